@@ -1,0 +1,80 @@
+# Two entry points (README's Quick start): `make run` and `make test`. Both set up what they
+# need first and are safe to run again. Other targets are for maintainers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEV := .dev
+# Debian 12 / Raspberry Pi OS bookworm packages: building pyscard (swig, PC/SC headers, a C
+# compiler, Python headers), Kivy's GL and input libraries, and a virtual X server so the
+# touchscreen runs and is tested headless.
+APT_PACKAGES := python3-venv python3-dev build-essential swig libpcsclite-dev pcscd \
+                libgl1 libegl1 libmtdev1 xvfb xauth
+
+.PHONY: help setup apt venv run test test-long bench lint clean
+
+help:
+	@echo "make run        set up, then start the kiosk on simulated hardware"
+	@echo "make test       set up, then run the tests"
+	@echo "make test-long  the long robustness runs (many kills)"
+	@echo "make bench      the benchmarks (results table in README)"
+	@echo "make lint       ruff"
+
+setup: apt venv
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing system packages: $$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "These system packages are needed. Run this, then run make again:"; \
+	  echo "  sudo apt-get install -y $$missing"; \
+	  exit 1; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The development kiosk: sim hardware, a development central key made on first use,
+# data under .dev/data. KIOSK_CONFIG in the environment wins.
+$(DEV)/kiosk.toml:
+	mkdir -p $(DEV)
+	printf '%s\n' '# Development kiosk made by `make run`; paths are relative to this file.' \
+	  '[kiosk]' 'id = "dev-01"' 'data_dir = "data"' > $@
+
+run: setup $(DEV)/kiosk.toml
+	export KIOSK_CONFIG=$${KIOSK_CONFIG:-$(CURDIR)/$(DEV)/kiosk.toml}; \
+	$(BIN)/kiosk config check && \
+	if [ -n "$$DISPLAY" ] || [ -n "$$WAYLAND_DISPLAY" ]; then exec $(BIN)/kiosk run; \
+	else echo "no display: running on a virtual screen (xvfb-run)"; \
+	  exec xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/kiosk run; fi
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow and not hil" -q
+
+test-long: setup
+	$(BIN)/python -m pytest -m slow -q
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+lint: venv
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) $(DEV) .pytest_cache .ruff_cache .hypothesis

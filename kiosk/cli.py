@@ -1,0 +1,177 @@
+"""The ``kiosk`` command: the touchscreen, the demo and the maintainer tools.
+
+Exit status: 0 done; 1 failed (the reason on stderr); 2 configuration or usage error;
+3 the kiosk is not accepting enrollments (power, disk, journal, keys).
+Machine-readable output (``--json``, ``enrolled <id>`` lines) goes to stdout; everything a
+person should read about problems goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from kiosk import __version__
+from kiosk.config import Config, load_config
+from kiosk.errors import ConfigError, KioskError, NotAccepting
+from kiosk.logs import setup_logging
+
+log = logging.getLogger("kiosk.cli")
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_ACCEPTING = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH",
+                        help="config file (default: $KIOSK_CONFIG, then /etc/kiosk/kiosk.toml)")
+    parser = argparse.ArgumentParser(prog="kiosk", parents=[common],
+                                     description="e-KTP enrollment kiosk")
+    parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", parents=[common], help="the touchscreen kiosk")
+    demo = sub.add_parser("demo", parents=[common],
+                          help="simulated citizens through the enrollment session, headless")
+    demo.add_argument("--citizens", type=int, required=True, metavar="N")
+    demo.add_argument("--seed", type=int, default=0, metavar="S")
+
+    status = sub.add_parser("status", parents=[common], help="what the kiosk is doing")
+    status.add_argument("--json", action="store_true")
+
+    queue = sub.add_parser("queue", parents=[common], help="records waiting to be sent")
+    queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
+    qlist = queue_sub.add_parser("list", parents=[common], help="one line per record")
+    qlist.add_argument("--json", action="store_true")
+
+    config = sub.add_parser("config", parents=[common], help="check or show the configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    config_sub.add_parser("check", parents=[common], help="validate; exit 2 naming the bad key")
+    config_sub.add_parser("show", parents=[common], help="the merged config, secrets masked")
+
+    hw = sub.add_parser("hw", parents=[common], help="hardware maintenance tools")
+    hw_sub = hw.add_subparsers(dest="hw_command", required=True, metavar="ACTION")
+    hw_sub.add_parser("selftest", parents=[common], help="check every device; exit 1 on failure")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # The subcommand's --config (after the verb) wins over the one before it.
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"kiosk: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    # $KIOSK_LOG_LEVEL lets a maintainer turn on DEBUG for one command without editing files.
+    level = os.environ.get("KIOSK_LOG_LEVEL", config["kiosk"]["log_level"]).upper()
+    setup_logging(level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO")
+    handler = _COMMANDS[args.command]
+    try:
+        return handler(config, args)
+    except NotAccepting as exc:
+        print(f"kiosk: not accepting enrollments: {exc.reason}", file=sys.stderr)
+        return EXIT_NOT_ACCEPTING
+    except ConfigError as exc:
+        print(f"kiosk: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KioskError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except PermissionError as exc:
+        print(f"kiosk: permission denied: {exc.filename} (run as the kiosk user, or set "
+              "kiosk.data_dir to a writable directory)", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.app import run_app  # Kivy is imported only here
+
+    return run_app(config)
+
+
+def cmd_demo(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.demo import run_demo
+
+    if args.citizens < 0:
+        print("kiosk demo: --citizens must be 0 or more", file=sys.stderr)
+        return EXIT_CONFIG
+    return run_demo(config, args.citizens, args.seed, sys.stdout)
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.status import collect_status, render_status
+
+    status = collect_status(config)
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        render_status(status)
+    return EXIT_OK
+
+
+def cmd_queue(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.status import queue_entries, render_queue
+
+    entries = queue_entries(config)
+    if args.json:
+        print(json.dumps(entries, indent=2))
+    else:
+        render_queue(entries)
+    return EXIT_OK
+
+
+def cmd_config(config: Config, args: argparse.Namespace) -> int:
+    if args.config_command == "check":
+        sources = ", ".join(map(str, config.sources)) or "packaged defaults only"
+        print(f"configuration ok ({sources})")
+        return EXIT_OK
+    print(_to_toml(config.as_dict(mask_secrets=True)), end="")
+    return EXIT_OK
+
+
+def cmd_hw(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.status import hardware_selftest
+
+    results = hardware_selftest(config)
+    width = max(map(len, results))
+    for name, result in results.items():
+        mark = "ok  " if result["ok"] else "FAIL"
+        print(f"{mark} {name:<{width}}  {result['detail']}")
+    return EXIT_OK if all(r["ok"] for r in results.values()) else EXIT_FAIL
+
+
+_COMMANDS = {"run": cmd_run, "demo": cmd_demo, "status": cmd_status, "queue": cmd_queue,
+             "config": cmd_config, "hw": cmd_hw}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _to_toml(data: dict[str, dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Layered, typed, validated TOML configuration.
+
+Layers, later ones winning key by key:
+
+1. the defaults in :data:`SCHEMA` below (the packaged defaults: a simulated kiosk);
+2. the system file ``/etc/kiosk/kiosk.toml`` if it exists;
+3. the file named by ``--config`` or, failing that, ``$KIOSK_CONFIG``.
+
+Every key is declared here with its type and default, beside the code that reads it (the
+Mopidy way). Hardware sections also accept the options their backend declares
+(``OPTIONS`` on the backend class), checked through the hardware registry. Any mistake is a
+:class:`~kiosk.errors.ConfigError` naming the key, the bad value and what is allowed;
+``kiosk config check`` turns it into exit status 2.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiosk.errors import ConfigError
+
+SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")
+MASK = "********"
+
+# Config keys whose values are hardware backend options rather than schema keys.
+HARDWARE_KINDS = ("fingerprint", "camera", "card", "gpio")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config key: its Python type, default and optional extra check."""
+
+    type: type | tuple[type, ...]
+    default: Any
+    allowed: str = ""  # human description of allowed values, for error messages
+    check: Callable[[Any], bool] | None = None
+    secret: bool = False
+
+
+def _one_of(*names: str) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in names), "one of " + ", ".join(repr(n) for n in names)
+
+
+def _between(lo: float, hi: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: lo <= v <= hi), f"a number from {lo:g} to {hi:g}"
+
+
+def _field(kind: type | tuple[type, ...], default: Any, rule: tuple | None = None,
+           *, secret: bool = False) -> Field:
+    check, allowed = rule if rule else (None, "")
+    return Field(kind, default, allowed, check, secret)
+
+
+_KIOSK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_LANG = _one_of("id", "en")
+
+# section -> key -> Field. Hardware "type" keys are checked against the registry, not here.
+SCHEMA: dict[str, dict[str, Field]] = {
+    "kiosk": {
+        "id": _field(str, "poso-01", ((lambda v: bool(_KIOSK_ID.match(v))),
+                                      "1-32 lowercase letters, digits and '-'")),
+        "data_dir": _field(str, "/var/lib/kiosk"),
+        "default_language": _field(str, "id", _LANG),
+        "session_timeout_s": _field(int, 300, _between(30, 3600)),
+        "disk_reserve_bytes": _field(int, 256 * 1024 * 1024, _between(0, 2**40)),
+        "log_level": _field(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
+    },
+    "hardware.fingerprint": {
+        "type": _field(str, "sim"),
+        "port": _field(str, "/dev/ttyAMA0"),
+        "baudrate": _field(int, 57600, _one_of(9600, 19200, 38400, 57600, 115200)),
+    },
+    "hardware.camera": {"type": _field(str, "sim")},
+    "hardware.card": {"type": _field(str, "sim")},
+    "hardware.gpio": {"type": _field(str, "mock")},
+    "power": {
+        "type": _field(str, "sim"),
+        "host": _field(str, "127.0.0.1"),
+        "port": _field(int, 3493, _between(1, 65535)),
+        "ups": _field(str, "ups"),
+        "shutdown_command": _field(list, ["systemctl", "poweroff"], (
+            (lambda v: bool(v) and all(isinstance(x, str) and x for x in v)),
+            "a non-empty list of non-empty strings")),
+        "min_battery_percent": _field((int, float), 30, _between(0, 100)),
+        "min_runtime_s": _field((int, float), 600, _between(0, 86400)),
+    },
+    "upload": {
+        "url": _field(str, "http://127.0.0.1:8700/", (
+            (lambda v: v.startswith(("http://", "https://"))), "an http:// or https:// URL")),
+        "token": _field(str, "", secret=True),
+    },
+    "sealing": {
+        # "dev": a development key pair kept in <data_dir>/dev-central, allowed only with
+        # simulated hardware. A real kiosk names the central office's public key file.
+        "central_key": _field(str, "dev"),
+        "device_key": _field(str, "{data_dir}/device.key"),
+    },
+    "ui": {
+        "fullscreen": _field(bool, False),
+        "width": _field(int, 1280, _between(320, 7680)),
+        "height": _field(int, 800, _between(240, 4320)),
+    },
+}
+
+# Keys are allowed in a hardware section when the backend declares them (OPTIONS).
+_BACKEND_SECTIONS = {f"hardware.{kind}": kind for kind in HARDWARE_KINDS} | {"power": "power"}
+
+
+class Config:
+    """The merged, validated configuration. Read with ``config["kiosk"]["id"]``."""
+
+    def __init__(self, data: dict[str, dict[str, Any]], sources: list[Path]) -> None:
+        self._data = data
+        self.sources = sources
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self._data[section]
+
+    def as_dict(self, *, mask_secrets: bool = True) -> dict[str, dict[str, Any]]:
+        """A deep copy, with secret values replaced by ``********`` unless asked not to."""
+        out = copy.deepcopy(self._data)
+        if mask_secrets:
+            for section, fields in SCHEMA.items():
+                for key, field in fields.items():
+                    if field.secret and out[section].get(key):
+                        out[section][key] = MASK
+        return out
+
+    # -- conveniences used all over ---------------------------------------------------------
+    @property
+    def kiosk_id(self) -> str:
+        return str(self._data["kiosk"]["id"])
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self._data["kiosk"]["data_dir"])
+
+    @property
+    def journal_path(self) -> Path:
+        return self.data_dir / "journal.db"
+
+    @property
+    def device_key_path(self) -> Path:
+        return Path(self._data["sealing"]["device_key"])
+
+    @property
+    def uses_dev_central_key(self) -> bool:
+        return self._data["sealing"]["central_key"] == "dev"
+
+    @property
+    def central_key_path(self) -> Path:
+        if self.uses_dev_central_key:
+            return self.data_dir / "dev-central" / "central.pub"
+        return Path(self._data["sealing"]["central_key"])
+
+    def backend_options(self, kind: str) -> dict[str, Any]:
+        """The options for a hardware kind's backend: ``type`` plus what it declares."""
+        from kiosk.hardware.registry import get_backend_class
+
+        section = "power" if kind == "power" else f"hardware.{kind}"
+        values = self._data[section]
+        cls = get_backend_class(kind, values["type"])
+        declared = getattr(cls, "OPTIONS", {})
+        return {"type": values["type"]} | {k: v for k, v in values.items() if k in declared}
+
+
+def _flatten(doc: Mapping[str, Any], origin: Path) -> dict[str, dict[str, Any]]:
+    """TOML tables -> {"section" or "hardware.kind": {key: value}}; rejects stray values."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in doc.items():
+        if name == "hardware" and isinstance(value, dict):
+            for kind, sub in value.items():
+                if not isinstance(sub, dict):
+                    raise ConfigError(f"hardware.{kind}", sub, f"a table ([hardware.{kind}])")
+                out[f"hardware.{kind}"] = dict(sub)
+        elif isinstance(value, dict):
+            out[name] = dict(value)
+        else:
+            raise ConfigError(name, value, f"a table; keys go inside a [section] ({origin})")
+    return out
+
+
+def read_toml(path: Path) -> dict[str, dict[str, Any]]:
+    """Read one config file; a syntax error becomes a ConfigError naming the file."""
+    try:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("--config", str(path), "an existing TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "(file)", f"valid TOML: {exc}") from None
+    layer = _flatten(doc, path)
+    # Relative paths in a file are relative to that file, so a checkout's dev config works
+    # from any working directory.
+    for section, key in (("kiosk", "data_dir"), ("sealing", "central_key"),
+                         ("sealing", "device_key")):
+        value = layer.get(section, {}).get(key)
+        if isinstance(value, str) and value not in ("", "dev") and not value.startswith(
+                ("/", "{")):
+            layer[section][key] = str((path.parent / value).resolve())
+    return layer
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             list: "a list"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _check_value(key: str, field: Field, value: Any) -> None:
+    kinds = field.type if isinstance(field.type, tuple) else (field.type,)
+    # bool is an int in Python; do not let `true` pass for a number or a number for a bool.
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if not ok:
+        raise ConfigError(key, value, _type_name(field.type))
+    if field.check is not None and not field.check(value):
+        raise ConfigError(key, value, field.allowed)
+
+
+def validate(data: dict[str, dict[str, Any]]) -> None:
+    """Check every key of a merged config; raise ConfigError on the first mistake."""
+    from kiosk.hardware.registry import backend_names, get_backend_class
+
+    for section, values in data.items():
+        if section not in SCHEMA:
+            allowed = ", ".join(f"[{s}]" for s in SCHEMA)
+            raise ConfigError(f"[{section}]", "(section)", f"a known section: {allowed}")
+        fields = SCHEMA[section]
+        kind = _BACKEND_SECTIONS.get(section)
+        declared: Mapping[str, type] = {}
+        if kind is not None:
+            name = values.get("type")
+            if not isinstance(name, str) or name not in backend_names(kind):
+                raise ConfigError(f"{section}.type", name,
+                                  "one of " + ", ".join(map(repr, backend_names(kind))))
+            declared = getattr(get_backend_class(kind, name), "OPTIONS", {})
+        for key, value in values.items():
+            full = f"{section}.{key}"
+            if key in fields:
+                _check_value(full, fields[key], value)
+            elif key in declared:
+                want = declared[key]
+                if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
+                    raise ConfigError(full, value, _type_name(want))
+            else:
+                known = sorted(set(fields) | set(declared))
+                raise ConfigError(full, value, "no such key here; known keys: " + ", ".join(known))
+    _check_combinations(data)
+
+
+def _check_combinations(data: dict[str, dict[str, Any]]) -> None:
+    if data["sealing"]["central_key"] == "dev":
+        real = [f"hardware.{k}" for k in HARDWARE_KINDS
+                if data[f"hardware.{k}"]["type"] not in ("sim", "mock")]
+        if real:
+            raise ConfigError("sealing.central_key", "dev",
+                              "the path of the central office's public key when real hardware "
+                              f"is configured ({', '.join(real)}); 'dev' is for simulation only")
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    return {s: {k: copy.deepcopy(f.default) for k, f in fields.items()}
+            for s, fields in SCHEMA.items()}
+
+
+def config_path_from_env(explicit: str | Path | None) -> Path | None:
+    """The user's config file: ``--config``, else ``$KIOSK_CONFIG``, else none."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("KIOSK_CONFIG")
+    return Path(env) if env else None
+
+
+def load_config(path: str | Path | None = None, *, system_path: Path | None = None) -> Config:
+    """Merge the layers and validate. ``system_path`` defaults to ``$KIOSK_SYSTEM_CONFIG``
+    or ``/etc/kiosk/kiosk.toml`` (tests point it elsewhere)."""
+    if system_path is None:
+        system_path = Path(os.environ.get("KIOSK_SYSTEM_CONFIG", SYSTEM_CONFIG))
+    merged = defaults()
+    sources: list[Path] = []
+    user = config_path_from_env(path)
+    layers = [p for p in (system_path, user) if p is not None]
+    for layer_path in layers:
+        if layer_path is system_path and not layer_path.exists():
+            continue
+        for section, values in read_toml(layer_path).items():
+            merged.setdefault(section, {}).update(values)
+        sources.append(layer_path)
+    # Options of a backend chosen in an earlier layer stay; validation names any that the
+    # finally chosen backend does not know, so a half-changed file is visible.
+    validate(merged)
+    data_dir = merged["kiosk"]["data_dir"]
+    merged["sealing"]["device_key"] = merged["sealing"]["device_key"].replace(
+        "{data_dir}", data_dir)
+    return Config(merged, sources)

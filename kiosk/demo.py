@@ -1,0 +1,110 @@
+"""``kiosk demo``: simulated citizens through the same EnrollmentSession the screens use.
+
+Each citizen goes language -> consent -> identity -> demographics -> portrait ->
+fingerprints -> signature -> review -> confirm, on the configured hardware. The line
+``enrolled <record-id>`` is printed (and flushed) only after ``confirm()`` has returned, that
+is once the record is sealed and its commit fsync'd; a kill at any instant therefore never
+leaves a printed id without its sealed record.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from typing import TextIO
+
+from PIL import Image, ImageDraw
+
+from kiosk.config import Config
+from kiosk.enrollment.session import EnrollmentSession
+from kiosk.enrollment.synthetic import SyntheticCitizen, citizens
+from kiosk.errors import CaptureRejected, DeviceTimeout, NotAccepting
+from kiosk.runtime import Enrollment, check_acceptance
+
+log = logging.getLogger(__name__)
+
+FINGERS = ("R1", "R2", "R3", "R4", "R5", "L1", "L2", "L3", "L4", "L5")
+CAPTURE_TRIES = 3  # a person asked to "place the finger again" tries about this often
+
+
+def signature_png(seed: int) -> bytes:
+    """A pen-stroke signature image as the touchscreen would produce it."""
+    img = Image.new("L", (600, 200), 255)
+    draw = ImageDraw.Draw(img)
+    x, y = 40, 120
+    step = 0
+    state = seed * 2654435761 % 2**32
+    while x < 560:
+        state = (1103515245 * state + 12345) % 2**31
+        dx, dy = 12 + state % 25, (state >> 8) % 61 - 30
+        draw.line((x, y, x + dx, max(30, min(170, y + dy))), fill=0, width=4)
+        x, y = x + dx, max(30, min(170, y + dy))
+        step += 1
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def _retry(action: Callable[[], object], what: str) -> None:
+    for attempt in range(1, CAPTURE_TRIES + 1):
+        try:
+            action()
+            return
+        except (CaptureRejected, DeviceTimeout) as exc:
+            log.info("%s attempt %d failed: %s", what, attempt, exc)
+            if attempt == CAPTURE_TRIES:
+                raise
+
+
+def enroll_one(kiosk: Enrollment, citizen: SyntheticCitizen, *, timeout_s: float) -> str:
+    """Run one citizen through a full session; return the sealed record id."""
+    session = EnrollmentSession(
+        kiosk.store,
+        fingerprint=kiosk.devices["fingerprint"],
+        camera=kiosk.devices["camera"],
+        assisted=citizen.assisted,
+        timeout_s=timeout_s,
+    )
+    try:
+        session.choose_language(citizen.language)
+        session.give_consent(True)
+        session.enter_identity(citizen.nik, citizen.kk)
+        session.confirm_demographics(citizen.demographics)
+        _retry(session.capture_portrait, "portrait")
+        session.accept_portrait()
+        for code in FINGERS:
+            if code in citizen.missing_fingers:
+                session.record_missing_finger(code, citizen.missing_fingers[code])
+            else:
+                _retry(lambda code=code: session.capture_finger(code), f"finger {code}")
+        session.finish_fingerprints()
+        session.submit_signature(signature_png(citizen.index))
+        session.review()
+        return session.confirm()
+    except BaseException:
+        session.abort("demo: step failed")
+        raise
+
+
+def run_demo(config: Config, count: int, seed: int, out: TextIO) -> int:
+    """Enroll ``count`` simulated citizens; return the exit status (0, or 3 not accepting)."""
+    try:
+        kiosk = Enrollment.open(config)
+    except NotAccepting as exc:
+        log.error("not accepting enrollments: %s", exc.reason)
+        return 3
+    with kiosk:
+        people = citizens(seed)
+        for n in range(count):
+            if n:  # Enrollment.open checked the first; re-check before each further person.
+                acceptance = check_acceptance(config)
+                if not acceptance.accepting:
+                    log.error("not accepting enrollments: %s", acceptance.reason)
+                    return 3
+            citizen = next(people)
+            record_id = enroll_one(kiosk, citizen,
+                                   timeout_s=config["kiosk"]["session_timeout_s"])
+            out.write(f"enrolled {record_id}\n")
+            out.flush()
+    return 0

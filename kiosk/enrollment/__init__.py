@@ -1,0 +1,1 @@
+"""The enrollment domain: NIK/KK parsing, demographics, quality gates, the session."""

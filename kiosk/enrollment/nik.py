@@ -1,0 +1,293 @@
+"""NIK (Nomor Induk Kependudukan) and No. KK (family-card number) parsing.
+
+A NIK is 16 digits::
+
+    72 04 01 120885 0001
+    |  |  |  |      '-- serial (0001..9999)
+    |  |  |  '--------- birth date DDMMYY; women add 40 to the day (120885 -> 520885)
+    |  |  '------------ district (kecamatan), non-zero
+    |  '--------------- regency or city (kabupaten/kota), non-zero
+    '------------------ province, one of the 38 current codes
+
+A No. KK has the same region prefix, then the issue date DDMMYY (no +40) and a serial.
+
+People type numbers with spaces, dots or hyphens between groups; those are accepted. Anything
+else (letters, other punctuation, full-width or Arabic-Indic digits) is refused: only ASCII
+``0``-``9`` count as digits, never ``str.isdigit()``.
+
+>>> nik = parse_nik("7204 0152 0885 0001", today=date(2025, 1, 1))
+>>> (nik.province, nik.regency, nik.birth_date, nik.sex)
+('72', '04', datetime.date(1985, 8, 12), 'F')
+>>> nik
+Nik(72-04-01-…)
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from datetime import date
+
+from kiosk.errors import InvalidInput
+
+__all__ = [
+    "NIK_PARTS",
+    "PROVINCES",
+    "FamilyCardNumber",
+    "InvalidFamilyCardNumber",
+    "InvalidNik",
+    "Nik",
+    "parse_kk",
+    "parse_nik",
+]
+
+#: The 38 provinces with their Kemendagri codes (as of the 2022 Papua split).
+PROVINCES: dict[str, str] = {
+    "11": "Aceh",
+    "12": "Sumatera Utara",
+    "13": "Sumatera Barat",
+    "14": "Riau",
+    "15": "Jambi",
+    "16": "Sumatera Selatan",
+    "17": "Bengkulu",
+    "18": "Lampung",
+    "19": "Kepulauan Bangka Belitung",
+    "21": "Kepulauan Riau",
+    "31": "DKI Jakarta",
+    "32": "Jawa Barat",
+    "33": "Jawa Tengah",
+    "34": "DI Yogyakarta",
+    "35": "Jawa Timur",
+    "36": "Banten",
+    "51": "Bali",
+    "52": "Nusa Tenggara Barat",
+    "53": "Nusa Tenggara Timur",
+    "61": "Kalimantan Barat",
+    "62": "Kalimantan Tengah",
+    "63": "Kalimantan Selatan",
+    "64": "Kalimantan Timur",
+    "65": "Kalimantan Utara",
+    "71": "Sulawesi Utara",
+    "72": "Sulawesi Tengah",
+    "73": "Sulawesi Selatan",
+    "74": "Sulawesi Tenggara",
+    "75": "Gorontalo",
+    "76": "Sulawesi Barat",
+    "81": "Maluku",
+    "82": "Maluku Utara",
+    "91": "Papua",
+    "92": "Papua Barat",
+    "93": "Papua Selatan",
+    "94": "Papua Tengah",
+    "95": "Papua Pegunungan",
+    "96": "Papua Barat Daya",
+}
+
+#: Every value ``InvalidNik.part`` can take.
+NIK_PARTS = ("format", "length", "province", "regency", "district", "birth_date", "serial")
+#: Every value ``InvalidFamilyCardNumber.part`` can take.
+KK_PARTS = ("format", "length", "province", "regency", "district", "issue_date")
+
+_DIGITS = 16
+_FEMALE_DAY_OFFSET = 40  # Dukcapil adds 40 to a woman's birth day
+# Digit groups joined by one separator: a dot or hyphen (spaces around it tolerated) or spaces.
+_SHAPE = re.compile(r"[0-9]+(?:(?: *[.-] *| +)[0-9]+)*")
+_SEPARATORS = str.maketrans("", "", " .-")
+
+
+class InvalidNik(InvalidInput):
+    """A NIK is wrong; ``part`` is one of :data:`NIK_PARTS` and the message names it."""
+
+
+class InvalidFamilyCardNumber(InvalidInput):
+    """A No. KK is wrong; ``part`` is one of :data:`KK_PARTS` and the message names it."""
+
+
+# part -> (Indonesian, English); the number itself is never put in a message.
+_NIK_MESSAGES: dict[str, tuple[str, str]] = {
+    "format": ("NIK hanya boleh berisi angka 0-9 (spasi, titik atau tanda hubung boleh).",
+               "The NIK may contain only digits 0-9 (spaces, dots or hyphens allowed)."),
+    "length": ("NIK harus 16 angka.", "The NIK must be 16 digits."),
+    "province": ("Kode provinsi pada NIK (angka 1-2) tidak dikenal.",
+                 "The NIK's province code (digits 1-2) is not a known province."),
+    "regency": ("Kode kabupaten/kota pada NIK (angka 3-4) tidak boleh 00.",
+                "The NIK's regency/city code (digits 3-4) cannot be 00."),
+    "district": ("Kode kecamatan pada NIK (angka 5-6) tidak boleh 00.",
+                 "The NIK's district code (digits 5-6) cannot be 00."),
+    "birth_date": ("Tanggal lahir pada NIK (angka 7-12) tidak valid.",
+                   "The NIK's birth date (digits 7-12) is not a valid past date."),
+    "serial": ("Nomor urut pada NIK (angka 13-16) tidak boleh 0000.",
+               "The NIK's serial number (digits 13-16) cannot be 0000."),
+}
+
+_KK_MESSAGES: dict[str, tuple[str, str]] = {
+    "format": ("Nomor KK hanya boleh berisi angka 0-9 (spasi, titik atau tanda hubung boleh).",
+               "The family-card number may contain only digits 0-9 "
+               "(spaces, dots or hyphens allowed)."),
+    "length": ("Nomor KK harus 16 angka.", "The family-card number must be 16 digits."),
+    "province": ("Kode provinsi pada nomor KK (angka 1-2) tidak dikenal.",
+                 "The family-card number's province code (digits 1-2) is not known."),
+    "regency": ("Kode kabupaten/kota pada nomor KK (angka 3-4) tidak boleh 00.",
+                "The family-card number's regency/city code (digits 3-4) cannot be 00."),
+    "district": ("Kode kecamatan pada nomor KK (angka 5-6) tidak boleh 00.",
+                 "The family-card number's district code (digits 5-6) cannot be 00."),
+    "issue_date": ("Tanggal terbit pada nomor KK (angka 7-12) tidak valid.",
+                   "The family-card number's issue date (digits 7-12) is not a valid past date."),
+}
+
+
+def _nik_error(part: str) -> InvalidNik:
+    message_id, message_en = _NIK_MESSAGES[part]
+    return InvalidNik(part, message_id, message_en)
+
+
+def _kk_error(part: str) -> InvalidFamilyCardNumber:
+    message_id, message_en = _KK_MESSAGES[part]
+    return InvalidFamilyCardNumber(part, message_id, message_en)
+
+
+def _digits_of(text: object) -> str | None:
+    """The ASCII digits of ``text`` with typed separators removed; None when not that shape."""
+    if not isinstance(text, str):
+        return None
+    core = text.strip(string.whitespace)
+    if not core.isascii() or _SHAPE.fullmatch(core) is None:
+        return None
+    return core.translate(_SEPARATORS)
+
+
+def _two_digit_year_date(day: int, month: int, yy: int, today: date) -> date | None:
+    """The latest real date ``day``/``month``/``yy`` that is not after ``today``, or None."""
+    for century in (2000, 1900):
+        try:
+            candidate = date(century + yy, month, day)
+        except ValueError:
+            continue
+        if candidate <= today:
+            return candidate
+    return None
+
+
+@dataclass(frozen=True, repr=False)
+class Nik:
+    """A parsed, valid NIK. ``repr`` is masked so a stray log line does not leak it."""
+
+    province: str
+    regency: str
+    district: str
+    birth_date: date
+    sex: str
+    serial: str
+
+    @property
+    def digits(self) -> str:
+        """The full 16-digit number."""
+        day = self.birth_date.day + (_FEMALE_DAY_OFFSET if self.sex == "F" else 0)
+        dob = f"{day:02d}{self.birth_date.month:02d}{self.birth_date.year % 100:02d}"
+        return f"{self.province}{self.regency}{self.district}{dob}{self.serial}"
+
+    @property
+    def province_name(self) -> str:
+        """The province's name, e.g. "Sulawesi Tengah"."""
+        return PROVINCES[self.province]
+
+    @property
+    def masked(self) -> str:
+        """Region only, e.g. ``72-04-01-…``: safe to show or log."""
+        return f"{self.province}-{self.regency}-{self.district}-…"
+
+    def __repr__(self) -> str:
+        return f"Nik({self.masked})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, repr=False)
+class FamilyCardNumber:
+    """A parsed No. KK (family-card number). ``repr`` is masked like :class:`Nik`'s."""
+
+    province: str
+    regency: str
+    district: str
+    issue_date: date
+    serial: str
+
+    @property
+    def digits(self) -> str:
+        """The full 16-digit number."""
+        d = self.issue_date
+        return (f"{self.province}{self.regency}{self.district}"
+                f"{d.day:02d}{d.month:02d}{d.year % 100:02d}{self.serial}")
+
+    @property
+    def masked(self) -> str:
+        """Region only, e.g. ``72-04-01-…``."""
+        return f"{self.province}-{self.regency}-{self.district}-…"
+
+    def __repr__(self) -> str:
+        return f"FamilyCardNumber({self.masked})"
+
+    __str__ = __repr__
+
+
+def parse_nik(text: str, *, today: date | None = None) -> Nik:
+    """Parse and check a NIK as a person typed it.
+
+    ``today`` (default: the local date) bounds the birth date and picks the century of the
+    two-digit year: 20xx unless that would be after ``today``, then 19xx.
+
+    Raises :class:`InvalidNik` whose ``part`` names the first wrong part, in the order
+    format, length, province, regency, district, birth_date, serial.
+    """
+    today = today or date.today()
+    digits = _digits_of(text)
+    if digits is None:
+        raise _nik_error("format")
+    if len(digits) != _DIGITS:
+        raise _nik_error("length")
+    province, regency, district = digits[0:2], digits[2:4], digits[4:6]
+    if province not in PROVINCES:
+        raise _nik_error("province")
+    if regency == "00":
+        raise _nik_error("regency")
+    if district == "00":
+        raise _nik_error("district")
+    day, month, yy = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
+    sex = "F" if day > _FEMALE_DAY_OFFSET else "M"
+    if sex == "F":
+        day -= _FEMALE_DAY_OFFSET
+    birth_date = _two_digit_year_date(day, month, yy, today)
+    if birth_date is None:
+        raise _nik_error("birth_date")
+    serial = digits[12:16]
+    if serial == "0000":
+        raise _nik_error("serial")
+    return Nik(province, regency, district, birth_date, sex, serial)
+
+
+def parse_kk(text: str, *, today: date | None = None) -> FamilyCardNumber:
+    """Parse and check a No. KK (Nomor Kartu Keluarga) as a person typed it.
+
+    Checks the region prefix like :func:`parse_nik` and that digits 7-12 are a real issue
+    date DDMMYY not after ``today``; the serial is not checked (issuers vary).
+    Raises :class:`InvalidFamilyCardNumber`.
+    """
+    today = today or date.today()
+    digits = _digits_of(text)
+    if digits is None:
+        raise _kk_error("format")
+    if len(digits) != _DIGITS:
+        raise _kk_error("length")
+    province, regency, district = digits[0:2], digits[2:4], digits[4:6]
+    if province not in PROVINCES:
+        raise _kk_error("province")
+    if regency == "00":
+        raise _kk_error("regency")
+    if district == "00":
+        raise _kk_error("district")
+    issue_date = _two_digit_year_date(int(digits[6:8]), int(digits[8:10]), int(digits[10:12]),
+                                      today)
+    if issue_date is None:
+        raise _kk_error("issue_date")
+    return FamilyCardNumber(province, regency, district, issue_date, digits[12:16])

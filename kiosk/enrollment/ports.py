@@ -1,0 +1,83 @@
+"""What the enrollment session needs from other parts, as structural types.
+
+The session depends on these protocols, not on ``kiosk.hardware`` or ``kiosk.records``, so
+the domain package imports nothing with I/O. They are re-exported by
+:mod:`kiosk.enrollment.session`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kiosk.enrollment.nik import FamilyCardNumber, Nik
+from kiosk.enrollment.record import Demographics
+
+__all__ = ["Camera", "FingerprintImageLike", "FingerprintScanner", "PhotoLike", "RecordStore",
+           "ReviewSummary"]
+
+
+class RecordStore(Protocol):
+    """Durable storage of a record's steps (``kiosk.records.JournalRecordStore``)."""
+
+    def begin(self, *, assisted: bool) -> str: ...
+    def save_step(self, record_id: str, step: str, parts: Mapping[str, bytes]) -> None: ...
+    def seal(self, record_id: str) -> None: ...
+    def discard(self, record_id: str, reason: str) -> None: ...
+
+
+class FingerprintImageLike(Protocol):
+    """What a fingerprint capture returns (``kiosk.hardware`` ``FingerprintImage``)."""
+
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def ppi(self) -> int: ...
+    @property
+    def pixels(self) -> bytes: ...
+    def to_png(self) -> bytes: ...
+
+
+class PhotoLike(Protocol):
+    """What a still capture returns (``kiosk.hardware`` ``Photo``)."""
+
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def jpeg(self) -> bytes: ...
+
+
+class FingerprintScanner(Protocol):
+    """The part of a fingerprint scanner the session uses."""
+
+    def capture(self, *, timeout: float = ...) -> FingerprintImageLike: ...
+
+
+class Camera(Protocol):
+    """The part of a camera the session uses."""
+
+    def capture_still(self) -> PhotoLike: ...
+
+
+@dataclass(frozen=True, repr=False)
+class ReviewSummary:
+    """What the review screen shows before the person confirms. ``repr`` is masked."""
+
+    record_id: str
+    language: str
+    assisted: bool
+    nik: Nik
+    kk: FamilyCardNumber
+    demographics: Demographics
+    portrait_jpeg: bytes
+    fingers_captured: tuple[str, ...]
+    fingers_missing: Mapping[str, str]
+    signature_png: bytes = field(default=b"")
+
+    def __repr__(self) -> str:
+        return f"ReviewSummary({self.record_id})"

@@ -1,0 +1,432 @@
+"""One person's enrollment: an explicit state machine the screens and the demo drive.
+
+The session holds the person's data in memory, runs captures through the drivers, checks
+quality, and hands each completed step to a :class:`RecordStore` *before* moving on; if the
+store fails, the step stays where it was and the caller may retry. It does no I/O of its own
+and never logs personal data (only step names and the record id).
+
+Steps, each reached only from the one before it (or ``ABORTED`` from any unfinished step)::
+
+    LANGUAGE -> CONSENT -> IDENTITY -> DEMOGRAPHICS -> PORTRAIT -> FINGERPRINTS
+             -> SIGNATURE -> REVIEW -> SEALED
+
+The session expires after ``timeout_s`` without a call (checked at the start of every
+method, and by :meth:`EnrollmentSession.check_timeout` for the UI's timer). Expiry and
+:meth:`~EnrollmentSession.abort` wipe the in-memory data and discard the begun record.
+
+>>> session = EnrollmentSession(store, fingerprint=scanner, camera=camera)  # doctest: +SKIP
+>>> session.choose_language("id"); session.give_consent(True)               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date
+from enum import Enum
+
+from kiosk.enrollment.nik import FamilyCardNumber, Nik, parse_kk, parse_nik
+from kiosk.enrollment.ports import (
+    Camera,
+    FingerprintImageLike,
+    FingerprintScanner,
+    PhotoLike,
+    RecordStore,
+    ReviewSummary,
+)
+from kiosk.enrollment.quality import (
+    QualityReport,
+    fingerprint_quality,
+    portrait_quality,
+    signature_quality,
+)
+from kiosk.enrollment.record import Demographics, validate_demographics
+from kiosk.errors import (
+    CaptureRejected,
+    DeviceBusy,
+    DeviceNotFound,
+    IllegalTransition,
+    InvalidInput,
+    SessionExpired,
+)
+
+__all__ = [
+    "FINGERS",
+    "MISSING_FINGER_REASONS",
+    "AssistanceRequired",
+    "Camera",
+    "EnrollmentSession",
+    "FingerprintImageLike",
+    "FingerprintScanner",
+    "LowQuality",
+    "PhotoLike",
+    "RecordStore",
+    "ReviewSummary",
+    "Step",
+]
+
+log = logging.getLogger(__name__)
+
+#: Finger codes: R1..R5 right thumb..little, L1..L5 left thumb..little.
+FINGERS = ("R1", "R2", "R3", "R4", "R5", "L1", "L2", "L3", "L4", "L5")
+#: Why a finger could not be captured (recorded exceptions, assisted sessions only).
+MISSING_FINGER_REASONS = ("amputated", "bandaged", "scarred", "deformed", "unreadable")
+LANGUAGES = ("id", "en")
+CONSENT_VERSION = "1"
+
+
+# -- errors a person can act on -------------------------------------------------------------
+class LowQuality(CaptureRejected):
+    """A capture was refused for its quality; ``report`` says why in both languages."""
+
+    def __init__(self, report: QualityReport) -> None:
+        self.report = report
+        self.message_id = report.reason_id
+        self.message_en = report.reason_en
+        super().__init__(f"{report.reason_id} / {report.reason_en}")
+
+    def message(self, language: str) -> str:
+        """The reason in ``language`` ("id" or "en")."""
+        return self.report.reason(language)
+
+
+class AssistanceRequired(InvalidInput):
+    """Self-service cannot do this (e.g. record a missing finger); staff must help."""
+
+
+# -- state machine -------------------------------------------------------------------------
+class Step(Enum):
+    """Where the session is: the step whose input it waits for."""
+
+    LANGUAGE = "language"
+    CONSENT = "consent"
+    IDENTITY = "identity"
+    DEMOGRAPHICS = "demographics"
+    PORTRAIT = "portrait"
+    FINGERPRINTS = "fingerprints"
+    SIGNATURE = "signature"
+    REVIEW = "review"
+    SEALED = "sealed"
+    ABORTED = "aborted"
+
+
+_FORWARD = {
+    Step.LANGUAGE: Step.CONSENT,
+    Step.CONSENT: Step.IDENTITY,
+    Step.IDENTITY: Step.DEMOGRAPHICS,
+    Step.DEMOGRAPHICS: Step.PORTRAIT,
+    Step.PORTRAIT: Step.FINGERPRINTS,
+    Step.FINGERPRINTS: Step.SIGNATURE,
+    Step.SIGNATURE: Step.REVIEW,
+    Step.REVIEW: Step.SEALED,
+}
+#: The only moves there are: one step forward, or abort from any unfinished step.
+ALLOWED_TRANSITIONS: dict[Step, frozenset[Step]] = {
+    step: frozenset({nxt, Step.ABORTED}) for step, nxt in _FORWARD.items()
+} | {Step.SEALED: frozenset(), Step.ABORTED: frozenset()}
+TERMINAL = frozenset({Step.SEALED, Step.ABORTED})
+
+
+def _wipe(buffers: Iterator[bytearray]) -> None:
+    for buf in buffers:
+        buf[:] = bytes(len(buf))
+
+
+class EnrollmentSession:
+    """One person's enrollment, step by step; see the module docstring for the flow.
+
+    Thread-safe: a UI thread may call :meth:`abort` or :meth:`check_timeout` while a worker
+    runs a capture. A second capture while one runs raises :class:`DeviceBusy`.
+    """
+
+    def __init__(self, store: RecordStore, *, fingerprint: FingerprintScanner | None,
+                 camera: Camera | None, assisted: bool = False, timeout_s: float = 300,
+                 clock: Callable[[], float] = time.monotonic,
+                 today: Callable[[], date] = date.today,
+                 capture_timeout_s: float = 10.0) -> None:
+        self._store = store
+        self._fingerprint = fingerprint
+        self._camera = camera
+        self.assisted = assisted
+        self.timeout_s = float(timeout_s)
+        self._clock = clock
+        self._today = today
+        self._capture_timeout_s = capture_timeout_s
+        self._lock = threading.RLock()
+        self._capture_lock = threading.Lock()
+        self._tag = secrets.token_hex(3)  # names this session in logs; not personal
+        self._step = Step.LANGUAGE
+        self._expired = False
+        self._deadline = clock() + self.timeout_s
+        self.language = "id"
+        self.record_id: str | None = None
+        self._reset_data()
+
+    def _reset_data(self) -> None:
+        self._nik: Nik | None = None
+        self._kk: FamilyCardNumber | None = None
+        self._demographics: Demographics | None = None
+        self._portrait_pending: bytearray | None = None
+        self._portrait: bytearray | None = None
+        self._fingers: dict[str, bytearray] = {}
+        self._missing: dict[str, str] = {}
+        self._signature: bytearray | None = None
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def step(self) -> Step:
+        """The current step."""
+        return self._step
+
+    @property
+    def is_finished(self) -> bool:
+        """True once sealed or aborted."""
+        return self._step in TERMINAL
+
+    def remaining_s(self) -> float:
+        """Seconds left before the session expires (0 when finished or expired)."""
+        if self._step in TERMINAL:
+            return 0.0
+        return max(0.0, self._deadline - self._clock())
+
+    def _transition(self, new: Step) -> None:
+        """The one place the step changes: checks the table, logs ``old -> new``."""
+        old = self._step
+        if new not in ALLOWED_TRANSITIONS[old]:
+            raise IllegalTransition(f"cannot go from {old.value} to {new.value}")
+        self._step = new
+        log.info("session %s: %s -> %s", self._tag, old.value, new.value)
+
+    @contextmanager
+    def _at(self, *steps: Step) -> Iterator[None]:
+        """Hold the lock, enforce the timeout and that the session is at one of ``steps``."""
+        with self._lock:
+            self._check_live()
+            if self._step not in steps:
+                raise IllegalTransition(f"not allowed at step {self._step.value}")
+            yield
+            self._deadline = self._clock() + self.timeout_s
+
+    def _check_live(self) -> None:
+        if self._expired:
+            raise SessionExpired("the session timed out; its data has been wiped")
+        if self._step not in TERMINAL and self._clock() >= self._deadline:
+            self._finish_aborted("timeout")
+            self._expired = True
+            raise SessionExpired("the session timed out; its data has been wiped")
+
+    def _complete(self, step_name: str, parts: Mapping[str, bytes], new: Step) -> None:
+        """Journal a finished step, then move on; a failing store leaves the step as is."""
+        if new not in ALLOWED_TRANSITIONS[self._step]:
+            raise IllegalTransition(f"cannot go from {self._step.value} to {new.value}")
+        assert self.record_id is not None  # noqa: S101 - begun at consent, before any step
+        self._store.save_step(self.record_id, step_name, parts)
+        self._transition(new)
+
+    # -- steps -----------------------------------------------------------------------------
+    def choose_language(self, language: str) -> None:
+        """Pick the language of the screens and messages: "id" or "en"."""
+        with self._at(Step.LANGUAGE):
+            if language not in LANGUAGES:
+                raise InvalidInput("language", "Bahasa tidak dikenal.", "Unknown language.")
+            self.language = language
+            self._transition(Step.CONSENT)
+
+    def give_consent(self, accepted: bool) -> None:
+        """Consent to recording; refusal aborts, acceptance begins the record."""
+        with self._at(Step.CONSENT):
+            if not accepted:
+                self._finish_aborted("consent refused")
+                return
+            if self.record_id is None:  # kept on retry after a failed save_step
+                self.record_id = self._store.begin(assisted=self.assisted)
+            consent = {"accepted": True, "language": self.language,
+                       "assisted": self.assisted, "version": CONSENT_VERSION}
+            self._complete("consent", {"consent.json": _json(consent)}, Step.IDENTITY)
+
+    def enter_identity(self, nik_text: str, kk_text: str) -> Nik:
+        """Parse the NIK and No. KK (raises ``InvalidNik``/``InvalidFamilyCardNumber``)."""
+        with self._at(Step.IDENTITY):
+            today = self._today()
+            nik = parse_nik(nik_text, today=today)
+            kk = parse_kk(kk_text, today=today)
+            identity = {"nik": nik.digits, "kk": kk.digits}
+            self._complete("identity", {"identity.json": _json(identity)}, Step.DEMOGRAPHICS)
+            self._nik, self._kk = nik, kk
+            return nik
+
+    def confirm_demographics(self, demographics: Demographics) -> Demographics:
+        """Validate against the NIK (raises ``InvalidDemographics``/``NotEligible``)."""
+        with self._at(Step.DEMOGRAPHICS):
+            assert self._nik is not None  # noqa: S101 - set at IDENTITY
+            checked = validate_demographics(demographics, self._nik, self._today())
+            self._complete("demographics", {"demographics.json": checked.to_json()},
+                           Step.PORTRAIT)
+            self._demographics = checked
+            return checked
+
+    def capture_portrait(self) -> QualityReport:
+        """Take a photo and check it; raises :class:`LowQuality` so the person retries."""
+        with self._at(Step.PORTRAIT):
+            camera = self._camera
+        if camera is None:
+            raise DeviceNotFound("no camera configured")
+        with self._capturing():
+            photo = camera.capture_still()
+        report = portrait_quality(photo.jpeg)
+        with self._at(Step.PORTRAIT):
+            if not report.ok:
+                raise LowQuality(report)
+            if self._portrait_pending is not None:
+                _wipe(iter([self._portrait_pending]))
+            self._portrait_pending = bytearray(photo.jpeg)
+        return report
+
+    def accept_portrait(self) -> None:
+        """Keep the last good photo: journals ``portrait``."""
+        with self._at(Step.PORTRAIT):
+            if self._portrait_pending is None:
+                raise IllegalTransition("no portrait captured yet")
+            self._complete("portrait", {"portrait.jpg": bytes(self._portrait_pending)},
+                           Step.FINGERPRINTS)
+            self._portrait, self._portrait_pending = self._portrait_pending, None
+
+    def capture_finger(self, code: str) -> QualityReport:
+        """Scan finger ``code`` (R1..R5, L1..L5); raises :class:`LowQuality` to retry."""
+        with self._at(Step.FINGERPRINTS):
+            _check_finger(code)
+            scanner = self._fingerprint
+        if scanner is None:
+            raise DeviceNotFound("no fingerprint scanner configured")
+        with self._capturing():
+            image = scanner.capture(timeout=self._capture_timeout_s)
+        report = fingerprint_quality(image.pixels, image.width, image.height)
+        png = image.to_png() if report.ok else b""
+        with self._at(Step.FINGERPRINTS):
+            if not report.ok:
+                raise LowQuality(report)
+            if code in self._fingers:
+                _wipe(iter([self._fingers[code]]))
+            self._fingers[code] = bytearray(png)
+            self._missing.pop(code, None)
+        return report
+
+    def record_missing_finger(self, code: str, reason: str) -> None:
+        """Record that finger ``code`` cannot be captured (assisted sessions only)."""
+        with self._at(Step.FINGERPRINTS):
+            _check_finger(code)
+            if not self.assisted:
+                raise AssistanceRequired(
+                    "assistance",
+                    "Jari yang tidak dapat dipindai harus dicatat oleh petugas. "
+                    "Tekan tombol bantuan untuk memanggil petugas.",
+                    "A finger that cannot be scanned must be recorded by staff. "
+                    "Press the help button to call a member of staff.")
+            if reason not in MISSING_FINGER_REASONS:
+                allowed = ", ".join(MISSING_FINGER_REASONS)
+                raise InvalidInput("reason", f"Alasan harus salah satu dari: {allowed}.",
+                                   f"The reason must be one of: {allowed}.")
+            if code in self._fingers:
+                _wipe(iter([self._fingers.pop(code)]))
+            self._missing[code] = reason
+
+    def finish_fingerprints(self) -> None:
+        """Journal ``fingerprints`` once every finger is captured or recorded missing."""
+        with self._at(Step.FINGERPRINTS):
+            left = [c for c in FINGERS if c not in self._fingers and c not in self._missing]
+            if left:
+                raise IllegalTransition(f"fingers not yet done: {', '.join(left)}")
+            parts = {f"{code}.png": bytes(buf) for code, buf in self._fingers.items()}
+            missing = {code: self._missing[code] for code in FINGERS if code in self._missing}
+            parts["exceptions.json"] = _json({"missing": missing})
+            self._complete("fingerprints", parts, Step.SIGNATURE)
+
+    def submit_signature(self, png: bytes) -> None:
+        """Check (a PNG, not blank) and journal the signature."""
+        with self._at(Step.SIGNATURE):
+            report = signature_quality(png)
+            if not report.ok:
+                raise InvalidInput("signature", report.reason_id, report.reason_en)
+            self._complete("signature", {"signature.png": bytes(png)}, Step.REVIEW)
+            self._signature = bytearray(png)
+
+    def review(self) -> ReviewSummary:
+        """Everything the review screen shows."""
+        with self._at(Step.REVIEW):
+            assert self.record_id and self._nik and self._kk and self._demographics  # noqa: S101
+            return ReviewSummary(
+                record_id=self.record_id, language=self.language, assisted=self.assisted,
+                nik=self._nik, kk=self._kk, demographics=self._demographics,
+                portrait_jpeg=bytes(self._portrait or b""),
+                fingers_captured=tuple(c for c in FINGERS if c in self._fingers),
+                fingers_missing=dict(self._missing),
+                signature_png=bytes(self._signature or b""))
+
+    def confirm(self) -> str:
+        """Seal the record (durable on return) and return its id; the data is wiped."""
+        with self._at(Step.REVIEW):
+            assert self.record_id is not None  # noqa: S101
+            self._store.seal(self.record_id)
+            self._transition(Step.SEALED)
+            self._wipe_data()
+            return self.record_id
+
+    # -- ending early ----------------------------------------------------------------------
+    def abort(self, reason: str) -> None:
+        """Stop here: wipe the data, discard the record. Safe to call again once aborted."""
+        with self._lock:
+            if self._step is Step.ABORTED:
+                return
+            if self._step is Step.SEALED:
+                raise IllegalTransition("the record is sealed; it cannot be aborted")
+            self._finish_aborted(reason)
+
+    def check_timeout(self) -> bool:
+        """For the UI's timer: True when the session has expired (it is then wiped)."""
+        with self._lock:
+            try:
+                self._check_live()
+            except SessionExpired:
+                return True
+            return False
+
+    def _finish_aborted(self, reason: str) -> None:
+        self._transition(Step.ABORTED)
+        self._wipe_data()
+        record_id = self.record_id
+        if record_id is not None:
+            try:
+                self._store.discard(record_id, reason)
+            except Exception as exc:  # the in-memory wipe stands; startup recovery cleans up
+                log.error("session %s: discard of record %s failed: %s",
+                          self._tag, record_id, type(exc).__name__)
+
+    def _wipe_data(self) -> None:
+        held = [self._portrait_pending, self._portrait, self._signature,
+                *self._fingers.values()]
+        _wipe(buf for buf in held if buf is not None)
+        self._reset_data()
+
+    @contextmanager
+    def _capturing(self) -> Iterator[None]:
+        if not self._capture_lock.acquire(blocking=False):
+            raise DeviceBusy("a capture is already running")
+        try:
+            yield
+        finally:
+            self._capture_lock.release()
+
+
+def _check_finger(code: str) -> None:
+    if code not in FINGERS:
+        raise InvalidInput("finger", "Kode jari tidak dikenal.", "Unknown finger code.")
+
+
+def _json(data: object) -> bytes:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,205 @@
+"""Seeded fake citizens of Poso regency for the demo and the tests.
+
+Every citizen is valid and eligible (aged 18 to 85 on any date from 2025 to 2039), and
+within one seed the first 10,000 have distinct names and distinct NIKs, so a check can grep
+the kiosk's files for them. The data is invented: the names are drawn from common
+Indonesian name parts and no real person is meant.
+
+Region codes: NIKs use the Ministry of Home Affairs (Kemendagri) codes, in which Central
+Sulawesi is 72 and Poso regency 72.02 (its statistics-office code, 7204, is a different
+numbering). The district codes below number the 19 kecamatan 01..19 for the demo and are
+not an authoritative table.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from kiosk.enrollment.record import Demographics
+
+__all__ = ["KECAMATAN", "POSO_PROVINCE", "POSO_REGENCY", "SyntheticCitizen", "citizens"]
+
+POSO_PROVINCE = "72"
+POSO_REGENCY = "02"
+
+# kecamatan -> (demo district code, villages/kelurahan in it)
+KECAMATAN: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Poso Kota": ("01", ("Gebangrejo", "Kasintuwu", "Bonesompe", "Lawanga", "Moengko")),
+    "Poso Kota Utara": ("02", ("Kayamanya", "Lawanga Tawongan", "Tegalrejo")),
+    "Poso Kota Selatan": ("03", ("Kawua", "Lembomawo", "Sayo", "Bukit Bambu", "Ranononcu")),
+    "Poso Pesisir": ("04", ("Mapane", "Tokorondo", "Kilo", "Masani")),
+    "Poso Pesisir Utara": ("05", ("Tumora", "Kalora", "Membuke")),
+    "Poso Pesisir Selatan": ("06", ("Tangkura", "Tambarana", "Patiwunga")),
+    "Lage": ("07", ("Tagolu", "Silanca", "Toyado", "Sepe")),
+    "Pamona Utara": ("08", ("Uelincu", "Sulewana", "Meko")),
+    "Pamona Puselemba": ("09", ("Tentena", "Sangele", "Pamona", "Petirodongi")),
+    "Pamona Timur": ("10", ("Taripa", "Tiu", "Didiri")),
+    "Pamona Selatan": ("11", ("Pendolo", "Mayoa", "Taipa")),
+    "Pamona Barat": ("12", ("Meko", "Owini", "Salukaia", "Toinasa")),
+    "Pamona Tenggara": ("13", ("Tolambo", "Boe", "Korobono")),
+    "Lore Utara": ("14", ("Wuasa", "Sedoa", "Watumaeta", "Alitupu")),
+    "Lore Tengah": ("15", ("Doda", "Bariri", "Lempe")),
+    "Lore Timur": ("16", ("Tamadue", "Maholo", "Mapahi")),
+    "Lore Peore": ("17", ("Wanga", "Betue", "Katu")),
+    "Lore Selatan": ("18", ("Gintu", "Bomba", "Runde")),
+    "Lore Barat": ("19", ("Gimpu", "Tomehipi", "Lengkeka")),
+}
+
+_MALE = ("Muhammad", "Andi", "Yohanes", "Frans", "Rahmat", "Budi", "Yusuf", "Hasan",
+         "Ma'ruf", "Stefanus", "Daniel", "Agus", "Rizal", "Arifin", "Imanuel", "Samuel",
+         "Yosef", "Hendrik", "Ilham", "Syafi'i", "Wayan", "Ketut", "Made", "Rudi", "Darwis",
+         "Jefri", "Markus", "Petrus", "Abdul", "Fadli", "Irwan", "Nyoman", "Ronal", "Yeremia")
+_FEMALE = ("Siti", "Nur'aini", "Maria", "Agustina", "Dewi", "Sri", "Fitri", "Sa'diyah",
+           "Yuliana", "Ni Luh", "Ni Made", "Kristina", "Selvi", "Martha", "Ruth", "Hasnah",
+           "Rahma", "Elisabet", "Debora", "Nurhayati", "Wulan", "Ayu", "Magdalena", "Rosita",
+           "Fatimah", "Mu'minah", "Sisilia", "Yanti", "Natalia", "Ester")
+_MIDDLE = ("Putu", "Ayu", "Indah", "Jaya", "Kurnia", "Putra", "Putri", "Sari", "Eka",
+           "Dwi", "Tri", "Nur", "Hadi", "Asih", "Lestari", "Pratama", "Wati", "Rini",
+           "Santoso", "Wijaya", "Permata", "Mulia", "Setia", "Bakti")
+_FAMILY = ("Tobondo", "Lamba", "Sigilipu", "Kalengke", "Tampake", "Lumentut", "Pasunu",
+           "Rompas", "Kandori", "Lateka", "Sumampow", "Tolala", "Mangun", "Gintu", "Palangi",
+           "Bungkudapu", "Tarante", "Mapeda", "Mbio", "Towaha", "Al-Hamid", "Al-Habsyi",
+           "As-Segaf", "Lasimpo", "Daeng Mattola", "Lapasere", "Dg. Nai", "Mustafa",
+           "Padeng", "Tumonggi", "Rangkuti", "Sirait", "Bin-Abdullah", "Lengkong", "Mokodompit")
+_STREETS = ("Jl. Pulau Sumatera", "Jl. Pulau Jawa", "Jl. Yos Sudarso", "Jl. Sultan Hasanuddin",
+            "Jl. Pattimura", "Jl. Diponegoro", "Jl. Trans Sulawesi", "Jl. Danau Poso",
+            "Jl. Wolter Monginsidi", "Jl. Kartini", "Jl. Tanjung Santigi", "Dusun")
+_OCCUPATIONS = ("Petani/Pekebun", "Nelayan/Perikanan", "Wiraswasta", "Pelajar/Mahasiswa",
+                "Mengurus Rumah Tangga", "Pegawai Negeri Sipil", "Guru", "Karyawan Swasta",
+                "Pedagang", "Belum/Tidak Bekerja", "Pensiunan", "Sopir", "Perawat")
+_RELIGIONS = (("Kristen", 57), ("Islam", 34), ("Hindu", 6), ("Katolik", 2), ("Buddha", 1))
+_BLOOD = ("A", "B", "AB", "O", "O+", "A+", "B+", "-", "-", "-")
+_FINGERS = ("R1", "R2", "R3", "R4", "R5", "L1", "L2", "L3", "L4", "L5")
+_MISSING_REASONS = ("amputated", "bandaged", "scarred")
+
+# Birth dates: 1940-2006 keeps everyone 18+ from 2025 and the two-digit year unambiguous
+# until 2040. Issue dates of family cards: 2005-2024.
+_BORN_FIRST, _BORN_LAST = date(1940, 1, 1), date(2006, 12, 31)
+_ISSUED_FIRST, _ISSUED_LAST = date(2005, 1, 1), date(2024, 12, 31)
+_UNIQUE_TRIES = 1000
+
+
+@dataclass(frozen=True, repr=False)
+class SyntheticCitizen:
+    """One fake person as they would present at the kiosk. ``repr`` is masked."""
+
+    index: int
+    nik: str
+    kk: str
+    demographics: Demographics
+    language: str = "id"
+    assisted: bool = False
+    missing_fingers: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"SyntheticCitizen(#{self.index})"
+
+
+def _random_date(rng: random.Random, first: date, last: date) -> date:
+    return first + timedelta(days=rng.randrange((last - first).days + 1))
+
+
+def _ddmmyy(d: date, day_offset: int = 0) -> str:
+    return f"{d.day + day_offset:02d}{d.month:02d}{d.year % 100:02d}"
+
+
+def _typed(rng: random.Random, digits: str) -> str:
+    """Sometimes the way people type it: groups with spaces, dots or hyphens."""
+    style = rng.random()
+    if style < 0.8:
+        return digits
+    if style < 0.9:
+        return " ".join(digits[i:i + 4] for i in range(0, 16, 4))
+    sep = "." if style < 0.95 else "-"
+    return sep.join((digits[:4], digits[4:6], digits[6:12], digits[12:]))
+
+
+def _name(rng: random.Random, sex: str) -> str:
+    given = rng.choice(_MALE if sex == "M" else _FEMALE)
+    parts = [given]
+    if rng.random() < 0.6:
+        parts.append(rng.choice(_MIDDLE))
+    parts.append(rng.choice(_FAMILY))
+    if rng.random() < 0.2:
+        parts.insert(1, rng.choice(_MIDDLE))
+    return " ".join(dict.fromkeys(parts))  # no part twice, e.g. "Ayu Ayu"
+
+
+def _occupation(rng: random.Random, age: int) -> str:
+    while True:
+        job = rng.choice(_OCCUPATIONS)
+        if (job == "Pensiunan" and age < 56) or (job == "Pelajar/Mahasiswa" and age > 25):
+            continue
+        return job
+
+
+def citizens(seed: int) -> Iterator[SyntheticCitizen]:
+    """Endless, deterministic, valid and eligible fake citizens of Poso for ``seed``."""
+    rng = random.Random(seed)  # noqa: S311 - deterministic fake data, not secrets
+    names: set[str] = set()
+    serials: dict[str, int] = {}  # NIK prefix (region + date) -> last serial used
+    religions, weights = zip(*_RELIGIONS, strict=True)
+    index = 0
+    while True:
+        sex = rng.choice(("M", "F"))
+        for _ in range(_UNIQUE_TRIES):
+            full_name = _name(rng, sex)
+            if full_name not in names:
+                break
+        else:
+            raise RuntimeError("synthetic name pool exhausted")
+        names.add(full_name)
+        kecamatan = rng.choice(sorted(KECAMATAN))
+        district, villages = KECAMATAN[kecamatan]
+        born = _random_date(rng, _BORN_FIRST, _BORN_LAST)
+        region = POSO_PROVINCE + POSO_REGENCY + district
+        prefix = region + _ddmmyy(born, 40 if sex == "F" else 0)
+        serial = serials.get(prefix, 0) + 1
+        serials[prefix] = serial  # at most a few per prefix: 9999 is never reached
+        nik = f"{prefix}{serial:04d}"
+        kk = f"{region}{_ddmmyy(_random_date(rng, _ISSUED_FIRST, _ISSUED_LAST))}" \
+             f"{rng.randrange(1, 10_000):04d}"
+        age_in_2025 = 2025 - born.year
+        married = age_in_2025 >= 22 and rng.random() < 0.75
+        marital = "Kawin" if married else "Belum Kawin"
+        if married and age_in_2025 >= 60 and rng.random() < 0.3:
+            marital = "Cerai Mati"
+        number = rng.randrange(1, 200)
+        street = rng.choice(_STREETS)
+        village = rng.choice(villages)
+        address = (f"Dusun {rng.choice(('I', 'II', 'III', 'IV'))}" if street == "Dusun"
+                   else f"{street} No. {number}")
+        demographics = Demographics(
+            full_name=full_name,
+            place_of_birth=rng.choice(("Poso", "Tentena", "Poso", "Palu", "Wuasa",
+                                       "Pendolo", "Ujung Pandang", "Manado", village)),
+            date_of_birth=born,
+            sex=sex,
+            blood_type=rng.choice(_BLOOD),
+            address=address,
+            rt=f"{rng.randrange(1, 16):03d}",
+            rw=f"{rng.randrange(1, 8):03d}",
+            kelurahan_desa=village,
+            kecamatan=kecamatan,
+            religion=rng.choices(religions, weights)[0],
+            marital_status=marital,
+            occupation=_occupation(rng, age_in_2025),
+            citizenship="WNI",
+        )
+        missing: dict[str, str] = {}
+        if rng.random() < 0.03:
+            missing[rng.choice(_FINGERS)] = rng.choice(_MISSING_REASONS)
+        assisted = bool(missing) or (age_in_2025 >= 75 and rng.random() < 0.5)
+        yield SyntheticCitizen(
+            index=index,
+            nik=_typed(rng, nik),
+            kk=_typed(rng, kk),
+            demographics=demographics,
+            language="en" if rng.random() < 0.1 else "id",
+            assisted=assisted,
+            missing_fingers=missing,
+        )
+        index += 1

@@ -1,0 +1,111 @@
+"""The kiosk's exception tree.
+
+One root, :class:`KioskError`. Each class also inherits the matching builtin where there is
+one (``DeviceTimeout`` is a ``TimeoutError``, ``ConfigError`` a ``ValueError``), the way
+gpiozero does, so callers can catch either.
+
+``temporary`` separates faults worth retrying (a timeout, a busy device, a dropped link)
+from permanent ones (a wrong configuration, a missing device, a corrupt journal), so retry
+policy is mechanical: ``if exc.temporary: retry()``.
+"""
+
+from __future__ import annotations
+
+
+class KioskError(Exception):
+    """Root of every error the kiosk raises on purpose."""
+
+    temporary: bool = False
+
+
+# -- configuration -------------------------------------------------------------------------
+class ConfigError(KioskError, ValueError):
+    """A configuration value is wrong. Names the key, the bad value and what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{key}: {value!r} is not allowed; expected {allowed}")
+
+
+# -- input validation ----------------------------------------------------------------------
+class InvalidInput(KioskError, ValueError):
+    """Data a person entered is wrong. ``message_id`` is Indonesian, ``message_en`` English."""
+
+    def __init__(self, part: str, message_id: str, message_en: str) -> None:
+        self.part = part
+        self.message_id = message_id
+        self.message_en = message_en
+        super().__init__(f"{message_id} / {message_en}")
+
+    def message(self, language: str) -> str:
+        """The message in ``language`` ("id" or "en")."""
+        return self.message_en if language == "en" else self.message_id
+
+
+# -- devices -------------------------------------------------------------------------------
+class DeviceError(KioskError):
+    """A hardware device failed."""
+
+
+class DeviceTimeout(DeviceError, TimeoutError):
+    """A device did not answer in time."""
+
+    temporary = True
+
+
+class DeviceBusy(DeviceError):
+    """The device is already doing something (a second tap during a capture)."""
+
+    temporary = True
+
+
+class DeviceNotFound(DeviceError):
+    """The device is absent or unplugged."""
+
+
+class DeviceProtocolError(DeviceError):
+    """The device answered with bytes that do not follow its protocol."""
+
+    temporary = True
+
+
+class CaptureRejected(DeviceError):
+    """A capture worked but its quality is too low; the person should try again."""
+
+    temporary = True
+
+
+# -- journal and sealing -------------------------------------------------------------------
+class JournalError(KioskError):
+    """The journal could not do what was asked."""
+
+
+class JournalCorrupt(JournalError):
+    """The journal file failed its integrity check and was moved aside."""
+
+
+class IllegalStateChange(JournalError):
+    """A record was asked to move to a state it cannot reach from its current one."""
+
+
+class SealingError(KioskError):
+    """Encryption, signing or verification failed, or a key is missing or unusable."""
+
+
+# -- enrollment ----------------------------------------------------------------------------
+class IllegalTransition(KioskError, RuntimeError):
+    """The enrollment session was asked to do something its current step does not allow."""
+
+
+class SessionExpired(KioskError):
+    """The session timed out; its in-memory data has been wiped."""
+
+
+class NotAccepting(KioskError):
+    """The kiosk is not accepting enrollments (power, disk, journal); ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

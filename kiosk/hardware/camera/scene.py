@@ -1,0 +1,124 @@
+"""A synthetic head-and-shoulders scene for the simulated camera.
+
+Drawn with Pillow in a 480 x 640 "portrait unit" space and scaled to the requested size,
+so the still (portrait) and the preview (landscape, person centred) show the same person.
+The background is the e-KTP convention: plain red or plain blue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+RED = (196, 28, 36)
+BLUE = (28, 86, 184)
+
+_SKIN = ((241, 194, 150), (224, 172, 128), (198, 141, 98), (166, 112, 74), (120, 80, 54))
+_HAIR = ((20, 16, 14), (40, 28, 20), (62, 44, 30), (90, 90, 90))
+_CLOTHES = ((24, 28, 40), (235, 235, 230), (40, 70, 120), (90, 30, 40), (30, 60, 40))
+_HIJAB = ((30, 30, 36), (210, 200, 190), (120, 40, 60), (40, 80, 110), (150, 120, 80))
+
+
+@dataclass(frozen=True)
+class Person:
+    """What stays the same between photos of one simulated person."""
+
+    background: tuple[int, int, int]
+    skin: tuple[int, int, int]
+    hair: tuple[int, int, int]
+    clothes: tuple[int, int, int]
+    hijab: tuple[int, int, int] | None
+    face_width: float  # portrait units (the head is ~160 of 480 wide)
+    face_height: float
+
+
+def person(seed: int, subject: int = 0) -> Person:
+    """The simulated person ``subject`` of camera ``seed``; red background when odd."""
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, subject & 0xFFFFFFFF, 0xCA])
+
+    def pick(table: tuple[tuple[int, int, int], ...]) -> tuple[int, int, int]:
+        return table[int(rng.integers(len(table)))]
+
+    # e-KTP rule: red background for odd birth years, blue for even; the seed stands in.
+    background = RED if (seed + subject) % 2 else BLUE
+    hijab = pick(_HIJAB) if rng.uniform() < 0.35 else None
+    return Person(background, pick(_SKIN), pick(_HAIR), pick(_CLOTHES), hijab,
+                  float(rng.uniform(175, 200)), float(rng.uniform(235, 265)))
+
+
+def _shade(color: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
+    r, g, b = (min(255, max(0, round(c * factor))) for c in color)
+    return (r, g, b)
+
+
+def draw(p: Person, width: int, height: int, *, dx: float = 0.0, dy: float = 0.0,
+         light: float = 1.0) -> Image.Image:
+    """Render ``p`` into an RGB image of ``width`` x ``height`` (no noise, no blur)."""
+    # Studio light: the background is brightest behind the head and falls off to the edges.
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    falloff = 1.0 - 0.18 * (((xs - width / 2) / width) ** 2 + ((ys - height / 3) / height) ** 2)
+    plain = np.asarray(p.background, dtype=np.float32) * light * falloff[..., None]
+    image = Image.fromarray(np.clip(plain, 0, 255).astype(np.uint8), "RGB")
+    d = ImageDraw.Draw(image)
+    s = min(width / 480, height / 640)
+    ox = (width - 480 * s) / 2 + dx * s
+    oy = (height - 640 * s) / 2 + dy * s
+
+    def box(x0: float, y0: float, x1: float, y1: float) -> tuple[float, float, float, float]:
+        return (ox + x0 * s, oy + y0 * s, ox + x1 * s, oy + y1 * s)
+
+    cx, fw, fh = 240.0, p.face_width, p.face_height
+    top = 115.0
+    skin, shadow = _shade(p.skin, light), _shade(p.skin, light * 0.8)
+    # Shoulders and clothes, with a collar.
+    d.ellipse(box(20, 420, 460, 880), fill=_shade(p.clothes, light))
+    d.polygon([(ox + (cx - 48) * s, oy + 422 * s), (ox + cx * s, oy + 500 * s),
+               (ox + (cx + 48) * s, oy + 422 * s)], fill=shadow)
+    # Neck.
+    d.rectangle(box(cx - 48, top + fh - 40, cx + 48, 440), fill=shadow)
+    if p.hijab:
+        # A hijab frames the face and covers hair, ears and neck.
+        h = _shade(p.hijab, light)
+        d.ellipse(box(cx - fw / 2 - 30, top - 35, cx + fw / 2 + 30, top + fh + 40), fill=h)
+        d.polygon([(ox + (cx - fw / 2 - 28) * s, oy + (top + fh * 0.6) * s),
+                   (ox + (cx + fw / 2 + 28) * s, oy + (top + fh * 0.6) * s),
+                   (ox + (cx + 150) * s, oy + 560 * s), (ox + (cx - 150) * s, oy + 560 * s)],
+                  fill=h)
+    else:
+        d.ellipse(box(cx - fw / 2 - 10, top - 25, cx + fw / 2 + 10, top + fh * 0.55),
+                  fill=_shade(p.hair, light))
+        for side in (-1, 1):  # ears
+            ex = cx + side * fw / 2
+            d.ellipse(box(ex - 12, top + fh * 0.42, ex + 12, top + fh * 0.62), fill=shadow)
+    d.ellipse(box(cx - fw / 2, top, cx + fw / 2, top + fh), fill=skin)
+    if not p.hijab:  # fringe over the forehead
+        d.chord(box(cx - fw / 2, top - 8, cx + fw / 2, top + fh * 0.45), 180, 360,
+                fill=_shade(p.hair, light))
+    eye_y = top + fh * 0.47
+    for side in (-1, 1):
+        ex = cx + side * fw * 0.2
+        d.line([(ox + (ex - 18) * s, oy + (eye_y - 16) * s),
+                (ox + (ex + 18) * s, oy + (eye_y - 18) * s)],
+               fill=_shade(p.hair, light), width=max(1, round(5 * s)))
+        d.ellipse(box(ex - 14, eye_y - 6, ex + 14, eye_y + 6), fill=(240, 240, 236))
+        d.ellipse(box(ex - 6, eye_y - 6, ex + 6, eye_y + 6), fill=(50, 35, 25))
+    nose_y = top + fh * 0.66
+    d.line([(ox + cx * s, oy + (eye_y + 8) * s), (ox + (cx - 6) * s, oy + nose_y * s)],
+           fill=shadow, width=max(1, round(3 * s)))
+    d.ellipse(box(cx - 14, nose_y - 4, cx + 14, nose_y + 6), fill=shadow)
+    mouth_y = top + fh * 0.8
+    d.chord(box(cx - 26, mouth_y - 10, cx + 26, mouth_y + 10), 0, 180,
+            fill=_shade((170, 70, 70), light))
+    return image
+
+
+def finish(image: Image.Image, rng: np.random.Generator, *, blur: float = 1.2,
+           noise: float = 6.0) -> np.ndarray:
+    """Soften edges like a lens and add sensor noise; returns an HxWx3 uint8 array."""
+    soft = image.filter(ImageFilter.GaussianBlur(blur)) if blur else image
+    array = np.asarray(soft, dtype=np.int16)
+    if noise:
+        array = array + rng.normal(0, noise, array.shape).astype(np.int16)
+    return np.clip(array, 0, 255).astype(np.uint8)

@@ -1,0 +1,55 @@
+"""The fingerprint scanner the enrollment session sees."""
+
+from __future__ import annotations
+
+import time
+
+from kiosk.hardware.base import Device, FingerprintImage
+
+__all__ = ["FingerprintImage", "FingerprintScanner"]
+
+
+class FingerprintScanner(Device):
+    """A single-finger optical or capacitive scanner.
+
+    Protocol notes for backends: the ZFM family (ZhianTec ZFM-20/60, sold as R30x/AS608)
+    talks a framed packet protocol over a 3.3 V UART (default 57600 baud, 8N1): ``GenImg``
+    (0x01) polls the prism and answers 0x02 while no finger is on it; ``UpImage`` (0x0A)
+    then streams the 256 x 288 image as 4-bit pixels in data packets. A backend therefore
+    implements ``is_finger_present`` with one ``GenImg`` and ``capture`` as "poll until a
+    finger is present or the timeout passes, then upload"; the simulator does the same on
+    its synthetic prism.
+
+    Wiring (Pi 40-pin header): sensor TX -> GPIO15/RXD (pin 10), sensor RX -> GPIO14/TXD
+    (pin 8), 3.3 V and GND; disable the serial console (``raspi-config``) so
+    ``/dev/ttyAMA0`` (or ``/dev/serial0``) is free.
+
+    ``capture`` raises :class:`~kiosk.errors.DeviceTimeout` when no finger arrives in time,
+    :class:`~kiosk.errors.DeviceBusy` when a capture is already running. Example::
+
+        with create_device("fingerprint", {"type": "sim"}) as scanner:
+            if scanner.wait_for_finger(timeout=10):
+                png = scanner.capture().to_png()
+    """
+
+    #: How often ``wait_for_finger`` polls the sensor, in seconds.
+    poll_interval: float = 0.05
+
+    def capture(self, *, timeout: float = 10.0) -> FingerprintImage:
+        """Wait up to ``timeout`` seconds for a finger and return its image."""
+        raise NotImplementedError
+
+    @property
+    def is_finger_present(self) -> bool:
+        """True while a finger lies on the sensor."""
+        raise NotImplementedError
+
+    def wait_for_finger(self, timeout: float | None = None) -> bool:
+        """Block until a finger is on the sensor; False if ``timeout`` seconds pass first."""
+        self._check_open()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_finger_present:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(self.poll_interval)
+        return True

@@ -1,0 +1,274 @@
+"""Status LED, buzzer, help button, tamper switch and UPS power-fail line, on gpiozero.
+
+The pin factory is chosen by config, never by environment variables: ``type = "mock"``
+builds a private :class:`gpiozero.pins.mock.MockFactory` (tests, laptops, the demo),
+``type = "native"`` uses gpiozero's default factory (lgpio on Pi OS Bookworm). Each
+gpiozero device gets its factory passed explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from kiosk.errors import ConfigError, DeviceNotFound
+from kiosk.hardware.base import Device, OptionTypes
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[], None]
+
+# LED patterns, seconds on / off. Busy is a calm blink, fault a fast one a maintainer
+# notices from across the room.
+_BUSY_BLINK = (0.5, 0.5)
+_FAULT_BLINK = (0.1, 0.1)
+_BEEP = (0.1, 0.1)
+_BCM_PINS = range(28)  # GPIO0-27 on the 40-pin header
+
+
+class KioskGpio(Device):
+    """The kiosk's GPIO peripherals as one device.
+
+    Wiring (BCM numbers; defaults, all configurable under ``[hardware.gpio]``):
+
+    ==============  ====  ========================================================
+    status LED      17    LED + 330 ohm to GND; on = ready, slow blink = busy,
+                          fast blink = fault
+    buzzer          27    active buzzer (through a transistor) to GND
+    help button     22    momentary switch to GND, internal pull-up
+    tamper switch   23    normally-closed enclosure switch to GND, internal pull-up:
+                          lid closed pulls the line low; opened (or a cut wire)
+                          lets it go high = tampered
+    power-fail      24    the UPS HAT's "mains lost" output; ``power_fail_active_high``
+                          says which level means lost (X728-style HATs: high)
+    PIR (optional)  none  motion sensor output, active high (wakes the screen)
+    ==============  ====  ========================================================
+
+    Example::
+
+        with create_device("gpio", {"type": "mock"}) as gpio:
+            gpio.when_help_pressed = call_staff
+            gpio.show_busy()
+            if gpio.is_mains_lost:
+                ...
+    """
+
+    OPTIONS: ClassVar[OptionTypes] = {
+        "led_pin": int,
+        "buzzer_pin": int,
+        "help_pin": int,
+        "tamper_pin": int,
+        "power_fail_pin": int,
+        "pir_pin": int,
+        "power_fail_active_high": bool,
+        "help_bounce_s": (int, float),
+    }
+
+    def __init__(self, *, led_pin: int = 17, buzzer_pin: int = 27, help_pin: int = 22,
+                 tamper_pin: int = 23, power_fail_pin: int = 24, pir_pin: int | None = None,
+                 power_fail_active_high: bool = True, help_bounce_s: float = 0.05,
+                 pin_factory: Any = None) -> None:
+        super().__init__()
+        pins = {"led_pin": led_pin, "buzzer_pin": buzzer_pin, "help_pin": help_pin,
+                "tamper_pin": tamper_pin, "power_fail_pin": power_fail_pin}
+        if pir_pin is not None:
+            pins["pir_pin"] = pir_pin
+        seen: dict[int, str] = {}
+        for name, pin in pins.items():
+            if pin not in _BCM_PINS:
+                raise ConfigError(f"hardware.gpio.{name}", pin, "a BCM GPIO number 0-27")
+            if pin in seen:
+                raise ConfigError(f"hardware.gpio.{name}", pin,
+                                  f"a pin not already used by {seen[pin]}")
+            seen[pin] = name
+        if help_bounce_s < 0:
+            raise ConfigError("hardware.gpio.help_bounce_s", help_bounce_s, "seconds >= 0")
+        self._pins = pins
+        self.power_fail_active_high = power_fail_active_high
+        self._bounce = float(help_bounce_s) or None
+        self._factory = pin_factory
+        self._devices: dict[str, Any] = {}
+        self._callbacks: dict[tuple[str, str], Callback | None] = {}
+        self.status = "off"  # "off" | "ready" | "busy" | "fault"
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def pin_factory(self) -> Any:
+        """The gpiozero pin factory in use (a MockFactory for ``type = "mock"``)."""
+        return self._factory
+
+    def _make_factory(self) -> Any:
+        return self._factory
+
+    def _open(self) -> None:
+        try:
+            from gpiozero import LED, Button, Buzzer, DigitalInputDevice
+
+            factory = self._make_factory()
+            self._factory = factory
+            pins = self._pins
+            made = self._devices
+            made["led"] = LED(pins["led_pin"], pin_factory=factory)
+            made["buzzer"] = Buzzer(pins["buzzer_pin"], pin_factory=factory)
+            made["help"] = Button(pins["help_pin"], pull_up=True, bounce_time=self._bounce,
+                                  pin_factory=factory)
+            made["tamper"] = DigitalInputDevice(pins["tamper_pin"], pull_up=True,
+                                                pin_factory=factory)
+            # The UPS drives this line actively: no pull, and we are told the polarity.
+            made["power_fail"] = DigitalInputDevice(
+                pins["power_fail_pin"], pull_up=None,
+                active_state=self.power_fail_active_high, pin_factory=factory)
+            if "pir_pin" in pins:
+                made["pir"] = DigitalInputDevice(pins["pir_pin"], pull_up=False,
+                                                 pin_factory=factory)
+        except Exception as exc:
+            self._close()
+            raise DeviceNotFound(f"GPIO not usable ({type(exc).__name__}: {exc}); on a Pi "
+                                 "install python3-lgpio, elsewhere use type = \"mock\"") from exc
+
+    def _close(self) -> None:
+        for name in reversed(list(self._devices)):
+            try:
+                self._devices[name].close()
+            except Exception as exc:  # a half-open device must not stop the others closing
+                log.warning("closing GPIO %s failed: %s", name, exc)
+        self._devices.clear()
+        self._callbacks.clear()
+        self.status = "off"
+
+    def _device(self, name: str) -> Any:
+        self._check_open()
+        return self._devices[name]
+
+    def _selftest(self) -> tuple[bool, str]:
+        tampered = self.is_tampered
+        lost = self.is_mains_lost
+        ok = not tampered
+        return ok, (f"pins {self._pins}; tamper {'OPEN' if tampered else 'closed'}; "
+                    f"mains {'lost' if lost else 'present'}")
+
+    # -- status LED and buzzer ------------------------------------------------------------
+    def show_ready(self) -> None:
+        """LED steadily on: ready for the next citizen."""
+        self._device("led").on()
+        self.status = "ready"
+
+    def show_busy(self) -> None:
+        """LED blinking slowly: a session or capture is running."""
+        self._device("led").blink(*_BUSY_BLINK, background=True)
+        self.status = "busy"
+
+    def show_fault(self) -> None:
+        """LED blinking fast: not accepting enrollments; a maintainer is needed."""
+        self._device("led").blink(*_FAULT_BLINK, background=True)
+        self.status = "fault"
+
+    def show_off(self) -> None:
+        """LED off."""
+        self._device("led").off()
+        self.status = "off"
+
+    def beep(self, n: int = 1) -> None:
+        """Beep ``n`` short times, in the background."""
+        if n < 1:
+            raise ValueError("beep count must be at least 1")
+        self._device("buzzer").beep(*_BEEP, n=n, background=True)
+
+    # -- inputs ---------------------------------------------------------------------------
+    @property
+    def is_help_pressed(self) -> bool:
+        return bool(self._device("help").is_pressed)
+
+    @property
+    def when_help_pressed(self) -> Callback | None:
+        return self._callback("help", "when_pressed")
+
+    @when_help_pressed.setter
+    def when_help_pressed(self, callback: Callback | None) -> None:
+        self._set_callback("help", "when_pressed", callback)
+
+    @property
+    def is_tampered(self) -> bool:
+        """True while the enclosure is open (the normally-closed switch is open)."""
+        return not self._device("tamper").is_active
+
+    @property
+    def when_tampered(self) -> Callback | None:
+        return self._callback("tamper", "when_deactivated")
+
+    @when_tampered.setter
+    def when_tampered(self, callback: Callback | None) -> None:
+        self._set_callback("tamper", "when_deactivated", callback)
+
+    @property
+    def is_mains_lost(self) -> bool:
+        """True while the UPS says mains power is gone (running on battery)."""
+        return bool(self._device("power_fail").is_active)
+
+    @property
+    def when_mains_lost(self) -> Callback | None:
+        return self._callback("power_fail", "when_activated")
+
+    @when_mains_lost.setter
+    def when_mains_lost(self, callback: Callback | None) -> None:
+        self._set_callback("power_fail", "when_activated", callback)
+
+    @property
+    def when_mains_restored(self) -> Callback | None:
+        return self._callback("power_fail", "when_deactivated")
+
+    @when_mains_restored.setter
+    def when_mains_restored(self, callback: Callback | None) -> None:
+        self._set_callback("power_fail", "when_deactivated", callback)
+
+    @property
+    def is_motion_detected(self) -> bool:
+        """True while the PIR sensor sees someone; always False without one."""
+        self._check_open()
+        pir = self._devices.get("pir")
+        return bool(pir.is_active) if pir is not None else False
+
+    def _callback(self, device: str, event: str) -> Callback | None:
+        self._check_open()
+        return self._callbacks.get((device, event))
+
+    def _set_callback(self, device: str, event: str, callback: Callback | None) -> None:
+        dev = self._device(device)
+        self._callbacks[(device, event)] = callback
+        # gpiozero passes the device to one-argument callbacks; ours take none.
+        setattr(dev, event, None if callback is None else (lambda: callback()))
+
+
+class MockKioskGpio(KioskGpio):
+    """KioskGpio on a private gpiozero MockFactory, starting in a sane simulated world:
+    lid closed (tamper line low), mains present, help button up.
+
+    Tests drive the pins: ``gpio.pin_factory.pin(22).drive_low()`` presses help.
+    """
+
+    def _make_factory(self) -> Any:
+        from gpiozero.pins.mock import MockFactory
+
+        return MockFactory()
+
+    def _open(self) -> None:
+        super()._open()
+        factory = self._factory
+        factory.pin(self._pins["tamper_pin"]).drive_low()
+        lost_level = self.power_fail_active_high
+        pin = factory.pin(self._pins["power_fail_pin"])
+        if lost_level:
+            pin.drive_low()
+        else:
+            pin.drive_high()
+
+    def _close(self) -> None:
+        super()._close()
+        if self._factory is not None:
+            self._factory.close()
+            self._factory = None
+
+
+class NativeKioskGpio(KioskGpio):
+    """KioskGpio on gpiozero's default pin factory (lgpio on a Raspberry Pi)."""

@@ -1,0 +1,430 @@
+"""The :class:`Journal` and the record state machine (see :mod:`kiosk.journal`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from kiosk.errors import IllegalStateChange, JournalError
+from kiosk.journal import database, migrations
+
+log = logging.getLogger(__name__)
+
+STATES: tuple[str, ...] = (
+    "in_progress", "sealed", "uploading", "exported", "acknowledged", "purged")
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "in_progress": frozenset({"sealed"}),  # only through mark_sealed (it stores the manifest)
+    "sealed": frozenset({"uploading", "exported"}),
+    "uploading": frozenset({"acknowledged", "sealed"}),  # -> sealed: upload given up for now
+    "exported": frozenset({"acknowledged", "uploading"}),
+    "acknowledged": frozenset({"purged"}),
+    "purged": frozenset(),
+}
+STEPS: tuple[str, ...] = (
+    "consent", "identity", "demographics", "portrait", "fingerprints", "signature")
+# An aborted session's record goes entirely; a purged one's receipt row may go later.
+DELETABLE_STATES = frozenset({"in_progress", "purged"})
+MAX_ERROR_CHARS = 1000
+_KIOSK_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RecordInfo:
+    """One enrollment record as the journal holds it (no personal data)."""
+
+    id: str
+    seq: int
+    state: str
+    assisted: bool
+    boot_id: str
+    clock_trusted: bool
+    created_at: str
+    updated_at: str
+    attempts: int
+    last_error: str | None
+    manifest: bytes | None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audit event: what happened, to which ids, and why."""
+
+    seq: int
+    event: str
+    details: dict[str, database.Detail]
+    boot_id: str
+    clock_trusted: bool
+    created_at: str
+
+
+_RECORD_COLUMNS = ("id, seq, state, assisted, boot_id, clock_trusted, created_at, updated_at,"
+                   " attempts, last_error, manifest")
+
+
+def _record_from_row(row: tuple[Any, ...]) -> RecordInfo:
+    (rid, seq, state, assisted, boot_id, trusted, created, updated, attempts, error,
+     manifest) = row
+    return RecordInfo(
+        id=rid, seq=seq, state=state, assisted=bool(assisted), boot_id=boot_id,
+        clock_trusted=bool(trusted), created_at=created, updated_at=updated,
+        attempts=attempts, last_error=error,
+        manifest=None if manifest is None else bytes(manifest))
+
+
+class Journal:
+    """The enrollment journal (see :mod:`kiosk.journal` for the single-writer rule).
+
+    Open with :meth:`open` (the kiosk, the only writer) or :meth:`open_readonly` (status
+    tools). A context manager; :meth:`close` twice is safe. Methods are thread-safe.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock: database.WriterLock | None,
+                 *, kiosk_id: str, boot_id: str, clock_trusted: Callable[[], bool],
+                 readonly: bool) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._writer_lock = lock
+        self._lock = threading.RLock()
+        self.path = path
+        self.kiosk_id = kiosk_id
+        self.boot_id = boot_id
+        self._clock_trusted = clock_trusted
+        self.is_readonly = readonly
+
+    # -- opening and closing ------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path, *, kiosk_id: str, boot_id: str,
+             clock_trusted: Callable[[], bool]) -> Journal:
+        """Open (creating if needed), check, migrate; quarantine a corrupt file.
+
+        Raises :class:`JournalCorrupt` after moving a corrupt file aside and starting a
+        fresh journal, :class:`JournalError` for a journal from newer software (untouched).
+        """
+        path = Path(path)
+        if not _KIOSK_ID.fullmatch(kiosk_id):
+            raise ValueError(f"kiosk id {kiosk_id!r} must be 1-40 letters, digits, '.', '_', '-'")
+        database.create_file(path)
+        lock = database.WriterLock(Path(f"{path}.lock"), create=True)
+        try:
+            with lock:
+                conn = database.open_checked(path, boot_id, clock_trusted)
+        except BaseException:
+            lock.close()
+            raise
+        return cls(conn, path, lock, kiosk_id=kiosk_id, boot_id=boot_id,
+                   clock_trusted=clock_trusted, readonly=False)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Journal:
+        """Open for reading only (status tools); works while the kiosk writes.
+
+        Raises :class:`JournalError` ``"no journal at PATH yet"`` when there is none.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise JournalError(f"no journal at {path} yet")
+        try:
+            conn = database.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read journal {path}: {exc}") from exc
+        try:
+            version = migrations.user_version(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise JournalError(f"cannot read journal {path}: {exc}") from exc
+        if version != migrations.latest_version():
+            conn.close()
+            if version == 0:
+                raise JournalError(f"no journal at {path} yet")
+            raise JournalError(f"journal {path} has schema version {version}; this software "
+                               f"reads version {migrations.latest_version()}")
+        lock: database.WriterLock | None
+        try:  # only to close under the lock; a reader that may not open it cannot write either
+            lock = database.WriterLock(Path(f"{path}.lock"), create=False)
+        except OSError:
+            lock = None
+        return cls(conn, path, lock, kiosk_id="", boot_id="", clock_trusted=lambda: False,
+                   readonly=True)
+
+    def close(self) -> None:
+        """Close the connection (under the writer lock: closing may checkpoint). Idempotent."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                if self._writer_lock is not None:
+                    with self._writer_lock:
+                        conn.close()
+                else:
+                    conn.close()
+            finally:
+                if self._writer_lock is not None:
+                    self._writer_lock.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._conn is None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise JournalError(f"journal {self.path} is closed")
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path} read failed: {exc}") from exc
+
+    def _write(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self.is_readonly or self._writer_lock is None:
+            raise JournalError(f"journal {self.path} was opened read-only")
+        with self._lock:
+            if self._conn is None:
+                raise JournalError(f"journal {self.path} is closed")
+            with self._writer_lock:
+                try:
+                    return database.write_in(self._conn, body)
+                except sqlite3.Error as exc:
+                    raise JournalError(f"journal {self.path} write failed: {exc}") from exc
+
+    def _trusted(self) -> bool:
+        return database.ask_clock(self._clock_trusted)
+
+    # -- records ---------------------------------------------------------------------------
+    def create_record(self, *, assisted: bool) -> RecordInfo:
+        """A new ``in_progress`` record with the next sequence number; durable on return."""
+        trusted, now = self._trusted(), database.utc_now()
+
+        def body(conn: sqlite3.Connection) -> RecordInfo:
+            seq = database.next_seq(conn)
+            info = RecordInfo(
+                id=f"{self.kiosk_id}-{seq:07d}-{secrets.token_hex(3)}", seq=seq,
+                state="in_progress", assisted=bool(assisted), boot_id=self.boot_id,
+                clock_trusted=trusted, created_at=now, updated_at=now, attempts=0,
+                last_error=None, manifest=None)
+            conn.execute(
+                "INSERT INTO records (id, seq, state, assisted, boot_id, clock_trusted,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (info.id, seq, info.state, int(info.assisted), self.boot_id, int(trusted),
+                 now, now))
+            return info
+
+        info = self._write(body)
+        log.info("record %s created (assisted=%s)", info.id, info.assisted)
+        return info
+
+    def save_step(self, record_id: str, step: str, blob: bytes) -> None:
+        """Store (or replace) one step's sealed blob; durable on return."""
+        if step not in STEPS:
+            raise ValueError(f"unknown step {step!r}; steps are {', '.join(STEPS)}")
+        if not isinstance(blob, bytes | bytearray | memoryview):
+            raise TypeError("a step blob must be bytes")
+        trusted, now = self._trusted(), database.utc_now()
+
+        def body(conn: sqlite3.Connection) -> None:
+            state = self._state_in(conn, record_id)
+            if state != "in_progress":
+                raise IllegalStateChange(
+                    f"record {record_id} is {state}; steps are saved only while in_progress")
+            conn.execute(
+                "INSERT INTO steps (record_id, step, blob, seq, boot_id, clock_trusted,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id, step)"
+                " DO UPDATE SET blob = excluded.blob, seq = excluded.seq,"
+                " boot_id = excluded.boot_id, clock_trusted = excluded.clock_trusted,"
+                " created_at = excluded.created_at",
+                (record_id, step, blob, database.next_seq(conn), self.boot_id, int(trusted),
+                 now))
+
+        self._write(body)
+
+    def step_blobs(self, record_id: str) -> dict[str, bytes]:
+        """The record's step blobs by step name, in the order they were saved."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT step, blob FROM steps WHERE record_id = ? ORDER BY seq",
+                (record_id,)).fetchall()
+            if not rows:
+                self._state_in(conn, record_id)  # raises for an unknown record
+        return {step: bytes(blob) for step, blob in rows}
+
+    def mark_sealed(self, record_id: str, manifest: bytes) -> None:
+        """``in_progress`` -> ``sealed`` with its signed manifest; durable on return."""
+        now = database.utc_now()
+
+        def body(conn: sqlite3.Connection) -> None:
+            state = self._state_in(conn, record_id)
+            if state != "in_progress":
+                raise IllegalStateChange(f"record {record_id}: {state} -> sealed is not allowed")
+            conn.execute(
+                "UPDATE records SET state = 'sealed', manifest = ?, updated_at = ? WHERE id = ?",
+                (bytes(manifest), now, record_id))
+
+        self._write(body)
+        log.info("record %s: in_progress -> sealed", record_id)
+
+    def delete_record(self, record_id: str, reason: str) -> None:
+        """Delete an ``in_progress`` (aborted) or ``purged`` record and its steps; audited.
+
+        Freed pages are zeroed (``secure_delete``). Sealed data is never deleted here.
+        """
+        database.check_details({"reason": reason})
+
+        def body(conn: sqlite3.Connection) -> None:
+            state = self._state_in(conn, record_id)
+            if state not in DELETABLE_STATES:
+                raise IllegalStateChange(
+                    f"record {record_id} is {state}; only records that are "
+                    f"{' or '.join(sorted(DELETABLE_STATES))} can be deleted")
+            steps = conn.execute("SELECT count(*) FROM steps WHERE record_id = ?",
+                                 (record_id,)).fetchone()[0]
+            conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
+            database.insert_audit(
+                conn, "record_deleted",
+                {"record": record_id, "state": state, "steps": steps, "reason": reason},
+                self.boot_id, self._trusted())
+
+        self._write(body)
+        log.info("record %s deleted: %s", record_id, reason)
+
+    def set_state(self, record_id: str, state: str, *, error: str | None = None) -> None:
+        """Move a record along the state machine (:data:`TRANSITIONS`); audited.
+
+        Each move to ``uploading`` counts an attempt. ``error`` replaces ``last_error``;
+        without it the last error is kept, until ``acknowledged`` clears it. Moving to
+        ``purged`` deletes the step blobs (the payload) and keeps the row and manifest.
+        """
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}; states are {', '.join(STATES)}")
+        if error is not None:
+            error = error[:MAX_ERROR_CHARS]
+
+        def body(conn: sqlite3.Connection) -> str:
+            old = self._state_in(conn, record_id)
+            if old == "in_progress" and state == "sealed":
+                raise IllegalStateChange(
+                    f"record {record_id}: use mark_sealed(), which stores the manifest")
+            if state not in TRANSITIONS[old]:
+                allowed = ", ".join(sorted(TRANSITIONS[old])) or "nothing"
+                raise IllegalStateChange(
+                    f"record {record_id}: {old} -> {state} is not allowed "
+                    f"(from {old}: {allowed})")
+            conn.execute(
+                "UPDATE records SET state = ?, updated_at = ?,"
+                " attempts = attempts + ?,"
+                " last_error = CASE WHEN ? THEN NULL ELSE coalesce(?, last_error) END"
+                " WHERE id = ?",
+                (state, database.utc_now(), int(state == "uploading"),
+                 int(state == "acknowledged" and error is None), error, record_id))
+            if state == "purged":
+                conn.execute("DELETE FROM steps WHERE record_id = ?", (record_id,))
+            database.insert_audit(conn, "record_state",
+                                  {"record": record_id, "from_state": old, "to_state": state},
+                                  self.boot_id, self._trusted())
+            return old
+
+        old = self._write(body)
+        log.info("record %s: %s -> %s", record_id, old, state)
+
+    @staticmethod
+    def _state_in(conn: sqlite3.Connection, record_id: str) -> str:
+        row = conn.execute("SELECT state FROM records WHERE id = ?", (record_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no record {record_id!r} in the journal")
+        return str(row[0])
+
+    def record(self, record_id: str) -> RecordInfo:
+        """One record; :class:`JournalError` if there is none with that id."""
+        with self._reading() as conn:
+            row = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE id = ?",  # noqa: S608
+                               (record_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no record {record_id!r} in the journal")
+        return _record_from_row(row)
+
+    def records(self, state: str | None = None) -> list[RecordInfo]:
+        """All records, or those in ``state``, ordered by sequence number."""
+        if state is not None and state not in STATES:
+            raise ValueError(f"unknown state {state!r}; states are {', '.join(STATES)}")
+        query = f"SELECT {_RECORD_COLUMNS} FROM records"  # noqa: S608 -- constant columns
+        with self._reading() as conn:
+            if state is None:
+                rows = conn.execute(f"{query} ORDER BY seq").fetchall()
+            else:
+                rows = conn.execute(f"{query} WHERE state = ? ORDER BY seq", (state,)).fetchall()
+        return [_record_from_row(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Number of records in each state; every state is a key (0 when none)."""
+        counts = dict.fromkeys(STATES, 0)
+        with self._reading() as conn:
+            for state, n in conn.execute("SELECT state, count(*) FROM records GROUP BY state"):
+                counts[state] = n
+        return counts
+
+    # -- audit and maintenance -------------------------------------------------------------
+    def audit(self, event: str, **details: database.Detail) -> None:
+        """Record an audit event. Details: ids, counts, reasons only (<= 200 characters)."""
+        trusted = self._trusted()
+        self._write(lambda c: database.insert_audit(c, event, details, self.boot_id, trusted))
+
+    def audit_events(self, limit: int = 100, *, event: str | None = None) -> list[AuditEvent]:
+        """The latest ``limit`` events (optionally of one kind), oldest first."""
+        query = "SELECT seq, event, details, boot_id, clock_trusted, created_at FROM audit"
+        with self._reading() as conn:
+            if event is None:
+                rows = conn.execute(f"{query} ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+            else:
+                rows = conn.execute(f"{query} WHERE event = ? ORDER BY seq DESC LIMIT ?",
+                                    (event, limit)).fetchall()
+        return [AuditEvent(seq=s, event=e, details=json.loads(d), boot_id=b,
+                           clock_trusted=bool(t), created_at=c) for s, e, d, b, t, c in
+                reversed(rows)]
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it (e.g. before a shutdown)."""
+        if self.is_readonly or self._writer_lock is None:
+            raise JournalError(f"journal {self.path} was opened read-only")
+        with self._lock:
+            if self._conn is None:
+                raise JournalError(f"journal {self.path} is closed")
+            with self._writer_lock:
+                try:
+                    busy, log_pages, done = self._conn.execute(
+                        "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                except sqlite3.Error as exc:
+                    raise JournalError(f"journal {self.path} checkpoint failed: {exc}") from exc
+        if busy:
+            log.warning("journal checkpoint incomplete (%s of %s pages): a reader was active",
+                        done, log_pages)
+
+    def settings(self) -> dict[str, int | str]:
+        """The connection's effective settings, for diagnostics and tests."""
+        names = ("journal_mode", "synchronous", "foreign_keys", "secure_delete", "page_size",
+                 "wal_autocheckpoint", "busy_timeout", "user_version", "journal_size_limit")
+        with self._reading() as conn:
+            return {n: conn.execute(f"PRAGMA {n}").fetchone()[0] for n in names}
+
+    @property
+    def quarantined_files(self) -> list[Path]:
+        """Corrupt journals moved aside beside this one (see :func:`quarantined_files`)."""
+        return database.quarantined_files(self.path)

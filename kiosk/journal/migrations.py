@@ -1,0 +1,118 @@
+"""Schema migrations of the journal database, keyed by ``PRAGMA user_version``.
+
+``MIGRATIONS[n]`` takes a database at version ``n`` to version ``n + 1``. Each runs in its
+own ``BEGIN IMMEDIATE`` transaction together with the ``user_version`` bump, so a power cut
+leaves the database at one version or the next, never in between. A migration, once
+released, is never edited: add a new one instead. The caller holds the journal's writer
+lock (see :mod:`kiosk.journal`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from kiosk.errors import JournalError
+
+log = logging.getLogger(__name__)
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1_initial(conn: sqlite3.Connection) -> None:
+    """Tables for records, their step blobs, audit events and the sequence counter."""
+    statements = (
+        # One row per counter. 'seq' is the per-device monotonic sequence number: it only
+        # ever grows, so numbers are never reused after deletions or a clock going back.
+        """CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        ) STRICT""",
+        "INSERT INTO counters (name, value) VALUES ('seq', 0)",
+        """CREATE TABLE records (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            state TEXT NOT NULL,
+            assisted INTEGER NOT NULL CHECK (assisted IN (0, 1)),
+            boot_id TEXT NOT NULL,
+            clock_trusted INTEGER NOT NULL CHECK (clock_trusted IN (0, 1)),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            manifest BLOB
+        ) STRICT""",
+        """CREATE TABLE steps (
+            record_id TEXT NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+            step TEXT NOT NULL,
+            blob BLOB NOT NULL,
+            seq INTEGER NOT NULL,
+            boot_id TEXT NOT NULL,
+            clock_trusted INTEGER NOT NULL CHECK (clock_trusted IN (0, 1)),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (record_id, step)
+        ) STRICT""",
+        """CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            event TEXT NOT NULL,
+            details TEXT NOT NULL,
+            boot_id TEXT NOT NULL,
+            clock_trusted INTEGER NOT NULL CHECK (clock_trusted IN (0, 1)),
+            created_at TEXT NOT NULL
+        ) STRICT""",
+    )
+    for statement in statements:
+        conn.execute(statement)
+
+
+def _v2_indexes(conn: sqlite3.Connection) -> None:
+    """Indexes for the queue listing (records by state) and the audit lookups by event."""
+    conn.execute("CREATE INDEX records_by_state ON records (state, seq)")
+    conn.execute("CREATE INDEX audit_by_event ON audit (event, seq)")
+
+
+MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_indexes)
+
+
+def latest_version(migrations: Sequence[Migration] | None = None) -> int:
+    """The schema version this code brings a journal to."""
+    return len(MIGRATIONS if migrations is None else migrations)
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the database header."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection,
+            migrations: Sequence[Migration] | None = None) -> tuple[int, int]:
+    """Bring ``conn`` to the latest version; return ``(version before, version after)``.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``). Raises
+    :class:`JournalError` without touching anything when the database is newer than the code.
+    """
+    steps = MIGRATIONS if migrations is None else migrations
+    start = user_version(conn)
+    latest = latest_version(steps)
+    if start > latest:
+        raise JournalError(
+            f"journal schema version {start} is newer than this software knows ({latest}); "
+            "refusing to touch it: install the newer kiosk software or move the file aside")
+    for version in range(start, latest):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            steps[version](conn)
+            # user_version takes an integer literal only; `version` is ours, not input.
+            conn.execute(f"PRAGMA user_version = {version + 1:d}")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, Exception):
+                raise JournalError(
+                    f"journal migration {version} -> {version + 1} failed and was rolled "
+                    f"back: {exc}") from exc
+            raise
+        log.info("journal schema migrated %d -> %d", version, version + 1)
+    return start, latest

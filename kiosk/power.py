@@ -1,0 +1,122 @@
+"""The UPS: where power comes from, how much is left.
+
+``PowerSource`` is the device the power watcher and ``kiosk status`` read; backends are
+chosen by ``[power] type``: ``sim`` now, ``nut`` (Network UPS Tools over TCP 3493) and
+``gpio`` (the UPS HAT's power-fail line plus an I2C fuel gauge) later. The shutdown policy
+that acts on the readings lives beside them in this module's later additions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, replace
+from typing import ClassVar, Literal
+
+from kiosk.errors import ConfigError
+from kiosk.hardware.base import Device, OptionTypes
+
+log = logging.getLogger(__name__)
+
+Source = Literal["mains", "battery", "unknown"]
+_SOURCES = ("mains", "battery", "unknown")
+
+
+@dataclass(frozen=True)
+class PowerStatus:
+    """One reading of the UPS. ``None`` where the UPS does not say."""
+
+    source: Source
+    battery_percent: float | None
+    runtime_s: float | None
+    low_battery: bool
+
+    def __post_init__(self) -> None:
+        if self.source not in _SOURCES:
+            raise ValueError(f"power source {self.source!r}; expected one of {_SOURCES}")
+        if self.battery_percent is not None and not 0 <= self.battery_percent <= 100:
+            raise ValueError(f"battery_percent {self.battery_percent} outside 0-100")
+        if self.runtime_s is not None and self.runtime_s < 0:
+            raise ValueError(f"runtime_s {self.runtime_s} is negative")
+
+
+class PowerSource(Device):
+    """A UPS the kiosk can ask about mains, charge and remaining runtime.
+
+    Backend notes: NUT answers ``GET VAR <ups> ups.status`` (``OL`` on line, ``OB`` on
+    battery, ``LB`` low battery), ``battery.charge`` and ``battery.runtime``; a GPIO UPS
+    HAT gives the mains-lost line (see :class:`kiosk.hardware.gpio.KioskGpio`) and a fuel
+    gauge over I2C. A backend that cannot tell returns ``source="unknown"`` rather than
+    guessing; ``read`` raises :class:`~kiosk.errors.DeviceError` only when the UPS cannot
+    be reached at all. Example::
+
+        with create_device("power", {"type": "sim"}) as ups:
+            status = ups.read()
+            if status.source == "battery" and status.low_battery:
+                ...
+    """
+
+    def read(self) -> PowerStatus:
+        """The current reading."""
+        raise NotImplementedError
+
+    def _selftest(self) -> tuple[bool, str]:
+        status = self.read()
+        detail = f"source {status.source}"
+        if status.battery_percent is not None:
+            detail += f", battery {status.battery_percent:.0f}%"
+        if status.runtime_s is not None:
+            detail += f", runtime {status.runtime_s:.0f} s"
+        if status.low_battery:
+            detail += ", LOW BATTERY"
+        return status.source != "unknown", detail
+
+
+class SimPower(PowerSource):
+    """A UPS whose readings are set by config or by ``set()`` (tests, demos, drills).
+
+    Example::
+
+        ups = SimPower(source="battery", battery_percent=25.0, runtime_s=300.0)
+        with ups:
+            ups.set(low_battery=True)
+            assert ups.read().low_battery
+    """
+
+    OPTIONS: ClassVar[OptionTypes] = {
+        "source": str,
+        "battery_percent": (int, float),
+        "runtime_s": (int, float),
+        "low_battery": bool,
+    }
+
+    def __init__(self, *, source: str = "mains", battery_percent: float = 100.0,
+                 runtime_s: float = 3600.0, low_battery: bool = False) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        try:
+            self._status = PowerStatus(source, float(battery_percent),  # type: ignore[arg-type]
+                                       float(runtime_s), low_battery)
+        except ValueError as exc:
+            key, value, allowed = _bad_option(source, battery_percent, runtime_s)
+            raise ConfigError(key, value, allowed) from exc
+
+    def read(self) -> PowerStatus:
+        self._check_open()
+        with self._lock:
+            return self._status
+
+    def set(self, **changes: object) -> PowerStatus:
+        """Change some fields of the simulated reading; returns the new reading."""
+        with self._lock:
+            self._status = replace(self._status, **changes)  # type: ignore[arg-type]
+            log.info("simulated power: %s", self._status)
+            return self._status
+
+
+def _bad_option(source: str, percent: float, runtime: float) -> tuple[str, object, str]:
+    if source not in _SOURCES:
+        return "power.source", source, "one of " + ", ".join(map(repr, _SOURCES))
+    if not 0 <= percent <= 100:
+        return "power.battery_percent", percent, "a number from 0 to 100"
+    return "power.runtime_s", runtime, "a number of seconds >= 0"

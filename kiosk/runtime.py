@@ -1,0 +1,192 @@
+"""What a running kiosk needs around the session: keys, journal, devices, and the answer to
+"may we enroll now?". Shared by ``kiosk run``, ``kiosk demo`` and ``kiosk status``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import Config
+from kiosk.errors import DeviceError, JournalCorrupt, KioskError, NotAccepting, SealingError
+from kiosk.hardware.registry import create_device
+from kiosk.journal import Journal, quarantined_files
+from kiosk.power import PowerStatus
+from kiosk.records import JournalRecordStore
+from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
+
+log = logging.getLogger(__name__)
+
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+_TIME_ERROR = 5  # adjtimex(2): "clock not synchronized"
+
+
+def boot_id() -> str:
+    """The kernel's id of this boot; a random one if the kernel does not say."""
+    try:
+        return _BOOT_ID.read_text().strip()
+    except OSError:
+        return str(uuid.uuid4())
+
+
+def clock_is_synchronized() -> bool:
+    """True once the kernel says the clock is NTP-synchronized (adjtimex != TIME_ERROR).
+
+    A Pi has no RTC: until timesyncd (or chrony) has synced, the wall clock may be days off.
+    Records carry this flag; ordering never depends on the clock.
+    """
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    try:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        timex = ctypes.create_string_buffer(512)  # struct timex, modes = 0: read only
+        state = libc.adjtimex(timex)
+    except (OSError, AttributeError):
+        return False
+    return state not in (-1, _TIME_ERROR)
+
+
+def ensure_dev_central_key(config: Config) -> None:
+    """With ``sealing.central_key = "dev"``, make the development key pair on first use."""
+    if config.uses_dev_central_key and not config.central_key_path.exists():
+        generate_central_keypair(config.central_key_path.parent)
+        log.warning("development central key pair created in %s (simulation only)",
+                    config.central_key_path.parent)
+
+
+def make_sealer(config: Config) -> Sealer:
+    ensure_dev_central_key(config)
+    central = load_central_public_key(config.central_key_path)
+    device_key = DeviceKey.load_or_create(config.device_key_path)
+    return Sealer(central, device_key, config.kiosk_id)
+
+
+def open_journal(config: Config) -> Journal:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return Journal.open(config.journal_path, kiosk_id=config.kiosk_id, boot_id=boot_id(),
+                        clock_trusted=clock_is_synchronized)
+
+
+def read_power(config: Config) -> PowerStatus:
+    device = create_device("power", config.backend_options("power"))
+    with device:
+        return device.read()
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    accepting: bool
+    reason: str | None
+
+
+def check_acceptance(config: Config, power: PowerStatus | None = None) -> Acceptance:
+    """Whether a new enrollment may start, and if not, the reason a person can act on."""
+    quarantined = quarantined_files(config.journal_path)
+    if quarantined:
+        return Acceptance(False, f"journal was found corrupt and kept as {quarantined[0]}; "
+                                 "a maintainer must inspect it and move it out of "
+                                 f"{config.data_dir} before enrollment resumes")
+    try:
+        free = shutil.disk_usage(config.data_dir if config.data_dir.exists()
+                                 else config.data_dir.parent).free
+    except OSError as exc:
+        return Acceptance(False, f"data directory {config.data_dir} unusable: {exc.strerror}")
+    reserve = config["kiosk"]["disk_reserve_bytes"]
+    if free < reserve:
+        return Acceptance(False, f"disk reserve reached: {free} bytes free, "
+                                 f"{reserve} kept in reserve (kiosk.disk_reserve_bytes)")
+    if power is None:
+        try:
+            power = read_power(config)
+        except (KioskError, OSError) as exc:
+            log.warning("power state unknown: %s", exc)
+            power = None
+    if power is not None and power.source == "battery":
+        section = config["power"]
+        if power.low_battery:
+            return Acceptance(False, "on battery and the UPS reports low battery")
+        if power.battery_percent is not None and power.battery_percent < section[
+                "min_battery_percent"]:
+            return Acceptance(False, f"on battery at {power.battery_percent:.0f}%, below "
+                                     f"power.min_battery_percent={section['min_battery_percent']}")
+        if power.runtime_s is not None and power.runtime_s < section["min_runtime_s"]:
+            return Acceptance(False, f"on battery with {power.runtime_s:.0f} s left, below "
+                                     f"power.min_runtime_s={section['min_runtime_s']}")
+    return Acceptance(True, None)
+
+
+class Enrollment:
+    """Everything an enrollment needs, opened together and closed together.
+
+    >>> with Enrollment.open(config) as kiosk:          # doctest: +SKIP
+    ...     session = kiosk.new_session()
+    """
+
+    def __init__(self, config: Config, journal: Journal, store: JournalRecordStore,
+                 devices: dict[str, Any], stack: ExitStack) -> None:
+        self.config = config
+        self.journal = journal
+        self.store = store
+        self.devices = devices
+        self._stack = stack
+
+    @classmethod
+    def open(cls, config: Config, *, kinds: tuple[str, ...] = ("fingerprint", "camera")
+             ) -> Enrollment:
+        """Open keys, journal and devices; raise NotAccepting when enrollment must not start."""
+        acceptance = check_acceptance(config)
+        if not acceptance.accepting:
+            raise NotAccepting(acceptance.reason or "not accepting")
+        with ExitStack() as stack:
+            try:
+                sealer = make_sealer(config)
+            except SealingError as exc:
+                raise NotAccepting(f"sealing keys unusable: {exc}") from exc
+            try:
+                journal = open_journal(config)
+            except JournalCorrupt as exc:
+                raise NotAccepting(str(exc)) from exc
+            stack.callback(journal.close)
+            devices: dict[str, Any] = {}
+            for kind in kinds:
+                device = create_device(kind, config.backend_options(kind))
+                try:
+                    device.open()
+                except DeviceError as exc:
+                    raise NotAccepting(f"{kind} device not ready: {exc}") from exc
+                stack.callback(device.close)
+                devices[kind] = device
+            store = JournalRecordStore(journal, sealer, kiosk_id=config.kiosk_id)
+            return cls(config, journal, store, devices, stack.pop_all())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Enrollment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def readonly_journal(config: Config) -> Iterator[Journal | None]:
+    """The journal opened read-only for reporting, or None when none exists yet."""
+    if not config.journal_path.exists():
+        yield None
+        return
+    journal = Journal.open_readonly(config.journal_path)
+    try:
+        yield journal
+    finally:
+        journal.close()

@@ -1,0 +1,247 @@
+"""Key files for sealing: the kiosk's Ed25519 device key and the central X25519 key pair.
+
+Imported through :mod:`kiosk.sealing`; split out only to keep that module small.
+
+Files:
+
+* device key (kiosk, e.g. ``/var/lib/kiosk/device.key``): the raw 32-byte Ed25519 seed,
+  mode 0600, created on first start.
+* ``central.key`` (central office only, mode 0600) and ``central.pub`` (copied to every
+  kiosk): two text lines, a header naming the kind and version, then the key in hex, so a
+  maintainer can tell them apart with ``head -1``::
+
+      ektp-central-public-key v1
+      3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c
+
+* device public key text (``DeviceKey.public_key_text()``), for registering a kiosk at the
+  intake: the same two-line form with header ``ektp-device-public-key v1``.
+
+A key id is the first 16 hex characters of the SHA-256 of the public key. Key material is
+never logged and never shown by ``repr``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import secrets
+import stat
+from pathlib import Path
+
+import nacl.public
+import nacl.signing
+
+from kiosk.errors import SealingError
+
+log = logging.getLogger(__name__)
+
+SEED_BYTES = 32  # Ed25519 seed and X25519 private key are both 32 bytes
+CENTRAL_PRIVATE = "ektp-central-private-key v1"
+CENTRAL_PUBLIC = "ektp-central-public-key v1"
+DEVICE_PUBLIC = "ektp-device-public-key v1"
+_PROVISION_HINT = (
+    "create the key pair at the central office with `kiosk-intake keys init --data DIR`, "
+    "then copy DIR/central.pub"
+)
+
+
+def key_id(public_key: bytes) -> str:
+    """Short fingerprint of a public key: first 16 hex chars of its SHA-256."""
+    return hashlib.sha256(bytes(public_key)).hexdigest()[:16]
+
+
+# -- files ----------------------------------------------------------------------------------
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
+    """Write ``data`` to ``path`` atomically: temp file (``mode`` from birth), fsync, rename,
+    fsync the directory. Without ``overwrite`` an existing ``path`` raises FileExistsError,
+    even if it appears between our check and our rename (``os.link`` does not clobber).
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)  # the umask may have removed bits we want (never added any)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                # file systems without hard links (FAT on a USB stick): check, then rename
+                if path.exists():
+                    raise FileExistsError(errno.EEXIST, "exists", str(path)) from exc
+                os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
+
+
+def _check_private_mode(path: Path) -> None:
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise SealingError(f"key file {path} is not a regular file")
+    if info.st_mode & 0o077:
+        raise SealingError(
+            f"key file {path} is readable or writable by group/others "
+            f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod 600 {path}`"
+        )
+
+
+def _key_text(header: str, key: bytes) -> bytes:
+    return f"{header}\n{key.hex()}\n".encode("ascii")
+
+
+def _read_key_text(path: Path, header: str, what: str) -> bytes:
+    try:
+        lines = path.read_text("ascii").split()
+    except UnicodeDecodeError as exc:
+        raise SealingError(f"{what} {path} is not a text key file") from exc
+    found = " ".join(lines[:2]) if len(lines) >= 2 else ""
+    if found != header:
+        kind = found if found.startswith("ektp-") else "not a key file of this kiosk"
+        raise SealingError(f"{path} is not a {what} (expected header {header!r}; it is {kind})")
+    try:
+        key = bytes.fromhex(lines[2]) if len(lines) == 3 else b""
+    except ValueError as exc:
+        raise SealingError(f"{what} {path}: the key line is not hex") from exc
+    if len(key) != SEED_BYTES:
+        raise SealingError(f"{what} {path}: expected {SEED_BYTES} bytes of key in hex")
+    return key
+
+
+# -- device key -------------------------------------------------------------------------------
+class DeviceKey:
+    """This kiosk's Ed25519 signing key. Created once, on first start; never leaves the kiosk.
+
+    Example::
+
+        key = DeviceKey.load_or_create(Path("/var/lib/kiosk/device.key"))
+        print(key.key_id)              # register key.public_key_text() at the intake
+    """
+
+    __slots__ = ("_signing_key", "key_id", "public_bytes")
+
+    def __init__(self, seed: bytes) -> None:
+        if len(seed) != SEED_BYTES:
+            raise SealingError(f"device key seed must be {SEED_BYTES} bytes")
+        self._signing_key = nacl.signing.SigningKey(bytes(seed))
+        self.public_bytes: bytes = bytes(self._signing_key.verify_key)
+        self.key_id: str = key_id(self.public_bytes)
+
+    @classmethod
+    def generate(cls) -> DeviceKey:
+        """A fresh key held in memory only (tests, tools)."""
+        return cls(secrets.token_bytes(SEED_BYTES))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> DeviceKey:
+        """Load the seed at ``path``, creating it (mode 0600, atomically) if absent."""
+        path = Path(path)
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            key = cls.generate()
+            try:
+                _write_atomic(path, bytes(key._signing_key), 0o600, overwrite=False)
+            except FileExistsError:
+                pass  # another process created it first: use theirs, below
+            except OSError as exc:
+                raise SealingError(f"cannot create device key {path}: {exc.strerror}") from exc
+            else:
+                log.info("created device key %s at %s", key.key_id, path)
+                return key
+        _check_private_mode(path)
+        seed = path.read_bytes()
+        if len(seed) != SEED_BYTES:
+            raise SealingError(
+                f"device key {path} is {len(seed)} bytes, expected {SEED_BYTES}; restore it "
+                "from backup, or move it away to create a new one (then re-register the kiosk)"
+            )
+        return cls(seed)
+
+    def sign(self, message: bytes) -> bytes:
+        """Detached 64-byte Ed25519 signature of ``message``."""
+        return bytes(self._signing_key.sign(message).signature)
+
+    def public_key_text(self) -> str:
+        """The public key in the two-line text form, for registering this kiosk."""
+        return _key_text(DEVICE_PUBLIC, self.public_bytes).decode("ascii")
+
+    def __repr__(self) -> str:
+        return f"DeviceKey(key_id={self.key_id!r})"
+
+    def __reduce__(self) -> object:
+        raise TypeError("DeviceKey cannot be pickled")
+
+
+def load_device_public_key(path: Path) -> bytes:
+    """Read a device public key file (``public_key_text()``) at the intake."""
+    path = Path(path)
+    if not path.exists():
+        raise SealingError(f"device public key {path} is missing")
+    return _read_key_text(path, DEVICE_PUBLIC, "device public key")
+
+
+# -- central key pair ---------------------------------------------------------------------------
+def generate_central_keypair(directory: Path) -> tuple[Path, Path]:
+    """Create ``central.key`` (0600) and ``central.pub`` in ``directory``; never overwrites
+    an existing private key (records sealed to it could no longer be opened)."""
+    directory = Path(directory)
+    private_path, public_path = directory / "central.key", directory / "central.pub"
+    refusal = (f"refusing to overwrite the central private key {private_path}: records sealed "
+               "to it could never be opened again; move it away first if you really mean it")
+    if private_path.exists():
+        raise SealingError(refusal)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private = nacl.public.PrivateKey.generate()
+    public = bytes(private.public_key)
+    try:
+        _write_atomic(private_path, _key_text(CENTRAL_PRIVATE, bytes(private)), 0o600,
+                      overwrite=False)
+    except FileExistsError as exc:
+        raise SealingError(refusal) from exc
+    _write_atomic(public_path, _key_text(CENTRAL_PUBLIC, public), 0o644, overwrite=True)
+    log.info("created central key pair %s in %s", key_id(public), directory)
+    return private_path, public_path
+
+
+def load_central_public_key(path: Path) -> bytes:
+    """The central office's X25519 public key (32 bytes) from ``central.pub``."""
+    path = Path(path)
+    if not path.exists():
+        raise SealingError(
+            f"central public key {path} is missing; {_PROVISION_HINT} to {path}"
+        )
+    return _read_key_text(path, CENTRAL_PUBLIC, "central public key")
+
+
+def load_central_private_key(path: Path) -> bytes:
+    """The central X25519 private key (32 bytes) from ``central.key``; intake only."""
+    path = Path(path)
+    if not path.exists():
+        raise SealingError(
+            f"central private key {path} is missing; create it with "
+            "`kiosk-intake keys init --data DIR`"
+        )
+    _check_private_mode(path)
+    return _read_key_text(path, CENTRAL_PRIVATE, "central private key")

@@ -1,0 +1,111 @@
+"""``kiosk status`` and ``kiosk queue list``: what a maintainer asks over SSH.
+
+Reads the journal read-only (never competes with the writer), asks each device for its
+self-test, and prints either JSON (stable keys, for scripts and outside checks) or a table.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from kiosk.config import Config
+from kiosk.errors import KioskError
+from kiosk.hardware.registry import create_device
+from kiosk.journal import STATES, quarantined_files
+from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
+
+HARDWARE = ("fingerprint", "camera", "card", "gpio")
+
+
+def hardware_selftest(config: Config) -> dict[str, dict[str, Any]]:
+    """name -> {"ok": bool, "detail": str} for every configured device."""
+    results: dict[str, dict[str, Any]] = {}
+    for kind in (*HARDWARE, "power"):
+        try:
+            device = create_device(kind, config.backend_options(kind))
+            with device:
+                ok, detail = device.selftest()
+        except (KioskError, OSError) as exc:
+            ok, detail = False, str(exc)
+        results[kind] = {"ok": bool(ok), "detail": detail}
+    return results
+
+
+def collect_status(config: Config) -> dict[str, Any]:
+    """The status document; keys per DESIGN's contract, and a few more."""
+    try:
+        power = read_power(config)
+        power_doc = {"source": power.source, "battery_percent": power.battery_percent,
+                     "runtime_s": power.runtime_s, "low_battery": power.low_battery}
+    except (KioskError, OSError) as exc:
+        power = None
+        power_doc = {"source": "unknown", "battery_percent": None, "runtime_s": None,
+                     "low_battery": False, "error": str(exc)}
+    acceptance = check_acceptance(config, power)
+    counts = {state: 0 for state in STATES}
+    with readonly_journal(config) as journal:
+        if journal is not None:
+            counts.update(journal.counts())
+    disk_path = config.data_dir if config.data_dir.exists() else config.data_dir.parent
+    try:
+        free = shutil.disk_usage(disk_path).free
+    except OSError:
+        free = None
+    return {
+        "kiosk_id": config.kiosk_id,
+        "accepting": acceptance.accepting,
+        "reason": acceptance.reason,
+        "records": counts,
+        "power": power_doc,
+        "clock": {"trusted": clock_is_synchronized(),
+                  "now": datetime.now(UTC).isoformat(timespec="seconds")},
+        "hardware": hardware_selftest(config),
+        "disk": {"free_bytes": free, "reserve_bytes": config["kiosk"]["disk_reserve_bytes"],
+                 "data_dir": str(config.data_dir)},
+        "journal": {"path": str(config.journal_path),
+                    "quarantined": [str(p) for p in quarantined_files(config.journal_path)]},
+    }
+
+
+def queue_entries(config: Config) -> list[dict[str, Any]]:
+    """One entry per record, oldest (lowest sequence number) first."""
+    with readonly_journal(config) as journal:
+        if journal is None:
+            return []
+        return [{"id": r.id, "state": r.state, "attempts": r.attempts,
+                 "last_error": r.last_error, "seq": r.seq, "created_at": r.created_at,
+                 "clock_trusted": r.clock_trusted} for r in journal.records()]
+
+
+def render_status(status: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    ok = "[green]yes[/]" if status["accepting"] else f"[red]no[/] ({status['reason']})"
+    console.print(f"[bold]{status['kiosk_id']}[/]  accepting: {ok}")
+    records = ", ".join(f"{k} {v}" for k, v in status["records"].items() if v) or "none"
+    console.print(f"records: {records}")
+    power = status["power"]
+    pct = "" if power["battery_percent"] is None else f", battery {power['battery_percent']:.0f}%"
+    console.print(f"power: {power['source']}{pct}")
+    console.print(f"clock trusted: {status['clock']['trusted']}")
+    free = status["disk"]["free_bytes"]
+    console.print("disk free: " + ("unknown" if free is None else f"{free / 2**20:.0f} MiB"))
+    table = Table("device", "ok", "detail")
+    for name, result in status["hardware"].items():
+        table.add_row(name, "[green]ok[/]" if result["ok"] else "[red]FAIL[/]", result["detail"])
+    console.print(table)
+
+
+def render_queue(entries: list[dict[str, Any]], console: Console | None = None) -> None:
+    console = console or Console()
+    if not entries:
+        console.print("queue empty")
+        return
+    table = Table("id", "state", "attempts", "last error")
+    for e in entries:
+        table.add_row(e["id"], e["state"], str(e["attempts"]), e["last_error"] or "")
+    console.print(table)

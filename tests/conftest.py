@@ -1,0 +1,52 @@
+"""Shared fixtures. Tests never read the machine's /etc/kiosk/kiosk.toml."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+KIOSK = [sys.executable, "-m", "kiosk.cli"]
+
+
+@pytest.fixture(autouse=True)
+def _isolate_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+                    ) -> None:
+    monkeypatch.setenv("KIOSK_SYSTEM_CONFIG", str(tmp_path_factory.getbasetemp() / "no-etc.toml"))
+    monkeypatch.delenv("KIOSK_CONFIG", raising=False)
+
+
+def write_config(directory: Path, body: str = "") -> Path:
+    """A kiosk config with its data under ``directory/data`` plus ``body``.
+
+    ``[kiosk]`` keys in ``body`` replace the defaults written here (TOML forbids a key twice).
+    """
+    kiosk = {"id": '"test-01"', "data_dir": '"data"', "disk_reserve_bytes": "0"}
+    rest = body
+    if body.lstrip().startswith("[kiosk]"):
+        lines = body.lstrip().splitlines()[1:]
+        end = next((i for i, line in enumerate(lines) if line.startswith("[")), len(lines))
+        for line in lines[:end]:
+            if "=" in line:
+                key, value = (part.strip() for part in line.split("=", 1))
+                kiosk[key] = value
+        rest = "\n".join(lines[end:]) + "\n"
+    path = directory / "kiosk.toml"
+    head = "[kiosk]\n" + "".join(f"{k} = {v}\n" for k, v in kiosk.items())
+    path.write_text(head + rest)
+    return path
+
+
+@pytest.fixture
+def kiosk_config(tmp_path: Path) -> Path:
+    return write_config(tmp_path)
+
+
+def kiosk_env(config: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["KIOSK_CONFIG"] = str(config)
+    env["PYTHONPATH"] = str(REPO)
+    return env

@@ -1,0 +1,53 @@
+"""Run the kiosk app, optionally switch language / force the closed screen, then save a
+PNG of the window and a JSON list of every visible label (text, font size in px), and quit.
+
+    python app_snapshot.py CONFIG OUT_PREFIX LANGUAGE [closed-reason]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from kiosk.app import create_app
+from kiosk.config import load_config
+
+
+def main() -> None:
+    config_path, prefix, language = sys.argv[1:4]
+    closed_reason = sys.argv[4] if len(sys.argv) > 4 else None
+    app = create_app(load_config(config_path))
+
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+    from kivy.uix.label import Label
+
+    def labels() -> list[dict[str, object]]:
+        screen = app.screens.current_screen
+        return [{"text": w.text, "font_px": float(w.font_size), "width": w.width}
+                for w in screen.walk() if isinstance(w, Label) and w.text]
+
+    def prepare(_dt: float) -> None:
+        app.set_language(language)
+        if closed_reason is not None:
+            app._poll.cancel()
+            app.screens.get_screen("closed").reason = closed_reason
+            app.screens.transition.duration = 0
+            app.screens.current = "closed"
+        Clock.schedule_once(shoot, 1.0)
+
+    def shoot(_dt: float) -> None:
+        saved = Window.screenshot(name=prefix + ".png")  # Kivy adds a counter to the name
+        os.replace(saved, prefix + ".png")
+        with open(prefix + ".json", "w") as fh:
+            json.dump({"screen": app.screens.current, "window": list(Window.size),
+                       "labels": labels()}, fh, ensure_ascii=False)
+        Clock.schedule_once(lambda _dt: app.stop(), 0.2)
+
+    Clock.schedule_once(prepare, 1.0)
+    app.run()
+
+
+if __name__ == "__main__":
+    main()

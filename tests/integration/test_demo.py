@@ -1,0 +1,83 @@
+"""`kiosk demo`, `queue list` and `status` as a maintainer runs them, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KIOSK, kiosk_env, write_config
+
+ENROLLED = re.compile(r"^enrolled [a-z0-9-]+-\d{7}-[0-9a-f]{6}$")
+
+
+def kiosk(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KIOSK, *args], env=kiosk_env(config), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_demo_prints_one_line_per_sealed_record_and_nothing_else(kiosk_config: Path) -> None:
+    result = kiosk(kiosk_config, "demo", "--citizens", "12", "--seed", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert len(lines) == 12
+    assert all(ENROLLED.match(line) for line in lines), lines
+    ids = [line.split()[1] for line in lines]
+    assert len(set(ids)) == 12
+
+    queue = kiosk(kiosk_config, "queue", "list", "--json")
+    assert queue.returncode == 0, queue.stderr
+    entries = json.loads(queue.stdout)
+    assert [e["id"] for e in entries] == ids          # ordered by sequence number
+    assert {e["state"] for e in entries} == {"sealed"}
+    assert all(set(e) >= {"id", "state", "attempts", "last_error"} for e in entries)
+
+    status = kiosk(kiosk_config, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert doc["records"]["sealed"] == 12
+    assert doc["records"]["in_progress"] == 0
+    assert doc["accepting"] is True
+    assert doc["power"]["source"] == "mains"
+    assert isinstance(doc["clock"]["trusted"], bool)
+    assert doc["disk"]["free_bytes"] > 0
+    assert all(v["ok"] for v in doc["hardware"].values()), doc["hardware"]
+
+
+def test_demo_refuses_with_exit_3_on_low_battery(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[power]\ntype = "sim"\nsource = "battery"\n'
+                                    "battery_percent = 12.0\n")
+    result = kiosk(config, "demo", "--citizens", "3")
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert "battery" in result.stderr
+    status = json.loads(kiosk(config, "status", "--json").stdout)
+    assert status["accepting"] is False
+    assert status["power"]["source"] == "battery"
+
+
+def test_demo_refuses_with_exit_3_below_disk_reserve(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "[kiosk]\ndisk_reserve_bytes = 1099511627776\n")
+    result = kiosk(config, "demo", "--citizens", "3")
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert "disk reserve" in result.stderr
+
+
+def test_status_and_queue_before_anything_was_recorded(kiosk_config: Path) -> None:
+    status = kiosk(kiosk_config, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert set(json.loads(status.stdout)) >= {"accepting", "records", "power", "clock",
+                                             "hardware", "disk"}
+    queue = kiosk(kiosk_config, "queue", "list", "--json")
+    assert json.loads(queue.stdout) == []
+
+
+@pytest.mark.parametrize("citizens", ["-1", "x"])
+def test_demo_rejects_bad_counts(kiosk_config: Path, citizens: str) -> None:
+    result = kiosk(kiosk_config, "demo", "--citizens", citizens)
+    assert result.returncode == 2
+    assert result.stdout == ""

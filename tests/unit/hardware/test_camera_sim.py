@@ -1,0 +1,138 @@
+"""The simulated camera: portrait stills on an e-KTP background, fast preview frames."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kiosk.errors import DeviceBusy, DeviceError, DeviceTimeout
+from kiosk.hardware.camera import Camera, Photo
+from kiosk.hardware.camera.sim import SimCamera
+
+
+def decode(photo: Photo) -> np.ndarray:
+    with Image.open(io.BytesIO(photo.jpeg)) as image:
+        assert image.format == "JPEG"
+        assert image.size == (photo.width, photo.height)
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def background(rgb: np.ndarray) -> str:
+    """"red", "blue" or "other" from the top corners, where only background shows."""
+    corners = np.concatenate([rgb[:40, :40].reshape(-1, 3), rgb[:40, -40:].reshape(-1, 3)])
+    r, g, b = corners.mean(axis=0)
+    if r > 150 and g < 80 and b < 80:
+        return "red"
+    if b > 150 and r < 80 and g < 130:
+        return "blue"
+    return "other"
+
+
+def test_sim_camera_is_a_camera():
+    assert issubclass(SimCamera, Camera)
+
+
+@pytest.mark.parametrize(("seed", "expected"), [(0, "blue"), (1, "red"), (2, "blue"),
+                                                (7, "red")])
+def test_sim_still_is_a_portrait_jpeg_on_red_or_blue(seed, expected):
+    with SimCamera(seed=seed) as camera:
+        photo = camera.capture_still()
+    rgb = decode(photo)
+    assert (photo.width, photo.height) == (480, 640)
+    assert photo.height > photo.width
+    assert 30_000 <= len(photo.jpeg) <= 90_000
+    assert background(rgb) == expected
+
+
+def test_sim_still_is_colourful_not_grayscale():
+    with SimCamera(seed=4) as camera:
+        rgb = decode(camera.capture_still())
+    chroma = np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2])
+    assert chroma.mean() > 40
+
+
+def test_sim_still_shows_a_person_in_the_middle():
+    with SimCamera(seed=1) as camera:
+        rgb = decode(camera.capture_still())
+    # The centre (face) differs strongly from the background colour at the corners.
+    corner = rgb[:40, :40].reshape(-1, 3).mean(axis=0)
+    face = rgb[260:300, 220:260].reshape(-1, 3).mean(axis=0)
+    assert np.abs(face - corner).sum() > 100
+
+
+def test_sim_same_seed_gives_the_same_stills():
+    with SimCamera(seed=3) as a, SimCamera(seed=3) as b:
+        assert a.capture_still().jpeg == b.capture_still().jpeg
+
+
+def test_sim_subject_changes_the_person():
+    with SimCamera(seed=3) as camera:
+        first = decode(camera.capture_still())
+        camera.subject = 1
+        second = decode(camera.capture_still())
+    assert background(first) == "red" and background(second) == "blue"
+
+
+def test_sim_preview_frame_is_small_rgb_and_varies():
+    with SimCamera(seed=2) as camera:
+        frames = [camera.preview_frame() for _ in range(5)]
+    assert {(f.width, f.height) for f in frames} == {(320, 240)}
+    assert all(len(f.rgb) == 320 * 240 * 3 for f in frames)
+    assert len({f.rgb for f in frames}) == 5  # live, not a frozen picture
+
+
+def test_sim_preview_rate_is_reported_not_asserted():
+    # Loose by design: benchmarks/ holds the timing assertions.
+    with SimCamera() as camera:
+        start = time.perf_counter()
+        for _ in range(30):
+            camera.preview_frame()
+        fps = 30 / (time.perf_counter() - start)
+    assert fps > 0
+
+
+def test_sim_fail_every_times_out_stills():
+    with SimCamera(fail_every=2) as camera:
+        camera.capture_still()
+        with pytest.raises(DeviceTimeout):
+            camera.capture_still()
+        camera.capture_still()
+
+
+def test_sim_second_concurrent_still_raises_device_busy_but_preview_still_works():
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        inside.set()
+        release.wait(5)
+
+    with SimCamera() as camera:
+        camera.during_capture = hold
+        worker = threading.Thread(target=camera.capture_still)
+        worker.start()
+        assert inside.wait(5)
+        with pytest.raises(DeviceBusy):
+            camera.capture_still()
+        assert camera.preview_frame().width == 320
+        release.set()
+        worker.join(5)
+
+
+def test_sim_camera_closed_refuses_and_close_twice_is_safe():
+    camera = SimCamera()
+    with pytest.raises(DeviceError):
+        camera.preview_frame()
+    with camera:
+        pass
+    camera.close()
+    assert camera.closed
+
+
+def test_sim_camera_selftest():
+    ok, detail = SimCamera().selftest()
+    assert ok and "320x240" in detail

@@ -1,0 +1,169 @@
+"""KioskGpio on gpiozero's MockFactory: tests drive the pins like the wires would."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from kiosk.errors import DeviceError
+from kiosk.hardware.gpio import MockKioskGpio
+from kiosk.hardware.registry import create_device
+
+
+def transitions(pin) -> int:
+    states = [s.state for s in pin.states]
+    return sum(1 for a, b in itertools.pairwise(states) if a != b)
+
+
+def wait_until(predicate, timeout: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture
+def gpio():
+    device = create_device("gpio", {"type": "mock"})
+    with device:
+        yield device
+
+
+def test_mock_gpio_uses_a_private_mock_factory(gpio):
+    from gpiozero import Device as GpioDevice
+    from gpiozero.pins.mock import MockFactory
+
+    assert isinstance(gpio.pin_factory, MockFactory)
+    assert gpio.pin_factory is not GpioDevice.pin_factory
+
+
+def test_mock_gpio_starts_with_lid_closed_and_mains_present(gpio):
+    assert not gpio.is_tampered
+    assert not gpio.is_mains_lost
+    assert not gpio.is_help_pressed
+    assert not gpio.is_motion_detected  # no PIR configured
+    ok, detail = gpio.selftest()
+    assert ok and "tamper closed" in detail and "mains present" in detail
+
+
+def test_show_ready_lights_the_led_steadily(gpio):
+    led = gpio.pin_factory.pin(17)
+    gpio.show_ready()
+    assert led.state is True
+    time.sleep(0.15)
+    assert led.state is True and gpio.status == "ready"
+    gpio.show_off()
+    assert led.state is False
+
+
+def test_show_fault_blinks_fast(gpio):
+    led = gpio.pin_factory.pin(17)
+    led.clear_states()
+    gpio.show_fault()
+    assert wait_until(lambda: transitions(led) >= 4, timeout=2.0)  # 0.1 s on/off
+    assert gpio.status == "fault"
+
+
+def test_show_busy_blinks_slower_than_fault(gpio):
+    led = gpio.pin_factory.pin(17)
+    led.clear_states()
+    gpio.show_busy()
+    time.sleep(0.35)
+    busy_changes = transitions(led)
+    led.clear_states()
+    gpio.show_fault()
+    time.sleep(0.35)
+    assert 1 <= busy_changes < transitions(led)
+
+
+def test_beep_pulses_the_buzzer_n_times(gpio):
+    buzzer = gpio.pin_factory.pin(27)
+    buzzer.clear_states()
+    gpio.beep(2)
+    assert wait_until(lambda: transitions(buzzer) >= 4)
+    time.sleep(0.3)
+    ons = [s for s in buzzer.states if s.state]
+    assert len(ons) == 2
+
+
+def test_beep_needs_a_positive_count(gpio):
+    with pytest.raises(ValueError):
+        gpio.beep(0)
+
+
+def test_help_button_callback_fires_when_pin_driven_low(gpio):
+    pressed: list[bool] = []
+    gpio.when_help_pressed = lambda: pressed.append(True)
+    pin = gpio.pin_factory.pin(22)
+    pin.drive_low()
+    assert wait_until(lambda: pressed == [True])
+    assert gpio.is_help_pressed
+    pin.drive_high()
+    assert not gpio.is_help_pressed
+    gpio.when_help_pressed = None
+    time.sleep(0.1)  # past the debounce time
+    pin.drive_low()
+    time.sleep(0.05)
+    assert pressed == [True]  # no callback any more
+
+
+def test_tamper_switch_opening_sets_is_tampered_and_calls_back(gpio):
+    events: list[str] = []
+    gpio.when_tampered = lambda: events.append("tamper")
+    gpio.pin_factory.pin(23).drive_high()  # NC switch opens: pull-up wins
+    assert wait_until(lambda: events == ["tamper"])
+    assert gpio.is_tampered
+    ok, detail = gpio.selftest()
+    assert not ok and "tamper OPEN" in detail
+    gpio.pin_factory.pin(23).drive_low()
+    assert not gpio.is_tampered
+
+
+@pytest.mark.parametrize(("active_high", "lost_level"), [(True, "high"), (False, "low")])
+def test_power_fail_polarity(active_high, lost_level):
+    events: list[str] = []
+    with MockKioskGpio(power_fail_active_high=active_high) as gpio:
+        assert not gpio.is_mains_lost
+        gpio.when_mains_lost = lambda: events.append("lost")
+        gpio.when_mains_restored = lambda: events.append("restored")
+        pin = gpio.pin_factory.pin(24)
+        lose, restore = ((pin.drive_high, pin.drive_low) if lost_level == "high"
+                         else (pin.drive_low, pin.drive_high))
+        lose()
+        assert gpio.is_mains_lost
+        restore()
+        assert not gpio.is_mains_lost
+        assert wait_until(lambda: events == ["lost", "restored"])
+
+
+def test_pins_come_from_options():
+    with create_device("gpio", {"type": "mock", "led_pin": 5, "help_pin": 6,
+                                "pir_pin": 26}) as gpio:
+        gpio.show_ready()
+        assert gpio.pin_factory.pin(5).state is True
+        assert gpio.pin_factory.pin(17).state is False  # the default pin is not used
+        gpio.pin_factory.pin(26).drive_high()
+        assert gpio.is_motion_detected
+
+
+def test_close_releases_pins_and_twice_is_safe():
+    gpio = MockKioskGpio()
+    gpio.open()
+    gpio.close()
+    gpio.close()
+    assert gpio.closed and gpio.pin_factory is None
+    with pytest.raises(DeviceError):
+        gpio.show_ready()
+    gpio.open()  # the pins are free again
+    gpio.show_ready()
+    gpio.close()
+
+
+def test_two_kiosk_gpios_do_not_share_mock_pins():
+    with MockKioskGpio() as one, MockKioskGpio() as two:
+        one.show_ready()
+        assert two.pin_factory.pin(17).state is False

@@ -1,0 +1,113 @@
+"""Configuration: layers, types, backend names, unknown keys, masking, and `config check`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import MASK, load_config
+from kiosk.errors import ConfigError
+from tests.conftest import KIOSK, kiosk_env, write_config
+
+
+def test_packaged_defaults_are_a_simulated_kiosk(tmp_path: Path) -> None:
+    config = load_config(None, system_path=tmp_path / "absent.toml")
+    assert config["hardware.fingerprint"]["type"] == "sim"
+    assert config["power"]["shutdown_command"] == ["systemctl", "poweroff"]
+    assert config.data_dir == Path("/var/lib/kiosk")
+    assert config.sources == []
+
+
+def test_layers_system_then_user_key_by_key(tmp_path: Path) -> None:
+    system = tmp_path / "etc.toml"
+    system.write_text('[kiosk]\nid = "poso-07"\n[power]\nport = 3500\n')
+    user = tmp_path / "user.toml"
+    user.write_text('[power]\nport = 3600\n')
+    config = load_config(user, system_path=system)
+    assert config.kiosk_id == "poso-07"          # from the system layer
+    assert config["power"]["port"] == 3600       # user wins
+    assert config["power"]["host"] == "127.0.0.1"  # default kept
+    assert config.sources == [system, user]
+
+
+def test_relative_data_dir_is_relative_to_the_file(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path))
+    assert config.data_dir == tmp_path / "data"
+    assert config.device_key_path == tmp_path / "data" / "device.key"
+
+
+@pytest.mark.parametrize(("body", "key", "fragment"), [
+    ('[power]\nport = "3493"\n', "power.port", "an integer"),
+    ("[power]\nport = 70000\n", "power.port", "from 1 to 65535"),
+    ("[ui]\nfullscreen = 1\n", "ui.fullscreen", "true or false"),
+    ("[power]\nmin_battery_percent = true\n", "power.min_battery_percent", "a number"),
+    ('[hardware.fingerprint]\ntype = "zfm9000"\n', "hardware.fingerprint.type", "'sim'"),
+    ('[hardware.gpio]\ntype = "sim"\n', "hardware.gpio.type", "'mock'"),
+    ('[power]\ntype = "apc"\n', "power.type", "'sim'"),
+    ("[power]\nshutdown_command = []\n", "power.shutdown_command", "non-empty list"),
+    ('[kiosk]\nid = "Poso 01"\n', "kiosk.id", "lowercase"),
+    ('[kiosk]\ndefault_language = "jv"\n', "kiosk.default_language", "'id', 'en'"),
+    ("[kiosk]\ncolour = 3\n", "kiosk.colour", "known keys"),
+    ("[printer]\nx = 1\n", "[printer]", "known section"),
+    ('[upload]\nurl = "ftp://x/"\n', "upload.url", "http"),
+    ("[hardware.fingerprint]\nbaudrate = 12345\n", "hardware.fingerprint.baudrate", "57600"),
+    ('[hardware.fingerprint]\ntype = "sim"\nwobble = 2\n', "hardware.fingerprint.wobble",
+     "known keys"),
+])
+def test_bad_values_name_key_value_and_allowed(tmp_path: Path, body: str, key: str,
+                                               fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, body))
+    assert info.value.key == key
+    assert fragment in str(info.value)
+
+
+def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[kiosk\nid = 1\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
+        load_config(path)
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="existing TOML file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_dev_central_key_refused_with_real_hardware(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, '[hardware.gpio]\ntype = "native"\n'))
+    assert info.value.key == "sealing.central_key"
+
+
+def test_secrets_are_masked_when_shown(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, '[upload]\ntoken = "s3cret-token"\n'))
+    assert config.as_dict()["upload"]["token"] == MASK
+    assert config.as_dict(mask_secrets=False)["upload"]["token"] == "s3cret-token"
+
+
+def _kiosk(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KIOSK, *args], env=kiosk_env(config), capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_config_check_exits_2_naming_key_value_allowed(tmp_path: Path) -> None:
+    result = _kiosk(write_config(tmp_path, '[hardware.camera]\ntype = "nikon"\n'),
+                    "config", "check")
+    assert result.returncode == 2
+    assert "hardware.camera.type" in result.stderr
+    assert "'nikon'" in result.stderr
+    assert "'sim'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_config_check_ok_and_show_masks(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[upload]\ntoken = "s3cret-token"\n')
+    assert _kiosk(config, "config", "check").returncode == 0
+    shown = _kiosk(config, "config", "show")
+    assert shown.returncode == 0
+    assert "s3cret-token" not in shown.stdout
+    assert f'token = "{MASK}"' in shown.stdout
+    assert 'id = "test-01"' in shown.stdout

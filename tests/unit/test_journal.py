@@ -1,0 +1,499 @@
+"""The journal: schema, settings, sequence numbers, record state machine, audit, locking."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from kiosk.errors import IllegalStateChange, JournalCorrupt, JournalError
+from kiosk.journal import STATES, STEPS, TRANSITIONS, Journal, database, migrations
+
+KIOSK = "poso-01"
+
+# The version-1 schema exactly as released; a journal at version 1 must migrate from this.
+V1_SCHEMA = (
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT",
+    "CREATE TABLE records (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, state TEXT NOT NULL,"
+    " assisted INTEGER NOT NULL CHECK (assisted IN (0, 1)), boot_id TEXT NOT NULL,"
+    " clock_trusted INTEGER NOT NULL CHECK (clock_trusted IN (0, 1)), created_at TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+    " manifest BLOB) STRICT",
+    "CREATE TABLE steps (record_id TEXT NOT NULL REFERENCES records (id) ON DELETE CASCADE,"
+    " step TEXT NOT NULL, blob BLOB NOT NULL, seq INTEGER NOT NULL, boot_id TEXT NOT NULL,"
+    " clock_trusted INTEGER NOT NULL CHECK (clock_trusted IN (0, 1)),"
+    " created_at TEXT NOT NULL, PRIMARY KEY (record_id, step)) STRICT",
+    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, event TEXT NOT NULL, details TEXT NOT NULL,"
+    " boot_id TEXT NOT NULL, clock_trusted INTEGER NOT NULL CHECK (clock_trusted IN (0, 1)),"
+    " created_at TEXT NOT NULL) STRICT",
+)
+
+
+def open_journal(path: Path, *, boot_id: str = "boot-1", trusted: bool = True) -> Journal:
+    return Journal.open(path, kiosk_id=KIOSK, boot_id=boot_id, clock_trusted=lambda: trusted)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    with open_journal(tmp_path / "journal.db") as j:
+        yield j
+
+
+def sealed_record(j: Journal, manifest: bytes = b"manifest") -> str:
+    rec = j.create_record(assisted=False)
+    j.save_step(rec.id, "consent", b"c" * 100)
+    j.mark_sealed(rec.id, manifest)
+    return rec.id
+
+
+def record_in(j: Journal, state: str) -> str:
+    """A record driven to ``state`` along the normal path."""
+    paths = {
+        "in_progress": [], "sealed": [], "uploading": ["uploading"], "exported": ["exported"],
+        "acknowledged": ["uploading", "acknowledged"],
+        "purged": ["uploading", "acknowledged", "purged"],
+    }
+    if state == "in_progress":
+        return j.create_record(assisted=False).id
+    record_id = sealed_record(j)
+    for step in paths[state]:
+        j.set_state(record_id, step)
+    assert j.record(record_id).state == state
+    return record_id
+
+
+# -- schema and migrations -----------------------------------------------------------------
+def test_fresh_journal_gets_latest_schema_version_and_tables(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        assert j.settings()["user_version"] == migrations.latest_version() == 2
+        events = [e.event for e in j.audit_events()]
+    assert events == ["journal_created"]
+    db = sqlite_utils.Database(path)
+    assert {"records", "steps", "audit", "counters"} <= set(db.table_names())
+    assert {"records_by_state", "audit_by_event"} <= {i.name for i in db["records"].indexes} | {
+        i.name for i in db["audit"].indexes}
+    db.close()
+
+
+def test_journal_at_version_1_made_by_hand_is_migrated_keeping_its_records(
+        tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    conn = sqlite3.connect(path)
+    for statement in V1_SCHEMA:
+        conn.execute(statement)
+    conn.execute("INSERT INTO counters VALUES ('seq', 7)")
+    conn.execute("INSERT INTO records (id, seq, state, assisted, boot_id, clock_trusted,"
+                 " created_at, updated_at) VALUES ('poso-01-0000007-abcdef', 7, 'sealed', 1,"
+                 " 'old-boot', 0, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+    with open_journal(path) as j:
+        assert j.settings()["user_version"] == 2
+        old = j.record("poso-01-0000007-abcdef")
+        assert (old.state, old.assisted, old.boot_id, old.clock_trusted) == (
+            "sealed", True, "old-boot", False)
+        migrated = j.audit_events(event="journal_migrated")
+        assert [e.details for e in migrated] == [{"from_version": 1, "to_version": 2}]
+        assert j.create_record(assisted=False).seq > migrated[0].seq > 7
+    index_names = {row[0] for row in sqlite3.connect(path).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"records_by_state", "audit_by_event"} <= index_names
+
+
+def test_journal_from_newer_software_is_refused_and_left_byte_for_byte(
+        tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE future (x)")
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    with pytest.raises(JournalError, match=r"schema version 99, newer .*left untouched"):
+        open_journal(path)
+
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert not Path(f"{path}-wal").exists()
+    assert database.quarantined_files(path) == []
+
+
+def test_failing_migration_is_rolled_back_whole(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "journal.db"
+    open_journal(path).close()
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, broken))
+    with pytest.raises(JournalError, match=r"migration 2 -> 3 failed.*disk on fire"):
+        open_journal(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'"
+                        ).fetchone()[0] == 0
+    conn.close()
+
+
+# -- settings and durability of creation ---------------------------------------------------
+def test_journal_runs_wal_with_synchronous_full_and_foreign_keys(
+        journal: Journal) -> None:
+    settings = journal.settings()
+    assert settings["journal_mode"] == "wal"
+    assert settings["synchronous"] == 2  # FULL
+    assert settings["foreign_keys"] == 1
+    assert settings["secure_delete"] == 1
+    assert settings["page_size"] == database.PAGE_SIZE
+    assert settings["busy_timeout"] > 0
+    assert 0 < settings["wal_autocheckpoint"] * settings["page_size"] <= 8 * 1024 * 1024
+    header = journal.path.read_bytes()[:20]
+    assert header[:16] == b"SQLite format 3\x00"
+    assert (header[18], header[19]) == (2, 2)  # file format 2 = WAL, persistently
+
+
+def test_creating_the_journal_fsyncs_its_directory(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    path = tmp_path / "data" / "journal.db"
+    open_journal(path).close()
+    assert str(path) in synced
+    assert str(path.parent) in synced
+    assert str(tmp_path) in synced  # the new data directory's own entry
+
+
+# -- records, ids and sequence numbers -----------------------------------------------------
+def test_record_ids_carry_kiosk_id_and_sequence_number(journal: Journal) -> None:
+    rec = journal.create_record(assisted=True)
+    assert re.fullmatch(r"poso-01-(\d{7})-[0-9a-f]{6}", rec.id)
+    assert int(rec.id.split("-")[2]) == rec.seq
+    assert (rec.state, rec.assisted, rec.attempts, rec.boot_id) == (
+        "in_progress", True, 0, "boot-1")
+    assert journal.record(rec.id) == rec
+
+
+def test_sequence_never_reused_after_delete_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        first = j.create_record(assisted=False)
+        last = j.create_record(assisted=False)
+        j.delete_record(last.id, "session_timeout")
+        deleted_event = j.audit_events(limit=1)[0]
+    with open_journal(path, boot_id="boot-2") as j:
+        again = j.create_record(assisted=False)
+    assert first.seq < last.seq < deleted_event.seq < again.seq
+    assert again.boot_id == "boot-2"
+
+
+def test_every_row_takes_the_next_sequence_number_even_when_the_clock_goes_back(
+        journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
+    times = iter(f"2030-01-01T00:00:{59 - i:02d}.000Z" for i in range(60))
+    monkeypatch.setattr(database, "utc_now", lambda: next(times))
+    a = journal.create_record(assisted=False)
+    journal.save_step(a.id, "consent", b"1")
+    b = journal.create_record(assisted=False)
+    journal.save_step(b.id, "consent", b"2")
+    journal.audit("test_event", n=1)
+    assert b.created_at < a.created_at  # the wall clock went backwards...
+    assert [r.id for r in journal.records()] == [a.id, b.id]  # ...the order did not
+    conn = sqlite3.connect(journal.path)
+    seqs = [row[0] for row in conn.execute(
+        "SELECT seq FROM records UNION ALL SELECT seq FROM steps UNION ALL"
+        " SELECT seq FROM audit")]
+    conn.close()
+    assert len(seqs) == len(set(seqs))
+    assert max(seqs) == journal.audit_events(limit=1)[0].seq
+
+
+def test_rows_carry_boot_id_and_clock_trust(tmp_path: Path) -> None:
+    with open_journal(tmp_path / "j.db", boot_id="b-42", trusted=False) as j:
+        rec = j.create_record(assisted=False)
+        j.save_step(rec.id, "consent", b"x")
+        event = j.audit_events(limit=1)[0]
+    conn = sqlite3.connect(tmp_path / "j.db")
+    step = conn.execute("SELECT boot_id, clock_trusted FROM steps").fetchone()
+    conn.close()
+    assert (rec.boot_id, rec.clock_trusted) == ("b-42", False)
+    assert step == ("b-42", 0)
+    assert (event.boot_id, event.clock_trusted) == ("b-42", False)
+
+
+def test_failing_clock_check_records_untrusted_clock(tmp_path: Path) -> None:
+    def broken() -> bool:
+        raise OSError("timedatectl missing")
+
+    with Journal.open(tmp_path / "j.db", kiosk_id=KIOSK, boot_id="b",
+                      clock_trusted=broken) as j:
+        assert j.create_record(assisted=False).clock_trusted is False
+
+
+def test_steps_are_stored_replaced_and_returned_in_save_order(journal: Journal) -> None:
+    rec = journal.create_record(assisted=False)
+    blobs = {step: os.urandom(1000 * (i + 1)) for i, step in enumerate(STEPS)}
+    for step, blob in blobs.items():
+        journal.save_step(rec.id, step, blob)
+    journal.save_step(rec.id, "consent", b"retaken")
+    got = journal.step_blobs(rec.id)
+    assert got == {**blobs, "consent": b"retaken"}
+    assert list(got) == [*STEPS[1:], "consent"]
+    assert journal.step_blobs(journal.create_record(assisted=False).id) == {}
+
+
+@pytest.mark.parametrize(("call", "error"), [
+    (lambda j, r: j.save_step(r, "selfie", b"x"), ValueError),
+    (lambda j, r: j.save_step("poso-01-9999999-000000", "consent", b"x"), JournalError),
+    (lambda j, r: j.step_blobs("poso-01-9999999-000000"), JournalError),
+    (lambda j, r: j.record("poso-01-9999999-000000"), JournalError),
+    (lambda j, r: j.set_state(r, "lost"), ValueError),
+    (lambda j, r: j.records("lost"), ValueError),
+    (lambda j, r: j.save_step(r, "consent", "text, not bytes"), TypeError),
+])
+def test_bad_arguments_are_refused(journal: Journal, call: Callable[[Journal, str], object],
+                                   error: type[Exception]) -> None:
+    rec = journal.create_record(assisted=False)
+    with pytest.raises(error):
+        call(journal, rec.id)
+    assert journal.step_blobs(rec.id) == {}
+
+
+# -- state machine -------------------------------------------------------------------------
+ALL_PAIRS = [(old, new) for old in STATES for new in STATES]
+
+
+@pytest.mark.parametrize(("old", "new"), ALL_PAIRS)
+def test_set_state_allows_exactly_the_transition_table(journal: Journal, old: str,
+                                                       new: str) -> None:
+    record_id = record_in(journal, old)
+    if new in TRANSITIONS[old] and old != "in_progress":
+        journal.set_state(record_id, new)
+        assert journal.record(record_id).state == new
+    else:
+        with pytest.raises(IllegalStateChange):
+            journal.set_state(record_id, new)
+        assert journal.record(record_id).state == old
+
+
+def test_transition_table_matches_the_contract() -> None:
+    assert {(old, new) for old, news in TRANSITIONS.items() for new in news} == {
+        ("in_progress", "sealed"), ("sealed", "uploading"), ("sealed", "exported"),
+        ("uploading", "acknowledged"), ("uploading", "sealed"), ("exported", "acknowledged"),
+        ("exported", "uploading"), ("acknowledged", "purged")}
+
+
+def test_mark_sealed_is_the_way_out_of_in_progress_and_happens_once(journal: Journal) -> None:
+    rec = journal.create_record(assisted=False)
+    journal.mark_sealed(rec.id, b"signed manifest")
+    info = journal.record(rec.id)
+    assert (info.state, info.manifest) == ("sealed", b"signed manifest")
+    with pytest.raises(IllegalStateChange):
+        journal.mark_sealed(rec.id, b"another")
+    with pytest.raises(IllegalStateChange, match="in_progress"):
+        journal.save_step(rec.id, "consent", b"late")
+    assert journal.record(rec.id).manifest == b"signed manifest"
+
+
+def test_upload_attempts_and_last_error_are_kept(journal: Journal) -> None:
+    record_id = sealed_record(journal)
+    journal.set_state(record_id, "uploading")
+    journal.set_state(record_id, "sealed", error="link down")
+    journal.set_state(record_id, "uploading")
+    info = journal.record(record_id)
+    assert (info.attempts, info.last_error) == (2, "link down")
+    journal.set_state(record_id, "acknowledged")
+    info = journal.record(record_id)
+    assert (info.attempts, info.last_error) == (2, None)
+    moves = [(e.details["from_state"], e.details["to_state"])
+             for e in journal.audit_events(event="record_state")]
+    assert moves == [("sealed", "uploading"), ("uploading", "sealed"),
+                     ("sealed", "uploading"), ("uploading", "acknowledged")]
+
+
+def test_purging_drops_the_payload_and_keeps_the_receipt(journal: Journal) -> None:
+    record_id = record_in(journal, "purged")
+    info = journal.record(record_id)
+    assert (info.state, info.manifest) == ("purged", b"manifest")
+    assert journal.step_blobs(record_id) == {}
+
+
+def test_delete_removes_an_aborted_record_and_its_steps_with_an_audit_event(
+        journal: Journal) -> None:
+    rec = journal.create_record(assisted=True)
+    journal.save_step(rec.id, "consent", b"x")
+    journal.save_step(rec.id, "identity", b"y")
+    journal.delete_record(rec.id, "session_timeout")
+    with pytest.raises(JournalError, match="no record"):
+        journal.record(rec.id)
+    conn = sqlite3.connect(journal.path)
+    assert conn.execute("SELECT count(*) FROM steps").fetchone()[0] == 0
+    conn.close()
+    event = journal.audit_events(limit=1)[0]
+    assert (event.event, event.details) == ("record_deleted", {
+        "record": rec.id, "state": "in_progress", "steps": 2, "reason": "session_timeout"})
+
+
+@pytest.mark.parametrize("state", ["sealed", "uploading", "exported", "acknowledged"])
+def test_delete_refuses_records_not_yet_purged(journal: Journal, state: str) -> None:
+    record_id = record_in(journal, state)
+    with pytest.raises(IllegalStateChange):
+        journal.delete_record(record_id, "oops")
+    assert journal.record(record_id).state == state
+    assert journal.step_blobs(record_id) != {}
+
+
+def test_deleted_blob_bytes_do_not_stay_in_the_file(journal: Journal) -> None:
+    marker = b"PERSONAL-DATA-MARKER-" * 2000
+    rec = journal.create_record(assisted=False)
+    journal.save_step(rec.id, "portrait", marker)
+    journal.checkpoint()
+    assert marker[:40] in journal.path.read_bytes()
+    journal.delete_record(rec.id, "aborted")
+    journal.checkpoint()
+    for suffix in ("", "-wal"):
+        f = Path(f"{journal.path}{suffix}")
+        assert not f.exists() or marker[:40] not in f.read_bytes()
+
+
+def test_counts_has_every_state_even_when_zero(journal: Journal) -> None:
+    assert journal.counts() == dict.fromkeys(STATES, 0)
+    for state in ("in_progress", "in_progress", "sealed", "exported", "purged"):
+        record_in(journal, state)
+    assert journal.counts() == {"in_progress": 2, "sealed": 1, "uploading": 0,
+                                "exported": 1, "acknowledged": 0, "purged": 1}
+    assert [r.state for r in journal.records("in_progress")] == ["in_progress"] * 2
+
+
+# -- audit ---------------------------------------------------------------------------------
+def test_audit_events_are_the_latest_oldest_first(journal: Journal) -> None:
+    for i in range(5):
+        journal.audit("test_event", n=i, ok=True, note=None)
+    events = journal.audit_events(limit=3)
+    assert [e.details["n"] for e in events] == [2, 3, 4]
+    assert events[0].details == {"n": 2, "ok": True, "note": None}
+    assert [e.seq for e in events] == sorted(e.seq for e in events)
+
+
+@pytest.mark.parametrize(("event", "details"), [
+    ("test_event", {"reason": "x" * 201}),
+    ("Bad Event", {}),
+    ("test_event", {"nik": ["3171", "0101"]}),
+    ("test_event", {"Bad-Key": 1}),
+])
+def test_audit_refuses_long_or_odd_details(journal: Journal, event: str,
+                                           details: dict[str, object]) -> None:
+    before = journal.audit_events()
+    with pytest.raises(ValueError):
+        journal.audit(event, **details)  # type: ignore[arg-type]
+    assert journal.audit_events() == before
+
+
+# -- lifecycle and locking -----------------------------------------------------------------
+def test_close_is_idempotent_and_a_closed_journal_refuses_work(tmp_path: Path) -> None:
+    with open_journal(tmp_path / "j.db") as j:
+        pass
+    assert j.closed
+    j.close()
+    with pytest.raises(JournalError, match="closed"):
+        j.create_record(assisted=False)
+    with pytest.raises(JournalError, match="closed"):
+        j.counts()
+
+
+def _hold_flock(path: Path) -> int:
+    fd = os.open(f"{path}.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+@pytest.mark.parametrize("action", ["create_record", "checkpoint", "close"])
+def test_writes_checkpoints_and_close_wait_for_the_writer_lock(journal: Journal,
+                                                                action: str) -> None:
+    calls = {"create_record": lambda: journal.create_record(assisted=False),
+             "checkpoint": journal.checkpoint, "close": journal.close}
+    fd = _hold_flock(journal.path)
+    worker = threading.Thread(target=calls[action])
+    try:
+        worker.start()
+        time.sleep(0.3)
+        assert worker.is_alive()  # blocked on the lock
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    worker.join(5)
+    assert not worker.is_alive()
+
+
+def test_writer_lock_held_too_long_is_a_clear_error(journal: Journal,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database, "LOCK_TIMEOUT_S", 0.2)
+    fd = _hold_flock(journal.path)
+    try:
+        with pytest.raises(JournalError, match=r"journal\.db\.lock held by another process"):
+            journal.create_record(assisted=False)
+    finally:
+        os.close(fd)
+    assert journal.counts()["in_progress"] == 0
+    journal.create_record(assisted=False)  # the lock was released with the error
+
+
+def test_busy_database_is_an_error_not_corruption(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "journal.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode = WAL")
+    for statement in V1_SCHEMA:
+        other.execute(statement)
+    other.execute("INSERT INTO counters VALUES ('seq', 0)")
+    other.execute("PRAGMA user_version = 1")
+    other.execute("BEGIN IMMEDIATE")  # a rogue writer that ignores the lock file
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.2)
+    try:
+        with pytest.raises(JournalError, match="locked") as exc:
+            open_journal(path)
+        assert not isinstance(exc.value, JournalCorrupt)
+        assert database.quarantined_files(path) == []
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_read_only_journal_reads_and_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        record_id = sealed_record(j)
+    with Journal.open_readonly(path) as ro:
+        assert ro.counts()["sealed"] == 1
+        assert ro.step_blobs(record_id) == {"consent": b"c" * 100}
+        for write in (lambda: ro.create_record(assisted=False), ro.checkpoint,
+                      lambda: ro.audit("test_event")):
+            with pytest.raises(JournalError, match="read-only"):
+                write()
+
+
+@pytest.mark.parametrize("content", [None, b""])
+def test_read_only_open_without_a_journal_says_so(tmp_path: Path,
+                                                  content: bytes | None) -> None:
+    path = tmp_path / "journal.db"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(JournalError, match=f"no journal at {re.escape(str(path))} yet"):
+        Journal.open_readonly(path)

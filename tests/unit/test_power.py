@@ -1,0 +1,81 @@
+"""The power source base and the simulated UPS."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from kiosk.errors import DeviceError
+from kiosk.hardware.registry import create_device
+from kiosk.power import PowerSource, PowerStatus, SimPower
+
+
+def test_sim_power_defaults_to_mains_full_battery():
+    with SimPower() as ups:
+        assert ups.read() == PowerStatus("mains", 100.0, 3600.0, low_battery=False)
+
+
+def test_sim_power_from_config_options():
+    with create_device("power", {"type": "sim", "source": "battery", "battery_percent": 42,
+                                 "runtime_s": 900, "low_battery": True}) as ups:
+        assert isinstance(ups, PowerSource)
+        assert ups.read() == PowerStatus("battery", 42.0, 900.0, low_battery=True)
+
+
+def test_sim_power_set_changes_the_reading():
+    with SimPower() as ups:
+        assert ups.set(source="battery", battery_percent=12.5).source == "battery"
+        status = ups.read()
+    assert (status.source, status.battery_percent, status.low_battery) == ("battery", 12.5,
+                                                                           False)
+
+
+def test_sim_power_set_validates():
+    with SimPower() as ups, pytest.raises(ValueError):
+        ups.set(battery_percent=101.0)
+    with SimPower() as ups, pytest.raises(TypeError):
+        ups.set(voltage=12.0)
+
+
+def test_power_status_is_frozen():
+    status = PowerStatus("mains", None, None, False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        status.source = "battery"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"source": "solar", "battery_percent": 50.0, "runtime_s": 1.0, "low_battery": False},
+    {"source": "battery", "battery_percent": -1.0, "runtime_s": 1.0, "low_battery": False},
+    {"source": "battery", "battery_percent": 50.0, "runtime_s": -5.0, "low_battery": False},
+])
+def test_power_status_rejects_impossible_readings(kwargs):
+    with pytest.raises(ValueError):
+        PowerStatus(**kwargs)
+
+
+def test_sim_power_read_when_closed_raises():
+    with pytest.raises(DeviceError):
+        SimPower().read()
+
+
+@pytest.mark.parametrize(("changes", "ok", "words"), [
+    ({}, True, ["mains", "100%"]),
+    ({"source": "battery", "low_battery": True}, True, ["battery", "LOW BATTERY"]),
+    ({"source": "unknown", "battery_percent": None, "runtime_s": None}, False, ["unknown"]),
+])
+def test_power_selftest_describes_the_reading(changes, ok, words):
+    ups = SimPower()
+    ups.set(**changes)
+    result, detail = ups.selftest()
+    assert result is ok
+    for word in words:
+        assert word in detail
+
+
+def test_sim_power_close_twice_is_safe():
+    ups = SimPower()
+    ups.open()
+    ups.close()
+    ups.close()
+    assert ups.closed
