@@ -59,6 +59,9 @@ def _retry(action: Callable[[], object], what: str) -> None:
 
 def enroll_one(kiosk: Enrollment, citizen: SyntheticCitizen, *, timeout_s: float) -> str:
     """Run one citizen through a full session; return the sealed record id."""
+    camera = kiosk.devices["camera"]
+    if hasattr(camera, "subject"):  # the simulated camera: a different face per citizen
+        camera.subject = citizen.index
     session = EnrollmentSession(
         kiosk.store,
         fingerprint=kiosk.devices["fingerprint"],

@@ -4,7 +4,8 @@
 :class:`~kiosk.sealing.Sealer` (confidentiality, authenticity). Each step's parts are
 encrypted to the central office's key *before* they reach the journal, so no personal data
 or biometric is ever written to disk in the clear. ``seal`` signs the manifest over the
-stored step blobs and marks the record sealed in one durable commit.
+stored step blobs (their lengths and SHA-256, kept by the journal) and marks the record
+sealed in one durable commit.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ class JournalRecordStore:
         self.sealer = sealer
         self.kiosk_id = kiosk_id
 
-    def begin(self, *, assisted: bool) -> str:
-        info = self.journal.create_record(assisted=assisted)
+    def begin(self, *, assisted: bool, step: str, parts: Mapping[str, bytes]) -> str:
+        """Create the record together with its first step, in one durable commit."""
+        info = self.journal.create_record(
+            assisted=assisted,
+            first_step=(step, lambda record_id: self.sealer.seal_step(record_id, step, parts)))
         log.info("record %s begun (assisted=%s)", info.id, assisted)
         return info.id
 
@@ -39,7 +43,7 @@ class JournalRecordStore:
 
     def seal(self, record_id: str) -> None:
         info = self.journal.record(record_id)
-        blobs = self.journal.step_blobs(record_id)
+        digests = self.journal.step_digests(record_id)
         meta = RecordMeta(
             record_id=info.id,
             kiosk_id=self.kiosk_id,
@@ -50,9 +54,9 @@ class JournalRecordStore:
             sealed_at=datetime.now(UTC).isoformat(timespec="seconds"),
             assisted=info.assisted,
         )
-        manifest = self.sealer.seal_record(meta, blobs)
+        manifest = self.sealer.seal_record(meta, digests)
         self.journal.mark_sealed(record_id, manifest)
-        log.info("record %s sealed (%d steps)", record_id, len(blobs))
+        log.info("record %s sealed (%d steps)", record_id, len(digests))
 
     def discard(self, record_id: str, reason: str) -> None:
         self.journal.delete_record(record_id, reason)

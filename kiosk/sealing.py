@@ -298,18 +298,28 @@ class Sealer:
         log.debug("sealed step %s of %s: %d bytes", step, record_id, len(blob))
         return blob
 
-    def seal_record(self, meta: RecordMeta, step_blobs: Mapping[str, bytes]) -> bytes:
-        """Signed manifest: canonical JSON followed by its 64-byte Ed25519 signature."""
+    def seal_record(self, meta: RecordMeta,
+                    step_blobs: Mapping[str, bytes | tuple[int, str]]) -> bytes:
+        """Signed manifest: canonical JSON followed by its 64-byte Ed25519 signature.
+
+        ``step_blobs`` maps each step to its blob, or to its ``(length, SHA-256 hex)`` when
+        the caller already has them (the journal keeps them, so blobs need not be re-read).
+        """
         if meta.kiosk_id != self.kiosk_id:
             raise SealingError(f"record kiosk {meta.kiosk_id!r} is not {self.kiosk_id!r}")
         _check_record_id(meta.record_id, meta.kiosk_id, meta.seq)
         if not step_blobs:
             raise SealingError(f"record {meta.record_id} has no steps to seal")
-        steps = [
-            {"name": name, "length": len(step_blobs[name]),
-             "sha256": hashlib.sha256(step_blobs[name]).hexdigest()}
-            for name in _ordered_steps(step_blobs)
-        ]
+        steps = []
+        for name in _ordered_steps(step_blobs):
+            entry = step_blobs[name]
+            if isinstance(entry, tuple):
+                length, digest = entry
+                if not re.fullmatch(r"[0-9a-f]{64}", digest) or length < 0:
+                    raise SealingError(f"step {name}: malformed digest")
+            else:
+                length, digest = len(entry), hashlib.sha256(entry).hexdigest()
+            steps.append({"name": name, "length": length, "sha256": digest})
         body = _canonical_json({
             "format": FORMAT_VERSION, "record_id": meta.record_id, "kiosk_id": meta.kiosk_id,
             "device_key_id": self._device_key.key_id, "central_key_id": self._central_key_id,

@@ -243,11 +243,14 @@ class EnrollmentSession:
             if not accepted:
                 self._finish_aborted("consent refused")
                 return
-            if self.record_id is None:  # kept on retry after a failed save_step
-                self.record_id = self._store.begin(assisted=self.assisted)
             consent = {"accepted": True, "language": self.language,
                        "assisted": self.assisted, "version": CONSENT_VERSION}
-            self._complete("consent", {"consent.json": _json(consent)}, Step.IDENTITY)
+            parts = {"consent.json": _json(consent)}
+            # The record and its consent step are created in one durable commit; if that
+            # fails nothing exists and the person can simply tap again.
+            self.record_id = self._store.begin(assisted=self.assisted, step="consent",
+                                               parts=parts)
+            self._transition(Step.IDENTITY)
 
     def enter_identity(self, nik_text: str, kk_text: str) -> Nik:
         """Parse the NIK and No. KK (raises ``InvalidNik``/``InvalidFamilyCardNumber``)."""

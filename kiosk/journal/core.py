@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -80,6 +81,12 @@ def _record_from_row(row: tuple[Any, ...]) -> RecordInfo:
         clock_trusted=bool(trusted), created_at=created, updated_at=updated,
         attempts=attempts, last_error=error,
         manifest=None if manifest is None else bytes(manifest))
+
+
+def _as_blob(blob: object) -> bytes:
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise TypeError("a step blob must be bytes")
+    return bytes(blob)
 
 
 class Journal:
@@ -211,8 +218,17 @@ class Journal:
         return database.ask_clock(self._clock_trusted)
 
     # -- records ---------------------------------------------------------------------------
-    def create_record(self, *, assisted: bool) -> RecordInfo:
-        """A new ``in_progress`` record with the next sequence number; durable on return."""
+    def create_record(self, *, assisted: bool,
+                      first_step: tuple[str, Callable[[str], bytes]] | None = None
+                      ) -> RecordInfo:
+        """A new ``in_progress`` record with the next sequence number; durable on return.
+
+        ``first_step`` is ``(step name, make_blob)``: ``make_blob(record_id)`` is called inside
+        the same transaction and its blob stored with the record, so creating a record and
+        its first step costs one commit (one fsync) instead of two.
+        """
+        if first_step is not None and first_step[0] not in STEPS:
+            raise ValueError(f"unknown step {first_step[0]!r}; steps are {', '.join(STEPS)}")
         trusted, now = self._trusted(), database.utc_now()
 
         def body(conn: sqlite3.Connection) -> RecordInfo:
@@ -227,18 +243,32 @@ class Journal:
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (info.id, seq, info.state, int(info.assisted), self.boot_id, int(trusted),
                  now, now))
+            if first_step is not None:
+                step, make_blob = first_step
+                self._insert_step(conn, info.id, step, _as_blob(make_blob(info.id)),
+                                  trusted, now)
             return info
 
         info = self._write(body)
         log.info("record %s created (assisted=%s)", info.id, info.assisted)
         return info
 
+    def _insert_step(self, conn: sqlite3.Connection, record_id: str, step: str, blob: bytes,
+                     trusted: bool, now: str) -> None:
+        conn.execute(
+            "INSERT INTO steps (record_id, step, blob, sha256, seq, boot_id, clock_trusted,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id, step)"
+            " DO UPDATE SET blob = excluded.blob, sha256 = excluded.sha256,"
+            " seq = excluded.seq, boot_id = excluded.boot_id,"
+            " clock_trusted = excluded.clock_trusted, created_at = excluded.created_at",
+            (record_id, step, blob, hashlib.sha256(blob).hexdigest(), database.next_seq(conn),
+             self.boot_id, int(trusted), now))
+
     def save_step(self, record_id: str, step: str, blob: bytes) -> None:
         """Store (or replace) one step's sealed blob; durable on return."""
         if step not in STEPS:
             raise ValueError(f"unknown step {step!r}; steps are {', '.join(STEPS)}")
-        if not isinstance(blob, bytes | bytearray | memoryview):
-            raise TypeError("a step blob must be bytes")
+        blob = _as_blob(blob)
         trusted, now = self._trusted(), database.utc_now()
 
         def body(conn: sqlite3.Connection) -> None:
@@ -246,16 +276,28 @@ class Journal:
             if state != "in_progress":
                 raise IllegalStateChange(
                     f"record {record_id} is {state}; steps are saved only while in_progress")
-            conn.execute(
-                "INSERT INTO steps (record_id, step, blob, seq, boot_id, clock_trusted,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id, step)"
-                " DO UPDATE SET blob = excluded.blob, seq = excluded.seq,"
-                " boot_id = excluded.boot_id, clock_trusted = excluded.clock_trusted,"
-                " created_at = excluded.created_at",
-                (record_id, step, blob, database.next_seq(conn), self.boot_id, int(trusted),
-                 now))
+            self._insert_step(conn, record_id, step, blob, trusted, now)
 
         self._write(body)
+
+    def step_digests(self, record_id: str) -> dict[str, tuple[int, str]]:
+        """Each step's (length, SHA-256 hex) in the order saved, without reading the blobs
+        (except for rows from before schema version 3, which are hashed here)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT step, length(blob), sha256 FROM steps WHERE record_id = ? ORDER BY seq",
+                (record_id,)).fetchall()
+            if not rows:
+                self._state_in(conn, record_id)  # raises for an unknown record
+            out: dict[str, tuple[int, str]] = {}
+            for step, length, digest in rows:
+                if digest is None:
+                    (blob,) = conn.execute(
+                        "SELECT blob FROM steps WHERE record_id = ? AND step = ?",
+                        (record_id, step)).fetchone()
+                    digest = hashlib.sha256(blob).hexdigest()
+                out[step] = (int(length), digest)
+        return out
 
     def step_blobs(self, record_id: str) -> dict[str, bytes]:
         """The record's step blobs by step name, in the order they were saved."""

@@ -72,7 +72,13 @@ def _v2_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX audit_by_event ON audit (event, seq)")
 
 
-MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_indexes)
+def _v3_step_digests(conn: sqlite3.Connection) -> None:
+    """Each step's SHA-256, taken when it is saved, so sealing need not read blobs back.
+    Rows saved before this version have NULL and are hashed from the blob when sealed."""
+    conn.execute("ALTER TABLE steps ADD COLUMN sha256 TEXT")
+
+
+MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_indexes, _v3_step_digests)
 
 
 def latest_version(migrations: Sequence[Migration] | None = None) -> int:

@@ -75,7 +75,7 @@ def record_in(j: Journal, state: str) -> str:
 def test_fresh_journal_gets_latest_schema_version_and_tables(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     with open_journal(path) as j:
-        assert j.settings()["user_version"] == migrations.latest_version() == 2
+        assert j.settings()["user_version"] == migrations.latest_version() == 3
         events = [e.event for e in j.audit_events()]
     assert events == ["journal_created"]
     db = sqlite_utils.Database(path)
@@ -99,13 +99,23 @@ def test_journal_at_version_1_made_by_hand_is_migrated_keeping_its_records(
     conn.commit()
     conn.close()
 
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO steps (record_id, step, blob, seq, boot_id, clock_trusted,"
+                 " created_at) VALUES ('poso-01-0000007-abcdef', 'portrait', x'c0ffee', 6,"
+                 " 'old-boot', 0, '2024-01-01T00:00:00Z')")
+    conn.commit()
+    conn.close()
+
     with open_journal(path) as j:
-        assert j.settings()["user_version"] == 2
+        assert j.settings()["user_version"] == 3
         old = j.record("poso-01-0000007-abcdef")
         assert (old.state, old.assisted, old.boot_id, old.clock_trusted) == (
             "sealed", True, "old-boot", False)
         migrated = j.audit_events(event="journal_migrated")
-        assert [e.details for e in migrated] == [{"from_version": 1, "to_version": 2}]
+        assert [e.details for e in migrated] == [{"from_version": 1, "to_version": 3}]
+        # A step saved before v3 has no stored digest: it is hashed from its blob.
+        assert j.step_digests("poso-01-0000007-abcdef") == {
+            "portrait": (3, hashlib.sha256(b"\xc0\xff\xee").hexdigest())}
         assert j.create_record(assisted=False).seq > migrated[0].seq > 7
     index_names = {row[0] for row in sqlite3.connect(path).execute(
         "SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -140,10 +150,10 @@ def test_failing_migration_is_rolled_back_whole(tmp_path: Path,
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, broken))
-    with pytest.raises(JournalError, match=r"migration 2 -> 3 failed.*disk on fire"):
+    with pytest.raises(JournalError, match=r"migration 3 -> 4 failed.*disk on fire"):
         open_journal(path)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'"
                         ).fetchone()[0] == 0
     conn.close()
@@ -497,3 +507,38 @@ def test_read_only_open_without_a_journal_says_so(tmp_path: Path,
         path.write_bytes(content)
     with pytest.raises(JournalError, match=f"no journal at {re.escape(str(path))} yet"):
         Journal.open_readonly(path)
+
+
+def test_record_created_with_its_first_step_in_one_commit(tmp_path: Path) -> None:
+    with open_journal(tmp_path / "journal.db") as j:
+        seen: list[str] = []
+
+        def make_blob(record_id: str) -> bytes:
+            seen.append(record_id)
+            return b"sealed-consent"
+
+        info = j.create_record(assisted=False, first_step=("consent", make_blob))
+        assert seen == [info.id]
+        assert j.step_blobs(info.id) == {"consent": b"sealed-consent"}
+        assert j.step_digests(info.id) == {
+            "consent": (14, hashlib.sha256(b"sealed-consent").hexdigest())}
+
+
+def test_failing_first_step_leaves_no_record(tmp_path: Path) -> None:
+    with open_journal(tmp_path / "journal.db") as j:
+        def explode(record_id: str) -> bytes:
+            raise RuntimeError("sealer failed")
+
+        with pytest.raises(RuntimeError, match="sealer failed"):
+            j.create_record(assisted=False, first_step=("consent", explode))
+        assert j.records() == []
+        assert j.counts()["in_progress"] == 0
+
+
+def test_step_digests_follow_a_replaced_step(tmp_path: Path) -> None:
+    with open_journal(tmp_path / "journal.db") as j:
+        rid = j.create_record(assisted=True).id
+        j.save_step(rid, "portrait", b"first")
+        j.save_step(rid, "portrait", b"second try")
+        assert j.step_digests(rid) == {
+            "portrait": (10, hashlib.sha256(b"second try").hexdigest())}

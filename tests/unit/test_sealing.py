@@ -37,7 +37,7 @@ from kiosk.sealing import (
 )
 
 KIOSK = "poso-01"
-NIK = b"7204014107850003"  # synthetic NIK (Poso regency code 72 04), never a real person
+NIK = b"7204014107850003"  # synthetic NIK, never a real person
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 
 FULL_RECORD: dict[str, dict[str, bytes]] = {
@@ -483,3 +483,21 @@ def test_repr_never_shows_key_material(
     for secret in (seed, central[0], device.public_bytes, central[1]):
         assert secret.hex() not in shown
     assert device.key_id in repr(device)
+
+
+def test_manifest_from_digests_equals_manifest_from_blobs(
+        sealer: Sealer, opener: Opener) -> None:
+    meta = meta_for(5)
+    blobs = {"consent": sealer.seal_step(meta.record_id, "consent", {"c.json": b"{}"}),
+             "portrait": sealer.seal_step(meta.record_id, "portrait", {"p.jpg": PNG})}
+    digests = {name: (len(b), hashlib.sha256(b).hexdigest()) for name, b in blobs.items()}
+    from_digests = sealer.seal_record(meta, digests)
+    assert from_digests == sealer.seal_record(meta, blobs)
+    assert opener.open_packet(build_packet(from_digests, blobs)).steps["portrait"] == {
+        "p.jpg": PNG}
+
+
+@pytest.mark.parametrize("digest", [(3, "zz" * 32), (3, "ab" * 31), (-1, "ab" * 32)])
+def test_malformed_digest_is_refused(sealer: Sealer, digest: tuple[int, str]) -> None:
+    with pytest.raises(SealingError, match="malformed digest"):
+        sealer.seal_record(meta_for(5), {"consent": digest})

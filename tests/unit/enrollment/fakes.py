@@ -43,10 +43,10 @@ class FakeStore:
         if detail in self.fail_on or what in self.fail_on:
             raise JournalError(f"{what} failed (test)")
 
-    def begin(self, *, assisted: bool) -> str:
+    def begin(self, *, assisted: bool, step: str, parts: Mapping[str, bytes]) -> str:
         record_id = f"test-01-{len(self.steps) + 1:07d}-abcdef"
-        self._note("begin", "begin")
-        self.steps[record_id] = {}
+        self._note("begin", step)  # fails for fail_on "begin" or the step's name
+        self.steps[record_id] = {step: dict(parts)}
         return record_id
 
     def save_step(self, record_id: str, step: str, parts: Mapping[str, bytes]) -> None:

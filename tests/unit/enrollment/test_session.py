@@ -127,8 +127,7 @@ def test_happy_path_journals_each_step_before_moving_on(
 
     # Each save happened while the session was still at the step being saved.
     assert kit.store.calls == [
-        ("begin", "begin", Step.CONSENT),
-        ("save_step", "consent", Step.CONSENT),
+        ("begin", "consent", Step.CONSENT),  # the record is created with its consent step
         ("save_step", "identity", Step.IDENTITY),
         ("save_step", "demographics", Step.DEMOGRAPHICS),
         ("save_step", "portrait", Step.PORTRAIT),
@@ -225,7 +224,7 @@ def test_store_failure_keeps_the_step_and_retry_succeeds(failing: str) -> None:
         action(kit.session)
     assert kit.session.step is Step.SEALED
     assert [c for c in kit.store.calls if c[0] == "begin"] == (
-        [("begin", "begin", Step.CONSENT)] * (2 if failing == "begin" else 1))
+        [("begin", "consent", Step.CONSENT)] * (2 if failing in ("begin", "consent") else 1))
     assert len(kit.store.steps) == 1  # a retried consent does not begin a second record
 
 
