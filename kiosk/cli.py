@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     config_sub.add_parser("check", parents=[common], help="validate; exit 2 naming the bad key")
     config_sub.add_parser("show", parents=[common], help="the merged config, secrets masked")
 
+    keys = sub.add_parser("keys", parents=[common], help="this kiosk's keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    keys_sub.add_parser("show", parents=[common],
+                        help="the device public key to register with the intake")
+
     hw = sub.add_parser("hw", parents=[common], help="hardware maintenance tools")
     hw_sub = hw.add_subparsers(dest="hw_command", required=True, metavar="ACTION")
     hw_sub.add_parser("selftest", parents=[common], help="check every device; exit 1 on failure")
@@ -149,8 +154,25 @@ def cmd_hw(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK if all(r["ok"] for r in results.values()) else EXIT_FAIL
 
 
+def cmd_keys(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.runtime import ensure_dev_central_key
+    from kiosk.sealing import DeviceKey, key_id, load_central_public_key
+
+    device = DeviceKey.load_or_create(config.device_key_path)
+    ensure_dev_central_key(config)
+    central = load_central_public_key(config.central_key_path)
+    print(f"kiosk id:        {config.kiosk_id}")
+    print(f"device key:      {device.public_bytes.hex()}")
+    print(f"device key id:   {device.key_id}")
+    print(f"central key id:  {key_id(central)}"
+          + ("  (development key)" if config.uses_dev_central_key else ""))
+    print("register with:   kiosk-intake register --data DIR "
+          f"--kiosk {config.kiosk_id} --key {device.public_bytes.hex()}")
+    return EXIT_OK
+
+
 _COMMANDS = {"run": cmd_run, "demo": cmd_demo, "status": cmd_status, "queue": cmd_queue,
-             "config": cmd_config, "hw": cmd_hw}
+             "config": cmd_config, "keys": cmd_keys, "hw": cmd_hw}
 
 
 def _toml_value(value: Any) -> str:

@@ -1,0 +1,44 @@
+"""A corrupt journal is kept aside and the kiosk refuses to enroll, saying why."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.conftest import KIOSK, kiosk_env
+
+
+def kiosk(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KIOSK, *args], env=kiosk_env(config), capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_corrupt_journal_is_quarantined_and_enrollment_refused(kiosk_config: Path) -> None:
+    assert kiosk(kiosk_config, "demo", "--citizens", "2").returncode == 0
+    db = kiosk_config.parent / "data" / "journal.db"
+    damaged = bytearray(db.read_bytes())
+    damaged[len(damaged) // 2: len(damaged) // 2 + 8192] = b"\xde\xad" * 4096
+    damaged[100:200] = b"\x00" * 100  # the header page too
+    db.write_bytes(bytes(damaged))
+
+    result = kiosk(kiosk_config, "demo", "--citizens", "1")
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert "corrupt" in result.stderr
+
+    kept = sorted(db.parent.glob("journal.db.corrupt-*"))
+    kept = [p for p in kept if not p.name.endswith(("-wal", "-shm"))]
+    assert len(kept) == 1 and kept[0].read_bytes() == bytes(damaged)
+
+    status = json.loads(kiosk(kiosk_config, "status", "--json").stdout)
+    assert status["accepting"] is False
+    assert "corrupt" in status["reason"]
+    assert status["journal"]["quarantined"] == [str(kept[0])]
+
+    # Still refused on the next start, until a maintainer moves the file away.
+    assert kiosk(kiosk_config, "demo", "--citizens", "1").returncode == 3
+    kept[0].rename(kiosk_config.parent / "inspect-me.db")
+    again = kiosk(kiosk_config, "demo", "--citizens", "1")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(again.stdout.splitlines()) == 1
