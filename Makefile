@@ -59,13 +59,14 @@ $(DEV)/kiosk.toml:
 run: setup $(DEV)/kiosk.toml
 	export KIOSK_CONFIG=$${KIOSK_CONFIG:-$(CURDIR)/$(DEV)/kiosk.toml}; \
 	$(BIN)/kiosk config check && \
+	$(BIN)/kiosk keys show && \
 	if [ -n "$$DISPLAY" ] || [ -n "$$WAYLAND_DISPLAY" ]; then exec $(BIN)/kiosk run; \
 	else echo "no display: running on a virtual screen (xvfb-run)"; \
 	  exec xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/kiosk run; fi
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow and not hil" -q
+	$(BIN)/python -m pytest -m "not slow" -q
 
 test-long: setup
 	$(BIN)/python -m pytest -m slow -q
