@@ -47,8 +47,9 @@ def create_app(config: Config):  # -> KioskApp (typed loosely: Kivy is imported 
     _prepare_kivy(config)
     from kivy.app import App
     from kivy.clock import Clock
+    from kivy.core.window import Window
     from kivy.lang import Builder
-    from kivy.properties import StringProperty
+    from kivy.properties import NumericProperty, StringProperty
     from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
     from kiosk.i18n import LANGUAGES
@@ -61,9 +62,13 @@ def create_app(config: Config):  # -> KioskApp (typed loosely: Kivy is imported 
         """The kiosk's touchscreen. ``language`` drives every label through ``tr()``."""
 
         language = StringProperty(config["kiosk"]["default_language"])
+        # Layout scale: 1.0 on the 1280x800 panel, down to 0.75 on the 800x480 one.
+        scale = NumericProperty(1.0)
         title = "e-KTP"
 
         def build(self) -> ScreenManager:
+            Window.bind(size=self._rescale)
+            self._rescale(Window, Window.size)
             for kv in sorted(SCREENS_DIR.glob("*.kv")):
                 Builder.load_file(str(kv))
             self.bridge = UiBridge()
@@ -73,6 +78,10 @@ def create_app(config: Config):  # -> KioskApp (typed loosely: Kivy is imported 
             self._poll = Clock.schedule_interval(self._check_acceptance, ACCEPTANCE_POLL_S)
             Clock.schedule_once(self._check_acceptance, 0)
             return self.screens
+
+        def _rescale(self, _window: object, size: tuple[int, int]) -> None:
+            width, height = size
+            self.scale = max(0.75, min(1.5, width / 1280, height / 800))
 
         def set_language(self, language: str) -> None:
             if language in LANGUAGES:

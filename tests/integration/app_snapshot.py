@@ -25,8 +25,15 @@ def main() -> None:
 
     def labels() -> list[dict[str, object]]:
         screen = app.screens.current_screen
-        return [{"text": w.text, "font_px": float(w.font_size), "width": w.width}
-                for w in screen.walk() if isinstance(w, Label) and w.text]
+        out = []
+        for w in screen.walk():
+            if isinstance(w, Label) and w.text:
+                # Where the rendered text sits, in window pixels: must be on the screen.
+                x, y = w.to_window(w.center_x - w.texture_size[0] / 2,
+                                   w.center_y - w.texture_size[1] / 2)
+                out.append({"text": w.text, "font_px": float(w.font_size),
+                            "box": [x, y, x + w.texture_size[0], y + w.texture_size[1]]})
+        return out
 
     def prepare(_dt: float) -> None:
         app.set_language(language)

@@ -17,8 +17,9 @@ SNAPSHOT = REPO / "tests" / "integration" / "app_snapshot.py"
 MIN_FONT_PX = 20
 
 
-def _snapshot(tmp_path: Path, display: str, language: str, *extra: str) -> tuple[Path, dict]:
-    config = write_config(tmp_path)
+def _snapshot(tmp_path: Path, display: str, language: str, *extra: str,
+              size: tuple[int, int] = (1280, 800)) -> tuple[Path, dict]:
+    config = write_config(tmp_path, f"[ui]\nwidth = {size[0]}\nheight = {size[1]}\n")
     prefix = tmp_path / f"shot-{language}"
     env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
     result = subprocess.run([sys.executable, str(SNAPSHOT), str(config), str(prefix), language,
@@ -27,11 +28,20 @@ def _snapshot(tmp_path: Path, display: str, language: str, *extra: str) -> tuple
     return prefix.with_suffix(".png"), json.loads(prefix.with_suffix(".json").read_text())
 
 
-def _assert_looks_like_a_screen(png: Path) -> None:
+def _assert_looks_like_a_screen(png: Path, size: tuple[int, int] = (1280, 800)) -> None:
     img = Image.open(png).convert("RGB")
-    assert img.size == (1280, 800)
+    assert img.size == size
     colours = img.resize((64, 40)).getcolors(64 * 40)
     assert colours is not None and len(colours) > 8, "screen is (nearly) uniform"
+
+
+def _assert_readable_and_on_screen(info: dict) -> None:
+    width, height = info["window"]
+    for label in info["labels"]:
+        assert label["font_px"] >= MIN_FONT_PX, label["text"]
+        x0, y0, x1, y1 = label["box"]
+        assert x0 >= -1 and y0 >= -1 and x1 <= width + 1 and y1 <= height + 1, (
+            f"{label['text']!r} is cut off: {label['box']} on {width}x{height}")
 
 
 @pytest.mark.gui
@@ -43,7 +53,7 @@ def test_welcome_screen_speaks_indonesian_first(tmp_path: Path, xdisplay: str) -
     assert "Selamat datang" in texts
     assert "Perekaman e-KTP" in texts
     assert {"Bahasa Indonesia", "English"} <= set(texts)
-    assert min(label["font_px"] for label in info["labels"]) >= MIN_FONT_PX
+    _assert_readable_and_on_screen(info)
 
 
 @pytest.mark.gui
@@ -63,4 +73,15 @@ def test_closed_screen_tells_citizen_and_officer(tmp_path: Path, xdisplay: str) 
     assert info["screen"] == "closed"
     assert "Kios ini sedang tidak melayani perekaman" in joined
     assert "disk reserve reached" in joined
-    assert min(label["font_px"] for label in info["labels"]) >= MIN_FONT_PX
+    _assert_readable_and_on_screen(info)
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("closed", [False, True])
+def test_screens_fit_the_small_800x480_panel(tmp_path: Path, xdisplay: str,
+                                            closed: bool) -> None:
+    extra = ("on battery at 12%, below power.min_battery_percent=30",) if closed else ()
+    png, info = _snapshot(tmp_path, xdisplay, "id", *extra, size=(800, 480))
+    _assert_looks_like_a_screen(png, (800, 480))
+    assert info["screen"] == ("closed" if closed else "welcome")
+    _assert_readable_and_on_screen(info)
