@@ -44,7 +44,7 @@ def record_steps() -> dict[str, dict[str, bytes]]:
     }
 
 
-def run(rounds: int = 40) -> dict[str, float]:
+def run(rounds: int = 100) -> dict[str, float]:
     steps = record_steps()
     payload = b"".join(b for parts in steps.values() for b in parts.values())
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:

@@ -14,9 +14,13 @@ def main() -> None:
     journal = bench_journal.run()
     print("| benchmark | result | target |")
     print("| --- | --- | --- |")
-    print(f"| journal + seal one complete record ({journal['record_bytes'] / 1024:.0f} KiB) "
-          f"vs. write + fsync of the same bytes | {journal['journal_seal_ms']:.1f} ms vs. "
-          f"{journal['floor_ms']:.1f} ms = **{journal['ratio']:.2f}x** | <= 3x |")
+    print(f"| journal + seal one complete record ({journal['record_bytes'] / 1024:.0f} KiB, "
+          f"{journal['commits']} durable commits) vs. one write + fsync of the same bytes | "
+          f"{journal['journal_seal_ms']:.1f} ms vs. {journal['floor_ms']:.2f} ms = "
+          f"**{journal['ratio']:.1f}x** | <= 3x |")
+    print(f"| the same, vs. the same bytes written with one fsync per durable step | "
+          f"{journal['journal_seal_ms']:.1f} ms vs. {journal['per_step_floor_ms']:.2f} ms = "
+          f"**{journal['per_step_ratio']:.1f}x** | |")
 
 
 if __name__ == "__main__":
