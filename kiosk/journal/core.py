@@ -202,7 +202,10 @@ class Journal:
             except sqlite3.Error as exc:
                 raise JournalError(f"journal {self.path} read failed: {exc}") from exc
 
-    def _write(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
+    @contextlib.contextmanager
+    def _writer(self, what: str) -> Iterator[sqlite3.Connection]:
+        """The connection, under the process lock and the cross-process writer lock (the
+        single-writer rule); SQLite errors become JournalError naming ``what``."""
         if self.is_readonly or self._writer_lock is None:
             raise JournalError(f"journal {self.path} was opened read-only")
         with self._lock:
@@ -210,9 +213,13 @@ class Journal:
                 raise JournalError(f"journal {self.path} is closed")
             with self._writer_lock:
                 try:
-                    return database.write_in(self._conn, body)
+                    yield self._conn
                 except sqlite3.Error as exc:
-                    raise JournalError(f"journal {self.path} write failed: {exc}") from exc
+                    raise JournalError(f"journal {self.path} {what} failed: {exc}") from exc
+
+    def _write(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._writer("write") as conn:
+            return database.write_in(conn, body)
 
     def _trusted(self) -> bool:
         return database.ask_clock(self._clock_trusted)
@@ -444,17 +451,8 @@ class Journal:
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database file and truncate it (e.g. before a shutdown)."""
-        if self.is_readonly or self._writer_lock is None:
-            raise JournalError(f"journal {self.path} was opened read-only")
-        with self._lock:
-            if self._conn is None:
-                raise JournalError(f"journal {self.path} is closed")
-            with self._writer_lock:
-                try:
-                    busy, log_pages, done = self._conn.execute(
-                        "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                except sqlite3.Error as exc:
-                    raise JournalError(f"journal {self.path} checkpoint failed: {exc}") from exc
+        with self._writer("checkpoint") as conn:
+            busy, log_pages, done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:
             log.warning("journal checkpoint incomplete (%s of %s pages): a reader was active",
                         done, log_pages)
