@@ -69,6 +69,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "data_dir": _field(str, "/var/lib/kiosk"),
         "default_language": _field(str, "id", _LANG),
         "session_timeout_s": _field(int, 300, _between(30, 3600)),
+        # After a power cut: keep unfinished staff-assisted sessions to resume (true) or
+        # discard them like self-service ones (false).
+        "resume_assisted": _field(bool, True),
         "disk_reserve_bytes": _field(int, 256 * 1024 * 1024, _between(0, 2**40)),
         "log_level": _field(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
     },

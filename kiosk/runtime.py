@@ -21,6 +21,7 @@ from kiosk.hardware.registry import create_device
 from kiosk.journal import Journal, quarantined_files
 from kiosk.power import PowerStatus
 from kiosk.records import JournalRecordStore
+from kiosk.recovery import recover_unfinished
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ class Enrollment:
             except JournalCorrupt as exc:
                 raise NotAccepting(str(exc)) from exc
             stack.callback(journal.close)
+            recover_unfinished(journal, resume_assisted=config["kiosk"]["resume_assisted"])
             devices: dict[str, Any] = {}
             for kind in kinds:
                 device = create_device(kind, config.backend_options(kind))

@@ -43,6 +43,17 @@ def kill_demo_repeatedly(config: Path, rounds: int, seed: int) -> int:
         printed = [line.split()[1] for line in out.splitlines() if line.startswith("enrolled ")]
         total += len(printed)
         _check_journal(db, printed)
+    # The next start discards the self-service session each kill interrupted.
+    final = subprocess.run([*KIOSK, "demo", "--citizens", "1"], env=kiosk_env(config),
+                           capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stderr[-2000:]
+    conn = sqlite3.connect(db)
+    try:
+        left = conn.execute("SELECT count(*) FROM records WHERE state = 'in_progress'"
+                            " AND assisted = 0").fetchone()[0]
+    finally:
+        conn.close()
+    assert left == 0
     return total
 
 

@@ -1,0 +1,70 @@
+"""Start-up recovery of sessions left unfinished by a power cut or a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk.journal import Journal
+from kiosk.recovery import DISCARD_REASON, recover_unfinished
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    j = Journal.open(tmp_path / "journal.db", kiosk_id="test-01", boot_id="boot",
+                     clock_trusted=lambda: False)
+    yield j
+    j.close()
+
+
+def _record(journal: Journal, *, assisted: bool, sealed: bool = False) -> str:
+    rid = journal.create_record(assisted=assisted, first_step=("consent", lambda _: b"c")).id
+    journal.save_step(rid, "identity", b"encrypted identity")
+    if sealed:
+        journal.mark_sealed(rid, b"manifest")
+    return rid
+
+
+def test_self_service_discarded_assisted_kept_sealed_untouched(journal: Journal) -> None:
+    walked_away = _record(journal, assisted=False)
+    staff = _record(journal, assisted=True)
+    done = _record(journal, assisted=False, sealed=True)
+
+    result = recover_unfinished(journal, resume_assisted=True)
+
+    assert result.discarded == [walked_away]
+    assert result.resumable == [staff]
+    assert [r.id for r in journal.records()] == [staff, done]
+    assert journal.record(done).state == "sealed"
+    deleted = journal.audit_events(event="record_deleted")
+    assert [(e.details["record"], e.details["reason"]) for e in deleted] == [
+        (walked_away, DISCARD_REASON)]
+    assert journal.audit_events(event="sessions_resumable")[-1].details == {"count": 1}
+
+
+def test_assisted_discarded_too_when_resuming_is_off(journal: Journal) -> None:
+    staff = _record(journal, assisted=True)
+    result = recover_unfinished(journal, resume_assisted=False)
+    assert result.discarded == [staff] and result.resumable == []
+    assert journal.records() == []
+
+
+def test_nothing_to_do_writes_nothing(journal: Journal) -> None:
+    _record(journal, assisted=False, sealed=True)
+    before = len(journal.audit_events(limit=1000))
+    result = recover_unfinished(journal, resume_assisted=True)
+    assert result.discarded == [] and result.resumable == []
+    assert len(journal.audit_events(limit=1000)) == before
+
+
+def test_discarded_steps_leave_no_bytes_in_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    j = Journal.open(path, kiosk_id="test-01", boot_id="boot", clock_trusted=lambda: False)
+    rid = j.create_record(assisted=False).id
+    marker = b"ZZ-unfinished-step-marker-" * 40
+    j.save_step(rid, "portrait", marker)
+    recover_unfinished(j, resume_assisted=True)
+    j.close()
+    for file in tmp_path.iterdir():
+        assert marker[:26] not in file.read_bytes(), file.name
