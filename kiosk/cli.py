@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     config_sub.add_parser("check", parents=[common], help="validate; exit 2 naming the bad key")
     config_sub.add_parser("show", parents=[common], help="the merged config, secrets masked")
 
+    power = sub.add_parser("power", parents=[common], help="the UPS")
+    power_sub = power.add_subparsers(dest="power_command", required=True, metavar="ACTION")
+    power_sub.add_parser("watch", parents=[common],
+                         help="the UPS watcher daemon: banner, stop accepting, clean shutdown")
+
     keys = sub.add_parser("keys", parents=[common], help="this kiosk's keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     keys_sub.add_parser("show", parents=[common],
@@ -62,6 +67,28 @@ def _parser() -> argparse.ArgumentParser:
     hw = sub.add_parser("hw", parents=[common], help="hardware maintenance tools")
     hw_sub = hw.add_subparsers(dest="hw_command", required=True, metavar="ACTION")
     hw_sub.add_parser("selftest", parents=[common], help="check every device; exit 1 on failure")
+    fp = hw_sub.add_parser("fingerprint", parents=[common], help="the fingerprint sensor")
+    fp_sub = fp.add_subparsers(dest="fp_command", required=True, metavar="ACTION")
+    capture = fp_sub.add_parser("capture", parents=[common], help="capture one image to a PNG")
+    capture.add_argument("--out", required=True, metavar="FILE.png")
+    capture.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                         help="seconds to wait for a finger (default 10)")
+    camera = hw_sub.add_parser("camera", parents=[common], help="the camera")
+    camera_sub = camera.add_subparsers(dest="camera_command", required=True, metavar="ACTION")
+    snapshot = camera_sub.add_parser("snapshot", parents=[common], help="one portrait JPEG")
+    snapshot.add_argument("--out", required=True, metavar="FILE.jpg")
+    card = hw_sub.add_parser("card", parents=[common], help="the smart-card reader")
+    card_sub = card.add_subparsers(dest="card_command", required=True, metavar="ACTION")
+    watch_cards = card_sub.add_parser("watch", parents=[common],
+                                      help="print reader and card events until Ctrl-C")
+    watch_cards.add_argument("--seconds", type=float, default=None, metavar="N",
+                             help="stop after N seconds")
+    gpio = hw_sub.add_parser("gpio", parents=[common], help="LED, buzzer, buttons, switches")
+    gpio_sub = gpio.add_subparsers(dest="gpio_command", required=True, metavar="ACTION")
+    gpio_test = gpio_sub.add_parser("test", parents=[common],
+                                    help="cycle the outputs and read every input")
+    gpio_test.add_argument("--interactive", action="store_true",
+                           help="ask the maintainer to press, open and walk past the inputs")
     return parser
 
 
@@ -136,6 +163,9 @@ def cmd_queue(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_config(config: Config, args: argparse.Namespace) -> int:
     if args.config_command == "check":
+        from kiosk.config import check_sealing
+
+        check_sealing(config)
         sources = ", ".join(map(str, config.sources)) or "packaged defaults only"
         print(f"configuration ok ({sources})")
         return EXIT_OK
@@ -144,6 +174,24 @@ def cmd_config(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_hw(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if args.hw_command == "fingerprint":
+        from kiosk.hardware.fingerprint.tool import capture_command
+
+        return capture_command(config, Path(args.out), args.timeout)
+    if args.hw_command == "camera":
+        from kiosk.hardware.camera.tool import snapshot_command
+
+        return snapshot_command(config, Path(args.out))
+    if args.hw_command == "gpio":
+        from kiosk.hardware.gpio_tool import gpio_test_command
+
+        return gpio_test_command(config, interactive=args.interactive)
+    if args.hw_command == "card":
+        from kiosk.hardware.card.watch import watch_command
+
+        return watch_command(config, args.seconds)
     from kiosk.status import hardware_selftest
 
     results = hardware_selftest(config)
@@ -152,6 +200,28 @@ def cmd_hw(config: Config, args: argparse.Namespace) -> int:
         mark = "ok  " if result["ok"] else "FAIL"
         print(f"{mark} {name:<{width}}  {result['detail']}")
     return EXIT_OK if all(r["ok"] for r in results.values()) else EXIT_FAIL
+
+
+def cmd_power(config: Config, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from kiosk.hardware.registry import create_device
+    from kiosk.power.policy import STATE_FILE, Thresholds, watch
+    from kiosk.runtime import open_journal
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    section = config["power"]
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    with create_device("power", config.backend_options("power")) as ups:
+        log.info("power watcher started (%s UPS)", section["type"])
+        return watch(ups.read, thresholds=Thresholds.from_config(section),
+                     state_path=config.data_dir / STATE_FILE,
+                     journal_factory=lambda: open_journal(config),
+                     shutdown_command=section["shutdown_command"],
+                     poll_interval_s=section["poll_interval_s"], stop=stop)
 
 
 def cmd_keys(config: Config, args: argparse.Namespace) -> int:
@@ -172,7 +242,7 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"run": cmd_run, "demo": cmd_demo, "status": cmd_status, "queue": cmd_queue,
-             "config": cmd_config, "keys": cmd_keys, "hw": cmd_hw}
+             "config": cmd_config, "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw}
 
 
 def _toml_value(value: Any) -> str:

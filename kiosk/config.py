@@ -91,8 +91,16 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "shutdown_command": _field(list, ["systemctl", "poweroff"], (
             (lambda v: bool(v) and all(isinstance(x, str) and x for x in v)),
             "a non-empty list of non-empty strings")),
+        # On battery, stop taking new enrollments below these (one enrollment + margin).
         "min_battery_percent": _field((int, float), 30, _between(0, 100)),
         "min_runtime_s": _field((int, float), 600, _between(0, 86400)),
+        # On battery, shut down cleanly below these (or on the UPS's LB / FSD).
+        "shutdown_battery_percent": _field((int, float), 10, _between(0, 100)),
+        "shutdown_runtime_s": _field((int, float), 120, _between(0, 86400)),
+        # `kiosk power watch`: how often to read the UPS; how long the mains must be gone
+        # before it counts (a flicker is ignored).
+        "poll_interval_s": _field((int, float), 0.5, _between(0.1, 60)),
+        "debounce_s": _field((int, float), 2.0, _between(0, 600)),
     },
     "upload": {
         "url": _field(str, "http://127.0.0.1:8700/", (
@@ -256,10 +264,15 @@ def validate(data: dict[str, dict[str, Any]]) -> None:
             else:
                 known = sorted(set(fields) | set(declared))
                 raise ConfigError(full, value, "no such key here; known keys: " + ", ".join(known))
-    _check_combinations(data)
 
 
-def _check_combinations(data: dict[str, dict[str, Any]]) -> None:
+def check_sealing(config: Config) -> None:
+    """Refuse the development central key once real hardware is configured.
+
+    Not part of loading: maintainer tools (``kiosk hw ...``) work with any key; sealing a
+    record (``kiosk run``/``demo``) and ``kiosk config check`` apply it.
+    """
+    data = config.as_dict(mask_secrets=False)
     if data["sealing"]["central_key"] == "dev":
         real = [f"hardware.{k}" for k in HARDWARE_KINDS
                 if data[f"hardware.{k}"]["type"] not in ("sim", "mock")]

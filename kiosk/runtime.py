@@ -15,11 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import Config
-from kiosk.errors import DeviceError, JournalCorrupt, KioskError, NotAccepting, SealingError
+from kiosk.config import Config, check_sealing
+from kiosk.errors import (
+    ConfigError,
+    DeviceError,
+    JournalCorrupt,
+    KioskError,
+    NotAccepting,
+    SealingError,
+)
 from kiosk.hardware.registry import create_device
 from kiosk.journal import Journal, quarantined_files
 from kiosk.power import PowerStatus
+from kiosk.power.policy import STATE_FILE, read_published_state
 from kiosk.records import JournalRecordStore
 from kiosk.recovery import recover_unfinished
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
@@ -65,6 +73,10 @@ def ensure_dev_central_key(config: Config) -> None:
 
 
 def make_sealer(config: Config) -> Sealer:
+    try:
+        check_sealing(config)
+    except ConfigError as exc:
+        raise SealingError(str(exc)) from exc
     ensure_dev_central_key(config)
     central = load_central_public_key(config.central_key_path)
     device_key = DeviceKey.load_or_create(config.device_key_path)
@@ -105,6 +117,10 @@ def check_acceptance(config: Config, power: PowerStatus | None = None) -> Accept
     if free < reserve:
         return Acceptance(False, f"disk reserve reached: {free} bytes free, "
                                  f"{reserve} kept in reserve (kiosk.disk_reserve_bytes)")
+    published = read_published_state(config.data_dir / STATE_FILE,
+                                     max_age_s=max(5.0, 4 * config["power"]["poll_interval_s"]))
+    if published is not None and not published.get("accepting", True):
+        return Acceptance(False, str(published.get("reason") or "power watcher: not accepting"))
     if power is None:
         try:
             power = read_power(config)

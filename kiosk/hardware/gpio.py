@@ -1,4 +1,4 @@
-"""Status LED, buzzer, help button, tamper switch and UPS power-fail line, on gpiozero.
+"""Status LED, buzzer, help button, tamper switch, UPS power-fail line and PIR, on gpiozero.
 
 The pin factory is chosen by config, never by environment variables: ``type = "mock"``
 builds a private :class:`gpiozero.pins.mock.MockFactory` (tests, laptops, the demo),
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from kiosk.errors import ConfigError, DeviceNotFound
+from kiosk.errors import ConfigError, DeviceError, DeviceNotFound
 from kiosk.hardware.base import Device, OptionTypes
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ class KioskGpio(Device):
                           lets it go high = tampered
     power-fail      24    the UPS HAT's "mains lost" output; ``power_fail_active_high``
                           says which level means lost (X728-style HATs: high)
-    PIR (optional)  none  motion sensor output, active high (wakes the screen)
+    PIR (optional)  none  motion sensor output (HC-SR501: 3.3 V out, powered from 5 V),
+                          active high, internal pull-down; set ``pir_pin`` (e.g. 25)
+                          to enable; ``when_motion`` wakes the screen
     ==============  ====  ========================================================
 
     Example::
@@ -145,8 +147,13 @@ class KioskGpio(Device):
         tampered = self.is_tampered
         lost = self.is_mains_lost
         ok = not tampered
-        return ok, (f"pins {self._pins}; tamper {'OPEN' if tampered else 'closed'}; "
-                    f"mains {'lost' if lost else 'present'}")
+        detail = (f"pins {self._pins}; tamper {'OPEN' if tampered else 'closed'}; "
+                  f"mains {'lost' if lost else 'present'}")
+        if self.has_motion_sensor:
+            detail += f"; PIR {'motion' if self.is_motion_detected else 'quiet'}"
+        if tampered:
+            detail += " - the enclosure is open (or the tamper wire is cut): close the lid"
+        return ok, detail
 
     # -- status LED and buzzer ------------------------------------------------------------
     def show_ready(self) -> None:
@@ -222,6 +229,17 @@ class KioskGpio(Device):
     def when_mains_restored(self, callback: Callback | None) -> None:
         self._set_callback("power_fail", "when_deactivated", callback)
 
+    def wait_for_help_press(self, timeout: float) -> bool:
+        """Block until the help button is pressed; False after ``timeout`` seconds."""
+        _check_timeout(timeout)
+        return bool(self._device("help").wait_for_press(timeout=timeout))
+
+    # -- PIR wake sensor (optional) -------------------------------------------------------
+    @property
+    def has_motion_sensor(self) -> bool:
+        """True when config names a ``pir_pin``."""
+        return "pir_pin" in self._pins
+
     @property
     def is_motion_detected(self) -> bool:
         """True while the PIR sensor sees someone; always False without one."""
@@ -229,15 +247,54 @@ class KioskGpio(Device):
         pir = self._devices.get("pir")
         return bool(pir.is_active) if pir is not None else False
 
+    @property
+    def when_motion(self) -> Callback | None:
+        """Called (from gpiozero's thread) when someone walks up: wake the screen."""
+        return self._callback("pir", "when_activated")
+
+    @when_motion.setter
+    def when_motion(self, callback: Callback | None) -> None:
+        self._set_callback("pir", "when_activated", callback)
+
+    @property
+    def when_no_motion(self) -> Callback | None:
+        return self._callback("pir", "when_deactivated")
+
+    @when_no_motion.setter
+    def when_no_motion(self, callback: Callback | None) -> None:
+        self._set_callback("pir", "when_deactivated", callback)
+
+    def wait_for_motion(self, timeout: float) -> bool:
+        """Block until the PIR sees motion; False after ``timeout`` s (or with no PIR)."""
+        _check_timeout(timeout)
+        self._check_open()
+        pir = self._devices.get("pir")
+        return bool(pir.wait_for_active(timeout=timeout)) if pir is not None else False
+
+    @property
+    def pins(self) -> dict[str, int]:
+        """The BCM pin of each configured line: ``{"led_pin": 17, ...}``."""
+        return dict(self._pins)
+
     def _callback(self, device: str, event: str) -> Callback | None:
         self._check_open()
         return self._callbacks.get((device, event))
 
     def _set_callback(self, device: str, event: str, callback: Callback | None) -> None:
-        dev = self._device(device)
+        self._check_open()
+        if device not in self._devices:  # only the optional PIR can be missing
+            if callback is None:
+                return
+            raise DeviceError("no PIR motion sensor configured: set hardware.gpio.pir_pin")
+        dev = self._devices[device]
         self._callbacks[(device, event)] = callback
         # gpiozero passes the device to one-argument callbacks; ours take none.
         setattr(dev, event, None if callback is None else (lambda: callback()))
+
+
+def _check_timeout(timeout: float) -> None:
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a number of seconds > 0, not {timeout!r}")
 
 
 class MockKioskGpio(KioskGpio):
@@ -271,4 +328,15 @@ class MockKioskGpio(KioskGpio):
 
 
 class NativeKioskGpio(KioskGpio):
-    """KioskGpio on gpiozero's default pin factory (lgpio on a Raspberry Pi)."""
+    """KioskGpio on gpiozero's default pin factory (lgpio on a Raspberry Pi).
+
+    Needs read/write access to ``/dev/gpiochip*``: the ``gpio`` group on Pi OS, or root.
+    """
+
+    def _make_factory(self) -> Any:
+        from gpiozero import Device as GpioDevice
+
+        # The same process-wide factory gpiozero would pick itself (GPIOZERO_PIN_FACTORY,
+        # else lgpio, ...), made now so ``pin_factory`` can be read back for tools and tests.
+        GpioDevice.ensure_pin_factory()
+        return GpioDevice.pin_factory

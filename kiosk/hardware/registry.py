@@ -29,12 +29,16 @@ log = logging.getLogger(__name__)
 BACKENDS: dict[str, dict[str, str]] = {
     "fingerprint": {
         "sim": "kiosk.hardware.fingerprint.sim:SimFingerprint",
+        "zfm": "kiosk.hardware.fingerprint.zfm:ZfmFingerprint",
     },
     "camera": {
         "sim": "kiosk.hardware.camera.sim:SimCamera",
+        "picamera2": "kiosk.hardware.camera.picam:Picamera2Camera",
+        "v4l2": "kiosk.hardware.camera.v4l2:V4l2Camera",
     },
     "card": {
         "sim": "kiosk.hardware.card.sim:SimCardReader",
+        "pcsc": "kiosk.hardware.card.pcsc:PcscCardReader",
     },
     "gpio": {
         "mock": "kiosk.hardware.gpio:MockKioskGpio",
@@ -42,6 +46,8 @@ BACKENDS: dict[str, dict[str, str]] = {
     },
     "power": {
         "sim": "kiosk.power:SimPower",
+        "nut": "kiosk.power.nut:NutUps",
+        "gpio": "kiosk.power.gpio_ups:GpioUps",
     },
 }
 

@@ -1,5 +1,11 @@
-"""Smart-card readers: the base API, the pcsc backend (later) and a simulated staff card."""
+"""Smart-card readers: the base API, the pcsc backend, a simulated and a virtual staff card.
 
-from kiosk.hardware.card.base import CardInfo, CardReader
+``base`` (the API), ``pcsc`` (pyscard; imported only when configured), ``sim`` (in memory),
+``pivcard`` (the card's answers, shared by sim and vcard), ``vcard`` (a card served to a
+real pcscd through vpcd), ``piv`` (APDU bytes), ``staff`` (the login), ``errors``,
+``watch`` (``kiosk hw card watch``).
+"""
 
-__all__ = ["CardInfo", "CardReader"]
+from kiosk.hardware.card.base import CardEvent, CardInfo, CardReader
+
+__all__ = ["CardEvent", "CardInfo", "CardReader"]

@@ -167,3 +167,53 @@ def test_two_kiosk_gpios_do_not_share_mock_pins():
     with MockKioskGpio() as one, MockKioskGpio() as two:
         one.show_ready()
         assert two.pin_factory.pin(17).state is False
+
+
+# -- PIR wake sensor and blocking waits ------------------------------------------------------
+def test_pir_motion_calls_back_and_wait_for_motion_returns():
+    events: list[str] = []
+    with MockKioskGpio(pir_pin=25) as gpio:
+        assert gpio.has_motion_sensor
+        gpio.when_motion = lambda: events.append("motion")
+        gpio.when_no_motion = lambda: events.append("quiet")
+        pin = gpio.pin_factory.pin(25)
+        assert not gpio.wait_for_motion(timeout=0.05)
+        pin.drive_high()
+        assert gpio.wait_for_motion(timeout=1.0)
+        pin.drive_low()
+        assert wait_until(lambda: events == ["motion", "quiet"])
+        ok, detail = gpio.selftest()
+        assert ok and "PIR quiet" in detail
+
+
+def test_without_pir_motion_callbacks_say_how_to_configure_one(gpio):
+    assert not gpio.has_motion_sensor
+    assert not gpio.wait_for_motion(timeout=0.01)
+    gpio.when_motion = None  # clearing is always fine
+    with pytest.raises(DeviceError, match=r"hardware\.gpio\.pir_pin"):
+        gpio.when_motion = lambda: None
+
+
+def test_wait_for_help_press_times_out_then_sees_a_press(gpio):
+    assert not gpio.wait_for_help_press(timeout=0.05)
+    gpio.pin_factory.pin(22).drive_low()
+    assert gpio.wait_for_help_press(timeout=1.0)
+
+
+def test_waits_need_a_positive_timeout(gpio):
+    with pytest.raises(ValueError):
+        gpio.wait_for_help_press(timeout=0)
+
+
+def test_pir_pin_clash_is_a_config_error():
+    from kiosk.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        create_device("gpio", {"type": "mock", "pir_pin": 17})
+    assert info.value.key == "hardware.gpio.pir_pin"
+
+
+def test_selftest_on_open_lid_says_what_to_do(gpio):
+    gpio.pin_factory.pin(23).drive_high()
+    ok, detail = gpio.selftest()
+    assert not ok and "close the lid" in detail

@@ -1,9 +1,9 @@
-"""The UPS: where power comes from, how much is left.
+"""The UPS reading and the device base every power backend implements, plus the simulator.
 
 ``PowerSource`` is the device the power watcher and ``kiosk status`` read; backends are
-chosen by ``[power] type``: ``sim`` now, ``nut`` (Network UPS Tools over TCP 3493) and
-``gpio`` (the UPS HAT's power-fail line plus an I2C fuel gauge) later. The shutdown policy
-that acts on the readings lives beside them in this module's later additions.
+chosen by ``[power] type``: ``sim`` (here), ``nut`` (:mod:`kiosk.power.nut`, Network UPS
+Tools over TCP 3493) and ``gpio`` (:mod:`kiosk.power.gpio_ups`, the UPS HAT's power-fail
+line plus an I2C fuel gauge).
 """
 
 from __future__ import annotations
@@ -24,12 +24,22 @@ _SOURCES = ("mains", "battery", "unknown")
 
 @dataclass(frozen=True)
 class PowerStatus:
-    """One reading of the UPS. ``None`` where the UPS does not say."""
+    """One reading of the UPS. ``None`` where the UPS does not say.
+
+    ``low_battery`` is the UPS's own low-battery flag (NUT ``LB``; for a GPIO HAT, the
+    charge at or below its ``low_battery_percent``). ``forced_shutdown`` is NUT's ``FSD``:
+    the UPS (or the upsmon primary) has ordered every client down, whatever the charge.
+    ``status`` is the raw status the UPS gave (NUT ``ups.status``, e.g. ``"OB LB"``), for
+    logs and maintainers; ``battery_voltage`` the battery (cell or pack) voltage in volts.
+    """
 
     source: Source
     battery_percent: float | None
     runtime_s: float | None
     low_battery: bool
+    forced_shutdown: bool = False
+    status: str | None = None
+    battery_voltage: float | None = None
 
     def __post_init__(self) -> None:
         if self.source not in _SOURCES:
@@ -62,14 +72,25 @@ class PowerSource(Device):
 
     def _selftest(self) -> tuple[bool, str]:
         status = self.read()
-        detail = f"source {status.source}"
-        if status.battery_percent is not None:
-            detail += f", battery {status.battery_percent:.0f}%"
-        if status.runtime_s is not None:
-            detail += f", runtime {status.runtime_s:.0f} s"
-        if status.low_battery:
-            detail += ", LOW BATTERY"
-        return status.source != "unknown", detail
+        return status.source != "unknown", describe(status)
+
+
+def describe(status: PowerStatus) -> str:
+    """One line for maintainers: ``source battery, battery 42%, runtime 900 s, LOW BATTERY``."""
+    detail = f"source {status.source}"
+    if status.battery_percent is not None:
+        detail += f", battery {status.battery_percent:.0f}%"
+    if status.battery_voltage is not None:
+        detail += f", {status.battery_voltage:.2f} V"
+    if status.runtime_s is not None:
+        detail += f", runtime {status.runtime_s:.0f} s"
+    if status.low_battery:
+        detail += ", LOW BATTERY"
+    if status.forced_shutdown:
+        detail += ", FORCED SHUTDOWN"
+    if status.status is not None:
+        detail += f" (UPS status {status.status!r})"
+    return detail
 
 
 class SimPower(PowerSource):

@@ -1,0 +1,184 @@
+"""The card side of the staff-login protocol: a PIV-like card that answers APDUs.
+
+One class, :class:`PivCard`, holds the card's state (PIN, retry counter, CHUID, selected
+application, verification) and answers command APDUs with response bytes. The simulated
+reader (:mod:`kiosk.hardware.card.sim`) keeps one in memory; the virtual card
+(:mod:`kiosk.hardware.card.vcard`) serves one to a real ``pcscd`` through the vpcd driver,
+so both answer byte for byte alike.
+
+APDU table (short APDUs, CLA 00):
+
+========================================  =============================================
+SELECT ``00 A4 04 00 Lc <AID>``            AID a prefix of A0 00 00 03 08 00 00 10 00
+                                           01 00 (at least the RID): application
+                                           property template + 90 00; else 6A 82
+VERIFY ``00 20 00 80 08 <PIN, FF-padded>``  90 00 and retries reset; wrong PIN: 63 Cx
+                                           with x retries left; none left: 69 83
+VERIFY ``00 20 00 80`` (no data)           90 00 if verified, else 63 Cx (69 83 blocked)
+VERIFY ``00 20 FF 80``                     forget the verification, 90 00
+GET DATA ``00 CB 3F FF 05 5C 03 5F C1 02``  the CHUID with the staff id + 90 00
+GET DATA ``FF CA 00 00 00`` (PC/SC)        the UID + 90 00 on a contactless card (one
+                                           made with ``uid=``), else 6E 00 like any
+                                           other proprietary CLA
+before SELECT: VERIFY / GET DATA           69 85
+other INS / CLA / bad length               6D 00 / 6E 00 / 67 00
+========================================  =============================================
+
+``FF CA`` is really answered by a contactless reader, not the card (PC/SC part 3); the
+vpcd driver passes every APDU to the card, so the virtual card plays that part too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from kiosk.hardware.card import piv
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PivCard", "command_data"]
+
+#: ATR historical bytes of the kiosk's simulated staff card.
+STAFF_HISTORICAL = b"eKTP-STAFF"
+#: The ATR a PC/SC part 3 contactless reader builds for a MIFARE Classic 1K card: what the
+#: virtual contactless citizen card shows.
+CONTACTLESS_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
+
+
+class PivCard:
+    """A PIV-like staff card (or, with ``piv=False``, a card without the PIV application).
+
+    Thread-safe: :meth:`answer` and :meth:`power_cycle` may be called from any thread.
+    Example::
+
+        card = PivCard(pin="246810", staff_id="STAFF-0042", pin_retries=3)
+        card.answer(piv.select_apdu())[-2:]        # b"\\x90\\x00"
+        card.answer(piv.verify_apdu("000000"))     # b"\\x63\\xc2"
+    """
+
+    def __init__(self, *, pin: str = "123456", staff_id: str = "STAFF-0001",
+                 pin_retries: int = 3, retries_left: int | None = None,
+                 uid: bytes | None = None, piv_app: bool = True) -> None:
+        self._pin = piv.pad_pin(pin)  # ValueError unless 6-8 digits
+        self._chuid = piv.build_chuid(staff_id)  # ValueError on a bad staff id
+        if not 1 <= pin_retries <= 15:  # the count travels in one nibble of SW2 (63 Cx)
+            raise ValueError("pin_retries must be 1 to 15")
+        left = pin_retries if retries_left is None else retries_left
+        if not 0 <= left <= pin_retries:
+            raise ValueError("retries_left must be 0 to pin_retries")
+        self.max_retries = pin_retries
+        self._retries = left
+        self.uid = uid
+        self.piv_app = piv_app
+        self._selected = False
+        self._verified = False
+        self._lock = threading.Lock()
+
+    @property
+    def retries_left(self) -> int:
+        """PIN tries left before the card blocks (0: blocked)."""
+        return self._retries
+
+    @property
+    def atr(self) -> bytes:
+        """Answer-To-Reset: a contactless one when the card has a UID, else a T=1 one."""
+        return CONTACTLESS_ATR if self.uid is not None else piv.atr(STAFF_HISTORICAL)
+
+    def power_cycle(self) -> None:
+        """Power off/on or reset: the selected application and verification are lost."""
+        with self._lock:
+            self._selected = False
+            self._verified = False
+
+    # -- APDUs ----------------------------------------------------------------------------
+    def answer(self, apdu: bytes) -> bytes:
+        """The response APDU (data + SW1 SW2) to one command APDU."""
+        with self._lock:
+            data, (sw1, sw2) = self._answer(bytes(apdu))
+            return data + bytes([sw1, sw2])
+
+    def _answer(self, apdu: bytes) -> tuple[bytes, tuple[int, int]]:
+        if len(apdu) < 4:
+            return b"", piv.SW_WRONG_LENGTH
+        cla, ins, p1, p2 = apdu[:4]
+        body = command_data(apdu)
+        if body is None:
+            return b"", piv.SW_WRONG_LENGTH
+        if (cla, ins) == (0xFF, 0xCA) and self.uid is not None:
+            if (p1, p2) != (0x00, 0x00):  # 01 00 would ask for the ATS: not kept here
+                return b"", piv.SW_INCORRECT_P1P2
+            return self.uid, piv.SW_OK
+        if cla != 0x00:
+            return b"", piv.SW_CLA_NOT_SUPPORTED
+        if ins == 0xA4:
+            return self._select(p1, p2, body)
+        if ins == 0x20:
+            return self._verify(p1, p2, body)
+        if ins == 0xCB:
+            return self._get_data(p1, p2, body)
+        return b"", piv.SW_INS_NOT_SUPPORTED
+
+    def _select(self, p1: int, p2: int, aid: bytes) -> tuple[bytes, tuple[int, int]]:
+        if (p1, p2) != (0x04, 0x00):
+            return b"", piv.SW_INCORRECT_P1P2
+        if (not self.piv_app or len(aid) < len(piv.PIV_RID)
+                or not piv.PIV_AID.startswith(aid)):
+            self._selected = False
+            return b"", piv.SW_NOT_FOUND
+        self._selected = True
+        self._verified = False
+        # Application property template: the full AID, and the authority (the RID).
+        template = piv.tlv(0x4F, piv.PIV_AID[5:]) + piv.tlv(0x79, piv.tlv(0x4F, piv.PIV_RID))
+        return piv.tlv(0x61, template), piv.SW_OK
+
+    def _verify(self, p1: int, p2: int, pin: bytes) -> tuple[bytes, tuple[int, int]]:
+        if not self._selected:
+            return b"", piv.SW_CONDITIONS_NOT_SATISFIED
+        if p2 != 0x80:  # only the card-holder PIN exists on this card
+            return b"", piv.SW_REFERENCE_NOT_FOUND
+        if p1 == 0xFF and not pin:
+            self._verified = False
+            return b"", piv.SW_OK
+        if p1 != 0x00:
+            return b"", piv.SW_INCORRECT_P1P2
+        if self._retries == 0:
+            return b"", piv.SW_PIN_BLOCKED
+        if not pin:
+            return b"", (piv.SW_OK if self._verified else (0x63, 0xC0 | self._retries))
+        if len(pin) != piv.PIN_LENGTH:
+            return b"", piv.SW_INCORRECT_DATA
+        if pin == self._pin:
+            self._retries = self.max_retries
+            self._verified = True
+            return b"", piv.SW_OK
+        self._retries -= 1
+        self._verified = False
+        log.info("simulated staff card: wrong PIN, %d retries left", self._retries)
+        return b"", (0x63, 0xC0 | self._retries)
+
+    def _get_data(self, p1: int, p2: int, body: bytes) -> tuple[bytes, tuple[int, int]]:
+        if not self._selected:
+            return b"", piv.SW_CONDITIONS_NOT_SATISFIED
+        if (p1, p2) != (0x3F, 0xFF):
+            return b"", piv.SW_INCORRECT_P1P2
+        try:
+            tag = piv.parse_tlv(body).get(0x5C)
+        except ValueError:
+            return b"", piv.SW_INCORRECT_DATA
+        if tag is None:
+            return b"", piv.SW_INCORRECT_DATA
+        if tag != piv.CHUID_TAG:
+            return b"", piv.SW_NOT_FOUND
+        return self._chuid, piv.SW_OK
+
+
+def command_data(apdu: bytes) -> bytes | None:
+    """The data field of a short APDU (cases 1-4); None if the lengths do not add up."""
+    if len(apdu) <= 5:  # case 1 (header only) or case 2 (header + Le)
+        return b""
+    lc = apdu[4]
+    rest = len(apdu) - 5 - lc
+    if lc == 0 or rest not in (0, 1):  # case 3, or case 4 with one Le byte
+        return None
+    return apdu[5:5 + lc]

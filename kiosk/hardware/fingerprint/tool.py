@@ -1,0 +1,56 @@
+"""Maintainer tool: ``kiosk hw fingerprint capture --out FILE.png``.
+
+Captures one image on the configured scanner (the real ZFM sensor, its emulator, or the
+simulator) and writes it as an 8-bit grayscale PNG. Prints one line on stdout on success
+and one line on stderr on failure; never raises for a device problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from kiosk.config import Config
+from kiosk.errors import DeviceError, DeviceTimeout
+from kiosk.hardware.registry import create_device
+
+log = logging.getLogger(__name__)
+
+
+def capture_command(config: Config, out: Path, timeout: float = 10.0, *,
+                    stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Capture one fingerprint into ``out`` (PNG); return 0, or 1 with a reason on stderr.
+
+    ``timeout`` is how long to wait for a finger, in seconds.
+    """
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    options = config.backend_options("fingerprint")
+    where = options.get("port", options["type"])
+    started = time.monotonic()
+    try:
+        scanner = create_device("fingerprint", options)
+        with scanner:
+            print(f"place a finger on the sensor ({where}), waiting up to {timeout:g} s",
+                  file=stderr, flush=True)
+            image = scanner.capture(timeout=timeout)
+    except DeviceTimeout as exc:
+        print(f"fingerprint capture failed: timeout: {exc}", file=stderr)
+        return 1
+    except DeviceError as exc:
+        print(f"fingerprint capture failed: {type(exc).__name__}: {exc}", file=stderr)
+        return 1
+    png = image.to_png()
+    try:
+        out.write_bytes(png)
+    except OSError as exc:
+        print(f"fingerprint capture failed: cannot write {out}: {exc.strerror or exc}",
+              file=stderr)
+        return 1
+    print(f"captured {image.width}x{image.height} 8-bit gray at {image.ppi} ppi from "
+          f"{where} in {time.monotonic() - started:.1f} s -> {out} ({len(png)} bytes)",
+          file=stdout)
+    return 0

@@ -1,0 +1,493 @@
+"""The real fingerprint backend: a ZhianTec ZFM sensor (R307, R503, AS608) on a UART.
+
+Transport (:class:`SerialLink`, pyserial, imported only here) is kept apart from the
+protocol (:mod:`kiosk.hardware.fingerprint.zfm_protocol`, pure functions). Raw command and
+acknowledge frames are logged at DEBUG on ``kiosk.wire.fingerprint``; image and template
+data never are (biometrics), nor is the password.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, ClassVar
+
+from kiosk.errors import (
+    CaptureRejected,
+    ConfigError,
+    DeviceError,
+    DeviceNotFound,
+    DeviceProtocolError,
+    DeviceTimeout,
+)
+from kiosk.hardware.base import FingerprintImage, OptionTypes
+from kiosk.hardware.fingerprint import zfm_protocol as zp
+from kiosk.hardware.fingerprint.base import FingerprintScanner
+
+log = logging.getLogger(__name__)
+wire = logging.getLogger("kiosk.wire.fingerprint")
+
+PPI = 500  # ZFM optical sensors: 256 x 288 at 500 dpi
+BAUDRATES = (9600, 19200, 38400, 57600, 115200)  # 9600 * N, N = 1, 2, 4, 6, 12
+READ_SLICE_S = 0.02  # one blocking read waits at most this long; deadlines are checked between
+
+
+class LinkLost(DeviceNotFound):
+    """The serial port failed or vanished (an unplugged USB adapter, a dropped pty)."""
+
+
+class SerialLink:
+    """A pyserial port opened on demand: write bytes, read what has arrived, never block long.
+
+    Every OS or pyserial error becomes :class:`LinkLost`, which the driver answers by
+    reconnecting. Example::
+
+        link = SerialLink("/dev/ttyAMA0", 57600)
+        link.open()
+        link.write(frame)
+        data = link.read_some()      # b"" after READ_SLICE_S without bytes
+    """
+
+    def __init__(self, port: str, baudrate: int) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self._serial: Any = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None
+
+    def open(self) -> None:
+        import serial  # pyserial: only the real backend needs it
+
+        try:
+            self._serial = serial.Serial(self.port, self.baudrate, timeout=READ_SLICE_S,
+                                         write_timeout=2.0, exclusive=True)
+        except (OSError, ValueError) as exc:  # SerialException is an OSError
+            self._serial = None
+            raise LinkLost(f"cannot open {self.port}: {exc}") from exc
+
+    def close(self) -> None:
+        port, self._serial = self._serial, None
+        if port is not None:
+            try:
+                port.close()
+            except OSError as exc:  # already gone: nothing left to release
+                log.debug("closing %s: %s", self.port, exc)
+
+    def _port(self) -> Any:
+        if self._serial is None:
+            raise LinkLost(f"{self.port} is not open")
+        return self._serial
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._port().write(data)
+        except OSError as exc:
+            raise LinkLost(f"write to {self.port} failed: {exc}") from exc
+
+    def read_some(self) -> bytes:
+        """What has arrived (up to 4 KiB), waiting at most READ_SLICE_S for the first byte."""
+        port = self._port()
+        try:
+            waiting = port.in_waiting
+            return bytes(port.read(max(1, min(waiting, 4096))))
+        except OSError as exc:
+            raise LinkLost(f"read from {self.port} failed: {exc}") from exc
+
+    def discard_input(self) -> None:
+        try:
+            self._port().reset_input_buffer()
+        except OSError as exc:
+            raise LinkLost(f"{self.port}: {exc}") from exc
+
+
+class ZfmFingerprint(FingerprintScanner):
+    """A ZhianTec ZFM fingerprint sensor (R307/R503/AS608 family) on a serial port.
+
+    Protocol (ZFM user manual): framed packets ``EF 01 | address | id | length | payload |
+    checksum`` (see :mod:`~kiosk.hardware.fingerprint.zfm_protocol`). Opening sends
+    ``VfyPwd`` (0x13) and ``ReadSysPara`` (0x0F, for the data packet size). ``capture``
+    polls ``GenImg`` (0x01; 0x02 = no finger) every ``poll_interval_s`` until a finger is
+    down or ``timeout`` passes, optionally checks with ``Img2Tz`` (0x02) that the sensor
+    finds features (``check_features``), then ``UpImage`` (0x0A): an ack, then 36,864 bytes
+    of 4-bit pixels, high nibble first, in data packets closed by an end packet (0x08).
+
+    Faults: a bad checksum or a timed-out reply re-sends the command (``retries``); a broken
+    image upload is restarted (``image_retries``); a vanished port is reopened with backoff
+    for up to ``reconnect_timeout_s`` and the capture restarts from ``GenImg``. What still
+    fails raises :class:`~kiosk.errors.DeviceTimeout` (no answer, no finger),
+    :class:`~kiosk.errors.DeviceProtocolError` (bytes that never made sense),
+    :class:`~kiosk.errors.DeviceNotFound` (the port is gone) or
+    :class:`~kiosk.errors.CaptureRejected` (the sensor could not image the finger).
+
+    Wiring: see :class:`~kiosk.hardware.fingerprint.base.FingerprintScanner` (sensor TX to
+    GPIO15/RXD, RX to GPIO14/TXD, 3.3 V). R503 only: ``led = true`` drives its ring LED
+    (AuraLedConfig 0x35): breathing blue while waiting, green on success, red on failure.
+
+    Example (config ``[hardware.fingerprint] type = "zfm"  port = "/dev/ttyAMA0"``)::
+
+        with ZfmFingerprint(port="/dev/ttyAMA0", baudrate=57600) as scanner:
+            image = scanner.capture(timeout=10)   # FingerprintImage 256x288, 500 ppi
+    """
+
+    OPTIONS: ClassVar[OptionTypes] = {
+        "port": str,
+        "baudrate": int,
+        "address": int,
+        "password": int,
+        "packet_size": int,            # 0 = as the sensor reports (ReadSysPara)
+        "timeout_s": (int, float),     # per reply / per data packet
+        "retries": int,                # re-sends of a command after a bad or missing reply
+        "image_retries": int,          # restarts of a broken image upload
+        "reconnect_timeout_s": (int, float),
+        "max_reconnects": int,         # per capture
+        "poll_interval_s": (int, float),
+        "led": bool,
+        "check_features": bool,
+    }
+
+    def __init__(self, *, port: str = "/dev/ttyAMA0", baudrate: int = 57600,
+                 address: int = zp.DEFAULT_ADDRESS, password: int = zp.DEFAULT_PASSWORD,
+                 packet_size: int = 0, timeout_s: float = 1.0, retries: int = 2,
+                 image_retries: int = 2, reconnect_timeout_s: float = 5.0,
+                 max_reconnects: int = 3, poll_interval_s: float = 0.05, led: bool = False,
+                 check_features: bool = False) -> None:
+        super().__init__()
+        key = "hardware.fingerprint."
+        if baudrate not in BAUDRATES:
+            raise ConfigError(key + "baudrate", baudrate, "one of " + ", ".join(
+                map(str, BAUDRATES)))
+        if not 0 <= address <= 0xFFFFFFFF:
+            raise ConfigError(key + "address", address, "a 32-bit number (0xFFFFFFFF)")
+        if not 0 <= password <= 0xFFFFFFFF:
+            raise ConfigError(key + "password", "********", "a 32-bit number")
+        if packet_size not in (0, *zp.PACKET_SIZES.values()):
+            raise ConfigError(key + "packet_size", packet_size, "0 (ask the sensor), 32, 64, "
+                              "128 or 256")
+        for name, value in (("timeout_s", timeout_s), ("poll_interval_s", poll_interval_s),
+                            ("reconnect_timeout_s", reconnect_timeout_s)):
+            if not value > 0:
+                raise ConfigError(key + name, value, "a number of seconds > 0")
+        for name, value in (("retries", retries), ("image_retries", image_retries),
+                            ("max_reconnects", max_reconnects)):
+            if value < 0:
+                raise ConfigError(key + name, value, "an integer >= 0")
+        self.port = port
+        self.baudrate = baudrate
+        self.address = address
+        self._password = password
+        self.configured_packet_size = packet_size
+        self.packet_size = packet_size or 128  # until ReadSysPara says otherwise
+        self.timeout_s = float(timeout_s)
+        self.retries = retries
+        self.image_retries = image_retries
+        self.reconnect_timeout_s = float(reconnect_timeout_s)
+        self.max_reconnects = max_reconnects
+        self.poll_interval = float(poll_interval_s)
+        self.led = led
+        self.check_features = check_features
+        self.sys_params: zp.SysParams | None = None
+        self.reconnects = 0  # since open(), for self-test and tests
+        self._link = SerialLink(port, baudrate)
+        self._parser = zp.PacketParser()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _open(self) -> None:
+        try:
+            self._link.open()
+        except LinkLost as exc:
+            cause = exc.__cause__ or exc
+            raise DeviceNotFound(f"fingerprint sensor port {self.port} cannot be opened "
+                                 f"({cause}); check hardware.fingerprint.port and that the "
+                                 f"serial console is off") from exc
+        try:
+            self._handshake()
+        except BaseException:
+            self._link.close()
+            raise
+        self.reconnects = 0
+
+    def _close(self) -> None:
+        self._link.close()
+
+    def _selftest(self) -> tuple[bool, str]:
+        with self._exclusive("self-test"):
+            self._with_reconnect(self._handshake)
+        p = self.sys_params
+        detail = f"ZFM sensor on {self.port} at {self.baudrate} baud, packets of " \
+                 f"{self.packet_size} bytes"
+        if p is not None:
+            detail += f", library {p.library_size}, security level {p.security_level}"
+        return True, detail
+
+    # -- public API --------------------------------------------------------------------------
+    @property
+    def is_finger_present(self) -> bool:
+        """One GenImg: True when the sensor saw a finger (it keeps that image)."""
+        with self._exclusive("finger check"):
+            return self._with_reconnect(lambda: self._gen_img() == zp.OK)
+
+    def capture(self, *, timeout: float = 10.0) -> FingerprintImage:
+        with self._exclusive():
+            deadline = time.monotonic() + timeout
+            lost = 0
+            while True:
+                try:
+                    if not self._link.is_open:
+                        raise LinkLost(f"{self.port} was lost earlier")
+                    image = self._capture_once(deadline, timeout)
+                except LinkLost as exc:
+                    lost += 1
+                    if lost > self.max_reconnects:
+                        raise DeviceNotFound(f"fingerprint sensor on {self.port}: the line "
+                                             f"dropped {lost} times during one capture") from exc
+                    self._reconnect(exc)
+                    continue
+                except DeviceError:
+                    self._set_led(zp.LED_FLASHING, zp.LED_RED, 2)
+                    raise
+                self._set_led(zp.LED_FLASHING, zp.LED_GREEN, 1)
+                return image
+
+    def image_to_template(self, buffer_id: int = 1) -> None:
+        """Img2Tz: turn the image in the sensor's buffer into features in ``buffer_id``.
+
+        Raises CaptureRejected when the sensor finds the image too messy or too poor.
+        """
+        with self._exclusive("feature extraction"):
+            self._with_reconnect(lambda: self._img2tz(buffer_id))
+
+    def read_template(self, buffer_id: int = 1) -> bytes:
+        """UpChar (0x08): the feature template in ``buffer_id`` (after image_to_template)."""
+        with self._exclusive("template upload"):
+            return self._with_reconnect(lambda: self._upload(zp.UP_CHAR, bytes([buffer_id]),
+                                                             max_bytes=4096))
+
+    def set_led(self, control: int, color: int, times: int = 0, speed: int = 0x80) -> None:
+        """R503 AuraLedConfig (0x35); control and colour codes in zfm_protocol (LED_*)."""
+        with self._exclusive("LED change"):
+            pkt = self._with_reconnect(lambda: self._transact(
+                zp.AURA_LED_CONFIG, bytes([control, speed, color, times])))
+            if pkt.code != zp.OK:
+                raise DeviceProtocolError(f"AuraLedConfig answered 0x{pkt.code:02x}; "
+                                          f"is this an R503?")
+
+    # -- capture steps -------------------------------------------------------------------------
+    def _capture_once(self, deadline: float, timeout: float) -> FingerprintImage:
+        self._set_led(zp.LED_BREATHING, zp.LED_BLUE, 0)
+        last = zp.NO_FINGER
+        while True:
+            last = self._gen_img()
+            if last == zp.OK:
+                break
+            if last not in (zp.NO_FINGER, zp.IMAGE_FAIL):
+                raise DeviceProtocolError(f"GenImg answered 0x{last:02x} "
+                                          f"({zp.CONFIRMATION_TEXT.get(last, 'unknown')})")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if last == zp.IMAGE_FAIL:
+                    raise CaptureRejected("the sensor could not take a clear image; clean "
+                                          "the glass and place the finger again")
+                raise DeviceTimeout(f"no finger on the sensor within {timeout:g} s")
+            time.sleep(min(self.poll_interval, remaining))
+        if self.check_features:
+            self._img2tz(1)
+        data = self._upload(zp.UP_IMAGE, b"", exact=zp.IMAGE_BYTES)
+        return FingerprintImage(zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT, PPI, zp.unpack_image(data))
+
+    def _gen_img(self) -> int:
+        return self._transact(zp.GEN_IMG).code
+
+    def _img2tz(self, buffer_id: int) -> None:
+        code = self._transact(zp.IMG2TZ, bytes([buffer_id])).code
+        if code in (zp.IMAGE_MESSY, zp.FEATURE_FAIL, zp.INVALID_IMAGE):
+            raise CaptureRejected(f"the sensor rejected the image: "
+                                  f"{zp.CONFIRMATION_TEXT[code]}; place the finger again")
+        if code != zp.OK:
+            raise DeviceProtocolError(f"Img2Tz answered 0x{code:02x}")
+
+    def _handshake(self) -> None:
+        pkt = self._transact(zp.VFY_PWD, self._password.to_bytes(4, "big"))
+        if pkt.code == zp.WRONG_PASSWORD:
+            raise DeviceError(f"the fingerprint sensor on {self.port} rejected the password; "
+                              f"check hardware.fingerprint.password")
+        if pkt.code != zp.OK:
+            raise DeviceProtocolError(f"VfyPwd answered 0x{pkt.code:02x}")
+        pkt = self._transact(zp.READ_SYS_PARA)
+        try:
+            if pkt.code != zp.OK:
+                raise zp.FrameError(f"confirmation 0x{pkt.code:02x}")
+            self.sys_params = zp.parse_sys_params(pkt.payload[1:])
+        except zp.FrameError as exc:  # not fatal: the configured packet size still works
+            log.warning("ReadSysPara on %s unusable (%s); using packet size %d",
+                        self.port, exc, self.packet_size)
+            return
+        if not self.configured_packet_size:
+            self.packet_size = self.sys_params.packet_size
+        log.info("fingerprint sensor on %s: packets of %d bytes, library %d, security %d",
+                 self.port, self.packet_size, self.sys_params.library_size,
+                 self.sys_params.security_level)
+
+    def _set_led(self, control: int, color: int, times: int) -> None:
+        if not self.led:
+            return
+        try:
+            pkt = self._transact(zp.AURA_LED_CONFIG, bytes([control, 0x80, color, times]))
+            if pkt.code != zp.OK:
+                log.warning("AuraLedConfig answered 0x%02x", pkt.code)
+        except LinkLost:
+            raise
+        except DeviceError as exc:  # a dark LED must not fail a capture
+            log.warning("LED change failed: %s", exc)
+
+    # -- packets ---------------------------------------------------------------------------------
+    def _send(self, frame: bytes, what: str) -> None:
+        if wire.isEnabledFor(logging.DEBUG):
+            shown = frame.hex(" ") if what != "VfyPwd" else frame[:10].hex(" ") + " (password)"
+            wire.debug("-> %s %s", what, shown)
+        self._link.write(frame)
+
+    def _read_packet(self, accept: frozenset[int], deadline: float, what: str) -> zp.Packet:
+        """The next packet whose id is in ``accept``; others are stray and skipped."""
+        parser = self._parser
+        while True:
+            skipped = parser.skipped
+            try:
+                pkt = parser.next_packet()
+            finally:
+                if parser.skipped != skipped:
+                    wire.debug("<- %d garbage bytes skipped", parser.skipped - skipped)
+            if pkt is not None:
+                if pkt.pid in (zp.PID_DATA, zp.PID_END):
+                    wire.debug("<- data packet 0x%02x, %d bytes", pkt.pid, len(pkt.payload))
+                else:
+                    wire.debug("<- %s", zp.encode_packet(pkt.pid, pkt.payload, pkt.address
+                                                         ).hex(" "))
+                if pkt.address != self.address:
+                    raise DeviceProtocolError(f"a reply from address {pkt.address:#010x}; "
+                                              f"configured {self.address:#010x}")
+                if pkt.pid in accept:
+                    return pkt
+                wire.debug("<- stray packet id 0x%02x skipped while waiting for %s",
+                           pkt.pid, what)
+                continue
+            if time.monotonic() >= deadline:
+                raise DeviceTimeout(f"fingerprint sensor on {self.port} did not answer {what} "
+                                    f"in time")
+            parser.feed(self._link.read_some())
+
+    def _resync(self) -> None:
+        """Forget what was received so far, before a command is sent again."""
+        self._parser.clear()
+        self._link.discard_input()
+
+    def _transact(self, instruction: int, params: bytes = b"") -> zp.Packet:
+        """Send a command and return its ack; re-send after a bad checksum or a timeout."""
+        what = _NAMES.get(instruction, f"0x{instruction:02x}")
+        frame = zp.command(instruction, params, self.address)
+        last: DeviceError = DeviceTimeout(f"{what}: no try made")
+        for attempt in range(self.retries + 1):
+            if attempt:
+                log.info("fingerprint %s: try %d after %s", what, attempt + 1, last)
+                self._resync()
+            self._send(frame, what)
+            try:
+                pkt = self._read_packet(frozenset({zp.PID_ACK}),
+                                        time.monotonic() + self.timeout_s, what)
+                if not pkt.payload:
+                    raise DeviceProtocolError(f"{what}: an acknowledge without a confirmation "
+                                              f"code")
+            except zp.ChecksumMismatch as exc:
+                last = DeviceProtocolError(f"{what}: {exc}")
+                continue
+            except (DeviceTimeout, DeviceProtocolError) as exc:
+                last = exc
+                continue
+            if pkt.code == zp.ERR_RECEIVE:  # the module saw our packet garbled: send again
+                last = DeviceProtocolError(f"{what}: the sensor could not receive the command")
+                continue
+            return pkt
+        raise type(last)(f"{last} (after {self.retries + 1} tries)") from last
+
+    def _upload(self, instruction: int, params: bytes, *, exact: int = 0,
+                max_bytes: int = zp.IMAGE_BYTES) -> bytes:
+        """UpImage/UpChar: the ack, then data packets up to the end packet. A broken
+        transfer (bad checksum, stall, wrong size) is restarted from the command."""
+        what = _NAMES.get(instruction, f"0x{instruction:02x}")
+        limit = exact or max_bytes
+        # A data packet's own wire time, on top of the reply timeout (slow baud rates).
+        per_packet = self.timeout_s + (self.packet_size + zp.OVERHEAD) * 10 / self.baudrate
+        last: DeviceError = DeviceTimeout(f"{what}: no try made")
+        for attempt in range(self.image_retries + 1):
+            if attempt:
+                log.warning("fingerprint %s restarted (try %d) after: %s", what, attempt + 1,
+                            last)
+                self._resync()
+            pkt = self._transact(instruction, params)
+            if pkt.code != zp.OK:
+                last = DeviceProtocolError(f"{what} answered 0x{pkt.code:02x} "
+                                           f"({zp.CONFIRMATION_TEXT.get(pkt.code, 'unknown')})")
+                continue
+            data = bytearray()
+            try:
+                while True:
+                    pkt = self._read_packet(frozenset({zp.PID_DATA, zp.PID_END}),
+                                            time.monotonic() + per_packet, f"{what} data")
+                    data += pkt.payload
+                    if len(data) > limit:
+                        raise DeviceProtocolError(f"{what}: more than {limit} bytes of data")
+                    if pkt.pid == zp.PID_END:
+                        break
+                if exact and len(data) != exact:
+                    raise DeviceProtocolError(f"{what}: {len(data)} bytes of data; expected "
+                                              f"{exact}")
+                return bytes(data)
+            except zp.ChecksumMismatch as exc:
+                last = DeviceProtocolError(f"{what}: {exc}")
+            except DeviceTimeout as exc:
+                last = DeviceTimeout(f"{what}: the sensor stopped sending after "
+                                     f"{len(data)} bytes ({exc})")
+            except DeviceProtocolError as exc:
+                last = exc
+        raise type(last)(f"{last} (after {self.image_retries + 1} tries)") from last
+
+    # -- reconnecting --------------------------------------------------------------------------
+    def _with_reconnect(self, action: Any) -> Any:
+        try:
+            if not self._link.is_open:
+                raise LinkLost(f"{self.port} was lost earlier")
+            return action()
+        except LinkLost as exc:
+            self._reconnect(exc)
+            return action()
+
+    def _reconnect(self, reason: Exception) -> None:
+        """Reopen the port with backoff until it answers, or raise DeviceNotFound."""
+        log.warning("fingerprint sensor on %s lost (%s); reconnecting", self.port, reason)
+        self._link.close()
+        self._parser.clear()
+        deadline = time.monotonic() + self.reconnect_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                self._link.open()
+                self._handshake()
+            except (LinkLost, DeviceTimeout, DeviceProtocolError) as exc:
+                self._link.close()
+                self._parser.clear()
+                last: Exception = exc
+            else:
+                self.reconnects += 1
+                log.info("fingerprint sensor on %s is back", self.port)
+                return
+            if time.monotonic() + delay >= deadline:
+                raise DeviceNotFound(f"fingerprint sensor on {self.port} lost ({reason}) and "
+                                     f"not back within {self.reconnect_timeout_s:g} s: {last}")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+_NAMES = {zp.GEN_IMG: "GenImg", zp.IMG2TZ: "Img2Tz", zp.UP_CHAR: "UpChar",
+          zp.UP_IMAGE: "UpImage", zp.READ_SYS_PARA: "ReadSysPara", zp.VFY_PWD: "VfyPwd",
+          zp.AURA_LED_CONFIG: "AuraLedConfig"}

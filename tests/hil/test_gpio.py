@@ -1,0 +1,203 @@
+"""GPIO hardware-in-the-loop suite: the same checks on mock pins and on the Pi's own pins.
+
+Always runs on gpiozero's MockFactory. With ``KIOSK_HIL_GPIO=1`` it also runs on the
+native pin factory (lgpio on Pi OS Bookworm) with the kiosk's pins from
+``KIOSK_HIL_GPIO_PINS`` (``led=17,buzzer=27,help=22,tamper=23,power_fail=24,pir=25``; the
+defaults are KioskGpio's, without a PIR).
+
+Inputs cannot be pressed by software on real pins, so the rig wires a spare *driver* GPIO
+to each input through a 1 kOhm resistor, named by ``KIOSK_HIL_GPIO_DRIVE``
+(``help=5,tamper=6,power_fail=13,pir=19``); input tests on real pins are skipped for each
+input without a driver. On the rig, disconnect the real switches from the driven inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from kiosk.hardware.registry import create_device
+
+pytestmark = pytest.mark.hil
+
+NATIVE = os.environ.get("KIOSK_HIL_GPIO", "") == "1"
+
+
+def parse_pins(text: str) -> dict[str, int]:
+    """``"led=17,help=22"`` -> ``{"led": 17, "help": 22}``."""
+    pins: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, number = item.partition("=")
+        pins[name.strip()] = int(number)
+    return pins
+
+
+KIOSK_PINS = parse_pins(os.environ.get("KIOSK_HIL_GPIO_PINS", ""))
+DRIVE_PINS = parse_pins(os.environ.get("KIOSK_HIL_GPIO_DRIVE", ""))
+MOCK_PINS = {"led": 17, "buzzer": 27, "help": 22, "tamper": 23, "power_fail": 24, "pir": 25}
+
+
+class Driver:
+    """Sets an input line's level: a mock pin, or a wired driver GPIO on the rig."""
+
+    def __init__(self, gpio: Any, native: bool) -> None:
+        self.gpio = gpio
+        self.native = native
+        self.outputs: dict[str, Any] = {}
+
+    def can(self, line: str) -> bool:
+        return not self.native or line in DRIVE_PINS
+
+    def set(self, line: str, high: bool) -> None:
+        if not self.can(line):
+            pytest.skip(f"no driver pin wired to {line}: set KIOSK_HIL_GPIO_DRIVE={line}=N")
+        if not self.native:
+            pin = self.gpio.pin_factory.pin(self.gpio.pins[f"{line}_pin"])
+            (pin.drive_high if high else pin.drive_low)()
+            return
+        from gpiozero import DigitalOutputDevice
+
+        if line not in self.outputs:
+            self.outputs[line] = DigitalOutputDevice(DRIVE_PINS[line],
+                                                     pin_factory=self.gpio.pin_factory)
+        self.outputs[line].value = high
+
+    def close(self) -> None:
+        for device in self.outputs.values():
+            device.close()
+
+
+@pytest.fixture(params=["mock", "native"])
+def rig(request):
+    if request.param == "native":
+        if not NATIVE:
+            pytest.skip("no real GPIO: set KIOSK_HIL_GPIO=1 on a Pi (pins: KIOSK_HIL_GPIO_PINS)")
+        pins = KIOSK_PINS
+        options: dict[str, Any] = {"type": "native"}
+    else:
+        pins = MOCK_PINS
+        options = {"type": "mock"}
+    options |= {f"{name}_pin": number for name, number in pins.items()}
+    gpio = create_device("gpio", options)
+    with gpio:
+        driver = Driver(gpio, native=request.param == "native")
+        if driver.can("tamper"):
+            driver.set("tamper", False)  # lid closed
+        if driver.can("power_fail"):
+            driver.set("power_fail", not gpio.power_fail_active_high)  # mains present
+        if driver.can("help"):
+            driver.set("help", True)  # button up (pull-up)
+        if driver.can("pir") and gpio.has_motion_sensor:
+            driver.set("pir", False)
+        time.sleep(0.1)
+        yield gpio, driver
+        driver.close()
+
+
+def wait_for(event: threading.Event, timeout: float = 2.0) -> bool:
+    return event.wait(timeout)
+
+
+def led_level(gpio) -> bool:
+    return bool(gpio.pin_factory.pin(gpio.pins["led_pin"]).state)
+
+
+def test_gpio_selftest_passes_with_lid_closed(rig):
+    gpio, driver = rig
+    if not driver.can("tamper") and gpio.is_tampered:
+        pytest.fail("the enclosure's tamper switch reads OPEN: close the lid")
+    ok, detail = gpio.selftest()
+    assert ok, detail
+
+
+def test_gpio_led_patterns(rig):
+    gpio, _ = rig
+    gpio.show_ready()
+    time.sleep(0.3)
+    assert led_level(gpio) and gpio.status == "ready"
+    for show, period in ((gpio.show_busy, 1.0), (gpio.show_fault, 0.2)):
+        show()
+        levels = set()
+        deadline = time.monotonic() + 2 * period + 0.5
+        while time.monotonic() < deadline and len(levels) < 2:
+            levels.add(led_level(gpio))
+            time.sleep(period / 10)
+        assert levels == {True, False}, f"{show.__name__} did not blink"
+    gpio.show_off()
+    time.sleep(0.05)
+    assert not led_level(gpio)
+
+
+def test_gpio_buzzer_beeps(rig):
+    gpio, _ = rig
+    pin = gpio.pin_factory.pin(gpio.pins["buzzer_pin"])
+    gpio.beep(1)
+    seen_on = False
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and not seen_on:
+        seen_on = bool(pin.state)
+        time.sleep(0.005)
+    assert seen_on
+    time.sleep(0.3)
+    assert not pin.state
+
+
+def test_gpio_help_button(rig):
+    gpio, driver = rig
+    pressed = threading.Event()
+    gpio.when_help_pressed = pressed.set
+    driver.set("help", False)
+    assert wait_for(pressed) and gpio.is_help_pressed
+    driver.set("help", True)
+    time.sleep(0.1)
+    assert not gpio.is_help_pressed
+
+
+def test_gpio_tamper_switch(rig):
+    gpio, driver = rig
+    opened = threading.Event()
+    gpio.when_tampered = opened.set
+    driver.set("tamper", True)
+    assert wait_for(opened) and gpio.is_tampered
+    assert not gpio.selftest()[0]
+    driver.set("tamper", False)
+    time.sleep(0.05)
+    assert not gpio.is_tampered
+
+
+def test_gpio_power_fail_line(rig):
+    gpio, driver = rig
+    lost, restored = threading.Event(), threading.Event()
+    gpio.when_mains_lost = lost.set
+    gpio.when_mains_restored = restored.set
+    driver.set("power_fail", gpio.power_fail_active_high)
+    assert wait_for(lost) and gpio.is_mains_lost
+    driver.set("power_fail", not gpio.power_fail_active_high)
+    assert wait_for(restored) and not gpio.is_mains_lost
+
+
+def test_gpio_pir_wakes(rig):
+    gpio, driver = rig
+    if not gpio.has_motion_sensor:
+        pytest.skip("no PIR in KIOSK_HIL_GPIO_PINS (pir=N)")
+    moved = threading.Event()
+    gpio.when_motion = moved.set
+    driver.set("pir", True)
+    assert wait_for(moved) and gpio.is_motion_detected
+    driver.set("pir", False)
+    time.sleep(0.05)
+    assert not gpio.is_motion_detected
+
+
+def test_gpio_closes_and_reopens(rig):
+    gpio, _ = rig
+    gpio.close()
+    gpio.close()
+    assert gpio.closed
+    gpio.open()
+    gpio.show_ready()
+    assert led_level(gpio)

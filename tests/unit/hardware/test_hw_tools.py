@@ -1,0 +1,121 @@
+"""The maintainer tools behind ``kiosk hw camera snapshot`` and ``kiosk hw gpio test``."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from kiosk.config import load_config
+from kiosk.hardware.camera.tool import snapshot_command
+from kiosk.hardware.gpio_tool import gpio_test_command
+from tests.conftest import write_config
+
+
+def run(command, *args, **kwargs) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = command(*args, stdout=out, stderr=err, **kwargs)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_snapshot_writes_a_portrait_jpeg_and_says_so(tmp_path: Path):
+    config = load_config(write_config(tmp_path, "[hardware.camera]\ntype = \"sim\"\nseed = 3\n"))
+    target = tmp_path / "snap.jpg"
+    status, out, err = run(snapshot_command, config, target)
+    assert status == 0, err
+    with Image.open(target) as image:
+        assert image.format == "JPEG" and image.size == (480, 640)
+    assert out.startswith(f"wrote {target}: 480x640 JPEG, ") and "camera sim" in out
+    assert err == ""
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_snapshot_failure_exits_1_with_the_reason_and_writes_nothing(tmp_path: Path):
+    config = load_config(write_config(
+        tmp_path, "[hardware.camera]\ntype = \"sim\"\nfail_every = 1\n"))
+    target = tmp_path / "snap.jpg"
+    status, out, err = run(snapshot_command, config, target)
+    assert status == 1 and out == ""
+    assert err.startswith("camera snapshot failed: ") and "simulated camera timeout" in err
+    assert not target.exists()
+
+
+def test_snapshot_to_an_unwritable_place_exits_1(tmp_path: Path):
+    config = load_config(write_config(tmp_path))
+    status, _, err = run(snapshot_command, config, tmp_path / "no-such-dir" / "x.jpg")
+    assert status == 1 and "No such file or directory" in err
+
+
+def test_snapshot_with_a_missing_webcam_names_the_device(tmp_path: Path):
+    (tmp_path / "central.pub").write_bytes(b"")
+    config = load_config(write_config(tmp_path, (
+        "[sealing]\ncentral_key = \"central.pub\"\n"
+        "[hardware.camera]\ntype = \"v4l2\"\ndevice = \"/dev/video-kiosk-test-none\"\n")))
+    status, _, err = run(snapshot_command, config, tmp_path / "x.jpg")
+    assert status == 1 and "/dev/video-kiosk-test-none does not exist" in err
+
+
+def test_gpio_test_on_mock_pins_drives_every_input_and_passes(tmp_path: Path):
+    config = load_config(write_config(tmp_path, "[hardware.gpio]\ntype = \"mock\"\npir_pin = 25\n"))
+    status, out, err = run(gpio_test_command, config, pause_s=0.7)
+    assert status == 0, out + err
+    lines = out.splitlines()
+    assert not [line for line in lines if line.startswith("FAIL")]
+    for needle in ("status LED ready", "status LED busy", "status LED fault", "buzzer: 2 beep",
+                   "help button press", "tamper switch opening", "mains lost",
+                   "mains restored", "PIR motion"):
+        assert any(line.startswith("ok") and needle in line for line in lines), needle
+    for state in ("help button: up", "tamper switch: closed", "power-fail line: mains present",
+                  "PIR: quiet"):
+        assert any(state in line for line in lines), state
+
+
+def test_gpio_test_fails_when_an_event_does_not_arrive(tmp_path: Path, monkeypatch):
+    from kiosk.hardware.gpio import KioskGpio
+
+    # A broken callback path: the tamper callback is never wired to the pin.
+    monkeypatch.setattr(KioskGpio, "when_tampered", property(
+        lambda self: None, lambda self, value: None))
+    monkeypatch.setattr("kiosk.hardware.gpio_tool.EVENT_TIMEOUT_S", 0.2)
+    config = load_config(write_config(tmp_path))
+    status, out, err = run(gpio_test_command, config, pause_s=0.7)
+    assert status == 1
+    assert any(line.startswith("FAIL tamper switch opening") for line in out.splitlines())
+    assert "1 check(s) failed" in err
+
+
+def test_gpio_test_native_without_gpio_chip_exits_1_with_reason(tmp_path: Path, monkeypatch):
+    from gpiozero import Device as GpioDevice
+
+    monkeypatch.setattr(GpioDevice, "pin_factory", None)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "kiosk-no-such-factory")
+    (tmp_path / "central.pub").write_bytes(b"")
+    config = load_config(write_config(tmp_path, (
+        "[sealing]\ncentral_key = \"central.pub\"\n[hardware.gpio]\ntype = \"native\"\n")))
+    status, _, err = run(gpio_test_command, config)
+    assert status == 1
+    assert err.startswith("gpio test failed: GPIO not usable")
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_gpio_test_interactive_prompts_and_times_out_without_a_person(tmp_path: Path,
+                                                                     monkeypatch, interactive):
+    # A "native" kiosk whose pins are mock pins: nobody presses anything.
+    from kiosk.hardware import gpio as gpio_module
+
+    monkeypatch.setattr(gpio_module.NativeKioskGpio, "_make_factory",
+                        gpio_module.MockKioskGpio._make_factory)
+    (tmp_path / "central.pub").write_bytes(b"")
+    config = load_config(write_config(tmp_path, (
+        "[sealing]\ncentral_key = \"central.pub\"\n[hardware.gpio]\ntype = \"native\"\n")))
+    status, out, _ = run(gpio_test_command, config, interactive=interactive, pause_s=0.01,
+                         prompt_timeout_s=0.1)
+    if interactive:
+        assert status == 1
+        assert "-> press the help button within 0.1 s" in out
+        assert "FAIL press the help button: when_help_pressed not seen within 0.1 s" in out
+    else:
+        assert status == 0
+        assert "inputs read only" in out and "status LED busy: should be" in out

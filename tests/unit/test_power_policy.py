@@ -1,0 +1,159 @@
+"""The UPS policy, fed readings on a fake clock, and the watcher loop around it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from kiosk.errors import DeviceTimeout
+from kiosk.journal import Journal
+from kiosk.power import PowerStatus
+from kiosk.power.policy import PowerPolicy, Thresholds, read_published_state, watch
+
+MAINS = PowerStatus("mains", 100.0, 3600.0, False)
+BATTERY = PowerStatus("battery", 80.0, 2400.0, False)
+BATTERY_SHORT = PowerStatus("battery", 60.0, 400.0, False)    # below min_runtime_s=600
+BATTERY_LB = PowerStatus("battery", 25.0, 200.0, True)
+CHARGING_LB = PowerStatus("mains", 5.0, 60.0, True)
+UNKNOWN = PowerStatus("unknown", None, None, False)
+
+
+def run(readings: Sequence[tuple[float, PowerStatus]], policy: PowerPolicy | None = None
+        ) -> tuple[PowerPolicy, list[tuple[float, str]]]:
+    policy = policy or PowerPolicy(Thresholds(debounce_s=2.0))
+    seen = []
+    for now, status in readings:
+        seen += [(now, e.kind) for e in policy.observe(status, now)]
+    return policy, seen
+
+
+def test_a_flicker_shorter_than_the_debounce_is_ignored() -> None:
+    policy, seen = run([(0, MAINS), (1, BATTERY), (2.5, MAINS), (3, BATTERY), (4.9, MAINS)])
+    assert seen == [] and policy.accepting and not policy.on_battery
+
+
+def test_mains_lost_after_debounce_then_restored() -> None:
+    policy, seen = run([(0, MAINS), (1, BATTERY), (2, BATTERY), (3, BATTERY), (10, MAINS)])
+    assert seen == [(3, "mains_lost"), (10, "mains_restored")]
+    assert policy.accepting  # plenty of runtime: the kiosk kept enrolling on battery
+
+
+def test_short_runtime_on_battery_stops_accepting_and_mains_resumes() -> None:
+    policy, seen = run([(0, BATTERY_SHORT), (2, BATTERY_SHORT)])
+    assert seen == [(2, "mains_lost"), (2, "stop_accepting")]
+    assert not policy.accepting and "min_runtime_s" in policy.reason
+    _, later = run([(5, MAINS)], policy)
+    assert later == [(5, "mains_restored"), (5, "resume_accepting")]
+    assert policy.accepting
+
+
+def test_low_battery_on_battery_shuts_down_once() -> None:
+    policy, seen = run([(0, BATTERY), (2, BATTERY), (3, BATTERY_LB), (4, BATTERY_LB),
+                        (5, MAINS), (6, BATTERY_LB)])
+    assert [kind for _, kind in seen].count("shutdown") == 1
+    assert (3, "shutdown") in seen and not policy.accepting
+    assert "shutting down" in policy.reason
+
+
+@pytest.mark.parametrize(("status", "fragment"), [
+    (PowerStatus("battery", 8.0, 900.0, False), "shutdown_battery_percent"),
+    (PowerStatus("battery", 40.0, 90.0, False), "shutdown_runtime_s"),
+    (BATTERY_LB, "low battery"),
+])
+def test_each_critical_reading_shuts_down_with_its_reason(status: PowerStatus,
+                                                          fragment: str) -> None:
+    policy = PowerPolicy(Thresholds())
+    events = policy.observe(status, 0.0)
+    assert [e.kind for e in events] == ["shutdown", "stop_accepting"]
+    assert fragment in events[0].reason
+
+
+def test_forced_shutdown_is_obeyed_even_on_mains() -> None:
+    policy = PowerPolicy(Thresholds())
+    fsd = PowerStatus("mains", 50.0, 900.0, False, forced_shutdown=True)
+    assert "shutdown" in [e.kind for e in policy.observe(fsd, 0)]
+
+
+def test_drained_battery_charging_on_mains_never_shuts_down() -> None:
+    _, seen = run([(t, CHARGING_LB) for t in range(0, 30, 3)])
+    assert seen == []
+
+
+def test_flapping_mains_with_a_weak_battery_does_not_loop() -> None:
+    readings = []
+    for cycle in range(20):
+        readings += [(cycle * 4.0, BATTERY_SHORT), (cycle * 4.0 + 1.5, MAINS)]
+    _, seen = run(readings)
+    assert seen == []  # never on battery long enough to count
+
+
+def test_unknown_readings_keep_the_last_verdict() -> None:
+    policy, seen = run([(0, BATTERY_SHORT), (2, BATTERY_SHORT), (3, UNKNOWN), (60, UNKNOWN)])
+    assert seen == [(2, "mains_lost"), (2, "stop_accepting")]
+    assert policy.on_battery and not policy.accepting
+
+
+# -- the watcher loop ---------------------------------------------------------------------
+class Script:
+    """A UPS that plays a list of readings, one per poll, then repeats the last."""
+
+    def __init__(self, readings: list[PowerStatus | Exception]) -> None:
+        self.readings = readings
+        self.calls = 0
+
+    def __call__(self) -> PowerStatus:
+        item = self.readings[min(self.calls, len(self.readings) - 1)]
+        self.calls += 1
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+def test_watch_journals_checkpoints_publishes_and_shuts_down_once(tmp_path: Path) -> None:
+    db = tmp_path / "journal.db"
+    Journal.open(db, kiosk_id="test-01", boot_id="b", clock_trusted=lambda: False).close()
+    ticks = iter(range(1000))
+    commands: list[Sequence[str]] = []
+    ups = Script([MAINS, BATTERY, BATTERY, BATTERY, DeviceTimeout("upsd slow"), BATTERY_LB])
+    state = tmp_path / "power.json"
+
+    result = watch(ups, thresholds=Thresholds(debounce_s=2.0), state_path=state,
+                   journal_factory=lambda: Journal.open(db, kiosk_id="test-01", boot_id="b",
+                                                        clock_trusted=lambda: False),
+                   shutdown_command=["systemctl", "poweroff"], poll_interval_s=0.0,
+                   run_shutdown=commands.append, clock=lambda: float(next(ticks)))
+
+    assert result == 0
+    assert commands == [["systemctl", "poweroff"]]
+    with Journal.open(db, kiosk_id="test-01", boot_id="b", clock_trusted=lambda: False) as j:
+        kinds = [e.event for e in j.audit_events(limit=50) if e.event.startswith("power_")]
+    assert kinds == ["power_mains_lost", "power_shutdown", "power_stop_accepting"]
+    doc = json.loads(state.read_text())
+    assert doc["shutting_down"] and not doc["accepting"]
+    assert doc["status"]["low_battery"] is True
+    assert read_published_state(state) is not None
+
+
+def test_watch_stops_when_asked_and_survives_an_unreadable_ups(tmp_path: Path) -> None:
+    stop = threading.Event()
+    ups = Script([DeviceTimeout("no answer")])
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    result = watch(ups, thresholds=Thresholds(), state_path=tmp_path / "power.json",
+                   journal_factory=None, shutdown_command=["false"], poll_interval_s=0.01,
+                   stop=stop, run_shutdown=lambda c: pytest.fail("must not shut down"))
+    assert result == 0 and ups.calls > 3
+    doc = json.loads((tmp_path / "power.json").read_text())
+    assert doc["accepting"] is True and doc["status"] is None
+
+
+def test_stale_published_state_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "power.json"
+    path.write_text(json.dumps({"accepting": False, "reason": "old", "updated": 0}))
+    assert read_published_state(path) is None
+    path.write_text("not json")
+    assert read_published_state(path) is None
