@@ -17,7 +17,7 @@ from kiosk.config import Config
 log = logging.getLogger(__name__)
 
 SCREENS_DIR = Path(__file__).with_name("screens")
-ACCEPTANCE_POLL_S = 5.0
+ACCEPTANCE_POLL_S = 1.0  # the power-cut banner must show within seconds
 
 
 def _prepare_kivy(config: Config) -> None:
@@ -50,10 +50,12 @@ def create_app(config: Config):  # -> KioskApp (typed loosely: Kivy is imported 
     from kivy.core.window import Window
     from kivy.lang import Builder
     from kivy.properties import NumericProperty, StringProperty
+    from kivy.uix.boxlayout import BoxLayout
     from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
     from kiosk.i18n import LANGUAGES
     from kiosk.runtime import check_acceptance
+    from kiosk.screens.banner import PowerBanner
     from kiosk.screens.bridge import UiBridge
     from kiosk.screens.closed import ClosedScreen
     from kiosk.screens.welcome import WelcomeScreen
@@ -66,7 +68,7 @@ def create_app(config: Config):  # -> KioskApp (typed loosely: Kivy is imported 
         scale = NumericProperty(1.0)
         title = "e-KTP"
 
-        def build(self) -> ScreenManager:
+        def build(self) -> BoxLayout:
             Window.bind(size=self._rescale)
             self._rescale(Window, Window.size)
             for kv in sorted(SCREENS_DIR.glob("*.kv")):
@@ -75,9 +77,15 @@ def create_app(config: Config):  # -> KioskApp (typed loosely: Kivy is imported 
             self.screens = ScreenManager(transition=FadeTransition(duration=0.15))
             self.screens.add_widget(WelcomeScreen())
             self.screens.add_widget(ClosedScreen())
+            self.banner = PowerBanner()
+            # The banner takes its strip above the screens (they shrink), never covers them.
+            root = BoxLayout(orientation="vertical")
+            root.add_widget(self.banner)
+            root.add_widget(self.screens)
+            self._checking = False
             self._poll = Clock.schedule_interval(self._check_acceptance, ACCEPTANCE_POLL_S)
             Clock.schedule_once(self._check_acceptance, 0)
-            return self.screens
+            return root
 
         def _rescale(self, _window: object, size: tuple[int, int]) -> None:
             width, height = size
@@ -88,9 +96,14 @@ def create_app(config: Config):  # -> KioskApp (typed loosely: Kivy is imported 
                 self.language = language
 
         def _check_acceptance(self, _dt: float) -> None:
+            if self._checking:  # a slow UPS answer: never pile checks up
+                return
+            self._checking = True
             self.bridge.submit(lambda: check_acceptance(config), self._show_acceptance)
 
         def _show_acceptance(self, acceptance, error: BaseException | None) -> None:
+            self._checking = False
+            self.banner.active = error is None and acceptance.on_battery
             if error is not None:
                 log.error("acceptance check failed: %s", error)
                 reason = f"internal check failed: {type(error).__name__}"

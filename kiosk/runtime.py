@@ -27,7 +27,7 @@ from kiosk.errors import (
 from kiosk.hardware.registry import create_device
 from kiosk.journal import Journal, quarantined_files
 from kiosk.power import PowerStatus
-from kiosk.power.policy import STATE_FILE, read_published_state
+from kiosk.power.policy import STATE_FILE, Thresholds, read_published_state, refusal_reason
 from kiosk.records import JournalRecordStore
 from kiosk.recovery import recover_unfinished
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
@@ -97,48 +97,56 @@ def read_power(config: Config) -> PowerStatus:
 
 @dataclass(frozen=True)
 class Acceptance:
+    """May a new enrollment start? ``on_battery`` drives the screen's power-cut banner."""
+
     accepting: bool
     reason: str | None
+    on_battery: bool = False
 
 
 def check_acceptance(config: Config, power: PowerStatus | None = None) -> Acceptance:
-    """Whether a new enrollment may start, and if not, the reason a person can act on."""
-    quarantined = quarantined_files(config.journal_path)
-    if quarantined:
-        return Acceptance(False, f"journal was found corrupt and kept as {quarantined[0]}; "
-                                 "a maintainer must inspect it and move it out of "
-                                 f"{config.data_dir} before enrollment resumes")
-    try:
-        free = shutil.disk_usage(config.data_dir if config.data_dir.exists()
-                                 else config.data_dir.parent).free
-    except OSError as exc:
-        return Acceptance(False, f"data directory {config.data_dir} unusable: {exc.strerror}")
-    reserve = config["kiosk"]["disk_reserve_bytes"]
-    if free < reserve:
-        return Acceptance(False, f"disk reserve reached: {free} bytes free, "
-                                 f"{reserve} kept in reserve (kiosk.disk_reserve_bytes)")
+    """Whether a new enrollment may start, and if not, the reason a person can act on.
+
+    Power comes from the watcher's published verdict (``kiosk power watch``, debounced)
+    when it is fresh, else from one reading of the UPS.
+    """
+    section = config["power"]
     published = read_published_state(config.data_dir / STATE_FILE,
-                                     max_age_s=max(5.0, 4 * config["power"]["poll_interval_s"]))
-    if published is not None and not published.get("accepting", True):
-        return Acceptance(False, str(published.get("reason") or "power watcher: not accepting"))
-    if power is None:
+                                     max_age_s=max(5.0, 4 * section["poll_interval_s"]))
+    if published is None and power is None:
         try:
             power = read_power(config)
         except (KioskError, OSError) as exc:
             log.warning("power state unknown: %s", exc)
-            power = None
-    if power is not None and power.source == "battery":
-        section = config["power"]
-        if power.low_battery:
-            return Acceptance(False, "on battery and the UPS reports low battery")
-        if power.battery_percent is not None and power.battery_percent < section[
-                "min_battery_percent"]:
-            return Acceptance(False, f"on battery at {power.battery_percent:.0f}%, below "
-                                     f"power.min_battery_percent={section['min_battery_percent']}")
-        if power.runtime_s is not None and power.runtime_s < section["min_runtime_s"]:
-            return Acceptance(False, f"on battery with {power.runtime_s:.0f} s left, below "
-                                     f"power.min_runtime_s={section['min_runtime_s']}")
-    return Acceptance(True, None)
+    if published is not None:
+        on_battery = bool(published.get("on_battery"))
+        power_refusal = "" if published.get("accepting", True) else str(
+            published.get("reason") or "power watcher: not accepting")
+    else:
+        on_battery = power is not None and power.source == "battery"
+        power_refusal = refusal_reason(power, Thresholds.from_config(section)) if (
+            on_battery and power is not None) else ""
+
+    def refuse(reason: str) -> Acceptance:
+        return Acceptance(False, reason, on_battery)
+
+    quarantined = quarantined_files(config.journal_path)
+    if quarantined:
+        return refuse(f"journal was found corrupt and kept as {quarantined[0]}; a maintainer "
+                      f"must inspect it and move it out of {config.data_dir} before "
+                      "enrollment resumes")
+    try:
+        free = shutil.disk_usage(config.data_dir if config.data_dir.exists()
+                                 else config.data_dir.parent).free
+    except OSError as exc:
+        return refuse(f"data directory {config.data_dir} unusable: {exc.strerror}")
+    reserve = config["kiosk"]["disk_reserve_bytes"]
+    if free < reserve:
+        return refuse(f"disk reserve reached: {free} bytes free, {reserve} kept in reserve "
+                      "(kiosk.disk_reserve_bytes)")
+    if power_refusal:
+        return refuse(power_refusal)
+    return Acceptance(True, None, on_battery)
 
 
 class Enrollment:

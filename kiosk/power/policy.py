@@ -131,17 +131,20 @@ class PowerPolicy:
         return ""
 
     def _refusal(self, status: PowerStatus) -> str:
-        t = self.thresholds
-        if status.low_battery:
-            return "on battery and the UPS reports low battery"
-        if status.battery_percent is not None and status.battery_percent < \
-                t.min_battery_percent:
-            return (f"on battery at {status.battery_percent:.0f}%, below "
-                    f"power.min_battery_percent={t.min_battery_percent:g}")
-        if status.runtime_s is not None and status.runtime_s < t.min_runtime_s:
-            return (f"on battery with {status.runtime_s:.0f} s left, below "
-                    f"power.min_runtime_s={t.min_runtime_s:g}")
-        return ""
+        return refusal_reason(status, self.thresholds)
+
+
+def refusal_reason(status: PowerStatus, t: Thresholds) -> str:
+    """Why no new enrollment may start on battery with this reading ("" if it may)."""
+    if status.low_battery:
+        return "on battery and the UPS reports low battery"
+    if status.battery_percent is not None and status.battery_percent < t.min_battery_percent:
+        return (f"on battery at {status.battery_percent:.0f}%, below "
+                f"power.min_battery_percent={t.min_battery_percent:g}")
+    if status.runtime_s is not None and status.runtime_s < t.min_runtime_s:
+        return (f"on battery with {status.runtime_s:.0f} s left, below "
+                f"power.min_runtime_s={t.min_runtime_s:g}")
+    return ""
 
 
 def _describe(status: PowerStatus) -> str:

@@ -14,6 +14,12 @@ from kiosk.app import create_app
 from kiosk.config import load_config
 
 
+def _lineage(widget):  # the widget and its parents up to the window
+    while widget is not None and widget is not widget.parent:
+        yield widget
+        widget = widget.parent
+
+
 def main() -> None:
     config_path, prefix, language = sys.argv[1:4]
     closed_reason = sys.argv[4] if len(sys.argv) > 4 else None
@@ -24,10 +30,10 @@ def main() -> None:
     from kivy.uix.label import Label
 
     def labels() -> list[dict[str, object]]:
-        screen = app.screens.current_screen
         out = []
-        for w in screen.walk():
-            if isinstance(w, Label) and w.text:
+        for w in app.root.walk():
+            hidden = any(p.opacity == 0 or p.height < 1 for p in _lineage(w))
+            if isinstance(w, Label) and w.text and not hidden:
                 # Where the rendered text sits, in window pixels: must be on the screen.
                 x, y = w.to_window(w.center_x - w.texture_size[0] / 2,
                                    w.center_y - w.texture_size[1] / 2)

@@ -18,8 +18,8 @@ MIN_FONT_PX = 20
 
 
 def _snapshot(tmp_path: Path, display: str, language: str, *extra: str,
-              size: tuple[int, int] = (1280, 800)) -> tuple[Path, dict]:
-    config = write_config(tmp_path, f"[ui]\nwidth = {size[0]}\nheight = {size[1]}\n")
+              size: tuple[int, int] = (1280, 800), body: str = "") -> tuple[Path, dict]:
+    config = write_config(tmp_path, f"[ui]\nwidth = {size[0]}\nheight = {size[1]}\n" + body)
     prefix = tmp_path / f"shot-{language}"
     env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
     result = subprocess.run([sys.executable, str(SNAPSHOT), str(config), str(prefix), language,
@@ -85,3 +85,27 @@ def test_screens_fit_the_small_800x480_panel(tmp_path: Path, xdisplay: str,
     _assert_looks_like_a_screen(png, (800, 480))
     assert info["screen"] == ("closed" if closed else "welcome")
     _assert_readable_and_on_screen(info)
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("size", [(1280, 800), (800, 480)])
+def test_power_cut_banner_shows_on_battery(tmp_path: Path, xdisplay: str,
+                                          size: tuple[int, int]) -> None:
+    body = ('[power]\ntype = "sim"\nsource = "battery"\nbattery_percent = 80.0\n'
+            "runtime_s = 3000.0\n")
+    png, info = _snapshot(tmp_path, xdisplay, "id", body=body, size=size)
+    texts = [label["text"] for label in info["labels"]]
+    assert "Listrik padam: kios berjalan dengan baterai." in texts
+    assert info["screen"] == "welcome"  # plenty of battery: still accepting
+    _assert_readable_and_on_screen(info)
+    _assert_looks_like_a_screen(png, size)
+    boxes = sorted((label["box"] for label in info["labels"]), key=lambda b: -b[3])
+    banner = next(label["box"] for label in info["labels"] if "Listrik" in label["text"])
+    assert boxes[0] == banner  # the banner is the topmost text...
+    assert all(b[3] <= banner[1] + 1 for b in boxes[1:])  # ...and covers none of the rest
+
+
+@pytest.mark.gui
+def test_no_banner_on_mains(tmp_path: Path, xdisplay: str) -> None:
+    _png, info = _snapshot(tmp_path, xdisplay, "en")
+    assert not any("battery" in label["text"] for label in info["labels"])
