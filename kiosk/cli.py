@@ -18,7 +18,7 @@ from typing import Any
 
 from kiosk import __version__
 from kiosk.config import Config, load_config
-from kiosk.errors import ConfigError, KioskError, NotAccepting
+from kiosk.errors import ConfigError, KioskError, NotAccepting, StorageFull
 from kiosk.logs import setup_logging
 
 log = logging.getLogger("kiosk.cli")
@@ -108,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(config, args)
     except NotAccepting as exc:
         print(f"kiosk: not accepting enrollments: {exc.reason}", file=sys.stderr)
+        return EXIT_NOT_ACCEPTING
+    except StorageFull as exc:
+        print(f"kiosk: not accepting enrollments: disk full ({exc})", file=sys.stderr)
         return EXIT_NOT_ACCEPTING
     except ConfigError as exc:
         print(f"kiosk: configuration error: {exc}", file=sys.stderr)

@@ -5,10 +5,17 @@ fingerprints -> signature -> review -> confirm, on the configured hardware. The 
 ``enrolled <record-id>`` is printed (and flushed) only after ``confirm()`` has returned, that
 is once the record is sealed and its commit fsync'd; a kill at any instant therefore never
 leaves a printed id without its sealed record.
+
+The demo stops with exit status 3 (not accepting) when the disk reserve
+(``kiosk.disk_reserve_bytes``) is reached before a citizen starts, and also when the disk
+fills up during a citizen anyway (a reserve of 0, or something else filling the disk): the
+journal rolls the failed write back, the unfinished record is discarded (or, if even that
+finds no space, left ``in_progress`` for start-up recovery to delete) and never sealed.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 from collections.abc import Callable
@@ -19,7 +26,7 @@ from PIL import Image, ImageDraw
 from kiosk.config import Config
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.synthetic import SyntheticCitizen, citizens
-from kiosk.errors import CaptureRejected, DeviceTimeout, NotAccepting
+from kiosk.errors import CaptureRejected, DeviceTimeout, NotAccepting, StorageFull
 from kiosk.runtime import Enrollment, check_acceptance
 
 log = logging.getLogger(__name__)
@@ -93,18 +100,30 @@ def enroll_one(kiosk: Enrollment, citizen: SyntheticCitizen, *, timeout_s: float
 def run_demo(config: Config, count: int, seed: int, out: TextIO) -> int:
     """Enroll ``count`` simulated citizens; return the exit status (0, or 3 not accepting)."""
     try:
-        kiosk = Enrollment.open(config)
+        return _enroll_all(config, count, seed, out)
     except NotAccepting as exc:
         log.error("not accepting enrollments: %s", exc.reason)
         return 3
-    with kiosk:
+    except StorageFull as exc:
+        log.error("not accepting enrollments: disk full (%s); free space in %s, then start "
+                  "again (an unfinished record is discarded at start)", exc, config.data_dir)
+        return 3
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        log.error("not accepting enrollments: disk full (%s); free space in %s, then start "
+                  "again", exc, config.data_dir)
+        return 3
+
+
+def _enroll_all(config: Config, count: int, seed: int, out: TextIO) -> int:
+    with Enrollment.open(config) as kiosk:
         people = citizens(seed)
         for n in range(count):
             if n:  # Enrollment.open checked the first; re-check before each further person.
                 acceptance = check_acceptance(config)
                 if not acceptance.accepting:
-                    log.error("not accepting enrollments: %s", acceptance.reason)
-                    return 3
+                    raise NotAccepting(acceptance.reason or "not accepting")
             citizen = next(people)
             record_id = enroll_one(kiosk, citizen,
                                    timeout_s=config["kiosk"]["session_timeout_s"])

@@ -86,6 +86,13 @@ class JournalCorrupt(JournalError):
     """The journal file failed its integrity check and was moved aside."""
 
 
+class StorageFull(JournalError):
+    """The journal's filesystem is full (SQLite's ``SQLITE_FULL``). The failed transaction was
+    rolled back, so the journal is intact; nothing more can be recorded until space is freed."""
+
+    temporary = False
+
+
 class IllegalStateChange(JournalError):
     """A record was asked to move to a state it cannot reach from its current one."""
 

@@ -141,7 +141,7 @@ def check_acceptance(config: Config, power: PowerStatus | None = None) -> Accept
     except OSError as exc:
         return refuse(f"data directory {config.data_dir} unusable: {exc.strerror}")
     reserve = config["kiosk"]["disk_reserve_bytes"]
-    if free < reserve:
+    if free <= reserve:  # a completely full disk is refused even with no reserve
         return refuse(f"disk reserve reached: {free} bytes free, {reserve} kept in reserve "
                       "(kiosk.disk_reserve_bytes)")
     if power_refusal:

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from kiosk.errors import IllegalStateChange, JournalError
+from kiosk.errors import IllegalStateChange, JournalError, StorageFull
 from kiosk.journal import database, migrations
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,8 @@ class Journal:
     @contextlib.contextmanager
     def _writer(self, what: str) -> Iterator[sqlite3.Connection]:
         """The connection, under the process lock and the cross-process writer lock (the
-        single-writer rule); SQLite errors become JournalError naming ``what``."""
+        single-writer rule); SQLite errors become JournalError naming ``what`` (StorageFull
+        when the disk is full: the transaction was rolled back, the journal is intact)."""
         if self.is_readonly or self._writer_lock is None:
             raise JournalError(f"journal {self.path} was opened read-only")
         with self._lock:
@@ -215,6 +216,9 @@ class Journal:
                 try:
                     yield self._conn
                 except sqlite3.Error as exc:
+                    if database.is_full(exc):
+                        raise StorageFull(f"journal {self.path} {what} failed: {exc}"
+                                          ) from exc
                     raise JournalError(f"journal {self.path} {what} failed: {exc}") from exc
 
     def _write(self, body: Callable[[sqlite3.Connection], _T]) -> _T:

@@ -88,6 +88,12 @@ def is_corruption(exc: sqlite3.Error) -> bool:
     return code is not None and (code & 0xFF) in _CORRUPTION_CODES
 
 
+def is_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL: a write found no space (ENOSPC); the transaction is rolled back."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) == sqlite3.SQLITE_FULL
+
+
 class WriterLock:
     """The per-process threading lock plus the ``flock`` on ``<db>.lock``."""
 
