@@ -209,6 +209,7 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from kiosk.fsutil import make_dirs
     from kiosk.hardware.registry import create_device
     from kiosk.power.policy import STATE_FILE, Thresholds, watch
     from kiosk.runtime import open_journal
@@ -217,7 +218,7 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     section = config["power"]
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(config.data_dir)
     with create_device("power", config.backend_options("power")) as ups:
         log.info("power watcher started (%s UPS)", section["type"])
         return watch(ups.read, thresholds=Thresholds.from_config(section),

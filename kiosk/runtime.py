@@ -24,6 +24,7 @@ from kiosk.errors import (
     NotAccepting,
     SealingError,
 )
+from kiosk.fsutil import make_dirs
 from kiosk.hardware.registry import create_device
 from kiosk.journal import Journal, quarantined_files
 from kiosk.power import PowerStatus
@@ -84,7 +85,7 @@ def make_sealer(config: Config) -> Sealer:
 
 
 def open_journal(config: Config) -> Journal:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(config.data_dir)
     return Journal.open(config.journal_path, kiosk_id=config.kiosk_id, boot_id=boot_id(),
                         clock_trusted=clock_is_synchronized)
 
@@ -141,7 +142,10 @@ def check_acceptance(config: Config, power: PowerStatus | None = None) -> Accept
     except OSError as exc:
         return refuse(f"data directory {config.data_dir} unusable: {exc.strerror}")
     reserve = config["kiosk"]["disk_reserve_bytes"]
-    if free <= reserve:  # a completely full disk is refused even with no reserve
+    if free == 0:  # refused even with no reserve configured
+        return refuse(f"disk full: no free space in {config.data_dir}; free some, then "
+                      "start again")
+    if free < reserve:
         return refuse(f"disk reserve reached: {free} bytes free, {reserve} kept in reserve "
                       "(kiosk.disk_reserve_bytes)")
     if power_refusal:

@@ -35,6 +35,7 @@ import nacl.public
 import nacl.signing
 
 from kiosk.errors import SealingError
+from kiosk.fsutil import fsync_dir, make_dirs
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,6 @@ def key_id(public_key: bytes) -> str:
 
 
 # -- files ----------------------------------------------------------------------------------
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
     """Write ``data`` to ``path`` atomically: temp file (``mode`` from birth), fsync, rename,
     fsync the directory. Without ``overwrite`` an existing ``path`` raises FileExistsError,
@@ -94,7 +87,7 @@ def _write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool) -> Non
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _check_private_mode(path: Path) -> None:
@@ -159,7 +152,7 @@ class DeviceKey:
         """Load the seed at ``path``, creating it (mode 0600, atomically) if absent."""
         path = Path(path)
         if not path.exists():
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_dirs(path.parent, mode=0o700)
             key = cls.generate()
             try:
                 _write_atomic(path, bytes(key._signing_key), 0o600, overwrite=False)
@@ -212,7 +205,7 @@ def generate_central_keypair(directory: Path) -> tuple[Path, Path]:
                "to it could never be opened again; move it away first if you really mean it")
     if private_path.exists():
         raise SealingError(refusal)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dirs(directory, mode=0o700)
     private = nacl.public.PrivateKey.generate()
     public = bytes(private.public_key)
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from kiosk.errors import JournalCorrupt, JournalError
+from kiosk.fsutil import fsync_dir, make_dirs
 from kiosk.journal import migrations
 
 log = logging.getLogger(__name__)
@@ -58,19 +59,9 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def create_file(path: Path) -> bool:
     """Create an empty database file durably (file and directory entry); False if it exists."""
-    if not path.parent.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fsync_dir(path.parent.parent)
+    make_dirs(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
     except FileExistsError:
