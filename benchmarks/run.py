@@ -12,7 +12,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_camera, bench_fingerprint, bench_journal
+from benchmarks import (
+    bench_camera,
+    bench_fingerprint,
+    bench_journal,
+    bench_power,
+    bench_recovery,
+)
 
 
 def journal_rows() -> list[str]:
@@ -47,6 +53,8 @@ def camera_rows() -> list[str]:
 
 BENCHMARKS: dict[str, Callable[[], list[str]]] = {
     "journal": journal_rows, "fingerprint": fingerprint_rows, "camera": camera_rows,
+    "power": lambda: bench_power.rows(bench_power.run()),
+    "recovery": lambda: bench_recovery.rows(bench_recovery.run()),
 }
 
 

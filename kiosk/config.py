@@ -100,7 +100,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # `kiosk power watch`: how often to read the UPS; how long the mains must be gone
         # before it counts (a flicker is ignored).
         "poll_interval_s": _field((int, float), 0.5, _between(0.1, 60)),
-        "debounce_s": _field((int, float), 2.0, _between(0, 600)),
+        "debounce_s": _field((int, float), 1.0, _between(0, 600)),
     },
     "upload": {
         "url": _field(str, "http://127.0.0.1:8700/", (

@@ -53,7 +53,7 @@ class PowerEvent:
 
 @dataclass(frozen=True)
 class Thresholds:
-    debounce_s: float = 2.0
+    debounce_s: float = 1.0
     min_battery_percent: float = 30.0
     min_runtime_s: float = 600.0
     shutdown_battery_percent: float = 10.0
@@ -195,41 +195,55 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
           clock: Callable[[], float] = time.monotonic) -> int:
     """Run the policy until ``stop`` is set or the shutdown command has been run.
 
-    ``journal_factory`` opens the journal for each act (audit + checkpoint) and the journal
-    is closed again right away, so the watcher never holds the single-writer lock for long.
+    The journal is opened (``journal_factory``, which runs its integrity check) on the first
+    power event and kept open: the single-writer lock is taken only around each write, and
+    a low battery never waits for a second integrity check of a large journal.
     """
     policy = PowerPolicy(thresholds)
     stop = stop or threading.Event()
     last_error = ""
-    while not stop.is_set():
-        try:
-            status: PowerStatus | None = read()
-            last_error = ""
-        except (KioskError, OSError) as exc:
-            if str(exc) != last_error:
-                log.warning("UPS not readable: %s", exc)
-                last_error = str(exc)
-            status = None
-        events = policy.observe(status, clock()) if status is not None else []
-        for event in events:
-            log.warning("power: %s %s", event.kind, event.reason)
-        if events and journal_factory is not None:
-            _journal_events(journal_factory, events)
-        publish_state(state_path, policy, status)
-        if any(e.kind == "shutdown" for e in events):
-            log.warning("running shutdown command: %s", " ".join(shutdown_command))
-            run_shutdown(shutdown_command)
-            return 0
-        stop.wait(poll_interval_s)
-    return 0
-
-
-def _journal_events(journal_factory: Callable[[], Any], events: list[PowerEvent]) -> None:
+    journal: Any = None
     try:
-        journal = journal_factory()
+        while not stop.is_set():
+            try:
+                status: PowerStatus | None = read()
+                last_error = ""
+            except (KioskError, OSError) as exc:
+                if str(exc) != last_error:
+                    log.warning("UPS not readable: %s", exc)
+                    last_error = str(exc)
+                status = None
+            events = policy.observe(status, clock()) if status is not None else []
+            for event in events:
+                log.warning("power: %s %s", event.kind, event.reason)
+            if events and journal_factory is not None:
+                journal = journal or _open(journal_factory)
+                if journal is not None:
+                    _journal_events(journal, events)
+            publish_state(state_path, policy, status)
+            if any(e.kind == "shutdown" for e in events):
+                if journal is not None:
+                    journal.close()  # closing checkpoints, under the writer lock
+                    journal = None
+                log.warning("running shutdown command: %s", " ".join(shutdown_command))
+                run_shutdown(shutdown_command)
+                return 0
+            stop.wait(poll_interval_s)
+        return 0
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+def _open(journal_factory: Callable[[], Any]) -> Any:
+    try:
+        return journal_factory()
     except (KioskError, OSError) as exc:
-        log.error("cannot journal power events: %s", exc)
-        return
+        log.error("cannot open the journal to record power events: %s", exc)
+        return None
+
+
+def _journal_events(journal: Any, events: list[PowerEvent]) -> None:
     try:
         for event in events:
             journal.audit(f"power_{event.kind}", reason=event.reason[:200])
@@ -237,5 +251,3 @@ def _journal_events(journal_factory: Callable[[], Any], events: list[PowerEvent]
             journal.checkpoint()
     except (KioskError, OSError) as exc:
         log.error("cannot journal power events: %s", exc)
-    finally:
-        journal.close()
