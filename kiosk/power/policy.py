@@ -195,14 +195,14 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
           clock: Callable[[], float] = time.monotonic) -> int:
     """Run the policy until ``stop`` is set or the shutdown command has been run.
 
-    The journal is opened (``journal_factory``, which runs its integrity check) on the first
-    power event and kept open: the single-writer lock is taken only around each write, and
-    a low battery never waits for a second integrity check of a large journal.
+    The journal is opened (``journal_factory``, which runs its integrity check) once, at
+    start, and kept open: the single-writer lock is taken only around each write, and a low
+    battery never waits for an integrity check of a large journal.
     """
     policy = PowerPolicy(thresholds)
     stop = stop or threading.Event()
     last_error = ""
-    journal: Any = None
+    journal: Any = _open(journal_factory) if journal_factory is not None else None
     try:
         while not stop.is_set():
             try:
