@@ -40,6 +40,16 @@ class UiBridge:
 
         self._pool.submit(run)
 
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call ``fn(*args)`` on the UI thread soon; safe from any thread.
+
+        Device events arrive on their own threads (the card monitor, gpiozero callbacks);
+        they reach widgets only through here, e.g.
+        ``reader.when_card_inserted = lambda event: bridge.post(screen.on_card, event)``.
+        """
+        self._results.put((lambda _result, _error: fn(*args), None, None))
+        self._trigger()
+
     def _drain(self, _dt: float) -> None:
         while True:
             try:
