@@ -19,6 +19,22 @@ PORTRAIT_ASPECT = (3, 4)
 ROTATIONS = (0, 90, 180, 270)
 
 
+def check_output_options(still_width: int, still_height: int, preview_width: int,
+                         timeout_s: float, jpeg_quality: int) -> None:
+    """The options every real camera backend shares: a 3:4 portrait still, a preview
+    width, a capture timeout and the JPEG quality. ConfigError names the bad key."""
+    check_size("hardware.camera.still_width", still_width)
+    check_size("hardware.camera.still_height", still_height)
+    if still_width * 4 != still_height * 3:
+        raise ConfigError("hardware.camera.still_height", still_height,
+                          f"{still_width * 4 // 3} (the e-KTP portrait is 3:4)")
+    check_size("hardware.camera.preview_width", preview_width, 64, 1920)
+    if not 0 < timeout_s <= 60:
+        raise ConfigError("hardware.camera.timeout_s", timeout_s, "seconds, > 0 and <= 60")
+    if not 1 <= jpeg_quality <= 100:
+        raise ConfigError("hardware.camera.jpeg_quality", jpeg_quality, "1 to 100")
+
+
 def check_rotation(kind: str, rotation: int) -> int:
     """``rotation`` if it is a quarter turn; ConfigError naming ``hardware.<kind>.rotation``."""
     if rotation not in ROTATIONS:

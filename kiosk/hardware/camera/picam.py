@@ -87,16 +87,8 @@ class Picamera2Camera(Camera):
         super().__init__()
         if camera_num < 0:
             raise ConfigError("hardware.camera.camera_num", camera_num, "an index >= 0")
-        imaging.check_size("hardware.camera.still_width", still_width)
-        imaging.check_size("hardware.camera.still_height", still_height)
-        if still_width * 4 != still_height * 3:
-            raise ConfigError("hardware.camera.still_height", still_height,
-                              f"{still_width * 4 // 3} (the e-KTP portrait is 3:4)")
-        imaging.check_size("hardware.camera.preview_width", preview_width, 64, 1920)
-        if not 0 < timeout_s <= 60:
-            raise ConfigError("hardware.camera.timeout_s", timeout_s, "seconds, > 0 and <= 60")
-        if not 1 <= jpeg_quality <= 100:
-            raise ConfigError("hardware.camera.jpeg_quality", jpeg_quality, "1 to 100")
+        imaging.check_output_options(still_width, still_height, preview_width, timeout_s,
+                                     jpeg_quality)
         self.camera_num = camera_num
         self.still_size = (still_width, still_height)
         self.preview_width = preview_width
