@@ -5,7 +5,12 @@ reached its seal. Its steps are encrypted on disk, so nothing leaks, but a self-
 citizen has walked away long ago: the record is deleted (its freed pages zeroed) and an
 audit event says so. A staff-assisted record is kept for the officer to resume at its last
 completed step when ``kiosk.resume_assisted`` is true (the default): field staff may be
-hours into a village queue when the battery runs out.
+hours into a village queue when the battery runs out. :func:`resumable_sessions` lists them
+with their journaled step names, which is all
+:meth:`kiosk.enrollment.session.EnrollmentSession.resume` needs (the kiosk cannot read the
+encrypted steps back, and stores no digest of the NIK or name to match them against).
+An assisted record without its consent step cannot be resumed and is discarded like a
+self-service one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from kiosk.journal import Journal
 log = logging.getLogger(__name__)
 
 DISCARD_REASON = "unfinished at start (power cut or crash)"
+NO_CONSENT_REASON = "unfinished at start without a consent step (cannot be resumed)"
 
 
 @dataclass
@@ -29,13 +35,20 @@ class Recovery:
 
 
 def recover_unfinished(journal: Journal, *, resume_assisted: bool) -> Recovery:
-    """Delete unfinished self-service records; keep (or delete) assisted ones."""
+    """Delete unfinished self-service records; keep (or delete) assisted ones.
+
+    With ``resume_assisted`` an assisted record is kept when it has its consent step (every
+    record is created with it) and deleted otherwise, since it could never be resumed.
+    """
     result = Recovery()
     for record in journal.records("in_progress"):
+        reason = DISCARD_REASON
         if record.assisted and resume_assisted:
-            result.resumable.append(record.id)
-            continue
-        journal.delete_record(record.id, DISCARD_REASON)
+            if "consent" in journal.step_digests(record.id):
+                result.resumable.append(record.id)
+                continue
+            reason = NO_CONSENT_REASON
+        journal.delete_record(record.id, reason)
         result.discarded.append(record.id)
     if result.discarded:
         # Push the deletions through the WAL into the zeroed database pages now, so no
@@ -46,3 +59,20 @@ def recover_unfinished(journal: Journal, *, resume_assisted: bool) -> Recovery:
         journal.audit("sessions_resumable", count=len(result.resumable))
         log.info("%d unfinished assisted session(s) kept for resuming", len(result.resumable))
     return result
+
+
+def resumable_sessions(journal: Journal) -> list[tuple[str, set[str]]]:
+    """Unfinished assisted records that can be resumed, with their journaled step names.
+
+    Run after :func:`recover_unfinished` (with ``resume_assisted=True``); the list is in
+    sequence order. Self-service records and records without a consent step are never
+    listed. Pass each entry to ``EnrollmentSession.resume(store, record_id, steps, ...)``.
+    """
+    out: list[tuple[str, set[str]]] = []
+    for record in journal.records("in_progress"):
+        if not record.assisted:
+            continue
+        steps = set(journal.step_digests(record.id).keys())
+        if "consent" in steps:
+            out.append((record.id, steps))
+    return out

@@ -68,18 +68,25 @@ class Camera(Protocol):
 
 @dataclass(frozen=True, repr=False)
 class ReviewSummary:
-    """What the review screen shows before the person confirms. ``repr`` is masked."""
+    """What the review screen shows before the person confirms. ``repr`` is masked.
+
+    A session resumed after a power cut names in ``kept_from_before`` the steps journaled
+    before the cut (of "demographics", "portrait", "fingerprints", "signature"); the kiosk
+    cannot read those back, so their fields here are ``None`` (the screen shows "kept from
+    before"). In every other session they are all filled and ``kept_from_before`` is empty.
+    """
 
     record_id: str
     language: str
     assisted: bool
     nik: Nik
     kk: FamilyCardNumber
-    demographics: Demographics
-    portrait_jpeg: bytes
-    fingers_captured: tuple[str, ...]
-    fingers_missing: Mapping[str, str]
-    signature_png: bytes = field(default=b"")
+    demographics: Demographics | None
+    portrait_jpeg: bytes | None
+    fingers_captured: tuple[str, ...] | None
+    fingers_missing: Mapping[str, str] | None
+    signature_png: bytes | None = field(default=b"")
+    kept_from_before: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"ReviewSummary({self.record_id})"

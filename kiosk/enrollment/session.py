@@ -14,6 +14,14 @@ The session expires after ``timeout_s`` without a call (checked at the start of 
 method, and by :meth:`EnrollmentSession.check_timeout` for the UI's timer). Expiry and
 :meth:`~EnrollmentSession.abort` wipe the in-memory data and discard the begun record.
 
+After a power cut, :meth:`EnrollmentSession.resume` continues an unfinished staff-assisted
+record (kept by :func:`kiosk.recovery.recover_unfinished`). The kiosk cannot read the
+journaled steps back (they are encrypted to the central office), so the resumed session knows
+only *which* steps exist: staff re-enter the NIK and No. KK (IDENTITY, journaled again,
+replacing the old blob), then the session skips, one logged transition at a time, over every
+later step already journaled and continues at the first missing one. The skipped steps' data
+stays only on disk; :meth:`~EnrollmentSession.review` names them in ``kept_from_before``.
+
 >>> session = EnrollmentSession(store, fingerprint=scanner, camera=camera)  # doctest: +SKIP
 >>> session.choose_language("id"); session.give_consent(True)               # doctest: +SKIP
 """
@@ -25,7 +33,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from enum import Enum
@@ -130,6 +138,13 @@ ALLOWED_TRANSITIONS: dict[Step, frozenset[Step]] = {
     step: frozenset({nxt, Step.ABORTED}) for step, nxt in _FORWARD.items()
 } | {Step.SEALED: frozenset(), Step.ABORTED: frozenset()}
 TERMINAL = frozenset({Step.SEALED, Step.ABORTED})
+#: Steps a resumed session keeps from before the cut (skips) when they were journaled.
+#: Consent is never re-asked (the record is created with it); identity is always re-entered,
+#: because the later steps validate against the NIK, which only the memory held.
+KEEPABLE = (Step.DEMOGRAPHICS, Step.PORTRAIT, Step.FINGERPRINTS, Step.SIGNATURE)
+#: The steps a record may have journaled (as ``kiosk.journal.STEPS``).
+JOURNAL_STEPS = ("consent", "identity", "demographics", "portrait", "fingerprints",
+                 "signature")
 
 
 def _wipe(buffers: Iterator[bytearray]) -> None:
@@ -165,7 +180,57 @@ class EnrollmentSession:
         self._deadline = clock() + self.timeout_s
         self.language = "id"
         self.record_id: str | None = None
+        self._kept: frozenset[Step] = frozenset()  # steps a resumed session skips
         self._reset_data()
+
+    @classmethod
+    def resume(cls, store: RecordStore, record_id: str, journaled: Collection[str], *,
+               fingerprint: FingerprintScanner | None, camera: Camera | None,
+               timeout_s: float = 300, clock: Callable[[], float] = time.monotonic,
+               today: Callable[[], date] = date.today, capture_timeout_s: float = 10.0,
+               language: str = "id") -> EnrollmentSession:
+        """Continue the unfinished assisted record ``record_id`` after a power cut.
+
+        ``journaled`` names the steps the journal holds for it (e.g.
+        ``journal.step_digests(record_id).keys()``; see
+        :func:`kiosk.recovery.resumable_sessions`). The session is always assisted and
+        starts at IDENTITY: staff re-enter the NIK and No. KK (journaled again, replacing
+        the old identity step); it then skips over the later steps already journaled and
+        waits at the first missing one. No new record is begun.
+
+        Raises :class:`IllegalTransition` when ``consent`` is not among ``journaled`` (such
+        a record cannot be resumed and should be discarded) or a step name is unknown.
+
+        >>> s = EnrollmentSession.resume(store, rid, {"consent", "identity", "portrait"},
+        ...                              fingerprint=scanner, camera=camera)  # doctest: +SKIP
+        >>> s.step                                                         # doctest: +SKIP
+        <Step.IDENTITY: 'identity'>
+        """
+        names = set(journaled)
+        unknown = sorted(names - set(JOURNAL_STEPS))
+        if unknown:
+            raise IllegalTransition(f"record {record_id} cannot be resumed: unknown step(s) "
+                                    f"{', '.join(unknown)}")
+        if "consent" not in names:
+            raise IllegalTransition(f"record {record_id} cannot be resumed: it has no consent "
+                                    "step; discard it and start a new session")
+        if language not in LANGUAGES:
+            raise InvalidInput("language", "Bahasa tidak dikenal.", "Unknown language.")
+        session = cls(store, fingerprint=fingerprint, camera=camera, assisted=True,
+                      timeout_s=timeout_s, clock=clock, today=today,
+                      capture_timeout_s=capture_timeout_s)
+        with session._lock:
+            session.language = language
+            session.record_id = record_id
+            session._kept = frozenset(step for step in KEEPABLE if step.value in names)
+            log.info("session %s: resuming record %s (journaled before the cut: %s)",
+                     session._tag, record_id,
+                     ", ".join(n for n in JOURNAL_STEPS if n in names))
+            # Through the one transition method, step by step: language and consent were
+            # done before the cut; identity is always entered again.
+            session._transition(Step.CONSENT, note="resumed")
+            session._transition(Step.IDENTITY, note="resumed")
+        return session
 
     def _reset_data(self) -> None:
         self._nik: Nik | None = None
@@ -194,13 +259,19 @@ class EnrollmentSession:
             return 0.0
         return max(0.0, self._deadline - self._clock())
 
-    def _transition(self, new: Step) -> None:
+    @property
+    def kept_from_before(self) -> tuple[str, ...]:
+        """Steps a resumed session keeps from before the cut (their data is only on disk)."""
+        return tuple(step.value for step in KEEPABLE if step in self._kept)
+
+    def _transition(self, new: Step, *, note: str = "") -> None:
         """The one place the step changes: checks the table, logs ``old -> new``."""
         old = self._step
         if new not in ALLOWED_TRANSITIONS[old]:
             raise IllegalTransition(f"cannot go from {old.value} to {new.value}")
         self._step = new
-        log.info("session %s: %s -> %s", self._tag, old.value, new.value)
+        log.info("session %s: %s -> %s%s", self._tag, old.value, new.value,
+                 f" ({note})" if note else "")
 
     @contextmanager
     def _at(self, *steps: Step) -> Iterator[None]:
@@ -227,6 +298,8 @@ class EnrollmentSession:
         assert self.record_id is not None  # noqa: S101 - begun at consent, before any step
         self._store.save_step(self.record_id, step_name, parts)
         self._transition(new)
+        while self._step in self._kept:  # a resumed session: journaled before the cut
+            self._transition(_FORWARD[self._step], note="kept from before the cut")
 
     # -- steps -----------------------------------------------------------------------------
     def choose_language(self, language: str) -> None:
@@ -359,16 +432,25 @@ class EnrollmentSession:
             self._signature = bytearray(png)
 
     def review(self) -> ReviewSummary:
-        """Everything the review screen shows."""
+        """Everything the review screen shows.
+
+        For a resumed session the steps kept from before the cut are listed in
+        ``kept_from_before`` and their fields are ``None`` (the kiosk cannot read them back).
+        """
         with self._at(Step.REVIEW):
-            assert self.record_id and self._nik and self._kk and self._demographics  # noqa: S101
+            assert self.record_id and self._nik and self._kk  # noqa: S101
+            kept = self._kept
             return ReviewSummary(
                 record_id=self.record_id, language=self.language, assisted=self.assisted,
-                nik=self._nik, kk=self._kk, demographics=self._demographics,
-                portrait_jpeg=bytes(self._portrait or b""),
-                fingers_captured=tuple(c for c in FINGERS if c in self._fingers),
-                fingers_missing=dict(self._missing),
-                signature_png=bytes(self._signature or b""))
+                nik=self._nik, kk=self._kk,
+                demographics=None if Step.DEMOGRAPHICS in kept else self._demographics,
+                portrait_jpeg=None if Step.PORTRAIT in kept else bytes(self._portrait or b""),
+                fingers_captured=None if Step.FINGERPRINTS in kept else tuple(
+                    c for c in FINGERS if c in self._fingers),
+                fingers_missing=None if Step.FINGERPRINTS in kept else dict(self._missing),
+                signature_png=None if Step.SIGNATURE in kept else bytes(
+                    self._signature or b""),
+                kept_from_before=self.kept_from_before)
 
     def confirm(self) -> str:
         """Seal the record (durable on return) and return its id; the data is wiped."""

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from kiosk.journal import Journal
-from kiosk.recovery import DISCARD_REASON, recover_unfinished
+from kiosk.recovery import (
+    DISCARD_REASON,
+    NO_CONSENT_REASON,
+    recover_unfinished,
+    resumable_sessions,
+)
 
 
 @pytest.fixture
@@ -68,3 +73,33 @@ def test_discarded_steps_leave_no_bytes_in_the_files(tmp_path: Path) -> None:
     j.close()
     for file in tmp_path.iterdir():
         assert marker[:26] not in file.read_bytes(), file.name
+
+
+def test_resumable_sessions_lists_assisted_records_with_their_step_names(
+        journal: Journal) -> None:
+    walked_away = _record(journal, assisted=False)
+    staff = _record(journal, assisted=True)
+    journal.save_step(staff, "demographics", b"encrypted demographics")
+    later = journal.create_record(assisted=True, first_step=("consent", lambda _: b"c")).id
+    _record(journal, assisted=True, sealed=True)
+
+    assert resumable_sessions(journal) == [  # before recovery too: never self-service
+        (staff, {"consent", "identity", "demographics"}), (later, {"consent"})]
+    result = recover_unfinished(journal, resume_assisted=True)
+    assert result.discarded == [walked_away] and result.resumable == [staff, later]
+    assert resumable_sessions(journal) == [
+        (staff, {"consent", "identity", "demographics"}), (later, {"consent"})]
+
+
+def test_assisted_record_without_consent_is_discarded_not_offered(journal: Journal) -> None:
+    broken = journal.create_record(assisted=True).id
+    journal.save_step(broken, "identity", b"encrypted identity")
+    fine = _record(journal, assisted=True)
+    assert [rid for rid, _ in resumable_sessions(journal)] == [fine]
+
+    result = recover_unfinished(journal, resume_assisted=True)
+
+    assert result.discarded == [broken] and result.resumable == [fine]
+    deleted = journal.audit_events(event="record_deleted")
+    assert [(e.details["record"], e.details["reason"]) for e in deleted] == [
+        (broken, NO_CONSENT_REASON)]

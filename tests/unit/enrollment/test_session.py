@@ -16,6 +16,7 @@ from kiosk.enrollment.record import NotEligible
 from kiosk.enrollment.session import (
     ALLOWED_TRANSITIONS,
     FINGERS,
+    JOURNAL_STEPS,
     AssistanceRequired,
     EnrollmentSession,
     LowQuality,
@@ -30,6 +31,7 @@ from kiosk.errors import (
     JournalError,
     SessionExpired,
 )
+from kiosk.journal.core import STEPS
 from tests.unit.enrollment.fakes import (
     KK_TEXT,
     NIK_DIGITS,
@@ -472,3 +474,146 @@ def test_confirm_wipes_the_data_and_returns_the_record_id() -> None:
     assert record_id == kit.session.record_id and record_id.startswith("test-01-")
     assert not any(any(buf) for buf in buffers)
     assert kit.session._demographics is None and not kit.session._fingers
+
+
+# -- resuming after a power cut -----------------------------------------------------------
+OLD = {  # what the journal held before the cut (the kiosk cannot read it; only the names)
+    "consent": {"consent.json": b'{"accepted":true}'},
+    "identity": {"identity.json": b"old identity"},
+    "demographics": {"demographics.json": b"old demographics"},
+    "portrait": {"portrait.jpg": b"old portrait"},
+    "fingerprints": {"exceptions.json": b"old fingerprints"},
+    "signature": {"signature.png": b"old signature"},
+}
+RESUMED_ID = "test-01-0000042-abcdef"
+
+
+def resumed(journaled: tuple[str, ...]) -> Kit:
+    """A Kit whose session resumes RESUMED_ID with ``journaled`` steps in the store."""
+    kit = Kit()
+    kit.store.steps[RESUMED_ID] = {name: dict(OLD[name]) for name in journaled}
+    kit.session = EnrollmentSession.resume(
+        kit.store, RESUMED_ID, journaled, fingerprint=kit.scanner, camera=kit.camera,
+        timeout_s=300, clock=kit.clock, today=lambda: TODAY)
+    kit.store.session = kit.session
+    return kit
+
+
+def test_resume_after_portrait_reenters_identity_then_lands_at_fingerprints(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    kit = resumed(("consent", "identity", "demographics", "portrait"))
+    s = kit.session
+    assert s.assisted and s.record_id == RESUMED_ID and s.step is Step.IDENTITY
+    assert s.kept_from_before == ("demographics", "portrait")
+    s.enter_identity(NIK_TEXT, KK_TEXT)
+    assert s.step is Step.FINGERPRINTS
+    s.record_missing_finger("L5", "bandaged")  # assisted: allowed
+    for code in FINGERS[:-1]:
+        s.capture_finger(code)
+    s.finish_fingerprints()
+    s.submit_signature(signature_png())
+    summary = s.review()
+    assert summary.kept_from_before == ("demographics", "portrait")
+    assert summary.nik.digits == NIK_DIGITS and summary.kk.digits == KK_TEXT
+    assert summary.demographics is None and summary.portrait_jpeg is None
+    assert summary.fingers_captured == FINGERS[:-1]
+    assert summary.fingers_missing == {"L5": "bandaged"}
+    assert summary.signature_png is not None and summary.signature_png[:4] == b"\x89PNG"
+    assert s.confirm() == RESUMED_ID and RESUMED_ID in kit.store.sealed
+
+    assert kit.store.calls == [  # no second begin(); identity saved again at IDENTITY
+        ("save_step", "identity", Step.IDENTITY),
+        ("save_step", "fingerprints", Step.FINGERPRINTS),
+        ("save_step", "signature", Step.SIGNATURE),
+        ("seal", "seal", Step.REVIEW),
+    ]
+    steps = kit.store.steps[RESUMED_ID]
+    assert json.loads(steps["identity"]["identity.json"]) == {"nik": NIK_DIGITS,
+                                                              "kk": KK_TEXT}  # replaced
+    for kept in ("consent", "demographics", "portrait"):
+        assert steps[kept] == OLD[kept]  # untouched
+    assert kit.camera.queue == [] and kit.scanner.captures == 9
+    # The skips went through the transition method, one logged step at a time.
+    for move in ("language -> consent (resumed)", "consent -> identity (resumed)",
+                 "demographics -> portrait (kept from before the cut)",
+                 "portrait -> fingerprints (kept from before the cut)"):
+        assert move in caplog.text
+    for secret in (NIK_DIGITS, KK_TEXT):
+        assert secret not in caplog.text
+
+
+def test_resume_with_only_consent_goes_through_every_step() -> None:
+    kit = resumed(("consent",))
+    assert kit.session.step is Step.IDENTITY and kit.session.kept_from_before == ()
+    for action, step in zip(STEP_ACTIONS[2:], ORDER[2:], strict=False):
+        assert kit.session.step is step
+        if step is Step.REVIEW:
+            summary = kit.session.review()
+            assert summary.kept_from_before == () and summary.demographics == PERSON
+            assert summary.fingers_captured == FINGERS
+        action(kit.session)
+    assert kit.session.step is Step.SEALED
+    assert [c[1] for c in kit.store.calls] == [
+        "identity", "demographics", "portrait", "fingerprints", "signature", "seal"]
+
+
+def test_resume_with_every_step_journaled_goes_from_identity_to_review() -> None:
+    kit = resumed(tuple(OLD))
+    kit.session.enter_identity(NIK_TEXT, KK_TEXT)
+    assert kit.session.step is Step.REVIEW
+    summary = kit.session.review()
+    assert summary.kept_from_before == ("demographics", "portrait", "fingerprints",
+                                        "signature")
+    assert (summary.demographics, summary.portrait_jpeg, summary.fingers_captured,
+            summary.fingers_missing, summary.signature_png) == (None,) * 5
+    kit.session.confirm()
+    assert [c[1] for c in kit.store.calls] == ["identity", "seal"]
+
+
+def test_resumed_identity_is_validated_and_a_failing_store_keeps_the_step() -> None:
+    kit = resumed(("consent", "identity", "demographics"))
+    with pytest.raises(InvalidNik):
+        kit.session.enter_identity("7204 0152 0885 000", KK_TEXT)
+    kit.store.fail_on = {"identity"}
+    with pytest.raises(JournalError):
+        kit.session.enter_identity(NIK_TEXT, KK_TEXT)
+    assert kit.session.step is Step.IDENTITY
+    assert kit.store.steps[RESUMED_ID]["identity"] == OLD["identity"]
+    kit.store.fail_on = set()
+    kit.session.enter_identity(NIK_TEXT, KK_TEXT)
+    assert kit.session.step is Step.PORTRAIT
+
+
+@pytest.mark.parametrize("journaled", [(), ("identity", "demographics"), ("identity",)])
+def test_resume_without_consent_is_refused(journaled: tuple[str, ...]) -> None:
+    store = FakeStore()
+    with pytest.raises(IllegalTransition, match="no consent step"):
+        EnrollmentSession.resume(store, RESUMED_ID, journaled, fingerprint=FakeScanner(),
+                                 camera=FakeCamera(), today=lambda: TODAY)
+    assert store.calls == []
+
+
+def test_resume_refuses_unknown_step_names() -> None:
+    with pytest.raises(IllegalTransition, match="unknown step"):
+        EnrollmentSession.resume(FakeStore(), RESUMED_ID, ("consent", "review"),
+                                 fingerprint=None, camera=None)
+
+
+def test_resumed_session_is_always_assisted_and_aborts_like_any_other() -> None:
+    kit = resumed(("consent", "identity"))
+    s = kit.session
+    assert s.assisted
+    with pytest.raises(TypeError):  # resume() has no way to make a self-service session
+        EnrollmentSession.resume(kit.store, RESUMED_ID, ("consent",), fingerprint=None,
+                                 camera=None, assisted=False)  # type: ignore[call-arg]
+    for call, ok in METHODS.values():  # only identity input is accepted at first
+        if Step.IDENTITY not in ok:
+            with pytest.raises(IllegalTransition):
+                call(s)
+    s.abort("staff cancelled")
+    assert kit.store.discarded == {RESUMED_ID: "staff cancelled"}
+
+
+def test_session_knows_the_journal_step_names() -> None:
+    assert JOURNAL_STEPS == STEPS
