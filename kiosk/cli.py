@@ -166,9 +166,10 @@ def cmd_queue(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_config(config: Config, args: argparse.Namespace) -> int:
     if args.config_command == "check":
-        from kiosk.config import check_sealing
+        from kiosk.config import check_devices, check_sealing
 
         check_sealing(config)
+        check_devices(config)
         sources = ", ".join(map(str, config.sources)) or "packaged defaults only"
         print(f"configuration ok ({sources})")
         return EXIT_OK

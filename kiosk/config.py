@@ -15,6 +15,7 @@ Mopidy way). Hardware sections also accept the options their backend declares
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -280,6 +281,31 @@ def check_sealing(config: Config) -> None:
             raise ConfigError("sealing.central_key", "dev",
                               "the path of the central office's public key when real hardware "
                               f"is configured ({', '.join(real)}); 'dev' is for simulation only")
+
+
+def check_devices(config: Config) -> None:
+    """What ``kiosk config check`` adds to loading: every backend is constructed (not
+    opened: no hardware is touched), so out-of-range values fail here with their key, and
+    no GPIO line is claimed twice on real pins."""
+    from kiosk.errors import DeviceError
+    from kiosk.hardware.registry import create_device
+
+    for kind in (*HARDWARE_KINDS, "power"):
+        # A DeviceError is a device problem (no pins on this machine), not a config mistake.
+        with contextlib.suppress(DeviceError):
+            create_device(kind, config.backend_options(kind))
+    gpio, power = config["hardware.gpio"], config["power"]
+    if gpio["type"] == "native" and power["type"] == "gpio" and power.get(
+            "pin_factory", "native") == "native":
+        kiosk_pins = {gpio.get(name, default) for name, default in (
+            ("led_pin", 17), ("buzzer_pin", 27), ("help_pin", 22), ("tamper_pin", 23),
+            ("power_fail_pin", 24), ("pir_pin", None))}
+        ups_pin = power.get("power_fail_pin", 24)
+        if ups_pin in kiosk_pins:
+            raise ConfigError("power.power_fail_pin", ups_pin,
+                              "a GPIO line that [hardware.gpio] does not also claim (set "
+                              "hardware.gpio.power_fail_pin to a free pin, or wire the UPS "
+                              "line to another pin): one line can have only one owner")
 
 
 def defaults() -> dict[str, dict[str, Any]]:

@@ -115,3 +115,26 @@ def test_config_check_ok_and_show_masks(tmp_path: Path) -> None:
     assert "s3cret-token" not in shown.stdout
     assert f'token = "{MASK}"' in shown.stdout
     assert 'id = "test-01"' in shown.stdout
+
+
+@pytest.mark.parametrize(("body", "key"), [
+    ('[power]\ntype = "gpio"\ngauge = "ina219x"\n', "power.gauge"),
+    ('[hardware.camera]\ntype = "v4l2"\nstill_width = 481\n', "hardware.camera.still_width"),
+])
+def test_config_check_catches_out_of_range_backend_values(tmp_path: Path, body: str,
+                                                          key: str) -> None:
+    config = write_config(tmp_path, body + '[sealing]\ncentral_key = "/nonexistent.pub"\n')
+    result = _kiosk(config, "config", "check")
+    assert result.returncode == 2, result.stderr
+    assert key in result.stderr
+
+
+def test_config_check_refuses_one_gpio_line_claimed_twice(tmp_path: Path) -> None:
+    body = ('[hardware.gpio]\ntype = "native"\n[power]\ntype = "gpio"\n'
+            'power_fail_pin = 24\n[sealing]\ncentral_key = "/nonexistent.pub"\n')
+    result = _kiosk(write_config(tmp_path, body), "config", "check")
+    assert result.returncode == 2
+    assert "power.power_fail_pin" in result.stderr and "one owner" in result.stderr
+    fixed = body.replace("[power]", "[power]").replace("power_fail_pin = 24",
+                                                       "power_fail_pin = 5")
+    assert _kiosk(write_config(tmp_path, fixed), "config", "check").returncode == 0
