@@ -1,7 +1,8 @@
 """The real smart-card reader: PC/SC through pcscd, with pyscard's low-level API.
 
 ``smartcard`` (pyscard) is imported only here, inside ``_open``, so the simulated kiosk
-runs without it.
+runs without it. The presence monitor thread's loop is in
+:mod:`~kiosk.hardware.card.pcsc_monitor`.
 """
 
 from __future__ import annotations
@@ -22,19 +23,18 @@ from kiosk.errors import (
     DeviceTimeout,
 )
 from kiosk.hardware.base import OptionTypes
-from kiosk.hardware.card.base import CardEvent, CardInfo, CardReader
+from kiosk.hardware.card.base import CardInfo, CardReader
 from kiosk.hardware.card.errors import CardRemoved
+from kiosk.hardware.card.pcsc_monitor import PNP_READER, PresenceMonitor
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire.card")  # APDU headers and status words only
 
 T = TypeVar("T")
 
-#: pcsc-lite's pseudo-reader that changes state when readers come and go.
-PNP_READER = "\\\\?PnP?\\Notification"
 GET_UID = bytes.fromhex("FFCA000000")  # PC/SC part 3 GET DATA: the contactless UID
 
-__all__ = ["PcscCardReader"]
+__all__ = ["PNP_READER", "PcscCardReader"]
 
 
 def _load_scard() -> Any:
@@ -44,7 +44,7 @@ def _load_scard() -> Any:
     return scard
 
 
-class PcscCardReader(CardReader):
+class PcscCardReader(PresenceMonitor, CardReader):
     """A PC/SC reader (a USB CCID reader, or vpcd's virtual one) through ``pcscd``.
 
     Needs ``pcscd`` running (Debian: ``apt-get install pcscd``; it starts on demand through
@@ -64,9 +64,10 @@ class PcscCardReader(CardReader):
     stuck one); another program holding the card exclusively ->
     :class:`~kiosk.errors.DeviceBusy`.
 
-    A monitor thread (its own PC/SC context, blocked in ``SCardGetStatusChange``) reports
-    reader and card events to ``when_card_inserted`` / ``when_card_removed`` **on that
-    thread** and to :meth:`events`; see :class:`CardReader`. Example::
+    A monitor thread (its own PC/SC context, blocked in ``SCardGetStatusChange``; its body is
+    :class:`~kiosk.hardware.card.pcsc_monitor.PresenceMonitor`) reports reader and card events
+    to ``when_card_inserted`` / ``when_card_removed`` **on that thread** and to
+    :meth:`events`; see :class:`CardReader`. Example::
 
         with PcscCardReader(reader="Virtual PCD 00 00") as reader:
             reader.when_card_removed = lambda e: bridge.post(screen.logout)
@@ -358,68 +359,3 @@ class PcscCardReader(CardReader):
             raise DeviceProtocolError(f"{what}: the card answered {len(response)} bytes, "
                                       "no status word")
         raise self._error(hr, what)
-
-    # -- the monitor thread ---------------------------------------------------------------
-    def _watch(self) -> None:
-        try:
-            self._watch_loop()
-        except Exception:
-            log.exception("PC/SC monitor thread failed; no more card events")
-        finally:
-            if self._monitor_ctx is not None:
-                self._scard.SCardReleaseContext(self._monitor_ctx)
-                self._monitor_ctx = None
-
-    def _watch_loop(self) -> None:
-        s = self._scard
-        ctx = self._monitor_ctx
-        name: str | None = self.reader_name
-        known = {PNP_READER: s.SCARD_STATE_UNAWARE, name: s.SCARD_STATE_UNAWARE}
-        card = False
-        use_pnp = True
-        while not self._stop.is_set():
-            if name is None:  # our reader is gone: is it back?
-                try:
-                    name = self._pick(self._list_readers(ctx))
-                except DeviceError:
-                    name = None
-                if name is not None:
-                    self.reader_name = name
-                    known[name] = s.SCARD_STATE_UNAWARE
-                    self._emit(CardEvent("reader_added", name))
-            query = [(r, st) for r, st in known.items() if r != PNP_READER or use_pnp]
-            hr, states = s.SCardGetStatusChange(ctx, 1000 if use_pnp or name else 500, query)
-            if hr in (s.SCARD_E_TIMEOUT, s.SCARD_E_CANCELLED):
-                continue
-            if hr in (s.SCARD_E_NO_SERVICE, s.SCARD_E_SERVICE_STOPPED):
-                log.error("PC/SC monitor: pcscd stopped; no more card events")
-                if name is not None:
-                    if card:
-                        self._emit(CardEvent("card_removed", name))
-                    self._emit(CardEvent("reader_removed", name))
-                return
-            if hr != s.SCARD_S_SUCCESS:
-                if use_pnp:  # a pcscd without PnP notification: poll instead
-                    use_pnp = False
-                    continue
-                log.warning("PC/SC monitor: %s", self._message(hr))
-                self._stop.wait(0.5)
-                continue
-            for reader, state, atr in states:
-                known[reader] = state & ~s.SCARD_STATE_CHANGED
-                if reader == PNP_READER:
-                    continue
-                if state & (s.SCARD_STATE_UNKNOWN | s.SCARD_STATE_UNAVAILABLE):
-                    del known[reader]
-                    if card:
-                        card = False
-                        self._emit(CardEvent("card_removed", reader))
-                    self._emit(CardEvent("reader_removed", reader))
-                    name = None
-                    continue
-                now = bool(state & s.SCARD_STATE_PRESENT) and not state & s.SCARD_STATE_MUTE
-                if now and not card:
-                    self._emit(CardEvent("card_inserted", reader, bytes(atr)))
-                elif card and not now:
-                    self._emit(CardEvent("card_removed", reader))
-                card = now

@@ -1,6 +1,7 @@
 """The real fingerprint backend: a ZhianTec ZFM sensor (R307, R503, AS608) on a UART.
 
-Transport (:class:`SerialLink`, pyserial, imported only here) is kept apart from the
+Transport (:class:`~kiosk.hardware.fingerprint.zfm_link.SerialLink`, pyserial, and the
+reconnect backoff, in :mod:`~kiosk.hardware.fingerprint.zfm_link`) is kept apart from the
 protocol (:mod:`kiosk.hardware.fingerprint.zfm_protocol`, pure functions). Raw command and
 acknowledge frames are logged at DEBUG on ``kiosk.wire.fingerprint``; image and template
 data never are (biometrics), nor is the password.
@@ -23,83 +24,15 @@ from kiosk.errors import (
 from kiosk.hardware.base import FingerprintImage, OptionTypes
 from kiosk.hardware.fingerprint import zfm_protocol as zp
 from kiosk.hardware.fingerprint.base import FingerprintScanner
+from kiosk.hardware.fingerprint.zfm_link import READ_SLICE_S, LinkLost, SerialLink, reopen
+
+__all__ = ["BAUDRATES", "PPI", "READ_SLICE_S", "LinkLost", "SerialLink", "ZfmFingerprint"]
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire.fingerprint")
 
 PPI = 500  # ZFM optical sensors: 256 x 288 at 500 dpi
 BAUDRATES = (9600, 19200, 38400, 57600, 115200)  # 9600 * N, N = 1, 2, 4, 6, 12
-READ_SLICE_S = 0.02  # one blocking read waits at most this long; deadlines are checked between
-
-
-class LinkLost(DeviceNotFound):
-    """The serial port failed or vanished (an unplugged USB adapter, a dropped pty)."""
-
-
-class SerialLink:
-    """A pyserial port opened on demand: write bytes, read what has arrived, never block long.
-
-    Every OS or pyserial error becomes :class:`LinkLost`, which the driver answers by
-    reconnecting. Example::
-
-        link = SerialLink("/dev/ttyAMA0", 57600)
-        link.open()
-        link.write(frame)
-        data = link.read_some()      # b"" after READ_SLICE_S without bytes
-    """
-
-    def __init__(self, port: str, baudrate: int) -> None:
-        self.port = port
-        self.baudrate = baudrate
-        self._serial: Any = None
-
-    @property
-    def is_open(self) -> bool:
-        return self._serial is not None
-
-    def open(self) -> None:
-        import serial  # pyserial: only the real backend needs it
-
-        try:
-            self._serial = serial.Serial(self.port, self.baudrate, timeout=READ_SLICE_S,
-                                         write_timeout=2.0, exclusive=True)
-        except (OSError, ValueError) as exc:  # SerialException is an OSError
-            self._serial = None
-            raise LinkLost(f"cannot open {self.port}: {exc}") from exc
-
-    def close(self) -> None:
-        port, self._serial = self._serial, None
-        if port is not None:
-            try:
-                port.close()
-            except OSError as exc:  # already gone: nothing left to release
-                log.debug("closing %s: %s", self.port, exc)
-
-    def _port(self) -> Any:
-        if self._serial is None:
-            raise LinkLost(f"{self.port} is not open")
-        return self._serial
-
-    def write(self, data: bytes) -> None:
-        try:
-            self._port().write(data)
-        except OSError as exc:
-            raise LinkLost(f"write to {self.port} failed: {exc}") from exc
-
-    def read_some(self) -> bytes:
-        """What has arrived (up to 4 KiB), waiting at most READ_SLICE_S for the first byte."""
-        port = self._port()
-        try:
-            waiting = port.in_waiting
-            return bytes(port.read(max(1, min(waiting, 4096))))
-        except OSError as exc:
-            raise LinkLost(f"read from {self.port} failed: {exc}") from exc
-
-    def discard_input(self) -> None:
-        try:
-            self._port().reset_input_buffer()
-        except OSError as exc:
-            raise LinkLost(f"{self.port}: {exc}") from exc
 
 
 class ZfmFingerprint(FingerprintScanner):
@@ -464,28 +397,9 @@ class ZfmFingerprint(FingerprintScanner):
 
     def _reconnect(self, reason: Exception) -> None:
         """Reopen the port with backoff until it answers, or raise DeviceNotFound."""
-        log.warning("fingerprint sensor on %s lost (%s); reconnecting", self.port, reason)
-        self._link.close()
-        self._parser.clear()
-        deadline = time.monotonic() + self.reconnect_timeout_s
-        delay = 0.05
-        while True:
-            try:
-                self._link.open()
-                self._handshake()
-            except (LinkLost, DeviceTimeout, DeviceProtocolError) as exc:
-                self._link.close()
-                self._parser.clear()
-                last: Exception = exc
-            else:
-                self.reconnects += 1
-                log.info("fingerprint sensor on %s is back", self.port)
-                return
-            if time.monotonic() + delay >= deadline:
-                raise DeviceNotFound(f"fingerprint sensor on {self.port} lost ({reason}) and "
-                                     f"not back within {self.reconnect_timeout_s:g} s: {last}")
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        reopen(self._link, self._handshake, self._parser.clear, self.reconnect_timeout_s,
+               reason)
+        self.reconnects += 1
 
 
 _NAMES = {zp.GEN_IMG: "GenImg", zp.IMG2TZ: "Img2Tz", zp.UP_CHAR: "UpChar",
