@@ -17,7 +17,7 @@ the timestamp. Its parts, from clocks that are all wall time:
 Run on an empty journal and on one of ``records`` sealed records whose pages were evicted
 from the page cache first (as on a kiosk that has not read its journal lately), because
 the watcher opens the journal to write the shutdown event, and opening runs
-``PRAGMA quick_check`` over the whole file.
+``PRAGMA quick_check`` over every table but the payloads.
 """
 
 from __future__ import annotations

@@ -24,6 +24,17 @@ SQLite is loaded, this package serialises everything that can write the database
 Never write to the journal with a tool that does not take ``<db>.lock`` (the ``sqlite3``
 shell does not) while the kiosk runs.
 
+Integrity check at open
+-----------------------
+Sealed step blobs (the payloads: portraits, fingerprints) live in their own ``payloads``
+table and are most of the file; ``steps`` holds each one's length and SHA-256. On every open,
+``quick_check`` runs on every table *except* ``payloads`` (and their indexes), so start-up
+after a power cut reads a few megabytes whatever the backlog of unsent records: on an SD
+card a full check of a 5 GB journal would keep the kiosk dark for minutes. A payload is
+verified against its digest whenever it is read (:meth:`Journal.step_blobs`, by the uploader
+and the export), and a damaged one is named (record and step) instead of being sent.
+:func:`database.full_check` (``PRAGMA integrity_check``) reads everything, for maintenance.
+
 A file that fails ``quick_check`` (or is not a database) is never deleted: it is moved aside
 with its ``-wal``/``-shm`` to ``<name>.corrupt-<UTC time>``, a fresh journal is started with a
 ``journal_quarantined`` audit event, and :class:`~kiosk.errors.JournalCorrupt` is raised.

@@ -25,7 +25,8 @@ STATES: tuple[str, ...] = (
     "in_progress", "sealed", "uploading", "exported", "acknowledged", "purged")
 TRANSITIONS: dict[str, frozenset[str]] = {
     "in_progress": frozenset({"sealed"}),  # only through mark_sealed (it stores the manifest)
-    "sealed": frozenset({"uploading", "exported"}),
+    # -> acknowledged: the intake's receipt turned up before this kiosk journaled the upload
+    "sealed": frozenset({"uploading", "exported", "acknowledged"}),
     "uploading": frozenset({"acknowledged", "sealed"}),  # -> sealed: upload given up for now
     "exported": frozenset({"acknowledged", "uploading"}),
     "acknowledged": frozenset({"purged"}),
@@ -55,6 +56,8 @@ class RecordInfo:
     attempts: int
     last_error: str | None
     manifest: bytes | None
+    upload_url: str | None = None  # the tus upload being resumed (``uploading``)
+    has_receipt: bool = False  # the intake's signed receipt is stored (``acknowledged``)
 
 
 @dataclass(frozen=True)
@@ -70,17 +73,20 @@ class AuditEvent:
 
 
 _RECORD_COLUMNS = ("id, seq, state, assisted, boot_id, clock_trusted, created_at, updated_at,"
-                   " attempts, last_error, manifest")
+                   " attempts, last_error, manifest, upload_url, receipt IS NOT NULL")
+# Records waiting for the uploader, oldest first.
+OUTBOX_STATES: tuple[str, ...] = ("sealed", "uploading")
 
 
 def _record_from_row(row: tuple[Any, ...]) -> RecordInfo:
     (rid, seq, state, assisted, boot_id, trusted, created, updated, attempts, error,
-     manifest) = row
+     manifest, upload_url, has_receipt) = row
     return RecordInfo(
         id=rid, seq=seq, state=state, assisted=bool(assisted), boot_id=boot_id,
         clock_trusted=bool(trusted), created_at=created, updated_at=updated,
         attempts=attempts, last_error=error,
-        manifest=None if manifest is None else bytes(manifest))
+        manifest=None if manifest is None else bytes(manifest), upload_url=upload_url,
+        has_receipt=bool(has_receipt))
 
 
 def _as_blob(blob: object) -> bytes:
@@ -267,13 +273,17 @@ class Journal:
     def _insert_step(self, conn: sqlite3.Connection, record_id: str, step: str, blob: bytes,
                      trusted: bool, now: str) -> None:
         conn.execute(
-            "INSERT INTO steps (record_id, step, blob, sha256, seq, boot_id, clock_trusted,"
+            "INSERT INTO steps (record_id, step, length, sha256, seq, boot_id, clock_trusted,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id, step)"
-            " DO UPDATE SET blob = excluded.blob, sha256 = excluded.sha256,"
+            " DO UPDATE SET length = excluded.length, sha256 = excluded.sha256,"
             " seq = excluded.seq, boot_id = excluded.boot_id,"
             " clock_trusted = excluded.clock_trusted, created_at = excluded.created_at",
-            (record_id, step, blob, hashlib.sha256(blob).hexdigest(), database.next_seq(conn),
-             self.boot_id, int(trusted), now))
+            (record_id, step, len(blob), hashlib.sha256(blob).hexdigest(),
+             database.next_seq(conn), self.boot_id, int(trusted), now))
+        conn.execute(
+            "INSERT INTO payloads (record_id, step, blob) VALUES (?, ?, ?)"
+            " ON CONFLICT (record_id, step) DO UPDATE SET blob = excluded.blob",
+            (record_id, step, blob))
 
     def save_step(self, record_id: str, step: str, blob: bytes) -> None:
         """Store (or replace) one step's sealed blob; durable on return."""
@@ -296,7 +306,7 @@ class Journal:
         (except for rows from before schema version 3, which are hashed here)."""
         with self._reading() as conn:
             rows = conn.execute(
-                "SELECT step, length(blob), sha256 FROM steps WHERE record_id = ? ORDER BY seq",
+                "SELECT step, length, sha256 FROM steps WHERE record_id = ? ORDER BY seq",
                 (record_id,)).fetchall()
             if not rows:
                 self._state_in(conn, record_id)  # raises for an unknown record
@@ -304,21 +314,37 @@ class Journal:
             for step, length, digest in rows:
                 if digest is None:
                     (blob,) = conn.execute(
-                        "SELECT blob FROM steps WHERE record_id = ? AND step = ?",
+                        "SELECT blob FROM payloads WHERE record_id = ? AND step = ?",
                         (record_id, step)).fetchone()
                     digest = hashlib.sha256(blob).hexdigest()
                 out[step] = (int(length), digest)
         return out
 
     def step_blobs(self, record_id: str) -> dict[str, bytes]:
-        """The record's step blobs by step name, in the order they were saved."""
+        """The record's step blobs by step name, in the order they were saved.
+
+        Each blob is checked against the length and SHA-256 stored when it was saved (the
+        start-up integrity check skips the payload pages): a damaged one raises
+        :class:`JournalError` naming the record and step.
+        """
         with self._reading() as conn:
             rows = conn.execute(
-                "SELECT step, blob FROM steps WHERE record_id = ? ORDER BY seq",
-                (record_id,)).fetchall()
+                "SELECT s.step, s.length, s.sha256, p.blob FROM steps s LEFT JOIN payloads p"
+                " ON p.record_id = s.record_id AND p.step = s.step"
+                " WHERE s.record_id = ? ORDER BY s.seq", (record_id,)).fetchall()
             if not rows:
                 self._state_in(conn, record_id)  # raises for an unknown record
-        return {step: bytes(blob) for step, blob in rows}
+        out: dict[str, bytes] = {}
+        for step, length, digest, blob in rows:
+            if blob is None:
+                raise JournalError(f"record {record_id} step {step}: payload is missing")
+            data = bytes(blob)
+            if (length is not None and len(data) != length) or (
+                    digest is not None and hashlib.sha256(data).hexdigest() != digest):
+                raise JournalError(f"record {record_id} step {step}: payload is damaged "
+                                   "(its SHA-256 differs from the one journaled)")
+            out[step] = data
+        return out
 
     def mark_sealed(self, record_id: str, manifest: bytes) -> None:
         """``in_progress`` -> ``sealed`` with its signed manifest; durable on return."""
@@ -334,6 +360,97 @@ class Journal:
 
         self._write(body)
         log.info("record %s: in_progress -> sealed", record_id)
+
+    # -- the outbox (see docs/upload.md) ----------------------------------------------------
+    def outbox(self) -> list[RecordInfo]:
+        """Records waiting for the uploader (``sealed`` or ``uploading``), oldest first."""
+        query = f"SELECT {_RECORD_COLUMNS} FROM records"  # noqa: S608 -- constant columns
+        with self._reading() as conn:
+            rows = conn.execute(f"{query} WHERE state IN (?, ?) ORDER BY seq",
+                                OUTBOX_STATES).fetchall()
+        return [_record_from_row(r) for r in rows]
+
+    def start_upload(self, record_id: str, url: str) -> None:
+        """``sealed`` -> ``uploading`` (or a new URL for an ``uploading`` record): the tus
+        upload ``url`` is journaled, so a restarted uploader resumes it; durable on return."""
+        if not url:
+            raise ValueError("an upload URL is required")
+
+        def body(conn: sqlite3.Connection) -> str:
+            old = self._state_in(conn, record_id)
+            if old not in OUTBOX_STATES:
+                raise IllegalStateChange(
+                    f"record {record_id} is {old}; only sealed records are uploaded")
+            conn.execute("UPDATE records SET state = 'uploading', upload_url = ?,"
+                         " updated_at = ? WHERE id = ?", (url, database.utc_now(), record_id))
+            if old != "uploading":
+                database.insert_audit(
+                    conn, "record_state",
+                    {"record": record_id, "from_state": old, "to_state": "uploading"},
+                    self.boot_id, self._trusted())
+            return old
+
+        if self._write(body) != "uploading":
+            log.info("record %s: sealed -> uploading", record_id)
+
+    def upload_failed(self, record_id: str, error: str, *, forget_url: bool = False) -> None:
+        """One failed attempt: ``attempts`` + 1 and ``last_error``. With ``forget_url`` the
+        journaled upload is dropped (the intake lost or refused it) and the record goes back
+        to ``sealed``, to be uploaded afresh."""
+        error = error[:MAX_ERROR_CHARS]
+
+        def body(conn: sqlite3.Connection) -> None:
+            old = self._state_in(conn, record_id)
+            if old not in OUTBOX_STATES:
+                raise IllegalStateChange(f"record {record_id} is {old}, not in the outbox")
+            new = "sealed" if forget_url else old
+            conn.execute(
+                "UPDATE records SET attempts = attempts + 1, last_error = ?, updated_at = ?,"
+                " state = ?, upload_url = CASE WHEN ? THEN NULL ELSE upload_url END"
+                " WHERE id = ?",
+                (error, database.utc_now(), new, int(forget_url), record_id))
+            if new != old:
+                database.insert_audit(
+                    conn, "record_state",
+                    {"record": record_id, "from_state": old, "to_state": new},
+                    self.boot_id, self._trusted())
+
+        self._write(body)
+
+    def acknowledge(self, record_id: str, receipt: bytes) -> None:
+        """-> ``acknowledged`` with the intake's receipt, in one commit (so no record is ever
+        acknowledged without its receipt); the caller has verified the receipt."""
+        receipt = _as_blob(receipt)
+        if not receipt:
+            raise ValueError("a receipt is required to acknowledge a record")
+        now = database.utc_now()
+
+        def body(conn: sqlite3.Connection) -> str:
+            old = self._state_in(conn, record_id)
+            if "acknowledged" not in TRANSITIONS[old]:
+                raise IllegalStateChange(
+                    f"record {record_id}: {old} -> acknowledged is not allowed")
+            conn.execute(
+                "UPDATE records SET state = 'acknowledged', receipt = ?, acknowledged_at = ?,"
+                " upload_url = NULL, last_error = NULL, updated_at = ? WHERE id = ?",
+                (receipt, now, now, record_id))
+            database.insert_audit(
+                conn, "record_state",
+                {"record": record_id, "from_state": old, "to_state": "acknowledged"},
+                self.boot_id, self._trusted())
+            return old
+
+        old = self._write(body)
+        log.info("record %s: %s -> acknowledged", record_id, old)
+
+    def receipt(self, record_id: str) -> bytes | None:
+        """The intake's signed receipt for the record, or None before it is acknowledged."""
+        with self._reading() as conn:
+            row = conn.execute("SELECT receipt FROM records WHERE id = ?",
+                               (record_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no record {record_id!r} in the journal")
+        return None if row[0] is None else bytes(row[0])
 
     def delete_record(self, record_id: str, reason: str) -> None:
         """Delete an ``in_progress`` (aborted) or ``purged`` record and its steps; audited.
@@ -376,6 +493,9 @@ class Journal:
             if old == "in_progress" and state == "sealed":
                 raise IllegalStateChange(
                     f"record {record_id}: use mark_sealed(), which stores the manifest")
+            if state == "acknowledged":
+                raise IllegalStateChange(
+                    f"record {record_id}: use acknowledge(), which stores the receipt")
             if state not in TRANSITIONS[old]:
                 allowed = ", ".join(sorted(TRANSITIONS[old])) or "nothing"
                 raise IllegalStateChange(
@@ -460,6 +580,32 @@ class Journal:
         if busy:
             log.warning("journal checkpoint incomplete (%s of %s pages): a reader was active",
                         done, log_pages)
+
+    def verify(self) -> list[str]:
+        """The maintainer's deep check: ``PRAGMA integrity_check`` over the whole file, then
+        every payload against its journaled length and SHA-256. Returns the problems found
+        (record ids and step names only), empty when all is sound. Reads the whole file."""
+        problems: list[str] = []
+        with self._reading() as conn:
+            whole = database.full_check(conn)
+            if whole is not None:
+                problems.append(f"integrity_check: {whole}")
+            rows = conn.execute(
+                "SELECT s.record_id, s.step, s.length, s.sha256, p.rowid FROM steps s"
+                " LEFT JOIN payloads p ON p.record_id = s.record_id AND p.step = s.step"
+                " ORDER BY s.seq").fetchall()
+        for record_id, step, length, digest, rowid in rows:
+            if rowid is None:
+                problems.append(f"record {record_id} step {step}: payload is missing")
+                continue
+            with self._reading() as conn:  # one blob at a time: others may write meanwhile
+                row = conn.execute("SELECT blob FROM payloads WHERE rowid = ?",
+                                   (rowid,)).fetchone()
+            data = b"" if row is None else bytes(row[0])
+            if (length is not None and len(data) != length) or (
+                    digest is not None and hashlib.sha256(data).hexdigest() != digest):
+                problems.append(f"record {record_id} step {step}: payload is damaged")
+        return problems
 
     def settings(self) -> dict[str, int | str]:
         """The connection's effective settings, for diagnostics and tests."""

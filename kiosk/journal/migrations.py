@@ -78,7 +78,40 @@ def _v3_step_digests(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE steps ADD COLUMN sha256 TEXT")
 
 
-MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_indexes, _v3_step_digests)
+def _v4_payloads_apart(conn: sqlite3.Connection) -> None:
+    """Step blobs move to their own table, so the integrity check on every start can skip
+    the bulk of the file (payloads carry their SHA-256 in ``steps`` and are checked when
+    read); ``steps`` keeps the small metadata, now with each blob's length."""
+    conn.execute(
+        """CREATE TABLE payloads (
+            record_id TEXT NOT NULL,
+            step TEXT NOT NULL,
+            blob BLOB NOT NULL,
+            PRIMARY KEY (record_id, step),
+            FOREIGN KEY (record_id, step) REFERENCES steps (record_id, step)
+                ON DELETE CASCADE
+        ) STRICT""")
+    conn.execute("INSERT INTO payloads (record_id, step, blob)"
+                 " SELECT record_id, step, blob FROM steps")
+    conn.execute("ALTER TABLE steps ADD COLUMN length INTEGER")
+    conn.execute("UPDATE steps SET length = length(blob)")
+    conn.execute("ALTER TABLE steps DROP COLUMN blob")
+
+
+def _v5_upload_state(conn: sqlite3.Connection) -> None:
+    """What the uploader needs to survive a kill: the tus upload URL of a record being
+    uploaded, and the intake's signed receipt, stored with the move to ``acknowledged``."""
+    conn.execute("ALTER TABLE records ADD COLUMN upload_url TEXT")
+    conn.execute("ALTER TABLE records ADD COLUMN receipt BLOB")
+    conn.execute("ALTER TABLE records ADD COLUMN acknowledged_at TEXT")
+
+
+MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_indexes, _v3_step_digests,
+                                   _v4_payloads_apart, _v5_upload_state)
+
+# Tables the integrity check at open skips: their pages are most of the file, and each row is
+# verified against its SHA-256 (kept in ``steps``) whenever it is read.
+BULK_TABLES: frozenset[str] = frozenset({"payloads"})
 
 
 def latest_version(migrations: Sequence[Migration] | None = None) -> int:

@@ -90,7 +90,7 @@ def check_disk(disk: Path, scratch: Path, run: Run, *, open_all: bool = False) -
         if to_open:
             opener = _opener(disk)
             for rid in sorted(to_open):
-                blobs = dict(conn.execute("SELECT step, blob FROM steps WHERE record_id = ?",
+                blobs = dict(conn.execute("SELECT step, blob FROM payloads WHERE record_id = ?",
                                           (rid,)))
                 opened = opener.open_packet(build_packet(records[rid][1], blobs))
                 assert opened.meta.record_id == rid and set(opened.steps) == STEPS

@@ -66,7 +66,10 @@ def record_in(j: Journal, state: str) -> str:
         return j.create_record(assisted=False).id
     record_id = sealed_record(j)
     for step in paths[state]:
-        j.set_state(record_id, step)
+        if step == "acknowledged":
+            j.acknowledge(record_id, b"signed receipt")
+        else:
+            j.set_state(record_id, step)
     assert j.record(record_id).state == state
     return record_id
 
@@ -75,11 +78,11 @@ def record_in(j: Journal, state: str) -> str:
 def test_fresh_journal_gets_latest_schema_version_and_tables(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     with open_journal(path) as j:
-        assert j.settings()["user_version"] == migrations.latest_version() == 3
+        assert j.settings()["user_version"] == migrations.latest_version() == 5
         events = [e.event for e in j.audit_events()]
     assert events == ["journal_created"]
     db = sqlite_utils.Database(path)
-    assert {"records", "steps", "audit", "counters"} <= set(db.table_names())
+    assert {"records", "steps", "payloads", "audit", "counters"} <= set(db.table_names())
     assert {"records_by_state", "audit_by_event"} <= {i.name for i in db["records"].indexes} | {
         i.name for i in db["audit"].indexes}
     db.close()
@@ -107,19 +110,87 @@ def test_journal_at_version_1_made_by_hand_is_migrated_keeping_its_records(
     conn.close()
 
     with open_journal(path) as j:
-        assert j.settings()["user_version"] == 3
+        assert j.settings()["user_version"] == 5
         old = j.record("poso-01-0000007-abcdef")
         assert (old.state, old.assisted, old.boot_id, old.clock_trusted) == (
             "sealed", True, "old-boot", False)
         migrated = j.audit_events(event="journal_migrated")
-        assert [e.details for e in migrated] == [{"from_version": 1, "to_version": 3}]
+        assert [e.details for e in migrated] == [{"from_version": 1, "to_version": 5}]
         # A step saved before v3 has no stored digest: it is hashed from its blob.
         assert j.step_digests("poso-01-0000007-abcdef") == {
             "portrait": (3, hashlib.sha256(b"\xc0\xff\xee").hexdigest())}
+        # ... and its blob moved to the payloads table (version 4) unchanged.
+        assert j.step_blobs("poso-01-0000007-abcdef") == {"portrait": b"\xc0\xff\xee"}
         assert j.create_record(assisted=False).seq > migrated[0].seq > 7
     index_names = {row[0] for row in sqlite3.connect(path).execute(
         "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"records_by_state", "audit_by_event"} <= index_names
+
+
+def _page_of(path: Path, sql: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _smash_page(path: Path, page: int) -> None:
+    size = database.PAGE_SIZE
+    with open(path, "r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(b"\xde\xad" * (size // 2))
+
+
+def test_verify_of_a_sound_journal_finds_nothing(journal: Journal) -> None:
+    for _ in range(3):
+        sealed_record(journal)
+    assert journal.verify() == []
+
+
+def test_damage_in_the_record_tables_is_caught_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        for _ in range(3):
+            sealed_record(j)
+        j.checkpoint()
+    _smash_page(path, _page_of(path, "SELECT rootpage FROM sqlite_schema WHERE name = 'steps'"))
+    with pytest.raises(JournalCorrupt):
+        open_journal(path)
+    assert len(database.quarantined_files(path)) == 1
+
+
+def test_damage_in_a_payload_is_not_read_at_open_but_refused_when_read(
+        tmp_path: Path) -> None:
+    """The start-up check skips the payload pages (most of the file); a damaged payload is
+    named when the uploader reads it, and the full check finds it."""
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        good = sealed_record(j)
+        rec = j.create_record(assisted=False)
+        j.save_step(rec.id, "portrait", b"P" * 200_000)  # overflow pages
+        j.mark_sealed(rec.id, b"manifest")
+        j.checkpoint()
+    data = path.read_bytes()
+    # A page in the middle of the overflow chain: 4 bytes of next-page pointer, then data.
+    where = data.find(b"P" * (database.PAGE_SIZE - 4), len(data) // 2)
+    assert where > 0
+    page = where // database.PAGE_SIZE + 1
+    with open(path, "r+b") as f:  # flip payload bytes, keeping the overflow chain intact
+        f.seek((page - 1) * database.PAGE_SIZE + 100)
+        f.write(b"rot")
+    with open_journal(path) as j:
+        assert database.quarantined_files(path) == []
+        assert j.step_blobs(good) == {"consent": b"c" * 100}
+        with pytest.raises(JournalError, match=f"{rec.id} step portrait: payload is damaged"):
+            j.step_blobs(rec.id)
+    with Journal.open_readonly(path) as j:
+        assert j.verify() == [f"record {rec.id} step portrait: payload is damaged"]
+    _smash_page(path, page)  # a broken chain: the full check sees it, the start-up one not
+    conn = sqlite3.connect(path)
+    assert database.quick_check(conn, skip=migrations.BULK_TABLES) is None
+    assert database.full_check(conn) is not None
+    conn.close()
 
 
 def test_journal_from_newer_software_is_refused_and_left_byte_for_byte(
@@ -150,10 +221,10 @@ def test_failing_migration_is_rolled_back_whole(tmp_path: Path,
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, broken))
-    with pytest.raises(JournalError, match=r"migration 3 -> 4 failed.*disk on fire"):
+    with pytest.raises(JournalError, match=r"migration 5 -> 6 failed.*disk on fire"):
         open_journal(path)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'"
                         ).fetchone()[0] == 0
     conn.close()
@@ -294,7 +365,7 @@ ALL_PAIRS = [(old, new) for old in STATES for new in STATES]
 def test_set_state_allows_exactly_the_transition_table(journal: Journal, old: str,
                                                        new: str) -> None:
     record_id = record_in(journal, old)
-    if new in TRANSITIONS[old] and old != "in_progress":
+    if new in TRANSITIONS[old] and old != "in_progress" and new != "acknowledged":
         journal.set_state(record_id, new)
         assert journal.record(record_id).state == new
     else:
@@ -306,6 +377,7 @@ def test_set_state_allows_exactly_the_transition_table(journal: Journal, old: st
 def test_transition_table_matches_the_contract() -> None:
     assert {(old, new) for old, news in TRANSITIONS.items() for new in news} == {
         ("in_progress", "sealed"), ("sealed", "uploading"), ("sealed", "exported"),
+        ("sealed", "acknowledged"),
         ("uploading", "acknowledged"), ("uploading", "sealed"), ("exported", "acknowledged"),
         ("exported", "uploading"), ("acknowledged", "purged")}
 
@@ -329,7 +401,7 @@ def test_upload_attempts_and_last_error_are_kept(journal: Journal) -> None:
     journal.set_state(record_id, "uploading")
     info = journal.record(record_id)
     assert (info.attempts, info.last_error) == (2, "link down")
-    journal.set_state(record_id, "acknowledged")
+    journal.acknowledge(record_id, b"receipt")
     info = journal.record(record_id)
     assert (info.attempts, info.last_error) == (2, None)
     moves = [(e.details["from_state"], e.details["to_state"])
@@ -341,8 +413,65 @@ def test_upload_attempts_and_last_error_are_kept(journal: Journal) -> None:
 def test_purging_drops_the_payload_and_keeps_the_receipt(journal: Journal) -> None:
     record_id = record_in(journal, "purged")
     info = journal.record(record_id)
-    assert (info.state, info.manifest) == ("purged", b"manifest")
+    assert (info.state, info.manifest, info.has_receipt) == ("purged", b"manifest", True)
     assert journal.step_blobs(record_id) == {}
+    assert journal.receipt(record_id) == b"signed receipt"
+    conn = sqlite3.connect(journal.path)
+    assert conn.execute("SELECT count(*) FROM payloads WHERE record_id = ?",
+                        (record_id,)).fetchone()[0] == 0
+    conn.close()
+
+
+# -- the outbox ------------------------------------------------------------------------------
+def test_acknowledged_only_with_a_receipt_in_the_same_commit(journal: Journal) -> None:
+    record_id = record_in(journal, "uploading")
+    with pytest.raises(IllegalStateChange, match="acknowledge"):
+        journal.set_state(record_id, "acknowledged")
+    with pytest.raises(ValueError, match="receipt"):
+        journal.acknowledge(record_id, b"")
+    assert (journal.record(record_id).state, journal.receipt(record_id)) == ("uploading", None)
+    journal.acknowledge(record_id, b"R" * 100)
+    info = journal.record(record_id)
+    assert (info.state, info.has_receipt, info.upload_url) == ("acknowledged", True, None)
+    assert journal.receipt(record_id) == b"R" * 100
+    with pytest.raises(IllegalStateChange):
+        journal.acknowledge(record_id, b"again")
+    in_progress = journal.create_record(assisted=False).id
+    with pytest.raises(IllegalStateChange):
+        journal.acknowledge(in_progress, b"R")
+
+
+def test_outbox_upload_url_failures_and_forgetting(journal: Journal) -> None:
+    first, second = sealed_record(journal), sealed_record(journal)
+    record_in(journal, "acknowledged")
+    journal.create_record(assisted=False)
+    assert [r.id for r in journal.outbox()] == [first, second]
+    journal.start_upload(second, "http://intake/files/abc")
+    info = journal.record(second)
+    assert (info.state, info.upload_url, info.attempts) == (
+        "uploading", "http://intake/files/abc", 0)
+    journal.upload_failed(second, "connection refused")
+    info = journal.record(second)
+    assert (info.state, info.upload_url, info.attempts, info.last_error) == (
+        "uploading", "http://intake/files/abc", 1, "connection refused")
+    journal.upload_failed(second, "intake lost the upload", forget_url=True)
+    info = journal.record(second)
+    assert (info.state, info.upload_url, info.attempts) == ("sealed", None, 2)
+    # A receipt found before any upload was journaled acknowledges a sealed record.
+    journal.acknowledge(first, b"receipt")
+    assert [r.id for r in journal.outbox()] == [second]
+    with pytest.raises(IllegalStateChange):
+        journal.start_upload(first, "http://intake/files/x")
+    with pytest.raises(IllegalStateChange):
+        journal.upload_failed(first, "no")
+
+
+def test_a_damaged_payload_is_named_when_read(journal: Journal) -> None:
+    record_id = sealed_record(journal)
+    with journal._writer("test") as conn:  # what an SD card's bit rot would do
+        conn.execute("UPDATE payloads SET blob = ? WHERE record_id = ?", (b"d" * 100, record_id))
+    with pytest.raises(JournalError, match="consent: payload is damaged"):
+        journal.step_blobs(record_id)
 
 
 def test_delete_removes_an_aborted_record_and_its_steps_with_an_audit_event(
