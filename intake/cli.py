@@ -2,10 +2,17 @@
 
 Provisioning, in three commands (see README):
 
-1. ``kiosk-intake keys init --data DIR``: the central office's key pair
-   (``DIR/keys/central.key`` stays here, ``DIR/keys/central.pub`` goes to every kiosk);
+1. ``kiosk-intake keys init --data DIR``: the central office's key pairs:
+   ``DIR/keys/central.key`` (decrypts records; stays here) with ``DIR/keys/central.pub``
+   (goes to every kiosk), and ``DIR/keys/intake.key`` (signs receipts; stays here) with
+   ``DIR/keys/intake.pub`` (goes to every kiosk, ``[upload] intake_key``);
 2. on the kiosk, ``kiosk keys show`` prints its device public key;
 3. ``kiosk-intake register --data DIR --kiosk ID --key HEX``: trust that kiosk's signatures.
+
+Then ``kiosk-intake serve --data DIR`` receives uploads (``docs/upload.md``) and
+``kiosk-intake stats --data DIR`` counts them. ``keys init`` never replaces a key: run again,
+it only adds what is missing (an intake key pair for a directory made before receipts
+existed), and refuses when everything is already there.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiosk.errors import SealingError
+from kiosk.fsutil import make_dirs
+from kiosk.receipts import ensure_intake_keypair
 from kiosk.sealing import generate_central_keypair
+from kiosk.sealing_keys import _write_atomic
 
 _KIOSK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _HEX_KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -38,13 +48,28 @@ def trusted_devices(data: Path) -> dict[str, bytes]:
 
 def _keys_init(args: argparse.Namespace) -> int:
     keys = Path(args.data) / "keys"
+    central_existed = (keys / "central.key").exists()
+    intake_existed = (keys / "intake.key").exists()
+    if central_existed and intake_existed:
+        print(f"kiosk-intake: refusing to overwrite the keys in {keys}: records sealed to "
+              "central.key and receipts signed by intake.key depend on them; move them "
+              "away first if you really mean it", file=sys.stderr)
+        return 1
     try:
-        private, public = generate_central_keypair(keys)
+        if not central_existed:
+            private, public = generate_central_keypair(keys)
+            print(f"central private key: {private} (keep it here, mode 0600)")
+            print(f"central public key:  {public} (copy to each kiosk, sealing.central_key)")
+        else:
+            print(f"central key pair:    {keys / 'central.key'} (kept as it is)")
+        intake_key, _created = ensure_intake_keypair(keys)
     except SealingError as exc:
         print(f"kiosk-intake: {exc}", file=sys.stderr)
         return 1
-    print(f"central private key: {private} (keep it here, mode 0600)")
-    print(f"central public key:  {public} (copy to each kiosk, sealing.central_key)")
+    print(f"intake private key:  {keys / 'intake.key'} (signs receipts; keep it here, "
+          "mode 0600)")
+    print(f"intake public key:   {keys / 'intake.pub'} (copy to each kiosk, "
+          f"upload.intake_key; key id {intake_key.key_id})")
     return 0
 
 
@@ -59,27 +84,91 @@ def _register(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     devices = Path(args.data) / "devices"
-    devices.mkdir(parents=True, exist_ok=True)
-    (devices / f"{args.kiosk}.json").write_text(
-        json.dumps({"kiosk_id": args.kiosk, "public_key": key}) + "\n")
+    make_dirs(devices)
+    # Durable before we say so: a registration lost to a power cut would refuse every
+    # packet of that kiosk until someone noticed.
+    _write_atomic(devices / f"{args.kiosk}.json",
+                  (json.dumps({"kiosk_id": args.kiosk, "public_key": key}) + "\n").encode(),
+                  0o644, overwrite=True)
     print(f"registered kiosk {args.kiosk}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from intake.server import serve
+    from kiosk.logs import setup_logging
+
+    token = None
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            print(f"kiosk-intake: cannot read --token-file {args.token_file}: {exc.strerror}",
+                  file=sys.stderr)
+            return 2
+        if not token or any(c.isspace() for c in token):
+            print(f"kiosk-intake: --token-file {args.token_file} must hold one token "
+                  "(no spaces)", file=sys.stderr)
+            return 2
+    setup_logging(args.log_level)
+    return serve(Path(args.data), args.host, args.port, token)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from intake.store import read_stats
+
+    try:
+        stats = read_stats(Path(args.data))
+    except sqlite3.Error as exc:
+        print(f"kiosk-intake: cannot read {Path(args.data) / 'intake.db'}: {exc}",
+              file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(stats, sort_keys=True))
+        return 0
+    print(f"received    {stats['received']}")
+    print(f"duplicates  {stats['duplicates']}")
+    print(f"rejected    {stats['rejected']}")
+    if stats["kiosks"]:
+        width = max(len("kiosk"), *(len(k) for k in stats["kiosks"]))
+        print(f"\n{'kiosk':<{width}}  received")
+        for kiosk, count in stats["kiosks"].items():
+            print(f"{kiosk:<{width}}  {count}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kiosk-intake", description="central intake")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    keys = sub.add_parser("keys", help="the central office's key pair")
+    keys = sub.add_parser("keys", help="the central office's key pairs")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    init = keys_sub.add_parser("init", help="create the central key pair in DIR/keys")
+    init = keys_sub.add_parser(
+        "init", help="create the central and intake key pairs in DIR/keys (adds missing ones)")
     init.add_argument("--data", required=True, metavar="DIR")
     reg = sub.add_parser("register", help="trust a kiosk's device key")
     reg.add_argument("--data", required=True, metavar="DIR")
     reg.add_argument("--kiosk", required=True, metavar="ID")
     reg.add_argument("--key", required=True, metavar="HEX")
+    srv = sub.add_parser("serve", help="receive uploads (docs/upload.md) until SIGTERM")
+    srv.add_argument("--data", required=True, metavar="DIR")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8700, help="0 picks a free port")
+    srv.add_argument("--token-file", metavar="PATH",
+                     help="require 'Authorization: Bearer <token in PATH>' on every request")
+    srv.add_argument("--log-level", default="INFO",
+                     choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    st = sub.add_parser("stats", help="counts of received, duplicate and rejected packets")
+    st.add_argument("--data", required=True, metavar="DIR")
+    st.add_argument("--json", action="store_true", help="one JSON object")
     args = parser.parse_args(argv)
     if args.command == "keys":
         return _keys_init(args)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "stats":
+        return _stats(args)
     return _register(args)
 
 

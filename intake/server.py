@@ -1,0 +1,338 @@
+"""``kiosk-intake serve``: the HTTP side of ``docs/upload.md`` (upload protocol version 1).
+
+Packets arrive over tus 1.0.0 (core + creation) at ``/files/``, so a kiosk on a flaky rural
+link resumes where it stopped instead of resending a megabyte of fingerprints. The tus
+protocol itself is the ``resumable-upload`` library's (``TusServer`` and its http.server
+handler); this module adds what the library leaves to its user:
+
+* durability: :class:`DurableSQLiteStorage` fsyncs every chunk before the library records
+  the new offset, so the offset the intake reports is never ahead of bytes that would
+  survive a power cut (and the ``sha256`` check at the end catches whatever does not);
+* the intake's work on a completed upload (:class:`intake.store.IntakeStore`), run inside
+  the final ``PATCH`` so the kiosk's next ``GET receipts/...`` sees the result;
+* crash recovery at start: a tus upload whose bytes all arrived but that was not processed
+  (killed in between) is processed before the socket is served, so no kiosk is left
+  resuming an upload that has nothing left to send;
+* ``GET /receipts/<kiosk>/<record>``, ``GET /health`` and the bearer token.
+
+The response to the final ``PATCH`` is plain tus ``204`` whatever the verdict; the kiosk
+always asks ``receipts/`` afterwards. Only an internal failure (disk full, ...) answers
+``500`` and drops the upload, so the kiosk's retry starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hmac
+import json
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import threading
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+from resumable_upload.exceptions import TusHookError
+from resumable_upload.server import TusHTTPRequestHandler, TusServer
+from resumable_upload.storage import SQLiteStorage
+
+from intake.store import KIOSK_ID, SHA256_HEX, IntakeStore, valid_record_id
+from kiosk.errors import SealingError
+from kiosk.fsutil import fsync_dir, make_dirs
+from kiosk.receipts import IntakeKey
+from kiosk.sealing_keys import load_central_private_key
+
+log = logging.getLogger(__name__)
+
+TUS_PATH = "/files"
+MAX_PACKET_BYTES = 256 * 1024 * 1024  # Tus-Max-Size; a six-step record is about 1 MiB
+UPLOAD_EXPIRY_S = 14 * 24 * 3600  # an abandoned half upload is dropped after two weeks
+REQUEST_TIMEOUT_S = 30
+
+
+class DurableSQLiteStorage(SQLiteStorage):
+    """The library's SQLite storage, with every chunk fsync'd before its offset is saved.
+
+    The library's cross-process ``flock`` is not needed: ``DIR/intake.lock`` allows one
+    serving process per directory.
+    """
+
+    def create_upload(self, upload_id: str, upload_length: int | None,
+                      metadata: dict[str, str], expires_at: Any = None,
+                      is_partial: bool = False) -> None:
+        super().create_upload(upload_id, upload_length, metadata, expires_at, is_partial)
+        fsync_dir(Path(self.upload_dir))
+
+    def write_chunk(self, upload_id: str, offset: int, data: bytes) -> None:
+        path = self.get_file_path(upload_id)
+        with self._upload_lock(upload_id):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(data)
+                position = offset
+                while view:
+                    written = os.pwrite(fd, view, position)
+                    view, position = view[written:], position + written
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def finished_uploads(self) -> list[tuple[str, dict[str, str]]]:
+        """(upload id, metadata) of every upload whose bytes have all arrived; also removes
+        upload files the library's delete left without a row."""
+        db = sqlite3.connect(self.db_path, timeout=self.timeout)
+        try:
+            rows = db.execute(
+                "SELECT upload_id, metadata FROM uploads WHERE upload_length >= 0"
+                " AND offset >= upload_length AND is_partial = 0").fetchall()
+            known = {row[0] for row in db.execute("SELECT upload_id FROM uploads")}
+        finally:
+            db.close()
+        for name in os.listdir(self.upload_dir):
+            if name not in known:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.upload_dir, name))
+        return [(upload_id, json.loads(meta) if meta else {}) for upload_id, meta in rows]
+
+
+class Intake:
+    """Everything one ``serve`` process owns: the tus server, its storage, the store."""
+
+    def __init__(self, data: Path, token: str | None) -> None:
+        self.data = Path(data)
+        self.token = token
+        central = load_central_private_key(self.data / "keys" / "central.key")
+        intake_key_path = self.data / "keys" / "intake.key"
+        if not intake_key_path.exists():
+            raise SealingError(f"intake key {intake_key_path} is missing; run "
+                               f"`kiosk-intake keys init --data {self.data}` to add it")
+        intake_key = IntakeKey.load_or_create(intake_key_path)
+        from intake.cli import trusted_devices
+
+        self.store = IntakeStore(self.data, central, intake_key,
+                                 lambda: trusted_devices(self.data))
+        tus_dir = self.data / "tus"
+        make_dirs(tus_dir / "uploads", mode=0o700)
+        self.storage = DurableSQLiteStorage(db_path=str(tus_dir / "uploads.db"),
+                                            upload_dir=str(tus_dir / "uploads"))
+        self.tus = TusServer(
+            storage=self.storage, base_path=TUS_PATH, max_size=MAX_PACKET_BYTES,
+            upload_expiry=UPLOAD_EXPIRY_S, cleanup_interval=3600,
+            request_timeout=REQUEST_TIMEOUT_S, checksum_algorithms=("sha1", "sha256"),
+            disable_concatenation=True, on_upload_create=self._on_create,
+            on_upload_complete=self._on_complete)
+        # A packet's length is always known up front; do not advertise what _on_create refuses.
+        self.tus.SUPPORTED_EXTENSIONS = [
+            e for e in self.tus.SUPPORTED_EXTENSIONS if e != "creation-defer-length"]
+        log.info("intake key %s; %d upload(s) in progress", intake_key.key_id,
+                 self._count_uploads())
+
+    def _count_uploads(self) -> int:
+        return len(os.listdir(self.storage.upload_dir))
+
+    # -- tus hooks ------------------------------------------------------------------------
+    def _on_create(self, upload_id: str, metadata: dict[str, str],
+                   upload_length: int | None) -> None:
+        kiosk_id, record_id = metadata.get("kiosk_id", ""), metadata.get("record_id", "")
+        if not valid_record_id(kiosk_id, record_id):
+            raise TusHookError("Upload-Metadata needs kiosk_id and record_id "
+                               "(a record id of that kiosk)", status_code=400)
+        if not SHA256_HEX.fullmatch(metadata.get("sha256", "")):
+            raise TusHookError("Upload-Metadata needs sha256: the packet's lowercase hex "
+                               "SHA-256", status_code=400)
+        if not upload_length:
+            raise TusHookError("Upload-Length must be the packet's length", status_code=400)
+        log.info("upload %s started: record %s of kiosk %s, %d bytes", upload_id, record_id,
+                 kiosk_id, upload_length)
+
+    def _on_complete(self, upload_id: str, metadata: dict[str, str],
+                     file_info: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            self.process(upload_id, metadata)
+        except Exception:
+            log.exception("upload %s: could not be processed; dropped, the kiosk will "
+                          "upload again", upload_id)
+            with contextlib.suppress(Exception):
+                self.storage.delete_upload(upload_id)
+            return {"status_code": 500,
+                    "body": "the intake could not store the packet; upload it again"}
+        return None
+
+    def process(self, upload_id: str, metadata: dict[str, str]) -> None:
+        """Run the protocol's steps on a completed upload, then drop the tus copy."""
+        upload = self.storage.get_upload(upload_id)
+        if upload is None:
+            return
+        length = int(upload["upload_length"])
+        with open(self.storage.get_file_path(upload_id), "rb") as stream:
+            packet = stream.read(length)
+        self.store.accept(upload_id, metadata, packet)
+        self.storage.delete_upload(upload_id)
+
+    def recover(self) -> None:
+        """Process uploads that were complete but unprocessed when the last run died."""
+        for upload_id, metadata in self.storage.finished_uploads():
+            log.info("upload %s: completed before a restart; processing it now", upload_id)
+            self._on_complete(upload_id, metadata, {})
+
+    # -- the other endpoints --------------------------------------------------------------
+    def authorized(self, header: str | None) -> bool:
+        if self.token is None:
+            return True
+        expected = f"Bearer {self.token}".encode()
+        return header is not None and hmac.compare_digest(header.strip().encode(), expected)
+
+    def get(self, path: str) -> tuple[int, str, bytes]:
+        """(status, content type, body) for a GET outside ``/files/``."""
+        if path == "/health":
+            return 200, "application/json", b'{"ok":true}'
+        parts = path.split("/")
+        if len(parts) == 4 and parts[:2] == ["", "receipts"] and KIOSK_ID.fullmatch(parts[2]):
+            status, body = self.store.receipt(parts[2], parts[3])
+            if status == 200 and isinstance(body, bytes):
+                return 200, "application/octet-stream", body
+            return status, "application/json", json.dumps({"error": body}).encode()
+        return 404, "application/json", b'{"error":"not found"}'
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class IntakeHandler(TusHTTPRequestHandler):
+    """The library's tus handler, behind the bearer token, plus ``receipts/`` and ``health``."""
+
+    intake: ClassVar[Intake]
+    server_version = "kiosk-intake/1"
+
+    def _handle_request(self, method: str) -> None:
+        if not self.intake.authorized(self.headers.get("Authorization")):
+            self._reply(401, "application/json", b'{"error":"missing or wrong bearer token"}',
+                        {"WWW-Authenticate": 'Bearer realm="kiosk-intake"'}, close=True)
+            return
+        super()._handle_request(method)
+
+    def do_GET(self) -> None:
+        path = unquote(urlsplit(self.path).path)
+        if path.startswith(TUS_PATH + "/"):
+            self._handle_request("GET")  # the library answers (no downloads: 404)
+            return
+        # GET carries no body; one announced is unread, so the connection cannot be reused.
+        close = bool(self.headers.get("Transfer-Encoding")) or (
+            self.headers.get("Content-Length", "0").strip() != "0")
+        if not self.intake.authorized(self.headers.get("Authorization")):
+            self._reply(401, "application/json", b'{"error":"missing or wrong bearer token"}',
+                        {"WWW-Authenticate": 'Bearer realm="kiosk-intake"'}, close=True)
+            return
+        try:
+            status, content_type, body = self.intake.get(path)
+        except Exception:
+            log.exception("GET %s failed", path)
+            status, content_type, body = 500, "application/json", b'{"error":"internal"}'
+        self._reply(status, content_type, body, {"Cache-Control": "no-store"}, close=close)
+
+    def _reply(self, status: int, content_type: str, body: bytes, headers: dict[str, str],
+               *, close: bool) -> None:
+        self.send_response(status)
+        self.send_header("Tus-Resumable", "1.0.0")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if close:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """Thread per connection; on close, idle keep-alive sockets are cut and in-flight
+    requests finish (``daemon_threads`` off), as the library's own CLI server does."""
+
+    daemon_threads = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.idle_connections: set[socket.socket] = set()  # read by TusHTTPRequestHandler
+        self.closing = False
+        super().__init__(*args, **kwargs)
+
+    def server_close(self) -> None:
+        self.closing = True
+        for sock in list(self.idle_connections):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        super().server_close()
+
+
+class _HTTPServer6(_HTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _lock_data_dir(data: Path) -> int:
+    """Hold ``DIR/intake.lock`` for the process's life: one server per data directory."""
+    fd = os.open(data / "intake.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise SealingError(f"another kiosk-intake serve is using {data}") from exc
+        raise
+    return fd
+
+
+def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
+          token: str | None = None) -> int:
+    """Run until SIGTERM or SIGINT; exit status 0 on a clean stop, 1 if it cannot start."""
+    logging.getLogger("resumable_upload").setLevel(logging.WARNING)
+    data = Path(data)
+    try:
+        if not data.is_dir():
+            raise SealingError(f"{data} is not a directory; run `kiosk-intake keys init "
+                               f"--data {data}` first")
+        lock_fd = _lock_data_dir(data)
+        intake = Intake(data, token)
+    except (SealingError, OSError) as exc:
+        print(f"kiosk-intake: {exc}", file=sys.stderr)
+        return 1
+    try:
+        intake.recover()
+        handler = type("Handler", (IntakeHandler,), {"tus_server": intake.tus,
+                                                      "intake": intake})
+        server_class = _HTTPServer6 if ":" in host else _HTTPServer
+        try:
+            httpd = server_class((host, port), handler)
+        except OSError as exc:
+            print(f"kiosk-intake: cannot listen on {host}:{port}: {exc.strerror}",
+                  file=sys.stderr)
+            return 1
+        stop = threading.Event()
+
+        def _on_signal(signum: int, _frame: object) -> None:
+            log.info("%s: stopping", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        loop = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                name="http", daemon=True)
+        loop.start()
+        shown = f"[{host}]" if ":" in host else host
+        print(f"listening on http://{shown}:{httpd.server_address[1]}/", flush=True)
+        while not stop.wait(1.0):
+            pass
+        httpd.shutdown()
+        httpd.server_close()
+        loop.join()
+        log.info("stopped")
+        return 0
+    finally:
+        intake.close()
+        os.close(lock_fd)

@@ -1,0 +1,275 @@
+"""The intake's record store: packets and receipts on disk, counters in ``intake.db``.
+
+What a completed upload becomes (``docs/upload.md``, "The intake, on a completed upload"):
+the packet is checked against the upload's ``sha256`` metadata and its own signed
+manifest, opened (signature by the registered kiosk key, every step decrypted), stored as
+``DIR/records/<kiosk>/<record>.pkt``, and only then is a receipt signed and stored beside it
+as ``.receipt``. A receipt therefore never exists for a packet that is not on disk.
+
+Crash safety, with a SIGKILL or a power cut at any instant:
+
+* files are written temp-file, fsync, rename (hard link for packets, so one is never
+  replaced), fsync directory;
+* the database (WAL, ``synchronous=FULL``) is written *after* the files, in one
+  transaction per upload that also notes the tus upload id as processed. Replaying an
+  upload after a crash therefore finds either nothing (start again), the packet without
+  its receipt or row (finish them), or the processed mark (nothing to count twice);
+* counters: ``received`` is the number of stored records (a row each), ``duplicates`` and
+  ``rejected`` are counted in that same transaction.
+
+Refusal reasons are kept per (kiosk, record) for the receipt endpoint's ``422``; they come
+from :class:`~kiosk.sealing.Opener` and name record ids, key ids and steps only. Decrypted
+data is dropped as soon as the packet has been proven to open: the intake keeps packets,
+never plaintext, and logs nothing personal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kiosk.errors import SealingError
+from kiosk.fsutil import make_dirs
+from kiosk.receipts import IntakeKey, make_receipt
+from kiosk.sealing import SIGNATURE_BYTES, Opener, parse_packet
+from kiosk.sealing_keys import _write_atomic
+
+log = logging.getLogger(__name__)
+
+KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+DIFFERENT_PACKET = "a different packet was already received for this record"
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    kiosk_id TEXT NOT NULL, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+    length INTEGER NOT NULL, received_at TEXT NOT NULL,
+    PRIMARY KEY (kiosk_id, record_id));
+CREATE TABLE IF NOT EXISTS rejections (
+    kiosk_id TEXT NOT NULL, record_id TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (kiosk_id, record_id));
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS processed (upload_id TEXT PRIMARY KEY, outcome TEXT NOT NULL,
+    at TEXT NOT NULL);
+INSERT OR IGNORE INTO counters (name, value) VALUES ('duplicates', 0), ('rejected', 0);
+"""
+
+
+def valid_record_id(kiosk_id: str, record_id: str) -> bool:
+    """``record_id`` has the shape ``{kiosk}-{seq:07d}-{6 hex}`` and ``kiosk_id`` is valid,
+    so both are safe as path components."""
+    return bool(KIOSK_ID.fullmatch(kiosk_id)) and bool(
+        re.fullmatch(rf"{re.escape(kiosk_id)}-[0-9]{{7,12}}-[0-9a-f]{{6}}", record_id))
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manifest_ids(packet: bytes) -> tuple[Any, Any] | None:
+    """(kiosk_id, record_id) the packet's manifest claims, unverified; None if unreadable
+    (the opener then says precisely what is wrong)."""
+    try:
+        signed = parse_packet(packet).signed_manifest
+        manifest = json.loads(signed[:-SIGNATURE_BYTES].decode("ascii"))
+        return manifest["kiosk_id"], manifest["record_id"]
+    except (SealingError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one completed upload: ``received``, ``duplicate``, ``rejected``, or
+    ``replayed`` (this upload id was already processed before a crash; nothing counted)."""
+
+    status: str
+    kiosk_id: str
+    record_id: str
+    reason: str = ""
+
+
+class IntakeStore:
+    """Owns ``DIR/records`` and ``DIR/intake.db``; one per serving process (the server holds
+    ``DIR/intake.lock``). Thread-safe: one completed upload is processed at a time."""
+
+    def __init__(self, data: Path, central_private_key: bytes, intake_key: IntakeKey,
+                 trusted_devices: Callable[[], Mapping[str, bytes]]) -> None:
+        self.data = Path(data)
+        self.records = self.data / "records"
+        self._central_private_key = central_private_key
+        self._intake_key = intake_key
+        self._trusted_devices = trusted_devices  # re-read per packet: `register` needs no restart
+        self._lock = threading.Lock()
+        make_dirs(self.records)
+        self._db = sqlite3.connect(self.data / "intake.db", check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._db
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _paths(self, kiosk_id: str, record_id: str) -> tuple[Path, Path]:
+        base = self.records / kiosk_id / record_id
+        return base.with_suffix(".pkt"), base.with_suffix(".receipt")
+
+    # -- a completed upload ---------------------------------------------------------------
+    def accept(self, upload_id: str, metadata: Mapping[str, str], packet: bytes) -> Outcome:
+        """Steps 1-4 of the protocol for one completed upload. Idempotent per upload id."""
+        kiosk_id = str(metadata.get("kiosk_id", ""))
+        record_id = str(metadata.get("record_id", ""))
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
+                                (upload_id,)).fetchone():
+                return Outcome("replayed", kiosk_id, record_id)
+            reason = self._check(metadata, packet, kiosk_id, record_id)
+            if reason:
+                return self._reject(upload_id, kiosk_id, record_id, reason)
+            return self._store(upload_id, kiosk_id, record_id, packet)
+
+    def _check(self, metadata: Mapping[str, str], packet: bytes, kiosk_id: str,
+               record_id: str) -> str:
+        """Steps 1 and 2 (and the 'different packet' half of 4); '' when the packet is good."""
+        if not valid_record_id(kiosk_id, record_id):
+            return "upload metadata kiosk_id/record_id are missing or malformed"
+        digest = hashlib.sha256(packet).hexdigest()
+        if digest != metadata.get("sha256"):
+            return ("the received bytes do not match the upload's sha256 metadata "
+                    "(upload data lost or altered); start a fresh upload")
+        claimed = _manifest_ids(packet)
+        if claimed is not None and claimed != (kiosk_id, record_id):
+            return (f"upload metadata names record {record_id} of kiosk {kiosk_id}, "
+                    "the packet's manifest another")
+        pkt, _receipt = self._paths(kiosk_id, record_id)
+        if pkt.exists():
+            return "" if _sha256_file(pkt) == digest else DIFFERENT_PACKET
+        try:
+            opened = Opener(self._central_private_key,
+                            self._trusted_devices()).open_packet(packet)
+        except SealingError as exc:
+            return str(exc)
+        if (opened.meta.kiosk_id, opened.meta.record_id) != (kiosk_id, record_id):
+            return "upload metadata do not match the packet's signed manifest"
+        del opened  # plaintext is never kept or logged
+        return ""
+
+    def _reject(self, upload_id: str, kiosk_id: str, record_id: str, reason: str) -> Outcome:
+        at = _now()
+        with self._transaction() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?)",
+                       (kiosk_id, record_id, reason, at))
+            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'rejected'")
+            db.execute("INSERT INTO processed VALUES (?, 'rejected', ?)", (upload_id, at))
+            db.execute("COMMIT")
+        log.warning("refused record %s of kiosk %s: %s", record_id, kiosk_id, reason)
+        return Outcome("rejected", kiosk_id, record_id, reason)
+
+    def _store(self, upload_id: str, kiosk_id: str, record_id: str, packet: bytes) -> Outcome:
+        """Step 3 (or the 'same packet' half of 4): packet, then receipt, then the row."""
+        pkt, receipt = self._paths(kiosk_id, record_id)
+        make_dirs(pkt.parent)
+        with contextlib.suppress(FileExistsError):  # already stored: _check compared it
+            _write_atomic(pkt, packet, 0o640, overwrite=False)
+        if not receipt.exists():
+            body = make_receipt(self._intake_key, kiosk_id, record_id, packet, _now())
+            _write_atomic(receipt, body, 0o644, overwrite=False)
+        at = _now()
+        with self._transaction() as db:
+            db.execute("BEGIN IMMEDIATE")
+            known = db.execute("SELECT 1 FROM records WHERE kiosk_id = ? AND record_id = ?",
+                               (kiosk_id, record_id)).fetchone()
+            if known:
+                db.execute("UPDATE counters SET value = value + 1 WHERE name = 'duplicates'")
+            else:
+                db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?)",
+                           (kiosk_id, record_id, hashlib.sha256(packet).hexdigest(),
+                            len(packet), at))
+                db.execute("DELETE FROM rejections WHERE kiosk_id = ? AND record_id = ?",
+                           (kiosk_id, record_id))
+            status = "duplicate" if known else "received"
+            db.execute("INSERT INTO processed VALUES (?, ?, ?)", (upload_id, status, at))
+            db.execute("COMMIT")
+        log.info("%s record %s of kiosk %s", status, record_id, kiosk_id)
+        return Outcome(status, kiosk_id, record_id)
+
+    # -- the receipt endpoint -------------------------------------------------------------
+    def receipt(self, kiosk_id: str, record_id: str) -> tuple[int, bytes | str]:
+        """``(200, receipt bytes)``, ``(422, reason)`` or ``(404, message)``."""
+        if not valid_record_id(kiosk_id, record_id):
+            return 404, "no such record"
+        _pkt, path = self._paths(kiosk_id, record_id)
+        try:
+            return 200, path.read_bytes()
+        except FileNotFoundError:
+            pass
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reason FROM rejections WHERE kiosk_id = ? AND record_id = ?",
+                (kiosk_id, record_id)).fetchone()
+        if row is not None:
+            return 422, str(row[0])
+        return 404, "not received"
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return _stats(self._db)
+
+
+def _stats(db: sqlite3.Connection) -> dict[str, Any]:
+    counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+    kiosks = dict(db.execute(
+        "SELECT kiosk_id, COUNT(*) FROM records GROUP BY kiosk_id ORDER BY kiosk_id").fetchall())
+    refused = db.execute("SELECT COUNT(*) FROM rejections").fetchone()[0]
+    return {"received": sum(kiosks.values()), "duplicates": int(counters.get("duplicates", 0)),
+            "rejected": int(counters.get("rejected", 0)), "kiosks": kiosks,
+            "records_refused": int(refused)}
+
+
+def read_stats(data: Path) -> dict[str, Any]:
+    """Counters for ``kiosk-intake stats``: read-only, safe while the server runs."""
+    path = Path(data) / "intake.db"
+    if not path.exists():
+        return {"received": 0, "duplicates": 0, "rejected": 0, "kiosks": {},
+                "records_refused": 0}
+    # With the server running (its -wal exists) share its WAL index read-only. Without it,
+    # the database is fully checkpointed: read it as immutable, so that an operator's
+    # `sudo kiosk-intake stats` does not leave root-owned -wal/-shm files that the server's
+    # own user could then not open.
+    live = path.with_name(path.name + "-wal").exists()
+    mode = "mode=ro" if live else "immutable=1"
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=10)
+    try:
+        return _stats(db)
+    finally:
+        db.close()

@@ -1,0 +1,267 @@
+"""Receipts: the intake's signed proof that it holds a record's packet.
+
+A kiosk may delete a record's payload only once the central office provably has it. After
+an upload (``docs/upload.md``) the intake stores the packet durably and *then* signs a
+receipt with its own Ed25519 key; the kiosk journals the receipt together with the move to
+``acknowledged``. Because the receipt names the SHA-256 of the exact packet bytes, a
+receipt for another record, another kiosk or a different (damaged) packet is worthless,
+and because it is signed, a man in the middle or a misconfigured proxy cannot forge one.
+
+Receipt format 1::
+
+    receipt = body | Ed25519 signature (64 bytes) over body, by the intake key
+    body    = canonical JSON (sorted keys, no spaces, ASCII) with exactly the keys
+              format, kiosk_id, record_id, packet_sha256, packet_length,
+              received_at, intake_key_id
+
+The intake key pair lives beside the central key pair: ``intake.key`` (0600, the raw
+32-byte seed, like a kiosk's ``device.key``) and ``intake.pub`` (two ASCII lines, header
+``ektp-intake-public-key v1`` then the key in hex), which goes to every kiosk as
+``[upload] intake_key``. It is a separate key from the central X25519 key on purpose: the
+decryption key never has to be online for signing, and either can be rotated alone.
+
+Example::
+
+    key = IntakeKey.load_or_create(data / "keys" / "intake.key")        # intake
+    receipt = make_receipt(key, "poso-01", record_id, packet, "2024-03-01T02:07:40Z")
+    info = verify_receipt(receipt, load_intake_public_key(path),        # kiosk
+                          kiosk_id="poso-01", record_id=record_id,
+                          packet_sha256=hashlib.sha256(packet).hexdigest())
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import nacl.exceptions
+import nacl.signing
+
+from kiosk.errors import SealingError
+from kiosk.fsutil import make_dirs
+from kiosk.sealing_keys import (
+    SEED_BYTES,
+    _check_private_mode,
+    _key_text,
+    _read_key_text,
+    _write_atomic,
+    key_id,
+)
+
+__all__ = [
+    "INTAKE_PUBLIC",
+    "RECEIPT_FORMAT",
+    "IntakeKey",
+    "ReceiptError",
+    "ensure_intake_keypair",
+    "load_intake_public_key",
+    "make_receipt",
+    "verify_receipt",
+]
+
+log = logging.getLogger(__name__)
+
+RECEIPT_FORMAT = 1
+INTAKE_PUBLIC = "ektp-intake-public-key v1"
+SIGNATURE_BYTES = 64
+MAX_RECEIPT_BYTES = 4096  # a receipt is about 300 bytes; refuse absurd input before parsing
+_RECEIPT_KEYS = frozenset({"format", "kiosk_id", "record_id", "packet_sha256",
+                           "packet_length", "received_at", "intake_key_id"})
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class ReceiptError(SealingError):
+    """A receipt is malformed, not signed by the trusted intake key, or not for this packet."""
+
+
+def _canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+# -- the intake's signing key ---------------------------------------------------------------
+class IntakeKey:
+    """The intake's Ed25519 receipt-signing key. Lives only at the central office.
+
+    Example::
+
+        key = IntakeKey.load_or_create(Path("/srv/intake/keys/intake.key"))
+        print(key.key_id)
+    """
+
+    __slots__ = ("_signing_key", "key_id", "public_bytes")
+
+    def __init__(self, seed: bytes) -> None:
+        if len(seed) != SEED_BYTES:
+            raise SealingError(f"intake key seed must be {SEED_BYTES} bytes")
+        self._signing_key = nacl.signing.SigningKey(bytes(seed))
+        self.public_bytes: bytes = bytes(self._signing_key.verify_key)
+        self.key_id: str = key_id(self.public_bytes)
+
+    @classmethod
+    def generate(cls) -> IntakeKey:
+        """A fresh key held in memory only (tests, tools)."""
+        return cls(secrets.token_bytes(SEED_BYTES))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> IntakeKey:
+        """Load the seed at ``path``, creating it (mode 0600, atomically, durably) if absent.
+
+        An existing key is never replaced: every receipt already handed out names it.
+        """
+        path = Path(path)
+        if not path.exists():
+            make_dirs(path.parent, mode=0o700)
+            key = cls.generate()
+            try:
+                _write_atomic(path, bytes(key._signing_key), 0o600, overwrite=False)
+            except FileExistsError:
+                pass  # another process created it first: use theirs, below
+            except OSError as exc:
+                raise SealingError(f"cannot create intake key {path}: {exc.strerror}") from exc
+            else:
+                log.info("created intake key %s at %s", key.key_id, path)
+                return key
+        _check_private_mode(path)
+        seed = path.read_bytes()
+        if len(seed) != SEED_BYTES:
+            raise SealingError(
+                f"intake key {path} is {len(seed)} bytes, expected {SEED_BYTES}; restore it "
+                "from backup (a new key means every kiosk needs the new intake.pub)"
+            )
+        return cls(seed)
+
+    def sign(self, message: bytes) -> bytes:
+        """Detached 64-byte Ed25519 signature of ``message``."""
+        return bytes(self._signing_key.sign(message).signature)
+
+    def public_key_text(self) -> str:
+        """The public key in the two-line ``intake.pub`` form."""
+        return _key_text(INTAKE_PUBLIC, self.public_bytes).decode("ascii")
+
+    def __repr__(self) -> str:
+        return f"IntakeKey(key_id={self.key_id!r})"
+
+    def __reduce__(self) -> object:
+        raise TypeError("IntakeKey cannot be pickled")
+
+
+def ensure_intake_keypair(directory: Path) -> tuple[IntakeKey, bool]:
+    """Make ``intake.key`` and ``intake.pub`` in ``directory`` if missing.
+
+    Returns the key and whether it was created now. An existing ``intake.key`` is kept; the
+    public file is (re)written only when missing or not matching it (it is derived).
+    """
+    directory = Path(directory)
+    private_path, public_path = directory / "intake.key", directory / "intake.pub"
+    existed = private_path.exists()
+    key = IntakeKey.load_or_create(private_path)
+    text = key.public_key_text().encode("ascii")
+    try:
+        current = public_path.read_bytes()
+    except FileNotFoundError:
+        current = b""
+    if current != text:
+        _write_atomic(public_path, text, 0o644, overwrite=True)
+    return key, not existed
+
+
+def load_intake_public_key(path: Path) -> bytes:
+    """The intake's Ed25519 public key (32 bytes) from ``intake.pub``."""
+    path = Path(path)
+    if not path.exists():
+        raise SealingError(
+            f"intake public key {path} is missing; copy DIR/keys/intake.pub from the intake "
+            "(made by `kiosk-intake keys init --data DIR`)"
+        )
+    return _read_key_text(path, INTAKE_PUBLIC, "intake public key")
+
+
+# -- receipts -------------------------------------------------------------------------------
+def make_receipt(intake_key: IntakeKey, kiosk_id: str, record_id: str, packet: bytes,
+                 received_at: str) -> bytes:
+    """Sign a format-1 receipt for ``packet`` (call only once the packet is durable)."""
+    if not kiosk_id or not record_id:
+        raise ReceiptError("a receipt needs a kiosk id and a record id")
+    body = _canonical_json({
+        "format": RECEIPT_FORMAT,
+        "kiosk_id": kiosk_id,
+        "record_id": record_id,
+        "packet_sha256": hashlib.sha256(packet).hexdigest(),
+        "packet_length": len(packet),
+        "received_at": received_at,
+        "intake_key_id": intake_key.key_id,
+    })
+    return body + intake_key.sign(body)
+
+
+def _parse_body(body: bytes) -> dict[str, Any]:
+    try:
+        info = json.loads(body.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ReceiptError("receipt body is not ASCII JSON") from exc
+    if not isinstance(info, dict) or set(info) != _RECEIPT_KEYS:
+        raise ReceiptError("receipt does not have the format-1 keys")
+    if _canonical_json(info) != body:
+        raise ReceiptError("receipt is not canonical JSON")
+    types = {"format": int, "kiosk_id": str, "record_id": str, "packet_sha256": str,
+             "packet_length": int, "received_at": str, "intake_key_id": str}
+    for name, kind in types.items():
+        value = info[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ReceiptError(f"receipt field {name!r} is not a {kind.__name__}")
+    if info["format"] != RECEIPT_FORMAT:
+        raise ReceiptError(f"receipt format {info['format']!r} is not supported")
+    if not _SHA256_HEX.fullmatch(info["packet_sha256"]) or info["packet_length"] < 0:
+        raise ReceiptError("receipt packet digest or length is malformed")
+    return info
+
+
+def _claimed_key_id(body: bytes) -> str:
+    """The key id an unverified body claims, for an error message only."""
+    try:
+        claimed = json.loads(body.decode("ascii")).get("intake_key_id")
+    except (UnicodeDecodeError, ValueError, AttributeError):
+        return "?"
+    return claimed if isinstance(claimed, str) and re.fullmatch(r"[0-9a-f]{16}", claimed) else "?"
+
+
+def verify_receipt(receipt: bytes, intake_public_key: bytes, *, kiosk_id: str, record_id: str,
+                   packet_sha256: str) -> dict[str, Any]:
+    """Check a receipt's signature and that it is for this kiosk, record and packet.
+
+    Returns the receipt body as a dict. Raises :class:`ReceiptError` (a ``SealingError``)
+    on a bad signature, a malformed body, or any field that is not what the kiosk expects.
+    """
+    receipt = bytes(receipt)
+    if len(intake_public_key) != 32:
+        raise ReceiptError("intake public key must be 32 bytes")
+    if not SIGNATURE_BYTES < len(receipt) <= MAX_RECEIPT_BYTES:
+        raise ReceiptError(f"receipt has an impossible length {len(receipt)}")
+    body, signature = receipt[:-SIGNATURE_BYTES], receipt[-SIGNATURE_BYTES:]
+    trusted_id = key_id(intake_public_key)
+    try:
+        nacl.signing.VerifyKey(bytes(intake_public_key)).verify(body, signature)
+    except nacl.exceptions.BadSignatureError as exc:
+        claimed = _claimed_key_id(body)
+        hint = (f"; it names intake key {claimed}" if claimed not in ("?", trusted_id) else "")
+        raise ReceiptError(
+            f"receipt signature does not verify with intake key {trusted_id}{hint}"
+        ) from exc
+    info = _parse_body(body)
+    if info["intake_key_id"] != trusted_id:
+        raise ReceiptError(f"receipt names intake key {info['intake_key_id']}, "
+                           f"expected {trusted_id}")
+    if info["kiosk_id"] != kiosk_id:
+        raise ReceiptError(f"receipt is for kiosk {info['kiosk_id']!r}, not {kiosk_id!r}")
+    if info["record_id"] != record_id:
+        raise ReceiptError(f"receipt is for record {info['record_id']!r}, not {record_id!r}")
+    if info["packet_sha256"] != packet_sha256.lower():
+        raise ReceiptError(f"receipt for record {record_id} is for a different packet "
+                           f"(SHA-256 {info['packet_sha256'][:16]}..., "
+                           f"expected {packet_sha256.lower()[:16]}...)")
+    return info

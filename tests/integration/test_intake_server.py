@@ -1,0 +1,374 @@
+"""`kiosk-intake serve` against the official tus client (tuspy), as a kiosk would use it.
+
+The server runs as a real subprocess on a port it picks itself; packets are real sealed
+packets from kiosk.sealing; receipts are checked with the kiosk's own verify_receipt. The
+crash cases kill the server with SIGKILL mid-upload and restart it on the same directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from tusclient import client
+from tusclient.exceptions import TusCommunicationError
+
+from intake.cli import main as intake_main
+from kiosk.receipts import load_intake_public_key, verify_receipt
+from kiosk.sealing import DeviceKey, RecordMeta, Sealer, build_packet, load_central_public_key
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.timeout(60)
+
+KIOSK = "poso-01"
+NIK = b"7204014107850003"  # synthetic NIK, never a real person
+NAME = b"Siti Rahmawati"
+CHUNK = 64 * 1024
+INTAKE = [sys.executable, "-m", "intake.cli"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+class Server:
+    """One `kiosk-intake serve` subprocess; `url` once it printed its listening line."""
+
+    def __init__(self, data: Path, *extra: str, port: int = 0) -> None:
+        self.data = data
+        self.stderr_path = data.parent / f"serve-{uuid.uuid4().hex[:6]}.log"
+        with self.stderr_path.open("wb") as stderr:
+            self.proc = subprocess.Popen(
+                [*INTAKE, "serve", "--data", str(data), "--port", str(port), *extra],
+                stdout=subprocess.PIPE, stderr=stderr, env=_env(), cwd=REPO, text=True)
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line.startswith("listening on http://127.0.0.1:"):
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"server did not start: {line!r} {self.stderr_path.read_text()}")
+        self.url = line.split()[-1]
+        assert self.url.endswith("/") and line.endswith("/\n")
+        self.port = int(self.url.rstrip("/").rsplit(":", 1)[1])
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=20)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    @property
+    def log(self) -> str:
+        return self.stderr_path.read_text()
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    directory = tmp_path / "intake"
+    assert intake_main(["keys", "init", "--data", str(directory)]) == 0
+    return directory
+
+
+@pytest.fixture
+def device(data: Path) -> DeviceKey:
+    key = DeviceKey.generate()
+    assert intake_main(["register", "--data", str(data), "--kiosk", KIOSK,
+                        "--key", key.public_bytes.hex()]) == 0
+    return key
+
+
+@pytest.fixture
+def server(data: Path, device: DeviceKey) -> Iterator[Server]:
+    running = Server(data)
+    yield running
+    if running.proc.poll() is None:
+        assert running.stop() == 0
+
+
+def make_packet(data: Path, device: DeviceKey, seq: int, kiosk: str = KIOSK,
+                portrait_bytes: int = 2000) -> tuple[str, bytes]:
+    sealer = Sealer(load_central_public_key(data / "keys" / "central.pub"), device, kiosk)
+    record_id = f"{kiosk}-{seq:07d}-a1b2c3"
+    meta = RecordMeta(record_id=record_id, kiosk_id=kiosk, seq=seq, boot_id="b00t-1",
+                      clock_trusted=False, created_at="2024-03-01T02:00:00Z",
+                      sealed_at="2024-03-01T02:07:00Z", assisted=False)
+    parts = {
+        "identity": {"identity.json": b'{"nik":"' + NIK + b'"}'},
+        "demographics": {"demographics.json": b'{"full_name":"' + NAME + b'"}'},
+        "portrait": {"portrait.jpg": b"\xff\xd8\xff" + os.urandom(portrait_bytes)},
+    }
+    blobs = {step: sealer.seal_step(record_id, step, p) for step, p in parts.items()}
+    return record_id, build_packet(sealer.seal_record(meta, blobs), blobs)
+
+
+def uploader(url: str, packet: bytes, record_id: str, *, kiosk: str = KIOSK,
+             sha256: str | None = None, upload_url: str | None = None,
+             token: str | None = None) -> client.Uploader:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    tus = client.TusClient(f"{url}files/", headers=headers)
+    metadata = {"kiosk_id": kiosk, "record_id": record_id,
+                "sha256": sha256 or hashlib.sha256(packet).hexdigest()}
+    return tus.uploader(file_stream=io.BytesIO(packet), chunk_size=CHUNK, metadata=metadata,
+                        url=upload_url)
+
+
+def get_receipt(url: str, record_id: str, kiosk: str = KIOSK,
+                token: str | None = None) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(f"{url}receipts/{kiosk}/{record_id}", headers=headers, timeout=10)
+
+
+def stats(data: Path) -> dict[str, object]:
+    done = subprocess.run([*INTAKE, "stats", "--data", str(data), "--json"], env=_env(),
+                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def assert_verified(data: Path, response: requests.Response, record_id: str,
+                    packet: bytes) -> dict[str, object]:
+    assert response.status_code == 200, response.text
+    return verify_receipt(response.content, load_intake_public_key(data / "keys" / "intake.pub"),
+                          kiosk_id=KIOSK, record_id=record_id,
+                          packet_sha256=hashlib.sha256(packet).hexdigest())
+
+
+# -- the whole protocol, one server ----------------------------------------------------------
+def test_upload_receipt_duplicate_refusals_and_stats(server: Server, data: Path,
+                                                     device: DeviceKey) -> None:
+    assert requests.get(f"{server.url}health", timeout=10).json() == {"ok": True}
+    record_id, packet = make_packet(data, device, 1, portrait_bytes=150_000)
+    assert get_receipt(server.url, record_id).status_code == 404
+
+    upload = uploader(server.url, packet, record_id)
+    upload.upload()
+    assert upload.offset == len(packet)
+    info = assert_verified(data, get_receipt(server.url, record_id), record_id, packet)
+    assert info["packet_length"] == len(packet)
+    stored = data / "records" / KIOSK / f"{record_id}.pkt"
+    assert stored.read_bytes() == packet
+    receipt_file = stored.with_suffix(".receipt")
+    first_receipt = receipt_file.read_bytes()
+    # the tus copy is gone once processed: its URL answers 404, as any unknown upload id
+    assert requests.head(upload.url, headers={"Tus-Resumable": "1.0.0"},
+                         timeout=10).status_code == 404
+    assert requests.head(f"{server.url}files/{uuid.uuid4()}",
+                         headers={"Tus-Resumable": "1.0.0"}, timeout=10).status_code == 404
+
+    # the same packet again: a duplicate, the receipt stands unchanged
+    uploader(server.url, packet, record_id).upload()
+    assert get_receipt(server.url, record_id).content == first_receipt
+    assert receipt_file.read_bytes() == first_receipt
+
+    # a packet signed by a kiosk key nobody registered
+    stranger = DeviceKey.generate()
+    other_id, other_packet = make_packet(data, stranger, 1, kiosk="poso-02")
+    uploader(server.url, other_packet, other_id, kiosk="poso-02").upload()
+    refused = get_receipt(server.url, other_id, kiosk="poso-02")
+    assert refused.status_code == 422
+    assert f"unknown device key {stranger.key_id}" in refused.json()["error"]
+    assert not (data / "records" / "poso-02").exists()
+
+    # bytes that do not match the sha256 metadata
+    third_id, third_packet = make_packet(data, device, 3)
+    uploader(server.url, third_packet, third_id, sha256="0" * 64).upload()
+    mismatch = get_receipt(server.url, third_id)
+    assert mismatch.status_code == 422 and "sha256" in mismatch.json()["error"]
+
+    # metadata that do not match the signed manifest
+    fourth_id, fourth_packet = make_packet(data, device, 4)
+    uploader(server.url, fourth_packet, f"{KIOSK}-0000005-a1b2c3").upload()
+    assert get_receipt(server.url, f"{KIOSK}-0000005-a1b2c3").status_code == 422
+    assert get_receipt(server.url, fourth_id).status_code == 404
+
+    # a different packet for a record already received
+    _same_id, impostor = make_packet(data, device, 1)
+    uploader(server.url, impostor, record_id).upload()
+    assert get_receipt(server.url, record_id).content == first_receipt
+    assert stored.read_bytes() == packet
+
+    # malformed creation is refused up front
+    with pytest.raises(TusCommunicationError) as caught:
+        uploader(server.url, packet, "not-a-record-id").upload()
+    assert caught.value.status_code == 400
+
+    assert stats(data) == {"received": 1, "duplicates": 1, "rejected": 4,
+                           "kiosks": {KIOSK: 1}, "records_refused": 4}
+    table = subprocess.run([*INTAKE, "stats", "--data", str(data)], env=_env(), cwd=REPO,
+                           capture_output=True, text=True, timeout=30)
+    assert "received    1" in table.stdout and KIOSK in table.stdout
+
+    assert server.stop() == 0
+    assert stats(data)["received"] == 1  # also readable with the server stopped
+    log = server.log
+    assert record_id in log and "refused" in log
+    assert NIK.decode() not in log and NAME.decode() not in log
+    assert not os.listdir(data / "tus" / "uploads")  # every tus copy dropped
+
+
+# -- crashes ------------------------------------------------------------------------------------
+def test_upload_interrupted_by_kill_9_resumes_on_the_same_url(server: Server, data: Path,
+                                                              device: DeviceKey) -> None:
+    record_id, packet = make_packet(data, device, 7, portrait_bytes=400_000)
+    first = uploader(server.url, packet, record_id)
+    for _ in range(3):
+        first.upload_chunk()
+    assert first.offset == 3 * CHUNK < len(packet)
+    upload_url = first.url
+    server.kill()
+
+    again = Server(data, port=server.port)  # same URL: same port
+    try:
+        resumed = uploader(again.url, packet, record_id, upload_url=upload_url)
+        assert resumed.offset == 3 * CHUNK  # HEAD: the intake kept what it acknowledged
+        resumed.upload()
+        assert_verified(data, get_receipt(again.url, record_id), record_id, packet)
+        assert (data / "records" / KIOSK / f"{record_id}.pkt").read_bytes() == packet
+        assert stats(data)["received"] == 1
+    finally:
+        assert again.stop() == 0
+
+
+def test_upload_whose_bytes_were_lost_is_refused_and_a_fresh_one_succeeds(
+        server: Server, data: Path, device: DeviceKey) -> None:
+    record_id, packet = make_packet(data, device, 8, portrait_bytes=200_000)
+    first = uploader(server.url, packet, record_id)
+    first.upload_chunk()
+    first.upload_chunk()
+    server.kill()
+    # what a power cut can do to unsynced upload data: the bytes are not what was sent
+    tus_file = data / "tus" / "uploads" / first.url.rsplit("/", 1)[1]
+    damaged = bytearray(tus_file.read_bytes())
+    damaged[100] ^= 0xFF
+    tus_file.write_bytes(bytes(damaged))
+
+    again = Server(data, port=server.port)
+    try:
+        uploader(again.url, packet, record_id, upload_url=first.url).upload()
+        refused = get_receipt(again.url, record_id)
+        assert refused.status_code == 422 and "sha256" in refused.json()["error"]
+        uploader(again.url, packet, record_id).upload()  # the kiosk starts afresh
+        assert_verified(data, get_receipt(again.url, record_id), record_id, packet)
+        assert stats(data) | {"kiosks": None} == {
+            "received": 1, "duplicates": 0, "rejected": 1, "kiosks": None,
+            "records_refused": 0}
+    finally:
+        assert again.stop() == 0
+
+
+def test_upload_complete_but_unprocessed_at_a_crash_is_processed_at_start(
+        data: Path, device: DeviceKey) -> None:
+    from intake.server import DurableSQLiteStorage
+
+    record_id, packet = make_packet(data, device, 9)
+    (data / "tus" / "uploads").mkdir(parents=True)
+    storage = DurableSQLiteStorage(db_path=str(data / "tus" / "uploads.db"),
+                                   upload_dir=str(data / "tus" / "uploads"))
+    upload_id = str(uuid.uuid4())
+    storage.create_upload(upload_id, len(packet), {
+        "kiosk_id": KIOSK, "record_id": record_id,
+        "sha256": hashlib.sha256(packet).hexdigest()})
+    storage.write_chunk(upload_id, 0, packet)
+    storage.update_offset(upload_id, len(packet))  # killed before on_upload_complete ran
+
+    running = Server(data)
+    try:
+        assert_verified(data, get_receipt(running.url, record_id), record_id, packet)
+        head = requests.head(f"{running.url}files/{upload_id}",
+                             headers={"Tus-Resumable": "1.0.0"}, timeout=10)
+        assert head.status_code == 404  # the kiosk's resume starts over, or finds the receipt
+    finally:
+        assert running.stop() == 0
+
+
+def test_chunks_are_fsynced_before_the_offset_is_recorded(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    import intake.server
+    from intake.server import DurableSQLiteStorage
+
+    (tmp_path / "uploads").mkdir()
+    storage = DurableSQLiteStorage(db_path=str(tmp_path / "u.db"),
+                                   upload_dir=str(tmp_path / "uploads"))
+    upload_id = str(uuid.uuid4())
+    storage.create_upload(upload_id, 10, {})
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.fstat(fd).st_size)
+        real_fsync(fd)
+
+    monkeypatch.setattr(intake.server.os, "fsync", fsync)
+    storage.write_chunk(upload_id, 0, b"12345")
+    storage.write_chunk(upload_id, 5, b"67890")
+    assert synced == [5, 10]  # each chunk's file synced as it was written
+    assert storage.read_file(upload_id) == b"1234567890"
+
+
+# -- access and start-up ------------------------------------------------------------------------
+def test_bearer_token_is_required_when_configured(data: Path, device: DeviceKey) -> None:
+    token_file = data.parent / "token"
+    token_file.write_text("s3cret-token\n")
+    running = Server(data, "--token-file", str(token_file))
+    try:
+        record_id, packet = make_packet(data, device, 11)
+        assert requests.get(f"{running.url}health", timeout=10).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert requests.get(f"{running.url}health", headers=wrong, timeout=10).status_code == 401
+        with pytest.raises(TusCommunicationError) as caught:
+            uploader(running.url, packet, record_id).upload()
+        assert caught.value.status_code == 401
+        assert get_receipt(running.url, record_id).status_code == 401
+
+        uploader(running.url, packet, record_id, token="s3cret-token").upload()
+        response = get_receipt(running.url, record_id, token="s3cret-token")
+        assert_verified(data, response, record_id, packet)
+    finally:
+        assert running.stop() == 0
+
+
+def test_a_second_server_on_the_same_directory_is_refused(server: Server, data: Path) -> None:
+    done = subprocess.run([*INTAKE, "serve", "--data", str(data), "--port", "0"], env=_env(),
+                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert "another kiosk-intake serve" in done.stderr and done.stdout == ""
+
+
+def test_keys_init_adds_missing_intake_keys_and_never_overwrites(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    assert intake_main(["keys", "init", "--data", str(tmp_path)]) == 0
+    central = (keys / "central.key").read_bytes()
+    (keys / "intake.key").unlink()
+    (keys / "intake.pub").unlink()  # a directory made before receipts existed
+
+    assert intake_main(["keys", "init", "--data", str(tmp_path)]) == 0
+    assert (keys / "central.key").read_bytes() == central
+    intake_key = (keys / "intake.key").read_bytes()
+    assert len(intake_key) == 32 and (keys / "intake.key").stat().st_mode & 0o077 == 0
+    assert (keys / "intake.pub").read_text().startswith("ektp-intake-public-key v1\n")
+
+    assert intake_main(["keys", "init", "--data", str(tmp_path)]) == 1  # all there: refuse
+    assert (keys / "central.key").read_bytes() == central
+    assert (keys / "intake.key").read_bytes() == intake_key
+
+
+def test_serve_without_an_intake_key_says_how_to_make_one(data: Path) -> None:
+    (data / "keys" / "intake.key").unlink()
+    done = subprocess.run([*INTAKE, "serve", "--data", str(data), "--port", "0"], env=_env(),
+                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and "keys init" in done.stderr
