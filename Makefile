@@ -51,20 +51,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.installed
 
-# The development kiosk: sim hardware, a development central key made on first use,
-# data under .dev/data. KIOSK_CONFIG in the environment wins.
-$(DEV)/kiosk.toml:
-	mkdir -p $(DEV)
-	printf '%s\n' '# Development kiosk made by `make run`; paths are relative to this file.' \
-	  '[kiosk]' 'id = "dev-01"' 'data_dir = "data"' > $@
-
-run: setup $(DEV)/kiosk.toml
-	export KIOSK_CONFIG=$${KIOSK_CONFIG:-$(CURDIR)/$(DEV)/kiosk.toml}; \
-	$(BIN)/kiosk config check && \
-	$(BIN)/kiosk keys show && \
-	if [ -n "$$DISPLAY" ] || [ -n "$$WAYLAND_DISPLAY" ]; then exec $(BIN)/kiosk run; \
-	else echo "no display: running on a virtual screen (xvfb-run)"; \
-	  exec xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/kiosk run; fi
+# The development kiosk (sim hardware, data under .dev/) with a local intake server and the
+# uploader: scripts/dev-run.sh. KIOSK_CONFIG in the environment wins.
+run: setup
+	exec scripts/dev-run.sh
 
 test: setup
 	$(BIN)/ruff check .

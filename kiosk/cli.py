@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--citizens", type=int, required=True, metavar="N")
     demo.add_argument("--seed", type=int, default=0, metavar="S")
 
+    upload = sub.add_parser("upload", parents=[common],
+                            help="send sealed records to the intake (docs/upload.md)")
+    upload.add_argument("--once", action="store_true",
+                        help="drain the outbox and exit: 0 all acknowledged, 1 some pending")
+
     status = sub.add_parser("status", parents=[common], help="what the kiosk is doing")
     status.add_argument("--json", action="store_true")
 
@@ -48,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
     qlist = queue_sub.add_parser("list", parents=[common], help="one line per record")
     qlist.add_argument("--json", action="store_true")
+
+    journal = sub.add_parser("journal", parents=[common], help="the enrollment journal")
+    journal_sub = journal.add_subparsers(dest="journal_command", required=True,
+                                         metavar="ACTION")
+    journal_sub.add_parser("check", parents=[common],
+                           help="read every page and payload; exit 1 naming what is damaged")
 
     config = sub.add_parser("config", parents=[common], help="check or show the configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -142,6 +153,12 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     return run_demo(config, args.citizens, args.seed, sys.stdout)
 
 
+def cmd_upload(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.queue.uploader import upload_command
+
+    return upload_command(config, once=args.once, out=sys.stdout)
+
+
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
     from kiosk.status import collect_status, render_status
 
@@ -164,11 +181,29 @@ def cmd_queue(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_journal(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk journal check``: the deep check the start-up one leaves out (it skips the
+    payload pages); read-only, safe while the kiosk runs. Run it from a timer, or when an
+    upload reports a damaged payload."""
+    from kiosk.journal import Journal
+
+    with Journal.open_readonly(config.data_dir / "journal.db") as journal:
+        problems = journal.verify()
+        counts = journal.counts()
+    for problem in problems:
+        print(f"kiosk journal check: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_FAIL
+    print(f"journal ok: {sum(counts.values())} records, every page and payload read")
+    return EXIT_OK
+
+
 def cmd_config(config: Config, args: argparse.Namespace) -> int:
     if args.config_command == "check":
-        from kiosk.config import check_devices, check_sealing
+        from kiosk.config import check_devices, check_sealing, check_upload
 
         check_sealing(config)
+        check_upload(config)
         check_devices(config)
         sources = ", ".join(map(str, config.sources)) or "packaged defaults only"
         print(f"configuration ok ({sources})")
@@ -246,8 +281,9 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"run": cmd_run, "demo": cmd_demo, "status": cmd_status, "queue": cmd_queue,
-             "config": cmd_config, "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw}
+_COMMANDS = {"run": cmd_run, "demo": cmd_demo, "upload": cmd_upload, "status": cmd_status,
+             "queue": cmd_queue, "journal": cmd_journal, "config": cmd_config,
+             "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw}
 
 
 def _toml_value(value: Any) -> str:

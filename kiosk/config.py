@@ -107,6 +107,20 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "url": _field(str, "http://127.0.0.1:8700/", (
             (lambda v: v.startswith(("http://", "https://"))), "an http:// or https:// URL")),
         "token": _field(str, "", secret=True),
+        # The intake's receipt-signing public key (DIR/keys/intake.pub of `kiosk-intake keys
+        # init`). "" = not configured: `kiosk upload` refuses to run rather than acknowledge
+        # a record on an unverified receipt.
+        "intake_key": _field(str, ""),
+        # `kiosk upload` (the daemon): seconds between passes over the outbox; while the
+        # link is down the pause doubles, up to max_backoff_s.
+        "interval_s": _field((int, float), 30, _between(0.1, 86400)),
+        "max_backoff_s": _field((int, float), 600, _between(0.1, 86400)),
+        # `kiosk upload --once`: passes over records still pending after the first.
+        "retries": _field(int, 3, _between(0, 100)),
+        # Per HTTP request (connect, and each wait for an answer).
+        "timeout_s": _field((int, float), 30, _between(1, 3600)),
+        # Bytes per tus PATCH: what a dropped link can cost to resend.
+        "chunk_size": _field(int, 262144, _between(1024, 64 * 1024 * 1024)),
     },
     "sealing": {
         # "dev": a development key pair kept in <data_dir>/dev-central, allowed only with
@@ -172,6 +186,12 @@ class Config:
             return self.data_dir / "dev-central" / "central.pub"
         return Path(self._data["sealing"]["central_key"])
 
+    @property
+    def intake_key_path(self) -> Path | None:
+        """The intake's receipt-signing public key (``upload.intake_key``); None if unset."""
+        value = self._data["upload"]["intake_key"]
+        return Path(value) if value else None
+
     def backend_options(self, kind: str) -> dict[str, Any]:
         """The options for a hardware kind's backend: ``type`` plus what it declares."""
         from kiosk.hardware.registry import get_backend_class
@@ -212,7 +232,7 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
     # Relative paths in a file are relative to that file, so a checkout's dev config works
     # from any working directory.
     for section, key in (("kiosk", "data_dir"), ("sealing", "central_key"),
-                         ("sealing", "device_key")):
+                         ("sealing", "device_key"), ("upload", "intake_key")):
         value = layer.get(section, {}).get(key)
         if isinstance(value, str) and value not in ("", "dev") and not value.startswith(
                 ("/", "{")):
@@ -281,6 +301,22 @@ def check_sealing(config: Config) -> None:
             raise ConfigError("sealing.central_key", "dev",
                               "the path of the central office's public key when real hardware "
                               f"is configured ({', '.join(real)}); 'dev' is for simulation only")
+
+
+def check_upload(config: Config) -> None:
+    """``upload.intake_key``, when set, must be a readable intake public key: the uploader
+    acknowledges nothing it cannot verify, so a wrong path would leave every record pending."""
+    path = config.intake_key_path
+    if path is None:
+        return
+    from kiosk.errors import SealingError
+    from kiosk.receipts import load_intake_public_key
+
+    try:
+        load_intake_public_key(path)
+    except (OSError, SealingError) as exc:
+        raise ConfigError("upload.intake_key", str(path),
+                          f"the intake's receipt key file intake.pub ({exc})") from exc
 
 
 def check_devices(config: Config) -> None:

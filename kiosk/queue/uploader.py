@@ -1,0 +1,492 @@
+"""``kiosk upload``: sealed records from the journal's outbox to the central intake.
+
+The protocol is ``docs/upload.md`` (version 1); this module is the kiosk's half. Why it is
+built the way it is:
+
+* **A second journal writer.** The uploader runs beside the kiosk UI (or ``kiosk demo``)
+  as its own process. It opens the journal with :func:`kiosk.runtime.open_journal`, whose
+  per-write ``flock`` (the journal's single-writer rule) makes two writer processes safe,
+  and it never runs the start-up recovery that discards unfinished sessions: the UI may be
+  in the middle of one. It only ever touches records in the outbox (``sealed`` or
+  ``uploading``). One uploader per kiosk (``<data_dir>/upload.lock``), so two never race
+  for the same record.
+* **The upload URL is journaled before the first byte.** tus creates the upload with a
+  ``POST``; the URL goes into the journal (:meth:`Journal.start_upload`, fsync'd) before
+  any ``PATCH``, so a kill or power cut at any instant leaves either no upload or one the
+  next run resumes from the intake's offset, instead of resending a megabyte of
+  fingerprints over a rural link.
+* **Only a verified receipt acknowledges.** ``GET receipts/...`` comes first (the kiosk may
+  have died after the intake stored the packet); a receipt is accepted only when
+  :func:`kiosk.receipts.verify_receipt` passes with the configured intake key, this kiosk's
+  and record's ids and the SHA-256 of the packet built here from the journal's blobs. The
+  receipt and the state change are one commit, so ``acknowledged`` always has its proof.
+  Without ``upload.intake_key`` the uploader does not start (fail closed).
+* **Failures are journaled, per record, without personal data.** Each failed attempt
+  counts in ``attempts`` with a one-line ``last_error`` ("connection refused", "intake
+  refused the packet: ..."). A damaged payload fails only its own record. A link that is
+  down (connection refused, timeout, the intake answering 5xx) ends the pass at once: the
+  next records would fail the same way, and attempts should say something about a record,
+  not about the weather.
+
+``kiosk upload --once`` makes one pass plus up to ``upload.retries`` more (short backoff)
+and exits 0 when the outbox is empty, 1 otherwise. Without ``--once`` it drains every
+``upload.interval_s`` seconds, backing off exponentially (up to ``upload.max_backoff_s``)
+while the link is down. SIGTERM/SIGINT let the current request finish, then it exits.
+stdout carries exactly one line ``acknowledged <record-id>`` per record acknowledged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import quote, urljoin
+
+import requests
+from tusclient.client import TusClient
+
+from kiosk.config import Config
+from kiosk.errors import IllegalStateChange, JournalError, SealingError, StorageFull
+from kiosk.fsutil import make_dirs
+from kiosk.journal import Journal, RecordInfo
+from kiosk.queue.tus import TimedTusUploader, TusCommunicationError
+from kiosk.receipts import load_intake_public_key, verify_receipt
+from kiosk.sealing import build_packet
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_PENDING, EXIT_CONFIG = 0, 1, 2
+ONCE_BACKOFF_S = 0.25  # --once: pause before retry pass n is ONCE_BACKOFF_S * 2**n ...
+ONCE_BACKOFF_CAP_S = 5.0  # ... but never more than this
+LOCK_FILE = "upload.lock"
+_MAX_DETAIL = 200  # characters of an intake's error text kept in last_error
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """What the uploader needs from ``[upload]``, with the intake key already loaded."""
+
+    url: str
+    kiosk_id: str
+    intake_key: bytes
+    token: str = ""
+    interval_s: float = 30.0
+    retries: int = 3
+    max_backoff_s: float = 600.0
+    timeout_s: float = 30.0
+    chunk_size: int = 262144
+
+    @classmethod
+    def from_config(cls, config: Config, intake_key: bytes) -> UploadSettings:
+        section = config["upload"]
+        return cls(url=section["url"], kiosk_id=config.kiosk_id, intake_key=intake_key,
+                   token=section["token"], interval_s=float(section["interval_s"]),
+                   retries=int(section["retries"]),
+                   max_backoff_s=float(section["max_backoff_s"]),
+                   timeout_s=float(section["timeout_s"]), chunk_size=int(section["chunk_size"]))
+
+
+@dataclass
+class PassResult:
+    """One pass over the outbox."""
+
+    acknowledged: int = 0
+    failed: int = 0
+    link_down: str | None = None  # why the pass ended early: the intake is unreachable
+    stopped: bool = False  # SIGTERM/SIGINT (or the caller's stop event)
+
+
+class _Failure(Exception):
+    """One failed attempt for one record: ``reason`` goes to the journal's ``last_error``."""
+
+    def __init__(self, reason: str, *, link_down: bool = False,
+                 forget_url: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = _one_line(reason)
+        self.link_down = link_down
+        self.forget_url = forget_url
+
+
+class _Stopped(Exception):
+    """Asked to stop between two requests."""
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _error_detail(body: bytes | str | None) -> str:
+    """The ``error`` of an intake's JSON answer (or its short text), on one line."""
+    if not body:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    with contextlib.suppress(ValueError, AttributeError):
+        error = json.loads(text).get("error")
+        if isinstance(error, str):
+            text = error
+    return _one_line(text, _MAX_DETAIL)
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+
+
+_LINK_REASONS = (
+    ("Connection refused", "connection refused"),
+    ("Name or service not known", "the intake's host name does not resolve"),
+    ("Temporary failure in name resolution", "the intake's host name does not resolve"),
+    ("No route to host", "no route to the intake's host"),
+    ("Network is unreachable", "network unreachable"),
+    ("Connection reset", "connection reset"),
+    ("CERTIFICATE_VERIFY_FAILED", "the intake's TLS certificate does not verify"),
+    ("RemoteDisconnected", "the intake closed the connection"),
+    ("Connection aborted", "connection dropped"),
+    ("Broken pipe", "connection dropped"),
+)
+
+
+def link_reason(exc: BaseException, timeout_s: float) -> str:
+    """A short reason for a request that got no HTTP answer (the text names no person)."""
+    chain = list(_exception_chain(exc))
+    if any(isinstance(e, requests.Timeout | TimeoutError) for e in chain):
+        return f"no answer from the intake within {timeout_s:g} s"
+    text = " ".join(f"{type(e).__name__}: {e}" for e in chain)
+    if "timed out" in text:
+        return f"no answer from the intake within {timeout_s:g} s"
+    for needle, reason in _LINK_REASONS:
+        if needle in text:
+            return reason
+    return f"cannot reach the intake ({type(chain[-1]).__name__})"
+
+
+class Uploader:
+    """Drains a journal's outbox to the intake (see the module docstring).
+
+    >>> with open_journal(config) as journal:                      # doctest: +SKIP
+    ...     Uploader(journal, UploadSettings.from_config(config, key)).run_once()
+
+    ``out`` receives ``acknowledged <record-id>`` lines; ``stop`` ends the work between two
+    requests; ``on_progress(record_id, offset, length)`` is called after each chunk.
+    """
+
+    def __init__(self, journal: Journal, settings: UploadSettings, *,
+                 out: TextIO | None = None, stop: threading.Event | None = None,
+                 on_progress: Callable[[str, int, int], None] | None = None) -> None:
+        self.journal = journal
+        self.settings = settings
+        self.out = out
+        self.stop = stop or threading.Event()
+        self.on_progress = on_progress
+        self.last_error: str | None = None
+        base = settings.url if settings.url.endswith("/") else settings.url + "/"
+        self._base = base
+        self._files_url = urljoin(base, "files/")
+        self._headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+        self.session = requests.Session()
+        self.session.headers.update(self._headers)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Uploader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- passes ------------------------------------------------------------------------------
+    def drain(self) -> PassResult:
+        """One pass over the outbox, oldest record first."""
+        result = PassResult()
+        for info in self.journal.outbox():
+            if self.stop.is_set():
+                result.stopped = True
+                break
+            try:
+                self._process(info)
+            except _Stopped:
+                result.stopped = True
+                break
+            except _Failure as failure:
+                self._journal_failure(info.id, failure)
+                if failure.link_down:
+                    result.link_down = failure.reason
+                    break
+                result.failed += 1
+            except IllegalStateChange as exc:  # moved on by someone else (an export tool)
+                log.warning("record %s left the outbox meanwhile: %s", info.id, exc)
+            else:
+                result.acknowledged += 1
+        return result
+
+    def run_once(self) -> int:
+        """``--once``: a pass, plus up to ``retries`` more while records are pending.
+
+        0 when the outbox is empty at the end, else 1 with one summary line on stderr.
+        """
+        passes = 1 + max(0, self.settings.retries)
+        for n in range(passes):
+            result = self.drain()
+            if result.stopped or self.stop.is_set() or not self.journal.outbox():
+                break
+            if n + 1 < passes:
+                delay = min(ONCE_BACKOFF_S * 2**n, ONCE_BACKOFF_CAP_S)
+                log.info("%s; pass %d of %d in %g s",
+                         result.link_down or "records still pending", n + 2, passes, delay)
+                self.stop.wait(delay)
+        pending = self.journal.outbox()
+        if not pending:
+            return EXIT_OK
+        last = self.last_error or next(
+            (r.last_error for r in reversed(pending) if r.last_error), None) or (
+            "stopped before they were sent")
+        noun = "record" if len(pending) == 1 else "records"
+        print(f"kiosk upload: {len(pending)} {noun} still pending: {last}", file=sys.stderr)
+        return EXIT_PENDING
+
+    def run_forever(self) -> int:
+        """The daemon: drain, sleep ``interval_s``; back off while the link is down; 0 on stop."""
+        down = 0
+        log.info("uploader started: intake %s, every %g s", self._base,
+                 self.settings.interval_s)
+        while not self.stop.is_set():
+            trouble: str | None
+            try:
+                trouble = self.drain().link_down
+            except JournalError as exc:  # disk full, lock held too long: retry later
+                trouble = f"journal: {exc}"
+                log.error("%s", trouble)
+            if trouble:
+                down += 1
+                delay = min(self.settings.max_backoff_s,
+                            self.settings.interval_s * 2 ** min(down - 1, 32))
+                log.warning("%s; next try in %g s", trouble, delay)
+            else:
+                down, delay = 0, self.settings.interval_s
+            self.stop.wait(delay)
+        log.info("uploader stopped")
+        return EXIT_OK
+
+    # -- one record --------------------------------------------------------------------------
+    def _process(self, info: RecordInfo) -> None:
+        """Acknowledge one record, or raise _Failure/_Stopped."""
+        packet = self._packet(info)
+        digest = hashlib.sha256(packet).hexdigest()
+        if self._fetch_receipt(info, digest, after_upload=False):
+            return
+        self._send(info, packet, digest)
+        self._fetch_receipt(info, digest, after_upload=True)
+
+    def _packet(self, info: RecordInfo) -> bytes:
+        if info.manifest is None:
+            raise _Failure("the record has no sealed manifest")
+        try:
+            blobs = self.journal.step_blobs(info.id)
+        except JournalError as exc:
+            raise _Failure(f"payload unreadable: {exc}") from exc
+        try:
+            return build_packet(info.manifest, blobs)
+        except SealingError as exc:
+            raise _Failure(f"cannot build the packet: {exc}") from exc
+
+    def _fetch_receipt(self, info: RecordInfo, digest: str, *, after_upload: bool) -> bool:
+        """True once the record is acknowledged with a verified receipt; False when the
+        intake has none (before uploading); _Failure otherwise."""
+        url = urljoin(self._base, f"receipts/{quote(self.settings.kiosk_id)}/"
+                                  f"{quote(info.id)}")
+        try:
+            resp = self.session.get(url, timeout=self.settings.timeout_s)
+            status, body = resp.status_code, resp.content
+        except requests.RequestException as exc:
+            raise _Failure(link_reason(exc, self.settings.timeout_s), link_down=True) from exc
+        if status == 200:
+            try:
+                verify_receipt(body, self.settings.intake_key, kiosk_id=self.settings.kiosk_id,
+                               record_id=info.id, packet_sha256=digest)
+            except SealingError as exc:
+                raise _Failure(str(exc)) from exc
+            self.journal.acknowledge(info.id, body)
+            if self.out is not None:
+                print(f"acknowledged {info.id}", file=self.out, flush=True)
+            return True
+        if status == 404 and not after_upload:
+            return False
+        if status == 404:
+            raise _Failure("the intake has no receipt for the completed upload")
+        if status == 422 and not after_upload:
+            log.info("record %s: the intake refused an earlier packet (%s); sending it again",
+                     info.id, _error_detail(body))
+            return False
+        if status == 422:
+            raise _Failure(f"intake refused the packet: {_error_detail(body)}",
+                           forget_url=True)
+        raise self._http_failure(status, "fetching the receipt", body)
+
+    def _http_failure(self, status: int, what: str, body: bytes | str | None) -> _Failure:
+        detail = _error_detail(body)
+        suffix = f": {detail}" if detail else ""
+        if status in (401, 403):  # every record would get the same answer
+            return _Failure(f"the intake refused this kiosk's token (HTTP {status}){suffix}",
+                            link_down=True)
+        if status >= 500:
+            return _Failure(f"intake unavailable (HTTP {status} {what}){suffix}",
+                            link_down=True)
+        return _Failure(f"{what}: the intake answered HTTP {status}{suffix}")
+
+    def _tus_failure(self, exc: TusCommunicationError, what: str) -> _Failure:
+        status = exc.status_code
+        if status is None:
+            return _Failure(link_reason(exc, self.settings.timeout_s), link_down=True)
+        if status in (404, 410):
+            return _Failure(f"the intake no longer has the upload (HTTP {status} {what})",
+                            forget_url=True)
+        if status == 422:
+            return _Failure(f"intake refused the packet: {_error_detail(exc.response_content)}",
+                            forget_url=True)
+        return self._http_failure(int(status), what, exc.response_content)
+
+    def _tus(self, info: RecordInfo, packet: bytes, digest: str,
+             url: str | None) -> TimedTusUploader:
+        client = TusClient(self._files_url, headers=dict(self._headers))
+        return TimedTusUploader(
+            session=self.session, timeout=self.settings.timeout_s, client=client, url=url,
+            file_stream=io.BytesIO(packet), chunk_size=self.settings.chunk_size,
+            metadata={"kiosk_id": self.settings.kiosk_id, "record_id": info.id,
+                      "sha256": digest},
+            upload_checksum=True)
+
+    def _send(self, info: RecordInfo, packet: bytes, digest: str) -> None:
+        """The tus upload: resume the journaled one, or create one and journal its URL
+        before sending a byte."""
+        tus: TimedTusUploader | None = None
+        if info.upload_url:
+            try:
+                tus = self._tus(info, packet, digest, info.upload_url)  # HEAD: the offset
+            except TusCommunicationError as exc:
+                failure = self._tus_failure(exc, "resuming the upload")
+                if not failure.forget_url:
+                    raise failure from exc
+                # The intake lost or dropped it (expired, refused, crashed): start afresh.
+                self._journal_failure(info.id, failure)
+            else:
+                log.info("record %s: resuming upload %s at byte %d of %d", info.id,
+                         info.upload_url, tus.offset, len(packet))
+        if tus is None:
+            tus = self._tus(info, packet, digest, None)
+            try:
+                url = tus.create_url()
+            except TusCommunicationError as exc:
+                raise self._tus_failure(exc, "creating the upload") from exc
+            self.journal.start_upload(info.id, url)  # durable before the first PATCH
+            tus.set_url(url)
+            tus.offset = 0
+            log.info("record %s: uploading %d bytes to %s", info.id, len(packet), url)
+        while tus.offset < tus.stop_at:
+            if self.stop.is_set():
+                raise _Stopped
+            try:
+                tus.upload_chunk()
+            except TusCommunicationError as exc:
+                raise self._tus_failure(exc, "sending the packet") from exc
+            except (TypeError, ValueError) as exc:  # no or a bad Upload-Offset header
+                raise _Failure("the intake answered a PATCH without a valid Upload-Offset"
+                               ) from exc
+            if self.on_progress is not None:
+                self.on_progress(info.id, tus.offset, tus.stop_at)
+
+    def _journal_failure(self, record_id: str, failure: _Failure) -> None:
+        self.last_error = failure.reason
+        log.warning("record %s: %s", record_id, failure.reason)
+        try:
+            self.journal.upload_failed(record_id, failure.reason,
+                                       forget_url=failure.forget_url)
+        except IllegalStateChange as exc:
+            log.warning("record %s left the outbox meanwhile: %s", record_id, exc)
+
+
+# -- the command -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _only_uploader(path: Path) -> Iterator[bool]:
+    """Hold ``<data_dir>/upload.lock`` while running; False if another uploader holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT set ``stop``: the request under way finishes, then the work ends."""
+    def handler(signum: int, _frame: object) -> None:
+        log.info("%s: stopping after the current request", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
+    """``kiosk upload [--once]``: 0 done, 1 records pending, 2 configuration."""
+    from kiosk.runtime import open_journal  # not recover_unfinished: the UI may be mid-session
+
+    key_path = config.intake_key_path
+    if key_path is None:
+        print("kiosk upload: upload.intake_key is not set: name the intake's public key file "
+              "(DIR/keys/intake.pub, made by `kiosk-intake keys init`); without it no receipt "
+              "can be verified, so nothing is uploaded", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        intake_key = load_intake_public_key(key_path)
+    except (SealingError, OSError) as exc:
+        print(f"kiosk upload: upload.intake_key: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    settings = UploadSettings.from_config(config, intake_key)
+    make_dirs(config.data_dir)
+    stop = threading.Event()
+    with _only_uploader(config.data_dir / LOCK_FILE) as alone:
+        if not alone:
+            print(f"kiosk upload: another `kiosk upload` is running for {config.data_dir}",
+                  file=sys.stderr)
+            return EXIT_PENDING
+        with _stop_on_signals(stop), open_journal(config) as journal, Uploader(
+                journal, settings, out=out, stop=stop) as uploader:
+            try:
+                return uploader.run_once() if once else uploader.run_forever()
+            except StorageFull as exc:
+                print(f"kiosk upload: disk full, cannot journal the uploads: {exc}",
+                      file=sys.stderr)
+                return EXIT_PENDING

@@ -1,0 +1,308 @@
+"""The Uploader, in process, against a real `kiosk-intake serve` subprocess.
+
+Three demo records are sealed once per module; each test works on a copy of that site (the
+journal, the device key, the intake's keys), so every test starts from the same outbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import socket
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.config import load_config
+from kiosk.journal import Journal
+from kiosk.queue.uploader import Uploader, UploadSettings
+from kiosk.receipts import IntakeKey
+from kiosk.runtime import open_journal
+from tests.integration.test_upload import (
+    KIOSK_ID,
+    IntakeServer,
+    Site,
+    check_acknowledged,
+    closed_port_url,
+    demo,
+    make_site,
+    stats,
+    tus_head,
+)
+
+CHUNK = 16384
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    with pytest.MonkeyPatch.context() as mp:  # the autouse isolation is per test, not module
+        mp.setenv("KIOSK_SYSTEM_CONFIG", str(tmp_path_factory.getbasetemp() / "no-etc.toml"))
+        mp.delenv("KIOSK_CONFIG", raising=False)
+        site = make_site(tmp_path_factory.mktemp("template"))
+        ids = demo(site, 3, seed=11)
+    return site.root, ids
+
+
+@pytest.fixture
+def site(template: tuple[Path, list[str]], tmp_path: Path) -> Site:
+    shutil.copytree(template[0], tmp_path / "site")
+    return Site(tmp_path / "site")
+
+
+@pytest.fixture
+def ids(template: tuple[Path, list[str]]) -> list[str]:
+    return template[1]
+
+
+@pytest.fixture
+def intake(site: Site) -> Iterator[IntakeServer]:
+    with IntakeServer(site.intake_dir) as server:
+        yield server
+
+
+class Run:
+    """An Uploader on the site's journal; ``out`` holds its stdout lines."""
+
+    def __init__(self, journal: Journal, uploader: Uploader, out: io.StringIO) -> None:
+        self.journal = journal
+        self.uploader = uploader
+        self.out = out
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.getvalue().splitlines()
+
+
+@contextlib.contextmanager
+def uploading(site: Site, url: str, *, key: bytes | None = None,
+              stop: threading.Event | None = None, on_progress: Any = None,
+              **settings: Any) -> Iterator[Run]:
+    site.configure(url)
+    config = load_config(site.config)
+    base = UploadSettings.from_config(config, key or site.intake_key)
+    out = io.StringIO()
+    with open_journal(config) as journal, Uploader(
+            journal, replace(base, **{"retries": 0, **settings}), out=out, stop=stop,
+            on_progress=on_progress) as uploader:
+        yield Run(journal, uploader, out)
+
+
+def moves(journal: Journal, record_id: str) -> list[tuple[str, str]]:
+    return [(e.details["from_state"], e.details["to_state"])
+            for e in journal.audit_events(1000, event="record_state")
+            if e.details["record"] == record_id]
+
+
+# -- the happy path ----------------------------------------------------------------------------
+def test_drain_acknowledges_every_record_with_a_verified_receipt(
+        site: Site, ids: list[str], intake: IntakeServer) -> None:
+    with uploading(site, intake.url) as run:
+        assert run.uploader.run_once() == 0
+        assert run.lines == [f"acknowledged {rid}" for rid in ids]
+        assert check_acknowledged(site, run.journal) == ids
+        assert run.journal.outbox() == []
+        assert all(r.attempts == 0 and r.last_error is None and r.upload_url is None
+                   for r in run.journal.records())
+    counts = stats(site)
+    assert (counts["received"], counts["duplicates"], counts["rejected"]) == (3, 0, 0)
+
+
+# -- the link ----------------------------------------------------------------------------------
+def test_link_down_ends_the_pass_and_the_records_wait_for_the_intake(
+        site: Site, ids: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with uploading(site, closed_port_url(), retries=2) as run:
+        assert run.uploader.run_once() == 1
+        assert run.lines == []
+        records = {r.id: r for r in run.journal.records()}
+    assert capsys.readouterr().err.strip() == (
+        "kiosk upload: 3 records still pending: connection refused")
+    assert [records[r].state for r in ids] == ["sealed"] * 3
+    # Three passes; each stopped at the first record rather than failing all three.
+    assert [(records[r].attempts, records[r].last_error) for r in ids] == [
+        (3, "connection refused"), (0, None), (0, None)]
+    assert not any(records[r].has_receipt for r in ids)
+
+    with IntakeServer(site.intake_dir) as server, uploading(site, server.url) as run:
+        assert run.uploader.run_once() == 0
+        assert check_acknowledged(site, run.journal) == ids
+
+
+def test_an_intake_that_does_not_answer_times_out_as_link_down(
+        site: Site, ids: list[str]) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        with uploading(site, url, timeout_s=0.5) as run:
+            result = run.uploader.drain()
+            records = {r.id: r for r in run.journal.records()}
+    assert result.link_down == "no answer from the intake within 0.5 s"
+    assert [records[r].attempts for r in ids] == [1, 0, 0]
+
+
+def test_daemon_backs_off_exponentially_while_the_link_is_down(
+        site: Site, intake: IntakeServer) -> None:
+    class Stop(threading.Event):
+        """Records each pause instead of sleeping; stops after ``n`` of them."""
+
+        def __init__(self, n: int) -> None:
+            super().__init__()
+            self.n, self.pauses = n, []
+
+        def wait(self, timeout: float | None = None) -> bool:
+            self.pauses.append(timeout)
+            if len(self.pauses) >= self.n:
+                self.set()
+            return self.is_set()
+
+    down = Stop(6)
+    with uploading(site, closed_port_url(), stop=down, interval_s=1, max_backoff_s=5) as run:
+        assert run.uploader.run_forever() == 0
+    assert down.pauses == [1, 2, 4, 5, 5, 5]
+    up = Stop(2)
+    with uploading(site, intake.url, stop=up, interval_s=1, max_backoff_s=5) as run:
+        assert run.uploader.run_forever() == 0
+        assert len(run.lines) == 3
+    assert up.pauses == [1, 1]
+
+
+def test_the_bearer_token_is_sent(site: Site, ids: list[str]) -> None:
+    token_file = site.root / "token"
+    token_file.write_text("s3cret-token\n")
+    with IntakeServer(site.intake_dir, 0, "--token-file", str(token_file)) as server:
+        with uploading(site, server.url) as run:
+            result = run.uploader.drain()
+        assert result.link_down is not None
+        assert "refused this kiosk's token (HTTP 401)" in result.link_down
+        with uploading(site, server.url, token="s3cret-token") as run:
+            assert run.uploader.run_once() == 0
+            assert len(run.lines) == 3
+
+
+# -- receipts and refusals ---------------------------------------------------------------------
+def test_a_receipt_signed_by_another_key_acknowledges_nothing(
+        site: Site, ids: list[str], intake: IntakeServer) -> None:
+    stranger = IntakeKey.generate().public_bytes
+    with uploading(site, intake.url, key=stranger) as run:
+        assert run.uploader.run_once() == 1
+        assert run.lines == []
+        for info in run.journal.records():
+            assert info.state == "uploading"
+            assert not info.has_receipt
+            assert info.last_error is not None
+            assert info.last_error.startswith("receipt signature does not verify")
+    assert stats(site)["received"] == 3  # the intake has them; the kiosk has no proof
+    with uploading(site, intake.url) as run:  # the right key: the stored receipts do
+        assert run.uploader.run_once() == 0
+        assert check_acknowledged(site, run.journal) == ids
+    counts = stats(site)
+    assert (counts["received"], counts["duplicates"]) == (3, 0)  # not uploaded again
+
+
+def test_a_refused_packet_stays_in_the_outbox_with_the_reason(
+        site: Site, ids: list[str]) -> None:
+    device = site.intake_dir / "devices" / f"{KIOSK_ID}.json"
+    registration = device.read_text()
+    device.unlink()  # the intake does not know this kiosk's key
+    with IntakeServer(site.intake_dir) as server:
+        with uploading(site, server.url) as run:
+            assert run.uploader.run_once() == 1
+            for info in run.journal.records():
+                assert (info.state, info.upload_url, info.attempts) == ("sealed", None, 1)
+                assert info.last_error is not None
+                assert info.last_error.startswith(
+                    "intake refused the packet: packet signed by unknown device key")
+        counts = stats(site)
+        assert (counts["received"], counts["rejected"]) == (0, 3)
+        device.write_text(registration)  # registered now: the next pass goes through
+        with uploading(site, server.url) as run:
+            assert run.uploader.run_once() == 0
+            assert check_acknowledged(site, run.journal) == ids
+    assert stats(site)["received"] == 3
+
+
+def test_a_damaged_payload_fails_only_its_own_record(
+        site: Site, ids: list[str], intake: IntakeServer) -> None:
+    conn = sqlite3.connect(site.journal_path)  # no kiosk process runs on this copy
+    try:
+        (blob,) = conn.execute("SELECT blob FROM payloads WHERE record_id = ? AND step ="
+                               " 'portrait'", (ids[1],)).fetchone()
+        damaged = bytes(blob[:100]) + bytes([blob[100] ^ 0xFF]) + bytes(blob[101:])
+        with conn:
+            conn.execute("UPDATE payloads SET blob = ? WHERE record_id = ? AND step ="
+                         " 'portrait'", (damaged, ids[1]))
+    finally:
+        conn.close()
+    with uploading(site, intake.url) as run:
+        assert run.uploader.run_once() == 1
+        assert run.lines == [f"acknowledged {ids[0]}", f"acknowledged {ids[2]}"]
+        bad = run.journal.record(ids[1])
+        assert (bad.state, bad.attempts) == ("sealed", 1)
+        assert bad.last_error is not None
+        assert bad.last_error.startswith("payload unreadable: ")
+        assert "portrait: payload is damaged" in bad.last_error
+    assert stats(site)["received"] == 2
+
+
+# -- resuming ----------------------------------------------------------------------------------
+def test_an_interrupted_upload_resumes_at_the_intakes_offset(
+        site: Site, ids: list[str], intake: IntakeServer) -> None:
+    stop = threading.Event()
+    seen: list[tuple[str, int]] = []
+
+    def progress(record_id: str, offset: int, length: int) -> None:
+        seen.append((record_id, offset))
+        if offset >= 3 * CHUNK:
+            stop.set()  # "killed" between two chunks of the first record
+
+    with uploading(site, intake.url, stop=stop, on_progress=progress,
+                   chunk_size=CHUNK) as run:
+        assert run.uploader.run_once() == 1
+        info = run.journal.record(ids[0])
+    assert seen == [(ids[0], CHUNK), (ids[0], 2 * CHUNK), (ids[0], 3 * CHUNK)]
+    assert info.state == "uploading" and info.upload_url
+    assert int(tus_head(info.upload_url)["Upload-Offset"]) == 3 * CHUNK
+
+    seen.clear()
+    with uploading(site, intake.url, on_progress=progress, chunk_size=CHUNK) as run:
+        assert run.uploader.run_once() == 0
+        assert seen[0] == (ids[0], 4 * CHUNK)  # the first three chunks were not resent
+        assert check_acknowledged(site, run.journal) == ids
+        # The journaled upload was resumed: never forgotten, never a second one.
+        assert moves(run.journal, ids[0]) == [("sealed", "uploading"),
+                                              ("uploading", "acknowledged")]
+        assert run.journal.record(ids[0]).attempts == 0
+    counts = stats(site)
+    assert (counts["received"], counts["duplicates"]) == (3, 0)
+
+
+def test_an_upload_the_intake_lost_is_started_afresh(
+        site: Site, ids: list[str], intake: IntakeServer) -> None:
+    lost = f"{intake.url}files/{uuid.uuid4()}"  # well-formed, unknown to the intake
+    with uploading(site, intake.url) as run:
+        run.journal.start_upload(ids[0], lost)
+        assert run.uploader.run_once() == 0
+        assert check_acknowledged(site, run.journal) == ids
+        assert moves(run.journal, ids[0]) == [
+            ("sealed", "uploading"), ("uploading", "sealed"), ("sealed", "uploading"),
+            ("uploading", "acknowledged")]
+        assert run.journal.record(ids[0]).attempts == 1
+    assert stats(site)["received"] == 3
+
+
+# -- configuration -----------------------------------------------------------------------------
+def test_upload_config_defaults_and_relative_intake_key(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    config = load_config(site.configure("https://intake.example/"))
+    section = config["upload"]
+    assert (section["interval_s"], section["retries"], section["max_backoff_s"],
+            section["timeout_s"], section["chunk_size"]) == (30, 3, 600, 30, 262144)
+    assert config.intake_key_path == (tmp_path / "intake" / "keys" / "intake.pub").resolve()
+    assert load_config(site.configure(intake_key=None)).intake_key_path is None
