@@ -19,7 +19,7 @@ import pytest
 
 from kiosk.journal import Journal
 from tests.conftest import KIOSK, kiosk_env
-from tests.integration.test_upload import (
+from tests.upload_helpers import (
     KIOSK_ID,
     IntakeServer,
     Site,

@@ -25,7 +25,7 @@ from kiosk.journal import Journal
 from kiosk.queue.uploader import Uploader, UploadSettings
 from kiosk.receipts import IntakeKey
 from kiosk.runtime import open_journal
-from tests.integration.test_upload import (
+from tests.upload_helpers import (
     KIOSK_ID,
     IntakeServer,
     Site,

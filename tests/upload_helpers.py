@@ -1,0 +1,183 @@
+"""Helpers the upload tests share: a *site* (an intake data directory plus a kiosk config
+wired to it), the intake server as a subprocess, and the check that every acknowledged
+record's receipt verifies for the packet the intake stored."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import requests
+
+from kiosk.config import load_config
+from kiosk.journal import Journal
+from kiosk.receipts import load_intake_public_key, verify_receipt
+from kiosk.sealing import DeviceKey, build_packet
+from tests.conftest import KIOSK, REPO, kiosk_env, write_config
+
+INTAKE = [sys.executable, "-m", "intake.cli"]
+KIOSK_ID = "test-01"
+
+
+# -- sites and the intake --------------------------------------------------------------------------
+@dataclass
+class Site:
+    """``root/intake`` (the intake's data) and ``root/kiosk.toml`` (data in ``root/data``).
+
+    The config names everything relative to ``root``, so a copied site works as is.
+    """
+
+    root: Path
+
+    @property
+    def intake_dir(self) -> Path:
+        return self.root / "intake"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "kiosk.toml"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.root / "data" / "journal.db"
+
+    @property
+    def intake_key(self) -> bytes:
+        return load_intake_public_key(self.intake_dir / "keys" / "intake.pub")
+
+    def configure(self, url: str = "http://127.0.0.1:9/", *,
+                  intake_key: str | None = "intake/keys/intake.pub", **upload: Any) -> Path:
+        """(Re)write the kiosk config: the intake at ``url`` plus ``[upload]`` keys."""
+        lines = [f'url = "{url}"']
+        if intake_key is not None:
+            lines.append(f'intake_key = "{intake_key}"')
+        lines += [f"{k} = {json.dumps(v)}" for k, v in upload.items()]
+        return write_config(self.root, '[sealing]\ncentral_key = "intake/keys/central.pub"\n'
+                                       "[upload]\n" + "\n".join(lines) + "\n")
+
+
+def intake_env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(REPO))
+
+
+def intake_cli(*args: str) -> str:
+    result = subprocess.run([*INTAKE, *args], capture_output=True, text=True, timeout=60,
+                            env=intake_env(), cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def make_site(root: Path, *, register: bool = True) -> Site:
+    """Intake keys, a kiosk config pointing at them, the kiosk's device key registered."""
+    site = Site(root)
+    intake_cli("keys", "init", "--data", str(site.intake_dir))
+    site.configure()
+    device = DeviceKey.load_or_create(load_config(site.config).device_key_path)
+    if register:
+        intake_cli("register", "--data", str(site.intake_dir), "--kiosk", KIOSK_ID,
+                   "--key", device.public_bytes.hex())
+    return site
+
+
+def demo(site: Site, citizens: int, seed: int = 0) -> list[str]:
+    result = subprocess.run([*KIOSK, "demo", "--citizens", str(citizens), "--seed", str(seed)],
+                            env=kiosk_env(site.config), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return [line.split()[1] for line in result.stdout.splitlines()]
+
+
+def stats(site: Site) -> dict[str, Any]:
+    return json.loads(intake_cli("stats", "--data", str(site.intake_dir), "--json"))
+
+
+def closed_port_url() -> str:
+    """A URL where nothing listens (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+class IntakeServer:
+    """``kiosk-intake serve --data DIR --port P`` as a subprocess; ``url`` once listening."""
+
+    def __init__(self, data: Path, port: int = 0, *extra: str) -> None:
+        self.log = data.parent / "intake-serve.log"
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*INTAKE, "serve", "--data", str(data), "--port", str(port), *extra],
+                stdout=subprocess.PIPE, stderr=log, text=True, env=intake_env(), cwd=REPO)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # printed once the socket listens
+        if not line.startswith("listening on "):
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            pytest.fail(f"intake did not start: {line!r} {self.log.read_text()[-2000:]}")
+        self.url = line.split()[2]
+        self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+    def __enter__(self) -> IntakeServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def check_acknowledged(site: Site, journal: Journal) -> list[str]:
+    """Every acknowledged record has a receipt that verifies with the intake key, for the
+    packet this kiosk holds, which is byte for byte the packet the intake stored. Returns
+    the acknowledged ids."""
+    key = site.intake_key
+    done = journal.records("acknowledged")
+    for info in done:
+        receipt = journal.receipt(info.id)
+        assert receipt is not None, f"{info.id} acknowledged without a receipt"
+        stored = (site.intake_dir / "records" / KIOSK_ID / f"{info.id}.pkt").read_bytes()
+        stored_sha = hashlib.sha256(stored).hexdigest()
+        verify_receipt(receipt, key, kiosk_id=KIOSK_ID, record_id=info.id,
+                       packet_sha256=stored_sha)
+        assert info.manifest is not None
+        ours = build_packet(info.manifest, journal.step_blobs(info.id))
+        assert hashlib.sha256(ours).hexdigest() == stored_sha
+    return [info.id for info in done]
+
+
+def upload(site: Site, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KIOSK, "upload", *args], env=kiosk_env(site.config),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def queue(site: Site) -> dict[str, dict[str, Any]]:
+    result = subprocess.run([*KIOSK, "queue", "list", "--json"], env=kiosk_env(site.config),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return {entry["id"]: entry for entry in json.loads(result.stdout)}
+
+
+def tus_head(url: str) -> requests.structures.CaseInsensitiveDict[str]:
+    """The intake's view of a tus upload (``Upload-Offset``, ``Upload-Length``)."""
+    resp = requests.head(url, headers={"Tus-Resumable": "1.0.0"}, timeout=10)
+    assert resp.status_code == 200, resp.status_code
+    return resp.headers
+
+
+def read_lines(stream: IO[str], count: int) -> list[str]:
+    return [stream.readline().rstrip("\n") for _ in range(count)]
+
+
