@@ -121,6 +121,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "timeout_s": _field((int, float), 30, _between(1, 3600)),
         # Bytes per tus PATCH: what a dropped link can cost to resend.
         "chunk_size": _field(int, 262144, _between(1024, 64 * 1024 * 1024)),
+        # Days after the intake's receipt before a record's payload is deleted (the receipt
+        # and manifest stay); counted only while the clock is synchronised. 0: at once.
+        "retention_days": _field((int, float), 30, _between(0, 3650)),
     },
     "sealing": {
         # "dev": a development key pair kept in <data_dir>/dev-central, allowed only with

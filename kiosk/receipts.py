@@ -221,6 +221,14 @@ def _parse_body(body: bytes) -> dict[str, Any]:
     return info
 
 
+def receipt_fields(receipt: bytes) -> dict[str, Any]:
+    """The fields of a receipt already verified (e.g. one the journal holds), unverified
+    here: for reading ``received_at``, never for deciding whether to trust it."""
+    if len(receipt) <= SIGNATURE_BYTES:
+        raise ReceiptError(f"receipt has an impossible length {len(receipt)}")
+    return _parse_body(receipt[:-SIGNATURE_BYTES])
+
+
 def _claimed_key_id(body: bytes) -> str:
     """The key id an unverified body claims, for an error message only."""
     try:

@@ -61,6 +61,7 @@ from kiosk.config import Config
 from kiosk.errors import IllegalStateChange, JournalError, SealingError, StorageFull
 from kiosk.fsutil import make_dirs
 from kiosk.journal import Journal, RecordInfo
+from kiosk.queue.purge import purge_expired
 from kiosk.queue.tus import TimedTusUploader, TusCommunicationError
 from kiosk.receipts import load_intake_public_key, verify_receipt
 from kiosk.sealing import build_packet
@@ -87,6 +88,7 @@ class UploadSettings:
     max_backoff_s: float = 600.0
     timeout_s: float = 30.0
     chunk_size: int = 262144
+    retention_days: float = 30.0
 
     @classmethod
     def from_config(cls, config: Config, intake_key: bytes) -> UploadSettings:
@@ -95,7 +97,8 @@ class UploadSettings:
                    token=section["token"], interval_s=float(section["interval_s"]),
                    retries=int(section["retries"]),
                    max_backoff_s=float(section["max_backoff_s"]),
-                   timeout_s=float(section["timeout_s"]), chunk_size=int(section["chunk_size"]))
+                   timeout_s=float(section["timeout_s"]), chunk_size=int(section["chunk_size"]),
+                   retention_days=float(section["retention_days"]))
 
 
 @dataclass
@@ -193,8 +196,10 @@ class Uploader:
 
     def __init__(self, journal: Journal, settings: UploadSettings, *,
                  out: TextIO | None = None, stop: threading.Event | None = None,
-                 on_progress: Callable[[str, int, int], None] | None = None) -> None:
+                 on_progress: Callable[[str, int, int], None] | None = None,
+                 clock_trusted: Callable[[], bool] = lambda: False) -> None:
         self.journal = journal
+        self.clock_trusted = clock_trusted
         self.settings = settings
         self.out = out
         self.stop = stop or threading.Event()
@@ -256,6 +261,7 @@ class Uploader:
                 log.info("%s; pass %d of %d in %g s",
                          result.link_down or "records still pending", n + 2, passes, delay)
                 self.stop.wait(delay)
+        self.purge()
         pending = self.journal.outbox()
         if not pending:
             return EXIT_OK
@@ -275,6 +281,7 @@ class Uploader:
             trouble: str | None
             try:
                 trouble = self.drain().link_down
+                self.purge()
             except JournalError as exc:  # disk full, lock held too long: retry later
                 trouble = f"journal: {exc}"
                 log.error("%s", trouble)
@@ -288,6 +295,11 @@ class Uploader:
             self.stop.wait(delay)
         log.info("uploader stopped")
         return EXIT_OK
+
+    def purge(self) -> list[str]:
+        """Delete the payloads whose receipts are older than ``retention_days``."""
+        return purge_expired(self.journal, self.settings.retention_days,
+                             clock_trusted=self.clock_trusted)
 
     # -- one record --------------------------------------------------------------------------
     def _process(self, info: RecordInfo) -> None:
@@ -461,7 +473,8 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
     """``kiosk upload [--once]``: 0 done, 1 records pending, 2 configuration."""
-    from kiosk.runtime import open_journal  # not recover_unfinished: the UI may be mid-session
+    # not recover_unfinished: the UI may be mid-session
+    from kiosk.runtime import clock_is_synchronized, open_journal
 
     key_path = config.intake_key_path
     if key_path is None:
@@ -483,7 +496,8 @@ def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
                   file=sys.stderr)
             return EXIT_PENDING
         with _stop_on_signals(stop), open_journal(config) as journal, Uploader(
-                journal, settings, out=out, stop=stop) as uploader:
+                journal, settings, out=out, stop=stop,
+                clock_trusted=clock_is_synchronized) as uploader:
             try:
                 return uploader.run_once() if once else uploader.run_forever()
             except StorageFull as exc:
