@@ -48,9 +48,17 @@ def collect_status(config: Config) -> dict[str, Any]:
                      "low_battery": False, "error": str(exc)}
     acceptance = check_acceptance(config, power)
     counts = {state: 0 for state in STATES}
+    upload: dict[str, Any] = {"url": config["upload"]["url"], "pending": 0,
+                              "oldest_pending_seq": None, "last_error": None}
     with readonly_journal(config) as journal:
         if journal is not None:
             counts.update(journal.counts())
+            outbox = journal.outbox()
+            upload["pending"] = len(outbox)
+            if outbox:
+                upload["oldest_pending_seq"] = outbox[0].seq
+                upload["last_error"] = next(
+                    (r.last_error for r in reversed(outbox) if r.last_error), None)
     disk_path = config.data_dir if config.data_dir.exists() else config.data_dir.parent
     try:
         free = shutil.disk_usage(disk_path).free
@@ -61,6 +69,7 @@ def collect_status(config: Config) -> dict[str, Any]:
         "accepting": acceptance.accepting,
         "reason": acceptance.reason,
         "records": counts,
+        "upload": upload,
         "power": power_doc,
         "clock": {"trusted": clock_is_synchronized(),
                   "now": datetime.now(UTC).isoformat(timespec="seconds")},
@@ -88,6 +97,10 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     console.print(f"[bold]{status['kiosk_id']}[/]  accepting: {ok}")
     records = ", ".join(f"{k} {v}" for k, v in status["records"].items() if v) or "none"
     console.print(f"records: {records}")
+    upload = status["upload"]
+    if upload["pending"]:
+        why = f" (last error: {upload['last_error']})" if upload["last_error"] else ""
+        console.print(f"waiting to upload: {upload['pending']}{why}")
     power = status["power"]
     pct = "" if power["battery_percent"] is None else f", battery {power['battery_percent']:.0f}%"
     console.print(f"power: {power['source']}{pct}")

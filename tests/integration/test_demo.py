@@ -40,6 +40,7 @@ def test_demo_prints_one_line_per_sealed_record_and_nothing_else(kiosk_config: P
     doc = json.loads(status.stdout)
     assert doc["records"]["sealed"] == 12
     assert doc["records"]["in_progress"] == 0
+    assert (doc["upload"]["pending"], doc["upload"]["last_error"]) == (12, None)
     assert doc["accepting"] is True
     assert doc["power"]["source"] == "mains"
     assert isinstance(doc["clock"]["trusted"], bool)

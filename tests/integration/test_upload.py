@@ -5,6 +5,7 @@ The helpers the upload tests share are in ``tests/upload_helpers.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -73,6 +74,10 @@ def test_upload_once_with_the_intake_down_exits_1_and_keeps_the_records(site: Si
         "kiosk upload: 2 records still pending: connection refused")
     entries = queue(site)
     assert [entries[rid]["state"] for rid in ids] == ["sealed", "sealed"]
+    status = subprocess.run([*KIOSK, "status", "--json"], env=kiosk_env(site.config),
+                            capture_output=True, text=True, timeout=60)
+    upload_doc = json.loads(status.stdout)["upload"]
+    assert (upload_doc["pending"], upload_doc["last_error"]) == (2, "connection refused")
     # The link was down: the pass stopped at the first record instead of failing them all.
     assert (entries[ids[0]]["attempts"], entries[ids[0]]["last_error"]) == (
         2, "connection refused")
