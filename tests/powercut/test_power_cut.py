@@ -230,10 +230,13 @@ def cut_power_repeatedly(tmp_path: Path, rounds: int, seed: int, torn_every: int
     assert left == 0, f"{left} self-service sessions left unfinished after recovery"
     if run.site is not None:
         # Everything sealed reached the intake, each record stored once.
+        # (An unfinished assisted session stays in_progress, kept to be resumed.)
         assert set(run.printed) <= run.acknowledged
-        assert all(state == "acknowledged" for state in states.values()), states
+        sent = {rid for rid, state in states.items() if state != "in_progress"}
+        behind = {rid: states[rid] for rid in sent if states[rid] != "acknowledged"}
+        assert not behind, behind
         counts = stats(run.site)
-        assert counts["received"] == len(states), counts
+        assert counts["received"] == len(sent), counts
         assert counts["rejected"] == 0, counts
     return run
 
