@@ -35,7 +35,6 @@ import hashlib
 import json
 import logging
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +42,8 @@ import nacl.exceptions
 import nacl.signing
 
 from kiosk.errors import SealingError
-from kiosk.fsutil import make_dirs
 from kiosk.sealing_keys import (
-    SEED_BYTES,
-    _check_private_mode,
-    _key_text,
+    SeedKey,
     _read_key_text,
     _write_atomic,
     key_id,
@@ -84,7 +80,7 @@ def _canonical_json(obj: Any) -> bytes:
 
 
 # -- the intake's signing key ---------------------------------------------------------------
-class IntakeKey:
+class IntakeKey(SeedKey):
     """The intake's Ed25519 receipt-signing key. Lives only at the central office.
 
     Example::
@@ -93,61 +89,10 @@ class IntakeKey:
         print(key.key_id)
     """
 
-    __slots__ = ("_signing_key", "key_id", "public_bytes")
-
-    def __init__(self, seed: bytes) -> None:
-        if len(seed) != SEED_BYTES:
-            raise SealingError(f"intake key seed must be {SEED_BYTES} bytes")
-        self._signing_key = nacl.signing.SigningKey(bytes(seed))
-        self.public_bytes: bytes = bytes(self._signing_key.verify_key)
-        self.key_id: str = key_id(self.public_bytes)
-
-    @classmethod
-    def generate(cls) -> IntakeKey:
-        """A fresh key held in memory only (tests, tools)."""
-        return cls(secrets.token_bytes(SEED_BYTES))
-
-    @classmethod
-    def load_or_create(cls, path: Path) -> IntakeKey:
-        """Load the seed at ``path``, creating it (mode 0600, atomically, durably) if absent.
-
-        An existing key is never replaced: every receipt already handed out names it.
-        """
-        path = Path(path)
-        if not path.exists():
-            make_dirs(path.parent, mode=0o700)
-            key = cls.generate()
-            try:
-                _write_atomic(path, bytes(key._signing_key), 0o600, overwrite=False)
-            except FileExistsError:
-                pass  # another process created it first: use theirs, below
-            except OSError as exc:
-                raise SealingError(f"cannot create intake key {path}: {exc.strerror}") from exc
-            else:
-                log.info("created intake key %s at %s", key.key_id, path)
-                return key
-        _check_private_mode(path)
-        seed = path.read_bytes()
-        if len(seed) != SEED_BYTES:
-            raise SealingError(
-                f"intake key {path} is {len(seed)} bytes, expected {SEED_BYTES}; restore it "
-                "from backup (a new key means every kiosk needs the new intake.pub)"
-            )
-        return cls(seed)
-
-    def sign(self, message: bytes) -> bytes:
-        """Detached 64-byte Ed25519 signature of ``message``."""
-        return bytes(self._signing_key.sign(message).signature)
-
-    def public_key_text(self) -> str:
-        """The public key in the two-line ``intake.pub`` form."""
-        return _key_text(INTAKE_PUBLIC, self.public_bytes).decode("ascii")
-
-    def __repr__(self) -> str:
-        return f"IntakeKey(key_id={self.key_id!r})"
-
-    def __reduce__(self) -> object:
-        raise TypeError("IntakeKey cannot be pickled")
+    __slots__ = ()
+    what = "intake key"
+    public_header = INTAKE_PUBLIC
+    restore_hint = "restore it from backup (a new key means every kiosk needs the new intake.pub)"
 
 
 def ensure_intake_keypair(directory: Path) -> tuple[IntakeKey, bool]:

@@ -30,6 +30,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Self
 
 import nacl.public
 import nacl.signing
@@ -123,33 +124,38 @@ def _read_key_text(path: Path, header: str, what: str) -> bytes:
     return key
 
 
-# -- device key -------------------------------------------------------------------------------
-class DeviceKey:
-    """This kiosk's Ed25519 signing key. Created once, on first start; never leaves the kiosk.
+# -- Ed25519 seed keys (the device key; the intake's receipt key) ---------------------------
+class SeedKey:
+    """An Ed25519 signing key kept as its raw 32-byte seed in a 0600 file, made once.
 
-    Example::
-
-        key = DeviceKey.load_or_create(Path("/var/lib/kiosk/device.key"))
-        print(key.key_id)              # register key.public_key_text() at the intake
+    Subclasses name what they are (``what``), the header of their public text form and what
+    to do when the file is damaged (``restore_hint``). Key material is never logged, shown
+    by ``repr`` or pickled.
     """
 
     __slots__ = ("_signing_key", "key_id", "public_bytes")
+    what = "signing key"
+    public_header = ""
+    restore_hint = "restore it from backup"
 
     def __init__(self, seed: bytes) -> None:
         if len(seed) != SEED_BYTES:
-            raise SealingError(f"device key seed must be {SEED_BYTES} bytes")
+            raise SealingError(f"{self.what} seed must be {SEED_BYTES} bytes")
         self._signing_key = nacl.signing.SigningKey(bytes(seed))
         self.public_bytes: bytes = bytes(self._signing_key.verify_key)
         self.key_id: str = key_id(self.public_bytes)
 
     @classmethod
-    def generate(cls) -> DeviceKey:
+    def generate(cls) -> Self:
         """A fresh key held in memory only (tests, tools)."""
         return cls(secrets.token_bytes(SEED_BYTES))
 
     @classmethod
-    def load_or_create(cls, path: Path) -> DeviceKey:
-        """Load the seed at ``path``, creating it (mode 0600, atomically) if absent."""
+    def load_or_create(cls, path: Path) -> Self:
+        """Load the seed at ``path``, creating it (mode 0600, atomically, durably) if absent.
+
+        An existing key is never replaced: what it signed names it.
+        """
         path = Path(path)
         if not path.exists():
             make_dirs(path.parent, mode=0o700)
@@ -159,17 +165,15 @@ class DeviceKey:
             except FileExistsError:
                 pass  # another process created it first: use theirs, below
             except OSError as exc:
-                raise SealingError(f"cannot create device key {path}: {exc.strerror}") from exc
+                raise SealingError(f"cannot create {cls.what} {path}: {exc.strerror}") from exc
             else:
-                log.info("created device key %s at %s", key.key_id, path)
+                log.info("created %s %s at %s", cls.what, key.key_id, path)
                 return key
         _check_private_mode(path)
         seed = path.read_bytes()
         if len(seed) != SEED_BYTES:
-            raise SealingError(
-                f"device key {path} is {len(seed)} bytes, expected {SEED_BYTES}; restore it "
-                "from backup, or move it away to create a new one (then re-register the kiosk)"
-            )
+            raise SealingError(f"{cls.what} {path} is {len(seed)} bytes, expected "
+                               f"{SEED_BYTES}; {cls.restore_hint}")
         return cls(seed)
 
     def sign(self, message: bytes) -> bytes:
@@ -177,14 +181,30 @@ class DeviceKey:
         return bytes(self._signing_key.sign(message).signature)
 
     def public_key_text(self) -> str:
-        """The public key in the two-line text form, for registering this kiosk."""
-        return _key_text(DEVICE_PUBLIC, self.public_bytes).decode("ascii")
+        """The public key in the two-line text form (header, then hex)."""
+        return _key_text(self.public_header, self.public_bytes).decode("ascii")
 
     def __repr__(self) -> str:
-        return f"DeviceKey(key_id={self.key_id!r})"
+        return f"{type(self).__name__}(key_id={self.key_id!r})"
 
     def __reduce__(self) -> object:
-        raise TypeError("DeviceKey cannot be pickled")
+        raise TypeError(f"{type(self).__name__} cannot be pickled")
+
+
+class DeviceKey(SeedKey):
+    """This kiosk's Ed25519 signing key. Created once, on first start; never leaves the kiosk.
+
+    Example::
+
+        key = DeviceKey.load_or_create(Path("/var/lib/kiosk/device.key"))
+        print(key.key_id)              # register key.public_key_text() at the intake
+    """
+
+    __slots__ = ()
+    what = "device key"
+    public_header = DEVICE_PUBLIC
+    restore_hint = ("restore it from backup, or move it away to create a new one (then "
+                    "re-register the kiosk)")
 
 
 def load_device_public_key(path: Path) -> bytes:
