@@ -72,6 +72,7 @@ EXIT_OK, EXIT_PENDING, EXIT_CONFIG = 0, 1, 2
 ONCE_BACKOFF_S = 0.25  # --once: pause before retry pass n is ONCE_BACKOFF_S * 2**n ...
 ONCE_BACKOFF_CAP_S = 5.0  # ... but never more than this
 LOCK_FILE = "upload.lock"
+RECEIPT_CONTENT_TYPE = "application/octet-stream"  # what the intake serves a receipt as
 _MAX_DETAIL = 200  # characters of an intake's error text kept in last_error
 
 
@@ -168,6 +169,14 @@ _LINK_REASONS = (
     ("Connection aborted", "connection dropped"),
     ("Broken pipe", "connection dropped"),
 )
+
+
+def _not_the_intake(answer: str, what: str) -> _Failure:
+    """Something answered in the intake's place: on village Wi-Fi, usually a captive portal's
+    login page. Every record would get the same, so the link counts as down."""
+    return _Failure(f"the upload URL answered {answer} while {what}, not as the intake: a "
+                    "captive portal or proxy in the way? (log the link in, or check "
+                    "[upload] url)", link_down=True)
 
 
 def link_reason(exc: BaseException, timeout_s: float) -> str:
@@ -334,6 +343,9 @@ class Uploader:
         except requests.RequestException as exc:
             raise _Failure(link_reason(exc, self.settings.timeout_s), link_down=True) from exc
         if status == 200:
+            kind = resp.headers.get("Content-Type", "")
+            if not kind.startswith(RECEIPT_CONTENT_TYPE):
+                raise _not_the_intake(kind or "no Content-Type", "fetching the receipt")
             try:
                 verify_receipt(body, self.settings.intake_key, kiosk_id=self.settings.kiosk_id,
                                record_id=info.id, packet_sha256=digest)
@@ -371,6 +383,8 @@ class Uploader:
         status = exc.status_code
         if status is None:
             return _Failure(link_reason(exc, self.settings.timeout_s), link_down=True)
+        if 200 <= int(status) < 300:  # "success" without tus headers: not the intake
+            return _not_the_intake(f"HTTP {status} without tus headers", what)
         if status in (404, 410):
             return _Failure(f"the intake no longer has the upload (HTTP {status} {what})",
                             forget_url=True)

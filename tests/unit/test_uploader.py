@@ -147,6 +147,50 @@ def test_an_intake_that_does_not_answer_times_out_as_link_down(
     assert [records[r].attempts for r in ids] == [1, 0, 0]
 
 
+@contextlib.contextmanager
+def captive_portal() -> Iterator[str]:
+    """What village Wi-Fi often puts between a kiosk and the internet: every request, of
+    any method, answered ``200`` with a login page."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Portal(BaseHTTPRequestHandler):
+        def _page(self) -> None:
+            body = b"<html><body>Login ke WiFi desa</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_POST = do_HEAD = do_PATCH = do_OPTIONS = _page
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_captive_portal_is_a_link_down_not_a_bad_receipt(
+        site: Site, ids: list[str]) -> None:
+    with captive_portal() as url, uploading(site, url) as run:
+        result = run.uploader.drain()
+        records = {r.id: r for r in run.journal.records()}
+    assert result.link_down is not None and "captive portal" in result.link_down
+    assert "text/html" in result.link_down
+    # The pass stopped at the first record; nothing was acknowledged on a login page.
+    assert [records[r].attempts for r in ids] == [1, 0, 0]
+    assert [records[r].state for r in ids] == ["sealed"] * 3
+    assert not any(records[r].has_receipt for r in ids)
+
+
 def test_daemon_backs_off_exponentially_while_the_link_is_down(
         site: Site, intake: IntakeServer) -> None:
     class Stop(threading.Event):
@@ -306,3 +350,16 @@ def test_upload_config_defaults_and_relative_intake_key(tmp_path: Path) -> None:
             section["timeout_s"], section["chunk_size"]) == (30, 3, 600, 30, 262144)
     assert config.intake_key_path == (tmp_path / "intake" / "keys" / "intake.pub").resolve()
     assert load_config(site.configure(intake_key=None)).intake_key_path is None
+
+
+def test_a_tus_success_without_tus_headers_is_not_the_intake(site: Site) -> None:
+    """A proxy that answers the creation POST ``200`` (no ``Location``): link down, so the
+    pass stops instead of failing every record on the same page."""
+    from kiosk.queue.tus import TusCommunicationError
+
+    with uploading(site, closed_port_url()) as run:
+        failure = run.uploader._tus_failure(
+            TusCommunicationError("creating the upload: HTTP 200", 200, b"<html>"),
+            "creating the upload")
+    assert failure.link_down and not failure.forget_url
+    assert "HTTP 200 without tus headers" in failure.reason
