@@ -1,9 +1,13 @@
 """``kiosk run``: the touchscreen application (Kivy).
 
 Kivy is imported only from here and ``kiosk/screens``; the rest of the kiosk (demo, status,
-uploader) runs without it. Screens are one class and one ``.kv`` file per step, loaded in
-``build()``. The app polls whether enrollment may go on (power, disk, journal) on a worker
-thread and switches to the closed screen, with the reason, when it may not.
+uploader) runs without it. The app opens the runtime (keys, journal, devices) on a worker
+thread, then hands every touch to the :class:`~kiosk.screens.flow.Flow`, which drives the
+same :class:`~kiosk.enrollment.session.EnrollmentSession` as ``kiosk demo``. Screens are one
+class and one ``.kv`` file per step; the app is the flow's view: it switches screens, copies
+the flow's state into the current screen, opens the overlays, and shows preview frames.
+Whether a new enrollment may start (power, disk, journal) is checked every second on a
+worker thread; the closed screen shows, with the reason, only between citizens.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from kiosk.config import Config
 
@@ -18,6 +23,11 @@ log = logging.getLogger(__name__)
 
 SCREENS_DIR = Path(__file__).with_name("screens")
 ACCEPTANCE_POLL_S = 1.0  # the power-cut banner must show within seconds
+RUNTIME_RETRY_S = 10.0  # a device not ready at start: try again this often
+#: The screens, in the order of the flow; each is ``<name>.py`` + ``<name>.kv``.
+SCREEN_NAMES = ("welcome", "consent", "identity", "demographics", "portrait",
+                "fingerprints", "signature", "review", "done", "closed")
+DEVICE_KINDS = ("fingerprint", "camera", "gpio")
 
 
 def _prepare_kivy(config: Config) -> None:
@@ -40,60 +50,155 @@ def _prepare_kivy(config: Config) -> None:
     KivyConfig.set("graphics", "fullscreen", "auto" if ui["fullscreen"] else "0")
     KivyConfig.set("graphics", "resizable", "0")
     KivyConfig.set("kivy", "exit_on_escape", "0")  # a citizen must not close the kiosk
-    KivyConfig.set("input", "mouse", "mouse,disable_multitouch")
+    # One touch, one event: with a touchscreen the mouse provider would report each touch
+    # a second time (kivy issues 3801, 8494); the mouse stays for development desktops.
+    KivyConfig.set("input", "mouse", "mouse,disable_multitouch,disable_on_activity")
 
 
-def create_app(config: Config):  # -> KioskApp (typed loosely: Kivy is imported lazily)
+def create_app(config: Config, *, open_runtime: bool = True) -> Any:
+    """The Kivy app (typed loosely: Kivy is imported lazily). ``open_runtime=False`` leaves
+    the journal and devices closed (screenshots of a kiosk that is not set up)."""
     _prepare_kivy(config)
     from kivy.app import App
     from kivy.clock import Clock
     from kivy.core.window import Window
+    from kivy.factory import Factory
     from kivy.lang import Builder
-    from kivy.properties import NumericProperty, StringProperty
+    from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
     from kivy.uix.boxlayout import BoxLayout
-    from kivy.uix.screenmanager import FadeTransition, ScreenManager
+    from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-    from kiosk.i18n import LANGUAGES
-    from kiosk.runtime import check_acceptance
+    from kiosk.runtime import Enrollment, check_acceptance
+    from kiosk.screens import chrome
     from kiosk.screens.banner import PowerBanner
     from kiosk.screens.bridge import UiBridge
-    from kiosk.screens.closed import ClosedScreen
-    from kiosk.screens.welcome import WelcomeScreen
+    from kiosk.screens.flow import Flow, FlowSettings
+    from kiosk.screens.theme import Theme
+    from kiosk.screens.widgets import load_widgets_kv
+    from kiosk.speech import create_speaker
+
+    panel = tuple(float(v) for v in config["ui"]["panel_mm"])
 
     class KioskApp(App):
-        """The kiosk's touchscreen. ``language`` drives every label through ``tr()``."""
+        """The kiosk's touchscreen; see the module docstring."""
 
         language = StringProperty(config["kiosk"]["default_language"])
-        # Layout scale: 1.0 on the 1280x800 panel, down to 0.75 on the 800x480 one.
-        scale = NumericProperty(1.0)
+        # rebind: kv rules read app.ui.<size>; a new Theme (resize) must reach all of them.
+        ui = ObjectProperty(Theme.for_window((config["ui"]["width"], config["ui"]["height"]),
+                                             panel), rebind=True)
+        busy = BooleanProperty(False)
+        editing = BooleanProperty(False)
+        speech_on = BooleanProperty(False)
+        idle_left = NumericProperty(0)
         title = "e-KTP"
 
         def build(self) -> BoxLayout:
             Window.bind(size=self._rescale)
             self._rescale(Window, Window.size)
-            for kv in sorted(SCREENS_DIR.glob("*.kv")):
-                Builder.load_file(str(kv))
+            load_widgets_kv()
+            Builder.load_file(str(SCREENS_DIR / "common.kv"))
+            Builder.load_file(str(SCREENS_DIR / "banner.kv"))
             self.bridge = UiBridge()
-            self.screens = ScreenManager(transition=FadeTransition(duration=0.15))
-            self.screens.add_widget(WelcomeScreen())
-            self.screens.add_widget(ClosedScreen())
+            self.speaker = create_speaker(config["ui"]["speech"])
+            self.speech_on = self.speaker.enabled
+            self.flow = Flow(self.bridge, self, settings=FlowSettings.from_config(config),
+                             speaker=self.speaker, language=self.language)
+            self.screens = ScreenManager(transition=NoTransition())
+            for name in SCREEN_NAMES:
+                Builder.load_file(str(SCREENS_DIR / f"{name}.kv"))
+                module = __import__(f"kiosk.screens.{name}", fromlist=["_"])
+                cls = next(getattr(module, attr) for attr in dir(module)
+                           if attr.endswith("Screen") and attr != "KioskScreen")
+                self.screens.add_widget(cls())
+            self.overlays = {"cancel": chrome.CancelOverlay(), "idle": chrome.IdleOverlay(),
+                             "help": chrome.HelpOverlay()}
             self.banner = PowerBanner()
-            # The banner takes its strip above the screens (they shrink), never covers them.
             root = BoxLayout(orientation="vertical")
-            root.add_widget(self.banner)
+            root.add_widget(self.banner)  # its own strip: it never covers a screen
             root.add_widget(self.screens)
+            self._refresh_trigger = Clock.create_trigger(self._refresh, 0)
+            self._generation = self.flow.generation
+            Window.bind(on_touch_down=self._on_any_touch)
             self._checking = False
             self._poll = Clock.schedule_interval(self._check_acceptance, ACCEPTANCE_POLL_S)
+            self._tick = Clock.schedule_interval(lambda _dt: self.flow.tick(), 1.0)
+            self.runtime: Any = None
+            if open_runtime:
+                Clock.schedule_once(self._open_runtime, 0)
             Clock.schedule_once(self._check_acceptance, 0)
+            self.show(self.flow.screen)
             return root
 
+        # -- the flow's view -----------------------------------------------------------
+        def show(self, screen: str) -> None:
+            self.screens.current = screen
+
+        def update(self) -> None:
+            self._refresh_trigger()
+
+        def preview(self, frame: Any) -> None:
+            if self.screens.current == "portrait":
+                self.screens.get_screen("portrait").show_frame(frame)
+
+        def _refresh(self, _dt: float = 0) -> None:
+            flow = self.flow
+            if flow.generation != self._generation:  # a wipe: nothing of the last citizen
+                self._generation = flow.generation
+                for screen in self.screens.screens:
+                    screen.wipe()
+                    screen.refresh(flow)
+            self.language = flow.language
+            self.busy, self.editing = flow.busy, flow.editing
+            self.idle_left = flow.idle_left_s
+            self.banner.active = flow.on_battery
+            self.screens.get_screen("closed").reason = flow.closed_reason
+            self.screens.current_screen.refresh(flow)
+            for name, wanted in (("cancel", flow.confirm_cancel), ("idle", flow.idle_warning),
+                                 ("help", flow.help_active)):
+                overlay = self.overlays[name]
+                if wanted and overlay.parent is None and not getattr(overlay, "_window", None):
+                    overlay.open(animation=False)
+                elif not wanted and (overlay.parent is not None
+                                     or getattr(overlay, "_window", None)):
+                    overlay.dismiss(animation=False)
+
         def _rescale(self, _window: object, size: tuple[int, int]) -> None:
-            width, height = size
-            self.scale = max(0.75, min(1.5, width / 1280, height / 800))
+            self.ui = Theme.for_window(size, panel)
+
+        def _on_any_touch(self, _window: object, _touch: object) -> None:
+            self.flow.touch()  # returns None: the touch goes on to the widgets
 
         def set_language(self, language: str) -> None:
-            if language in LANGUAGES:
-                self.language = language
+            self.flow.set_language(language)
+            self._refresh()
+
+        # -- start-up and acceptance -----------------------------------------------------
+        def _open_runtime(self, _dt: float = 0) -> None:
+            def opened(runtime: Any, error: BaseException | None) -> None:
+                if error is not None:
+                    log.error("kiosk not ready: %s", error)
+                    reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
+                    self.flow.set_runtime(None, reason)
+                    Clock.schedule_once(self._open_runtime, RUNTIME_RETRY_S)
+                    return
+                self.runtime = runtime
+                gpio = runtime.devices.get("gpio")
+                if gpio is not None:
+                    gpio.when_help_pressed = lambda: self.bridge.post(self.flow.call_help)
+                self.flow.set_runtime(runtime)
+                log.info("kiosk ready")
+
+            def work() -> Any:
+                from kiosk.enrollment import regions
+
+                runtime = Enrollment.open(config, kinds=DEVICE_KINDS, require_accepting=False)
+                try:
+                    regions.preload()  # the village lists, before the first citizen
+                except Exception as exc:
+                    log.error("region names unavailable: %s", exc)
+                return runtime
+
+            self.bridge.submit(work, opened)
 
         def _check_acceptance(self, _dt: float) -> None:
             if self._checking:  # a slow UPS answer: never pile checks up
@@ -101,27 +206,24 @@ def create_app(config: Config):  # -> KioskApp (typed loosely: Kivy is imported 
             self._checking = True
             self.bridge.submit(lambda: check_acceptance(config), self._show_acceptance)
 
-        def _show_acceptance(self, acceptance, error: BaseException | None) -> None:
+        def _show_acceptance(self, acceptance: Any, error: BaseException | None) -> None:
             self._checking = False
-            self.banner.active = error is None and acceptance.on_battery
             if error is not None:
                 log.error("acceptance check failed: %s", error)
-                reason = f"internal check failed: {type(error).__name__}"
-                accepting = False
-            else:
-                accepting, reason = acceptance.accepting, acceptance.reason or ""
-            closed = self.screens.get_screen("closed")
-            if accepting and self.screens.current == "closed":
-                self.screens.current = "welcome"
-            elif not accepting:
-                closed.reason = reason
-                if self.screens.current != "closed":
-                    log.warning("not accepting enrollments: %s", reason)
-                    self.screens.current = "closed"
+                self.flow.set_acceptance(False, f"internal check failed: {type(error).__name__}",
+                                         False)
+                return
+            self.flow.set_acceptance(acceptance.accepting, acceptance.reason or "",
+                                     acceptance.on_battery)
 
         def on_stop(self) -> None:
+            self.flow.close()
+            self.speaker.close()
             self.bridge.shutdown()
+            if self.runtime is not None:
+                self.runtime.close()
 
+    del Factory
     return KioskApp()
 
 

@@ -61,6 +61,7 @@ def _field(kind: type | tuple[type, ...], default: Any, rule: tuple | None = Non
 
 _KIOSK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _LANG = _one_of("id", "en")
+_REGENCY = re.compile(r"^[0-9]{2}\.[0-9]{2}$")
 
 # section -> key -> Field. Hardware "type" keys are checked against the registry, not here.
 SCHEMA: dict[str, dict[str, Field]] = {
@@ -69,6 +70,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                       "1-32 lowercase letters, digits and '-'")),
         "data_dir": _field(str, "/var/lib/kiosk"),
         "default_language": _field(str, "id", _LANG),
+        # The kiosk's regency as a Kemendagri code (72.02 = Kabupaten Poso): the
+        # touchscreen offers its kecamatan and kelurahan/desa in the pickers.
+        "regency": _field(str, "72.02", ((lambda v: bool(_REGENCY.match(v))),
+                                         "a Kemendagri regency code like \"72.02\"")),
         "session_timeout_s": _field(int, 300, _between(30, 3600)),
         # After a power cut: keep unfinished staff-assisted sessions to resume (true) or
         # discard them like self-service ones (false).
@@ -135,6 +140,29 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "fullscreen": _field(bool, False),
         "width": _field(int, 1280, _between(320, 7680)),
         "height": _field(int, 800, _between(240, 4320)),
+        # The panel's visible area in millimetres, [width, height]: every size on screen is
+        # set in mm of this panel (touch targets >= 10 mm, text >= 4.8 mm high). The default
+        # is the official Raspberry Pi 7-inch display (800x480 on about 155 x 86 mm).
+        "panel_mm": _field(list, [155.0, 86.0], (
+            (lambda v: len(v) == 2 and all(isinstance(x, (int, float))
+                                           and not isinstance(x, bool) and 40 <= x <= 1000
+                                           for x in v)),
+            "[width, height] in millimetres, each from 40 to 1000")),
+        # Privacy between citizens: after idle_timeout_s without a touch a warning counts
+        # down idle_warning_s (>= 20 s, WCAG 2.2.1) for one tap to continue; then the
+        # session is wiped and the kiosk returns to welcome.
+        "idle_timeout_s": _field((int, float), 60, _between(10, 3600)),
+        "idle_warning_s": _field((int, float), 30, _between(20, 600)),
+        # The receipt screen goes back to welcome by itself after this long.
+        "receipt_s": _field((int, float), 45, _between(10, 600)),
+        # Spoken prompts (espeak-ng): "auto" speaks when the machine has a sound card.
+        "speech": _field((bool, str), "auto", (
+            (lambda v: isinstance(v, bool) or v == "auto"), "true, false or \"auto\"")),
+        # Camera preview frames per second asked of the preview loop.
+        "preview_fps": _field((int, float), 20, _between(1, 60)),
+        # Portrait and fingerprint tries before the screen asks the citizen to call an
+        # officer (MOSIP: 3 retries per modality).
+        "capture_tries": _field(int, 3, _between(1, 10)),
     },
 }
 

@@ -7,6 +7,8 @@ read with Babel at start-up (no compile step to forget on a field update). Sourc
 
 from __future__ import annotations
 
+import ast
+import re
 from functools import cache
 from pathlib import Path
 
@@ -35,3 +37,29 @@ def translate(message: str, language: str = DEFAULT_LANGUAGE) -> str:
 def catalog_ids(language: str) -> set[str]:
     """The msgids that have a translation in ``language`` (for completeness tests)."""
     return set(_catalog(language))
+
+
+# -- which messages exist ----------------------------------------------------------------------
+_KV_TR = re.compile(r"""\btr\(\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*,""")
+_MARKERS = frozenset({"N_", "tr", "translate", "t"})
+
+
+def source_msgids(root: Path = Path(__file__).parent) -> dict[str, str]:
+    """Every citizen-facing msgid in the kiosk's code, with where it is first used:
+    ``N_("...")``/``tr("...")``/``translate("...")`` in ``.py`` files (read with ``ast``,
+    so implicit concatenation counts) and ``tr('...', ...)`` in ``.kv`` files."""
+    found: dict[str, str] = {}
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                    and getattr(node.func, "id", getattr(node.func, "attr", "")) in _MARKERS):
+                found.setdefault(node.args[0].value, f"{path.name}:{node.lineno}")
+    for path in sorted(root.rglob("*.kv")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for single, double in _KV_TR.findall(line):
+                text = (single or double).encode().decode("unicode_escape")
+                found.setdefault(text, f"{path.name}:{number}")
+    return found

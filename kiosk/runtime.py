@@ -169,12 +169,18 @@ class Enrollment:
         self._stack = stack
 
     @classmethod
-    def open(cls, config: Config, *, kinds: tuple[str, ...] = ("fingerprint", "camera")
-             ) -> Enrollment:
-        """Open keys, journal and devices; raise NotAccepting when enrollment must not start."""
-        acceptance = check_acceptance(config)
-        if not acceptance.accepting:
-            raise NotAccepting(acceptance.reason or "not accepting")
+    def open(cls, config: Config, *, kinds: tuple[str, ...] = ("fingerprint", "camera"),
+             require_accepting: bool = True) -> Enrollment:
+        """Open keys, journal and devices; raise NotAccepting when enrollment must not start.
+
+        The touchscreen passes ``require_accepting=False``: it opens once and stays up,
+        asking :func:`check_acceptance` before each citizen (a kiosk on battery still runs,
+        it just takes no new recordings).
+        """
+        if require_accepting:
+            acceptance = check_acceptance(config)
+            if not acceptance.accepting:
+                raise NotAccepting(acceptance.reason or "not accepting")
         with ExitStack() as stack:
             try:
                 sealer = make_sealer(config)

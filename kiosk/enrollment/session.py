@@ -64,6 +64,7 @@ from kiosk.errors import (
 )
 
 __all__ = [
+    "EDITABLE",
     "FINGERS",
     "MISSING_FINGER_REASONS",
     "AssistanceRequired",
@@ -133,9 +134,16 @@ _FORWARD = {
     Step.SIGNATURE: Step.REVIEW,
     Step.REVIEW: Step.SEALED,
 }
-#: The only moves there are: one step forward, or abort from any unfinished step.
+#: Steps the person may go back to from REVIEW to change (MOSIP's "preview with edit").
+EDITABLE = (Step.IDENTITY, Step.DEMOGRAPHICS, Step.PORTRAIT, Step.FINGERPRINTS,
+            Step.SIGNATURE)
+#: The only moves there are: one step forward, or abort from any unfinished step; from
+#: REVIEW back to an editable step, and from an edited step straight back to REVIEW (an
+#: edited IDENTITY goes through DEMOGRAPHICS, which must agree with the new NIK).
 ALLOWED_TRANSITIONS: dict[Step, frozenset[Step]] = {
-    step: frozenset({nxt, Step.ABORTED}) for step, nxt in _FORWARD.items()
+    step: frozenset({nxt, Step.ABORTED} | ({Step.REVIEW} if step in EDITABLE[1:] else set())
+                    | (set(EDITABLE) if step is Step.REVIEW else set()))
+    for step, nxt in _FORWARD.items()
 } | {Step.SEALED: frozenset(), Step.ABORTED: frozenset()}
 TERMINAL = frozenset({Step.SEALED, Step.ABORTED})
 #: Steps a resumed session keeps from before the cut (skips) when they were journaled.
@@ -181,6 +189,7 @@ class EnrollmentSession:
         self.language = "id"
         self.record_id: str | None = None
         self._kept: frozenset[Step] = frozenset()  # steps a resumed session skips
+        self._editing = False  # True between edit() from REVIEW and the return to it
         self._reset_data()
 
     @classmethod
@@ -292,13 +301,23 @@ class EnrollmentSession:
             raise SessionExpired("the session timed out; its data has been wiped")
 
     def _complete(self, step_name: str, parts: Mapping[str, bytes], new: Step) -> None:
-        """Journal a finished step, then move on; a failing store leaves the step as is."""
+        """Journal a finished step, then move on; a failing store leaves the step as is.
+
+        While editing from REVIEW, the step journaled again replaces the old one and the
+        session goes back to REVIEW (an edited identity first through DEMOGRAPHICS).
+        """
+        done = self._step
+        if self._editing and done is not Step.IDENTITY:
+            new = Step.REVIEW
         if new not in ALLOWED_TRANSITIONS[self._step]:
             raise IllegalTransition(f"cannot go from {self._step.value} to {new.value}")
         assert self.record_id is not None  # noqa: S101 - begun at consent, before any step
         self._store.save_step(self.record_id, step_name, parts)
-        self._transition(new)
-        while self._step in self._kept:  # a resumed session: journaled before the cut
+        self._kept = self._kept - {done}
+        self._transition(new, note="edited" if self._editing else "")
+        if new is Step.REVIEW:
+            self._editing = False
+        while self._step in self._kept and not self._editing:  # resumed: journaled before
             self._transition(_FORWARD[self._step], note="kept from before the cut")
 
     # -- steps -----------------------------------------------------------------------------
@@ -363,6 +382,12 @@ class EnrollmentSession:
             self._portrait_pending = bytearray(photo.jpeg)
         return report
 
+    @property
+    def pending_portrait(self) -> bytes:
+        """The photo just taken (JPEG), for the person to see before accepting it."""
+        with self._lock:
+            return bytes(self._portrait_pending or b"")
+
     def accept_portrait(self) -> None:
         """Keep the last good photo: journals ``portrait``."""
         with self._at(Step.PORTRAIT):
@@ -414,13 +439,16 @@ class EnrollmentSession:
     def finish_fingerprints(self) -> None:
         """Journal ``fingerprints`` once every finger is captured or recorded missing."""
         with self._at(Step.FINGERPRINTS):
-            left = [c for c in FINGERS if c not in self._fingers and c not in self._missing]
-            if left:
-                raise IllegalTransition(f"fingers not yet done: {', '.join(left)}")
-            parts = {f"{code}.png": bytes(buf) for code, buf in self._fingers.items()}
-            missing = {code: self._missing[code] for code in FINGERS if code in self._missing}
-            parts["exceptions.json"] = _json({"missing": missing})
-            self._complete("fingerprints", parts, Step.SIGNATURE)
+            self._finish_fingerprints()
+
+    def _finish_fingerprints(self) -> None:
+        left = [c for c in FINGERS if c not in self._fingers and c not in self._missing]
+        if left:
+            raise IllegalTransition(f"fingers not yet done: {', '.join(left)}")
+        parts = {f"{code}.png": bytes(buf) for code, buf in self._fingers.items()}
+        missing = {code: self._missing[code] for code in FINGERS if code in self._missing}
+        parts["exceptions.json"] = _json({"missing": missing})
+        self._complete("fingerprints", parts, Step.SIGNATURE)
 
     def submit_signature(self, png: bytes) -> None:
         """Check (a PNG, not blank) and journal the signature."""
@@ -451,6 +479,71 @@ class EnrollmentSession:
                 signature_png=None if Step.SIGNATURE in kept else bytes(
                     self._signature or b""),
                 kept_from_before=self.kept_from_before)
+
+    def edit(self, step: Step) -> None:
+        """From REVIEW, go back to ``step`` to change it; completing it returns to REVIEW.
+
+        The step's new data replaces the journaled one. Changing the identity also asks for
+        the demographics again (they must agree with the new NIK). :meth:`cancel_edit`
+        returns without a change.
+        """
+        with self._at(Step.REVIEW):
+            if step not in EDITABLE:
+                raise IllegalTransition(f"step {step.value} cannot be changed from review")
+            self._editing = True
+            self._transition(step, note="edit")
+
+    @property
+    def is_editing(self) -> bool:
+        """True while a step is being changed from REVIEW."""
+        return self._editing
+
+    def cancel_edit(self) -> None:
+        """Back to REVIEW without changing the step being edited.
+
+        Fingers retaken during the edit are journaled (the journal and the review must show
+        the same fingers); a portrait taken but not accepted is dropped. After a changed
+        identity the demographics kept must agree with the new NIK, or this raises
+        ``InvalidDemographics`` and the person corrects them.
+        """
+        with self._at(*EDITABLE):
+            if not self._editing:
+                raise IllegalTransition("not editing a step")
+            if self._step is Step.IDENTITY:
+                self._transition(Step.DEMOGRAPHICS, note="edit cancelled")
+            if self._step is Step.DEMOGRAPHICS:
+                if self._demographics is None or self._nik is None:
+                    raise IllegalTransition("the demographics must be entered")
+                checked = validate_demographics(self._demographics, self._nik, self._today())
+                self._complete("demographics", {"demographics.json": checked.to_json()},
+                               Step.REVIEW)
+                self._demographics = checked
+                return
+            if self._step is Step.FINGERPRINTS:
+                self._finish_fingerprints()
+                return
+            if self._step is Step.PORTRAIT and self._portrait_pending is not None:
+                _wipe(iter([self._portrait_pending]))
+                self._portrait_pending = None
+            self._editing = False
+            self._transition(Step.REVIEW, note="edit cancelled")
+
+    def keep_alive(self) -> None:
+        """The person is still here (touching the screen): push the expiry back."""
+        with self._lock:
+            self._check_live()
+            if self._step not in TERMINAL:
+                self._deadline = self._clock() + self.timeout_s
+
+    def finger_png(self, code: str) -> bytes:
+        """The captured image of finger ``code`` (PNG), for the person to see; b"" if none."""
+        with self._lock:
+            return bytes(self._fingers.get(code, b""))
+
+    @property
+    def fingers_captured(self) -> tuple[str, ...]:
+        """Codes of the fingers captured so far in this session (not personal)."""
+        return tuple(c for c in FINGERS if c in self._fingers)
 
     def confirm(self) -> str:
         """Seal the record (durable on return) and return its id; the data is wiped."""

@@ -7,8 +7,11 @@ Indonesian name parts and no real person is meant.
 
 Region codes: NIKs use the Ministry of Home Affairs (Kemendagri) codes, in which Central
 Sulawesi is 72 and Poso regency 72.02 (its statistics-office code, 7204, is a different
-numbering). The district codes below number the 19 kecamatan 01..19 for the demo and are
-not an authoritative table.
+numbering). The kecamatan, their district codes and their kelurahan/desa come from the
+Kemendagri region dataset (:mod:`kiosk.enrollment.regions`), so a citizen's NIK decodes to
+their kecamatan and ``kelurahan_desa`` is a real village of it; only the people, their
+streets and RT/RW are made up. Output is deterministic per seed for a given version of that
+dataset: a new version that adds or renames villages changes who lives where.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from kiosk.enrollment import regions
 from kiosk.enrollment.record import Demographics
 
 __all__ = ["KECAMATAN", "POSO_PROVINCE", "POSO_REGENCY", "SyntheticCitizen", "citizens"]
@@ -25,28 +29,44 @@ __all__ = ["KECAMATAN", "POSO_PROVINCE", "POSO_REGENCY", "SyntheticCitizen", "ci
 POSO_PROVINCE = "72"
 POSO_REGENCY = "02"
 
-# kecamatan -> (demo district code, villages/kelurahan in it)
-KECAMATAN: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Poso Kota": ("01", ("Gebangrejo", "Kasintuwu", "Bonesompe", "Lawanga", "Moengko")),
-    "Poso Kota Utara": ("02", ("Kayamanya", "Lawanga Tawongan", "Tegalrejo")),
-    "Poso Kota Selatan": ("03", ("Kawua", "Lembomawo", "Sayo", "Bukit Bambu", "Ranononcu")),
-    "Poso Pesisir": ("04", ("Mapane", "Tokorondo", "Kilo", "Masani")),
-    "Poso Pesisir Utara": ("05", ("Tumora", "Kalora", "Membuke")),
-    "Poso Pesisir Selatan": ("06", ("Tangkura", "Tambarana", "Patiwunga")),
-    "Lage": ("07", ("Tagolu", "Silanca", "Toyado", "Sepe")),
-    "Pamona Utara": ("08", ("Uelincu", "Sulewana", "Meko")),
-    "Pamona Puselemba": ("09", ("Tentena", "Sangele", "Pamona", "Petirodongi")),
-    "Pamona Timur": ("10", ("Taripa", "Tiu", "Didiri")),
-    "Pamona Selatan": ("11", ("Pendolo", "Mayoa", "Taipa")),
-    "Pamona Barat": ("12", ("Meko", "Owini", "Salukaia", "Toinasa")),
-    "Pamona Tenggara": ("13", ("Tolambo", "Boe", "Korobono")),
-    "Lore Utara": ("14", ("Wuasa", "Sedoa", "Watumaeta", "Alitupu")),
-    "Lore Tengah": ("15", ("Doda", "Bariri", "Lempe")),
-    "Lore Timur": ("16", ("Tamadue", "Maholo", "Mapahi")),
-    "Lore Peore": ("17", ("Wanga", "Betue", "Katu")),
-    "Lore Selatan": ("18", ("Gintu", "Bomba", "Runde")),
-    "Lore Barat": ("19", ("Gimpu", "Tomehipi", "Lengkeka")),
-}
+
+class _Kecamatan(Mapping[str, tuple[str, tuple[str, ...]]]):
+    """kecamatan name -> (Kemendagri district code, names of its kelurahan/desa, sorted),
+    for Poso regency, read from the region dataset on first use."""
+
+    def __init__(self) -> None:
+        self._table: dict[str, tuple[str, tuple[str, ...]]] | None = None
+
+    def _load(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        if self._table is None:
+            table: dict[str, tuple[str, tuple[str, ...]]] = {}
+            for code, name in regions.districts(POSO_PROVINCE, POSO_REGENCY):
+                names = tuple(village for _, village in
+                              regions.villages(POSO_PROVINCE, POSO_REGENCY, code))
+                if names and name not in table:
+                    table[name] = (code, names)
+            if not table:
+                raise regions.RegionDataError(
+                    f"the region dataset lists no kecamatan with villages for "
+                    f"{POSO_PROVINCE}.{POSO_REGENCY} (Poso)")
+            self._table = table
+        return self._table
+
+    def __getitem__(self, name: str) -> tuple[str, tuple[str, ...]]:
+        return self._load()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return f"KECAMATAN({len(self)} kecamatan of {POSO_PROVINCE}.{POSO_REGENCY})"
+
+
+#: kecamatan -> (district code, villages/kelurahan in it), e.g. "Poso Kota" -> ("01", (...)).
+KECAMATAN: Mapping[str, tuple[str, tuple[str, ...]]] = _Kecamatan()
 
 _MALE = ("Muhammad", "Andi", "Yohanes", "Frans", "Rahmat", "Budi", "Yusuf", "Hasan",
          "Ma'ruf", "Stefanus", "Daniel", "Agus", "Rizal", "Arifin", "Imanuel", "Samuel",
@@ -142,6 +162,7 @@ def citizens(seed: int) -> Iterator[SyntheticCitizen]:
     names: set[str] = set()
     serials: dict[str, int] = {}  # NIK prefix (region + date) -> last serial used
     religions, weights = zip(*_RELIGIONS, strict=True)
+    kecamatan_names = sorted(KECAMATAN)
     index = 0
     while True:
         sex = rng.choice(("M", "F"))
@@ -152,7 +173,7 @@ def citizens(seed: int) -> Iterator[SyntheticCitizen]:
         else:
             raise RuntimeError("synthetic name pool exhausted")
         names.add(full_name)
-        kecamatan = rng.choice(sorted(KECAMATAN))
+        kecamatan = rng.choice(kecamatan_names)
         district, villages = KECAMATAN[kecamatan]
         born = _random_date(rng, _BORN_FIRST, _BORN_LAST)
         region = POSO_PROVINCE + POSO_REGENCY + district

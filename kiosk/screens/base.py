@@ -1,13 +1,18 @@
-"""The base screen: translation helpers and activation hooks for every step's screen."""
+"""The base screen: activation hooks and the one refresh from the flow."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from kivy.uix.screenmanager import Screen
 
 
 class KioskScreen(Screen):
-    """A kiosk step. Subclasses get ``on_activate``/``on_deactivate`` as the screen shows
-    and hides; they talk to the app (and through it the session), never to devices."""
+    """A kiosk step. The app calls :meth:`refresh` with the flow whenever the flow changed;
+    a screen copies what it shows from there and calls only ``app.flow.<verb>`` back. It
+    never talks to a device or the journal. Everything personal a screen shows comes from
+    the flow, so a wiped flow leaves nothing behind on the next refresh; :meth:`wipe` also
+    clears what a widget holds of its own (a drawn signature)."""
 
     def on_enter(self, *args: object) -> None:
         self.on_activate()
@@ -19,4 +24,10 @@ class KioskScreen(Screen):
         """Called when the screen becomes visible."""
 
     def on_deactivate(self) -> None:
-        """Called when the screen is left; wipe anything personal shown on it."""
+        """Called when the screen is left."""
+
+    def refresh(self, flow: Any) -> None:
+        """Copy what this screen shows from ``flow``."""
+
+    def wipe(self) -> None:
+        """Forget anything a widget holds by itself (called at every wipe)."""

@@ -50,6 +50,10 @@ class UiBridge:
         self._results.put((lambda _result, _error: fn(*args), None, None))
         self._trigger()
 
+    def call_later(self, delay: float, fn: Callable[[], None]) -> Any:
+        """Call ``fn()`` on the UI thread after ``delay`` seconds; ``.cancel()`` stops it."""
+        return Clock.schedule_once(lambda _dt: fn(), delay)
+
     def _drain(self, _dt: float) -> None:
         while True:
             try:

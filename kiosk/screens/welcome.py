@@ -1,9 +1,44 @@
-"""Welcome: the first thing a citizen sees. Language choice, what the kiosk does, help."""
+"""Welcome: the first thing a citizen sees. Language choice (each language named in itself),
+what happens here, and an attract loop that cycles through the steps while nobody is there."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.properties import NumericProperty
+
 from kiosk.screens.base import KioskScreen
+from kiosk.screens.messages import N_
+
+#: What the attract loop shows, one line at a time, every ATTRACT_S seconds.
+ATTRACT = (
+    N_("Have your NIK and your family card (KK) number ready."),
+    N_("1. Your details   2. Photo   3. Ten fingerprints   4. Signature"),
+    N_("It takes about five minutes. Your data is sealed for Dukcapil."),
+)
+ATTRACT_S = 4.0
 
 
 class WelcomeScreen(KioskScreen):
-    """Big title, one line on what happens here, two language buttons, the help hint."""
+    attract_index = NumericProperty(0)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._loop: Any = None
+
+    def on_activate(self) -> None:
+        self.attract_index = 0
+        self._loop = Clock.schedule_interval(self._next, ATTRACT_S)
+
+    def on_deactivate(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            self._loop = None
+
+    def _next(self, _dt: float) -> None:
+        self.attract_index = (self.attract_index + 1) % len(ATTRACT)
+
+    @property
+    def attract_lines(self) -> tuple[str, ...]:
+        return ATTRACT

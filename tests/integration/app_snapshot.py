@@ -45,9 +45,8 @@ def main() -> None:
         app.set_language(language)
         if closed_reason is not None:
             app._poll.cancel()
-            app.screens.get_screen("closed").reason = closed_reason
-            app.screens.transition.duration = 0
-            app.screens.current = "closed"
+            app._show_acceptance = lambda *_args: None  # a check still in flight
+            app.flow.set_acceptance(False, closed_reason, False)
         Clock.schedule_once(shoot, 1.0)
 
     def shoot(_dt: float) -> None:

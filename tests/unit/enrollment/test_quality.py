@@ -10,11 +10,14 @@ from PIL import Image, ImageDraw
 
 from kiosk.enrollment.quality import (
     FingerprintThresholds,
+    PortraitThresholds,
     QualityReport,
     fingerprint_quality,
     portrait_quality,
+    portrait_quality_rgb,
     signature_quality,
 )
+from kiosk.hardware.camera.sim import SimCamera
 
 W, H = 256, 288  # a 500 ppi optical sensor's window, about 13 x 15 mm
 
@@ -119,6 +122,113 @@ def test_portrait_problems_are_rejected(data: bytes, word: str) -> None:
     assert not report.ok
     assert word in report.reason_en
     assert report.reason("id") == report.reason_id
+
+
+E_KTP_RED = (196, 28, 36)  # the scene's red background: luma 79
+E_KTP_BLUE = (28, 86, 184)  # and its blue one: luma 80
+
+
+def luma_std(data: bytes) -> float:
+    with Image.open(io.BytesIO(data)) as image:
+        return float(np.asarray(image.convert("L"), dtype=np.float64).std())
+
+
+def darker_skin_portrait(background: tuple[int, int, int] = E_KTP_RED) -> Image.Image:
+    """Brown skin, dark brown hair, maroon clothes on the e-KTP background: all luma 38-90."""
+    img = Image.new("RGB", (480, 640), background)
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((20, 420, 460, 880), fill=(90, 30, 40))     # clothes
+    draw.rectangle((192, 330, 288, 440), fill=(96, 64, 43))  # neck, in shadow
+    draw.ellipse((135, 90, 345, 300), fill=(62, 44, 30))     # hair
+    draw.ellipse((143, 115, 337, 378), fill=(120, 80, 54))   # face
+    for x in (200, 280):                                     # eyes
+        draw.ellipse((x - 8, 233, x + 8, 245), fill=(50, 35, 25))
+    draw.chord((214, 310, 266, 330), 0, 180, fill=(150, 60, 60))  # mouth
+    return img
+
+
+@pytest.mark.parametrize("background", [E_KTP_RED, E_KTP_BLUE], ids=["red", "blue"])
+def test_darker_skin_on_the_e_ktp_background_is_not_blank(
+        background: tuple[int, int, int]) -> None:
+    # The demo's face 41: in luma alone this photo is nearly flat (the backgrounds' luma
+    # equals darker skin's), yet anyone sees the person. It must not be called blank.
+    data = encode(darker_skin_portrait(background))
+    assert luma_std(data) < PortraitThresholds().min_std  # what used to reject it
+    report = portrait_quality(data)
+    assert report.ok, report
+
+
+def backdrop(color: tuple[int, int, int], seed: int = 0) -> Image.Image:
+    """The empty e-KTP backdrop: one colour, lit brighter at the top, plus sensor noise."""
+    rows = np.linspace(1.0, 0.85, 640)[:, None, None]
+    noise = np.random.default_rng(seed).normal(0, 6, (640, 480, 3))
+    pixels = np.asarray(color, dtype=np.float64) * rows + noise
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("color", [E_KTP_RED, E_KTP_BLUE, (200, 160, 130)],
+                         ids=["red", "blue", "a-hand-over-the-lens"])
+def test_an_empty_coloured_picture_is_still_blank(color: tuple[int, int, int]) -> None:
+    report = portrait_quality(encode(backdrop(color)))
+    assert not report.ok
+    assert "blank" in report.reason_en
+
+
+def raw(image: Image.Image) -> tuple[bytes, int, int]:
+    return image.convert("RGB").tobytes(), image.width, image.height
+
+
+def test_preview_frame_of_the_sim_camera_passes() -> None:
+    with SimCamera(seed=1) as camera:
+        frames = [camera.preview_frame() for _ in range(3)]
+        camera.subject = 41  # darker skin on red: the demo's face 41
+        frames.append(camera.preview_frame())
+    for frame in frames:
+        assert (frame.width, frame.height) == (320, 240)
+        report = portrait_quality_rgb(frame.rgb, frame.width, frame.height)
+        assert report.ok, report
+
+
+@pytest.mark.parametrize(("color", "word"), [
+    ((0, 0, 0), "too dark"),
+    ((128, 128, 128), "blank"),
+    ((255, 255, 255), "too bright"),
+], ids=["black", "gray", "white"])
+def test_preview_frame_problems_are_rejected(color: tuple[int, int, int], word: str) -> None:
+    report = portrait_quality_rgb(bytes(color) * (320 * 240), 320, 240)
+    assert not report.ok
+    assert word in report.reason_en
+    assert report.reason_id and report.reason_id != report.reason_en
+
+
+def test_preview_frame_gets_the_same_verdict_as_the_same_still() -> None:
+    for image in (portrait(), portrait(brightness=80), darker_skin_portrait(),
+                  backdrop(E_KTP_BLUE)):
+        lossless = encode(image, "PNG")
+        assert portrait_quality_rgb(*raw(image)) == portrait_quality(lossless)
+
+
+def test_preview_frame_has_its_own_size_floor() -> None:
+    small = portrait().resize((120, 160))  # too small for a still, fine for a preview
+    assert not portrait_quality(encode(small, "PNG")).ok
+    assert portrait_quality_rgb(*raw(small)).ok
+    tiny = portrait().resize((48, 64))
+    assert "too small" in portrait_quality_rgb(*raw(tiny)).reason_en
+    lenient = PortraitThresholds(min_frame_side=32)
+    assert portrait_quality_rgb(*raw(tiny), lenient).ok
+
+
+@pytest.mark.parametrize(("size", "length"), [
+    ((320, 240), 320 * 240 * 3 - 1),
+    ((320, 240), 0),
+    ((0, 240), 0),
+    ((-320, 240), 320 * 240 * 3),
+], ids=["short", "empty", "zero-width", "negative"])
+def test_preview_frame_of_the_wrong_size_cannot_be_read(size: tuple[int, int],
+                                                       length: int) -> None:
+    report = portrait_quality_rgb(bytes(length), *size)
+    assert not report.ok
+    assert "cannot be read" in report.reason_en
 
 
 def signature(strokes: int = 1, mode: str = "L") -> bytes:

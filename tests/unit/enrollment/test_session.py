@@ -15,6 +15,7 @@ from kiosk.enrollment.nik import InvalidNik
 from kiosk.enrollment.record import NotEligible
 from kiosk.enrollment.session import (
     ALLOWED_TRANSITIONS,
+    EDITABLE,
     FINGERS,
     JOURNAL_STEPS,
     AssistanceRequired,
@@ -193,12 +194,76 @@ def test_every_legal_call_is_allowed(step: Step, method: str) -> None:
     METHODS[method][0](kit.session)
 
 
-def test_transition_table_only_goes_forward_or_aborts() -> None:
+def test_transition_table_goes_forward_aborts_or_edits_from_review() -> None:
     for old, targets in ALLOWED_TRANSITIONS.items():
         if old in (Step.SEALED, Step.ABORTED):
             assert not targets
+            continue
+        forward = {ORDER[ORDER.index(old) + 1], Step.ABORTED}
+        if old is Step.REVIEW:
+            assert targets == forward | set(EDITABLE)
+        elif old in EDITABLE[1:]:  # an edited step returns to review
+            assert targets == forward | {Step.REVIEW}
         else:
-            assert targets == {ORDER[ORDER.index(old) + 1], Step.ABORTED}
+            assert targets == forward
+
+
+@pytest.mark.parametrize("step", EDITABLE)
+def test_edit_from_review_rejournals_the_step_and_returns_to_review(step: Step) -> None:
+    kit = reach(Step.REVIEW)
+    s = kit.session
+    record_id = s.record_id
+    s.edit(step)
+    assert s.step is step and s.is_editing
+    if step is Step.IDENTITY:
+        s.enter_identity(NIK_TEXT, KK_TEXT)
+        assert s.step is Step.DEMOGRAPHICS  # must agree with the new NIK: asked again
+        s.confirm_demographics(replace(PERSON, full_name="Siti Rahma Tobondo"))
+    else:
+        STEP_ACTIONS[ORDER.index(step)](s)
+    assert s.step is Step.REVIEW and not s.is_editing
+    saved = [detail for what, detail, _ in kit.store.calls if what == "save_step"]
+    assert saved.count(step.value) == 2  # journaled again, replacing the first
+    assert s.confirm() == record_id and record_id in kit.store.sealed
+
+
+@pytest.mark.parametrize("step", EDITABLE)
+def test_cancel_edit_returns_to_review_with_the_journal_matching_memory(step: Step) -> None:
+    kit = reach(Step.REVIEW)
+    s = kit.session
+    s.edit(step)
+    if step is Step.FINGERPRINTS:
+        s.capture_finger("R2")  # retaken: the journal must get it too
+    if step is Step.PORTRAIT:
+        s.capture_portrait()  # taken, not accepted: dropped
+    s.cancel_edit()
+    assert s.step is Step.REVIEW and not s.is_editing
+    saved = [detail for what, detail, _ in kit.store.calls if what == "save_step"]
+    rejournaled = step in (Step.FINGERPRINTS, Step.IDENTITY, Step.DEMOGRAPHICS)
+    assert saved.count("fingerprints") == (2 if step is Step.FINGERPRINTS else 1)
+    assert saved.count(step.value) in ((1, 2) if rejournaled else (1,))
+    s.confirm()
+
+
+def test_edit_is_refused_outside_review_and_for_consent() -> None:
+    kit = reach(Step.SIGNATURE)
+    with pytest.raises(IllegalTransition):
+        kit.session.edit(Step.PORTRAIT)
+    s = reach(Step.REVIEW).session
+    with pytest.raises(IllegalTransition):
+        s.edit(Step.CONSENT)
+    with pytest.raises(IllegalTransition):
+        s.cancel_edit()
+
+
+def test_keep_alive_pushes_expiry_back() -> None:
+    kit = reach(Step.DEMOGRAPHICS)
+    kit.clock.now += 250
+    kit.session.keep_alive()
+    kit.clock.now += 250  # 500 s since the last step, 250 since the last touch
+    assert not kit.session.check_timeout()
+    kit.clock.now += 301
+    assert kit.session.check_timeout()
 
 
 @pytest.mark.parametrize("failing", [

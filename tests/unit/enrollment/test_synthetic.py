@@ -32,7 +32,9 @@ def test_every_citizen_is_valid_and_eligible(today: date) -> None:
         nik = parse_nik(citizen.nik, today=today)
         kk = parse_kk(citizen.kk, today=today)
         assert (nik.province, nik.regency) == ("72", "02") == (kk.province, kk.regency)
-        assert nik.district == kk.district == KECAMATAN[citizen.demographics.kecamatan][0]
+        district, villages = KECAMATAN[citizen.demographics.kecamatan]
+        assert nik.district == kk.district == district
+        assert citizen.demographics.kelurahan_desa in villages
         assert validate_demographics(citizen.demographics, nik, today) == citizen.demographics
 
 

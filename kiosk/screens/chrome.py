@@ -1,0 +1,48 @@
+"""Pieces every step's screen shares: the bottom navigation bar and the three overlays
+(cancel, idle warning, help). Rules in ``common.kv``."""
+
+from __future__ import annotations
+
+from kivy.properties import BooleanProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.modalview import ModalView
+
+
+class NavBar(BoxLayout):
+    """Cancel (or Back while changing a step from review), Help, Repeat, and the step's own
+    forward button (``primary_text``; hidden when empty). ``on_primary`` fires on it."""
+
+    primary_text = StringProperty("")
+    primary_enabled = BooleanProperty(True)
+    left_text = StringProperty("")  # "" = Cancel (Back while editing)
+
+    def __init__(self, **kwargs: object) -> None:
+        self.register_event_type("on_primary")
+        self.register_event_type("on_left")
+        super().__init__(**kwargs)
+
+    def on_primary(self) -> None:
+        """The forward button was tapped."""
+
+    def on_left(self) -> None:
+        """The left button: a screen that sets ``left_text`` binds its own action and
+        returns True; otherwise it cancels (asks once), or goes back to review."""
+        from kivy.app import App
+
+        flow = App.get_running_app().flow
+        if flow.editing:
+            flow.cancel_edit()
+        else:
+            flow.ask_cancel()
+
+
+class CancelOverlay(ModalView):
+    """"Stop and delete what you entered?": cancel asks once."""
+
+
+class IdleOverlay(ModalView):
+    """"Are you still there?" with the seconds left; one tap continues."""
+
+
+class HelpOverlay(ModalView):
+    """"An officer has been called.", shown while the help LED blinks."""

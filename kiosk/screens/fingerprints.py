@@ -1,0 +1,46 @@
+"""Fingerprints: which finger to place (hand diagram and its name), progress over the ten,
+the captured image, the quality message, Try again, and "call an officer" after three."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
+
+from kiosk.screens.base import KioskScreen
+from kiosk.screens.flow import FINGER_NAMES
+from kiosk.screens.images import texture_from_bytes
+from kiosk.screens.messages import CALL_OFFICER
+
+
+class FingerprintsScreen(KioskScreen):
+    current = StringProperty("R1")
+    done = ListProperty()
+    finger_name = StringProperty("")
+    progress = StringProperty("")
+    note = StringProperty("")
+    failed = BooleanProperty(False)
+    need_officer = BooleanProperty(False)
+    image = ObjectProperty(None, allownone=True)
+
+    def refresh(self, flow: Any) -> None:
+        self.current = flow.current_finger
+        self.done = list(flow.fingers_done)
+        self.finger_name = flow.t(FINGER_NAMES[self.current])
+        self.progress = flow.t("{done} of 10 fingers done").format(done=len(self.done))
+        self.note = flow.message.text(flow.language) if flow.message else ""
+        if flow.need_officer:  # three tries: the citizen cannot do this alone
+            self.note += " " + flow.t(CALL_OFFICER)
+        self.failed = bool(flow.message) and not flow.busy
+        self.need_officer = flow.need_officer
+        if flow.finger_png != self._png:
+            self._png = flow.finger_png
+            self.image = texture_from_bytes(self._png, "png")
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._png = b""
+        super().__init__(**kwargs)
+
+    def wipe(self) -> None:
+        self._png = b""
+        self.image = None

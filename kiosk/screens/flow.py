@@ -1,0 +1,820 @@
+"""The citizen's flow through the screens, without Kivy: one object between the touch
+screens and the :class:`~kiosk.enrollment.session.EnrollmentSession`.
+
+The flow owns the session, submits every blocking call (a journal commit, a capture)
+through the executor (the app's :class:`~kiosk.screens.bridge.UiBridge`: work on a worker
+thread, the answer back on the UI thread), and holds what the screens show. ``.kv`` files
+call only ``app.flow.<verb>(...)``; :meth:`Flow.show` is the only code that changes the
+screen. A screen never reaches a device or the journal.
+
+The flow also keeps the promises made to the citizen in the queue behind:
+
+* **privacy**: after ``idle_timeout_s`` without a touch a warning counts down
+  ``idle_warning_s`` (WCAG 2.2.1: at least 20 s to continue with one tap); then the session
+  is aborted and every value the screens showed is wiped (:meth:`Flow.wipe`);
+* **one capture at a time**: a tap while a capture or a commit runs is ignored, and the
+  session itself refuses a second capture (``DeviceBusy``);
+* **fail closed, say why**: every error becomes a message for the citizen
+  (:func:`~kiosk.screens.messages.for_error`), never a stack trace; a kiosk that may not
+  take a new recording shows the closed screen, but only between citizens.
+
+Tests drive it with a synchronous executor and a fake view (tests/unit/screens).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+
+from kiosk.enrollment import regions
+from kiosk.enrollment.nik import Nik
+from kiosk.enrollment.ports import ReviewSummary
+from kiosk.enrollment.quality import QualityReport
+from kiosk.enrollment.session import FINGERS, EnrollmentSession, Step
+from kiosk.enrollment.signature import render_signature_png
+from kiosk.errors import DeviceBusy, SessionExpired
+from kiosk.screens import messages as m
+from kiosk.screens.forms import CHOICE_FIELDS, OCCUPATIONS, DemographicsForm, IdentityForm
+from kiosk.screens.messages import N_, NONE, Msg
+
+log = logging.getLogger(__name__)
+
+#: The screen that shows each step of the session.
+SCREEN_FOR_STEP: dict[Step, str] = {
+    Step.LANGUAGE: "welcome",
+    Step.CONSENT: "consent",
+    Step.IDENTITY: "identity",
+    Step.DEMOGRAPHICS: "demographics",
+    Step.PORTRAIT: "portrait",
+    Step.FINGERPRINTS: "fingerprints",
+    Step.SIGNATURE: "signature",
+    Step.REVIEW: "review",
+    Step.SEALED: "done",
+    Step.ABORTED: "welcome",
+}
+#: Screens during which a citizen's data may be on screen (idle timer, cancel, wipe).
+SESSION_SCREENS = frozenset({"consent", "identity", "demographics", "portrait",
+                             "fingerprints", "signature", "review"})
+#: The one instruction spoken (and shown) on each screen; never a personal value.
+PROMPTS: dict[str, str] = {
+    "welcome": N_("Choose your language to begin"),
+    "consent": N_("Read how your data is used, then choose I agree or No."),
+    "identity": N_("Type your NIK and your family card number."),
+    "demographics": N_("Check and complete your details as on your family card."),
+    "portrait": N_("Look at the camera. Tap Take photo when you are ready."),
+    "fingerprints": N_("Place the finger shown on the sensor."),
+    "signature": N_("Sign in the box with your finger."),
+    "review": N_("Check everything. Tap Confirm when it is right."),
+    "done": N_("Your recording is complete. Keep your receipt number."),
+    "closed": N_("This kiosk is not taking recordings right now"),
+}
+FINGER_NAMES: dict[str, str] = {
+    "R1": N_("Right thumb"), "R2": N_("Right index finger"), "R3": N_("Right middle finger"),
+    "R4": N_("Right ring finger"), "R5": N_("Right little finger"),
+    "L1": N_("Left thumb"), "L2": N_("Left index finger"), "L3": N_("Left middle finger"),
+    "L4": N_("Left ring finger"), "L5": N_("Left little finger"),
+}
+COUNTDOWN_S = 3
+FINGER_PAUSE_S = 0.8  # the captured finger stays on screen this long before the next
+
+
+class Executor(Protocol):
+    """How the flow runs work off the UI thread and comes back (the app's UiBridge)."""
+
+    def submit(self, work: Callable[[], Any],
+               done: Callable[[Any, BaseException | None], None]) -> None: ...
+    def post(self, fn: Callable[..., Any], *args: Any) -> None: ...
+    def call_later(self, delay: float, fn: Callable[[], None]) -> Any: ...
+
+
+class View(Protocol):
+    """What the flow asks of the UI: switch screens, redraw, show a preview frame."""
+
+    def show(self, screen: str) -> None: ...
+    def update(self) -> None: ...
+    def preview(self, frame: Any) -> None: ...
+
+
+class Speaker(Protocol):
+    def say_message(self, msgid: str, language: str) -> None: ...
+    def repeat(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    idle_timeout_s: float = 60.0
+    idle_warning_s: float = 30.0
+    receipt_s: float = 45.0
+    capture_tries: int = 3
+    preview_fps: float = 20.0
+    session_timeout_s: float = 300.0
+    capture_timeout_s: float = 10.0
+    province: str = "72"
+    regency: str = "02"
+
+    @classmethod
+    def from_config(cls, config: Any) -> FlowSettings:
+        ui, kiosk = config["ui"], config["kiosk"]
+        province, regency = str(kiosk.get("regency", "72.02")).split(".")
+        return cls(idle_timeout_s=ui["idle_timeout_s"], idle_warning_s=ui["idle_warning_s"],
+                   receipt_s=ui["receipt_s"], capture_tries=ui["capture_tries"],
+                   preview_fps=ui["preview_fps"], session_timeout_s=kiosk["session_timeout_s"],
+                   province=province, regency=regency)
+
+
+class Flow:
+    """The citizen's way from welcome to receipt; see the module docstring."""
+
+    def __init__(self, executor: Executor, view: View, *, settings: FlowSettings | None = None,
+                 speaker: Speaker | None = None, language: str = "id",
+                 clock: Callable[[], float] = time.monotonic,
+                 today: Callable[[], date] = date.today) -> None:
+        self.executor = executor
+        self.view = view
+        self.settings = settings or FlowSettings()
+        self.speaker = speaker
+        self.default_language = language
+        self.clock = clock
+        self.today = today
+        self.runtime: Any = None  # kiosk.runtime.Enrollment, once opened
+        self.runtime_error = ""
+        self.accepting = False
+        self.closed_reason = ""
+        self.on_battery = False
+        self.help_active = False
+        self.screen = "welcome"
+        self._gen = 0  # bumped by wipe(): answers for an older citizen are dropped
+        self._preview_stop: threading.Event | None = None
+        self._timers: list[Any] = []
+        self._reset()
+
+    # -- state the screens read ----------------------------------------------------------
+    def _reset(self) -> None:
+        self.language = self.default_language
+        self.session: EnrollmentSession | None = None
+        self.busy = False
+        self.message: Msg = NONE
+        self.confirm_cancel = False
+        self.idle_warning = False
+        self.idle_left_s = 0
+        self._last_touch = self.clock()
+        self._last_keep_alive = 0.0
+        self.identity = IdentityForm(today=self.today)
+        self.nik: Nik | None = None
+        self.form = DemographicsForm.blank()
+        self.countdown = 0
+        self.portrait_tries = 0
+        self.portrait_jpeg = b""  # the photo taken, shown for "use it / retake"
+        self.preview_msg: Msg = NONE
+        self.finger_index = 0
+        self.finger_tries = 0
+        self.finger_png = b""  # the last captured finger, shown
+        self.fingers_done: list[str] = []
+        self.summary: ReviewSummary | None = None
+        self.receipt_id = ""
+        self._receipt_at = 0.0
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every wipe: the view clears its widgets when it changes."""
+        return self._gen
+
+    @property
+    def need_officer(self) -> bool:
+        """Three failed tries (``capture_tries``) at this capture: ask for an officer."""
+        tries = self.settings.capture_tries
+        return (self.screen == "portrait" and self.portrait_tries >= tries) or (
+            self.screen == "fingerprints" and self.finger_tries >= tries)
+
+    @property
+    def current_finger(self) -> str:
+        return FINGERS[min(self.finger_index, len(FINGERS) - 1)]
+
+    @property
+    def editing(self) -> bool:
+        return self.session is not None and self.session.is_editing
+
+    def t(self, msgid: str) -> str:
+        """``msgid`` in the citizen's language (the screens' ``tr``)."""
+        return Msg.of(msgid).text(self.language)
+
+    # -- start-up, acceptance, closed ----------------------------------------------------
+    def set_runtime(self, runtime: Any, error: str = "") -> None:
+        self.runtime, self.runtime_error = runtime, error
+        self._set_led()
+
+    def set_acceptance(self, accepting: bool, reason: str, on_battery: bool) -> None:
+        """From the app's periodic check. A running session may finish; a new one may not
+        start, and the closed screen shows only between citizens."""
+        if self.runtime is None and self.runtime_error:
+            accepting, reason = False, self.runtime_error
+        self.accepting, self.closed_reason, self.on_battery = accepting, reason, on_battery
+        if self.screen == "welcome" and not accepting:
+            self.show("closed")
+        elif self.screen == "closed" and accepting:
+            self.show("welcome")
+        else:
+            self.view.update()
+        self._set_led()
+
+    # -- navigation ---------------------------------------------------------------------
+    def show(self, screen: str) -> None:
+        """The only place the screen changes."""
+        leaving = self.screen
+        if leaving == "portrait" and screen != "portrait":
+            self._stop_preview()
+        self.screen = screen
+        self.message = NONE
+        self.confirm_cancel = False
+        if screen == "portrait":
+            self._start_preview()
+        if screen == "fingerprints" and leaving != "fingerprints":
+            self._capture_finger()
+        if screen == "done":
+            self._receipt_at = self.clock()
+        self.view.show(screen)
+        self.view.update()
+        self._set_led()
+        self._speak(screen)
+
+    def _show_step(self) -> None:
+        assert self.session is not None  # noqa: S101
+        step = self.session.step
+        if step is Step.REVIEW:
+            self.summary = self.session.review()
+        self.show(SCREEN_FOR_STEP[step])
+
+    def _speak(self, screen: str) -> None:
+        prompt = PROMPTS.get(screen)
+        if self.speaker is not None and prompt:
+            try:
+                self.speaker.say_message(prompt, self.language)
+            except Exception as exc:  # speech is a help, never a reason to stop
+                log.warning("speech failed: %s", type(exc).__name__)
+
+    def repeat_prompt(self) -> None:
+        self.touch()
+        self._speak(self.screen)
+
+    def set_language(self, language: str) -> None:
+        if language in ("id", "en"):
+            self.language = language
+            self.view.update()
+
+    # -- running work --------------------------------------------------------------------
+    def _run(self, work: Callable[[], Any], then: Callable[[Any], None], *,
+             device: str = "", on_error: Callable[[BaseException], None] | None = None
+             ) -> bool:
+        """Run ``work`` off the UI thread; ``then(result)`` back on it. False (and nothing
+        runs) while another call is still running: a second tap never starts a second
+        capture or commit."""
+        if self.busy:
+            return False
+        self.busy = True
+        gen = self._gen
+        self.view.update()
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if gen != self._gen:  # the citizen left (cancel, idle): not theirs any more
+                return
+            self.busy = False
+            if error is None:
+                then(result)
+            elif isinstance(error, SessionExpired):
+                self.wipe("session expired")
+                self.message = Msg.of(m.EXPIRED)
+            elif on_error is not None:
+                on_error(error)
+            else:
+                self._fail(error, device)
+            self.view.update()
+
+        self.executor.submit(work, done)
+        return True
+
+    def _fail(self, error: BaseException, device: str = "") -> None:
+        if not isinstance(error, DeviceBusy):
+            log.warning("%s step failed: %s", self.screen, type(error).__name__)
+        self.message = m.for_error(error, device)
+
+    # -- welcome, consent ----------------------------------------------------------------
+    def start(self, language: str) -> None:
+        """The citizen chose a language on the welcome screen: a new session begins."""
+        self.touch()
+        if self.busy or self.screen != "welcome":
+            return
+        self.language = language if language in ("id", "en") else self.default_language
+        if not self.accepting or self.runtime is None:
+            self.show("closed")
+            return
+        runtime = self.runtime
+        self.session = EnrollmentSession(
+            runtime.store, fingerprint=runtime.devices.get("fingerprint"),
+            camera=runtime.devices.get("camera"), assisted=False,
+            timeout_s=self.settings.session_timeout_s,
+            capture_timeout_s=self.settings.capture_timeout_s, today=self.today)
+        session = self.session
+        self._run(lambda: session.choose_language(self.language), lambda _r: self._show_step())
+
+    def consent(self, accepted: bool) -> None:
+        self.touch()
+        session = self.session
+        if session is None or self.screen != "consent":
+            return
+        if not accepted:
+            self.wipe("consent declined")
+            return
+        self._run(lambda: session.give_consent(True), lambda _r: self._show_step())
+
+    # -- identity --------------------------------------------------------------------------
+    def identity_digit(self, digit: str) -> None:
+        self.touch()
+        self.identity.type_digit(digit)
+        self.view.update()
+
+    def identity_backspace(self) -> None:
+        self.touch()
+        self.identity.backspace()
+        self.view.update()
+
+    def identity_focus(self, name: str) -> None:
+        self.touch()
+        self.identity.set_focus(name)
+        self.view.update()
+
+    def submit_identity(self) -> None:
+        self.touch()
+        session = self.session
+        if session is None or self.screen != "identity" or not self.identity.is_valid:
+            return
+        nik_text, kk_text = self.identity.nik, self.identity.kk
+
+        def then(nik: Nik) -> None:
+            self.nik = nik
+            self.identity.clear()  # the digits live on only inside the session
+            self._prefill_form(nik)
+            self._show_step()
+
+        self._run(lambda: session.enter_identity(nik_text, kk_text), then)
+
+    # -- demographics ----------------------------------------------------------------------
+    def _prefill_form(self, nik: Nik) -> None:
+        s = self.settings
+        if not self.form.values["kecamatan"] and (nik.province, nik.regency) == (
+                s.province, s.regency):
+            name = self._region(lambda: regions.district_name(nik.province, nik.regency,
+                                                              nik.district))
+            if name:
+                self.form.choose("kecamatan", name)
+                self.form.kecamatan_code = nik.district
+
+    @staticmethod
+    def _region(lookup: Callable[[], Any]) -> Any:
+        try:
+            return lookup()
+        except regions.RegionDataError as exc:
+            log.error("region names unavailable: %s", exc)
+            return None
+
+    def nik_facts(self) -> list[tuple[str, str]]:
+        """What the NIK says, for the demographics screen: (label msgid, value)."""
+        nik = self.nik
+        if nik is None:
+            return []
+        born = nik.birth_date.strftime("%d-%m-%Y")
+        sex = self.t(N_("Female") if nik.sex == "F" else N_("Male"))
+        province = self._region(lambda: regions.province_name(nik.province)) or nik.province
+        regency = self._region(lambda: regions.regency_name(nik.province, nik.regency)) or (
+            nik.regency)
+        district = self._region(lambda: regions.district_name(
+            nik.province, nik.regency, nik.district)) or nik.district
+        return [(N_("Date of birth"), born), (N_("Sex"), sex),
+                (N_("Province"), province), (N_("Regency"), regency),
+                (N_("Kecamatan"), district)]
+
+    def form_type(self, char: str) -> None:
+        self.touch()
+        self.form.type_char(char)
+        self._form_changed()
+
+    def _form_changed(self) -> None:
+        if self.form.errors or self.message:  # the message follows what is still wrong
+            self.message = self.form.first_error()
+        self.view.update()
+
+    def form_backspace(self) -> None:
+        self.touch()
+        self.form.backspace()
+        self.view.update()
+
+    def form_focus(self, name: str | None) -> None:
+        self.touch()
+        self.form.set_focus(name)
+        self.view.update()
+
+    def form_next(self) -> None:
+        self.touch()
+        self.form.next_field()
+        self.view.update()
+
+    def form_choose(self, name: str, value: str) -> None:
+        self.touch()
+        if name == "kecamatan":
+            code = next((c for c, n in self.district_options() if n == value), "")
+            if value != self.form.values["kecamatan"]:
+                self.form.choose("kelurahan_desa", "")
+            self.form.kecamatan_code = code
+        self.form.choose(name, value)
+        self._form_changed()
+
+    def choice_options(self, name: str) -> list[tuple[str, str]]:
+        """(value, label in the citizen's language) for a chip field."""
+        return [(value, self.t(label)) for value, label in CHOICE_FIELDS[name][1].items()]
+
+    def district_options(self) -> list[tuple[str, str]]:
+        s = self.settings
+        return self._region(lambda: regions.districts(s.province, s.regency)) or []
+
+    def picker_options(self, name: str) -> list[tuple[str, str]]:
+        """(value, label) for a long list: kecamatan, kelurahan/desa, occupation."""
+        s = self.settings
+        if name == "kecamatan":
+            return [(n, n) for _code, n in self.district_options()]
+        if name == "kelurahan_desa":
+            code = self.form.kecamatan_code
+            if not code:
+                return []
+            found = self._region(lambda: regions.villages(s.province, s.regency, code)) or []
+            return [(n, n) for _c, n in found]
+        if name == "occupation":
+            return [(value, self.t(label)) for value, label in OCCUPATIONS.items()]
+        return []
+
+    def submit_demographics(self) -> None:
+        self.touch()
+        session, nik = self.session, self.nik
+        if session is None or nik is None or self.screen != "demographics":
+            return
+        checked = self.form.check(nik, self.today())
+        if checked is None:
+            self.message = self.form.first_error()
+            self.view.update()
+            return
+        self._run(lambda: session.confirm_demographics(checked), lambda _r: self._show_step())
+
+    # -- portrait ---------------------------------------------------------------------------
+    def _start_preview(self) -> None:
+        camera = self._device("camera")
+        if camera is None or self._preview_stop is not None:
+            return
+        stop = threading.Event()
+        self._preview_stop = stop
+        interval = 1.0 / self.settings.preview_fps
+        threading.Thread(target=self._preview_loop, args=(camera, stop, interval),
+                         name="kiosk-preview", daemon=True).start()
+
+    def _stop_preview(self) -> None:
+        if self._preview_stop is not None:
+            self._preview_stop.set()
+            self._preview_stop = None
+
+    def _preview_loop(self, camera: Any, stop: threading.Event, interval: float) -> None:
+        """Preview thread: frames to the UI (dropping any the UI has not drawn yet) and, a
+        few times a second, the live quality message."""
+        from kiosk.enrollment.quality import portrait_quality_rgb
+
+        pending = threading.Event()
+        number = 0
+
+        def deliver(frame: Any, msg: Msg | None) -> None:
+            pending.clear()
+            if stop.is_set():
+                return
+            if msg is not None:
+                self.preview_msg = msg
+            self.view.preview(frame)
+
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                frame = camera.preview_frame()
+            except Exception as exc:  # a camera fault: say so once, keep trying slowly
+                self.executor.post(self._preview_failed, exc)
+                stop.wait(1.0)
+                continue
+            msg = None
+            if number % 5 == 0:
+                report: QualityReport = portrait_quality_rgb(frame.rgb, frame.width,
+                                                             frame.height)
+                msg = (Msg.of(N_("Good. Hold still."), "ok") if report.ok
+                       else Msg.pair(report.reason_id, report.reason_en, "info"))
+            number += 1
+            if not pending.is_set():
+                pending.set()
+                self.executor.post(deliver, frame, msg)
+            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    def _preview_failed(self, error: BaseException) -> None:
+        self.preview_msg = m.for_error(error, "camera")
+        self.view.update()
+
+    def take_photo(self) -> None:
+        """Start the 3-2-1 countdown, then capture. Ignored while one runs."""
+        self.touch()
+        if self.screen != "portrait" or self.busy or self.countdown or self.portrait_jpeg:
+            return
+        self.countdown = COUNTDOWN_S
+        self.message = NONE
+        gen = self._gen
+
+        def tick() -> None:
+            if gen != self._gen or self.screen != "portrait":
+                return
+            self.countdown -= 1
+            if self.countdown > 0:
+                self._later(1.0, tick)
+            else:
+                self._capture_portrait()
+            self.view.update()
+
+        self._later(1.0, tick)
+        self.view.update()
+
+    def _capture_portrait(self) -> None:
+        session = self.session
+        if session is None:
+            return
+
+        def work() -> bytes:
+            session.capture_portrait()
+            return session.pending_portrait
+
+        def then(jpeg: bytes) -> None:
+            self.portrait_jpeg = jpeg
+            self._activity()
+
+        def failed(error: BaseException) -> None:
+            self.portrait_tries += 1
+            self._fail(error, "camera")
+
+        self._run(work, then, device="camera", on_error=failed)
+
+    def retake_photo(self) -> None:
+        self.touch()
+        if self.screen == "portrait" and not self.busy:
+            self.portrait_jpeg = b""
+            self.view.update()
+
+    def accept_photo(self) -> None:
+        self.touch()
+        session = self.session
+        if session is None or self.screen != "portrait" or not self.portrait_jpeg:
+            return
+
+        def then(_r: object) -> None:
+            self.portrait_jpeg = b""
+            self.portrait_tries = 0
+            self._show_step()
+
+        self._run(session.accept_portrait, then)
+
+    # -- fingerprints -----------------------------------------------------------------------
+    def _capture_finger(self) -> None:
+        """Capture the current finger; the sensor waits for it (no tap needed)."""
+        session = self.session
+        if session is None or self.screen != "fingerprints":
+            return
+        if self.editing and not self.fingers_done:
+            self.fingers_done = list(session.fingers_captured)
+            self.finger_index = 0
+        code = self.current_finger
+
+        def then(_report: object) -> None:
+            self.finger_tries = 0
+            if code not in self.fingers_done:
+                self.fingers_done.append(code)
+            self.finger_png = session.finger_png(code)
+            self._activity()
+            self._later(FINGER_PAUSE_S, self._next_finger)
+
+        def failed(error: BaseException) -> None:
+            if isinstance(error, DeviceBusy):  # the sensor is still finishing: try again
+                self._later(0.5, self._capture_finger)
+                return
+            self.finger_tries += 1
+            self._fail(error, "fingerprint")
+
+        self._run(lambda: session.capture_finger(code), then, device="fingerprint",
+                  on_error=failed)
+
+    def _next_finger(self) -> None:
+        if self.session is None or self.screen != "fingerprints" or self.busy:
+            return
+        if self.finger_index + 1 < len(FINGERS):
+            self.finger_index += 1
+            self.view.update()
+            self._capture_finger()
+            return
+        session = self.session
+
+        def then(_r: object) -> None:
+            self.fingers_done = []
+            self.finger_index = 0
+            self._show_step()
+
+        self._run(session.finish_fingerprints, then)
+
+    def retry_finger(self) -> None:
+        self.touch()
+        if self.screen == "fingerprints" and not self.busy:
+            self.message = NONE
+            self._capture_finger()
+
+    # -- signature ----------------------------------------------------------------------------
+    def submit_signature(self, strokes: list[list[tuple[float, float, float]]]) -> None:
+        self.touch()
+        session = self.session
+        if session is None or self.screen != "signature":
+            return
+        copied = [list(stroke) for stroke in strokes]
+
+        def work() -> None:
+            session.submit_signature(render_signature_png(copied))
+
+        self._run(work, lambda _r: self._show_step())
+
+    # -- review, edit, confirm ----------------------------------------------------------------
+    def edit(self, step_name: str) -> None:
+        self.touch()
+        session = self.session
+        if session is None or self.screen != "review" or self.busy:
+            return
+        step = Step(step_name)
+        session.edit(step)
+        if step is Step.IDENTITY:
+            self.identity.clear()
+        self._show_step()
+
+    def cancel_edit(self) -> None:
+        self.touch()
+        session = self.session
+        if session is None or not session.is_editing:
+            return
+        self._run(session.cancel_edit, lambda _r: self._show_step())
+
+    def confirm(self) -> None:
+        self.touch()
+        session = self.session
+        if session is None or self.screen != "review":
+            return
+
+        def then(record_id: str) -> None:
+            log.info("record %s enrolled at the touchscreen", record_id)
+            self._clear_personal()
+            self.receipt_id = record_id
+            self.show("done")
+
+        self._run(session.confirm, then)
+
+    def finish(self) -> None:
+        """Done on the receipt screen: back to welcome for the next citizen."""
+        self.wipe("finished")
+
+    # -- cancel, help, idle -------------------------------------------------------------------
+    def ask_cancel(self) -> None:
+        self.touch()
+        if self.screen in SESSION_SCREENS:
+            self.confirm_cancel = True
+            self.view.update()
+
+    def answer_cancel(self, really: bool) -> None:
+        self.touch()
+        if not self.confirm_cancel:
+            return
+        self.confirm_cancel = False
+        if really:
+            self.wipe("cancelled by the citizen")
+        else:
+            self.view.update()
+
+    def call_help(self) -> None:
+        """The help button (GPIO or on screen): the LED blinks and the screen says so."""
+        self.touch()
+        if not self.help_active:
+            log.info("help requested at the %s screen", self.screen)
+        self.help_active = True
+        gpio = self._device("gpio")
+        if gpio is not None:
+            try:
+                gpio.show_fault()  # fast blink: seen from the counter
+                gpio.beep(2)
+            except Exception as exc:
+                log.warning("help LED failed: %s", type(exc).__name__)
+        self.view.update()
+
+    def close_help(self) -> None:
+        self.touch()
+        self.help_active = False
+        self._set_led()
+        self.view.update()
+
+    def touch(self) -> None:
+        """Any touch: the citizen is still here."""
+        self._activity()
+        if self.idle_warning:
+            self.idle_warning = False
+            self.view.update()
+
+    def _activity(self) -> None:
+        now = self.clock()
+        self._last_touch = now
+        session = self.session
+        if session is not None and now - self._last_keep_alive > 5.0:
+            self._last_keep_alive = now
+            try:
+                session.keep_alive()
+            except SessionExpired:
+                self.wipe("session expired")
+            except Exception as exc:
+                log.debug("keep_alive: %s", type(exc).__name__)
+
+    def tick(self) -> None:
+        """Once a second from the app: the idle warning, the wipe, the receipt's end."""
+        now = self.clock()
+        if self.screen == "done":
+            if now - self._receipt_at >= self.settings.receipt_s:
+                self.wipe("receipt shown")
+            return
+        if self.screen not in SESSION_SCREENS or self.busy:
+            return
+        idle = now - self._last_touch
+        s = self.settings
+        if idle >= s.idle_timeout_s + s.idle_warning_s:
+            self.wipe("idle")
+        elif idle >= s.idle_timeout_s:
+            self.idle_warning = True
+            self.idle_left_s = max(0, round(s.idle_timeout_s + s.idle_warning_s - idle))
+            self.view.update()
+
+    def continue_session(self) -> None:
+        self.touch()
+
+    # -- the wipe -------------------------------------------------------------------------------
+    def wipe(self, reason: str) -> None:
+        """End the citizen's session (if any) and forget everything shown; to welcome."""
+        self._gen += 1
+        self._stop_preview()
+        for timer in self._timers:
+            with contextlib.suppress(Exception):  # a timer that already fired
+                timer.cancel()
+        self._timers.clear()
+        session = self.session
+        if session is not None and not session.is_finished:
+            self.executor.submit(lambda: session.abort(reason), lambda _r, _e: None)
+        log.info("session wiped: %s", reason)
+        self._clear_personal()
+        self._reset()
+        self.help_active = False
+        self.show("welcome" if self.accepting else "closed")
+
+    def _clear_personal(self) -> None:
+        self.identity.clear()
+        self.nik = None
+        self.form = DemographicsForm.blank()
+        self.portrait_jpeg = b""
+        self.finger_png = b""
+        self.summary = None
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _device(self, kind: str) -> Any:
+        runtime = self.runtime
+        return None if runtime is None else runtime.devices.get(kind)
+
+    def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        self._timers.append(self.executor.call_later(delay, fn))
+        if len(self._timers) > 32:
+            del self._timers[:16]
+
+    def _set_led(self) -> None:
+        gpio = self._device("gpio")
+        if gpio is None or self.help_active:
+            return
+        try:
+            if self.screen == "closed":
+                gpio.show_fault()
+            elif self.screen in SESSION_SCREENS:
+                gpio.show_busy()
+            else:
+                gpio.show_ready()
+        except Exception as exc:
+            log.warning("status LED failed: %s", type(exc).__name__)
+
+    def close(self) -> None:
+        self._stop_preview()

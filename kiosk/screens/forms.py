@@ -1,0 +1,226 @@
+"""The two forms a citizen types into, as plain models (no Kivy): identity and
+demographics. The on-screen keypad and keyboard send keys here through the flow; the
+screens only show what these hold. Validation is the domain's own
+(:func:`~kiosk.enrollment.nik.parse_nik`, :func:`~kiosk.enrollment.record.demographics_problems`),
+so the messages under a field are the domain's bilingual ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from kiosk.enrollment.nik import InvalidFamilyCardNumber, InvalidNik, Nik, parse_kk, parse_nik
+from kiosk.enrollment.record import (
+    BLOOD_TYPES,
+    CITIZENSHIPS,
+    MARITAL_STATUSES,
+    RELIGIONS,
+    Demographics,
+    demographics_problems,
+)
+from kiosk.screens.messages import N_, NONE, Msg
+
+NIK_DIGITS = 16
+#: How a NIK or No. KK is shown while typed: region 6, date 6, serial 4 (the parts the
+#: domain's messages name: "digits 7-12"); three groups fit one line on the 7-inch panel.
+GROUPS = (6, 6, 4)
+
+
+def group_digits(digits: str) -> str:
+    """``7202015208850001`` -> ``720201 520885 0001`` (partial input grouped as far as it
+    goes)."""
+    parts, start = [], 0
+    for size in GROUPS:
+        if start >= len(digits):
+            break
+        parts.append(digits[start:start + size])
+        start += size
+    return " ".join(parts)
+
+
+@dataclass
+class IdentityForm:
+    """NIK and No. KK typed on the keypad; ``focus`` is the field the keys go to."""
+
+    today: Callable[[], date] = date.today
+    nik: str = ""
+    kk: str = ""
+    focus: str = "nik"
+
+    def type_digit(self, digit: str) -> None:
+        if len(digit) != 1 or digit not in "0123456789":
+            return
+        value = getattr(self, self.focus)
+        if len(value) >= NIK_DIGITS:
+            return
+        setattr(self, self.focus, value + digit)
+        if self.focus == "nik" and len(self.nik) == NIK_DIGITS and len(self.kk) < NIK_DIGITS:
+            self.focus = "kk"  # one tap saved: the KK follows the NIK
+
+    def backspace(self) -> None:
+        value = getattr(self, self.focus)
+        if not value and self.focus == "kk":
+            self.focus = "nik"
+            value = self.nik
+        setattr(self, self.focus, value[:-1])
+
+    def set_focus(self, name: str) -> None:
+        if name in ("nik", "kk"):
+            self.focus = name
+
+    def message(self, name: str) -> Msg:
+        """The live message under field ``name``: progress while typing, then the domain's
+        verdict."""
+        value = getattr(self, name)
+        if not value:
+            return NONE
+        if len(value) < NIK_DIGITS:
+            return Msg.of(N_("{typed} of 16 digits"), "info", typed=len(value))
+        try:
+            (parse_nik if name == "nik" else parse_kk)(value, today=self.today())
+        except (InvalidNik, InvalidFamilyCardNumber) as exc:
+            return Msg.pair(exc.message_id, exc.message_en)
+        return Msg.of(N_("Looks right"), "ok")
+
+    @property
+    def is_valid(self) -> bool:
+        try:
+            parse_nik(self.nik, today=self.today())
+            parse_kk(self.kk, today=self.today())
+        except (InvalidNik, InvalidFamilyCardNumber):
+            return False
+        return True
+
+    def clear(self) -> None:
+        self.nik = self.kk = ""
+        self.focus = "nik"
+
+
+# -- demographics -----------------------------------------------------------------------------
+#: Text fields in the order "Next" walks them: field -> (label msgid, keyboard layout, max).
+TEXT_FIELDS: dict[str, tuple[str, str, int]] = {
+    "full_name": (N_("Full name"), "letters", 100),
+    "place_of_birth": (N_("Place of birth"), "letters", 60),
+    "address": (N_("Address"), "letters", 120),
+    "rt": (N_("RT"), "digits", 3),
+    "rw": (N_("RW"), "digits", 3),
+}
+#: Fields chosen from a list: field -> (label msgid, [(value, label msgid or name)]).
+RELIGION_LABELS = {
+    "Islam": N_("Islam"), "Kristen": N_("Protestant"), "Katolik": N_("Catholic"),
+    "Hindu": N_("Hindu"), "Buddha": N_("Buddhist"), "Khonghucu": N_("Confucian"),
+    "Kepercayaan terhadap Tuhan YME": N_("Belief in God (Kepercayaan)"),
+}
+MARITAL_LABELS = {
+    "Belum Kawin": N_("Not married"), "Kawin": N_("Married"),
+    "Cerai Hidup": N_("Divorced"), "Cerai Mati": N_("Widowed"),
+}
+CITIZENSHIP_LABELS = {"WNI": N_("Indonesian (WNI)"), "WNA": N_("Foreign (WNA)")}
+#: The common occupations of the family card (Dukcapil's list is longer; "Other" is free).
+OCCUPATIONS = {
+    "Belum/Tidak Bekerja": N_("Not working"),
+    "Mengurus Rumah Tangga": N_("Homemaker"),
+    "Pelajar/Mahasiswa": N_("Student"),
+    "Pensiunan": N_("Retired"),
+    "Pegawai Negeri Sipil": N_("Civil servant"),
+    "Tentara Nasional Indonesia": N_("Armed forces"),
+    "Kepolisian RI": N_("Police"),
+    "Petani/Pekebun": N_("Farmer"),
+    "Nelayan/Perikanan": N_("Fisher"),
+    "Peternak": N_("Livestock farmer"),
+    "Pedagang": N_("Trader"),
+    "Wiraswasta": N_("Self-employed"),
+    "Karyawan Swasta": N_("Private employee"),
+    "Buruh Harian Lepas": N_("Day labourer"),
+    "Guru": N_("Teacher"),
+    "Perawat": N_("Nurse"),
+    "Bidan": N_("Midwife"),
+    "Dokter": N_("Doctor"),
+    "Sopir": N_("Driver"),
+    "Tukang Kayu": N_("Carpenter"),
+    "Pendeta": N_("Pastor"),
+    "Ustadz/Mubaligh": N_("Islamic teacher"),
+}
+CHOICE_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
+    "religion": (N_("Religion"), {v: RELIGION_LABELS[v] for v in RELIGIONS}),
+    "marital_status": (N_("Marital status"), {v: MARITAL_LABELS[v] for v in MARITAL_STATUSES}),
+    "blood_type": (N_("Blood type"), {v: v for v in ("A", "B", "AB", "O", "-")}),
+    "citizenship": (N_("Citizenship"), {v: CITIZENSHIP_LABELS[v] for v in CITIZENSHIPS}),
+}
+PICKER_FIELDS = {"kecamatan": N_("Kecamatan"),
+                 "kelurahan_desa": N_("Village"),
+                 "occupation": N_("Occupation")}
+assert set(BLOOD_TYPES) >= set(CHOICE_FIELDS["blood_type"][1])  # noqa: S101
+
+
+@dataclass
+class DemographicsForm:
+    """The family-card fields as typed and chosen. Date of birth and sex come from the NIK
+    and are shown, not typed."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, Msg] = field(default_factory=dict)
+    focus: str | None = "full_name"
+    kecamatan_code: str = ""  # the chosen district's code, for its villages
+
+    @classmethod
+    def blank(cls) -> DemographicsForm:
+        values = {name: "" for name in (*TEXT_FIELDS, *CHOICE_FIELDS, *PICKER_FIELDS)}
+        values["citizenship"] = "WNI"
+        return cls(values=values)
+
+    def type_char(self, char: str) -> None:
+        if self.focus is None or len(char) != 1:
+            return
+        _label, layout, limit = TEXT_FIELDS[self.focus]
+        if layout == "digits" and char not in "0123456789":
+            return
+        value = self.values[self.focus]
+        if len(value) < limit and not (char == " " and (not value or value.endswith(" "))):
+            self.values[self.focus] = value + char
+            self.errors.pop(self.focus, None)
+
+    def backspace(self) -> None:
+        if self.focus is not None:
+            self.values[self.focus] = self.values[self.focus][:-1]
+
+    def set_focus(self, name: str | None) -> None:
+        if name is None or name in TEXT_FIELDS:
+            self.focus = name
+
+    def next_field(self) -> None:
+        """Focus the next text field (none after the last)."""
+        names = list(TEXT_FIELDS)
+        if self.focus is None:
+            return
+        index = names.index(self.focus) + 1
+        self.focus = names[index] if index < len(names) else None
+
+    def choose(self, name: str, value: str) -> None:
+        if name in CHOICE_FIELDS or name in PICKER_FIELDS:
+            self.values[name] = value
+            self.errors.pop(name, None)
+
+    def build(self, nik: Nik) -> Demographics:
+        v = self.values
+        return Demographics(
+            full_name=v["full_name"], place_of_birth=v["place_of_birth"],
+            date_of_birth=nik.birth_date, sex=nik.sex, blood_type=v["blood_type"] or "-",
+            address=v["address"], rt=v["rt"], rw=v["rw"],
+            kelurahan_desa=v["kelurahan_desa"], kecamatan=v["kecamatan"],
+            religion=v["religion"], marital_status=v["marital_status"],
+            occupation=v["occupation"], citizenship=v["citizenship"])
+
+    def check(self, nik: Nik, today: date) -> Demographics | None:
+        """The demographics when every field is right, else None with ``errors`` set."""
+        demographics, problems = demographics_problems(self.build(nik), nik, today)
+        self.errors = {}
+        for problem in problems:
+            self.errors.setdefault(problem.part, Msg.pair(problem.message_id,
+                                                          problem.message_en))
+        return None if problems else demographics
+
+    def first_error(self) -> Msg:
+        return next(iter(self.errors.values()), NONE)

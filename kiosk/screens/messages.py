@@ -1,0 +1,100 @@
+"""Everything the citizen is told, in one place: messages from the domain and the devices,
+turned into text of the chosen language (no Kivy here).
+
+A :class:`Msg` is either a catalog message (an English msgid, translated through
+``kiosk/locale``) or a domain message that already carries both languages
+(:class:`~kiosk.errors.InvalidInput`, :class:`~kiosk.enrollment.quality.QualityReport`).
+:func:`for_error` maps every exception a step can raise to what the citizen should read:
+never a stack trace, never an exception's own text (which is for maintainers and logs).
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+from kiosk.errors import (
+    DeviceBusy,
+    DeviceError,
+    DeviceTimeout,
+    InvalidInput,
+    SessionExpired,
+    StorageFull,
+)
+from kiosk.i18n import translate
+
+
+def N_(msgid: str) -> str:
+    """Mark ``msgid`` as a catalog message; translated where it is shown."""
+    return msgid
+
+
+@dataclass(frozen=True)
+class Msg:
+    """Text for the citizen in either language; ``text(language)`` picks one."""
+
+    msgid: str = ""
+    id_text: str = ""
+    en_text: str = ""
+    kind: str = "error"  # "error" (dark red) or "info" (ink) or "ok" (green)
+    args: tuple[tuple[str, object], ...] = ()  # {name} placeholders of a catalog message
+
+    @classmethod
+    def of(cls, msgid: str, kind: str = "error", **args: object) -> Msg:
+        """A catalog message, its ``{name}`` placeholders filled from ``args``."""
+        return cls(msgid=msgid, kind=kind, args=tuple(sorted(args.items())))
+
+    @classmethod
+    def pair(cls, id_text: str, en_text: str, kind: str = "error") -> Msg:
+        """A message the domain wrote in both languages."""
+        return cls(id_text=id_text, en_text=en_text, kind=kind)
+
+    def text(self, language: str) -> str:
+        if self.msgid:
+            text = translate(self.msgid, language)
+            return text.format(**dict(self.args)) if self.args else text
+        return self.en_text if language == "en" else self.id_text
+
+    def __bool__(self) -> bool:
+        return bool(self.msgid or self.id_text or self.en_text)
+
+
+NONE = Msg()
+
+CALL_OFFICER = N_("Please press HELP to call an officer.")
+DEVICE_TIMEOUT = {
+    "camera": N_("The camera did not answer. Please try again."),
+    "fingerprint": N_("The fingerprint sensor did not answer. Place your finger and try "
+                      "again."),
+}
+DEVICE_FAULT = {
+    "camera": N_("The camera is not working. Please press HELP to call an officer."),
+    "fingerprint": N_("The fingerprint sensor is not working. Please press HELP to call "
+                      "an officer."),
+}
+DISK_FULL = N_("The kiosk cannot save any more recordings. Please press HELP to call an "
+               "officer.")
+SAVE_FAILED = N_("Your data could not be saved. Please try again, or press HELP.")
+EXPIRED = N_("Your session ended because it was idle too long. Please start again.")
+BUSY = N_("Please wait, still working.")
+
+
+def for_error(error: BaseException, device: str = "") -> Msg:
+    """What to tell the citizen about ``error`` (raised by a step or a capture)."""
+    if isinstance(error, InvalidInput):
+        return Msg.pair(error.message_id, error.message_en)
+    report = getattr(error, "report", None)  # LowQuality carries its QualityReport
+    if report is not None:
+        return Msg.pair(report.reason_id, report.reason_en)
+    if isinstance(error, DeviceBusy):
+        return Msg.of(BUSY, "info")
+    if isinstance(error, DeviceTimeout):
+        return Msg.of(DEVICE_TIMEOUT.get(device, DEVICE_TIMEOUT["camera"]))
+    if isinstance(error, DeviceError):
+        return Msg.of(DEVICE_FAULT.get(device, DEVICE_FAULT["camera"]))
+    if isinstance(error, SessionExpired):
+        return Msg.of(EXPIRED)
+    if isinstance(error, StorageFull) or (
+            isinstance(error, OSError) and error.errno == errno.ENOSPC):
+        return Msg.of(DISK_FULL)
+    return Msg.of(SAVE_FAILED)

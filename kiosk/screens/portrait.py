@@ -1,0 +1,48 @@
+"""Portrait: the live camera preview with a face guide and the quality check's message,
+a 3-2-1 countdown, the photo to keep or retake, and "call an officer" after three tries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
+
+from kiosk.screens.base import KioskScreen
+from kiosk.screens.images import FrameTexture, texture_from_bytes
+
+
+class PortraitScreen(KioskScreen):
+    preview_texture = ObjectProperty(None, allownone=True)
+    photo_texture = ObjectProperty(None, allownone=True)
+    live = StringProperty("")
+    live_kind = StringProperty("info")
+    note = StringProperty("")
+    countdown = NumericProperty(0)
+    need_officer = BooleanProperty(False)
+    frames_shown = NumericProperty(0)  # counted for the preview benchmark and tests
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._frame = FrameTexture()
+        self._photo: bytes = b""
+
+    def refresh(self, flow: Any) -> None:
+        lang = flow.language
+        self.live, self.live_kind = flow.preview_msg.text(lang), flow.preview_msg.kind
+        self.note = flow.message.text(lang) if flow.message else ""
+        self.countdown = flow.countdown
+        self.need_officer = flow.need_officer
+        if flow.portrait_jpeg != self._photo:
+            self._photo = flow.portrait_jpeg
+            self.photo_texture = texture_from_bytes(self._photo, "jpg")
+
+    def show_frame(self, frame: Any) -> None:
+        """A new preview frame (on the UI thread, from the flow's preview loop)."""
+        self.preview_texture = self._frame.update(frame.width, frame.height, frame.rgb)
+        self.ids.preview.canvas.ask_update()
+        self.frames_shown += 1
+
+    def wipe(self) -> None:
+        self._photo = b""
+        self.photo_texture = None
+        self.preview_texture = None

@@ -1,0 +1,86 @@
+"""Review: everything on one scrolling page (photo and signature as thumbnails, fingers as
+ticks), a Change button for each part, and Confirm, which seals the record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.factory import Factory
+from kivy.properties import ListProperty, ObjectProperty, StringProperty
+
+from kiosk.enrollment.session import FINGERS
+from kiosk.screens.base import KioskScreen
+from kiosk.screens.flow import FINGER_NAMES
+from kiosk.screens.forms import (
+    CHOICE_FIELDS,
+    OCCUPATIONS,
+    group_digits,
+)
+from kiosk.screens.images import texture_from_bytes
+from kiosk.screens.messages import N_
+
+
+class ReviewScreen(KioskScreen):
+    identity = ListProperty()  # [(label, value)]
+    details = ListProperty()
+    fingers = StringProperty("")
+    note = StringProperty("")
+    portrait = ObjectProperty(None, allownone=True)
+    signature = ObjectProperty(None, allownone=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._images: tuple[bytes, bytes] = (b"", b"")
+        super().__init__(**kwargs)
+
+    def refresh(self, flow: Any) -> None:
+        self.note = flow.message.text(flow.language) if flow.message else ""
+        summary = flow.summary
+        if summary is None:
+            self.wipe()
+            return
+        t = flow.t
+        self.identity = [("NIK", group_digits(summary.nik.digits)),
+                         (t(N_("No. KK")), group_digits(summary.kk.digits))]
+        d = summary.demographics
+        rows: list[tuple[str, str]] = []
+        if d is not None:
+            def label(field: str, value: str) -> str:
+                return t(CHOICE_FIELDS[field][1].get(value, value))
+
+            rows = [
+                (t(N_("Full name")), d.full_name),
+                (t(N_("Place of birth")), d.place_of_birth),
+                (t(N_("Date of birth")), d.date_of_birth.strftime("%d-%m-%Y")),
+                (t(N_("Sex")), t(N_("Female") if d.sex == "F" else N_("Male"))),
+                (t(N_("Address")), d.address),
+                ("RT / RW", f"{d.rt} / {d.rw}"),
+                (t(N_("Village")), d.kelurahan_desa),
+                (t(N_("Kecamatan")), d.kecamatan),
+                (t(N_("Religion")), label("religion", d.religion)),
+                (t(N_("Marital status")), label("marital_status", d.marital_status)),
+                (t(N_("Blood type")), d.blood_type),
+                (t(N_("Occupation")), t(OCCUPATIONS.get(d.occupation, d.occupation))),
+                (t(N_("Citizenship")), label("citizenship", d.citizenship)),
+            ]
+        self.details = rows
+        captured = set(summary.fingers_captured or ())
+        self.fingers = "\n".join(
+            ("[OK] " if code in captured else "[--] ") + t(FINGER_NAMES[code])
+            for code in FINGERS)
+        images = (summary.portrait_jpeg or b"", summary.signature_png or b"")
+        if images != self._images:  # decode once, not on every refresh
+            self._images = images
+            self.portrait = texture_from_bytes(images[0], "jpg")
+            self.signature = texture_from_bytes(images[1], "png")
+
+    def fill(self, box: Any, rows: list[tuple[str, str]]) -> None:
+        """One line "label: value" per row (rebuilt when the rows change)."""
+        box.clear_widgets()
+        for label, value in rows:
+            box.add_widget(Factory.Body(text=f"{label}: {value}"))
+
+    def wipe(self) -> None:
+        self.identity, self.details, self.fingers = [], [], ""
+        self.portrait = self.signature = None
+        self._images = (b"", b"")
+

@@ -1,0 +1,186 @@
+"""Render every screen of the touchscreen, in both languages, into PNG files.
+
+    python scripts/screenshots.py OUT_DIR [--size 800x480] [--panel-mm 155x86]
+
+The kiosk runs for real (simulated hardware, a throw-away data directory) under the
+current DISPLAY; a sample citizen is walked through the flow with the flow's own verbs, and
+each screen (and the overlays) is saved as ``<size>-<language>-<screen>.png``. `make
+screenshots` runs it under a virtual display for both panels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+NIK = "7202015208850001"
+KK = "7202011203150007"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--size", default="800x480")
+    parser.add_argument("--panel-mm", default="155x86")
+    parser.add_argument("--languages", default="id,en")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    panel = [float(v) for v in args.panel_mm.split("x")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = Path(tempfile.mkdtemp(prefix="kiosk-shots-"))
+    config_path = data / "kiosk.toml"
+    config_path.write_text(
+        f'[kiosk]\nid = "shots-01"\ndata_dir = "data"\ndisk_reserve_bytes = 0\n'
+        f"[ui]\nwidth = {width}\nheight = {height}\npanel_mm = {panel}\nspeech = false\n")
+    os.environ["KIOSK_CONFIG"] = str(config_path)
+
+    from kiosk.app import create_app
+    from kiosk.config import load_config
+
+    app = create_app(load_config(config_path))
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+
+    languages = args.languages.split(",")
+    plan: list[tuple[str, object]] = []
+
+    def shot(name: str) -> None:
+        language = app.flow.language
+        target = args.out / f"{width}x{height}-{language}-{name}.png"
+        saved = Window.screenshot(name=str(target))
+        os.replace(saved, target)
+        print(target)
+
+    def step(fn: object, wait: float = 0.4) -> None:
+        plan.append(("do", fn))
+        plan.append(("wait", wait))
+
+    def capture(name: str) -> None:
+        plan.append(("shot", name))
+
+    f = None
+
+    def fl():
+        return app.flow
+
+    for language in languages:
+        step(lambda: fl().set_acceptance(True, "", False), 1.5)
+        capture("welcome")
+        step(lambda language=language: fl().start(language))
+        capture("consent")
+        step(lambda: fl().consent(True))
+        capture("identity-empty")
+        step(lambda: [fl().identity_digit(d) for d in "9902015208850001"])
+        capture("identity-error")
+        step(lambda: (fl().identity_focus("nik"),
+                      [fl().identity_backspace() for _ in range(16)],
+                      [fl().identity_digit(d) for d in NIK + KK]))
+        capture("identity")
+        step(lambda: fl().submit_identity())
+        capture("demographics")
+        step(lambda: (fl().form_focus("full_name"),
+                      [fl().form_type(c) for c in "SITI NUR'AINI AL-HAMID"]))
+        capture("demographics-keyboard")
+        step(lambda: (fl().form_focus(None), fl().submit_demographics()))
+        capture("demographics-errors")
+        step(lambda: (fl().form_focus("place_of_birth"),
+                      [fl().form_type(c) for c in "POSO"], fl().form_next(),
+                      [fl().form_type(c) for c in "JL. PULAU JAWA NO. 12"], fl().form_next(),
+                      fl().form_type("3"), fl().form_next(), fl().form_type("1"),
+                      fl().form_next(),
+                      fl().form_choose("religion", "Islam"),
+                      fl().form_choose("marital_status", "Kawin"),
+                      fl().form_choose("blood_type", "O"),
+                      fl().form_choose("occupation", "Petani/Pekebun"),
+                      fl().form_choose("kelurahan_desa", fl().picker_options(
+                          "kelurahan_desa")[0][0])))
+        capture("demographics-filled")
+        step(lambda: app.screens.get_screen("demographics").pick("kelurahan_desa"), 0.6)
+        capture("picker")
+        step(lambda: _close_popups())
+        step(lambda: fl().submit_demographics(), 1.5)
+        capture("portrait")
+        step(lambda: fl().take_photo(), 1.2)
+        capture("portrait-countdown")
+        plan.append(("wait", 3.0))
+        capture("portrait-photo")
+        step(lambda: fl().accept_photo(), 0.3)
+        capture("fingerprints")
+        plan.append(("wait", 12.0))
+        capture("signature")
+        step(lambda: _sign(), 0.3)
+        capture("signature-signed")
+        step(lambda: fl().submit_signature(
+            app.screens.get_screen("signature").ids.pad.strokes), 1.0)
+        capture("review")
+        step(lambda: fl().ask_cancel())
+        capture("cancel")
+        step(lambda: fl().answer_cancel(False))
+        step(lambda: fl().call_help())
+        capture("help")
+        step(lambda: fl().close_help())
+        step(lambda: _idle(), 1.5)
+        capture("idle")
+        step(lambda: fl().continue_session())
+        step(lambda: fl().confirm(), 1.0)
+        capture("done")
+        step(lambda: fl().finish())
+        step(lambda: fl().set_acceptance(False, "disk reserve reached: 1000 bytes free", True),
+             0.6)
+        capture("closed")
+    del f
+
+    def _close_popups() -> None:
+        from kivy.uix.modalview import ModalView
+
+        for child in list(Window.children):
+            if isinstance(child, ModalView):
+                child.dismiss(animation=False)
+
+    def _sign() -> None:
+        pad = app.screens.get_screen("signature").ids.pad
+        import math
+
+        stroke = [(0.08 + i / 70, 0.45 + 0.25 * math.sin(i / 4), i * 0.02) for i in range(60)]
+        pad.strokes = [stroke]
+        pad.redraw() if hasattr(pad, "redraw") else None
+
+    def _idle() -> None:
+        fl().clock = _Shifted(fl().clock, 61)
+        fl().tick()
+
+    def run(_dt: float = 0) -> None:
+        while plan:
+            kind, what = plan.pop(0)
+            if kind == "wait":
+                Clock.schedule_once(run, what)
+                return
+            if kind == "shot":
+                shot(what)
+            else:
+                what()
+        app.stop()
+
+    Clock.schedule_once(run, 2.0)
+    app.run()
+    return 0
+
+
+class _Shifted:
+    """A clock running ``offset`` seconds ahead (to show the idle warning now)."""
+
+    def __init__(self, clock, offset: float) -> None:
+        self.clock, self.offset = clock, offset
+
+    def __call__(self) -> float:
+        return self.clock() + self.offset
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

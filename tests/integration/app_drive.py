@@ -1,0 +1,280 @@
+"""Drive the real touchscreen app with touch events, as a citizen would, then report.
+
+    python app_drive.py CONFIG OUT.json LANGUAGE
+
+Runs ``kiosk run``'s app (simulated hardware) under the current DISPLAY and taps its
+widgets through the window's own touch dispatch (Kivy's ``UnitTestTouch``): the language
+button, consent, the NIK and No. KK on the keypad, the demographics on the keyboard,
+chips and pickers, the photo, the fingers (the sensor needs no tap), a signature drawn
+with a moving touch, Confirm. Then it taps Finish and looks through every widget for
+anything of the citizen left behind. Writes a JSON report: record id, taps (every touch
+that is not a character key), the visible labels of each screen, what leaked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from kiosk.app import create_app
+from kiosk.config import load_config
+
+NIK = "7202015208850001"
+KK = "7202011203150007"
+NAME = "SITI NUR'AINI AL-HAMID"
+PLACE = "POSO"
+ADDRESS = "JL. PULAU JAWA NO. 12"
+SECRETS = (NAME, NIK, KK, ADDRESS, "520885", "120315 0007", "AL-HAMID")
+
+
+def main() -> None:
+    config_path, out_path, language = sys.argv[1:4]
+    app = create_app(load_config(config_path))
+
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+    from kivy.tests.common import UnitTestTouch
+    from kivy.uix.image import Image
+    from kivy.uix.label import Label
+    from kivy.uix.modalview import ModalView
+
+    report: dict[str, object] = {"taps": 0, "chars": 0, "screens": {}, "errors": []}
+
+    def visible(widget) -> bool:
+        w = widget
+        while w is not None and w is not w.parent:
+            if w.opacity == 0 or w.width < 1 or w.height < 1:
+                return False
+            w = w.parent
+        return True
+
+    def viewport(widget):
+        """The window rectangle of the ScrollView around ``widget``, if any."""
+        w = widget.parent
+        while w is not None and w is not w.parent:
+            if type(w).__name__ in ("ScrollView", "RecycleView", "PickerList"):
+                x0, y0 = w.to_window(w.x, w.y)
+                return (x0, y0, x0 + w.width, y0 + w.height)
+            w = w.parent
+        return None
+
+    def labels(root) -> list[dict[str, object]]:
+        out = []
+        for w in root.walk():
+            if isinstance(w, Label) and w.text and visible(w):
+                x, y = w.to_window(w.center_x - w.texture_size[0] / 2,
+                                   w.center_y - w.texture_size[1] / 2)
+                box = [x, y, x + w.texture_size[0], y + w.texture_size[1]]
+                view = viewport(w)
+                if view is not None:  # scrolled out of sight: not on screen now
+                    if box[3] <= view[1] or box[1] >= view[3]:
+                        continue
+                    box = [box[0], max(box[1], view[1]), box[2], min(box[3], view[3])]
+                out.append({"text": w.text, "font_px": float(w.font_size), "box": box})
+        return out
+
+    def note_screen(name: str | None = None) -> None:
+        name = name or app.screens.current
+        found = labels(app.root)
+        for modal in Window.children:
+            if isinstance(modal, ModalView):
+                found += labels(modal)
+        report["screens"][name] = found  # type: ignore[index]
+
+    def tap(widget, *, char: bool = False) -> None:
+        x, y = widget.to_window(*widget.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+        report["chars" if char else "taps"] += 1  # type: ignore[operator]
+
+    def scroll_to(widget) -> None:
+        parent = widget.parent
+        while parent is not None and type(parent).__name__ != "ScrollView":
+            parent = parent.parent
+        if parent is not None:
+            parent.scroll_to(widget, padding=10, animate=False)
+
+    def screen():
+        return app.screens.current_screen
+
+    def until(cond: Callable[[], bool], timeout: float = 30.0) -> Callable[[], bool]:
+        deadline = time.monotonic() + timeout
+
+        def check() -> bool:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited in vain on screen {app.screens.current}: "
+                                   f"{app.flow.message.text('en')}")
+            return cond()
+        return check
+
+    def on(name: str) -> Callable[[], bool]:
+        return until(lambda: app.screens.current == name and not app.flow.busy)
+
+    def script() -> Iterator[object]:
+        yield until(lambda: app.flow.runtime is not None and app.flow.accepting)
+        yield 0.3
+        note_screen()
+        tap(screen().ids["lang_id" if language == "id" else "lang_en"])
+        yield on("consent")
+        yield 0.2
+        note_screen()
+        tap(screen().ids.nav.ids.primary)
+        yield on("identity")
+        pad = screen().ids.keypad
+        for digit in NIK + KK:
+            tap(pad.key_for(digit), char=True)
+        yield 0.2
+        note_screen()
+        tap(pad.key_for("action"))
+        yield on("demographics")
+        yield 0.3
+        keyboard = screen().ids.keyboard
+        for text in (NAME, PLACE, ADDRESS, "3", "1"):
+            for char in text:
+                tap(keyboard.key_for(char), char=True)
+            if text == ADDRESS:
+                yield 0.2
+                note_screen("demographics-keyboard")
+            tap(keyboard.key_for("action"))
+            yield 0.15
+        yield until(lambda: not app.flow.form.focus)
+        yield 0.2
+        for field, value in (("religion", "Islam"), ("marital_status", "Kawin"),
+                             ("blood_type", "O")):
+            row = screen().ids[field]
+            chips = next(w for w in row.walk() if hasattr(w, "chip_for"))
+            chip = next((c for c in chips.chips() if c.value == value), None)
+            if chip is None:
+                raise LookupError(f"{field}: no chip {value!r} in {chips.options}")
+            scroll_to(chip)
+            yield 0.15
+            tap(chip)
+            yield 0.1
+        for field in ("occupation", "kelurahan_desa"):
+            row = screen().ids[field]
+            scroll_to(row)
+            yield 0.15
+            tap(row)
+            yield until(lambda: any(isinstance(w, ModalView) for w in Window.children))
+            yield 0.4
+            modal = next(w for w in Window.children if isinstance(w, ModalView))
+            note_screen(f"picker-{field}")
+            option = next(w for w in modal.walk() if type(w).__name__ == "PickerOption"
+                          and w.text)
+            tap(option)
+            yield until(lambda: not any(isinstance(w, ModalView) for w in Window.children))
+        yield 0.2
+        scroll_to(screen().ids.full_name)
+        yield 0.2
+        note_screen()
+        tap(screen().ids.nav.ids.primary)
+        yield on("portrait")
+        yield until(lambda: screen().frames_shown > 5)
+        note_screen()
+        tap(screen().ids.take)
+        yield until(lambda: bool(app.flow.portrait_jpeg) or bool(app.flow.message), 15)
+        yield 0.2
+        note_screen("portrait-photo")
+        tap(screen().ids.nav.ids.primary)
+        yield on("fingerprints")
+        yield 0.3
+        note_screen()
+        yield until(lambda: app.screens.current == "signature", 60)
+        yield 0.3
+        note_screen()
+        pad = screen().ids.pad
+        x0, y0 = pad.to_window(pad.x + pad.width * 0.1, pad.y + pad.height * 0.4)
+        touch = UnitTestTouch(x0, y0)
+        touch.touch_down()
+        for i in range(1, 40):
+            touch.touch_move(x0 + i * pad.width * 0.02, y0 + (i % 6) * pad.height * 0.05)
+        touch.touch_up()
+        report["taps"] += 1  # type: ignore[operator]
+        yield 0.2
+        tap(screen().ids.nav.ids.primary)
+        yield on("review")
+        yield 0.3
+        note_screen()
+        tap(screen().ids.nav.ids.primary)
+        yield on("done")
+        yield 0.3
+        note_screen()
+        report["record_id"] = app.flow.receipt_id
+        tap(screen().ids.nav.ids.primary)  # Finish
+        yield on("welcome")
+        yield 0.3
+        report["leaks"] = leaks()
+
+    def leaks() -> list[str]:
+        found = []
+        roots = [app.root, *app.screens.screens, *app.overlays.values()]
+        for root in roots:
+            for w in root.walk():
+                for attr in ("text", "value", "values", "nik", "kk", "receipt", "details",
+                             "identity", "strokes"):
+                    value = getattr(w, attr, None)
+                    if value and any(s in str(value) for s in SECRETS):
+                        found.append(f"{type(w).__name__}.{attr}")
+                if isinstance(w, Image) and w.texture is not None and w.id_hint() in (
+                        "portrait", "signature", "preview", "image"):
+                    found.append(f"{type(w).__name__} texture")
+                if getattr(w, "strokes", None):
+                    found.append(f"{type(w).__name__}.strokes")
+        return found
+
+    Image.id_hint = lambda self: next(  # which screen id names this image
+        (k for p in [self.parent] if p is not None
+         for k, v in getattr(self, "_ids_of", {}).items() if v is self), _image_id(self))
+
+    def _image_id(image) -> str:
+        w = image.parent
+        while w is not None and w is not w.parent:
+            for key, value in getattr(w, "ids", {}).items():
+                if value is image:
+                    return key
+            w = w.parent
+        return ""
+
+    steps = script()
+
+    def run(_dt: float = 0) -> None:
+        try:
+            wait = next(steps)
+        except StopIteration:
+            finish()
+            return
+        except Exception as exc:
+            report["errors"].append(f"{type(exc).__name__}: {exc}")  # type: ignore[union-attr]
+            finish()
+            return
+        if callable(wait):
+            poll(wait)
+        else:
+            Clock.schedule_once(run, float(wait))
+
+    def poll(cond: Callable[[], bool]) -> None:
+        try:
+            ok = cond()
+        except Exception as exc:
+            report["errors"].append(f"{type(exc).__name__}: {exc}")  # type: ignore[union-attr]
+            finish()
+            return
+        if ok:
+            Clock.schedule_once(run, 0)
+        else:
+            Clock.schedule_once(lambda _dt: poll(cond), 0.05)
+
+    def finish() -> None:
+        Path(out_path).write_text(json.dumps(report, ensure_ascii=False))
+        Clock.schedule_once(lambda _dt: app.stop(), 0.1)
+
+    Clock.schedule_once(run, 0.5)
+    app.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""A stranger enrolls on the real touchscreen, by touch alone, in both languages: the
+record is sealed, opens at the central office, took at most 25 taps besides the characters
+typed, every screen was in the chosen language only, and nothing of the citizen is left in
+any widget afterwards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import load_config
+from kiosk.i18n import catalog_ids, translate
+from kiosk.journal import Journal
+from kiosk.sealing import DeviceKey, Opener, build_packet
+from kiosk.sealing_keys import load_central_private_key
+from tests.conftest import REPO, kiosk_env, write_config
+
+DRIVE = REPO / "tests" / "integration" / "app_drive.py"
+MAX_TAPS = 25
+MIN_FONT_MM_CAP = 4.8
+
+
+def only_in(language: str) -> set[str]:
+    """Catalog texts that exist in ``language`` only (those equal in both do not count)."""
+    pairs = {msgid: translate(msgid, "id") for msgid in catalog_ids("id")}
+    if language == "id":
+        return {text for msgid, text in pairs.items() if text != msgid}
+    return {msgid for msgid, text in pairs.items() if text != msgid}
+
+
+def drive(tmp_path: Path, display: str, language: str) -> tuple[dict, Path]:
+    config = write_config(tmp_path, "[ui]\nwidth = 800\nheight = 480\nspeech = false\n")
+    out = tmp_path / "report.json"
+    env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
+    result = subprocess.run([sys.executable, str(DRIVE), str(config), str(out), language],
+                            env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.read_text()), config
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_a_citizen_enrolls_by_touch_and_the_central_office_opens_it(
+        tmp_path: Path, xdisplay: str, language: str) -> None:
+    report, config_path = drive(tmp_path, xdisplay, language)
+    assert not report["errors"], report["errors"]
+    assert report["taps"] <= MAX_TAPS, report["taps"]
+    assert report["leaks"] == [], report["leaks"]
+    record_id = report["record_id"]
+
+    # The record is sealed and opens with the central office's key.
+    config = load_config(config_path)
+    device = DeviceKey.load_or_create(config.device_key_path)
+    central = load_central_private_key(config.central_key_path.with_name("central.key"))
+    journal = Journal.open_readonly(config.journal_path)
+    try:
+        info = journal.record(record_id)
+        assert info.state == "sealed"
+        opened = Opener(central, {device.key_id: device.public_bytes}).open_packet(
+            build_packet(info.manifest, journal.step_blobs(record_id)))
+    finally:
+        journal.close()
+    assert json.loads(opened.steps["identity"]["identity.json"])["nik"] == "7202015208850001"
+    demographics = json.loads(opened.steps["demographics"]["demographics.json"])
+    assert demographics["full_name"] == "SITI NUR'AINI AL-HAMID"
+    assert demographics["kecamatan"] == "Poso Kota"
+    assert json.loads(opened.steps["consent"]["consent.json"])["language"] == language
+    assert sum(name.endswith(".png") for name in opened.steps["fingerprints"]) == 10
+    assert opened.steps["signature"]["signature.png"].startswith(b"\x89PNG")
+
+    # Every screen spoke the chosen language only, readable and on the panel.
+    other = only_in("en" if language == "id" else "id")
+    for screen, labels in report["screens"].items():
+        texts = [label["text"] for label in labels]
+        assert texts, screen
+        if screen == "welcome":  # before the choice: the kiosk's default language
+            continue
+        wrong = [t for t in texts if t in other]
+        assert not wrong, f"{screen} in {language} shows {wrong}"
+        for label in labels:
+            x0, y0, x1, y1 = label["box"]
+            assert x0 >= -1 and x1 <= 801 and y0 >= -1 and y1 <= 481, (screen, label)

@@ -1,0 +1,240 @@
+"""The citizen's flow, driven without Kivy on the real journal, sealing and simulated
+devices: every step, the errors a citizen can meet, cancel, idle wipe, power, double taps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk.screens.flow import PROMPTS, SESSION_SCREENS
+from tests.unit.screens.harness import NIK, Kit
+
+
+@pytest.fixture
+def kit(tmp_path: Path):
+    k = Kit(tmp_path)
+    yield k
+    k.close()
+
+
+def test_a_citizen_enrolls_from_welcome_to_receipt_and_the_record_is_sealed(kit: Kit) -> None:
+    kit.to("done")
+    record_id = kit.flow.receipt_id
+    assert record_id
+    assert kit.runtime.journal.record(record_id).state == "sealed"
+    assert set(kit.runtime.journal.step_digests(record_id)) == {
+        "consent", "identity", "demographics", "portrait", "fingerprints", "signature"}
+    assert kit.view.shown[-8:] == ["consent", "identity", "demographics", "portrait",
+                                   "fingerprints", "signature", "review", "done"]
+    assert kit.taps <= 25, kit.taps
+    # Nothing personal is left in the flow once the receipt shows.
+    assert kit.flow.summary is None and kit.flow.nik is None
+    assert not any(kit.flow.form.values[k] for k in ("full_name", "address"))
+
+
+def test_each_screen_speaks_its_instruction_in_the_chosen_language(kit: Kit) -> None:
+    kit.to("review", "id")
+    said = kit.speaker.said
+    assert ("id", PROMPTS["identity"]) in said and ("id", PROMPTS["review"]) in said
+    assert all(language == "id" and msgid in PROMPTS.values() for language, msgid in said)
+
+
+def test_a_wrong_nik_shows_the_domain_message_and_next_stays_disabled(kit: Kit) -> None:
+    kit.to("identity")
+    for digit in "9902015208850001":  # province 99 does not exist
+        kit.flow.identity_digit(digit)
+    msg = kit.flow.identity.message("nik")
+    assert "province" in msg.text("en") and "provinsi" in msg.text("id")
+    assert kit.flow.identity.focus == "kk"
+    for digit in "7202011203150007":
+        kit.flow.identity_digit(digit)
+    assert not kit.flow.identity.is_valid
+    kit.flow.submit_identity()
+    assert kit.flow.screen == "identity"
+
+
+def test_typing_progress_then_verdict_under_the_field(kit: Kit) -> None:
+    kit.to("identity")
+    for digit in NIK[:5]:
+        kit.flow.identity_digit(digit)
+    assert kit.flow.identity.message("nik").text("en") == "5 of 16 digits"
+    for digit in NIK[5:]:
+        kit.flow.identity_digit(digit)
+    assert kit.flow.identity.message("nik").kind == "ok"
+
+
+def test_demographics_are_prefilled_from_the_nik_and_errors_name_the_field(kit: Kit) -> None:
+    kit.to("demographics")
+    facts = dict(kit.flow.nik_facts())
+    assert facts["Date of birth"] == "12-08-1985" and facts["Sex"] == "Female"
+    assert facts["Regency"] == "Kabupaten Poso"
+    assert kit.flow.form.values["kecamatan"] == "Poso Kota"
+    kit.flow.submit_demographics()  # nothing typed yet
+    assert kit.flow.screen == "demographics"
+    assert "full_name" in kit.flow.form.errors and kit.flow.message
+
+
+def test_a_portrait_can_be_retaken(kit: Kit) -> None:
+    kit.to("portrait")
+    kit.flow.take_photo()
+    assert kit.flow.countdown == 3
+    kit.executor.advance(3.0)
+    first = kit.flow.portrait_jpeg
+    assert first
+    kit.flow.retake_photo()
+    assert not kit.flow.portrait_jpeg
+    kit.flow.take_photo()
+    kit.executor.advance(3.0)
+    assert kit.flow.portrait_jpeg and kit.flow.portrait_jpeg != first
+    kit.flow.accept_photo()
+    assert kit.flow.screen == "fingerprints"
+
+
+def test_a_second_tap_during_the_countdown_or_capture_starts_nothing(kit: Kit) -> None:
+    kit.to("portrait")
+    camera = kit.runtime.devices["camera"]
+    before = camera.captures
+    kit.flow.take_photo()
+    kit.flow.take_photo()
+    kit.executor.advance(1.5)
+    kit.flow.take_photo()
+    kit.executor.advance(2.0)
+    assert camera.captures == before + 1
+    kit.flow.busy = True  # a capture in flight
+    assert kit.flow._run(lambda: None, lambda _r: None) is False
+
+
+def test_a_finger_that_fails_three_times_asks_for_an_officer(tmp_path: Path) -> None:
+    kit = Kit(tmp_path, '[hardware.fingerprint]\ntype = "sim"\nfail_every = 1\n')
+    try:
+        kit.to("fingerprints")
+        assert kit.flow.message and not kit.flow.need_officer  # first try failed
+        assert "sensor" in kit.flow.message.text("en")
+        kit.flow.retry_finger()
+        kit.flow.retry_finger()
+        assert kit.flow.need_officer
+        kit.flow.call_help()
+        assert kit.flow.help_active
+        assert kit.runtime.devices["gpio"].status == "fault"  # the LED blinks fast
+        kit.flow.close_help()
+        assert kit.flow.screen == "fingerprints"  # still there, can retry
+    finally:
+        kit.close()
+
+
+def test_the_camera_failing_mid_capture_gives_a_message_and_a_retry(tmp_path: Path) -> None:
+    kit = Kit(tmp_path, '[hardware.camera]\ntype = "sim"\nfail_every = 2\n')
+    try:
+        kit.to("portrait")
+        kit.flow.take_photo()
+        kit.executor.advance(3.0)
+        assert kit.flow.portrait_jpeg  # still 1 worked
+        kit.flow.retake_photo()
+        kit.flow.take_photo()
+        kit.executor.advance(3.0)  # still 2: the simulated camera times out
+        assert not kit.flow.portrait_jpeg and not kit.flow.busy
+        assert "camera" in kit.flow.message.text("en")
+        kit.flow.take_photo()
+        kit.executor.advance(3.0)
+        assert kit.flow.portrait_jpeg
+    finally:
+        kit.close()
+
+
+@pytest.mark.parametrize("screen", ["consent", "identity", "demographics", "portrait",
+                                    "fingerprints", "signature", "review"])
+def test_cancel_at_every_step_asks_once_then_wipes(kit: Kit, screen: str) -> None:
+    kit.to(screen)
+    record_id = kit.flow.session.record_id if kit.flow.session else None
+    kit.flow.ask_cancel()
+    assert kit.flow.confirm_cancel
+    kit.flow.answer_cancel(False)
+    assert kit.flow.screen == screen and not kit.flow.confirm_cancel
+    kit.flow.ask_cancel()
+    kit.flow.answer_cancel(True)
+    assert kit.flow.screen == "welcome" and kit.flow.session is None
+    if record_id is not None:
+        assert record_id not in {r.id for r in kit.runtime.journal.records()}
+
+
+def test_idle_warning_gives_time_to_continue_then_wipes(kit: Kit) -> None:
+    kit.to("demographics")
+    kit.clock.now += 59
+    kit.flow.tick()
+    assert not kit.flow.idle_warning
+    kit.clock.now += 2
+    kit.flow.tick()
+    assert kit.flow.idle_warning and kit.flow.idle_left_s >= 20
+    kit.flow.continue_session()  # one tap
+    assert not kit.flow.idle_warning
+    kit.clock.now += 61
+    kit.flow.tick()
+    assert kit.flow.idle_warning
+    kit.clock.now += 30
+    kit.flow.tick()
+    assert kit.flow.screen == "welcome" and kit.flow.session is None
+    assert kit.flow.form.values["full_name"] == ""
+
+
+def test_the_receipt_returns_to_welcome_by_itself(kit: Kit) -> None:
+    kit.to("done")
+    kit.clock.now += 44
+    kit.flow.tick()
+    assert kit.flow.screen == "done"
+    kit.clock.now += 2
+    kit.flow.tick()
+    assert kit.flow.screen == "welcome" and not kit.flow.receipt_id
+
+
+def test_on_battery_a_session_finishes_but_welcome_refuses_the_next(kit: Kit) -> None:
+    kit.to("signature")
+    kit.flow.set_acceptance(False, "on battery at 20%", True)
+    assert kit.flow.screen == "signature" and kit.flow.on_battery
+    kit.to_done = None
+    kit.sign()
+    kit.flow.confirm()
+    assert kit.flow.screen == "done"
+    kit.flow.finish()
+    assert kit.flow.screen == "closed"
+    kit.flow.start("id")
+    assert kit.flow.session is None
+    kit.flow.set_acceptance(True, "", False)
+    assert kit.flow.screen == "welcome"
+
+
+def test_refused_at_welcome_when_not_accepting(kit: Kit) -> None:
+    kit.flow.set_acceptance(False, "disk reserve reached", False)
+    assert kit.flow.screen == "closed" and kit.flow.closed_reason == "disk reserve reached"
+    kit.flow.start("en")
+    assert kit.flow.session is None
+
+
+@pytest.mark.parametrize("step", ["identity", "demographics", "portrait", "fingerprints",
+                                  "signature"])
+def test_review_can_change_any_step_and_come_back(kit: Kit, step: str) -> None:
+    kit.to("review")
+    kit.tap("edit", step)
+    assert kit.flow.screen == step
+    if step == "identity":
+        kit.type_identity()
+        kit.flow.submit_identity()
+        assert kit.flow.screen == "demographics"
+        kit.flow.submit_demographics()
+    elif step == "demographics":
+        kit.flow.form_focus("full_name")
+        kit.flow.form_type("X")
+        kit.flow.submit_demographics()
+    elif step == "portrait":
+        kit.through_portrait()
+    elif step == "fingerprints":
+        kit.through_fingers()
+    else:
+        kit.sign()
+    assert kit.flow.screen == "review", kit.flow.message.text("en")
+    kit.flow.confirm()
+    assert kit.flow.screen == "done"
+
+
+def test_every_session_screen_has_a_prompt() -> None:
+    assert set(PROMPTS) >= SESSION_SCREENS
