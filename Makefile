@@ -17,13 +17,14 @@ APT_PACKAGES := python3-venv python3-dev build-essential swig libpcsclite-dev pc
                 vsmartcard-vpcd nut-server nut-client fuse3 libgl1 libegl1 libmtdev1 xvfb xauth \
                 espeak-ng
 
-.PHONY: help setup apt venv run test test-long bench lint clean
+.PHONY: help setup apt venv run test test-long bench screenshots lint clean
 
 help:
 	@echo "make run        set up, then start the kiosk on simulated hardware"
 	@echo "make test       set up, then run the tests"
 	@echo "make test-long  the long robustness runs (many kills)"
 	@echo "make bench      the benchmarks (results table in README)"
+	@echo "make screenshots every screen, both languages, both panels -> docs/screenshots/"
 	@echo "make lint       ruff"
 
 setup: apt venv
@@ -67,6 +68,12 @@ test-long: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
+
+# Every screen in both languages on the 7-inch 800x480 panel and a 10-inch 1280x800 one,
+# rendered by the real app on a virtual display.
+screenshots: setup
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python scripts/screenshots.py docs/screenshots --size 800x480 --panel-mm 155x86
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python scripts/screenshots.py docs/screenshots --size 1280x800 --panel-mm 217x136
 
 lint: venv
 	$(BIN)/ruff check .

@@ -50,14 +50,17 @@ def main() -> int:
     languages = args.languages.split(",")
     plan: list[tuple[str, object]] = []
 
+    current = {"language": languages[0]}
+
     def shot(name: str) -> None:
-        language = app.flow.language
+        language = current["language"]
         target = args.out / f"{width}x{height}-{language}-{name}.png"
         saved = Window.screenshot(name=str(target))
         os.replace(saved, target)
+        _shrink(target)
         print(target)
 
-    def step(fn: object, wait: float = 0.4) -> None:
+    def step(fn: object, wait: float = 0.7) -> None:
         plan.append(("do", fn))
         plan.append(("wait", wait))
 
@@ -69,8 +72,13 @@ def main() -> int:
     def fl():
         return app.flow
 
+    def begin(language: str) -> None:
+        current["language"] = language
+        fl().set_acceptance(True, "", False)
+        fl().set_language(language)  # the welcome before the choice, in this language
+
     for language in languages:
-        step(lambda: fl().set_acceptance(True, "", False), 1.5)
+        step(lambda language=language: begin(language), 1.5)
         capture("welcome")
         step(lambda language=language: fl().start(language))
         capture("consent")
@@ -131,8 +139,9 @@ def main() -> int:
         step(lambda: fl().confirm(), 1.0)
         capture("done")
         step(lambda: fl().finish())
-        step(lambda: fl().set_acceptance(False, "disk reserve reached: 1000 bytes free", True),
-             0.6)
+        step(lambda language=language: (
+            fl().set_acceptance(False, "disk reserve reached: 1000 bytes free", True),
+            fl().set_language(language)), 0.6)
         capture("closed")
     del f
 
@@ -144,12 +153,18 @@ def main() -> int:
                 child.dismiss(animation=False)
 
     def _sign() -> None:
-        pad = app.screens.get_screen("signature").ids.pad
         import math
 
-        stroke = [(0.08 + i / 70, 0.45 + 0.25 * math.sin(i / 4), i * 0.02) for i in range(60)]
-        pad.strokes = [stroke]
-        pad.redraw() if hasattr(pad, "redraw") else None
+        from kivy.tests.common import UnitTestTouch
+
+        pad = app.screens.get_screen("signature").ids.pad
+        x0, y0 = pad.to_window(pad.x + pad.width * 0.08, pad.y + pad.height * 0.45)
+        touch = UnitTestTouch(x0, y0)
+        touch.touch_down()
+        for i in range(1, 60):
+            touch.touch_move(x0 + i * pad.width / 70,
+                             y0 + pad.height * 0.25 * math.sin(i / 4))
+        touch.touch_up()
 
     def _idle() -> None:
         fl().clock = _Shifted(fl().clock, 61)
@@ -170,6 +185,15 @@ def main() -> int:
     Clock.schedule_once(run, 2.0)
     app.run()
     return 0
+
+
+def _shrink(path: Path) -> None:
+    """Flat UI colours fit a 256-colour palette: a third of the size, same to the eye."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
 
 
 class _Shifted:

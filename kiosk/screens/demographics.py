@@ -21,17 +21,36 @@ class DemographicsScreen(KioskScreen):
     focus = StringProperty("")
     note = StringProperty("")
     chips = DictProperty()  # field -> [(value, label)]
+    typing_value = StringProperty("")
+    typing_error = StringProperty("")
 
     def refresh(self, flow: Any) -> None:
+        # Rows are set from here, not bound in kv: kv does not follow `dict.get(...)` on a
+        # DictProperty, nor a dynamic class's list default.
         lang = flow.language
         self.facts = [(flow.t(label), value) for label, value in flow.nik_facts()]
         self.values = dict(flow.form.values)
         self.errors = {k: v.text(lang) for k, v in flow.form.errors.items()}
         self.focus = flow.form.focus or ""
         self.note = flow.message.text(lang) if flow.message else ""
-        self.chips = {name: flow.choice_options(name) for name in CHOICE_FIELDS}
-        for name, options in self.chips.items():  # set here: a kv binding on a dynamic
-            self.ids[name].options = options      # class's list default does not follow
+        self.typing_value = self.values.get(self.focus, "")
+        self.typing_error = self.errors.get(self.focus, "")
+        values, errors, ids = self.values, self.errors, self.ids
+        for name in ("full_name", "place_of_birth", "address"):
+            ids[name].value, ids[name].error = values[name], errors.get(name, "")
+        ids.rt.value = f"{values['rt']} / {values['rw']}"
+        ids.rt.error = errors.get("rt", "") or errors.get("rw", "")
+        choose = flow.t("Choose")
+        for name in ("kecamatan", "kelurahan_desa", "occupation"):
+            ids[name].value = self.display(name) or choose
+            ids[name].error = errors.get(name, "")
+        chips = {name: flow.choice_options(name) for name in CHOICE_FIELDS}
+        if chips != self.chips:  # rebuilding chips on every key would cost frames
+            self.chips = chips
+            for name, options in chips.items():
+                ids[name].options = options
+        for name in CHOICE_FIELDS:
+            ids[name].selected, ids[name].error = values[name], errors.get(name, "")
 
     @staticmethod
     def label(name: str) -> str:
@@ -55,6 +74,8 @@ class DemographicsScreen(KioskScreen):
         """A picker or chip field's value as shown (translated label, or the name)."""
         value = self.values.get(name, "")
         flow = App.get_running_app().flow
+        if not value:
+            return ""
         if name == "occupation":
             return dict(flow.picker_options("occupation")).get(value, value)
         return value
