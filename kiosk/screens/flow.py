@@ -32,15 +32,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from kiosk.enrollment import regions
 from kiosk.enrollment.nik import Nik
 from kiosk.enrollment.ports import ReviewSummary
-from kiosk.enrollment.quality import QualityReport
 from kiosk.enrollment.session import FINGERS, EnrollmentSession, Step
 from kiosk.enrollment.signature import render_signature_png
 from kiosk.errors import DeviceBusy, SessionExpired
 from kiosk.screens import messages as m
-from kiosk.screens.forms import CHOICE_FIELDS, OCCUPATIONS, DemographicsForm, IdentityForm
+from kiosk.screens.flow_capture import CaptureSteps
+from kiosk.screens.flow_forms import FormSteps
+from kiosk.screens.forms import DemographicsForm, IdentityForm
 from kiosk.screens.messages import N_, NONE, Msg
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,6 @@ FINGER_NAMES: dict[str, str] = {
     "L1": N_("Left thumb"), "L2": N_("Left index finger"), "L3": N_("Left middle finger"),
     "L4": N_("Left ring finger"), "L5": N_("Left little finger"),
 }
-COUNTDOWN_S = 3
-FINGER_PAUSE_S = 0.8  # the captured finger stays on screen this long before the next
 
 
 class Executor(Protocol):
@@ -129,7 +127,7 @@ class FlowSettings:
                    province=province, regency=regency)
 
 
-class Flow:
+class Flow(FormSteps, CaptureSteps):
     """The citizen's way from welcome to receipt; see the module docstring."""
 
     def __init__(self, executor: Executor, view: View, *, settings: FlowSettings | None = None,
@@ -332,310 +330,6 @@ class Flow:
             self.wipe("consent declined")
             return
         self._run(lambda: session.give_consent(True), lambda _r: self._show_step())
-
-    # -- identity --------------------------------------------------------------------------
-    def identity_digit(self, digit: str) -> None:
-        self.touch()
-        self.identity.type_digit(digit)
-        self.view.update()
-
-    def identity_backspace(self) -> None:
-        self.touch()
-        self.identity.backspace()
-        self.view.update()
-
-    def identity_focus(self, name: str) -> None:
-        self.touch()
-        self.identity.set_focus(name)
-        self.view.update()
-
-    def submit_identity(self) -> None:
-        self.touch()
-        session = self.session
-        if session is None or self.screen != "identity" or not self.identity.is_valid:
-            return
-        nik_text, kk_text = self.identity.nik, self.identity.kk
-
-        def then(nik: Nik) -> None:
-            self.nik = nik
-            self.identity.clear()  # the digits live on only inside the session
-            self._prefill_form(nik)
-            self._show_step()
-
-        self._run(lambda: session.enter_identity(nik_text, kk_text), then)
-
-    # -- demographics ----------------------------------------------------------------------
-    def _prefill_form(self, nik: Nik) -> None:
-        s = self.settings
-        if not self.form.values["kecamatan"] and (nik.province, nik.regency) == (
-                s.province, s.regency):
-            name = self._region(lambda: regions.district_name(nik.province, nik.regency,
-                                                              nik.district))
-            if name:
-                self.form.choose("kecamatan", name)
-                self.form.kecamatan_code = nik.district
-
-    @staticmethod
-    def _region(lookup: Callable[[], Any]) -> Any:
-        try:
-            return lookup()
-        except regions.RegionDataError as exc:
-            log.error("region names unavailable: %s", exc)
-            return None
-
-    def nik_facts(self) -> list[tuple[str, str]]:
-        """What the NIK says, for the demographics screen: (label msgid, value)."""
-        nik = self.nik
-        if nik is None:
-            return []
-        born = nik.birth_date.strftime("%d-%m-%Y")
-        sex = self.t(N_("Female") if nik.sex == "F" else N_("Male"))
-        province = self._region(lambda: regions.province_name(nik.province)) or nik.province
-        regency = self._region(lambda: regions.regency_name(nik.province, nik.regency)) or (
-            nik.regency)
-        district = self._region(lambda: regions.district_name(
-            nik.province, nik.regency, nik.district)) or nik.district
-        return [(N_("Date of birth"), born), (N_("Sex"), sex),
-                (N_("Province"), province), (N_("Regency"), regency),
-                (N_("Kecamatan"), district)]
-
-    def form_type(self, char: str) -> None:
-        self.touch()
-        self.form.type_char(char)
-        self._form_changed()
-
-    def _form_changed(self) -> None:
-        if self.form.errors or self.message:  # the message follows what is still wrong
-            self.message = self.form.first_error()
-        self.view.update()
-
-    def form_backspace(self) -> None:
-        self.touch()
-        self.form.backspace()
-        self.view.update()
-
-    def form_focus(self, name: str | None) -> None:
-        self.touch()
-        self.form.set_focus(name)
-        self.view.update()
-
-    def form_next(self) -> None:
-        self.touch()
-        self.form.next_field()
-        self.view.update()
-
-    def form_choose(self, name: str, value: str) -> None:
-        self.touch()
-        if name == "kecamatan":
-            code = next((c for c, n in self.district_options() if n == value), "")
-            if value != self.form.values["kecamatan"]:
-                self.form.choose("kelurahan_desa", "")
-            self.form.kecamatan_code = code
-        self.form.choose(name, value)
-        self._form_changed()
-
-    def choice_options(self, name: str) -> list[tuple[str, str]]:
-        """(value, label in the citizen's language) for a chip field."""
-        return [(value, self.t(label)) for value, label in CHOICE_FIELDS[name][1].items()]
-
-    def district_options(self) -> list[tuple[str, str]]:
-        s = self.settings
-        return self._region(lambda: regions.districts(s.province, s.regency)) or []
-
-    def picker_options(self, name: str) -> list[tuple[str, str]]:
-        """(value, label) for a long list: kecamatan, kelurahan/desa, occupation."""
-        s = self.settings
-        if name == "kecamatan":
-            return [(n, n) for _code, n in self.district_options()]
-        if name == "kelurahan_desa":
-            code = self.form.kecamatan_code
-            if not code:
-                return []
-            found = self._region(lambda: regions.villages(s.province, s.regency, code)) or []
-            return [(n, n) for _c, n in found]
-        if name == "occupation":
-            return [(value, self.t(label)) for value, label in OCCUPATIONS.items()]
-        return []
-
-    def submit_demographics(self) -> None:
-        self.touch()
-        session, nik = self.session, self.nik
-        if session is None or nik is None or self.screen != "demographics":
-            return
-        checked = self.form.check(nik, self.today())
-        if checked is None:
-            self.message = self.form.first_error()
-            self.view.update()
-            return
-        self._run(lambda: session.confirm_demographics(checked), lambda _r: self._show_step())
-
-    # -- portrait ---------------------------------------------------------------------------
-    def _start_preview(self) -> None:
-        camera = self._device("camera")
-        if camera is None or self._preview_stop is not None:
-            return
-        stop = threading.Event()
-        self._preview_stop = stop
-        interval = 1.0 / self.settings.preview_fps
-        threading.Thread(target=self._preview_loop, args=(camera, stop, interval),
-                         name="kiosk-preview", daemon=True).start()
-
-    def _stop_preview(self) -> None:
-        if self._preview_stop is not None:
-            self._preview_stop.set()
-            self._preview_stop = None
-
-    def _preview_loop(self, camera: Any, stop: threading.Event, interval: float) -> None:
-        """Preview thread: frames to the UI (dropping any the UI has not drawn yet) and, a
-        few times a second, the live quality message."""
-        from kiosk.enrollment.quality import portrait_quality_rgb
-
-        pending = threading.Event()
-        number = 0
-
-        def deliver(frame: Any, msg: Msg | None) -> None:
-            pending.clear()
-            if stop.is_set():
-                return
-            if msg is not None:
-                self.preview_msg = msg
-            self.view.preview(frame)
-
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                frame = camera.preview_frame()
-            except Exception as exc:  # a camera fault: say so once, keep trying slowly
-                self.executor.post(self._preview_failed, exc)
-                stop.wait(1.0)
-                continue
-            msg = None
-            if number % 5 == 0:
-                report: QualityReport = portrait_quality_rgb(frame.rgb, frame.width,
-                                                             frame.height)
-                msg = (Msg.of(N_("Good. Hold still."), "ok") if report.ok
-                       else Msg.pair(report.reason_id, report.reason_en, "info"))
-            number += 1
-            if not pending.is_set():
-                pending.set()
-                self.executor.post(deliver, frame, msg)
-            stop.wait(max(0.0, interval - (time.monotonic() - started)))
-
-    def _preview_failed(self, error: BaseException) -> None:
-        self.preview_msg = m.for_error(error, "camera")
-        self.view.update()
-
-    def take_photo(self) -> None:
-        """Start the 3-2-1 countdown, then capture. Ignored while one runs."""
-        self.touch()
-        if self.screen != "portrait" or self.busy or self.countdown or self.portrait_jpeg:
-            return
-        self.countdown = COUNTDOWN_S
-        self.message = NONE
-        gen = self._gen
-
-        def tick() -> None:
-            if gen != self._gen or self.screen != "portrait":
-                return
-            self.countdown -= 1
-            if self.countdown > 0:
-                self._later(1.0, tick)
-            else:
-                self._capture_portrait()
-            self.view.update()
-
-        self._later(1.0, tick)
-        self.view.update()
-
-    def _capture_portrait(self) -> None:
-        session = self.session
-        if session is None:
-            return
-
-        def work() -> bytes:
-            session.capture_portrait()
-            return session.pending_portrait
-
-        def then(jpeg: bytes) -> None:
-            self.portrait_jpeg = jpeg
-            self._activity()
-
-        def failed(error: BaseException) -> None:
-            self.portrait_tries += 1
-            self._fail(error, "camera")
-
-        self._run(work, then, device="camera", on_error=failed)
-
-    def retake_photo(self) -> None:
-        self.touch()
-        if self.screen == "portrait" and not self.busy:
-            self.portrait_jpeg = b""
-            self.view.update()
-
-    def accept_photo(self) -> None:
-        self.touch()
-        session = self.session
-        if session is None or self.screen != "portrait" or not self.portrait_jpeg:
-            return
-
-        def then(_r: object) -> None:
-            self.portrait_jpeg = b""
-            self.portrait_tries = 0
-            self._show_step()
-
-        self._run(session.accept_portrait, then)
-
-    # -- fingerprints -----------------------------------------------------------------------
-    def _capture_finger(self) -> None:
-        """Capture the current finger; the sensor waits for it (no tap needed)."""
-        session = self.session
-        if session is None or self.screen != "fingerprints":
-            return
-        if self.editing and not self.fingers_done:
-            self.fingers_done = list(session.fingers_captured)
-            self.finger_index = 0
-        code = self.current_finger
-
-        def then(_report: object) -> None:
-            self.finger_tries = 0
-            if code not in self.fingers_done:
-                self.fingers_done.append(code)
-            self.finger_png = session.finger_png(code)
-            self._activity()
-            self._later(FINGER_PAUSE_S, self._next_finger)
-
-        def failed(error: BaseException) -> None:
-            if isinstance(error, DeviceBusy):  # the sensor is still finishing: try again
-                self._later(0.5, self._capture_finger)
-                return
-            self.finger_tries += 1
-            self._fail(error, "fingerprint")
-
-        self._run(lambda: session.capture_finger(code), then, device="fingerprint",
-                  on_error=failed)
-
-    def _next_finger(self) -> None:
-        if self.session is None or self.screen != "fingerprints" or self.busy:
-            return
-        if self.finger_index + 1 < len(FINGERS):
-            self.finger_index += 1
-            self.view.update()
-            self._capture_finger()
-            return
-        session = self.session
-
-        def then(_r: object) -> None:
-            self.fingers_done = []
-            self.finger_index = 0
-            self._show_step()
-
-        self._run(session.finish_fingerprints, then)
-
-    def retry_finger(self) -> None:
-        self.touch()
-        if self.screen == "fingerprints" and not self.busy:
-            self.message = NONE
-            self._capture_finger()
 
     # -- signature ----------------------------------------------------------------------------
     def submit_signature(self, strokes: list[list[tuple[float, float, float]]]) -> None:

@@ -117,6 +117,21 @@ def main() -> None:
     def script() -> Iterator[object]:
         yield until(lambda: app.flow.runtime is not None and app.flow.accepting)
         yield 0.3
+        # The GPIO help button (gpiozero's mock pin 22, pulled up: pressed = low) calls an
+        # officer: the overlay shows, the status LED blinks fast.
+        gpio = app.flow.runtime.devices["gpio"]
+        pin = gpio.pin_factory.pin(22)
+        pin.drive_low()
+        yield until(lambda: app.overlays["help"].parent is not None, 5)
+        yield 0.2
+        pin.drive_high()
+        note_screen("help")
+        report["help_led"] = gpio.status
+        close = next(w for w in app.overlays["help"].walk()
+                     if type(w).__name__ == "PrimaryButton")
+        tap(close)
+        report["taps"] -= 1  # not part of enrolling
+        yield until(lambda: app.overlays["help"].parent is None, 5)
         note_screen()
         tap(screen().ids["lang_id" if language == "id" else "lang_en"])
         yield on("consent")

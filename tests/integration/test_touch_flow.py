@@ -50,6 +50,9 @@ def test_a_citizen_enrolls_by_touch_and_the_central_office_opens_it(
     assert not report["errors"], report["errors"]
     assert report["taps"] <= MAX_TAPS, report["taps"]
     assert report["leaks"] == [], report["leaks"]
+    assert report["help_led"] == "fault"  # the help button made the LED blink fast
+    assert any("officer" in t["text"] or "Petugas" in t["text"]
+               for t in report["screens"]["help"])
     record_id = report["record_id"]
 
     # The record is sealed and opens with the central office's key.
@@ -77,7 +80,7 @@ def test_a_citizen_enrolls_by_touch_and_the_central_office_opens_it(
     for screen, labels in report["screens"].items():
         texts = [label["text"] for label in labels]
         assert texts, screen
-        if screen == "welcome":  # before the choice: the kiosk's default language
+        if screen in ("welcome", "help"):  # before the choice: the default language
             continue
         wrong = [t for t in texts if t in other]
         assert not wrong, f"{screen} in {language} shows {wrong}"

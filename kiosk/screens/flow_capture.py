@@ -1,0 +1,191 @@
+"""The flow's capture steps: the portrait (live preview with the quality message, the
+countdown, the photo to keep or retake) and the ten fingers (captured one after the other
+as the sensor sees them). A mixin of :class:`~kiosk.screens.flow.Flow`; captures run on
+the executor's worker, the preview on its own thread, and every answer comes back on the
+UI thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from kiosk.enrollment.quality import QualityReport, portrait_quality_rgb
+from kiosk.enrollment.session import FINGERS
+from kiosk.errors import DeviceBusy
+from kiosk.screens import messages as m
+from kiosk.screens.messages import N_, NONE, Msg
+
+COUNTDOWN_S = 3
+FINGER_PAUSE_S = 0.8  # the captured finger stays on screen this long before the next
+
+
+class CaptureSteps:
+    """Portrait and fingerprint verbs (``app.flow.take_photo()`` and so on)."""
+
+    # -- portrait ---------------------------------------------------------------------------
+    def _start_preview(self) -> None:
+        camera = self._device("camera")
+        if camera is None or self._preview_stop is not None:
+            return
+        stop = threading.Event()
+        self._preview_stop = stop
+        interval = 1.0 / self.settings.preview_fps
+        threading.Thread(target=self._preview_loop, args=(camera, stop, interval),
+                         name="kiosk-preview", daemon=True).start()
+
+    def _stop_preview(self) -> None:
+        if self._preview_stop is not None:
+            self._preview_stop.set()
+            self._preview_stop = None
+
+    def _preview_loop(self, camera: Any, stop: threading.Event, interval: float) -> None:
+        """Preview thread: frames to the UI (dropping any the UI has not drawn yet) and, a
+        few times a second, the live quality message."""
+        pending = threading.Event()
+        number = 0
+
+        def deliver(frame: Any, msg: Msg | None) -> None:
+            pending.clear()
+            if stop.is_set():
+                return
+            if msg is not None:
+                self.preview_msg = msg
+            self.view.preview(frame)
+
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                frame = camera.preview_frame()
+            except Exception as exc:  # a camera fault: say so once, keep trying slowly
+                self.executor.post(self._preview_failed, exc)
+                stop.wait(1.0)
+                continue
+            msg = None
+            if number % 5 == 0:
+                report: QualityReport = portrait_quality_rgb(frame.rgb, frame.width,
+                                                             frame.height)
+                msg = (Msg.of(N_("Good. Hold still."), "ok") if report.ok
+                       else Msg.pair(report.reason_id, report.reason_en, "info"))
+            number += 1
+            if not pending.is_set():
+                pending.set()
+                self.executor.post(deliver, frame, msg)
+            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    def _preview_failed(self, error: BaseException) -> None:
+        self.preview_msg = m.for_error(error, "camera")
+        self.view.update()
+
+    def take_photo(self) -> None:
+        """Start the 3-2-1 countdown, then capture. Ignored while one runs."""
+        self.touch()
+        if self.screen != "portrait" or self.busy or self.countdown or self.portrait_jpeg:
+            return
+        self.countdown = COUNTDOWN_S
+        self.message = NONE
+        gen = self._gen
+
+        def tick() -> None:
+            if gen != self._gen or self.screen != "portrait":
+                return
+            self.countdown -= 1
+            if self.countdown > 0:
+                self._later(1.0, tick)
+            else:
+                self._capture_portrait()
+            self.view.update()
+
+        self._later(1.0, tick)
+        self.view.update()
+
+    def _capture_portrait(self) -> None:
+        session = self.session
+        if session is None:
+            return
+
+        def work() -> bytes:
+            session.capture_portrait()
+            return session.pending_portrait
+
+        def then(jpeg: bytes) -> None:
+            self.portrait_jpeg = jpeg
+            self._activity()
+
+        def failed(error: BaseException) -> None:
+            self.portrait_tries += 1
+            self._fail(error, "camera")
+
+        self._run(work, then, device="camera", on_error=failed)
+
+    def retake_photo(self) -> None:
+        self.touch()
+        if self.screen == "portrait" and not self.busy:
+            self.portrait_jpeg = b""
+            self.view.update()
+
+    def accept_photo(self) -> None:
+        self.touch()
+        session = self.session
+        if session is None or self.screen != "portrait" or not self.portrait_jpeg:
+            return
+
+        def then(_r: object) -> None:
+            self.portrait_jpeg = b""
+            self.portrait_tries = 0
+            self._show_step()
+
+        self._run(session.accept_portrait, then)
+
+    # -- fingerprints -----------------------------------------------------------------------
+    def _capture_finger(self) -> None:
+        """Capture the current finger; the sensor waits for it (no tap needed)."""
+        session = self.session
+        if session is None or self.screen != "fingerprints":
+            return
+        if self.editing and not self.fingers_done:
+            self.fingers_done = list(session.fingers_captured)
+            self.finger_index = 0
+        code = self.current_finger
+
+        def then(_report: object) -> None:
+            self.finger_tries = 0
+            if code not in self.fingers_done:
+                self.fingers_done.append(code)
+            self.finger_png = session.finger_png(code)
+            self._activity()
+            self._later(FINGER_PAUSE_S, self._next_finger)
+
+        def failed(error: BaseException) -> None:
+            if isinstance(error, DeviceBusy):  # the sensor is still finishing: try again
+                self._later(0.5, self._capture_finger)
+                return
+            self.finger_tries += 1
+            self._fail(error, "fingerprint")
+
+        self._run(lambda: session.capture_finger(code), then, device="fingerprint",
+                  on_error=failed)
+
+    def _next_finger(self) -> None:
+        if self.session is None or self.screen != "fingerprints" or self.busy:
+            return
+        if self.finger_index + 1 < len(FINGERS):
+            self.finger_index += 1
+            self.view.update()
+            self._capture_finger()
+            return
+        session = self.session
+
+        def then(_r: object) -> None:
+            self.fingers_done = []
+            self.finger_index = 0
+            self._show_step()
+
+        self._run(session.finish_fingerprints, then)
+
+    def retry_finger(self) -> None:
+        self.touch()
+        if self.screen == "fingerprints" and not self.busy:
+            self.message = NONE
+            self._capture_finger()
+
