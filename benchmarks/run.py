@@ -18,6 +18,7 @@ from benchmarks import (
     bench_journal,
     bench_power,
     bench_recovery,
+    bench_ui,
 )
 
 
@@ -55,6 +56,7 @@ BENCHMARKS: dict[str, Callable[[], list[str]]] = {
     "journal": journal_rows, "fingerprint": fingerprint_rows, "camera": camera_rows,
     "power": lambda: bench_power.rows(bench_power.run()),
     "recovery": lambda: bench_recovery.rows(bench_recovery.run()),
+    "ui": lambda: bench_ui.rows(bench_ui.run()),
 }
 
 

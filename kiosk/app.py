@@ -68,7 +68,6 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     from kivy.uix.boxlayout import BoxLayout
     from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-    from kiosk.runtime import Enrollment, check_acceptance
     from kiosk.screens import chrome
     from kiosk.screens.banner import PowerBanner
     from kiosk.screens.bridge import UiBridge
@@ -104,33 +103,59 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self.flow = Flow(self.bridge, self, settings=FlowSettings.from_config(config),
                              speaker=self.speaker, language=self.language)
             self.screens = ScreenManager(transition=NoTransition())
-            for name in SCREEN_NAMES:
-                Builder.load_file(str(SCREENS_DIR / f"{name}.kv"))
-                module = __import__(f"kiosk.screens.{name}", fromlist=["_"])
-                cls = next(getattr(module, attr) for attr in dir(module)
-                           if attr.endswith("Screen") and attr != "KioskScreen")
-                self.screens.add_widget(cls())
+            # Welcome and closed now, the steps one per frame after the first frame: the
+            # kiosk shows its welcome sooner, and show() builds any step still missing.
+            for name in ("welcome", "closed"):
+                self._add_screen(name)
+            self._pending = [n for n in SCREEN_NAMES if n not in ("welcome", "closed")]
             self.overlays = {"cancel": chrome.CancelOverlay(), "idle": chrome.IdleOverlay(),
                              "help": chrome.HelpOverlay()}
             self.banner = PowerBanner()
             root = BoxLayout(orientation="vertical")
             root.add_widget(self.banner)  # its own strip: it never covers a screen
             root.add_widget(self.screens)
-            self._refresh_trigger = Clock.create_trigger(self._refresh, 0)
+            # -1: the refresh runs before the next frame is drawn, in the same tick.
+            self._refresh_trigger = Clock.create_trigger(self._refresh, -1)
             self._generation = self.flow.generation
             Window.bind(on_touch_down=self._on_any_touch)
             self._checking = False
             self._poll = Clock.schedule_interval(self._check_acceptance, ACCEPTANCE_POLL_S)
             self._tick = Clock.schedule_interval(lambda _dt: self.flow.tick(), 1.0)
             self.runtime: Any = None
-            if open_runtime:
-                Clock.schedule_once(self._open_runtime, 0)
-            Clock.schedule_once(self._check_acceptance, 0)
+            if open_runtime:  # after the first frame: its worker would compete with it
+                Clock.schedule_once(self._open_runtime, 0.2)
+            Clock.schedule_once(self._check_acceptance, 0.2)
+            Clock.schedule_once(self._build_next, 0.1)
             self.show(self.flow.screen)
             return root
 
+        def _add_screen(self, name: str) -> Any:
+            Builder.load_file(str(SCREENS_DIR / f"{name}.kv"))
+            module = __import__(f"kiosk.screens.{name}", fromlist=["_"])
+            cls = next(getattr(module, attr) for attr in dir(module)
+                       if attr.endswith("Screen") and attr != "KioskScreen")
+            screen = cls()
+            self.screens.add_widget(screen)
+            return screen
+
+        def _build_next(self, _dt: float) -> None:
+            if self._pending:
+                name = self._pending.pop(0)
+                if not self.screens.has_screen(name):
+                    self._add_screen(name)
+                Clock.schedule_once(self._build_next, 0)
+
+        def _screen(self, name: str) -> Any:
+            if not self.screens.has_screen(name):
+                self._add_screen(name)
+            return self.screens.get_screen(name)
+
         # -- the flow's view -----------------------------------------------------------
         def show(self, screen: str) -> None:
+            # Filled in before it is shown: the first frame of a screen is never stale.
+            target = self._screen(screen)
+            self._sync_app()
+            target.refresh(self.flow)
             self.screens.current = screen
 
         def update(self) -> None:
@@ -140,7 +165,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             if self.screens.current == "portrait":
                 self.screens.get_screen("portrait").show_frame(frame)
 
-        def _refresh(self, _dt: float = 0) -> None:
+        def _sync_app(self) -> None:
             flow = self.flow
             if flow.generation != self._generation:  # a wipe: nothing of the last citizen
                 self._generation = flow.generation
@@ -152,6 +177,10 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self.idle_left = flow.idle_left_s
             self.banner.active = flow.on_battery
             self.screens.get_screen("closed").reason = flow.closed_reason
+
+        def _refresh(self, _dt: float = 0) -> None:
+            flow = self.flow
+            self._sync_app()
             self.screens.current_screen.refresh(flow)
             for name, wanted in (("cancel", flow.confirm_cancel), ("idle", flow.idle_warning),
                                  ("help", flow.help_active)):
@@ -190,10 +219,12 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
 
             def work() -> Any:
                 from kiosk.enrollment import regions
+                from kiosk.runtime import Enrollment  # here: off the first frame's way
 
                 runtime = Enrollment.open(config, kinds=DEVICE_KINDS, require_accepting=False)
                 try:
-                    regions.preload()  # the village lists, before the first citizen
+                    # The village lists, before the first citizen; only this regency's.
+                    regions.preload(config["kiosk"]["regency"])
                 except Exception as exc:
                     log.error("region names unavailable: %s", exc)
                 return runtime
@@ -204,7 +235,13 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             if self._checking:  # a slow UPS answer: never pile checks up
                 return
             self._checking = True
-            self.bridge.submit(lambda: check_acceptance(config), self._show_acceptance)
+
+            def check() -> Any:
+                from kiosk.runtime import check_acceptance
+
+                return check_acceptance(config)
+
+            self.bridge.submit(check, self._show_acceptance)
 
         def _show_acceptance(self, acceptance: Any, error: BaseException | None) -> None:
             self._checking = False

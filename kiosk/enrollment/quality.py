@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the touchscreen's start need not wait
+    import numpy as np
 
 __all__ = [
     "FingerprintThresholds",
@@ -115,6 +118,8 @@ class SignatureThresholds:
 def fingerprint_quality(pixels: bytes, width: int, height: int,
                         limits: FingerprintThresholds | None = None) -> QualityReport:
     """Judge an 8-bit gray, row-major fingerprint image."""
+    import numpy as np
+
     limits = limits or FingerprintThresholds()
     if width < limits.min_side or height < limits.min_side or len(pixels) != width * height:
         return _reject(0.0, "Gambar sidik jari rusak. Silakan ulangi.",
@@ -162,6 +167,8 @@ def _decode(data: bytes) -> Image.Image | None:
 
 def _histogram_stats(histogram: np.ndarray) -> tuple[float, float]:
     """Mean and std-dev of the 8-bit values counted in a 256-bin ``histogram``."""
+    import numpy as np
+
     levels = np.arange(256, dtype=np.float64)
     total = float(histogram.sum())
     mean = float(histogram @ levels) / total
@@ -175,6 +182,8 @@ def _judge_portrait(image: Image.Image, limits: PortraitThresholds) -> QualityRe
     Everything is read from histograms (Pillow counts in C, no per-pixel float arrays): about
     1 ms for a 480 x 640 still and well under that for a 320 x 240 preview frame.
     """
+    import numpy as np
+
     luma = np.asarray(image.convert("L").histogram(), dtype=np.float64)  # ITU-R 601-2 luma
     channels = np.asarray(image.histogram(), dtype=np.float64).reshape(3, 256)
     mean, _ = _histogram_stats(luma)
@@ -242,6 +251,8 @@ def portrait_quality_rgb(rgb: bytes, width: int, height: int,
 
 def signature_quality(png: bytes, limits: SignatureThresholds | None = None) -> QualityReport:
     """Judge a signature: a PNG, with some ink, not a filled pad."""
+    import numpy as np
+
     limits = limits or SignatureThresholds()
     image = _decode(png) if png.startswith(_PNG_MAGIC) else None
     if image is None or image.format != "PNG":

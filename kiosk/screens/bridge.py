@@ -27,7 +27,8 @@ class UiBridge:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kiosk-work")
         self._results: queue.SimpleQueue[tuple[Callback, Any, BaseException | None]] = (
             queue.SimpleQueue())
-        self._trigger = Clock.create_trigger(self._drain, 0)
+        # -1: answers are handed over before the next frame is drawn, not a frame later.
+        self._trigger = Clock.create_trigger(self._drain, -1)
 
     def submit(self, work: Callable[[], Any], done: Callback) -> None:
         def run() -> None:

@@ -318,8 +318,9 @@ class Flow(FormSteps, CaptureSteps):
             camera=runtime.devices.get("camera"), assisted=False,
             timeout_s=self.settings.session_timeout_s,
             capture_timeout_s=self.settings.capture_timeout_s, today=self.today)
-        session = self.session
-        self._run(lambda: session.choose_language(self.language), lambda _r: self._show_step())
+        # In memory only (the record begins at consent): no worker round trip needed.
+        self.session.choose_language(self.language)
+        self._show_step()
 
     def consent(self, accepted: bool) -> None:
         self.touch()

@@ -6,15 +6,16 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
 from PIL import Image
 
 from kiosk.errors import ConfigError, DeviceTimeout
 from kiosk.hardware.base import Frame, OptionTypes, Photo
-from kiosk.hardware.camera import scene
 from kiosk.hardware.camera.base import Camera
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,11 @@ class SimCamera(Camera):
         self._preview_cache: tuple[int, np.ndarray] | None = None
 
     def capture_still(self) -> Photo:
+        # numpy and the scene are imported when first drawn, not when the config is read.
+        import numpy as np
+
+        from kiosk.hardware.camera import scene
+
         with self._exclusive("still capture"):
             number = self.captures
             self.captures += 1
@@ -89,6 +95,10 @@ class SimCamera(Camera):
             return Photo(width, height, out.getvalue())
 
     def preview_frame(self) -> Frame:
+        import numpy as np
+
+        from kiosk.hardware.camera import scene
+
         self._check_open()
         width, height = self.PREVIEW_SIZE
         if self._preview_cache is None or self._preview_cache[0] != self.subject:

@@ -9,7 +9,6 @@ from typing import ClassVar
 
 from kiosk.errors import ConfigError, DeviceTimeout
 from kiosk.hardware.base import FingerprintImage, OptionTypes
-from kiosk.hardware.fingerprint import synth
 from kiosk.hardware.fingerprint.base import FingerprintScanner
 
 log = logging.getLogger(__name__)
@@ -87,6 +86,10 @@ class SimFingerprint(FingerprintScanner):
 
     def generate(self, finger: int, impression: int = 0) -> FingerprintImage:
         """Impression ``impression`` of finger ``finger`` of this scanner's person."""
+        # Imported here: numpy and the synthesis cost 0.1 s that `kiosk config check` and
+        # the touchscreen's first frame need not pay.
+        from kiosk.hardware.fingerprint import synth
+
         pixels = synth.render(self.seed, finger, impression)
         return FingerprintImage(synth.WIDTH, synth.HEIGHT, synth.PPI, pixels)
 

@@ -149,3 +149,19 @@ def test_synthetic_citizens_live_in_real_villages_of_their_kecamatan() -> None:
         villages = {name for _, name in regions.villages(nik.province, nik.regency,
                                                           nik.district)}
         assert d.kelurahan_desa in villages
+
+
+def test_preload_of_one_regency_keeps_its_villages_and_still_answers_for_others() -> None:
+    from kiosk.enrollment import regions
+
+    before = regions.villages("72", "02", "01")
+    regions.preload("72.02")
+    try:
+        table = regions._villages()
+        assert table.scope == "72.02." and 0 < len(table.codes) < 1000
+        assert regions.villages("72", "02", "01") == before
+        assert regions.villages("31", "71", "01")  # Jakarta: read on demand, still right
+        with pytest.raises(ValueError):
+            regions.preload("72")
+    finally:
+        regions.preload()  # back to everything for the other tests
