@@ -43,7 +43,6 @@ import contextlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -87,22 +86,12 @@ def xvfb() -> Iterator[str]:
     if given:
         yield given
         return
-    if shutil.which("Xvfb") is None:
-        raise RuntimeError("Xvfb is not installed (package xvfb; `make setup` installs it)")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    try:
-        if not number:
-            raise RuntimeError("Xvfb did not start")
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.xvfb import private_display
+
+    with private_display() as display:
+        yield display
 
 
 def _kiosk_dir(base: Path, name: str, extra: str = "") -> Path:
