@@ -241,7 +241,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
 
                 return check_acceptance(config)
 
-            self.bridge.submit(check, self._show_acceptance)
+            self.bridge.submit(check, lambda result, error: self._show_acceptance(result, error))
 
         def _show_acceptance(self, acceptance: Any, error: BaseException | None) -> None:
             self._checking = False
