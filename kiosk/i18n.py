@@ -34,6 +34,27 @@ def translate(message: str, language: str = DEFAULT_LANGUAGE) -> str:
     return _catalog(language).get(message, message)
 
 
+def N_(msgid: str) -> str:
+    """Mark ``msgid`` as a catalog message; translated where it is shown."""
+    return msgid
+
+
+def bilingual(msgid: str, **args: object) -> tuple[str, str]:
+    """(Indonesian, English) of catalog message ``msgid``, its ``{name}`` placeholders
+    filled from ``args``; an argument given as ``N_``-marked text is itself translated
+    (pass it as ``tr_args``-style pairs through :func:`bilingual_with`)."""
+    return translate(msgid, "id").format(**args), msgid.format(**args)
+
+
+def bilingual_with(msgid: str, labels: dict[str, str], **args: object) -> tuple[str, str]:
+    """Like :func:`bilingual`, with ``labels`` (placeholder -> catalog msgid) translated
+    into each language first, e.g. ``bilingual_with("{field} is required.",
+    {"field": "Full name"})`` -> ("Nama lengkap wajib diisi.", "Full name is required.")."""
+    id_args = {k: translate(v, "id") for k, v in labels.items()}
+    return (translate(msgid, "id").format(**id_args, **args),
+            msgid.format(**labels, **args))
+
+
 def catalog_ids(language: str) -> set[str]:
     """The msgids that have a translation in ``language`` (for completeness tests)."""
     return set(_catalog(language))
@@ -41,7 +62,7 @@ def catalog_ids(language: str) -> set[str]:
 
 # -- which messages exist ----------------------------------------------------------------------
 _KV_TR = re.compile(r"""\btr\(\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*,""")
-_MARKERS = frozenset({"N_", "tr", "translate", "t"})
+_MARKERS = frozenset({"N_", "tr", "translate", "t", "bilingual", "bilingual_with"})
 
 
 def source_msgids(root: Path = Path(__file__).parent) -> dict[str, str]:

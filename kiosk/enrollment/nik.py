@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from kiosk.errors import InvalidInput
+from kiosk.i18n import N_, bilingual
 
 __all__ = [
     "NIK_PARTS",
@@ -104,47 +105,35 @@ class InvalidFamilyCardNumber(InvalidInput):
     """A No. KK is wrong; ``part`` is one of :data:`KK_PARTS` and the message names it."""
 
 
-# part -> (Indonesian, English); the number itself is never put in a message.
-_NIK_MESSAGES: dict[str, tuple[str, str]] = {
-    "format": ("NIK hanya boleh berisi angka 0-9 (spasi, titik atau tanda hubung boleh).",
-               "The NIK may contain only digits 0-9 (spaces, dots or hyphens allowed)."),
-    "length": ("NIK harus 16 angka.", "The NIK must be 16 digits."),
-    "province": ("Kode provinsi pada NIK (angka 1-2) tidak dikenal.",
-                 "The NIK's province code (digits 1-2) is not a known province."),
-    "regency": ("Kode kabupaten/kota pada NIK (angka 3-4) tidak boleh 00.",
-                "The NIK's regency/city code (digits 3-4) cannot be 00."),
-    "district": ("Kode kecamatan pada NIK (angka 5-6) tidak boleh 00.",
-                 "The NIK's district code (digits 5-6) cannot be 00."),
-    "birth_date": ("Tanggal lahir pada NIK (angka 7-12) tidak valid.",
-                   "The NIK's birth date (digits 7-12) is not a valid past date."),
-    "serial": ("Nomor urut pada NIK (angka 13-16) tidak boleh 0000.",
-               "The NIK's serial number (digits 13-16) cannot be 0000."),
+# part -> catalog msgid (Indonesian in kiosk/locale); the number itself is never put in a
+# message.
+_NIK_MESSAGES: dict[str, str] = {
+    "format": N_('The NIK may contain only digits 0-9 (spaces, dots or hyphens allowed).'),
+    "length": N_('The NIK must be 16 digits.'),
+    "province": N_("The NIK's province code (digits 1-2) is not a known province."),
+    "regency": N_("The NIK's regency/city code (digits 3-4) cannot be 00."),
+    "district": N_("The NIK's district code (digits 5-6) cannot be 00."),
+    "birth_date": N_("The NIK's birth date (digits 7-12) is not a valid past date."),
+    "serial": N_("The NIK's serial number (digits 13-16) cannot be 0000."),
 }
 
-_KK_MESSAGES: dict[str, tuple[str, str]] = {
-    "format": ("Nomor KK hanya boleh berisi angka 0-9 (spasi, titik atau tanda hubung boleh).",
-               "The family-card number may contain only digits 0-9 "
-               "(spaces, dots or hyphens allowed)."),
-    "length": ("Nomor KK harus 16 angka.", "The family-card number must be 16 digits."),
-    "province": ("Kode provinsi pada nomor KK (angka 1-2) tidak dikenal.",
-                 "The family-card number's province code (digits 1-2) is not known."),
-    "regency": ("Kode kabupaten/kota pada nomor KK (angka 3-4) tidak boleh 00.",
-                "The family-card number's regency/city code (digits 3-4) cannot be 00."),
-    "district": ("Kode kecamatan pada nomor KK (angka 5-6) tidak boleh 00.",
-                 "The family-card number's district code (digits 5-6) cannot be 00."),
-    "issue_date": ("Tanggal terbit pada nomor KK (angka 7-12) tidak valid.",
-                   "The family-card number's issue date (digits 7-12) is not a valid past date."),
+_KK_MESSAGES: dict[str, str] = {
+    "format": N_(
+        'The family-card number may contain only digits 0-9 (spaces, dots or hyphens allowed).'),
+    "length": N_('The family-card number must be 16 digits.'),
+    "province": N_("The family-card number's province code (digits 1-2) is not known."),
+    "regency": N_("The family-card number's regency/city code (digits 3-4) cannot be 00."),
+    "district": N_("The family-card number's district code (digits 5-6) cannot be 00."),
+    "issue_date": N_("The family-card number's issue date (digits 7-12) is not a valid past date."),
 }
 
 
 def _nik_error(part: str) -> InvalidNik:
-    message_id, message_en = _NIK_MESSAGES[part]
-    return InvalidNik(part, message_id, message_en)
+    return InvalidNik(part, *bilingual(_NIK_MESSAGES[part]))
 
 
 def _kk_error(part: str) -> InvalidFamilyCardNumber:
-    message_id, message_en = _KK_MESSAGES[part]
-    return InvalidFamilyCardNumber(part, message_id, message_en)
+    return InvalidFamilyCardNumber(part, *bilingual(_KK_MESSAGES[part]))
 
 
 def _digits_of(text: object) -> str | None:

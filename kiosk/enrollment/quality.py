@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
+from kiosk.i18n import bilingual
+
 if TYPE_CHECKING:  # numpy is imported where it is used: the touchscreen's start need not wait
     import numpy as np
 
@@ -122,12 +124,10 @@ def fingerprint_quality(pixels: bytes, width: int, height: int,
 
     limits = limits or FingerprintThresholds()
     if width < limits.min_side or height < limits.min_side or len(pixels) != width * height:
-        return _reject(0.0, "Gambar sidik jari rusak. Silakan ulangi.",
-                       "The fingerprint image is damaged. Please try again.")
+        return _reject(0.0, *bilingual('The fingerprint image is damaged. Please try again.'))
     img = np.frombuffer(pixels, dtype=np.uint8).reshape(height, width).astype(np.float64)
     if float(img.std()) < limits.min_std:
-        return _reject(0.0, "Sidik jari tidak terbaca. Letakkan jari di atas sensor.",
-                       "No fingerprint seen. Place your finger on the sensor.")
+        return _reject(0.0, *bilingual('No fingerprint seen. Place your finger on the sensor.'))
     b = limits.block
     rows, cols = height // b, width // b
     tiles = img[: rows * b, : cols * b].reshape(rows, b, cols, b).swapaxes(1, 2)
@@ -144,13 +144,11 @@ def fingerprint_quality(pixels: bytes, width: int, height: int,
     mean_coherence = float(coherence[finger].mean()) if finger.any() else 0.0
     score = 0.5 * min(coverage / 0.8, 1.0) + 0.5 * min(mean_coherence / 0.7, 1.0)
     if coverage < limits.min_coverage:
-        return _reject(score, "Jari kurang menempel. Tekan seluruh ujung jari ke sensor.",
-                       "Too little of the finger touches. Press the whole fingertip down.")
+        return _reject(score, *bilingual(
+            'Too little of the finger touches. Press the whole fingertip down.'))
     if mean_coherence < limits.min_coherence:
-        return _reject(score, "Guratan sidik jari tidak jelas. Bersihkan jari dan sensor, "
-                       "lalu ulangi.",
-                       "The ridges are not clear. Wipe your finger and the sensor, then "
-                       "try again.")
+        return _reject(score, *bilingual(
+            'The ridges are not clear. Wipe your finger and the sensor, then try again.'))
     return _accept(score)
 
 
@@ -195,29 +193,24 @@ def _judge_portrait(image: Image.Image, limits: PortraitThresholds) -> QualityRe
     # Best around mid-gray with plenty of detail.
     score = max(0.0, 1.0 - abs(mean - 128.0) / 128.0) * min(contrast / 50.0, 1.0)
     if mean < limits.min_mean:
-        return _reject(score, "Foto terlalu gelap. Hadap ke lampu.",
-                       "The photo is too dark. Face the light.")
+        return _reject(score, *bilingual('The photo is too dark. Face the light.'))
     if mean > limits.max_mean:
-        return _reject(score, "Foto terlalu terang. Jauhi cahaya dari belakang.",
-                       "The photo is too bright. Move away from light behind you.")
+        return _reject(score, *bilingual(
+            'The photo is too bright. Move away from light behind you.'))
     if contrast < limits.min_std:
-        return _reject(score, "Foto polos. Pastikan kamera tidak tertutup dan wajah terlihat.",
-                       "The photo is blank. Make sure the camera is clear and your face "
-                       "is in view.")
+        return _reject(score, *bilingual(
+            'The photo is blank. Make sure the camera is clear and your face is in view.'))
     if clipped > limits.max_clipped:
-        return _reject(score, "Pencahayaan foto tidak rata. Silakan ulangi.",
-                       "The photo is badly exposed. Please try again.")
+        return _reject(score, *bilingual('The photo is badly exposed. Please try again.'))
     return _accept(score)
 
 
 def _unreadable() -> QualityReport:
-    return _reject(0.0, "Foto tidak dapat dibaca. Silakan ulangi.",
-                   "The photo cannot be read. Please try again.")
+    return _reject(0.0, *bilingual('The photo cannot be read. Please try again.'))
 
 
 def _too_small() -> QualityReport:
-    return _reject(0.0, "Foto terlalu kecil. Silakan ulangi.",
-                   "The photo is too small. Please try again.")
+    return _reject(0.0, *bilingual('The photo is too small. Please try again.'))
 
 
 def portrait_quality(jpeg: bytes, limits: PortraitThresholds | None = None) -> QualityReport:
@@ -256,8 +249,7 @@ def signature_quality(png: bytes, limits: SignatureThresholds | None = None) -> 
     limits = limits or SignatureThresholds()
     image = _decode(png) if png.startswith(_PNG_MAGIC) else None
     if image is None or image.format != "PNG":
-        return _reject(0.0, "Tanda tangan tidak dapat dibaca. Silakan ulangi.",
-                       "The signature cannot be read. Please sign again.")
+        return _reject(0.0, *bilingual('The signature cannot be read. Please sign again.'))
     if image.mode in ("RGBA", "LA") or "transparency" in image.info:
         # Ink on a transparent pad: composite on white so strokes count as dark.
         rgba = image.convert("RGBA")
@@ -267,9 +259,7 @@ def signature_quality(png: bytes, limits: SignatureThresholds | None = None) -> 
     ink = float((np.asarray(image.convert("L")) < 128).mean())
     score = min(ink / (limits.min_ink * 10), 1.0)
     if ink < limits.min_ink:
-        return _reject(score, "Tanda tangan kosong. Silakan tanda tangan di kotak.",
-                       "The signature is empty. Please sign in the box.")
+        return _reject(score, *bilingual('The signature is empty. Please sign in the box.'))
     if ink > limits.max_ink:
-        return _reject(score, "Tanda tangan tidak jelas. Hapus dan ulangi.",
-                       "The signature is not clear. Clear it and sign again.")
+        return _reject(score, *bilingual('The signature is not clear. Clear it and sign again.'))
     return _accept(score)

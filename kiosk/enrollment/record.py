@@ -17,6 +17,7 @@ from typing import Any
 
 from kiosk.enrollment.nik import Nik
 from kiosk.errors import InvalidInput
+from kiosk.i18n import N_, bilingual, bilingual_with
 
 __all__ = [
     "BLOOD_TYPES",
@@ -42,14 +43,14 @@ SEXES = ("M", "F")
 #: e-KTP age: 17, or younger when married or ever married (UU Adminduk art. 63).
 MINIMUM_AGE = 17
 
-# field -> (Indonesian label, English label, max length)
-_TEXT_FIELDS: dict[str, tuple[str, str, int]] = {
-    "full_name": ("Nama lengkap", "Full name", 100),
-    "place_of_birth": ("Tempat lahir", "Place of birth", 60),
-    "address": ("Alamat", "Address", 120),
-    "kelurahan_desa": ("Kelurahan/desa", "Village", 60),
-    "kecamatan": ("Kecamatan", "District", 60),
-    "occupation": ("Pekerjaan", "Occupation", 60),
+# field -> (label msgid, as on the demographics screen; max length)
+_TEXT_FIELDS: dict[str, tuple[str, int]] = {
+    "full_name": (N_("Full name"), 100),
+    "place_of_birth": (N_("Place of birth"), 60),
+    "address": (N_("Address"), 120),
+    "kelurahan_desa": (N_("Village"), 60),
+    "kecamatan": (N_("Kecamatan"), 60),
+    "occupation": (N_("Occupation"), 60),
 }
 _NAME_FIELDS = frozenset({"full_name"})
 _PLACE_FIELDS = frozenset({"place_of_birth", "kelurahan_desa", "kecamatan"})
@@ -108,26 +109,24 @@ class Demographics:
         try:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise _error("format", "Data tidak dapat dibaca.", "The data cannot be read.") from None
+            raise _error("format", *bilingual('The data cannot be read.')) from None
         if not isinstance(data, dict):
-            raise _error("format", "Data tidak dapat dibaca.", "The data cannot be read.")
+            raise _error("format", *bilingual('The data cannot be read.'))
         names = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(names))
         if unknown:
-            raise _error("format", "Data berisi kolom yang tidak dikenal.",
-                         "The data has unknown fields.")
+            raise _error("format", *bilingual('The data has unknown fields.'))
         values: dict[str, Any] = {}
         for name in names:
             value = data.get(name)
             if not isinstance(value, str):
-                raise _error(name, "Kolom tidak ada atau salah jenis.",
-                             f"Field {name} is missing or not text.")
+                raise _error(name, *bilingual(N_("Field {name} is missing or not text."),
+                                              name=name))
             values[name] = value
         try:
             values["date_of_birth"] = date.fromisoformat(values["date_of_birth"])
         except ValueError:
-            raise _error("date_of_birth", "Tanggal lahir tidak valid.",
-                         "The date of birth is not valid.") from None
+            raise _error("date_of_birth", *bilingual('The date of birth is not valid.')) from None
         return cls(**values)
 
 
@@ -147,19 +146,23 @@ def _has_control(text: str) -> bool:
                for ch in text)
 
 
+def _field_error(name: str, msgid: str, label: str, **args: object) -> InvalidDemographics:
+    """``msgid`` with ``{field}`` the field's label, in both languages."""
+    return _error(name, *bilingual_with(msgid, {"field": label}, **args))
+
+
 def _check_text(name: str, value: str) -> tuple[str, InvalidDemographics | None]:
-    label_id, label_en, limit = _TEXT_FIELDS[name]
+    label, limit = _TEXT_FIELDS[name]
     if not isinstance(value, str):
-        return value, _error(name, f"{label_id} harus berupa teks.", f"{label_en} must be text.")
+        return value, _field_error(name, N_("{field} must be text."), label)
     if _has_control(value):
-        return value, _error(name, f"{label_id} berisi karakter kontrol.",
-                             f"{label_en} contains control characters.")
+        return value, _field_error(name, N_("{field} contains control characters."), label)
     text = _SPACES.sub(" ", unicodedata.normalize("NFC", value).strip())
     if not text:
-        return text, _error(name, f"{label_id} wajib diisi.", f"{label_en} is required.")
+        return text, _field_error(name, N_("{field} is required."), label)
     if len(text) > limit:
-        return text, _error(name, f"{label_id} paling banyak {limit} karakter.",
-                            f"{label_en} must be at most {limit} characters.")
+        return text, _field_error(name, N_("{field} must be at most {limit} characters."),
+                                  label, limit=limit)
     if name in _NAME_FIELDS or name in _PLACE_FIELDS:
         allowed = _NAME_PUNCT if name in _NAME_FIELDS else _PLACE_PUNCT
         digits_ok = name in _PLACE_FIELDS
@@ -170,25 +173,22 @@ def _check_text(name: str, value: str) -> tuple[str, InvalidDemographics | None]
             if digits_ok and "0" <= ch <= "9":
                 continue
             if name in _NAME_FIELDS:
-                return text, _error(name, f"{label_id} hanya boleh berisi huruf, spasi, "
-                                    "apostrof, tanda hubung dan titik.",
-                                    f"{label_en} may contain only letters, spaces, "
-                                    "apostrophes, hyphens and dots.")
-            return text, _error(name, f"{label_id} berisi karakter yang tidak diizinkan.",
-                                f"{label_en} contains a character that is not allowed.")
+                return text, _field_error(name, N_(
+                    "{field} may contain only letters, spaces, apostrophes, hyphens and "
+                    "dots."), label)
+            return text, _field_error(
+                name, N_("{field} contains a character that is not allowed."), label)
         if not any(unicodedata.category(ch)[0] == "L" for ch in text):
-            return text, _error(name, f"{label_id} harus berisi huruf.",
-                                f"{label_en} must contain letters.")
+            return text, _field_error(name, N_("{field} must contain letters."), label)
     return text, None
 
 
 def _check_choice(name: str, value: object, allowed: tuple[str, ...],
-                  label_id: str, label_en: str) -> InvalidDemographics | None:
+                  label: str) -> InvalidDemographics | None:
     if value in allowed:
         return None
-    listed = ", ".join(allowed)
-    return _error(name, f"{label_id} harus salah satu dari: {listed}.",
-                  f"{label_en} must be one of: {listed}.")
+    return _field_error(name, N_("{field} must be one of: {allowed}."), label,
+                        allowed=", ".join(allowed))
 
 
 def demographics_problems(d: Demographics, nik: Nik, today: date
@@ -205,44 +205,37 @@ def demographics_problems(d: Demographics, nik: Nik, today: date
         changes[name] = text
         if problem is not None:
             problems.append(problem)
-    for name, label_id, label_en in (("rt", "RT", "RT"), ("rw", "RW", "RW")):
+    for name, label in (("rt", N_("RT")), ("rw", N_("RW"))):
         value = getattr(d, name)
         if isinstance(value, str) and _RT_RW.fullmatch(value.strip()):
             changes[name] = value.strip().zfill(3)
         else:
-            problems.append(_error(name, f"{label_id} harus 1-3 angka, mis. 001.",
-                                   f"{label_en} must be 1-3 digits, e.g. 001."))
+            problems.append(_field_error(name, N_("{field} must be 1-3 digits, e.g. 001."),
+                                         label))
     for problem in (
-        _check_choice("sex", d.sex, SEXES, "Jenis kelamin", "Sex"),
-        _check_choice("blood_type", d.blood_type, BLOOD_TYPES, "Golongan darah", "Blood type"),
-        _check_choice("religion", d.religion, RELIGIONS, "Agama", "Religion"),
+        _check_choice("sex", d.sex, SEXES, N_("Sex")),
+        _check_choice("blood_type", d.blood_type, BLOOD_TYPES, N_("Blood type")),
+        _check_choice("religion", d.religion, RELIGIONS, N_("Religion")),
         _check_choice("marital_status", d.marital_status, MARITAL_STATUSES,
-                      "Status perkawinan", "Marital status"),
-        _check_choice("citizenship", d.citizenship, CITIZENSHIPS,
-                      "Kewarganegaraan", "Citizenship"),
+                      N_("Marital status")),
+        _check_choice("citizenship", d.citizenship, CITIZENSHIPS, N_("Citizenship")),
     ):
         if problem is not None:
             problems.append(problem)
     if not isinstance(d.date_of_birth, date):
-        problems.append(_error("date_of_birth", "Tanggal lahir tidak valid.",
-                               "The date of birth is not valid."))
+        problems.append(_error("date_of_birth", *bilingual('The date of birth is not valid.')))
     elif d.date_of_birth != nik.birth_date:
-        problems.append(_error("date_of_birth", "Tanggal lahir tidak sesuai dengan NIK.",
-                               "The date of birth does not match the NIK."))
+        problems.append(_error("date_of_birth", *bilingual(
+            'The date of birth does not match the NIK.')))
     elif d.date_of_birth > today:
-        problems.append(_error("date_of_birth", "Tanggal lahir ada di masa depan.",
-                               "The date of birth is in the future."))
+        problems.append(_error("date_of_birth", *bilingual('The date of birth is in the future.')))
     if d.sex in SEXES and d.sex != nik.sex:
-        problems.append(_error("sex", "Jenis kelamin tidak sesuai dengan NIK.",
-                               "The sex does not match the NIK."))
+        problems.append(_error("sex", *bilingual('The sex does not match the NIK.')))
     if (not problems and age_on(d.date_of_birth, today) < MINIMUM_AGE
             and d.marital_status == "Belum Kawin"):
-        problems.append(NotEligible(
-            "eligibility",
-            f"e-KTP hanya untuk penduduk berumur {MINIMUM_AGE} tahun ke atas atau yang sudah "
-            "/ pernah kawin. Silakan kembali setelah ulang tahun ke-17.",
-            f"The e-KTP is for residents aged {MINIMUM_AGE} or over, or married or once "
-            "married. Please come back after your 17th birthday."))
+        problems.append(NotEligible("eligibility", *bilingual(N_(
+            "The e-KTP is for residents aged {age} or over, or married or once married. "
+            "Please come back after your 17th birthday."), age=MINIMUM_AGE)))
     return replace(d, **changes), problems
 
 

@@ -62,6 +62,7 @@ from kiosk.errors import (
     InvalidInput,
     SessionExpired,
 )
+from kiosk.i18n import N_, bilingual
 
 __all__ = [
     "EDITABLE",
@@ -224,7 +225,7 @@ class EnrollmentSession:
             raise IllegalTransition(f"record {record_id} cannot be resumed: it has no consent "
                                     "step; discard it and start a new session")
         if language not in LANGUAGES:
-            raise InvalidInput("language", "Bahasa tidak dikenal.", "Unknown language.")
+            raise InvalidInput("language", *bilingual('Unknown language.'))
         session = cls(store, fingerprint=fingerprint, camera=camera, assisted=True,
                       timeout_s=timeout_s, clock=clock, today=today,
                       capture_timeout_s=capture_timeout_s)
@@ -325,7 +326,7 @@ class EnrollmentSession:
         """Pick the language of the screens and messages: "id" or "en"."""
         with self._at(Step.LANGUAGE):
             if language not in LANGUAGES:
-                raise InvalidInput("language", "Bahasa tidak dikenal.", "Unknown language.")
+                raise InvalidInput("language", *bilingual('Unknown language.'))
             self.language = language
             self._transition(Step.CONSENT)
 
@@ -424,14 +425,13 @@ class EnrollmentSession:
             if not self.assisted:
                 raise AssistanceRequired(
                     "assistance",
-                    "Jari yang tidak dapat dipindai harus dicatat oleh petugas. "
-                    "Tekan tombol bantuan untuk memanggil petugas.",
-                    "A finger that cannot be scanned must be recorded by staff. "
-                    "Press the help button to call a member of staff.")
+                    *bilingual(
+                        'A finger that cannot be scanned must be recorded by staff. Press the '
+                        'help button to call a member of staff.'))
             if reason not in MISSING_FINGER_REASONS:
                 allowed = ", ".join(MISSING_FINGER_REASONS)
-                raise InvalidInput("reason", f"Alasan harus salah satu dari: {allowed}.",
-                                   f"The reason must be one of: {allowed}.")
+                raise InvalidInput("reason", *bilingual(
+                    N_("The reason must be one of: {allowed}."), allowed=allowed))
             if code in self._fingers:
                 _wipe(iter([self._fingers.pop(code)]))
             self._missing[code] = reason
@@ -602,7 +602,7 @@ class EnrollmentSession:
 
 def _check_finger(code: str) -> None:
     if code not in FINGERS:
-        raise InvalidInput("finger", "Kode jari tidak dikenal.", "Unknown finger code.")
+        raise InvalidInput("finger", *bilingual('Unknown finger code.'))
 
 
 def _json(data: object) -> bytes:

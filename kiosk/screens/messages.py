@@ -21,12 +21,10 @@ from kiosk.errors import (
     SessionExpired,
     StorageFull,
 )
-from kiosk.i18n import translate
+from kiosk.i18n import N_, translate
 
+__all__ = ["NONE", "N_", "Msg", "for_error"]
 
-def N_(msgid: str) -> str:
-    """Mark ``msgid`` as a catalog message; translated where it is shown."""
-    return msgid
 
 
 @dataclass(frozen=True)

@@ -91,3 +91,23 @@ def test_every_step_has_a_screen_and_every_screen_an_instruction() -> None:
         assert (SCREENS / f"{name}.kv").exists() and (SCREENS / f"{name}.py").exists()
         if name != "closed":
             assert name in PROMPTS
+
+
+def test_no_indonesian_sentence_is_written_in_the_code() -> None:
+    # Citizen-facing text lives in the catalog: the code holds English msgids only (the
+    # value lists of the family card, e.g. "Belum Kawin", are data, not sentences).
+    import ast
+
+    words = re.compile(r"\b(tidak|harus|wajib|Silakan|Anda|silakan|ulangi)\b")
+    roots = [SCREENS, SCREENS.parent / "enrollment"]
+    found = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if path.name == "synthetic.py":  # invented citizens: names and streets
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                        and words.search(node.value) and not node.value.startswith('"""')
+                        and "\n" not in node.value):
+                    found.append(f"{path.name}:{node.lineno}: {node.value[:60]}")
+    assert not found, found
