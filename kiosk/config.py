@@ -124,8 +124,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "retries": _field(int, 3, _between(0, 100)),
         # Per HTTP request (connect, and each wait for an answer).
         "timeout_s": _field((int, float), 30, _between(1, 3600)),
-        # Bytes per tus PATCH: what a dropped link can cost to resend.
-        "chunk_size": _field(int, 262144, _between(1024, 64 * 1024 * 1024)),
+        # Most bytes in one tus PATCH; 0 (the default): the rest of the record in one. The
+        # intake keeps every byte that arrives, so a dropped link costs nothing to resend;
+        # set a size only for a proxy in the way that limits request bodies.
+        "chunk_size": _field(int, 0, (
+            (lambda v: v == 0 or 1024 <= v <= 64 * 1024 * 1024),
+            "0 (the whole rest of the record) or a number from 1024 to 67108864")),
         # Days after the intake's receipt before a record's payload is deleted (the receipt
         # and manifest stay); counted only while the clock is synchronised. 0: at once.
         "retention_days": _field((int, float), 30, _between(0, 3650)),

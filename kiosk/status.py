@@ -17,6 +17,7 @@ from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.hardware.registry import create_device
 from kiosk.journal import STATES, quarantined_files
+from kiosk.queue.progress import read_progress
 from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
 
 HARDWARE = ("fingerprint", "camera", "card", "gpio")
@@ -59,6 +60,7 @@ def collect_status(config: Config) -> dict[str, Any]:
                 upload["oldest_pending_seq"] = outbox[0].seq
                 upload["last_error"] = next(
                     (r.last_error for r in reversed(outbox) if r.last_error), None)
+    upload["in_flight"] = read_progress(config.data_dir)
     disk_path = config.data_dir if config.data_dir.exists() else config.data_dir.parent
     try:
         free = shutil.disk_usage(disk_path).free
@@ -101,6 +103,8 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     if upload["pending"]:
         why = f" (last error: {upload['last_error']})" if upload["last_error"] else ""
         console.print(f"waiting to upload: {upload['pending']}{why}")
+    if upload.get("in_flight"):
+        console.print(describe_in_flight(upload["in_flight"]))
     power = status["power"]
     pct = "" if power["battery_percent"] is None else f", battery {power['battery_percent']:.0f}%"
     console.print(f"power: {power['source']}{pct}")
@@ -122,3 +126,18 @@ def render_queue(entries: list[dict[str, Any]], console: Console | None = None) 
     for e in entries:
         table.add_row(e["id"], e["state"], str(e["attempts"]), e["last_error"] or "")
     console.print(table)
+
+
+def _kib(n: float) -> str:
+    return f"{n / 1024:,.0f} KiB" if n >= 10 * 1024 else f"{n / 1024:,.1f} KiB"
+
+
+def describe_in_flight(doc: dict[str, Any]) -> str:
+    """One line on the record the uploader is sending, e.g. ``sending poso-01-...: 192 KiB
+    of 570 KiB (the intake holds 160 KiB), 31.5 KiB/s over the last minute``."""
+    rate = doc.get("rate_bps")
+    speed = ("rate not known yet" if rate is None
+             else f"{rate / 1024:,.1f} KiB/s over the last minute")
+    return (f"sending {doc.get('record_id')}: {_kib(doc.get('bytes_sent', 0))} of "
+            f"{_kib(doc.get('bytes_total', 0))} (the intake holds "
+            f"{_kib(doc.get('bytes_kept', 0))}), {speed}; as of {doc.get('updated_at')}")

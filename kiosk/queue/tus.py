@@ -11,19 +11,61 @@ uploader for ever, and every chunk would open a new TCP (and TLS) connection.
 through a shared :class:`requests.Session` with a timeout; everything else stays tuspy's.
 Its retry machinery is left at ``retries=0``: the uploader decides about retries with the
 journal in hand (see :mod:`kiosk.queue.uploader`).
+
+tuspy sends a chunk as one ``bytes`` body with an ``Upload-Checksum`` of the whole chunk, so
+a chunk is kept whole or not at all. On a link that resets every 64 KB a 256 KiB chunk is
+never kept. :meth:`TimedTusUploader.patch` sends the rest of the record (or
+``[upload] chunk_size`` of it) in one ``PATCH`` read from a counting stream, without a
+per-request checksum (which would forbid the intake to keep part of it); the intake keeps
+what arrives (``intake/server.py``) and the packet's SHA-256, checked by the intake over the
+whole upload, stands for integrity.
 """
 
 from __future__ import annotations
 
+import socket
+import sys
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
+from requests.adapters import HTTPAdapter
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.request import TusRequest
 from tusclient.uploader import Uploader
+from urllib3.connection import HTTPConnection
 
-__all__ = ["TimedTusUploader", "TusCommunicationError", "TusUploadFailed"]
+__all__ = ["TimedTusUploader", "TusCommunicationError", "TusUploadFailed", "upload_session"]
+
+# Linux's TCP_NOTSENT_LOWAT (socket.h: 25; not every Python names it). Without it a
+# socket's send buffer (autotuned to megabytes) swallows a whole record at once: the
+# uploader would report it "sent" while the link still has a minute of it to carry, and a
+# stop would wait for all of it. With it, at most this many bytes wait unsent in the
+# kernel, besides those in flight (which the link's window bounds).
+TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)
+UNSENT_BYTES = 16 * 1024
+
+
+class _UploadAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        options = list(HTTPConnection.default_socket_options)
+        if sys.platform.startswith("linux"):
+            options.append((socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, UNSENT_BYTES))
+        kwargs["socket_options"] = options
+        super().init_poolmanager(*args, **kwargs)
+
+
+def upload_session() -> requests.Session:
+    """A :class:`requests.Session` whose connections keep little unsent data in the kernel
+    (see :data:`UNSENT_BYTES`), so bytes handed to the socket are close to bytes sent."""
+    session = requests.Session()
+    adapter = _UploadAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+TUS_CONTENT_TYPE = "application/offset+octet-stream"
 
 
 class _TimedRequest(TusRequest):
@@ -102,3 +144,53 @@ class TimedTusUploader(Uploader):
                                       self.request.response_content)
         except TusUploadFailed as error:
             self._retry_or_cry(error)
+
+    def patch(self, data: bytes, offset: int, end: int,
+              on_sent: Callable[[int], None] | None = None) -> int:
+        """``PATCH`` ``data[offset:end]`` in one request; the intake's new offset.
+
+        ``on_sent(position)`` is called as the body is handed to the socket (``position`` in
+        ``data``), so a slow link shows that it is moving before the intake answers.
+        Raises :class:`TusUploadFailed` (``status_code`` None when no answer came).
+        """
+        body = _CountingBody(memoryview(data)[offset:end], offset, on_sent)
+        headers = {**self.get_headers(), "Content-Type": TUS_CONTENT_TYPE,
+                   "Upload-Offset": str(offset)}
+        try:
+            resp = self.session.patch(self.url, data=body, headers=headers,
+                                      verify=self.verify_tls_cert, cert=self.client_cert,
+                                      timeout=self.timeout)
+        except requests.RequestException as error:
+            raise TusUploadFailed(error) from error
+        if not 200 <= resp.status_code < 300:
+            raise TusUploadFailed(f"sending the packet: HTTP {resp.status_code}",
+                                  resp.status_code, resp.content)
+        new_offset = resp.headers.get("upload-offset", "")
+        if not new_offset.isdigit() or not offset <= int(new_offset) <= len(data):
+            # a "success" without tus's answer: something else answered (a captive portal)
+            raise TusUploadFailed("the answer to a PATCH has no valid Upload-Offset",
+                                  resp.status_code, resp.content)
+        self.offset = int(new_offset)
+        return self.offset
+
+
+class _CountingBody:
+    """A request body read by :mod:`urllib3` in blocks; reports how far it has been read."""
+
+    def __init__(self, view: memoryview, start: int,
+                 on_sent: Callable[[int], None] | None) -> None:
+        self._view = view
+        self._start = start
+        self._position = 0
+        self._on_sent = on_sent
+
+    def __len__(self) -> int:  # requests sets Content-Length from it
+        return len(self._view)
+
+    def read(self, size: int = -1) -> bytes:
+        if self._on_sent is not None and self._position:
+            self._on_sent(self._start + self._position)  # the previous block went out
+        end = len(self._view) if size < 0 else min(len(self._view), self._position + size)
+        block = bytes(self._view[self._position:end])
+        self._position = end
+        return block

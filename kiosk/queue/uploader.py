@@ -61,8 +61,9 @@ from kiosk.config import Config
 from kiosk.errors import IllegalStateChange, JournalError, SealingError, StorageFull
 from kiosk.fsutil import make_dirs
 from kiosk.journal import Journal, RecordInfo
+from kiosk.queue.progress import ProgressFile
 from kiosk.queue.purge import purge_expired
-from kiosk.queue.tus import TimedTusUploader, TusCommunicationError
+from kiosk.queue.tus import TimedTusUploader, TusCommunicationError, upload_session
 from kiosk.receipts import load_intake_public_key, verify_receipt
 from kiosk.sealing import build_packet
 
@@ -71,6 +72,7 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_PENDING, EXIT_CONFIG = 0, 1, 2
 ONCE_BACKOFF_S = 0.25  # --once: pause before retry pass n is ONCE_BACKOFF_S * 2**n ...
 ONCE_BACKOFF_CAP_S = 5.0  # ... but never more than this
+STALLED_ATTEMPTS = 2  # attempts in a row that the intake kept nothing of: the link is down
 LOCK_FILE = "upload.lock"
 RECEIPT_CONTENT_TYPE = "application/octet-stream"  # what the intake serves a receipt as
 _MAX_DETAIL = 200  # characters of an intake's error text kept in last_error
@@ -88,7 +90,7 @@ class UploadSettings:
     retries: int = 3
     max_backoff_s: float = 600.0
     timeout_s: float = 30.0
-    chunk_size: int = 262144
+    chunk_size: int = 0  # 0: the rest of the record in one PATCH
     retention_days: float = 30.0
 
     @classmethod
@@ -110,6 +112,7 @@ class PassResult:
     failed: int = 0
     link_down: str | None = None  # why the pass ended early: the intake is unreachable
     stopped: bool = False  # SIGTERM/SIGINT (or the caller's stop event)
+    progressed: bool = False  # the intake accepted bytes (or a record) during the pass
 
 
 class _Failure(Exception):
@@ -200,12 +203,15 @@ class Uploader:
     ...     Uploader(journal, UploadSettings.from_config(config, key)).run_once()
 
     ``out`` receives ``acknowledged <record-id>`` lines; ``stop`` ends the work between two
-    requests; ``on_progress(record_id, offset, length)`` is called after each chunk.
+    requests; ``on_progress(record_id, offset, length)`` is called each time the intake
+    reports a new offset; ``progress`` (a :class:`ProgressFile`) tells ``kiosk status``
+    how the record in flight is moving.
     """
 
     def __init__(self, journal: Journal, settings: UploadSettings, *,
                  out: TextIO | None = None, stop: threading.Event | None = None,
                  on_progress: Callable[[str, int, int], None] | None = None,
+                 progress: ProgressFile | None = None,
                  clock_trusted: Callable[[], bool] = lambda: False) -> None:
         self.journal = journal
         self.clock_trusted = clock_trusted
@@ -213,12 +219,14 @@ class Uploader:
         self.out = out
         self.stop = stop or threading.Event()
         self.on_progress = on_progress
+        self.progress = progress
+        self.progressed = False
         self.last_error: str | None = None
         base = settings.url if settings.url.endswith("/") else settings.url + "/"
         self._base = base
         self._files_url = urljoin(base, "files/")
         self._headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-        self.session = requests.Session()
+        self.session = upload_session()
         self.session.headers.update(self._headers)
 
     def close(self) -> None:
@@ -234,6 +242,16 @@ class Uploader:
     def drain(self) -> PassResult:
         """One pass over the outbox, oldest record first."""
         result = PassResult()
+        self.progressed = False
+        try:
+            self._drain(result)
+        finally:
+            result.progressed = self.progressed or result.acknowledged > 0
+            if self.progress is not None:
+                self.progress.done()
+        return result
+
+    def _drain(self, result: PassResult) -> None:
         for info in self.journal.outbox():
             if self.stop.is_set():
                 result.stopped = True
@@ -253,7 +271,6 @@ class Uploader:
                 log.warning("record %s left the outbox meanwhile: %s", info.id, exc)
             else:
                 result.acknowledged += 1
-        return result
 
     def run_once(self) -> int:
         """``--once``: a pass, plus up to ``retries`` more while records are pending.
@@ -289,7 +306,10 @@ class Uploader:
         while not self.stop.is_set():
             trouble: str | None
             try:
-                trouble = self.drain().link_down
+                result = self.drain()
+                trouble = result.link_down
+                if result.progressed:
+                    down = 0  # bytes moved: a flaky link, not a dead one
                 self.purge()
             except JournalError as exc:  # disk full, lock held too long: retry later
                 trouble = f"journal: {exc}"
@@ -398,14 +418,75 @@ class Uploader:
         client = TusClient(self._files_url, headers=dict(self._headers))
         return TimedTusUploader(
             session=self.session, timeout=self.settings.timeout_s, client=client, url=url,
-            file_stream=io.BytesIO(packet), chunk_size=self.settings.chunk_size,
+            file_stream=io.BytesIO(packet), chunk_size=self.settings.chunk_size or len(packet),
             metadata={"kiosk_id": self.settings.kiosk_id, "record_id": info.id,
-                      "sha256": digest},
-            upload_checksum=True)
+                      "sha256": digest})
 
     def _send(self, info: RecordInfo, packet: bytes, digest: str) -> None:
         """The tus upload: resume the journaled one, or create one and journal its URL
-        before sending a byte."""
+        before sending a byte; then send until the intake holds every byte.
+
+        A link that breaks mid-``PATCH`` is not a dead link: the intake kept what arrived,
+        so the uploader asks the offset and goes on at once, for as long as attempts make
+        progress. Only :data:`STALLED_ATTEMPTS` attempts in a row that leave the intake's
+        offset where it was end the record's turn (and the pass), as a link that is down.
+        """
+        tus = self._open(info, packet, digest)
+        offset = tus.offset
+        if self.progress is not None:
+            self.progress.start(info.id, len(packet), offset)
+        stalled = 0
+        while offset < len(packet):
+            if self.stop.is_set():
+                raise _Stopped
+            size = self.settings.chunk_size or len(packet)
+            end = min(len(packet), offset + size)
+            try:
+                offset = tus.patch(packet, offset, end, self._on_sent)
+            except TusCommunicationError as exc:
+                failure = self._tus_failure(exc, "sending the packet")
+                if not (failure.link_down or exc.status_code == 409):
+                    raise failure from exc
+            else:
+                stalled = 0
+                self._kept(info.id, offset, len(packet))
+                continue
+            # The PATCH broke off (or the offset moved under it): what does the intake hold?
+            before = offset
+            try:
+                offset = tus.get_offset()
+            except TusCommunicationError as exc:
+                head_failure = self._tus_failure(exc, "asking the upload's offset")
+                if not head_failure.link_down:
+                    raise head_failure from exc
+                failure = head_failure
+            if offset > before:
+                stalled = 0
+                self._kept(info.id, offset, len(packet))
+                log.info("record %s: link broke (%s); the intake holds %d of %d bytes, "
+                         "going on", info.id, failure.reason, offset, len(packet))
+                continue
+            stalled += 1
+            if stalled >= STALLED_ATTEMPTS:
+                raise failure
+            log.info("record %s: %s; no progress, trying once more", info.id, failure.reason)
+
+    def _on_sent(self, position: int) -> None:
+        if self.stop.is_set():  # a long PATCH on a slow link: stop now, the intake keeps
+            raise _Stopped      # what arrived and the next run resumes there
+        if self.progress is not None:
+            self.progress.sent(position)
+
+    def _kept(self, record_id: str, offset: int, length: int) -> None:
+        self.progressed = True
+        if self.progress is not None:
+            self.progress.kept(offset)
+        if self.on_progress is not None:
+            self.on_progress(record_id, offset, length)
+
+    def _open(self, info: RecordInfo, packet: bytes, digest: str) -> TimedTusUploader:
+        """The journaled upload at the intake's offset, or a new one whose URL is journaled
+        (fsync'd) before the first byte is sent."""
         tus: TimedTusUploader | None = None
         if info.upload_url:
             try:
@@ -429,18 +510,7 @@ class Uploader:
             tus.set_url(url)
             tus.offset = 0
             log.info("record %s: uploading %d bytes to %s", info.id, len(packet), url)
-        while tus.offset < tus.stop_at:
-            if self.stop.is_set():
-                raise _Stopped
-            try:
-                tus.upload_chunk()
-            except TusCommunicationError as exc:
-                raise self._tus_failure(exc, "sending the packet") from exc
-            except (TypeError, ValueError) as exc:  # no or a bad Upload-Offset header
-                raise _Failure("the intake answered a PATCH without a valid Upload-Offset"
-                               ) from exc
-            if self.on_progress is not None:
-                self.on_progress(info.id, tus.offset, tus.stop_at)
+        return tus
 
     def _journal_failure(self, record_id: str, failure: _Failure) -> None:
         self.last_error = failure.reason
@@ -511,6 +581,7 @@ def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
             return EXIT_PENDING
         with _stop_on_signals(stop), open_journal(config) as journal, Uploader(
                 journal, settings, out=out, stop=stop,
+                progress=ProgressFile(config.data_dir),
                 clock_trusted=clock_is_synchronized) as uploader:
             try:
                 return uploader.run_once() if once else uploader.run_forever()

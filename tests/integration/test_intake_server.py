@@ -7,17 +7,22 @@ crash cases kill the server with SIGKILL mid-upload and restart it on the same d
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
 import os
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
@@ -372,3 +377,103 @@ def test_serve_without_an_intake_key_says_how_to_make_one(data: Path) -> None:
     done = subprocess.run([*INTAKE, "serve", "--data", str(data), "--port", "0"], env=_env(),
                           cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 1 and "keys init" in done.stderr
+
+
+# -- a PATCH that breaks off: every byte that arrived is kept --------------------------------
+def _create(url: str, packet: bytes, record_id: str) -> str:
+    resp = requests.post(f"{url}files/", timeout=10, headers={
+        "Tus-Resumable": "1.0.0", "Upload-Length": str(len(packet)),
+        "Upload-Metadata": ",".join(
+            f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in {
+                "kiosk_id": KIOSK, "record_id": record_id,
+                "sha256": hashlib.sha256(packet).hexdigest()}.items())})
+    assert resp.status_code == 201, resp.text
+    return urljoin(url, resp.headers["Location"])
+
+
+def _offset(upload_url: str) -> int:
+    resp = requests.head(upload_url, headers={"Tus-Resumable": "1.0.0"}, timeout=10)
+    assert resp.status_code == 200
+    return int(resp.headers["Upload-Offset"])
+
+
+def _start_patch(upload_url: str, offset: int, length: int) -> socket.socket:
+    """A raw PATCH announcing ``length`` body bytes; the caller sends (some of) them."""
+    parts = urlsplit(upload_url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    sock.sendall((f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                  "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+                  f"Upload-Offset: {offset}\r\nContent-Length: {length}\r\n\r\n").encode())
+    return sock
+
+
+def _wait_offset(upload_url: str, expected: int, within_s: float = 5.0) -> int:
+    deadline = time.monotonic() + within_s
+    while (seen := _offset(upload_url)) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return seen
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_a_patch_that_breaks_off_keeps_every_byte_that_arrived(
+        server: Server, data: Path, device: DeviceKey, how: str) -> None:
+    record_id, packet = make_packet(data, device, 7, portrait_bytes=400_000)
+    upload_url = _create(server.url, packet, record_id)
+    sent = 0
+    # one PATCH for the whole packet, cut after 100,000 bytes (not a multiple of anything)
+    sock = _start_patch(upload_url, 0, len(packet))
+    sock.sendall(packet[:100_000])
+    sent = 100_000
+    time.sleep(0.3)
+    if how == "reset":
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    assert _wait_offset(upload_url, sent) == sent
+    on_disk = (data / "tus" / "uploads" / upload_url.rsplit("/", 1)[1]).read_bytes()
+    assert on_disk[:sent] == packet[:sent]
+
+    # the rest from the server's offset, in a second PATCH that also breaks, then a third
+    sock = _start_patch(upload_url, sent, len(packet) - sent)
+    sock.sendall(packet[sent:sent + 150_001])
+    sock.close()
+    sent += 150_001
+    assert _wait_offset(upload_url, sent) == sent
+    resp = requests.patch(upload_url, data=packet[sent:], timeout=10, headers={
+        "Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream",
+        "Upload-Offset": str(sent)})
+    assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(packet)
+    assert_verified(data, get_receipt(server.url, record_id), record_id, packet)
+    assert "broke off after 100000 of" in server.log
+
+
+def test_bytes_of_a_silent_patch_are_kept_before_it_times_out(
+        server: Server, data: Path, device: DeviceKey) -> None:
+    """A link that goes silent (no reset): what arrived is durable within COMMIT_S, so a
+    kiosk that gives up on the old connection resumes after those bytes."""
+    record_id, packet = make_packet(data, device, 8, portrait_bytes=200_000)
+    upload_url = _create(server.url, packet, record_id)
+    sock = _start_patch(upload_url, 0, len(packet))
+    try:
+        sock.sendall(packet[:70_000])
+        assert _wait_offset(upload_url, 70_000, within_s=3.0) == 70_000
+        # the kiosk resumes on a new connection while the old one is still open
+        resp = requests.patch(upload_url, data=packet[70_000:], timeout=10, headers={
+            "Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream",
+            "Upload-Offset": "70000"})
+        assert resp.status_code == 204
+    finally:
+        sock.close()
+    assert_verified(data, get_receipt(server.url, record_id), record_id, packet)
+
+
+def test_a_patch_at_the_wrong_offset_is_refused_before_its_body_is_read(
+        server: Server, data: Path, device: DeviceKey) -> None:
+    record_id, packet = make_packet(data, device, 9, portrait_bytes=300_000)
+    upload_url = _create(server.url, packet, record_id)
+    sock = _start_patch(upload_url, 5, len(packet) - 5)
+    sock.sendall(packet[5:40_000])  # the rest never comes: the answer must not wait for it
+    answer = sock.recv(4096).decode("latin-1")
+    sock.close()
+    assert answer.startswith("HTTP/1.1 409"), answer
+    assert "Connection: close" in answer
+    assert _offset(upload_url) == 0

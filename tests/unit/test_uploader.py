@@ -347,7 +347,7 @@ def test_upload_config_defaults_and_relative_intake_key(tmp_path: Path) -> None:
     config = load_config(site.configure("https://intake.example/"))
     section = config["upload"]
     assert (section["interval_s"], section["retries"], section["max_backoff_s"],
-            section["timeout_s"], section["chunk_size"]) == (30, 3, 600, 30, 262144)
+            section["timeout_s"], section["chunk_size"]) == (30, 3, 600, 30, 0)
     assert config.intake_key_path == (tmp_path / "intake" / "keys" / "intake.pub").resolve()
     assert load_config(site.configure(intake_key=None)).intake_key_path is None
 
