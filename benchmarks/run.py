@@ -19,6 +19,7 @@ from benchmarks import (
     bench_power,
     bench_recovery,
     bench_ui,
+    bench_upload,
 )
 
 
@@ -57,6 +58,7 @@ BENCHMARKS: dict[str, Callable[[], list[str]]] = {
     "power": lambda: bench_power.rows(bench_power.run()),
     "recovery": lambda: bench_recovery.rows(bench_recovery.run()),
     "ui": lambda: bench_ui.rows(bench_ui.run()),
+    "upload": lambda: bench_upload.rows(bench_upload.run()),
 }
 
 

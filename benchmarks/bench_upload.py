@@ -1,0 +1,335 @@
+"""Uploads through a bad link: goodput and wire overhead against the link's floor.
+
+Every figure goes through ``tests/badlink.py`` (a TCP proxy with a bandwidth cap, one-way
+latency, a reset every N bytes, stalls) between the kiosk's real uploader, with the
+default ``[upload]`` configuration, and a real ``kiosk-intake serve``. The records are real
+``kiosk demo`` records (about 580 KiB sealed each).
+
+* ``goodput`` = packet bytes / elapsed / the link's cap; ``floor`` = what a resumable
+  upload can reach at best on that link (``floor_ratio``: every reset costs a new
+  connection and an offset query, two round trips); the figure reported is
+  goodput / floor. ``wire`` = bytes the proxy carried upstream / packet bytes.
+* The same records, each sent by one plain HTTP ``POST`` through the same link (a tiny
+  server that just reads the body), for as long as the tus run took (at least 20 s): a
+  record larger than the reset interval never arrives, whatever the retries.
+* ``done_when``: issue #9's case. 64 KB/s, 150 ms one way, a reset every 64 KB, 20 records,
+  the default config: every record acknowledged and held once, wire <= 1.1x, goodput / cap
+  >= 0.5. The same with a 60 s stall in the middle (the uploader notices within its
+  request timeout); and the same with ``kiosk upload`` killed (SIGKILL) at 20 random
+  moments, then left to finish: nothing lost, nothing stored twice, no record restarted.
+
+``python benchmarks/run.py upload`` (about 30 min: the links are slow on purpose);
+``python benchmarks/bench_upload.py quick`` runs a two-minute subset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import random
+import shutil
+import signal
+import socketserver
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("KIOSK_SYSTEM_CONFIG", "/nonexistent/kiosk.toml")
+os.environ.pop("KIOSK_CONFIG", None)
+
+from kiosk.config import load_config
+from kiosk.journal import Journal
+from kiosk.queue.uploader import Uploader, UploadSettings
+from kiosk.runtime import open_journal
+from tests.badlink import BadLink, LinkProfile, floor_ratio
+from tests.conftest import KIOSK, kiosk_env
+from tests.upload_helpers import (
+    KIOSK_ID,
+    IntakeServer,
+    Site,
+    check_acknowledged,
+    demo,
+    make_site,
+    stats,
+    upload,
+)
+
+KB = 1024
+LATENCY_S = 0.15
+RATES = (16 * KB, 64 * KB, 256 * KB)
+RESETS = (32 * KB, 64 * KB, 256 * KB)
+MATRIX_RECORDS = 2
+DONE_RECORDS = 20
+TARGET_GOODPUT = 0.5  # packet bytes / elapsed / cap, issue #9
+TARGET_WIRE = 1.1
+
+
+@dataclass
+class Result:
+    records: int
+    packet_bytes: int
+    elapsed_s: float
+    bytes_up: int
+    resets: int
+    profile: LinkProfile
+
+    @property
+    def goodput(self) -> float:
+        assert self.profile.rate_bps
+        return self.packet_bytes / self.elapsed_s / self.profile.rate_bps
+
+    @property
+    def floor(self) -> float:
+        return floor_ratio(self.profile)
+
+    @property
+    def wire(self) -> float:
+        return self.bytes_up / self.packet_bytes
+
+
+# -- sites -----------------------------------------------------------------------------------
+class Templates:
+    """One demo site per record count, made once; every run works on a fresh copy."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._made: dict[int, Path] = {}
+
+    def site(self, records: int) -> Site:
+        if records not in self._made:
+            site = make_site(self.base / f"template-{records}")
+            demo(site, records, seed=records)
+            self._made[records] = site.root
+        copy = Path(tempfile.mkdtemp(dir=self.base, prefix="run-"))
+        shutil.copytree(self._made[records], copy, dirs_exist_ok=True)
+        return Site(copy)
+
+
+def _packets(site: Site) -> int:
+    return sum(p.stat().st_size for p in (site.intake_dir / "records" / KIOSK_ID).glob("*.pkt"))
+
+
+def _check_once(site: Site, journal: Journal, records: int) -> None:
+    """Every record acknowledged with a verified receipt, held once, never restarted."""
+    done = check_acknowledged(site, journal)
+    counts = stats(site)
+    if len(done) != records or counts["received"] != records or counts["rejected"]:
+        raise AssertionError(f"{len(done)} acknowledged, intake {counts}")
+    for info in journal.records():
+        moves = [(e.details["from_state"], e.details["to_state"])
+                 for e in journal.audit_events(1000, event="record_state")
+                 if e.details["record"] == info.id]
+        if moves != [("sealed", "uploading"), ("uploading", "acknowledged")]:
+            raise AssertionError(f"{info.id} was restarted: {moves}")
+
+
+@contextlib.contextmanager
+def _through(site: Site, profile: LinkProfile) -> Iterator[tuple[IntakeServer, BadLink]]:
+    with IntakeServer(site.intake_dir) as intake, BadLink(
+            ("127.0.0.1", intake.port), profile) as link:
+        site.configure(link.url)
+        yield intake, link
+
+
+def tus_run(site: Site, profile: LinkProfile, records: int,
+            stall: tuple[float, float] | None = None) -> Result:
+    """The uploader in process (default config), one drain per pass until the outbox is
+    empty; ``stall`` = (after s, for s)."""
+    with _through(site, profile) as (_intake, link):
+        config = load_config(site.config)
+        settings = UploadSettings.from_config(config, site.intake_key)
+        with open_journal(config) as journal, Uploader(journal, settings,
+                                                       out=io.StringIO()) as uploader:
+            if stall is not None:
+                threading.Timer(stall[0], link.stall, args=(stall[1],)).start()
+            started = time.monotonic()
+            while journal.outbox():
+                result = uploader.drain()
+                if result.link_down:
+                    time.sleep(settings.interval_s)  # the daemon's first pause
+            elapsed = time.monotonic() - started
+            _check_once(site, journal, records)
+        carried = link.stats
+    return Result(records, _packets(site), elapsed, carried.bytes_up, carried.resets, profile)
+
+
+class _Sink(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    received: list[int]
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        try:
+            body = self.rfile.read(length)
+        except OSError:  # the link reset it: nothing of it counts
+            self.close_connection = True
+            return
+        if len(body) == length:
+            self.received.append(length)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def post_run(site: Site, profile: LinkProfile, budget_s: float) -> tuple[int, int, int]:
+    """Each record as one plain POST, retried for ``budget_s``: (records that arrived,
+    records, bytes carried)."""
+    config = load_config(site.config)
+    from kiosk.sealing import build_packet
+
+    with Journal.open_readonly(config.journal_path) as journal:
+        packets = [build_packet(info.manifest, journal.step_blobs(info.id))
+                   for info in journal.outbox() if info.manifest is not None]
+    received: list[int] = []
+    handler = type("Sink", (_Sink,), {"received": received})
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    import requests
+
+    try:
+        with BadLink(server.server_address, profile) as link:
+            deadline = time.monotonic() + budget_s
+            for packet in packets:
+                while time.monotonic() < deadline:
+                    try:
+                        requests.post(link.url, data=packet, timeout=30)
+                        break
+                    except requests.RequestException:
+                        continue
+            carried = link.stats.bytes_up
+    finally:
+        server.shutdown()
+        server.server_close()
+    return len(received), len(packets), carried
+
+
+def matrix(templates: Templates, rates: tuple[int, ...] = RATES,
+           resets: tuple[int, ...] = RESETS, records: int = MATRIX_RECORDS) -> list[dict]:
+    out = []
+    for rate in rates:
+        for reset in resets:
+            profile = LinkProfile(rate_bps=rate, latency_s=LATENCY_S, reset_every=reset)
+            tus = tus_run(templates.site(records), profile, records)
+            budget = max(20.0, tus.elapsed_s)
+            arrived, total, carried = post_run(templates.site(records), profile, budget)
+            out.append({"rate": rate, "reset": reset, "tus": tus, "post_arrived": arrived,
+                        "post_records": total, "post_carried": carried, "post_s": budget})
+            print(f"  {rate // KB} KB/s, reset every {reset // KB} KB: "
+                  f"{tus.goodput / tus.floor:.2f} of floor, wire {tus.wire:.3f}; "
+                  f"POST {arrived}/{total}", file=sys.stderr, flush=True)
+    return out
+
+
+def _uploading_offsets(site: Site) -> list[int]:
+    db = sqlite3.connect(site.intake_dir / "tus" / "uploads.db")
+    try:
+        return [row[0] for row in db.execute("SELECT offset FROM uploads")]
+    finally:
+        db.close()
+
+
+def kill_run(site: Site, profile: LinkProfile, records: int, kills: int,
+             seed: int = 9) -> dict[str, Any]:
+    """``kiosk upload`` (the daemon, default config) SIGKILLed at ``kills`` random moments,
+    then ``kiosk upload --once`` to the end."""
+    rng = random.Random(seed)
+    with _through(site, profile) as (_intake, link):
+        env = kiosk_env(site.config)
+        started = time.monotonic()
+        done_kills = 0
+        for _ in range(kills):
+            proc = subprocess.Popen([*KIOSK, "upload"], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(2.0, 20.0))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            done_kills += 1
+            with Journal.open_readonly(site.journal_path) as journal:
+                if not journal.outbox():
+                    break
+        final = upload(site, "--once", timeout=3600)
+        elapsed = time.monotonic() - started
+        if final.returncode != 0:
+            raise AssertionError(final.stderr[-2000:])
+        with Journal.open_readonly(site.journal_path) as journal:
+            _check_once(site, journal, records)
+        counts = stats(site)
+        leftovers = [o for o in _uploading_offsets(site) if o > 0]
+        carried = link.stats
+    return {"kills": done_kills, "duplicates": counts["duplicates"],
+            "abandoned_with_bytes": len(leftovers),
+            "result": Result(records, _packets(site), elapsed, carried.bytes_up,
+                             carried.resets, profile)}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix="bench-upload-"))
+    try:
+        templates = Templates(base)
+        if quick:
+            cells = matrix(templates, rates=(256 * KB,), resets=(64 * KB,), records=2)
+            return {"matrix": cells}
+        poso = LinkProfile(rate_bps=64 * KB, latency_s=LATENCY_S, reset_every=64 * KB)
+        out: dict[str, Any] = {}
+        print("done-when: 20 records, 64 KB/s, 150 ms, reset every 64 KB", file=sys.stderr)
+        out["done_when"] = tus_run(templates.site(DONE_RECORDS), poso, DONE_RECORDS)
+        print("... with a 60 s stall", file=sys.stderr)
+        out["stall"] = tus_run(templates.site(DONE_RECORDS), poso, DONE_RECORDS,
+                               stall=(60.0, 60.0))
+        print("... with 20 SIGKILLs", file=sys.stderr)
+        out["kills"] = kill_run(templates.site(DONE_RECORDS), poso, DONE_RECORDS, kills=20)
+        print("matrix", file=sys.stderr)
+        out["matrix"] = matrix(templates)
+        return out
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _r(result: Result) -> str:
+    return (f"{result.packet_bytes / KB:,.0f} KiB in {result.elapsed_s:.0f} s: goodput "
+            f"{result.goodput:.2f} of the cap = {result.goodput / result.floor:.2f} of the "
+            f"floor ({result.floor:.3f}); wire {result.wire:.3f}x; {result.resets} resets")
+
+
+def rows(r: dict[str, Any]) -> list[str]:
+    out = []
+    if "done_when" in r:
+        d = r["done_when"]
+        out.append(f"| upload, 20 demo records, 64 KB/s, 150 ms one way, reset every 64 KB, "
+                   f"default config (all acknowledged, each held once) | {_r(d)} | goodput "
+                   f">= {TARGET_GOODPUT} of the cap, wire <= {TARGET_WIRE}x |")
+        s = r["stall"]
+        out.append(f"| the same with a 60 s stall after 60 s | {_r(s)} | finishes |")
+        k = r["kills"]
+        out.append(f"| the same with `kiosk upload` SIGKILLed at {k['kills']} random moments "
+                   f"| {_r(k['result'])}; {k['duplicates']} duplicates, "
+                   f"{k['abandoned_with_bytes']} uploads abandoned with bytes kept | nothing "
+                   "lost, none stored twice, none restarted |")
+    for cell in r.get("matrix", []):
+        tus = cell["tus"]
+        out.append(
+            f"| upload through {cell['rate'] // KB} KB/s, 150 ms, reset every "
+            f"{cell['reset'] // KB} KB, {tus.records} records | **{tus.goodput / tus.floor:.2f}"
+            f" of the floor** ({tus.goodput:.2f} of the cap, floor {tus.floor:.2f}), wire "
+            f"{tus.wire:.3f}x, {tus.elapsed_s:.0f} s; one plain POST each: "
+            f"{cell['post_arrived']} of {cell['post_records']} arrived in "
+            f"{cell['post_s']:.0f} s ({cell['post_carried'] / KB:,.0f} KiB carried) | |")
+    return out
+
+
+if __name__ == "__main__":
+    for row in rows(run(quick=len(sys.argv) > 1 and sys.argv[1] == "quick")):
+        print(row)
