@@ -7,7 +7,8 @@ Provisioning, in three commands (see README):
    (goes to every kiosk), and ``DIR/keys/intake.key`` (signs receipts; stays here) with
    ``DIR/keys/intake.pub`` (goes to every kiosk, ``[upload] intake_key``);
 2. on the kiosk, ``kiosk keys show`` prints its device public key;
-3. ``kiosk-intake register --data DIR --kiosk ID --key HEX``: trust that kiosk's signatures.
+3. ``kiosk-intake register --data DIR --kiosk ID --key HEX``: trust that kiosk's signatures
+   (for that kiosk id only; ``kiosk-intake revoke --data DIR --kiosk ID`` withdraws it).
 
 Then ``kiosk-intake serve --data DIR`` receives uploads (``docs/upload.md``) and
 ``kiosk-intake stats --data DIR`` counts them. ``keys init`` never replaces a key: run again,
@@ -32,18 +33,6 @@ from kiosk.sealing_keys import _write_atomic
 
 _KIOSK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _HEX_KEY = re.compile(r"^[0-9a-f]{64}$")
-
-
-def trusted_devices(data: Path) -> dict[str, bytes]:
-    """key id -> Ed25519 public key of every registered kiosk."""
-    from kiosk.sealing import key_id
-
-    out: dict[str, bytes] = {}
-    for path in sorted((data / "devices").glob("*.json")):
-        entry = json.loads(path.read_text())
-        public = bytes.fromhex(entry["public_key"])
-        out[key_id(public)] = public
-    return out
 
 
 def _keys_init(args: argparse.Namespace) -> int:
@@ -94,6 +83,29 @@ def _register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _revoke(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from intake.devices import registration
+
+    path = Path(args.data) / "devices" / f"{args.kiosk}.json"
+    device = registration(Path(args.data), args.kiosk) if _KIOSK_ID.match(args.kiosk) else None
+    if device is None:
+        print(f"kiosk-intake: no registration for kiosk {args.kiosk!r} in {path.parent}",
+              file=sys.stderr)
+        return 1
+    if device.revoked:
+        print(f"kiosk {args.kiosk} was already revoked ({device.revoked_at})")
+        return 0
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _write_atomic(path, (json.dumps({"kiosk_id": args.kiosk,
+                                     "public_key": device.public_key.hex(),
+                                     "revoked": True, "revoked_at": now}) + "\n").encode(),
+                  0o644, overwrite=True)
+    print(f"revoked kiosk {args.kiosk}: its uploads are refused from the next request")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from intake.server import serve
     from kiosk.logs import setup_logging
@@ -110,8 +122,13 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"kiosk-intake: --token-file {args.token_file} must hold one token "
                   "(no spaces)", file=sys.stderr)
             return 2
+    if not 0 < args.max_packet_mib <= 256:
+        print("kiosk-intake: --max-packet-mib must be more than 0 and at most 256",
+              file=sys.stderr)
+        return 2
     setup_logging(args.log_level)
-    return serve(Path(args.data), args.host, args.port, token)
+    return serve(Path(args.data), args.host, args.port, token,
+                 int(args.max_packet_mib * 1024 * 1024))
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -151,12 +168,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     reg.add_argument("--data", required=True, metavar="DIR")
     reg.add_argument("--kiosk", required=True, metavar="ID")
     reg.add_argument("--key", required=True, metavar="HEX")
+    rev = sub.add_parser("revoke", help="stop trusting a kiosk (a stolen or retired one)")
+    rev.add_argument("--data", required=True, metavar="DIR")
+    rev.add_argument("--kiosk", required=True, metavar="ID")
     srv = sub.add_parser("serve", help="receive uploads (docs/upload.md) until SIGTERM")
     srv.add_argument("--data", required=True, metavar="DIR")
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=8700, help="0 picks a free port")
     srv.add_argument("--token-file", metavar="PATH",
                      help="require 'Authorization: Bearer <token in PATH>' on every request")
+    srv.add_argument("--max-packet-mib", type=float, default=16.0, metavar="MIB",
+                     help="largest packet accepted (default 16; a record is about 0.6)")
     srv.add_argument("--log-level", default="INFO",
                      choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     st = sub.add_parser("stats", help="counts of received, duplicate and rejected packets")
@@ -169,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "stats":
         return _stats(args)
+    if args.command == "revoke":
+        return _revoke(args)
     return _register(args)
 
 

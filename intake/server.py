@@ -53,7 +53,7 @@ from resumable_upload.exceptions import TusHookError
 from resumable_upload.server import TusHTTPRequestHandler, TusServer
 from resumable_upload.storage import SQLiteStorage
 
-from intake.store import KIOSK_ID, SHA256_HEX, IntakeStore, valid_record_id
+from intake.store import KIOSK_ID, SHA256_HEX, IntakeStore, Refusal, valid_record_id
 from kiosk.errors import SealingError
 from kiosk.fsutil import fsync_dir, make_dirs
 from kiosk.receipts import IntakeKey
@@ -62,7 +62,9 @@ from kiosk.sealing_keys import load_central_private_key
 log = logging.getLogger(__name__)
 
 TUS_PATH = "/files"
-MAX_PACKET_BYTES = 256 * 1024 * 1024  # Tus-Max-Size; a six-step record is about 1 MiB
+# Tus-Max-Size by default: a sealed record is about 0.6 MiB (1-5 MiB in MOSIP's packets);
+# 16 MiB is well above any real one and bounds what an upload may cost the intake.
+MAX_PACKET_BYTES = 16 * 1024 * 1024
 UPLOAD_EXPIRY_S = 14 * 24 * 3600  # an abandoned half upload is dropped after two weeks
 REQUEST_TIMEOUT_S = 30
 COMMIT_BYTES = 256 * 1024  # a streamed PATCH is made durable at least every this many bytes,
@@ -115,10 +117,17 @@ class DurableSQLiteStorage(SQLiteStorage):
         return [(upload_id, json.loads(meta) if meta else {}) for upload_id, meta in rows]
 
 
+def refusal_json(refusal: Refusal) -> bytes:
+    """The body of a refusal: ``{"error", "code", "permanent"}`` (docs/upload.md)."""
+    return json.dumps({"error": refusal.reason, "code": refusal.code,
+                       "permanent": refusal.permanent}, sort_keys=True).encode()
+
+
 class Intake:
     """Everything one ``serve`` process owns: the tus server, its storage, the store."""
 
-    def __init__(self, data: Path, token: str | None) -> None:
+    def __init__(self, data: Path, token: str | None,
+                 max_packet_bytes: int = MAX_PACKET_BYTES) -> None:
         self.data = Path(data)
         self.token = token
         central = load_central_private_key(self.data / "keys" / "central.key")
@@ -127,16 +136,13 @@ class Intake:
             raise SealingError(f"intake key {intake_key_path} is missing; run "
                                f"`kiosk-intake keys init --data {self.data}` to add it")
         intake_key = IntakeKey.load_or_create(intake_key_path)
-        from intake.cli import trusted_devices
-
-        self.store = IntakeStore(self.data, central, intake_key,
-                                 lambda: trusted_devices(self.data))
+        self.store = IntakeStore(self.data, central, intake_key)
         tus_dir = self.data / "tus"
         make_dirs(tus_dir / "uploads", mode=0o700)
         self.storage = DurableSQLiteStorage(db_path=str(tus_dir / "uploads.db"),
                                             upload_dir=str(tus_dir / "uploads"))
         self.tus = TusServer(
-            storage=self.storage, base_path=TUS_PATH, max_size=MAX_PACKET_BYTES,
+            storage=self.storage, base_path=TUS_PATH, max_size=max_packet_bytes,
             upload_expiry=UPLOAD_EXPIRY_S, cleanup_interval=3600,
             request_timeout=REQUEST_TIMEOUT_S, checksum_algorithms=("sha1", "sha256"),
             disable_concatenation=True, on_upload_create=self._on_create,
@@ -162,6 +168,11 @@ class Intake:
                                "SHA-256", status_code=400)
         if not upload_length:
             raise TusHookError("Upload-Length must be the packet's length", status_code=400)
+        refusal = self.store.check_kiosk(kiosk_id)
+        if refusal is not None:  # before a byte is stored
+            log.warning("upload for record %s refused (%s): %s", record_id, refusal.code,
+                        refusal.reason)
+            raise TusHookError(refusal_json(refusal).decode(), status_code=403)
         log.info("upload %s started: record %s of kiosk %s, %d bytes", upload_id, record_id,
                  kiosk_id, upload_length)
 
@@ -211,6 +222,8 @@ class Intake:
             status, body = self.store.receipt(parts[2], parts[3])
             if status == 200 and isinstance(body, bytes):
                 return 200, "application/octet-stream", body
+            if isinstance(body, Refusal):
+                return status, "application/json", refusal_json(body)
             return status, "application/json", json.dumps({"error": body}).encode()
         return 404, "application/json", b'{"error":"not found"}'
 
@@ -252,7 +265,7 @@ class IntakeHandler(TusHTTPRequestHandler):
             super()._handle_request("PATCH")
             return
         length = int(length_header[0].strip())
-        if length > MAX_PACKET_BYTES:
+        if length > self.intake.tus.max_size:
             self._send_error(413, b"Request entity too large")
             return
         self._stream_patch(length, int(offset_header.strip()))
@@ -415,7 +428,7 @@ def _lock_data_dir(data: Path) -> int:
 
 
 def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
-          token: str | None = None) -> int:
+          token: str | None = None, max_packet_bytes: int = MAX_PACKET_BYTES) -> int:
     """Run until SIGTERM or SIGINT; exit status 0 on a clean stop, 1 if it cannot start."""
     logging.getLogger("resumable_upload").setLevel(logging.WARNING)
     data = Path(data)
@@ -424,7 +437,7 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
             raise SealingError(f"{data} is not a directory; run `kiosk-intake keys init "
                                f"--data {data}` first")
         lock_fd = _lock_data_dir(data)
-        intake = Intake(data, token)
+        intake = Intake(data, token, max_packet_bytes)
     except (SealingError, OSError) as exc:
         print(f"kiosk-intake: {exc}", file=sys.stderr)
         return 1

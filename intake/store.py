@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from intake import devices
+from intake.devices import Device
 from kiosk.errors import SealingError
 from kiosk.fsutil import make_dirs
 from kiosk.receipts import IntakeKey, make_receipt
@@ -46,10 +48,46 @@ from kiosk.sealing_keys import _write_atomic
 
 log = logging.getLogger(__name__)
 
-KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+KIOSK_ID = devices.KIOSK_ID
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
 DIFFERENT_PACKET = "a different packet was already received for this record"
-_SCHEMA_VERSION = 1
+MAX_REASON_CHARS = 300
+_SCHEMA_VERSION = 2
+
+# Why a completed upload is refused: code -> (permanent, what it means). A permanent refusal
+# is final for that packet (the kiosk moves the record to `rejected` and never resends it
+# by itself); a temporary one asks for a fresh upload. docs/upload.md lists them.
+REFUSALS: dict[str, tuple[bool, str]] = {
+    "malformed_metadata": (True, "the upload's kiosk_id/record_id metadata are malformed"),
+    "sha256_mismatch": (False, "the bytes received do not match the sha256 metadata"),
+    "ids_mismatch": (True, "the metadata and the packet's manifest name different records"),
+    "unknown_kiosk": (True, "no kiosk of that id is registered"),
+    "revoked_kiosk": (True, "the kiosk's registration was revoked"),
+    "wrong_key": (True, "the packet is signed by a key that is not the kiosk's"),
+    "bad_signature": (True, "the manifest's signature does not verify"),
+    "undecryptable": (True, "a step does not decrypt with this intake's central key"),
+    "malformed_packet": (True, "the packet does not parse, or its parts do not match"),
+    "different_packet": (True, DIFFERENT_PACKET),
+}
+
+
+def safe_text(text: object, limit: int = MAX_REASON_CHARS) -> str:
+    """``text`` made safe for a log line or a stored reason: printable ASCII only (anything
+    else as ``\\xNN``/``\\uNNNN`` escapes), on one line, at most ``limit`` characters."""
+    escaped = str(text).encode("ascii", "backslashreplace").decode("ascii")
+    cleaned = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in escaped)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    reason: str
+
+    @property
+    def permanent(self) -> bool:
+        return REFUSALS[self.code][0]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     kiosk_id TEXT NOT NULL, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -57,7 +95,7 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (kiosk_id, record_id));
 CREATE TABLE IF NOT EXISTS rejections (
     kiosk_id TEXT NOT NULL, record_id TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (kiosk_id, record_id));
+    code TEXT NOT NULL DEFAULT 'malformed_packet', PRIMARY KEY (kiosk_id, record_id));
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS processed (upload_id TEXT PRIMARY KEY, outcome TEXT NOT NULL,
     at TEXT NOT NULL);
@@ -84,15 +122,28 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _manifest_ids(packet: bytes) -> tuple[Any, Any] | None:
-    """(kiosk_id, record_id) the packet's manifest claims, unverified; None if unreadable
-    (the opener then says precisely what is wrong)."""
+def _manifest_claims(packet: bytes) -> tuple[Any, Any, Any] | None:
+    """(kiosk_id, record_id, device_key_id) the packet's manifest claims, unverified; None
+    if unreadable (the opener then says precisely what is wrong)."""
     try:
         signed = parse_packet(packet).signed_manifest
         manifest = json.loads(signed[:-SIGNATURE_BYTES].decode("ascii"))
-        return manifest["kiosk_id"], manifest["record_id"]
-    except (SealingError, ValueError, KeyError, TypeError):
+        return manifest["kiosk_id"], manifest["record_id"], manifest["device_key_id"]
+    except (SealingError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _opener_refusal(exc: SealingError) -> Refusal:
+    """The opener's reason, classified (its messages are ours: kiosk/sealing.py)."""
+    text = str(exc)
+    if "bad signature" in text:
+        code = "bad_signature"
+    elif "does not decrypt" in text or "sealed to central key" in text or (
+            "belongs to another" in text):
+        code = "undecryptable"
+    else:
+        code = "malformed_packet"
+    return Refusal(code, safe_text(text))
 
 
 @dataclass(frozen=True)
@@ -104,6 +155,7 @@ class Outcome:
     kiosk_id: str
     record_id: str
     reason: str = ""
+    code: str = ""
 
 
 class IntakeStore:
@@ -111,19 +163,24 @@ class IntakeStore:
     ``DIR/intake.lock``). Thread-safe: one completed upload is processed at a time."""
 
     def __init__(self, data: Path, central_private_key: bytes, intake_key: IntakeKey,
-                 trusted_devices: Callable[[], Mapping[str, bytes]]) -> None:
+                 registration: Callable[[str], Device | None] | None = None) -> None:
         self.data = Path(data)
         self.records = self.data / "records"
         self._central_private_key = central_private_key
         self._intake_key = intake_key
-        self._trusted_devices = trusted_devices  # re-read per packet: `register` needs no restart
+        # read per packet: `register` and `revoke` need no restart
+        self._registration = registration or (lambda kiosk: devices.registration(data, kiosk))
         self._lock = threading.Lock()
         make_dirs(self.records)
         self._db = sqlite3.connect(self.data / "intake.db", check_same_thread=False,
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
         self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        if version == 1:  # refusal codes arrived in version 2
+            self._db.execute("ALTER TABLE rejections ADD COLUMN code TEXT NOT NULL"
+                             " DEFAULT 'malformed_packet'")
         self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -152,48 +209,82 @@ class IntakeStore:
             if self._db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
                                 (upload_id,)).fetchone():
                 return Outcome("replayed", kiosk_id, record_id)
-            reason = self._check(metadata, packet, kiosk_id, record_id)
-            if reason:
-                return self._reject(upload_id, kiosk_id, record_id, reason)
+            if not valid_record_id(kiosk_id, record_id):  # _on_create refuses these
+                kiosk_id, record_id = safe_text(kiosk_id, 40), safe_text(record_id, 60)
+                log.warning("upload %s refused: malformed kiosk_id/record_id", upload_id)
+                return Outcome("rejected", kiosk_id, record_id,
+                               REFUSALS["malformed_metadata"][1], "malformed_metadata")
+            refusal = self.check(metadata, packet, kiosk_id, record_id)
+            if refusal is not None:
+                return self._reject(upload_id, kiosk_id, record_id, refusal)
             return self._store(upload_id, kiosk_id, record_id, packet)
 
-    def _check(self, metadata: Mapping[str, str], packet: bytes, kiosk_id: str,
-               record_id: str) -> str:
-        """Steps 1 and 2 (and the 'different packet' half of 4); '' when the packet is good."""
-        if not valid_record_id(kiosk_id, record_id):
-            return "upload metadata kiosk_id/record_id are missing or malformed"
+    def check_kiosk(self, kiosk_id: str) -> Refusal | None:
+        """Is ``kiosk_id`` registered and not revoked? (also asked before an upload starts)"""
+        device = self._registration(kiosk_id)
+        if device is None:
+            return Refusal("unknown_kiosk", f"kiosk {safe_text(kiosk_id, 40)} is not "
+                           "registered at this intake (kiosk-intake register)")
+        if device.revoked:
+            return Refusal("revoked_kiosk", f"kiosk {kiosk_id} is revoked"
+                           + (f" (since {safe_text(device.revoked_at, 40)})"
+                              if device.revoked_at else ""))
+        return None
+
+    def check(self, metadata: Mapping[str, str], packet: bytes, kiosk_id: str,
+              record_id: str) -> Refusal | None:
+        """Steps 1 and 2 (and the 'different packet' half of 4); None when the packet is
+        good. ``kiosk_id``/``record_id`` are valid ids here."""
         digest = hashlib.sha256(packet).hexdigest()
         if digest != metadata.get("sha256"):
-            return ("the received bytes do not match the upload's sha256 metadata "
-                    "(upload data lost or altered); start a fresh upload")
-        claimed = _manifest_ids(packet)
-        if claimed is not None and claimed != (kiosk_id, record_id):
-            return (f"upload metadata names record {record_id} of kiosk {kiosk_id}, "
-                    "the packet's manifest another")
+            return Refusal("sha256_mismatch",
+                           "the received bytes do not match the upload's sha256 metadata "
+                           "(upload data lost or altered); start a fresh upload")
+        claimed = _manifest_claims(packet)
+        if claimed is not None and claimed[:2] != (kiosk_id, record_id):
+            return Refusal("ids_mismatch", f"upload metadata names record {record_id} of "
+                           f"kiosk {kiosk_id}, the packet's manifest another")
         pkt, _receipt = self._paths(kiosk_id, record_id)
         if pkt.exists():
-            return "" if _sha256_file(pkt) == digest else DIFFERENT_PACKET
+            if _sha256_file(pkt) == digest:
+                return None
+            return Refusal("different_packet", DIFFERENT_PACKET)
+        refusal = self.check_kiosk(kiosk_id)
+        if refusal is not None:
+            return refusal
+        device = self._registration(kiosk_id)
+        assert device is not None  # noqa: S101 -- check_kiosk said so
+        if claimed is not None and claimed[2] != device.key_id:
+            shown = claimed[2] if isinstance(claimed[2], str) and _KEY_ID.fullmatch(
+                claimed[2]) else "(malformed)"
+            return Refusal("wrong_key", f"the packet is signed by key {shown}, which does not "
+                           f"belong to kiosk {kiosk_id} (its key is {device.key_id})")
         try:
             opened = Opener(self._central_private_key,
-                            self._trusted_devices()).open_packet(packet)
+                            {device.key_id: device.public_key}).open_packet(packet)
         except SealingError as exc:
-            return str(exc)
+            return _opener_refusal(exc)
         if (opened.meta.kiosk_id, opened.meta.record_id) != (kiosk_id, record_id):
-            return "upload metadata do not match the packet's signed manifest"
+            return Refusal("ids_mismatch",
+                           "upload metadata do not match the packet's signed manifest")
         del opened  # plaintext is never kept or logged
-        return ""
+        return None
 
-    def _reject(self, upload_id: str, kiosk_id: str, record_id: str, reason: str) -> Outcome:
+    def _reject(self, upload_id: str, kiosk_id: str, record_id: str,
+                refusal: Refusal) -> Outcome:
         at = _now()
+        reason = safe_text(refusal.reason)
         with self._transaction() as db:
             db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?)",
-                       (kiosk_id, record_id, reason, at))
+            db.execute("INSERT OR REPLACE INTO rejections (kiosk_id, record_id, reason, at,"
+                       " code) VALUES (?, ?, ?, ?, ?)",
+                       (kiosk_id, record_id, reason, at, refusal.code))
             db.execute("UPDATE counters SET value = value + 1 WHERE name = 'rejected'")
             db.execute("INSERT INTO processed VALUES (?, 'rejected', ?)", (upload_id, at))
             db.execute("COMMIT")
-        log.warning("refused record %s of kiosk %s: %s", record_id, kiosk_id, reason)
-        return Outcome("rejected", kiosk_id, record_id, reason)
+        log.warning("refused record %s of kiosk %s (%s): %s", record_id, kiosk_id,
+                    refusal.code, reason)
+        return Outcome("rejected", kiosk_id, record_id, reason, refusal.code)
 
     def _store(self, upload_id: str, kiosk_id: str, record_id: str, packet: bytes) -> Outcome:
         """Step 3 (or the 'same packet' half of 4): packet, then receipt, then the row."""
@@ -224,8 +315,8 @@ class IntakeStore:
         return Outcome(status, kiosk_id, record_id)
 
     # -- the receipt endpoint -------------------------------------------------------------
-    def receipt(self, kiosk_id: str, record_id: str) -> tuple[int, bytes | str]:
-        """``(200, receipt bytes)``, ``(422, reason)`` or ``(404, message)``."""
+    def receipt(self, kiosk_id: str, record_id: str) -> tuple[int, bytes | Refusal | str]:
+        """``(200, receipt bytes)``, ``(422, Refusal)`` or ``(404, message)``."""
         if not valid_record_id(kiosk_id, record_id):
             return 404, "no such record"
         _pkt, path = self._paths(kiosk_id, record_id)
@@ -235,10 +326,11 @@ class IntakeStore:
             pass
         with self._lock:
             row = self._db.execute(
-                "SELECT reason FROM rejections WHERE kiosk_id = ? AND record_id = ?",
+                "SELECT reason, code FROM rejections WHERE kiosk_id = ? AND record_id = ?",
                 (kiosk_id, record_id)).fetchone()
         if row is not None:
-            return 422, str(row[0])
+            code = str(row[1]) if str(row[1]) in REFUSALS else "malformed_packet"
+            return 422, Refusal(code, str(row[0]))
         return 404, "not received"
 
     def stats(self) -> dict[str, Any]:

@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
     qlist = queue_sub.add_parser("list", parents=[common], help="one line per record")
     qlist.add_argument("--json", action="store_true")
+    qretry = queue_sub.add_parser(
+        "retry", parents=[common],
+        help="put rejected records back in the outbox (after the cause is fixed)")
+    qretry.add_argument("ids", nargs="*", metavar="ID", help="record ids (kiosk queue list)")
+    qretry.add_argument("--all", action="store_true", help="every rejected record")
 
     journal = sub.add_parser("journal", parents=[common], help="the enrollment journal")
     journal_sub = journal.add_subparsers(dest="journal_command", required=True,
@@ -173,12 +178,39 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
 def cmd_queue(config: Config, args: argparse.Namespace) -> int:
     from kiosk.status import queue_entries, render_queue
 
+    if args.queue_command == "retry":
+        return _queue_retry(config, args)
     entries = queue_entries(config)
     if args.json:
         print(json.dumps(entries, indent=2))
     else:
         render_queue(entries)
     return EXIT_OK
+
+
+def _queue_retry(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk queue retry ID... | --all``: rejected -> sealed; 0, or 1 naming what was not
+    requeued (unknown id, not rejected), or 2 for a usage mistake."""
+    from kiosk.errors import IllegalStateChange, JournalError
+    from kiosk.runtime import open_journal
+
+    if bool(args.ids) == bool(args.all):
+        print("kiosk queue retry: name the record ids, or --all", file=sys.stderr)
+        return EXIT_CONFIG
+    problems = 0
+    with open_journal(config, owner=False) as journal:
+        ids = [r.id for r in journal.records("rejected")] if args.all else args.ids
+        if not ids:
+            print("no rejected records")
+        for record_id in ids:
+            try:
+                journal.requeue(record_id, "kiosk queue retry")
+            except (IllegalStateChange, JournalError) as exc:
+                print(f"kiosk queue retry: {exc}", file=sys.stderr)
+                problems += 1
+                continue
+            print(f"requeued {record_id}")
+    return 1 if problems else EXIT_OK
 
 
 def cmd_journal(config: Config, args: argparse.Namespace) -> int:
@@ -259,7 +291,7 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
         log.info("power watcher started (%s UPS)", section["type"])
         return watch(ups.read, thresholds=Thresholds.from_config(section),
                      state_path=config.data_dir / STATE_FILE,
-                     journal_factory=lambda: open_journal(config),
+                     journal_factory=lambda: open_journal(config, owner=False),
                      shutdown_command=section["shutdown_command"],
                      poll_interval_s=section["poll_interval_s"], stop=stop)
 

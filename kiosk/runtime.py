@@ -84,10 +84,13 @@ def make_sealer(config: Config) -> Sealer:
     return Sealer(central, device_key, config.kiosk_id)
 
 
-def open_journal(config: Config) -> Journal:
+def open_journal(config: Config, *, owner: bool = True) -> Journal:
+    """The journal for writing. ``owner``: this process enrolls (``kiosk run``, ``kiosk
+    demo``) and may quarantine a corrupt journal; the uploader and the power watcher open
+    with ``owner=False``, report a corrupt file and stop (JournalCorrupt)."""
     make_dirs(config.data_dir)
     return Journal.open(config.journal_path, kiosk_id=config.kiosk_id, boot_id=boot_id(),
-                        clock_trusted=clock_is_synchronized)
+                        clock_trusted=clock_is_synchronized, owner=owner)
 
 
 def read_power(config: Config) -> PowerStatus:

@@ -100,6 +100,10 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     records = ", ".join(f"{k} {v}" for k, v in status["records"].items() if v) or "none"
     console.print(f"records: {records}")
     upload = status["upload"]
+    rejected = status["records"].get("rejected", 0)
+    if rejected:
+        console.print(f"[red]refused by the intake: {rejected}[/] (kiosk queue list shows "
+                      "why; fix the cause, then kiosk queue retry ID)")
     if upload["pending"]:
         why = f" (last error: {upload['last_error']})" if upload["last_error"] else ""
         console.print(f"waiting to upload: {upload['pending']}{why}")

@@ -22,15 +22,20 @@ from kiosk.journal import database, migrations
 log = logging.getLogger(__name__)
 
 STATES: tuple[str, ...] = (
-    "in_progress", "sealed", "uploading", "exported", "acknowledged", "purged")
+    "in_progress", "sealed", "uploading", "exported", "acknowledged", "purged", "rejected")
 TRANSITIONS: dict[str, frozenset[str]] = {
     "in_progress": frozenset({"sealed"}),  # only through mark_sealed (it stores the manifest)
-    # -> acknowledged: the intake's receipt turned up before this kiosk journaled the upload
-    "sealed": frozenset({"uploading", "exported", "acknowledged"}),
-    "uploading": frozenset({"acknowledged", "sealed"}),  # -> sealed: upload given up for now
+    # -> acknowledged: the intake's receipt turned up before this kiosk journaled the upload;
+    # -> rejected: the intake refused the upload's creation for good (an unknown kiosk)
+    "sealed": frozenset({"uploading", "exported", "acknowledged", "rejected"}),
+    # -> sealed: upload given up for now; -> rejected: the intake refused it for good
+    "uploading": frozenset({"acknowledged", "sealed", "rejected"}),
     "exported": frozenset({"acknowledged", "uploading"}),
     "acknowledged": frozenset({"purged"}),
     "purged": frozenset(),
+    # kept with its reason, never deleted, never resent by itself: only a maintainer's
+    # `kiosk queue retry` puts it back in the outbox (requeue)
+    "rejected": frozenset({"sealed"}),
 }
 STEPS: tuple[str, ...] = (
     "consent", "identity", "demographics", "portrait", "fingerprints", "signature")
@@ -117,11 +122,14 @@ class Journal:
     # -- opening and closing ------------------------------------------------------------
     @classmethod
     def open(cls, path: Path, *, kiosk_id: str, boot_id: str,
-             clock_trusted: Callable[[], bool]) -> Journal:
+             clock_trusted: Callable[[], bool], owner: bool = True) -> Journal:
         """Open (creating if needed), check, migrate; quarantine a corrupt file.
 
         Raises :class:`JournalCorrupt` after moving a corrupt file aside and starting a
         fresh journal, :class:`JournalError` for a journal from newer software (untouched).
+        Only the journal's ``owner`` (the process that enrolls) quarantines: any other
+        writer (the uploader, the power watcher) gets :class:`JournalCorrupt` with the file
+        left as found.
         """
         path = Path(path)
         if not _KIOSK_ID.fullmatch(kiosk_id):
@@ -130,7 +138,8 @@ class Journal:
         lock = database.WriterLock(Path(f"{path}.lock"), create=True)
         try:
             with lock:
-                conn = database.open_checked(path, boot_id, clock_trusted)
+                conn = database.open_checked(path, boot_id, clock_trusted,
+                                             quarantine_corrupt=owner)
         except BaseException:
             lock.close()
             raise
@@ -417,6 +426,52 @@ class Journal:
 
         self._write(body)
 
+    def reject(self, record_id: str, reason: str) -> None:
+        """``sealed``/``uploading`` -> ``rejected``: the intake refused the record for good.
+
+        ``reason`` (the intake's, one line, no personal data) becomes ``last_error``; the
+        journaled upload is dropped; the payload stays. Durable on return."""
+        reason = reason[:MAX_ERROR_CHARS]
+
+        def body(conn: sqlite3.Connection) -> str:
+            old = self._state_in(conn, record_id)
+            if "rejected" not in TRANSITIONS[old]:
+                raise IllegalStateChange(f"record {record_id}: {old} -> rejected is not allowed")
+            conn.execute(
+                "UPDATE records SET state = 'rejected', attempts = attempts + 1,"
+                " last_error = ?, upload_url = NULL, updated_at = ? WHERE id = ?",
+                (reason, database.utc_now(), record_id))
+            database.insert_audit(
+                conn, "record_state",
+                {"record": record_id, "from_state": old, "to_state": "rejected",
+                 "reason": reason[:database.MAX_DETAIL_CHARS]},
+                self.boot_id, self._trusted())
+            return old
+
+        old = self._write(body)
+        log.warning("record %s: %s -> rejected: %s", record_id, old, reason)
+
+    def requeue(self, record_id: str, why: str) -> None:
+        """``rejected`` -> ``sealed`` (a maintainer fixed the cause): back in the outbox, its
+        attempts counted from zero, the last reason kept until the next attempt. Audited
+        with ``why``."""
+        database.check_details({"reason": why})
+
+        def body(conn: sqlite3.Connection) -> None:
+            old = self._state_in(conn, record_id)
+            if old != "rejected":
+                raise IllegalStateChange(
+                    f"record {record_id} is {old}; only rejected records are requeued")
+            conn.execute("UPDATE records SET state = 'sealed', attempts = 0, updated_at = ?"
+                         " WHERE id = ?", (database.utc_now(), record_id))
+            database.insert_audit(
+                conn, "record_state",
+                {"record": record_id, "from_state": "rejected", "to_state": "sealed",
+                 "reason": why}, self.boot_id, self._trusted())
+
+        self._write(body)
+        log.info("record %s: rejected -> sealed (%s)", record_id, why)
+
     def acknowledge(self, record_id: str, receipt: bytes) -> None:
         """-> ``acknowledged`` with the intake's receipt, in one commit (so no record is ever
         acknowledged without its receipt); the caller has verified the receipt."""
@@ -496,6 +551,9 @@ class Journal:
             if state == "acknowledged":
                 raise IllegalStateChange(
                     f"record {record_id}: use acknowledge(), which stores the receipt")
+            if state == "rejected" or old == "rejected":
+                raise IllegalStateChange(
+                    f"record {record_id}: use reject() (it stores the reason) or requeue()")
             if state not in TRANSITIONS[old]:
                 allowed = ", ".join(sorted(TRANSITIONS[old])) or "nothing"
                 raise IllegalStateChange(

@@ -295,9 +295,16 @@ def check(path: Path) -> str | None:
         conn.close()
 
 
-def open_checked(path: Path, boot_id: str, trusted: Callable[[], bool]) -> sqlite3.Connection:
-    """With the writer lock held: check, connect, configure, migrate; quarantine if corrupt."""
+def open_checked(path: Path, boot_id: str, trusted: Callable[[], bool], *,
+                 quarantine_corrupt: bool = True) -> sqlite3.Connection:
+    """With the writer lock held: check, connect, configure, migrate; quarantine if corrupt
+    (only the journal's owner, ``quarantine_corrupt``: another process reports and stops,
+    so it never moves the file from under the process that enrolls)."""
     problem = check(path)
+    if problem is not None and not quarantine_corrupt:
+        raise JournalCorrupt(
+            f"journal {path} failed its integrity check ({problem}); left as found: the "
+            "process that enrolls (kiosk run, or kiosk demo) moves it aside when it starts")
     if problem is None:
         conn = connect(path)
         try:

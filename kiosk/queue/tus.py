@@ -23,8 +23,10 @@ whole upload, stands for integrity.
 
 from __future__ import annotations
 
+import email.utils
 import socket
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin
@@ -36,7 +38,8 @@ from tusclient.request import TusRequest
 from tusclient.uploader import Uploader
 from urllib3.connection import HTTPConnection
 
-__all__ = ["TimedTusUploader", "TusCommunicationError", "TusUploadFailed", "upload_session"]
+__all__ = ["TimedTusUploader", "TusCommunicationError", "TusUploadFailed", "retry_after_s",
+           "upload_session"]
 
 # Linux's TCP_NOTSENT_LOWAT (socket.h: 25; not every Python names it). Without it a
 # socket's send buffer (autotuned to megabytes) swallows a whole record at once: the
@@ -45,6 +48,30 @@ __all__ = ["TimedTusUploader", "TusCommunicationError", "TusUploadFailed", "uplo
 # kernel, besides those in flight (which the link's window bounds).
 TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)
 UNSENT_BYTES = 16 * 1024
+
+
+def retry_after_s(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), capped at
+    a day; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), 86400.0)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    wall = time.time() if now is None else now
+    return max(0.0, min(when.timestamp() - wall, 86400.0))
+
+
+def _failed(error: TusCommunicationError, resp: requests.Response) -> TusCommunicationError:
+    """``error`` with the ``Retry-After`` the intake sent (``retry_after``, seconds)."""
+    error.retry_after = retry_after_s(resp.headers.get("retry-after"))  # type: ignore[attr-defined]
+    return error
 
 
 class _UploadAdapter(HTTPAdapter):
@@ -115,9 +142,9 @@ class TimedTusUploader(Uploader):
             raise TusCommunicationError(error) from error
         location = resp.headers.get("location")
         if resp.status_code != 201 or location is None:
-            raise TusCommunicationError(
+            raise _failed(TusCommunicationError(
                 f"creating the upload: HTTP {resp.status_code}", resp.status_code,
-                resp.content)
+                resp.content), resp)
         return urljoin(self.client.url, location)
 
     def get_offset(self) -> int:
@@ -130,9 +157,9 @@ class TimedTusUploader(Uploader):
             raise TusCommunicationError(error) from error
         offset = resp.headers.get("upload-offset")
         if resp.status_code >= 300 or offset is None or not offset.isdigit():
-            raise TusCommunicationError(
+            raise _failed(TusCommunicationError(
                 f"asking the upload's offset: HTTP {resp.status_code}", resp.status_code,
-                resp.content)
+                resp.content), resp)
         return int(offset)
 
     def _do_request(self) -> None:
@@ -163,8 +190,8 @@ class TimedTusUploader(Uploader):
         except requests.RequestException as error:
             raise TusUploadFailed(error) from error
         if not 200 <= resp.status_code < 300:
-            raise TusUploadFailed(f"sending the packet: HTTP {resp.status_code}",
-                                  resp.status_code, resp.content)
+            raise _failed(TusUploadFailed(f"sending the packet: HTTP {resp.status_code}",
+                                          resp.status_code, resp.content), resp)
         new_offset = resp.headers.get("upload-offset", "")
         if not new_offset.isdigit() or not offset <= int(new_offset) <= len(data):
             # a "success" without tus's answer: something else answered (a captive portal)

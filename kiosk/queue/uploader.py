@@ -46,9 +46,11 @@ import io
 import json
 import logging
 import os
+import random
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +66,12 @@ from kiosk.fsutil import make_dirs
 from kiosk.journal import Journal, RecordInfo
 from kiosk.queue.progress import ProgressFile
 from kiosk.queue.purge import purge_expired
-from kiosk.queue.tus import TimedTusUploader, TusCommunicationError, upload_session
+from kiosk.queue.tus import (
+    TimedTusUploader,
+    TusCommunicationError,
+    retry_after_s,
+    upload_session,
+)
 from kiosk.receipts import load_intake_public_key, verify_receipt
 from kiosk.sealing import build_packet
 
@@ -114,17 +121,41 @@ class PassResult:
     link_down: str | None = None  # why the pass ended early: the intake is unreachable
     stopped: bool = False  # SIGTERM/SIGINT (or the caller's stop event)
     progressed: bool = False  # the intake accepted bytes (or a record) during the pass
+    rejected: int = 0  # records the intake refused for good (now `rejected`)
+    deferred: int = 0  # records skipped: their own backoff after a failure has not run out
+    retry_after: float | None = None  # the intake asked for this long a pause
 
 
 class _Failure(Exception):
-    """One failed attempt for one record: ``reason`` goes to the journal's ``last_error``."""
+    """One failed attempt for one record: ``reason`` goes to the journal's ``last_error``.
 
-    def __init__(self, reason: str, *, link_down: bool = False,
-                 forget_url: bool = False) -> None:
+    ``reject``: the intake refused the record for good (the record goes to ``rejected``);
+    ``retry_after``: the intake asked for a pause (seconds, from ``Retry-After``)."""
+
+    def __init__(self, reason: str, *, link_down: bool = False, forget_url: bool = False,
+                 reject: bool = False, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = _one_line(reason)
         self.link_down = link_down
         self.forget_url = forget_url
+        self.reject = reject
+        self.retry_after = retry_after
+
+
+def _refusal(body: bytes | str | None) -> tuple[str, str, bool] | None:
+    """(code, reason, permanent) of an intake's refusal body (``docs/upload.md``), or None
+    when the body is not one."""
+    if not body:
+        return None
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("code"), str):
+        return None
+    permanent = doc.get("permanent", True)
+    return (_one_line(doc["code"], 40), _error_detail(body),
+            permanent if isinstance(permanent, bool) else True)
 
 
 class _Stopped(Exception):
@@ -222,6 +253,10 @@ class Uploader:
         self.on_progress = on_progress
         self.progress = progress
         self.progressed = False
+        self.per_record_backoff = False  # run_forever turns it on
+        self._not_before: dict[str, float] = {}  # record id -> monotonic time of its next try
+        self._failures: dict[str, int] = {}  # record id -> failures in a row
+        self._random = random.Random()  # noqa: S311 -- jitter, not a secret
         self.last_error: str | None = None
         base = settings.url if settings.url.endswith("/") else settings.url + "/"
         self._base = base
@@ -244,6 +279,7 @@ class Uploader:
         """One pass over the outbox, oldest record first."""
         result = PassResult()
         self.progressed = False
+        self.rejected_ids: list[str] = []
         try:
             self._drain(result)
         finally:
@@ -257,21 +293,46 @@ class Uploader:
             if self.stop.is_set():
                 result.stopped = True
                 break
+            if self._not_before.get(info.id, 0.0) > time.monotonic():
+                result.deferred += 1
+                continue
             try:
                 self._process(info)
             except _Stopped:
                 result.stopped = True
                 break
             except _Failure as failure:
+                if failure.reject:
+                    self._journal_rejection(info.id, failure)
+                    self.rejected_ids.append(info.id)
+                    result.rejected += 1
+                    continue
                 self._journal_failure(info.id, failure)
                 if failure.link_down:
                     result.link_down = failure.reason
+                    result.retry_after = failure.retry_after
                     break
                 result.failed += 1
+                self._defer(info.id, failure.retry_after)
             except IllegalStateChange as exc:  # moved on by someone else (an export tool)
                 log.warning("record %s left the outbox meanwhile: %s", info.id, exc)
             else:
                 result.acknowledged += 1
+                self._not_before.pop(info.id, None)
+                self._failures.pop(info.id, None)
+
+    def _defer(self, record_id: str, retry_after: float | None) -> None:
+        """The daemon's per-record backoff after a failure that was about this record (not
+        the link): exponential with full jitter, capped, at least what the intake asked.
+        ``--once`` makes its few passes without it."""
+        if not self.per_record_backoff:
+            return
+        n = self._failures.get(record_id, 0) + 1
+        self._failures[record_id] = n
+        ceiling = min(self.settings.max_backoff_s, self.settings.interval_s * 2 ** min(n, 32))
+        delay = max(self._random.uniform(0, ceiling), retry_after or 0.0)
+        self._not_before[record_id] = time.monotonic() + delay
+        log.info("record %s: next try in %.0f s", record_id, delay)
 
     def run_once(self) -> int:
         """``--once``: a pass, plus up to ``retries`` more while records are pending.
@@ -279,8 +340,10 @@ class Uploader:
         0 when the outbox is empty at the end, else 1 with one summary line on stderr.
         """
         passes = 1 + max(0, self.settings.retries)
+        rejected: list[str] = []
         for n in range(passes):
             result = self.drain()
+            rejected += self.rejected_ids
             if result.stopped or self.stop.is_set() or not self.journal.outbox():
                 break
             if n + 1 < passes:
@@ -290,8 +353,13 @@ class Uploader:
                 self.stop.wait(delay)
         self.purge()
         pending = self.journal.outbox()
+        if rejected:
+            noun = "record" if len(rejected) == 1 else "records"
+            print(f"kiosk upload: {len(rejected)} {noun} refused by the intake (now "
+                  f"rejected; kiosk queue list shows why, kiosk queue retry requeues): "
+                  f"{self.journal.record(rejected[-1]).last_error}", file=sys.stderr)
         if not pending:
-            return EXIT_OK
+            return EXIT_PENDING if rejected else EXIT_OK
         last = self.last_error or next(
             (r.last_error for r in reversed(pending) if r.last_error), None) or (
             "stopped before they were sent")
@@ -302,13 +370,15 @@ class Uploader:
     def run_forever(self) -> int:
         """The daemon: drain, sleep ``interval_s``; back off while the link is down; 0 on stop."""
         down = 0
+        self.per_record_backoff = True
         log.info("uploader started: intake %s, every %g s", self._base,
                  self.settings.interval_s)
         while not self.stop.is_set():
             trouble: str | None
+            asked: float | None = None
             try:
                 result = self.drain()
-                trouble = result.link_down
+                trouble, asked = result.link_down, result.retry_after
                 if result.progressed:
                     down = 0  # bytes moved: a flaky link, not a dead one
                 self.purge()
@@ -322,7 +392,7 @@ class Uploader:
                 log.warning("%s; next try in %g s", trouble, delay)
             else:
                 down, delay = 0, self.settings.interval_s
-            self.stop.wait(delay)
+            self.stop.wait(max(delay, asked or 0.0))
         log.info("uploader stopped")
         return EXIT_OK
 
@@ -375,6 +445,11 @@ class Uploader:
                 verify_receipt(body, self.settings.intake_key, kiosk_id=self.settings.kiosk_id,
                                record_id=info.id, packet_sha256=digest)
             except SealingError as exc:
+                if "is for a different packet" in str(exc):
+                    # signed by the intake, for this record, for other bytes: the intake
+                    # holds a different packet for this record id and never takes ours
+                    raise _Failure(f"intake refused the record [different_packet]: {exc}",
+                                   reject=True) from exc
                 raise _Failure(str(exc)) from exc
             self.journal.acknowledge(info.id, body)
             if self.out is not None:
@@ -389,20 +464,35 @@ class Uploader:
                      info.id, _error_detail(body))
             return False
         if status == 422:
-            raise _Failure(f"intake refused the packet: {_error_detail(body)}",
-                           forget_url=True)
-        raise self._http_failure(status, "fetching the receipt", body)
+            refusal = _refusal(body)
+            if refusal is None or refusal[2]:
+                code = f" [{refusal[0]}]" if refusal else ""
+                raise _Failure(f"intake refused the packet{code}: {_error_detail(body)}",
+                               reject=True)
+            raise _Failure(f"intake refused the packet [{refusal[0]}], for now: "
+                           f"{refusal[1]}", forget_url=True)
+        raise self._http_failure(status, "fetching the receipt", body,
+                                 retry_after_s(resp.headers.get("Retry-After")))
 
-    def _http_failure(self, status: int, what: str, body: bytes | str | None) -> _Failure:
+    def _http_failure(self, status: int, what: str, body: bytes | str | None,
+                      retry_after: float | None = None) -> _Failure:
         detail = _error_detail(body)
         suffix = f": {detail}" if detail else ""
+        refusal = _refusal(body)
+        if refusal is not None and refusal[2] and status in (403, 413, 422):
+            return _Failure(f"intake refused the record [{refusal[0]}] (HTTP {status} "
+                            f"{what}): {refusal[1]}", reject=True)
+        if status == 413:  # the library's own size gate (Tus-Max-Size)
+            return _Failure(f"intake refused the record [too_large] (HTTP 413 {what})"
+                            f"{suffix}", reject=True)
         if status in (401, 403):  # every record would get the same answer
             return _Failure(f"the intake refused this kiosk's token (HTTP {status}){suffix}",
                             link_down=True)
-        if status >= 500:
+        if status >= 500 or status == 429:
             return _Failure(f"intake unavailable (HTTP {status} {what}){suffix}",
-                            link_down=True)
-        return _Failure(f"{what}: the intake answered HTTP {status}{suffix}")
+                            link_down=True, retry_after=retry_after)
+        return _Failure(f"{what}: the intake answered HTTP {status}{suffix}",
+                        retry_after=retry_after)
 
     def _tus_failure(self, exc: TusCommunicationError, what: str) -> _Failure:
         status = exc.status_code
@@ -413,10 +503,8 @@ class Uploader:
         if status in (404, 410):
             return _Failure(f"the intake no longer has the upload (HTTP {status} {what})",
                             forget_url=True)
-        if status == 422:
-            return _Failure(f"intake refused the packet: {_error_detail(exc.response_content)}",
-                            forget_url=True)
-        return self._http_failure(int(status), what, exc.response_content)
+        return self._http_failure(int(status), what, exc.response_content,
+                                  getattr(exc, "retry_after", None))
 
     def _tus(self, info: RecordInfo, packet: bytes, digest: str,
              url: str | None) -> TimedTusUploader:
@@ -517,6 +605,15 @@ class Uploader:
             log.info("record %s: uploading %d bytes to %s", info.id, len(packet), url)
         return tus
 
+    def _journal_rejection(self, record_id: str, failure: _Failure) -> None:
+        self.last_error = failure.reason
+        try:
+            self.journal.reject(record_id, failure.reason)
+        except IllegalStateChange as exc:
+            log.warning("record %s left the outbox meanwhile: %s", record_id, exc)
+        self._not_before.pop(record_id, None)
+        self._failures.pop(record_id, None)
+
     def _journal_failure(self, record_id: str, failure: _Failure) -> None:
         self.last_error = failure.reason
         log.warning("record %s: %s", record_id, failure.reason)
@@ -584,7 +681,7 @@ def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
             print(f"kiosk upload: another `kiosk upload` is running for {config.data_dir}",
                   file=sys.stderr)
             return EXIT_PENDING
-        with _stop_on_signals(stop), open_journal(config) as journal, Uploader(
+        with _stop_on_signals(stop), open_journal(config, owner=False) as journal, Uploader(
                 journal, settings, out=out, stop=stop,
                 progress=ProgressFile(config.data_dir),
                 clock_trusted=clock_is_synchronized) as uploader:

@@ -42,3 +42,22 @@ def test_corrupt_journal_is_quarantined_and_enrollment_refused(kiosk_config: Pat
     again = kiosk(kiosk_config, "demo", "--citizens", "1")
     assert again.returncode == 0, again.stderr[-2000:]
     assert len(again.stdout.splitlines()) == 1
+
+
+def test_the_uploader_reports_a_corrupt_journal_and_leaves_it(tmp_path: Path) -> None:
+    """Only the process that enrolls moves the journal aside: the others stop, saying why."""
+    from tests.upload_helpers import demo, make_site
+
+    site = make_site(tmp_path)
+    demo(site, 1)
+    db = site.journal_path
+    damaged = bytearray(db.read_bytes())
+    damaged[100:200] = b"\x00" * 100
+    db.write_bytes(bytes(damaged))
+    for args in (("upload", "--once"), ("queue", "retry", "--all")):
+        result = kiosk(site.config, *args)
+        assert result.returncode != 0, args
+        assert "integrity check" in result.stderr and "left as found" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert db.read_bytes() == bytes(damaged)
+    assert not list(db.parent.glob("journal.db.corrupt-*"))

@@ -182,17 +182,22 @@ def test_upload_receipt_duplicate_refusals_and_stats(server: Server, data: Path,
     # a packet signed by a kiosk key nobody registered
     stranger = DeviceKey.generate()
     other_id, other_packet = make_packet(data, stranger, 1, kiosk="poso-02")
-    uploader(server.url, other_packet, other_id, kiosk="poso-02").upload()
-    refused = get_receipt(server.url, other_id, kiosk="poso-02")
-    assert refused.status_code == 422
-    assert f"unknown device key {stranger.key_id}" in refused.json()["error"]
+    # ... is refused before a byte is stored: its upload is not even created
+    with pytest.raises(TusCommunicationError) as unknown:
+        uploader(server.url, other_packet, other_id, kiosk="poso-02").upload()
+    assert unknown.value.status_code == 403
+    assert json.loads(unknown.value.response_content)["code"] == "unknown_kiosk"
+    assert get_receipt(server.url, other_id, kiosk="poso-02").status_code == 404
     assert not (data / "records" / "poso-02").exists()
+    assert not os.listdir(data / "tus" / "uploads")
 
     # bytes that do not match the sha256 metadata
     third_id, third_packet = make_packet(data, device, 3)
     uploader(server.url, third_packet, third_id, sha256="0" * 64).upload()
     mismatch = get_receipt(server.url, third_id)
     assert mismatch.status_code == 422 and "sha256" in mismatch.json()["error"]
+    assert mismatch.json()["code"] == "sha256_mismatch"
+    assert mismatch.json()["permanent"] is False  # a fresh upload may succeed
 
     # metadata that do not match the signed manifest
     fourth_id, fourth_packet = make_packet(data, device, 4)
@@ -206,6 +211,32 @@ def test_upload_receipt_duplicate_refusals_and_stats(server: Server, data: Path,
     assert get_receipt(server.url, record_id).content == first_receipt
     assert stored.read_bytes() == packet
 
+    # the consistent forgery: signed by this kiosk's key, claiming another registered kiosk
+    other = DeviceKey.generate()
+    assert intake_main(["register", "--data", str(data), "--kiosk", "poso-03",
+                        "--key", other.public_bytes.hex()]) == 0
+    sealer = Sealer(load_central_public_key(data / "keys" / "central.pub"), device, "poso-03")
+    forged_id = "poso-03-0000001-a1b2c3"
+    meta = RecordMeta(record_id=forged_id, kiosk_id="poso-03", seq=1, boot_id="b00t-1",
+                      clock_trusted=False, created_at="2024-03-01T02:00:00Z",
+                      sealed_at="2024-03-01T02:07:00Z", assisted=False)
+    blobs = {"identity": sealer.seal_step(forged_id, "identity",
+                                          {"identity.json": b'{"nik":"' + NIK + b'"}'})}
+    forged = build_packet(sealer.seal_record(meta, blobs), blobs)
+    uploader(server.url, forged, forged_id, kiosk="poso-03").upload()
+    refused = get_receipt(server.url, forged_id, kiosk="poso-03").json()
+    assert refused["code"] == "wrong_key" and refused["permanent"] is True
+    assert f"signed by key {device.key_id}, which does not belong to kiosk poso-03" in (
+        refused["error"])
+    assert not (data / "records" / "poso-03").exists()
+
+    # a revoked kiosk: refused from the next request on, without a restart
+    assert intake_main(["revoke", "--data", str(data), "--kiosk", "poso-03"]) == 0
+    with pytest.raises(TusCommunicationError) as revoked:
+        uploader(server.url, forged, forged_id, kiosk="poso-03").upload()
+    assert revoked.value.status_code == 403
+    assert json.loads(revoked.value.response_content)["code"] == "revoked_kiosk"
+
     # malformed creation is refused up front
     with pytest.raises(TusCommunicationError) as caught:
         uploader(server.url, packet, "not-a-record-id").upload()
@@ -213,6 +244,7 @@ def test_upload_receipt_duplicate_refusals_and_stats(server: Server, data: Path,
 
     assert stats(data) == {"received": 1, "duplicates": 1, "rejected": 4,
                            "kiosks": {KIOSK: 1}, "records_refused": 4}
+    # stranger was refused at creation (nothing stored or counted); forged counted once
     table = subprocess.run([*INTAKE, "stats", "--data", str(data)], env=_env(), cwd=REPO,
                            capture_output=True, text=True, timeout=30)
     assert "received    1" in table.stdout and KIOSK in table.stdout

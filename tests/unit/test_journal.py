@@ -61,6 +61,7 @@ def record_in(j: Journal, state: str) -> str:
         "in_progress": [], "sealed": [], "uploading": ["uploading"], "exported": ["exported"],
         "acknowledged": ["uploading", "acknowledged"],
         "purged": ["uploading", "acknowledged", "purged"],
+        "rejected": ["uploading", "rejected"],
     }
     if state == "in_progress":
         return j.create_record(assisted=False).id
@@ -68,6 +69,8 @@ def record_in(j: Journal, state: str) -> str:
     for step in paths[state]:
         if step == "acknowledged":
             j.acknowledge(record_id, b"signed receipt")
+        elif step == "rejected":
+            j.reject(record_id, "intake refused the record [unknown_kiosk]")
         else:
             j.set_state(record_id, step)
     assert j.record(record_id).state == state
@@ -365,7 +368,8 @@ ALL_PAIRS = [(old, new) for old in STATES for new in STATES]
 def test_set_state_allows_exactly_the_transition_table(journal: Journal, old: str,
                                                        new: str) -> None:
     record_id = record_in(journal, old)
-    if new in TRANSITIONS[old] and old != "in_progress" and new != "acknowledged":
+    if new in TRANSITIONS[old] and old not in ("in_progress", "rejected") and (
+            new not in ("acknowledged", "rejected")):
         journal.set_state(record_id, new)
         assert journal.record(record_id).state == new
     else:
@@ -379,7 +383,35 @@ def test_transition_table_matches_the_contract() -> None:
         ("in_progress", "sealed"), ("sealed", "uploading"), ("sealed", "exported"),
         ("sealed", "acknowledged"),
         ("uploading", "acknowledged"), ("uploading", "sealed"), ("exported", "acknowledged"),
-        ("exported", "uploading"), ("acknowledged", "purged")}
+        ("exported", "uploading"), ("acknowledged", "purged"),
+        ("sealed", "rejected"), ("uploading", "rejected"), ("rejected", "sealed")}
+
+
+def test_a_rejected_record_is_kept_with_its_reason_until_requeued(journal: Journal) -> None:
+    record_id = record_in(journal, "uploading")
+    journal.start_upload(record_id, "http://intake/files/abc")
+    journal.reject(record_id, "intake refused the record [wrong_key]: not its key")
+    info = journal.record(record_id)
+    assert (info.state, info.upload_url, info.attempts) == ("rejected", None, 2)
+    assert info.last_error == "intake refused the record [wrong_key]: not its key"
+    assert record_id not in [r.id for r in journal.outbox()]
+    assert journal.step_blobs(record_id)  # the payload stays
+    with pytest.raises(IllegalStateChange):
+        journal.delete_record(record_id, "tidy")
+    with pytest.raises(IllegalStateChange):
+        journal.reject(record_id, "again")
+    journal.requeue(record_id, "kiosk queue retry")
+    info = journal.record(record_id)
+    assert (info.state, info.attempts) == ("sealed", 0)
+    assert [r.id for r in journal.outbox()] == [record_id]
+    with pytest.raises(IllegalStateChange):
+        journal.requeue(record_id, "kiosk queue retry")  # only rejected ones
+    moves = [(e.details["from_state"], e.details["to_state"], e.details.get("reason"))
+             for e in journal.audit_events(100, event="record_state")
+             if e.details["record"] == record_id][-2:]
+    assert moves == [("uploading", "rejected",
+                      "intake refused the record [wrong_key]: not its key"),
+                     ("rejected", "sealed", "kiosk queue retry")]
 
 
 def test_mark_sealed_is_the_way_out_of_in_progress_and_happens_once(journal: Journal) -> None:
@@ -514,10 +546,10 @@ def test_deleted_blob_bytes_do_not_stay_in_the_file(journal: Journal) -> None:
 
 def test_counts_has_every_state_even_when_zero(journal: Journal) -> None:
     assert journal.counts() == dict.fromkeys(STATES, 0)
-    for state in ("in_progress", "in_progress", "sealed", "exported", "purged"):
+    for state in ("in_progress", "in_progress", "sealed", "exported", "purged", "rejected"):
         record_in(journal, state)
     assert journal.counts() == {"in_progress": 2, "sealed": 1, "uploading": 0,
-                                "exported": 1, "acknowledged": 0, "purged": 1}
+                                "exported": 1, "acknowledged": 0, "purged": 1, "rejected": 1}
     assert [r.state for r in journal.records("in_progress")] == ["in_progress"] * 2
 
 

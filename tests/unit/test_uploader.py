@@ -22,7 +22,7 @@ import pytest
 
 from kiosk.config import load_config
 from kiosk.journal import Journal
-from kiosk.queue.uploader import Uploader, UploadSettings
+from kiosk.queue.uploader import PassResult, Uploader, UploadSettings
 from kiosk.receipts import IntakeKey
 from kiosk.runtime import open_journal
 from tests.upload_helpers import (
@@ -256,23 +256,31 @@ def test_a_receipt_signed_by_another_key_acknowledges_nothing(
     assert (counts["received"], counts["duplicates"]) == (3, 0)  # not uploaded again
 
 
-def test_a_refused_packet_stays_in_the_outbox_with_the_reason(
-        site: Site, ids: list[str]) -> None:
+def test_an_unknown_kiosk_is_refused_for_good_before_a_byte_and_requeued_by_hand(
+        site: Site, ids: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     device = site.intake_dir / "devices" / f"{KIOSK_ID}.json"
     registration = device.read_text()
-    device.unlink()  # the intake does not know this kiosk's key
+    device.unlink()  # the intake does not know this kiosk
     with IntakeServer(site.intake_dir) as server:
-        with uploading(site, server.url) as run:
+        with uploading(site, server.url, retries=3) as run:
             assert run.uploader.run_once() == 1
             for info in run.journal.records():
-                assert (info.state, info.upload_url, info.attempts) == ("sealed", None, 1)
-                assert info.last_error is not None
-                assert info.last_error.startswith(
-                    "intake refused the packet: packet signed by unknown device key")
+                assert (info.state, info.upload_url, info.attempts) == ("rejected", None, 1)
+                assert info.last_error == (
+                    "intake refused the record [unknown_kiosk] (HTTP 403 creating the "
+                    f"upload): kiosk {KIOSK_ID} is not registered at this intake "
+                    "(kiosk-intake register)")
+            # refused for good: another pass sends nothing
+            assert run.uploader.drain() == PassResult()
+        assert "3 records refused by the intake" in capsys.readouterr().err
         counts = stats(site)
-        assert (counts["received"], counts["rejected"]) == (0, 3)
-        device.write_text(registration)  # registered now: the next pass goes through
+        # refused at creation: nothing was stored, no packet was even counted
+        assert (counts["received"], counts["rejected"]) == (0, 0)
+        assert not list((site.intake_dir / "tus" / "uploads").iterdir())
+        device.write_text(registration)  # registered now; the maintainer requeues
         with uploading(site, server.url) as run:
+            for record_id in ids:
+                run.journal.requeue(record_id, "kiosk queue retry")
             assert run.uploader.run_once() == 0
             assert check_acknowledged(site, run.journal) == ids
     assert stats(site)["received"] == 3
