@@ -36,13 +36,16 @@ _HEX_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _keys_init(args: argparse.Namespace) -> int:
+    from intake.tls import CERT_FILE, KEY_FILE, ensure_tls_pair, fingerprint
+
     keys = Path(args.data) / "keys"
     central_existed = (keys / "central.key").exists()
     intake_existed = (keys / "intake.key").exists()
-    if central_existed and intake_existed:
+    tls_existed = (keys / CERT_FILE).exists() and (keys / KEY_FILE).exists()
+    if central_existed and intake_existed and tls_existed:
         print(f"kiosk-intake: refusing to overwrite the keys in {keys}: records sealed to "
-              "central.key and receipts signed by intake.key depend on them; move them "
-              "away first if you really mean it", file=sys.stderr)
+              "central.key, receipts signed by intake.key and kiosks pinning tls.crt "
+              "depend on them; move them away first if you really mean it", file=sys.stderr)
         return 1
     try:
         if not central_existed:
@@ -59,6 +62,13 @@ def _keys_init(args: argparse.Namespace) -> int:
           "mode 0600)")
     print(f"intake public key:   {keys / 'intake.pub'} (copy to each kiosk, "
           f"upload.intake_key; key id {intake_key.key_id})")
+    try:
+        cert, _made = ensure_tls_pair(keys, args.tls_name or None)
+    except (OSError, ValueError) as exc:
+        print(f"kiosk-intake: cannot make the TLS certificate: {exc}", file=sys.stderr)
+        return 1
+    print(f"TLS certificate:     {cert} (serve --cert {cert} --key {keys / KEY_FILE}); "
+          f"each kiosk pins upload.tls_fingerprint = \"{fingerprint(cert.read_bytes())}\"")
     return 0
 
 
@@ -126,9 +136,24 @@ def _serve(args: argparse.Namespace) -> int:
         print("kiosk-intake: --max-packet-mib must be more than 0 and at most 256",
               file=sys.stderr)
         return 2
+    tls = None
+    if bool(args.cert) != bool(args.key):
+        print("kiosk-intake: --cert and --key go together", file=sys.stderr)
+        return 2
+    if args.cert:
+        import ssl
+
+        from intake.tls import server_context
+
+        try:
+            tls = server_context(Path(args.cert), Path(args.key))
+        except (OSError, ssl.SSLError) as exc:
+            print(f"kiosk-intake: cannot use --cert {args.cert} --key {args.key}: {exc}",
+                  file=sys.stderr)
+            return 2
     setup_logging(args.log_level)
     return serve(Path(args.data), args.host, args.port, token,
-                 int(args.max_packet_mib * 1024 * 1024))
+                 int(args.max_packet_mib * 1024 * 1024), tls)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -164,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     init = keys_sub.add_parser(
         "init", help="create the central and intake key pairs in DIR/keys (adds missing ones)")
     init.add_argument("--data", required=True, metavar="DIR")
+    init.add_argument("--tls-name", action="append", metavar="NAME",
+                      help="a DNS name or IP address kiosks use for the intake (repeat); "
+                           "default this machine's name, localhost and loopback")
     reg = sub.add_parser("register", help="trust a kiosk's device key")
     reg.add_argument("--data", required=True, metavar="DIR")
     reg.add_argument("--kiosk", required=True, metavar="ID")
@@ -177,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     srv.add_argument("--port", type=int, default=8700, help="0 picks a free port")
     srv.add_argument("--token-file", metavar="PATH",
                      help="require 'Authorization: Bearer <token in PATH>' on every request")
+    srv.add_argument("--cert", metavar="PEM", help="serve HTTPS with this certificate "
+                     "(DIR/keys/tls.crt from keys init, or one from your CA)")
+    srv.add_argument("--key", metavar="PEM", help="the certificate's private key")
     srv.add_argument("--max-packet-mib", type=float, default=16.0, metavar="MIB",
                      help="largest packet accepted (default 16; a record is about 0.6)")
     srv.add_argument("--log-level", default="INFO",

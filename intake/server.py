@@ -41,6 +41,7 @@ import select
 import signal
 import socket
 import sqlite3
+import ssl
 import sys
 import threading
 import time
@@ -53,7 +54,14 @@ from resumable_upload.exceptions import TusHookError
 from resumable_upload.server import TusHTTPRequestHandler, TusServer
 from resumable_upload.storage import SQLiteStorage
 
-from intake.store import KIOSK_ID, SHA256_HEX, IntakeStore, Refusal, valid_record_id
+from intake.store import (
+    KIOSK_ID,
+    SHA256_HEX,
+    IntakeStore,
+    Refusal,
+    safe_text,
+    valid_record_id,
+)
 from kiosk.errors import SealingError
 from kiosk.fsutil import fsync_dir, make_dirs
 from kiosk.receipts import IntakeKey
@@ -236,6 +244,21 @@ class IntakeHandler(TusHTTPRequestHandler):
 
     intake: ClassVar[Intake]
     server_version = "kiosk-intake/1"
+    _tls_failed = False
+
+    def setup(self) -> None:
+        super().setup()  # the request timeout is set: it bounds the handshake too
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()
+            except (OSError, ssl.SSLError) as exc:  # a scanner, a wrong client, a timeout
+                self._tls_failed = True
+                log.info("TLS handshake with %s failed: %s", self.client_address[0],
+                         safe_text(getattr(exc, "reason", None) or type(exc).__name__, 80))
+
+    def handle(self) -> None:
+        if not self._tls_failed:
+            super().handle()
 
     def _handle_request(self, method: str) -> None:
         if not self.intake.authorized(self.headers.get("Authorization")):
@@ -396,11 +419,18 @@ class _HTTPServer(ThreadingHTTPServer):
     requests finish (``daemon_threads`` off), as the library's own CLI server does."""
 
     daemon_threads = False
+    tls: ssl.SSLContext | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.idle_connections: set[socket.socket] = set()  # read by TusHTTPRequestHandler
         self.closing = False
         super().__init__(*args, **kwargs)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        if self.tls is not None:  # the handshake runs on the connection's thread
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
     def server_close(self) -> None:
         self.closing = True
@@ -428,7 +458,8 @@ def _lock_data_dir(data: Path) -> int:
 
 
 def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
-          token: str | None = None, max_packet_bytes: int = MAX_PACKET_BYTES) -> int:
+          token: str | None = None, max_packet_bytes: int = MAX_PACKET_BYTES,
+          tls: ssl.SSLContext | None = None) -> int:
     """Run until SIGTERM or SIGINT; exit status 0 on a clean stop, 1 if it cannot start."""
     logging.getLogger("resumable_upload").setLevel(logging.WARNING)
     data = Path(data)
@@ -448,6 +479,7 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
         server_class = _HTTPServer6 if ":" in host else _HTTPServer
         try:
             httpd = server_class((host, port), handler)
+            httpd.tls = tls
         except OSError as exc:
             print(f"kiosk-intake: cannot listen on {host}:{port}: {exc.strerror}",
                   file=sys.stderr)
@@ -464,7 +496,8 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
                                 name="http", daemon=True)
         loop.start()
         shown = f"[{host}]" if ":" in host else host
-        print(f"listening on http://{shown}:{httpd.server_address[1]}/", flush=True)
+        scheme = "https" if tls is not None else "http"
+        print(f"listening on {scheme}://{shown}:{httpd.server_address[1]}/", flush=True)
         while not stop.wait(1.0):
             pass
         httpd.shutdown()

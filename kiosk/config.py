@@ -59,20 +59,31 @@ def _field(kind: type | tuple[type, ...], default: Any, rule: tuple | None = Non
     return Field(kind, default, allowed, check, secret)
 
 
-_KIOSK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")  # fullmatch: "$" would let "\n" through
 _LANG = _one_of("id", "en")
-_REGENCY = re.compile(r"^[0-9]{2}\.[0-9]{2}$")
+_REGENCY = re.compile(r"[0-9]{2}\.[0-9]{2}")
+
+
+def _has_host(url: str) -> bool:
+    """``url`` parses and names a host ("http://[" does not: urlsplit raises ValueError)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return bool(urlsplit(url).hostname)
+    except ValueError:
+        return False
+
 
 # section -> key -> Field. Hardware "type" keys are checked against the registry, not here.
 SCHEMA: dict[str, dict[str, Field]] = {
     "kiosk": {
-        "id": _field(str, "poso-01", ((lambda v: bool(_KIOSK_ID.match(v))),
+        "id": _field(str, "poso-01", ((lambda v: bool(_KIOSK_ID.fullmatch(v))),
                                       "1-32 lowercase letters, digits and '-'")),
         "data_dir": _field(str, "/var/lib/kiosk"),
         "default_language": _field(str, "id", _LANG),
         # The kiosk's regency as a Kemendagri code (72.02 = Kabupaten Poso): the
         # touchscreen offers its kecamatan and kelurahan/desa in the pickers.
-        "regency": _field(str, "72.02", ((lambda v: bool(_REGENCY.match(v))),
+        "regency": _field(str, "72.02", ((lambda v: bool(_REGENCY.fullmatch(v))),
                                          "a Kemendagri regency code like \"72.02\"")),
         "session_timeout_s": _field(int, 300, _between(30, 3600)),
         # After a power cut: keep unfinished staff-assisted sessions to resume (true) or
@@ -110,8 +121,19 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "upload": {
         "url": _field(str, "http://127.0.0.1:8700/", (
-            (lambda v: v.startswith(("http://", "https://"))), "an http:// or https:// URL")),
+            (lambda v: v.startswith(("http://", "https://")) and _has_host(v)),
+            "an http:// or https:// URL")),
         "token": _field(str, "", secret=True),
+        # TLS: the intake's certificate is verified against this CA file (PEM), or, when
+        # tls_fingerprint is set, must be exactly that certificate (SHA-256 of its DER, hex,
+        # colons allowed: `kiosk-intake keys init` prints it); neither: the system's CAs.
+        "ca_file": _field(str, ""),
+        "tls_fingerprint": _field(str, "", (
+            (lambda v: v == "" or bool(re.fullmatch(r"[0-9a-fA-F]{64}", v.replace(":", "")))),
+            "the SHA-256 of the intake's certificate: 64 hex digits (colons allowed)")),
+        # Plain http:// to anything but this machine sends the records' metadata in clear;
+        # refused unless this is true.
+        "allow_insecure": _field(bool, False),
         # The intake's receipt-signing public key (DIR/keys/intake.pub of `kiosk-intake keys
         # init`). "" = not configured: `kiosk upload` refuses to run rather than acknowledge
         # a record on an unverified receipt.
@@ -263,12 +285,19 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError("--config", str(path), "an existing TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), "(file)", f"valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # tomllib.load decodes the whole file first
+        raise ConfigError(str(path), "(file)", f"UTF-8 text: {exc}") from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise ConfigError(str(path), "(file)", "TOML nested less deeply") from None
     layer = _flatten(doc, path)
     # Relative paths in a file are relative to that file, so a checkout's dev config works
     # from any working directory.
     for section, key in (("kiosk", "data_dir"), ("sealing", "central_key"),
-                         ("sealing", "device_key"), ("upload", "intake_key")):
+                         ("sealing", "device_key"), ("upload", "intake_key"),
+                         ("upload", "ca_file")):
         value = layer.get(section, {}).get(key)
+        if isinstance(value, str) and "\x00" in value:  # "\u0000" in TOML: no OS takes it
+            raise ConfigError(f"{section}.{key}", value, "a file path (no NUL character)")
         if isinstance(value, str) and value not in ("", "dev") and not value.startswith(
                 ("/", "{")):
             layer[section][key] = str((path.parent / value).resolve())
@@ -338,9 +367,40 @@ def check_sealing(config: Config) -> None:
                               f"is configured ({', '.join(real)}); 'dev' is for simulation only")
 
 
+def is_loopback_url(url: str) -> bool:
+    """True when ``url`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_upload(config: Config) -> None:
-    """``upload.intake_key``, when set, must be a readable intake public key: the uploader
-    acknowledges nothing it cannot verify, so a wrong path would leave every record pending."""
+    """``upload.url`` is https://, or http:// to this machine (or ``allow_insecure``);
+    ``upload.ca_file`` is readable; ``upload.intake_key``, when set, must be a readable
+    intake public key: the uploader acknowledges nothing it cannot verify, so a wrong path
+    would leave every record pending."""
+    section = config["upload"]
+    url = section["url"]
+    if url.startswith("http://") and not section["allow_insecure"] and not is_loopback_url(url):
+        raise ConfigError("upload.url", url,
+                          "an https:// URL (plain http:// to another machine sends the "
+                          "records' metadata and the kiosk's credentials in clear; set "
+                          "upload.allow_insecure = true only on a network you trust)")
+    if section["ca_file"]:
+        try:
+            with open(section["ca_file"], "rb") as stream:
+                if b"-----BEGIN CERTIFICATE-----" not in stream.read(1 << 20):
+                    raise OSError("no PEM certificate in it")
+        except OSError as exc:
+            raise ConfigError("upload.ca_file", section["ca_file"],
+                              f"a readable PEM certificate file ({exc})") from exc
     path = config.intake_key_path
     if path is None:
         return

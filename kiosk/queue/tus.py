@@ -75,21 +75,38 @@ def _failed(error: TusCommunicationError, resp: requests.Response) -> TusCommuni
 
 
 class _UploadAdapter(HTTPAdapter):
+    def __init__(self, fingerprint: str = "") -> None:
+        self._fingerprint = fingerprint
+        super().__init__()
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         options = list(HTTPConnection.default_socket_options)
         if sys.platform.startswith("linux"):
             options.append((socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, UNSENT_BYTES))
         kwargs["socket_options"] = options
+        if self._fingerprint:
+            kwargs["assert_fingerprint"] = self._fingerprint
         super().init_poolmanager(*args, **kwargs)
 
 
-def upload_session() -> requests.Session:
-    """A :class:`requests.Session` whose connections keep little unsent data in the kernel
-    (see :data:`UNSENT_BYTES`), so bytes handed to the socket are close to bytes sent."""
+def upload_session(*, ca_file: str = "", fingerprint: str = "") -> requests.Session:
+    """A :class:`requests.Session` for the intake.
+
+    Its connections keep little unsent data in the kernel (see :data:`UNSENT_BYTES`), so
+    bytes handed to the socket are close to bytes sent. TLS: with ``fingerprint`` (the
+    SHA-256 of the intake's certificate, hex) the intake must present exactly that
+    certificate (a self-signed one made by ``kiosk-intake keys init`` works; no CA is
+    involved); else with ``ca_file`` its certificate must chain to that CA and name the
+    host; else to the system's CAs.
+    """
     session = requests.Session()
-    adapter = _UploadAdapter()
+    adapter = _UploadAdapter(fingerprint.replace(":", "").lower())
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    if fingerprint:
+        session.verify = False  # the pin replaces chain and name checks (urllib3 checks it)
+    elif ca_file:
+        session.verify = ca_file
     return session
 
 TUS_CONTENT_TYPE = "application/offset+octet-stream"

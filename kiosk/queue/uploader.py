@@ -100,6 +100,8 @@ class UploadSettings:
     timeout_s: float = 30.0
     chunk_size: int = 0  # 0: the rest of the record in one PATCH
     retention_days: float = 30.0
+    ca_file: str = ""
+    tls_fingerprint: str = ""
 
     @classmethod
     def from_config(cls, config: Config, intake_key: bytes) -> UploadSettings:
@@ -109,7 +111,8 @@ class UploadSettings:
                    retries=int(section["retries"]),
                    max_backoff_s=float(section["max_backoff_s"]),
                    timeout_s=float(section["timeout_s"]), chunk_size=int(section["chunk_size"]),
-                   retention_days=float(section["retention_days"]))
+                   retention_days=float(section["retention_days"]),
+                   ca_file=section["ca_file"], tls_fingerprint=section["tls_fingerprint"])
 
 
 @dataclass
@@ -199,7 +202,11 @@ _LINK_REASONS = (
     ("No route to host", "no route to the intake's host"),
     ("Network is unreachable", "network unreachable"),
     ("Connection reset", "connection reset"),
-    ("CERTIFICATE_VERIFY_FAILED", "the intake's TLS certificate does not verify"),
+    ("CERTIFICATE_VERIFY_FAILED", "the intake's TLS certificate does not verify "
+     "(upload.ca_file)"),
+    ("Fingerprints did not match", "the intake's TLS certificate is not the pinned one "
+     "(upload.tls_fingerprint)"),
+    ("WRONG_VERSION_NUMBER", "the intake does not speak TLS there (an http:// intake?)"),
     ("RemoteDisconnected", "the intake closed the connection"),
     ("Connection aborted", "connection dropped"),
     ("Broken pipe", "connection dropped"),
@@ -262,7 +269,8 @@ class Uploader:
         self._base = base
         self._files_url = urljoin(base, "files/")
         self._headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-        self.session = upload_session()
+        self.session = upload_session(ca_file=settings.ca_file,
+                                      fingerprint=settings.tls_fingerprint)
         self.session.headers.update(self._headers)
 
     def close(self) -> None:
@@ -433,7 +441,9 @@ class Uploader:
         url = urljoin(self._base, f"receipts/{quote(self.settings.kiosk_id)}/"
                                   f"{quote(info.id)}")
         try:
-            resp = self.session.get(url, timeout=self.settings.timeout_s)
+            # verify named per request: a session's own setting loses to REQUESTS_CA_BUNDLE
+            resp = self.session.get(url, timeout=self.settings.timeout_s,
+                                    verify=self.session.verify)
             status, body = resp.status_code, resp.content
         except requests.RequestException as exc:
             raise _Failure(link_reason(exc, self.settings.timeout_s), link_down=True) from exc
@@ -511,6 +521,7 @@ class Uploader:
         client = TusClient(self._files_url, headers=dict(self._headers))
         return TimedTusUploader(
             session=self.session, timeout=self.settings.timeout_s, client=client, url=url,
+            verify_tls_cert=self.session.verify,
             file_stream=io.BytesIO(packet), chunk_size=self.settings.chunk_size or len(packet),
             metadata={"kiosk_id": self.settings.kiosk_id, "record_id": info.id,
                       "sha256": digest})
@@ -672,6 +683,14 @@ def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
         intake_key = load_intake_public_key(key_path)
     except (SealingError, OSError) as exc:
         print(f"kiosk upload: upload.intake_key: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from kiosk.config import check_upload
+    from kiosk.errors import ConfigError
+
+    try:
+        check_upload(config)
+    except ConfigError as exc:
+        print(f"kiosk upload: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     settings = UploadSettings.from_config(config, intake_key)
     make_dirs(config.data_dir)
