@@ -64,6 +64,7 @@ from intake.store import (
 )
 from kiosk.errors import SealingError
 from kiosk.fsutil import fsync_dir, make_dirs
+from kiosk.queue.signing import InvalidSignature, RequestView, verify_request
 from kiosk.receipts import IntakeKey
 from kiosk.sealing_keys import load_central_private_key
 
@@ -125,6 +126,9 @@ class DurableSQLiteStorage(SQLiteStorage):
         return [(upload_id, json.loads(meta) if meta else {}) for upload_id, meta in rows]
 
 
+_request = threading.local()  # .kiosk: the kiosk that signed the request on this thread
+
+
 def refusal_json(refusal: Refusal) -> bytes:
     """The body of a refusal: ``{"error", "code", "permanent"}`` (docs/upload.md)."""
     return json.dumps({"error": refusal.reason, "code": refusal.code,
@@ -176,6 +180,11 @@ class Intake:
                                "SHA-256", status_code=400)
         if not upload_length:
             raise TusHookError("Upload-Length must be the packet's length", status_code=400)
+        signer = getattr(_request, "kiosk", None)
+        if signer is not None and signer != kiosk_id:
+            raise TusHookError(refusal_json(Refusal(
+                "ids_mismatch", f"kiosk {signer} may not upload records of kiosk "
+                f"{kiosk_id}")).decode(), status_code=403)
         refusal = self.store.check_kiosk(kiosk_id)
         if refusal is not None:  # before a byte is stored
             log.warning("upload for record %s refused (%s): %s", record_id, refusal.code,
@@ -221,12 +230,52 @@ class Intake:
         expected = f"Bearer {self.token}".encode()
         return header is not None and hmac.compare_digest(header.strip().encode(), expected)
 
-    def get(self, path: str) -> tuple[int, str, bytes]:
+    def authenticate(self, view: RequestView) -> tuple[str | None, int, Refusal | None]:
+        """(kiosk id, 0, None) for a request signed by a registered kiosk, else (None,
+        HTTP status, why)."""
+        if "signature" not in view.headers:
+            return None, 401, Refusal("unsigned", "requests must be signed by a registered "
+                                      "kiosk's device key (docs/upload.md)")
+        looked_up: list[str] = []
+
+        def public_key(kiosk_id: str) -> bytes | None:
+            looked_up.append(kiosk_id)
+            device = self.store.registration(kiosk_id)
+            return None if device is None or device.revoked else device.public_key
+
+        try:
+            return verify_request(view, public_key), 0, None
+        except InvalidSignature as exc:
+            if looked_up:
+                refusal = self.store.check_kiosk(looked_up[-1])
+                if refusal is not None:
+                    return None, 403, refusal
+                return None, 403, Refusal("wrong_key", f"the request's signature does not "
+                                          f"verify with the key registered for kiosk "
+                                          f"{looked_up[-1]}")
+            return None, 401, Refusal("unsigned", f"the request signature is unusable: "
+                                      f"{safe_text(exc, 120)}")
+
+    def owns_upload(self, kiosk_id: str, path: str) -> bool:
+        """Whether the tus upload ``path`` names is ``kiosk_id``'s (or no upload at all:
+        the library answers that itself)."""
+        upload_id = path[len(TUS_PATH) + 1:].split("/", 1)[0] if path.startswith(
+            TUS_PATH + "/") else ""
+        if not upload_id:
+            return True
+        try:
+            upload = self.storage.get_upload(upload_id)
+        except Exception:  # a malformed id: the library answers it
+            return True
+        return upload is None or (upload.get("metadata") or {}).get("kiosk_id") == kiosk_id
+
+    def get(self, path: str, kiosk_id: str | None = None) -> tuple[int, str, bytes]:
         """(status, content type, body) for a GET outside ``/files/``."""
         if path == "/health":
             return 200, "application/json", b'{"ok":true}'
         parts = path.split("/")
-        if len(parts) == 4 and parts[:2] == ["", "receipts"] and KIOSK_ID.fullmatch(parts[2]):
+        if len(parts) == 4 and parts[:2] == ["", "receipts"] and KIOSK_ID.fullmatch(parts[2]) and (
+                kiosk_id is None or parts[2] == kiosk_id):
             status, body = self.store.receipt(parts[2], parts[3])
             if status == 200 and isinstance(body, bytes):
                 return 200, "application/octet-stream", body
@@ -260,10 +309,34 @@ class IntakeHandler(TusHTTPRequestHandler):
         if not self._tls_failed:
             super().handle()
 
-    def _handle_request(self, method: str) -> None:
+    def _admit(self) -> str | None:
+        """The kiosk that signed this request (and passed the token, when one is set), or
+        None after answering the refusal (the connection closes: the body is unread)."""
+        _request.kiosk = None
         if not self.intake.authorized(self.headers.get("Authorization")):
             self._reply(401, "application/json", b'{"error":"missing or wrong bearer token"}',
                         {"WWW-Authenticate": 'Bearer realm="kiosk-intake"'}, close=True)
+            return None
+        host = self.headers.get("Host", "")
+        scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        view = RequestView(self.command, f"{scheme}://{host or 'intake'}{self.path}",
+                           self.headers)
+        kiosk, status, refusal = self.intake.authenticate(view)
+        if kiosk is None:
+            assert refusal is not None  # noqa: S101 -- authenticate's contract
+            log.info("%s %s refused (%s): %s", self.command, safe_text(self.path, 80),
+                     refusal.code, refusal.reason)
+            self._reply(status, "application/json", refusal_json(refusal), {}, close=True)
+            return None
+        path = unquote(urlsplit(self.path).path)
+        if not self.intake.owns_upload(kiosk, path):
+            self._reply(404, "application/json", b'{"error":"not found"}', {}, close=True)
+            return None
+        _request.kiosk = kiosk
+        return kiosk
+
+    def _handle_request(self, method: str) -> None:
+        if self._admit() is None:
             return
         super()._handle_request(method)
 
@@ -275,9 +348,7 @@ class IntakeHandler(TusHTTPRequestHandler):
         nothing of it may be kept before it is all there), and malformed framing, which
         the library answers with its own errors.
         """
-        if not self.intake.authorized(self.headers.get("Authorization")):
-            self._reply(401, "application/json", b'{"error":"missing or wrong bearer token"}',
-                        {"WWW-Authenticate": 'Bearer realm="kiosk-intake"'}, close=True)
+        if self._admit() is None:
             return
         length_header = self.headers.get_all("Content-Length") or []
         offset_header = self.headers.get("Upload-Offset", "")
@@ -285,7 +356,7 @@ class IntakeHandler(TusHTTPRequestHandler):
                 or len(length_header) != 1 or not length_header[0].strip().isdigit()
                 or not offset_header.strip().isdigit()
                 or length_header[0].strip() == "0"):
-            super()._handle_request("PATCH")
+            super()._handle_request("PATCH")  # admitted already
             return
         length = int(length_header[0].strip())
         if length > self.intake.tus.max_size:
@@ -388,12 +459,18 @@ class IntakeHandler(TusHTTPRequestHandler):
         # GET carries no body; one announced is unread, so the connection cannot be reused.
         close = bool(self.headers.get("Transfer-Encoding")) or (
             self.headers.get("Content-Length", "0").strip() != "0")
-        if not self.intake.authorized(self.headers.get("Authorization")):
+        kiosk = None
+        if path != "/health":
+            kiosk = self._admit()
+            if kiosk is None:
+                return
+        elif not self.intake.authorized(self.headers.get("Authorization")):
+            # a monitor asks without a kiosk's key, but with the token when one is set
             self._reply(401, "application/json", b'{"error":"missing or wrong bearer token"}',
                         {"WWW-Authenticate": 'Bearer realm="kiosk-intake"'}, close=True)
             return
         try:
-            status, content_type, body = self.intake.get(path)
+            status, content_type, body = self.intake.get(path, kiosk)
         except Exception:
             log.exception("GET %s failed", path)
             status, content_type, body = 500, "application/json", b'{"error":"internal"}'

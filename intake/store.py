@@ -69,6 +69,8 @@ REFUSALS: dict[str, tuple[bool, str]] = {
     "undecryptable": (True, "a step does not decrypt with this intake's central key"),
     "malformed_packet": (True, "the packet does not parse, or its parts do not match"),
     "different_packet": (True, DIFFERENT_PACKET),
+    # refusals of a request, not of a packet (docs/upload.md, "Kiosk authentication")
+    "unsigned": (False, "the request is not signed by a kiosk's device key"),
 }
 
 
@@ -218,6 +220,9 @@ class IntakeStore:
             if refusal is not None:
                 return self._reject(upload_id, kiosk_id, record_id, refusal)
             return self._store(upload_id, kiosk_id, record_id, packet)
+
+    def registration(self, kiosk_id: str) -> Device | None:
+        return self._registration(kiosk_id)
 
     def check_kiosk(self, kiosk_id: str) -> Refusal | None:
         """Is ``kiosk_id`` registered and not revoked? (also asked before an upload starts)"""

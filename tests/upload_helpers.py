@@ -19,6 +19,7 @@ import requests
 
 from kiosk.config import load_config
 from kiosk.journal import Journal
+from kiosk.queue.signing import KioskAuth
 from kiosk.receipts import load_intake_public_key, verify_receipt
 from kiosk.sealing import DeviceKey, build_packet
 from tests.conftest import KIOSK, REPO, kiosk_env, write_config
@@ -170,9 +171,15 @@ def queue(site: Site) -> dict[str, dict[str, Any]]:
     return {entry["id"]: entry for entry in json.loads(result.stdout)}
 
 
-def tus_head(url: str) -> requests.structures.CaseInsensitiveDict[str]:
+def kiosk_auth(site: Site) -> KioskAuth:
+    """Requests signed as the site's kiosk, as its uploader signs them."""
+    return KioskAuth(KIOSK_ID, DeviceKey.load_or_create(load_config(site.config).device_key_path))
+
+
+def tus_head(url: str, site: Site) -> requests.structures.CaseInsensitiveDict[str]:
     """The intake's view of a tus upload (``Upload-Offset``, ``Upload-Length``)."""
-    resp = requests.head(url, headers={"Tus-Resumable": "1.0.0"}, timeout=10)
+    resp = requests.head(url, headers={"Tus-Resumable": "1.0.0"}, timeout=10,
+                         auth=kiosk_auth(site))
     assert resp.status_code == 200, resp.status_code
     return resp.headers
 

@@ -66,6 +66,7 @@ from kiosk.fsutil import make_dirs
 from kiosk.journal import Journal, RecordInfo
 from kiosk.queue.progress import ProgressFile
 from kiosk.queue.purge import purge_expired
+from kiosk.queue.signing import KioskAuth
 from kiosk.queue.tus import (
     TimedTusUploader,
     TusCommunicationError,
@@ -74,6 +75,7 @@ from kiosk.queue.tus import (
 )
 from kiosk.receipts import load_intake_public_key, verify_receipt
 from kiosk.sealing import build_packet
+from kiosk.sealing_keys import DeviceKey
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,7 @@ class UploadSettings:
     retention_days: float = 30.0
     ca_file: str = ""
     tls_fingerprint: str = ""
+    device_key: str = ""  # the kiosk's device key file: every request is signed with it
 
     @classmethod
     def from_config(cls, config: Config, intake_key: bytes) -> UploadSettings:
@@ -112,7 +115,8 @@ class UploadSettings:
                    max_backoff_s=float(section["max_backoff_s"]),
                    timeout_s=float(section["timeout_s"]), chunk_size=int(section["chunk_size"]),
                    retention_days=float(section["retention_days"]),
-                   ca_file=section["ca_file"], tls_fingerprint=section["tls_fingerprint"])
+                   ca_file=section["ca_file"], tls_fingerprint=section["tls_fingerprint"],
+                   device_key=str(config.device_key_path))
 
 
 @dataclass
@@ -271,6 +275,9 @@ class Uploader:
         self._headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
         self.session = upload_session(ca_file=settings.ca_file,
                                       fingerprint=settings.tls_fingerprint)
+        if settings.device_key:  # docs/upload.md, "Kiosk authentication"
+            self.session.auth = KioskAuth(
+                settings.kiosk_id, DeviceKey.load_or_create(Path(settings.device_key)))
         self.session.headers.update(self._headers)
 
     def close(self) -> None:
@@ -420,7 +427,15 @@ class Uploader:
         tried = info.upload_url is not None or info.attempts > 0 or info.state != "sealed"
         if tried and self._fetch_receipt(info, digest, after_upload=False):
             return
-        self._send(info, packet, digest)
+        try:
+            self._send(info, packet, digest)
+        except _Failure as failure:
+            # The upload is gone: maybe because it completed and was processed while the
+            # answer to the last PATCH was lost. The receipt says; only then start afresh.
+            if failure.forget_url and not failure.reject and self._fetch_receipt(
+                    info, digest, after_upload=False):
+                return
+            raise
         self._fetch_receipt(info, digest, after_upload=True)
 
     def _packet(self, info: RecordInfo) -> bytes:
@@ -496,8 +511,8 @@ class Uploader:
             return _Failure(f"intake refused the record [too_large] (HTTP 413 {what})"
                             f"{suffix}", reject=True)
         if status in (401, 403):  # every record would get the same answer
-            return _Failure(f"the intake refused this kiosk's token (HTTP {status}){suffix}",
-                            link_down=True)
+            return _Failure(f"the intake refused this kiosk's credentials (HTTP {status})"
+                            f"{suffix}", link_down=True)
         if status >= 500 or status == 429:
             return _Failure(f"intake unavailable (HTTP {status} {what}){suffix}",
                             link_down=True, retry_after=retry_after)

@@ -30,6 +30,7 @@ from tusclient import client
 from tusclient.exceptions import TusCommunicationError
 
 from intake.cli import main as intake_main
+from kiosk.queue.signing import KioskAuth
 from kiosk.receipts import load_intake_public_key, verify_receipt
 from kiosk.sealing import DeviceKey, RecordMeta, Sealer, build_packet, load_central_public_key
 from tests.conftest import REPO
@@ -88,11 +89,41 @@ def data(tmp_path: Path) -> Path:
     return directory
 
 
+# Every request to the intake is signed by a kiosk's device key (docs/upload.md). The
+# tests' requests, tuspy's included, are signed as the kiosk SIGNING_AS names, with its key
+# in SIGNING (a kiosk nobody registered gets a key of its own).
+SIGNING: dict[str, KioskAuth] = {}
+SIGNING_AS = {"kiosk": KIOSK}
+
+
+def sign_as(kiosk: str, key: DeviceKey | None = None) -> KioskAuth:
+    if key is not None or kiosk not in SIGNING:
+        SIGNING[kiosk] = KioskAuth(kiosk, key or DeviceKey.generate())
+    SIGNING_AS["kiosk"] = kiosk
+    return SIGNING[kiosk]
+
+
+@pytest.fixture(autouse=True)
+def _signed_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = requests.sessions.Session.request
+
+    def request(self: requests.Session, method: str, url: str, *args: object,
+                **kwargs: object) -> requests.Response:
+        if kwargs.get("auth") is None and not url.endswith("/health"):
+            kwargs["auth"] = SIGNING.get(SIGNING_AS["kiosk"])
+        return original(self, method, url, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests.sessions.Session, "request", request)
+    SIGNING.clear()
+    SIGNING_AS["kiosk"] = KIOSK
+
+
 @pytest.fixture
 def device(data: Path) -> DeviceKey:
     key = DeviceKey.generate()
     assert intake_main(["register", "--data", str(data), "--kiosk", KIOSK,
                         "--key", key.public_bytes.hex()]) == 0
+    sign_as(KIOSK, key)
     return key
 
 
@@ -124,6 +155,7 @@ def uploader(url: str, packet: bytes, record_id: str, *, kiosk: str = KIOSK,
              sha256: str | None = None, upload_url: str | None = None,
              token: str | None = None) -> client.Uploader:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    sign_as(kiosk)
     tus = client.TusClient(f"{url}files/", headers=headers)
     metadata = {"kiosk_id": kiosk, "record_id": record_id,
                 "sha256": sha256 or hashlib.sha256(packet).hexdigest()}
@@ -134,6 +166,7 @@ def uploader(url: str, packet: bytes, record_id: str, *, kiosk: str = KIOSK,
 def get_receipt(url: str, record_id: str, kiosk: str = KIOSK,
                 token: str | None = None) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    sign_as(kiosk)
     return requests.get(f"{url}receipts/{kiosk}/{record_id}", headers=headers, timeout=10)
 
 
@@ -187,7 +220,7 @@ def test_upload_receipt_duplicate_refusals_and_stats(server: Server, data: Path,
         uploader(server.url, other_packet, other_id, kiosk="poso-02").upload()
     assert unknown.value.status_code == 403
     assert json.loads(unknown.value.response_content)["code"] == "unknown_kiosk"
-    assert get_receipt(server.url, other_id, kiosk="poso-02").status_code == 404
+    assert get_receipt(server.url, other_id, kiosk="poso-02").json()["code"] == "unknown_kiosk"
     assert not (data / "records" / "poso-02").exists()
     assert not os.listdir(data / "tus" / "uploads")
 
@@ -215,6 +248,7 @@ def test_upload_receipt_duplicate_refusals_and_stats(server: Server, data: Path,
     other = DeviceKey.generate()
     assert intake_main(["register", "--data", str(data), "--kiosk", "poso-03",
                         "--key", other.public_bytes.hex()]) == 0
+    sign_as("poso-03", other)  # whoever holds poso-03's key, with poso-01's packet
     sealer = Sealer(load_central_public_key(data / "keys" / "central.pub"), device, "poso-03")
     forged_id = "poso-03-0000001-a1b2c3"
     meta = RecordMeta(record_id=forged_id, kiosk_id="poso-03", seq=1, boot_id="b00t-1",
@@ -430,12 +464,18 @@ def _offset(upload_url: str) -> int:
 
 
 def _start_patch(upload_url: str, offset: int, length: int) -> socket.socket:
-    """A raw PATCH announcing ``length`` body bytes; the caller sends (some of) them."""
+    """A raw, signed PATCH announcing ``length`` body bytes; the caller sends (some of)
+    them."""
     parts = urlsplit(upload_url)
+    prepared = requests.Request("PATCH", upload_url).prepare()
+    prepared.headers.update({"Tus-Resumable": "1.0.0", "Upload-Offset": str(offset),
+                             "Content-Type": "application/offset+octet-stream",
+                             "Content-Length": str(length)})
+    SIGNING[SIGNING_AS["kiosk"]](prepared)
+    head = "".join(f"{k}: {v}\r\n" for k, v in prepared.headers.items())
     sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
-    sock.sendall((f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-                  "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
-                  f"Upload-Offset: {offset}\r\nContent-Length: {length}\r\n\r\n").encode())
+    sock.sendall((f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{head}\r\n"
+                  ).encode())
     return sock
 
 
@@ -509,3 +549,54 @@ def test_a_patch_at_the_wrong_offset_is_refused_before_its_body_is_read(
     assert answer.startswith("HTTP/1.1 409"), answer
     assert "Connection: close" in answer
     assert _offset(upload_url) == 0
+
+
+# -- kiosk authentication: every request signed by a registered kiosk's device key -----------
+def test_requests_must_be_signed_by_the_kiosk_they_act_for(
+        server: Server, data: Path, device: DeviceKey) -> None:
+    record_id, packet = make_packet(data, device, 11)
+    metadata = {"Tus-Resumable": "1.0.0", "Upload-Length": str(len(packet)),
+                "Upload-Metadata": ",".join(
+                    f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in {
+                        "kiosk_id": KIOSK, "record_id": record_id,
+                        "sha256": hashlib.sha256(packet).hexdigest()}.items())}
+    unsigned = requests.post(f"{server.url}files/", headers=metadata, timeout=10,
+                             auth=lambda r: r)  # no signature
+    assert unsigned.status_code == 401 and unsigned.json()["code"] == "unsigned"
+    # signed by another registered kiosk, claiming this one's record
+    neighbour = DeviceKey.generate()
+    assert intake_main(["register", "--data", str(data), "--kiosk", "poso-04",
+                        "--key", neighbour.public_bytes.hex()]) == 0
+    as_neighbour = KioskAuth("poso-04", neighbour)
+    claimed = requests.post(f"{server.url}files/", headers=metadata, timeout=10,
+                            auth=as_neighbour)
+    assert claimed.status_code == 403 and claimed.json()["code"] == "ids_mismatch"
+    # signed with a key that is not the one registered for the kiosk it names
+    impostor = requests.post(f"{server.url}files/", headers=metadata, timeout=10,
+                             auth=KioskAuth(KIOSK, DeviceKey.generate()))
+    assert impostor.status_code == 403 and impostor.json()["code"] == "wrong_key"
+    # a signature that covered other headers than were sent
+    prepared = requests.Request("POST", f"{server.url}files/", headers=metadata).prepare()
+    SIGNING[KIOSK](prepared)
+    prepared.headers["Upload-Length"] = "5"
+    altered = requests.Session().send(prepared, timeout=10)
+    assert altered.status_code == 403 and altered.json()["code"] == "wrong_key"
+    assert not os.listdir(data / "tus" / "uploads")  # none of them stored a byte
+
+    # the kiosk's own upload: another kiosk can neither see nor append to it, nor read
+    # its receipt
+    upload_url = _create(server.url, packet, record_id)
+    assert requests.head(upload_url, headers={"Tus-Resumable": "1.0.0"}, timeout=10,
+                         auth=as_neighbour).status_code == 404
+    assert requests.patch(upload_url, data=packet, timeout=10, auth=as_neighbour, headers={
+        "Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream",
+        "Upload-Offset": "0"}).status_code == 404
+    assert _offset(upload_url) == 0
+    done = requests.patch(upload_url, data=packet, timeout=10, headers={
+        "Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream",
+        "Upload-Offset": "0"})
+    assert done.status_code == 204
+    assert get_receipt(server.url, record_id).status_code == 200
+    assert requests.get(f"{server.url}receipts/{KIOSK}/{record_id}", timeout=10,
+                        auth=as_neighbour).status_code == 404
+    assert requests.get(f"{server.url}health", timeout=10, auth=lambda r: r).status_code == 200

@@ -138,7 +138,7 @@ def test_sigkill_mid_upload_resumes_from_the_journaled_url(
             with Journal.open_readonly(site.journal_path) as journal:
                 url = journal.record(ids[0]).upload_url
             if url:
-                offset = int(tus_head(url).get("Upload-Offset", 0))
+                offset = int(tus_head(url, site).get("Upload-Offset", 0))
                 if offset > 0:
                     break
             time.sleep(0.02)
@@ -146,7 +146,7 @@ def test_sigkill_mid_upload_resumes_from_the_journaled_url(
     finally:
         proc.wait(timeout=30)
     assert url and offset > 0, "the kill did not land mid-upload"
-    held = int(tus_head(url)["Upload-Offset"])
+    held = int(tus_head(url, site)["Upload-Offset"])
     with Journal.open_readonly(site.journal_path) as journal:
         info = journal.record(ids[0])
         length = len(build_packet(info.manifest, journal.step_blobs(ids[0])))

@@ -169,17 +169,19 @@ def test_a_stop_mid_patch_keeps_what_crossed_and_the_next_run_resumes_there(
             info = journal.record(ids[0])
             assert info.state == "uploading" and info.upload_url
             carried = link.stats.bytes_up
-        kept = int(tus_head(info.upload_url)["Upload-Offset"])
+        kept = int(tus_head(info.upload_url, site)["Upload-Offset"])
         # bytes handed to the socket are close to those carried: little waits in the kernel
         assert 300 * 1024 <= max(report.positions) < 300 * 1024 + 100 * 1024
         assert 200 * 1024 < kept <= carried, (kept, carried)
         with uploader(site, link.url) as (journal, run):
             offsets: list[int] = []
-            run.on_progress = lambda _rid, offset, _length: offsets.append(offset)
+            run.on_progress = lambda rid, offset, _length: (
+                offsets.append(offset) if rid == ids[0] else None)
             assert run.drain().acknowledged == RECORDS
             assert_each_stored_once_never_restarted(site, journal, ids)
-    # the first record went on from the intake's offset to its end in one PATCH
-    assert offsets[0] == info_length(site, ids[0])
+    # the first record went on from the intake's offset (or a little further: bytes of the
+    # stopped PATCH may land after the next run asked) to its end, never from the start
+    assert offsets and min(offsets) >= kept and offsets[-1] == info_length(site, ids[0])
 
 
 def info_length(site: Site, record_id: str) -> int:

@@ -230,7 +230,7 @@ def test_the_bearer_token_is_sent(site: Site, ids: list[str]) -> None:
         with uploading(site, server.url) as run:
             result = run.uploader.drain()
         assert result.link_down is not None
-        assert "refused this kiosk's token (HTTP 401)" in result.link_down
+        assert "refused this kiosk's credentials (HTTP 401)" in result.link_down
         with uploading(site, server.url, token="s3cret-token") as run:
             assert run.uploader.run_once() == 0
             assert len(run.lines) == 3
@@ -326,7 +326,7 @@ def test_an_interrupted_upload_resumes_at_the_intakes_offset(
         info = run.journal.record(ids[0])
     assert seen == [(ids[0], CHUNK), (ids[0], 2 * CHUNK), (ids[0], 3 * CHUNK)]
     assert info.state == "uploading" and info.upload_url
-    assert int(tus_head(info.upload_url)["Upload-Offset"]) == 3 * CHUNK
+    assert int(tus_head(info.upload_url, site)["Upload-Offset"]) == 3 * CHUNK
 
     seen.clear()
     with uploading(site, intake.url, on_progress=progress, chunk_size=CHUNK) as run:
