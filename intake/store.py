@@ -131,7 +131,7 @@ def _manifest_claims(packet: bytes) -> tuple[Any, Any, Any] | None:
         signed = parse_packet(packet).signed_manifest
         manifest = json.loads(signed[:-SIGNATURE_BYTES].decode("ascii"))
         return manifest["kiosk_id"], manifest["record_id"], manifest["device_key_id"]
-    except (SealingError, ValueError, KeyError, TypeError, AttributeError):
+    except (SealingError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
 
 

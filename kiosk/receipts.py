@@ -147,7 +147,7 @@ def make_receipt(intake_key: IntakeKey, kiosk_id: str, record_id: str, packet: b
 def _parse_body(body: bytes) -> dict[str, Any]:
     try:
         info = json.loads(body.decode("ascii"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # [[[[... nests too deep
         raise ReceiptError("receipt body is not ASCII JSON") from exc
     if not isinstance(info, dict) or set(info) != _RECEIPT_KEYS:
         raise ReceiptError("receipt does not have the format-1 keys")
@@ -178,7 +178,7 @@ def _claimed_key_id(body: bytes) -> str:
     """The key id an unverified body claims, for an error message only."""
     try:
         claimed = json.loads(body.decode("ascii")).get("intake_key_id")
-    except (UnicodeDecodeError, ValueError, AttributeError):
+    except (UnicodeDecodeError, ValueError, AttributeError, RecursionError):
         return "?"
     return claimed if isinstance(claimed, str) and re.fullmatch(r"[0-9a-f]{16}", claimed) else "?"
 

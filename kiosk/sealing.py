@@ -237,7 +237,7 @@ def _parse_manifest(body: bytes) -> dict[str, Any]:
     """Parse and strictly validate manifest JSON (before or after the signature check)."""
     try:
         manifest = json.loads(body.decode("ascii"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # [[[[... nests too deep
         raise SealingError("manifest is not ASCII JSON") from exc
     if not isinstance(manifest, dict) or set(manifest) != _MANIFEST_KEYS:
         raise SealingError("manifest does not have the format-1 keys")

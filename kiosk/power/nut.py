@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import socket
 import threading
@@ -124,7 +125,7 @@ class NutClient:
     def list_ups(self) -> dict[str, str]:
         """``LIST UPS``: name -> description."""
         return {words[1]: words[2] if len(words) > 2 else ""
-                for words in self._list("UPS", "UPS")}
+                for words in self._list("UPS", "UPS") if len(words) >= 2}
 
     def list_var(self, ups: str) -> dict[str, str]:
         """``LIST VAR <ups>``: every variable of the UPS, name -> value."""
@@ -321,10 +322,13 @@ def _number(variables: Mapping[str, str], name: str) -> float | None:
     if text is None:
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        log.warning("UPS variable %s = %r is not a number; ignored", name, text)
+        value = math.nan
+    if not math.isfinite(value):  # "nan" and "inf" read as floats, but are no reading
+        log.warning("UPS variable %s = %r is not a number; ignored", name, text[:40])
         return None
+    return value
 
 
 class NutUps(PowerSource):

@@ -156,7 +156,7 @@ def _refusal(body: bytes | str | None) -> tuple[str, str, bool] | None:
         return None
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("code"), str):
         return None
@@ -179,7 +179,7 @@ def _error_detail(body: bytes | str | None) -> str:
     if not body:
         return ""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-    with contextlib.suppress(ValueError, AttributeError):
+    with contextlib.suppress(ValueError, AttributeError, RecursionError):
         error = json.loads(text).get("error")
         if isinstance(error, str):
             text = error

@@ -87,6 +87,8 @@ def parse_tlv(data: bytes) -> dict[int, bytes]:
             raise ValueError("truncated TLV")
         tag, n = data[i], data[i + 1]
         i += 2
+        if n == 0x80 or n > 0x82:  # indefinite, or 3+ length bytes: not read as a length
+            raise ValueError(f"unsupported TLV length byte {n:#04x}")
         if n in (0x81, 0x82):
             width = n - 0x80
             if i + width > len(data):

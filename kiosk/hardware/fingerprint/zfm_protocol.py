@@ -151,6 +151,8 @@ def decode_packet(frame: bytes) -> Packet:
     packet = parser.next_packet()
     if packet is None:
         raise FrameError(f"incomplete packet ({len(frame)} bytes)")
+    if parser.skipped:  # exactly one packet: garbage before it is refused like bytes after
+        raise FrameError(f"{parser.skipped} bytes before the packet")
     if parser.buffered:
         raise FrameError(f"{parser.buffered} bytes after the packet")
     return packet
