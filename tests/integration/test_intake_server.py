@@ -600,3 +600,44 @@ def test_requests_must_be_signed_by_the_kiosk_they_act_for(
     assert requests.get(f"{server.url}receipts/{KIOSK}/{record_id}", timeout=10,
                         auth=as_neighbour).status_code == 404
     assert requests.get(f"{server.url}health", timeout=10, auth=lambda r: r).status_code == 200
+
+
+# -- bounded: slow clients ------------------------------------------------------------------
+def test_tricklers_do_not_block_a_kiosk_and_a_stop_takes_seconds(
+        server: Server, data: Path, device: DeviceKey) -> None:
+    """300 connections that trickle a header line every 2 s (no key needed for that): a
+    kiosk's upload still completes, they are cut at the head deadline, and SIGTERM stops the
+    intake within seconds while they are connected."""
+    tricklers = []
+    for _ in range(300):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        tricklers.append(sock)
+    started = time.monotonic()
+    record_id, packet = make_packet(data, device, 21, portrait_bytes=100_000)
+    uploader(server.url, packet, record_id).upload()
+    assert_verified(data, get_receipt(server.url, record_id), record_id, packet)
+    assert time.monotonic() - started < 10
+    # keep trickling: past the head deadline, the intake cuts them
+    cut: set[int] = set()
+    for _ in range(8):
+        time.sleep(2)
+        for n, sock in enumerate(tricklers):
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                cut.add(n)
+        if len(cut) == len(tricklers):
+            break
+    assert time.monotonic() - started < 20
+    assert len(cut) == len(tricklers), len(cut)
+    # and a stop with fresh tricklers connected takes seconds
+    tricklers = [socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                 for _ in range(100)]
+    for sock in tricklers:
+        sock.sendall(b"PATCH /files/x HTTP/1.1\r\n")
+    stopping = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - stopping < 10
+    for sock in tricklers:
+        sock.close()
