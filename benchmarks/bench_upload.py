@@ -19,7 +19,8 @@ default ``[upload]`` configuration, and a real ``kiosk-intake serve``. The recor
   moments, then left to finish: nothing lost, nothing stored twice, no record restarted.
 
 ``python benchmarks/run.py upload`` (about 30 min: the links are slow on purpose);
-``python benchmarks/bench_upload.py quick`` runs a two-minute subset.
+``python benchmarks/bench_upload.py quick`` runs a two-minute subset, ``... done-when``
+only the 20-record run (about 6 min).
 """
 
 from __future__ import annotations
@@ -330,6 +331,21 @@ def rows(r: dict[str, Any]) -> list[str]:
     return out
 
 
+def run_done_when() -> dict[str, Any]:
+    """Only issue #9's 20-record run (about 6 min)."""
+    base = Path(tempfile.mkdtemp(prefix="bench-upload-"))
+    try:
+        poso = LinkProfile(rate_bps=64 * KB, latency_s=LATENCY_S, reset_every=64 * KB)
+        result = tus_run(Templates(base).site(DONE_RECORDS), poso, DONE_RECORDS)
+        return {"done_when": result}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    for row in rows(run(quick=len(sys.argv) > 1 and sys.argv[1] == "quick")):
-        print(row)
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "done-when":
+        print(_r(run_done_when()["done_when"]))
+    else:
+        for row in rows(run(quick=mode == "quick")):
+            print(row)
