@@ -402,7 +402,7 @@ def test_watch_prints_insertion_with_staff_id_and_removal(pcscd, tmp_path, capsy
     assert result == [0]
     out = capsys.readouterr().out.splitlines()
     inserted = [line for line in out if "card_inserted" in line]
-    assert inserted and "staff_id=STAFF-0042" in inserted[0]
+    assert inserted and "staff_id='STAFF-0042'" in inserted[0]
     assert f"atr={card.card.atr.hex()}" in inserted[0]
     assert any("card_removed" in line for line in out)
 

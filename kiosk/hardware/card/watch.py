@@ -31,7 +31,8 @@ def describe_event(reader: CardReader, event: CardEvent) -> str:
         info = reader.card_info()
         if info.uid is not None:
             return line + f" uid={info.uid.hex()}"
-        return line + f" staff_id={read_staff_id(reader)}"
+        # repr: the id comes from the card, and a card may carry terminal escapes
+        return line + f" staff_id={read_staff_id(reader)!r}"
     except InvalidInput:  # NotAStaffCard: a card, but not ours
         return line + " (not a staff card)"
     except DeviceError as exc:  # pulled out again already, or mute
