@@ -32,7 +32,6 @@ import random
 import shutil
 import signal
 import socketserver
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ from tests.upload_helpers import (
     demo,
     make_site,
     stats,
+    unfinished_upload_offsets,
     upload,
 )
 
@@ -234,12 +234,6 @@ def matrix(templates: Templates, rates: tuple[int, ...] = RATES,
     return out
 
 
-def _uploading_offsets(site: Site) -> list[int]:
-    db = sqlite3.connect(site.intake_dir / "tus" / "uploads.db")
-    try:
-        return [row[0] for row in db.execute("SELECT offset FROM uploads")]
-    finally:
-        db.close()
 
 
 def kill_run(site: Site, profile: LinkProfile, records: int, kills: int,
@@ -268,7 +262,7 @@ def kill_run(site: Site, profile: LinkProfile, records: int, kills: int,
         with Journal.open_readonly(site.journal_path) as journal:
             _check_once(site, journal, records)
         counts = stats(site)
-        leftovers = [o for o in _uploading_offsets(site) if o > 0]
+        leftovers = [o for o in unfinished_upload_offsets(site) if o > 0]
         carried = link.stats
     return {"kills": done_kills, "duplicates": counts["duplicates"],
             "abandoned_with_bytes": len(leftovers),

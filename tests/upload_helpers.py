@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -188,3 +190,39 @@ def read_lines(stream: IO[str], count: int) -> list[str]:
     return [stream.readline().rstrip("\n") for _ in range(count)]
 
 
+def demo_site_fixtures(citizens: int, seed: int) -> tuple[Any, Any, Any]:
+    """``template, site, ids`` fixtures for a test module: ``citizens`` demo records sealed
+    once per module; each test works on a copy of that site (journal, device key, intake
+    keys), so every test starts from the same outbox::
+
+        template, site, ids = demo_site_fixtures(3, seed=11)
+    """
+    @pytest.fixture(scope="module")
+    def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+        with pytest.MonkeyPatch.context() as mp:  # the autouse isolation is per test
+            mp.setenv("KIOSK_SYSTEM_CONFIG",
+                      str(tmp_path_factory.getbasetemp() / "no-etc.toml"))
+            mp.delenv("KIOSK_CONFIG", raising=False)
+            made = make_site(tmp_path_factory.mktemp("template"))
+            record_ids = demo(made, citizens, seed=seed)
+        return made.root, record_ids
+
+    @pytest.fixture
+    def site(template: tuple[Path, list[str]], tmp_path: Path) -> Site:
+        shutil.copytree(template[0], tmp_path / "site")
+        return Site(tmp_path / "site")
+
+    @pytest.fixture
+    def ids(template: tuple[Path, list[str]]) -> list[str]:
+        return template[1]
+
+    return template, site, ids
+
+
+def unfinished_upload_offsets(site: Site) -> list[int]:
+    """The offsets of the tus uploads the intake holds unfinished (processed ones are gone)."""
+    db = sqlite3.connect(site.intake_dir / "tus" / "uploads.db")
+    try:
+        return [row[0] for row in db.execute("SELECT offset FROM uploads")]
+    finally:
+        db.close()

@@ -14,15 +14,12 @@ import io
 import json
 import os
 import random
-import shutil
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,10 +35,10 @@ from tests.upload_helpers import (
     IntakeServer,
     Site,
     check_acknowledged,
-    demo,
-    make_site,
+    demo_site_fixtures,
     stats,
     tus_head,
+    unfinished_upload_offsets,
     upload,
 )
 
@@ -52,25 +49,7 @@ RESETTING = LinkProfile(rate_bps=RATE, latency_s=0.01, reset_every=64 * 1024)
 RECORDS = 4
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    with pytest.MonkeyPatch.context() as mp:  # the autouse isolation is per test, not module
-        mp.setenv("KIOSK_SYSTEM_CONFIG", str(tmp_path_factory.getbasetemp() / "no-etc.toml"))
-        mp.delenv("KIOSK_CONFIG", raising=False)
-        site = make_site(tmp_path_factory.mktemp("template"))
-        ids = demo(site, RECORDS, seed=21)
-    return site.root, ids
-
-
-@pytest.fixture
-def site(template: tuple[Path, list[str]], tmp_path: Path) -> Site:
-    shutil.copytree(template[0], tmp_path / "site")
-    return Site(tmp_path / "site")
-
-
-@pytest.fixture
-def ids(template: tuple[Path, list[str]]) -> list[str]:
-    return template[1]
+template, site, ids = demo_site_fixtures(RECORDS, seed=21)
 
 
 @pytest.fixture
@@ -168,8 +147,16 @@ def test_a_stop_mid_patch_keeps_what_crossed_and_the_next_run_resumes_there(
             assert result.stopped and result.acknowledged == 0
             info = journal.record(ids[0])
             assert info.state == "uploading" and info.upload_url
-            carried = link.stats.bytes_up
-        kept = int(tus_head(info.upload_url, site)["Upload-Offset"])
+        # bytes still in the link's queue land after the stop: wait until the intake's
+        # offset settles (the stopped PATCH's last bytes are committed when it breaks off)
+        kept, deadline = -1, time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = int(tus_head(info.upload_url, site)["Upload-Offset"])
+            if now == kept and link.stats.open_connections <= 1:
+                break
+            kept = now
+            time.sleep(1.0)
+        carried = link.stats.bytes_up
         # bytes handed to the socket are close to those carried: little waits in the kernel
         assert 300 * 1024 <= max(report.positions) < 300 * 1024 + 100 * 1024
         assert 200 * 1024 < kept <= carried, (kept, carried)
@@ -236,12 +223,6 @@ def test_backoff_grows_only_while_nothing_moves_and_resets_when_bytes_are_kept(
             assert first.attempts == 3  # the dead passes count; the resets did not
 
 
-def _uploading_offsets(site: Site) -> list[int]:
-    db = sqlite3.connect(site.intake_dir / "tus" / "uploads.db")
-    try:
-        return [row[0] for row in db.execute("SELECT offset FROM uploads")]
-    finally:
-        db.close()
 
 
 def test_sigkill_at_random_moments_through_a_resetting_link(
@@ -268,7 +249,7 @@ def test_sigkill_at_random_moments_through_a_resetting_link(
         assert_each_stored_once_never_restarted(site, journal, ids)
     assert stats(site)["duplicates"] <= kills
     # no upload was left behind with bytes in it: none was abandoned for a fresh one
-    assert all(offset == 0 for offset in _uploading_offsets(site))
+    assert all(offset == 0 for offset in unfinished_upload_offsets(site))
 
 
 def test_kiosk_status_shows_the_record_in_flight_moving_on_a_slow_link(

@@ -34,34 +34,15 @@ from tests.upload_helpers import (
     IntakeServer,
     Site,
     check_acknowledged,
-    demo,
+    demo_site_fixtures,
     intake_cli,
-    make_site,
     stats,
 )
 
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KIOSK_SYSTEM_CONFIG", str(tmp_path_factory.getbasetemp() / "no-etc.toml"))
-        mp.delenv("KIOSK_CONFIG", raising=False)
-        site = make_site(tmp_path_factory.mktemp("template"))
-        ids = demo(site, 2, seed=31)
-    return site.root, ids
-
-
-@pytest.fixture
-def site(template: tuple[Path, list[str]], tmp_path: Path) -> Site:
-    shutil.copytree(template[0], tmp_path / "site")
-    return Site(tmp_path / "site")
-
-
-@pytest.fixture
-def ids(template: tuple[Path, list[str]]) -> list[str]:
-    return template[1]
+template, site, ids = demo_site_fixtures(2, seed=31)
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ CA file; a wrong certificate sends nothing; plain http:// to another machine is 
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -14,30 +13,18 @@ import pytest
 from intake.tls import ensure_tls_pair, fingerprint
 from kiosk.journal import Journal
 from tests.conftest import KIOSK, kiosk_env
-from tests.upload_helpers import IntakeServer, Site, check_acknowledged, demo, make_site, upload
+from tests.upload_helpers import (
+    IntakeServer,
+    Site,
+    check_acknowledged,
+    demo_site_fixtures,
+    upload,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KIOSK_SYSTEM_CONFIG", str(tmp_path_factory.getbasetemp() / "no-etc.toml"))
-        mp.delenv("KIOSK_CONFIG", raising=False)
-        site = make_site(tmp_path_factory.mktemp("template"))
-        ids = demo(site, 2, seed=41)
-    return site.root, ids
-
-
-@pytest.fixture
-def site(template: tuple[Path, list[str]], tmp_path: Path) -> Site:
-    shutil.copytree(template[0], tmp_path / "site")
-    return Site(tmp_path / "site")
-
-
-@pytest.fixture
-def ids(template: tuple[Path, list[str]]) -> list[str]:
-    return template[1]
+template, site, ids = demo_site_fixtures(2, seed=41)
 
 
 def https_intake(site: Site) -> IntakeServer:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
 import socket
 import sqlite3
 import threading
@@ -31,8 +30,7 @@ from tests.upload_helpers import (
     Site,
     check_acknowledged,
     closed_port_url,
-    demo,
-    make_site,
+    demo_site_fixtures,
     stats,
     tus_head,
 )
@@ -40,25 +38,7 @@ from tests.upload_helpers import (
 CHUNK = 16384
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    with pytest.MonkeyPatch.context() as mp:  # the autouse isolation is per test, not module
-        mp.setenv("KIOSK_SYSTEM_CONFIG", str(tmp_path_factory.getbasetemp() / "no-etc.toml"))
-        mp.delenv("KIOSK_CONFIG", raising=False)
-        site = make_site(tmp_path_factory.mktemp("template"))
-        ids = demo(site, 3, seed=11)
-    return site.root, ids
-
-
-@pytest.fixture
-def site(template: tuple[Path, list[str]], tmp_path: Path) -> Site:
-    shutil.copytree(template[0], tmp_path / "site")
-    return Site(tmp_path / "site")
-
-
-@pytest.fixture
-def ids(template: tuple[Path, list[str]]) -> list[str]:
-    return template[1]
+template, site, ids = demo_site_fixtures(3, seed=11)
 
 
 @pytest.fixture
