@@ -37,9 +37,16 @@ def kill_demo_repeatedly(config: Path, rounds: int, seed: int) -> int:
         proc = subprocess.Popen([*KIOSK, "demo", "--citizens", "100000", "--seed", str(round_)],
                                 env=kiosk_env(config), stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
-        time.sleep(rng.uniform(0.6, 3.0))
+        first = ""
+        if round_ % 2 == 0:  # a random instant, start-up and recovery included
+            time.sleep(rng.uniform(0.6, 3.0))
+        else:  # a random instant once enrolling is under way, however slow the machine
+            assert proc.stdout is not None
+            first = proc.stdout.readline()
+            time.sleep(rng.uniform(0.0, 1.5))
         os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate(timeout=30)
+        out = first + out
         printed = [line.split()[1] for line in out.splitlines() if line.startswith("enrolled ")]
         total += len(printed)
         _check_journal(db, printed)
