@@ -28,6 +28,8 @@ RUNTIME_RETRY_S = 10.0  # a device not ready at start: try again this often
 SCREEN_NAMES = ("welcome", "consent", "identity", "demographics", "portrait",
                 "fingerprints", "signature", "review", "done", "closed")
 DEVICE_KINDS = ("fingerprint", "camera", "gpio")
+#: The overlays (``kiosk.screens.chrome`` classes), opened over any screen by the flow.
+OVERLAYS = {"cancel": "CancelOverlay", "idle": "IdleOverlay", "help": "HelpOverlay"}
 
 
 def _prepare_kivy(config: Config) -> None:
@@ -58,6 +60,9 @@ def _prepare_kivy(config: Config) -> None:
 def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     """The Kivy app (typed loosely: Kivy is imported lazily). ``open_runtime=False`` leaves
     the journal and devices closed (screenshots of a kiosk that is not set up)."""
+    from kiosk.screens.memory import fix_malloc_threshold
+
+    fix_malloc_threshold()  # before the window's and the workers' threads start
     _prepare_kivy(config)
     from kivy.app import App
     from kivy.clock import Clock
@@ -72,11 +77,21 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     from kiosk.screens.banner import PowerBanner
     from kiosk.screens.bridge import UiBridge
     from kiosk.screens.flow import Flow, FlowSettings
+    from kiosk.screens.memory import release_label_surfaces
     from kiosk.screens.theme import Theme
     from kiosk.screens.widgets import load_widgets_kv
     from kiosk.speech import create_speaker
 
+    release_label_surfaces()
     panel = tuple(float(v) for v in config["ui"]["panel_mm"])
+
+    class Overlays(dict[str, Any]):
+        """name -> overlay, each built on first use (after the first frame, or when first
+        wanted): ``overlays["help"]`` always answers; ``values()`` lists those built."""
+
+        def __missing__(self, name: str) -> Any:
+            overlay = self[name] = getattr(chrome, OVERLAYS[name])()
+            return overlay
 
     class KioskApp(App):
         """The kiosk's touchscreen; see the module docstring."""
@@ -107,9 +122,10 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             # kiosk shows its welcome sooner, and show() builds any step still missing.
             for name in ("welcome", "closed"):
                 self._add_screen(name)
+            # The overlays too, after the steps (or at once when one is wanted first).
             self._pending = [n for n in SCREEN_NAMES if n not in ("welcome", "closed")]
-            self.overlays = {"cancel": chrome.CancelOverlay(), "idle": chrome.IdleOverlay(),
-                             "help": chrome.HelpOverlay()}
+            self._pending += list(OVERLAYS)
+            self.overlays = Overlays()
             self.banner = PowerBanner()
             root = BoxLayout(orientation="vertical")
             root.add_widget(self.banner)  # its own strip: it never covers a screen
@@ -119,15 +135,27 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self._generation = self.flow.generation
             Window.bind(on_touch_down=self._on_any_touch)
             self._checking = False
+            self._drawn = False  # the first frame: checks wait for it (see below)
             self._poll = Clock.schedule_interval(self._check_acceptance, ACCEPTANCE_POLL_S)
             self._tick = Clock.schedule_interval(lambda _dt: self.flow.tick(), 1.0)
             self.runtime: Any = None
-            if open_runtime:  # after the first frame: its worker would compete with it
-                Clock.schedule_once(self._open_runtime, 0.2)
-            Clock.schedule_once(self._check_acceptance, 0.2)
-            Clock.schedule_once(self._build_next, 0.1)
+            # The runtime, the first acceptance check and the other steps' screens wait for
+            # the first frame: their imports and builds would compete with drawing it.
+            Window.bind(on_flip=self._after_first_frame)
             self.show(self.flow.screen)
             return root
+
+        def _after_first_frame(self, *_args: object) -> None:
+            """``on_flip`` of the first frame (its handlers run just before the buffer
+            swap): the work held back starts from the next clock tick. Fixed delays from
+            build() did not wait: the clock counts them from its last tick, before build,
+            so they fell due before the first frame was drawn."""
+            Window.unbind(on_flip=self._after_first_frame)
+            self._drawn = True
+            if open_runtime:
+                Clock.schedule_once(self._open_runtime, 0)
+            Clock.schedule_once(self._check_acceptance, 0)
+            Clock.schedule_once(self._build_next, 0)
 
         def _add_screen(self, name: str) -> Any:
             Builder.load_file(str(SCREENS_DIR / f"{name}.kv"))
@@ -141,7 +169,9 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
         def _build_next(self, _dt: float) -> None:
             if self._pending:
                 name = self._pending.pop(0)
-                if not self.screens.has_screen(name):
+                if name in OVERLAYS:
+                    self.overlays[name]  # built on first use: Overlays.__missing__
+                elif not self.screens.has_screen(name):
                     self._add_screen(name)
                 Clock.schedule_once(self._build_next, 0)
 
@@ -184,7 +214,9 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self.screens.current_screen.refresh(flow)
             for name, wanted in (("cancel", flow.confirm_cancel), ("idle", flow.idle_warning),
                                  ("help", flow.help_active)):
-                overlay = self.overlays[name]
+                overlay = self.overlays[name] if wanted else self.overlays.get(name)
+                if overlay is None:  # not built yet, so not open
+                    continue
                 if wanted and overlay.parent is None and not getattr(overlay, "_window", None):
                     overlay.open(animation=False)
                 elif not wanted and (overlay.parent is not None
@@ -232,7 +264,9 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self.bridge.submit(work, opened)
 
         def _check_acceptance(self, _dt: float) -> None:
-            if self._checking:  # a slow UPS answer: never pile checks up
+            # A slow UPS answer: never pile checks up. Before the first frame (a slow start
+            # makes the 1 s poll fall due at once): the first runs right after it.
+            if self._checking or not self._drawn:
                 return
             self._checking = True
 

@@ -28,6 +28,7 @@ malformed codes give ``None`` or ``[]``; a missing or unreadable package raises
 from __future__ import annotations
 
 import bisect
+import contextlib
 import gzip
 import importlib.util
 import json
@@ -111,15 +112,50 @@ def _unexpected(path: Path | str, code: object, name: object) -> RegionDataError
                            f"did an upgrade of {DATASET_DISTRIBUTION} change its layout?")
 
 
-def _read(relative: str) -> dict[str, str]:
+def _read(relative: str, scope: str = "") -> dict[str, str]:
+    """The file's map; with ``scope`` ("72.02.") only the codes that start with it."""
     path = _package_dir() / relative
     try:
-        data = json.loads(gzip.decompress(path.read_bytes()))
+        raw = gzip.decompress(path.read_bytes())
+        data = None
+        if scope:
+            with contextlib.suppress(ValueError):  # an unexpected layout: decode it all
+                data = _read_scope(raw, scope)
+        if data is None:
+            data = json.loads(raw)
     except (OSError, EOFError, ValueError) as exc:  # BadGzipFile and JSONDecodeError too
         raise RegionDataError(f"cannot read region data {path}: {exc}") from exc
     if not isinstance(data, dict) or not data:
         raise RegionDataError(f"region data {path} is not a map of code -> name")
     return data
+
+
+# After a code: the colon and the name, a JSON string (to its first unescaped quote).
+_ENTRY_REST = re.compile(rb'\s*:\s*"(?:[^"\\]|\\.)*"')
+
+
+def _read_scope(raw: bytes, scope: str) -> dict[str, str] | None:
+    """The entries of the JSON map ``raw`` whose code starts with ``scope``, decoded from
+    the stretch of the file between the first and the last such code; None (decode it
+    all) unless that stretch holds every one (the file lists codes in order).
+
+    Decoding all 84,000 villages to keep a few hundred took about 15 MB for a moment, and
+    the strings kept were left scattered over memory the others had used.
+    """
+    key = b'"' + scope.encode("ascii")
+    first, last = raw.find(key), raw.rfind(key)
+    if first < 0:
+        return None
+    code_end = raw.find(b'"', last + len(key))
+    rest = _ENTRY_REST.match(raw, code_end + 1) if code_end > 0 else None
+    if rest is None:
+        return None
+    stretch = json.loads(b"{" + raw[first:rest.end()] + b"}")
+    if not isinstance(stretch, dict):
+        return None
+    data = {code: name for code, name in stretch.items()
+            if isinstance(code, str) and code.startswith(scope)}
+    return data if len(data) == raw.count(key) else None
 
 
 def _read_regions() -> _Regions:
@@ -139,12 +175,13 @@ def _read_regions() -> _Regions:
 
 
 def _read_villages(scope: str = "") -> _Villages:
-    data = _read(_VILLAGE_FILE)
+    # With a scope only one regency's (a few hundred) are decoded, not the 84,000.
+    data = _read(_VILLAGE_FILE, scope)
     codes = sorted(data)  # the file is in code order already: linear
     for code in (codes[0], codes[-1]):  # each answer is checked again in villages()
         if not _VILLAGE_CODE.fullmatch(code):
             raise _unexpected(_VILLAGE_FILE, code, data[code])
-    if scope:  # keep one regency's (a few hundred), let the other 84,000 go
+    if scope:  # decoded in full (an unexpected layout): keep only the regency's
         codes = [code for code in codes if code.startswith(scope)]
         data = {code: data[code] for code in codes}
     return _Villages(data, codes, scope)

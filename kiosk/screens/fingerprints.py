@@ -41,6 +41,9 @@ class FingerprintsScreen(KioskScreen):
         self._png = b""
         super().__init__(**kwargs)
 
+    def on_deactivate(self) -> None:
+        self.wipe()  # the last finger's image: not kept while the other steps show
+
     def wipe(self) -> None:
         self._png = b""
         self.image = None

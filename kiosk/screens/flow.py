@@ -35,7 +35,6 @@ from typing import Any, Protocol
 from kiosk.enrollment.nik import Nik
 from kiosk.enrollment.ports import ReviewSummary
 from kiosk.enrollment.session import FINGERS, EnrollmentSession, Step
-from kiosk.enrollment.signature import render_signature_png
 from kiosk.errors import DeviceBusy, SessionExpired
 from kiosk.screens import messages as m
 from kiosk.screens.flow_capture import CaptureSteps
@@ -341,6 +340,9 @@ class Flow(FormSteps, CaptureSteps):
         copied = [list(stroke) for stroke in strokes]
 
         def work() -> None:
+            # Here, on the worker: Pillow's drawing and fonts are not on the start's way.
+            from kiosk.enrollment.signature import render_signature_png
+
             session.submit_signature(render_signature_png(copied))
 
         self._run(work, lambda _r: self._show_step())

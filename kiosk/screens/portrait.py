@@ -42,7 +42,13 @@ class PortraitScreen(KioskScreen):
         self.ids.preview.canvas.ask_update()
         self.frames_shown += 1
 
+    def on_deactivate(self) -> None:
+        # Shown nowhere else: not kept in memory while the other steps show (the flow
+        # still has the photo until it is accepted; a return here refreshes from it).
+        self.wipe()
+
     def wipe(self) -> None:
         self._photo = b""
         self.photo_texture = None
         self.preview_texture = None
+        self._frame = FrameTexture()  # the last preview frame (the citizen's face) too

@@ -79,8 +79,17 @@ class ReviewScreen(KioskScreen):
         for label, value in rows:
             box.add_widget(Factory.Body(text=f"{label}: {value}"))
 
+    def on_deactivate(self) -> None:
+        # The receipt or a step to change shows next: the photo and the signature are not
+        # kept as textures meanwhile (a return decodes them again from the summary). The
+        # rows stay, and with them where the citizen had scrolled to.
+        self._release_images()
+
     def wipe(self) -> None:
         self.identity, self.details, self.fingers = [], [], ""
+        self._release_images()
+
+    def _release_images(self) -> None:
         self.portrait = self.signature = None
         self._images = (b"", b"")
 

@@ -171,13 +171,21 @@ def _pair_sums(flat: np.ndarray, step: int, times: int) -> np.ndarray:
 
 # More values than a 480 x 640 still has (921,600), so one still never repeats its noise.
 _NOISE_RUN = 1 << 20
+# Drawn this many at a time: the run in one go took three 8 MB float64 temporaries (25 MB
+# at once, a peak of the touchscreen process); chunks give the same values (the generator's
+# stream does not depend on how it is split) for 1.5 MB at most.
+_NOISE_CHUNK = 1 << 16
 
 
 @lru_cache(maxsize=4)
 def _noise_run(sigma: float) -> np.ndarray:
     """A fixed run of Gaussian N(0, sigma) noise values (int8), the same in every process."""
-    values = np.random.default_rng(0x5E45).normal(0.0, sigma, _NOISE_RUN)
-    run = np.clip(np.rint(values), -127, 127).astype(np.int8)
+    rng = np.random.default_rng(0x5E45)
+    run = np.empty(_NOISE_RUN, dtype=np.int8)
+    for start in range(0, _NOISE_RUN, _NOISE_CHUNK):
+        values = rng.normal(0.0, sigma, min(_NOISE_CHUNK, _NOISE_RUN - start))
+        np.clip(np.rint(values, out=values), -127, 127, out=values)
+        run[start:start + values.size] = values
     run.setflags(write=False)
     return run
 

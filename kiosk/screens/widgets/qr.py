@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import segno
 from kivy.graphics.texture import Texture
 from kivy.properties import NumericProperty, OptionProperty, StringProperty
 from kivy.uix.image import Image
@@ -20,6 +19,10 @@ QUIET_ZONE = 4
 
 def qr_modules(data: str, error: str = "m") -> list[list[bool]]:
     """The QR symbol of ``data`` with its 4-module quiet zone, top row first; True = dark."""
+    # Imported here: segno brings urllib, http and email (its writers), 25 ms of the
+    # touchscreen's start for a code first drawn on the receipt.
+    import segno
+
     qr = segno.make_qr(data, error=error)
     return [[bool(v) for v in row] for row in qr.matrix_iter(scale=1, border=QUIET_ZONE)]
 
@@ -57,9 +60,11 @@ class QRCodeImage(Image):
         if not self.data:
             self.texture, self.modules = None, 0
             return
+        from segno import DataOverflowError
+
         try:
             rows = qr_modules(self.data, self.error)
-        except segno.DataOverflowError:
+        except DataOverflowError:
             log.error("QR code: %d characters are too many for a QR code", len(self.data))
             self.texture, self.modules = None, 0
             return
