@@ -59,9 +59,13 @@ venv: $(VENV)/.installed
 run: setup
 	exec scripts/dev-run.sh
 
+# Two pytest workers (pytest-xdist), one test file each at a time: the timing-sensitive
+# files (kills, power cuts, the bad link) keep their own order. PYTEST_PARALLEL= runs serially.
+PYTEST_PARALLEL ?= -n auto --maxprocesses 2 --dist loadfile
+
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_PARALLEL)
 
 test-long: setup
 	$(BIN)/python -m pytest -m slow -q

@@ -83,6 +83,8 @@ class Result:
     bytes_up: int
     resets: int
     profile: LinkProfile
+    connections: int = 0  # TCP connections the uploader opened through the link
+    pauses: int = 0  # passes that ended with the link taken as down (then interval_s idle)
 
     @property
     def goodput(self) -> float:
@@ -154,14 +156,17 @@ def tus_run(site: Site, profile: LinkProfile, records: int,
             if stall is not None:
                 threading.Timer(stall[0], link.stall, args=(stall[1],)).start()
             started = time.monotonic()
+            pauses = 0
             while journal.outbox():
                 result = uploader.drain()
                 if result.link_down:
+                    pauses += 1
                     time.sleep(settings.interval_s)  # the daemon's first pause
             elapsed = time.monotonic() - started
             _check_once(site, journal, records)
         carried = link.stats
-    return Result(records, _packets(site), elapsed, carried.bytes_up, carried.resets, profile)
+    return Result(records, _packets(site), elapsed, carried.bytes_up, carried.resets, profile,
+                  carried.connections, pauses)
 
 
 class _Sink(BaseHTTPRequestHandler):
@@ -296,7 +301,8 @@ def run(quick: bool = False) -> dict[str, Any]:
 def _r(result: Result) -> str:
     return (f"{result.packet_bytes / KB:,.0f} KiB in {result.elapsed_s:.0f} s: goodput "
             f"{result.goodput:.2f} of the cap = {result.goodput / result.floor:.2f} of the "
-            f"floor ({result.floor:.3f}); wire {result.wire:.3f}x; {result.resets} resets")
+            f"floor ({result.floor:.3f}); wire {result.wire:.3f}x; {result.resets} resets, "
+            f"{result.connections} connections, {result.pauses} pauses")
 
 
 def rows(r: dict[str, Any]) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 
 from hypothesis import strategies as st
@@ -47,7 +46,7 @@ def mutation(draw: st.DrawFn, data: bytes, *, others: Sequence[bytes] = (),
         return data[:cut] + other[start:]
     if kind == "length":
         offset, width = draw(st.sampled_from(list(length_fields)))
-        (old,) = struct.unpack_from(">I" if width == 4 else ">H", data, offset)
+        old = int.from_bytes(data[offset:offset + width], "big")
         limit = (1 << (8 * width)) - 1
         new = draw(st.one_of(
             st.integers(0, limit),

@@ -121,9 +121,10 @@ def test_missing_package_raises_a_kiosk_error(monkeypatch: pytest.MonkeyPatch) -
         regions.villages("72", "02", "01")
 
 
-@pytest.mark.parametrize("content", [b"not gzip", gzip.compress(b"{not json"),
-                                     gzip.compress(b"[1, 2]"),
-                                     gzip.compress(b'{"72": "Sulawesi Tengah", "x": "y"}')])
+@pytest.mark.parametrize("content", [b"not gzip", gzip.compress(b"{not json", mtime=0),
+                                     gzip.compress(b"[1, 2]", mtime=0),
+                                     gzip.compress(b'{"72": "Sulawesi Tengah", "x": "y"}',
+                                                   mtime=0)])
 def test_unreadable_data_raises_a_kiosk_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                               content: bytes) -> None:
     _fresh(monkeypatch)
