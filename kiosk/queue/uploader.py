@@ -83,6 +83,7 @@ EXIT_OK, EXIT_PENDING, EXIT_CONFIG = 0, 1, 2
 ONCE_BACKOFF_S = 0.25  # --once: pause before retry pass n is ONCE_BACKOFF_S * 2**n ...
 ONCE_BACKOFF_CAP_S = 5.0  # ... but never more than this
 STALLED_ATTEMPTS = 2  # attempts in a row that the intake kept nothing of: the link is down
+BROKEN_RETRIES = 2  # a request cut mid-exchange (reset, closed) is sent again at once this often
 LOCK_FILE = "upload.lock"
 RECEIPT_CONTENT_TYPE = "application/octet-stream"  # what the intake serves a receipt as
 _MAX_DETAIL = 200  # characters of an intake's error text kept in last_error
@@ -140,10 +141,12 @@ class _Failure(Exception):
     ``retry_after``: the intake asked for a pause (seconds, from ``Retry-After``)."""
 
     def __init__(self, reason: str, *, link_down: bool = False, forget_url: bool = False,
-                 reject: bool = False, retry_after: float | None = None) -> None:
+                 reject: bool = False, retry_after: float | None = None,
+                 broken: bool = False) -> None:
         super().__init__(reason)
         self.reason = _one_line(reason)
         self.link_down = link_down
+        self.broken = broken  # the link reached the intake and broke mid-exchange: flaky
         self.forget_url = forget_url
         self.reject = reject
         self.retry_after = retry_after
@@ -223,6 +226,19 @@ def _not_the_intake(answer: str, what: str) -> _Failure:
     return _Failure(f"the upload URL answered {answer} while {what}, not as the intake: a "
                     "captive portal or proxy in the way? (log the link in, or check "
                     "[upload] url)", link_down=True)
+
+
+# Reasons for a connection that reached the intake and was then cut: the link is up but
+# flaky (a rural link that resets every few tens of KB), so the request is worth sending
+# again at once, unlike a timeout, a refusal or a name that does not resolve.
+_BROKEN_REASONS = frozenset({"connection reset", "the intake closed the connection",
+                             "connection dropped"})
+
+
+def _link_failure(exc: BaseException, timeout_s: float) -> _Failure:
+    """The failure for a request that got no HTTP answer: the link counts as down."""
+    reason = link_reason(exc, timeout_s)
+    return _Failure(reason, link_down=True, broken=reason in _BROKEN_REASONS)
 
 
 def link_reason(exc: BaseException, timeout_s: float) -> str:
@@ -312,7 +328,7 @@ class Uploader:
                 result.deferred += 1
                 continue
             try:
-                self._process(info)
+                self._process_retrying(info)
             except _Stopped:
                 result.stopped = True
                 break
@@ -417,6 +433,21 @@ class Uploader:
                              clock_trusted=self.clock_trusted)
 
     # -- one record --------------------------------------------------------------------------
+    def _process_retrying(self, info: RecordInfo) -> None:
+        """:meth:`_process`, sent again at once (up to :data:`BROKEN_RETRIES` times) when
+        the link broke mid-exchange: on a link that resets every 64 KB the creation ``POST``
+        or the receipt ``GET`` is sometimes the request that the reset hits, and that is a
+        flaky link, not a dead one (which would wait ``interval_s``)."""
+        for retry in range(BROKEN_RETRIES + 1):
+            try:
+                self._process(info)
+                return
+            except _Failure as failure:
+                if not failure.broken or retry == BROKEN_RETRIES or self.stop.is_set():
+                    raise
+                log.info("record %s: %s; trying again at once", info.id, failure.reason)
+            info = self.journal.record(info.id)  # an upload created meanwhile is journaled
+
     def _process(self, info: RecordInfo) -> None:
         """Acknowledge one record, or raise _Failure/_Stopped."""
         packet = self._packet(info)
@@ -461,7 +492,7 @@ class Uploader:
                                     verify=self.session.verify)
             status, body = resp.status_code, resp.content
         except requests.RequestException as exc:
-            raise _Failure(link_reason(exc, self.settings.timeout_s), link_down=True) from exc
+            raise _link_failure(exc, self.settings.timeout_s) from exc
         if status == 200:
             kind = resp.headers.get("Content-Type", "")
             if not kind.startswith(RECEIPT_CONTENT_TYPE):
@@ -522,7 +553,7 @@ class Uploader:
     def _tus_failure(self, exc: TusCommunicationError, what: str) -> _Failure:
         status = exc.status_code
         if status is None:
-            return _Failure(link_reason(exc, self.settings.timeout_s), link_down=True)
+            return _link_failure(exc, self.settings.timeout_s)
         if 200 <= int(status) < 300:  # "success" without tus headers: not the intake
             return _not_the_intake(f"HTTP {status} without tus headers", what)
         if status in (404, 410):
@@ -587,6 +618,7 @@ class Uploader:
                 continue
             stalled += 1
             if stalled >= STALLED_ATTEMPTS:
+                failure.broken = False  # attempts that kept nothing: not worth more at once
                 raise failure
             log.info("record %s: %s; no progress, trying once more", info.id, failure.reason)
 
