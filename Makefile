@@ -12,10 +12,12 @@ DEV := .dev
 # real pcscd); NUT's upsd and dummy-ups driver (the tests run a real upsd); FUSE (the
 # power-cut tests put the data directory on a disk that drops unsynced writes); Kivy's GL and
 # input libraries, and a virtual X server so the touchscreen runs and is tested headless;
-# espeak-ng for the spoken prompts (its Indonesian voice is in espeak-ng-data).
+# espeak-ng for the spoken prompts (its Indonesian voice is in espeak-ng-data); libsystemd-dev
+# and pkg-config to build systemd's Python bindings (sd_notify: READY and the watchdog);
+# systemd for systemd-analyze (the tests verify the units).
 APT_PACKAGES := python3-venv python3-dev build-essential swig libpcsclite-dev pcscd \
                 vsmartcard-vpcd nut-server nut-client fuse3 libgl1 libegl1 libmtdev1 xvfb xauth \
-                espeak-ng
+                espeak-ng libsystemd-dev pkg-config systemd
 
 .PHONY: help setup apt venv run test test-long bench screenshots lint clean
 

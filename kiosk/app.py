@@ -80,6 +80,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     from kiosk.screens.memory import release_label_surfaces
     from kiosk.screens.theme import Theme
     from kiosk.screens.widgets import load_widgets_kv
+    from kiosk.service import Notifier
     from kiosk.speech import create_speaker
 
     release_label_surfaces()
@@ -139,6 +140,12 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self._poll = Clock.schedule_interval(self._check_acceptance, ACCEPTANCE_POLL_S)
             self._tick = Clock.schedule_interval(lambda _dt: self.flow.tick(), 1.0)
             self.runtime: Any = None
+            # systemd's watchdog (kiosk/service.py), pinged by the clock on this UI thread:
+            # a hung UI loop stops the pings and gets the touchscreen restarted.
+            self.notifier = Notifier()
+            if self.notifier.tick_s is not None:
+                self._watchdog = Clock.schedule_interval(
+                    lambda _dt: self.notifier.alive(), self.notifier.tick_s / 2)
             # The runtime, the first acceptance check and the other steps' screens wait for
             # the first frame: their imports and builds would compete with drawing it.
             Window.bind(on_flip=self._after_first_frame)
@@ -152,6 +159,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             so they fell due before the first frame was drawn."""
             Window.unbind(on_flip=self._after_first_frame)
             self._drawn = True
+            self.notifier.ready("the touchscreen is up")
             if open_runtime:
                 Clock.schedule_once(self._open_runtime, 0)
             Clock.schedule_once(self._check_acceptance, 0)
@@ -288,6 +296,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
                                      acceptance.on_battery)
 
         def on_stop(self) -> None:
+            self.notifier.stopping()
             self.flow.close()
             self.speaker.close()
             self.bridge.shutdown()

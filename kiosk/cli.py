@@ -281,6 +281,7 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
     from kiosk.hardware.registry import create_device
     from kiosk.power.policy import STATE_FILE, Thresholds, watch
     from kiosk.runtime import open_journal
+    from kiosk.service import Notifier
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -293,7 +294,8 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
                      state_path=config.data_dir / STATE_FILE,
                      journal_factory=lambda: open_journal(config, owner=False),
                      shutdown_command=section["shutdown_command"],
-                     poll_interval_s=section["poll_interval_s"], stop=stop)
+                     poll_interval_s=section["poll_interval_s"], stop=stop,
+                     notifier=Notifier())
 
 
 def cmd_keys(config: Config, args: argparse.Namespace) -> int:

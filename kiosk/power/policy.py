@@ -36,6 +36,7 @@ from typing import Any
 
 from kiosk.errors import KioskError
 from kiosk.power import PowerStatus
+from kiosk.service import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -192,17 +193,21 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
           journal_factory: Callable[[], Any] | None, shutdown_command: Sequence[str],
           poll_interval_s: float = 0.5, stop: threading.Event | None = None,
           run_shutdown: Callable[[Sequence[str]], None] = _run_shutdown,
-          clock: Callable[[], float] = time.monotonic) -> int:
+          clock: Callable[[], float] = time.monotonic,
+          notifier: Notifier | None = None) -> int:
     """Run the policy until ``stop`` is set or the shutdown command has been run.
 
     The journal is opened (``journal_factory``, which runs its integrity check) once, at
     start, and kept open: the single-writer lock is taken only around each write, and a low
-    battery never waits for an integrity check of a large journal.
+    battery never waits for an integrity check of a large journal. ``notifier`` (systemd's
+    watchdog) is told READY after the first published state and pinged on every poll.
     """
     policy = PowerPolicy(thresholds)
     stop = stop or threading.Event()
     last_error = ""
     journal: Any = _open(journal_factory) if journal_factory is not None else None
+    notifier = notifier or Notifier({})
+    ready = False
     try:
         while not stop.is_set():
             try:
@@ -221,14 +226,20 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
                 if journal is not None:
                     _journal_events(journal, events)
             publish_state(state_path, policy, status)
+            if not ready:
+                notifier.ready("watching the UPS")
+                ready = True
+            notifier.alive()
             if any(e.kind == "shutdown" for e in events):
                 if journal is not None:
                     journal.close()  # closing checkpoints, under the writer lock
                     journal = None
                 log.warning("running shutdown command: %s", " ".join(shutdown_command))
+                notifier.stopping()
                 run_shutdown(shutdown_command)
                 return 0
-            stop.wait(poll_interval_s)
+            notifier.wait(stop, poll_interval_s)
+        notifier.stopping()
         return 0
     finally:
         if journal is not None:

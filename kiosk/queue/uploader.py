@@ -76,6 +76,7 @@ from kiosk.queue.tus import (
 from kiosk.receipts import load_intake_public_key, verify_receipt
 from kiosk.sealing import build_packet
 from kiosk.sealing_keys import DeviceKey
+from kiosk.service import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -264,15 +265,18 @@ class Uploader:
     ``out`` receives ``acknowledged <record-id>`` lines; ``stop`` ends the work between two
     requests; ``on_progress(record_id, offset, length)`` is called each time the intake
     reports a new offset; ``progress`` (a :class:`ProgressFile`) tells ``kiosk status``
-    how the record in flight is moving.
+    how the record in flight is moving; ``notifier`` tells systemd the loop is alive.
     """
 
     def __init__(self, journal: Journal, settings: UploadSettings, *,
                  out: TextIO | None = None, stop: threading.Event | None = None,
                  on_progress: Callable[[str, int, int], None] | None = None,
                  progress: ProgressFile | None = None,
-                 clock_trusted: Callable[[], bool] = lambda: False) -> None:
+                 clock_trusted: Callable[[], bool] = lambda: False,
+                 notifier: Notifier | None = None) -> None:
         self.journal = journal
+        # systemd's watchdog, pinged from this loop (kiosk/service.py); silent by default
+        self.notifier = notifier or Notifier({})
         self.clock_trusted = clock_trusted
         self.settings = settings
         self.out = out
@@ -321,6 +325,7 @@ class Uploader:
 
     def _drain(self, result: PassResult) -> None:
         for info in self.journal.outbox():
+            self.notifier.alive()
             if self.stop.is_set():
                 result.stopped = True
                 break
@@ -404,6 +409,7 @@ class Uploader:
         self.per_record_backoff = True
         log.info("uploader started: intake %s, every %g s", self._base,
                  self.settings.interval_s)
+        self.notifier.ready(f"uploading to {self._base}")
         while not self.stop.is_set():
             trouble: str | None
             asked: float | None = None
@@ -423,7 +429,8 @@ class Uploader:
                 log.warning("%s; next try in %g s", trouble, delay)
             else:
                 down, delay = 0, self.settings.interval_s
-            self.stop.wait(max(delay, asked or 0.0))
+            self.notifier.wait(self.stop, max(delay, asked or 0.0))
+        self.notifier.stopping()
         log.info("uploader stopped")
         return EXIT_OK
 
@@ -623,6 +630,7 @@ class Uploader:
             log.info("record %s: %s; no progress, trying once more", info.id, failure.reason)
 
     def _on_sent(self, position: int) -> None:
+        self.notifier.alive()  # a long PATCH on a slow link is this loop at work
         if self.stop.is_set():  # a long PATCH on a slow link: stop now, the intake keeps
             raise _Stopped      # what arrived and the next run resumes there
         if self.progress is not None:
@@ -750,7 +758,7 @@ def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
         with _stop_on_signals(stop), open_journal(config, owner=False) as journal, Uploader(
                 journal, settings, out=out, stop=stop,
                 progress=ProgressFile(config.data_dir),
-                clock_trusted=clock_is_synchronized) as uploader:
+                clock_trusted=clock_is_synchronized, notifier=Notifier()) as uploader:
             try:
                 return uploader.run_once() if once else uploader.run_forever()
             except StorageFull as exc:

@@ -1,0 +1,92 @@
+"""The systemd units in systemd/: they verify, they are notify services with a watchdog,
+and their hardening holds (issue #12)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import load_config
+from tests.conftest import REPO, write_config
+
+UNITS = sorted((REPO / "systemd").glob("*.service"))
+MAX_EXPOSURE = 2.5  # systemd-analyze security: 0 = locked down, 10 = fully exposed
+HARDENING = ("ProtectSystem=strict", "ReadWritePaths=/var/lib/kiosk", "ProtectHome=yes",
+             "PrivateTmp=yes", "NoNewPrivileges=yes", "DevicePolicy=closed", "LimitCORE=0",
+             "CapabilityBoundingSet=", "UMask=0077")
+
+
+def settings(unit: Path) -> list[str]:
+    return [line.strip() for line in unit.read_text().splitlines()
+            if line.strip() and not line.startswith(("#", "["))]
+
+
+def value(unit: Path, key: str) -> str:
+    found = [s.split("=", 1)[1] for s in settings(unit) if s.startswith(f"{key}=")]
+    assert len(found) == 1, (unit.name, key, found)
+    return found[0]
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> list[Path]:
+    """The units with ExecStart pointing at this checkout's ``kiosk`` (verify checks that
+    the program exists)."""
+    kiosk = Path(sys.executable).parent / "kiosk"
+    assert kiosk.exists(), "the venv's kiosk entry point (pip install -e .)"
+    out = []
+    for unit in UNITS:
+        copy = tmp_path / unit.name
+        copy.write_text(unit.read_text().replace("/opt/kiosk/.venv/bin/kiosk", str(kiosk)))
+        out.append(copy)
+    return out
+
+
+def test_the_three_services_are_there() -> None:
+    assert [u.name for u in UNITS] == ["kiosk-power.service", "kiosk-ui.service",
+                                      "kiosk-upload.service"]
+
+
+def test_systemd_analyze_verify_passes_without_a_warning(installed: list[Path]) -> None:
+    if shutil.which("systemd-analyze") is None:
+        pytest.fail("systemd-analyze is missing; `make test` installs it (package systemd)")
+    result = subprocess.run(["systemd-analyze", "verify", *map(str, installed)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout + result.stderr == "", (
+        result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
+def test_each_unit_is_a_hardened_notify_service_with_a_watchdog(unit: Path) -> None:
+    assert value(unit, "Type") == "notify"
+    assert value(unit, "NotifyAccess") == "main"
+    assert int(value(unit, "WatchdogSec")) > 0
+    assert value(unit, "Restart") == "always"
+    present = settings(unit)
+    assert [h for h in HARDENING if h not in present] == []
+
+
+def test_watchdog_intervals_outlast_what_each_loop_may_legitimately_wait(
+        tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path))
+    units = {u.name: u for u in UNITS}
+    # A request waits at most upload.timeout_s between two pings of the upload loop.
+    assert int(value(units["kiosk-upload.service"], "WatchdogSec")) >= (
+        3 * config["upload"]["timeout_s"])
+    # The power watcher pings on every poll.
+    assert int(value(units["kiosk-power.service"], "WatchdogSec")) >= (
+        10 * config["power"]["poll_interval_s"])
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
+def test_exposure_stays_low(installed: list[Path], unit: Path) -> None:
+    copy = next(c for c in installed if c.name == unit.name)
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(copy)],
+                            capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
+    assert match, result.stdout[-500:] + result.stderr[-500:]
+    assert float(match.group(1)) <= MAX_EXPOSURE, result.stdout[-3000:]
