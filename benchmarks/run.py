@@ -17,6 +17,7 @@ from benchmarks import (
     bench_fingerprint,
     bench_journal,
     bench_power,
+    bench_record,
     bench_recovery,
     bench_ui,
     bench_upload,
@@ -56,6 +57,7 @@ def camera_rows() -> list[str]:
 BENCHMARKS: dict[str, Callable[[], list[str]]] = {
     "journal": journal_rows, "fingerprint": fingerprint_rows, "camera": camera_rows,
     "power": lambda: bench_power.rows(bench_power.run()),
+    "record": lambda: bench_record.rows(bench_record.run()),
     "recovery": lambda: bench_recovery.rows(bench_recovery.run()),
     "ui": lambda: bench_ui.rows(bench_ui.run()),
     "upload": lambda: bench_upload.rows(bench_upload.run()),

@@ -97,6 +97,16 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "port": _field(str, "/dev/ttyAMA0"),
         "baudrate": _field(int, 57600, _one_of(9600, 19200, 38400, 57600, 115200)),
     },
+    # Fingerprint quality (kiosk/enrollment/fingerprint_quality.py): a finger passes with a
+    # score (0-100) of at least min_quality and every measure within its limit. MOSIP's
+    # registration client refuses fingers under 40 (NFIQ 2; its server classifier: 80).
+    "fingerprints": {
+        "min_quality": _field(int, 40, _between(0, 100)),
+        "min_area": _field((int, float), 0.30, _between(0, 1)),
+        "min_contrast": _field((int, float), 14.0, _between(0, 255)),
+        "min_clarity": _field((int, float), 0.30, _between(0, 1)),
+        "max_smudge": _field((int, float), 0.10, _between(0, 1)),
+    },
     "hardware.camera": {"type": _field(str, "sim")},
     "hardware.card": {"type": _field(str, "sim")},
     "hardware.gpio": {"type": _field(str, "mock")},

@@ -24,6 +24,7 @@ from typing import TextIO
 from PIL import Image, ImageDraw
 
 from kiosk.config import Config
+from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.synthetic import SyntheticCitizen, citizens
 from kiosk.errors import CaptureRejected, DeviceTimeout, NotAccepting, StorageFull
@@ -75,6 +76,7 @@ def enroll_one(kiosk: Enrollment, citizen: SyntheticCitizen, *, timeout_s: float
         camera=kiosk.devices["camera"],
         assisted=citizen.assisted,
         timeout_s=timeout_s,
+        fingerprint_limits=FingerprintThresholds.from_config(kiosk.config["fingerprints"]),
     )
     try:
         session.choose_language(citizen.language)
@@ -83,11 +85,14 @@ def enroll_one(kiosk: Enrollment, citizen: SyntheticCitizen, *, timeout_s: float
         session.confirm_demographics(citizen.demographics)
         _retry(session.capture_portrait, "portrait")
         session.accept_portrait()
-        for code in FINGERS:
+        scanner = kiosk.devices["fingerprint"]
+        for number, code in enumerate(FINGERS):
             if code in citizen.missing_fingers:
                 session.record_missing_finger(code, citizen.missing_fingers[code])
-            else:
-                _retry(lambda code=code: session.capture_finger(code), f"finger {code}")
+                continue
+            if hasattr(scanner, "present"):  # simulated: this citizen's own finger, each
+                scanner.present(number, person=citizen.index)  # try a new impression
+            _retry(lambda code=code: session.capture_finger(code), f"finger {code}")
         session.finish_fingerprints()
         session.submit_signature(signature_png(citizen.index))
         session.review()

@@ -7,7 +7,7 @@ the domain package imports nothing with I/O. They are re-exported by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -55,9 +55,12 @@ class PhotoLike(Protocol):
 
 
 class FingerprintScanner(Protocol):
-    """The part of a fingerprint scanner the session uses."""
+    """The part of a fingerprint scanner the session uses: capture, and the sensor's own
+    templates to tell one finger from another (``kiosk.hardware`` ``FingerprintScanner``)."""
 
     def capture(self, *, timeout: float = ...) -> FingerprintImageLike: ...
+    def extract_template(self) -> bytes: ...
+    def find_match(self, probe: bytes, enrolled: Sequence[bytes]) -> int | None: ...
 
 
 class Camera(Protocol):

@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from datetime import date
 from enum import Enum
 
+from kiosk.enrollment.fingerprint_quality import FingerprintThresholds, assess_fingerprint
 from kiosk.enrollment.nik import FamilyCardNumber, Nik, parse_kk, parse_nik
 from kiosk.enrollment.ports import (
     Camera,
@@ -49,7 +50,6 @@ from kiosk.enrollment.ports import (
 )
 from kiosk.enrollment.quality import (
     QualityReport,
-    fingerprint_quality,
     portrait_quality,
     signature_quality,
 )
@@ -70,6 +70,7 @@ __all__ = [
     "MISSING_FINGER_REASONS",
     "AssistanceRequired",
     "Camera",
+    "DuplicateFinger",
     "EnrollmentSession",
     "FingerprintImageLike",
     "FingerprintScanner",
@@ -103,6 +104,15 @@ class LowQuality(CaptureRejected):
     def message(self, language: str) -> str:
         """The reason in ``language`` ("id" or "en")."""
         return self.report.reason(language)
+
+
+class DuplicateFinger(LowQuality):
+    """The finger presented matches one already taken in this session (``matched``)."""
+
+    def __init__(self, matched: str) -> None:
+        self.matched = matched
+        super().__init__(QualityReport(False, 0.0, *bilingual(
+            'This finger was already scanned. Please place the finger shown.')))
 
 
 class AssistanceRequired(InvalidInput):
@@ -172,8 +182,10 @@ class EnrollmentSession:
                  camera: Camera | None, assisted: bool = False, timeout_s: float = 300,
                  clock: Callable[[], float] = time.monotonic,
                  today: Callable[[], date] = date.today,
-                 capture_timeout_s: float = 10.0) -> None:
+                 capture_timeout_s: float = 10.0,
+                 fingerprint_limits: FingerprintThresholds | None = None) -> None:
         self._store = store
+        self._fingerprint_limits = fingerprint_limits or FingerprintThresholds()
         self._fingerprint = fingerprint
         self._camera = camera
         self.assisted = assisted
@@ -249,6 +261,7 @@ class EnrollmentSession:
         self._portrait_pending: bytearray | None = None
         self._portrait: bytearray | None = None
         self._fingers: dict[str, bytearray] = {}
+        self._templates: dict[str, bytearray] = {}  # the sensor's, to refuse a repeated finger
         self._missing: dict[str, str] = {}
         self._signature: bytearray | None = None
 
@@ -399,22 +412,40 @@ class EnrollmentSession:
             self._portrait, self._portrait_pending = self._portrait_pending, None
 
     def capture_finger(self, code: str) -> QualityReport:
-        """Scan finger ``code`` (R1..R5, L1..L5); raises :class:`LowQuality` to retry."""
+        """Scan finger ``code`` (R1..R5, L1..L5); raises :class:`LowQuality` to retry.
+
+        The report's score is 0-100 (:mod:`~kiosk.enrollment.fingerprint_quality`). A good
+        print is then compared, by the sensor's own template matcher, with every other
+        finger taken in this session: a match raises :class:`DuplicateFinger` (one finger
+        presented twice would pass ten times over otherwise).
+        """
         with self._at(Step.FINGERPRINTS):
             _check_finger(code)
             scanner = self._fingerprint
+            others = [(c, bytes(t)) for c, t in self._templates.items() if c != code]
         if scanner is None:
             raise DeviceNotFound("no fingerprint scanner configured")
         with self._capturing():
             image = scanner.capture(timeout=self._capture_timeout_s)
-        report = fingerprint_quality(image.pixels, image.width, image.height)
-        png = image.to_png() if report.ok else b""
-        with self._at(Step.FINGERPRINTS):
+            assessment = assess_fingerprint(image.pixels, image.width, image.height,
+                                            self._fingerprint_limits)
+            report = assessment.report
             if not report.ok:
                 raise LowQuality(report)
-            if code in self._fingers:
-                _wipe(iter([self._fingers[code]]))
+            template = scanner.extract_template()
+            matched = scanner.find_match(template, [t for _, t in others])
+        png = image.to_png()
+        with self._at(Step.FINGERPRINTS):
+            if matched is not None:
+                repeated = others[matched][0]
+                log.info("session %s: finger %s refused, the same as %s", self._tag, code,
+                         repeated)
+                raise DuplicateFinger(repeated)
+            for held in (self._fingers, self._templates):
+                if code in held:
+                    _wipe(iter([held[code]]))
             self._fingers[code] = bytearray(png)
+            self._templates[code] = bytearray(template)
             self._missing.pop(code, None)
         return report
 
@@ -432,8 +463,9 @@ class EnrollmentSession:
                 allowed = ", ".join(MISSING_FINGER_REASONS)
                 raise InvalidInput("reason", *bilingual(
                     N_("The reason must be one of: {allowed}."), allowed=allowed))
-            if code in self._fingers:
-                _wipe(iter([self._fingers.pop(code)]))
+            for held in (self._fingers, self._templates):
+                if code in held:
+                    _wipe(iter([held.pop(code)]))
             self._missing[code] = reason
 
     def finish_fingerprints(self) -> None:
@@ -586,7 +618,7 @@ class EnrollmentSession:
 
     def _wipe_data(self) -> None:
         held = [self._portrait_pending, self._portrait, self._signature,
-                *self._fingers.values()]
+                *self._fingers.values(), *self._templates.values()]
         _wipe(buf for buf in held if buf is not None)
         self._reset_data()
 

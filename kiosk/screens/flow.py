@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
+from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
 from kiosk.enrollment.nik import Nik
 from kiosk.enrollment.ports import ReviewSummary
 from kiosk.enrollment.session import FINGERS, EnrollmentSession, Step
@@ -115,6 +116,7 @@ class FlowSettings:
     capture_timeout_s: float = 10.0
     province: str = "72"
     regency: str = "02"
+    fingerprint_limits: FingerprintThresholds | None = None  # config [fingerprints]
 
     @classmethod
     def from_config(cls, config: Any) -> FlowSettings:
@@ -123,7 +125,8 @@ class FlowSettings:
         return cls(idle_timeout_s=ui["idle_timeout_s"], idle_warning_s=ui["idle_warning_s"],
                    receipt_s=ui["receipt_s"], capture_tries=ui["capture_tries"],
                    preview_fps=ui["preview_fps"], session_timeout_s=kiosk["session_timeout_s"],
-                   province=province, regency=regency)
+                   province=province, regency=regency,
+                   fingerprint_limits=FingerprintThresholds.from_config(config["fingerprints"]))
 
 
 class Flow(FormSteps, CaptureSteps):
@@ -316,7 +319,8 @@ class Flow(FormSteps, CaptureSteps):
             runtime.store, fingerprint=runtime.devices.get("fingerprint"),
             camera=runtime.devices.get("camera"), assisted=False,
             timeout_s=self.settings.session_timeout_s,
-            capture_timeout_s=self.settings.capture_timeout_s, today=self.today)
+            capture_timeout_s=self.settings.capture_timeout_s, today=self.today,
+            fingerprint_limits=self.settings.fingerprint_limits)
         # In memory only (the record begins at consent): no worker round trip needed.
         self.session.choose_language(self.language)
         self._show_step()

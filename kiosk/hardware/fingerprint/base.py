@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from kiosk.hardware.base import Device, FingerprintImage
 
@@ -18,7 +19,10 @@ class FingerprintScanner(Device):
     then streams the 256 x 288 image as 4-bit pixels in data packets. A backend therefore
     implements ``is_finger_present`` with one ``GenImg`` and ``capture`` as "poll until a
     finger is present or the timeout passes, then upload"; the simulator does the same on
-    its synthetic prism.
+    its synthetic prism. Telling fingers apart is the sensor's job too: ``Img2Tz``/GenChar
+    (0x02) turns the image into a template, ``UpChar``/``DownChar`` (0x08/0x09) move templates
+    between the host and the sensor's two character buffers, ``Match`` (0x03) compares the
+    two buffers (:meth:`extract_template`, :meth:`find_match`).
 
     Wiring (Pi 40-pin header): sensor TX -> GPIO15/RXD (pin 10), sensor RX -> GPIO14/TXD
     (pin 8), 3.3 V and GND; disable the serial console (``raspi-config``) so
@@ -42,6 +46,20 @@ class FingerprintScanner(Device):
     @property
     def is_finger_present(self) -> bool:
         """True while a finger lies on the sensor."""
+        raise NotImplementedError
+
+    def extract_template(self) -> bytes:
+        """The sensor's template (features) of the image :meth:`capture` returned last.
+
+        Opaque bytes in the sensor's own format, meaningful only to :meth:`find_match` of a
+        sensor of the same kind. Biometric data: keep it in memory, never log or store it.
+        Raises :class:`~kiosk.errors.CaptureRejected` when the image holds too few features.
+        """
+        raise NotImplementedError
+
+    def find_match(self, probe: bytes, enrolled: Sequence[bytes]) -> int | None:
+        """The index of the first of ``enrolled`` the sensor judges the same finger as
+        ``probe`` (all from :meth:`extract_template`), or None."""
         raise NotImplementedError
 
     def wait_for_finger(self, timeout: float | None = None) -> bool:

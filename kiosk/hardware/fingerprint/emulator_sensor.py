@@ -1,7 +1,7 @@
 """The emulated ZFM sensor's side of the line: commands in, reply frames out.
 
-:class:`ZfmSensor` answers VfyPwd, ReadSysPara, GenImg, Img2Tz, UpImage, UpChar and
-AuraLedConfig packets by queueing frames (and :class:`~.emulator_faults.Drop` /
+:class:`ZfmSensor` answers VfyPwd, ReadSysPara, GenImg, Img2Tz, UpImage, UpChar, DownChar,
+Match and AuraLedConfig packets by queueing frames (and :class:`~.emulator_faults.Drop` /
 :class:`~.emulator_faults.Stall` markers where a fault cuts an upload) on ``_out``.
 Carrying them is the line's job: :class:`~kiosk.hardware.fingerprint.emulator.FingerprintEmulator`
 serves this sensor on a pty.
@@ -10,22 +10,33 @@ Images: by default capture ``n`` is finger ``n`` of the synthetic person ``seed`
 simulated scanner's images), quantized to 4 bits; :meth:`ZfmSensor.expected_image` gives the
 8-bit image the driver must return. A new image is taken when ``GenImg`` succeeds after the
 previous image was uploaded in full; until then re-uploads send the same image.
+:meth:`ZfmSensor.present` puts one finger of one person on the sensor instead: each new
+image is then another impression of that finger (placed, turned and pressed differently).
+
+Templates are real: Img2Tz extracts minutiae from the 4-bit image the sensor holds
+(:mod:`~kiosk.hardware.fingerprint.minutiae`) into CharBuffer 1 or 2 (``FEATURE_FAIL``
+below 8 minutiae, like a module that finds too few feature points); UpChar sends a buffer's
+512 bytes, DownChar takes 512 bytes into one, and Match compares the two buffers, answering
+OK or NO_MATCH with the score, the threshold set by the security level (ReadSysPara's).
+Search, RegModel and Store (the module's flash library) are not emulated: the kiosk keeps
+no fingerprint in the sensor.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
 from kiosk.hardware.base import FingerprintImage
-from kiosk.hardware.fingerprint import synth
+from kiosk.hardware.fingerprint import minutiae, synth
 from kiosk.hardware.fingerprint import zfm_protocol as zp
 from kiosk.hardware.fingerprint.emulator_faults import Drop, Faults, Stall
 
 __all__ = ["ImageSource", "ZfmSensor"]
+
+_MIN_MINUTIAE = 8  # Img2Tz: fewer and the module reports too few feature points (0x07)
 
 ImageSource = FingerprintImage | bytes | Sequence[FingerprintImage | bytes] | Callable[
     [int], FingerprintImage | bytes] | None
@@ -64,12 +75,25 @@ class ZfmSensor:
         self._uploaded = False     # the image in the buffer was uploaded in full
         self._dropped_index = -1   # drop_every: the image that already dropped once
         self._polls_left = self.faults.no_finger
-        self._template = False
+        self._buffers: dict[int, bytes] = {}  # CharBuffer 1 and 2: templates
+        self._receiving: int | None = None    # DownChar: the buffer the data goes to
+        self._incoming = bytearray()
+        self._presented: tuple[int, int] | None = None  # present(): (person, finger)
+        self._impressions: dict[tuple[int, int], int] = {}
+        self._image: bytes | None = None      # the 8-bit source of the image in the buffer
+
+    def present(self, finger: int, person: int | None = None) -> None:
+        """From the next new image on, show finger ``finger`` of ``person`` (default
+        ``seed``), a new impression each time."""
+        self._presented = (self.seed if person is None else person, finger)
 
     def _power_up(self, *, handshake: bool) -> None:
         """Power-up empties the image buffer; which finger comes next does not change."""
         self._out.clear()
-        self._have_image = self._template = False
+        self._have_image = False
+        self._image = None
+        self._buffers.clear()
+        self._receiving = None
         if handshake:
             self._out.append(b"\x55")  # R503: "after reset, 0x55 is sent as a handshake sign"
 
@@ -94,7 +118,8 @@ class ZfmSensor:
     def expected_image(self, index: int) -> FingerprintImage:
         """What the driver must deliver for capture ``index``: 4-bit levels times 17."""
         wire_image = zp.pack_image(self.source_pixels(index))
-        return FingerprintImage(zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT, 500, zp.unpack_image(wire_image))
+        return FingerprintImage(zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT, 500, zp.unpack_image(wire_image),
+                                bits=4)
 
     # -- the sensor --------------------------------------------------------------------------------
     def _send(self, frame: bytes) -> None:
@@ -110,10 +135,14 @@ class ZfmSensor:
         self._send(frame)
 
     def _handle(self, packet: zp.Packet) -> None:
-        if self.faults.mute or packet.pid != zp.PID_COMMAND or not packet.payload:
+        if self.faults.mute or packet.address != self.address:
+            return  # (not for this module: a real one stays silent)
+        if packet.pid in (zp.PID_DATA, zp.PID_END):
+            self._receive_data(packet)
             return
-        if packet.address != self.address:  # not for this module: a real one stays silent
+        if packet.pid != zp.PID_COMMAND or not packet.payload:
             return
+        self._receiving = None  # a command ends a download that never finished
         self._out.clear()  # a new command ends whatever was still being sent
         code, params = packet.payload[0], packet.payload[1:]
         self.commands.append(code)
@@ -125,18 +154,25 @@ class ZfmSensor:
         elif code == zp.GEN_IMG:
             self._gen_img()
         elif code == zp.IMG2TZ:
-            self._template = self._have_image
-            self._reply(zp.OK if self._have_image else zp.INVALID_IMAGE)
+            self._img2tz(params)
         elif code == zp.UP_IMAGE:
             self._up_image()
         elif code == zp.UP_CHAR:
-            if not self._template:
+            template = self._buffers.get(params[0]) if len(params) == 1 else None
+            if template is None:
                 self._reply(zp.UPLOAD_FAIL)
                 return
             self._reply(zp.OK)
-            digest = hashlib.sha256(b"template%d" % self._index).digest()
-            for frame in zp.data_packets(digest * 16, self.packet_size, self.address):
+            for frame in zp.data_packets(template, self.packet_size, self.address):
                 self._out.append(frame)
+        elif code == zp.DOWN_CHAR:
+            if len(params) != 1 or params[0] not in (1, 2):
+                self._reply(zp.DOWNLOAD_FAIL)
+                return
+            self._receiving, self._incoming = params[0], bytearray()
+            self._reply(zp.OK)
+        elif code == zp.MATCH:
+            self._match()
         elif code == zp.AURA_LED_CONFIG and len(params) == 4:
             self.led = (params[0], params[1], params[2], params[3])
             self._reply(zp.OK)
@@ -152,20 +188,72 @@ class ZfmSensor:
         if self._uploaded:  # the previous image went out in full: this is the next finger
             self._index += 1
             self._uploaded = False
+            self._image = None
             self._polls_left = self.faults.no_finger
             if self._polls_left:
                 self._gen_img()
                 return
+        if self._image is None:
+            self._image = self._take_image()
         self._have_image = True
-        self._template = False
         self._reply(zp.OK)
 
+    def _take_image(self) -> bytes:
+        """The 8-bit source of the image a successful GenImg puts in the image buffer."""
+        if self._presented is None:
+            return self.source_pixels(self._index)
+        impression = self._impressions.get(self._presented, 0)
+        self._impressions[self._presented] = impression + 1
+        return synth.render(self._presented[0], self._presented[1], impression)
+
+    # -- templates ---------------------------------------------------------------------------
+    def _img2tz(self, params: bytes) -> None:
+        if len(params) != 1 or params[0] not in (1, 2):
+            self._reply(zp.ERR_RECEIVE)
+            return
+        if not self._have_image or self._image is None:
+            self._reply(zp.INVALID_IMAGE)
+            return
+        # From the 4-bit image the sensor holds, exactly what UpImage would send.
+        pixels = zp.unpack_image(zp.pack_image(self._image))
+        found = minutiae.extract(pixels, zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT)
+        if len(found) < _MIN_MINUTIAE:
+            self._buffers.pop(params[0], None)
+            self._reply(zp.FEATURE_FAIL)
+            return
+        self._buffers[params[0]] = minutiae.encode_template(found)
+        self._reply(zp.OK)
+
+    def _receive_data(self, packet: zp.Packet) -> None:
+        if self._receiving is None:
+            return  # data nobody asked for: a real module ignores it
+        self._incoming += packet.payload
+        if len(self._incoming) > zp.TEMPLATE_BYTES:
+            self._receiving = None  # too long: the download fails, the buffer stays empty
+            return
+        if packet.pid == zp.PID_END:
+            buffer_id, self._receiving = self._receiving, None
+            self._buffers[buffer_id] = bytes(self._incoming)
+
+    def _match(self) -> None:
+        first, second = self._buffers.get(1), self._buffers.get(2)
+        if first is None or second is None:
+            self._reply(zp.ERR_RECEIVE)
+            return
+        try:
+            score = minutiae.match_score(first, second)
+        except ValueError:  # a downloaded buffer that is not a template matches nothing
+            score = 0
+        threshold = minutiae.LEVEL_THRESHOLDS.get(self.params.security_level,
+                                                  minutiae.MATCH_THRESHOLD)
+        self._reply(zp.OK if score >= threshold else zp.NO_MATCH, score.to_bytes(2, "big"))
+
     def _up_image(self) -> None:
-        if not self._have_image:
+        if not self._have_image or self._image is None:
             self._reply(zp.UPLOAD_FAIL)
             return
         self.uploads += 1
-        frames = zp.data_packets(zp.pack_image(self.source_pixels(self._index)),
+        frames = zp.data_packets(zp.pack_image(self._image),
                                  self.packet_size, self.address)
         self.upload_started, self.upload_sent = time.monotonic(), None
         if self.throttle:

@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from kiosk.errors import ConfigError, DeviceTimeout
+from kiosk.errors import CaptureRejected, ConfigError, DeviceTimeout
 from kiosk.hardware.base import FingerprintImage, OptionTypes
 from kiosk.hardware.fingerprint.base import FingerprintScanner
 
 log = logging.getLogger(__name__)
 
+#: Fewer minutiae than this and a ZFM's Img2Tz answers "too few feature points" (0x07).
+MIN_MINUTIAE = 8
+
 
 class SimFingerprint(FingerprintScanner):
-    """A scanner that "reads" synthetic fingers: 256 x 288, 8-bit gray, 500 ppi, like a ZFM.
+    """A scanner that "reads" synthetic fingers: 256 x 288, 16 gray levels, 500 ppi, like a ZFM.
 
-    Capture number ``n`` (counting from 0 since construction) returns finger ``n`` of the
-    simulated person ``seed`` (see :mod:`kiosk.hardware.fingerprint.synth`), so every
-    capture shows a different finger and the same ``seed`` replays the same images.
-    :meth:`generate` gives any finger/impression directly.
+    Which finger lies on the prism: :meth:`present` puts finger ``finger`` of person
+    ``person`` there (the demo does, per citizen and finger); each capture of it is a new
+    impression (placed, turned and pressed a little differently, with new noise; see
+    :mod:`kiosk.hardware.fingerprint.synth`). Until :meth:`present` is called, capture number
+    ``n`` (counting from 0) shows finger ``n`` of the person ``seed``: a citizen who always
+    presents the finger asked for. The same ``seed`` replays the same images. Images are
+    quantized to the ZFM's 16 levels (``bits`` 4). :meth:`generate` gives any
+    finger/impression directly.
+
+    Templates: :meth:`extract_template` and :meth:`find_match` run the same minutiae
+    extraction and matcher as the emulated ZFM (:mod:`~kiosk.hardware.fingerprint.minutiae`),
+    in process; ``security_level`` (1-5) picks the match threshold as on the module.
 
     Magic inputs reach the error paths (Mopidy's dummy-backend idea):
 
@@ -32,10 +43,12 @@ class SimFingerprint(FingerprintScanner):
     Tests may set ``during_capture`` to a callable run inside the capture, while the device
     is held (to make a second, concurrent capture meet ``DeviceBusy``). Example::
 
-        with SimFingerprint(seed=42, fail_every=3) as scanner:
-            first = scanner.capture()            # finger 0
-            second = scanner.capture()           # finger 1
-            scanner.capture()                    # raises DeviceTimeout
+        with SimFingerprint(seed=42) as scanner:
+            scanner.present(3)                   # person 42's finger 3 on the prism
+            first = scanner.capture()            # impression 0 of finger 3
+            probe = scanner.extract_template()
+            second = scanner.capture()           # impression 1: the same finger again
+            assert scanner.find_match(scanner.extract_template(), [probe]) == 0
     """
 
     OPTIONS: ClassVar[OptionTypes] = {
@@ -43,23 +56,37 @@ class SimFingerprint(FingerprintScanner):
         "fail_every": int,
         "no_finger": bool,
         "capture_delay_s": (int, float),
+        "security_level": int,
     }
 
     def __init__(self, *, seed: int = 0, fail_every: int = 0, no_finger: bool = False,
-                 capture_delay_s: float = 0.0) -> None:
+                 capture_delay_s: float = 0.0, security_level: int = 3) -> None:
         super().__init__()
+        from kiosk.hardware.fingerprint.minutiae import LEVEL_THRESHOLDS
+
         if fail_every < 0:
             raise ConfigError("hardware.fingerprint.fail_every", fail_every,
                               "0 (never fail) or a positive integer")
         if capture_delay_s < 0:
             raise ConfigError("hardware.fingerprint.capture_delay_s", capture_delay_s,
                               "a number of seconds >= 0")
+        if security_level not in LEVEL_THRESHOLDS:
+            raise ConfigError("hardware.fingerprint.security_level", security_level,
+                              "1 (accepts most) to 5 (refuses most)")
         self.seed = seed
         self.fail_every = fail_every
         self.no_finger = no_finger
         self.capture_delay_s = float(capture_delay_s)
+        self.security_level = security_level
         self.captures = 0  # capture attempts so far, failed ones included
         self.during_capture: Callable[[], None] | None = None
+        self._presented: tuple[int, int] | None = None  # (person, finger) on the prism
+        self._impressions: dict[tuple[int, int], int] = {}
+        self._last: FingerprintImage | None = None
+
+    def present(self, finger: int, person: int | None = None) -> None:
+        """Put finger ``finger`` of ``person`` (default: ``seed``) on the prism."""
+        self._presented = (self.seed if person is None else person, finger)
 
     @property
     def is_finger_present(self) -> bool:
@@ -81,17 +108,48 @@ class SimFingerprint(FingerprintScanner):
             if self.capture_delay_s:
                 time.sleep(max(0.0, min(self.capture_delay_s,
                                         timeout - (time.monotonic() - started))))
+            person, finger = self._presented or (self.seed, number)
+            impression = self._impressions.get((person, finger), 0)
+            self._impressions[(person, finger)] = impression + 1
             log.debug("sim capture %d", number)
-            return self.generate(number)
+            self._last = self.generate(finger, impression, person=person)
+            return self._last
 
-    def generate(self, finger: int, impression: int = 0) -> FingerprintImage:
-        """Impression ``impression`` of finger ``finger`` of this scanner's person."""
+    def generate(self, finger: int, impression: int = 0, *,
+                 person: int | None = None) -> FingerprintImage:
+        """Impression ``impression`` of finger ``finger`` of ``person`` (default ``seed``),
+        at the ZFM's 16 levels."""
         # Imported here: numpy and the synthesis cost 0.1 s that `kiosk config check` and
         # the touchscreen's first frame need not pay.
         from kiosk.hardware.fingerprint import synth
+        from kiosk.hardware.fingerprint import zfm_protocol as zp
 
-        pixels = synth.render(self.seed, finger, impression)
-        return FingerprintImage(synth.WIDTH, synth.HEIGHT, synth.PPI, pixels)
+        pixels = synth.render(self.seed if person is None else person, finger, impression)
+        return FingerprintImage(synth.WIDTH, synth.HEIGHT, synth.PPI,
+                                zp.unpack_image(zp.pack_image(pixels)), bits=4)
+
+    def extract_template(self) -> bytes:
+        from kiosk.hardware.fingerprint import minutiae
+
+        with self._exclusive("feature extraction"):
+            image = self._last
+            if image is None:
+                raise CaptureRejected("no image captured to extract features from")
+            found = minutiae.extract(image.pixels, image.width, image.height)
+            if len(found) < MIN_MINUTIAE:
+                raise CaptureRejected("the sensor found too few feature points; place the "
+                                      "finger again")
+            return minutiae.encode_template(found)
+
+    def find_match(self, probe: bytes, enrolled: Sequence[bytes]) -> int | None:
+        from kiosk.hardware.fingerprint import minutiae
+
+        threshold = minutiae.LEVEL_THRESHOLDS[self.security_level]
+        with self._exclusive("template match"):
+            for index, template in enumerate(enrolled):
+                if minutiae.match_score(probe, template) >= threshold:
+                    return index
+        return None
 
     def _selftest(self) -> tuple[bool, str]:
         image = self.generate(0)

@@ -25,6 +25,7 @@ from kiosk.hardware.base import FingerprintImage, OptionTypes
 from kiosk.hardware.fingerprint import zfm_protocol as zp
 from kiosk.hardware.fingerprint.base import FingerprintScanner
 from kiosk.hardware.fingerprint.zfm_link import READ_SLICE_S, LinkLost, SerialLink, reopen
+from kiosk.hardware.fingerprint.zfm_templates import TemplateCommands
 
 __all__ = ["BAUDRATES", "PPI", "READ_SLICE_S", "LinkLost", "SerialLink", "ZfmFingerprint"]
 
@@ -35,7 +36,7 @@ PPI = 500  # ZFM optical sensors: 256 x 288 at 500 dpi
 BAUDRATES = (9600, 19200, 38400, 57600, 115200)  # 9600 * N, N = 1, 2, 4, 6, 12
 
 
-class ZfmFingerprint(FingerprintScanner):
+class ZfmFingerprint(TemplateCommands, FingerprintScanner):
     """A ZhianTec ZFM fingerprint sensor (R307/R503/AS608 family) on a serial port.
 
     Protocol (ZFM user manual): framed packets ``EF 01 | address | id | length | payload |
@@ -45,6 +46,7 @@ class ZfmFingerprint(FingerprintScanner):
     down or ``timeout`` passes, optionally checks with ``Img2Tz`` (0x02) that the sensor
     finds features (``check_features``), then ``UpImage`` (0x0A): an ack, then 36,864 bytes
     of 4-bit pixels, high nibble first, in data packets closed by an end packet (0x08).
+    Templates and matching on the module: :mod:`~kiosk.hardware.fingerprint.zfm_templates`.
 
     Faults: a bad checksum or a timed-out reply re-sends the command (``retries``); a broken
     image upload is restarted (``image_retries``); a vanished port is reopened with backoff
@@ -227,7 +229,8 @@ class ZfmFingerprint(FingerprintScanner):
         if self.check_features:
             self._img2tz(1)
         data = self._upload(zp.UP_IMAGE, b"", exact=zp.IMAGE_BYTES)
-        return FingerprintImage(zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT, PPI, zp.unpack_image(data))
+        return FingerprintImage(zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT, PPI, zp.unpack_image(data),
+                                bits=4)
 
     def _gen_img(self) -> int:
         return self._transact(zp.GEN_IMG).code
@@ -403,5 +406,6 @@ class ZfmFingerprint(FingerprintScanner):
 
 
 _NAMES = {zp.GEN_IMG: "GenImg", zp.IMG2TZ: "Img2Tz", zp.UP_CHAR: "UpChar",
-          zp.UP_IMAGE: "UpImage", zp.READ_SYS_PARA: "ReadSysPara", zp.VFY_PWD: "VfyPwd",
+          zp.UP_IMAGE: "UpImage", zp.DOWN_CHAR: "DownChar", zp.MATCH: "Match",
+          zp.READ_SYS_PARA: "ReadSysPara", zp.VFY_PWD: "VfyPwd",
           zp.AURA_LED_CONFIG: "AuraLedConfig"}

@@ -47,8 +47,10 @@ PIDS = frozenset({PID_COMMAND, PID_DATA, PID_ACK, PID_END})
 
 # Instruction codes used by the kiosk.
 GEN_IMG = 0x01
-IMG2TZ = 0x02
+IMG2TZ = 0x02             # GenChar in some manuals: image -> features in CharBuffer 1 or 2
+MATCH = 0x03              # compare CharBuffer 1 with CharBuffer 2: confirmation + 2-byte score
 UP_CHAR = 0x08
+DOWN_CHAR = 0x09          # host -> CharBuffer 1 or 2, in data packets after the ack
 UP_IMAGE = 0x0A
 READ_SYS_PARA = 0x0F
 VFY_PWD = 0x13
@@ -61,6 +63,8 @@ NO_FINGER = 0x02          # GenImg: nothing on the sensor
 IMAGE_FAIL = 0x03         # GenImg: failed to collect the image
 IMAGE_MESSY = 0x06        # Img2Tz: image too disordered for features
 FEATURE_FAIL = 0x07       # Img2Tz: too few feature points
+NO_MATCH = 0x08           # Match: the two buffers are not the same finger
+DOWNLOAD_FAIL = 0x0E      # DownChar: cannot receive the following data packets
 UPLOAD_FAIL = 0x0F        # UpImage/UpChar: cannot transfer the following data packets
 WRONG_PASSWORD = 0x13
 INVALID_IMAGE = 0x15      # Img2Tz: no valid original image in the buffer
@@ -72,6 +76,8 @@ CONFIRMATION_TEXT = {
     IMAGE_FAIL: "failed to collect the image",
     IMAGE_MESSY: "image too disordered to generate features",
     FEATURE_FAIL: "too few feature points",
+    NO_MATCH: "the fingers do not match",
+    DOWNLOAD_FAIL: "cannot receive the following data packets",
     UPLOAD_FAIL: "cannot transfer the following data packets",
     WRONG_PASSWORD: "wrong password",
     INVALID_IMAGE: "no valid image in the buffer",
@@ -85,6 +91,7 @@ MAX_PAYLOAD = 256 + 1  # the largest payload a module sends: a 256-byte data pac
 IMAGE_WIDTH = 256
 IMAGE_HEIGHT = 288
 IMAGE_BYTES = IMAGE_WIDTH * IMAGE_HEIGHT // 2  # 4 bits per pixel: 36,864 bytes
+TEMPLATE_BYTES = 512  # a character file (UpChar/DownChar), two 256-byte halves on the module
 OVERHEAD = 2 + 4 + 1 + 2 + 2  # header, address, packet id, length, checksum: 11 bytes
 
 # AuraLedConfig control codes and colour indices (R503 manual, "Aura control").

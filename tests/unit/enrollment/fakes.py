@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -88,12 +88,22 @@ class FakeScanner:
     """Returns the queued images in order (a good ridge image when the queue is empty).
 
     ``gate`` (when set) makes a capture wait until the test opens it: a capture in progress.
+    Templates: each capture is a different finger (its template names the capture), unless
+    ``finger`` names the one on the sensor; matching compares those names. The real
+    matcher is tested with the simulated sensor and the emulator.
     """
 
     queue: list[bytes] = field(default_factory=list)
     gate: threading.Event | None = None
     started: threading.Event = field(default_factory=threading.Event)
     captures: int = 0
+    finger: str | None = None
+
+    def extract_template(self) -> bytes:
+        return (self.finger or f"capture-{self.captures}").encode()
+
+    def find_match(self, probe: bytes, enrolled: Sequence[bytes]) -> int | None:
+        return next((i for i, t in enumerate(enrolled) if t == probe), None)
 
     def capture(self, *, timeout: float = 10.0) -> FakeFingerprintImage:
         self.captures += 1
