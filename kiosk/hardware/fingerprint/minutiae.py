@@ -253,6 +253,17 @@ def _paired(a_xy: np.ndarray, a_t: np.ndarray, b_xy: np.ndarray, b_t: np.ndarray
     return count
 
 
+def _top_cells(votes: np.ndarray, n: int) -> list[int]:
+    """The flat indices of the ``n`` largest ``votes``, largest first, ties by the higher
+    index (as a reversed stable argsort orders them) without sorting the whole grid."""
+    if votes.size <= n:
+        return [int(i) for i in np.argsort(votes, kind="stable")[::-1]]
+    floor = np.partition(votes, votes.size - n)[votes.size - n]
+    candidates = np.nonzero(votes >= floor)[0]
+    ordered = sorted(candidates.tolist(), key=lambda i: (int(votes[i]), i), reverse=True)
+    return ordered[:n]
+
+
 def match_score(a: bytes, b: bytes) -> int:
     """0-1000: how surely templates ``a`` and ``b`` come from the same finger."""
     a_xy, a_t = _arrays(decode_template(a))
@@ -279,7 +290,7 @@ def match_score(a: bytes, b: bytes) -> int:
     window = sum(np.roll(grid, (-i, -j, -k), axis=(0, 1, 2))
                  for i in (0, 1) for j in (0, 1) for k in (0, 1))
     best = 0
-    for flat in np.argsort(window, axis=None)[::-1][:4]:
+    for flat in _top_cells(window.ravel(), 4):
         corner = np.array(np.unravel_index(int(flat), shape))
         inside = np.all((q >= corner) & (q <= corner + 1), axis=1)
         if not inside.any():
