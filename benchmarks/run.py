@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import (
     bench_camera,
     bench_fingerprint,
+    bench_intake,
     bench_journal,
     bench_power,
     bench_recovery,
@@ -56,6 +57,7 @@ def camera_rows() -> list[str]:
 BENCHMARKS: dict[str, Callable[[], list[str]]] = {
     "journal": journal_rows, "fingerprint": fingerprint_rows, "camera": camera_rows,
     "power": lambda: bench_power.rows(bench_power.run()),
+    "intake": lambda: bench_intake.rows(bench_intake.run()),
     "recovery": lambda: bench_recovery.rows(bench_recovery.run()),
     "ui": lambda: bench_ui.rows(bench_ui.run()),
     "upload": lambda: bench_upload.rows(bench_upload.run()),
