@@ -9,7 +9,9 @@ handler); this module adds what the library leaves to its user:
   the new offset, so the offset the intake reports is never ahead of bytes that would
   survive a power cut (and the ``sha256`` check at the end catches whatever does not);
 * the intake's work on a completed upload (:class:`intake.store.IntakeStore`), run inside
-  the final ``PATCH`` so the kiosk's next ``GET receipts/...`` sees the result;
+  the final ``PATCH`` so the kiosk's next ``GET receipts/...`` sees the result, by at most
+  ``--workers`` requests at once, and a quota of unfinished uploads per kiosk
+  (:mod:`intake.limits`);
 * crash recovery at start: a tus upload whose bytes all arrived but that was not processed
   (killed in between) is processed before the socket is served, so no kiosk is left
   resuming an upload that has nothing left to send;

@@ -17,8 +17,12 @@ Crash safety, with a SIGKILL or a power cut at any instant:
 * counters: ``received`` is the number of stored records (a row each), ``duplicates`` and
   ``rejected`` are counted in that same transaction.
 
-Refusal reasons are kept per (kiosk, record) for the receipt endpoint's ``422``; they come
-from :class:`~kiosk.sealing.Opener` and name record ids, key ids and steps only. Decrypted
+The packet is checked from its file (:mod:`intake.packets`: cheapest check first, the
+signature before anything large is parsed or decrypted, one step in memory at a time) and
+copied beside its final name before the store's lock is taken; the lock covers only the
+processed mark, the link, the receipt and the row. Refusal reasons are kept per (kiosk,
+record) for the receipt endpoint's ``422``; they come from :mod:`intake.packets` and
+:class:`~kiosk.sealing.Opener` and name record ids, key ids, steps and sizes only. Decrypted
 data is dropped as soon as the packet has been proven to open: the intake keeps packets,
 never plaintext, and logs nothing personal.
 """
