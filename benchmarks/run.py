@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import (
     bench_camera,
     bench_fingerprint,
+    bench_intake,
     bench_journal,
     bench_power,
     bench_record,
@@ -58,6 +59,7 @@ BENCHMARKS: dict[str, Callable[[], list[str]]] = {
     "journal": journal_rows, "fingerprint": fingerprint_rows, "camera": camera_rows,
     "power": lambda: bench_power.rows(bench_power.run()),
     "record": lambda: bench_record.rows(bench_record.run()),
+    "intake": lambda: bench_intake.rows(bench_intake.run()),
     "recovery": lambda: bench_recovery.rows(bench_recovery.run()),
     "ui": lambda: bench_ui.rows(bench_ui.run()),
     "upload": lambda: bench_upload.rows(bench_upload.run()),

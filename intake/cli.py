@@ -136,6 +136,12 @@ def _serve(args: argparse.Namespace) -> int:
         print("kiosk-intake: --max-packet-mib must be more than 0 and at most 256",
               file=sys.stderr)
         return 2
+    if not 1 <= args.max_unfinished <= 10_000:
+        print("kiosk-intake: --max-unfinished must be 1-10000", file=sys.stderr)
+        return 2
+    if args.workers is not None and not 1 <= args.workers <= 256:
+        print("kiosk-intake: --workers must be 1-256", file=sys.stderr)
+        return 2
     tls = None
     if bool(args.cert) != bool(args.key):
         print("kiosk-intake: --cert and --key go together", file=sys.stderr)
@@ -153,7 +159,8 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
     setup_logging(args.log_level)
     return serve(Path(args.data), args.host, args.port, token,
-                 int(args.max_packet_mib * 1024 * 1024), tls)
+                 int(args.max_packet_mib * 1024 * 1024), tls, args.max_unfinished,
+                 args.workers)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -210,6 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     srv.add_argument("--key", metavar="PEM", help="the certificate's private key")
     srv.add_argument("--max-packet-mib", type=float, default=16.0, metavar="MIB",
                      help="largest packet accepted (default 16; a record is about 0.6)")
+    srv.add_argument("--max-unfinished", type=int, default=32, metavar="N",
+                     help="unfinished uploads a registered kiosk may hold at once (default "
+                          "32; a kiosk sends one at a time); beyond, 429 too_many_uploads")
+    srv.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="completed uploads processed at once (default: the CPUs this "
+                          "process may use); beyond, a wait of 10 s, then 503 busy")
     srv.add_argument("--log-level", default="INFO",
                      choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     st = sub.add_parser("stats", help="counts of received, duplicate and rejected packets")

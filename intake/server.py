@@ -9,7 +9,9 @@ handler); this module adds what the library leaves to its user:
   the new offset, so the offset the intake reports is never ahead of bytes that would
   survive a power cut (and the ``sha256`` check at the end catches whatever does not);
 * the intake's work on a completed upload (:class:`intake.store.IntakeStore`), run inside
-  the final ``PATCH`` so the kiosk's next ``GET receipts/...`` sees the result;
+  the final ``PATCH`` so the kiosk's next ``GET receipts/...`` sees the result, by at most
+  ``--workers`` requests at once, and a quota of unfinished uploads per kiosk
+  (:mod:`intake.limits`);
 * crash recovery at start: a tus upload whose bytes all arrived but that was not processed
   (killed in between) is processed before the socket is served, so no kiosk is left
   resuming an upload that has nothing left to send;
@@ -52,9 +54,10 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from resumable_upload.exceptions import TusHookError
-from resumable_upload.server import TusHTTPRequestHandler, TusServer
+from resumable_upload.server import TusHTTPRequestHandler
 from resumable_upload.storage import SQLiteStorage
 
+from intake.limits import MAX_UNFINISHED, BoundedTusServer, WorkPool, default_workers
 from intake.store import (
     KIOSK_ID,
     SHA256_HEX,
@@ -83,6 +86,8 @@ READ_BYTES = 64 * 1024  # one read of a PATCH body from the socket
 HEAD_DEADLINE_S = 10.0  # a request line and its headers arrive within this, however trickled
 MAX_CONNECTIONS = 1024  # beyond this, a new connection is closed at once
 STOP_GRACE_S = 3.0  # on SIGTERM, requests in flight get this long, then their sockets are cut
+WHOLE_BODY_BYTES = 4 * 1024 * 1024  # a PATCH the library must read whole (chunked, or with
+# an Upload-Checksum) is at most this; a kiosk's own PATCHes are streamed, whatever their size
 THREAD_STACK_BYTES = 512 * 1024  # a connection's thread; 1,024 of them reserve 512 MiB of
 # address space, not memory
 
@@ -131,6 +136,18 @@ class DurableSQLiteStorage(SQLiteStorage):
                     os.unlink(os.path.join(self.upload_dir, name))
         return [(upload_id, json.loads(meta) if meta else {}) for upload_id, meta in rows]
 
+    def unfinished_uploads(self, kiosk_id: str) -> int:
+        """How many uploads of ``kiosk_id`` are created and not complete (its quota's use);
+        expired ones leave with the library's hourly cleanup."""
+        db = sqlite3.connect(self.db_path, timeout=self.timeout)
+        try:
+            row = db.execute(
+                "SELECT COUNT(*) FROM uploads WHERE completed = 0"
+                " AND json_extract(metadata, '$.kiosk_id') = ?", (kiosk_id,)).fetchone()
+        finally:
+            db.close()
+        return int(row[0])
+
 
 _request = threading.local()  # .kiosk: the kiosk that signed the request on this thread
 
@@ -145,9 +162,14 @@ class Intake:
     """Everything one ``serve`` process owns: the tus server, its storage, the store."""
 
     def __init__(self, data: Path, token: str | None,
-                 max_packet_bytes: int = MAX_PACKET_BYTES) -> None:
+                 max_packet_bytes: int = MAX_PACKET_BYTES,
+                 max_unfinished: int = MAX_UNFINISHED, workers: int | None = None) -> None:
         self.data = Path(data)
         self.token = token
+        self.max_unfinished = max_unfinished
+        self.pool = WorkPool(workers or default_workers())
+        # creations one at a time: a quota's count and the row it adds go together
+        self._creating = threading.Lock()
         central = load_central_private_key(self.data / "keys" / "central.key")
         intake_key_path = self.data / "keys" / "intake.key"
         if not intake_key_path.exists():
@@ -159,17 +181,24 @@ class Intake:
         make_dirs(tus_dir / "uploads", mode=0o700)
         self.storage = DurableSQLiteStorage(db_path=str(tus_dir / "uploads.db"),
                                             upload_dir=str(tus_dir / "uploads"))
-        self.tus = TusServer(
+        self.tus = BoundedTusServer(
+            pool=self.pool, busy_body=lambda: refusal_json(Refusal(
+                "busy", f"all {self.pool.workers} workers of the intake are busy; send the "
+                "end of the upload again later")),
             storage=self.storage, base_path=TUS_PATH, max_size=max_packet_bytes,
+            max_chunk_size=WHOLE_BODY_BYTES,
             upload_expiry=UPLOAD_EXPIRY_S, cleanup_interval=3600,
             request_timeout=REQUEST_TIMEOUT_S, checksum_algorithms=("sha1", "sha256"),
             disable_concatenation=True, on_upload_create=self._on_create,
             on_upload_complete=self._on_complete)
-        # A packet's length is always known up front; do not advertise what _on_create refuses.
+        # A packet's length is always known up front, and a creation carries no body (the
+        # handler refuses one: it would be read whole); do not advertise what is refused.
         self.tus.SUPPORTED_EXTENSIONS = [
-            e for e in self.tus.SUPPORTED_EXTENSIONS if e != "creation-defer-length"]
-        log.info("intake key %s; %d upload(s) in progress", intake_key.key_id,
-                 self._count_uploads())
+            e for e in self.tus.SUPPORTED_EXTENSIONS
+            if e not in ("creation-defer-length", "creation-with-upload")]
+        log.info("intake key %s; %d upload(s) in progress; %d worker(s) for completed "
+                 "uploads, %d unfinished upload(s) per kiosk", intake_key.key_id,
+                 self._count_uploads(), self.pool.workers, max_unfinished)
 
     def _count_uploads(self) -> int:
         return len(os.listdir(self.storage.upload_dir))
@@ -196,6 +225,14 @@ class Intake:
             log.warning("upload for record %s refused (%s): %s", record_id, refusal.code,
                         refusal.reason)
             raise TusHookError(refusal_json(refusal).decode(), status_code=403)
+        unfinished = self.storage.unfinished_uploads(kiosk_id)
+        if unfinished >= self.max_unfinished:  # 429 + Retry-After (intake.limits)
+            refusal = Refusal("too_many_uploads", f"kiosk {kiosk_id} has {unfinished} "
+                              f"unfinished uploads, the most this intake allows; finish "
+                              f"one (or let it expire) first")
+            log.warning("upload for record %s refused (%s): %s", record_id, refusal.code,
+                        refusal.reason)
+            raise TusHookError(refusal_json(refusal).decode(), status_code=429)
         log.info("upload %s started: record %s of kiosk %s, %d bytes", upload_id, record_id,
                  kiosk_id, upload_length)
 
@@ -217,10 +254,7 @@ class Intake:
         upload = self.storage.get_upload(upload_id)
         if upload is None:
             return
-        length = int(upload["upload_length"])
-        with open(self.storage.get_file_path(upload_id), "rb") as stream:
-            packet = stream.read(length)
-        self.store.accept(upload_id, metadata, packet)
+        self.store.accept(upload_id, metadata, Path(self.storage.get_file_path(upload_id)))
         self.storage.delete_upload(upload_id)
 
     def recover(self) -> None:
@@ -353,7 +387,21 @@ class IntakeHandler(TusHTTPRequestHandler):
     def _handle_request(self, method: str) -> None:
         if self._admit() is None:
             return
-        super()._handle_request(method)
+        if method == "POST" and (
+                self.headers.get("X-HTTP-Method-Override") or self.headers.get(
+                    "Transfer-Encoding") or any(
+                    v.strip() != "0" for v in self.headers.get_all("Content-Length") or [])):
+            # Either would have the library read a body whole, outside the streamed PATCH
+            # and its bounds; a kiosk sends neither.
+            self._reply(400, "application/json", b'{"error":"a creation carries no body '
+                        b'(creation-with-upload is not offered) and methods are not '
+                        b'overridden: POST, then PATCH"}', {}, close=True)
+            return
+        with self._creating_if(method):
+            super()._handle_request(method)
+
+    def _creating_if(self, method: str) -> contextlib.AbstractContextManager[Any]:
+        return self.intake._creating if method == "POST" else contextlib.nullcontext()
 
     def do_PATCH(self) -> None:
         """A tus ``PATCH`` whose body is kept as it arrives (see the module docstring).
@@ -442,10 +490,18 @@ class IntakeHandler(TusHTTPRequestHandler):
 
     def _commit(self, headers: dict[str, str], offset: int,
                 data: bytearray) -> tuple[int, dict[str, str], bytes]:
-        """One sub-``PATCH`` of ``data`` at ``offset`` through the library's rules."""
+        """One sub-``PATCH`` of ``data`` at ``offset`` through the library's rules.
+
+        A last piece refused because every worker is busy (``503``, ``intake.limits``)
+        still has all but its last byte kept: the kiosk resends one byte, not a piece.
+        """
         sub = {**headers, "Upload-Offset": str(offset), "Content-Length": str(len(data))}
         status, response_headers, body = self.tus_server.handle_request(
             "PATCH", self.path, sub, bytes(data))
+        if status == 503 and len(data) > 1:
+            sub = {**headers, "Upload-Offset": str(offset),
+                   "Content-Length": str(len(data) - 1)}
+            self.tus_server.handle_request("PATCH", self.path, sub, bytes(data[:-1]))
         if not isinstance(body, bytes | bytearray):  # pragma: no cover - PATCH has no stream
             body = b""
         return status, response_headers, bytes(body)
@@ -627,7 +683,8 @@ def _lock_data_dir(data: Path) -> int:
 
 def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
           token: str | None = None, max_packet_bytes: int = MAX_PACKET_BYTES,
-          tls: ssl.SSLContext | None = None) -> int:
+          tls: ssl.SSLContext | None = None, max_unfinished: int = MAX_UNFINISHED,
+          workers: int | None = None) -> int:
     """Run until SIGTERM or SIGINT; exit status 0 on a clean stop, 1 if it cannot start."""
     logging.getLogger("resumable_upload").setLevel(logging.WARNING)
     threading.stack_size(THREAD_STACK_BYTES)
@@ -643,7 +700,7 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
             raise SealingError(f"{data} is not a directory; run `kiosk-intake keys init "
                                f"--data {data}` first")
         lock_fd = _lock_data_dir(data)
-        intake = Intake(data, token, max_packet_bytes)
+        intake = Intake(data, token, max_packet_bytes, max_unfinished, workers)
     except (SealingError, OSError) as exc:
         print(f"kiosk-intake: {exc}", file=sys.stderr)
         return 1

@@ -17,8 +17,12 @@ Crash safety, with a SIGKILL or a power cut at any instant:
 * counters: ``received`` is the number of stored records (a row each), ``duplicates`` and
   ``rejected`` are counted in that same transaction.
 
-Refusal reasons are kept per (kiosk, record) for the receipt endpoint's ``422``; they come
-from :class:`~kiosk.sealing.Opener` and name record ids, key ids and steps only. Decrypted
+The packet is checked from its file (:mod:`intake.packets`: cheapest check first, the
+signature before anything large is parsed or decrypted, one step in memory at a time) and
+copied beside its final name before the store's lock is taken; the lock covers only the
+processed mark, the link, the receipt and the row. Refusal reasons are kept per (kiosk,
+record) for the receipt endpoint's ``422``; they come from :mod:`intake.packets` and
+:class:`~kiosk.sealing.Opener` and name record ids, key ids, steps and sizes only. Decrypted
 data is dropped as soon as the packet has been proven to open: the intake keeps packets,
 never plaintext, and logs nothing personal.
 """
@@ -26,10 +30,11 @@ never plaintext, and logs nothing personal.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
+import errno
 import logging
+import os
 import re
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -40,10 +45,10 @@ from typing import Any
 
 from intake import devices
 from intake.devices import Device
-from kiosk.errors import SealingError
-from kiosk.fsutil import make_dirs
-from kiosk.receipts import IntakeKey, make_receipt
-from kiosk.sealing import SIGNATURE_BYTES, Opener, parse_packet
+from intake.packets import HASH_BLOCK, Refused, file_sha256, manifest_of, verify_and_open
+from kiosk.fsutil import fsync_dir, make_dirs
+from kiosk.receipts import IntakeKey, sign_receipt
+from kiosk.sealing import Opener
 from kiosk.sealing_keys import _write_atomic
 
 log = logging.getLogger(__name__)
@@ -68,9 +73,16 @@ REFUSALS: dict[str, tuple[bool, str]] = {
     "bad_signature": (True, "the manifest's signature does not verify"),
     "undecryptable": (True, "a step does not decrypt with this intake's central key"),
     "malformed_packet": (True, "the packet does not parse, or its parts do not match"),
+    "layout_mismatch": (True, "the packet's length or blob table differs from its signed "
+                              "manifest"),
+    "too_large": (True, "a step of the packet is larger than the intake takes"),
     "different_packet": (True, DIFFERENT_PACKET),
     # refusals of a request, not of a packet (docs/upload.md, "Kiosk authentication")
     "unsigned": (False, "the request is not signed by a kiosk's device key"),
+    "too_many_uploads": (False, "the kiosk has as many unfinished uploads as the intake "
+                                "allows; one must finish or expire first"),
+    "busy": (False, "every worker that processes completed uploads is busy; send the end "
+                    "of the upload again later"),
 }
 
 
@@ -116,36 +128,21 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _manifest_claims(packet: bytes) -> tuple[Any, Any, Any] | None:
-    """(kiosk_id, record_id, device_key_id) the packet's manifest claims, unverified; None
-    if unreadable (the opener then says precisely what is wrong)."""
+def _link_new(staged: Path, path: Path) -> bool:
+    """Give the durable file ``staged`` the name ``path``, never replacing one; False when
+    ``path`` exists already."""
     try:
-        signed = parse_packet(packet).signed_manifest
-        manifest = json.loads(signed[:-SIGNATURE_BYTES].decode("ascii"))
-        return manifest["kiosk_id"], manifest["record_id"], manifest["device_key_id"]
-    except (SealingError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        return None
-
-
-def _opener_refusal(exc: SealingError) -> Refusal:
-    """The opener's reason, classified (its messages are ours: kiosk/sealing.py)."""
-    text = str(exc)
-    if "bad signature" in text:
-        code = "bad_signature"
-    elif "does not decrypt" in text or "sealed to central key" in text or (
-            "belongs to another" in text):
-        code = "undecryptable"
-    else:
-        code = "malformed_packet"
-    return Refusal(code, safe_text(text))
+        os.link(staged, path)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        if path.exists():  # file systems without hard links: check, then rename
+            return False
+        os.replace(staged, path)
+    fsync_dir(path.parent)
+    return True
 
 
 @dataclass(frozen=True)
@@ -203,23 +200,46 @@ class IntakeStore:
         return base.with_suffix(".pkt"), base.with_suffix(".receipt")
 
     # -- a completed upload ---------------------------------------------------------------
-    def accept(self, upload_id: str, metadata: Mapping[str, str], packet: bytes) -> Outcome:
-        """Steps 1-4 of the protocol for one completed upload. Idempotent per upload id."""
+    def accept(self, upload_id: str, metadata: Mapping[str, str], packet: Path) -> Outcome:
+        """Steps 1-4 of the protocol for one completed upload, whose bytes are the file
+        ``packet``. Idempotent per upload id.
+
+        The packet is checked (:mod:`intake.packets`: hashed, its manifest verified, opened
+        a step at a time) and copied beside its final name *before* the store's lock is
+        taken; the lock covers only what must be atomic (the processed mark, the link into
+        place, the receipt and the row), so one expensive packet never stalls another
+        kiosk's completion or receipt.
+        """
         kiosk_id = str(metadata.get("kiosk_id", ""))
         record_id = str(metadata.get("record_id", ""))
+        if self._processed(upload_id):
+            return Outcome("replayed", kiosk_id, record_id)
+        if not valid_record_id(kiosk_id, record_id):  # _on_create refuses these
+            kiosk_id, record_id = safe_text(kiosk_id, 40), safe_text(record_id, 60)
+            log.warning("upload %s refused: malformed kiosk_id/record_id", upload_id)
+            return Outcome("rejected", kiosk_id, record_id,
+                           REFUSALS["malformed_metadata"][1], "malformed_metadata")
+        refusal, digest, length = self.check(metadata, packet, kiosk_id, record_id)
+        staged = None
+        if refusal is None:
+            staged = self._stage(packet, kiosk_id, record_id)
+        try:
+            with self._lock:
+                if self._db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
+                                    (upload_id,)).fetchone():  # processed meanwhile
+                    return Outcome("replayed", kiosk_id, record_id)
+                if refusal is not None:
+                    return self._reject(upload_id, kiosk_id, record_id, refusal)
+                return self._store(upload_id, kiosk_id, record_id, staged, digest, length)
+        finally:
+            if staged is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    staged.unlink()
+
+    def _processed(self, upload_id: str) -> bool:
         with self._lock:
-            if self._db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
-                                (upload_id,)).fetchone():
-                return Outcome("replayed", kiosk_id, record_id)
-            if not valid_record_id(kiosk_id, record_id):  # _on_create refuses these
-                kiosk_id, record_id = safe_text(kiosk_id, 40), safe_text(record_id, 60)
-                log.warning("upload %s refused: malformed kiosk_id/record_id", upload_id)
-                return Outcome("rejected", kiosk_id, record_id,
-                               REFUSALS["malformed_metadata"][1], "malformed_metadata")
-            refusal = self.check(metadata, packet, kiosk_id, record_id)
-            if refusal is not None:
-                return self._reject(upload_id, kiosk_id, record_id, refusal)
-            return self._store(upload_id, kiosk_id, record_id, packet)
+            return self._db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
+                                    (upload_id,)).fetchone() is not None
 
     def registration(self, kiosk_id: str) -> Device | None:
         return self._registration(kiosk_id)
@@ -236,44 +256,71 @@ class IntakeStore:
                               if device.revoked_at else ""))
         return None
 
-    def check(self, metadata: Mapping[str, str], packet: bytes, kiosk_id: str,
-              record_id: str) -> Refusal | None:
-        """Steps 1 and 2 (and the 'different packet' half of 4); None when the packet is
-        good. ``kiosk_id``/``record_id`` are valid ids here."""
-        digest = hashlib.sha256(packet).hexdigest()
+    def check(self, metadata: Mapping[str, str], packet: Path, kiosk_id: str,
+              record_id: str) -> tuple[Refusal | None, str, int]:
+        """Steps 1 and 2 (and the 'different packet' half of 4) on the file ``packet``:
+        (None when the packet is good, its SHA-256, its length). ``kiosk_id``/``record_id``
+        are valid ids here. Takes no lock; the order of checks is :mod:`intake.packets`'."""
+        digest, length = file_sha256(packet)
         if digest != metadata.get("sha256"):
             return Refusal("sha256_mismatch",
                            "the received bytes do not match the upload's sha256 metadata "
-                           "(upload data lost or altered); start a fresh upload")
-        claimed = _manifest_claims(packet)
-        if claimed is not None and claimed[:2] != (kiosk_id, record_id):
-            return Refusal("ids_mismatch", f"upload metadata names record {record_id} of "
-                           f"kiosk {kiosk_id}, the packet's manifest another")
-        pkt, _receipt = self._paths(kiosk_id, record_id)
-        if pkt.exists():
-            if _sha256_file(pkt) == digest:
-                return None
-            return Refusal("different_packet", DIFFERENT_PACKET)
-        refusal = self.check_kiosk(kiosk_id)
-        if refusal is not None:
-            return refusal
-        device = self._registration(kiosk_id)
-        assert device is not None  # noqa: S101 -- check_kiosk said so
-        if claimed is not None and claimed[2] != device.key_id:
-            shown = claimed[2] if isinstance(claimed[2], str) and _KEY_ID.fullmatch(
-                claimed[2]) else "(malformed)"
-            return Refusal("wrong_key", f"the packet is signed by key {shown}, which does not "
-                           f"belong to kiosk {kiosk_id} (its key is {device.key_id})")
+                           "(upload data lost or altered); start a fresh upload"), digest, length
         try:
-            opened = Opener(self._central_private_key,
-                            {device.key_id: device.public_key}).open_packet(packet)
-        except SealingError as exc:
-            return _opener_refusal(exc)
-        if (opened.meta.kiosk_id, opened.meta.record_id) != (kiosk_id, record_id):
-            return Refusal("ids_mismatch",
-                           "upload metadata do not match the packet's signed manifest")
-        del opened  # plaintext is never kept or logged
+            refusal = self._check_packet(packet, length, digest, kiosk_id, record_id)
+        except Refused as exc:
+            refusal = Refusal(exc.code, safe_text(exc.reason))
+        return refusal, digest, length
+
+    def _check_packet(self, packet: Path, length: int, digest: str, kiosk_id: str,
+                      record_id: str) -> Refusal | None:
+        with open(packet, "rb") as stream:
+            signed, manifest = manifest_of(stream, length)
+            if (manifest["kiosk_id"], manifest["record_id"]) != (kiosk_id, record_id):
+                return Refusal("ids_mismatch", f"upload metadata names record {record_id} of "
+                               f"kiosk {kiosk_id}, the packet's manifest another")
+            pkt, _receipt = self._paths(kiosk_id, record_id)
+            if pkt.exists():
+                if file_sha256(pkt)[0] == digest:
+                    return None
+                return Refusal("different_packet", DIFFERENT_PACKET)
+            refusal = self.check_kiosk(kiosk_id)
+            if refusal is not None:
+                return refusal
+            device = self._registration(kiosk_id)
+            assert device is not None  # noqa: S101 -- check_kiosk said so
+            claimed = manifest["device_key_id"]
+            if claimed != device.key_id:
+                shown = claimed if _KEY_ID.fullmatch(claimed) else "(malformed)"
+                return Refusal("wrong_key", f"the packet is signed by key {shown}, which does "
+                               f"not belong to kiosk {kiosk_id} (its key is {device.key_id})")
+            opener = Opener(self._central_private_key, {device.key_id: device.public_key})
+            verify_and_open(stream, length, signed, manifest, opener)
         return None
+
+    def _stage(self, packet: Path, kiosk_id: str, record_id: str) -> Path:
+        """A durable copy of ``packet`` beside its final name, made outside the lock
+        (streamed: the packet is never whole in memory); :meth:`_store` links it in."""
+        pkt, _receipt = self._paths(kiosk_id, record_id)
+        make_dirs(pkt.parent)
+        staged = pkt.with_name(f".{pkt.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(staged, flags, 0o640)
+        try:
+            os.fchmod(fd, 0o640)
+            with open(packet, "rb") as source:
+                while block := source.read(HASH_BLOCK):
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
+            raise
+        os.close(fd)
+        return staged
 
     def _reject(self, upload_id: str, kiosk_id: str, record_id: str,
                 refusal: Refusal) -> Outcome:
@@ -291,14 +338,19 @@ class IntakeStore:
                     refusal.code, reason)
         return Outcome("rejected", kiosk_id, record_id, reason, refusal.code)
 
-    def _store(self, upload_id: str, kiosk_id: str, record_id: str, packet: bytes) -> Outcome:
-        """Step 3 (or the 'same packet' half of 4): packet, then receipt, then the row."""
+    def _store(self, upload_id: str, kiosk_id: str, record_id: str, staged: Path | None,
+               digest: str, length: int) -> Outcome:
+        """Step 3 (or the 'same packet' half of 4): packet, then receipt, then the row.
+        Under the lock: a link of the staged copy and a small receipt, no packet bytes."""
         pkt, receipt = self._paths(kiosk_id, record_id)
-        make_dirs(pkt.parent)
-        with contextlib.suppress(FileExistsError):  # already stored: _check compared it
-            _write_atomic(pkt, packet, 0o640, overwrite=False)
+        assert staged is not None  # noqa: S101 -- accept staged the checked packet
+        # Stored already: the same bytes (check compared them), unless another upload of
+        # this record was stored since.
+        if not _link_new(staged, pkt) and file_sha256(pkt)[0] != digest:
+            return self._reject(upload_id, kiosk_id, record_id,
+                                Refusal("different_packet", DIFFERENT_PACKET))
         if not receipt.exists():
-            body = make_receipt(self._intake_key, kiosk_id, record_id, packet, _now())
+            body = sign_receipt(self._intake_key, kiosk_id, record_id, digest, length, _now())
             _write_atomic(receipt, body, 0o644, overwrite=False)
         at = _now()
         with self._transaction() as db:
@@ -309,8 +361,7 @@ class IntakeStore:
                 db.execute("UPDATE counters SET value = value + 1 WHERE name = 'duplicates'")
             else:
                 db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?)",
-                           (kiosk_id, record_id, hashlib.sha256(packet).hexdigest(),
-                            len(packet), at))
+                           (kiosk_id, record_id, digest, length, at))
                 db.execute("DELETE FROM rejections WHERE kiosk_id = ? AND record_id = ?",
                            (kiosk_id, record_id))
             status = "duplicate" if known else "received"

@@ -57,6 +57,7 @@ __all__ = [
     "ensure_intake_keypair",
     "load_intake_public_key",
     "make_receipt",
+    "sign_receipt",
     "verify_receipt",
 ]
 
@@ -130,14 +131,22 @@ def load_intake_public_key(path: Path) -> bytes:
 def make_receipt(intake_key: IntakeKey, kiosk_id: str, record_id: str, packet: bytes,
                  received_at: str) -> bytes:
     """Sign a format-1 receipt for ``packet`` (call only once the packet is durable)."""
+    return sign_receipt(intake_key, kiosk_id, record_id, hashlib.sha256(packet).hexdigest(),
+                        len(packet), received_at)
+
+
+def sign_receipt(intake_key: IntakeKey, kiosk_id: str, record_id: str, packet_sha256: str,
+                 packet_length: int, received_at: str) -> bytes:
+    """:func:`make_receipt` from the packet's SHA-256 and length: the intake hashes a
+    packet once, streamed from its file, and never holds it whole in memory."""
     if not kiosk_id or not record_id:
         raise ReceiptError("a receipt needs a kiosk id and a record id")
     body = _canonical_json({
         "format": RECEIPT_FORMAT,
         "kiosk_id": kiosk_id,
         "record_id": record_id,
-        "packet_sha256": hashlib.sha256(packet).hexdigest(),
-        "packet_length": len(packet),
+        "packet_sha256": packet_sha256,
+        "packet_length": packet_length,
         "received_at": received_at,
         "intake_key_id": intake_key.key_id,
     })

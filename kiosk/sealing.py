@@ -59,6 +59,7 @@ __all__ = [
     "load_central_public_key",
     "load_device_public_key",
     "parse_packet",
+    "read_manifest",
 ]
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,14 @@ def _parse_manifest(body: bytes) -> dict[str, Any]:
     return manifest
 
 
+def read_manifest(signed_manifest: bytes) -> dict[str, Any]:
+    """The manifest of ``signed_manifest``, strictly parsed but **not verified**: for a
+    reader that checks cheap facts (ids, key id, lengths) before the signature, which it
+    must then verify (:meth:`Opener.verify_manifest`) before trusting any of them. Bounded:
+    at most :data:`MAX_MANIFEST_BYTES`, JSON nesting refused, six steps at most."""
+    return _parse_manifest(_split_signed(signed_manifest)[0])
+
+
 # -- sealing (kiosk side) -------------------------------------------------------------------
 class Sealer:
     """Encrypts steps to the central key and signs manifests. It cannot decrypt anything.
@@ -431,6 +440,13 @@ class Opener:
             assisted=manifest["assisted"],
         )
         return OpenedRecord(meta, steps, manifest["device_key_id"])
+
+    def open_step(self, blob: bytes, kiosk_id: str, record_id: str,
+                  step: str) -> dict[str, bytes]:
+        """Decrypt one step blob and check its binding; only for a blob whose SHA-256 the
+        caller has already checked against a verified manifest (as :meth:`open_packet`
+        does). The intake opens a packet this way, a step at a time, from its file."""
+        return self._open_step(blob, kiosk_id, record_id, step)
 
     def _open_step(self, blob: bytes, kiosk_id: str, record_id: str, step: str) -> dict[str, bytes]:
         try:

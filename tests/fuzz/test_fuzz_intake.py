@@ -130,7 +130,9 @@ _uploads = itertools.count()
 def accept(store: IntakeStore, packet: bytes, record_id: str) -> str:
     metadata = {"kiosk_id": KIOSK, "record_id": record_id,
                 "sha256": hashlib.sha256(packet).hexdigest()}
-    outcome = store.accept(f"fuzz-{next(_uploads)}", metadata, packet)
+    upload = store.data / "upload.bin"  # the completed tus upload's file
+    upload.write_bytes(packet)
+    outcome = store.accept(f"fuzz-{next(_uploads)}", metadata, upload)
     assert outcome.status in ("received", "duplicate", "rejected")
     if outcome.status == "rejected":
         assert outcome.reason and outcome.code

@@ -6,6 +6,7 @@ journal, the device key, the intake's keys), so every test starts from the same 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from kiosk.config import load_config
 from kiosk.journal import Journal
@@ -31,6 +33,7 @@ from tests.upload_helpers import (
     check_acknowledged,
     closed_port_url,
     demo_site_fixtures,
+    kiosk_auth,
     stats,
     tus_head,
 )
@@ -333,6 +336,30 @@ def test_an_upload_the_intake_lost_is_started_afresh(
             ("uploading", "acknowledged")]
         assert run.journal.record(ids[0]).attempts == 1
     assert stats(site)["received"] == 3
+
+
+def test_a_kiosk_at_its_quota_of_unfinished_uploads_waits_and_rejects_nothing(
+        site: Site, ids: list[str]) -> None:
+    """The intake's 429 ``too_many_uploads`` (``--max-unfinished``) is temporary: the pass
+    ends as for an intake that is unavailable, with its Retry-After, and every record stays
+    in the outbox."""
+    with IntakeServer(site.intake_dir, 0, "--max-unfinished", "1") as server:
+        orphan = requests.post(f"{server.url}files/", timeout=10, auth=kiosk_auth(site),
+                               headers={"Tus-Resumable": "1.0.0", "Upload-Length": "10",
+                                        "Upload-Metadata": ",".join(
+                                            f"{k} {base64.b64encode(v.encode()).decode()}"
+                                            for k, v in {"kiosk_id": KIOSK_ID,
+                                                         "record_id": f"{ids[0]}",
+                                                         "sha256": "0" * 64}.items())})
+        assert orphan.status_code == 201  # an upload this kiosk's journal lost track of
+        with uploading(site, server.url) as run:
+            result = run.uploader.drain()
+            records = {r.id: r for r in run.journal.records()}
+    assert result.rejected == 0 and result.acknowledged == 0
+    assert result.link_down is not None and "HTTP 429" in result.link_down
+    assert "unfinished uploads, the most this intake allows" in result.link_down
+    assert result.retry_after == 300
+    assert [records[r].state for r in ids] == ["sealed"] * 3
 
 
 # -- configuration -----------------------------------------------------------------------------
