@@ -148,7 +148,7 @@ def test_a_one_bit_flip_after_the_packet_was_built_is_refused(
 
 def test_a_packet_larger_than_the_intake_takes_is_refused_at_creation(
         site: Site, ids: list[str]) -> None:
-    with IntakeServer(site.intake_dir, 0, "--max-packet-mib", "0.25") as intake, uploader(
+    with IntakeServer(site.intake_dir, 0, "--max-packet-mib", "0.1") as intake, uploader(
             site, intake.url) as (journal, run):
         assert run.run_once() == 1
         (reason, _) = assert_rejected(journal, ids, "too_large")
