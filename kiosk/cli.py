@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from kiosk import __version__
@@ -53,11 +54,26 @@ def _parser() -> argparse.ArgumentParser:
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
     qlist = queue_sub.add_parser("list", parents=[common], help="one line per record")
     qlist.add_argument("--json", action="store_true")
+    qshow = queue_sub.add_parser(
+        "show", parents=[common],
+        help="one record's history (its state changes and errors; never its contents)")
+    qshow.add_argument("id", metavar="ID", help="a record id (kiosk queue list)")
+    qshow.add_argument("--json", action="store_true")
     qretry = queue_sub.add_parser(
         "retry", parents=[common],
         help="put rejected records back in the outbox (after the cause is fixed)")
     qretry.add_argument("ids", nargs="*", metavar="ID", help="record ids (kiosk queue list)")
     qretry.add_argument("--all", action="store_true", help="every rejected record")
+
+    metrics = sub.add_parser(
+        "metrics", parents=[common],
+        help="the kiosk's state in Prometheus' text format (for node_exporter)")
+    metrics.add_argument("--textfile", type=Path, metavar="DIR",
+                         help="write DIR/kiosk.prom atomically (node_exporter's textfile "
+                              "collector directory) instead of printing")
+    metrics.add_argument("--hardware", action="store_true",
+                         help="also run each device's self-test (not while the touchscreen "
+                              "holds the devices)")
 
     journal = sub.add_parser("journal", parents=[common], help="the enrollment journal")
     journal_sub = journal.add_subparsers(dest="journal_command", required=True,
@@ -180,11 +196,52 @@ def cmd_queue(config: Config, args: argparse.Namespace) -> int:
 
     if args.queue_command == "retry":
         return _queue_retry(config, args)
+    if args.queue_command == "show":
+        return _queue_show(config, args)
     entries = queue_entries(config)
     if args.json:
         print(json.dumps(entries, indent=2))
     else:
         render_queue(entries)
+    return EXIT_OK
+
+
+def _queue_show(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk queue show ID``: 0 with the record's history, 1 when there is no such record."""
+    from kiosk.status import record_history, render_history
+
+    history = record_history(config, args.id)
+    if history is None:
+        print(f"kiosk queue show: no record {args.id!r} in the journal (kiosk queue list "
+              "names them)", file=sys.stderr)
+        return EXIT_FAIL
+    if args.json:
+        print(json.dumps(history, indent=2))
+    else:
+        render_history(history)
+    return EXIT_OK
+
+
+def cmd_metrics(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk metrics [--textfile DIR] [--hardware]``: 0, or 1 naming a directory it
+    cannot write."""
+    from kiosk.metrics import render, write_textfile
+    from kiosk.status import collect_status
+
+    status = collect_status(config, hardware=args.hardware)
+    if args.textfile is None:
+        sys.stdout.write(render(status).decode())
+        return EXIT_OK
+    if not args.textfile.is_dir():
+        print(f"kiosk metrics: {args.textfile} is not a directory (node_exporter's "
+              "--collector.textfile.directory)", file=sys.stderr)
+        return EXIT_FAIL
+    try:
+        write_textfile(status, args.textfile)
+    except OSError as exc:
+        print(f"kiosk metrics: cannot write {args.textfile}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 
@@ -317,6 +374,7 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
 
 _COMMANDS = {"run": cmd_run, "demo": cmd_demo, "upload": cmd_upload, "status": cmd_status,
              "queue": cmd_queue, "journal": cmd_journal, "config": cmd_config,
+             "metrics": cmd_metrics,
              "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw}
 
 

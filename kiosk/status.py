@@ -37,8 +37,10 @@ def hardware_selftest(config: Config) -> dict[str, dict[str, Any]]:
     return results
 
 
-def collect_status(config: Config) -> dict[str, Any]:
-    """The status document; keys per DESIGN's contract, and a few more."""
+def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
+    """The status document; keys per DESIGN's contract, and a few more. ``hardware=False``
+    leaves the devices alone (``hardware`` is then empty): a metrics timer must not open
+    the camera or the sensor under the touchscreen's feet."""
     try:
         power = read_power(config)
         power_doc = {"source": power.source, "battery_percent": power.battery_percent,
@@ -50,14 +52,17 @@ def collect_status(config: Config) -> dict[str, Any]:
     acceptance = check_acceptance(config, power)
     counts = {state: 0 for state in STATES}
     upload: dict[str, Any] = {"url": config["upload"]["url"], "pending": 0,
-                              "oldest_pending_seq": None, "last_error": None}
+                              "oldest_pending_seq": None, "oldest_pending_created_at": None,
+                              "last_error": None, "last_acknowledged_at": None}
     with readonly_journal(config) as journal:
         if journal is not None:
             counts.update(journal.counts())
+            upload["last_acknowledged_at"] = journal.last_acknowledged_at()
             outbox = journal.outbox()
             upload["pending"] = len(outbox)
             if outbox:
                 upload["oldest_pending_seq"] = outbox[0].seq
+                upload["oldest_pending_created_at"] = outbox[0].created_at
                 upload["last_error"] = next(
                     (r.last_error for r in reversed(outbox) if r.last_error), None)
     upload["in_flight"] = read_progress(config.data_dir)
@@ -75,7 +80,7 @@ def collect_status(config: Config) -> dict[str, Any]:
         "power": power_doc,
         "clock": {"trusted": clock_is_synchronized(),
                   "now": datetime.now(UTC).isoformat(timespec="seconds")},
-        "hardware": hardware_selftest(config),
+        "hardware": hardware_selftest(config) if hardware else {},
         "disk": {"free_bytes": free, "reserve_bytes": config["kiosk"]["disk_reserve_bytes"],
                  "data_dir": str(config.data_dir)},
         "journal": {"path": str(config.journal_path),
@@ -91,6 +96,61 @@ def queue_entries(config: Config) -> list[dict[str, Any]]:
         return [{"id": r.id, "state": r.state, "attempts": r.attempts,
                  "last_error": r.last_error, "seq": r.seq, "created_at": r.created_at,
                  "clock_trusted": r.clock_trusted} for r in journal.records()]
+
+
+def record_history(config: Config, record_id: str) -> dict[str, Any] | None:
+    """``kiosk queue show``: a record's state now and every audit event about it; None
+    when the journal has no such record. Never its contents (they are sealed anyway)."""
+    with readonly_journal(config) as journal:
+        if journal is None:
+            return None
+        try:
+            info = journal.record(record_id)
+        except KioskError:
+            return None
+        events = journal.record_events(record_id)
+    return {
+        "id": info.id, "state": info.state, "seq": info.seq, "assisted": info.assisted,
+        "attempts": info.attempts, "last_error": info.last_error,
+        "created_at": info.created_at, "updated_at": info.updated_at,
+        "clock_trusted": info.clock_trusted, "has_receipt": info.has_receipt,
+        "upload_url": info.upload_url,
+        "events": [{"seq": e.seq, "at": e.created_at, "event": e.event,
+                    "clock_trusted": e.clock_trusted, "boot_id": e.boot_id,
+                    "details": {k: v for k, v in e.details.items() if k != "record"}}
+                   for e in events],
+    }
+
+
+def _describe_event(event: dict[str, Any]) -> str:
+    details = dict(event["details"])
+    if event["event"] == "step_saved":
+        return f"step saved: {details.get('step')} ({details.get('bytes', 0):,} bytes)"
+    if event["event"] == "record_state":
+        move = f"{details.pop('from_state', '?')} -> {details.pop('to_state', '?')}"
+        rest = "; ".join(f"{k}: {v}" for k, v in details.items())
+        return move + (f" ({rest})" if rest else "")
+    rest = "; ".join(f"{k}: {v}" for k, v in details.items())
+    return event["event"] + (f" ({rest})" if rest else "")
+
+
+def render_history(history: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    clock = "" if history["clock_trusted"] else " (clock not synchronised: times approximate)"
+    console.print(f"[bold]{history['id']}[/]  {history['state']}, "
+                  f"{'assisted' if history['assisted'] else 'self-service'}, "
+                  f"created {history['created_at']}{clock}")
+    if history["attempts"] or history["last_error"]:
+        console.print(f"upload attempts: {history['attempts']}; last error: "
+                      f"{history['last_error'] or 'none'}", markup=False)
+    if history["state"] == "rejected":
+        console.print("refused by the intake: fix the cause, then "
+                      f"kiosk queue retry {history['id']}", markup=False)
+    table = Table("#", "when", "what")
+    for event in history["events"]:
+        when = event["at"] + ("" if event["clock_trusted"] else " ?")
+        table.add_row(str(event["seq"]), when, _describe_event(event))
+    console.print(table)
 
 
 def render_status(status: dict[str, Any], console: Console | None = None) -> None:

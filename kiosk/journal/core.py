@@ -612,6 +612,37 @@ class Journal:
                 counts[state] = n
         return counts
 
+    def record_events(self, record_id: str) -> list[AuditEvent]:
+        """One record's history, oldest first: each step journaled (event ``step_saved``:
+        the step's name and size) and every audit event about it (state changes, reasons).
+        Ids, names, sizes and reasons only, never the record's contents."""
+        with self._reading() as conn:
+            audit = conn.execute(
+                "SELECT seq, event, details, boot_id, clock_trusted, created_at FROM audit"
+                " WHERE json_extract(details, '$.record') = ?", (record_id,)).fetchall()
+            steps = conn.execute(
+                "SELECT seq, step, length, boot_id, clock_trusted, created_at FROM steps"
+                " WHERE record_id = ?", (record_id,)).fetchall()
+        events = [AuditEvent(seq=s, event=e, details=json.loads(d), boot_id=b,
+                             clock_trusted=bool(t), created_at=c)
+                  for s, e, d, b, t, c in audit]
+        events += [AuditEvent(seq=s, event="step_saved",
+                              details={"record": record_id, "step": step,
+                                       "bytes": length if length is not None else 0},
+                              boot_id=b, clock_trusted=bool(t), created_at=c)
+                   for s, step, length, b, t, c in steps]
+        return sorted(events, key=lambda e: e.seq)
+
+    def last_acknowledged_at(self) -> str | None:
+        """When the intake last acknowledged a record (the audit event's time, ISO 8601),
+        or None if it never did: a fleet monitor's "last successful upload"."""
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT created_at FROM audit WHERE event = 'record_state'"
+                " AND json_extract(details, '$.to_state') = 'acknowledged'"
+                " ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else str(row[0])
+
     # -- audit and maintenance -------------------------------------------------------------
     def audit(self, event: str, **details: database.Detail) -> None:
         """Record an audit event. Details: ids, counts, reasons only (<= 200 characters)."""

@@ -15,6 +15,8 @@ from kiosk.config import load_config
 from tests.conftest import REPO, write_config
 
 UNITS = sorted((REPO / "systemd").glob("*.service"))
+SERVICES = [u for u in UNITS if u.name != "kiosk-metrics.service"]  # the long-running ones
+TIMERS = sorted((REPO / "systemd").glob("*.timer"))
 MAX_EXPOSURE = 2.5  # systemd-analyze security: 0 = locked down, 10 = fully exposed
 HARDENING = ("ProtectSystem=strict", "ReadWritePaths=/var/lib/kiosk", "ProtectHome=yes",
              "PrivateTmp=yes", "NoNewPrivileges=yes", "DevicePolicy=closed", "LimitCORE=0",
@@ -39,16 +41,17 @@ def installed(tmp_path: Path) -> list[Path]:
     kiosk = Path(sys.executable).parent / "kiosk"
     assert kiosk.exists(), "the venv's kiosk entry point (pip install -e .)"
     out = []
-    for unit in UNITS:
+    for unit in [*UNITS, *TIMERS]:
         copy = tmp_path / unit.name
         copy.write_text(unit.read_text().replace("/opt/kiosk/.venv/bin/kiosk", str(kiosk)))
         out.append(copy)
     return out
 
 
-def test_the_three_services_are_there() -> None:
-    assert [u.name for u in UNITS] == ["kiosk-power.service", "kiosk-ui.service",
-                                      "kiosk-upload.service"]
+def test_the_units_are_there() -> None:
+    assert [u.name for u in SERVICES] == ["kiosk-power.service", "kiosk-ui.service",
+                                         "kiosk-upload.service"]
+    assert [u.name for u in TIMERS] == ["kiosk-metrics.timer"]
 
 
 def test_systemd_analyze_verify_passes_without_a_warning(installed: list[Path]) -> None:
@@ -60,7 +63,7 @@ def test_systemd_analyze_verify_passes_without_a_warning(installed: list[Path]) 
         result.stdout + result.stderr)
 
 
-@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
+@pytest.mark.parametrize("unit", SERVICES, ids=lambda u: u.name)
 def test_each_unit_is_a_hardened_notify_service_with_a_watchdog(unit: Path) -> None:
     assert value(unit, "Type") == "notify"
     assert value(unit, "NotifyAccess") == "main"
@@ -68,6 +71,16 @@ def test_each_unit_is_a_hardened_notify_service_with_a_watchdog(unit: Path) -> N
     assert value(unit, "Restart") == "always"
     present = settings(unit)
     assert [h for h in HARDENING if h not in present] == []
+
+
+def test_the_metrics_job_is_a_hardened_oneshot_without_network() -> None:
+    unit = REPO / "systemd" / "kiosk-metrics.service"
+    assert value(unit, "Type") == "oneshot"
+    assert value(unit, "PrivateNetwork") == "yes"
+    assert "--hardware" not in value(unit, "ExecStart")  # the touchscreen holds the devices
+    present = settings(unit)
+    assert [h for h in HARDENING if h not in present and not h.startswith(
+        ("ReadWritePaths", "UMask"))] == []
 
 
 def test_watchdog_intervals_outlast_what_each_loop_may_legitimately_wait(
