@@ -12,10 +12,11 @@ DEV := .dev
 # real pcscd); NUT's upsd and dummy-ups driver (the tests run a real upsd); FUSE (the
 # power-cut tests put the data directory on a disk that drops unsynced writes); Kivy's GL and
 # input libraries, and a virtual X server so the touchscreen runs and is tested headless;
-# espeak-ng for the spoken prompts (its Indonesian voice is in espeak-ng-data).
+# espeak-ng for the spoken prompts (its Indonesian voice is in espeak-ng-data); PostgreSQL
+# (the tests and benchmarks start their own server for `kiosk-intake serve --db`).
 APT_PACKAGES := python3-venv python3-dev build-essential swig libpcsclite-dev pcscd \
                 vsmartcard-vpcd nut-server nut-client fuse3 libgl1 libegl1 libmtdev1 xvfb xauth \
-                espeak-ng
+                espeak-ng postgresql
 
 .PHONY: help setup apt venv run test test-long bench screenshots lint clean
 

@@ -41,7 +41,6 @@ import resource
 import select
 import signal
 import socket
-import sqlite3
 import ssl
 import sys
 import threading
@@ -53,8 +52,8 @@ from urllib.parse import unquote, urlsplit
 
 from resumable_upload.exceptions import TusHookError
 from resumable_upload.server import TusHTTPRequestHandler, TusServer
-from resumable_upload.storage import SQLiteStorage
 
+from intake.backend import open_backend
 from intake.store import (
     KIOSK_ID,
     SHA256_HEX,
@@ -63,8 +62,8 @@ from intake.store import (
     safe_text,
     valid_record_id,
 )
+from intake.tus_storage import DurableSQLiteStorage  # noqa: F401 -- its old home
 from kiosk.errors import SealingError
-from kiosk.fsutil import fsync_dir, make_dirs
 from kiosk.queue.signing import InvalidSignature, RequestView, verify_request
 from kiosk.receipts import IntakeKey
 from kiosk.sealing_keys import load_central_private_key
@@ -83,53 +82,10 @@ READ_BYTES = 64 * 1024  # one read of a PATCH body from the socket
 HEAD_DEADLINE_S = 10.0  # a request line and its headers arrive within this, however trickled
 MAX_CONNECTIONS = 1024  # beyond this, a new connection is closed at once
 STOP_GRACE_S = 3.0  # on SIGTERM, requests in flight get this long, then their sockets are cut
+RECOVER_EVERY_S = 5.0  # a sweep for uploads a stopped process completed but did not process
+LOCK_TTL_S = 60.0  # the library's default; the in-memory lock's bound on one PATCH
 THREAD_STACK_BYTES = 512 * 1024  # a connection's thread; 1,024 of them reserve 512 MiB of
 # address space, not memory
-
-
-class DurableSQLiteStorage(SQLiteStorage):
-    """The library's SQLite storage, with every chunk fsync'd before its offset is saved.
-
-    The library's cross-process ``flock`` is not needed: ``DIR/intake.lock`` allows one
-    serving process per directory.
-    """
-
-    def create_upload(self, upload_id: str, upload_length: int | None,
-                      metadata: dict[str, str], expires_at: Any = None,
-                      is_partial: bool = False) -> None:
-        super().create_upload(upload_id, upload_length, metadata, expires_at, is_partial)
-        fsync_dir(Path(self.upload_dir))
-
-    def write_chunk(self, upload_id: str, offset: int, data: bytes) -> None:
-        path = self.get_file_path(upload_id)
-        with self._upload_lock(upload_id):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                view = memoryview(data)
-                position = offset
-                while view:
-                    written = os.pwrite(fd, view, position)
-                    view, position = view[written:], position + written
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def finished_uploads(self) -> list[tuple[str, dict[str, str]]]:
-        """(upload id, metadata) of every upload whose bytes have all arrived; also removes
-        upload files the library's delete left without a row."""
-        db = sqlite3.connect(self.db_path, timeout=self.timeout)
-        try:
-            rows = db.execute(
-                "SELECT upload_id, metadata FROM uploads WHERE upload_length >= 0"
-                " AND offset >= upload_length AND is_partial = 0").fetchall()
-            known = {row[0] for row in db.execute("SELECT upload_id FROM uploads")}
-        finally:
-            db.close()
-        for name in os.listdir(self.upload_dir):
-            if name not in known:
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(self.upload_dir, name))
-        return [(upload_id, json.loads(meta) if meta else {}) for upload_id, meta in rows]
 
 
 _request = threading.local()  # .kiosk: the kiosk that signed the request on this thread
@@ -145,7 +101,7 @@ class Intake:
     """Everything one ``serve`` process owns: the tus server, its storage, the store."""
 
     def __init__(self, data: Path, token: str | None,
-                 max_packet_bytes: int = MAX_PACKET_BYTES) -> None:
+                 max_packet_bytes: int = MAX_PACKET_BYTES, db: str | None = None) -> None:
         self.data = Path(data)
         self.token = token
         central = load_central_private_key(self.data / "keys" / "central.key")
@@ -154,17 +110,16 @@ class Intake:
             raise SealingError(f"intake key {intake_key_path} is missing; run "
                                f"`kiosk-intake keys init --data {self.data}` to add it")
         intake_key = IntakeKey.load_or_create(intake_key_path)
-        self.store = IntakeStore(self.data, central, intake_key)
-        tus_dir = self.data / "tus"
-        make_dirs(tus_dir / "uploads", mode=0o700)
-        self.storage = DurableSQLiteStorage(db_path=str(tus_dir / "uploads.db"),
-                                            upload_dir=str(tus_dir / "uploads"))
+        self.backend = open_backend(self.data, db)  # SQLite in DIR, or PostgreSQL (--db)
+        self.store = IntakeStore(self.data, central, intake_key,
+                                 metadata=self.backend.metadata)
+        self.storage = self.backend.storage
         self.tus = TusServer(
             storage=self.storage, base_path=TUS_PATH, max_size=max_packet_bytes,
             upload_expiry=UPLOAD_EXPIRY_S, cleanup_interval=3600,
             request_timeout=REQUEST_TIMEOUT_S, checksum_algorithms=("sha1", "sha256"),
             disable_concatenation=True, on_upload_create=self._on_create,
-            on_upload_complete=self._on_complete)
+            on_upload_complete=self._on_complete, lock_backend=self.backend.locks)
         # A packet's length is always known up front; do not advertise what _on_create refuses.
         self.tus.SUPPORTED_EXTENSIONS = [
             e for e in self.tus.SUPPORTED_EXTENSIONS if e != "creation-defer-length"]
@@ -224,10 +179,23 @@ class Intake:
         self.storage.delete_upload(upload_id)
 
     def recover(self) -> None:
-        """Process uploads that were complete but unprocessed when the last run died."""
+        """Process uploads that were complete but unprocessed when a process died: at
+        start, and every :data:`RECOVER_EVERY_S` while serving (another intake process on
+        the same PostgreSQL may have died). An upload whose lock is held is being
+        completed by a live request, in this process or another, and is left to it."""
         for upload_id, metadata in self.storage.finished_uploads():
-            log.info("upload %s: completed before a restart; processing it now", upload_id)
-            self._on_complete(upload_id, metadata, {})
+            token = self.backend.locks.acquire(upload_id, ttl_seconds=LOCK_TTL_S,
+                                               wait_timeout=0)
+            if token is None:
+                continue
+            try:
+                if self.storage.get_upload(upload_id) is None:  # processed meanwhile
+                    continue
+                log.info("upload %s: completed but not processed (a process stopped); "
+                         "processing it now", upload_id)
+                self._on_complete(upload_id, metadata, {})
+            finally:
+                self.backend.locks.release(upload_id, token)
 
     # -- the other endpoints --------------------------------------------------------------
     def authorized(self, header: str | None) -> bool:
@@ -292,6 +260,7 @@ class Intake:
 
     def close(self) -> None:
         self.store.close()
+        self.backend.close()
 
 
 class IntakeHandler(TusHTTPRequestHandler):
@@ -612,23 +581,29 @@ class _HTTPServer6(_HTTPServer):
     address_family = socket.AF_INET6
 
 
-def _lock_data_dir(data: Path) -> int:
-    """Hold ``DIR/intake.lock`` for the process's life: one server per data directory."""
+def _lock_data_dir(data: Path, shared: bool = False) -> int:
+    """Hold ``DIR/intake.lock`` for the process's life: exclusively (SQLite: one server per
+    data directory) or shared (PostgreSQL: any number, but no SQLite-mode one beside)."""
     fd = os.open(data / "intake.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except OSError as exc:
         os.close(fd)
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise SealingError(f"another kiosk-intake serve is using {data}") from exc
+            raise SealingError(
+                f"a kiosk-intake serve without --db is using {data}" if shared else
+                f"another kiosk-intake serve is using {data}") from exc
         raise
     return fd
 
 
 def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
           token: str | None = None, max_packet_bytes: int = MAX_PACKET_BYTES,
-          tls: ssl.SSLContext | None = None) -> int:
-    """Run until SIGTERM or SIGINT; exit status 0 on a clean stop, 1 if it cannot start."""
+          tls: ssl.SSLContext | None = None, db: str | None = None) -> int:
+    """Run until SIGTERM or SIGINT; exit status 0 on a clean stop, 1 if it cannot start.
+
+    ``db``: a ``postgresql://`` URL to keep the metadata in (several processes may then
+    serve ``data`` together); None keeps it in SQLite in ``data`` (one process)."""
     logging.getLogger("resumable_upload").setLevel(logging.WARNING)
     threading.stack_size(THREAD_STACK_BYTES)
     with contextlib.suppress(ValueError, OSError):  # room for MAX_CONNECTIONS and the files
@@ -642,10 +617,15 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
         if not data.is_dir():
             raise SealingError(f"{data} is not a directory; run `kiosk-intake keys init "
                                f"--data {data}` first")
-        lock_fd = _lock_data_dir(data)
-        intake = Intake(data, token, max_packet_bytes)
+        lock_fd = _lock_data_dir(data, shared=db is not None)
     except (SealingError, OSError) as exc:
         print(f"kiosk-intake: {exc}", file=sys.stderr)
+        return 1
+    try:
+        intake = Intake(data, token, max_packet_bytes, db)
+    except Exception as exc:  # SealingError, OSError, ValueError, psycopg's errors
+        os.close(lock_fd)
+        print(f"kiosk-intake: {safe_text(exc, 500)}", file=sys.stderr)
         return 1
     try:
         intake.recover()
@@ -673,8 +653,14 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
         shown = f"[{host}]" if ":" in host else host
         scheme = "https" if tls is not None else "http"
         print(f"listening on {scheme}://{shown}:{httpd.server_address[1]}/", flush=True)
-        while not stop.wait(1.0):
-            pass
+        next_sweep = time.monotonic() + RECOVER_EVERY_S
+        while not stop.wait(min(1.0, max(0.0, next_sweep - time.monotonic()))):
+            if time.monotonic() >= next_sweep:
+                try:
+                    intake.recover()
+                except Exception:
+                    log.exception("the recovery sweep failed; trying again later")
+                next_sweep = time.monotonic() + RECOVER_EVERY_S
         httpd.shutdown()
         httpd.server_close()
         loop.join()

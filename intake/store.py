@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from intake import devices
 from intake.devices import Device
@@ -160,22 +160,45 @@ class Outcome:
     code: str = ""
 
 
-class IntakeStore:
-    """Owns ``DIR/records`` and ``DIR/intake.db``; one per serving process (the server holds
-    ``DIR/intake.lock``). Thread-safe: one completed upload is processed at a time."""
+class Metadata(Protocol):
+    """What the store keeps about records, refusals and processed uploads, wherever it is
+    kept: :class:`SQLiteMetadata` (``DIR/intake.db``, one process) or
+    :class:`intake.pg.PostgresMetadata` (several processes). Each write is one transaction,
+    made after the files it describes are on disk."""
 
-    def __init__(self, data: Path, central_private_key: bytes, intake_key: IntakeKey,
-                 registration: Callable[[str], Device | None] | None = None) -> None:
-        self.data = Path(data)
-        self.records = self.data / "records"
-        self._central_private_key = central_private_key
-        self._intake_key = intake_key
-        # read per packet: `register` and `revoke` need no restart
-        self._registration = registration or (lambda kiosk: devices.registration(data, kiosk))
+    def processed(self, upload_id: str) -> bool:
+        """Whether this tus upload's outcome is recorded already."""
+        ...
+
+    def reject(self, upload_id: str, kiosk_id: str, record_id: str, reason: str, code: str,
+               at: str) -> bool:
+        """Record the refusal, count it, mark the upload processed; False if it was."""
+        ...
+
+    def stored(self, upload_id: str, kiosk_id: str, record_id: str, sha256: str,
+               length: int, at: str) -> str:
+        """Record a stored packet: ``received`` (its first row), ``duplicate`` (counted),
+        or ``replayed`` (the upload was processed already: nothing changed)."""
+        ...
+
+    def rejection(self, kiosk_id: str, record_id: str) -> tuple[str, str] | None:
+        """(reason, code) of the last refusal of this record, if any."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class SQLiteMetadata:
+    """``DIR/intake.db`` (WAL, ``synchronous=FULL``), one connection used under one lock:
+    the single-writer rule (one serving process holds ``DIR/intake.lock``)."""
+
+    def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        make_dirs(self.records)
-        self._db = sqlite3.connect(self.data / "intake.db", check_same_thread=False,
-                                   isolation_level=None)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -191,12 +214,88 @@ class IntakeStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._db
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def processed(self, upload_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
+                                    (upload_id,)).fetchone() is not None
+
+    def reject(self, upload_id: str, kiosk_id: str, record_id: str, reason: str, code: str,
+               at: str) -> bool:
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
+                          (upload_id,)).fetchone():
+                return False
+            db.execute("INSERT OR REPLACE INTO rejections (kiosk_id, record_id, reason, at,"
+                       " code) VALUES (?, ?, ?, ?, ?)",
+                       (kiosk_id, record_id, reason, at, code))
+            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'rejected'")
+            db.execute("INSERT INTO processed VALUES (?, 'rejected', ?)", (upload_id, at))
+        return True
+
+    def stored(self, upload_id: str, kiosk_id: str, record_id: str, sha256: str,
+               length: int, at: str) -> str:
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
+                          (upload_id,)).fetchone():
+                return "replayed"
+            known = db.execute("SELECT 1 FROM records WHERE kiosk_id = ? AND record_id = ?",
+                               (kiosk_id, record_id)).fetchone()
+            if known:
+                db.execute("UPDATE counters SET value = value + 1 WHERE name = 'duplicates'")
+            else:
+                db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?)",
+                           (kiosk_id, record_id, sha256, length, at))
+                db.execute("DELETE FROM rejections WHERE kiosk_id = ? AND record_id = ?",
+                           (kiosk_id, record_id))
+            status = "duplicate" if known else "received"
+            db.execute("INSERT INTO processed VALUES (?, ?, ?)", (upload_id, status, at))
+        return status
+
+    def rejection(self, kiosk_id: str, record_id: str) -> tuple[str, str] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reason, code FROM rejections WHERE kiosk_id = ? AND record_id = ?",
+                (kiosk_id, record_id)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return _stats(self._db)
+
+
+class IntakeStore:
+    """Owns ``DIR/records`` and the metadata (``DIR/intake.db`` unless ``metadata`` says
+    otherwise). Thread-safe: one completed upload is processed at a time in a process;
+    processes sharing ``DIR`` and a PostgreSQL agree through its unique rows and through
+    packet files that are linked into place, never overwritten."""
+
+    def __init__(self, data: Path, central_private_key: bytes, intake_key: IntakeKey,
+                 registration: Callable[[str], Device | None] | None = None,
+                 metadata: Metadata | None = None) -> None:
+        self.data = Path(data)
+        self.records = self.data / "records"
+        self._central_private_key = central_private_key
+        self._intake_key = intake_key
+        # read per packet: `register` and `revoke` need no restart
+        self._registration = registration or (lambda kiosk: devices.registration(data, kiosk))
+        self._lock = threading.Lock()
+        make_dirs(self.records)
+        self._meta = metadata if metadata is not None else SQLiteMetadata(
+            self.data / "intake.db")
+
+    def close(self) -> None:
+        with self._lock:
+            self._meta.close()
 
     def _paths(self, kiosk_id: str, record_id: str) -> tuple[Path, Path]:
         base = self.records / kiosk_id / record_id
@@ -208,8 +307,7 @@ class IntakeStore:
         kiosk_id = str(metadata.get("kiosk_id", ""))
         record_id = str(metadata.get("record_id", ""))
         with self._lock:
-            if self._db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
-                                (upload_id,)).fetchone():
+            if self._meta.processed(upload_id):
                 return Outcome("replayed", kiosk_id, record_id)
             if not valid_record_id(kiosk_id, record_id):  # _on_create refuses these
                 kiosk_id, record_id = safe_text(kiosk_id, 40), safe_text(record_id, 60)
@@ -279,14 +377,8 @@ class IntakeStore:
                 refusal: Refusal) -> Outcome:
         at = _now()
         reason = safe_text(refusal.reason)
-        with self._transaction() as db:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT OR REPLACE INTO rejections (kiosk_id, record_id, reason, at,"
-                       " code) VALUES (?, ?, ?, ?, ?)",
-                       (kiosk_id, record_id, reason, at, refusal.code))
-            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'rejected'")
-            db.execute("INSERT INTO processed VALUES (?, 'rejected', ?)", (upload_id, at))
-            db.execute("COMMIT")
+        if not self._meta.reject(upload_id, kiosk_id, record_id, reason, refusal.code, at):
+            return Outcome("replayed", kiosk_id, record_id)
         log.warning("refused record %s of kiosk %s (%s): %s", record_id, kiosk_id,
                     refusal.code, reason)
         return Outcome("rejected", kiosk_id, record_id, reason, refusal.code)
@@ -295,27 +387,20 @@ class IntakeStore:
         """Step 3 (or the 'same packet' half of 4): packet, then receipt, then the row."""
         pkt, receipt = self._paths(kiosk_id, record_id)
         make_dirs(pkt.parent)
-        with contextlib.suppress(FileExistsError):  # already stored: _check compared it
+        digest = hashlib.sha256(packet).hexdigest()
+        try:
             _write_atomic(pkt, packet, 0o640, overwrite=False)
+        except FileExistsError:  # stored before, or just now by another intake process
+            if _sha256_file(pkt) != digest:
+                return self._reject(upload_id, kiosk_id, record_id,
+                                    Refusal("different_packet", DIFFERENT_PACKET))
         if not receipt.exists():
             body = make_receipt(self._intake_key, kiosk_id, record_id, packet, _now())
-            _write_atomic(receipt, body, 0o644, overwrite=False)
-        at = _now()
-        with self._transaction() as db:
-            db.execute("BEGIN IMMEDIATE")
-            known = db.execute("SELECT 1 FROM records WHERE kiosk_id = ? AND record_id = ?",
-                               (kiosk_id, record_id)).fetchone()
-            if known:
-                db.execute("UPDATE counters SET value = value + 1 WHERE name = 'duplicates'")
-            else:
-                db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?)",
-                           (kiosk_id, record_id, hashlib.sha256(packet).hexdigest(),
-                            len(packet), at))
-                db.execute("DELETE FROM rejections WHERE kiosk_id = ? AND record_id = ?",
-                           (kiosk_id, record_id))
-            status = "duplicate" if known else "received"
-            db.execute("INSERT INTO processed VALUES (?, ?, ?)", (upload_id, status, at))
-            db.execute("COMMIT")
+            with contextlib.suppress(FileExistsError):  # another process's, for these bytes
+                _write_atomic(receipt, body, 0o644, overwrite=False)
+        status = self._meta.stored(upload_id, kiosk_id, record_id, digest, len(packet), _now())
+        if status == "replayed":
+            return Outcome(status, kiosk_id, record_id)
         log.info("%s record %s of kiosk %s", status, record_id, kiosk_id)
         return Outcome(status, kiosk_id, record_id)
 
@@ -329,18 +414,14 @@ class IntakeStore:
             return 200, path.read_bytes()
         except FileNotFoundError:
             pass
-        with self._lock:
-            row = self._db.execute(
-                "SELECT reason, code FROM rejections WHERE kiosk_id = ? AND record_id = ?",
-                (kiosk_id, record_id)).fetchone()
+        row = self._meta.rejection(kiosk_id, record_id)
         if row is not None:
-            code = str(row[1]) if str(row[1]) in REFUSALS else "malformed_packet"
-            return 422, Refusal(code, str(row[0]))
+            code = row[1] if row[1] in REFUSALS else "malformed_packet"
+            return 422, Refusal(code, row[0])
         return 404, "not received"
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
-            return _stats(self._db)
+        return self._meta.stats()
 
 
 def _stats(db: sqlite3.Connection) -> dict[str, Any]:
