@@ -1,7 +1,8 @@
 """Run every benchmark and print the Markdown table for README's benchmark section.
 
     python benchmarks/run.py            # all
-    python benchmarks/run.py journal    # one or more by name
+    python benchmarks/run.py journal    # one or more by name (journal, fingerprint, camera,
+                                        # power, recovery, ui, upload, intake)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import (
     bench_camera,
     bench_fingerprint,
+    bench_intake,
     bench_journal,
     bench_power,
     bench_recovery,
@@ -59,6 +61,7 @@ BENCHMARKS: dict[str, Callable[[], list[str]]] = {
     "recovery": lambda: bench_recovery.rows(bench_recovery.run()),
     "ui": lambda: bench_ui.rows(bench_ui.run()),
     "upload": lambda: bench_upload.rows(bench_upload.run()),
+    "intake": lambda: bench_intake.rows(bench_intake.run()),
 }
 
 

@@ -5,7 +5,8 @@ link resumes where it stopped instead of resending a megabyte of fingerprints. T
 protocol itself is the ``resumable-upload`` library's (``TusServer`` and its http.server
 handler); this module adds what the library leaves to its user:
 
-* durability: :class:`DurableSQLiteStorage` fsyncs every chunk before the library records
+* durability: the tus storage (:mod:`intake.tus_storage`: SQLite in ``DIR``, or PostgreSQL
+  with ``--db``, :mod:`intake.backend`) fsyncs every chunk before the library records
   the new offset, so the offset the intake reports is never ahead of bytes that would
   survive a power cut (and the ``sha256`` check at the end catches whatever does not);
 * the intake's work on a completed upload (:class:`intake.store.IntakeStore`), run inside

@@ -1,4 +1,5 @@
-"""The intake's record store: packets and receipts on disk, counters in ``intake.db``.
+"""The intake's record store: packets and receipts on disk, counters in ``intake.db`` (or in
+PostgreSQL with ``serve --db``: :mod:`intake.pg`, several processes sharing ``DIR``).
 
 What a completed upload becomes (``docs/upload.md``, "The intake, on a completed upload"):
 the packet is checked against the upload's ``sha256`` metadata and its own signed
