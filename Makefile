@@ -14,10 +14,11 @@ DEV := .dev
 # input libraries, and a virtual X server so the touchscreen runs and is tested headless;
 # espeak-ng for the spoken prompts (its Indonesian voice is in espeak-ng-data); libsystemd-dev
 # and pkg-config to build systemd's Python bindings (sd_notify: READY and the watchdog);
-# systemd for systemd-analyze (the tests verify the units).
+# systemd for systemd-analyze (the tests verify the units); PostgreSQL (the tests and
+# benchmarks start their own server for `kiosk-intake serve --db`).
 APT_PACKAGES := python3-venv python3-dev build-essential swig libpcsclite-dev pcscd \
                 vsmartcard-vpcd nut-server nut-client fuse3 libgl1 libegl1 libmtdev1 xvfb xauth \
-                espeak-ng libsystemd-dev pkg-config systemd
+                espeak-ng libsystemd-dev pkg-config systemd postgresql
 
 .PHONY: help setup apt venv run test test-long bench screenshots lint clean
 

@@ -1,7 +1,8 @@
 """Run every benchmark and print the Markdown table for README's benchmark section.
 
     python benchmarks/run.py            # all
-    python benchmarks/run.py journal    # one or more by name
+    python benchmarks/run.py journal    # one or more by name (journal, fingerprint, camera,
+                                        # power, record, intake, recovery, ui, upload)
 """
 
 from __future__ import annotations

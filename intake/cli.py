@@ -11,9 +11,11 @@ Provisioning, in three commands (see README):
    (for that kiosk id only; ``kiosk-intake revoke --data DIR --kiosk ID`` withdraws it).
 
 Then ``kiosk-intake serve --data DIR`` receives uploads (``docs/upload.md``) and
-``kiosk-intake stats --data DIR`` counts them. ``keys init`` never replaces a key: run again,
-it only adds what is missing (an intake key pair for a directory made before receipts
-existed), and refuses when everything is already there.
+``kiosk-intake stats --data DIR`` counts them. With ``--db postgresql://...`` (both
+commands) the metadata live in PostgreSQL and several ``serve`` processes share ``DIR``.
+``keys init`` never replaces a key: run again, it only adds what is missing (an intake key
+pair for a directory made before receipts existed), and refuses when everything is already
+there.
 """
 
 from __future__ import annotations
@@ -157,10 +159,26 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"kiosk-intake: cannot use --cert {args.cert} --key {args.key}: {exc}",
                   file=sys.stderr)
             return 2
+    db = _db_url(args)
+    if db is False:
+        return 2
     setup_logging(args.log_level)
     return serve(Path(args.data), args.host, args.port, token,
                  int(args.max_packet_mib * 1024 * 1024), tls, args.max_unfinished,
-                 args.workers)
+                 args.workers, db or None)
+
+
+def _db_url(args: argparse.Namespace) -> str | bool | None:
+    """``--db``: None (SQLite in DIR), a PostgreSQL URL, or False after saying why not."""
+    if args.db is None:
+        return None
+    from intake.pg import is_postgres_url
+
+    if not is_postgres_url(args.db):
+        print("kiosk-intake: --db takes a postgresql:// URL (without it the metadata stay "
+              "in SQLite in DIR)", file=sys.stderr)
+        return False
+    return str(args.db)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -168,12 +186,27 @@ def _stats(args: argparse.Namespace) -> int:
 
     from intake.store import read_stats
 
-    try:
-        stats = read_stats(Path(args.data))
-    except sqlite3.Error as exc:
-        print(f"kiosk-intake: cannot read {Path(args.data) / 'intake.db'}: {exc}",
-              file=sys.stderr)
-        return 1
+    db = _db_url(args)
+    if db is False:
+        return 2
+    if isinstance(db, str):
+        import psycopg
+
+        from intake import pg
+
+        try:
+            stats = pg.read_stats(db)
+        except psycopg.Error as exc:
+            print(f"kiosk-intake: cannot read {pg.shown(db)}: {str(exc).strip()}",
+                  file=sys.stderr)
+            return 1
+    else:
+        try:
+            stats = read_stats(Path(args.data))
+        except sqlite3.Error as exc:
+            print(f"kiosk-intake: cannot read {Path(args.data) / 'intake.db'}: {exc}",
+                  file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(stats, sort_keys=True))
         return 0
@@ -219,14 +252,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="largest packet accepted (default 16; a record is about 0.6)")
     srv.add_argument("--max-unfinished", type=int, default=32, metavar="N",
                      help="unfinished uploads a registered kiosk may hold at once (default "
-                          "32; a kiosk sends one at a time); beyond, 429 too_many_uploads")
+                          "32; a kiosk sends one at a time; with --db, counted across every "
+                          "process); beyond, 429 too_many_uploads")
     srv.add_argument("--workers", type=int, default=None, metavar="N",
-                     help="completed uploads processed at once (default: the CPUs this "
-                          "process may use); beyond, a wait of 10 s, then 503 busy")
+                     help="completed uploads this process works on at once (default: the "
+                          "CPUs it may use); beyond, a wait of 10 s, then 503 busy")
+    db_help = ("keep the metadata (uploads, offsets, records, refusals, counters) in this "
+               "PostgreSQL database, e.g. postgresql://intake@db.example/intake (password "
+               "in ~/.pgpass, not here); several serve processes may then share DIR. "
+               "Default: SQLite in DIR, one process")
+    srv.add_argument("--db", metavar="URL", help=db_help)
     srv.add_argument("--log-level", default="INFO",
                      choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     st = sub.add_parser("stats", help="counts of received, duplicate and rejected packets")
     st.add_argument("--data", required=True, metavar="DIR")
+    st.add_argument("--db", metavar="URL", help="the PostgreSQL database serve --db uses")
     st.add_argument("--json", action="store_true", help="one JSON object")
     args = parser.parse_args(argv)
     if args.command == "keys":

@@ -62,11 +62,13 @@ class WorkPool:
         self._guard = threading.Lock()
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[bool]:
-        """Yields True while holding a slot, or False (at once, after ``wait_s``) when
-        every slot stayed busy: the caller then refuses the work for now."""
-        got = self._slots.acquire(timeout=self.wait_s)
-        if not got:
+    def slot(self, wait_s: float | None = None) -> Iterator[bool]:
+        """Yields True while holding a slot, or False (at once, after ``wait_s``, by default
+        the pool's) when every slot stayed busy: the caller then refuses the work for now."""
+        wait = self.wait_s if wait_s is None else wait_s
+        got = self._slots.acquire(timeout=wait) if wait > 0 else self._slots.acquire(
+            blocking=False)
+        if not got and wait_s is None:
             with self._guard:
                 self._busy_refusals += 1
                 refusals = self._busy_refusals

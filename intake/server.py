@@ -5,7 +5,8 @@ link resumes where it stopped instead of resending a megabyte of fingerprints. T
 protocol itself is the ``resumable-upload`` library's (``TusServer`` and its http.server
 handler); this module adds what the library leaves to its user:
 
-* durability: :class:`DurableSQLiteStorage` fsyncs every chunk before the library records
+* durability: the tus storage (:mod:`intake.tus_storage`: SQLite in ``DIR``, or PostgreSQL
+  with ``--db``, :mod:`intake.backend`) fsyncs every chunk before the library records
   the new offset, so the offset the intake reports is never ahead of bytes that would
   survive a power cut (and the ``sha256`` check at the end catches whatever does not);
 * the intake's work on a completed upload (:class:`intake.store.IntakeStore`), run inside
@@ -32,6 +33,7 @@ always asks ``receipts/`` afterwards. Only an internal failure (disk full, ...) 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import fcntl
@@ -43,11 +45,11 @@ import resource
 import select
 import signal
 import socket
-import sqlite3
 import ssl
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -55,9 +57,15 @@ from urllib.parse import unquote, urlsplit
 
 from resumable_upload.exceptions import TusHookError
 from resumable_upload.server import TusHTTPRequestHandler
-from resumable_upload.storage import SQLiteStorage
 
-from intake.limits import MAX_UNFINISHED, BoundedTusServer, WorkPool, default_workers
+from intake.backend import open_backend
+from intake.limits import (
+    BUSY_RETRY_AFTER_S,
+    MAX_UNFINISHED,
+    BoundedTusServer,
+    WorkPool,
+    default_workers,
+)
 from intake.store import (
     KIOSK_ID,
     SHA256_HEX,
@@ -66,8 +74,8 @@ from intake.store import (
     safe_text,
     valid_record_id,
 )
+from intake.tus_storage import DurableSQLiteStorage  # noqa: F401 -- its old home
 from kiosk.errors import SealingError
-from kiosk.fsutil import fsync_dir, make_dirs
 from kiosk.queue.signing import InvalidSignature, RequestView, verify_request
 from kiosk.receipts import IntakeKey
 from kiosk.sealing_keys import load_central_private_key
@@ -88,68 +96,29 @@ MAX_CONNECTIONS = 1024  # beyond this, a new connection is closed at once
 STOP_GRACE_S = 3.0  # on SIGTERM, requests in flight get this long, then their sockets are cut
 WHOLE_BODY_BYTES = 4 * 1024 * 1024  # a PATCH the library must read whole (chunked, or with
 # an Upload-Checksum) is at most this; a kiosk's own PATCHes are streamed, whatever their size
+RECOVER_EVERY_S = 5.0  # a sweep for uploads a stopped process completed but did not process
+STAGED_SWEEP_EVERY = 12  # sweeps; DIR/records is scanned for left-over staged copies
+LOCK_TTL_S = 60.0  # the library's default; the in-memory lock's bound on one PATCH
+QUOTA_LOCK_WAIT_S = 5.0  # a creation waits this long for its kiosk's quota lock (PostgreSQL)
+QUOTA_LOCK_PREFIX = "quota:"  # the quota lock's key: this, then the kiosk id (never an upload id)
 THREAD_STACK_BYTES = 512 * 1024  # a connection's thread; 1,024 of them reserve 512 MiB of
 # address space, not memory
 
 
-class DurableSQLiteStorage(SQLiteStorage):
-    """The library's SQLite storage, with every chunk fsync'd before its offset is saved.
-
-    The library's cross-process ``flock`` is not needed: ``DIR/intake.lock`` allows one
-    serving process per directory.
-    """
-
-    def create_upload(self, upload_id: str, upload_length: int | None,
-                      metadata: dict[str, str], expires_at: Any = None,
-                      is_partial: bool = False) -> None:
-        super().create_upload(upload_id, upload_length, metadata, expires_at, is_partial)
-        fsync_dir(Path(self.upload_dir))
-
-    def write_chunk(self, upload_id: str, offset: int, data: bytes) -> None:
-        path = self.get_file_path(upload_id)
-        with self._upload_lock(upload_id):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                view = memoryview(data)
-                position = offset
-                while view:
-                    written = os.pwrite(fd, view, position)
-                    view, position = view[written:], position + written
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def finished_uploads(self) -> list[tuple[str, dict[str, str]]]:
-        """(upload id, metadata) of every upload whose bytes have all arrived; also removes
-        upload files the library's delete left without a row."""
-        db = sqlite3.connect(self.db_path, timeout=self.timeout)
-        try:
-            rows = db.execute(
-                "SELECT upload_id, metadata FROM uploads WHERE upload_length >= 0"
-                " AND offset >= upload_length AND is_partial = 0").fetchall()
-            known = {row[0] for row in db.execute("SELECT upload_id FROM uploads")}
-        finally:
-            db.close()
-        for name in os.listdir(self.upload_dir):
-            if name not in known:
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(self.upload_dir, name))
-        return [(upload_id, json.loads(meta) if meta else {}) for upload_id, meta in rows]
-
-    def unfinished_uploads(self, kiosk_id: str) -> int:
-        """How many uploads of ``kiosk_id`` are created and not complete (its quota's use);
-        expired ones leave with the library's hourly cleanup."""
-        db = sqlite3.connect(self.db_path, timeout=self.timeout)
-        try:
-            row = db.execute(
-                "SELECT COUNT(*) FROM uploads WHERE completed = 0"
-                " AND json_extract(metadata, '$.kiosk_id') = ?", (kiosk_id,)).fetchone()
-        finally:
-            db.close()
-        return int(row[0])
-
-
 _request = threading.local()  # .kiosk: the kiosk that signed the request on this thread
+
+
+def _metadata_value(header: str | None, key: str) -> str | None:
+    """One value of a tus ``Upload-Metadata`` header (``key base64,key base64``), or None
+    when absent or malformed (the library and :meth:`Intake._on_create` say why)."""
+    for pair in (header or "").split(","):
+        parts = pair.strip().split(" ")
+        if len(parts) == 2 and parts[0] == key:
+            try:
+                return base64.b64decode(parts[1], validate=True).decode("ascii")
+            except (ValueError, UnicodeDecodeError):
+                return None
+    return None
 
 
 def refusal_json(refusal: Refusal) -> bytes:
@@ -163,24 +132,26 @@ class Intake:
 
     def __init__(self, data: Path, token: str | None,
                  max_packet_bytes: int = MAX_PACKET_BYTES,
-                 max_unfinished: int = MAX_UNFINISHED, workers: int | None = None) -> None:
+                 max_unfinished: int = MAX_UNFINISHED, workers: int | None = None,
+                 db: str | None = None) -> None:
         self.data = Path(data)
         self.token = token
         self.max_unfinished = max_unfinished
         self.pool = WorkPool(workers or default_workers())
-        # creations one at a time: a quota's count and the row it adds go together
+        # creations one at a time in this process (and per kiosk across processes with
+        # PostgreSQL: creating()): a quota's count and the row it adds go together
         self._creating = threading.Lock()
+        self._sweeps = 0  # recover() calls so far
         central = load_central_private_key(self.data / "keys" / "central.key")
         intake_key_path = self.data / "keys" / "intake.key"
         if not intake_key_path.exists():
             raise SealingError(f"intake key {intake_key_path} is missing; run "
                                f"`kiosk-intake keys init --data {self.data}` to add it")
         intake_key = IntakeKey.load_or_create(intake_key_path)
-        self.store = IntakeStore(self.data, central, intake_key)
-        tus_dir = self.data / "tus"
-        make_dirs(tus_dir / "uploads", mode=0o700)
-        self.storage = DurableSQLiteStorage(db_path=str(tus_dir / "uploads.db"),
-                                            upload_dir=str(tus_dir / "uploads"))
+        self.backend = open_backend(self.data, db)  # SQLite in DIR, or PostgreSQL (--db)
+        self.store = IntakeStore(self.data, central, intake_key,
+                                 metadata=self.backend.metadata)
+        self.storage = self.backend.storage
         self.tus = BoundedTusServer(
             pool=self.pool, busy_body=lambda: refusal_json(Refusal(
                 "busy", f"all {self.pool.workers} workers of the intake are busy; send the "
@@ -190,7 +161,8 @@ class Intake:
             upload_expiry=UPLOAD_EXPIRY_S, cleanup_interval=3600,
             request_timeout=REQUEST_TIMEOUT_S, checksum_algorithms=("sha1", "sha256"),
             disable_concatenation=True, on_upload_create=self._on_create,
-            on_upload_complete=self._on_complete)
+            on_upload_complete=self._on_complete, lock_backend=self.backend.locks,
+            lock_ttl_seconds=LOCK_TTL_S)
         # A packet's length is always known up front, and a creation carries no body (the
         # handler refuses one: it would be read whole); do not advertise what is refused.
         self.tus.SUPPORTED_EXTENSIONS = [
@@ -199,6 +171,30 @@ class Intake:
         log.info("intake key %s; %d upload(s) in progress; %d worker(s) for completed "
                  "uploads, %d unfinished upload(s) per kiosk", intake_key.key_id,
                  self._count_uploads(), self.pool.workers, max_unfinished)
+
+    @contextlib.contextmanager
+    def creating(self, upload_metadata: str | None) -> Iterator[bool]:
+        """Around a creation (``POST``): the quota's count (:meth:`_on_create`) and the row
+        the creation adds go together. In this process creations run one at a time; with
+        PostgreSQL, where several processes create uploads, the kiosk's quota lock (an
+        advisory lock keyed by its id, :mod:`intake.pg`) is held too, so the quota holds
+        across processes. Yields False when that lock stayed busy for
+        :data:`QUOTA_LOCK_WAIT_S` (the caller answers ``503``)."""
+        kiosk_id = _metadata_value(upload_metadata, "kiosk_id")
+        token = None
+        if self.backend.shared and kiosk_id is not None and KIOSK_ID.fullmatch(kiosk_id):
+            key = QUOTA_LOCK_PREFIX + kiosk_id
+            token = self.backend.locks.acquire(key, ttl_seconds=LOCK_TTL_S,
+                                               wait_timeout=QUOTA_LOCK_WAIT_S)
+            if token is None:
+                yield False
+                return
+        try:
+            with self._creating:
+                yield True
+        finally:
+            if token is not None:
+                self.backend.locks.release(QUOTA_LOCK_PREFIX + str(kiosk_id), token)
 
     def _count_uploads(self) -> int:
         return len(os.listdir(self.storage.upload_dir))
@@ -258,10 +254,35 @@ class Intake:
         self.storage.delete_upload(upload_id)
 
     def recover(self) -> None:
-        """Process uploads that were complete but unprocessed when the last run died."""
+        """Process uploads that were complete but unprocessed when a process died: at
+        start, and every :data:`RECOVER_EVERY_S` while serving (another intake process on
+        the same PostgreSQL may have died). Each is processed as a final ``PATCH`` would
+        be: in a slot of the worker pool (taken first, as a ``PATCH`` does, then the lock),
+        and holding the upload's lock (:mod:`intake.backend`'s ``locks``), so a request
+        and a sweep, in this process or another, never process one upload at once. An
+        upload whose lock is held is being completed by a live request and is left to it;
+        with every worker busy, the sweep stops (without waiting) until the next one. At
+        start and every :data:`STAGED_SWEEP_EVERY` sweeps it also removes the temporary
+        files of ``DIR/records`` a stopped process left (:meth:`IntakeStore.sweep_staged`)."""
+        if self._sweeps % STAGED_SWEEP_EVERY == 0:  # at start, then about once a minute
+            self.store.sweep_staged()
+        self._sweeps += 1
         for upload_id, metadata in self.storage.finished_uploads():
-            log.info("upload %s: completed before a restart; processing it now", upload_id)
-            self._on_complete(upload_id, metadata, {})
+            with self.pool.slot(wait_s=0) as got:
+                if not got:
+                    return
+                token = self.backend.locks.acquire(upload_id, ttl_seconds=LOCK_TTL_S,
+                                                   wait_timeout=0)
+                if token is None:
+                    continue
+                try:
+                    if self.storage.get_upload(upload_id) is None:  # processed meanwhile
+                        continue
+                    log.info("upload %s: completed but not processed (a process stopped);"
+                             " processing it now", upload_id)
+                    self._on_complete(upload_id, metadata, {})
+                finally:
+                    self.backend.locks.release(upload_id, token)
 
     # -- the other endpoints --------------------------------------------------------------
     def authorized(self, header: str | None) -> bool:
@@ -326,6 +347,7 @@ class Intake:
 
     def close(self) -> None:
         self.store.close()
+        self.backend.close()
 
 
 class IntakeHandler(TusHTTPRequestHandler):
@@ -397,11 +419,18 @@ class IntakeHandler(TusHTTPRequestHandler):
                         b'(creation-with-upload is not offered) and methods are not '
                         b'overridden: POST, then PATCH"}', {}, close=True)
             return
-        with self._creating_if(method):
+        if method != "POST":
             super()._handle_request(method)
-
-    def _creating_if(self, method: str) -> contextlib.AbstractContextManager[Any]:
-        return self.intake._creating if method == "POST" else contextlib.nullcontext()
+            return
+        with self.intake.creating(self.headers.get("Upload-Metadata")) as admitted:
+            if not admitted:
+                body = refusal_json(Refusal(
+                    "busy", "another intake process is creating an upload for this kiosk; "
+                    "try again later"))
+                self._reply(503, "application/json", body,
+                            {"Retry-After": str(BUSY_RETRY_AFTER_S)}, close=True)
+                return
+            super()._handle_request(method)
 
     def do_PATCH(self) -> None:
         """A tus ``PATCH`` whose body is kept as it arrives (see the module docstring).
@@ -668,15 +697,18 @@ class _HTTPServer6(_HTTPServer):
     address_family = socket.AF_INET6
 
 
-def _lock_data_dir(data: Path) -> int:
-    """Hold ``DIR/intake.lock`` for the process's life: one server per data directory."""
+def _lock_data_dir(data: Path, shared: bool = False) -> int:
+    """Hold ``DIR/intake.lock`` for the process's life: exclusively (SQLite: one server per
+    data directory) or shared (PostgreSQL: any number, but no SQLite-mode one beside)."""
     fd = os.open(data / "intake.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except OSError as exc:
         os.close(fd)
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise SealingError(f"another kiosk-intake serve is using {data}") from exc
+            raise SealingError(
+                f"a kiosk-intake serve without --db is using {data}" if shared else
+                f"another kiosk-intake serve is using {data}") from exc
         raise
     return fd
 
@@ -684,8 +716,11 @@ def _lock_data_dir(data: Path) -> int:
 def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
           token: str | None = None, max_packet_bytes: int = MAX_PACKET_BYTES,
           tls: ssl.SSLContext | None = None, max_unfinished: int = MAX_UNFINISHED,
-          workers: int | None = None) -> int:
-    """Run until SIGTERM or SIGINT; exit status 0 on a clean stop, 1 if it cannot start."""
+          workers: int | None = None, db: str | None = None) -> int:
+    """Run until SIGTERM or SIGINT; exit status 0 on a clean stop, 1 if it cannot start.
+
+    ``db``: a ``postgresql://`` URL to keep the metadata in (several processes may then
+    serve ``data`` together); None keeps it in SQLite in ``data`` (one process)."""
     logging.getLogger("resumable_upload").setLevel(logging.WARNING)
     threading.stack_size(THREAD_STACK_BYTES)
     with contextlib.suppress(ValueError, OSError):  # room for MAX_CONNECTIONS and the files
@@ -699,10 +734,15 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
         if not data.is_dir():
             raise SealingError(f"{data} is not a directory; run `kiosk-intake keys init "
                                f"--data {data}` first")
-        lock_fd = _lock_data_dir(data)
-        intake = Intake(data, token, max_packet_bytes, max_unfinished, workers)
+        lock_fd = _lock_data_dir(data, shared=db is not None)
     except (SealingError, OSError) as exc:
         print(f"kiosk-intake: {exc}", file=sys.stderr)
+        return 1
+    try:
+        intake = Intake(data, token, max_packet_bytes, max_unfinished, workers, db)
+    except Exception as exc:  # SealingError, OSError, ValueError, psycopg's errors
+        os.close(lock_fd)
+        print(f"kiosk-intake: {safe_text(exc, 500)}", file=sys.stderr)
         return 1
     try:
         intake.recover()
@@ -730,8 +770,14 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
         shown = f"[{host}]" if ":" in host else host
         scheme = "https" if tls is not None else "http"
         print(f"listening on {scheme}://{shown}:{httpd.server_address[1]}/", flush=True)
-        while not stop.wait(1.0):
-            pass
+        next_sweep = time.monotonic() + RECOVER_EVERY_S
+        while not stop.wait(min(1.0, max(0.0, next_sweep - time.monotonic()))):
+            if time.monotonic() >= next_sweep:
+                try:
+                    intake.recover()
+                except Exception:
+                    log.exception("the recovery sweep failed; trying again later")
+                next_sweep = time.monotonic() + RECOVER_EVERY_S
         httpd.shutdown()
         httpd.server_close()
         loop.join()

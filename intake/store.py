@@ -1,4 +1,5 @@
-"""The intake's record store: packets and receipts on disk, counters in ``intake.db``.
+"""The intake's record store: packets and receipts on disk, counters in ``intake.db`` (or in
+PostgreSQL with ``serve --db``: :mod:`intake.pg`, several processes sharing ``DIR``).
 
 What a completed upload becomes (``docs/upload.md``, "The intake, on a completed upload"):
 the packet is checked against the upload's ``sha256`` metadata and its own signed
@@ -35,13 +36,15 @@ import logging
 import os
 import re
 import secrets
+import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from intake import devices
 from intake.devices import Device
@@ -57,6 +60,11 @@ KIOSK_ID = devices.KIOSK_ID
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 DIFFERENT_PACKET = "a different packet was already received for this record"
+# A staged packet copy (``_staged_name``) or a temporary receipt (``_write_atomic``: no host)
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+_TEMPORARY = re.compile(
+    r"\..+\.(?:pkt|receipt)\.tmp-(?:(?P<host>[A-Za-z0-9._]+)-)?(?P<pid>[0-9]+)-[0-9a-f]{8}")
+STALE_STAGED_S = 3600.0  # a temporary file this old is left over, whoever made it
 MAX_REASON_CHARS = 300
 _SCHEMA_VERSION = 2
 
@@ -128,6 +136,24 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _staged_name(path: Path) -> str:
+    """The name of a copy staged beside ``path``: hidden, with this host and process, so
+    that :meth:`IntakeStore.sweep_staged` can tell one a stopped process left behind."""
+    return f".{path.name}.tmp-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _process_gone(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: it exists, as another user
+        return False
+    return False
+
+
 def _link_new(staged: Path, path: Path) -> bool:
     """Give the durable file ``staged`` the name ``path``, never replacing one; False when
     ``path`` exists already."""
@@ -157,22 +183,45 @@ class Outcome:
     code: str = ""
 
 
-class IntakeStore:
-    """Owns ``DIR/records`` and ``DIR/intake.db``; one per serving process (the server holds
-    ``DIR/intake.lock``). Thread-safe: one completed upload is processed at a time."""
+class Metadata(Protocol):
+    """What the store keeps about records, refusals and processed uploads, wherever it is
+    kept: :class:`SQLiteMetadata` (``DIR/intake.db``, one process) or
+    :class:`intake.pg.PostgresMetadata` (several processes). Each write is one transaction,
+    made after the files it describes are on disk."""
 
-    def __init__(self, data: Path, central_private_key: bytes, intake_key: IntakeKey,
-                 registration: Callable[[str], Device | None] | None = None) -> None:
-        self.data = Path(data)
-        self.records = self.data / "records"
-        self._central_private_key = central_private_key
-        self._intake_key = intake_key
-        # read per packet: `register` and `revoke` need no restart
-        self._registration = registration or (lambda kiosk: devices.registration(data, kiosk))
+    def processed(self, upload_id: str) -> bool:
+        """Whether this tus upload's outcome is recorded already."""
+        ...
+
+    def reject(self, upload_id: str, kiosk_id: str, record_id: str, reason: str, code: str,
+               at: str) -> bool:
+        """Record the refusal, count it, mark the upload processed; False if it was."""
+        ...
+
+    def stored(self, upload_id: str, kiosk_id: str, record_id: str, sha256: str,
+               length: int, at: str) -> str:
+        """Record a stored packet: ``received`` (its first row), ``duplicate`` (counted),
+        or ``replayed`` (the upload was processed already: nothing changed)."""
+        ...
+
+    def rejection(self, kiosk_id: str, record_id: str) -> tuple[str, str] | None:
+        """(reason, code) of the last refusal of this record, if any."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class SQLiteMetadata:
+    """``DIR/intake.db`` (WAL, ``synchronous=FULL``), one connection used under one lock:
+    the single-writer rule (one serving process holds ``DIR/intake.lock``)."""
+
+    def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        make_dirs(self.records)
-        self._db = sqlite3.connect(self.data / "intake.db", check_same_thread=False,
-                                   isolation_level=None)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -188,12 +237,88 @@ class IntakeStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._db
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def processed(self, upload_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
+                                    (upload_id,)).fetchone() is not None
+
+    def reject(self, upload_id: str, kiosk_id: str, record_id: str, reason: str, code: str,
+               at: str) -> bool:
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
+                          (upload_id,)).fetchone():
+                return False
+            db.execute("INSERT OR REPLACE INTO rejections (kiosk_id, record_id, reason, at,"
+                       " code) VALUES (?, ?, ?, ?, ?)",
+                       (kiosk_id, record_id, reason, at, code))
+            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'rejected'")
+            db.execute("INSERT INTO processed VALUES (?, 'rejected', ?)", (upload_id, at))
+        return True
+
+    def stored(self, upload_id: str, kiosk_id: str, record_id: str, sha256: str,
+               length: int, at: str) -> str:
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
+                          (upload_id,)).fetchone():
+                return "replayed"
+            known = db.execute("SELECT 1 FROM records WHERE kiosk_id = ? AND record_id = ?",
+                               (kiosk_id, record_id)).fetchone()
+            if known:
+                db.execute("UPDATE counters SET value = value + 1 WHERE name = 'duplicates'")
+            else:
+                db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?)",
+                           (kiosk_id, record_id, sha256, length, at))
+                db.execute("DELETE FROM rejections WHERE kiosk_id = ? AND record_id = ?",
+                           (kiosk_id, record_id))
+            status = "duplicate" if known else "received"
+            db.execute("INSERT INTO processed VALUES (?, ?, ?)", (upload_id, status, at))
+        return status
+
+    def rejection(self, kiosk_id: str, record_id: str) -> tuple[str, str] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reason, code FROM rejections WHERE kiosk_id = ? AND record_id = ?",
+                (kiosk_id, record_id)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return _stats(self._db)
+
+
+class IntakeStore:
+    """Owns ``DIR/records`` and the metadata (``DIR/intake.db`` unless ``metadata`` says
+    otherwise). Thread-safe: one completed upload is processed at a time in a process;
+    processes sharing ``DIR`` and a PostgreSQL agree through its unique rows and through
+    packet files that are linked into place, never overwritten."""
+
+    def __init__(self, data: Path, central_private_key: bytes, intake_key: IntakeKey,
+                 registration: Callable[[str], Device | None] | None = None,
+                 metadata: Metadata | None = None) -> None:
+        self.data = Path(data)
+        self.records = self.data / "records"
+        self._central_private_key = central_private_key
+        self._intake_key = intake_key
+        # read per packet: `register` and `revoke` need no restart
+        self._registration = registration or (lambda kiosk: devices.registration(data, kiosk))
+        self._lock = threading.Lock()
+        make_dirs(self.records)
+        self._meta = metadata if metadata is not None else SQLiteMetadata(
+            self.data / "intake.db")
+
+    def close(self) -> None:
+        with self._lock:
+            self._meta.close()
 
     def _paths(self, kiosk_id: str, record_id: str) -> tuple[Path, Path]:
         base = self.records / kiosk_id / record_id
@@ -225,8 +350,7 @@ class IntakeStore:
             staged = self._stage(packet, kiosk_id, record_id)
         try:
             with self._lock:
-                if self._db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
-                                    (upload_id,)).fetchone():  # processed meanwhile
+                if self._meta.processed(upload_id):  # processed meanwhile
                     return Outcome("replayed", kiosk_id, record_id)
                 if refusal is not None:
                     return self._reject(upload_id, kiosk_id, record_id, refusal)
@@ -238,8 +362,7 @@ class IntakeStore:
 
     def _processed(self, upload_id: str) -> bool:
         with self._lock:
-            return self._db.execute("SELECT 1 FROM processed WHERE upload_id = ?",
-                                    (upload_id,)).fetchone() is not None
+            return self._meta.processed(upload_id)
 
     def registration(self, kiosk_id: str) -> Device | None:
         return self._registration(kiosk_id)
@@ -303,7 +426,7 @@ class IntakeStore:
         (streamed: the packet is never whole in memory); :meth:`_store` links it in."""
         pkt, _receipt = self._paths(kiosk_id, record_id)
         make_dirs(pkt.parent)
-        staged = pkt.with_name(f".{pkt.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+        staged = pkt.with_name(_staged_name(pkt))
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(staged, flags, 0o640)
         try:
@@ -322,18 +445,42 @@ class IntakeStore:
         os.close(fd)
         return staged
 
+    def sweep_staged(self) -> int:
+        """Remove the temporary files a stopped process left in ``DIR/records`` (a staged
+        packet copy, or a receipt being written, never linked into place): on this host
+        those whose process is gone, on any host (the directory may be shared, with
+        ``--db``) those older than :data:`STALE_STAGED_S`. Returns how many went."""
+        removed = 0
+        now = time.time()
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.records) as kiosks:
+            for kiosk in kiosks:
+                if not kiosk.is_dir(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(FileNotFoundError), os.scandir(kiosk.path) as files:
+                    for entry in files:
+                        found = _TEMPORARY.fullmatch(entry.name)
+                        if found is None:
+                            continue
+                        try:
+                            age = now - entry.stat(follow_symlinks=False).st_mtime
+                        except FileNotFoundError:
+                            continue
+                        gone = found["host"] == _HOST and _process_gone(int(found["pid"]))
+                        if gone or age > STALE_STAGED_S:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(entry.path)
+                                removed += 1
+        if removed:
+            log.info("removed %d temporary file(s) a stopped process left in %s", removed,
+                     self.records)
+        return removed
+
     def _reject(self, upload_id: str, kiosk_id: str, record_id: str,
                 refusal: Refusal) -> Outcome:
         at = _now()
         reason = safe_text(refusal.reason)
-        with self._transaction() as db:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT OR REPLACE INTO rejections (kiosk_id, record_id, reason, at,"
-                       " code) VALUES (?, ?, ?, ?, ?)",
-                       (kiosk_id, record_id, reason, at, refusal.code))
-            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'rejected'")
-            db.execute("INSERT INTO processed VALUES (?, 'rejected', ?)", (upload_id, at))
-            db.execute("COMMIT")
+        if not self._meta.reject(upload_id, kiosk_id, record_id, reason, refusal.code, at):
+            return Outcome("replayed", kiosk_id, record_id)
         log.warning("refused record %s of kiosk %s (%s): %s", record_id, kiosk_id,
                     refusal.code, reason)
         return Outcome("rejected", kiosk_id, record_id, reason, refusal.code)
@@ -345,28 +492,17 @@ class IntakeStore:
         pkt, receipt = self._paths(kiosk_id, record_id)
         assert staged is not None  # noqa: S101 -- accept staged the checked packet
         # Stored already: the same bytes (check compared them), unless another upload of
-        # this record was stored since.
+        # this record was stored since, here or by another intake process sharing DIR.
         if not _link_new(staged, pkt) and file_sha256(pkt)[0] != digest:
             return self._reject(upload_id, kiosk_id, record_id,
                                 Refusal("different_packet", DIFFERENT_PACKET))
         if not receipt.exists():
             body = sign_receipt(self._intake_key, kiosk_id, record_id, digest, length, _now())
-            _write_atomic(receipt, body, 0o644, overwrite=False)
-        at = _now()
-        with self._transaction() as db:
-            db.execute("BEGIN IMMEDIATE")
-            known = db.execute("SELECT 1 FROM records WHERE kiosk_id = ? AND record_id = ?",
-                               (kiosk_id, record_id)).fetchone()
-            if known:
-                db.execute("UPDATE counters SET value = value + 1 WHERE name = 'duplicates'")
-            else:
-                db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?)",
-                           (kiosk_id, record_id, digest, length, at))
-                db.execute("DELETE FROM rejections WHERE kiosk_id = ? AND record_id = ?",
-                           (kiosk_id, record_id))
-            status = "duplicate" if known else "received"
-            db.execute("INSERT INTO processed VALUES (?, ?, ?)", (upload_id, status, at))
-            db.execute("COMMIT")
+            with contextlib.suppress(FileExistsError):  # another process's, for these bytes
+                _write_atomic(receipt, body, 0o644, overwrite=False)
+        status = self._meta.stored(upload_id, kiosk_id, record_id, digest, length, _now())
+        if status == "replayed":
+            return Outcome(status, kiosk_id, record_id)
         log.info("%s record %s of kiosk %s", status, record_id, kiosk_id)
         return Outcome(status, kiosk_id, record_id)
 
@@ -380,18 +516,14 @@ class IntakeStore:
             return 200, path.read_bytes()
         except FileNotFoundError:
             pass
-        with self._lock:
-            row = self._db.execute(
-                "SELECT reason, code FROM rejections WHERE kiosk_id = ? AND record_id = ?",
-                (kiosk_id, record_id)).fetchone()
+        row = self._meta.rejection(kiosk_id, record_id)
         if row is not None:
-            code = str(row[1]) if str(row[1]) in REFUSALS else "malformed_packet"
-            return 422, Refusal(code, str(row[0]))
+            code = row[1] if row[1] in REFUSALS else "malformed_packet"
+            return 422, Refusal(code, row[0])
         return 404, "not received"
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
-            return _stats(self._db)
+        return self._meta.stats()
 
 
 def _stats(db: sqlite3.Connection) -> dict[str, Any]:

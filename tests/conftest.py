@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.pg_harness import PostgresServer
 
 REPO = Path(__file__).resolve().parents[1]
 KIOSK = [sys.executable, "-m", "kiosk.cli"]
@@ -50,3 +53,18 @@ def kiosk_env(config: Path) -> dict[str, str]:
     env["KIOSK_CONFIG"] = str(config)
     env["PYTHONPATH"] = str(REPO)
     return env
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL cluster for the session (tests/pg_harness.py)."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database in it, dropped after the test."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)

@@ -35,14 +35,19 @@ KIOSK_ID = "test-01"
 class Site:
     """``root/intake`` (the intake's data) and ``root/kiosk.toml`` (data in ``root/data``).
 
-    The config names everything relative to ``root``, so a copied site works as is.
+    The config names everything relative to ``root``, so a copied site works as is. A site
+    of a kiosk other than ``test-01`` names its ``kiosk_id``; one that uploads to an intake
+    several kiosks share names that intake's data directory (``intake``; the config then
+    names its keys by absolute path).
     """
 
     root: Path
+    kiosk_id: str = KIOSK_ID
+    intake: Path | None = None
 
     @property
     def intake_dir(self) -> Path:
-        return self.root / "intake"
+        return self.intake if self.intake is not None else self.root / "intake"
 
     @property
     def config(self) -> Path:
@@ -59,11 +64,15 @@ class Site:
     def configure(self, url: str = "http://127.0.0.1:9/", *,
                   intake_key: str | None = "intake/keys/intake.pub", **upload: Any) -> Path:
         """(Re)write the kiosk config: the intake at ``url`` plus ``[upload]`` keys."""
+        keys = "intake/keys" if self.intake is None else str(self.intake / "keys")
+        if intake_key == "intake/keys/intake.pub":
+            intake_key = f"{keys}/intake.pub"
         lines = [f'url = "{url}"']
         if intake_key is not None:
             lines.append(f'intake_key = "{intake_key}"')
         lines += [f"{k} = {json.dumps(v)}" for k, v in upload.items()]
-        return write_config(self.root, '[sealing]\ncentral_key = "intake/keys/central.pub"\n'
+        head = f'[kiosk]\nid = "{self.kiosk_id}"\n' if self.kiosk_id != KIOSK_ID else ""
+        return write_config(self.root, f'{head}[sealing]\ncentral_key = "{keys}/central.pub"\n'
                                        "[upload]\n" + "\n".join(lines) + "\n")
 
 
@@ -78,14 +87,20 @@ def intake_cli(*args: str) -> str:
     return result.stdout
 
 
-def make_site(root: Path, *, register: bool = True) -> Site:
-    """Intake keys, a kiosk config pointing at them, the kiosk's device key registered."""
-    site = Site(root)
-    intake_cli("keys", "init", "--data", str(site.intake_dir))
+def make_site(root: Path, *, register: bool = True, kiosk_id: str = KIOSK_ID,
+              intake: Path | None = None) -> Site:
+    """Intake keys, a kiosk config pointing at them, the kiosk's device key registered.
+
+    ``intake``: an intake data directory made already (``keys init``), shared by several
+    sites (each with its own ``kiosk_id``)."""
+    site = Site(root, kiosk_id, intake)
+    root.mkdir(parents=True, exist_ok=True)
+    if intake is None:
+        intake_cli("keys", "init", "--data", str(site.intake_dir))
     site.configure()
     device = DeviceKey.load_or_create(load_config(site.config).device_key_path)
     if register:
-        intake_cli("register", "--data", str(site.intake_dir), "--kiosk", KIOSK_ID,
+        intake_cli("register", "--data", str(site.intake_dir), "--kiosk", kiosk_id,
                    "--key", device.public_bytes.hex())
     return site
 
@@ -151,9 +166,9 @@ def check_acknowledged(site: Site, journal: Journal) -> list[str]:
     for info in done:
         receipt = journal.receipt(info.id)
         assert receipt is not None, f"{info.id} acknowledged without a receipt"
-        stored = (site.intake_dir / "records" / KIOSK_ID / f"{info.id}.pkt").read_bytes()
+        stored = (site.intake_dir / "records" / site.kiosk_id / f"{info.id}.pkt").read_bytes()
         stored_sha = hashlib.sha256(stored).hexdigest()
-        verify_receipt(receipt, key, kiosk_id=KIOSK_ID, record_id=info.id,
+        verify_receipt(receipt, key, kiosk_id=site.kiosk_id, record_id=info.id,
                        packet_sha256=stored_sha)
         assert info.manifest is not None
         ours = build_packet(info.manifest, journal.step_blobs(info.id))
@@ -175,7 +190,8 @@ def queue(site: Site) -> dict[str, dict[str, Any]]:
 
 def kiosk_auth(site: Site) -> KioskAuth:
     """Requests signed as the site's kiosk, as its uploader signs them."""
-    return KioskAuth(KIOSK_ID, DeviceKey.load_or_create(load_config(site.config).device_key_path))
+    return KioskAuth(site.kiosk_id,
+                     DeviceKey.load_or_create(load_config(site.config).device_key_path))
 
 
 def tus_head(url: str, site: Site) -> requests.structures.CaseInsensitiveDict[str]:

@@ -3,6 +3,8 @@
 The server runs as a real subprocess on a port it picks itself; packets are real sealed
 packets from kiosk.sealing; receipts are checked with the kiosk's own verify_receipt. The
 crash cases kill the server with SIGKILL mid-upload and restart it on the same directory.
+The contract tests run twice: with the metadata in SQLite (the default) and in a real
+PostgreSQL (``--db``, the session's private cluster: tests/pg_harness.py).
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ CHUNK = 64 * 1024
 INTAKE = [sys.executable, "-m", "intake.cli"]
 
 
+BACKENDS = ["sqlite", "postgresql"]
+DB_ARGS: dict[Path, list[str]] = {}  # data directory -> its `--db URL` (none: SQLite)
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
@@ -56,7 +62,8 @@ class Server:
         self.stderr_path = data.parent / f"serve-{uuid.uuid4().hex[:6]}.log"
         with self.stderr_path.open("wb") as stderr:
             self.proc = subprocess.Popen(
-                [*INTAKE, "serve", "--data", str(data), "--port", str(port), *extra],
+                [*INTAKE, "serve", "--data", str(data), *DB_ARGS.get(data, []), "--port",
+                 str(port), *extra],
                 stdout=subprocess.PIPE, stderr=stderr, env=_env(), cwd=REPO, text=True)
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], 20)
@@ -83,9 +90,13 @@ class Server:
 
 
 @pytest.fixture
-def data(tmp_path: Path) -> Path:
+def data(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The intake's data directory; with ``parametrize("data", BACKENDS, indirect=True)``
+    once per backend (its servers and stats then use that backend)."""
     directory = tmp_path / "intake"
     assert intake_main(["keys", "init", "--data", str(directory)]) == 0
+    if getattr(request, "param", "sqlite") == "postgresql":
+        DB_ARGS[directory] = ["--db", request.getfixturevalue("pg_url")]
     return directory
 
 
@@ -171,8 +182,9 @@ def get_receipt(url: str, record_id: str, kiosk: str = KIOSK,
 
 
 def stats(data: Path) -> dict[str, object]:
-    done = subprocess.run([*INTAKE, "stats", "--data", str(data), "--json"], env=_env(),
-                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    done = subprocess.run([*INTAKE, "stats", "--data", str(data), *DB_ARGS.get(data, []),
+                           "--json"], env=_env(), cwd=REPO, capture_output=True, text=True,
+                          timeout=30)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -186,6 +198,7 @@ def assert_verified(data: Path, response: requests.Response, record_id: str,
 
 
 # -- the whole protocol, one server ----------------------------------------------------------
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_upload_receipt_duplicate_refusals_and_stats(server: Server, data: Path,
                                                      device: DeviceKey) -> None:
     assert requests.get(f"{server.url}health", timeout=10).json() == {"ok": True}
@@ -279,8 +292,8 @@ def test_upload_receipt_duplicate_refusals_and_stats(server: Server, data: Path,
     assert stats(data) == {"received": 1, "duplicates": 1, "rejected": 4,
                            "kiosks": {KIOSK: 1}, "records_refused": 4}
     # stranger was refused at creation (nothing stored or counted); forged counted once
-    table = subprocess.run([*INTAKE, "stats", "--data", str(data)], env=_env(), cwd=REPO,
-                           capture_output=True, text=True, timeout=30)
+    table = subprocess.run([*INTAKE, "stats", "--data", str(data), *DB_ARGS.get(data, [])],
+                           env=_env(), cwd=REPO, capture_output=True, text=True, timeout=30)
     assert "received    1" in table.stdout and KIOSK in table.stdout
 
     assert server.stop() == 0
@@ -292,6 +305,7 @@ def test_upload_receipt_duplicate_refusals_and_stats(server: Server, data: Path,
 
 
 # -- crashes ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_upload_interrupted_by_kill_9_resumes_on_the_same_url(server: Server, data: Path,
                                                               device: DeviceKey) -> None:
     record_id, packet = make_packet(data, device, 7, portrait_bytes=400_000)
@@ -314,6 +328,7 @@ def test_upload_interrupted_by_kill_9_resumes_on_the_same_url(server: Server, da
         assert again.stop() == 0
 
 
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_upload_whose_bytes_were_lost_is_refused_and_a_fresh_one_succeeds(
         server: Server, data: Path, device: DeviceKey) -> None:
     record_id, packet = make_packet(data, device, 8, portrait_bytes=200_000)
@@ -341,20 +356,25 @@ def test_upload_whose_bytes_were_lost_is_refused_and_a_fresh_one_succeeds(
         assert again.stop() == 0
 
 
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_upload_complete_but_unprocessed_at_a_crash_is_processed_at_start(
         data: Path, device: DeviceKey) -> None:
-    from intake.server import DurableSQLiteStorage
+    from intake.backend import open_backend
 
     record_id, packet = make_packet(data, device, 9)
-    (data / "tus" / "uploads").mkdir(parents=True)
-    storage = DurableSQLiteStorage(db_path=str(data / "tus" / "uploads.db"),
-                                   upload_dir=str(data / "tus" / "uploads"))
-    upload_id = str(uuid.uuid4())
-    storage.create_upload(upload_id, len(packet), {
-        "kiosk_id": KIOSK, "record_id": record_id,
-        "sha256": hashlib.sha256(packet).hexdigest()})
-    storage.write_chunk(upload_id, 0, packet)
-    storage.update_offset(upload_id, len(packet))  # killed before on_upload_complete ran
+    db = DB_ARGS.get(data, [None, None])[1]
+    backend = open_backend(data, db)  # the storage a serve process on `data` uses
+    try:
+        storage = backend.storage
+        upload_id = str(uuid.uuid4())
+        storage.create_upload(upload_id, len(packet), {
+            "kiosk_id": KIOSK, "record_id": record_id,
+            "sha256": hashlib.sha256(packet).hexdigest()})
+        storage.write_chunk(upload_id, 0, packet)
+        storage.update_offset(upload_id, len(packet))  # killed before on_upload_complete ran
+    finally:
+        backend.close()
+        backend.metadata.close()
 
     running = Server(data)
     try:
@@ -413,11 +433,37 @@ def test_bearer_token_is_required_when_configured(data: Path, device: DeviceKey)
         assert running.stop() == 0
 
 
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_a_second_server_on_the_same_directory_is_refused(server: Server, data: Path) -> None:
+    """SQLite: one process per directory. PostgreSQL: any number, but no SQLite-mode one
+    beside them (its metadata would be elsewhere)."""
+    db = DB_ARGS.get(data, [])
+    if db:
+        second = Server(data)  # --db as the first: serves the same directory
+        try:
+            assert requests.get(f"{second.url}health", timeout=10).status_code == 200
+        finally:
+            assert second.stop() == 0
     done = subprocess.run([*INTAKE, "serve", "--data", str(data), "--port", "0"], env=_env(),
                           cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
     assert "another kiosk-intake serve" in done.stderr and done.stdout == ""
+    if db:
+        server.stop()
+        alone = subprocess.Popen([*INTAKE, "serve", "--data", str(data), "--port", "0"],
+                                 env=_env(), cwd=REPO, stdout=subprocess.PIPE, text=True)
+        try:
+            assert alone.stdout is not None and alone.stdout.readline().startswith("listening")
+            refused = subprocess.run([*INTAKE, "serve", "--data", str(data), *db, "--port",
+                                      "0"], env=_env(), cwd=REPO, capture_output=True,
+                                     text=True, timeout=30)
+            assert refused.returncode == 1
+            assert "a kiosk-intake serve without --db is using" in refused.stderr
+        finally:
+            alone.terminate()
+            alone.wait(timeout=20)
+            assert alone.stdout is not None
+            alone.stdout.close()
 
 
 def test_keys_init_adds_missing_intake_keys_and_never_overwrites(tmp_path: Path) -> None:
@@ -487,6 +533,7 @@ def _wait_offset(upload_url: str, expected: int, within_s: float = 5.0) -> int:
 
 
 @pytest.mark.parametrize("how", ["close", "reset"])
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_a_patch_that_breaks_off_keeps_every_byte_that_arrived(
         server: Server, data: Path, device: DeviceKey, how: str) -> None:
     record_id, packet = make_packet(data, device, 7, portrait_bytes=400_000)
@@ -518,6 +565,7 @@ def test_a_patch_that_breaks_off_keeps_every_byte_that_arrived(
     assert "broke off after 100000 of" in server.log
 
 
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_bytes_of_a_silent_patch_are_kept_before_it_times_out(
         server: Server, data: Path, device: DeviceKey) -> None:
     """A link that goes silent (no reset): what arrived is durable within COMMIT_S, so a
@@ -538,6 +586,7 @@ def test_bytes_of_a_silent_patch_are_kept_before_it_times_out(
     assert_verified(data, get_receipt(server.url, record_id), record_id, packet)
 
 
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_a_patch_at_the_wrong_offset_is_refused_before_its_body_is_read(
         server: Server, data: Path, device: DeviceKey) -> None:
     record_id, packet = make_packet(data, device, 9, portrait_bytes=300_000)
@@ -552,6 +601,7 @@ def test_a_patch_at_the_wrong_offset_is_refused_before_its_body_is_read(
 
 
 # -- kiosk authentication: every request signed by a registered kiosk's device key -----------
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_requests_must_be_signed_by_the_kiosk_they_act_for(
         server: Server, data: Path, device: DeviceKey) -> None:
     record_id, packet = make_packet(data, device, 11)
