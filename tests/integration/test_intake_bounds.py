@@ -39,6 +39,8 @@ from kiosk.sealing import (
     load_central_public_key,
 )
 from tests.integration.test_intake_server import (  # noqa: F401 -- an autouse fixture
+    BACKENDS,
+    DB_ARGS,
     KIOSK,
     SIGNING,
     Server,
@@ -59,10 +61,15 @@ MIB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream"}
 
 
+
+
 @pytest.fixture
-def data(tmp_path: Path) -> Path:
+def data(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """As test_intake_server's: SQLite, or per backend with ``parametrize(..., indirect)``."""
     directory = tmp_path / "intake"
     assert intake_main(["keys", "init", "--data", str(directory)]) == 0
+    if getattr(request, "param", "sqlite") == "postgresql":
+        DB_ARGS[directory] = ["--db", request.getfixturevalue("pg_url")]
     return directory
 
 
@@ -214,6 +221,7 @@ def test_a_crafted_packet_and_1000_tricklers_leave_a_kiosk_its_receipt_and_a_qui
 
 
 # -- the quota of unfinished uploads ----------------------------------------------------------
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_a_kiosk_beyond_its_unfinished_uploads_is_asked_to_wait(
         data: Path, device: DeviceKey) -> None:
     server = Server(data, "--max-unfinished", "2")
@@ -251,7 +259,8 @@ def test_a_kiosk_beyond_its_unfinished_uploads_is_asked_to_wait(
 @contextlib.contextmanager
 def in_process(data: Path, workers: int) -> Iterator[tuple[Intake, str]]:
     """The intake's HTTP server in this process, so a test can hold the pool's slots."""
-    intake = Intake(data, None, workers=workers)
+    db = DB_ARGS[data][1] if data in DB_ARGS else None
+    intake = Intake(data, None, workers=workers, db=db)
     intake.pool.wait_s = 0.3
     handler = type("Handler", (IntakeHandler,), {"tus_server": intake.tus, "intake": intake})
     httpd = _HTTPServer(("127.0.0.1", 0), handler)
@@ -266,6 +275,7 @@ def in_process(data: Path, workers: int) -> Iterator[tuple[Intake, str]]:
         intake.close()
 
 
+@pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_a_completion_beyond_the_pool_is_refused_for_now_before_its_last_byte(
         data: Path, device: DeviceKey) -> None:
     record_id, packet = make_packet(data, device, 60, portrait_bytes=100_000)
@@ -291,3 +301,58 @@ def test_a_completion_beyond_the_pool_is_refused_for_now_before_its_last_byte(
                               headers={**TUS, "Upload-Offset": str(len(packet) - 1)})
         assert last.status_code == 204
         assert_verified(data, get_receipt(url, record_id), record_id, packet)
+
+
+# -- PostgreSQL: the quota across processes, the sweep and the pool ---------------------------
+@pytest.mark.parametrize("data", ["postgresql"], indirect=True)
+def test_the_quota_holds_across_two_intake_processes_creating_at_once(
+        data: Path, device: DeviceKey) -> None:
+    a = Server(data, "--max-unfinished", "3")
+    b = Server(data, "--max-unfinished", "3")
+    try:
+        record_id, packet = make_packet(data, device, 70)
+        answers: list[int] = []
+
+        def create(url: str) -> None:
+            answers.append(requests.post(f"{url}files/", timeout=20, headers={
+                "Tus-Resumable": "1.0.0", "Upload-Length": str(len(packet)),
+                "Upload-Metadata": f"kiosk_id {_b64(KIOSK)},record_id {_b64(record_id)},"
+                                   f"sha256 {_b64(hashlib.sha256(packet).hexdigest())}"},
+            ).status_code)
+
+        threads = [threading.Thread(target=create, args=(server.url,))
+                   for server in (a, b) * 4]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers) == [201] * 3 + [429] * 5, answers
+    finally:
+        assert a.stop() == 0
+        assert b.stop() == 0
+
+
+@pytest.mark.parametrize("data", ["postgresql"], indirect=True)
+def test_the_sweep_leaves_an_upload_a_completion_holds_and_needs_a_worker(
+        data: Path, device: DeviceKey) -> None:
+    record_id, packet = make_packet(data, device, 80)
+    with in_process(data, workers=1) as (intake, url):
+        upload_url = _create(url, packet, record_id)
+        upload_id = upload_url.rstrip("/").rsplit("/", 1)[-1]
+        # all bytes there, not processed (as if its process died before the work)
+        intake.storage.write_chunk(upload_id, 0, packet)
+        assert intake.storage.update_offset_atomic(upload_id, 0, len(packet))
+        token = intake.backend.locks.acquire(upload_id, ttl_seconds=60, wait_timeout=0)
+        assert token is not None  # a completion holds the upload
+        try:
+            intake.recover()
+            assert get_receipt(url, record_id).status_code == 404  # left to its holder
+        finally:
+            intake.backend.locks.release(upload_id, token)
+        with intake.pool.slot() as held:  # the one worker busy: the sweep waits its turn
+            assert held
+            intake.recover()
+            assert get_receipt(url, record_id).status_code == 404
+        intake.recover()
+        assert_verified(data, get_receipt(url, record_id), record_id, packet)
+        assert intake.storage.get_upload(upload_id) is None
