@@ -138,7 +138,9 @@ def _cut_round(config: Path, fs: LazyMount, rng: random.Random, round_: int, *, 
                 uploader = subprocess.Popen([*KIOSK, "upload"], env=kiosk_env(config),
                                             stdout=subprocess.DEVNULL, stderr=err)
             try:
-                time.sleep(rng.uniform(0.5, 3.0))
+                # Long enough for the demo (ten fingers matched per citizen) to seal a few
+                # records and the uploader to be sending one.
+                time.sleep(rng.uniform(1.0, 4.5))
                 # Power lost: the disk stops answering and drops its cache at this instant;
                 # the kiosk then dies (what it does in between only gets EIO). Torn rounds
                 # cut during a coming write (at a random instant something is rarely
@@ -195,7 +197,8 @@ def cut_power_repeatedly(tmp_path: Path, rounds: int, seed: int, torn_every: int
     with contextlib.ExitStack() as stack:
         if run.site is not None:
             intake = stack.enter_context(IntakeServer(run.site.intake_dir))
-            config = run.site.configure(intake.url, chunk_size=16384, interval_s=0.2,
+            # small chunks: a record is "uploading" for a good part of each round
+            config = run.site.configure(intake.url, chunk_size=4096, interval_s=0.2,
                                         max_backoff_s=1)
         for round_ in range(rounds):
             started = time.monotonic()
