@@ -30,11 +30,12 @@ Every threshold lives in a dataclass with its default, so config can override it
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
+from kiosk.enrollment.face import FaceThresholds
 from kiosk.i18n import bilingual
 
 if TYPE_CHECKING:  # numpy is imported where it is used: the touchscreen's start need not wait
@@ -64,6 +65,7 @@ class QualityReport:
     score: float
     reason_id: str
     reason_en: str
+    code: str = ""  # what failed, for tests and logs ("dark", "too_far", ...; "" when ok)
 
     def reason(self, language: str) -> str:
         """The reason in ``language`` ("id" or "en")."""
@@ -74,8 +76,8 @@ def _accept(score: float) -> QualityReport:
     return QualityReport(True, round(float(score), 3), "", "")
 
 
-def _reject(score: float, reason_id: str, reason_en: str) -> QualityReport:
-    return QualityReport(False, round(float(score), 3), reason_id, reason_en)
+def _reject(score: float, reason_id: str, reason_en: str, code: str = "") -> QualityReport:
+    return QualityReport(False, round(float(score), 3), reason_id, reason_en, code)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,10 @@ class PortraitThresholds:
     # luma alone goes down to 8, which is why luma is not the measure.
     min_std: float = 15.0
     max_clipped: float = 0.35   # share of fully black or fully white pixels
+    # The face rules (one face, size, centre, pose, eyes, focus, light, backdrop): see
+    # kiosk.enrollment.portrait. ``face = False`` leaves only the exposure checks above.
+    face: bool = True
+    faces: FaceThresholds = field(default_factory=FaceThresholds)
 
 
 @dataclass(frozen=True)
@@ -193,16 +199,25 @@ def _judge_portrait(image: Image.Image, limits: PortraitThresholds) -> QualityRe
     # Best around mid-gray with plenty of detail.
     score = max(0.0, 1.0 - abs(mean - 128.0) / 128.0) * min(contrast / 50.0, 1.0)
     if mean < limits.min_mean:
-        return _reject(score, *bilingual('The photo is too dark. Face the light.'))
+        return _reject(score, *bilingual('The photo is too dark. Face the light.'), "dark")
     if mean > limits.max_mean:
         return _reject(score, *bilingual(
-            'The photo is too bright. Move away from light behind you.'))
+            'The photo is too bright. Move away from light behind you.'), "bright")
     if contrast < limits.min_std:
         return _reject(score, *bilingual(
-            'The photo is blank. Make sure the camera is clear and your face is in view.'))
+            'The photo is blank. Make sure the camera is clear and your face is in view.'),
+            "blank")
     if clipped > limits.max_clipped:
-        return _reject(score, *bilingual('The photo is badly exposed. Please try again.'))
-    return _accept(score)
+        return _reject(score, *bilingual('The photo is badly exposed. Please try again.'),
+                       "exposure")
+    if not limits.face:
+        return _accept(score)
+    from kiosk.enrollment.portrait import judge_face
+
+    verdict = judge_face(np.asarray(image), limits.faces)
+    if not verdict.ok:
+        return _reject(min(score, verdict.score), *verdict.instruction(), verdict.code)
+    return _accept(min(score, verdict.score))
 
 
 def _unreadable() -> QualityReport:
