@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import (
     bench_camera,
+    bench_face,
     bench_fingerprint,
     bench_journal,
     bench_power,
@@ -55,6 +56,7 @@ def camera_rows() -> list[str]:
 
 BENCHMARKS: dict[str, Callable[[], list[str]]] = {
     "journal": journal_rows, "fingerprint": fingerprint_rows, "camera": camera_rows,
+    "face": lambda: bench_face.rows(bench_face.run()),
     "power": lambda: bench_power.rows(bench_power.run()),
     "recovery": lambda: bench_recovery.rows(bench_recovery.run()),
     "ui": lambda: bench_ui.rows(bench_ui.run()),

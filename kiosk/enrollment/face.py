@@ -52,7 +52,9 @@ class FaceThresholds:
     the portrait still (a centred 3:4 crop of the full height) are judged alike.
     """
 
-    work_rows: int = 240          # frames are scaled to this height to detect faces
+    # Frames are scaled to this height to detect faces: a face too far away is then still
+    # about 48 px high (at 160 rows half of those were missed).
+    work_rows: int = 240
     min_face: float = 0.27        # detector box height / frame height: closer below this
     max_face: float = 0.48        # further back above this (no room for hair and shoulders)
     max_offset_x: float = 0.11    # box centre from the frame's centre line
@@ -129,28 +131,54 @@ def find_faces(gray: np.ndarray, limits: FaceThresholds) -> tuple[list[tuple[int
                        interpolation=cv2.INTER_AREA)
     small = cv2.equalizeHist(small)
     min_side = int(limits.work_rows * 0.15)
+    max_side = int(limits.work_rows * 0.8)
     with _lock:
         alt2, default = _detectors()
-        for angle, detector, neighbours in ((0.0, alt2, 3), (0.0, default, 6),
-                                            (20.0, alt2, 3), (-20.0, alt2, 3)):
-            image = small
+        # Local contrast (CLAHE) for the second cascade: a face lit from one side is half
+        # in shadow, which a global equalisation leaves dark.
+        local = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(small)
+        for angle, detector, neighbours, image in (
+                (0.0, alt2, 3, small), (0.0, default, 6, local), (0.0, alt2, 2, local),
+                (0.0, default, 4, small), (20.0, alt2, 3, small), (-20.0, alt2, 3, small)):
             if angle:
                 centre = (small.shape[1] / 2, small.shape[0] / 2)
                 turn = cv2.getRotationMatrix2D(centre, angle, 1.0)
                 image = cv2.warpAffine(small, turn, (small.shape[1], small.shape[0]),
                                        borderMode=cv2.BORDER_REPLICATE)
-            found = detector.detectMultiScale(image, scaleFactor=1.08,
+            found = detector.detectMultiScale(image, scaleFactor=1.1,
                                               minNeighbors=neighbours,
-                                              minSize=(min_side, min_side))
+                                              minSize=(min_side, min_side),
+                                              maxSize=(max_side, max_side))
             if len(found):
                 break
         else:
             return [], 0.0
+        if len(found) == 1 and not angle and found[0][3] < limits.min_face * limits.work_rows:
+            # One small face: often one of two people further back, the other one missed.
+            # The second cascade has a look before the citizen is told to come closer.
+            other = default.detectMultiScale(local, scaleFactor=1.1, minNeighbors=6,
+                                             minSize=(min_side, min_side),
+                                              maxSize=(max_side, max_side))
+            if len(other) > 1:
+                found = other
     boxes = [tuple(int(v) for v in box) for box in found]
     largest = max(b[3] for b in boxes)
     # A second face counts when it is a real head near the first, not a texture far smaller.
     boxes = [b for b in boxes if b[3] >= 0.45 * largest]
     boxes.sort(key=lambda b: -b[3])
+    # A box whose centre lies inside a larger one is the same face found twice (the cascade
+    # groups only boxes of similar size), not a second person.
+    # Nor is a "face" wholly below the largest face's chin (a collar, a hand on the
+    # chest): a second person's head is beside or behind the first, not under it.
+    chin = boxes[0][1] + boxes[0][3]
+    kept: list[tuple[int, ...]] = []
+    for bx, by, bw, bh in boxes:
+        if by >= chin * 0.98 and kept:
+            continue
+        if not any(kx < bx + bw / 2 < kx + kw and ky < by + bh / 2 < ky + kh
+                   for kx, ky, kw, kh in kept):
+            kept.append((bx, by, bw, bh))
+    boxes = kept
     if angle:
         back = cv2.getRotationMatrix2D((small.shape[1] / 2, small.shape[0] / 2), -angle, 1.0)
         turned = []

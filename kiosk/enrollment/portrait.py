@@ -142,9 +142,9 @@ def judge_face(rgb: np.ndarray, limits: FaceThresholds | None = None) -> FaceVer
     _, backdrop_luma, plain = _backdrop_stats(rgb, y + h)
     checks = (
         ("backlit", face.face_luma < limits.backlit_ratio * backdrop_luma),
+        ("uneven_light", face.side_ratio < limits.min_side_ratio),
         ("dark_face", face.face_luma < limits.min_face_luma),
         ("blurred", face.sharpness < limits.min_sharpness),
-        ("uneven_light", face.side_ratio < limits.min_side_ratio),
         ("roll", face.roll is not None and abs(face.roll) > limits.max_roll),
         ("eyes_closed", face.eyes is None),
         ("pose", face.yaw is None or face.pitch is None or abs(face.yaw) > limits.max_yaw
