@@ -2,9 +2,13 @@
 up with a 15 fps preview on a Pi; the kiosk checks every 5th frame).
 
 Times :func:`kiosk.enrollment.quality.portrait_quality_rgb` (exposure checks, face
-detection, landmarks and all the face rules) on the simulated camera's frames: a well-placed
-citizen (every rule runs), and nobody in front of the camera (the detector's worst case: it
-searches upright, with its second cascade and turned both ways before giving up).
+detection, landmarks and all the face rules) on the simulated camera's frames, median and
+95th percentile:
+
+* a well-placed citizen: every rule runs, the landmarks too;
+* nobody in view, in front of a room (a door, a poster, a shelf), so the exposure checks
+  pass and the detector does its worst case: upright, the second cascade, turned both ways;
+* two people: both found, refused as "only one person".
 
     python benchmarks/bench_face.py
 """
@@ -19,15 +23,35 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+from PIL import ImageDraw
 
 from kiosk.enrollment.quality import portrait_quality_rgb
 from kiosk.hardware.camera import scene
 from kiosk.hardware.camera.variations import SCENARIOS, render
 
 SIZE = (640, 480)
+CASES = {"frontal": "a well-placed citizen", "empty_room": "nobody in view (worst case)",
+         "two_faces": "two people"}
 
 
-def _time(frames: list[np.ndarray], rounds: int) -> tuple[float, str]:
+def _empty_room(subject: int) -> np.ndarray:
+    """The backdrop with things in the room behind it, and nobody there."""
+    image = scene.backdrop(scene.person(0, subject), *SIZE)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((10 + subject * 3, 40, 150, 480), fill=(150, 120, 80))      # a door
+    draw.rectangle((430, 60 + subject * 2, 600, 220), fill=(230, 230, 40))     # a poster
+    draw.rectangle((400, 300, 640, 330), fill=(60, 60, 60))                    # a shelf
+    return scene.finish(image, np.random.default_rng(subject))
+
+
+def _frames(name: str, people: int) -> list[np.ndarray]:
+    if name == "empty_room":
+        return [_empty_room(subject) for subject in range(people)]
+    return [render(SCENARIOS[name], scene.person(0, subject), *SIZE,
+                   np.random.default_rng(subject)) for subject in range(people)]
+
+
+def _time(frames: list[np.ndarray], rounds: int) -> tuple[float, float, str]:
     codes = set()
     times = []
     for _ in range(rounds):
@@ -37,27 +61,25 @@ def _time(frames: list[np.ndarray], rounds: int) -> tuple[float, str]:
             report = portrait_quality_rgb(data, *SIZE)
             times.append(time.perf_counter() - started)
             codes.add(report.code or "ok")
-    return statistics.median(times) * 1000, ",".join(sorted(codes))
+    p95 = statistics.quantiles(times, n=20)[-1]
+    return statistics.median(times) * 1000, p95 * 1000, ",".join(sorted(codes))
 
 
-def run(people: int = 10, rounds: int = 3) -> dict[str, dict[str, float | str]]:
+def run(people: int = 10, rounds: int = 5) -> dict[str, dict[str, float | str]]:
     results: dict[str, dict[str, float | str]] = {}
-    portrait_quality_rgb(bytes(SIZE[0] * SIZE[1] * 3), *SIZE)  # imports, cascades loaded
-    for name in ("frontal", "no_face"):
-        frames = [render(SCENARIOS[name], scene.person(0, subject), *SIZE,
-                         np.random.default_rng(subject)) for subject in range(people)]
-        frames = [frame for frame in frames if frame.size]
-        # Warm up on the first frame, then time them all.
-        portrait_quality_rgb(frames[0].tobytes(), *SIZE)
-        median_ms, codes = _time(frames, rounds)
-        results[name] = {"median_ms": median_ms, "verdicts": codes}
+    portrait_quality_rgb(bytes(SIZE[0] * SIZE[1] * 3), *SIZE)  # imports
+    for name in CASES:
+        frames = _frames(name, people)
+        portrait_quality_rgb(frames[0].tobytes(), *SIZE)  # warm up (cascades loaded)
+        median_ms, p95_ms, codes = _time(frames, rounds)
+        results[name] = {"median_ms": median_ms, "p95_ms": p95_ms, "verdicts": codes}
     return results
 
 
 def rows(results: dict[str, dict[str, float | str]]) -> list[str]:
-    labels = {"frontal": "a well-placed citizen", "no_face": "nobody in view (worst case)"}
-    return [f"| face check per preview frame at 640x480, {labels[name]} | "
-            f"**{r['median_ms']:.1f} ms** (median) | <= 30 ms |"
+    return [f"| face check per preview frame at 640x480, {CASES[name]} (verdicts: "
+            f"{r['verdicts']}) | **{r['median_ms']:.1f} ms** median, {r['p95_ms']:.1f} ms "
+            f"p95 | <= 30 ms |"
             for name, r in results.items()]
 
 

@@ -40,6 +40,9 @@ DEPTH_NOSE_OVER_EYES = 0.35
 # Frontal (nose tip - eye line) / (mouth - eye line): about 0.56 on adult faces and on the
 # simulated ones.
 NOSE_RATIO = 0.56
+# Where the nose tip and the mouth are looked for: below the eye line, in eye distances.
+NOSE_WINDOW = (0.35, 0.88)
+MOUTH_WINDOW = (0.88, 1.4)
 
 _ROI = 128  # px: the face's box is resampled to this square to find the landmarks
 
@@ -52,9 +55,10 @@ class FaceThresholds:
     the portrait still (a centred 3:4 crop of the full height) are judged alike.
     """
 
-    # Frames are scaled to this height to detect faces: a face too far away is then still
-    # about 48 px high (at 160 rows half of those were missed).
-    work_rows: int = 240
+    # Frames are scaled to this height to detect faces (see find_faces): a face too far
+    # away (0.6 of the right distance) is then still about 35 px high.
+    work_rows: int = 160
+    min_search: float = 0.2       # smallest face looked for / frame height (too far: 0.24)
     min_face: float = 0.27        # detector box height / frame height: closer below this
     max_face: float = 0.48        # further back above this (no room for hair and shoulders)
     max_offset_x: float = 0.11    # box centre from the frame's centre line
@@ -64,7 +68,7 @@ class FaceThresholds:
     max_yaw: float = 5.0
     max_pitch: float = 5.0
     # The steepest edges / contrast of the face resampled to 128 px: the simulated camera's
-    # faces measure 0.19 or more, the same faces blurred by 4 px 0.15 or less.
+    # faces measure 0.19 or more, the same faces blurred by 4 px 0.17 or less.
     min_sharpness: float = 0.17
     backlit_ratio: float = 0.6    # face luma below this share of the backdrop's: backlit
     min_face_luma: float = 60.0   # face too dark on its own
@@ -118,6 +122,13 @@ def find_faces(gray: np.ndarray, limits: FaceThresholds) -> tuple[list[tuple[int
                                                                    float]:
     """Faces in an 8-bit gray frame, as boxes in its pixels, and the roll they were found at.
 
+    The search runs on the frame scaled down to ``limits.work_rows`` (160: a third of a
+    640x480 preview) and maps the boxes back. A citizen at the right distance has a face of
+    a third of the frame's height, about 55 px there, near three times the cascade's 20 px
+    window; only faces of a fifth of the height or more are looked for (a face that small
+    is "move closer" anyway), so the cascade skips the small scales, where nearly all its
+    windows are (at 240 rows from 15 % of the height it took four times as long).
+
     The cascade finds upright faces (to about 15 degrees of roll). When none is found
     upright, the frame is turned by 20 degrees each way and searched again: a head tilted
     further is still found, and reported with that roll so the citizen hears "keep your
@@ -126,39 +137,46 @@ def find_faces(gray: np.ndarray, limits: FaceThresholds) -> tuple[list[tuple[int
     import cv2
 
     height, width = gray.shape
-    scale = limits.work_rows / height
-    small = cv2.resize(gray, (max(1, round(width * scale)), limits.work_rows),
+    rows = min(limits.work_rows, height)
+    scale = rows / height
+    small = cv2.resize(gray, (max(1, round(width * scale)), rows),
                        interpolation=cv2.INTER_AREA)
     small = cv2.equalizeHist(small)
-    min_side = int(limits.work_rows * 0.15)
-    max_side = int(limits.work_rows * 0.8)
+    # The cascade's window is 20 px: no smaller face can be found.
+    min_side = max(20, int(rows * limits.min_search))
+    max_side = int(rows * 0.8)
+
+    def search(detector: Any, image: np.ndarray, neighbours: int) -> Any:
+        return detector.detectMultiScale(image, scaleFactor=1.1, minNeighbors=neighbours,
+                                         minSize=(min_side, min_side),
+                                         maxSize=(max_side, max_side))
+
     with _lock:
         alt2, default = _detectors()
-        # Local contrast (CLAHE) for the second cascade: a face lit from one side is half
-        # in shadow, which a global equalisation leaves dark.
-        local = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(small)
-        for angle, detector, neighbours, image in (
-                (0.0, alt2, 3, small), (0.0, default, 6, local), (0.0, alt2, 2, local),
-                (0.0, default, 4, small), (20.0, alt2, 3, small), (-20.0, alt2, 3, small)):
-            if angle:
-                centre = (small.shape[1] / 2, small.shape[0] / 2)
+        angle = 0.0
+        found = search(alt2, small, 3)
+        local = None
+        if not len(found):
+            # Local contrast (CLAHE) for the second cascade: a face lit from one side is
+            # half in shadow, which a global equalisation leaves dark.
+            local = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(small)
+            found = search(default, local, 6)
+        if not len(found):
+            centre = (small.shape[1] / 2, small.shape[0] / 2)
+            for angle in (20.0, -20.0):
                 turn = cv2.getRotationMatrix2D(centre, angle, 1.0)
-                image = cv2.warpAffine(small, turn, (small.shape[1], small.shape[0]),
-                                       borderMode=cv2.BORDER_REPLICATE)
-            found = detector.detectMultiScale(image, scaleFactor=1.1,
-                                              minNeighbors=neighbours,
-                                              minSize=(min_side, min_side),
-                                              maxSize=(max_side, max_side))
-            if len(found):
-                break
-        else:
-            return [], 0.0
-        if len(found) == 1 and not angle and found[0][3] < limits.min_face * limits.work_rows:
+                found = search(alt2, cv2.warpAffine(small, turn, (small.shape[1], rows),
+                                                    borderMode=cv2.BORDER_REPLICATE), 3)
+                if len(found):
+                    break
+            else:
+                return [], 0.0
+        if len(found) == 1 and not angle and found[0][3] < limits.min_face * rows:
             # One small face: often one of two people further back, the other one missed.
             # The second cascade has a look before the citizen is told to come closer.
-            other = default.detectMultiScale(local, scaleFactor=1.1, minNeighbors=6,
-                                             minSize=(min_side, min_side),
-                                              maxSize=(max_side, max_side))
+            if local is None:
+                local = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(small)
+            other = search(default, local, 6)
             if len(other) > 1:
                 found = other
     boxes = [tuple(int(v) for v in box) for box in found]
@@ -207,8 +225,12 @@ def _pupil(window: np.ndarray) -> tuple[float, float] | None:
     count, _, stats, centres = cv2.connectedComponentsWithStats(mask, connectivity=8)
     best, best_score = None, 0.0
     for index in range(1, count):
-        _, _, w, h, area = (int(v) for v in stats[index])
+        left, top, w, h, area = (int(v) for v in stats[index])
         if area < 6 or w < 3:
+            continue
+        if left == 0 or left + w == window.shape[1] or top == 0:
+            # Cut by the window's side or top: hair or a hijab beside the face, a brow
+            # above the eye, not a whole pupil.
             continue
         fill = area / (w * h)
         aspect = h / w
@@ -229,21 +251,22 @@ def _darkest_row(band: np.ndarray) -> float:
     return float(np.argmin(profile[1:-1]) + 1)
 
 
-def _outline(rgb_row: np.ndarray, skin: np.ndarray, start: float) -> tuple[float, float] | None:
-    """Left and right end of the skin around column ``start`` of a row of RGB pixels."""
+def _outline(rgb_row: np.ndarray, skin: np.ndarray, left_start: float,
+             right_start: float) -> tuple[float, float] | None:
+    """Left and right end of the skin of a row of RGB pixels, walked outwards from columns
+    ``left_start`` and ``right_start`` (both on the cheeks)."""
     import numpy as np
 
     distance = np.abs(rgb_row.astype(np.int16) - skin.astype(np.int16)).sum(axis=1)
     is_skin = distance < max(60.0, float(skin.sum()) * 0.22)
-    centre = round(start)
-    if not 0 <= centre < is_skin.size or not is_skin[centre]:
+    last = is_skin.size - 1
+    left, right = round(left_start), round(right_start)
+    if not (0 <= left <= last and 0 <= right <= last and is_skin[left] and is_skin[right]):
         return None
-    left = centre
+    # A gap of one pixel (noise) does not end the skin.
     while left > 0 and (is_skin[left - 1] or is_skin[max(0, left - 2)]):
         left -= 1
-    right = centre
-    while right < is_skin.size - 1 and (is_skin[right + 1]
-                                        or is_skin[min(is_skin.size - 1, right + 2)]):
+    while right < last and (is_skin[right + 1] or is_skin[min(last, right + 2)]):
         right += 1
     return float(left), float(right)
 
@@ -255,14 +278,18 @@ def measure_face(rgb: np.ndarray, gray: np.ndarray, box: tuple[int, int, int, in
     import numpy as np
 
     x, y, w, h = box
-    frame_w = gray.shape[1]
+    frame_h, frame_w = gray.shape
     zoom = _ROI / w
-    # The box and a margin of half its width each side (the outline lies near its edges).
+    # The box and a margin of half its width each side (the outline lies near its edges),
+    # and a quarter below it: the detector's box may end at the lips of a larger head.
     x0, x1 = max(0, x - w // 2), min(frame_w, x + w + w // 2)
-    wide = cv2.resize(rgb[y:y + h, x0:x1], (max(1, round((x1 - x0) * zoom)), _ROI),
+    y1 = min(frame_h, y + h + h // 4)
+    wide = cv2.resize(rgb[y:y1, x0:x1], (max(1, round((x1 - x0) * zoom)),
+                                         max(_ROI, round((y1 - y) * zoom))),
                       interpolation=cv2.INTER_AREA)
     off = round((x - x0) * zoom)
-    roi_rgb = wide[:, off:off + _ROI]
+    below = wide[:, off:off + _ROI]  # the box and the quarter below it
+    roi_rgb = below[:_ROI]
     roi = cv2.cvtColor(np.ascontiguousarray(roi_rgb), cv2.COLOR_RGB2GRAY)
     smooth = cv2.GaussianBlur(roi, (3, 3), 0)
 
@@ -292,26 +319,39 @@ def measure_face(rgb: np.ndarray, gray: np.ndarray, box: tuple[int, int, int, in
         roll = math.degrees(math.atan2(ry - ly, rx - lx))
         eyes = ((x + lx / zoom, y + ly / zoom), (x + rx / zoom, y + ry / zoom))
         eye_y, eye_x = (ly + ry) / 2, (lx + rx) / 2
-        # Nose tip and mouth: the darkest rows of the middle column below the eyes.
-        middle = smooth[:, int(eye_x - _ROI * 0.12):int(eye_x + _ROI * 0.12)]
-        n0, n1 = int(eye_y + _ROI * 0.1), min(_ROI - 2, int(eye_y + _ROI * 0.34))
-        m1 = min(_ROI, int(eye_y + _ROI * 0.45))  # above the chin (and a hijab's edge)
+        eyes_apart = math.hypot(rx - lx, ry - ly)
+        # Nose tip and mouth: the darkest rows of the middle column below the eyes, looked
+        # for where a face has them, measured in eye distances (the detector's box varies
+        # by a fifth with hair, a hijab or a beard; the eyes do not): the nose tip about
+        # 0.6-0.7 below the eye line, the mouth about 1.0-1.2 (adults, and the sim's heads).
+        low = below.shape[0] - 2
+        middle = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(
+            below[:, max(0, int(eye_x - _ROI * 0.12)):int(eye_x + _ROI * 0.12)]),
+            cv2.COLOR_RGB2GRAY), (3, 3), 0)
+        n0 = min(low, int(eye_y + NOSE_WINDOW[0] * eyes_apart))
+        n1 = min(low, int(eye_y + NOSE_WINDOW[1] * eyes_apart))
+        m0 = min(low, int(eye_y + MOUTH_WINDOW[0] * eyes_apart))
+        m1 = min(low, int(eye_y + MOUTH_WINDOW[1] * eyes_apart))  # above the chin
         skin = np.median(np.concatenate([
             roi_rgb[int(_ROI * 0.55):int(_ROI * 0.75), int(_ROI * 0.2):int(_ROI * 0.38)]
             .reshape(-1, 3),
             roi_rgb[int(_ROI * 0.55):int(_ROI * 0.75), int(_ROI * 0.62):int(_ROI * 0.8)]
             .reshape(-1, 3)]), axis=0)
-        nose_y = n0 + _darkest_row(middle[n0:n1])
+        nose_y = n0 + _darkest_row(middle[n0:n1]) if n1 - n0 > 4 else None
         # The lips differ from the skin in colour more than in brightness (on darker skin
         # they are as bright): the rows most unlike the cheeks' colour.
-        lips = np.abs(roi_rgb[:, int(eye_x - _ROI * 0.12):int(eye_x + _ROI * 0.12)]
+        lips = np.abs(below[:, max(0, int(eye_x - _ROI * 0.12)):int(eye_x + _ROI * 0.12)]
                       .astype(np.int16) - skin.astype(np.int16)).sum(axis=2)
-        mouth_y = n1 + _darkest_row(-lips[n1:m1].astype(np.float32)) if m1 - n1 > 4 else None
-        # The outline at the nose: where the cheeks' colour ends, either side.
-        spans = [_outline(wide[int(r)], skin, eye_x + off)
-                 for r in np.linspace(nose_y - 3, nose_y + 3, 4) if 0 <= int(r) < _ROI]
+        mouth_y = m0 + _darkest_row(-lips[m0:m1].astype(np.float32)) if m1 - m0 > 4 else None
+        # The outline at the nose: where the cheeks' colour ends, either side, walked out
+        # from the cheeks (half an eye distance out from the eyes' middle), not from the
+        # nose, whose tip and nostrils are shaded unlike the skin.
+        spans = [] if nose_y is None else [
+            _outline(wide[int(r)], skin, eye_x + off - eyes_apart / 2,
+                     eye_x + off + eyes_apart / 2)
+            for r in np.linspace(nose_y - 3, nose_y + 3, 4) if 0 <= int(r) < wide.shape[0]]
         spans = [s for s in spans if s is not None]
-        if spans and mouth_y is not None:
+        if spans and mouth_y is not None and nose_y is not None:
             left_edge = float(np.median([s[0] for s in spans]))
             right_edge = float(np.median([s[1] for s in spans]))
             half = max((right_edge - left_edge) / 2, 1.0)
