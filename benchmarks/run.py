@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import (
     bench_camera,
+    bench_face,
     bench_fingerprint,
     bench_intake,
     bench_journal,
@@ -58,6 +59,7 @@ def camera_rows() -> list[str]:
 
 BENCHMARKS: dict[str, Callable[[], list[str]]] = {
     "journal": journal_rows, "fingerprint": fingerprint_rows, "camera": camera_rows,
+    "face": lambda: bench_face.rows(bench_face.run()),
     "power": lambda: bench_power.rows(bench_power.run()),
     "record": lambda: bench_record.rows(bench_record.run()),
     "intake": lambda: bench_intake.rows(bench_intake.run()),

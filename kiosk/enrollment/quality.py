@@ -30,15 +30,18 @@ Every threshold lives in a dataclass with its default, so config can override it
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
+from kiosk.enrollment.face import FaceThresholds
 from kiosk.i18n import bilingual
 
 if TYPE_CHECKING:  # numpy is imported where it is used: the touchscreen's start need not wait
     import numpy as np
+
+    from kiosk.enrollment.portrait import FaceVerdict
 
 __all__ = [
     "FingerprintThresholds",
@@ -48,6 +51,7 @@ __all__ = [
     "fingerprint_quality",
     "portrait_quality",
     "portrait_quality_rgb",
+    "prepare_portrait",
     "signature_quality",
 ]
 
@@ -64,6 +68,7 @@ class QualityReport:
     score: float
     reason_id: str
     reason_en: str
+    code: str = ""  # what failed, for tests and logs ("dark", "too_far", ...; "" when ok)
 
     def reason(self, language: str) -> str:
         """The reason in ``language`` ("id" or "en")."""
@@ -74,8 +79,8 @@ def _accept(score: float) -> QualityReport:
     return QualityReport(True, round(float(score), 3), "", "")
 
 
-def _reject(score: float, reason_id: str, reason_en: str) -> QualityReport:
-    return QualityReport(False, round(float(score), 3), reason_id, reason_en)
+def _reject(score: float, reason_id: str, reason_en: str, code: str = "") -> QualityReport:
+    return QualityReport(False, round(float(score), 3), reason_id, reason_en, code)
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,10 @@ class PortraitThresholds:
     # luma alone goes down to 8, which is why luma is not the measure.
     min_std: float = 15.0
     max_clipped: float = 0.35   # share of fully black or fully white pixels
+    # The face rules (one face, size, centre, pose, eyes, focus, light, backdrop): see
+    # kiosk.enrollment.portrait. ``face = False`` leaves only the exposure checks above.
+    face: bool = True
+    faces: FaceThresholds = field(default_factory=FaceThresholds)
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,13 @@ def _histogram_stats(histogram: np.ndarray) -> tuple[float, float]:
 
 
 def _judge_portrait(image: Image.Image, limits: PortraitThresholds) -> QualityReport:
-    """The checks shared by stills and preview frames, on an RGB image.
+    """The checks shared by stills and preview frames, on an RGB image."""
+    return _judge(image, limits)[0]
+
+
+def _judge(image: Image.Image, limits: PortraitThresholds,
+           ) -> tuple[QualityReport, FaceVerdict | None]:
+    """The report, and the face's verdict when the exposure passed and faces are checked.
 
     Everything is read from histograms (Pillow counts in C, no per-pixel float arrays): about
     1 ms for a 480 x 640 still and well under that for a 320 x 240 preview frame.
@@ -193,16 +208,27 @@ def _judge_portrait(image: Image.Image, limits: PortraitThresholds) -> QualityRe
     # Best around mid-gray with plenty of detail.
     score = max(0.0, 1.0 - abs(mean - 128.0) / 128.0) * min(contrast / 50.0, 1.0)
     if mean < limits.min_mean:
-        return _reject(score, *bilingual('The photo is too dark. Face the light.'))
+        return _reject(score, *bilingual('The photo is too dark. Face the light.'),
+                       "dark"), None
     if mean > limits.max_mean:
         return _reject(score, *bilingual(
-            'The photo is too bright. Move away from light behind you.'))
+            'The photo is too bright. Move away from light behind you.'), "bright"), None
     if contrast < limits.min_std:
         return _reject(score, *bilingual(
-            'The photo is blank. Make sure the camera is clear and your face is in view.'))
+            'The photo is blank. Make sure the camera is clear and your face is in view.'),
+            "blank"), None
     if clipped > limits.max_clipped:
-        return _reject(score, *bilingual('The photo is badly exposed. Please try again.'))
-    return _accept(score)
+        return _reject(score, *bilingual('The photo is badly exposed. Please try again.'),
+                       "exposure"), None
+    if not limits.face:
+        return _accept(score), None
+    from kiosk.enrollment.portrait import judge_face
+
+    verdict = judge_face(np.asarray(image), limits.faces)
+    if not verdict.ok:
+        return _reject(min(score, verdict.score), *verdict.instruction(),
+                       verdict.code), verdict
+    return _accept(min(score, verdict.score)), verdict
 
 
 def _unreadable() -> QualityReport:
@@ -222,6 +248,34 @@ def portrait_quality(jpeg: bytes, limits: PortraitThresholds | None = None) -> Q
     if image.width < limits.min_width or image.height < limits.min_height:
         return _too_small()
     return _judge_portrait(image if image.mode == "RGB" else image.convert("RGB"), limits)
+
+
+def prepare_portrait(jpeg: bytes, birth_year: int, limits: PortraitThresholds | None = None,
+                     ) -> tuple[QualityReport, bytes]:
+    """Judge a still and make the portrait to keep: (report, JPEG; b"" when refused).
+
+    The kept JPEG is cut to the ICAO-style geometry with the e-KTP background for
+    ``birth_year`` (:func:`kiosk.enrollment.portrait.finish_portrait`); with
+    ``limits.face`` off there is no face to place it by, and the still is kept as taken.
+    """
+    import numpy as np
+
+    from kiosk.enrollment.portrait import background_for_year, finish_portrait
+
+    limits = limits or PortraitThresholds()
+    image = _decode(jpeg)
+    if image is None:
+        return _unreadable(), b""
+    if image.width < limits.min_width or image.height < limits.min_height:
+        return _too_small(), b""
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    report, verdict = _judge(image, limits)
+    if not report.ok:
+        return report, b""
+    if verdict is None or verdict.face is None:
+        return report, jpeg
+    return report, finish_portrait(np.asarray(image), verdict.face,
+                                   background_for_year(birth_year))
 
 
 def portrait_quality_rgb(rgb: bytes, width: int, height: int,

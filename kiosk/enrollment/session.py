@@ -50,7 +50,7 @@ from kiosk.enrollment.ports import (
 )
 from kiosk.enrollment.quality import (
     QualityReport,
-    portrait_quality,
+    prepare_portrait,
     signature_quality,
 )
 from kiosk.enrollment.record import Demographics, validate_demographics
@@ -387,14 +387,26 @@ class EnrollmentSession:
             raise DeviceNotFound("no camera configured")
         with self._capturing():
             photo = camera.capture_still()
-        report = portrait_quality(photo.jpeg)
+        with self._lock:
+            born = self._birth_year()
+        # Checked, cut to the ICAO-style geometry and given the e-KTP background for the
+        # birth year (kiosk.enrollment.portrait); the camera's own still is not kept.
+        report, jpeg = prepare_portrait(photo.jpeg, born)
         with self._at(Step.PORTRAIT):
             if not report.ok:
                 raise LowQuality(report)
             if self._portrait_pending is not None:
                 _wipe(iter([self._portrait_pending]))
-            self._portrait_pending = bytearray(photo.jpeg)
+            self._portrait_pending = bytearray(jpeg)
         return report
+
+    def _birth_year(self) -> int:
+        """The year of birth the background colour follows (demographics, else the NIK)."""
+        if self._demographics is not None:
+            return self._demographics.date_of_birth.year
+        if self._nik is not None:
+            return self._nik.birth_date.year
+        raise IllegalTransition("the portrait needs the identity first")
 
     @property
     def pending_portrait(self) -> bytes:

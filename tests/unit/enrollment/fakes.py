@@ -122,12 +122,14 @@ class FakePhoto:
 
 
 def face_jpeg(dark: bool = False) -> bytes:
-    img = Image.new("RGB", (480, 640), (5, 5, 5) if dark else (150, 160, 170))
-    if not dark:
-        draw = ImageDraw.Draw(img)
-        draw.ellipse((120, 120, 360, 460), fill=(200, 160, 130))
-        draw.ellipse((110, 80, 370, 230), fill=(30, 25, 20))
-        draw.rectangle((0, 520, 480, 640), fill=(40, 60, 120))
+    """A still the portrait check passes (the sim camera's person 0), or a too-dark one."""
+    if dark:
+        img = Image.new("RGB", (480, 640), (5, 5, 5))
+    else:
+        from kiosk.hardware.camera import scene
+
+        img = Image.fromarray(scene.finish(scene.draw(scene.person(0), 480, 640),
+                                           np.random.default_rng(0)))
     buf = io.BytesIO()
     img.save(buf, format="JPEG")
     return buf.getvalue()

@@ -139,17 +139,31 @@ def test_sim_camera_selftest():
     assert ok and "320x240" in detail
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_sim_first_1000_faces_all_pass_the_portrait_check(seed: int) -> None:
-    # The demo gives citizen n the camera's subject n, and a face the portrait check rejects
-    # on every try stops the demo (face 41 of seed 0 did: darker skin on the red background
-    # was called "blank"). These are the camera's own stills, one per subject, as the demo
-    # takes them; seed 0 is the configured default.
+def _rejected_faces(seed: int, count: int) -> list[tuple[int, float, str]]:
+    """The camera's own stills, one per subject as the demo takes them, that the portrait
+    check refuses: (subject, score, reason)."""
     failures = []
     with SimCamera(seed=seed) as camera:
-        for subject in range(1000):
+        for subject in range(count):
             camera.subject = subject
             report = portrait_quality(camera.capture_still().jpeg)
             if not report.ok:
                 failures.append((subject, report.score, report.reason_en))
+    return failures
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sim_first_200_faces_all_pass_the_portrait_check(seed: int) -> None:
+    # The demo gives citizen n the camera's subject n, and a face the portrait check rejects
+    # on every try stops the demo (face 41 of seed 0 did: darker skin on the red background
+    # was called "blank"; 1 in 7 was once not found, or found "not looking straight").
+    # Seed 0 is the configured default; 200 faces take about 15 s each.
+    failures = _rejected_faces(seed, 200)
+    assert not failures, f"{len(failures)} of 200 faces rejected, first: {failures[:5]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sim_first_1000_faces_all_pass_the_portrait_check(seed: int) -> None:
+    failures = _rejected_faces(seed, 1000)
     assert not failures, f"{len(failures)} of 1000 faces rejected, first: {failures[:5]}"
