@@ -86,13 +86,13 @@ class Minutia:
 
 # -- image operations -------------------------------------------------------------------------
 def _box(a: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)^2 window, edges replicated: an integral image, O(1) per pixel."""
+    """Mean over a (2r+1)^2 window, edges replicated: OpenCV's box filter (a running sum,
+    O(1) per pixel; 40x faster than the same sums in numpy, which made the demo's ten
+    fingers a citizen the slowest step)."""
+    import cv2  # a core dependency (the portrait check); imported where first needed
+
     k = 2 * radius + 1
-    padded = np.pad(a, radius, mode="edge").astype(np.float64)
-    s = np.zeros((padded.shape[0] + 1, padded.shape[1] + 1))
-    s[1:, 1:] = padded.cumsum(0).cumsum(1)
-    total = s[k:, k:] - s[:-k, k:] - s[k:, :-k] + s[:-k, :-k]
-    return (total / (k * k)).astype(np.float32)
+    return cv2.blur(np.asarray(a, dtype=np.float32), (k, k), borderType=cv2.BORDER_REPLICATE)
 
 
 def _finger_mask(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
