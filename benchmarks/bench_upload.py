@@ -301,8 +301,9 @@ def run(quick: bool = False) -> dict[str, Any]:
 def _r(result: Result) -> str:
     return (f"{result.packet_bytes / KB:,.0f} KiB in {result.elapsed_s:.0f} s: goodput "
             f"{result.goodput:.2f} of the cap = {result.goodput / result.floor:.2f} of the "
-            f"floor ({result.floor:.3f}); wire {result.wire:.3f}x; {result.resets} resets, "
-            f"{result.connections} connections, {result.pauses} pauses")
+            f"floor ({result.floor:.3f}); wire {result.wire:.3f}x; {result.resets} resets"
+            + (f", {result.connections} connections, {result.pauses} pauses"
+               if result.connections else ""))
 
 
 def rows(r: dict[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kiosk.demo import signature_png
+from kiosk.enrollment.quality import prepare_portrait
 from kiosk.enrollment.session import FINGERS, EnrollmentSession, Step
 from kiosk.enrollment.synthetic import SyntheticCitizen, citizens
 from kiosk.errors import CaptureRejected, DeviceTimeout
@@ -95,7 +96,9 @@ def test_assisted_session_resumes_after_a_cut_and_seals_all_six_steps(
     assert session.step is Step.FINGERPRINTS
     record_id = session.record_id
     assert record_id is not None
-    portrait_before = camera.jpegs[-1]
+    # What the session keeps is the camera's still cut to the ICAO-style crop with the
+    # birth year's background (deterministic), not the still itself.
+    portrait_before = prepare_portrait(camera.jpegs[-1], session._birth_year())[1]
     del session  # the power goes: nothing is aborted, the record stays in_progress
     journal.close()
 
