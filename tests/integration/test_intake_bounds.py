@@ -50,6 +50,7 @@ from tests.integration.test_intake_server import (  # noqa: F401 -- an autouse f
     assert_verified,
     get_receipt,
     make_packet,
+    register_signer,
     sign_as,
     stats,
     uploader,
@@ -75,11 +76,7 @@ def data(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def device(data: Path) -> DeviceKey:
-    key = DeviceKey.generate()
-    assert intake_main(["register", "--data", str(data), "--kiosk", KIOSK,
-                        "--key", key.public_bytes.hex()]) == 0
-    sign_as(KIOSK, key)
-    return key
+    return register_signer(data)
 
 
 def _b64(text: str) -> str:

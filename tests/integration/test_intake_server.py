@@ -129,13 +129,18 @@ def _signed_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     SIGNING_AS["kiosk"] = KIOSK
 
 
-@pytest.fixture
-def device(data: Path) -> DeviceKey:
+def register_signer(data: Path) -> DeviceKey:
+    """A new device key registered for KIOSK, used to sign this test's requests."""
     key = DeviceKey.generate()
     assert intake_main(["register", "--data", str(data), "--kiosk", KIOSK,
                         "--key", key.public_bytes.hex()]) == 0
     sign_as(KIOSK, key)
     return key
+
+
+@pytest.fixture
+def device(data: Path) -> DeviceKey:
+    return register_signer(data)
 
 
 @pytest.fixture

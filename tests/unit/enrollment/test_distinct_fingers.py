@@ -29,10 +29,11 @@ pytestmark = pytest.mark.timeout(120)
 REFUSAL = "This finger was already scanned. Please place the finger shown."
 
 
-def at_fingers(scanner: object, store: FakeStore | None = None) -> EnrollmentSession:
+def at_fingers(scanner: object, store: FakeStore | None = None, *,
+               assisted: bool = False) -> EnrollmentSession:
     store = store or FakeStore()
     session = EnrollmentSession(store, fingerprint=scanner, camera=FakeCamera(),  # type: ignore[arg-type]
-                                today=lambda: TODAY)
+                                assisted=assisted, today=lambda: TODAY)
     store.session = session
     session.choose_language("en")
     session.give_consent(True)
@@ -97,16 +98,7 @@ def test_sim_retaking_the_same_finger_is_no_repeat_of_itself(sim: SimFingerprint
 
 def test_a_finger_recorded_missing_is_forgotten_for_matching() -> None:
     scanner = FakeScanner(finger="thumb")
-    store = FakeStore()
-    session = EnrollmentSession(store, fingerprint=scanner, camera=FakeCamera(),
-                                assisted=True, today=lambda: TODAY)
-    store.session = session
-    session.choose_language("en")
-    session.give_consent(True)
-    session.enter_identity(NIK_TEXT, KK_TEXT)
-    session.confirm_demographics(PERSON)
-    session.capture_portrait()
-    session.accept_portrait()
+    session = at_fingers(scanner, assisted=True)
     session.capture_finger("R1")
     session.record_missing_finger("R1", "bandaged")
     session.capture_finger("R2")  # the same "thumb" template: R1 is no longer held
