@@ -128,14 +128,6 @@ def test_zfm_template_commands_are_framed_as_the_manual_shows(name: str, frame: 
     assert frame.hex(" ") == expected
 
 
-@pytest.fixture
-def emu(tmp_path: Path) -> FingerprintEmulator:
-    emulator = FingerprintEmulator(link=tmp_path / "fp0", seed=5)
-    emulator.start()
-    yield emulator
-    emulator.stop()
-
-
 def test_zfm_same_finger_twice_is_found_by_the_module(emu: FingerprintEmulator) -> None:
     with ZfmFingerprint(port=emu.port, **FAST) as scanner:
         emu.present(2, person=31)

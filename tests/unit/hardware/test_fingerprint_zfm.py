@@ -160,14 +160,6 @@ def test_fingerprint_zfm_splits_data_into_packets_with_an_end_packet() -> None:
 
 
 # -- driver against the emulator ----------------------------------------------------------------
-@pytest.fixture
-def emu(tmp_path: Path) -> FingerprintEmulator:
-    emulator = FingerprintEmulator(link=tmp_path / "fp0", seed=5)
-    emulator.start()
-    yield emulator
-    emulator.stop()
-
-
 def scanner_for(emu: FingerprintEmulator, **options: object) -> ZfmFingerprint:
     return ZfmFingerprint(port=emu.port, **(FAST | options))
 
