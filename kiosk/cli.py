@@ -80,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
                                          metavar="ACTION")
     journal_sub.add_parser("check", parents=[common],
                            help="read every page and payload; exit 1 naming what is damaged")
+    export = journal_sub.add_parser(
+        "export", parents=[common],
+        help="copy the metadata (states, steps, audit; no personal data) to a new SQLite file")
+    export.add_argument("--out", type=Path, required=True, metavar="FILE.db")
 
     config = sub.add_parser("config", parents=[common], help="check or show the configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -276,6 +280,8 @@ def cmd_journal(config: Config, args: argparse.Namespace) -> int:
     upload reports a damaged payload."""
     from kiosk.journal import Journal
 
+    if args.journal_command == "export":
+        return _journal_export(config, args)
     with Journal.open_readonly(config.data_dir / "journal.db") as journal:
         problems = journal.verify()
         counts = journal.counts()
@@ -284,6 +290,27 @@ def cmd_journal(config: Config, args: argparse.Namespace) -> int:
     if problems:
         return EXIT_FAIL
     print(f"journal ok: {sum(counts.values())} records, every page and payload read")
+    return EXIT_OK
+
+
+def _journal_export(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk journal export --out FILE.db``: 0 with the rows written, 1 when there is no
+    journal or FILE.db exists (never overwritten)."""
+    from kiosk.journal import Journal
+
+    out: Path = args.out
+    if out.exists():
+        print(f"kiosk journal export: {out} exists; choose another name (it is never "
+              "overwritten)", file=sys.stderr)
+        return EXIT_FAIL
+    if not out.parent.is_dir():
+        print(f"kiosk journal export: no directory {out.parent}", file=sys.stderr)
+        return EXIT_FAIL
+    with Journal.open_readonly(config.data_dir / "journal.db") as journal:
+        counts = journal.export_metadata(out, kiosk_id=config.kiosk_id)
+    print(f"wrote {out}: {counts['records']} records, {counts['steps']} steps, "
+          f"{counts['audit']} audit events (no payloads, no personal data). Open it with "
+          f"`sqlite-utils tables {out} --counts` or the sqlite3 shell.")
     return EXIT_OK
 
 

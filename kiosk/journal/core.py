@@ -670,6 +670,17 @@ class Journal:
             log.warning("journal checkpoint incomplete (%s of %s pages): a reader was active",
                         done, log_pages)
 
+    def export_metadata(self, out: Path, *, kiosk_id: str) -> dict[str, int]:
+        """Write the metadata (records, steps, audit; never a payload, manifest, receipt or
+        upload URL) to a new SQLite file ``out`` for support; return rows per table. Reads
+        one consistent snapshot; safe on a read-only journal while the kiosk writes."""
+        from kiosk.journal import export
+
+        with self._reading() as conn:
+            snapshot = export.read_snapshot(conn)
+        return export.write_export(snapshot, out, kiosk_id=kiosk_id,
+                                   exported_at=database.utc_now())
+
     def verify(self) -> list[str]:
         """The maintainer's deep check: ``PRAGMA integrity_check`` over the whole file, then
         every payload against its journaled length and SHA-256. Returns the problems found

@@ -5,6 +5,13 @@ own ``BEGIN IMMEDIATE`` transaction together with the ``user_version`` bump, so 
 leaves the database at one version or the next, never in between. A migration, once
 released, is never edited: add a new one instead. The caller holds the journal's writer
 lock (see :mod:`kiosk.journal`).
+
+A migration that SQLite's ``ALTER TABLE`` cannot express (a column's type, a ``NOT NULL``, a
+new primary key or foreign key) rebuilds the table with sqlite-utils' ``table.transform()``
+on :func:`schema_tools`, inside the same transaction. :func:`migrate` follows SQLite's
+procedure for such rebuilds: foreign keys off outside the transaction (dropping the old table
+must not fire ``ON DELETE CASCADE`` from ``steps`` to ``payloads``), ``PRAGMA
+foreign_key_check`` before the commit, foreign keys back on after it.
 """
 
 from __future__ import annotations
@@ -12,8 +19,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from kiosk.errors import JournalError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +125,16 @@ MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_indexes, _v3_step_digests,
 BULK_TABLES: frozenset[str] = frozenset({"payloads"})
 
 
+def schema_tools(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    """sqlite-utils on the migration's own connection, for ``table.transform()`` and the
+    like: its changes run as savepoints in the migration's transaction. Nothing is set on the
+    connection (no plugins, no ``recursive_triggers``). Imported here, not at the top: it
+    takes a quarter of a second to import, which every kiosk process would pay."""
+    import sqlite_utils
+
+    return sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+
+
 def latest_version(migrations: Sequence[Migration] | None = None) -> int:
     """The schema version this code brings a journal to."""
     return len(MIGRATIONS if migrations is None else migrations)
@@ -138,20 +159,39 @@ def migrate(conn: sqlite3.Connection,
         raise JournalError(
             f"journal schema version {start} is newer than this software knows ({latest}); "
             "refusing to touch it: install the newer kiosk software or move the file aside")
-    for version in range(start, latest):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            steps[version](conn)
-            # user_version takes an integer literal only; `version` is ours, not input.
-            conn.execute(f"PRAGMA user_version = {version + 1:d}")
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, Exception):
-                raise JournalError(
-                    f"journal migration {version} -> {version + 1} failed and was rolled "
-                    f"back: {exc}") from exc
-            raise
-        log.info("journal schema migrated %d -> %d", version, version + 1)
+    if start == latest:
+        return start, latest
+    foreign_keys = bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+    conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set it before
+    try:
+        for version in range(start, latest):
+            _run_one(conn, steps[version], version)
+            log.info("journal schema migrated %d -> %d", version, version + 1)
+    finally:
+        if foreign_keys:
+            conn.execute("PRAGMA foreign_keys = ON")
     return start, latest
+
+
+def _run_one(conn: sqlite3.Connection, step: Migration, version: int) -> None:
+    """Migration ``version`` and the ``user_version`` bump in one transaction, committed only
+    if no foreign key is left dangling."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        step(conn)
+        dangling = conn.execute("PRAGMA foreign_key_check").fetchmany(3)
+        if dangling:
+            raise JournalError(
+                "it leaves rows whose foreign key points nowhere: " + ", ".join(
+                    f"{table} row {rowid} -> {parent}" for table, rowid, parent, _ in dangling))
+        # user_version takes an integer literal only; `version` is ours, not input.
+        conn.execute(f"PRAGMA user_version = {version + 1:d}")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, Exception):
+            raise JournalError(
+                f"journal migration {version} -> {version + 1} failed and was rolled "
+                f"back: {exc}") from exc
+        raise

@@ -233,6 +233,49 @@ def test_failing_migration_is_rolled_back_whole(tmp_path: Path,
     conn.close()
 
 
+def test_table_rebuild_by_transform_keeps_the_rows_that_reference_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A migration that rebuilds ``steps`` (sqlite-utils' transform: copy, drop, rename) must
+    not fire ``ON DELETE CASCADE`` into ``payloads``: migrate() turns foreign keys off around
+    the transaction, checks them before the commit, and turns them back on."""
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        rid = sealed_record(j)
+        blobs = j.step_blobs(rid)
+
+    def steps_length_not_null(conn: sqlite3.Connection) -> None:
+        migrations.schema_tools(conn)["steps"].transform(not_null={"length"})
+
+    monkeypatch.setattr(migrations, "MIGRATIONS",
+                        (*migrations.MIGRATIONS, steps_length_not_null))
+    with open_journal(path) as j:
+        assert j.step_blobs(rid) == blobs
+        assert j.settings()["user_version"] == 6
+        assert j.settings()["foreign_keys"] == 1
+    conn = sqlite3.connect(path)
+    columns = {row[1]: row[3] for row in conn.execute("PRAGMA table_info(steps)")}
+    conn.close()
+    assert columns["length"] == 1  # NOT NULL now
+
+
+def test_migration_that_leaves_a_dangling_foreign_key_is_rolled_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        rid = sealed_record(j)
+
+    def orphan_payloads(conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM steps")  # payloads now point nowhere (cascade is off)
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, orphan_payloads))
+    with pytest.raises(JournalError, match=r"migration 5 -> 6 failed.*payloads row"):
+        open_journal(path)
+    monkeypatch.undo()
+    with open_journal(path) as j:  # still version 5, steps intact
+        assert j.settings()["user_version"] == 5
+        assert set(j.step_blobs(rid)) == {"consent"}
+
+
 # -- settings and durability of creation ---------------------------------------------------
 def test_journal_runs_wal_with_synchronous_full_and_foreign_keys(
         journal: Journal) -> None:

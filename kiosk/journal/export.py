@@ -1,0 +1,110 @@
+"""A read-only copy of the journal's metadata, for support (``kiosk journal export``).
+
+A maintainer sends this file when a kiosk misbehaves; support opens it with sqlite-utils,
+Datasette or the ``sqlite3`` shell without the kiosk, its keys or its lock. It holds what
+``kiosk queue show`` shows, for every record at once: each record's state, attempts and last
+error; each step's name, size, digest and time; the audit trail. It never holds a payload
+(the sealed portraits, fingerprints, data), a manifest, a receipt or an upload URL.
+
+The rows are read in one read transaction (a consistent snapshot while the kiosk writes),
+written with sqlite-utils into a temporary file beside ``out``, fsync'd, then renamed: a
+half-written export never carries the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from kiosk import __version__
+from kiosk.fsutil import fsync_dir
+
+# Columns are named one by one so a new journal column (say, one that holds a payload) is
+# left out until someone decides it belongs here.
+RECORDS_SQL = ("SELECT id, seq, state, assisted, boot_id, clock_trusted, created_at,"
+               " updated_at, acknowledged_at, attempts, last_error, receipt IS NOT NULL,"
+               " length(manifest), upload_url IS NOT NULL FROM records ORDER BY seq")
+RECORD_COLUMNS = ("id", "seq", "state", "assisted", "boot_id", "clock_trusted", "created_at",
+                  "updated_at", "acknowledged_at", "attempts", "last_error", "has_receipt",
+                  "manifest_bytes", "upload_open")
+STEPS_SQL = ("SELECT record_id, step, seq, length, sha256, boot_id, clock_trusted, created_at"
+             " FROM steps ORDER BY seq")
+STEP_COLUMNS = ("record_id", "step", "seq", "length", "sha256", "boot_id", "clock_trusted",
+                "created_at")
+AUDIT_SQL = ("SELECT seq, event, details, boot_id, clock_trusted, created_at FROM audit"
+             " ORDER BY seq")
+AUDIT_COLUMNS = ("seq", "event", "details", "boot_id", "clock_trusted", "created_at")
+
+
+def _rows(conn: sqlite3.Connection, sql: str, columns: tuple[str, ...]
+          ) -> list[dict[str, Any]]:
+    return [dict(zip(columns, row, strict=True)) for row in conn.execute(sql)]
+
+
+def read_snapshot(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
+    """The metadata rows, read in one transaction so they agree with each other."""
+    conn.execute("BEGIN")
+    try:
+        records = _rows(conn, RECORDS_SQL, RECORD_COLUMNS)
+        steps = _rows(conn, STEPS_SQL, STEP_COLUMNS)
+        audit = _rows(conn, AUDIT_SQL, AUDIT_COLUMNS)
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.execute("COMMIT")
+    for row in records:
+        for flag in ("assisted", "clock_trusted", "has_receipt", "upload_open"):
+            row[flag] = bool(row[flag])
+    for row in (*steps, *audit):
+        row["clock_trusted"] = bool(row["clock_trusted"])
+    return {"records": records, "steps": steps, "audit": audit,
+            "export": [{"kiosk_software": __version__, "journal_schema": version}]}
+
+
+def write_export(snapshot: dict[str, list[dict[str, Any]]], out: Path, *,
+                 kiosk_id: str, exported_at: str) -> dict[str, int]:
+    """Write ``snapshot`` to a new SQLite file ``out`` (which must not exist); return the
+    number of rows per table."""
+    import sqlite_utils  # a quarter of a second to import: only this command pays it
+
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} exists; choose another name or remove it first")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        db = sqlite_utils.Database(tmp, recursive_triggers=False, execute_plugins=False)
+        try:
+            db["export"].insert({**snapshot["export"][0], "kiosk_id": kiosk_id,
+                                 "exported_at": exported_at})
+            db["records"].create({"id": str, "seq": int, "state": str, "assisted": bool,
+                                  "boot_id": str, "clock_trusted": bool, "created_at": str,
+                                  "updated_at": str, "acknowledged_at": str, "attempts": int,
+                                  "last_error": str, "has_receipt": bool,
+                                  "manifest_bytes": int, "upload_open": bool}, pk="id")
+            db["records"].insert_all(snapshot["records"])
+            db["steps"].create({"record_id": str, "step": str, "seq": int, "length": int,
+                                "sha256": str, "boot_id": str, "clock_trusted": bool,
+                                "created_at": str}, pk=("record_id", "step"),
+                               foreign_keys=[("record_id", "records", "id")])
+            db["steps"].insert_all(snapshot["steps"])
+            db["audit"].create({"seq": int, "event": str, "details": str, "boot_id": str,
+                                "clock_trusted": bool, "created_at": str}, pk="seq")
+            db["audit"].insert_all(snapshot["audit"])
+            db["records"].create_index(["state", "seq"])
+            db["audit"].create_index(["event", "seq"])
+            counts = {name: db[name].count for name in ("records", "steps", "audit")}
+        finally:
+            db.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, out)
+        fsync_dir(out.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return counts

@@ -1,0 +1,96 @@
+"""`kiosk journal export`: the metadata a maintainer sends to support, through sqlite-utils."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import subprocess
+from pathlib import Path
+
+import sqlite_utils
+
+from kiosk.enrollment.synthetic import citizens
+from kiosk.journal import Journal
+from tests.conftest import KIOSK, kiosk_env
+
+
+def kiosk(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KIOSK, *args], env=kiosk_env(config), capture_output=True,
+                          text=True, timeout=180, check=False)
+
+
+def _digest(directory: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def test_export_holds_every_record_step_and_event_and_nothing_personal(
+        kiosk_config: Path, tmp_path: Path) -> None:
+    demo = kiosk(kiosk_config, "demo", "--citizens", "3", "--seed", "5")
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    ids = [line.split()[1] for line in demo.stdout.splitlines()]
+    data_dir = kiosk_config.parent / "data"
+    with Journal.open_readonly(data_dir / "journal.db") as journal:
+        journal_counts = journal.counts()
+        history = {rid: journal.record_events(rid) for rid in ids}
+        audit_total = len(journal.audit_events(limit=10_000))
+    before = _digest(data_dir)
+
+    out = tmp_path / "support.db"
+    result = kiosk(kiosk_config, "journal", "export", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"wrote {out}: 3 records" in result.stdout
+    assert _digest(data_dir) == before  # read-only: the journal's files are untouched
+
+    db = sqlite_utils.Database(out)
+    assert set(db.table_names()) == {"export", "records", "steps", "audit"}
+    (meta,) = db["export"].rows
+    assert meta["journal_schema"] == 5 and meta["kiosk_id"]
+    records = {r["id"]: r for r in db["records"].rows}
+    assert sorted(records) == sorted(ids)
+    assert {r["state"] for r in records.values()} == {
+        s for s, n in journal_counts.items() if n}
+    for rid in ids:
+        steps = {s["step"]: s for s in db["steps"].rows_where("record_id = ?", [rid])}
+        expected = {e.details["step"]: e.details["bytes"] for e in history[rid]
+                    if e.event == "step_saved"}
+        assert {k: v["length"] for k, v in steps.items()} == expected
+        assert all(len(s["sha256"]) == 64 for s in steps.values())
+        assert records[rid]["manifest_bytes"] > 0
+    assert db["audit"].count == audit_total
+    assert all(json.loads(row["details"]) is not None for row in db["audit"].rows)
+    assert [fk.other_table for fk in db["steps"].foreign_keys] == ["records"]
+
+    # Nothing personal: no NIK, family-card number, name or address of any of the citizens,
+    # and no payload (the sealed blobs are not in the schema at all).
+    blob = out.read_bytes()
+    for person in itertools.islice(citizens(5), 3):
+        for needle in (person.nik, person.kk, person.demographics.full_name,
+                       person.demographics.address):
+            digits = "".join(ch for ch in needle if ch.isdigit())
+            assert needle.encode() not in blob
+            if len(digits) >= 8:
+                assert digits.encode() not in blob
+    columns = {c.name for name in ("records", "steps", "audit") for c in db[name].columns}
+    assert not columns & {"blob", "manifest", "receipt", "upload_url"}
+
+
+def test_export_never_overwrites_and_says_why(kiosk_config: Path, tmp_path: Path) -> None:
+    assert kiosk(kiosk_config, "demo", "--citizens", "1").returncode == 0
+    out = tmp_path / "support.db"
+    out.write_bytes(b"someone's file")
+    result = kiosk(kiosk_config, "journal", "export", "--out", str(out))
+    assert result.returncode == 1
+    assert "exists" in result.stderr and "Traceback" not in result.stderr
+    assert out.read_bytes() == b"someone's file"
+    assert list(tmp_path.glob(".support.db*")) == []
+
+
+def test_export_without_a_journal_is_a_clear_failure(kiosk_config: Path,
+                                                      tmp_path: Path) -> None:
+    out = tmp_path / "support.db"
+    result = kiosk(kiosk_config, "journal", "export", "--out", str(out))
+    assert result.returncode == 1
+    assert "no journal" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
