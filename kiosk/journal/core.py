@@ -366,6 +366,10 @@ class Journal:
             conn.execute(
                 "UPDATE records SET state = 'sealed', manifest = ?, updated_at = ? WHERE id = ?",
                 (bytes(manifest), now, record_id))
+            # In the same transaction, so `kiosk queue show` tells when it was sealed.
+            database.insert_audit(conn, "record_state",
+                                  {"record": record_id, "from_state": "in_progress",
+                                   "to_state": "sealed"}, self.boot_id, self._trusted())
 
         self._write(body)
         log.info("record %s: in_progress -> sealed", record_id)

@@ -163,6 +163,7 @@ def test_sigkill_mid_upload_resumes_from_the_journaled_url(
                  journal.audit_events(1000, event="record_state")
                  if e.details["record"] == ids[0]]
     # One upload, never forgotten and restarted.
-    assert moves == [("sealed", "uploading"), ("uploading", "acknowledged")]
+    assert moves == [("in_progress", "sealed"), ("sealed", "uploading"),
+                     ("uploading", "acknowledged")]
     counts = stats(site)
     assert (counts["received"], counts["duplicates"]) == (2, 0)

@@ -92,7 +92,8 @@ def assert_each_stored_once_never_restarted(site: Site, journal: Journal,
     counts = stats(site)
     assert (counts["received"], counts["rejected"]) == (len(ids), 0)
     for record_id in ids:  # one upload per record, resumed, never forgotten and restarted
-        assert moves(journal, record_id) == [("sealed", "uploading"),
+        assert moves(journal, record_id) == [("in_progress", "sealed"),
+                                             ("sealed", "uploading"),
                                              ("uploading", "acknowledged")], record_id
 
 

@@ -481,8 +481,9 @@ def test_upload_attempts_and_last_error_are_kept(journal: Journal) -> None:
     assert (info.attempts, info.last_error) == (2, None)
     moves = [(e.details["from_state"], e.details["to_state"])
              for e in journal.audit_events(event="record_state")]
-    assert moves == [("sealed", "uploading"), ("uploading", "sealed"),
-                     ("sealed", "uploading"), ("uploading", "acknowledged")]
+    assert moves == [("in_progress", "sealed"), ("sealed", "uploading"),
+                     ("uploading", "sealed"), ("sealed", "uploading"),
+                     ("uploading", "acknowledged")]
 
 
 def test_purging_drops_the_payload_and_keeps_the_receipt(journal: Journal) -> None:

@@ -317,7 +317,8 @@ def test_an_interrupted_upload_resumes_at_the_intakes_offset(
         assert seen[0] == (ids[0], 4 * CHUNK)  # the first three chunks were not resent
         assert check_acknowledged(site, run.journal) == ids
         # The journaled upload was resumed: never forgotten, never a second one.
-        assert moves(run.journal, ids[0]) == [("sealed", "uploading"),
+        assert moves(run.journal, ids[0]) == [("in_progress", "sealed"),
+                                              ("sealed", "uploading"),
                                               ("uploading", "acknowledged")]
         assert run.journal.record(ids[0]).attempts == 0
     counts = stats(site)
@@ -332,8 +333,8 @@ def test_an_upload_the_intake_lost_is_started_afresh(
         assert run.uploader.run_once() == 0
         assert check_acknowledged(site, run.journal) == ids
         assert moves(run.journal, ids[0]) == [
-            ("sealed", "uploading"), ("uploading", "sealed"), ("sealed", "uploading"),
-            ("uploading", "acknowledged")]
+            ("in_progress", "sealed"), ("sealed", "uploading"), ("uploading", "sealed"),
+            ("sealed", "uploading"), ("uploading", "acknowledged")]
         assert run.journal.record(ids[0]).attempts == 1
     assert stats(site)["received"] == 3
 
