@@ -132,6 +132,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # when the mains returns, so the kiosk boots by itself (kiosk/power/poweroff.py,
         # systemd/system-shutdown/kiosk-ups-poweroff; docs/power.md).
         "ups_poweroff": _field(bool, True),
+        # The power race: when the mains returns during the shutdown, some UPSes keep their
+        # output on and the kiosk would stay halted. > 0: the shutdown hook reboots if the
+        # power is still on this many seconds after telling the UPS (longer than the UPS's
+        # own off delay; systemd-shutdown waits at most 90 s for its hooks). 0: off.
+        "ups_poweroff_wait_s": _field(int, 0, _between(0, 50)),
     },
     "upload": {
         "url": _field(str, "http://127.0.0.1:8700/", (

@@ -14,7 +14,10 @@ NUT's own design (``upsmon`` primary + ``POWERDOWNFLAG`` + the ``nutshutdown`` h
    (``systemd/system-shutdown/kiosk-ups-poweroff``). With the flag present and written in
    this boot, it runs ``upsdrvctl shutdown <ups>`` (``type=nut``: the driver sends the UPS
    its shutdown.return, which cuts the output after the UPS's delay and restores it when
-   the mains is back) or drives the HAT's power-off pin (``type=gpio``).
+   the mains is back) or drives the HAT's power-off pin (``type=gpio``). With ``wait_s``
+   (``power.ups_poweroff_wait_s``) it reboots if the power is still on that long after:
+   the mains came back during the shutdown and the UPS kept its output on (the power race
+   NUT's ``POWEROFF_WAIT`` guards against).
 3. The watcher removes the flag whenever it starts, so an ordinary reboot or poweroff later
    never cuts the power; the hook also ignores a flag written in another boot.
 
@@ -59,6 +62,14 @@ def plan(power: Mapping[str, Any]) -> dict[str, str] | None:
     cannot (or must not) cut the UPS's output: ``ups_poweroff = false``, the simulator, a
     NUT UPS whose driver runs on another machine (that machine's upsmon primary cuts the
     power), a GPIO HAT without ``poweroff_pin``."""
+    fields = _plan(power)
+    wait_s = int(power.get("ups_poweroff_wait_s", 0))
+    if fields is not None and wait_s > 0:
+        fields["wait_s"] = str(wait_s)
+    return fields
+
+
+def _plan(power: Mapping[str, Any]) -> dict[str, str] | None:
     if not power.get("ups_poweroff", True):
         return None
     kind = power.get("type")

@@ -243,6 +243,30 @@ def test_the_hook_never_waits_forever(tmp_path: Path) -> None:
     assert "took over 1 s and was stopped" in log
 
 
+@pytest.mark.parametrize(("fields", "reboots"), [
+    ({"type": "nut", "ups": "ups", "wait_s": "1"}, ["reboot --force --force"]),
+    ({"type": "gpio", "pin": "26", "active": "high", "wait_s": "1"}, ["reboot --force --force"]),
+    ({"type": "nut", "ups": "ups"}, []),
+    ({"type": "nut", "ups": "ups", "wait_s": "0"}, []),
+])
+def test_power_race_guard_reboots_if_the_power_stays_on(tmp_path: Path, fields: dict[str, str],
+                                                        reboots: list[str]) -> None:
+    drvctl, drvctl_calls = recorder(tmp_path, "upsdrvctl")
+    pinctrl, pinctrl_calls = recorder(tmp_path, "pinctrl")
+    systemctl, systemctl_calls = recorder(tmp_path, "systemctl")
+    write_flag(tmp_path / FLAG_NAME, fields, reason=REASON)
+    started = time.monotonic()
+    result, log = run_hook("poweroff", hook_env(
+        tmp_path, KIOSK_UPSDRVCTL=drvctl, KIOSK_NUTSHUTDOWN="/nonexistent",
+        KIOSK_PINCTRL=pinctrl, KIOSK_SYSTEMCTL=systemctl))
+    assert result.returncode == 0
+    assert len(calls(drvctl_calls) + calls(pinctrl_calls)) == 1  # the UPS was told first
+    assert calls(systemctl_calls) == reboots
+    if reboots:
+        assert time.monotonic() - started >= 1.0
+        assert "power is still on after 1 s" in log
+
+
 @pytest.mark.parametrize(("fields", "want"), [
     ({"type": "gpio", "pin": "26", "active": "high"}, ["set 26 op dh"]),
     ({"type": "gpio", "pin": "4", "active": "low"}, ["set 4 op dl"]),

@@ -161,6 +161,10 @@ def test_write_flag_is_durable_and_plain(tmp_path: Path, monkeypatch: pytest.Mon
     ({"type": "gpio", "poweroff_pin": 4, "poweroff_active_high": False},
      {"type": "gpio", "pin": "4", "active": "low"}),
     ({"type": "sim"}, None),
+    ({"type": "nut", "ups": "ups", "ups_poweroff_wait_s": 45},
+     {"type": "nut", "ups": "ups", "wait_s": "45"}),
+    ({"type": "gpio", "poweroff_pin": 26, "ups_poweroff_wait_s": 0},
+     {"type": "gpio", "pin": "26", "active": "high"}),
 ])
 def test_plan(power: dict[str, object], want: dict[str, str] | None) -> None:
     assert plan(power) == want
@@ -174,6 +178,10 @@ def test_config_keys_are_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(tmp_path, '[power]\nups_poweroff = "yes"\n'))
     assert caught.value.key == "power.ups_poweroff"
+    for bad in ("51", "-1", "2.5"):
+        with pytest.raises(ConfigError) as caught:
+            load_config(write_config(tmp_path, f"[power]\nups_poweroff_wait_s = {bad}\n"))
+        assert caught.value.key == "power.ups_poweroff_wait_s"
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(tmp_path, '[power]\ntype = "nut"\npoweroff_pin = 26\n'))
     assert caught.value.key == "power.poweroff_pin"  # a GPIO HAT's key only
