@@ -364,6 +364,8 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
     from kiosk.fsutil import make_dirs
     from kiosk.hardware.registry import create_device
     from kiosk.power.policy import STATE_FILE, Thresholds, watch
+    from kiosk.power.poweroff import flag_path
+    from kiosk.power.poweroff import plan as plan_poweroff
     from kiosk.runtime import open_journal
     from kiosk.service import Notifier
 
@@ -372,6 +374,7 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     section = config["power"]
     make_dirs(config.data_dir)
+    poweroff = plan_poweroff(section)
     with create_device("power", config.backend_options("power")) as ups:
         log.info("power watcher started (%s UPS)", section["type"])
         return watch(ups.read, thresholds=Thresholds.from_config(section),
@@ -379,7 +382,8 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
                      journal_factory=lambda: open_journal(config, owner=False),
                      shutdown_command=section["shutdown_command"],
                      poll_interval_s=section["poll_interval_s"], stop=stop,
-                     notifier=Notifier())
+                     notifier=Notifier(), poweroff_flag=flag_path(config.data_dir),
+                     poweroff=poweroff)
 
 
 def cmd_keys(config: Config, args: argparse.Namespace) -> int:

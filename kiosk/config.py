@@ -128,6 +128,15 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # before it counts (a flicker is ignored).
         "poll_interval_s": _field((int, float), 0.5, _between(0.1, 60)),
         "debounce_s": _field((int, float), 1.0, _between(0, 600)),
+        # After a shutdown decided on battery, have the UPS cut its output and restore it
+        # when the mains returns, so the kiosk boots by itself (kiosk/power/poweroff.py,
+        # systemd/system-shutdown/kiosk-ups-poweroff; docs/power.md).
+        "ups_poweroff": _field(bool, True),
+        # The power race: when the mains returns during the shutdown, some UPSes keep their
+        # output on and the kiosk would stay halted. > 0: the shutdown hook reboots if the
+        # power is still on this many seconds after telling the UPS (longer than the UPS's
+        # own off delay; systemd-shutdown waits at most 90 s for its hooks). 0: off.
+        "ups_poweroff_wait_s": _field(int, 0, _between(0, 50)),
     },
     "upload": {
         "url": _field(str, "http://127.0.0.1:8700/", (
@@ -442,6 +451,11 @@ def check_devices(config: Config) -> None:
             ("led_pin", 17), ("buzzer_pin", 27), ("help_pin", 22), ("tamper_pin", 23),
             ("power_fail_pin", 24), ("pir_pin", None))}
         ups_pin = power.get("power_fail_pin", 24)
+        poweroff_pin = power.get("poweroff_pin")
+        if poweroff_pin is not None and poweroff_pin in kiosk_pins:
+            raise ConfigError("power.poweroff_pin", poweroff_pin,
+                              "a GPIO line that [hardware.gpio] does not also claim: the "
+                              "shutdown hook drives it to cut the UPS HAT's output")
         if ups_pin in kiosk_pins:
             raise ConfigError("power.power_fail_pin", ups_pin,
                               "a GPIO line that [hardware.gpio] does not also claim (set "

@@ -89,7 +89,10 @@ class GpioUps(PowerSource):
     Options: ``power_fail_pin``, ``power_fail_active_high``, ``gauge`` (max17048,
     max17040, ina219, none), ``i2c_bus``, ``i2c_address`` (default by gauge),
     ``full_voltage``/``empty_voltage`` (ina219 curve), ``low_battery_percent``,
-    ``pin_factory`` (native, mock). Example::
+    ``pin_factory`` (native, mock), ``poweroff_pin``/``poweroff_active_high`` (the HAT's
+    power-off input: the shutdown hook drives it after a battery shutdown so the HAT cuts
+    its output and restores it with the mains; read by :mod:`kiosk.power.poweroff`, never
+    claimed here; docs/power.md). Example::
 
         with create_device("power", {"type": "gpio", "gauge": "max17048"}) as ups:
             status = ups.read()  # PowerStatus(source="battery", battery_percent=87.5, ...)
@@ -107,12 +110,15 @@ class GpioUps(PowerSource):
         "empty_voltage": (int, float),
         "low_battery_percent": (int, float),
         "pin_factory": str,
+        "poweroff_pin": int,
+        "poweroff_active_high": bool,
     }
 
     def __init__(self, *, power_fail_pin: int = 24, power_fail_active_high: bool = True,
                  gauge: str = "max17048", i2c_bus: int = 1, i2c_address: int | None = None,
                  full_voltage: float = 4.2, empty_voltage: float = 3.0,
                  low_battery_percent: float = 10.0, pin_factory: str = "native",
+                 poweroff_pin: int | None = None, poweroff_active_high: bool = True,
                  bus: SMBusLike | None = None) -> None:
         super().__init__()
         if power_fail_pin not in _BCM_PINS:
@@ -129,10 +135,17 @@ class GpioUps(PowerSource):
                               f"a voltage above empty_voltage ({empty_voltage})")
         if not 0 <= low_battery_percent <= 100:
             raise ConfigError("power.low_battery_percent", low_battery_percent, "0-100")
+        if poweroff_pin is not None and (poweroff_pin not in _BCM_PINS
+                                         or poweroff_pin == power_fail_pin):
+            raise ConfigError("power.poweroff_pin", poweroff_pin,
+                              "a BCM GPIO number 0-27 other than power.power_fail_pin "
+                              f"({power_fail_pin}): the HAT's power-off input")
         if pin_factory not in ("native", "mock"):
             raise ConfigError("power.pin_factory", pin_factory, "'native' or 'mock'")
         self.power_fail_pin = power_fail_pin
         self.power_fail_active_high = power_fail_active_high
+        self.poweroff_pin = poweroff_pin
+        self.poweroff_active_high = poweroff_active_high
         self.gauge = gauge
         self.i2c_bus = i2c_bus
         self.i2c_address = i2c_address if i2c_address is not None else \

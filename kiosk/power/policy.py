@@ -19,6 +19,9 @@ The rules, with thresholds from ``[power]``:
   checkpointed, the reason journaled, then ``shutdown_command`` runs, once.
 * Low battery while on mains (charging after a cut) never shuts down, so flapping mains or
   a restart on a drained battery cannot cause a shutdown loop.
+* A shutdown decided on battery first writes the kill-power flag
+  (:mod:`kiosk.power.poweroff`): at the end of the shutdown the UPS cuts its output, and
+  restores it with the mains, so the kiosk boots by itself. The flag goes at every start.
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kiosk.errors import KioskError
 from kiosk.power import PowerStatus
+from kiosk.power.poweroff import clear_flag, write_flag
 from kiosk.service import Notifier
 
 log = logging.getLogger(__name__)
@@ -185,23 +189,31 @@ Reader = Callable[[], PowerStatus]
 Runner = Callable[[Sequence[str]], Any]
 
 
-def _run_shutdown(command: Sequence[str]) -> None:
-    subprocess.run(list(command), check=False, timeout=60)
+def _run_shutdown(command: Sequence[str]) -> int:
+    return subprocess.run(list(command), check=False, timeout=60).returncode
 
 
 def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
           journal_factory: Callable[[], Any] | None, shutdown_command: Sequence[str],
           poll_interval_s: float = 0.5, stop: threading.Event | None = None,
-          run_shutdown: Callable[[Sequence[str]], None] = _run_shutdown,
+          run_shutdown: Callable[[Sequence[str]], int | None] = _run_shutdown,
           clock: Callable[[], float] = time.monotonic,
-          notifier: Notifier | None = None) -> int:
+          notifier: Notifier | None = None, poweroff_flag: Path | None = None,
+          poweroff: Mapping[str, str] | None = None) -> int:
     """Run the policy until ``stop`` is set or the shutdown command has been run.
 
     The journal is opened (``journal_factory``, which runs its integrity check) once, at
     start, and kept open: the single-writer lock is taken only around each write, and a low
     battery never waits for an integrity check of a large journal. ``notifier`` (systemd's
     watchdog) is told READY after the first published state and pinged on every poll.
+
+    ``poweroff_flag`` (:mod:`kiosk.power.poweroff`) is removed at start; on a shutdown
+    decided while on battery it is written, with ``poweroff`` (what the shutdown hook must
+    do; None: nothing), durably before ``shutdown_command`` runs, and removed again if the
+    command fails (a non-zero status or an exception).
     """
+    if poweroff_flag is not None and clear_flag(poweroff_flag):
+        log.info("removed the UPS poweroff flag %s of an earlier shutdown", poweroff_flag)
     policy = PowerPolicy(thresholds)
     stop = stop or threading.Event()
     last_error = ""
@@ -234,9 +246,19 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
                 if journal is not None:
                     journal.close()  # closing checkpoints, under the writer lock
                     journal = None
+                flagged = _flag_poweroff(poweroff_flag, poweroff, status, events)
                 log.warning("running shutdown command: %s", " ".join(shutdown_command))
                 notifier.stopping()
-                run_shutdown(shutdown_command)
+                try:
+                    code = run_shutdown(shutdown_command)
+                except BaseException:
+                    if flagged:
+                        clear_flag(flagged)
+                    raise
+                if flagged and code:
+                    log.error("shutdown command failed (status %s): UPS poweroff flag removed",
+                              code)
+                    clear_flag(flagged)
                 return 0
             notifier.wait(stop, poll_interval_s)
         notifier.stopping()
@@ -244,6 +266,23 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
     finally:
         if journal is not None:
             journal.close()
+
+
+def _flag_poweroff(path: Path | None, fields: Mapping[str, str] | None,
+                   status: PowerStatus | None, events: list[PowerEvent]) -> Path | None:
+    """Write the kill-power flag when this is a battery shutdown; its path if written."""
+    if path is None or fields is None or status is None or status.source != "battery":
+        return None
+    reason = next((e.reason for e in events if e.kind == "shutdown"), "")
+    try:
+        write_flag(path, fields, reason=reason)
+    except (OSError, ValueError) as exc:
+        log.error("cannot write the UPS poweroff flag %s (%s): the UPS will not cut its output "
+                  "and the kiosk will stay off when the mains returns", path, exc)
+        return None
+    log.warning("UPS poweroff flag written (%s): the UPS cuts its output after the shutdown",
+                ", ".join(f"{k}={v}" for k, v in fields.items()))
+    return path
 
 
 def _open(journal_factory: Callable[[], Any]) -> Any:
