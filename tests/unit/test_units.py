@@ -43,7 +43,7 @@ def installed(tmp_path: Path) -> list[Path]:
     out = []
     for unit in [*UNITS, *TIMERS]:
         copy = tmp_path / unit.name
-        copy.write_text(unit.read_text().replace("/opt/kiosk/.venv/bin/kiosk", str(kiosk)))
+        copy.write_text(unit.read_text().replace("/opt/kiosk/current/bin/kiosk", str(kiosk)))
         out.append(copy)
     return out
 
