@@ -357,11 +357,16 @@ release() {
             touch "$(T "$rel")/.complete"
         fi
     fi
+    local before
+    before=$(readlink "$(T $OPT/current)" 2>/dev/null || true)
     ensure_link "releases/$name" $OPT/current
+    [ "$before" = "releases/$name" ] || [ -z "$before" ] || RELEASE_SWITCHED=1
 }
+RELEASE_SWITCHED=0
 release
-# `kiosk status`, `kiosk hw selftest` ... for maintainers over SSH.
-ensure_link $OPT/current/bin/kiosk /usr/local/bin/kiosk
+# `kiosk status`, `kiosk hw selftest` ... for maintainers over SSH: the active release's
+# kiosk, run as user kiosk even under sudo (scripts/pi/usr/local/bin/kiosk says why).
+install_file "$FILES/usr/local/bin/kiosk" /usr/local/bin/kiosk 0755 root:root || true
 
 # --- 5. systemd units, drop-ins, shutdown hooks -------------------------------------------------
 UNITS_CHANGED=0
@@ -385,7 +390,13 @@ done
 hooks=()
 if [ -d "$SRC/systemd/system-shutdown" ]; then
     for hook in "$SRC"/systemd/system-shutdown/*; do
-        [ -f "$hook" ] && hooks+=("$hook")
+        [ -f "$hook" ] || continue
+        # systemd-shutdown runs every executable there: install programs only, not notes.
+        if [ -x "$hook" ] || [ "$(head -c 2 "$hook")" = "#!" ]; then
+            hooks+=("$hook")
+        else
+            skipped "${hook#"$SRC"/}: not a program (no #! line, not executable)"
+        fi
     done
 fi
 if [ ${#hooks[@]} = 0 ]; then
@@ -487,6 +498,8 @@ else
     echo "# done: $CHANGES changes"
     if [ "$LIVE" = 1 ] && [ "$BOOT_CHANGED" = 1 ]; then
         echo "# reboot to apply the watchdog, journald limits and console boot: sudo reboot"
+    elif [ "$LIVE" = 1 ] && [ "$RELEASE_SWITCHED" = 1 ]; then
+        echo "# the services still run the old release until: sudo systemctl restart kiosk-ui kiosk-upload kiosk-power"
     fi
 fi
 if [ "$LIVE" = 1 ] && { [ ! -e "$(T /etc/kiosk/central.pub)" ] || [ ! -e "$(T /etc/kiosk/intake.pub)" ]; }; then

@@ -76,8 +76,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_install_pi_is_shellcheck_clean() -> None:
     if shutil.which("shellcheck") is None:
         pytest.fail("shellcheck is missing; `make test` installs it (Debian package shellcheck)")
-    result = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(["shellcheck", str(SCRIPT), str(FILES / "usr/local/bin/kiosk")],
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -150,6 +150,9 @@ def test_every_file_under_scripts_pi_lands_at_its_path_with_its_mode(
                 0o640, 0, kiosk_gid)
         else:
             assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o644, 0), target
+    wrapper = root / "usr/local/bin/kiosk"
+    assert wrapper.read_bytes() == (FILES / "usr/local/bin/kiosk").read_bytes()
+    assert (stat.S_IMODE(wrapper.stat().st_mode), wrapper.stat().st_uid) == (0o755, 0)
     etc_kiosk = (root / "etc/kiosk").stat()
     assert (stat.S_IMODE(etc_kiosk.st_mode), etc_kiosk.st_gid) == (0o750, kiosk_gid)
     # Each of these is commented: it says what it is for.
@@ -288,6 +291,7 @@ def test_an_existing_bookworm_tree_keeps_its_groups_and_gets_the_hooks(tmp_path:
     hooks.mkdir(exist_ok=True)
     (hooks / "zz-test-hook").write_text("#!/bin/sh\n# a test hook\nexit 0\n")
     (hooks / "zz-test-hook").chmod(0o644)  # installed 0755 whatever its mode here
+    (hooks / "README.md").write_text("What the hook does.\n")  # not a program: left out
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     (root / "etc/os-release").write_text(
@@ -304,6 +308,8 @@ def test_an_existing_bookworm_tree_keeps_its_groups_and_gets_the_hooks(tmp_path:
     assert target.read_bytes() == (hooks / "zz-test-hook").read_bytes()
     assert (stat.S_IMODE(target.stat().st_mode), target.stat().st_uid) == (0o755, 0)
     assert "install /usr/lib/systemd/system-shutdown/zz-test-hook" in out
+    assert sorted(p.name for p in target.parent.iterdir()) == ["zz-test-hook"]
+    assert "skipped systemd/system-shutdown/README.md: not a program" in out
 
 
 def test_refuses_an_unsupported_os_in_one_line_and_writes_nothing(tmp_path: Path) -> None:
