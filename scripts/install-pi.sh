@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install the e-KTP kiosk on Raspberry Pi OS bookworm, or into a directory tree (--root).
 # What it does and why: README, "Installing on a Pi"; the long version: docs/install.md.
-# The files it installs are under scripts/pi/etc/ (each says what it is for), the units
-# under systemd/. Safe to run again: each action prints "unchanged" when there is nothing
-# to do, and a second run changes nothing.
+# The files it installs are under scripts/pi/ at the paths they land (each says what it
+# is for), the units under systemd/. Safe to run again: each action prints "unchanged"
+# when there is nothing to do, and a second run changes nothing.
 set -euo pipefail
 umask 022
 
@@ -12,7 +12,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly HERE
 SRC=$(dirname "$HERE")          # the checkout this runs from: the release is built from it
 readonly SRC
-readonly FILES="$HERE/pi"       # scripts/pi/etc/... mirrors the target's /etc/...
+readonly FILES="$HERE/pi"       # scripts/pi/etc/... lands at /etc/... and so on
 readonly CONFIG=/etc/kiosk/kiosk.toml
 readonly DATA_DIR=/var/lib/kiosk
 readonly DEVICE_KEY=$DATA_DIR/device.key
@@ -22,13 +22,14 @@ readonly SHUTDOWN_HOOKS=/usr/lib/systemd/system-shutdown
 readonly MULTI_USER=/lib/systemd/system/multi-user.target   # bookworm's unit directory
 
 # Debian packages the kiosk needs at run time on a Pi (installed on a live run only):
-# Python 3.11 and venv; the Pi camera's picamera2 (from the Raspberry Pi archive, used
-# through the venv's system site packages); pcscd and its CCID driver for the staff-card
-# reader; NUT's upsd and client for the UPS; espeak-ng for the spoken prompts; Mesa's
-# GL/EGL/GBM and libmtdev for Kivy on KMS/DRM; systemd-timesyncd (the Pi has no
-# real-time clock); polkitd for the power-off rule; CA certificates for the intake's TLS.
-readonly RUNTIME_PACKAGES=(python3 python3-venv python3-picamera2 pcscd libccid nut-server
-    nut-client espeak-ng libgl1 libegl1 libgles2 libgbm1 libgl1-mesa-dri libmtdev1
+# Python 3.11 and venv; the Pi camera's picamera2 and the GPIO library lgpio (from the
+# Raspberry Pi archive; the venv sees them through its system site packages, so pip builds
+# neither); pcscd and its CCID driver for the staff-card reader; NUT's upsd and client for
+# the UPS; espeak-ng for the spoken prompts; Mesa's GL/EGL/GBM and libmtdev for Kivy on
+# KMS/DRM; systemd-timesyncd (the Pi has no real-time clock); polkitd for the power-off
+# rule; CA certificates for the intake's TLS.
+readonly RUNTIME_PACKAGES=(python3 python3-venv python3-picamera2 python3-lgpio pcscd libccid
+    nut-server nut-client espeak-ng libgl1 libegl1 libgles2 libgbm1 libgl1-mesa-dri libmtdev1
     systemd-timesyncd polkitd ca-certificates)
 # Only to build the release's venv: systemd-python and (without a wheel) pyscard compile.
 readonly BUILD_PACKAGES=(python3-dev build-essential pkg-config libsystemd-dev swig
@@ -122,7 +123,6 @@ done
 
 # --- output and bookkeeping ------------------------------------------------------------------
 CHANGES=0
-T() { printf '%s%s' "$ROOT" "$1"; }            # a target path, inside --root DIR if given
 change() {  # change ACTION WHAT...: a change; run the commands that follow only if it returns 0
     CHANGES=$((CHANGES + 1))
     if [ "$DRY" = 1 ]; then echo "would $*"; return 1; fi
@@ -141,14 +141,19 @@ SYSTEMCTL=(systemctl)
 [ "$LIVE" = 1 ] || SYSTEMCTL=(systemctl --root "$ROOT")
 
 # Numeric ids in the target ("" for the kiosk user and group until they exist).
-uid_of() { if [ "$1" = root ]; then echo 0; else awk -F: -v n="$1" '$1 == n { print $3 }' "$(T /etc/passwd)" 2>/dev/null || true; fi; }
-gid_of() { if [ "$1" = root ]; then echo 0; else awk -F: -v n="$1" '$1 == n { print $3 }' "$(T /etc/group)" 2>/dev/null || true; fi; }
-ids() { echo "$(uid_of "${1%:*}"):$(gid_of "${1#*:}")"; }   # ids USER:GROUP -> UID:GID
+id_in() {  # id_in FILE NAME: the third field of NAME's line in passwd or group
+    awk -F: -v n="$2" '$1 == n { print $3 }' "$ROOT$1" 2>/dev/null || true
+}
+uid_of() { if [ "$1" = root ]; then echo 0; else id_in /etc/passwd "$1"; fi; }
+gid_of() { if [ "$1" = root ]; then echo 0; else id_in /etc/group "$1"; fi; }
+ids() {  # ids USER:GROUP -> UID:GID
+    if [ "$1" = root:root ]; then echo 0:0; else echo "$(uid_of "${1%:*}"):$(gid_of "${1#*:}")"; fi
+}
 
 # install_file SRC DEST MODE USER:GROUP: copy SRC to DEST (a target path) unless equal.
 install_file() {
     local src=$1 dest=$2 mode=$3 ids path
-    ids=$(ids "$4") path=$(T "$dest")
+    ids=$(ids "$4") path=$ROOT$dest
     if [ -f "$path" ] && [ ! -L "$path" ] && cmp -s "$src" "$path" &&
         [ "$(stat -c '%a %u:%g' "$path")" = "${mode#0} $ids" ]; then
         unchanged "$dest"
@@ -169,7 +174,7 @@ install_file() {
 # ensure_dir DIR MODE USER:GROUP
 ensure_dir() {
     local dir=$1 mode=$2 owner=$3 ids path
-    ids=$(ids "$owner") path=$(T "$dir")
+    ids=$(ids "$owner") path=$ROOT$dir
     if [ -d "$path" ] && [ ! -L "$path" ] && [ "$(stat -c '%a %u:%g' "$path")" = "${mode#0} $ids" ]; then
         unchanged "$dir/"
         return
@@ -185,7 +190,7 @@ ensure_dir() {
 # ensure_link TARGET LINK: LINK (a target path) is a symlink to TARGET, replaced atomically.
 ensure_link() {
     local target=$1 link=$2 path
-    path=$(T "$link")
+    path=$ROOT$link
     if [ -L "$path" ] && [ "$(readlink "$path")" = "$target" ]; then
         unchanged "$link -> $target"
         return
@@ -200,7 +205,7 @@ ensure_link() {
 unit_present() {  # unit_present NAME: the unit file exists in the target
     local dir
     for dir in /etc/systemd/system /lib/systemd/system /usr/lib/systemd/system; do
-        [ -e "$(T "$dir/$1")" ] && return 0
+        [ -e "$ROOT$dir/$1" ] && return 0
     done
     return 1
 }
@@ -210,7 +215,9 @@ unit_state() { "${SYSTEMCTL[@]}" is-enabled "$1" 2>/dev/null || true; }
 if [ "$LIVE" = 1 ]; then
     echo "# installing on this machine from $SRC"
 else
-    echo "# installing into $ROOT from $SRC; skipped there: apt-get, sysctl, udevadm, swapoff, starting or reloading services (systemctl runs offline with --root)"
+    echo "# installing into $ROOT from $SRC"
+    echo "# skipped there: apt-get, sysctl, udevadm, swapoff, starting or reloading services;" \
+        "systemctl runs offline (--root)"
 fi
 [ -z "$OS_NOTE" ] || echo "$OS_NOTE"
 [ "$DRY" = 0 ] || echo "# dry run: nothing is changed"
@@ -246,8 +253,9 @@ user_ok() {  # the user exists and is in every group the sysusers file names
     [ -n "$(uid_of kiosk)" ] || return 1
     local g
     for g in $KIOSK_GROUPS; do
-        awk -F: -v g="$g" '$1 == g { n = split($4, m, ","); for (i = 1; i <= n; i++) if (m[i] == "kiosk") found = 1 }
-            END { exit !found }' "$(T /etc/group)" || return 1
+        awk -F: -v g="$g" '$1 == g { n = split($4, m, ",")
+                                     for (i = 1; i <= n; i++) if (m[i] == "kiosk") found = 1 }
+            END { exit !found }' "$ROOT/etc/group" || return 1
     done
 }
 if user_ok; then
@@ -264,8 +272,8 @@ tmpfiles_ok() {  # every "d" line of the tmpfiles file holds in the target
     local type path mode user group rest
     while read -r type path mode user group rest; do
         [ "$type" = d ] || continue
-        [ -d "$(T "$path")" ] &&
-            [ "$(stat -c '%a %u:%g' "$(T "$path")")" = "${mode#0} $(ids "$user:$group")" ] || return 1
+        [ -d "$ROOT$path" ] &&
+            [ "$(stat -c '%a %u:%g' "$ROOT$path")" = "${mode#0} $(ids "$user:$group")" ] || return 1
     done < <(grep -v '^#' "$FILES$TMPFILES")
 }
 TMPDIRS=$(awk '$1 == "d" { print $2 }' "$FILES$TMPFILES" | tr '\n' ' ')
@@ -279,7 +287,7 @@ fi
 
 # --- 3. configuration and keys -----------------------------------------------------------------
 ensure_dir /etc/kiosk 0750 root:kiosk
-if [ -e "$(T $CONFIG)" ]; then
+if [ -e "$ROOT$CONFIG" ]; then
     unchanged "$CONFIG (the operator's file: never overwritten)"
 else
     install_file "$FILES$CONFIG" "$CONFIG" 0640 root:kiosk || true
@@ -290,7 +298,7 @@ fi
 # (a maintainer's `sudo kiosk keys show` before the first start would make it root's).
 device_key() {
     local path ids
-    path=$(T $DEVICE_KEY) ids=$(ids kiosk:kiosk)
+    path=$ROOT$DEVICE_KEY ids=$(ids kiosk:kiosk)
     if [ -f "$path" ] && [ ! -L "$path" ]; then
         if [ "$(stat -c '%a %u:%g' "$path")" = "600 $ids" ]; then
             unchanged "$DEVICE_KEY (kept: a key is never replaced)"
@@ -337,28 +345,29 @@ release() {
     local name rel
     name=$(release_name)
     rel=$OPT/releases/$name
-    if [ -e "$(T "$rel")/.complete" ]; then
+    if [ -e "$ROOT$rel/.complete" ]; then
         unchanged "$rel/"
     else
         [ "$LIVE" = 1 ] || [ -x "$ROOT/usr/bin/python3" ] ||
-            die "$ROOT has no /usr/bin/python3 to build the venv in: pass --no-venv, or install python3 in it first"
+            die "$ROOT has no /usr/bin/python3 to build the venv in:" \
+                "pass --no-venv, or install python3 in it first"
         if change build "$rel/ (venv with the kiosk from $SRC)"; then
-            rm -rf "$(T "$rel")"
-            mkdir -p "$(T $OPT/releases)"
+            rm -rf "$ROOT$rel"
+            mkdir -p "$ROOT$OPT/releases"
             local stage=/var/tmp/kiosk-src-$name
-            rm -rf "$(T "$stage")"
-            mkdir -p "$(T "$stage")"
+            rm -rf "$ROOT$stage"
+            mkdir -p "$ROOT$stage"
             (cd "$SRC" && tar -cf - --exclude=__pycache__ --exclude='*.pyc' pyproject.toml \
-                README.md kiosk intake) | tar -xf - -C "$(T "$stage")"
+                README.md kiosk intake) | tar -xf - -C "$ROOT$stage"
             # --system-site-packages: picamera2 and libcamera come from apt, not pip.
             in_target /usr/bin/python3 -m venv --system-site-packages "$rel"
             in_target "$rel/bin/pip" install --quiet --no-cache-dir "${stage}[pi]"
-            rm -rf "$(T "$stage")"
-            touch "$(T "$rel")/.complete"
+            rm -rf "$ROOT$stage"
+            touch "$ROOT$rel/.complete"
         fi
     fi
     local before
-    before=$(readlink "$(T $OPT/current)" 2>/dev/null || true)
+    before=$(readlink "$ROOT$OPT/current" 2>/dev/null || true)
     ensure_link "releases/$name" $OPT/current
     [ "$before" = "releases/$name" ] || [ -z "$before" ] || RELEASE_SWITCHED=1
 }
@@ -374,7 +383,7 @@ REENABLE=()
 for unit in "$SRC"/systemd/*.service "$SRC"/systemd/*.timer; do
     name=${unit##*/}
     existed=0
-    [ -e "$(T $UNIT_DIR/"$name")" ] && existed=1
+    [ -e "$ROOT$UNIT_DIR/$name" ] && existed=1
     if install_file "$unit" "$UNIT_DIR/$name" 0644 root:root; then
         UNITS_CHANGED=1
         [ "$existed" = 0 ] || REENABLE+=("$name")
@@ -425,13 +434,13 @@ done < <(find "$FILES/etc" -type f -print0 | LC_ALL=C sort -z)
 # Swap off: an SD card's swap would hold pages of citizens' data in the clear, and wear the
 # card. Raspberry Pi OS swaps to /var/swap through dphys-swapfile; swap.target masked keeps
 # any other swap from starting.
-if [ -e "$(T /var/swap)" ]; then
+if [ -e "$ROOT/var/swap" ]; then
     if change remove "/var/swap (swap file)"; then
         if [ "$LIVE" = 1 ]; then
             command -v dphys-swapfile >/dev/null && quietly dphys-swapfile swapoff
             swapoff /var/swap 2>/dev/null || true
         fi
-        rm -f "$(T /var/swap)"
+        rm -f "$ROOT/var/swap"
     fi
 fi
 for unit in dphys-swapfile.service swap.target; do
@@ -457,7 +466,7 @@ elif change enable systemd-timesyncd.service; then
 fi
 
 # Boot to the console: the touchscreen runs from multi-user.target, no desktop.
-if [ "$(readlink "$(T $UNIT_DIR/default.target)" 2>/dev/null)" != "$MULTI_USER" ]; then
+if [ "$(readlink "$ROOT$UNIT_DIR/default.target" 2>/dev/null)" != "$MULTI_USER" ]; then
     BOOT_CHANGED=1
 fi
 ensure_link $MULTI_USER $UNIT_DIR/default.target
@@ -499,9 +508,12 @@ else
     if [ "$LIVE" = 1 ] && [ "$BOOT_CHANGED" = 1 ]; then
         echo "# reboot to apply the watchdog, journald limits and console boot: sudo reboot"
     elif [ "$LIVE" = 1 ] && [ "$RELEASE_SWITCHED" = 1 ]; then
-        echo "# the services still run the old release until: sudo systemctl restart kiosk-ui kiosk-upload kiosk-power"
+        echo "# the services run the old release until:" \
+            "sudo systemctl restart kiosk-ui kiosk-upload kiosk-power"
     fi
 fi
-if [ "$LIVE" = 1 ] && { [ ! -e "$(T /etc/kiosk/central.pub)" ] || [ ! -e "$(T /etc/kiosk/intake.pub)" ]; }; then
-    echo "# next: copy the intake's central.pub and intake.pub to /etc/kiosk/, set [kiosk] id and [upload] url in $CONFIG, register the device key (sudo -u kiosk kiosk keys show)"
+if [ "$LIVE" = 1 ] && { [ ! -e /etc/kiosk/central.pub ] || [ ! -e /etc/kiosk/intake.pub ]; }; then
+    echo "# next: copy the intake's central.pub and intake.pub to /etc/kiosk/, set [kiosk] id" \
+        "and [upload] url in $CONFIG, sudo kiosk config check, register the device key" \
+        "(sudo kiosk keys show), reboot (docs/install.md)"
 fi
