@@ -117,6 +117,10 @@ check_os() {
 }
 check_os
 
+if [ "$LIVE" = 0 ] && [ "$VENV" = 1 ] && [ ! -x "$ROOT/usr/bin/python3" ]; then
+    die "$ROOT has no /usr/bin/python3 to build the venv in: pass --no-venv, or install python3 in it first"
+fi
+
 for tool in systemctl systemd-sysusers systemd-tmpfiles; do
     command -v "$tool" >/dev/null || die "$tool is missing (Debian package systemd)"
 done
@@ -295,7 +299,7 @@ fi
 
 # The device key: the raw 32-byte Ed25519 seed kiosk/sealing_keys.py reads (DeviceKey). The
 # kiosk would make it on first start too; made here, it is the kiosk user's from the start
-# (a maintainer's `sudo kiosk keys show` before the first start would make it root's).
+# (the kiosk run as root before its first start would make it root's).
 device_key() {
     local path ids
     path=$ROOT$DEVICE_KEY ids=$(ids kiosk:kiosk)
@@ -348,11 +352,12 @@ release() {
     if [ -e "$ROOT$rel/.complete" ]; then
         unchanged "$rel/"
     else
-        [ "$LIVE" = 1 ] || [ -x "$ROOT/usr/bin/python3" ] ||
-            die "$ROOT has no /usr/bin/python3 to build the venv in:" \
-                "pass --no-venv, or install python3 in it first"
+        if [ -e "$ROOT$rel" ] && [ "$(readlink "$ROOT$OPT/current" 2>/dev/null)" = "releases/$name" ]; then
+            die "$OPT/current points at $rel, which has no .complete mark: not rebuilding the" \
+                "active release under the services; point current elsewhere first"
+        fi
         if change build "$rel/ (venv with the kiosk from $SRC)"; then
-            rm -rf "$ROOT$rel"
+            rm -rf "$ROOT$rel"   # an interrupted build (no .complete), never the active one
             mkdir -p "$ROOT$OPT/releases"
             local stage=/var/tmp/kiosk-src-$name
             rm -rf "$ROOT$stage"

@@ -281,12 +281,49 @@ def test_polkit_lets_the_kiosk_user_power_off_and_nothing_more(
     assert verdicts == ["yes"] * len(allowed) + ["not handled"] * len(refused)
 
 
-def test_an_existing_bookworm_tree_keeps_its_groups_and_gets_the_hooks(tmp_path: Path) -> None:
-    """A tree with Debian's groups already in it; a checkout whose systemd/system-shutdown/
-    holds a hook (another engineer's UPS power-off hook lands there)."""
+def _copy_program(root: Path, program: str, name: str) -> None:
+    """``program`` from this machine into ``root`` at ``name``, with the libraries it
+    loads at their paths, so ``chroot root`` can run it."""
+    source = Path(shutil.which(program) or program).resolve()
+    (root / name.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, root / name.lstrip("/"))
+    ldd = subprocess.run(["ldd", str(source)], capture_output=True, text=True, check=True)
+    for line in ldd.stdout.splitlines():
+        path = next((w for w in line.split() if w.startswith("/")), None)
+        if path:
+            (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(path).resolve(), root / path.lstrip("/"))
+
+
+# Stand-ins for the image's python3 and the venv's pip: they make what the installer
+# expects (bin/pip, bin/kiosk) and record how they were called; sh, mkdir, chmod, cat.
+FAKE_PYTHON = """#!/bin/sh
+[ "$1 $2 $3" = "-m venv --system-site-packages" ] || exit 9
+mkdir -p "$4/bin"
+cat >"$4/bin/pip" <<'PIP'
+#!/bin/sh
+src=${4%"[pi]"}
+[ "$1 $2 $3" = "install --quiet --no-cache-dir" ] || exit 8
+[ -f "$src/pyproject.toml" ] && [ -f "$src/kiosk/cli.py" ] || exit 7
+echo "$@" >"${0%/pip}/pip-args"
+echo "#!/bin/sh" >"${0%/pip}/kiosk"
+PIP
+chmod 755 "$4/bin/pip"
+echo "$@" >"$4/bin/venv-args"
+"""
+
+
+def test_a_bookworm_tree_gets_the_user_the_hooks_and_a_release(tmp_path: Path) -> None:
+    """A tree with Debian's groups and a python3 in it; a checkout whose
+    systemd/system-shutdown/ holds a hook (another engineer's UPS power-off hook lands
+    there). The release venv is built in the tree with chroot, by stand-ins for python3
+    and pip; a second run finds it complete and changes nothing."""
     checkout = tmp_path / "checkout"
-    for part in ("scripts", "systemd"):
-        shutil.copytree(REPO / part, checkout / part)
+    for part in ("scripts", "systemd", "kiosk", "intake"):
+        shutil.copytree(REPO / part, checkout / part,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / part, checkout / part)
     hooks = checkout / "systemd/system-shutdown"
     hooks.mkdir(exist_ok=True)
     (hooks / "zz-test-hook").write_text("#!/bin/sh\n# a test hook\nexit 0\n")
@@ -298,7 +335,17 @@ def test_an_existing_bookworm_tree_keeps_its_groups_and_gets_the_hooks(tmp_path:
         'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_CODENAME=bookworm\n')
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (root / "etc/group").write_text("root:x:0:\ndialout:x:20:\nvideo:x:44:pi\n")
-    out = run("--root", str(root), "--no-venv", script=checkout / "scripts/install-pi.sh").stdout
+    _copy_program(root, "dash", "/bin/sh")
+    _copy_program(root, "mkdir", "/usr/bin/mkdir")
+    _copy_program(root, "chmod", "/usr/bin/chmod")
+    _copy_program(root, "cat", "/usr/bin/cat")
+    (root / "usr/bin/python3").write_text(FAKE_PYTHON)
+    (root / "usr/bin/python3").chmod(0o755)
+    (root / "var/tmp").mkdir(parents=True)
+    script = checkout / "scripts/install-pi.sh"
+
+    out = run("--root", str(root), script=script).stdout
+
     groups = {f[0]: f for f in (line.split(":") for line in
                                 (root / "etc/group").read_text().splitlines())}
     assert groups["video"][2] == "44" and set(groups["video"][3].split(",")) == {"pi", "kiosk"}
@@ -310,6 +357,38 @@ def test_an_existing_bookworm_tree_keeps_its_groups_and_gets_the_hooks(tmp_path:
     assert "install /usr/lib/systemd/system-shutdown/zz-test-hook" in out
     assert sorted(p.name for p in target.parent.iterdir()) == ["zz-test-hook"]
     assert "skipped systemd/system-shutdown/README.md: not a program" in out
+    # The release: <version>-<hash of the source>, built at its final path in the tree.
+    current = os.readlink(root / "opt/kiosk/current")
+    name = current.removeprefix("releases/")
+    version, _, digest = name.rpartition("-")
+    assert version == "0.1.0" and len(digest) == 12 and current == f"releases/{name}"
+    release = root / "opt/kiosk/releases" / name
+    assert (release / "bin/venv-args").read_text().split() == [
+        "-m", "venv", "--system-site-packages", f"/opt/kiosk/releases/{name}"]
+    assert (release / "bin/pip-args").read_text().split()[-1] == (
+        f"/var/tmp/kiosk-src-{name}[pi]")
+    assert (release / ".complete").exists() and (release / "bin/kiosk").exists()
+    assert list((root / "var/tmp").iterdir()) == []  # the staged source is gone
+    assert f"build /opt/kiosk/releases/{name}/ (venv with the kiosk from {checkout})" in out
+
+    before = listing(root)
+    again = run("--root", str(root), script=script).stdout
+    assert listing(root) == before
+    assert f"unchanged /opt/kiosk/releases/{name}/" in again
+    assert again.rstrip().endswith("# nothing changed")
+    # Another source is another release; current moves to it, the old one stays.
+    (checkout / "kiosk/cli.py").write_text((checkout / "kiosk/cli.py").read_text() + "\n")
+    third = run("--root", str(root), script=script).stdout
+    assert os.readlink(root / "opt/kiosk/current") != current
+    assert (release / ".complete").exists()
+    assert "link /opt/kiosk/current -> releases/0.1.0-" in third
+
+
+def test_a_tree_without_python_needs_no_venv(tmp_path: Path) -> None:
+    result = run("--root", str(tmp_path), check=False)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "--no-venv" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
 def test_refuses_an_unsupported_os_in_one_line_and_writes_nothing(tmp_path: Path) -> None:
