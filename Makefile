@@ -15,10 +15,12 @@ DEV := .dev
 # espeak-ng for the spoken prompts (its Indonesian voice is in espeak-ng-data); libsystemd-dev
 # and pkg-config to build systemd's Python bindings (sd_notify: READY and the watchdog);
 # systemd for systemd-analyze (the tests verify the units); PostgreSQL (the tests and
-# benchmarks start their own server for `kiosk-intake serve --db`).
+# benchmarks start their own server for `kiosk-intake serve --db`); shellcheck (the tests
+# lint scripts/install-pi.sh) and libduktape207, polkitd's JavaScript engine (the tests
+# evaluate the installer's polkit rule in it).
 APT_PACKAGES := python3-venv python3-dev build-essential swig libpcsclite-dev pcscd \
                 vsmartcard-vpcd nut-server nut-client fuse3 libgl1 libegl1 libmtdev1 xvfb xauth \
-                espeak-ng libsystemd-dev pkg-config systemd postgresql
+                espeak-ng libsystemd-dev pkg-config systemd postgresql shellcheck libduktape207
 
 .PHONY: help setup apt venv run test test-long bench screenshots lint clean
 

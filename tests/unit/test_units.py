@@ -43,7 +43,7 @@ def installed(tmp_path: Path) -> list[Path]:
     out = []
     for unit in [*UNITS, *TIMERS]:
         copy = tmp_path / unit.name
-        copy.write_text(unit.read_text().replace("/opt/kiosk/.venv/bin/kiosk", str(kiosk)))
+        copy.write_text(unit.read_text().replace("/opt/kiosk/current/bin/kiosk", str(kiosk)))
         out.append(copy)
     return out
 
@@ -103,3 +103,18 @@ def test_exposure_stays_low(installed: list[Path], unit: Path) -> None:
     match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
     assert match, result.stdout[-500:] + result.stderr[-500:]
     assert float(match.group(1)) <= MAX_EXPOSURE, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
+def test_each_unit_runs_the_active_release(unit: Path) -> None:
+    """scripts/install-pi.sh and `kiosk update`: /opt/kiosk/releases/<name>/ are venvs,
+    /opt/kiosk/current points at the active one."""
+    assert value(unit, "ExecStart").split()[0] == "/opt/kiosk/current/bin/kiosk"
+
+
+def test_the_touchscreen_starts_without_a_desktop() -> None:
+    """The installer makes multi-user.target the default: a unit wanted only by
+    graphical.target would never start, one ordered after it would make a cycle."""
+    unit = REPO / "systemd" / "kiosk-ui.service"
+    assert value(unit, "WantedBy") == "multi-user.target"
+    assert "graphical.target" not in " ".join(settings(unit))
