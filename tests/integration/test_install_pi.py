@@ -355,7 +355,8 @@ def test_a_bookworm_tree_gets_the_user_the_hooks_and_a_release(tmp_path: Path) -
     assert target.read_bytes() == (hooks / "zz-test-hook").read_bytes()
     assert (stat.S_IMODE(target.stat().st_mode), target.stat().st_uid) == (0o755, 0)
     assert "install /usr/lib/systemd/system-shutdown/zz-test-hook" in out
-    assert sorted(p.name for p in target.parent.iterdir()) == ["zz-test-hook"]
+    assert sorted(p.name for p in target.parent.iterdir()) == [
+        "kiosk-ups-poweroff", "zz-test-hook"]
     assert "skipped systemd/system-shutdown/README.md: not a program" in out
     # The release: <version>-<hash of the source>, built at its final path in the tree.
     current = os.readlink(root / "opt/kiosk/current")
