@@ -27,10 +27,11 @@ readonly MULTI_USER=/lib/systemd/system/multi-user.target   # bookworm's unit di
 # neither); pcscd and its CCID driver for the staff-card reader; NUT's upsd and client for
 # the UPS; espeak-ng for the spoken prompts; Mesa's GL/EGL/GBM and libmtdev for Kivy on
 # KMS/DRM; systemd-timesyncd (the Pi has no real-time clock); polkitd for the power-off
-# rule; CA certificates for the intake's TLS.
+# rule; CA certificates for the intake's TLS; raspi-utils for pinctrl (the shutdown hook
+# drives a GPIO UPS HAT's power-off pin with it, docs/power.md).
 readonly RUNTIME_PACKAGES=(python3 python3-venv python3-picamera2 python3-lgpio pcscd libccid
     nut-server nut-client espeak-ng libgl1 libegl1 libgles2 libgbm1 libgl1-mesa-dri libmtdev1
-    systemd-timesyncd polkitd ca-certificates)
+    systemd-timesyncd polkitd ca-certificates raspi-utils)
 # Only to build the release's venv: systemd-python and (without a wheel) pyscard compile.
 readonly BUILD_PACKAGES=(python3-dev build-essential pkg-config libsystemd-dev swig
     libpcsclite-dev)
