@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ def plan(config_path: str | None, *, clock_probe: Callable[[], ClockState] | Non
         config = load_config(config_path)
     except ConfigError as exc:
         finding = _config_failure(exc, config_path)
-        rest = [skip(name, "not run: the configuration does not load", "fix config first")
+        rest = [skip(name, "not run: the configuration does not load (see config)")
                 for name in NAMES[1:]]
         return [Check(NAMES, lambda: [finding, *rest], LOCAL_BUDGET_S)]
     timeout = float(config["doctor"]["timeout_s"])
@@ -361,13 +362,18 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
 
     limit = float(config["doctor"]["max_unsent_age_s"])
     now = now or datetime.now(UTC)
-    with readonly_journal(config) as journal:
-        if journal is None:
-            yield ok("backlog", "nothing to send (no journal yet)")
-            yield ok("rejected", "none")
-            return
-        outbox = journal.outbox()
-        rejected = journal.records("rejected")
+    try:
+        with readonly_journal(config) as journal:
+            if journal is None:
+                yield ok("backlog", "nothing to send (no journal yet)")
+                yield ok("rejected", "none")
+                return
+            outbox = journal.outbox()
+            rejected = journal.records("rejected")
+    except (JournalError, sqlite3.Error, OSError):
+        yield skip("backlog", "not read: the journal does not open (see journal)")
+        yield skip("rejected", "not read: the journal does not open (see journal)")
+        return
     if not outbox:
         yield ok("backlog", "nothing waiting to be sent")
     else:

@@ -1,0 +1,412 @@
+"""`kiosk doctor` names each failure it is given, with its fix, and exits 1; all green exits 0.
+
+Every case runs the real command on a simulated kiosk (two sealed demo records) beside a
+running local intake (`kiosk-intake serve`), breaks one thing, and checks that exactly
+that check fails (and those that need it are skipped) while everything else stays ok. The
+clock is the one outside input: a `timedatectl` on PATH answers as systemd-timedated would
+(this machine's own may have no systemd behind it).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from intake.tls import ensure_tls_pair, fingerprint
+from tests.conftest import KIOSK, REPO, kiosk_env
+from tests.hil.nut_harness import NutMissing, NutServer, free_port
+from tests.upload_helpers import (
+    IntakeServer,
+    Site,
+    closed_port_url,
+    demo_site_fixtures,
+    intake_cli,
+    kiosk_auth,
+)
+
+pytestmark = pytest.mark.timeout(240)
+
+template, site, ids = demo_site_fixtures(2, seed=12)
+
+ALL = ("config", "device.fingerprint", "device.camera", "device.card", "device.gpio", "disk",
+       "clock", "key.device", "key.central", "key.intake", "intake", "registration", "ups",
+       "journal", "backlog", "rejected")
+
+
+def fake_timedatectl(directory: Path, synced: bool = True, ntp: bool = True) -> Path:
+    """A `timedatectl` answering `show` the way systemd-timedated does."""
+    directory.mkdir(exist_ok=True)
+    script = directory / "timedatectl"
+    script.write_text("#!/bin/sh\n"
+                      f"echo NTPSynchronized={'yes' if synced else 'no'}\n"
+                      f"echo NTP={'yes' if ntp else 'no'}\n")
+    script.chmod(0o755)
+    return directory
+
+
+def doctor(site: Site, *args: str, bin_dir: Path | None = None, timeout: float = 90
+           ) -> tuple[int, dict[str, dict[str, Any]], subprocess.CompletedProcess[str]]:
+    env = kiosk_env(site.config)
+    bin_dir = bin_dir or fake_timedatectl(site.root / "bin")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    done = subprocess.run([*KIOSK, "doctor", "--json", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    findings = json.loads(done.stdout)
+    assert [f["check"] for f in findings] == list(ALL)  # a stable list, in this order
+    for f in findings:
+        assert set(f) == {"check", "ok", "detail", "fix", "status"}
+        assert f["ok"] == (f["status"] in ("ok", "warn"))
+        assert bool(f["fix"]) == (f["status"] in ("warn", "fail")), f
+    return done.returncode, {f["check"]: f for f in findings}, done
+
+
+def configure(site: Site, url: str, extra: str = "", **upload: Any) -> None:
+    """The site's config for the intake at ``url``, plus raw TOML ``extra``."""
+    site.configure(url, **upload)
+    with site.config.open("a") as out:
+        out.write(extra)
+
+
+@pytest.fixture
+def intake(site: Site) -> Iterator[IntakeServer]:
+    with IntakeServer(site.intake_dir) as server:
+        configure(site, server.url)
+        yield server
+
+
+def test_all_green_on_the_simulated_kiosk_with_a_local_intake(
+        site: Site, intake: IntakeServer) -> None:
+    code, found, done = doctor(site)
+    assert code == 0, done.stdout
+    assert {name for name, f in found.items() if f["status"] != "ok"} == set(), done.stdout
+    assert "registered as test-01" in found["registration"]["detail"]
+    assert "2 waiting" in found["backlog"]["detail"]
+    assert "2 records; every page and payload read" in found["journal"]["detail"]
+    # the human table says the same, readable without colour (not a terminal here)
+    env = dict(kiosk_env(site.config), PATH=f"{site.root / 'bin'}{os.pathsep}"
+               f"{os.environ['PATH']}")
+    human = subprocess.run([*KIOSK, "doctor"], env=env, capture_output=True, text=True,
+                           timeout=90)
+    assert human.returncode == 0
+    assert "\x1b[" not in human.stdout
+    assert "registration" in human.stdout and f"all {len(ALL)} checks ok" in human.stdout
+    assert human.stderr == ""
+
+
+# -- one thing broken at a time --
+Breaker = Callable[[Site, IntakeServer, Path], None]
+
+
+def _append(text: str) -> Breaker:
+    def breaker(site: Site, intake: IntakeServer, tmp: Path) -> None:
+        with site.config.open("a") as out:
+            out.write(text)
+    return breaker
+
+
+def _kiosk_key(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    text = site.config.read_text()  # write_config puts [kiosk] first: add to it
+    site.config.write_text(text.replace("[kiosk]\n", "[kiosk]\ncolour = \"red\"\n", 1))
+
+
+def _reserve(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    text = site.config.read_text()
+    site.config.write_text(text.replace("disk_reserve_bytes = 0",
+                                        "disk_reserve_bytes = 1099511627776"))
+
+
+def _device_key_mode(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    (site.root / "data" / "device.key").chmod(0o644)
+
+
+def _device_key_gone(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    (site.root / "data" / "device.key").unlink()
+
+
+def _central_key_gone(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    (site.intake_dir / "keys" / "central.pub").unlink()
+
+
+def _intake_key_unset(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    site.configure(intake.url, intake_key=None)
+
+
+def _intake_down(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    site.configure(closed_port_url())
+
+
+def _unregistered(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    (site.intake_dir / "devices" / "test-01.json").unlink()
+
+
+def _revoked(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    intake_cli("revoke", "--data", str(site.intake_dir), "--kiosk", "test-01")
+
+
+def _corrupt_journal(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    with open(site.journal_path, "r+b") as db:  # the header, as a bad SD card would
+        db.write(b"this is no longer SQLite")
+
+
+def _rotten_payload(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    conn = sqlite3.connect(site.journal_path)
+    (blob,) = conn.execute("SELECT blob FROM payloads WHERE step = 'portrait' "
+                           "ORDER BY rowid LIMIT 1").fetchone()
+    rotten = bytearray(blob)
+    rotten[len(rotten) // 2] ^= 0x40
+    conn.execute("UPDATE payloads SET blob = ? WHERE blob = ?", (bytes(rotten), blob))
+    conn.commit()
+    conn.close()
+
+
+def _old_backlog(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    then = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3))
+    conn = sqlite3.connect(site.journal_path)
+    conn.execute("UPDATE records SET created_at = ?",
+                 (then.isoformat(timespec="milliseconds").replace("+00:00", "Z"),))
+    conn.commit()
+    conn.close()
+
+
+def _missing_camera(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    _append('[hardware.camera]\ntype = "v4l2"\ndevice = "/dev/video-none"\n')(site, intake, tmp)
+
+
+def _missing_fingerprint(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    _append('[hardware.fingerprint]\ntype = "zfm"\nport = "/dev/ttyNOSUCH"\n')(site, intake, tmp)
+
+
+CASES: list[tuple[str, Breaker, str, str, str]] = [
+    # (case, what breaks, the check that fails, words of its detail, words of its fix)
+    ("bad config key", _kiosk_key, "config", "kiosk.colour", "remove or rename kiosk.colour"),
+    ("missing fingerprint port", _missing_fingerprint, "device.fingerprint",
+     "/dev/ttyNOSUCH", "hardware.fingerprint.port"),
+    ("missing camera", _missing_camera, "device.camera", "/dev/video-none", "hardware.camera"),
+    ("disk below reserve", _reserve, "disk", "disk reserve reached",
+     "kiosk.disk_reserve_bytes"),
+    ("device key mode 0644", _device_key_mode, "key.device", "mode 644", "chmod 600"),
+    ("device key missing", _device_key_gone, "key.device", "is missing", "kiosk keys show"),
+    ("central key missing", _central_key_gone, "key.central", "is missing",
+     "copy central.pub"),
+    ("intake key not set", _intake_key_unset, "key.intake", "upload.intake_key is not set",
+     "intake.pub"),
+    ("intake down", _intake_down, "intake", "connection refused", "start the intake"),
+    ("kiosk not registered", _unregistered, "registration",
+     "does not know kiosk test-01", "kiosk-intake register"),
+    ("kiosk revoked", _revoked, "registration", "revoked kiosk test-01",
+     "kiosk-intake register"),
+    ("corrupt journal", _corrupt_journal, "journal", "corrupt", "copy"),
+    ("rotten payload", _rotten_payload, "journal", "step portrait: payload is damaged",
+     "kiosk journal check"),
+    ("oldest unsent record too old", _old_backlog, "backlog", "since 3.0 days",
+     "kiosk upload --once"),
+]
+# what else a failure takes with it: checks that need it are skipped, not failed
+NEEDS = {"key.device": {"registration"}, "intake": {"registration"},
+         "config": set(ALL) - {"config"}, "journal": {"backlog", "rejected"}}
+
+
+@pytest.mark.parametrize(("case", "breaker", "check", "detail", "fix"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_doctor_names_the_failure_and_its_fix(
+        site: Site, intake: IntakeServer, tmp_path: Path, case: str, breaker: Breaker,
+        check: str, detail: str, fix: str) -> None:
+    breaker(site, intake, tmp_path)
+    code, found, done = doctor(site)
+    assert code == 1, done.stdout
+    finding = found[check]
+    assert finding["status"] == "fail" and finding["ok"] is False
+    assert detail in finding["detail"], finding
+    assert fix in finding["fix"], finding
+    others = {name: f["status"] for name, f in found.items() if name != check}
+    skipped = NEEDS.get(check, set())
+    assert {n for n, s in others.items() if s == "fail"} == set(), done.stdout
+    assert {n for n, s in others.items() if s == "skip"} <= skipped, done.stdout
+    assert done.stderr == ""
+    # never a key: the device key's seed, the intake's private keys
+    seed = (site.root / "data" / "device.key")
+    if seed.exists():
+        assert seed.read_bytes().hex() not in done.stdout
+
+
+def test_clock_not_synchronised_names_timedatectl_and_the_fix(
+        site: Site, intake: IntakeServer) -> None:
+    bin_dir = fake_timedatectl(site.root / "bin-unsynced", synced=False, ntp=False)
+    code, found, _done = doctor(site, bin_dir=bin_dir)
+    assert code == 1
+    clock = found["clock"]
+    assert clock["status"] == "fail"
+    assert "not synchronised (timedatectl)" in clock["detail"]
+    assert "no NTP client is enabled" in clock["detail"]
+    assert "sudo timedatectl set-ntp true" in clock["fix"]
+    assert [n for n, f in found.items() if f["status"] != "ok"] == ["clock"]
+
+
+# -- the intake's certificate --
+def _cert(path: Path, names: list[str], *, days: tuple[int, int] = (-1, 365)
+          ) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    alt = [x509.DNSName(n) for n in names]
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now + datetime.timedelta(days=days[0]))
+            .not_valid_after(now + datetime.timedelta(days=days[1]))
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, hashes.SHA256()))
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (path / "tls.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return path / "tls.crt", path / "tls.key"
+
+
+def _https(site: Site, cert: Path, key: Path) -> IntakeServer:
+    return IntakeServer(site.intake_dir, 0, "--cert", str(cert), "--key", str(key))
+
+
+def test_https_intake_with_its_certificate_is_green(site: Site) -> None:
+    keys = site.intake_dir / "keys"
+    with _https(site, keys / "tls.crt", keys / "tls.key") as server:
+        site.configure(server.url.replace("127.0.0.1", "localhost"), ca_file=str(
+            keys / "tls.crt"))
+        code, found, done = doctor(site)
+        assert code == 0, done.stdout
+        assert "certificate verified against" in found["intake"]["detail"]
+        site.configure(server.url, tls_fingerprint=fingerprint((keys / "tls.crt").read_bytes()))
+        code, found, done = doctor(site)
+        assert code == 0, done.stdout
+        assert "the pinned certificate" in found["intake"]["detail"]
+
+
+@pytest.mark.parametrize(("case", "detail", "fix"), [
+    ("unknown CA", "signed by a CA this kiosk does not trust", "upload.tls_fingerprint"),
+    ("wrong pin", "not the pinned one", "upload.tls_fingerprint"),
+    ("expired", "has expired", "renew the certificate"),
+    ("wrong host", "does not name localhost (wrong host)", "--tls-name localhost"),
+])
+def test_certificate_failures_are_named(site: Site, tmp_path: Path, case: str, detail: str,
+                                        fix: str) -> None:
+    keys = site.intake_dir / "keys"
+    cert, key = keys / "tls.crt", keys / "tls.key"
+    if case == "expired":
+        cert, key = _cert(tmp_path / "expired", ["localhost"], days=(-30, -1))
+    elif case == "wrong host":
+        cert, key = _cert(tmp_path / "elsewhere", ["intake.dukcapil.example"])
+    with _https(site, cert, key) as server:
+        url = server.url.replace("127.0.0.1", "localhost")
+        if case == "unknown CA":
+            other, _ = ensure_tls_pair(tmp_path / "other")  # a CA this intake is not under
+            site.configure(url, ca_file=str(other))
+        elif case == "wrong pin":
+            other, _ = ensure_tls_pair(tmp_path / "other")
+            site.configure(url, tls_fingerprint=fingerprint(other.read_bytes()))
+        else:
+            site.configure(url, ca_file=str(cert))
+        code, found, _done = doctor(site)
+    assert code == 1
+    assert found["intake"]["status"] == "fail"
+    assert detail in found["intake"]["detail"], found["intake"]
+    assert fix in found["intake"]["fix"], found["intake"]
+    assert found["registration"]["status"] == "skip"
+
+
+# -- a dead link and a dead upsd --
+def test_a_silent_intake_costs_the_timeout_once(site: Site) -> None:
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        configure(site, f"http://127.0.0.1:{silent.getsockname()[1]}/",
+                  "[doctor]\ntimeout_s = 2\n")
+        started = time.monotonic()
+        code, found, _done = doctor(site)
+        elapsed = time.monotonic() - started
+    assert code == 1
+    assert "no answer from the intake within 2 s" in found["intake"]["detail"]
+    assert "check the link" in found["intake"]["fix"]
+    assert elapsed < 15, elapsed  # Python's start included; the request itself is 2 s
+
+
+@pytest.fixture
+def nut() -> Iterator[NutServer]:
+    try:
+        server = NutServer()
+    except NutMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with server:
+        yield server
+
+
+def test_ups_through_upsd_then_upsd_stopped_then_the_driver_stopped(
+        site: Site, intake: IntakeServer, nut: NutServer) -> None:
+    configure(site, intake.url, f'[power]\ntype = "nut"\nhost = "{nut.host}"\n'
+                                f"port = {nut.port}\nups = \"{nut.ups}\"\n")
+    code, found, done = doctor(site)
+    assert code == 0, done.stdout
+    assert "source mains" in found["ups"]["detail"]
+
+    nut.stop_driver()
+    code, found, done = doctor(site)
+    assert code == 1
+    assert found["ups"]["status"] == "fail"
+    assert "upsdrvctl start" in found["ups"]["fix"], found["ups"]
+
+    nut.stop_upsd()
+    code, found, done = doctor(site)
+    assert code == 1
+    assert "refused the connection" in found["ups"]["detail"]
+    assert "sudo systemctl start nut-server" in found["ups"]["fix"]
+    assert [n for n, f in found.items() if f["status"] != "ok"] == ["ups"]
+
+
+def test_upsd_nowhere_answers_within_the_timeout(site: Site, intake: IntakeServer) -> None:
+    port = free_port()
+    configure(site, intake.url, f'[power]\ntype = "nut"\nport = {port}\n')
+    code, found, _done = doctor(site)
+    assert code == 1
+    assert f"127.0.0.1:{port}" in found["ups"]["detail"]
+    assert "nut-server" in found["ups"]["fix"]
+
+
+# -- the intake's answer to the doctor's question --
+def test_intake_answers_kiosks_id_only_to_that_kiosk(site: Site, intake: IntakeServer) -> None:
+    auth = kiosk_auth(site)
+    mine = requests.get(f"{intake.url}kiosks/test-01", auth=auth, timeout=10)
+    assert mine.status_code == 200
+    body = mine.json()
+    assert body["kiosk_id"] == "test-01" and body["registered"] is True
+    assert len(body["key_id"]) == 16
+    other = requests.get(f"{intake.url}kiosks/other-02", auth=auth, timeout=10)
+    assert other.status_code == 404
+    unsigned = requests.get(f"{intake.url}kiosks/test-01", timeout=10)
+    assert unsigned.status_code == 401 and unsigned.json()["code"] == "unsigned"
+    (site.intake_dir / "devices" / "test-01.json").unlink()
+    gone = requests.get(f"{intake.url}kiosks/test-01", auth=auth, timeout=10)
+    assert gone.status_code == 403 and gone.json()["code"] == "unknown_kiosk"
+
+
+def test_doctor_runs_from_the_repo_checkout(site: Site, intake: IntakeServer) -> None:
+    """The console script's module, from another working directory (as over SSH)."""
+    env = dict(kiosk_env(site.config), PYTHONPATH=str(REPO),
+               PATH=f"{fake_timedatectl(site.root / 'bin')}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run([*KIOSK, "doctor", "--config", str(site.config)], env=env,
+                          capture_output=True, text=True, timeout=90, cwd="/")
+    assert done.returncode == 0, done.stdout + done.stderr
