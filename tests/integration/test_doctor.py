@@ -15,6 +15,7 @@ import os
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -242,6 +243,40 @@ def test_doctor_names_the_failure_and_its_fix(
     seed = (site.root / "data" / "device.key")
     if seed.exists():
         assert seed.read_bytes().hex() not in done.stdout
+
+
+@pytest.mark.parametrize("fault", [None, "mute"])
+def test_fingerprint_sensor_on_its_port_then_a_dead_sensor(
+        site: Site, intake: IntakeServer, tmp_path: Path, fault: str | None) -> None:
+    """The ZhianTec emulator on a pty: answering, it is ok; mute (a dead sensor on a live
+    port), the doctor names it within its budget and says what to check."""
+    link = tmp_path / "fp0"
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "kiosk.hardware.fingerprint.emulator", "--link", str(link),
+         *(["--fault", fault] if fault else [])],
+        env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert emulator.stdout is not None
+        assert emulator.stdout.readline().startswith("fingerprint emulator on /dev/")
+        configure(site, intake.url, f'[hardware.fingerprint]\ntype = "zfm"\nport = "{link}"\n')
+        started = time.monotonic()
+        code, found, done = doctor(site)
+        elapsed = time.monotonic() - started
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
+    sensor = found["device.fingerprint"]
+    if fault is None:
+        assert code == 0, done.stdout
+        assert f"ZFM sensor on {link}" in sensor["detail"]
+        return
+    assert code == 1
+    assert sensor["status"] == "fail"
+    assert "did not answer" in sensor["detail"], sensor
+    assert "hardware.fingerprint.port" in sensor["fix"]
+    assert elapsed < 30, elapsed
+    assert [n for n, f in found.items() if f["status"] != "ok"] == ["device.fingerprint"]
 
 
 def test_clock_not_synchronised_names_timedatectl_and_the_fix(
