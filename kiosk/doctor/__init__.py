@@ -74,11 +74,13 @@ def skip(check: str, detail: str, fix: str = "") -> Finding:
 @dataclass
 class Check:
     """A unit of work: ``run()`` yields one finding per name of ``names``, in that order,
-    within ``budget_s`` seconds of the start. Runs in its own thread."""
+    within ``budget_s`` seconds of the start. Runs in its own thread. ``hint``: the fix
+    when it does not answer in time (what to run by hand to see where it hangs)."""
 
     names: tuple[str, ...]
     run: Callable[[], Iterable[Finding]]
     budget_s: float
+    hint: str = "run the matching maintainer tool by hand to see where it hangs"
     found: list[Finding] = field(default_factory=list)
     _done: threading.Event = field(default_factory=threading.Event)
 
@@ -105,9 +107,7 @@ class Check:
                 out.append(by_name[name])
             elif stuck is None and not self._done.is_set():
                 stuck = name
-                out.append(fail(name, f"no answer within {self.budget_s:g} s",
-                                "something it waits on hangs (a device, the link, the "
-                                "disk); run the matching tool (below) by hand to see where"))
+                out.append(fail(name, f"no answer within {self.budget_s:g} s", self.hint))
             else:
                 out.append(skip(name, f"not reached: {stuck or 'the check before'} did "
                                       "not finish"))

@@ -47,18 +47,28 @@ def plan(config_path: str | None, *, clock_probe: Callable[[], ClockState] | Non
     timeout = float(config["doctor"]["timeout_s"])
     probe = clock_probe or (lambda: clock_state(timeout_s=min(3.0, timeout)))
     checks = [Check(("config",), lambda: [check_config(config)], LOCAL_BUDGET_S)]
-    checks += [Check((f"device.{kind}",), _bind(check_device, config, kind), DEVICE_BUDGET_S)
+    url = config["upload"]["url"]
+    nut = config["power"]
+    checks += [Check((f"device.{kind}",), _bind(check_device, config, kind), DEVICE_BUDGET_S,
+                     "stop kiosk-ui, then `kiosk hw selftest` shows where it hangs")
                for kind in HARDWARE]
     checks += [
-        Check(("disk",), lambda: [check_disk(config)], LOCAL_BUDGET_S),
-        Check(("clock",), lambda: [check_clock(probe())], LOCAL_BUDGET_S),
+        Check(("disk",), lambda: [check_disk(config)], LOCAL_BUDGET_S,
+              f"`df -h {config.data_dir}` (a hung network or USB file system?)"),
+        Check(("clock",), lambda: [check_clock(probe())], LOCAL_BUDGET_S,
+              "`timedatectl status`; is systemd-timedated answering?"),
         Check(("key.device", "key.central", "key.intake"), lambda: check_keys(config),
-              LOCAL_BUDGET_S),
+              LOCAL_BUDGET_S, "`ls -l` the key files (a hung file system?)"),
         Check(("intake", "registration"), lambda: intake_checks(config, timeout),
-              2 * timeout + 2),
-        Check(("ups",), lambda: [check_ups(config, timeout)], 2 * timeout + 2),
-        Check(("journal",), lambda: [check_journal(config)], JOURNAL_BUDGET_S + 3),
-        Check(("backlog", "rejected"), lambda: check_outbox(config), LOCAL_BUDGET_S),
+              2 * timeout + 2, f"the link or DNS hangs: `curl -v {url}health`, "
+              "`getent hosts` the intake's name"),
+        Check(("ups",), lambda: [check_ups(config, timeout)], 2 * timeout + 2,
+              f"`upsc {nut['ups']}@{nut['host']}:{nut['port']}`" if nut["type"] == "nut"
+              else "`kiosk hw selftest`"),
+        Check(("journal",), lambda: [check_journal(config)], JOURNAL_BUDGET_S + 3,
+              "`kiosk journal check` (is the disk failing? `dmesg`)"),
+        Check(("backlog", "rejected"), lambda: check_outbox(config), LOCAL_BUDGET_S,
+              "`kiosk queue list` (is the journal locked or the disk failing?)"),
     ]
     return checks
 

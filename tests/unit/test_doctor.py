@@ -42,7 +42,7 @@ def test_a_hanging_check_is_reported_at_its_budget_and_the_rest_still_answer() -
 
     started = time.monotonic()
     findings = run_checks([
-        Check(("first", "second", "third"), hangs, budget_s=0.5),
+        Check(("first", "second", "third"), hangs, budget_s=0.5, hint="`kiosk hw selftest`"),
         Check(("quick",), lambda: [ok("quick", "fine")], budget_s=5),
     ])
     elapsed = time.monotonic() - started
@@ -51,6 +51,7 @@ def test_a_hanging_check_is_reported_at_its_budget_and_the_rest_still_answer() -
     assert [(f.check, f.status) for f in findings] == [
         ("first", "ok"), ("second", "fail"), ("third", "skip"), ("quick", "ok")]
     assert findings[1].detail == "no answer within 0.5 s"
+    assert findings[1].fix == "`kiosk hw selftest`"
     assert "second" in findings[2].detail
 
 
