@@ -26,8 +26,9 @@ from kiosk.doctor import (
     summary,
     warn,
 )
-from kiosk.doctor.checks import check_clock, check_ups, describe_age
+from kiosk.doctor.checks import check_clock, check_ups
 from kiosk.doctor.intake import registration, tls_failure
+from kiosk.doctor.journal import describe_age
 from tests.conftest import write_config
 
 
