@@ -28,7 +28,8 @@ from kiosk.doctor import (
 )
 from kiosk.doctor.checks import check_clock, check_ups
 from kiosk.doctor.intake import registration, tls_failure
-from kiosk.doctor.journal import describe_age
+from kiosk.doctor.journal import check_journal, describe_age
+from kiosk.journal import Journal
 from tests.conftest import write_config
 
 
@@ -227,3 +228,41 @@ def test_ups_reading_becomes_a_finding(tmp_path: Path, power: str, status: str,
 
 def test_describe_age() -> None:
     assert [describe_age(s) for s in (90, 5400, 3 * 86400)] == ["2 min", "1.5 h", "3.0 days"]
+
+
+# -- the journal ---------------------------------------------------------------------------------
+@pytest.fixture
+def journal_config(tmp_path: Path) -> Config:
+    config = load_config(write_config(tmp_path))
+    config.data_dir.mkdir()
+    with Journal.open(config.journal_path, kiosk_id="test-01", boot_id="boot",
+                      clock_trusted=lambda: True) as journal:
+        journal.create_record(assisted=False)
+    return config
+
+
+def test_journal_sound_and_read_in_full(journal_config: Config) -> None:
+    finding = check_journal(journal_config)
+    assert finding.status == "ok"
+    assert finding.detail == "1 records; every page and payload read"
+
+
+def test_a_deep_check_past_its_budget_is_a_warning_naming_journal_check(
+        journal_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    monkeypatch.setattr(Journal, "verify", lambda self: release.wait(10) and [])
+    started = time.monotonic()
+    finding = check_journal(journal_config, budget_s=0.3)
+    release.set()
+    assert time.monotonic() - started < 2
+    assert finding.status == "warn"
+    assert "the tables are sound" in finding.detail
+    assert "kiosk journal check" in finding.fix
+
+
+def test_a_quarantined_journal_fails(journal_config: Config) -> None:
+    kept = journal_config.journal_path.with_name("journal.db.corrupt-20261129T000000Z")
+    kept.write_bytes(b"old")
+    finding = check_journal(journal_config)
+    assert finding.status == "fail"
+    assert str(kept) in finding.detail and "move it out of" in finding.fix
