@@ -9,6 +9,7 @@ clock is the one outside input: a `timedatectl` on PATH answers as systemd-timed
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 import requests
+import serial
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -245,7 +247,7 @@ def test_doctor_names_the_failure_and_its_fix(
         assert seed.read_bytes().hex() not in done.stdout
 
 
-@pytest.mark.parametrize("fault", [None, "mute"])
+@pytest.mark.parametrize("fault", [None, "mute", "held"])
 def test_fingerprint_sensor_on_its_port_then_a_dead_sensor(
         site: Site, intake: IntakeServer, tmp_path: Path, fault: str | None) -> None:
     """The ZhianTec emulator on a pty: answering, it is ok; mute (a dead sensor on a live
@@ -253,16 +255,19 @@ def test_fingerprint_sensor_on_its_port_then_a_dead_sensor(
     link = tmp_path / "fp0"
     emulator = subprocess.Popen(
         [sys.executable, "-m", "kiosk.hardware.fingerprint.emulator", "--link", str(link),
-         *(["--fault", fault] if fault else [])],
+         *(["--fault", fault] if fault == "mute" else [])],
         env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True)
     try:
         assert emulator.stdout is not None
         assert emulator.stdout.readline().startswith("fingerprint emulator on /dev/")
         configure(site, intake.url, f'[hardware.fingerprint]\ntype = "zfm"\nport = "{link}"\n')
-        started = time.monotonic()
-        code, found, done = doctor(site)
-        elapsed = time.monotonic() - started
+        with contextlib.ExitStack() as stack:
+            if fault == "held":  # the touchscreen holds the port, as kiosk-ui does
+                stack.enter_context(serial.Serial(str(link), exclusive=True))
+            started = time.monotonic()
+            code, found, done = doctor(site)
+            elapsed = time.monotonic() - started
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
@@ -270,6 +275,12 @@ def test_fingerprint_sensor_on_its_port_then_a_dead_sensor(
     if fault is None:
         assert code == 0, done.stdout
         assert f"ZFM sensor on {link}" in sensor["detail"]
+        return
+    if fault == "held":  # the normal state of a running kiosk: a warning, not a failure
+        assert code == 0, done.stdout
+        assert sensor["status"] == "warn"
+        assert "held by another program" in sensor["detail"]
+        assert "sudo systemctl stop kiosk-ui" in sensor["fix"]
         return
     assert code == 1
     assert sensor["status"] == "fail"
