@@ -88,6 +88,8 @@ def _config_failure(exc: ConfigError, config_path: str | None) -> Finding:
     where = _config_files(config_path)
     if exc.allowed.startswith("no such key here"):
         fix = f"remove or rename {exc.key} in {where} ({exc.allowed[len('no such key here; '):]})"
+    elif exc.allowed.startswith("a known section"):
+        fix = f"remove or rename the section {exc.key} in {where} ({exc.allowed})"
     else:
         fix = f"edit {where}: {exc.key} must be {exc.allowed}"
     return fail("config", str(exc), f"{fix}; then `kiosk config check`")

@@ -26,7 +26,7 @@ from kiosk.doctor import (
     summary,
     warn,
 )
-from kiosk.doctor.checks import check_clock, check_ups
+from kiosk.doctor.checks import check_clock, check_ups, plan
 from kiosk.doctor.intake import registration, tls_failure
 from kiosk.doctor.journal import check_journal, describe_age
 from kiosk.journal import Journal
@@ -266,3 +266,22 @@ def test_a_quarantined_journal_fails(journal_config: Config) -> None:
     finding = check_journal(journal_config)
     assert finding.status == "fail"
     assert str(kept) in finding.detail and "move it out of" in finding.fix
+
+
+# -- the configuration ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("body", "detail", "fix"), [
+    ("[kiosk]\ncolour = \"red\"\n", "kiosk.colour", "remove or rename kiosk.colour"),
+    ("[colour]\nred = 1\n", "[colour]", "remove or rename the section [colour]"),
+    ("[upload]\nretries = -1\n", "upload.retries", "upload.retries must be a number from 0"),
+    ("[hardware.camera]\ntype = \"webcam\"\n", "hardware.camera.type", "must be one of"),
+])
+def test_a_config_that_does_not_load_is_named_and_the_rest_skipped(
+        tmp_path: Path, body: str, detail: str, fix: str) -> None:
+    path = write_config(tmp_path, body)
+    findings = run_checks(plan(str(path)))
+    config, *rest = findings
+    assert config.check == "config" and config.status == "fail"
+    assert detail in config.detail
+    assert fix in config.fix and str(path) in config.fix and "kiosk config check" in config.fix
+    assert {f.status for f in rest} == {"skip"}
+    assert exit_code(findings) == 1
