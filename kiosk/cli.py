@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", parents=[common],
                             help="check everything; each line ok or the reason and its fix; "
                                  "exit 1 on any failure")
-    doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--json", action="store_true",
+                        help="a list of {check, ok, detail, fix, status}")
 
     queue = sub.add_parser("queue", parents=[common], help="records waiting to be sent")
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
