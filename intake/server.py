@@ -16,7 +16,8 @@ handler); this module adds what the library leaves to its user:
 * crash recovery at start: a tus upload whose bytes all arrived but that was not processed
   (killed in between) is processed before the socket is served, so no kiosk is left
   resuming an upload that has nothing left to send;
-* ``GET /receipts/<kiosk>/<record>``, ``GET /health`` and the bearer token;
+* ``GET /receipts/<kiosk>/<record>``, ``GET /kiosks/<kiosk>`` (``kiosk doctor``: is this
+  kiosk registered with the key it signs with?), ``GET /health`` and the bearer token;
 * **every byte that arrives is kept**: the library reads a ``PATCH`` body whole before it
   writes anything, so on a link that drops every 64 KB a 256 KiB chunk is never kept and
   the kiosk resends it for ever. :meth:`IntakeHandler.do_PATCH` streams the body instead
@@ -335,6 +336,17 @@ class Intake:
         if path == "/health":
             return 200, "application/json", b'{"ok":true}'
         parts = path.split("/")
+        if len(parts) == 3 and parts[1] == "kiosks" and kiosk_id is not None:
+            # `kiosk doctor`: the signature was verified (_admit), so the signer is
+            # registered with the key it signs with; another kiosk is not told anything
+            if parts[2] != kiosk_id:
+                return 404, "application/json", b'{"error":"not found"}'
+            device = self.store.registration(kiosk_id)
+            if device is None:  # pragma: no cover - revoked or removed since _admit
+                return 404, "application/json", b'{"error":"not found"}'
+            return 200, "application/json", json.dumps(
+                {"kiosk_id": kiosk_id, "key_id": device.key_id, "registered": True},
+                sort_keys=True).encode()
         if len(parts) == 4 and parts[:2] == ["", "receipts"] and KIOSK_ID.fullmatch(parts[2]) and (
                 kiosk_id is None or parts[2] == kiosk_id):
             status, body = self.store.receipt(parts[2], parts[3])

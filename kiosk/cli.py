@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", parents=[common], help="what the kiosk is doing")
     status.add_argument("--json", action="store_true")
+    doctor = sub.add_parser("doctor", parents=[common],
+                            help="check everything; each line ok or the reason and its fix; "
+                                 "exit 1 on any failure")
+    doctor.add_argument("--json", action="store_true",
+                        help="a list of {check, ok, detail, fix, status}")
 
     queue = sub.add_parser("queue", parents=[common], help="records waiting to be sent")
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
@@ -130,6 +135,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "doctor":  # a config that does not load is one of its findings
+        from kiosk.doctor import doctor_command
+
+        return doctor_command(args.config, as_json=args.json)
     # The subcommand's --config (after the verb) wins over the one before it.
     try:
         config = load_config(args.config)
@@ -316,11 +325,9 @@ def _journal_export(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_config(config: Config, args: argparse.Namespace) -> int:
     if args.config_command == "check":
-        from kiosk.config import check_devices, check_sealing, check_upload
+        from kiosk.config import check_all
 
-        check_sealing(config)
-        check_upload(config)
-        check_devices(config)
+        check_all(config)
         sources = ", ".join(map(str, config.sources)) or "packaged defaults only"
         print(f"configuration ok ({sources})")
         return EXIT_OK

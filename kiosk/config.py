@@ -181,6 +181,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "central_key": _field(str, "dev"),
         "device_key": _field(str, "{data_dir}/device.key"),
     },
+    "doctor": {
+        # `kiosk doctor`: seconds for each network question (the intake, upsd); the whole
+        # run answers within a few of these, however dead the link.
+        "timeout_s": _field((int, float), 5, _between(0.5, 60)),
+        # An unsent record older than this is a failure (the link, the uploader, the
+        # intake): a day by default.
+        "max_unsent_age_s": _field((int, float), 86400, _between(60, 90 * 86400)),
+    },
     "ui": {
         "fullscreen": _field(bool, False),
         "width": _field(int, 1280, _between(320, 7680)),
@@ -461,6 +469,13 @@ def check_devices(config: Config) -> None:
                               "a GPIO line that [hardware.gpio] does not also claim (set "
                               "hardware.gpio.power_fail_pin to a free pin, or wire the UPS "
                               "line to another pin): one line can have only one owner")
+
+
+def check_all(config: Config) -> None:
+    """Everything ``kiosk config check`` checks beyond loading: sealing, upload, devices."""
+    check_sealing(config)
+    check_upload(config)
+    check_devices(config)
 
 
 def defaults() -> dict[str, dict[str, Any]]:

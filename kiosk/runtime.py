@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import shutil
 import uuid
@@ -15,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiosk.clock import clock_is_synchronized
 from kiosk.config import Config, check_sealing
 from kiosk.errors import (
     ConfigError,
@@ -36,7 +35,6 @@ from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_cent
 log = logging.getLogger(__name__)
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
-_TIME_ERROR = 5  # adjtimex(2): "clock not synchronized"
 
 
 def boot_id() -> str:
@@ -45,24 +43,6 @@ def boot_id() -> str:
         return _BOOT_ID.read_text().strip()
     except OSError:
         return str(uuid.uuid4())
-
-
-def clock_is_synchronized() -> bool:
-    """True once the kernel says the clock is NTP-synchronized (adjtimex != TIME_ERROR).
-
-    A Pi has no RTC: until timesyncd (or chrony) has synced, the wall clock may be days off.
-    Records carry this flag; ordering never depends on the clock.
-    """
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return False
-    try:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        timex = ctypes.create_string_buffer(512)  # struct timex, modes = 0: read only
-        state = libc.adjtimex(timex)
-    except (OSError, AttributeError):
-        return False
-    return state not in (-1, _TIME_ERROR)
 
 
 def ensure_dev_central_key(config: Config) -> None:
@@ -97,6 +77,23 @@ def read_power(config: Config) -> PowerStatus:
     device = create_device("power", config.backend_options("power"))
     with device:
         return device.read()
+
+
+def disk_refusal(config: Config) -> str | None:
+    """Why the data directory's disk refuses new enrollments (no free space, or below
+    ``kiosk.disk_reserve_bytes``), or None when it has room."""
+    try:
+        free = shutil.disk_usage(config.data_dir if config.data_dir.exists()
+                                 else config.data_dir.parent).free
+    except OSError as exc:
+        return f"data directory {config.data_dir} unusable: {exc.strerror}"
+    reserve = config["kiosk"]["disk_reserve_bytes"]
+    if free == 0:  # refused even with no reserve configured
+        return f"disk full: no free space in {config.data_dir}; free some, then start again"
+    if free < reserve:
+        return (f"disk reserve reached: {free} bytes free, {reserve} kept in reserve "
+                "(kiosk.disk_reserve_bytes)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -139,18 +136,9 @@ def check_acceptance(config: Config, power: PowerStatus | None = None) -> Accept
         return refuse(f"journal was found corrupt and kept as {quarantined[0]}; a maintainer "
                       f"must inspect it and move it out of {config.data_dir} before "
                       "enrollment resumes")
-    try:
-        free = shutil.disk_usage(config.data_dir if config.data_dir.exists()
-                                 else config.data_dir.parent).free
-    except OSError as exc:
-        return refuse(f"data directory {config.data_dir} unusable: {exc.strerror}")
-    reserve = config["kiosk"]["disk_reserve_bytes"]
-    if free == 0:  # refused even with no reserve configured
-        return refuse(f"disk full: no free space in {config.data_dir}; free some, then "
-                      "start again")
-    if free < reserve:
-        return refuse(f"disk reserve reached: {free} bytes free, {reserve} kept in reserve "
-                      "(kiosk.disk_reserve_bytes)")
+    disk = disk_refusal(config)
+    if disk is not None:
+        return refuse(disk)
     if power_refusal:
         return refuse(power_refusal)
     return Acceptance(True, None, on_battery)

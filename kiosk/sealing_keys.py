@@ -91,7 +91,8 @@ def _write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool) -> Non
     fsync_dir(path.parent)
 
 
-def _check_private_mode(path: Path) -> None:
+def check_private_mode(path: Path) -> None:
+    """SealingError unless ``path`` is a regular file only its owner may read and write."""
     info = path.stat()
     if not stat.S_ISREG(info.st_mode):
         raise SealingError(f"key file {path} is not a regular file")
@@ -169,7 +170,16 @@ class SeedKey:
             else:
                 log.info("created %s %s at %s", cls.what, key.key_id, path)
                 return key
-        _check_private_mode(path)
+        return cls.load(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """Load the seed at ``path``, never creating it: SealingError when it is missing,
+        readable by others or not a seed; OSError when it cannot be read."""
+        path = Path(path)
+        if not path.exists():
+            raise SealingError(f"{cls.what} {path} is missing")
+        check_private_mode(path)
         seed = path.read_bytes()
         if len(seed) != SEED_BYTES:
             raise SealingError(f"{cls.what} {path} is {len(seed)} bytes, expected "
@@ -256,5 +266,5 @@ def load_central_private_key(path: Path) -> bytes:
             f"central private key {path} is missing; create it with "
             "`kiosk-intake keys init --data DIR`"
         )
-    _check_private_mode(path)
+    check_private_mode(path)
     return _read_key_text(path, CENTRAL_PRIVATE, "central private key")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk import runtime
+from kiosk import clock, runtime
 
 
 class FakeLibc:
@@ -23,10 +23,10 @@ class FakeLibc:
 ])
 def test_clock_trust_follows_adjtimex(monkeypatch: pytest.MonkeyPatch, state: int,
                                       trusted: bool) -> None:
-    monkeypatch.setattr(runtime.ctypes, "CDLL", lambda *a, **k: FakeLibc(state))
+    monkeypatch.setattr(clock.ctypes, "CDLL", lambda *a, **k: FakeLibc(state))
     assert runtime.clock_is_synchronized() is trusted
 
 
 def test_no_libc_means_untrusted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtime.ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(clock.ctypes.util, "find_library", lambda name: None)
     assert runtime.clock_is_synchronized() is False

@@ -1,0 +1,310 @@
+"""The doctor's checks on this machine: configuration, devices, disk, clock, keys and UPS,
+and :func:`plan`, which puts every check in order. The intake's are in
+:mod:`kiosk.doctor.intake`, the journal's in :mod:`kiosk.doctor.journal`.
+
+Each reuses the code the kiosk itself runs (config validation, the devices' self-tests,
+the acceptance rules, the key loaders, the journal's checks, the status queries), so the
+doctor and the kiosk cannot disagree about what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from kiosk.clock import ClockState, clock_state
+from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
+from kiosk.doctor import Check, Finding, fail, ok, skip, warn
+from kiosk.errors import ConfigError, DeviceError, KioskError, SealingError
+
+HARDWARE = ("fingerprint", "camera", "card", "gpio")
+DEVICE_BUDGET_S = 10.0  # a self-test opens the device and asks it once; a mute one retries
+LOCAL_BUDGET_S = 5.0  # checks that only read files
+NAMES = ("config", *(f"device.{k}" for k in HARDWARE), "disk", "clock", "key.device",
+         "key.central", "key.intake", "intake", "registration", "ups", "journal", "backlog",
+         "rejected")
+_GPIO_LOCK = threading.Lock()  # the kiosk's pins and a GPIO UPS HAT: one at a time
+GiB, MiB = 2**30, 2**20
+
+
+def plan(config_path: str | None, *, clock_probe: Callable[[], ClockState] | None = None
+         ) -> list[Check]:
+    """The checks for the kiosk configured at ``config_path`` (``--config``)."""
+    from kiosk.doctor.intake import intake_checks
+    from kiosk.doctor.journal import JOURNAL_BUDGET_S, check_journal, check_outbox
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        finding = _config_failure(exc, config_path)
+        rest = [skip(name, "not run: the configuration does not load (see config)")
+                for name in NAMES[1:]]
+        return [Check(NAMES, lambda: [finding, *rest], LOCAL_BUDGET_S)]
+    timeout = float(config["doctor"]["timeout_s"])
+    probe = clock_probe or (lambda: clock_state(timeout_s=min(3.0, timeout)))
+    checks = [Check(("config",), lambda: [check_config(config)], LOCAL_BUDGET_S)]
+    url = config["upload"]["url"]
+    nut = config["power"]
+    checks += [Check((f"device.{kind}",), _bind(check_device, config, kind), DEVICE_BUDGET_S,
+                     "stop kiosk-ui, then `kiosk hw selftest` shows where it hangs")
+               for kind in HARDWARE]
+    checks += [
+        Check(("disk",), lambda: [check_disk(config)], LOCAL_BUDGET_S,
+              f"`df -h {config.data_dir}` (a hung network or USB file system?)"),
+        Check(("clock",), lambda: [check_clock(probe())], LOCAL_BUDGET_S,
+              "`timedatectl status`; is systemd-timedated answering?"),
+        Check(("key.device", "key.central", "key.intake"), lambda: check_keys(config),
+              LOCAL_BUDGET_S, "`ls -l` the key files (a hung file system?)"),
+        Check(("intake", "registration"), lambda: intake_checks(config, timeout),
+              2 * timeout + 2, f"the link or DNS hangs: `curl -v {url}health`, "
+              "`getent hosts` the intake's name"),
+        Check(("ups",), lambda: [check_ups(config, timeout)], 2 * timeout + 2,
+              f"`upsc {nut['ups']}@{nut['host']}:{nut['port']}`" if nut["type"] == "nut"
+              else "`kiosk hw selftest`"),
+        Check(("journal",), lambda: [check_journal(config)], JOURNAL_BUDGET_S + 3,
+              "`kiosk journal check` (is the disk failing? `dmesg`)"),
+        Check(("backlog", "rejected"), lambda: check_outbox(config), LOCAL_BUDGET_S,
+              "`kiosk queue list` (is the journal locked or the disk failing?)"),
+    ]
+    return checks
+
+
+def _bind(function: Callable[[Config, str], Finding], config: Config, kind: str
+          ) -> Callable[[], list[Finding]]:
+    return lambda: [function(config, kind)]
+
+
+def _config_files(config_path: str | None) -> str:
+    system = Path(os.environ.get("KIOSK_SYSTEM_CONFIG", SYSTEM_CONFIG))
+    files = [p for p in (system if system.exists() else None,
+                         config_path_from_env(config_path)) if p is not None]
+    return " / ".join(map(str, files)) or "the config file"
+
+
+def _config_failure(exc: ConfigError, config_path: str | None) -> Finding:
+    where = _config_files(config_path)
+    if exc.allowed.startswith("no such key here"):
+        fix = f"remove or rename {exc.key} in {where} ({exc.allowed[len('no such key here; '):]})"
+    elif exc.allowed.startswith("a known section"):
+        fix = f"remove or rename the section {exc.key} in {where} ({exc.allowed})"
+    else:
+        fix = f"edit {where}: {exc.key} must be {exc.allowed}"
+    return fail("config", str(exc), f"{fix}; then `kiosk config check`")
+
+
+def check_config(config: Config) -> Finding:
+    """``kiosk config check``'s checks (sealing, upload, devices) on the loaded config."""
+    from kiosk.config import check_all
+
+    try:
+        check_all(config)
+    except ConfigError as exc:
+        return _config_failure(exc, None if not config.sources else str(config.sources[-1]))
+    sources = ", ".join(map(str, config.sources)) or "packaged defaults only"
+    return ok("config", f"valid ({sources})")
+
+
+# -- devices ----------------------------------------------------------------------------------
+_DEVICE_FIX = {
+    "fingerprint": "check the sensor's cable and power and hardware.fingerprint.port "
+                   "({port}, {baudrate} baud); the serial console must be off "
+                   "(raspi-config); stop kiosk-ui if it holds the port; then `kiosk hw "
+                   "selftest`",
+    "camera": "check the camera's cable and hardware.camera (type {type}); only one program "
+              "can hold it: stop kiosk-ui first; then `kiosk hw camera snapshot --out s.jpg`",
+    "card": "check that pcscd runs (`systemctl status pcscd`) and the reader is plugged in; "
+            "then `kiosk hw card watch --seconds 5`",
+    "gpio": "check the pins in [hardware.gpio] and that the kiosk user is in the gpio group; "
+            "then `kiosk hw gpio test`",
+}
+
+
+# What a device's driver says when another process holds it: pyserial's exclusive lock on
+# the sensor's port, EBUSY from a camera or a GPIO chip.
+_HELD = ("Could not exclusively lock port", "Device or resource busy", "[Errno 16]")
+
+
+def check_device(config: Config, kind: str) -> Finding:
+    """One device's own self-test (``kiosk hw selftest``)."""
+    from kiosk.status import device_selftest
+
+    section = config[f"hardware.{kind}"]
+    if kind == "gpio":
+        with _GPIO_LOCK:
+            result = device_selftest(config, kind)
+    else:
+        result = device_selftest(config, kind)
+    name = f"device.{kind}"
+    detail = f"{section['type']}: {result['detail']}"
+    if result["ok"]:
+        return ok(name, detail)
+    if any(words in result["detail"] for words in _HELD):
+        # The normal state of a running kiosk: its touchscreen holds the devices. Not a
+        # fault, and not tested either: say so, and how to test it.
+        return warn(name, f"{detail}: held by another program (the running kiosk?), so not "
+                    "tested", "to test it: `sudo systemctl stop kiosk-ui`, `kiosk doctor`, "
+                    "then `sudo systemctl start kiosk-ui`")
+    return fail(name, detail, _DEVICE_FIX[kind].format(**{"port": "", "baudrate": ""} | section))
+
+
+# -- disk, clock ------------------------------------------------------------------------------
+def check_disk(config: Config) -> Finding:
+    """Free space where the journal lives against ``kiosk.disk_reserve_bytes``."""
+    from kiosk.runtime import disk_refusal
+
+    reserve = int(config["kiosk"]["disk_reserve_bytes"])
+    where = config.data_dir if config.data_dir.exists() else config.data_dir.parent
+    fix = (f"free space on {where}'s file system (acknowledged records are purged "
+           "upload.retention_days after their receipt: is kiosk-upload running?), or lower "
+           "kiosk.disk_reserve_bytes")
+    refusal = disk_refusal(config)
+    if refusal is not None:
+        return fail("disk", f"{refusal}; new enrollments are refused", fix)
+    free = shutil.disk_usage(where).free
+    detail = f"{free / GiB:.1f} GiB free on {where}, {reserve / MiB:.0f} MiB kept in reserve"
+    if not config.data_dir.exists():
+        return warn("disk", f"{detail}; data directory {config.data_dir} does not exist yet",
+                    "nothing to do on a new kiosk (the first start makes it); else check "
+                    "kiosk.data_dir")
+    if free < 2 * reserve:
+        return warn("disk", detail + ": less than twice the reserve left", fix)
+    return ok("disk", detail)
+
+
+def check_clock(state: ClockState) -> Finding:
+    """Synchronised (NTP) or not; an unsynchronised clock marks records untrusted and
+    stops the purge of acknowledged records."""
+    if state.synchronized:
+        return ok("clock", f"synchronised ({state.source})")
+    detail = (f"not synchronised ({state.source}): new records are marked clock_trusted = "
+              "false and acknowledged records are not purged")
+    if state.ntp_enabled is False:
+        return fail("clock", detail + "; no NTP client is enabled",
+                    "`sudo timedatectl set-ntp true` (systemd-timesyncd), then "
+                    "`timedatectl timesync-status`")
+    return fail("clock", detail,
+                "the first sync needs the link: check it, then `timedatectl "
+                "timesync-status` (NTP servers in /etc/systemd/timesyncd.conf); enable NTP "
+                "with `sudo timedatectl set-ntp true` if it is off")
+
+
+# -- keys ---------------------------------------------------------------------------------
+def check_keys(config: Config) -> Iterator[Finding]:
+    """The device key (present, 0600, a seed), the central public key, the intake key."""
+    yield check_device_key(config)
+    yield check_central_key(config)
+    yield check_intake_key(config)
+
+
+def check_device_key(config: Config) -> Finding:
+    from kiosk.sealing_keys import DeviceKey
+
+    path = config.device_key_path
+    try:
+        key = DeviceKey.load(path)
+    except SealingError as exc:
+        if not path.exists():
+            return fail("key.device", str(exc),
+                        "restore it from the kiosk's backup; on a new kiosk `kiosk keys show` "
+                        "makes one and prints the `kiosk-intake register` line for the intake")
+        if "readable or writable by group/others" in str(exc):
+            return fail("key.device", str(exc).split(";")[0],
+                        f"`chmod 600 {path}` (and `chown` it to the kiosk user)")
+        return fail("key.device", str(exc), f"restore {path} from backup, or move it away "
+                    "and re-register the kiosk with the new key (`kiosk keys show`)")
+    except OSError as exc:
+        return fail("key.device", f"cannot read {path}: {exc.strerror or exc}",
+                    "run the doctor as the kiosk user (or root)")
+    return ok("key.device", f"{path}: mode 600, key id {key.key_id}")
+
+
+def check_central_key(config: Config) -> Finding:
+    from kiosk.sealing import key_id, load_central_public_key
+
+    path = config.central_key_path
+    if config.uses_dev_central_key:
+        return warn("key.central", "sealing.central_key = \"dev\": records are sealed to a "
+                    "development key (simulated hardware only), not to the central office",
+                    "for a deployed kiosk set sealing.central_key to the central office's "
+                    "central.pub")
+    try:
+        public = load_central_public_key(path)
+    except SealingError as exc:
+        return fail("key.central", str(exc).split(";")[0],
+                    f"copy central.pub from the central office (`kiosk-intake keys init` made "
+                    f"it in DIR/keys/) to {path}, or correct sealing.central_key")
+    except OSError as exc:
+        return fail("key.central", f"cannot read {path}: {exc.strerror or exc}",
+                    f"make {path} readable by the kiosk user")
+    return ok("key.central", f"{path}: key id {key_id(public)}")
+
+
+def check_intake_key(config: Config) -> Finding:
+    from kiosk.receipts import load_intake_public_key
+    from kiosk.sealing import key_id
+
+    path = config.intake_key_path
+    fix = ("copy intake.pub from the intake (DIR/keys/intake.pub, made by `kiosk-intake keys "
+           "init`) to the kiosk and name it in [upload] intake_key")
+    if path is None:
+        return fail("key.intake", "upload.intake_key is not set: no receipt can be verified, "
+                    "so `kiosk upload` sends nothing", fix)
+    try:
+        public = load_intake_public_key(path)
+    except (SealingError, OSError) as exc:
+        return fail("key.intake", f"{path}: {exc}", fix)
+    return ok("key.intake", f"{path}: key id {key_id(public)}")
+
+
+# -- UPS ----------------------------------------------------------------------------------
+def check_ups(config: Config, timeout_s: float) -> Finding:
+    """One reading through the configured power backend, with a short timeout."""
+    from kiosk.hardware.registry import create_device
+    from kiosk.power.base import describe
+
+    section = config["power"]
+    options = config.backend_options("power")
+    if section["type"] == "nut":
+        options["timeout"] = min(float(options.get("timeout", timeout_s)), timeout_s)
+    lock = _GPIO_LOCK if section["type"] == "gpio" else threading.Lock()
+    try:
+        with lock, create_device("power", options) as ups:
+            status = ups.read()
+    except (KioskError, OSError) as exc:
+        return fail("ups", f"{section['type']}: {exc}", _ups_fix(config, exc))
+    detail = f"{section['type']}: {describe(status)}"
+    if status.source == "unknown":
+        return fail("ups", detail, "the UPS does not say where the power comes from: check "
+                    "its cable and driver (`upsc` on the kiosk)")
+    if status.low_battery or status.forced_shutdown:
+        return fail("ups", detail, "restore mains power now: the kiosk shuts down soon")
+    if status.source == "battery":
+        return warn("ups", detail + ": on battery", "restore mains power; new enrollments "
+                    "stop below power.min_battery_percent / min_runtime_s")
+    return ok("ups", detail)
+
+
+def _ups_fix(config: Config, exc: Exception) -> str:
+    section = config["power"]
+    text = str(exc)
+    if section["type"] != "nut":
+        return "check the UPS HAT's wiring and I2C (`i2cdetect -y 1`) and [power]"
+    where = f"{section['host']}:{section['port']}"
+    if "refused the connection" in text:
+        return (f"start upsd: `sudo systemctl start nut-server` (it must LISTEN on {where} "
+                "in /etc/nut/upsd.conf); then `upsc " + f"{section['ups']}@{where}`")
+    if "driver" in text and "does not" in text:
+        return ("start the UPS driver: `sudo upsdrvctl start` (or `systemctl restart "
+                "nut-driver`); check the UPS's USB cable")
+    if "knows no UPS" in text:
+        return "set power.ups to the UPS's section name in /etc/nut/ups.conf (`upsc -l`)"
+    if "DATA-STALE" in text:
+        return "the driver lost the UPS: check its cable, then `sudo upsdrvctl stop; sudo " \
+               "upsdrvctl start`"
+    if isinstance(exc, DeviceError) and ("within" in text or "timed out" in text):
+        return (f"nothing answered at {where} in time: check power.host/power.port and any "
+                "firewall between the kiosk and upsd")
+    return f"check [power] host, port and ups, then `upsc {section['ups']}@{where}`"

@@ -1,0 +1,125 @@
+"""The doctor's checks of the journal: its integrity (the start-up check, then ``kiosk
+journal check``'s deep one) and its outbox (the oldest unsent record, refused records)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from kiosk.config import Config
+from kiosk.doctor import Finding, fail, ok, skip, warn
+from kiosk.errors import JournalError
+
+JOURNAL_BUDGET_S = 20.0  # the deep check reads every page; past this it says so, as a warning
+
+
+def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding:
+    """The start-up check (every table but the payloads), then ``kiosk journal check``'s
+    deep one (every page and payload) for as long as ``budget_s`` allows."""
+    from kiosk.journal import Journal, database, quarantined_files
+
+    path = config.journal_path
+    kept = quarantined_files(path)
+    if kept:
+        return fail("journal", f"a corrupt journal was kept as {kept[0]}; enrollment is "
+                    "refused until it is moved away",
+                    f"copy {kept[0]} off the kiosk for recovery, then move it out of "
+                    f"{config.data_dir}")
+    if not path.exists():
+        return ok("journal", f"no journal at {path} yet (made by the first enrollment)")
+    stop_fix = (f"stop the kiosk (`sudo systemctl stop kiosk-ui kiosk-upload`), copy "
+                f"{path}* off the kiosk for recovery, then start it again: it moves the "
+                "damaged file aside and starts a new journal")
+    try:
+        problem = database.check(path)
+    except (JournalError, OSError) as exc:
+        return fail("journal", str(exc), stop_fix)
+    if problem is not None:
+        return fail("journal", f"{path} is corrupt: {problem}", stop_fix)
+    result: dict[str, object] = {}
+
+    def deep() -> None:
+        try:
+            with Journal.open_readonly(path) as journal:
+                result["problems"] = journal.verify()
+                result["records"] = sum(journal.counts().values())
+        except (JournalError, OSError) as exc:
+            result["error"] = str(exc)
+
+    worker = threading.Thread(target=deep, name="doctor-journal-deep", daemon=True)
+    worker.start()
+    worker.join(budget_s)
+    if worker.is_alive():
+        return warn("journal", f"the tables are sound; reading every payload took more than "
+                    f"{budget_s:g} s", "run `kiosk journal check` (it reads every page)")
+    if "error" in result:
+        return fail("journal", str(result["error"]), stop_fix)
+    problems = list(result["problems"])  # type: ignore[call-overload]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        return fail("journal", "; ".join(problems[:3]) + more,
+                    "`kiosk journal check` lists every damaged payload; such a record cannot "
+                    "be sent: keep the journal file and report the record ids")
+    return ok("journal", f"{result['records']} records; every page and payload read")
+
+
+def _age(created_at: str, now: datetime) -> float | None:
+    try:
+        then = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (now - then).total_seconds()
+
+
+def describe_age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Finding]:
+    """The oldest unsent record's age against ``doctor.max_unsent_age_s``, then the records
+    the intake refused (kept until a maintainer requeues them)."""
+    from kiosk.runtime import readonly_journal
+
+    limit = float(config["doctor"]["max_unsent_age_s"])
+    now = now or datetime.now(UTC)
+    try:
+        with readonly_journal(config) as journal:
+            if journal is None:
+                yield ok("backlog", "nothing to send (no journal yet)")
+                yield ok("rejected", "none")
+                return
+            outbox = journal.outbox()
+            rejected = journal.records("rejected")
+    except (JournalError, sqlite3.Error, OSError):
+        yield skip("backlog", "not read: the journal does not open (see journal)")
+        yield skip("rejected", "not read: the journal does not open (see journal)")
+        return
+    if not outbox:
+        yield ok("backlog", "nothing waiting to be sent")
+    else:
+        oldest = outbox[0]
+        age = _age(oldest.created_at, now)
+        approx = "" if oldest.clock_trusted else " (its clock was not synchronised: approximate)"
+        detail = f"{len(outbox)} waiting; the oldest, {oldest.id}, " + (
+            "has an unreadable time" if age is None else f"since {describe_age(age)}{approx}")
+        if oldest.last_error:
+            detail += f"; last error: {oldest.last_error}"
+        if age is not None and age > limit:
+            yield fail("backlog", detail + f"; over doctor.max_unsent_age_s "
+                       f"({describe_age(limit)})",
+                       "see the intake and registration lines above; is the uploader running "
+                       "(`systemctl status kiosk-upload`)? `kiosk upload --once` sends now")
+        else:
+            yield ok("backlog", detail)
+    if rejected:
+        ids = ", ".join(r.id for r in rejected[:3]) + (" ..." if len(rejected) > 3 else "")
+        yield warn("rejected", f"{len(rejected)} record(s) refused by the intake: {ids}",
+                   "`kiosk queue list` shows why; fix the cause, then `kiosk queue retry ID`")
+    else:
+        yield ok("rejected", "none")

@@ -1,0 +1,287 @@
+"""The doctor's parts: budgets, exit codes, the table, the clock probe, and how each answer
+of the intake, each TLS failure and each UPS reading becomes a finding with its fix."""
+
+from __future__ import annotations
+
+import io
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kiosk.clock import ClockState, clock_state
+from kiosk.config import Config, load_config
+from kiosk.doctor import (
+    Check,
+    Finding,
+    exit_code,
+    fail,
+    ok,
+    render,
+    run_checks,
+    summary,
+    warn,
+)
+from kiosk.doctor.checks import check_clock, check_ups, plan
+from kiosk.doctor.intake import registration, tls_failure
+from kiosk.doctor.journal import check_journal, describe_age
+from kiosk.journal import Journal
+from tests.conftest import write_config
+
+
+# -- budgets ---------------------------------------------------------------------------------
+def test_a_hanging_check_is_reported_at_its_budget_and_the_rest_still_answer() -> None:
+    release = threading.Event()
+
+    def hangs() -> Iterator[Finding]:
+        yield ok("first", "answered")
+        release.wait(30)  # a device that never answers
+        yield ok("second", "too late")
+
+    started = time.monotonic()
+    findings = run_checks([
+        Check(("first", "second", "third"), hangs, budget_s=0.5, hint="`kiosk hw selftest`"),
+        Check(("quick",), lambda: [ok("quick", "fine")], budget_s=5),
+    ])
+    elapsed = time.monotonic() - started
+    release.set()
+    assert elapsed < 2.0
+    assert [(f.check, f.status) for f in findings] == [
+        ("first", "ok"), ("second", "fail"), ("third", "skip"), ("quick", "ok")]
+    assert findings[1].detail == "no answer within 0.5 s"
+    assert findings[1].fix == "`kiosk hw selftest`"
+    assert "second" in findings[2].detail
+
+
+def test_checks_run_side_by_side_so_slow_ones_cost_their_time_once() -> None:
+    def slow(name: str) -> list[Finding]:
+        time.sleep(0.4)
+        return [ok(name, "slow but fine")]
+
+    started = time.monotonic()
+    findings = run_checks([Check((f"c{i}",), lambda i=i: slow(f"c{i}"), budget_s=5)
+                           for i in range(5)])
+    assert time.monotonic() - started < 1.5  # not 5 x 0.4 s
+    assert all(f.status == "ok" for f in findings)
+
+
+def test_a_check_that_raises_is_a_failure_not_a_crash() -> None:
+    def broken() -> list[Finding]:
+        raise RuntimeError("boom")
+
+    (finding,) = run_checks([Check(("x",), broken, budget_s=5)])
+    assert finding.status == "fail"
+    assert "the check itself failed: RuntimeError: boom" in finding.detail
+
+
+# -- exit codes and output ---------------------------------------------------------------------
+@pytest.mark.parametrize(("statuses", "code"), [
+    (["ok", "ok"], 0),
+    (["ok", "warn"], 0),  # a warning does not fail the run
+    (["ok", "fail"], 1),
+    (["fail", "skip"], 1),
+    (["ok", "skip"], 1),  # something could not be vouched for
+])
+def test_exit_code(statuses: list[str], code: int) -> None:
+    findings = [Finding(f"c{i}", s, "d", "" if s in ("ok", "skip") else "f")
+                for i, s in enumerate(statuses)]
+    assert exit_code(findings) == code
+    assert summary(findings).endswith(f"exit {code}")
+
+
+def test_the_table_reads_without_colour_and_shows_each_fix() -> None:
+    out = io.StringIO()  # not a terminal: what a maintainer gets through a pipe or `| less`
+    render([ok("disk", "12.0 GiB free"), warn("ups", "on battery", "restore mains power"),
+            fail("clock", "not synchronised", "sudo timedatectl set-ntp true")], out)
+    text = out.getvalue()
+    assert "\x1b[" not in text
+    for words in ("disk", "ok", "WARN", "FAIL", "fix: sudo timedatectl set-ntp true",
+                  "1 failed, 1 warning(s) of 3 checks: exit 1"):
+        assert words in text, text
+
+
+def test_a_finding_has_one_of_four_statuses() -> None:
+    with pytest.raises(ValueError):
+        Finding("x", "maybe", "d")
+    assert warn("x", "d", "f").as_json() == {"check": "x", "ok": True, "detail": "d",
+                                             "fix": "f", "status": "warn"}
+
+
+# -- clock -------------------------------------------------------------------------------------
+def _timedatectl(stdout: str, returncode: int = 0
+                 ) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        assert argv[:2] == ["timedatectl", "show"]
+        assert kwargs["timeout"] == 3.0
+        return subprocess.CompletedProcess(argv, returncode, stdout, "")
+    return run
+
+
+@pytest.mark.parametrize(("stdout", "returncode", "kernel", "want"), [
+    ("NTPSynchronized=yes\nNTP=yes\n", 0, False, ClockState(True, True, "timedatectl")),
+    ("NTPSynchronized=no\nNTP=no\n", 0, True, ClockState(False, False, "timedatectl")),
+    ("NTPSynchronized=no\n", 0, True, ClockState(False, None, "timedatectl")),
+    ("", 1, True, ClockState(True, None, "kernel")),  # no systemd: ask the kernel
+    ("garbage", 0, False, ClockState(False, None, "kernel")),
+])
+def test_clock_state_from_timedatectl_or_the_kernel(stdout: str, returncode: int,
+                                                    kernel: bool, want: ClockState) -> None:
+    assert clock_state(run=_timedatectl(stdout, returncode), kernel=lambda: kernel) == want
+
+
+def test_clock_state_without_timedatectl_or_when_it_hangs() -> None:
+    def missing(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        raise FileNotFoundError("timedatectl")
+
+    def hangs(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        raise subprocess.TimeoutExpired(argv, 3.0)
+
+    for run in (missing, hangs):
+        assert clock_state(run=run, kernel=lambda: True) == ClockState(True, None, "kernel")
+
+
+@pytest.mark.parametrize(("state", "status", "fix"), [
+    (ClockState(True, True, "timedatectl"), "ok", ""),
+    (ClockState(False, False, "timedatectl"), "fail", "sudo timedatectl set-ntp true"),
+    (ClockState(False, True, "timedatectl"), "fail", "timedatectl timesync-status"),
+    (ClockState(False, None, "kernel"), "fail", "the first sync needs the link"),
+])
+def test_check_clock(state: ClockState, status: str, fix: str) -> None:
+    finding = check_clock(state)
+    assert finding.status == status
+    assert fix in finding.fix
+
+
+# -- the intake's answers ------------------------------------------------------------------------
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return load_config(write_config(tmp_path, '[upload]\nurl = "https://intake.example/"\n'
+                                               'ca_file = ""\n'))
+
+
+@pytest.mark.parametrize(("status", "body", "want", "fix"), [
+    (200, {"registered": True, "key_id": "0123456789abcdef"}, "ok", ""),
+    (403, {"code": "unknown_kiosk", "error": "x"}, "fail", "kiosk-intake register"),
+    (403, {"code": "revoked_kiosk", "error": "revoked"}, "fail", "register this kiosk's key"),
+    (403, {"code": "wrong_key", "error": "x"}, "fail", "restore the old device.key"),
+    (401, {"error": "missing or wrong bearer token"}, "fail", "[upload] token"),
+    (404, {"error": "not found"}, "warn", "update the intake"),
+    (400, {"error": "odd"}, "fail", "Kiosk authentication"),
+])
+def test_registration_from_the_intakes_answer(config: Config, status: int, body: dict[str, object],
+                                              want: str, fix: str) -> None:
+    finding = registration(config, status, body, signed=True)
+    assert finding.check == "registration" and finding.status == want, finding
+    assert fix in finding.fix
+
+
+def test_registration_is_not_asked_without_a_device_key(config: Config) -> None:
+    assert registration(config, 200, {"registered": True}, signed=False).status == "skip"
+
+
+def _verify_error(code: int, message: str) -> Exception:
+    error = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] {message}")
+    error.verify_code = code
+    error.verify_message = message
+    wrapper = OSError("HTTPSConnectionPool: Max retries exceeded")
+    wrapper.__cause__ = error
+    return wrapper
+
+
+@pytest.mark.parametrize(("exc", "detail", "fix"), [
+    (_verify_error(10, "certificate has expired"), "has expired", "renew the certificate"),
+    (_verify_error(9, "certificate is not yet valid"), "clock is behind", "set-ntp true"),
+    (_verify_error(62, "Hostname mismatch"), "does not name intake.example (wrong host)",
+     "--tls-name intake.example"),
+    (_verify_error(20, "unable to get local issuer certificate"), "unknown CA",
+     "upload.tls_fingerprint"),
+    (_verify_error(18, "self-signed certificate"), "unknown CA", "upload.tls_fingerprint"),
+    (OSError("Fingerprints did not match. Expected x, got y"), "not the pinned one",
+     "set upload.tls_fingerprint"),
+    (OSError("[SSL: WRONG_VERSION_NUMBER] wrong version number"), "does not speak TLS",
+     "http://"),
+])
+def test_tls_failures_are_named(config: Config, exc: Exception, detail: str,
+                                fix: str) -> None:
+    got_detail, got_fix = tls_failure(exc, config)
+    assert detail in got_detail
+    assert fix in got_fix
+
+
+# -- the UPS through its backend -----------------------------------------------------------------
+@pytest.mark.parametrize(("power", "status", "words"), [
+    ('source = "mains"', "ok", "source mains"),
+    ('source = "battery"\nbattery_percent = 55', "warn", "on battery"),
+    ('source = "battery"\nbattery_percent = 5\nlow_battery = true', "fail", "LOW BATTERY"),
+])
+def test_ups_reading_becomes_a_finding(tmp_path: Path, power: str, status: str,
+                                       words: str) -> None:
+    config = load_config(write_config(tmp_path, f'[power]\ntype = "sim"\n{power}\n'))
+    finding = check_ups(config, 1.0)
+    assert finding.status == status
+    assert words in finding.detail
+
+
+def test_describe_age() -> None:
+    assert [describe_age(s) for s in (90, 5400, 3 * 86400)] == ["2 min", "1.5 h", "3.0 days"]
+
+
+# -- the journal ---------------------------------------------------------------------------------
+@pytest.fixture
+def journal_config(tmp_path: Path) -> Config:
+    config = load_config(write_config(tmp_path))
+    config.data_dir.mkdir()
+    with Journal.open(config.journal_path, kiosk_id="test-01", boot_id="boot",
+                      clock_trusted=lambda: True) as journal:
+        journal.create_record(assisted=False)
+    return config
+
+
+def test_journal_sound_and_read_in_full(journal_config: Config) -> None:
+    finding = check_journal(journal_config)
+    assert finding.status == "ok"
+    assert finding.detail == "1 records; every page and payload read"
+
+
+def test_a_deep_check_past_its_budget_is_a_warning_naming_journal_check(
+        journal_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    monkeypatch.setattr(Journal, "verify", lambda self: release.wait(10) and [])
+    started = time.monotonic()
+    finding = check_journal(journal_config, budget_s=0.3)
+    release.set()
+    assert time.monotonic() - started < 2
+    assert finding.status == "warn"
+    assert "the tables are sound" in finding.detail
+    assert "kiosk journal check" in finding.fix
+
+
+def test_a_quarantined_journal_fails(journal_config: Config) -> None:
+    kept = journal_config.journal_path.with_name("journal.db.corrupt-20261129T000000Z")
+    kept.write_bytes(b"old")
+    finding = check_journal(journal_config)
+    assert finding.status == "fail"
+    assert str(kept) in finding.detail and "move it out of" in finding.fix
+
+
+# -- the configuration ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("body", "detail", "fix"), [
+    ("[kiosk]\ncolour = \"red\"\n", "kiosk.colour", "remove or rename kiosk.colour"),
+    ("[colour]\nred = 1\n", "[colour]", "remove or rename the section [colour]"),
+    ("[upload]\nretries = -1\n", "upload.retries", "upload.retries must be a number from 0"),
+    ("[hardware.camera]\ntype = \"webcam\"\n", "hardware.camera.type", "must be one of"),
+])
+def test_a_config_that_does_not_load_is_named_and_the_rest_skipped(
+        tmp_path: Path, body: str, detail: str, fix: str) -> None:
+    path = write_config(tmp_path, body)
+    findings = run_checks(plan(str(path)))
+    config, *rest = findings
+    assert config.check == "config" and config.status == "fail"
+    assert detail in config.detail
+    assert fix in config.fix and str(path) in config.fix and "kiosk config check" in config.fix
+    assert {f.status for f in rest} == {"skip"}
+    assert exit_code(findings) == 1
