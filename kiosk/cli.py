@@ -29,7 +29,9 @@ EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_ACCEPTING = 0, 1, 2, 3
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH",
+    # SUPPRESS: a subcommand without --config keeps the one given before the verb (an
+    # argparse default there would overwrite it with None).
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                         help="config file (default: $KIOSK_CONFIG, then /etc/kiosk/kiosk.toml)")
     parser = argparse.ArgumentParser(prog="kiosk", parents=[common],
                                      description="e-KTP enrollment kiosk")
@@ -135,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.config = getattr(args, "config", None)
     if args.command == "doctor":  # a config that does not load is one of its findings
         from kiosk.doctor import doctor_command
 

@@ -138,3 +138,16 @@ def test_config_check_refuses_one_gpio_line_claimed_twice(tmp_path: Path) -> Non
     fixed = body.replace("[power]", "[power]").replace("power_fail_pin = 24",
                                                        "power_fail_pin = 5")
     assert _kiosk(write_config(tmp_path, fixed), "config", "check").returncode == 0
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_config_option_counts_before_or_after_the_verb(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    from kiosk.cli import main
+
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f'[kiosk]\nid = "poso-77"\ndata_dir = "{tmp_path / "data"}"\n')
+    argv = (["--config", str(path), "config", "show"] if where == "before"
+            else ["config", "show", "--config", str(path)])
+    assert main(argv) == 0
+    assert 'id = "poso-77"' in capsys.readouterr().out
