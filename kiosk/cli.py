@@ -121,6 +121,20 @@ def _parser() -> argparse.ArgumentParser:
                                     help="cycle the outputs and read every input")
     gpio_test.add_argument("--interactive", action="store_true",
                            help="ask the maintainer to press, open and walk past the inputs")
+    update = sub.add_parser(
+        "update", parents=[common],
+        help="install a new version beside this one, switch, check, switch back on failure")
+    update.add_argument("source", nargs="?", metavar="SOURCE",
+                        help="a kiosk wheel file, or git+URL[@REF] (README: Updating a kiosk)")
+    update.add_argument("--rollback", action="store_true",
+                        help="go back to the previous release (checked like an update)")
+    update.add_argument("--list", action="store_true", help="the releases; which is current")
+    update.add_argument("--json", action="store_true", help="with --list: as JSON")
+    update.add_argument("--find-links", action="append", metavar="DIR",
+                        help="a wheelhouse (USB stick) for new dependencies; repeatable")
+    update.add_argument("--offline", action="store_true",
+                        help="never ask the package index (only DIR and what is installed)")
+    update.add_argument("--root", metavar="DIR", help="releases root (default: update.root)")
     return parser
 
 
@@ -355,6 +369,12 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
                      notifier=Notifier())
 
 
+def cmd_update(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.update import update_command
+
+    return update_command(config, args)
+
+
 def cmd_keys(config: Config, args: argparse.Namespace) -> int:
     from kiosk.runtime import ensure_dev_central_key
     from kiosk.sealing import DeviceKey, key_id, load_central_public_key
@@ -375,7 +395,7 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
 _COMMANDS = {"run": cmd_run, "demo": cmd_demo, "upload": cmd_upload, "status": cmd_status,
              "queue": cmd_queue, "journal": cmd_journal, "config": cmd_config,
              "metrics": cmd_metrics,
-             "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw}
+             "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw, "update": cmd_update}
 
 
 def _toml_value(value: Any) -> str:
