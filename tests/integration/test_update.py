@@ -340,3 +340,28 @@ def test_killed_update_leaves_a_complete_checked_release(kiosk: Kiosk, wheels: W
     assert kiosk.current() == a and kiosk.service_release() == a
     assert kiosk.releases() == sorted([a, d])  # the half-installed 0.1.1 is gone
     assert kiosk.data_digest() == digest
+
+
+@pytest.mark.slow
+def test_update_from_a_git_tag_offline_with_a_wheelhouse(kiosk: Kiosk, wheels: Wheels,
+                                                         tmp_path: Path) -> None:
+    """git+file://REPO@TAG: cloned, built by pip in its isolated build environment from
+    the wheelhouse alone (--offline), installed, switched; then rolled back to A."""
+    a, digest = kiosk.current(), kiosk.data_digest()
+    repo = _source(tmp_path, "0.1.4")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(repo)]
+    for argv in (["init", "--quiet"], ["add", "."], ["commit", "--quiet", "-m", "0.1.4"],
+                 ["tag", "v0.1.4"]):
+        assert _run([*git, *argv]).returncode == 0
+    commit = _run([*git, "rev-parse", "HEAD"]).stdout.strip()
+    (repo / "kiosk" / "__init__.py").write_text("raise SystemExit('not committed')\n")
+    done = kiosk.update(f"git+file://{repo}@v0.1.4", "--find-links", str(wheels.wheelhouse))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"building a wheel of commit {commit[:10]} (pip wheel, offline, wheelhouse " \
+        in done.stdout
+    assert kiosk.current() == f"0.1.4-g{commit[:10]}" and kiosk.previous() == a
+    assert kiosk.service_release() == kiosk.current()
+    done = kiosk.update("--rollback")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert kiosk.current() == a and kiosk.service_release() == a
+    assert kiosk.data_digest() == digest
