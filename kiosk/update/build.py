@@ -252,6 +252,9 @@ class Installer:
                     shutil.copy2(entry, new_site / entry.name)
         _copy_scripts(seed, path, {"kiosk", "kiosk-intake"})
         python = path / "bin" / "python"
+        if not (new_site / "pip").is_dir():  # a seed made --without-pip
+            self._check(self.runner.run([python, "-I", "-m", "ensurepip", "--default-pip"],
+                                        timeout=300), "installing pip (ensurepip)")
         self._check(self.runner.run(
             [python, "-I", "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
              *self.pip_options, wheel], timeout=1800), "pip install")

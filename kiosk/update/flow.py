@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -119,7 +120,11 @@ class Updater:
     def _session(self) -> Iterator[None]:
         """Hold the lock, report (and clear) an update that was cut short, log to
         ``last-update.log``."""
-        with self.releases.lock():
+        # Releases are read by the services' own user (kiosk): not root's umask, if tighter.
+        umask = os.umask(0o022)
+        with contextlib.ExitStack() as stack:
+            stack.callback(os.umask, umask)
+            stack.enter_context(self.releases.lock())
             interrupted = self.releases.state()
             if interrupted:
                 current = self.releases.current()
@@ -193,12 +198,14 @@ class Updater:
         if failed is not None:
             what = "kiosk " + shlex.join(failed.argv[1:])
             where = back_to.name if back_to else "no release"
+            gone = ""
             if verb == "update":
                 releases.prune(set())  # the failed release goes; current was never touched
+                gone = f" {target.name} is removed."
             raise UpdateFailed(
-                f"{verb} to {target.name} stopped: `{what}` failed with the new release "
+                f"{verb} to {target.name} stopped: `{what}` failed with that release "
                 f"({failed.status}). Nothing was switched: still on {where}, services not "
-                f"restarted.\nLast lines of `{what}`:\n{failed.tail()}\n"
+                f"restarted.{gone}\nLast lines of `{what}`:\n{failed.tail()}\n"
                 f"(everything it ran: {self.settings.root / LOG_FILE})")
         old_previous = releases.previous()
         releases.write_state({"from": back_to.name if back_to else None, "to": target.name,
@@ -213,7 +220,8 @@ class Updater:
         if problem is None:
             releases.write_state(None)
             removed = releases.prune(set())
-            self.say(f"kiosk {verb}: done, now on {target.name} (version {target.version}); "
+            command = "kiosk update" + (" --rollback" if verb == "rollback" else "")
+            self.say(f"{command}: done, now on {target.name} (version {target.version}); "
                      + (f"previous {back_to.name} (kiosk update --rollback goes back to it)"
                         if back_to else "no previous release")
                      + (f"; removed {', '.join(removed)}" if removed else ""))
@@ -234,11 +242,13 @@ class Updater:
         self.say(f"  switched: current -> {back_to.name}")
         again = self._after_switch(back_to)
         releases.write_state(None)
+        gone = ""
         if verb == "update":
             releases.prune(set())  # the failed release goes
+            gone = f" {target.name} is removed."
         if again is None:
             raise UpdateFailed(message + f"Switched back to {back_to.name}: services "
-                               "restarted, its checks pass. "
+                               f"restarted, its checks pass.{gone} "
                                f"(everything it ran: {self.settings.root / LOG_FILE})")
         raise UpdateFailed(message + f"Switched back to {back_to.name}, but it does not pass "
                            f"either: `{again[0]}` {again[1].status}:\n{again[1].tail()}\n"

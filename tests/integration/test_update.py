@@ -228,7 +228,7 @@ def test_update_to_a_release_failing_its_check_changes_nothing(kiosk: Kiosk, whe
                  str(wheels.bad_camera)], env=env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "check before the switch: kiosk hw selftest ... FAILED (exit 1)" in done.stdout
-    assert ("update to 0.1.1-" in done.stderr and "`kiosk hw selftest` failed with the new "
+    assert ("update to 0.1.1-" in done.stderr and "`kiosk hw selftest` failed with that "
             f"release (exit 1). Nothing was switched: still on {a}") in done.stderr
     assert re.search(r"FAIL camera .*ValueError: .*broadcast", done.stderr), done.stderr
     assert kiosk.current() == a and kiosk.releases() == [a]
@@ -274,7 +274,7 @@ def test_good_update_switches_and_rollback_goes_back(kiosk: Kiosk, wheels: Wheel
     done = kiosk.update("--rollback")  # run by D's kiosk, which must survive the switch
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"kiosk update --rollback: from {d} back to {a}" in done.stdout
-    assert f"kiosk rollback: done, now on {a}" in done.stdout
+    assert f"kiosk update --rollback: done, now on {a}" in done.stdout
     assert (kiosk.current(), kiosk.previous()) == (a, d)
     assert kiosk.service_release() == a
     assert kiosk.releases() == sorted([a, d])
