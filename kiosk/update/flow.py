@@ -125,6 +125,9 @@ class Updater:
         with contextlib.ExitStack() as stack:
             stack.callback(os.umask, umask)
             stack.enter_context(self.releases.lock())
+            if (adopted := self.releases.adopt_current()) is not None:
+                self.say(f"note: {adopted.name} (version {adopted.version}), the current "
+                         "release, was not made by kiosk update; recorded as a release")
             interrupted = self.releases.state()
             if interrupted:
                 current = self.releases.current()

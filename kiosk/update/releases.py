@@ -137,6 +137,22 @@ class Releases:
         return data if isinstance(data, dict) else None
 
     # -- changing -----------------------------------------------------------------------
+    def adopt_current(self) -> Release | None:
+        """A ``current`` release made by hand or by the installer has no RELEASE_FILE:
+        record it (its version from its kiosk's dist-info) so that it counts as complete,
+        is kept, and can be switched back to. None when there is nothing to adopt."""
+        try:
+            name = Path(os.readlink(self.root / "current")).name
+        except OSError:
+            return None
+        path = self.dir / name
+        if self.get(name) is not None or not (path / "bin" / "kiosk").is_file():
+            return None
+        infos = sorted(path.glob("lib/python3*/site-packages/ektp_kiosk-*.dist-info"))
+        version = infos[-1].name.removesuffix(".dist-info").split("-")[1] if infos else "?"
+        return self.mark_complete(path, {"version": version,
+                                         "source": "installed before kiosk update (adopted)"})
+
     def ensure_dirs(self) -> None:
         make_dirs(self.dir, mode=0o755)
 

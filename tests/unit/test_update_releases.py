@@ -75,3 +75,17 @@ def test_update_lock_refuses_a_second_update_naming_the_first(tmp_path: Path) ->
         pass
     with releases.lock():  # released with the block
         pass
+
+
+def test_update_adopts_a_current_release_the_installer_made(tmp_path: Path) -> None:
+    """No kiosk-release.json (made by scripts/install-pi.sh): recorded, not pruned."""
+    path = _release(tmp_path, "first", complete=False)
+    (path / "bin" / "kiosk").write_text("#!/bin/sh\n")
+    (path / "lib/python3.11/site-packages/ektp_kiosk-0.1.0.dist-info").mkdir(parents=True)
+    (tmp_path / "current").symlink_to("releases/first")
+    releases = Releases(tmp_path)
+    assert releases.current() is None
+    adopted = releases.adopt_current()
+    assert adopted is not None and adopted.version == "0.1.0"
+    assert releases.current() == releases.get("first") and releases.adopt_current() is None
+    assert releases.prune(set()) == []
