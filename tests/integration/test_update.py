@@ -119,10 +119,11 @@ class Kiosk:
     def release_kiosk(self, name: str = "current") -> str:
         return str(self.root / name / "bin" / "kiosk")
 
-    def update(self, *args: str, kiosk: str | None = None) -> subprocess.CompletedProcess[str]:
-        """``kiosk update ARGS`` run by a release's own ``kiosk`` (current by default): the
-        field path, no PYTHONPATH anywhere."""
-        return _run([kiosk or self.release_kiosk(), "update", "--config", str(self.config),
+    def update(self, *args: str, config: Path | None = None
+               ) -> subprocess.CompletedProcess[str]:
+        """``kiosk update ARGS`` run by the current release's own ``kiosk``: the field
+        path, no PYTHONPATH anywhere."""
+        return _run([self.release_kiosk(), "update", "--config", str(config or self.config),
                      *args], env=self.env)
 
     def current(self) -> str:
@@ -257,11 +258,25 @@ def test_update_whose_service_fails_switches_back_by_itself(kiosk: Kiosk, wheels
     assert kiosk.data_digest() == digest
 
 
-def test_good_update_switches_and_rollback_goes_back(kiosk: Kiosk, wheels: Wheels) -> None:
+def test_good_update_switches_and_rollback_goes_back(kiosk: Kiosk, wheels: Wheels,
+                                                     tmp_path: Path) -> None:
+    """D is good. One more check fails with A as much as with D (it stands for `kiosk
+    doctor` finding the intake out of reach): reported, not held against D."""
     a, digest = kiosk.current(), kiosk.data_digest()
-    done = kiosk.update(str(wheels.good_next))
+    text = kiosk.config.read_text().replace(
+        CHECKS, f'[["hw", "selftest"], ["config", "check", "--config", "{tmp_path}/gone.toml"]]')
+    assert text != kiosk.config.read_text()
+    text = text.replace('root = "opt"', f'root = "{kiosk.root}"').replace(
+        'data_dir = "data"', f'data_dir = "{kiosk.data}"')
+    (tmp_path / "kiosk.toml").write_text(text)
+    done = kiosk.update(str(wheels.good_next), config=tmp_path / "kiosk.toml")
     assert done.returncode == 0, done.stdout + done.stderr
     d = kiosk.current()
+    assert re.search(rf"check before the switch: kiosk config check --config \S+ \.\.\. "
+                     rf"FAILED \(exit 2\) \(\S+ s\); fails with {re.escape(a)} too \(exit 2\): "
+                     rf"not held against {re.escape(d)}", done.stdout), done.stdout
+    assert re.search(r"check after the restart: kiosk config check --config \S+ \.\.\. FAILED "
+                     r"\(exit 2\) \(\S+ s\); failed before the update too", done.stdout)
     assert d.startswith("0.1.3-") and kiosk.previous() == a
     assert f"kiosk update: done, now on {d} (version 0.1.3); previous {a}" in done.stdout
     assert kiosk.service_release() == d
