@@ -122,8 +122,19 @@ def _parser() -> argparse.ArgumentParser:
     gpio_test.add_argument("--interactive", action="store_true",
                            help="ask the maintainer to press, open and walk past the inputs")
     update = sub.add_parser(
-        "update", parents=[common],
-        help="install a new version beside this one, switch, check, switch back on failure")
+        "update", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="install a new version beside this one, switch, check, switch back on failure",
+        description="Install SOURCE as a new release beside the current one (update.root), "
+                    "run the health checks\nfrom it, switch `current`, restart the services, "
+                    "check again; any failure switches back\nby itself. It never opens the "
+                    "journal or the keys. Exit 0 on the release asked for, 1 if\nnot (the "
+                    "message says which release the kiosk is on and why).",
+        epilog="examples:\n"
+               "  sudo kiosk update /media/usb/ektp_kiosk-0.2.0-py3-none-any.whl --offline "
+               "--find-links /media/usb/wheels\n"
+               "  sudo kiosk update git+file:///srv/kiosk.git@v0.2.0\n"
+               "  kiosk update --list\n"
+               "  sudo kiosk update --rollback")
     update.add_argument("source", nargs="?", metavar="SOURCE",
                         help="a kiosk wheel file, or git+URL[@REF] (README: Updating a kiosk)")
     update.add_argument("--rollback", action="store_true",
