@@ -132,6 +132,31 @@ def _parser() -> argparse.ArgumentParser:
                                     help="cycle the outputs and read every input")
     gpio_test.add_argument("--interactive", action="store_true",
                            help="ask the maintainer to press, open and walk past the inputs")
+    update = sub.add_parser(
+        "update", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="install a new version beside this one, switch, check, switch back on failure",
+        description="Install SOURCE as a new release beside the current one (update.root), "
+                    "run the health checks\nfrom it, switch `current`, restart the services, "
+                    "check again; any failure switches back\nby itself. It never opens the "
+                    "journal or the keys. Exit 0 on the release asked for, 1 if\nnot (the "
+                    "message says which release the kiosk is on and why).",
+        epilog="examples:\n"
+               "  sudo kiosk update /media/usb/ektp_kiosk-0.2.0-py3-none-any.whl --offline "
+               "--find-links /media/usb/wheels\n"
+               "  sudo kiosk update git+file:///srv/kiosk.git@v0.2.0\n"
+               "  kiosk update --list\n"
+               "  sudo kiosk update --rollback")
+    update.add_argument("source", nargs="?", metavar="SOURCE",
+                        help="a kiosk wheel file, or git+URL[@REF] (README: Updating a kiosk)")
+    update.add_argument("--rollback", action="store_true",
+                        help="go back to the previous release (checked like an update)")
+    update.add_argument("--list", action="store_true", help="the releases; which is current")
+    update.add_argument("--json", action="store_true", help="with --list: as JSON")
+    update.add_argument("--find-links", action="append", metavar="DIR",
+                        help="a wheelhouse (USB stick) for new dependencies; repeatable")
+    update.add_argument("--offline", action="store_true",
+                        help="never ask the package index (only DIR and what is installed)")
+    update.add_argument("--root", metavar="DIR", help="releases root (default: update.root)")
     return parser
 
 
@@ -396,6 +421,12 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
                      poweroff=poweroff)
 
 
+def cmd_update(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.update import update_command
+
+    return update_command(config, args)
+
+
 def cmd_keys(config: Config, args: argparse.Namespace) -> int:
     from kiosk.runtime import ensure_dev_central_key
     from kiosk.sealing import DeviceKey, key_id, load_central_public_key
@@ -416,7 +447,7 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
 _COMMANDS = {"run": cmd_run, "demo": cmd_demo, "upload": cmd_upload, "status": cmd_status,
              "queue": cmd_queue, "journal": cmd_journal, "config": cmd_config,
              "metrics": cmd_metrics,
-             "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw}
+             "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw, "update": cmd_update}
 
 
 def _toml_value(value: Any) -> str:

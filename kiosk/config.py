@@ -64,6 +64,11 @@ _LANG = _one_of("id", "en")
 _REGENCY = re.compile(r"[0-9]{2}\.[0-9]{2}")
 
 
+_UNITS = ("kiosk-ui.service", "kiosk-upload.service", "kiosk-power.service")
+_ARGV = ((lambda v: bool(v) and all(isinstance(x, str) and x for x in v)),
+         "a non-empty list of non-empty strings")
+
+
 def _has_host(url: str) -> bool:
     """``url`` parses and names a host ("http://[" does not: urlsplit raises ValueError)."""
     from urllib.parse import urlsplit
@@ -217,6 +222,29 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # officer (MOSIP: 3 retries per modality).
         "capture_tries": _field(int, 3, _between(1, 10)),
     },
+    # `kiosk update` (kiosk/update/): releases under root (releases/<name>, the `current`
+    # link the units' ExecStart goes through); what restarts the services and asks whether
+    # they run; the health checks, each a `kiosk` command run from the new release.
+    "update": {
+        "root": _field(str, "/opt/kiosk"),
+        "restart_command": _field(list, ["systemctl", "restart", *_UNITS], _ARGV),
+        "status_command": _field(list, ["systemctl", "is-active", "--quiet", *_UNITS], (
+            (lambda v: all(isinstance(x, str) and x for x in v)),
+            "a list of non-empty strings ([] to skip)")),
+        "health_checks": _field(list, [["doctor"], ["hw", "selftest"]], (
+            (lambda v: bool(v) and all(isinstance(c, list) and c and all(
+                isinstance(x, str) and x for x in c) for c in v)),
+            "a non-empty list of kiosk commands, each a list of strings, "
+            "e.g. [[\"doctor\"], [\"hw\", \"selftest\"]]")),
+        "check_timeout_s": _field((int, float), 300, _between(1, 3600)),
+        # After the restart, before the checks: a service that dies right after saying
+        # READY is caught by the status command.
+        "settle_s": _field((int, float), 5, _between(0, 600)),
+        # Wheelhouses (a USB stick) pip looks in; offline: never the package index.
+        "find_links": _field(list, [], (
+            (lambda v: all(isinstance(x, str) and x for x in v)), "a list of directories")),
+        "offline": _field(bool, False),
+    },
 }
 
 # Keys are allowed in a hardware section when the backend declares them (OPTIONS).
@@ -321,7 +349,7 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
     # from any working directory.
     for section, key in (("kiosk", "data_dir"), ("sealing", "central_key"),
                          ("sealing", "device_key"), ("upload", "intake_key"),
-                         ("upload", "ca_file")):
+                         ("upload", "ca_file"), ("update", "root")):
         value = layer.get(section, {}).get(key)
         if isinstance(value, str) and "\x00" in value:  # "\u0000" in TOML: no OS takes it
             raise ConfigError(f"{section}.{key}", value, "a file path (no NUL character)")

@@ -1,0 +1,340 @@
+"""``kiosk update``: install, check, switch, restart, check again, and go back by itself.
+
+The order, and why:
+
+1. Install the new version into ``releases/<name>`` (``build.py``); ``current`` is not
+   touched, the kiosk keeps working.
+2. Run the health checks from the new release *before* the switch. A release that fails
+   them never becomes ``current``, so an update killed at any later moment leaves
+   ``current`` on a release that is complete and has passed its checks.
+3. Switch ``current`` (atomic rename), restart the services, wait ``settle_s``, run the
+   checks again from the new release with its services running, and ask whether the
+   services still run (``status_command``).
+4. Any failure in 3: switch back, restart, check the old release again, and exit 1 with
+   the failed check and the tail of its output. Success: ``previous`` is the old release,
+   every other release is removed (never the one this command runs from).
+
+A check judges the release, not the kiosk: one that fails with the new release is run
+with the old one too, and if it fails there as well (an intake out of reach for
+``kiosk doctor``, a device held by the running touchscreen) it is reported and not held
+against the new release.
+
+The data directory (journal, keys) is never opened here: releases are code only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from kiosk.config import Config
+from kiosk.update.build import Installer, Source
+from kiosk.update.proc import Outcome, Runner
+from kiosk.update.releases import LOG_FILE, Release, Releases, UpdateFailed
+
+
+@dataclass
+class Settings:
+    """The ``[update]`` section, with the command line's overrides applied."""
+
+    root: Path
+    restart_command: list[str]
+    status_command: list[str]
+    health_checks: list[list[str]]
+    check_timeout_s: float
+    settle_s: float
+    pip_options: list[str] = field(default_factory=list)
+    config_file: Path | None = None  # handed to the release's checks as KIOSK_CONFIG
+
+    @classmethod
+    def from_config(cls, config: Config, *, root: str | None = None,
+                    find_links: Sequence[str] = (), offline: bool = False,
+                    config_file: Path | None = None) -> Settings:
+        section = config["update"]
+        pip: list[str] = []
+        if offline or section["offline"]:
+            pip.append("--no-index")
+        for directory in [*section["find_links"], *find_links]:
+            pip += ["--find-links", str(Path(directory).resolve())]
+        return cls(root=Path(root or section["root"]).resolve(),
+                   restart_command=list(section["restart_command"]),
+                   status_command=list(section["status_command"]),
+                   health_checks=[list(c) for c in section["health_checks"]],
+                   check_timeout_s=float(section["check_timeout_s"]),
+                   settle_s=float(section["settle_s"]), pip_options=pip,
+                   config_file=config_file.resolve() if config_file else None)
+
+
+class Updater:
+    """One run of ``kiosk update`` (install or rollback), printing as it goes."""
+
+    def __init__(self, settings: Settings, out: TextIO = sys.stdout) -> None:
+        self.settings = settings
+        self.releases = Releases(settings.root)
+        self.out = out
+        self.runner: Runner | None = None
+        self.tolerated: set[int] = set()  # health checks failing with the old release too
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    # -- the two commands -----------------------------------------------------------------
+    def update(self, source_text: str) -> int:
+        source = Source.parse(source_text)
+        with self._session():
+            current = self.releases.current()
+            seed = current.path if current is not None else Path(sys.prefix)
+            self.say(f"kiosk update: installing {source.text}; now on "
+                     f"{current.name if current else 'no release yet'}")
+            installer = Installer(self.releases, self._runner, self.settings.pip_options,
+                                  self.say)
+            start = time.monotonic()
+            try:
+                new = installer.install(source, seed)
+            except BaseException:
+                self.releases.prune(set())  # a failed install's directory goes at once
+                raise
+            self.say(f"  installed {new.name} (version {new.version}) in "
+                     f"{time.monotonic() - start:.1f} s")
+            if current is not None and new.name == current.name:
+                self.say(f"kiosk update: {new.name} is already the current release; "
+                         "nothing to switch")
+                return 0
+            self._activate(new, current, verb="update")
+            return 0
+
+    def rollback(self) -> int:
+        with self._session():
+            current, previous = self.releases.current(), self.releases.previous()
+            if previous is None or current is None or previous.name == current.name:
+                raise UpdateFailed("no previous release to go back to (kiosk update --list "
+                                   "shows what is installed)")
+            self.say(f"kiosk update --rollback: from {current.name} back to {previous.name}")
+            self._activate(previous, current, verb="rollback")
+            return 0
+
+    # -- the steps ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[None]:
+        """Hold the lock, report (and clear) an update that was cut short, log to
+        ``last-update.log``."""
+        # Releases are read by the services' own user (kiosk): not root's umask, if tighter.
+        umask = os.umask(0o022)
+        with contextlib.ExitStack() as stack:
+            stack.callback(os.umask, umask)
+            stack.enter_context(self.releases.lock())
+            if (adopted := self.releases.adopt_current()) is not None:
+                self.say(f"note: {adopted.name} (version {adopted.version}), the current "
+                         "release, was not made by kiosk update; recorded as a release")
+            interrupted = self.releases.state()
+            if interrupted:
+                current = self.releases.current()
+                self.say(f"note: an earlier {interrupted.get('verb', 'update')} "
+                         f"({interrupted.get('from')} -> {interrupted.get('to')}) was cut "
+                         f"short; current is {current.name if current else 'unset'} (it "
+                         "had passed its checks before the switch)")
+                self.releases.write_state(None)
+            self.runner = Runner(self.settings.root / LOG_FILE, self._check_env(),
+                                 cwd=self.settings.root)
+            try:
+                yield
+            finally:
+                self.runner.close()
+
+    @property
+    def _runner(self) -> Runner:
+        if self.runner is None:
+            raise RuntimeError("Updater._runner used outside _session()")
+        return self.runner
+
+    def _check_env(self) -> dict[str, str]:
+        if self.settings.config_file is None:
+            return {}
+        return {"KIOSK_CONFIG": str(self.settings.config_file)}
+
+    def _checks(self, release: Release, when: str, baseline: Release | None = None
+                ) -> Outcome | None:
+        """Run every health check from ``release``; the first failure, or None.
+
+        A check that fails with ``release`` is run again with ``baseline`` (the release
+        the kiosk is on) when one is given: failing there too, it says something about
+        the kiosk (an intake out of reach, a device held), not about the new release, and
+        is not held against it, now or after the restart (``self.tolerated``)."""
+        for index, check in enumerate(self.settings.health_checks):
+            done = self._runner.run([release.kiosk, *check],
+                                    timeout=self.settings.check_timeout_s)
+            label = "kiosk " + shlex.join(check)
+            line = (f"  check {when}: {label} ... "
+                    f"{'ok' if done.ok else 'FAILED (' + done.status + ')'} "
+                    f"({done.seconds:.1f} s)")
+            if done.ok:
+                self.say(line)
+                continue
+            if index in self.tolerated:
+                self.say(f"{line}; failed before the update too: not held against it")
+                continue
+            if baseline is not None:
+                before = self._runner.run([baseline.kiosk, *check],
+                                          timeout=self.settings.check_timeout_s)
+                if not before.ok:
+                    self.tolerated.add(index)
+                    self.say(f"{line}; fails with {baseline.name} too ({before.status}): not "
+                             f"held against {release.name}. Last lines:\n{done.tail(5)}")
+                    continue
+            self.say(line)
+            return done
+        return None
+
+    def _restart(self) -> Outcome | None:
+        done = self._runner.run(self.settings.restart_command,
+                                timeout=self.settings.check_timeout_s)
+        self.say(f"  restarting the services: {shlex.join(done.argv)} ... "
+                 f"{'ok' if done.ok else 'FAILED (' + done.status + ')'} ({done.seconds:.1f} s)")
+        return None if done.ok else done
+
+    def _services(self) -> Outcome | None:
+        if not self.settings.status_command:
+            return None
+        done = self._runner.run(self.settings.status_command,
+                                timeout=self.settings.check_timeout_s)
+        self.say(f"  services running: {shlex.join(done.argv)} ... "
+                 f"{'yes' if done.ok else 'NO (' + done.status + ')'}")
+        return None if done.ok else done
+
+    def _after_switch(self, release: Release) -> tuple[str, Outcome] | None:
+        """Restart, settle, check, ask the services: (what failed, its outcome) or None."""
+        if (failed := self._restart()) is not None:
+            return "restarting the services", failed
+        time.sleep(self.settings.settle_s)
+        if (failed := self._checks(release, "after the restart")) is not None:
+            return "kiosk " + shlex.join(failed.argv[1:]), failed
+        if (failed := self._services()) is not None:
+            return "the services' status", failed
+        return None
+
+    def _activate(self, target: Release, back_to: Release | None, *, verb: str) -> None:
+        """Make ``target`` current, or end on ``back_to`` (raising UpdateFailed)."""
+        releases = self.releases
+        failed = self._checks(target, "before the switch", baseline=back_to)
+        if failed is not None:
+            what = "kiosk " + shlex.join(failed.argv[1:])
+            where = back_to.name if back_to else "no release"
+            gone = ""
+            if verb == "update":
+                releases.prune(set())  # the failed release goes; current was never touched
+                gone = f" {target.name} is removed."
+            raise UpdateFailed(
+                f"{verb} to {target.name} stopped: `{what}` failed with that release "
+                f"({failed.status}). Nothing was switched: still on {where}, services not "
+                f"restarted.{gone}\nLast lines of `{what}`:\n{failed.tail()}\n"
+                f"(everything it ran: {self.settings.root / LOG_FILE})")
+        old_previous = releases.previous()
+        releases.write_state({"from": back_to.name if back_to else None, "to": target.name,
+                              "verb": verb, "started": time.time()})
+        # `previous` first: an update killed after the switch can be undone by hand.
+        if back_to is not None:
+            releases.point("previous", back_to)
+        releases.point("current", target)
+        self.say(f"  switched: current -> {target.name}"
+                 + (f" (was {back_to.name})" if back_to else ""))
+        problem = self._after_switch(target)
+        if problem is None:
+            releases.write_state(None)
+            removed = releases.prune(set())
+            command = "kiosk update" + (" --rollback" if verb == "rollback" else "")
+            self.say(f"{command}: done, now on {target.name} (version {target.version}); "
+                     + (f"previous {back_to.name} (kiosk update --rollback goes back to it)"
+                        if back_to else "no previous release")
+                     + (f"; removed {', '.join(removed)}" if removed else ""))
+            return
+        what, outcome = problem
+        self.say(f"  {what} failed: switching back to "
+                 f"{back_to.name if back_to else 'no release'}")
+        message = (f"{verb} to {target.name} failed: `{what}` {outcome.status} after the "
+                   f"switch.\nLast lines of `{what}`:\n{outcome.tail()}\n")
+        if back_to is None:
+            releases.point("current", None)
+            releases.write_state(None)
+            raise UpdateFailed(message + "There was no release before it: `current` is "
+                               "removed, the services cannot start until an update "
+                               "succeeds.")
+        releases.point("current", back_to)
+        releases.point("previous", old_previous)
+        self.say(f"  switched: current -> {back_to.name}")
+        again = self._after_switch(back_to)
+        releases.write_state(None)
+        gone = ""
+        if verb == "update":
+            releases.prune(set())  # the failed release goes
+            gone = f" {target.name} is removed."
+        if again is None:
+            raise UpdateFailed(message + f"Switched back to {back_to.name}: services "
+                               f"restarted, its checks pass.{gone} "
+                               f"(everything it ran: {self.settings.root / LOG_FILE})")
+        raise UpdateFailed(message + f"Switched back to {back_to.name}, but it does not pass "
+                           f"either: `{again[0]}` {again[1].status}:\n{again[1].tail()}\n"
+                           "The kiosk needs a maintainer: kiosk update --list, "
+                           f"{self.settings.root / LOG_FILE}.")
+
+    # -- listing --------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """What ``kiosk update --list`` shows, as data."""
+        current, previous = self.releases.current(), self.releases.previous()
+        running = self.releases.running()
+        rows = []
+        for release in self.releases.all():
+            roles = [role for role, r in (("current", current), ("previous", previous))
+                     if r is not None and r.name == release.name]
+            if running == release.name:
+                roles.append("running this command")
+            rows.append({"name": release.name, "version": release.version, "roles": roles,
+                         "source": release.info.get("source"),
+                         "commit": release.info.get("commit"),
+                         "sha256": release.info.get("sha256"),
+                         "installed_at": release.info.get("installed_at")})
+        return {"root": str(self.settings.root), "releases": rows,
+                "current": current.name if current else None,
+                "previous": previous.name if previous else None,
+                "interrupted": self.releases.state(),
+                "incomplete": [p.name for p in self.releases.incomplete()]}
+
+    def list(self, *, as_json: bool = False) -> int:
+        doc = self.describe()
+        if as_json:
+            print(json.dumps(doc, indent=2), file=self.out)
+            return 0
+        if not doc["releases"]:
+            self.say(f"no releases in {self.releases.dir} (kiosk update SOURCE installs one)")
+        else:
+            self.say(f"releases in {self.releases.dir}:")
+        width = max((len(r["name"]) for r in doc["releases"]), default=0)
+        for row in doc["releases"]:
+            mark = "*" if "current" in row["roles"] else " "
+            when = (time.strftime("%Y-%m-%d %H:%M", time.localtime(row["installed_at"]))
+                    if row["installed_at"] else "?")
+            origin = row["source"] or "?"
+            if row["commit"]:
+                origin += f" ({row['commit'][:10]})"
+            role = next((r for r in row["roles"] if r in ("current", "previous")), "")
+            self.say(f"{mark} {row['name']:<{width}}  {role:<8}  installed {when}  "
+                     f"from {origin}")
+        running = self.releases.running()
+        if running is not None and running != doc["current"]:
+            self.say(f"(this command runs from {running})")
+        if doc["interrupted"]:
+            state = doc["interrupted"]
+            self.say(f"an update ({state.get('from')} -> {state.get('to')}) was cut short "
+                     "after passing its checks; the next kiosk update or --rollback "
+                     "clears this note")
+        if doc["incomplete"]:
+            self.say("left over from an install cut short (the next update removes them): "
+                     + ", ".join(doc["incomplete"]))
+        return 0

@@ -1,0 +1,111 @@
+"""Running the commands of an update: a clean environment, a log of everything, a tail of
+what failed."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+# What a release's Python must not inherit from whoever runs the update: a PYTHONPATH (a
+# checkout's, a maintainer's) would make the new release import someone else's code, and
+# the check would test the wrong thing.
+_KEEP_PYTHON_VARS = {"PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYTHONDONTWRITEBYTECODE"}
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """os.environ without PYTHON* (but a few harmless ones), VIRTUAL_ENV and user site."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("PYTHON") and k not in _KEEP_PYTHON_VARS)
+           and k not in ("VIRTUAL_ENV", "__PYVENV_LAUNCHER__")}
+    env["PYTHONNOUSERSITE"] = "1"
+    env["GIT_TERMINAL_PROMPT"] = "0"  # a git URL that wants a password fails, never waits
+    env.update(extra or {})
+    return env
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the update dies (Linux ``PR_SET_PDEATHSIG``),
+    so an update killed mid-way leaves no pip writing into a release behind it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished command: exit status (None: timed out), its output, how long it took."""
+
+    argv: tuple[str, ...]
+    returncode: int | None
+    output: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def status(self) -> str:
+        return "timed out" if self.returncode is None else f"exit {self.returncode}"
+
+    def tail(self, lines: int = 15) -> str:
+        """The last ``lines`` lines of the output, each indented, for a message."""
+        kept = [line for line in self.output.rstrip().splitlines() if line.strip()][-lines:]
+        return "\n".join(f"    {line}" for line in kept) or "    (no output)"
+
+
+class Runner:
+    """Runs commands with :func:`clean_env`, appending each with its output to the log."""
+
+    def __init__(self, log_path: Path | None, env: Mapping[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
+        self.log_path = log_path
+        self.cwd = cwd  # not the maintainer's: a kiosk/ there would shadow a release's
+        self.env = clean_env(env)
+        self._log: TextIO | None = None
+        if log_path is not None:
+            self._log = log_path.open("w", encoding="utf-8")
+
+    def note(self, text: str) -> None:
+        if self._log is not None:
+            self._log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+            self._log.flush()
+
+    def run(self, argv: Sequence[str | Path], *, timeout: float = 1800,
+            cwd: Path | None = None) -> Outcome:
+        args = tuple(str(a) for a in argv)
+        start = time.monotonic()
+        try:
+            done = subprocess.run(args, env=self.env, cwd=cwd or self.cwd, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  timeout=timeout, check=False,
+                                  preexec_fn=_die_with_parent)
+            code: int | None = done.returncode
+            output = done.stdout.decode("utf-8", "replace")
+        except subprocess.TimeoutExpired as exc:
+            code = None
+            output = (exc.output or b"").decode("utf-8", "replace") + \
+                f"\n(no answer after {timeout:g} s; stopped)"
+        except OSError as exc:  # no such program, not executable
+            code, output = 127, f"cannot run {args[0]}: {exc.strerror or exc}"
+        outcome = Outcome(args, code, output, time.monotonic() - start)
+        if self._log is not None:
+            self._log.write(f"$ {shlex.join(args)}\n{output.rstrip()}\n"
+                            f"[{outcome.status}, {outcome.seconds:.1f} s]\n\n")
+            self._log.flush()
+        return outcome
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None

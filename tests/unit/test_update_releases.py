@@ -1,0 +1,91 @@
+"""The pieces of ``kiosk update`` that need no venv: sources, the layout, links, the lock.
+(The whole update, with real releases: tests/integration/test_update.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from kiosk.update.build import Source, wheel_version
+from kiosk.update.releases import RELEASE_FILE, Releases, UpdateBusy, UpdateFailed
+
+
+def _release(root: Path, name: str, *, complete: bool = True) -> Path:
+    path = root / "releases" / name
+    (path / "bin").mkdir(parents=True)
+    if complete:
+        (path / RELEASE_FILE).write_text(json.dumps({"version": name.split("-")[0]}))
+    return path
+
+
+@pytest.mark.parametrize(("text", "url", "ref"), [
+    ("git+file:///srv/kiosk.git@v0.2.0", "file:///srv/kiosk.git", "v0.2.0"),
+    ("git+https://example.invalid/kiosk.git", "https://example.invalid/kiosk.git", "HEAD"),
+    ("git+ssh://git@example.invalid/kiosk.git@main", "ssh://git@example.invalid/kiosk.git",
+     "main"),
+    ("git+ssh://git@example.invalid/kiosk.git", "ssh://git@example.invalid/kiosk.git", "HEAD"),
+])
+def test_update_source_parses_git_url_and_ref(text: str, url: str, ref: str) -> None:
+    source = Source.parse(text)
+    assert (source.git_url, source.git_ref, source.wheel) == (url, ref, None)
+
+
+def test_update_source_refuses_what_is_not_a_wheel_or_git(tmp_path: Path) -> None:
+    with pytest.raises(UpdateFailed, match="neither a wheel file"):
+        Source.parse(str(tmp_path / "kiosk.tar.gz"))
+    with pytest.raises(UpdateFailed, match="no such wheel file"):
+        Source.parse(str(tmp_path / "ektp_kiosk-0.2.0-py3-none-any.whl"))
+    assert wheel_version(Path("ektp_kiosk-0.2.0-py3-none-any.whl")) == "0.2.0"
+    with pytest.raises(UpdateFailed, match="not a kiosk wheel"):
+        wheel_version(Path("numpy-2.0.0-cp311-cp311-manylinux_2_17_x86_64.whl"))
+
+
+def test_update_links_are_relative_and_name_complete_releases_only(tmp_path: Path) -> None:
+    releases = Releases(tmp_path)
+    a = releases.get(_release(tmp_path, "0.1.0-aaaa").name)
+    _release(tmp_path, "0.2.0-bbbb", complete=False)
+    assert a is not None and releases.get("0.2.0-bbbb") is None
+    releases.point("current", a)
+    assert os.readlink(tmp_path / "current") == "releases/0.1.0-aaaa"
+    assert releases.current() == a and releases.previous() is None
+    assert [r.name for r in releases.all()] == ["0.1.0-aaaa"]
+    assert [p.name for p in releases.incomplete()] == ["0.2.0-bbbb"]
+    assert not list(tmp_path.glob(".current*"))  # no temporary link left behind
+
+
+def test_update_prune_keeps_current_previous_and_removes_the_rest(tmp_path: Path) -> None:
+    releases = Releases(tmp_path)
+    for name in ("0.1.0-aaaa", "0.2.0-bbbb", "0.3.0-cccc"):
+        _release(tmp_path, name)
+    _release(tmp_path, "0.4.0-dddd", complete=False)
+    releases.point("current", releases.get("0.3.0-cccc"))
+    releases.point("previous", releases.get("0.2.0-bbbb"))
+    assert sorted(releases.prune(set())) == ["0.1.0-aaaa", "0.4.0-dddd"]
+    assert sorted(p.name for p in (tmp_path / "releases").iterdir()) == [
+        "0.2.0-bbbb", "0.3.0-cccc"]
+
+
+def test_update_lock_refuses_a_second_update_naming_the_first(tmp_path: Path) -> None:
+    releases = Releases(tmp_path)
+    busy = rf"another kiosk update is running \(pid {os.getpid()}, since"
+    with releases.lock(), pytest.raises(UpdateBusy, match=busy), Releases(tmp_path).lock():
+        pass
+    with releases.lock():  # released with the block
+        pass
+
+
+def test_update_adopts_a_current_release_the_installer_made(tmp_path: Path) -> None:
+    """No kiosk-release.json (made by scripts/install-pi.sh): recorded, not pruned."""
+    path = _release(tmp_path, "first", complete=False)
+    (path / "bin" / "kiosk").write_text("#!/bin/sh\n")
+    (path / "lib/python3.11/site-packages/ektp_kiosk-0.1.0.dist-info").mkdir(parents=True)
+    (tmp_path / "current").symlink_to("releases/first")
+    releases = Releases(tmp_path)
+    assert releases.current() is None
+    adopted = releases.adopt_current()
+    assert adopted is not None and adopted.version == "0.1.0"
+    assert releases.current() == releases.get("first") and releases.adopt_current() is None
+    assert releases.prune(set()) == []
