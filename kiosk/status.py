@@ -23,16 +23,24 @@ from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, r
 HARDWARE = ("fingerprint", "camera", "card", "gpio")
 
 
+# What a device's driver says when another process holds it: pyserial's exclusive lock on
+# the sensor's port, EBUSY from a camera or a GPIO chip.
+HELD_WORDS = ("Could not exclusively lock port", "Device or resource busy", "[Errno 16]")
+
+
 def device_selftest(config: Config, kind: str, **overrides: Any) -> dict[str, Any]:
-    """{"ok": bool, "detail": str} of one configured device's self-test (``overrides``:
-    backend options to use instead of the configured ones, e.g. a shorter timeout)."""
+    """{"ok": bool, "detail": str, "held": bool} of one configured device's self-test
+    (``overrides``: backend options to use instead of the configured ones, e.g. a shorter
+    timeout). ``held``: not ok because another process (the running touchscreen) holds the
+    device, so it was not tested: the normal state of a working kiosk, not a fault."""
     try:
         device = create_device(kind, config.backend_options(kind) | overrides)
         with device:
             ok, detail = device.selftest()
     except (KioskError, OSError) as exc:
         ok, detail = False, str(exc)
-    return {"ok": bool(ok), "detail": detail}
+    held = not ok and any(words in detail for words in HELD_WORDS)
+    return {"ok": bool(ok), "detail": detail, "held": held}
 
 
 def hardware_selftest(config: Config) -> dict[str, dict[str, Any]]:

@@ -122,11 +122,6 @@ _DEVICE_FIX = {
 }
 
 
-# What a device's driver says when another process holds it: pyserial's exclusive lock on
-# the sensor's port, EBUSY from a camera or a GPIO chip.
-_HELD = ("Could not exclusively lock port", "Device or resource busy", "[Errno 16]")
-
-
 def check_device(config: Config, kind: str) -> Finding:
     """One device's own self-test (``kiosk hw selftest``)."""
     from kiosk.status import device_selftest
@@ -141,7 +136,7 @@ def check_device(config: Config, kind: str) -> Finding:
     detail = f"{section['type']}: {result['detail']}"
     if result["ok"]:
         return ok(name, detail)
-    if any(words in result["detail"] for words in _HELD):
+    if result["held"]:
         # The normal state of a running kiosk: its touchscreen holds the devices. Not a
         # fault, and not tested either: say so, and how to test it.
         return warn(name, f"{detail}: held by another program (the running kiosk?), so not "
