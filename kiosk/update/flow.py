@@ -81,7 +81,8 @@ class Updater:
         self.releases = Releases(settings.root)
         self.out = out
         self.runner: Runner | None = None
-        self.tolerated: set[int] = set()  # health checks failing with the old release too
+        # Health checks failing with the old release too: index -> how it failed then.
+        self.tolerated: dict[int, Outcome] = {}
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -178,16 +179,16 @@ class Updater:
             if done.ok:
                 self.say(line)
                 continue
-            if index in self.tolerated:
+            if index in self.tolerated and _nothing_new(done, self.tolerated[index]):
                 self.say(f"{line}; failed before the update too: not held against it")
                 continue
-            if baseline is not None:
+            if baseline is not None and index not in self.tolerated:
                 before = self._runner.run([baseline.kiosk, *check],
                                           timeout=self.settings.check_timeout_s)
-                if not before.ok:
-                    self.tolerated.add(index)
+                if not before.ok and _nothing_new(done, before):
+                    self.tolerated[index] = before
                     self.say(f"{line}; fails with {baseline.name} too ({before.status}): not "
-                             f"held against {release.name}. Last lines:\n{done.tail(5)}")
+                             f"held against {release.name}:\n{done.tail(5)}")
                     continue
             self.say(line)
             return done
@@ -234,7 +235,7 @@ class Updater:
             raise UpdateFailed(
                 f"{verb} to {target.name} stopped: `{what}` failed with that release "
                 f"({failed.status}). Nothing was switched: still on {where}, services not "
-                f"restarted.{gone}\nLast lines of `{what}`:\n{failed.tail()}\n"
+                f"restarted.{gone}\nWhat `{what}` said:\n{failed.tail()}\n"
                 f"(everything it ran: {self.settings.root / LOG_FILE})")
         old_previous = releases.previous()
         releases.write_state({"from": back_to.name if back_to else None, "to": target.name,
@@ -259,7 +260,7 @@ class Updater:
         self.say(f"  {what} failed: switching back to "
                  f"{back_to.name if back_to else 'no release'}")
         message = (f"{verb} to {target.name} failed: `{what}` {outcome.status} after the "
-                   f"switch.\nLast lines of `{what}`:\n{outcome.tail()}\n")
+                   f"switch.\nWhat `{what}` said:\n{outcome.tail()}\n")
         if back_to is None:
             releases.point("current", None)
             releases.write_state(None)
@@ -338,3 +339,13 @@ class Updater:
             self.say("left over from an install cut short (the next update removes them): "
                      + ", ".join(doc["incomplete"]))
         return 0
+
+
+def _nothing_new(now: Outcome, before: Outcome) -> bool:
+    """True when a check that failed with the new release failed the same way with the old
+    one: by name when both outputs name what failed (``kiosk doctor``, ``kiosk hw
+    selftest``: nothing failing now that did not fail before), else by exit status."""
+    names_now, names_before = now.failed_names(), before.failed_names()
+    if names_now is not None and names_before is not None:
+        return names_now <= names_before
+    return names_now is None and names_before is None and now.returncode == before.returncode

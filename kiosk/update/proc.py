@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -59,9 +60,40 @@ class Outcome:
         return "timed out" if self.returncode is None else f"exit {self.returncode}"
 
     def tail(self, lines: int = 15) -> str:
-        """The last ``lines`` lines of the output, each indented, for a message."""
-        kept = [line for line in self.output.rstrip().splitlines() if line.strip()][-lines:]
+        """What failed, then the last lines: each ``FAIL`` line of ``kiosk doctor`` or
+        ``kiosk hw selftest`` with the lines that continue it (more indented: its detail and
+        fix), at most ``lines`` of them, then the output's last line (the summary); or, when
+        nothing says FAIL, the last ``lines`` lines. Indented, for a message."""
+        text = [line.rstrip() for line in self.output.rstrip().splitlines() if line.strip()]
+        picked: list[str] = []
+        depth: int | None = None
+        for line in text:
+            indent = len(line) - len(line.lstrip())
+            if _FAIL_LINE.match(line):
+                picked.append(line)
+                depth = indent
+            elif depth is not None and indent > depth + 1:
+                picked.append(line)
+            else:
+                depth = None
+        if picked:
+            kept = picked[:lines] + ["..."] * (len(picked) > lines)
+            kept += [line for line in text[-1:] if line not in kept]
+        else:
+            kept = text[-lines:]
         return "\n".join(f"    {line}" for line in kept) or "    (no output)"
+
+    def failed_names(self) -> frozenset[str] | None:
+        """The names of what failed, from ``kiosk doctor``'s (``clock  FAIL ...``) or ``kiosk
+        hw selftest``'s (``FAIL camera ...``) lines; None when the output names none (then
+        only the exit status can be compared)."""
+        names = {m.group(1) or m.group(2) for m in map(_FAIL_LINE.match,
+                                                       self.output.splitlines()) if m}
+        return frozenset(names) if names else None
+
+
+# `kiosk doctor`: " clock   FAIL   ..."; `kiosk hw selftest`: "FAIL camera  ...".
+_FAIL_LINE = re.compile(r"^\s*(?:(\S+)\s+FAIL\s|FAIL\s+(\S+))")
 
 
 class Runner:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.update.build import Source, wheel_version
+from kiosk.update.flow import _nothing_new
+from kiosk.update.proc import Outcome
 from kiosk.update.releases import RELEASE_FILE, Releases, UpdateBusy, UpdateFailed
 
 
@@ -89,3 +91,50 @@ def test_update_adopts_a_current_release_the_installer_made(tmp_path: Path) -> N
     assert adopted is not None and adopted.version == "0.1.0"
     assert releases.current() == releases.get("first") and releases.adopt_current() is None
     assert releases.prune(set()) == []
+
+
+DOCTOR_CLOCK = """\
+ config               ok     /etc/kiosk/kiosk.toml
+ clock                FAIL   not synchronised (kernel): new records are marked
+                             clock_trusted = false
+                             fix: `sudo timedatectl set-ntp true`
+ key.device           ok     /var/lib/kiosk/device.key: mode 600
+
+1 failed of 16 checks: exit 1
+"""
+SELFTEST_CAMERA = """\
+ok   fingerprint  simulated scanner
+FAIL camera       ValueError: could not broadcast input array
+ok   card         simulated reader
+"""
+
+
+def _outcome(output: str, code: int = 1) -> Outcome:
+    return Outcome(argv=("kiosk", "doctor"), returncode=code, output=output, seconds=0.1)
+
+
+def test_a_failed_checks_message_leads_with_what_failed_and_its_fix() -> None:
+    tail = _outcome(DOCTOR_CLOCK).tail().splitlines()
+    assert tail[0].split()[:2] == ["clock", "FAIL"]
+    assert "fix: `sudo timedatectl set-ntp true`" in tail[2]
+    assert not any("key.device" in line for line in tail)
+    assert tail[-1].strip() == "1 failed of 16 checks: exit 1"
+    assert _outcome(SELFTEST_CAMERA).tail().splitlines()[0].strip().startswith("FAIL camera")
+    plain = _outcome("Traceback (most recent call last):\nAttributeError: boom\n").tail()
+    assert plain.splitlines()[-1].strip() == "AttributeError: boom"
+
+
+def test_a_check_failing_before_the_update_too_is_compared_by_what_failed() -> None:
+    clock = _outcome(DOCTOR_CLOCK)
+    assert clock.failed_names() == {"clock"}
+    assert _outcome(SELFTEST_CAMERA).failed_names() == {"camera"}
+    both = _outcome(DOCTOR_CLOCK.replace(
+        " key.device           ok  ", " journal              FAIL"))
+    assert both.failed_names() == {"clock", "journal"}
+    assert _nothing_new(clock, clock)
+    assert _nothing_new(clock, both)        # fewer failures than before: fine
+    assert not _nothing_new(both, clock)    # the journal fails only with the new release
+    crash = _outcome("Traceback (most recent call last):\nAttributeError: boom\n")
+    assert not _nothing_new(crash, clock)   # a crash is not "the same failure"
+    assert _nothing_new(crash, crash)
+    assert not _nothing_new(crash, _outcome("no such command", code=2))
