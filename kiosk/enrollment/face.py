@@ -2,11 +2,12 @@
 
 Detection is OpenCV's Haar cascade (``haarcascade_frontalface_alt2``, shipped inside the
 ``opencv-python-headless`` 4.x wheels, so it works offline and on the Pi's aarch64): about
-5 ms for a frame scaled to 240 rows. The landmarks are then found inside the face's box by
-image measures that need no model: the pupils (round, dark, filled blobs in each eye's
-window; a closed eye leaves only a flat line of lashes), the nose tip and the mouth (the
-darkest rows below the eyes), and the outline of the face at the nose (where the skin's
-colour ends). From them:
+13 ms of one core of the development machine for a 640x480 frame scaled to 160 rows, the
+most of the check's 20 ms (``benchmarks/bench_face.py``). The landmarks are then found
+inside the face's box by image measures that need no model: the pupils (round, dark,
+filled blobs in each eye's window; a closed eye leaves only a flat line of lashes), the
+nose tip and the mouth (the darkest rows below the eyes), and the outline of the face at
+the nose (where the skin's colour ends). From them:
 
 * roll is the angle of the line through the pupils;
 * yaw is how far the eyes sit from the middle of the outline: turning the head moves the
