@@ -151,10 +151,12 @@ def find_faces(gray: np.ndarray, limits: FaceThresholds) -> tuple[list[tuple[int
     further is still found, and reported with that roll so the citizen hears "keep your
     head straight", not "nobody there". Only that answer is wanted from the turned frames,
     not the face's size or place, so they are searched for heads of about the right size
-    (from a little nearer than "too far" to a little further than "too near") in coarser
-    steps of size: an empty room, which takes every pass, costs about a third less.
+    (from a little nearer than "too far" to a little further than "too near"), in coarser
+    steps of size and in the middle of the frame: an empty room, which takes every pass,
+    costs about a third less.
     """
     import cv2
+    import numpy as np
 
     height, width = gray.shape
     rows = min(limits.work_rows, height)
@@ -184,12 +186,16 @@ def find_faces(gray: np.ndarray, limits: FaceThresholds) -> tuple[list[tuple[int
             local = clahe.apply(small)
             found = search(default, local, 6)
         if not len(found):
-            centre = (small.shape[1] / 2, small.shape[0] / 2)
             turned_sizes = (max(20, int(rows * limits.min_face * 0.8)),
                             min(max_side, int(rows * limits.max_face * 1.3)))
+            # The middle of the frame only: a head in the guide, with room to lean.
+            half = round(rows * (limits.max_offset_x + limits.max_face * 1.3 / 2) * 1.25)
+            left = max(0, small.shape[1] // 2 - half)
+            middle = np.ascontiguousarray(small[:, left:small.shape[1] - left])
+            centre = (middle.shape[1] / 2, rows / 2)
             for angle in (20.0, -20.0):
                 turn = cv2.getRotationMatrix2D(centre, angle, 1.0)
-                found = search(alt2, cv2.warpAffine(small, turn, (small.shape[1], rows),
+                found = search(alt2, cv2.warpAffine(middle, turn, (middle.shape[1], rows),
                                                     borderMode=cv2.BORDER_REPLICATE), 3,
                                turned_sizes, max(limits.scale_step, 1.15))
                 if len(found):
@@ -223,11 +229,11 @@ def find_faces(gray: np.ndarray, limits: FaceThresholds) -> tuple[list[tuple[int
             kept.append((bx, by, bw, bh))
     boxes = kept
     if angle:
-        back = cv2.getRotationMatrix2D((small.shape[1] / 2, small.shape[0] / 2), -angle, 1.0)
+        back = cv2.getRotationMatrix2D(centre, -angle, 1.0)
         turned = []
         for x, y, w, h in boxes:
             cx, cy = back @ (x + w / 2, y + h / 2, 1.0)
-            turned.append((round(cx - w / 2), round(cy - h / 2), w, h))
+            turned.append((round(cx - w / 2) + left, round(cy - h / 2), w, h))
         boxes = turned
     # OpenCV's angle turns the picture counter-clockwise: the head was turned clockwise.
     return ([(round(x / scale), round(y / scale), round(w / scale), round(h / scale))
