@@ -27,8 +27,10 @@ throw-away data directory. The same file is the child: ``python bench_ui.py chil
 * ``flow``: the full flow with the flow's own verbs (welcome to receipt and Finish); on the
   portrait screen ``frames_shown`` is counted over ``preview_s`` (frames actually drawn);
   at the end ``VmHWM`` of ``/proc/self/status``: the peak RSS of the UI process (the
-  journal, the devices and the worker threads live in it too). With the sim camera, and
-  with the ``v4l2`` backend reading a generated 30 fps MJPG clip (skipped without OpenCV).
+  journal, the devices and the worker threads live in it too), and how its RSS then
+  divides into anonymous memory and file pages (libraries' code: Mesa's LLVM, OpenCV).
+  With the sim camera, and with the ``v4l2`` backend reading a generated 30 fps MJPG clip
+  (skipped without OpenCV).
 
 On a Pi, ``KIOSK_BENCH_DISPLAY=:0`` runs the same on the panel instead of a private Xvfb.
 """
@@ -253,7 +255,9 @@ def rows(r: dict[str, Any]) -> list[str]:
     out.append(
         f"| peak RSS (`VmHWM`) of the touchscreen process over a full flow, welcome to receipt"
         f" (sim hardware) | **{sim['vmhwm_kb'] / 1000:.0f} MB** ({k['vmhwm_mb']:.0f} MB after"
-        f" start; the bare Kivy app {b['vmhwm_mb']:.0f} MB) | <= {TARGET_RSS_MB:g} MB |")
+        f" start; the bare Kivy app {b['vmhwm_mb']:.0f} MB; at the end "
+        f"{sim.get('rssanon_kb', 0) / 1000:.0f} MB anonymous + "
+        f"{sim.get('rssfile_kb', 0) / 1000:.0f} MB file pages) | <= {TARGET_RSS_MB:g} MB |")
     out.append(
         f"| portrait preview drawn on screen (`frames_shown` over {sim['preview_s']:.0f} s), "
         f"sim camera | **{sim['fps_shown']:.1f} frames/s** (`preview_fps` = "
@@ -407,11 +411,13 @@ class Script:
 
 
 def _memory_kb() -> dict[str, int]:
-    """VmHWM (peak RSS) and VmRSS of this process, in kB."""
+    """VmHWM (peak RSS), VmRSS and its anonymous and file-backed parts (RssAnon: heap,
+    arenas, stacks, textures; RssFile: the pages of libraries and mapped files, which the
+    kernel can drop and read again) of this process, in kB."""
     out = {}
     for line in Path("/proc/self/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmHWM", "VmRSS"):
+        if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
             out[key.lower() + "_kb"] = int(value.split()[0])
     return out
 

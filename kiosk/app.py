@@ -60,9 +60,10 @@ def _prepare_kivy(config: Config) -> None:
 def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     """The Kivy app (typed loosely: Kivy is imported lazily). ``open_runtime=False`` leaves
     the journal and devices closed (screenshots of a kiosk that is not set up)."""
-    from kiosk.screens.memory import fix_malloc_threshold
+    from kiosk.screens.memory import fix_malloc_threshold, limit_malloc_arenas
 
     fix_malloc_threshold()  # before the window's and the workers' threads start
+    limit_malloc_arenas()
     _prepare_kivy(config)
     from kivy.app import App
     from kivy.clock import Clock

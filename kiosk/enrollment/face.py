@@ -2,11 +2,12 @@
 
 Detection is OpenCV's Haar cascade (``haarcascade_frontalface_alt2``, shipped inside the
 ``opencv-python-headless`` 4.x wheels, so it works offline and on the Pi's aarch64): about
-5 ms for a frame scaled to 240 rows. The landmarks are then found inside the face's box by
-image measures that need no model: the pupils (round, dark, filled blobs in each eye's
-window; a closed eye leaves only a flat line of lashes), the nose tip and the mouth (the
-darkest rows below the eyes), and the outline of the face at the nose (where the skin's
-colour ends). From them:
+13 ms of one core of the development machine for a 640x480 frame scaled to 160 rows, the
+most of the check's 20 ms (``benchmarks/bench_face.py``). The landmarks are then found
+inside the face's box by image measures that need no model: the pupils (round, dark,
+filled blobs in each eye's window; a closed eye leaves only a flat line of lashes), the
+nose tip and the mouth (the darkest rows below the eyes), and the outline of the face at
+the nose (where the skin's colour ends). From them:
 
 * roll is the angle of the line through the pupils;
 * yaw is how far the eyes sit from the middle of the outline: turning the head moves the
@@ -59,6 +60,9 @@ class FaceThresholds:
     # away (0.6 of the right distance) is then still about 35 px high.
     work_rows: int = 160
     min_search: float = 0.2       # smallest face looked for / frame height (too far: 0.24)
+    # Each size the detector tries is this much larger than the one before (OpenCV's
+    # scaleFactor): 1.1 finds the faces 0.6 of the right distance away that 1.2 misses.
+    scale_step: float = 1.1
     min_face: float = 0.27        # detector box height / frame height: closer below this
     max_face: float = 0.48        # further back above this (no room for hair and shoulders)
     max_offset_x: float = 0.11    # box centre from the frame's centre line
@@ -100,6 +104,14 @@ class FaceGeometry:
 
 _lock = threading.Lock()
 _cascades: list[Any] = []
+_clahe: list[Any] = []
+
+#: OpenCV's worker threads (``cv2.setNumThreads``), set when the cascades are loaded. A
+#: Pi 4/5 has 4 cores and OpenCV would take them all; the touchscreen draws the preview
+#: (and the GPU driver's thread feeds it) while the check runs, so the detector gets two:
+#: on 4 cores a frame's detection is then only about a third slower than with four, and
+#: every worker thread costs the process a stack and a malloc arena of its own.
+CV_THREADS = 2
 
 
 def _detectors() -> list[Any]:
@@ -107,14 +119,19 @@ def _detectors() -> list[Any]:
     ``alt2`` first (fewer false faces), ``default`` when alt2 finds nobody (it finds more of
     the faces alt2 misses under uneven light)."""
     if not _cascades:
+        import os
+
         import cv2
 
+        cv2.setNumThreads(max(1, min(CV_THREADS, os.cpu_count() or 1)))
         for name in ("haarcascade_frontalface_alt2.xml", "haarcascade_frontalface_default.xml"):
             cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
             if cascade.empty():
                 raise RuntimeError(f"OpenCV's face cascade {name} is missing: install "
                                    "opencv-python-headless 4.x (the 5.0 wheels ship none)")
             _cascades.append(cascade)
+        # Local contrast for the second cascade, made once (the lock guards its use).
+        _clahe.append(cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)))
     return _cascades
 
 
@@ -132,9 +149,14 @@ def find_faces(gray: np.ndarray, limits: FaceThresholds) -> tuple[list[tuple[int
     The cascade finds upright faces (to about 15 degrees of roll). When none is found
     upright, the frame is turned by 20 degrees each way and searched again: a head tilted
     further is still found, and reported with that roll so the citizen hears "keep your
-    head straight", not "nobody there".
+    head straight", not "nobody there". Only that answer is wanted from the turned frames,
+    not the face's size or place, so they are searched for heads of about the right size
+    (from a little nearer than "too far" to a little further than "too near"), in coarser
+    steps of size and in the middle of the frame: an empty room, which takes every pass,
+    costs about a third less.
     """
     import cv2
+    import numpy as np
 
     height, width = gray.shape
     rows = min(limits.work_rows, height)
@@ -146,27 +168,36 @@ def find_faces(gray: np.ndarray, limits: FaceThresholds) -> tuple[list[tuple[int
     min_side = max(20, int(rows * limits.min_search))
     max_side = int(rows * 0.8)
 
-    def search(detector: Any, image: np.ndarray, neighbours: int) -> Any:
-        return detector.detectMultiScale(image, scaleFactor=1.1, minNeighbors=neighbours,
-                                         minSize=(min_side, min_side),
-                                         maxSize=(max_side, max_side))
+    def search(detector: Any, image: np.ndarray, neighbours: int, sizes: tuple[int, int] = (
+            min_side, max_side), step: float = limits.scale_step) -> Any:
+        return detector.detectMultiScale(image, scaleFactor=step, minNeighbors=neighbours,
+                                         minSize=(sizes[0], sizes[0]),
+                                         maxSize=(sizes[1], sizes[1]))
 
     with _lock:
         alt2, default = _detectors()
+        clahe = _clahe[0]
         angle = 0.0
         found = search(alt2, small, 3)
         local = None
         if not len(found):
             # Local contrast (CLAHE) for the second cascade: a face lit from one side is
             # half in shadow, which a global equalisation leaves dark.
-            local = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(small)
+            local = clahe.apply(small)
             found = search(default, local, 6)
         if not len(found):
-            centre = (small.shape[1] / 2, small.shape[0] / 2)
+            turned_sizes = (max(20, int(rows * limits.min_face * 0.8)),
+                            min(max_side, int(rows * limits.max_face * 1.3)))
+            # The middle of the frame only: a head in the guide, with room to lean.
+            half = round(rows * (limits.max_offset_x + limits.max_face * 1.3 / 2) * 1.25)
+            left = max(0, small.shape[1] // 2 - half)
+            middle = np.ascontiguousarray(small[:, left:small.shape[1] - left])
+            centre = (middle.shape[1] / 2, rows / 2)
             for angle in (20.0, -20.0):
                 turn = cv2.getRotationMatrix2D(centre, angle, 1.0)
-                found = search(alt2, cv2.warpAffine(small, turn, (small.shape[1], rows),
-                                                    borderMode=cv2.BORDER_REPLICATE), 3)
+                found = search(alt2, cv2.warpAffine(middle, turn, (middle.shape[1], rows),
+                                                    borderMode=cv2.BORDER_REPLICATE), 3,
+                               turned_sizes, max(limits.scale_step, 1.15))
                 if len(found):
                     break
             else:
@@ -175,7 +206,7 @@ def find_faces(gray: np.ndarray, limits: FaceThresholds) -> tuple[list[tuple[int
             # One small face: often one of two people further back, the other one missed.
             # The second cascade has a look before the citizen is told to come closer.
             if local is None:
-                local = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(small)
+                local = clahe.apply(small)
             other = search(default, local, 6)
             if len(other) > 1:
                 found = other
@@ -198,11 +229,11 @@ def find_faces(gray: np.ndarray, limits: FaceThresholds) -> tuple[list[tuple[int
             kept.append((bx, by, bw, bh))
     boxes = kept
     if angle:
-        back = cv2.getRotationMatrix2D((small.shape[1] / 2, small.shape[0] / 2), -angle, 1.0)
+        back = cv2.getRotationMatrix2D(centre, -angle, 1.0)
         turned = []
         for x, y, w, h in boxes:
             cx, cy = back @ (x + w / 2, y + h / 2, 1.0)
-            turned.append((round(cx - w / 2), round(cy - h / 2), w, h))
+            turned.append((round(cx - w / 2) + left, round(cy - h / 2), w, h))
         boxes = turned
     # OpenCV's angle turns the picture counter-clockwise: the head was turned clockwise.
     return ([(round(x / scale), round(y / scale), round(w / scale), round(h / scale))

@@ -84,43 +84,97 @@ def background_for_year(year: int) -> tuple[int, int, int]:
     return BLUE if year % 2 == 0 else RED
 
 
-def _backdrop_stats(rgb: np.ndarray, face_bottom: int) -> tuple[np.ndarray, float, float]:
-    """The backdrop's median colour, its luma and the share of the strips along the top
-    and the sides (down to the chin) that have that colour (1.0: perfectly plain)."""
+def _strips(rgb: np.ndarray, face_bottom: int) -> tuple[np.ndarray, ...]:
+    """The backdrop's strips: along the top, and along both sides down to the chin."""
     import numpy as np
 
     height, width = rgb.shape[:2]
-    top = rgb[: max(2, height // 10)].reshape(-1, 3)
     side_w, bottom = max(2, width // 12), max(height // 10 + 1, min(height, face_bottom))
-    sides = np.concatenate([rgb[:bottom, :side_w].reshape(-1, 3),
-                            rgb[:bottom, -side_w:].reshape(-1, 3)])
-    strips = np.concatenate([top, sides]).astype(np.float32)
-    colour = np.median(strips, axis=0)
-    plain = float(_on_colour_line(strips, colour).mean())
+    return tuple(np.ascontiguousarray(strip) for strip in (
+        rgb[: max(2, height // 10)], rgb[:bottom, :side_w], rgb[:bottom, -side_w:]))
+
+
+def _backdrop_colour(strips: tuple[np.ndarray, ...]) -> tuple[np.ndarray, float]:
+    """The median colour of the strips (as ``np.median`` gives it) and its luma.
+
+    Counted in histograms (OpenCV, no copy of the pixels): the median of a colour channel
+    of 8-bit pixels is found in its cumulative counts, about 0.1 ms instead of 3 ms for
+    sorting the 60,000 pixels of a 640x480 frame's strips.
+    """
+    import cv2
+    import numpy as np
+
+    colour = np.empty(3, dtype=np.float32)
+    for channel in range(3):
+        counts = sum(cv2.calcHist([strip], [channel], None, [256], [0, 256])[:, 0]
+                     for strip in strips)
+        cumulative = np.cumsum(counts)
+        total = int(cumulative[-1])
+        # np.median: the middle value, or the mean of the two middle ones.
+        low = int(np.searchsorted(cumulative, (total - 1) // 2, side="right"))
+        high = int(np.searchsorted(cumulative, total // 2, side="right"))
+        colour[channel] = (low + high) / 2
     luma = float(colour @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
-    return colour, luma, plain
+    return colour, luma
+
+
+def _backdrop_stats(rgb: np.ndarray, face_bottom: int) -> tuple[np.ndarray, float, float]:
+    """The backdrop's median colour, its luma and the share of the strips along the top
+    and the sides (down to the chin) that have that colour (1.0: perfectly plain)."""
+
+    strips = _strips(rgb, face_bottom)
+    colour, luma = _backdrop_colour(strips)
+    return colour, luma, _plain(strips, colour)
+
+
+def _plain(strips: tuple[np.ndarray, ...], colour: np.ndarray) -> float:
+    """The share of the strips' pixels that have the backdrop's ``colour``."""
+    import numpy as np
+
+    on_line = sum(int(_on_colour_line(strip.reshape(-1, 3).astype(np.float32), colour).sum())
+                  for strip in strips)
+    return on_line / sum(strip.shape[0] * strip.shape[1] for strip in strips)
 
 
 def _on_colour_line(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """True where a pixel is ``colour`` at 0.75-1.3 times its brightness (N x 3 float)."""
+    """True where a pixel is ``colour`` at 0.75-1.3 times its brightness (N x 3 float).
+
+    One pass of ``cv2.transform`` into the pixel's brightness along the colour line and
+    its two components across it (an orthonormal pair): the distance from the line without
+    an N x 3 array of differences (a sixth of the time; no BLAS thread is woken).
+    """
+    import cv2
     import numpy as np
 
-    norm = float(colour @ colour) or 1.0
-    k = pixels @ colour / norm
-    residual = np.linalg.norm(pixels - k[:, None] * colour[None, :], axis=1)
-    return (k > 0.75) & (k < 1.3) & (residual < max(22.0, 0.12 * norm**0.5))
+    colour = np.asarray(colour, dtype=np.float64)
+    norm = float(colour @ colour)
+    if norm == 0.0:  # a black backdrop: no brightness to scale, nothing on its line
+        return np.zeros(len(pixels), dtype=bool)
+    along = colour / norm**0.5
+    axis = np.eye(3)[int(np.argmin(np.abs(along)))]
+    across = axis - (axis @ along) * along
+    across /= np.linalg.norm(across)
+    parts = cv2.transform(np.ascontiguousarray(pixels, dtype=np.float32).reshape(-1, 1, 3),
+                          np.stack([colour / norm, across, np.cross(along, across)])
+                          .astype(np.float32)).reshape(-1, 3)
+    k, u, v = parts[:, 0], parts[:, 1], parts[:, 2]
+    limit = max(22.0, 0.12 * norm**0.5)
+    return (k > 0.75) & (k < 1.3) & (u * u + v * v < limit * limit)
 
 
-def judge_face(rgb: np.ndarray, limits: FaceThresholds | None = None) -> FaceVerdict:
-    """Judge the face in an HxWx3 uint8 RGB frame (a preview frame or the still)."""
+def judge_face(rgb: np.ndarray, limits: FaceThresholds | None = None,
+               gray: np.ndarray | None = None) -> FaceVerdict:
+    """Judge the face in an HxWx3 uint8 RGB frame (a preview frame or the still); ``gray``
+    is its 8-bit luma when the caller has it already."""
     import cv2
 
     limits = limits or FaceThresholds()
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if gray is None:
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     height, width = gray.shape
     boxes, found_roll = find_faces(gray, limits)
     if not boxes:
-        _, backdrop_luma, _ = _backdrop_stats(rgb, height // 2)
+        _, backdrop_luma = _backdrop_colour(_strips(rgb, height // 2))
         # A camera exposed for a bright window sees a dark shape where the head is.
         return FaceVerdict("backlit" if backdrop_luma >= 200 else "no_face", None, 0.0)
     if len(boxes) > 1:
@@ -139,20 +193,23 @@ def judge_face(rgb: np.ndarray, limits: FaceThresholds | None = None) -> FaceVer
             or not limits.min_centre_y <= centre_y <= limits.max_centre_y):
         return FaceVerdict("off_centre", None, score)
     face = measure_face(rgb, gray, boxes[0])
-    _, backdrop_luma, plain = _backdrop_stats(rgb, y + h)
+    strips = _strips(rgb, y + h)
+    colour, backdrop_luma = _backdrop_colour(strips)
+    # In the order a person can fix them; the backdrop's plainness, the one measure that
+    # reads every pixel of the strips, only when everything before it passed.
     checks = (
-        ("backlit", face.face_luma < limits.backlit_ratio * backdrop_luma),
-        ("uneven_light", face.side_ratio < limits.min_side_ratio),
-        ("dark_face", face.face_luma < limits.min_face_luma),
-        ("blurred", face.sharpness < limits.min_sharpness),
-        ("roll", face.roll is not None and abs(face.roll) > limits.max_roll),
-        ("eyes_closed", face.eyes is None),
-        ("pose", face.yaw is None or face.pitch is None or abs(face.yaw) > limits.max_yaw
-         or abs(face.pitch) > limits.max_pitch),
-        ("background", plain < limits.min_plain),
+        ("backlit", lambda: face.face_luma < limits.backlit_ratio * backdrop_luma),
+        ("uneven_light", lambda: face.side_ratio < limits.min_side_ratio),
+        ("dark_face", lambda: face.face_luma < limits.min_face_luma),
+        ("blurred", lambda: face.sharpness < limits.min_sharpness),
+        ("roll", lambda: face.roll is not None and abs(face.roll) > limits.max_roll),
+        ("eyes_closed", lambda: face.eyes is None),
+        ("pose", lambda: face.yaw is None or face.pitch is None
+         or abs(face.yaw) > limits.max_yaw or abs(face.pitch) > limits.max_pitch),
+        ("background", lambda: _plain(strips, colour) < limits.min_plain),
     )
     for code, failed in checks:
-        if failed:
+        if failed():
             return FaceVerdict(code, face, score)
     return FaceVerdict("", face, score)
 

@@ -41,6 +41,7 @@ from kiosk.screens import messages as m
 from kiosk.screens.flow_capture import CaptureSteps
 from kiosk.screens.flow_forms import FormSteps
 from kiosk.screens.forms import DemographicsForm, IdentityForm
+from kiosk.screens.memory import release_free_heap
 from kiosk.screens.messages import N_, NONE, Msg
 
 log = logging.getLogger(__name__)
@@ -243,6 +244,10 @@ class Flow(FormSteps, CaptureSteps):
         self.view.update()
         self._set_led()
         self._speak(screen)
+        if leaving != screen:
+            # A step's captures and checks leave free heap pages in the arenas of the
+            # threads that made them: handed back, they do not add up over the flow.
+            self.executor.submit(release_free_heap, lambda _result, _error: None)
 
     def _show_step(self) -> None:
         assert self.session is not None  # noqa: S101

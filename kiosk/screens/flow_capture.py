@@ -62,7 +62,10 @@ class CaptureSteps:
                 stop.wait(1.0)
                 continue
             msg = None
-            if number % 5 == 0:
+            # Not while the still is taken and judged (the flow is busy): its message is
+            # the one that counts, and two face checks at once only slow both and add
+            # their temporaries together (the touchscreen's peak memory was there).
+            if number % 5 == 0 and not self.busy:
                 report: QualityReport = portrait_quality_rgb(frame.rgb, frame.width,
                                                              frame.height)
                 msg = (Msg.of(N_("Good. Hold still."), "ok") if report.ok

@@ -15,9 +15,21 @@ Measured with ``benchmarks/bench_ui.py`` (peak RSS over a full flow, see its doc
   and each kept the pixels of the last text it showed, a citizen's name too, until drawn
   again.
 
-Tried and left out: ``M_ARENA_MAX`` = 2 (about 1 MB less, within the noise once the
-threshold is fixed); ``malloc_trim`` and ``gc.collect`` between steps (a few MB back for a
-moment, not at the peak; a full collection stalls the UI thread 100-200 ms).
+* :func:`limit_malloc_arenas` and :func:`release_free_heap`: since the portrait check
+  (OpenCV, #11) the process runs more threads that allocate (the preview thread's face
+  check, OpenCV's worker, the two workers' captures, the fingerprint extraction), and
+  glibc gives each its own arena (up to 8 per core) whose free fragments stay resident.
+  At most 2 arenas, and ``malloc_trim(0)`` on a worker at every step change (0.5-6 ms in
+  a flow, off the UI thread): 264.6 -> 261.3 MB peak here (arenas alone 263.4, the trim
+  alone 262.4); more on a Pi, whose 4 cores allow 32 arenas.
+
+What the rest of the peak is (see the README's benchmark notes): OpenCV's import (its
+binding's and bundled libraries' pages, about 16 MB, needed by the fingerprint extraction
+too) and the code the face check runs (about 5.5 MB of ``cv2.abi3.so`` pages touched in
+the preview), both file pages the kernel can drop, not heap.
+
+Tried and left out: ``gc.collect`` between steps (a full collection stalls the UI thread
+100-200 ms); one arena (about 1.4 MB below two, every thread then waits on one lock).
 """
 
 from __future__ import annotations
@@ -29,7 +41,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+M_ARENA_MAX = -8
 MMAP_THRESHOLD = 128 * 1024  # glibc's default, fixed
+ARENA_MAX = 2  # glibc allows 8 per core: 32 on a Pi 4/5 (see the module docstring)
 
 _patched = False
 
@@ -46,6 +60,30 @@ def fix_malloc_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
     if not done:
         log.debug("mallopt(M_MMAP_THRESHOLD) refused")
     return done
+
+
+def _glibc() -> Any:
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+        libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+        return libc
+    except (OSError, AttributeError):  # not glibc (musl has neither)
+        return None
+
+
+def limit_malloc_arenas(arenas: int = ARENA_MAX) -> bool:
+    """At most ``arenas`` glibc malloc arenas (``mallopt(M_ARENA_MAX)``); True if done.
+    Call before threads start: an arena, once a thread made it, is kept."""
+    libc = _glibc()
+    return bool(libc is not None and libc.mallopt(M_ARENA_MAX, arenas))
+
+
+def release_free_heap() -> bool:
+    """Hand the heap's free pages back to the kernel (``malloc_trim(0)``, every arena);
+    True if any were. A few milliseconds: call it off the UI thread."""
+    libc = _glibc()
+    return bool(libc is not None and libc.malloc_trim(0))
 
 
 def release_label_surfaces() -> None:
