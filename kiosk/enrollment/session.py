@@ -260,7 +260,8 @@ class EnrollmentSession:
         self._demographics: Demographics | None = None
         self._portrait_pending: bytearray | None = None
         self._portrait: bytearray | None = None
-        self._fingers: dict[str, bytearray] = {}
+        self._fingers: dict[str, bytearray] = {}  # PNG, shown on the screen
+        self._finger_files: dict[str, bytearray] = {}  # lossless WebP, journaled
         self._templates: dict[str, bytearray] = {}  # the sensor's, to refuse a repeated finger
         self._missing: dict[str, str] = {}
         self._signature: bytearray | None = None
@@ -446,17 +447,19 @@ class EnrollmentSession:
                 raise LowQuality(report)
             template = scanner.extract_template()
             matched = scanner.find_match(template, [t for _, t in others])
-        png = image.to_png()
+        png = image.to_png()  # for the person to see (any screen shows PNG)
+        kept = image.to_webp()  # what the record keeps: lossless, about 12 % smaller
         with self._at(Step.FINGERPRINTS):
             if matched is not None:
                 repeated = others[matched][0]
                 log.info("session %s: finger %s refused, the same as %s", self._tag, code,
                          repeated)
                 raise DuplicateFinger(repeated)
-            for held in (self._fingers, self._templates):
+            for held in (self._fingers, self._finger_files, self._templates):
                 if code in held:
                     _wipe(iter([held[code]]))
             self._fingers[code] = bytearray(png)
+            self._finger_files[code] = bytearray(kept)
             self._templates[code] = bytearray(template)
             self._missing.pop(code, None)
         return report
@@ -475,7 +478,7 @@ class EnrollmentSession:
                 allowed = ", ".join(MISSING_FINGER_REASONS)
                 raise InvalidInput("reason", *bilingual(
                     N_("The reason must be one of: {allowed}."), allowed=allowed))
-            for held in (self._fingers, self._templates):
+            for held in (self._fingers, self._finger_files, self._templates):
                 if code in held:
                     _wipe(iter([held.pop(code)]))
             self._missing[code] = reason
@@ -489,7 +492,7 @@ class EnrollmentSession:
         left = [c for c in FINGERS if c not in self._fingers and c not in self._missing]
         if left:
             raise IllegalTransition(f"fingers not yet done: {', '.join(left)}")
-        parts = {f"{code}.png": bytes(buf) for code, buf in self._fingers.items()}
+        parts = {f"{code}.webp": bytes(buf) for code, buf in self._finger_files.items()}
         missing = {code: self._missing[code] for code in FINGERS if code in self._missing}
         parts["exceptions.json"] = _json({"missing": missing})
         self._complete("fingerprints", parts, Step.SIGNATURE)
@@ -630,7 +633,8 @@ class EnrollmentSession:
 
     def _wipe_data(self) -> None:
         held = [self._portrait_pending, self._portrait, self._signature,
-                *self._fingers.values(), *self._templates.values()]
+                *self._fingers.values(), *self._finger_files.values(),
+                *self._templates.values()]
         _wipe(buf for buf in held if buf is not None)
         self._reset_data()
 

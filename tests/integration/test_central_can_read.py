@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from intake.packets import manifest_of, verify_and_open
 from kiosk.config import load_config
 from kiosk.enrollment.synthetic import citizens
 from kiosk.errors import SealingError
+from kiosk.hardware.base import FingerprintImage
 from kiosk.journal import Journal
 from kiosk.sealing import DeviceKey, Opener, build_packet, generate_central_keypair
 from kiosk.sealing_keys import load_central_private_key
@@ -45,9 +49,21 @@ def test_demo_records_open_at_the_intake_with_the_citizens_data(kiosk_config: Pa
             demographics = json.loads(opened.steps["demographics"]["demographics.json"])
             assert demographics["full_name"] == person.demographics.full_name
             fingers = opened.steps["fingerprints"]
-            assert sum(name.endswith(".png") for name in fingers) + len(
-                json.loads(fingers["exceptions.json"])["missing"]) == 10
+            images = {name: FingerprintImage.decode(data) for name, data in fingers.items()
+                      if name.endswith(".webp")}
+            assert len(images) + len(json.loads(fingers["exceptions.json"])["missing"]) == 10
+            # Each print as the sensor gave it: 256 x 288 at 500 ppi, its 16 levels.
+            assert {(i.width, i.height, i.ppi, i.bits) for i in images.values()} == {
+                (256, 288, 500, 4)}
             assert opened.steps["portrait"]["portrait.jpg"][:3] == b"\xff\xd8\xff"
+            with Image.open(io.BytesIO(opened.steps["portrait"]["portrait.jpg"])) as photo:
+                assert photo.size == (360, 480)
+            # The intake's own path (the one `kiosk-intake serve` runs on an upload) takes it.
+            path = tmp_path / f"{record_id}.ektp"
+            path.write_bytes(packet)
+            with path.open("rb") as stream:
+                signed, manifest = manifest_of(stream, len(packet))
+                verify_and_open(stream, len(packet), signed, manifest, opener)
 
             # Another central key pair cannot open it.
             other_dir = tmp_path / f"other-{record_id}"

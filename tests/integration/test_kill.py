@@ -39,11 +39,13 @@ def kill_demo_repeatedly(config: Path, rounds: int, seed: int) -> int:
                                 stderr=subprocess.DEVNULL, text=True)
         first = ""
         if round_ % 2 == 0:  # a random instant, start-up and recovery included
-            time.sleep(rng.uniform(0.6, 4.0))
+            time.sleep(rng.uniform(0.6, 6.0))
         else:  # a random instant once enrolling is under way, however slow the machine
             assert proc.stdout is not None
             first = proc.stdout.readline()
-            time.sleep(rng.uniform(0.0, 2.5))  # a citizen takes 0.5-1 s (ten fingers)
+            # A citizen takes about 1.5 s here (ten fingers, each kept as lossless WebP,
+            # about 0.1 s of CPU apiece), twice that on a busy machine.
+            time.sleep(rng.uniform(0.0, 5.0))
         os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate(timeout=30)
         out = first + out

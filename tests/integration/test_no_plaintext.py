@@ -13,6 +13,7 @@ from tests.conftest import KIOSK, kiosk_env
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_JFIF = b"\xff\xd8\xff\xe0\x00\x10JFIF"
+WEBP_HEAD = b"WEBPVP8"  # bytes 8-14 of every WebP file (the fingerprints a record keeps)
 
 
 def _needles(config_path: Path, count: int, seed: int) -> list[bytes]:
@@ -47,6 +48,7 @@ def test_data_dir_and_logs_hold_no_personal_data(kiosk_config: Path) -> None:
     for path, blob in blobs.items():
         assert PNG_SIGNATURE not in blob, f"a PNG in the clear in {path}"
         assert JPEG_JFIF not in blob, f"a JPEG in the clear in {path}"
+        assert WEBP_HEAD not in blob, f"a WebP in the clear in {path}"
         for needle in needles:
             assert needle not in blob, f"personal data in the clear in {path}"
     for needle in needles:

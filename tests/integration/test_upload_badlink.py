@@ -134,7 +134,7 @@ class StopAt:
         pass
 
 
-STOP_AT = 150 * 1024  # well inside a demo record (about 240 KiB with 4-bit fingerprints)
+STOP_AT = 150 * 1024  # inside a demo record (about 185 KiB since #11's compact records)
 
 
 def test_a_stop_mid_patch_keeps_what_crossed_and_the_next_run_resumes_there(
@@ -258,9 +258,10 @@ def test_sigkill_at_random_moments_through_a_resetting_link(
 
 def test_kiosk_status_shows_the_record_in_flight_moving_on_a_slow_link(
         site: Site, ids: list[str], intake: IntakeServer) -> None:
-    # 32 KB/s: a demo record (about 240 KiB) takes some 8 s once the uploader has started,
-    # so both looks, at 3.5 s and 6.5 s, find the first record on its way
-    slow = LinkProfile(rate_bps=32 * 1024, latency_s=0.05, reset_every=64 * 1024)
+    # 26 KB/s: a demo record (about 185 KiB since #11's compact records) takes some 7 s once
+    # the uploader has started, so both looks, at 3 s and 5.5 s, and the text after them
+    # find the first record on its way
+    slow = LinkProfile(rate_bps=26 * 1024, latency_s=0.05, reset_every=64 * 1024)
     with link_to(intake, slow) as link:
         site.configure(link.url)
         env = kiosk_env(site.config)
@@ -268,7 +269,7 @@ def test_kiosk_status_shows_the_record_in_flight_moving_on_a_slow_link(
                                 stderr=subprocess.DEVNULL)
         try:
             docs = []
-            for pause in (3.5, 3.0):
+            for pause in (3.0, 2.5):
                 time.sleep(pause)
                 done = subprocess.run([*KIOSK, "status", "--json"], env=env,
                                       capture_output=True, text=True, timeout=60)

@@ -138,9 +138,10 @@ def _cut_round(config: Path, fs: LazyMount, rng: random.Random, round_: int, *, 
                 uploader = subprocess.Popen([*KIOSK, "upload"], env=kiosk_env(config),
                                             stdout=subprocess.DEVNULL, stderr=err)
             try:
-                # Long enough for the demo (ten fingers matched per citizen) to seal a few
-                # records and the uploader to be sending one.
-                time.sleep(rng.uniform(1.0, 4.5))
+                # Long enough for the demo (ten fingers matched and kept as lossless WebP
+                # per citizen, about 1.5 s) to seal a few records and the uploader to be
+                # sending one.
+                time.sleep(rng.uniform(2.0, 7.0))
                 # Power lost: the disk stops answering and drops its cache at this instant;
                 # the kiosk then dies (what it does in between only gets EIO). Torn rounds
                 # cut during a coming write (at a random instant something is rarely

@@ -82,6 +82,12 @@ class FakeFingerprintImage:
         Image.frombytes("L", (self.width, self.height), self.pixels).save(buf, format="PNG")
         return buf.getvalue()
 
+    def to_webp(self) -> bytes:
+        buf = io.BytesIO()
+        Image.frombytes("L", (self.width, self.height), self.pixels).save(
+            buf, format="WEBP", lossless=True)
+        return buf.getvalue()
+
 
 @dataclass
 class FakeScanner:

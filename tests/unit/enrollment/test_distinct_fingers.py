@@ -82,9 +82,12 @@ def test_sim_ten_distinct_fingers_pass_and_are_stored_at_four_bits(sim: SimFinge
     session.finish_fingerprints()
     assert session.step is Step.SIGNATURE
     parts = store.steps[session.record_id or ""]["fingerprints"]
-    for code in FINGERS:
-        image = FingerprintImage.from_png(parts[f"{code}.png"])
-        assert image.bits == 4 and parts[f"{code}.png"][24] == 4  # IHDR bit depth
+    for number, code in enumerate(FINGERS):
+        kept = parts[f"{code}.webp"]
+        assert kept[:4] == b"RIFF" and b"VP8L" in kept[:64]  # lossless WebP
+        image = FingerprintImage.decode(kept)
+        # The sensor's 16 levels, bit for bit: impression 0 of person 7's finger.
+        assert image.bits == 4 and image == sim.generate(number, 0, person=7)
 
 
 def test_sim_retaking_the_same_finger_is_no_repeat_of_itself(sim: SimFingerprint) -> None:

@@ -29,13 +29,17 @@ def scrawl(points: int = 120) -> list[list[tuple[float, float, float]]]:
     return [loop, underline]
 
 
-def test_png_is_8_bit_grayscale_of_the_asked_size() -> None:
-    image, pixels = _pixels(render_signature_png(scrawl(), size=(600, 200)))
+def test_png_is_2_bit_grayscale_of_the_asked_size() -> None:
+    png = render_signature_png(scrawl(), size=(600, 200))
+    assert png[24] == 2 and png[25] == 0  # IHDR: bit depth 2, colour type 0 (gray)
+    image, pixels = _pixels(png)
     assert image.format == "PNG"
     assert image.mode == "L"
     assert image.size == (600, 200)
     assert pixels.dtype == np.uint8
-    assert pixels.min() < 40 and pixels.max() == 255  # dark ink on white
+    assert pixels.min() == 0 and pixels.max() == 255  # dark ink on white
+    # Four levels: ink, two edge shades (the smoothing kept), paper.
+    assert set(np.unique(pixels)) == {0, 85, 170, 255}
 
 
 def test_real_stroke_passes_signature_quality() -> None:

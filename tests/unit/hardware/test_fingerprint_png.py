@@ -1,4 +1,4 @@
-"""Fingerprints kept at the sensor's true depth: 4-bit grayscale PNG, bit-exact both ways."""
+"""Fingerprints at the sensor's true depth: 4-bit PNG and lossless WebP, bit-exact both ways."""
 
 from __future__ import annotations
 
@@ -62,3 +62,53 @@ def test_the_sim_sensor_delivers_four_bit_images() -> None:
         image = scanner.capture(timeout=1)
     assert image.bits == 4
     assert FingerprintImage.from_png(image.to_png()) == image
+
+
+# -- lossless WebP: what a record keeps --------------------------------------------------------
+
+@pytest.mark.parametrize("finger", range(3))
+def test_four_bit_webp_round_trips_bit_exact(finger: int) -> None:
+    image = four_bit(8, finger)
+    webp = image.to_webp()
+    assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP" and b"VP8L" in webp[:64]
+    back = FingerprintImage.decode(webp)
+    assert back == image  # pixels, size, 500 ppi (from EXIF) and bits=4
+    # Any WebP reader sees the same 16 levels as 8-bit gray.
+    with Image.open(io.BytesIO(webp)) as plain:
+        assert plain.convert("L").tobytes() == image.pixels
+
+
+def test_every_level_survives_the_webp_round_trip() -> None:
+    levels = np.tile(np.arange(16, dtype=np.uint8).repeat(16), 288).reshape(288, 256) * 17
+    image = FingerprintImage(256, 288, 500, levels.tobytes(), bits=4)
+    assert FingerprintImage.decode(image.to_webp()) == image
+
+
+def test_webp_keeps_the_resolution_and_eight_bit_images() -> None:
+    image = FingerprintImage(256, 288, 1000, synth.render(8, 0))
+    assert FingerprintImage.decode(image.to_webp()) == image  # 8 bits, 1000 ppi
+
+
+def test_webp_is_smaller_than_the_four_bit_png() -> None:
+    image = four_bit(9, 1)
+    assert len(image.to_webp()) < len(image.to_png())
+
+
+def test_webp_refuses_a_pixel_between_levels() -> None:
+    pixels = bytearray(four_bit(8, 0).pixels)
+    pixels[100] = 18
+    with pytest.raises(ValueError, match="level"):
+        FingerprintImage(256, 288, 500, bytes(pixels), bits=4).to_webp()
+
+
+def test_a_lossy_webp_is_not_taken_for_a_fingerprint() -> None:
+    out = io.BytesIO()
+    Image.frombytes("L", (256, 288), four_bit(8, 0).pixels).save(out, format="WEBP",
+                                                                  quality=80)
+    with pytest.raises(ValueError, match="lossless"):
+        FingerprintImage.decode(out.getvalue())
+
+
+def test_decode_still_reads_the_png_of_older_records() -> None:
+    image = four_bit(8, 2)
+    assert FingerprintImage.decode(image.to_png()) == image
