@@ -72,6 +72,7 @@ def enroll_one(kiosk: Enrollment, citizen: SyntheticCitizen, *, timeout_s: float
         assisted=citizen.assisted,
         timeout_s=timeout_s,
         fingerprint_limits=FingerprintThresholds.from_config(kiosk.config["fingerprints"]),
+        fingerprint_storage=kiosk.config["fingerprints"]["storage"],
     )
     try:
         session.choose_language(citizen.language)

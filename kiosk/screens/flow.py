@@ -118,6 +118,7 @@ class FlowSettings:
     province: str = "72"
     regency: str = "02"
     fingerprint_limits: FingerprintThresholds | None = None  # config [fingerprints]
+    fingerprint_storage: str = "png"  # config [fingerprints] storage
 
     @classmethod
     def from_config(cls, config: Any) -> FlowSettings:
@@ -127,7 +128,8 @@ class FlowSettings:
                    receipt_s=ui["receipt_s"], capture_tries=ui["capture_tries"],
                    preview_fps=ui["preview_fps"], session_timeout_s=kiosk["session_timeout_s"],
                    province=province, regency=regency,
-                   fingerprint_limits=FingerprintThresholds.from_config(config["fingerprints"]))
+                   fingerprint_limits=FingerprintThresholds.from_config(config["fingerprints"]),
+                   fingerprint_storage=config["fingerprints"]["storage"])
 
 
 class Flow(FormSteps, CaptureSteps):
@@ -325,7 +327,8 @@ class Flow(FormSteps, CaptureSteps):
             camera=runtime.devices.get("camera"), assisted=False,
             timeout_s=self.settings.session_timeout_s,
             capture_timeout_s=self.settings.capture_timeout_s, today=self.today,
-            fingerprint_limits=self.settings.fingerprint_limits)
+            fingerprint_limits=self.settings.fingerprint_limits,
+            fingerprint_storage=self.settings.fingerprint_storage)
         # In memory only (the record begins at consent): no worker round trip needed.
         self.session.choose_language(self.language)
         self._show_step()

@@ -22,8 +22,12 @@ from kiosk.sealing_keys import load_central_private_key
 from tests.conftest import KIOSK, kiosk_env
 
 
+@pytest.mark.parametrize("storage", ["png", "webp"])
 def test_demo_records_open_at_the_intake_with_the_citizens_data(kiosk_config: Path,
-                                                                tmp_path: Path) -> None:
+                                                                tmp_path: Path,
+                                                                storage: str) -> None:
+    with kiosk_config.open("a") as config_file:  # [fingerprints] storage: both lossless
+        config_file.write(f'\n[fingerprints]\nstorage = "{storage}"\n')
     result = subprocess.run([*KIOSK, "demo", "--citizens", "4", "--seed", "5"],
                             env=kiosk_env(kiosk_config), capture_output=True, text=True,
                             timeout=300)
@@ -50,7 +54,7 @@ def test_demo_records_open_at_the_intake_with_the_citizens_data(kiosk_config: Pa
             assert demographics["full_name"] == person.demographics.full_name
             fingers = opened.steps["fingerprints"]
             images = {name: FingerprintImage.decode(data) for name, data in fingers.items()
-                      if name.endswith(".webp")}
+                      if name.endswith(f".{storage}")}
             assert len(images) + len(json.loads(fingers["exceptions.json"])["missing"]) == 10
             # Each print as the sensor gave it: 256 x 288 at 500 ppi, its 16 levels.
             assert {(i.width, i.height, i.ppi, i.bits) for i in images.values()} == {

@@ -178,16 +178,16 @@ def test_demo_stops_at_the_disk_reserve_with_exit_3_and_an_intact_journal(
     assert refusal and int(refusal.group(1)) < 16 * MiB
 
 
-# With seed 7 the disk fills mid-record at both sizes (the demo is deterministic), on the
-# third citizen's fingerprints step: at 2.59 MiB the aborting session can still delete its
-# record; at 2.5 MiB even that finds no space and the record stays in_progress until the
-# next start. The sizes follow the journal's page layout and the records' size (they moved
-# when the payloads got their own table, when fingerprints became 4-bit PNGs and the
-# portrait a 360x480 crop, and when the records shrank to about 190 KB: WebP prints, a q85
-# portrait; the discard succeeds only from about 2.575 to 2.6 MiB now); if they move again,
-# a loop over in_small_fs at sizes of 2-7 MiB in tenth-MiB steps finds the new pair.
+# With seed 7 the disk fills mid-record at both sizes (the demo is deterministic): at 3.6
+# MiB the aborting session can still delete its record; at 3.5 MiB even that finds no space
+# and the record stays in_progress until the next start. The sizes follow the journal's page
+# layout and the records' size (they moved when the payloads got their own table, when
+# fingerprints became 4-bit PNGs and the portrait a 360x480 crop, and when the portrait
+# became q85 and the signature 2 bits; the discard succeeds only from about 3.58 to 3.62
+# MiB now); if they move again, `python` over in_small_fs at sizes of 2-7 MiB in steps of
+# 0.04 MiB finds the new pair.
 @pytest.mark.usefixtures("namespaces_work")
-@pytest.mark.parametrize(("size_mib", "left_unfinished"), [(2.59, False), (2.5, True)],
+@pytest.mark.parametrize(("size_mib", "left_unfinished"), [(3.6, False), (3.5, True)],
                          ids=["discard-succeeds", "discard-fails"])
 def test_disk_full_mid_record_exits_3_keeps_the_journal_and_a_restart_recovers(
         tmp_path: Path, size_mib: float, left_unfinished: bool) -> None:

@@ -147,5 +147,5 @@ def test_assisted_session_resumes_after_a_cut_and_seals_all_six_steps(
     assert demographics["full_name"] == person.demographics.full_name
     assert steps["portrait"]["portrait.jpg"] == portrait_before
     fingers = steps["fingerprints"]
-    assert {f"{c}.webp" for c in FINGERS} | {"exceptions.json"} == set(fingers)
+    assert {f"{c}.png" for c in FINGERS} | {"exceptions.json"} == set(fingers)
     assert steps["signature"]["signature.png"] == signature_png(person.index)

@@ -30,10 +30,11 @@ REFUSAL = "This finger was already scanned. Please place the finger shown."
 
 
 def at_fingers(scanner: object, store: FakeStore | None = None, *,
-               assisted: bool = False) -> EnrollmentSession:
+               assisted: bool = False, storage: str = "png") -> EnrollmentSession:
     store = store or FakeStore()
     session = EnrollmentSession(store, fingerprint=scanner, camera=FakeCamera(),  # type: ignore[arg-type]
-                                assisted=assisted, today=lambda: TODAY)
+                                assisted=assisted, today=lambda: TODAY,
+                                fingerprint_storage=storage)
     store.session = session
     session.choose_language("en")
     session.give_consent(True)
@@ -73,9 +74,11 @@ def test_sim_same_finger_twice_is_refused_in_both_languages(sim: SimFingerprint)
     assert session.fingers_captured == ("R1", "R2")
 
 
-def test_sim_ten_distinct_fingers_pass_and_are_stored_at_four_bits(sim: SimFingerprint) -> None:
+@pytest.mark.parametrize("storage", ["png", "webp"])
+def test_sim_ten_distinct_fingers_pass_and_are_stored_at_four_bits(
+        sim: SimFingerprint, storage: str) -> None:
     store = FakeStore()
-    session = at_fingers(sim, store)
+    session = at_fingers(sim, store, storage=storage)
     for number, code in enumerate(FINGERS):
         sim.present(number, person=7)
         assert session.capture_finger(code).ok
@@ -83,8 +86,11 @@ def test_sim_ten_distinct_fingers_pass_and_are_stored_at_four_bits(sim: SimFinge
     assert session.step is Step.SIGNATURE
     parts = store.steps[session.record_id or ""]["fingerprints"]
     for number, code in enumerate(FINGERS):
-        kept = parts[f"{code}.webp"]
-        assert kept[:4] == b"RIFF" and b"VP8L" in kept[:64]  # lossless WebP
+        kept = parts[f"{code}.{storage}"]
+        if storage == "webp":
+            assert kept[:4] == b"RIFF" and b"VP8L" in kept[:64]  # lossless WebP
+        else:
+            assert kept[:8] == b"\x89PNG\r\n\x1a\n" and kept[24] == 4  # 4-bit gray PNG
         image = FingerprintImage.decode(kept)
         # The sensor's 16 levels, bit for bit: impression 0 of person 7's finger.
         assert image.bits == 4 and image == sim.generate(number, 0, person=7)

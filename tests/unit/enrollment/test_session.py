@@ -147,9 +147,9 @@ def test_happy_path_journals_each_step_before_moving_on(
                                                               "kk": KK_TEXT}
     assert steps["demographics"]["demographics.json"] == PERSON.to_json()
     assert steps["portrait"]["portrait.jpg"][:2] == b"\xff\xd8"
-    assert set(steps["fingerprints"]) == {f"{c}.webp" for c in FINGERS} | {"exceptions.json"}
-    # Lossless WebP of exactly the pixels the sensor delivered (the fake's ridge image).
-    assert all(FingerprintImage.decode(steps["fingerprints"][f"{c}.webp"]).pixels
+    assert set(steps["fingerprints"]) == {f"{c}.png" for c in FINGERS} | {"exceptions.json"}
+    # Lossless: exactly the pixels the sensor delivered (the fake's ridge image).
+    assert all(FingerprintImage.decode(steps["fingerprints"][f"{c}.png"]).pixels
                == ridge_pixels() for c in FINGERS)
     assert json.loads(steps["fingerprints"]["exceptions.json"]) == {"missing": {}}
     assert steps["signature"]["signature.png"][:4] == b"\x89PNG"
@@ -404,7 +404,7 @@ def test_assisted_session_records_a_missing_finger() -> None:
             s.capture_finger(code)
     s.finish_fingerprints()
     parts = kit.store.steps[s.record_id]["fingerprints"]
-    assert "L3.webp" not in parts and len(parts) == 10
+    assert "L3.png" not in parts and len(parts) == 10
     assert json.loads(parts["exceptions.json"]) == {"missing": {"L3": "amputated"}}
 
 
