@@ -17,7 +17,12 @@ Each direction of each connection is a *delay line* with its own reader and writ
       deliver_at = end + latency_s                 # propagation: one-way delay
 
   so a 64 KiB/s link really carries 64 KiB per second, never faster in bursts, and two
-  directions are serialised independently (each has ``rate_bps``).
+  directions are serialised independently (each has ``rate_bps``). The connections of one
+  ``BadLink`` share it, as the connections of one radio bearer do: one serialisation clock
+  per direction for the whole link (``end of the previous piece`` is the previous piece of
+  any connection), so a client that opens a second connection beside a transfer gets no
+  bandwidth the link does not have (each connection still has its own handshake, latency,
+  stalls and ``reset_every``).
 * The writer sleeps until the first queued piece is due and sends it (plus any other pieces
   already due, so a writer that woke late catches up without exceeding the rate on average).
 * Back-pressure: the reader stops reading while the bytes queued in its direction (read but
@@ -286,12 +291,17 @@ class _Direction:
         rate is capped, each with its delivery time."""
         rate = profile.rate_bps
         size = SEGMENT if rate else max(1, len(data))
-        with self.lock:
+        with self.lock, self.link._wire_lock:
             now = time.monotonic()
+            wire = self.link._wire
             for offset in range(0, max(1, len(data)), size):
                 piece = data[offset:offset + size]
                 start = max(now, self.clock, self.conn.stall_until)
+                if rate and piece:  # the link's bandwidth is shared by its connections
+                    start = max(start, wire[self.is_up])
                 self.clock = start + len(piece) / rate if rate else start
+                if rate and piece:
+                    wire[self.is_up] = self.clock
                 last = offset + size >= len(data)
                 self.queue.append(_Piece(self.clock + profile.latency_s, piece,
                                          end if last else None))
@@ -493,6 +503,10 @@ class BadLink:
         self._conns: set[_Connection] = set()
         self._threads: list[threading.Thread] = []
         self._stall_until = 0.0
+        # the link's serialisation clock per direction (True: upstream), shared by every
+        # connection; guarded by _wire_lock, taken last (under a connection's lock)
+        self._wire = {True: 0.0, False: 0.0}
+        self._wire_lock = threading.Lock()
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
@@ -589,6 +603,10 @@ class BadLink:
             until = max(self._stall_until, now + seconds)
             shift = until - max(self._stall_until, now)
             self._stall_until = until
+            with self._wire_lock:  # bytes reserved on the wire move back with the stall
+                for direction, clock in self._wire.items():
+                    if clock > now:
+                        self._wire[direction] = clock + shift
             for conn in self._conns:  # under the link lock: no connection slips between
                 conn.stall(now, until, shift)
 
