@@ -475,6 +475,8 @@ class _Connection:
             sockets = (self.client, self.upstream)
         if counter is not None:  # before the RST: whoever sees the reset sees it counted
             self.link._count(counter, 1)
+            if counter == "resets":
+                self.link._event("reset")
         for sock in sockets:
             _reset_socket(sock)
 
@@ -511,6 +513,9 @@ class BadLink:
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
+        # (time.monotonic(), "connection" | "reset"): when each was accepted / done, for a
+        # timeline of what a client's time went to (benchmarks/bench_upload.py timeline)
+        self.events: list[tuple[float, str]] = []
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> BadLink:
@@ -628,6 +633,10 @@ class BadLink:
         with self._lock:
             self._counts[name] += amount
 
+    def _event(self, kind: str) -> None:
+        with self._lock:
+            self.events.append((time.monotonic(), kind))
+
     def _forget(self, conn: _Connection) -> None:
         with self._lock:
             self._conns.discard(conn)
@@ -654,6 +663,7 @@ class BadLink:
                 conn = _Connection(self, client, accepted_at, self._stall_until)
                 self._conns.add(conn)
                 self._counts["connections"] += 1
+                self.events.append((accepted_at, "connection"))
                 self._threads = [t for t in self._threads if t.is_alive()]
                 self._threads.append(conn.thread)
                 conn.thread.start()
