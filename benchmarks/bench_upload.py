@@ -20,7 +20,9 @@ default ``[upload]`` configuration, and a real ``kiosk-intake serve``. The recor
 
 ``python benchmarks/run.py upload`` (about 30 min: the links are slow on purpose);
 ``python benchmarks/bench_upload.py quick`` runs a two-minute subset, ``... done-when``
-only the 20-record run (about 6 min).
+only the 20-record run (about 6 min), ``... timeline [N]`` N records (default 5) on issue
+#9's link with where each record's time went: the uploader's requests on its own thread
+(the critical path), reconnections and resets, against the floor for its bytes.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def _check_once(site: Site, journal: Journal, records: int) -> None:
     for info in journal.records():
         moves = [(e.details["from_state"], e.details["to_state"])
                  for e in journal.audit_events(1000, event="record_state")
-                 if e.details["record"] == info.id]
+                 if e.details["record"] == info.id and e.details["from_state"] != "in_progress"]
         if moves != [("sealed", "uploading"), ("uploading", "acknowledged")]:
             raise AssertionError(f"{info.id} was restarted: {moves}")
 
@@ -332,6 +334,99 @@ def rows(r: dict[str, Any]) -> list[str]:
     return out
 
 
+@contextlib.contextmanager
+def _requests_logged(log: list[tuple[float, float, str, str, str]]) -> Iterator[None]:
+    """Every request through :mod:`requests` as (start, end, thread, method, outcome)."""
+    import requests
+
+    original = requests.Session.send
+
+    def send(session: requests.Session, request: Any, **kwargs: Any) -> Any:
+        start, outcome = time.monotonic(), "error"
+        try:
+            answer = original(session, request, **kwargs)
+            outcome = str(answer.status_code)
+            return answer
+        finally:
+            log.append((start, time.monotonic(), threading.current_thread().name,
+                        str(request.method), outcome))
+
+    requests.Session.send = send  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        requests.Session.send = original  # type: ignore[method-assign]
+
+
+def timeline(records: int = 5) -> list[str]:
+    """N records through issue #9's link; per record, where its time went."""
+    base = Path(tempfile.mkdtemp(prefix="bench-upload-"))
+    poso = LinkProfile(rate_bps=64 * KB, latency_s=LATENCY_S, reset_every=64 * KB)
+    try:
+        site = Templates(base).site(records)
+        requests_log: list[tuple[float, float, str, str, str]] = []
+        acks: list[tuple[float, str]] = []
+        original_ack = Journal.acknowledge
+
+        def acknowledge(journal: Journal, record_id: str, receipt: bytes) -> None:
+            original_ack(journal, record_id, receipt)
+            acks.append((time.monotonic(), record_id))
+
+        with _through(site, poso) as (_intake, link), _requests_logged(requests_log):
+            Journal.acknowledge = acknowledge  # type: ignore[method-assign]
+            try:
+                config = load_config(site.config)
+                settings = UploadSettings.from_config(config, site.intake_key)
+                with open_journal(config) as journal, Uploader(
+                        journal, settings, out=io.StringIO()) as uploader:
+                    started = time.monotonic()
+                    while journal.outbox():
+                        uploader.drain()
+            finally:
+                Journal.acknowledge = original_ack  # type: ignore[method-assign]
+            events = list(link.events)
+        main = threading.main_thread().name
+        floor = floor_ratio(poso)
+        out = ["record: seconds (floor for its bytes, over it) | on the uploader's thread: "
+               "PATCH, HEAD (each after a new connection), POST, GET receipts, the rest | "
+               "resets, new connections; requests of the other thread",
+               f"{'':>6} {'time':>6} {'floor':>6} {'over':>5} | {'PATCH':>6} {'HEAD':>5} "
+               f"{'POST':>5} {'GET':>5} {'rest':>5} |"]
+        previous = started
+        for n, (done, record_id) in enumerate(acks, 1):
+            size = (site.intake_dir / "records" / KIOSK_ID / f"{record_id}.pkt").stat().st_size
+            ideal = size / float(poso.rate_bps or 1) / floor
+            spent: dict[str, float] = {"PATCH": 0.0, "HEAD": 0.0, "POST": 0.0, "GET": 0.0}
+            others = 0
+            for start, end, thread, method, _outcome in requests_log:
+                if not (previous <= start < done):
+                    continue
+                if thread == main:
+                    spent[method] = spent.get(method, 0.0) + min(end, done) - start
+                else:
+                    others += 1
+            resets = sum(1 for t, kind in events if kind == "reset" and previous <= t < done)
+            fresh = sum(1 for t, kind in events if kind == "connection" and previous <= t < done)
+            total = done - previous
+            kiosk = total - sum(spent.values())
+            out.append(f"{n:>6} {total:>6.2f} {ideal:>6.2f} {total - ideal:>5.2f} | "
+                       f"{spent['PATCH']:>6.2f} {spent['HEAD']:>5.2f} "
+                       f"{spent['POST']:>5.2f} {spent['GET']:>5.2f} {kiosk:>5.2f} | "
+                       f"{resets}, {fresh}; {others}")
+            previous = done
+        elapsed = previous - started
+        packets = _packets(site)
+        rate = float(poso.rate_bps or 1)
+        goodput = packets / elapsed / rate
+        out.append(f"{records} records, {packets / KB:,.0f} KiB in {elapsed:.1f} s: "
+                   f"{elapsed / records:.2f} s per record against "
+                   f"{packets / records / rate / floor:.2f} s of floor; goodput "
+                   f"{goodput:.2f} of the cap = {goodput / floor:.2f} of the floor")
+        return out
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def run_done_when() -> dict[str, Any]:
     """Only issue #9's 20-record run (about 6 min)."""
     base = Path(tempfile.mkdtemp(prefix="bench-upload-"))
@@ -347,6 +442,8 @@ if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode == "done-when":
         print(_r(run_done_when()["done_when"]))
+    elif mode == "timeline":
+        print("\n".join(timeline(int(sys.argv[2]) if len(sys.argv) > 2 else 5)))
     else:
         for row in rows(run(quick=mode == "quick")):
             print(row)

@@ -27,9 +27,12 @@ handler); this module adds what the library leaves to its user:
   protocol rules, fsync'd and then recorded as the new offset. ``HEAD`` therefore reports
   every byte received, and a kiosk resumes from there (``docs/upload.md``).
 
-The response to the final ``PATCH`` is plain tus ``204`` whatever the verdict; the kiosk
-always asks ``receipts/`` afterwards. Only an internal failure (disk full, ...) answers
-``500`` and drops the upload, so the kiosk's retry starts a fresh one.
+The response to the final ``PATCH`` is tus ``204`` whatever the verdict; when the packet is
+stored (or was already, with the same bytes) it carries the signed receipt in
+:data:`RECEIPT_HEADER` (base64), which saves a kiosk on a rural link the round trip of
+``GET receipts/...``; a kiosk that finds no usable receipt there asks ``receipts/`` as before
+(old kiosks always do). Only an internal failure (disk full, ...) answers ``500`` and drops
+the upload, so the kiosk's retry starts a fresh one.
 """
 
 from __future__ import annotations
@@ -102,11 +105,13 @@ STAGED_SWEEP_EVERY = 12  # sweeps; DIR/records is scanned for left-over staged c
 LOCK_TTL_S = 60.0  # the library's default; the in-memory lock's bound on one PATCH
 QUOTA_LOCK_WAIT_S = 5.0  # a creation waits this long for its kiosk's quota lock (PostgreSQL)
 QUOTA_LOCK_PREFIX = "quota:"  # the quota lock's key: this, then the kiosk id (never an upload id)
+RECEIPT_HEADER = "Intake-Receipt"  # the final PATCH's answer: the receipt, base64 (docs/upload.md)
 THREAD_STACK_BYTES = 512 * 1024  # a connection's thread; 1,024 of them reserve 512 MiB of
 # address space, not memory
 
 
-_request = threading.local()  # .kiosk: the kiosk that signed the request on this thread
+_request = threading.local()  # .kiosk: the kiosk that signed the request on this thread;
+# .completed: (kiosk id, record id) of the upload this thread's PATCH completed and processed
 
 
 def _metadata_value(header: str | None, key: str) -> str | None:
@@ -237,6 +242,7 @@ class Intake:
                      file_info: dict[str, Any]) -> dict[str, Any] | None:
         try:
             self.process(upload_id, metadata)
+            _request.completed = (metadata.get("kiosk_id", ""), metadata.get("record_id", ""))
         except Exception:
             log.exception("upload %s: could not be processed; dropped, the kiosk will "
                           "upload again", upload_id)
@@ -452,6 +458,7 @@ class IntakeHandler(TusHTTPRequestHandler):
         nothing of it may be kept before it is all there), and malformed framing, which
         the library answers with its own errors.
         """
+        _request.completed = None
         if self._admit() is None:
             return
         length_header = self.headers.get_all("Content-Length") or []
@@ -518,7 +525,26 @@ class IntakeHandler(TusHTTPRequestHandler):
         status, response_headers, body = answer
         if received < length:  # refused before the whole body arrived: it cannot be read
             self.close_connection = True
+        if status == 204:
+            response_headers = {**response_headers, **self._receipt_header()}
         self._send_tus(status, response_headers, body, close=received < length)
+
+    def _receipt_header(self) -> dict[str, str]:
+        """``{RECEIPT_HEADER: base64 receipt}`` when this request completed an upload whose
+        packet is stored (the receipt is durable by then), else nothing: a refusal, or an
+        upload completed elsewhere, is for ``GET receipts/...`` to tell."""
+        completed = getattr(_request, "completed", None)
+        _request.completed = None
+        if completed is None or completed[0] != getattr(_request, "kiosk", None):
+            return {}
+        try:
+            status, receipt = self.intake.store.receipt(*completed)
+        except Exception:  # the kiosk asks receipts/ instead
+            log.exception("the receipt of record %s could not be read", completed[1])
+            return {}
+        if status != 200 or not isinstance(receipt, bytes):
+            return {}
+        return {RECEIPT_HEADER: base64.b64encode(receipt).decode("ascii")}
 
     def _readable(self, wait_s: float) -> bool:
         """True when the body's next bytes are (or become, within ``wait_s``) readable.

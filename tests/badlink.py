@@ -17,7 +17,12 @@ Each direction of each connection is a *delay line* with its own reader and writ
       deliver_at = end + latency_s                 # propagation: one-way delay
 
   so a 64 KiB/s link really carries 64 KiB per second, never faster in bursts, and two
-  directions are serialised independently (each has ``rate_bps``).
+  directions are serialised independently (each has ``rate_bps``). The connections of one
+  ``BadLink`` share it, as the connections of one radio bearer do: one serialisation clock
+  per direction for the whole link (``end of the previous piece`` is the previous piece of
+  any connection), so a client that opens a second connection beside a transfer gets no
+  bandwidth the link does not have (each connection still has its own handshake, latency,
+  stalls and ``reset_every``).
 * The writer sleeps until the first queued piece is due and sends it (plus any other pieces
   already due, so a writer that woke late catches up without exceeding the rate on average).
 * Back-pressure: the reader stops reading while the bytes queued in its direction (read but
@@ -286,12 +291,17 @@ class _Direction:
         rate is capped, each with its delivery time."""
         rate = profile.rate_bps
         size = SEGMENT if rate else max(1, len(data))
-        with self.lock:
+        with self.lock, self.link._wire_lock:
             now = time.monotonic()
+            wire = self.link._wire
             for offset in range(0, max(1, len(data)), size):
                 piece = data[offset:offset + size]
                 start = max(now, self.clock, self.conn.stall_until)
+                if rate and piece:  # the link's bandwidth is shared by its connections
+                    start = max(start, wire[self.is_up])
                 self.clock = start + len(piece) / rate if rate else start
+                if rate and piece:
+                    wire[self.is_up] = self.clock
                 last = offset + size >= len(data)
                 self.queue.append(_Piece(self.clock + profile.latency_s, piece,
                                          end if last else None))
@@ -465,6 +475,8 @@ class _Connection:
             sockets = (self.client, self.upstream)
         if counter is not None:  # before the RST: whoever sees the reset sees it counted
             self.link._count(counter, 1)
+            if counter == "resets":
+                self.link._event("reset")
         for sock in sockets:
             _reset_socket(sock)
 
@@ -493,10 +505,17 @@ class BadLink:
         self._conns: set[_Connection] = set()
         self._threads: list[threading.Thread] = []
         self._stall_until = 0.0
+        # the link's serialisation clock per direction (True: upstream), shared by every
+        # connection; guarded by _wire_lock, taken last (under a connection's lock)
+        self._wire = {True: 0.0, False: 0.0}
+        self._wire_lock = threading.Lock()
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
+        # (time.monotonic(), "connection" | "reset"): when each was accepted / done, for a
+        # timeline of what a client's time went to (benchmarks/bench_upload.py timeline)
+        self.events: list[tuple[float, str]] = []
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> BadLink:
@@ -589,6 +608,10 @@ class BadLink:
             until = max(self._stall_until, now + seconds)
             shift = until - max(self._stall_until, now)
             self._stall_until = until
+            with self._wire_lock:  # bytes reserved on the wire move back with the stall
+                for direction, clock in self._wire.items():
+                    if clock > now:
+                        self._wire[direction] = clock + shift
             for conn in self._conns:  # under the link lock: no connection slips between
                 conn.stall(now, until, shift)
 
@@ -609,6 +632,10 @@ class BadLink:
     def _count(self, name: str, amount: int) -> None:
         with self._lock:
             self._counts[name] += amount
+
+    def _event(self, kind: str) -> None:
+        with self._lock:
+            self.events.append((time.monotonic(), kind))
 
     def _forget(self, conn: _Connection) -> None:
         with self._lock:
@@ -636,6 +663,7 @@ class BadLink:
                 conn = _Connection(self, client, accepted_at, self._stall_until)
                 self._conns.add(conn)
                 self._counts["connections"] += 1
+                self.events.append((accepted_at, "connection"))
                 self._threads = [t for t in self._threads if t.is_alive()]
                 self._threads.append(conn.thread)
                 conn.thread.start()

@@ -38,8 +38,8 @@ from tusclient.request import TusRequest
 from tusclient.uploader import Uploader
 from urllib3.connection import HTTPConnection
 
-__all__ = ["TimedTusUploader", "TusCommunicationError", "TusUploadFailed", "retry_after_s",
-           "upload_session"]
+__all__ = ["RECEIPT_HEADER", "TimedTusUploader", "TusCommunicationError", "TusUploadFailed",
+           "retry_after_s", "upload_session"]
 
 # Linux's TCP_NOTSENT_LOWAT (socket.h: 25; not every Python names it). Without it a
 # socket's send buffer (autotuned to megabytes) swallows a whole record at once: the
@@ -110,6 +110,7 @@ def upload_session(*, ca_file: str = "", fingerprint: str = "") -> requests.Sess
     return session
 
 TUS_CONTENT_TYPE = "application/offset+octet-stream"
+RECEIPT_HEADER = "Intake-Receipt"  # the intake's receipt in the final PATCH's answer, base64
 
 
 class _TimedRequest(TusRequest):
@@ -147,6 +148,9 @@ class TimedTusUploader(Uploader):
         self.session = session
         self.timeout = timeout
         kwargs.setdefault("retries", 0)
+        # the RECEIPT_HEADER of the last PATCH's answer (the one that completed the upload),
+        # unverified: the caller checks it as it checks GET receipts/...'s body
+        self.receipt_header: str | None = None
         super().__init__(**kwargs)
 
     def create_url(self) -> str:
@@ -197,6 +201,7 @@ class TimedTusUploader(Uploader):
         ``data``), so a slow link shows that it is moving before the intake answers.
         Raises :class:`TusUploadFailed` (``status_code`` None when no answer came).
         """
+        self.receipt_header = None
         body = _CountingBody(memoryview(data)[offset:end], offset, on_sent)
         headers = {**self.get_headers(), "Content-Type": TUS_CONTENT_TYPE,
                    "Upload-Offset": str(offset)}
@@ -215,6 +220,7 @@ class TimedTusUploader(Uploader):
             raise TusUploadFailed("the answer to a PATCH has no valid Upload-Offset",
                                   resp.status_code, resp.content)
         self.offset = int(new_offset)
+        self.receipt_header = resp.headers.get(RECEIPT_HEADER)
         return self.offset
 
 

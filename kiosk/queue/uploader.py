@@ -15,6 +15,12 @@ built the way it is:
   any ``PATCH``, so a kill or power cut at any instant leaves either no upload or one the
   next run resumes from the intake's offset, instead of resending a megabyte of
   fingerprints over a rural link.
+* **The round trips of a record overlap the bytes of another.** On a rural link the
+  bandwidth is what is scarce; a round trip is 0.3 s of idle link. While a record's bytes
+  flow, the next record never tried is created (``POST``) on a second connection and its
+  URL journaled (fsync'd) before any of its ``PATCH``es, exactly as above; the intake
+  returns the receipt with the ``PATCH`` that completes an upload, so a record costs no
+  ``GET receipts/...`` either unless that answer is missing or does not verify.
 * **Only a verified receipt acknowledges.** ``GET receipts/...`` comes first for a record
   sent before (the kiosk may have died after the intake stored the packet); a receipt is
   accepted only when :func:`kiosk.receipts.verify_receipt` passes with the configured
@@ -38,6 +44,7 @@ stdout carries exactly one line ``acknowledged <record-id>`` per record acknowle
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import fcntl
@@ -173,6 +180,18 @@ class _Stopped(Exception):
     """Asked to stop between two requests."""
 
 
+@dataclass
+class _Ahead:
+    """The upload of the next record, created on the second connection while the record
+    before it was sending: ``url`` is set once it is journaled (durable), with the packet."""
+
+    record_id: str
+    thread: threading.Thread | None = None
+    url: str | None = None
+    packet: bytes = b""
+    digest: str = ""
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
@@ -293,14 +312,27 @@ class Uploader:
         self._base = base
         self._files_url = urljoin(base, "files/")
         self._headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-        self.session = upload_session(ca_file=settings.ca_file,
-                                      fingerprint=settings.tls_fingerprint)
-        if settings.device_key:  # docs/upload.md, "Kiosk authentication"
-            self.session.auth = KioskAuth(
-                settings.kiosk_id, DeviceKey.load_or_create(Path(settings.device_key)))
-        self.session.headers.update(self._headers)
+        self._device_key = (DeviceKey.load_or_create(Path(settings.device_key))
+                            if settings.device_key else None)
+        self.session = self._new_session()
+        # creations ahead (see the module docstring) go on a connection of their own, so
+        # they never wait behind the bytes of a PATCH
+        self._ahead_session: requests.Session | None = None
+        self._ahead: _Ahead | None = None  # the next record's upload, being created ahead
+        self._next: RecordInfo | None = None  # the record to create ahead, if any
+
+    def _new_session(self) -> requests.Session:
+        session = upload_session(ca_file=self.settings.ca_file,
+                                 fingerprint=self.settings.tls_fingerprint)
+        if self._device_key is not None:  # docs/upload.md, "Kiosk authentication"
+            session.auth = KioskAuth(self.settings.kiosk_id, self._device_key)
+        session.headers.update(self._headers)
+        return session
 
     def close(self) -> None:
+        self._settle_ahead()
+        if self._ahead_session is not None:
+            self._ahead_session.close()
         self.session.close()
 
     def __enter__(self) -> Uploader:
@@ -318,13 +350,15 @@ class Uploader:
         try:
             self._drain(result)
         finally:
+            self._settle_ahead()
             result.progressed = self.progressed or result.acknowledged > 0
             if self.progress is not None:
                 self.progress.done()
         return result
 
     def _drain(self, result: PassResult) -> None:
-        for info in self.journal.outbox():
+        outbox = self.journal.outbox()
+        for index, info in enumerate(outbox):
             self.notifier.alive()
             if self.stop.is_set():
                 result.stopped = True
@@ -332,6 +366,8 @@ class Uploader:
             if self._not_before.get(info.id, 0.0) > time.monotonic():
                 result.deferred += 1
                 continue
+            # the record whose upload may be created while this one's bytes flow
+            self._next = next((r for r in outbox[index + 1:] if self._never_tried(r)), None)
             try:
                 self._process_retrying(info)
             except _Stopped:
@@ -457,16 +493,24 @@ class Uploader:
 
     def _process(self, info: RecordInfo) -> None:
         """Acknowledge one record, or raise _Failure/_Stopped."""
-        packet = self._packet(info)
-        digest = hashlib.sha256(packet).hexdigest()
-        # A receipt can exist only for a record that was sent before: one with a journaled
-        # upload, or with failed attempts (a refusal clears the URL). A record never tried
-        # skips the question, a round trip that costs 0.3 s on a rural link.
-        tried = info.upload_url is not None or info.attempts > 0 or info.state != "sealed"
-        if tried and self._fetch_receipt(info, digest, after_upload=False):
-            return
+        ahead = self._take_ahead(info.id)
+        if ahead is not None:
+            info = self.journal.record(info.id)
+            if info.upload_url != ahead.url:  # pragma: no cover - this process journaled it
+                ahead = None
+        if ahead is not None:  # created ahead, journaled, not a byte sent: nothing to ask
+            packet, digest = ahead.packet, ahead.digest
+        else:
+            packet = self._packet(info)
+            digest = hashlib.sha256(packet).hexdigest()
+            # A receipt can exist only for a record that was sent before: one with a
+            # journaled upload, or with failed attempts (a refusal clears the URL). A record
+            # never tried skips the question, a round trip that costs 0.3 s on a rural link.
+            if not self._never_tried(info) and self._fetch_receipt(info, digest,
+                                                                   after_upload=False):
+                return
         try:
-            self._send(info, packet, digest)
+            receipt = self._send(info, packet, digest, ahead.url if ahead else None)
         except _Failure as failure:
             # The upload is gone: maybe because it completed and was processed while the
             # answer to the last PATCH was lost. The receipt says; only then start afresh.
@@ -474,7 +518,99 @@ class Uploader:
                     info, digest, after_upload=False):
                 return
             raise
+        if receipt is not None and self._receipt_from_answer(info, digest, receipt):
+            return
         self._fetch_receipt(info, digest, after_upload=True)
+
+    @staticmethod
+    def _never_tried(info: RecordInfo) -> bool:
+        return info.upload_url is None and info.attempts == 0 and info.state == "sealed"
+
+    # -- the next record's creation, ahead --------------------------------------------------
+    def _create_ahead(self) -> None:
+        """Create the next record's upload on the second connection, in a thread, while
+        this record's bytes flow (called once this record's upload is open)."""
+        info, self._next = self._next, None
+        if info is None or self._ahead is not None or self.stop.is_set():
+            return
+        if self._not_before.get(info.id, 0.0) > time.monotonic():
+            return
+        ahead = _Ahead(info.id)
+        ahead.thread = threading.Thread(target=self._create, args=(info, ahead),
+                                        name="upload-ahead", daemon=True)
+        self._ahead = ahead
+        ahead.thread.start()
+
+    def _create(self, info: RecordInfo, ahead: _Ahead) -> None:
+        """The creation of :meth:`_open`, ahead: ``POST``, then the URL journaled (durable)
+        before anything else may use it. Any failure leaves the record to its turn, which
+        creates the upload itself (a ``429`` at the intake's quota, a reset: nothing is
+        journaled against the record here)."""
+        try:
+            packet = self._packet(info)
+            digest = hashlib.sha256(packet).hexdigest()
+            if self._ahead_session is None:
+                self._ahead_session = self._new_session()
+            tus = self._tus(info, packet, digest, None, session=self._ahead_session)
+            for retry in range(BROKEN_RETRIES + 1):
+                try:
+                    url = tus.create_url()
+                    break
+                except TusCommunicationError as exc:
+                    failure = self._tus_failure(exc, "creating the upload ahead")
+                    if not failure.broken or retry == BROKEN_RETRIES or self.stop.is_set():
+                        raise failure from exc
+            self.journal.start_upload(info.id, url)  # durable before the first PATCH
+        except _Failure as failure:
+            log.info("record %s: not created ahead (%s); it will be in its turn", info.id,
+                     failure.reason)
+            return
+        except Exception as exc:  # e.g. the journal: the record's turn meets it again
+            log.info("record %s: not created ahead (%s: %s); it will be in its turn",
+                     info.id, type(exc).__name__, exc)
+            return
+        ahead.packet, ahead.digest, ahead.url = packet, digest, url
+        log.info("record %s: uploading %d bytes to %s (created ahead)", info.id, len(packet),
+                 url)
+
+    def _take_ahead(self, record_id: str) -> _Ahead | None:
+        """The upload created ahead for ``record_id`` (waiting for its creation to end), or
+        None. Used once: a second turn of the record resumes as any journaled upload."""
+        ahead = self._ahead
+        if ahead is None or ahead.record_id != record_id:
+            return None
+        self._ahead = None
+        if ahead.thread is not None:
+            ahead.thread.join()  # one request, bounded by its timeout
+        return ahead if ahead.url is not None else None
+
+    def _settle_ahead(self) -> None:
+        """At the end of a pass: wait for a creation ahead to end (one request, bounded by
+        its timeout) and forget it; a record it journaled is resumed like any other."""
+        ahead, self._ahead = self._ahead, None
+        self._next = None
+        if ahead is not None and ahead.thread is not None:
+            ahead.thread.join()
+
+    def _receipt_from_answer(self, info: RecordInfo, digest: str, header: str) -> bool:
+        """Acknowledge with the receipt the final ``PATCH``'s answer carried
+        (:data:`~kiosk.queue.tus.RECEIPT_HEADER`), checked exactly as ``GET receipts/...``'s
+        body is; False (ask ``receipts/``) when it does not decode or verify."""
+        try:
+            body = base64.b64decode(header, validate=True)
+            verify_receipt(body, self.settings.intake_key, kiosk_id=self.settings.kiosk_id,
+                           record_id=info.id, packet_sha256=digest)
+        except (ValueError, SealingError) as exc:
+            log.warning("record %s: the receipt in the intake's answer is unusable (%s); "
+                        "asking for it", info.id, _one_line(str(exc), 120))
+            return False
+        self._acknowledge(info.id, body)
+        return True
+
+    def _acknowledge(self, record_id: str, receipt: bytes) -> None:
+        self.journal.acknowledge(record_id, receipt)
+        if self.out is not None:
+            print(f"acknowledged {record_id}", file=self.out, flush=True)
 
     def _packet(self, info: RecordInfo) -> bytes:
         if info.manifest is None:
@@ -514,9 +650,7 @@ class Uploader:
                     raise _Failure(f"intake refused the record [different_packet]: {exc}",
                                    reject=True) from exc
                 raise _Failure(str(exc)) from exc
-            self.journal.acknowledge(info.id, body)
-            if self.out is not None:
-                print(f"acknowledged {info.id}", file=self.out, flush=True)
+            self._acknowledge(info.id, body)
             return True
         if status == 404 and not after_upload:
             return False
@@ -569,29 +703,34 @@ class Uploader:
         return self._http_failure(int(status), what, exc.response_content,
                                   getattr(exc, "retry_after", None))
 
-    def _tus(self, info: RecordInfo, packet: bytes, digest: str,
-             url: str | None) -> TimedTusUploader:
+    def _tus(self, info: RecordInfo, packet: bytes, digest: str, url: str | None, *,
+             session: requests.Session | None = None) -> TimedTusUploader:
+        session = session or self.session
         client = TusClient(self._files_url, headers=dict(self._headers))
         return TimedTusUploader(
-            session=self.session, timeout=self.settings.timeout_s, client=client, url=url,
-            verify_tls_cert=self.session.verify,
+            session=session, timeout=self.settings.timeout_s, client=client, url=url,
+            verify_tls_cert=session.verify,
             file_stream=io.BytesIO(packet), chunk_size=self.settings.chunk_size or len(packet),
             metadata={"kiosk_id": self.settings.kiosk_id, "record_id": info.id,
                       "sha256": digest})
 
-    def _send(self, info: RecordInfo, packet: bytes, digest: str) -> None:
+    def _send(self, info: RecordInfo, packet: bytes, digest: str,
+              created: str | None = None) -> str | None:
         """The tus upload: resume the journaled one, or create one and journal its URL
-        before sending a byte; then send until the intake holds every byte.
+        before sending a byte (``created``: one created ahead, journaled, still empty);
+        then send until the intake holds every byte. Returns the receipt the completing
+        ``PATCH``'s answer carried (:data:`~kiosk.queue.tus.RECEIPT_HEADER`, unverified), or None.
 
         A link that breaks mid-``PATCH`` is not a dead link: the intake kept what arrived,
         so the uploader asks the offset and goes on at once, for as long as attempts make
         progress. Only :data:`STALLED_ATTEMPTS` attempts in a row that leave the intake's
         offset where it was end the record's turn (and the pass), as a link that is down.
         """
-        tus = self._open(info, packet, digest)
+        tus = self._open(info, packet, digest, created)
         offset = tus.offset
         if self.progress is not None:
             self.progress.start(info.id, len(packet), offset)
+        self._create_ahead()  # the next record's round trips, while these bytes flow
         stalled = 0
         while offset < len(packet):
             if self.stop.is_set():
@@ -628,6 +767,7 @@ class Uploader:
                 failure.broken = False  # attempts that kept nothing: not worth more at once
                 raise failure
             log.info("record %s: %s; no progress, trying once more", info.id, failure.reason)
+        return tus.receipt_header
 
     def _on_sent(self, position: int) -> None:
         self.notifier.alive()  # a long PATCH on a slow link is this loop at work
@@ -643,11 +783,17 @@ class Uploader:
         if self.on_progress is not None:
             self.on_progress(record_id, offset, length)
 
-    def _open(self, info: RecordInfo, packet: bytes, digest: str) -> TimedTusUploader:
+    def _open(self, info: RecordInfo, packet: bytes, digest: str,
+              created: str | None = None) -> TimedTusUploader:
         """The journaled upload at the intake's offset, or a new one whose URL is journaled
-        (fsync'd) before the first byte is sent."""
+        (fsync'd) before the first byte is sent; ``created``: the journaled URL of an upload
+        created ahead, which holds no byte yet (no ``HEAD`` needed)."""
         tus: TimedTusUploader | None = None
-        if info.upload_url:
+        if created is not None:
+            tus = self._tus(info, packet, digest, None)
+            tus.set_url(created)
+            tus.offset = 0
+        elif info.upload_url:
             try:
                 tus = self._tus(info, packet, digest, info.upload_url)  # HEAD: the offset
             except TusCommunicationError as exc:

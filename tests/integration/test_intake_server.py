@@ -309,6 +309,50 @@ def test_upload_receipt_duplicate_refusals_and_stats(server: Server, data: Path,
     assert not os.listdir(data / "tus" / "uploads")  # every tus copy dropped
 
 
+def _tus_create(url: str, packet: bytes, record_id: str, sha256: str | None = None) -> str:
+    metadata = {"kiosk_id": KIOSK, "record_id": record_id,
+                "sha256": sha256 or hashlib.sha256(packet).hexdigest()}
+    resp = requests.post(f"{url}files/", timeout=10, headers={
+        "Tus-Resumable": "1.0.0", "Upload-Length": str(len(packet)),
+        "Upload-Metadata": ",".join(f"{k} {base64.b64encode(v.encode()).decode()}"
+                                    for k, v in metadata.items())})
+    assert resp.status_code == 201, resp.text
+    return urljoin(url, resp.headers["Location"])
+
+
+def _tus_patch(upload_url: str, packet: bytes, start: int, end: int) -> requests.Response:
+    return requests.patch(upload_url, data=packet[start:end], timeout=10, headers={
+        "Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream",
+        "Upload-Offset": str(start)})
+
+
+def test_the_patch_that_completes_an_upload_answers_with_the_receipt(
+        server: Server, data: Path, device: DeviceKey) -> None:
+    """docs/upload.md: the final PATCH's 204 carries the signed receipt (Intake-Receipt,
+    base64), the very bytes GET receipts/... serves; no other PATCH does, nor one whose
+    packet is refused."""
+    record_id, packet = make_packet(data, device, 21, portrait_bytes=150_000)
+    upload_url = _tus_create(server.url, packet, record_id)
+    half = _tus_patch(upload_url, packet, 0, len(packet) // 2)
+    assert half.status_code == 204 and "Intake-Receipt" not in half.headers
+    last = _tus_patch(upload_url, packet, len(packet) // 2, len(packet))
+    assert last.status_code == 204
+    receipt = base64.b64decode(last.headers["Intake-Receipt"], validate=True)
+    fetched = get_receipt(server.url, record_id)
+    assert_verified(data, fetched, record_id, packet)
+    assert receipt == fetched.content
+    # the same packet again (a kiosk that lost the answer): the stored receipt, again
+    again = _tus_create(server.url, packet, record_id)
+    assert _tus_patch(again, packet, 0, len(packet)).headers["Intake-Receipt"] == (
+        last.headers["Intake-Receipt"])
+    # a refused packet (bytes that do not match their sha256): no receipt, GET says why
+    other_id, other = make_packet(data, device, 22)
+    refused = _tus_create(server.url, other, other_id, sha256="0" * 64)
+    answer = _tus_patch(refused, other, 0, len(other))
+    assert answer.status_code == 204 and "Intake-Receipt" not in answer.headers
+    assert get_receipt(server.url, other_id).json()["code"] == "sha256_mismatch"
+
+
 # -- crashes ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_upload_interrupted_by_kill_9_resumes_on_the_same_url(server: Server, data: Path,

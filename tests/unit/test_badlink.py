@@ -219,6 +219,33 @@ def test_rate_cap_serialises_each_direction(upstream: StartUpstream, direction: 
     assert (stats.bytes_up if direction == "up" else stats.bytes_down) == size
 
 
+def test_connections_share_the_links_bandwidth(upstream: StartUpstream) -> None:
+    """Two connections sending at once get the link's rate between them, not each: a
+    client that opens a second connection beside a transfer gains no bandwidth."""
+    sink = upstream("sink")
+    size = 128 * KIB  # two of them at 512 KiB/s: 0.5 s together (0.25 s if not shared)
+    answers: list[bytes] = []
+
+    def client() -> None:
+        with connect(link) as sock:
+            sock.sendall(b"s" * size)
+            sock.shutdown(socket.SHUT_WR)
+            answers.append(recv_all(sock))
+
+    with BadLink(sink.address, LinkProfile(rate_bps=512 * KIB)) as link:
+        started = time.monotonic()
+        threads = [threading.Thread(target=client) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        elapsed = time.monotonic() - started
+        stats = link.stats
+    assert answers == [str(size).encode()] * 2
+    assert stats.bytes_up == 2 * size
+    assert 0.45 <= elapsed <= 1.2, elapsed
+
+
 def test_latency_delays_each_way_and_the_handshake(upstream: StartUpstream) -> None:
     echo = upstream("echo")
     latency = 0.1

@@ -439,16 +439,133 @@ def test_a_request_cut_mid_exchange_is_sent_again_at_once_not_after_a_pause(
         site: Site, ids: list[str], intake: IntakeServer) -> None:
     """On a link that resets every 64 KB the creation POST or the receipt GET is sometimes
     the request a reset hits: that is a flaky link, not a dead one (issue #9: one such
-    reset used to cost the pass, and interval_s of idle link)."""
+    reset used to cost the pass, and interval_s of idle link). The receipt comes with the
+    final PATCH's answer; a record tried before asks ``receipts/`` first, and that GET is
+    the one cut here."""
     cutter = _Cutter(intake.url, [b"POST /files", b"GET /receipts"])
     try:
         with uploading(site, cutter.url) as run:  # retries=0: a single pass
+            run.journal.upload_failed(ids[2], "an earlier pass failed")
             assert run.uploader.run_once() == 0
             assert check_acknowledged(site, run.journal) == ids
-            assert all(r.attempts == 0 and r.last_error is None
+            assert all(r.attempts == (r.id == ids[2]) and r.last_error is None
                        for r in run.journal.records())
     finally:
         cutter.close()
     assert cutter.done == [b"POST /files", b"GET /receipts"]
     counts = stats(site)
     assert (counts["received"], counts["duplicates"]) == (3, 0)
+
+
+# -- round trips per record (issue #9's goodput) --------------------------------------------
+class RequestLog:
+    """Every request the uploader makes, as (thread, method, path kind, "sent"/"answered"),
+    in the order they happen (``requests.Session.send`` wrapped)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[tuple[str, str, str, str]] = []
+        self._lock = threading.Lock()
+        original = requests.Session.send
+
+        def send(session: requests.Session, request: Any, **kwargs: Any) -> Any:
+            path = str(request.url).split("/", 3)[3]
+            kind = path.split("/", 1)[0]  # files, receipts
+            self._add((threading.current_thread().name, str(request.method), kind, "sent"))
+            answer = original(session, request, **kwargs)
+            self._add((threading.current_thread().name, str(request.method), kind,
+                       "answered"))
+            return answer
+
+        monkeypatch.setattr(requests.Session, "send", send)
+
+    def _add(self, event: tuple[str, str, str, str]) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def sequence(self, thread: str) -> list[str]:
+        return [f"{method} {kind}" for name, method, kind, step in self.events
+                if name == thread and step == "sent"]
+
+
+def test_a_record_costs_no_round_trip_of_its_own_beside_its_bytes(
+        site: Site, ids: list[str], intake: IntakeServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a link with latency, the uploader's own thread sends one creation (the first
+    record's) and then only PATCHes: each next record's upload is created on the second
+    connection while the record before it is still sending, and each receipt comes with
+    the PATCH that completes the upload (no GET receipts/...). Before, a record cost a
+    POST and a GET in series with its bytes: two round trips of idle link."""
+    from tests.badlink import BadLink, LinkProfile
+
+    log = RequestLog(monkeypatch)
+    slow = LinkProfile(rate_bps=256 * 1024, latency_s=0.05)  # a record takes about 1 s
+    with BadLink(("127.0.0.1", intake.port), slow) as link, uploading(site, link.url) as run:
+        assert run.uploader.run_once() == 0
+        assert check_acknowledged(site, run.journal) == ids
+        moved = {r: moves(run.journal, r) for r in ids}
+    main = threading.main_thread().name
+    assert log.sequence(main) == ["POST files", "PATCH files", "PATCH files", "PATCH files"]
+    assert log.sequence("upload-ahead") == ["POST files", "POST files"]
+    # each creation ahead was answered (and journaled) while the PATCH before it was out
+    for n in range(2):
+        patch_sent = [i for i, e in enumerate(log.events)
+                      if e[0] == main and e[1] == "PATCH" and e[3] == "sent"][n]
+        patch_answered = [i for i, e in enumerate(log.events)
+                          if e[0] == main and e[1] == "PATCH" and e[3] == "answered"][n]
+        ahead_answered = [i for i, e in enumerate(log.events)
+                          if e[0] == "upload-ahead" and e[3] == "answered"][n]
+        assert patch_sent < ahead_answered < patch_answered, log.events
+    for record_id in ids:  # one upload per record, as ever
+        assert moved[record_id] == [("in_progress", "sealed"), ("sealed", "uploading"),
+                                    ("uploading", "acknowledged")]
+    counts = stats(site)
+    assert (counts["received"], counts["duplicates"], counts["rejected"]) == (3, 0, 0)
+
+
+@pytest.mark.parametrize("answer", ["missing", "not base64", "signature broken"])
+def test_a_receipt_missing_or_unusable_in_the_patch_answer_is_fetched_instead(
+        site: Site, ids: list[str], intake: IntakeServer, monkeypatch: pytest.MonkeyPatch,
+        answer: str) -> None:
+    """The receipt in the final PATCH's answer acknowledges only once it verifies, exactly
+    as GET receipts/...'s body; absent (an older intake) or unusable, the kiosk asks."""
+    from kiosk.queue.tus import TimedTusUploader
+
+    original = TimedTusUploader.patch
+
+    def patch(self: TimedTusUploader, *args: Any, **kwargs: Any) -> int:
+        offset = original(self, *args, **kwargs)
+        if self.receipt_header is not None:
+            if answer == "missing":
+                self.receipt_header = None
+            elif answer == "not base64":
+                self.receipt_header = "%%%" + self.receipt_header
+            else:
+                raw = bytearray(base64.b64decode(self.receipt_header))
+                raw[-1] ^= 1
+                self.receipt_header = base64.b64encode(bytes(raw)).decode()
+        return offset
+
+    monkeypatch.setattr(TimedTusUploader, "patch", patch)
+    log = RequestLog(monkeypatch)
+    with uploading(site, intake.url) as run:
+        assert run.uploader.run_once() == 0
+        assert check_acknowledged(site, run.journal) == ids
+        assert all(r.attempts == 0 and r.last_error is None for r in run.journal.records())
+    assert log.sequence(threading.main_thread().name).count("GET receipts") == 3
+
+
+def test_creations_ahead_respect_the_intakes_quota_of_unfinished_uploads(
+        site: Site, ids: list[str]) -> None:
+    """A creation ahead counts against ``--max-unfinished`` like any other: at a quota of
+    one it is refused (429) while the record before it is unfinished, and that costs
+    nothing: the record creates its upload in its turn; no failure, nothing rejected."""
+    with IntakeServer(site.intake_dir, 0, "--max-unfinished", "1") as server, uploading(
+            site, server.url) as run:
+        result = run.uploader.drain()
+        assert (result.acknowledged, result.failed, result.rejected) == (3, 0, 0)
+        assert result.link_down is None
+        assert check_acknowledged(site, run.journal) == ids
+        assert all(r.attempts == 0 and r.last_error is None for r in run.journal.records())
+    counts = stats(site)
+    assert (counts["received"], counts["duplicates"], counts["rejected"]) == (3, 0, 0)
+    assert "too_many_uploads" in server.log.read_text()  # the quota did refuse one ahead
