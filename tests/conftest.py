@@ -14,6 +14,15 @@ from tests.pg_harness import PostgresServer
 REPO = Path(__file__).resolve().parents[1]
 KIOSK = [sys.executable, "-m", "kiosk.cli"]
 
+# Kivy, imported in-process by the screen and bridge tests, would otherwise put its own
+# console handler on the root logger at import: every later test in that pytest worker
+# would then log to a stderr that an earlier test captured (and closed), printing "--- Logging
+# error ---" into the stderr the CLI tests compare. As the app does (kiosk/app.py): Kivy logs
+# through Python's logging, and leaves its handlers alone.
+os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+os.environ.setdefault("KIVY_NO_FILELOG", "1")
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+
 
 @pytest.fixture(autouse=True)
 def _isolate_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
