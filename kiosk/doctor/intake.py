@@ -136,19 +136,6 @@ def registration(config: Config, status: int, body: dict[str, object], signed: b
                 "see docs/upload.md, \"Kiosk authentication\"; " + register)
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    todo = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-        todo.extend(a for a in current.args if isinstance(a, BaseException))
-
-
 def tls_failure(exc: BaseException, config: Config) -> tuple[str, str]:
     """(what is wrong with the intake's certificate, the fix), named by OpenSSL's code."""
     section = config["upload"]
@@ -157,7 +144,9 @@ def tls_failure(exc: BaseException, config: Config) -> tuple[str, str]:
              else "the system's CAs")
     pin = ("pin the intake's own certificate instead: upload.tls_fingerprint = the SHA-256 "
            "`kiosk-intake keys init` printed (or name its tls.crt in upload.ca_file)")
-    chain = list(_chain(exc))
+    from kiosk.queue.uploader import exception_chain
+
+    chain = list(exception_chain(exc))
     text = " ".join(str(e) for e in chain)
     verify = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
     code = getattr(verify, "verify_code", None)

@@ -209,7 +209,9 @@ def _error_detail(body: bytes | str | None) -> str:
     return _one_line(text, _MAX_DETAIL)
 
 
-def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, its causes and contexts, and exceptions carried in its args (urllib3 wraps
+    the socket's error that way), each once: where the reason for a failed request is."""
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
     while todo:
@@ -263,7 +265,7 @@ def _link_failure(exc: BaseException, timeout_s: float) -> _Failure:
 
 def link_reason(exc: BaseException, timeout_s: float) -> str:
     """A short reason for a request that got no HTTP answer (the text names no person)."""
-    chain = list(_exception_chain(exc))
+    chain = list(exception_chain(exc))
     if any(isinstance(e, requests.Timeout | TimeoutError) for e in chain):
         return f"no answer from the intake within {timeout_s:g} s"
     text = " ".join(f"{type(e).__name__}: {e}" for e in chain)
