@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import pytest
+
 #: Where Debian (and most distributions) put the NUT daemons; /usr/sbin/upsd on Debian is
 #: a wrapper that refuses to start unless /etc/nut/nut.conf says so, hence /lib/nut first.
 _DIRS = ("/lib/nut", "/usr/lib/nut", "/usr/libexec/nut", "/usr/sbin", "/sbin", "/usr/bin")
@@ -241,6 +243,15 @@ class NutServer:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def nut_or_fail(variables: Mapping[str, str] | None = None) -> NutServer:
+    """A NutServer (not started), or the test fails naming what is missing: NUT's upsd and
+    dummy-ups are installed by `make setup`, so their absence is a failure, not a skip."""
+    try:
+        return NutServer(variables)
+    except NutMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:

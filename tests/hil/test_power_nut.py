@@ -19,7 +19,7 @@ from kiosk.errors import DeviceError, DeviceNotFound, DeviceProtocolError, Devic
 from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
 from kiosk.power.nut import NutClient, NutUps
-from tests.hil.nut_harness import NutMissing, NutServer, free_port
+from tests.hil.nut_harness import NutServer, free_port, nut_or_fail
 
 pytestmark = pytest.mark.hil
 
@@ -28,10 +28,7 @@ REFLECT_S = 3.0
 
 
 def _server() -> NutServer:
-    try:
-        return NutServer()
-    except NutMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
+    return nut_or_fail()
 
 
 @pytest.fixture(scope="module")
@@ -113,10 +110,7 @@ def test_nut_forced_shutdown_is_reported(nut):
 
 def test_nut_missing_battery_figures_are_none():
     # Its own server: dummy-ups keeps a variable once set, even when the file drops it.
-    try:
-        server = NutServer({"ups.status": "OB"})
-    except NutMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
+    server = nut_or_fail({"ups.status": "OB"})
     with server, _ups(server) as ups:
         status = ups.read()
     assert status == PowerStatus("battery", None, None, low_battery=False, status="OB")

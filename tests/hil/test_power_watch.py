@@ -42,7 +42,7 @@ import pytest
 
 from kiosk.journal import Journal
 from tests.conftest import REPO, kiosk_env, write_config
-from tests.hil.nut_harness import NutMissing, NutServer
+from tests.hil.nut_harness import NutServer, nut_or_fail
 
 pytestmark = pytest.mark.hil
 
@@ -59,11 +59,7 @@ SETTLE_S = 10.0
 
 @pytest.fixture(scope="module")
 def nut_server() -> Iterator[NutServer]:
-    try:
-        server = NutServer()
-    except NutMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    with server:
+    with nut_or_fail() as server:
         yield server
 
 

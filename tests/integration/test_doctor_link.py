@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from intake.tls import ensure_tls_pair, fingerprint
 from tests.doctor_helpers import configure, doctor, intake_fixture
-from tests.hil.nut_harness import NutMissing, NutServer, free_port
+from tests.hil.nut_harness import NutServer, free_port, nut_or_fail
 from tests.upload_helpers import IntakeServer, Site, demo_site_fixtures, kiosk_auth
 
 pytestmark = pytest.mark.timeout(240)
@@ -118,11 +118,7 @@ def test_a_silent_intake_costs_the_timeout_once(site: Site) -> None:
 
 @pytest.fixture
 def nut() -> Iterator[NutServer]:
-    try:
-        server = NutServer()
-    except NutMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    with server:
+    with nut_or_fail() as server:
         yield server
 
 

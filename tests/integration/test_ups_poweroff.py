@@ -31,7 +31,7 @@ import pytest
 
 from kiosk.power.poweroff import FLAG_NAME, current_boot_id, write_flag
 from tests.conftest import REPO, kiosk_env, write_config
-from tests.hil.nut_harness import NutMissing, NutServer, find_program
+from tests.hil.nut_harness import NutServer, find_program, nut_or_fail
 
 HOOK = REPO / "systemd" / "system-shutdown" / "kiosk-ups-poweroff"
 NUT = {"type": "nut", "ups": "ups"}
@@ -40,11 +40,7 @@ REASON = "on battery and the UPS reports low battery"
 
 @pytest.fixture(scope="module")
 def nut() -> Iterator[NutServer]:
-    try:
-        server = NutServer()
-    except NutMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    with server:
+    with nut_or_fail() as server:
         yield server
 
 
