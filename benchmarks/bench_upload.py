@@ -255,7 +255,9 @@ def kill_run(site: Site, profile: LinkProfile, records: int, kills: int,
         for _ in range(kills):
             proc = subprocess.Popen([*KIOSK, "upload"], env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(2.0, 20.0))
+            # 1-8 s: twenty kills fit in the run (about 150 s), each at a random moment of
+            # start-up, creation, a PATCH, the receipt or the pause between passes.
+            time.sleep(rng.uniform(1.0, 8.0))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
             done_kills += 1
