@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import __version__
+from kiosk.errors import JournalError
 from kiosk.fsutil import fsync_dir
 
 # Columns are named one by one so a new journal column (say, one that holds a payload) is
@@ -104,6 +105,11 @@ def write_export(snapshot: dict[str, list[dict[str, Any]]], out: Path, *,
             os.close(fd)
         os.replace(tmp, out)
         fsync_dir(out.parent)
+    except (sqlite3.Error, OSError) as exc:
+        # A full USB stick or a read-only one: one line for the maintainer, no half file.
+        tmp.unlink(missing_ok=True)
+        raise JournalError(f"cannot write {out}: {exc} (nothing was written; the journal "
+                           "is untouched)") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import sqlite_utils
@@ -94,3 +95,30 @@ def test_export_without_a_journal_is_a_clear_failure(kiosk_config: Path,
     assert result.returncode == 1
     assert "no journal" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+# A USB stick that fills up: the file size limit makes every write past 36 KiB fail with
+# EFBIG (SIGXFSZ ignored), as a full file system fails it with ENOSPC. 36 KiB: the
+# journal's 32 KiB WAL index (-shm) still fits, the export of 12 records does not.
+FULL_STICK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (36 * 1024, 36 * 1024))
+from kiosk.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_export_to_a_full_stick_is_one_clear_line_and_no_half_file(
+        kiosk_config: Path, tmp_path: Path) -> None:
+    assert kiosk(kiosk_config, "demo", "--citizens", "12").returncode == 0
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    out = stick / "support.db"
+    result = subprocess.run([sys.executable, "-c", FULL_STICK, "journal", "export", "--out",
+                             str(out)], env=kiosk_env(kiosk_config), capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"cannot write {out}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(stick.iterdir()) == []  # neither the export nor its temporary file
