@@ -1,4 +1,6 @@
-"""KioskGpio on gpiozero's MockFactory: tests drive the pins like the wires would."""
+"""KioskGpio on gpiozero's MockFactory: what only mock pins show (their start levels, state
+history, pin options, polarity). Tests drive the pins like the wires would. What every pin
+factory shares is asserted once, in ``tests/contract/test_gpio.py``."""
 
 from __future__ import annotations
 
@@ -50,16 +52,6 @@ def test_mock_gpio_starts_with_lid_closed_and_mains_present(gpio):
     assert ok and "tamper closed" in detail and "mains present" in detail
 
 
-def test_show_ready_lights_the_led_steadily(gpio):
-    led = gpio.pin_factory.pin(17)
-    gpio.show_ready()
-    assert led.state is True
-    time.sleep(0.15)
-    assert led.state is True and gpio.status == "ready"
-    gpio.show_off()
-    assert led.state is False
-
-
 def test_show_fault_blinks_fast(gpio):
     led = gpio.pin_factory.pin(17)
     led.clear_states()
@@ -90,39 +82,6 @@ def test_beep_pulses_the_buzzer_n_times(gpio):
     assert len(ons) == 2
 
 
-def test_beep_needs_a_positive_count(gpio):
-    with pytest.raises(ValueError):
-        gpio.beep(0)
-
-
-def test_help_button_callback_fires_when_pin_driven_low(gpio):
-    pressed: list[bool] = []
-    gpio.when_help_pressed = lambda: pressed.append(True)
-    pin = gpio.pin_factory.pin(22)
-    pin.drive_low()
-    assert wait_until(lambda: pressed == [True])
-    assert gpio.is_help_pressed
-    pin.drive_high()
-    assert not gpio.is_help_pressed
-    gpio.when_help_pressed = None
-    time.sleep(0.1)  # past the debounce time
-    pin.drive_low()
-    time.sleep(0.05)
-    assert pressed == [True]  # no callback any more
-
-
-def test_tamper_switch_opening_sets_is_tampered_and_calls_back(gpio):
-    events: list[str] = []
-    gpio.when_tampered = lambda: events.append("tamper")
-    gpio.pin_factory.pin(23).drive_high()  # NC switch opens: pull-up wins
-    assert wait_until(lambda: events == ["tamper"])
-    assert gpio.is_tampered
-    ok, detail = gpio.selftest()
-    assert not ok and "tamper OPEN" in detail
-    gpio.pin_factory.pin(23).drive_low()
-    assert not gpio.is_tampered
-
-
 @pytest.mark.parametrize(("active_high", "lost_level"), [(True, "high"), (False, "low")])
 def test_power_fail_polarity(active_high, lost_level):
     events: list[str] = []
@@ -150,19 +109,6 @@ def test_pins_come_from_options():
         assert gpio.is_motion_detected
 
 
-def test_close_releases_pins_and_twice_is_safe():
-    gpio = MockKioskGpio()
-    gpio.open()
-    gpio.close()
-    gpio.close()
-    assert gpio.closed and gpio.pin_factory is None
-    with pytest.raises(DeviceError):
-        gpio.show_ready()
-    gpio.open()  # the pins are free again
-    gpio.show_ready()
-    gpio.close()
-
-
 def test_two_kiosk_gpios_do_not_share_mock_pins():
     with MockKioskGpio() as one, MockKioskGpio() as two:
         one.show_ready()
@@ -170,39 +116,12 @@ def test_two_kiosk_gpios_do_not_share_mock_pins():
 
 
 # -- PIR wake sensor and blocking waits ------------------------------------------------------
-def test_pir_motion_calls_back_and_wait_for_motion_returns():
-    events: list[str] = []
-    with MockKioskGpio(pir_pin=25) as gpio:
-        assert gpio.has_motion_sensor
-        gpio.when_motion = lambda: events.append("motion")
-        gpio.when_no_motion = lambda: events.append("quiet")
-        pin = gpio.pin_factory.pin(25)
-        assert not gpio.wait_for_motion(timeout=0.05)
-        pin.drive_high()
-        assert gpio.wait_for_motion(timeout=1.0)
-        pin.drive_low()
-        assert wait_until(lambda: events == ["motion", "quiet"])
-        ok, detail = gpio.selftest()
-        assert ok and "PIR quiet" in detail
-
-
 def test_without_pir_motion_callbacks_say_how_to_configure_one(gpio):
     assert not gpio.has_motion_sensor
     assert not gpio.wait_for_motion(timeout=0.01)
     gpio.when_motion = None  # clearing is always fine
     with pytest.raises(DeviceError, match=r"hardware\.gpio\.pir_pin"):
         gpio.when_motion = lambda: None
-
-
-def test_wait_for_help_press_times_out_then_sees_a_press(gpio):
-    assert not gpio.wait_for_help_press(timeout=0.05)
-    gpio.pin_factory.pin(22).drive_low()
-    assert gpio.wait_for_help_press(timeout=1.0)
-
-
-def test_waits_need_a_positive_timeout(gpio):
-    with pytest.raises(ValueError):
-        gpio.wait_for_help_press(timeout=0)
 
 
 def test_pir_pin_clash_is_a_config_error():
@@ -213,7 +132,3 @@ def test_pir_pin_clash_is_a_config_error():
     assert info.value.key == "hardware.gpio.pir_pin"
 
 
-def test_selftest_on_open_lid_says_what_to_do(gpio):
-    gpio.pin_factory.pin(23).drive_high()
-    ok, detail = gpio.selftest()
-    assert not ok and "close the lid" in detail

@@ -1,9 +1,12 @@
-"""GPIO hardware-in-the-loop suite: the same checks on mock pins and on the Pi's own pins.
+"""GPIO contract suite: the same checks on mock pins and on the Pi's own pins.
 
-Always runs on gpiozero's MockFactory. With ``KIOSK_HIL_GPIO=1`` it also runs on the
-native pin factory (lgpio on Pi OS Bookworm) with the kiosk's pins from
-``KIOSK_HIL_GPIO_PINS`` (``led=17,buzzer=27,help=22,tamper=23,power_fail=24,pir=25``; the
-defaults are KioskGpio's, without a PIR).
+The one suite for ``KioskGpio`` (gpiozero's ``tests/test_real_pins.py`` way): a fixture
+parametrised over every pin factory. Always runs on gpiozero's MockFactory (the real
+driver code on mock pins: the kiosk's "sim" and emulator in one). With
+``KIOSK_HIL_GPIO=1`` it also runs on the native pin factory (lgpio on Pi OS Bookworm) with
+the kiosk's pins from ``KIOSK_HIL_GPIO_PINS``
+(``led=17,buzzer=27,help=22,tamper=23,power_fail=24,pir=25``; the defaults are KioskGpio's,
+without a PIR); those cases carry the ``hil`` mark.
 
 Inputs cannot be pressed by software on real pins, so the rig wires a spare *driver* GPIO
 to each input through a 1 kOhm resistor, named by ``KIOSK_HIL_GPIO_DRIVE``
@@ -20,9 +23,8 @@ from typing import Any
 
 import pytest
 
+from kiosk.errors import DeviceError
 from kiosk.hardware.registry import create_device
-
-pytestmark = pytest.mark.hil
 
 NATIVE = os.environ.get("KIOSK_HIL_GPIO", "") == "1"
 
@@ -71,7 +73,7 @@ class Driver:
             device.close()
 
 
-@pytest.fixture(params=["mock", "native"])
+@pytest.fixture(params=["mock", pytest.param("native", marks=pytest.mark.hil)])
 def rig(request):
     if request.param == "native":
         if not NATIVE:
@@ -106,21 +108,33 @@ def led_level(gpio) -> bool:
     return bool(gpio.pin_factory.pin(gpio.pins["led_pin"]).state)
 
 
-def test_gpio_selftest_passes_with_lid_closed(rig):
+def test_gpio_rests_with_lid_closed_and_mains_present(rig):
     gpio, driver = rig
     if not driver.can("tamper") and gpio.is_tampered:
         pytest.fail("the enclosure's tamper switch reads OPEN: close the lid")
+    assert not gpio.is_tampered
+    assert not gpio.is_mains_lost
+    assert not gpio.is_help_pressed
+    if driver.can("pir"):  # a real PIR without a driver pin may see the tester
+        assert not gpio.is_motion_detected
     ok, detail = gpio.selftest()
     assert ok, detail
+    assert "tamper closed" in detail and "mains present" in detail
 
 
 def test_gpio_led_patterns(rig):
     gpio, _ = rig
     gpio.show_ready()
+    assert led_level(gpio)
+    gpio.show_off()
+    assert not led_level(gpio)
+    gpio.show_ready()
     time.sleep(0.3)
-    assert led_level(gpio) and gpio.status == "ready"
-    for show, period in ((gpio.show_busy, 1.0), (gpio.show_fault, 0.2)):
+    assert led_level(gpio) and gpio.status == "ready"  # steady, not blinking
+    for show, period, status in ((gpio.show_busy, 1.0, "busy"),
+                                 (gpio.show_fault, 0.2, "fault")):
         show()
+        assert gpio.status == status
         levels = set()
         deadline = time.monotonic() + 2 * period + 0.5
         while time.monotonic() < deadline and len(levels) < 2:
@@ -146,15 +160,47 @@ def test_gpio_buzzer_beeps(rig):
     assert not pin.state
 
 
+def test_gpio_beep_needs_a_positive_count(rig):
+    gpio, _ = rig
+    with pytest.raises(ValueError):
+        gpio.beep(0)
+
+
 def test_gpio_help_button(rig):
     gpio, driver = rig
     pressed = threading.Event()
-    gpio.when_help_pressed = pressed.set
+    presses: list[bool] = []
+
+    def press() -> None:
+        presses.append(True)
+        pressed.set()
+
+    gpio.when_help_pressed = press
     driver.set("help", False)
     assert wait_for(pressed) and gpio.is_help_pressed
     driver.set("help", True)
     time.sleep(0.1)
     assert not gpio.is_help_pressed
+    gpio.when_help_pressed = None
+    time.sleep(0.1)  # past the debounce time
+    driver.set("help", False)
+    time.sleep(0.1)
+    assert presses == [True]  # no callback any more
+    driver.set("help", True)
+
+
+def test_gpio_wait_for_help_press_times_out_then_sees_a_press(rig):
+    gpio, driver = rig
+    assert not gpio.wait_for_help_press(timeout=0.05)
+    driver.set("help", False)
+    assert gpio.wait_for_help_press(timeout=1.0)
+    driver.set("help", True)
+
+
+def test_gpio_waits_need_a_positive_timeout(rig):
+    gpio, _ = rig
+    with pytest.raises(ValueError):
+        gpio.wait_for_help_press(timeout=0)
 
 
 def test_gpio_tamper_switch(rig):
@@ -163,7 +209,8 @@ def test_gpio_tamper_switch(rig):
     gpio.when_tampered = opened.set
     driver.set("tamper", True)
     assert wait_for(opened) and gpio.is_tampered
-    assert not gpio.selftest()[0]
+    ok, detail = gpio.selftest()
+    assert not ok and "tamper OPEN" in detail and "close the lid" in detail
     driver.set("tamper", False)
     time.sleep(0.05)
     assert not gpio.is_tampered
@@ -184,20 +231,30 @@ def test_gpio_pir_wakes(rig):
     gpio, driver = rig
     if not gpio.has_motion_sensor:
         pytest.skip("no PIR in KIOSK_HIL_GPIO_PINS (pir=N)")
-    moved = threading.Event()
-    gpio.when_motion = moved.set
+    events: list[str] = []
+    moved, quiet = threading.Event(), threading.Event()
+    gpio.when_motion = lambda: (events.append("motion"), moved.set())
+    gpio.when_no_motion = lambda: (events.append("quiet"), quiet.set())
+    assert not gpio.wait_for_motion(timeout=0.05)
     driver.set("pir", True)
+    assert gpio.wait_for_motion(timeout=1.0)
     assert wait_for(moved) and gpio.is_motion_detected
     driver.set("pir", False)
+    assert wait_for(quiet)
     time.sleep(0.05)
     assert not gpio.is_motion_detected
+    assert events == ["motion", "quiet"]
+    ok, detail = gpio.selftest()
+    assert ok and "PIR quiet" in detail
 
 
 def test_gpio_closes_and_reopens(rig):
     gpio, _ = rig
     gpio.close()
     gpio.close()
-    assert gpio.closed
-    gpio.open()
+    assert gpio.closed and gpio.pin_factory is None
+    with pytest.raises(DeviceError):
+        gpio.show_ready()
+    gpio.open()  # the pins are free again
     gpio.show_ready()
     assert led_level(gpio)
