@@ -1,8 +1,9 @@
 """V4l2Camera with OpenCV reading a generated MJPG clip: the real backend, no webcam.
 
 OpenCV's VideoCapture opens a file the way it opens /dev/video0, so everything above the
-V4L2 ioctls (capture thread, newest-frame hand-off, crop, JPEG) runs here. With a webcam
-the HIL suite covers the rest: ``KIOSK_HIL_CAMERA=/dev/video0 pytest tests/hil``.
+V4L2 ioctls (capture thread, newest-frame hand-off, crop, JPEG) runs here. What every camera
+backend shares is in the contract suite, which with a webcam covers the rest:
+``KIOSK_HIL_CAMERA=/dev/video0 pytest tests/contract/test_camera.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kiosk.errors import ConfigError, DeviceBusy, DeviceError, DeviceNotFound
+from kiosk.errors import ConfigError, DeviceError, DeviceNotFound
 from kiosk.hardware.camera.v4l2 import V4l2Camera
 from kiosk.hardware.registry import create_device
 
@@ -104,23 +105,6 @@ def test_v4l2_still_options_set_size_and_quality(clip):
                                   "still_height": 400, "jpeg_quality": 60}) as camera:
         photo = camera.capture_still()
     assert decode(photo.jpeg).shape == (400, 300, 3)
-
-
-def test_v4l2_second_still_during_a_still_is_device_busy(clip, monkeypatch):
-    errors: list[Exception] = []
-    with V4l2Camera(device=str(clip)) as camera:
-        real_wait = camera._wait_for_frame
-
-        def wait_and_tap_again(after, what):
-            try:
-                camera.capture_still()
-            except DeviceBusy as exc:
-                errors.append(exc)
-            return real_wait(after, what)
-
-        monkeypatch.setattr(camera, "_wait_for_frame", wait_and_tap_again)
-        assert camera.capture_still().jpeg
-    assert len(errors) == 1
 
 
 def test_v4l2_selftest_reports_size_codec_and_rate(clip):
