@@ -11,7 +11,6 @@ from PIL import Image
 from kiosk.hardware.base import FingerprintImage
 from kiosk.hardware.fingerprint import synth
 from kiosk.hardware.fingerprint import zfm_protocol as zp
-from kiosk.hardware.fingerprint.sim import SimFingerprint
 
 
 def four_bit(seed: int, finger: int) -> FingerprintImage:
@@ -54,13 +53,6 @@ def test_four_bit_refuses_a_pixel_between_levels() -> None:
 
 def test_an_eight_bit_png_reads_back_as_eight_bits() -> None:
     image = FingerprintImage(256, 288, 500, synth.render(8, 0))
-    assert FingerprintImage.from_png(image.to_png()) == image
-
-
-def test_the_sim_sensor_delivers_four_bit_images() -> None:
-    with SimFingerprint(seed=1) as scanner:
-        image = scanner.capture(timeout=1)
-    assert image.bits == 4
     assert FingerprintImage.from_png(image.to_png()) == image
 
 
