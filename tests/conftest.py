@@ -6,10 +6,14 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.pg_harness import PostgresServer
+
+if TYPE_CHECKING:
+    from tests.hil.pcscd_harness import PrivatePcscd
 
 REPO = Path(__file__).resolve().parents[1]
 KIOSK = [sys.executable, "-m", "kiosk.cli"]
@@ -77,3 +81,24 @@ def pg_url(pg_server: PostgresServer) -> Iterator[str]:
     url = pg_server.create_database()
     yield url
     pg_server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[PrivatePcscd]:
+    """A private pcscd serving virtual readers (tests/hil/pcscd_harness.py), one per process:
+    libpcsclite talks to one pcscd per process, so the card contract suite and the pcsc-only
+    cases share it. Skipped when ``KIOSK_HIL_PCSC_READER`` points this process at the
+    system pcscd; missing packages FAIL (``make test`` installs them)."""
+    from tests.hil.pcscd_harness import HarnessUnavailable, PrivatePcscd
+
+    if os.environ.get("KIOSK_HIL_PCSC_READER", ""):
+        pytest.skip("KIOSK_HIL_PCSC_READER is set: this process uses the system pcscd "
+                    "(libpcsclite picks one pcscd per process); run the vcard cases "
+                    "without it")
+    daemon = PrivatePcscd()
+    try:
+        daemon.start()
+    except HarnessUnavailable as exc:
+        pytest.fail(f"the virtual-card suite needs a private pcscd: {exc}")
+    yield daemon
+    daemon.stop()

@@ -1,4 +1,8 @@
-"""The simulated staff card: the PIV-like APDU table, byte for byte."""
+"""The simulated staff card: the PIV-like APDU table, byte for byte.
+
+What every card reader does (self-test, busy, a removed card, login, events) is checked
+once, on every backend, in ``tests/contract/test_card.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ import threading
 
 import pytest
 
-from kiosk.errors import DeviceBusy, DeviceNotFound
-from kiosk.hardware.card import CardReader, piv
+from kiosk.hardware.card import piv
 from kiosk.hardware.card.sim import SimCardReader
 
 H = bytes.fromhex
@@ -41,10 +44,6 @@ def test_apdu_builders_produce_the_table_bytes():
 def test_pad_pin_rejects_non_piv_pins(pin):
     with pytest.raises(ValueError):
         piv.pad_pin(pin)
-
-
-def test_sim_card_reader_is_a_card_reader():
-    assert issubclass(SimCardReader, CardReader)
 
 
 def test_card_info_has_a_well_formed_atr(reader):
@@ -142,21 +141,6 @@ def test_get_data_for_another_object_is_not_found(reader):
     assert sw(reader, H("00CB3FFF025C05")) == "6A80"  # truncated tag list
 
 
-def test_removed_card_forgets_selection_but_keeps_retries(reader):
-    sw(reader, SELECT_PIV)
-    sw(reader, VERIFY_000000)
-    reader.remove_card()
-    assert not reader.is_card_present
-    with pytest.raises(DeviceNotFound):
-        reader.transmit(SELECT_PIV)
-    assert reader.wait_for_card(timeout=0.05) is None
-    reader.insert_card()
-    assert reader.wait_for_card(timeout=0.05) is not None
-    assert sw(reader, VERIFY_STATUS) == "6985"  # not selected any more
-    sw(reader, SELECT_PIV)
-    assert sw(reader, VERIFY_STATUS) == "63C2"
-
-
 def test_absent_card_option_and_later_insertion():
     with SimCardReader(present=False) as reader:
         threading.Timer(0.05, reader.insert_card).start()
@@ -170,26 +154,3 @@ def test_staff_id_from_chuid_rejects_non_chuids():
         piv.staff_id_from_chuid(H("7F49"))
 
 
-def test_second_concurrent_transmit_raises_device_busy(reader):
-    inside, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with reader._exclusive("APDU exchange"):
-            inside.set()
-            release.wait(5)
-
-    worker = threading.Thread(target=hold)
-    worker.start()
-    assert inside.wait(5)
-    with pytest.raises(DeviceBusy):
-        reader.transmit(SELECT_PIV)
-    release.set()
-    worker.join(5)
-
-
-def test_close_twice_is_safe_and_selftest_reports(reader):
-    ok, detail = reader.selftest()
-    assert ok and "card present" in detail
-    reader.close()
-    reader.close()
-    assert reader.closed
