@@ -13,6 +13,7 @@ import pytest
 from tests.pg_harness import PostgresServer
 
 if TYPE_CHECKING:
+    from tests.hil.nut_harness import NutServer
     from tests.hil.pcscd_harness import PrivatePcscd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,3 +103,15 @@ def pcscd() -> Iterator[PrivatePcscd]:
         pytest.fail(f"the virtual-card suite needs a private pcscd: {exc}")
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def nut_session() -> Iterator[NutServer]:
+    """One dummy-ups + upsd (tests/hil/nut_harness.py) for the process, shared by the power
+    contract suite and the NUT backend's own cases that only change the UPS's variables
+    (each test starts from ``reset()``). Missing NUT daemons FAIL (``make test`` installs
+    them)."""
+    from tests.hil.nut_harness import nut_or_fail
+
+    with nut_or_fail() as server:
+        yield server

@@ -1,13 +1,14 @@
-"""The NUT backend against the real upsd: always with the dummy-ups driver (started here from
-a temporary config directory), and with a real UPS when KIOSK_HIL_NUT names one
-(``ups@host:port``; read-only checks only, the real UPS's state is not changed).
+"""What only the NUT backend does, against the real upsd with the dummy-ups driver (started
+from a temporary config directory): NUT status words, the client's commands, upsd or the
+driver going away, silent and garbage servers. What every power backend does (the reading
+at rest, on battery and back, self-test, closed, concurrent reads; and a real UPS when
+KIOSK_HIL_NUT names one) is checked once, in ``tests/contract/test_power.py``.
 
 Missing NUT daemons FAIL these tests (``make test`` installs nut-server and nut-client).
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -31,19 +32,12 @@ def _server() -> NutServer:
     return nut_or_fail()
 
 
-@pytest.fixture(scope="module")
-def nut_server() -> Iterator[NutServer]:
-    """One dummy-ups + upsd shared by the tests that only change the UPS's variables."""
-    server = _server()
-    with server:
-        yield server
-
-
 @pytest.fixture
-def nut(nut_server: NutServer) -> NutServer:
-    """The shared server, back to its start values (on line, full battery)."""
-    nut_server.reset()
-    return nut_server
+def nut(nut_session: NutServer) -> NutServer:
+    """The process's shared server (tests/conftest.py), back to its start values (on line,
+    full battery)."""
+    nut_session.reset()
+    return nut_session
 
 
 @pytest.fixture
@@ -75,13 +69,6 @@ def _wait_read(ups: NutUps, want: dict[str, object], timeout: float = REFLECT_S
 
 
 # -- the dummy UPS --------------------------------------------------------------------------
-def test_nut_reads_mains_and_battery_figures(nut):
-    with _ups(nut) as ups:
-        status = ups.read()
-    assert status == PowerStatus("mains", 100.0, 3600.0, low_battery=False,
-                                 forced_shutdown=False, status="OL", battery_voltage=13.6)
-
-
 def test_nut_status_changes_show_within_three_seconds(nut):
     steps = [
         ("OB DISCHRG", {"battery.charge": "80", "battery.runtime": "1500"},
@@ -114,13 +101,6 @@ def test_nut_missing_battery_figures_are_none():
     with server, _ups(server) as ups:
         status = ups.read()
     assert status == PowerStatus("battery", None, None, low_battery=False, status="OB")
-
-
-def test_nut_selftest_names_the_ups_and_its_state(nut):
-    ok, detail = _ups(nut).selftest()
-    assert ok is True
-    assert f"ups@{nut.host}:{nut.port}" in detail
-    assert "source mains" in detail and "100%" in detail and "'OL'" in detail
 
 
 def test_nut_unknown_ups_name_is_not_found_and_lists_known(nut):
@@ -159,25 +139,6 @@ def test_nut_unknown_ups_keeps_the_connection_usable(nut):
 def test_nut_variables_lists_everything(nut):
     with _ups(nut) as ups:
         assert ups.variables()["ups.model"] == "dummy"
-
-
-def test_nut_concurrent_reads_share_one_connection_safely(nut):
-    errors: list[BaseException] = []
-    with _ups(nut) as ups:
-        def reader() -> None:
-            try:
-                for _ in range(20):
-                    assert ups.read().source == "mains"
-            except BaseException as exc:  # reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=reader) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=20)
-    assert not errors
-    assert not any(t.is_alive() for t in threads)
 
 
 # -- upsd or the driver down ---------------------------------------------------------------
@@ -256,24 +217,3 @@ def test_nut_garbage_server_is_a_protocol_error():
         with NutUps(port=port, timeout=2.0) as ups, pytest.raises(DeviceProtocolError):
             ups.read()
         thread.join(timeout=5)
-
-
-# -- a real UPS, when one is named ---------------------------------------------------------
-def _real_target() -> tuple[str, str, int] | None:
-    spec = os.environ.get("KIOSK_HIL_NUT")
-    if not spec:
-        return None
-    ups, _, where = spec.partition("@")
-    host, _, port = (where or "127.0.0.1").partition(":")
-    return ups, host, int(port or 3493)
-
-
-def test_nut_real_ups_reads_a_plausible_status():
-    target = _real_target()
-    if target is None:
-        pytest.skip("no real UPS: set KIOSK_HIL_NUT=ups@host[:port] to test one")
-    ups_name, host, port = target
-    with NutUps(host=host, port=port, ups=ups_name) as ups:
-        status = ups.read()
-    assert status.source in ("mains", "battery")
-    assert status.status

@@ -1,4 +1,6 @@
-"""The GPIO UPS HAT backend: gpiozero MockFactory for the line, a fake SMBus for the gauge."""
+"""The GPIO UPS HAT backend: gpiozero MockFactory for the line, a fake SMBus for the gauge
+(``tests/smbus_fake.py``). What every power backend does is checked once, in
+``tests/contract/test_power.py``."""
 
 from __future__ import annotations
 
@@ -12,34 +14,7 @@ from kiosk.errors import ConfigError, DeviceNotFound
 from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
 from kiosk.power.gpio_ups import GpioUps, liion_percent
-
-
-class FakeSMBus:
-    """Registers of one I2C device as 16-bit words, served MSB first like the chips do."""
-
-    def __init__(self, address: int, registers: dict[int, int]) -> None:
-        self.address = address
-        self.registers = dict(registers)
-        self.reads: list[tuple[int, int]] = []
-        self.closed = False
-        self.fail: OSError | None = None
-
-    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int,
-                            force: bool | None = None) -> list[int]:
-        self.reads.append((i2c_addr, register))
-        if self.fail is not None:
-            raise self.fail
-        if i2c_addr != self.address:
-            raise OSError(errno.EREMOTEIO, "Remote I/O error")
-        word = self.registers[register]
-        return [word >> 8, word & 0xFF][:length]
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def _max17048(vcell: int = 0xD000, soc: int = 0x5780, crate: int = 0x0000) -> FakeSMBus:
-    return FakeSMBus(0x36, {0x02: vcell, 0x04: soc, 0x16: crate})
+from tests.smbus_fake import FakeSMBus, max17048
 
 
 def _ups(bus: FakeSMBus | None = None, **options: object) -> GpioUps:
@@ -79,7 +54,7 @@ def test_gpio_ups_active_high_line_reads_mains_at_low_level():
 # -- MAX17048 / MAX17040 ---------------------------------------------------------------------
 def test_gpio_ups_max17048_reads_voltage_soc_and_runtime():
     # VCELL 0xD000 * 78.125 uV = 4.16 V; SOC 0x57 0x80 = 87.5 %; CRATE -50 * 0.208 %/h.
-    bus = _max17048(crate=0x10000 - 50)
+    bus = max17048(crate=0x10000 - 50)
     with _ups(bus) as ups:
         _drive(ups, lost=True)
         status = ups.read()
@@ -94,7 +69,7 @@ def test_gpio_ups_max17048_reads_voltage_soc_and_runtime():
 
 
 def test_gpio_ups_max17048_charging_or_on_mains_has_no_runtime():
-    with _ups(_max17048(crate=120)) as ups:
+    with _ups(max17048(crate=120)) as ups:
         _drive(ups, lost=True)
         assert ups.read().runtime_s is None  # charging: no time-to-empty
         _drive(ups, lost=False)
@@ -113,13 +88,13 @@ def test_gpio_ups_max17040_reads_soc_and_12_bit_vcell():
 
 
 def test_gpio_ups_soc_over_100_is_full():
-    with _ups(_max17048(soc=0x6580)) as ups:  # 101.5 % right after charging
+    with _ups(max17048(soc=0x6580)) as ups:  # 101.5 % right after charging
         assert ups.read().battery_percent == 100.0
 
 
 @pytest.mark.parametrize(("soc", "low"), [(0x0A00, True), (0x0A01, False), (0x0500, True)])
 def test_gpio_ups_low_battery_at_threshold(soc, low):
-    with _ups(_max17048(soc=soc)) as ups:
+    with _ups(max17048(soc=soc)) as ups:
         _drive(ups, lost=True)
         assert ups.read().low_battery is low
 
@@ -156,17 +131,11 @@ def test_gpio_ups_missing_gauge_fails_open_with_what_to_check():
 
 
 def test_gpio_ups_gauge_vanishing_later_raises_not_found():
-    bus = _max17048()
+    bus = max17048()
     with _ups(bus) as ups:
         bus.fail = OSError(errno.EREMOTEIO, "Remote I/O error")
         with pytest.raises(DeviceNotFound, match="did not answer"):
             ups.read()
-
-
-def test_gpio_ups_selftest_describes_line_and_gauge():
-    ok, detail = _ups(_max17048()).selftest()
-    assert ok is True
-    assert "GPIO24" in detail and "max17048 at 0x36" in detail and "88%" in detail
 
 
 def test_gpio_ups_from_config_through_the_registry():
@@ -198,7 +167,7 @@ def test_gpio_ups_opens_and_closes_its_own_smbus(monkeypatch):
 
     def smbus(number: int) -> FakeSMBus:
         assert number == 3
-        opened.append(_max17048())
+        opened.append(max17048())
         return opened[-1]
 
     monkeypatch.setitem(sys.modules, "smbus2", types.SimpleNamespace(SMBus=smbus))
@@ -213,16 +182,3 @@ def test_gpio_ups_without_smbus2_says_what_to_install(monkeypatch):
         GpioUps(pin_factory="mock").open()
 
 
-def test_gpio_ups_read_when_closed_raises():
-    from kiosk.errors import DeviceError
-
-    with pytest.raises(DeviceError):
-        _ups(gauge="none").read()
-
-
-def test_gpio_ups_close_twice_is_safe():
-    ups = _ups(_max17048())
-    ups.open()
-    ups.close()
-    ups.close()
-    assert ups.closed
