@@ -40,6 +40,7 @@ from kiosk.hardware.camera.sim import SimCamera
 from kiosk.hardware.camera.v4l2 import V4l2Camera
 from kiosk.hardware.registry import create_device
 from tests import picamera2_fake
+from tests.contract.backends import real_param
 
 REAL = os.environ.get("KIOSK_HIL_CAMERA", "").strip()
 
@@ -76,35 +77,24 @@ class Rig:
 
         if isinstance(camera, SimCamera):
             camera.during_capture = once
-        elif isinstance(camera, V4l2Camera):
-            real_wait = camera._wait_for_frame
-
-            def wait_for_frame(after: int, what: str) -> Any:
-                once()
-                return real_wait(after, what)
-
-            monkeypatch.setattr(camera, "_wait_for_frame", wait_for_frame)
-        elif isinstance(camera, Picamera2Camera):
-            real_wait = camera._wait
-
-            def wait(what: str, job: Any) -> Any:
-                once()
-                return real_wait(what, job)
-
-            monkeypatch.setattr(camera, "_wait", wait)
-        else:
+            return
+        # The real backends wait for the camera inside the still: hook that wait.
+        waits = {V4l2Camera: "_wait_for_frame", Picamera2Camera: "_wait"}
+        name = next((n for cls, n in waits.items() if isinstance(camera, cls)), None)
+        if name is None:
             pytest.fail(f"no still hook for {type(camera).__name__}")
+        real_wait = getattr(camera, name)
+
+        def wait(*args: Any) -> Any:
+            once()
+            return real_wait(*args)
+
+        monkeypatch.setattr(camera, name, wait)
 
 
-def _real_param() -> Any:
-    marks = [pytest.mark.hil]
-    if not REAL:
-        marks.append(pytest.mark.skip(
-            reason="no real camera: set KIOSK_HIL_CAMERA=picamera2 or /dev/video0"))
-    return pytest.param("real", marks=marks)
-
-
-@pytest.fixture(params=["sim", "v4l2-clip", "picamera2-fake", _real_param()])
+@pytest.fixture(params=["sim", "v4l2-clip", "picamera2-fake", real_param(
+    "real", named=bool(REAL),
+    reason="no real camera: set KIOSK_HIL_CAMERA=picamera2 or /dev/video0")])
 def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
         monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     live, words = True, []

@@ -35,6 +35,7 @@ from kiosk.hardware.card.errors import CardRemoved, NotAStaffCard, PinBlocked, W
 from kiosk.hardware.card.pivcard import PivCard
 from kiosk.hardware.card.sim import SimCardReader
 from kiosk.hardware.card.staff import pin_retries_left, read_staff_id, read_uid, staff_login
+from tests.contract.backends import real_param, rig_for
 from tests.hil.pcscd_harness import PrivatePcscd
 
 REAL_READER = os.environ.get("KIOSK_HIL_PCSC_READER", "")
@@ -162,27 +163,16 @@ class RealRig(Rig):
         pytest.skip("a real card cannot be slowed down")
 
 
-def _real_param() -> object:
-    marks = [pytest.mark.hil]
-    if not REAL_READER:
-        marks.append(pytest.mark.skip(
-            reason="set KIOSK_HIL_PCSC_READER to a reader-name substring (and "
-                   "KIOSK_HIL_PCSC_PIN) to run against a real reader and staff card"))
-    return pytest.param("real", marks=marks)
-
-
-@pytest.fixture(params=["sim", "vcard", _real_param()])
+@pytest.fixture(params=["sim", "vcard", real_param(
+    "real", named=bool(REAL_READER),
+    reason="set KIOSK_HIL_PCSC_READER to a reader-name substring (and KIOSK_HIL_PCSC_PIN) to "
+           "run against a real reader and staff card")])
 def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
-    if request.param == "sim":
-        made: Rig = SimRig()
-    elif request.param == "vcard":
-        made = VcardRig(request.getfixturevalue("pcscd"))
-    else:
-        made = RealRig()
-    try:
-        yield made
-    finally:
-        made.close()
+    yield from rig_for(request.param, {
+        "sim": SimRig,
+        "vcard": lambda: VcardRig(request.getfixturevalue("pcscd")),
+        "real": RealRig,
+    })
 
 
 def _pin(rig: Rig) -> str:

@@ -34,6 +34,7 @@ from kiosk.hardware.fingerprint import FingerprintScanner
 from kiosk.hardware.fingerprint.emulator import FingerprintEmulator
 from kiosk.hardware.fingerprint.sim import SimFingerprint
 from kiosk.hardware.fingerprint.zfm import ZfmFingerprint
+from tests.contract.backends import real_param, rig_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -138,27 +139,16 @@ class RealRig(Rig):
         pytest.skip("needs a hand to show the real sensor chosen fingers")
 
 
-def _real_param() -> Any:
-    marks = [pytest.mark.hil]
-    if not REAL_PORT:
-        marks.append(pytest.mark.skip(
-            reason="no real sensor: set KIOSK_HIL_FP_PORT=/dev/ttyAMA0 (and "
-                   "KIOSK_HIL_FP_BAUD) to run against one"))
-    return pytest.param("zfm-real", marks=marks)
-
-
-@pytest.fixture(params=["sim", "zfm-emulator", _real_param()])
+@pytest.fixture(params=["sim", "zfm-emulator", real_param(
+    "zfm-real", named=bool(REAL_PORT),
+    reason="no real sensor: set KIOSK_HIL_FP_PORT=/dev/ttyAMA0 (and KIOSK_HIL_FP_BAUD) to run "
+           "against one")])
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    if request.param == "sim":
-        made: Rig = SimRig()
-    elif request.param == "zfm-emulator":
-        made = EmulatorRig(tmp_path)
-    else:
-        made = RealRig()
-    try:
-        yield made
-    finally:
-        made.close()
+    yield from rig_for(request.param, {
+        "sim": SimRig,
+        "zfm-emulator": lambda: EmulatorRig(tmp_path),
+        "zfm-real": RealRig,
+    })
 
 
 def test_fingerprint_backend_is_a_fingerprint_scanner(rig: Rig) -> None:

@@ -25,6 +25,7 @@ import pytest
 
 from kiosk.errors import DeviceError
 from kiosk.hardware.registry import create_device
+from tests.contract.backends import real_param
 
 NATIVE = os.environ.get("KIOSK_HIL_GPIO", "") == "1"
 
@@ -73,11 +74,11 @@ class Driver:
             device.close()
 
 
-@pytest.fixture(params=["mock", pytest.param("native", marks=pytest.mark.hil)])
+@pytest.fixture(params=["mock", real_param(
+    "native", named=NATIVE,
+    reason="no real GPIO: set KIOSK_HIL_GPIO=1 on a Pi (pins: KIOSK_HIL_GPIO_PINS)")])
 def rig(request):
     if request.param == "native":
-        if not NATIVE:
-            pytest.skip("no real GPIO: set KIOSK_HIL_GPIO=1 on a Pi (pins: KIOSK_HIL_GPIO_PINS)")
         pins = KIOSK_PINS
         options: dict[str, Any] = {"type": "native"}
     else:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,10 +29,9 @@ import pytest
 from kiosk.errors import DeviceError
 from kiosk.hardware.registry import create_device
 from kiosk.power import PowerSource, PowerStatus
+from tests.contract.backends import real_param, rig_for
+from tests.hil.nut_harness import wait_read
 from tests.smbus_fake import FakeSMBus, max17048
-
-#: How fast a change on the UPS must show up in read() (dummy-ups polls once a second).
-REFLECT_S = 3.0
 
 
 def _real_target() -> tuple[str, str, int] | None:
@@ -156,41 +154,16 @@ class RealNutRig(Rig):
         pytest.skip("read-only on a real UPS: its state is not changed")
 
 
-def _real_param() -> Any:
-    marks = [pytest.mark.hil]
-    if _real_target() is None:
-        marks.append(pytest.mark.skip(
-            reason="no real UPS: set KIOSK_HIL_NUT=ups@host[:port] to test one"))
-    return pytest.param("nut-real", marks=marks)
-
-
-@pytest.fixture(params=["sim", "nut-dummy", "gpio-mock", _real_param()])
+@pytest.fixture(params=["sim", "nut-dummy", "gpio-mock", real_param(
+    "nut-real", named=_real_target() is not None,
+    reason="no real UPS: set KIOSK_HIL_NUT=ups@host[:port] to test one")])
 def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
-    if request.param == "sim":
-        made: Rig = SimRig()
-    elif request.param == "nut-dummy":
-        made = NutRig(request.getfixturevalue("nut_session"))
-    elif request.param == "gpio-mock":
-        made = GpioRig()
-    else:
-        made = RealNutRig()
-    try:
-        yield made
-    finally:
-        made.close()
-
-
-def _wait_read(ups: Any, want: dict[str, object], timeout: float = REFLECT_S
-               ) -> PowerStatus:
-    start = time.monotonic()
-    status = ups.read()
-    while any(getattr(status, k) != v for k, v in want.items()):
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"read() still {status} {timeout} s after the UPS changed; "
-                        f"wanted {want}")
-        time.sleep(0.05)
-        status = ups.read()
-    return status
+    yield from rig_for(request.param, {
+        "sim": SimRig,
+        "nut-dummy": lambda: NutRig(request.getfixturevalue("nut_session")),
+        "gpio-mock": GpioRig,
+        "nut-real": RealNutRig,
+    })
 
 
 def test_power_backend_is_a_power_source(rig: Rig) -> None:
@@ -210,11 +183,11 @@ def test_power_reads_mains_and_battery_figures_at_rest(rig: Rig) -> None:
 def test_power_on_battery_low_battery_and_back_on_mains(rig: Rig) -> None:
     ups = rig.ups
     rig.on_battery(80, low=False)
-    _wait_read(ups, {"source": "battery", "battery_percent": 80.0, "low_battery": False})
+    wait_read(ups, {"source": "battery", "battery_percent": 80.0, "low_battery": False})
     rig.on_battery(9, low=True)
-    _wait_read(ups, {"source": "battery", "battery_percent": 9.0, "low_battery": True})
+    wait_read(ups, {"source": "battery", "battery_percent": 9.0, "low_battery": True})
     rig.on_mains()
-    _wait_read(ups, {"source": "mains", "battery_percent": 100.0, "low_battery": False})
+    wait_read(ups, {"source": "mains", "battery_percent": 100.0, "low_battery": False})
 
 
 def test_power_selftest_describes_the_reading(rig: Rig) -> None:

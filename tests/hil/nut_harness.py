@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -252,6 +253,26 @@ def nut_or_fail(variables: Mapping[str, str] | None = None) -> NutServer:
         return NutServer(variables)
     except NutMissing as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+#: How fast a status change on the UPS must show up in a backend's read(): dummy-ups reads
+#: its file once a second (``pollinterval = 1``).
+REFLECT_S = 3.0
+
+
+def wait_read(ups: Any, want: Mapping[str, object], timeout: float = REFLECT_S
+              ) -> tuple[Any, float]:
+    """Read ``ups`` until every field in ``want`` has its value; the reading and how long it
+    took. Fails the test when ``timeout`` seconds pass first."""
+    start = time.monotonic()
+    status = ups.read()
+    while any(getattr(status, k) != v for k, v in want.items()):
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"read() still {status} {timeout} s after the UPS changed; "
+                        f"wanted {dict(want)}")
+        time.sleep(0.05)
+        status = ups.read()
+    return status, time.monotonic() - start
 
 
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:

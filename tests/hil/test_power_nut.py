@@ -20,12 +20,10 @@ from kiosk.errors import DeviceError, DeviceNotFound, DeviceProtocolError, Devic
 from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
 from kiosk.power.nut import NutClient, NutUps
-from tests.hil.nut_harness import NutServer, free_port, nut_or_fail
+from tests.hil.nut_harness import REFLECT_S, NutServer, free_port, nut_or_fail, wait_read
 
 pytestmark = pytest.mark.hil
 
-#: How fast a status change on the UPS must show up in read().
-REFLECT_S = 3.0
 
 
 def _server() -> NutServer:
@@ -55,19 +53,6 @@ def _ups(server: NutServer, **options: object) -> NutUps:
     return device
 
 
-def _wait_read(ups: NutUps, want: dict[str, object], timeout: float = REFLECT_S
-               ) -> tuple[PowerStatus, float]:
-    start = time.monotonic()
-    status = ups.read()
-    while any(getattr(status, k) != v for k, v in want.items()):
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"read() still {status} {timeout} s after the UPS changed; "
-                        f"wanted {want}")
-        time.sleep(0.05)
-        status = ups.read()
-    return status, time.monotonic() - start
-
-
 # -- the dummy UPS --------------------------------------------------------------------------
 def test_nut_status_changes_show_within_three_seconds(nut):
     steps = [
@@ -84,14 +69,14 @@ def test_nut_status_changes_show_within_three_seconds(nut):
         assert ups.read().source == "mains"
         for status, extra, want in steps:
             nut.set_status(status, **extra)
-            _, took = _wait_read(ups, want | {"status": status})
+            _, took = wait_read(ups, want | {"status": status})
             assert took < REFLECT_S
 
 
 def test_nut_forced_shutdown_is_reported(nut):
     with _ups(nut) as ups:
         nut.set_status("FSD OB LB")
-        status, _ = _wait_read(ups, {"forced_shutdown": True})
+        status, _ = wait_read(ups, {"forced_shutdown": True})
     assert (status.source, status.low_battery) == ("battery", True)
 
 

@@ -6,7 +6,7 @@ not pip: the venv must be made with ``--system-site-packages`` to see them.
 
 Tested here with a fake ``picamera2`` module (``tests/unit/hardware/test_camera_picam.py``)
 that records the calls this backend makes; on hardware the same code is exercised by the
-HIL suite (``KIOSK_HIL_CAMERA=picamera2 pytest tests/hil/test_camera.py``).
+contract suite (``KIOSK_HIL_CAMERA=picamera2 pytest tests/contract/test_camera.py``).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 OpenCV opens a video file exactly as it opens ``/dev/video0``, so ``[hardware.camera] type =
 "v4l2"`` with ``device = "clip.avi"`` drives the real backend code from a file: the unit
-tests, the HIL suite's emulated parameter and ``benchmarks/bench_camera.py`` use it, and a
-maintainer can too::
+tests, the camera contract suite (its ``v4l2-clip`` backend) and
+``benchmarks/bench_camera.py`` use it, and a maintainer can too::
 
     python -m kiosk.hardware.camera.testclip /tmp/clip.avi
 
