@@ -213,6 +213,8 @@ def test_power_closed_refuses_to_read_and_close_twice_is_safe(rig: Rig) -> None:
 def test_power_concurrent_reads_are_safe(rig: Rig) -> None:
     errors: list[BaseException] = []
     source = rig.ups.read().source
+    if rig.rest is not None:
+        assert source == rig.rest.source
 
     def reader() -> None:
         try:
