@@ -48,7 +48,6 @@ import requests
 
 from intake.cli import main as intake_main
 from intake.store import IntakeStore
-from kiosk.queue.signing import KioskAuth
 from kiosk.receipts import IntakeKey, load_intake_public_key, verify_receipt
 from kiosk.sealing import (
     STEPS,
@@ -59,6 +58,7 @@ from kiosk.sealing import (
     load_central_private_key,
     load_central_public_key,
 )
+from kiosk.upload.signing import KioskAuth
 from tests.balancer import Balancer
 from tests.pg_harness import PostgresServer
 from tests.upload_helpers import IntakeServer, intake_env

@@ -29,7 +29,6 @@ import requests
 
 from intake.cli import main as intake_main
 from intake.server import Intake, IntakeHandler, _HTTPServer
-from kiosk.queue.signing import KioskAuth
 from kiosk.sealing import (
     STEPS,
     DeviceKey,
@@ -38,6 +37,7 @@ from kiosk.sealing import (
     build_packet,
     load_central_public_key,
 )
+from kiosk.upload.signing import KioskAuth
 from tests.integration.test_intake_server import (  # noqa: F401 -- an autouse fixture
     BACKENDS,
     DB_ARGS,

@@ -10,7 +10,7 @@ uploader for ever, and every chunk would open a new TCP (and TLS) connection.
 :class:`TimedTusUploader` replaces only those three requests with the same requests made
 through a shared :class:`requests.Session` with a timeout; everything else stays tuspy's.
 Its retry machinery is left at ``retries=0``: the uploader decides about retries with the
-journal in hand (see :mod:`kiosk.queue.uploader`).
+journal in hand (see :mod:`kiosk.upload.uploader`).
 
 tuspy sends a chunk as one ``bytes`` body with an ``Upload-Checksum`` of the whole chunk, so
 a chunk is kept whole or not at all. On a link that resets every 64 KB a 256 KiB chunk is
