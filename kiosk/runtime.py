@@ -28,7 +28,7 @@ from kiosk.hardware.registry import create_device
 from kiosk.journal import Journal, quarantined_files
 from kiosk.power import PowerStatus
 from kiosk.power.policy import STATE_FILE, Thresholds, read_published_state, refusal_reason
-from kiosk.records import JournalRecordStore
+from kiosk.record_store import JournalRecordStore
 from kiosk.recovery import recover_unfinished
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
 
