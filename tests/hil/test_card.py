@@ -32,7 +32,7 @@ from kiosk.hardware.card.errors import CardRemoved, NotAStaffCard, PinBlocked, W
 from kiosk.hardware.card.pivcard import PivCard
 from kiosk.hardware.card.sim import SimCardReader
 from kiosk.hardware.card.staff import pin_retries_left, read_staff_id, read_uid, staff_login
-from kiosk.hardware.card.watch import watch_command
+from kiosk.maintenance.card import watch_command
 
 from .pcscd_harness import HarnessUnavailable, PrivatePcscd
 

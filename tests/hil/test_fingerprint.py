@@ -22,8 +22,8 @@ from kiosk.config import load_config
 from kiosk.enrollment.quality import fingerprint_quality
 from kiosk.hardware.base import FingerprintImage
 from kiosk.hardware.fingerprint.emulator import FingerprintEmulator
-from kiosk.hardware.fingerprint.tool import capture_command
 from kiosk.hardware.fingerprint.zfm import ZfmFingerprint
+from kiosk.maintenance.fingerprint import capture_command
 from kiosk.sealing import generate_central_keypair
 from tests.conftest import KIOSK, REPO, kiosk_env
 
