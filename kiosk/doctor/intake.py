@@ -20,7 +20,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 
 from kiosk.config import Config
-from kiosk.doctor import Finding, fail, ok, skip, warn
+from kiosk.doctor.findings import Finding, fail, ok, skip, warn
 from kiosk.errors import SealingError
 
 INTAKE_SERVER = "kiosk-intake/"  # the reference intake's Server header
