@@ -49,6 +49,7 @@ import requests
 from intake.cli import main as intake_main
 from intake.store import IntakeStore
 from kiosk.receipts import IntakeKey, load_intake_public_key, verify_receipt
+from kiosk.request_signing import KioskAuth
 from kiosk.sealing import (
     STEPS,
     DeviceKey,
@@ -58,7 +59,6 @@ from kiosk.sealing import (
     load_central_private_key,
     load_central_public_key,
 )
-from kiosk.upload.signing import KioskAuth
 from tests.balancer import Balancer
 from tests.pg_harness import PostgresServer
 from tests.upload_helpers import IntakeServer, intake_env

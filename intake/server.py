@@ -81,8 +81,8 @@ from intake.store import (
 from intake.tus_storage import DurableSQLiteStorage  # noqa: F401 -- its old home
 from kiosk.errors import SealingError
 from kiosk.receipts import IntakeKey
+from kiosk.request_signing import InvalidSignature, RequestView, verify_request
 from kiosk.sealing_keys import load_central_private_key
-from kiosk.upload.signing import InvalidSignature, RequestView, verify_request
 
 log = logging.getLogger(__name__)
 

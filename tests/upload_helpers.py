@@ -22,8 +22,8 @@ import requests
 from kiosk.config import load_config
 from kiosk.journal import Journal
 from kiosk.receipts import load_intake_public_key, verify_receipt
+from kiosk.request_signing import KioskAuth
 from kiosk.sealing import DeviceKey, build_packet
-from kiosk.upload.signing import KioskAuth
 from tests.conftest import KIOSK, REPO, kiosk_env, write_config
 
 INTAKE = [sys.executable, "-m", "intake.cli"]

@@ -2,7 +2,7 @@
 this kiosk trusts, and is this kiosk registered there with the key it signs with?
 
 One request answers all three: ``GET {url}kiosks/<kiosk-id>``, signed with the device key
-exactly as the uploader signs (:class:`kiosk.upload.signing.KioskAuth`, through the
+exactly as the uploader signs (:class:`kiosk.request_signing.KioskAuth`, through the
 uploader's own session: :func:`kiosk.upload.tus.upload_session`, so TLS is verified the
 same way). The intake answers ``200`` only to a registered kiosk asking about itself, and
 refuses anything else with its refusal code (``unknown_kiosk``, ``revoked_kiosk``,
@@ -33,8 +33,8 @@ _HOSTNAME_MISMATCH, _IP_MISMATCH = 62, 64
 
 def intake_checks(config: Config, timeout_s: float) -> Iterator[Finding]:
     """Two findings: ``intake`` (reached, TLS, it is the intake) and ``registration``."""
+    from kiosk.request_signing import KioskAuth
     from kiosk.sealing_keys import DeviceKey
-    from kiosk.upload.signing import KioskAuth
     from kiosk.upload.tus import upload_session
 
     section = config["upload"]

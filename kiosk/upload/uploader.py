@@ -72,12 +72,12 @@ from kiosk.errors import IllegalStateChange, JournalError, SealingError, Storage
 from kiosk.fsutil import make_dirs
 from kiosk.journal import Journal, RecordInfo
 from kiosk.receipts import load_intake_public_key, verify_receipt
+from kiosk.request_signing import KioskAuth
 from kiosk.sealing import build_packet
 from kiosk.sealing_keys import DeviceKey
 from kiosk.service import Notifier
 from kiosk.upload.progress import ProgressFile
 from kiosk.upload.purge import purge_expired
-from kiosk.upload.signing import KioskAuth
 from kiosk.upload.tus import (
     TimedTusUploader,
     TusCommunicationError,

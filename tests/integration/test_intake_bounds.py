@@ -29,6 +29,7 @@ import requests
 
 from intake.cli import main as intake_main
 from intake.server import Intake, IntakeHandler, _HTTPServer
+from kiosk.request_signing import KioskAuth
 from kiosk.sealing import (
     STEPS,
     DeviceKey,
@@ -37,7 +38,6 @@ from kiosk.sealing import (
     build_packet,
     load_central_public_key,
 )
-from kiosk.upload.signing import KioskAuth
 from tests.integration.test_intake_server import (  # noqa: F401 -- an autouse fixture
     BACKENDS,
     DB_ARGS,

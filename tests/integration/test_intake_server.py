@@ -33,8 +33,8 @@ from tusclient.exceptions import TusCommunicationError
 
 from intake.cli import main as intake_main
 from kiosk.receipts import load_intake_public_key, verify_receipt
+from kiosk.request_signing import KioskAuth
 from kiosk.sealing import DeviceKey, RecordMeta, Sealer, build_packet, load_central_public_key
-from kiosk.upload.signing import KioskAuth
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.timeout(60)
