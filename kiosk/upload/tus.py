@@ -17,7 +17,7 @@ a chunk is kept whole or not at all. On a link that resets every 64 KB a 256 KiB
 never kept. :meth:`TimedTusUploader.patch` sends the rest of the record (or
 ``[upload] chunk_size`` of it) in one ``PATCH`` read from a counting stream, without a
 per-request checksum (which would forbid the intake to keep part of it); the intake keeps
-what arrives (``intake/server.py``) and the packet's SHA-256, checked by the intake over the
+what arrives (``intake/handler.py``) and the packet's SHA-256, checked by the intake over the
 whole upload, stands for integrity.
 """
 
