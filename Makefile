@@ -30,7 +30,7 @@ help:
 	@echo "make test-long  the long robustness runs (many kills)"
 	@echo "make bench      the benchmarks (results table in README)"
 	@echo "make screenshots every screen, both languages, both panels -> docs/screenshots/"
-	@echo "make lint       ruff"
+	@echo "make lint       ruff and the import layers (lint-imports)"
 
 setup: apt venv
 
@@ -70,6 +70,7 @@ PYTEST_PARALLEL ?= -n auto --maxprocesses 2 --dist loadfile
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_PARALLEL)
 
 test-long: setup
@@ -86,6 +87,7 @@ screenshots: setup
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(DEV) .pytest_cache .ruff_cache .hypothesis

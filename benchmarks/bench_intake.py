@@ -48,8 +48,8 @@ import requests
 
 from intake.cli import main as intake_main
 from intake.store import IntakeStore
-from kiosk.queue.signing import KioskAuth
 from kiosk.receipts import IntakeKey, load_intake_public_key, verify_receipt
+from kiosk.request_signing import KioskAuth
 from kiosk.sealing import (
     STEPS,
     DeviceKey,

@@ -29,7 +29,7 @@ from kiosk.demo import FINGERS, signature_png
 from kiosk.enrollment.quality import prepare_portrait
 from kiosk.hardware.registry import create_device
 from kiosk.journal import Journal
-from kiosk.records import JournalRecordStore
+from kiosk.record_store import JournalRecordStore
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
 
 

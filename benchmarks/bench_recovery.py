@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_journal import record_steps
 from kiosk.config import load_config
 from kiosk.journal import Journal, database
-from kiosk.records import JournalRecordStore
+from kiosk.record_store import JournalRecordStore
 from kiosk.recovery import recover_unfinished
 from kiosk.runtime import open_journal
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key

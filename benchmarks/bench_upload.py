@@ -51,8 +51,8 @@ os.environ.pop("KIOSK_CONFIG", None)
 
 from kiosk.config import load_config
 from kiosk.journal import Journal
-from kiosk.queue.uploader import Uploader, UploadSettings
 from kiosk.runtime import open_journal
+from kiosk.upload.uploader import Uploader, UploadSettings
 from tests.badlink import BadLink, LinkProfile, floor_ratio
 from tests.conftest import KIOSK, kiosk_env
 from tests.upload_helpers import (

@@ -1,6 +1,6 @@
 """What one intake process lets its clients cost: a pool for completed uploads, a quota.
 
-Connections and request heads are bounded in ``intake.server._HTTPServer``; bodies are
+Connections and request heads are bounded in ``intake.connections.BoundedHTTPServer``; bodies are
 streamed to disk there. This module bounds the two costs left:
 
 * **the work on a completed upload** (hash, verify, decrypt, store: ``intake.store``) runs

@@ -260,9 +260,9 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
 
             def work() -> Any:
                 from kiosk.enrollment import regions
-                from kiosk.runtime import Enrollment  # here: off the first frame's way
+                from kiosk.runtime import Runtime  # here: off the first frame's way
 
-                runtime = Enrollment.open(config, kinds=DEVICE_KINDS, require_accepting=False)
+                runtime = Runtime.open(config, kinds=DEVICE_KINDS, require_accepting=False)
                 try:
                     # The village lists, before the first citizen; only this regency's.
                     regions.preload(config["kiosk"]["regency"])

@@ -216,7 +216,7 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_upload(config: Config, args: argparse.Namespace) -> int:
-    from kiosk.queue.uploader import upload_command
+    from kiosk.upload.uploader import upload_command
 
     return upload_command(config, once=args.once, out=sys.stdout)
 
@@ -367,19 +367,19 @@ def cmd_hw(config: Config, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     if args.hw_command == "fingerprint":
-        from kiosk.hardware.fingerprint.tool import capture_command
+        from kiosk.maintenance.fingerprint import capture_command
 
         return capture_command(config, Path(args.out), args.timeout)
     if args.hw_command == "camera":
-        from kiosk.hardware.camera.tool import snapshot_command
+        from kiosk.maintenance.camera import snapshot_command
 
         return snapshot_command(config, Path(args.out))
     if args.hw_command == "gpio":
-        from kiosk.hardware.gpio_tool import gpio_test_command
+        from kiosk.maintenance.gpio import gpio_test_command
 
         return gpio_test_command(config, interactive=args.interactive)
     if args.hw_command == "card":
-        from kiosk.hardware.card.watch import watch_command
+        from kiosk.maintenance.card import watch_command
 
         return watch_command(config, args.seconds)
     from kiosk.status import hardware_selftest

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.errors import ConfigError
+from kiosk.netutil import is_loopback_url
 
 SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")
 MASK = "********"
@@ -426,20 +427,6 @@ def check_sealing(config: Config) -> None:
             raise ConfigError("sealing.central_key", "dev",
                               "the path of the central office's public key when real hardware "
                               f"is configured ({', '.join(real)}); 'dev' is for simulation only")
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when ``url`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_upload(config: Config) -> None:

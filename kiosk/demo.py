@@ -26,7 +26,7 @@ from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.signature import render_signature_png
 from kiosk.enrollment.synthetic import SyntheticCitizen, citizens
 from kiosk.errors import CaptureRejected, DeviceTimeout, NotAccepting, StorageFull
-from kiosk.runtime import Enrollment, check_acceptance
+from kiosk.runtime import Runtime, check_acceptance
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def _retry(action: Callable[[], object], what: str) -> None:
                 raise
 
 
-def enroll_one(kiosk: Enrollment, citizen: SyntheticCitizen, *, timeout_s: float) -> str:
+def enroll_one(kiosk: Runtime, citizen: SyntheticCitizen, *, timeout_s: float) -> str:
     """Run one citizen through a full session; return the sealed record id."""
     camera = kiosk.devices["camera"]
     if hasattr(camera, "subject"):  # the simulated camera: a different face per citizen
@@ -118,10 +118,10 @@ def run_demo(config: Config, count: int, seed: int, out: TextIO) -> int:
 
 
 def _enroll_all(config: Config, count: int, seed: int, out: TextIO) -> int:
-    with Enrollment.open(config) as kiosk:
+    with Runtime.open(config) as kiosk:
         people = citizens(seed)
         for n in range(count):
-            if n:  # Enrollment.open checked the first; re-check before each further person.
+            if n:  # Runtime.open checked the first; re-check before each further person.
                 acceptance = check_acceptance(config)
                 if not acceptance.accepting:
                     raise NotAccepting(acceptance.reason or "not accepting")

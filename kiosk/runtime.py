@@ -28,7 +28,7 @@ from kiosk.hardware.registry import create_device
 from kiosk.journal import Journal, quarantined_files
 from kiosk.power import PowerStatus
 from kiosk.power.policy import STATE_FILE, Thresholds, read_published_state, refusal_reason
-from kiosk.records import JournalRecordStore
+from kiosk.record_store import JournalRecordStore
 from kiosk.recovery import recover_unfinished
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
 
@@ -144,10 +144,11 @@ def check_acceptance(config: Config, power: PowerStatus | None = None) -> Accept
     return Acceptance(True, None, on_battery)
 
 
-class Enrollment:
-    """Everything an enrollment needs, opened together and closed together.
+class Runtime:
+    """The kiosk's runtime: sealing keys, the journal with its record store, and the opened
+    devices: everything an enrollment needs, opened together and closed together.
 
-    >>> with Enrollment.open(config) as kiosk:          # doctest: +SKIP
+    >>> with Runtime.open(config) as kiosk:          # doctest: +SKIP
     ...     session = kiosk.new_session()
     """
 
@@ -161,7 +162,7 @@ class Enrollment:
 
     @classmethod
     def open(cls, config: Config, *, kinds: tuple[str, ...] = ("fingerprint", "camera"),
-             require_accepting: bool = True) -> Enrollment:
+             require_accepting: bool = True) -> Runtime:
         """Open keys, journal and devices; raise NotAccepting when enrollment must not start.
 
         The touchscreen passes ``require_accepting=False``: it opens once and stays up,
@@ -199,7 +200,7 @@ class Enrollment:
     def close(self) -> None:
         self._stack.close()
 
-    def __enter__(self) -> Enrollment:
+    def __enter__(self) -> Runtime:
         return self
 
     def __exit__(self, *exc: object) -> None:

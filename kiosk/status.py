@@ -17,8 +17,8 @@ from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.hardware.registry import create_device
 from kiosk.journal import STATES, quarantined_files
-from kiosk.queue.progress import read_progress
 from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
+from kiosk.upload.progress import read_progress
 
 HARDWARE = ("fingerprint", "camera", "card", "gpio")
 

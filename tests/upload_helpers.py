@@ -21,8 +21,8 @@ import requests
 
 from kiosk.config import load_config
 from kiosk.journal import Journal
-from kiosk.queue.signing import KioskAuth
 from kiosk.receipts import load_intake_public_key, verify_receipt
+from kiosk.request_signing import KioskAuth
 from kiosk.sealing import DeviceKey, build_packet
 from tests.conftest import KIOSK, REPO, kiosk_env, write_config
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kiosk.clock import ClockState, clock_state
 from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
-from kiosk.doctor import Check, Finding, fail, ok, skip, warn
+from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
 from kiosk.errors import ConfigError, DeviceError, KioskError, SealingError
 
 HARDWARE = ("fingerprint", "camera", "card", "gpio")

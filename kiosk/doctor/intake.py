@@ -2,8 +2,8 @@
 this kiosk trusts, and is this kiosk registered there with the key it signs with?
 
 One request answers all three: ``GET {url}kiosks/<kiosk-id>``, signed with the device key
-exactly as the uploader signs (:class:`kiosk.queue.signing.KioskAuth`, through the
-uploader's own session: :func:`kiosk.queue.tus.upload_session`, so TLS is verified the
+exactly as the uploader signs (:class:`kiosk.request_signing.KioskAuth`, through the
+uploader's own session: :func:`kiosk.upload.tus.upload_session`, so TLS is verified the
 same way). The intake answers ``200`` only to a registered kiosk asking about itself, and
 refuses anything else with its refusal code (``unknown_kiosk``, ``revoked_kiosk``,
 ``wrong_key``; ``docs/upload.md``) before it reads anything else.
@@ -20,7 +20,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 
 from kiosk.config import Config
-from kiosk.doctor import Finding, fail, ok, skip, warn
+from kiosk.doctor.findings import Finding, fail, ok, skip, warn
 from kiosk.errors import SealingError
 
 INTAKE_SERVER = "kiosk-intake/"  # the reference intake's Server header
@@ -33,9 +33,9 @@ _HOSTNAME_MISMATCH, _IP_MISMATCH = 62, 64
 
 def intake_checks(config: Config, timeout_s: float) -> Iterator[Finding]:
     """Two findings: ``intake`` (reached, TLS, it is the intake) and ``registration``."""
-    from kiosk.queue.signing import KioskAuth
-    from kiosk.queue.tus import upload_session
+    from kiosk.request_signing import KioskAuth
     from kiosk.sealing_keys import DeviceKey
+    from kiosk.upload.tus import upload_session
 
     section = config["upload"]
     url = section["url"]
@@ -144,7 +144,7 @@ def tls_failure(exc: BaseException, config: Config) -> tuple[str, str]:
              else "the system's CAs")
     pin = ("pin the intake's own certificate instead: upload.tls_fingerprint = the SHA-256 "
            "`kiosk-intake keys init` printed (or name its tls.crt in upload.ca_file)")
-    from kiosk.queue.uploader import exception_chain
+    from kiosk.upload.uploader import exception_chain
 
     chain = list(exception_chain(exc))
     text = " ".join(str(e) for e in chain)
@@ -182,7 +182,7 @@ def tls_failure(exc: BaseException, config: Config) -> tuple[str, str]:
 
 def link_failure(exc: BaseException, url: str, timeout_s: float) -> tuple[str, str]:
     """(why no answer came, the fix), in the uploader's words (``link_reason``)."""
-    from kiosk.queue.uploader import link_reason
+    from kiosk.upload.uploader import link_reason
 
     reason = link_reason(exc, timeout_s)
     parts = urlsplit(url)

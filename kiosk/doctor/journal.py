@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from kiosk.config import Config
-from kiosk.doctor import Finding, fail, ok, skip, warn
+from kiosk.doctor.findings import Finding, fail, ok, skip, warn
 from kiosk.errors import JournalError
 
 JOURNAL_BUDGET_S = 20.0  # the deep check reads every page; past this it says so, as a warning

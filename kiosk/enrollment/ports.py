@@ -1,6 +1,6 @@
 """What the enrollment session needs from other parts, as structural types.
 
-The session depends on these protocols, not on ``kiosk.hardware`` or ``kiosk.records``, so
+The session depends on these protocols, not on ``kiosk.hardware`` or ``kiosk.record_store``, so
 the domain package imports nothing with I/O. They are re-exported by
 :mod:`kiosk.enrollment.session`.
 """
@@ -19,7 +19,7 @@ __all__ = ["Camera", "FingerprintImageLike", "FingerprintScanner", "PhotoLike", 
 
 
 class RecordStore(Protocol):
-    """Durable storage of a record's steps (``kiosk.records.JournalRecordStore``)."""
+    """Durable storage of a record's steps (``kiosk.record_store.JournalRecordStore``)."""
 
     def begin(self, *, assisted: bool, step: str, parts: Mapping[str, bytes]) -> str:
         """Create a record with its first step, durably, in one go; return its id."""

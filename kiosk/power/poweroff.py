@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.fsutil import fsync_dir
+from kiosk.netutil import is_loopback_url
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,6 @@ def _plan(power: Mapping[str, Any]) -> dict[str, str] | None:
         return None
     kind = power.get("type")
     if kind == "nut":
-        from kiosk.config import is_loopback_url
-
         if not is_loopback_url(f"nut://{power.get('host', '127.0.0.1')}/"):
             log.info("UPS driver on %s: its own NUT primary cuts the power, not this kiosk",
                      power.get("host"))

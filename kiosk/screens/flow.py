@@ -146,7 +146,7 @@ class Flow(FormSteps, CaptureSteps):
         self.default_language = language
         self.clock = clock
         self.today = today
-        self.runtime: Any = None  # kiosk.runtime.Enrollment, once opened
+        self.runtime: Any = None  # kiosk.runtime.Runtime, once opened
         self.runtime_error = ""
         self.accepting = False
         self.closed_reason = ""

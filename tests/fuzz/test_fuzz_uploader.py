@@ -11,13 +11,13 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kiosk.queue import uploader
+from kiosk.upload import uploader
 from tests.fuzz.budget import fuzz
 
 _refusal = getattr(uploader, "_refusal", None)
 _error_detail = getattr(uploader, "_error_detail", None)
 pytestmark = pytest.mark.skipif(_refusal is None or _error_detail is None,
-                                reason="kiosk.queue.uploader no longer has these helpers")
+                                reason="kiosk.upload.uploader no longer has these helpers")
 
 json_value = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),

@@ -18,7 +18,7 @@ import pytest
 from kiosk.config import load_config
 from kiosk.errors import DeviceNotFound
 from kiosk.hardware.card.pivcard import PivCard
-from kiosk.hardware.card.watch import watch_command
+from kiosk.maintenance.card import watch_command
 
 PIN = "123456"
 

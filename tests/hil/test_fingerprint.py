@@ -24,7 +24,7 @@ import pytest
 from kiosk.config import load_config
 from kiosk.hardware.base import FingerprintImage
 from kiosk.hardware.fingerprint.emulator import FingerprintEmulator
-from kiosk.hardware.fingerprint.tool import capture_command
+from kiosk.maintenance.fingerprint import capture_command
 from kiosk.sealing import generate_central_keypair
 from tests.conftest import KIOSK, REPO, kiosk_env
 

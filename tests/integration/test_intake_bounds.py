@@ -28,8 +28,10 @@ import pytest
 import requests
 
 from intake.cli import main as intake_main
-from intake.server import Intake, IntakeHandler, _HTTPServer
-from kiosk.queue.signing import KioskAuth
+from intake.connections import BoundedHTTPServer
+from intake.handler import IntakeHandler
+from intake.receiver import Intake
+from kiosk.request_signing import KioskAuth
 from kiosk.sealing import (
     STEPS,
     DeviceKey,
@@ -260,7 +262,7 @@ def in_process(data: Path, workers: int) -> Iterator[tuple[Intake, str]]:
     intake = Intake(data, None, workers=workers, db=db)
     intake.pool.wait_s = 0.3
     handler = type("Handler", (IntakeHandler,), {"tus_server": intake.tus, "intake": intake})
-    httpd = _HTTPServer(("127.0.0.1", 0), handler)
+    httpd = BoundedHTTPServer(("127.0.0.1", 0), handler)
     loop = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1})
     loop.start()
     try:

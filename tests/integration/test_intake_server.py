@@ -32,8 +32,8 @@ from tusclient import client
 from tusclient.exceptions import TusCommunicationError
 
 from intake.cli import main as intake_main
-from kiosk.queue.signing import KioskAuth
 from kiosk.receipts import load_intake_public_key, verify_receipt
+from kiosk.request_signing import KioskAuth
 from kiosk.sealing import DeviceKey, RecordMeta, Sealer, build_packet, load_central_public_key
 from tests.conftest import REPO
 

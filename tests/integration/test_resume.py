@@ -17,7 +17,7 @@ from kiosk.enrollment.synthetic import SyntheticCitizen, citizens
 from kiosk.errors import CaptureRejected, DeviceTimeout
 from kiosk.hardware.registry import create_device
 from kiosk.journal import Journal
-from kiosk.records import JournalRecordStore
+from kiosk.record_store import JournalRecordStore
 from kiosk.recovery import recover_unfinished, resumable_sessions
 from kiosk.sealing import (
     DeviceKey,

@@ -26,8 +26,8 @@ import pytest
 
 from kiosk.config import load_config
 from kiosk.journal import Journal
-from kiosk.queue.uploader import Uploader, UploadSettings
 from kiosk.runtime import open_journal
+from kiosk.upload.uploader import Uploader, UploadSettings
 from tests.badlink import BadLink, LinkProfile
 from tests.conftest import KIOSK, kiosk_env
 from tests.upload_helpers import (

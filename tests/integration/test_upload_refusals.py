@@ -25,9 +25,9 @@ import pytest
 
 from kiosk.config import load_config
 from kiosk.journal import Journal
-from kiosk.queue.uploader import Uploader, UploadSettings
 from kiosk.runtime import open_journal
 from kiosk.sealing import DeviceKey
+from kiosk.upload.uploader import Uploader, UploadSettings
 from tests.conftest import KIOSK, kiosk_env
 from tests.upload_helpers import (
     KIOSK_ID,

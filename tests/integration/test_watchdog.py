@@ -18,9 +18,9 @@ import pytest
 from kiosk.config import load_config
 from kiosk.power import PowerStatus
 from kiosk.power.policy import Thresholds, watch
-from kiosk.queue.uploader import PassResult, Uploader, UploadSettings
 from kiosk.runtime import open_journal
 from kiosk.service import Notifier
+from kiosk.upload.uploader import PassResult, Uploader, UploadSettings
 from tests.conftest import KIOSK, REPO, kiosk_env, write_config
 from tests.notify import NotifySocket
 from tests.upload_helpers import closed_port_url, make_site

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.journal import Journal
-from kiosk.queue.purge import purge_expired
 from kiosk.receipts import IntakeKey, make_receipt
+from kiosk.upload.purge import purge_expired
 
 KIOSK = "test-01"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kiosk.queue.progress import PROGRESS_FILE, ProgressFile, read_progress
 from kiosk.status import describe_in_flight
+from kiosk.upload.progress import PROGRESS_FILE, ProgressFile, read_progress
 
 
 class FakeClock:

@@ -23,9 +23,9 @@ import requests
 
 from kiosk.config import load_config
 from kiosk.journal import Journal
-from kiosk.queue.uploader import PassResult, Uploader, UploadSettings
 from kiosk.receipts import IntakeKey
 from kiosk.runtime import open_journal
+from kiosk.upload.uploader import PassResult, Uploader, UploadSettings
 from tests.upload_helpers import (
     KIOSK_ID,
     IntakeServer,
@@ -377,7 +377,7 @@ def test_upload_config_defaults_and_relative_intake_key(tmp_path: Path) -> None:
 def test_a_tus_success_without_tus_headers_is_not_the_intake(site: Site) -> None:
     """A proxy that answers the creation POST ``200`` (no ``Location``): link down, so the
     pass stops instead of failing every record on the same page."""
-    from kiosk.queue.tus import TusCommunicationError
+    from kiosk.upload.tus import TusCommunicationError
 
     with uploading(site, closed_port_url()) as run:
         failure = run.uploader._tus_failure(
@@ -528,7 +528,7 @@ def test_a_receipt_missing_or_unusable_in_the_patch_answer_is_fetched_instead(
         answer: str) -> None:
     """The receipt in the final PATCH's answer acknowledges only once it verifies, exactly
     as GET receipts/...'s body; absent (an older intake) or unusable, the kiosk asks."""
-    from kiosk.queue.tus import TimedTusUploader
+    from kiosk.upload.tus import TimedTusUploader
 
     original = TimedTusUploader.patch
 

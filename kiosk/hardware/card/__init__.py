@@ -2,8 +2,8 @@
 
 ``base`` (the API), ``pcsc`` (pyscard; imported only when configured), ``sim`` (in memory),
 ``pivcard`` (the card's answers, shared by sim and vcard), ``vcard`` (a card served to a
-real pcscd through vpcd), ``piv`` (APDU bytes), ``staff`` (the login), ``errors``,
-``watch`` (``kiosk hw card watch``).
+real pcscd through vpcd), ``piv`` (APDU bytes), ``staff`` (the login), ``errors``.
+``kiosk hw card watch`` lives beside the drivers, in :mod:`kiosk.maintenance.card`.
 """
 
 from kiosk.hardware.card.base import CardEvent, CardInfo, CardReader

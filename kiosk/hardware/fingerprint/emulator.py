@@ -10,7 +10,8 @@ Like a real module after power-up it then sends a lone ``0x55``.
 The sensor itself (commands, images, counters) is
 :class:`~kiosk.hardware.fingerprint.emulator_sensor.ZfmSensor`; the faults and the
 ``--fault`` syntax are in :mod:`~kiosk.hardware.fingerprint.emulator_faults`; the standalone
-program is :mod:`~kiosk.hardware.fingerprint.emulator_cli`, run through this module.
+program is :mod:`~kiosk.hardware.fingerprint.emulator_cli`, beside this module: it imports
+the emulator, never the other way round (``python -m`` on this module runs it).
 
 Standalone, for ``kiosk demo`` or a maintainer::
 
@@ -31,18 +32,16 @@ import errno
 import logging
 import os
 import select
-import sys
 import threading
 import time
 import tty
 from pathlib import Path
 
 from kiosk.hardware.fingerprint import zfm_protocol as zp
-from kiosk.hardware.fingerprint.emulator_cli import main
 from kiosk.hardware.fingerprint.emulator_faults import Drop, Faults, Stall, parse_fault
 from kiosk.hardware.fingerprint.emulator_sensor import ImageSource, ZfmSensor
 
-__all__ = ["Faults", "FingerprintEmulator", "ImageSource", "main", "parse_fault"]
+__all__ = ["Faults", "FingerprintEmulator", "ImageSource", "parse_fault"]
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +269,10 @@ class FingerprintEmulator(ZfmSensor):
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    # The documented ``python -m kiosk.hardware.fingerprint.emulator`` runs the program in
+    # emulator_cli. Run by name, not imported: the emulator (a library the tests import)
+    # does not depend on its command line; the command line depends on it.
+    import runpy
+
+    runpy.run_module("kiosk.hardware.fingerprint.emulator_cli", run_name="__main__",
+                     alter_sys=True)

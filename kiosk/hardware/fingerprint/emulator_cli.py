@@ -3,19 +3,22 @@
     python -m kiosk.hardware.fingerprint.emulator --link /tmp/fp0 [--fault drop-every=10]
     # kiosk.toml: [hardware.fingerprint]  type = "zfm"  port = "/tmp/fp0"
 
-:func:`main` is re-exported by :mod:`kiosk.hardware.fingerprint.emulator`, whose
-``__main__`` block runs it.
+This module imports :mod:`kiosk.hardware.fingerprint.emulator`, never the reverse; that
+module's ``__main__`` block runs this one by name (``python -m`` on either works).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 
 from kiosk.hardware.base import FingerprintImage
 from kiosk.hardware.fingerprint import zfm_protocol as zp
+from kiosk.hardware.fingerprint.emulator import FingerprintEmulator
 from kiosk.hardware.fingerprint.emulator_faults import Faults, parse_fault
 
 __all__ = ["main"]
@@ -23,8 +26,6 @@ __all__ = ["main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Serve an emulated sensor until SIGINT/SIGTERM; print the pty path first. Exit status."""
-    from kiosk.hardware.fingerprint.emulator import FingerprintEmulator  # it imports us
-
     parser = argparse.ArgumentParser(
         prog="python -m kiosk.hardware.fingerprint.emulator",
         description="Emulate a ZFM (R307/R503/AS608) fingerprint sensor on a pseudo-terminal.")
@@ -68,3 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         emu.stop()
     return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.exit(main())

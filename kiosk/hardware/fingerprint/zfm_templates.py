@@ -22,23 +22,39 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from kiosk.errors import DeviceProtocolError
 from kiosk.hardware.fingerprint import zfm_protocol as zp
-
-if TYPE_CHECKING:
-    from kiosk.hardware.fingerprint.zfm import ZfmFingerprint
+from kiosk.hardware.fingerprint.zfm_link import SerialLink
 
 __all__ = ["TemplateCommands"]
 
 wire = logging.getLogger("kiosk.wire.fingerprint")
 
 
+class _Driver(Protocol):
+    """What the template commands use of the driver they are mixed into (described here,
+    not imported: :mod:`~kiosk.hardware.fingerprint.zfm` imports this module)."""
+
+    address: int
+    packet_size: int
+    _link: SerialLink
+
+    def _exclusive(self, what: str = ...) -> AbstractContextManager[None]: ...
+    def _img2tz(self, buffer_id: int) -> None: ...
+    def _transact(self, instruction: int, params: bytes = ...) -> zp.Packet: ...
+    def _upload(self, instruction: int, params: bytes, *, exact: int = ...,
+                max_bytes: int = ...) -> bytes: ...
+    def _with_reconnect(self, action: Any) -> Any: ...
+    def _download(self, buffer_id: int, data: bytes) -> None: ...
+
+
 class TemplateCommands:
     """Mixin of :class:`~kiosk.hardware.fingerprint.zfm.ZfmFingerprint` (see the module)."""
 
-    def extract_template(self: ZfmFingerprint) -> bytes:
+    def extract_template(self: _Driver) -> bytes:
         """Img2Tz into CharBuffer 1, then UpChar: the template of the last captured image.
 
         Raises CaptureRejected when the module finds too few features (or no image: the
@@ -50,7 +66,7 @@ class TemplateCommands:
                 return self._upload(zp.UP_CHAR, b"\x01", exact=zp.TEMPLATE_BYTES)
             return self._with_reconnect(action)
 
-    def find_match(self: ZfmFingerprint, probe: bytes, enrolled: Sequence[bytes]) -> int | None:
+    def find_match(self: _Driver, probe: bytes, enrolled: Sequence[bytes]) -> int | None:
         """DownChar ``probe`` into buffer 1, then each of ``enrolled`` into buffer 2 and
         Match: the index of the first the module judges the same finger, or None."""
         for template in (probe, *enrolled):
@@ -73,7 +89,7 @@ class TemplateCommands:
             # A reconnect empties both buffers: the whole comparison starts again.
             return self._with_reconnect(action)
 
-    def _download(self: ZfmFingerprint, buffer_id: int, data: bytes) -> None:
+    def _download(self: _Driver, buffer_id: int, data: bytes) -> None:
         """DownChar: the ack, then ``data`` in data packets closed by an end packet."""
         pkt = self._transact(zp.DOWN_CHAR, bytes([buffer_id]))
         if pkt.code != zp.OK:

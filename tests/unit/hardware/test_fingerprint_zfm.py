@@ -25,9 +25,9 @@ from kiosk.errors import (
 from kiosk.hardware.base import FingerprintImage
 from kiosk.hardware.fingerprint import zfm_protocol as zp
 from kiosk.hardware.fingerprint.emulator import Faults, FingerprintEmulator, parse_fault
-from kiosk.hardware.fingerprint.tool import capture_command
 from kiosk.hardware.fingerprint.zfm import ZfmFingerprint
 from kiosk.hardware.registry import create_device
+from kiosk.maintenance.fingerprint import capture_command
 from kiosk.sealing import generate_central_keypair
 
 pytestmark = pytest.mark.timeout(60)

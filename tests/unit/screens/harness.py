@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import load_config
-from kiosk.runtime import Enrollment
+from kiosk.runtime import Runtime
 from kiosk.screens.flow import Flow, FlowSettings
 from tests.conftest import write_config
 
@@ -119,7 +119,7 @@ class Kit:
 
     def __init__(self, tmp_path: Path, body: str = "", **settings: Any) -> None:
         self.config = load_config(write_config(tmp_path, body))
-        self.runtime = Enrollment.open(self.config,
+        self.runtime = Runtime.open(self.config,
                                        kinds=("fingerprint", "camera", "gpio"))
         self.clock = FakeClock()
         self.executor = SyncExecutor(self.clock)

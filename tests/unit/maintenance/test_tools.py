@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from kiosk.config import load_config
-from kiosk.hardware.camera.tool import snapshot_command
-from kiosk.hardware.gpio_tool import gpio_test_command
+from kiosk.maintenance.camera import snapshot_command
+from kiosk.maintenance.gpio import gpio_test_command
 from tests.conftest import write_config
 
 
@@ -78,7 +78,7 @@ def test_gpio_test_fails_when_an_event_does_not_arrive(tmp_path: Path, monkeypat
     # A broken callback path: the tamper callback is never wired to the pin.
     monkeypatch.setattr(KioskGpio, "when_tampered", property(
         lambda self: None, lambda self, value: None))
-    monkeypatch.setattr("kiosk.hardware.gpio_tool.EVENT_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("kiosk.maintenance.gpio.EVENT_TIMEOUT_S", 0.2)
     config = load_config(write_config(tmp_path))
     status, out, err = run(gpio_test_command, config, pause_s=0.7)
     assert status == 1

@@ -71,19 +71,19 @@ from kiosk.config import Config
 from kiosk.errors import IllegalStateChange, JournalError, SealingError, StorageFull
 from kiosk.fsutil import make_dirs
 from kiosk.journal import Journal, RecordInfo
-from kiosk.queue.progress import ProgressFile
-from kiosk.queue.purge import purge_expired
-from kiosk.queue.signing import KioskAuth
-from kiosk.queue.tus import (
+from kiosk.receipts import load_intake_public_key, verify_receipt
+from kiosk.request_signing import KioskAuth
+from kiosk.sealing import build_packet
+from kiosk.sealing_keys import DeviceKey
+from kiosk.service import Notifier
+from kiosk.upload.progress import ProgressFile
+from kiosk.upload.purge import purge_expired
+from kiosk.upload.tus import (
     TimedTusUploader,
     TusCommunicationError,
     retry_after_s,
     upload_session,
 )
-from kiosk.receipts import load_intake_public_key, verify_receipt
-from kiosk.sealing import build_packet
-from kiosk.sealing_keys import DeviceKey
-from kiosk.service import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -596,7 +596,7 @@ class Uploader:
 
     def _receipt_from_answer(self, info: RecordInfo, digest: str, header: str) -> bool:
         """Acknowledge with the receipt the final ``PATCH``'s answer carried
-        (:data:`~kiosk.queue.tus.RECEIPT_HEADER`), checked exactly as ``GET receipts/...``'s
+        (:data:`~kiosk.upload.tus.RECEIPT_HEADER`), checked exactly as ``GET receipts/...``'s
         body is; False (ask ``receipts/``) when it does not decode or verify."""
         try:
             body = base64.b64decode(header, validate=True)
@@ -721,7 +721,7 @@ class Uploader:
         """The tus upload: resume the journaled one, or create one and journal its URL
         before sending a byte (``created``: one created ahead, journaled, still empty);
         then send until the intake holds every byte. Returns the receipt the completing
-        ``PATCH``'s answer carried (:data:`~kiosk.queue.tus.RECEIPT_HEADER`, unverified), or None.
+        ``PATCH``'s answer carried (:data:`~kiosk.upload.tus.RECEIPT_HEADER`, unverified), or None.
 
         A link that breaks mid-``PATCH`` is not a dead link: the intake kept what arrived,
         so the uploader asks the offset and goes on at once, for as long as attempts make

@@ -4,6 +4,6 @@ Kept apart from the enrollment code on purpose: uploading runs as its own proces
 (``systemd/kiosk-upload.service``), so a slow or dead rural link never stalls a citizen at
 the touchscreen, and a crash here never touches an enrollment in progress. The journal is
 the only thing the two share. Protocol: ``docs/upload.md``; code:
-:mod:`kiosk.queue.uploader` (passes, receipts, journaling) over :mod:`kiosk.queue.tus`
+:mod:`kiosk.upload.uploader` (passes, receipts, journaling) over :mod:`kiosk.upload.tus`
 (tuspy with timeouts).
 """

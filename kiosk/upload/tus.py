@@ -10,14 +10,14 @@ uploader for ever, and every chunk would open a new TCP (and TLS) connection.
 :class:`TimedTusUploader` replaces only those three requests with the same requests made
 through a shared :class:`requests.Session` with a timeout; everything else stays tuspy's.
 Its retry machinery is left at ``retries=0``: the uploader decides about retries with the
-journal in hand (see :mod:`kiosk.queue.uploader`).
+journal in hand (see :mod:`kiosk.upload.uploader`).
 
 tuspy sends a chunk as one ``bytes`` body with an ``Upload-Checksum`` of the whole chunk, so
 a chunk is kept whole or not at all. On a link that resets every 64 KB a 256 KiB chunk is
 never kept. :meth:`TimedTusUploader.patch` sends the rest of the record (or
 ``[upload] chunk_size`` of it) in one ``PATCH`` read from a counting stream, without a
 per-request checksum (which would forbid the intake to keep part of it); the intake keeps
-what arrives (``intake/server.py``) and the packet's SHA-256, checked by the intake over the
+what arrives (``intake/handler.py``) and the packet's SHA-256, checked by the intake over the
 whole upload, stands for integrity.
 """
 
