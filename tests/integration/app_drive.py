@@ -1,6 +1,6 @@
 """Drive the real touchscreen app with touch events, as a citizen would, then report.
 
-    python app_drive.py CONFIG OUT.json LANGUAGE
+    python app_drive.py CONFIG OUT.json LANGUAGE [--plant-leak]
 
 Runs ``kiosk run``'s app (simulated hardware) under the current DISPLAY and taps its
 widgets through the window's own touch dispatch (Kivy's ``UnitTestTouch``): the language
@@ -9,6 +9,10 @@ chips and pickers, the photo, the fingers (the sensor needs no tap), a signature
 with a moving touch, Confirm. Then it taps Finish and looks through every widget for
 anything of the citizen left behind. Writes a JSON report: record id, taps (every touch
 that is not a character key), the visible labels of each screen, what leaked.
+
+``--plant-leak`` enrolls no one: once the kiosk is up it leaves a NIK in a widget's text
+and a picture in the review screen's portrait, as a screen that forgot to wipe would, and
+reports what the leak search finds (the test that shows the search can fail).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ SECRETS = (NAME, NIK, KK, ADDRESS, "520885", "120315 0007", "AL-HAMID")
 
 def main() -> None:
     config_path, out_path, language = sys.argv[1:4]
+    plant_leak = sys.argv[4:5] == ["--plant-leak"]
     app = create_app(load_config(config_path))
 
     from kivy.clock import Clock
@@ -234,27 +239,38 @@ def main() -> None:
                     value = getattr(w, attr, None)
                     if value and any(s in str(value) for s in SECRETS):
                         found.append(f"{type(w).__name__}.{attr}")
-                if isinstance(w, Image) and w.texture is not None and w.id_hint() in (
+                if isinstance(w, Image) and w.texture is not None and _image_id(w) in (
                         "portrait", "signature", "preview", "image"):
                     found.append(f"{type(w).__name__} texture")
                 if getattr(w, "strokes", None):
                     found.append(f"{type(w).__name__}.strokes")
         return found
 
-    Image.id_hint = lambda self: next(  # which screen id names this image
-        (k for p in [self.parent] if p is not None
-         for k, v in getattr(self, "_ids_of", {}).items() if v is self), _image_id(self))
-
     def _image_id(image) -> str:
+        """Which screen id names this image. ``ids`` holds weak proxies: a proxy ``is``
+        never its widget (the search compared so and found no image at all); ``__self__``
+        is the widget itself."""
         w = image.parent
         while w is not None and w is not w.parent:
             for key, value in getattr(w, "ids", {}).items():
-                if value is image:
+                if getattr(value, "__self__", value) is image:
                     return key
             w = w.parent
         return ""
 
-    steps = script()
+    def planted() -> Iterator[object]:
+        from kivy.graphics.texture import Texture
+
+        yield until(lambda: app.flow.runtime is not None and app.flow.accepting)
+        yield 0.3
+        keypad_text = next(w for w in app._screen("identity").walk()
+                           if isinstance(w, Label) and w.text == "")
+        keypad_text.text = NIK
+        app._screen("review").ids.portrait.texture = Texture.create(size=(4, 4))
+        yield 0.2
+        report["leaks"] = leaks()
+
+    steps = planted() if plant_leak else script()
 
     def run(_dt: float = 0) -> None:
         try:

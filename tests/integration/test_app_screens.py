@@ -1,4 +1,9 @@
-"""The touchscreen, run for real under Xvfb: screenshots and the labels a citizen reads."""
+"""The touchscreen, run for real under Xvfb: screenshots and the labels a citizen reads.
+
+Every snapshot is held to the verdict of the app's own acceptance check: the closed screen
+is reached through a refusing configuration (disk reserve, battery), never pushed, and a
+snapshot whose screen the check would not give is caught (tested below).
+"""
 
 from __future__ import annotations
 
@@ -15,17 +20,44 @@ from tests.conftest import REPO, kiosk_env, write_config
 SNAPSHOT = REPO / "tests" / "integration" / "app_snapshot.py"
 # Read at arm's length on a 10" 1280x800 panel: nothing a citizen must read below ~20 px.
 MIN_FONT_PX = 20
+# Configurations under which the acceptance check refuses, as on a real kiosk.
+# The largest reserve the config allows (1 TiB): more than a test machine's disk has free.
+DISK_RESERVE_REACHED = f"[kiosk]\ndisk_reserve_bytes = {2**40}\n"
+BATTERY_LOW = ('[power]\ntype = "sim"\nsource = "battery"\nbattery_percent = 12.0\n'
+               "runtime_s = 3000.0\n")
 
 
-def _snapshot(tmp_path: Path, display: str, language: str, *extra: str,
-              size: tuple[int, int] = (1280, 800), body: str = "") -> tuple[Path, dict]:
-    config = write_config(tmp_path, f"[ui]\nwidth = {size[0]}\nheight = {size[1]}\n" + body)
+def _run_snapshot(tmp_path: Path, display: str, language: str, *extra: str,
+                  size: tuple[int, int] = (1280, 800), body: str = "") -> tuple[Path, dict]:
+    kiosk, rest = (body, "") if body.startswith("[kiosk]") else ("", body)
+    config = write_config(tmp_path,
+                          kiosk + f"[ui]\nwidth = {size[0]}\nheight = {size[1]}\n" + rest)
     prefix = tmp_path / f"shot-{language}"
     env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
     result = subprocess.run([sys.executable, str(SNAPSHOT), str(config), str(prefix), language,
                              *extra], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     return prefix.with_suffix(".png"), json.loads(prefix.with_suffix(".json").read_text())
+
+
+def _assert_screen_follows_the_check(info: dict) -> None:
+    """The screen is the one the app's last acceptance check calls for, with its reason."""
+    verdict = info["acceptance"]
+    assert verdict is not None, "the app's acceptance check never came back"
+    assert "error" not in verdict, verdict
+    expected = "welcome" if verdict["accepting"] else "closed"
+    assert info["screen"] == expected, (
+        f"screen {info['screen']!r}, but the acceptance check said {verdict}")
+    if not verdict["accepting"]:
+        joined = "\n".join(label["text"] for label in info["labels"])
+        assert verdict["reason"] in joined, "the closed screen does not give the check's reason"
+
+
+def _snapshot(tmp_path: Path, display: str, language: str, *extra: str,
+              size: tuple[int, int] = (1280, 800), body: str = "") -> tuple[Path, dict]:
+    png, info = _run_snapshot(tmp_path, display, language, *extra, size=size, body=body)
+    _assert_screen_follows_the_check(info)
+    return png, info
 
 
 def _assert_looks_like_a_screen(png: Path, size: tuple[int, int] = (1280, 800)) -> None:
@@ -67,7 +99,7 @@ def test_welcome_screen_switches_to_english(tmp_path: Path, xdisplay: str) -> No
 
 @pytest.mark.gui
 def test_closed_screen_tells_citizen_and_officer(tmp_path: Path, xdisplay: str) -> None:
-    png, info = _snapshot(tmp_path, xdisplay, "id", "disk reserve reached")
+    png, info = _snapshot(tmp_path, xdisplay, "id", body=DISK_RESERVE_REACHED)
     _assert_looks_like_a_screen(png)
     joined = "\n".join(label["text"] for label in info["labels"])
     assert info["screen"] == "closed"
@@ -80,8 +112,8 @@ def test_closed_screen_tells_citizen_and_officer(tmp_path: Path, xdisplay: str) 
 @pytest.mark.parametrize("closed", [False, True])
 def test_screens_fit_the_small_800x480_panel(tmp_path: Path, xdisplay: str,
                                             closed: bool) -> None:
-    extra = ("on battery at 12%, below power.min_battery_percent=30",) if closed else ()
-    png, info = _snapshot(tmp_path, xdisplay, "id", *extra, size=(800, 480))
+    png, info = _snapshot(tmp_path, xdisplay, "id", size=(800, 480),
+                          body=BATTERY_LOW if closed else "")
     _assert_looks_like_a_screen(png, (800, 480))
     assert info["screen"] == ("closed" if closed else "welcome")
     _assert_readable_and_on_screen(info)
@@ -109,3 +141,14 @@ def test_power_cut_banner_shows_on_battery(tmp_path: Path, xdisplay: str,
 def test_no_banner_on_mains(tmp_path: Path, xdisplay: str) -> None:
     _png, info = _snapshot(tmp_path, xdisplay, "en")
     assert not any("battery" in label["text"] for label in info["labels"])
+
+
+@pytest.mark.gui
+def test_snapshot_of_a_closed_screen_the_check_would_not_show_is_caught(
+        tmp_path: Path, xdisplay: str) -> None:
+    _png, info = _run_snapshot(tmp_path, xdisplay, "id", "--force-closed",
+                               "disk reserve reached")
+    assert info["screen"] == "closed"  # forced past the check, as the snapshots once were
+    assert info["acceptance"]["accepting"] is True
+    with pytest.raises(AssertionError, match="acceptance check said"):
+        _assert_screen_follows_the_check(info)

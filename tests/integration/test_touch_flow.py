@@ -32,12 +32,12 @@ def only_in(language: str) -> set[str]:
     return {msgid for msgid, text in pairs.items() if text != msgid}
 
 
-def drive(tmp_path: Path, display: str, language: str) -> tuple[dict, Path]:
+def drive(tmp_path: Path, display: str, language: str, *extra: str) -> tuple[dict, Path]:
     config = write_config(tmp_path, "[ui]\nwidth = 800\nheight = 480\nspeech = false\n")
     out = tmp_path / "report.json"
     env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
-    result = subprocess.run([sys.executable, str(DRIVE), str(config), str(out), language],
-                            env=env, capture_output=True, text=True, timeout=240)
+    result = subprocess.run([sys.executable, str(DRIVE), str(config), str(out), language,
+                             *extra], env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text()), config
 
@@ -87,3 +87,14 @@ def test_a_citizen_enrolls_by_touch_and_the_central_office_opens_it(
         for label in labels:
             x0, y0, x1, y1 = label["box"]
             assert x0 >= -1 and x1 <= 801 and y0 >= -1 and y1 <= 481, (screen, label)
+
+
+@pytest.mark.gui
+def test_the_leak_search_finds_what_a_screen_failed_to_wipe(tmp_path: Path,
+                                                            xdisplay: str) -> None:
+    """The control for ``report["leaks"] == []`` above: a NIK left in a label and a picture
+    left in the review screen's portrait are both reported."""
+    report, _config = drive(tmp_path, xdisplay, "id", "--plant-leak")
+    assert not report["errors"], report["errors"]
+    assert "Label.text" in report["leaks"]
+    assert "Image texture" in report["leaks"]

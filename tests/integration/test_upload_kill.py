@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from kiosk.journal import Journal
 from tests.conftest import KIOSK, kiosk_env
+from tests.journal_copy import journal_copy, journal_copy_path
 from tests.upload_helpers import (
     KIOSK_ID,
     IntakeServer,
@@ -35,12 +35,11 @@ OUTBOX = ("sealed", "uploading")
 
 
 def _states(site: Site) -> dict[str, str]:
-    conn = sqlite3.connect(site.journal_path)  # nothing else runs between rounds
-    try:
+    # A copy (nothing else runs between rounds): the killed kiosk's WAL is left for its own
+    # next start to recover, not checkpointed away by this look.
+    with journal_copy(site.journal_path.parent) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         return dict(conn.execute("SELECT id, state FROM records"))
-    finally:
-        conn.close()
 
 
 def _printed(out: str, word: str) -> list[str]:
@@ -101,7 +100,8 @@ def kill_uploads_repeatedly(site: Site, intake_url: str, rounds: int, seed: int,
         acknowledged = done
         seen["left_uploading"] += sum(state == "uploading" for state in states.values())
         sealed.update(rid for rid, state in states.items() if state in OUTBOX)
-        with Journal.open_readonly(site.journal_path) as journal:
+        with journal_copy_path(site.journal_path.parent) as copy, \
+                Journal.open_readonly(copy) as journal:
             assert set(check_acknowledged(site, journal)) == done
 
     # The uploader, left alone, finishes: every sealed record at the intake exactly once.

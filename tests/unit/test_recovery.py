@@ -69,6 +69,8 @@ def test_discarded_steps_leave_no_bytes_in_the_files(tmp_path: Path) -> None:
     rid = j.create_record(assisted=False).id
     marker = b"ZZ-unfinished-step-marker-" * 40
     j.save_step(rid, "portrait", marker)
+    # The control: before recovery the bytes are there to be found (in the WAL or the db).
+    assert any(marker[:26] in file.read_bytes() for file in tmp_path.iterdir())
     recover_unfinished(j, resume_assisted=True)
     j.close()
     for file in tmp_path.iterdir():
