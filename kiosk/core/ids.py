@@ -42,8 +42,7 @@ KIOSK_ID_RULE = "1-32 lowercase letters, digits and '-'"
 RECORD_SEQ_DIGITS = 7
 #: ... and at most this many (the intake refuses longer ones).
 RECORD_SEQ_MAX_DIGITS = 12
-#: Random bytes at the end of a record id (6 hex digits): two kiosks given the same id by
-#: mistake, or a journal restored from a backup, do not reuse a record id.
+#: Random bytes at the end of a record id (written as 6 lowercase hex digits).
 RECORD_TAIL_BYTES = 3
 
 # After the kiosk id: one compiled pattern for the rest, found at an offset; a pattern with
@@ -70,7 +69,7 @@ def new_record_id(kiosk_id: str, seq: int) -> str:
 def is_record_id(record_id: object, kiosk_id: object) -> bool:
     """True when ``kiosk_id`` is valid and ``record_id`` is one of its record ids, so both
     are safe as path components."""
-    if not (isinstance(record_id, str) and isinstance(kiosk_id, str) and is_kiosk_id(kiosk_id)):
+    if not (isinstance(record_id, str) and is_kiosk_id(kiosk_id)):
         return False
     return (record_id.startswith(kiosk_id)
             and _RECORD_REST.fullmatch(record_id, len(kiosk_id)) is not None)
