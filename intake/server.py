@@ -71,13 +71,13 @@ from intake.limits import (
     default_workers,
 )
 from intake.store import (
-    SHA256_HEX,
     IntakeStore,
     Refusal,
     safe_text,
     valid_record_id,
 )
 from intake.tus_storage import DurableSQLiteStorage  # noqa: F401 -- its old home
+from kiosk.core.canonical import SHA256_HEX
 from kiosk.core.ids import is_kiosk_id
 from kiosk.errors import SealingError
 from kiosk.queue.signing import InvalidSignature, RequestView, verify_request

@@ -56,7 +56,6 @@ from kiosk.sealing import Opener
 
 log = logging.getLogger(__name__)
 
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 DIFFERENT_PACKET = "a different packet was already received for this record"
 # A staged packet copy (``_staged_name``) or a temporary receipt (``write_atomic``: no host)

@@ -41,7 +41,7 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
-from kiosk.core.canonical import SIGNATURE_BYTES, canonical_json
+from kiosk.core.canonical import SHA256_HEX, SIGNATURE_BYTES, canonical_json
 from kiosk.errors import SealingError
 from kiosk.fsutil import write_atomic
 from kiosk.sealing_keys import (
@@ -69,7 +69,6 @@ INTAKE_PUBLIC = "ektp-intake-public-key v1"
 MAX_RECEIPT_BYTES = 4096  # a receipt is about 300 bytes; refuse absurd input before parsing
 _RECEIPT_KEYS = frozenset({"format", "kiosk_id", "record_id", "packet_sha256",
                            "packet_length", "received_at", "intake_key_id"})
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class ReceiptError(SealingError):
@@ -166,7 +165,7 @@ def _parse_body(body: bytes) -> dict[str, Any]:
             raise ReceiptError(f"receipt field {name!r} is not a {kind.__name__}")
     if info["format"] != RECEIPT_FORMAT:
         raise ReceiptError(f"receipt format {info['format']!r} is not supported")
-    if not _SHA256_HEX.fullmatch(info["packet_sha256"]) or info["packet_length"] < 0:
+    if not SHA256_HEX.fullmatch(info["packet_sha256"]) or info["packet_length"] < 0:
         raise ReceiptError("receipt packet digest or length is malformed")
     return info
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import nacl.exceptions
 import nacl.public
 import nacl.signing
 
-from kiosk.core.canonical import SIGNATURE_BYTES, canonical_json
+from kiosk.core.canonical import SHA256_HEX, SIGNATURE_BYTES, canonical_json
 from kiosk.core.ids import is_record_id_for
 from kiosk.core.vocabulary import STEPS
 from kiosk.errors import SealingError
@@ -321,7 +320,7 @@ class Sealer:
             entry = step_blobs[name]
             if isinstance(entry, tuple):
                 length, digest = entry
-                if not re.fullmatch(r"[0-9a-f]{64}", digest) or length < 0:
+                if not SHA256_HEX.fullmatch(digest) or length < 0:
                     raise SealingError(f"step {name}: malformed digest")
             else:
                 length, digest = len(entry), hashlib.sha256(entry).hexdigest()
