@@ -22,19 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from intake.devices import HEX_KEY
+from kiosk.core.ids import KIOSK_ID_RULE, is_kiosk_id
 from kiosk.errors import SealingError
-from kiosk.fsutil import make_dirs
+from kiosk.fsutil import make_dirs, write_atomic
 from kiosk.receipts import ensure_intake_keypair
 from kiosk.sealing import generate_central_keypair
-from kiosk.sealing_keys import _write_atomic
-
-_KIOSK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-_HEX_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _keys_init(args: argparse.Namespace) -> int:
@@ -75,12 +72,12 @@ def _keys_init(args: argparse.Namespace) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    if not _KIOSK_ID.match(args.kiosk):
-        print(f"kiosk-intake: kiosk id {args.kiosk!r} is not valid "
-              "(1-32 lowercase letters, digits and '-')", file=sys.stderr)
+    if not is_kiosk_id(args.kiosk):
+        print(f"kiosk-intake: kiosk id {args.kiosk!r} is not valid ({KIOSK_ID_RULE})",
+              file=sys.stderr)
         return 2
     key = args.key.strip().lower()
-    if not _HEX_KEY.match(key):
+    if not HEX_KEY.fullmatch(key):
         print("kiosk-intake: --key must be the 64 hex digits `kiosk keys show` prints",
               file=sys.stderr)
         return 2
@@ -88,7 +85,7 @@ def _register(args: argparse.Namespace) -> int:
     make_dirs(devices)
     # Durable before we say so: a registration lost to a power cut would refuse every
     # packet of that kiosk until someone noticed.
-    _write_atomic(devices / f"{args.kiosk}.json",
+    write_atomic(devices / f"{args.kiosk}.json",
                   (json.dumps({"kiosk_id": args.kiosk, "public_key": key}) + "\n").encode(),
                   0o644, overwrite=True)
     print(f"registered kiosk {args.kiosk}")
@@ -101,7 +98,7 @@ def _revoke(args: argparse.Namespace) -> int:
     from intake.devices import registration
 
     path = Path(args.data) / "devices" / f"{args.kiosk}.json"
-    device = registration(Path(args.data), args.kiosk) if _KIOSK_ID.match(args.kiosk) else None
+    device = registration(Path(args.data), args.kiosk) if is_kiosk_id(args.kiosk) else None
     if device is None:
         print(f"kiosk-intake: no registration for kiosk {args.kiosk!r} in {path.parent}",
               file=sys.stderr)
@@ -110,7 +107,7 @@ def _revoke(args: argparse.Namespace) -> int:
         print(f"kiosk {args.kiosk} was already revoked ({device.revoked_at})")
         return 0
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _write_atomic(path, (json.dumps({"kiosk_id": args.kiosk,
+    write_atomic(path, (json.dumps({"kiosk_id": args.kiosk,
                                      "public_key": device.public_key.hex(),
                                      "revoked": True, "revoked_at": now}) + "\n").encode(),
                   0o644, overwrite=True)

@@ -19,11 +19,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiosk.core.ids import is_kiosk_id
 from kiosk.sealing import key_id
 
 log = logging.getLogger(__name__)
 
-KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 HEX_KEY = re.compile(r"[0-9a-f]{64}")
 MAX_FILE_BYTES = 4096
 
@@ -49,7 +49,7 @@ def _load(path: Path) -> Device:
     if not isinstance(entry, dict):
         raise ValueError("not a JSON object")
     kiosk, public = entry.get("kiosk_id"), entry.get("public_key")
-    if not isinstance(kiosk, str) or not KIOSK_ID.fullmatch(kiosk):
+    if not is_kiosk_id(kiosk):
         raise ValueError("kiosk_id missing or malformed")
     if kiosk != path.stem:
         raise ValueError(f"names kiosk {kiosk}, but the file is {path.name}")
@@ -83,7 +83,7 @@ def trusted_keys(data: Path) -> dict[str, bytes]:
 
 def registration(data: Path, kiosk_id: str) -> Device | None:
     """The registration of one kiosk (None when there is none, or it does not load)."""
-    if not KIOSK_ID.fullmatch(kiosk_id):
+    if not is_kiosk_id(kiosk_id):
         return None
     path = Path(data) / "devices" / f"{kiosk_id}.json"
     if not path.exists():

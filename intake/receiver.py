@@ -29,13 +29,13 @@ from resumable_upload.exceptions import TusHookError
 from intake.backend import open_backend
 from intake.limits import MAX_UNFINISHED, BoundedTusServer, WorkPool, default_workers
 from intake.store import (
-    KIOSK_ID,
-    SHA256_HEX,
     IntakeStore,
     Refusal,
     safe_text,
     valid_record_id,
 )
+from kiosk.core.canonical import SHA256_HEX
+from kiosk.core.ids import is_kiosk_id
 from kiosk.errors import SealingError
 from kiosk.receipts import IntakeKey
 from kiosk.request_signing import InvalidSignature, RequestView, verify_request
@@ -136,7 +136,7 @@ class Intake:
         :data:`QUOTA_LOCK_WAIT_S` (the caller answers ``503``)."""
         kiosk_id = _metadata_value(upload_metadata, "kiosk_id")
         token = None
-        if self.backend.shared and kiosk_id is not None and KIOSK_ID.fullmatch(kiosk_id):
+        if self.backend.shared and is_kiosk_id(kiosk_id):
             key = QUOTA_LOCK_PREFIX + kiosk_id
             token = self.backend.locks.acquire(key, ttl_seconds=LOCK_TTL_S,
                                                wait_timeout=QUOTA_LOCK_WAIT_S)
@@ -303,7 +303,7 @@ class Intake:
             return 200, "application/json", json.dumps(
                 {"kiosk_id": kiosk_id, "key_id": device.key_id, "registered": True},
                 sort_keys=True).encode()
-        if len(parts) == 4 and parts[:2] == ["", "receipts"] and KIOSK_ID.fullmatch(parts[2]) and (
+        if len(parts) == 4 and parts[:2] == ["", "receipts"] and is_kiosk_id(parts[2]) and (
                 kiosk_id is None or parts[2] == kiosk_id):
             status, body = self.store.receipt(parts[2], parts[3])
             if status == 200 and isinstance(body, bytes):

@@ -49,18 +49,16 @@ from typing import Any, Protocol
 from intake import devices
 from intake.devices import Device
 from intake.packets import HASH_BLOCK, Refused, file_sha256, manifest_of, verify_and_open
-from kiosk.fsutil import fsync_dir, make_dirs
+from kiosk.core.ids import is_record_id
+from kiosk.fsutil import fsync_dir, make_dirs, write_atomic
 from kiosk.receipts import IntakeKey, sign_receipt
 from kiosk.sealing import Opener
-from kiosk.sealing_keys import _write_atomic
 
 log = logging.getLogger(__name__)
 
-KIOSK_ID = devices.KIOSK_ID
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 DIFFERENT_PACKET = "a different packet was already received for this record"
-# A staged packet copy (``_staged_name``) or a temporary receipt (``_write_atomic``: no host)
+# A staged packet copy (``_staged_name``) or a temporary receipt (``write_atomic``: no host)
 _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
 _TEMPORARY = re.compile(
     r"\..+\.(?:pkt|receipt)\.tmp-(?:(?P<host>[A-Za-z0-9._]+)-)?(?P<pid>[0-9]+)-[0-9a-f]{8}")
@@ -127,9 +125,8 @@ INSERT OR IGNORE INTO counters (name, value) VALUES ('duplicates', 0), ('rejecte
 
 def valid_record_id(kiosk_id: str, record_id: str) -> bool:
     """``record_id`` has the shape ``{kiosk}-{seq:07d}-{6 hex}`` and ``kiosk_id`` is valid,
-    so both are safe as path components."""
-    return bool(KIOSK_ID.fullmatch(kiosk_id)) and bool(
-        re.fullmatch(rf"{re.escape(kiosk_id)}-[0-9]{{7,12}}-[0-9a-f]{{6}}", record_id))
+    so both are safe as path components (:func:`kiosk.core.ids.is_record_id`)."""
+    return is_record_id(record_id, kiosk_id)
 
 
 def _now() -> str:
@@ -499,7 +496,7 @@ class IntakeStore:
         if not receipt.exists():
             body = sign_receipt(self._intake_key, kiosk_id, record_id, digest, length, _now())
             with contextlib.suppress(FileExistsError):  # another process's, for these bytes
-                _write_atomic(receipt, body, 0o644, overwrite=False)
+                write_atomic(receipt, body, 0o644, overwrite=False)
         status = self._meta.stored(upload_id, kiosk_id, record_id, digest, length, _now())
         if status == "replayed":
             return Outcome(status, kiosk_id, record_id)

@@ -28,8 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kiosk.fsutil import make_dirs
-from kiosk.sealing_keys import _write_atomic
+from kiosk.fsutil import make_dirs, write_atomic
 
 CERT_FILE, KEY_FILE = "tls.crt", "tls.key"
 VALID_DAYS = 3650  # a pinned certificate is replaced by re-provisioning, not by expiry
@@ -81,8 +80,8 @@ def ensure_tls_pair(directory: Path, names: list[str] | None = None) -> tuple[Pa
         return cert_path, False
     cert_pem, key_pem = make_self_signed(names or default_names())
     make_dirs(Path(directory), mode=0o700)
-    _write_atomic(key_path, key_pem, 0o600, overwrite=True)
-    _write_atomic(cert_path, cert_pem, 0o644, overwrite=True)
+    write_atomic(key_path, key_pem, 0o600, overwrite=True)
+    write_atomic(cert_path, cert_pem, 0o644, overwrite=True)
     return cert_path, True
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiosk.core.ids import KIOSK_ID_RULE, is_kiosk_id
 from kiosk.errors import ConfigError
 from kiosk.netutil import is_loopback_url
 
@@ -60,7 +61,6 @@ def _field(kind: type | tuple[type, ...], default: Any, rule: tuple | None = Non
     return Field(kind, default, allowed, check, secret)
 
 
-_KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")  # fullmatch: "$" would let "\n" through
 _LANG = _one_of("id", "en")
 _REGENCY = re.compile(r"[0-9]{2}\.[0-9]{2}")
 
@@ -83,8 +83,7 @@ def _has_host(url: str) -> bool:
 # section -> key -> Field. Hardware "type" keys are checked against the registry, not here.
 SCHEMA: dict[str, dict[str, Field]] = {
     "kiosk": {
-        "id": _field(str, "poso-01", ((lambda v: bool(_KIOSK_ID.fullmatch(v))),
-                                      "1-32 lowercase letters, digits and '-'")),
+        "id": _field(str, "poso-01", (is_kiosk_id, KIOSK_ID_RULE)),
         "data_dir": _field(str, "/var/lib/kiosk"),
         "default_language": _field(str, "id", _LANG),
         # The kiosk's regency as a Kemendagri code (72.02 = Kabupaten Poso): the

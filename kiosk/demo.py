@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from kiosk.config import Config
+from kiosk.core.vocabulary import FINGERS
 from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.signature import render_signature_png
@@ -30,7 +31,6 @@ from kiosk.runtime import Runtime, check_acceptance
 
 log = logging.getLogger(__name__)
 
-FINGERS = ("R1", "R2", "R3", "R4", "R5", "L1", "L2", "L3", "L4", "L5")
 CAPTURE_TRIES = 3  # a person asked to "place the finger again" tries about this often
 
 

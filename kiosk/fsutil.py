@@ -1,10 +1,20 @@
-"""Making directories durable: a new directory exists after a power cut only once its
-parent directory has been fsync'd (POSIX; ext4 often hides the difference, XFS and btrfs do
-not). Every directory the kiosk creates goes through :func:`make_dirs`."""
+"""Durable files and directories, for the kiosk and the intake alike.
+
+A new directory exists after a power cut only once its parent directory has been fsync'd
+(POSIX; ext4 often hides the difference, XFS and btrfs do not): every directory the kiosk
+creates goes through :func:`make_dirs`. A whole small file (a key, a registration, a
+receipt, a certificate) is written with :func:`write_atomic`: after a power cut it is there
+whole, or as it was before, never half.
+
+Imports nothing from ``kiosk``: any layer may use it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import secrets
 from pathlib import Path
 
 
@@ -33,3 +43,39 @@ def make_dirs(path: Path, mode: int = 0o750) -> None:
         except FileExistsError:
             continue  # made meanwhile by another process: its maker fsyncs the parent
         fsync_dir(directory.parent)
+
+
+def write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
+    """Write ``data`` to ``path`` atomically: temp file (``mode`` from birth), fsync, rename,
+    fsync the directory. Without ``overwrite`` an existing ``path`` raises FileExistsError,
+    even if it appears between our check and our rename (``os.link`` does not clobber).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)  # the umask may have removed bits we want (never added any)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                # file systems without hard links (FAT on a USB stick): check, then rename
+                if path.exists():
+                    raise FileExistsError(errno.EEXIST, "exists", str(path)) from exc
+                os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    fsync_dir(path.parent)

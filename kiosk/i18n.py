@@ -15,7 +15,6 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 LOCALE_DIR = Path(__file__).with_name("locale")
-LANGUAGES = ("id", "en")
 DEFAULT_LANGUAGE = "id"
 
 

@@ -41,11 +41,12 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
+from kiosk.core.canonical import SHA256_HEX, SIGNATURE_BYTES, canonical_json
 from kiosk.errors import SealingError
+from kiosk.fsutil import write_atomic
 from kiosk.sealing_keys import (
     SeedKey,
     _read_key_text,
-    _write_atomic,
     key_id,
 )
 
@@ -65,19 +66,13 @@ log = logging.getLogger(__name__)
 
 RECEIPT_FORMAT = 1
 INTAKE_PUBLIC = "ektp-intake-public-key v1"
-SIGNATURE_BYTES = 64
 MAX_RECEIPT_BYTES = 4096  # a receipt is about 300 bytes; refuse absurd input before parsing
 _RECEIPT_KEYS = frozenset({"format", "kiosk_id", "record_id", "packet_sha256",
                            "packet_length", "received_at", "intake_key_id"})
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class ReceiptError(SealingError):
     """A receipt is malformed, not signed by the trusted intake key, or not for this packet."""
-
-
-def _canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 # -- the intake's signing key ---------------------------------------------------------------
@@ -112,7 +107,7 @@ def ensure_intake_keypair(directory: Path) -> tuple[IntakeKey, bool]:
     except FileNotFoundError:
         current = b""
     if current != text:
-        _write_atomic(public_path, text, 0o644, overwrite=True)
+        write_atomic(public_path, text, 0o644, overwrite=True)
     return key, not existed
 
 
@@ -141,7 +136,7 @@ def sign_receipt(intake_key: IntakeKey, kiosk_id: str, record_id: str, packet_sh
     packet once, streamed from its file, and never holds it whole in memory."""
     if not kiosk_id or not record_id:
         raise ReceiptError("a receipt needs a kiosk id and a record id")
-    body = _canonical_json({
+    body = canonical_json({
         "format": RECEIPT_FORMAT,
         "kiosk_id": kiosk_id,
         "record_id": record_id,
@@ -160,7 +155,7 @@ def _parse_body(body: bytes) -> dict[str, Any]:
         raise ReceiptError("receipt body is not ASCII JSON") from exc
     if not isinstance(info, dict) or set(info) != _RECEIPT_KEYS:
         raise ReceiptError("receipt does not have the format-1 keys")
-    if _canonical_json(info) != body:
+    if canonical_json(info) != body:
         raise ReceiptError("receipt is not canonical JSON")
     types = {"format": int, "kiosk_id": str, "record_id": str, "packet_sha256": str,
              "packet_length": int, "received_at": str, "intake_key_id": str}
@@ -170,7 +165,7 @@ def _parse_body(body: bytes) -> dict[str, Any]:
             raise ReceiptError(f"receipt field {name!r} is not a {kind.__name__}")
     if info["format"] != RECEIPT_FORMAT:
         raise ReceiptError(f"receipt format {info['format']!r} is not supported")
-    if not _SHA256_HEX.fullmatch(info["packet_sha256"]) or info["packet_length"] < 0:
+    if not SHA256_HEX.fullmatch(info["packet_sha256"]) or info["packet_length"] < 0:
         raise ReceiptError("receipt packet digest or length is malformed")
     return info
 

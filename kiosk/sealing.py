@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +30,9 @@ import nacl.exceptions
 import nacl.public
 import nacl.signing
 
+from kiosk.core.canonical import SHA256_HEX, SIGNATURE_BYTES, canonical_json
+from kiosk.core.ids import is_record_id_for
+from kiosk.core.vocabulary import STEPS
 from kiosk.errors import SealingError
 from kiosk.sealing_keys import (
     DeviceKey,
@@ -67,8 +69,6 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 PACKET_MAGIC = b"EKTP"
 STEP_MAGIC = b"EKS1"  # inside the encrypted plaintext: step header format 1
-STEPS = ("consent", "identity", "demographics", "portrait", "fingerprints", "signature")
-SIGNATURE_BYTES = 64  # Ed25519 detached signature
 MAX_MANIFEST_BYTES = 64 * 1024  # a manifest is < 2 KiB; refuse absurd ones before parsing
 _MAX_NAME_BYTES = 255  # part names become file names at the intake
 
@@ -210,19 +210,8 @@ def decode_parts(data: bytes) -> dict[str, bytes]:
 
 
 # -- manifest -----------------------------------------------------------------------------
-def _canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-_RECORD_TAIL = re.compile(r"-[0-9a-f]{6}")
-
-
 def _check_record_id(record_id: str, kiosk_id: str, seq: int) -> None:
-    # One compiled pattern for the random tail: a pattern with the id and seq in it was
-    # compiled anew for every record (125 us a call against 5 us now, on the dev VM).
-    prefix = f"{kiosk_id}-{seq:07d}"
-    if not (record_id.startswith(prefix)
-            and _RECORD_TAIL.fullmatch(record_id, len(prefix)) is not None):
+    if not is_record_id_for(record_id, kiosk_id, seq):
         raise SealingError(
             f"record id {record_id!r} does not match kiosk {kiosk_id!r} and seq {seq}"
         )
@@ -249,7 +238,7 @@ def _parse_manifest(body: bytes) -> dict[str, Any]:
         raise SealingError("manifest is not ASCII JSON") from exc
     if not isinstance(manifest, dict) or set(manifest) != _MANIFEST_KEYS:
         raise SealingError("manifest does not have the format-1 keys")
-    if _canonical_json(manifest) != body:
+    if canonical_json(manifest) != body:
         raise SealingError("manifest is not canonical JSON")
     if manifest["format"] != FORMAT_VERSION:
         raise SealingError(f"manifest format {manifest['format']!r} is not supported")
@@ -331,12 +320,12 @@ class Sealer:
             entry = step_blobs[name]
             if isinstance(entry, tuple):
                 length, digest = entry
-                if not re.fullmatch(r"[0-9a-f]{64}", digest) or length < 0:
+                if not SHA256_HEX.fullmatch(digest) or length < 0:
                     raise SealingError(f"step {name}: malformed digest")
             else:
                 length, digest = len(entry), hashlib.sha256(entry).hexdigest()
             steps.append({"name": name, "length": length, "sha256": digest})
-        body = _canonical_json({
+        body = canonical_json({
             "format": FORMAT_VERSION, "record_id": meta.record_id, "kiosk_id": meta.kiosk_id,
             "device_key_id": self._device_key.key_id, "central_key_id": self._central_key_id,
             "seq": meta.seq, "boot_id": meta.boot_id, "clock_trusted": meta.clock_trusted,

@@ -22,11 +22,8 @@ never logged and never shown by ``repr``.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import logging
-import os
 import secrets
 import stat
 from pathlib import Path
@@ -36,7 +33,7 @@ import nacl.public
 import nacl.signing
 
 from kiosk.errors import SealingError
-from kiosk.fsutil import fsync_dir, make_dirs
+from kiosk.fsutil import make_dirs, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -56,41 +53,6 @@ def key_id(public_key: bytes) -> str:
 
 
 # -- files ----------------------------------------------------------------------------------
-def _write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
-    """Write ``data`` to ``path`` atomically: temp file (``mode`` from birth), fsync, rename,
-    fsync the directory. Without ``overwrite`` an existing ``path`` raises FileExistsError,
-    even if it appears between our check and our rename (``os.link`` does not clobber).
-    """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(tmp, flags, mode)
-    try:
-        try:
-            os.fchmod(fd, mode)  # the umask may have removed bits we want (never added any)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                    raise
-                # file systems without hard links (FAT on a USB stick): check, then rename
-                if path.exists():
-                    raise FileExistsError(errno.EEXIST, "exists", str(path)) from exc
-                os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    fsync_dir(path.parent)
-
-
 def check_private_mode(path: Path) -> None:
     """SealingError unless ``path`` is a regular file only its owner may read and write."""
     info = path.stat()
@@ -162,7 +124,7 @@ class SeedKey:
             make_dirs(path.parent, mode=0o700)
             key = cls.generate()
             try:
-                _write_atomic(path, bytes(key._signing_key), 0o600, overwrite=False)
+                write_atomic(path, bytes(key._signing_key), 0o600, overwrite=False)
             except FileExistsError:
                 pass  # another process created it first: use theirs, below
             except OSError as exc:
@@ -239,11 +201,11 @@ def generate_central_keypair(directory: Path) -> tuple[Path, Path]:
     private = nacl.public.PrivateKey.generate()
     public = bytes(private.public_key)
     try:
-        _write_atomic(private_path, _key_text(CENTRAL_PRIVATE, bytes(private)), 0o600,
+        write_atomic(private_path, _key_text(CENTRAL_PRIVATE, bytes(private)), 0o600,
                       overwrite=False)
     except FileExistsError as exc:
         raise SealingError(refusal) from exc
-    _write_atomic(public_path, _key_text(CENTRAL_PUBLIC, public), 0o644, overwrite=True)
+    write_atomic(public_path, _key_text(CENTRAL_PUBLIC, public), 0o644, overwrite=True)
     log.info("created central key pair %s in %s", key_id(public), directory)
     return private_path, public_path
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
 from typing import Any
 
+from kiosk.core.canonical import compact_json
 from kiosk.enrollment.nik import Nik
 from kiosk.errors import InvalidInput
 from kiosk.i18n import N_, bilingual, bilingual_with
@@ -100,8 +101,7 @@ class Demographics:
         """UTF-8 JSON, keys sorted, the date as ISO 8601."""
         data: dict[str, Any] = asdict(self)
         data["date_of_birth"] = self.date_of_birth.isoformat()
-        return json.dumps(data, ensure_ascii=False, sort_keys=True,
-                          separators=(",", ":")).encode("utf-8")
+        return compact_json(data)
 
     @classmethod
     def from_json(cls, raw: bytes) -> Demographics:

@@ -28,7 +28,6 @@ stays only on disk; :meth:`~EnrollmentSession.review` names them in ``kept_from_
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import threading
@@ -38,6 +37,8 @@ from contextlib import contextmanager
 from datetime import date
 from enum import Enum
 
+from kiosk.core.canonical import compact_json
+from kiosk.core.vocabulary import FINGERS, LANGUAGES, MISSING_FINGER_REASONS, STEPS
 from kiosk.enrollment.fingerprint_quality import FingerprintThresholds, assess_fingerprint
 from kiosk.enrollment.nik import FamilyCardNumber, Nik, parse_kk, parse_nik
 from kiosk.enrollment.ports import (
@@ -83,11 +84,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Finger codes: R1..R5 right thumb..little, L1..L5 left thumb..little.
-FINGERS = ("R1", "R2", "R3", "R4", "R5", "L1", "L2", "L3", "L4", "L5")
-#: Why a finger could not be captured (recorded exceptions, assisted sessions only).
-MISSING_FINGER_REASONS = ("amputated", "bandaged", "scarred", "deformed", "unreadable")
-LANGUAGES = ("id", "en")
 CONSENT_VERSION = "1"
 
 
@@ -161,12 +157,11 @@ TERMINAL = frozenset({Step.SEALED, Step.ABORTED})
 #: Consent is never re-asked (the record is created with it); identity is always re-entered,
 #: because the later steps validate against the NIK, which only the memory held.
 KEEPABLE = (Step.DEMOGRAPHICS, Step.PORTRAIT, Step.FINGERPRINTS, Step.SIGNATURE)
-#: The steps a record may have journaled (as ``kiosk.journal.STEPS``).
 # How a record may keep the fingerprints (config [fingerprints] storage): the part names
 # are R1.png ... or R1.webp ...; both lossless, both read by FingerprintImage.decode.
 FINGERPRINT_STORAGE = ("png", "webp")
-JOURNAL_STEPS = ("consent", "identity", "demographics", "portrait", "fingerprints",
-                 "signature")
+#: The steps a record may have journaled (:data:`kiosk.core.vocabulary.STEPS`).
+JOURNAL_STEPS = STEPS
 
 
 def _wipe(buffers: Iterator[bytearray]) -> None:
@@ -359,7 +354,7 @@ class EnrollmentSession:
                 return
             consent = {"accepted": True, "language": self.language,
                        "assisted": self.assisted, "version": CONSENT_VERSION}
-            parts = {"consent.json": _json(consent)}
+            parts = {"consent.json": compact_json(consent)}
             # The record and its consent step are created in one durable commit; if that
             # fails nothing exists and the person can simply tap again.
             self.record_id = self._store.begin(assisted=self.assisted, step="consent",
@@ -373,7 +368,7 @@ class EnrollmentSession:
             nik = parse_nik(nik_text, today=today)
             kk = parse_kk(kk_text, today=today)
             identity = {"nik": nik.digits, "kk": kk.digits}
-            self._complete("identity", {"identity.json": _json(identity)}, Step.DEMOGRAPHICS)
+            self._complete("identity", {"identity.json": compact_json(identity)}, Step.DEMOGRAPHICS)
             self._nik, self._kk = nik, kk
             return nik
 
@@ -504,7 +499,7 @@ class EnrollmentSession:
         ext = self._fingerprint_storage
         parts = {f"{code}.{ext}": bytes(buf) for code, buf in self._finger_files.items()}
         missing = {code: self._missing[code] for code in FINGERS if code in self._missing}
-        parts["exceptions.json"] = _json({"missing": missing})
+        parts["exceptions.json"] = compact_json({"missing": missing})
         self._complete("fingerprints", parts, Step.SIGNATURE)
 
     def submit_signature(self, png: bytes) -> None:
@@ -661,8 +656,3 @@ class EnrollmentSession:
 def _check_finger(code: str) -> None:
     if code not in FINGERS:
         raise InvalidInput("finger", *bilingual('Unknown finger code.'))
-
-
-def _json(data: object) -> bytes:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True,
-                      separators=(",", ":")).encode("utf-8")

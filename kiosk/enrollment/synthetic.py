@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from kiosk.core.vocabulary import FINGERS, MISSING_FINGER_REASONS
 from kiosk.enrollment import regions
 from kiosk.enrollment.record import Demographics
 
@@ -92,8 +93,9 @@ _OCCUPATIONS = ("Petani/Pekebun", "Nelayan/Perikanan", "Wiraswasta", "Pelajar/Ma
                 "Pedagang", "Belum/Tidak Bekerja", "Pensiunan", "Sopir", "Perawat")
 _RELIGIONS = (("Kristen", 57), ("Islam", 34), ("Hindu", 6), ("Katolik", 2), ("Buddha", 1))
 _BLOOD = ("A", "B", "AB", "O", "O+", "A+", "B+", "-", "-", "-")
-_FINGERS = ("R1", "R2", "R3", "R4", "R5", "L1", "L2", "L3", "L4", "L5")
-_MISSING_REASONS = ("amputated", "bandaged", "scarred")
+# The reasons a synthetic citizen's finger is missing: the first three (the draw must stay
+# the same for a seed, so the demo makes the same citizens as before).
+_MISSING_REASONS = MISSING_FINGER_REASONS[:3]
 
 # Birth dates: 1940-2006 keeps everyone 18+ from 2025 and the two-digit year unambiguous
 # until 2040. Issue dates of family cards: 2005-2024.
@@ -212,7 +214,7 @@ def citizens(seed: int) -> Iterator[SyntheticCitizen]:
         )
         missing: dict[str, str] = {}
         if rng.random() < 0.03:
-            missing[rng.choice(_FINGERS)] = rng.choice(_MISSING_REASONS)
+            missing[rng.choice(FINGERS)] = rng.choice(_MISSING_REASONS)
         assisted = bool(missing) or (age_in_2025 >= 75 and rng.random() < 0.5)
         yield SyntheticCitizen(
             index=index,

@@ -6,8 +6,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import re
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from kiosk.core.ids import KIOSK_ID_RULE, is_kiosk_id, new_record_id
+from kiosk.core.vocabulary import STEPS
 from kiosk.errors import IllegalStateChange, JournalError, StorageFull
 from kiosk.journal import database, migrations
 
@@ -37,12 +37,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     # `kiosk queue retry` puts it back in the outbox (requeue)
     "rejected": frozenset({"sealed"}),
 }
-STEPS: tuple[str, ...] = (
-    "consent", "identity", "demographics", "portrait", "fingerprints", "signature")
 # An aborted session's record goes entirely; a purged one's receipt row may go later.
 DELETABLE_STATES = frozenset({"in_progress", "purged"})
 MAX_ERROR_CHARS = 1000
-_KIOSK_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 _T = TypeVar("_T")
 
 
@@ -132,8 +129,8 @@ class Journal:
         left as found.
         """
         path = Path(path)
-        if not _KIOSK_ID.fullmatch(kiosk_id):
-            raise ValueError(f"kiosk id {kiosk_id!r} must be 1-40 letters, digits, '.', '_', '-'")
+        if not is_kiosk_id(kiosk_id):
+            raise ValueError(f"kiosk id {kiosk_id!r} must be {KIOSK_ID_RULE}")
         database.create_file(path)
         lock = database.WriterLock(Path(f"{path}.lock"), create=True)
         try:
@@ -260,7 +257,7 @@ class Journal:
         def body(conn: sqlite3.Connection) -> RecordInfo:
             seq = database.next_seq(conn)
             info = RecordInfo(
-                id=f"{self.kiosk_id}-{seq:07d}-{secrets.token_hex(3)}", seq=seq,
+                id=new_record_id(self.kiosk_id, seq), seq=seq,
                 state="in_progress", assisted=bool(assisted), boot_id=self.boot_id,
                 clock_trusted=trusted, created_at=now, updated_at=now, attempts=0,
                 last_error=None, manifest=None)

@@ -6,7 +6,6 @@ result goes to stdout, a failure to stderr with the reason; the exit status is 0
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import TextIO
 
 from kiosk.config import Config
 from kiosk.errors import KioskError
+from kiosk.fsutil import write_atomic
 from kiosk.hardware.registry import create_device
 
 
@@ -35,20 +35,10 @@ def snapshot_command(config: Config, out: Path, *, stdout: TextIO | None = None,
         with camera:
             photo = camera.capture_still()  # type: ignore[attr-defined]
         elapsed = time.monotonic() - started
-        _write_atomically(out, photo.jpeg)
+        write_atomic(out, photo.jpeg, 0o644, overwrite=True)  # never a half JPEG
     except (KioskError, OSError) as exc:
         print(f"camera snapshot failed: {exc}", file=stderr)
         return 1
     print(f"wrote {out}: {photo.width}x{photo.height} JPEG, {len(photo.jpeg)} bytes "
           f"(camera {options['type']}, {elapsed:.2f} s)", file=stdout)
     return 0
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename, so no half JPEG is left."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from kiosk.config import Config
 from kiosk.errors import DeviceError, DeviceTimeout
+from kiosk.fsutil import write_atomic
 from kiosk.hardware.registry import create_device
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def capture_command(config: Config, out: Path, timeout: float = 10.0, *,
         return 1
     png = image.to_png()
     try:
-        out.write_bytes(png)
+        write_atomic(Path(out), png, 0o644, overwrite=True)  # never a half PNG
     except OSError as exc:
         print(f"fingerprint capture failed: cannot write {out}: {exc.strerror or exc}",
               file=stderr)

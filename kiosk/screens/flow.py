@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
+from kiosk.core.vocabulary import LANGUAGES
 from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
 from kiosk.enrollment.nik import Nik
 from kiosk.enrollment.ports import ReviewSummary
@@ -271,7 +272,7 @@ class Flow(FormSteps, CaptureSteps):
         self._speak(self.screen)
 
     def set_language(self, language: str) -> None:
-        if language in ("id", "en"):
+        if language in LANGUAGES:
             self.language = language
             self.view.update()
 
@@ -317,7 +318,7 @@ class Flow(FormSteps, CaptureSteps):
         self.touch()
         if self.busy or self.screen != "welcome":
             return
-        self.language = language if language in ("id", "en") else self.default_language
+        self.language = language if language in LANGUAGES else self.default_language
         if not self.accepting or self.runtime is None:
             self.show("closed")
             return

@@ -1,0 +1,14 @@
+"""The bottom layer: facts every other part of the kiosk and the intake share.
+
+Each fact has its one definition here, and every other module imports it:
+
+* :mod:`kiosk.core.ids`: what a kiosk id and a record id are;
+* :mod:`kiosk.core.vocabulary`: the journaled steps, the finger codes, the reasons a finger
+  may be missing, the languages;
+* :mod:`kiosk.core.canonical`: canonical JSON and the signature size of what is signed.
+
+Writing a file atomically and durably is :func:`kiosk.fsutil.write_atomic`.
+
+Nothing in this package imports anything else from ``kiosk`` (or ``intake``): it is the
+layer below all of them, so any of them may import it without a circle.
+"""
