@@ -33,7 +33,6 @@ from kiosk.options import MASK, Boolean, Integer, List, Number, Option, String, 
 from kiosk.power.nut import NutUps
 
 SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")
-__all__ = ["MASK", "SCHEMA", "Config", "ConfigError", "Option", "load_config", "validate"]
 
 # Config keys whose values are hardware backend options rather than schema keys.
 HARDWARE_KINDS = ("fingerprint", "camera", "card", "gpio")
