@@ -56,9 +56,10 @@ def type_ok(value: Any, kind: TypeSpec) -> bool:
 class Option:
     """One config key: its type, default, the rule a value must meet and what it is for.
 
-    ``allowed`` says in words what ``test`` accepts (it ends the error message);
-    ``secret`` values are shown as ``********`` by ``kiosk config show`` and in errors. A
-    ``default`` of None makes the option optional: None passes unchecked.
+    ``allowed`` says in words what ``test`` accepts (it ends the error message); a
+    ``secret`` value is shown as ``********`` when it fails its test, and ``kiosk config
+    show`` masks the secrets of the config's own sections. A ``default`` of None makes the
+    option optional: None passes unchecked.
     """
 
     type: TypeSpec
@@ -97,11 +98,6 @@ def check_values(section: str, options: Mapping[str, Option], values: Mapping[st
     for name, option in options.items():
         if name in values:
             check(f"{section}.{name}", option, values[name], types=types)
-
-
-def defaults(options: Mapping[str, Option]) -> dict[str, Any]:
-    """name -> default, for every declared option."""
-    return {name: option.default for name, option in options.items()}
 
 
 # -- the types -----------------------------------------------------------------------------
