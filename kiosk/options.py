@@ -169,7 +169,7 @@ def String(default: str | None, *, choices: Iterable[str] = (),
                       chosen.__contains__, secret)
     if pattern is not None:
         compiled = re.compile(pattern)  # fullmatch: "$" would let a trailing "\n" through
-        return Option(str, default, description, allowed,
+        return Option(str, default, description, allowed or f"text matching {pattern!r}",
                       lambda v: bool(compiled.fullmatch(v)), secret)
     return Option(str, default, description, allowed, test, secret)
 
