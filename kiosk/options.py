@@ -186,6 +186,18 @@ def GpioPin(default: int | None, *, description: str = "") -> Option:
                    description=description)
 
 
+def parses(parse: Callable[[Any], object]) -> Callable[[Any], bool]:
+    """A test that passes a value when ``parse(value)`` raises no ValueError: the rule
+    stays with the code that applies it (``bytes.fromhex``, a card's PIN padding)."""
+    def test(value: Any) -> bool:
+        try:
+            parse(value)
+        except ValueError:
+            return False
+        return True
+    return test
+
+
 def strings(value: list[Any], *, empty: bool = False) -> bool:
     """A list of non-empty strings (``empty``: the list itself may be empty)."""
     return (empty or bool(value)) and all(isinstance(x, str) and x for x in value)

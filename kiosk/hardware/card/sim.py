@@ -11,36 +11,12 @@ from kiosk.hardware.card import piv
 from kiosk.hardware.card.base import CardEvent, CardInfo, CardReader
 from kiosk.hardware.card.errors import CardRemoved
 from kiosk.hardware.card.pivcard import PivCard
-from kiosk.options import Boolean, Integer, String
+from kiosk.options import Boolean, Integer, String, parses
 
 log = logging.getLogger(__name__)
 traffic = logging.getLogger("kiosk.wire.card")  # headers and status words only, never PINs
 
 SIM_READER_NAME = "Simulated reader 00 00"
-
-
-def _pads(pin: str) -> bool:
-    try:
-        piv.pad_pin(pin)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_staff_id(staff_id: str) -> bool:
-    try:
-        piv.build_chuid(staff_id)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_hex(uid: str) -> bool:
-    try:
-        bytes.fromhex(uid)
-    except ValueError:
-        return False
-    return True
 
 
 class SimCardReader(CardReader):
@@ -62,15 +38,15 @@ class SimCardReader(CardReader):
     """
 
     OPTIONS: ClassVar[Options] = {
-        "pin": String("123456", test=_pads, allowed="6 to 8 digits", secret=True,
+        "pin": String("123456", test=parses(piv.pad_pin), allowed="6 to 8 digits", secret=True,
                       description="the simulated staff card's PIN"),
-        "staff_id": String("STAFF-0001", test=_is_staff_id,
+        "staff_id": String("STAFF-0001", test=parses(piv.build_chuid),
                            allowed="1-16 printable ASCII characters",
                            description="the staff id in the card's CHUID"),
         "present": Boolean(True, description="a card is in the reader"),
         "pin_retries": Integer(3, 1, 15, allowed="1 to 15", description=(
             "PIN tries before the card blocks (the count travels in one nibble of SW2)")),
-        "uid": String("", test=_is_hex, allowed="hex digits, e.g. 04A1B2C3",
+        "uid": String("", test=parses(bytes.fromhex), allowed="hex digits, e.g. 04A1B2C3",
                       description="the card's UID (\"\": none)"),
     }
 
