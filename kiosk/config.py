@@ -6,11 +6,13 @@ Layers, later ones winning key by key:
 2. the system file ``/etc/kiosk/kiosk.toml`` if it exists;
 3. the file named by ``--config`` or, failing that, ``$KIOSK_CONFIG``.
 
-Every key is declared here with its type and default, beside the code that reads it (the
-Mopidy way). Hardware sections also accept the options their backend declares
-(``OPTIONS`` on the backend class), checked through the hardware registry. Any mistake is a
-:class:`~kiosk.errors.ConfigError` naming the key, the bad value and what is allowed;
-``kiosk config check`` turns it into exit status 2.
+Every key is declared once, as a :class:`~kiosk.options.Option` with its type, default,
+what is allowed and a description (the Mopidy way): the sections here, and each hardware
+backend's own options in ``OPTIONS`` on its class (kvmd's ``get_plugin_options()``), found
+through the hardware registry. One checker, :func:`kiosk.options.check`, validates them
+all. Any mistake is a :class:`~kiosk.errors.ConfigError` naming the key, the bad value and
+what is allowed; ``kiosk config check`` turns it into exit status 2.
+``docs/config.md`` is generated from these declarations (``python -m kiosk.config_doc``).
 """
 
 from __future__ import annotations
@@ -20,54 +22,29 @@ import copy
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kiosk.core.ids import KIOSK_ID_RULE, is_kiosk_id
+from kiosk.core.vocabulary import LANGUAGES
+from kiosk.enrollment.fingerprint_options import OPTIONS as FINGERPRINTS
 from kiosk.errors import ConfigError
+from kiosk.hardware.fingerprint.zfm import ZfmFingerprint
 from kiosk.netutil import is_loopback_url
+from kiosk.options import MASK, Boolean, Integer, List, Number, Option, String, check, strings
+from kiosk.power.options import OPTIONS as POWER
 
 SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")
-MASK = "********"
 
 # Config keys whose values are hardware backend options rather than schema keys.
 HARDWARE_KINDS = ("fingerprint", "camera", "card", "gpio")
 
 
-@dataclass(frozen=True)
-class Field:
-    """One config key: its Python type, default and optional extra check."""
-
-    type: type | tuple[type, ...]
-    default: Any
-    allowed: str = ""  # human description of allowed values, for error messages
-    check: Callable[[Any], bool] | None = None
-    secret: bool = False
-
-
-def _one_of(*names: str) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: v in names), "one of " + ", ".join(repr(n) for n in names)
-
-
-def _between(lo: float, hi: float) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: lo <= v <= hi), f"a number from {lo:g} to {hi:g}"
-
-
-def _field(kind: type | tuple[type, ...], default: Any, rule: tuple | None = None,
-           *, secret: bool = False) -> Field:
-    check, allowed = rule if rule else (None, "")
-    return Field(kind, default, allowed, check, secret)
-
-
-_LANG = _one_of("id", "en")
 _REGENCY = re.compile(r"[0-9]{2}\.[0-9]{2}")
 
 
 _UNITS = ("kiosk-ui.service", "kiosk-upload.service", "kiosk-power.service")
-_ARGV = ((lambda v: bool(v) and all(isinstance(x, str) and x for x in v)),
-         "a non-empty list of non-empty strings")
 
 
 def _has_host(url: str) -> bool:
@@ -80,176 +57,189 @@ def _has_host(url: str) -> bool:
         return False
 
 
-# section -> key -> Field. Hardware "type" keys are checked against the registry, not here.
-SCHEMA: dict[str, dict[str, Field]] = {
+def _backend(kind: str, default: str) -> Option:
+    """A device section's ``type``: checked against the hardware registry, not here."""
+    return String(default, description=f"the {kind} backend (names: kiosk/hardware/registry.py)")
+
+
+def _panel_mm(value: list[Any]) -> bool:
+    return len(value) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                   and 40 <= x <= 1000 for x in value)
+
+
+def _commands(value: list[Any]) -> bool:
+    return bool(value) and all(isinstance(c, list) and strings(c) for c in value)
+
+
+# section -> key -> Option. Hardware "type" keys are checked against the registry, not here;
+# the keys a backend shares with its section (the sensor's port, upsd's address) are that
+# backend's declarations.
+SCHEMA: dict[str, dict[str, Option]] = {
     "kiosk": {
-        "id": _field(str, "poso-01", (is_kiosk_id, KIOSK_ID_RULE)),
-        "data_dir": _field(str, "/var/lib/kiosk"),
-        "default_language": _field(str, "id", _LANG),
-        # The kiosk's regency as a Kemendagri code (72.02 = Kabupaten Poso): the
-        # touchscreen offers its kecamatan and kelurahan/desa in the pickers.
-        "regency": _field(str, "72.02", ((lambda v: bool(_REGENCY.fullmatch(v))),
-                                         "a Kemendagri regency code like \"72.02\"")),
-        "session_timeout_s": _field(int, 300, _between(30, 3600)),
-        # After a power cut: keep unfinished staff-assisted sessions to resume (true) or
-        # discard them like self-service ones (false).
-        "resume_assisted": _field(bool, True),
-        "disk_reserve_bytes": _field(int, 256 * 1024 * 1024, _between(0, 2**40)),
-        "log_level": _field(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
+        "id": String("poso-01", test=is_kiosk_id, allowed=KIOSK_ID_RULE,
+                     description="the kiosk's id: in every record id, and what the intake "
+                                 "registers it under"),
+        "data_dir": String("/var/lib/kiosk", description="the journal, keys and state files"),
+        "default_language": String("id", choices=LANGUAGES,
+                                   description="the language the welcome screen starts in"),
+        "regency": String("72.02", test=lambda v: bool(_REGENCY.fullmatch(v)),
+                          allowed="a Kemendagri regency code like \"72.02\"",
+                          description="the kiosk's regency as a Kemendagri code (72.02 = "
+                                      "Kabupaten Poso): the touchscreen offers its kecamatan "
+                                      "and kelurahan/desa in the pickers"),
+        "session_timeout_s": Integer(300, 30, 3600,
+                                     description="seconds a session may take in all"),
+        "resume_assisted": Boolean(True, description=(
+            "after a power cut: keep unfinished staff-assisted sessions to resume (true) or "
+            "discard them like self-service ones (false)")),
+        "disk_reserve_bytes": Integer(256 * 1024 * 1024, 0, 2**40, description=(
+            "below this much free space the kiosk stops accepting new enrollments")),
+        "log_level": String("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                            description="logging level ($KIOSK_LOG_LEVEL wins)"),
     },
     "hardware.fingerprint": {
-        "type": _field(str, "sim"),
-        "port": _field(str, "/dev/ttyAMA0"),
-        "baudrate": _field(int, 57600, _one_of(9600, 19200, 38400, 57600, 115200)),
+        "type": _backend("fingerprint", "sim"),
+        "port": ZfmFingerprint.OPTIONS["port"],
+        "baudrate": ZfmFingerprint.OPTIONS["baudrate"],
     },
-    # Fingerprint quality (kiosk/enrollment/fingerprint_quality.py): a finger passes with a
-    # score (0-100) of at least min_quality and every measure within its limit. MOSIP's
-    # registration client refuses fingers under 40 (NFIQ 2; its server classifier: 80).
-    "fingerprints": {
-        "min_quality": _field(int, 40, _between(0, 100)),
-        "min_area": _field((int, float), 0.30, _between(0, 1)),
-        "min_contrast": _field((int, float), 14.0, _between(0, 255)),
-        "min_clarity": _field((int, float), 0.30, _between(0, 1)),
-        "max_smudge": _field((int, float), 0.10, _between(0, 1)),
-        # How a record keeps the prints, both lossless and bit-exact: "png" (4-bit PNG,
-        # about 19.8 KB a finger, 12 ms to encode here) or "webp" (lossless WebP, about
-        # 17.7 KB, but 100 ms here, 0.3-0.4 s on a Pi 4). On a kiosk the WebP encode hides
-        # behind the sensor's own image upload (about 6.4 s a finger at 57600 baud); on the
-        # simulated sensor, which answers at once, it would be most of a citizen's time.
-        "storage": _field(str, "png", _one_of("png", "webp")),
-    },
-    "hardware.camera": {"type": _field(str, "sim")},
-    "hardware.card": {"type": _field(str, "sim")},
-    "hardware.gpio": {"type": _field(str, "mock")},
+    # Fingerprint quality: declared beside the check (kiosk/enrollment/fingerprint_options.py).
+    "fingerprints": FINGERPRINTS,
+    "hardware.camera": {"type": _backend("camera", "sim")},
+    "hardware.card": {"type": _backend("card", "sim")},
+    "hardware.gpio": {"type": _backend("gpio", "mock")},
     "power": {
-        "type": _field(str, "sim"),
-        "host": _field(str, "127.0.0.1"),
-        "port": _field(int, 3493, _between(1, 65535)),
-        "ups": _field(str, "ups"),
-        "shutdown_command": _field(list, ["systemctl", "poweroff"], (
-            (lambda v: bool(v) and all(isinstance(x, str) and x for x in v)),
-            "a non-empty list of non-empty strings")),
-        # On battery, stop taking new enrollments below these (one enrollment + margin).
-        "min_battery_percent": _field((int, float), 30, _between(0, 100)),
-        "min_runtime_s": _field((int, float), 600, _between(0, 86400)),
-        # On battery, shut down cleanly below these (or on the UPS's LB / FSD).
-        "shutdown_battery_percent": _field((int, float), 10, _between(0, 100)),
-        "shutdown_runtime_s": _field((int, float), 120, _between(0, 86400)),
-        # `kiosk power watch`: how often to read the UPS; how long the mains must be gone
-        # before it counts (a flicker is ignored).
-        "poll_interval_s": _field((int, float), 0.5, _between(0.1, 60)),
-        "debounce_s": _field((int, float), 1.0, _between(0, 600)),
-        # After a shutdown decided on battery, have the UPS cut its output and restore it
-        # when the mains returns, so the kiosk boots by itself (kiosk/power/poweroff.py,
-        # systemd/system-shutdown/kiosk-ups-poweroff; docs/power.md).
-        "ups_poweroff": _field(bool, True),
-        # The power race: when the mains returns during the shutdown, some UPSes keep their
-        # output on and the kiosk would stay halted. > 0: the shutdown hook reboots if the
-        # power is still on this many seconds after telling the UPS (longer than the UPS's
-        # own off delay; systemd-shutdown waits at most 90 s for its hooks). 0: off.
-        "ups_poweroff_wait_s": _field(int, 0, _between(0, 50)),
+        "type": _backend("power", "sim"),
+        **POWER,
     },
     "upload": {
-        "url": _field(str, "http://127.0.0.1:8700/", (
-            (lambda v: v.startswith(("http://", "https://")) and _has_host(v)),
-            "an http:// or https:// URL")),
-        "token": _field(str, "", secret=True),
+        "url": String("http://127.0.0.1:8700/",
+                      test=lambda v: v.startswith(("http://", "https://")) and _has_host(v),
+                      allowed="an http:// or https:// URL",
+                      description="the intake's tus endpoint"),
+        "token": String("", secret=True, description="a bearer token for the intake"),
         # TLS: the intake's certificate is verified against this CA file (PEM), or, when
         # tls_fingerprint is set, must be exactly that certificate (SHA-256 of its DER, hex,
         # colons allowed: `kiosk-intake keys init` prints it); neither: the system's CAs.
-        "ca_file": _field(str, ""),
-        "tls_fingerprint": _field(str, "", (
-            (lambda v: v == "" or bool(re.fullmatch(r"[0-9a-fA-F]{64}", v.replace(":", "")))),
-            "the SHA-256 of the intake's certificate: 64 hex digits (colons allowed)")),
+        "ca_file": String("", description=(
+            "https: the CA file (PEM) the intake's certificate is verified against; "
+            "\"\": the system's CAs")),
+        "tls_fingerprint": String("", test=lambda v: v == "" or bool(
+            re.fullmatch(r"[0-9a-fA-F]{64}", v.replace(":", ""))),
+            allowed="the SHA-256 of the intake's certificate: 64 hex digits (colons allowed)",
+            description="https: the intake's pinned certificate (`kiosk-intake keys init` "
+                        "prints it)"),
         # Plain http:// to anything but this machine sends the records' metadata in clear;
         # refused unless this is true.
-        "allow_insecure": _field(bool, False),
+        "allow_insecure": Boolean(False, description=(
+            "allow plain http:// to another machine (metadata in clear)")),
         # The intake's receipt-signing public key (DIR/keys/intake.pub of `kiosk-intake keys
         # init`). "" = not configured: `kiosk upload` refuses to run rather than acknowledge
         # a record on an unverified receipt.
-        "intake_key": _field(str, ""),
+        "intake_key": String("", description=(
+            "the intake's receipt-signing public key (intake.pub); \"\": `kiosk upload` "
+            "refuses to run")),
         # `kiosk upload` (the daemon): seconds between passes over the outbox; while the
         # link is down the pause doubles, up to max_backoff_s.
-        "interval_s": _field((int, float), 30, _between(0.1, 86400)),
-        "max_backoff_s": _field((int, float), 600, _between(0.1, 86400)),
+        "interval_s": Number(30, 0.1, 86400, description=(
+            "`kiosk upload`: seconds between passes over the outbox")),
+        "max_backoff_s": Number(600, 0.1, 86400, description=(
+            "while the link is down the pause doubles, up to this")),
         # `kiosk upload --once`: passes over records still pending after the first.
-        "retries": _field(int, 3, _between(0, 100)),
+        "retries": Integer(3, 0, 100, description=(
+            "`kiosk upload --once`: passes over records still pending after the first")),
         # Per HTTP request (connect, and each wait for an answer).
-        "timeout_s": _field((int, float), 30, _between(1, 3600)),
+        "timeout_s": Number(30, 1, 3600, description=(
+            "per HTTP request (connect, and each wait for an answer)")),
         # Most bytes in one tus PATCH; 0 (the default): the rest of the record in one. The
         # intake keeps every byte that arrives, so a dropped link costs nothing to resend;
         # set a size only for a proxy in the way that limits request bodies.
-        "chunk_size": _field(int, 0, (
-            (lambda v: v == 0 or 1024 <= v <= 64 * 1024 * 1024),
-            "0 (the whole rest of the record) or a number from 1024 to 67108864")),
+        "chunk_size": Option(
+            int, 0, "most bytes in one tus PATCH; 0: the rest of the record in one",
+            "0 (the whole rest of the record) or a number from 1024 to 67108864",
+            lambda v: v == 0 or 1024 <= v <= 64 * 1024 * 1024),
         # Days after the intake's receipt before a record's payload is deleted (the receipt
         # and manifest stay); counted only while the clock is synchronised. 0: at once.
-        "retention_days": _field((int, float), 30, _between(0, 3650)),
+        "retention_days": Number(30, 0, 3650, description=(
+            "days after the intake's receipt before a record's payload is deleted")),
     },
     "sealing": {
         # "dev": a development key pair kept in <data_dir>/dev-central, allowed only with
         # simulated hardware. A real kiosk names the central office's public key file.
-        "central_key": _field(str, "dev"),
-        "device_key": _field(str, "{data_dir}/device.key"),
+        "central_key": String("dev", description=(
+            "the central office's public key file; \"dev\": a development pair in "
+            "<data_dir>/dev-central, simulated hardware only")),
+        "device_key": String("{data_dir}/device.key", description=(
+            "the kiosk's signing key (made on first use)")),
     },
     "doctor": {
         # `kiosk doctor`: seconds for each network question (the intake, upsd); the whole
         # run answers within a few of these, however dead the link.
-        "timeout_s": _field((int, float), 5, _between(0.5, 60)),
+        "timeout_s": Number(5, 0.5, 60, description=(
+            "`kiosk doctor`: seconds for each network question (the intake, upsd)")),
         # An unsent record older than this is a failure (the link, the uploader, the
         # intake): a day by default.
-        "max_unsent_age_s": _field((int, float), 86400, _between(60, 90 * 86400)),
+        "max_unsent_age_s": Number(86400, 60, 90 * 86400, description=(
+            "an unsent record older than this is a failure")),
     },
     "ui": {
-        "fullscreen": _field(bool, False),
-        "width": _field(int, 1280, _between(320, 7680)),
-        "height": _field(int, 800, _between(240, 4320)),
+        "fullscreen": Boolean(False, description="the kiosk window fills the screen"),
+        "width": Integer(1280, 320, 7680, description="window width in pixels"),
+        "height": Integer(800, 240, 4320, description="window height in pixels"),
         # The panel's visible area in millimetres, [width, height]: every size on screen is
         # set in mm of this panel (touch targets >= 10 mm, text >= 4.8 mm high). The default
         # is the official Raspberry Pi 7-inch display (800x480 on about 155 x 86 mm).
-        "panel_mm": _field(list, [155.0, 86.0], (
-            (lambda v: len(v) == 2 and all(isinstance(x, (int, float))
-                                           and not isinstance(x, bool) and 40 <= x <= 1000
-                                           for x in v)),
-            "[width, height] in millimetres, each from 40 to 1000")),
+        "panel_mm": List([155.0, 86.0], _panel_mm,
+                         allowed="[width, height] in millimetres, each from 40 to 1000",
+                         description="the panel's visible size: every size on screen is set "
+                                     "in mm of it (the official Raspberry Pi 7-inch display)"),
         # Privacy between citizens: after idle_timeout_s without a touch a warning counts
         # down idle_warning_s (>= 20 s, WCAG 2.2.1) for one tap to continue; then the
         # session is wiped and the kiosk returns to welcome.
-        "idle_timeout_s": _field((int, float), 60, _between(10, 3600)),
-        "idle_warning_s": _field((int, float), 30, _between(20, 600)),
+        "idle_timeout_s": Number(60, 10, 3600, description=(
+            "seconds without a touch before the idle warning")),
+        "idle_warning_s": Number(30, 20, 600, description=(
+            "the warning's countdown (>= 20 s, WCAG 2.2.1); then the session is wiped")),
         # The receipt screen goes back to welcome by itself after this long.
-        "receipt_s": _field((int, float), 45, _between(10, 600)),
+        "receipt_s": Number(45, 10, 600, description=(
+            "the receipt screen goes back to welcome after this long")),
         # Spoken prompts (espeak-ng): "auto" speaks when the machine has a sound card.
-        "speech": _field((bool, str), "auto", (
-            (lambda v: isinstance(v, bool) or v == "auto"), "true, false or \"auto\"")),
+        "speech": Option((bool, str), "auto", "spoken prompts (espeak-ng); \"auto\": when "
+                         "the machine has a sound card", "true, false or \"auto\"",
+                         lambda v: isinstance(v, bool) or v == "auto"),
         # Camera preview frames per second asked of the preview loop.
-        "preview_fps": _field((int, float), 20, _between(1, 60)),
+        "preview_fps": Number(20, 1, 60, description="camera preview frames per second"),
         # Portrait and fingerprint tries before the screen asks the citizen to call an
         # officer (MOSIP: 3 retries per modality).
-        "capture_tries": _field(int, 3, _between(1, 10)),
+        "capture_tries": Integer(3, 1, 10, description=(
+            "portrait and fingerprint tries before \"please call an officer\"")),
     },
     # `kiosk update` (kiosk/update/): releases under root (releases/<name>, the `current`
     # link the units' ExecStart goes through); what restarts the services and asks whether
     # they run; the health checks, each a `kiosk` command run from the new release.
     "update": {
-        "root": _field(str, "/opt/kiosk"),
-        "restart_command": _field(list, ["systemctl", "restart", *_UNITS], _ARGV),
-        "status_command": _field(list, ["systemctl", "is-active", "--quiet", *_UNITS], (
-            (lambda v: all(isinstance(x, str) and x for x in v)),
-            "a list of non-empty strings ([] to skip)")),
-        "health_checks": _field(list, [["doctor"], ["hw", "selftest"]], (
-            (lambda v: bool(v) and all(isinstance(c, list) and c and all(
-                isinstance(x, str) and x for x in c) for c in v)),
+        "root": String("/opt/kiosk", description=(
+            "releases/<name> and the `current` link the units go through")),
+        "restart_command": List(["systemctl", "restart", *_UNITS], strings,
+                                allowed="a non-empty list of non-empty strings",
+                                description="what restarts the services"),
+        "status_command": List(["systemctl", "is-active", "--quiet", *_UNITS],
+                               lambda v: strings(v, empty=True),
+                               allowed="a list of non-empty strings ([] to skip)",
+                               description="what asks whether they run"),
+        "health_checks": List([["doctor"], ["hw", "selftest"]], _commands, allowed=(
             "a non-empty list of kiosk commands, each a list of strings, "
-            "e.g. [[\"doctor\"], [\"hw\", \"selftest\"]]")),
-        "check_timeout_s": _field((int, float), 300, _between(1, 3600)),
+            "e.g. [[\"doctor\"], [\"hw\", \"selftest\"]]"),
+            description="`kiosk` commands run from the new release"),
+        "check_timeout_s": Number(300, 1, 3600, description="seconds for each health check"),
         # After the restart, before the checks: a service that dies right after saying
         # READY is caught by the status command.
-        "settle_s": _field((int, float), 5, _between(0, 600)),
+        "settle_s": Number(5, 0, 600, description=(
+            "after the restart, before the checks (a service that dies right after READY)")),
         # Wheelhouses (a USB stick) pip looks in; offline: never the package index.
-        "find_links": _field(list, [], (
-            (lambda v: all(isinstance(x, str) and x for x in v)), "a list of directories")),
-        "offline": _field(bool, False),
+        "find_links": List([], lambda v: strings(v, empty=True),
+                           allowed="a list of directories",
+                           description="wheelhouses (a USB stick) pip looks in"),
+        "offline": Boolean(False, description="never the package index"),
     },
 }
 
@@ -365,23 +355,6 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
     return layer
 
 
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-             list: "a list"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _check_value(key: str, field: Field, value: Any) -> None:
-    kinds = field.type if isinstance(field.type, tuple) else (field.type,)
-    # bool is an int in Python; do not let `true` pass for a number or a number for a bool.
-    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-    if not ok:
-        raise ConfigError(key, value, _type_name(field.type))
-    if field.check is not None and not field.check(value):
-        raise ConfigError(key, value, field.allowed)
-
-
 def validate(data: dict[str, dict[str, Any]]) -> None:
     """Check every key of a merged config; raise ConfigError on the first mistake."""
     from kiosk.hardware.registry import backend_names, get_backend_class
@@ -392,21 +365,21 @@ def validate(data: dict[str, dict[str, Any]]) -> None:
             raise ConfigError(f"[{section}]", "(section)", f"a known section: {allowed}")
         fields = SCHEMA[section]
         kind = _BACKEND_SECTIONS.get(section)
-        declared: Mapping[str, type] = {}
+        declared: Mapping[str, Option] = {}
         if kind is not None:
             name = values.get("type")
             if not isinstance(name, str) or name not in backend_names(kind):
                 raise ConfigError(f"{section}.type", name,
                                   "one of " + ", ".join(map(repr, backend_names(kind))))
-            declared = getattr(get_backend_class(kind, name), "OPTIONS", {})
+            declared = get_backend_class(kind, name).OPTIONS
         for key, value in values.items():
             full = f"{section}.{key}"
             if key in fields:
-                _check_value(full, fields[key], value)
+                check(full, fields[key], value)
             elif key in declared:
-                want = declared[key]
-                if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
-                    raise ConfigError(full, value, _type_name(want))
+                # Only the type here: the backend's range is checked when the device is
+                # created (create_device, `kiosk config check`), as a device's problem.
+                check(full, declared[key], value, values=False)
             else:
                 known = sorted(set(fields) | set(declared))
                 raise ConfigError(full, value, "no such key here; known keys: " + ", ".join(known))
@@ -466,20 +439,26 @@ def check_devices(config: Config) -> None:
     opened: no hardware is touched), so out-of-range values fail here with their key, and
     no GPIO line is claimed twice on real pins."""
     from kiosk.errors import DeviceError
-    from kiosk.hardware.registry import create_device
+    from kiosk.hardware.registry import create_device, get_backend_class
 
     for kind in (*HARDWARE_KINDS, "power"):
         # A DeviceError is a device problem (no pins on this machine), not a config mistake.
         with contextlib.suppress(DeviceError):
             create_device(kind, config.backend_options(kind))
     gpio, power = config["hardware.gpio"], config["power"]
-    if gpio["type"] == "native" and power["type"] == "gpio" and power.get(
-            "pin_factory", "native") == "native":
-        kiosk_pins = {gpio.get(name, default) for name, default in (
-            ("led_pin", 17), ("buzzer_pin", 27), ("help_pin", 22), ("tamper_pin", 23),
-            ("power_fail_pin", 24), ("pir_pin", None))}
-        ups_pin = power.get("power_fail_pin", 24)
-        poweroff_pin = power.get("poweroff_pin")
+    if gpio["type"] != "native" or power["type"] != "gpio":
+        return
+    kiosk_gpio, ups = get_backend_class("gpio", "native"), get_backend_class("power", "gpio")
+
+    def ups_option(name: str) -> Any:
+        return power.get(name, ups.OPTIONS[name].default)
+
+    if ups_option("pin_factory") == "native":
+        # The lines [hardware.gpio] claims: its *_pin options, as set or by default.
+        kiosk_pins = {gpio.get(name, option.default)
+                      for name, option in kiosk_gpio.OPTIONS.items() if name.endswith("_pin")}
+        ups_pin = ups_option("power_fail_pin")
+        poweroff_pin = ups_option("poweroff_pin")
         if poweroff_pin is not None and poweroff_pin in kiosk_pins:
             raise ConfigError("power.poweroff_pin", poweroff_pin,
                               "a GPIO line that [hardware.gpio] does not also claim: the "

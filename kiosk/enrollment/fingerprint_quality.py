@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kiosk.enrollment.fingerprint_options import OPTIONS
 from kiosk.enrollment.quality import QualityReport
 from kiosk.i18n import N_, bilingual
 
@@ -58,12 +59,13 @@ class FingerprintThresholds:
     """Limits for :func:`assess_fingerprint` (config ``[fingerprints]``; defaults for 500 ppi
     optical sensors at 16 levels, like the ZFM)."""
 
-    #: The pass mark, 0-100. MOSIP's registration client: 40 for fingers (on NFIQ 2).
-    min_score: int = 40
-    min_area: float = 0.30       # share of the image that must show ridges
-    min_contrast: float = 14.0   # gray levels: median local contrast of the finger area
-    min_clarity: float = 0.30    # mean ridge-orientation coherence over the finger area
-    max_smudge: float = 0.10     # share of the finger's box that is a dark, ridgeless blot
+    #: The pass mark, 0-100, and the measures' limits: the config's defaults
+    #: (:mod:`kiosk.enrollment.fingerprint_options`, which says what each is).
+    min_score: int = OPTIONS["min_quality"].default
+    min_area: float = OPTIONS["min_area"].default
+    min_contrast: float = OPTIONS["min_contrast"].default
+    min_clarity: float = OPTIONS["min_clarity"].default
+    max_smudge: float = OPTIONS["max_smudge"].default
     # Fixed parts of the measures, not configuration: the block size (about 1.5 ridge
     # periods at 500 ppi), the local contrast that marks finger area, the gray level under
     # which a flat block counts as a blot.

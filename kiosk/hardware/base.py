@@ -19,35 +19,40 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kiosk.errors import DeviceBusy, DeviceError
+from kiosk.options import Option, check_values
 
 if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: Option name -> the Python type(s) a config value must have. ``(int, float)`` for numbers,
-#: because TOML writes ``100`` as an integer.
-OptionTypes = dict[str, type | tuple[type, ...]]
+#: A backend's config options: name -> :class:`~kiosk.options.Option` (type, default, what
+#: is allowed, description), declared once on the backend class.
+Options = dict[str, Option]
 
 
 class Device:
     """Base of every kiosk device: lifecycle, self-test and the one-capture-at-a-time lock.
 
-    Subclasses declare ``OPTIONS`` (config option -> type), take those options as keyword
-    arguments, and implement ``_open``/``_close``/``_selftest``. Example::
+    Subclasses declare ``OPTIONS`` (config option -> :class:`~kiosk.options.Option`), take
+    those options as keyword arguments with the declared defaults, check their values with
+    ``_check_options(locals())``, and implement ``_open``/``_close``/``_selftest``.
+    ``SECTION`` is the config section of the device kind (``hardware.fingerprint``), which
+    names the keys in errors. Example::
 
         with SimFingerprint(seed=7) as scanner:
             ok, detail = scanner.selftest()
             image = scanner.capture(timeout=5.0)
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {}
+    OPTIONS: ClassVar[Options] = {}
+    SECTION: ClassVar[str] = "hardware"
 
     def __init__(self) -> None:
         self._closed = True
@@ -117,6 +122,13 @@ class Device:
         return True, "ok"
 
     # -- helpers for backends -------------------------------------------------------------
+    @classmethod
+    def _check_options(cls, values: Mapping[str, Any]) -> None:
+        """Check the constructor's option values against ``OPTIONS`` (the one checker,
+        :func:`kiosk.options.check`): ConfigError names ``<SECTION>.<option>``. The types
+        are left to ``create_device``: Python callers may hand an int for a float."""
+        check_values(cls.SECTION, cls.OPTIONS, values, types=False)
+
     def _check_open(self) -> None:
         if self._closed:
             raise DeviceError(

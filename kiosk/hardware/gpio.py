@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from kiosk.errors import ConfigError, DeviceError, DeviceNotFound
-from kiosk.hardware.base import Device, OptionTypes
+from kiosk.hardware.base import Device, Options
+from kiosk.options import Boolean, GpioPin, Number
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,6 @@ Callback = Callable[[], None]
 _BUSY_BLINK = (0.5, 0.5)
 _FAULT_BLINK = (0.1, 0.1)
 _BEEP = (0.1, 0.1)
-_BCM_PINS = range(28)  # GPIO0-27 on the 40-pin header
 
 
 class KioskGpio(Device):
@@ -56,36 +56,43 @@ class KioskGpio(Device):
                 ...
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "led_pin": int,
-        "buzzer_pin": int,
-        "help_pin": int,
-        "tamper_pin": int,
-        "power_fail_pin": int,
-        "pir_pin": int,
-        "power_fail_active_high": bool,
-        "help_bounce_s": (int, float),
+    SECTION: ClassVar[str] = "hardware.gpio"
+
+    OPTIONS: ClassVar[Options] = {
+        "led_pin": GpioPin(17, description="the status LED (BCM number)"),
+        "buzzer_pin": GpioPin(27, description="the buzzer (BCM number)"),
+        "help_pin": GpioPin(22, description="the help button, to ground (BCM number)"),
+        "tamper_pin": GpioPin(23, description="the enclosure tamper switch (BCM number)"),
+        "power_fail_pin": GpioPin(24, description="the UPS power-fail line (BCM number)"),
+        "pir_pin": GpioPin(None, description="a PIR presence sensor (BCM number; unset: none)"),
+        "power_fail_active_high": Boolean(True, description=(
+            "the power-fail line is high when the mains is gone")),
+        "help_bounce_s": Number(0.05, 0, allowed="seconds >= 0",
+                                description="the help button's debounce"),
     }
 
-    def __init__(self, *, led_pin: int = 17, buzzer_pin: int = 27, help_pin: int = 22,
-                 tamper_pin: int = 23, power_fail_pin: int = 24, pir_pin: int | None = None,
-                 power_fail_active_high: bool = True, help_bounce_s: float = 0.05,
+    def __init__(self, *, led_pin: int = OPTIONS["led_pin"].default,
+                 buzzer_pin: int = OPTIONS["buzzer_pin"].default,
+                 help_pin: int = OPTIONS["help_pin"].default,
+                 tamper_pin: int = OPTIONS["tamper_pin"].default,
+                 power_fail_pin: int = OPTIONS["power_fail_pin"].default,
+                 pir_pin: int | None = OPTIONS["pir_pin"].default,
+                 power_fail_active_high: bool = OPTIONS["power_fail_active_high"].default,
+                 help_bounce_s: float = OPTIONS["help_bounce_s"].default,
                  pin_factory: Any = None) -> None:
         super().__init__()
         pins = {"led_pin": led_pin, "buzzer_pin": buzzer_pin, "help_pin": help_pin,
                 "tamper_pin": tamper_pin, "power_fail_pin": power_fail_pin}
         if pir_pin is not None:
             pins["pir_pin"] = pir_pin
+        self._check_options(pins)
         seen: dict[int, str] = {}
-        for name, pin in pins.items():
-            if pin not in _BCM_PINS:
-                raise ConfigError(f"hardware.gpio.{name}", pin, "a BCM GPIO number 0-27")
+        for name, pin in pins.items():  # each pin alone is checked above; together:
             if pin in seen:
                 raise ConfigError(f"hardware.gpio.{name}", pin,
                                   f"a pin not already used by {seen[pin]}")
             seen[pin] = name
-        if help_bounce_s < 0:
-            raise ConfigError("hardware.gpio.help_bounce_s", help_bounce_s, "seconds >= 0")
+        self._check_options({"help_bounce_s": help_bounce_s})
         self._pins = pins
         self.power_fail_active_high = power_fail_active_high
         self._bounce = float(help_bounce_s) or None

@@ -4,10 +4,11 @@
 Nothing is imported until a backend is asked for, so a real backend's vendor library
 (picamera2, smartcard, serial, lgpio) is needed only when config selects that backend.
 
-Each backend class declares ``OPTIONS`` (option name -> Python type); ``create_device``
-checks the options against it and fails fast with a :class:`~kiosk.errors.ConfigError`
-that names the key (``hardware.<kind>.<option>``, or ``power.<option>``), the bad value and
-what is allowed. Example::
+Each backend class declares ``OPTIONS`` (option name -> :class:`~kiosk.options.Option`:
+type, default, what is allowed, description); ``create_device`` checks the options against
+it and fails fast with a :class:`~kiosk.errors.ConfigError` that names the key
+(``hardware.<kind>.<option>``, or ``power.<option>``), the bad value and what is allowed.
+Example::
 
     scanner = create_device("fingerprint", {"type": "sim", "seed": 3})
     with scanner:
@@ -23,6 +24,7 @@ from typing import Any
 
 from kiosk.errors import ConfigError, DeviceNotFound
 from kiosk.hardware.base import Device
+from kiosk.options import check
 
 log = logging.getLogger(__name__)
 
@@ -89,21 +91,6 @@ def get_backend_class(kind: str, name: str) -> type[Device]:
     return cls
 
 
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-             list: "a list"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
-
-
-def _type_ok(value: Any, want: type | tuple[type, ...]) -> bool:
-    kinds = want if isinstance(want, tuple) else (want,)
-    # bool is an int in Python: `true` must not pass for a number, nor 1 for a bool.
-    if isinstance(value, bool):
-        return bool in kinds
-    return isinstance(value, kinds)
-
-
 def check_options(kind: str, options: Mapping[str, Any]) -> tuple[type[Device], dict[str, Any]]:
     """Validate ``options`` (``type`` plus backend options) without creating the device.
 
@@ -121,9 +108,8 @@ def check_options(kind: str, options: Mapping[str, Any]) -> tuple[type[Device], 
             known = ", ".join(sorted(cls.OPTIONS)) or "none"
             raise ConfigError(key, value, f"no such option for {options['type']!r}; "
                                           f"known options: {known}")
-        want = cls.OPTIONS[option]
-        if not _type_ok(value, want):
-            raise ConfigError(key, value, _type_name(want))
+        # The type here; the backend's constructor checks the value (check_values).
+        check(key, cls.OPTIONS[option], value, values=False)
         kwargs[option] = value
     return cls, kwargs
 

@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
-from kiosk.errors import ConfigError
-from kiosk.hardware.base import Device, OptionTypes
+from kiosk.hardware.base import Device, Options
+from kiosk.options import Boolean, Number, String
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class PowerSource(Device):
                 ...
     """
 
+    SECTION: ClassVar[str] = "power"
+
     def read(self) -> PowerStatus:
         """The current reading."""
         raise NotImplementedError
@@ -104,23 +106,24 @@ class SimPower(PowerSource):
             assert ups.read().low_battery
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "source": str,
-        "battery_percent": (int, float),
-        "runtime_s": (int, float),
-        "low_battery": bool,
+    OPTIONS: ClassVar[Options] = {
+        "source": String("mains", choices=_SOURCES, description="the simulated power source"),
+        "battery_percent": Number(100.0, 0, 100, allowed="a number from 0 to 100",
+                                  description="the simulated charge"),
+        "runtime_s": Number(3600.0, 0, allowed="a number of seconds >= 0",
+                            description="the simulated runtime left"),
+        "low_battery": Boolean(False, description="the UPS's low-battery flag (NUT LB)"),
     }
 
-    def __init__(self, *, source: str = "mains", battery_percent: float = 100.0,
-                 runtime_s: float = 3600.0, low_battery: bool = False) -> None:
+    def __init__(self, *, source: str = OPTIONS["source"].default,
+                 battery_percent: float = OPTIONS["battery_percent"].default,
+                 runtime_s: float = OPTIONS["runtime_s"].default,
+                 low_battery: bool = OPTIONS["low_battery"].default) -> None:
         super().__init__()
+        self._check_options(locals())
         self._lock = threading.Lock()
-        try:
-            self._status = PowerStatus(source, float(battery_percent),  # type: ignore[arg-type]
-                                       float(runtime_s), low_battery)
-        except ValueError as exc:
-            key, value, allowed = _bad_option(source, battery_percent, runtime_s)
-            raise ConfigError(key, value, allowed) from exc
+        self._status = PowerStatus(source, float(battery_percent),  # type: ignore[arg-type]
+                                   float(runtime_s), low_battery)
 
     def read(self) -> PowerStatus:
         self._check_open()
@@ -134,10 +137,3 @@ class SimPower(PowerSource):
             log.info("simulated power: %s", self._status)
             return self._status
 
-
-def _bad_option(source: str, percent: float, runtime: float) -> tuple[str, object, str]:
-    if source not in _SOURCES:
-        return "power.source", source, "one of " + ", ".join(map(repr, _SOURCES))
-    if not 0 <= percent <= 100:
-        return "power.battery_percent", percent, "a number from 0 to 100"
-    return "power.runtime_s", runtime, "a number of seconds >= 0"

@@ -31,7 +31,8 @@ import threading
 from typing import Any, ClassVar, Protocol
 
 from kiosk.errors import ConfigError, DeviceNotFound, DeviceTimeout
-from kiosk.hardware.base import OptionTypes
+from kiosk.hardware.base import Options
+from kiosk.options import Boolean, GpioPin, Integer, Number, String
 from kiosk.power.base import PowerSource, PowerStatus
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ wire = logging.getLogger("kiosk.wire.ups")
 
 GAUGES = ("max17048", "max17040", "ina219", "none")
 _DEFAULT_ADDRESS = {"max17048": 0x36, "max17040": 0x36, "ina219": 0x40}
-_BCM_PINS = range(28)
 
 # MAX17040/MAX17048 registers and scales (datasheet register map).
 VCELL, SOC, CRATE = 0x02, 0x04, 0x16
@@ -100,48 +100,50 @@ class GpioUps(PowerSource):
     ``bus`` (Python only) hands in an SMBus-like object instead of opening ``i2c_bus``.
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "power_fail_pin": int,
-        "power_fail_active_high": bool,
-        "gauge": str,
-        "i2c_bus": int,
-        "i2c_address": int,
-        "full_voltage": (int, float),
-        "empty_voltage": (int, float),
-        "low_battery_percent": (int, float),
-        "pin_factory": str,
-        "poweroff_pin": int,
-        "poweroff_active_high": bool,
+    OPTIONS: ClassVar[Options] = {
+        "power_fail_pin": GpioPin(24, description="the HAT's power-fail output (BCM number)"),
+        "power_fail_active_high": Boolean(True, description=(
+            "the power-fail line is high when the mains is gone")),
+        "gauge": String("max17048", choices=GAUGES, description="the I2C fuel gauge"),
+        "i2c_bus": Integer(1, 0, allowed="an I2C bus number >= 0",
+                           description="the gauge's bus (1 = GPIO2/3)"),
+        "i2c_address": Integer(None, 0x03, 0x77, allowed="a 7-bit I2C address 0x03-0x77",
+                               description="the gauge's address (unset: the gauge's usual)"),
+        "full_voltage": Number(4.2, description="ina219: the pack's voltage when full"),
+        "empty_voltage": Number(3.0, description="ina219: the pack's voltage when empty"),
+        "low_battery_percent": Number(10.0, 0, 100, allowed="0-100",
+                                      description="low_battery at or below this charge"),
+        "pin_factory": String("native", choices=("native", "mock"),
+                              allowed="'native' or 'mock'",
+                              description="\"mock\": a gpiozero MockFactory pin (tests, "
+                                          "bench demos)"),
+        "poweroff_pin": GpioPin(None, description=(
+            "the HAT's power-off input, driven by the shutdown hook after a battery "
+            "shutdown (BCM number; unset: none; docs/power.md)")),
+        "poweroff_active_high": Boolean(True, description="the power-off input's polarity"),
     }
 
-    def __init__(self, *, power_fail_pin: int = 24, power_fail_active_high: bool = True,
-                 gauge: str = "max17048", i2c_bus: int = 1, i2c_address: int | None = None,
-                 full_voltage: float = 4.2, empty_voltage: float = 3.0,
-                 low_battery_percent: float = 10.0, pin_factory: str = "native",
-                 poweroff_pin: int | None = None, poweroff_active_high: bool = True,
+    def __init__(self, *, power_fail_pin: int = OPTIONS["power_fail_pin"].default,
+                 power_fail_active_high: bool = OPTIONS["power_fail_active_high"].default,
+                 gauge: str = OPTIONS["gauge"].default,
+                 i2c_bus: int = OPTIONS["i2c_bus"].default,
+                 i2c_address: int | None = OPTIONS["i2c_address"].default,
+                 full_voltage: float = OPTIONS["full_voltage"].default,
+                 empty_voltage: float = OPTIONS["empty_voltage"].default,
+                 low_battery_percent: float = OPTIONS["low_battery_percent"].default,
+                 pin_factory: str = OPTIONS["pin_factory"].default,
+                 poweroff_pin: int | None = OPTIONS["poweroff_pin"].default,
+                 poweroff_active_high: bool = OPTIONS["poweroff_active_high"].default,
                  bus: SMBusLike | None = None) -> None:
         super().__init__()
-        if power_fail_pin not in _BCM_PINS:
-            raise ConfigError("power.power_fail_pin", power_fail_pin, "a BCM GPIO number 0-27")
-        if gauge not in GAUGES:
-            raise ConfigError("power.gauge", gauge, "one of " + ", ".join(map(repr, GAUGES)))
-        if i2c_bus < 0:
-            raise ConfigError("power.i2c_bus", i2c_bus, "an I2C bus number >= 0")
-        if i2c_address is not None and not 0x03 <= i2c_address <= 0x77:
-            raise ConfigError("power.i2c_address", i2c_address, "a 7-bit I2C address "
-                                                                "0x03-0x77")
+        self._check_options(locals())
         if not 0 < empty_voltage < full_voltage:
             raise ConfigError("power.full_voltage", full_voltage,
                               f"a voltage above empty_voltage ({empty_voltage})")
-        if not 0 <= low_battery_percent <= 100:
-            raise ConfigError("power.low_battery_percent", low_battery_percent, "0-100")
-        if poweroff_pin is not None and (poweroff_pin not in _BCM_PINS
-                                         or poweroff_pin == power_fail_pin):
+        if poweroff_pin is not None and poweroff_pin == power_fail_pin:
             raise ConfigError("power.poweroff_pin", poweroff_pin,
                               "a BCM GPIO number 0-27 other than power.power_fail_pin "
                               f"({power_fail_pin}): the HAT's power-off input")
-        if pin_factory not in ("native", "mock"):
-            raise ConfigError("power.pin_factory", pin_factory, "'native' or 'mock'")
         self.power_fail_pin = power_fail_pin
         self.power_fail_active_high = power_fail_active_high
         self.poweroff_pin = poweroff_pin

@@ -33,13 +33,13 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from kiosk.errors import (
-    ConfigError,
     DeviceError,
     DeviceNotFound,
     DeviceProtocolError,
     DeviceTimeout,
 )
-from kiosk.hardware.base import OptionTypes
+from kiosk.hardware.base import Options
+from kiosk.options import Integer, Number, String
 from kiosk.power.base import PowerSource, PowerStatus
 
 log = logging.getLogger(__name__)
@@ -351,25 +351,23 @@ class NutUps(PowerSource):
             status = ups.read()  # PowerStatus(source="battery", ..., status="OB DISCHRG")
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "host": str,
-        "port": int,
-        "ups": str,
-        "timeout": (int, float),
+    OPTIONS: ClassVar[Options] = {
+        "host": String("127.0.0.1", test=lambda v: bool(v) and not any(c.isspace() for c in v),
+                       allowed="a host name or address", description="upsd's address"),
+        "port": Integer(3493, 1, 65535, description="upsd's TCP port"),
+        "ups": String("ups", pattern=_NAME.pattern,
+                      allowed="a ups.conf section name (letters, digits, '.', '_', '-')",
+                      description="the UPS's name in ups.conf"),
+        "timeout": Number(3.0, above=0, maximum=60,
+                          allowed="seconds, more than 0 and at most 60",
+                          description="seconds for each question to upsd"),
     }
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 3493, ups: str = "ups",
-                 timeout: float = 3.0) -> None:
+    def __init__(self, *, host: str = OPTIONS["host"].default,
+                 port: int = OPTIONS["port"].default, ups: str = OPTIONS["ups"].default,
+                 timeout: float = OPTIONS["timeout"].default) -> None:
         super().__init__()
-        if not host or any(c.isspace() for c in host):
-            raise ConfigError("power.host", host, "a host name or address")
-        if not 1 <= port <= 65535:
-            raise ConfigError("power.port", port, "a TCP port 1-65535")
-        if not _NAME.fullmatch(ups):
-            raise ConfigError("power.ups", ups, "a ups.conf section name (letters, digits, "
-                                                "'.', '_', '-')")
-        if not 0 < timeout <= 60:
-            raise ConfigError("power.timeout", timeout, "seconds, more than 0 and at most 60")
+        self._check_options(locals())
         self.ups = ups
         self._client = NutClient(host, port, timeout=float(timeout))
         self._lock = threading.Lock()

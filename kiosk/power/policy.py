@@ -39,6 +39,7 @@ from typing import Any
 
 from kiosk.errors import KioskError
 from kiosk.power import PowerStatus
+from kiosk.power.options import OPTIONS as _POWER  # type, default, range, what each is for
 from kiosk.power.poweroff import clear_flag, write_flag
 from kiosk.service import Notifier
 
@@ -58,11 +59,13 @@ class PowerEvent:
 
 @dataclass(frozen=True)
 class Thresholds:
-    debounce_s: float = 1.0
-    min_battery_percent: float = 30.0
-    min_runtime_s: float = 600.0
-    shutdown_battery_percent: float = 10.0
-    shutdown_runtime_s: float = 120.0
+    """The policy's limits from config ``[power]``; the defaults are the config's."""
+
+    debounce_s: float = float(_POWER["debounce_s"].default)
+    min_battery_percent: float = float(_POWER["min_battery_percent"].default)
+    min_runtime_s: float = float(_POWER["min_runtime_s"].default)
+    shutdown_battery_percent: float = float(_POWER["shutdown_battery_percent"].default)
+    shutdown_runtime_s: float = float(_POWER["shutdown_runtime_s"].default)
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> Thresholds:
@@ -195,7 +198,8 @@ def _run_shutdown(command: Sequence[str]) -> int:
 
 def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
           journal_factory: Callable[[], Any] | None, shutdown_command: Sequence[str],
-          poll_interval_s: float = 0.5, stop: threading.Event | None = None,
+          poll_interval_s: float = float(_POWER["poll_interval_s"].default),
+          stop: threading.Event | None = None,
           run_shutdown: Callable[[Sequence[str]], int | None] = _run_shutdown,
           clock: Callable[[], float] = time.monotonic,
           notifier: Notifier | None = None, poweroff_flag: Path | None = None,

@@ -64,27 +64,38 @@ def plan(power: Mapping[str, Any]) -> dict[str, str] | None:
     NUT UPS whose driver runs on another machine (that machine's upsmon primary cuts the
     power), a GPIO HAT without ``poweroff_pin``."""
     fields = _plan(power)
-    wait_s = int(power.get("ups_poweroff_wait_s", 0))
+    wait_s = int(_option(power, "ups_poweroff_wait_s"))
     if fields is not None and wait_s > 0:
         fields["wait_s"] = str(wait_s)
     return fields
 
 
+def _option(power: Mapping[str, Any], key: str) -> Any:
+    """``power[key]``, or the declared default when the section leaves it out (callers and
+    tests may hand a partial section)."""
+    if key in power:
+        return power[key]
+    from kiosk.power.gpio_ups import GpioUps  # here: the shutdown hook needs only this module
+    from kiosk.power.options import OPTIONS
+
+    return (OPTIONS.get(key) or GpioUps.OPTIONS[key]).default
+
+
 def _plan(power: Mapping[str, Any]) -> dict[str, str] | None:
-    if not power.get("ups_poweroff", True):
+    if not _option(power, "ups_poweroff"):
         return None
     kind = power.get("type")
     if kind == "nut":
-        if not is_loopback_url(f"nut://{power.get('host', '127.0.0.1')}/"):
+        if not is_loopback_url(f"nut://{_option(power, 'host')}/"):
             log.info("UPS driver on %s: its own NUT primary cuts the power, not this kiosk",
                      power.get("host"))
             return None
-        return {"type": "nut", "ups": str(power.get("ups", "ups"))}
+        return {"type": "nut", "ups": str(_option(power, "ups"))}
     if kind == "gpio":
         pin = power.get("poweroff_pin")
         if pin is None:
             return None
-        active = "high" if power.get("poweroff_active_high", True) else "low"
+        active = "high" if _option(power, "poweroff_active_high") else "low"
         return {"type": "gpio", "pin": str(int(pin)), "active": active}
     return None
 

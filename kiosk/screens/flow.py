@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
+from kiosk.config import SCHEMA
 from kiosk.core.vocabulary import LANGUAGES
 from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
 from kiosk.enrollment.nik import Nik
@@ -107,24 +108,30 @@ class Speaker(Protocol):
     def stop(self) -> None: ...
 
 
+def _default(section: str, key: str) -> Any:
+    return SCHEMA[section][key].default
+
+
 @dataclass(frozen=True)
 class FlowSettings:
-    idle_timeout_s: float = 60.0
-    idle_warning_s: float = 30.0
-    receipt_s: float = 45.0
-    capture_tries: int = 3
-    preview_fps: float = 20.0
-    session_timeout_s: float = 300.0
-    capture_timeout_s: float = 10.0
-    province: str = "72"
-    regency: str = "02"
+    """What the flow takes from config; the defaults are the config's (``SCHEMA``)."""
+
+    idle_timeout_s: float = float(_default("ui", "idle_timeout_s"))
+    idle_warning_s: float = float(_default("ui", "idle_warning_s"))
+    receipt_s: float = float(_default("ui", "receipt_s"))
+    capture_tries: int = _default("ui", "capture_tries")
+    preview_fps: float = float(_default("ui", "preview_fps"))
+    session_timeout_s: float = float(_default("kiosk", "session_timeout_s"))
+    capture_timeout_s: float = 10.0  # not configured
+    province: str = _default("kiosk", "regency").split(".")[0]
+    regency: str = _default("kiosk", "regency").split(".")[1]
     fingerprint_limits: FingerprintThresholds | None = None  # config [fingerprints]
-    fingerprint_storage: str = "png"  # config [fingerprints] storage
+    fingerprint_storage: str = _default("fingerprints", "storage")
 
     @classmethod
     def from_config(cls, config: Any) -> FlowSettings:
         ui, kiosk = config["ui"], config["kiosk"]
-        province, regency = str(kiosk.get("regency", "72.02")).split(".")
+        province, regency = str(kiosk.get("regency", _default("kiosk", "regency"))).split(".")
         return cls(idle_timeout_s=ui["idle_timeout_s"], idle_warning_s=ui["idle_warning_s"],
                    receipt_s=ui["receipt_s"], capture_tries=ui["capture_tries"],
                    preview_fps=ui["preview_fps"], session_timeout_s=kiosk["session_timeout_s"],

@@ -99,21 +99,25 @@ _MAX_DETAIL = 200  # characters of an intake's error text kept in last_error
 
 @dataclass(frozen=True)
 class UploadSettings:
-    """What the uploader needs from ``[upload]``, with the intake key already loaded."""
+    """What the uploader needs from ``[upload]``, with the intake key already loaded.
+
+    Built only by :meth:`from_config`: the defaults and ranges are the config's
+    (``kiosk.config.SCHEMA["upload"]``), never repeated here. Tests change a field with
+    ``dataclasses.replace``."""
 
     url: str
     kiosk_id: str
     intake_key: bytes
-    token: str = ""
-    interval_s: float = 30.0
-    retries: int = 3
-    max_backoff_s: float = 600.0
-    timeout_s: float = 30.0
-    chunk_size: int = 0  # 0: the rest of the record in one PATCH
-    retention_days: float = 30.0
-    ca_file: str = ""
-    tls_fingerprint: str = ""
-    device_key: str = ""  # the kiosk's device key file: every request is signed with it
+    token: str
+    interval_s: float
+    retries: int
+    max_backoff_s: float
+    timeout_s: float
+    chunk_size: int  # 0: the rest of the record in one PATCH
+    retention_days: float
+    ca_file: str
+    tls_fingerprint: str
+    device_key: str  # the kiosk's device key file: every request is signed with it
 
     @classmethod
     def from_config(cls, config: Config, intake_key: bytes) -> UploadSettings:

@@ -160,7 +160,7 @@ def plausible_table(draw: st.DrawFn, section: str) -> dict[str, Any]:
         if name in fields:
             table[name] = draw(of_type(fields[name].type, fields[name].default))
         else:
-            table[name] = draw(of_type(options[name]))
+            table[name] = draw(of_type(options[name].type))
     if draw(st.sampled_from(range(10))) == 7:
         table[draw(keys)] = draw(values)
     return table

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from kiosk.hardware.base import Device, Frame, Photo
 
 __all__ = ["Camera", "Frame", "Photo"]
@@ -26,6 +28,8 @@ class Camera(Device):
             frame = camera.preview_frame()       # Frame(320, 240, rgb)
             photo = camera.capture_still()       # Photo(480, 640, jpeg)
     """
+
+    SECTION: ClassVar[str] = "hardware.camera"
 
     def capture_still(self) -> Photo:
         """Take the portrait: a JPEG in portrait orientation."""

@@ -13,39 +13,53 @@ from PIL import Image
 
 from kiosk.errors import ConfigError
 from kiosk.hardware.base import Frame, Photo
+from kiosk.options import Integer, Number, Option, check
 
 #: The e-KTP portrait's aspect ratio, width:height.
 PORTRAIT_ASPECT = (3, 4)
 ROTATIONS = (0, 90, 180, 270)
 
 
-def check_output_options(still_width: int, still_height: int, preview_width: int,
-                         timeout_s: float, jpeg_quality: int) -> None:
-    """The options every real camera backend shares: a 3:4 portrait still, a preview
-    width, a capture timeout and the JPEG quality. ConfigError names the bad key."""
-    check_size("hardware.camera.still_width", still_width)
-    check_size("hardware.camera.still_height", still_height)
+def Pixels(default: int, lo: int = 16, hi: int = 8192, *,
+           description: str = "") -> Option:
+    """A pixel dimension: even (every YUV/JPEG path wants it) and within ``lo``-``hi``."""
+    return Integer(default, test=lambda v: lo <= v <= hi and not v % 2,
+                   allowed=f"an even number of pixels from {lo} to {hi}",
+                   description=description)
+
+
+#: The options every real camera backend shares: a 3:4 portrait still, a preview width, a
+#: quarter-turn rotation, a capture timeout and the JPEG quality.
+OUTPUT_OPTIONS: dict[str, Option] = {
+    "still_width": Pixels(480, description="the portrait's width in pixels"),
+    "still_height": Pixels(640, description="the portrait's height: 4/3 of its width"),
+    "preview_width": Pixels(320, 64, 1920, description="the preview's width in pixels"),
+    "rotation": Integer(0, choices=ROTATIONS, description=(
+        "clockwise degrees, for a camera mounted sideways")),
+    "timeout_s": Number(5.0, above=0, maximum=60, allowed="seconds, > 0 and <= 60",
+                        description="every wait on the camera"),
+    # 85: the usual trade-off, no visible artefacts at a third of q95's size.
+    "jpeg_quality": Integer(85, 1, 100, allowed="1 to 100",
+                            description="the portrait's JPEG quality"),
+}
+
+
+def check_portrait(still_width: int, still_height: int) -> None:
+    """The still is a 3:4 portrait (each side alone: :data:`OUTPUT_OPTIONS`)."""
     if still_width * 4 != still_height * 3:
         raise ConfigError("hardware.camera.still_height", still_height,
                           f"{still_width * 4 // 3} (the e-KTP portrait is 3:4)")
-    check_size("hardware.camera.preview_width", preview_width, 64, 1920)
-    if not 0 < timeout_s <= 60:
-        raise ConfigError("hardware.camera.timeout_s", timeout_s, "seconds, > 0 and <= 60")
-    if not 1 <= jpeg_quality <= 100:
-        raise ConfigError("hardware.camera.jpeg_quality", jpeg_quality, "1 to 100")
 
 
 def check_rotation(kind: str, rotation: int) -> int:
     """``rotation`` if it is a quarter turn; ConfigError naming ``hardware.<kind>.rotation``."""
-    if rotation not in ROTATIONS:
-        raise ConfigError(f"hardware.{kind}.rotation", rotation, "one of 0, 90, 180, 270")
+    check(f"hardware.{kind}.rotation", OUTPUT_OPTIONS["rotation"], rotation, types=False)
     return rotation
 
 
 def check_size(key: str, value: int, lo: int = 16, hi: int = 8192) -> int:
     """A pixel dimension: even (every YUV/JPEG path wants it) and within ``lo``-``hi``."""
-    if not lo <= value <= hi or value % 2:
-        raise ConfigError(key, value, f"an even number of pixels from {lo} to {hi}")
+    check(key, Pixels(value, lo, hi), value, types=False)
     return value
 
 

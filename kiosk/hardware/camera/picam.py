@@ -18,10 +18,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kiosk.errors import ConfigError, DeviceError, DeviceNotFound, DeviceTimeout
-from kiosk.hardware.base import Frame, OptionTypes, Photo
+from kiosk.errors import DeviceError, DeviceNotFound, DeviceTimeout
+from kiosk.hardware.base import Frame, Options, Photo
 from kiosk.hardware.camera import imaging
 from kiosk.hardware.camera.base import Camera
+from kiosk.options import Boolean, Integer
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire.camera")
@@ -70,29 +71,28 @@ class Picamera2Camera(Camera):
             photo = camera.capture_still()      # Photo(480, 640, jpeg)
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "camera_num": int,
-        "still_width": int,
-        "still_height": int,
-        "preview_width": int,
-        "rotation": int,
-        "autofocus": bool,
-        "timeout_s": (int, float),
-        "jpeg_quality": int,
+    OPTIONS: ClassVar[Options] = {
+        "camera_num": Integer(0, 0, allowed="an index >= 0",
+                              description="which camera (Picamera2's camera_num)"),
+        "autofocus": Boolean(True, description="run an autofocus cycle before each still"),
+        **imaging.OUTPUT_OPTIONS,
     }
 
-    def __init__(self, *, camera_num: int = 0, still_width: int = 480, still_height: int = 640,
-                 preview_width: int = 320, rotation: int = 0, autofocus: bool = True,
-                 timeout_s: float = 5.0, jpeg_quality: int = 85) -> None:
+    def __init__(self, *, camera_num: int = OPTIONS["camera_num"].default,
+                 still_width: int = OPTIONS["still_width"].default,
+                 still_height: int = OPTIONS["still_height"].default,
+                 preview_width: int = OPTIONS["preview_width"].default,
+                 rotation: int = OPTIONS["rotation"].default,
+                 autofocus: bool = OPTIONS["autofocus"].default,
+                 timeout_s: float = OPTIONS["timeout_s"].default,
+                 jpeg_quality: int = OPTIONS["jpeg_quality"].default) -> None:
         super().__init__()
-        if camera_num < 0:
-            raise ConfigError("hardware.camera.camera_num", camera_num, "an index >= 0")
-        imaging.check_output_options(still_width, still_height, preview_width, timeout_s,
-                                     jpeg_quality)
+        self._check_options(locals())
+        imaging.check_portrait(still_width, still_height)
         self.camera_num = camera_num
         self.still_size = (still_width, still_height)
         self.preview_width = preview_width
-        self.rotation = imaging.check_rotation("camera", rotation)
+        self.rotation = rotation
         self.autofocus = autofocus
         self.timeout_s = float(timeout_s)
         self.jpeg_quality = jpeg_quality

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from PIL import Image
 
-from kiosk.errors import ConfigError, DeviceTimeout
-from kiosk.hardware.base import Frame, OptionTypes, Photo
+from kiosk.errors import DeviceTimeout
+from kiosk.hardware.base import Frame, Options, Photo
 from kiosk.hardware.camera.base import Camera
+from kiosk.options import Integer, Number
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,24 +40,22 @@ class SimCamera(Camera):
             photo = camera.capture_still()       # red background: 3 is odd
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "seed": int,
-        "fail_every": int,
-        "capture_delay_s": (int, float),
+    OPTIONS: ClassVar[Options] = {
+        "seed": Integer(0, description="which simulated people sit for the camera"),
+        "fail_every": Integer(0, 0, allowed="0 (never fail) or a positive integer",
+                              description="every Nth capture fails (0: never)"),
+        "capture_delay_s": Number(0.0, 0, allowed="a number of seconds >= 0",
+                                  description="how long a still takes"),
     }
     STILL_SIZE = (480, 640)  # portrait 3:4, the e-KTP photo's aspect ratio
     PREVIEW_SIZE = (320, 240)
     JPEG_QUALITY = 85  # the usual trade-off: no visible artefacts at a third of q95's size
 
-    def __init__(self, *, seed: int = 0, fail_every: int = 0,
-                 capture_delay_s: float = 0.0) -> None:
+    def __init__(self, *, seed: int = OPTIONS["seed"].default,
+                 fail_every: int = OPTIONS["fail_every"].default,
+                 capture_delay_s: float = OPTIONS["capture_delay_s"].default) -> None:
         super().__init__()
-        if fail_every < 0:
-            raise ConfigError("hardware.camera.fail_every", fail_every,
-                              "0 (never fail) or a positive integer")
-        if capture_delay_s < 0:
-            raise ConfigError("hardware.camera.capture_delay_s", capture_delay_s,
-                              "a number of seconds >= 0")
+        self._check_options(locals())
         self.seed = seed
         self.subject = 0
         self.fail_every = fail_every

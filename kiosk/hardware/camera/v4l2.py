@@ -17,10 +17,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kiosk.errors import ConfigError, DeviceError, DeviceNotFound, DeviceTimeout
-from kiosk.hardware.base import Frame, OptionTypes, Photo
+from kiosk.errors import DeviceError, DeviceNotFound, DeviceTimeout
+from kiosk.hardware.base import Frame, Options, Photo
 from kiosk.hardware.camera import imaging
 from kiosk.hardware.camera.base import Camera
+from kiosk.options import Integer, Option, String
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire.camera")
@@ -58,43 +59,39 @@ class V4l2Camera(Camera):
             photo = camera.capture_still()       # Photo(480, 640, jpeg)
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "device": (str, int),
-        "width": int,
-        "height": int,
-        "fps": int,
-        "fourcc": str,
-        "still_width": int,
-        "still_height": int,
-        "preview_width": int,
-        "rotation": int,
-        "timeout_s": (int, float),
-        "jpeg_quality": int,
+    OPTIONS: ClassVar[Options] = {
+        "device": Option((str, int), "/dev/video0", "a /dev/video path, a video file, or "
+                         "an index", "a /dev/video path or index >= 0",
+                         lambda v: not isinstance(v, int) or v >= 0),
+        "width": imaging.Pixels(1280, description="the size asked of the camera"),
+        "height": imaging.Pixels(720, description="the size asked of the camera"),
+        "fps": Integer(30, 1, 120, allowed="1 to 120 frames per second",
+                       description="the frame rate asked of the camera"),
+        "fourcc": String("MJPG", test=lambda v: len(v) == 4,
+                         allowed="a four-character code: 'MJPG' or 'YUYV'",
+                         description="the pixel format asked of the camera"),
+        **imaging.OUTPUT_OPTIONS,
     }
 
-    def __init__(self, *, device: str | int = "/dev/video0", width: int = 1280,
-                 height: int = 720, fps: int = 30, fourcc: str = "MJPG",
-                 still_width: int = 480, still_height: int = 640, preview_width: int = 320,
-                 rotation: int = 0, timeout_s: float = 5.0, jpeg_quality: int = 85) -> None:
+    def __init__(self, *, device: str | int = OPTIONS["device"].default,
+                 width: int = OPTIONS["width"].default, height: int = OPTIONS["height"].default,
+                 fps: int = OPTIONS["fps"].default, fourcc: str = OPTIONS["fourcc"].default,
+                 still_width: int = OPTIONS["still_width"].default,
+                 still_height: int = OPTIONS["still_height"].default,
+                 preview_width: int = OPTIONS["preview_width"].default,
+                 rotation: int = OPTIONS["rotation"].default,
+                 timeout_s: float = OPTIONS["timeout_s"].default,
+                 jpeg_quality: int = OPTIONS["jpeg_quality"].default) -> None:
         super().__init__()
-        if isinstance(device, int) and device < 0:
-            raise ConfigError("hardware.camera.device", device, "a /dev/video path or index >= 0")
-        imaging.check_size("hardware.camera.width", width)
-        imaging.check_size("hardware.camera.height", height)
-        if not 1 <= fps <= 120:
-            raise ConfigError("hardware.camera.fps", fps, "1 to 120 frames per second")
-        if len(fourcc) != 4:
-            raise ConfigError("hardware.camera.fourcc", fourcc, "a four-character code: "
-                              "'MJPG' or 'YUYV'")
-        imaging.check_output_options(still_width, still_height, preview_width, timeout_s,
-                                     jpeg_quality)
+        self._check_options(locals())
+        imaging.check_portrait(still_width, still_height)
         self.device = device
         self.size = (width, height)
         self.fps = fps
         self.fourcc = fourcc
         self.still_size = (still_width, still_height)
         self.preview_width = preview_width
-        self.rotation = imaging.check_rotation("camera", rotation)
+        self.rotation = rotation
         self.timeout_s = float(timeout_s)
         self.jpeg_quality = jpeg_quality
         self._cap: Any = None

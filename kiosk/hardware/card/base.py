@@ -8,7 +8,7 @@ import queue
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from kiosk.hardware.base import Device
 
@@ -73,6 +73,8 @@ class CardReader(Device):
         for event in reader.events(timeout=10):
             print(event.kind, event.reader)
     """
+
+    SECTION: ClassVar[str] = "hardware.card"
 
     #: How often ``wait_for_card`` polls the reader, in seconds.
     poll_interval: float = 0.05

@@ -15,17 +15,17 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from kiosk.errors import (
-    ConfigError,
     DeviceBusy,
     DeviceError,
     DeviceNotFound,
     DeviceProtocolError,
     DeviceTimeout,
 )
-from kiosk.hardware.base import OptionTypes
+from kiosk.hardware.base import Options
 from kiosk.hardware.card.base import CardInfo, CardReader
 from kiosk.hardware.card.errors import CardRemoved
 from kiosk.hardware.card.pcsc_monitor import PNP_READER, PresenceMonitor
+from kiosk.options import Number, String
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire.card")  # APDU headers and status words only
@@ -75,19 +75,20 @@ class PcscCardReader(PresenceMonitor, CardReader):
                 who = staff_login(reader, pin)
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "reader": str,
-        "timeout": (int, float),
+    OPTIONS: ClassVar[Options] = {
+        "reader": String("", description="a part of the reader's name (\"\": the first)"),
+        "timeout": Number(5.0, above=0, maximum=300, allowed="a number from 0 to 300",
+                          description="seconds for one exchange with the card"),
     }
 
     #: How long after a failed exchange to wait for pcscd to see the card gone (it polls
     #: serial/virtual readers every 0.4 s).
     removal_grace: float = 1.5
 
-    def __init__(self, *, reader: str = "", timeout: float = 5.0) -> None:
+    def __init__(self, *, reader: str = OPTIONS["reader"].default,
+                 timeout: float = OPTIONS["timeout"].default) -> None:
         super().__init__()
-        if not 0 < timeout <= 300:
-            raise ConfigError("hardware.card.timeout", timeout, "a number from 0 to 300")
+        self._check_options(locals())
         self.reader_filter = reader
         self.timeout = float(timeout)
         self.reader_name = ""

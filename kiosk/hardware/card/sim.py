@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import ClassVar
 
-from kiosk.errors import ConfigError, DeviceNotFound
-from kiosk.hardware.base import OptionTypes
+from kiosk.errors import DeviceNotFound
+from kiosk.hardware.base import Options
 from kiosk.hardware.card import piv
 from kiosk.hardware.card.base import CardEvent, CardInfo, CardReader
 from kiosk.hardware.card.errors import CardRemoved
 from kiosk.hardware.card.pivcard import PivCard
+from kiosk.options import Boolean, Integer, String, parses
 
 log = logging.getLogger(__name__)
 traffic = logging.getLogger("kiosk.wire.card")  # headers and status words only, never PINs
@@ -36,32 +37,27 @@ class SimCardReader(CardReader):
             reader.transmit(piv.verify_apdu("000000"))         # (b"", 0x63, 0xC2)
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "pin": str,
-        "staff_id": str,
-        "present": bool,
-        "pin_retries": int,
-        "uid": str,
+    OPTIONS: ClassVar[Options] = {
+        "pin": String("123456", test=parses(piv.pad_pin), allowed="6 to 8 digits", secret=True,
+                      description="the simulated staff card's PIN"),
+        "staff_id": String("STAFF-0001", test=parses(piv.build_chuid),
+                           allowed="1-16 printable ASCII characters",
+                           description="the staff id in the card's CHUID"),
+        "present": Boolean(True, description="a card is in the reader"),
+        "pin_retries": Integer(3, 1, 15, allowed="1 to 15", description=(
+            "PIN tries before the card blocks (the count travels in one nibble of SW2)")),
+        "uid": String("", test=parses(bytes.fromhex), allowed="hex digits, e.g. 04A1B2C3",
+                      description="the card's UID (\"\": none)"),
     }
 
-    def __init__(self, *, pin: str = "123456", staff_id: str = "STAFF-0001",
-                 present: bool = True, pin_retries: int = 3, uid: str = "") -> None:
+    def __init__(self, *, pin: str = OPTIONS["pin"].default,
+                 staff_id: str = OPTIONS["staff_id"].default,
+                 present: bool = OPTIONS["present"].default,
+                 pin_retries: int = OPTIONS["pin_retries"].default,
+                 uid: str = OPTIONS["uid"].default) -> None:
         super().__init__()
-        try:
-            uid_bytes = bytes.fromhex(uid) if uid else None
-        except ValueError:
-            raise ConfigError("hardware.card.uid", uid, "hex digits, e.g. 04A1B2C3") from None
-        try:
-            piv.pad_pin(pin)
-        except ValueError:
-            raise ConfigError("hardware.card.pin", "********", "6 to 8 digits") from None
-        try:
-            piv.build_chuid(staff_id)
-        except ValueError:
-            raise ConfigError("hardware.card.staff_id", staff_id,
-                              "1-16 printable ASCII characters") from None
-        if not 1 <= pin_retries <= 15:  # the count travels in one nibble of SW2 (63 Cx)
-            raise ConfigError("hardware.card.pin_retries", pin_retries, "1 to 15")
+        self._check_options(locals())
+        uid_bytes = bytes.fromhex(uid) if uid else None
         self.card = PivCard(pin=pin, staff_id=staff_id, pin_retries=pin_retries,
                             uid=uid_bytes)
         self._present = present

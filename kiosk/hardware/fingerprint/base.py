@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import ClassVar
 
 from kiosk.hardware.base import Device, FingerprintImage
 
@@ -35,6 +36,8 @@ class FingerprintScanner(Device):
             if scanner.wait_for_finger(timeout=10):
                 png = scanner.capture().to_png()
     """
+
+    SECTION: ClassVar[str] = "hardware.fingerprint"
 
     #: How often ``wait_for_finger`` polls the sensor, in seconds.
     poll_interval: float = 0.05

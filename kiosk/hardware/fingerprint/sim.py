@@ -7,14 +7,22 @@ import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from kiosk.errors import CaptureRejected, ConfigError, DeviceTimeout
-from kiosk.hardware.base import FingerprintImage, OptionTypes
+from kiosk.errors import CaptureRejected, DeviceTimeout
+from kiosk.hardware.base import FingerprintImage, Options
 from kiosk.hardware.fingerprint.base import FingerprintScanner
+from kiosk.options import Boolean, Integer, Number
 
 log = logging.getLogger(__name__)
 
 #: Fewer minutiae than this and a ZFM's Img2Tz answers "too few feature points" (0x07).
 MIN_MINUTIAE = 8
+
+
+def _is_level(value: int) -> bool:
+    """One of the matcher's security levels (imported here: numpy costs 0.1 s)."""
+    from kiosk.hardware.fingerprint.minutiae import LEVEL_THRESHOLDS
+
+    return value in LEVEL_THRESHOLDS
 
 
 class SimFingerprint(FingerprintScanner):
@@ -51,28 +59,25 @@ class SimFingerprint(FingerprintScanner):
             assert scanner.find_match(scanner.extract_template(), [probe]) == 0
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "seed": int,
-        "fail_every": int,
-        "no_finger": bool,
-        "capture_delay_s": (int, float),
-        "security_level": int,
+    OPTIONS: ClassVar[Options] = {
+        "seed": Integer(0, description="which simulated people the fingers belong to"),
+        "fail_every": Integer(0, 0, allowed="0 (never fail) or a positive integer",
+                              description="every Nth capture fails (0: never)"),
+        "no_finger": Boolean(False, description="no finger on the prism: captures time out"),
+        "capture_delay_s": Number(0.0, 0, allowed="a number of seconds >= 0",
+                                  description="how long the sensor takes (a ZFM: ~0.5 s)"),
+        "security_level": Integer(3, test=_is_level,
+                                  allowed="1 (accepts most) to 5 (refuses most)",
+                                  description="the matcher's strictness, as the ZFM's"),
     }
 
-    def __init__(self, *, seed: int = 0, fail_every: int = 0, no_finger: bool = False,
-                 capture_delay_s: float = 0.0, security_level: int = 3) -> None:
+    def __init__(self, *, seed: int = OPTIONS["seed"].default,
+                 fail_every: int = OPTIONS["fail_every"].default,
+                 no_finger: bool = OPTIONS["no_finger"].default,
+                 capture_delay_s: float = OPTIONS["capture_delay_s"].default,
+                 security_level: int = OPTIONS["security_level"].default) -> None:
         super().__init__()
-        from kiosk.hardware.fingerprint.minutiae import LEVEL_THRESHOLDS
-
-        if fail_every < 0:
-            raise ConfigError("hardware.fingerprint.fail_every", fail_every,
-                              "0 (never fail) or a positive integer")
-        if capture_delay_s < 0:
-            raise ConfigError("hardware.fingerprint.capture_delay_s", capture_delay_s,
-                              "a number of seconds >= 0")
-        if security_level not in LEVEL_THRESHOLDS:
-            raise ConfigError("hardware.fingerprint.security_level", security_level,
-                              "1 (accepts most) to 5 (refuses most)")
+        self._check_options(locals())
         self.seed = seed
         self.fail_every = fail_every
         self.no_finger = no_finger

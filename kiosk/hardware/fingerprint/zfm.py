@@ -15,17 +15,17 @@ from typing import Any, ClassVar
 
 from kiosk.errors import (
     CaptureRejected,
-    ConfigError,
     DeviceError,
     DeviceNotFound,
     DeviceProtocolError,
     DeviceTimeout,
 )
-from kiosk.hardware.base import FingerprintImage, OptionTypes
+from kiosk.hardware.base import FingerprintImage, Options
 from kiosk.hardware.fingerprint import zfm_protocol as zp
 from kiosk.hardware.fingerprint.base import FingerprintScanner
 from kiosk.hardware.fingerprint.zfm_link import READ_SLICE_S, LinkLost, SerialLink, reopen
 from kiosk.hardware.fingerprint.zfm_templates import TemplateCommands
+from kiosk.options import Boolean, Integer, Number, String
 
 __all__ = ["BAUDRATES", "PPI", "READ_SLICE_S", "LinkLost", "SerialLink", "ZfmFingerprint"]
 
@@ -66,48 +66,51 @@ class ZfmFingerprint(TemplateCommands, FingerprintScanner):
             image = scanner.capture(timeout=10)   # FingerprintImage 256x288, 500 ppi
     """
 
-    OPTIONS: ClassVar[OptionTypes] = {
-        "port": str,
-        "baudrate": int,
-        "address": int,
-        "password": int,
-        "packet_size": int,            # 0 = as the sensor reports (ReadSysPara)
-        "timeout_s": (int, float),     # per reply / per data packet
-        "retries": int,                # re-sends of a command after a bad or missing reply
-        "image_retries": int,          # restarts of a broken image upload
-        "reconnect_timeout_s": (int, float),
-        "max_reconnects": int,         # per capture
-        "poll_interval_s": (int, float),
-        "led": bool,
-        "check_features": bool,
+    OPTIONS: ClassVar[Options] = {
+        "port": String("/dev/ttyAMA0", description="the sensor's serial port"),
+        "baudrate": Integer(57600, choices=BAUDRATES, description=(
+            "the sensor's UART speed (9600 * N; ZFM modules ship at 57600)")),
+        "address": Integer(zp.DEFAULT_ADDRESS, 0, 0xFFFFFFFF,
+                           allowed="a 32-bit number (0xFFFFFFFF)",
+                           description="the module address in every packet"),
+        "password": Integer(zp.DEFAULT_PASSWORD, 0, 0xFFFFFFFF, allowed="a 32-bit number",
+                            secret=True, description="the module password (VfyPwd)"),
+        "packet_size": Integer(0, choices=(0, *zp.PACKET_SIZES.values()),
+                               allowed="0 (ask the sensor), 32, 64, 128 or 256",
+                               description="data packet size; 0: as the sensor reports "
+                                           "(ReadSysPara)"),
+        "timeout_s": Number(1.0, above=0, allowed="a number of seconds > 0",
+                            description="per reply / per data packet"),
+        "retries": Integer(2, 0, allowed="an integer >= 0", description=(
+            "re-sends of a command after a bad or missing reply")),
+        "image_retries": Integer(2, 0, allowed="an integer >= 0",
+                                 description="restarts of a broken image upload"),
+        "reconnect_timeout_s": Number(5.0, above=0, allowed="a number of seconds > 0",
+                                      description="how long to reopen a vanished port"),
+        "max_reconnects": Integer(3, 0, allowed="an integer >= 0",
+                                  description="reconnects per capture"),
+        "poll_interval_s": Number(0.05, above=0, allowed="a number of seconds > 0",
+                                  description="GenImg polling while waiting for a finger"),
+        "led": Boolean(False, description="R503 only: drive the ring LED"),
+        "check_features": Boolean(False, description=(
+            "check with Img2Tz that the sensor finds features before the upload")),
     }
 
-    def __init__(self, *, port: str = "/dev/ttyAMA0", baudrate: int = 57600,
-                 address: int = zp.DEFAULT_ADDRESS, password: int = zp.DEFAULT_PASSWORD,
-                 packet_size: int = 0, timeout_s: float = 1.0, retries: int = 2,
-                 image_retries: int = 2, reconnect_timeout_s: float = 5.0,
-                 max_reconnects: int = 3, poll_interval_s: float = 0.05, led: bool = False,
-                 check_features: bool = False) -> None:
+    def __init__(self, *, port: str = OPTIONS["port"].default,
+                 baudrate: int = OPTIONS["baudrate"].default,
+                 address: int = OPTIONS["address"].default,
+                 password: int = OPTIONS["password"].default,
+                 packet_size: int = OPTIONS["packet_size"].default,
+                 timeout_s: float = OPTIONS["timeout_s"].default,
+                 retries: int = OPTIONS["retries"].default,
+                 image_retries: int = OPTIONS["image_retries"].default,
+                 reconnect_timeout_s: float = OPTIONS["reconnect_timeout_s"].default,
+                 max_reconnects: int = OPTIONS["max_reconnects"].default,
+                 poll_interval_s: float = OPTIONS["poll_interval_s"].default,
+                 led: bool = OPTIONS["led"].default,
+                 check_features: bool = OPTIONS["check_features"].default) -> None:
         super().__init__()
-        key = "hardware.fingerprint."
-        if baudrate not in BAUDRATES:
-            raise ConfigError(key + "baudrate", baudrate, "one of " + ", ".join(
-                map(str, BAUDRATES)))
-        if not 0 <= address <= 0xFFFFFFFF:
-            raise ConfigError(key + "address", address, "a 32-bit number (0xFFFFFFFF)")
-        if not 0 <= password <= 0xFFFFFFFF:
-            raise ConfigError(key + "password", "********", "a 32-bit number")
-        if packet_size not in (0, *zp.PACKET_SIZES.values()):
-            raise ConfigError(key + "packet_size", packet_size, "0 (ask the sensor), 32, 64, "
-                              "128 or 256")
-        for name, value in (("timeout_s", timeout_s), ("poll_interval_s", poll_interval_s),
-                            ("reconnect_timeout_s", reconnect_timeout_s)):
-            if not value > 0:
-                raise ConfigError(key + name, value, "a number of seconds > 0")
-        for name, value in (("retries", retries), ("image_retries", image_retries),
-                            ("max_reconnects", max_reconnects)):
-            if value < 0:
-                raise ConfigError(key + name, value, "an integer >= 0")
+        self._check_options(locals())
         self.port = port
         self.baudrate = baudrate
         self.address = address
