@@ -216,7 +216,7 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_upload(config: Config, args: argparse.Namespace) -> int:
-    from kiosk.upload.uploader import upload_command
+    from kiosk.upload.command import upload_command
 
     return upload_command(config, once=args.once, out=sys.stdout)
 

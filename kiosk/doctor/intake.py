@@ -144,7 +144,7 @@ def tls_failure(exc: BaseException, config: Config) -> tuple[str, str]:
              else "the system's CAs")
     pin = ("pin the intake's own certificate instead: upload.tls_fingerprint = the SHA-256 "
            "`kiosk-intake keys init` printed (or name its tls.crt in upload.ca_file)")
-    from kiosk.upload.uploader import exception_chain
+    from kiosk.upload.failures import exception_chain
 
     chain = list(exception_chain(exc))
     text = " ".join(str(e) for e in chain)
@@ -182,7 +182,7 @@ def tls_failure(exc: BaseException, config: Config) -> tuple[str, str]:
 
 def link_failure(exc: BaseException, url: str, timeout_s: float) -> tuple[str, str]:
     """(why no answer came, the fix), in the uploader's words (``link_reason``)."""
-    from kiosk.upload.uploader import link_reason
+    from kiosk.upload.failures import link_reason
 
     reason = link_reason(exc, timeout_s)
     parts = urlsplit(url)

@@ -4,6 +4,8 @@ Kept apart from the enrollment code on purpose: uploading runs as its own proces
 (``systemd/kiosk-upload.service``), so a slow or dead rural link never stalls a citizen at
 the touchscreen, and a crash here never touches an enrollment in progress. The journal is
 the only thing the two share. Protocol: ``docs/upload.md``; code:
-:mod:`kiosk.upload.uploader` (passes, receipts, journaling) over :mod:`kiosk.upload.tus`
-(tuspy with timeouts).
+:mod:`kiosk.upload.command` (``kiosk upload``: lock, signals, exit codes) over
+:mod:`kiosk.upload.uploader` (the engine: passes, receipts, journaling) over
+:mod:`kiosk.upload.tus` (tuspy with timeouts) and :mod:`kiosk.upload.failures` (why an
+attempt failed, in one line, and what that means for the pass).
 """

@@ -45,20 +45,14 @@ stdout carries exactly one line ``acknowledged <record-id>`` per record acknowle
 from __future__ import annotations
 
 import base64
-import contextlib
-import errno
-import fcntl
 import hashlib
 import io
-import json
 import logging
-import os
 import random
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -68,14 +62,21 @@ import requests
 from tusclient.client import TusClient
 
 from kiosk.config import Config
-from kiosk.errors import IllegalStateChange, JournalError, SealingError, StorageFull
-from kiosk.fsutil import make_dirs
+from kiosk.errors import IllegalStateChange, JournalError, SealingError
 from kiosk.journal import Journal, RecordInfo
-from kiosk.receipts import load_intake_public_key, verify_receipt
+from kiosk.receipts import verify_receipt
 from kiosk.request_signing import KioskAuth
 from kiosk.sealing import build_packet
 from kiosk.sealing_keys import DeviceKey
 from kiosk.service import Notifier
+from kiosk.upload.failures import (
+    Failure,
+    error_detail,
+    link_failure,
+    not_the_intake,
+    one_line,
+    parse_refusal,
+)
 from kiosk.upload.progress import ProgressFile
 from kiosk.upload.purge import purge_expired
 from kiosk.upload.tus import (
@@ -92,9 +93,7 @@ ONCE_BACKOFF_S = 0.25  # --once: pause before retry pass n is ONCE_BACKOFF_S * 2
 ONCE_BACKOFF_CAP_S = 5.0  # ... but never more than this
 STALLED_ATTEMPTS = 2  # attempts in a row that the intake kept nothing of: the link is down
 BROKEN_RETRIES = 2  # a request cut mid-exchange (reset, closed) is sent again at once this often
-LOCK_FILE = "upload.lock"
 RECEIPT_CONTENT_TYPE = "application/octet-stream"  # what the intake serves a receipt as
-_MAX_DETAIL = 200  # characters of an intake's error text kept in last_error
 
 
 @dataclass(frozen=True)
@@ -146,40 +145,6 @@ class PassResult:
     retry_after: float | None = None  # the intake asked for this long a pause
 
 
-class _Failure(Exception):
-    """One failed attempt for one record: ``reason`` goes to the journal's ``last_error``.
-
-    ``reject``: the intake refused the record for good (the record goes to ``rejected``);
-    ``retry_after``: the intake asked for a pause (seconds, from ``Retry-After``)."""
-
-    def __init__(self, reason: str, *, link_down: bool = False, forget_url: bool = False,
-                 reject: bool = False, retry_after: float | None = None,
-                 broken: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = _one_line(reason)
-        self.link_down = link_down
-        self.broken = broken  # the link reached the intake and broke mid-exchange: flaky
-        self.forget_url = forget_url
-        self.reject = reject
-        self.retry_after = retry_after
-
-
-def _refusal(body: bytes | str | None) -> tuple[str, str, bool] | None:
-    """(code, reason, permanent) of an intake's refusal body (``docs/upload.md``), or None
-    when the body is not one."""
-    if not body:
-        return None
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("code"), str):
-        return None
-    permanent = doc.get("permanent", True)
-    return (_one_line(doc["code"], 40), _error_detail(body),
-            permanent if isinstance(permanent, bool) else True)
-
-
 class _Stopped(Exception):
     """Asked to stop between two requests."""
 
@@ -194,91 +159,6 @@ class _Ahead:
     url: str | None = None
     packet: bytes = b""
     digest: str = ""
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def _error_detail(body: bytes | str | None) -> str:
-    """The ``error`` of an intake's JSON answer (or its short text), on one line."""
-    if not body:
-        return ""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-    with contextlib.suppress(ValueError, AttributeError, RecursionError):
-        error = json.loads(text).get("error")
-        if isinstance(error, str):
-            text = error
-    return _one_line(text, _MAX_DETAIL)
-
-
-def exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc``, its causes and contexts, and exceptions carried in its args (urllib3 wraps
-    the socket's error that way), each once: where the reason for a failed request is."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-        todo.extend(a for a in current.args if isinstance(a, BaseException))
-
-
-_LINK_REASONS = (
-    ("Connection refused", "connection refused"),
-    ("Name or service not known", "the intake's host name does not resolve"),
-    ("Temporary failure in name resolution", "the intake's host name does not resolve"),
-    ("No route to host", "no route to the intake's host"),
-    ("Network is unreachable", "network unreachable"),
-    ("Connection reset", "connection reset"),
-    ("CERTIFICATE_VERIFY_FAILED", "the intake's TLS certificate does not verify "
-     "(upload.ca_file)"),
-    ("Fingerprints did not match", "the intake's TLS certificate is not the pinned one "
-     "(upload.tls_fingerprint)"),
-    ("WRONG_VERSION_NUMBER", "the intake does not speak TLS there (an http:// intake?)"),
-    ("RemoteDisconnected", "the intake closed the connection"),
-    ("Connection aborted", "connection dropped"),
-    ("Broken pipe", "connection dropped"),
-)
-
-
-def _not_the_intake(answer: str, what: str) -> _Failure:
-    """Something answered in the intake's place: on village Wi-Fi, usually a captive portal's
-    login page. Every record would get the same, so the link counts as down."""
-    return _Failure(f"the upload URL answered {answer} while {what}, not as the intake: a "
-                    "captive portal or proxy in the way? (log the link in, or check "
-                    "[upload] url)", link_down=True)
-
-
-# Reasons for a connection that reached the intake and was then cut: the link is up but
-# flaky (a rural link that resets every few tens of KB), so the request is worth sending
-# again at once, unlike a timeout, a refusal or a name that does not resolve.
-_BROKEN_REASONS = frozenset({"connection reset", "the intake closed the connection",
-                             "connection dropped"})
-
-
-def _link_failure(exc: BaseException, timeout_s: float) -> _Failure:
-    """The failure for a request that got no HTTP answer: the link counts as down."""
-    reason = link_reason(exc, timeout_s)
-    return _Failure(reason, link_down=True, broken=reason in _BROKEN_REASONS)
-
-
-def link_reason(exc: BaseException, timeout_s: float) -> str:
-    """A short reason for a request that got no HTTP answer (the text names no person)."""
-    chain = list(exception_chain(exc))
-    if any(isinstance(e, requests.Timeout | TimeoutError) for e in chain):
-        return f"no answer from the intake within {timeout_s:g} s"
-    text = " ".join(f"{type(e).__name__}: {e}" for e in chain)
-    if "timed out" in text:
-        return f"no answer from the intake within {timeout_s:g} s"
-    for needle, reason in _LINK_REASONS:
-        if needle in text:
-            return reason
-    return f"cannot reach the intake ({type(chain[-1]).__name__})"
 
 
 class Uploader:
@@ -379,7 +259,7 @@ class Uploader:
             except _Stopped:
                 result.stopped = True
                 break
-            except _Failure as failure:
+            except Failure as failure:
                 if failure.reject:
                     self._journal_rejection(info.id, failure)
                     self.rejected_ids.append(info.id)
@@ -491,14 +371,14 @@ class Uploader:
             try:
                 self._process(info)
                 return
-            except _Failure as failure:
+            except Failure as failure:
                 if not failure.broken or retry == BROKEN_RETRIES or self.stop.is_set():
                     raise
                 log.info("record %s: %s; trying again at once", info.id, failure.reason)
             info = self.journal.record(info.id)  # an upload created meanwhile is journaled
 
     def _process(self, info: RecordInfo) -> None:
-        """Acknowledge one record, or raise _Failure/_Stopped."""
+        """Acknowledge one record, or raise Failure/_Stopped."""
         ahead = self._take_ahead(info.id)
         if ahead is not None:
             info = self.journal.record(info.id)
@@ -517,7 +397,7 @@ class Uploader:
                 return
         try:
             receipt = self._send(info, packet, digest, ahead.url if ahead else None)
-        except _Failure as failure:
+        except Failure as failure:
             # The upload is gone: maybe because it completed and was processed while the
             # answer to the last PATCH was lost. The receipt says; only then start afresh.
             if failure.forget_url and not failure.reject and self._fetch_receipt(
@@ -567,7 +447,7 @@ class Uploader:
                     if not failure.broken or retry == BROKEN_RETRIES or self.stop.is_set():
                         raise failure from exc
             self.journal.start_upload(info.id, url)  # durable before the first PATCH
-        except _Failure as failure:
+        except Failure as failure:
             log.info("record %s: not created ahead (%s); it will be in its turn", info.id,
                      failure.reason)
             return
@@ -608,7 +488,7 @@ class Uploader:
                            record_id=info.id, packet_sha256=digest)
         except (ValueError, SealingError) as exc:
             log.warning("record %s: the receipt in the intake's answer is unusable (%s); "
-                        "asking for it", info.id, _one_line(str(exc), 120))
+                        "asking for it", info.id, one_line(str(exc), 120))
             return False
         self._acknowledge(info.id, body)
         return True
@@ -620,19 +500,19 @@ class Uploader:
 
     def _packet(self, info: RecordInfo) -> bytes:
         if info.manifest is None:
-            raise _Failure("the record has no sealed manifest")
+            raise Failure("the record has no sealed manifest")
         try:
             blobs = self.journal.step_blobs(info.id)
         except JournalError as exc:
-            raise _Failure(f"payload unreadable: {exc}") from exc
+            raise Failure(f"payload unreadable: {exc}") from exc
         try:
             return build_packet(info.manifest, blobs)
         except SealingError as exc:
-            raise _Failure(f"cannot build the packet: {exc}") from exc
+            raise Failure(f"cannot build the packet: {exc}") from exc
 
     def _fetch_receipt(self, info: RecordInfo, digest: str, *, after_upload: bool) -> bool:
         """True once the record is acknowledged with a verified receipt; False when the
-        intake has none (before uploading); _Failure otherwise."""
+        intake has none (before uploading); Failure otherwise."""
         url = urljoin(self._base, f"receipts/{quote(self.settings.kiosk_id)}/"
                                   f"{quote(info.id)}")
         try:
@@ -641,11 +521,11 @@ class Uploader:
                                     verify=self.session.verify)
             status, body = resp.status_code, resp.content
         except requests.RequestException as exc:
-            raise _link_failure(exc, self.settings.timeout_s) from exc
+            raise link_failure(exc, self.settings.timeout_s) from exc
         if status == 200:
             kind = resp.headers.get("Content-Type", "")
             if not kind.startswith(RECEIPT_CONTENT_TYPE):
-                raise _not_the_intake(kind or "no Content-Type", "fetching the receipt")
+                raise not_the_intake(kind or "no Content-Type", "fetching the receipt")
             try:
                 verify_receipt(body, self.settings.intake_key, kiosk_id=self.settings.kiosk_id,
                                record_id=info.id, packet_sha256=digest)
@@ -653,58 +533,58 @@ class Uploader:
                 if "is for a different packet" in str(exc):
                     # signed by the intake, for this record, for other bytes: the intake
                     # holds a different packet for this record id and never takes ours
-                    raise _Failure(f"intake refused the record [different_packet]: {exc}",
+                    raise Failure(f"intake refused the record [different_packet]: {exc}",
                                    reject=True) from exc
-                raise _Failure(str(exc)) from exc
+                raise Failure(str(exc)) from exc
             self._acknowledge(info.id, body)
             return True
         if status == 404 and not after_upload:
             return False
         if status == 404:
-            raise _Failure("the intake has no receipt for the completed upload")
+            raise Failure("the intake has no receipt for the completed upload")
         if status == 422 and not after_upload:
             log.info("record %s: the intake refused an earlier packet (%s); sending it again",
-                     info.id, _error_detail(body))
+                     info.id, error_detail(body))
             return False
         if status == 422:
-            refusal = _refusal(body)
+            refusal = parse_refusal(body)
             if refusal is None or refusal[2]:
                 code = f" [{refusal[0]}]" if refusal else ""
-                raise _Failure(f"intake refused the packet{code}: {_error_detail(body)}",
+                raise Failure(f"intake refused the packet{code}: {error_detail(body)}",
                                reject=True)
-            raise _Failure(f"intake refused the packet [{refusal[0]}], for now: "
+            raise Failure(f"intake refused the packet [{refusal[0]}], for now: "
                            f"{refusal[1]}", forget_url=True)
         raise self._http_failure(status, "fetching the receipt", body,
                                  retry_after_s(resp.headers.get("Retry-After")))
 
     def _http_failure(self, status: int, what: str, body: bytes | str | None,
-                      retry_after: float | None = None) -> _Failure:
-        detail = _error_detail(body)
+                      retry_after: float | None = None) -> Failure:
+        detail = error_detail(body)
         suffix = f": {detail}" if detail else ""
-        refusal = _refusal(body)
+        refusal = parse_refusal(body)
         if refusal is not None and refusal[2] and status in (403, 413, 422):
-            return _Failure(f"intake refused the record [{refusal[0]}] (HTTP {status} "
+            return Failure(f"intake refused the record [{refusal[0]}] (HTTP {status} "
                             f"{what}): {refusal[1]}", reject=True)
         if status == 413:  # the library's own size gate (Tus-Max-Size)
-            return _Failure(f"intake refused the record [too_large] (HTTP 413 {what})"
+            return Failure(f"intake refused the record [too_large] (HTTP 413 {what})"
                             f"{suffix}", reject=True)
         if status in (401, 403):  # every record would get the same answer
-            return _Failure(f"the intake refused this kiosk's credentials (HTTP {status})"
+            return Failure(f"the intake refused this kiosk's credentials (HTTP {status})"
                             f"{suffix}", link_down=True)
         if status >= 500 or status == 429:
-            return _Failure(f"intake unavailable (HTTP {status} {what}){suffix}",
+            return Failure(f"intake unavailable (HTTP {status} {what}){suffix}",
                             link_down=True, retry_after=retry_after)
-        return _Failure(f"{what}: the intake answered HTTP {status}{suffix}",
+        return Failure(f"{what}: the intake answered HTTP {status}{suffix}",
                         retry_after=retry_after)
 
-    def _tus_failure(self, exc: TusCommunicationError, what: str) -> _Failure:
+    def _tus_failure(self, exc: TusCommunicationError, what: str) -> Failure:
         status = exc.status_code
         if status is None:
-            return _link_failure(exc, self.settings.timeout_s)
+            return link_failure(exc, self.settings.timeout_s)
         if 200 <= int(status) < 300:  # "success" without tus headers: not the intake
-            return _not_the_intake(f"HTTP {status} without tus headers", what)
+            return not_the_intake(f"HTTP {status} without tus headers", what)
         if status in (404, 410):
-            return _Failure(f"the intake no longer has the upload (HTTP {status} {what})",
+            return Failure(f"the intake no longer has the upload (HTTP {status} {what})",
                             forget_url=True)
         return self._http_failure(int(status), what, exc.response_content,
                                   getattr(exc, "retry_after", None))
@@ -823,7 +703,7 @@ class Uploader:
             log.info("record %s: uploading %d bytes to %s", info.id, len(packet), url)
         return tus
 
-    def _journal_rejection(self, record_id: str, failure: _Failure) -> None:
+    def _journal_rejection(self, record_id: str, failure: Failure) -> None:
         self.last_error = failure.reason
         try:
             self.journal.reject(record_id, failure.reason)
@@ -832,7 +712,7 @@ class Uploader:
         self._not_before.pop(record_id, None)
         self._failures.pop(record_id, None)
 
-    def _journal_failure(self, record_id: str, failure: _Failure) -> None:
+    def _journal_failure(self, record_id: str, failure: Failure) -> None:
         self.last_error = failure.reason
         log.warning("record %s: %s", record_id, failure.reason)
         try:
@@ -840,80 +720,3 @@ class Uploader:
                                        forget_url=failure.forget_url)
         except IllegalStateChange as exc:
             log.warning("record %s left the outbox meanwhile: %s", record_id, exc)
-
-
-# -- the command -----------------------------------------------------------------------------
-@contextlib.contextmanager
-def _only_uploader(path: Path) -> Iterator[bool]:
-    """Hold ``<data_dir>/upload.lock`` while running; False if another uploader holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM/SIGINT set ``stop``: the request under way finishes, then the work ends."""
-    def handler(signum: int, _frame: object) -> None:
-        log.info("%s: stopping after the current request", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
-    """``kiosk upload [--once]``: 0 done, 1 records pending, 2 configuration."""
-    # not recover_unfinished: the UI may be mid-session
-    from kiosk.runtime import clock_is_synchronized, open_journal
-
-    key_path = config.intake_key_path
-    if key_path is None:
-        print("kiosk upload: upload.intake_key is not set: name the intake's public key file "
-              "(DIR/keys/intake.pub, made by `kiosk-intake keys init`); without it no receipt "
-              "can be verified, so nothing is uploaded", file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        intake_key = load_intake_public_key(key_path)
-    except (SealingError, OSError) as exc:
-        print(f"kiosk upload: upload.intake_key: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    from kiosk.config import check_upload
-    from kiosk.errors import ConfigError
-
-    try:
-        check_upload(config)
-    except ConfigError as exc:
-        print(f"kiosk upload: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    settings = UploadSettings.from_config(config, intake_key)
-    make_dirs(config.data_dir)
-    stop = threading.Event()
-    with _only_uploader(config.data_dir / LOCK_FILE) as alone:
-        if not alone:
-            print(f"kiosk upload: another `kiosk upload` is running for {config.data_dir}",
-                  file=sys.stderr)
-            return EXIT_PENDING
-        with _stop_on_signals(stop), open_journal(config, owner=False) as journal, Uploader(
-                journal, settings, out=out, stop=stop,
-                progress=ProgressFile(config.data_dir),
-                clock_trusted=clock_is_synchronized, notifier=Notifier()) as uploader:
-            try:
-                return uploader.run_once() if once else uploader.run_forever()
-            except StorageFull as exc:
-                print(f"kiosk upload: disk full, cannot journal the uploads: {exc}",
-                      file=sys.stderr)
-                return EXIT_PENDING

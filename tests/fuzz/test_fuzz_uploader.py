@@ -1,5 +1,5 @@
 """Fuzzing what the kiosk's uploader reads from the intake's (or a proxy's) HTTP answers: the
-refusal body (``_refusal``) and the error detail it logs (``_error_detail``). Any body must
+refusal body (``parse_refusal``) and the error detail it logs (``error_detail``). Any body must
 give a result (``None`` / a one-line text), never an exception.
 """
 
@@ -11,13 +11,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from kiosk.upload import uploader
+from kiosk.upload.failures import error_detail as _error_detail
+from kiosk.upload.failures import parse_refusal as _refusal
 from tests.fuzz.budget import fuzz
-
-_refusal = getattr(uploader, "_refusal", None)
-_error_detail = getattr(uploader, "_error_detail", None)
-pytestmark = pytest.mark.skipif(_refusal is None or _error_detail is None,
-                                reason="kiosk.upload.uploader no longer has these helpers")
 
 json_value = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),

@@ -1,0 +1,107 @@
+"""``kiosk upload [--once]``: the command around the :class:`~kiosk.upload.uploader.Uploader`:
+the intake key and the ``[upload]`` section checked, one uploader per kiosk
+(``<data_dir>/upload.lock``), SIGTERM/SIGINT finishing the request under way, exit codes
+0 done, 1 records pending, 2 configuration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from kiosk.config import Config
+from kiosk.errors import SealingError, StorageFull
+from kiosk.fsutil import make_dirs
+from kiosk.receipts import load_intake_public_key
+from kiosk.service import Notifier
+from kiosk.upload.progress import ProgressFile
+from kiosk.upload.uploader import EXIT_CONFIG, EXIT_PENDING, Uploader, UploadSettings
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = "upload.lock"
+
+
+@contextlib.contextmanager
+def _only_uploader(path: Path) -> Iterator[bool]:
+    """Hold ``<data_dir>/upload.lock`` while running; False if another uploader holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT set ``stop``: the request under way finishes, then the work ends."""
+    def handler(signum: int, _frame: object) -> None:
+        log.info("%s: stopping after the current request", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
+    """``kiosk upload [--once]``: 0 done, 1 records pending, 2 configuration."""
+    # not recover_unfinished: the UI may be mid-session
+    from kiosk.runtime import clock_is_synchronized, open_journal
+
+    key_path = config.intake_key_path
+    if key_path is None:
+        print("kiosk upload: upload.intake_key is not set: name the intake's public key file "
+              "(DIR/keys/intake.pub, made by `kiosk-intake keys init`); without it no receipt "
+              "can be verified, so nothing is uploaded", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        intake_key = load_intake_public_key(key_path)
+    except (SealingError, OSError) as exc:
+        print(f"kiosk upload: upload.intake_key: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from kiosk.config import check_upload
+    from kiosk.errors import ConfigError
+
+    try:
+        check_upload(config)
+    except ConfigError as exc:
+        print(f"kiosk upload: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    settings = UploadSettings.from_config(config, intake_key)
+    make_dirs(config.data_dir)
+    stop = threading.Event()
+    with _only_uploader(config.data_dir / LOCK_FILE) as alone:
+        if not alone:
+            print(f"kiosk upload: another `kiosk upload` is running for {config.data_dir}",
+                  file=sys.stderr)
+            return EXIT_PENDING
+        with _stop_on_signals(stop), open_journal(config, owner=False) as journal, Uploader(
+                journal, settings, out=out, stop=stop,
+                progress=ProgressFile(config.data_dir),
+                clock_trusted=clock_is_synchronized, notifier=Notifier()) as uploader:
+            try:
+                return uploader.run_once() if once else uploader.run_forever()
+            except StorageFull as exc:
+                print(f"kiosk upload: disk full, cannot journal the uploads: {exc}",
+                      file=sys.stderr)
+                return EXIT_PENDING
