@@ -44,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kiosk.journal import Journal
 from kiosk.power import PowerStatus
-from kiosk.power.policy import Thresholds, _run_shutdown, watch
+from kiosk.power.policy import Thresholds
+from kiosk.power.watcher import _run_shutdown, watch
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -404,9 +404,10 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
 
     from kiosk.fsutil import make_dirs
     from kiosk.hardware.registry import create_device
-    from kiosk.power.policy import STATE_FILE, Thresholds, watch
+    from kiosk.power.policy import Thresholds
     from kiosk.power.poweroff import flag_path
     from kiosk.power.poweroff import plan as plan_poweroff
+    from kiosk.power.watcher import STATE_FILE, watch
     from kiosk.runtime import open_journal
     from kiosk.service import Notifier
 

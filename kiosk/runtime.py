@@ -27,7 +27,8 @@ from kiosk.fsutil import make_dirs
 from kiosk.hardware.registry import create_device
 from kiosk.journal import Journal, quarantined_files
 from kiosk.power import PowerStatus
-from kiosk.power.policy import STATE_FILE, Thresholds, read_published_state, refusal_reason
+from kiosk.power.policy import Thresholds, refusal_reason
+from kiosk.power.watcher import STATE_FILE, read_published_state
 from kiosk.record_store import JournalRecordStore
 from kiosk.recovery import recover_unfinished
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from kiosk.errors import DeviceError
 from kiosk.power.base import PowerStatus
-from kiosk.power.nut import NutClient, split_line, status_from_vars
+from kiosk.power.nut import status_from_vars
+from kiosk.power.nut_client import NutClient, split_line
 from tests.fuzz.budget import fuzz
 
 

@@ -19,7 +19,8 @@ import pytest
 from kiosk.errors import DeviceError, DeviceNotFound, DeviceProtocolError, DeviceTimeout
 from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
-from kiosk.power.nut import NutClient, NutUps
+from kiosk.power.nut import NutUps
+from kiosk.power.nut_client import NutClient
 from tests.hil.nut_harness import REFLECT_S, NutServer, free_port, nut_or_fail, wait_read
 
 pytestmark = pytest.mark.hil

@@ -100,7 +100,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheels:
         bad_camera=wheel(_source(tmp, "0.1.1", edit=(
             "kiosk/hardware/camera/sim.py", "size=moved.shape", "size=(width, height, 3)"))),
         bad_service=wheel(_source(tmp, "0.1.2", edit=(
-            "kiosk/power/policy.py", "publish_state(state_path, policy, status)",
+            "kiosk/power/watcher.py", "publish_state(state_path, policy, status)",
             "publish_state(policy, state_path, status)"))),
         good_next=wheel(_source(tmp, "0.1.3")),
         wheelhouse=house, build_python=python, tmp=tmp)

@@ -17,7 +17,8 @@ import pytest
 
 from kiosk.config import load_config
 from kiosk.power import PowerStatus
-from kiosk.power.policy import Thresholds, watch
+from kiosk.power.policy import Thresholds
+from kiosk.power.watcher import watch
 from kiosk.runtime import open_journal
 from kiosk.service import Notifier
 from kiosk.upload.uploader import PassResult, Uploader, UploadSettings

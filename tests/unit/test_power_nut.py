@@ -10,7 +10,8 @@ import pytest
 from kiosk.errors import ConfigError, DeviceProtocolError
 from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
-from kiosk.power.nut import NutUps, split_line, status_from_vars
+from kiosk.power.nut import NutUps, status_from_vars
+from kiosk.power.nut_client import split_line
 
 
 @pytest.mark.parametrize(("line", "words"), [

@@ -12,7 +12,8 @@ import pytest
 from kiosk.errors import DeviceTimeout
 from kiosk.journal import Journal
 from kiosk.power import PowerStatus
-from kiosk.power.policy import PowerPolicy, Thresholds, read_published_state, watch
+from kiosk.power.policy import PowerPolicy, Thresholds
+from kiosk.power.watcher import read_published_state, watch
 
 MAINS = PowerStatus("mains", 100.0, 3600.0, False)
 BATTERY = PowerStatus("battery", 80.0, 2400.0, False)

@@ -17,8 +17,9 @@ from kiosk.config import load_config
 from kiosk.errors import ConfigError
 from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
-from kiosk.power.policy import Thresholds, watch
+from kiosk.power.policy import Thresholds
 from kiosk.power.poweroff import FLAG_NAME, clear_flag, current_boot_id, plan, write_flag
+from kiosk.power.watcher import watch
 from tests.conftest import write_config
 
 MAINS = PowerStatus("mains", 100.0, 3600.0, False)

@@ -1,0 +1,97 @@
+"""The journal's connection and its locks: the plumbing every part of :class:`Journal` uses.
+
+:class:`JournalConnection` holds the SQLite connection, the process lock and the
+cross-process writer lock (the single-writer rule, see :mod:`kiosk.journal`). Its
+``_reading`` and ``_writer`` turn SQLite errors into :class:`~kiosk.errors.JournalError`;
+``_write`` runs one write transaction and, only once it has committed, the work queued with
+``_after_commit`` (log lines about what is now durable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from kiosk.errors import JournalError, StorageFull
+from kiosk.journal import database
+
+_T = TypeVar("_T")
+
+
+class JournalConnection:
+    """The connection, its locks and the transaction helpers (package-internal base)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock: database.WriterLock | None,
+                 *, kiosk_id: str, boot_id: str, clock_trusted: Callable[[], bool],
+                 readonly: bool) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._writer_lock = lock
+        self._lock = threading.RLock()
+        self._committed: list[Callable[[], None]] = []
+        self.path = path
+        self.kiosk_id = kiosk_id
+        self.boot_id = boot_id
+        self._clock_trusted = clock_trusted
+        self.is_readonly = readonly
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise JournalError(f"journal {self.path} is closed")
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise JournalError(f"journal {self.path} read failed: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _writer(self, what: str) -> Iterator[sqlite3.Connection]:
+        """The connection, under the process lock and the cross-process writer lock (the
+        single-writer rule); SQLite errors become JournalError naming ``what`` (StorageFull
+        when the disk is full: the transaction was rolled back, the journal is intact)."""
+        if self.is_readonly or self._writer_lock is None:
+            raise JournalError(f"journal {self.path} was opened read-only")
+        with self._lock:
+            if self._conn is None:
+                raise JournalError(f"journal {self.path} is closed")
+            with self._writer_lock:
+                try:
+                    yield self._conn
+                except sqlite3.Error as exc:
+                    if database.is_full(exc):
+                        raise StorageFull(f"journal {self.path} {what} failed: {exc}"
+                                          ) from exc
+                    raise JournalError(f"journal {self.path} {what} failed: {exc}") from exc
+
+    def _write(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``body`` in one write transaction (one commit); then, once it is durable,
+        what ``body`` queued with :meth:`_after_commit`."""
+        with self._writer("write") as conn:
+            self._committed.clear()
+            try:
+                result = database.write_in(conn, body)
+                done, self._committed = self._committed, []
+            finally:
+                self._committed = []
+        for then in done:
+            then()
+        return result
+
+    def _after_commit(self, then: Callable[[], None]) -> None:
+        """Queue ``then`` to run after the current write transaction commits (never if it
+        rolls back)."""
+        self._committed.append(then)
+
+    def _trusted(self) -> bool:
+        return database.ask_clock(self._clock_trusted)
+
+    @staticmethod
+    def _state_in(conn: sqlite3.Connection, record_id: str) -> str:
+        row = conn.execute("SELECT state FROM records WHERE id = ?", (record_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no record {record_id!r} in the journal")
+        return str(row[0])

@@ -1,0 +1,112 @@
+"""Writing a record: creating it, saving its steps' sealed blobs, deleting an aborted or
+purged one. (Moving it between states is :mod:`kiosk.journal.states`.)"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from collections.abc import Callable
+
+from kiosk.core.ids import new_record_id
+from kiosk.errors import IllegalStateChange
+from kiosk.journal import database
+from kiosk.journal.connection import JournalConnection
+from kiosk.journal.model import STEPS, RecordInfo, as_blob
+from kiosk.journal.states import DELETABLE_STATES
+
+log = logging.getLogger(__name__)
+
+
+class RecordWrites(JournalConnection):
+    """The record- and step-writing methods of :class:`~kiosk.journal.Journal`."""
+
+    def create_record(self, *, assisted: bool,
+                      first_step: tuple[str, Callable[[str], bytes]] | None = None
+                      ) -> RecordInfo:
+        """A new ``in_progress`` record with the next sequence number; durable on return.
+
+        ``first_step`` is ``(step name, make_blob)``: ``make_blob(record_id)`` is called inside
+        the same transaction and its blob stored with the record, so creating a record and
+        its first step costs one commit (one fsync) instead of two.
+        """
+        if first_step is not None and first_step[0] not in STEPS:
+            raise ValueError(f"unknown step {first_step[0]!r}; steps are {', '.join(STEPS)}")
+        trusted, now = self._trusted(), database.utc_now()
+
+        def body(conn: sqlite3.Connection) -> RecordInfo:
+            seq = database.next_seq(conn)
+            info = RecordInfo(
+                id=new_record_id(self.kiosk_id, seq), seq=seq,
+                state="in_progress", assisted=bool(assisted), boot_id=self.boot_id,
+                clock_trusted=trusted, created_at=now, updated_at=now, attempts=0,
+                last_error=None, manifest=None)
+            conn.execute(
+                "INSERT INTO records (id, seq, state, assisted, boot_id, clock_trusted,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (info.id, seq, info.state, int(info.assisted), self.boot_id, int(trusted),
+                 now, now))
+            if first_step is not None:
+                step, make_blob = first_step
+                self._insert_step(conn, info.id, step, as_blob(make_blob(info.id)),
+                                  trusted, now)
+            return info
+
+        info = self._write(body)
+        log.info("record %s created (assisted=%s)", info.id, info.assisted)
+        return info
+
+    def _insert_step(self, conn: sqlite3.Connection, record_id: str, step: str, blob: bytes,
+                     trusted: bool, now: str) -> None:
+        conn.execute(
+            "INSERT INTO steps (record_id, step, length, sha256, seq, boot_id, clock_trusted,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id, step)"
+            " DO UPDATE SET length = excluded.length, sha256 = excluded.sha256,"
+            " seq = excluded.seq, boot_id = excluded.boot_id,"
+            " clock_trusted = excluded.clock_trusted, created_at = excluded.created_at",
+            (record_id, step, len(blob), hashlib.sha256(blob).hexdigest(),
+             database.next_seq(conn), self.boot_id, int(trusted), now))
+        conn.execute(
+            "INSERT INTO payloads (record_id, step, blob) VALUES (?, ?, ?)"
+            " ON CONFLICT (record_id, step) DO UPDATE SET blob = excluded.blob",
+            (record_id, step, blob))
+
+    def save_step(self, record_id: str, step: str, blob: bytes) -> None:
+        """Store (or replace) one step's sealed blob; durable on return."""
+        if step not in STEPS:
+            raise ValueError(f"unknown step {step!r}; steps are {', '.join(STEPS)}")
+        blob = as_blob(blob)
+        trusted, now = self._trusted(), database.utc_now()
+
+        def body(conn: sqlite3.Connection) -> None:
+            state = self._state_in(conn, record_id)
+            if state != "in_progress":
+                raise IllegalStateChange(
+                    f"record {record_id} is {state}; steps are saved only while in_progress")
+            self._insert_step(conn, record_id, step, blob, trusted, now)
+
+        self._write(body)
+
+    def delete_record(self, record_id: str, reason: str) -> None:
+        """Delete an ``in_progress`` (aborted) or ``purged`` record and its steps; audited.
+
+        Freed pages are zeroed (``secure_delete``). Sealed data is never deleted here.
+        """
+        database.check_details({"reason": reason})
+
+        def body(conn: sqlite3.Connection) -> None:
+            state = self._state_in(conn, record_id)
+            if state not in DELETABLE_STATES:
+                raise IllegalStateChange(
+                    f"record {record_id} is {state}; only records that are "
+                    f"{' or '.join(sorted(DELETABLE_STATES))} can be deleted")
+            steps = conn.execute("SELECT count(*) FROM steps WHERE record_id = ?",
+                                 (record_id,)).fetchone()[0]
+            conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
+            database.insert_audit(
+                conn, "record_deleted",
+                {"record": record_id, "state": state, "steps": steps, "reason": reason},
+                self.boot_id, self._trusted())
+
+        self._write(body)
+        log.info("record %s deleted: %s", record_id, reason)
