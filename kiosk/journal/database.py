@@ -9,7 +9,6 @@ shared by the opening path and the journal's methods.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from kiosk.core.canonical import canonical_json
 from kiosk.errors import JournalCorrupt, JournalError
 from kiosk.fsutil import fsync_dir, make_dirs
 from kiosk.journal import migrations
@@ -217,7 +217,7 @@ def check_details(details: dict[str, Detail]) -> str:
             raise ValueError(f"audit detail {key} must be str, int, bool or None")
         if isinstance(value, str) and len(value) > MAX_DETAIL_CHARS:
             raise ValueError(f"audit detail {key} is longer than {MAX_DETAIL_CHARS} characters")
-    return json.dumps(details, sort_keys=True, separators=(",", ":"))
+    return canonical_json(details).decode("ascii")
 
 
 def insert_audit(conn: sqlite3.Connection, event: str, details: dict[str, Detail],
