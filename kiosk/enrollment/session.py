@@ -22,6 +22,15 @@ replacing the old blob), then the session skips, one logged transition at a time
 later step already journaled and continues at the first missing one. The skipped steps' data
 stays only on disk; :meth:`~EnrollmentSession.review` names them in ``kept_from_before``.
 
+This module owns the session itself: its state, the one transition method, the typed steps
+(language, consent, identity, demographics), review, edit and confirm. Its other jobs live
+beside it, and every name is importable from here:
+
+* :mod:`kiosk.enrollment.steps`: :class:`Step` and the one transition table;
+* :mod:`kiosk.enrollment.session_capture`: portrait, fingerprints and signature, their
+  encodings, and the errors a person can act on (:class:`LowQuality`, ...);
+* :mod:`kiosk.enrollment.session_lifecycle`: resume after a cut, expiry, abort and the wipe.
+
 >>> session = EnrollmentSession(store, fingerprint=scanner, camera=camera)  # doctest: +SKIP
 >>> session.choose_language("id"); session.give_consent(True)               # doctest: +SKIP
 """
@@ -35,12 +44,11 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
-from enum import Enum
 
 from kiosk.core.canonical import compact_json
-from kiosk.core.vocabulary import FINGERS, LANGUAGES, MISSING_FINGER_REASONS, STEPS
-from kiosk.enrollment.fingerprint_quality import FingerprintThresholds, assess_fingerprint
-from kiosk.enrollment.nik import FamilyCardNumber, Nik, parse_kk, parse_nik
+from kiosk.core.vocabulary import FINGERS, LANGUAGES, MISSING_FINGER_REASONS
+from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
+from kiosk.enrollment.nik import Nik, parse_kk, parse_nik
 from kiosk.enrollment.ports import (
     Camera,
     FingerprintImageLike,
@@ -49,26 +57,41 @@ from kiosk.enrollment.ports import (
     RecordStore,
     ReviewSummary,
 )
-from kiosk.enrollment.quality import (
-    QualityReport,
-    prepare_portrait,
-    signature_quality,
-)
 from kiosk.enrollment.record import Demographics, validate_demographics
-from kiosk.errors import (
-    CaptureRejected,
-    DeviceBusy,
-    DeviceNotFound,
-    IllegalTransition,
-    InvalidInput,
-    SessionExpired,
+from kiosk.enrollment.session_capture import (
+    FINGERPRINT_STORAGE,
+    AssistanceRequired,
+    DuplicateFinger,
+    LowQuality,
+    SessionCaptures,
 )
-from kiosk.i18n import N_, bilingual
+from kiosk.enrollment.session_lifecycle import (
+    SessionLifecycle,
+    check_resumable,
+    wipe_buffers,
+)
+from kiosk.enrollment.steps import (
+    ALLOWED_TRANSITIONS,
+    EDITABLE,
+    FORWARD,
+    JOURNAL_STEPS,
+    KEEPABLE,
+    TERMINAL,
+    Step,
+    check_transition,
+)
+from kiosk.errors import IllegalTransition, InvalidInput
+from kiosk.i18n import bilingual
 
 __all__ = [
+    "ALLOWED_TRANSITIONS",
     "EDITABLE",
+    "FINGERPRINT_STORAGE",
     "FINGERS",
+    "JOURNAL_STEPS",
+    "KEEPABLE",
     "MISSING_FINGER_REASONS",
+    "TERMINAL",
     "AssistanceRequired",
     "Camera",
     "DuplicateFinger",
@@ -87,89 +110,7 @@ log = logging.getLogger(__name__)
 CONSENT_VERSION = "1"
 
 
-# -- errors a person can act on -------------------------------------------------------------
-class LowQuality(CaptureRejected):
-    """A capture was refused for its quality; ``report`` says why in both languages."""
-
-    def __init__(self, report: QualityReport) -> None:
-        self.report = report
-        self.message_id = report.reason_id
-        self.message_en = report.reason_en
-        super().__init__(f"{report.reason_id} / {report.reason_en}")
-
-    def message(self, language: str) -> str:
-        """The reason in ``language`` ("id" or "en")."""
-        return self.report.reason(language)
-
-
-class DuplicateFinger(LowQuality):
-    """The finger presented matches one already taken in this session (``matched``)."""
-
-    def __init__(self, matched: str) -> None:
-        self.matched = matched
-        super().__init__(QualityReport(False, 0.0, *bilingual(
-            'This finger was already scanned. Please place the finger shown.')))
-
-
-class AssistanceRequired(InvalidInput):
-    """Self-service cannot do this (e.g. record a missing finger); staff must help."""
-
-
-# -- state machine -------------------------------------------------------------------------
-class Step(Enum):
-    """Where the session is: the step whose input it waits for."""
-
-    LANGUAGE = "language"
-    CONSENT = "consent"
-    IDENTITY = "identity"
-    DEMOGRAPHICS = "demographics"
-    PORTRAIT = "portrait"
-    FINGERPRINTS = "fingerprints"
-    SIGNATURE = "signature"
-    REVIEW = "review"
-    SEALED = "sealed"
-    ABORTED = "aborted"
-
-
-_FORWARD = {
-    Step.LANGUAGE: Step.CONSENT,
-    Step.CONSENT: Step.IDENTITY,
-    Step.IDENTITY: Step.DEMOGRAPHICS,
-    Step.DEMOGRAPHICS: Step.PORTRAIT,
-    Step.PORTRAIT: Step.FINGERPRINTS,
-    Step.FINGERPRINTS: Step.SIGNATURE,
-    Step.SIGNATURE: Step.REVIEW,
-    Step.REVIEW: Step.SEALED,
-}
-#: Steps the person may go back to from REVIEW to change (MOSIP's "preview with edit").
-EDITABLE = (Step.IDENTITY, Step.DEMOGRAPHICS, Step.PORTRAIT, Step.FINGERPRINTS,
-            Step.SIGNATURE)
-#: The only moves there are: one step forward, or abort from any unfinished step; from
-#: REVIEW back to an editable step, and from an edited step straight back to REVIEW (an
-#: edited IDENTITY goes through DEMOGRAPHICS, which must agree with the new NIK).
-ALLOWED_TRANSITIONS: dict[Step, frozenset[Step]] = {
-    step: frozenset({nxt, Step.ABORTED} | ({Step.REVIEW} if step in EDITABLE[1:] else set())
-                    | (set(EDITABLE) if step is Step.REVIEW else set()))
-    for step, nxt in _FORWARD.items()
-} | {Step.SEALED: frozenset(), Step.ABORTED: frozenset()}
-TERMINAL = frozenset({Step.SEALED, Step.ABORTED})
-#: Steps a resumed session keeps from before the cut (skips) when they were journaled.
-#: Consent is never re-asked (the record is created with it); identity is always re-entered,
-#: because the later steps validate against the NIK, which only the memory held.
-KEEPABLE = (Step.DEMOGRAPHICS, Step.PORTRAIT, Step.FINGERPRINTS, Step.SIGNATURE)
-# How a record may keep the fingerprints (config [fingerprints] storage): the part names
-# are R1.png ... or R1.webp ...; both lossless, both read by FingerprintImage.decode.
-FINGERPRINT_STORAGE = ("png", "webp")
-#: The steps a record may have journaled (:data:`kiosk.core.vocabulary.STEPS`).
-JOURNAL_STEPS = STEPS
-
-
-def _wipe(buffers: Iterator[bytearray]) -> None:
-    for buf in buffers:
-        buf[:] = bytes(len(buf))
-
-
-class EnrollmentSession:
+class EnrollmentSession(SessionCaptures, SessionLifecycle):
     """One person's enrollment, step by step; see the module docstring for the flow.
 
     Thread-safe: a UI thread may call :meth:`abort` or :meth:`check_timeout` while a worker
@@ -230,43 +171,12 @@ class EnrollmentSession:
         >>> s.step                                                         # doctest: +SKIP
         <Step.IDENTITY: 'identity'>
         """
-        names = set(journaled)
-        unknown = sorted(names - set(JOURNAL_STEPS))
-        if unknown:
-            raise IllegalTransition(f"record {record_id} cannot be resumed: unknown step(s) "
-                                    f"{', '.join(unknown)}")
-        if "consent" not in names:
-            raise IllegalTransition(f"record {record_id} cannot be resumed: it has no consent "
-                                    "step; discard it and start a new session")
-        if language not in LANGUAGES:
-            raise InvalidInput("language", *bilingual('Unknown language.'))
+        names = check_resumable(record_id, journaled, language)
         session = cls(store, fingerprint=fingerprint, camera=camera, assisted=True,
                       timeout_s=timeout_s, clock=clock, today=today,
                       capture_timeout_s=capture_timeout_s)
-        with session._lock:
-            session.language = language
-            session.record_id = record_id
-            session._kept = frozenset(step for step in KEEPABLE if step.value in names)
-            log.info("session %s: resuming record %s (journaled before the cut: %s)",
-                     session._tag, record_id,
-                     ", ".join(n for n in JOURNAL_STEPS if n in names))
-            # Through the one transition method, step by step: language and consent were
-            # done before the cut; identity is always entered again.
-            session._transition(Step.CONSENT, note="resumed")
-            session._transition(Step.IDENTITY, note="resumed")
+        session._resume_at_identity(record_id, names, language)
         return session
-
-    def _reset_data(self) -> None:
-        self._nik: Nik | None = None
-        self._kk: FamilyCardNumber | None = None
-        self._demographics: Demographics | None = None
-        self._portrait_pending: bytearray | None = None
-        self._portrait: bytearray | None = None
-        self._fingers: dict[str, bytearray] = {}  # PNG, shown on the screen
-        self._finger_files: dict[str, bytearray] = {}  # lossless WebP, journaled
-        self._templates: dict[str, bytearray] = {}  # the sensor's, to refuse a repeated finger
-        self._missing: dict[str, str] = {}
-        self._signature: bytearray | None = None
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -285,16 +195,10 @@ class EnrollmentSession:
             return 0.0
         return max(0.0, self._deadline - self._clock())
 
-    @property
-    def kept_from_before(self) -> tuple[str, ...]:
-        """Steps a resumed session keeps from before the cut (their data is only on disk)."""
-        return tuple(step.value for step in KEEPABLE if step in self._kept)
-
     def _transition(self, new: Step, *, note: str = "") -> None:
         """The one place the step changes: checks the table, logs ``old -> new``."""
         old = self._step
-        if new not in ALLOWED_TRANSITIONS[old]:
-            raise IllegalTransition(f"cannot go from {old.value} to {new.value}")
+        check_transition(old, new)
         self._step = new
         log.info("session %s: %s -> %s%s", self._tag, old.value, new.value,
                  f" ({note})" if note else "")
@@ -309,14 +213,6 @@ class EnrollmentSession:
             yield
             self._deadline = self._clock() + self.timeout_s
 
-    def _check_live(self) -> None:
-        if self._expired:
-            raise SessionExpired("the session timed out; its data has been wiped")
-        if self._step not in TERMINAL and self._clock() >= self._deadline:
-            self._finish_aborted("timeout")
-            self._expired = True
-            raise SessionExpired("the session timed out; its data has been wiped")
-
     def _complete(self, step_name: str, parts: Mapping[str, bytes], new: Step) -> None:
         """Journal a finished step, then move on; a failing store leaves the step as is.
 
@@ -326,8 +222,7 @@ class EnrollmentSession:
         done = self._step
         if self._editing and done is not Step.IDENTITY:
             new = Step.REVIEW
-        if new not in ALLOWED_TRANSITIONS[self._step]:
-            raise IllegalTransition(f"cannot go from {self._step.value} to {new.value}")
+        check_transition(self._step, new)  # before the store: a refused move saves nothing
         assert self.record_id is not None  # noqa: S101 - begun at consent, before any step
         self._store.save_step(self.record_id, step_name, parts)
         self._kept = self._kept - {done}
@@ -335,7 +230,7 @@ class EnrollmentSession:
         if new is Step.REVIEW:
             self._editing = False
         while self._step in self._kept and not self._editing:  # resumed: journaled before
-            self._transition(_FORWARD[self._step], note="kept from before the cut")
+            self._transition(FORWARD[self._step], note="kept from before the cut")
 
     # -- steps -----------------------------------------------------------------------------
     def choose_language(self, language: str) -> None:
@@ -381,135 +276,6 @@ class EnrollmentSession:
                            Step.PORTRAIT)
             self._demographics = checked
             return checked
-
-    def capture_portrait(self) -> QualityReport:
-        """Take a photo and check it; raises :class:`LowQuality` so the person retries."""
-        with self._at(Step.PORTRAIT):
-            camera = self._camera
-        if camera is None:
-            raise DeviceNotFound("no camera configured")
-        with self._capturing():
-            photo = camera.capture_still()
-        with self._lock:
-            born = self._birth_year()
-        # Checked, cut to the ICAO-style geometry and given the e-KTP background for the
-        # birth year (kiosk.enrollment.portrait); the camera's own still is not kept.
-        report, jpeg = prepare_portrait(photo.jpeg, born)
-        with self._at(Step.PORTRAIT):
-            if not report.ok:
-                raise LowQuality(report)
-            if self._portrait_pending is not None:
-                _wipe(iter([self._portrait_pending]))
-            self._portrait_pending = bytearray(jpeg)
-        return report
-
-    def _birth_year(self) -> int:
-        """The year of birth the background colour follows (demographics, else the NIK)."""
-        if self._demographics is not None:
-            return self._demographics.date_of_birth.year
-        if self._nik is not None:
-            return self._nik.birth_date.year
-        raise IllegalTransition("the portrait needs the identity first")
-
-    @property
-    def pending_portrait(self) -> bytes:
-        """The photo just taken (JPEG), for the person to see before accepting it."""
-        with self._lock:
-            return bytes(self._portrait_pending or b"")
-
-    def accept_portrait(self) -> None:
-        """Keep the last good photo: journals ``portrait``."""
-        with self._at(Step.PORTRAIT):
-            if self._portrait_pending is None:
-                raise IllegalTransition("no portrait captured yet")
-            self._complete("portrait", {"portrait.jpg": bytes(self._portrait_pending)},
-                           Step.FINGERPRINTS)
-            self._portrait, self._portrait_pending = self._portrait_pending, None
-
-    def capture_finger(self, code: str) -> QualityReport:
-        """Scan finger ``code`` (R1..R5, L1..L5); raises :class:`LowQuality` to retry.
-
-        The report's score is 0-100 (:mod:`~kiosk.enrollment.fingerprint_quality`). A good
-        print is then compared, by the sensor's own template matcher, with every other
-        finger taken in this session: a match raises :class:`DuplicateFinger` (one finger
-        presented twice would pass ten times over otherwise).
-        """
-        with self._at(Step.FINGERPRINTS):
-            _check_finger(code)
-            scanner = self._fingerprint
-            others = [(c, bytes(t)) for c, t in self._templates.items() if c != code]
-        if scanner is None:
-            raise DeviceNotFound("no fingerprint scanner configured")
-        with self._capturing():
-            image = scanner.capture(timeout=self._capture_timeout_s)
-            assessment = assess_fingerprint(image.pixels, image.width, image.height,
-                                            self._fingerprint_limits)
-            report = assessment.report
-            if not report.ok:
-                raise LowQuality(report)
-            template = scanner.extract_template()
-            matched = scanner.find_match(template, [t for _, t in others])
-        png = image.to_png()  # for the person to see (any screen shows PNG)
-        # What the record keeps ([fingerprints] storage): the same PNG, or a lossless WebP
-        # about 11 % smaller that costs a Pi 4 about 0.35 s of CPU a finger.
-        kept = png if self._fingerprint_storage == "png" else image.to_webp()
-        with self._at(Step.FINGERPRINTS):
-            if matched is not None:
-                repeated = others[matched][0]
-                log.info("session %s: finger %s refused, the same as %s", self._tag, code,
-                         repeated)
-                raise DuplicateFinger(repeated)
-            for held in (self._fingers, self._finger_files, self._templates):
-                if code in held:
-                    _wipe(iter([held[code]]))
-            self._fingers[code] = bytearray(png)
-            self._finger_files[code] = bytearray(kept)
-            self._templates[code] = bytearray(template)
-            self._missing.pop(code, None)
-        return report
-
-    def record_missing_finger(self, code: str, reason: str) -> None:
-        """Record that finger ``code`` cannot be captured (assisted sessions only)."""
-        with self._at(Step.FINGERPRINTS):
-            _check_finger(code)
-            if not self.assisted:
-                raise AssistanceRequired(
-                    "assistance",
-                    *bilingual(
-                        'A finger that cannot be scanned must be recorded by staff. Press the '
-                        'help button to call a member of staff.'))
-            if reason not in MISSING_FINGER_REASONS:
-                allowed = ", ".join(MISSING_FINGER_REASONS)
-                raise InvalidInput("reason", *bilingual(
-                    N_("The reason must be one of: {allowed}."), allowed=allowed))
-            for held in (self._fingers, self._finger_files, self._templates):
-                if code in held:
-                    _wipe(iter([held.pop(code)]))
-            self._missing[code] = reason
-
-    def finish_fingerprints(self) -> None:
-        """Journal ``fingerprints`` once every finger is captured or recorded missing."""
-        with self._at(Step.FINGERPRINTS):
-            self._finish_fingerprints()
-
-    def _finish_fingerprints(self) -> None:
-        left = [c for c in FINGERS if c not in self._fingers and c not in self._missing]
-        if left:
-            raise IllegalTransition(f"fingers not yet done: {', '.join(left)}")
-        ext = self._fingerprint_storage
-        parts = {f"{code}.{ext}": bytes(buf) for code, buf in self._finger_files.items()}
-        missing = {code: self._missing[code] for code in FINGERS if code in self._missing}
-        parts["exceptions.json"] = compact_json({"missing": missing})
-        self._complete("fingerprints", parts, Step.SIGNATURE)
-
-    def submit_signature(self, png: bytes) -> None:
-        """Check (a PNG, not blank) and journal the signature."""
-        with self._at(Step.SIGNATURE):
-            report = signature_quality(png)
-            if not report.ok:
-                raise InvalidInput("signature", report.reason_id, report.reason_en)
-            self._complete("signature", {"signature.png": bytes(png)}, Step.REVIEW)
-            self._signature = bytearray(png)
 
     def review(self) -> ReviewSummary:
         """Everything the review screen shows.
@@ -575,27 +341,10 @@ class EnrollmentSession:
                 self._finish_fingerprints()
                 return
             if self._step is Step.PORTRAIT and self._portrait_pending is not None:
-                _wipe(iter([self._portrait_pending]))
+                wipe_buffers(iter([self._portrait_pending]))
                 self._portrait_pending = None
             self._editing = False
             self._transition(Step.REVIEW, note="edit cancelled")
-
-    def keep_alive(self) -> None:
-        """The person is still here (touching the screen): push the expiry back."""
-        with self._lock:
-            self._check_live()
-            if self._step not in TERMINAL:
-                self._deadline = self._clock() + self.timeout_s
-
-    def finger_png(self, code: str) -> bytes:
-        """The captured image of finger ``code`` (PNG), for the person to see; b"" if none."""
-        with self._lock:
-            return bytes(self._fingers.get(code, b""))
-
-    @property
-    def fingers_captured(self) -> tuple[str, ...]:
-        """Codes of the fingers captured so far in this session (not personal)."""
-        return tuple(c for c in FINGERS if c in self._fingers)
 
     def confirm(self) -> str:
         """Seal the record (durable on return) and return its id; the data is wiped."""
@@ -605,54 +354,3 @@ class EnrollmentSession:
             self._transition(Step.SEALED)
             self._wipe_data()
             return self.record_id
-
-    # -- ending early ----------------------------------------------------------------------
-    def abort(self, reason: str) -> None:
-        """Stop here: wipe the data, discard the record. Safe to call again once aborted."""
-        with self._lock:
-            if self._step is Step.ABORTED:
-                return
-            if self._step is Step.SEALED:
-                raise IllegalTransition("the record is sealed; it cannot be aborted")
-            self._finish_aborted(reason)
-
-    def check_timeout(self) -> bool:
-        """For the UI's timer: True when the session has expired (it is then wiped)."""
-        with self._lock:
-            try:
-                self._check_live()
-            except SessionExpired:
-                return True
-            return False
-
-    def _finish_aborted(self, reason: str) -> None:
-        self._transition(Step.ABORTED)
-        self._wipe_data()
-        record_id = self.record_id
-        if record_id is not None:
-            try:
-                self._store.discard(record_id, reason)
-            except Exception as exc:  # the in-memory wipe stands; startup recovery cleans up
-                log.error("session %s: discard of record %s failed: %s",
-                          self._tag, record_id, type(exc).__name__)
-
-    def _wipe_data(self) -> None:
-        held = [self._portrait_pending, self._portrait, self._signature,
-                *self._fingers.values(), *self._finger_files.values(),
-                *self._templates.values()]
-        _wipe(buf for buf in held if buf is not None)
-        self._reset_data()
-
-    @contextmanager
-    def _capturing(self) -> Iterator[None]:
-        if not self._capture_lock.acquire(blocking=False):
-            raise DeviceBusy("a capture is already running")
-        try:
-            yield
-        finally:
-            self._capture_lock.release()
-
-
-def _check_finger(code: str) -> None:
-    if code not in FINGERS:
-        raise InvalidInput("finger", *bilingual('Unknown finger code.'))

@@ -8,7 +8,7 @@ from typing import Any
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 
 from kiosk.screens.base import KioskScreen
-from kiosk.screens.flow import FINGER_NAMES
+from kiosk.screens.flow_screens import FINGER_NAMES
 from kiosk.screens.images import texture_from_bytes
 from kiosk.screens.messages import CALL_OFFICER
 

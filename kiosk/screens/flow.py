@@ -18,129 +18,61 @@ The flow also keeps the promises made to the citizen in the queue behind:
   (:func:`~kiosk.screens.messages.for_error`), never a stack trace; a kiosk that may not
   take a new recording shows the closed screen, but only between citizens.
 
+This module owns the :class:`Flow` itself: its state, :meth:`Flow.show`, running work
+through the executor, and the welcome, consent, signature, review and help verbs. Its other
+jobs live beside it (every public name is importable from here):
+
+* :mod:`kiosk.screens.flow_settings`: :class:`FlowSettings` from config, and the
+  :class:`Executor`, :class:`View` and :class:`Speaker` protocols;
+* :mod:`kiosk.screens.flow_screens`: the step-to-screen map, the session screens, prompts;
+* :mod:`kiosk.screens.flow_privacy`: touch, the idle and receipt timers, cancel, the wipe;
+* :mod:`kiosk.screens.flow_forms` and :mod:`kiosk.screens.flow_capture`: the typing and the
+  capture steps.
+
 Tests drive it with a synchronous executor and a fake view (tests/unit/screens).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any
 
-from kiosk.config import SCHEMA
-from kiosk.core.vocabulary import LANGUAGES
-from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
+from kiosk.core.vocabulary import FINGERS, LANGUAGES
 from kiosk.enrollment.nik import Nik
 from kiosk.enrollment.ports import ReviewSummary
-from kiosk.enrollment.session import FINGERS, EnrollmentSession, Step
+from kiosk.enrollment.session import EnrollmentSession
+from kiosk.enrollment.steps import Step
 from kiosk.errors import DeviceBusy, SessionExpired
 from kiosk.screens import messages as m
 from kiosk.screens.flow_capture import CaptureSteps
 from kiosk.screens.flow_forms import FormSteps
+from kiosk.screens.flow_privacy import PrivacyTimers
+from kiosk.screens.flow_screens import FINGER_NAMES, PROMPTS, SCREEN_FOR_STEP, SESSION_SCREENS
+from kiosk.screens.flow_settings import Executor, FlowSettings, Speaker, View
 from kiosk.screens.forms import DemographicsForm, IdentityForm
 from kiosk.screens.memory import release_free_heap
-from kiosk.screens.messages import N_, NONE, Msg
+from kiosk.screens.messages import NONE, Msg
+
+__all__ = [
+    "FINGER_NAMES",
+    "PROMPTS",
+    "SCREEN_FOR_STEP",
+    "SESSION_SCREENS",
+    "Executor",
+    "Flow",
+    "FlowSettings",
+    "Speaker",
+    "View",
+]
 
 log = logging.getLogger(__name__)
 
-#: The screen that shows each step of the session.
-SCREEN_FOR_STEP: dict[Step, str] = {
-    Step.LANGUAGE: "welcome",
-    Step.CONSENT: "consent",
-    Step.IDENTITY: "identity",
-    Step.DEMOGRAPHICS: "demographics",
-    Step.PORTRAIT: "portrait",
-    Step.FINGERPRINTS: "fingerprints",
-    Step.SIGNATURE: "signature",
-    Step.REVIEW: "review",
-    Step.SEALED: "done",
-    Step.ABORTED: "welcome",
-}
-#: Screens during which a citizen's data may be on screen (idle timer, cancel, wipe).
-SESSION_SCREENS = frozenset({"consent", "identity", "demographics", "portrait",
-                             "fingerprints", "signature", "review"})
-#: The one instruction spoken (and shown) on each screen; never a personal value.
-PROMPTS: dict[str, str] = {
-    "welcome": N_("Choose your language to begin"),
-    "consent": N_("Read how your data is used, then choose I agree or No."),
-    "identity": N_("Type your NIK and your family card number."),
-    "demographics": N_("Check and complete your details as on your family card."),
-    "portrait": N_("Look at the camera. Tap Take photo when you are ready."),
-    "fingerprints": N_("Place the finger shown on the sensor."),
-    "signature": N_("Sign in the box with your finger."),
-    "review": N_("Check everything. Tap Confirm when it is right."),
-    "done": N_("Your recording is complete. Keep your receipt number."),
-    "closed": N_("This kiosk is not taking recordings right now"),
-}
-FINGER_NAMES: dict[str, str] = {
-    "R1": N_("Right thumb"), "R2": N_("Right index finger"), "R3": N_("Right middle finger"),
-    "R4": N_("Right ring finger"), "R5": N_("Right little finger"),
-    "L1": N_("Left thumb"), "L2": N_("Left index finger"), "L3": N_("Left middle finger"),
-    "L4": N_("Left ring finger"), "L5": N_("Left little finger"),
-}
 
-
-class Executor(Protocol):
-    """How the flow runs work off the UI thread and comes back (the app's UiBridge)."""
-
-    def submit(self, work: Callable[[], Any],
-               done: Callable[[Any, BaseException | None], None]) -> None: ...
-    def post(self, fn: Callable[..., Any], *args: Any) -> None: ...
-    def call_later(self, delay: float, fn: Callable[[], None]) -> Any: ...
-
-
-class View(Protocol):
-    """What the flow asks of the UI: switch screens, redraw, show a preview frame."""
-
-    def show(self, screen: str) -> None: ...
-    def update(self) -> None: ...
-    def preview(self, frame: Any) -> None: ...
-
-
-class Speaker(Protocol):
-    def say_message(self, msgid: str, language: str) -> None: ...
-    def repeat(self) -> None: ...
-    def stop(self) -> None: ...
-
-
-def _default(section: str, key: str) -> Any:
-    return SCHEMA[section][key].default
-
-
-@dataclass(frozen=True)
-class FlowSettings:
-    """What the flow takes from config; the defaults are the config's (``SCHEMA``)."""
-
-    idle_timeout_s: float = float(_default("ui", "idle_timeout_s"))
-    idle_warning_s: float = float(_default("ui", "idle_warning_s"))
-    receipt_s: float = float(_default("ui", "receipt_s"))
-    capture_tries: int = _default("ui", "capture_tries")
-    preview_fps: float = float(_default("ui", "preview_fps"))
-    session_timeout_s: float = float(_default("kiosk", "session_timeout_s"))
-    capture_timeout_s: float = 10.0  # not configured
-    province: str = _default("kiosk", "regency").split(".")[0]
-    regency: str = _default("kiosk", "regency").split(".")[1]
-    fingerprint_limits: FingerprintThresholds | None = None  # config [fingerprints]
-    fingerprint_storage: str = _default("fingerprints", "storage")
-
-    @classmethod
-    def from_config(cls, config: Any) -> FlowSettings:
-        ui, kiosk = config["ui"], config["kiosk"]
-        province, regency = str(kiosk.get("regency", _default("kiosk", "regency"))).split(".")
-        return cls(idle_timeout_s=ui["idle_timeout_s"], idle_warning_s=ui["idle_warning_s"],
-                   receipt_s=ui["receipt_s"], capture_tries=ui["capture_tries"],
-                   preview_fps=ui["preview_fps"], session_timeout_s=kiosk["session_timeout_s"],
-                   province=province, regency=regency,
-                   fingerprint_limits=FingerprintThresholds.from_config(config["fingerprints"]),
-                   fingerprint_storage=config["fingerprints"]["storage"])
-
-
-class Flow(FormSteps, CaptureSteps):
+class Flow(FormSteps, CaptureSteps, PrivacyTimers):
     """The citizen's way from welcome to receipt; see the module docstring."""
 
     def __init__(self, executor: Executor, view: View, *, settings: FlowSettings | None = None,
@@ -404,23 +336,7 @@ class Flow(FormSteps, CaptureSteps):
         """Done on the receipt screen: back to welcome for the next citizen."""
         self.wipe("finished")
 
-    # -- cancel, help, idle -------------------------------------------------------------------
-    def ask_cancel(self) -> None:
-        self.touch()
-        if self.screen in SESSION_SCREENS:
-            self.confirm_cancel = True
-            self.view.update()
-
-    def answer_cancel(self, really: bool) -> None:
-        self.touch()
-        if not self.confirm_cancel:
-            return
-        self.confirm_cancel = False
-        if really:
-            self.wipe("cancelled by the citizen")
-        else:
-            self.view.update()
-
+    # -- help -------------------------------------------------------------------
     def call_help(self) -> None:
         """The help button (GPIO or on screen): the LED blinks and the screen says so."""
         self.touch()
@@ -441,73 +357,6 @@ class Flow(FormSteps, CaptureSteps):
         self.help_active = False
         self._set_led()
         self.view.update()
-
-    def touch(self) -> None:
-        """Any touch: the citizen is still here."""
-        self._activity()
-        if self.idle_warning:
-            self.idle_warning = False
-            self.view.update()
-
-    def _activity(self) -> None:
-        now = self.clock()
-        self._last_touch = now
-        session = self.session
-        if session is not None and now - self._last_keep_alive > 5.0:
-            self._last_keep_alive = now
-            try:
-                session.keep_alive()
-            except SessionExpired:
-                self.wipe("session expired")
-            except Exception as exc:
-                log.debug("keep_alive: %s", type(exc).__name__)
-
-    def tick(self) -> None:
-        """Once a second from the app: the idle warning, the wipe, the receipt's end."""
-        now = self.clock()
-        if self.screen == "done":
-            if now - self._receipt_at >= self.settings.receipt_s:
-                self.wipe("receipt shown")
-            return
-        if self.screen not in SESSION_SCREENS or self.busy:
-            return
-        idle = now - self._last_touch
-        s = self.settings
-        if idle >= s.idle_timeout_s + s.idle_warning_s:
-            self.wipe("idle")
-        elif idle >= s.idle_timeout_s:
-            self.idle_warning = True
-            self.idle_left_s = max(0, round(s.idle_timeout_s + s.idle_warning_s - idle))
-            self.view.update()
-
-    def continue_session(self) -> None:
-        self.touch()
-
-    # -- the wipe -------------------------------------------------------------------------------
-    def wipe(self, reason: str) -> None:
-        """End the citizen's session (if any) and forget everything shown; to welcome."""
-        self._gen += 1
-        self._stop_preview()
-        for timer in self._timers:
-            with contextlib.suppress(Exception):  # a timer that already fired
-                timer.cancel()
-        self._timers.clear()
-        session = self.session
-        if session is not None and not session.is_finished:
-            self.executor.submit(lambda: session.abort(reason), lambda _r, _e: None)
-        log.info("session wiped: %s", reason)
-        self._clear_personal()
-        self._reset()
-        self.help_active = False
-        self.show("welcome" if self.accepting else "closed")
-
-    def _clear_personal(self) -> None:
-        self.identity.clear()
-        self.nik = None
-        self.form = DemographicsForm.blank()
-        self.portrait_jpeg = b""
-        self.finger_png = b""
-        self.summary = None
 
     # -- helpers ----------------------------------------------------------------------------------
     def _device(self, kind: str) -> Any:

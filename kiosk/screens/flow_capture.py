@@ -10,8 +10,8 @@ import threading
 import time
 from typing import Any
 
+from kiosk.core.vocabulary import FINGERS
 from kiosk.enrollment.quality import QualityReport, portrait_quality_rgb
-from kiosk.enrollment.session import FINGERS
 from kiosk.errors import DeviceBusy
 from kiosk.screens import messages as m
 from kiosk.screens.messages import N_, NONE, Msg

@@ -8,9 +8,9 @@ from typing import Any
 from kivy.factory import Factory
 from kivy.properties import ListProperty, ObjectProperty, StringProperty
 
-from kiosk.enrollment.session import FINGERS
+from kiosk.core.vocabulary import FINGERS
 from kiosk.screens.base import KioskScreen
-from kiosk.screens.flow import FINGER_NAMES
+from kiosk.screens.flow_screens import FINGER_NAMES
 from kiosk.screens.forms import (
     CHOICE_FIELDS,
     OCCUPATIONS,

@@ -1,0 +1,112 @@
+"""The flow's promise of privacy: the idle warning, cancel, and the wipe.
+
+This module owns what keeps one citizen's data from the next: after ``idle_timeout_s``
+without a touch a warning counts down ``idle_warning_s`` (WCAG 2.2.1: at least 20 s to
+continue with one tap), then :meth:`PrivacyTimers.wipe` aborts the session and clears every
+value the screens showed; the receipt goes back to welcome after ``receipt_s``; cancel asks
+once, then wipes. A mixin of :class:`~kiosk.screens.flow.Flow`; it uses the flow's state,
+settings, executor and view, and :meth:`tick` is called once a second by the app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from kiosk.errors import SessionExpired
+from kiosk.screens.flow_screens import SESSION_SCREENS
+from kiosk.screens.forms import DemographicsForm
+
+__all__ = ["PrivacyTimers"]
+
+# The flow's one logger: its lines keep one name, whichever of its modules writes them.
+log = logging.getLogger("kiosk.screens.flow")
+
+
+class PrivacyTimers:
+    """Touch, the idle timer, the receipt timer, cancel and the wipe."""
+
+    # -- touch and the idle timer ---------------------------------------------------------
+    def touch(self) -> None:
+        """Any touch: the citizen is still here."""
+        self._activity()
+        if self.idle_warning:
+            self.idle_warning = False
+            self.view.update()
+
+    def _activity(self) -> None:
+        now = self.clock()
+        self._last_touch = now
+        session = self.session
+        if session is not None and now - self._last_keep_alive > 5.0:
+            self._last_keep_alive = now
+            try:
+                session.keep_alive()
+            except SessionExpired:
+                self.wipe("session expired")
+            except Exception as exc:
+                log.debug("keep_alive: %s", type(exc).__name__)
+
+    def tick(self) -> None:
+        """Once a second from the app: the idle warning, the wipe, the receipt's end."""
+        now = self.clock()
+        if self.screen == "done":
+            if now - self._receipt_at >= self.settings.receipt_s:
+                self.wipe("receipt shown")
+            return
+        if self.screen not in SESSION_SCREENS or self.busy:
+            return
+        idle = now - self._last_touch
+        s = self.settings
+        if idle >= s.idle_timeout_s + s.idle_warning_s:
+            self.wipe("idle")
+        elif idle >= s.idle_timeout_s:
+            self.idle_warning = True
+            self.idle_left_s = max(0, round(s.idle_timeout_s + s.idle_warning_s - idle))
+            self.view.update()
+
+    def continue_session(self) -> None:
+        self.touch()
+
+    # -- cancel ---------------------------------------------------------------------------
+    def ask_cancel(self) -> None:
+        self.touch()
+        if self.screen in SESSION_SCREENS:
+            self.confirm_cancel = True
+            self.view.update()
+
+    def answer_cancel(self, really: bool) -> None:
+        self.touch()
+        if not self.confirm_cancel:
+            return
+        self.confirm_cancel = False
+        if really:
+            self.wipe("cancelled by the citizen")
+        else:
+            self.view.update()
+
+    # -- the wipe ----------------------------------------------------------------------------
+    def wipe(self, reason: str) -> None:
+        """End the citizen's session (if any) and forget everything shown; to welcome."""
+        self._gen += 1
+        self._stop_preview()
+        for timer in self._timers:
+            with contextlib.suppress(Exception):  # a timer that already fired
+                timer.cancel()
+        self._timers.clear()
+        session = self.session
+        if session is not None and not session.is_finished:
+            self.executor.submit(lambda: session.abort(reason), lambda _r, _e: None)
+        log.info("session wiped: %s", reason)
+        self._clear_personal()
+        self._reset()
+        self.help_active = False
+        self.show("welcome" if self.accepting else "closed")
+
+    def _clear_personal(self) -> None:
+        self.identity.clear()
+        self.nik = None
+        self.form = DemographicsForm.blank()
+        self.portrait_jpeg = b""
+        self.finger_png = b""
+        self.summary = None
