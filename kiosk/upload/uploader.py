@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import logging
 import random
 import sys
@@ -59,9 +58,7 @@ from typing import TextIO
 from urllib.parse import quote, urljoin
 
 import requests
-from tusclient.client import TusClient
 
-from kiosk.config import Config
 from kiosk.errors import IllegalStateChange, JournalError, SealingError
 from kiosk.journal import Journal, RecordInfo
 from kiosk.receipts import verify_receipt
@@ -79,9 +76,9 @@ from kiosk.upload.failures import (
 )
 from kiosk.upload.progress import ProgressFile
 from kiosk.upload.purge import purge_expired
+from kiosk.upload.settings import UploadSettings
+from kiosk.upload.transfer import BROKEN_RETRIES, Ahead, Stopped, TusTransfer
 from kiosk.upload.tus import (
-    TimedTusUploader,
-    TusCommunicationError,
     retry_after_s,
     upload_session,
 )
@@ -91,44 +88,7 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_PENDING, EXIT_CONFIG = 0, 1, 2
 ONCE_BACKOFF_S = 0.25  # --once: pause before retry pass n is ONCE_BACKOFF_S * 2**n ...
 ONCE_BACKOFF_CAP_S = 5.0  # ... but never more than this
-STALLED_ATTEMPTS = 2  # attempts in a row that the intake kept nothing of: the link is down
-BROKEN_RETRIES = 2  # a request cut mid-exchange (reset, closed) is sent again at once this often
 RECEIPT_CONTENT_TYPE = "application/octet-stream"  # what the intake serves a receipt as
-
-
-@dataclass(frozen=True)
-class UploadSettings:
-    """What the uploader needs from ``[upload]``, with the intake key already loaded.
-
-    Built only by :meth:`from_config`: the defaults and ranges are the config's
-    (``kiosk.config.SCHEMA["upload"]``), never repeated here. Tests change a field with
-    ``dataclasses.replace``."""
-
-    url: str
-    kiosk_id: str
-    intake_key: bytes
-    token: str
-    interval_s: float
-    retries: int
-    max_backoff_s: float
-    timeout_s: float
-    chunk_size: int  # 0: the rest of the record in one PATCH
-    retention_days: float
-    ca_file: str
-    tls_fingerprint: str
-    device_key: str  # the kiosk's device key file: every request is signed with it
-
-    @classmethod
-    def from_config(cls, config: Config, intake_key: bytes) -> UploadSettings:
-        section = config["upload"]
-        return cls(url=section["url"], kiosk_id=config.kiosk_id, intake_key=intake_key,
-                   token=section["token"], interval_s=float(section["interval_s"]),
-                   retries=int(section["retries"]),
-                   max_backoff_s=float(section["max_backoff_s"]),
-                   timeout_s=float(section["timeout_s"]), chunk_size=int(section["chunk_size"]),
-                   retention_days=float(section["retention_days"]),
-                   ca_file=section["ca_file"], tls_fingerprint=section["tls_fingerprint"],
-                   device_key=str(config.device_key_path))
 
 
 @dataclass
@@ -145,23 +105,7 @@ class PassResult:
     retry_after: float | None = None  # the intake asked for this long a pause
 
 
-class _Stopped(Exception):
-    """Asked to stop between two requests."""
-
-
-@dataclass
-class _Ahead:
-    """The upload of the next record, created on the second connection while the record
-    before it was sending: ``url`` is set once it is journaled (durable), with the packet."""
-
-    record_id: str
-    thread: threading.Thread | None = None
-    url: str | None = None
-    packet: bytes = b""
-    digest: str = ""
-
-
-class Uploader:
+class Uploader(TusTransfer):
     """Drains a journal's outbox to the intake (see the module docstring).
 
     >>> with open_journal(config) as journal:                      # doctest: +SKIP
@@ -204,7 +148,7 @@ class Uploader:
         # creations ahead (see the module docstring) go on a connection of their own, so
         # they never wait behind the bytes of a PATCH
         self._ahead_session: requests.Session | None = None
-        self._ahead: _Ahead | None = None  # the next record's upload, being created ahead
+        self._ahead: Ahead | None = None  # the next record's upload, being created ahead
         self._next: RecordInfo | None = None  # the record to create ahead, if any
 
     def _new_session(self) -> requests.Session:
@@ -256,7 +200,7 @@ class Uploader:
             self._next = next((r for r in outbox[index + 1:] if self._never_tried(r)), None)
             try:
                 self._process_retrying(info)
-            except _Stopped:
+            except Stopped:
                 result.stopped = True
                 break
             except Failure as failure:
@@ -378,7 +322,7 @@ class Uploader:
             info = self.journal.record(info.id)  # an upload created meanwhile is journaled
 
     def _process(self, info: RecordInfo) -> None:
-        """Acknowledge one record, or raise Failure/_Stopped."""
+        """Acknowledge one record, or raise Failure/Stopped."""
         ahead = self._take_ahead(info.id)
         if ahead is not None:
             info = self.journal.record(info.id)
@@ -411,72 +355,6 @@ class Uploader:
     @staticmethod
     def _never_tried(info: RecordInfo) -> bool:
         return info.upload_url is None and info.attempts == 0 and info.state == "sealed"
-
-    # -- the next record's creation, ahead --------------------------------------------------
-    def _create_ahead(self) -> None:
-        """Create the next record's upload on the second connection, in a thread, while
-        this record's bytes flow (called once this record's upload is open)."""
-        info, self._next = self._next, None
-        if info is None or self._ahead is not None or self.stop.is_set():
-            return
-        if self._not_before.get(info.id, 0.0) > time.monotonic():
-            return
-        ahead = _Ahead(info.id)
-        ahead.thread = threading.Thread(target=self._create, args=(info, ahead),
-                                        name="upload-ahead", daemon=True)
-        self._ahead = ahead
-        ahead.thread.start()
-
-    def _create(self, info: RecordInfo, ahead: _Ahead) -> None:
-        """The creation of :meth:`_open`, ahead: ``POST``, then the URL journaled (durable)
-        before anything else may use it. Any failure leaves the record to its turn, which
-        creates the upload itself (a ``429`` at the intake's quota, a reset: nothing is
-        journaled against the record here)."""
-        try:
-            packet = self._packet(info)
-            digest = hashlib.sha256(packet).hexdigest()
-            if self._ahead_session is None:
-                self._ahead_session = self._new_session()
-            tus = self._tus(info, packet, digest, None, session=self._ahead_session)
-            for retry in range(BROKEN_RETRIES + 1):
-                try:
-                    url = tus.create_url()
-                    break
-                except TusCommunicationError as exc:
-                    failure = self._tus_failure(exc, "creating the upload ahead")
-                    if not failure.broken or retry == BROKEN_RETRIES or self.stop.is_set():
-                        raise failure from exc
-            self.journal.start_upload(info.id, url)  # durable before the first PATCH
-        except Failure as failure:
-            log.info("record %s: not created ahead (%s); it will be in its turn", info.id,
-                     failure.reason)
-            return
-        except Exception as exc:  # e.g. the journal: the record's turn meets it again
-            log.info("record %s: not created ahead (%s: %s); it will be in its turn",
-                     info.id, type(exc).__name__, exc)
-            return
-        ahead.packet, ahead.digest, ahead.url = packet, digest, url
-        log.info("record %s: uploading %d bytes to %s (created ahead)", info.id, len(packet),
-                 url)
-
-    def _take_ahead(self, record_id: str) -> _Ahead | None:
-        """The upload created ahead for ``record_id`` (waiting for its creation to end), or
-        None. Used once: a second turn of the record resumes as any journaled upload."""
-        ahead = self._ahead
-        if ahead is None or ahead.record_id != record_id:
-            return None
-        self._ahead = None
-        if ahead.thread is not None:
-            ahead.thread.join()  # one request, bounded by its timeout
-        return ahead if ahead.url is not None else None
-
-    def _settle_ahead(self) -> None:
-        """At the end of a pass: wait for a creation ahead to end (one request, bounded by
-        its timeout) and forget it; a record it journaled is resumed like any other."""
-        ahead, self._ahead = self._ahead, None
-        self._next = None
-        if ahead is not None and ahead.thread is not None:
-            ahead.thread.join()
 
     def _receipt_from_answer(self, info: RecordInfo, digest: str, header: str) -> bool:
         """Acknowledge with the receipt the final ``PATCH``'s answer carried
@@ -556,152 +434,6 @@ class Uploader:
                            f"{refusal[1]}", forget_url=True)
         raise self._http_failure(status, "fetching the receipt", body,
                                  retry_after_s(resp.headers.get("Retry-After")))
-
-    def _http_failure(self, status: int, what: str, body: bytes | str | None,
-                      retry_after: float | None = None) -> Failure:
-        detail = error_detail(body)
-        suffix = f": {detail}" if detail else ""
-        refusal = parse_refusal(body)
-        if refusal is not None and refusal[2] and status in (403, 413, 422):
-            return Failure(f"intake refused the record [{refusal[0]}] (HTTP {status} "
-                            f"{what}): {refusal[1]}", reject=True)
-        if status == 413:  # the library's own size gate (Tus-Max-Size)
-            return Failure(f"intake refused the record [too_large] (HTTP 413 {what})"
-                            f"{suffix}", reject=True)
-        if status in (401, 403):  # every record would get the same answer
-            return Failure(f"the intake refused this kiosk's credentials (HTTP {status})"
-                            f"{suffix}", link_down=True)
-        if status >= 500 or status == 429:
-            return Failure(f"intake unavailable (HTTP {status} {what}){suffix}",
-                            link_down=True, retry_after=retry_after)
-        return Failure(f"{what}: the intake answered HTTP {status}{suffix}",
-                        retry_after=retry_after)
-
-    def _tus_failure(self, exc: TusCommunicationError, what: str) -> Failure:
-        status = exc.status_code
-        if status is None:
-            return link_failure(exc, self.settings.timeout_s)
-        if 200 <= int(status) < 300:  # "success" without tus headers: not the intake
-            return not_the_intake(f"HTTP {status} without tus headers", what)
-        if status in (404, 410):
-            return Failure(f"the intake no longer has the upload (HTTP {status} {what})",
-                            forget_url=True)
-        return self._http_failure(int(status), what, exc.response_content,
-                                  getattr(exc, "retry_after", None))
-
-    def _tus(self, info: RecordInfo, packet: bytes, digest: str, url: str | None, *,
-             session: requests.Session | None = None) -> TimedTusUploader:
-        session = session or self.session
-        client = TusClient(self._files_url, headers=dict(self._headers))
-        return TimedTusUploader(
-            session=session, timeout=self.settings.timeout_s, client=client, url=url,
-            verify_tls_cert=session.verify,
-            file_stream=io.BytesIO(packet), chunk_size=self.settings.chunk_size or len(packet),
-            metadata={"kiosk_id": self.settings.kiosk_id, "record_id": info.id,
-                      "sha256": digest})
-
-    def _send(self, info: RecordInfo, packet: bytes, digest: str,
-              created: str | None = None) -> str | None:
-        """The tus upload: resume the journaled one, or create one and journal its URL
-        before sending a byte (``created``: one created ahead, journaled, still empty);
-        then send until the intake holds every byte. Returns the receipt the completing
-        ``PATCH``'s answer carried (:data:`~kiosk.upload.tus.RECEIPT_HEADER`, unverified), or None.
-
-        A link that breaks mid-``PATCH`` is not a dead link: the intake kept what arrived,
-        so the uploader asks the offset and goes on at once, for as long as attempts make
-        progress. Only :data:`STALLED_ATTEMPTS` attempts in a row that leave the intake's
-        offset where it was end the record's turn (and the pass), as a link that is down.
-        """
-        tus = self._open(info, packet, digest, created)
-        offset = tus.offset
-        if self.progress is not None:
-            self.progress.start(info.id, len(packet), offset)
-        self._create_ahead()  # the next record's round trips, while these bytes flow
-        stalled = 0
-        while offset < len(packet):
-            if self.stop.is_set():
-                raise _Stopped
-            size = self.settings.chunk_size or len(packet)
-            end = min(len(packet), offset + size)
-            try:
-                offset = tus.patch(packet, offset, end, self._on_sent)
-            except TusCommunicationError as exc:
-                failure = self._tus_failure(exc, "sending the packet")
-                if not (failure.link_down or exc.status_code == 409):
-                    raise failure from exc
-            else:
-                stalled = 0
-                self._kept(info.id, offset, len(packet))
-                continue
-            # The PATCH broke off (or the offset moved under it): what does the intake hold?
-            before = offset
-            try:
-                offset = tus.get_offset()
-            except TusCommunicationError as exc:
-                head_failure = self._tus_failure(exc, "asking the upload's offset")
-                if not head_failure.link_down:
-                    raise head_failure from exc
-                failure = head_failure
-            if offset > before:
-                stalled = 0
-                self._kept(info.id, offset, len(packet))
-                log.info("record %s: link broke (%s); the intake holds %d of %d bytes, "
-                         "going on", info.id, failure.reason, offset, len(packet))
-                continue
-            stalled += 1
-            if stalled >= STALLED_ATTEMPTS:
-                failure.broken = False  # attempts that kept nothing: not worth more at once
-                raise failure
-            log.info("record %s: %s; no progress, trying once more", info.id, failure.reason)
-        return tus.receipt_header
-
-    def _on_sent(self, position: int) -> None:
-        self.notifier.alive()  # a long PATCH on a slow link is this loop at work
-        if self.stop.is_set():  # a long PATCH on a slow link: stop now, the intake keeps
-            raise _Stopped      # what arrived and the next run resumes there
-        if self.progress is not None:
-            self.progress.sent(position)
-
-    def _kept(self, record_id: str, offset: int, length: int) -> None:
-        self.progressed = True
-        if self.progress is not None:
-            self.progress.kept(offset)
-        if self.on_progress is not None:
-            self.on_progress(record_id, offset, length)
-
-    def _open(self, info: RecordInfo, packet: bytes, digest: str,
-              created: str | None = None) -> TimedTusUploader:
-        """The journaled upload at the intake's offset, or a new one whose URL is journaled
-        (fsync'd) before the first byte is sent; ``created``: the journaled URL of an upload
-        created ahead, which holds no byte yet (no ``HEAD`` needed)."""
-        tus: TimedTusUploader | None = None
-        if created is not None:
-            tus = self._tus(info, packet, digest, None)
-            tus.set_url(created)
-            tus.offset = 0
-        elif info.upload_url:
-            try:
-                tus = self._tus(info, packet, digest, info.upload_url)  # HEAD: the offset
-            except TusCommunicationError as exc:
-                failure = self._tus_failure(exc, "resuming the upload")
-                if not failure.forget_url:
-                    raise failure from exc
-                # The intake lost or dropped it (expired, refused, crashed): start afresh.
-                self._journal_failure(info.id, failure)
-            else:
-                log.info("record %s: resuming upload %s at byte %d of %d", info.id,
-                         info.upload_url, tus.offset, len(packet))
-        if tus is None:
-            tus = self._tus(info, packet, digest, None)
-            try:
-                url = tus.create_url()
-            except TusCommunicationError as exc:
-                raise self._tus_failure(exc, "creating the upload") from exc
-            self.journal.start_upload(info.id, url)  # durable before the first PATCH
-            tus.set_url(url)
-            tus.offset = 0
-            log.info("record %s: uploading %d bytes to %s", info.id, len(packet), url)
-        return tus
 
     def _journal_rejection(self, record_id: str, failure: Failure) -> None:
         self.last_error = failure.reason
