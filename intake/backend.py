@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from resumable_upload.locks import InMemoryLockBackend
 from resumable_upload.locks.base import LockBackend
 
-from intake.store import Metadata, SQLiteMetadata
+from intake.metadata import Metadata, SQLiteMetadata
 from intake.tus_storage import DurableSQLiteStorage
 from kiosk.fsutil import make_dirs
 

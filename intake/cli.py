@@ -181,7 +181,7 @@ def _db_url(args: argparse.Namespace) -> str | bool | None:
 def _stats(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from intake.store import read_stats
+    from intake.metadata import read_stats
 
     db = _db_url(args)
     if db is False:

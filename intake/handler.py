@@ -28,7 +28,7 @@ from intake.receiver import (
     current_request,
     refusal_json,
 )
-from intake.store import Refusal, safe_text
+from intake.refusals import Refusal, safe_text
 from kiosk.request_signing import RequestView
 
 log = logging.getLogger(__name__)

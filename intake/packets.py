@@ -48,7 +48,7 @@ _U32 = struct.Struct(">I")
 
 
 class Refused(Exception):
-    """Why a packet is refused: a refusal ``code`` of ``intake.store.REFUSALS`` and a reason
+    """Why a packet is refused: a refusal ``code`` of ``intake.refusals.REFUSALS`` and a reason
     made of our own words, ids and numbers (never text copied from the packet)."""
 
     def __init__(self, code: str, reason: str) -> None:

@@ -34,6 +34,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 from resumable_upload.locks.base import LockBackend
 
+from intake.metadata import no_stats, stats_of
 from intake.tus_storage import PG_SCHEMA as TUS_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def ensure_schema(pool: ConnectionPool) -> None:
 
 
 class PostgresMetadata:
-    """:class:`intake.store.Metadata` in PostgreSQL, shared by every intake process."""
+    """:class:`intake.metadata.Metadata` in PostgreSQL, shared by every intake process."""
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
@@ -154,26 +155,15 @@ class PostgresMetadata:
 
     def stats(self) -> dict[str, Any]:
         with self.pool.connection() as conn:
-            return _stats(conn)
-
-
-def _stats(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
-    kiosks = {str(k): int(n) for k, n in conn.execute(
-        "SELECT kiosk_id, COUNT(*) FROM records GROUP BY kiosk_id ORDER BY kiosk_id")}
-    refused = conn.execute("SELECT COUNT(*) FROM rejections").fetchone()
-    return {"received": sum(kiosks.values()), "duplicates": int(counters.get("duplicates", 0)),
-            "rejected": int(counters.get("rejected", 0)), "kiosks": kiosks,
-            "records_refused": int(refused[0] if refused else 0)}
+            return stats_of(conn)
 
 
 def read_stats(url: str) -> dict[str, Any]:
     """Counters for ``kiosk-intake stats --db URL`` (a database never served: zeros)."""
     with psycopg.connect(url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)) as conn:
         if conn.execute("SELECT to_regclass('records')").fetchone() == (None,):
-            return {"received": 0, "duplicates": 0, "rejected": 0, "kiosks": {},
-                    "records_refused": 0}
-        return _stats(conn)
+            return no_stats()
+        return stats_of(conn)
 
 
 def _lock_key(key: str) -> int:

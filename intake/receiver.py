@@ -28,12 +28,8 @@ from resumable_upload.exceptions import TusHookError
 
 from intake.backend import open_backend
 from intake.limits import MAX_UNFINISHED, BoundedTusServer, WorkPool, default_workers
-from intake.store import (
-    IntakeStore,
-    Refusal,
-    safe_text,
-    valid_record_id,
-)
+from intake.refusals import Refusal, safe_text
+from intake.store import IntakeStore, valid_record_id
 from kiosk.core.canonical import SHA256_HEX
 from kiosk.core.ids import is_kiosk_id
 from kiosk.errors import SealingError

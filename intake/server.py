@@ -60,7 +60,7 @@ from intake.connections import MAX_CONNECTIONS, BoundedHTTPServer, BoundedHTTPSe
 from intake.handler import IntakeHandler
 from intake.limits import MAX_UNFINISHED
 from intake.receiver import MAX_PACKET_BYTES, Intake
-from intake.store import safe_text
+from intake.refusals import safe_text
 from intake.tus_storage import DurableSQLiteStorage  # noqa: F401 -- its old home
 from kiosk.errors import SealingError
 

@@ -1,4 +1,6 @@
-"""The ``kiosk`` command: the touchscreen, the demo and the maintainer tools.
+"""The ``kiosk`` command: the touchscreen, the demo and the maintainer tools. This module
+owns the argument parser, the table from verb to function and the mapping of errors to exit
+statuses; the verbs' functions are :mod:`kiosk.commands`'.
 
 Exit status: 0 done; 1 failed (the reason on stderr); 2 configuration or usage error;
 3 the kiosk is not accepting enrollments (power, disk, journal, keys).
@@ -9,22 +11,26 @@ person should read about problems goes to stderr.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from kiosk import __version__
+from kiosk.commands.devices import cmd_hw, cmd_power
+from kiosk.commands.enroll import cmd_demo, cmd_run, cmd_upload
+from kiosk.commands.output import EXIT_CONFIG, EXIT_FAIL, EXIT_NOT_ACCEPTING
+from kiosk.commands.records import cmd_journal, cmd_metrics, cmd_queue, cmd_status
+from kiosk.commands.setup import cmd_config, cmd_keys, cmd_update
 from kiosk.config import Config, load_config
 from kiosk.errors import ConfigError, KioskError, NotAccepting, StorageFull
 from kiosk.logs import setup_logging
 
-log = logging.getLogger("kiosk.cli")
-
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_ACCEPTING = 0, 1, 2, 3
+_COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
+    "run": cmd_run, "demo": cmd_demo, "upload": cmd_upload, "status": cmd_status,
+    "queue": cmd_queue, "journal": cmd_journal, "config": cmd_config,
+    "metrics": cmd_metrics,
+    "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw, "update": cmd_update}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -197,283 +203,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAIL
     except KeyboardInterrupt:
         return 130
-
-
-# -- commands ------------------------------------------------------------------------------
-def cmd_run(config: Config, args: argparse.Namespace) -> int:
-    from kiosk.app import run_app  # Kivy is imported only here
-
-    return run_app(config)
-
-
-def cmd_demo(config: Config, args: argparse.Namespace) -> int:
-    from kiosk.demo import run_demo
-
-    if args.citizens < 0:
-        print("kiosk demo: --citizens must be 0 or more", file=sys.stderr)
-        return EXIT_CONFIG
-    return run_demo(config, args.citizens, args.seed, sys.stdout)
-
-
-def cmd_upload(config: Config, args: argparse.Namespace) -> int:
-    from kiosk.upload.command import upload_command
-
-    return upload_command(config, once=args.once, out=sys.stdout)
-
-
-def cmd_status(config: Config, args: argparse.Namespace) -> int:
-    from kiosk.status import collect_status, render_status
-
-    status = collect_status(config)
-    if args.json:
-        print(json.dumps(status, indent=2, sort_keys=True))
-    else:
-        render_status(status)
-    return EXIT_OK
-
-
-def cmd_queue(config: Config, args: argparse.Namespace) -> int:
-    from kiosk.status import queue_entries, render_queue
-
-    if args.queue_command == "retry":
-        return _queue_retry(config, args)
-    if args.queue_command == "show":
-        return _queue_show(config, args)
-    entries = queue_entries(config)
-    if args.json:
-        print(json.dumps(entries, indent=2))
-    else:
-        render_queue(entries)
-    return EXIT_OK
-
-
-def _queue_show(config: Config, args: argparse.Namespace) -> int:
-    """``kiosk queue show ID``: 0 with the record's history, 1 when there is no such record."""
-    from kiosk.status import record_history, render_history
-
-    history = record_history(config, args.id)
-    if history is None:
-        print(f"kiosk queue show: no record {args.id!r} in the journal (kiosk queue list "
-              "names them)", file=sys.stderr)
-        return EXIT_FAIL
-    if args.json:
-        print(json.dumps(history, indent=2))
-    else:
-        render_history(history)
-    return EXIT_OK
-
-
-def cmd_metrics(config: Config, args: argparse.Namespace) -> int:
-    """``kiosk metrics [--textfile DIR] [--hardware]``: 0, or 1 naming a directory it
-    cannot write."""
-    from kiosk.metrics import render, write_textfile
-    from kiosk.status import collect_status
-
-    status = collect_status(config, hardware=args.hardware)
-    if args.textfile is None:
-        sys.stdout.write(render(status).decode())
-        return EXIT_OK
-    if not args.textfile.is_dir():
-        print(f"kiosk metrics: {args.textfile} is not a directory (node_exporter's "
-              "--collector.textfile.directory)", file=sys.stderr)
-        return EXIT_FAIL
-    try:
-        write_textfile(status, args.textfile)
-    except OSError as exc:
-        print(f"kiosk metrics: cannot write {args.textfile}: {exc.strerror or exc}",
-              file=sys.stderr)
-        return EXIT_FAIL
-    return EXIT_OK
-
-
-def _queue_retry(config: Config, args: argparse.Namespace) -> int:
-    """``kiosk queue retry ID... | --all``: rejected -> sealed; 0, or 1 naming what was not
-    requeued (unknown id, not rejected), or 2 for a usage mistake."""
-    from kiosk.errors import IllegalStateChange, JournalError
-    from kiosk.runtime import open_journal
-
-    if bool(args.ids) == bool(args.all):
-        print("kiosk queue retry: name the record ids, or --all", file=sys.stderr)
-        return EXIT_CONFIG
-    problems = 0
-    with open_journal(config, owner=False) as journal:
-        ids = [r.id for r in journal.records("rejected")] if args.all else args.ids
-        if not ids:
-            print("no rejected records")
-        for record_id in ids:
-            try:
-                journal.requeue(record_id, "kiosk queue retry")
-            except (IllegalStateChange, JournalError) as exc:
-                print(f"kiosk queue retry: {exc}", file=sys.stderr)
-                problems += 1
-                continue
-            print(f"requeued {record_id}")
-    return 1 if problems else EXIT_OK
-
-
-def cmd_journal(config: Config, args: argparse.Namespace) -> int:
-    """``kiosk journal check``: the deep check the start-up one leaves out (it skips the
-    payload pages); read-only, safe while the kiosk runs. Run it from a timer, or when an
-    upload reports a damaged payload."""
-    from kiosk.journal import Journal
-
-    if args.journal_command == "export":
-        return _journal_export(config, args)
-    with Journal.open_readonly(config.data_dir / "journal.db") as journal:
-        problems = journal.verify()
-        counts = journal.counts()
-    for problem in problems:
-        print(f"kiosk journal check: {problem}", file=sys.stderr)
-    if problems:
-        return EXIT_FAIL
-    print(f"journal ok: {sum(counts.values())} records, every page and payload read")
-    return EXIT_OK
-
-
-def _journal_export(config: Config, args: argparse.Namespace) -> int:
-    """``kiosk journal export --out FILE.db``: 0 with the rows written, 1 when there is no
-    journal or FILE.db exists (never overwritten)."""
-    from kiosk.journal import Journal
-
-    out: Path = args.out
-    if out.exists():
-        print(f"kiosk journal export: {out} exists; choose another name (it is never "
-              "overwritten)", file=sys.stderr)
-        return EXIT_FAIL
-    if not out.parent.is_dir():
-        print(f"kiosk journal export: no directory {out.parent}", file=sys.stderr)
-        return EXIT_FAIL
-    with Journal.open_readonly(config.data_dir / "journal.db") as journal:
-        counts = journal.export_metadata(out, kiosk_id=config.kiosk_id)
-    print(f"wrote {out}: {counts['records']} records, {counts['steps']} steps, "
-          f"{counts['audit']} audit events (no payloads, no personal data). Open it with "
-          f"`sqlite-utils tables {out} --counts` or the sqlite3 shell.")
-    return EXIT_OK
-
-
-def cmd_config(config: Config, args: argparse.Namespace) -> int:
-    if args.config_command == "check":
-        from kiosk.config import check_all
-
-        check_all(config)
-        sources = ", ".join(map(str, config.sources)) or "packaged defaults only"
-        print(f"configuration ok ({sources})")
-        return EXIT_OK
-    print(_to_toml(config.as_dict(mask_secrets=True)), end="")
-    return EXIT_OK
-
-
-def cmd_hw(config: Config, args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    if args.hw_command == "fingerprint":
-        from kiosk.maintenance.fingerprint import capture_command
-
-        return capture_command(config, Path(args.out), args.timeout)
-    if args.hw_command == "camera":
-        from kiosk.maintenance.camera import snapshot_command
-
-        return snapshot_command(config, Path(args.out))
-    if args.hw_command == "gpio":
-        from kiosk.maintenance.gpio import gpio_test_command
-
-        return gpio_test_command(config, interactive=args.interactive)
-    if args.hw_command == "card":
-        from kiosk.maintenance.card import watch_command
-
-        return watch_command(config, args.seconds)
-    from kiosk.status import hardware_selftest
-
-    results = hardware_selftest(config)
-    width = max(map(len, results))
-    for name, result in results.items():
-        mark = "ok  " if result["ok"] else "held" if result.get("held") else "FAIL"
-        print(f"{mark} {name:<{width}}  {result['detail']}")
-    held = [name for name, r in results.items() if r.get("held")]
-    if held:
-        # The running touchscreen holds its devices: that is not a fault, and not a test.
-        print(f"not tested, held by another program (the running kiosk?): {', '.join(held)}."
-              " To test them: `sudo systemctl stop kiosk-ui`, `kiosk hw selftest`, then "
-              "`sudo systemctl start kiosk-ui`")
-    return EXIT_OK if all(r["ok"] or r.get("held") for r in results.values()) else EXIT_FAIL
-
-
-def cmd_power(config: Config, args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
-    from kiosk.fsutil import make_dirs
-    from kiosk.hardware.registry import create_device
-    from kiosk.power.policy import Thresholds
-    from kiosk.power.poweroff import flag_path
-    from kiosk.power.poweroff import plan as plan_poweroff
-    from kiosk.power.watcher import STATE_FILE, watch
-    from kiosk.runtime import open_journal
-    from kiosk.service import Notifier
-
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    section = config["power"]
-    make_dirs(config.data_dir)
-    poweroff = plan_poweroff(section)
-    with create_device("power", config.backend_options("power")) as ups:
-        log.info("power watcher started (%s UPS)", section["type"])
-        return watch(ups.read, thresholds=Thresholds.from_config(section),
-                     state_path=config.data_dir / STATE_FILE,
-                     journal_factory=lambda: open_journal(config, owner=False),
-                     shutdown_command=section["shutdown_command"],
-                     poll_interval_s=section["poll_interval_s"], stop=stop,
-                     notifier=Notifier(), poweroff_flag=flag_path(config.data_dir),
-                     poweroff=poweroff)
-
-
-def cmd_update(config: Config, args: argparse.Namespace) -> int:
-    from kiosk.update import update_command
-
-    return update_command(config, args)
-
-
-def cmd_keys(config: Config, args: argparse.Namespace) -> int:
-    from kiosk.runtime import ensure_dev_central_key
-    from kiosk.sealing import DeviceKey, key_id, load_central_public_key
-
-    device = DeviceKey.load_or_create(config.device_key_path)
-    ensure_dev_central_key(config)
-    central = load_central_public_key(config.central_key_path)
-    print(f"kiosk id:        {config.kiosk_id}")
-    print(f"device key:      {device.public_bytes.hex()}")
-    print(f"device key id:   {device.key_id}")
-    print(f"central key id:  {key_id(central)}"
-          + ("  (development key)" if config.uses_dev_central_key else ""))
-    print("register with:   kiosk-intake register --data DIR "
-          f"--kiosk {config.kiosk_id} --key {device.public_bytes.hex()}")
-    return EXIT_OK
-
-
-_COMMANDS = {"run": cmd_run, "demo": cmd_demo, "upload": cmd_upload, "status": cmd_status,
-             "queue": cmd_queue, "journal": cmd_journal, "config": cmd_config,
-             "metrics": cmd_metrics,
-             "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw, "update": cmd_update}
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-def _to_toml(data: dict[str, dict[str, Any]]) -> str:
-    lines: list[str] = []
-    for section, values in data.items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
-        lines.append("")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,8 +46,8 @@ from kiosk.errors import SealingError
 from kiosk.fsutil import write_atomic
 from kiosk.sealing_keys import (
     SeedKey,
-    _read_key_text,
     key_id,
+    read_key_file,
 )
 
 __all__ = [
@@ -113,13 +113,9 @@ def ensure_intake_keypair(directory: Path) -> tuple[IntakeKey, bool]:
 
 def load_intake_public_key(path: Path) -> bytes:
     """The intake's Ed25519 public key (32 bytes) from ``intake.pub``."""
-    path = Path(path)
-    if not path.exists():
-        raise SealingError(
-            f"intake public key {path} is missing; copy DIR/keys/intake.pub from the intake "
-            "(made by `kiosk-intake keys init --data DIR`)"
-        )
-    return _read_key_text(path, INTAKE_PUBLIC, "intake public key")
+    return read_key_file(path, INTAKE_PUBLIC, "intake public key",
+                         missing="copy DIR/keys/intake.pub from the intake (made by "
+                                 "`kiosk-intake keys init --data DIR`)")
 
 
 # -- receipts -------------------------------------------------------------------------------

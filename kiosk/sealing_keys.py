@@ -69,7 +69,17 @@ def _key_text(header: str, key: bytes) -> bytes:
     return f"{header}\n{key.hex()}\n".encode("ascii")
 
 
-def _read_key_text(path: Path, header: str, what: str) -> bytes:
+def read_key_file(path: Path, header: str, what: str, *, missing: str = "",
+                  private: bool = False) -> bytes:
+    """The 32-byte key of the two-line key file ``path`` (``header``, then the key in hex):
+    the one loader of every kind of key file. SealingError naming ``what`` when the file is
+    missing (then ``missing`` says what to do), has another header, or is not such a file;
+    a ``private`` one must also pass :func:`check_private_mode`."""
+    path = Path(path)
+    if not path.exists():
+        raise SealingError(f"{what} {path} is missing" + (f"; {missing}" if missing else ""))
+    if private:
+        check_private_mode(path)
     try:
         lines = path.read_text("ascii").split()
     except UnicodeDecodeError as exc:
@@ -181,10 +191,7 @@ class DeviceKey(SeedKey):
 
 def load_device_public_key(path: Path) -> bytes:
     """Read a device public key file (``public_key_text()``) at the intake."""
-    path = Path(path)
-    if not path.exists():
-        raise SealingError(f"device public key {path} is missing")
-    return _read_key_text(path, DEVICE_PUBLIC, "device public key")
+    return read_key_file(path, DEVICE_PUBLIC, "device public key")
 
 
 # -- central key pair ---------------------------------------------------------------------------
@@ -212,21 +219,11 @@ def generate_central_keypair(directory: Path) -> tuple[Path, Path]:
 
 def load_central_public_key(path: Path) -> bytes:
     """The central office's X25519 public key (32 bytes) from ``central.pub``."""
-    path = Path(path)
-    if not path.exists():
-        raise SealingError(
-            f"central public key {path} is missing; {_PROVISION_HINT} to {path}"
-        )
-    return _read_key_text(path, CENTRAL_PUBLIC, "central public key")
+    return read_key_file(path, CENTRAL_PUBLIC, "central public key",
+                         missing=f"{_PROVISION_HINT} to {path}")
 
 
 def load_central_private_key(path: Path) -> bytes:
     """The central X25519 private key (32 bytes) from ``central.key``; intake only."""
-    path = Path(path)
-    if not path.exists():
-        raise SealingError(
-            f"central private key {path} is missing; create it with "
-            "`kiosk-intake keys init --data DIR`"
-        )
-    check_private_mode(path)
-    return _read_key_text(path, CENTRAL_PRIVATE, "central private key")
+    return read_key_file(path, CENTRAL_PRIVATE, "central private key", private=True,
+                         missing="create it with `kiosk-intake keys init --data DIR`")

@@ -1,0 +1,128 @@
+"""``kiosk status``, ``kiosk queue list/show/retry``, ``kiosk journal check/export`` and
+``kiosk metrics``: what the kiosk holds and does, for a maintainer (read-only, but for
+``queue retry``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kiosk.commands.output import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, show
+from kiosk.config import Config
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.status import collect_status, render_status
+
+    return show(collect_status(config), args.json, render_status, sort_keys=True)
+
+
+def cmd_queue(config: Config, args: argparse.Namespace) -> int:
+    from kiosk.status import queue_entries, render_queue
+
+    if args.queue_command == "retry":
+        return _queue_retry(config, args)
+    if args.queue_command == "show":
+        return _queue_show(config, args)
+    return show(queue_entries(config), args.json, render_queue)
+
+
+def _queue_show(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk queue show ID``: 0 with the record's history, 1 when there is no such record."""
+    from kiosk.status import record_history, render_history
+
+    history = record_history(config, args.id)
+    if history is None:
+        print(f"kiosk queue show: no record {args.id!r} in the journal (kiosk queue list "
+              "names them)", file=sys.stderr)
+        return EXIT_FAIL
+    return show(history, args.json, render_history)
+
+
+def _queue_retry(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk queue retry ID... | --all``: rejected -> sealed; 0, or 1 naming what was not
+    requeued (unknown id, not rejected), or 2 for a usage mistake."""
+    from kiosk.errors import IllegalStateChange, JournalError
+    from kiosk.runtime import open_journal
+
+    if bool(args.ids) == bool(args.all):
+        print("kiosk queue retry: name the record ids, or --all", file=sys.stderr)
+        return EXIT_CONFIG
+    problems = 0
+    with open_journal(config, owner=False) as journal:
+        ids = [r.id for r in journal.records("rejected")] if args.all else args.ids
+        if not ids:
+            print("no rejected records")
+        for record_id in ids:
+            try:
+                journal.requeue(record_id, "kiosk queue retry")
+            except (IllegalStateChange, JournalError) as exc:
+                print(f"kiosk queue retry: {exc}", file=sys.stderr)
+                problems += 1
+                continue
+            print(f"requeued {record_id}")
+    return 1 if problems else EXIT_OK
+
+
+def cmd_metrics(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk metrics [--textfile DIR] [--hardware]``: 0, or 1 naming a directory it
+    cannot write."""
+    from kiosk.metrics import render, write_textfile
+    from kiosk.status import collect_status
+
+    status = collect_status(config, hardware=args.hardware)
+    if args.textfile is None:
+        sys.stdout.write(render(status).decode())
+        return EXIT_OK
+    if not args.textfile.is_dir():
+        print(f"kiosk metrics: {args.textfile} is not a directory (node_exporter's "
+              "--collector.textfile.directory)", file=sys.stderr)
+        return EXIT_FAIL
+    try:
+        write_textfile(status, args.textfile)
+    except OSError as exc:
+        print(f"kiosk metrics: cannot write {args.textfile}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+def cmd_journal(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk journal check``: the deep check the start-up one leaves out (it skips the
+    payload pages); read-only, safe while the kiosk runs. Run it from a timer, or when an
+    upload reports a damaged payload."""
+    from kiosk.journal import Journal
+
+    if args.journal_command == "export":
+        return _journal_export(config, args)
+    with Journal.open_readonly(config.data_dir / "journal.db") as journal:
+        problems = journal.verify()
+        counts = journal.counts()
+    for problem in problems:
+        print(f"kiosk journal check: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_FAIL
+    print(f"journal ok: {sum(counts.values())} records, every page and payload read")
+    return EXIT_OK
+
+
+def _journal_export(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk journal export --out FILE.db``: 0 with the rows written, 1 when there is no
+    journal or FILE.db exists (never overwritten)."""
+    from kiosk.journal import Journal
+
+    out: Path = args.out
+    if out.exists():
+        print(f"kiosk journal export: {out} exists; choose another name (it is never "
+              "overwritten)", file=sys.stderr)
+        return EXIT_FAIL
+    if not out.parent.is_dir():
+        print(f"kiosk journal export: no directory {out.parent}", file=sys.stderr)
+        return EXIT_FAIL
+    with Journal.open_readonly(config.data_dir / "journal.db") as journal:
+        counts = journal.export_metadata(out, kiosk_id=config.kiosk_id)
+    print(f"wrote {out}: {counts['records']} records, {counts['steps']} steps, "
+          f"{counts['audit']} audit events (no payloads, no personal data). Open it with "
+          f"`sqlite-utils tables {out} --counts` or the sqlite3 shell.")
+    return EXIT_OK
