@@ -460,27 +460,29 @@ class _Connection:
             self.link._count("bytes_up_received", len(data))
         self.close()
 
-    def close(self) -> None:
-        """Both directions ended (or the client left a blackhole): close both, no RST."""
+    def _end(self) -> tuple[socket.socket | None, ...] | None:
+        """Mark the connection closed and wake both directions: its two sockets, or None when
+        it was closed already (close and abort end it once between them)."""
         with self.lock:
             if self.closed:
-                return
+                return None
             self.closed = True
             for direction in self.directions:
                 direction.cond.notify_all()
-        for sock in (self.client, self.upstream):
+            return (self.client, self.upstream)
+
+    def close(self) -> None:
+        """Both directions ended (or the client left a blackhole): close both, no RST."""
+        sockets = self._end()
+        for sock in sockets or ():
             if sock is not None:
                 sock.close()
 
     def abort(self, counter: str | None) -> None:
         """Reset both sockets (RST) now; count it in ``counter`` if given."""
-        with self.lock:
-            if self.closed:
-                return
-            self.closed = True
-            for direction in self.directions:
-                direction.cond.notify_all()
-            sockets = (self.client, self.upstream)
+        sockets = self._end()
+        if sockets is None:
+            return
         if counter is not None:  # before the RST: whoever sees the reset sees it counted
             self.link._count(counter, 1)
             if counter == "resets":
