@@ -182,12 +182,29 @@ def _two_digit_year_date(day: int, month: int, yy: int, today: date) -> date | N
 
 
 @dataclass(frozen=True, repr=False)
-class Nik:
-    """A parsed, valid NIK. ``repr`` is masked so a stray log line does not leak it."""
+class _RegionalNumber:
+    """What a NIK and a No. KK share: the region prefix, and a ``repr`` masked to it so a
+    stray log line does not leak the number."""
 
     province: str
     regency: str
     district: str
+
+    @property
+    def masked(self) -> str:
+        """Region only, e.g. ``72-04-01-…``: safe to show or log."""
+        return f"{self.province}-{self.regency}-{self.district}-…"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.masked})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, repr=False)
+class Nik(_RegionalNumber):
+    """A parsed, valid NIK. ``repr`` is masked so a stray log line does not leak it."""
+
     birth_date: date
     sex: str
     serial: str
@@ -204,24 +221,11 @@ class Nik:
         """The province's name, e.g. "Sulawesi Tengah"."""
         return PROVINCES[self.province]
 
-    @property
-    def masked(self) -> str:
-        """Region only, e.g. ``72-04-01-…``: safe to show or log."""
-        return f"{self.province}-{self.regency}-{self.district}-…"
-
-    def __repr__(self) -> str:
-        return f"Nik({self.masked})"
-
-    __str__ = __repr__
-
 
 @dataclass(frozen=True, repr=False)
-class FamilyCardNumber:
+class FamilyCardNumber(_RegionalNumber):
     """A parsed No. KK (family-card number). ``repr`` is masked like :class:`Nik`'s."""
 
-    province: str
-    regency: str
-    district: str
     issue_date: date
     serial: str
 
@@ -231,16 +235,6 @@ class FamilyCardNumber:
         d = self.issue_date
         return (f"{self.province}{self.regency}{self.district}"
                 f"{d.day:02d}{d.month:02d}{d.year % 100:02d}{self.serial}")
-
-    @property
-    def masked(self) -> str:
-        """Region only, e.g. ``72-04-01-…``."""
-        return f"{self.province}-{self.regency}-{self.district}-…"
-
-    def __repr__(self) -> str:
-        return f"FamilyCardNumber({self.masked})"
-
-    __str__ = __repr__
 
 
 def parse_nik(text: str, *, today: date | None = None) -> Nik:
