@@ -89,12 +89,7 @@ def _nut_once(nut: Any, base: Path) -> dict[str, float]:
     nut.reset()
     base.mkdir()
     stamp = base / "shutdown-ran"
-    config = write_config(base, f"""
-[power]
-type = "nut"
-host = "{nut.host}"
-port = {nut.port}
-ups = "{nut.ups}"
+    config = write_config(base, nut.power_config + f"""
 shutdown_command = {json.dumps(_stamp_command(stamp))}
 """)
     env = dict(os.environ, KIOSK_CONFIG=str(config), PYTHONPATH=str(REPO),

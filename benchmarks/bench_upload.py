@@ -32,9 +32,7 @@ import io
 import os
 import random
 import shutil
-import signal
 import socketserver
-import subprocess
 import sys
 import tempfile
 import threading
@@ -54,13 +52,13 @@ from kiosk.journal import Journal
 from kiosk.runtime import open_journal
 from kiosk.upload.uploader import Uploader, UploadSettings
 from tests.badlink import BadLink, LinkProfile, floor_ratio
-from tests.conftest import KIOSK, kiosk_env
 from tests.upload_helpers import (
     KIOSK_ID,
     IntakeServer,
     Site,
     check_acknowledged,
     demo,
+    kill_upload_daemon,
     make_site,
     stats,
     unfinished_upload_offsets,
@@ -249,21 +247,10 @@ def kill_run(site: Site, profile: LinkProfile, records: int, kills: int,
     then ``kiosk upload --once`` to the end."""
     rng = random.Random(seed)
     with _through(site, profile) as (_intake, link):
-        env = kiosk_env(site.config)
         started = time.monotonic()
-        done_kills = 0
-        for _ in range(kills):
-            proc = subprocess.Popen([*KIOSK, "upload"], env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            # 1-8 s: twenty kills fit in the run (about 150 s), each at a random moment of
-            # start-up, creation, a PATCH, the receipt or the pause between passes.
-            time.sleep(rng.uniform(1.0, 8.0))
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            done_kills += 1
-            with Journal.open_readonly(site.journal_path) as journal:
-                if not journal.outbox():
-                    break
+        # 1-8 s: twenty kills fit in the run (about 150 s), each at a random moment of
+        # start-up, creation, a PATCH, the receipt or the pause between passes.
+        done_kills = kill_upload_daemon(site, rng, times=kills, between=(1.0, 8.0))
         final = upload(site, "--once", timeout=3600)
         elapsed = time.monotonic() - started
         if final.returncode != 0:

@@ -78,6 +78,7 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 SEGMENT = 1460  # bytes per piece on a rate-limited link: one TCP segment
@@ -246,21 +247,30 @@ class _Direction:
         self.clock = earliest  # when the link is free to start serialising the next piece
         self.accepted = 0  # bytes accepted for delivery (reset_every counts these)
 
+    def _wait(self, pause: Callable[[float], float]) -> float | None:
+        """With the lock held, wait while ``pause(now)`` (seconds) is above 0; the time then,
+        or None once the connection has closed."""
+        while not self.conn.closed:
+            now = time.monotonic()
+            seconds = pause(now)
+            if seconds <= 0:
+                return now
+            self.cond.wait(seconds)
+        return None
+
     # -- reader ----------------------------------------------------------------------------
+    def _read_pause(self, now: float) -> float:
+        """Out a stall; then while the queue is full (looking again each second)."""
+        if self.conn.stall_until > now:
+            return self.conn.stall_until - now
+        return 1.0 if self.queued >= queue_limit(self.link.profile) else 0.0
+
     def read_loop(self) -> None:
         conn = self.conn
         while True:
             with self.lock:
-                while True:
-                    if conn.closed:
-                        return
-                    now = time.monotonic()
-                    if conn.stall_until > now:
-                        self.cond.wait(conn.stall_until - now)
-                    elif self.queued >= queue_limit(self.link.profile):
-                        self.cond.wait(1.0)
-                    else:
-                        break
+                if self._wait(self._read_pause) is None:
+                    return
             try:
                 data = self.src.recv(SEGMENT if self.link.profile.rate_bps else UNLIMITED_PIECE)
             except TimeoutError:
@@ -318,21 +328,19 @@ class _Direction:
         self.cond.notify_all()
 
     # -- writer ----------------------------------------------------------------------------
+    def _write_pause(self, now: float) -> float:
+        """Until the first queued piece is due and no stall holds it (each second if none)."""
+        if not self.queue:
+            return 1.0
+        return max(self.queue[0].at, self.conn.stall_until) - now
+
     def write_loop(self) -> None:
         conn = self.conn
         while True:
             with self.lock:
-                while True:
-                    if conn.closed:
-                        return
-                    now = time.monotonic()
-                    if not self.queue:
-                        self.cond.wait(1.0)
-                        continue
-                    due = max(self.queue[0].at, conn.stall_until)
-                    if due <= now:
-                        break
-                    self.cond.wait(due - now)
+                now = self._wait(self._write_pause)
+                if now is None:
+                    return
                 chunks: list[bytes] = []
                 size = 0
                 end = None
@@ -452,27 +460,29 @@ class _Connection:
             self.link._count("bytes_up_received", len(data))
         self.close()
 
-    def close(self) -> None:
-        """Both directions ended (or the client left a blackhole): close both, no RST."""
+    def _end(self) -> tuple[socket.socket | None, ...] | None:
+        """Mark the connection closed and wake both directions: its two sockets, or None when
+        it was closed already (close and abort end it once between them)."""
         with self.lock:
             if self.closed:
-                return
+                return None
             self.closed = True
             for direction in self.directions:
                 direction.cond.notify_all()
-        for sock in (self.client, self.upstream):
+            return (self.client, self.upstream)
+
+    def close(self) -> None:
+        """Both directions ended (or the client left a blackhole): close both, no RST."""
+        sockets = self._end()
+        for sock in sockets or ():
             if sock is not None:
                 sock.close()
 
     def abort(self, counter: str | None) -> None:
         """Reset both sockets (RST) now; count it in ``counter`` if given."""
-        with self.lock:
-            if self.closed:
-                return
-            self.closed = True
-            for direction in self.directions:
-                direction.cond.notify_all()
-            sockets = (self.client, self.upstream)
+        sockets = self._end()
+        if sockets is None:
+            return
         if counter is not None:  # before the RST: whoever sees the reset sees it counted
             self.link._count(counter, 1)
             if counter == "resets":

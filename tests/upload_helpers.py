@@ -7,11 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -179,6 +182,25 @@ def check_acknowledged(site: Site, journal: Journal) -> list[str]:
 def upload(site: Site, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*KIOSK, "upload", *args], env=kiosk_env(site.config),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def kill_upload_daemon(site: Site, rng: random.Random, *, times: int,
+                       between: tuple[float, float]) -> int:
+    """Start ``kiosk upload`` (the daemon) and SIGKILL it after a random ``between`` seconds,
+    ``times`` times or until the outbox is empty; returns how many kills landed."""
+    env = kiosk_env(site.config)
+    kills = 0
+    for _ in range(times):
+        proc = subprocess.Popen([*KIOSK, "upload"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(*between))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills += 1
+        with Journal.open_readonly(site.journal_path) as journal:
+            if not journal.outbox():
+                break
+    return kills
 
 
 def queue(site: Site) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -146,6 +147,28 @@ def _digits_of(text: object) -> str | None:
     return core.translate(_SEPARATORS)
 
 
+def _region_digits(text: object,
+                   error: Callable[[str], InvalidInput]) -> tuple[str, str, str, str]:
+    """The 16 digits of a NIK or No. KK and its province, regency and district codes.
+
+    The two numbers share this prefix and its rules; the first wrong part, in the order
+    format, length, province, regency, district, raises ``error(part)``.
+    """
+    digits = _digits_of(text)
+    if digits is None:
+        raise error("format")
+    if len(digits) != _DIGITS:
+        raise error("length")
+    province, regency, district = digits[0:2], digits[2:4], digits[4:6]
+    if province not in PROVINCES:
+        raise error("province")
+    if regency == "00":
+        raise error("regency")
+    if district == "00":
+        raise error("district")
+    return digits, province, regency, district
+
+
 def _two_digit_year_date(day: int, month: int, yy: int, today: date) -> date | None:
     """The latest real date ``day``/``month``/``yy`` that is not after ``today``, or None."""
     for century in (2000, 1900):
@@ -159,12 +182,29 @@ def _two_digit_year_date(day: int, month: int, yy: int, today: date) -> date | N
 
 
 @dataclass(frozen=True, repr=False)
-class Nik:
-    """A parsed, valid NIK. ``repr`` is masked so a stray log line does not leak it."""
+class _RegionalNumber:
+    """What a NIK and a No. KK share: the region prefix, and a ``repr`` masked to it so a
+    stray log line does not leak the number."""
 
     province: str
     regency: str
     district: str
+
+    @property
+    def masked(self) -> str:
+        """Region only, e.g. ``72-04-01-…``: safe to show or log."""
+        return f"{self.province}-{self.regency}-{self.district}-…"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.masked})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, repr=False)
+class Nik(_RegionalNumber):
+    """A parsed, valid NIK. ``repr`` is masked so a stray log line does not leak it."""
+
     birth_date: date
     sex: str
     serial: str
@@ -181,24 +221,11 @@ class Nik:
         """The province's name, e.g. "Sulawesi Tengah"."""
         return PROVINCES[self.province]
 
-    @property
-    def masked(self) -> str:
-        """Region only, e.g. ``72-04-01-…``: safe to show or log."""
-        return f"{self.province}-{self.regency}-{self.district}-…"
-
-    def __repr__(self) -> str:
-        return f"Nik({self.masked})"
-
-    __str__ = __repr__
-
 
 @dataclass(frozen=True, repr=False)
-class FamilyCardNumber:
+class FamilyCardNumber(_RegionalNumber):
     """A parsed No. KK (family-card number). ``repr`` is masked like :class:`Nik`'s."""
 
-    province: str
-    regency: str
-    district: str
     issue_date: date
     serial: str
 
@@ -208,16 +235,6 @@ class FamilyCardNumber:
         d = self.issue_date
         return (f"{self.province}{self.regency}{self.district}"
                 f"{d.day:02d}{d.month:02d}{d.year % 100:02d}{self.serial}")
-
-    @property
-    def masked(self) -> str:
-        """Region only, e.g. ``72-04-01-…``."""
-        return f"{self.province}-{self.regency}-{self.district}-…"
-
-    def __repr__(self) -> str:
-        return f"FamilyCardNumber({self.masked})"
-
-    __str__ = __repr__
 
 
 def parse_nik(text: str, *, today: date | None = None) -> Nik:
@@ -230,18 +247,7 @@ def parse_nik(text: str, *, today: date | None = None) -> Nik:
     format, length, province, regency, district, birth_date, serial.
     """
     today = today or date.today()
-    digits = _digits_of(text)
-    if digits is None:
-        raise _nik_error("format")
-    if len(digits) != _DIGITS:
-        raise _nik_error("length")
-    province, regency, district = digits[0:2], digits[2:4], digits[4:6]
-    if province not in PROVINCES:
-        raise _nik_error("province")
-    if regency == "00":
-        raise _nik_error("regency")
-    if district == "00":
-        raise _nik_error("district")
+    digits, province, regency, district = _region_digits(text, _nik_error)
     day, month, yy = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
     sex = "F" if day > _FEMALE_DAY_OFFSET else "M"
     if sex == "F":
@@ -263,18 +269,7 @@ def parse_kk(text: str, *, today: date | None = None) -> FamilyCardNumber:
     Raises :class:`InvalidFamilyCardNumber`.
     """
     today = today or date.today()
-    digits = _digits_of(text)
-    if digits is None:
-        raise _kk_error("format")
-    if len(digits) != _DIGITS:
-        raise _kk_error("length")
-    province, regency, district = digits[0:2], digits[2:4], digits[4:6]
-    if province not in PROVINCES:
-        raise _kk_error("province")
-    if regency == "00":
-        raise _kk_error("regency")
-    if district == "00":
-        raise _kk_error("district")
+    digits, province, regency, district = _region_digits(text, _kk_error)
     issue_date = _two_digit_year_date(int(digits[6:8]), int(digits[8:10]), int(digits[10:12]),
                                       today)
     if issue_date is None:

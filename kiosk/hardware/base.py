@@ -19,7 +19,8 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -133,6 +134,18 @@ class Device:
         if self._closed:
             raise DeviceError(
                 f"{type(self).__name__} is closed; call open() or use it in a with-block")
+
+    def _poll_until(self, condition: Callable[[], bool], timeout: float | None,
+                    interval: float) -> bool:
+        """On an open device, check ``condition`` every ``interval`` seconds: True once it
+        holds, False when ``timeout`` seconds pass first (None: wait for ever)."""
+        self._check_open()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not condition():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+        return True
 
     @contextmanager
     def _exclusive(self, what: str = "capture") -> Iterator[None]:

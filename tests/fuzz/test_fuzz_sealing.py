@@ -47,6 +47,13 @@ def length_fields(packet: bytes) -> list[tuple[int, int]]:
     return fields
 
 
+def damaged_packet(world: World) -> st.SearchStrategy[bytes]:
+    """The world's valid packet, damaged: its length fields aimed at, the other packet
+    spliced in."""
+    return damaged(world.packet, others=[world.other_packet],
+                   length_fields=length_fields(world.packet))
+
+
 def reframe(parsed: Packet) -> bytes:
     assert parsed.version == FORMAT_VERSION
     return frame(parsed.signed_manifest, parsed.blobs)
@@ -100,8 +107,7 @@ def test_parse_packet_on_random_bytes_splits_exactly_or_refuses(data: bytes) -> 
 @given(data=st.data())
 def test_parse_packet_on_damaged_packets_splits_exactly_or_refuses(world: World,
                                                                    data: st.DataObject) -> None:
-    bad = data.draw(damaged(world.packet, others=[world.other_packet],
-                            length_fields=length_fields(world.packet)))
+    bad = data.draw(damaged_packet(world))
     try:
         parsed = parse_packet(bad)
     except SealingError:
@@ -142,8 +148,7 @@ def test_open_packet_refuses_random_bytes(world: World, data: bytes) -> None:
 @given(data=st.data())
 def test_open_packet_on_damaged_packets_refuses_or_is_unchanged(world: World,
                                                               data: st.DataObject) -> None:
-    bad = data.draw(damaged(world.packet, others=[world.other_packet],
-                            length_fields=length_fields(world.packet)))
+    bad = data.draw(damaged_packet(world))
     opened = open_or_refuse(world.opener, bad)
     if opened is not None:  # only an undamaged packet may open (a splice can rebuild one)
         assert bad in (world.packet, world.other_packet)

@@ -143,6 +143,12 @@ class NutServer:
         self._write_dev()
         self.wait_for("ups.id", marker, timeout)
 
+    @property
+    def power_config(self) -> str:
+        """The kiosk's ``[power]`` section that reads this UPS; more of its keys may follow."""
+        return (f'[power]\ntype = "nut"\nhost = "{self.host}"\nport = {self.port}\n'
+                f'ups = "{self.ups}"\n')
+
     def set_status(self, status: str, **variables: str) -> None:
         """``set_status("OB LB", **{"battery.charge": "9"})``."""
         self.set(**{"ups.status": status}, **variables)

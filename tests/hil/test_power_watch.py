@@ -222,12 +222,7 @@ def kiosk(nut: NutServer, tmp_path: Path) -> Iterator[Kiosk]:
     script = (f'cp "{tmp_path}/data/journal.db" "{tmp_path}/journal-at-shutdown.db"; '
               f'date +%s.%N > "{tmp_path}/shutdown.tmp" && '
               f'mv "{tmp_path}/shutdown.tmp" "{tmp_path}/shutdown-ran"')
-    config = write_config(tmp_path, f"""
-[power]
-type = "nut"
-host = "{nut.host}"
-port = {nut.port}
-ups = "{nut.ups}"
+    config = write_config(tmp_path, nut.power_config + f"""
 debounce_s = {DEBOUNCE_S}
 poll_interval_s = {POLL_S}
 min_battery_percent = 30

@@ -124,8 +124,7 @@ def nut() -> Iterator[NutServer]:
 
 def test_ups_through_upsd_then_upsd_stopped_then_the_driver_stopped(
         site: Site, intake: IntakeServer, nut: NutServer) -> None:
-    configure(site, intake.url, f'[power]\ntype = "nut"\nhost = "{nut.host}"\n'
-                                f"port = {nut.port}\nups = \"{nut.ups}\"\n")
+    configure(site, intake.url, nut.power_config)
     code, found, done = doctor(site)
     assert code == 0, done.stdout
     assert "source mains" in found["ups"]["detail"]

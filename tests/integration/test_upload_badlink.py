@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import random
-import signal
 import subprocess
 import threading
 import time
@@ -36,6 +34,7 @@ from tests.upload_helpers import (
     Site,
     check_acknowledged,
     demo_site_fixtures,
+    kill_upload_daemon,
     stats,
     tus_head,
     unfinished_upload_offsets,
@@ -235,18 +234,7 @@ def test_sigkill_at_random_moments_through_a_resetting_link(
     slower = replace(RESETTING, rate_bps=512 * 1024)
     with link_to(intake, slower) as link:
         site.configure(link.url, interval_s=0.2)
-        env = kiosk_env(site.config)
-        kills = 0
-        for _ in range(8):
-            proc = subprocess.Popen([*KIOSK, "upload"], env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, text=True)
-            time.sleep(rng.uniform(0.8, 2.0))
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate(timeout=30)
-            kills += 1
-            with Journal.open_readonly(site.journal_path) as journal:
-                if not journal.outbox():
-                    break
+        kills = kill_upload_daemon(site, rng, times=8, between=(0.8, 2.0))
         final = upload(site, "--once", timeout=180)
         assert final.returncode == 0, final.stderr[-2000:]
     with Journal.open_readonly(site.journal_path) as journal:

@@ -120,12 +120,7 @@ def test_battery_shutdown_end_to_end_then_the_next_start_clears_the_flag(
     seen = tmp_path / "flag-at-shutdown"
     data = tmp_path / "data"
     script = f'cp "{data / FLAG_NAME}" "{seen}.tmp" && mv "{seen}.tmp" "{seen}"'
-    config = write_config(tmp_path, f"""
-[power]
-type = "nut"
-host = "{nut.host}"
-port = {nut.port}
-ups = "{nut.ups}"
+    config = write_config(tmp_path, nut.power_config + f"""
 poll_interval_s = 0.2
 shutdown_command = ["sh", "-c", {json.dumps(script)}]
 """)

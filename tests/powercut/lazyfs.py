@@ -188,6 +188,14 @@ class LazyState:
             raise OSError(errno.ENOTDIR, path)
         return parent, name
 
+    def entry_of(self, path: str) -> tuple[Node, str, Node]:
+        """The parent, name and node of an existing ``path`` (ENOENT when there is none)."""
+        parent, name = self.parent_of(path)
+        node = parent.entries.get(name)
+        if node is None:
+            raise OSError(errno.ENOENT, path)
+        return parent, name, node
+
     def node_for(self, path: str | None, fh: int | None) -> Node:
         if fh:
             node = self._handles.get(fh)
@@ -233,10 +241,7 @@ class LazyState:
         self._touch(parent)
 
     def unlink(self, path: str) -> None:
-        parent, name = self.parent_of(path)
-        node = parent.entries.get(name)
-        if node is None:
-            raise OSError(errno.ENOENT, path)
+        parent, name, node = self.entry_of(path)
         if node.is_dir:
             raise OSError(errno.EISDIR, path)
         del parent.entries[name]
@@ -244,10 +249,7 @@ class LazyState:
         self._touch(parent)
 
     def rmdir(self, path: str) -> None:
-        parent, name = self.parent_of(path)
-        node = parent.entries.get(name)
-        if node is None:
-            raise OSError(errno.ENOENT, path)
+        parent, name, node = self.entry_of(path)
         if not node.is_dir:
             raise OSError(errno.ENOTDIR, path)
         if node.entries:
@@ -257,10 +259,7 @@ class LazyState:
         self._touch(parent)
 
     def rename(self, old: str, new: str) -> None:
-        src_parent, src_name = self.parent_of(old)
-        node = src_parent.entries.get(src_name)
-        if node is None:
-            raise OSError(errno.ENOENT, old)
+        src_parent, src_name, node = self.entry_of(old)
         dst_parent, dst_name = self.parent_of(new)
         target = dst_parent.entries.get(dst_name)
         if target is node:

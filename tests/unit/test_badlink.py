@@ -23,6 +23,7 @@ from tests.badlink import (
     floor_ratio,
     queue_limit,
 )
+from tests.polling import wait_until
 
 KIB = 1024
 
@@ -145,10 +146,7 @@ def round_trip(sock: socket.socket, payload: bytes) -> bytes:
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
+    assert wait_until(predicate, timeout), "timed out waiting"
 
 
 def connect(link: BadLink, timeout: float = 10.0) -> socket.socket:

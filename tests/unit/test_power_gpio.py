@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from kiosk.errors import ConfigError, DeviceNotFound
+from kiosk.errors import DeviceNotFound
 from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
 from kiosk.power.gpio_ups import GpioUps, liion_percent
@@ -148,20 +148,6 @@ def test_gpio_ups_from_config_through_the_registry():
         assert ups.read().source == "battery"
 
 
-@pytest.mark.parametrize(("options", "key"), [
-    ({"power_fail_pin": 40}, "power.power_fail_pin"),
-    ({"gauge": "bq27441"}, "power.gauge"),
-    ({"i2c_address": 0x80}, "power.i2c_address"),
-    ({"full_voltage": 3.0, "empty_voltage": 3.3}, "power.full_voltage"),
-    ({"pin_factory": "pigpio"}, "power.pin_factory"),
-    ({"low_battery_percent": 120}, "power.low_battery_percent"),
-])
-def test_gpio_ups_rejects_bad_options(options, key):
-    with pytest.raises(ConfigError) as caught:
-        create_device("power", {"type": "gpio", **options})
-    assert caught.value.key == key
-
-
 def test_gpio_ups_opens_and_closes_its_own_smbus(monkeypatch):
     opened: list[FakeSMBus] = []
 
@@ -180,5 +166,3 @@ def test_gpio_ups_without_smbus2_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "smbus2", None)  # import fails
     with pytest.raises(DeviceNotFound, match="smbus2"):
         GpioUps(pin_factory="mock").open()
-
-

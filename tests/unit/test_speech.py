@@ -7,24 +7,16 @@ import shutil
 import threading
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kiosk import speech
 from kiosk.speech import Speaker, create_speaker, speech_enabled
+from tests.polling import wait_until
 
 WAIT_S = 5.0
-
-
-def _until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 class FakeProcess:
@@ -66,7 +58,7 @@ class FakeRunner:
         return process
 
     def wait_started(self, count: int) -> bool:
-        return _until(lambda: len(self.started) >= count)
+        return wait_until(lambda: len(self.started) >= count, WAIT_S)
 
 
 @pytest.fixture
@@ -168,7 +160,7 @@ def test_stop_while_starting_terminates_and_drops_what_is_queued() -> None:
         made.say("second", "en")        # queued behind it
         made.stop()                     # the screen is left
         gate.set()
-        assert _until(lambda: len(started) == 1)
+        assert wait_until(lambda: len(started) == 1, WAIT_S)
         assert started[0].terminated.wait(WAIT_S)   # started too late: cut off at once
         assert started[0].finished.wait(WAIT_S)
         time.sleep(0.05)
@@ -247,7 +239,7 @@ def test_a_failing_process_warns_once_and_disables(caplog: pytest.LogCaptureFixt
     try:
         with caplog.at_level(logging.WARNING, logger="kiosk.speech"):
             made.say("Selamat datang", "id")
-            assert _until(lambda: not made.enabled)
+            assert wait_until(lambda: not made.enabled, WAIT_S)
             made.say("Selamat datang", "id")
             made.repeat()
             time.sleep(0.05)
@@ -267,7 +259,7 @@ def test_a_missing_binary_disables_with_a_warning(caplog: pytest.LogCaptureFixtu
     try:
         with caplog.at_level(logging.WARNING, logger="kiosk.speech"):
             made.say("Selamat datang", "id")
-            assert _until(lambda: not made.enabled)
+            assert wait_until(lambda: not made.enabled, WAIT_S)
             made.say("Selamat datang", "id")
             time.sleep(0.05)
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

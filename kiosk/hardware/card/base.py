@@ -138,10 +138,6 @@ class CardReader(Device):
 
     def wait_for_card(self, timeout: float | None = None) -> CardInfo | None:
         """Block until a card is inserted; its CardInfo, or None after ``timeout`` seconds."""
-        self._check_open()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.is_card_present:
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-            time.sleep(self.poll_interval)
+        if not self._poll_until(lambda: self.is_card_present, timeout, self.poll_interval):
+            return None
         return self.card_info()

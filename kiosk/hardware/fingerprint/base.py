@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -67,10 +66,4 @@ class FingerprintScanner(Device):
 
     def wait_for_finger(self, timeout: float | None = None) -> bool:
         """Block until a finger is on the sensor; False if ``timeout`` seconds pass first."""
-        self._check_open()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.is_finger_present:
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(self.poll_interval)
-        return True
+        return self._poll_until(lambda: self.is_finger_present, timeout, self.poll_interval)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kiosk.errors import ConfigError, DeviceNotFound, DeviceTimeout
+from kiosk.errors import DeviceNotFound, DeviceTimeout
 from kiosk.hardware.camera.picam import Picamera2Camera
 from kiosk.hardware.registry import create_device
 from tests.picamera2_fake import BLUE, RED, FakeAfModeEnum, FakePicamera2, install
@@ -200,17 +200,3 @@ def test_picamera2_selftest_fails_on_black_frames_and_says_why(fake):
     fake.black = True
     ok, detail = Picamera2Camera().selftest()
     assert not ok and "black" in detail and "lens cap" in detail
-
-
-@pytest.mark.parametrize(("options", "key"), [
-    ({"still_width": 480, "still_height": 480}, "hardware.camera.still_height"),
-    ({"still_width": 481, "still_height": 640}, "hardware.camera.still_width"),
-    ({"rotation": 45}, "hardware.camera.rotation"),
-    ({"timeout_s": 0}, "hardware.camera.timeout_s"),
-    ({"jpeg_quality": 0}, "hardware.camera.jpeg_quality"),
-    ({"camera_num": -1}, "hardware.camera.camera_num"),
-])
-def test_picamera2_bad_options_are_config_errors_naming_the_key(options, key):
-    with pytest.raises(ConfigError) as info:
-        create_device("camera", {"type": "picamera2", **options})
-    assert info.value.key == key

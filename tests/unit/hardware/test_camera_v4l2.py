@@ -198,20 +198,6 @@ def test_v4l2_device_given_as_index_or_digits_is_an_index():
     assert V4l2Camera(device="0")._source() == (0, True)
 
 
-@pytest.mark.parametrize(("options", "key"), [
-    ({"fps": 0}, "hardware.camera.fps"),
-    ({"fourcc": "MJPEG"}, "hardware.camera.fourcc"),
-    ({"device": -1}, "hardware.camera.device"),
-    ({"width": 641}, "hardware.camera.width"),
-    ({"still_width": 480, "still_height": 600}, "hardware.camera.still_height"),
-    ({"rotation": 30}, "hardware.camera.rotation"),
-])
-def test_v4l2_bad_options_are_config_errors_naming_the_key(options, key):
-    with pytest.raises(ConfigError) as info:
-        create_device("camera", {"type": "v4l2", **options})
-    assert info.value.key == key
-
-
 def test_v4l2_device_option_accepts_a_string_or_an_index():
     assert create_device("camera", {"type": "v4l2", "device": 0}).device == 0
     with pytest.raises(ConfigError):

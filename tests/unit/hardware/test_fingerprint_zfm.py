@@ -218,10 +218,12 @@ def test_fingerprint_zfm_gives_a_protocol_error_when_every_checksum_is_bad(
             scanner.capture(timeout=2)
 
 
-def test_fingerprint_zfm_restarts_the_upload_after_a_bad_data_packet(
-        emu: FingerprintEmulator) -> None:
+@pytest.mark.parametrize("fault", ["bad_checksum_image", "stall"],
+                         ids=["bad-data-packet", "stall"])
+def test_fingerprint_zfm_restarts_the_upload_after_one_fault(emu: FingerprintEmulator,
+                                                             fault: str) -> None:
     with scanner_for(emu) as scanner:
-        emu.inject(bad_checksum_image=1)
+        emu.inject(**{fault: 1})
         assert scanner.capture(timeout=2).pixels == emu.expected_image(0).pixels
     assert emu.uploads == 2
 
@@ -241,13 +243,6 @@ def test_fingerprint_zfm_resyncs_after_garbage_before_every_reply(
         emu.inject(garbage=-1, no_finger=2)
         assert scanner.capture(timeout=2).pixels == emu.expected_image(0).pixels
         assert scanner.capture(timeout=2).pixels == emu.expected_image(1).pixels
-
-
-def test_fingerprint_zfm_restarts_the_upload_after_a_stall(emu: FingerprintEmulator) -> None:
-    with scanner_for(emu) as scanner:
-        emu.inject(stall=1)
-        assert scanner.capture(timeout=2).pixels == emu.expected_image(0).pixels
-    assert emu.uploads == 2
 
 
 def test_fingerprint_zfm_times_out_when_the_sensor_stalls_every_upload(

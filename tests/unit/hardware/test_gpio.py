@@ -12,20 +12,12 @@ import pytest
 from kiosk.errors import DeviceError
 from kiosk.hardware.gpio import MockKioskGpio
 from kiosk.hardware.registry import create_device
+from tests.polling import wait_until
 
 
 def transitions(pin) -> int:
     states = [s.state for s in pin.states]
     return sum(1 for a, b in itertools.pairwise(states) if a != b)
-
-
-def wait_until(predicate, timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 @pytest.fixture
@@ -76,7 +68,7 @@ def test_beep_pulses_the_buzzer_n_times(gpio):
     buzzer = gpio.pin_factory.pin(27)
     buzzer.clear_states()
     gpio.beep(2)
-    assert wait_until(lambda: transitions(buzzer) >= 4)
+    assert wait_until(lambda: transitions(buzzer) >= 4, timeout=2.0)
     time.sleep(0.3)
     ons = [s for s in buzzer.states if s.state]
     assert len(ons) == 2
@@ -96,7 +88,7 @@ def test_power_fail_polarity(active_high, lost_level):
         assert gpio.is_mains_lost
         restore()
         assert not gpio.is_mains_lost
-        assert wait_until(lambda: events == ["lost", "restored"])
+        assert wait_until(lambda: events == ["lost", "restored"], timeout=2.0)
 
 
 def test_pins_come_from_options():
