@@ -2,12 +2,14 @@
 
 Layers, later ones winning key by key:
 
-1. the defaults in :data:`SCHEMA` below (the packaged defaults: a simulated kiosk);
+1. the defaults in :data:`~kiosk.config_schema.SCHEMA` (the packaged defaults: a simulated
+   kiosk);
 2. the system file ``/etc/kiosk/kiosk.toml`` if it exists;
 3. the file named by ``--config`` or, failing that, ``$KIOSK_CONFIG``.
 
 Every key is declared once, as a :class:`~kiosk.options.Option` with its type, default,
-what is allowed and a description (the Mopidy way): the sections here, and each hardware
+what is allowed and a description (the Mopidy way): the sections in
+:mod:`kiosk.config_schema`, and each hardware
 backend's own options in ``OPTIONS`` on its class (kvmd's ``get_plugin_options()``), found
 through the hardware registry. One checker, :func:`kiosk.options.check`, validates them
 all. Any mistake is a :class:`~kiosk.errors.ConfigError` naming the key, the bad value and
@@ -20,230 +22,18 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kiosk.core.ids import KIOSK_ID_RULE, is_kiosk_id
-from kiosk.core.vocabulary import LANGUAGES
-from kiosk.enrollment.fingerprint_options import OPTIONS as FINGERPRINTS
+from kiosk.config_schema import HARDWARE_KINDS, SCHEMA
 from kiosk.errors import ConfigError
-from kiosk.hardware.fingerprint.zfm import ZfmFingerprint
 from kiosk.netutil import is_loopback_url
-from kiosk.options import MASK, Boolean, Integer, List, Number, Option, String, check, strings
-from kiosk.power.options import OPTIONS as POWER
+from kiosk.options import MASK, Option, check
 
 SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")
 
-# Config keys whose values are hardware backend options rather than schema keys.
-HARDWARE_KINDS = ("fingerprint", "camera", "card", "gpio")
-
-
-_REGENCY = re.compile(r"[0-9]{2}\.[0-9]{2}")
-
-
-_UNITS = ("kiosk-ui.service", "kiosk-upload.service", "kiosk-power.service")
-
-
-def _has_host(url: str) -> bool:
-    """``url`` parses and names a host ("http://[" does not: urlsplit raises ValueError)."""
-    from urllib.parse import urlsplit
-
-    try:
-        return bool(urlsplit(url).hostname)
-    except ValueError:
-        return False
-
-
-def _backend(kind: str, default: str) -> Option:
-    """A device section's ``type``: checked against the hardware registry, not here."""
-    return String(default, description=f"the {kind} backend (names: kiosk/hardware/registry.py)")
-
-
-def _panel_mm(value: list[Any]) -> bool:
-    return len(value) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                   and 40 <= x <= 1000 for x in value)
-
-
-def _commands(value: list[Any]) -> bool:
-    return bool(value) and all(isinstance(c, list) and strings(c) for c in value)
-
-
-# section -> key -> Option. Hardware "type" keys are checked against the registry, not here;
-# the keys a backend shares with its section (the sensor's port, upsd's address) are that
-# backend's declarations.
-SCHEMA: dict[str, dict[str, Option]] = {
-    "kiosk": {
-        "id": String("poso-01", test=is_kiosk_id, allowed=KIOSK_ID_RULE,
-                     description="the kiosk's id: in every record id, and what the intake "
-                                 "registers it under"),
-        "data_dir": String("/var/lib/kiosk", description="the journal, keys and state files"),
-        "default_language": String("id", choices=LANGUAGES,
-                                   description="the language the welcome screen starts in"),
-        "regency": String("72.02", test=lambda v: bool(_REGENCY.fullmatch(v)),
-                          allowed="a Kemendagri regency code like \"72.02\"",
-                          description="the kiosk's regency as a Kemendagri code (72.02 = "
-                                      "Kabupaten Poso): the touchscreen offers its kecamatan "
-                                      "and kelurahan/desa in the pickers"),
-        "session_timeout_s": Integer(300, 30, 3600,
-                                     description="seconds a session may take in all"),
-        "resume_assisted": Boolean(True, description=(
-            "after a power cut: keep unfinished staff-assisted sessions to resume (true) or "
-            "discard them like self-service ones (false)")),
-        "disk_reserve_bytes": Integer(256 * 1024 * 1024, 0, 2**40, description=(
-            "below this much free space the kiosk stops accepting new enrollments")),
-        "log_level": String("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                            description="logging level ($KIOSK_LOG_LEVEL wins)"),
-    },
-    "hardware.fingerprint": {
-        "type": _backend("fingerprint", "sim"),
-        "port": ZfmFingerprint.OPTIONS["port"],
-        "baudrate": ZfmFingerprint.OPTIONS["baudrate"],
-    },
-    # Fingerprint quality: declared beside the check (kiosk/enrollment/fingerprint_options.py).
-    "fingerprints": FINGERPRINTS,
-    "hardware.camera": {"type": _backend("camera", "sim")},
-    "hardware.card": {"type": _backend("card", "sim")},
-    "hardware.gpio": {"type": _backend("gpio", "mock")},
-    "power": {
-        "type": _backend("power", "sim"),
-        **POWER,
-    },
-    "upload": {
-        "url": String("http://127.0.0.1:8700/",
-                      test=lambda v: v.startswith(("http://", "https://")) and _has_host(v),
-                      allowed="an http:// or https:// URL",
-                      description="the intake's tus endpoint"),
-        "token": String("", secret=True, description="a bearer token for the intake"),
-        # TLS: the intake's certificate is verified against this CA file (PEM), or, when
-        # tls_fingerprint is set, must be exactly that certificate (SHA-256 of its DER, hex,
-        # colons allowed: `kiosk-intake keys init` prints it); neither: the system's CAs.
-        "ca_file": String("", description=(
-            "https: the CA file (PEM) the intake's certificate is verified against; "
-            "\"\": the system's CAs")),
-        "tls_fingerprint": String("", test=lambda v: v == "" or bool(
-            re.fullmatch(r"[0-9a-fA-F]{64}", v.replace(":", ""))),
-            allowed="the SHA-256 of the intake's certificate: 64 hex digits (colons allowed)",
-            description="https: the intake's pinned certificate (`kiosk-intake keys init` "
-                        "prints it)"),
-        # Plain http:// to anything but this machine sends the records' metadata in clear;
-        # refused unless this is true.
-        "allow_insecure": Boolean(False, description=(
-            "allow plain http:// to another machine (metadata in clear)")),
-        # The intake's receipt-signing public key (DIR/keys/intake.pub of `kiosk-intake keys
-        # init`). "" = not configured: `kiosk upload` refuses to run rather than acknowledge
-        # a record on an unverified receipt.
-        "intake_key": String("", description=(
-            "the intake's receipt-signing public key (intake.pub); \"\": `kiosk upload` "
-            "refuses to run")),
-        # `kiosk upload` (the daemon): seconds between passes over the outbox; while the
-        # link is down the pause doubles, up to max_backoff_s.
-        "interval_s": Number(30, 0.1, 86400, description=(
-            "`kiosk upload`: seconds between passes over the outbox")),
-        "max_backoff_s": Number(600, 0.1, 86400, description=(
-            "while the link is down the pause doubles, up to this")),
-        # `kiosk upload --once`: passes over records still pending after the first.
-        "retries": Integer(3, 0, 100, description=(
-            "`kiosk upload --once`: passes over records still pending after the first")),
-        # Per HTTP request (connect, and each wait for an answer).
-        "timeout_s": Number(30, 1, 3600, description=(
-            "per HTTP request (connect, and each wait for an answer)")),
-        # Most bytes in one tus PATCH; 0 (the default): the rest of the record in one. The
-        # intake keeps every byte that arrives, so a dropped link costs nothing to resend;
-        # set a size only for a proxy in the way that limits request bodies.
-        "chunk_size": Option(
-            int, 0, "most bytes in one tus PATCH; 0: the rest of the record in one",
-            "0 (the whole rest of the record) or a number from 1024 to 67108864",
-            lambda v: v == 0 or 1024 <= v <= 64 * 1024 * 1024),
-        # Days after the intake's receipt before a record's payload is deleted (the receipt
-        # and manifest stay); counted only while the clock is synchronised. 0: at once.
-        "retention_days": Number(30, 0, 3650, description=(
-            "days after the intake's receipt before a record's payload is deleted")),
-    },
-    "sealing": {
-        # "dev": a development key pair kept in <data_dir>/dev-central, allowed only with
-        # simulated hardware. A real kiosk names the central office's public key file.
-        "central_key": String("dev", description=(
-            "the central office's public key file; \"dev\": a development pair in "
-            "<data_dir>/dev-central, simulated hardware only")),
-        "device_key": String("{data_dir}/device.key", description=(
-            "the kiosk's signing key (made on first use)")),
-    },
-    "doctor": {
-        # `kiosk doctor`: seconds for each network question (the intake, upsd); the whole
-        # run answers within a few of these, however dead the link.
-        "timeout_s": Number(5, 0.5, 60, description=(
-            "`kiosk doctor`: seconds for each network question (the intake, upsd)")),
-        # An unsent record older than this is a failure (the link, the uploader, the
-        # intake): a day by default.
-        "max_unsent_age_s": Number(86400, 60, 90 * 86400, description=(
-            "an unsent record older than this is a failure")),
-    },
-    "ui": {
-        "fullscreen": Boolean(False, description="the kiosk window fills the screen"),
-        "width": Integer(1280, 320, 7680, description="window width in pixels"),
-        "height": Integer(800, 240, 4320, description="window height in pixels"),
-        # The panel's visible area in millimetres, [width, height]: every size on screen is
-        # set in mm of this panel (touch targets >= 10 mm, text >= 4.8 mm high). The default
-        # is the official Raspberry Pi 7-inch display (800x480 on about 155 x 86 mm).
-        "panel_mm": List([155.0, 86.0], _panel_mm,
-                         allowed="[width, height] in millimetres, each from 40 to 1000",
-                         description="the panel's visible size: every size on screen is set "
-                                     "in mm of it (the official Raspberry Pi 7-inch display)"),
-        # Privacy between citizens: after idle_timeout_s without a touch a warning counts
-        # down idle_warning_s (>= 20 s, WCAG 2.2.1) for one tap to continue; then the
-        # session is wiped and the kiosk returns to welcome.
-        "idle_timeout_s": Number(60, 10, 3600, description=(
-            "seconds without a touch before the idle warning")),
-        "idle_warning_s": Number(30, 20, 600, description=(
-            "the warning's countdown (>= 20 s, WCAG 2.2.1); then the session is wiped")),
-        # The receipt screen goes back to welcome by itself after this long.
-        "receipt_s": Number(45, 10, 600, description=(
-            "the receipt screen goes back to welcome after this long")),
-        # Spoken prompts (espeak-ng): "auto" speaks when the machine has a sound card.
-        "speech": Option((bool, str), "auto", "spoken prompts (espeak-ng); \"auto\": when "
-                         "the machine has a sound card", "true, false or \"auto\"",
-                         lambda v: isinstance(v, bool) or v == "auto"),
-        # Camera preview frames per second asked of the preview loop.
-        "preview_fps": Number(20, 1, 60, description="camera preview frames per second"),
-        # Portrait and fingerprint tries before the screen asks the citizen to call an
-        # officer (MOSIP: 3 retries per modality).
-        "capture_tries": Integer(3, 1, 10, description=(
-            "portrait and fingerprint tries before \"please call an officer\"")),
-    },
-    # `kiosk update` (kiosk/update/): releases under root (releases/<name>, the `current`
-    # link the units' ExecStart goes through); what restarts the services and asks whether
-    # they run; the health checks, each a `kiosk` command run from the new release.
-    "update": {
-        "root": String("/opt/kiosk", description=(
-            "releases/<name> and the `current` link the units go through")),
-        "restart_command": List(["systemctl", "restart", *_UNITS], strings,
-                                allowed="a non-empty list of non-empty strings",
-                                description="what restarts the services"),
-        "status_command": List(["systemctl", "is-active", "--quiet", *_UNITS],
-                               lambda v: strings(v, empty=True),
-                               allowed="a list of non-empty strings ([] to skip)",
-                               description="what asks whether they run"),
-        "health_checks": List([["doctor"], ["hw", "selftest"]], _commands, allowed=(
-            "a non-empty list of kiosk commands, each a list of strings, "
-            "e.g. [[\"doctor\"], [\"hw\", \"selftest\"]]"),
-            description="`kiosk` commands run from the new release"),
-        "check_timeout_s": Number(300, 1, 3600, description="seconds for each health check"),
-        # After the restart, before the checks: a service that dies right after saying
-        # READY is caught by the status command.
-        "settle_s": Number(5, 0, 600, description=(
-            "after the restart, before the checks (a service that dies right after READY)")),
-        # Wheelhouses (a USB stick) pip looks in; offline: never the package index.
-        "find_links": List([], lambda v: strings(v, empty=True),
-                           allowed="a list of directories",
-                           description="wheelhouses (a USB stick) pip looks in"),
-        "offline": Boolean(False, description="never the package index"),
-    },
-}
-
-# Keys are allowed in a hardware section when the backend declares them (OPTIONS).
 _BACKEND_SECTIONS = {f"hardware.{kind}": kind for kind in HARDWARE_KINDS} | {"power": "power"}
 
 

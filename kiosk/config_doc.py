@@ -21,7 +21,7 @@ from kiosk.options import Option, markdown_rows
 HEADER = """# Configuration reference
 
 Generated from the declarations in the code (`python -m kiosk.config_doc > docs/config.md`;
-`tests/unit/test_config_doc.py` checks it is current): `kiosk/config.py` declares the
+`tests/unit/test_config_doc.py` checks it is current): `kiosk/config_schema.py` declares the
 sections, each hardware backend declares its own options (`OPTIONS` on its class), and one
 checker (`kiosk/options.py`) validates them all. README's "Configuration" shows the common
 keys; `kiosk config show` prints the merged configuration of a kiosk, secrets masked.
