@@ -16,6 +16,7 @@ from typing import Any
 from kiosk.core.ids import KIOSK_ID_RULE, is_kiosk_id
 from kiosk.core.vocabulary import LANGUAGES
 from kiosk.enrollment.fingerprint_options import OPTIONS as FINGERPRINTS
+from kiosk.enrollment.session_options import SESSION_TIMEOUT_S
 from kiosk.hardware.fingerprint.zfm import ZfmFingerprint
 from kiosk.options import Boolean, Integer, List, Number, Option, String, strings
 from kiosk.power.options import OPTIONS as POWER
@@ -70,8 +71,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
                           description="the kiosk's regency as a Kemendagri code (72.02 = "
                                       "Kabupaten Poso): the touchscreen offers its kecamatan "
                                       "and kelurahan/desa in the pickers"),
-        "session_timeout_s": Integer(300, 30, 3600,
-                                     description="seconds a session may take in all"),
+        "session_timeout_s": SESSION_TIMEOUT_S,
         "resume_assisted": Boolean(True, description=(
             "after a power cut: keep unfinished staff-assisted sessions to resume (true) or "
             "discard them like self-service ones (false)")),

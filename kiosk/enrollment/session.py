@@ -70,6 +70,7 @@ from kiosk.enrollment.session_lifecycle import (
     check_resumable,
     wipe_buffers,
 )
+from kiosk.enrollment.session_options import CAPTURE_TIMEOUT_S, SESSION_TIMEOUT_S
 from kiosk.enrollment.steps import (
     ALLOWED_TRANSITIONS,
     EDITABLE,
@@ -118,10 +119,11 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
     """
 
     def __init__(self, store: RecordStore, *, fingerprint: FingerprintScanner | None,
-                 camera: Camera | None, assisted: bool = False, timeout_s: float = 300,
+                 camera: Camera | None, assisted: bool = False,
+                 timeout_s: float = SESSION_TIMEOUT_S.default,
                  clock: Callable[[], float] = time.monotonic,
                  today: Callable[[], date] = date.today,
-                 capture_timeout_s: float = 10.0,
+                 capture_timeout_s: float = CAPTURE_TIMEOUT_S,
                  fingerprint_limits: FingerprintThresholds | None = None,
                  fingerprint_storage: str = "png") -> None:
         if fingerprint_storage not in FINGERPRINT_STORAGE:
@@ -151,8 +153,9 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
     @classmethod
     def resume(cls, store: RecordStore, record_id: str, journaled: Collection[str], *,
                fingerprint: FingerprintScanner | None, camera: Camera | None,
-               timeout_s: float = 300, clock: Callable[[], float] = time.monotonic,
-               today: Callable[[], date] = date.today, capture_timeout_s: float = 10.0,
+               timeout_s: float = SESSION_TIMEOUT_S.default,
+               clock: Callable[[], float] = time.monotonic,
+               today: Callable[[], date] = date.today, capture_timeout_s: float = CAPTURE_TIMEOUT_S,
                language: str = "id") -> EnrollmentSession:
         """Continue the unfinished assisted record ``record_id`` after a power cut.
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from kiosk.config import SCHEMA
 from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
+from kiosk.enrollment.session_options import CAPTURE_TIMEOUT_S
 
 __all__ = ["Executor", "FlowSettings", "Speaker", "View"]
 
@@ -59,7 +60,7 @@ class FlowSettings:
     capture_tries: int = _default("ui", "capture_tries")
     preview_fps: float = float(_default("ui", "preview_fps"))
     session_timeout_s: float = float(_default("kiosk", "session_timeout_s"))
-    capture_timeout_s: float = 10.0  # not configured
+    capture_timeout_s: float = CAPTURE_TIMEOUT_S  # not configured
     province: str = _default("kiosk", "regency").split(".")[0]
     regency: str = _default("kiosk", "regency").split(".")[1]
     fingerprint_limits: FingerprintThresholds | None = None  # config [fingerprints]

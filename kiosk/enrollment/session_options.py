@@ -1,0 +1,17 @@
+"""The session's time limits, declared once beside the session that keeps them.
+
+:data:`SESSION_TIMEOUT_S` is the ``[kiosk] session_timeout_s`` option (the config declares the
+key with it; :class:`~kiosk.enrollment.session.EnrollmentSession` and the touchscreen's flow
+take their default from it). :data:`CAPTURE_TIMEOUT_S` is not configured: how long one
+capture may take before the session gives up on it. Importing only :mod:`kiosk.options`, so
+loading the config does not load the session.
+"""
+
+from __future__ import annotations
+
+from kiosk.options import Integer, Option
+
+SESSION_TIMEOUT_S: Option = Integer(300, 30, 3600, description=(
+    "seconds without a call after which a session expires: its record is discarded and "
+    "the screens wiped"))
+CAPTURE_TIMEOUT_S = 10.0
