@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import KIOSK, kiosk_env, write_config
 
 ENROLLED = re.compile(r"^enrolled [a-z0-9-]+-\d{7}-[0-9a-f]{6}$")
+CITIZENS = 4  # a few: one line per record, in sequence order, whatever their number
 
 
 def kiosk(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -20,13 +21,13 @@ def kiosk(config: Path, *args: str, timeout: float = 300) -> subprocess.Complete
 
 
 def test_demo_prints_one_line_per_sealed_record_and_nothing_else(kiosk_config: Path) -> None:
-    result = kiosk(kiosk_config, "demo", "--citizens", "12", "--seed", "3")
+    result = kiosk(kiosk_config, "demo", "--citizens", str(CITIZENS), "--seed", "3")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
-    assert len(lines) == 12
+    assert len(lines) == CITIZENS
     assert all(ENROLLED.match(line) for line in lines), lines
     ids = [line.split()[1] for line in lines]
-    assert len(set(ids)) == 12
+    assert len(set(ids)) == CITIZENS
 
     queue = kiosk(kiosk_config, "queue", "list", "--json")
     assert queue.returncode == 0, queue.stderr
@@ -38,9 +39,9 @@ def test_demo_prints_one_line_per_sealed_record_and_nothing_else(kiosk_config: P
     status = kiosk(kiosk_config, "status", "--json")
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
-    assert doc["records"]["sealed"] == 12
+    assert doc["records"]["sealed"] == CITIZENS
     assert doc["records"]["in_progress"] == 0
-    assert (doc["upload"]["pending"], doc["upload"]["last_error"]) == (12, None)
+    assert (doc["upload"]["pending"], doc["upload"]["last_error"]) == (CITIZENS, None)
     assert doc["accepting"] is True
     assert doc["power"]["source"] == "mains"
     assert isinstance(doc["clock"]["trusted"], bool)
