@@ -29,6 +29,7 @@ from kiosk.runtime import open_journal
 from kiosk.sealing import DeviceKey
 from kiosk.upload.uploader import Uploader, UploadSettings
 from tests.conftest import KIOSK, kiosk_env
+from tests.polling import wait_until
 from tests.upload_helpers import (
     KIOSK_ID,
     IntakeServer,
@@ -194,7 +195,14 @@ def test_an_intake_refusing_everything_gets_each_record_once_and_an_idle_uploade
         proc = subprocess.Popen([*KIOSK, "upload"], env=kiosk_env(site.config),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            time.sleep(4.0)  # start-up and the first pass
+            # start-up and the first pass: every record refused and journaled as such,
+            # then a moment for the pass to end (the 4 s this used to sleep blindly)
+            def first_pass_done() -> bool:
+                with Journal.open_readonly(site.journal_path) as journal:
+                    return all(journal.record(r).state == "rejected" for r in ids)
+
+            assert wait_until(first_pass_done, 30, interval=0.1)
+            time.sleep(0.5)
             start_cpu, start = _cpu_s(proc.pid), time.monotonic()
             time.sleep(6.0)
             share = (_cpu_s(proc.pid) - start_cpu) / (time.monotonic() - start)
