@@ -88,9 +88,20 @@ def test_welcome_screen_speaks_indonesian_first(tmp_path: Path, xdisplay: str) -
     _assert_readable_and_on_screen(info)
 
 
+@pytest.fixture(scope="module")
+def english_welcome(tmp_path_factory: pytest.TempPathFactory,
+                    xdisplay: str) -> tuple[Path, dict]:
+    """One snapshot of the default kiosk in English (1280x800, on mains), read by the two
+    tests that ask for exactly that run; each judges it on its own."""
+    with pytest.MonkeyPatch.context() as mp:  # the autouse isolation is per test
+        mp.setenv("KIOSK_SYSTEM_CONFIG", str(tmp_path_factory.getbasetemp() / "no-etc.toml"))
+        mp.delenv("KIOSK_CONFIG", raising=False)
+        return _snapshot(tmp_path_factory.mktemp("english-welcome"), xdisplay, "en")
+
+
 @pytest.mark.gui
-def test_welcome_screen_switches_to_english(tmp_path: Path, xdisplay: str) -> None:
-    png, info = _snapshot(tmp_path, xdisplay, "en")
+def test_welcome_screen_switches_to_english(english_welcome: tuple[Path, dict]) -> None:
+    png, info = english_welcome
     _assert_looks_like_a_screen(png)
     texts = [label["text"] for label in info["labels"]]
     assert "Welcome" in texts
@@ -138,8 +149,8 @@ def test_power_cut_banner_shows_on_battery(tmp_path: Path, xdisplay: str,
 
 
 @pytest.mark.gui
-def test_no_banner_on_mains(tmp_path: Path, xdisplay: str) -> None:
-    _png, info = _snapshot(tmp_path, xdisplay, "en")
+def test_no_banner_on_mains(english_welcome: tuple[Path, dict]) -> None:
+    _png, info = english_welcome
     assert not any("battery" in label["text"] for label in info["labels"])
 
 
