@@ -48,3 +48,33 @@ def test_write_atomic_without_overwrite_keeps_an_existing_file(tmp_path: Path) -
     fsutil.write_atomic(target, b"second", 0o644, overwrite=True)
     assert target.read_bytes() == b"second"
     assert [p.name for p in tmp_path.iterdir()] == ["receipt"]
+
+
+FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # a full disk, for this process
+from kiosk.fsutil import write_atomic
+try:
+    write_atomic(Path(sys.argv[1]), b"n" * 65536, 0o644, overwrite=True)
+except OSError as exc:
+    print(exc.errno)
+"""
+
+
+def test_write_atomic_on_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(
+        tmp_path: Path) -> None:
+    import errno
+    import subprocess
+    import sys
+
+    target = tmp_path / "photo.jpg"
+    target.write_bytes(b"the old photo")
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(target)], capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={"PYTHONPATH": str(Path(__file__).parents[2])})
+    assert done.returncode == 0, done.stderr  # refused with an OSError, not a crash
+    assert done.stdout.strip() == str(errno.EFBIG)
+    assert target.read_bytes() == b"the old photo"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
