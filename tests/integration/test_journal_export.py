@@ -100,8 +100,11 @@ def test_export_without_a_journal_is_a_clear_failure(kiosk_config: Path,
 # A USB stick that fills up: the file size limit makes every write past 36 KiB fail with
 # EFBIG (SIGXFSZ ignored), as a full file system fails it with ENOSPC. 36 KiB: the
 # journal's 32 KiB WAL index (-shm) still fits, the export of 12 records does not.
+# sys.dont_write_bytecode: under the limit the interpreter's own .pyc writes are cut short
+# too, and a truncated cache file in the checkout breaks every later import of that module.
 FULL_STICK = """
 import resource, signal, sys
+sys.dont_write_bytecode = True
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (36 * 1024, 36 * 1024))
 from kiosk.cli import main

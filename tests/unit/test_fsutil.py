@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,11 @@ def test_write_atomic_without_overwrite_keeps_an_existing_file(tmp_path: Path) -
     assert [p.name for p in tmp_path.iterdir()] == ["receipt"]
 
 
+# sys.dont_write_bytecode: under the size limit the interpreter's own cache writes are cut
+# short too, and it would leave a truncated .pyc in the checkout for every later process.
 FULL_DISK = """
 import resource, signal, sys
+sys.dont_write_bytecode = True
 from pathlib import Path
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # a full disk, for this process
@@ -69,12 +73,20 @@ def test_write_atomic_on_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(
     import subprocess
     import sys
 
-    target = tmp_path / "photo.jpg"
+    directory = tmp_path / "stick"
+    directory.mkdir()
+    target = directory / "photo.jpg"
     target.write_bytes(b"the old photo")
+    # The bytecode cache goes to a directory of the test's own, so a truncated .pyc would
+    # show there rather than break the checkout for every later process.
+    cache = tmp_path / "pycache"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env |= {"PYTHONPATH": str(Path(__file__).parents[2]), "PYTHONPYCACHEPREFIX": str(cache)}
     done = subprocess.run([sys.executable, "-c", FULL_DISK, str(target)], capture_output=True,
-                          text=True, timeout=60, check=False,
-                          env={"PYTHONPATH": str(Path(__file__).parents[2])})
+                          text=True, timeout=60, check=False, env=env)
     assert done.returncode == 0, done.stderr  # refused with an OSError, not a crash
     assert done.stdout.strip() == str(errno.EFBIG)
     assert target.read_bytes() == b"the old photo"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
+    assert sorted(p.name for p in directory.iterdir()) == ["photo.jpg"]
+    # (the interpreter's start-up, before the limit, caches its standard library there)
+    assert list(cache.rglob("fsutil*.pyc")) == []
