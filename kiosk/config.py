@@ -51,11 +51,23 @@ class Config:
         """A deep copy, with secret values replaced by ``********`` unless asked not to."""
         out = copy.deepcopy(self._data)
         if mask_secrets:
-            for section, fields in SCHEMA.items():
-                for key, field in fields.items():
-                    if field.secret and out[section].get(key):
-                        out[section][key] = MASK
+            for section, values in out.items():
+                for key, option in self.declared(section).items():
+                    if option.secret and values.get(key):
+                        values[key] = MASK
         return out
+
+    def declared(self, section: str) -> dict[str, Option]:
+        """Every option ``section`` may hold: the schema's, and for a hardware or power
+        section those its configured backend declares (a ZFM's password, a card's PIN)."""
+        options = dict(SCHEMA.get(section, {}))
+        kind = _BACKEND_SECTIONS.get(section)
+        if kind is not None:
+            from kiosk.hardware.registry import get_backend_class
+
+            cls = get_backend_class(kind, self._data[section]["type"])
+            options |= getattr(cls, "OPTIONS", {})
+        return options
 
     # -- conveniences used all over ---------------------------------------------------------
     @property

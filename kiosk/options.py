@@ -57,9 +57,9 @@ class Option:
     """One config key: its type, default, the rule a value must meet and what it is for.
 
     ``allowed`` says in words what ``test`` accepts (it ends the error message); a
-    ``secret`` value is shown as ``********`` when it fails its test, and ``kiosk config
-    show`` masks the secrets of the config's own sections. A ``default`` of None makes the
-    option optional: None passes unchecked.
+    ``secret`` value is shown as ``********`` when it fails its type or its test, and
+    ``kiosk config show`` masks it, a backend's as well as a section's. A ``default`` of
+    None makes the option optional: None passes unchecked.
     """
 
     type: TypeSpec
@@ -86,7 +86,7 @@ def check(key: str, option: Option, value: Any, *, types: bool = True,
     if value is None and option.default is None:
         return
     if types and not type_ok(value, option.type):
-        raise ConfigError(key, value, type_name(option.type))
+        raise ConfigError(key, MASK if option.secret else value, type_name(option.type))
     if values and option.test is not None and not option.test(value):
         raise ConfigError(key, MASK if option.secret else value, option.rule)
 

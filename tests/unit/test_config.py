@@ -153,3 +153,31 @@ def test_config_option_counts_before_or_after_the_verb(tmp_path: Path, where: st
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert 'id = "poso-77"' in done.stdout
+
+
+def test_a_backends_secrets_are_masked_too(tmp_path: Path) -> None:
+    """A ZFM's password and a card's PIN are declared by their backends, not the schema:
+    `kiosk config show` masks them as it masks the upload token."""
+    config_path = write_config(tmp_path, '[hardware.fingerprint]\ntype = "zfm"\n'
+                               'port = "/dev/ttyAMA0"\npassword = 305419896\n'
+                               '[hardware.card]\ntype = "sim"\npin = "864209"\n')
+    config = load_config(config_path)
+    shown = config.as_dict()
+    assert shown["hardware.fingerprint"]["password"] == MASK
+    assert shown["hardware.card"]["pin"] == MASK
+    assert shown["hardware.fingerprint"]["port"] == "/dev/ttyAMA0"  # only the secrets
+    assert config.as_dict(mask_secrets=False)["hardware.card"]["pin"] == "864209"
+    printed = _kiosk(config_path, "config", "show")
+    assert printed.returncode == 0, printed.stderr
+    assert "305419896" not in printed.stdout and "864209" not in printed.stdout
+    assert f'pin = "{MASK}"' in printed.stdout
+
+
+def test_a_secret_of_the_wrong_type_is_not_printed(tmp_path: Path) -> None:
+    """A password written as a string is refused for its type without showing it."""
+    config_path = write_config(tmp_path, '[hardware.fingerprint]\ntype = "zfm"\n'
+                               'password = "0x1234abcd"\n')
+    result = _kiosk(config_path, "config", "check")
+    assert result.returncode == 2
+    assert "hardware.fingerprint.password" in result.stderr
+    assert "1234abcd" not in result.stderr and MASK in result.stderr
