@@ -29,6 +29,42 @@ os.environ.setdefault("KIVY_NO_FILELOG", "1")
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 
 
+# The longest test files, longest first (`pytest --durations=0`, summed per file, at
+# 2026-11-30). `make test` hands whole files to its workers in collection order (xdist's
+# loadfile), so these go first and the short ones fill in after: a long file collected last
+# would otherwise run alone while the other workers sit idle. A stale list only costs time.
+LONGEST_FIRST = (
+    "integration/test_update.py", "integration/test_touch_flow.py",
+    "integration/test_doctor.py", "integration/test_intake_server.py",
+    "integration/test_upload_badlink.py", "powercut/test_power_cut.py",
+    "integration/test_intake_cluster.py", "integration/test_kill.py",
+    "integration/test_upload.py", "integration/test_app_screens.py",
+    "unit/test_uploader.py", "integration/test_doctor_link.py",
+    "integration/test_intake_bounds.py", "integration/test_upload_refusals.py",
+    "hil/test_power_watch.py", "integration/test_no_plaintext.py",
+    "integration/test_watchdog.py", "integration/test_upload_kill.py",
+    "hil/test_power_nut.py", "contract/test_card.py", "integration/test_widgets.py",
+    "integration/test_disk_full.py", "integration/test_central_can_read.py",
+    "integration/test_upload_tls.py", "integration/test_journal_export.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the files of :data:`LONGEST_FIRST` first, in its order; within a file, and among
+    the other files, the order stays as collected (a stable sort)."""
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    tests = Path(__file__).parent
+
+    def key(item: pytest.Item) -> int:
+        try:
+            name = item.path.relative_to(tests).as_posix()
+        except ValueError:
+            return len(rank)
+        return rank.get(name, len(rank))
+
+    items.sort(key=key)
+
+
 @pytest.fixture(autouse=True)
 def _isolate_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
                     ) -> None:
