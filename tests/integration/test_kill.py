@@ -78,15 +78,27 @@ def _kill(proc: subprocess.Popen[str], first: str = "") -> list[str]:
     return [line.split()[1] for line in out.splitlines() if line.startswith("enrolled ")]
 
 
+def _unfinished(data_dir: Path) -> int:
+    """Self-service records a kill left in progress (the next start discards them)."""
+    if not (data_dir / "journal.db").exists():
+        return 0
+    with journal_copy(data_dir) as conn:
+        return conn.execute("SELECT count(*) FROM records WHERE state = 'in_progress'"
+                            " AND assisted = 0").fetchone()[0]
+
+
 def kill_demo_repeatedly(config: Path, rounds: int, seed: int,
-                         check: Callable[[Path, list[str]], None] = check_journal) -> int:
+                         check: Callable[[Path, list[str]], None] = check_journal
+                         ) -> tuple[int, int]:
     """Start `kiosk demo`, SIGKILL it at a random moment, check; ``rounds`` times.
     Every id printed so far is checked after each kill, not only the round's own.
-    Returns how many ids were printed in all (so the caller can see the kills landed mid-run).
+    Returns how many ids were printed in all and in how many rounds the kill left a record
+    half-enrolled (so the caller can see the kills landed mid-run, not only between runs).
     """
     rng = random.Random(seed)
     data_dir = config.parent / "data"
     printed: list[str] = []
+    interrupted = 0
     for round_ in range(rounds):
         proc = _start_demo(config, round_)
         first = ""
@@ -100,28 +112,32 @@ def kill_demo_repeatedly(config: Path, rounds: int, seed: int,
             time.sleep(rng.uniform(0.0, 5.0))
         printed += _kill(proc, first)
         check(data_dir, printed)
+        interrupted += _unfinished(data_dir) > 0  # each start discards the last kill's
     # The next start discards the self-service session each kill interrupted.
     final = subprocess.run([*KIOSK, "demo", "--citizens", "1"], env=kiosk_env(config),
                            capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stderr[-2000:]
-    with journal_copy(data_dir) as conn:
-        left = conn.execute("SELECT count(*) FROM records WHERE state = 'in_progress'"
-                            " AND assisted = 0").fetchone()[0]
-    assert left == 0
+    assert _unfinished(data_dir) == 0
     check(data_dir, printed)
-    return len(printed)
+    return len(printed), interrupted
 
 
+# How many ids the rounds print depends on the machine's load (a citizen takes 0.6 s of CPU
+# here, several times that while other tests run); what must hold on any machine: every
+# other round waits for a printed id before its kill, and most kills find a citizen half
+# enrolled (only the few milliseconds between one seal and the next consent are outside one).
 def test_sigkill_during_demo_keeps_every_printed_record(kiosk_config: Path) -> None:
-    total = kill_demo_repeatedly(kiosk_config, rounds=8, seed=1)
-    assert total > 8, "the demo never got to print; kills did not land mid-enrollment"
+    total, interrupted = kill_demo_repeatedly(kiosk_config, rounds=8, seed=1)
+    assert total >= 4, "the demo never got to print"
+    assert interrupted >= 3, "the kills did not land mid-enrollment"
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_two_hundred_sigkills_during_demo(kiosk_config: Path) -> None:
-    total = kill_demo_repeatedly(kiosk_config, rounds=200, seed=2)
-    assert total > 200
+    total, interrupted = kill_demo_repeatedly(kiosk_config, rounds=200, seed=2)
+    assert total >= 100
+    assert interrupted >= 100
 
 
 # -- the check can fail ----------------------------------------------------------------------
