@@ -18,4 +18,6 @@ pytestmark = needs_fuse
 
 def test_power_cuts_keep_a_data_directory_the_kiosk_made_itself(tmp_path: Path) -> None:
     run = cut_power_repeatedly(tmp_path, rounds=2, seed=5, nested=True)
-    assert len(run.printed) > 2, "the demo never got to print; cuts did not land mid-run"
+    # the second round waits for a printed id before its cut; the final start prints one
+    assert len(run.printed) >= 2, "the demo never got to print"
+    assert run.cut_mid_enrollment >= 1, "no cut landed while a citizen was enrolling"
