@@ -107,8 +107,12 @@ def test_one_pass_through_a_link_that_resets_every_64_kib_sends_everything_once(
         assert all(r.attempts == 0 and r.last_error is None for r in journal.records())
         total, carried = packet_bytes(site), link.stats
     assert carried.resets >= total // (64 * 1024) - RECORDS  # the link really reset
-    # every byte that crossed was kept: the wire carried little more than the packets
-    assert carried.bytes_up <= 1.1 * total, (carried.bytes_up, total)
+    # every byte that crossed was kept: the wire carried little more than the packets. A
+    # restart from zero after a reset would never finish a 200 KiB record here; what is
+    # lost per reset is what sat in the intake's socket buffers, more while other tests
+    # load the machine (1.14x seen at load 5). The 1.1x target is the benchmark's
+    # (`python benchmarks/run.py upload`: 1.02x).
+    assert carried.bytes_up <= 1.2 * total, (carried.bytes_up, total)
     assert stats(site)["duplicates"] == 0
 
 
@@ -246,11 +250,12 @@ def test_sigkill_at_random_moments_through_a_resetting_link(
 
 def test_kiosk_status_shows_the_record_in_flight_moving_on_a_slow_link(
         site: Site, ids: list[str], intake: IntakeServer) -> None:
-    # 24 KB/s: a demo record (about 206 KiB, PNG prints) takes some 10 s to cross, so the
+    # 16 KB/s: a demo record (about 206 KiB, PNG prints) takes some 13 s to cross, so the
     # first look once it is moving and a second 3 s later both find it on its way (fixed
-    # looks at 3.5 s and 6.5 s raced the uploader's start-up on a loaded machine, and at
-    # 32 KB/s its last byte was sometimes handed to the socket before the second look)
-    slow = LinkProfile(rate_bps=24 * 1024, latency_s=0.05, reset_every=64 * 1024)
+    # looks at 3.5 s and 6.5 s raced the uploader's start-up on a loaded machine; at 32 and
+    # then 24 KB/s its last byte was sometimes handed to the socket before the second look,
+    # each `kiosk status` taking a second or two while other tests ran)
+    slow = LinkProfile(rate_bps=16 * 1024, latency_s=0.05, reset_every=64 * 1024)
     with link_to(intake, slow) as link:
         site.configure(link.url)
         env = kiosk_env(site.config)
@@ -282,7 +287,7 @@ def test_kiosk_status_shows_the_record_in_flight_moving_on_a_slow_link(
     assert first["record_id"] == second["record_id"] == ids[0]
     assert 0 < first["bytes_sent"] < second["bytes_sent"] < first["bytes_total"]
     assert second["bytes_kept"] > 0
-    assert second["rate_bps"] is not None and 12_000 < second["rate_bps"] < 50_000
+    assert second["rate_bps"] is not None and 8_000 < second["rate_bps"] < 33_000
     assert f"sending {ids[0]}: " in text.stdout and "KiB/s over the last minute" in text.stdout
     # once the uploader has stopped, nothing is shown as in flight
     after = subprocess.run([*KIOSK, "status", "--json"], env=kiosk_env(site.config),
