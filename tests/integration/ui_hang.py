@@ -2,9 +2,11 @@
 
     python ui_hang.py CONFIG START_S HANG_S STOP_S
 
-``START_S`` after start a clock callback blocks the UI thread for ``HANG_S`` (the way a
-stuck driver call or an endless loop in a screen would); the app stops at ``STOP_S``. The
-test reads what the app told systemd meanwhile (``NOTIFY_SOCKET``).
+``START_S`` after the app has started (its ``on_start``: however long the imports and the
+first screens took on a loaded machine) a clock callback blocks the UI thread for
+``HANG_S`` (the way a stuck driver call or an endless loop in a screen would); the app
+stops ``STOP_S`` after its start. The test reads what the app told systemd meanwhile
+(``NOTIFY_SOCKET``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ def main() -> None:
 
     from kivy.clock import Clock
 
-    Clock.schedule_once(lambda _dt: time.sleep(hang_s), start_s)
-    Clock.schedule_once(lambda _dt: app.stop(), stop_s)
+    def started(*_args: object) -> None:
+        Clock.schedule_once(lambda _dt: time.sleep(hang_s), start_s)
+        Clock.schedule_once(lambda _dt: app.stop(), stop_s)
+
+    app.bind(on_start=started)
     app.run()
 
 
