@@ -23,7 +23,7 @@ Measured with ``benchmarks/bench_ui.py`` (peak RSS over a full flow, see its doc
   a flow, off the UI thread): 264.6 -> 261.3 MB peak here (arenas alone 263.4, the trim
   alone 262.4); more on a Pi, whose 4 cores allow 32 arenas.
 
-* Taking and judging the portrait's still was the peak (about 4 MB above the receipt's):
+* Taking and judging the portrait's still was the peak (3-5 MB above the receipt's):
   :func:`kiosk.enrollment.portrait.finish_portrait` keyed the backdrop and blended the
   e-KTP colour in whole-image float32 expressions (five 2 MB arrays at once) and measured
   the plainness of the still's strips only to throw it away; the simulated camera's blur
