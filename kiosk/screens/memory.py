@@ -38,13 +38,15 @@ too) and the code the face check runs (about 5.5 MB of ``cv2.abi3.so`` pages tou
 the preview), both file pages the kernel can drop, not heap.
 
 Tried and left out: ``gc.collect`` between steps (a full collection stalls the UI thread
-100-200 ms; measured again at the receipt: 200-280 ms, 237,000 objects, for about 5 MB of
-cycles, mostly the review's rows the wipe dropped and the form's first chips, with their
+100-200 ms; measured again at the end of a flow: 200-280 ms, 237,000 objects, for about
+5 MB of cycles, mostly the review's rows the wipe dropped and the form's first chips, with their
 label textures); one arena (about 1.4 MB below two, every thread then waits on one lock);
 ``malloc_trim`` every 0.25 s on a thread of its own (no lower peak: 255.5-256.3 MB
 without, 256.5 with); ``PRAGMA shrink_memory`` on the journal's connection (0.4 MB);
 emptying Kivy's caches (``kv.texture``, ``kv.image``: 2.9 MB of textures, all still held
-by widgets, so nothing was freed).
+by widgets, so nothing was freed). Not tried for lack of time: dropping step screens once
+past them and rebuilding them off the tap path (after a gc, the eight hold about 5.5 MB;
+the form's 3.8 MB).
 """
 
 from __future__ import annotations
