@@ -23,13 +23,30 @@ Measured with ``benchmarks/bench_ui.py`` (peak RSS over a full flow, see its doc
   a flow, off the UI thread): 264.6 -> 261.3 MB peak here (arenas alone 263.4, the trim
   alone 262.4); more on a Pi, whose 4 cores allow 32 arenas.
 
+* Taking and judging the portrait's still was the peak (3-5 MB above the receipt's):
+  :func:`kiosk.enrollment.portrait.finish_portrait` keyed the backdrop and blended the
+  e-KTP colour in whole-image float32 expressions (five 2 MB arrays at once) and measured
+  the plainness of the still's strips only to throw it away; the simulated camera's blur
+  (``kiosk.hardware.camera.scene``) made a new 2 MB array for each of its twelve sums.
+  Both now work in place, a run of pixels or rows at a time, for the same bytes:
+  10.6 -> 4.3 MB above the still for the portrait (also 32-39 -> 18-21 ms), 11.9 -> 6.4 MB
+  for the sim still; 260.9-262.2 -> 257.7-258.2 MB peak, which is now the receipt's.
+
 What the rest of the peak is (see the README's benchmark notes): OpenCV's import (its
 binding's and bundled libraries' pages, about 16 MB, needed by the fingerprint extraction
 too) and the code the face check runs (about 5.5 MB of ``cv2.abi3.so`` pages touched in
 the preview), both file pages the kernel can drop, not heap.
 
 Tried and left out: ``gc.collect`` between steps (a full collection stalls the UI thread
-100-200 ms); one arena (about 1.4 MB below two, every thread then waits on one lock).
+100-200 ms; measured again at the end of a flow: 200-280 ms, 237,000 objects, for about
+5 MB of cycles, mostly the review's rows the wipe dropped and the form's first chips, with their
+label textures); one arena (about 1.4 MB below two, every thread then waits on one lock);
+``malloc_trim`` every 0.25 s on a thread of its own (no lower peak: 255.5-256.3 MB
+without, 256.5 with); ``PRAGMA shrink_memory`` on the journal's connection (0.4 MB);
+emptying Kivy's caches (``kv.texture``, ``kv.image``: 2.9 MB of textures, all still held
+by widgets, so nothing was freed). Not tried for lack of time: dropping step screens once
+past them and rebuilding them off the tap path (after a gc, the eight hold about 5.5 MB;
+the form's 3.8 MB).
 """
 
 from __future__ import annotations

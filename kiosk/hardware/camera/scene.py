@@ -260,26 +260,42 @@ def _soften(rgb: np.ndarray, sigma: float) -> np.ndarray:
     height, width, depth = rgb.shape
     rows = np.concatenate([rgb[:1]] * half + [rgb] + [rgb[-1:]] * half)
     down = _pair_sums(rows.reshape(-1), width * depth, order)  # up to 255 * 2**order
+    del rows  # each pass's arrays go as soon as the next has its own
     # Keep two bits below the 8: up to 1020, so the second pass's 2**order (64) times that
     # still fits 16 bits, and the result is rounded only once, at the end.
     down >>= order - 2
     cols = np.pad(down.reshape(height, width, depth), [(0, 0), (half, half), (0, 0)],
                   mode="edge")
+    del down
     across = _pair_sums(cols.reshape(-1), depth, order)
+    del cols
     # Sums that ran across a row end are never read: pixel x of row y starts at index
     # (y * (width + order) + x) * depth, and its last term is still in its own row.
     item = across.itemsize
     view = np.lib.stride_tricks.as_strided(
         across, (height, width, depth), ((width + order) * depth * item, depth * item, item),
         writeable=False)
-    return ((view + (1 << (order + 1))) >> (order + 2)).astype(np.uint8)  # rounded
+    rounded = np.add(view, 1 << (order + 1), dtype=np.uint16)
+    rounded >>= order + 2
+    return rounded.astype(np.uint8)
+
+
+# Summed this many values at a time, in place: a whole new array for each of the passes'
+# sums made two 2 MB arrays at a time (three with the pass before), most of a still's peak.
+_SUM_RUN = 1 << 15
 
 
 def _pair_sums(flat: np.ndarray, step: int, times: int) -> np.ndarray:
     """Apply ``a[i] + a[i + step]`` ``times`` times, in uint16 (``step`` shorter each time)."""
     flat = np.add(flat[:-step], flat[step:], dtype=np.uint16)
     for _ in range(times - 1):
-        flat = flat[:-step] + flat[step:]
+        size = len(flat) - step
+        # Front to back: a run reads values at most ``step`` ahead of what it writes,
+        # which no run before it has changed (numpy copies a run that overlaps itself).
+        for start in range(0, size, _SUM_RUN):
+            end = min(start + _SUM_RUN, size)
+            flat[start:end] += flat[start + step:end + step]
+        flat = flat[:size]
     return flat
 
 
