@@ -2,11 +2,11 @@
 
     python ui_hang.py CONFIG START_S HANG_S STOP_S
 
-``START_S`` after the app has started (its ``on_start``: however long the imports and the
-first screens took on a loaded machine) a clock callback blocks the UI thread for
-``HANG_S`` (the way a stuck driver call or an endless loop in a screen would); the app
-stops ``STOP_S`` after its start. The test reads what the app told systemd meanwhile
-(``NOTIFY_SOCKET``).
+``START_S`` after the app's first frame (when it tells systemd READY=1: however long the
+imports and the first screen took on a loaded machine) a clock callback blocks the UI
+thread for ``HANG_S`` (the way a stuck driver call or an endless loop in a screen would);
+the app stops ``STOP_S`` after that frame. The test reads what the app told systemd
+meanwhile (``NOTIFY_SOCKET``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ def main() -> None:
     app = create_app(load_config(config_path), open_runtime=False)
 
     from kivy.clock import Clock
+    from kivy.core.window import Window
 
-    def started(*_args: object) -> None:
+    def drawn(*_args: object) -> None:
+        Window.unbind(on_flip=drawn)
         Clock.schedule_once(lambda _dt: time.sleep(hang_s), start_s)
         Clock.schedule_once(lambda _dt: app.stop(), stop_s)
 
-    app.bind(on_start=started)
+    Window.bind(on_flip=drawn)
     app.run()
 
 
