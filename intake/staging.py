@@ -21,7 +21,8 @@ from kiosk.fsutil import fsync_dir, make_dirs
 
 log = logging.getLogger(__name__)
 
-# A staged packet copy (``staged_name``) or a temporary receipt (``write_atomic``: no host)
+# A staged packet copy or a receipt being written (``staged_name``), or a temporary of
+# ``write_atomic``'s own naming (no host: receipts of an intake before the host was in it)
 _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
 _TEMPORARY = re.compile(
     r"\..+\.(?:pkt|receipt)\.tmp-(?:(?P<host>[A-Za-z0-9._]+)-)?(?P<pid>[0-9]+)-[0-9a-f]{8}")

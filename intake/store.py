@@ -50,7 +50,7 @@ from intake.devices import Device
 from intake.metadata import Metadata, SQLiteMetadata, read_stats
 from intake.packets import Refused, file_sha256, manifest_of, verify_and_open
 from intake.refusals import DIFFERENT_PACKET, MAX_REASON_CHARS, REFUSALS, Refusal, safe_text
-from intake.staging import STALE_STAGED_S, link_new, stage_copy, sweep_staged
+from intake.staging import STALE_STAGED_S, link_new, stage_copy, staged_name, sweep_staged
 from kiosk.core.ids import is_record_id
 from kiosk.fsutil import make_dirs, write_atomic
 from kiosk.receipts import IntakeKey, sign_receipt
@@ -259,7 +259,10 @@ class IntakeStore:
         if not receipt.exists():
             body = sign_receipt(self._intake_key, kiosk_id, record_id, digest, length, _now())
             with contextlib.suppress(FileExistsError):  # another process's, for these bytes
-                write_atomic(receipt, body, 0o644, overwrite=False)
+                # named like a staged packet (host and process): a sweep after a kill
+                # here removes it at once, not an hour later
+                write_atomic(receipt, body, 0o644, overwrite=False,
+                             temporary=staged_name(receipt))
         status = self._meta.stored(upload_id, kiosk_id, record_id, digest, length, _now())
         if status == "replayed":
             return Outcome(status, kiosk_id, record_id)

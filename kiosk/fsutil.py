@@ -45,13 +45,16 @@ def make_dirs(path: Path, mode: int = 0o750) -> None:
         fsync_dir(directory.parent)
 
 
-def write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
+def write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool,
+                 temporary: str | None = None) -> None:
     """Write ``data`` to ``path`` atomically: temp file (``mode`` from birth), fsync, rename,
     fsync the directory. Without ``overwrite`` an existing ``path`` raises FileExistsError,
     even if it appears between our check and our rename (``os.link`` does not clobber).
+    ``temporary`` names the temp file beside ``path`` (default: hidden, with this process's
+    id), for a caller that sweeps up what a killed process left (the intake).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = path.with_name(temporary or f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(tmp, flags, mode)
     try:
