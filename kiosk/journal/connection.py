@@ -10,6 +10,7 @@ cross-process writer lock (the single-writer rule, see :mod:`kiosk.journal`). It
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -95,3 +96,23 @@ class JournalConnection:
         if row is None:
             raise JournalError(f"no record {record_id!r} in the journal")
         return str(row[0])
+
+    @classmethod
+    def _digests_in(cls, conn: sqlite3.Connection, record_id: str) -> dict[str, tuple[int, str]]:
+        """Each step's (length, SHA-256 hex) in the order saved, without reading the blobs
+        (except for rows from before schema version 3, which are hashed here); raises for
+        an unknown record."""
+        rows = conn.execute(
+            "SELECT step, length, sha256 FROM steps WHERE record_id = ? ORDER BY seq",
+            (record_id,)).fetchall()
+        if not rows:
+            cls._state_in(conn, record_id)  # raises for an unknown record
+        out: dict[str, tuple[int, str]] = {}
+        for step, length, digest in rows:
+            if digest is None:
+                (blob,) = conn.execute(
+                    "SELECT blob FROM payloads WHERE record_id = ? AND step = ?",
+                    (record_id, step)).fetchone()
+                digest = hashlib.sha256(blob).hexdigest()
+            out[step] = (int(length), digest)
+        return out
