@@ -63,21 +63,34 @@ class JournalConnection:
                 try:
                     yield self._conn
                 except sqlite3.Error as exc:
-                    if database.is_full(exc):
-                        raise StorageFull(f"journal {self.path} {what} failed: {exc}"
-                                          ) from exc
-                    raise JournalError(f"journal {self.path} {what} failed: {exc}") from exc
+                    raise self._failed(what, exc) from exc
+
+    def _failed(self, what: str, exc: sqlite3.Error) -> JournalError:
+        """The JournalError for a failed write (StorageFull when the disk is full: the
+        transaction was rolled back, the journal is intact)."""
+        if database.is_full(exc):
+            return StorageFull(f"journal {self.path} {what} failed: {exc}")
+        return JournalError(f"journal {self.path} {what} failed: {exc}")
 
     def _write(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``body`` in one write transaction (one commit); then, once it is durable,
+        """Run ``body`` in one write transaction (one commit) under both locks, as
+        :meth:`_writer` would (written out: a record makes seven); then, once it is durable,
         what ``body`` queued with :meth:`_after_commit`."""
-        with self._writer("write") as conn:
-            self._committed.clear()
-            try:
-                result = database.write_in(conn, body)
-                done, self._committed = self._committed, []
-            finally:
+        if self.is_readonly or self._writer_lock is None:
+            raise JournalError(f"journal {self.path} was opened read-only")
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise JournalError(f"journal {self.path} is closed")
+            with self._writer_lock:
                 self._committed = []
+                try:
+                    result = database.write_in(conn, body)
+                    done = self._committed
+                except sqlite3.Error as exc:
+                    raise self._failed("write", exc) from exc
+                finally:
+                    self._committed = []
         for then in done:
             then()
         return result
