@@ -61,15 +61,17 @@ class RecordWrites(JournalConnection):
         """Store the step, only while the record is ``in_progress``; else refused (raises)
         with nothing stored. The state is checked by the insert itself (one statement
         fewer per step); a refusal then looks the state up to say why."""
+        digest = hashlib.sha256(blob).hexdigest()
+        database.take_seq(conn)
         stored = conn.execute(
             "INSERT INTO steps (record_id, step, length, sha256, seq, boot_id, clock_trusted,"
-            " created_at) SELECT id, ?, ?, ?, ?, ?, ?, ? FROM records"
+            " created_at) SELECT id, ?, ?, ?, (SELECT value FROM counters WHERE name = 'seq'),"
+            " ?, ?, ? FROM records"
             " WHERE id = ? AND state = 'in_progress' ON CONFLICT (record_id, step)"
             " DO UPDATE SET length = excluded.length, sha256 = excluded.sha256,"
             " seq = excluded.seq, boot_id = excluded.boot_id,"
             " clock_trusted = excluded.clock_trusted, created_at = excluded.created_at",
-            (step, len(blob), hashlib.sha256(blob).hexdigest(), database.next_seq(conn),
-             self.boot_id, int(trusted), now, record_id)).rowcount
+            (step, len(blob), digest, self.boot_id, int(trusted), now, record_id)).rowcount
         if stored != 1:
             state = self._state_in(conn, record_id)  # raises for an unknown record
             raise IllegalStateChange(
