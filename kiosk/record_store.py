@@ -5,7 +5,7 @@
 encrypted to the central office's key *before* they reach the journal, so no personal data
 or biometric is ever written to disk in the clear. ``seal`` signs the manifest over the
 stored step blobs (their lengths and SHA-256, kept by the journal) and marks the record
-sealed in one durable commit.
+sealed in one durable commit, inside the transaction that read them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from kiosk.journal import Journal
+from kiosk.journal import Journal, RecordInfo
 from kiosk.sealing import RecordMeta, Sealer
 
 log = logging.getLogger(__name__)
@@ -42,21 +42,27 @@ class JournalRecordStore:
         log.debug("record %s step %s journaled (%d bytes sealed)", record_id, step, len(blob))
 
     def seal(self, record_id: str) -> None:
-        info = self.journal.record(record_id)
-        digests = self.journal.step_digests(record_id)
-        meta = RecordMeta(
-            record_id=info.id,
-            kiosk_id=self.kiosk_id,
-            seq=info.seq,
-            boot_id=info.boot_id,
-            clock_trusted=info.clock_trusted,
-            created_at=info.created_at,
-            sealed_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            assisted=info.assisted,
-        )
-        manifest = self.sealer.seal_record(meta, digests)
-        self.journal.mark_sealed(record_id, manifest)
-        log.info("record %s sealed (%d steps)", record_id, len(digests))
+        """Sign the manifest and mark the record sealed: one write transaction, which reads
+        the record and its step digests and stores the manifest (durable on return)."""
+        steps = 0
+
+        def manifest(info: RecordInfo, digests: dict[str, tuple[int, str]]) -> bytes:
+            nonlocal steps
+            steps = len(digests)
+            meta = RecordMeta(
+                record_id=info.id,
+                kiosk_id=self.kiosk_id,
+                seq=info.seq,
+                boot_id=info.boot_id,
+                clock_trusted=info.clock_trusted,
+                created_at=info.created_at,
+                sealed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                assisted=info.assisted,
+            )
+            return self.sealer.seal_record(meta, digests)
+
+        self.journal.seal(record_id, manifest)
+        log.info("record %s sealed (%d steps)", record_id, steps)
 
     def discard(self, record_id: str, reason: str) -> None:
         self.journal.delete_record(record_id, reason)

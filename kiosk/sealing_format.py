@@ -63,9 +63,8 @@ def _check_part_name(name: str) -> bytes:
     if not isinstance(name, str):
         raise SealingError(f"part name must be a str, not {type(name).__name__}")
     raw = name.encode("utf-8")
-    if not 0 < len(raw) <= _MAX_NAME_BYTES or name in (".", "..") or any(
-        c in name for c in "/\\\x00"
-    ):
+    if (not 0 < len(raw) <= _MAX_NAME_BYTES or name in (".", "..") or "/" in name
+            or "\\" in name or "\x00" in name):
         raise SealingError(
             f"part name {name!r} is not allowed: 1-{_MAX_NAME_BYTES} UTF-8 bytes, "
             "no '/', '\\' or NUL, not '.' or '..'"
@@ -159,7 +158,8 @@ def decode_parts(data: bytes) -> dict[str, bytes]:
 def step_plaintext(kiosk_id: str, record_id: str, step: str, parts: Mapping[str, bytes]) -> bytes:
     """``EKS1`` | kiosk id | record id | step | parts: one step bound to its kiosk, record
     and step, ready to be encrypted."""
-    _ordered_steps([step])
+    if step not in STEPS:
+        _ordered_steps([step])  # raises, naming the steps there are
     pieces = [STEP_MAGIC, *_encode_str(kiosk_id, "kiosk id"),
               *_encode_str(record_id, "record id"), *_encode_str(step, "step"),
               *_pieces_for_parts(parts)]

@@ -10,6 +10,7 @@ cross-process writer lock (the single-writer rule, see :mod:`kiosk.journal`). It
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -62,21 +63,34 @@ class JournalConnection:
                 try:
                     yield self._conn
                 except sqlite3.Error as exc:
-                    if database.is_full(exc):
-                        raise StorageFull(f"journal {self.path} {what} failed: {exc}"
-                                          ) from exc
-                    raise JournalError(f"journal {self.path} {what} failed: {exc}") from exc
+                    raise self._failed(what, exc) from exc
+
+    def _failed(self, what: str, exc: sqlite3.Error) -> JournalError:
+        """The JournalError for a failed write (StorageFull when the disk is full: the
+        transaction was rolled back, the journal is intact)."""
+        if database.is_full(exc):
+            return StorageFull(f"journal {self.path} {what} failed: {exc}")
+        return JournalError(f"journal {self.path} {what} failed: {exc}")
 
     def _write(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``body`` in one write transaction (one commit); then, once it is durable,
+        """Run ``body`` in one write transaction (one commit) under both locks, as
+        :meth:`_writer` would (written out: a record makes seven); then, once it is durable,
         what ``body`` queued with :meth:`_after_commit`."""
-        with self._writer("write") as conn:
-            self._committed.clear()
-            try:
-                result = database.write_in(conn, body)
-                done, self._committed = self._committed, []
-            finally:
+        if self.is_readonly or self._writer_lock is None:
+            raise JournalError(f"journal {self.path} was opened read-only")
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise JournalError(f"journal {self.path} is closed")
+            with self._writer_lock:
                 self._committed = []
+                try:
+                    result = database.write_in(conn, body)
+                    done = self._committed
+                except sqlite3.Error as exc:
+                    raise self._failed("write", exc) from exc
+                finally:
+                    self._committed = []
         for then in done:
             then()
         return result
@@ -95,3 +109,23 @@ class JournalConnection:
         if row is None:
             raise JournalError(f"no record {record_id!r} in the journal")
         return str(row[0])
+
+    @classmethod
+    def _digests_in(cls, conn: sqlite3.Connection, record_id: str) -> dict[str, tuple[int, str]]:
+        """Each step's (length, SHA-256 hex) in the order saved, without reading the blobs
+        (except for rows from before schema version 3, which are hashed here); raises for
+        an unknown record."""
+        rows = conn.execute(
+            "SELECT step, length, sha256 FROM steps WHERE record_id = ? ORDER BY seq",
+            (record_id,)).fetchall()
+        if not rows:
+            cls._state_in(conn, record_id)  # raises for an unknown record
+        out: dict[str, tuple[int, str]] = {}
+        for step, length, digest in rows:
+            if digest is None:
+                (blob,) = conn.execute(
+                    "SELECT blob FROM payloads WHERE record_id = ? AND step = ?",
+                    (record_id, step)).fetchone()
+                digest = hashlib.sha256(blob).hexdigest()
+            out[step] = (int(length), digest)
+        return out

@@ -56,20 +56,7 @@ class RecordReads(JournalConnection):
         """Each step's (length, SHA-256 hex) in the order saved, without reading the blobs
         (except for rows from before schema version 3, which are hashed here)."""
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT step, length, sha256 FROM steps WHERE record_id = ? ORDER BY seq",
-                (record_id,)).fetchall()
-            if not rows:
-                self._state_in(conn, record_id)  # raises for an unknown record
-            out: dict[str, tuple[int, str]] = {}
-            for step, length, digest in rows:
-                if digest is None:
-                    (blob,) = conn.execute(
-                        "SELECT blob FROM payloads WHERE record_id = ? AND step = ?",
-                        (record_id, step)).fetchone()
-                    digest = hashlib.sha256(blob).hexdigest()
-                out[step] = (int(length), digest)
-        return out
+            return self._digests_in(conn, record_id)
 
     def step_blobs(self, record_id: str) -> dict[str, bytes]:
         """The record's step blobs by step name, in the order they were saved.

@@ -15,10 +15,10 @@ import logging
 import sqlite3
 from collections.abc import Callable, Mapping
 
-from kiosk.errors import IllegalStateChange
+from kiosk.errors import IllegalStateChange, JournalError
 from kiosk.journal import database
 from kiosk.journal.connection import JournalConnection
-from kiosk.journal.model import as_blob
+from kiosk.journal.model import RECORD_COLUMNS, RecordInfo, as_blob, record_from_row
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,16 @@ MAX_ERROR_CHARS = 1000
 Params = Mapping[str, object]
 #: A method's own rule on top of the table: the refusal for a current state, or None.
 Rule = Callable[[str], str | None]
+#: Makes a record's signed manifest from the record and its steps' (length, SHA-256 hex).
+MakeManifest = Callable[[RecordInfo, dict[str, tuple[int, str]]], bytes]
+
+
+def _only_in_progress(record_id: str) -> Rule:
+    def rule(old: str) -> str | None:
+        if old == "in_progress":
+            return None
+        return f"record {record_id}: {old} -> sealed is not allowed"
+    return rule
 
 
 class RecordStates(JournalConnection):
@@ -54,16 +64,18 @@ class RecordStates(JournalConnection):
 
     def _change_state(self, conn: sqlite3.Connection, record_id: str, new: str, *,
                       rule: Rule | None = None, may_stay: bool = False, also: str = "",
-                      params: Params | None = None, reason: str | None = None) -> str:
+                      params: Params | None = None, reason: str | None = None,
+                      current: str | None = None) -> str:
         """Move ``record_id`` to ``new`` inside the caller's transaction; return the old state.
 
         Refused (:class:`IllegalStateChange`, nothing changed) when ``rule(old)`` gives a
         reason, or when ``old -> new`` is not in :data:`TRANSITIONS`; with ``may_stay``, a
         record already in ``new`` stays there (its columns updated, no event: no move).
         ``also`` is more ``, column = :name`` assignments with their ``params``; ``reason``
-        goes into the audit event. The log line follows the commit.
+        goes into the audit event. ``current`` is the state the caller has just read in this
+        same transaction (else it is read here). The log line follows the commit.
         """
-        old = self._state_in(conn, record_id)
+        old = self._state_in(conn, record_id) if current is None else current
         refusal = rule(old) if rule is not None else None
         if refusal is None and new not in TRANSITIONS[old] and not (may_stay and new == old):
             allowed = ", ".join(sorted(TRANSITIONS[old])) or "nothing"
@@ -93,16 +105,35 @@ class RecordStates(JournalConnection):
     def mark_sealed(self, record_id: str, manifest: bytes) -> None:
         """``in_progress`` -> ``sealed`` with its signed manifest; durable on return."""
         manifest = bytes(manifest)
-
-        def only_in_progress(old: str) -> str | None:
-            if old == "in_progress":
-                return None
-            return f"record {record_id}: {old} -> sealed is not allowed"
-
         # The audit event in the same transaction, so `kiosk queue show` tells when.
         self._write(lambda conn: self._change_state(
-            conn, record_id, "sealed", rule=only_in_progress, also=", manifest = :manifest",
-            params={"manifest": manifest}))
+            conn, record_id, "sealed", rule=_only_in_progress(record_id),
+            also=", manifest = :manifest", params={"manifest": manifest}))
+
+    def seal(self, record_id: str, make_manifest: MakeManifest) -> bytes:
+        """``in_progress`` -> ``sealed`` with the manifest ``make_manifest(record, digests)``
+        returns, made inside the same write transaction from the record and its steps'
+        ``(length, SHA-256 hex)`` (:meth:`step_digests`) as read there; durable on return,
+        the manifest returned. What :meth:`mark_sealed` does after reading the record and
+        the digests, in one transaction instead of two reads and a write. Refused like
+        :meth:`mark_sealed`; nothing changes when ``make_manifest`` raises."""
+        rule = _only_in_progress(record_id)
+
+        def body(conn: sqlite3.Connection) -> bytes:
+            row = conn.execute(f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ?",  # noqa: S608
+                               (record_id,)).fetchone()
+            if row is None:
+                raise JournalError(f"no record {record_id!r} in the journal")
+            info = record_from_row(row)
+            refusal = rule(info.state)
+            if refusal is not None:
+                raise IllegalStateChange(refusal)
+            manifest = bytes(make_manifest(info, self._digests_in(conn, record_id)))
+            self._change_state(conn, record_id, "sealed", rule=rule, current=info.state,
+                               also=", manifest = :manifest", params={"manifest": manifest})
+            return manifest
+
+        return self._write(body)
 
     # -- the outbox (see docs/upload.md) ----------------------------------------------------
     def start_upload(self, record_id: str, url: str) -> None:

@@ -58,14 +58,24 @@ class RecordWrites(JournalConnection):
 
     def _insert_step(self, conn: sqlite3.Connection, record_id: str, step: str, blob: bytes,
                      trusted: bool, now: str) -> None:
-        conn.execute(
+        """Store the step, only while the record is ``in_progress``; else refused (raises)
+        with nothing stored. The state is checked by the insert itself (one statement
+        fewer per step); a refusal then looks the state up to say why."""
+        digest = hashlib.sha256(blob).hexdigest()
+        database.take_seq(conn)
+        stored = conn.execute(
             "INSERT INTO steps (record_id, step, length, sha256, seq, boot_id, clock_trusted,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id, step)"
+            " created_at) SELECT id, ?, ?, ?, (SELECT value FROM counters WHERE name = 'seq'),"
+            " ?, ?, ? FROM records"
+            " WHERE id = ? AND state = 'in_progress' ON CONFLICT (record_id, step)"
             " DO UPDATE SET length = excluded.length, sha256 = excluded.sha256,"
             " seq = excluded.seq, boot_id = excluded.boot_id,"
             " clock_trusted = excluded.clock_trusted, created_at = excluded.created_at",
-            (record_id, step, len(blob), hashlib.sha256(blob).hexdigest(),
-             database.next_seq(conn), self.boot_id, int(trusted), now))
+            (step, len(blob), digest, self.boot_id, int(trusted), now, record_id)).rowcount
+        if stored != 1:
+            state = self._state_in(conn, record_id)  # raises for an unknown record
+            raise IllegalStateChange(
+                f"record {record_id} is {state}; steps are saved only while in_progress")
         conn.execute(
             "INSERT INTO payloads (record_id, step, blob) VALUES (?, ?, ?)"
             " ON CONFLICT (record_id, step) DO UPDATE SET blob = excluded.blob",
@@ -78,14 +88,7 @@ class RecordWrites(JournalConnection):
         blob = as_blob(blob)
         trusted, now = self._trusted(), database.utc_now()
 
-        def body(conn: sqlite3.Connection) -> None:
-            state = self._state_in(conn, record_id)
-            if state != "in_progress":
-                raise IllegalStateChange(
-                    f"record {record_id} is {state}; steps are saved only while in_progress")
-            self._insert_step(conn, record_id, step, blob, trusted, now)
-
-        self._write(body)
+        self._write(lambda conn: self._insert_step(conn, record_id, step, blob, trusted, now))
 
     def delete_record(self, record_id: str, reason: str) -> None:
         """Delete an ``in_progress`` (aborted) or ``purged`` record and its steps; audited.

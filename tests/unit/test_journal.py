@@ -16,7 +16,7 @@ import pytest
 import sqlite_utils
 
 from kiosk.errors import IllegalStateChange, JournalCorrupt, JournalError
-from kiosk.journal import STATES, STEPS, TRANSITIONS, Journal, database, migrations
+from kiosk.journal import STATES, STEPS, TRANSITIONS, Journal, RecordInfo, database, migrations
 
 KIOSK = "poso-01"
 
@@ -727,6 +727,45 @@ def test_record_created_with_its_first_step_in_one_commit(tmp_path: Path) -> Non
         assert j.step_blobs(info.id) == {"consent": b"sealed-consent"}
         assert j.step_digests(info.id) == {
             "consent": (14, hashlib.sha256(b"sealed-consent").hexdigest())}
+
+
+def test_seal_makes_the_manifest_from_the_record_and_its_digests_in_one_commit(
+        tmp_path: Path) -> None:
+    with open_journal(tmp_path / "journal.db") as j:
+        rid = j.create_record(assisted=True, first_step=("consent", lambda r: b"c")).id
+        j.save_step(rid, "portrait", b"face")
+        seen: list[tuple[str, str, dict[str, tuple[int, str]]]] = []
+
+        def make_manifest(info: RecordInfo, digests: dict[str, tuple[int, str]]) -> bytes:
+            seen.append((info.id, info.state, digests))
+            return b"signed manifest"
+
+        assert j.seal(rid, make_manifest) == b"signed manifest"
+        assert seen == [(rid, "in_progress", j.step_digests(rid))]
+        assert list(seen[0][2]) == ["consent", "portrait"]
+        info = j.record(rid)
+        assert (info.state, info.manifest) == ("sealed", b"signed manifest")
+        assert [(e.event, e.details["to_state"]) for e in j.record_events(rid)
+                if e.event == "record_state"] == [("record_state", "sealed")]
+        with pytest.raises(IllegalStateChange, match="sealed -> sealed"):
+            j.seal(rid, make_manifest)
+        assert len(seen) == 1  # refused before the manifest is made
+        with pytest.raises(JournalError, match="no record"):
+            j.seal("poso-01-9999999-000000", make_manifest)
+
+
+def test_seal_changes_nothing_when_the_manifest_cannot_be_made(tmp_path: Path) -> None:
+    with open_journal(tmp_path / "journal.db") as j:
+        rid = j.create_record(assisted=False, first_step=("consent", lambda r: b"c")).id
+
+        def explode(info: RecordInfo, digests: dict[str, tuple[int, str]]) -> bytes:
+            raise RuntimeError("sealer failed")
+
+        with pytest.raises(RuntimeError, match="sealer failed"):
+            j.seal(rid, explode)
+        info = j.record(rid)
+        assert (info.state, info.manifest) == ("in_progress", None)
+        assert j.audit_events(event="record_state") == []
 
 
 def test_failing_first_step_leaves_no_record(tmp_path: Path) -> None:

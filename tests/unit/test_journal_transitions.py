@@ -28,6 +28,7 @@ Call = Callable[[Journal, str], None]
 # method -> {state before: state after}; from any other state the method is refused.
 MOVES: dict[str, dict[str, str]] = {
     "mark_sealed": {"in_progress": "sealed"},
+    "seal": {"in_progress": "sealed"},
     "start_upload": {"sealed": "uploading", "uploading": "uploading"},
     "upload_failed": {"sealed": "sealed", "uploading": "uploading"},
     "upload_failed(forget_url)": {"sealed": "sealed", "uploading": "sealed"},
@@ -49,8 +50,13 @@ def _set_state(state: str) -> Call:
     return lambda j, r: j.set_state(r, state)
 
 
+def _seal(journal: Journal, record_id: str) -> None:
+    journal.seal(record_id, lambda info, digests: b"manifest")
+
+
 CALLS: dict[str, Call] = {
     "mark_sealed": lambda j, r: j.mark_sealed(r, b"manifest"),
+    "seal": _seal,
     "start_upload": lambda j, r: j.start_upload(r, "http://intake/files/t"),
     "upload_failed": lambda j, r: j.upload_failed(r, "link down"),
     "upload_failed(forget_url)": lambda j, r: j.upload_failed(r, "lost", forget_url=True),
