@@ -251,10 +251,10 @@ def test_sigkill_at_random_moments_through_a_resetting_link(
 def test_kiosk_status_shows_the_record_in_flight_moving_on_a_slow_link(
         site: Site, ids: list[str], intake: IntakeServer) -> None:
     # 16 KB/s: a demo record (about 206 KiB, PNG prints) takes some 13 s to cross, so the
-    # first look once it is moving and a second 3 s later both find it on its way (fixed
-    # looks at 3.5 s and 6.5 s raced the uploader's start-up on a loaded machine; at 32 and
-    # then 24 KB/s its last byte was sometimes handed to the socket before the second look,
-    # each `kiosk status` taking a second or two while other tests ran)
+    # first look once it is moving and the next look that sees it further on both find it
+    # on its way (fixed looks at 3.5 s and 6.5 s raced the uploader's start-up on a loaded
+    # machine; a fixed second look 3 s after the first found the record either through,
+    # at 24 and 32 KB/s, or not yet a chunk further, at 16 KB/s)
     slow = LinkProfile(rate_bps=16 * 1024, latency_s=0.05, reset_every=64 * 1024)
     with link_to(intake, slow) as link:
         site.configure(link.url)
@@ -275,8 +275,17 @@ def test_kiosk_status_shows_the_record_in_flight_moving_on_a_slow_link(
                 if first is not None and first["bytes_sent"] > 0:
                     break
                 time.sleep(0.5)
-            time.sleep(3.0)
-            docs = [first, look()]
+            # The next look that shows it further on (progress moves a chunk at a time:
+            # about 4 s a chunk at this rate, longer across a reset)
+            second = first
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                second = look()
+                if second is None or first is None or (
+                        second["bytes_sent"] > first["bytes_sent"]):
+                    break
+            docs = [first, second]
             text = subprocess.run([*KIOSK, "status"], env=env, capture_output=True,
                                   text=True, timeout=60)
         finally:
