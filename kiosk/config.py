@@ -63,11 +63,16 @@ class Config:
         options = dict(SCHEMA.get(section, {}))
         kind = _BACKEND_SECTIONS.get(section)
         if kind is not None:
-            from kiosk.hardware.registry import get_backend_class
-
-            cls = get_backend_class(kind, self._data[section]["type"])
-            options |= getattr(cls, "OPTIONS", {})
+            options |= self._backend_declared(kind)
         return options
+
+    def _backend_declared(self, kind: str) -> Mapping[str, Option]:
+        """The options the configured backend of ``kind`` declares (its ``OPTIONS``)."""
+        from kiosk.hardware.registry import get_backend_class
+
+        section = "power" if kind == "power" else f"hardware.{kind}"
+        cls = get_backend_class(kind, self._data[section]["type"])
+        return getattr(cls, "OPTIONS", {})
 
     # -- conveniences used all over ---------------------------------------------------------
     @property
@@ -104,12 +109,8 @@ class Config:
 
     def backend_options(self, kind: str) -> dict[str, Any]:
         """The options for a hardware kind's backend: ``type`` plus what it declares."""
-        from kiosk.hardware.registry import get_backend_class
-
-        section = "power" if kind == "power" else f"hardware.{kind}"
-        values = self._data[section]
-        cls = get_backend_class(kind, values["type"])
-        declared = getattr(cls, "OPTIONS", {})
+        values = self._data["power" if kind == "power" else f"hardware.{kind}"]
+        declared = self._backend_declared(kind)
         return {"type": values["type"]} | {k: v for k, v in values.items() if k in declared}
 
 
