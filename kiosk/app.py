@@ -194,6 +194,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             # Filled in before it is shown: the first frame of a screen is never stale.
             target = self._screen(screen)
             self._sync_app()
+            target.language = self.flow.language  # only this screen re-renders for it
             target.refresh(self.flow)
             self.screens.current = screen
 
@@ -220,7 +221,9 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
         def _refresh(self, _dt: float = 0) -> None:
             flow = self.flow
             self._sync_app()
-            self.screens.current_screen.refresh(flow)
+            current = self.screens.current_screen
+            current.language = flow.language
+            current.refresh(flow)
             for name, wanted in (("cancel", flow.confirm_cancel), ("idle", flow.idle_warning),
                                  ("help", flow.help_active)):
                 overlay = self.overlays[name] if wanted else self.overlays.get(name)

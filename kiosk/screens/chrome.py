@@ -7,6 +7,8 @@ from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.modalview import ModalView
 
+from kiosk.core.vocabulary import LANGUAGES
+
 
 class NavBar(BoxLayout):
     """Cancel (or Back while changing a step from review), Help, Repeat, and the step's own
@@ -15,6 +17,7 @@ class NavBar(BoxLayout):
     primary_text = StringProperty("")
     primary_enabled = BooleanProperty(True)
     left_text = StringProperty("")  # "" = Cancel (Back while editing)
+    language = StringProperty(LANGUAGES[0])  # its screen's (``language: root.language``)
 
     def __init__(self, **kwargs: object) -> None:
         self.register_event_type("on_primary")

@@ -275,11 +275,13 @@ def scenario_keypad(h: Harness) -> dict[str, Any]:
     h.frames()
     assert keypad.key_for("action").text == "Selesai"
     keypad.action_text = ""
-    h.app.language = "en"
+    keypad.language = "en"  # its screen's language (``language: root.language``)
     h.frames()
     assert keypad.key_for("action").text == "Next"
     assert keypad.key_for("backspace").text == "Delete"
-    h.app.language = "id"
+    keypad.language = "id"
+    h.frames()
+    assert keypad.key_for("backspace").text == tr("Delete", "id") != "Delete"
     keypad.action_enabled = False  # look at the disabled colours too
     for key in keypad.children:
         assert h.mm(key.height) >= 10 and h.mm(key.width) >= 10
@@ -548,6 +550,16 @@ def scenario_chips(h: Harness) -> dict[str, Any]:
     chips.selected = "islam"
     h.frames(2)
     shot = h.screenshot("chips")
+    # The same options in another language: the chips are relabelled, not built again,
+    # and the selection stays; a longer label still fits the row.
+    before = chips.chips()
+    chips.options = [(v, label.upper() + " (EN)") for v, label in chips.options]
+    h.frames(2)
+    assert chips.chips() == before
+    assert chips.chip_for("kristen").text == "KRISTEN (EN)"
+    assert chips.chip_for("islam").role == "primary"
+    assert chips.height == chips.minimum_height
+    assert all(c.width <= chips.width + 0.5 for c in chips.chips())
     # A label longer than the row wraps inside a taller chip, never wider than the row.
     chips.options = [("x", "Belum kawin " * 6), ("y", "Kawin")]
     h.frames(3)

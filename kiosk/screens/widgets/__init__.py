@@ -5,8 +5,9 @@ screens' ``.kv`` files::
     from kiosk.screens.widgets import load_widgets_kv
     load_widgets_kv()
 
-Every size comes from ``app.ui`` (a :class:`~kiosk.screens.theme.Theme`) and every label
-through ``tr(..., app.language)``, so the running app must have both properties. The
+Every size comes from ``app.ui`` (a :class:`~kiosk.screens.theme.Theme`); the keypad and
+the keyboard have a ``language`` of their own (their screen's), the picker's popup follows
+``app.language``, so the running app must have both properties. The
 widgets do no I/O and talk to no device: screens bind their events.
 """
 

@@ -37,7 +37,7 @@ class ChoiceChips(StackLayout):
     Usage (a screen's ``.kv``, e.g. in a ScrollView)::
 
         ChoiceChips:
-            options: [('M', tr('Male', app.language)), ('F', tr('Female', app.language))]
+            options: [('M', tr('Male', root.language)), ('F', tr('Female', root.language))]
             selected: root.sex
             on_select: root.set_sex(args[1])
     """
@@ -69,6 +69,12 @@ class ChoiceChips(StackLayout):
         """A chip was tapped; ``selected`` is already ``value``."""
 
     def _rebuild(self, *_args: object) -> None:
+        chips = self.chips()
+        if [c.value for c in chips] == [str(value) for value, _label in self.options]:
+            # The same options in another language: relabel, do not build the chips again.
+            for chip, (_value, label) in zip(chips, self.options, strict=True):
+                chip.text = str(label)
+            return
         self.clear_widgets()
         for value, label in self.options:
             chip = ChoiceChip(value=str(value), text=str(label))

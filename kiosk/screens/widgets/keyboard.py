@@ -18,6 +18,7 @@ from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
+from kiosk.core.vocabulary import LANGUAGES
 from kiosk.screens.widgets.keypad import CharKey
 
 __all__ = ["KEY_ROWS", "TextKeyboard"]
@@ -36,14 +37,17 @@ class TextKeyboard(BoxLayout):
     Usage (a screen's ``.kv``)::
 
         TextKeyboard:
-            action_text: tr('Done', app.language)    # "" shows tr('Next')
+            language: root.language                  # the screen's
+            action_text: tr('Done', root.language)   # "" shows tr('Next')
             action_enabled: bool(root.name.strip())
             on_text_key: root.type_char(args[1])
             on_backspace: root.delete_char()
             on_action: root.go_next()
     """
 
-    #: The action key's text; empty for ``tr('Next')`` in the app's language.
+    #: The language of its words (Space, Delete, Next): its screen's.
+    language = StringProperty(LANGUAGES[0])
+    #: The action key's text; empty for ``tr('Next')`` in :attr:`language`.
     action_text = StringProperty("")
     #: Whether the action key can be pressed (drawn in the disabled colours when not).
     action_enabled = BooleanProperty(True)

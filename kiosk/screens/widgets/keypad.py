@@ -22,6 +22,7 @@ from kivy.properties import (
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 
+from kiosk.core.vocabulary import LANGUAGES
 from kiosk.screens.theme import Colour, Theme
 
 __all__ = ["BackspaceKey", "CharKey", "KeyButton", "NumericKeypad", "key_colours", "text_width"]
@@ -78,6 +79,8 @@ class BackspaceKey(KeyButton):
     (``show_text``) wins over the sign; a key too narrow for the word shows the sign alone.
     """
 
+    #: The language of its word (its keypad's).
+    language = StringProperty(LANGUAGES[0])
     #: Whether the drawn sign and the word are shown (set from the key's width).
     show_icon = BooleanProperty(True)
     show_text = BooleanProperty(True)
@@ -133,14 +136,17 @@ class NumericKeypad(GridLayout):
         NumericKeypad:
             size_hint_x: None
             width: max(self.fit_width, app.ui.mm(90))
-            action_text: tr('Next', app.language)    # "" shows tr('Next')
+            language: root.language                  # the screen's
+            action_text: tr('Next', root.language)   # "" shows tr('Next')
             action_enabled: len(root.nik) == 16
             on_digit: root.type_digit(args[1])
             on_backspace: root.delete_digit()
             on_action: root.go_next()
     """
 
-    #: The action key's text; empty for ``tr('Next')`` in the app's language.
+    #: The language of its words (Delete, Next): its screen's.
+    language = StringProperty(LANGUAGES[0])
+    #: The action key's text; empty for ``tr('Next')`` in :attr:`language`.
     action_text = StringProperty("")
     #: Whether the action key can be pressed (drawn in the disabled colours when not).
     action_enabled = BooleanProperty(True)

@@ -36,7 +36,7 @@ class SignaturePad(Widget):
             height: self.width / 3       # the aspect of the stored 600x200 image
             on_ink_changed: root.ink_changed(self.has_ink)
         KeyButton:
-            text: tr('Clear', app.language)
+            text: tr('Clear', root.language)
             disabled: not pad.has_ink
             on_release: pad.clear()
 
