@@ -297,6 +297,7 @@ def _bare_app() -> Any:
     Config.set("graphics", "fullscreen", "0")
     Config.set("graphics", "resizable", "0")
     Config.set("kivy", "exit_on_escape", "0")
+    Config.set("graphics", "multisamples", "0")
     Config.set("input", "mouse", "mouse,disable_multitouch,disable_on_activity")
     from kivy.app import App
     from kivy.core.window import Window  # noqa: F401  (created here, as in create_app)
@@ -572,7 +573,8 @@ def child_flow(camera: str, preview_s: str, out: str) -> None:
     report["rss_trace"] = []
 
     def trace(where: str) -> None:
-        report["rss_trace"].append([where, _memory_kb()["vmrss_kb"]])
+        memory = _memory_kb()  # where the peak was reached: the first trace showing it
+        report["rss_trace"].append([where, memory["vmrss_kb"], memory["vmhwm_kb"]])
 
     def steps() -> Iterator[Any]:
         flow, screens = app.flow, app.screens
@@ -640,6 +642,7 @@ def child_flow(camera: str, preview_s: str, out: str) -> None:
         trace("preview shown")
         flow.take_photo()
         yield _when("the photo", lambda: bool(flow.portrait_jpeg) and not flow.busy)
+        trace("photo")
         flow.accept_photo()
         yield on("fingerprints")
         trace("fingerprints")

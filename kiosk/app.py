@@ -52,6 +52,12 @@ def _prepare_kivy(config: Config) -> None:
     KivyConfig.set("graphics", "fullscreen", "auto" if ui["fullscreen"] else "0")
     KivyConfig.set("graphics", "resizable", "0")
     KivyConfig.set("kivy", "exit_on_escape", "0")  # a citizen must not close the kiosk
+    # No multisample anti-aliasing (Kivy's default asks for 2 samples): the screens are flat
+    # rectangles and text the font renderer smooths itself; only the hand outline's slopes
+    # lose a little. Measured under Mesa's software renderer: 14 MB less memory and a frame
+    # swapped in 13 instead of 30 ms (benchmarks/bench_ui.py); a Pi's V3D offers 4 samples,
+    # not 2, and some GL drivers fail to open a multisampled window (kivy issues 3576, 8048).
+    KivyConfig.set("graphics", "multisamples", "0")
     # One touch, one event: with a touchscreen the mouse provider would report each touch
     # a second time (kivy issues 3801, 8494); the mouse stays for development desktops.
     KivyConfig.set("input", "mouse", "mouse,disable_multitouch,disable_on_activity")
@@ -212,6 +218,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
                 for screen in self.screens.screens:
                     screen.wipe()
                     screen.refresh(flow)
+                    screen.release_if_hidden()  # rendered again when next shown
             self.language = flow.language
             self.busy, self.editing = flow.busy, flow.editing
             self.idle_left = flow.idle_left_s

@@ -8,6 +8,7 @@ from kivy.properties import StringProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.vocabulary import LANGUAGES
+from kiosk.screens.memory import release_label_textures, restore_label_textures
 
 
 class KioskScreen(Screen):
@@ -24,11 +25,27 @@ class KioskScreen(Screen):
     #: The language this screen's labels are in (the ``.kv`` files' ``tr(..., root.language)``).
     language = StringProperty(LANGUAGES[0])
 
+    #: Keep the labels rendered while not shown (the screens shown between citizens);
+    #: a step's screen drops them when left and renders them again when shown.
+    keep_rendered = False
+
+    def on_pre_enter(self, *args: object) -> None:
+        restore_label_textures(self)  # rendered before the first frame that shows it
+
     def on_enter(self, *args: object) -> None:
         self.on_activate()
 
     def on_leave(self, *args: object) -> None:
         self.on_deactivate()
+        if not self.keep_rendered:
+            release_label_textures(self)
+
+    def release_if_hidden(self) -> None:
+        """Drop the labels' textures again if this screen is not shown (after a wipe's
+        refresh, which renders the texts it changed)."""
+        manager = self.manager
+        if not self.keep_rendered and (manager is None or manager.current_screen is not self):
+            release_label_textures(self)
 
     def on_activate(self) -> None:
         """Called when the screen becomes visible."""

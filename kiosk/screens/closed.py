@@ -10,4 +10,6 @@ from kiosk.screens.base import KioskScreen
 class ClosedScreen(KioskScreen):
     """A plain apology for the citizen and the technical reason for the officer."""
 
+    keep_rendered = True  # shown between citizens
+
     reason = StringProperty("")

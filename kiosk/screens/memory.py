@@ -32,6 +32,15 @@ Measured with ``benchmarks/bench_ui.py`` (peak RSS over a full flow, see its doc
   10.6 -> 4.3 MB above the still for the portrait (also 32-39 -> 18-21 ms), 11.9 -> 6.4 MB
   for the sim still; 260.9-262.2 -> 257.7-258.2 MB peak, which is now the receipt's.
 
+* :func:`release_label_textures`: a screen, once left, drops the rendered text of its labels
+  (a step's screen holds 0.3-4 MB of label textures; Mesa's software renderer keeps them in
+  the process's memory, a Pi's GPU in the memory it shares with the CPU), and renders them
+  again as it is shown (:func:`restore_label_textures`, in the same frame: about 5 ms more
+  on that tap here). The welcome and closed screens, shown between citizens, keep theirs.
+  257 -> 251 MB peak, 254 -> 242 MB back at welcome. A label wiped to "" also lost the
+  pixels of the text it showed (Kivy's core label kept them until it rendered another
+  text of another size): a citizen's name stayed in a texture until then.
+
 What the rest of the peak is (see the README's benchmark notes): OpenCV's import (its
 binding's and bundled libraries' pages, about 16 MB, needed by the fingerprint extraction
 too) and the code the face check runs (about 5.5 MB of ``cv2.abi3.so`` pages touched in
@@ -123,3 +132,36 @@ def release_label_surfaces() -> None:
         return data
 
     LabelSDL2._render_end = _render_end
+
+
+def release_label_textures(root: Any) -> int:
+    """Drop the texture of every label under ``root`` (the widget's and Kivy's core label's,
+    which keeps its own reference); the layout keeps ``texture_size``. The number of labels
+    released. Call on a screen not shown: its labels draw nothing until restored."""
+    from kivy.uix.label import Label
+
+    count = 0
+    for widget in root.walk(restrict=True):
+        if not isinstance(widget, Label):
+            continue
+        widget._trigger_texture.cancel()  # a text just set renders when shown, not now
+        if widget.texture is not None or widget._label.texture is not None:
+            widget.texture = None
+            widget._label.texture = None
+            count += 1
+    return count
+
+
+def restore_label_textures(root: Any) -> int:
+    """Render again, before the next frame, every label under ``root`` with no texture
+    that has text, or a size left from a text emptied while released (one trigger per
+    label). The number of labels asked to render."""
+    from kivy.uix.label import Label
+
+    count = 0
+    for widget in root.walk(restrict=True):
+        if isinstance(widget, Label) and widget.texture is None and (
+                widget.text or any(widget.texture_size)):
+            widget._trigger_texture()
+            count += 1
+    return count

@@ -21,6 +21,7 @@ ATTRACT_S = 4.0
 
 
 class WelcomeScreen(KioskScreen):
+    keep_rendered = True  # shown between citizens: ready at once
     attract_index = NumericProperty(0)
 
     def __init__(self, **kwargs: Any) -> None:

@@ -244,6 +244,19 @@ def main() -> None:
                     found.append(f"{type(w).__name__} texture")
                 if getattr(w, "strokes", None):
                     found.append(f"{type(w).__name__}.strokes")
+                if isinstance(w, Label) and not w.text and w._label.texture not in (
+                        None, getattr(w._label, "texture_1px", None)):
+                    # Kivy's core label keeps the pixels of the last text it rendered
+                    # when the text is emptied: a wiped name would still be drawn there.
+                    found.append("Label pixels")
+        # A step's screen, once left, keeps no rendered text (the welcome and closed
+        # screens, shown between citizens, do).
+        for screen in app.screens.screens:
+            if screen is app.screens.current_screen or screen.keep_rendered:
+                continue
+            if any(isinstance(w, Label) and (w.texture is not None or w._label.texture
+                                             is not None) for w in screen.walk()):
+                found.append(f"{screen.name} screen rendered")
         return found
 
     def _image_id(image) -> str:
@@ -267,6 +280,12 @@ def main() -> None:
                            if isinstance(w, Label) and w.text == "")
         keypad_text.text = NIK
         app._screen("review").ids.portrait.texture = Texture.create(size=(4, 4))
+        # A label that showed a NIK, emptied: its core label still holds the pixels.
+        emptied = app._screen("welcome").ids.lang_id
+        emptied.text = NIK
+        emptied.texture_update()
+        emptied.text = ""
+        emptied.texture_update()
         yield 0.2
         report["leaks"] = leaks()
 

@@ -92,9 +92,12 @@ def test_a_citizen_enrolls_by_touch_and_the_central_office_opens_it(
 @pytest.mark.gui
 def test_the_leak_search_finds_what_a_screen_failed_to_wipe(tmp_path: Path,
                                                             xdisplay: str) -> None:
-    """The control for ``report["leaks"] == []`` above: a NIK left in a label and a picture
-    left in the review screen's portrait are both reported."""
+    """The control for ``report["leaks"] == []`` above: a NIK left in a label, a picture
+    left in the review screen's portrait, the pixels of a NIK left in an emptied label and a
+    screen not shown that holds rendered text are all reported."""
     report, _config = drive(tmp_path, xdisplay, "id", "--plant-leak")
     assert not report["errors"], report["errors"]
     assert "Label.text" in report["leaks"]
     assert "Image texture" in report["leaks"]
+    assert "Label pixels" in report["leaks"]  # rendered, then emptied on a kept screen
+    assert "identity screen rendered" in report["leaks"]  # the NIK label, drawn again
