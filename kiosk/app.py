@@ -236,6 +236,8 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
                 overlay = self.overlays[name] if wanted else self.overlays.get(name)
                 if overlay is None:  # not built yet, so not open
                     continue
+                if wanted:
+                    overlay.language = flow.language
                 if wanted and overlay.parent is None and not getattr(overlay, "_window", None):
                     overlay.open(animation=False)
                 elif not wanted and (overlay.parent is not None

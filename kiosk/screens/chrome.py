@@ -39,13 +39,20 @@ class NavBar(BoxLayout):
             flow.ask_cancel()
 
 
-class CancelOverlay(ModalView):
+class Overlay(ModalView):
+    """A question or notice over the screen. Its labels are in :attr:`language`, which the
+    app sets as it opens it: a change of language re-renders none while it is closed."""
+
+    language = StringProperty(LANGUAGES[0])
+
+
+class CancelOverlay(Overlay):
     """"Stop and delete what you entered?": cancel asks once."""
 
 
-class IdleOverlay(ModalView):
+class IdleOverlay(Overlay):
     """"Are you still there?" with the seconds left; one tap continues."""
 
 
-class HelpOverlay(ModalView):
+class HelpOverlay(Overlay):
     """"An officer has been called.", shown while the help LED blinks."""
