@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,6 +22,7 @@ sys.path.insert(0, str(REPO))
 
 NIK = "7202015208850001"
 KK = "7202011203150007"
+UNTIL_S = 30.0  # the longest a step may take to reach its screen (a finger scan: 10 s)
 
 
 def main() -> int:
@@ -67,6 +69,13 @@ def main() -> int:
     def capture(name: str) -> None:
         plan.append(("shot", name))
 
+    def until(screen: str, settle: float = 0.4) -> None:
+        """Wait for the flow to show ``screen`` with no work running (a worker's journal
+        commit can take longer than any fixed wait on a busy machine), then ``settle``."""
+        plan.append(("until", lambda: fl().screen == screen and app.screens.current == screen
+                     and not fl().busy))
+        plan.append(("wait", settle))
+
     f = None
 
     def fl():
@@ -112,20 +121,23 @@ def main() -> int:
         step(lambda: app.screens.get_screen("demographics").pick("kelurahan_desa"), 0.6)
         capture("picker")
         step(lambda: _close_popups())
-        step(lambda: fl().submit_demographics(), 1.5)
+        step(lambda: fl().submit_demographics(), 0.1)
+        until("portrait", 1.4)
         capture("portrait")
         step(lambda: fl().take_photo(), 1.2)
         capture("portrait-countdown")
         plan.append(("wait", 3.0))
         capture("portrait-photo")
-        step(lambda: fl().accept_photo(), 0.3)
+        step(lambda: fl().accept_photo(), 0.1)
+        until("fingerprints", 0.3)
         capture("fingerprints")
-        plan.append(("wait", 12.0))
+        until("signature")
         capture("signature")
         step(lambda: _sign(), 0.3)
         capture("signature-signed")
         step(lambda: fl().submit_signature(
-            app.screens.get_screen("signature").ids.pad.strokes), 1.0)
+            app.screens.get_screen("signature").ids.pad.strokes), 0.1)
+        until("review")
         capture("review")
         step(lambda: fl().ask_cancel())
         capture("cancel")
@@ -136,14 +148,23 @@ def main() -> int:
         step(lambda: _idle(), 1.5)
         capture("idle")
         step(lambda: fl().continue_session())
-        step(lambda: fl().confirm(), 1.0)
+        step(lambda: fl().confirm(), 0.1)
+        until("done")
         capture("done")
         step(lambda: fl().finish())
         step(lambda language=language: (
+            _hold_acceptance(),
             fl().set_acceptance(False, "disk reserve reached: 1000 bytes free", True),
             fl().set_language(language)), 0.6)
         capture("closed")
     del f
+
+    def _hold_acceptance() -> None:
+        """From here the script alone says whether the kiosk accepts: the app's own check
+        (every second, accepting on simulated hardware) would otherwise take the closed
+        screen away before its shot (the English one showed the welcome)."""
+        app._poll.cancel()
+        app._show_acceptance = lambda *_args: None
 
     def _close_popups() -> None:
         from kivy.uix.modalview import ModalView
@@ -170,12 +191,25 @@ def main() -> int:
         fl().clock = _Shifted(fl().clock, 61)
         fl().tick()
 
+    waited: dict[int, float] = {}
+
     def run(_dt: float = 0) -> None:
         while plan:
             kind, what = plan.pop(0)
             if kind == "wait":
                 Clock.schedule_once(run, what)
                 return
+            if kind == "until":
+                waited.setdefault(id(what), time.monotonic())
+                if not what():
+                    if time.monotonic() - waited[id(what)] > UNTIL_S:
+                        app.stop()
+                        raise SystemExit(f"the flow never reached the next screen: it shows "
+                                         f"{fl().screen!r}, message {fl().message!r}")
+                    plan.insert(0, (kind, what))
+                    Clock.schedule_once(run, 0.05)
+                    return
+                continue
             if kind == "shot":
                 shot(what)
             else:
