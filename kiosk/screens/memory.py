@@ -41,6 +41,9 @@ Measured with ``benchmarks/bench_ui.py`` (peak RSS over a full flow, see its doc
   pixels of the text it showed (Kivy's core label kept them until it rendered another
   text of another size): a citizen's name stayed in a texture until then.
 
+* No multisample anti-aliasing (``_prepare_kivy`` in ``kiosk/app.py``): 251 -> 236-238 MB
+  peak, the multisample buffers and what the software renderer keeps for them.
+
 What the rest of the peak is (see the README's benchmark notes): OpenCV's import (its
 binding's and bundled libraries' pages, about 16 MB, needed by the fingerprint extraction
 too) and the code the face check runs (about 5.5 MB of ``cv2.abi3.so`` pages touched in
@@ -53,9 +56,10 @@ label textures); one arena (about 1.4 MB below two, every thread then waits on o
 ``malloc_trim`` every 0.25 s on a thread of its own (no lower peak: 255.5-256.3 MB
 without, 256.5 with); ``PRAGMA shrink_memory`` on the journal's connection (0.4 MB);
 emptying Kivy's caches (``kv.texture``, ``kv.image``: 2.9 MB of textures, all still held
-by widgets, so nothing was freed). Not tried for lack of time: dropping step screens once
-past them and rebuilding them off the tap path (after a gc, the eight hold about 5.5 MB;
-the form's 3.8 MB).
+by widgets, so nothing was freed); ``gc.freeze()`` after start-up with a collection at
+each trace of a flow (0.3 MB less, 2-30 ms a collection). Dropping the step screens
+themselves and building them again was not needed once their label textures go (above),
+which is most of what they held.
 """
 
 from __future__ import annotations
