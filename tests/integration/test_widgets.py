@@ -114,6 +114,13 @@ def test_picker_scrolls_and_picks_the_tapped_option(tmp_path: Path, xdisplay: st
     assert int(report["scrolled_to"].split()[-1]) > 40
 
 
+@pytest.mark.gui
+def test_a_step_screen_left_drops_its_label_textures_and_renders_them_when_shown(
+        tmp_path: Path, xdisplay: str) -> None:
+    report = _run("screens_release", tmp_path, xdisplay)
+    assert report["released"] >= 3 and report["restored"] >= 2
+
+
 # -- the child: one Kivy window, one scenario ----------------------------------------------
 
 class Harness:
@@ -641,6 +648,75 @@ def scenario_picker(h: Harness) -> dict[str, Any]:
     problems += h.size_problems(page)
     return {"picked": picked, "expected": ["3201010003", expected], "scrolled_to": target,
             "size_problems": problems, "screenshot": shot}
+
+
+@scenario
+def scenario_screens_release(h: Harness) -> dict[str, Any]:
+    """A step's screen, once left, holds no rendered text (memory; the pixels of a wiped
+    name); shown again, every label is rendered before the first frame, with the texts set
+    while it was hidden. A screen kept rendered (the welcome) keeps its textures."""
+    from kivy.uix.boxlayout import BoxLayout
+    from kivy.uix.label import Label
+    from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+    from kiosk.screens.base import KioskScreen
+
+    def label(text: str, wrap: bool = False) -> Any:
+        widget = Label(text=text, font_size=h.ui.font_body, color=h.ui.ink)
+        if wrap:
+            widget.bind(width=lambda w, width: setattr(w, "text_size", (width, None)))
+        return widget
+
+    class Kept(KioskScreen):
+        keep_rendered = True
+
+    step, kept = KioskScreen(name="step"), Kept(name="kept")
+    box = BoxLayout(orientation="vertical")
+    name, note, paragraph = (label("SITI NUR'AINI"), label("Looks right"),
+                             label("Place the finger on the sensor and hold it still. " * 3,
+                                   wrap=True))
+    for widget in (name, note, paragraph):
+        box.add_widget(widget)
+    step.add_widget(box)
+    welcome = label("Welcome")
+    kept.add_widget(welcome)
+    manager = ScreenManager(transition=NoTransition())
+    manager.add_widget(step)
+    manager.add_widget(kept)
+    h.show(manager)
+    labels = (name, note, paragraph)
+    assert all(w.texture is not None for w in labels)
+    wrapped_size = list(paragraph.texture_size)
+
+    manager.current = "kept"
+    h.frames(3)
+    assert all(w.texture is None and w._label.texture is None for w in labels), [
+        (w.text, w.texture, w._label.texture) for w in labels]
+    released = len(labels)
+    # A wipe's refresh while hidden: a name emptied, a note changed; released again.
+    name.text, note.text = "", "Belum diisi"
+    step.release_if_hidden()
+    h.frames(2)
+    assert all(w.texture is None and w._label.texture is None for w in labels)
+    kept.release_if_hidden()  # shown: nothing happens
+    assert welcome.texture is not None
+
+    manager.current = "step"
+    h.frames(1)  # the first frame that shows it
+    assert note.texture is not None and paragraph.texture is not None
+    assert list(note.texture_size) == list(note.texture.size)
+    assert list(paragraph.texture_size) == wrapped_size
+    assert name.texture is None and list(name.texture_size) == [0, 0]
+    restored = sum(w.texture is not None for w in labels)
+    shot = h.screenshot("screens-release")
+
+    manager.current = "kept"
+    h.frames(3)
+    manager.current = "step"
+    h.frames(3)
+    assert welcome.texture is not None  # the kept screen was left and kept its text
+    return {"released": released, "restored": restored, "screenshot": shot,
+            "size_problems": h.size_problems(manager)}
 
 
 def _child(name: str, out: Path) -> int:
