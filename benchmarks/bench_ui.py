@@ -30,7 +30,10 @@ throw-away data directory. The same file is the child: ``python bench_ui.py chil
   journal, the devices and the worker threads live in it too), and how its RSS then
   divides into anonymous memory and file pages (libraries' code: Mesa's LLVM, OpenCV).
   With the sim camera, and with the ``v4l2`` backend reading a generated 30 fps MJPG clip
-  (skipped without OpenCV).
+  (skipped without OpenCV). With the sim camera, three more citizens follow the same way:
+  ``VmHWM`` again (a leak between citizens would raise it) and every garbage collection
+  from the first citizen's welcome on, timed with ``gc.callbacks`` (a full one holds the UI
+  thread while it walks every object the collector tracks).
 
 On a Pi, ``KIOSK_BENCH_DISPLAY=:0`` runs the same on the panel instead of a private Xvfb.
 """
@@ -187,9 +190,11 @@ def measure_taps(display: str, base: Path, cycles: int = 10) -> dict[str, Any]:
     return out
 
 
-def measure_flow(display: str, base: Path, preview_s: float = 5.0) -> dict[str, Any]:
+def measure_flow(display: str, base: Path, preview_s: float = 5.0,
+                 citizens: int = 4) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    report, _ = _child(display, _kiosk_dir(base, "flow-sim"), "flow", "sim", str(preview_s))
+    report, _ = _child(display, _kiosk_dir(base, "flow-sim"), "flow", "sim", str(preview_s),
+                       str(citizens))
     out["sim"] = report
     try:
         from kiosk.hardware.camera.testclip import write_clip
@@ -206,7 +211,7 @@ def measure_flow(display: str, base: Path, preview_s: float = 5.0) -> dict[str, 
              f'[hardware.camera]\ntype = "v4l2"\ndevice = "{clip}"\n')
     try:
         report, _ = _child(display, _kiosk_dir(base, "flow-v4l2", extra), "flow", "v4l2",
-                           str(preview_s))
+                           str(preview_s), "1")
         out["v4l2"] = report
     except RuntimeError as exc:
         out["v4l2_skipped"] = f"the v4l2 backend did not run: {str(exc).splitlines()[0]}"
@@ -258,6 +263,14 @@ def rows(r: dict[str, Any]) -> list[str]:
         f" start; the bare Kivy app {b['vmhwm_mb']:.0f} MB; at the end "
         f"{sim.get('rssanon_kb', 0) / 1000:.0f} MB anonymous + "
         f"{sim.get('rssfile_kb', 0) / 1000:.0f} MB file pages) | <= {TARGET_RSS_MB:g} MB |")
+    pauses = sim.get("gc_pauses", [])
+    longest = max((ms for _generation, ms in pauses), default=0.0)
+    full = ", ".join(f"{ms:.0f}" for generation, ms in pauses if generation == 2) or "none"
+    out.append(
+        f"| the same over {sim.get('citizens', 1)} citizens in a row: peak RSS, and the "
+        f"longest garbage collection (it holds the UI thread) | "
+        f"{sim.get('vmhwm_all_kb', 0) / 1000:.0f} MB; **{longest:.0f} ms** ({len(pauses)} "
+        f"collections; full ones: {full} ms) | |")
     out.append(
         f"| portrait preview drawn on screen (`frames_shown` over {sim['preview_s']:.0f} s), "
         f"sim camera | **{sim['fps_shown']:.1f} frames/s** (`preview_fps` = "
@@ -566,15 +579,30 @@ def _sign_strokes() -> list[list[tuple[float, float, float]]]:
     return [[(0.08 + i / 70, 0.45 + 0.25 * math.sin(i / 4), i * 0.02) for i in range(60)]]
 
 
-def child_flow(camera: str, preview_s: str, out: str) -> None:
+def _gc_pauses(into: list[list[float]]) -> None:
+    """Append ``[generation, ms]`` for every garbage collection from now on: a full one
+    holds the UI thread while it walks every object the collector tracks."""
+    import gc
+
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            into.append([info["generation"], (time.perf_counter() - started[0]) * 1000])
+
+    gc.callbacks.append(timed)
+
+
+def child_flow(camera: str, preview_s: str, citizens: str, out: str) -> None:
+    """One citizen's flow, measured (RSS at each step, the preview's rate), then more
+    citizens the same way: the garbage collections of all of them, and the peak again."""
     app = _make_app("kiosk")
-    report: dict[str, Any] = {"camera": camera, "preview_s": float(preview_s)}
+    report: dict[str, Any] = {"camera": camera, "preview_s": float(preview_s),
+                              "citizens": int(citizens), "gc_pauses": []}
     calls = [0]
     report["rss_trace"] = []
-
-    def trace(where: str) -> None:
-        memory = _memory_kb()  # where the peak was reached: the first trace showing it
-        report["rss_trace"].append([where, memory["vmrss_kb"], memory["vmhwm_kb"]])
 
     def steps() -> Iterator[Any]:
         flow, screens = app.flow, app.screens
@@ -588,7 +616,7 @@ def child_flow(camera: str, preview_s: str, out: str) -> None:
             return _when(name, cond)
 
         yield _when("the runtime", lambda: flow.runtime is not None and flow.accepting)
-        trace("runtime open")
+        yield _when("every screen built", lambda: not app._pending)
         cam = flow.runtime.devices.get("camera")
         preview_frame = cam.preview_frame
 
@@ -597,72 +625,88 @@ def child_flow(camera: str, preview_s: str, out: str) -> None:
             return preview_frame()
 
         cam.preview_frame = counted
-        flow.start("en")
-        yield on("consent")
-        trace("consent")
-        flow.consent(True)
-        yield on("identity")
-        trace("identity")
-        for digit in NIK + KK:
-            flow.identity_digit(digit)
-        flow.submit_identity()
-        yield on("demographics")
-        trace("demographics")
-        flow.form_focus("full_name")
-        for char in NAME:
-            flow.form_type(char)
-        flow.form_focus("place_of_birth")
-        for char in "POSO":
-            flow.form_type(char)
-        flow.form_next()
-        for char in "JL. PULAU JAWA NO. 12":
-            flow.form_type(char)
-        flow.form_next()
-        flow.form_type("3")
-        flow.form_next()
-        flow.form_type("1")
-        flow.form_next()
-        for field, value in (("religion", "Islam"), ("marital_status", "Kawin"),
-                             ("blood_type", "O"), ("occupation", "Petani/Pekebun")):
-            flow.form_choose(field, value)
-        flow.form_choose("kelurahan_desa", flow.picker_options("kelurahan_desa")[0][0])
-        flow.form_focus(None)
-        yield 0.2
-        flow.submit_demographics()
-        yield on("portrait")
-        trace("portrait")
-        portrait = screens.get_screen("portrait")
-        yield _when("the first preview frame", lambda: portrait.frames_shown > 0)
-        yield 0.5
-        shown0, calls0, t0 = portrait.frames_shown, calls[0], time.perf_counter()
-        yield float(preview_s)
-        elapsed = time.perf_counter() - t0
-        report["fps_shown"] = (portrait.frames_shown - shown0) / elapsed
-        report["camera_calls_per_s"] = (calls[0] - calls0) / elapsed
-        trace("preview shown")
-        flow.take_photo()
-        yield _when("the photo", lambda: bool(flow.portrait_jpeg) and not flow.busy)
-        trace("photo")
-        flow.accept_photo()
-        yield on("fingerprints")
-        trace("fingerprints")
-        started = time.perf_counter()
-        yield _when("the signature screen", on("signature"))
-        report["fingerprints_s"] = time.perf_counter() - started
-        trace("signature")
-        flow.submit_signature(_sign_strokes())
-        yield on("review")
-        trace("review")
-        flow.confirm()
-        yield on("done")
-        trace("done")
-        report["receipt"] = flow.receipt_id
-        yield 0.3
-        flow.finish()
-        yield on("welcome")
-        yield 0.3
-        trace("welcome again")
-        report.update(_memory_kb())
+        _gc_pauses(report["gc_pauses"])
+        for citizen in range(int(citizens)):
+            first = citizen == 0
+
+            def trace(where: str, first: bool = first) -> None:
+                if first:  # where the peak was reached: the first trace showing it
+                    memory = _memory_kb()
+                    report["rss_trace"].append([where, memory["vmrss_kb"],
+                                                memory["vmhwm_kb"]])
+
+            trace("runtime open")
+            flow.start("en")
+            yield on("consent")
+            trace("consent")
+            flow.consent(True)
+            yield on("identity")
+            trace("identity")
+            for digit in NIK + KK:
+                flow.identity_digit(digit)
+            flow.submit_identity()
+            yield on("demographics")
+            trace("demographics")
+            flow.form_focus("full_name")
+            for char in NAME:
+                flow.form_type(char)
+            flow.form_focus("place_of_birth")
+            for char in "POSO":
+                flow.form_type(char)
+            flow.form_next()
+            for char in "JL. PULAU JAWA NO. 12":
+                flow.form_type(char)
+            flow.form_next()
+            flow.form_type("3")
+            flow.form_next()
+            flow.form_type("1")
+            flow.form_next()
+            for field, value in (("religion", "Islam"), ("marital_status", "Kawin"),
+                                 ("blood_type", "O"), ("occupation", "Petani/Pekebun")):
+                flow.form_choose(field, value)
+            flow.form_choose("kelurahan_desa", flow.picker_options("kelurahan_desa")[0][0])
+            flow.form_focus(None)
+            yield 0.2
+            flow.submit_demographics()
+            yield on("portrait")
+            trace("portrait")
+            portrait = screens.get_screen("portrait")
+            yield _when("the first preview frame",
+                        lambda portrait=portrait: portrait.frames_shown > 0)
+            yield 0.5
+            if first:
+                shown0, calls0, t0 = portrait.frames_shown, calls[0], time.perf_counter()
+                yield float(preview_s)
+                elapsed = time.perf_counter() - t0
+                report["fps_shown"] = (portrait.frames_shown - shown0) / elapsed
+                report["camera_calls_per_s"] = (calls[0] - calls0) / elapsed
+            trace("preview shown")
+            flow.take_photo()
+            yield _when("the photo", lambda: bool(flow.portrait_jpeg) and not flow.busy)
+            trace("photo")
+            flow.accept_photo()
+            yield on("fingerprints")
+            trace("fingerprints")
+            started = time.perf_counter()
+            yield _when("the signature screen", on("signature"))
+            if first:
+                report["fingerprints_s"] = time.perf_counter() - started
+            trace("signature")
+            flow.submit_signature(_sign_strokes())
+            yield on("review")
+            trace("review")
+            flow.confirm()
+            yield on("done")
+            trace("done")
+            report.setdefault("receipt", flow.receipt_id)
+            yield 0.3
+            flow.finish()
+            yield on("welcome")
+            yield 0.3
+            trace("welcome again")
+            if first:
+                report.update(_memory_kb())
+        report["vmhwm_all_kb"] = _memory_kb()["vmhwm_kb"]
 
     app.bind(on_start=lambda *_a: Script(app, steps(), report, out).start(0.2))
     app.run()

@@ -84,7 +84,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     from kiosk.screens.banner import PowerBanner
     from kiosk.screens.bridge import UiBridge
     from kiosk.screens.flow import Flow, FlowSettings
-    from kiosk.screens.memory import release_label_surfaces
+    from kiosk.screens.memory import freeze_startup_objects, release_label_surfaces
     from kiosk.screens.theme import Theme
     from kiosk.screens.widgets import load_widgets_kv
     from kiosk.service import Notifier
@@ -189,6 +189,9 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
                 elif not self.screens.has_screen(name):
                     self._add_screen(name)
                 Clock.schedule_once(self._build_next, 0)
+            else:  # all built: the collector's full passes need not walk them again
+                frozen = freeze_startup_objects()
+                log.debug("touchscreen built: %d objects frozen", frozen)
 
         def _screen(self, name: str) -> Any:
             if not self.screens.has_screen(name):
