@@ -28,6 +28,8 @@ RUNTIME_RETRY_S = 10.0  # a device not ready at start: try again this often
 SCREEN_NAMES = ("welcome", "consent", "identity", "demographics", "portrait",
                 "fingerprints", "signature", "review", "done", "closed")
 DEVICE_KINDS = ("fingerprint", "camera", "gpio")
+#: Seconds after a wipe before the last citizen's garbage is collected (if none began).
+GC_AFTER_WIPE_S = 1.0
 #: The overlays (``kiosk.screens.chrome`` classes), opened over any screen by the flow.
 OVERLAYS = {"cancel": "CancelOverlay", "idle": "IdleOverlay", "help": "HelpOverlay"}
 
@@ -84,7 +86,11 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     from kiosk.screens.banner import PowerBanner
     from kiosk.screens.bridge import UiBridge
     from kiosk.screens.flow import Flow, FlowSettings
-    from kiosk.screens.memory import freeze_startup_objects, release_label_surfaces
+    from kiosk.screens.memory import (
+        collect_between_citizens,
+        freeze_startup_objects,
+        release_label_surfaces,
+    )
     from kiosk.screens.theme import Theme
     from kiosk.screens.widgets import load_widgets_kv
     from kiosk.service import Notifier
@@ -141,6 +147,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             # -1: the refresh runs before the next frame is drawn, in the same tick.
             self._refresh_trigger = Clock.create_trigger(self._refresh, -1)
             self._generation = self.flow.generation
+            self._collect: Any = None  # the collection after a wipe (see _sync_app)
             Window.bind(on_touch_down=self._on_any_touch)
             self._checking = False
             self._drawn = False  # the first frame: checks wait for it (see below)
@@ -218,6 +225,9 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             flow = self.flow
             if flow.generation != self._generation:  # a wipe: nothing of the last citizen
                 self._generation = flow.generation
+                if self._collect is not None:
+                    self._collect.cancel()
+                self._collect = Clock.schedule_once(self._collect_garbage, GC_AFTER_WIPE_S)
                 for screen in self.screens.screens:
                     screen.wipe()
                     screen.refresh(flow)
@@ -246,6 +256,13 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
                 elif not wanted and (overlay.parent is not None
                                      or getattr(overlay, "_window", None)):
                     overlay.dismiss(animation=False)
+
+        def _collect_garbage(self, _dt: float) -> None:
+            """The last citizen's cyclic garbage, collected while the welcome waits (not in
+            the next citizen's flow, where a full collection holds the UI thread)."""
+            if self.flow.session is None:
+                collected, ms = collect_between_citizens()
+                log.debug("between citizens: %d objects collected in %.0f ms", collected, ms)
 
         def _rescale(self, _window: object, size: tuple[int, int]) -> None:
             self.ui = Theme.for_window(size, panel)
