@@ -26,12 +26,14 @@ from pathlib import Path
 from kiosk.app import create_app
 from kiosk.config import load_config
 
-NIK = "7202015208850001"
-KK = "7202011203150007"
+# A citizen whose numbers appear nowhere in the kiosk's code or docs (the search for what
+# is left of them after the wipe would otherwise find the docstrings' examples).
+NIK = "7202014107900003"   # Poso Kota, a woman born 1 July 1990
+KK = "7202010504180002"    # issued 5 April 2018
 NAME = "SITI NUR'AINI AL-HAMID"
 PLACE = "POSO"
 ADDRESS = "JL. PULAU JAWA NO. 12"
-SECRETS = (NAME, NIK, KK, ADDRESS, "520885", "120315 0007", "AL-HAMID")
+SECRETS = (NAME, NIK, KK, ADDRESS, "410790", "050418 0002", "AL-HAMID")
 
 
 def main() -> None:
@@ -226,8 +228,80 @@ def main() -> None:
         report["record_id"] = app.flow.receipt_id
         tap(screen().ids.nav.ids.primary)  # Finish
         yield on("welcome")
+        collected[0] = 0
         yield 0.3
         report["leaks"] = leaks()
+        # The kiosk's own full collection after the wipe (it makes one while the welcome
+        # waits): only then is the citizen's garbage gone rather than merely unreachable.
+        yield until(lambda: collected[0] > 0, 10)
+        report["live"] = live_leaks()
+
+    collected = [0]
+
+    def count_full(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            collected[0] += 1
+
+    def live_leaks() -> list[str]:
+        """Every live Python container (list, dict, tuple, set, an object's attributes)
+        holding a string with the citizen's data. This driver's own record of the screens is
+        set aside on disk meanwhile; its constants are skipped."""
+        import gc
+
+        aside = Path(out_path + ".screens")
+        aside.write_text(json.dumps(report.pop("screens"), ensure_ascii=False))
+        found: list[str] = []
+        mine = {id(SECRETS), id(globals()), id(report), id(found)}
+
+        def contents(obj: object) -> list[object]:
+            if isinstance(obj, dict):
+                return list(obj.values()) + list(obj)
+            if isinstance(obj, (list, tuple, set, frozenset)):
+                return list(obj)
+            try:
+                return list(getattr(obj, "__dict__", {}).values())
+            except (ReferenceError, TypeError):  # a weak proxy to a dead widget
+                return []
+
+        def holds(obj: object, depth: int = 0) -> str:
+            """The first secret-bearing string in ``obj``, looking into the dicts, tuples
+            and lists it holds too (those of strings alone the collector does not track,
+            so gc.get_objects() never lists them)."""
+            for value in contents(obj):
+                if isinstance(value, str):
+                    if any(s in value for s in SECRETS):
+                        return value
+                elif depth < 3 and isinstance(value, (dict, list, tuple, set, frozenset)):
+                    inner = holds(value, depth + 1)
+                    if inner:
+                        return inner
+            return ""
+
+        mine |= {id(module) for module in list(sys.modules.values())}  # code, not data
+        mine |= {id(vars(module)) for module in list(sys.modules.values())
+                 if hasattr(module, "__dict__")}
+        def this_source(obj: object) -> bool:
+            """A list of this script's own source or tokens (it types the citizen's
+            numbers, so its text holds them), kept by the interpreter."""
+            if not isinstance(obj, list) or not obj:
+                return False
+            head = obj[0]
+            if isinstance(head, bytes):
+                head = head.decode("utf-8", "replace")
+            return isinstance(head, str) and (__doc__ or "")[:25] in head.lstrip('"\\n b')
+
+        gc.unfreeze()  # the kiosk froze its start-up objects: get_objects() skips those
+        try:
+            for obj in gc.get_objects():
+                if id(obj) not in mine and not this_source(obj):
+                    value = holds(obj)
+                    if value:
+                        found.append(f"{type(obj).__name__}: {value[:40]!r}")
+        finally:
+            gc.freeze()
+        report["screens"] = json.loads(aside.read_text())
+        aside.unlink()
+        return found
 
     def leaks() -> list[str]:
         found = []
@@ -280,6 +354,7 @@ def main() -> None:
                            if isinstance(w, Label) and w.text == "")
         keypad_text.text = NIK
         app._screen("review").ids.portrait.texture = Texture.create(size=(4, 4))
+        app.flow.stale = {"name": " ".join(NAME.split())}  # a name left in an object
         # A label that showed a NIK, emptied: its core label still holds the pixels.
         emptied = app._screen("welcome").ids.lang_id
         emptied.text = NIK
@@ -288,6 +363,7 @@ def main() -> None:
         emptied.texture_update()
         yield 0.2
         report["leaks"] = leaks()
+        report["live"] = live_leaks()
 
     steps = planted() if plant_leak else script()
 
@@ -322,6 +398,9 @@ def main() -> None:
         Path(out_path).write_text(json.dumps(report, ensure_ascii=False))
         Clock.schedule_once(lambda _dt: app.stop(), 0.1)
 
+    import gc
+
+    gc.callbacks.append(count_full)
     Clock.schedule_once(run, 0.5)
     app.run()
 
