@@ -1,16 +1,9 @@
-"""Simple, honest image checks run before a capture is accepted.
+"""Simple, honest image checks run before a capture is accepted: the portrait's exposure
+and the signature's ink (a fingerprint is judged by :mod:`kiosk.enrollment.fingerprint_quality`).
 
-These are gates against the obvious failures a person can fix by trying again (no finger on
-the sensor, a smudge, a covered or dazzled camera, an empty signature pad). They are *not*
-NFIQ or a face detector and do not claim to be: a capture that passes may still be a poor
-one, and the central system runs its own quality assessment.
-
-Fingerprint check, on 8-bit gray pixels (dark ridges on a light background or the reverse):
-
-1. contrast: global standard deviation, else the image is blank;
-2. coverage: the share of 16x16 blocks with local contrast (finger area on the sensor);
-3. ridge structure: the mean orientation *coherence* of those blocks from the gradient
-   structure tensor. Parallel ridges give coherence near 1; noise or a smudge gives ~0.1.
+These are gates against the obvious failures a person can fix by trying again (a covered or
+dazzled camera, an empty signature pad). The face rules are :mod:`kiosk.enrollment.portrait`;
+the central system runs its own quality assessment.
 
 Portrait check, on the decoded RGB pixels (the same for a still and a live preview frame):
 
@@ -44,11 +37,9 @@ if TYPE_CHECKING:  # numpy is imported where it is used: the touchscreen's start
     from kiosk.enrollment.portrait import FaceVerdict
 
 __all__ = [
-    "FingerprintThresholds",
     "PortraitThresholds",
     "QualityReport",
     "SignatureThresholds",
-    "fingerprint_quality",
     "portrait_quality",
     "portrait_quality_rgb",
     "prepare_portrait",
@@ -84,18 +75,6 @@ def _reject(score: float, reason_id: str, reason_en: str, code: str = "") -> Qua
 
 
 @dataclass(frozen=True)
-class FingerprintThresholds:
-    """Limits for :func:`fingerprint_quality` (defaults suit 500 ppi optical sensors)."""
-
-    min_side: int = 64          # px; smaller cannot hold a usable fingerprint at 500 ppi
-    min_std: float = 12.0       # gray levels; below this the sensor saw nothing
-    block: int = 16             # px; about 1.5 ridge periods at 500 ppi
-    block_std: float = 8.0      # gray levels of local contrast that mark finger area
-    min_coverage: float = 0.25  # share of blocks that must be finger area
-    min_coherence: float = 0.3  # mean ridge-orientation coherence over finger blocks
-
-
-@dataclass(frozen=True)
 class PortraitThresholds:
     """Limits for :func:`portrait_quality` and :func:`portrait_quality_rgb`."""
 
@@ -124,41 +103,6 @@ class SignatureThresholds:
 
     min_ink: float = 0.002      # share of pixels darker than the background (a stroke)
     max_ink: float = 0.6        # a pad covered in ink is a palm, not a signature
-
-
-def fingerprint_quality(pixels: bytes, width: int, height: int,
-                        limits: FingerprintThresholds | None = None) -> QualityReport:
-    """Judge an 8-bit gray, row-major fingerprint image."""
-    import numpy as np
-
-    limits = limits or FingerprintThresholds()
-    if width < limits.min_side or height < limits.min_side or len(pixels) != width * height:
-        return _reject(0.0, *bilingual('The fingerprint image is damaged. Please try again.'))
-    img = np.frombuffer(pixels, dtype=np.uint8).reshape(height, width).astype(np.float64)
-    if float(img.std()) < limits.min_std:
-        return _reject(0.0, *bilingual('No fingerprint seen. Place your finger on the sensor.'))
-    b = limits.block
-    rows, cols = height // b, width // b
-    tiles = img[: rows * b, : cols * b].reshape(rows, b, cols, b).swapaxes(1, 2)
-    finger = tiles.std(axis=(2, 3)) >= limits.block_std
-    coverage = float(finger.mean())
-    gy, gx = np.gradient(img[: rows * b, : cols * b])
-
-    def block_sum(a: np.ndarray) -> np.ndarray:
-        return a.reshape(rows, b, cols, b).sum(axis=(1, 3))
-
-    gxx, gyy, gxy = block_sum(gx * gx), block_sum(gy * gy), block_sum(gx * gy)
-    energy = gxx + gyy
-    coherence = np.sqrt((gxx - gyy) ** 2 + 4 * gxy**2) / np.maximum(energy, 1e-9)
-    mean_coherence = float(coherence[finger].mean()) if finger.any() else 0.0
-    score = 0.5 * min(coverage / 0.8, 1.0) + 0.5 * min(mean_coherence / 0.7, 1.0)
-    if coverage < limits.min_coverage:
-        return _reject(score, *bilingual(
-            'Too little of the finger touches. Press the whole fingertip down.'))
-    if mean_coherence < limits.min_coherence:
-        return _reject(score, *bilingual(
-            'The ridges are not clear. Wipe your finger and the sensor, then try again.'))
-    return _accept(score)
 
 
 def _decode(data: bytes) -> Image.Image | None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from kiosk.enrollment.quality import fingerprint_quality
+from kiosk.enrollment.fingerprint_quality import assess_fingerprint
 from kiosk.errors import DeviceBusy, DeviceError, DeviceTimeout
 from kiosk.hardware.base import FingerprintImage
 from kiosk.hardware.fingerprint import FingerprintScanner
@@ -169,7 +169,7 @@ def test_fingerprint_captures_usable_zfm_images_in_turn(rig: Rig) -> None:
         assert (image.width, image.height, image.ppi) == (256, 288, 500)
         assert len(image.pixels) == 256 * 288
         assert set(image.pixels) <= LEVELS and image.bits == 4
-    assert fingerprint_quality(first.pixels, first.width, first.height).ok
+    assert assess_fingerprint(first.pixels, first.width, first.height).ok
     expected = rig.expected(0)
     if expected is not None:
         assert first.pixels == expected.pixels

@@ -1,4 +1,4 @@
-"""Capture quality gates: fingerprints, portraits, signatures."""
+"""Capture quality gates: portraits (exposure) and signatures."""
 
 from __future__ import annotations
 
@@ -9,80 +9,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from kiosk.enrollment.quality import (
-    FingerprintThresholds,
     PortraitThresholds,
-    QualityReport,
-    fingerprint_quality,
     portrait_quality,
     portrait_quality_rgb,
     signature_quality,
 )
 from kiosk.hardware.camera.sim import SimCamera
-
-W, H = 256, 288  # a 500 ppi optical sensor's window, about 13 x 15 mm
-
-
-def ridge_image(*, period: float = 9.0, invert: bool = False, straight: bool = False,
-                noise: float = 0.0, seed: int = 0) -> np.ndarray:
-    """Dark/light ridges inside a fingertip-shaped ellipse on a light background."""
-    y, x = np.mgrid[0:H, 0:W]
-    distance = x + 0.3 * y if straight else np.hypot(x - W / 2, (y - H / 2) * 1.2)
-    ridges = 128 + 90 * np.sin(2 * np.pi * distance / period)
-    if invert:
-        ridges = 255 - ridges
-    ridges += np.random.default_rng(seed).normal(0, noise, ridges.shape) if noise else 0
-    finger = ((x - W / 2) / (W * 0.42)) ** 2 + ((y - H / 2) / (H * 0.45)) ** 2 < 1
-    return np.clip(np.where(finger, ridges, 235), 0, 255).astype(np.uint8)
-
-
-def judge(img: np.ndarray) -> QualityReport:
-    return fingerprint_quality(img.tobytes(), img.shape[1], img.shape[0])
-
-
-@pytest.mark.parametrize("img", [
-    ridge_image(),
-    ridge_image(invert=True),
-    ridge_image(straight=True),
-    ridge_image(period=12),
-    ridge_image(noise=25, seed=3),
-], ids=["whorl", "inverted", "straight", "wide", "noisy"])
-def test_fingerprint_with_ridges_is_accepted(img: np.ndarray) -> None:
-    report = judge(img)
-    assert report.ok, report
-    assert report.score > 0.7
-    assert report.reason_id == report.reason_en == ""
-
-
-rng = np.random.default_rng(7)
-corner = np.full((H, W), 235, np.uint8)
-corner[:48, :48] = ridge_image()[120:168, 100:148]
-
-
-@pytest.mark.parametrize(("img", "word"), [
-    (np.full((H, W), 255, np.uint8), "No fingerprint"),
-    (np.zeros((H, W), np.uint8), "No fingerprint"),
-    (np.full((H, W), 128, np.uint8), "No fingerprint"),
-    (rng.integers(0, 256, (H, W), dtype=np.uint8), "ridges are not clear"),
-    (np.clip(128 + rng.normal(0, 40, (H, W)), 0, 255).astype(np.uint8), "ridges are not clear"),
-    (corner, "Too little of the finger"),
-], ids=["white", "black", "gray", "noise", "smudge", "corner"])
-def test_fingerprint_without_ridges_is_rejected(img: np.ndarray, word: str) -> None:
-    report = judge(img)
-    assert not report.ok
-    assert word in report.reason_en
-    assert report.reason_id and report.reason_id != report.reason_en
-
-
-def test_fingerprint_rejects_a_buffer_of_the_wrong_size() -> None:
-    img = ridge_image()
-    assert not fingerprint_quality(img.tobytes()[:-1], W, H).ok
-    assert not fingerprint_quality(img[:32, :32].tobytes(), 32, 32).ok
-
-
-def test_fingerprint_thresholds_are_adjustable() -> None:
-    noisy = np.clip(128 + rng.normal(0, 40, (H, W)), 0, 255).astype(np.uint8)
-    lenient = FingerprintThresholds(min_coherence=0.0)
-    assert fingerprint_quality(noisy.tobytes(), W, H, lenient).ok
 
 
 def encode(image: Image.Image, fmt: str = "JPEG") -> bytes:
