@@ -26,8 +26,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from intake.devices import HEX_KEY
-from kiosk.core.ids import KIOSK_ID_RULE, is_kiosk_id
+from kiosk.core.ids import KIOSK_ID_RULE, PUBLIC_KEY_HEX, is_kiosk_id
 from kiosk.errors import SealingError
 from kiosk.fsutil import make_dirs, write_atomic
 from kiosk.receipts import ensure_intake_keypair
@@ -77,7 +76,7 @@ def _register(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     key = args.key.strip().lower()
-    if not HEX_KEY.fullmatch(key):
+    if not PUBLIC_KEY_HEX.fullmatch(key):
         print("kiosk-intake: --key must be the 64 hex digits `kiosk keys show` prints",
               file=sys.stderr)
         return 2

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk.core.ids import is_kiosk_id
+from kiosk.core.ids import PUBLIC_KEY_HEX, is_kiosk_id
 from kiosk.sealing import key_id
 
 log = logging.getLogger(__name__)
 
-HEX_KEY = re.compile(r"[0-9a-f]{64}")
 MAX_FILE_BYTES = 4096
 
 
@@ -53,7 +51,7 @@ def _load(path: Path) -> Device:
         raise ValueError("kiosk_id missing or malformed")
     if kiosk != path.stem:
         raise ValueError(f"names kiosk {kiosk}, but the file is {path.name}")
-    if not isinstance(public, str) or not HEX_KEY.fullmatch(public):
+    if not isinstance(public, str) or not PUBLIC_KEY_HEX.fullmatch(public):
         raise ValueError("public_key must be 64 lowercase hex digits")
     revoked = entry.get("revoked", False)
     if not isinstance(revoked, bool):

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,7 +50,7 @@ from intake.metadata import Metadata, SQLiteMetadata, read_stats
 from intake.packets import Refused, file_sha256, manifest_of, verify_and_open
 from intake.refusals import DIFFERENT_PACKET, MAX_REASON_CHARS, REFUSALS, Refusal, safe_text
 from intake.staging import STALE_STAGED_S, link_new, stage_copy, staged_name, sweep_staged
-from kiosk.core.ids import is_record_id
+from kiosk.core.ids import KEY_ID, is_record_id
 from kiosk.fsutil import make_dirs, write_atomic
 from kiosk.receipts import IntakeKey, sign_receipt
 from kiosk.sealing import Opener
@@ -74,7 +73,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
 def valid_record_id(kiosk_id: str, record_id: str) -> bool:
@@ -217,7 +215,7 @@ class IntakeStore:
             assert device is not None  # noqa: S101 -- check_kiosk said so
             claimed = manifest["device_key_id"]
             if claimed != device.key_id:
-                shown = claimed if _KEY_ID.fullmatch(claimed) else "(malformed)"
+                shown = claimed if KEY_ID.fullmatch(claimed) else "(malformed)"
                 return Refusal("wrong_key", f"the packet is signed by key {shown}, which does "
                                f"not belong to kiosk {kiosk_id} (its key is {device.key_id})")
             opener = Opener(self._central_private_key, {device.key_id: device.public_key})

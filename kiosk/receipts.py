@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ import nacl.exceptions
 import nacl.signing
 
 from kiosk.core.canonical import SHA256_HEX, SIGNATURE_BYTES, canonical_json
+from kiosk.core.ids import KEY_ID
 from kiosk.errors import SealingError
 from kiosk.fsutil import write_atomic
 from kiosk.sealing_keys import (
@@ -180,7 +180,7 @@ def _claimed_key_id(body: bytes) -> str:
         claimed = json.loads(body.decode("ascii")).get("intake_key_id")
     except (UnicodeDecodeError, ValueError, AttributeError, RecursionError):
         return "?"
-    return claimed if isinstance(claimed, str) and re.fullmatch(r"[0-9a-f]{16}", claimed) else "?"
+    return claimed if isinstance(claimed, str) and KEY_ID.fullmatch(claimed) else "?"
 
 
 def verify_receipt(receipt: bytes, intake_public_key: bytes, *, kiosk_id: str, record_id: str,

@@ -22,7 +22,6 @@ never logged and never shown by ``repr``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import stat
@@ -32,6 +31,7 @@ from typing import Self
 import nacl.public
 import nacl.signing
 
+from kiosk.core.ids import key_id
 from kiosk.errors import SealingError
 from kiosk.fsutil import make_dirs, write_atomic
 
@@ -45,11 +45,6 @@ _PROVISION_HINT = (
     "create the key pair at the central office with `kiosk-intake keys init --data DIR`, "
     "then copy DIR/central.pub"
 )
-
-
-def key_id(public_key: bytes) -> str:
-    """Short fingerprint of a public key: first 16 hex chars of its SHA-256."""
-    return hashlib.sha256(bytes(public_key)).hexdigest()[:16]
 
 
 # -- files ----------------------------------------------------------------------------------

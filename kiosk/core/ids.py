@@ -6,6 +6,10 @@ letter or digit (``poso-01``): safe as a file name, a URL path segment and a sig
 id. A record id is ``{kiosk id}-{seq}-{6 lowercase hex}``, the sequence number written with
 at least 7 digits (``poso-01-0000042-a1b2c3``); the intake takes up to 12.
 
+A key id names a public key (a kiosk's device key, the intake's receipt key, the central
+key): the first 16 hex digits of the SHA-256 of its 32 bytes. A public key is written as its
+64 lowercase hex digits (``kiosk keys show``, the intake's device files).
+
 Every check is a ``fullmatch``: a pattern ending in ``$`` would let a trailing newline
 through, and ``[0-9]`` (not ``\\d``) keeps out the other scripts' digits.
 
@@ -17,19 +21,23 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from typing import TypeGuard
 
 __all__ = [
+    "KEY_ID",
     "KIOSK_ID",
     "KIOSK_ID_RULE",
+    "PUBLIC_KEY_HEX",
     "RECORD_SEQ_DIGITS",
     "RECORD_SEQ_MAX_DIGITS",
     "RECORD_TAIL_BYTES",
     "is_kiosk_id",
     "is_record_id",
     "is_record_id_for",
+    "key_id",
     "make_record_id",
     "new_record_id",
 ]
@@ -44,6 +52,11 @@ RECORD_SEQ_DIGITS = 7
 RECORD_SEQ_MAX_DIGITS = 12
 #: Random bytes at the end of a record id (written as 6 lowercase hex digits).
 RECORD_TAIL_BYTES = 3
+
+#: A public key's text: its 32 bytes (Ed25519 or X25519) as lowercase hex (``fullmatch``).
+PUBLIC_KEY_HEX = re.compile(r"[0-9a-f]{64}")
+#: A key id as :func:`key_id` writes it (``fullmatch``).
+KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 # After the kiosk id: one compiled pattern for the rest, found at an offset; a pattern with
 # the kiosk id in it would be compiled anew for every record (125 us a call against 5 us).
@@ -79,3 +92,8 @@ def is_record_id_for(record_id: object, kiosk_id: object, seq: int) -> bool:
     """:func:`is_record_id`, and the id carries sequence number ``seq``."""
     return (is_record_id(record_id, kiosk_id) and isinstance(record_id, str)
             and record_id.startswith(f"{kiosk_id}-{seq:0{RECORD_SEQ_DIGITS}d}-"))
+
+
+def key_id(public_key: bytes) -> str:
+    """The key id of ``public_key``: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(bytes(public_key)).hexdigest()[:16]

@@ -182,3 +182,47 @@ def test_the_record_ids_the_journal_makes_are_the_intakes(tmp_path: Path) -> Non
 def test_a_new_record_id_is_valid_up_to_twelve_digits(seq: int) -> None:
     assert is_record_id(new_record_id("poso-01", seq), "poso-01")
     assert not is_record_id(new_record_id("poso-01", 10**12), "poso-01")
+
+
+# a public key's text (what `kiosk keys show` prints) -> valid in an intake's device file?
+PUBLIC_KEYS: dict[str, bool] = {
+    "ab" * 32: True,
+    "0123456789abcdef" * 4: True,
+    "AB" * 32: False,          # capitals: `register` lowers what it is given, a file must not
+    "ab" * 31: False,          # 31 bytes
+    "ab" * 33: False,
+    "ab" * 32 + "\n": False,
+    "gh" * 32: False,
+    "": False,
+}
+
+
+@pytest.mark.parametrize("text", list(PUBLIC_KEYS), ids=ascii)
+def test_intake_register_and_its_device_files_agree_on_a_public_key(
+        tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from kiosk.core.ids import PUBLIC_KEY_HEX
+
+    data = tmp_path / "intake"
+    (data / "devices").mkdir(parents=True)
+    (data / "devices" / "poso-02.json").write_text(
+        json.dumps({"kiosk_id": "poso-02", "public_key": text}))
+    status = intake_main(["register", "--data", str(data), "--kiosk=poso-01", "--key", text])
+    capsys.readouterr()
+    loaded = registration(data, "poso-02")
+    assert (PUBLIC_KEY_HEX.fullmatch(text) is not None, loaded is not None) == (
+        PUBLIC_KEYS[text], PUBLIC_KEYS[text])
+    # `register` takes the key as typed, folded to lower case, its spaces trimmed
+    assert (status == 0) == (PUBLIC_KEYS.get(text.strip().lower(), False)), status
+
+
+def test_every_key_the_kiosk_and_the_intake_make_has_a_key_id_of_the_one_shape(
+        tmp_path: Path) -> None:
+    from kiosk.core.ids import KEY_ID
+    from kiosk.receipts import ensure_intake_keypair
+
+    device = DeviceKey.load_or_create(tmp_path / "device.key")
+    intake, _ = ensure_intake_keypair(tmp_path / "intake")
+    for made in (device.key_id, intake.key_id):
+        assert KEY_ID.fullmatch(made), made
+        assert not KEY_ID.fullmatch(made.upper()) and not KEY_ID.fullmatch(made + "0")
+    assert device.key_id != intake.key_id
