@@ -59,7 +59,20 @@ from typing import Any  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 WIDTH, HEIGHT = 800, 480
-SCREENS = 10  # the kiosk's SCREEN_NAMES
+
+
+def _screen_count() -> int:
+    """How many screens the kiosk has (``kiosk.screens.flow_screens.SCREEN_NAMES``): the bare
+    app gets as many. A child is told by its parent, so the bare app's start does not pay
+    for importing the kiosk."""
+    if "BENCH_UI_SCREENS" in os.environ:
+        return int(os.environ["BENCH_UI_SCREENS"])
+    from kiosk.screens.flow_screens import SCREEN_NAMES
+
+    return len(SCREEN_NAMES)
+
+
+SCREENS = _screen_count()
 TARGET_START_RATIO = 1.5
 TARGET_TAP_RATIO = 1.5
 TARGET_RSS_MB = 250.0
@@ -112,7 +125,8 @@ def _child(display: str, directory: Path, *args: str) -> tuple[dict[str, Any], f
     out.unlink(missing_ok=True)
     env = dict(os.environ, DISPLAY=display, PYTHONPATH=str(REPO), KIVY_NO_CONSOLELOG="1",
                KIOSK_CONFIG=str(directory / "kiosk.toml"),
-               KIOSK_SYSTEM_CONFIG=str(directory / "no-etc.toml"))
+               KIOSK_SYSTEM_CONFIG=str(directory / "no-etc.toml"),
+               BENCH_UI_SCREENS=str(SCREENS))
     env.pop("KIVY_HOME", None)
     if args[1] == "bare":  # the kiosk keeps Kivy's home under its data directory
         env["KIVY_HOME"] = str(directory / "kivy")

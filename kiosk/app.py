@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import Config
+from kiosk.screens.flow_screens import SCREEN_NAMES
 
 log = logging.getLogger(__name__)
 
 SCREENS_DIR = Path(__file__).with_name("screens")
 ACCEPTANCE_POLL_S = 1.0  # the power-cut banner must show within seconds
 RUNTIME_RETRY_S = 10.0  # a device not ready at start: try again this often
-#: The screens, in the order of the flow; each is ``<name>.py`` + ``<name>.kv``.
-SCREEN_NAMES = ("welcome", "consent", "identity", "demographics", "portrait",
-                "fingerprints", "signature", "review", "done", "closed")
 DEVICE_KINDS = ("fingerprint", "camera", "gpio")
 #: Seconds after a wipe before the last citizen's garbage is collected (if none began).
 GC_AFTER_WIPE_S = 1.0

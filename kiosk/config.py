@@ -27,8 +27,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kiosk.config_schema import HARDWARE_KINDS, SCHEMA
+from kiosk.config_schema import SCHEMA
 from kiosk.errors import ConfigError
+from kiosk.hardware.registry import HARDWARE_KINDS
 from kiosk.netutil import is_loopback_url
 from kiosk.options import MASK, Option, check
 

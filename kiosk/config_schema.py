@@ -21,10 +21,6 @@ from kiosk.hardware.fingerprint.zfm import ZfmFingerprint
 from kiosk.options import Boolean, Integer, List, Number, Option, String, strings
 from kiosk.power.options import OPTIONS as POWER
 
-# Config keys whose values are hardware backend options rather than schema keys.
-HARDWARE_KINDS = ("fingerprint", "camera", "card", "gpio")
-
-
 _REGENCY = re.compile(r"[0-9]{2}\.[0-9]{2}")
 
 

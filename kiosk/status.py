@@ -15,13 +15,10 @@ from rich.table import Table
 
 from kiosk.config import Config
 from kiosk.errors import KioskError
-from kiosk.hardware.registry import create_device
+from kiosk.hardware.registry import HARDWARE_KINDS, create_device
 from kiosk.journal import STATES, quarantined_files
 from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
 from kiosk.upload.progress import read_progress
-
-HARDWARE = ("fingerprint", "camera", "card", "gpio")
-
 
 # What a device's driver says when another process holds it: pyserial's exclusive lock on
 # the sensor's port, EBUSY from a camera or a GPIO chip.
@@ -45,7 +42,7 @@ def device_selftest(config: Config, kind: str, **overrides: Any) -> dict[str, An
 
 def hardware_selftest(config: Config) -> dict[str, dict[str, Any]]:
     """name -> {"ok": bool, "detail": str} for every configured device."""
-    return {kind: device_selftest(config, kind) for kind in (*HARDWARE, "power")}
+    return {kind: device_selftest(config, kind) for kind in (*HARDWARE_KINDS, "power")}
 
 
 def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:

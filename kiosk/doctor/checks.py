@@ -19,11 +19,11 @@ from kiosk.clock import ClockState, clock_state
 from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
 from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
 from kiosk.errors import ConfigError, DeviceError, KioskError, SealingError
+from kiosk.hardware.registry import HARDWARE_KINDS
 
-HARDWARE = ("fingerprint", "camera", "card", "gpio")
 DEVICE_BUDGET_S = 10.0  # a self-test opens the device and asks it once; a mute one retries
 LOCAL_BUDGET_S = 5.0  # checks that only read files
-NAMES = ("config", *(f"device.{k}" for k in HARDWARE), "disk", "clock", "key.device",
+NAMES = ("config", *(f"device.{k}" for k in HARDWARE_KINDS), "disk", "clock", "key.device",
          "key.central", "key.intake", "intake", "registration", "ups", "journal", "backlog",
          "rejected")
 _GPIO_LOCK = threading.Lock()  # the kiosk's pins and a GPIO UPS HAT: one at a time
@@ -50,7 +50,7 @@ def plan(config_path: str | None, *, clock_probe: Callable[[], ClockState] | Non
     nut = config["power"]
     checks += [Check((f"device.{kind}",), _bind(check_device, config, kind), DEVICE_BUDGET_S,
                      "stop kiosk-ui, then `kiosk hw selftest` shows where it hangs")
-               for kind in HARDWARE]
+               for kind in HARDWARE_KINDS]
     checks += [
         Check(("disk",), lambda: [check_disk(config)], LOCAL_BUDGET_S,
               f"`df -h {config.data_dir}` (a hung network or USB file system?)"),

@@ -52,6 +52,8 @@ BACKENDS: dict[str, dict[str, str]] = {
         "gpio": "kiosk.power.gpio_ups:GpioUps",
     },
 }
+#: The device kinds configured under ``[hardware.<kind>]`` (the UPS is ``[power]``).
+HARDWARE_KINDS: tuple[str, ...] = tuple(kind for kind in BACKENDS if kind != "power")
 
 
 def config_key(kind: str, option: str) -> str:

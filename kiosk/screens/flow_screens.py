@@ -1,11 +1,11 @@
 """Which screen shows each step of the session, and what each screen says.
 
-This module owns the step-to-screen map (:data:`SCREEN_FOR_STEP`, with a test that every
-:class:`~kiosk.enrollment.steps.Step` has a screen), the screens during which a citizen's
-data may be shown (:data:`SESSION_SCREENS`: the idle timer, cancel and the wipe), the one
-instruction spoken on each screen (:data:`PROMPTS`) and the names of the fingers
-(:data:`FINGER_NAMES`). Kivy-free; :class:`~kiosk.screens.flow.Flow` and the screens read
-it, and every name is importable from :mod:`kiosk.screens.flow` too.
+This module owns the list of screens (:data:`SCREEN_NAMES`), the step-to-screen map
+(:data:`SCREEN_FOR_STEP`, with a test that every :class:`~kiosk.enrollment.steps.Step` has a
+screen), the screens during which a citizen's data may be shown (:data:`SESSION_SCREENS`:
+the idle timer, cancel and the wipe), the one instruction spoken on each screen
+(:data:`PROMPTS`) and the names of the fingers (:data:`FINGER_NAMES`). Kivy-free;
+:class:`~kiosk.screens.flow.Flow`, the app and the screens read it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from __future__ import annotations
 from kiosk.enrollment.steps import Step
 from kiosk.screens.messages import N_
 
-__all__ = ["FINGER_NAMES", "PROMPTS", "SCREEN_FOR_STEP", "SESSION_SCREENS"]
+__all__ = ["FINGER_NAMES", "PROMPTS", "SCREEN_FOR_STEP", "SCREEN_NAMES", "SESSION_SCREENS"]
 
+#: The screens, in the order of the flow; each is ``kiosk/screens/<name>.py`` + ``<name>.kv``.
+SCREEN_NAMES: tuple[str, ...] = ("welcome", "consent", "identity", "demographics", "portrait",
+                                 "fingerprints", "signature", "review", "done", "closed")
 #: The screen that shows each step of the session.
 SCREEN_FOR_STEP: dict[Step, str] = {
     Step.LANGUAGE: "welcome",

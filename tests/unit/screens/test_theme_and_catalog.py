@@ -10,10 +10,10 @@ import kivy
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from kiosk.app import SCREEN_NAMES
 from kiosk.enrollment.session import Step
 from kiosk.i18n import catalog_ids, source_msgids, translate
 from kiosk.screens.flow import PROMPTS, SCREEN_FOR_STEP
+from kiosk.screens.flow_screens import SCREEN_NAMES
 from kiosk.screens.theme import (
     MIN_CAP_MM,
     MIN_CONTRAST,
