@@ -40,7 +40,13 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
-from kiosk.core.canonical import SHA256_HEX, SIGNATURE_BYTES, canonical_json
+from kiosk.core.canonical import (
+    SHA256_HEX,
+    SIGNATURE_BYTES,
+    canonical_json,
+    check_types,
+    parse_canonical,
+)
 from kiosk.core.ids import KEY_ID
 from kiosk.errors import SealingError
 from kiosk.fsutil import write_atomic
@@ -145,20 +151,10 @@ def sign_receipt(intake_key: IntakeKey, kiosk_id: str, record_id: str, packet_sh
 
 
 def _parse_body(body: bytes) -> dict[str, Any]:
-    try:
-        info = json.loads(body.decode("ascii"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # [[[[... nests too deep
-        raise ReceiptError("receipt body is not ASCII JSON") from exc
-    if not isinstance(info, dict) or set(info) != _RECEIPT_KEYS:
-        raise ReceiptError("receipt does not have the format-1 keys")
-    if canonical_json(info) != body:
-        raise ReceiptError("receipt is not canonical JSON")
-    types = {"format": int, "kiosk_id": str, "record_id": str, "packet_sha256": str,
-             "packet_length": int, "received_at": str, "intake_key_id": str}
-    for name, kind in types.items():
-        value = info[name]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ReceiptError(f"receipt field {name!r} is not a {kind.__name__}")
+    info = parse_canonical(body, _RECEIPT_KEYS, ReceiptError, "receipt")
+    check_types(info, {"format": int, "kiosk_id": str, "record_id": str, "packet_sha256": str,
+                       "packet_length": int, "received_at": str, "intake_key_id": str},
+                ReceiptError, "receipt")
     if info["format"] != RECEIPT_FORMAT:
         raise ReceiptError(f"receipt format {info['format']!r} is not supported")
     if not SHA256_HEX.fullmatch(info["packet_sha256"]) or info["packet_length"] < 0:

@@ -10,13 +10,18 @@ them from there.
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kiosk.core.canonical import SHA256_HEX, SIGNATURE_BYTES, canonical_json
+from kiosk.core.canonical import (
+    SHA256_HEX,
+    SIGNATURE_BYTES,
+    canonical_json,
+    check_types,
+    parse_canonical,
+)
 from kiosk.core.ids import is_record_id_for
 from kiosk.core.vocabulary import STEPS
 from kiosk.errors import SealingError
@@ -202,23 +207,13 @@ def split_signed(signed_manifest: bytes) -> tuple[bytes, bytes]:
 
 def parse_manifest(body: bytes) -> dict[str, Any]:
     """Parse and strictly validate manifest JSON (before or after the signature check)."""
-    try:
-        manifest = json.loads(body.decode("ascii"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # [[[[... nests too deep
-        raise SealingError("manifest is not ASCII JSON") from exc
-    if not isinstance(manifest, dict) or set(manifest) != _MANIFEST_KEYS:
-        raise SealingError("manifest does not have the format-1 keys")
-    if canonical_json(manifest) != body:
-        raise SealingError("manifest is not canonical JSON")
+    manifest = parse_canonical(body, _MANIFEST_KEYS, SealingError, "manifest")
     if manifest["format"] != FORMAT_VERSION:
         raise SealingError(f"manifest format {manifest['format']!r} is not supported")
-    types = {"record_id": str, "kiosk_id": str, "device_key_id": str, "central_key_id": str,
-             "seq": int, "boot_id": str, "clock_trusted": bool, "created_at": str,
-             "sealed_at": str, "assisted": bool, "steps": list}
-    for key, kind in types.items():
-        value = manifest[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise SealingError(f"manifest field {key!r} is not a {kind.__name__}")
+    check_types(manifest, {"record_id": str, "kiosk_id": str, "device_key_id": str,
+                           "central_key_id": str, "seq": int, "boot_id": str,
+                           "clock_trusted": bool, "created_at": str, "sealed_at": str,
+                           "assisted": bool, "steps": list}, SealingError, "manifest")
     steps = manifest["steps"]
     if not steps or not all(
         isinstance(s, dict) and set(s) == {"name", "length", "sha256"}
