@@ -204,23 +204,24 @@ def strings(value: list[Any], *, empty: bool = False) -> bool:
 
 
 # -- documentation ----------------------------------------------------------------------------
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` written as a TOML value (``kiosk config show``, the option tables)."""
     import json
 
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return repr(value)
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def markdown_rows(section: str, options: Mapping[str, Option]) -> list[str]:
     """One Markdown table row per option: key, default, allowed values, description."""
     rows = []
     for name, option in options.items():
-        default = "(unset)" if option.default is None else f"`{_toml(option.default)}`"
+        default = "(unset)" if option.default is None else f"`{toml_value(option.default)}`"
         text = " ".join(option.description.split()).replace("|", "\\|")
         rule = option.rule.replace("|", "\\|")
         rows.append(f"| `{section}.{name}` | {default} | {rule} | {text} |")

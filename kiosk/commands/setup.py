@@ -4,11 +4,11 @@ configuration, its keys and its software."""
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from kiosk.commands.output import EXIT_OK
 from kiosk.config import Config
+from kiosk.options import toml_value
 
 
 def cmd_config(config: Config, args: argparse.Namespace) -> int:
@@ -46,20 +46,10 @@ def cmd_update(config: Config, args: argparse.Namespace) -> int:
     return update_command(config, args)
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)
-
-
 def _to_toml(data: dict[str, dict[str, Any]]) -> str:
     lines: list[str] = []
     for section, values in data.items():
         lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
         lines.append("")
     return "\n".join(lines)
