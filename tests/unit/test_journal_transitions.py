@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import kiosk.journal
+import kiosk
 from kiosk.errors import IllegalStateChange
 from kiosk.journal import STATES, TRANSITIONS, Journal
 from tests.unit.test_journal import open_journal, record_in
@@ -172,7 +172,10 @@ def test_a_state_change_behind_the_one_method_is_seen_without_its_event(
     assert seen()[-1] == (record_id, "sealed", "exported")
 
 
-STATE_WRITE = re.compile(r"\bSET\s+state\s*=", re.IGNORECASE)
+# An UPDATE of the records table that assigns ``state`` anywhere in its SET list (before
+# its WHERE), however the statement is split over string pieces.
+STATE_WRITE = re.compile(r"\bUPDATE[\s\"']+records[\s\"']+SET\b(?:(?!\bWHERE\b).)*?\bstate\s*=",
+                         re.IGNORECASE | re.DOTALL)
 
 
 def state_writes(source: str) -> int:
@@ -180,14 +183,26 @@ def state_writes(source: str) -> int:
     return len(STATE_WRITE.findall(source))
 
 
-def test_only_the_one_method_assigns_a_state_in_the_package_source() -> None:
-    package = Path(kiosk.journal.__file__).parent
-    found = {p.name: n for p in sorted(package.glob("*.py"))
-             if (n := state_writes(p.read_text()))}
-    assert found == {"states.py": 1}
-    planted = ('conn.execute("UPDATE records SET state = \'sealed\', manifest = ? '
-               'WHERE id = ?", (m, r))')
+def test_only_the_one_method_assigns_a_state_anywhere_in_the_kiosk() -> None:
+    root = Path(kiosk.__file__).parent
+    found = {str(p.relative_to(root)): n for p in sorted(root.rglob("*.py"))
+             if (n := state_writes(p.read_text(encoding="utf-8")))}
+    assert found == {"journal/states.py": 1}
+
+
+@pytest.mark.parametrize("planted", [
+    'conn.execute("UPDATE records SET state = \'sealed\', manifest = ? WHERE id = ?", (m, r))',
+    'conn.execute("UPDATE records SET attempts = 0, state = \'sealed\' WHERE id = ?", (r,))',
+    'conn.execute("UPDATE records "\n  "SET last_error = NULL,"\n  " state = ? WHERE id = ?", x)',
+    "conn.execute('update records set STATE=? where id=?', x)",
+])
+def test_the_source_scan_finds_a_planted_state_write(planted: str) -> None:
     assert state_writes(planted) == 1
+
+
+def test_the_source_scan_leaves_other_updates_alone() -> None:
+    assert state_writes('conn.execute("UPDATE records SET attempts = 0 WHERE state = ?", x)') == 0
+    assert state_writes('conn.execute("UPDATE steps SET state = ? WHERE id = ?", x)') == 0
 
 
 def test_the_watch_trigger_never_reaches_the_file(
