@@ -17,19 +17,24 @@ from pathlib import Path
 from typing import Any, Protocol
 
 _SCHEMA_VERSION = 2
-_SCHEMA = """
+#: The intake's own tables, in both databases: ``{int8}`` is the 64-bit integer type
+#: (SQLite: INTEGER, PostgreSQL: BIGINT) and ``{code_default}`` the refusal code's default,
+#: which only SQLite's databases need (version 1 had no codes; see its migration).
+TABLES = """
 CREATE TABLE IF NOT EXISTS records (
     kiosk_id TEXT NOT NULL, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
-    length INTEGER NOT NULL, received_at TEXT NOT NULL,
+    length {int8} NOT NULL, received_at TEXT NOT NULL,
     PRIMARY KEY (kiosk_id, record_id));
 CREATE TABLE IF NOT EXISTS rejections (
     kiosk_id TEXT NOT NULL, record_id TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
-    code TEXT NOT NULL DEFAULT 'malformed_packet', PRIMARY KEY (kiosk_id, record_id));
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    code TEXT NOT NULL{code_default}, PRIMARY KEY (kiosk_id, record_id));
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value {int8} NOT NULL);
 CREATE TABLE IF NOT EXISTS processed (upload_id TEXT PRIMARY KEY, outcome TEXT NOT NULL,
     at TEXT NOT NULL);
-INSERT OR IGNORE INTO counters (name, value) VALUES ('duplicates', 0), ('rejected', 0);
 """
+_COUNTERS = ("INSERT OR IGNORE INTO counters (name, value)"
+             " VALUES ('duplicates', 0), ('rejected', 0);")
+_SCHEMA = TABLES.format(int8="INTEGER", code_default=" DEFAULT 'malformed_packet'") + _COUNTERS
 
 
 class Metadata(Protocol):

@@ -34,7 +34,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 from resumable_upload.locks.base import LockBackend
 
-from intake.metadata import no_stats, stats_of
+from intake.metadata import TABLES, no_stats, stats_of
 from intake.tus_storage import PG_SCHEMA as TUS_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -47,21 +47,11 @@ CONNECT_TIMEOUT_S = 10.0
 # EXISTS is not safe against itself running concurrently in PostgreSQL).
 _SCHEMA_LOCK = 0x6B696F736B  # "kiosk"
 
-SCHEMA = TUS_SCHEMA + """
-CREATE TABLE IF NOT EXISTS intake_schema (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    kiosk_id TEXT NOT NULL, record_id TEXT NOT NULL, sha256 TEXT NOT NULL,
-    length BIGINT NOT NULL, received_at TEXT NOT NULL,
-    PRIMARY KEY (kiosk_id, record_id));
-CREATE TABLE IF NOT EXISTS rejections (
-    kiosk_id TEXT NOT NULL, record_id TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
-    code TEXT NOT NULL, PRIMARY KEY (kiosk_id, record_id));
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS processed (upload_id TEXT PRIMARY KEY, outcome TEXT NOT NULL,
-    at TEXT NOT NULL);
-INSERT INTO counters (name, value) VALUES ('duplicates', 0), ('rejected', 0)
-    ON CONFLICT DO NOTHING;
-"""
+_COUNTERS = ("INSERT INTO counters (name, value) VALUES ('duplicates', 0), ('rejected', 0)"
+             " ON CONFLICT DO NOTHING;")
+SCHEMA = "\n".join((TUS_SCHEMA,
+                    "CREATE TABLE IF NOT EXISTS intake_schema (version INTEGER NOT NULL);",
+                    TABLES.format(int8="BIGINT", code_default=""), _COUNTERS))
 
 
 def is_postgres_url(url: str) -> bool:
