@@ -277,6 +277,6 @@ def rows(r: dict[str, Any]) -> list[str]:
 
 
 if __name__ == "__main__":
-    result = run()
-    print(json.dumps(result, indent=2))
-    print("\n".join(rows(result)))
+    from benchmarks import print_report
+
+    print_report(run(), rows)

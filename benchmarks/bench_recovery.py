@@ -202,8 +202,6 @@ def rows(r: dict[str, Any]) -> list[str]:
 
 
 if __name__ == "__main__":
-    import json
+    from benchmarks import print_report
 
-    result = run()
-    print(json.dumps(result, indent=2))
-    print("\n".join(rows(result)))
+    print_report(run(), rows)

@@ -743,6 +743,6 @@ if __name__ == "__main__":
         child(sys.argv[2:])
     else:
         sys.path.insert(0, str(REPO))
-        result = run()
-        print(json.dumps(result, indent=2))
-        print("\n".join(rows(result)))
+        from benchmarks import print_report
+
+        print_report(run(), rows)
