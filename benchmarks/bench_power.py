@@ -42,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import evict
 from kiosk.journal import Journal
 from kiosk.power import PowerStatus
 from kiosk.power.policy import Thresholds
@@ -184,7 +185,7 @@ def _inprocess_once(base: Path, journal_path: Path, poll_interval_s: float
         poll_interval_s=poll_interval_s, run_shutdown=run_shutdown)), daemon=True)
     thread.start()
     time.sleep(random.uniform(0.0, poll_interval_s) + 0.05)
-    _evict(journal_path)
+    evict(journal_path)
     ups.fail()
     ran = _wait_file(stamp)
     thread.join(timeout=TIMEOUT_S)
@@ -192,17 +193,6 @@ def _inprocess_once(base: Path, journal_path: Path, poll_interval_s: float
         raise RuntimeError(f"watch() returned {result}")
     return {"total_s": ran - ups.flipped, "poll_s": ups.read_low - ups.flipped,
             "journal_s": started[0] - ups.read_low, "command_s": ran - started[0]}
-
-
-def _evict(path: Path) -> None:
-    """Drop this file's pages from the page cache (this file only)."""
-    with contextlib.suppress(FileNotFoundError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
 
 
 @contextlib.contextmanager

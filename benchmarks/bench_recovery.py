@@ -34,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import evict
 from benchmarks.bench_journal import record_steps
 from kiosk.config import load_config
 from kiosk.journal import Journal, database
@@ -78,27 +79,17 @@ def build(path: Path, records: int, steps: dict[str, dict[str, bytes]], keys: Pa
         journal.close()
 
 
-def _evict(path: Path) -> None:
-    """Flush the file and drop its pages (only this file's) from the page cache."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
 def _fresh_copy(pristine: Path, data: Path) -> Path:
     target = data / "journal.db"
     for suffix in ("", "-wal", "-shm", ".lock"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(pristine, target)
-    _evict(target)
+    evict(target)
     return target
 
 
 def _read_floor(path: Path) -> float:
-    _evict(path)
+    evict(path)
     start = time.perf_counter()
     with open(path, "rb", buffering=0) as f:
         while f.read(4 << 20):
