@@ -7,6 +7,7 @@ tests/integration/test_ups_poweroff.py.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,13 +139,17 @@ def test_the_flag_is_cleared_at_start(tmp_path: Path) -> None:
 
 def test_write_flag_is_durable_and_plain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                          ) -> None:
-    synced: list[int] = []
-    real_fsync = __import__("os").fsync
-    monkeypatch.setattr("os.fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    synced: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (
+        synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1])
     flag = tmp_path / FLAG_NAME
+    (tmp_path / (FLAG_NAME + ".tmp")).write_text("half")  # a watcher killed while writing
     write_flag(flag, {"type": "gpio", "pin": "26", "active": "high"},
                reason='battery at 5%, below "x"\nrm -rf /; $(reboot)')
-    assert len(synced) >= 2  # the file, then the directory
+    # the file (under the temporary name clear_flag knows), then the directory
+    assert synced == [str(tmp_path / (FLAG_NAME + ".tmp")), str(tmp_path)]
+    assert [p.name for p in tmp_path.iterdir()] == [FLAG_NAME]
     doc = parse(flag)
     assert doc["pin"] == "26" and "\n" not in doc["reason"]
     assert not set(doc["reason"]) & set("\"$;`'\\\n")
