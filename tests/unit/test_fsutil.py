@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kiosk import fsutil
-from tests.full_disk import run_on_a_full_disk
+from tests.durability import record_fsyncs, run_on_a_full_disk
 
 
 def test_make_dirs_fsyncs_the_parent_of_every_new_level(tmp_path: Path,
@@ -54,22 +54,9 @@ def test_write_atomic_without_overwrite_keeps_an_existing_file(tmp_path: Path) -
     assert [p.name for p in tmp_path.iterdir()] == ["receipt"]
 
 
-def _record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What each os.fsync is called on, by path (as the kernel names the descriptor)."""
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    return synced
-
-
 def test_write_atomic_fsyncs_the_file_before_its_rename_then_the_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    synced = _record_fsyncs(monkeypatch)
+    synced = record_fsyncs(monkeypatch)
     fsutil.write_atomic(tmp_path / "key", b"secret", 0o600, overwrite=False)
     assert len(synced) == 2
     assert synced[0].startswith(f"{tmp_path}/.key.tmp-")  # still under its temporary name
@@ -79,7 +66,7 @@ def test_write_atomic_fsyncs_the_file_before_its_rename_then_the_directory(
 @pytest.mark.parametrize("overwrite", [True, False])
 def test_write_atomic_not_durable_fsyncs_nothing_and_leaves_no_temporary(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overwrite: bool) -> None:
-    synced = _record_fsyncs(monkeypatch)
+    synced = record_fsyncs(monkeypatch)
     target = tmp_path / "status.json"
     fsutil.write_atomic(target, b"{}", 0o600, overwrite=overwrite, durable=False)
     fsutil.write_atomic(target, b"{ }", 0o600, overwrite=True, durable=False)
@@ -95,7 +82,7 @@ def test_commit_file_fsyncs_the_file_then_renames_it_then_fsyncs_the_directory(
     temporary.write_bytes(b"written by a library")
     target = tmp_path / "export.db"
     target.write_bytes(b"old")
-    synced = _record_fsyncs(monkeypatch)
+    synced = record_fsyncs(monkeypatch)
     fsutil.commit_file(temporary, target, overwrite=True)
     assert synced == [str(temporary), str(tmp_path)]
     assert target.read_bytes() == b"written by a library"

@@ -7,7 +7,6 @@ tests/integration/test_ups_poweroff.py.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from kiosk.power.policy import Thresholds
 from kiosk.power.poweroff import FLAG_NAME, clear_flag, current_boot_id, plan, write_flag
 from kiosk.power.watcher import watch
 from tests.conftest import write_config
+from tests.durability import record_fsyncs
 
 MAINS = PowerStatus("mains", 100.0, 3600.0, False)
 BATTERY = PowerStatus("battery", 80.0, 2400.0, False)
@@ -139,10 +139,7 @@ def test_the_flag_is_cleared_at_start(tmp_path: Path) -> None:
 
 def test_write_flag_is_durable_and_plain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                          ) -> None:
-    synced: list[str] = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (
-        synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1])
+    synced = record_fsyncs(monkeypatch)
     flag = tmp_path / FLAG_NAME
     (tmp_path / (FLAG_NAME + ".tmp")).write_text("half")  # a watcher killed while writing
     write_flag(flag, {"type": "gpio", "pin": "26", "active": "high"},

@@ -1,10 +1,11 @@
-"""A full disk for one child process: a file-size limit (RLIMIT_FSIZE) makes every write
-past ``limit`` bytes fail with EFBIG (SIGXFSZ ignored), as a full file system fails it with
-ENOSPC, without filling any disk.
+"""What a test of durability needs: which files and directories were fsync'd
+(:func:`record_fsyncs`), and a full disk for one child process (:func:`run_on_a_full_disk`).
 
-``sys.dont_write_bytecode`` is set before the limit: under it the interpreter's own .pyc
-writes are cut short too, and a truncated cache file in the checkout breaks every later
-import of that module.
+The full disk is a file-size limit (RLIMIT_FSIZE): every write past ``limit`` bytes fails
+with EFBIG (SIGXFSZ ignored), as a full file system fails it with ENOSPC, without filling
+any disk. ``sys.dont_write_bytecode`` is set before the limit: under it the interpreter's
+own .pyc writes are cut short too, and a truncated cache file in the checkout breaks every
+later import of that module.
 """
 
 from __future__ import annotations
@@ -14,7 +15,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+def record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on in this test, the path of what each ``os.fsync`` is called on (as the
+    kernel names the descriptor then: a file still under its temporary name shows so)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
 
 
 def under_a_size_limit(code: str, limit: int) -> str:
