@@ -4,7 +4,10 @@ A new directory exists after a power cut only once its parent directory has been
 (POSIX; ext4 often hides the difference, XFS and btrfs do not): every directory the kiosk
 creates goes through :func:`make_dirs`. A whole small file (a key, a registration, a
 receipt, a certificate) is written with :func:`write_atomic`: after a power cut it is there
-whole, or as it was before, never half.
+whole, or as it was before, never half. A file something else wrote under a temporary name
+(a SQLite export, a staged copy) is given its name with :func:`commit_file`, which is also
+:func:`write_atomic`'s last step. A status file rewritten every second is written with
+``write_atomic(..., durable=False)``: never half, but not fsync'd.
 
 Imports nothing from ``kiosk``: any layer may use it.
 """
@@ -45,13 +48,60 @@ def make_dirs(path: Path, mode: int = 0o750) -> None:
         fsync_dir(directory.parent)
 
 
+def commit_file(temporary: Path, path: Path, *, overwrite: bool, durable: bool = True) -> None:
+    """Give the finished file ``temporary`` (beside ``path``, written by the caller or by
+    a library) the name ``path`` atomically: fsync it, rename it over ``path``, fsync the
+    directory. Without ``overwrite`` an existing ``path`` raises FileExistsError, even if
+    it appears between our check and our rename (``os.link`` does not clobber).
+    ``temporary`` is gone afterwards, whether the commit worked or not.
+
+    ``durable=False`` (for :func:`write_atomic`'s often rewritten status files) fsyncs
+    neither the file nor the directory: readers still see the old file or the new one
+    whole, never half, but a power cut may lose the new one, see :func:`write_atomic`.
+    """
+    path = Path(path)
+    try:
+        if durable:
+            fd = os.open(temporary, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                # file systems without hard links (FAT on a USB stick): check, then rename
+                if path.exists():
+                    raise FileExistsError(errno.EEXIST, "exists", str(path)) from exc
+                os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    if durable:
+        fsync_dir(path.parent)
+
+
 def write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool,
-                 temporary: str | None = None) -> None:
-    """Write ``data`` to ``path`` atomically: temp file (``mode`` from birth), fsync, rename,
-    fsync the directory. Without ``overwrite`` an existing ``path`` raises FileExistsError,
-    even if it appears between our check and our rename (``os.link`` does not clobber).
-    ``temporary`` names the temp file beside ``path`` (default: hidden, with this process's
-    id), for a caller that sweeps up what a killed process left (the intake).
+                 temporary: str | None = None, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically: temp file (``mode`` from birth), then
+    :func:`commit_file` (fsync, rename, fsync the directory). Without ``overwrite`` an
+    existing ``path`` raises FileExistsError. ``temporary`` names the temp file beside
+    ``path`` (default: hidden, with this process's id and a random part), for a caller
+    that sweeps up what a killed process left (the intake); it must not exist.
+
+    ``durable=False`` is for a status file rewritten every second or every poll (upload
+    progress, the power watcher's verdict), where an fsync each time would wear the SD card
+    for nothing: no fsync of the file or the directory. Readers still never see half a file.
+    After a power cut, on ext4 (its defaults: data=ordered, auto_da_alloc, whose rename
+    heuristic writes a file renamed over another out before the rename is committed)
+    ``path`` is the old file or the new one whole; a ``path`` that did not exist before,
+    or another file system, may leave it missing or empty, and a temp file may be left
+    behind. Its readers must take a missing, empty or stale file for "nothing known".
     """
     path = Path(path)
     tmp = path.with_name(temporary or f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
@@ -63,22 +113,10 @@ def write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool,
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
         finally:
             os.close(fd)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                    raise
-                # file systems without hard links (FAT on a USB stick): check, then rename
-                if path.exists():
-                    raise FileExistsError(errno.EEXIST, "exists", str(path)) from exc
-                os.replace(tmp, path)
-    finally:
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    fsync_dir(path.parent)
+        raise
+    commit_file(tmp, path, overwrite=overwrite, durable=durable)

@@ -7,8 +7,9 @@ error; each step's name, size, digest and time; the audit trail. It never holds 
 (the sealed portraits, fingerprints, data), a manifest, a receipt or an upload URL.
 
 The rows are read in one read transaction (a consistent snapshot while the kiosk writes),
-written with sqlite-utils into a temporary file beside ``out``, fsync'd, then renamed: a
-half-written export never carries the final name.
+written with sqlite-utils into a temporary file beside ``out``, then given its name with
+:func:`kiosk.fsutil.commit_file` (fsync'd, renamed, directory fsync'd): a half-written export
+never carries the final name, and a file of that name is never replaced.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from kiosk import __version__
 from kiosk.errors import JournalError
-from kiosk.fsutil import fsync_dir
+from kiosk.fsutil import commit_file
 
 # Columns are named one by one so a new journal column (say, one that holds a payload) is
 # left out until someone decides it belongs here.
@@ -98,13 +99,7 @@ def write_export(snapshot: dict[str, list[dict[str, Any]]], out: Path, *,
             counts = {name: db[name].count for name in ("records", "steps", "audit")}
         finally:
             db.close()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, out)
-        fsync_dir(out.parent)
+        commit_file(tmp, out, overwrite=False)  # nor over a file made meanwhile
     except (sqlite3.Error, OSError) as exc:
         # A full USB stick or a read-only one: one line for the maintainer, no half file.
         tmp.unlink(missing_ok=True)

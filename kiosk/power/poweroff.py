@@ -27,14 +27,13 @@ The flag is a few ``key=value`` lines the hook reads without sourcing them.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kiosk.fsutil import fsync_dir
+from kiosk.fsutil import fsync_dir, write_atomic
 from kiosk.netutil import is_loopback_url
 
 log = logging.getLogger(__name__)
@@ -112,21 +111,20 @@ def write_flag(path: Path, fields: Mapping[str, str], *, reason: str = "") -> No
             raise ValueError(f"poweroff flag field {key}={value!r}")
     text = "# kiosk power watch: cut the UPS output at poweroff (docs/power.md)\n" + \
         "".join(f"{key}={value}\n" for key, value in doc.items())
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    tmp = _temporary(path)
+    tmp.unlink(missing_ok=True)  # left by a watcher killed while writing it
+    write_atomic(path, text.encode(), 0o644, overwrite=True, temporary=tmp.name)
+
+
+def _temporary(path: Path) -> Path:
+    """The flag's temporary file (a fixed name: :func:`clear_flag` removes it too)."""
+    return path.with_name(path.name + ".tmp")
 
 
 def clear_flag(path: Path) -> bool:
     """Remove the flag (durably); True when there was one."""
     removed = False
-    for name in (path, path.with_name(path.name + ".tmp")):
+    for name in (path, _temporary(path)):
         try:
             name.unlink()
             removed = True

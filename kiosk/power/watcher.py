@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import threading
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.errors import KioskError
+from kiosk.fsutil import write_atomic
 from kiosk.power import PowerStatus
 from kiosk.power.options import OPTIONS as _POWER
 from kiosk.power.policy import PowerEvent, PowerPolicy, Thresholds
@@ -35,14 +35,16 @@ STATE_FILE = "power.json"
 
 # -- published state ------------------------------------------------------------------------
 def publish_state(path: Path, policy: PowerPolicy, status: PowerStatus | None) -> None:
-    """Write the watcher's verdict atomically (temp file, rename) for the UI and tools."""
+    """Write the watcher's verdict for the UI and tools: atomically (never half), not
+    durably (every poll: an fsync each time would wear the SD card for nothing). Its
+    readers take a missing, unreadable or stale file for "not known" and read the UPS
+    themselves (:func:`read_published_state`). OSError on a full disk, temp file removed.
+    """
     doc = {"accepting": policy.accepting, "reason": policy.reason,
            "on_battery": policy.on_battery, "shutting_down": policy.shutting_down,
            "status": asdict(status) if status is not None else None,
            "updated": time.time()}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(doc).encode(), 0o600, overwrite=True, durable=False)
 
 
 def read_published_state(path: Path, *, max_age_s: float = 10.0) -> dict[str, Any] | None:
@@ -89,7 +91,7 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
         log.info("removed the UPS poweroff flag %s of an earlier shutdown", poweroff_flag)
     policy = PowerPolicy(thresholds)
     stop = stop or threading.Event()
-    last_error = ""
+    last_error = unpublished = ""
     journal: Any = _open(journal_factory) if journal_factory is not None else None
     notifier = notifier or Notifier({})
     ready = False
@@ -110,7 +112,14 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
                 journal = journal or _open(journal_factory)
                 if journal is not None:
                     _journal_events(journal, events)
-            publish_state(state_path, policy, status)
+            try:
+                publish_state(state_path, policy, status)
+                unpublished = ""
+            except OSError as exc:  # a full disk must not stop the watcher, nor a shutdown
+                if (exc.strerror or "?") != unpublished:
+                    unpublished = exc.strerror or "?"
+                    log.warning("cannot publish the power state in %s: %s (the kiosk reads "
+                                "the UPS itself meanwhile)", state_path, unpublished)
             if not ready:
                 notifier.ready("watching the UPS")
                 ready = True

@@ -30,12 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.errors import KioskError
-from kiosk.fsutil import fsync_dir, make_dirs
+from kiosk.fsutil import fsync_dir, make_dirs, write_atomic
 
 RELEASE_FILE = "kiosk-release.json"  # in a release's top directory; its presence = complete
 STATE_FILE = "update-state.json"
 LOG_FILE = "last-update.log"
 LOCK_FILE = "update.lock"
+
+
+def _json(doc: dict[str, Any]) -> bytes:
+    """A small JSON file for people to read too (RELEASE_FILE, STATE_FILE)."""
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
 class UpdateFailed(KioskError):
@@ -163,11 +168,8 @@ class Releases:
         """Write RELEASE_FILE last, after flushing the whole release to disk (a power cut
         after this never leaves a "complete" release with empty files)."""
         info = {**info, "name": path.name, "installed_at": time.time()}
-        tmp = path / (RELEASE_FILE + ".tmp")
-        tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         os.sync()  # pip wrote thousands of files without fsync; one sync covers them all
-        os.replace(tmp, path / RELEASE_FILE)
-        fsync_dir(path)
+        write_atomic(path / RELEASE_FILE, _json(info), 0o644, overwrite=True)
         return Release(path.name, path, info)
 
     def point(self, link: str, release: Release | None) -> None:
@@ -186,15 +188,15 @@ class Releases:
         fsync_dir(self.root)
 
     def write_state(self, data: dict[str, Any] | None) -> None:
+        """Record (durably: a power cut right after the switch must find it whole) what
+        an update between switch and verdict is doing; None: it is over."""
         path = self.root / STATE_FILE
         if data is None:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+            fsync_dir(self.root)
         else:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, path)
-        fsync_dir(self.root)
+            write_atomic(path, _json(data), 0o644, overwrite=True)
 
     def remove(self, path: Path) -> None:
         """Delete a release directory; renamed to a hidden name first, so a removal cut

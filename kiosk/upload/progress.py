@@ -3,9 +3,10 @@
 The uploader is its own process (``kiosk upload``); ``kiosk status`` runs in another, over
 SSH, often while a slow link is carrying a record. The uploader rewrites one small file,
 ``<data_dir>/upload-progress.json``, at most every :data:`WRITE_EVERY_S` seconds (temp file,
-rename; no fsync: it says how a transfer is going, it is not a record, and the SD card
-should not pay for it), and deletes it when the record is acknowledged or the uploader
-stops. It names the record id and byte counts only, never anything about the citizen.
+rename; no fsync, ``write_atomic(durable=False)``: it says how a transfer is going, it is
+not a record, and the SD card should not pay for it), and deletes it when the record is
+acknowledged or the uploader stops. It names the record id and byte counts only, never
+anything about the citizen.
 
 Fields: ``record_id``, ``bytes_total``, ``bytes_sent`` (the furthest byte handed to the
 link), ``bytes_kept`` (what the intake said it holds, at its last answer),
@@ -24,6 +25,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from kiosk.fsutil import write_atomic
 
 PROGRESS_FILE = "upload-progress.json"
 WRITE_EVERY_S = 1.0
@@ -100,13 +103,10 @@ class ProgressFile:
         if self._record is None or (not force and now - self._written < WRITE_EVERY_S):
             return
         self._written = now
-        tmp = self.path.with_name(f".{PROGRESS_FILE}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(self.snapshot(), sort_keys=True))
-            os.replace(tmp, self.path)
-        except OSError:  # a full disk must not stop an upload for a status line
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        # a full disk must not stop an upload for a status line (nor leave a temp file)
+        with contextlib.suppress(OSError):
+            write_atomic(self.path, json.dumps(self.snapshot(), sort_keys=True).encode(),
+                         0o600, overwrite=True, durable=False)
 
 
 def read_progress(data_dir: Path) -> dict[str, Any] | None:

@@ -5,15 +5,20 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 
 from kiosk.enrollment.synthetic import citizens
+from kiosk.errors import JournalError
 from kiosk.journal import Journal
+from kiosk.journal.export import write_export
 from tests.conftest import KIOSK, kiosk_env
+from tests.durability import record_fsyncs, under_a_size_limit
 
 
 def kiosk(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -97,19 +102,12 @@ def test_export_without_a_journal_is_a_clear_failure(kiosk_config: Path,
     assert not out.exists()
 
 
-# A USB stick that fills up: the file size limit makes every write past 36 KiB fail with
-# EFBIG (SIGXFSZ ignored), as a full file system fails it with ENOSPC. 36 KiB: the
-# journal's 32 KiB WAL index (-shm) still fits, the export of 12 records does not.
-# sys.dont_write_bytecode: under the limit the interpreter's own .pyc writes are cut short
-# too, and a truncated cache file in the checkout breaks every later import of that module.
-FULL_STICK = """
-import resource, signal, sys
-sys.dont_write_bytecode = True
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (36 * 1024, 36 * 1024))
+# A USB stick that fills up (tests/durability.py). 36 KiB: the journal's 32 KiB WAL index
+# (-shm) still fits, the export of 12 records does not.
+FULL_STICK = under_a_size_limit("""
 from kiosk.cli import main
 sys.exit(main(sys.argv[1:]))
-"""
+""", 36 * 1024)
 
 
 def test_export_to_a_full_stick_is_one_clear_line_and_no_half_file(
@@ -125,3 +123,33 @@ def test_export_to_a_full_stick_is_one_clear_line_and_no_half_file(
     assert f"cannot write {out}" in result.stderr
     assert "Traceback" not in result.stderr
     assert list(stick.iterdir()) == []  # neither the export nor its temporary file
+
+
+EMPTY = {"records": [], "steps": [], "audit": [],
+         "export": [{"kiosk_software": "0.0.0", "journal_schema": 1}]}
+
+
+def test_export_is_fsynced_under_its_temporary_name_then_its_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced = record_fsyncs(monkeypatch)
+    out = tmp_path / "support.db"
+    counts = write_export(EMPTY, out, kiosk_id="test-01", exported_at="2026-01-01T00:00:00Z")
+    assert counts == {"records": 0, "steps": 0, "audit": 0}
+    assert synced == [str(tmp_path / f".support.db.{os.getpid()}.tmp"), str(tmp_path)]
+    assert [p.name for p in tmp_path.iterdir()] == ["support.db"]
+
+
+def test_export_never_replaces_a_file_made_while_it_was_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "support.db"
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # another export to the same name, finished first
+        out.write_text("the other export")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(JournalError, match=f"cannot write {out}"):
+        write_export(EMPTY, out, kiosk_id="test-01", exported_at="2026-01-01T00:00:00Z")
+    assert out.read_text() == "the other export"
+    assert [p.name for p in tmp_path.iterdir()] == ["support.db"]

@@ -1,13 +1,16 @@
-"""Directories the kiosk makes are durable: each new level's parent is fsync'd."""
+"""Directories the kiosk makes are durable (each new level's parent fsync'd); whole files
+are written atomically, durably or (status files) not."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pytest
 
 from kiosk import fsutil
+from tests.durability import record_fsyncs, run_on_a_full_disk
 
 
 def test_make_dirs_fsyncs_the_parent_of_every_new_level(tmp_path: Path,
@@ -51,42 +54,79 @@ def test_write_atomic_without_overwrite_keeps_an_existing_file(tmp_path: Path) -
     assert [p.name for p in tmp_path.iterdir()] == ["receipt"]
 
 
-# sys.dont_write_bytecode: under the size limit the interpreter's own cache writes are cut
-# short too, and it would leave a truncated .pyc in the checkout for every later process.
+def test_write_atomic_fsyncs_the_file_before_its_rename_then_the_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced = record_fsyncs(monkeypatch)
+    fsutil.write_atomic(tmp_path / "key", b"secret", 0o600, overwrite=False)
+    assert len(synced) == 2
+    assert synced[0].startswith(f"{tmp_path}/.key.tmp-")  # still under its temporary name
+    assert synced[1] == str(tmp_path)
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_write_atomic_not_durable_fsyncs_nothing_and_leaves_no_temporary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overwrite: bool) -> None:
+    synced = record_fsyncs(monkeypatch)
+    target = tmp_path / "status.json"
+    fsutil.write_atomic(target, b"{}", 0o600, overwrite=overwrite, durable=False)
+    fsutil.write_atomic(target, b"{ }", 0o600, overwrite=True, durable=False)
+    assert synced == []
+    assert target.read_bytes() == b"{ }"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
+
+
+def test_commit_file_fsyncs_the_file_then_renames_it_then_fsyncs_the_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    temporary = tmp_path / ".export.db.tmp"
+    temporary.write_bytes(b"written by a library")
+    target = tmp_path / "export.db"
+    target.write_bytes(b"old")
+    synced = record_fsyncs(monkeypatch)
+    fsutil.commit_file(temporary, target, overwrite=True)
+    assert synced == [str(temporary), str(tmp_path)]
+    assert target.read_bytes() == b"written by a library"
+    assert [p.name for p in tmp_path.iterdir()] == ["export.db"]
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_commit_file_without_overwrite_keeps_an_existing_file_and_removes_the_temporary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hard_links: bool) -> None:
+    if not hard_links:  # FAT on a USB stick
+        def no_link(source: object, target: object) -> None:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_link)
+    temporary = tmp_path / ".export.db.tmp"
+    temporary.write_bytes(b"first")
+    fsutil.commit_file(temporary, tmp_path / "export.db", overwrite=False)
+    temporary.write_bytes(b"second")
+    with pytest.raises(FileExistsError):
+        fsutil.commit_file(temporary, tmp_path / "export.db", overwrite=False)
+    assert (tmp_path / "export.db").read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["export.db"]
+
+
 FULL_DISK = """
-import resource, signal, sys
-sys.dont_write_bytecode = True
 from pathlib import Path
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # a full disk, for this process
 from kiosk.fsutil import write_atomic
 try:
-    write_atomic(Path(sys.argv[1]), b"n" * 65536, 0o644, overwrite=True)
+    write_atomic(Path(sys.argv[1]), b"n" * 65536, 0o644, overwrite=True,
+                 durable=sys.argv[2] == "durable")
 except OSError as exc:
     print(exc.errno)
 """
 
 
+@pytest.mark.parametrize("durable", [True, False])
 def test_write_atomic_on_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(
-        tmp_path: Path) -> None:
-    import errno
-    import subprocess
-    import sys
-
+        tmp_path: Path, durable: bool) -> None:
     directory = tmp_path / "stick"
     directory.mkdir()
     target = directory / "photo.jpg"
     target.write_bytes(b"the old photo")
-    # The bytecode cache goes to a directory of the test's own, so a truncated .pyc would
-    # show there rather than break the checkout for every later process.
-    cache = tmp_path / "pycache"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env |= {"PYTHONPATH": str(Path(__file__).parents[2]), "PYTHONPYCACHEPREFIX": str(cache)}
-    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(target)], capture_output=True,
-                          text=True, timeout=60, check=False, env=env)
+    done = run_on_a_full_disk(FULL_DISK, str(target), "durable" if durable else "not",
+                              limit=4096, tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr  # refused with an OSError, not a crash
     assert done.stdout.strip() == str(errno.EFBIG)
     assert target.read_bytes() == b"the old photo"
     assert sorted(p.name for p in directory.iterdir()) == ["photo.jpg"]
-    # (the interpreter's start-up, before the limit, caches its standard library there)
-    assert list(cache.rglob("fsutil*.pyc")) == []

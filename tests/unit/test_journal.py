@@ -17,6 +17,7 @@ import sqlite_utils
 
 from kiosk.errors import IllegalStateChange, JournalCorrupt, JournalError
 from kiosk.journal import STATES, STEPS, TRANSITIONS, Journal, RecordInfo, database, migrations
+from tests.durability import record_fsyncs
 
 KIOSK = "poso-01"
 
@@ -294,14 +295,7 @@ def test_journal_runs_wal_with_synchronous_full_and_foreign_keys(
 
 def test_creating_the_journal_fsyncs_its_directory(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def spy(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
+    synced = record_fsyncs(monkeypatch)
     path = tmp_path / "data" / "journal.db"
     open_journal(path).close()
     assert str(path) in synced

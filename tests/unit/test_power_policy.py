@@ -13,7 +13,8 @@ from kiosk.errors import DeviceTimeout
 from kiosk.journal import Journal
 from kiosk.power import PowerStatus
 from kiosk.power.policy import PowerPolicy, Thresholds
-from kiosk.power.watcher import read_published_state, watch
+from kiosk.power.watcher import publish_state, read_published_state, watch
+from tests.durability import record_fsyncs, run_on_a_full_disk
 
 MAINS = PowerStatus("mains", 100.0, 3600.0, False)
 BATTERY = PowerStatus("battery", 80.0, 2400.0, False)
@@ -158,3 +159,48 @@ def test_stale_published_state_is_ignored(tmp_path: Path) -> None:
     assert read_published_state(path) is None
     path.write_text("not json")
     assert read_published_state(path) is None
+
+
+FULL_DISK_WATCH = """
+import logging
+from pathlib import Path
+from kiosk.power import PowerStatus
+from kiosk.power.policy import Thresholds
+from kiosk.power.watcher import watch
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+mains = PowerStatus("mains", 100.0, 3600.0, False)
+battery = PowerStatus("battery", 80.0, 2400.0, False)
+readings = iter([mains, battery, battery, battery, PowerStatus("battery", 25.0, 200.0, True)])
+ticks = iter(range(1000))
+commands = []
+code = watch(lambda: next(readings), thresholds=Thresholds(debounce_s=2.0),
+             state_path=Path(sys.argv[1]), journal_factory=None,
+             shutdown_command=["systemctl", "poweroff"], poll_interval_s=0.0,
+             run_shutdown=commands.append, clock=lambda: float(next(ticks)))
+print(code, commands)
+"""
+
+
+def test_watch_on_a_full_disk_still_shuts_down_and_leaves_no_temporary(tmp_path: Path) -> None:
+    """The published state cannot be written: said once, and the watcher carries on."""
+    directory = tmp_path / "data"
+    directory.mkdir()
+    state = directory / "power.json"
+    state.write_text("the last state")
+    done = run_on_a_full_disk(FULL_DISK_WATCH, str(state), limit=64, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0 [['systemctl', 'poweroff']]"
+    assert done.stderr.count("cannot publish the power state") == 1, done.stderr
+    assert state.read_text() == "the last state"
+    assert [p.name for p in directory.iterdir()] == ["power.json"]
+
+
+def test_published_state_is_not_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    """Every poll: no fsync (SD-card wear), yet no temporary file is left beside it."""
+    synced = record_fsyncs(monkeypatch)
+    publish_state(tmp_path / "power.json", PowerPolicy(Thresholds()), MAINS)
+    publish_state(tmp_path / "power.json", PowerPolicy(Thresholds()), BATTERY)
+    assert synced == []
+    assert read_published_state(tmp_path / "power.json")["status"]["source"] == "battery"
+    assert [p.name for p in tmp_path.iterdir()] == ["power.json"]

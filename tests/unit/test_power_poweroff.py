@@ -21,6 +21,7 @@ from kiosk.power.policy import Thresholds
 from kiosk.power.poweroff import FLAG_NAME, clear_flag, current_boot_id, plan, write_flag
 from kiosk.power.watcher import watch
 from tests.conftest import write_config
+from tests.durability import record_fsyncs
 
 MAINS = PowerStatus("mains", 100.0, 3600.0, False)
 BATTERY = PowerStatus("battery", 80.0, 2400.0, False)
@@ -138,13 +139,14 @@ def test_the_flag_is_cleared_at_start(tmp_path: Path) -> None:
 
 def test_write_flag_is_durable_and_plain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                          ) -> None:
-    synced: list[int] = []
-    real_fsync = __import__("os").fsync
-    monkeypatch.setattr("os.fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    synced = record_fsyncs(monkeypatch)
     flag = tmp_path / FLAG_NAME
+    (tmp_path / (FLAG_NAME + ".tmp")).write_text("half")  # a watcher killed while writing
     write_flag(flag, {"type": "gpio", "pin": "26", "active": "high"},
                reason='battery at 5%, below "x"\nrm -rf /; $(reboot)')
-    assert len(synced) >= 2  # the file, then the directory
+    # the file (under the temporary name clear_flag knows), then the directory
+    assert synced == [str(tmp_path / (FLAG_NAME + ".tmp")), str(tmp_path)]
+    assert [p.name for p in tmp_path.iterdir()] == [FLAG_NAME]
     doc = parse(flag)
     assert doc["pin"] == "26" and "\n" not in doc["reason"]
     assert not set(doc["reason"]) & set("\"$;`'\\\n")

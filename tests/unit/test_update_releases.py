@@ -12,7 +12,14 @@ import pytest
 from kiosk.update.build import Source, wheel_version
 from kiosk.update.flow import _nothing_new
 from kiosk.update.proc import Outcome
-from kiosk.update.releases import RELEASE_FILE, Releases, UpdateBusy, UpdateFailed
+from kiosk.update.releases import (
+    RELEASE_FILE,
+    STATE_FILE,
+    Releases,
+    UpdateBusy,
+    UpdateFailed,
+)
+from tests.durability import record_fsyncs
 
 
 def _release(root: Path, name: str, *, complete: bool = True) -> Path:
@@ -91,6 +98,38 @@ def test_update_adopts_a_current_release_the_installer_made(tmp_path: Path) -> N
     assert adopted is not None and adopted.version == "0.1.0"
     assert releases.current() == releases.get("first") and releases.adopt_current() is None
     assert releases.prune(set()) == []
+
+
+def test_update_state_is_written_durably_then_removed(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A power cut right after the switch must find the state whole, never an empty file."""
+    releases = Releases(tmp_path)
+    synced = record_fsyncs(monkeypatch)
+    releases.write_state({"from": "0.1.0-aaaa", "to": "0.2.0-bbbb"})
+    assert releases.state() == {"from": "0.1.0-aaaa", "to": "0.2.0-bbbb"}
+    assert len(synced) == 2
+    assert synced[0].startswith(f"{tmp_path}/.{STATE_FILE}.tmp-")  # before its rename
+    assert synced[1] == str(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [STATE_FILE]
+    releases.write_state(None)
+    assert releases.state() is None and list(tmp_path.iterdir()) == []
+    assert synced[2:] == [str(tmp_path)]
+
+
+def test_a_release_is_marked_complete_after_everything_is_synced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _release(tmp_path, "0.2.0-bbbb", complete=False)
+    complete_at_sync: list[bool] = []
+    monkeypatch.setattr(os, "sync", lambda: complete_at_sync.append(
+        (path / RELEASE_FILE).exists()))
+    synced = record_fsyncs(monkeypatch)
+    Releases(tmp_path).mark_complete(path, {"version": "0.2.0"})
+    assert complete_at_sync == [False]
+    assert [s.startswith(f"{path}/.{RELEASE_FILE}.tmp-") for s in synced] == [True, False]
+    assert synced[1] == str(path)
+    release = Releases(tmp_path).get("0.2.0-bbbb")
+    assert release is not None and release.version == "0.2.0"
+    assert sorted(p.name for p in path.iterdir()) == ["bin", RELEASE_FILE]
 
 
 DOCTOR_CLOCK = """\

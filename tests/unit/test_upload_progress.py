@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kiosk.status import describe_in_flight
 from kiosk.upload.progress import PROGRESS_FILE, ProgressFile, read_progress
+from tests.durability import record_fsyncs, run_on_a_full_disk
 
 
 class FakeClock:
@@ -73,3 +76,37 @@ def test_a_report_left_by_a_dead_uploader_or_garbage_is_not_shown(tmp_path: Path
     path.write_text("[1, 2]")
     assert read_progress(tmp_path) is None
     assert read_progress(tmp_path / "missing") is None
+
+
+def test_progress_is_written_without_fsync(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every second of a transfer: no fsync (SD-card wear), yet no temporary file left."""
+    synced = record_fsyncs(monkeypatch)
+    clock = FakeClock()
+    meter = ProgressFile(tmp_path, clock=clock)
+    meter.start("test-01-000001-aaaaaa", 1000, 0)
+    clock.now += 1.0
+    meter.sent(500)
+    assert synced == []
+    assert read_progress(tmp_path)["bytes_sent"] == 500
+    assert [p.name for p in tmp_path.iterdir()] == [PROGRESS_FILE]
+
+
+FULL_DISK_PROGRESS = """
+from pathlib import Path
+from kiosk.upload.progress import ProgressFile
+meter = ProgressFile(Path(sys.argv[1]))
+meter.start("test-01-000001-aaaaaa", 1000, 0)
+meter.sent(500)
+print("sending")
+"""
+
+
+def test_progress_on_a_full_disk_is_skipped_and_leaves_no_temporary(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / PROGRESS_FILE).write_text("the last report")
+    done = run_on_a_full_disk(FULL_DISK_PROGRESS, str(data_dir), limit=64, tmp_path=tmp_path)
+    assert (done.returncode, done.stdout.strip()) == (0, "sending"), done.stderr
+    assert (data_dir / PROGRESS_FILE).read_text() == "the last report"
+    assert [p.name for p in data_dir.iterdir()] == [PROGRESS_FILE]
