@@ -23,35 +23,40 @@ from kiosk import __version__
 from kiosk.errors import JournalError
 from kiosk.fsutil import commit_file
 
-# Columns are named one by one so a new journal column (say, one that holds a payload) is
-# left out until someone decides it belongs here.
-RECORDS_SQL = ("SELECT id, seq, state, assisted, boot_id, clock_trusted, created_at,"
-               " updated_at, acknowledged_at, attempts, last_error, receipt IS NOT NULL,"
-               " length(manifest), upload_url IS NOT NULL FROM records ORDER BY seq")
-RECORD_COLUMNS = ("id", "seq", "state", "assisted", "boot_id", "clock_trusted", "created_at",
-                  "updated_at", "acknowledged_at", "attempts", "last_error", "has_receipt",
-                  "manifest_bytes", "upload_open")
-STEPS_SQL = ("SELECT record_id, step, seq, length, sha256, boot_id, clock_trusted, created_at"
-             " FROM steps ORDER BY seq")
-STEP_COLUMNS = ("record_id", "step", "seq", "length", "sha256", "boot_id", "clock_trusted",
-                "created_at")
-AUDIT_SQL = ("SELECT seq, event, details, boot_id, clock_trusted, created_at FROM audit"
-             " ORDER BY seq")
-AUDIT_COLUMNS = ("seq", "event", "details", "boot_id", "clock_trusted", "created_at")
+#: What the support copy holds of each journal table: (its column in the copy, the SQL
+#: over the journal's row), ordered by ``seq``. Columns are named one by one so a new
+#: journal column (say, one that holds a payload) is left out until someone decides it
+#: belongs here.
+EXPORTED: dict[str, tuple[tuple[str, str], ...]] = {
+    "records": (("id", "id"), ("seq", "seq"), ("state", "state"), ("assisted", "assisted"),
+                ("boot_id", "boot_id"), ("clock_trusted", "clock_trusted"),
+                ("created_at", "created_at"), ("updated_at", "updated_at"),
+                ("acknowledged_at", "acknowledged_at"), ("attempts", "attempts"),
+                ("last_error", "last_error"), ("has_receipt", "receipt IS NOT NULL"),
+                ("manifest_bytes", "length(manifest)"),
+                ("upload_open", "upload_url IS NOT NULL")),
+    "steps": (("record_id", "record_id"), ("step", "step"), ("seq", "seq"),
+              ("length", "length"), ("sha256", "sha256"), ("boot_id", "boot_id"),
+              ("clock_trusted", "clock_trusted"), ("created_at", "created_at")),
+    "audit": (("seq", "seq"), ("event", "event"), ("details", "details"),
+              ("boot_id", "boot_id"), ("clock_trusted", "clock_trusted"),
+              ("created_at", "created_at")),
+}
 
 
-def _rows(conn: sqlite3.Connection, sql: str, columns: tuple[str, ...]
-          ) -> list[dict[str, Any]]:
-    return [dict(zip(columns, row, strict=True)) for row in conn.execute(sql)]
+def _rows(conn: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
+    columns = EXPORTED[table]
+    sql = (f"SELECT {', '.join(expr for _, expr in columns)}"  # noqa: S608 -- constant names
+           f" FROM {table} ORDER BY seq")
+    names = [name for name, _ in columns]
+    return [dict(zip(names, row, strict=True)) for row in conn.execute(sql)]
 
 
 def read_snapshot(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
     """The metadata rows, read in one transaction so they agree with each other."""
     conn.execute("BEGIN")
     try:
-        records = _rows(conn, RECORDS_SQL, RECORD_COLUMNS)
-        steps = _rows(conn, STEPS_SQL, STEP_COLUMNS)
-        audit = _rows(conn, AUDIT_SQL, AUDIT_COLUMNS)
+        records, steps, audit = (_rows(conn, table) for table in ("records", "steps", "audit"))
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     finally:
         conn.execute("COMMIT")
