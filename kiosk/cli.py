@@ -24,6 +24,7 @@ from kiosk.commands.records import cmd_journal, cmd_metrics, cmd_queue, cmd_stat
 from kiosk.commands.setup import cmd_config, cmd_keys, cmd_update
 from kiosk.config import Config, load_config
 from kiosk.errors import ConfigError, KioskError, NotAccepting, StorageFull
+from kiosk.hardware.fingerprint.base import CAPTURE_TIMEOUT_S
 from kiosk.logs import setup_logging
 
 _COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
@@ -120,8 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     fp_sub = fp.add_subparsers(dest="fp_command", required=True, metavar="ACTION")
     capture = fp_sub.add_parser("capture", parents=[common], help="capture one image to a PNG")
     capture.add_argument("--out", required=True, metavar="FILE.png")
-    capture.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                         help="seconds to wait for a finger (default 10)")
+    capture.add_argument("--timeout", type=float, default=CAPTURE_TIMEOUT_S, metavar="S",
+                         help="seconds to wait for a finger (default %(default)g)")
     camera = hw_sub.add_parser("camera", parents=[common], help="the camera")
     camera_sub = camera.add_subparsers(dest="camera_command", required=True, metavar="ACTION")
     snapshot = camera_sub.add_parser("snapshot", parents=[common], help="one portrait JPEG")

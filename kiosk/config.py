@@ -9,11 +9,11 @@ Layers, later ones winning key by key:
 
 Every key is declared once, as a :class:`~kiosk.options.Option` with its type, default,
 what is allowed and a description (the Mopidy way): the sections in
-:mod:`kiosk.config_schema`, and each hardware
-backend's own options in ``OPTIONS`` on its class (kvmd's ``get_plugin_options()``), found
-through the hardware registry. One checker, :func:`kiosk.options.check`, validates them
-all. Any mistake is a :class:`~kiosk.errors.ConfigError` naming the key, the bad value and
-what is allowed; ``kiosk config check`` turns it into exit status 2.
+:mod:`kiosk.config_schema`, and each device backend's own options in ``OPTIONS`` on its
+class (kvmd's ``get_plugin_options()``), found through the device registry
+(:mod:`kiosk.devices`). One checker, :func:`kiosk.options.check`, validates them all. Any
+mistake is a :class:`~kiosk.errors.ConfigError` naming the key, the bad value and what is
+allowed; ``kiosk config check`` turns it into exit status 2.
 ``docs/config.md`` is generated from these declarations (``python -m kiosk.config_doc``).
 """
 
@@ -28,14 +28,21 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config_schema import SCHEMA
+from kiosk.devices import (
+    HARDWARE_KINDS,
+    KINDS,
+    backend_names,
+    create_device,
+    get_backend_class,
+    section_of,
+)
 from kiosk.errors import ConfigError
-from kiosk.hardware.registry import HARDWARE_KINDS
 from kiosk.netutil import is_loopback_url
 from kiosk.options import MASK, Option, check
 
 SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")
 
-_BACKEND_SECTIONS = {f"hardware.{kind}": kind for kind in HARDWARE_KINDS} | {"power": "power"}
+_BACKEND_SECTIONS = {section_of(kind): kind for kind in KINDS}
 
 
 class Config:
@@ -69,10 +76,7 @@ class Config:
 
     def _backend_declared(self, kind: str) -> Mapping[str, Option]:
         """The options the configured backend of ``kind`` declares (its ``OPTIONS``)."""
-        from kiosk.hardware.registry import get_backend_class
-
-        section = "power" if kind == "power" else f"hardware.{kind}"
-        cls = get_backend_class(kind, self._data[section]["type"])
+        cls = get_backend_class(kind, self._data[section_of(kind)]["type"])
         return getattr(cls, "OPTIONS", {})
 
     # -- conveniences used all over ---------------------------------------------------------
@@ -110,7 +114,7 @@ class Config:
 
     def backend_options(self, kind: str) -> dict[str, Any]:
         """The options for a hardware kind's backend: ``type`` plus what it declares."""
-        values = self._data["power" if kind == "power" else f"hardware.{kind}"]
+        values = self._data[section_of(kind)]
         declared = self._backend_declared(kind)
         return {"type": values["type"]} | {k: v for k, v in values.items() if k in declared}
 
@@ -161,8 +165,6 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
 
 def validate(data: dict[str, dict[str, Any]]) -> None:
     """Check every key of a merged config; raise ConfigError on the first mistake."""
-    from kiosk.hardware.registry import backend_names, get_backend_class
-
     for section, values in data.items():
         if section not in SCHEMA:
             allowed = ", ".join(f"[{s}]" for s in SCHEMA)
@@ -197,8 +199,8 @@ def check_sealing(config: Config) -> None:
     """
     data = config.as_dict(mask_secrets=False)
     if data["sealing"]["central_key"] == "dev":
-        real = [f"hardware.{k}" for k in HARDWARE_KINDS
-                if data[f"hardware.{k}"]["type"] not in ("sim", "mock")]
+        real = [section_of(k) for k in HARDWARE_KINDS
+                if data[section_of(k)]["type"] not in ("sim", "mock")]
         if real:
             raise ConfigError("sealing.central_key", "dev",
                               "the path of the central office's public key when real hardware "
@@ -243,9 +245,8 @@ def check_devices(config: Config) -> None:
     opened: no hardware is touched), so out-of-range values fail here with their key, and
     no GPIO line is claimed twice on real pins."""
     from kiosk.errors import DeviceError
-    from kiosk.hardware.registry import create_device, get_backend_class
 
-    for kind in (*HARDWARE_KINDS, "power"):
+    for kind in KINDS:
         # A DeviceError is a device problem (no pins on this machine), not a config mistake.
         with contextlib.suppress(DeviceError):
             create_device(kind, config.backend_options(kind))

@@ -1,9 +1,9 @@
 """``docs/config.md``: every config key and backend option, generated from the declarations.
 
 The reference is written from :data:`kiosk.config.SCHEMA` and each backend's ``OPTIONS``
-(found through the hardware registry), so it cannot say something the code does not do;
-``tests/unit/test_config_doc.py`` fails when the file and the declarations disagree.
-Regenerate it with::
+(found through the device registry, :mod:`kiosk.devices`), so it cannot say something the
+code does not do; ``tests/unit/test_config_doc.py`` fails when the file and the
+declarations disagree. Regenerate it with::
 
     python -m kiosk.config_doc > docs/config.md
 """
@@ -14,8 +14,8 @@ import sys
 from collections.abc import Iterator
 
 from kiosk.config import SCHEMA
+from kiosk.devices import KINDS, backend_names, get_backend_class, section_of
 from kiosk.errors import DeviceNotFound
-from kiosk.hardware.registry import BACKENDS, backend_names, get_backend_class
 from kiosk.options import Option, markdown_rows
 
 HEADER = """# Configuration reference
@@ -34,10 +34,6 @@ config check` creates every device without opening it).
 _TABLE_HEAD = ["| key | default | allowed | what it is |", "|---|---|---|---|"]
 
 
-def _section_of(kind: str) -> str:
-    return "power" if kind == "power" else f"hardware.{kind}"
-
-
 def _backend_options(kind: str, name: str) -> dict[str, Option] | None:
     """A backend's own options (those its section does not declare), or None when its
     module cannot be imported here (a vendor library absent)."""
@@ -45,13 +41,13 @@ def _backend_options(kind: str, name: str) -> dict[str, Option] | None:
         cls = get_backend_class(kind, name)
     except DeviceNotFound:
         return None
-    section = SCHEMA[_section_of(kind)]
+    section = SCHEMA[section_of(kind)]
     return {k: v for k, v in cls.OPTIONS.items() if k not in section}
 
 
 def _lines() -> Iterator[str]:
     yield HEADER
-    kinds = {_section_of(kind): kind for kind in BACKENDS}
+    kinds = {section_of(kind): kind for kind in KINDS}
     for section, options in SCHEMA.items():
         yield f"## [{section}]"
         yield ""

@@ -37,9 +37,9 @@ def _has_host(url: str) -> bool:
         return False
 
 
-def _backend(kind: str, default: str) -> Option:
-    """A device section's ``type``: checked against the hardware registry, not here."""
-    return String(default, description=f"the {kind} backend (names: kiosk/hardware/registry.py)")
+def _backend(kind: str, default: str, table: str = "kiosk/hardware/registry.py") -> Option:
+    """A device section's ``type``: checked against its backend table (``table``), not here."""
+    return String(default, description=f"the {kind} backend (names: {table})")
 
 
 def _panel_mm(value: list[Any]) -> bool:
@@ -51,7 +51,7 @@ def _commands(value: list[Any]) -> bool:
     return bool(value) and all(isinstance(c, list) and strings(c) for c in value)
 
 
-# section -> key -> Option. Hardware "type" keys are checked against the registry, not here;
+# section -> key -> Option. Device "type" keys are checked against the backend tables, not here;
 # the keys a backend shares with its section (the sensor's port, upsd's address) are that
 # backend's declarations.
 SCHEMA: dict[str, dict[str, Option]] = {
@@ -87,7 +87,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
     "hardware.card": {"type": _backend("card", "sim")},
     "hardware.gpio": {"type": _backend("gpio", "mock")},
     "power": {
-        "type": _backend("power", "sim"),
+        "type": _backend("power", "sim", "kiosk/power/registry.py"),
         **POWER,
     },
     "upload": {

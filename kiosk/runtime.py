@@ -15,6 +15,7 @@ from typing import Any
 
 from kiosk.clock import clock_is_synchronized
 from kiosk.config import Config, check_sealing
+from kiosk.devices import create_device
 from kiosk.errors import (
     ConfigError,
     DeviceError,
@@ -24,7 +25,6 @@ from kiosk.errors import (
     SealingError,
 )
 from kiosk.fsutil import make_dirs
-from kiosk.hardware.registry import create_device
 from kiosk.journal import Journal, quarantined_files
 from kiosk.power import PowerStatus
 from kiosk.power.policy import Thresholds, refusal_reason

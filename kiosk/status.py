@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from kiosk.config import Config
+from kiosk.devices import KINDS, create_device
 from kiosk.errors import KioskError
-from kiosk.hardware.registry import HARDWARE_KINDS, create_device
 from kiosk.journal import STATES, quarantined_files
 from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
 from kiosk.upload.progress import read_progress
@@ -42,7 +42,7 @@ def device_selftest(config: Config, kind: str, **overrides: Any) -> dict[str, An
 
 def hardware_selftest(config: Config) -> dict[str, dict[str, Any]]:
     """name -> {"ok": bool, "detail": str} for every configured device."""
-    return {kind: device_selftest(config, kind) for kind in (*HARDWARE_KINDS, "power")}
+    return {kind: device_selftest(config, kind) for kind in KINDS}
 
 
 def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:

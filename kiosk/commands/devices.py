@@ -52,8 +52,8 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from kiosk.devices import create_device
     from kiosk.fsutil import make_dirs
-    from kiosk.hardware.registry import create_device
     from kiosk.power.policy import Thresholds
     from kiosk.power.poweroff import flag_path
     from kiosk.power.poweroff import plan as plan_poweroff

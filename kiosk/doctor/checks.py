@@ -257,7 +257,7 @@ def check_intake_key(config: Config) -> Finding:
 # -- UPS ----------------------------------------------------------------------------------
 def check_ups(config: Config, timeout_s: float) -> Finding:
     """One reading through the configured power backend, with a short timeout."""
-    from kiosk.hardware.registry import create_device
+    from kiosk.devices import create_device
     from kiosk.power.base import describe
 
     section = config["power"]

@@ -26,6 +26,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kiosk.core.ektp import BLUE, RED  # the e-KTP backgrounds (sRGB)
 from kiosk.enrollment.face import FaceGeometry, FaceThresholds, find_faces, measure_face
 from kiosk.i18n import N_, bilingual
 
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["BLUE", "INSTRUCTIONS", "PORTRAIT_SIZE", "RED", "FaceVerdict",
            "background_for_year", "finish_portrait", "judge_face"]
 
-#: The e-KTP backgrounds (sRGB), as the district offices' cloths photograph.
-RED = (196, 28, 36)
-BLUE = (28, 86, 184)
 #: The kept portrait: width, height.
 PORTRAIT_SIZE = (360, 480)
 _EYE_DISTANCE = 90            # px in the kept portrait (ISO/IEC 19794-5 full frontal minimum)

@@ -16,12 +16,13 @@ from typing import TextIO
 from kiosk.config import Config
 from kiosk.errors import DeviceError, DeviceTimeout
 from kiosk.fsutil import write_atomic
+from kiosk.hardware.fingerprint.base import CAPTURE_TIMEOUT_S
 from kiosk.hardware.registry import create_device
 
 log = logging.getLogger(__name__)
 
 
-def capture_command(config: Config, out: Path, timeout: float = 10.0, *,
+def capture_command(config: Config, out: Path, timeout: float = CAPTURE_TIMEOUT_S, *,
                     stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Capture one fingerprint into ``out`` (PNG); return 0, or 1 with a reason on stderr.
 

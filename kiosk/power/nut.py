@@ -17,9 +17,9 @@ from typing import ClassVar
 
 from kiosk.errors import DeviceError, DeviceProtocolError
 from kiosk.hardware.base import Options
-from kiosk.options import Integer, Number, String
+from kiosk.options import String
 from kiosk.power.base import PowerSource, PowerStatus
-from kiosk.power.nut_client import NutClient
+from kiosk.power.nut_client import CONNECTION_OPTIONS, NutClient
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +86,12 @@ class NutUps(PowerSource):
     """
 
     OPTIONS: ClassVar[Options] = {
-        "host": String("127.0.0.1", test=lambda v: bool(v) and not any(c.isspace() for c in v),
-                       allowed="a host name or address", description="upsd's address"),
-        "port": Integer(3493, 1, 65535, description="upsd's TCP port"),
+        "host": CONNECTION_OPTIONS["host"],
+        "port": CONNECTION_OPTIONS["port"],
         "ups": String("ups", pattern=_NAME.pattern,
                       allowed="a ups.conf section name (letters, digits, '.', '_', '-')",
                       description="the UPS's name in ups.conf"),
-        "timeout": Number(3.0, above=0, maximum=60,
-                          allowed="seconds, more than 0 and at most 60",
-                          description="seconds for each question to upsd"),
+        "timeout": CONNECTION_OPTIONS["timeout"],
     }
 
     def __init__(self, *, host: str = OPTIONS["host"].default,

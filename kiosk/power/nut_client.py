@@ -28,12 +28,23 @@ import socket
 import time
 
 from kiosk.errors import DeviceError, DeviceNotFound, DeviceProtocolError, DeviceTimeout
+from kiosk.options import Integer, Number, Option, String
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire.ups")
 
 _MAX_LINE = 4096  # upsd's own lines are far shorter; a longer one is not upsd talking
 _MAX_LIST = 2000  # variables in one LIST VAR; a real UPS has under 200
+
+#: Where upsd is and how long each question may take, declared once: :class:`NutClient`'s
+#: defaults and the ``[power]`` options of ``type = "nut"`` (:class:`~kiosk.power.nut.NutUps`).
+CONNECTION_OPTIONS: dict[str, Option] = {
+    "host": String("127.0.0.1", test=lambda v: bool(v) and not any(c.isspace() for c in v),
+                   allowed="a host name or address", description="upsd's address"),
+    "port": Integer(3493, 1, 65535, description="upsd's TCP port"),
+    "timeout": Number(3.0, above=0, maximum=60, allowed="seconds, more than 0 and at most 60",
+                      description="seconds for each question to upsd"),
+}
 
 # upsd's ERR codes -> what they mean for the kiosk. DATA-STALE is the driver briefly losing
 # the UPS (a cable, a busy USB bus): worth retrying. The others need a maintainer.
@@ -58,8 +69,9 @@ class NutClient:
     is not NUT, or the connection closed mid-answer), and the ERR mapping above.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 3493, *, timeout: float = 3.0
-                 ) -> None:
+    def __init__(self, host: str = CONNECTION_OPTIONS["host"].default,
+                 port: int = CONNECTION_OPTIONS["port"].default, *,
+                 timeout: float = CONNECTION_OPTIONS["timeout"].default) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
+from kiosk.devices import create_device
 from kiosk.errors import DeviceError
-from kiosk.hardware.registry import create_device
 from kiosk.power import PowerSource, PowerStatus
 from tests.contract.backends import real_param, rig_for
 from tests.hil.nut_harness import wait_read

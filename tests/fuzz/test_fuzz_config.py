@@ -28,8 +28,8 @@ from kiosk.config import (
     load_config,
     validate,
 )
+from kiosk.devices import BACKENDS, get_backend_class
 from kiosk.errors import ConfigError
-from kiosk.hardware.registry import BACKENDS, get_backend_class
 from tests.fuzz.budget import fuzz
 
 # What the intake accepts as a kiosk id (intake/store.py): a kiosk must never be configured

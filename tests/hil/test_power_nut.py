@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from kiosk.devices import create_device
 from kiosk.errors import DeviceError, DeviceNotFound, DeviceProtocolError, DeviceTimeout
-from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
 from kiosk.power.nut import NutUps
 from kiosk.power.nut_client import NutClient

@@ -13,7 +13,7 @@ import pytest
 
 from kiosk.config import SCHEMA, load_config
 from kiosk.config_doc import render
-from kiosk.hardware.registry import BACKENDS, get_backend_class
+from kiosk.devices import BACKENDS, get_backend_class
 from kiosk.options import Option, check
 from kiosk.power.policy import Thresholds
 from kiosk.screens.flow import FlowSettings

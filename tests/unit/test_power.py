@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from kiosk.hardware.registry import create_device
+from kiosk.devices import create_device
 from kiosk.power import PowerSource, PowerStatus, SimPower
 
 

@@ -10,8 +10,8 @@ import types
 
 import pytest
 
+from kiosk.devices import create_device
 from kiosk.errors import DeviceNotFound
-from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
 from kiosk.power.gpio_ups import GpioUps, liion_percent
 from tests.smbus_fake import FakeSMBus, max17048

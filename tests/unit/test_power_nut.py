@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from kiosk.devices import create_device
 from kiosk.errors import DeviceProtocolError
-from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
 from kiosk.power.nut import NutUps, status_from_vars
 from kiosk.power.nut_client import split_line

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import load_config
+from kiosk.devices import create_device
 from kiosk.errors import ConfigError
-from kiosk.hardware.registry import create_device
 from kiosk.power import PowerStatus
 from kiosk.power.policy import Thresholds
 from kiosk.power.poweroff import FLAG_NAME, clear_flag, current_boot_id, plan, write_flag

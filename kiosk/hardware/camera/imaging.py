@@ -15,6 +15,9 @@ from kiosk.errors import ConfigError
 from kiosk.hardware.base import Frame, Photo
 from kiosk.options import Integer, Number, Option, check
 
+#: A frame whose mean pixel value is below this is black: the lens covered or capped, no
+#: light, or a dead sensor (the real backends' self-tests).
+BLACK_MEAN = 3.0
 #: The e-KTP portrait's aspect ratio, width:height.
 PORTRAIT_ASPECT = (3, 4)
 ROTATIONS = (0, 90, 180, 270)

@@ -30,7 +30,6 @@ wire = logging.getLogger("kiosk.wire.camera")
 # Frame duration limits in microseconds: at most 1/30 s (no point going faster for a
 # preview), at least 1/15 s so the preview never drops below the UI's 15 fps in dim light.
 _FRAME_DURATION_LIMITS = (33_333, 66_666)
-_BLACK_MEAN = 3.0  # a mean pixel value below this is a capped lens or a dead sensor
 
 
 def _even(value: float) -> int:
@@ -186,7 +185,7 @@ class Picamera2Camera(Camera):
                   f"from {self._main_size[0]}x{self._main_size[1]}, preview "
                   f"{frame.width}x{frame.height}, autofocus "
                   f"{'yes' if self._has_af else 'no'}")
-        if mean < _BLACK_MEAN:
+        if mean < imaging.BLACK_MEAN:
             return False, (f"{detail}; frames are black (mean {mean:.1f}): lens cap on, "
                            "no light, or a dead sensor")
         return True, detail

@@ -14,8 +14,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
-RED = (196, 28, 36)
-BLUE = (28, 86, 184)
+from kiosk.core.ektp import BLUE, RED
 
 _SKIN = ((241, 194, 150), (224, 172, 128), (198, 141, 98), (166, 112, 74), (120, 80, 54))
 _HAIR = ((20, 16, 14), (40, 28, 20), (62, 44, 30), (90, 90, 90))

@@ -26,7 +26,6 @@ from kiosk.options import Integer, Option, String
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire.camera")
 
-_BLACK_MEAN = 3.0  # mean pixel value below this: lens covered or no light at all
 # A webcam that fails this many reads in a row (about 1 s) is taken as unplugged.
 _MAX_READ_FAILURES = 20
 _RETRY_SLEEP_S = 0.05
@@ -205,7 +204,7 @@ class V4l2Camera(Camera):
                   f"{_fourcc_text(self._cap.get(self._cv2.CAP_PROP_FOURCC))} at "
                   f"{self.measured_fps:.0f} fps")
         mean = float(frame.mean())
-        if mean < _BLACK_MEAN:
+        if mean < imaging.BLACK_MEAN:
             return False, f"{detail}; frames are black (mean {mean:.1f}): lens covered or no light"
         if (width, height) != self.size and not self._is_file:
             detail += f" (asked for {self.size[0]}x{self.size[1]}; the camera chose this)"

@@ -34,10 +34,23 @@ import logging
 import threading
 
 from kiosk.hardware.card import piv
+from kiosk.options import Integer, Option, String, parses
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PivCard", "command_data"]
+__all__ = ["CARD_OPTIONS", "PivCard", "command_data"]
+
+#: The card's settings, declared once: :class:`PivCard`'s defaults, the simulated reader's
+#: options (``[hardware.card]`` with ``type = "sim"``) and the virtual card's command line.
+CARD_OPTIONS: dict[str, Option] = {
+    "pin": String("123456", test=parses(piv.pad_pin), allowed="6 to 8 digits", secret=True,
+                  description="the simulated staff card's PIN"),
+    "staff_id": String("STAFF-0001", test=parses(piv.build_chuid),
+                       allowed="1-16 printable ASCII characters",
+                       description="the staff id in the card's CHUID"),
+    "pin_retries": Integer(3, 1, 15, allowed="1 to 15", description=(
+        "PIN tries before the card blocks (the count travels in one nibble of SW2)")),
+}
 
 #: ATR historical bytes of the kiosk's simulated staff card.
 STAFF_HISTORICAL = b"eKTP-STAFF"
@@ -57,8 +70,10 @@ class PivCard:
         card.answer(piv.verify_apdu("000000"))     # b"\\x63\\xc2"
     """
 
-    def __init__(self, *, pin: str = "123456", staff_id: str = "STAFF-0001",
-                 pin_retries: int = 3, retries_left: int | None = None,
+    def __init__(self, *, pin: str = CARD_OPTIONS["pin"].default,
+                 staff_id: str = CARD_OPTIONS["staff_id"].default,
+                 pin_retries: int = CARD_OPTIONS["pin_retries"].default,
+                 retries_left: int | None = None,
                  uid: bytes | None = None, piv_app: bool = True) -> None:
         self._pin = piv.pad_pin(pin)  # ValueError unless 6-8 digits
         self._chuid = piv.build_chuid(staff_id)  # ValueError on a bad staff id

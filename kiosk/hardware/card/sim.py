@@ -7,11 +7,10 @@ from typing import ClassVar
 
 from kiosk.errors import DeviceNotFound
 from kiosk.hardware.base import Options
-from kiosk.hardware.card import piv
 from kiosk.hardware.card.base import CardEvent, CardInfo, CardReader
 from kiosk.hardware.card.errors import CardRemoved
-from kiosk.hardware.card.pivcard import PivCard
-from kiosk.options import Boolean, Integer, String, parses
+from kiosk.hardware.card.pivcard import CARD_OPTIONS, PivCard
+from kiosk.options import Boolean, String, parses
 
 log = logging.getLogger(__name__)
 traffic = logging.getLogger("kiosk.wire.card")  # headers and status words only, never PINs
@@ -38,14 +37,10 @@ class SimCardReader(CardReader):
     """
 
     OPTIONS: ClassVar[Options] = {
-        "pin": String("123456", test=parses(piv.pad_pin), allowed="6 to 8 digits", secret=True,
-                      description="the simulated staff card's PIN"),
-        "staff_id": String("STAFF-0001", test=parses(piv.build_chuid),
-                           allowed="1-16 printable ASCII characters",
-                           description="the staff id in the card's CHUID"),
+        "pin": CARD_OPTIONS["pin"],
+        "staff_id": CARD_OPTIONS["staff_id"],
         "present": Boolean(True, description="a card is in the reader"),
-        "pin_retries": Integer(3, 1, 15, allowed="1 to 15", description=(
-            "PIN tries before the card blocks (the count travels in one nibble of SW2)")),
+        "pin_retries": CARD_OPTIONS["pin_retries"],
         "uid": String("", test=parses(bytes.fromhex), allowed="hex digits, e.g. 04A1B2C3",
                       description="the card's UID (\"\": none)"),
     }

@@ -50,7 +50,7 @@ import sys
 import threading
 import time
 
-from kiosk.hardware.card.pivcard import PivCard
+from kiosk.hardware.card.pivcard import CARD_OPTIONS, PivCard
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire.card")  # APDU headers and status words, never data
@@ -215,9 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help="vpcd slot port (base port + slot number)")
-    parser.add_argument("--pin", default="123456")
-    parser.add_argument("--staff-id", default="STAFF-0001")
-    parser.add_argument("--retries", type=int, default=3, help="PIN tries before blocking")
+    parser.add_argument("--pin", default=CARD_OPTIONS["pin"].default)
+    parser.add_argument("--staff-id", default=CARD_OPTIONS["staff_id"].default)
+    parser.add_argument("--retries", type=int, default=CARD_OPTIONS["pin_retries"].default,
+                        help="PIN tries before blocking")
     parser.add_argument("--retries-left", type=int, default=None,
                         help="start with this many tries left (0: blocked)")
     parser.add_argument("--uid", default="", help="hex UID: a contactless citizen card")

@@ -7,7 +7,10 @@ from typing import ClassVar
 
 from kiosk.hardware.base import Device, FingerprintImage
 
-__all__ = ["FingerprintImage", "FingerprintScanner"]
+__all__ = ["CAPTURE_TIMEOUT_S", "FingerprintImage", "FingerprintScanner"]
+
+#: How long :meth:`FingerprintScanner.capture` waits for a finger unless told, in seconds.
+CAPTURE_TIMEOUT_S = 10.0
 
 
 class FingerprintScanner(Device):
@@ -41,7 +44,7 @@ class FingerprintScanner(Device):
     #: How often ``wait_for_finger`` polls the sensor, in seconds.
     poll_interval: float = 0.05
 
-    def capture(self, *, timeout: float = 10.0) -> FingerprintImage:
+    def capture(self, *, timeout: float = CAPTURE_TIMEOUT_S) -> FingerprintImage:
         """Wait up to ``timeout`` seconds for a finger and return its image."""
         raise NotImplementedError
 

@@ -55,8 +55,10 @@ class FingerprintEmulator(ZfmSensor):
     def __init__(self, *, link: str | Path | None = None, images: ImageSource = None,
                  seed: int = 0, faults: Faults | None = None,
                  address: int = zp.DEFAULT_ADDRESS, password: int = zp.DEFAULT_PASSWORD,
-                 packet_size: int = 128, baudrate: int = 57600, throttle: bool = False,
-                 library_size: int = 1000, security_level: int = 3) -> None:
+                 packet_size: int = zp.DEFAULT_PACKET_SIZE,
+                 baudrate: int = zp.DEFAULT_BAUDRATE, throttle: bool = False,
+                 library_size: int = 1000,
+                 security_level: int = zp.DEFAULT_SECURITY_LEVEL) -> None:
         super().__init__(images=images, seed=seed, faults=faults, address=address,
                          password=password, packet_size=packet_size, baudrate=baudrate,
                          throttle=throttle, library_size=library_size,

@@ -35,13 +35,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="no-finger=N, bad-checksum=once|always|N, bad-checksum-image=..., "
                         "garbage=..., stall=..., drop=..., drop-every=N, drop-s=SECONDS, "
                         "disconnect, mute (repeatable)")
-    parser.add_argument("--baudrate", type=int, default=57600)
-    parser.add_argument("--packet-size", type=int, default=128, choices=(32, 64, 128, 256))
+    parser.add_argument("--baudrate", type=int, default=zp.DEFAULT_BAUDRATE)
+    parser.add_argument("--packet-size", type=int, default=zp.DEFAULT_PACKET_SIZE,
+                        choices=tuple(zp.PACKET_SIZES.values()))
     parser.add_argument("--throttle", action="store_true",
                         help="pace replies at the baud rate (10 bits per byte), for benchmarks")
     parser.add_argument("--seed", type=int, default=0, help="synthetic person to show")
     parser.add_argument("--image", type=Path, help="serve this 256x288 grayscale PNG instead")
-    parser.add_argument("--password", type=lambda s: int(s, 0), default=0)
+    parser.add_argument("--password", type=lambda s: int(s, 0), default=zp.DEFAULT_PASSWORD)
     parser.add_argument("--address", type=lambda s: int(s, 0), default=zp.DEFAULT_ADDRESS)
     args = parser.parse_args(argv)
     faults = Faults()

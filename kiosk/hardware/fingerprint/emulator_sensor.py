@@ -36,8 +36,6 @@ from kiosk.hardware.fingerprint.emulator_faults import Drop, Faults, Stall
 
 __all__ = ["ImageSource", "ZfmSensor"]
 
-_MIN_MINUTIAE = 8  # Img2Tz: fewer and the module reports too few feature points (0x07)
-
 ImageSource = FingerprintImage | bytes | Sequence[FingerprintImage | bytes] | Callable[
     [int], FingerprintImage | bytes] | None
 
@@ -118,8 +116,8 @@ class ZfmSensor:
     def expected_image(self, index: int) -> FingerprintImage:
         """What the driver must deliver for capture ``index``: 4-bit levels times 17."""
         wire_image = zp.pack_image(self.source_pixels(index))
-        return FingerprintImage(zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT, 500, zp.unpack_image(wire_image),
-                                bits=4)
+        return FingerprintImage(zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT, zp.IMAGE_PPI,
+                                zp.unpack_image(wire_image), bits=4)
 
     # -- the sensor --------------------------------------------------------------------------------
     def _send(self, frame: bytes) -> None:
@@ -217,7 +215,7 @@ class ZfmSensor:
         # From the 4-bit image the sensor holds, exactly what UpImage would send.
         pixels = zp.unpack_image(zp.pack_image(self._image))
         found = minutiae.extract(pixels, zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT)
-        if len(found) < _MIN_MINUTIAE:
+        if len(found) < minutiae.MIN_MINUTIAE:
             self._buffers.pop(params[0], None)
             self._reply(zp.FEATURE_FAIL)
             return

@@ -39,9 +39,12 @@ from itertools import pairwise
 
 import numpy as np
 
+from kiosk.hardware.fingerprint.zfm_protocol import TEMPLATE_BYTES
+
 __all__ = [
     "LEVEL_THRESHOLDS",
     "MATCH_THRESHOLD",
+    "MIN_MINUTIAE",
     "TEMPLATE_BYTES",
     "Minutia",
     "decode_template",
@@ -51,12 +54,14 @@ __all__ = [
     "match_score",
 ]
 
-TEMPLATE_BYTES = 512  # a ZFM character file (UpChar/DownChar)
 _MAGIC = b"KM"
 _VERSION = 1
 _HEADER = 4
 _ENTRY = 5
 MAX_MINUTIAE = (TEMPLATE_BYTES - _HEADER) // _ENTRY  # 101
+#: Fewer minutiae than this and Img2Tz answers "too few feature points" (FEATURE_FAIL, 0x07):
+#: the emulated module's rule, and the simulated scanner's.
+MIN_MINUTIAE = 8
 #: Scores at or above this are "the same finger" (the emulator's security level 3). Measured
 #: on synthetic prints (4 people x 10 fingers x 3 impressions, 4-bit like the ZFM): two
 #: impressions of one finger scored 313 or more (median 756), different fingers 213 at most

@@ -9,13 +9,11 @@ from typing import ClassVar
 
 from kiosk.errors import CaptureRejected, DeviceTimeout
 from kiosk.hardware.base import FingerprintImage, Options
-from kiosk.hardware.fingerprint.base import FingerprintScanner
+from kiosk.hardware.fingerprint import zfm_protocol as zp
+from kiosk.hardware.fingerprint.base import CAPTURE_TIMEOUT_S, FingerprintScanner
 from kiosk.options import Boolean, Integer, Number
 
 log = logging.getLogger(__name__)
-
-#: Fewer minutiae than this and a ZFM's Img2Tz answers "too few feature points" (0x07).
-MIN_MINUTIAE = 8
 
 
 def _is_level(value: int) -> bool:
@@ -66,7 +64,7 @@ class SimFingerprint(FingerprintScanner):
         "no_finger": Boolean(False, description="no finger on the prism: captures time out"),
         "capture_delay_s": Number(0.0, 0, allowed="a number of seconds >= 0",
                                   description="how long the sensor takes (a ZFM: ~0.5 s)"),
-        "security_level": Integer(3, test=_is_level,
+        "security_level": Integer(zp.DEFAULT_SECURITY_LEVEL, test=_is_level,
                                   allowed="1 (accepts most) to 5 (refuses most)",
                                   description="the matcher's strictness, as the ZFM's"),
     }
@@ -98,7 +96,7 @@ class SimFingerprint(FingerprintScanner):
         self._check_open()
         return not self.no_finger
 
-    def capture(self, *, timeout: float = 10.0) -> FingerprintImage:
+    def capture(self, *, timeout: float = CAPTURE_TIMEOUT_S) -> FingerprintImage:
         with self._exclusive():
             number = self.captures
             self.captures += 1
@@ -127,10 +125,9 @@ class SimFingerprint(FingerprintScanner):
         # Imported here: numpy and the synthesis cost 0.1 s that `kiosk config check` and
         # the touchscreen's first frame need not pay.
         from kiosk.hardware.fingerprint import synth
-        from kiosk.hardware.fingerprint import zfm_protocol as zp
 
         pixels = synth.render(self.seed if person is None else person, finger, impression)
-        return FingerprintImage(synth.WIDTH, synth.HEIGHT, synth.PPI,
+        return FingerprintImage(zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT, zp.IMAGE_PPI,
                                 zp.unpack_image(zp.pack_image(pixels)), bits=4)
 
     def extract_template(self) -> bytes:
@@ -141,7 +138,7 @@ class SimFingerprint(FingerprintScanner):
             if image is None:
                 raise CaptureRejected("no image captured to extract features from")
             found = minutiae.extract(image.pixels, image.width, image.height)
-            if len(found) < MIN_MINUTIAE:
+            if len(found) < minutiae.MIN_MINUTIAE:
                 raise CaptureRejected("the sensor found too few feature points; place the "
                                       "finger again")
             return minutiae.encode_template(found)

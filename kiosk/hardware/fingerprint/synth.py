@@ -27,9 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 
-WIDTH = 256  # ZFM-20/ZFM-60 image size: 256 x 288 pixels at 500 ppi
-HEIGHT = 288
-PPI = 500
+from kiosk.hardware.fingerprint import zfm_protocol as zp
 
 # Pattern classes with roughly their share of real fingers (loops ~65 %, whorls ~30 %,
 # arches ~5 %).
@@ -141,7 +139,7 @@ def _spiral_phase(p: FingerPattern, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def render(seed: int, finger: int, impression: int = 0, *,
-           width: int = WIDTH, height: int = HEIGHT) -> bytes:
+           width: int = zp.IMAGE_WIDTH, height: int = zp.IMAGE_HEIGHT) -> bytes:
     """One impression as ``width * height`` 8-bit gray pixels (dark ridges, light ground)."""
     pattern = finger_pattern(seed, finger)
     rng = np.random.default_rng([seed & 0xFFFFFFFF, finger & 0xFFFFFFFF,

@@ -22,18 +22,15 @@ from kiosk.errors import (
 )
 from kiosk.hardware.base import FingerprintImage, Options
 from kiosk.hardware.fingerprint import zfm_protocol as zp
-from kiosk.hardware.fingerprint.base import FingerprintScanner
+from kiosk.hardware.fingerprint.base import CAPTURE_TIMEOUT_S, FingerprintScanner
 from kiosk.hardware.fingerprint.zfm_link import READ_SLICE_S, LinkLost, SerialLink, reopen
 from kiosk.hardware.fingerprint.zfm_templates import TemplateCommands
 from kiosk.options import Boolean, Integer, Number, String
 
-__all__ = ["BAUDRATES", "PPI", "READ_SLICE_S", "LinkLost", "SerialLink", "ZfmFingerprint"]
+__all__ = ["READ_SLICE_S", "LinkLost", "SerialLink", "ZfmFingerprint"]
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire.fingerprint")
-
-PPI = 500  # ZFM optical sensors: 256 x 288 at 500 dpi
-BAUDRATES = (9600, 19200, 38400, 57600, 115200)  # 9600 * N, N = 1, 2, 4, 6, 12
 
 
 class ZfmFingerprint(TemplateCommands, FingerprintScanner):
@@ -68,8 +65,8 @@ class ZfmFingerprint(TemplateCommands, FingerprintScanner):
 
     OPTIONS: ClassVar[Options] = {
         "port": String("/dev/ttyAMA0", description="the sensor's serial port"),
-        "baudrate": Integer(57600, choices=BAUDRATES, description=(
-            "the sensor's UART speed (9600 * N; ZFM modules ship at 57600)")),
+        "baudrate": Integer(zp.DEFAULT_BAUDRATE, choices=zp.BAUDRATES, description=(
+            f"the sensor's UART speed (9600 * N; ZFM modules ship at {zp.DEFAULT_BAUDRATE})")),
         "address": Integer(zp.DEFAULT_ADDRESS, 0, 0xFFFFFFFF,
                            allowed="a 32-bit number (0xFFFFFFFF)",
                            description="the module address in every packet"),
@@ -116,7 +113,7 @@ class ZfmFingerprint(TemplateCommands, FingerprintScanner):
         self.address = address
         self._password = password
         self.configured_packet_size = packet_size
-        self.packet_size = packet_size or 128  # until ReadSysPara says otherwise
+        self.packet_size = packet_size or zp.DEFAULT_PACKET_SIZE  # until ReadSysPara says
         self.timeout_s = float(timeout_s)
         self.retries = retries
         self.image_retries = image_retries
@@ -166,7 +163,7 @@ class ZfmFingerprint(TemplateCommands, FingerprintScanner):
         with self._exclusive("finger check"):
             return self._with_reconnect(lambda: self._gen_img() == zp.OK)
 
-    def capture(self, *, timeout: float = 10.0) -> FingerprintImage:
+    def capture(self, *, timeout: float = CAPTURE_TIMEOUT_S) -> FingerprintImage:
         with self._exclusive():
             deadline = time.monotonic() + timeout
             lost = 0
@@ -232,8 +229,8 @@ class ZfmFingerprint(TemplateCommands, FingerprintScanner):
         if self.check_features:
             self._img2tz(1)
         data = self._upload(zp.UP_IMAGE, b"", exact=zp.IMAGE_BYTES)
-        return FingerprintImage(zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT, PPI, zp.unpack_image(data),
-                                bits=4)
+        return FingerprintImage(zp.IMAGE_WIDTH, zp.IMAGE_HEIGHT, zp.IMAGE_PPI,
+                                zp.unpack_image(data), bits=4)
 
     def _gen_img(self) -> int:
         return self._transact(zp.GEN_IMG).code

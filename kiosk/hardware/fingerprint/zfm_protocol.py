@@ -86,10 +86,19 @@ CONFIRMATION_TEXT = {
 # ReadSysPara's packet-size field: code -> data bytes per data packet (manual: 0,1,2,3 ->
 # 32, 64, 128, 256). The factory setting is 2 (128 bytes).
 PACKET_SIZES = {0: 32, 1: 64, 2: 128, 3: 256}
+DEFAULT_PACKET_SIZE = PACKET_SIZES[2]
+# The UART speeds: 9600 * N, N = 1, 2, 4, 6, 12 (ReadSysPara's baud field is N); modules
+# ship at 57600.
+BAUDRATES = (9600, 19200, 38400, 57600, 115200)
+DEFAULT_BAUDRATE = 57600
+#: The security level (1 accepts most, 5 refuses most; ReadSysPara) the emulated module
+#: reports and the simulated scanner matches at unless told otherwise: the middle one.
+DEFAULT_SECURITY_LEVEL = 3
 MAX_PAYLOAD = 256 + 1  # the largest payload a module sends: a 256-byte data packet (+ slack)
 
 IMAGE_WIDTH = 256
 IMAGE_HEIGHT = 288
+IMAGE_PPI = 500  # the optical sensors' resolution
 IMAGE_BYTES = IMAGE_WIDTH * IMAGE_HEIGHT // 2  # 4 bits per pixel: 36,864 bytes
 TEMPLATE_BYTES = 512  # a character file (UpChar/DownChar), two 256-byte halves on the module
 OVERHEAD = 2 + 4 + 1 + 2 + 2  # header, address, packet id, length, checksum: 11 bytes

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.errors import ConfigError
-from kiosk.hardware.base import Device
-from kiosk.hardware.camera.sim import SimCamera
-from kiosk.hardware.card.sim import SimCardReader
-from kiosk.hardware.fingerprint.sim import SimFingerprint
-from kiosk.hardware.gpio import MockKioskGpio, NativeKioskGpio
-from kiosk.hardware.registry import (
+from kiosk.devices import (
     BACKENDS,
     backend_names,
     check_options,
     create_device,
     get_backend_class,
 )
+from kiosk.errors import ConfigError
+from kiosk.hardware.base import Device
+from kiosk.hardware.camera.sim import SimCamera
+from kiosk.hardware.card.sim import SimCardReader
+from kiosk.hardware.fingerprint.sim import SimFingerprint
+from kiosk.hardware.gpio import MockKioskGpio, NativeKioskGpio
 from kiosk.power import SimPower
 
 KNOWN = [
@@ -188,7 +188,7 @@ def test_sims_and_registry_import_without_vendor_libraries():
     # In a fresh interpreter: other tests (real-backend ones) may import these here.
     code = (
         "import sys\n"
-        "from kiosk.hardware.registry import BACKENDS, create_device, get_backend_class\n"
+        "from kiosk.devices import BACKENDS, create_device, get_backend_class\n"
         "for kind, names in BACKENDS.items():\n"
         "    for name in names:\n"
         "        get_backend_class(kind, name)  # every backend module imports bare\n"
@@ -200,3 +200,31 @@ def test_sims_and_registry_import_without_vendor_libraries():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, cwd=Path(__file__).resolve().parents[3])
     assert result.stdout.strip() == "[]"
+
+
+def test_each_driver_layer_keeps_its_own_table_and_devices_joins_them():
+    from kiosk import devices
+    from kiosk.hardware import registry as hardware
+    from kiosk.power import registry as power
+
+    assert hardware.HARDWARE_KINDS == ("fingerprint", "camera", "card", "gpio")
+    assert set(hardware.BACKENDS) == set(hardware.HARDWARE_KINDS)  # no UPS in the hardware's
+    assert set(power.BACKENDS) == {"power"}
+    assert devices.KINDS[:-1] == hardware.HARDWARE_KINDS
+    assert devices.KINDS[-1] == "power"
+    assert BACKENDS == hardware.BACKENDS | power.BACKENDS
+    assert [devices.section_of(kind) for kind in devices.KINDS] == [
+        "hardware.fingerprint", "hardware.camera", "hardware.card", "hardware.gpio", "power"]
+    with pytest.raises(ConfigError) as info:  # the hardware's lookup knows no UPS
+        hardware.create_device("power", {"type": "sim"})
+    assert "'power'" not in info.value.allowed
+    assert power.POWER.get_backend_class("power", "sim") is SimPower
+
+
+def test_a_kind_in_two_tables_is_refused():
+    from kiosk.hardware.registry import HARDWARE, Registry
+
+    with pytest.raises(ValueError, match="camera"):
+        HARDWARE | Registry({"camera": {}}, {"camera": "hardware.camera"})
+    with pytest.raises(ValueError, match="sections"):
+        Registry({"camera": {}}, {})
