@@ -34,7 +34,7 @@ import logging
 import threading
 
 from kiosk.hardware.card import piv
-from kiosk.options import Integer, Option, String, parses
+from kiosk.options import Integer, Option, String, parses, type_ok
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,10 @@ class PivCard:
                  uid: bytes | None = None, piv_app: bool = True) -> None:
         self._pin = piv.pad_pin(pin)  # ValueError unless 6-8 digits
         self._chuid = piv.build_chuid(staff_id)  # ValueError on a bad staff id
-        if not 1 <= pin_retries <= 15:  # the count travels in one nibble of SW2 (63 Cx)
-            raise ValueError("pin_retries must be 1 to 15")
+        retries = CARD_OPTIONS["pin_retries"]  # the count travels in one nibble of SW2
+        if not (type_ok(pin_retries, retries.type) and retries.test
+                and retries.test(pin_retries)):
+            raise ValueError(f"pin_retries must be {retries.rule}")
         left = pin_retries if retries_left is None else retries_left
         if not 0 <= left <= pin_retries:
             raise ValueError("retries_left must be 0 to pin_retries")

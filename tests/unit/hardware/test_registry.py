@@ -10,10 +10,12 @@ import pytest
 
 from kiosk.devices import (
     BACKENDS,
+    KINDS,
     backend_names,
     check_options,
     create_device,
     get_backend_class,
+    section_of,
 )
 from kiosk.errors import ConfigError
 from kiosk.hardware.base import Device
@@ -228,3 +230,11 @@ def test_a_kind_in_two_tables_is_refused():
         HARDWARE | Registry({"camera": {}}, {"camera": "hardware.camera"})
     with pytest.raises(ValueError, match="sections"):
         Registry({"camera": {}}, {})
+
+
+@pytest.mark.parametrize(("kind", "name"), [(kind, name) for kind in KINDS
+                                            for name in backend_names(kind)])
+def test_every_backend_names_its_keys_in_its_kinds_config_section(kind, name):
+    """A backend's constructor names a bad value's key under its class's ``SECTION``; the
+    registry names it under the kind's section: the two must be one section."""
+    assert section_of(kind) == get_backend_class(kind, name).SECTION
