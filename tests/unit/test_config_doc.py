@@ -13,20 +13,19 @@ import pytest
 
 from kiosk.config import SCHEMA, load_config
 from kiosk.config_doc import render
-from kiosk.devices import BACKENDS, get_backend_class
+from kiosk.devices import BACKENDS, get_backend_class, section_of
 from kiosk.options import Option, check
 from kiosk.power.policy import Thresholds
 from kiosk.screens.flow import FlowSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTION_OF = {kind: "power" if kind == "power" else f"hardware.{kind}" for kind in BACKENDS}
 
 
 def declared(section: str) -> dict[str, list[Option]]:
     """key -> its declarations in a section: the section's own, and every backend's."""
     out: dict[str, list[Option]] = {k: [v] for k, v in SCHEMA[section].items()}
     for kind, names in BACKENDS.items():
-        if SECTION_OF[kind] == section:
+        if section_of(kind) == section:
             for name in names:
                 for key, option in get_backend_class(kind, name).OPTIONS.items():
                     out.setdefault(key, []).append(option)
@@ -97,7 +96,7 @@ def every_option() -> list[tuple[str, Option]]:
     out = [(f"{s}.{k}", o) for s, options in SCHEMA.items() for k, o in options.items()]
     for kind, names in BACKENDS.items():
         for name in names:
-            out += [(f"{SECTION_OF[kind]}.{k} ({name})", o)
+            out += [(f"{section_of(kind)}.{k} ({name})", o)
                     for k, o in get_backend_class(kind, name).OPTIONS.items()]
     return out
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from kiosk.core import ektp
 from kiosk.enrollment.quality import (
     PortraitThresholds,
     portrait_quality,
@@ -60,8 +61,8 @@ def test_portrait_problems_are_rejected(data: bytes, word: str) -> None:
     assert report.reason("id") == report.reason_id
 
 
-E_KTP_RED = (196, 28, 36)  # the scene's red background: luma 79
-E_KTP_BLUE = (28, 86, 184)  # and its blue one: luma 80
+# The e-KTP backgrounds the scene seats people before: luma 79 (red) and 80 (blue).
+E_KTP_RED, E_KTP_BLUE = ektp.RED, ektp.BLUE
 
 
 def luma_std(data: bytes) -> float:
