@@ -186,6 +186,9 @@ def test_power_on_battery_low_battery_and_back_on_mains(rig: Rig) -> None:
     wait_read(ups, {"source": "battery", "battery_percent": 80.0, "low_battery": False})
     rig.on_battery(9, low=True)
     wait_read(ups, {"source": "battery", "battery_percent": 9.0, "low_battery": True})
+    ok, detail = ups.selftest()
+    assert ok is True, detail  # on battery, the UPS is doing its job
+    assert "source battery" in detail and "LOW BATTERY" in detail
     rig.on_mains()
     wait_read(ups, {"source": "mains", "battery_percent": 100.0, "low_battery": False})
 
