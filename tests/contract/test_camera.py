@@ -241,6 +241,7 @@ def test_camera_closed_refuses_and_closes_and_reopens(rig):
     with pytest.raises(DeviceError, match="closed"):
         fresh.preview_frame()  # created closed: nothing touched the hardware yet
     camera = rig.camera
+    before = camera.preview_frame()
     for _ in range(2):
         camera.close()
         camera.close()  # twice is safe
@@ -248,4 +249,5 @@ def test_camera_closed_refuses_and_closes_and_reopens(rig):
         with pytest.raises(DeviceError, match="closed"):
             camera.preview_frame()
         camera.open()
-        assert camera.preview_frame().width > 0
+        again = camera.preview_frame()  # reopened as it was
+        assert (again.width, again.height) == (before.width, before.height)

@@ -123,6 +123,18 @@ def test_gpio_rests_with_lid_closed_and_mains_present(rig):
     assert "tamper closed" in detail and "mains present" in detail
 
 
+def led_changes(gpio, seconds: float) -> int:
+    """How often the LED's level changes in the next ``seconds`` (read every 5 ms)."""
+    changes, last = 0, led_level(gpio)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.005)
+        level = led_level(gpio)
+        changes += level != last
+        last = level
+    return changes
+
+
 def test_gpio_led_patterns(rig):
     gpio, _ = rig
     gpio.show_ready()
@@ -132,33 +144,36 @@ def test_gpio_led_patterns(rig):
     gpio.show_ready()
     time.sleep(0.3)
     assert led_level(gpio) and gpio.status == "ready"  # steady, not blinking
-    for show, period, status in ((gpio.show_busy, 1.0, "busy"),
-                                 (gpio.show_fault, 0.2, "fault")):
-        show()
-        assert gpio.status == status
-        levels = set()
-        deadline = time.monotonic() + 2 * period + 0.5
-        while time.monotonic() < deadline and len(levels) < 2:
-            levels.add(led_level(gpio))
-            time.sleep(period / 10)
-        assert levels == {True, False}, f"{show.__name__} did not blink"
+    # Over the same 1.2 s: busy (0.5 s on/off) changes at 0.5 and 1.0 s; fault (0.1 s
+    # on/off) about 12 times, so a maintainer tells them apart across the room.
+    gpio.show_busy()
+    assert gpio.status == "busy"
+    busy = led_changes(gpio, 1.2)
+    gpio.show_fault()
+    assert gpio.status == "fault"
+    fault = led_changes(gpio, 1.2)
+    assert busy >= 2, f"show_busy did not keep blinking ({busy} changes in 1.2 s)"
+    assert fault >= 4, f"show_fault did not keep blinking ({fault} changes in 1.2 s)"
+    assert fault > busy, f"fault ({fault} changes) blinks no faster than busy ({busy})"
     gpio.show_off()
     time.sleep(0.05)
     assert not led_level(gpio)
 
 
-def test_gpio_buzzer_beeps(rig):
+def test_gpio_buzzer_beeps_as_often_as_asked(rig):
     gpio, _ = rig
     pin = gpio.pin_factory.pin(gpio.pins["buzzer_pin"])
-    gpio.beep(1)
-    seen_on = False
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline and not seen_on:
-        seen_on = bool(pin.state)
-        time.sleep(0.005)
-    assert seen_on
-    time.sleep(0.3)
-    assert not pin.state
+    for count in (1, 2):
+        gpio.beep(count)  # 0.1 s on, 0.1 s off, count times
+        beeps, last = 0, False
+        deadline = time.monotonic() + 0.2 * count + 0.4
+        while time.monotonic() < deadline:
+            level = bool(pin.state)
+            beeps += level and not last
+            last = level
+            time.sleep(0.005)
+        assert beeps == count, f"beep({count}) sounded {beeps} times"
+        assert not pin.state
 
 
 def test_gpio_beep_needs_a_positive_count(rig):

@@ -10,7 +10,12 @@ The one suite for the ``PowerSource`` API (gpiozero's ``tests/test_real_pins.py`
 * ``gpio-mock``: the real ``gpio`` HAT backend on gpiozero's MockFactory with a fake I2C
   fuel gauge (``tests/smbus_fake.py``), always;
 * ``nut-real``: a real UPS when ``KIOSK_HIL_NUT`` names one (``ups@host[:port]``), marked
-  ``hil``; read-only checks only, the real UPS's state is not changed.
+  ``hil``; read-only checks only, the real UPS's state is not changed;
+* ``gpio-real``: the UPS HAT on the Pi's own pins and I2C bus when ``KIOSK_HIL_UPS_GPIO`` is
+  set: ``1`` for the backend's defaults (power-fail line BCM 24, high on mains loss;
+  MAX17048 on i2c-1), else its options as ``option=value`` pairs
+  (``gauge=ina219,power_fail_pin=6,power_fail_active_high=false``); marked ``hil``,
+  read-only like ``nut-real`` (nobody pulls the mains plug).
 
 What one backend alone does (NUT's protocol and daemons going away, the gauge chips and
 line polarity) stays in ``tests/hil/test_power_nut.py``, ``tests/unit/test_power_nut.py``,
@@ -32,6 +37,31 @@ from kiosk.power import PowerSource, PowerStatus
 from tests.contract.backends import real_param, rig_for
 from tests.hil.nut_harness import wait_read
 from tests.smbus_fake import FakeSMBus, max17048
+
+
+def _hat_value(text: str) -> Any:
+    """``true``/``false``, an integer (``0x40`` too), a number, else the text itself."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for convert in (lambda t: int(t, 0), float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _real_hat() -> dict[str, Any] | None:
+    """The GPIO UPS HAT's options from ``KIOSK_HIL_UPS_GPIO``, or None when it is unset."""
+    spec = os.environ.get("KIOSK_HIL_UPS_GPIO", "").strip()
+    if not spec:
+        return None
+    options: dict[str, Any] = {"type": "gpio"}
+    if spec != "1":
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            name, _, text = item.partition("=")
+            options[name.strip()] = _hat_value(text.strip())
+    return options
 
 
 def _real_target() -> tuple[str, str, int] | None:
@@ -61,6 +91,10 @@ class Rig:
         raise NotImplementedError
 
     def on_mains(self) -> None:
+        raise NotImplementedError
+
+    def plausible(self, status: PowerStatus) -> None:
+        """Check a reading of real hardware, whose state is not known beforehand."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -136,14 +170,13 @@ class GpioRig(Rig):
         self._line(lost=False)
 
 
-class RealNutRig(Rig):
+class RealRig(Rig):
+    """Real hardware: read-only, its state is not changed."""
+
     hands = False
 
-    def __init__(self) -> None:
-        target = _real_target()
-        assert target is not None
-        ups, host, port = target
-        self.options = {"type": "nut", "host": host, "port": port, "ups": ups}
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
         self.ups = self.make()
         self.ups.open()
 
@@ -154,15 +187,45 @@ class RealNutRig(Rig):
         pytest.skip("read-only on a real UPS: its state is not changed")
 
 
+class RealNutRig(RealRig):
+    def __init__(self) -> None:
+        target = _real_target()
+        assert target is not None
+        ups, host, port = target
+        super().__init__({"type": "nut", "host": host, "port": port, "ups": ups})
+        self.selftest_words = (f"{ups}@{host}:{port}",)
+
+    def plausible(self, status: PowerStatus) -> None:
+        assert status.status, "the UPS gave no ups.status"
+
+
+class RealGpioRig(RealRig):
+    def __init__(self) -> None:
+        options = _real_hat()
+        assert options is not None
+        super().__init__(options)
+        self.selftest_words = (f"GPIO{self.ups.power_fail_pin}",)
+        if self.ups.gauge != "none":
+            self.selftest_words += (f"{self.ups.gauge} at 0x{self.ups.i2c_address:02x}",)
+
+    def plausible(self, status: PowerStatus) -> None:
+        if self.ups.gauge != "none":  # every gauge gives the pack's voltage and charge
+            assert status.battery_voltage is not None and status.battery_percent is not None
+
+
 @pytest.fixture(params=["sim", "nut-dummy", "gpio-mock", real_param(
     "nut-real", named=_real_target() is not None,
-    reason="no real UPS: set KIOSK_HIL_NUT=ups@host[:port] to test one")])
+    reason="no real UPS: set KIOSK_HIL_NUT=ups@host[:port] to test one"), real_param(
+    "gpio-real", named=_real_hat() is not None,
+    reason="no UPS HAT: set KIOSK_HIL_UPS_GPIO=1 on a Pi (or its options, "
+           "gauge=ina219,power_fail_pin=6,...) to test one")])
 def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     yield from rig_for(request.param, {
         "sim": SimRig,
         "nut-dummy": lambda: NutRig(request.getfixturevalue("nut_session")),
         "gpio-mock": GpioRig,
         "nut-real": RealNutRig,
+        "gpio-real": RealGpioRig,
     })
 
 
@@ -175,9 +238,9 @@ def test_power_reads_mains_and_battery_figures_at_rest(rig: Rig) -> None:
     assert isinstance(status, PowerStatus)
     if rig.rest is not None:
         assert status == rig.rest
-    else:  # a real UPS: whatever it says, it says it plainly
+    else:  # real hardware: whatever it says, it says it plainly
         assert status.source in ("mains", "battery")
-        assert status.status
+        rig.plausible(status)
 
 
 def test_power_on_battery_low_battery_and_back_on_mains(rig: Rig) -> None:
@@ -186,6 +249,9 @@ def test_power_on_battery_low_battery_and_back_on_mains(rig: Rig) -> None:
     wait_read(ups, {"source": "battery", "battery_percent": 80.0, "low_battery": False})
     rig.on_battery(9, low=True)
     wait_read(ups, {"source": "battery", "battery_percent": 9.0, "low_battery": True})
+    ok, detail = ups.selftest()
+    assert ok is True, detail  # on battery, the UPS is doing its job
+    assert "source battery" in detail and "LOW BATTERY" in detail
     rig.on_mains()
     wait_read(ups, {"source": "mains", "battery_percent": 100.0, "low_battery": False})
 

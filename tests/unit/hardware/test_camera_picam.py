@@ -112,7 +112,7 @@ def test_picamera2_failed_configuration_closes_the_camera(fake, monkeypatch):
 
 
 # -- stills -------------------------------------------------------------------------------
-def test_picamera2_still_is_a_portrait_jpeg_in_rgb_order(fake):
+def test_picamera2_still_is_480x640_in_rgb_order(fake):
     with Picamera2Camera() as camera:
         photo = camera.capture_still()
     assert (photo.width, photo.height) == (480, 640)
@@ -189,10 +189,10 @@ def test_picamera2_preview_is_the_lores_stream_as_rgb(fake):
     assert near(pixels[10, 160], RED, 12) and near(pixels[-10, 160], BLUE, 12)
 
 
-def test_picamera2_selftest_names_model_sizes_and_autofocus(fake):
-    ok, detail = Picamera2Camera().selftest()
+def test_picamera2_selftest_names_the_main_stream_size_and_closes_the_camera(fake):
+    ok, detail = Picamera2Camera().selftest()  # model and autofocus: the contract's
     assert ok, detail
-    assert "imx708" in detail and "2304x1296" in detail and "autofocus yes" in detail
+    assert "2304x1296" in detail
     assert fake.instances[0].closed  # selftest closes what it opened
 
 

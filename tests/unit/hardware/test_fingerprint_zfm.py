@@ -196,7 +196,7 @@ def test_fingerprint_zfm_times_out_when_the_sensor_never_answers(tmp_path: Path)
         assert time.monotonic() - started < 2
 
 
-def test_fingerprint_zfm_waits_for_the_finger(emu: FingerprintEmulator) -> None:
+def test_fingerprint_zfm_sends_genimg_until_a_finger_is_there(emu: FingerprintEmulator) -> None:
     with scanner_for(emu) as scanner:
         emu.inject(no_finger=3)
         assert scanner.capture(timeout=2).pixels == emu.expected_image(0).pixels
