@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 
 from kiosk.config import SCHEMA
+from kiosk.core.exits import EXIT_OK
 from kiosk.errors import DeviceNotFound
 from kiosk.hardware.registry import BACKENDS, backend_names, get_backend_class
 from kiosk.options import Option, markdown_rows
@@ -88,7 +89,7 @@ def render() -> str:
 
 def main() -> int:
     sys.stdout.write(render())
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

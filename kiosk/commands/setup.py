@@ -7,8 +7,8 @@ import argparse
 import json
 from typing import Any
 
-from kiosk.commands.output import EXIT_OK
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_OK
 
 
 def cmd_config(config: Config, args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ Each fact has its one definition here, and every other module imports it:
 * :mod:`kiosk.core.vocabulary`: the journaled steps, the finger codes, the reasons a finger
   may be missing, the languages;
 * :mod:`kiosk.core.canonical`: canonical JSON and the signature size of what is signed.
+* :mod:`kiosk.core.exits`: the exit statuses of ``kiosk`` and ``kiosk-intake``.
 
 Writing a file atomically and durably is :func:`kiosk.fsutil.write_atomic`.
 

@@ -59,6 +59,7 @@ from urllib.parse import quote, urljoin
 
 import requests
 
+from kiosk.core.exits import EXIT_OK, EXIT_PENDING
 from kiosk.errors import IllegalStateChange, JournalError, SealingError
 from kiosk.journal import Journal, RecordInfo
 from kiosk.receipts import verify_receipt
@@ -85,7 +86,6 @@ from kiosk.upload.tus import (
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_PENDING, EXIT_CONFIG = 0, 1, 2
 ONCE_BACKOFF_S = 0.25  # --once: pause before retry pass n is ONCE_BACKOFF_S * 2**n ...
 ONCE_BACKOFF_CAP_S = 5.0  # ... but never more than this
 RECEIPT_CONTENT_TYPE = "application/octet-stream"  # what the intake serves a receipt as
