@@ -30,7 +30,7 @@ handler); this module adds what the library leaves to its user:
 
 The response to the final ``PATCH`` is tus ``204`` whatever the verdict; when the packet is
 stored (or was already, with the same bytes) it carries the signed receipt in
-:data:`~intake.handler.RECEIPT_HEADER` (base64), which saves a kiosk on a rural link the
+:data:`~kiosk.core.intake_api.RECEIPT_HEADER` (base64), which saves a kiosk on a rural link the
 round trip of ``GET receipts/...``; a kiosk that finds no usable receipt there asks
 ``receipts/`` as before (old kiosks always do). Only an internal failure (disk full, ...)
 answers ``500`` and drops the upload, so the kiosk's retry starts a fresh one.

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from kiosk.clock import ClockState, clock_state
 from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
+from kiosk.core.intake_api import HEALTH_ENDPOINT
 from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
 from kiosk.errors import ConfigError, DeviceError, KioskError, SealingError
 from kiosk.hardware.registry import HARDWARE_KINDS
@@ -59,7 +60,7 @@ def plan(config_path: str | None, *, clock_probe: Callable[[], ClockState] | Non
         Check(("key.device", "key.central", "key.intake"), lambda: check_keys(config),
               LOCAL_BUDGET_S, "`ls -l` the key files (a hung file system?)"),
         Check(("intake", "registration"), lambda: intake_checks(config, timeout),
-              2 * timeout + 2, f"the link or DNS hangs: `curl -v {url}health`, "
+              2 * timeout + 2, f"the link or DNS hangs: `curl -v {url}{HEALTH_ENDPOINT}`, "
               "`getent hosts` the intake's name"),
         Check(("ups",), lambda: [check_ups(config, timeout)], 2 * timeout + 2,
               f"`upsc {nut['ups']}@{nut['host']}:{nut['port']}`" if nut["type"] == "nut"
