@@ -63,7 +63,7 @@ from kiosk.core.exits import EXIT_OK, EXIT_PENDING
 from kiosk.core.intake_api import FILES_ENDPOINT, RECEIPT_CONTENT_TYPE, RECEIPTS_ENDPOINT
 from kiosk.errors import IllegalStateChange, JournalError, SealingError
 from kiosk.journal import Journal, RecordInfo
-from kiosk.receipts import verify_receipt
+from kiosk.receipts import ReceiptForAnotherPacket, verify_receipt
 from kiosk.request_signing import KioskAuth
 from kiosk.sealing import build_packet
 from kiosk.sealing_keys import DeviceKey
@@ -407,12 +407,12 @@ class Uploader(TusTransfer):
             try:
                 verify_receipt(body, self.settings.intake_key, kiosk_id=self.settings.kiosk_id,
                                record_id=info.id, packet_sha256=digest)
+            except ReceiptForAnotherPacket as exc:
+                # signed by the intake, for this record, for other bytes: the intake holds
+                # a different packet for this record id and never takes ours
+                raise Failure(f"intake refused the record [different_packet]: {exc}",
+                               reject=True) from exc
             except SealingError as exc:
-                if "is for a different packet" in str(exc):
-                    # signed by the intake, for this record, for other bytes: the intake
-                    # holds a different packet for this record id and never takes ours
-                    raise Failure(f"intake refused the record [different_packet]: {exc}",
-                                   reject=True) from exc
                 raise Failure(str(exc)) from exc
             self._acknowledge(info.id, body)
             return True
