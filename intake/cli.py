@@ -16,6 +16,9 @@ commands) the metadata live in PostgreSQL and several ``serve`` processes share 
 ``keys init`` never replaces a key: run again, it only adds what is missing (an intake key
 pair for a directory made before receipts existed), and refuses when everything is already
 there.
+
+Exit status (:mod:`kiosk.core.exits`): 0 done; 1 failed (the reason on stderr); 2 a usage
+mistake (an option that cannot be used).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 from kiosk.core.ids import KIOSK_ID_RULE, PUBLIC_KEY_HEX, is_kiosk_id
 from kiosk.errors import SealingError
 from kiosk.fsutil import make_dirs, write_atomic
@@ -44,7 +48,7 @@ def _keys_init(args: argparse.Namespace) -> int:
         print(f"kiosk-intake: refusing to overwrite the keys in {keys}: records sealed to "
               "central.key, receipts signed by intake.key and kiosks pinning tls.crt "
               "depend on them; move them away first if you really mean it", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     try:
         if not central_existed:
             private, public = generate_central_keypair(keys)
@@ -55,7 +59,7 @@ def _keys_init(args: argparse.Namespace) -> int:
         intake_key, _created = ensure_intake_keypair(keys)
     except SealingError as exc:
         print(f"kiosk-intake: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     print(f"intake private key:  {keys / 'intake.key'} (signs receipts; keep it here, "
           "mode 0600)")
     print(f"intake public key:   {keys / 'intake.pub'} (copy to each kiosk, "
@@ -64,22 +68,22 @@ def _keys_init(args: argparse.Namespace) -> int:
         cert, _made = ensure_tls_pair(keys, args.tls_name or None)
     except (OSError, ValueError) as exc:
         print(f"kiosk-intake: cannot make the TLS certificate: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     print(f"TLS certificate:     {cert} (serve --cert {cert} --key {keys / KEY_FILE}); "
           f"each kiosk pins upload.tls_fingerprint = \"{fingerprint(cert.read_bytes())}\"")
-    return 0
+    return EXIT_OK
 
 
 def _register(args: argparse.Namespace) -> int:
     if not is_kiosk_id(args.kiosk):
         print(f"kiosk-intake: kiosk id {args.kiosk!r} is not valid ({KIOSK_ID_RULE})",
               file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     key = args.key.strip().lower()
     if not PUBLIC_KEY_HEX.fullmatch(key):
         print("kiosk-intake: --key must be the 64 hex digits `kiosk keys show` prints",
               file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     devices = Path(args.data) / "devices"
     make_dirs(devices)
     # Durable before we say so: a registration lost to a power cut would refuse every
@@ -88,7 +92,7 @@ def _register(args: argparse.Namespace) -> int:
                   (json.dumps({"kiosk_id": args.kiosk, "public_key": key}) + "\n").encode(),
                   0o644, overwrite=True)
     print(f"registered kiosk {args.kiosk}")
-    return 0
+    return EXIT_OK
 
 
 def _revoke(args: argparse.Namespace) -> int:
@@ -101,17 +105,17 @@ def _revoke(args: argparse.Namespace) -> int:
     if device is None:
         print(f"kiosk-intake: no registration for kiosk {args.kiosk!r} in {path.parent}",
               file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     if device.revoked:
         print(f"kiosk {args.kiosk} was already revoked ({device.revoked_at})")
-        return 0
+        return EXIT_OK
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     write_atomic(path, (json.dumps({"kiosk_id": args.kiosk,
                                      "public_key": device.public_key.hex(),
                                      "revoked": True, "revoked_at": now}) + "\n").encode(),
                   0o644, overwrite=True)
     print(f"revoked kiosk {args.kiosk}: its uploads are refused from the next request")
-    return 0
+    return EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -125,25 +129,25 @@ def _serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"kiosk-intake: cannot read --token-file {args.token_file}: {exc.strerror}",
                   file=sys.stderr)
-            return 2
+            return EXIT_CONFIG
         if not token or any(c.isspace() for c in token):
             print(f"kiosk-intake: --token-file {args.token_file} must hold one token "
                   "(no spaces)", file=sys.stderr)
-            return 2
+            return EXIT_CONFIG
     if not 0 < args.max_packet_mib <= 256:
         print("kiosk-intake: --max-packet-mib must be more than 0 and at most 256",
               file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     if not 1 <= args.max_unfinished <= 10_000:
         print("kiosk-intake: --max-unfinished must be 1-10000", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     if args.workers is not None and not 1 <= args.workers <= 256:
         print("kiosk-intake: --workers must be 1-256", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     tls = None
     if bool(args.cert) != bool(args.key):
         print("kiosk-intake: --cert and --key go together", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     if args.cert:
         import ssl
 
@@ -154,10 +158,10 @@ def _serve(args: argparse.Namespace) -> int:
         except (OSError, ssl.SSLError) as exc:
             print(f"kiosk-intake: cannot use --cert {args.cert} --key {args.key}: {exc}",
                   file=sys.stderr)
-            return 2
+            return EXIT_CONFIG
     db = _db_url(args)
     if db is False:
-        return 2
+        return EXIT_CONFIG
     setup_logging(args.log_level)
     return serve(Path(args.data), args.host, args.port, token,
                  int(args.max_packet_mib * 1024 * 1024), tls, args.max_unfinished,
@@ -184,7 +188,7 @@ def _stats(args: argparse.Namespace) -> int:
 
     db = _db_url(args)
     if db is False:
-        return 2
+        return EXIT_CONFIG
     if isinstance(db, str):
         import psycopg
 
@@ -195,17 +199,17 @@ def _stats(args: argparse.Namespace) -> int:
         except psycopg.Error as exc:
             print(f"kiosk-intake: cannot read {pg.shown(db)}: {str(exc).strip()}",
                   file=sys.stderr)
-            return 1
+            return EXIT_FAIL
     else:
         try:
             stats = read_stats(Path(args.data))
         except sqlite3.Error as exc:
             print(f"kiosk-intake: cannot read {Path(args.data) / 'intake.db'}: {exc}",
                   file=sys.stderr)
-            return 1
+            return EXIT_FAIL
     if args.json:
         print(json.dumps(stats, sort_keys=True))
-        return 0
+        return EXIT_OK
     print(f"received    {stats['received']}")
     print(f"duplicates  {stats['duplicates']}")
     print(f"rejected    {stats['rejected']}")
@@ -214,7 +218,7 @@ def _stats(args: argparse.Namespace) -> int:
         print(f"\n{'kiosk':<{width}}  received")
         for kiosk, count in stats["kiosks"].items():
             print(f"{kiosk:<{width}}  {count}")
-    return 0
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

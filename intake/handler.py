@@ -4,7 +4,8 @@
 library leaves to its user (see :mod:`intake.server`): every request admitted by its
 signature (and the bearer token, when one is set) before a body is read; a creation
 carries no body; a ``PATCH`` body kept as it arrives (:meth:`IntakeHandler.do_PATCH`), its
-final answer carrying the signed receipt in :data:`RECEIPT_HEADER`; ``GET`` outside
+final answer carrying the signed receipt in
+:data:`~kiosk.core.intake_api.RECEIPT_HEADER`; ``GET`` outside
 ``/files/`` answered by :meth:`intake.receiver.Intake.get`.
 """
 
@@ -29,6 +30,13 @@ from intake.receiver import (
     refusal_json,
 )
 from intake.refusals import Refusal, safe_text
+from kiosk.core.intake_api import (
+    HEALTH_ENDPOINT,
+    RECEIPT_HEADER,
+    SERVER_VERSION,
+    UPLOAD_METADATA,
+    UPLOAD_OFFSET,
+)
 from kiosk.request_signing import RequestView
 
 log = logging.getLogger(__name__)
@@ -36,14 +44,13 @@ log = logging.getLogger(__name__)
 COMMIT_BYTES = 256 * 1024  # a streamed PATCH is made durable at least every this many bytes,
 COMMIT_S = 0.5  # and when this long passed since its last commit with bytes waiting
 READ_BYTES = 64 * 1024  # one read of a PATCH body from the socket
-RECEIPT_HEADER = "Intake-Receipt"  # the final PATCH's answer: the receipt, base64 (docs/upload.md)
 
 
 class IntakeHandler(TusHTTPRequestHandler):
     """The library's tus handler, behind the bearer token, plus ``receipts/`` and ``health``."""
 
     intake: ClassVar[Intake]
-    server_version = "kiosk-intake/1"
+    server_version = SERVER_VERSION
     _tls_failed = False
 
     def handle_one_request(self) -> None:
@@ -111,7 +118,7 @@ class IntakeHandler(TusHTTPRequestHandler):
         if method != "POST":
             super()._handle_request(method)
             return
-        with self.intake.creating(self.headers.get("Upload-Metadata")) as admitted:
+        with self.intake.creating(self.headers.get(UPLOAD_METADATA)) as admitted:
             if not admitted:
                 body = refusal_json(Refusal(
                     "busy", "another intake process is creating an upload for this kiosk; "
@@ -133,7 +140,7 @@ class IntakeHandler(TusHTTPRequestHandler):
         if self._admit() is None:
             return
         length_header = self.headers.get_all("Content-Length") or []
-        offset_header = self.headers.get("Upload-Offset", "")
+        offset_header = self.headers.get(UPLOAD_OFFSET, "")
         if (self.headers.get("Transfer-Encoding") or self.headers.get("Upload-Checksum")
                 or len(length_header) != 1 or not length_header[0].strip().isdigit()
                 or not offset_header.strip().isdigit()
@@ -148,7 +155,7 @@ class IntakeHandler(TusHTTPRequestHandler):
 
     def _stream_patch(self, length: int, offset: int) -> None:
         headers = {k: v for k, v in self.headers.items()
-                   if k.lower() not in ("content-length", "upload-offset")}
+                   if k.lower() not in ("content-length", UPLOAD_OFFSET.lower())}
         pending = bytearray()
         received = 0
         answer: tuple[int, dict[str, str], bytes] | None = None
@@ -233,11 +240,11 @@ class IntakeHandler(TusHTTPRequestHandler):
         A last piece refused because every worker is busy (``503``, ``intake.limits``)
         still has all but its last byte kept: the kiosk resends one byte, not a piece.
         """
-        sub = {**headers, "Upload-Offset": str(offset), "Content-Length": str(len(data))}
+        sub = {**headers, UPLOAD_OFFSET: str(offset), "Content-Length": str(len(data))}
         status, response_headers, body = self.tus_server.handle_request(
             "PATCH", self.path, sub, bytes(data))
         if status == 503 and len(data) > 1:
-            sub = {**headers, "Upload-Offset": str(offset),
+            sub = {**headers, UPLOAD_OFFSET: str(offset),
                    "Content-Length": str(len(data) - 1)}
             self.tus_server.handle_request("PATCH", self.path, sub, bytes(data[:-1]))
         if not isinstance(body, bytes | bytearray):  # pragma: no cover - PATCH has no stream
@@ -269,7 +276,7 @@ class IntakeHandler(TusHTTPRequestHandler):
         close = bool(self.headers.get("Transfer-Encoding")) or (
             self.headers.get("Content-Length", "0").strip() != "0")
         kiosk = None
-        if path != "/health":
+        if path != f"/{HEALTH_ENDPOINT}":
             kiosk = self._admit()
             if kiosk is None:
                 return

@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 from resumable_upload.server import TusServer
 
+from kiosk.core.intake_api import UPLOAD_OFFSET
+
 log = logging.getLogger(__name__)
 
 POOL_WAIT_S = 10.0  # a completion waits this long for a worker (a kiosk's timeout is 30 s)
@@ -121,7 +123,7 @@ class BoundedTusServer(TusServer):
         upload_id = urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1]
         try:
             upload = self.storage.get_upload(upload_id)
-            offset = int(headers.get("upload-offset", "").strip())
+            offset = int(headers.get(UPLOAD_OFFSET.lower(), "").strip())
         except Exception:  # a malformed id or offset: the library answers it
             return False
         if not upload or upload.get("upload_length") is None:

@@ -32,14 +32,29 @@ from intake.refusals import Refusal, safe_text
 from intake.store import IntakeStore, valid_record_id
 from kiosk.core.canonical import SHA256_HEX
 from kiosk.core.ids import is_kiosk_id
+from kiosk.core.intake_api import (
+    FILES_ENDPOINT,
+    HEALTH_ENDPOINT,
+    KIOSK_ID_KEY,
+    KIOSKS_ENDPOINT,
+    RECEIPT_CONTENT_TYPE,
+    RECEIPTS_ENDPOINT,
+    RECORD_ID_KEY,
+    SHA256_KEY,
+)
 from kiosk.errors import SealingError
 from kiosk.receipts import IntakeKey
-from kiosk.request_signing import InvalidSignature, RequestView, verify_request
+from kiosk.request_signing import (
+    SIGNATURE_HEADER,
+    InvalidSignature,
+    RequestView,
+    verify_request,
+)
 from kiosk.sealing_keys import load_central_private_key
 
 log = logging.getLogger(__name__)
 
-TUS_PATH = "/files"
+TUS_PATH = f"/{FILES_ENDPOINT}"  # the tus server's base path
 # Tus-Max-Size by default: a sealed record is about 0.6 MiB (1-5 MiB in MOSIP's packets);
 # 16 MiB is well above any real one and bounds what an upload may cost the intake.
 MAX_PACKET_BYTES = 16 * 1024 * 1024
@@ -130,7 +145,7 @@ class Intake:
         advisory lock keyed by its id, :mod:`intake.pg`) is held too, so the quota holds
         across processes. Yields False when that lock stayed busy for
         :data:`QUOTA_LOCK_WAIT_S` (the caller answers ``503``)."""
-        kiosk_id = _metadata_value(upload_metadata, "kiosk_id")
+        kiosk_id = _metadata_value(upload_metadata, KIOSK_ID_KEY)
         token = None
         if self.backend.shared and is_kiosk_id(kiosk_id):
             key = QUOTA_LOCK_PREFIX + kiosk_id
@@ -152,11 +167,11 @@ class Intake:
     # -- tus hooks ------------------------------------------------------------------------
     def _on_create(self, upload_id: str, metadata: dict[str, str],
                    upload_length: int | None) -> None:
-        kiosk_id, record_id = metadata.get("kiosk_id", ""), metadata.get("record_id", "")
+        kiosk_id, record_id = metadata.get(KIOSK_ID_KEY, ""), metadata.get(RECORD_ID_KEY, "")
         if not valid_record_id(kiosk_id, record_id):
             raise TusHookError("Upload-Metadata needs kiosk_id and record_id "
                                "(a record id of that kiosk)", status_code=400)
-        if not SHA256_HEX.fullmatch(metadata.get("sha256", "")):
+        if not SHA256_HEX.fullmatch(metadata.get(SHA256_KEY, "")):
             raise TusHookError("Upload-Metadata needs sha256: the packet's lowercase hex "
                                "SHA-256", status_code=400)
         if not upload_length:
@@ -186,8 +201,8 @@ class Intake:
                      file_info: dict[str, Any]) -> dict[str, Any] | None:
         try:
             self.process(upload_id, metadata)
-            current_request.completed = (metadata.get("kiosk_id", ""),
-                                         metadata.get("record_id", ""))
+            current_request.completed = (metadata.get(KIOSK_ID_KEY, ""),
+                                         metadata.get(RECORD_ID_KEY, ""))
         except Exception:
             log.exception("upload %s: could not be processed; dropped, the kiosk will "
                           "upload again", upload_id)
@@ -247,7 +262,7 @@ class Intake:
     def authenticate(self, view: RequestView) -> tuple[str | None, int, Refusal | None]:
         """(kiosk id, 0, None) for a request signed by a registered kiosk, else (None,
         HTTP status, why)."""
-        if "signature" not in view.headers:
+        if SIGNATURE_HEADER not in view.headers:
             return None, 401, Refusal("unsigned", "requests must be signed by a registered "
                                       "kiosk's device key (docs/upload.md)")
         looked_up: list[str] = []
@@ -281,14 +296,14 @@ class Intake:
             upload = self.storage.get_upload(upload_id)
         except Exception:  # a malformed id: the library answers it
             return True
-        return upload is None or (upload.get("metadata") or {}).get("kiosk_id") == kiosk_id
+        return upload is None or (upload.get("metadata") or {}).get(KIOSK_ID_KEY) == kiosk_id
 
     def get(self, path: str, kiosk_id: str | None = None) -> tuple[int, str, bytes]:
         """(status, content type, body) for a GET outside ``/files/``."""
-        if path == "/health":
+        if path == f"/{HEALTH_ENDPOINT}":
             return 200, "application/json", b'{"ok":true}'
         parts = path.split("/")
-        if len(parts) == 3 and parts[1] == "kiosks" and kiosk_id is not None:
+        if len(parts) == 3 and parts[1] == KIOSKS_ENDPOINT and kiosk_id is not None:
             # `kiosk doctor`: the signature was verified (_admit), so the signer is
             # registered with the key it signs with; another kiosk is not told anything
             if parts[2] != kiosk_id:
@@ -299,11 +314,11 @@ class Intake:
             return 200, "application/json", json.dumps(
                 {"kiosk_id": kiosk_id, "key_id": device.key_id, "registered": True},
                 sort_keys=True).encode()
-        if len(parts) == 4 and parts[:2] == ["", "receipts"] and is_kiosk_id(parts[2]) and (
+        if len(parts) == 4 and parts[:2] == ["", RECEIPTS_ENDPOINT] and is_kiosk_id(parts[2]) and (
                 kiosk_id is None or parts[2] == kiosk_id):
             status, body = self.store.receipt(parts[2], parts[3])
             if status == 200 and isinstance(body, bytes):
-                return 200, "application/octet-stream", body
+                return 200, RECEIPT_CONTENT_TYPE, body
             if isinstance(body, Refusal):
                 return status, "application/json", refusal_json(body)
             return status, "application/json", json.dumps({"error": body}).encode()

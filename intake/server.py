@@ -30,7 +30,7 @@ handler); this module adds what the library leaves to its user:
 
 The response to the final ``PATCH`` is tus ``204`` whatever the verdict; when the packet is
 stored (or was already, with the same bytes) it carries the signed receipt in
-:data:`~intake.handler.RECEIPT_HEADER` (base64), which saves a kiosk on a rural link the
+:data:`~kiosk.core.intake_api.RECEIPT_HEADER` (base64), which saves a kiosk on a rural link the
 round trip of ``GET receipts/...``; a kiosk that finds no usable receipt there asks
 ``receipts/`` as before (old kiosks always do). Only an internal failure (disk full, ...)
 answers ``500`` and drops the upload, so the kiosk's retry starts a fresh one.
@@ -62,6 +62,7 @@ from intake.limits import MAX_UNFINISHED
 from intake.receiver import MAX_PACKET_BYTES, Intake
 from intake.refusals import safe_text
 from intake.tus_storage import DurableSQLiteStorage  # noqa: F401 -- its old home
+from kiosk.core.exits import EXIT_FAIL, EXIT_OK
 from kiosk.errors import SealingError
 
 log = logging.getLogger(__name__)
@@ -111,13 +112,13 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
         lock_fd = _lock_data_dir(data, shared=db is not None)
     except (SealingError, OSError) as exc:
         print(f"kiosk-intake: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     try:
         intake = Intake(data, token, max_packet_bytes, max_unfinished, workers, db)
     except Exception as exc:  # SealingError, OSError, ValueError, psycopg's errors
         os.close(lock_fd)
         print(f"kiosk-intake: {safe_text(exc, 500)}", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     try:
         intake.recover()
         handler = type("Handler", (IntakeHandler,), {"tus_server": intake.tus,
@@ -129,7 +130,7 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
         except OSError as exc:
             print(f"kiosk-intake: cannot listen on {host}:{port}: {exc.strerror}",
                   file=sys.stderr)
-            return 1
+            return EXIT_FAIL
         stop = threading.Event()
 
         def _on_signal(signum: int, _frame: object) -> None:
@@ -156,7 +157,7 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
         httpd.server_close()
         loop.join()
         log.info("stopped")
-        return 0
+        return EXIT_OK
     finally:
         intake.close()
         os.close(lock_fd)

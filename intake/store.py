@@ -51,6 +51,7 @@ from intake.packets import Refused, file_sha256, manifest_of, verify_and_open
 from intake.refusals import DIFFERENT_PACKET, MAX_REASON_CHARS, REFUSALS, Refusal, safe_text
 from intake.staging import STALE_STAGED_S, link_new, stage_copy, staged_name, sweep_staged
 from kiosk.core.ids import KEY_ID, is_record_id
+from kiosk.core.intake_api import KIOSK_ID_KEY, RECORD_ID_KEY, SHA256_KEY
 from kiosk.fsutil import make_dirs, write_atomic
 from kiosk.receipts import IntakeKey, sign_receipt
 from kiosk.sealing import Opener
@@ -136,8 +137,8 @@ class IntakeStore:
         place, the receipt and the row), so one expensive packet never stalls another
         kiosk's completion or receipt.
         """
-        kiosk_id = str(metadata.get("kiosk_id", ""))
-        record_id = str(metadata.get("record_id", ""))
+        kiosk_id = str(metadata.get(KIOSK_ID_KEY, ""))
+        record_id = str(metadata.get(RECORD_ID_KEY, ""))
         if self._processed(upload_id):
             return Outcome("replayed", kiosk_id, record_id)
         if not valid_record_id(kiosk_id, record_id):  # _on_create refuses these
@@ -186,7 +187,7 @@ class IntakeStore:
         (None when the packet is good, its SHA-256, its length). ``kiosk_id``/``record_id``
         are valid ids here. Takes no lock; the order of checks is :mod:`intake.packets`'."""
         digest, length = file_sha256(packet)
-        if digest != metadata.get("sha256"):
+        if digest != metadata.get(SHA256_KEY):
             return Refusal("sha256_mismatch",
                            "the received bytes do not match the upload's sha256 metadata "
                            "(upload data lost or altered); start a fresh upload"), digest, length

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_OK
 from kiosk.screens.flow_screens import SCREEN_NAMES
 
 log = logging.getLogger(__name__)
@@ -341,4 +342,4 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
 def run_app(config: Config) -> int:
     app = create_app(config)
     app.run()
-    return 0
+    return EXIT_OK

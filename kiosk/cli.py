@@ -2,8 +2,9 @@
 owns the argument parser, the table from verb to function and the mapping of errors to exit
 statuses; the verbs' functions are :mod:`kiosk.commands`'.
 
-Exit status: 0 done; 1 failed (the reason on stderr); 2 configuration or usage error;
-3 the kiosk is not accepting enrollments (power, disk, journal, keys).
+Exit status (:mod:`kiosk.core.exits`): 0 done; 1 failed (the reason on stderr); 2
+configuration or usage error; 3 the kiosk is not accepting enrollments (power, disk,
+journal, keys); 130 interrupted (Ctrl-C).
 Machine-readable output (``--json``, ``enrolled <id>`` lines) goes to stdout; everything a
 person should read about problems goes to stderr.
 """
@@ -19,10 +20,10 @@ from pathlib import Path
 from kiosk import __version__
 from kiosk.commands.devices import cmd_hw, cmd_power
 from kiosk.commands.enroll import cmd_demo, cmd_run, cmd_upload
-from kiosk.commands.output import EXIT_CONFIG, EXIT_FAIL, EXIT_NOT_ACCEPTING
 from kiosk.commands.records import cmd_journal, cmd_metrics, cmd_queue, cmd_status
 from kiosk.commands.setup import cmd_config, cmd_keys, cmd_update
 from kiosk.config import Config, load_config
+from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_NOT_ACCEPTING
 from kiosk.errors import ConfigError, KioskError, NotAccepting, StorageFull
 from kiosk.hardware.fingerprint.base import CAPTURE_TIMEOUT_S
 from kiosk.logs import setup_logging
@@ -203,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "kiosk.data_dir to a writable directory)", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 
 from kiosk.config import SCHEMA
+from kiosk.core.exits import EXIT_OK
 from kiosk.devices import KINDS, backend_names, get_backend_class, section_of
 from kiosk.errors import DeviceNotFound
 from kiosk.options import Option, markdown_rows
@@ -84,7 +85,7 @@ def render() -> str:
 
 def main() -> int:
     sys.stdout.write(render())
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

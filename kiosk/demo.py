@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_NOT_ACCEPTING, EXIT_OK
 from kiosk.core.vocabulary import FINGERS
 from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
 from kiosk.enrollment.session import EnrollmentSession
@@ -104,17 +105,17 @@ def run_demo(config: Config, count: int, seed: int, out: TextIO) -> int:
         return _enroll_all(config, count, seed, out)
     except NotAccepting as exc:
         log.error("not accepting enrollments: %s", exc.reason)
-        return 3
+        return EXIT_NOT_ACCEPTING
     except StorageFull as exc:
         log.error("not accepting enrollments: disk full (%s); free space in %s, then start "
                   "again (an unfinished record is discarded at start)", exc, config.data_dir)
-        return 3
+        return EXIT_NOT_ACCEPTING
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
         log.error("not accepting enrollments: disk full (%s); free space in %s, then start "
                   "again", exc, config.data_dir)
-        return 3
+        return EXIT_NOT_ACCEPTING
 
 
 def _enroll_all(config: Config, count: int, seed: int, out: TextIO) -> int:
@@ -130,4 +131,4 @@ def _enroll_all(config: Config, count: int, seed: int, out: TextIO) -> int:
                                    timeout_s=config["kiosk"]["session_timeout_s"])
             out.write(f"enrolled {record_id}\n")
             out.flush()
-    return 0
+    return EXIT_OK

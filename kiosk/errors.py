@@ -11,6 +11,8 @@ policy is mechanical: ``if exc.temporary: retry()``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class KioskError(Exception):
     """Root of every error the kiosk raises on purpose."""
@@ -99,6 +101,18 @@ class IllegalStateChange(JournalError):
 
 class SealingError(KioskError):
     """Encryption, signing or verification failed, or a key is missing or unusable."""
+
+
+class KeyFileExposed(SealingError):
+    """A private key file others may read or write (its ``mode`` lets group or others in):
+    ``problem`` says so, and the message adds the ``chmod`` that fixes it."""
+
+    def __init__(self, path: Path, mode: int) -> None:
+        self.path = path
+        self.mode = mode
+        self.problem = (f"key file {path} is readable or writable by group/others "
+                        f"(mode {mode:o})")
+        super().__init__(f"{self.problem}; run `chmod 600 {path}`")
 
 
 # -- enrollment ----------------------------------------------------------------------------

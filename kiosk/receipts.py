@@ -61,6 +61,7 @@ __all__ = [
     "RECEIPT_FORMAT",
     "IntakeKey",
     "ReceiptError",
+    "ReceiptForAnotherPacket",
     "ensure_intake_keypair",
     "load_intake_public_key",
     "make_receipt",
@@ -79,6 +80,11 @@ _RECEIPT_KEYS = frozenset({"format", "kiosk_id", "record_id", "packet_sha256",
 
 class ReceiptError(SealingError):
     """A receipt is malformed, not signed by the trusted intake key, or not for this packet."""
+
+
+class ReceiptForAnotherPacket(ReceiptError):
+    """A receipt the trusted intake signed for this kiosk and record, but for other packet
+    bytes: the intake holds a different packet under this record id, and never takes ours."""
 
 
 # -- the intake's signing key ---------------------------------------------------------------
@@ -210,7 +216,8 @@ def verify_receipt(receipt: bytes, intake_public_key: bytes, *, kiosk_id: str, r
     if info["record_id"] != record_id:
         raise ReceiptError(f"receipt is for record {info['record_id']!r}, not {record_id!r}")
     if info["packet_sha256"] != packet_sha256.lower():
-        raise ReceiptError(f"receipt for record {record_id} is for a different packet "
-                           f"(SHA-256 {info['packet_sha256'][:16]}..., "
-                           f"expected {packet_sha256.lower()[:16]}...)")
+        raise ReceiptForAnotherPacket(
+            f"receipt for record {record_id} is for a different packet "
+            f"(SHA-256 {info['packet_sha256'][:16]}..., "
+            f"expected {packet_sha256.lower()[:16]}...)")
     return info

@@ -35,14 +35,19 @@ from http_message_signatures import (
     InvalidSignature,
 )
 
+from kiosk.core.intake_api import UPLOAD_LENGTH, UPLOAD_METADATA, UPLOAD_OFFSET
 from kiosk.sealing_keys import DeviceKey
 
-__all__ = ["TAG", "InvalidSignature", "KioskAuth", "RequestView", "verify_request"]
+__all__ = ["SIGNATURE_HEADER", "TAG", "InvalidSignature", "KioskAuth", "RequestView",
+           "verify_request"]
 
 TAG = "ektp-kiosk-1"
 LABEL = "kiosk"
 ALWAYS = ("@method", "@path")
-IF_PRESENT = ("upload-offset", "upload-length", "upload-metadata", "content-length")
+# covered when present (lowercase: how RFC 9421 names a header field)
+IF_PRESENT = (*(h.lower() for h in (UPLOAD_OFFSET, UPLOAD_LENGTH, UPLOAD_METADATA)),
+              "content-length")
+SIGNATURE_HEADER = "Signature"  # RFC 9421's; a request without it is unsigned
 
 
 class DeviceKeyEd25519(HTTPSignatureAlgorithm):

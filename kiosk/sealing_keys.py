@@ -32,7 +32,7 @@ import nacl.public
 import nacl.signing
 
 from kiosk.core.ids import key_id
-from kiosk.errors import SealingError
+from kiosk.errors import KeyFileExposed, SealingError
 from kiosk.fsutil import make_dirs, write_atomic
 
 log = logging.getLogger(__name__)
@@ -49,15 +49,13 @@ _PROVISION_HINT = (
 
 # -- files ----------------------------------------------------------------------------------
 def check_private_mode(path: Path) -> None:
-    """SealingError unless ``path`` is a regular file only its owner may read and write."""
+    """SealingError unless ``path`` is a regular file only its owner may read and write
+    (:class:`~kiosk.errors.KeyFileExposed` when others may)."""
     info = path.stat()
     if not stat.S_ISREG(info.st_mode):
         raise SealingError(f"key file {path} is not a regular file")
     if info.st_mode & 0o077:
-        raise SealingError(
-            f"key file {path} is readable or writable by group/others "
-            f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod 600 {path}`"
-        )
+        raise KeyFileExposed(path, stat.S_IMODE(info.st_mode))
 
 
 def _key_text(header: str, key: bytes) -> bytes:

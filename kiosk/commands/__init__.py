@@ -6,7 +6,8 @@ parser and the table from verb to function are :mod:`kiosk.cli`'s.
   kiosk holds, for a maintainer);
 * :mod:`kiosk.commands.setup`: ``config``, ``keys``, ``update``;
 * :mod:`kiosk.commands.devices`: ``hw``, ``power`` (the devices and the UPS);
-* :mod:`kiosk.commands.output`: exit statuses and JSON-or-text output.
+* :mod:`kiosk.commands.output`: JSON-or-text output (the exit statuses:
+  :mod:`kiosk.core.exits`).
 
 Each function takes the loaded :class:`~kiosk.config.Config` and the parsed arguments and
 returns the exit status. What it needs beyond the config is imported inside it, so that a

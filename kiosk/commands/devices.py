@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from kiosk.commands.output import EXIT_FAIL, EXIT_OK
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_FAIL, EXIT_OK
 
 # The watcher's lines have always carried the command's logger name (journald filters).
 log = logging.getLogger("kiosk.cli")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kiosk.commands.output import EXIT_CONFIG
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_CONFIG
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:

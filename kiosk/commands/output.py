@@ -1,8 +1,5 @@
-"""What every ``kiosk`` verb shares: its exit statuses, and printing a result as JSON
-(``--json``) or for a person.
-
-Exit status: 0 done; 1 failed (the reason on stderr); 2 configuration or usage error;
-3 the kiosk is not accepting enrollments (power, disk, journal, keys).
+"""What every ``kiosk`` verb shares: printing a result as JSON (``--json``) or for a
+person. Its exit statuses are :mod:`kiosk.core.exits`' (shared with ``kiosk-intake``).
 """
 
 from __future__ import annotations
@@ -11,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_ACCEPTING = 0, 1, 2, 3
+from kiosk.core.exits import EXIT_OK
 
 T = TypeVar("T")
 

@@ -8,8 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from kiosk.commands.output import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, show
+from kiosk.commands.output import show
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
@@ -62,7 +63,7 @@ def _queue_retry(config: Config, args: argparse.Namespace) -> int:
                 problems += 1
                 continue
             print(f"requeued {record_id}")
-    return 1 if problems else EXIT_OK
+    return EXIT_FAIL if problems else EXIT_OK
 
 
 def cmd_metrics(config: Config, args: argparse.Namespace) -> int:

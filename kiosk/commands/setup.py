@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kiosk.commands.output import EXIT_OK
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_OK
 from kiosk.options import toml_value
 
 

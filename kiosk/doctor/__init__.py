@@ -26,8 +26,6 @@ import sys
 from typing import TextIO
 
 from kiosk.doctor.findings import (
-    EXIT_FAIL,
-    EXIT_OK,
     STATUSES,
     Check,
     Finding,
@@ -41,9 +39,8 @@ from kiosk.doctor.findings import (
     warn,
 )
 
-__all__ = ["EXIT_FAIL", "EXIT_OK", "STATUSES", "Check", "Finding", "diagnose",
-           "doctor_command", "exit_code", "fail", "ok", "render", "run_checks", "skip",
-           "summary", "warn"]
+__all__ = ["STATUSES", "Check", "Finding", "diagnose", "doctor_command", "exit_code", "fail",
+           "ok", "render", "run_checks", "skip", "summary", "warn"]
 
 
 def diagnose(config_path: str | None) -> list[Finding]:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from kiosk.clock import ClockState, clock_state
 from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
+from kiosk.core.intake_api import HEALTH_ENDPOINT
 from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
-from kiosk.errors import ConfigError, DeviceError, KioskError, SealingError
+from kiosk.errors import ConfigError, DeviceError, KeyFileExposed, KioskError, SealingError
 from kiosk.hardware.registry import HARDWARE_KINDS
 
 DEVICE_BUDGET_S = 10.0  # a self-test opens the device and asks it once; a mute one retries
@@ -59,7 +60,7 @@ def plan(config_path: str | None, *, clock_probe: Callable[[], ClockState] | Non
         Check(("key.device", "key.central", "key.intake"), lambda: check_keys(config),
               LOCAL_BUDGET_S, "`ls -l` the key files (a hung file system?)"),
         Check(("intake", "registration"), lambda: intake_checks(config, timeout),
-              2 * timeout + 2, f"the link or DNS hangs: `curl -v {url}health`, "
+              2 * timeout + 2, f"the link or DNS hangs: `curl -v {url}{HEALTH_ENDPOINT}`, "
               "`getent hosts` the intake's name"),
         Check(("ups",), lambda: [check_ups(config, timeout)], 2 * timeout + 2,
               f"`upsc {nut['ups']}@{nut['host']}:{nut['port']}`" if nut["type"] == "nut"
@@ -200,14 +201,14 @@ def check_device_key(config: Config) -> Finding:
     path = config.device_key_path
     try:
         key = DeviceKey.load(path)
+    except KeyFileExposed as exc:
+        return fail("key.device", exc.problem,
+                    f"`chmod 600 {path}` (and `chown` it to the kiosk user)")
     except SealingError as exc:
         if not path.exists():
             return fail("key.device", str(exc),
                         "restore it from the kiosk's backup; on a new kiosk `kiosk keys show` "
                         "makes one and prints the `kiosk-intake register` line for the intake")
-        if "readable or writable by group/others" in str(exc):
-            return fail("key.device", str(exc).split(";")[0],
-                        f"`chmod 600 {path}` (and `chown` it to the kiosk user)")
         return fail("key.device", str(exc), f"restore {path} from backup, or move it away "
                     "and re-register the kiosk with the new key (`kiosk keys show`)")
     except OSError as exc:

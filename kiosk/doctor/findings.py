@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from kiosk.core.exits import EXIT_FAIL, EXIT_OK
+
 STATUSES = ("ok", "warn", "fail", "skip")
-EXIT_OK, EXIT_FAIL = 0, 1
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,9 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 
 from kiosk.config import Config
+from kiosk.core.intake_api import HEALTH_ENDPOINT, KIOSKS_ENDPOINT, SERVER_PRODUCT
 from kiosk.doctor.findings import Finding, fail, ok, skip, warn
 from kiosk.errors import SealingError
-
-INTAKE_SERVER = "kiosk-intake/"  # the reference intake's Server header
 
 # OpenSSL's X509_V_ERR_* codes (x509_vfy.h) -> what went wrong with the certificate
 _NOT_YET_VALID, _EXPIRED = 9, 10
@@ -40,7 +39,7 @@ def intake_checks(config: Config, timeout_s: float) -> Iterator[Finding]:
     section = config["upload"]
     url = section["url"]
     base = url if url.endswith("/") else url + "/"
-    target = urljoin(base, f"kiosks/{quote(config.kiosk_id)}")
+    target = urljoin(base, f"{KIOSKS_ENDPOINT}/{quote(config.kiosk_id)}")
     session = upload_session(ca_file=section["ca_file"], fingerprint=section["tls_fingerprint"])
     try:
         session.auth = KioskAuth(config.kiosk_id, DeviceKey.load(config.device_key_path))
@@ -87,7 +86,7 @@ def _answer(config: Config, resp: requests.Response, url: str, elapsed: float,
         body = json.loads(resp.content) if kind.startswith("application/json") else None
     except ValueError:
         body = None
-    if not server.startswith(INTAKE_SERVER) and not isinstance(body, dict):
+    if not server.startswith(SERVER_PRODUCT) and not isinstance(body, dict):
         yield fail("intake", f"{url} answered HTTP {resp.status_code} ({kind or 'no type'}), "
                    "not as the intake: a captive portal or a proxy in the way?",
                    "log the link in (a village Wi-Fi's login page), or check [upload] url")
@@ -198,4 +197,5 @@ def link_failure(exc: BaseException, url: str, timeout_s: float) -> tuple[str, s
         return (f"{reason} (the link or the intake is down)",
                 f"check the link (`ping {parts.hostname}`) and that the intake runs; "
                 "records wait safely in the outbox meanwhile")
-    return (reason, f"check the link and [upload] url; `curl -v {url}health` from the kiosk")
+    return (reason, f"check the link and [upload] url; `curl -v {url}{HEALTH_ENDPOINT}` from "
+                    "the kiosk")

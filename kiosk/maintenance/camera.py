@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_FAIL, EXIT_OK
 from kiosk.errors import KioskError
 from kiosk.fsutil import write_atomic
 from kiosk.hardware.registry import create_device
@@ -38,7 +39,7 @@ def snapshot_command(config: Config, out: Path, *, stdout: TextIO | None = None,
         write_atomic(out, photo.jpeg, 0o644, overwrite=True)  # never a half JPEG
     except (KioskError, OSError) as exc:
         print(f"camera snapshot failed: {exc}", file=stderr)
-        return 1
+        return EXIT_FAIL
     print(f"wrote {out}: {photo.width}x{photo.height} JPEG, {len(photo.jpeg)} bytes "
           f"(camera {options['type']}, {elapsed:.2f} s)", file=stdout)
-    return 0
+    return EXIT_OK

@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from kiosk.core.exits import EXIT_FAIL, EXIT_OK
 from kiosk.errors import ConfigError, DeviceError, InvalidInput
 from kiosk.hardware.card.base import CardEvent, CardReader
 from kiosk.hardware.card.staff import read_staff_id
@@ -50,15 +51,15 @@ def watch_command(config: Config, seconds: float | None = None) -> int:
         reader = create_device("card", config.backend_options("card"))
     except (ConfigError, DeviceError) as exc:
         print(f"card watch: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     if not isinstance(reader, CardReader):
         print("card watch: hardware.card is not a card reader", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     try:
         reader.open()
     except DeviceError as exc:
         print(f"card watch: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     try:
         name = getattr(reader, "reader_name", "") or type(reader).__name__
         until = "Ctrl-C" if seconds is None else f"{seconds:g} s or Ctrl-C"
@@ -69,7 +70,7 @@ def watch_command(config: Config, seconds: float | None = None) -> int:
         pass
     except DeviceError as exc:
         print(f"card watch: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     finally:
         reader.close()
-    return 0
+    return EXIT_OK

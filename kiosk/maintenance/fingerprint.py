@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_FAIL, EXIT_OK
 from kiosk.errors import DeviceError, DeviceTimeout
 from kiosk.fsutil import write_atomic
 from kiosk.hardware.fingerprint.base import CAPTURE_TIMEOUT_S
@@ -41,18 +42,18 @@ def capture_command(config: Config, out: Path, timeout: float = CAPTURE_TIMEOUT_
             image = scanner.capture(timeout=timeout)
     except DeviceTimeout as exc:
         print(f"fingerprint capture failed: timeout: {exc}", file=stderr)
-        return 1
+        return EXIT_FAIL
     except DeviceError as exc:
         print(f"fingerprint capture failed: {type(exc).__name__}: {exc}", file=stderr)
-        return 1
+        return EXIT_FAIL
     png = image.to_png()
     try:
         write_atomic(Path(out), png, 0o644, overwrite=True)  # never a half PNG
     except OSError as exc:
         print(f"fingerprint capture failed: cannot write {out}: {exc.strerror or exc}",
               file=stderr)
-        return 1
+        return EXIT_FAIL
     print(f"captured {image.width}x{image.height} 8-bit gray at {image.ppi} ppi from "
           f"{where} in {time.monotonic() - started:.1f} s -> {out} ({len(png)} bytes)",
           file=stdout)
-    return 0
+    return EXIT_OK

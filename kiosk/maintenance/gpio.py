@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_FAIL, EXIT_OK
 from kiosk.errors import KioskError
 from kiosk.hardware.gpio import KioskGpio, MockKioskGpio
 from kiosk.hardware.registry import create_device
@@ -80,11 +81,11 @@ def gpio_test_command(config: Config, *, interactive: bool = False,
                                   "open the lid and walk past the PIR")
     except (KioskError, OSError) as exc:
         print(f"gpio test failed: {exc}", file=stderr)
-        return 1
+        return EXIT_FAIL
     if report.failed:
         print(f"gpio test: {report.failed} check(s) failed", file=stderr)
-        return 1
-    return 0
+        return EXIT_FAIL
+    return EXIT_OK
 
 
 # -- outputs ---------------------------------------------------------------------------------

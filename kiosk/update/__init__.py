@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from kiosk.config import Config, config_path_from_env
+from kiosk.core.exits import EXIT_CONFIG
 from kiosk.update.flow import Settings, Updater
 from kiosk.update.releases import UpdateBusy, UpdateFailed
 
@@ -25,7 +26,7 @@ def update_command(config: Config, args: argparse.Namespace) -> int:
     if sum(actions) != 1:
         print("kiosk update: give one of SOURCE (a wheel file or git+URL@REF), --rollback "
               "or --list", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     settings = Settings.from_config(config, root=args.root, find_links=args.find_links or (),
                                     offline=args.offline,
                                     config_file=config_path_from_env(args.config))

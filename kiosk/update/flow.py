@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_OK
 from kiosk.update.build import Installer, Source
 from kiosk.update.proc import Outcome, Runner
 from kiosk.update.releases import LOG_FILE, Release, Releases, UpdateFailed
@@ -108,9 +109,9 @@ class Updater:
             if current is not None and new.name == current.name:
                 self.say(f"kiosk update: {new.name} is already the current release; "
                          "nothing to switch")
-                return 0
+                return EXIT_OK
             self._activate(new, current, verb="update")
-            return 0
+            return EXIT_OK
 
     def rollback(self) -> int:
         with self._session():
@@ -120,7 +121,7 @@ class Updater:
                                    "shows what is installed)")
             self.say(f"kiosk update --rollback: from {current.name} back to {previous.name}")
             self._activate(previous, current, verb="rollback")
-            return 0
+            return EXIT_OK
 
     # -- the steps ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -311,7 +312,7 @@ class Updater:
         doc = self.describe()
         if as_json:
             print(json.dumps(doc, indent=2), file=self.out)
-            return 0
+            return EXIT_OK
         if not doc["releases"]:
             self.say(f"no releases in {self.releases.dir} (kiosk update SOURCE installs one)")
         else:
@@ -338,7 +339,7 @@ class Updater:
         if doc["incomplete"]:
             self.say("left over from an install cut short (the next update removes them): "
                      + ", ".join(doc["incomplete"]))
-        return 0
+        return EXIT_OK
 
 
 def _nothing_new(now: Outcome, before: Outcome) -> bool:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import TextIO
 
 from kiosk.config import Config
+from kiosk.core.exits import EXIT_CONFIG, EXIT_PENDING
 from kiosk.errors import SealingError, StorageFull
 from kiosk.fsutil import make_dirs
 from kiosk.receipts import load_intake_public_key
 from kiosk.service import Notifier
 from kiosk.upload.progress import ProgressFile
-from kiosk.upload.uploader import EXIT_CONFIG, EXIT_PENDING, Uploader, UploadSettings
+from kiosk.upload.uploader import Uploader, UploadSettings
 
 log = logging.getLogger(__name__)
 

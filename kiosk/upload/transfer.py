@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import requests
 from tusclient.client import TusClient
 
+from kiosk.core.intake_api import KIOSK_ID_KEY, RECORD_ID_KEY, SHA256_KEY
 from kiosk.journal import Journal, RecordInfo
 from kiosk.service import Notifier
 from kiosk.upload.failures import (
@@ -183,15 +184,16 @@ class TusTransfer:
             session=session, timeout=self.settings.timeout_s, client=client, url=url,
             verify_tls_cert=session.verify,
             file_stream=io.BytesIO(packet), chunk_size=self.settings.chunk_size or len(packet),
-            metadata={"kiosk_id": self.settings.kiosk_id, "record_id": info.id,
-                      "sha256": digest})
+            metadata={KIOSK_ID_KEY: self.settings.kiosk_id, RECORD_ID_KEY: info.id,
+                      SHA256_KEY: digest})
 
     def _send(self, info: RecordInfo, packet: bytes, digest: str,
               created: str | None = None) -> str | None:
         """The tus upload: resume the journaled one, or create one and journal its URL
         before sending a byte (``created``: one created ahead, journaled, still empty);
         then send until the intake holds every byte. Returns the receipt the completing
-        ``PATCH``'s answer carried (:data:`~kiosk.upload.tus.RECEIPT_HEADER`, unverified), or None.
+        ``PATCH``'s answer carried (:data:`~kiosk.core.intake_api.RECEIPT_HEADER`,
+        unverified), or None.
 
         A link that breaks mid-``PATCH`` is not a dead link: the intake kept what arrived,
         so the uploader asks the offset and goes on at once, for as long as attempts make

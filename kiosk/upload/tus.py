@@ -38,8 +38,10 @@ from tusclient.request import TusRequest
 from tusclient.uploader import Uploader
 from urllib3.connection import HTTPConnection
 
-__all__ = ["RECEIPT_HEADER", "TimedTusUploader", "TusCommunicationError", "TusUploadFailed",
-           "retry_after_s", "upload_session"]
+from kiosk.core.intake_api import RECEIPT_HEADER, UPLOAD_OFFSET
+
+__all__ = ["TimedTusUploader", "TusCommunicationError", "TusUploadFailed", "retry_after_s",
+           "upload_session"]
 
 # Linux's TCP_NOTSENT_LOWAT (socket.h: 25; not every Python names it). Without it a
 # socket's send buffer (autotuned to megabytes) swallows a whole record at once: the
@@ -110,7 +112,6 @@ def upload_session(*, ca_file: str = "", fingerprint: str = "") -> requests.Sess
     return session
 
 TUS_CONTENT_TYPE = "application/offset+octet-stream"
-RECEIPT_HEADER = "Intake-Receipt"  # the intake's receipt in the final PATCH's answer, base64
 
 
 class _TimedRequest(TusRequest):
@@ -176,7 +177,7 @@ class TimedTusUploader(Uploader):
                                      timeout=self.timeout)
         except requests.RequestException as error:
             raise TusCommunicationError(error) from error
-        offset = resp.headers.get("upload-offset")
+        offset = resp.headers.get(UPLOAD_OFFSET)
         if resp.status_code >= 300 or offset is None or not offset.isdigit():
             raise _failed(TusCommunicationError(
                 f"asking the upload's offset: HTTP {resp.status_code}", resp.status_code,
@@ -204,7 +205,7 @@ class TimedTusUploader(Uploader):
         self.receipt_header = None
         body = _CountingBody(memoryview(data)[offset:end], offset, on_sent)
         headers = {**self.get_headers(), "Content-Type": TUS_CONTENT_TYPE,
-                   "Upload-Offset": str(offset)}
+                   UPLOAD_OFFSET: str(offset)}
         try:
             resp = self.session.patch(self.url, data=body, headers=headers,
                                       verify=self.verify_tls_cert, cert=self.client_cert,
@@ -214,7 +215,7 @@ class TimedTusUploader(Uploader):
         if not 200 <= resp.status_code < 300:
             raise _failed(TusUploadFailed(f"sending the packet: HTTP {resp.status_code}",
                                           resp.status_code, resp.content), resp)
-        new_offset = resp.headers.get("upload-offset", "")
+        new_offset = resp.headers.get(UPLOAD_OFFSET, "")
         if not new_offset.isdigit() or not offset <= int(new_offset) <= len(data):
             # a "success" without tus's answer: something else answered (a captive portal)
             raise TusUploadFailed("the answer to a PATCH has no valid Upload-Offset",

@@ -59,9 +59,11 @@ from urllib.parse import quote, urljoin
 
 import requests
 
+from kiosk.core.exits import EXIT_OK, EXIT_PENDING
+from kiosk.core.intake_api import FILES_ENDPOINT, RECEIPT_CONTENT_TYPE, RECEIPTS_ENDPOINT
 from kiosk.errors import IllegalStateChange, JournalError, SealingError
 from kiosk.journal import Journal, RecordInfo
-from kiosk.receipts import verify_receipt
+from kiosk.receipts import ReceiptForAnotherPacket, verify_receipt
 from kiosk.request_signing import KioskAuth
 from kiosk.sealing import build_packet
 from kiosk.sealing_keys import DeviceKey
@@ -85,10 +87,8 @@ from kiosk.upload.tus import (
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_PENDING, EXIT_CONFIG = 0, 1, 2
 ONCE_BACKOFF_S = 0.25  # --once: pause before retry pass n is ONCE_BACKOFF_S * 2**n ...
 ONCE_BACKOFF_CAP_S = 5.0  # ... but never more than this
-RECEIPT_CONTENT_TYPE = "application/octet-stream"  # what the intake serves a receipt as
 
 
 @dataclass
@@ -140,7 +140,7 @@ class Uploader(TusTransfer):
         self.last_error: str | None = None
         base = settings.url if settings.url.endswith("/") else settings.url + "/"
         self._base = base
-        self._files_url = urljoin(base, "files/")
+        self._files_url = urljoin(base, f"{FILES_ENDPOINT}/")
         self._headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
         self._device_key = (DeviceKey.load_or_create(Path(settings.device_key))
                             if settings.device_key else None)
@@ -358,7 +358,7 @@ class Uploader(TusTransfer):
 
     def _receipt_from_answer(self, info: RecordInfo, digest: str, header: str) -> bool:
         """Acknowledge with the receipt the final ``PATCH``'s answer carried
-        (:data:`~kiosk.upload.tus.RECEIPT_HEADER`), checked exactly as ``GET receipts/...``'s
+        (:data:`~kiosk.core.intake_api.RECEIPT_HEADER`), checked exactly as ``GET receipts/...``'s
         body is; False (ask ``receipts/``) when it does not decode or verify."""
         try:
             body = base64.b64decode(header, validate=True)
@@ -391,7 +391,7 @@ class Uploader(TusTransfer):
     def _fetch_receipt(self, info: RecordInfo, digest: str, *, after_upload: bool) -> bool:
         """True once the record is acknowledged with a verified receipt; False when the
         intake has none (before uploading); Failure otherwise."""
-        url = urljoin(self._base, f"receipts/{quote(self.settings.kiosk_id)}/"
+        url = urljoin(self._base, f"{RECEIPTS_ENDPOINT}/{quote(self.settings.kiosk_id)}/"
                                   f"{quote(info.id)}")
         try:
             # verify named per request: a session's own setting loses to REQUESTS_CA_BUNDLE
@@ -407,12 +407,12 @@ class Uploader(TusTransfer):
             try:
                 verify_receipt(body, self.settings.intake_key, kiosk_id=self.settings.kiosk_id,
                                record_id=info.id, packet_sha256=digest)
+            except ReceiptForAnotherPacket as exc:
+                # signed by the intake, for this record, for other bytes: the intake holds
+                # a different packet for this record id and never takes ours
+                raise Failure(f"intake refused the record [different_packet]: {exc}",
+                               reject=True) from exc
             except SealingError as exc:
-                if "is for a different packet" in str(exc):
-                    # signed by the intake, for this record, for other bytes: the intake
-                    # holds a different packet for this record id and never takes ours
-                    raise Failure(f"intake refused the record [different_packet]: {exc}",
-                                   reject=True) from exc
                 raise Failure(str(exc)) from exc
             self._acknowledge(info.id, body)
             return True

@@ -353,6 +353,38 @@ def test_the_patch_that_completes_an_upload_answers_with_the_receipt(
     assert get_receipt(server.url, other_id).json()["code"] == "sha256_mismatch"
 
 
+def test_the_kiosks_tus_client_reads_the_receipt_the_intake_answers_with(
+        server: Server, data: Path, device: DeviceKey) -> None:
+    """The two ends take each name of the protocol from kiosk.core.intake_api: the kiosk's
+    own tus client (kiosk.upload.tus, made as the uploader makes it) creates an upload at
+    the kiosk's endpoint with the kiosk's metadata keys, and reads from the completing
+    PATCH's answer the receipt the intake's handler put there; GET receipts/... at the
+    kiosk's endpoint serves the same bytes as the type the kiosk checks, and the intake
+    names itself as the doctor expects."""
+    from tusclient.client import TusClient
+
+    from kiosk.core import intake_api as api
+    from kiosk.upload.tus import TimedTusUploader, upload_session
+
+    record_id, packet = make_packet(data, device, 23, portrait_bytes=50_000)
+    metadata = {api.KIOSK_ID_KEY: KIOSK, api.RECORD_ID_KEY: record_id,
+                api.SHA256_KEY: hashlib.sha256(packet).hexdigest()}
+    with upload_session() as session:
+        tus = TimedTusUploader(
+            session=session, timeout=10, client=TusClient(f"{server.url}{api.FILES_ENDPOINT}/"),
+            file_stream=io.BytesIO(packet), chunk_size=len(packet), metadata=metadata)
+        tus.set_url(tus.create_url())
+        assert tus.patch(packet, 0, len(packet)) == len(packet)
+        assert tus.receipt_header is not None, "the kiosk found no receipt in the answer"
+        fetched = session.get(f"{server.url}{api.RECEIPTS_ENDPOINT}/{KIOSK}/{record_id}",
+                              timeout=10)
+    assert_verified(data, fetched, record_id, packet)
+    assert fetched.headers["Content-Type"] == api.RECEIPT_CONTENT_TYPE
+    assert base64.b64decode(tus.receipt_header, validate=True) == fetched.content
+    assert fetched.headers["Server"].startswith(api.SERVER_VERSION + " ")
+    assert api.SERVER_VERSION.startswith(api.SERVER_PRODUCT)
+
+
 # -- crashes ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("data", BACKENDS, indirect=True)
 def test_upload_interrupted_by_kill_9_resumes_on_the_same_url(server: Server, data: Path,

@@ -13,6 +13,7 @@ from kiosk.errors import SealingError
 from kiosk.receipts import (
     IntakeKey,
     ReceiptError,
+    ReceiptForAnotherPacket,
     ensure_intake_keypair,
     load_intake_public_key,
     make_receipt,
@@ -96,6 +97,20 @@ def test_receipt_for_something_else_is_refused(key: IntakeKey, receipt: bytes, f
                                                value: str, message: str) -> None:
     with pytest.raises(ReceiptError, match=message):
         verify(receipt, key.public_bytes, **{field: value})
+
+
+@pytest.mark.parametrize(("field", "value", "another_packet"), [
+    ("record_id", "poso-01-0000043-a1b2c3", False),
+    ("kiosk_id", "poso-02", False),
+    ("packet_sha256", hashlib.sha256(PACKET + b"x").hexdigest(), True),
+])
+def test_only_a_receipt_for_other_bytes_says_so_by_its_type(
+        key: IntakeKey, receipt: bytes, field: str, value: str, another_packet: bool) -> None:
+    """The uploader rejects a record for good on a receipt for another packet: it tells that
+    receipt by its type, a ReceiptError still, never by the words of its message."""
+    with pytest.raises(ReceiptError) as refused:
+        verify(receipt, key.public_bytes, **{field: value})
+    assert isinstance(refused.value, ReceiptForAnotherPacket) is another_packet
 
 
 @pytest.mark.parametrize("body", [

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiosk.errors import SealingError
+from kiosk.errors import KeyFileExposed, SealingError
 from kiosk.sealing import (
     STEPS,
     DeviceKey,
@@ -417,6 +417,23 @@ def test_key_files_with_loose_permissions_are_refused(tmp_path: Path, loose: int
         path.chmod(loose)
         with pytest.raises(SealingError, match="chmod 600"):
             load(path)
+
+
+def test_a_key_file_others_may_read_says_so_by_its_type(tmp_path: Path) -> None:
+    """``kiosk doctor`` tells a key file with loose permissions by its type (and takes the
+    problem without the fix from it), never by the words of the message."""
+    path = tmp_path / "device.key"
+    DeviceKey.load_or_create(path)
+    path.chmod(0o640)
+    with pytest.raises(KeyFileExposed) as refused:
+        DeviceKey.load(path)
+    assert isinstance(refused.value, SealingError)
+    assert (refused.value.path, refused.value.mode) == (path, 0o640)
+    assert str(refused.value) == f"{refused.value.problem}; run `chmod 600 {path}`"
+    assert refused.value.problem == (f"key file {path} is readable or writable by "
+                                     "group/others (mode 640)")
+    path.chmod(0o600)
+    DeviceKey.load(path)  # a private one loads
 
 
 @pytest.mark.parametrize("length", [0, 31, 33, 64])

@@ -1,0 +1,30 @@
+"""The exit statuses of ``kiosk`` and ``kiosk-intake``: one home for a contract that
+README documents ("Exit codes", ``kiosk doctor``, ``kiosk upload``, ``kiosk update``) and
+that scripts, systemd units and a maintainer's habits rely on. Every command returns one of
+these names, never a bare number; ``tests/unit/core/test_exits.py`` holds each to README.
+
+* 0 :data:`EXIT_OK`: done (``kiosk doctor``: nothing failed, warnings allowed);
+* 1 :data:`EXIT_FAIL`: failed, the reason on stderr (``kiosk doctor``: a check failed or
+  was skipped; ``kiosk update``: not on the release asked for);
+* 1 :data:`EXIT_PENDING`: ``kiosk upload --once``: records still pending (or refused by
+  the intake) after its retry budget;
+* 2 :data:`EXIT_CONFIG`: a configuration or usage error;
+* 3 :data:`EXIT_NOT_ACCEPTING`: the kiosk is not accepting enrollments (power, disk,
+  journal, keys);
+* 130 :data:`EXIT_INTERRUPTED`: stopped by Ctrl-C, the shell's 128 + SIGINT (2).
+
+``EXIT_FAIL`` and ``EXIT_PENDING`` are the same number with two meanings: a command that
+failed, and an uploader that did its work but left records in the outbox.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXIT_CONFIG", "EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_NOT_ACCEPTING", "EXIT_OK",
+           "EXIT_PENDING"]
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_PENDING = 1
+EXIT_CONFIG = 2
+EXIT_NOT_ACCEPTING = 3
+EXIT_INTERRUPTED = 130
