@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from kiosk.core.exits import EXIT_OK
 from kiosk.errors import KioskError
 from kiosk.fsutil import write_atomic
 from kiosk.power import PowerStatus
@@ -141,10 +142,10 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
                     log.error("shutdown command failed (status %s): UPS poweroff flag removed",
                               code)
                     clear_flag(flagged)
-                return 0
+                return EXIT_OK
             notifier.wait(stop, poll_interval_s)
         notifier.stopping()
-        return 0
+        return EXIT_OK
     finally:
         if journal is not None:
             journal.close()

@@ -50,6 +50,7 @@ import sys
 import threading
 import time
 
+from kiosk.core.exits import EXIT_FAIL, EXIT_OK
 from kiosk.hardware.card.pivcard import CARD_OPTIONS, PivCard
 
 log = logging.getLogger(__name__)
@@ -240,10 +241,10 @@ def main(argv: list[str] | None = None) -> int:
             vcard.wait_removed(timeout=None)
             time.sleep(1.0)
     except KeyboardInterrupt:
-        return 0
+        return EXIT_OK
     except ConnectionError as exc:
         print(exc, file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     finally:
         vcard.close()
 

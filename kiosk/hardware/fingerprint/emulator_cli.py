@@ -16,6 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
+from kiosk.core.exits import EXIT_OK
 from kiosk.hardware.base import FingerprintImage
 from kiosk.hardware.fingerprint import zfm_protocol as zp
 from kiosk.hardware.fingerprint.emulator import FingerprintEmulator
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
     finally:
         emu.stop()
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":
