@@ -36,6 +36,8 @@ from kiosk.core.intake_api import (
     SERVER_VERSION,
     UPLOAD_METADATA,
     UPLOAD_OFFSET,
+    RefusalCode,
+    token_refused_body,
 )
 from kiosk.request_signing import RequestView
 
@@ -81,7 +83,7 @@ class IntakeHandler(TusHTTPRequestHandler):
         None after answering the refusal (the connection closes: the body is unread)."""
         current_request.kiosk = None
         if not self.intake.authorized(self.headers.get("Authorization")):
-            self._reply(401, "application/json", b'{"error":"missing or wrong bearer token"}',
+            self._reply(401, "application/json", token_refused_body(),
                         {"WWW-Authenticate": 'Bearer realm="kiosk-intake"'}, close=True)
             return None
         host = self.headers.get("Host", "")
@@ -121,8 +123,8 @@ class IntakeHandler(TusHTTPRequestHandler):
         with self.intake.creating(self.headers.get(UPLOAD_METADATA)) as admitted:
             if not admitted:
                 body = refusal_json(Refusal(
-                    "busy", "another intake process is creating an upload for this kiosk; "
-                    "try again later"))
+                    RefusalCode.BUSY,
+                    "another intake process is creating an upload for this kiosk; try again later"))
                 self._reply(503, "application/json", body,
                             {"Retry-After": str(BUSY_RETRY_AFTER_S)}, close=True)
                 return
@@ -282,7 +284,7 @@ class IntakeHandler(TusHTTPRequestHandler):
                 return
         elif not self.intake.authorized(self.headers.get("Authorization")):
             # a monitor asks without a kiosk's key, but with the token when one is set
-            self._reply(401, "application/json", b'{"error":"missing or wrong bearer token"}',
+            self._reply(401, "application/json", token_refused_body(),
                         {"WWW-Authenticate": 'Bearer realm="kiosk-intake"'}, close=True)
             return
         try:

@@ -30,7 +30,8 @@ import struct
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kiosk.errors import SealingError
+from kiosk.core.intake_api import RefusalCode
+from kiosk.errors import BadSignature, SealingError, Undecryptable
 from kiosk.sealing import (
     FORMAT_VERSION,
     MAX_MANIFEST_BYTES,
@@ -48,12 +49,12 @@ _U32 = struct.Struct(">I")
 
 
 class Refused(Exception):
-    """Why a packet is refused: a refusal ``code`` of ``intake.refusals.REFUSALS`` and a reason
+    """Why a packet is refused: a :class:`~kiosk.core.intake_api.RefusalCode` and a reason
     made of our own words, ids and numbers (never text copied from the packet)."""
 
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(reason)
-        self.code = code
+        self.code = str(code)
         self.reason = reason
 
 
@@ -76,22 +77,22 @@ def manifest_of(stream: BinaryIO, length: int) -> tuple[bytes, dict[str, Any]]:
     stream.seek(0)
     head = stream.read(_HEAD.size)
     if len(head) < _HEAD.size:
-        raise Refused("malformed_packet", "the packet is shorter than its 9-byte head")
+        raise Refused(RefusalCode.MALFORMED_PACKET, "the packet is shorter than its 9-byte head")
     magic, version, manifest_length = _HEAD.unpack(head)
     if magic != PACKET_MAGIC:
-        raise Refused("malformed_packet", "not an e-KTP packet (bad magic)")
+        raise Refused(RefusalCode.MALFORMED_PACKET, "not an e-KTP packet (bad magic)")
     if version != FORMAT_VERSION:
-        raise Refused("malformed_packet", f"packet version {version} is not supported")
+        raise Refused(RefusalCode.MALFORMED_PACKET, f"packet version {version} is not supported")
     if manifest_length > MAX_MANIFEST_BYTES or _HEAD.size + manifest_length > length:
-        raise Refused("malformed_packet", f"packet manifest length {manifest_length} is "
+        raise Refused(RefusalCode.MALFORMED_PACKET, f"packet manifest length {manifest_length} is "
                       f"impossible in a packet of {length} bytes")
     signed = stream.read(manifest_length)
     if len(signed) != manifest_length:
-        raise Refused("malformed_packet", "the packet is truncated in its manifest")
+        raise Refused(RefusalCode.MALFORMED_PACKET, "the packet is truncated in its manifest")
     try:
         return signed, read_manifest(signed)
     except SealingError as exc:  # our own words (kiosk/sealing.py), no packet text
-        raise Refused("malformed_packet", str(exc)) from exc
+        raise Refused(RefusalCode.MALFORMED_PACKET, str(exc)) from exc
 
 
 def verify_and_open(stream: BinaryIO, length: int, signed: bytes, manifest: dict[str, Any],
@@ -104,30 +105,31 @@ def verify_and_open(stream: BinaryIO, length: int, signed: bytes, manifest: dict
     try:
         opener.verify_manifest(signed)
     except SealingError as exc:
-        code = "bad_signature" if "bad signature" in str(exc) else "malformed_packet"
+        code = (RefusalCode.BAD_SIGNATURE if isinstance(exc, BadSignature)
+                else RefusalCode.MALFORMED_PACKET)
         raise Refused(code, str(exc)) from exc
     record_id, kiosk_id = manifest["record_id"], manifest["kiosk_id"]
     steps = manifest["steps"]
     for entry in steps:
         if not 0 <= entry["length"] <= MAX_STEP_BYTES:
-            raise Refused("too_large", f"record {record_id}: step {entry['name']} is "
+            raise Refused(RefusalCode.TOO_LARGE, f"record {record_id}: step {entry['name']} is "
                           f"{entry['length']} bytes; the intake takes at most "
                           f"{MAX_STEP_BYTES} for one step")
     described = _HEAD.size + len(signed) + sum(_U32.size + e["length"] for e in steps)
     if described != length:
-        raise Refused("layout_mismatch", f"record {record_id}: the packet is {length} bytes, "
-                      f"its signed manifest describes {described}")
+        raise Refused(RefusalCode.LAYOUT_MISMATCH, f"record {record_id}: the packet is "
+                      f"{length} bytes, its signed manifest describes {described}")
     offset = _HEAD.size + len(signed)
     for entry in steps:
         stream.seek(offset)
         (table_length,) = _U32.unpack(stream.read(_U32.size).rjust(_U32.size, b"\0"))
         if table_length != entry["length"]:
-            raise Refused("layout_mismatch", f"record {record_id}: step {entry['name']}'s "
-                          f"blob is framed as {table_length} bytes, its signed manifest "
-                          f"says {entry['length']}")
+            raise Refused(RefusalCode.LAYOUT_MISMATCH, f"record {record_id}: step "
+                          f"{entry['name']}'s blob is framed as {table_length} bytes, its "
+                          f"signed manifest says {entry['length']}")
         offset += _U32.size + entry["length"]
     if manifest["central_key_id"] != opener.central_key_id:
-        raise Refused("undecryptable", f"record {record_id} is sealed to central key "
+        raise Refused(RefusalCode.UNDECRYPTABLE, f"record {record_id} is sealed to central key "
                       f"{manifest['central_key_id']}, this intake holds "
                       f"{opener.central_key_id}")
     offset = _HEAD.size + len(signed)
@@ -137,14 +139,12 @@ def verify_and_open(stream: BinaryIO, length: int, signed: bytes, manifest: dict
         offset += _U32.size + entry["length"]
         if len(blob) != entry["length"] or (
                 hashlib.sha256(blob).hexdigest() != entry["sha256"]):
-            raise Refused("malformed_packet",
+            raise Refused(RefusalCode.MALFORMED_PACKET,
                           f"record {record_id}: step {entry['name']} blob altered")
         try:
             opener.open_step(blob, kiosk_id, record_id, entry["name"])
         except SealingError as exc:
-            text = str(exc)
-            code = "undecryptable" if ("does not decrypt" in text
-                                       or "belongs to another" in text) else (
-                "malformed_packet")
-            raise Refused(code, text) from exc
+            code = (RefusalCode.UNDECRYPTABLE if isinstance(exc, Undecryptable)
+                    else RefusalCode.MALFORMED_PACKET)
+            raise Refused(code, str(exc)) from exc
         del blob  # one step's bytes at a time; the plaintext went with open_step's frame

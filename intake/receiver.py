@@ -35,12 +35,16 @@ from kiosk.core.ids import is_kiosk_id
 from kiosk.core.intake_api import (
     FILES_ENDPOINT,
     HEALTH_ENDPOINT,
+    KEY_ID_KEY,
     KIOSK_ID_KEY,
     KIOSKS_ENDPOINT,
     RECEIPT_CONTENT_TYPE,
     RECEIPTS_ENDPOINT,
     RECORD_ID_KEY,
+    REGISTERED_KEY,
     SHA256_KEY,
+    RefusalCode,
+    refusal_body,
 )
 from kiosk.errors import SealingError
 from kiosk.receipts import IntakeKey
@@ -88,8 +92,7 @@ def _metadata_value(header: str | None, key: str) -> str | None:
 
 def refusal_json(refusal: Refusal) -> bytes:
     """The body of a refusal: ``{"error", "code", "permanent"}`` (docs/upload.md)."""
-    return json.dumps({"error": refusal.reason, "code": refusal.code,
-                       "permanent": refusal.permanent}, sort_keys=True).encode()
+    return refusal_body(refusal.reason, refusal.code, refusal.permanent)
 
 
 class Intake:
@@ -119,8 +122,8 @@ class Intake:
         self.storage = self.backend.storage
         self.tus = BoundedTusServer(
             pool=self.pool, busy_body=lambda: refusal_json(Refusal(
-                "busy", f"all {self.pool.workers} workers of the intake are busy; send the "
-                "end of the upload again later")),
+                RefusalCode.BUSY, f"all {self.pool.workers} workers of the intake are busy; "
+                "send the end of the upload again later")),
             storage=self.storage, base_path=TUS_PATH, max_size=max_packet_bytes,
             max_chunk_size=WHOLE_BODY_BYTES,
             upload_expiry=UPLOAD_EXPIRY_S, cleanup_interval=3600,
@@ -179,7 +182,7 @@ class Intake:
         signer = getattr(current_request, "kiosk", None)
         if signer is not None and signer != kiosk_id:
             raise TusHookError(refusal_json(Refusal(
-                "ids_mismatch", f"kiosk {signer} may not upload records of kiosk "
+                RefusalCode.IDS_MISMATCH, f"kiosk {signer} may not upload records of kiosk "
                 f"{kiosk_id}")).decode(), status_code=403)
         refusal = self.store.check_kiosk(kiosk_id)
         if refusal is not None:  # before a byte is stored
@@ -188,7 +191,7 @@ class Intake:
             raise TusHookError(refusal_json(refusal).decode(), status_code=403)
         unfinished = self.storage.unfinished_uploads(kiosk_id)
         if unfinished >= self.max_unfinished:  # 429 + Retry-After (intake.limits)
-            refusal = Refusal("too_many_uploads", f"kiosk {kiosk_id} has {unfinished} "
+            refusal = Refusal(RefusalCode.TOO_MANY_UPLOADS, f"kiosk {kiosk_id} has {unfinished} "
                               f"unfinished uploads, the most this intake allows; finish "
                               f"one (or let it expire) first")
             log.warning("upload for record %s refused (%s): %s", record_id, refusal.code,
@@ -263,8 +266,8 @@ class Intake:
         """(kiosk id, 0, None) for a request signed by a registered kiosk, else (None,
         HTTP status, why)."""
         if SIGNATURE_HEADER not in view.headers:
-            return None, 401, Refusal("unsigned", "requests must be signed by a registered "
-                                      "kiosk's device key (docs/upload.md)")
+            return None, 401, Refusal(RefusalCode.UNSIGNED, "requests must be signed by a "
+                                      "registered kiosk's device key (docs/upload.md)")
         looked_up: list[str] = []
 
         def public_key(kiosk_id: str) -> bytes | None:
@@ -279,10 +282,10 @@ class Intake:
                 refusal = self.store.check_kiosk(looked_up[-1])
                 if refusal is not None:
                     return None, 403, refusal
-                return None, 403, Refusal("wrong_key", f"the request's signature does not "
-                                          f"verify with the key registered for kiosk "
+                return None, 403, Refusal(RefusalCode.WRONG_KEY, f"the request's signature "
+                                          f"does not verify with the key registered for kiosk "
                                           f"{looked_up[-1]}")
-            return None, 401, Refusal("unsigned", f"the request signature is unusable: "
+            return None, 401, Refusal(RefusalCode.UNSIGNED, f"the request signature is unusable: "
                                       f"{safe_text(exc, 120)}")
 
     def owns_upload(self, kiosk_id: str, path: str) -> bool:
@@ -312,7 +315,7 @@ class Intake:
             if device is None:  # pragma: no cover - revoked or removed since _admit
                 return 404, "application/json", b'{"error":"not found"}'
             return 200, "application/json", json.dumps(
-                {"kiosk_id": kiosk_id, "key_id": device.key_id, "registered": True},
+                {KIOSK_ID_KEY: kiosk_id, KEY_ID_KEY: device.key_id, REGISTERED_KEY: True},
                 sort_keys=True).encode()
         if len(parts) == 4 and parts[:2] == ["", RECEIPTS_ENDPOINT] and is_kiosk_id(parts[2]) and (
                 kiosk_id is None or parts[2] == kiosk_id):

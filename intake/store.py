@@ -51,7 +51,7 @@ from intake.packets import Refused, file_sha256, manifest_of, verify_and_open
 from intake.refusals import DIFFERENT_PACKET, MAX_REASON_CHARS, REFUSALS, Refusal, safe_text
 from intake.staging import STALE_STAGED_S, link_new, stage_copy, staged_name, sweep_staged
 from kiosk.core.ids import KEY_ID, is_record_id
-from kiosk.core.intake_api import KIOSK_ID_KEY, RECORD_ID_KEY, SHA256_KEY
+from kiosk.core.intake_api import KIOSK_ID_KEY, RECORD_ID_KEY, SHA256_KEY, RefusalCode
 from kiosk.fsutil import make_dirs, write_atomic
 from kiosk.receipts import IntakeKey, sign_receipt
 from kiosk.sealing import Opener
@@ -145,7 +145,8 @@ class IntakeStore:
             kiosk_id, record_id = safe_text(kiosk_id, 40), safe_text(record_id, 60)
             log.warning("upload %s refused: malformed kiosk_id/record_id", upload_id)
             return Outcome("rejected", kiosk_id, record_id,
-                           REFUSALS["malformed_metadata"][1], "malformed_metadata")
+                           REFUSALS[RefusalCode.MALFORMED_METADATA][1],
+                           RefusalCode.MALFORMED_METADATA)
         refusal, digest, length = self.check(metadata, packet, kiosk_id, record_id)
         staged = None
         if refusal is None:
@@ -173,10 +174,10 @@ class IntakeStore:
         """Is ``kiosk_id`` registered and not revoked? (also asked before an upload starts)"""
         device = self._registration(kiosk_id)
         if device is None:
-            return Refusal("unknown_kiosk", f"kiosk {safe_text(kiosk_id, 40)} is not "
+            return Refusal(RefusalCode.UNKNOWN_KIOSK, f"kiosk {safe_text(kiosk_id, 40)} is not "
                            "registered at this intake (kiosk-intake register)")
         if device.revoked:
-            return Refusal("revoked_kiosk", f"kiosk {kiosk_id} is revoked"
+            return Refusal(RefusalCode.REVOKED_KIOSK, f"kiosk {kiosk_id} is revoked"
                            + (f" (since {safe_text(device.revoked_at, 40)})"
                               if device.revoked_at else ""))
         return None
@@ -188,7 +189,7 @@ class IntakeStore:
         are valid ids here. Takes no lock; the order of checks is :mod:`intake.packets`'."""
         digest, length = file_sha256(packet)
         if digest != metadata.get(SHA256_KEY):
-            return Refusal("sha256_mismatch",
+            return Refusal(RefusalCode.SHA256_MISMATCH,
                            "the received bytes do not match the upload's sha256 metadata "
                            "(upload data lost or altered); start a fresh upload"), digest, length
         try:
@@ -202,13 +203,13 @@ class IntakeStore:
         with open(packet, "rb") as stream:
             signed, manifest = manifest_of(stream, length)
             if (manifest["kiosk_id"], manifest["record_id"]) != (kiosk_id, record_id):
-                return Refusal("ids_mismatch", f"upload metadata names record {record_id} of "
-                               f"kiosk {kiosk_id}, the packet's manifest another")
+                return Refusal(RefusalCode.IDS_MISMATCH, f"upload metadata names record "
+                               f"{record_id} of kiosk {kiosk_id}, the packet's manifest another")
             pkt, _receipt = self._paths(kiosk_id, record_id)
             if pkt.exists():
                 if file_sha256(pkt)[0] == digest:
                     return None
-                return Refusal("different_packet", DIFFERENT_PACKET)
+                return Refusal(RefusalCode.DIFFERENT_PACKET, DIFFERENT_PACKET)
             refusal = self.check_kiosk(kiosk_id)
             if refusal is not None:
                 return refusal
@@ -217,8 +218,9 @@ class IntakeStore:
             claimed = manifest["device_key_id"]
             if claimed != device.key_id:
                 shown = claimed if KEY_ID.fullmatch(claimed) else "(malformed)"
-                return Refusal("wrong_key", f"the packet is signed by key {shown}, which does "
-                               f"not belong to kiosk {kiosk_id} (its key is {device.key_id})")
+                return Refusal(RefusalCode.WRONG_KEY, f"the packet is signed by key {shown}, "
+                               f"which does not belong to kiosk {kiosk_id} (its key is "
+                               f"{device.key_id})")
             opener = Opener(self._central_private_key, {device.key_id: device.public_key})
             verify_and_open(stream, length, signed, manifest, opener)
         return None
@@ -254,7 +256,7 @@ class IntakeStore:
         # this record was stored since, here or by another intake process sharing DIR.
         if not link_new(staged, pkt) and file_sha256(pkt)[0] != digest:
             return self._reject(upload_id, kiosk_id, record_id,
-                                Refusal("different_packet", DIFFERENT_PACKET))
+                                Refusal(RefusalCode.DIFFERENT_PACKET, DIFFERENT_PACKET))
         if not receipt.exists():
             body = sign_receipt(self._intake_key, kiosk_id, record_id, digest, length, _now())
             with contextlib.suppress(FileExistsError):  # another process's, for these bytes
@@ -280,7 +282,7 @@ class IntakeStore:
             pass
         row = self._meta.rejection(kiosk_id, record_id)
         if row is not None:
-            code = row[1] if row[1] in REFUSALS else "malformed_packet"
+            code = row[1] if row[1] in REFUSALS else RefusalCode.MALFORMED_PACKET
             return 422, Refusal(code, row[0])
         return 404, "not received"
 

@@ -103,6 +103,15 @@ class SealingError(KioskError):
     """Encryption, signing or verification failed, or a key is missing or unusable."""
 
 
+class BadSignature(SealingError):
+    """A signature that does not verify with the key it names (a manifest's, a receipt's)."""
+
+
+class Undecryptable(SealingError):
+    """A sealed step this central key cannot open, or one bound to another record, step or
+    kiosk: the intake refuses it as ``undecryptable``."""
+
+
 class KeyFileExposed(SealingError):
     """A private key file others may read or write (its ``mode`` lets group or others in):
     ``problem`` says so, and the message adds the ``chmod`` that fixes it."""

@@ -31,7 +31,7 @@ import nacl.public
 import nacl.signing
 
 from kiosk.core.vocabulary import STEPS
-from kiosk.errors import SealingError
+from kiosk.errors import BadSignature, SealingError, Undecryptable
 from kiosk.sealing_format import (
     FORMAT_VERSION,
     MAX_MANIFEST_BYTES,
@@ -172,7 +172,7 @@ class Opener:
         try:
             verify_key.verify(body, signature)
         except nacl.exceptions.BadSignatureError as exc:
-            raise SealingError(f"bad signature from device key {kid}") from exc
+            raise BadSignature(f"bad signature from device key {kid}") from exc
         check_record_id(manifest["record_id"], manifest["kiosk_id"], manifest["seq"])
         return manifest
 
@@ -211,5 +211,5 @@ class Opener:
         try:
             plaintext = self._box.decrypt(blob)
         except nacl.exceptions.CryptoError as exc:
-            raise SealingError(f"record {record_id}: step {step} does not decrypt") from exc
+            raise Undecryptable(f"record {record_id}: step {step} does not decrypt") from exc
         return read_step_plaintext(plaintext, kiosk_id, record_id, step)

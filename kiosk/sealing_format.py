@@ -24,7 +24,7 @@ from kiosk.core.canonical import (
 )
 from kiosk.core.ids import is_record_id_for
 from kiosk.core.vocabulary import STEPS
-from kiosk.errors import SealingError
+from kiosk.errors import SealingError, Undecryptable
 
 FORMAT_VERSION = 1
 PACKET_MAGIC = b"EKTP"
@@ -177,7 +177,7 @@ def read_step_plaintext(plaintext: bytes, kiosk_id: str, record_id: str,
     reader = _Reader(plaintext, f"record {record_id} step {step}")
     bound = (reader.take(len(STEP_MAGIC)), reader.text(), reader.text(), reader.text())
     if bound != (STEP_MAGIC, kiosk_id, record_id, step):
-        raise SealingError(f"record {record_id}: step {step} blob belongs to another "
+        raise Undecryptable(f"record {record_id}: step {step} blob belongs to another "
                            "record, step or kiosk")
     parts = _read_parts(reader)
     reader.end()

@@ -20,7 +20,17 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 
 from kiosk.config import Config
-from kiosk.core.intake_api import HEALTH_ENDPOINT, KIOSKS_ENDPOINT, SERVER_PRODUCT
+from kiosk.core.intake_api import (
+    CODE_KEY,
+    ERROR_KEY,
+    HEALTH_ENDPOINT,
+    KEY_ID_KEY,
+    KIOSKS_ENDPOINT,
+    REGISTERED_KEY,
+    SERVER_PRODUCT,
+    TOKEN_REFUSED,
+    RefusalCode,
+)
 from kiosk.doctor.findings import Finding, fail, ok, skip, warn
 from kiosk.errors import SealingError
 
@@ -106,31 +116,31 @@ def registration(config: Config, status: int, body: dict[str, object], signed: b
                  ) -> Finding:
     """The ``registration`` finding from the intake's answer to the signed request."""
     kiosk = config.kiosk_id
-    code = body.get("code") if isinstance(body.get("code"), str) else None
+    code = body.get(CODE_KEY) if isinstance(body.get(CODE_KEY), str) else None
     register = (f"at the intake: `kiosk-intake register --data DIR --kiosk {kiosk} --key HEX` "
                 "with the key `kiosk keys show` prints on this kiosk")
     if not signed:
         return skip("registration", "not asked: the device key is unusable (see key.device)")
-    if status == 200 and body.get("registered") is True:
-        return ok("registration", f"registered as {kiosk} (device key id {body.get('key_id')})")
+    if status == 200 and body.get(REGISTERED_KEY) is True:
+        return ok("registration", f"registered as {kiosk} (device key id {body.get(KEY_ID_KEY)})")
     if status == 404:  # admitted (the signature verified), but an intake without /kiosks/
         return warn("registration", f"the intake accepted this kiosk's signature ({kiosk}) "
                     "but does not know GET /kiosks/ (an older intake)",
                     "update the intake to answer the doctor's question")
-    if code == "unknown_kiosk":
+    if code == RefusalCode.UNKNOWN_KIOSK:
         return fail("registration", f"the intake does not know kiosk {kiosk}", register)
-    if code == "revoked_kiosk":
-        return fail("registration", f"the intake revoked kiosk {kiosk}: {body.get('error')}",
+    if code == RefusalCode.REVOKED_KIOSK:
+        return fail("registration", f"the intake revoked kiosk {kiosk}: {body.get(ERROR_KEY)}",
                     "if that was a mistake, register this kiosk's key again: " + register)
-    if code == "wrong_key":
+    if code == RefusalCode.WRONG_KEY:
         return fail("registration", f"the intake holds another device key for {kiosk}",
                     "if this kiosk's device.key was replaced, register the new one ("
                     + register + "); else restore the old device.key from backup")
-    if status == 401 and "token" in str(body.get("error", "")):
+    if status == 401 and body.get(ERROR_KEY) == TOKEN_REFUSED:
         return fail("registration", "the intake wants a bearer token this kiosk does not "
                     "send (or it is wrong)", "set [upload] token to the intake's token")
     detail = f"HTTP {status}" + (f" [{code}]" if code else "") + (
-        f": {str(body.get('error'))[:200]}" if body.get("error") else "")
+        f": {str(body.get(ERROR_KEY))[:200]}" if body.get(ERROR_KEY) else "")
     return fail("registration", f"the intake refused the signed request: {detail}",
                 "see docs/upload.md, \"Kiosk authentication\"; " + register)
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import requests
 
+from kiosk.core.intake_api import CODE_KEY, ERROR_KEY, PERMANENT_KEY
+
 MAX_DETAIL = 200  # characters of an intake's error text kept in last_error
 
 
@@ -45,10 +47,10 @@ def parse_refusal(body: bytes | str | None) -> tuple[str, str, bool] | None:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("code"), str):
+    if not isinstance(doc, dict) or not isinstance(doc.get(CODE_KEY), str):
         return None
-    permanent = doc.get("permanent", True)
-    return (one_line(doc["code"], 40), error_detail(body),
+    permanent = doc.get(PERMANENT_KEY, True)
+    return (one_line(doc[CODE_KEY], 40), error_detail(body),
             permanent if isinstance(permanent, bool) else True)
 
 
@@ -63,7 +65,7 @@ def error_detail(body: bytes | str | None) -> str:
         return ""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
     with contextlib.suppress(ValueError, AttributeError, RecursionError):
-        error = json.loads(text).get("error")
+        error = json.loads(text).get(ERROR_KEY)
         if isinstance(error, str):
             text = error
     return one_line(text, MAX_DETAIL)

@@ -22,13 +22,16 @@ ENDPOINTS = (api.FILES_ENDPOINT, api.RECEIPTS_ENDPOINT, api.KIOSKS_ENDPOINT,
              api.HEALTH_ENDPOINT)
 # values whose every appearance as a string is a use of the protocol's name
 WORDS = (api.UPLOAD_OFFSET, api.UPLOAD_LENGTH, api.UPLOAD_METADATA, api.RECEIPT_HEADER,
-         api.RECEIPT_CONTENT_TYPE, api.SERVER_VERSION)
+         api.RECEIPT_CONTENT_TYPE, api.SERVER_VERSION, api.TOKEN_REFUSED)
+# the refusal codes, as written ("busy" is also a status light's word, so it is left out)
+CODES = {code.value for code in api.RefusalCode if code is not api.RefusalCode.BUSY}
 
 
 def written_again(text: str) -> bool:
     """Whether the string ``text`` spells one of the protocol's names (or starts a path
     with an endpoint) instead of importing it."""
-    if text.lower() in {w.lower() for w in WORDS} or text.startswith(api.SERVER_PRODUCT):
+    if (text.lower() in {w.lower() for w in WORDS} or text in CODES
+            or text.startswith(api.SERVER_PRODUCT)):
         return True
     return any(text in (f"/{e}", f"{e}/") or text.startswith((f"/{e}/", f"{e}/"))
                for e in ENDPOINTS)
@@ -57,7 +60,8 @@ def test_no_module_writes_a_protocol_name_of_its_own() -> None:
 
 @pytest.mark.parametrize("text", [
     "Intake-Receipt", "upload-offset", "Upload-Metadata", "kiosk-intake/1",
-    "application/octet-stream", "files/", "/files", "receipts/", "/health", "kiosks/x"])
+    "application/octet-stream", "files/", "/files", "receipts/", "/health", "kiosks/x",
+    "unknown_kiosk", "wrong_key", "unsigned", "missing or wrong bearer token"])
 def test_the_scan_finds_a_name_written_again(text: str) -> None:
     assert written_again(text)
 
