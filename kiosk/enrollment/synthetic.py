@@ -135,7 +135,7 @@ def _typed(rng: random.Random, digits: str) -> str:
     if style < 0.8:
         return digits
     if style < 0.9:
-        return " ".join(digits[i:i + 4] for i in range(0, 16, 4))
+        return " ".join(digits[i:i + 4] for i in range(0, len(digits), 4))
     sep = "." if style < 0.95 else "-"
     return sep.join((digits[:4], digits[4:6], digits[6:12], digits[12:]))
 
