@@ -14,8 +14,11 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from kiosk.core.vocabulary import LANGUAGES
+
 LOCALE_DIR = Path(__file__).with_name("locale")
-DEFAULT_LANGUAGE = "id"
+#: The language a session starts in: the first of the kiosk's languages (Bahasa Indonesia).
+DEFAULT_LANGUAGE = LANGUAGES[0]
 
 
 @cache

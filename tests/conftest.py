@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from kiosk.core.ids import RECORD_ID
 from tests.pg_harness import PostgresServer
 
 if TYPE_CHECKING:
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 KIOSK = [sys.executable, "-m", "kiosk.cli"]
+#: A line `kiosk demo` prints for a sealed record (``fullmatch``; group 1 is its id).
+ENROLLED = re.compile(f"enrolled ({RECORD_ID.pattern})")
 
 # Kivy, imported in-process by the screen and bridge tests, would otherwise put its own
 # console handler on the root logger at import: every later test in that pytest worker

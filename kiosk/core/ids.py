@@ -31,6 +31,7 @@ __all__ = [
     "KIOSK_ID",
     "KIOSK_ID_RULE",
     "PUBLIC_KEY_HEX",
+    "RECORD_ID",
     "RECORD_SEQ_DIGITS",
     "RECORD_SEQ_MAX_DIGITS",
     "RECORD_TAIL_BYTES",
@@ -62,6 +63,9 @@ KEY_ID = re.compile(r"[0-9a-f]{16}")
 # the kiosk id in it would be compiled anew for every record (125 us a call against 5 us).
 _RECORD_REST = re.compile(
     rf"-[0-9]{{{RECORD_SEQ_DIGITS},{RECORD_SEQ_MAX_DIGITS}}}-[0-9a-f]{{{2 * RECORD_TAIL_BYTES}}}")
+#: A record id of any kiosk (``fullmatch``), for ids read where the kiosk id is not known
+#: (a command's output); :func:`is_record_id` checks one against its kiosk id.
+RECORD_ID = re.compile(KIOSK_ID.pattern + _RECORD_REST.pattern)
 
 
 def is_kiosk_id(text: object) -> TypeGuard[str]:

@@ -34,6 +34,7 @@ from kiosk.errors import InvalidInput
 from kiosk.i18n import N_, bilingual
 
 __all__ = [
+    "NIK_LENGTH",
     "NIK_PARTS",
     "PROVINCES",
     "FamilyCardNumber",
@@ -91,7 +92,8 @@ NIK_PARTS = ("format", "length", "province", "regency", "district", "birth_date"
 #: Every value ``InvalidFamilyCardNumber.part`` can take.
 KK_PARTS = ("format", "length", "province", "regency", "district", "issue_date")
 
-_DIGITS = 16
+#: How many digits a NIK has; a No. KK has as many.
+NIK_LENGTH = 16
 _FEMALE_DAY_OFFSET = 40  # Dukcapil adds 40 to a woman's birth day
 # Digit groups joined by one separator: a dot or hyphen (spaces around it tolerated) or spaces.
 _SHAPE = re.compile(r"[0-9]+(?:(?: *[.-] *| +)[0-9]+)*")
@@ -107,10 +109,10 @@ class InvalidFamilyCardNumber(InvalidInput):
 
 
 # part -> catalog msgid (Indonesian in kiosk/locale); the number itself is never put in a
-# message.
+# message ({digits} is NIK_LENGTH).
 _NIK_MESSAGES: dict[str, str] = {
     "format": N_('The NIK may contain only digits 0-9 (spaces, dots or hyphens allowed).'),
-    "length": N_('The NIK must be 16 digits.'),
+    "length": N_('The NIK must be {digits} digits.'),
     "province": N_("The NIK's province code (digits 1-2) is not a known province."),
     "regency": N_("The NIK's regency/city code (digits 3-4) cannot be 00."),
     "district": N_("The NIK's district code (digits 5-6) cannot be 00."),
@@ -121,7 +123,7 @@ _NIK_MESSAGES: dict[str, str] = {
 _KK_MESSAGES: dict[str, str] = {
     "format": N_(
         'The family-card number may contain only digits 0-9 (spaces, dots or hyphens allowed).'),
-    "length": N_('The family-card number must be 16 digits.'),
+    "length": N_('The family-card number must be {digits} digits.'),
     "province": N_("The family-card number's province code (digits 1-2) is not known."),
     "regency": N_("The family-card number's regency/city code (digits 3-4) cannot be 00."),
     "district": N_("The family-card number's district code (digits 5-6) cannot be 00."),
@@ -130,11 +132,11 @@ _KK_MESSAGES: dict[str, str] = {
 
 
 def _nik_error(part: str) -> InvalidNik:
-    return InvalidNik(part, *bilingual(_NIK_MESSAGES[part]))
+    return InvalidNik(part, *bilingual(_NIK_MESSAGES[part], digits=NIK_LENGTH))
 
 
 def _kk_error(part: str) -> InvalidFamilyCardNumber:
-    return InvalidFamilyCardNumber(part, *bilingual(_KK_MESSAGES[part]))
+    return InvalidFamilyCardNumber(part, *bilingual(_KK_MESSAGES[part], digits=NIK_LENGTH))
 
 
 def _digits_of(text: object) -> str | None:
@@ -157,7 +159,7 @@ def _region_digits(text: object,
     digits = _digits_of(text)
     if digits is None:
         raise error("format")
-    if len(digits) != _DIGITS:
+    if len(digits) != NIK_LENGTH:
         raise error("length")
     province, regency, district = digits[0:2], digits[2:4], digits[4:6]
     if province not in PROVINCES:

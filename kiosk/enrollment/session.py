@@ -82,7 +82,7 @@ from kiosk.enrollment.steps import (
     check_transition,
 )
 from kiosk.errors import IllegalTransition, InvalidInput
-from kiosk.i18n import bilingual
+from kiosk.i18n import DEFAULT_LANGUAGE, bilingual
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -144,7 +144,7 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
         self._step = Step.LANGUAGE
         self._expired = False
         self._deadline = clock() + self.timeout_s
-        self.language = "id"
+        self.language = DEFAULT_LANGUAGE
         self.record_id: str | None = None
         self._kept: frozenset[Step] = frozenset()  # steps a resumed session skips
         self._editing = False  # True between edit() from REVIEW and the return to it
@@ -156,7 +156,7 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
                timeout_s: float = SESSION_TIMEOUT_S.default,
                clock: Callable[[], float] = time.monotonic,
                today: Callable[[], date] = date.today, capture_timeout_s: float = CAPTURE_TIMEOUT_S,
-               language: str = "id") -> EnrollmentSession:
+               language: str = DEFAULT_LANGUAGE) -> EnrollmentSession:
         """Continue the unfinished assisted record ``record_id`` after a power cut.
 
         ``journaled`` names the steps the journal holds for it (e.g.

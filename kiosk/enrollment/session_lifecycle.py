@@ -51,7 +51,7 @@ def check_resumable(record_id: str, journaled: Collection[str], language: str) -
     if unknown:
         raise IllegalTransition(f"record {record_id} cannot be resumed: unknown step(s) "
                                 f"{', '.join(unknown)}")
-    if "consent" not in names:
+    if Step.CONSENT.value not in names:
         raise IllegalTransition(f"record {record_id} cannot be resumed: it has no consent "
                                 "step; discard it and start a new session")
     if language not in LANGUAGES:

@@ -32,18 +32,23 @@ __all__ = [
 
 
 class Step(Enum):
-    """Where the session is: the step whose input it waits for."""
+    """Where the session is: the step whose input it waits for.
+
+    The steps a record journals take their values from :data:`~kiosk.core.vocabulary.STEPS`,
+    in its order: a step more or fewer there and this module does not import, and each
+    value must be its member's name in lower case, so a reordered ``STEPS`` cannot give a
+    member another step's name.
+    """
 
     LANGUAGE = "language"
-    CONSENT = "consent"
-    IDENTITY = "identity"
-    DEMOGRAPHICS = "demographics"
-    PORTRAIT = "portrait"
-    FINGERPRINTS = "fingerprints"
-    SIGNATURE = "signature"
+    CONSENT, IDENTITY, DEMOGRAPHICS, PORTRAIT, FINGERPRINTS, SIGNATURE = STEPS
     REVIEW = "review"
     SEALED = "sealed"
     ABORTED = "aborted"
+
+    def __init__(self, value: str) -> None:
+        if value != self.name.lower():
+            raise ValueError(f"Step.{self.name} would be {value!r}: STEPS is out of order")
 
 
 #: The step after each unfinished one, in the order a person goes through them.

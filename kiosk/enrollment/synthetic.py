@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from kiosk.core.vocabulary import FINGERS, MISSING_FINGER_REASONS
 from kiosk.enrollment import regions
 from kiosk.enrollment.record import Demographics
+from kiosk.i18n import DEFAULT_LANGUAGE
 
 __all__ = ["KECAMATAN", "POSO_PROVINCE", "POSO_REGENCY", "SyntheticCitizen", "citizens"]
 
@@ -112,7 +113,7 @@ class SyntheticCitizen:
     nik: str
     kk: str
     demographics: Demographics
-    language: str = "id"
+    language: str = DEFAULT_LANGUAGE
     assisted: bool = False
     missing_fingers: Mapping[str, str] = field(default_factory=dict)
 
@@ -134,7 +135,7 @@ def _typed(rng: random.Random, digits: str) -> str:
     if style < 0.8:
         return digits
     if style < 0.9:
-        return " ".join(digits[i:i + 4] for i in range(0, 16, 4))
+        return " ".join(digits[i:i + 4] for i in range(0, len(digits), 4))
     sep = "." if style < 0.95 else "-"
     return sep.join((digits[:4], digits[4:6], digits[6:12], digits[12:]))
 
@@ -221,7 +222,7 @@ def citizens(seed: int) -> Iterator[SyntheticCitizen]:
             nik=_typed(rng, nik),
             kk=_typed(rng, kk),
             demographics=demographics,
-            language="en" if rng.random() < 0.1 else "id",
+            language="en" if rng.random() < 0.1 else DEFAULT_LANGUAGE,
             assisted=assisted,
             missing_fingers=missing,
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 
+from kiosk.core.vocabulary import FINGERS
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.flow_screens import FINGER_NAMES
 from kiosk.screens.images import texture_from_bytes
@@ -27,7 +28,8 @@ class FingerprintsScreen(KioskScreen):
         self.current = flow.current_finger
         self.done = list(flow.fingers_done)
         self.finger_name = flow.t(FINGER_NAMES[self.current])
-        self.progress = flow.t("{done} of 10 fingers done").format(done=len(self.done))
+        self.progress = flow.t("{done} of {total} fingers done").format(
+            done=len(self.done), total=len(FINGERS))
         self.note = flow.message.text(flow.language) if flow.message else ""
         if flow.need_officer:  # three tries: the citizen cannot do this alone
             self.note += " " + flow.t(CALL_OFFICER)

@@ -47,6 +47,7 @@ from kiosk.enrollment.ports import ReviewSummary
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.steps import Step
 from kiosk.errors import DeviceBusy, SessionExpired
+from kiosk.i18n import DEFAULT_LANGUAGE
 from kiosk.screens import messages as m
 from kiosk.screens.flow_capture import CaptureSteps
 from kiosk.screens.flow_forms import FormSteps
@@ -76,7 +77,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
     """The citizen's way from welcome to receipt; see the module docstring."""
 
     def __init__(self, executor: Executor, view: View, *, settings: FlowSettings | None = None,
-                 speaker: Speaker | None = None, language: str = "id",
+                 speaker: Speaker | None = None, language: str = DEFAULT_LANGUAGE,
                  clock: Callable[[], float] = time.monotonic,
                  today: Callable[[], date] = date.today) -> None:
         self.executor = executor

@@ -10,30 +10,28 @@ the idle timer, cancel and the wipe), the one instruction spoken on each screen
 
 from __future__ import annotations
 
-from kiosk.enrollment.steps import Step
+from kiosk.core.vocabulary import FINGERS
+from kiosk.enrollment.steps import TERMINAL, Step
 from kiosk.screens.messages import N_
 
 __all__ = ["FINGER_NAMES", "PROMPTS", "SCREEN_FOR_STEP", "SCREEN_NAMES", "SESSION_SCREENS"]
 
-#: The screens, in the order of the flow; each is ``kiosk/screens/<name>.py`` + ``<name>.kv``.
-SCREEN_NAMES: tuple[str, ...] = ("welcome", "consent", "identity", "demographics", "portrait",
-                                 "fingerprints", "signature", "review", "done", "closed")
-#: The screen that shows each step of the session.
-SCREEN_FOR_STEP: dict[Step, str] = {
+#: The screen that shows each step of the session: a journaled step and the review have a
+#: screen of their own name; the language is chosen on the welcome screen, which an
+#: aborted session goes back to, and the receipt is shown on ``done``.
+SCREEN_FOR_STEP: dict[Step, str] = {step: step.value for step in Step} | {
     Step.LANGUAGE: "welcome",
-    Step.CONSENT: "consent",
-    Step.IDENTITY: "identity",
-    Step.DEMOGRAPHICS: "demographics",
-    Step.PORTRAIT: "portrait",
-    Step.FINGERPRINTS: "fingerprints",
-    Step.SIGNATURE: "signature",
-    Step.REVIEW: "review",
     Step.SEALED: "done",
     Step.ABORTED: "welcome",
 }
-#: Screens during which a citizen's data may be on screen (idle timer, cancel, wipe).
-SESSION_SCREENS = frozenset({"consent", "identity", "demographics", "portrait",
-                             "fingerprints", "signature", "review"})
+#: The screens, in the order of the flow; each is ``kiosk/screens/<name>.py`` + ``<name>.kv``.
+#: ``closed`` shows no step: the kiosk is not taking recordings.
+SCREEN_NAMES: tuple[str, ...] = (*dict.fromkeys(SCREEN_FOR_STEP.values()), "closed")
+#: Screens during which a citizen's data may be on screen (idle timer, cancel, wipe): those
+#: of an unfinished session once the language is chosen.
+SESSION_SCREENS = frozenset(
+    SCREEN_FOR_STEP[step] for step in Step if step not in TERMINAL) - {
+    SCREEN_FOR_STEP[Step.LANGUAGE]}
 #: The one instruction spoken (and shown) on each screen; never a personal value.
 PROMPTS: dict[str, str] = {
     "welcome": N_("Choose your language to begin"),
@@ -47,10 +45,11 @@ PROMPTS: dict[str, str] = {
     "done": N_("Your recording is complete. Keep your receipt number."),
     "closed": N_("This kiosk is not taking recordings right now"),
 }
-#: Each finger code as the screens name it (the hand diagram, the prompt).
-FINGER_NAMES: dict[str, str] = {
-    "R1": N_("Right thumb"), "R2": N_("Right index finger"), "R3": N_("Right middle finger"),
-    "R4": N_("Right ring finger"), "R5": N_("Right little finger"),
-    "L1": N_("Left thumb"), "L2": N_("Left index finger"), "L3": N_("Left middle finger"),
-    "L4": N_("Left ring finger"), "L5": N_("Left little finger"),
-}
+#: Each finger code as the screens name it (the hand diagram, the prompt), in
+#: :data:`~kiosk.core.vocabulary.FINGERS` order: R1..R5 right thumb..little, then L1..L5.
+FINGER_NAMES: dict[str, str] = dict(zip(FINGERS, (
+    N_("Right thumb"), N_("Right index finger"), N_("Right middle finger"),
+    N_("Right ring finger"), N_("Right little finger"),
+    N_("Left thumb"), N_("Left index finger"), N_("Left middle finger"),
+    N_("Left ring finger"), N_("Left little finger"),
+), strict=True))

@@ -11,7 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from kiosk.enrollment.nik import InvalidFamilyCardNumber, InvalidNik, Nik, parse_kk, parse_nik
+from kiosk.enrollment.nik import (
+    NIK_LENGTH,
+    InvalidFamilyCardNumber,
+    InvalidNik,
+    Nik,
+    parse_kk,
+    parse_nik,
+)
 from kiosk.enrollment.record import (
     BLOOD_TYPES,
     CITIZENSHIPS,
@@ -22,7 +29,6 @@ from kiosk.enrollment.record import (
 )
 from kiosk.screens.messages import N_, NONE, Msg
 
-NIK_DIGITS = 16
 #: How a NIK or No. KK is shown while typed: region 6, date 6, serial 4 (the parts the
 #: domain's messages name: "digits 7-12"); three groups fit one line on the 7-inch panel.
 GROUPS = (6, 6, 4)
@@ -53,10 +59,10 @@ class IdentityForm:
         if len(digit) != 1 or digit not in "0123456789":
             return
         value = getattr(self, self.focus)
-        if len(value) >= NIK_DIGITS:
+        if len(value) >= NIK_LENGTH:
             return
         setattr(self, self.focus, value + digit)
-        if self.focus == "nik" and len(self.nik) == NIK_DIGITS and len(self.kk) < NIK_DIGITS:
+        if self.focus == "nik" and len(self.nik) == NIK_LENGTH and len(self.kk) < NIK_LENGTH:
             self.focus = "kk"  # one tap saved: the KK follows the NIK
 
     def backspace(self) -> None:
@@ -76,8 +82,9 @@ class IdentityForm:
         value = getattr(self, name)
         if not value:
             return NONE
-        if len(value) < NIK_DIGITS:
-            return Msg.of(N_("{typed} of 16 digits"), "info", typed=len(value))
+        if len(value) < NIK_LENGTH:
+            return Msg.of(N_("{typed} of {total} digits"), "info", typed=len(value),
+                          total=NIK_LENGTH)
         try:
             (parse_nik if name == "nik" else parse_kk)(value, today=self.today())
         except (InvalidNik, InvalidFamilyCardNumber) as exc:

@@ -10,6 +10,7 @@ from typing import Any
 
 import nacl.public
 
+from kiosk.core.ids import make_record_id
 from kiosk.sealing import (
     FORMAT_VERSION,
     PACKET_MAGIC,
@@ -35,7 +36,7 @@ RECORD = {
 
 
 def meta(seq: int, suffix: str = "a1b2c3") -> RecordMeta:
-    return RecordMeta(record_id=f"{KIOSK}-{seq:07d}-{suffix}", kiosk_id=KIOSK, seq=seq,
+    return RecordMeta(record_id=make_record_id(KIOSK, seq, suffix), kiosk_id=KIOSK, seq=seq,
                       boot_id="b00t-1", clock_trusted=True, created_at="2024-03-01T02:00:00Z",
                       sealed_at="2024-03-01T02:07:00Z", assisted=False)
 

@@ -28,13 +28,10 @@ from kiosk.config import (
     load_config,
     validate,
 )
+from kiosk.core.ids import KIOSK_ID
 from kiosk.devices import BACKENDS, get_backend_class
 from kiosk.errors import ConfigError
 from tests.fuzz.budget import fuzz
-
-# What the intake accepts as a kiosk id (intake/store.py): a kiosk must never be configured
-# with an id whose records the intake would refuse for ever.
-INTAKE_KIOSK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 
 # -- a small TOML writer (tomllib only reads) ----------------------------------------------------
@@ -207,7 +204,9 @@ def check_loaded(config: Config) -> None:
     data = config.as_dict(mask_secrets=False)
     assert set(data) == set(SCHEMA)
     validate(data)  # what loaded validates again: nothing slipped past
-    assert INTAKE_KIOSK_ID.fullmatch(config.kiosk_id), config.kiosk_id
+    # the one kiosk-id rule the intake applies too: a kiosk must never be configured with an
+    # id whose records the intake would refuse for ever
+    assert KIOSK_ID.fullmatch(config.kiosk_id), config.kiosk_id
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from resumable_upload.server.headers import parse_metadata
 
 from intake.store import IntakeStore, valid_record_id
+from kiosk.core.ids import KIOSK_ID, RECORD_SEQ_MAX_DIGITS, RECORD_TAIL_BYTES, make_record_id
 from kiosk.receipts import IntakeKey
 from tests.fuzz.budget import fuzz
 from tests.fuzz.mutate import damaged
@@ -76,18 +77,16 @@ def test_parse_metadata_never_raises_and_gives_text(header: str) -> None:
 
 
 # -- record ids -----------------------------------------------------------------------------------
-KIOSK_SHAPE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
-
 ids = st.one_of(
     st.text(max_size=60),
-    st.from_regex(KIOSK_SHAPE, fullmatch=True),
+    st.from_regex(KIOSK_ID, fullmatch=True),
     st.text(st.sampled_from("poso-0123456789abcdef./\\\n\x00"), max_size=40),
 )
 
 
 @fuzz(150)
-@given(kiosk_id=ids, record_id=ids, seq=st.integers(0, 10**12 - 1),
-       suffix=st.from_regex(r"[0-9a-f]{6}", fullmatch=True))
+@given(kiosk_id=ids, record_id=ids, seq=st.integers(0, 10**RECORD_SEQ_MAX_DIGITS - 1),
+       suffix=st.from_regex(rf"[0-9a-f]{{{2 * RECORD_TAIL_BYTES}}}", fullmatch=True))
 @example(kiosk_id="poso-01\n", record_id="poso-01\n-0000001-a1b2c3", seq=1, suffix="a1b2c3")
 @example(kiosk_id="..", record_id="..-0000001-a1b2c3", seq=1, suffix="a1b2c3")
 @example(kiosk_id="poso-01", record_id="poso-01-0000001-a1b2c3\n", seq=1, suffix="a1b2c3")
@@ -97,8 +96,8 @@ def test_valid_record_id_accepts_only_safe_path_components(kiosk_id: str, record
         for part in (kiosk_id, record_id):
             assert re.fullmatch(r"[a-z0-9][a-z0-9-]*", part), part  # no '/', '.', NUL, \n
         assert record_id.startswith(kiosk_id + "-")
-    if KIOSK_SHAPE.fullmatch(kiosk_id):  # what a kiosk's Sealer writes is always accepted
-        assert valid_record_id(kiosk_id, f"{kiosk_id}-{seq:07d}-{suffix}")
+    if KIOSK_ID.fullmatch(kiosk_id):  # what a kiosk's Sealer writes is always accepted
+        assert valid_record_id(kiosk_id, make_record_id(kiosk_id, seq, suffix))
 
 
 # -- IntakeStore.accept: a completed upload's packet --------------------------------------------

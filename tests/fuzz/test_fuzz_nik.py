@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from kiosk.enrollment.nik import (
     KK_PARTS,
+    NIK_LENGTH,
     NIK_PARTS,
     PROVINCES,
     InvalidFamilyCardNumber,
@@ -62,7 +63,7 @@ def test_parse_nik_gives_a_nik_or_invalid_nik(text: str, today: date) -> None:
         assert exc.message("id") and exc.message("en")
         return
     digits = re.sub(r"[ .\-]", "", text.strip())
-    assert nik.digits == digits and len(digits) == 16 and digits.isascii()
+    assert nik.digits == digits and len(digits) == NIK_LENGTH and digits.isascii()
     assert nik.province in PROVINCES and nik.birth_date <= today
     assert nik.sex in ("M", "F") and nik.serial != "0000"
 

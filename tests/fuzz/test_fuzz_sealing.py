@@ -13,6 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from kiosk.core.ids import make_record_id
 from kiosk.errors import SealingError
 from kiosk.sealing import (
     FORMAT_VERSION,
@@ -208,7 +209,7 @@ def test_open_packet_refuses_malformed_manifests_even_when_signed(world: World,
         for key in ("format", "steps", "central_key_id", "device_key_id"):
             assert manifest[key] == world.manifest[key]
         meta = opened.meta
-        assert meta.record_id == f"{meta.kiosk_id}-{meta.seq:07d}-{meta.record_id[-6:]}"
+        assert meta.record_id == make_record_id(meta.kiosk_id, meta.seq, meta.record_id[-6:])
         for key in ("record_id", "kiosk_id", "seq", "boot_id", "clock_trusted",
                     "created_at", "sealed_at", "assisted"):
             assert getattr(meta, key) == manifest[key]

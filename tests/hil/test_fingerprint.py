@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,11 +25,10 @@ from kiosk.hardware.base import FingerprintImage
 from kiosk.hardware.fingerprint.emulator import FingerprintEmulator
 from kiosk.maintenance.fingerprint import capture_command
 from kiosk.sealing import generate_central_keypair
-from tests.conftest import KIOSK, REPO, kiosk_env
+from tests.conftest import ENROLLED, KIOSK, REPO, kiosk_env
 
 pytestmark = pytest.mark.timeout(120)
 
-ENROLLED = re.compile(r"^enrolled [a-z0-9-]+-\d{7}-[0-9a-f]{6}$")
 REAL_PORT = os.environ.get("KIOSK_HIL_FP_PORT", "")
 REAL_BAUD = int(os.environ.get("KIOSK_HIL_FP_BAUD", "57600"))
 REAL_TIMEOUT = float(os.environ.get("KIOSK_HIL_FP_TIMEOUT", "15"))
@@ -96,7 +94,7 @@ def test_fingerprint_demo_enrolls_three_citizens_through_the_zfm_driver(tmp_path
         result = run_demo(write_zfm_config(tmp_path, emu.port), 3)
         assert result.returncode == 0, result.stderr[-3000:]
         lines = result.stdout.splitlines()
-        assert len(lines) == 3 and all(ENROLLED.match(line) for line in lines), lines
+        assert len(lines) == 3 and all(ENROLLED.fullmatch(line) for line in lines), lines
         assert emu.uploads >= 3 * 8  # most of ten fingers each; some may be excepted
         assert emu.drops == 0
 
@@ -117,7 +115,7 @@ def test_fingerprint_demo_survives_the_line_dropping_once_per_citizen(tmp_path: 
         result = run_demo(write_zfm_config(tmp_path, str(link)), 3)
         assert result.returncode == 0, result.stderr[-3000:]
         lines = result.stdout.splitlines()
-        assert len(lines) == 3 and all(ENROLLED.match(line) for line in lines), lines
+        assert len(lines) == 3 and all(ENROLLED.fullmatch(line) for line in lines), lines
         assert "reconnecting" in result.stderr  # the drops happened and were survived
         assert result.stderr.count("is back") >= 2
     finally:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from intake.packets import manifest_of, verify_and_open
 from kiosk.config import load_config
+from kiosk.core.vocabulary import FINGERS, STEPS
 from kiosk.enrollment.synthetic import citizens
 from kiosk.errors import SealingError
 from kiosk.hardware.base import FingerprintImage
@@ -46,8 +47,7 @@ def test_demo_records_open_at_the_intake_with_the_citizens_data(kiosk_config: Pa
             packet = build_packet(info.manifest, journal.step_blobs(record_id))
             opened = opener.open_packet(packet)
             assert opened.meta.record_id == record_id
-            assert set(opened.steps) == {"consent", "identity", "demographics", "portrait",
-                                         "fingerprints", "signature"}
+            assert set(opened.steps) == set(STEPS)
             identity = json.loads(opened.steps["identity"]["identity.json"])
             assert identity["nik"] == "".join(c for c in person.nik if c.isdigit())
             demographics = json.loads(opened.steps["demographics"]["demographics.json"])
@@ -55,7 +55,8 @@ def test_demo_records_open_at_the_intake_with_the_citizens_data(kiosk_config: Pa
             fingers = opened.steps["fingerprints"]
             images = {name: FingerprintImage.decode(data) for name, data in fingers.items()
                       if name.endswith(f".{storage}")}
-            assert len(images) + len(json.loads(fingers["exceptions.json"])["missing"]) == 10
+            missing = json.loads(fingers["exceptions.json"])["missing"]
+            assert len(images) + len(missing) == len(FINGERS)
             # Each print as the sensor gave it: 256 x 288 at 500 ppi, its 16 levels.
             assert {(i.width, i.height, i.ppi, i.bits) for i in images.values()} == {
                 (256, 288, 500, 4)}

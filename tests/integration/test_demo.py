@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import KIOSK, kiosk_env, write_config
+from tests.conftest import ENROLLED, KIOSK, kiosk_env, write_config
 
-ENROLLED = re.compile(r"^enrolled [a-z0-9-]+-\d{7}-[0-9a-f]{6}$")
 CITIZENS = 4  # a few: one line per record, in sequence order, whatever their number
 
 
@@ -25,7 +23,7 @@ def test_demo_prints_one_line_per_sealed_record_and_nothing_else(kiosk_config: P
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     assert len(lines) == CITIZENS
-    assert all(ENROLLED.match(line) for line in lines), lines
+    assert all(ENROLLED.fullmatch(line) for line in lines), lines
     ids = [line.split()[1] for line in lines]
     assert len(set(ids)) == CITIZENS
 

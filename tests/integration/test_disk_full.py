@@ -22,13 +22,12 @@ from typing import Any
 
 import pytest
 
+from kiosk.core.vocabulary import STEPS
 from kiosk.errors import JournalError, StorageFull
 from kiosk.journal import Journal
-from tests.conftest import KIOSK, REPO, kiosk_env, write_config
+from tests.conftest import ENROLLED, KIOSK, REPO, kiosk_env, write_config
 
 MiB = 1024 * 1024
-ENROLLED = re.compile(r"^enrolled ([a-z0-9-]+-\d{7}-[0-9a-f]{6})$")
-STEPS = {"consent", "identity", "demographics", "portrait", "fingerprints", "signature"}
 DEMO_TIMEOUT_S = 120
 
 
@@ -117,7 +116,7 @@ def in_small_fs(tmp_path: Path, plan: list[tuple[int, int]], *, reserve: int
 
 def printed_ids(run: dict[str, Any]) -> list[str]:
     lines = run["stdout"].splitlines()
-    matches = [ENROLLED.match(line) for line in lines]
+    matches = [ENROLLED.fullmatch(line) for line in lines]
     assert all(matches), lines
     return [m.group(1) for m in matches if m]
 
@@ -129,7 +128,7 @@ def assert_journal_sound(run: dict[str, Any], printed: list[str]) -> dict[str, A
     for rid in printed:
         assert records[rid]["state"] == "sealed", rid
         assert records[rid]["manifest"], rid
-        assert set(records[rid]["steps"]) == STEPS, (rid, records[rid]["steps"])
+        assert set(records[rid]["steps"]) == set(STEPS), (rid, records[rid]["steps"])
     for rid, rec in records.items():
         assert (rec["state"] == "in_progress") != rec["manifest"], (rid, rec)
     return records

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from intake.tls import ensure_tls_pair, fingerprint
+from kiosk.core.ids import KEY_ID
 from tests.doctor_helpers import configure, doctor, intake_fixture
 from tests.hil.nut_harness import NutServer, free_port, nut_or_fail
 from tests.upload_helpers import IntakeServer, Site, demo_site_fixtures, kiosk_auth
@@ -159,7 +160,7 @@ def test_intake_answers_kiosks_id_only_to_that_kiosk(site: Site, intake: IntakeS
     assert mine.status_code == 200
     body = mine.json()
     assert body["kiosk_id"] == "test-01" and body["registered"] is True
-    assert len(body["key_id"]) == 16
+    assert KEY_ID.fullmatch(body["key_id"]), body["key_id"]
     other = requests.get(f"{intake.url}kiosks/other-02", auth=auth, timeout=10)
     assert other.status_code == 404
     unsigned = requests.get(f"{intake.url}kiosks/test-01", timeout=10)

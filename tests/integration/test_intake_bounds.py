@@ -31,6 +31,7 @@ from intake.cli import main as intake_main
 from intake.connections import BoundedHTTPServer
 from intake.handler import IntakeHandler
 from intake.receiver import Intake
+from kiosk.core.ids import make_record_id
 from kiosk.request_signing import KioskAuth
 from kiosk.sealing import (
     STEPS,
@@ -86,7 +87,7 @@ def _b64(text: str) -> str:
 
 
 def _meta(kiosk: str, seq: int) -> RecordMeta:
-    return RecordMeta(record_id=f"{kiosk}-{seq:07d}-a1b2c3", kiosk_id=kiosk, seq=seq,
+    return RecordMeta(record_id=make_record_id(kiosk, seq, "a1b2c3"), kiosk_id=kiosk, seq=seq,
                       boot_id="b00t-1", clock_trusted=False,
                       created_at="2024-03-01T02:00:00Z", sealed_at="2024-03-01T02:07:00Z",
                       assisted=False)

@@ -32,6 +32,7 @@ from tusclient import client
 from tusclient.exceptions import TusCommunicationError
 
 from intake.cli import main as intake_main
+from kiosk.core.ids import make_record_id
 from kiosk.receipts import load_intake_public_key, verify_receipt
 from kiosk.request_signing import KioskAuth
 from kiosk.sealing import DeviceKey, RecordMeta, Sealer, build_packet, load_central_public_key
@@ -154,7 +155,7 @@ def server(data: Path, device: DeviceKey) -> Iterator[Server]:
 def make_packet(data: Path, device: DeviceKey, seq: int, kiosk: str = KIOSK,
                 portrait_bytes: int = 2000) -> tuple[str, bytes]:
     sealer = Sealer(load_central_public_key(data / "keys" / "central.pub"), device, kiosk)
-    record_id = f"{kiosk}-{seq:07d}-a1b2c3"
+    record_id = make_record_id(kiosk, seq, "a1b2c3")
     meta = RecordMeta(record_id=record_id, kiosk_id=kiosk, seq=seq, boot_id="b00t-1",
                       clock_trusted=False, created_at="2024-03-01T02:00:00Z",
                       sealed_at="2024-03-01T02:07:00Z", assisted=False)

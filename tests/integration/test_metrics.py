@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from kiosk.core.vocabulary import STEPS
 from tests.conftest import KIOSK, kiosk_env
 from tests.upload_helpers import IntakeServer, Site, demo, make_site, upload
 
@@ -90,8 +91,7 @@ def test_queue_show_tells_a_records_history_and_nothing_of_the_citizen(
     history = json.loads(result.stdout)
     assert history["id"] == ids[0] and history["state"] == "acknowledged"
     steps = [e["details"]["step"] for e in history["events"] if e["event"] == "step_saved"]
-    assert steps == ["consent", "identity", "demographics", "portrait", "fingerprints",
-                     "signature"]
+    assert steps == list(STEPS)
     moves = [(e["details"]["from_state"], e["details"]["to_state"])
              for e in history["events"] if e["event"] == "record_state"]
     assert moves[-2:] == [("sealed", "uploading"), ("uploading", "acknowledged")]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kiosk.core.vocabulary import STEPS
 from kiosk.demo import signature_png
 from kiosk.enrollment.quality import prepare_portrait
 from kiosk.enrollment.session import FINGERS, EnrollmentSession, Step
@@ -138,8 +139,7 @@ def test_assisted_session_resumes_after_a_cut_and_seals_all_six_steps(
         journal.close()
 
     steps = opened.steps
-    assert set(steps) == {"consent", "identity", "demographics", "portrait", "fingerprints",
-                          "signature"}
+    assert set(steps) == set(STEPS)
     assert json.loads(steps["consent"]["consent.json"])["assisted"] is True
     identity = json.loads(steps["identity"]["identity.json"])
     assert identity["nik"] == "".join(c for c in person.nik if c.isdigit())

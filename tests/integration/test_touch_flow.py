@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import load_config
+from kiosk.core.vocabulary import LANGUAGES
 from kiosk.i18n import catalog_ids, translate
 from kiosk.journal import Journal
 from kiosk.sealing import DeviceKey, Opener, build_packet
@@ -43,7 +44,7 @@ def drive(tmp_path: Path, display: str, language: str, *extra: str) -> tuple[dic
 
 
 @pytest.mark.gui
-@pytest.mark.parametrize("language", ["id", "en"])
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_a_citizen_enrolls_by_touch_and_the_central_office_opens_it(
         tmp_path: Path, xdisplay: str, language: str) -> None:
     report, config_path = drive(tmp_path, xdisplay, language)

@@ -423,7 +423,8 @@ def scenario_signature(h: Harness) -> dict[str, Any]:
 def scenario_hand(h: Harness) -> dict[str, Any]:
     from PIL import Image
 
-    from kiosk.screens.widgets import FINGER_CODES, HandDiagram
+    from kiosk.core.vocabulary import FINGERS
+    from kiosk.screens.widgets import HandDiagram
 
     hands = HandDiagram(size_hint=(None, None), size=(h.ui.mm(60), h.ui.mm(35)))
     redraws = []
@@ -432,7 +433,7 @@ def scenario_hand(h: Harness) -> dict[str, Any]:
     holder = AnchorLayout()
     holder.add_widget(hands)
     page = h.show(_screen(h, top=holder))
-    for current, done in (("", FINGER_CODES), ("X9", ["nonsense"]), ("R1", []),
+    for current, done in (("", FINGERS), ("X9", ["nonsense"]), ("R1", []),
                           ("L1", ["R1"]), ("R2", ["R1", "L1"])):
         hands.current, hands.done = current, list(done)
         h.frames(2)
@@ -460,8 +461,9 @@ def scenario_hand(h: Harness) -> dict[str, Any]:
     assert close(colour_near_tip("R2"), h.ui.highlight), colour_near_tip("R2")
     assert close(colour_near_tip("R5"), h.ui.panel), colour_near_tip("R5")
     assert close(colour_near_tip("L5"), h.ui.panel), colour_near_tip("L5")
-    # Left hand on the left, thumbs inward, little fingers outermost.
+    # Left hand on the left, thumbs inward, little fingers outermost; one capsule a finger.
     seg = hands.finger_segments()
+    assert sorted(seg) == sorted(FINGERS), sorted(seg)
     assert seg["L5"][2] < seg["L1"][2] < seg["R1"][2] < seg["R5"][2]
     # A big one too, for the eye (saved beside the small one).
     hands.size = (h.ui.mm(120), h.ui.mm(70))

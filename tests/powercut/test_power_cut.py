@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.core.vocabulary import STEPS
 from kiosk.journal import Journal
 from kiosk.sealing import DeviceKey, Opener, build_packet
 from kiosk.sealing_keys import load_central_private_key
@@ -40,7 +41,6 @@ from tests.upload_helpers import IntakeServer, Site, check_acknowledged, make_si
 
 pytestmark = needs_fuse
 
-STEPS = {"consent", "identity", "demographics", "portrait", "fingerprints", "signature"}
 SEALED_STATES = ("sealed", "uploading", "acknowledged")
 # The -shm file is SQLite's shared-memory index, rebuilt from the WAL after a crash; tearing
 # one of its (mmap write-back) writes proves nothing, so torn writes go to the other files.
@@ -103,7 +103,7 @@ def check_disk(disk: Path, scratch: Path, run: Run, *, open_all: bool = False) -
                 if rid not in records or records[rid][0] not in SEALED_STATES]
         assert not lost, f"printed but not sealed after a power cut: {lost}"
         sealed = {rid for rid, (state, _) in records.items() if state in SEALED_STATES}
-        half = [rid for rid in sealed if records[rid][1] is None or steps.get(rid) != STEPS]
+        half = [rid for rid in sealed if records[rid][1] is None or steps.get(rid) != set(STEPS)]
         assert not half, f"sealed without a manifest or with steps missing: {half}"
         gone = [rid for rid in run.acknowledged
                 if records.get(rid, ("lost",))[0] != "acknowledged"]
@@ -123,7 +123,7 @@ def check_disk(disk: Path, scratch: Path, run: Run, *, open_all: bool = False) -
                 blobs = dict(conn.execute("SELECT step, blob FROM payloads WHERE record_id = ?",
                                           (rid,)))
                 opened = opener.open_packet(build_packet(records[rid][1], blobs))
-                assert opened.meta.record_id == rid and set(opened.steps) == STEPS
+                assert opened.meta.record_id == rid and set(opened.steps) == set(STEPS)
             run.opened |= to_open
     finally:
         conn.close()

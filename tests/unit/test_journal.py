@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from kiosk.core.ids import is_record_id_for
 from kiosk.errors import IllegalStateChange, JournalCorrupt, JournalError
 from kiosk.journal import STATES, STEPS, TRANSITIONS, Journal, RecordInfo, database, migrations
 from tests.durability import record_fsyncs
@@ -306,7 +307,7 @@ def test_creating_the_journal_fsyncs_its_directory(tmp_path: Path,
 # -- records, ids and sequence numbers -----------------------------------------------------
 def test_record_ids_carry_kiosk_id_and_sequence_number(journal: Journal) -> None:
     rec = journal.create_record(assisted=True)
-    assert re.fullmatch(r"poso-01-(\d{7})-[0-9a-f]{6}", rec.id)
+    assert is_record_id_for(rec.id, "poso-01", rec.seq)
     assert int(rec.id.split("-")[2]) == rec.seq
     assert (rec.state, rec.assisted, rec.attempts, rec.boot_id) == (
         "in_progress", True, 0, "boot-1")

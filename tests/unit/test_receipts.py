@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.core.ids import KEY_ID
 from kiosk.errors import SealingError
 from kiosk.receipts import (
     IntakeKey,
@@ -51,7 +52,7 @@ def test_receipt_round_trips_with_the_documented_body(key: IntakeKey, receipt: b
                     "intake_key_id": key.key_id}
     body = receipt[:-64]
     assert body == json.dumps(info, sort_keys=True, separators=(",", ":")).encode("ascii")
-    assert len(key.key_id) == 16 and key.key_id == key_id(key.public_bytes)
+    assert KEY_ID.fullmatch(key.key_id) and key.key_id == key_id(key.public_bytes)
 
 
 def test_uppercase_expected_digest_is_the_same_digest(key: IntakeKey, receipt: bytes) -> None:

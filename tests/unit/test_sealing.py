@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kiosk.core.ids import make_record_id
 from kiosk.errors import KeyFileExposed, SealingError
 from kiosk.sealing import (
     STEPS,
@@ -78,7 +79,7 @@ def opener(central: tuple[bytes, bytes], device: DeviceKey) -> Opener:
 
 def meta_for(seq: int, kiosk: str = KIOSK, suffix: str = "a1b2c3") -> RecordMeta:
     return RecordMeta(
-        record_id=f"{kiosk}-{seq:07d}-{suffix}", kiosk_id=kiosk, seq=seq, boot_id="b00t-1",
+        record_id=make_record_id(kiosk, seq, suffix), kiosk_id=kiosk, seq=seq, boot_id="b00t-1",
         clock_trusted=seq % 2 == 0, created_at="2024-03-01T02:00:00Z",
         sealed_at="2024-03-01T02:07:00Z", assisted=seq % 3 == 0,
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 from kivy.lang import Builder
 
 from kiosk.screens.widgets.chips import ChoiceChip, ChoiceChips
-from kiosk.screens.widgets.hand import FINGER_CODES, HandDiagram
+from kiosk.screens.widgets.hand import HandDiagram
 from kiosk.screens.widgets.keyboard import KEY_ROWS, TextKeyboard
 from kiosk.screens.widgets.keypad import (
     BackspaceKey,
@@ -33,7 +33,6 @@ from kiosk.screens.widgets.qr import QRCodeImage, qr_modules
 from kiosk.screens.widgets.signature_pad import SignaturePad
 
 __all__ = [
-    "FINGER_CODES",
     "KEY_ROWS",
     "WIDGETS_KV",
     "BackspaceKey",

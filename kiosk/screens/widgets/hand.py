@@ -20,10 +20,7 @@ from kivy.graphics import Color, InstructionGroup, Line, RoundedRectangle
 from kivy.properties import ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.widget import Widget
 
-__all__ = ["FINGER_CODES", "HandDiagram"]
-
-#: Every finger code: R1..R5 right thumb..little, L1..L5 left thumb..little.
-FINGER_CODES: tuple[str, ...] = tuple(f"{side}{n}" for side in "RL" for n in range(1, 6))
+__all__ = ["HandDiagram"]
 
 # The right hand in "hand units" (about a millimetre of a small adult hand), thumb on the
 # left, fingers up; the left hand is its mirror image. Each finger is a capsule from its base

@@ -18,6 +18,7 @@ from intake.devices import registration
 from intake.store import valid_record_id
 from kiosk.config import load_config
 from kiosk.core.ids import (
+    RECORD_ID,
     RECORD_SEQ_DIGITS,
     is_kiosk_id,
     is_record_id,
@@ -167,6 +168,15 @@ def test_kiosk_and_intake_agree_on_every_record_id(tmp_path: Path, central_publi
         "intake": valid_record_id(kiosk_id, record_id),
     }
     assert verdicts == dict.fromkeys(verdicts, RECORD_IDS[(kiosk_id, record_id, seq)])
+
+
+@pytest.mark.parametrize("record_id", sorted({rid for _, rid, _ in RECORD_IDS}), ids=ascii)
+def test_the_record_id_pattern_takes_exactly_the_record_ids_of_some_kiosk(record_id: str
+                                                                          ) -> None:
+    """RECORD_ID, for an id whose kiosk is not known, takes one exactly when some prefix of
+    it is a kiosk id it is valid for."""
+    some_kiosk = any(is_record_id(record_id, record_id[:end]) for end in range(len(record_id)))
+    assert (RECORD_ID.fullmatch(record_id) is not None) is some_kiosk
 
 
 def test_the_record_ids_the_journal_makes_are_the_intakes(tmp_path: Path) -> None:

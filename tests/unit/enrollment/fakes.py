@@ -11,6 +11,7 @@ from datetime import date
 import numpy as np
 from PIL import Image, ImageDraw
 
+from kiosk.core.ids import make_record_id
 from kiosk.enrollment.record import Demographics
 from kiosk.enrollment.session import EnrollmentSession, Step
 from kiosk.errors import JournalError
@@ -44,7 +45,7 @@ class FakeStore:
             raise JournalError(f"{what} failed (test)")
 
     def begin(self, *, assisted: bool, step: str, parts: Mapping[str, bytes]) -> str:
-        record_id = f"test-01-{len(self.steps) + 1:07d}-abcdef"
+        record_id = make_record_id("test-01", len(self.steps) + 1, "abcdef")
         self._note("begin", step)  # fails for fail_on "begin" or the step's name
         self.steps[record_id] = {step: dict(parts)}
         return record_id

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from kiosk.enrollment.nik import (
     KK_PARTS,
+    NIK_LENGTH,
     NIK_PARTS,
     PROVINCES,
     InvalidFamilyCardNumber,
@@ -293,7 +294,7 @@ def test_parse_nik_raises_only_invalid_nik_with_a_known_part(text: str) -> None:
     except InvalidNik as error:
         assert error.part in NIK_PARTS
     else:
-        assert len(nik.digits) == 16
+        assert len(nik.digits) == NIK_LENGTH
 
 
 @given(st.text(alphabet=string.digits + " .-", max_size=24))

@@ -8,9 +8,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
+from nacl.public import PrivateKey
 
+from kiosk.core.vocabulary import STEPS
 from kiosk.enrollment.nik import InvalidNik
 from kiosk.enrollment.record import NotEligible
 from kiosk.enrollment.session import (
@@ -33,7 +36,9 @@ from kiosk.errors import (
     SessionExpired,
 )
 from kiosk.hardware.base import FingerprintImage
-from kiosk.journal.core import STEPS
+from kiosk.journal import Journal
+from kiosk.record_store import JournalRecordStore
+from kiosk.sealing import DeviceKey, Sealer
 from tests.unit.enrollment.fakes import (
     KK_TEXT,
     NIK_DIGITS,
@@ -271,9 +276,7 @@ def test_keep_alive_pushes_expiry_back() -> None:
     assert kit.session.check_timeout()
 
 
-@pytest.mark.parametrize("failing", [
-    "begin", "consent", "identity", "demographics", "portrait", "fingerprints", "signature",
-    "seal"])
+@pytest.mark.parametrize("failing", ["begin", *STEPS, "seal"])
 def test_store_failure_keeps_the_step_and_retry_succeeds(failing: str) -> None:
     kit = Kit()
     kit.store.fail_on = {failing}
@@ -685,5 +688,18 @@ def test_resumed_session_is_always_assisted_and_aborts_like_any_other() -> None:
     assert kit.store.discarded == {RESUMED_ID: "staff cancelled"}
 
 
-def test_session_knows_the_journal_step_names() -> None:
-    assert JOURNAL_STEPS == STEPS
+def test_a_sealed_record_holds_every_journal_step_in_order(tmp_path: Path) -> None:
+    """What a whole session journals, read back from a real journal: the steps of
+    :data:`~kiosk.core.vocabulary.STEPS`, saved in that order, and no other."""
+    sealer = Sealer(bytes(PrivateKey.generate().public_key), DeviceKey.generate(), "test-01")
+    with Journal.open(tmp_path / "journal.db", kiosk_id="test-01", boot_id="boot-1",
+                      clock_trusted=lambda: True) as journal:
+        session = EnrollmentSession(
+            JournalRecordStore(journal, sealer, kiosk_id="test-01"), fingerprint=FakeScanner(),
+            camera=FakeCamera(), clock=FakeClock(), today=lambda: TODAY)
+        for action in STEP_ACTIONS[:-1]:
+            action(session)
+        record_id = session.confirm()
+        assert journal.record(record_id).state == "sealed"
+        assert tuple(journal.step_digests(record_id)) == STEPS
+    assert tuple(step.value for step in Step if step.value in JOURNAL_STEPS) == STEPS

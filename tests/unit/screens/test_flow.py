@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.core.vocabulary import STEPS
 from kiosk.screens.flow import PROMPTS, SESSION_SCREENS
 from tests.unit.screens.harness import NIK, Kit
 
@@ -23,8 +24,7 @@ def test_a_citizen_enrolls_from_welcome_to_receipt_and_the_record_is_sealed(kit:
     record_id = kit.flow.receipt_id
     assert record_id
     assert kit.runtime.journal.record(record_id).state == "sealed"
-    assert set(kit.runtime.journal.step_digests(record_id)) == {
-        "consent", "identity", "demographics", "portrait", "fingerprints", "signature"}
+    assert set(kit.runtime.journal.step_digests(record_id)) == set(STEPS)
     assert kit.view.shown[-8:] == ["consent", "identity", "demographics", "portrait",
                                    "fingerprints", "signature", "review", "done"]
     assert kit.taps <= 25, kit.taps

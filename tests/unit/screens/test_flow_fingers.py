@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.core.vocabulary import LANGUAGES
 from kiosk.i18n import translate
 from tests.unit.screens.harness import Kit
 
 REFUSAL = "This finger was already scanned. Please place the finger shown."
 
 
-@pytest.mark.parametrize("language", ["id", "en"])
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_the_same_finger_twice_is_refused_on_the_finger_step(tmp_path: Path,
                                                             language: str) -> None:
     kit = Kit(tmp_path)
