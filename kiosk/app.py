@@ -133,10 +133,11 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self.screens = ScreenManager(transition=NoTransition())
             # Welcome and closed now, the steps one per frame after the first frame: the
             # kiosk shows its welcome sooner, and show() builds any step still missing.
-            for name in ("welcome", "closed"):
+            first = ("welcome", "closed")
+            for name in first:
                 self._add_screen(name)
             # The overlays too, after the steps (or at once when one is wanted first).
-            self._pending = [n for n in SCREEN_NAMES if n not in ("welcome", "closed")]
+            self._pending = [n for n in SCREEN_NAMES if n not in first]
             self._pending += list(OVERLAYS)
             self.overlays = Overlays()
             self.banner = PowerBanner()

@@ -60,7 +60,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
                      description="the kiosk's id: in every record id, and what the intake "
                                  "registers it under"),
         "data_dir": String("/var/lib/kiosk", description="the journal, keys and state files"),
-        "default_language": String("id", choices=LANGUAGES,
+        "default_language": String(LANGUAGES[0], choices=LANGUAGES,
                                    description="the language the welcome screen starts in"),
         "regency": String("72.02", test=lambda v: bool(_REGENCY.fullmatch(v)),
                           allowed="a Kemendagri regency code like \"72.02\"",

@@ -15,7 +15,10 @@ import logging
 import re
 import sys
 
-_SIXTEEN_DIGITS = re.compile(r"(?<!\d)(?:\d[ .\-]?){15}\d(?!\d)")
+from kiosk.core.vocabulary import NIK_LENGTH
+
+# A NIK or No. KK, its digits perhaps grouped by spaces, dots or hyphens.
+_CITIZEN_NUMBER = re.compile(rf"(?<!\d)(?:\d[ .\-]?){{{NIK_LENGTH - 1}}}\d(?!\d)")
 REDACTED = "[redacted]"
 
 
@@ -24,7 +27,7 @@ class RedactFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = _SIXTEEN_DIGITS.sub(REDACTED, message)
+        cleaned = _CITIZEN_NUMBER.sub(REDACTED, message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True

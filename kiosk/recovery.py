@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from kiosk.enrollment.steps import Step
 from kiosk.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def recover_unfinished(journal: Journal, *, resume_assisted: bool) -> Recovery:
     for record in journal.records("in_progress"):
         reason = DISCARD_REASON
         if record.assisted and resume_assisted:
-            if "consent" in journal.step_digests(record.id):
+            if Step.CONSENT.value in journal.step_digests(record.id):
                 result.resumable.append(record.id)
                 continue
             reason = NO_CONSENT_REASON
@@ -73,6 +74,6 @@ def resumable_sessions(journal: Journal) -> list[tuple[str, set[str]]]:
         if not record.assisted:
             continue
         steps = set(journal.step_digests(record.id).keys())
-        if "consent" in steps:
+        if Step.CONSENT.value in steps:
             out.append((record.id, steps))
     return out

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from kiosk.core.vocabulary import NIK_LENGTH
 from kiosk.errors import InvalidInput
 from kiosk.i18n import N_, bilingual
 
@@ -92,8 +93,6 @@ NIK_PARTS = ("format", "length", "province", "regency", "district", "birth_date"
 #: Every value ``InvalidFamilyCardNumber.part`` can take.
 KK_PARTS = ("format", "length", "province", "regency", "district", "issue_date")
 
-#: How many digits a NIK has; a No. KK has as many.
-NIK_LENGTH = 16
 _FEMALE_DAY_OFFSET = 40  # Dukcapil adds 40 to a woman's birth day
 # Digit groups joined by one separator: a dot or hyphen (spaces around it tolerated) or spaces.
 _SHAPE = re.compile(r"[0-9]+(?:(?: *[.-] *| +)[0-9]+)*")

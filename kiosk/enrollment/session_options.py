@@ -3,15 +3,18 @@
 :data:`SESSION_TIMEOUT_S` is the ``[kiosk] session_timeout_s`` option (the config declares the
 key with it; :class:`~kiosk.enrollment.session.EnrollmentSession` and the touchscreen's flow
 take their default from it). :data:`CAPTURE_TIMEOUT_S` is not configured: how long one
-capture may take before the session gives up on it. Importing only :mod:`kiosk.options`, so
-loading the config does not load the session.
+finger's capture may take before the session gives up on it, the scanners' own default
+(:mod:`kiosk.hardware.fingerprint.base`). Importing only those two, so loading the config
+does not load the session.
 """
 
 from __future__ import annotations
 
+from kiosk.hardware.fingerprint.base import CAPTURE_TIMEOUT_S
 from kiosk.options import Integer, Option
+
+__all__ = ["CAPTURE_TIMEOUT_S", "SESSION_TIMEOUT_S"]
 
 SESSION_TIMEOUT_S: Option = Integer(300, 30, 3600, description=(
     "seconds without a call after which a session expires: its record is discarded and "
     "the screens wiped"))
-CAPTURE_TIMEOUT_S = 10.0
