@@ -48,6 +48,7 @@ import requests
 
 from intake.cli import main as intake_main
 from intake.store import IntakeStore
+from kiosk.core.ids import make_record_id
 from kiosk.receipts import IntakeKey, load_intake_public_key, verify_receipt
 from kiosk.request_signing import KioskAuth
 from kiosk.sealing import (
@@ -77,7 +78,7 @@ def _packets(data: Path, kiosk: str, device: DeviceKey, count: int) -> list[tupl
     sealer = Sealer(load_central_public_key(data / "keys" / "central.pub"), device, kiosk)
     out = []
     for seq in range(1, count + 1):
-        record_id = f"{kiosk}-{seq:07d}-a1b2c3"
+        record_id = make_record_id(kiosk, seq, "a1b2c3")
         meta = RecordMeta(record_id=record_id, kiosk_id=kiosk, seq=seq, boot_id="bench",
                           clock_trusted=False, created_at="2024-03-01T02:00:00Z",
                           sealed_at="2024-03-01T02:07:00Z", assisted=False)
@@ -226,7 +227,7 @@ def throughput_rows(r: dict[str, Any]) -> list[str]:
 
 
 def _meta(seq: int) -> RecordMeta:
-    return RecordMeta(record_id=f"{KIOSK}-{seq:07d}-a1b2c3", kiosk_id=KIOSK, seq=seq,
+    return RecordMeta(record_id=make_record_id(KIOSK, seq, "a1b2c3"), kiosk_id=KIOSK, seq=seq,
                       boot_id="b", clock_trusted=False, created_at="2024-03-01T02:00:00Z",
                       sealed_at="2024-03-01T02:07:00Z", assisted=False)
 
