@@ -14,12 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
-from kiosk.core.vocabulary import LANGUAGES
-from kiosk.screens.widgets.keypad import CharKey
+from kiosk.screens.widgets.keypad import ActionKeys, CharKey
 
 __all__ = ["KEY_ROWS", "TextKeyboard"]
 
@@ -27,7 +25,7 @@ __all__ = ["KEY_ROWS", "TextKeyboard"]
 KEY_ROWS: tuple[str, ...] = ("1234567890", "QWERTYUIOP", "ASDFGHJKL'", "ZXCVBNM-.,")
 
 
-class TextKeyboard(BoxLayout):
+class TextKeyboard(ActionKeys, BoxLayout):
     """Capital letters A-Z, digits and ``' - . , /``, Space, Delete and an action key.
 
     It sets its own height (five rows of ``app.ui.key``); its width comes from the layout.
@@ -45,14 +43,7 @@ class TextKeyboard(BoxLayout):
             on_action: root.go_next()
     """
 
-    #: The language of its words (Space, Delete, Next): its screen's.
-    language = StringProperty(LANGUAGES[0])
-    #: The action key's text; empty for ``tr('Next')`` in :attr:`language`.
-    action_text = StringProperty("")
-    #: Whether the action key can be pressed (drawn in the disabled colours when not).
-    action_enabled = BooleanProperty(True)
-
-    __events__ = ("on_text_key", "on_backspace", "on_action")
+    __events__ = ("on_text_key",)
 
     def __init__(self, **kwargs: Any) -> None:
         self._keys: dict[str, Button] = {}
@@ -77,9 +68,3 @@ class TextKeyboard(BoxLayout):
 
     def on_text_key(self, char: str) -> None:
         """A character key (or Space, as ``" "``) was tapped."""
-
-    def on_backspace(self) -> None:
-        """The Delete key was tapped."""
-
-    def on_action(self) -> None:
-        """The action key was tapped (only while ``action_enabled``)."""

@@ -25,7 +25,8 @@ from kivy.uix.gridlayout import GridLayout
 from kiosk.core.vocabulary import LANGUAGES
 from kiosk.screens.theme import Colour, Theme
 
-__all__ = ["BackspaceKey", "CharKey", "KeyButton", "NumericKeypad", "key_colours", "text_width"]
+__all__ = ["ActionKeys", "BackspaceKey", "CharKey", "KeyButton", "NumericKeypad", "key_colours",
+           "text_width"]
 
 #: The colour pair (background, text) of a key's role, at rest and while pressed.
 _ROLE_PAIRS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
@@ -124,7 +125,27 @@ class BackspaceKey(KeyButton):
         self.icon_line_width = ui.mm(0.3)
 
 
-class NumericKeypad(GridLayout):
+class ActionKeys:
+    """What the keypad and the keyboard share: their words' language, a Delete key and an
+    action key (``on_backspace()``, ``on_action()``), mixed into each widget class."""
+
+    #: The language of its words (Delete, Next; the keyboard's Space): its screen's.
+    language = StringProperty(LANGUAGES[0])
+    #: The action key's text; empty for ``tr('Next')`` in :attr:`language`.
+    action_text = StringProperty("")
+    #: Whether the action key can be pressed (drawn in the disabled colours when not).
+    action_enabled = BooleanProperty(True)
+
+    __events__ = ("on_backspace", "on_action")
+
+    def on_backspace(self) -> None:
+        """The Delete key was tapped."""
+
+    def on_action(self) -> None:
+        """The action key was tapped (only while ``action_enabled``)."""
+
+
+class NumericKeypad(ActionKeys, GridLayout):
     """A 3x4 keypad: 1-9, then Delete, 0 and the action key; keys ``app.ui.key`` high.
 
     It sets its own height (four keys and the gaps); its width comes from the layout and
@@ -138,22 +159,16 @@ class NumericKeypad(GridLayout):
             width: max(self.fit_width, app.ui.mm(90))
             language: root.language                  # the screen's
             action_text: tr('Next', root.language)   # "" shows tr('Next')
-            action_enabled: len(root.nik) == 16
+            action_enabled: len(root.nik) == NIK_LENGTH
             on_digit: root.type_digit(args[1])
             on_backspace: root.delete_digit()
             on_action: root.go_next()
     """
 
-    #: The language of its words (Delete, Next): its screen's.
-    language = StringProperty(LANGUAGES[0])
-    #: The action key's text; empty for ``tr('Next')`` in :attr:`language`.
-    action_text = StringProperty("")
-    #: Whether the action key can be pressed (drawn in the disabled colours when not).
-    action_enabled = BooleanProperty(True)
     #: The width (px) at which every key's word fits: give the keypad at least this.
     fit_width = NumericProperty(0)
 
-    __events__ = ("on_digit", "on_backspace", "on_action")
+    __events__ = ("on_digit",)
 
     def key_for(self, name: str) -> Button:
         """The key for ``"0"``..``"9"``, ``"backspace"`` or ``"action"`` (tests, focus)."""
@@ -161,9 +176,3 @@ class NumericKeypad(GridLayout):
 
     def on_digit(self, digit: str) -> None:
         """A digit key was tapped."""
-
-    def on_backspace(self) -> None:
-        """The Delete key was tapped."""
-
-    def on_action(self) -> None:
-        """The action key was tapped (only while ``action_enabled``)."""
