@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kiosk.enrollment.demographics import Demographics
 from kiosk.enrollment.nik import FamilyCardNumber, Nik
-from kiosk.enrollment.record import Demographics
 
 __all__ = ["Camera", "FingerprintImageLike", "FingerprintScanner", "PhotoLike", "RecordStore",
            "ReviewSummary"]

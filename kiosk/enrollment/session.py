@@ -47,6 +47,7 @@ from datetime import date
 
 from kiosk.core.canonical import compact_json
 from kiosk.core.vocabulary import FINGERS, LANGUAGES, MISSING_FINGER_REASONS
+from kiosk.enrollment.demographics import Demographics, validate_demographics
 from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
 from kiosk.enrollment.nik import Nik, parse_kk, parse_nik
 from kiosk.enrollment.ports import (
@@ -57,7 +58,6 @@ from kiosk.enrollment.ports import (
     RecordStore,
     ReviewSummary,
 )
-from kiosk.enrollment.record import Demographics, validate_demographics
 from kiosk.enrollment.session_capture import (
     FINGERPRINT_STORAGE,
     AssistanceRequired,

@@ -21,8 +21,8 @@ import logging
 from collections.abc import Collection, Iterable
 
 from kiosk.core.vocabulary import LANGUAGES
+from kiosk.enrollment.demographics import Demographics
 from kiosk.enrollment.nik import FamilyCardNumber, Nik
-from kiosk.enrollment.record import Demographics
 from kiosk.enrollment.steps import JOURNAL_STEPS, KEEPABLE, TERMINAL, Step
 from kiosk.errors import IllegalTransition, InvalidInput, SessionExpired
 from kiosk.i18n import bilingual

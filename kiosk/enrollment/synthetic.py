@@ -23,7 +23,7 @@ from datetime import date, timedelta
 
 from kiosk.core.vocabulary import FINGERS, MISSING_FINGER_REASONS
 from kiosk.enrollment import regions
-from kiosk.enrollment.record import Demographics
+from kiosk.enrollment.demographics import Demographics
 from kiosk.i18n import DEFAULT_LANGUAGE
 
 __all__ = ["KECAMATAN", "POSO_PROVINCE", "POSO_REGENCY", "SyntheticCitizen", "citizens"]

@@ -1,8 +1,9 @@
 """The two forms a citizen types into, as plain models (no Kivy): identity and
 demographics. The on-screen keypad and keyboard send keys here through the flow; the
 screens only show what these hold. Validation is the domain's own
-(:func:`~kiosk.enrollment.nik.parse_nik`, :func:`~kiosk.enrollment.record.demographics_problems`),
-so the messages under a field are the domain's bilingual ones.
+(:func:`~kiosk.enrollment.nik.parse_nik`,
+:func:`~kiosk.enrollment.demographics.demographics_problems`), so the messages under a
+field are the domain's bilingual ones.
 """
 
 from __future__ import annotations
@@ -11,6 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from kiosk.enrollment.demographics import (
+    BLOOD_TYPES,
+    CITIZENSHIPS,
+    MARITAL_STATUSES,
+    RELIGIONS,
+    Demographics,
+    demographics_problems,
+)
 from kiosk.enrollment.nik import (
     NIK_LENGTH,
     InvalidFamilyCardNumber,
@@ -18,14 +27,6 @@ from kiosk.enrollment.nik import (
     Nik,
     parse_kk,
     parse_nik,
-)
-from kiosk.enrollment.record import (
-    BLOOD_TYPES,
-    CITIZENSHIPS,
-    MARITAL_STATUSES,
-    RELIGIONS,
-    Demographics,
-    demographics_problems,
 )
 from kiosk.screens.messages import N_, NONE, Msg
 

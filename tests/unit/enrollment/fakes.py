@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from kiosk.core.ids import make_record_id
-from kiosk.enrollment.record import Demographics
+from kiosk.enrollment.demographics import Demographics
 from kiosk.enrollment.session import EnrollmentSession, Step
 from kiosk.errors import JournalError
 

@@ -14,8 +14,8 @@ import pytest
 from nacl.public import PrivateKey
 
 from kiosk.core.vocabulary import STEPS
+from kiosk.enrollment.demographics import NotEligible
 from kiosk.enrollment.nik import InvalidNik
-from kiosk.enrollment.record import NotEligible
 from kiosk.enrollment.session import (
     ALLOWED_TRANSITIONS,
     EDITABLE,

@@ -8,8 +8,8 @@ from itertools import islice
 import pytest
 
 from kiosk.core.vocabulary import LANGUAGES
+from kiosk.enrollment.demographics import validate_demographics
 from kiosk.enrollment.nik import parse_kk, parse_nik
-from kiosk.enrollment.record import validate_demographics
 from kiosk.enrollment.session import FINGERS, MISSING_FINGER_REASONS
 from kiosk.enrollment.synthetic import KECAMATAN, SyntheticCitizen, citizens
 

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiosk.enrollment.nik import parse_nik
-from kiosk.enrollment.record import (
+from kiosk.enrollment.demographics import (
     Demographics,
     InvalidDemographics,
     NotEligible,
@@ -19,6 +18,7 @@ from kiosk.enrollment.record import (
     demographics_problems,
     validate_demographics,
 )
+from kiosk.enrollment.nik import parse_nik
 from kiosk.errors import InvalidInput
 
 TODAY = date(2025, 6, 1)
