@@ -19,7 +19,7 @@ from kiosk.clock import ClockState, clock_state
 from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
 from kiosk.core.intake_api import HEALTH_ENDPOINT
 from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
-from kiosk.errors import ConfigError, DeviceError, KeyFileExposed, KioskError, SealingError
+from kiosk.errors import ConfigError, KeyFileExposed, KioskError, SealingError
 from kiosk.hardware.registry import HARDWARE_KINDS
 
 DEVICE_BUDGET_S = 10.0  # a self-test opens the device and asks it once; a mute one retries
@@ -284,23 +284,31 @@ def check_ups(config: Config, timeout_s: float) -> Finding:
 
 
 def _ups_fix(config: Config, exc: Exception) -> str:
+    """What to do about the UPS, told by the type of ``exc`` (kiosk.power.nut_client's)."""
+    from kiosk.power.nut_client import (
+        NutDataStale,
+        NutDriverDown,
+        UnknownUps,
+        UpsdRefused,
+        UpsdTimeout,
+    )
+
     section = config["power"]
-    text = str(exc)
     if section["type"] != "nut":
         return "check the UPS HAT's wiring and I2C (`i2cdetect -y 1`) and [power]"
     where = f"{section['host']}:{section['port']}"
-    if "refused the connection" in text:
+    if isinstance(exc, UpsdRefused):
         return (f"start upsd: `sudo systemctl start nut-server` (it must LISTEN on {where} "
                 "in /etc/nut/upsd.conf); then `upsc " + f"{section['ups']}@{where}`")
-    if "driver" in text and "does not" in text:
+    if isinstance(exc, NutDriverDown):
         return ("start the UPS driver: `sudo upsdrvctl start` (or `systemctl restart "
                 "nut-driver`); check the UPS's USB cable")
-    if "knows no UPS" in text:
+    if isinstance(exc, UnknownUps):
         return "set power.ups to the UPS's section name in /etc/nut/ups.conf (`upsc -l`)"
-    if "DATA-STALE" in text:
+    if isinstance(exc, NutDataStale):
         return "the driver lost the UPS: check its cable, then `sudo upsdrvctl stop; sudo " \
                "upsdrvctl start`"
-    if isinstance(exc, DeviceError) and ("within" in text or "timed out" in text):
+    if isinstance(exc, UpsdTimeout):
         return (f"nothing answered at {where} in time: check power.host/power.port and any "
                 "firewall between the kiosk and upsd")
     return f"check [power] host, port and ups, then `upsc {section['ups']}@{where}`"

@@ -29,7 +29,10 @@ from kiosk.doctor import (
 from kiosk.doctor.checks import check_clock, check_ups, plan
 from kiosk.doctor.intake import registration, tls_failure
 from kiosk.doctor.journal import check_journal, describe_age
+from kiosk.errors import DeviceError, DeviceNotFound
 from kiosk.journal import Journal
+from kiosk.power import PowerStatus, nut_client
+from kiosk.power.nut import NutUps
 from tests.conftest import write_config
 
 
@@ -224,6 +227,30 @@ def test_ups_reading_becomes_a_finding(tmp_path: Path, power: str, status: str,
     finding = check_ups(config, 1.0)
     assert finding.status == status
     assert words in finding.detail
+
+
+@pytest.mark.parametrize(("error", "fix"), [
+    (nut_client.UpsdRefused, "sudo systemctl start nut-server"),
+    (nut_client.NutDriverDown, "start the UPS driver: `sudo upsdrvctl start`"),
+    (nut_client.UnknownUps, "set power.ups to the UPS's section name"),
+    (nut_client.NutDataStale, "the driver lost the UPS: check its cable"),
+    (nut_client.UpsdTimeout, "nothing answered at 127.0.0.1:3493 in time"),
+    (DeviceNotFound, "check [power] host, port and ups"),
+])
+def test_a_upsd_failure_gets_its_fix_by_its_type_not_its_words(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[DeviceError],
+        fix: str) -> None:
+    """kiosk.power.nut_client says what went wrong by the type it raises; the doctor's fix
+    follows the type, whatever the message's words (here none of upsd's)."""
+    def read(self: NutUps) -> PowerStatus:
+        raise error("the words of this message are not the doctor's to read")
+
+    monkeypatch.setattr(NutUps, "read", read)
+    config = load_config(write_config(tmp_path, '[power]\ntype = "nut"\n'))
+    finding = check_ups(config, 1.0)
+    assert finding.status == "fail"
+    assert finding.detail == "nut: the words of this message are not the doctor's to read"
+    assert fix in finding.fix, finding.fix
 
 
 def test_describe_age() -> None:
