@@ -115,6 +115,18 @@ class KeyFileExposed(SealingError):
         super().__init__(f"{self.problem}; run `chmod 600 {path}`")
 
 
+class KeyFileMissing(SealingError):
+    """A key file that is not there: ``problem`` says which (``what`` at ``path``), ``fix``
+    what to do where there is one, and the message is both."""
+
+    def __init__(self, what: str, path: Path, fix: str = "") -> None:
+        self.what = what
+        self.path = path
+        self.fix = fix
+        self.problem = f"{what} {path} is missing"
+        super().__init__(self.problem + (f"; {fix}" if fix else ""))
+
+
 # -- enrollment ----------------------------------------------------------------------------
 class IllegalTransition(KioskError, RuntimeError):
     """The enrollment session was asked to do something its current step does not allow."""

@@ -19,7 +19,7 @@ from kiosk.clock import ClockState, clock_state
 from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
 from kiosk.core.intake_api import HEALTH_ENDPOINT
 from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
-from kiosk.errors import ConfigError, KeyFileExposed, KioskError, SealingError
+from kiosk.errors import ConfigError, KeyFileExposed, KeyFileMissing, KioskError, SealingError
 from kiosk.hardware.registry import HARDWARE_KINDS
 
 DEVICE_BUDGET_S = 10.0  # a self-test opens the device and asks it once; a mute one retries
@@ -204,11 +204,11 @@ def check_device_key(config: Config) -> Finding:
     except KeyFileExposed as exc:
         return fail("key.device", exc.problem,
                     f"`chmod 600 {path}` (and `chown` it to the kiosk user)")
+    except KeyFileMissing as exc:
+        return fail("key.device", str(exc),
+                    "restore it from the kiosk's backup; on a new kiosk `kiosk keys show` "
+                    "makes one and prints the `kiosk-intake register` line for the intake")
     except SealingError as exc:
-        if not path.exists():
-            return fail("key.device", str(exc),
-                        "restore it from the kiosk's backup; on a new kiosk `kiosk keys show` "
-                        "makes one and prints the `kiosk-intake register` line for the intake")
         return fail("key.device", str(exc), f"restore {path} from backup, or move it away "
                     "and re-register the kiosk with the new key (`kiosk keys show`)")
     except OSError as exc:
@@ -226,12 +226,14 @@ def check_central_key(config: Config) -> Finding:
                     "development key (simulated hardware only), not to the central office",
                     "for a deployed kiosk set sealing.central_key to the central office's "
                     "central.pub")
+    fix = (f"copy central.pub from the central office (`kiosk-intake keys init` made it in "
+           f"DIR/keys/) to {path}, or correct sealing.central_key")
     try:
         public = load_central_public_key(path)
+    except KeyFileMissing as exc:  # the doctor says what to do, not the loader
+        return fail("key.central", exc.problem, fix)
     except SealingError as exc:
-        return fail("key.central", str(exc).split(";")[0],
-                    f"copy central.pub from the central office (`kiosk-intake keys init` made "
-                    f"it in DIR/keys/) to {path}, or correct sealing.central_key")
+        return fail("key.central", str(exc), fix)
     except OSError as exc:
         return fail("key.central", f"cannot read {path}: {exc.strerror or exc}",
                     f"make {path} readable by the kiosk user")

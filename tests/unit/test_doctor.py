@@ -26,13 +26,14 @@ from kiosk.doctor import (
     summary,
     warn,
 )
-from kiosk.doctor.checks import check_clock, check_ups, plan
+from kiosk.doctor.checks import check_central_key, check_clock, check_ups, plan
 from kiosk.doctor.intake import registration, tls_failure
 from kiosk.doctor.journal import check_journal, describe_age
 from kiosk.errors import DeviceError, DeviceNotFound
 from kiosk.journal import Journal
 from kiosk.power import PowerStatus, nut_client
 from kiosk.power.nut import NutUps
+from kiosk.sealing import generate_central_keypair
 from tests.conftest import write_config
 
 
@@ -251,6 +252,28 @@ def test_a_upsd_failure_gets_its_fix_by_its_type_not_its_words(
     assert finding.status == "fail"
     assert finding.detail == "nut: the words of this message are not the doctor's to read"
     assert fix in finding.fix, finding.fix
+
+
+# -- the keys ------------------------------------------------------------------------------------
+def test_a_missing_central_key_is_named_whole_even_with_a_semicolon_in_its_path(
+        tmp_path: Path) -> None:
+    """The problem comes from the KeyFileMissing's ``problem``, not from cutting its message
+    at the first ';' (which the path here holds)."""
+    missing = tmp_path / "keys;old" / "central.pub"
+    config = load_config(write_config(tmp_path, f'[sealing]\ncentral_key = "{missing}"\n'))
+    finding = check_central_key(config)
+    assert finding.status == "fail"
+    assert finding.detail == f"central public key {missing} is missing"
+    assert "copy central.pub from the central office" in finding.fix
+
+
+def test_a_central_key_of_another_kind_is_named_whole(tmp_path: Path) -> None:
+    private, _public = generate_central_keypair(tmp_path / "central")
+    config = load_config(write_config(tmp_path, f'[sealing]\ncentral_key = "{private}"\n'))
+    finding = check_central_key(config)
+    assert finding.status == "fail"
+    assert finding.detail == (f"{private} is not a central public key (expected header "
+                              "'ektp-central-public-key v1'; it is ektp-central-private-key v1)")
 
 
 def test_describe_age() -> None:
