@@ -19,7 +19,15 @@ from kiosk.clock import ClockState, clock_state
 from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
 from kiosk.core.intake_api import HEALTH_ENDPOINT
 from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
-from kiosk.errors import ConfigError, KeyFileExposed, KeyFileMissing, KioskError, SealingError
+from kiosk.errors import (
+    ConfigError,
+    KeyFileExposed,
+    KeyFileMissing,
+    KioskError,
+    SealingError,
+    UnknownKey,
+    UnknownSection,
+)
 from kiosk.hardware.registry import HARDWARE_KINDS
 
 DEVICE_BUDGET_S = 10.0  # a self-test opens the device and asks it once; a mute one retries
@@ -87,9 +95,9 @@ def _config_files(config_path: str | None) -> str:
 
 def _config_failure(exc: ConfigError, config_path: str | None) -> Finding:
     where = _config_files(config_path)
-    if exc.allowed.startswith("no such key here"):
-        fix = f"remove or rename {exc.key} in {where} ({exc.allowed[len('no such key here; '):]})"
-    elif exc.allowed.startswith("a known section"):
+    if isinstance(exc, UnknownKey):
+        fix = f"remove or rename {exc.key} in {where} (known keys: {', '.join(exc.known)})"
+    elif isinstance(exc, UnknownSection):
         fix = f"remove or rename the section {exc.key} in {where} ({exc.allowed})"
     else:
         fix = f"edit {where}: {exc.key} must be {exc.allowed}"

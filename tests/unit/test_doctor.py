@@ -29,7 +29,7 @@ from kiosk.doctor import (
 from kiosk.doctor.checks import check_central_key, check_clock, check_ups, plan
 from kiosk.doctor.intake import registration, tls_failure
 from kiosk.doctor.journal import check_journal, describe_age
-from kiosk.errors import DeviceError, DeviceNotFound
+from kiosk.errors import ConfigError, DeviceError, DeviceNotFound, UnknownKey, UnknownSection
 from kiosk.journal import Journal
 from kiosk.power import PowerStatus, nut_client
 from kiosk.power.nut import NutUps
@@ -335,3 +335,30 @@ def test_a_config_that_does_not_load_is_named_and_the_rest_skipped(
     assert fix in config.fix and str(path) in config.fix and "kiosk config check" in config.fix
     assert {f.status for f in rest} == {"skip"}
     assert exit_code(findings) == 1
+
+
+@pytest.mark.parametrize(("error", "body", "fix"), [
+    (UnknownKey, "[kiosk]\ncolour = \"red\"\n", "remove or rename kiosk.colour in "),
+    (UnknownSection, "[colour]\nred = 1\n", "remove or rename the section [colour] in "),
+])
+def test_an_unknown_config_name_is_told_by_its_type_not_its_words(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[ConfigError], body: str,
+        fix: str) -> None:
+    """kiosk.config says a name is unknown by the error's type; the doctor's fix follows it
+    whatever the words of ``allowed`` (reworded here)."""
+    def reworded(self: ConfigError, key: str, value: object, known: list[str]) -> None:
+        self.known = list(known)
+        ConfigError.__init__(self, key, value, "something the doctor has never read")
+
+    def reworded_section(self: ConfigError, section: str, known: list[str]) -> None:
+        reworded(self, f"[{section}]", "(section)", known)
+
+    monkeypatch.setattr(error, "__init__", reworded if error is UnknownKey else reworded_section)
+    path = write_config(tmp_path, body)
+    config, *_rest = run_checks(plan(str(path)))
+    assert config.status == "fail"
+    assert "something the doctor has never read" in config.detail
+    assert config.fix.startswith(fix + str(path)), config.fix
+    if error is UnknownKey:
+        assert "(known keys: " in config.fix and "default_language" in config.fix
+
