@@ -36,7 +36,7 @@ from kiosk.devices import (
     get_backend_class,
     section_of,
 )
-from kiosk.errors import ConfigError
+from kiosk.errors import ConfigError, UnknownKey, UnknownSection
 from kiosk.netutil import is_loopback_url
 from kiosk.options import MASK, Option, check
 
@@ -167,8 +167,7 @@ def validate(data: dict[str, dict[str, Any]]) -> None:
     """Check every key of a merged config; raise ConfigError on the first mistake."""
     for section, values in data.items():
         if section not in SCHEMA:
-            allowed = ", ".join(f"[{s}]" for s in SCHEMA)
-            raise ConfigError(f"[{section}]", "(section)", f"a known section: {allowed}")
+            raise UnknownSection(section, list(SCHEMA))
         fields = SCHEMA[section]
         kind = _BACKEND_SECTIONS.get(section)
         declared: Mapping[str, Option] = {}
@@ -188,7 +187,7 @@ def validate(data: dict[str, dict[str, Any]]) -> None:
                 check(full, declared[key], value, values=False)
             else:
                 known = sorted(set(fields) | set(declared))
-                raise ConfigError(full, value, "no such key here; known keys: " + ", ".join(known))
+                raise UnknownKey(full, value, known)
 
 
 def check_sealing(config: Config) -> None:

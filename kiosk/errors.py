@@ -11,6 +11,7 @@ policy is mechanical: ``if exc.temporary: retry()``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -29,6 +30,24 @@ class ConfigError(KioskError, ValueError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"{key}: {value!r} is not allowed; expected {allowed}")
+
+
+class UnknownSection(ConfigError):
+    """A config section the kiosk does not have; ``known`` names those it has."""
+
+    def __init__(self, section: str, known: Sequence[str]) -> None:
+        self.known = list(known)
+        super().__init__(f"[{section}]", "(section)",
+                         "a known section: " + ", ".join(f"[{s}]" for s in self.known))
+
+
+class UnknownKey(ConfigError):
+    """A key its section does not have (``key`` is ``section.key``); ``known`` lists the keys
+    it has."""
+
+    def __init__(self, key: str, value: object, known: Sequence[str]) -> None:
+        self.known = list(known)
+        super().__init__(key, value, "no such key here; known keys: " + ", ".join(self.known))
 
 
 # -- input validation ----------------------------------------------------------------------
@@ -122,6 +141,18 @@ class KeyFileExposed(SealingError):
         self.problem = (f"key file {path} is readable or writable by group/others "
                         f"(mode {mode:o})")
         super().__init__(f"{self.problem}; run `chmod 600 {path}`")
+
+
+class KeyFileMissing(SealingError):
+    """A key file that is not there: ``problem`` says which (``what`` at ``path``), ``fix``
+    what to do where there is one, and the message is both."""
+
+    def __init__(self, what: str, path: Path, fix: str = "") -> None:
+        self.what = what
+        self.path = path
+        self.fix = fix
+        self.problem = f"{what} {path} is missing"
+        super().__init__(self.problem + (f"; {fix}" if fix else ""))
 
 
 # -- enrollment ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import nacl.public
 import nacl.signing
 
 from kiosk.core.ids import key_id
-from kiosk.errors import KeyFileExposed, SealingError
+from kiosk.errors import KeyFileExposed, KeyFileMissing, SealingError
 from kiosk.fsutil import make_dirs, write_atomic
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,12 @@ def read_key_file(path: Path, header: str, what: str, *, missing: str = "",
                   private: bool = False) -> bytes:
     """The 32-byte key of the two-line key file ``path`` (``header``, then the key in hex):
     the one loader of every kind of key file. SealingError naming ``what`` when the file is
-    missing (then ``missing`` says what to do), has another header, or is not such a file;
+    missing (:class:`~kiosk.errors.KeyFileMissing`, whose fix is ``missing``), has another
+    header, or is not such a file;
     a ``private`` one must also pass :func:`check_private_mode`."""
     path = Path(path)
     if not path.exists():
-        raise SealingError(f"{what} {path} is missing" + (f"; {missing}" if missing else ""))
+        raise KeyFileMissing(what, path, missing)
     if private:
         check_private_mode(path)
     try:
@@ -139,11 +140,12 @@ class SeedKey:
 
     @classmethod
     def load(cls, path: Path) -> Self:
-        """Load the seed at ``path``, never creating it: SealingError when it is missing,
-        readable by others or not a seed; OSError when it cannot be read."""
+        """Load the seed at ``path``, never creating it: SealingError when it is missing
+        (:class:`~kiosk.errors.KeyFileMissing`), readable by others or not a seed; OSError
+        when it cannot be read."""
         path = Path(path)
         if not path.exists():
-            raise SealingError(f"{cls.what} {path} is missing")
+            raise KeyFileMissing(cls.what, path)
         check_private_mode(path)
         seed = path.read_bytes()
         if len(seed) != SEED_BYTES:

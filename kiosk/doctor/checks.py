@@ -19,7 +19,15 @@ from kiosk.clock import ClockState, clock_state
 from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
 from kiosk.core.intake_api import HEALTH_ENDPOINT
 from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
-from kiosk.errors import ConfigError, DeviceError, KeyFileExposed, KioskError, SealingError
+from kiosk.errors import (
+    ConfigError,
+    KeyFileExposed,
+    KeyFileMissing,
+    KioskError,
+    SealingError,
+    UnknownKey,
+    UnknownSection,
+)
 from kiosk.hardware.registry import HARDWARE_KINDS
 
 DEVICE_BUDGET_S = 10.0  # a self-test opens the device and asks it once; a mute one retries
@@ -87,9 +95,9 @@ def _config_files(config_path: str | None) -> str:
 
 def _config_failure(exc: ConfigError, config_path: str | None) -> Finding:
     where = _config_files(config_path)
-    if exc.allowed.startswith("no such key here"):
-        fix = f"remove or rename {exc.key} in {where} ({exc.allowed[len('no such key here; '):]})"
-    elif exc.allowed.startswith("a known section"):
+    if isinstance(exc, UnknownKey):
+        fix = f"remove or rename {exc.key} in {where} (known keys: {', '.join(exc.known)})"
+    elif isinstance(exc, UnknownSection):
         fix = f"remove or rename the section {exc.key} in {where} ({exc.allowed})"
     else:
         fix = f"edit {where}: {exc.key} must be {exc.allowed}"
@@ -204,11 +212,11 @@ def check_device_key(config: Config) -> Finding:
     except KeyFileExposed as exc:
         return fail("key.device", exc.problem,
                     f"`chmod 600 {path}` (and `chown` it to the kiosk user)")
+    except KeyFileMissing as exc:
+        return fail("key.device", str(exc),
+                    "restore it from the kiosk's backup; on a new kiosk `kiosk keys show` "
+                    "makes one and prints the `kiosk-intake register` line for the intake")
     except SealingError as exc:
-        if not path.exists():
-            return fail("key.device", str(exc),
-                        "restore it from the kiosk's backup; on a new kiosk `kiosk keys show` "
-                        "makes one and prints the `kiosk-intake register` line for the intake")
         return fail("key.device", str(exc), f"restore {path} from backup, or move it away "
                     "and re-register the kiosk with the new key (`kiosk keys show`)")
     except OSError as exc:
@@ -226,12 +234,14 @@ def check_central_key(config: Config) -> Finding:
                     "development key (simulated hardware only), not to the central office",
                     "for a deployed kiosk set sealing.central_key to the central office's "
                     "central.pub")
+    fix = (f"copy central.pub from the central office (`kiosk-intake keys init` made it in "
+           f"DIR/keys/) to {path}, or correct sealing.central_key")
     try:
         public = load_central_public_key(path)
+    except KeyFileMissing as exc:  # the doctor says what to do, not the loader
+        return fail("key.central", exc.problem, fix)
     except SealingError as exc:
-        return fail("key.central", str(exc).split(";")[0],
-                    f"copy central.pub from the central office (`kiosk-intake keys init` made "
-                    f"it in DIR/keys/) to {path}, or correct sealing.central_key")
+        return fail("key.central", str(exc), fix)
     except OSError as exc:
         return fail("key.central", f"cannot read {path}: {exc.strerror or exc}",
                     f"make {path} readable by the kiosk user")
@@ -284,23 +294,31 @@ def check_ups(config: Config, timeout_s: float) -> Finding:
 
 
 def _ups_fix(config: Config, exc: Exception) -> str:
+    """What to do about the UPS, told by the type of ``exc`` (kiosk.power.nut_client's)."""
+    from kiosk.power.nut_client import (
+        NutDataStale,
+        NutDriverDown,
+        UnknownUps,
+        UpsdRefused,
+        UpsdTimeout,
+    )
+
     section = config["power"]
-    text = str(exc)
     if section["type"] != "nut":
         return "check the UPS HAT's wiring and I2C (`i2cdetect -y 1`) and [power]"
     where = f"{section['host']}:{section['port']}"
-    if "refused the connection" in text:
+    if isinstance(exc, UpsdRefused):
         return (f"start upsd: `sudo systemctl start nut-server` (it must LISTEN on {where} "
                 "in /etc/nut/upsd.conf); then `upsc " + f"{section['ups']}@{where}`")
-    if "driver" in text and "does not" in text:
+    if isinstance(exc, NutDriverDown):
         return ("start the UPS driver: `sudo upsdrvctl start` (or `systemctl restart "
                 "nut-driver`); check the UPS's USB cable")
-    if "knows no UPS" in text:
+    if isinstance(exc, UnknownUps):
         return "set power.ups to the UPS's section name in /etc/nut/ups.conf (`upsc -l`)"
-    if "DATA-STALE" in text:
+    if isinstance(exc, NutDataStale):
         return "the driver lost the UPS: check its cable, then `sudo upsdrvctl stop; sudo " \
                "upsdrvctl start`"
-    if isinstance(exc, DeviceError) and ("within" in text or "timed out" in text):
+    if isinstance(exc, UpsdTimeout):
         return (f"nothing answered at {where} in time: check power.host/power.port and any "
                 "firewall between the kiosk and upsd")
     return f"check [power] host, port and ups, then `upsc {section['ups']}@{where}`"

@@ -46,15 +46,38 @@ CONNECTION_OPTIONS: dict[str, Option] = {
                       description="seconds for each question to upsd"),
 }
 
+
+# What went wrong, by type, for whoever says what to do about it (kiosk doctor): each is
+# the DeviceError it always was (not found, or a timeout worth retrying), named more closely.
+class UpsdRefused(DeviceNotFound):
+    """Nothing listens at upsd's address (connection refused): upsd is not running there."""
+
+
+class UpsdTimeout(DeviceTimeout):
+    """upsd's address took no connection, or upsd gave no answer, within the timeout."""
+
+
+class UnknownUps(DeviceNotFound):
+    """upsd has no UPS of the configured name (``ERR UNKNOWN-UPS``)."""
+
+
+class NutDriverDown(DeviceNotFound):
+    """upsd runs, the UPS's driver does not (``ERR DRIVER-NOT-CONNECTED``)."""
+
+
+class NutDataStale(DeviceTimeout):
+    """The UPS's driver has lost contact with the UPS (``ERR DATA-STALE``)."""
+
+
 # upsd's ERR codes -> what they mean for the kiosk. DATA-STALE is the driver briefly losing
 # the UPS (a cable, a busy USB bus): worth retrying. The others need a maintainer.
 _ERRORS: dict[str, tuple[type[DeviceError], str]] = {
-    "UNKNOWN-UPS": (DeviceNotFound, "upsd knows no UPS named {ups!r}; check [power] ups "
-                                    "against the sections of ups.conf ({known})"),
-    "DRIVER-NOT-CONNECTED": (DeviceNotFound, "upsd runs but the driver for {ups!r} does not; "
-                                             "check `upsdrvctl start` and the UPS cable"),
-    "DATA-STALE": (DeviceTimeout, "the NUT driver for {ups!r} has lost contact with the UPS "
-                                  "(DATA-STALE); check the UPS cable"),
+    "UNKNOWN-UPS": (UnknownUps, "upsd knows no UPS named {ups!r}; check [power] ups "
+                                "against the sections of ups.conf ({known})"),
+    "DRIVER-NOT-CONNECTED": (NutDriverDown, "upsd runs but the driver for {ups!r} does not; "
+                                            "check `upsdrvctl start` and the UPS cable"),
+    "DATA-STALE": (NutDataStale, "the NUT driver for {ups!r} has lost contact with the UPS "
+                                 "(DATA-STALE); check the UPS cable"),
     "ACCESS-DENIED": (DeviceError, "upsd refused access to {ups!r}; allow this host in "
                                    "upsd.conf / upsd.users"),
 }
@@ -64,9 +87,9 @@ class NutClient:
     """One connection to upsd. Not thread-safe; :class:`NutUps` serialises its use.
 
     Every socket operation runs against a deadline of ``timeout`` seconds per command.
-    Errors: :class:`DeviceNotFound` (nothing listening, host unknown),
-    :class:`DeviceTimeout` (no answer in time), :class:`DeviceProtocolError` (a line that
-    is not NUT, or the connection closed mid-answer), and the ERR mapping above.
+    Errors: :class:`DeviceNotFound` (nothing listening: :class:`UpsdRefused`; host
+    unknown), :class:`UpsdTimeout` (no answer in time), :class:`DeviceProtocolError` (a line
+    that is not NUT, or the connection closed mid-answer), and the ERR mapping above.
     """
 
     def __init__(self, host: str = CONNECTION_OPTIONS["host"].default,
@@ -93,10 +116,10 @@ class NutClient:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except ConnectionRefusedError as exc:
-            raise DeviceNotFound(f"{self.where} refused the connection: is upsd running "
+            raise UpsdRefused(f"{self.where} refused the connection: is upsd running "
                                  "(nut-server; `upsd` and `upsdrvctl start`)?") from exc
         except TimeoutError as exc:
-            raise DeviceTimeout(f"{self.where} did not accept a connection within "
+            raise UpsdTimeout(f"{self.where} did not accept a connection within "
                                 f"{self.timeout:g} s") from exc
         except OSError as exc:  # unknown host, no route
             raise DeviceNotFound(f"{self.where} is unreachable: {exc}") from exc
@@ -207,7 +230,7 @@ class NutClient:
             sock.sendall(line.encode("ascii") + b"\n")
         except TimeoutError as exc:
             self._drop()
-            raise DeviceTimeout(f"{self.where}: sending {line.split()[0]} timed out") from exc
+            raise UpsdTimeout(f"{self.where}: sending {line.split()[0]} timed out") from exc
         except OSError as exc:
             self._drop()
             raise DeviceProtocolError(f"{self.where}: connection lost ({exc})") from exc
@@ -224,7 +247,7 @@ class NutClient:
                 chunk = sock.recv(4096)
             except TimeoutError as exc:
                 self._drop()
-                raise DeviceTimeout(f"{self.where} did not answer within "
+                raise UpsdTimeout(f"{self.where} did not answer within "
                                     f"{self.timeout:g} s") from exc
             except OSError as exc:
                 self._drop()
@@ -255,7 +278,7 @@ def _remaining(deadline: float, client: NutClient) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
         client._drop()
-        raise DeviceTimeout(f"{client.where} did not answer within {client.timeout:g} s")
+        raise UpsdTimeout(f"{client.where} did not answer within {client.timeout:g} s")
     return left
 
 

@@ -10,24 +10,12 @@ built the way it is:
   in the middle of one. It only ever touches records in the outbox (``sealed`` or
   ``uploading``). One uploader per kiosk (``<data_dir>/upload.lock``), so two never race
   for the same record.
-* **The upload URL is journaled before the first byte.** tus creates the upload with a
-  ``POST``; the URL goes into the journal (:meth:`Journal.start_upload`, fsync'd) before
-  any ``PATCH``, so a kill or power cut at any instant leaves either no upload or one the
-  next run resumes from the intake's offset, instead of resending a megabyte of
-  fingerprints over a rural link.
-* **The round trips of a record overlap the bytes of another.** On a rural link the
-  bandwidth is what is scarce; a round trip is 0.3 s of idle link. While a record's bytes
-  flow, the next record never tried is created (``POST``) on a second connection and its
-  URL journaled (fsync'd) before any of its ``PATCH``es, exactly as above; the intake
-  returns the receipt with the ``PATCH`` that completes an upload, so a record costs no
-  ``GET receipts/...`` either unless that answer is missing or does not verify.
-* **Only a verified receipt acknowledges.** ``GET receipts/...`` comes first for a record
-  sent before (the kiosk may have died after the intake stored the packet); a receipt is
-  accepted only when :func:`kiosk.receipts.verify_receipt` passes with the configured
-  intake key, this kiosk's and record's ids and the SHA-256 of the packet built here from
-  the journal's blobs. The receipt and the state change are one commit, so
-  ``acknowledged`` always has its proof.
-  Without ``upload.intake_key`` the uploader does not start (fail closed).
+* **Two jobs of their own, each with its design notes:** one record's bytes over tus, its
+  upload URL journaled before the first byte and the next record created ahead while they
+  flow (:mod:`kiosk.upload.transfer`); and its proof, a receipt acknowledged only once
+  verified against the packet built here (:mod:`kiosk.upload.acknowledge`). This module
+  drives them: the passes over the outbox, and for each record whether to ask for a
+  receipt before sending it.
 * **Failures are journaled, per record, without personal data.** Each failed attempt
   counts in ``attempts`` with a one-line ``last_error`` ("connection refused", "intake
   refused the packet: ..."). A damaged payload fails only its own record. A link that is
@@ -44,7 +32,6 @@ stdout carries exactly one line ``acknowledged <record-id>`` per record acknowle
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import random
@@ -55,35 +42,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
 import requests
 
 from kiosk.core.exits import EXIT_OK, EXIT_PENDING
-from kiosk.core.intake_api import FILES_ENDPOINT, RECEIPT_CONTENT_TYPE, RECEIPTS_ENDPOINT
+from kiosk.core.intake_api import FILES_ENDPOINT
 from kiosk.errors import IllegalStateChange, JournalError, SealingError
 from kiosk.journal import Journal, RecordInfo
-from kiosk.receipts import ReceiptForAnotherPacket, verify_receipt
 from kiosk.request_signing import KioskAuth
 from kiosk.sealing import build_packet
 from kiosk.sealing_keys import DeviceKey
 from kiosk.service import Notifier
-from kiosk.upload.failures import (
-    Failure,
-    error_detail,
-    link_failure,
-    not_the_intake,
-    one_line,
-    parse_refusal,
-)
+from kiosk.upload.acknowledge import ReceiptCheck
+from kiosk.upload.failures import Failure
 from kiosk.upload.progress import ProgressFile
 from kiosk.upload.purge import purge_expired
 from kiosk.upload.settings import UploadSettings
 from kiosk.upload.transfer import BROKEN_RETRIES, Ahead, Stopped, TusTransfer
-from kiosk.upload.tus import (
-    retry_after_s,
-    upload_session,
-)
+from kiosk.upload.tus import upload_session
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +82,7 @@ class PassResult:
     retry_after: float | None = None  # the intake asked for this long a pause
 
 
-class Uploader(TusTransfer):
+class Uploader(ReceiptCheck, TusTransfer):
     """Drains a journal's outbox to the intake (see the module docstring).
 
     >>> with open_journal(config) as journal:                      # doctest: +SKIP
@@ -356,26 +333,6 @@ class Uploader(TusTransfer):
     def _never_tried(info: RecordInfo) -> bool:
         return info.upload_url is None and info.attempts == 0 and info.state == "sealed"
 
-    def _receipt_from_answer(self, info: RecordInfo, digest: str, header: str) -> bool:
-        """Acknowledge with the receipt the final ``PATCH``'s answer carried
-        (:data:`~kiosk.core.intake_api.RECEIPT_HEADER`), checked exactly as ``GET receipts/...``'s
-        body is; False (ask ``receipts/``) when it does not decode or verify."""
-        try:
-            body = base64.b64decode(header, validate=True)
-            verify_receipt(body, self.settings.intake_key, kiosk_id=self.settings.kiosk_id,
-                           record_id=info.id, packet_sha256=digest)
-        except (ValueError, SealingError) as exc:
-            log.warning("record %s: the receipt in the intake's answer is unusable (%s); "
-                        "asking for it", info.id, one_line(str(exc), 120))
-            return False
-        self._acknowledge(info.id, body)
-        return True
-
-    def _acknowledge(self, record_id: str, receipt: bytes) -> None:
-        self.journal.acknowledge(record_id, receipt)
-        if self.out is not None:
-            print(f"acknowledged {record_id}", file=self.out, flush=True)
-
     def _packet(self, info: RecordInfo) -> bytes:
         if info.manifest is None:
             raise Failure("the record has no sealed manifest")
@@ -387,53 +344,6 @@ class Uploader(TusTransfer):
             return build_packet(info.manifest, blobs)
         except SealingError as exc:
             raise Failure(f"cannot build the packet: {exc}") from exc
-
-    def _fetch_receipt(self, info: RecordInfo, digest: str, *, after_upload: bool) -> bool:
-        """True once the record is acknowledged with a verified receipt; False when the
-        intake has none (before uploading); Failure otherwise."""
-        url = urljoin(self._base, f"{RECEIPTS_ENDPOINT}/{quote(self.settings.kiosk_id)}/"
-                                  f"{quote(info.id)}")
-        try:
-            # verify named per request: a session's own setting loses to REQUESTS_CA_BUNDLE
-            resp = self.session.get(url, timeout=self.settings.timeout_s,
-                                    verify=self.session.verify)
-            status, body = resp.status_code, resp.content
-        except requests.RequestException as exc:
-            raise link_failure(exc, self.settings.timeout_s) from exc
-        if status == 200:
-            kind = resp.headers.get("Content-Type", "")
-            if not kind.startswith(RECEIPT_CONTENT_TYPE):
-                raise not_the_intake(kind or "no Content-Type", "fetching the receipt")
-            try:
-                verify_receipt(body, self.settings.intake_key, kiosk_id=self.settings.kiosk_id,
-                               record_id=info.id, packet_sha256=digest)
-            except ReceiptForAnotherPacket as exc:
-                # signed by the intake, for this record, for other bytes: the intake holds
-                # a different packet for this record id and never takes ours
-                raise Failure(f"intake refused the record [different_packet]: {exc}",
-                               reject=True) from exc
-            except SealingError as exc:
-                raise Failure(str(exc)) from exc
-            self._acknowledge(info.id, body)
-            return True
-        if status == 404 and not after_upload:
-            return False
-        if status == 404:
-            raise Failure("the intake has no receipt for the completed upload")
-        if status == 422 and not after_upload:
-            log.info("record %s: the intake refused an earlier packet (%s); sending it again",
-                     info.id, error_detail(body))
-            return False
-        if status == 422:
-            refusal = parse_refusal(body)
-            if refusal is None or refusal[2]:
-                code = f" [{refusal[0]}]" if refusal else ""
-                raise Failure(f"intake refused the packet{code}: {error_detail(body)}",
-                               reject=True)
-            raise Failure(f"intake refused the packet [{refusal[0]}], for now: "
-                           f"{refusal[1]}", forget_url=True)
-        raise self._http_failure(status, "fetching the receipt", body,
-                                 retry_after_s(resp.headers.get("Retry-After")))
 
     def _journal_rejection(self, record_id: str, failure: Failure) -> None:
         self.last_error = failure.reason

@@ -17,10 +17,17 @@ from collections.abc import Iterator
 import pytest
 
 from kiosk.devices import create_device
-from kiosk.errors import DeviceError, DeviceNotFound, DeviceProtocolError, DeviceTimeout
+from kiosk.errors import DeviceError, DeviceProtocolError
 from kiosk.power import PowerStatus
 from kiosk.power.nut import NutUps
-from kiosk.power.nut_client import NutClient
+from kiosk.power.nut_client import (
+    NutClient,
+    NutDataStale,
+    NutDriverDown,
+    UnknownUps,
+    UpsdRefused,
+    UpsdTimeout,
+)
 from tests.hil.nut_harness import REFLECT_S, NutServer, free_port, nut_or_fail, wait_read
 
 pytestmark = pytest.mark.hil
@@ -90,7 +97,7 @@ def test_nut_missing_battery_figures_are_none():
 
 
 def test_nut_unknown_ups_name_is_not_found_and_lists_known(nut):
-    with _ups(nut, ups="nosuch") as ups, pytest.raises(DeviceNotFound) as caught:
+    with _ups(nut, ups="nosuch") as ups, pytest.raises(UnknownUps) as caught:
         ups.read()
     assert "'nosuch'" in str(caught.value) and "ups.conf (ups)" in str(caught.value)
 
@@ -115,7 +122,7 @@ def test_nut_unknown_ups_keeps_the_connection_usable(nut):
     client = NutClient(nut.host, nut.port, timeout=2.0)
     client.connect()
     try:
-        with pytest.raises(DeviceNotFound):
+        with pytest.raises(UnknownUps):
             client.get_vars("other", ["ups.status", "battery.charge"])
         assert client.get_var("ups", "ups.status") == "OL"
     finally:
@@ -133,13 +140,13 @@ def test_nut_upsd_down_gives_a_clear_error_and_selftest_says_why():
     ups = NutUps(port=port)
     ups.open()  # does not fail: at boot upsd may come up after the kiosk
     try:
-        with pytest.raises(DeviceNotFound, match=r"refused the connection: is upsd running"):
+        with pytest.raises(UpsdRefused, match=r"refused the connection: is upsd running"):
             ups.read()
     finally:
         ups.close()
     ok, detail = ups.selftest()
     assert ok is False
-    assert "DeviceNotFound" in detail and f"127.0.0.1:{port}" in detail
+    assert "UpsdRefused" in detail and f"127.0.0.1:{port}" in detail
 
 
 def test_nut_upsd_stopping_restarting_and_coming_back(fresh_nut):
@@ -149,7 +156,7 @@ def test_nut_upsd_stopping_restarting_and_coming_back(fresh_nut):
         fresh_nut.start_upsd()
         assert ups.read().status == "OL"  # the kept connection died: one retry, no error
         fresh_nut.stop_upsd()
-        with pytest.raises(DeviceNotFound, match="refused the connection"):
+        with pytest.raises(UpsdRefused, match="refused the connection"):
             ups.read()
         assert ups.selftest()[0] is False
         fresh_nut.start_upsd()
@@ -165,7 +172,7 @@ def test_nut_driver_down_is_not_found(fresh_nut):
             try:
                 ups.read()
             except DeviceError as exc:
-                assert isinstance(exc, (DeviceNotFound, DeviceTimeout))
+                assert isinstance(exc, (NutDriverDown, NutDataStale))
                 assert "driver" in str(exc).lower()
                 break
             assert time.monotonic() < deadline, "upsd kept serving a dead driver's data"
@@ -180,7 +187,7 @@ def test_nut_silent_server_times_out():
         port = listener.getsockname()[1]
         with NutUps(port=port, timeout=0.5) as ups:
             start = time.monotonic()
-            with pytest.raises(DeviceTimeout, match=r"did not answer within 0\.5 s"):
+            with pytest.raises(UpsdTimeout, match=r"did not answer within 0\.5 s"):
                 ups.read()
             assert time.monotonic() - start < 2.0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import MASK, check_sealing, load_config
-from kiosk.errors import ConfigError
+from kiosk.errors import ConfigError, UnknownKey, UnknownSection
 from tests.conftest import KIOSK, kiosk_env, write_config
 
 
@@ -62,6 +62,18 @@ def test_bad_values_name_key_value_and_allowed(tmp_path: Path, body: str, key: s
         load_config(write_config(tmp_path, body))
     assert info.value.key == key
     assert fragment in str(info.value)
+
+
+def test_an_unknown_key_or_section_says_so_by_its_type_and_lists_the_known(
+        tmp_path: Path) -> None:
+    with pytest.raises(UnknownKey) as key:
+        load_config(write_config(tmp_path, "[kiosk]\ncolour = 3\n"))
+    assert key.value.key == "kiosk.colour" and "default_language" in key.value.known
+    assert key.value.allowed == "no such key here; known keys: " + ", ".join(key.value.known)
+    with pytest.raises(UnknownSection) as section:
+        load_config(write_config(tmp_path, "[printer]\nx = 1\n"))
+    assert section.value.key == "[printer]" and "kiosk" in section.value.known
+    assert section.value.allowed.startswith("a known section: [kiosk], ")
 
 
 def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:

@@ -26,10 +26,14 @@ from kiosk.doctor import (
     summary,
     warn,
 )
-from kiosk.doctor.checks import check_clock, check_ups, plan
+from kiosk.doctor.checks import check_central_key, check_clock, check_ups, plan
 from kiosk.doctor.intake import registration, tls_failure
 from kiosk.doctor.journal import check_journal, describe_age
+from kiosk.errors import ConfigError, DeviceError, DeviceNotFound, UnknownKey, UnknownSection
 from kiosk.journal import Journal
+from kiosk.power import PowerStatus, nut_client
+from kiosk.power.nut import NutUps
+from kiosk.sealing import generate_central_keypair
 from tests.conftest import write_config
 
 
@@ -226,6 +230,52 @@ def test_ups_reading_becomes_a_finding(tmp_path: Path, power: str, status: str,
     assert words in finding.detail
 
 
+@pytest.mark.parametrize(("error", "fix"), [
+    (nut_client.UpsdRefused, "sudo systemctl start nut-server"),
+    (nut_client.NutDriverDown, "start the UPS driver: `sudo upsdrvctl start`"),
+    (nut_client.UnknownUps, "set power.ups to the UPS's section name"),
+    (nut_client.NutDataStale, "the driver lost the UPS: check its cable"),
+    (nut_client.UpsdTimeout, "nothing answered at 127.0.0.1:3493 in time"),
+    (DeviceNotFound, "check [power] host, port and ups"),
+])
+def test_a_upsd_failure_gets_its_fix_by_its_type_not_its_words(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[DeviceError],
+        fix: str) -> None:
+    """kiosk.power.nut_client says what went wrong by the type it raises; the doctor's fix
+    follows the type, whatever the message's words (here none of upsd's)."""
+    def read(self: NutUps) -> PowerStatus:
+        raise error("the words of this message are not the doctor's to read")
+
+    monkeypatch.setattr(NutUps, "read", read)
+    config = load_config(write_config(tmp_path, '[power]\ntype = "nut"\n'))
+    finding = check_ups(config, 1.0)
+    assert finding.status == "fail"
+    assert finding.detail == "nut: the words of this message are not the doctor's to read"
+    assert fix in finding.fix, finding.fix
+
+
+# -- the keys ------------------------------------------------------------------------------------
+def test_a_missing_central_key_is_named_whole_even_with_a_semicolon_in_its_path(
+        tmp_path: Path) -> None:
+    """The problem comes from the KeyFileMissing's ``problem``, not from cutting its message
+    at the first ';' (which the path here holds)."""
+    missing = tmp_path / "keys;old" / "central.pub"
+    config = load_config(write_config(tmp_path, f'[sealing]\ncentral_key = "{missing}"\n'))
+    finding = check_central_key(config)
+    assert finding.status == "fail"
+    assert finding.detail == f"central public key {missing} is missing"
+    assert "copy central.pub from the central office" in finding.fix
+
+
+def test_a_central_key_of_another_kind_is_named_whole(tmp_path: Path) -> None:
+    private, _public = generate_central_keypair(tmp_path / "central")
+    config = load_config(write_config(tmp_path, f'[sealing]\ncentral_key = "{private}"\n'))
+    finding = check_central_key(config)
+    assert finding.status == "fail"
+    assert finding.detail == (f"{private} is not a central public key (expected header "
+                              "'ektp-central-public-key v1'; it is ektp-central-private-key v1)")
+
+
 def test_describe_age() -> None:
     assert [describe_age(s) for s in (90, 5400, 3 * 86400)] == ["2 min", "1.5 h", "3.0 days"]
 
@@ -285,3 +335,30 @@ def test_a_config_that_does_not_load_is_named_and_the_rest_skipped(
     assert fix in config.fix and str(path) in config.fix and "kiosk config check" in config.fix
     assert {f.status for f in rest} == {"skip"}
     assert exit_code(findings) == 1
+
+
+@pytest.mark.parametrize(("error", "body", "fix"), [
+    (UnknownKey, "[kiosk]\ncolour = \"red\"\n", "remove or rename kiosk.colour in "),
+    (UnknownSection, "[colour]\nred = 1\n", "remove or rename the section [colour] in "),
+])
+def test_an_unknown_config_name_is_told_by_its_type_not_its_words(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[ConfigError], body: str,
+        fix: str) -> None:
+    """kiosk.config says a name is unknown by the error's type; the doctor's fix follows it
+    whatever the words of ``allowed`` (reworded here)."""
+    def reworded(self: ConfigError, key: str, value: object, known: list[str]) -> None:
+        self.known = list(known)
+        ConfigError.__init__(self, key, value, "something the doctor has never read")
+
+    def reworded_section(self: ConfigError, section: str, known: list[str]) -> None:
+        reworded(self, f"[{section}]", "(section)", known)
+
+    monkeypatch.setattr(error, "__init__", reworded if error is UnknownKey else reworded_section)
+    path = write_config(tmp_path, body)
+    config, *_rest = run_checks(plan(str(path)))
+    assert config.status == "fail"
+    assert "something the doctor has never read" in config.detail
+    assert config.fix.startswith(fix + str(path)), config.fix
+    if error is UnknownKey:
+        assert "(known keys: " in config.fix and "default_language" in config.fix
+

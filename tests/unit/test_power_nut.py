@@ -1,17 +1,26 @@
-"""NUT protocol pieces that need no upsd: line splitting and status mapping.
+"""NUT protocol pieces that need no upsd: line splitting, status mapping, upsd's ERR codes.
 
 The client against the real upsd is in tests/hil/test_power_nut.py.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import pytest
 
 from kiosk.devices import create_device
-from kiosk.errors import DeviceProtocolError
+from kiosk.errors import DeviceError, DeviceNotFound, DeviceProtocolError, DeviceTimeout
 from kiosk.power import PowerStatus
 from kiosk.power.nut import NutUps, status_from_vars
-from kiosk.power.nut_client import split_line
+from kiosk.power.nut_client import (
+    NutClient,
+    NutDataStale,
+    NutDriverDown,
+    UnknownUps,
+    split_line,
+)
 
 
 @pytest.mark.parametrize(("line", "words"), [
@@ -62,3 +71,42 @@ def test_nut_backend_is_registered_with_config_options():
                                   "ups": "apc-1", "timeout": 1.5})
     assert isinstance(ups, NutUps)
     assert ups.where == "apc-1@10.0.0.5:3494"
+
+
+@pytest.mark.parametrize(("code", "error", "kind"), [
+    ("UNKNOWN-UPS", UnknownUps, DeviceNotFound),
+    ("DRIVER-NOT-CONNECTED", NutDriverDown, DeviceNotFound),
+    ("DATA-STALE", NutDataStale, DeviceTimeout),
+])
+def test_nut_err_codes_raise_their_own_type_of_the_same_kind(code: str, error: type[DeviceError],
+                                                            kind: type[DeviceError]) -> None:
+    """upsd's ERR code becomes a type (what kiosk doctor's fix follows), still the not-found
+    or timeout it always was (what the kiosk's retries follow)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with conn, conn.makefile("rwb") as lines:
+                while line := lines.readline():  # GET VAR answered with the error
+                    if line.startswith(b"LOGOUT"):
+                        return
+                    if line.startswith(b"LIST UPS"):  # UNKNOWN-UPS: which does upsd know?
+                        lines.write(b'BEGIN LIST UPS\nUPS other "x"\nEND LIST UPS\n')
+                    else:
+                        lines.write(f"ERR {code}\n".encode())
+                    lines.flush()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        client = NutClient("127.0.0.1", listener.getsockname()[1], timeout=2.0)
+        client.connect()
+        try:
+            with pytest.raises(error) as caught:
+                client.get_var("ups", "ups.status")
+        finally:
+            client.close()
+        thread.join(timeout=5)
+    assert isinstance(caught.value, kind)
+    assert caught.value.temporary is kind.temporary

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.core.ids import make_record_id
-from kiosk.errors import KeyFileExposed, SealingError
+from kiosk.errors import KeyFileExposed, KeyFileMissing, SealingError
 from kiosk.sealing import (
     STEPS,
     DeviceKey,
@@ -471,6 +471,24 @@ def test_missing_central_public_key_says_how_to_provision(tmp_path: Path) -> Non
         load_central_public_key(missing)
     assert str(missing) in str(caught.value)
     assert "kiosk-intake keys init --data DIR" in str(caught.value)
+
+
+def test_a_missing_key_file_says_so_by_its_type_with_the_problem_apart_from_the_fix(
+        tmp_path: Path) -> None:
+    """kiosk doctor shows the problem with a fix of its own: it takes ``problem``, never the
+    words of the message up to a ';' (a path may hold one)."""
+    missing = tmp_path / "a;b" / "central.pub"
+    with pytest.raises(KeyFileMissing) as caught:
+        load_central_public_key(missing)
+    assert isinstance(caught.value, SealingError)
+    assert (caught.value.what, caught.value.path) == ("central public key", missing)
+    assert caught.value.problem == f"central public key {missing} is missing"
+    assert "kiosk-intake keys init --data DIR" in caught.value.fix
+    assert str(caught.value) == f"{caught.value.problem}; {caught.value.fix}"
+    seed = tmp_path / "device.key"
+    with pytest.raises(KeyFileMissing) as caught:  # no fix of its own: the message is all
+        DeviceKey.load(seed)
+    assert str(caught.value) == caught.value.problem == f"device key {seed} is missing"
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,10 @@
 
 Transport (:class:`~kiosk.hardware.fingerprint.zfm_link.SerialLink`, pyserial, and the
 reconnect backoff, in :mod:`~kiosk.hardware.fingerprint.zfm_link`) is kept apart from the
-protocol (:mod:`kiosk.hardware.fingerprint.zfm_protocol`, pure functions). Raw command and
-acknowledge frames are logged at DEBUG on ``kiosk.wire.fingerprint``; image and template
-data never are (biometrics), nor is the password.
+protocol (:mod:`kiosk.hardware.fingerprint.zfm_protocol`, pure functions), and both from the
+exchange of packets over the line (a command and its acknowledge, re-sent; a data upload,
+restarted; the frames logged: :mod:`~kiosk.hardware.fingerprint.zfm_exchange`). This module
+holds the device's commands: the handshake, capture, features, the LED, reconnecting.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kiosk.errors import (
 from kiosk.hardware.base import FingerprintImage, Options
 from kiosk.hardware.fingerprint import zfm_protocol as zp
 from kiosk.hardware.fingerprint.base import CAPTURE_TIMEOUT_S, FingerprintScanner
+from kiosk.hardware.fingerprint.zfm_exchange import PacketExchange
 from kiosk.hardware.fingerprint.zfm_link import READ_SLICE_S, LinkLost, SerialLink, reopen
 from kiosk.hardware.fingerprint.zfm_templates import TemplateCommands
 from kiosk.options import Boolean, Integer, Number, String
@@ -30,10 +32,9 @@ from kiosk.options import Boolean, Integer, Number, String
 __all__ = ["READ_SLICE_S", "LinkLost", "SerialLink", "ZfmFingerprint"]
 
 log = logging.getLogger(__name__)
-wire = logging.getLogger("kiosk.wire.fingerprint")
 
 
-class ZfmFingerprint(TemplateCommands, FingerprintScanner):
+class ZfmFingerprint(TemplateCommands, PacketExchange, FingerprintScanner):
     """A ZhianTec ZFM fingerprint sensor (R307/R503/AS608 family) on a serial port.
 
     Protocol (ZFM user manual): framed packets ``EF 01 | address | id | length | payload |
@@ -277,117 +278,6 @@ class ZfmFingerprint(TemplateCommands, FingerprintScanner):
         except DeviceError as exc:  # a dark LED must not fail a capture
             log.warning("LED change failed: %s", exc)
 
-    # -- packets ---------------------------------------------------------------------------------
-    def _send(self, frame: bytes, what: str) -> None:
-        if wire.isEnabledFor(logging.DEBUG):
-            shown = frame.hex(" ") if what != "VfyPwd" else frame[:10].hex(" ") + " (password)"
-            wire.debug("-> %s %s", what, shown)
-        self._link.write(frame)
-
-    def _read_packet(self, accept: frozenset[int], deadline: float, what: str) -> zp.Packet:
-        """The next packet whose id is in ``accept``; others are stray and skipped."""
-        parser = self._parser
-        while True:
-            skipped = parser.skipped
-            try:
-                pkt = parser.next_packet()
-            finally:
-                if parser.skipped != skipped:
-                    wire.debug("<- %d garbage bytes skipped", parser.skipped - skipped)
-            if pkt is not None:
-                if pkt.pid in (zp.PID_DATA, zp.PID_END):
-                    wire.debug("<- data packet 0x%02x, %d bytes", pkt.pid, len(pkt.payload))
-                else:
-                    wire.debug("<- %s", zp.encode_packet(pkt.pid, pkt.payload, pkt.address
-                                                         ).hex(" "))
-                if pkt.address != self.address:
-                    raise DeviceProtocolError(f"a reply from address {pkt.address:#010x}; "
-                                              f"configured {self.address:#010x}")
-                if pkt.pid in accept:
-                    return pkt
-                wire.debug("<- stray packet id 0x%02x skipped while waiting for %s",
-                           pkt.pid, what)
-                continue
-            if time.monotonic() >= deadline:
-                raise DeviceTimeout(f"fingerprint sensor on {self.port} did not answer {what} "
-                                    f"in time")
-            parser.feed(self._link.read_some())
-
-    def _resync(self) -> None:
-        """Forget what was received so far, before a command is sent again."""
-        self._parser.clear()
-        self._link.discard_input()
-
-    def _transact(self, instruction: int, params: bytes = b"") -> zp.Packet:
-        """Send a command and return its ack; re-send after a bad checksum or a timeout."""
-        what = _NAMES.get(instruction, f"0x{instruction:02x}")
-        frame = zp.command(instruction, params, self.address)
-        last: DeviceError = DeviceTimeout(f"{what}: no try made")
-        for attempt in range(self.retries + 1):
-            if attempt:
-                log.info("fingerprint %s: try %d after %s", what, attempt + 1, last)
-                self._resync()
-            self._send(frame, what)
-            try:
-                pkt = self._read_packet(frozenset({zp.PID_ACK}),
-                                        time.monotonic() + self.timeout_s, what)
-                if not pkt.payload:
-                    raise DeviceProtocolError(f"{what}: an acknowledge without a confirmation "
-                                              f"code")
-            except zp.ChecksumMismatch as exc:
-                last = DeviceProtocolError(f"{what}: {exc}")
-                continue
-            except (DeviceTimeout, DeviceProtocolError) as exc:
-                last = exc
-                continue
-            if pkt.code == zp.ERR_RECEIVE:  # the module saw our packet garbled: send again
-                last = DeviceProtocolError(f"{what}: the sensor could not receive the command")
-                continue
-            return pkt
-        raise type(last)(f"{last} (after {self.retries + 1} tries)") from last
-
-    def _upload(self, instruction: int, params: bytes, *, exact: int = 0,
-                max_bytes: int = zp.IMAGE_BYTES) -> bytes:
-        """UpImage/UpChar: the ack, then data packets up to the end packet. A broken
-        transfer (bad checksum, stall, wrong size) is restarted from the command."""
-        what = _NAMES.get(instruction, f"0x{instruction:02x}")
-        limit = exact or max_bytes
-        # A data packet's own wire time, on top of the reply timeout (slow baud rates).
-        per_packet = self.timeout_s + (self.packet_size + zp.OVERHEAD) * 10 / self.baudrate
-        last: DeviceError = DeviceTimeout(f"{what}: no try made")
-        for attempt in range(self.image_retries + 1):
-            if attempt:
-                log.warning("fingerprint %s restarted (try %d) after: %s", what, attempt + 1,
-                            last)
-                self._resync()
-            pkt = self._transact(instruction, params)
-            if pkt.code != zp.OK:
-                last = DeviceProtocolError(f"{what} answered 0x{pkt.code:02x} "
-                                           f"({zp.CONFIRMATION_TEXT.get(pkt.code, 'unknown')})")
-                continue
-            data = bytearray()
-            try:
-                while True:
-                    pkt = self._read_packet(frozenset({zp.PID_DATA, zp.PID_END}),
-                                            time.monotonic() + per_packet, f"{what} data")
-                    data += pkt.payload
-                    if len(data) > limit:
-                        raise DeviceProtocolError(f"{what}: more than {limit} bytes of data")
-                    if pkt.pid == zp.PID_END:
-                        break
-                if exact and len(data) != exact:
-                    raise DeviceProtocolError(f"{what}: {len(data)} bytes of data; expected "
-                                              f"{exact}")
-                return bytes(data)
-            except zp.ChecksumMismatch as exc:
-                last = DeviceProtocolError(f"{what}: {exc}")
-            except DeviceTimeout as exc:
-                last = DeviceTimeout(f"{what}: the sensor stopped sending after "
-                                     f"{len(data)} bytes ({exc})")
-            except DeviceProtocolError as exc:
-                last = exc
-        raise type(last)(f"{last} (after {self.image_retries + 1} tries)") from last
-
     # -- reconnecting --------------------------------------------------------------------------
     def _with_reconnect(self, action: Any) -> Any:
         try:
@@ -403,9 +293,3 @@ class ZfmFingerprint(TemplateCommands, FingerprintScanner):
         reopen(self._link, self._handshake, self._parser.clear, self.reconnect_timeout_s,
                reason)
         self.reconnects += 1
-
-
-_NAMES = {zp.GEN_IMG: "GenImg", zp.IMG2TZ: "Img2Tz", zp.UP_CHAR: "UpChar",
-          zp.UP_IMAGE: "UpImage", zp.DOWN_CHAR: "DownChar", zp.MATCH: "Match",
-          zp.READ_SYS_PARA: "ReadSysPara", zp.VFY_PWD: "VfyPwd",
-          zp.AURA_LED_CONFIG: "AuraLedConfig"}
