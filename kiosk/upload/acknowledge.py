@@ -25,7 +25,7 @@ from urllib.parse import quote, urljoin
 
 import requests
 
-from kiosk.core.intake_api import RECEIPT_CONTENT_TYPE, RECEIPTS_ENDPOINT
+from kiosk.core.intake_api import RECEIPT_CONTENT_TYPE, RECEIPTS_ENDPOINT, RefusalCode
 from kiosk.errors import SealingError
 from kiosk.journal import Journal, RecordInfo
 from kiosk.receipts import ReceiptForAnotherPacket, verify_receipt
@@ -97,7 +97,7 @@ class ReceiptCheck:
             except ReceiptForAnotherPacket as exc:
                 # signed by the intake, for this record, for other bytes: the intake holds
                 # a different packet for this record id and never takes ours
-                raise Failure(f"intake refused the record [different_packet]: {exc}",
+                raise Failure(f"intake refused the record [{RefusalCode.DIFFERENT_PACKET}]: {exc}",
                                reject=True) from exc
             except SealingError as exc:
                 raise Failure(str(exc)) from exc

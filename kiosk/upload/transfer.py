@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import requests
 from tusclient.client import TusClient
 
-from kiosk.core.intake_api import KIOSK_ID_KEY, RECORD_ID_KEY, SHA256_KEY
+from kiosk.core.intake_api import KIOSK_ID_KEY, RECORD_ID_KEY, SHA256_KEY, RefusalCode
 from kiosk.journal import Journal, RecordInfo
 from kiosk.service import Notifier
 from kiosk.upload.failures import (
@@ -164,7 +164,7 @@ class TusTransfer:
             return Failure(f"intake refused the record [{refusal[0]}] (HTTP {status} "
                             f"{what}): {refusal[1]}", reject=True)
         if status == 413:  # the library's own size gate (Tus-Max-Size)
-            return Failure(f"intake refused the record [too_large] (HTTP 413 {what})"
+            return Failure(f"intake refused the record [{RefusalCode.TOO_LARGE}] (HTTP 413 {what})"
                             f"{suffix}", reject=True)
         if status in (401, 403):  # every record would get the same answer
             return Failure(f"the intake refused this kiosk's credentials (HTTP {status})"
