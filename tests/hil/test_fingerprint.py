@@ -26,6 +26,7 @@ from kiosk.hardware.fingerprint.emulator import FingerprintEmulator
 from kiosk.maintenance.fingerprint import capture_command
 from kiosk.sealing import generate_central_keypair
 from tests.conftest import ENROLLED, KIOSK, REPO, kiosk_env
+from tests.contract.backends import real_param
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,12 +43,12 @@ class Target:
     emulator: FingerprintEmulator | None
 
 
-@pytest.fixture(params=["emulator", "real"])
+@pytest.fixture(params=["emulator", real_param(
+    "real", named=bool(REAL_PORT),
+    reason="no real sensor: set KIOSK_HIL_FP_PORT=/dev/ttyAMA0 (and KIOSK_HIL_FP_BAUD) to run "
+           "against one")])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "real":
-        if not REAL_PORT:
-            pytest.skip("no real sensor: set KIOSK_HIL_FP_PORT=/dev/ttyAMA0 (and "
-                        "KIOSK_HIL_FP_BAUD) to run against one")
         yield Target(REAL_PORT, REAL_BAUD, REAL_TIMEOUT, None)
         return
     with FingerprintEmulator(link=tmp_path / "fp0", seed=11) as emu:
