@@ -10,6 +10,7 @@ from typing import Any
 
 import nacl.public
 
+from kiosk.core.canonical import SIGNATURE_BYTES, canonical_json
 from kiosk.core.ids import make_record_id
 from kiosk.sealing import (
     FORMAT_VERSION,
@@ -39,10 +40,6 @@ def meta(seq: int, suffix: str = "a1b2c3") -> RecordMeta:
     return RecordMeta(record_id=make_record_id(KIOSK, seq, suffix), kiosk_id=KIOSK, seq=seq,
                       boot_id="b00t-1", clock_trusted=True, created_at="2024-03-01T02:00:00Z",
                       sealed_at="2024-03-01T02:07:00Z", assisted=False)
-
-
-def canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def frame(signed_manifest: bytes, blobs: list[bytes] | tuple[bytes, ...] = ()) -> bytes:
@@ -83,7 +80,7 @@ class World:
     def packet_for(self, manifest: Any, blobs: list[bytes] | tuple[bytes, ...]) -> bytes:
         """A packet whose manifest is ``manifest`` (canonical JSON), signed by the trusted
         device key, with ``blobs`` after it: framing always right, content anything."""
-        body = canonical(manifest)
+        body = canonical_json(manifest)
         return frame(body + self.device.sign(body), blobs)
 
 
@@ -96,6 +93,6 @@ def make_world(root: Path) -> World:
     opener = Opener(central_private, {device.key_id: device.public_bytes})
     packet = seal(sealer, meta(1), RECORD)
     other = seal(sealer, meta(2, "0f0f0f"), {"consent": RECORD["consent"]})
-    manifest = json.loads(parse_packet(packet).signed_manifest[:-64])
+    manifest = json.loads(parse_packet(packet).signed_manifest[:-SIGNATURE_BYTES])
     return World(central_private, central_public, device, sealer, opener, packet, other,
                  manifest, meta(1).record_id)

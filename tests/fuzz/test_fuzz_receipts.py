@@ -19,6 +19,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from kiosk.core.canonical import SIGNATURE_BYTES, canonical_json
 from kiosk.errors import SealingError
 from kiosk.receipts import (
     INTAKE_PUBLIC,
@@ -68,10 +69,6 @@ def check(keys: Keys, receipt: bytes, public: bytes | None = None) -> dict[str, 
     except ReceiptError as exc:
         assert str(exc)
         return None
-
-
-def canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def test_the_valid_receipt_verifies(keys: Keys) -> None:
@@ -129,11 +126,11 @@ json_value = st.recursive(json_scalar, lambda inner: st.one_of(
 def check_signed_body(keys: Keys, raw: bytes) -> None:
     """A body signed by the trusted key: verify_receipt and receipt_fields accept it only
     when it is exactly a receipt they would have written."""
-    good = json.loads(keys.receipt[:-64])
+    good = json.loads(keys.receipt[:-SIGNATURE_BYTES])
     receipt = raw + keys.intake.sign(raw)
     info = check(keys, receipt)
     if info is not None:  # signed, well-formed, and for this kiosk, record and packet
-        assert canonical(info) == raw and set(info) == set(good)
+        assert canonical_json(info) == raw and set(info) == set(good)
         for name in ("format", "kiosk_id", "record_id", "packet_sha256", "intake_key_id"):
             assert info[name] == good[name]
         assert type(info["packet_length"]) is int and info["packet_length"] >= 0
@@ -141,14 +138,14 @@ def check_signed_body(keys: Keys, raw: bytes) -> None:
         fields = receipt_fields(receipt)
     except ReceiptError:
         return
-    assert canonical(fields) == raw
+    assert canonical_json(fields) == raw
 
 
 @fuzz(120)
 @given(data=st.data())
 def test_verify_receipt_refuses_malformed_bodies_even_when_signed(keys: Keys,
                                                                  data: st.DataObject) -> None:
-    body: Any = json.loads(keys.receipt[:-64])
+    body: Any = json.loads(keys.receipt[:-SIGNATURE_BYTES])
     choice = data.draw(st.sampled_from(["replace", "drop", "add", "any"]))
     if choice == "replace":
         body[data.draw(st.sampled_from(sorted(body)))] = data.draw(json_value)
@@ -158,7 +155,7 @@ def test_verify_receipt_refuses_malformed_bodies_even_when_signed(keys: Keys,
         body[data.draw(st.text(max_size=8))] = data.draw(json_value)
     else:
         body = data.draw(json_value)
-    check_signed_body(keys, canonical(body))
+    check_signed_body(keys, canonical_json(body))
 
 
 @pytest.mark.parametrize("raw", [
@@ -182,7 +179,7 @@ def test_receipt_fields_parses_or_refuses(receipt: bytes) -> None:
         fields = receipt_fields(receipt)
     except ReceiptError:
         return
-    assert canonical(fields) == receipt[:-64]
+    assert canonical_json(fields) == receipt[:-SIGNATURE_BYTES]
 
 
 # -- key files --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from kiosk.core.canonical import SIGNATURE_BYTES, canonical_json
 from kiosk.core.ids import make_record_id
 from kiosk.errors import SealingError
 from kiosk.sealing import (
@@ -30,7 +31,7 @@ from kiosk.sealing import (
 )
 from tests.fuzz.budget import fuzz
 from tests.fuzz.mutate import damaged
-from tests.fuzz.sealed import KIOSK, RECORD, World, canonical, frame, make_world
+from tests.fuzz.sealed import KIOSK, RECORD, World, frame, make_world
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +237,7 @@ def test_manifest_json_oddities_are_sealing_errors(world: World, text: str) -> N
 @fuzz(80)
 @given(signed=st.one_of(
     st.binary(max_size=200),
-    json_value.map(lambda v: canonical(v) + bytes(64)),
+    json_value.map(lambda v: canonical_json(v) + bytes(SIGNATURE_BYTES)),
     st.integers(1, 30_000).map(lambda n: b"[" * n + bytes(64)),
 ))
 @example(signed=b"[" * 60_000 + bytes(64))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.core.canonical import SIGNATURE_BYTES
 from kiosk.core.ids import KEY_ID
 from kiosk.errors import SealingError
 from kiosk.receipts import (
@@ -50,7 +51,7 @@ def test_receipt_round_trips_with_the_documented_body(key: IntakeKey, receipt: b
     assert info == {"format": 1, "kiosk_id": KIOSK, "record_id": RECORD,
                     "packet_sha256": SHA, "packet_length": len(PACKET), "received_at": WHEN,
                     "intake_key_id": key.key_id}
-    body = receipt[:-64]
+    body = receipt[:-SIGNATURE_BYTES]
     assert body == json.dumps(info, sort_keys=True, separators=(",", ":")).encode("ascii")
     assert KEY_ID.fullmatch(key.key_id) and key.key_id == key_id(key.public_bytes)
 
@@ -132,7 +133,7 @@ def test_signed_but_malformed_bodies_are_refused(key: IntakeKey, body: dict[str,
 
 
 def test_signed_but_not_canonical_json_is_refused(key: IntakeKey, receipt: bytes) -> None:
-    pretty = json.dumps(json.loads(receipt[:-64]), sort_keys=True, indent=1).encode()
+    pretty = json.dumps(json.loads(receipt[:-SIGNATURE_BYTES]), sort_keys=True, indent=1).encode()
     with pytest.raises(ReceiptError, match="canonical"):
         verify(pretty + key.sign(pretty), key.public_bytes)
 

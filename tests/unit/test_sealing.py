@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kiosk.core.canonical import SIGNATURE_BYTES
 from kiosk.core.ids import make_record_id
 from kiosk.errors import KeyFileExposed, KeyFileMissing, SealingError
 from kiosk.sealing import (
@@ -122,7 +123,7 @@ def test_manifest_is_canonical_signed_json_without_personal_data(
     blobs = {step: sealer.seal_step(meta.record_id, step, parts)
              for step, parts in FULL_RECORD.items()}
     signed = sealer.seal_record(meta, blobs)
-    body, signature = signed[:-64], signed[-64:]
+    body, signature = signed[:-SIGNATURE_BYTES], signed[-SIGNATURE_BYTES:]
     nacl.signing.VerifyKey(device.public_bytes).verify(body, signature)
     manifest = json.loads(body)
     assert json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode() == body
@@ -348,7 +349,7 @@ def test_validly_signed_but_malformed_manifest_is_rejected(
 ) -> None:
     meta = meta_for(16)
     blob = sealer.seal_step(meta.record_id, "consent", {"c": b"1"})
-    manifest = json.loads(sealer.seal_record(meta, {"consent": blob})[:-64])
+    manifest = json.loads(sealer.seal_record(meta, {"consent": blob})[:-SIGNATURE_BYTES])
     body = rewrite(manifest).encode()
     with pytest.raises(SealingError, match="manifest"):
         opener.open_packet(frame(body + device.sign(body), blob))
