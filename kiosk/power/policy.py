@@ -110,16 +110,7 @@ class PowerPolicy:
             return "the UPS ordered a forced shutdown (FSD)"
         if status.source != "battery":
             return ""
-        if status.low_battery:
-            return "on battery and the UPS reports low battery"
-        if status.battery_percent is not None and status.battery_percent < \
-                t.shutdown_battery_percent:
-            return (f"battery at {status.battery_percent:.0f}%, below "
-                    f"power.shutdown_battery_percent={t.shutdown_battery_percent:g}")
-        if status.runtime_s is not None and status.runtime_s < t.shutdown_runtime_s:
-            return (f"{status.runtime_s:.0f} s of battery left, below "
-                    f"power.shutdown_runtime_s={t.shutdown_runtime_s:g}")
-        return ""
+        return _battery_short(status, t, "shutdown_battery_percent", "shutdown_runtime_s")
 
     def _refusal(self, status: PowerStatus) -> str:
         return refusal_reason(status, self.thresholds)
@@ -127,14 +118,23 @@ class PowerPolicy:
 
 def refusal_reason(status: PowerStatus, t: Thresholds) -> str:
     """Why no new enrollment may start on battery with this reading ("" if it may)."""
+    return _battery_short(status, t, "min_battery_percent", "min_runtime_s")
+
+
+def _battery_short(status: PowerStatus, t: Thresholds, percent_key: str, runtime_key: str
+                   ) -> str:
+    """Why this reading on battery is under the limits ``t`` holds as ``percent_key`` and
+    ``runtime_key`` (their ``[power]`` option names), "" if it is not: the UPS's own
+    low-battery flag, then the charge, then the runtime left."""
+    percent, runtime = getattr(t, percent_key), getattr(t, runtime_key)
     if status.low_battery:
         return "on battery and the UPS reports low battery"
-    if status.battery_percent is not None and status.battery_percent < t.min_battery_percent:
+    if status.battery_percent is not None and status.battery_percent < percent:
         return (f"on battery at {status.battery_percent:.0f}%, below "
-                f"power.min_battery_percent={t.min_battery_percent:g}")
-    if status.runtime_s is not None and status.runtime_s < t.min_runtime_s:
+                f"power.{percent_key}={percent:g}")
+    if status.runtime_s is not None and status.runtime_s < runtime:
         return (f"on battery with {status.runtime_s:.0f} s left, below "
-                f"power.min_runtime_s={t.min_runtime_s:g}")
+                f"power.{runtime_key}={runtime:g}")
     return ""
 
 

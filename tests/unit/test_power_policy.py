@@ -12,7 +12,7 @@ import pytest
 from kiosk.errors import DeviceTimeout
 from kiosk.journal import Journal
 from kiosk.power import PowerStatus
-from kiosk.power.policy import PowerPolicy, Thresholds
+from kiosk.power.policy import PowerPolicy, Thresholds, refusal_reason
 from kiosk.power.watcher import publish_state, read_published_state, watch
 from tests.durability import record_fsyncs, run_on_a_full_disk
 
@@ -72,6 +72,19 @@ def test_each_critical_reading_shuts_down_with_its_reason(status: PowerStatus,
     events = policy.observe(status, 0.0)
     assert [e.kind for e in events] == ["shutdown", "stop_accepting"]
     assert fragment in events[0].reason
+
+
+@pytest.mark.parametrize(("status", "reason"), [
+    (PowerStatus("battery", 25.0, 3000.0, False),
+     "on battery at 25%, below power.min_battery_percent=30"),
+    (PowerStatus("battery", 80.0, 400.0, False),
+     "on battery with 400 s left, below power.min_runtime_s=600"),
+    (PowerStatus("battery", 80.0, 3000.0, True), "on battery and the UPS reports low battery"),
+    (PowerStatus("battery", 80.0, 3000.0, False), ""),
+])
+def test_a_new_enrollment_is_refused_below_the_lower_limits_with_the_option_named(
+        status: PowerStatus, reason: str) -> None:
+    assert refusal_reason(status, Thresholds()) == reason
 
 
 def test_forced_shutdown_is_obeyed_even_on_mains() -> None:
