@@ -168,3 +168,21 @@ def test_intake_answers_kiosks_id_only_to_that_kiosk(site: Site, intake: IntakeS
     (site.intake_dir / "devices" / "test-01.json").unlink()
     gone = requests.get(f"{intake.url}kiosks/test-01", auth=auth, timeout=10)
     assert gone.status_code == 403 and gone.json()["code"] == "unknown_kiosk"
+
+
+def test_an_intake_behind_a_bearer_token_is_named_by_its_answer(site: Site,
+                                                                 tmp_path: Path) -> None:
+    """The doctor tells the token's 401 by the intake's own answer (one text both ends
+    take from kiosk.core.intake_api), not by a word in it: without the token it names
+    ``[upload] token``; with it, the kiosk is registered."""
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    with IntakeServer(site.intake_dir, 0, "--token-file", str(token)) as server:
+        site.configure(server.url)
+        code, found, done = doctor(site)
+        assert code == 1, done.stdout
+        assert found["registration"]["status"] == "fail", found["registration"]
+        assert "[upload] token" in found["registration"]["fix"], found["registration"]
+        site.configure(server.url, token="s3cret-token")
+        code, found, done = doctor(site)
+        assert found["registration"]["status"] == "ok", found["registration"]
