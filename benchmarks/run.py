@@ -38,6 +38,9 @@ def journal_rows() -> list[str]:
         f"({r['commits']} fsyncs, about {r['per_step_floor_ms'] / r['commits']:.2f} ms each "
         f"here) | {r['journal_seal_ms']:.1f} ms vs. {r['per_step_floor_ms']:.2f} ms = "
         f"**{r['per_step_ratio']:.2f}x** | <= 1.5x |",
+        f"| bytes written to the disk per record (the WAL and its checkpoints; what wears an "
+        f"SD card) | **{r['disk_bytes_per_record'] / 1024:.0f} KiB** for "
+        f"{r['record_bytes'] / 1024:.0f} KiB of record | |",
     ]
 
 
