@@ -7,7 +7,10 @@ receipt, a certificate) is written with :func:`write_atomic`: after a power cut 
 whole, or as it was before, never half. A file something else wrote under a temporary name
 (a SQLite export, a staged copy) is given its name with :func:`commit_file`, which is also
 :func:`write_atomic`'s last step. A status file rewritten every second is written with
-``write_atomic(..., durable=False)``: never half, but not fsync'd.
+``write_atomic(..., durable=False)``: never half, but not fsync'd. Its writer calls
+:func:`sweep_temporaries` as it starts: a process killed mid-write (a power cut) leaves its
+temp file behind, and a file rewritten all day on a kiosk that loses power often would
+otherwise collect them.
 
 Imports nothing from ``kiosk``: any layer may use it.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -104,7 +108,7 @@ def write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool,
     behind. Its readers must take a missing, empty or stale file for "nothing known".
     """
     path = Path(path)
-    tmp = path.with_name(temporary or f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = path.with_name(temporary or _temporary_name(path, os.getpid(), secrets.token_hex(4)))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(tmp, flags, mode)
     try:
@@ -120,3 +124,48 @@ def write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool,
             os.unlink(tmp)
         raise
     commit_file(tmp, path, overwrite=overwrite, durable=durable)
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}.tmp-"
+
+
+def _temporary_name(path: Path, pid: int, tag: str) -> str:
+    """:func:`write_atomic`'s default temp file name: hidden, beside ``path``, the writer's
+    process id and a random tag (8 hex digits)."""
+    return f"{_temporary_prefix(path)}{pid}-{tag}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_temporaries(path: Path) -> list[Path]:
+    """Remove the temp files :func:`write_atomic` (default names) left beside ``path`` when
+    the process writing it died mid-write: a SIGKILL, a power cut. The process id in a temp
+    file's name says whose it is: one whose process still runs is left alone (after a
+    reboot an id may belong to another process, and the file waits for the next sweep).
+    Returns the files removed; an unreadable directory or a file that vanished meanwhile is
+    not an error.
+    """
+    path = Path(path)
+    pattern = re.compile(re.escape(_temporary_prefix(path)) + r"(\d+)-[0-9a-f]{8}")
+    removed: list[Path] = []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path.parent / name)
+            removed.append(path.parent / name)
+    return removed

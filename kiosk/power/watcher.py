@@ -22,7 +22,7 @@ from typing import Any
 
 from kiosk.core.exits import EXIT_OK
 from kiosk.errors import KioskError
-from kiosk.fsutil import write_atomic
+from kiosk.fsutil import sweep_temporaries, write_atomic
 from kiosk.power import PowerStatus
 from kiosk.power.options import OPTIONS as _POWER
 from kiosk.power.policy import PowerEvent, PowerPolicy, Thresholds
@@ -90,6 +90,9 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
     """
     if poweroff_flag is not None and clear_flag(poweroff_flag):
         log.info("removed the UPS poweroff flag %s of an earlier shutdown", poweroff_flag)
+    if swept := sweep_temporaries(state_path):  # a power cut while it was being written
+        log.info("removed %d temp file(s) an earlier watcher left beside %s",
+                 len(swept), state_path.name)
     policy = PowerPolicy(thresholds)
     stop = stop or threading.Event()
     last_error = unpublished = ""

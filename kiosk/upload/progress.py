@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk.fsutil import write_atomic
+from kiosk.fsutil import sweep_temporaries, write_atomic
 
 PROGRESS_FILE = "upload-progress.json"
 WRITE_EVERY_S = 1.0
@@ -43,6 +43,8 @@ class ProgressFile:
     def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:
         self.path = Path(data_dir) / PROGRESS_FILE
+        # What an uploader killed mid-write (a power cut) left beside the file.
+        sweep_temporaries(self.path)
         self._clock = clock
         self._wall = wall
         self._record: str | None = None

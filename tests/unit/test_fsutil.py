@@ -130,3 +130,56 @@ def test_write_atomic_on_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(
     assert done.stdout.strip() == str(errno.EFBIG)
     assert target.read_bytes() == b"the old photo"
     assert sorted(p.name for p in directory.iterdir()) == ["photo.jpg"]
+
+
+# -- what a process killed mid-write leaves ---------------------------------------------------
+KILLED_MID_WRITE = """
+import sys, time
+from pathlib import Path
+from kiosk import fsutil
+def stuck(*args, **kwargs):  # the temp file is written; the rename never comes
+    print("written", flush=True)
+    time.sleep(60)
+fsutil.commit_file = stuck
+fsutil.write_atomic(Path(sys.argv[1]), b'{"accepting": true}', 0o600, overwrite=True,
+                    durable=False)
+"""
+
+
+def _killed_mid_write(target: Path) -> Path:
+    """Run a process that writes ``target`` with write_atomic and SIGKILL it between the
+    temp file and the rename, as a power cut would; the temp file it left."""
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, str(target)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "written\n"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    (left,) = target.parent.glob(f".{target.name}.tmp-{child.pid}-*")
+    return left
+
+
+def test_sweep_removes_what_a_killed_writer_left_and_nothing_else(tmp_path: Path) -> None:
+    target = tmp_path / "power.json"
+    target.write_text("{}")
+    left = _killed_mid_write(target)
+    assert left.read_bytes() == b'{"accepting": true}'
+    ours = tmp_path / f".power.json.tmp-{os.getpid()}-0badc0de"  # a live writer's
+    ours.write_text("half")
+    others = [tmp_path / f".upload-progress.json.tmp-{2 ** 22 + 7}-0badc0de",  # another file's
+              tmp_path / ".power.json.tmp-12-notatag!",  # not write_atomic's name
+              tmp_path / "power.json.tmp-12-0badc0de"]  # not hidden
+    for path in others:
+        path.write_text("x")
+
+    assert fsutil.sweep_temporaries(target) == [left]
+    assert not left.exists()
+    assert ours.exists() and target.read_text() == "{}"
+    assert all(path.exists() for path in others)
+    assert fsutil.sweep_temporaries(target) == []
+    assert fsutil.sweep_temporaries(tmp_path / "missing" / "power.json") == []

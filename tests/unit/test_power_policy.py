@@ -217,3 +217,21 @@ def test_published_state_is_not_fsynced(tmp_path: Path, monkeypatch: pytest.Monk
     assert synced == []
     assert read_published_state(tmp_path / "power.json")["status"]["source"] == "battery"
     assert [p.name for p in tmp_path.iterdir()] == ["power.json"]
+
+
+def test_watch_sweeps_the_temp_files_an_earlier_watcher_left(tmp_path: Path) -> None:
+    """A power cut while the state was being written leaves a temp file beside it; a
+    kiosk that loses power every day must not collect one a day."""
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # its process id is now free
+    gone.wait()
+    left = tmp_path / f".power.json.tmp-{gone.pid}-0123abcd"
+    left.write_text('{"accepting"')
+    stop = threading.Event()
+    stop.set()
+    watch(Script([MAINS]), thresholds=Thresholds(), state_path=tmp_path / "power.json",
+          journal_factory=None, shutdown_command=["false"], poll_interval_s=0.0, stop=stop,
+          run_shutdown=lambda c: pytest.fail("must not shut down"))
+    assert not left.exists()

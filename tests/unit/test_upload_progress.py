@@ -110,3 +110,15 @@ def test_progress_on_a_full_disk_is_skipped_and_leaves_no_temporary(tmp_path: Pa
     assert (done.returncode, done.stdout.strip()) == (0, "sending"), done.stderr
     assert (data_dir / PROGRESS_FILE).read_text() == "the last report"
     assert [p.name for p in data_dir.iterdir()] == [PROGRESS_FILE]
+
+
+def test_a_new_meter_sweeps_the_temp_files_a_killed_uploader_left(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # its process id is now free
+    gone.wait()
+    left = tmp_path / f".upload-progress.json.tmp-{gone.pid}-0123abcd"
+    left.write_text('{"record"')
+    ProgressFile(tmp_path)
+    assert not left.exists()
