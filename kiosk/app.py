@@ -113,7 +113,6 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
         # rebind: kv rules read app.ui.<size>; a new Theme (resize) must reach all of them.
         ui = ObjectProperty(Theme.for_window((config["ui"]["width"], config["ui"]["height"]),
                                              panel), rebind=True)
-        busy = BooleanProperty(False)
         editing = BooleanProperty(False)
         speech_on = BooleanProperty(False)
         idle_left = NumericProperty(0)
@@ -196,7 +195,13 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
                 elif not self.screens.has_screen(name):
                     self._add_screen(name)
                 Clock.schedule_once(self._build_next, 0)
-            else:  # all built: the collector's full passes need not walk them again
+            else:
+                # Built and laid out, not shown: their labels render when first shown, like
+                # a step's screen left (KioskScreen.release_if_hidden), and hold no textures
+                # until then (their first layout rendered them at its sizes).
+                for screen in self.screens.screens:
+                    screen.release_if_hidden()
+                # All built: the collector's full passes need not walk them again.
                 frozen = freeze_startup_objects()
                 log.debug("touchscreen built: %d objects frozen", frozen)
 
@@ -211,6 +216,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             target = self._screen(screen)
             self._sync_app()
             target.language = self.flow.language  # only this screen re-renders for it
+            target.busy = self.flow.busy  # likewise (KioskScreen.busy)
             target.refresh(self.flow)
             self.screens.current = screen
 
@@ -233,7 +239,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
                     screen.refresh(flow)
                     screen.release_if_hidden()  # rendered again when next shown
             self.language = flow.language
-            self.busy, self.editing = flow.busy, flow.editing
+            self.editing = flow.editing
             self.idle_left = flow.idle_left_s
             self.banner.active = flow.on_battery
             self.screens.get_screen("closed").reason = flow.closed_reason
@@ -243,6 +249,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self._sync_app()
             current = self.screens.current_screen
             current.language = flow.language
+            current.busy = flow.busy
             current.refresh(flow)
             for name, wanted in (("cancel", flow.confirm_cancel), ("idle", flow.idle_warning),
                                  ("help", flow.help_active)):

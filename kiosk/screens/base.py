@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kivy.properties import StringProperty
+from kivy.clock import Clock
+from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.vocabulary import LANGUAGES
@@ -25,6 +26,13 @@ class KioskScreen(Screen):
     #: The language this screen's labels are in (the ``.kv`` files' ``tr(..., root.language)``).
     language = StringProperty(LANGUAGES[0])
 
+    #: The flow is working for this screen (a capture, a durable commit): its buttons are
+    #: disabled. Set by the app on the screen shown, and on a screen as it is shown, not on
+    #: every screen: a disabled button's label is rendered again, and the flow is busy twice
+    #: a step, which re-rendered every hidden screen's buttons (and gave back the textures
+    #: they had dropped) in the frame after each tap.
+    busy = BooleanProperty(False)
+
     #: Keep the labels rendered while not shown (the screens shown between citizens);
     #: a step's screen drops them when left and renders them again when shown.
     keep_rendered = False
@@ -39,6 +47,10 @@ class KioskScreen(Screen):
         self.on_deactivate()
         if not self.keep_rendered:
             release_label_textures(self)
+            # What on_deactivate changed is laid out before the next frame, and a label
+            # whose size changes renders again (``text_size: self.size``): once more after
+            # that frame (a screen shown again meanwhile is left as it is).
+            Clock.schedule_once(lambda _dt: self.release_if_hidden(), 0)
 
     def release_if_hidden(self) -> None:
         """Drop the labels' textures again if this screen is not shown (after a wipe's

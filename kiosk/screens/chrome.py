@@ -18,6 +18,7 @@ class NavBar(BoxLayout):
     primary_enabled = BooleanProperty(True)
     left_text = StringProperty("")  # "" = Cancel (Back while editing)
     language = StringProperty(LANGUAGES[0])  # its screen's (``language: root.language``)
+    busy = BooleanProperty(False)  # its screen's (``busy: root.busy``)
 
     def __init__(self, **kwargs: object) -> None:
         self.register_event_type("on_primary")

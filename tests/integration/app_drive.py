@@ -151,6 +151,7 @@ def main() -> None:
             tap(pad.key_for(digit), char=True)
         yield 0.2
         note_screen()
+        report["rendered_hidden"] = rendered_hidden()  # "I agree" made the flow busy twice
         tap(pad.key_for("action"))
         yield on("demographics")
         yield 0.3
@@ -221,6 +222,7 @@ def main() -> None:
         yield on("review")
         yield 0.3
         note_screen()
+        report["rendered_hidden"] += rendered_hidden()  # type: ignore[operator]
         tap(screen().ids.nav.ids.primary)
         yield on("done")
         yield 0.3
@@ -301,6 +303,20 @@ def main() -> None:
             gc.freeze()
         report["screens"] = json.loads(aside.read_text())
         aside.unlink()
+        return found
+
+    def rendered_hidden() -> list[str]:
+        """Labels that hold rendered text on a step's screen not shown: none should (each
+        drops its textures when left; kiosk/screens/memory.py), whatever the flow did since."""
+        from kivy.uix.label import Label
+
+        found = []
+        for shown in app.screens.screens:
+            if shown is app.screens.current_screen or shown.keep_rendered:
+                continue
+            found += [f"{shown.name}: {type(w).__name__} {w.text[:20]!r}"
+                      for w in shown.walk(restrict=True) if isinstance(w, Label)
+                      and (w.texture is not None or w._label.texture is not None)]
         return found
 
     def leaks() -> list[str]:

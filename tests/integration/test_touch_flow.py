@@ -51,6 +51,9 @@ def test_a_citizen_enrolls_by_touch_and_the_central_office_opens_it(
     assert not report["errors"], report["errors"]
     assert report["taps"] <= MAX_TAPS, report["taps"]
     assert report["leaks"] == [], report["leaks"]
+    # A step's screen not shown holds no rendered text, though the flow went busy and idle
+    # again (a durable commit, every capture) while other screens were shown.
+    assert report["rendered_hidden"] == [], report["rendered_hidden"]
     # Once the kiosk has collected the last citizen's garbage, no live object holds their
     # text (the review's rows, the form, the flow: each would be found).
     assert report["live"] == [], report["live"]
