@@ -237,6 +237,7 @@ def main() -> None:
         # waits): only then is the citizen's garbage gone rather than merely unreachable.
         yield until(lambda: collected[0] > 0, 10)
         report["live"] = live_leaks()
+        report["rendered_hidden"] += rendered_hidden()  # type: ignore[operator]
 
     collected = [0]
 
