@@ -86,6 +86,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     from kiosk.screens.bridge import UiBridge
     from kiosk.screens.flow import Flow, FlowSettings
     from kiosk.screens.memory import (
+        bind_modal_centre_once,
         bind_scroll_bar_colour_once,
         collect_between_citizens,
         freeze_startup_objects,
@@ -98,6 +99,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
 
     release_label_surfaces()
     bind_scroll_bar_colour_once()
+    bind_modal_centre_once()
     panel = tuple(float(v) for v in config["ui"]["panel_mm"])
 
     class Overlays(dict[str, Any]):

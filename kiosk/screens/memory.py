@@ -59,7 +59,7 @@ Measured with ``benchmarks/bench_ui.py`` (peak RSS over a full flow, see its doc
   later citizen's flow: RSS back at the welcome grew by 0.6-0.8 MB a citizen until then
   (12 citizens: 226 -> 234 MB), while with a collection at each welcome it grows by about
   0.1 MB a citizen (8 citizens; about 75 objects a citizen stay, 4 of them Kivy bindings:
-  the next item).
+  the next two items).
 
 * :func:`bind_scroll_bar_colour_once`: Kivy's ``ScrollView.update_from_scroll`` (every
   frame a scroll view's content moves or resizes) ``fbind``s its bar's colour to
@@ -69,9 +69,15 @@ Measured with ``benchmarks/bench_ui.py`` (peak RSS over a full flow, see its doc
   about 190 (``tests/integration/test_citizen_memory.py``: 1,172 on one scroll view after
   6 citizens); the full flow driven without touch (``benchmarks/bench_ui.py``'s verbs),
   3.6 a citizen, 40 citizens in a row. Now one at most.
-  The benchmark's flow then leaves no object behind at the welcome from the 2nd citizen
-  to the 40th (36,470 with the mock GPIO's own records of its LED and sqlite3's
-  dead cursor references set aside: gpiozero's ``MockPin`` keeps every state change, 26 a
+* :func:`bind_modal_centre_once`: Kivy's ``ModalView.open`` ``fbind``s the view's centre
+  and size to ``_align_center`` each time it opens and never unbinds them; the kiosk
+  builds its overlays once and opens them again and again (cancel, idle, help): two
+  bindings each time. Now two in all.
+
+  With both, the objects the collector tracks at the welcome stay the same: from the 2nd
+  citizen to the 40th of the benchmark's flow (36,470), from the 2nd to the 6th of the
+  test's (within 2), with the mock GPIO's own records of its LED and sqlite3's dead
+  cursor references set aside (gpiozero's ``MockPin`` keeps every state change, 26 a
   citizen, in tests and the sim only; sqlite3 prunes its list every 200 cursors).
 
 What the rest of the peak is (see the README's benchmark notes): OpenCV's import (its
@@ -109,6 +115,7 @@ ARENA_MAX = 2  # glibc allows 8 per core: 32 on a Pi 4/5 (see the module docstri
 
 _patched = False
 _scroll_patched = False
+_modal_patched = False
 
 
 def fix_malloc_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
@@ -192,6 +199,30 @@ def bind_scroll_bar_colour_once() -> None:
         return original(self, *largs)
 
     ScrollView.update_from_scroll = update_from_scroll
+
+
+def bind_modal_centre_once() -> None:
+    """Make Kivy's ``ModalView.open`` keep one binding of the view's centre and size to
+    its ``_align_center``, however often the view opens (see the module docstring). Later
+    calls do nothing."""
+    global _modal_patched
+    if _modal_patched:
+        return
+    _modal_patched = True
+    from kivy.uix.modalview import ModalView
+
+    original = ModalView.open
+
+    def open(self: Any, *args: Any, **kwargs: Any) -> Any:  # Kivy's name (as above)
+        # Kivy's open() fbind()s ``center`` and ``size`` -> ``_align_center`` each time it
+        # opens the view and nothing ever unbinds them: an overlay the kiosk opens again
+        # and again (cancel, idle, help) gained two bindings each time.
+        if not self._is_open:  # open() does nothing to a view already open
+            self.funbind("center", self._align_center)
+            self.funbind("size", self._align_center)
+        return original(self, *args, **kwargs)
+
+    ModalView.open = open
 
 
 def freeze_startup_objects() -> int:
