@@ -86,6 +86,8 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     from kiosk.screens.bridge import UiBridge
     from kiosk.screens.flow import Flow, FlowSettings
     from kiosk.screens.memory import (
+        bind_modal_centre_once,
+        bind_scroll_bar_colour_once,
         collect_between_citizens,
         freeze_startup_objects,
         release_label_surfaces,
@@ -96,6 +98,8 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     from kiosk.speech import create_speaker
 
     release_label_surfaces()
+    bind_scroll_bar_colour_once()
+    bind_modal_centre_once()
     panel = tuple(float(v) for v in config["ui"]["panel_mm"])
 
     class Overlays(dict[str, Any]):

@@ -58,7 +58,27 @@ Measured with ``benchmarks/bench_ui.py`` (peak RSS over a full flow, see its doc
   and images among it) waited for the collector's next full pass, which came in some
   later citizen's flow: RSS back at the welcome grew by 0.6-0.8 MB a citizen until then
   (12 citizens: 226 -> 234 MB), while with a collection at each welcome it grows by about
-  0.1 MB a citizen (8 citizens; about 75 objects a citizen stay, 4 of them Kivy bindings).
+  0.1 MB a citizen (8 citizens; about 75 objects a citizen stay, 4 of them Kivy bindings:
+  the next two items).
+
+* :func:`bind_scroll_bar_colour_once`: Kivy's ``ScrollView.update_from_scroll`` (every
+  frame a scroll view's content moves or resizes) ``fbind``s its bar's colour to
+  ``_change_bar_color`` again each time, and its fade 0.5 s after the last unbinds one:
+  each frame of a scroll but one left a binding (and its bound method) on the screen's
+  scroll view for good. A citizen's finger scrolling the consent text and the form left
+  about 190 (``tests/integration/test_citizen_memory.py``: 1,172 on one scroll view after
+  6 citizens); the full flow driven without touch (``benchmarks/bench_ui.py``'s verbs),
+  3.6 a citizen, 40 citizens in a row. Now one at most.
+* :func:`bind_modal_centre_once`: Kivy's ``ModalView.open`` ``fbind``s the view's centre
+  and size to ``_align_center`` each time it opens and never unbinds them; the kiosk
+  builds its overlays once and opens them again and again (cancel, idle, help): two
+  bindings each time. Now two in all.
+
+  With both, the objects the collector tracks at the welcome stay the same: from the 2nd
+  citizen to the 40th of the benchmark's flow (36,470), from the 2nd to the 6th of the
+  test's (within 2), with the mock GPIO's own records of its LED and sqlite3's dead
+  cursor references set aside (gpiozero's ``MockPin`` keeps every state change, 26 a
+  citizen, in tests and the sim only; sqlite3 prunes its list every 200 cursors).
 
 What the rest of the peak is (see the README's benchmark notes): OpenCV's import (its
 binding's and bundled libraries' pages, about 16 MB, needed by the fingerprint extraction
@@ -94,6 +114,8 @@ MMAP_THRESHOLD = 128 * 1024  # glibc's default, fixed
 ARENA_MAX = 2  # glibc allows 8 per core: 32 on a Pi 4/5 (see the module docstring)
 
 _patched = False
+_scroll_patched = False
+_modal_patched = False
 
 
 def fix_malloc_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
@@ -154,6 +176,53 @@ def release_label_surfaces() -> None:
         return data
 
     LabelSDL2._render_end = _render_end
+
+
+def bind_scroll_bar_colour_once() -> None:
+    """Make Kivy's ``ScrollView.update_from_scroll`` keep at most one binding of its bar's
+    colour (see the module docstring). Later calls do nothing."""
+    global _scroll_patched
+    if _scroll_patched:
+        return
+    _scroll_patched = True
+    from kivy.uix.scrollview import ScrollView
+
+    original = ScrollView.update_from_scroll
+
+    # Its name is Kivy's: the Clock's trigger calls it through a WeakMethod, which looks
+    # the method up on the widget by that name.
+    def update_from_scroll(self: Any, *largs: Any) -> Any:
+        # Kivy's method fbind()s ``bar_color`` -> ``_change_bar_color`` on every call and
+        # its fade, 0.5 s after the last, funbind()s it once: fbind adds the same callback
+        # again each time, so every call but one in a burst left a binding for good.
+        self.funbind("bar_color", self._change_bar_color)  # none bound: nothing happens
+        return original(self, *largs)
+
+    ScrollView.update_from_scroll = update_from_scroll
+
+
+def bind_modal_centre_once() -> None:
+    """Make Kivy's ``ModalView.open`` keep one binding of the view's centre and size to
+    its ``_align_center``, however often the view opens (see the module docstring). Later
+    calls do nothing."""
+    global _modal_patched
+    if _modal_patched:
+        return
+    _modal_patched = True
+    from kivy.uix.modalview import ModalView
+
+    original = ModalView.open
+
+    def open(self: Any, *args: Any, **kwargs: Any) -> Any:  # Kivy's name (as above)
+        # Kivy's open() fbind()s ``center`` and ``size`` -> ``_align_center`` each time it
+        # opens the view and nothing ever unbinds them: an overlay the kiosk opens again
+        # and again (cancel, idle, help) gained two bindings each time.
+        if not self._is_open:  # open() does nothing to a view already open
+            self.funbind("center", self._align_center)
+            self.funbind("size", self._align_center)
+        return original(self, *args, **kwargs)
+
+    ModalView.open = open
 
 
 def freeze_startup_objects() -> int:
