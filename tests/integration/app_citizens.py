@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import collections
 import gc
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from kiosk.app import create_app
 from kiosk.config import load_config
+from tests.integration.clock_script import run_on_clock
 
 NIK = "7202014107900003"
 KK = "7202010504180002"
@@ -58,7 +57,6 @@ def main() -> None:
     config_path, out_path, citizens = sys.argv[1], sys.argv[2], int(sys.argv[3])
     app = create_app(load_config(config_path))
 
-    from kivy.clock import Clock
     from kivy.core.window import Window
     from kivy.tests.common import UnitTestTouch
     from kivy.uix.modalview import ModalView
@@ -168,38 +166,7 @@ def main() -> None:
 
     steps = script()
 
-    def run(_dt: float = 0) -> None:
-        try:
-            wait = next(steps)
-        except StopIteration:
-            finish()
-            return
-        except Exception as exc:
-            report["errors"].append(f"{type(exc).__name__}: {exc}")
-            finish()
-            return
-        if callable(wait):
-            poll(wait)
-        else:
-            Clock.schedule_once(run, float(wait))
-
-    def poll(cond: Callable[[], bool]) -> None:
-        try:
-            ok = cond()
-        except Exception as exc:
-            report["errors"].append(f"{type(exc).__name__}: {exc}")
-            finish()
-            return
-        if ok:
-            Clock.schedule_once(run, 0)
-        else:
-            Clock.schedule_once(lambda _dt: poll(cond), 0.05)
-
-    def finish() -> None:
-        Path(out_path).write_text(json.dumps(report))
-        Clock.schedule_once(lambda _dt: app.stop(), 0.1)
-
-    app.bind(on_start=lambda *_args: Clock.schedule_once(run, 0.5))
+    app.bind(on_start=lambda *_args: run_on_clock(app, steps, report, out_path))
     app.run()
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from kiosk.app import create_app
 from kiosk.config import load_config
+from tests.integration.clock_script import run_on_clock
 
 # A citizen whose numbers appear nowhere in the kiosk's code or docs (the search for what
 # is left of them after the wipe would otherwise find the docstrings' examples).
@@ -41,7 +42,6 @@ def main() -> None:
     plant_leak = sys.argv[4:5] == ["--plant-leak"]
     app = create_app(load_config(config_path))
 
-    from kivy.clock import Clock
     from kivy.core.window import Window
     from kivy.tests.common import UnitTestTouch
     from kivy.uix.image import Image
@@ -384,41 +384,10 @@ def main() -> None:
 
     steps = planted() if plant_leak else script()
 
-    def run(_dt: float = 0) -> None:
-        try:
-            wait = next(steps)
-        except StopIteration:
-            finish()
-            return
-        except Exception as exc:
-            report["errors"].append(f"{type(exc).__name__}: {exc}")  # type: ignore[union-attr]
-            finish()
-            return
-        if callable(wait):
-            poll(wait)
-        else:
-            Clock.schedule_once(run, float(wait))
-
-    def poll(cond: Callable[[], bool]) -> None:
-        try:
-            ok = cond()
-        except Exception as exc:
-            report["errors"].append(f"{type(exc).__name__}: {exc}")  # type: ignore[union-attr]
-            finish()
-            return
-        if ok:
-            Clock.schedule_once(run, 0)
-        else:
-            Clock.schedule_once(lambda _dt: poll(cond), 0.05)
-
-    def finish() -> None:
-        Path(out_path).write_text(json.dumps(report, ensure_ascii=False))
-        Clock.schedule_once(lambda _dt: app.stop(), 0.1)
-
     import gc
 
     gc.callbacks.append(count_full)
-    Clock.schedule_once(run, 0.5)
+    run_on_clock(app, steps, report, out_path)
     app.run()
 
 

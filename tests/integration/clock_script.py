@@ -1,0 +1,51 @@
+"""Run a touch test's script on a Kivy app's own clock (the drivers ``app_drive.py`` and
+``app_citizens.py``, each run in its own process under a display)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+def run_on_clock(app: Any, steps: Iterator[object], report: dict[str, Any], out: str | Path,
+                 *, start_s: float = 0.5, poll_s: float = 0.05) -> None:
+    """Schedule ``steps`` on the clock, ``start_s`` from now: each item it yields is seconds
+    to wait or a condition to poll every ``poll_s`` until true. When it ends, or raises
+    (the error is appended to ``report["errors"]``), ``report`` is written to ``out`` as
+    JSON and the app stops. Call before ``app.run()``."""
+    from kivy.clock import Clock
+
+    def run(_dt: float = 0) -> None:
+        try:
+            wait = next(steps)
+        except StopIteration:
+            finish()
+            return
+        except Exception as exc:
+            report["errors"].append(f"{type(exc).__name__}: {exc}")
+            finish()
+            return
+        if callable(wait):
+            poll(wait)
+        else:
+            Clock.schedule_once(run, float(wait))  # type: ignore[arg-type]
+
+    def poll(cond: Callable[[], bool]) -> None:
+        try:
+            ok = cond()
+        except Exception as exc:
+            report["errors"].append(f"{type(exc).__name__}: {exc}")
+            finish()
+            return
+        if ok:
+            Clock.schedule_once(run, 0)
+        else:
+            Clock.schedule_once(lambda _dt: poll(cond), poll_s)
+
+    def finish() -> None:
+        Path(out).write_text(json.dumps(report, ensure_ascii=False))
+        Clock.schedule_once(lambda _dt: app.stop(), 0.1)
+
+    Clock.schedule_once(run, start_s)
