@@ -342,12 +342,8 @@ def main() -> None:
                     found.append("Label pixels")
         # A step's screen, once left, keeps no rendered text (the welcome and closed
         # screens, shown between citizens, do).
-        for screen in app.screens.screens:
-            if screen is app.screens.current_screen or screen.keep_rendered:
-                continue
-            if any(isinstance(w, Label) and (w.texture is not None or w._label.texture
-                                             is not None) for w in screen.walk()):
-                found.append(f"{screen.name} screen rendered")
+        found += [f"{name} screen rendered" for name in dict.fromkeys(
+            entry.split(":")[0] for entry in rendered_hidden())]
         return found
 
     def _image_id(image) -> str:
