@@ -101,16 +101,22 @@ def check_values(section: str, options: Mapping[str, Option], values: Mapping[st
 
 
 # -- the types -----------------------------------------------------------------------------
+def _figure(value: float) -> str:
+    """A limit as a maintainer types it: whole numbers in full (1099511627776, not
+    1.09951e+12), others shortest."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def _number_rule(minimum: float | None, maximum: float | None, above: float | None) -> str:
     if above is not None:
-        return f"a number above {above:g}" + (f" and at most {maximum:g}"
-                                              if maximum is not None else "")
+        return f"a number above {_figure(above)}" + (
+            f" and at most {_figure(maximum)}" if maximum is not None else "")
     if minimum is not None and maximum is not None:
-        return f"a number from {minimum:g} to {maximum:g}"
+        return f"a number from {_figure(minimum)} to {_figure(maximum)}"
     if minimum is not None:
-        return f"a number >= {minimum:g}"
+        return f"a number >= {_figure(minimum)}"
     if maximum is not None:
-        return f"a number <= {maximum:g}"
+        return f"a number <= {_figure(maximum)}"
     return ""
 
 

@@ -30,6 +30,9 @@ from kiosk.options import (
     (Number(1.0, 0, 5), False, "an integer or a number"),
     (Number(1.0, 0, 5), float("nan"), "a number from 0 to 5"),
     (Number(1.0, above=0), 0, "a number above 0"),
+    # limits as a maintainer would type them, not 1.09951e+12
+    (Integer(0, 0, 1 << 40), 1 << 41, "a number from 0 to 1099511627776"),
+    (Number(0.5, 0.25, 7_776_000), 0.1, "a number from 0.25 to 7776000"),
     (Boolean(True), 1, "true or false"),
     (String("a", choices=("a", "b")), "c", "one of 'a', 'b'"),
     (String("a1", pattern=r"[a-z][0-9]"), "a1\n", "text matching"),  # the whole text
