@@ -117,7 +117,6 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
         # rebind: kv rules read app.ui.<size>; a new Theme (resize) must reach all of them.
         ui = ObjectProperty(Theme.for_window((config["ui"]["width"], config["ui"]["height"]),
                                              panel), rebind=True)
-        editing = BooleanProperty(False)
         speech_on = BooleanProperty(False)
         idle_left = NumericProperty(0)
         title = "e-KTP"
@@ -221,6 +220,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self._sync_app()
             target.language = self.flow.language  # only this screen re-renders for it
             target.busy = self.flow.busy  # likewise (KioskScreen.busy)
+            target.editing = self.flow.editing  # likewise (KioskScreen.editing)
             target.refresh(self.flow)
             self.screens.current = screen
 
@@ -243,7 +243,6 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
                     screen.refresh(flow)
                     screen.release_if_hidden()  # rendered again when next shown
             self.language = flow.language
-            self.editing = flow.editing
             self.idle_left = flow.idle_left_s
             self.banner.active = flow.on_battery
             self.screens.get_screen("closed").reason = flow.closed_reason
@@ -254,6 +253,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             current = self.screens.current_screen
             current.language = flow.language
             current.busy = flow.busy
+            current.editing = flow.editing
             current.refresh(flow)
             for name, wanted in (("cancel", flow.confirm_cancel), ("idle", flow.idle_warning),
                                  ("help", flow.help_active)):

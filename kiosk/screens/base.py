@@ -33,6 +33,11 @@ class KioskScreen(Screen):
     #: they had dropped) in the frame after each tap.
     busy = BooleanProperty(False)
 
+    #: A step is being changed from review: the left button says Back, not Cancel. Set like
+    #: :attr:`busy`, on the screen shown only (entering or leaving an edit re-rendered the
+    #: left button of every screen built).
+    editing = BooleanProperty(False)
+
     #: Keep the labels rendered while not shown (the screens shown between citizens);
     #: a step's screen drops them when left and renders them again when shown.
     keep_rendered = False

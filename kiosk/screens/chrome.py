@@ -19,6 +19,7 @@ class NavBar(BoxLayout):
     left_text = StringProperty("")  # "" = Cancel (Back while editing)
     language = StringProperty(LANGUAGES[0])  # its screen's (``language: root.language``)
     busy = BooleanProperty(False)  # its screen's (``busy: root.busy``)
+    editing = BooleanProperty(False)  # its screen's (``editing: root.editing``)
 
     def __init__(self, **kwargs: object) -> None:
         self.register_event_type("on_primary")

@@ -223,6 +223,23 @@ def main() -> None:
         yield 0.3
         note_screen()
         report["rendered_hidden"] += rendered_hidden()  # type: ignore[operator]
+        # Change a step from review, then go back without changing it (not part of
+        # enrolling): the step's screen offers Back, and entering the edit renders nothing
+        # on the screens not shown.
+        change = next(w for w in screen().walk() if type(w).__name__ == "SecondaryButton"
+                      and getattr(w.parent, "step", "") == "signature")
+        scroll_to(change)
+        yield 0.2
+        tap(change)
+        yield on("signature")
+        yield 0.2
+        report["edit_left"] = screen().ids.nav.ids.cancel.text
+        report["rendered_hidden"] += rendered_hidden()  # type: ignore[operator]
+        tap(screen().ids.nav.ids.cancel)
+        yield on("review")
+        yield 0.2
+        report["review_left"] = screen().ids.nav.ids.cancel.text
+        report["taps"] -= 2  # type: ignore[operator]
         tap(screen().ids.nav.ids.primary)
         yield on("done")
         yield 0.3

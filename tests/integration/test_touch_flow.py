@@ -57,6 +57,9 @@ def test_a_citizen_enrolls_by_touch_and_the_central_office_opens_it(
     # Once the kiosk has collected the last citizen's garbage, no live object holds their
     # text (the review's rows, the form, the flow: each would be found).
     assert report["live"] == [], report["live"]
+    # Changing a step from review: its screen offers Back; review itself, Cancel again.
+    back, cancel = {"id": ("Kembali", "Batal"), "en": ("Back", "Cancel")}[language]
+    assert (report["edit_left"], report["review_left"]) == (back, cancel)
     assert report["help_led"] == "fault"  # the help button made the LED blink fast
     assert any("officer" in t["text"] or "Petugas" in t["text"]
                for t in report["screens"]["help"])
