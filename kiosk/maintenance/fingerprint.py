@@ -1,13 +1,16 @@
 """Maintainer tool: ``kiosk hw fingerprint capture --out FILE.png``.
 
 Captures one image on the configured scanner (the real ZFM sensor, its emulator, or the
-simulator) and writes it as an 8-bit grayscale PNG. Prints one line on stdout on success
-and one line on stderr on failure; never raises for a device problem.
+simulator) and writes it as a grayscale PNG at the sensor's depth (4 bits for a ZFM's 16
+levels). Prints one line on stdout on success and one line on stderr on failure; never
+raises for a device problem. A destination that cannot be written is refused before the
+sensor asks for a finger.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +36,11 @@ def capture_command(config: Config, out: Path, timeout: float = CAPTURE_TIMEOUT_
     stderr = stderr or sys.stderr
     options = config.backend_options("fingerprint")
     where = options.get("port", options["type"])
+    out = Path(out)
+    unusable = _unwritable(out)
+    if unusable:
+        print(f"fingerprint capture failed: cannot write {out}: {unusable}", file=stderr)
+        return EXIT_FAIL
     started = time.monotonic()
     try:
         scanner = create_device("fingerprint", options)
@@ -48,12 +56,25 @@ def capture_command(config: Config, out: Path, timeout: float = CAPTURE_TIMEOUT_
         return EXIT_FAIL
     png = image.to_png()
     try:
-        write_atomic(Path(out), png, 0o644, overwrite=True)  # never a half PNG
+        write_atomic(out, png, 0o644, overwrite=True)  # never a half PNG
     except OSError as exc:
         print(f"fingerprint capture failed: cannot write {out}: {exc.strerror or exc}",
               file=stderr)
         return EXIT_FAIL
-    print(f"captured {image.width}x{image.height} 8-bit gray at {image.ppi} ppi from "
-          f"{where} in {time.monotonic() - started:.1f} s -> {out} ({len(png)} bytes)",
-          file=stdout)
+    print(f"captured {image.width}x{image.height}, {1 << image.bits} gray levels, at "
+          f"{image.ppi} ppi from {where} in {time.monotonic() - started:.1f} s -> {out} "
+          f"({image.bits}-bit PNG, {len(png)} bytes)", file=stdout)
     return EXIT_OK
+
+
+def _unwritable(out: Path) -> str:
+    """Why ``out`` cannot be written ('' when it can): its directory missing or read-only,
+    or a directory in its place."""
+    folder = out.parent
+    if not folder.is_dir():
+        return f"no directory {folder}"
+    if out.is_dir():
+        return "it is a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable"
+    return ""

@@ -374,7 +374,8 @@ def test_fingerprint_capture_command_writes_the_emulator_image(
     assert (image.width, image.height, image.ppi) == (256, 288, 500)
     assert image.pixels == emu.expected_image(0).pixels
     assert len(out.getvalue().splitlines()) == 1
-    assert out.getvalue().startswith("captured 256x288")
+    assert out.getvalue().startswith("captured 256x288, 16 gray levels, at 500 ppi")
+    assert "(4-bit PNG, " in out.getvalue()
 
 
 def test_fingerprint_capture_command_fails_with_one_line(
@@ -390,3 +391,15 @@ def test_fingerprint_capture_command_fails_with_one_line(
     err = io.StringIO()
     assert capture_command(missing, tmp_path / "f.png", 0.3, stdout=out, stderr=err) == 1
     assert "DeviceNotFound" in err.getvalue()
+
+
+@pytest.mark.parametrize("where", ["gone/f.png", "."])
+def test_fingerprint_capture_command_refuses_an_unwritable_file_before_asking_for_a_finger(
+        emu: FingerprintEmulator, tmp_path: Path, where: str) -> None:
+    config = load_config(zfm_config(tmp_path, emu.port))
+    out, err = io.StringIO(), io.StringIO()
+    assert capture_command(config, tmp_path / where, 2.0, stdout=out, stderr=err) == 1
+    assert out.getvalue() == ""
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"fingerprint capture failed: cannot write {tmp_path / where}"), lines
