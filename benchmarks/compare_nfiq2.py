@@ -15,8 +15,11 @@ too, to show what the 4-bit depth does to NFIQ 2.
 Printed (Markdown): per kind and severity, both scores (median and range), how many each
 accepts, our first reason and NFIQ 2's actionable feedback (the flags its ``-a`` output
 raises: uniform image, empty image or contrast too low, under 5 minutiae, under 50,000
-foreground pixels); then the agreement over the whole set: Spearman's rank correlation of
-the two scores and how many prints each accepts and refuses, alone and together.
+foreground pixels) or the error it gave instead of a score; then the agreement over the
+whole set: Spearman's rank correlation of the two scores and how many prints each accepts and
+refuses, alone and together. A print NFIQ 2 cannot score (it raises an error: too little
+finger area, no ridge block, a blank image) counts as refused and ranks as 0, which is what
+a kiosk relying on NFIQ 2 would have to do with it.
 
 The ``nfiq2`` program is not part of the kiosk and is not installed with it: build NIST's
 NFIQ 2 (the command-line tool, v2.3) from its source, with its random forest model (the
@@ -63,6 +66,12 @@ FEEDBACK: dict[str, tuple[str, str, float]] = {
     "FingerprintImageWithMinutiae": ("under 5 minutiae", "<", 5.0),
     "SufficientFingerprintForeground": ("under 50,000 foreground px", "<", 50000.0),
 }
+#: Short words for NFIQ 2's errors (it gives no score then; a kiosk would refuse the capture).
+ERRORS: dict[str, str] = {
+    "FRFXLL_ERR_FB_TOO_SMALL_AREA": "finger area too small (FingerJet)",
+    "Cannot compute Orientation Flow": "no orientation flow (no ridge block)",
+    "Not enough data to generate histogram bins": "blank (no frequency data)",
+}
 NO_BINARY = ("No nfiq2 program given. Build NIST's NFIQ 2 command-line tool from its "
              "source (with its random forest model) and pass its path with --nfiq2 PATH "
              "or in the NFIQ2_BIN environment variable.")
@@ -86,6 +95,11 @@ class Scored:
     @property
     def nfiq2_pass(self) -> bool:
         return self.nfiq2 is not None and self.nfiq2 >= PASS_MARK
+
+    @property
+    def nfiq2_or_0(self) -> int:
+        """NFIQ 2's score, 0 where it gave none: the lowest rank, and refused."""
+        return 0 if self.nfiq2 is None else self.nfiq2
 
 
 def eight_bit_goods(people: int, fingers: int) -> Iterable[Sample]:
@@ -147,6 +161,13 @@ def raised_flags(row: dict[str, str]) -> tuple[str, ...]:
     return tuple(flags)
 
 
+def short_error(message: str) -> str:
+    for marker, words in ERRORS.items():
+        if marker in message:
+            return words
+    return message.removeprefix("Error: ")[:80]
+
+
 def score_all(samples: Sequence[Sample], rows: dict[str, dict[str, str]]) -> list[Scored]:
     scored = []
     for s in samples:
@@ -156,7 +177,7 @@ def score_all(samples: Sequence[Sample], rows: dict[str, dict[str, str]]) -> lis
             nfiq2, error, flags = None, "no output row", ()
         else:
             error = row.get("OptionalError", "NA")
-            error = "" if error in ("NA", "") else error
+            error = "" if error in ("NA", "") else short_error(error)
             score = row.get("QualityScore", "NA")
             nfiq2 = int(float(score)) if score not in ("NA", "") and not error else None
             flags = raised_flags(row)
@@ -205,8 +226,8 @@ def _counted(items: Iterable[str]) -> str:
 def report(scored: Sequence[Scored]) -> list[str]:
     """The Markdown lines: per kind and severity, then the agreement."""
     lines = [
-        f"| kind | severity | n | our score | ours pass (>= {PASS_MARK}) | our first reason "
-        f"| NFIQ 2 | NFIQ 2 pass (>= {PASS_MARK}) | NFIQ 2 actionable feedback |",
+        "| kind | severity | n | our score | ours pass | our first reason | NFIQ 2 | "
+        f"NFIQ 2 pass (>= {PASS_MARK}) | NFIQ 2 actionable feedback |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     groups: dict[tuple[str, str], list[Scored]] = {}
@@ -222,29 +243,32 @@ def report(scored: Sequence[Scored]) -> list[str]:
             f"{_counted(s.our_reason or 'passes' for s in group)} | {nfiq2} | "
             f"{sum(s.nfiq2_pass for s in group)}/{len(group)} | "
             f"{_counted(f for s in group for f in s.flags)} |")
-    at_depth = [s for s in scored if s.sample.kind != "good-8bit" and s.nfiq2 is not None]
-    rho = spearman([s.ours for s in at_depth], [s.nfiq2 for s in at_depth])  # type: ignore[misc]
+    at_depth = [s for s in scored if s.sample.kind != "good-8bit"]
+    rho = spearman([s.ours for s in at_depth], [s.nfiq2_or_0 for s in at_depth])
+    with_score = [s for s in at_depth if s.nfiq2 is not None]
+    rho_scored = spearman([s.ours for s in with_score], [s.nfiq2_or_0 for s in with_score])
     both = sum(s.ours_pass and s.nfiq2_pass for s in at_depth)
     neither = sum(not s.ours_pass and not s.nfiq2_pass for s in at_depth)
     ours_only = sum(s.ours_pass and not s.nfiq2_pass for s in at_depth)
     theirs_only = sum(s.nfiq2_pass and not s.ours_pass for s in at_depth)
     good = [s for s in at_depth if s.sample.kind == "good"]
-    bad = [s for s in at_depth if s.sample.kind != "good"]
-    unscored = sum(1 for s in scored if s.nfiq2 is None)
+    degraded = [s for s in at_depth if s.sample.kind != "good"]
     lines += [
         "",
-        f"Over the {len(at_depth)} prints at the sensor's depth that NFIQ 2 scored "
-        f"({unscored} it did not): Spearman's rank correlation of the two scores "
-        f"**{rho:.2f}**.",
-        f"Accepted (>= {PASS_MARK}): ours {both + ours_only}, NFIQ 2 {both + theirs_only}; "
+        f"Agreement over the {len(at_depth)} prints at the sensor's depth (where NFIQ 2 gave "
+        f"no score, {len(at_depth) - len(with_score)} prints, it counts as 0 and as a "
+        f"refusal): Spearman's rank correlation of the two scores **{rho:.2f}** "
+        f"({rho_scored:.2f} over the {len(with_score)} NFIQ 2 scored).",
+        f"Accepted: ours {both + ours_only}, NFIQ 2 (>= {PASS_MARK}) {both + theirs_only}; "
         f"both {both}, neither {neither}, ours only {ours_only}, NFIQ 2 only {theirs_only}.",
         f"Good prints accepted: ours {sum(s.ours_pass for s in good)}/{len(good)}, NFIQ 2 "
-        f"{sum(s.nfiq2_pass for s in good)}/{len(good)}; bad prints refused: ours "
-        f"{sum(not s.ours_pass for s in bad)}/{len(bad)}, NFIQ 2 "
-        f"{sum(not s.nfiq2_pass for s in bad)}/{len(bad)}.",
+        f"{sum(s.nfiq2_pass for s in good)}/{len(good)}; degraded prints (every kind and "
+        f"grade, the mildest meant to pass) refused: ours "
+        f"{sum(not s.ours_pass for s in degraded)}/{len(degraded)}, NFIQ 2 "
+        f"{sum(not s.nfiq2_pass for s in degraded)}/{len(degraded)}.",
     ]
-    if good:
-        rho_good = spearman([s.ours for s in good], [s.nfiq2 for s in good])  # type: ignore[misc]
+    if len(good) > 1:
+        rho_good = spearman([s.ours for s in good], [s.nfiq2_or_0 for s in good])
         lines.append(f"Among the good prints alone: Spearman {rho_good:.2f}.")
     return lines
 

@@ -101,7 +101,8 @@ class Sample:
 
     @property
     def name(self) -> str:
-        return f"{self.kind}-{self.severity}-p{self.person}f{self.finger}".replace(".", "_")
+        grade = "" if self.severity == "-" else f"-{self.severity}"
+        return f"{self.kind}{grade}-p{self.person}f{self.finger}".replace(".", "_")
 
 
 #: Graded severities of each bad kind, mildest first: (words, image from a good print).

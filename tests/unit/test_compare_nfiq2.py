@@ -86,7 +86,7 @@ def test_a_run_reports_every_kind_and_the_agreement(
     for kind in ("good", "good-8bit", *BAD_KINDS):
         assert f"| {kind} |" in out
     assert "Spearman's rank correlation" in out
-    assert "error: Error: all rows appear to be blank 1" in out
+    assert "error: all rows appear to be blank 1" in out
     assert "under 5 minutiae" in out and "under 50,000 foreground px" in out
 
 
