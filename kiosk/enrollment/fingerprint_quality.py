@@ -2,9 +2,10 @@
 
 NFIQ 2 (NIST, ISO/IEC 29794-4) is the reference score for 500 ppi plain impressions, and
 MOSIP's registration client refuses a finger under 40 on it (its server classifier wants 80).
-NFIQ 2 is C++ only, with no Python binding on the package index and no Debian package, so
-it cannot run on the kiosk; this is a smaller score on the same scale, built from measures
-that each name something the citizen can fix:
+The kiosk does not run NFIQ 2 (NIST's C++ program, with no Debian package); this is a smaller
+score on the same 0-100 range, though not the same scale (README's "Against NFIQ 2" compares
+the two, ``benchmarks/compare_nfiq2.py``), built from measures that each name something the
+citizen can fix:
 
 * **area**: the share of the image in 16 x 16 blocks that show ridges (local contrast
   of at least 15 gray levels).

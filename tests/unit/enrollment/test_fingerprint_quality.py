@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image, ImageFilter
 
 from kiosk.config import load_config
 from kiosk.enrollment.fingerprint_quality import (
@@ -15,21 +13,19 @@ from kiosk.enrollment.fingerprint_quality import (
     FingerprintThresholds,
     assess_fingerprint,
 )
-from kiosk.hardware.fingerprint import zfm_protocol as zp
-from kiosk.hardware.fingerprint.sim import SimFingerprint
 from kiosk.i18n import translate
-
-W, H = 256, 288
-
-
-def good(person: int = 1, finger: int = 3) -> np.ndarray:
-    pixels = SimFingerprint().generate(finger, person=person).pixels
-    return np.frombuffer(pixels, np.uint8).reshape(H, W).astype(float)
-
-
-def as_sensor(img: np.ndarray) -> bytes:
-    """To the ZFM's 16 levels, as the sensor would deliver it."""
-    return zp.unpack_image(zp.pack_image(np.clip(img, 0, 255).astype(np.uint8).tobytes()))
+from tests.fingerprint_samples import (
+    H,
+    W,
+    as_sensor,
+    blank,
+    blurred,
+    faint,
+    good,
+    noisy,
+    partial,
+    smudged,
+)
 
 
 def test_simulated_prints_pass_with_a_high_score() -> None:
@@ -42,36 +38,8 @@ def test_simulated_prints_pass_with_a_high_score() -> None:
     assert min(scores) >= 70  # far above MOSIP's 40
 
 
-def partial() -> np.ndarray:
-    img = good()
-    img[:, :170] = 230  # only a strip of the finger on the glass
-    img[:100] = 230
-    return img
-
-
-def smudged() -> np.ndarray:
-    img = good()
-    yy, xx = np.mgrid[0:H, 0:W]
-    blot = (xx - 128) ** 2 + (yy - 150) ** 2 < 70**2
-    img[blot] = 40  # ridges merged into one dark blot
-    return img
-
-
-def faint() -> np.ndarray:
-    return 200 + (good() - 200) * 0.15
-
-
-def noisy() -> np.ndarray:
-    return 200 + np.random.default_rng(0).normal(0, 30, (H, W))
-
-
-def blurred() -> np.ndarray:
-    image = Image.fromarray(good().astype(np.uint8)).filter(ImageFilter.GaussianBlur(4))
-    return np.asarray(image, float)
-
-
 @pytest.mark.parametrize(("make", "reason"), [
-    (lambda: np.full((H, W), 230.0), "blank"),
+    (blank, "blank"),
     (partial, "area"),
     (smudged, "smudged"),
     (faint, "contrast"),
