@@ -33,6 +33,11 @@ from kiosk.sealing import generate_central_keypair
 pytestmark = pytest.mark.timeout(60)
 
 FAST = {"timeout_s": 0.2, "reconnect_timeout_s": 2.0, "poll_interval_s": 0.01}
+# The answer timeout of the cases that count commands or retries: the emulator draws the
+# finger (GenImg) or extracts its features (Img2Tz) before it answers, 11-47 ms on x86_64 but
+# 0.3-0.6 s on an arm64 userland under qemu-user, where FAST's 0.2 s re-sent the command
+# (the driver's default, 1 s). The cases that time a failure keep FAST.
+WORKING = FAST | {"timeout_s": 1.0}
 
 # -- codec: tables of real frames ---------------------------------------------------------------
 COMMANDS = [
@@ -166,7 +171,7 @@ def scanner_for(emu: FingerprintEmulator, **options: object) -> ZfmFingerprint:
 def test_fingerprint_zfm_takes_the_packet_size_from_the_sensor(tmp_path: Path,
                                                                packet_size: int) -> None:
     with FingerprintEmulator(link=tmp_path / "fp0", packet_size=packet_size) as emu, \
-            scanner_for(emu) as scanner:
+            scanner_for(emu, **WORKING) as scanner:
         assert scanner.packet_size == packet_size
         assert scanner.capture(timeout=2).pixels == emu.expected_image(0).pixels
 
@@ -197,14 +202,14 @@ def test_fingerprint_zfm_times_out_when_the_sensor_never_answers(tmp_path: Path)
 
 
 def test_fingerprint_zfm_sends_genimg_until_a_finger_is_there(emu: FingerprintEmulator) -> None:
-    with scanner_for(emu) as scanner:
+    with scanner_for(emu, **WORKING) as scanner:
         emu.inject(no_finger=3)
         assert scanner.capture(timeout=2).pixels == emu.expected_image(0).pixels
     assert emu.commands.count(zp.GEN_IMG) == 4
 
 
 def test_fingerprint_zfm_retries_after_bad_checksum(emu: FingerprintEmulator) -> None:
-    with scanner_for(emu) as scanner:
+    with scanner_for(emu, **WORKING) as scanner:
         emu.inject(bad_checksum=1)
         assert scanner.capture(timeout=2).pixels == emu.expected_image(0).pixels
     assert emu.commands.count(zp.GEN_IMG) == 2  # the garbled ack made it send GenImg again
@@ -309,7 +314,7 @@ def test_fingerprint_zfm_drives_the_r503_led(emu: FingerprintEmulator) -> None:
 
 
 def test_fingerprint_zfm_makes_and_reads_a_template(emu: FingerprintEmulator) -> None:
-    with scanner_for(emu, check_features=True) as scanner:
+    with scanner_for(emu, check_features=True, **WORKING) as scanner:
         scanner.capture(timeout=2)
         assert zp.IMG2TZ in emu.commands
         scanner.image_to_template(1)
