@@ -342,6 +342,10 @@ release_name() {
 in_target() {  # run a command in the target: here, or chrooted into --root DIR
     if [ "$LIVE" = 1 ]; then quietly "$@"; else quietly chroot "$ROOT" "$@"; fi
 }
+target_says() {  # a command's output in the target, or nothing if it fails
+    if [ "$LIVE" = 1 ]; then "$@" 2>/dev/null || true
+    else chroot "$ROOT" "$@" 2>/dev/null || true; fi
+}
 release() {
     if [ "$VENV" = 0 ]; then
         skipped "release venv: --no-venv ($OPT/current is left as it is)"
@@ -367,7 +371,21 @@ release() {
                 README.md kiosk intake) | tar -xf - -C "$ROOT$stage"
             # --system-site-packages: picamera2 and libcamera come from apt, not pip.
             in_target /usr/bin/python3 -m venv --system-site-packages "$rel"
-            in_target "$rel/bin/pip" install --quiet --no-cache-dir "${stage}[pi]"
+            # They and their compiled helpers (simplejpeg) are built against the system's
+            # numpy (1.24 on bookworm). A numpy 2 in the venv, which the newest OpenCV asks
+            # for, would be imported first and break them ("numpy.dtype size changed"):
+            # pip keeps the system's numpy and picks an OpenCV wheel made for it.
+            local numpy
+            numpy=$(target_says /usr/bin/python3 -I -c 'import numpy; print(numpy.__version__)')
+            if [[ "$numpy" =~ ^[0-9][0-9A-Za-z.+-]*$ ]]; then
+                echo "numpy==$numpy" >"$ROOT$stage.pins"
+                PIP_CONSTRAINT=$stage.pins in_target "$rel/bin/pip" install --quiet \
+                    --no-cache-dir "${stage}[pi]"
+                echo "  pinned numpy==$numpy (the system's, which picamera2 from apt needs)"
+            else
+                in_target "$rel/bin/pip" install --quiet --no-cache-dir "${stage}[pi]"
+            fi
+            rm -f "$ROOT$stage.pins"
             rm -rf "$ROOT$stage"
             touch "$ROOT$rel/.complete"
         fi

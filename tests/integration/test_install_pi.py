@@ -298,6 +298,10 @@ def _copy_program(root: Path, program: str, name: str) -> None:
 # Stand-ins for the image's python3 and the venv's pip: they make what the installer
 # expects (bin/pip, bin/kiosk) and record how they were called; sh, mkdir, chmod, cat.
 FAKE_PYTHON = """#!/bin/sh
+if [ "$1 $2" = "-I -c" ]; then  # the system's numpy, as Debian's python3-numpy has it
+    echo 1.24.2
+    exit 0
+fi
 [ "$1 $2 $3" = "-m venv --system-site-packages" ] || exit 9
 mkdir -p "$4/bin"
 cat >"$4/bin/pip" <<'PIP'
@@ -306,6 +310,7 @@ src=${4%"[pi]"}
 [ "$1 $2 $3" = "install --quiet --no-cache-dir" ] || exit 8
 [ -f "$src/pyproject.toml" ] && [ -f "$src/kiosk/cli.py" ] || exit 7
 echo "$@" >"${0%/pip}/pip-args"
+[ -z "$PIP_CONSTRAINT" ] || cat "$PIP_CONSTRAINT" >"${0%/pip}/pip-constraints"
 echo "#!/bin/sh" >"${0%/pip}/kiosk"
 PIP
 chmod 755 "$4/bin/pip"
@@ -368,6 +373,9 @@ def test_a_bookworm_tree_gets_the_user_the_hooks_and_a_release(tmp_path: Path) -
         "-m", "venv", "--system-site-packages", f"/opt/kiosk/releases/{name}"]
     assert (release / "bin/pip-args").read_text().split()[-1] == (
         f"/var/tmp/kiosk-src-{name}[pi]")
+    # pip kept the system's numpy, which picamera2 from apt is built against.
+    assert (release / "bin/pip-constraints").read_text() == "numpy==1.24.2\n"
+    assert "pinned numpy==1.24.2" in out
     assert (release / ".complete").exists() and (release / "bin/kiosk").exists()
     assert list((root / "var/tmp").iterdir()) == []  # the staged source is gone
     assert f"build /opt/kiosk/releases/{name}/ (venv with the kiosk from {checkout})" in out
