@@ -379,12 +379,10 @@ release() {
             numpy=$(target_says /usr/bin/python3 -I -c 'import numpy; print(numpy.__version__)')
             if [[ "$numpy" =~ ^[0-9][0-9A-Za-z.+-]*$ ]]; then
                 echo "numpy==$numpy" >"$ROOT$stage.pins"
-                PIP_CONSTRAINT=$stage.pins in_target "$rel/bin/pip" install --quiet \
-                    --no-cache-dir "${stage}[pi]"
+                local -x PIP_CONSTRAINT=$stage.pins  # for the pip below only
                 echo "  pinned numpy==$numpy (the system's, which picamera2 from apt needs)"
-            else
-                in_target "$rel/bin/pip" install --quiet --no-cache-dir "${stage}[pi]"
             fi
+            in_target "$rel/bin/pip" install --quiet --no-cache-dir "${stage}[pi]"
             rm -f "$ROOT$stage.pins"
             rm -rf "$ROOT$stage"
             touch "$ROOT$rel/.complete"
