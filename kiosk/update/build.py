@@ -14,7 +14,7 @@ version's pip changed therefore never changes the old release's copy.
 
 A git source is cloned, checked out at its ref and built into a wheel first (``pip
 wheel``, in pip's isolated build environment: offline, the wheelhouse must hold the build
-requirements, ``setuptools>=68`` and ``wheel``).
+requirements, ``setuptools>=77`` and ``wheel``).
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ class Installer:
         wheels = sorted((tmp / "dist").glob("*.whl")) if done.ok else []
         if len(wheels) != 1:
             hint = (" (offline, the wheelhouse must hold the build requirements: "
-                    "setuptools>=68 and wheel)") if "--no-index" in self.pip_options else ""
+                    "setuptools>=77 and wheel)") if "--no-index" in self.pip_options else ""
             raise UpdateFailed(f"building {source.text} failed{hint}; pip wheel {done.status}:"
                                f"\n{done.tail()}")
         return wheels[0], commit
