@@ -80,6 +80,11 @@ def read_power(config: Config) -> PowerStatus:
         return device.read()
 
 
+def _size(count: int) -> str:
+    """``count`` bytes as a maintainer reads them: "15.9 MiB", "79.8 GiB"."""
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
+
+
 def disk_refusal(config: Config) -> str | None:
     """Why the data directory's disk refuses new enrollments (no free space, or below
     ``kiosk.disk_reserve_bytes``), or None when it has room."""
@@ -92,8 +97,8 @@ def disk_refusal(config: Config) -> str | None:
     if free == 0:  # refused even with no reserve configured
         return f"disk full: no free space in {config.data_dir}; free some, then start again"
     if free < reserve:
-        return (f"disk reserve reached: {free} bytes free, {reserve} kept in reserve "
-                "(kiosk.disk_reserve_bytes)")
+        return (f"disk reserve reached: {_size(free)} free, {_size(reserve)} kept in reserve "
+                "(kiosk.disk_reserve_bytes); send the queue (kiosk upload) or free space")
     return None
 
 
