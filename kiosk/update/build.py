@@ -34,6 +34,7 @@ from kiosk.update.proc import Runner
 from kiosk.update.releases import Release, Releases, UpdateFailed
 
 DIST = "ektp_kiosk"  # the kiosk's distribution name, as wheel file names spell it
+_VERSION = re.compile(r"[0-9][0-9A-Za-z.+!-]*")  # a version as numpy prints it
 _WHEEL = re.compile(r"(?P<dist>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl")
 
 
@@ -255,9 +256,10 @@ class Installer:
         if not (new_site / "pip").is_dir():  # a seed made --without-pip
             self._check(self.runner.run([python, "-I", "-m", "ensurepip", "--default-pip"],
                                         timeout=300), "installing pip (ensurepip)")
+        pins = self._system_pins(python, path)
         self._check(self.runner.run(
             [python, "-I", "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
-             *self.pip_options, wheel], timeout=1800), "pip install")
+             *self.pip_options, *pins, wheel], timeout=1800), "pip install")
         self._check(self.runner.run([python, "-I", "-m", "pip", "check"], timeout=300),
                     "pip check (a dependency missing or of the wrong version)")
         # The release must run its own code: the kiosk it imports is the one in it. (-I:
@@ -270,6 +272,26 @@ class Installer:
                                f"{path}: something in its site-packages points elsewhere")
         info["seeded_from"] = seed_name
         return self.releases.mark_complete(path, info)
+
+    def _system_pins(self, python: Path, release: Path) -> list[str]:
+        """pip's ``-c FILE`` keeping numpy at the system's version when the new release
+        imports numpy from the system (python3-numpy on a Pi, which picamera2 and simplejpeg
+        from apt are built against: a numpy 2 in the venv, pulled in by a newer OpenCV,
+        would break them with "numpy.dtype size changed"), as the Pi installer pins it;
+        ``[]`` when the release has a numpy of its own or none."""
+        probe = self.runner.run([python, "-I", "-c",
+                                 "import numpy; print(numpy.__version__); print(numpy.__file__)"])
+        lines = probe.output.strip().splitlines()
+        if not probe.ok or len(lines) < 2:
+            return []
+        version, where = lines[-2].strip(), Path(lines[-1].strip())
+        if (not _VERSION.fullmatch(version)
+                or where.resolve().is_relative_to(release.resolve())):
+            return []
+        pins = release / "kiosk-pins.txt"
+        pins.write_text(f"numpy=={version}\n", encoding="utf-8")
+        self.say(f"  pinned numpy=={version} (the system's, which picamera2 from apt needs)")
+        return ["--constraint", str(pins)]
 
     def _check(self, done: Any, what: str) -> None:
         if not done.ok:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from kiosk.update.build import Source, wheel_version
+from kiosk.update.build import Installer, Source, site_packages, wheel_version
 from kiosk.update.flow import _nothing_new
-from kiosk.update.proc import Outcome
+from kiosk.update.proc import Outcome, Runner
 from kiosk.update.releases import (
     RELEASE_FILE,
     STATE_FILE,
@@ -177,3 +179,51 @@ def test_a_check_failing_before_the_update_too_is_compared_by_what_failed() -> N
     assert not _nothing_new(crash, clock)   # a crash is not "the same failure"
     assert _nothing_new(crash, crash)
     assert not _nothing_new(crash, _outcome("no such command", code=2))
+
+
+def _venv_seeing(tmp_path: Path, name: str, numpy_dir: Path | None) -> Path:
+    """A venv whose ``import numpy`` finds the fake numpy in ``numpy_dir`` (through a .pth,
+    the way a venv made with --system-site-packages sees python3-numpy)."""
+    prefix = tmp_path / "opt" / "releases" / name
+    done = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    if numpy_dir is not None:
+        (site_packages(prefix) / "system.pth").write_text(f"{numpy_dir}\n")
+    return prefix
+
+
+def _fake_numpy(where: Path, version: str) -> Path:
+    (where / "numpy").mkdir(parents=True)
+    (where / "numpy" / "__init__.py").write_text(f"__version__ = {version!r}\n")
+    return where
+
+
+def test_update_pins_numpy_the_release_takes_from_the_system(tmp_path: Path) -> None:
+    """On a Pi the venv sees python3-numpy (picamera2 is built against it): pip install of
+    the new kiosk gets a constraint holding numpy at that version, and says so."""
+    system = _fake_numpy(tmp_path / "dist-packages", "1.24.2")
+    release = _venv_seeing(tmp_path, "0.2.0-aaaa", system)
+    said: list[str] = []
+    installer = Installer(Releases(tmp_path / "opt"), Runner(None), [], said.append)
+    pins = installer._system_pins(release / "bin" / "python", release)
+    assert pins == ["--constraint", str(release / "kiosk-pins.txt")]
+    assert (release / "kiosk-pins.txt").read_text() == "numpy==1.24.2\n"
+    assert said == ["  pinned numpy==1.24.2 (the system's, which picamera2 from apt needs)"]
+
+
+@pytest.mark.parametrize("case", ["own numpy", "no numpy", "odd version"])
+def test_update_leaves_numpy_free_when_the_release_has_its_own_or_none(
+        tmp_path: Path, case: str) -> None:
+    if case == "own numpy":  # a development machine: numpy installed in the venv itself
+        release = _venv_seeing(tmp_path, "0.2.0-aaaa", None)
+        _fake_numpy(site_packages(release), "2.2.0")
+    elif case == "no numpy":
+        release = _venv_seeing(tmp_path, "0.2.0-aaaa", None)
+    else:
+        release = _venv_seeing(tmp_path, "0.2.0-aaaa",
+                               _fake_numpy(tmp_path / "dist-packages", "1.24\n; rm -rf"))
+    said: list[str] = []
+    installer = Installer(Releases(tmp_path / "opt"), Runner(None), [], said.append)
+    assert installer._system_pins(release / "bin" / "python", release) == []
+    assert not (release / "kiosk-pins.txt").exists() and said == []
