@@ -171,6 +171,19 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.config = getattr(args, "config", None)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # The reader went away (`kiosk queue list --json | head -1`): what it did not read
+        # is not wanted. No traceback; stdout onto /dev/null so that the flush at exit does
+        # not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAIL
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "doctor":  # a config that does not load is one of its findings
         from kiosk.doctor import doctor_command
 
