@@ -173,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.config = getattr(args, "config", None)
     try:
         return _run(args)
+    except KeyboardInterrupt:  # any verb, `kiosk doctor` included
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`kiosk queue list --json | head -1`): what it did not read
         # is not wanted. No traceback; stdout onto /dev/null so that the flush at exit does
@@ -216,8 +218,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"kiosk: permission denied: {exc.filename} (run as the kiosk user, or set "
               "kiosk.data_dir to a writable directory)", file=sys.stderr)
         return EXIT_FAIL
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover
