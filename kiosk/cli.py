@@ -218,6 +218,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"kiosk: permission denied: {exc.filename} (run as the kiosk user, or set "
               "kiosk.data_dir to a writable directory)", file=sys.stderr)
         return EXIT_FAIL
+    except BrokenPipeError:
+        raise  # main's: the reader went away
+    except OSError as exc:
+        # The data directory a file, its file system read-only or gone (an SD card's
+        # partition remounted read-only after errors): name the file and the setting.
+        print(f"kiosk: cannot use {exc.filename or config.data_dir}: "
+              f"{exc.strerror or exc} (kiosk.data_dir {config.data_dir} must be a "
+              "directory the kiosk can write)", file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":  # pragma: no cover

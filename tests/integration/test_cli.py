@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KIOSK, kiosk_env
+from tests.conftest import KIOSK, kiosk_env, write_config
 
 
 @pytest.mark.parametrize("args", [("queue", "list", "--json"), ("status", "--json"),
@@ -28,3 +28,19 @@ def test_output_to_a_reader_that_went_away_is_no_traceback(kiosk_config: Path,
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, \
         result.stderr[-2000:]
     assert result.returncode == 1
+
+
+@pytest.mark.parametrize("args", [("queue", "retry", "--all"), ("upload", "--once"),
+                                  ("demo", "--citizens", "1")])
+def test_a_data_dir_that_is_a_file_is_named_not_a_traceback(tmp_path: Path,
+                                                            args: tuple[str, ...]) -> None:
+    (tmp_path / "data").write_text("not a directory\n")
+    intake_pub = tmp_path / "intake.pub"
+    intake_pub.write_text("ektp-intake-public-key v1\n" + "ab" * 32 + "\n")
+    config = write_config(tmp_path, f'[upload]\nintake_key = "{intake_pub}"\n')
+    result = subprocess.run([*KIOSK, *args], env=kiosk_env(config), capture_output=True,
+                            text=True, timeout=120)
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.returncode in (1, 3), result.returncode
+    assert str(tmp_path / "data") in result.stderr.splitlines()[-1]
+    assert result.stdout == ""
