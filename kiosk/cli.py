@@ -12,6 +12,7 @@ person should read about problems goes to stderr.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -33,6 +34,18 @@ _COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "queue": cmd_queue, "journal": cmd_journal, "config": cmd_config,
     "metrics": cmd_metrics,
     "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw, "update": cmd_update}
+
+
+def _seconds(text: str) -> float:
+    """A wait given on the command line: a finite number of seconds above 0 (``nan`` waited
+    for ever, ``-1`` reported 'nothing within -1 s')."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds > 0")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     fp_sub = fp.add_subparsers(dest="fp_command", required=True, metavar="ACTION")
     capture = fp_sub.add_parser("capture", parents=[common], help="capture one image to a PNG")
     capture.add_argument("--out", required=True, metavar="FILE.png")
-    capture.add_argument("--timeout", type=float, default=CAPTURE_TIMEOUT_S, metavar="S",
+    capture.add_argument("--timeout", type=_seconds, default=CAPTURE_TIMEOUT_S, metavar="S",
                          help="seconds to wait for a finger (default %(default)g)")
     camera = hw_sub.add_parser("camera", parents=[common], help="the camera")
     camera_sub = camera.add_subparsers(dest="camera_command", required=True, metavar="ACTION")
@@ -132,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     card_sub = card.add_subparsers(dest="card_command", required=True, metavar="ACTION")
     watch_cards = card_sub.add_parser("watch", parents=[common],
                                       help="print reader and card events until Ctrl-C")
-    watch_cards.add_argument("--seconds", type=float, default=None, metavar="N",
+    watch_cards.add_argument("--seconds", type=_seconds, default=None, metavar="N",
                              help="stop after N seconds")
     gpio = hw_sub.add_parser("gpio", parents=[common], help="LED, buzzer, buttons, switches")
     gpio_sub = gpio.add_subparsers(dest="gpio_command", required=True, metavar="ACTION")

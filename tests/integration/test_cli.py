@@ -44,3 +44,19 @@ def test_a_data_dir_that_is_a_file_is_named_not_a_traceback(tmp_path: Path,
     assert result.returncode in (1, 3), result.returncode
     assert str(tmp_path / "data") in result.stderr.splitlines()[-1]
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("args", [
+    ("hw", "fingerprint", "capture", "--out", "f.png", "--timeout", "-1"),
+    ("hw", "fingerprint", "capture", "--out", "f.png", "--timeout", "nan"),
+    ("hw", "card", "watch", "--seconds", "nan"),
+    ("hw", "card", "watch", "--seconds", "0"),
+])
+def test_a_wait_that_is_no_positive_number_of_seconds_is_a_usage_error(
+        kiosk_config: Path, args: tuple[str, ...]) -> None:
+    """`nan` waited for ever, `-1` reported 'no finger within -1 s'."""
+    result = subprocess.run([*KIOSK, *args], env=kiosk_env(kiosk_config),
+                            cwd=kiosk_config.parent, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "a number of seconds > 0" in result.stderr
