@@ -12,6 +12,7 @@ person should read about problems goes to stderr.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -33,6 +34,18 @@ _COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "queue": cmd_queue, "journal": cmd_journal, "config": cmd_config,
     "metrics": cmd_metrics,
     "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw, "update": cmd_update}
+
+
+def _seconds(text: str) -> float:
+    """A wait given on the command line: a finite number of seconds above 0 (``nan`` waited
+    for ever, ``-1`` reported 'nothing within -1 s')."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds > 0")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     fp_sub = fp.add_subparsers(dest="fp_command", required=True, metavar="ACTION")
     capture = fp_sub.add_parser("capture", parents=[common], help="capture one image to a PNG")
     capture.add_argument("--out", required=True, metavar="FILE.png")
-    capture.add_argument("--timeout", type=float, default=CAPTURE_TIMEOUT_S, metavar="S",
+    capture.add_argument("--timeout", type=_seconds, default=CAPTURE_TIMEOUT_S, metavar="S",
                          help="seconds to wait for a finger (default %(default)g)")
     camera = hw_sub.add_parser("camera", parents=[common], help="the camera")
     camera_sub = camera.add_subparsers(dest="camera_command", required=True, metavar="ACTION")
@@ -132,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     card_sub = card.add_subparsers(dest="card_command", required=True, metavar="ACTION")
     watch_cards = card_sub.add_parser("watch", parents=[common],
                                       help="print reader and card events until Ctrl-C")
-    watch_cards.add_argument("--seconds", type=float, default=None, metavar="N",
+    watch_cards.add_argument("--seconds", type=_seconds, default=None, metavar="N",
                              help="stop after N seconds")
     gpio = hw_sub.add_parser("gpio", parents=[common], help="LED, buzzer, buttons, switches")
     gpio_sub = gpio.add_subparsers(dest="gpio_command", required=True, metavar="ACTION")
@@ -171,6 +184,21 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.config = getattr(args, "config", None)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # any verb, `kiosk doctor` included
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`kiosk queue list --json | head -1`): what it did not read
+        # is not wanted. No traceback; stdout onto /dev/null so that the flush at exit does
+        # not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAIL
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "doctor":  # a config that does not load is one of its findings
         from kiosk.doctor import doctor_command
 
@@ -203,8 +231,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kiosk: permission denied: {exc.filename} (run as the kiosk user, or set "
               "kiosk.data_dir to a writable directory)", file=sys.stderr)
         return EXIT_FAIL
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # main's: the reader went away
+    except OSError as exc:
+        # The data directory a file, its file system read-only or gone (an SD card's
+        # partition remounted read-only after errors): name the file and the setting.
+        print(f"kiosk: cannot use {exc.filename or config.data_dir}: "
+              f"{exc.strerror or exc} (kiosk.data_dir {config.data_dir} must be a "
+              "directory the kiosk can write)", file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -142,6 +142,9 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
             doc = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError("--config", str(path), "an existing TOML file") from None
+    except OSError as exc:  # a directory, a path through a file, not readable by this user
+        raise ConfigError(str(path), "(file)",
+                          f"a readable TOML file ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), "(file)", f"valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:  # tomllib.load decodes the whole file first

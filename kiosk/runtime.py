@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -85,9 +86,28 @@ def _size(count: int) -> str:
     return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
+def data_dir_refusal(config: Config) -> str | None:
+    """Why the data directory cannot take a record whatever its free space (a file in its
+    place, a file system mounted read-only: an SD card the kernel remounted after errors),
+    or None. Its owner and mode are not judged: a maintainer may ask as another user."""
+    data_dir = config.data_dir
+    if data_dir.exists() and not data_dir.is_dir():
+        return f"data directory {data_dir} is not a directory"
+    try:
+        flags = os.statvfs(data_dir if data_dir.exists() else data_dir.parent).f_flag
+    except OSError:
+        return None  # disk_refusal says it is unusable
+    if flags & os.ST_RDONLY:
+        return f"data directory {data_dir} is on a read-only file system"
+    return None
+
+
 def disk_refusal(config: Config) -> str | None:
-    """Why the data directory's disk refuses new enrollments (no free space, or below
-    ``kiosk.disk_reserve_bytes``), or None when it has room."""
+    """Why the data directory's disk refuses new enrollments (:func:`data_dir_refusal`, no
+    free space, or below ``kiosk.disk_reserve_bytes``), or None when it has room."""
+    unusable = data_dir_refusal(config)
+    if unusable is not None:
+        return unusable
     try:
         free = shutil.disk_usage(config.data_dir if config.data_dir.exists()
                                  else config.data_dir.parent).free

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from kiosk.config import Config
 from kiosk.devices import KINDS, create_device
@@ -157,13 +159,15 @@ def render_history(history: dict[str, Any], console: Console | None = None) -> N
     table = Table("#", "when", "what")
     for event in history["events"]:
         when = event["at"] + ("" if event["clock_trusted"] else " ?")
-        table.add_row(str(event["seq"]), when, _describe_event(event))
+        table.add_row(str(event["seq"]), when, Text(_describe_event(event)))
     console.print(table)
 
 
 def render_status(status: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
-    ok = "[green]yes[/]" if status["accepting"] else f"[red]no[/] ({status['reason']})"
+    # What the journal, the intake and the devices said is shown as said, not as markup
+    # (the intake's refusal codes are in brackets: "[wrong_key]").
+    ok = "[green]yes[/]" if status["accepting"] else f"[red]no[/] ({escape(str(status['reason']))})"
     console.print(f"[bold]{status['kiosk_id']}[/]  accepting: {ok}")
     records = ", ".join(f"{k} {v}" for k, v in status["records"].items() if v) or "none"
     console.print(f"records: {records}")
@@ -173,7 +177,7 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
         console.print(f"[red]refused by the intake: {rejected}[/] (kiosk queue list shows "
                       "why; fix the cause, then kiosk queue retry ID)")
     if upload["pending"]:
-        why = f" (last error: {upload['last_error']})" if upload["last_error"] else ""
+        why = f" (last error: {escape(upload['last_error'])})" if upload["last_error"] else ""
         console.print(f"waiting to upload: {upload['pending']}{why}")
     if upload.get("in_flight"):
         console.print(describe_in_flight(upload["in_flight"]))
@@ -185,7 +189,8 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     console.print("disk free: " + ("unknown" if free is None else f"{free / 2**20:.0f} MiB"))
     table = Table("device", "ok", "detail")
     for name, result in status["hardware"].items():
-        table.add_row(name, "[green]ok[/]" if result["ok"] else "[red]FAIL[/]", result["detail"])
+        table.add_row(name, "[green]ok[/]" if result["ok"] else "[red]FAIL[/]",
+                      Text(result["detail"]))
     console.print(table)
 
 
@@ -196,7 +201,7 @@ def render_queue(entries: list[dict[str, Any]], console: Console | None = None) 
         return
     table = Table("id", "state", "attempts", "last error")
     for e in entries:
-        table.add_row(e["id"], e["state"], str(e["attempts"]), e["last_error"] or "")
+        table.add_row(e["id"], e["state"], str(e["attempts"]), Text(e["last_error"] or ""))
     console.print(table)
 
 

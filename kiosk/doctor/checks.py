@@ -157,10 +157,19 @@ def check_device(config: Config, kind: str) -> Finding:
 # -- disk, clock ------------------------------------------------------------------------------
 def check_disk(config: Config) -> Finding:
     """Free space where the journal lives against ``kiosk.disk_reserve_bytes``."""
-    from kiosk.runtime import disk_refusal
+    from kiosk.runtime import data_dir_refusal, disk_refusal
 
     reserve = int(config["kiosk"]["disk_reserve_bytes"])
     where = config.data_dir if config.data_dir.exists() else config.data_dir.parent
+    unusable = data_dir_refusal(config)
+    if unusable is not None:
+        if config.data_dir.exists() and not config.data_dir.is_dir():
+            fix = (f"set kiosk.data_dir to the kiosk's data directory, or move the file "
+                   f"{config.data_dir} aside")
+        else:
+            fix = (f"`findmnt -T {where}` shows how it is mounted; a card the kernel made "
+                   "read-only after errors (`dmesg`) needs fsck and a reboot")
+        return fail("disk", f"{unusable}; new enrollments are refused", fix)
     fix = (f"free space on {where}'s file system (acknowledged records are purged "
            "upload.retention_days after their receipt: is kiosk-upload running?), or lower "
            "kiosk.disk_reserve_bytes")

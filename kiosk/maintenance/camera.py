@@ -36,9 +36,14 @@ def snapshot_command(config: Config, out: Path, *, stdout: TextIO | None = None,
         with camera:
             photo = camera.capture_still()  # type: ignore[attr-defined]
         elapsed = time.monotonic() - started
-        write_atomic(out, photo.jpeg, 0o644, overwrite=True)  # never a half JPEG
     except (KioskError, OSError) as exc:
         print(f"camera snapshot failed: {exc}", file=stderr)
+        return EXIT_FAIL
+    try:
+        write_atomic(out, photo.jpeg, 0o644, overwrite=True)  # never a half JPEG
+    except OSError as exc:  # its text would name the temporary file beside ``out``
+        print(f"camera snapshot failed: cannot write {out}: {exc.strerror or exc}",
+              file=stderr)
         return EXIT_FAIL
     print(f"wrote {out}: {photo.width}x{photo.height} JPEG, {len(photo.jpeg)} bytes "
           f"(camera {options['type']}, {elapsed:.2f} s)", file=stdout)

@@ -61,3 +61,20 @@ def test_the_uploader_reports_a_corrupt_journal_and_leaves_it(tmp_path: Path) ->
         assert "Traceback" not in result.stderr
     assert db.read_bytes() == bytes(damaged)
     assert not list(db.parent.glob("journal.db.corrupt-*"))
+
+
+def test_the_read_only_tools_say_what_to_do_with_a_damaged_journal(kiosk_config: Path) -> None:
+    """status, queue, journal check and metrics read the journal without the writer's
+    check: a damaged file is named with what to do, not only SQLite's words."""
+    assert kiosk(kiosk_config, "demo", "--citizens", "1").returncode == 0
+    db = kiosk_config.parent / "data" / "journal.db"
+    with open(db, "r+b") as damaged:  # the header, as a bad SD card would
+        damaged.write(b"this is no longer SQLite")
+    for args in (("status", "--json"), ("queue", "list"), ("journal", "check"), ("metrics",)):
+        result = kiosk(kiosk_config, *args)
+        assert result.returncode == 1, args
+        assert "Traceback" not in result.stderr, result.stderr[-2000:]
+        line = result.stderr.strip().splitlines()[-1]
+        assert str(db) in line and "left as found" in line, (args, line)
+        assert f"copy {db}* off the kiosk" in line and "kiosk run" in line, (args, line)
+    assert not list(db.parent.glob("journal.db.corrupt-*"))

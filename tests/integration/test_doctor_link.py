@@ -5,7 +5,9 @@ the NUT backend, and the intake's answer to the doctor's question (`GET /kiosks/
 from __future__ import annotations
 
 import datetime
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from intake.tls import ensure_tls_pair, fingerprint
 from kiosk.core.ids import KEY_ID
+from tests.conftest import KIOSK, kiosk_env
 from tests.doctor_helpers import configure, doctor, intake_fixture
 from tests.hil.nut_harness import NutServer, free_port, nut_or_fail
 from tests.upload_helpers import IntakeServer, Site, demo_site_fixtures, kiosk_auth
@@ -115,6 +118,25 @@ def test_a_silent_intake_costs_the_timeout_once(site: Site) -> None:
     assert "no answer from the intake within 2 s" in found["intake"]["detail"]
     assert "check the link" in found["intake"]["fix"]
     assert elapsed < 15, elapsed  # Python's start included; the request itself is 2 s
+
+
+def test_ctrl_c_while_the_doctor_waits_exits_130_without_a_traceback(site: Site) -> None:
+    with socket.socket() as silent:  # the doctor waits for its answer
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        configure(site, f"http://127.0.0.1:{silent.getsockname()[1]}/",
+                  "[doctor]\ntimeout_s = 30\n")
+        # SIGINT as a terminal's Ctrl-C delivers it (not ignored, as in a background job)
+        run = subprocess.Popen([*KIOSK, "doctor"], env=kiosk_env(site.config),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        silent.settimeout(60)
+        asking, _ = silent.accept()  # the doctor's checks are running
+        with asking:
+            run.send_signal(signal.SIGINT)
+            out, err = run.communicate(timeout=60)
+    assert "Traceback" not in err, err[-2000:]
+    assert run.returncode == 130, (run.returncode, out[-500:], err[-500:])
 
 
 @pytest.fixture

@@ -88,6 +88,21 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_a_config_path_that_is_no_file_is_named_not_a_traceback(tmp_path: Path,
+                                                               where: str) -> None:
+    (tmp_path / "plain").write_text("")
+    path = tmp_path if where == "a directory" else tmp_path / "plain" / "kiosk.toml"
+    with pytest.raises(ConfigError, match="a readable TOML file") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    for args in (("config", "check"), ("status", "--json"), ("doctor", "--json")):
+        result = subprocess.run([*KIOSK, *args], capture_output=True, text=True, timeout=60,
+                                env=dict(kiosk_env(path)))
+        assert "Traceback" not in result.stderr, (args, result.stderr[-2000:])
+        assert result.returncode == (1 if args[0] == "doctor" else 2), args
+
+
 def test_dev_central_key_refused_with_real_hardware(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, '[hardware.gpio]\ntype = "native"\n'))
     with pytest.raises(ConfigError) as info:  # loading works (hw tools); sealing refuses

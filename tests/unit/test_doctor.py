@@ -4,6 +4,7 @@ of the intake, each TLS failure and each UPS reading becomes a finding with its 
 from __future__ import annotations
 
 import io
+import os
 import ssl
 import subprocess
 import threading
@@ -26,13 +27,20 @@ from kiosk.doctor import (
     summary,
     warn,
 )
-from kiosk.doctor.checks import check_central_key, check_clock, check_ups, plan
+from kiosk.doctor.checks import (
+    check_central_key,
+    check_clock,
+    check_disk,
+    check_ups,
+    plan,
+)
 from kiosk.doctor.intake import registration, tls_failure
 from kiosk.doctor.journal import check_journal, describe_age
 from kiosk.errors import ConfigError, DeviceError, DeviceNotFound, UnknownKey, UnknownSection
 from kiosk.journal import Journal
 from kiosk.power import PowerStatus, nut_client
 from kiosk.power.nut import NutUps
+from kiosk.runtime import check_acceptance
 from kiosk.sealing import generate_central_keypair
 from tests.conftest import write_config
 
@@ -214,6 +222,37 @@ def test_tls_failures_are_named(config: Config, exc: Exception, detail: str,
     got_detail, got_fix = tls_failure(exc, config)
     assert detail in got_detail
     assert fix in got_fix
+
+
+# -- the data directory ------------------------------------------------------------------------
+def _read_only(real: Callable[..., os.statvfs_result]) -> Callable[..., os.statvfs_result]:
+    """os.statvfs as on a card the kernel remounted read-only after errors."""
+    def statvfs(path: object) -> os.statvfs_result:
+        got = real(path)
+        return os.statvfs_result((*got[:8], got.f_flag | os.ST_RDONLY, got.f_namemax))
+    return statvfs
+
+
+@pytest.mark.parametrize("how", ["a file", "read-only"])
+def test_an_unusable_data_directory_fails_the_disk_check_and_stops_enrolling(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """`kiosk status` said accepting and the doctor ok, while every enrollment and upload
+    failed on the first write."""
+    config = load_config(write_config(tmp_path))
+    if how == "a file":
+        config.data_dir.write_text("")
+        words = f"data directory {config.data_dir} is not a directory"
+        fix = "kiosk.data_dir"
+    else:
+        config.data_dir.mkdir()
+        monkeypatch.setattr(os, "statvfs", _read_only(os.statvfs))
+        words = f"data directory {config.data_dir} is on a read-only file system"
+        fix = "findmnt"
+    finding = check_disk(config)
+    assert finding.status == "fail"
+    assert words in finding.detail and fix in finding.fix, finding
+    acceptance = check_acceptance(config)
+    assert not acceptance.accepting and words in (acceptance.reason or "")
 
 
 # -- the UPS through its backend -----------------------------------------------------------------

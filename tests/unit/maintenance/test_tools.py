@@ -48,6 +48,16 @@ def test_snapshot_to_an_unwritable_place_exits_1(tmp_path: Path):
     assert status == 1 and "No such file or directory" in err
 
 
+@pytest.mark.parametrize("where", ["no-such-dir/x.jpg", "."])
+def test_snapshot_names_the_file_asked_for_not_its_temporary(tmp_path: Path, where: str):
+    config = load_config(write_config(tmp_path))
+    target = tmp_path / where
+    status, _, err = run(snapshot_command, config, target)
+    assert status == 1
+    assert err.startswith(f"camera snapshot failed: cannot write {target}: "), err
+    assert ".tmp-" not in err
+
+
 def test_snapshot_with_a_missing_webcam_names_the_device(tmp_path: Path):
     (tmp_path / "central.pub").write_bytes(b"")
     config = load_config(write_config(tmp_path, (
