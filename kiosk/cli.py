@@ -234,12 +234,22 @@ def _run(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise  # main's: the reader went away
     except OSError as exc:
-        # The data directory a file, its file system read-only or gone (an SD card's
-        # partition remounted read-only after errors): name the file and the setting.
-        print(f"kiosk: cannot use {exc.filename or config.data_dir}: "
-              f"{exc.strerror or exc} (kiosk.data_dir {config.data_dir} must be a "
-              "directory the kiosk can write)", file=sys.stderr)
+        print(f"kiosk: {_os_error_line(exc, config.data_dir)}", file=sys.stderr)
         return EXIT_FAIL
+
+
+def _os_error_line(exc: OSError, data_dir: Path) -> str:
+    """An operating-system error a verb did not handle itself, as one line naming its file.
+    Within the data directory (a file in its place, its file system read-only or gone: an SD
+    card's partition remounted read-only after errors) it names the setting to fix too."""
+    what = exc.strerror or str(exc)
+    if not exc.filename:
+        return what
+    name = Path(os.fsdecode(exc.filename))
+    line = f"cannot use {name}: {what}"
+    if name == data_dir or name.is_relative_to(data_dir):
+        line += f" (kiosk.data_dir {data_dir} must be a directory the kiosk can write)"
+    return line
 
 
 if __name__ == "__main__":  # pragma: no cover

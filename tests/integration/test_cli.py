@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.cli import _os_error_line
 from tests.conftest import KIOSK, kiosk_env, write_config
 
 
@@ -60,3 +61,18 @@ def test_a_wait_that_is_no_positive_number_of_seconds_is_a_usage_error(
                             timeout=60)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "a number of seconds > 0" in result.stderr
+
+
+def test_an_os_error_names_its_file_and_blames_the_data_dir_only_for_its_own(
+        tmp_path: Path) -> None:
+    """The catch-all for an OSError a verb did not handle: a file in the data directory
+    names the setting to fix; any other file (a serial port, an --out path) only itself."""
+    data = tmp_path / "data"
+    inside = OSError(30, "Read-only file system", str(data / "journal.db"))
+    assert _os_error_line(inside, data) == (
+        f"cannot use {data / 'journal.db'}: Read-only file system (kiosk.data_dir {data} "
+        "must be a directory the kiosk can write)")
+    elsewhere = OSError(2, "No such file or directory", "/dev/ttyAMA9")
+    assert _os_error_line(elsewhere, data) == (
+        "cannot use /dev/ttyAMA9: No such file or directory")
+    assert _os_error_line(OSError("link down"), data) == "link down"
