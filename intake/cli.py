@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -201,6 +202,9 @@ def _stats(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return EXIT_FAIL
     else:
+        if not Path(args.data).is_dir():  # zero counts, as before anything arrives; but say so
+            print(f"kiosk-intake: {args.data} is not a directory: nothing was received there "
+                  "(is --data the directory serve uses?)", file=sys.stderr)
         try:
             stats = read_stats(Path(args.data))
         except sqlite3.Error as exc:
@@ -269,6 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     st.add_argument("--db", metavar="URL", help="the PostgreSQL database serve --db uses")
     st.add_argument("--json", action="store_true", help="one JSON object")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # The reader went away (`kiosk-intake stats --json | head -c 10`): no traceback;
+        # stdout onto /dev/null so that the flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAIL
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "keys":
         return _keys_init(args)
     if args.command == "serve":

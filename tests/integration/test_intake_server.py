@@ -773,3 +773,25 @@ def test_tricklers_do_not_block_a_kiosk_and_a_stop_takes_seconds(
     assert time.monotonic() - stopping < 10
     for sock in tricklers:
         sock.close()
+
+
+def test_stats_of_a_directory_that_is_not_there_says_so_and_survives_a_closed_pipe(
+        tmp_path: Path) -> None:
+    """A mistyped --data: the zero counts a new intake has, and a line saying nothing was
+    received there. Piped to a reader that went away: no traceback."""
+    missing = tmp_path / "no-such-intake"
+    done = subprocess.run([*INTAKE, "stats", "--data", str(missing), "--json"], env=_env(),
+                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["received"] == 0
+    assert f"{missing} is not a directory: nothing was received there" in done.stderr
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([*INTAKE, "stats", "--data", str(tmp_path), "--json"],
+                              env=_env(), cwd=REPO, stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=30)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "is not a directory" not in done.stderr  # tmp_path is one
