@@ -37,6 +37,16 @@ def _has_host(url: str) -> bool:
         return False
 
 
+def _intake_url(url: str) -> bool:
+    """An http(s) URL naming a host, without ``user:password@``: credentials there would be
+    shown by ``config show``, ``status`` and the logs (the intake takes ``upload.token``)."""
+    from urllib.parse import urlsplit
+
+    if not url.startswith(("http://", "https://")) or not _has_host(url):
+        return False
+    return "@" not in urlsplit(url).netloc
+
+
 def _backend(kind: str, default: str, table: str = "kiosk/hardware/registry.py") -> Option:
     """A device section's ``type``: checked against its backend table (``table``), not here."""
     return String(default, description=f"the {kind} backend (names: {table})")
@@ -92,8 +102,9 @@ SCHEMA: dict[str, dict[str, Option]] = {
     },
     "upload": {
         "url": String("http://127.0.0.1:8700/",
-                      test=lambda v: v.startswith(("http://", "https://")) and _has_host(v),
-                      allowed="an http:// or https:// URL",
+                      test=_intake_url,
+                      allowed="an http:// or https:// URL, without user:password@ (a token "
+                              "goes in upload.token)",
                       description="the intake's tus endpoint"),
         "token": String("", secret=True, description="a bearer token for the intake"),
         # TLS: the intake's certificate is verified against this CA file (PEM), or, when

@@ -86,9 +86,23 @@ def check(key: str, option: Option, value: Any, *, types: bool = True,
     if value is None and option.default is None:
         return
     if types and not type_ok(value, option.type):
-        raise ConfigError(key, MASK if option.secret else value, type_name(option.type))
+        raise ConfigError(key, _shown(option, value), type_name(option.type))
     if values and option.test is not None and not option.test(value):
-        raise ConfigError(key, MASK if option.secret else value, option.rule)
+        raise ConfigError(key, _shown(option, value), option.rule)
+
+
+# scheme://user:password@ at the start of a value: what an error message never repeats
+_URL_CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+
+
+def _shown(option: Option, value: Any) -> Any:
+    """``value`` as an error message may repeat it: a secret masked, and a URL's
+    ``user:password@`` too."""
+    if option.secret:
+        return MASK
+    if isinstance(value, str):
+        return _URL_CREDENTIALS.sub(rf"\1{MASK}@", value)
+    return value
 
 
 def check_values(section: str, options: Mapping[str, Option], values: Mapping[str, Any], *,

@@ -52,6 +52,8 @@ def test_relative_data_dir_is_relative_to_the_file(tmp_path: Path) -> None:
     ("[kiosk]\ncolour = 3\n", "kiosk.colour", "known keys"),
     ("[printer]\nx = 1\n", "[printer]", "known section"),
     ('[upload]\nurl = "ftp://x/"\n', "upload.url", "http"),
+    ('[upload]\nurl = "https://kiosk:s3cret@intake.example/"\n', "upload.url",
+     "without user:password@"),
     ("[hardware.fingerprint]\nbaudrate = 12345\n", "hardware.fingerprint.baudrate", "57600"),
     ('[hardware.fingerprint]\ntype = "sim"\nwobble = 2\n', "hardware.fingerprint.wobble",
      "known keys"),
@@ -62,6 +64,16 @@ def test_bad_values_name_key_value_and_allowed(tmp_path: Path, body: str, key: s
         load_config(write_config(tmp_path, body))
     assert info.value.key == key
     assert fragment in str(info.value)
+
+
+def test_a_url_with_credentials_is_refused_without_repeating_them(tmp_path: Path) -> None:
+    """The intake takes upload.token; a password in the URL would be shown by config show,
+    status and the logs, so it is refused, and the error does not repeat it."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, '[upload]\nurl = "https://kiosk:s3cret@intake.'
+                                           'example/"\n'))
+    assert "s3cret" not in str(info.value) and "kiosk:" not in str(info.value)
+    assert "'https://********@intake.example/'" in str(info.value)
 
 
 def test_an_unknown_key_or_section_says_so_by_its_type_and_lists_the_known(
