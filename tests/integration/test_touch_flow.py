@@ -112,3 +112,29 @@ def test_the_leak_search_finds_what_a_screen_failed_to_wipe(tmp_path: Path,
     assert "Label pixels" in report["leaks"]  # rendered, then emptied on a kept screen
     assert "identity screen rendered" in report["leaks"]  # the NIK label, drawn again
     assert any("SITI NUR'AINI AL-HAMID" in held for held in report["live"]), report["live"]
+
+
+SLIPS = REPO / "tests" / "integration" / "app_slips.py"
+
+
+def slip(tmp_path: Path, display: str, scenario: str) -> dict:
+    """Run one of ``app_slips.py``'s scenarios on the 7-inch panel; its report."""
+    config = write_config(tmp_path, "[ui]\nwidth = 800\nheight = 480\nspeech = false\n")
+    out = tmp_path / "slips.json"
+    env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
+    result = subprocess.run([sys.executable, str(SLIPS), str(config), str(out), scenario],
+                            env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert not report["errors"], report["errors"]
+    return report
+
+
+@pytest.mark.gui
+def test_a_list_left_open_is_closed_by_the_idle_wipe(tmp_path: Path, xdisplay: str) -> None:
+    """The occupation list open when the citizen walks away: after the wipe the next
+    citizen sees the welcome, not the last citizen's list."""
+    report = slip(tmp_path, xdisplay, "picker_left_open")
+    assert report["open"] == ["PickerPopup"]
+    assert report["screen"] == "welcome"
+    assert report["after_wipe"] == []
