@@ -115,7 +115,7 @@ def main() -> None:
                              ("occupation", "Petani/Pekebun")):
             flow.form_choose(field, value)
         flow.form_choose("kelurahan_desa", flow.picker_options("kelurahan_desa")[0][0])
-        yield 0.2
+        yield SETTLED_S  # the form's Next is where the keyboard's was
 
     def through_portrait_to_signature() -> Iterator[object]:
         """From demographics filled in: Next, a photo, ten fingers, a signature drawn."""

@@ -131,6 +131,21 @@ def slip(tmp_path: Path, display: str, scenario: str) -> dict:
 
 
 @pytest.mark.gui
+def test_a_second_tap_after_the_screen_changed_does_nothing_on_the_next_screen(
+        tmp_path: Path, xdisplay: str) -> None:
+    """A double tap slower than the step's commit: the second tap lands on the next
+    screen, where the next step's buttons sit. It must not skip the name or type into it
+    (keypad OK -> the keyboard's Next or ","), seal the record unreviewed (Done ->
+    Confirm), take the receipt away (Confirm -> Finish) or call an officer (Finish -> the
+    welcome's Help)."""
+    report = slip(tmp_path, xdisplay, "second_taps")
+    assert report["demographics"] == ["full_name", ""]
+    assert report["after_signature"] == "review"
+    assert report["after_confirm"] == "done"
+    assert report["help_after_finish"] is False
+
+
+@pytest.mark.gui
 def test_a_list_left_open_is_closed_by_the_idle_wipe(tmp_path: Path, xdisplay: str) -> None:
     """The occupation list open when the citizen walks away: after the wipe the next
     citizen sees the welcome, not the last citizen's list."""
