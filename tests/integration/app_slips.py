@@ -181,7 +181,47 @@ def main() -> None:
         report["screen"] = app.screens.current
         report["after_wipe"] = modals()
 
-    scenarios = {"second_taps": second_taps, "picker_left_open": picker_left_open}
+    def camera_fails() -> Iterator[object]:
+        """The camera fails the photo three times: what the portrait screen then shows."""
+        yield from begin()
+        yield from to_demographics()
+        yield from fill_demographics()
+        tap(nav("primary"))
+        yield on("portrait")
+        yield until(lambda: screen().frames_shown > 3)
+        yield SETTLED_S
+        app.flow.runtime.devices["camera"].fail_every = 1  # every still times out
+        report["texts"] = []
+        for _ in range(3):
+            tap(screen().ids.take)
+            yield until(lambda: bool(app.flow.message) and not app.flow.busy, 15)
+            yield SETTLED_S
+            report["texts"].append(texts_in(screen().ids.live.parent))  # beside the photo
+        title = screen().children[0].children[-1]  # the TitleBar, then the body, the nav
+        report["between"] = [title.to_window(title.x, title.y)[1],
+                             nav("primary").parent.to_window(0, nav("primary").parent.top)[1]]
+
+    def texts_in(root: Any) -> list[dict[str, Any]]:
+        """Each visible label's text and the window box its rendered text covers."""
+        from kivy.uix.button import Button
+        from kivy.uix.label import Label
+
+        found = []
+        for w in root.walk():
+            shown = all(p.opacity > 0 and p.height >= 1 for p in lineage(w))
+            if isinstance(w, Label) and not isinstance(w, Button) and w.text and shown:
+                width, height = w.texture_size
+                x, y = w.to_window(w.center_x - width / 2, w.center_y - height / 2)
+                found.append({"text": w.text, "box": [x, y, x + width, y + height]})
+        return found
+
+    def lineage(widget: Any) -> Iterator[Any]:
+        while widget is not None and widget is not widget.parent:
+            yield widget
+            widget = widget.parent
+
+    scenarios = {"second_taps": second_taps, "picker_left_open": picker_left_open,
+                 "camera_fails": camera_fails}
 
     run_on_clock(app, scenarios[scenario](), report, out_path)
     app.run()

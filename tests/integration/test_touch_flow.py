@@ -5,6 +5,7 @@ any widget afterwards."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from kiosk.config import load_config
 from kiosk.core.vocabulary import LANGUAGES
 from kiosk.i18n import catalog_ids, translate
 from kiosk.journal import Journal
+from kiosk.screens.messages import CALL_OFFICER
 from kiosk.sealing import DeviceKey, Opener, build_packet
 from kiosk.sealing_keys import load_central_private_key
 from tests.conftest import REPO, kiosk_env, write_config
@@ -153,3 +155,20 @@ def test_a_list_left_open_is_closed_by_the_idle_wipe(tmp_path: Path, xdisplay: s
     assert report["open"] == ["PickerPopup"]
     assert report["screen"] == "welcome"
     assert report["after_wipe"] == []
+
+
+@pytest.mark.gui
+def test_the_portrait_messages_fit_between_title_and_buttons_after_camera_failures(
+        tmp_path: Path, xdisplay: str) -> None:
+    """Three failed photos on the 7-inch panel: the camera's message and the call for an
+    officer are on the screen's body, not over the title bar nor over each other."""
+    report = slip(tmp_path, xdisplay, "camera_fails")
+    title_bottom, nav_top = report["between"]  # window y, upwards
+    officer = translate(CALL_OFFICER, "id")
+    assert any(officer in t["text"] for t in report["texts"][-1]), report["texts"][-1]
+    for shown in report["texts"]:
+        boxes = [t["box"] for t in shown]
+        for _x0, y0, _x1, y1 in boxes:
+            assert nav_top - 1 <= y0 and y1 <= title_bottom + 1, (shown, report["between"])
+        for a, b in itertools.combinations(boxes, 2):
+            assert a[3] <= b[1] + 1 or b[3] <= a[1] + 1, f"{a} overlaps {b}"
