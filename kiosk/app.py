@@ -13,7 +13,9 @@ worker thread; the closed screen shows, with the reason, only between citizens.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,13 @@ RUNTIME_RETRY_S = 10.0  # a device not ready at start: try again this often
 DEVICE_KINDS = ("fingerprint", "camera", "gpio")
 #: Seconds after a wipe before the last citizen's garbage is collected (if none began).
 GC_AFTER_WIPE_S = 1.0
+#: A double tap across a change of view: a second touch this soon after the one before it,
+#: and this near it, once the screen or an overlay changed in between, was meant for the
+#: view that is gone (OK on the keypad would type into the keyboard that replaced it, Done
+#: on the signature would confirm the review). 0.5 s is the usual longest double-click
+#: time; 10 mm is the smallest touch target.
+SECOND_TAP_S = 0.5
+SECOND_TAP_MM = 10.0
 #: The overlays (``kiosk.screens.chrome`` classes), opened over any screen by the flow.
 OVERLAYS = {"cancel": "CancelOverlay", "idle": "IdleOverlay", "help": "HelpOverlay"}
 
@@ -151,6 +160,9 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self._generation = self.flow.generation
             self._collect: Any = None  # the collection after a wipe (see _sync_app)
             Window.bind(on_touch_down=self._on_any_touch)
+            self._last_down: tuple[float, tuple[float, float]] = (-math.inf, (0.0, 0.0))
+            self._view: tuple[object, ...] = ()  # what the citizen sees (see _note_view)
+            self._view_changed_at = -math.inf
             self._checking = False
             self._drawn = False  # the first frame: checks wait for it (see below)
             self._poll = Clock.schedule_interval(self._check_acceptance, ACCEPTANCE_POLL_S)
@@ -223,6 +235,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             target.editing = self.flow.editing  # likewise (KioskScreen.editing)
             target.refresh(self.flow)
             self.screens.current = screen
+            self._note_view()
 
         def update(self) -> None:
             self._refresh_trigger()
@@ -267,6 +280,17 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
                 elif not wanted and (overlay.parent is not None
                                      or getattr(overlay, "_window", None)):
                     overlay.dismiss(animation=False)
+            self._note_view()
+
+        def _note_view(self) -> None:
+            """Remember when the view last changed: the screen, an overlay, or the
+            demographics' keyboard taking the place of the form (or giving it back)."""
+            flow = self.flow
+            view = (self.screens.current, flow.confirm_cancel, flow.idle_warning,
+                    flow.help_active, flow.form.focus is None)
+            if view != self._view:
+                self._view = view
+                self._view_changed_at = time.monotonic()
 
         def _collect_garbage(self, _dt: float) -> None:
             """The last citizen's cyclic garbage, collected while the welcome waits (not in
@@ -283,8 +307,14 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             # Mesa's software renderer; on a Pi, GPU fill and power).
             Window.clearcolor = self.ui.paper
 
-        def _on_any_touch(self, _window: object, _touch: object) -> None:
-            self.flow.touch()  # returns None: the touch goes on to the widgets
+        def _on_any_touch(self, _window: object, touch: Any) -> bool:
+            """Any touch: the citizen is still here. True (the touch goes no further) for
+            the second tap of a double tap whose first changed the view (SECOND_TAP_S)."""
+            self.flow.touch()
+            now = time.monotonic()
+            (last_at, last_pos), self._last_down = self._last_down, (now, tuple(touch.pos))
+            return (now - last_at < SECOND_TAP_S and self._view_changed_at > last_at
+                    and math.dist(touch.pos, last_pos) < self.ui.mm(SECOND_TAP_MM))
 
         def set_language(self, language: str) -> None:
             self.flow.set_language(language)

@@ -24,6 +24,10 @@ class DemographicsScreen(KioskScreen):
     typing_value = StringProperty("")
     typing_error = StringProperty("")
 
+    def __init__(self, **kwargs: Any) -> None:
+        self._picker: PickerPopup | None = None  # the list open over the form, if any
+        super().__init__(**kwargs)
+
     def refresh(self, flow: Any) -> None:
         # Rows are set from here, not bound in kv: kv does not follow `dict.get(...)` on a
         # DictProperty, nor a dynamic class's list default.
@@ -67,8 +71,22 @@ class DemographicsScreen(KioskScreen):
         options = flow.picker_options(name)
         if not options:
             return
-        PickerPopup().open_with(flow.t(self.label(name)), options,
-                                lambda value: flow.form_choose(name, value))
+        self._picker = PickerPopup()
+        self._picker.open_with(flow.t(self.label(name)), options,
+                               lambda value: flow.form_choose(name, value))
+
+    def on_deactivate(self) -> None:
+        self._close_picker()
+
+    def wipe(self) -> None:
+        # A list left open when the citizen walked away (the idle wipe) or the session
+        # ended: closed, or it would cover the welcome the next citizen sees.
+        self._close_picker()
+
+    def _close_picker(self) -> None:
+        picker, self._picker = self._picker, None
+        if picker is not None:
+            picker.cancel()  # nothing chosen; nothing if already closed
 
     def display(self, name: str) -> str:
         """A picker or chip field's value as shown (translated label, or the name)."""

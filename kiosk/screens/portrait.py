@@ -9,6 +9,7 @@ from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, St
 
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.images import FrameTexture, texture_from_bytes
+from kiosk.screens.messages import CALL_OFFICER
 
 
 class PortraitScreen(KioskScreen):
@@ -17,6 +18,7 @@ class PortraitScreen(KioskScreen):
     live = StringProperty("")
     live_kind = StringProperty("info")
     note = StringProperty("")
+    failed = BooleanProperty(False)
     countdown = NumericProperty(0)
     need_officer = BooleanProperty(False)
     frames_shown = NumericProperty(0)  # counted for the preview benchmark and tests
@@ -29,7 +31,13 @@ class PortraitScreen(KioskScreen):
     def refresh(self, flow: Any) -> None:
         lang = flow.language
         self.live, self.live_kind = flow.preview_msg.text(lang), flow.preview_msg.kind
-        self.note = flow.message.text(lang) if flow.message else ""
+        self.failed = bool(flow.message)  # the last try's message replaces the live one
+        note = flow.message.text(lang) if flow.message else ""
+        officer = flow.t(CALL_OFFICER)
+        # Three tries: the citizen cannot do this alone (unless the text shown says so).
+        if flow.need_officer and officer not in (note if self.failed else self.live):
+            note = f"{note} {officer}".strip()
+        self.note = note
         self.countdown = flow.countdown
         self.need_officer = flow.need_officer
         if flow.portrait_jpeg != self._photo:

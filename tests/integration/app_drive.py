@@ -242,7 +242,9 @@ def main() -> None:
         report["taps"] -= 2  # type: ignore[operator]
         tap(screen().ids.nav.ids.primary)
         yield on("done")
-        yield 0.3
+        # Finish sits where Confirm was: a tap there sooner is taken for Confirm's second
+        # (kiosk.app.SECOND_TAP_S); a citizen reads the receipt first.
+        yield 0.6
         note_screen()
         report["record_id"] = app.flow.receipt_id
         tap(screen().ids.nav.ids.primary)  # Finish

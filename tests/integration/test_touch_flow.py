@@ -5,6 +5,7 @@ any widget afterwards."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from kiosk.config import load_config
 from kiosk.core.vocabulary import LANGUAGES
 from kiosk.i18n import catalog_ids, translate
 from kiosk.journal import Journal
+from kiosk.screens.messages import CALL_OFFICER
 from kiosk.sealing import DeviceKey, Opener, build_packet
 from kiosk.sealing_keys import load_central_private_key
 from tests.conftest import REPO, kiosk_env, write_config
@@ -112,3 +114,61 @@ def test_the_leak_search_finds_what_a_screen_failed_to_wipe(tmp_path: Path,
     assert "Label pixels" in report["leaks"]  # rendered, then emptied on a kept screen
     assert "identity screen rendered" in report["leaks"]  # the NIK label, drawn again
     assert any("SITI NUR'AINI AL-HAMID" in held for held in report["live"]), report["live"]
+
+
+SLIPS = REPO / "tests" / "integration" / "app_slips.py"
+
+
+def slip(tmp_path: Path, display: str, scenario: str) -> dict:
+    """Run one of ``app_slips.py``'s scenarios on the 7-inch panel; its report."""
+    config = write_config(tmp_path, "[ui]\nwidth = 800\nheight = 480\nspeech = false\n")
+    out = tmp_path / "slips.json"
+    env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
+    result = subprocess.run([sys.executable, str(SLIPS), str(config), str(out), scenario],
+                            env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert not report["errors"], report["errors"]
+    return report
+
+
+@pytest.mark.gui
+def test_a_second_tap_after_the_screen_changed_does_nothing_on_the_next_screen(
+        tmp_path: Path, xdisplay: str) -> None:
+    """A double tap slower than the step's commit: the second tap lands on the next
+    screen, where the next step's buttons sit. It must not skip the name or type into it
+    (keypad OK -> the keyboard's Next or ","), seal the record unreviewed (Done ->
+    Confirm), take the receipt away (Confirm -> Finish) or call an officer (Finish -> the
+    welcome's Help)."""
+    report = slip(tmp_path, xdisplay, "second_taps")
+    assert report["demographics"] == ["full_name", ""]
+    assert report["after_signature"] == "review"
+    assert report["after_confirm"] == "done"
+    assert report["help_after_finish"] is False
+
+
+@pytest.mark.gui
+def test_a_list_left_open_is_closed_by_the_idle_wipe(tmp_path: Path, xdisplay: str) -> None:
+    """The occupation list open when the citizen walks away: after the wipe the next
+    citizen sees the welcome, not the last citizen's list."""
+    report = slip(tmp_path, xdisplay, "picker_left_open")
+    assert report["open"] == ["PickerPopup"]
+    assert report["screen"] == "welcome"
+    assert report["after_wipe"] == []
+
+
+@pytest.mark.gui
+def test_the_portrait_messages_fit_between_title_and_buttons_after_camera_failures(
+        tmp_path: Path, xdisplay: str) -> None:
+    """Three failed photos on the 7-inch panel: the camera's message and the call for an
+    officer are on the screen's body, not over the title bar nor over each other."""
+    report = slip(tmp_path, xdisplay, "camera_fails")
+    title_bottom, nav_top = report["between"]  # window y, upwards
+    officer = translate(CALL_OFFICER, "id")
+    assert any(officer in t["text"] for t in report["texts"][-1]), report["texts"][-1]
+    for shown in report["texts"]:
+        boxes = [t["box"] for t in shown]
+        for _x0, y0, _x1, y1 in boxes:
+            assert nav_top - 1 <= y0 and y1 <= title_bottom + 1, (shown, report["between"])
+        for a, b in itertools.combinations(boxes, 2):
+            assert a[3] <= b[1] + 1 or b[3] <= a[1] + 1, f"{a} overlaps {b}"

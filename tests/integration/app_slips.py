@@ -1,0 +1,241 @@
+"""Drive the real touchscreen app through a citizen's slips, by touch, and report what the
+screen did.
+
+    python app_slips.py CONFIG OUT.json SCENARIO
+
+Runs ``kiosk run``'s app (simulated hardware) under the current DISPLAY, like
+``app_drive.py``, but each scenario stops at one slip a real citizen makes: a second tap
+that comes after the screen changed (a double tap slower than the step's commit), walking
+away with a list open, a camera that fails. Writes a JSON report: what each scenario
+found, and errors.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kiosk.app import create_app
+from kiosk.config import load_config
+from tests.integration.clock_script import run_on_clock
+
+NIK = "7202014107900003"
+KK = "7202010504180002"
+TYPED = ("SITI NUR'AINI", "POSO", "JL. MAWAR 1", "3", "1")  # name, place, address, RT, RW
+#: Longer than the kiosk waits after a screen change before it takes a tap (a citizen
+#: reads the new screen first); app_drive.py waits so too.
+SETTLED_S = 0.6
+
+
+def main() -> None:
+    config_path, out_path, scenario = sys.argv[1:4]
+    app = create_app(load_config(config_path))
+
+    from kivy.core.window import Window
+    from kivy.tests.common import UnitTestTouch
+    from kivy.uix.modalview import ModalView
+
+    report: dict[str, Any] = {"errors": []}
+
+    def tap_at(x: float, y: float) -> None:
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+
+    def centre(widget: Any) -> tuple[float, float]:
+        return widget.to_window(*widget.center)
+
+    def tap(widget: Any) -> None:
+        tap_at(*centre(widget))
+
+    def screen() -> Any:
+        return app.screens.current_screen
+
+    def nav(which: str) -> Any:
+        return screen().ids.nav.ids[which]
+
+    def until(cond: Callable[[], bool], timeout: float = 30.0) -> Callable[[], bool]:
+        deadline = time.monotonic() + timeout
+
+        def check() -> bool:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited in vain on screen {app.screens.current}: "
+                                   f"{app.flow.message.text('en')}")
+            return cond()
+        return check
+
+    def on(name: str) -> Callable[[], bool]:
+        return until(lambda: app.screens.current == name and not app.flow.busy)
+
+    def modals() -> list[str]:
+        return [type(w).__name__ for w in Window.children if isinstance(w, ModalView)]
+
+    def twice(widget: Any, then: str) -> Iterator[object]:
+        """Tap ``widget``; as soon as screen ``then`` shows, tap the same spot again."""
+        x, y = centre(widget)
+        tap(widget)
+        yield until(lambda: app.screens.current == then, 30)
+        tap_at(x, y)
+        yield SETTLED_S
+
+    def begin(language: str = "id") -> Iterator[object]:
+        yield until(lambda: app.flow.runtime is not None and app.flow.accepting)
+        yield SETTLED_S
+        tap(screen().ids["lang_" + language])
+        yield on("consent")
+        yield SETTLED_S
+
+    def to_identity() -> Iterator[object]:
+        tap(nav("primary"))
+        yield on("identity")
+        yield SETTLED_S
+        pad = screen().ids.keypad
+        for digit in NIK + KK:
+            tap(pad.key_for(digit))
+        yield 0.2
+
+    def to_demographics() -> Iterator[object]:
+        yield from to_identity()
+        tap(screen().ids.keypad.key_for("action"))
+        yield on("demographics")
+        yield SETTLED_S
+
+    def fill_demographics() -> Iterator[object]:
+        keyboard = screen().ids.keyboard
+        for text in TYPED:
+            for char in text:
+                tap(keyboard.key_for(char))
+            tap(keyboard.key_for("action"))
+            yield 0.1
+        yield until(lambda: not app.flow.form.focus)
+        flow = app.flow  # the chips and pickers are the touch test's; here only the values
+        for field, value in (("religion", "Islam"), ("marital_status", "Kawin"),
+                             ("occupation", "Petani/Pekebun")):
+            flow.form_choose(field, value)
+        flow.form_choose("kelurahan_desa", flow.picker_options("kelurahan_desa")[0][0])
+        yield SETTLED_S  # the form's Next is where the keyboard's was
+
+    def through_portrait_to_signature() -> Iterator[object]:
+        """From demographics filled in: Next, a photo, ten fingers, a signature drawn."""
+        tap(nav("primary"))
+        yield on("portrait")
+        yield until(lambda: screen().frames_shown > 3)
+        yield SETTLED_S
+        tap(screen().ids.take)
+        yield until(lambda: bool(app.flow.portrait_jpeg), 15)
+        yield SETTLED_S
+        tap(nav("primary"))
+        yield until(lambda: app.screens.current == "signature", 90)
+        yield SETTLED_S
+        pad = screen().ids.pad
+        x0, y0 = pad.to_window(pad.x + pad.width * 0.1, pad.y + pad.height * 0.4)
+        touch = UnitTestTouch(x0, y0)
+        touch.touch_down()
+        for i in range(1, 40):
+            touch.touch_move(x0 + i * pad.width * 0.02, y0 + (i % 6) * pad.height * 0.05)
+        touch.touch_up()
+        yield 0.3
+
+    # -- the scenarios ---------------------------------------------------------------------
+    def second_taps() -> Iterator[object]:
+        """Each forward button tapped twice, the second tap after the next screen shows."""
+        yield from begin()
+        yield from to_identity()
+        yield from twice(screen().ids.keypad.key_for("action"), "demographics")
+        # OK fell on the keyboard: its Next (the name skipped) or a "," typed?
+        report["demographics"] = [app.flow.form.focus, app.flow.form.values["full_name"]]
+        app.flow.form_focus("full_name")
+        while app.flow.form.values["full_name"]:
+            app.flow.form_backspace()
+        yield 0.2
+        yield from fill_demographics()
+        yield from through_portrait_to_signature()
+        yield from twice(nav("primary"), "review")
+        yield until(lambda: not app.flow.busy)
+        report["after_signature"] = app.screens.current  # Done fell on Confirm?
+        if app.screens.current == "review":
+            yield from twice(nav("primary"), "done")
+            yield until(lambda: not app.flow.busy)
+        report["after_confirm"] = app.screens.current  # Confirm fell on Finish?
+        if app.screens.current == "done":
+            yield from twice(nav("primary"), "welcome")
+        report["help_after_finish"] = app.flow.help_active  # Finish fell on Help?
+
+    def picker_left_open() -> Iterator[object]:
+        """The citizen opens the occupation list and walks away: the idle wipe."""
+        yield from begin()
+        yield from to_demographics()
+        app.flow.form_focus(None)  # the form, not the keyboard
+        yield 0.3
+        row = screen().ids.occupation
+        screen().ids.scroll.scroll_to(row, padding=10, animate=False)
+        yield 0.3
+        tap(row)
+        yield until(lambda: "PickerPopup" in modals(), 5)
+        report["open"] = modals()
+        app.flow.clock = _Ahead(app.flow.clock, 3600)  # nobody touched it for an hour
+        yield until(lambda: app.screens.current == "welcome", 5)
+        yield 0.5
+        report["screen"] = app.screens.current
+        report["after_wipe"] = modals()
+
+    def camera_fails() -> Iterator[object]:
+        """The camera fails the photo three times: what the portrait screen then shows."""
+        yield from begin()
+        yield from to_demographics()
+        yield from fill_demographics()
+        tap(nav("primary"))
+        yield on("portrait")
+        yield until(lambda: screen().frames_shown > 3)
+        yield SETTLED_S
+        app.flow.runtime.devices["camera"].fail_every = 1  # every still times out
+        report["texts"] = []
+        for _ in range(3):
+            tap(screen().ids.take)
+            yield until(lambda: bool(app.flow.message) and not app.flow.busy, 15)
+            yield SETTLED_S
+            report["texts"].append(texts_in(screen().ids.live.parent))  # beside the photo
+        title = screen().children[0].children[-1]  # the TitleBar, then the body, the nav
+        report["between"] = [title.to_window(title.x, title.y)[1],
+                             nav("primary").parent.to_window(0, nav("primary").parent.top)[1]]
+
+    def texts_in(root: Any) -> list[dict[str, Any]]:
+        """Each visible label's text and the window box its rendered text covers."""
+        from kivy.uix.button import Button
+        from kivy.uix.label import Label
+
+        found = []
+        for w in root.walk():
+            shown = all(p.opacity > 0 and p.height >= 1 for p in lineage(w))
+            if isinstance(w, Label) and not isinstance(w, Button) and w.text and shown:
+                width, height = w.texture_size
+                x, y = w.to_window(w.center_x - width / 2, w.center_y - height / 2)
+                found.append({"text": w.text, "box": [x, y, x + width, y + height]})
+        return found
+
+    def lineage(widget: Any) -> Iterator[Any]:
+        while widget is not None and widget is not widget.parent:
+            yield widget
+            widget = widget.parent
+
+    scenarios = {"second_taps": second_taps, "picker_left_open": picker_left_open,
+                 "camera_fails": camera_fails}
+
+    run_on_clock(app, scenarios[scenario](), report, out_path)
+    app.run()
+
+
+class _Ahead:
+    """A clock running ``offset`` seconds ahead of ``clock``."""
+
+    def __init__(self, clock: Callable[[], float], offset: float) -> None:
+        self.clock, self.offset = clock, offset
+
+    def __call__(self) -> float:
+        return self.clock() + self.offset
+
+
+if __name__ == "__main__":
+    main()
