@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from kivy.clock import Clock
 from kivy.properties import BooleanProperty, StringProperty
+from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
 
 from kiosk.core.vocabulary import LANGUAGES
@@ -51,11 +53,32 @@ class KioskScreen(Screen):
     def on_leave(self, *args: object) -> None:
         self.on_deactivate()
         if not self.keep_rendered:
+            self._watch_labels()
             release_label_textures(self)
             # What on_deactivate changed is laid out before the next frame, and a label
             # whose size changes renders again (``text_size: self.size``): once more after
             # that frame (a screen shown again meanwhile is left as it is).
             Clock.schedule_once(lambda _dt: self.release_if_hidden(), 0)
+
+    def _watch_labels(self) -> None:
+        """Have every label of this screen report a render: one while the screen is hidden
+        is dropped again before the frame. Labels render after the screen is left for
+        reasons of their own: the button tapped to leave it ends its pressed look 35 ms
+        later (Kivy's ``min_state_time``; 0.2 s later inside a scroll view, which delays
+        the touch), and its text colour follows that state."""
+        if not hasattr(self, "_watched"):
+            self._watched: weakref.WeakSet[Label] = weakref.WeakSet()
+            self._release_again = Clock.create_trigger(lambda _dt: self.release_if_hidden(),
+                                                       -1)
+        for widget in self.walk(restrict=True):
+            if isinstance(widget, Label) and widget not in self._watched:
+                self._watched.add(widget)
+                widget.fbind("texture", self._rendered)
+
+    def _rendered(self, _label: Label, texture: object) -> None:
+        manager = self.manager
+        if texture is not None and manager is not None and manager.current_screen is not self:
+            self._release_again()
 
     def release_if_hidden(self) -> None:
         """Drop the labels' textures again if this screen is not shown (after a wipe's
