@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
+from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, exit_reader_gone
 from kiosk.core.ids import KIOSK_ID_RULE, PUBLIC_KEY_HEX, is_kiosk_id
 from kiosk.errors import SealingError
 from kiosk.fsutil import make_dirs, write_atomic
@@ -275,13 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args)
-    except BrokenPipeError:
-        # The reader went away (`kiosk-intake stats --json | head -c 10`): no traceback;
-        # stdout onto /dev/null so that the flush at exit does not fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        return EXIT_FAIL
+    except BrokenPipeError:  # `... | head -1`: no traceback
+        return exit_reader_gone()
 
 
 def _run(args: argparse.Namespace) -> int:

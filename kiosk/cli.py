@@ -24,7 +24,13 @@ from kiosk.commands.enroll import cmd_demo, cmd_run, cmd_upload
 from kiosk.commands.records import cmd_journal, cmd_metrics, cmd_queue, cmd_status
 from kiosk.commands.setup import cmd_config, cmd_keys, cmd_update
 from kiosk.config import Config, load_config
-from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_NOT_ACCEPTING
+from kiosk.core.exits import (
+    EXIT_CONFIG,
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_ACCEPTING,
+    exit_reader_gone,
+)
 from kiosk.errors import ConfigError, KioskError, NotAccepting, StorageFull
 from kiosk.hardware.fingerprint.base import CAPTURE_TIMEOUT_S
 from kiosk.logs import setup_logging
@@ -188,14 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except KeyboardInterrupt:  # any verb, `kiosk doctor` included
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (`kiosk queue list --json | head -1`): what it did not read
-        # is not wanted. No traceback; stdout onto /dev/null so that the flush at exit does
-        # not fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        return EXIT_FAIL
+    except BrokenPipeError:  # `... | head -1`: no traceback
+        return exit_reader_gone()
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -19,8 +19,11 @@ failed, and an uploader that did its work but left records in the outbox.
 
 from __future__ import annotations
 
+import os
+import sys
+
 __all__ = ["EXIT_CONFIG", "EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_NOT_ACCEPTING", "EXIT_OK",
-           "EXIT_PENDING"]
+           "EXIT_PENDING", "exit_reader_gone"]
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -28,3 +31,14 @@ EXIT_PENDING = 1
 EXIT_CONFIG = 2
 EXIT_NOT_ACCEPTING = 3
 EXIT_INTERRUPTED = 130
+
+
+def exit_reader_gone() -> int:
+    """The status after a ``BrokenPipeError`` on stdout: its reader went away (``kiosk queue
+    list --json | head -1``), so what it did not read is not wanted. Points stdout at
+    /dev/null, so that the interpreter's flush at exit does not fail again with a traceback;
+    :data:`EXIT_FAIL`."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_FAIL

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from kiosk.app import create_app
 from kiosk.config import load_config
-from tests.integration.clock_script import run_on_clock
+from tests.integration.clock_script import run_on_clock, waits
 
 # A citizen whose numbers appear nowhere in the kiosk's code or docs (the search for what
 # is left of them after the wipe would otherwise find the docstrings' examples).
@@ -108,18 +107,7 @@ def main() -> None:
     def screen():
         return app.screens.current_screen
 
-    def until(cond: Callable[[], bool], timeout: float = 30.0) -> Callable[[], bool]:
-        deadline = time.monotonic() + timeout
-
-        def check() -> bool:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"waited in vain on screen {app.screens.current}: "
-                                   f"{app.flow.message.text('en')}")
-            return cond()
-        return check
-
-    def on(name: str) -> Callable[[], bool]:
-        return until(lambda: app.screens.current == name and not app.flow.busy)
+    until, on = waits(app)
 
     def script() -> Iterator[object]:
         yield until(lambda: app.flow.runtime is not None and app.flow.accepting)

@@ -13,13 +13,12 @@ found, and errors.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from kiosk.app import create_app
 from kiosk.config import load_config
-from tests.integration.clock_script import run_on_clock
+from tests.integration.clock_script import run_on_clock, waits
 
 NIK = "7202014107900003"
 KK = "7202010504180002"
@@ -56,18 +55,7 @@ def main() -> None:
     def nav(which: str) -> Any:
         return screen().ids.nav.ids[which]
 
-    def until(cond: Callable[[], bool], timeout: float = 30.0) -> Callable[[], bool]:
-        deadline = time.monotonic() + timeout
-
-        def check() -> bool:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"waited in vain on screen {app.screens.current}: "
-                                   f"{app.flow.message.text('en')}")
-            return cond()
-        return check
-
-    def on(name: str) -> Callable[[], bool]:
-        return until(lambda: app.screens.current == name and not app.flow.busy)
+    until, on = waits(app)
 
     def modals() -> list[str]:
         return [type(w).__name__ for w in Window.children if isinstance(w, ModalView)]

@@ -49,3 +49,28 @@ def run_on_clock(app: Any, steps: Iterator[object], report: dict[str, Any], out:
         Clock.schedule_once(lambda _dt: app.stop(), 0.1)
 
     Clock.schedule_once(run, start_s)
+
+
+Condition = Callable[[], bool]
+
+
+def waits(app: Any) -> tuple[Callable[..., Condition], Callable[[str], Condition]]:
+    """``until(cond, timeout=30)`` and ``on(screen)``: conditions for a script to yield. The
+    first raises TimeoutError naming the screen and the flow's message once ``timeout``
+    seconds pass; the second is true once ``screen`` shows and the flow is not busy."""
+    import time
+
+    def until(cond: Callable[[], bool], timeout: float = 30.0) -> Callable[[], bool]:
+        deadline = time.monotonic() + timeout
+
+        def check() -> bool:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited in vain on screen {app.screens.current}: "
+                                   f"{app.flow.message.text('en')}")
+            return cond()
+        return check
+
+    def on(name: str) -> Callable[[], bool]:
+        return until(lambda: app.screens.current == name and not app.flow.busy)
+
+    return until, on
