@@ -22,6 +22,7 @@ class FingerprintsScreen(KioskScreen):
     note = StringProperty("")
     failed = BooleanProperty(False)
     need_officer = BooleanProperty(False)
+    waiting = BooleanProperty(False)  # the sensor waits for a finger (Cancel stays on)
     image = ObjectProperty(None, allownone=True)
 
     def refresh(self, flow: Any) -> None:
@@ -35,6 +36,7 @@ class FingerprintsScreen(KioskScreen):
             self.note += " " + flow.t(CALL_OFFICER)
         self.failed = bool(flow.message) and not flow.busy
         self.need_officer = flow.need_officer
+        self.waiting = flow.waiting_finger
         if flow.finger_png != self._png:
             self._png = flow.finger_png
             self.image = texture_from_bytes(self._png, "png")

@@ -120,6 +120,9 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.finger_index = 0
         self.finger_tries = 0
         self.finger_png = b""  # the last captured finger, shown
+        # The sensor is waiting for a finger (up to its capture timeout): busy, but the
+        # citizen may still cancel (nothing is being saved; a late scan is ignored).
+        self.waiting_finger = False
         self.fingers_done: list[str] = []
         self.summary: ReviewSummary | None = None
         self.receipt_id = ""

@@ -152,6 +152,7 @@ class CaptureSteps:
         code = self.current_finger
 
         def then(_report: object) -> None:
+            self.waiting_finger = False
             self.finger_tries = 0
             if code not in self.fingers_done:
                 self.fingers_done.append(code)
@@ -160,14 +161,17 @@ class CaptureSteps:
             self._later(FINGER_PAUSE_S, self._next_finger)
 
         def failed(error: BaseException) -> None:
+            self.waiting_finger = False
             if isinstance(error, DeviceBusy):  # the sensor is still finishing: try again
                 self._later(0.5, self._capture_finger)
                 return
             self.finger_tries += 1
             self._fail(error, "fingerprint")
 
-        self._run(lambda: session.capture_finger(code), then, device="fingerprint",
-                  on_error=failed)
+        self.waiting_finger = True  # before _run: the screen it updates sees it
+        if not self._run(lambda: session.capture_finger(code), then, device="fingerprint",
+                         on_error=failed):
+            self.waiting_finger = False
 
     def _next_finger(self) -> None:
         if self.session is None or self.screen != "fingerprints" or self.busy:

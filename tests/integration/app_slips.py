@@ -189,6 +189,37 @@ def main() -> None:
         report["between"] = [title.to_window(title.x, title.y)[1],
                              nav("primary").parent.to_window(0, nav("primary").parent.top)[1]]
 
+    def cancel_waiting_finger() -> Iterator[object]:
+        """No finger comes to the sensor (it waits up to its timeout); the citizen taps
+        Cancel meanwhile, then "Yes, stop"."""
+        yield from begin()
+        yield from to_demographics()
+        yield from fill_demographics()
+        tap(nav("primary"))
+        yield on("portrait")
+        yield until(lambda: screen().frames_shown > 3)
+        yield SETTLED_S
+        tap(screen().ids.take)
+        yield until(lambda: bool(app.flow.portrait_jpeg), 15)
+        yield SETTLED_S
+        app.flow.runtime.devices["fingerprint"].no_finger = True
+        tap(nav("primary"))
+        yield until(lambda: app.screens.current == "fingerprints" and app.flow.waiting_finger,
+                    30)
+        yield SETTLED_S
+        report["busy"] = app.flow.busy
+        report["cancel_disabled"] = nav("cancel").disabled
+        tap(nav("cancel"))
+        yield until(lambda: app.overlays["cancel"].parent is not None, 5)
+        yield SETTLED_S
+        report["still_waiting"] = app.flow.waiting_finger
+        yes = next(w for w in app.overlays["cancel"].walk()
+                   if type(w).__name__ == "PrimaryButton")
+        tap(yes)
+        yield until(lambda: app.screens.current == "welcome", 5)
+        report["screen"] = app.screens.current
+        report["session"] = app.flow.session is not None
+
     def texts_in(root: Any) -> list[dict[str, Any]]:
         """Each visible label's text and the window box its rendered text covers."""
         from kivy.uix.button import Button
@@ -209,7 +240,7 @@ def main() -> None:
             widget = widget.parent
 
     scenarios = {"second_taps": second_taps, "picker_left_open": picker_left_open,
-                 "camera_fails": camera_fails}
+                 "camera_fails": camera_fails, "cancel_waiting_finger": cancel_waiting_finger}
 
     run_on_clock(app, scenarios[scenario](), report, out_path)
     app.run()

@@ -172,3 +172,13 @@ def test_the_portrait_messages_fit_between_title_and_buttons_after_camera_failur
             assert nav_top - 1 <= y0 and y1 <= title_bottom + 1, (shown, report["between"])
         for a, b in itertools.combinations(boxes, 2):
             assert a[3] <= b[1] + 1 or b[3] <= a[1] + 1, f"{a} overlaps {b}"
+
+
+@pytest.mark.gui
+def test_cancel_works_while_the_sensor_waits_for_a_finger(tmp_path: Path,
+                                                          xdisplay: str) -> None:
+    """The sensor waits up to 10 s a try for a finger that does not come: Cancel stays
+    enabled (it was greyed out with the flow busy), asks once, and "Yes, stop" wipes."""
+    report = slip(tmp_path, xdisplay, "cancel_waiting_finger")
+    assert report["busy"] is True and report["cancel_disabled"] is False
+    assert report["screen"] == "welcome" and report["session"] is False

@@ -4,6 +4,7 @@ and goes on once the right finger is placed (Kivy-free flow, real runtime, sim s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,5 +32,45 @@ def test_the_same_finger_twice_is_refused_on_the_finger_step(tmp_path: Path,
         kit.flow.retry_finger()
         assert kit.flow.fingers_done == ["R1", "R2"]
         assert not kit.flow.message
+    finally:
+        kit.close()
+
+
+def test_cancel_while_the_sensor_waits_for_a_finger_wipes_and_ignores_the_late_scan(
+        tmp_path: Path) -> None:
+    """The sensor waits up to its timeout for a finger: the flow is busy, but the citizen
+    may cancel (nothing is being saved). The scan that ends after the wipe changes
+    nothing, and the record is discarded."""
+    kit = Kit(tmp_path)
+    try:
+        kit.to("portrait")
+        held: list[tuple[Any, Any]] = []
+        run_now = kit.executor.submit
+
+        def submit(work: Any, done: Any) -> None:
+            if kit.flow.screen == "fingerprints" and not held:
+                held.append((work, done))  # the first finger's capture: still waiting
+                return
+            run_now(work, done)
+
+        kit.executor.submit = submit  # type: ignore[method-assign]
+        kit.through_portrait()
+        assert kit.flow.screen == "fingerprints" and held
+        assert kit.flow.busy and kit.flow.waiting_finger
+        record_id = kit.flow.session.record_id
+        kit.flow.ask_cancel()
+        assert kit.flow.confirm_cancel
+        kit.flow.answer_cancel(True)
+        assert kit.flow.screen == "welcome" and kit.flow.session is None
+        assert not kit.flow.busy and not kit.flow.waiting_finger
+        work, done = held[0]
+        try:
+            result, error = work(), None
+        except Exception as exc:  # the session was aborted under it
+            result, error = None, exc
+        done(result, error)
+        assert kit.flow.screen == "welcome" and kit.flow.session is None
+        assert not kit.flow.message
+        assert record_id not in {r.id for r in kit.runtime.journal.records()}
     finally:
         kit.close()
