@@ -113,6 +113,7 @@ class CaptureSteps:
 
         def then(jpeg: bytes) -> None:
             self.portrait_jpeg = jpeg
+            self.portrait_tries = 0  # a photo taken: no officer needed for it any more
             self._activity()
 
         def failed(error: BaseException) -> None:

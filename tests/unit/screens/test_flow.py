@@ -142,6 +142,25 @@ def test_the_camera_failing_mid_capture_gives_a_message_and_a_retry(tmp_path: Pa
         kit.close()
 
 
+def test_a_photo_taken_after_three_failures_no_longer_asks_for_an_officer(
+        tmp_path: Path) -> None:
+    kit = Kit(tmp_path)
+    try:
+        kit.to("portrait")
+        camera = kit.runtime.devices["camera"]
+        camera.fail_every = 1  # every still times out
+        for _ in range(3):
+            kit.flow.take_photo()
+            kit.executor.advance(3.0)
+        assert not kit.flow.portrait_jpeg and kit.flow.need_officer
+        camera.fail_every = 0
+        kit.flow.take_photo()
+        kit.executor.advance(3.0)
+        assert kit.flow.portrait_jpeg and not kit.flow.need_officer
+    finally:
+        kit.close()
+
+
 @pytest.mark.parametrize("screen", ["consent", "identity", "demographics", "portrait",
                                     "fingerprints", "signature", "review"])
 def test_cancel_at_every_step_asks_once_then_wipes(kit: Kit, screen: str) -> None:
