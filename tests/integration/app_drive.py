@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kiosk.app import create_app
 from kiosk.config import load_config
-from tests.integration.clock_script import run_on_clock, waits
+from tests.integration.clock_script import draw_signature, run_on_clock, waits
 
 # A citizen whose numbers appear nowhere in the kiosk's code or docs (the search for what
 # is left of them after the wipe would otherwise find the docstrings' examples).
@@ -197,13 +197,7 @@ def main() -> None:
         yield until(lambda: app.screens.current == "signature", 60)
         yield 0.3
         note_screen()
-        pad = screen().ids.pad
-        x0, y0 = pad.to_window(pad.x + pad.width * 0.1, pad.y + pad.height * 0.4)
-        touch = UnitTestTouch(x0, y0)
-        touch.touch_down()
-        for i in range(1, 40):
-            touch.touch_move(x0 + i * pad.width * 0.02, y0 + (i % 6) * pad.height * 0.05)
-        touch.touch_up()
+        draw_signature(screen().ids.pad)
         report["taps"] += 1  # type: ignore[operator]
         yield 0.2
         tap(screen().ids.nav.ids.primary)

@@ -18,7 +18,7 @@ from typing import Any
 
 from kiosk.app import create_app
 from kiosk.config import load_config
-from tests.integration.clock_script import run_on_clock, waits
+from tests.integration.clock_script import draw_signature, run_on_clock, waits
 
 NIK = "7202014107900003"
 KK = "7202010504180002"
@@ -105,8 +105,8 @@ def main() -> None:
         flow.form_choose("kelurahan_desa", flow.picker_options("kelurahan_desa")[0][0])
         yield SETTLED_S  # the form's Next is where the keyboard's was
 
-    def through_portrait_to_signature() -> Iterator[object]:
-        """From demographics filled in: Next, a photo, ten fingers, a signature drawn."""
+    def photo_taken() -> Iterator[object]:
+        """From demographics filled in: Next, then a photo taken (not yet used)."""
         tap(nav("primary"))
         yield on("portrait")
         yield until(lambda: screen().frames_shown > 3)
@@ -114,16 +114,14 @@ def main() -> None:
         tap(screen().ids.take)
         yield until(lambda: bool(app.flow.portrait_jpeg), 15)
         yield SETTLED_S
+
+    def through_portrait_to_signature() -> Iterator[object]:
+        """From demographics filled in: Next, a photo, ten fingers, a signature drawn."""
+        yield from photo_taken()
         tap(nav("primary"))
         yield until(lambda: app.screens.current == "signature", 90)
         yield SETTLED_S
-        pad = screen().ids.pad
-        x0, y0 = pad.to_window(pad.x + pad.width * 0.1, pad.y + pad.height * 0.4)
-        touch = UnitTestTouch(x0, y0)
-        touch.touch_down()
-        for i in range(1, 40):
-            touch.touch_move(x0 + i * pad.width * 0.02, y0 + (i % 6) * pad.height * 0.05)
-        touch.touch_up()
+        draw_signature(screen().ids.pad)
         yield 0.3
 
     # -- the scenarios ---------------------------------------------------------------------
@@ -195,13 +193,7 @@ def main() -> None:
         yield from begin()
         yield from to_demographics()
         yield from fill_demographics()
-        tap(nav("primary"))
-        yield on("portrait")
-        yield until(lambda: screen().frames_shown > 3)
-        yield SETTLED_S
-        tap(screen().ids.take)
-        yield until(lambda: bool(app.flow.portrait_jpeg), 15)
-        yield SETTLED_S
+        yield from photo_taken()
         app.flow.runtime.devices["fingerprint"].no_finger = True
         tap(nav("primary"))
         yield until(lambda: app.screens.current == "fingerprints" and app.flow.waiting_finger,

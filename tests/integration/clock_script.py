@@ -74,3 +74,15 @@ def waits(app: Any) -> tuple[Callable[..., Condition], Callable[[str], Condition
         return until(lambda: app.screens.current == name and not app.flow.busy)
 
     return until, on
+
+
+def draw_signature(pad: Any) -> None:
+    """One stroke across the signature ``pad`` by touch: down, 39 moves, up."""
+    from kivy.tests.common import UnitTestTouch
+
+    x0, y0 = pad.to_window(pad.x + pad.width * 0.1, pad.y + pad.height * 0.4)
+    touch = UnitTestTouch(x0, y0)
+    touch.touch_down()
+    for i in range(1, 40):
+        touch.touch_move(x0 + i * pad.width * 0.02, y0 + (i % 6) * pad.height * 0.05)
+    touch.touch_up()
