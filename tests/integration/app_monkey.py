@@ -65,8 +65,9 @@ TYPED_FIELDS = ("full_name", "place_of_birth", "address", "rt", "rw")
 KEYBOARD_CHARS = set("1234567890QWERTYUIOPASDFGHJKL'ZXCVBNM-.,/ ")
 #: (action, weight). "advance" is a step of a citizen who knows what to do; its weight is
 #: raised while the monkey plays such a citizen (see Monkey.purposeful).
-ACTIONS = (("tap", 40), ("burst", 8), ("swipe", 4), ("anywhere", 3), ("stroke", 3),
-           ("pause", 10), ("idle", 2), ("fault", 5), ("help_button", 1), ("advance", 10))
+ACTIONS = (("tap", 40), ("double", 5), ("long_press", 2), ("two_fingers", 2), ("burst", 8),
+           ("swipe", 4), ("anywhere", 3), ("stroke", 3), ("pause", 10), ("idle", 2),
+           ("fault", 5), ("help_button", 1), ("advance", 10))
 
 
 class Monkey:
@@ -239,7 +240,7 @@ class Monkey:
         found.update({flow.identity.nik, flow.identity.kk})
         found.update(flow.form.values.get(name, "") for name in TYPED_FIELDS)
         if flow.nik is not None:
-            found.update((flow.nik.birth_date.strftime("%d-%m-%Y"),))
+            found.update((flow.nik.digits, flow.nik.birth_date.strftime("%d-%m-%Y")))
         if self.app.screens.current == "done":
             receipt = self.screen().ids.receipt.text
             if receipt:
@@ -285,10 +286,26 @@ class Monkey:
         with self.own():
             secrets = self.wanted(self.generation)
             found = leak_search.widget_leaks(self.app, secrets)
+        found += self.stale_forms()
         self.report["leak_checks"] += 1
         if found:
             self.report["leaks"].append({"wipe": self.report["wipes"], "found": found,
                                          "screen": self.app.screens.current})
+
+    def stale_forms(self) -> list[str]:
+        """Between citizens (welcome, closed) and at a new citizen's consent the flow's
+        forms are blank: a key or choice of the last citizen must not be waiting there."""
+        from kiosk.screens.forms import DemographicsForm
+
+        flow = self.app.flow
+        if flow.screen not in ("welcome", "closed", "consent"):
+            return []
+        blank = DemographicsForm.blank().values
+        found = [f"flow.identity.{name}" for name in ("nik", "kk")
+                 if getattr(flow.identity, name)]
+        found += [f"flow.form.values[{name!r}]" for name, value in flow.form.values.items()
+                  if value != blank.get(name)]
+        return found
 
     # -- faults ---------------------------------------------------------------------------
     def device(self, kind: str) -> Any:
@@ -380,6 +397,11 @@ class Monkey:
                 else:
                     self.tap(target, anywhere=rng.random() < 0.5)
             yield rng.uniform(0.03, 0.4)
+        elif action in ("double", "long_press", "two_fingers"):
+            widgets = self.touchables()
+            if widgets:
+                yield from self.fingers(action, rng.choice(widgets), rng.choice(widgets))
+            yield rng.uniform(0.05, 0.4)
         elif action == "burst":
             keys = [w for w in self.touchables() if type(w).__name__ in ("CharKey",
                                                                           "BackspaceKey")]
@@ -413,6 +435,36 @@ class Monkey:
             yield 0.2
         else:
             yield from self.advance(strict=False)
+
+    def fingers(self, how: str, first: Any, second: Any) -> Iterator[object]:
+        """A double tap on ``first`` (the second tap 0.05-0.5 s later, a button's
+        own or the next view's), a press held 0.5-2 s, or two fingers down at once (a
+        resting palm: ``first``, then ``second``, up in the same order)."""
+        from kivy.tests.common import UnitTestTouch
+
+        rng = self.rng
+        points = [self.point(first), self.point(second)]
+        self.log(f"{how} {type(first).__name__} {str(getattr(first, 'text', ''))[:20]!r}")
+        try:
+            if how == "double":
+                self.touch(*points[0])
+                yield rng.uniform(0.05, 0.5)
+                self.touch(*points[0])
+                return
+            down = [UnitTestTouch(*p) for p in points[:1 if how == "long_press" else 2]]
+            for finger in down:
+                finger.touch_down()
+            yield rng.uniform(0.5, 2.0) if how == "long_press" else rng.uniform(0.05, 0.3)
+            for finger in down:
+                finger.touch_up()
+        except Exception as exc:
+            self.exception("touch handler", exc)
+
+    def point(self, widget: Any) -> tuple[float, float]:
+        box = self.box(widget)
+        if box is None:
+            return widget.to_window(*widget.center)
+        return self.rng.uniform(box[0], box[2]), self.rng.uniform(box[1], box[3])
 
     def swipe(self) -> Iterator[object]:
         from kivy.uix.scrollview import ScrollView
@@ -558,6 +610,7 @@ class Monkey:
             for digit in (c for c in getattr(person, field) if c.isdigit()):
                 self.tap(pad.key_for(digit))
             yield 0.1
+        self.note()  # before OK: the flow keeps the digits only until the session has them
 
     def fill_demographics(self, screen: Any, wait: Callable[..., Any]) -> Iterator[object]:
         """The next thing the form lacks: a text field typed, a chip, a list's item, or
@@ -838,6 +891,7 @@ def main() -> None:
         "help": flow.help_active, "confirm_cancel": flow.confirm_cancel,
         "idle_warning": flow.idle_warning, "waiting_finger": flow.waiting_finger}
     report["trace"] = list(monkey.trace)
+    report["dead_ids"] = sorted(leak_search.DEAD_IDS)
     report["violations"] = violations(report)
     Path(out_path).write_text(json.dumps(report, ensure_ascii=False, default=str))
 

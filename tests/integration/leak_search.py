@@ -16,6 +16,8 @@ from typing import Any
 ATTRS = ("text", "value", "values", "nik", "kk", "receipt", "details", "identity", "strokes")
 #: The screen ids of the images that show a citizen (portrait, signature, preview, finger).
 IMAGE_IDS = ("portrait", "signature", "preview", "image")
+#: The ids met whose widget had gone (weak proxies to a collected widget), for the report.
+DEAD_IDS: set[str] = set()
 
 
 def rendered_hidden(app: Any) -> list[str]:
@@ -71,8 +73,11 @@ def image_id(image: Any) -> str:
     w = image.parent
     while w is not None and w is not w.parent:
         for key, value in getattr(w, "ids", {}).items():
-            if getattr(value, "__self__", value) is image:
-                return key
+            try:
+                if getattr(value, "__self__", value) is image:
+                    return key
+            except ReferenceError:  # an id whose widget is gone (a rebuilt kv rule's)
+                DEAD_IDS.add(f"{type(w).__name__}.ids.{key}")
         w = w.parent
     return ""
 
