@@ -8,24 +8,33 @@ own clock (``clock_script.run_on_clock``). For ``SECONDS`` it picks, from ``SEED
 action after another: a tap on a random visible, enabled, touchable widget of the current
 screen or of the overlay on top (buttons, keypad and keyboard keys, chips, picker items,
 the fields; a stroke on the signature box), a burst of keys, a swipe on a scroll view, a tap
-anywhere, a pause (short; or the flow's clock moved on past the idle warning, or past the
-wipe; with ``SECONDS`` over 120 also a real 30 s wait), the GPIO help button, a device
+anywhere, a double tap, a long press, two fingers at once, a pause (short; or the flow's
+clock moved on past the idle warning, or past the wipe; with ``SECONDS`` over 120 also a
+real wait as long as the wipe takes), the GPIO help button, a device
 fault (camera stills failing, the fingerprint sensor failing, slow, or without a finger;
 the UPS on battery, low, back on mains, read by the real ``power watch`` loop), or one step
-of a citizen who knows what to do (a synthetic citizen: ``kiosk.enrollment.synthetic``).
-Then the faults are cleared and one citizen enrolls from the welcome to the receipt by
-touch: the kiosk must still work.
+of a citizen who knows what to do (a synthetic citizen: ``kiosk.enrollment.synthetic``;
+sometimes changing a step from review, retaking the photo, or leaving the receipt to its
+timer). Every touch goes through the window's own dispatch (Kivy's ``UnitTestTouch``), so
+the app's double-tap guard and the overlays take them as they take a finger's. Then the
+faults are cleared and one citizen enrolls from the welcome to the receipt by touch: the
+kiosk must still work.
 
 Checked, and written to the JSON report (``violations`` empty when all held):
 
 * no exception reached Kivy's handler, a touch handler, a thread, or the log at ERROR;
 * the UI thread never stalled more than ``STALL_S`` (a callback every frame measures the
   gaps, less the time this driver's own checks took);
-* after every wipe no widget holds what any earlier citizen typed or was shown, nor an
-  image of them (``leak_search.widget_leaks``); at the end no live object does either
-  (``leak_search.live_leaks``), and no log line does;
+* after every wipe no widget holds what any earlier citizen typed or was shown (five
+  characters or more, not a text the kiosk shows by itself), nor an image of them
+  (``leak_search.widget_leaks``), and the flow's forms are blank; at the end no live object
+  holds it either (``leak_search.live_leaks``), and no log line does;
 * every receipt number a done screen showed (``receipts``): the test holds each to the
-  journal, with ``kiosk journal check``.
+  journal, with ``kiosk journal check`` and no record left in progress;
+* the final citizen got a receipt (``final``).
+
+The report also carries ``trace``, every action and touch with its time and screen: the
+repro of a failing seed.
 
 ``--plant`` makes the app wrong on purpose (the control): ``leak`` adds a label to the
 identity screen that keeps the NIK typed, ``raise`` makes the Help button's handler raise
@@ -57,6 +66,9 @@ from tests.integration.clock_script import draw_signature, run_on_clock, waits
 
 #: The longest the UI thread may go without a frame (s).
 STALL_S = 1.0
+#: The longest the flow may stay busy (s): a finger the sensor waits for (10 s a try),
+#: slowed down by a fault, then the durable commit.
+BUSY_S = 30.0
 #: Strings shorter than this are not searched for after a wipe ("3" is everywhere).
 MIN_SECRET = 5
 #: Longer than the kiosk waits after a change of view before it takes a tap (SECOND_TAP_S).
@@ -100,6 +112,7 @@ class Monkey:
         self.watcher: threading.Thread | None = None
         self.shutdowns: list[list[str]] = []
         self.last_action = ""
+        self.strict_now = False  # the final citizen: no detours
         self.started = time.monotonic()
         #: Every touch and action, in order (the repro of a failing seed).
         self.trace: collections.deque[str] = collections.deque(maxlen=5000)
@@ -107,7 +120,9 @@ class Monkey:
                        "faults": self.faults, "screens_seen": self.screens, "wipes": 0,
                        "leak_checks": 0, "leaks": [], "exceptions": [], "error_logs": [],
                        "stalls": [], "max_gap_s": 0.0, "receipts": self.receipts,
-                       "log_leaks": [], "live": [], "final": {}, "citizens_started": 0})
+                       "log_leaks": [], "live": [], "final": {}, "citizens_started": 0,
+                       "inconsistent": []})
+        self.busy_since = time.monotonic()
 
     # -- what the monkey sees -----------------------------------------------------------
     def screen(self) -> Any:
@@ -291,6 +306,33 @@ class Monkey:
         if found:
             self.report["leaks"].append({"wipe": self.report["wipes"], "found": found,
                                          "screen": self.app.screens.current})
+
+    def consistent(self) -> None:
+        """The view and the flow agree, and nothing stays busy: the screen shown is the
+        flow's; a session's screens only with a session, welcome and closed only without;
+        no cancel question or idle warning outside a session; the flow busy (a capture, a
+        commit) at most ``BUSY_S`` on end. Each broken rule is reported once."""
+        from kiosk.screens.flow_screens import SESSION_SCREENS
+
+        app, flow = self.app, self.app.flow
+        wrong = []
+        if app.screens.current != flow.screen:
+            wrong.append(f"the view shows {app.screens.current}, the flow is on {flow.screen}")
+        if flow.screen in SESSION_SCREENS and flow.session is None:
+            wrong.append(f"{flow.screen} without a session")
+        if flow.screen in ("welcome", "closed") and flow.session is not None:
+            wrong.append(f"{flow.screen} with a session")
+        if flow.screen not in SESSION_SCREENS and (flow.confirm_cancel or flow.idle_warning):
+            wrong.append(f"a cancel question or idle warning on {flow.screen}")
+        now = time.monotonic()
+        if not flow.busy:
+            self.busy_since = now
+        elif now - self.busy_since > BUSY_S:
+            wrong.append(f"busy on {flow.screen} for over {BUSY_S:g} s")
+        for rule in wrong:
+            if rule not in self.report["inconsistent"]:
+                self.report["inconsistent"].append(rule)
+                self.log(f"INCONSISTENT {rule}")
 
     def stale_forms(self) -> list[str]:
         """Between citizens (welcome, closed) and at a new citizen's consent the flow's
@@ -513,6 +555,8 @@ class Monkey:
         (the final citizen): a wait in vain raises TimeoutError."""
         app = self.app
 
+        self.strict_now = strict
+
         def wait(cond: Callable[[], bool], timeout: float) -> Callable[[], bool]:
             if strict:
                 return self.until(cond, timeout)
@@ -566,7 +610,10 @@ class Monkey:
         elif name == "demographics":
             yield from self.fill_demographics(screen, wait)
         elif name == "portrait":
-            if flow.portrait_jpeg:
+            if flow.portrait_jpeg and not self.strict_now and self.rng.random() < 0.15:
+                self.tap(screen.ids.retake)
+                yield 0.2
+            elif flow.portrait_jpeg:
                 self.tap(nav.primary)
                 yield wait(lambda: app.screens.current != "portrait" and not flow.busy, 15)
             elif not flow.countdown:
@@ -586,12 +633,22 @@ class Monkey:
             self.tap(nav.primary)
             yield wait(lambda: app.screens.current != "signature" and not flow.busy, 15)
         elif name == "review":
+            changes = [w for w in screen.walk() if type(w).__name__ == "SecondaryButton"
+                       and getattr(w.parent, "step", "")]
+            if changes and not self.strict_now and self.rng.random() < 0.3:
+                change = self.rng.choice(changes)  # a step done again, then back here
+                screen.ids.scroll.scroll_to(change, padding=10, animate=False)
+                yield 0.25
+                self.tap(change)
+                yield wait(lambda: app.screens.current != "review" and not flow.busy, 15)
+                return
             self.tap(nav.primary)
             yield wait(lambda: app.screens.current != "review" and not flow.busy, 20)
         elif name == "done":
             self.note()  # the receipt
-            self.tap(nav.primary)
-            yield wait(lambda: app.screens.current != "done", 5)
+            if self.strict_now or self.rng.random() < 0.7:
+                self.tap(nav.primary)  # Finish; else the receipt's own timer
+            yield wait(lambda: app.screens.current != "done", 5 + flow.settings.receipt_s)
 
     def citizen(self) -> SyntheticCitizen:
         if self.person is None:
@@ -753,6 +810,7 @@ class Monkey:
         while time.monotonic() - started < self.seconds:
             with self.own():
                 self.note()
+                self.consistent()
             yield from self.after_wipe()
             self.heal()
             if app.screens.current == "welcome":
@@ -907,6 +965,7 @@ def violations(report: dict[str, Any]) -> list[str]:
     found += [f"leak after wipe {leak['wipe']}: {leak['found']}" for leak in report["leaks"]]
     found += [f"live after the last wipe: {held}" for held in report["live"]]
     found += [f"log line holds a citizen's data: {line}" for line in report["log_leaks"]]
+    found += [f"inconsistent: {rule}" for rule in report["inconsistent"]]
     if not report["plants"] and not report["final"].get("record_id"):
         found.append("the final citizen got no receipt")
     return found
