@@ -28,7 +28,9 @@ Checked, and written to the JSON report (``violations`` empty when all held):
 * after every wipe no widget holds what any earlier citizen typed or was shown (five
   characters or more, not a text the kiosk shows by itself), nor an image of them
   (``leak_search.widget_leaks``), and the flow's forms are blank; at the end no live object
-  holds it either (``leak_search.live_leaks``), and no log line does;
+  holds it either (``leak_search.live_leaks``), nor any log line (the kiosk's from DEBUG)
+  or audit event of the journal;
+* the view and the flow agree, and the flow is never busy for over ``BUSY_S``;
 * every receipt number a done screen showed (``receipts``): the test holds each to the
   journal, with ``kiosk journal check`` and no record left in progress;
 * the final citizen got a receipt (``final``).
@@ -604,6 +606,8 @@ class Monkey:
             self.tap(nav.primary)
             yield wait(lambda: app.screens.current != "consent" and not flow.busy, 15)
         elif name == "identity":
+            if flow.editing and not self.strict_now and self.rng.random() < 0.5:
+                self.person = next(self.people)  # another NIK: the demographics must follow
             yield from self.type_identity(screen)
             self.tap(screen.ids.keypad.key_for("action"))
             yield wait(lambda: app.screens.current != "identity" and not flow.busy, 15)
@@ -882,10 +886,11 @@ class Monkey:
 
 
 class Recorder(logging.Handler):
-    """Every log line (INFO and up): ERROR ones are violations; none may hold a secret."""
+    """Every log line (the kiosk's from DEBUG, Kivy's from INFO): ERROR ones are
+    violations; none may hold a secret."""
 
     def __init__(self) -> None:
-        super().__init__(logging.INFO)
+        super().__init__(logging.DEBUG)
         self.lines: collections.deque[str] = collections.deque(maxlen=50_000)
         self.errors: list[str] = []
 
@@ -927,6 +932,7 @@ def main() -> None:
     root = logging.getLogger()
     root.addHandler(recorder)
     root.setLevel(logging.INFO)
+    logging.getLogger("kiosk").setLevel(logging.DEBUG)  # the kiosk's own lines, all of them
 
     run_on_clock(app, monkey.script(), report, out_path)
     try:
@@ -939,6 +945,17 @@ def main() -> None:
     report["log_leaks"] = [line[:200] for line in recorder.lines
                            if any(s in line for s in secrets)]
     report["log_lines"] = len(recorder.lines)
+    # The journal's audit events (reasons, details) never hold what a citizen entered.
+    from kiosk.journal import Journal
+
+    journal = Journal.open_readonly(config.journal_path)
+    try:
+        events = journal.audit_events(limit=1_000_000)
+    finally:
+        journal.close()
+    report["audit_events"] = len(events)
+    report["audit_leaks"] = [f"{event.event} {event.details}"[:200] for event in events
+                             if any(s in str(event.details) for s in secrets)]
     report["plants"] = sorted(plants)
     report["shutdowns"] = monkey.shutdowns
     flow = app.flow
@@ -966,6 +983,7 @@ def violations(report: dict[str, Any]) -> list[str]:
     found += [f"live after the last wipe: {held}" for held in report["live"]]
     found += [f"log line holds a citizen's data: {line}" for line in report["log_leaks"]]
     found += [f"inconsistent: {rule}" for rule in report["inconsistent"]]
+    found += [f"audit event holds a citizen's data: {line}" for line in report["audit_leaks"]]
     if not report["plants"] and not report["final"].get("record_id"):
         found.append("the final citizen got no receipt")
     return found
