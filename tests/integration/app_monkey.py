@@ -303,7 +303,8 @@ class Monkey:
         with self.own():
             secrets = self.wanted(self.generation)
             found = leak_search.widget_leaks(self.app, secrets)
-        found += self.stale_forms()
+            found += self.stale_forms()
+            self.dead_ids()
         self.report["leak_checks"] += 1
         if found:
             self.report["leaks"].append({"wipe": self.report["wipes"], "found": found,
@@ -335,6 +336,20 @@ class Monkey:
             if rule not in self.report["inconsistent"]:
                 self.report["inconsistent"].append(rule)
                 self.log(f"INCONSISTENT {rule}")
+
+    def dead_ids(self) -> None:
+        """Ids (weak proxies) whose widget is gone, for the report: harmless until code
+        reads one (ReferenceError)."""
+        roots = [self.app.root, *self.app.screens.screens, *self.app.overlays.values()]
+        for root in roots:
+            for w in root.walk():
+                for key, value in getattr(w, "ids", {}).items():
+                    try:
+                        value.__self__  # noqa: B018 - the read is the check
+                    except ReferenceError:
+                        leak_search.DEAD_IDS.add(f"{type(w).__name__}.ids.{key}")
+                    except AttributeError:
+                        pass
 
     def stale_forms(self) -> list[str]:
         """Between citizens (welcome, closed) and at a new citizen's consent the flow's
