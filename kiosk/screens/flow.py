@@ -95,6 +95,9 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.help_active = False
         self.screen = "welcome"
         self._gen = 0  # bumped by wipe(): answers for an older citizen are dropped
+        # Bumped each time Next on the demographics is refused: the screen then brings the
+        # first problem into view (never reset: the screen compares it with the last seen).
+        self.problems_shown = 0
         self._preview_stop: threading.Event | None = None
         self._timers: list[Any] = []
         self._reset()

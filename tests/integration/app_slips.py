@@ -212,6 +212,50 @@ def main() -> None:
         report["screen"] = app.screens.current
         report["session"] = app.flow.session is not None
 
+    def demographics_problem_in_view() -> Iterator[object]:
+        """Next tapped with a field missing that is off the 7-inch panel's page: the name
+        left empty while the citizen is at the chips at the bottom, then the village left
+        empty while at the top. Where each missing row and its message are then."""
+        yield from begin()
+        yield from to_demographics()
+        keyboard = screen().ids.keyboard
+        tap(keyboard.key_for("action"))  # no name typed
+        yield 0.6
+        for text in TYPED[1:]:
+            for char in text:
+                tap(keyboard.key_for(char))
+            tap(keyboard.key_for("action"))
+            yield 0.6
+        yield until(lambda: not app.flow.form.focus)
+        flow = app.flow
+        for field, value in (("religion", "Islam"), ("marital_status", "Kawin"),
+                             ("occupation", "Petani/Pekebun")):
+            flow.form_choose(field, value)
+        flow.form_choose("kelurahan_desa", flow.picker_options("kelurahan_desa")[0][0])
+        scroll = screen().ids.scroll
+        for row, then in (("full_name", "kelurahan_desa"), ("kelurahan_desa", None)):
+            scroll.scroll_y = 0 if row == "full_name" else 1  # at the chips, at the top
+            yield SETTLED_S
+            tap(nav("primary"))
+            yield SETTLED_S
+            widget = screen().ids[row]
+            report[row] = {"error": widget.error, "row": window_box(widget),
+                           "scroll": window_box(scroll), "screen": app.screens.current}
+            if then is None:
+                break
+            flow.form_focus("full_name")  # the name typed; the village unchosen instead
+            for char in TYPED[0]:
+                flow.form_type(char)
+            flow.form_focus(None)
+            flow.form_choose(then, "")
+            yield SETTLED_S
+
+    def window_box(widget: Any) -> list[float]:
+        """``[x0, y0, x1, y1]`` of ``widget`` in the window (y upwards)."""
+        x0, y0 = widget.to_window(widget.x, widget.y)
+        x1, y1 = widget.to_window(widget.right, widget.top)
+        return [x0, y0, x1, y1]
+
     def texts_in(root: Any) -> list[dict[str, Any]]:
         """Each visible label's text and the window box its rendered text covers."""
         from kivy.uix.button import Button
@@ -232,7 +276,8 @@ def main() -> None:
             widget = widget.parent
 
     scenarios = {"second_taps": second_taps, "picker_left_open": picker_left_open,
-                 "camera_fails": camera_fails, "cancel_waiting_finger": cancel_waiting_finger}
+                 "camera_fails": camera_fails, "cancel_waiting_finger": cancel_waiting_finger,
+                 "demographics_problem_in_view": demographics_problem_in_view}
 
     run_on_clock(app, scenarios[scenario](), report, out_path)
     app.run()

@@ -182,3 +182,20 @@ def test_cancel_works_while_the_sensor_waits_for_a_finger(tmp_path: Path,
     report = slip(tmp_path, xdisplay, "cancel_waiting_finger")
     assert report["busy"] is True and report["cancel_disabled"] is False
     assert report["screen"] == "welcome" and report["session"] is False
+
+
+@pytest.mark.gui
+def test_next_refused_brings_the_first_missing_field_and_its_message_into_view(
+        tmp_path: Path, xdisplay: str) -> None:
+    """On the 7-inch panel the family-card form is a scrolling page. Next with the name
+    left empty while the citizen is down at the chips, or the village left empty while at
+    the top: the page scrolls to that row, and its message under it is on the screen (it
+    stayed where it was, the problem out of sight)."""
+    report = slip(tmp_path, xdisplay, "demographics_problem_in_view")
+    for row, message in (("full_name", "Nama lengkap"), ("kelurahan_desa", "Desa")):
+        shown = report[row]
+        assert shown["screen"] == "demographics"
+        assert message in shown["error"], shown
+        _x0, y0, _x1, y1 = shown["row"]
+        _sx0, sy0, _sx1, sy1 = shown["scroll"]
+        assert sy0 - 1 <= y0 and y1 <= sy1 + 1, (row, shown)

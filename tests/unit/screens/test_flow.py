@@ -75,6 +75,28 @@ def test_demographics_are_prefilled_from_the_nik_and_errors_name_the_field(kit: 
     assert "full_name" in kit.flow.form.errors and kit.flow.message
 
 
+def test_next_refused_names_the_first_problem_in_the_order_of_the_screen(kit: Kit) -> None:
+    """RT and the village both left empty: the form shows RT's row above the village's,
+    so RT's message is the one on top and the row the screen scrolls to (the domain lists
+    the village first); each refused Next is counted for the screen to scroll again."""
+    kit.to("demographics")
+    kit.fill_demographics()
+    f = kit.flow
+    f.form_focus("rt")
+    f.form_backspace()
+    f.form_focus(None)
+    f.form_choose("kelurahan_desa", "")
+    before = f.problems_shown
+    f.submit_demographics()
+    assert f.screen == "demographics"
+    assert set(f.form.errors) == {"rt", "kelurahan_desa"}
+    assert f.form.first_problem() == "rt"
+    assert f.message.text("en").startswith("RT ")
+    assert f.problems_shown == before + 1
+    f.submit_demographics()
+    assert f.problems_shown == before + 2
+
+
 def test_a_portrait_can_be_retaken(kit: Kit) -> None:
     kit.to("portrait")
     kit.flow.take_photo()
