@@ -108,6 +108,10 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.session: EnrollmentSession | None = None
         self.busy = False
         self.message: Msg = NONE
+        # Shown on the welcome after an idle wipe (flow_privacy), until a touch or
+        # WIPE_NOTICE_S.
+        self.notice: Msg = NONE
+        self._notice_at = 0.0
         self.confirm_cancel = False
         self.idle_warning = False
         self.idle_left_s = 0
@@ -242,8 +246,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
             if error is None:
                 then(result)
             elif isinstance(error, SessionExpired):
-                self.wipe("session expired")
-                self.message = Msg.of(m.EXPIRED)
+                self.wipe("session expired")  # the welcome says why (Flow.notice)
             elif on_error is not None:
                 on_error(error)
             else:

@@ -250,6 +250,24 @@ def main() -> None:
             flow.form_choose(then, "")
             yield SETTLED_S
 
+    def idle_notice() -> Iterator[object]:
+        """An English citizen walks away at the NIK; someone comes back to the welcome and
+        touches it."""
+        yield from begin("en")
+        tap(nav("primary"))
+        yield on("identity")
+        app.flow.clock = _Ahead(app.flow.clock, 3600)  # nobody touched it for an hour
+        yield until(lambda: app.screens.current == "welcome", 5)
+        yield SETTLED_S
+        languages = ("lang_id", "lang_en")
+        report["before"] = texts_in(screen())
+        report["before_buttons"] = [window_box(screen().ids[name]) for name in languages]
+        tap(screen().ids.welcome)  # the heading: a touch that starts nothing
+        yield SETTLED_S
+        report["after"] = texts_in(screen())
+        report["after_buttons"] = [window_box(screen().ids[name]) for name in languages]
+        report["screen"] = app.screens.current
+
     def window_box(widget: Any) -> list[float]:
         """``[x0, y0, x1, y1]`` of ``widget`` in the window (y upwards)."""
         x0, y0 = widget.to_window(widget.x, widget.y)
@@ -277,7 +295,8 @@ def main() -> None:
 
     scenarios = {"second_taps": second_taps, "picker_left_open": picker_left_open,
                  "camera_fails": camera_fails, "cancel_waiting_finger": cancel_waiting_finger,
-                 "demographics_problem_in_view": demographics_problem_in_view}
+                 "demographics_problem_in_view": demographics_problem_in_view,
+                 "idle_notice": idle_notice}
 
     run_on_clock(app, scenarios[scenario](), report, out_path)
     app.run()

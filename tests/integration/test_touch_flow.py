@@ -17,7 +17,7 @@ from kiosk.config import load_config
 from kiosk.core.vocabulary import LANGUAGES
 from kiosk.i18n import catalog_ids, translate
 from kiosk.journal import Journal
-from kiosk.screens.messages import CALL_OFFICER
+from kiosk.screens.messages import CALL_OFFICER, IDLE_ENDED
 from kiosk.sealing import DeviceKey, Opener, build_packet
 from kiosk.sealing_keys import load_central_private_key
 from tests.conftest import REPO, kiosk_env, write_config
@@ -199,3 +199,29 @@ def test_next_refused_brings_the_first_missing_field_and_its_message_into_view(
         _x0, y0, _x1, y1 = shown["row"]
         _sx0, sy0, _sx1, sy1 = shown["scroll"]
         assert sy0 - 1 <= y0 and y1 <= sy1 + 1, (row, shown)
+
+
+@pytest.mark.gui
+def test_the_welcome_after_the_idle_wipe_says_why_until_touched(tmp_path: Path,
+                                                               xdisplay: str) -> None:
+    """A citizen in English walks away; the idle wipe. Whoever comes back reads on the
+    welcome, in English and on the 7-inch panel, that the session ended and what was
+    entered is deleted; a touch takes it away and the welcome is in Indonesian again."""
+    report = slip(tmp_path, xdisplay, "idle_notice")
+    notice = translate(IDLE_ENDED, "en")
+    before = [t["text"] for t in report["before"]]
+    assert notice in before and "e-KTP Recording" in before, before
+    for label in report["before"]:
+        x0, y0, x1, y1 = label["box"]
+        assert x0 >= -1 and x1 <= 801 and y0 >= -1 and y1 <= 481, label
+    after = [t["text"] for t in report["after"]]
+    assert report["screen"] == "welcome"
+    assert notice not in after and "Selamat datang" in after, after
+    # Nothing over anything else, with the notice or without (the Indonesian help line
+    # takes two lines beside its button).
+    for when in ("before", "after"):
+        boxes = [t["box"] for t in report[when]] + report[f"{when}_buttons"]
+        for a, b in itertools.combinations(boxes, 2):
+            apart = (a[3] <= b[1] + 1 or b[3] <= a[1] + 1 or a[2] <= b[0] + 1
+                     or b[2] <= a[0] + 1)
+            assert apart, f"{when}: {a} overlaps {b}"
