@@ -268,6 +268,56 @@ def main() -> None:
         report["after_buttons"] = [window_box(screen().ids[name]) for name in languages]
         report["screen"] = app.screens.current
 
+    def list_double_taps() -> Iterator[object]:
+        """Double taps on the family-card form: on the occupation row (the list opens
+        under the second tap), on an occupation (the list closes over the form's rows),
+        and on the keyboard's Next (the next field's keyboard under the second tap)."""
+        import time
+
+        yield from begin()
+        yield from to_demographics()
+        keyboard = screen().ids.keyboard
+        for char in TYPED[0]:
+            tap(keyboard.key_for(char))
+        x, y = centre(keyboard.key_for("action"))
+        tap_at(x, y)
+        yield 0.15  # a quick double tap: the second a few frames after the first
+        tap_at(x, y)
+        yield SETTLED_S
+        report["after_next"] = app.flow.form.focus  # the place of birth, or skipped?
+        app.flow.form_focus(None)  # the form, not the keyboard
+        yield SETTLED_S
+        row = screen().ids.occupation
+        screen().ids.scroll.scroll_to(row, padding=10, animate=False)
+        yield SETTLED_S
+        x, y = centre(row)
+        tap_at(x, y)
+        yield until(lambda: "PickerPopup" in modals(), 5)
+        tap_at(x, y)  # the second tap lands on the list just opened
+        yield SETTLED_S
+        report["row_twice"] = {"open": modals(), "occupation": app.flow.form.values[
+            "occupation"]}
+        if not modals():  # the second tap chose one and closed it: open it again
+            tap_at(x, y)
+            yield until(lambda: "PickerPopup" in modals(), 5)
+            yield SETTLED_S
+        popup = next(w for w in Window.children if type(w).__name__ == "PickerPopup")
+        options = [w for w in popup.ids.list.walk() if type(w).__name__ == "PickerOption"
+                   and w.text]
+        # The option nearest the middle of the window: over the form's rows, not its bars.
+        option = min(options, key=lambda w: abs(centre(w)[1] - Window.height / 2))
+        x, y = centre(option)
+        before = dict(app.flow.form.values)
+        first = time.monotonic()
+        tap_at(x, y)
+        yield until(lambda: not modals(), 5)
+        tap_at(x, y)  # the second tap lands on the form where the list was
+        report["apart_s"] = time.monotonic() - first
+        yield SETTLED_S
+        report["option_twice"] = {
+            "open": modals(), "focus": app.flow.form.focus,
+            "changed": sorted(k for k, v in app.flow.form.values.items() if before[k] != v)}
+
     def window_box(widget: Any) -> list[float]:
         """``[x0, y0, x1, y1]`` of ``widget`` in the window (y upwards)."""
         x0, y0 = widget.to_window(widget.x, widget.y)
@@ -296,7 +346,7 @@ def main() -> None:
     scenarios = {"second_taps": second_taps, "picker_left_open": picker_left_open,
                  "camera_fails": camera_fails, "cancel_waiting_finger": cancel_waiting_finger,
                  "demographics_problem_in_view": demographics_problem_in_view,
-                 "idle_notice": idle_notice}
+                 "idle_notice": idle_notice, "list_double_taps": list_double_taps}
 
     run_on_clock(app, scenarios[scenario](), report, out_path)
     app.run()

@@ -225,3 +225,18 @@ def test_the_welcome_after_the_idle_wipe_says_why_until_touched(tmp_path: Path,
             apart = (a[3] <= b[1] + 1 or b[3] <= a[1] + 1 or a[2] <= b[0] + 1
                      or b[2] <= a[0] + 1)
             assert apart, f"{when}: {a} overlaps {b}"
+
+
+@pytest.mark.gui
+def test_a_double_tap_on_a_list_or_the_keyboards_next_acts_once(tmp_path: Path,
+                                                                xdisplay: str) -> None:
+    """Double taps on the family-card form, the second tap after the first changed what
+    lies under the finger: on the occupation row it chose the occupation under it in the
+    list just opened (civil servant, unseen); on an occupation it opened the list of the
+    form's row under the closed list; on the keyboard's Next it skipped the place of
+    birth. Each acts once."""
+    report = slip(tmp_path, xdisplay, "list_double_taps")
+    assert report["after_next"] == "place_of_birth"
+    assert report["row_twice"] == {"open": ["PickerPopup"], "occupation": ""}
+    assert report["apart_s"] < 0.5  # a double tap, as the kiosk counts one
+    assert report["option_twice"] == {"open": [], "focus": None, "changed": ["occupation"]}
