@@ -32,10 +32,12 @@ DEVICE_KINDS = ("fingerprint", "camera", "gpio")
 #: Seconds after a wipe before the last citizen's garbage is collected (if none began).
 GC_AFTER_WIPE_S = 1.0
 #: A double tap across a change of view: a second touch this soon after the one before it,
-#: and this near it, once the screen or an overlay changed in between, was meant for the
-#: view that is gone (OK on the keypad would type into the keyboard that replaced it, Done
-#: on the signature would confirm the review). 0.5 s is the usual longest double-click
-#: time; 10 mm is the smallest touch target.
+#: and this near it, once the screen, an overlay, a list or the field typed into changed in
+#: between, was meant for the view that is gone (OK on the keypad would type into the
+#: keyboard that replaced it, Done on the signature would confirm the review, a row's list
+#: would take the second tap as a choice, a choice's row under the closed list would open
+#: its own, Next on the keyboard would skip a field). 0.5 s is the usual longest
+#: double-click time; 10 mm is the smallest touch target.
 SECOND_TAP_S = 0.5
 SECOND_TAP_MM = 10.0
 #: The overlays (``kiosk.screens.chrome`` classes), opened over any screen by the flow.
@@ -88,6 +90,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
     from kivy.lang import Builder
     from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
     from kivy.uix.boxlayout import BoxLayout
+    from kivy.uix.modalview import ModalView
     from kivy.uix.screenmanager import NoTransition, ScreenManager
 
     from kiosk.screens import chrome
@@ -160,6 +163,8 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self._generation = self.flow.generation
             self._collect: Any = None  # the collection after a wipe (see _sync_app)
             Window.bind(on_touch_down=self._on_any_touch)
+            # A list (the pickers, opened by a screen, not the flow) opening or closing.
+            Window.bind(children=lambda *_args: self._note_view())
             self._last_down: tuple[float, tuple[float, float]] = (-math.inf, (0.0, 0.0))
             self._view: tuple[object, ...] = ()  # what the citizen sees (see _note_view)
             self._view_changed_at = -math.inf
@@ -283,11 +288,13 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self._note_view()
 
         def _note_view(self) -> None:
-            """Remember when the view last changed: the screen, an overlay, or the
-            demographics' keyboard taking the place of the form (or giving it back)."""
+            """Remember when the view last changed: the screen, an overlay, a list opened
+            over a screen (or closed), or the demographics' field typed into (the keyboard
+            taking the place of the form, the next field, the form again)."""
             flow = self.flow
+            modals = tuple(id(w) for w in Window.children if isinstance(w, ModalView))
             view = (self.screens.current, flow.confirm_cancel, flow.idle_warning,
-                    flow.help_active, flow.form.focus is None)
+                    flow.help_active, flow.form.focus, modals)
             if view != self._view:
                 self._view = view
                 self._view_changed_at = time.monotonic()

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kivy.animation import Animation
 from kivy.app import App
+from kivy.clock import Clock
 from kivy.properties import DictProperty, ListProperty, StringProperty
 
 from kiosk.screens.base import KioskScreen
-from kiosk.screens.forms import CHOICE_FIELDS, PICKER_FIELDS, TEXT_FIELDS
+from kiosk.screens.forms import CHOICE_FIELDS, PICKER_FIELDS, ROW_OF_PART, TEXT_FIELDS
 from kiosk.screens.widgets import PickerPopup
 
 
@@ -24,8 +26,13 @@ class DemographicsScreen(KioskScreen):
     typing_value = StringProperty("")
     typing_error = StringProperty("")
 
+    #: Seconds the form takes to scroll to a problem: quick, but seen to move (the citizen
+    #: sees where the page went, not a page that jumped).
+    SCROLL_S = 0.25
+
     def __init__(self, **kwargs: Any) -> None:
         self._picker: PickerPopup | None = None  # the list open over the form, if any
+        self._problems_seen: int | None = None  # the flow's problems_shown last brought up
         super().__init__(**kwargs)
 
     def refresh(self, flow: Any) -> None:
@@ -55,6 +62,25 @@ class DemographicsScreen(KioskScreen):
                 ids[name].options = options
         for name in CHOICE_FIELDS:
             ids[name].selected, ids[name].error = values[name], errors.get(name, "")
+        if self._problems_seen != flow.problems_shown:
+            # Next was refused: the first problem may be off the 7-inch panel's page (the
+            # name's row, with the citizen scrolled down to the chips). Scrolled to once
+            # the messages are laid out (the rows grow by them), the next frame.
+            first = ROW_OF_PART.get(flow.form.first_problem() or "")
+            if self._problems_seen is not None:
+                Clock.schedule_once(lambda _dt: self.show_problem(first), 0)
+            self._problems_seen = flow.problems_shown
+
+    def show_problem(self, row: str | None) -> None:
+        """Scroll the form so that ``row`` (an id in it) and the message under it are in
+        view; None: to the top, where the message of a problem of no row is."""
+        scroll = self.ids.scroll
+        animation = {"d": self.SCROLL_S, "t": "out_quad"}
+        if row is None:
+            Animation.stop_all(scroll, "scroll_y")
+            Animation(scroll_y=1.0, **animation).start(scroll)
+        else:
+            scroll.scroll_to(self.ids[row], padding=0, animate=animation)
 
     @staticmethod
     def label(name: str) -> str:

@@ -95,6 +95,9 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.help_active = False
         self.screen = "welcome"
         self._gen = 0  # bumped by wipe(): answers for an older citizen are dropped
+        # Bumped each time Next on the demographics is refused: the screen then brings the
+        # first problem into view (never reset: the screen compares it with the last seen).
+        self.problems_shown = 0
         self._preview_stop: threading.Event | None = None
         self._timers: list[Any] = []
         self._reset()
@@ -105,6 +108,10 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.session: EnrollmentSession | None = None
         self.busy = False
         self.message: Msg = NONE
+        # Shown on the welcome after an idle wipe (flow_privacy), until a touch or
+        # WIPE_NOTICE_S.
+        self.notice: Msg = NONE
+        self._notice_at = 0.0
         self.confirm_cancel = False
         self.idle_warning = False
         self.idle_left_s = 0
@@ -239,8 +246,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
             if error is None:
                 then(result)
             elif isinstance(error, SessionExpired):
-                self.wipe("session expired")
-                self.message = Msg.of(m.EXPIRED)
+                self.wipe("session expired")  # the welcome says why (Flow.notice)
             elif on_error is not None:
                 on_error(error)
             else:

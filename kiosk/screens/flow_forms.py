@@ -151,7 +151,14 @@ class FormSteps:
         checked = self.form.check(nik, self.today())
         if checked is None:
             self.message = self.form.first_error()
+            self.problems_shown += 1
             self.view.update()
             return
-        self._run(lambda: session.confirm_demographics(checked), lambda _r: self._show_step())
+
+        def refused(error: BaseException) -> None:  # the session's own check: shown on top
+            self._fail(error)
+            self.problems_shown += 1
+
+        self._run(lambda: session.confirm_demographics(checked), lambda _r: self._show_step(),
+                  on_error=refused)
 

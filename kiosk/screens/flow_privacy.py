@@ -14,10 +14,19 @@ import contextlib
 import logging
 
 from kiosk.errors import SessionExpired
+from kiosk.screens import messages as m
 from kiosk.screens.flow_screens import SESSION_SCREENS
 from kiosk.screens.forms import DemographicsForm
+from kiosk.screens.messages import NONE, Msg
 
-__all__ = ["PrivacyTimers"]
+__all__ = ["IDLE_WIPES", "WIPE_NOTICE_S", "PrivacyTimers"]
+
+#: Wipes the citizen did not ask for: nobody touched the screen (the idle warning ran out,
+#: or the session's own timeout). The welcome then says so, in the citizen's language.
+IDLE_WIPES = frozenset({"idle", "session expired"})
+#: How long that notice stays on the welcome unless touched: long enough for a citizen who
+#: stepped away to come back and read it, short enough to greet the next one plainly.
+WIPE_NOTICE_S = 120.0
 
 # The flow's one logger: its lines keep one name, whichever of its modules writes them.
 log = logging.getLogger("kiosk.screens.flow")
@@ -29,10 +38,21 @@ class PrivacyTimers:
     # -- touch and the idle timer ---------------------------------------------------------
     def touch(self) -> None:
         """Any touch: the citizen is still here."""
+        shown = bool(self.notice)  # not one this very touch brings (an expired session)
         self._activity()
         if self.idle_warning:
             self.idle_warning = False
             self.view.update()
+        if shown:
+            self._end_notice()
+
+    def _end_notice(self) -> None:
+        """The welcome's notice of an idle wipe goes, and with it the wiped citizen's
+        language: the welcome is in the kiosk's own again."""
+        self.notice = NONE
+        if self.session is None:
+            self.language = self.default_language
+        self.view.update()
 
     def _activity(self) -> None:
         now = self.clock()
@@ -50,6 +70,8 @@ class PrivacyTimers:
     def tick(self) -> None:
         """Once a second from the app: the idle warning, the wipe, the receipt's end."""
         now = self.clock()
+        if self.notice and now - self._notice_at >= WIPE_NOTICE_S:
+            self._end_notice()
         if self.screen == "done":
             if now - self._receipt_at >= self.settings.receipt_s:
                 self.wipe("receipt shown")
@@ -98,8 +120,15 @@ class PrivacyTimers:
         if session is not None and not session.is_finished:
             self.executor.submit(lambda: session.abort(reason), lambda _r, _e: None)
         log.info("session wiped: %s", reason)
+        language = self.language
         self._clear_personal()
         self._reset()
+        if reason in IDLE_WIPES:
+            # For the citizen who comes back: what happened, in their language (the
+            # welcome too, until the notice goes); nothing of theirs.
+            self.language = language
+            self.notice = Msg.of(m.IDLE_ENDED, "info")
+            self._notice_at = self.clock()
         self.help_active = False
         self.show("welcome" if self.accepting else "closed")
 

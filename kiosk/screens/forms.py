@@ -161,6 +161,17 @@ PICKER_FIELDS = {"kecamatan": N_("Kecamatan"),
                  "kelurahan_desa": N_("Village"),
                  "occupation": N_("Occupation")}
 assert set(BLOOD_TYPES) >= set(CHOICE_FIELDS["blood_type"][1])  # noqa: S101
+#: The demographics form's rows top to bottom, each with the parts of the domain's problems
+#: shown under it (RT and RW share a row). A problem of no row (the date of birth or sex
+#: against the NIK, eligibility) is about what the NIK says, shown above every row.
+FORM_ROWS: dict[str, tuple[str, ...]] = {
+    "full_name": ("full_name",), "place_of_birth": ("place_of_birth",),
+    "address": ("address",), "rt": ("rt", "rw"), "kecamatan": ("kecamatan",),
+    "kelurahan_desa": ("kelurahan_desa",), "occupation": ("occupation",),
+    "religion": ("religion",), "marital_status": ("marital_status",),
+    "blood_type": ("blood_type",), "citizenship": ("citizenship",),
+}
+ROW_OF_PART = {part: row for row, parts in FORM_ROWS.items() for part in parts}
 
 
 @dataclass
@@ -230,5 +241,15 @@ class DemographicsForm:
                                                           problem.message_en))
         return None if problems else demographics
 
+    def first_problem(self) -> str | None:
+        """The part of the first problem as the citizen reads the screen, top to bottom
+        (a problem of no row first: it is shown above the rows); None when none."""
+        rows = list(FORM_ROWS)
+        return min(self.errors, default=None,
+                   key=lambda part: (rows.index(ROW_OF_PART[part]) + 1
+                                     if part in ROW_OF_PART else 0))
+
     def first_error(self) -> Msg:
-        return next(iter(self.errors.values()), NONE)
+        """The message of :meth:`first_problem` (shown at the top of the form)."""
+        part = self.first_problem()
+        return NONE if part is None else self.errors[part]

@@ -74,6 +74,10 @@ DISK_FULL = N_("The kiosk cannot save any more recordings. Please press HELP to 
                "officer.")
 SAVE_FAILED = N_("Your data could not be saved. Please try again, or press HELP.")
 EXPIRED = N_("Your session ended because it was idle too long. Please start again.")
+#: On the welcome after the idle wipe (or the session's own expiry), for the citizen who
+#: comes back: nothing personal, and true: the session aborted, its record was deleted.
+IDLE_ENDED = N_("Your session ended because the screen was not touched for a while. "
+                "What you entered has been deleted.")
 BUSY = N_("Please wait, still working.")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.clock import Clock
-from kivy.properties import NumericProperty
+from kivy.properties import NumericProperty, StringProperty
 
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.messages import N_
@@ -23,6 +23,9 @@ ATTRACT_S = 4.0
 class WelcomeScreen(KioskScreen):
     keep_rendered = True  # shown between citizens: ready at once
     attract_index = NumericProperty(0)
+    #: Why the last session ended, when the kiosk ended it (the flow's ``notice``): shown
+    #: in place of the attract loop until a touch or a while.
+    notice = StringProperty("")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -39,6 +42,9 @@ class WelcomeScreen(KioskScreen):
 
     def _next(self, _dt: float) -> None:
         self.attract_index = (self.attract_index + 1) % len(ATTRACT)
+
+    def refresh(self, flow: Any) -> None:
+        self.notice = flow.notice.text(flow.language) if flow.notice else ""
 
     @property
     def attract_lines(self) -> tuple[str, ...]:

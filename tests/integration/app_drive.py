@@ -171,13 +171,16 @@ def main() -> None:
             yield 0.15
             tap(row)
             yield until(lambda: any(isinstance(w, ModalView) for w in Window.children))
-            yield 0.4
+            # The first option may lie where the row was: a tap there sooner is taken for
+            # the row's second (kiosk.app.SECOND_TAP_S); a citizen reads the list first.
+            yield 0.6
             modal = next(w for w in Window.children if isinstance(w, ModalView))
             note_screen(f"picker-{field}")
             option = next(w for w in modal.walk() if type(w).__name__ == "PickerOption"
                           and w.text)
             tap(option)
             yield until(lambda: not any(isinstance(w, ModalView) for w in Window.children))
+            yield 0.6  # likewise the next row where the option was, once the list closed
         yield 0.2
         scroll_to(screen().ids.full_name)
         yield 0.2

@@ -212,6 +212,118 @@ def main() -> None:
         report["screen"] = app.screens.current
         report["session"] = app.flow.session is not None
 
+    def demographics_problem_in_view() -> Iterator[object]:
+        """Next tapped with a field missing that is off the 7-inch panel's page: the name
+        left empty while the citizen is at the chips at the bottom, then the village left
+        empty while at the top. Where each missing row and its message are then."""
+        yield from begin()
+        yield from to_demographics()
+        keyboard = screen().ids.keyboard
+        tap(keyboard.key_for("action"))  # no name typed
+        yield 0.6
+        for text in TYPED[1:]:
+            for char in text:
+                tap(keyboard.key_for(char))
+            tap(keyboard.key_for("action"))
+            yield 0.6
+        yield until(lambda: not app.flow.form.focus)
+        flow = app.flow
+        for field, value in (("religion", "Islam"), ("marital_status", "Kawin"),
+                             ("occupation", "Petani/Pekebun")):
+            flow.form_choose(field, value)
+        flow.form_choose("kelurahan_desa", flow.picker_options("kelurahan_desa")[0][0])
+        scroll = screen().ids.scroll
+        for row, then in (("full_name", "kelurahan_desa"), ("kelurahan_desa", None)):
+            scroll.scroll_y = 0 if row == "full_name" else 1  # at the chips, at the top
+            yield SETTLED_S
+            tap(nav("primary"))
+            yield SETTLED_S
+            widget = screen().ids[row]
+            report[row] = {"error": widget.error, "row": window_box(widget),
+                           "scroll": window_box(scroll), "screen": app.screens.current}
+            if then is None:
+                break
+            flow.form_focus("full_name")  # the name typed; the village unchosen instead
+            for char in TYPED[0]:
+                flow.form_type(char)
+            flow.form_focus(None)
+            flow.form_choose(then, "")
+            yield SETTLED_S
+
+    def idle_notice() -> Iterator[object]:
+        """An English citizen walks away at the NIK; someone comes back to the welcome and
+        touches it."""
+        yield from begin("en")
+        tap(nav("primary"))
+        yield on("identity")
+        app.flow.clock = _Ahead(app.flow.clock, 3600)  # nobody touched it for an hour
+        yield until(lambda: app.screens.current == "welcome", 5)
+        yield SETTLED_S
+        languages = ("lang_id", "lang_en")
+        report["before"] = texts_in(screen())
+        report["before_buttons"] = [window_box(screen().ids[name]) for name in languages]
+        tap(screen().ids.welcome)  # the heading: a touch that starts nothing
+        yield SETTLED_S
+        report["after"] = texts_in(screen())
+        report["after_buttons"] = [window_box(screen().ids[name]) for name in languages]
+        report["screen"] = app.screens.current
+
+    def list_double_taps() -> Iterator[object]:
+        """Double taps on the family-card form: on the occupation row (the list opens
+        under the second tap), on an occupation (the list closes over the form's rows),
+        and on the keyboard's Next (the next field's keyboard under the second tap)."""
+        import time
+
+        yield from begin()
+        yield from to_demographics()
+        keyboard = screen().ids.keyboard
+        for char in TYPED[0]:
+            tap(keyboard.key_for(char))
+        x, y = centre(keyboard.key_for("action"))
+        tap_at(x, y)
+        yield 0.15  # a quick double tap: the second a few frames after the first
+        tap_at(x, y)
+        yield SETTLED_S
+        report["after_next"] = app.flow.form.focus  # the place of birth, or skipped?
+        app.flow.form_focus(None)  # the form, not the keyboard
+        yield SETTLED_S
+        row = screen().ids.occupation
+        screen().ids.scroll.scroll_to(row, padding=10, animate=False)
+        yield SETTLED_S
+        x, y = centre(row)
+        tap_at(x, y)
+        yield until(lambda: "PickerPopup" in modals(), 5)
+        tap_at(x, y)  # the second tap lands on the list just opened
+        yield SETTLED_S
+        report["row_twice"] = {"open": modals(), "occupation": app.flow.form.values[
+            "occupation"]}
+        if not modals():  # the second tap chose one and closed it: open it again
+            tap_at(x, y)
+            yield until(lambda: "PickerPopup" in modals(), 5)
+            yield SETTLED_S
+        popup = next(w for w in Window.children if type(w).__name__ == "PickerPopup")
+        options = [w for w in popup.ids.list.walk() if type(w).__name__ == "PickerOption"
+                   and w.text]
+        # The option nearest the middle of the window: over the form's rows, not its bars.
+        option = min(options, key=lambda w: abs(centre(w)[1] - Window.height / 2))
+        x, y = centre(option)
+        before = dict(app.flow.form.values)
+        first = time.monotonic()
+        tap_at(x, y)
+        yield until(lambda: not modals(), 5)
+        tap_at(x, y)  # the second tap lands on the form where the list was
+        report["apart_s"] = time.monotonic() - first
+        yield SETTLED_S
+        report["option_twice"] = {
+            "open": modals(), "focus": app.flow.form.focus,
+            "changed": sorted(k for k, v in app.flow.form.values.items() if before[k] != v)}
+
+    def window_box(widget: Any) -> list[float]:
+        """``[x0, y0, x1, y1]`` of ``widget`` in the window (y upwards)."""
+        x0, y0 = widget.to_window(widget.x, widget.y)
+        x1, y1 = widget.to_window(widget.right, widget.top)
+        return [x0, y0, x1, y1]
+
     def texts_in(root: Any) -> list[dict[str, Any]]:
         """Each visible label's text and the window box its rendered text covers."""
         from kivy.uix.button import Button
@@ -232,7 +344,9 @@ def main() -> None:
             widget = widget.parent
 
     scenarios = {"second_taps": second_taps, "picker_left_open": picker_left_open,
-                 "camera_fails": camera_fails, "cancel_waiting_finger": cancel_waiting_finger}
+                 "camera_fails": camera_fails, "cancel_waiting_finger": cancel_waiting_finger,
+                 "demographics_problem_in_view": demographics_problem_in_view,
+                 "idle_notice": idle_notice, "list_double_taps": list_double_taps}
 
     run_on_clock(app, scenarios[scenario](), report, out_path)
     app.run()

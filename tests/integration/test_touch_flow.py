@@ -17,7 +17,7 @@ from kiosk.config import load_config
 from kiosk.core.vocabulary import LANGUAGES
 from kiosk.i18n import catalog_ids, translate
 from kiosk.journal import Journal
-from kiosk.screens.messages import CALL_OFFICER
+from kiosk.screens.messages import CALL_OFFICER, IDLE_ENDED
 from kiosk.sealing import DeviceKey, Opener, build_packet
 from kiosk.sealing_keys import load_central_private_key
 from tests.conftest import REPO, kiosk_env, write_config
@@ -182,3 +182,61 @@ def test_cancel_works_while_the_sensor_waits_for_a_finger(tmp_path: Path,
     report = slip(tmp_path, xdisplay, "cancel_waiting_finger")
     assert report["busy"] is True and report["cancel_disabled"] is False
     assert report["screen"] == "welcome" and report["session"] is False
+
+
+@pytest.mark.gui
+def test_next_refused_brings_the_first_missing_field_and_its_message_into_view(
+        tmp_path: Path, xdisplay: str) -> None:
+    """On the 7-inch panel the family-card form is a scrolling page. Next with the name
+    left empty while the citizen is down at the chips, or the village left empty while at
+    the top: the page scrolls to that row, and its message under it is on the screen (it
+    stayed where it was, the problem out of sight)."""
+    report = slip(tmp_path, xdisplay, "demographics_problem_in_view")
+    for row, message in (("full_name", "Nama lengkap"), ("kelurahan_desa", "Desa")):
+        shown = report[row]
+        assert shown["screen"] == "demographics"
+        assert message in shown["error"], shown
+        _x0, y0, _x1, y1 = shown["row"]
+        _sx0, sy0, _sx1, sy1 = shown["scroll"]
+        assert sy0 - 1 <= y0 and y1 <= sy1 + 1, (row, shown)
+
+
+@pytest.mark.gui
+def test_the_welcome_after_the_idle_wipe_says_why_until_touched(tmp_path: Path,
+                                                               xdisplay: str) -> None:
+    """A citizen in English walks away; the idle wipe. Whoever comes back reads on the
+    welcome, in English and on the 7-inch panel, that the session ended and what was
+    entered is deleted; a touch takes it away and the welcome is in Indonesian again."""
+    report = slip(tmp_path, xdisplay, "idle_notice")
+    notice = translate(IDLE_ENDED, "en")
+    before = [t["text"] for t in report["before"]]
+    assert notice in before and "e-KTP Recording" in before, before
+    for label in report["before"]:
+        x0, y0, x1, y1 = label["box"]
+        assert x0 >= -1 and x1 <= 801 and y0 >= -1 and y1 <= 481, label
+    after = [t["text"] for t in report["after"]]
+    assert report["screen"] == "welcome"
+    assert notice not in after and "Selamat datang" in after, after
+    # Nothing over anything else, with the notice or without (the Indonesian help line
+    # takes two lines beside its button).
+    for when in ("before", "after"):
+        boxes = [t["box"] for t in report[when]] + report[f"{when}_buttons"]
+        for a, b in itertools.combinations(boxes, 2):
+            apart = (a[3] <= b[1] + 1 or b[3] <= a[1] + 1 or a[2] <= b[0] + 1
+                     or b[2] <= a[0] + 1)
+            assert apart, f"{when}: {a} overlaps {b}"
+
+
+@pytest.mark.gui
+def test_a_double_tap_on_a_list_or_the_keyboards_next_acts_once(tmp_path: Path,
+                                                                xdisplay: str) -> None:
+    """Double taps on the family-card form, the second tap after the first changed what
+    lies under the finger: on the occupation row it chose the occupation under it in the
+    list just opened (civil servant, unseen); on an occupation it opened the list of the
+    form's row under the closed list; on the keyboard's Next it skipped the place of
+    birth. Each acts once."""
+    report = slip(tmp_path, xdisplay, "list_double_taps")
+    assert report["after_next"] == "place_of_birth"
+    assert report["row_twice"] == {"open": ["PickerPopup"], "occupation": ""}
+    assert report["apart_s"] < 0.5  # a double tap, as the kiosk counts one
+    assert report["option_twice"] == {"open": [], "focus": None, "changed": ["occupation"]}

@@ -75,6 +75,28 @@ def test_demographics_are_prefilled_from_the_nik_and_errors_name_the_field(kit: 
     assert "full_name" in kit.flow.form.errors and kit.flow.message
 
 
+def test_next_refused_names_the_first_problem_in_the_order_of_the_screen(kit: Kit) -> None:
+    """RT and the village both left empty: the form shows RT's row above the village's,
+    so RT's message is the one on top and the row the screen scrolls to (the domain lists
+    the village first); each refused Next is counted for the screen to scroll again."""
+    kit.to("demographics")
+    kit.fill_demographics()
+    f = kit.flow
+    f.form_focus("rt")
+    f.form_backspace()
+    f.form_focus(None)
+    f.form_choose("kelurahan_desa", "")
+    before = f.problems_shown
+    f.submit_demographics()
+    assert f.screen == "demographics"
+    assert set(f.form.errors) == {"rt", "kelurahan_desa"}
+    assert f.form.first_problem() == "rt"
+    assert f.message.text("en").startswith("RT ")
+    assert f.problems_shown == before + 1
+    f.submit_demographics()
+    assert f.problems_shown == before + 2
+
+
 def test_a_portrait_can_be_retaken(kit: Kit) -> None:
     kit.to("portrait")
     kit.flow.take_photo()
@@ -194,6 +216,43 @@ def test_idle_warning_gives_time_to_continue_then_wipes(kit: Kit) -> None:
     kit.flow.tick()
     assert kit.flow.screen == "welcome" and kit.flow.session is None
     assert kit.flow.form.values["full_name"] == ""
+
+
+def test_after_the_idle_wipe_the_welcome_says_why_in_the_citizens_language(kit: Kit) -> None:
+    """The citizen walked away: the welcome then tells whoever comes back that the session
+    ended and what was entered is deleted (true: the record is gone from the journal), in
+    English as chosen, until a touch; then the welcome is in the kiosk's language again."""
+    kit.to("demographics", "en")
+    record_id = kit.flow.session.record_id
+    assert record_id in {r.id for r in kit.runtime.journal.records()}
+    kit.clock.now += 61
+    kit.flow.tick()
+    kit.clock.now += 30
+    kit.flow.tick()
+    assert kit.flow.screen == "welcome" and kit.flow.session is None
+    assert record_id not in {r.id for r in kit.runtime.journal.records()}
+    assert kit.flow.language == "en"
+    assert kit.flow.notice.text("en").startswith("Your session ended because the screen")
+    assert kit.flow.notice.text("id").startswith("Sesi Anda berakhir")
+    kit.flow.touch()
+    assert not kit.flow.notice and kit.flow.language == "id"
+
+
+def test_the_wipe_notice_goes_by_itself_and_not_after_a_cancel(kit: Kit) -> None:
+    kit.to("consent", "en")
+    kit.clock.now += 91
+    kit.flow.tick()
+    assert kit.flow.notice
+    kit.clock.now += 119
+    kit.flow.tick()
+    assert kit.flow.notice and kit.flow.language == "en"
+    kit.clock.now += 2
+    kit.flow.tick()
+    assert not kit.flow.notice and kit.flow.language == "id"
+    kit.to("consent", "en")  # the citizen stops on purpose: nothing to explain
+    kit.flow.ask_cancel()
+    kit.flow.answer_cancel(True)
+    assert kit.flow.screen == "welcome" and not kit.flow.notice
 
 
 def test_the_receipt_returns_to_welcome_by_itself(kit: Kit) -> None:
