@@ -39,7 +39,7 @@ os.environ.setdefault("KIVY_NO_ARGS", "1")
 # would otherwise run alone while the other workers sit idle. A stale list only costs time.
 LONGEST_FIRST = (
     "integration/test_update.py", "integration/test_touch_flow.py",
-    "integration/test_doctor.py", "integration/test_intake_server.py",
+    "integration/test_monkey.py", "integration/test_doctor.py", "integration/test_intake_server.py",
     "integration/test_upload_badlink.py", "powercut/test_power_cut.py",
     "integration/test_intake_cluster.py", "integration/test_kill.py",
     "integration/test_upload.py", "integration/test_citizen_memory.py",

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from kiosk.app import create_app
 from kiosk.config import load_config
+from tests.integration import leak_search
 from tests.integration.clock_script import draw_signature, run_on_clock, waits
 
 # A citizen whose numbers appear nowhere in the kiosk's code or docs (the search for what
@@ -43,7 +44,6 @@ def main() -> None:
 
     from kivy.core.window import Window
     from kivy.tests.common import UnitTestTouch
-    from kivy.uix.image import Image
     from kivy.uix.label import Label
     from kivy.uix.modalview import ModalView
 
@@ -250,43 +250,12 @@ def main() -> None:
             collected[0] += 1
 
     def live_leaks() -> list[str]:
-        """Every live Python container (list, dict, tuple, set, an object's attributes)
-        holding a string with the citizen's data. This driver's own record of the screens is
-        set aside on disk meanwhile; its constants are skipped."""
-        import gc
-
+        """Every live Python container holding a string with the citizen's data
+        (leak_search.live_leaks). This driver's own record of the screens is set aside on
+        disk meanwhile; its constants and its own source text are skipped."""
         aside = Path(out_path + ".screens")
         aside.write_text(json.dumps(report.pop("screens"), ensure_ascii=False))
-        found: list[str] = []
-        mine = {id(SECRETS), id(globals()), id(report), id(found)}
 
-        def contents(obj: object) -> list[object]:
-            if isinstance(obj, dict):
-                return list(obj.values()) + list(obj)
-            if isinstance(obj, (list, tuple, set, frozenset)):
-                return list(obj)
-            try:
-                return list(getattr(obj, "__dict__", {}).values())
-            except (ReferenceError, TypeError):  # a weak proxy to a dead widget
-                return []
-
-        def holds(obj: object, depth: int = 0) -> str:
-            """The first secret-bearing string in ``obj``, looking into the dicts, tuples
-            and lists it holds too (those of strings alone the collector does not track,
-            so gc.get_objects() never lists them)."""
-            for value in contents(obj):
-                if isinstance(value, str):
-                    if any(s in value for s in SECRETS):
-                        return value
-                elif depth < 3 and isinstance(value, (dict, list, tuple, set, frozenset)):
-                    inner = holds(value, depth + 1)
-                    if inner:
-                        return inner
-            return ""
-
-        mine |= {id(module) for module in list(sys.modules.values())}  # code, not data
-        mine |= {id(vars(module)) for module in list(sys.modules.values())
-                 if hasattr(module, "__dict__")}
         def this_source(obj: object) -> bool:
             """A list of this script's own source or tokens (it types the citizen's
             numbers, so its text holds them), kept by the interpreter."""
@@ -297,70 +266,17 @@ def main() -> None:
                 head = head.decode("utf-8", "replace")
             return isinstance(head, str) and (__doc__ or "")[:25] in head.lstrip('"\\n b')
 
-        gc.unfreeze()  # the kiosk froze its start-up objects: get_objects() skips those
         try:
-            for obj in gc.get_objects():
-                if id(obj) not in mine and not this_source(obj):
-                    value = holds(obj)
-                    if value:
-                        found.append(f"{type(obj).__name__}: {value[:40]!r}")
+            return leak_search.live_leaks(SECRETS, skip=(id(report),), own_source=this_source)
         finally:
-            gc.freeze()
-        report["screens"] = json.loads(aside.read_text())
-        aside.unlink()
-        return found
+            report["screens"] = json.loads(aside.read_text())
+            aside.unlink()
 
     def rendered_hidden() -> list[str]:
-        """Labels that hold rendered text on a step's screen not shown: none should (each
-        drops its textures when left; kiosk/screens/memory.py), whatever the flow did since."""
-        from kivy.uix.label import Label
-
-        found = []
-        for shown in app.screens.screens:
-            if shown is app.screens.current_screen or shown.keep_rendered:
-                continue
-            found += [f"{shown.name}: {type(w).__name__} {w.text[:20]!r}"
-                      for w in shown.walk(restrict=True) if isinstance(w, Label)
-                      and (w.texture is not None or w._label.texture is not None)]
-        return found
+        return leak_search.rendered_hidden(app)
 
     def leaks() -> list[str]:
-        found = []
-        roots = [app.root, *app.screens.screens, *app.overlays.values()]
-        for root in roots:
-            for w in root.walk():
-                for attr in ("text", "value", "values", "nik", "kk", "receipt", "details",
-                             "identity", "strokes"):
-                    value = getattr(w, attr, None)
-                    if value and any(s in str(value) for s in SECRETS):
-                        found.append(f"{type(w).__name__}.{attr}")
-                if isinstance(w, Image) and w.texture is not None and _image_id(w) in (
-                        "portrait", "signature", "preview", "image"):
-                    found.append(f"{type(w).__name__} texture")
-                if getattr(w, "strokes", None):
-                    found.append(f"{type(w).__name__}.strokes")
-                if isinstance(w, Label) and not w.text and w._label.texture not in (
-                        None, getattr(w._label, "texture_1px", None)):
-                    # Kivy's core label keeps the pixels of the last text it rendered
-                    # when the text is emptied: a wiped name would still be drawn there.
-                    found.append("Label pixels")
-        # A step's screen, once left, keeps no rendered text (the welcome and closed
-        # screens, shown between citizens, do).
-        found += [f"{name} screen rendered" for name in dict.fromkeys(
-            entry.split(":")[0] for entry in rendered_hidden())]
-        return found
-
-    def _image_id(image) -> str:
-        """Which screen id names this image. ``ids`` holds weak proxies: a proxy ``is``
-        never its widget (the search compared so and found no image at all); ``__self__``
-        is the widget itself."""
-        w = image.parent
-        while w is not None and w is not w.parent:
-            for key, value in getattr(w, "ids", {}).items():
-                if getattr(value, "__self__", value) is image:
-                    return key
-            w = w.parent
-        return ""
+        return leak_search.widget_leaks(app, SECRETS)
 
     def planted() -> Iterator[object]:
         from kivy.graphics.texture import Texture
