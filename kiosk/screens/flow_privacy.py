@@ -129,7 +129,8 @@ class PrivacyTimers:
             self.language = language
             self.notice = Msg.of(m.IDLE_ENDED, "info")
             self._notice_at = self.clock()
-        self.help_active = False
+        # A call for an officer stands until someone closes it (``close_help``): the
+        # citizen who called waits, as the help overlay asks, and the LED keeps calling.
         self.show("welcome" if self.accepting else "closed")
 
     def _clear_personal(self) -> None:
