@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -81,3 +82,39 @@ def test_demo_rejects_bad_counts(kiosk_config: Path, citizens: str) -> None:
     result = kiosk(kiosk_config, "demo", "--citizens", citizens)
     assert result.returncode == 2
     assert result.stdout == ""
+
+
+def test_a_citizen_whose_finger_no_try_reads_is_enrolled_by_an_officer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A worn finger the sensor never reads (seed 0's citizen #348, R5, in the simulator)
+    stopped `kiosk demo --citizens 400` with exit 1 after 348 lines. The kiosk calls an
+    officer, who enrolls the citizen in an assisted session and records that finger as
+    missing; the self-service attempt is discarded. The demo goes on: one line per
+    citizen, exit 0."""
+    from kiosk.config import load_config
+    from kiosk.demo import run_demo
+    from kiosk.errors import CaptureRejected
+    from kiosk.hardware.fingerprint.sim import SimFingerprint
+    from kiosk.journal import Journal
+
+    real = SimFingerprint.extract_template
+
+    def worn(self: SimFingerprint) -> bytes:
+        if self._presented == (1, 4):  # citizen #1's right little finger, every impression
+            raise CaptureRejected("the sensor found too few feature points; place the "
+                                  "finger again")
+        return real(self)
+
+    monkeypatch.setattr(SimFingerprint, "extract_template", worn)
+    config = load_config(write_config(tmp_path), system_path=tmp_path / "none.toml")
+    out = io.StringIO()
+    assert run_demo(config, 3, 0, out) == 0
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and all(ENROLLED.fullmatch(line) for line in lines), lines
+    ids = [line.split()[1] for line in lines]
+    with Journal.open_readonly(config.journal_path) as journal:
+        assert journal.counts().get("sealed") == 3 and not journal.counts().get("in_progress")
+        assert [journal.record(i).assisted for i in ids] == [False, True, False]
+    said = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "citizen #1" in said and "R5" in said and "unreadable" in said
