@@ -19,6 +19,7 @@ enrolled again by an officer, assisted, with that finger recorded missing
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 from collections.abc import Callable
@@ -31,7 +32,13 @@ from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.signature import render_signature_png
 from kiosk.enrollment.synthetic import SyntheticCitizen, citizens
-from kiosk.errors import CaptureRejected, DeviceTimeout, NotAccepting, StorageFull
+from kiosk.errors import (
+    CaptureRejected,
+    DeviceTimeout,
+    IllegalTransition,
+    NotAccepting,
+    StorageFull,
+)
 from kiosk.runtime import Runtime, check_acceptance
 
 log = logging.getLogger(__name__)
@@ -114,7 +121,10 @@ def enroll_one(kiosk: Runtime, citizen: SyntheticCitizen, *, timeout_s: float,
         session.review()
         return session.confirm()
     except BaseException:
-        session.abort("demo: step failed")
+        # Ctrl-C or SIGTERM may land between the seal and confirm()'s return: that record
+        # stays sealed (and unprinted); abort() refuses it, and must not hide the interrupt.
+        with contextlib.suppress(IllegalTransition):
+            session.abort("demo: step failed")
         raise
 
 

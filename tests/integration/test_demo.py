@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,31 @@ def test_a_citizen_whose_finger_no_try_reads_is_enrolled_by_an_officer(
         assert [journal.record(i).assisted for i in ids] == [False, True, False]
     said = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "citizen #1" in said and "R5" in said and "unreadable" in said
+
+
+@pytest.mark.parametrize(("signum", "status", "says"), [
+    (signal.SIGINT, 130, "interrupted (Ctrl-C)"),
+    (signal.SIGTERM, 143, "stopped by SIGTERM"),
+])
+def test_demo_stopped_by_a_signal_discards_the_citizen_in_progress_and_says_so(
+        kiosk_config: Path, signum: int, status: int, says: str) -> None:
+    """Ctrl-C and SIGTERM (`kill`, `systemctl stop`) mid-demo: only whole `enrolled` lines,
+    each of them a sealed record, none left in progress, and one line on stderr. SIGTERM
+    killed the demo outright (status -15), its record in progress left to the next start."""
+    demo = subprocess.Popen(
+        [*KIOSK, "demo", "--citizens", "100000"], env=kiosk_env(kiosk_config),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal's
+    assert demo.stdout is not None
+    first = demo.stdout.readline()  # one sealed: the next is under way
+    time.sleep(0.3)
+    demo.send_signal(signum)
+    rest, err = demo.communicate(timeout=120)
+    assert demo.returncode == status, err[-2000:]
+    assert says in err and "Traceback" not in err, err[-2000:]
+    lines = (first + rest).split("\n")
+    assert lines[-1] == "" and all(ENROLLED.fullmatch(line) for line in lines[:-1]), lines
+    queue = json.loads(kiosk(kiosk_config, "queue", "list", "--json").stdout)
+    states = {e["id"]: e["state"] for e in queue}
+    assert all(states[line.split()[1]] == "sealed" for line in lines[:-1])
+    assert "in_progress" not in states.values(), states
