@@ -148,3 +148,26 @@ def test_demo_stopped_by_a_signal_discards_the_citizen_in_progress_and_says_so(
     states = {e["id"]: e["state"] for e in queue}
     assert all(states[line.split()[1]] == "sealed" for line in lines[:-1])
     assert "in_progress" not in states.values(), states
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ('[sealing]\ncentral_key = "missing-central.pub"\n', "sealing keys unusable"),
+    ('[hardware.fingerprint]\ntype = "zfm"\nport = "/dev/ttyNOPE"\n'
+     '[sealing]\ncentral_key = "central.pub"\n', "fingerprint device not ready"),
+])
+def test_status_is_not_accepting_when_the_demo_would_refuse(
+        tmp_path: Path, body: str, reason: str) -> None:
+    """`kiosk status` said accepting: true while `kiosk demo` refused with exit 3 (the
+    central key missing, the sensor's port absent): both now give the same reason."""
+    from kiosk.sealing import generate_central_keypair
+
+    generate_central_keypair(tmp_path / "central")
+    (tmp_path / "central.pub").write_bytes((tmp_path / "central" / "central.pub").read_bytes())
+    config = write_config(tmp_path, body)
+    demo = kiosk(config, "demo", "--citizens", "1")
+    assert (demo.returncode, demo.stdout) == (3, ""), demo.stderr[-2000:]
+    assert reason in demo.stderr
+    status = kiosk(config, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert doc["accepting"] is False and doc["reason"].startswith(reason), doc["reason"]
