@@ -94,7 +94,7 @@ def _config_files(config_path: str | None) -> str:
 
 
 def _config_failure(exc: ConfigError, config_path: str | None) -> Finding:
-    where = _config_files(config_path)
+    where = str(exc.source) if exc.source is not None else _config_files(config_path)
     if isinstance(exc, UnknownKey):
         fix = f"remove or rename {exc.key} in {where} (known keys: {', '.join(exc.known)})"
     elif isinstance(exc, UnknownSection):
@@ -109,7 +109,7 @@ def check_config(config: Config) -> Finding:
     from kiosk.config import check_all
 
     try:
-        check_all(config)
+        check_all(config, central_key=False)  # key.central's, with its own fix
     except ConfigError as exc:
         return _config_failure(exc, None if not config.sources else str(config.sources[-1]))
     sources = ", ".join(map(str, config.sources)) or "packaged defaults only"
