@@ -46,7 +46,7 @@ _COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
 
 # What a verb stopped by Ctrl-C or SIGTERM leaves behind, for the line that says so.
 _STOPPED: collections.defaultdict[str, str] = collections.defaultdict(str, {
-    "demo": ("; each record printed is sealed, the citizen in progress was discarded"),
+    "demo": "; each record printed is sealed, any citizen in progress was discarded",
 })
 
 
