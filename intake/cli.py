@@ -224,6 +224,17 @@ def _stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _port(text: str) -> int:
+    """``--port``: a TCP port number, 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a port number from 0 to 65535")
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kiosk-intake", description="central intake")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -245,7 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     srv = sub.add_parser("serve", help="receive uploads (docs/upload.md) until SIGTERM")
     srv.add_argument("--data", required=True, metavar="DIR")
     srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=8700, help="0 picks a free port")
+    srv.add_argument("--port", type=_port, default=8700,
+                     help="a TCP port, 0-65535 (default %(default)s; 0 picks a free one)")
     srv.add_argument("--token-file", metavar="PATH",
                      help="require 'Authorization: Bearer <token in PATH>' on every request")
     srv.add_argument("--cert", metavar="PEM", help="serve HTTPS with this certificate "

@@ -44,8 +44,9 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self._connections: dict[socket.socket, float | None] = {}  # -> head deadline
         self._guard = threading.Lock()
         self._refused = 0
-        super().__init__(*args, **kwargs)
+        # Before the bind: a bind that fails (the port in use) calls server_close at once.
         self._reaper_stop = threading.Event()
+        super().__init__(*args, **kwargs)
         self._reaper = threading.Thread(target=self._reap, name="head-deadline", daemon=True)
         self._reaper.start()
 

@@ -50,6 +50,7 @@ import logging
 import os
 import resource
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -86,6 +87,29 @@ def _lock_data_dir(data: Path, shared: bool = False) -> int:
                 f"another kiosk-intake serve is using {data}") from exc
         raise
     return fd
+
+
+def listen_failure(host: str, port: int, exc: Exception) -> str:
+    """Why ``serve`` cannot listen on ``host``:``port``, as one line saying what to do."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return (f"cannot listen on {host}: the name does not resolve ({exc.strerror}); "
+                "give --host an address of this machine (default 127.0.0.1; 0.0.0.0 for "
+                "every interface)")
+    code = getattr(exc, "errno", None)
+    if code == errno.EADDRINUSE:
+        return (f"cannot listen on {where}: the port is in use (another kiosk-intake "
+                f"serve, or another program: `ss -ltnp 'sport = :{port}'` names it); stop "
+                "it or choose another --port")
+    if code == errno.EADDRNOTAVAIL:
+        return (f"cannot listen on {where}: {host} is not an address of this machine "
+                "(`ip -brief address` lists them; 0.0.0.0 for every interface)")
+    if code == errno.EACCES:
+        return (f"cannot listen on {where}: permission denied (ports below 1024 need root "
+                "or CAP_NET_BIND_SERVICE); choose a --port from 1024")
+    if isinstance(exc, OverflowError):
+        return f"cannot listen on {where}: --port must be from 0 to 65535"
+    return f"cannot listen on {where}: {getattr(exc, 'strerror', None) or exc}"
 
 
 def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
@@ -127,9 +151,8 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
         try:
             httpd = server_class((host, port), handler)
             httpd.tls = tls
-        except OSError as exc:
-            print(f"kiosk-intake: cannot listen on {host}:{port}: {exc.strerror}",
-                  file=sys.stderr)
+        except (OSError, OverflowError) as exc:  # OverflowError: a port beyond 65535
+            print(f"kiosk-intake: {listen_failure(host, port, exc)}", file=sys.stderr)
             return EXIT_FAIL
         stop = threading.Event()
 

@@ -4,7 +4,7 @@ statuses; the verbs' functions are :mod:`kiosk.commands`'.
 
 Exit status (:mod:`kiosk.core.exits`): 0 done; 1 failed (the reason on stderr); 2
 configuration or usage error; 3 the kiosk is not accepting enrollments (power, disk,
-journal, keys); 130 interrupted (Ctrl-C).
+journal, keys); 130 interrupted (Ctrl-C); 143 ``kiosk demo`` stopped by SIGTERM.
 Machine-readable output (``--json``, ``enrolled <id>`` lines) goes to stdout; everything a
 person should read about problems goes to stderr.
 """
@@ -12,6 +12,7 @@ person should read about problems goes to stderr.
 from __future__ import annotations
 
 import argparse
+import collections
 import math
 import os
 import sys
@@ -29,6 +30,8 @@ from kiosk.core.exits import (
     EXIT_FAIL,
     EXIT_INTERRUPTED,
     EXIT_NOT_ACCEPTING,
+    EXIT_TERMINATED,
+    Terminated,
     exit_reader_gone,
 )
 from kiosk.errors import ConfigError, KioskError, NotAccepting, StorageFull
@@ -40,6 +43,11 @@ _COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "queue": cmd_queue, "journal": cmd_journal, "config": cmd_config,
     "metrics": cmd_metrics,
     "power": cmd_power, "keys": cmd_keys, "hw": cmd_hw, "update": cmd_update}
+
+# What a verb stopped by Ctrl-C or SIGTERM leaves behind, for the line that says so.
+_STOPPED: collections.defaultdict[str, str] = collections.defaultdict(str, {
+    "demo": "; each record printed is sealed, any citizen in progress was discarded",
+})
 
 
 def _seconds(text: str) -> float:
@@ -192,7 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.config = getattr(args, "config", None)
     try:
         return _run(args)
+    except Terminated:  # `kiosk demo` (stop_on_sigterm)
+        print(f"kiosk {args.command}: stopped by SIGTERM{_STOPPED[args.command]}",
+              file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:  # any verb, `kiosk doctor` included
+        print(f"kiosk {args.command}: interrupted (Ctrl-C){_STOPPED[args.command]}",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `... | head -1`: no traceback
         return exit_reader_gone()

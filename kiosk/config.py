@@ -48,9 +48,19 @@ _BACKEND_SECTIONS = {section_of(kind): kind for kind in KINDS}
 class Config:
     """The merged, validated configuration. Read with ``config["kiosk"]["id"]``."""
 
-    def __init__(self, data: dict[str, dict[str, Any]], sources: list[Path]) -> None:
+    def __init__(self, data: dict[str, dict[str, Any]], sources: list[Path],
+                 origins: Mapping[str, Path] | None = None) -> None:
         self._data = data
         self.sources = sources
+        #: "section.key" (and "[section]") -> the file that set it last; defaults are absent.
+        self.origins: dict[str, Path] = dict(origins or {})
+
+    def locate(self, exc: ConfigError) -> ConfigError:
+        """``exc`` naming the file that set its key, when a file did (see ConfigError)."""
+        source = self.origins.get(exc.key)
+        if source is None and "." in exc.key:  # hardware.fingerprint.type -> the section
+            source = self.origins.get(f"[{exc.key.rsplit('.', 1)[0]}]")
+        return exc.located(source) if source is not None else exc
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self._data[section]
@@ -209,6 +219,21 @@ def check_sealing(config: Config) -> None:
                               f"is configured ({', '.join(real)}); 'dev' is for simulation only")
 
 
+def check_central_key(config: Config) -> None:
+    """``sealing.central_key``, unless ``dev``, is a readable central public key: every
+    record is sealed to it, so without it no enrollment starts (``kiosk demo`` exits 3)."""
+    if config.uses_dev_central_key:
+        return
+    from kiosk.errors import SealingError
+    from kiosk.sealing import load_central_public_key
+
+    try:
+        load_central_public_key(config.central_key_path)
+    except (OSError, SealingError) as exc:
+        raise ConfigError("sealing.central_key", str(config.central_key_path),
+                          f"the central office's public key file central.pub ({exc})") from exc
+
+
 def check_upload(config: Config) -> None:
     """``upload.url`` is https://, or http:// to this machine (or ``allow_insecure``);
     ``upload.ca_file`` is readable; ``upload.intake_key``, when set, must be a readable
@@ -277,16 +302,31 @@ def check_devices(config: Config) -> None:
                               "line to another pin): one line can have only one owner")
 
 
-def check_all(config: Config) -> None:
-    """Everything ``kiosk config check`` checks beyond loading: sealing, upload, devices."""
-    check_sealing(config)
-    check_upload(config)
-    check_devices(config)
+def check_all(config: Config, *, central_key: bool = True) -> None:
+    """Everything ``kiosk config check`` checks beyond loading: sealing, upload, devices,
+    and (``central_key``; ``kiosk doctor`` has a check of its own for it) the central key.
+    A mistake names the file that set the key."""
+    try:
+        check_sealing(config)
+        check_upload(config)
+        check_devices(config)
+        if central_key:
+            check_central_key(config)
+    except ConfigError as exc:
+        raise config.locate(exc) from None
 
 
 def defaults() -> dict[str, dict[str, Any]]:
     return {s: {k: copy.deepcopy(f.default) for k, f in fields.items()}
             for s, fields in SCHEMA.items()}
+
+
+def _user_config(explicit: str | Path | None) -> tuple[Path | None, str]:
+    """The user's config file and what named it (``--config`` or ``$KIOSK_CONFIG``)."""
+    if explicit:
+        return Path(explicit), "--config"
+    env = os.environ.get("KIOSK_CONFIG")
+    return (Path(env), "$KIOSK_CONFIG") if env else (None, "")
 
 
 def config_path_from_env(explicit: str | Path | None) -> Path | None:
@@ -304,18 +344,32 @@ def load_config(path: str | Path | None = None, *, system_path: Path | None = No
         system_path = Path(os.environ.get("KIOSK_SYSTEM_CONFIG", SYSTEM_CONFIG))
     merged = defaults()
     sources: list[Path] = []
-    user = config_path_from_env(path)
+    origins: dict[str, Path] = {}
+    user, named_by = _user_config(path)
     layers = [p for p in (system_path, user) if p is not None]
     for layer_path in layers:
         if layer_path is system_path and not layer_path.exists():
             continue
-        for section, values in read_toml(layer_path).items():
+        try:
+            layer = read_toml(layer_path)
+        except ConfigError as exc:
+            if exc.key != "--config" or layer_path is not user:
+                raise
+            # The file is missing: say what named it ($KIOSK_CONFIG, in a unit's Environment=)
+            raise ConfigError(named_by, exc.value, exc.allowed) from None
+        for section, values in layer.items():
             merged.setdefault(section, {}).update(values)
+            origins[f"[{section}]"] = layer_path
+            origins.update((f"{section}.{key}", layer_path) for key in values)
         sources.append(layer_path)
+    config = Config(merged, sources, origins)
     # Options of a backend chosen in an earlier layer stay; validation names any that the
     # finally chosen backend does not know, so a half-changed file is visible.
-    validate(merged)
+    try:
+        validate(merged)
+    except ConfigError as exc:
+        raise config.locate(exc) from None
     data_dir = merged["kiosk"]["data_dir"]
     merged["sealing"]["device_key"] = merged["sealing"]["device_key"].replace(
         "{data_dir}", data_dir)
-    return Config(merged, sources)
+    return config

@@ -25,11 +25,22 @@ class KioskError(Exception):
 class ConfigError(KioskError, ValueError):
     """A configuration value is wrong. Names the key, the bad value and what is allowed."""
 
+    #: The config file that set the key, once known (:meth:`located`); None: not a file's.
+    source: Path | None = None
+
     def __init__(self, key: str, value: object, allowed: str) -> None:
         self.key = key
         self.value = value
         self.allowed = allowed
         super().__init__(f"{key}: {value!r} is not allowed; expected {allowed}")
+
+    def located(self, source: Path) -> ConfigError:
+        """This error, its message prefixed with the file that set the key (as a compiler
+        names the file: ``/etc/kiosk/kiosk.toml: power.port: -1 is not allowed; ...``)."""
+        if self.source is None:
+            self.source = source
+            self.args = (f"{source}: {self.args[0]}",)
+        return self
 
 
 class UnknownSection(ConfigError):

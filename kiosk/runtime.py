@@ -131,16 +131,23 @@ class Acceptance:
     on_battery: bool = False
 
 
-def check_acceptance(config: Config, power: PowerStatus | None = None) -> Acceptance:
+def check_acceptance(config: Config, power: PowerStatus | None = None, *,
+                     ask_ups: bool = True) -> Acceptance:
     """Whether a new enrollment may start, and if not, the reason a person can act on.
 
     Power comes from the watcher's published verdict (``kiosk power watch``, debounced)
-    when it is fresh, else from one reading of the UPS.
+    when it is fresh, else ``power``, else from one reading of the UPS (``ask_ups``:
+    False when the caller's reading just failed).
+
+    A UPS that cannot be read (upsd down, a cable out) does not stop enrollments: every
+    step is journaled as it is taken, so a power cut costs at most the session in
+    progress, and refusing would turn a monitoring fault into an office without
+    enrollments. ``kiosk status`` and ``kiosk doctor`` say the power is unknown.
     """
     section = config["power"]
     published = read_published_state(config.data_dir / STATE_FILE,
                                      max_age_s=max(5.0, 4 * section["poll_interval_s"]))
-    if published is None and power is None:
+    if published is None and power is None and ask_ups:
         try:
             power = read_power(config)
         except (KioskError, OSError) as exc:

@@ -47,6 +47,35 @@ def hardware_selftest(config: Config) -> dict[str, dict[str, Any]]:
     return {kind: device_selftest(config, kind) for kind in KINDS}
 
 
+#: The devices an enrollment opens (Runtime.open's ``kinds``): one that fails its self-test
+#: stops `kiosk run` and `kiosk demo` (exit 3, "... device not ready").
+ENROLLMENT_DEVICES = ("fingerprint", "camera")
+
+
+def readiness_refusal(config: Config, devices: dict[str, dict[str, Any]]) -> str | None:
+    """Why an enrollment could not start although power, disk and journal allow it, in
+    the words ``kiosk demo`` refuses with; None when nothing else stands in the way.
+
+    The sealing keys (``sealing keys unusable``: the central key missing, or ``dev`` with
+    real hardware; a missing device key is made on first use), and the enrollment devices
+    in ``devices`` (self-test results; one held by the running touchscreen is working).
+    """
+    from kiosk.config import check_sealing
+    from kiosk.sealing import load_central_public_key
+
+    try:
+        check_sealing(config)
+        if not config.uses_dev_central_key:
+            load_central_public_key(config.central_key_path)
+    except (KioskError, OSError) as exc:
+        return f"sealing keys unusable: {exc}"
+    for kind in ENROLLMENT_DEVICES:
+        result = devices.get(kind)
+        if result is not None and not result["ok"] and not result.get("held"):
+            return f"{kind} device not ready: {result['detail']}"
+    return None
+
+
 def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
     """The status document; keys per DESIGN's contract, and a few more. ``hardware=False``
     leaves the devices alone (``hardware`` is then empty): a metrics timer must not open
@@ -59,7 +88,8 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
         power = None
         power_doc = {"source": "unknown", "battery_percent": None, "runtime_s": None,
                      "low_battery": False, "error": str(exc)}
-    acceptance = check_acceptance(config, power)
+    # A UPS that did not answer is not asked twice (one warning, not two).
+    acceptance = check_acceptance(config, power, ask_ups=power is not None)
     counts = {state: 0 for state in STATES}
     upload: dict[str, Any] = {"url": config["upload"]["url"], "pending": 0,
                               "oldest_pending_seq": None, "oldest_pending_created_at": None,
@@ -81,16 +111,21 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
         free = shutil.disk_usage(disk_path).free
     except OSError:
         free = None
+    devices = hardware_selftest(config) if hardware else {}
+    accepting, reason = acceptance.accepting, acceptance.reason
+    if accepting:  # what else stops `kiosk run` and `kiosk demo` (Runtime.open)
+        reason = readiness_refusal(config, devices)
+        accepting = reason is None
     return {
         "kiosk_id": config.kiosk_id,
-        "accepting": acceptance.accepting,
-        "reason": acceptance.reason,
+        "accepting": accepting,
+        "reason": reason,
         "records": counts,
         "upload": upload,
         "power": power_doc,
         "clock": {"trusted": clock_is_synchronized(),
                   "now": datetime.now(UTC).isoformat(timespec="seconds")},
-        "hardware": hardware_selftest(config) if hardware else {},
+        "hardware": devices,
         "disk": {"free_bytes": free, "reserve_bytes": config["kiosk"]["disk_reserve_bytes"],
                  "data_dir": str(config.data_dir)},
         "journal": {"path": str(config.journal_path),
@@ -183,7 +218,12 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
         console.print(describe_in_flight(upload["in_flight"]))
     power = status["power"]
     pct = "" if power["battery_percent"] is None else f", battery {power['battery_percent']:.0f}%"
-    console.print(f"power: {power['source']}{pct}")
+    console.print(f"power: {power['source']}{pct}", markup=False)
+    if power["source"] == "unknown":
+        why = f" ({power['error']})" if power.get("error") else ""
+        console.print(f"  the UPS cannot be read{why}: enrollments are not stopped for "
+                      "it, but a power cut would not be seen (kiosk doctor: ups)",
+                      markup=False)
     console.print(f"clock trusted: {status['clock']['trusted']}")
     free = status["disk"]["free_bytes"]
     console.print("disk free: " + ("unknown" if free is None else f"{free / 2**20:.0f} MiB"))

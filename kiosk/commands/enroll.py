@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from kiosk.config import Config
-from kiosk.core.exits import EXIT_CONFIG
+from kiosk.core.exits import EXIT_CONFIG, stop_on_sigterm
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
@@ -22,6 +22,7 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     if args.citizens < 0:
         print("kiosk demo: --citizens must be 0 or more", file=sys.stderr)
         return EXIT_CONFIG
+    stop_on_sigterm()  # the citizen in progress is discarded, the journal closed; exit 143
     return run_demo(config, args.citizens, args.seed, sys.stdout)
 
 

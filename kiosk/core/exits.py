@@ -11,7 +11,9 @@ these names, never a bare number; ``tests/unit/core/test_exits.py`` holds each t
 * 2 :data:`EXIT_CONFIG`: a configuration or usage error;
 * 3 :data:`EXIT_NOT_ACCEPTING`: the kiosk is not accepting enrollments (power, disk,
   journal, keys);
-* 130 :data:`EXIT_INTERRUPTED`: stopped by Ctrl-C, the shell's 128 + SIGINT (2).
+* 130 :data:`EXIT_INTERRUPTED`: stopped by Ctrl-C, the shell's 128 + SIGINT (2);
+* 143 :data:`EXIT_TERMINATED`: ``kiosk demo`` stopped by SIGTERM (``kill``, ``systemctl
+  stop``), 128 + SIGTERM (15), after it finished cleanly (:func:`stop_on_sigterm`).
 
 ``EXIT_FAIL`` and ``EXIT_PENDING`` are the same number with two meanings: a command that
 failed, and an uploader that did its work but left records in the outbox.
@@ -23,7 +25,8 @@ import os
 import sys
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAIL", "EXIT_INTERRUPTED", "EXIT_NOT_ACCEPTING", "EXIT_OK",
-           "EXIT_PENDING", "exit_reader_gone"]
+           "EXIT_PENDING", "EXIT_TERMINATED", "Terminated", "exit_reader_gone",
+           "stop_on_sigterm"]
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -31,6 +34,26 @@ EXIT_PENDING = 1
 EXIT_CONFIG = 2
 EXIT_NOT_ACCEPTING = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is (:func:`stop_on_sigterm`): a
+    KeyboardInterrupt, so that whatever cleans up after Ctrl-C (a session's abort, the
+    journal's close) cleans up after it too."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop this process like Ctrl-C (:class:`Terminated`), instead of the
+    default death that runs no cleanup: ``kiosk demo`` then discards the citizen in progress
+    and closes the journal before it exits :data:`EXIT_TERMINATED`."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def exit_reader_gone() -> int:

@@ -94,7 +94,7 @@ def _config_files(config_path: str | None) -> str:
 
 
 def _config_failure(exc: ConfigError, config_path: str | None) -> Finding:
-    where = _config_files(config_path)
+    where = str(exc.source) if exc.source is not None else _config_files(config_path)
     if isinstance(exc, UnknownKey):
         fix = f"remove or rename {exc.key} in {where} (known keys: {', '.join(exc.known)})"
     elif isinstance(exc, UnknownSection):
@@ -109,7 +109,7 @@ def check_config(config: Config) -> Finding:
     from kiosk.config import check_all
 
     try:
-        check_all(config)
+        check_all(config, central_key=False)  # key.central's, with its own fix
     except ConfigError as exc:
         return _config_failure(exc, None if not config.sources else str(config.sources[-1]))
     sources = ", ".join(map(str, config.sources)) or "packaged defaults only"
@@ -275,6 +275,11 @@ def check_intake_key(config: Config) -> Finding:
 
 
 # -- UPS ----------------------------------------------------------------------------------
+#: What an unreadable UPS means for the kiosk (kiosk.runtime.check_acceptance: fail-open).
+UPS_UNKNOWN = ("; power unknown: enrollments go on, but a power cut would not be seen "
+               "(no banner, no clean shutdown)")
+
+
 def check_ups(config: Config, timeout_s: float) -> Finding:
     """One reading through the configured power backend, with a short timeout."""
     from kiosk.devices import create_device
@@ -289,11 +294,11 @@ def check_ups(config: Config, timeout_s: float) -> Finding:
         with lock, create_device("power", options) as ups:
             status = ups.read()
     except (KioskError, OSError) as exc:
-        return fail("ups", f"{section['type']}: {exc}", _ups_fix(config, exc))
+        return fail("ups", f"{section['type']}: {exc}{UPS_UNKNOWN}", _ups_fix(config, exc))
     detail = f"{section['type']}: {describe(status)}"
     if status.source == "unknown":
-        return fail("ups", detail, "the UPS does not say where the power comes from: check "
-                    "its cable and driver (`upsc` on the kiosk)")
+        return fail("ups", detail + UPS_UNKNOWN, "the UPS does not say where the power "
+                    "comes from: check its cable and driver (`upsc` on the kiosk)")
     if status.low_battery or status.forced_shutdown:
         return fail("ups", detail, "restore mains power now: the kiosk shuts down soon")
     if status.source == "battery":

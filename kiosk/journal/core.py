@@ -88,6 +88,9 @@ class Journal(RecordWrites, RecordStates, RecordReads, JournalMaintenance):
         Raises :class:`JournalError` ``"no journal at PATH yet"`` when there is none.
         """
         path = Path(path)
+        if path.exists() and not path.is_file():  # "no journal yet" would send one looking
+            raise JournalError(f"journal {path} is not a file (a directory or device in its "
+                               "place); move it out of kiosk.data_dir")
         if not path.is_file():
             raise JournalError(f"no journal at {path} yet")
         try:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,90 @@ def test_demo_rejects_bad_counts(kiosk_config: Path, citizens: str) -> None:
     result = kiosk(kiosk_config, "demo", "--citizens", citizens)
     assert result.returncode == 2
     assert result.stdout == ""
+
+
+def test_a_citizen_whose_finger_no_try_reads_is_enrolled_by_an_officer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A worn finger the sensor never reads (seed 0's citizen #348, R5, in the simulator)
+    stopped `kiosk demo --citizens 400` with exit 1 after 348 lines. The kiosk calls an
+    officer, who enrolls the citizen in an assisted session and records that finger as
+    missing; the self-service attempt is discarded. The demo goes on: one line per
+    citizen, exit 0."""
+    from kiosk.config import load_config
+    from kiosk.demo import run_demo
+    from kiosk.errors import CaptureRejected
+    from kiosk.hardware.fingerprint.sim import SimFingerprint
+    from kiosk.journal import Journal
+
+    real = SimFingerprint.extract_template
+
+    def worn(self: SimFingerprint) -> bytes:
+        if self._presented == (1, 4):  # citizen #1's right little finger, every impression
+            raise CaptureRejected("the sensor found too few feature points; place the "
+                                  "finger again")
+        return real(self)
+
+    monkeypatch.setattr(SimFingerprint, "extract_template", worn)
+    config = load_config(write_config(tmp_path), system_path=tmp_path / "none.toml")
+    out = io.StringIO()
+    assert run_demo(config, 3, 0, out) == 0
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and all(ENROLLED.fullmatch(line) for line in lines), lines
+    ids = [line.split()[1] for line in lines]
+    with Journal.open_readonly(config.journal_path) as journal:
+        assert journal.counts().get("sealed") == 3 and not journal.counts().get("in_progress")
+        assert [journal.record(i).assisted for i in ids] == [False, True, False]
+    said = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "citizen #1" in said and "R5" in said and "unreadable" in said
+
+
+@pytest.mark.parametrize(("signum", "status", "says"), [
+    (signal.SIGINT, 130, "interrupted (Ctrl-C)"),
+    (signal.SIGTERM, 143, "stopped by SIGTERM"),
+])
+def test_demo_stopped_by_a_signal_discards_the_citizen_in_progress_and_says_so(
+        kiosk_config: Path, signum: int, status: int, says: str) -> None:
+    """Ctrl-C and SIGTERM (`kill`, `systemctl stop`) mid-demo: only whole `enrolled` lines,
+    each of them a sealed record, none left in progress, and one line on stderr. SIGTERM
+    killed the demo outright (status -15), its record in progress left to the next start."""
+    demo = subprocess.Popen(
+        [*KIOSK, "demo", "--citizens", "100000"], env=kiosk_env(kiosk_config),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal's
+    assert demo.stdout is not None
+    first = demo.stdout.readline()  # one sealed: the next is under way
+    time.sleep(0.3)
+    demo.send_signal(signum)
+    rest, err = demo.communicate(timeout=120)
+    assert demo.returncode == status, err[-2000:]
+    assert says in err and "Traceback" not in err, err[-2000:]
+    lines = (first + rest).split("\n")
+    assert lines[-1] == "" and all(ENROLLED.fullmatch(line) for line in lines[:-1]), lines
+    queue = json.loads(kiosk(kiosk_config, "queue", "list", "--json").stdout)
+    states = {e["id"]: e["state"] for e in queue}
+    assert all(states[line.split()[1]] == "sealed" for line in lines[:-1])
+    assert "in_progress" not in states.values(), states
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ('[sealing]\ncentral_key = "missing-central.pub"\n', "sealing keys unusable"),
+    ('[hardware.fingerprint]\ntype = "zfm"\nport = "/dev/ttyNOPE"\n'
+     '[sealing]\ncentral_key = "central.pub"\n', "fingerprint device not ready"),
+])
+def test_status_is_not_accepting_when_the_demo_would_refuse(
+        tmp_path: Path, body: str, reason: str) -> None:
+    """`kiosk status` said accepting: true while `kiosk demo` refused with exit 3 (the
+    central key missing, the sensor's port absent): both now give the same reason."""
+    from kiosk.sealing import generate_central_keypair
+
+    generate_central_keypair(tmp_path / "central")
+    (tmp_path / "central.pub").write_bytes((tmp_path / "central" / "central.pub").read_bytes())
+    config = write_config(tmp_path, body)
+    demo = kiosk(config, "demo", "--citizens", "1")
+    assert (demo.returncode, demo.stdout) == (3, ""), demo.stderr[-2000:]
+    assert reason in demo.stderr
+    status = kiosk(config, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert doc["accepting"] is False and doc["reason"].startswith(reason), doc["reason"]

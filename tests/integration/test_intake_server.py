@@ -795,3 +795,28 @@ def test_stats_of_a_directory_that_is_not_there_says_so_and_survives_a_closed_pi
         os.close(write_end)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "is not a directory" not in done.stderr  # tmp_path is one
+
+
+@pytest.mark.parametrize(("host", "port", "status", "says"), [
+    ("127.0.0.1", None, 1, "is in use"),  # `None`: the port of a socket listening already
+    ("nosuchhost.invalid", 0, 1, "cannot listen on nosuchhost.invalid"),
+    ("192.0.2.1", 0, 1, "not an address of this machine"),  # TEST-NET-1: nobody's
+    ("127.0.0.1", 70000, 2, "--port"),
+    ("127.0.0.1", -1, 2, "--port"),
+])
+def test_serve_where_it_cannot_listen_says_why_without_a_traceback(
+        data: Path, host: str, port: int | None, status: int, says: str) -> None:
+    """A port in use (another intake, an old one still running), a port out of range, a
+    host that does not resolve or is not this machine's: one line, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        chosen = taken.getsockname()[1] if port is None else port
+        done = subprocess.run([*INTAKE, "serve", "--data", str(data), "--host", host,
+                               "--port", str(chosen)], env=_env(), cwd=REPO,
+                              capture_output=True, text=True, timeout=30)
+    assert done.returncode == status, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout == ""
+    # The directory's lock is given back: a serve on a free port starts.
+    Server(data).stop()

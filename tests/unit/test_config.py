@@ -169,8 +169,11 @@ def test_config_check_catches_out_of_range_backend_values(tmp_path: Path, body: 
 
 
 def test_config_check_refuses_one_gpio_line_claimed_twice(tmp_path: Path) -> None:
+    from kiosk.sealing import generate_central_keypair
+
+    _, central = generate_central_keypair(tmp_path / "central")
     body = ('[hardware.gpio]\ntype = "native"\n[power]\ntype = "gpio"\n'
-            'power_fail_pin = 24\n[sealing]\ncentral_key = "/nonexistent.pub"\n')
+            f'power_fail_pin = 24\n[sealing]\ncentral_key = "{central}"\n')
     result = _kiosk(write_config(tmp_path, body), "config", "check")
     assert result.returncode == 2
     assert "power.power_fail_pin" in result.stderr and "one owner" in result.stderr
@@ -220,3 +223,37 @@ def test_a_secret_of_the_wrong_type_is_not_printed(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "hardware.fingerprint.password" in result.stderr
     assert "1234abcd" not in result.stderr and MASK in result.stderr
+
+
+@pytest.mark.parametrize("body", [
+    '[sealing]\ncentral_key = "missing-central.pub"\n',
+    '[sealing]\ncentral_key = "kiosk.toml"\n',  # a file, but no key
+])
+def test_config_check_refuses_a_central_key_no_record_could_be_sealed_to(
+        tmp_path: Path, body: str) -> None:
+    """`kiosk config check` said ok while `kiosk demo` refused (exit 3, sealing keys
+    unusable): the central key is now read, and the message names the file and the key."""
+    config = write_config(tmp_path, body)
+    result = _kiosk(config, "config", "check")
+    assert result.returncode == 2, result.stderr
+    assert f"{config}: sealing.central_key: " in result.stderr, result.stderr
+    assert "central.pub" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_key_names_the_file_that_set_it(tmp_path: Path) -> None:
+    """With /etc/kiosk/kiosk.toml and --config both in play, the message says which file
+    to edit."""
+    system = tmp_path / "system.toml"
+    system.write_text('[power]\ntype = "nut"\nport = -1\n')
+    user = write_config(tmp_path, '[hardware.fingerprint]\ntype = "sim"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(user, system_path=system)
+    assert str(info.value).startswith(f"{system}: power.port: -1 is not allowed")
+    assert info.value.source == system
+
+
+def test_a_missing_file_named_by_kiosk_config_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIOSK_CONFIG", str(tmp_path / "gone.toml"))
+    with pytest.raises(ConfigError, match=r"^\$KIOSK_CONFIG: .*gone.toml.* an existing TOML"):
+        load_config(None, system_path=tmp_path / "none.toml")

@@ -28,6 +28,7 @@ from kiosk.doctor import (
     warn,
 )
 from kiosk.doctor.checks import (
+    UPS_UNKNOWN,
     check_central_key,
     check_clock,
     check_disk,
@@ -289,7 +290,9 @@ def test_a_upsd_failure_gets_its_fix_by_its_type_not_its_words(
     config = load_config(write_config(tmp_path, '[power]\ntype = "nut"\n'))
     finding = check_ups(config, 1.0)
     assert finding.status == "fail"
-    assert finding.detail == "nut: the words of this message are not the doctor's to read"
+    assert finding.detail == ("nut: the words of this message are not the doctor's to read"
+                              + UPS_UNKNOWN)
+    assert "enrollments go on" in finding.detail  # fail-open, and said
     assert fix in finding.fix, finding.fix
 
 

@@ -709,6 +709,15 @@ def test_read_only_open_without_a_journal_says_so(tmp_path: Path,
         Journal.open_readonly(path)
 
 
+def test_read_only_open_of_a_directory_in_the_journals_place_says_so(tmp_path: Path) -> None:
+    """`kiosk status` on a kiosk with a directory named journal.db said "no journal yet"."""
+    path = tmp_path / "journal.db"
+    path.mkdir()
+    with pytest.raises(JournalError, match="is not a file") as info:
+        Journal.open_readonly(path)
+    assert "yet" not in str(info.value)
+
+
 def test_record_created_with_its_first_step_in_one_commit(tmp_path: Path) -> None:
     with open_journal(tmp_path / "journal.db") as j:
         seen: list[str] = []

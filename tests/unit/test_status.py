@@ -50,3 +50,18 @@ def test_status_shows_the_last_error_reason_and_device_detail_as_said() -> None:
     assert REFUSAL in text
     assert "power watcher: [low] battery" in text
     assert "v4l2 [/dev/video0] busy" in text
+
+
+def test_status_says_an_unreadable_ups_stops_nothing_and_what_to_run() -> None:
+    """Power unknown (upsd down) does not stop enrollments (fail-open: README, Power); the
+    status says so, with the UPS's error, instead of a bare "power: unknown"."""
+    console, out = _console()
+    render_status({
+        "kiosk_id": "test-01", "accepting": True, "reason": None, "records": {},
+        "upload": {"pending": 0, "last_error": None},
+        "power": {"source": "unknown", "battery_percent": None, "runtime_s": None,
+                  "error": "upsd at 127.0.0.1:3493 refused the connection"},
+        "clock": {"trusted": True}, "disk": {"free_bytes": 2**30}, "hardware": {}}, console)
+    text = out.getvalue()
+    assert "upsd at 127.0.0.1:3493 refused the connection" in text
+    assert "enrollments are not stopped" in text and "kiosk doctor" in text

@@ -26,6 +26,7 @@ DOCUMENTED: list[tuple[str, str]] = [
     ("EXIT_CONFIG", r"\(reason on stderr\), (\d+) configuration or usage error, "),
     ("EXIT_NOT_ACCEPTING", r"usage error, (\d+) not accepting enrollments \("),
     ("EXIT_INTERRUPTED", r"unusable keys\), (\d+) interrupted \(Ctrl-C\)"),
+    ("EXIT_TERMINATED", r"interrupted \(Ctrl-C\), (\d+) stopped by SIGTERM \(`kiosk demo`"),
     ("EXIT_NOT_ACCEPTING", r"\(`kiosk demo` exits (\d+)\)"),
     # kiosk doctor
     ("EXIT_OK", r"\*\*Exit status: (\d+) when nothing failed \(warnings allowed\)"),
@@ -52,7 +53,8 @@ def test_each_exit_status_keeps_the_number_readme_documents(name: str, sentence:
 def test_every_exit_status_is_documented_and_exported() -> None:
     names = {n for n in vars(exits) if n.startswith("EXIT_")}
     assert names == {name for name, _ in DOCUMENTED}
-    assert set(exits.__all__) == names | {"exit_reader_gone"}  # and the one helper
+    # and the helpers: a closed stdout, SIGTERM as an exception
+    assert set(exits.__all__) == names | {"exit_reader_gone", "Terminated", "stop_on_sigterm"}
 
 
 def test_no_other_module_defines_an_exit_status() -> None:
