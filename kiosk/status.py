@@ -17,7 +17,7 @@ from rich.text import Text
 
 from kiosk.config import Config
 from kiosk.devices import KINDS, create_device
-from kiosk.errors import KioskError
+from kiosk.errors import JournalError, KioskError
 from kiosk.journal import STATES, quarantined_files
 from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
 from kiosk.upload.progress import read_progress
@@ -94,17 +94,24 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
     upload: dict[str, Any] = {"url": config["upload"]["url"], "pending": 0,
                               "oldest_pending_seq": None, "oldest_pending_created_at": None,
                               "last_error": None, "last_acknowledged_at": None}
-    with readonly_journal(config) as journal:
-        if journal is not None:
-            counts.update(journal.counts())
-            upload["last_acknowledged_at"] = journal.last_acknowledged_at()
-            outbox = journal.outbox()
-            upload["pending"] = len(outbox)
-            if outbox:
-                upload["oldest_pending_seq"] = outbox[0].seq
-                upload["oldest_pending_created_at"] = outbox[0].created_at
-                upload["last_error"] = next(
-                    (r.last_error for r in reversed(outbox) if r.last_error), None)
+    journal_error = None
+    try:
+        with readonly_journal(config) as journal:
+            if journal is not None:
+                counts.update(journal.counts())
+                upload["last_acknowledged_at"] = journal.last_acknowledged_at()
+                outbox = journal.outbox()
+                upload["pending"] = len(outbox)
+                if outbox:
+                    upload["oldest_pending_seq"] = outbox[0].seq
+                    upload["oldest_pending_created_at"] = outbox[0].created_at
+                    upload["last_error"] = next(
+                        (r.last_error for r in reversed(outbox) if r.last_error), None)
+    except JournalError as exc:
+        # A damaged journal is when a maintainer needs the rest of the status most: it is
+        # still given, the counts unknown (empty, not zeros) and the damage named.
+        journal_error = str(exc)
+        counts = {}
     upload["in_flight"] = read_progress(config.data_dir)
     disk_path = config.data_dir if config.data_dir.exists() else config.data_dir.parent
     try:
@@ -113,6 +120,8 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
         free = None
     devices = hardware_selftest(config) if hardware else {}
     accepting, reason = acceptance.accepting, acceptance.reason
+    if accepting and journal_error is not None:  # the next start moves it aside, refuses
+        accepting, reason = False, journal_error
     if accepting:  # what else stops `kiosk run` and `kiosk demo` (Runtime.open)
         reason = readiness_refusal(config, devices)
         accepting = reason is None
@@ -129,7 +138,8 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
         "disk": {"free_bytes": free, "reserve_bytes": config["kiosk"]["disk_reserve_bytes"],
                  "data_dir": str(config.data_dir)},
         "journal": {"path": str(config.journal_path),
-                    "quarantined": [str(p) for p in quarantined_files(config.journal_path)]},
+                    "quarantined": [str(p) for p in quarantined_files(config.journal_path)],
+                    "error": journal_error},
     }
 
 
@@ -205,6 +215,8 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     ok = "[green]yes[/]" if status["accepting"] else f"[red]no[/] ({escape(str(status['reason']))})"
     console.print(f"[bold]{status['kiosk_id']}[/]  accepting: {ok}")
     records = ", ".join(f"{k} {v}" for k, v in status["records"].items() if v) or "none"
+    if status.get("journal", {}).get("error"):
+        records = "unknown: the journal cannot be read"
     console.print(f"records: {records}")
     upload = status["upload"]
     rejected = status["records"].get("rejected", 0)

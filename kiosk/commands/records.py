@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from kiosk.commands.output import show
 from kiosk.config import Config
@@ -16,7 +17,18 @@ from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
     from kiosk.status import collect_status, render_status
 
-    return show(collect_status(config), args.json, render_status, sort_keys=True)
+    status = collect_status(config)
+    show(status, args.json, render_status, sort_keys=True)
+    # The status is out (a maintainer needs it most then); the journal's damage fails it.
+    return EXIT_FAIL if _journal_failed(status, "kiosk status") else EXIT_OK
+
+
+def _journal_failed(status: dict[str, Any], verb: str) -> bool:
+    """Say on stderr why the journal could not be read, if it could not."""
+    error = status["journal"]["error"]
+    if error:
+        print(f"{verb}: {error} (kiosk journal check says more)", file=sys.stderr)
+    return bool(error)
 
 
 def cmd_queue(config: Config, args: argparse.Namespace) -> int:
@@ -73,6 +85,8 @@ def cmd_metrics(config: Config, args: argparse.Namespace) -> int:
     from kiosk.status import collect_status
 
     status = collect_status(config, hardware=args.hardware)
+    if _journal_failed(status, "kiosk metrics"):  # no numbers that are not the journal's
+        return EXIT_FAIL
     if args.textfile is None:
         sys.stdout.write(render(status).decode())
         return EXIT_OK

@@ -47,6 +47,8 @@ class JournalConnection:
             try:
                 yield self._conn
             except sqlite3.Error as exc:
+                if self.is_readonly and database.is_corruption(exc):  # status, queue...
+                    raise database.unreadable(self.path, exc) from exc
                 raise JournalError(f"journal {self.path} read failed: {exc}") from exc
 
     @contextlib.contextmanager

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from kiosk.core.ids import KIOSK_ID_RULE, is_kiosk_id
-from kiosk.errors import JournalCorrupt, JournalError
+from kiosk.errors import JournalError
 from kiosk.journal import database, migrations
 from kiosk.journal.maintenance import JournalMaintenance
 from kiosk.journal.model import STEPS, AuditEvent, RecordInfo
@@ -35,17 +35,6 @@ from kiosk.journal.writes import RecordWrites
 __all__ = ["DELETABLE_STATES", "MAX_ERROR_CHARS", "OUTBOX_STATES", "STATES", "STEPS",
            "TRANSITIONS", "AuditEvent", "Journal", "RecordInfo"]
 
-
-
-def _unreadable(path: Path, exc: sqlite3.Error) -> JournalError:
-    """What a reader (status, queue, journal check) says of a journal it cannot read; a
-    damaged one with what to do, as the writer's check would (a reader never moves it)."""
-    if database.is_corruption(exc):
-        return JournalCorrupt(
-            f"journal {path} is damaged ({exc}); left as found: copy {path}* off the kiosk "
-            "for recovery; the process that enrolls (kiosk run, or kiosk demo) moves it "
-            "aside when it starts")
-    return JournalError(f"cannot read journal {path}: {exc}")
 
 
 class Journal(RecordWrites, RecordStates, RecordReads, JournalMaintenance):
@@ -96,12 +85,12 @@ class Journal(RecordWrites, RecordStates, RecordReads, JournalMaintenance):
         try:
             conn = database.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         except sqlite3.Error as exc:
-            raise _unreadable(path, exc) from exc
+            raise database.unreadable(path, exc) from exc
         try:
             version = migrations.user_version(conn)
         except sqlite3.Error as exc:
             conn.close()
-            raise _unreadable(path, exc) from exc
+            raise database.unreadable(path, exc) from exc
         if version != migrations.latest_version():
             conn.close()
             if version == 0:

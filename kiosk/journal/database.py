@@ -343,3 +343,14 @@ def open_checked(path: Path, boot_id: str, trusted: Callable[[], bool], *,
         f"journal {path} failed its integrity check ({problem}); it was moved to {moved} "
         "(with its -wal/-shm, if any) and a fresh journal was started. Enrollment is refused "
         f"until a maintainer has examined the moved file and taken it out of {path.parent}.")
+
+
+def unreadable(path: Path, exc: sqlite3.Error) -> JournalError:
+    """What a reader (status, queue, journal check) says of a journal it cannot read; a
+    damaged one with what to do, as the writer's check would (a reader never moves it)."""
+    if is_corruption(exc):
+        return JournalCorrupt(
+            f"journal {path} is damaged ({exc}); left as found: copy {path}* off the kiosk "
+            "for recovery; the process that enrolls (kiosk run, or kiosk demo) moves it "
+            "aside when it starts")
+    return JournalError(f"cannot read journal {path}: {exc}")

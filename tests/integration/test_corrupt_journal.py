@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -78,3 +79,25 @@ def test_the_read_only_tools_say_what_to_do_with_a_damaged_journal(kiosk_config:
         assert str(db) in line and "left as found" in line, (args, line)
         assert f"copy {db}* off the kiosk" in line and "kiosk run" in line, (args, line)
     assert not list(db.parent.glob("journal.db.corrupt-*"))
+
+
+def test_status_still_reports_with_a_journal_damaged_inside(kiosk_config: Path) -> None:
+    """Pages damaged past the header (a bad SD card): the status a maintainer needs then
+    still comes out, not accepting, the damage named with what to do, the counts unknown
+    (empty, not zeros); exit 1. queue list names it the same way."""
+    assert kiosk(kiosk_config, "demo", "--citizens", "2").returncode == 0
+    db = kiosk_config.parent / "data" / "journal.db"
+    with open(db, "r+b") as damaged:
+        damaged.seek(4096)
+        damaged.write(os.urandom(3 * 4096))
+    result = kiosk(kiosk_config, "status", "--json")
+    assert result.returncode == 1
+    status = json.loads(result.stdout)
+    assert status["accepting"] is False and status["records"] == {}
+    assert "damaged" in status["journal"]["error"] and "left as found" in status["reason"]
+    assert {"power", "clock", "hardware", "disk"} <= set(status)
+    line = result.stderr.strip().splitlines()[-1]
+    assert str(db) in line and "left as found" in line, line
+    queue = kiosk(kiosk_config, "queue", "list")
+    assert queue.returncode == 1 and "Traceback" not in queue.stderr
+    assert "left as found" in queue.stderr.strip().splitlines()[-1], queue.stderr[-1000:]
