@@ -88,6 +88,9 @@ def registry_from_status(status: dict[str, Any], *, now: float | None = None
           disk["reserve_bytes"])
     gauge("kiosk_journal_quarantined", "Quarantined journal files (a damaged journal).",
           len(status["journal"]["quarantined"]))
+    gauge("kiosk_journal_readable", "0 when the journal cannot be read (damaged): the "
+          "record and upload counts are then absent, not zeros.",
+          int(not status["journal"].get("error")))
     if status["hardware"]:
         devices = Gauge("kiosk_device_ok", "1 when the device passed its self-test.",
                         ["device"], registry=registry)

@@ -112,6 +112,7 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
         # still given, the counts unknown (empty, not zeros) and the damage named.
         journal_error = str(exc)
         counts = {}
+        upload["pending"] = None
     upload["in_flight"] = read_progress(config.data_dir)
     disk_path = config.data_dir if config.data_dir.exists() else config.data_dir.parent
     try:

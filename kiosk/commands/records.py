@@ -85,11 +85,12 @@ def cmd_metrics(config: Config, args: argparse.Namespace) -> int:
     from kiosk.status import collect_status
 
     status = collect_status(config, hardware=args.hardware)
-    if _journal_failed(status, "kiosk metrics"):  # no numbers that are not the journal's
-        return EXIT_FAIL
+    # A damaged journal is written too (kiosk_journal_readable 0, no counts): the last
+    # file's numbers must not stay on the dashboard as if current. Exit 1 all the same.
+    status_ok = EXIT_FAIL if _journal_failed(status, "kiosk metrics") else EXIT_OK
     if args.textfile is None:
         sys.stdout.write(render(status).decode())
-        return EXIT_OK
+        return status_ok
     if not args.textfile.is_dir():
         print(f"kiosk metrics: {args.textfile} is not a directory (node_exporter's "
               "--collector.textfile.directory)", file=sys.stderr)
@@ -100,7 +101,7 @@ def cmd_metrics(config: Config, args: argparse.Namespace) -> int:
         print(f"kiosk metrics: cannot write {args.textfile}: {exc.strerror or exc}",
               file=sys.stderr)
         return EXIT_FAIL
-    return EXIT_OK
+    return status_ok
 
 
 def cmd_journal(config: Config, args: argparse.Namespace) -> int:

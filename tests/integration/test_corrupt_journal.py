@@ -98,6 +98,17 @@ def test_status_still_reports_with_a_journal_damaged_inside(kiosk_config: Path) 
     assert {"power", "clock", "hardware", "disk"} <= set(status)
     line = result.stderr.strip().splitlines()[-1]
     assert str(db) in line and "left as found" in line, line
+    assert status["upload"]["pending"] is None  # unknown, not 0
+    # The metrics timer's file is rewritten, so the dashboard shows the damage rather
+    # than the last file's counts as if current.
+    textfile = kiosk_config.parent / "prom"
+    textfile.mkdir()
+    (textfile / "kiosk.prom").write_text('kiosk_records{state="sealed"} 2.0\n')
+    metrics = kiosk(kiosk_config, "metrics", "--textfile", str(textfile))
+    assert metrics.returncode == 1 and "left as found" in metrics.stderr
+    written = (textfile / "kiosk.prom").read_text()
+    assert "kiosk_journal_readable 0.0" in written and "kiosk_accepting 0.0" in written
+    assert "kiosk_records{" not in written and "kiosk_upload_pending " not in written
     queue = kiosk(kiosk_config, "queue", "list")
     assert queue.returncode == 1 and "Traceback" not in queue.stderr
     assert "left as found" in queue.stderr.strip().splitlines()[-1], queue.stderr[-1000:]
