@@ -27,7 +27,7 @@ from typing import TextIO
 
 from kiosk.config import Config
 from kiosk.core.exits import EXIT_NOT_ACCEPTING, EXIT_OK
-from kiosk.core.vocabulary import FINGERS, MISSING_FINGER_REASONS
+from kiosk.core.vocabulary import FINGERS
 from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.signature import render_signature_png
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 CAPTURE_TRIES = 3  # a person asked to "place the finger again" tries about this often
 #: The missing-finger reason an officer gives a finger that no try reads.
-UNREADABLE = next(r for r in MISSING_FINGER_REASONS if r == "unreadable")
+UNREADABLE = "unreadable"  # one of MISSING_FINGER_REASONS (the session checks)
 
 
 def signature_png(seed: int) -> bytes:
