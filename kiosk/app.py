@@ -238,6 +238,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             target.language = self.flow.language  # only this screen re-renders for it
             target.busy = self.flow.busy  # likewise (KioskScreen.busy)
             target.editing = self.flow.editing  # likewise (KioskScreen.editing)
+            target.help_wanted = self.flow.help_wanted  # likewise
             target.refresh(self.flow)
             self.screens.current = screen
             self._note_view()
@@ -272,6 +273,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             current.language = flow.language
             current.busy = flow.busy
             current.editing = flow.editing
+            current.help_wanted = flow.help_wanted
             current.refresh(flow)
             for name, wanted in (("cancel", flow.confirm_cancel), ("idle", flow.idle_warning),
                                  ("help", flow.help_active)):

@@ -83,6 +83,7 @@ def main() -> int:
 
     def begin(language: str) -> None:
         current["language"] = language
+        _hold_acceptance()
         fl().set_acceptance(True, "", False)
         fl().set_language(language)  # the welcome before the choice, in this language
 
@@ -124,15 +125,39 @@ def main() -> int:
         step(lambda: fl().submit_demographics(), 0.1)
         until("portrait", 1.4)
         capture("portrait")
+        # Three stills that fail (the camera times out), then the one that works.
+        step(lambda: _fail_every("camera", 1), 0.1)
+        for _ in range(3):
+            step(lambda: fl().take_photo(), 3.2)
+            until("portrait", 0.2)
+        capture("portrait-officer")
+        step(lambda: _fail_every("camera", 0), 0.1)
         step(lambda: fl().take_photo(), 1.2)
         capture("portrait-countdown")
         plan.append(("wait", 3.0))
         capture("portrait-photo")
-        step(lambda: fl().accept_photo(), 0.1)
+        # The first finger fails once (a message and Try again), then twice more (call an
+        # officer), then reads; the rest read by themselves.
+        step(lambda: (_fail_every("fingerprint", 1), fl().accept_photo()), 0.1)
         until("fingerprints", 0.3)
+        plan.append(("until", lambda: fl().finger_tries == 1 and not fl().busy))
+        capture("fingerprints-retry")
+        step(lambda: fl().retry_finger(), 0.1)
+        plan.append(("until", lambda: fl().finger_tries == 2 and not fl().busy))
+        step(lambda: fl().retry_finger(), 0.1)
+        plan.append(("until", lambda: fl().finger_tries == 3 and not fl().busy))
+        plan.append(("wait", 0.3))
+        capture("fingerprints-officer")
+        step(lambda: (_fail_every("fingerprint", 0), fl().retry_finger()), 0.1)
+        plan.append(("until", lambda: len(fl().fingers_done) == 1))
+        plan.append(("wait", 0.2))
         capture("fingerprints")
         until("signature")
         capture("signature")
+        # A power cut during the session: the banner; the session may finish.
+        step(lambda: fl().set_acceptance(True, "", True))
+        capture("signature-battery")
+        step(lambda: fl().set_acceptance(True, "", False), 0.1)
         step(lambda: _sign(), 0.3)
         capture("signature-signed")
         step(lambda: fl().submit_signature(
@@ -153,18 +178,27 @@ def main() -> int:
         capture("done")
         step(lambda: fl().finish())
         step(lambda language=language: (
-            _hold_acceptance(),
             fl().set_acceptance(False, "disk reserve reached: 1000 bytes free", True),
             fl().set_language(language)), 0.6)
         capture("closed")
+        # The idle wipe's notice on the welcome, in the citizen's language.
+        step(lambda language=language: (
+            fl().set_acceptance(True, "", False), fl().start(language)))
+        step(lambda: _idle(), 0.2)
+        step(lambda: _idle(31), 0.8)
+        capture("wiped")
     del f
 
     def _hold_acceptance() -> None:
-        """From here the script alone says whether the kiosk accepts: the app's own check
-        (every second, accepting on simulated hardware) would otherwise take the closed
-        screen away before its shot (the English one showed the welcome)."""
+        """The script alone says whether the kiosk accepts and whether it is on battery:
+        the app's own check (every second, accepting on simulated hardware) would otherwise
+        take the closed screen and the banner away before their shots."""
         app._poll.cancel()
         app._show_acceptance = lambda *_args: None
+
+    def _fail_every(kind: str, n: int) -> None:
+        """The simulated device's own fault switch (``fail_every``)."""
+        app.runtime.devices[kind].fail_every = n
 
     def _close_popups() -> None:
         from kivy.uix.modalview import ModalView
@@ -187,8 +221,8 @@ def main() -> int:
                              y0 + pad.height * 0.25 * math.sin(i / 4))
         touch.touch_up()
 
-    def _idle() -> None:
-        fl().clock = _Shifted(fl().clock, 61)
+    def _idle(seconds: float = 61) -> None:
+        fl().clock = _Shifted(fl().clock, seconds)
         fl().tick()
 
     waited: dict[int, float] = {}

@@ -40,6 +40,10 @@ class KioskScreen(Screen):
     #: left button of every screen built).
     editing = BooleanProperty(False)
 
+    #: The screen's message sends the citizen to HELP (``flow.help_wanted``): its Help
+    #: button is drawn as the way forward. Set like :attr:`busy`, on the screen shown only.
+    help_wanted = BooleanProperty(False)
+
     #: Keep the labels rendered while not shown (the screens shown between citizens);
     #: a step's screen drops them when left and renders them again when shown.
     keep_rendered = False

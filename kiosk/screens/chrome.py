@@ -20,6 +20,9 @@ class NavBar(BoxLayout):
     language = StringProperty(LANGUAGES[0])  # its screen's (``language: root.language``)
     busy = BooleanProperty(False)  # its screen's (``busy: root.busy``)
     editing = BooleanProperty(False)  # its screen's (``editing: root.editing``)
+    #: Its screen's (``help_wanted: root.help_wanted``): the message on the screen sends
+    #: the citizen to HELP, so Help is drawn as the way forward.
+    help_wanted = BooleanProperty(False)
 
     def __init__(self, **kwargs: object) -> None:
         self.register_event_type("on_primary")

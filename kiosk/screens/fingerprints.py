@@ -20,6 +20,7 @@ class FingerprintsScreen(KioskScreen):
     finger_name = StringProperty("")
     progress = StringProperty("")
     note = StringProperty("")
+    note_kind = StringProperty("info")  # the Note's: "error", "ok" (a finger taken), "info"
     failed = BooleanProperty(False)
     need_officer = BooleanProperty(False)
     waiting = BooleanProperty(False)  # the sensor waits for a finger (Cancel stays on)
@@ -32,9 +33,10 @@ class FingerprintsScreen(KioskScreen):
         self.progress = flow.t("{done} of {total} fingers done").format(
             done=len(self.done), total=len(FINGERS))
         self.note = flow.message.text(flow.language) if flow.message else ""
+        self.note_kind = flow.message.kind if flow.message else "info"
         if flow.need_officer:  # three tries: the citizen cannot do this alone
             self.note += " " + flow.t(CALL_OFFICER)
-        self.failed = bool(flow.message) and not flow.busy
+        self.failed = self.note_kind == "error" and not flow.busy
         self.need_officer = flow.need_officer
         self.waiting = flow.waiting_finger
         if flow.finger_png != self._png:

@@ -148,6 +148,15 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
             self.screen == "fingerprints" and self.finger_tries >= tries)
 
     @property
+    def help_wanted(self) -> bool:
+        """What the screen says sends the citizen to HELP: three failed tries, or a
+        message that asks for an officer (a device out of order, the disk full). The
+        screens then draw their Help button as the way forward."""
+        if self.need_officer or self.message.msgid in m.ASKS_FOR_HELP:
+            return True
+        return self.screen == "portrait" and self.preview_msg.msgid in m.ASKS_FOR_HELP
+
+    @property
     def current_finger(self) -> str:
         return FINGERS[min(self.finger_index, len(FINGERS) - 1)]
 

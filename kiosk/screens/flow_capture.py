@@ -17,6 +17,7 @@ from kiosk.screens import messages as m
 from kiosk.screens.messages import N_, NONE, Msg
 
 COUNTDOWN_S = 3
+FINGER_TAKEN = N_("Good. Lift your finger.")
 FINGER_PAUSE_S = 0.8  # the captured finger stays on screen this long before the next
 
 
@@ -158,6 +159,9 @@ class CaptureSteps:
             if code not in self.fingers_done:
                 self.fingers_done.append(code)
             self.finger_png = session.finger_png(code)
+            # Said while the captured finger stays on screen: a finger left on the prism
+            # would be the next finger's scan (and refused as one already scanned).
+            self.message = Msg.of(FINGER_TAKEN, "ok")
             self._activity()
             self._later(FINGER_PAUSE_S, self._next_finger)
 
@@ -179,6 +183,7 @@ class CaptureSteps:
             return
         if self.finger_index + 1 < len(FINGERS):
             self.finger_index += 1
+            self.message = NONE
             self.view.update()
             self._capture_finger()
             return

@@ -59,7 +59,9 @@ class Msg:
 
 NONE = Msg()
 
-CALL_OFFICER = N_("Please press HELP to call an officer.")
+#: Added after three failed tries at a capture, after the failure's own message (which
+#: says what to do to try again): the other way on, not a second order.
+CALL_OFFICER = N_("Or press HELP to call an officer.")
 DEVICE_TIMEOUT = {
     "camera": N_("The camera did not answer. Please try again."),
     "fingerprint": N_("The fingerprint sensor did not answer. Place your finger and try "
@@ -79,6 +81,9 @@ EXPIRED = N_("Your session ended because it was idle too long. Please start agai
 IDLE_ENDED = N_("Your session ended because the screen was not touched for a while. "
                 "What you entered has been deleted.")
 BUSY = N_("Please wait, still working.")
+#: The messages that send the citizen to the HELP button (the Help button is then drawn
+#: as the way forward, so the word on the screen points at the button that stands out).
+ASKS_FOR_HELP = frozenset({CALL_OFFICER, *DEVICE_FAULT.values(), DISK_FULL, SAVE_FAILED})
 
 
 def for_error(error: BaseException, device: str = "") -> Msg:

@@ -26,6 +26,8 @@ TYPED = ("SITI NUR'AINI", "POSO", "JL. MAWAR 1", "3", "1")  # name, place, addre
 #: Longer than the kiosk waits after a screen change before it takes a tap (a citizen
 #: reads the new screen first); app_drive.py waits so too.
 SETTLED_S = 0.6
+#: How long ``twice`` lets the step between its two taps take (see there).
+DOUBLE_TAP_WINDOW_S = 10.0
 
 
 def main() -> None:
@@ -61,11 +63,24 @@ def main() -> None:
         return [type(w).__name__ for w in Window.children if isinstance(w, ModalView)]
 
     def twice(widget: Any, then: str) -> Iterator[object]:
-        """Tap ``widget``; as soon as screen ``then`` shows, tap the same spot again."""
+        """Tap ``widget``; as soon as screen ``then`` shows, tap the same spot again.
+
+        A citizen's second tap comes within SECOND_TAP_S of the first, on a kiosk whose
+        commit is quicker than that. On a loaded test machine the step's commit alone can
+        take longer, which made the second tap a deliberate one (and the test fail): the
+        window is widened to DOUBLE_TAP_WINDOW_S for the pair, so what is tested is what
+        the guard does with a second tap inside its window, whatever the machine's load."""
+        import kiosk.app
+
         x, y = centre(widget)
-        tap(widget)
-        yield until(lambda: app.screens.current == then, 30)
-        tap_at(x, y)
+        usual = kiosk.app.SECOND_TAP_S
+        kiosk.app.SECOND_TAP_S = max(usual, DOUBLE_TAP_WINDOW_S)
+        try:
+            tap(widget)
+            yield until(lambda: app.screens.current == then, 30)
+            tap_at(x, y)
+        finally:
+            kiosk.app.SECOND_TAP_S = usual
         yield SETTLED_S
 
     def begin(language: str = "id") -> Iterator[object]:
@@ -177,15 +192,19 @@ def main() -> None:
         yield until(lambda: screen().frames_shown > 3)
         yield SETTLED_S
         app.flow.runtime.devices["camera"].fail_every = 1  # every still times out
-        report["texts"] = []
+        report["texts"], report["roles"] = [], []
         for _ in range(3):
             tap(screen().ids.take)
             yield until(lambda: bool(app.flow.message) and not app.flow.busy, 15)
             yield SETTLED_S
             report["texts"].append(texts_in(screen().ids.live.parent))  # beside the photo
+            report["roles"].append({"help": nav("help").role, "take": screen().ids.take.role})
         title = screen().children[0].children[-1]  # the TitleBar, then the body, the nav
         report["between"] = [title.to_window(title.x, title.y)[1],
                              nav("primary").parent.to_window(0, nav("primary").parent.top)[1]]
+        tap(nav("help"))  # the button the message names, drawn as the way forward
+        yield until(lambda: app.flow.help_active, 5)
+        report["help_called"] = app.flow.help_active
 
     def cancel_waiting_finger() -> Iterator[object]:
         """No finger comes to the sensor (it waits up to its timeout); the citizen taps

@@ -161,8 +161,13 @@ def test_a_list_left_open_is_closed_by_the_idle_wipe(tmp_path: Path, xdisplay: s
 def test_the_portrait_messages_fit_between_title_and_buttons_after_camera_failures(
         tmp_path: Path, xdisplay: str) -> None:
     """Three failed photos on the 7-inch panel: the camera's message and the call for an
-    officer are on the screen's body, not over the title bar nor over each other."""
+    officer are on the screen's body, not over the title bar nor over each other. The
+    third failure makes Help the way forward (drawn as the primary button, Take photo as
+    a secondary one), and tapping it calls an officer."""
     report = slip(tmp_path, xdisplay, "camera_fails")
+    assert report["roles"] == [{"help": "secondary", "take": "primary"}] * 2 + [
+        {"help": "primary", "take": "secondary"}]
+    assert report["help_called"] is True
     title_bottom, nav_top = report["between"]  # window y, upwards
     officer = translate(CALL_OFFICER, "id")
     assert any(officer in t["text"] for t in report["texts"][-1]), report["texts"][-1]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.core.vocabulary import STEPS
+from kiosk.errors import DeviceError, DeviceTimeout, StorageFull
 from kiosk.screens.flow import PROMPTS, SESSION_SCREENS
 from tests.unit.screens.harness import NIK, Kit
 
@@ -133,9 +134,11 @@ def test_a_finger_that_fails_three_times_asks_for_an_officer(tmp_path: Path) -> 
         kit.to("fingerprints")
         assert kit.flow.message and not kit.flow.need_officer  # first try failed
         assert "sensor" in kit.flow.message.text("en")
+        assert not kit.flow.help_wanted  # trying again is the way forward
         kit.flow.retry_finger()
         kit.flow.retry_finger()
         assert kit.flow.need_officer
+        assert kit.flow.help_wanted  # now HELP is
         kit.flow.call_help()
         assert kit.flow.help_active
         assert kit.runtime.devices["gpio"].status == "fault"  # the LED blinks fast
@@ -143,6 +146,22 @@ def test_a_finger_that_fails_three_times_asks_for_an_officer(tmp_path: Path) -> 
         assert kit.flow.screen == "fingerprints"  # still there, can retry
     finally:
         kit.close()
+
+
+@pytest.mark.parametrize(("error", "wanted"), [
+    (DeviceTimeout("no answer"), False),  # "try again"
+    (DeviceError("sensor unplugged"), True),  # "not working, press HELP"
+    (StorageFull("disk reserve reached"), True),
+    (OSError("i/o error"), True),  # "could not be saved ... or press HELP"
+])
+def test_help_is_the_way_forward_when_the_message_sends_the_citizen_to_it(
+        kit: Kit, error: Exception, wanted: bool) -> None:
+    kit.to("signature")
+    kit.flow._fail(error, "fingerprint")
+    assert ("HELP" in kit.flow.message.text("en")) is wanted
+    assert kit.flow.help_wanted is wanted
+    kit.flow.show("review")  # a new screen, no message: back to the usual look
+    assert not kit.flow.help_wanted
 
 
 def test_the_camera_failing_mid_capture_gives_a_message_and_a_retry(tmp_path: Path) -> None:

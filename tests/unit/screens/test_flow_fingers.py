@@ -13,6 +13,7 @@ from kiosk.i18n import translate
 from tests.unit.screens.harness import Kit
 
 REFUSAL = "This finger was already scanned. Please place the finger shown."
+LIFT = "Good. Lift your finger."
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -24,6 +25,9 @@ def test_the_same_finger_twice_is_refused_on_the_finger_step(tmp_path: Path,
         scanner.present(0)  # the citizen keeps the right thumb on the sensor
         kit.to("fingerprints", language)
         assert kit.flow.fingers_done == ["R1"]
+        # While the thumb's image shows, the citizen is told to lift it (they did not).
+        assert kit.flow.message.text(language) == translate(LIFT, language)
+        assert kit.flow.message.kind == "ok"
         kit.executor.advance(1.0)  # the pause, then the index finger is asked for
         assert kit.flow.current_finger == "R2"
         assert kit.flow.message.text(language) == translate(REFUSAL, language)
@@ -31,7 +35,7 @@ def test_the_same_finger_twice_is_refused_on_the_finger_step(tmp_path: Path,
         scanner.present(1)  # now the index finger
         kit.flow.retry_finger()
         assert kit.flow.fingers_done == ["R1", "R2"]
-        assert not kit.flow.message
+        assert kit.flow.message.text("en") == LIFT  # the refusal is gone
     finally:
         kit.close()
 
