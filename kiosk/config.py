@@ -36,6 +36,7 @@ from kiosk.devices import (
     get_backend_class,
     section_of,
 )
+from kiosk.enrollment.session_options import KEEP_ALIVE_EVERY_S
 from kiosk.errors import ConfigError, UnknownKey, UnknownSection
 from kiosk.netutil import is_loopback_url
 from kiosk.options import MASK, Option, check
@@ -201,6 +202,21 @@ def validate(data: dict[str, dict[str, Any]]) -> None:
             else:
                 known = sorted(set(fields) | set(declared))
                 raise UnknownKey(full, value, known)
+    _check_timeouts(data)
+
+
+def _check_timeouts(data: dict[str, dict[str, Any]]) -> None:
+    """The session must outlive the touchscreen's idle warning: one that expires first
+    wipes a citizen who only paused to read, with no warning and no chance to continue
+    (WCAG 2.2.1), and the next touch finds the welcome."""
+    session = data["kiosk"]["session_timeout_s"]
+    idle, warning = data["ui"]["idle_timeout_s"], data["ui"]["idle_warning_s"]
+    least = idle + warning + KEEP_ALIVE_EVERY_S
+    if session < least:
+        raise ConfigError("kiosk.session_timeout_s", session, (
+            f"at least ui.idle_timeout_s + ui.idle_warning_s + {KEEP_ALIVE_EVERY_S:g} = "
+            f"{least:g} s: a session that expires before the touchscreen's idle warning "
+            "ends wipes a citizen who only paused, without the warning"))
 
 
 def check_sealing(config: Config) -> None:

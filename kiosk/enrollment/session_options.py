@@ -13,8 +13,13 @@ from __future__ import annotations
 from kiosk.hardware.fingerprint.base import CAPTURE_TIMEOUT_S
 from kiosk.options import Integer, Option
 
-__all__ = ["CAPTURE_TIMEOUT_S", "SESSION_TIMEOUT_S"]
+__all__ = ["CAPTURE_TIMEOUT_S", "KEEP_ALIVE_EVERY_S", "SESSION_TIMEOUT_S"]
 
 SESSION_TIMEOUT_S: Option = Integer(300, 30, 3600, description=(
     "seconds without a call after which a session expires: its record is discarded and "
-    "the screens wiped"))
+    "the screens wiped; at least ui.idle_timeout_s + ui.idle_warning_s + 5, so that the "
+    "touchscreen's idle warning always comes first"))
+#: The touchscreen tells the session a citizen is still there at most this often (a touch
+#: after a quiet spell). So the session must outlive the screen's idle warning by this much:
+#: ``session_timeout_s >= idle_timeout_s + idle_warning_s + KEEP_ALIVE_EVERY_S``.
+KEEP_ALIVE_EVERY_S = 5.0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from kiosk.enrollment.session_options import KEEP_ALIVE_EVERY_S
 from kiosk.errors import SessionExpired
 from kiosk.screens import messages as m
 from kiosk.screens.flow_screens import SESSION_SCREENS
@@ -58,7 +59,7 @@ class PrivacyTimers:
         now = self.clock()
         self._last_touch = now
         session = self.session
-        if session is not None and now - self._last_keep_alive > 5.0:
+        if session is not None and now - self._last_keep_alive > KEEP_ALIVE_EVERY_S:
             self._last_keep_alive = now
             try:
                 session.keep_alive()

@@ -24,10 +24,10 @@ from tests.conftest import KIOSK, REPO, kiosk_env, write_config
 
 MONKEY = REPO / "tests" / "integration" / "app_monkey.py"
 #: The idle warning after 10 s, the wipe 20 s later, the receipt for 10 s, a session
-#: without a call expiring after 30 s (as the idle wipe comes, on a long wait): the
-#: config's least (the monkey also moves the flow's clock on, to wait less).
+#: without a call expiring after 35 s (just after the idle wipe, as the config allows no
+#: sooner): the config's least (the monkey also moves the flow's clock on, to wait less).
 CONFIG = """[kiosk]
-session_timeout_s = 30
+session_timeout_s = 35
 [ui]
 width = 800
 height = 480

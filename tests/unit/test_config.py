@@ -55,6 +55,9 @@ def test_relative_data_dir_is_relative_to_the_file(tmp_path: Path) -> None:
     ('[upload]\nurl = "https://kiosk:s3cret@intake.example/"\n', "upload.url",
      "without user:password@"),
     ("[hardware.fingerprint]\nbaudrate = 12345\n", "hardware.fingerprint.baudrate", "57600"),
+    # The session must outlive the idle warning (60 + 30 s, and the 5 s between keep-alives).
+    ("[kiosk]\nsession_timeout_s = 60\n", "kiosk.session_timeout_s", "= 95 s"),
+    ("[ui]\nidle_timeout_s = 600\n", "kiosk.session_timeout_s", "= 635 s"),
     ('[hardware.fingerprint]\ntype = "sim"\nwobble = 2\n', "hardware.fingerprint.wobble",
      "known keys"),
 ])
@@ -134,6 +137,12 @@ def test_secrets_are_masked_when_shown(tmp_path: Path) -> None:
 def _kiosk(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*KIOSK, *args], env=kiosk_env(config), capture_output=True,
                           text=True, timeout=60)
+
+
+def test_a_session_that_outlives_the_idle_warning_is_allowed(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, (
+        "[kiosk]\nsession_timeout_s = 95\n[ui]\nidle_timeout_s = 60\nidle_warning_s = 30\n")))
+    assert config["kiosk"]["session_timeout_s"] == 95
 
 
 def test_config_check_exits_2_naming_key_value_allowed(tmp_path: Path) -> None:
