@@ -42,7 +42,7 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -247,6 +247,18 @@ class Speaker:
         if msgid not in i18n.catalog_ids("id"):
             raise ValueError("not a catalog message; only catalog messages may be spoken")
         self.say(i18n.translate(msgid, language), language)
+
+    def say_messages(self, msgids: Sequence[str], language: str) -> None:
+        """Speak several catalog messages as one utterance (an instruction and the name of
+        the finger it is about; a failure and what to do next), each translated into
+        ``language``. Refuses (ValueError) the whole lot when any is not a catalog message,
+        as :meth:`say_message` does."""
+        if language not in VOICES:
+            raise ValueError(f"no voice for language {language!r}; known: {sorted(VOICES)}")
+        known = i18n.catalog_ids("id")
+        if not msgids or any(msgid not in known for msgid in msgids):
+            raise ValueError("not a catalog message; only catalog messages may be spoken")
+        self.say(" ".join(i18n.translate(msgid, language) for msgid in msgids), language)
 
     def repeat(self) -> None:
         """Say the last prompt again (nothing if none was said yet)."""

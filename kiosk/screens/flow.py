@@ -47,7 +47,7 @@ from kiosk.enrollment.ports import ReviewSummary
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.steps import Step
 from kiosk.errors import DeviceBusy, SessionExpired
-from kiosk.i18n import DEFAULT_LANGUAGE
+from kiosk.i18n import DEFAULT_LANGUAGE, catalog_ids
 from kiosk.screens import messages as m
 from kiosk.screens.flow_capture import CaptureSteps
 from kiosk.screens.flow_forms import FormSteps
@@ -196,6 +196,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.screen = screen
         self.message = NONE
         self.confirm_cancel = False
+        self._speak(screen)  # before a capture starts: its outcome is said after
         if screen == "portrait":
             self._start_preview()
         if screen == "fingerprints" and leaving != "fingerprints":
@@ -205,7 +206,6 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.view.show(screen)
         self.view.update()
         self._set_led()
-        self._speak(screen)
         if leaving != screen:
             # A step's captures and checks leave free heap pages in the arenas of the
             # threads that made them: handed back, they do not add up over the flow.
@@ -218,17 +218,39 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
             self.summary = self.session.review()
         self.show(SCREEN_FOR_STEP[step])
 
-    def _speak(self, screen: str) -> None:
-        prompt = PROMPTS.get(screen)
-        if self.speaker is not None and prompt:
-            try:
-                self.speaker.say_message(prompt, self.language)
-            except Exception as exc:  # speech is a help, never a reason to stop
-                log.warning("speech failed: %s", type(exc).__name__)
+    def _speak(self, screen: str, *, with_message: bool = False) -> None:
+        """The screen's instruction (on the finger step, with the finger's name), and with
+        ``with_message`` the message on the screen: what Repeat says."""
+        said: list[Msg | str] = [PROMPTS.get(screen, "")]
+        if screen == "fingerprints":
+            said.append(FINGER_NAMES[self.current_finger])
+        if with_message:
+            said.extend(self._message_said())
+        self._say(*said)
+
+    def _message_said(self) -> list[Msg | str]:
+        """The message on the screen as spoken: after three tries, with the call for an
+        officer the screen adds."""
+        return [self.message, m.CALL_OFFICER if self.need_officer else ""]
+
+    def _say(self, *said: Msg | str) -> None:
+        """Speak fixed catalog messages, as one utterance, in the citizen's language. A
+        message with a value filled in (a field's name, a number) is left out; the speaker
+        refuses anything not in the catalog, so no personal value is ever spoken."""
+        if self.speaker is None:
+            return
+        known = catalog_ids("id")
+        msgids = [msgid for msgid in map(_spoken_msgid, said) if msgid in known]
+        if not msgids:
+            return
+        try:
+            self.speaker.say_messages(msgids, self.language)
+        except Exception as exc:  # speech is a help, never a reason to stop
+            log.warning("speech failed: %s", type(exc).__name__)
 
     def repeat_prompt(self) -> None:
         self.touch()
-        self._speak(self.screen)
+        self._speak(self.screen, with_message=True)
 
     def set_language(self, language: str) -> None:
         if language in LANGUAGES:
@@ -269,6 +291,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         if not isinstance(error, DeviceBusy):
             log.warning("%s step failed: %s", self.screen, type(error).__name__)
         self.message = m.for_error(error, device)
+        self._say(*self._message_said())  # a citizen who listens hears what went wrong
 
     # -- welcome, consent ----------------------------------------------------------------
     def start(self, language: str) -> None:
@@ -362,6 +385,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         if not self.help_active:
             log.info("help requested at the %s screen", self.screen)
         self.help_active = True
+        self._say(m.HELP_CALLED, m.HELP_WAIT)
         gpio = self._device("gpio")
         if gpio is not None:
             try:
@@ -403,3 +427,13 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
 
     def close(self) -> None:
         self._stop_preview()
+
+
+def _spoken_msgid(said: Msg | str) -> str:
+    """The catalog msgid to speak for ``said`` ("" for none): a catalog message without
+    values filled in, or a domain message whose English text is a catalog msgid."""
+    if isinstance(said, str):
+        return said
+    if said.msgid:
+        return "" if said.args else said.msgid
+    return said.en_text

@@ -14,6 +14,7 @@ from kiosk.core.vocabulary import FINGERS
 from kiosk.enrollment.quality import QualityReport, portrait_quality_rgb
 from kiosk.errors import DeviceBusy
 from kiosk.screens import messages as m
+from kiosk.screens.flow_screens import FINGER_NAMES
 from kiosk.screens.messages import N_, NONE, Msg
 
 COUNTDOWN_S = 3
@@ -162,6 +163,8 @@ class CaptureSteps:
             # Said while the captured finger stays on screen: a finger left on the prism
             # would be the next finger's scan (and refused as one already scanned).
             self.message = Msg.of(FINGER_TAKEN, "ok")
+            following = FINGERS[self.finger_index + 1:self.finger_index + 2]
+            self._say(FINGER_TAKEN, *(FINGER_NAMES[code] for code in following))
             self._activity()
             self._later(FINGER_PAUSE_S, self._next_finger)
 

@@ -84,6 +84,8 @@ class PrivacyTimers:
         if idle >= s.idle_timeout_s + s.idle_warning_s:
             self.wipe("idle")
         elif idle >= s.idle_timeout_s:
+            if not self.idle_warning:
+                self._say(m.IDLE_ASK)
             self.idle_warning = True
             self.idle_left_s = max(0, round(s.idle_timeout_s + s.idle_warning_s - idle))
             self.view.update()

@@ -81,6 +81,12 @@ EXPIRED = N_("Your session ended because it was idle too long. Please start agai
 IDLE_ENDED = N_("Your session ended because the screen was not touched for a while. "
                 "What you entered has been deleted.")
 BUSY = N_("Please wait, still working.")
+#: The help overlay's two lines (common.kv), also spoken when help is called.
+HELP_CALLED = N_("An officer has been called.")
+HELP_WAIT = N_("Please wait here. The light on the kiosk is blinking so the officer can "
+               "find you.")
+#: Spoken when the idle warning comes up (the overlay shows the seconds left).
+IDLE_ASK = N_("Are you still there? Tap Continue to keep going.")
 #: The messages that send the citizen to the HELP button (the Help button is then drawn
 #: as the way forward, so the word on the screen points at the button that stands out).
 ASKS_FOR_HELP = frozenset({CALL_OFFICER, *DEVICE_FAULT.values(), DISK_FULL, SAVE_FAILED})

@@ -233,6 +233,24 @@ def test_say_message_refuses_what_is_not_a_catalog_message(
     assert runner.started == []
 
 
+def test_say_messages_speaks_several_catalog_messages_as_one_utterance(
+        speaker: Speaker, runner: FakeRunner) -> None:
+    speaker.say_messages(["Good. Lift your finger.", "Right index finger"], "id")
+    assert runner.wait_started(1)
+    assert speaker.spoken == [("id", "Bagus. Angkat jari Anda. Telunjuk kanan")]
+    assert runner.started[0].text == "Bagus. Angkat jari Anda. Telunjuk kanan"
+
+
+def test_say_messages_refuses_all_when_one_is_not_a_catalog_message(
+        speaker: Speaker, runner: FakeRunner) -> None:
+    for said in (["Good. Lift your finger.", "Budi Santoso"], []):
+        with pytest.raises(ValueError, match="catalog") as refused:
+            speaker.say_messages(said, "en")
+        assert "Budi" not in str(refused.value)
+    time.sleep(0.05)
+    assert speaker.spoken == [] and runner.started == []
+
+
 def test_a_failing_process_warns_once_and_disables(caplog: pytest.LogCaptureFixture) -> None:
     failing = FakeRunner(exit_code=1)
     made = Speaker(enabled=True, runner=failing)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import load_config
+from kiosk.i18n import catalog_ids
 from kiosk.runtime import Runtime
 from kiosk.screens.flow import Flow, FlowSettings
 from tests.conftest import write_config
@@ -101,11 +102,21 @@ class RecordingView:
 
 
 class RecordingSpeaker:
+    """What the flow asked to be spoken: ``said`` every message, ``utterances`` each call's
+    messages together. Refuses what the real speaker refuses (not a catalog message)."""
+
     def __init__(self) -> None:
         self.said: list[tuple[str, str]] = []
+        self.utterances: list[tuple[str, tuple[str, ...]]] = []
 
     def say_message(self, msgid: str, language: str) -> None:
-        self.said.append((language, msgid))
+        self.say_messages([msgid], language)
+
+    def say_messages(self, msgids: list[str], language: str) -> None:
+        if not msgids or any(msgid not in catalog_ids("id") for msgid in msgids):
+            raise ValueError("not a catalog message; only catalog messages may be spoken")
+        self.said.extend((language, msgid) for msgid in msgids)
+        self.utterances.append((language, tuple(msgids)))
 
     def repeat(self) -> None:
         pass

@@ -38,7 +38,10 @@ def test_each_screen_speaks_its_instruction_in_the_chosen_language(kit: Kit) -> 
     kit.to("review", "id")
     said = kit.speaker.said
     assert ("id", PROMPTS["identity"]) in said and ("id", PROMPTS["review"]) in said
-    assert all(language == "id" and msgid in PROMPTS.values() for language, msgid in said)
+    assert all(language == "id" for language, _msgid in said)
+    prompts = [msgid for _language, msgid in said if msgid in PROMPTS.values()]
+    assert prompts == [PROMPTS[s] for s in ("consent", "identity", "demographics",
+                                            "portrait", "fingerprints", "signature", "review")]
 
 
 def test_a_wrong_nik_shows_the_domain_message_and_next_stays_disabled(kit: Kit) -> None:
