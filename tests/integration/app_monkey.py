@@ -24,7 +24,8 @@ Checked, and written to the JSON report (``violations`` empty when all held):
 
 * no exception reached Kivy's handler, a touch handler, a thread, or the log at ERROR;
 * the UI thread never stalled more than ``STALL_S`` (a callback every frame measures the
-  gaps, less the time this driver's own checks took);
+  gaps, less the time this driver's own checks took and the time the thread waited for a
+  CPU the machine gave to other jobs);
 * after every wipe no widget holds what any earlier citizen typed or was shown (five
   characters or more, not a text the kiosk shows by itself), nor an image of them
   (``leak_search.widget_leaks``), and the flow's forms are blank; at the end no live object
@@ -115,6 +116,7 @@ class Monkey:
         self.shutdowns: list[list[str]] = []
         self.last_action = ""
         self.strict_now = False  # the final citizen: no detours
+        self.last_view: tuple[object, ...] = ()  # what the citizen saw after their last step
         self.started = time.monotonic()
         #: Every touch and action, in order (the repro of a failing seed).
         self.trace: collections.deque[str] = collections.deque(maxlen=5000)
@@ -237,15 +239,20 @@ class Monkey:
     def start_meter(self) -> None:
         from kivy.clock import Clock
 
-        last = [time.monotonic()]
+        last = [time.monotonic(), _runqueue_wait_s()]
 
         def frame(_dt: float) -> None:
-            now = time.monotonic()
-            gap = now - last[0] - self.own_s
-            last[0], self.own_s = now, 0.0
+            now, waited = time.monotonic(), _runqueue_wait_s()
+            # Time the UI thread was ready to run but the machine ran something else (a
+            # loaded test machine; other jobs on its two cores) is not the kiosk's stall;
+            # time it ran, or waited for a lock, a disk or a device, is.
+            queued = waited - last[1]
+            gap = now - last[0] - self.own_s - queued
+            last[0], last[1], self.own_s = now, waited, 0.0
             self.report["max_gap_s"] = round(max(self.report["max_gap_s"], gap), 3)
             if gap > STALL_S:
                 self.report["stalls"].append({"gap_s": round(gap, 3),
+                                              "queued_s": round(queued, 3),
                                               "screen": self.app.screens.current,
                                               "after": self.last_action})
         Clock.schedule_interval(frame, 0)
@@ -580,12 +587,20 @@ class Monkey:
             deadline = time.monotonic() + timeout
             return lambda: cond() or time.monotonic() > deadline
 
+        if self.view() != self.last_view:
+            # The view changed since this citizen last looked (between two steps, by the
+            # kiosk's own doing: the last finger's scan brings the signature): they read it
+            # first. Touches in the frame a screen is shown in go nowhere (Kivy's screen
+            # manager takes none during its switch), and a tap soon after a change of view,
+            # near the last, is dropped (SECOND_TAP_S).
+            self.last_view = self.view()
+            yield SETTLED_S
         modal = self.modal()
         name = app.screens.current
         view = self.view()
         yield from self.advance_once(modal, name, wait)
-        # A tap soon after a change of view, near the last, is dropped (SECOND_TAP_S).
         yield SETTLED_S if self.view() != view else 0.05
+        self.last_view = self.view()
 
     def view(self) -> tuple[object, ...]:
         """What the citizen sees: the screen, the overlay, the keyboard or the form."""
@@ -643,8 +658,9 @@ class Monkey:
         elif name == "fingerprints":
             if not screen.ids.retry.disabled and screen.ids.retry.opacity:
                 self.tap(screen.ids.retry)
+            # Until the step is done or a try failed ("Good. Lift your finger." is neither).
             yield wait(lambda: app.screens.current != "fingerprints" or (
-                bool(flow.message) and not flow.busy), 40)
+                bool(flow.message) and flow.message.kind != "ok" and not flow.busy), 40)
         elif name == "signature":
             if not screen.ids.pad.has_ink:
                 draw_signature(screen.ids.pad)
@@ -979,7 +995,8 @@ def main() -> None:
         "accepting": flow.accepting, "closed_reason": flow.closed_reason,
         "message": flow.message.text("en") if flow.message else "",
         "help": flow.help_active, "confirm_cancel": flow.confirm_cancel,
-        "idle_warning": flow.idle_warning, "waiting_finger": flow.waiting_finger}
+        "idle_warning": flow.idle_warning, "waiting_finger": flow.waiting_finger,
+        "flow_screen": flow.screen, **_widgets_at_end(app)}
     report["trace"] = list(monkey.trace)
     report["dead_ids"] = sorted(leak_search.DEAD_IDS)
     report["violations"] = violations(report)
@@ -1002,6 +1019,39 @@ def violations(report: dict[str, Any]) -> list[str]:
     if not report["plants"] and not report["final"].get("record_id"):
         found.append("the final citizen got no receipt")
     return found
+
+
+
+
+def _widgets_at_end(app: Any) -> dict[str, Any]:
+    """What the screen's own widgets say at the end (why a tap did nothing, when the final
+    citizen is stuck): the forward button, the signature pad, the double-tap guard."""
+    screen = app.screens.current_screen
+    out: dict[str, Any] = {"screen_busy": screen.busy}
+    nav = screen.ids.get("nav")
+    if nav is not None:
+        primary = nav.ids.primary
+        out["primary"] = {"text": primary.text, "disabled": primary.disabled,
+                          "opacity": primary.opacity, "state": primary.state}
+    pad = screen.ids.get("pad")
+    if pad is not None:
+        out["pad"] = {"has_ink": pad.has_ink, "strokes": len(pad.strokes),
+                      "touch_held": pad._touch is not None, "disabled": pad.disabled}
+    last_at, last_pos = app._last_down
+    out["guard"] = {"last_down_ago_s": round(time.monotonic() - last_at, 2),
+                    "last_pos": list(last_pos),
+                    "view_changed_ago_s": round(time.monotonic() - app._view_changed_at, 2)}
+    return out
+
+
+def _runqueue_wait_s() -> float:
+    """Seconds the calling thread has spent ready to run but not running (the kernel's
+    ``/proc/thread-self/schedstat``, second field); 0.0 where the kernel does not say."""
+    try:
+        with open("/proc/thread-self/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 if __name__ == "__main__":
