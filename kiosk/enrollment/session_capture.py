@@ -136,6 +136,7 @@ class SessionCaptures:
         with self._at(Step.FINGERPRINTS):
             _check_finger(code)
             scanner = self._fingerprint
+            visit = self._visits
             others = [(c, bytes(t)) for c, t in self._templates.items() if c != code]
         if scanner is None:
             raise DeviceNotFound("no fingerprint scanner configured")
@@ -153,6 +154,8 @@ class SessionCaptures:
         # about 11 % smaller that costs a Pi 4 about 0.35 s of CPU a finger.
         kept = png if self._fingerprint_storage == "png" else image.to_webp()
         with self._at(Step.FINGERPRINTS):
+            if visit != self._visits:  # the person went back meanwhile: not this step's
+                raise IllegalTransition("the finger step was left during the capture")
             if matched is not None:
                 repeated = others[matched][0]
                 log.info("session %s: finger %s refused, the same as %s", self._tag, code,
@@ -200,6 +203,32 @@ class SessionCaptures:
         missing = {code: self._missing[code] for code in FINGERS if code in self._missing}
         parts["exceptions.json"] = compact_json({"missing": missing})
         self._complete("fingerprints", parts, Step.SIGNATURE)
+        self._drop_kept_fingers()
+
+    # -- changing the fingers from review --------------------------------------------------
+    def _keep_fingers(self) -> None:
+        """A copy of the fingers as they are, for Back (:meth:`_restore_fingers`)."""
+        self._drop_kept_fingers()
+        self._fingers_kept = (
+            {c: bytearray(b) for c, b in self._fingers.items()},
+            {c: bytearray(b) for c, b in self._finger_files.items()},
+            {c: bytearray(b) for c, b in self._templates.items()},
+            dict(self._missing))
+
+    def _restore_fingers(self) -> None:
+        """Back without changing the fingers: those taken meanwhile are wiped."""
+        if self._fingers_kept is None:
+            return
+        wipe_buffers(iter([*self._fingers.values(), *self._finger_files.values(),
+                           *self._templates.values()]))
+        self._fingers, self._finger_files, self._templates, self._missing = (
+            self._fingers_kept)
+        self._fingers_kept = None
+
+    def _drop_kept_fingers(self) -> None:
+        kept, self._fingers_kept = self._fingers_kept, None
+        if kept is not None:
+            wipe_buffers(iter([b for held in kept[:3] for b in held.values()]))
 
     def finger_png(self, code: str) -> bytes:
         """The captured image of finger ``code`` (PNG), for the person to see; b"" if none."""
