@@ -229,6 +229,8 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
         done = self._step
         if self._editing and done is not Step.IDENTITY:
             new = Step.REVIEW
+            if done is Step.DEMOGRAPHICS and not self.portrait_fits:
+                new = Step.PORTRAIT  # a new NIK of another background colour: a new photo
         check_transition(self._step, new)  # before the store: a refused move saves nothing
         assert self.record_id is not None  # noqa: S101 - begun at consent, before any step
         self._store.save_step(self.record_id, step_name, parts)
@@ -353,6 +355,8 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
                 return
             if self._step is Step.FINGERPRINTS:
                 self._restore_fingers()
+            if self._step is Step.PORTRAIT:
+                self._check_portrait_fits()
             if self._step is Step.PORTRAIT and self._portrait_pending is not None:
                 wipe_buffers(iter([self._portrait_pending]))
                 self._portrait_pending = None

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from kiosk.core.canonical import compact_json
 from kiosk.core.vocabulary import FINGERS, MISSING_FINGER_REASONS
 from kiosk.enrollment.fingerprint_quality import assess_fingerprint
+from kiosk.enrollment.portrait import background_for_year
 from kiosk.enrollment.quality import QualityReport, prepare_portrait, signature_quality
 from kiosk.enrollment.session_lifecycle import wipe_buffers
 from kiosk.enrollment.steps import Step
@@ -99,6 +100,7 @@ class SessionCaptures:
             if self._portrait_pending is not None:
                 wipe_buffers(iter([self._portrait_pending]))
             self._portrait_pending = bytearray(jpeg)
+            self._pending_year = born
         return report
 
     def _birth_year(self) -> int:
@@ -123,6 +125,23 @@ class SessionCaptures:
             self._complete("portrait", {"portrait.jpg": bytes(self._portrait_pending)},
                            Step.FINGERPRINTS)
             self._portrait, self._portrait_pending = self._portrait_pending, None
+            self._portrait_year = self._pending_year
+
+    @property
+    def portrait_fits(self) -> bool:
+        """False when the kept photo's background is not the colour of the year of birth
+        (a NIK of another year's colour entered since): it must be taken again."""
+        with self._lock:
+            if self._portrait is None or self._portrait_year is None or self._nik is None:
+                return True
+            return (background_for_year(self._portrait_year)
+                    == background_for_year(self._nik.birth_date.year))
+
+    def _check_portrait_fits(self) -> None:
+        if not self.portrait_fits:
+            raise InvalidInput("portrait", *bilingual(
+                "The photo's background colour follows your year of birth. Please take a "
+                "new photo."))
 
     # -- fingerprints ----------------------------------------------------------------------
     def capture_finger(self, code: str) -> QualityReport:

@@ -89,6 +89,8 @@ class SessionLifecycle:
         self._demographics: Demographics | None = None
         self._portrait_pending: bytearray | None = None
         self._portrait: bytearray | None = None
+        self._pending_year: int | None = None  # the year of birth each photo was made for
+        self._portrait_year: int | None = None
         self._fingers: dict[str, bytearray] = {}  # PNG, shown on the screen
         self._finger_files: dict[str, bytearray] = {}  # lossless WebP, journaled
         self._templates: dict[str, bytearray] = {}  # the sensor's, to refuse a repeated finger

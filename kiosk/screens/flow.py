@@ -225,6 +225,14 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
             self.summary = self.session.review()
             self._form_kept = None
         self.show(SCREEN_FOR_STEP[step])
+        if step is Step.PORTRAIT and not self.session.portrait_fits:
+            self._portrait_again()
+
+    def _portrait_again(self) -> None:
+        """A new NIK of another year's background colour: the photo is asked for again."""
+        self.message = Msg.of(m.PORTRAIT_BACKGROUND, "info")
+        self._say(self.message)
+        self.view.update()
 
     def _speak(self, screen: str, *, with_message: bool = False) -> None:
         """The screen's instruction (on the finger step, with the finger's name), and with
@@ -368,6 +376,9 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.touch()
         session = self.session
         if session is None or not session.is_editing:
+            return
+        if self.screen == "portrait" and not session.portrait_fits:
+            self._portrait_again()  # Back cannot keep the photo of the other colour
             return
         if self.busy and self.waiting_finger:
             # The sensor waits for a finger (up to its timeout): Back does not wait for it,

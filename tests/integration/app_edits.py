@@ -23,7 +23,8 @@ from tests.integration.clock_script import draw_signature, run_on_clock, waits
 
 NIK = "7202014107900003"   # Poso Kota, a woman born 1 July 1990
 KK = "7202010504180002"
-#: The NIK typed again from review: a man born 1 May 1991 (another year, another sex).
+#: The NIK typed again from review: a man born 1 May 1991 (another year, another sex, and
+#: an odd year: the photo's background red, not blue as for 1990).
 NEW_NIK = "7202010105910004"
 TYPED = ("SITI NUR'AINI", "POSO", "JL. MAWAR 1", "3", "1")  # name, place, address, RT, RW
 SETTLED_S = 0.6  # a citizen reads the new screen before the next tap (app_slips.py)
@@ -227,10 +228,30 @@ def main() -> None:
                              "left": nav("cancel").text, "boxes": boxes()}
         shot("details")
         tap(nav("primary"))
-        yield until(lambda: not app.flow.busy and app.screens.current == "review", 15)
-        yield SETTLED_S
+        yield from photo_again()
         report["after"] = review_state()
         shot("review")
+
+    def photo_again() -> Iterator[object]:
+        """After a new NIK of another background colour: the photo asked for again, Back
+        tried, then a photo taken and used; to review."""
+        yield until(lambda: not app.flow.busy and app.screens.current != "demographics", 15)
+        yield SETTLED_S
+        report["next_screen"] = app.screens.current
+        if app.screens.current != "portrait":
+            return
+        report["portrait_note"] = app.flow.message.text(language)
+        report["portrait_boxes"] = boxes()
+        shot("portrait-again")
+        tap(nav("cancel"))
+        yield SETTLED_S
+        report["portrait_back"] = {"screen": app.screens.current,
+                                   "note": app.flow.message.text(language)}
+        yield from photo()
+        report["new_photo"] = digest(app.flow.portrait_jpeg)
+        tap(nav("primary"))
+        yield until(lambda: not app.flow.busy and app.screens.current == "review", 15)
+        yield SETTLED_S
 
     def identity_new_nik_back() -> Iterator[object]:
         """Change the NIK to one of another birth date and sex, then Back on the details."""
@@ -240,7 +261,8 @@ def main() -> None:
         tap(screen().ids.keypad.key_for("action"))
         yield until(lambda: app.screens.current == "demographics" and not app.flow.busy)
         yield SETTLED_S
-        yield from back()
+        tap(nav("cancel"))
+        yield from photo_again()
         report["back"] = {"screen": app.screens.current,
                           "message": app.flow.message.text(language), "texts": texts()}
         shot("back")

@@ -14,7 +14,7 @@ import pytest
 
 from kiosk.core.vocabulary import FINGERS
 from kiosk.i18n import translate
-from kiosk.screens.messages import NIK_CHANGED_DETAILS
+from kiosk.screens.messages import NIK_CHANGED_DETAILS, PORTRAIT_BACKGROUND
 from tests.conftest import REPO, kiosk_env, write_config
 
 EDITS = REPO / "tests" / "integration" / "app_edits.py"
@@ -121,19 +121,36 @@ def test_a_new_nik_says_its_date_of_birth_changed_where_the_citizen_reads_it(
                                                          "M")
     born = {"en": "Date of birth", "id": "Tanggal lahir"}[language]
     assert f"{born}: 01-05-1991" in after["rows"]
+    photo_asked_again(report, language, size)
+
+
+def photo_asked_again(report: dict, language: str, size: tuple[int, int]) -> None:
+    """Born in 1991 after 1990: the photo's background goes from blue to red. The photo
+    is asked for again, saying why, on the screen; Back does not keep the old one; the
+    review shows the new one (it kept the blue one)."""
+    assert report["next_screen"] == "portrait"
+    notice = translate(PORTRAIT_BACKGROUND, language)
+    assert report["portrait_note"] == notice
+    box = next(b["box"] for b in report["portrait_boxes"] if b["text"] == notice)
+    assert box[0] >= 0 and box[2] <= size[0] and box[1] >= size[1] * 0.2, box
+    assert report["portrait_back"] == {"screen": "portrait", "note": notice}
+    assert report["after"]["portrait"] == report["new_photo"] != report["before"]["portrait"]
 
 
 @pytest.mark.gui
 def test_back_on_the_details_after_a_new_nik_returns_to_review(tmp_path: Path,
                                                                xdisplay: str) -> None:
     """It stayed on the details page with "The date of birth does not match the NIK" at
-    the top of a page scrolled down: nothing seemed to happen."""
+    the top of a page scrolled down: nothing seemed to happen. It goes on (to the photo,
+    asked for again for its background colour) and the review shows the new NIK's date of
+    birth and sex with the name kept."""
     report = walk(tmp_path, xdisplay, "identity_new_nik_back", "id")
     assert report["back"]["screen"] == "review" and report["back"]["message"] == ""
     after = report["after"]
     assert (after["nik"], after["born"], after["sex"]) == ("7202010105910004", "1991-05-01",
                                                          "M")
     assert after["name"] == report["before"]["name"]
+    photo_asked_again(report, "id", (800, 480))
 
 
 @pytest.mark.gui

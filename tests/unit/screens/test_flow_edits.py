@@ -256,3 +256,48 @@ def test_the_idle_wipe_while_changing_forgets_everything(kit: Kit, step: str) ->
     assert kit.flow.form.values["full_name"] == ""
     assert kit.flow.portrait_jpeg == b"" and kit.flow.fingers_done == []
     assert getattr(kit.flow, "_form_kept", None) is None
+
+
+# -- the photo's background follows the year of birth ----------------------------------------
+# Poso Kota, a man born 1 May 1990: an even year, a blue background (the harness's woman,
+# born in 1985, has a red one).
+EVEN_YEAR_NIK = "7202010105900004"
+
+
+@pytest.mark.parametrize("leave", ["next", "back"])
+def test_a_new_nik_of_another_background_colour_asks_for_a_new_photo(kit: Kit,
+                                                                     leave: str) -> None:
+    """The e-KTP photo's background is blue for an even year of birth, red for an odd one.
+    A new NIK of another year's colour went back to review with the old photo, its
+    background now wrong; the photo is now asked for again, saying why, and Back cannot
+    keep the old one."""
+    shown = new_nik(kit, EVEN_YEAR_NIK)
+    del shown
+    old = bytes(kit.flow.session._portrait or b"")
+    if leave == "next":
+        kit.flow.submit_demographics()
+    else:
+        kit.flow.cancel_edit()
+    assert kit.flow.screen == "portrait", kit.flow.message.text("en")
+    assert kit.flow.message.msgid == m.PORTRAIT_BACKGROUND
+    assert kit.flow.editing
+    kit.flow.cancel_edit()  # Back: the old photo cannot stay
+    assert kit.flow.screen == "portrait"
+    assert kit.flow.message.msgid == m.PORTRAIT_BACKGROUND
+    kit.through_portrait()
+    assert kit.flow.screen == "review", kit.flow.message.text("en")
+    summary = kit.flow.summary
+    assert summary.portrait_jpeg not in (b"", old)
+    assert summary.nik.digits == EVEN_YEAR_NIK
+    assert summary.demographics.date_of_birth.year == 1990
+
+
+def test_a_new_nik_of_the_same_background_colour_keeps_the_photo(kit: Kit) -> None:
+    kit.to("review")
+    old = kit.flow.summary.portrait_jpeg
+    kit.flow.edit("identity")
+    kit.type_identity(OTHER_NIK, KK)  # 1991: odd, as 1985
+    kit.flow.submit_identity()
+    kit.flow.submit_demographics()
+    assert kit.flow.screen == "review"
+    assert kit.flow.summary.portrait_jpeg == old
