@@ -271,9 +271,8 @@ def test_a_new_nik_of_another_background_colour_asks_for_a_new_photo(kit: Kit,
     A new NIK of another year's colour went back to review with the old photo, its
     background now wrong; the photo is now asked for again, saying why, and Back cannot
     keep the old one."""
-    shown = new_nik(kit, EVEN_YEAR_NIK)
-    del shown
-    old = bytes(kit.flow.session._portrait or b"")
+    new_nik(kit, EVEN_YEAR_NIK)
+    old = bytes(kit.flow.session._portrait or b"")  # the photo the review showed
     if leave == "next":
         kit.flow.submit_demographics()
     else:
