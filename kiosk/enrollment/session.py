@@ -43,6 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 
 from kiosk.core.canonical import compact_json
@@ -148,6 +149,9 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
         self.record_id: str | None = None
         self._kept: frozenset[Step] = frozenset()  # steps a resumed session skips
         self._editing = False  # True between edit() from REVIEW and the return to it
+        # Bumped by every edit() and cancel_edit(): a capture begun before it (a finger
+        # the sensor still waited for when the person went back) keeps nothing.
+        self._visits = 0
         self._reset_data()
 
     @classmethod
@@ -225,6 +229,8 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
         done = self._step
         if self._editing and done is not Step.IDENTITY:
             new = Step.REVIEW
+            if done is Step.DEMOGRAPHICS and not self.portrait_fits:
+                new = Step.PORTRAIT  # a new NIK of another background colour: a new photo
         check_transition(self._step, new)  # before the store: a refused move saves nothing
         assert self.record_id is not None  # noqa: S101 - begun at consent, before any step
         self._store.save_step(self.record_id, step_name, parts)
@@ -312,6 +318,9 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
             if step not in EDITABLE:
                 raise IllegalTransition(f"step {step.value} cannot be changed from review")
             self._editing = True
+            self._visits += 1
+            if step is Step.FINGERPRINTS:  # what Back brings back (cancel_edit)
+                self._keep_fingers()
             self._transition(step, note="edit")
 
     @property
@@ -322,27 +331,32 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
     def cancel_edit(self) -> None:
         """Back to REVIEW without changing the step being edited.
 
-        Fingers retaken during the edit are journaled (the journal and the review must show
-        the same fingers); a portrait taken but not accepted is dropped. After a changed
-        identity the demographics kept must agree with the new NIK, or this raises
-        ``InvalidDemographics`` and the person corrects them.
+        The fingers taken before the edit are brought back (those retaken meanwhile are
+        wiped; the journal still holds the earlier ten); a portrait taken but not accepted
+        is dropped. After a changed identity the demographics kept take the new NIK's date
+        of birth and sex (they are the NIK's, never typed) and must still be valid, or this
+        raises ``InvalidDemographics`` (or ``NotEligible``) and the person corrects them.
         """
         with self._at(*EDITABLE):
             if not self._editing:
                 raise IllegalTransition("not editing a step")
+            self._visits += 1
             if self._step is Step.IDENTITY:
                 self._transition(Step.DEMOGRAPHICS, note="edit cancelled")
             if self._step is Step.DEMOGRAPHICS:
                 if self._demographics is None or self._nik is None:
                     raise IllegalTransition("the demographics must be entered")
-                checked = validate_demographics(self._demographics, self._nik, self._today())
+                kept = replace(self._demographics, date_of_birth=self._nik.birth_date,
+                               sex=self._nik.sex)
+                checked = validate_demographics(kept, self._nik, self._today())
                 self._complete("demographics", {"demographics.json": checked.to_json()},
                                Step.REVIEW)
                 self._demographics = checked
                 return
             if self._step is Step.FINGERPRINTS:
-                self._finish_fingerprints()
-                return
+                self._restore_fingers()
+            if self._step is Step.PORTRAIT:
+                self._check_portrait_fits()
             if self._step is Step.PORTRAIT and self._portrait_pending is not None:
                 wipe_buffers(iter([self._portrait_pending]))
                 self._portrait_pending = None

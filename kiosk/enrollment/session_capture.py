@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from kiosk.core.canonical import compact_json
 from kiosk.core.vocabulary import FINGERS, MISSING_FINGER_REASONS
 from kiosk.enrollment.fingerprint_quality import assess_fingerprint
+from kiosk.enrollment.portrait import background_for_year
 from kiosk.enrollment.quality import QualityReport, prepare_portrait, signature_quality
 from kiosk.enrollment.session_lifecycle import wipe_buffers
 from kiosk.enrollment.steps import Step
@@ -99,6 +100,7 @@ class SessionCaptures:
             if self._portrait_pending is not None:
                 wipe_buffers(iter([self._portrait_pending]))
             self._portrait_pending = bytearray(jpeg)
+            self._pending_year = born
         return report
 
     def _birth_year(self) -> int:
@@ -123,6 +125,23 @@ class SessionCaptures:
             self._complete("portrait", {"portrait.jpg": bytes(self._portrait_pending)},
                            Step.FINGERPRINTS)
             self._portrait, self._portrait_pending = self._portrait_pending, None
+            self._portrait_year = self._pending_year
+
+    @property
+    def portrait_fits(self) -> bool:
+        """False when the kept photo's background is not the colour of the year of birth
+        (a NIK of another year's colour entered since): it must be taken again."""
+        with self._lock:
+            if self._portrait is None or self._portrait_year is None or self._nik is None:
+                return True
+            return (background_for_year(self._portrait_year)
+                    == background_for_year(self._nik.birth_date.year))
+
+    def _check_portrait_fits(self) -> None:
+        if not self.portrait_fits:
+            raise InvalidInput("portrait", *bilingual(
+                "The photo's background colour follows your year of birth. Please take a "
+                "new photo."))
 
     # -- fingerprints ----------------------------------------------------------------------
     def capture_finger(self, code: str) -> QualityReport:
@@ -136,6 +155,7 @@ class SessionCaptures:
         with self._at(Step.FINGERPRINTS):
             _check_finger(code)
             scanner = self._fingerprint
+            visit = self._visits
             others = [(c, bytes(t)) for c, t in self._templates.items() if c != code]
         if scanner is None:
             raise DeviceNotFound("no fingerprint scanner configured")
@@ -153,6 +173,8 @@ class SessionCaptures:
         # about 11 % smaller that costs a Pi 4 about 0.35 s of CPU a finger.
         kept = png if self._fingerprint_storage == "png" else image.to_webp()
         with self._at(Step.FINGERPRINTS):
+            if visit != self._visits:  # the person went back meanwhile: not this step's
+                raise IllegalTransition("the finger step was left during the capture")
             if matched is not None:
                 repeated = others[matched][0]
                 log.info("session %s: finger %s refused, the same as %s", self._tag, code,
@@ -200,6 +222,32 @@ class SessionCaptures:
         missing = {code: self._missing[code] for code in FINGERS if code in self._missing}
         parts["exceptions.json"] = compact_json({"missing": missing})
         self._complete("fingerprints", parts, Step.SIGNATURE)
+        self._drop_kept_fingers()
+
+    # -- changing the fingers from review --------------------------------------------------
+    def _keep_fingers(self) -> None:
+        """A copy of the fingers as they are, for Back (:meth:`_restore_fingers`)."""
+        self._drop_kept_fingers()
+        self._fingers_kept = (
+            {c: bytearray(b) for c, b in self._fingers.items()},
+            {c: bytearray(b) for c, b in self._finger_files.items()},
+            {c: bytearray(b) for c, b in self._templates.items()},
+            dict(self._missing))
+
+    def _restore_fingers(self) -> None:
+        """Back without changing the fingers: those taken meanwhile are wiped."""
+        if self._fingers_kept is None:
+            return
+        wipe_buffers(iter([*self._fingers.values(), *self._finger_files.values(),
+                           *self._templates.values()]))
+        self._fingers, self._finger_files, self._templates, self._missing = (
+            self._fingers_kept)
+        self._fingers_kept = None
+
+    def _drop_kept_fingers(self) -> None:
+        kept, self._fingers_kept = self._fingers_kept, None
+        if kept is not None:
+            wipe_buffers(iter([b for held in kept[:3] for b in held.values()]))
 
     def finger_png(self, code: str) -> bytes:
         """The captured image of finger ``code`` (PNG), for the person to see; b"" if none."""

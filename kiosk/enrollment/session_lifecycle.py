@@ -89,16 +89,23 @@ class SessionLifecycle:
         self._demographics: Demographics | None = None
         self._portrait_pending: bytearray | None = None
         self._portrait: bytearray | None = None
+        self._pending_year: int | None = None  # the year of birth each photo was made for
+        self._portrait_year: int | None = None
         self._fingers: dict[str, bytearray] = {}  # PNG, shown on the screen
         self._finger_files: dict[str, bytearray] = {}  # lossless WebP, journaled
         self._templates: dict[str, bytearray] = {}  # the sensor's, to refuse a repeated finger
         self._missing: dict[str, str] = {}
         self._signature: bytearray | None = None
+        # The fingers as they were when a change of them from review began (for Back):
+        # images, record files, templates, missing.
+        self._fingers_kept: tuple[dict[str, bytearray], dict[str, bytearray],
+                                  dict[str, bytearray], dict[str, str]] | None = None
 
     def _wipe_data(self) -> None:
+        kept = self._fingers_kept[:3] if self._fingers_kept is not None else ()
         held = [self._portrait_pending, self._portrait, self._signature,
                 *self._fingers.values(), *self._finger_files.values(),
-                *self._templates.values()]
+                *self._templates.values(), *(b for part in kept for b in part.values())]
         wipe_buffers(buf for buf in held if buf is not None)
         self._reset_data()
 

@@ -34,6 +34,7 @@ Tests drive it with a synchronous executor and a fake view (tests/unit/screens).
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -95,6 +96,9 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.help_active = False
         self.screen = "welcome"
         self._gen = 0  # bumped by wipe(): answers for an older citizen are dropped
+        # Bumped each time a step is entered or left from review (Change, Back): answers,
+        # countdowns and finger pauses of the step as it was are dropped.
+        self._visit = 0
         # Bumped each time Next on the demographics is refused: the screen then brings the
         # first problem into view (never reset: the screen compares it with the last seen).
         self.problems_shown = 0
@@ -132,6 +136,9 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.waiting_finger = False
         self.fingers_done: list[str] = []
         self.summary: ReviewSummary | None = None
+        # The details form as the review showed it, while a step is changed from review:
+        # Back brings it back (a half-typed change is not kept for the next Change).
+        self._form_kept: DemographicsForm | None = None
         self.receipt_id = ""
         self._receipt_at = 0.0
 
@@ -216,7 +223,16 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         step = self.session.step
         if step is Step.REVIEW:
             self.summary = self.session.review()
+            self._form_kept = None
         self.show(SCREEN_FOR_STEP[step])
+        if step is Step.PORTRAIT and not self.session.portrait_fits:
+            self._portrait_again()
+
+    def _portrait_again(self) -> None:
+        """A new NIK of another year's background colour: the photo is asked for again."""
+        self.message = Msg.of(m.PORTRAIT_BACKGROUND, "info")
+        self._say(self.message)
+        self.view.update()
 
     def _speak(self, screen: str, *, with_message: bool = False) -> None:
         """The screen's instruction (on the finger step, with the finger's name), and with
@@ -267,11 +283,11 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         if self.busy:
             return False
         self.busy = True
-        gen = self._gen
+        gen = (self._gen, self._visit)
         self.view.update()
 
         def done(result: Any, error: BaseException | None) -> None:
-            if gen != self._gen:  # the citizen left (cancel, idle): not theirs any more
+            if gen != (self._gen, self._visit):  # the citizen left (cancel, idle, Back)
                 return
             self.busy = False
             if error is None:
@@ -349,16 +365,47 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
             return
         step = Step(step_name)
         session.edit(step)
+        self._form_kept = copy.deepcopy(self.form)
+        self._fresh_step()
         if step is Step.IDENTITY:
             self.identity.clear()
         self._show_step()
 
     def cancel_edit(self) -> None:
+        """Back: to review, the step as it was before Change."""
         self.touch()
         session = self.session
         if session is None or not session.is_editing:
             return
-        self._run(session.cancel_edit, lambda _r: self._show_step())
+        if self.screen == "portrait" and not session.portrait_fits:
+            self._portrait_again()  # Back cannot keep the photo of the other colour
+            return
+        if self.busy and self.waiting_finger:
+            # The sensor waits for a finger (up to its timeout): Back does not wait for it,
+            # and the scan that ends later is dropped (``_visit``, and the session's own).
+            self._fresh_step()
+            self.busy = False
+
+        def then(_r: object) -> None:
+            if self._form_kept is not None:
+                self.form, self._form_kept = self._form_kept, None
+            self._fresh_step()
+            self._show_step()
+
+        self._run(session.cancel_edit, then)
+
+    def _fresh_step(self) -> None:
+        """A step entered or left from review starts afresh: no photo taken, no countdown,
+        from the first finger."""
+        self._visit += 1
+        self.portrait_jpeg = b""
+        self.portrait_tries = 0
+        self.countdown = 0
+        self.finger_index = 0
+        self.finger_tries = 0
+        self.finger_png = b""
+        self.fingers_done = []
+        self.waiting_finger = False
 
     def confirm(self) -> None:
         self.touch()

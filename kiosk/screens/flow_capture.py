@@ -89,10 +89,10 @@ class CaptureSteps:
             return
         self.countdown = COUNTDOWN_S
         self.message = NONE
-        gen = self._gen
+        gen = (self._gen, self._visit)
 
         def tick() -> None:
-            if gen != self._gen or self.screen != "portrait":
+            if gen != (self._gen, self._visit) or self.screen != "portrait":
                 return
             self.countdown -= 1
             if self.countdown > 0:
@@ -166,7 +166,9 @@ class CaptureSteps:
             following = FINGERS[self.finger_index + 1:self.finger_index + 2]
             self._say(FINGER_TAKEN, *(FINGER_NAMES[code] for code in following))
             self._activity()
-            self._later(FINGER_PAUSE_S, self._next_finger)
+            visit = self._visit
+            self._later(FINGER_PAUSE_S,
+                        lambda: self._next_finger() if visit == self._visit else None)
 
         def failed(error: BaseException) -> None:
             self.waiting_finger = False

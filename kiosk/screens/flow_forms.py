@@ -10,8 +10,9 @@ from typing import Any
 
 from kiosk.enrollment import regions
 from kiosk.enrollment.nik import Nik
+from kiosk.screens import messages as m
 from kiosk.screens.forms import CHOICE_FIELDS, OCCUPATIONS
-from kiosk.screens.messages import N_
+from kiosk.screens.messages import N_, Msg
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,20 @@ class FormSteps:
             return
         nik_text, kk_text = self.identity.nik, self.identity.kk
 
+        before = self.nik
+
         def then(nik: Nik) -> None:
             self.nik = nik
             self.identity.clear()  # the digits live on only inside the session
             self._prefill_form(nik)
             self._show_step()
+            if before is not None and (before.birth_date, before.sex) != (nik.birth_date,
+                                                                          nik.sex):
+                # Changed from review: what the details page shows from the NIK changed
+                # too. Said at its top, where those facts are (the page goes there).
+                self.message = Msg.of(m.NIK_CHANGED_DETAILS, "info")
+                self.problems_shown += 1
+                self.view.update()
 
         self._run(lambda: session.enter_identity(nik_text, kk_text), then)
 

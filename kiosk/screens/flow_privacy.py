@@ -143,3 +143,4 @@ class PrivacyTimers:
         self.portrait_jpeg = b""
         self.finger_png = b""
         self.summary = None
+        self._form_kept = None

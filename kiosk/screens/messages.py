@@ -86,6 +86,14 @@ HELP_CALLED = N_("An officer has been called.")
 HELP_WAIT = N_("Please wait here. The light on the kiosk is blinking so the officer can "
                "find you.")
 #: Spoken when the idle warning comes up (the overlay shows the seconds left).
+#: On the details page after the NIK was changed from review, when the new NIK gives
+#: another date of birth or sex (they come from the NIK, not typed): read them again.
+NIK_CHANGED_DETAILS = N_("The date of birth or sex from your new NIK is different. Please "
+                         "check your details.")
+#: On the photo after the NIK was changed from review to one of another background colour
+#: (the e-KTP's follows the year of birth): the photo must be taken again.
+PORTRAIT_BACKGROUND = N_("The photo's background colour follows your year of birth. "
+                         "Please take a new photo.")
 IDLE_ASK = N_("Are you still there? Tap Continue to keep going.")
 #: The messages that send the citizen to the HELP button (the Help button is then drawn
 #: as the way forward, so the word on the screen points at the button that stands out).

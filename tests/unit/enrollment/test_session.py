@@ -241,16 +241,18 @@ def test_edit_from_review_rejournals_the_step_and_returns_to_review(step: Step) 
 def test_cancel_edit_returns_to_review_with_the_journal_matching_memory(step: Step) -> None:
     kit = reach(Step.REVIEW)
     s = kit.session
+    earlier = s.finger_png("R2")
     s.edit(step)
     if step is Step.FINGERPRINTS:
-        s.capture_finger("R2")  # retaken: the journal must get it too
+        s.capture_finger("R2")  # retaken, then Back: the earlier one is kept
     if step is Step.PORTRAIT:
         s.capture_portrait()  # taken, not accepted: dropped
     s.cancel_edit()
     assert s.step is Step.REVIEW and not s.is_editing
     saved = [detail for what, detail, _ in kit.store.calls if what == "save_step"]
-    rejournaled = step in (Step.FINGERPRINTS, Step.IDENTITY, Step.DEMOGRAPHICS)
-    assert saved.count("fingerprints") == (2 if step is Step.FINGERPRINTS else 1)
+    rejournaled = step in (Step.IDENTITY, Step.DEMOGRAPHICS)
+    assert saved.count("fingerprints") == 1  # the journal's fingers are the earlier ten
+    assert s.finger_png("R2") == earlier  # and so are the review's
     assert saved.count(step.value) in ((1, 2) if rejournaled else (1,))
     s.confirm()
 
