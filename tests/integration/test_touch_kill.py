@@ -432,3 +432,22 @@ def test_the_check_turns_red_on_a_receipt_not_in_the_journal(
     receipt = next(iter(run.receipts))
     with pytest.raises(AssertionError, match="another citizen"):
         check_journal(run.data_dir, {receipt: "7202014107900003"})
+
+
+@pytest.mark.gui
+def test_a_start_that_shows_an_earlier_citizen_or_keeps_a_record_is_red(
+        tmp_path: Path, xdisplay: str) -> None:
+    """The start-up report is live: told that an earlier citizen typed "Bahasa Indonesia"
+    (the welcome's own button), the restarted app's search finds it on the welcome, and
+    :func:`check_up` turns red; as it does on a record left in progress."""
+    write_config(tmp_path, CONFIG)
+    run = KillRun(tmp_path, xdisplay, seed=3, secrets=["Bahasa Indonesia"])
+    with pytest.raises(AssertionError, match="an earlier citizen shown"):
+        run.kill_round(0, Target("welcome", _kind("up"), lambda _rng: 0.0), random.Random(3))
+    up = json.loads(next(d for _t, kind, d in read_events(tmp_path / "events-0")
+                         if kind == "up"))
+    assert up["leaks"] and all(leak.endswith("Button.text") for leak in up["leaks"]), up
+    clean = up | {"leaks": []}
+    check_up(clean)
+    with pytest.raises(AssertionError, match="left in progress"):
+        check_up(clean | {"in_progress": ["test-01-0000002-abcdef"]})
