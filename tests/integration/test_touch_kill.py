@@ -4,7 +4,8 @@ touch: no receipt shown is ever lost, and every restart finds a clean welcome.
 The driver (``app_kill_drive.py``) runs the real app on simulated hardware under the
 virtual display and enrolls synthetic citizens by touch, one after another; each receipt
 number the done screen shows it appends to a file and fsyncs (confirmed to a person). Each
-round starts it and SIGKILLs it at a seeded instant chosen against its events: during start-up,
+round starts it and SIGKILLs it at a seeded instant chosen against its events: in the first
+start as it writes its keys, during start-up, inside the recovery of what the last kill left,
 on the welcome, while a citizen types, inside a durable commit, inside a capture, inside the
 seal, on the receipt screen, or simply some seconds in. After each kill, on a copy of the
 journal files as the kill left them (``tests/journal_copy.py``): every receipt number
@@ -40,6 +41,7 @@ from typing import Any
 import pytest
 
 from kiosk.errors import SealingError
+from kiosk.journal.migrations import latest_version, user_version
 from kiosk.sealing import DeviceKey, Opener, build_packet
 from kiosk.sealing_keys import load_central_private_key
 from tests.conftest import KIOSK, REPO, kiosk_env, write_config
@@ -97,6 +99,11 @@ def check_journal(data_dir: Path, receipts: dict[str, str]) -> list[str]:
         conn = sqlite3.connect(path)
         try:
             assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            if user_version(conn) != latest_version():
+                # Killed in the first start, between creating the file and the last step of
+                # its schema (each a transaction of its own): the next start goes on.
+                assert not receipts, f"journal schema unfinished after {len(receipts)} receipts"
+                return []
             states = dict(conn.execute("SELECT id, state FROM records"))
             lost = {rid: states.get(rid) for rid in receipts
                     if states.get(rid) not in SEALED_OR_LATER}
