@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nacl.public
+
 from kiosk.clock import clock_is_synchronized
 from kiosk.config import Config, check_sealing
 from kiosk.devices import create_device
@@ -25,7 +27,7 @@ from kiosk.errors import (
     NotAccepting,
     SealingError,
 )
-from kiosk.fsutil import make_dirs
+from kiosk.fsutil import make_dirs, write_atomic
 from kiosk.journal import Journal, quarantined_files
 from kiosk.power import PowerStatus
 from kiosk.power.policy import Thresholds, refusal_reason
@@ -33,6 +35,8 @@ from kiosk.power.watcher import STATE_FILE, read_published_state
 from kiosk.record_store import JournalRecordStore
 from kiosk.recovery import recover_unfinished
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
+from kiosk.sealing_keys import CENTRAL_PUBLIC, load_central_private_key
+from kiosk.sealing_keys import _key_text as key_text
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +52,28 @@ def boot_id() -> str:
 
 
 def ensure_dev_central_key(config: Config) -> None:
-    """With ``sealing.central_key = "dev"``, make the development key pair on first use."""
-    if config.uses_dev_central_key and not config.central_key_path.exists():
-        generate_central_keypair(config.central_key_path.parent)
-        log.warning("development central key pair created in %s (simulation only)",
-                    config.central_key_path.parent)
+    """With ``sealing.central_key = "dev"``, make the development key pair on first use.
+
+    The pair is two files, ``central.key`` written first: a kill or a power cut in the
+    first start, between the two, leaves the private half without ``central.pub``. Making a
+    pair again then refused to overwrite the private key and the kiosk never came up (its
+    closed screen said "sealing keys unusable", a retry every 10 s). Nothing can have been
+    sealed to that key, its public half never having been there: the public half is made
+    from it and written, and the kiosk starts."""
+    if not config.uses_dev_central_key or config.central_key_path.exists():
+        return
+    public_path = config.central_key_path
+    private_path = public_path.with_name("central.key")
+    if private_path.exists():
+        private = nacl.public.PrivateKey(load_central_private_key(private_path))
+        write_atomic(public_path, key_text(CENTRAL_PUBLIC, bytes(private.public_key)), 0o644,
+                     overwrite=False)
+        log.warning("development central public key %s made again from %s (its first "
+                    "start was cut short)", public_path, private_path)
+        return
+    generate_central_keypair(public_path.parent)
+    log.warning("development central key pair created in %s (simulation only)",
+                public_path.parent)
 
 
 def make_sealer(config: Config) -> Sealer:
