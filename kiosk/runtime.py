@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nacl.public
-
 from kiosk.clock import clock_is_synchronized
 from kiosk.config import Config, check_sealing
 from kiosk.devices import create_device
@@ -27,7 +25,7 @@ from kiosk.errors import (
     NotAccepting,
     SealingError,
 )
-from kiosk.fsutil import make_dirs, write_atomic
+from kiosk.fsutil import make_dirs
 from kiosk.journal import Journal, quarantined_files
 from kiosk.power import PowerStatus
 from kiosk.power.policy import Thresholds, refusal_reason
@@ -35,8 +33,7 @@ from kiosk.power.watcher import STATE_FILE, read_published_state
 from kiosk.record_store import JournalRecordStore
 from kiosk.recovery import recover_unfinished
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
-from kiosk.sealing_keys import CENTRAL_PUBLIC, load_central_private_key
-from kiosk.sealing_keys import _key_text as key_text
+from kiosk.sealing_keys import restore_central_public_key
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +62,7 @@ def ensure_dev_central_key(config: Config) -> None:
     public_path = config.central_key_path
     private_path = public_path.with_name("central.key")
     if private_path.exists():
-        private = nacl.public.PrivateKey(load_central_private_key(private_path))
-        write_atomic(public_path, key_text(CENTRAL_PUBLIC, bytes(private.public_key)), 0o644,
-                     overwrite=False)
+        restore_central_public_key(private_path)
         log.warning("development central public key %s made again from %s (its first "
                     "start was cut short)", public_path, private_path)
         return

@@ -212,6 +212,17 @@ def generate_central_keypair(directory: Path) -> tuple[Path, Path]:
     return private_path, public_path
 
 
+def restore_central_public_key(private_path: Path) -> Path:
+    """Write ``central.pub`` beside ``private_path`` from the private key in it, for a pair
+    whose making was cut short between its two files (``central.key`` is written first).
+    Never overwrites an existing public key."""
+    private = nacl.public.PrivateKey(load_central_private_key(private_path))
+    public_path = Path(private_path).with_name("central.pub")
+    write_atomic(public_path, _key_text(CENTRAL_PUBLIC, bytes(private.public_key)), 0o644,
+                 overwrite=False)
+    return public_path
+
+
 def load_central_public_key(path: Path) -> bytes:
     """The central office's X25519 public key (32 bytes) from ``central.pub``."""
     return read_key_file(path, CENTRAL_PUBLIC, "central public key",

@@ -37,6 +37,7 @@ from kiosk.sealing import (
     load_device_public_key,
     parse_packet,
 )
+from kiosk.sealing_keys import restore_central_public_key
 
 KIOSK = "poso-01"
 NIK = b"7204014107850003"  # synthetic NIK, never a real person
@@ -407,6 +408,21 @@ def test_device_key_is_created_once_and_reloaded(tmp_path: Path) -> None:
     again = DeviceKey.load_or_create(path)
     assert (again.key_id, again.public_bytes) == (first.key_id, first.public_bytes)
     assert again.sign(b"m") == first.sign(b"m")
+
+
+def test_a_pair_cut_short_gets_its_public_half_back_and_never_a_new_private_key(
+        tmp_path: Path) -> None:
+    """A first start killed between central.key and central.pub: the public half is made
+    from the private key (the same pair), and an existing public key is never replaced."""
+    private_path, public_path = generate_central_keypair(tmp_path / "central")
+    public = load_central_public_key(public_path)
+    private_before = private_path.read_bytes()
+    public_path.unlink()
+    assert restore_central_public_key(private_path) == public_path
+    assert load_central_public_key(public_path) == public
+    assert private_path.read_bytes() == private_before
+    with pytest.raises(FileExistsError):
+        restore_central_public_key(private_path)
 
 
 @pytest.mark.parametrize("loose", [0o640, 0o604, 0o660, 0o644, 0o620, 0o601])
