@@ -22,6 +22,7 @@ class DemographicsScreen(KioskScreen):
     errors = DictProperty()  # field -> message in the citizen's language
     focus = StringProperty("")
     note = StringProperty("")
+    note_kind = StringProperty("info")  # the Note's colour: the message's kind
     chips = DictProperty()  # field -> [(value, label)]
     typing_value = StringProperty("")
     typing_error = StringProperty("")
@@ -44,6 +45,7 @@ class DemographicsScreen(KioskScreen):
         self.errors = {k: v.text(lang) for k, v in flow.form.errors.items()}
         self.focus = flow.form.focus or ""
         self.note = flow.message.text(lang) if flow.message else ""
+        self.note_kind = flow.message.kind if flow.message else "info"
         self.typing_value = self.values.get(self.focus, "")
         self.typing_error = self.errors.get(self.focus, "")
         values, errors, ids = self.values, self.errors, self.ids

@@ -18,6 +18,7 @@ class PortraitScreen(KioskScreen):
     live = StringProperty("")
     live_kind = StringProperty("info")
     note = StringProperty("")
+    note_kind = StringProperty("info")  # the Note's colour: the message's kind
     failed = BooleanProperty(False)
     countdown = NumericProperty(0)
     need_officer = BooleanProperty(False)
@@ -38,6 +39,7 @@ class PortraitScreen(KioskScreen):
         if flow.need_officer and officer not in (note if self.failed else self.live):
             note = f"{note} {officer}".strip()
         self.note = note
+        self.note_kind = flow.message.kind if self.failed else "error"  # the officer line
         self.countdown = flow.countdown
         self.need_officer = flow.need_officer
         if flow.portrait_jpeg != self._photo:

@@ -92,7 +92,8 @@ def main() -> None:
                 continue
             width, height = w.texture_size
             x, y = w.to_window(w.center_x - width / 2, w.center_y - height / 2)
-            found.append({"text": w.text, "box": [x, y, x + width, y + height]})
+            found.append({"text": w.text, "box": [x, y, x + width, y + height],
+                          "kind": getattr(w, "kind", None)})  # a Note's colour
         return found
 
     def change(step: str) -> Any:

@@ -110,6 +110,8 @@ def test_a_new_nik_says_its_date_of_birth_changed_where_the_citizen_reads_it(
     notice = translate(NIK_CHANGED_DETAILS, language)
     assert details["message"] == notice
     boxes = {b["text"]: b["box"] for b in details["boxes"]}
+    # Information, not an error: drawn in the ink of a note, not the red of a refusal.
+    assert {b["text"]: b["kind"] for b in details["boxes"]}[notice] == "info"
     title = boxes[{"en": "Your details", "id": "Data diri Anda"}[language]]
     nav_top = size[1] * 0.2  # the nav bar is lower than this on both panels
     for text in (notice, "01-05-1991"):
@@ -132,6 +134,7 @@ def photo_asked_again(report: dict, language: str, size: tuple[int, int]) -> Non
     notice = translate(PORTRAIT_BACKGROUND, language)
     assert report["portrait_note"] == notice
     box = next(b["box"] for b in report["portrait_boxes"] if b["text"] == notice)
+    assert next(b["kind"] for b in report["portrait_boxes"] if b["text"] == notice) == "info"
     assert box[0] >= 0 and box[2] <= size[0] and box[1] >= size[1] * 0.2, box
     assert report["portrait_back"] == {"screen": "portrait", "note": notice}
     assert report["after"]["portrait"] == report["new_photo"] != report["before"]["portrait"]
