@@ -103,6 +103,15 @@ class DemographicsScreen(KioskScreen):
         self._picker.open_with(flow.t(self.label(name)), options,
                                lambda value: flow.form_choose(name, value))
 
+    def on_pre_enter(self, *args: object) -> None:
+        super().on_pre_enter(*args)
+        # The page opens at its top (what the NIK says, then the name), for the next
+        # citizen and for a Change from review: it stayed where the last visit left it,
+        # often down at the village list.
+        scroll = self.ids.scroll
+        Animation.stop_all(scroll, "scroll_y")
+        scroll.scroll_y = 1.0
+
     def on_deactivate(self) -> None:
         self._close_picker()
 

@@ -113,6 +113,7 @@ def main() -> None:
             "sex": d.sex if d else None,
             "name": d.full_name if d else None,
             "religion": d.religion if d else None,
+            "village": d.kelurahan_desa if d else None,
             "portrait": digest(s.portrait_jpeg if s else b""),
             "signature": digest(s.signature_png if s else b""),
             "fingers": {c: digest(app.flow.session.finger_png(c))
@@ -320,6 +321,10 @@ def main() -> None:
         yield SETTLED_S
         report["after"] = review_state()
         report["village"] = app.flow.summary.demographics.kelurahan_desa
+        yield from open_change("demographics")  # again: where does the page open?
+        app.flow.form_focus(None)
+        yield SETTLED_S
+        report["again_scroll_y"] = round(screen().ids.scroll.scroll_y, 3)
 
     def portrait_back() -> Iterator[object]:
         """Change the photo: a new photo taken, then Back; Change again; a new photo used."""

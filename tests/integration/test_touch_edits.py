@@ -164,3 +164,14 @@ def test_a_double_tap_on_change_and_on_back_acts_once(tmp_path: Path,
     report = walk(tmp_path, xdisplay, "double_taps", "id")
     assert report["after_change_twice"] == {"screen": "signature", "strokes": 0}
     assert report["after_back_twice"] == {"screen": "review", "cancel_asked": False}
+
+
+@pytest.mark.gui
+def test_a_change_of_the_details_shows_on_review_and_the_page_opens_at_its_top(
+        tmp_path: Path, xdisplay: str) -> None:
+    """Another village picked from the list (down at the page's end) shows on review; the
+    next Change of the details opens the page at its top (it stayed down at the village
+    list, the NIK's facts and the name out of sight)."""
+    report = walk(tmp_path, xdisplay, "demographics_changed", "en")
+    assert report["village"] != report["before"]["village"]
+    assert report["again_scroll_y"] == 1.0
