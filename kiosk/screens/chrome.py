@@ -16,6 +16,9 @@ class NavBar(BoxLayout):
 
     primary_text = StringProperty("")
     primary_enabled = BooleanProperty(True)
+    #: How the forward button is drawn: "primary", or "secondary" when another button
+    #: (Help, after three failed tries) is the way forward.
+    primary_role = StringProperty("primary")
     left_text = StringProperty("")  # "" = Cancel (Back while editing)
     language = StringProperty(LANGUAGES[0])  # its screen's (``language: root.language``)
     busy = BooleanProperty(False)  # its screen's (``busy: root.busy``)

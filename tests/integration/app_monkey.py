@@ -656,8 +656,9 @@ class Monkey:
                 yield wait(lambda: bool(flow.portrait_jpeg) or (
                     bool(flow.message) and not flow.busy and not flow.countdown), 20)
         elif name == "fingerprints":
-            if not screen.ids.retry.disabled and screen.ids.retry.opacity:
-                self.tap(screen.ids.retry)
+            retry = nav.primary  # Try again, shown after a failed try
+            if not retry.disabled and retry.opacity:
+                self.tap(retry)
             # Until the step is done or a try failed ("Good. Lift your finger." is neither).
             yield wait(lambda: app.screens.current != "fingerprints" or (
                 bool(flow.message) and flow.message.kind != "ok" and not flow.busy), 40)

@@ -206,6 +206,34 @@ def main() -> None:
         yield until(lambda: app.flow.help_active, 5)
         report["help_called"] = app.flow.help_active
 
+    def fingers_fail_on_battery() -> Iterator[object]:
+        """A finger the sensor fails three times, on battery (the power banner above): the
+        worst case for the fingerprint screen's room on the 7-inch panel."""
+        yield from begin()
+        yield from to_demographics()
+        yield from fill_demographics()
+        yield from photo_taken()
+        app._poll.cancel()  # the script says the power: on battery, still accepting
+        app.flow.set_acceptance(True, "", True)
+        app.flow.runtime.devices["fingerprint"].fail_every = 1  # every capture times out
+        tap(nav("primary"))
+        yield on("fingerprints")
+        for tries in (1, 2, 3):
+            yield until(lambda tries=tries: app.flow.finger_tries == tries
+                        and not app.flow.busy, 30)
+            yield SETTLED_S
+            if tries < 3:
+                tap(nav("primary"))  # Try again
+        hands = screen().ids.hands
+        report["banner"] = app.banner.active
+        report["hands_mm"] = round(hands.height / app.ui.mm(1), 1)
+        report["try_again"] = {"text": nav("primary").text, "role": nav("primary").role,
+                               "disabled": nav("primary").disabled}
+        report["texts"] = texts_in(screen().children[0].children[1])  # the body
+        title = screen().children[0].children[-1]
+        report["between"] = [title.to_window(title.x, title.y)[1],
+                             nav("primary").parent.to_window(0, nav("primary").parent.top)[1]]
+
     def cancel_waiting_finger() -> Iterator[object]:
         """No finger comes to the sensor (it waits up to its timeout); the citizen taps
         Cancel meanwhile, then "Yes, stop"."""
@@ -364,6 +392,7 @@ def main() -> None:
 
     scenarios = {"second_taps": second_taps, "picker_left_open": picker_left_open,
                  "camera_fails": camera_fails, "cancel_waiting_finger": cancel_waiting_finger,
+                 "fingers_fail_on_battery": fingers_fail_on_battery,
                  "demographics_problem_in_view": demographics_problem_in_view,
                  "idle_notice": idle_notice, "list_double_taps": list_double_taps}
 

@@ -180,6 +180,28 @@ def test_the_portrait_messages_fit_between_title_and_buttons_after_camera_failur
 
 
 @pytest.mark.gui
+def test_the_hands_stay_large_when_a_finger_fails_three_times_on_battery(
+        tmp_path: Path, xdisplay: str) -> None:
+    """The 7-inch panel with the power banner, a three-line message and the call for an
+    officer: the hand diagram that shows which finger stays at least 20 mm tall (it was
+    15 mm, the finger to place barely seen), every text is in the body, none over another,
+    and Try again is the nav's forward button, drawn as the second choice after Help."""
+    report = slip(tmp_path, xdisplay, "fingers_fail_on_battery")
+    assert report["banner"] is True
+    assert report["hands_mm"] >= 20, report["hands_mm"]
+    assert report["try_again"] == {"text": "Coba lagi", "role": "secondary",
+                                   "disabled": False}
+    title_bottom, nav_top = report["between"]
+    boxes = [t["box"] for t in report["texts"]]
+    assert any(translate(CALL_OFFICER, "id") in t["text"] for t in report["texts"])
+    for _x0, y0, _x1, y1 in boxes:
+        assert nav_top - 1 <= y0 and y1 <= title_bottom + 1, report
+    for a, b in itertools.combinations(boxes, 2):
+        assert a[3] <= b[1] + 1 or b[3] <= a[1] + 1 or a[2] <= b[0] + 1 or b[2] <= a[0] + 1, (
+            f"{a} overlaps {b}")
+
+
+@pytest.mark.gui
 def test_cancel_works_while_the_sensor_waits_for_a_finger(tmp_path: Path,
                                                           xdisplay: str) -> None:
     """The sensor waits up to 10 s a try for a finger that does not come: Cancel stays
