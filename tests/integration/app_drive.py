@@ -25,7 +25,7 @@ from pathlib import Path
 from kiosk.app import create_app
 from kiosk.config import load_config
 from tests.integration import leak_search
-from tests.integration.clock_script import draw_signature, run_on_clock, waits
+from tests.integration.clock_script import draw_signature, run_on_clock, visible, waits
 
 # A citizen whose numbers appear nowhere in the kiosk's code or docs (the search for what
 # is left of them after the wipe would otherwise find the docstrings' examples).
@@ -48,14 +48,6 @@ def main() -> None:
     from kivy.uix.modalview import ModalView
 
     report: dict[str, object] = {"taps": 0, "chars": 0, "screens": {}, "errors": []}
-
-    def visible(widget) -> bool:
-        w = widget
-        while w is not None and w is not w.parent:
-            if w.opacity == 0 or w.width < 1 or w.height < 1:
-                return False
-            w = w.parent
-        return True
 
     def viewport(widget):
         """The window rectangle of the ScrollView around ``widget``, if any."""

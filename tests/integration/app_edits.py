@@ -19,7 +19,14 @@ from typing import Any
 
 from kiosk.app import create_app
 from kiosk.config import load_config
-from tests.integration.clock_script import draw_signature, run_on_clock, waits
+from tests.integration.clock_script import (
+    draw_signature,
+    run_on_clock,
+    tap,
+    type_fields,
+    visible,
+    waits,
+)
 
 NIK = "7202014107900003"   # Poso Kota, a woman born 1 July 1990
 KK = "7202010504180002"
@@ -44,12 +51,6 @@ def main() -> None:
     report: dict[str, Any] = {"errors": []}
     until, on = waits(app)
 
-    def tap(widget: Any) -> None:
-        x, y = widget.to_window(*widget.center)
-        touch = UnitTestTouch(x, y)
-        touch.touch_down()
-        touch.touch_up()
-
     def screen() -> Any:
         return app.screens.current_screen
 
@@ -67,14 +68,6 @@ def main() -> None:
             parent = parent.parent
         if parent is not None:
             parent.scroll_to(widget, padding=10, animate=False)
-
-    def visible(widget: Any) -> bool:
-        w = widget
-        while w is not None and w is not w.parent:
-            if w.opacity == 0 or w.width < 1 or w.height < 1:
-                return False
-            w = w.parent
-        return True
 
     def texts() -> list[str]:
         """The visible labels' texts of the screen and any overlay."""
@@ -138,12 +131,7 @@ def main() -> None:
         tap(screen().ids.keypad.key_for("action"))
         yield on("demographics")
         yield SETTLED_S
-        keyboard = screen().ids.keyboard
-        for text in TYPED:
-            for char in text:
-                tap(keyboard.key_for(char))
-            tap(keyboard.key_for("action"))
-            yield 0.1
+        yield from type_fields(screen().ids.keyboard, TYPED)
         yield until(lambda: not app.flow.form.focus)
         yield SETTLED_S
         for field, value in (("religion", "Islam"), ("marital_status", "Kawin")):

@@ -53,7 +53,7 @@ from kiosk.app import create_app
 from kiosk.config import load_config
 from kiosk.enrollment.synthetic import citizens
 from tests.integration import leak_search
-from tests.integration.clock_script import draw_signature, run_on_clock, waits
+from tests.integration.clock_script import draw_signature, run_on_clock, tap, waits
 
 KEYBOARD_CHARS = set("1234567890QWERTYUIOPASDFGHJKL'ZXCVBNM-.,/ ")
 #: Longer than the kiosk waits after a change of view before it takes a tap (SECOND_TAP_S).
@@ -138,16 +138,9 @@ def main() -> None:
     app = create_app(load_config(config_path))
 
     from kivy.core.window import Window
-    from kivy.tests.common import UnitTestTouch
     from kivy.uix.modalview import ModalView
 
     report: dict[str, Any] = {"errors": [], "receipts": []}
-
-    def tap(widget: Any) -> None:
-        x, y = widget.to_window(*widget.center)
-        touch = UnitTestTouch(x, y)
-        touch.touch_down()
-        touch.touch_up()
 
     def screen() -> Any:
         return app.screens.current_screen

@@ -18,7 +18,7 @@ from typing import Any
 
 from kiosk.app import create_app
 from kiosk.config import load_config
-from tests.integration.clock_script import draw_signature, run_on_clock, waits
+from tests.integration.clock_script import draw_signature, run_on_clock, type_fields, waits
 
 NIK = "7202014107900003"
 KK = "7202010504180002"
@@ -106,12 +106,7 @@ def main() -> None:
         yield SETTLED_S
 
     def fill_demographics() -> Iterator[object]:
-        keyboard = screen().ids.keyboard
-        for text in TYPED:
-            for char in text:
-                tap(keyboard.key_for(char))
-            tap(keyboard.key_for("action"))
-            yield 0.1
+        yield from type_fields(screen().ids.keyboard, TYPED, tap)
         yield until(lambda: not app.flow.form.focus)
         flow = app.flow  # the chips and pickers are the touch test's; here only the values
         for field, value in (("religion", "Islam"), ("marital_status", "Kawin"),

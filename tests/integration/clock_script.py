@@ -86,3 +86,35 @@ def draw_signature(pad: Any) -> None:
     for i in range(1, 40):
         touch.touch_move(x0 + i * pad.width * 0.02, y0 + (i % 6) * pad.height * 0.05)
     touch.touch_up()
+
+
+def tap(widget: Any) -> None:
+    """A finger down and up at the centre of ``widget``, through the window's dispatch."""
+    from kivy.tests.common import UnitTestTouch
+
+    x, y = widget.to_window(*widget.center)
+    touch = UnitTestTouch(x, y)
+    touch.touch_down()
+    touch.touch_up()
+
+
+def visible(widget: Any) -> bool:
+    """Whether ``widget`` and every parent up to the window are shown (not transparent,
+    not collapsed to nothing)."""
+    w = widget
+    while w is not None and w is not w.parent:
+        if w.opacity == 0 or w.width < 1 or w.height < 1:
+            return False
+        w = w.parent
+    return True
+
+
+def type_fields(keyboard: Any, texts: Iterator[str] | tuple[str, ...],
+                key: Callable[[Any], None] = tap) -> Iterator[object]:
+    """Type each of ``texts`` on the on-screen ``keyboard``, each followed by its Next
+    (``key`` taps a key: a driver that counts its taps passes its own)."""
+    for text in texts:
+        for char in text:
+            key(keyboard.key_for(char))
+        key(keyboard.key_for("action"))
+        yield 0.1
