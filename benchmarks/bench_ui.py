@@ -629,7 +629,8 @@ def child_flow(camera: str, preview_s: str, citizens: str, out: str) -> None:
 
         def on(name: str, timeout_ok: bool = True) -> Callable[[], bool]:
             def cond() -> bool:
-                if flow.message and not flow.busy and flow.screen != name:
+                if flow.message.kind == "error" and flow.message and not flow.busy and (
+                        flow.screen != name):  # a refusal; not "Good. Lift your finger."
                     raise RuntimeError(f"{flow.screen}: {flow.message.text('en')}")
                 return flow.screen == name and screens.current == name and not flow.busy
             return _when(name, cond)
