@@ -146,7 +146,15 @@ def test_sigkill_mid_upload_resumes_from_the_journaled_url(
     finally:
         proc.wait(timeout=30)
     assert url and offset > 0, "the kill did not land mid-upload"
+    # The intake may still be storing the chunk the killed process had on the wire (a tus
+    # server keeps what reached it): its offset is read once it holds still.
     held = int(tus_head(url, site)["Upload-Offset"])
+    for _ in range(100):
+        time.sleep(0.05)
+        again = int(tus_head(url, site)["Upload-Offset"])
+        if again == held:
+            break
+        held = again
     with Journal.open_readonly(site.journal_path) as journal:
         info = journal.record(ids[0])
         length = len(build_packet(info.manifest, journal.step_blobs(ids[0])))
