@@ -62,6 +62,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _whole_number(text: str, *, signed: bool = False) -> int:
+    """A count or seed given on the command line, in ASCII digits (``int()`` also takes
+    ``٣``, ``3_000`` and `` 3``, which a maintainer did not mean to type)."""
+    digits = text[1:] if signed and text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a whole number{'' if signed else ' (0 or more)'} in digits 0-9")
+    return int(text)
+
+
+def _seed(text: str) -> int:
+    return _whole_number(text, signed=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a subcommand without --config keeps the one given before the verb (an
@@ -76,8 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="the touchscreen kiosk")
     demo = sub.add_parser("demo", parents=[common],
                           help="simulated citizens through the enrollment session, headless")
-    demo.add_argument("--citizens", type=int, required=True, metavar="N")
-    demo.add_argument("--seed", type=int, default=0, metavar="S")
+    demo.add_argument("--citizens", type=_whole_number, required=True, metavar="N")
+    demo.add_argument("--seed", type=_seed, default=0, metavar="S")
 
     upload = sub.add_parser("upload", parents=[common],
                             help="send sealed records to the intake (docs/upload.md)")

@@ -368,7 +368,12 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self._form_kept = copy.deepcopy(self.form)
         self._fresh_step()
         if step is Step.IDENTITY:
+            # The numbers the review showed, to correct rather than type again (32 digits
+            # for one wrong one); the keys go to the NIK, a tap on KK moves them there.
             self.identity.clear()
+            if self.summary is not None:
+                self.identity.nik = self.summary.nik.digits
+                self.identity.kk = self.summary.kk.digits
         self._show_step()
 
     def cancel_edit(self) -> None:
@@ -389,6 +394,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         def then(_r: object) -> None:
             if self._form_kept is not None:
                 self.form, self._form_kept = self._form_kept, None
+            self.identity.clear()  # the digits live on only inside the session
             self._fresh_step()
             self._show_step()
 

@@ -102,6 +102,7 @@ def main() -> None:
             "screen": app.screens.current,
             "note": screen().note if hasattr(screen(), "note") else "",
             "nik": s.nik.digits if s else None,
+            "kk": s.kk.digits if s else None,
             "born": d.date_of_birth.isoformat() if d else None,
             "sex": d.sex if d else None,
             "name": d.full_name if d else None,
@@ -153,9 +154,15 @@ def main() -> None:
         report["before"] = review_state()
 
     def type_identity(nik: str) -> Iterator[object]:
+        """Each field tapped, emptied (Change shows the numbers the review had), typed."""
         pad = screen().ids.keypad
-        for digit in nik + KK:
-            tap(pad.key_for(digit))
+        for field, digits in (("nik", nik), ("kk", KK)):
+            tap(screen().ids[field])
+            yield 0.1
+            for _ in range(len(getattr(app.flow.identity, field))):
+                tap(pad.key_for("backspace"))
+            for digit in digits:
+                tap(pad.key_for(digit))
         yield 0.2
 
     def chip(field: str, value: str) -> Iterator[object]:
@@ -209,7 +216,9 @@ def main() -> None:
         yield from to_review()
         yield from open_change("identity")
         shot("identity")
+        yield SETTLED_S
         report["typed_shown"] = [app.flow.identity.nik, app.flow.identity.kk]
+        report["fields_shown"] = [screen().ids[f].value for f in ("nik", "kk")]
         yield from type_identity(NEW_NIK)
         tap(screen().ids.keypad.key_for("action"))
         yield until(lambda: app.screens.current == "demographics" and not app.flow.busy)

@@ -63,6 +63,23 @@ def test_a_wait_that_is_no_positive_number_of_seconds_is_a_usage_error(
     assert "a number of seconds > 0" in result.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ("--citizens", "\u0663"),  # ARABIC-INDIC DIGIT THREE: int() reads it as 3
+    ("--citizens", "1_0"),
+    ("--citizens", "-1"),
+    ("--citizens", "two"),
+    ("--citizens", "1", "--seed", "\u0661"),
+])
+def test_a_count_or_seed_not_in_digits_0_to_9_is_a_usage_error(
+        kiosk_config: Path, args: tuple[str, ...]) -> None:
+    """No record is made and nothing is printed on stdout for a count nobody meant."""
+    result = subprocess.run([*KIOSK, "demo", *args], env=kiosk_env(kiosk_config),
+                            cwd=kiosk_config.parent, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "in digits 0-9" in result.stderr and result.stdout == ""
+
+
 def test_an_os_error_names_its_file_and_blames_the_data_dir_only_for_its_own(
         tmp_path: Path) -> None:
     """The catch-all for an OSError a verb did not handle: a file in the data directory

@@ -105,7 +105,11 @@ def test_a_new_nik_says_its_date_of_birth_changed_where_the_citizen_reads_it(
     so, and the message and the new date of birth are on the screen, between the title
     and the buttons, over nothing else; the review shows the new NIK's values."""
     report = walk(tmp_path, xdisplay, "identity_new_nik", language, size)
-    assert report["typed_shown"] == ["", ""]  # the NIK is typed again, not shown
+    # Change shows the numbers to correct, grouped as typed (they were typed again: 32
+    # digits for one wrong one); the driver empties them before typing the new NIK.
+    before = [report["before"]["nik"], report["before"]["kk"]]
+    assert report["typed_shown"] == before and None not in before
+    assert [v.replace(" ", "") for v in report["fields_shown"]] == before
     details = report["details"]
     notice = translate(NIK_CHANGED_DETAILS, language)
     assert details["message"] == notice

@@ -154,8 +154,14 @@ class Kit:
 
     # -- walking the flow ---------------------------------------------------------------
     def type_identity(self, nik: str = NIK, kk: str = KK) -> None:
-        for digit in nik + kk:
-            self.flow.identity_digit(digit)
+        """Each field emptied (Change shows the numbers the review had), then typed."""
+        f = self.flow
+        for field, digits in (("nik", nik), ("kk", kk)):
+            f.identity_focus(field)
+            for _ in range(len(getattr(f.identity, field))):
+                f.identity_backspace()
+            for digit in digits:
+                f.identity_digit(digit)
 
     def fill_demographics(self) -> None:
         f = self.flow

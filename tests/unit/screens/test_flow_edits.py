@@ -223,8 +223,31 @@ def test_back_on_the_nik_keeps_the_old_one(kit: Kit) -> None:
     kit.flow.cancel_edit()
     assert kit.flow.screen == "review"
     assert kit.flow.summary.nik.digits != OTHER_NIK
+    assert kit.flow.identity.nik == kit.flow.identity.kk == ""  # kept only in the session
     kit.flow.edit("identity")
-    assert kit.flow.identity.nik == ""  # the half-typed digits are not kept
+    # Not the half-typed digits: the numbers the review shows, to correct.
+    assert kit.flow.identity.nik == kit.flow.summary.nik.digits != OTHER_NIK
+    assert kit.flow.identity.kk == kit.flow.summary.kk.digits
+
+
+def test_change_shows_the_numbers_to_correct_one_digit(kit: Kit) -> None:
+    """Change on the NIK showed two empty fields: one wrong digit of the KK cost 32 taps.
+    The numbers come back; the KK's last digit is corrected with two taps, and the NIK stays."""
+    kit.to("review")
+    nik, kk = kit.flow.summary.nik.digits, kit.flow.summary.kk.digits
+    kit.flow.edit("identity")
+    assert (kit.flow.identity.nik, kit.flow.identity.kk) == (nik, kk)
+    assert kit.flow.identity.is_valid  # Next is enabled at once: nothing to change
+    kit.flow.identity_focus("kk")
+    kit.flow.identity_backspace()
+    new_kk = kk[:-1] + ("3" if kk[-1] != "3" else "4")
+    kit.flow.identity_digit(new_kk[-1])
+    kit.flow.submit_identity()
+    assert kit.flow.screen == "demographics", kit.flow.message.text("en")
+    assert kit.flow.identity.nik == kit.flow.identity.kk == ""  # only in the session now
+    kit.flow.submit_demographics()
+    assert kit.flow.screen == "review", kit.flow.message.text("en")
+    assert (kit.flow.summary.nik.digits, kit.flow.summary.kk.digits) == (nik, new_kk)
 
 
 # -- signature --------------------------------------------------------------------------------
