@@ -147,14 +147,15 @@ def test_sigkill_mid_upload_resumes_from_the_journaled_url(
         proc.wait(timeout=30)
     assert url and offset > 0, "the kill did not land mid-upload"
     # The intake may still be storing the chunk the killed process had on the wire (a tus
-    # server keeps what reached it): its offset is read once it holds still.
-    held = int(tus_head(url, site)["Upload-Offset"])
-    for _ in range(100):
+    # server keeps what reached it): its offset is read once it has held still for 0.5 s
+    # (one unchanged read 50 ms later was not enough under load: the CI run at 62ded17).
+    held, since = int(tus_head(url, site)["Upload-Offset"]), time.monotonic()
+    deadline = since + 15
+    while time.monotonic() - since < 0.5 and time.monotonic() < deadline:
         time.sleep(0.05)
         again = int(tus_head(url, site)["Upload-Offset"])
-        if again == held:
-            break
-        held = again
+        if again != held:
+            held, since = again, time.monotonic()
     with Journal.open_readonly(site.journal_path) as journal:
         info = journal.record(ids[0])
         length = len(build_packet(info.manifest, journal.step_blobs(ids[0])))
@@ -164,7 +165,8 @@ def test_sigkill_mid_upload_resumes_from_the_journaled_url(
     site.configure(intake.url)
     result = upload(site, "--once")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"resuming upload {url} at byte {held} of {length}" in result.stderr
+    assert f"resuming upload {url} at byte {held} of {length}" in result.stderr, (
+        held, length, [line for line in result.stderr.splitlines() if "resum" in line])
     with Journal.open_readonly(site.journal_path) as journal:
         assert check_acknowledged(site, journal) == ids
         moves = [(e.details["from_state"], e.details["to_state"]) for e in
