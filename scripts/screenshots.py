@@ -86,6 +86,7 @@ def main() -> int:
         _hold_acceptance()
         fl().set_acceptance(True, "", False)
         fl().set_language(language)  # the welcome before the choice, in this language
+        fl()._end_notice()  # the last language's idle-wipe notice: a plain welcome here
 
     for language in languages:
         step(lambda language=language: begin(language), 1.5)
@@ -134,7 +135,8 @@ def main() -> int:
         step(lambda: _fail_every("camera", 0), 0.1)
         step(lambda: fl().take_photo(), 1.2)
         capture("portrait-countdown")
-        plan.append(("wait", 3.0))
+        plan.append(("until", lambda: fl().portrait_jpeg and not fl().busy))
+        plan.append(("wait", 0.4))
         capture("portrait-photo")
         # The first finger fails once (a message and Try again), then twice more (call an
         # officer), then reads; the rest read by themselves.

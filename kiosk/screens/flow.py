@@ -149,10 +149,16 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
 
     @property
     def need_officer(self) -> bool:
-        """Three failed tries (``capture_tries``) at this capture: ask for an officer."""
+        """Three failed tries (``capture_tries``) at this capture: ask for an officer.
+        Not while a fourth photo goes well (the countdown or the capture runs, or the live
+        check says "Good. Hold still." with no failed try on the screen): "Or press HELP"
+        in red under "Good" read as an alarm, and invited a tap on Help mid-photo."""
         tries = self.settings.capture_tries
-        return (self.screen == "portrait" and self.portrait_tries >= tries) or (
-            self.screen == "fingerprints" and self.finger_tries >= tries)
+        if self.screen == "portrait":
+            going_well = self.countdown > 0 or self.busy or (
+                not self.message and self.preview_msg.kind == "ok")
+            return self.portrait_tries >= tries and not going_well
+        return self.screen == "fingerprints" and self.finger_tries >= tries
 
     @property
     def help_wanted(self) -> bool:

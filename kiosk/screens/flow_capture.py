@@ -51,8 +51,11 @@ class CaptureSteps:
             pending.clear()
             if stop.is_set():
                 return
-            if msg is not None:
+            if msg is not None and msg != self.preview_msg:
+                # A new instruction ("Move closer"): onto the screen now, not with the
+                # next refresh something else brings (it waited for Take photo).
                 self.preview_msg = msg
+                self.view.update()
             self.view.preview(frame)
 
         while not stop.is_set():

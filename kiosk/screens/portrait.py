@@ -22,6 +22,8 @@ class PortraitScreen(KioskScreen):
     failed = BooleanProperty(False)
     countdown = NumericProperty(0)
     need_officer = BooleanProperty(False)
+    #: The written instruction shows: no photo taken, no failed try, nothing to correct.
+    instructed = BooleanProperty(True)
     frames_shown = NumericProperty(0)  # counted for the preview benchmark and tests
 
     def __init__(self, **kwargs: Any) -> None:
@@ -33,6 +35,8 @@ class PortraitScreen(KioskScreen):
         lang = flow.language
         self.live, self.live_kind = flow.preview_msg.text(lang), flow.preview_msg.kind
         self.failed = bool(flow.message)  # the last try's message replaces the live one
+        self.instructed = not (self.failed or flow.portrait_jpeg) and (
+            not flow.preview_msg or flow.preview_msg.kind == "ok")
         note = flow.message.text(lang) if flow.message else ""
         officer = flow.t(CALL_OFFICER)
         # Three tries: the citizen cannot do this alone (unless the text shown says so).

@@ -62,6 +62,9 @@ PALETTE: dict[str, Colour] = {
     "banner_bg": _rgb("#F2A516"),
     "banner_ink": _rgb("#1A1200"),
     "overlay_bg": _rgb("#FFFFFF"),
+    # Around the idle warning: opaque, so the walked-away citizen's data is not readable
+    # (behind a 60 % dimming it was) while the countdown runs.
+    "veil": _rgb("#1B1F27"),
     "key_bg": _rgb("#DCE3EE"),
     "key_ink": _rgb("#0A1A33"),
     "disabled_bg": _rgb("#C9CED6"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from kiosk.app import create_app
@@ -150,7 +151,7 @@ def main() -> None:
         yield from through_portrait_to_signature()
         yield from twice(nav("primary"), "review")
         yield until(lambda: not app.flow.busy)
-        report["after_signature"] = app.screens.current  # Done fell on Confirm?
+        report["after_signature"] = app.screens.current  # Next fell on Confirm?
         if app.screens.current == "review":
             yield from twice(nav("primary"), "done")
             yield until(lambda: not app.flow.busy)
@@ -178,14 +179,20 @@ def main() -> None:
         report["after_wipe"] = modals()
 
     def camera_fails() -> Iterator[object]:
-        """The camera fails the photo three times: what the portrait screen then shows."""
+        """The camera fails the photo three times, on battery (the power banner above):
+        what the portrait screen shows before (the instruction and the live check's
+        message) and after each failure."""
         yield from begin()
         yield from to_demographics()
         yield from fill_demographics()
+        app._poll.cancel()  # the script says the power: on battery, still accepting
+        app.flow.set_acceptance(True, "", True)
         tap(nav("primary"))
         yield on("portrait")
-        yield until(lambda: screen().frames_shown > 3)
+        yield until(lambda: screen().frames_shown > 3 and bool(app.flow.preview_msg))
         yield SETTLED_S
+        report["before"] = texts_in(screen().ids.live.parent)
+        report["live"] = app.flow.preview_msg.text("id")
         app.flow.runtime.devices["camera"].fail_every = 1  # every still times out
         report["texts"], report["roles"] = [], []
         for _ in range(3):
@@ -310,6 +317,26 @@ def main() -> None:
         report["after_buttons"] = [window_box(screen().ids[name]) for name in languages]
         report["screen"] = app.screens.current
 
+    def idle_overlay() -> Iterator[object]:
+        """A citizen types the NIK and walks away: the idle warning over it, photographed
+        (what the next person in the queue sees while the countdown runs)."""
+        yield from begin()
+        tap(nav("primary"))
+        yield on("identity")
+        pad = screen().ids.keypad
+        for digit in NIK:
+            tap(pad.key_for(digit))
+        yield SETTLED_S
+        app.flow.clock = _Ahead(app.flow.clock, app.flow.settings.idle_timeout_s + 1)
+        yield until(lambda: "IdleOverlay" in modals(), 10)
+        yield SETTLED_S
+        overlay = next(w for w in Window.children if type(w).__name__ == "IdleOverlay")
+        report["box"] = window_box(overlay.ids.box)
+        report["screenshot"] = Window.screenshot(name=str(Path(out_path).with_name(
+            "idle.png")))
+        report["window"] = list(Window.size)
+        report["nik_shown"], report["nik_typed"] = screen().ids.nik.value, NIK
+
     def list_double_taps() -> Iterator[object]:
         """Double taps on the family-card form: on the occupation row (the list opens
         under the second tap), on an occupation (the list closes over the form's rows),
@@ -389,7 +416,8 @@ def main() -> None:
                  "camera_fails": camera_fails, "cancel_waiting_finger": cancel_waiting_finger,
                  "fingers_fail_on_battery": fingers_fail_on_battery,
                  "demographics_problem_in_view": demographics_problem_in_view,
-                 "idle_notice": idle_notice, "list_double_taps": list_double_taps}
+                 "idle_notice": idle_notice, "list_double_taps": list_double_taps,
+                 "idle_overlay": idle_overlay}
 
     run_on_clock(app, scenarios[scenario](), report, out_path)
     app.run()

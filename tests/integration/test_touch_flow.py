@@ -17,6 +17,7 @@ from kiosk.config import load_config
 from kiosk.core.vocabulary import LANGUAGES
 from kiosk.i18n import catalog_ids, translate
 from kiosk.journal import Journal
+from kiosk.screens.flow_screens import PROMPTS
 from kiosk.screens.messages import CALL_OFFICER, IDLE_ENDED
 from kiosk.sealing import DeviceKey, Opener, build_packet
 from kiosk.sealing_keys import load_central_private_key
@@ -137,7 +138,7 @@ def test_a_second_tap_after_the_screen_changed_does_nothing_on_the_next_screen(
         tmp_path: Path, xdisplay: str) -> None:
     """A double tap slower than the step's commit: the second tap lands on the next
     screen, where the next step's buttons sit. It must not skip the name or type into it
-    (keypad OK -> the keyboard's Next or ","), seal the record unreviewed (Done ->
+    (keypad OK -> the keyboard's Next or ","), seal the record unreviewed (Next ->
     Confirm), take the receipt away (Confirm -> Finish) or call an officer (Finish -> the
     welcome's Help)."""
     report = slip(tmp_path, xdisplay, "second_taps")
@@ -160,18 +161,23 @@ def test_a_list_left_open_is_closed_by_the_idle_wipe(tmp_path: Path, xdisplay: s
 @pytest.mark.gui
 def test_the_portrait_messages_fit_between_title_and_buttons_after_camera_failures(
         tmp_path: Path, xdisplay: str) -> None:
-    """Three failed photos on the 7-inch panel: the camera's message and the call for an
-    officer are on the screen's body, not over the title bar nor over each other. The
-    third failure makes Help the way forward (drawn as the primary button, Take photo as
-    a secondary one), and tapping it calls an officer."""
+    """Three failed photos on the 7-inch panel under the power banner: the camera's
+    message and the call for an officer are on the screen's body, not over the title bar
+    nor over each other. The third failure makes Help the way forward (drawn as the
+    primary button, Take photo as a secondary one), and tapping it calls an officer.
+    Before the first try the written instruction shows (it was only spoken), with the
+    live check's message, in the same room."""
     report = slip(tmp_path, xdisplay, "camera_fails")
+    before = [t["text"] for t in report["before"]]
+    assert translate(PROMPTS["portrait"], "id") in before, before
+    assert report["live"] in before, before
     assert report["roles"] == [{"help": "secondary", "take": "primary"}] * 2 + [
         {"help": "primary", "take": "secondary"}]
     assert report["help_called"] is True
     title_bottom, nav_top = report["between"]  # window y, upwards
     officer = translate(CALL_OFFICER, "id")
     assert any(officer in t["text"] for t in report["texts"][-1]), report["texts"][-1]
-    for shown in report["texts"]:
+    for shown in [report["before"], *report["texts"]]:
         boxes = [t["box"] for t in shown]
         for _x0, y0, _x1, y1 in boxes:
             assert nav_top - 1 <= y0 and y1 <= title_bottom + 1, (shown, report["between"])
@@ -252,6 +258,27 @@ def test_the_welcome_after_the_idle_wipe_says_why_until_touched(tmp_path: Path,
             apart = (a[3] <= b[1] + 1 or b[3] <= a[1] + 1 or a[2] <= b[0] + 1
                      or b[2] <= a[0] + 1)
             assert apart, f"{when}: {a} overlaps {b}"
+
+
+@pytest.mark.gui
+def test_the_idle_warning_hides_what_the_citizen_typed(tmp_path: Path, xdisplay: str) -> None:
+    """The warning comes when the citizen has walked away, and stays for its countdown:
+    what the next person in the queue sees is the question, not the NIK (behind a 60 %
+    dimming it stayed readable). Read from a screenshot: outside the question's box the
+    screen is one flat colour."""
+    from PIL import Image
+
+    report = slip(tmp_path, xdisplay, "idle_overlay")
+    assert report["nik_shown"].replace(" ", "") == report["nik_typed"]  # it was on screen
+    width, height = report["window"]
+    x0, y0, x1, y1 = report["box"]
+    with Image.open(report["screenshot"]) as shot:
+        pixels = shot.convert("RGB").load()
+        assert shot.size == (width, height)
+    top, bottom = height - y1, height - y0  # the image's rows run downwards
+    outside = {pixels[x, y] for x in range(0, width, 2) for y in range(0, height, 2)
+               if not (x0 - 3 <= x <= x1 + 3 and top - 3 <= y <= bottom + 3)}
+    assert len(outside) == 1, f"{len(outside)} colours around the question"
 
 
 @pytest.mark.gui

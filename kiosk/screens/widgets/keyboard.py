@@ -36,7 +36,7 @@ class TextKeyboard(ActionKeys, BoxLayout):
 
         TextKeyboard:
             language: root.language                  # the screen's
-            action_text: tr('Done', root.language)   # "" shows tr('Next')
+            action_text: tr('OK', root.language)     # "" shows tr('Next')
             action_enabled: bool(root.name.strip())
             on_text_key: root.type_char(args[1])
             on_backspace: root.delete_char()

@@ -28,7 +28,7 @@ class PickerOption(KeyButton):
 
 class PickerPopup(ModalView):
     """Title, a scrolling list of big buttons (a RecycleView: fine for 100s of villages) and
-    Cancel. Tapping an option closes the popup, then calls ``on_pick(value)``; Cancel closes
+    Back. Tapping an option closes the popup, then calls ``on_pick(value)``; Back closes
     it and calls nothing.
 
     Usage (a screen's Python)::

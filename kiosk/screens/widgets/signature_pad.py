@@ -40,7 +40,7 @@ class SignaturePad(Widget):
             disabled: not pad.has_ink
             on_release: pad.clear()
 
-    and on "Done": ``render_signature_png(self.ids.pad.strokes)``.
+    and on "Next": ``render_signature_png(self.ids.pad.strokes)``.
     """
 
     #: Strokes of ``(x, y, t)`` points; replace only through :meth:`clear`.

@@ -205,6 +205,32 @@ def test_a_photo_taken_after_three_failures_no_longer_asks_for_an_officer(
         kit.close()
 
 
+def test_a_fourth_photo_going_well_does_not_call_for_an_officer(tmp_path: Path) -> None:
+    """After three failed photos the screen says "Or press HELP to call an officer" and
+    draws Help as the way forward; during a fourth try's countdown it still did, in red
+    under "Good. Hold still."."""
+    kit = Kit(tmp_path)
+    try:
+        kit.to("portrait")
+        camera = kit.runtime.devices["camera"]
+        camera.fail_every = 1  # every still times out
+        for _ in range(3):
+            kit.flow.take_photo()
+            kit.executor.advance(3.0)
+        assert kit.flow.need_officer and kit.flow.help_wanted  # the last failure shows
+        camera.fail_every = 0
+        kit.flow.take_photo()
+        kit.executor.advance(1.0)
+        assert kit.flow.countdown > 0
+        # The portrait screen adds the officer's line only when need_officer holds.
+        assert not kit.flow.need_officer and not kit.flow.help_wanted
+        camera.fail_every = 1
+        kit.executor.advance(3.0)  # this one fails too: the officer again
+        assert kit.flow.message and kit.flow.need_officer and kit.flow.help_wanted
+    finally:
+        kit.close()
+
+
 @pytest.mark.parametrize("screen", ["consent", "identity", "demographics", "portrait",
                                     "fingerprints", "signature", "review"])
 def test_cancel_at_every_step_asks_once_then_wipes(kit: Kit, screen: str) -> None:
