@@ -235,7 +235,7 @@ def demographics_problems(d: Demographics, nik: Nik, today: date
             and d.marital_status == "Belum Kawin"):
         problems.append(NotEligible("eligibility", *bilingual(N_(
             "The e-KTP is for residents aged {age} or over, or married or once married. "
-            "Please come back after your 17th birthday."), age=MINIMUM_AGE)))
+            "Please come back when you are {age}."), age=MINIMUM_AGE)))
     return replace(d, **changes), problems
 
 
