@@ -317,6 +317,30 @@ def main() -> None:
         report["after_buttons"] = [window_box(screen().ids[name]) for name in languages]
         report["screen"] = app.screens.current
 
+    def consent_fold() -> Iterator[object]:
+        """The consent on the 7-inch panel: what shows before and after the citizen drags
+        the text up to its end."""
+        import time
+
+        yield from begin()
+        ids = screen().ids
+        report["start"] = {"more": ids.more.opacity > 0 and ids.more.height > 0,
+                           "more_box": window_box(ids.more),
+                           "scroll_box": window_box(ids.scroll)}
+        x, y = centre(ids.scroll)
+        for _ in range(3):  # three drags upwards, each a finger's stroke
+            touch = UnitTestTouch(x, y - 100)
+            touch.touch_down()
+            for step in range(1, 21):
+                time.sleep(0.01)
+                touch.touch_move(x, y - 100 + step * 12)
+            touch.touch_up()
+            yield 1.0
+        last = ids.content.children[0]  # the last paragraph (children run backwards)
+        report["end"] = {"more": ids.more.opacity > 0 and ids.more.height > 0,
+                         "last_box": window_box(last), "scroll_box": window_box(ids.scroll),
+                         "scroll_y": ids.scroll.scroll_y}
+
     def idle_overlay() -> Iterator[object]:
         """A citizen types the NIK and walks away: the idle warning over it, photographed
         (what the next person in the queue sees while the countdown runs)."""
@@ -417,7 +441,7 @@ def main() -> None:
                  "fingers_fail_on_battery": fingers_fail_on_battery,
                  "demographics_problem_in_view": demographics_problem_in_view,
                  "idle_notice": idle_notice, "list_double_taps": list_double_taps,
-                 "idle_overlay": idle_overlay}
+                 "idle_overlay": idle_overlay, "consent_fold": consent_fold}
 
     run_on_clock(app, scenarios[scenario](), report, out_path)
     app.run()

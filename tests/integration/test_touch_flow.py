@@ -261,6 +261,23 @@ def test_the_welcome_after_the_idle_wipe_says_why_until_touched(tmp_path: Path,
 
 
 @pytest.mark.gui
+def test_the_consent_says_there_is_more_until_its_end_is_read(tmp_path: Path,
+                                                             xdisplay: str) -> None:
+    """On the 7-inch panel the consent goes on below the fold, a line cut through and
+    "If you choose No, nothing is kept." out of sight: a line above the buttons says so
+    until the citizen has dragged the text to its end, which is then wholly in view."""
+    report = slip(tmp_path, xdisplay, "consent_fold")
+    start, end = report["start"], report["end"]
+    assert start["more"], start
+    more_y1 = start["more_box"][3]
+    assert more_y1 <= start["scroll_box"][1] + 1  # under the text, not over it
+    assert not end["more"], end
+    _x0, y0, _x1, y1 = end["last_box"]
+    _sx0, sy0, _sx1, sy1 = end["scroll_box"]
+    assert sy0 - 1 <= y0 and y1 <= sy1 + 1, end
+
+
+@pytest.mark.gui
 def test_the_idle_warning_hides_what_the_citizen_typed(tmp_path: Path, xdisplay: str) -> None:
     """The warning comes when the citizen has walked away, and stays for its countdown:
     what the next person in the queue sees is the question, not the NIK (behind a 60 %
