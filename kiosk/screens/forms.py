@@ -92,6 +92,11 @@ class IdentityForm:
             return Msg.pair(exc.message_id, exc.message_en)
         return Msg.of(N_("Looks right"), "ok")
 
+    def refused(self, name: str) -> bool:
+        """Field ``name`` has all its digits and the domain refuses them (its message is
+        the domain's reason): the screen frames it as an error."""
+        return len(getattr(self, name)) == NIK_LENGTH and self.message(name).kind == "error"
+
     @property
     def is_valid(self) -> bool:
         try:
