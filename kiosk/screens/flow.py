@@ -161,6 +161,15 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         return self.screen == "fingerprints" and self.finger_tries >= tries
 
     @property
+    def background_note(self) -> Msg:
+        """Beside the photo taken: the e-KTP background colour of the citizen's year of
+        birth, and that this is why (nothing when the NIK is not known here)."""
+        if self.nik is None:
+            return NONE
+        parity = "even" if self.nik.birth_date.year % 2 == 0 else "odd"
+        return Msg.of(m.BACKGROUND_FOR_YEAR[parity], "info")
+
+    @property
     def help_wanted(self) -> bool:
         """What the screen says sends the citizen to HELP: three failed tries, or a
         message that asks for an officer (a device out of order, the disk full). The

@@ -94,6 +94,12 @@ NIK_CHANGED_DETAILS = N_("The date of birth or sex from your new NIK is differen
 #: (the e-KTP's follows the year of birth): the photo must be taken again.
 PORTRAIT_BACKGROUND = N_("The photo's background colour follows your year of birth. "
                          "Please take a new photo.")
+#: Beside the photo taken: why its background is not the one the camera saw (the kiosk
+#: puts in the e-KTP colour of the year of birth), so nobody retakes it for that.
+BACKGROUND_FOR_YEAR = {
+    "odd": N_("Red background: the e-KTP colour for an odd year of birth."),
+    "even": N_("Blue background: the e-KTP colour for an even year of birth."),
+}
 IDLE_ASK = N_("Are you still there? Tap Continue to keep going.")
 #: The messages that send the citizen to the HELP button (the Help button is then drawn
 #: as the way forward, so the word on the screen points at the button that stands out).

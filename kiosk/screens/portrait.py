@@ -22,6 +22,8 @@ class PortraitScreen(KioskScreen):
     failed = BooleanProperty(False)
     countdown = NumericProperty(0)
     need_officer = BooleanProperty(False)
+    #: Beside the photo taken: the e-KTP background colour of the year of birth.
+    background_note = StringProperty("")
     #: The written instruction shows: no photo taken, no failed try, nothing to correct.
     instructed = BooleanProperty(True)
     frames_shown = NumericProperty(0)  # counted for the preview benchmark and tests
@@ -44,6 +46,7 @@ class PortraitScreen(KioskScreen):
             note = f"{note} {officer}".strip()
         self.note = note
         self.note_kind = flow.message.kind if self.failed else "error"  # the officer line
+        self.background_note = flow.background_note.text(lang)
         self.countdown = flow.countdown
         self.need_officer = flow.need_officer
         if flow.portrait_jpeg != self._photo:

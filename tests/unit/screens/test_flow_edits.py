@@ -323,3 +323,19 @@ def test_a_new_nik_of_the_same_background_colour_keeps_the_photo(kit: Kit) -> No
     kit.flow.submit_demographics()
     assert kit.flow.screen == "review"
     assert kit.flow.summary.portrait_jpeg == old
+
+
+@pytest.mark.parametrize(("nik", "colour"), [(None, "Red"), (EVEN_YEAR_NIK, "Blue")])
+def test_the_photo_taken_says_its_background_is_the_colour_of_the_year(
+        kit: Kit, nik: str | None, colour: str) -> None:
+    """The camera sees the room; the photo shown has the e-KTP colour of the year of birth
+    put behind the face. Said beside it, so nobody retakes the photo for its background."""
+    if nik is None:
+        kit.to("portrait")  # the harness's woman, born in 1985: odd, red
+    else:
+        new_nik(kit, nik)
+        kit.flow.submit_demographics()
+        assert kit.flow.screen == "portrait"
+    note = kit.flow.background_note
+    assert note.text("en").startswith(f"{colour} background")
+    assert note.text("id").startswith({"Red": "Latar merah", "Blue": "Latar biru"}[colour])
