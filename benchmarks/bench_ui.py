@@ -563,7 +563,7 @@ def child_taps(kind: str, cycles: str, out: str) -> None:
             _touch(screens.get_screen("identity").ids.nav.ids.cancel)  # asks; not timed
             yield _when("the cancel question", lambda: overlay in Window.children)
             yield 0.3
-            yes = next(w for w in overlay.walk() if getattr(w, "role", "") == "primary")
+            yes = overlay.ids.yes
             yield from tap("Yes stop", yes, "welcome")
             yield _when("no question", lambda: not any(
                 isinstance(w, ModalView) for w in Window.children))

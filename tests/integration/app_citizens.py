@@ -143,7 +143,7 @@ def main() -> None:
         overlay = app.overlays["cancel"]
         yield until(lambda: overlay in Window.children, 5)
         yield 0.1
-        tap(next(w for w in overlay.walk() if getattr(w, "role", "") == "primary"))
+        tap(overlay.ids.yes)  # "Yes, stop"
         yield until(lambda: not any(isinstance(w, ModalView) for w in Window.children), 5)
         yield on("welcome")
 

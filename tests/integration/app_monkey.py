@@ -613,11 +613,12 @@ class Monkey:
             kind = type(modal).__name__
             if kind == "PickerPopup":
                 yield from self.pick(modal)
-            else:  # cancel: "No, continue"; idle: "Continue"; help: "Close"
-                buttons = [w for w in modal.walk() if getattr(w, "role", "") in (
-                    "primary", "secondary")]
-                wanted = "secondary" if kind == "CancelOverlay" else "primary"
-                self.tap(next(b for b in buttons if b.role == wanted))
+            else:
+                if kind == "CancelOverlay":
+                    self.tap(modal.ids.no)  # "No, continue"
+                else:  # idle: "Continue"; help: "Close"
+                    self.tap(next(w for w in modal.walk()
+                                  if getattr(w, "role", "") == "primary"))
                 yield wait(lambda: self.modal() is not modal, 5)
             return
         if flow.busy and name != "fingerprints":
@@ -820,7 +821,7 @@ class Monkey:
         self.tap(self.screen().ids.nav.ids.cancel)
         yield self.until(lambda: self.modal() is not None, 5)
         yield SETTLED_S
-        self.tap(next(w for w in self.modal().walk() if getattr(w, "role", "") == "primary"))
+        self.tap(self.modal().ids.yes)  # "Yes, stop"
         yield self.until(lambda: app.screens.current == "welcome", 5)
         yield from self.after_wipe()
 
@@ -872,8 +873,7 @@ class Monkey:
             yield self.until(lambda: self.modal() is not None or flow.session is None, 5)
             yield SETTLED_S
             if self.modal() is not None:
-                self.tap(next(w for w in self.modal().walk()
-                              if getattr(w, "role", "") == "primary"))
+                self.tap(self.modal().ids.yes)
         elif app.screens.current == "done":
             self.note()
             yield SETTLED_S

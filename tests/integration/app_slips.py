@@ -254,9 +254,12 @@ def main() -> None:
         yield until(lambda: app.overlays["cancel"].parent is not None, 5)
         yield SETTLED_S
         report["still_waiting"] = app.flow.waiting_finger
-        yes = next(w for w in app.overlays["cancel"].walk()
-                   if type(w).__name__ == "PrimaryButton")
-        tap(yes)
+        ids = app.overlays["cancel"].ids
+        report["answers"] = {name: {"role": ids[name].role, "colour": list(
+            ids[name].background_color)} for name in ("yes", "no")}
+        report["colours"] = {name: list(getattr(app.ui, name))
+                             for name in ("danger_bg", "primary_bg")}
+        tap(ids.yes)
         yield until(lambda: app.screens.current == "welcome", 5)
         report["screen"] = app.screens.current
         report["session"] = app.flow.session is not None

@@ -211,9 +211,14 @@ def test_the_hands_stay_large_when_a_finger_fails_three_times_on_battery(
 def test_cancel_works_while_the_sensor_waits_for_a_finger(tmp_path: Path,
                                                           xdisplay: str) -> None:
     """The sensor waits up to 10 s a try for a finger that does not come: Cancel stays
-    enabled (it was greyed out with the flow busy), asks once, and "Yes, stop" wipes."""
+    enabled (it was greyed out with the flow busy), asks once, and "Yes, stop" wipes.
+    The question draws going on as the way forward (blue) and stopping, which deletes
+    what was entered, in red (a big blue "Yes, stop" drew the eye)."""
     report = slip(tmp_path, xdisplay, "cancel_waiting_finger")
     assert report["busy"] is True and report["cancel_disabled"] is False
+    answers, colours = report["answers"], report["colours"]
+    assert answers["no"] == {"role": "primary", "colour": colours["primary_bg"]}
+    assert answers["yes"] == {"role": "danger", "colour": colours["danger_bg"]}
     assert report["screen"] == "welcome" and report["session"] is False
 
 

@@ -33,6 +33,8 @@ _ROLE_PAIRS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "key": (("key_bg", "key_ink"), ("primary_bg", "primary_ink")),
     "primary": (("primary_bg", "primary_ink"), ("secondary_bg", "secondary_ink")),
     "secondary": (("secondary_bg", "secondary_ink"), ("primary_bg", "primary_ink")),
+    # What cannot be undone (stop and delete): red, never the blue of the way forward.
+    "danger": (("danger_bg", "danger_ink"), ("secondary_bg", "secondary_ink")),
 }
 
 
