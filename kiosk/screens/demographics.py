@@ -4,16 +4,69 @@ kelurahan/desa (names from the Kemendagri dataset)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kivy.animation import Animation
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.properties import DictProperty, ListProperty, StringProperty
+from kivy.uix.label import Label
+from kivy.uix.widget import Widget
 
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.forms import CHOICE_FIELDS, PICKER_FIELDS, ROW_OF_PART, TEXT_FIELDS
 from kiosk.screens.widgets import PickerPopup
+
+#: A stretch of the page, (top, bottom) in px down from the page's top.
+Span = tuple[float, float]
+
+#: How far into a text (px) an edge may run and the text still count as whole: rounding.
+EDGE_SLACK = 1.0
+
+
+def summary_note(message: str, errors: Mapping[str, str]) -> str:
+    """The note shown at the top of the page: the flow's message, unless it is a field's
+    own, already shown under that field (the page scrolls there; a copy at the top was
+    left half under the title bar)."""
+    return "" if message in errors.values() else message
+
+
+def scroll_stop(texts: Iterable[Span], target: Span, top: float, page: float,
+                view: float) -> Span:
+    """The stretch of a ``page`` px tall to show in a scroll view of ``view`` px, the page
+    now shown from ``top``: ``target`` wholly in it (moved to as little as needed), and no
+    edge through any of ``texts`` (a line half under a bar). The view's top edge moves down
+    past a text it cuts; its bottom edge moves up above one, the view then shorter than
+    ``view`` (blank under it). A target taller than the view is shown from its top."""
+    texts = list(texts)
+
+    def cut(edge: float) -> list[Span]:
+        return [(a, b) for a, b in texts if a + EDGE_SLACK < edge < b - EDGE_SLACK]
+
+    if page <= view:
+        return 0.0, page
+    t0, t1 = target
+    lowest = page - view
+    if t1 - t0 >= view or t0 < top:
+        start = t0
+    elif t1 > top + view:
+        start = t1 - view
+    else:
+        start = top
+    start = min(max(start, 0.0), lowest)
+    while spans := cut(start):
+        below = max(b for _a, b in spans)
+        if below > t0 + EDGE_SLACK:  # the target's own text: shown from its top instead
+            break
+        start = below
+    end = min(start + view, page)
+    while spans := cut(end):
+        above = min(a for a, _b in spans)
+        if above < t1 - EDGE_SLACK:
+            break
+        end = above
+    return start, end
 
 
 class DemographicsScreen(KioskScreen):
@@ -44,10 +97,12 @@ class DemographicsScreen(KioskScreen):
         self.values = dict(flow.form.values)
         self.errors = {k: v.text(lang) for k, v in flow.form.errors.items()}
         self.focus = flow.form.focus or ""
-        self.note = flow.message.text(lang) if flow.message else ""
+        self.note = summary_note(flow.message.text(lang) if flow.message else "",
+                                 self.errors)
         self.note_kind = flow.message.kind if flow.message else "info"
         self.typing_value = self.values.get(self.focus, "")
         self.typing_error = self.errors.get(self.focus, "")
+        self.ids.typing_scroll.scroll_y = 0  # a value longer than its box: its end, typed
         values, errors, ids = self.values, self.errors, self.ids
         for name in ("full_name", "place_of_birth", "address"):
             ids[name].value, ids[name].error = values[name], errors.get(name, "")
@@ -75,14 +130,45 @@ class DemographicsScreen(KioskScreen):
 
     def show_problem(self, row: str | None) -> None:
         """Scroll the form so that ``row`` (an id in it) and the message under it are in
-        view; None: to the top, where the message of a problem of no row is."""
-        scroll = self.ids.scroll
-        animation = {"d": self.SCROLL_S, "t": "out_quad"}
-        if row is None:
-            Animation.stop_all(scroll, "scroll_y")
-            Animation(scroll_y=1.0, **animation).start(scroll)
-        else:
-            scroll.scroll_to(self.ids[row], padding=0, animate=animation)
+        view; None: to the top, where the message of a problem of no row is. No text is
+        left half under the title bar or the nav bar (:func:`scroll_stop`): a blank under
+        the page takes the place of a line it would cut."""
+        scroll, rows, trim = self.ids.scroll, self.ids.rows, self.ids.trim_bottom
+        view = scroll.height + trim.height  # the room, without a blank kept before
+        page = rows.height
+        top = (1.0 - scroll.scroll_y) * max(0.0, page - scroll.height)
+        target = self._span(self.ids[row]) if row is not None else (0.0, 0.0)
+        start, end = scroll_stop(self._texts(), target, top, page, view)
+        shown = end - start
+        trim.height = max(0.0, view - shown)
+        Animation.stop_all(scroll, "scroll_y")
+        goal = 1.0 if page <= shown else 1.0 - start / (page - shown)
+        Animation(scroll_y=goal, d=self.SCROLL_S, t="out_quad").start(scroll)
+
+    def _span(self, widget: Widget, height: float | None = None) -> Span:
+        """Where ``widget`` is on the page (its middle ``height`` px when given)."""
+        rows = self.ids.rows
+        page_top = rows.to_window(rows.x, rows.top)[1]
+        middle = widget.to_window(widget.center_x, widget.center_y)[1]
+        half = (widget.height if height is None else height) / 2
+        return page_top - middle - half, page_top - middle + half
+
+    def _texts(self) -> list[Span]:
+        """Where each text shown on the page is (its rendered lines, not its box)."""
+        rows = self.ids.rows.__self__  # the widget, not kv's proxy of it (``is`` below)
+        found = []
+        for widget in rows.walk(restrict=True):
+            if not isinstance(widget, Label) or not widget.text:
+                continue
+            shown, w = True, widget
+            while w is not None and w is not rows:
+                if w.opacity <= 0 or w.height < 1:
+                    shown = False
+                    break
+                w = w.parent
+            if shown:
+                found.append(self._span(widget, min(widget.texture_size[1], widget.height)))
+        return found
 
     @staticmethod
     def label(name: str) -> str:
@@ -111,6 +197,7 @@ class DemographicsScreen(KioskScreen):
         scroll = self.ids.scroll
         Animation.stop_all(scroll, "scroll_y")
         scroll.scroll_y = 1.0
+        self.ids.trim_bottom.height = 0  # the whole room again
 
     def on_deactivate(self) -> None:
         self._close_picker()

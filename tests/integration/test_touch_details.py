@@ -1,0 +1,137 @@
+"""The details page (step 3/7) on the real touchscreen, by touch (``app_details.py``), on
+the 7-inch panel in Indonesian and the 10-inch one in English: while a field is typed the
+citizen reads its label and the whole value, and can still Cancel (asked once) and call
+Help; after Next refused, no text is left half under the title bar or the nav bar."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.i18n import translate
+from kiosk.screens.theme import MIN_TARGET_MM
+from tests.conftest import REPO, kiosk_env, write_config
+from tests.integration.app_details import LONG_NAME
+
+DETAILS = REPO / "tests" / "integration" / "app_details.py"
+PANELS = [("id", (800, 480), (155.0, 86.0)), ("en", (1280, 800), (217.0, 136.0))]
+
+
+def details(tmp_path: Path, display: str, language: str, size: tuple[int, int],
+            panel: tuple[float, float]) -> dict:
+    """Run ``app_details.py``; its report (no errors)."""
+    width, height = size
+    config = write_config(tmp_path, f"[ui]\nwidth = {width}\nheight = {height}\n"
+                                    f"panel_mm = {list(panel)}\nspeech = false\n")
+    out = tmp_path / "details.json"
+    env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
+    result = subprocess.run([sys.executable, str(DETAILS), str(config), str(out), language],
+                            env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert not report["errors"], report["errors"]
+    assert report["typing"]["window"] == [width, height]
+    return report
+
+
+def fits(text: dict) -> bool:
+    """The label drew all of its text, inside its box (nothing cut, nothing shortened)."""
+    x0, y0, x1, y1 = text["box"]
+    tx0, ty0, tx1, ty1 = text["texture"]
+    inside = x0 - 1 <= tx0 and tx1 <= x1 + 1 and y0 - 1 <= ty0 and ty1 <= y1 + 1
+    # Compared without spaces: a line wrapped at a space drops it.
+    return inside and "".join(text["rendered"].split()) == "".join(text["text"].split())
+
+
+def in_window(box: list[float], window: list[int]) -> bool:
+    return box[0] >= -1 and box[1] >= -1 and box[2] <= window[0] + 1 and box[3] <= window[1] + 1
+
+
+def apart(a: list[float], b: list[float]) -> bool:
+    return a[3] <= b[1] + 1 or b[3] <= a[1] + 1 or a[2] <= b[0] + 1 or b[2] <= a[0] + 1
+
+
+def check_typing(shown: dict, language: str, value: str, label: str) -> list[dict]:
+    """The keyboard's page: the field's label, its whole value (and caret) in one label,
+    the title and step, Cancel and Help (at least 10 mm), every text whole, on the window
+    and clear of the others. The texts, for more checks."""
+    texts = shown["texts"]
+    window = shown["window"]
+    words = {t["text"] for t in texts}
+    for wanted in (label, translate("Your details", language), "3/7",
+                   translate("Cancel", language), translate("Help", language)):
+        assert wanted in words, (wanted, sorted(words))
+    typed = [t for t in texts if value + "_" == t["text"]]
+    assert len(typed) == 1, (value, sorted(words))
+    assert fits(typed[0]), typed[0]
+    for text in texts:
+        assert fits(text), text
+        assert in_window(text["texture"], window), text
+    mm = shown["mm"]
+    for name in ("Cancel", "Help"):
+        found = next(t for t in texts if t["text"] == translate(name, language))
+        x0, y0, x1, y1 = found["box"]
+        assert found["button"] and min(x1 - x0, y1 - y0) / mm >= MIN_TARGET_MM, found
+    keys = [t for t in texts if t["button"] and len(t["text"]) == 1]
+    assert len(keys) >= 40 and all((t["box"][3] - t["box"][1]) / mm >= MIN_TARGET_MM
+                                   for t in keys)
+    non_keys = [t["texture"] for t in texts if t not in keys]
+    for a, b in itertools.combinations(non_keys, 2):
+        assert apart(a, b), f"{a} overlaps {b}"
+    return texts
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize(("language", "size", "panel"), PANELS)
+def test_the_keyboard_shows_the_whole_name_with_cancel_and_help(
+        tmp_path: Path, xdisplay: str, language: str, size: tuple[int, int],
+        panel: tuple[float, float]) -> None:
+    """Typing a long name: the field row showed "...NUR'AINI AL-HAMID_" on the 7-inch
+    panel (cut from the left) beside Help only: no title, no step, no Cancel. Now the
+    whole name shows, wrapped if need be, Cancel asks the cancel question (No goes on
+    typing), and the place of birth's message is on its keyboard too."""
+    report = details(tmp_path, xdisplay, language, size, panel)
+    check_typing(report["typing"], language, LONG_NAME, translate("Full name", language))
+    assert all(height >= MIN_TARGET_MM for height in report["typing"]["keys_mm"])
+    asked = report["asked"]
+    assert translate("Stop and delete what you entered?", language) in asked["texts"]
+    assert asked["wiped"] is False  # asked, not done
+    assert report["continued"] == {"focus": "full_name", "name": LONG_NAME}
+    again = report["typing_error"]
+    assert again["focus"] == "place_of_birth"
+    texts = check_typing(again, language, "", translate("Place of birth", language))
+    message = report["refused"]["error"]
+    assert message and any(t["text"] == message for t in texts), (message, texts)
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize(("language", "size", "panel"), PANELS)
+def test_after_next_refused_no_text_is_half_under_the_bars(
+        tmp_path: Path, xdisplay: str, language: str, size: tuple[int, int],
+        panel: tuple[float, float]) -> None:
+    """The place of birth left empty: the page scrolls to it and its message, and every
+    text of the page (labels and chips) is wholly in view or wholly out of it. The field's
+    message was repeated at the top of the page, left half under the title bar on the
+    10-inch panel; a fact's line was half under it on the 7-inch one."""
+    report = details(tmp_path, xdisplay, language, size, panel)
+    refused = report["refused"]
+    _x0, view_bottom, _x1, view_top = refused["scroll"]
+    assert view_top <= refused["title"][1] + 1 and view_bottom >= refused["nav"][3] - 1
+    row = refused["row"]
+    assert view_bottom - 1 <= row[1] and row[3] <= view_top + 1, refused
+    message = refused["error"]
+    assert message == translate("{field} is required.", language).format(
+        field=translate("Place of birth", language))
+    shown = [t for t in refused["page"] if t["texture"][1] < view_top - 1
+             and t["texture"][3] > view_bottom + 1]
+    assert any(t["text"] == message for t in shown)
+    for text in shown:
+        _tx0, y0, _tx1, y1 = text["texture"]
+        assert view_bottom - 1 <= y0 and y1 <= view_top + 1, (text, refused["scroll"])
+        assert fits(text), text  # the long name wrapped in its row, not shortened
+    assert sum(t["text"] == message for t in shown) == 1, "the message shown twice"
