@@ -17,7 +17,7 @@ from rich.text import Text
 
 from kiosk.config import Config
 from kiosk.devices import KINDS, create_device
-from kiosk.errors import JournalError, KioskError
+from kiosk.errors import JournalError, KioskError, UnknownRecord
 from kiosk.journal import STATES, quarantined_files
 from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
 from kiosk.upload.progress import read_progress
@@ -156,13 +156,15 @@ def queue_entries(config: Config) -> list[dict[str, Any]]:
 
 def record_history(config: Config, record_id: str) -> dict[str, Any] | None:
     """``kiosk queue show``: a record's state now and every audit event about it; None
-    when the journal has no such record. Never its contents (they are sealed anyway)."""
+    when the journal has no such record. Never its contents (they are sealed anyway).
+    A journal that cannot be read raises :class:`JournalError` (not None: "no such record"
+    would hide the damage ``kiosk status`` and ``kiosk queue list`` report)."""
     with readonly_journal(config) as journal:
         if journal is None:
             return None
         try:
             info = journal.record(record_id)
-        except KioskError:
+        except UnknownRecord:
             return None
         events = journal.record_events(record_id)
     return {

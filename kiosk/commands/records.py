@@ -42,10 +42,16 @@ def cmd_queue(config: Config, args: argparse.Namespace) -> int:
 
 
 def _queue_show(config: Config, args: argparse.Namespace) -> int:
-    """``kiosk queue show ID``: 0 with the record's history, 1 when there is no such record."""
+    """``kiosk queue show ID``: 0 with the record's history, 1 when there is no such record
+    or the journal cannot be read (its damage named, as ``kiosk status`` names it)."""
+    from kiosk.errors import JournalError
     from kiosk.status import record_history, render_history
 
-    history = record_history(config, args.id)
+    try:
+        history = record_history(config, args.id)
+    except JournalError as exc:
+        print(f"kiosk queue show: {exc} (kiosk journal check says more)", file=sys.stderr)
+        return EXIT_FAIL
     if history is None:
         print(f"kiosk queue show: no record {args.id!r} in the journal (kiosk queue list "
               "names them)", file=sys.stderr)
