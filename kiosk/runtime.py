@@ -21,6 +21,7 @@ from kiosk.errors import (
     ConfigError,
     DeviceError,
     JournalCorrupt,
+    JournalError,
     KioskError,
     NotAccepting,
     SealingError,
@@ -256,9 +257,21 @@ class Runtime:
         self.close()
 
 
+def require_data_directory(config: Config) -> None:
+    """:class:`JournalError` when a file stands in the data directory's place (a mistyped
+    ``kiosk.data_dir``): no journal can be read there, which is not "no journal yet"."""
+    if config.data_dir.exists() and not config.data_dir.is_dir():
+        raise JournalError(f"data directory {config.data_dir} is not a directory: there is "
+                           "no journal to read; set kiosk.data_dir to the kiosk's data "
+                           "directory, or move the file aside")
+
+
 @contextmanager
 def readonly_journal(config: Config) -> Iterator[Journal | None]:
-    """The journal opened read-only for reporting, or None when none exists yet."""
+    """The journal opened read-only for reporting, or None when none exists yet.
+    :class:`JournalError` when it cannot be read, a file in the data directory's place
+    included (else a mistyped ``kiosk.data_dir`` reads as a new kiosk's empty journal)."""
+    require_data_directory(config)
     if not config.journal_path.exists():
         yield None
         return

@@ -4,10 +4,17 @@ journal and the intake said is shown as said, never read as rich's markup."""
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
+import pytest
 from rich.console import Console
 
+from kiosk.cli import main
+from kiosk.config import load_config
+from kiosk.doctor.journal import check_journal
 from kiosk.status import render_history, render_queue, render_status
+from tests.conftest import write_config
 
 REFUSAL = ("intake refused the record [wrong_key] (HTTP 403 creating the upload) "
            "[/odd] [bold]")
@@ -65,3 +72,36 @@ def test_status_says_an_unreadable_ups_stops_nothing_and_what_to_run() -> None:
     text = out.getvalue()
     assert "upsd at 127.0.0.1:3493 refused the connection" in text
     assert "enrollments are not stopped" in text and "kiosk doctor" in text
+
+
+# -- the maintainer commands on a data directory they cannot use ---------------------------
+def _kiosk(capsys: pytest.CaptureFixture[str], config: Path, *args: str
+           ) -> tuple[int, str, str]:
+    """``kiosk ARGS --config CONFIG`` in this process: (exit status, stdout, stderr)."""
+    code = main([*args, "--config", str(config)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_data_directory_that_is_a_file_is_named_not_read_as_an_empty_journal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """status said records all zeros and exit 0, queue list "queue empty", the doctor "no
+    journal yet": a mistyped data_dir looked like a new kiosk. README: a journal that cannot
+    be read fails status with 1, `records` empty (unknown, not zeros)."""
+    config_path = write_config(tmp_path)
+    (tmp_path / "data").write_text("")
+    words = f"data directory {tmp_path / 'data'} is not a directory"
+    code, out, err = _kiosk(capsys, config_path, "status", "--json")
+    status = json.loads(out)
+    assert code == 1 and status["records"] == {} and status["accepting"] is False
+    assert words in status["journal"]["error"] and words in err, err
+    assert status["upload"]["pending"] is None
+    for args in (("queue", "list"), ("queue", "list", "--json"), ("queue", "show", "x-1")):
+        code, out, err = _kiosk(capsys, config_path, *args)
+        assert code == 1 and out == "" and words in err, (args, out, err)
+        assert err.startswith(f"kiosk {' '.join(args[:2])}: "), err
+    code, out, err = _kiosk(capsys, config_path, "journal", "check")
+    assert code == 1 and words in err, err  # what status's "kiosk journal check says more"
+    finding = check_journal(load_config(config_path))
+    assert finding.status == "fail" and words in finding.detail, finding
+    assert "kiosk.data_dir" in finding.fix
