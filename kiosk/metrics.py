@@ -78,7 +78,10 @@ def registry_from_status(status: dict[str, Any], *, now: float | None = None
     gauge("kiosk_power_battery_percent", "UPS battery charge.", power["battery_percent"])
     gauge("kiosk_power_runtime_seconds", "UPS runtime left.", power["runtime_s"])
     gauge("kiosk_power_low_battery", "1 when the UPS reports a low battery.",
-          int(bool(power["low_battery"])))
+          None if power["low_battery"] is None else int(bool(power["low_battery"])))
+    gauge("kiosk_power_readable", "0 when the UPS could not be read (upsd down, a cable "
+          "out): the other kiosk_power_* values are then absent, not made up.",
+          int(not power.get("error")))
     gauge("kiosk_clock_trusted", "1 when the clock is synchronised.",
           int(bool(status["clock"]["trusted"])))
     disk = status["disk"]

@@ -86,8 +86,9 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
                      "runtime_s": power.runtime_s, "low_battery": power.low_battery}
     except (KioskError, OSError) as exc:
         power = None
+        # Unknown is null, not false: "no low battery" is a reading nobody made.
         power_doc = {"source": "unknown", "battery_percent": None, "runtime_s": None,
-                     "low_battery": False, "error": str(exc)}
+                     "low_battery": None, "error": str(exc)}
     # A UPS that did not answer is not asked twice (one warning, not two).
     acceptance = check_acceptance(config, power, ask_ups=power is not None)
     counts = {state: 0 for state in STATES}

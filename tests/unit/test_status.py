@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from kiosk.cli import main
@@ -105,3 +107,27 @@ def test_a_data_directory_that_is_a_file_is_named_not_read_as_an_empty_journal(
     finding = check_journal(load_config(config_path))
     assert finding.status == "fail" and words in finding.detail, finding
     assert "kiosk.data_dir" in finding.fix
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreadable_ups_leaves_low_battery_unknown_and_metrics_say_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """upsd down: status said "low_battery": false and metrics kiosk_power_low_battery 0,
+    a made-up "the battery is fine". Unknown is null, the metric absent, and
+    kiosk_power_readable 0 shows the UPS could not be read."""
+    config_path = write_config(tmp_path, f'[power]\ntype = "nut"\nport = {_closed_port()}\n')
+    code, out, _err = _kiosk(capsys, config_path, "status", "--json")
+    power = json.loads(out)["power"]
+    assert code == 0 and power["source"] == "unknown" and power["low_battery"] is None
+    code, out, _err = _kiosk(capsys, config_path, "metrics")
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+           for family in text_string_to_metric_families(out) for s in family.samples}
+    assert code == 0
+    assert ("kiosk_power_low_battery", ()) not in got
+    assert ("kiosk_power_on_battery", ()) not in got
+    assert got[("kiosk_power_readable", ())] == 0
