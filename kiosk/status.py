@@ -79,7 +79,10 @@ def readiness_refusal(config: Config, devices: dict[str, dict[str, Any]]) -> str
 def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
     """The status document; keys per DESIGN's contract, and a few more. ``hardware=False``
     leaves the devices alone (``hardware`` is then empty): a metrics timer must not open
-    the camera or the sensor under the touchscreen's feet."""
+    the camera or the sensor under the touchscreen's feet. ``accepting`` is then None
+    (unknown) unless something else already refuses: whether the enrollment devices work
+    is part of the answer. ``accepting_before_devices``: power, disk, journal and keys
+    allow enrollments (the devices not counted), in both modes."""
     try:
         power = read_power(config)
         power_doc = {"source": power.source, "battery_percent": power.battery_percent,
@@ -121,15 +124,25 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
     except OSError:
         free = None
     devices = hardware_selftest(config) if hardware else {}
-    accepting, reason = acceptance.accepting, acceptance.reason
+    accepting: bool | None = acceptance.accepting
+    reason = acceptance.reason
     if accepting and journal_error is not None:  # the next start moves it aside, refuses
         accepting, reason = False, journal_error
     if accepting:  # what else stops `kiosk run` and `kiosk demo` (Runtime.open)
         reason = readiness_refusal(config, devices)
         accepting = reason is None
+    # Power, disk, journal and keys allow it; the devices may still stop it.
+    before_devices = bool(accepting) or (reason or "").startswith(
+        tuple(f"{kind} device not ready" for kind in ENROLLMENT_DEVICES))
+    if accepting and not hardware:
+        # Not asked: a sensor on a missing port turns every citizen away, and "accepting"
+        # here would tell the dashboard otherwise. Unknown (kiosk_accepting left out).
+        accepting, reason = None, ("the devices were not checked (kiosk status, or kiosk "
+                                   "metrics --hardware, runs their self-tests)")
     return {
         "kiosk_id": config.kiosk_id,
         "accepting": accepting,
+        "accepting_before_devices": before_devices,
         "reason": reason,
         "records": counts,
         "upload": upload,

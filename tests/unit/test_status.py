@@ -15,6 +15,7 @@ from rich.console import Console
 from kiosk.cli import main
 from kiosk.config import load_config
 from kiosk.doctor.journal import check_journal
+from kiosk.sealing import generate_central_keypair
 from kiosk.status import render_history, render_queue, render_status
 from tests.conftest import write_config
 
@@ -131,3 +132,33 @@ def test_an_unreadable_ups_leaves_low_battery_unknown_and_metrics_say_so(
     assert ("kiosk_power_low_battery", ()) not in got
     assert ("kiosk_power_on_battery", ()) not in got
     assert got[("kiosk_power_readable", ())] == 0
+
+
+def test_metrics_never_call_a_kiosk_accepting_whose_devices_they_did_not_check(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A zfm sensor on a missing port: status said not accepting ("fingerprint device not
+    ready"), the metrics timer's `kiosk_accepting 1`: it does not open the devices (the
+    touchscreen holds them), so it cannot know. Without --hardware kiosk_accepting is left
+    out (unknown) and kiosk_accepting_before_devices says what was checked; with it, the
+    metrics agree with status."""
+    _private, public = generate_central_keypair(tmp_path / "keys")
+    config_path = write_config(tmp_path, (
+        '[hardware.fingerprint]\ntype = "zfm"\nport = "/dev/ttyNOPE0"\n'
+        f'[sealing]\ncentral_key = "{public}"\n'))
+    code, out, _err = _kiosk(capsys, config_path, "status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["accepting"] is False
+    assert status["reason"].startswith("fingerprint device not ready")
+    assert status["accepting_before_devices"] is True
+
+    def metrics(*args: str) -> dict[str, float]:
+        code, out, err = _kiosk(capsys, config_path, "metrics", *args)
+        assert code == 0, err
+        return {s.name: s.value for family in text_string_to_metric_families(out)
+                for s in family.samples if not s.labels}
+
+    timer = metrics()
+    assert "kiosk_accepting" not in timer, timer
+    assert timer["kiosk_accepting_before_devices"] == 1
+    checked = metrics("--hardware")
+    assert checked["kiosk_accepting"] == 0 and checked["kiosk_accepting_before_devices"] == 1
