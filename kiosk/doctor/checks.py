@@ -229,11 +229,11 @@ def check_device_key(config: Config) -> Finding:
                     f"`chmod 600 {path}` (and `chown` it to the kiosk user)")
     except KeyFileMissing as exc:
         return fail("key.device", str(exc),
-                    "restore it from the kiosk's backup; on a new kiosk `kiosk keys show` "
+                    "restore it from the kiosk's backup; on a new kiosk `kiosk keys init` "
                     "makes one and prints the `kiosk-intake register` line for the intake")
     except SealingError as exc:
         return fail("key.device", str(exc), f"restore {path} from backup, or move it away "
-                    "and re-register the kiosk with the new key (`kiosk keys show`)")
+                    "and re-register the kiosk with the new key (`kiosk keys init`)")
     except OSError as exc:
         return fail("key.device", f"cannot read {path}: {exc.strerror or exc}",
                     "run the doctor as the kiosk user (or root)")

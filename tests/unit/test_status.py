@@ -162,3 +162,24 @@ def test_metrics_never_call_a_kiosk_accepting_whose_devices_they_did_not_check(
     assert timer["kiosk_accepting_before_devices"] == 1
     checked = metrics("--hardware")
     assert checked["kiosk_accepting"] == 0 and checked["kiosk_accepting_before_devices"] == 1
+
+
+def test_keys_show_reads_and_creates_nothing_keys_init_makes_the_identity(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kiosk keys show` with a mistyped data_dir made a directory, a device key and a
+    development central pair, and printed a "register with:" line for that new identity."""
+    config_path = write_config(tmp_path)
+    data = tmp_path / "data"
+    code, out, err = _kiosk(capsys, config_path, "keys", "show")
+    assert code == 1 and out == "" and "register with" not in err
+    assert err.startswith(f"kiosk keys show: no device key at {data / 'device.key'}"), err
+    assert "kiosk keys init" in err and "kiosk.data_dir" in err
+    assert not data.exists()
+    code, out, err = _kiosk(capsys, config_path, "keys", "init")
+    assert code == 0, err
+    made = out
+    assert "register with:   kiosk-intake register" in made and (data / "device.key").exists()
+    code, out, err = _kiosk(capsys, config_path, "keys", "show")
+    assert code == 0 and out == made, err  # the same identity, shown
+    code, out, err = _kiosk(capsys, config_path, "keys", "init")
+    assert code == 0 and out == made, err  # init again keeps it
