@@ -201,9 +201,10 @@ def _stats(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return EXIT_FAIL
     else:
-        if not Path(args.data).is_dir():  # zero counts, as before anything arrives; but say so
-            print(f"kiosk-intake: {args.data} is not a directory: nothing was received there "
-                  "(is --data the directory serve uses?)", file=sys.stderr)
+        if not Path(args.data).is_dir():  # a typo, not "nothing received": no counts
+            print(f"kiosk-intake stats: {args.data} is not a directory: give --data the "
+                  "directory `kiosk-intake serve` uses", file=sys.stderr)
+            return EXIT_CONFIG
         try:
             stats = read_stats(Path(args.data))
         except sqlite3.Error as exc:

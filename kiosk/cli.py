@@ -153,8 +153,12 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", parents=[common], help="this kiosk's keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    keys_sub.add_parser("init", parents=[common],
+                        help="make this kiosk's device key if missing (a new kiosk), then "
+                             "show it as `keys show` does")
     keys_sub.add_parser("show", parents=[common],
-                        help="the device public key to register with the intake")
+                        help="the device public key to register with the intake (creates "
+                             "nothing)")
 
     hw = sub.add_parser("hw", parents=[common], help="hardware maintenance tools")
     hw_sub = hw.add_subparsers(dest="hw_command", required=True, metavar="ACTION")

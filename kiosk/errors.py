@@ -114,6 +114,10 @@ class JournalError(KioskError):
     """The journal could not do what was asked."""
 
 
+class UnknownRecord(JournalError):
+    """The journal was read and holds no record with that id (not: it could not be read)."""
+
+
 class JournalCorrupt(JournalError):
     """The journal file failed its integrity check and was moved aside."""
 

@@ -8,7 +8,9 @@ file renamed over the old one: the collector never reads half a file) by
 
 The metrics carry no personal data: counts, ages, bytes, percentages and device names.
 Device health needs ``--hardware``: it opens each device for its self-test, which the timer
-must not do while the touchscreen holds the camera and the sensor.
+must not do while the touchscreen holds the camera and the sensor. Whether the kiosk accepts
+enrollments depends on them too, so without ``--hardware`` ``kiosk_accepting`` is only there
+when something else refuses (0); ``kiosk_accepting_before_devices`` is always there.
 """
 
 from __future__ import annotations
@@ -47,7 +49,13 @@ def registry_from_status(status: dict[str, Any], *, now: float | None = None
         (metric.labels(**labels) if labels else metric).set(float(value))
 
     gauge("kiosk_info", "This kiosk (always 1).", 1, kiosk_id=status["kiosk_id"])
-    gauge("kiosk_accepting", "1 when the kiosk accepts enrollments.", int(status["accepting"]))
+    accepting = status["accepting"]
+    gauge("kiosk_accepting", "1 when the kiosk accepts enrollments (as kiosk status says); "
+          "absent when unknown: without --hardware, unless something else already refuses.",
+          None if accepting is None else int(accepting))
+    gauge("kiosk_accepting_before_devices", "1 when power, disk, journal and keys allow "
+          "enrollments; the devices' self-tests are not counted (kiosk_accepting does).",
+          int(bool(status["accepting_before_devices"])))
     records = Gauge("kiosk_records", "Records in the journal by state.", ["state"],
                     registry=registry)
     for state, count in status["records"].items():
@@ -78,7 +86,10 @@ def registry_from_status(status: dict[str, Any], *, now: float | None = None
     gauge("kiosk_power_battery_percent", "UPS battery charge.", power["battery_percent"])
     gauge("kiosk_power_runtime_seconds", "UPS runtime left.", power["runtime_s"])
     gauge("kiosk_power_low_battery", "1 when the UPS reports a low battery.",
-          int(bool(power["low_battery"])))
+          None if power["low_battery"] is None else int(bool(power["low_battery"])))
+    gauge("kiosk_power_readable", "0 when the UPS could not be read (upsd down, a cable "
+          "out): the other kiosk_power_* values are then absent, not made up.",
+          int(not power.get("error")))
     gauge("kiosk_clock_trusted", "1 when the clock is synchronised.",
           int(bool(status["clock"]["trusted"])))
     disk = status["disk"]

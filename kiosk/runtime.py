@@ -21,6 +21,7 @@ from kiosk.errors import (
     ConfigError,
     DeviceError,
     JournalCorrupt,
+    JournalError,
     KioskError,
     NotAccepting,
     SealingError,
@@ -102,10 +103,21 @@ def _size(count: int) -> str:
     return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
+#: What the journal writes in the data directory besides new files (journal.py's lock).
+_JOURNAL_FILES = ("journal.db", "journal.db.lock", "journal.db-wal", "journal.db-shm")
+
+
 def data_dir_refusal(config: Config) -> str | None:
     """Why the data directory cannot take a record whatever its free space (a file in its
-    place, a file system mounted read-only: an SD card the kernel remounted after errors),
-    or None. Its owner and mode are not judged: a maintainer may ask as another user."""
+    place, a file system mounted read-only: an SD card the kernel remounted after errors;
+    a directory or journal file this user may not write), or None.
+
+    Writability is asked of the kernel for this process (``access(2)`` with the effective
+    ids), not probed by writing: the touchscreen asks every second, and a file made and
+    removed each time would wear the SD card. It answers for the user who asks: the kiosk
+    user for ``kiosk run`` and ``kiosk demo`` (the writers), root for ``sudo kiosk status``
+    (who can write it; the read-only file system is the statvfs flag). ``kiosk doctor``
+    also writes an unnamed temporary file there (:func:`write_probe`)."""
     data_dir = config.data_dir
     if data_dir.exists() and not data_dir.is_dir():
         return f"data directory {data_dir} is not a directory"
@@ -115,6 +127,47 @@ def data_dir_refusal(config: Config) -> str | None:
         return None  # disk_refusal says it is unusable
     if flags & os.ST_RDONLY:
         return f"data directory {data_dir} is on a read-only file system"
+    if not data_dir.exists():
+        return None  # the first start makes it
+    if not _writable(data_dir, os.W_OK | os.X_OK):
+        return f"data directory {data_dir} is not writable by {_user()}"
+    for name in _JOURNAL_FILES:
+        path = data_dir / name
+        if path.exists() and not _writable(path, os.W_OK):
+            return f"data directory {data_dir} is not writable by {_user()}: {path} is not"
+    return None
+
+
+def _writable(path: Path, mode: int) -> bool:
+    if os.access in os.supports_effective_ids:
+        return os.access(path, mode, effective_ids=True)
+    return os.access(path, mode)  # pragma: no cover -- Linux has faccessat(AT_EACCESS)
+
+
+def _user() -> str:
+    """This process's user, as a maintainer reads it: ``kiosk (uid 999)``."""
+    uid = os.geteuid()
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
+def write_probe(config: Config) -> str | None:
+    """Why an unnamed temporary file cannot be written in the (existing) data directory
+    (``O_TMPFILE``: nothing is left behind, even by a kill), or None. The doctor's: it
+    catches what ``access(2)`` does not (an immutable directory, a bind mount made
+    read-only)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=config.data_dir):
+            pass
+    except OSError as exc:
+        return (f"data directory {config.data_dir} is not writable by {_user()}: "
+                f"{exc.strerror or exc}")
     return None
 
 
@@ -256,9 +309,21 @@ class Runtime:
         self.close()
 
 
+def require_data_directory(config: Config) -> None:
+    """:class:`JournalError` when a file stands in the data directory's place (a mistyped
+    ``kiosk.data_dir``): no journal can be read there, which is not "no journal yet"."""
+    if config.data_dir.exists() and not config.data_dir.is_dir():
+        raise JournalError(f"data directory {config.data_dir} is not a directory: there is "
+                           "no journal to read; set kiosk.data_dir to the kiosk's data "
+                           "directory, or move the file aside")
+
+
 @contextmanager
 def readonly_journal(config: Config) -> Iterator[Journal | None]:
-    """The journal opened read-only for reporting, or None when none exists yet."""
+    """The journal opened read-only for reporting, or None when none exists yet.
+    :class:`JournalError` when it cannot be read, a file in the data directory's place
+    included (else a mistyped ``kiosk.data_dir`` reads as a new kiosk's empty journal)."""
+    require_data_directory(config)
     if not config.journal_path.exists():
         yield None
         return

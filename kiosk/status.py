@@ -17,7 +17,7 @@ from rich.text import Text
 
 from kiosk.config import Config
 from kiosk.devices import KINDS, create_device
-from kiosk.errors import JournalError, KioskError
+from kiosk.errors import JournalError, KioskError, UnknownRecord
 from kiosk.journal import STATES, quarantined_files
 from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
 from kiosk.upload.progress import read_progress
@@ -79,15 +79,19 @@ def readiness_refusal(config: Config, devices: dict[str, dict[str, Any]]) -> str
 def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
     """The status document; keys per DESIGN's contract, and a few more. ``hardware=False``
     leaves the devices alone (``hardware`` is then empty): a metrics timer must not open
-    the camera or the sensor under the touchscreen's feet."""
+    the camera or the sensor under the touchscreen's feet. ``accepting`` is then None
+    (unknown) unless something else already refuses: whether the enrollment devices work
+    is part of the answer. ``accepting_before_devices``: power, disk, journal and keys
+    allow enrollments (the devices not counted), in both modes."""
     try:
         power = read_power(config)
         power_doc = {"source": power.source, "battery_percent": power.battery_percent,
                      "runtime_s": power.runtime_s, "low_battery": power.low_battery}
     except (KioskError, OSError) as exc:
         power = None
+        # Unknown is null, not false: "no low battery" is a reading nobody made.
         power_doc = {"source": "unknown", "battery_percent": None, "runtime_s": None,
-                     "low_battery": False, "error": str(exc)}
+                     "low_battery": None, "error": str(exc)}
     # A UPS that did not answer is not asked twice (one warning, not two).
     acceptance = check_acceptance(config, power, ask_ups=power is not None)
     counts = {state: 0 for state in STATES}
@@ -120,15 +124,25 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
     except OSError:
         free = None
     devices = hardware_selftest(config) if hardware else {}
-    accepting, reason = acceptance.accepting, acceptance.reason
+    accepting: bool | None = acceptance.accepting
+    reason = acceptance.reason
     if accepting and journal_error is not None:  # the next start moves it aside, refuses
         accepting, reason = False, journal_error
     if accepting:  # what else stops `kiosk run` and `kiosk demo` (Runtime.open)
         reason = readiness_refusal(config, devices)
         accepting = reason is None
+    # Power, disk, journal and keys allow it; the devices may still stop it.
+    before_devices = bool(accepting) or (reason or "").startswith(
+        tuple(f"{kind} device not ready" for kind in ENROLLMENT_DEVICES))
+    if accepting and not hardware:
+        # Not asked: a sensor on a missing port turns every citizen away, and "accepting"
+        # here would tell the dashboard otherwise. Unknown (kiosk_accepting left out).
+        accepting, reason = None, ("the devices were not checked (kiosk status, or kiosk "
+                                   "metrics --hardware, runs their self-tests)")
     return {
         "kiosk_id": config.kiosk_id,
         "accepting": accepting,
+        "accepting_before_devices": before_devices,
         "reason": reason,
         "records": counts,
         "upload": upload,
@@ -156,13 +170,15 @@ def queue_entries(config: Config) -> list[dict[str, Any]]:
 
 def record_history(config: Config, record_id: str) -> dict[str, Any] | None:
     """``kiosk queue show``: a record's state now and every audit event about it; None
-    when the journal has no such record. Never its contents (they are sealed anyway)."""
+    when the journal has no such record. Never its contents (they are sealed anyway).
+    A journal that cannot be read raises :class:`JournalError` (not None: "no such record"
+    would hide the damage ``kiosk status`` and ``kiosk queue list`` report)."""
     with readonly_journal(config) as journal:
         if journal is None:
             return None
         try:
             info = journal.record(record_id)
-        except KioskError:
+        except UnknownRecord:
             return None
         events = journal.record_events(record_id)
     return {

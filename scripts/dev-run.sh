@@ -39,7 +39,7 @@ fi
 export KIOSK_CONFIG="${KIOSK_CONFIG:-$dev/kiosk.toml}"
 
 "$bin/kiosk" config check
-keys=$("$bin/kiosk" keys show)
+keys=$("$bin/kiosk" keys init)
 echo "$keys"
 kiosk_id=$(awk '/^kiosk id:/ {print $3}' <<<"$keys")
 device_key=$(awk '/^device key:/ {print $3}' <<<"$keys")

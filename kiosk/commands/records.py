@@ -38,14 +38,27 @@ def cmd_queue(config: Config, args: argparse.Namespace) -> int:
         return _queue_retry(config, args)
     if args.queue_command == "show":
         return _queue_show(config, args)
-    return show(queue_entries(config), args.json, render_queue)
+    from kiosk.errors import JournalError
+
+    try:
+        entries = queue_entries(config)
+    except JournalError as exc:  # never "queue empty" for a journal that cannot be read
+        print(f"kiosk queue list: {exc} (kiosk journal check says more)", file=sys.stderr)
+        return EXIT_FAIL
+    return show(entries, args.json, render_queue)
 
 
 def _queue_show(config: Config, args: argparse.Namespace) -> int:
-    """``kiosk queue show ID``: 0 with the record's history, 1 when there is no such record."""
+    """``kiosk queue show ID``: 0 with the record's history, 1 when there is no such record
+    or the journal cannot be read (its damage named, as ``kiosk status`` names it)."""
+    from kiosk.errors import JournalError
     from kiosk.status import record_history, render_history
 
-    history = record_history(config, args.id)
+    try:
+        history = record_history(config, args.id)
+    except JournalError as exc:
+        print(f"kiosk queue show: {exc} (kiosk journal check says more)", file=sys.stderr)
+        return EXIT_FAIL
     if history is None:
         print(f"kiosk queue show: no record {args.id!r} in the journal (kiosk queue list "
               "names them)", file=sys.stderr)
@@ -109,7 +122,9 @@ def cmd_journal(config: Config, args: argparse.Namespace) -> int:
     payload pages); read-only, safe while the kiosk runs. Run it from a timer, or when an
     upload reports a damaged payload."""
     from kiosk.journal import Journal
+    from kiosk.runtime import require_data_directory
 
+    require_data_directory(config)
     if args.journal_command == "export":
         return _journal_export(config, args)
     with Journal.open_readonly(config.data_dir / "journal.db") as journal:

@@ -1,13 +1,14 @@
-"""``kiosk config check/show``, ``kiosk keys show`` and ``kiosk update``: the kiosk's
+"""``kiosk config check/show``, ``kiosk keys init/show`` and ``kiosk update``: the kiosk's
 configuration, its keys and its software."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from kiosk.config import Config
-from kiosk.core.exits import EXIT_OK
+from kiosk.core.exits import EXIT_FAIL, EXIT_OK
 from kiosk.options import toml_value
 
 
@@ -24,17 +25,35 @@ def cmd_config(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_keys(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk keys init``: make this kiosk's device key (and, with ``sealing.central_key =
+    "dev"``, the development central pair) if missing, then show them; ``kiosk keys show``:
+    show them, creating nothing (a mistyped ``kiosk.data_dir`` must not make a new identity
+    to register). 0, or 1 when ``show`` finds no device key."""
+    from kiosk.errors import KeyFileMissing
     from kiosk.runtime import ensure_dev_central_key
     from kiosk.sealing import DeviceKey, key_id, load_central_public_key
 
-    device = DeviceKey.load_or_create(config.device_key_path)
-    ensure_dev_central_key(config)
-    central = load_central_public_key(config.central_key_path)
+    if args.keys_command == "init":
+        device = DeviceKey.load_or_create(config.device_key_path)
+        ensure_dev_central_key(config)
+    else:
+        try:
+            device = DeviceKey.load(config.device_key_path)
+        except KeyFileMissing:
+            print(f"kiosk keys show: no device key at {config.device_key_path}; on a new "
+                  "kiosk `kiosk keys init` makes it, else check kiosk.data_dir",
+                  file=sys.stderr)
+            return EXIT_FAIL
+    if config.uses_dev_central_key and not config.central_key_path.exists():
+        central_line = "none yet (development key: `kiosk keys init` or the first start)"
+    else:
+        central = load_central_public_key(config.central_key_path)
+        central_line = key_id(central) + (
+            "  (development key)" if config.uses_dev_central_key else "")
     print(f"kiosk id:        {config.kiosk_id}")
     print(f"device key:      {device.public_bytes.hex()}")
     print(f"device key id:   {device.key_id}")
-    print(f"central key id:  {key_id(central)}"
-          + ("  (development key)" if config.uses_dev_central_key else ""))
+    print(f"central key id:  {central_line}")
     print("register with:   kiosk-intake register --data DIR "
           f"--kiosk {config.kiosk_id} --key {device.public_bytes.hex()}")
     return EXIT_OK

@@ -157,15 +157,21 @@ def check_device(config: Config, kind: str) -> Finding:
 # -- disk, clock ------------------------------------------------------------------------------
 def check_disk(config: Config) -> Finding:
     """Free space where the journal lives against ``kiosk.disk_reserve_bytes``."""
-    from kiosk.runtime import data_dir_refusal, disk_refusal
+    from kiosk.runtime import data_dir_refusal, disk_refusal, write_probe
 
     reserve = int(config["kiosk"]["disk_reserve_bytes"])
     where = config.data_dir if config.data_dir.exists() else config.data_dir.parent
     unusable = data_dir_refusal(config)
+    if unusable is None and config.data_dir.is_dir():
+        unusable = write_probe(config)
     if unusable is not None:
         if config.data_dir.exists() and not config.data_dir.is_dir():
             fix = (f"set kiosk.data_dir to the kiosk's data directory, or move the file "
                    f"{config.data_dir} aside")
+        elif "is not writable" in unusable:
+            fix = (f"run the kiosk's commands as the kiosk user (`sudo -u kiosk ...`), or "
+                   f"give it the directory: `sudo chown -R kiosk: {config.data_dir}` "
+                   f"(`ls -ld {config.data_dir}` shows its owner and mode)")
         else:
             fix = (f"`findmnt -T {where}` shows how it is mounted; a card the kernel made "
                    "read-only after errors (`dmesg`) needs fsck and a reboot")
@@ -223,11 +229,11 @@ def check_device_key(config: Config) -> Finding:
                     f"`chmod 600 {path}` (and `chown` it to the kiosk user)")
     except KeyFileMissing as exc:
         return fail("key.device", str(exc),
-                    "restore it from the kiosk's backup; on a new kiosk `kiosk keys show` "
+                    "restore it from the kiosk's backup; on a new kiosk `kiosk keys init` "
                     "makes one and prints the `kiosk-intake register` line for the intake")
     except SealingError as exc:
         return fail("key.device", str(exc), f"restore {path} from backup, or move it away "
-                    "and re-register the kiosk with the new key (`kiosk keys show`)")
+                    "and re-register the kiosk with the new key (`kiosk keys init`)")
     except OSError as exc:
         return fail("key.device", f"cannot read {path}: {exc.strerror or exc}",
                     "run the doctor as the kiosk user (or root)")

@@ -27,6 +27,11 @@ def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding
                     "refused until it is moved away",
                     f"copy {kept[0]} off the kiosk for recovery, then move it out of "
                     f"{config.data_dir}")
+    if config.data_dir.exists() and not config.data_dir.is_dir():
+        return fail("journal", f"data directory {config.data_dir} is not a directory: no "
+                    "journal can be read or written there",
+                    f"set kiosk.data_dir to the kiosk's data directory, or move the file "
+                    f"{config.data_dir} aside")
     if not path.exists():
         return ok("journal", f"no journal at {path} yet (made by the first enrollment)")
     stop_fix = (f"stop the kiosk (`sudo systemctl stop kiosk-ui kiosk-upload`), copy "

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from kiosk.errors import JournalError, StorageFull
+from kiosk.errors import JournalError, StorageFull, UnknownRecord
 from kiosk.journal import database
 
 _T = TypeVar("_T")
@@ -109,7 +109,7 @@ class JournalConnection:
     def _state_in(conn: sqlite3.Connection, record_id: str) -> str:
         row = conn.execute("SELECT state FROM records WHERE id = ?", (record_id,)).fetchone()
         if row is None:
-            raise JournalError(f"no record {record_id!r} in the journal")
+            raise UnknownRecord(f"no record {record_id!r} in the journal")
         return str(row[0])
 
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from kiosk.errors import JournalError
+from kiosk.errors import JournalError, UnknownRecord
 from kiosk.journal.connection import JournalConnection
 from kiosk.journal.model import RECORD_COLUMNS, AuditEvent, RecordInfo, record_from_row
 from kiosk.journal.states import OUTBOX_STATES, STATES
@@ -21,7 +21,7 @@ class RecordReads(JournalConnection):
             row = conn.execute(f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ?",  # noqa: S608
                                (record_id,)).fetchone()
         if row is None:
-            raise JournalError(f"no record {record_id!r} in the journal")
+            raise UnknownRecord(f"no record {record_id!r} in the journal")
         return record_from_row(row)
 
     def records(self, state: str | None = None) -> list[RecordInfo]:
@@ -90,7 +90,7 @@ class RecordReads(JournalConnection):
             row = conn.execute("SELECT receipt FROM records WHERE id = ?",
                                (record_id,)).fetchone()
         if row is None:
-            raise JournalError(f"no record {record_id!r} in the journal")
+            raise UnknownRecord(f"no record {record_id!r} in the journal")
         return None if row[0] is None else bytes(row[0])
 
     def record_events(self, record_id: str) -> list[AuditEvent]:

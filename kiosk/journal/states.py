@@ -15,7 +15,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Mapping
 
-from kiosk.errors import IllegalStateChange, JournalError
+from kiosk.errors import IllegalStateChange, UnknownRecord
 from kiosk.journal import database
 from kiosk.journal.connection import JournalConnection
 from kiosk.journal.model import RECORD_COLUMNS, RecordInfo, as_blob, record_from_row
@@ -123,7 +123,7 @@ class RecordStates(JournalConnection):
             row = conn.execute(f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ?",  # noqa: S608
                                (record_id,)).fetchone()
             if row is None:
-                raise JournalError(f"no record {record_id!r} in the journal")
+                raise UnknownRecord(f"no record {record_id!r} in the journal")
             info = record_from_row(row)
             refusal = rule(info.state)
             if refusal is not None:

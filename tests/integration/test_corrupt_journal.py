@@ -85,7 +85,9 @@ def test_status_still_reports_with_a_journal_damaged_inside(kiosk_config: Path) 
     """Pages damaged past the header (a bad SD card): the status a maintainer needs then
     still comes out, not accepting, the damage named with what to do, the counts unknown
     (empty, not zeros); exit 1. queue list names it the same way."""
-    assert kiosk(kiosk_config, "demo", "--citizens", "2").returncode == 0
+    demo = kiosk(kiosk_config, "demo", "--citizens", "2")
+    assert demo.returncode == 0
+    record_id = demo.stdout.split()[1]
     db = kiosk_config.parent / "data" / "journal.db"
     with open(db, "r+b") as damaged:
         damaged.seek(4096)
@@ -112,3 +114,9 @@ def test_status_still_reports_with_a_journal_damaged_inside(kiosk_config: Path) 
     queue = kiosk(kiosk_config, "queue", "list")
     assert queue.returncode == 1 and "Traceback" not in queue.stderr
     assert "left as found" in queue.stderr.strip().splitlines()[-1], queue.stderr[-1000:]
+    # queue show said "no record '...' in the journal": the damage, as the others say it.
+    shown = kiosk(kiosk_config, "queue", "show", record_id)
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr
+    line = shown.stderr.strip().splitlines()[-1]
+    assert line.startswith("kiosk queue show: ") and "left as found" in line, line
+    assert "no record" not in shown.stderr, shown.stderr

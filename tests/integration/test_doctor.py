@@ -149,7 +149,7 @@ CASES: list[tuple[str, Breaker, str, str, str]] = [
     ("disk below reserve", _reserve, "disk", "disk reserve reached",
      "kiosk.disk_reserve_bytes"),
     ("device key mode 0644", _device_key_mode, "key.device", "mode 644", "chmod 600"),
-    ("device key missing", _device_key_gone, "key.device", "is missing", "kiosk keys show"),
+    ("device key missing", _device_key_gone, "key.device", "is missing", "kiosk keys init"),
     ("central key missing", _central_key_gone, "key.central", "is missing",
      "copy central.pub"),
     ("intake key not set", _intake_key_unset, "key.intake", "upload.intake_key is not set",

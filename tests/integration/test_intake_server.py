@@ -777,14 +777,23 @@ def test_tricklers_do_not_block_a_kiosk_and_a_stop_takes_seconds(
 
 def test_stats_of_a_directory_that_is_not_there_says_so_and_survives_a_closed_pipe(
         tmp_path: Path) -> None:
-    """A mistyped --data: the zero counts a new intake has, and a line saying nothing was
-    received there. Piped to a reader that went away: no traceback."""
+    """A mistyped --data: a usage error (2) naming it, no counts (zero counts made a typo
+    look like "nothing received"). Piped to a reader that went away: no traceback."""
     missing = tmp_path / "no-such-intake"
-    done = subprocess.run([*INTAKE, "stats", "--data", str(missing), "--json"], env=_env(),
+    for args in (("--json",), ()):
+        done = subprocess.run([*INTAKE, "stats", "--data", str(missing), *args], env=_env(),
+                              cwd=REPO, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 2 and done.stdout == "", (done.stdout, done.stderr)
+        line = done.stderr.strip()
+        assert line.startswith(f"kiosk-intake stats: {missing} is not a directory"), line
+        assert "Traceback" not in done.stderr and "--data" in line
+    made = tmp_path / "new-intake"  # keys init made it; nothing served yet: zeros, exit 0
+    made.mkdir()
+    done = subprocess.run([*INTAKE, "stats", "--data", str(made), "--json"], env=_env(),
                           cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["received"] == 0
-    assert f"{missing} is not a directory: nothing was received there" in done.stderr
+    counts = json.loads(done.stdout)
+    assert (counts["received"], counts["duplicates"], counts["rejected"]) == (0, 0, 0)
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:

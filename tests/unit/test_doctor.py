@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.cli import main
 from kiosk.clock import ClockState, clock_state
 from kiosk.config import Config, load_config
 from kiosk.doctor import (
@@ -404,3 +405,48 @@ def test_an_unknown_config_name_is_told_by_its_type_not_its_words(
     if error is UnknownKey:
         assert "(known keys: " in config.fix and "default_language" in config.fix
 
+
+
+# -- a data directory this user cannot write ------------------------------------------------------
+def _unwritable(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
+    """``directory`` as the kiosk user sees a directory owned by root, mode 0755 (the tests
+    run as root, for whom a real chmod changes nothing)."""
+    real = os.access
+
+    def access(path: object, mode: int, **kwargs: object) -> bool:
+        if Path(os.fsdecode(path)) == directory and mode & os.W_OK:  # type: ignore[arg-type]
+            return False
+        return real(path, mode, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", access)
+
+
+def test_a_data_directory_the_kiosk_cannot_write_stops_enrolling_and_fails_the_doctor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """status said accepting and the doctor ok while `kiosk demo` failed on its first write
+    ("permission denied: .../journal.db.lock")."""
+    config_path = write_config(tmp_path)
+    config = load_config(config_path)
+    config.data_dir.mkdir()
+    _unwritable(monkeypatch, config.data_dir)
+    words = f"data directory {config.data_dir} is not writable"
+    acceptance = check_acceptance(config)
+    assert not acceptance.accepting and words in (acceptance.reason or ""), acceptance
+    finding = check_disk(config)
+    assert finding.status == "fail" and words in finding.detail, finding
+    assert "chown" in finding.fix, finding
+    assert main(["demo", "--citizens", "1", "--config", str(config_path)]) == 3
+    out, err = capsys.readouterr()
+    assert out == "" and words in err and "Traceback" not in err, err
+    assert list(config.data_dir.iterdir()) == []  # refused before the first write
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes a mode-0500 directory anyway")
+def test_a_data_directory_of_mode_0500_is_not_writable(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path))
+    config.data_dir.mkdir(mode=0o500)
+    try:
+        assert "is not writable" in (check_acceptance(config).reason or "")
+    finally:
+        config.data_dir.chmod(0o700)

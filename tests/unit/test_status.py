@@ -4,10 +4,20 @@ journal and the intake said is shown as said, never read as rich's markup."""
 from __future__ import annotations
 
 import io
+import json
+import socket
+from pathlib import Path
 
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
+from kiosk.cli import main
+from kiosk.config import load_config
+from kiosk.doctor.journal import check_journal
+from kiosk.sealing import generate_central_keypair
 from kiosk.status import render_history, render_queue, render_status
+from tests.conftest import write_config
 
 REFUSAL = ("intake refused the record [wrong_key] (HTTP 403 creating the upload) "
            "[/odd] [bold]")
@@ -65,3 +75,111 @@ def test_status_says_an_unreadable_ups_stops_nothing_and_what_to_run() -> None:
     text = out.getvalue()
     assert "upsd at 127.0.0.1:3493 refused the connection" in text
     assert "enrollments are not stopped" in text and "kiosk doctor" in text
+
+
+# -- the maintainer commands on a data directory they cannot use ---------------------------
+def _kiosk(capsys: pytest.CaptureFixture[str], config: Path, *args: str
+           ) -> tuple[int, str, str]:
+    """``kiosk ARGS --config CONFIG`` in this process: (exit status, stdout, stderr)."""
+    code = main([*args, "--config", str(config)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_data_directory_that_is_a_file_is_named_not_read_as_an_empty_journal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """status said records all zeros and exit 0, queue list "queue empty", the doctor "no
+    journal yet": a mistyped data_dir looked like a new kiosk. README: a journal that cannot
+    be read fails status with 1, `records` empty (unknown, not zeros)."""
+    config_path = write_config(tmp_path)
+    (tmp_path / "data").write_text("")
+    words = f"data directory {tmp_path / 'data'} is not a directory"
+    code, out, err = _kiosk(capsys, config_path, "status", "--json")
+    status = json.loads(out)
+    assert code == 1 and status["records"] == {} and status["accepting"] is False
+    assert words in status["journal"]["error"] and words in err, err
+    assert status["upload"]["pending"] is None
+    for args in (("queue", "list"), ("queue", "list", "--json"), ("queue", "show", "x-1")):
+        code, out, err = _kiosk(capsys, config_path, *args)
+        assert code == 1 and out == "" and words in err, (args, out, err)
+        assert err.startswith(f"kiosk {' '.join(args[:2])}: "), err
+    code, out, err = _kiosk(capsys, config_path, "journal", "check")
+    assert code == 1 and words in err, err  # what status's "kiosk journal check says more"
+    finding = check_journal(load_config(config_path))
+    assert finding.status == "fail" and words in finding.detail, finding
+    assert "kiosk.data_dir" in finding.fix
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreadable_ups_leaves_low_battery_unknown_and_metrics_say_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """upsd down: status said "low_battery": false and metrics kiosk_power_low_battery 0,
+    a made-up "the battery is fine". Unknown is null, the metric absent, and
+    kiosk_power_readable 0 shows the UPS could not be read."""
+    config_path = write_config(tmp_path, f'[power]\ntype = "nut"\nport = {_closed_port()}\n')
+    code, out, _err = _kiosk(capsys, config_path, "status", "--json")
+    power = json.loads(out)["power"]
+    assert code == 0 and power["source"] == "unknown" and power["low_battery"] is None
+    code, out, _err = _kiosk(capsys, config_path, "metrics")
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+           for family in text_string_to_metric_families(out) for s in family.samples}
+    assert code == 0
+    assert ("kiosk_power_low_battery", ()) not in got
+    assert ("kiosk_power_on_battery", ()) not in got
+    assert got[("kiosk_power_readable", ())] == 0
+
+
+def test_metrics_never_call_a_kiosk_accepting_whose_devices_they_did_not_check(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A zfm sensor on a missing port: status said not accepting ("fingerprint device not
+    ready"), the metrics timer's `kiosk_accepting 1`: it does not open the devices (the
+    touchscreen holds them), so it cannot know. Without --hardware kiosk_accepting is left
+    out (unknown) and kiosk_accepting_before_devices says what was checked; with it, the
+    metrics agree with status."""
+    _private, public = generate_central_keypair(tmp_path / "keys")
+    config_path = write_config(tmp_path, (
+        '[hardware.fingerprint]\ntype = "zfm"\nport = "/dev/ttyNOPE0"\n'
+        f'[sealing]\ncentral_key = "{public}"\n'))
+    code, out, _err = _kiosk(capsys, config_path, "status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["accepting"] is False
+    assert status["reason"].startswith("fingerprint device not ready")
+    assert status["accepting_before_devices"] is True
+
+    def metrics(*args: str) -> dict[str, float]:
+        code, out, err = _kiosk(capsys, config_path, "metrics", *args)
+        assert code == 0, err
+        return {s.name: s.value for family in text_string_to_metric_families(out)
+                for s in family.samples if not s.labels}
+
+    timer = metrics()
+    assert "kiosk_accepting" not in timer, timer
+    assert timer["kiosk_accepting_before_devices"] == 1
+    checked = metrics("--hardware")
+    assert checked["kiosk_accepting"] == 0 and checked["kiosk_accepting_before_devices"] == 1
+
+
+def test_keys_show_reads_and_creates_nothing_keys_init_makes_the_identity(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kiosk keys show` with a mistyped data_dir made a directory, a device key and a
+    development central pair, and printed a "register with:" line for that new identity."""
+    config_path = write_config(tmp_path)
+    data = tmp_path / "data"
+    code, out, err = _kiosk(capsys, config_path, "keys", "show")
+    assert code == 1 and out == "" and "register with" not in err
+    assert err.startswith(f"kiosk keys show: no device key at {data / 'device.key'}"), err
+    assert "kiosk keys init" in err and "kiosk.data_dir" in err
+    assert not data.exists()
+    code, out, err = _kiosk(capsys, config_path, "keys", "init")
+    assert code == 0, err
+    made = out
+    assert "register with:   kiosk-intake register" in made and (data / "device.key").exists()
+    code, out, err = _kiosk(capsys, config_path, "keys", "show")
+    assert code == 0 and out == made, err  # the same identity, shown
+    code, out, err = _kiosk(capsys, config_path, "keys", "init")
+    assert code == 0 and out == made, err  # init again keeps it
