@@ -83,6 +83,20 @@ def test_the_metrics_job_is_a_hardened_oneshot_without_network() -> None:
         ("ReadWritePaths", "UMask"))] == []
 
 
+def test_the_metrics_job_sees_the_data_directory_as_the_kiosk_does() -> None:
+    """ProtectSystem=strict mounts everything read-only but the ReadWritePaths: without
+    the data directory among them, the acceptance check in the metrics job found a
+    read-only file system, and every kiosk's dashboard said it refused enrollments."""
+    metrics = REPO / "systemd" / "kiosk-metrics.service"
+    data_dirs = {line.partition("=")[2] for unit in SERVICES
+                 for line in unit.read_text().splitlines()
+                 if line.startswith("ReadWritePaths=")}
+    assert data_dirs == {"/var/lib/kiosk"}
+    mine = {line.partition("=")[2] for line in metrics.read_text().splitlines()
+            if line.startswith("ReadWritePaths=")}
+    assert data_dirs <= mine, mine
+
+
 def test_watchdog_intervals_outlast_what_each_loop_may_legitimately_wait(
         tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path))
