@@ -203,6 +203,7 @@ def validate(data: dict[str, dict[str, Any]]) -> None:
                 known = sorted(set(fields) | set(declared))
                 raise UnknownKey(full, value, known)
     _check_timeouts(data)
+    _check_power_thresholds(data)
 
 
 def _check_timeouts(data: dict[str, dict[str, Any]]) -> None:
@@ -217,6 +218,20 @@ def _check_timeouts(data: dict[str, dict[str, Any]]) -> None:
             f"at least ui.idle_timeout_s + ui.idle_warning_s + {KEEP_ALIVE_EVERY_S:g} = "
             f"{least:g} s: a session that expires before the touchscreen's idle warning "
             "ends wipes a citizen who only paused, without the warning"))
+
+
+def _check_power_thresholds(data: dict[str, dict[str, Any]]) -> None:
+    """On battery the kiosk stops taking new enrollments before it shuts down: a refusal
+    threshold at or under the shutdown one would let a citizen start an enrollment the
+    shutdown then cuts short (and the refusal would never be seen). A shutdown threshold of
+    0 leaves that measure to the UPS's own low-battery signal."""
+    power = data["power"]
+    for start, stop, unit in (("min_battery_percent", "shutdown_battery_percent", " %"),
+                              ("min_runtime_s", "shutdown_runtime_s", " s")):
+        if power[stop] > 0 and power[start] <= power[stop]:
+            raise ConfigError(f"power.{start}", power[start], (
+                f"more than power.{stop} = {power[stop]:g}{unit}: below it new enrollments "
+                "stop, before the kiosk shuts down"))
 
 
 def check_sealing(config: Config) -> None:

@@ -60,6 +60,11 @@ def test_relative_data_dir_is_relative_to_the_file(tmp_path: Path) -> None:
     ("[ui]\nidle_timeout_s = 600\n", "kiosk.session_timeout_s", "= 635 s"),
     ('[hardware.fingerprint]\ntype = "sim"\nwobble = 2\n', "hardware.fingerprint.wobble",
      "known keys"),
+    # New enrollments stop on battery before the kiosk shuts down, not after.
+    ("[power]\nmin_battery_percent = 5\n", "power.min_battery_percent",
+     "more than power.shutdown_battery_percent = 10 %"),
+    ("[power]\nmin_runtime_s = 120\n", "power.min_runtime_s",
+     "more than power.shutdown_runtime_s = 120 s"),
 ])
 def test_bad_values_name_key_value_and_allowed(tmp_path: Path, body: str, key: str,
                                                fragment: str) -> None:
@@ -143,6 +148,16 @@ def test_a_session_that_outlives_the_idle_warning_is_allowed(tmp_path: Path) -> 
     config = load_config(write_config(tmp_path, (
         "[kiosk]\nsession_timeout_s = 95\n[ui]\nidle_timeout_s = 60\nidle_warning_s = 30\n")))
     assert config["kiosk"]["session_timeout_s"] == 95
+
+
+def test_thresholds_that_stop_enrollments_before_the_shutdown_are_allowed(
+        tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, (
+        "[power]\nmin_battery_percent = 11\nmin_runtime_s = 121\n")))
+    assert config["power"]["min_battery_percent"] == 11
+    off = load_config(write_config(tmp_path, (  # 0: the UPS's low-battery signal decides
+        "[power]\nmin_battery_percent = 0\nshutdown_battery_percent = 0\n")))
+    assert off["power"]["min_battery_percent"] == 0
 
 
 def test_config_check_exits_2_naming_key_value_allowed(tmp_path: Path) -> None:
