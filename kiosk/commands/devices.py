@@ -62,17 +62,26 @@ def cmd_power(config: Config, args: argparse.Namespace) -> int:
     from kiosk.service import Notifier
 
     stop = threading.Event()
+    stopped_by: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     section = config["power"]
     make_dirs(config.data_dir)
     poweroff = plan_poweroff(section)
     with create_device("power", config.backend_options("power")) as ups:
         log.info("power watcher started (%s UPS)", section["type"])
-        return watch(ups.read, thresholds=Thresholds.from_config(section),
-                     state_path=config.data_dir / STATE_FILE,
-                     journal_factory=lambda: open_journal(config, owner=False),
-                     shutdown_command=section["shutdown_command"],
-                     poll_interval_s=section["poll_interval_s"], stop=stop,
-                     notifier=Notifier(), poweroff_flag=flag_path(config.data_dir),
-                     poweroff=poweroff)
+        status = watch(ups.read, thresholds=Thresholds.from_config(section),
+                       state_path=config.data_dir / STATE_FILE,
+                       journal_factory=lambda: open_journal(config, owner=False),
+                       shutdown_command=section["shutdown_command"],
+                       poll_interval_s=section["poll_interval_s"], stop=stop,
+                       notifier=Notifier(), poweroff_flag=flag_path(config.data_dir),
+                       poweroff=poweroff)
+    if stopped_by:  # a daemon asked to stop (systemctl stop, Ctrl-C): a clean end, 0
+        log.info("power watcher stopped (%s)", stopped_by[0])
+    return status

@@ -67,6 +67,8 @@ def test_power_watch_is_ready_pings_from_its_poll_and_says_stopping(
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
+    # A daemon's clean end (what systemd expects of `systemctl stop`), said in its log.
+    assert "power watcher stopped (SIGTERM)" in err, err[-2000:]
     notify.wait_for("STOPPING=1", timeout=5)
 
 
