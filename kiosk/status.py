@@ -253,7 +253,9 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
         console.print(f"  the UPS cannot be read{why}: enrollments are not stopped for "
                       "it, but a power cut would not be seen (kiosk doctor: ups)",
                       markup=False)
-    console.print(f"clock trusted: {status['clock']['trusted']}")
+    console.print("clock: " + ("synchronised" if status["clock"]["trusted"] else
+                               "not synchronised (records keep their order by sequence; "
+                               "their times are marked untrusted)"))
     free = status["disk"]["free_bytes"]
     console.print("disk free: " + ("unknown" if free is None else f"{free / 2**20:.0f} MiB"))
     table = Table("device", "ok", "detail")

@@ -60,6 +60,7 @@ def test_status_shows_the_last_error_reason_and_device_detail_as_said() -> None:
     assert REFUSAL in text
     assert "power watcher: [low] battery" in text
     assert "v4l2 [/dev/video0] busy" in text
+    assert "clock: synchronised" in text and "True" not in text  # words, not a Python bool
 
 
 def test_status_says_an_unreadable_ups_stops_nothing_and_what_to_run() -> None:
