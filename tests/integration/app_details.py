@@ -93,9 +93,6 @@ def main() -> None:
                 if isinstance(w, Button) and w.text == text]
         raise LookupError(f"no button {text!r} shown: {seen}")
 
-    def overlay_button(overlay: Any, role: str) -> Any:
-        return next(w for w in overlay.walk() if getattr(w, "role", "") == role)
-
     def ask_cancel(cancel: Any) -> Iterator[object]:
         """Tap Cancel: what the question says; then "No, continue"."""
         report["typing"]["cancel"] = window_box(cancel)
@@ -107,7 +104,7 @@ def main() -> None:
         report["asked"] = {"texts": [w.text for w in overlay.walk()
                                      if isinstance(w, Label) and w.text and visible(w)],
                            "wiped": app.flow.session is None}
-        tap(overlay_button(overlay, "secondary"))  # No, continue
+        tap(overlay.ids.no)  # No, continue
         yield until(lambda: overlay.parent is None, 5)
         yield SETTLED_S
         report["continued"] = {"focus": app.flow.form.focus,
