@@ -19,7 +19,7 @@ from typing import Any
 
 from kiosk.app import create_app
 from kiosk.config import load_config
-from tests.integration.clock_script import run_on_clock, tap, visible, waits
+from tests.integration.clock_script import run_on_clock, tap, visible, waits, window_box
 
 NIK = "7202014107900003"  # Poso Kota, a woman born 1 July 1990
 KK = "7202010504180002"
@@ -47,11 +47,6 @@ def main() -> None:
         if shots is not None:
             Window.screenshot(name=str(shots / f"{Window.width}x{Window.height}-{language}-"
                                        f"details-{name}.png"))
-
-    def window_box(widget: Any) -> list[float]:
-        x0, y0 = widget.to_window(widget.x, widget.y)
-        x1, y1 = widget.to_window(widget.right, widget.top)
-        return [x0, y0, x1, y1]
 
     def rendered(label: Any) -> str:
         """The text the label drew, line after line (a shortened one has its "...")."""

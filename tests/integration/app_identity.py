@@ -18,7 +18,7 @@ from typing import Any
 
 from kiosk.app import create_app
 from kiosk.config import load_config
-from tests.integration.clock_script import run_on_clock, tap, visible, waits
+from tests.integration.clock_script import run_on_clock, tap, visible, waits, window_box
 
 WRONG_NIK = "9902015208850001"  # province 99 does not exist
 KK = "7202011203150007"
@@ -44,11 +44,6 @@ def main() -> None:
 
     def nav(which: str) -> Any:
         return screen().ids.nav.ids[which]
-
-    def window_box(widget: Any) -> list[float]:
-        x0, y0 = widget.to_window(widget.x, widget.y)
-        x1, y1 = widget.to_window(widget.right, widget.top)
-        return [x0, y0, x1, y1]
 
     def texts() -> list[dict[str, Any]]:
         """Each visible label of the screen (a button's too, marked): its text and the

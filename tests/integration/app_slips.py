@@ -19,7 +19,13 @@ from typing import Any
 
 from kiosk.app import create_app
 from kiosk.config import load_config
-from tests.integration.clock_script import draw_signature, run_on_clock, type_fields, waits
+from tests.integration.clock_script import (
+    draw_signature,
+    run_on_clock,
+    type_fields,
+    waits,
+    window_box,
+)
 
 NIK = "7202014107900003"
 KK = "7202010504180002"
@@ -413,12 +419,6 @@ def main() -> None:
         report["option_twice"] = {
             "open": modals(), "focus": app.flow.form.focus,
             "changed": sorted(k for k, v in app.flow.form.values.items() if before[k] != v)}
-
-    def window_box(widget: Any) -> list[float]:
-        """``[x0, y0, x1, y1]`` of ``widget`` in the window (y upwards)."""
-        x0, y0 = widget.to_window(widget.x, widget.y)
-        x1, y1 = widget.to_window(widget.right, widget.top)
-        return [x0, y0, x1, y1]
 
     def texts_in(root: Any) -> list[dict[str, Any]]:
         """Each visible label's text and the window box its rendered text covers."""

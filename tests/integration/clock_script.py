@@ -98,6 +98,13 @@ def tap(widget: Any) -> None:
     touch.touch_up()
 
 
+def window_box(widget: Any) -> list[float]:
+    """``[x0, y0, x1, y1]`` of ``widget`` in the window (y upwards)."""
+    x0, y0 = widget.to_window(widget.x, widget.y)
+    x1, y1 = widget.to_window(widget.right, widget.top)
+    return [x0, y0, x1, y1]
+
+
 def visible(widget: Any) -> bool:
     """Whether ``widget`` and every parent up to the window are shown (not transparent,
     not collapsed to nothing)."""

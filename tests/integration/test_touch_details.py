@@ -6,36 +6,24 @@ Help; after Next refused, no text is left half under the title bar or the nav ba
 from __future__ import annotations
 
 import itertools
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kiosk.i18n import translate
 from kiosk.screens.theme import MIN_TARGET_MM
-from tests.conftest import REPO, kiosk_env, write_config
 from tests.integration.app_details import LONG_NAME
+from tests.integration.drivers import PANELS_MM, run_driver
 
-DETAILS = REPO / "tests" / "integration" / "app_details.py"
-PANELS = [("id", (800, 480), (155.0, 86.0)), ("en", (1280, 800), (217.0, 136.0))]
+PANELS = [("id", (800, 480), PANELS_MM[(800, 480)]), ("en", (1280, 800), PANELS_MM[(1280, 800)])]
 
 
 def details(tmp_path: Path, display: str, language: str, size: tuple[int, int],
             panel: tuple[float, float]) -> dict:
     """Run ``app_details.py``; its report (no errors)."""
-    width, height = size
-    config = write_config(tmp_path, f"[ui]\nwidth = {width}\nheight = {height}\n"
-                                    f"panel_mm = {list(panel)}\nspeech = false\n")
-    out = tmp_path / "details.json"
-    env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
-    result = subprocess.run([sys.executable, str(DETAILS), str(config), str(out), language],
-                            env=env, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.read_text())
-    assert not report["errors"], report["errors"]
-    assert report["typing"]["window"] == [width, height]
+    assert PANELS_MM[size] == panel
+    report = run_driver("app_details", tmp_path, display, language, size=size, panel_mm=True)
+    assert report["typing"]["window"] == list(size)
     return report
 
 

@@ -5,9 +5,6 @@ details page, where the citizen can read it, and the review shows what was chang
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,25 +12,14 @@ import pytest
 from kiosk.core.vocabulary import FINGERS
 from kiosk.i18n import translate
 from kiosk.screens.messages import NIK_CHANGED_DETAILS, PORTRAIT_BACKGROUND
-from tests.conftest import REPO, kiosk_env, write_config
-
-EDITS = REPO / "tests" / "integration" / "app_edits.py"
+from tests.integration.drivers import run_driver
 
 
 def walk(tmp_path: Path, display: str, scenario: str, language: str,
          size: tuple[int, int] = (800, 480)) -> dict:
     """Run one of ``app_edits.py``'s scenarios; its report (no errors)."""
-    width, height = size
-    config = write_config(tmp_path, f"[ui]\nwidth = {width}\nheight = {height}\n"
-                                    "speech = false\n")
-    out = tmp_path / "edits.json"
-    env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
-    result = subprocess.run([sys.executable, str(EDITS), str(config), str(out), scenario,
-                             language], env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.read_text())
-    assert not report["errors"], report["errors"]
+    report = run_driver("app_edits", tmp_path, display, scenario, language, size=size,
+                        timeout=300)
     back = {"id": "Kembali", "en": "Back"}[language]
     assert set(report.get("left", [back])) == {back}  # a step changed from review: Back
     return report

@@ -22,6 +22,7 @@ from kiosk.screens.messages import CALL_OFFICER, IDLE_ENDED
 from kiosk.sealing import DeviceKey, Opener, build_packet
 from kiosk.sealing_keys import load_central_private_key
 from tests.conftest import REPO, kiosk_env, write_config
+from tests.integration.drivers import run_driver
 
 DRIVE = REPO / "tests" / "integration" / "app_drive.py"
 MAX_TAPS = 25
@@ -117,20 +118,11 @@ def test_the_leak_search_finds_what_a_screen_failed_to_wipe(tmp_path: Path,
     assert any("SITI NUR'AINI AL-HAMID" in held for held in report["live"]), report["live"]
 
 
-SLIPS = REPO / "tests" / "integration" / "app_slips.py"
 
 
 def slip(tmp_path: Path, display: str, scenario: str) -> dict:
     """Run one of ``app_slips.py``'s scenarios on the 7-inch panel; its report."""
-    config = write_config(tmp_path, "[ui]\nwidth = 800\nheight = 480\nspeech = false\n")
-    out = tmp_path / "slips.json"
-    env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
-    result = subprocess.run([sys.executable, str(SLIPS), str(config), str(out), scenario],
-                            env=env, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.read_text())
-    assert not report["errors"], report["errors"]
-    return report
+    return run_driver("app_slips", tmp_path, display, scenario)
 
 
 @pytest.mark.gui

@@ -8,35 +8,20 @@ bar and the nav bar of the 7-inch panel and of the 10-inch one, over no other te
 from __future__ import annotations
 
 import itertools
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kiosk.i18n import translate
 from kiosk.screens.flow_screens import PROMPTS
-from tests.conftest import REPO, kiosk_env, write_config
+from tests.integration.drivers import run_driver
 
-DRIVE = REPO / "tests" / "integration" / "app_identity.py"
 PROVINCE = "The NIK's province code (digits 1-2) is not a known province."
 WORST_KK = "The family-card number's regency/city code (digits 3-4) cannot be 00."
-PANELS = {(800, 480): (155.0, 86.0), (1280, 800): (217.0, 136.0)}
 
 
 def drive(tmp_path: Path, display: str, size: tuple[int, int], language: str) -> dict:
-    width, height = size
-    config = write_config(tmp_path, f"[ui]\nwidth = {width}\nheight = {height}\n"
-                                    f"panel_mm = {list(PANELS[size])}\nspeech = false\n")
-    out = tmp_path / "identity.json"
-    env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
-    result = subprocess.run([sys.executable, str(DRIVE), str(config), str(out), language],
-                            env=env, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.read_text())
-    assert not report["errors"], report["errors"]
-    return report
+    return run_driver("app_identity", tmp_path, display, language, size=size, panel_mm=True)
 
 
 def the(shown: dict, text: str) -> list[float]:
