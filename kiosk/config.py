@@ -152,16 +152,18 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
         with path.open("rb") as fh:
             doc = tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError("--config", str(path), "an existing TOML file") from None
+        raise ConfigError("--config", str(path), "an existing TOML file",
+                          message=f"--config: {path} does not exist; expected an existing "
+                                  "TOML file") from None
     except OSError as exc:  # a directory, a path through a file, not readable by this user
-        raise ConfigError(str(path), "(file)",
-                          f"a readable TOML file ({exc.strerror or exc})") from None
+        raise ConfigError.of_file(str(path), f"cannot be read as a TOML file "
+                                             f"({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "(file)", f"valid TOML: {exc}") from None
+        raise ConfigError.of_file(str(path), f"is not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:  # tomllib.load decodes the whole file first
-        raise ConfigError(str(path), "(file)", f"UTF-8 text: {exc}") from None
+        raise ConfigError.of_file(str(path), f"is not UTF-8 text: {exc}") from None
     except RecursionError:  # arrays or inline tables nested thousands deep
-        raise ConfigError(str(path), "(file)", "TOML nested less deeply") from None
+        raise ConfigError.of_file(str(path), "is TOML nested too deeply") from None
     layer = _flatten(doc, path)
     # Relative paths in a file are relative to that file, so a checkout's dev config works
     # from any working directory.

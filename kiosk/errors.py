@@ -28,11 +28,20 @@ class ConfigError(KioskError, ValueError):
     #: The config file that set the key, once known (:meth:`located`); None: not a file's.
     source: Path | None = None
 
-    def __init__(self, key: str, value: object, allowed: str) -> None:
+    def __init__(self, key: str, value: object, allowed: str, *,
+                 message: str | None = None) -> None:
         self.key = key
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{key}: {value!r} is not allowed; expected {allowed}")
+        # ``message``: where "VALUE is not allowed" does not read (a file, a section, a key
+        # the section does not have); it still starts with the key.
+        super().__init__(message or f"{key}: {value!r} is not allowed; expected {allowed}")
+
+    @classmethod
+    def of_file(cls, path: str, problem: str) -> ConfigError:
+        """A config file that cannot be used as a whole: ``PATH: PROBLEM`` (``is not valid
+        TOML: ...``, ``cannot be read: ...``)."""
+        return cls(path, "(file)", problem, message=f"{path}: {problem}")
 
     def located(self, source: Path) -> ConfigError:
         """This error, its message prefixed with the file that set the key (as a compiler
@@ -48,8 +57,10 @@ class UnknownSection(ConfigError):
 
     def __init__(self, section: str, known: Sequence[str]) -> None:
         self.known = list(known)
-        super().__init__(f"[{section}]", "(section)",
-                         "a known section: " + ", ".join(f"[{s}]" for s in self.known))
+        names = ", ".join(f"[{s}]" for s in self.known)
+        hint = _did_you_mean(section, known, "[{}]")
+        super().__init__(f"[{section}]", "(section)", "a known section: " + names,
+                         message=f"[{section}]: no such section{hint}; known sections: {names}")
 
 
 class UnknownKey(ConfigError):
@@ -58,7 +69,19 @@ class UnknownKey(ConfigError):
 
     def __init__(self, key: str, value: object, known: Sequence[str]) -> None:
         self.known = list(known)
-        super().__init__(key, value, "no such key here; known keys: " + ", ".join(self.known))
+        section, _, name = key.rpartition(".")
+        super().__init__(key, value, "no such key here; known keys: " + ", ".join(self.known),
+                         message=f"{key}: no such key in [{section}]"
+                                 f"{_did_you_mean(name, known, '{}')}; known keys: "
+                                 + ", ".join(self.known))
+
+
+def _did_you_mean(name: str, known: Sequence[str], form: str) -> str:
+    """``"; did you mean X?"`` for the known name closest to a mistyped one, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return f"; did you mean {form.format(close[0])}?" if close else ""
 
 
 # -- input validation ----------------------------------------------------------------------

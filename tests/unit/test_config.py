@@ -103,6 +103,23 @@ def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
         load_config(path)
 
 
+@pytest.mark.parametrize(("body", "said"), [
+    ("[kiosk]\nsesion_timeout_s = 300\n",
+     "kiosk.sesion_timeout_s: no such key in [kiosk]; did you mean session_timeout_s?"),
+    ("[kiosks]\nid = 'x'\n", "[kiosks]: no such section; did you mean [kiosk]?"),
+    ("[kiosk]\nid = \n", ": is not valid TOML: "),
+])
+def test_a_name_or_file_that_is_wrong_is_said_in_words(tmp_path: Path, body: str,
+                                                       said: str) -> None:
+    """A typo named the key with "300 is not allowed; expected no such key here", a file
+    with "'(file)' is not allowed; expected valid TOML": said plainly now, with the name
+    meant where one is close."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, body))
+    assert said in str(info.value)
+    assert "(file)" not in str(info.value) and "(section)" not in str(info.value)
+
+
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="existing TOML file"):
         load_config(tmp_path / "nope.toml")
@@ -113,7 +130,7 @@ def test_a_config_path_that_is_no_file_is_named_not_a_traceback(tmp_path: Path,
                                                                where: str) -> None:
     (tmp_path / "plain").write_text("")
     path = tmp_path if where == "a directory" else tmp_path / "plain" / "kiosk.toml"
-    with pytest.raises(ConfigError, match="a readable TOML file") as info:
+    with pytest.raises(ConfigError, match="cannot be read as a TOML file") as info:
         load_config(path)
     assert str(path) in str(info.value)
     for args in (("config", "check"), ("status", "--json"), ("doctor", "--json")):
