@@ -89,6 +89,11 @@ class KioskScreen(Screen):
         refresh, which renders the texts it changed)."""
         manager = self.manager
         if not self.keep_rendered and (manager is None or manager.current_screen is not self):
+            # Watched from now on: a screen never shown yet (a citizen who declined at the
+            # consent never saw the details page) renders labels again in the layout pass
+            # after a wipe's refresh (a label's width follows another's new text), and
+            # had no watch, which only leaving a screen set up (the touch monkey, seed 4).
+            self._watch_labels()
             release_label_textures(self)
 
     def on_activate(self) -> None:

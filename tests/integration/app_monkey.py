@@ -315,7 +315,9 @@ class Monkey:
         self.report["leak_checks"] += 1
         if found:
             self.report["leaks"].append({"wipe": self.report["wipes"], "found": found,
-                                         "screen": self.app.screens.current})
+                                         "screen": self.app.screens.current,
+                                         "rendered": leak_search.rendered_hidden(self.app),
+                                         "trace": list(self.trace)[-12:]})
 
     def consistent(self) -> None:
         """The view and the flow agree, and nothing stays busy: the screen shown is the
@@ -1012,7 +1014,8 @@ def violations(report: dict[str, Any]) -> list[str]:
     found += [f"log ERROR: {line.splitlines()[0]}" for line in report["error_logs"]]
     found += [f"stall {s['gap_s']} s on {s['screen']} after {s['after']}"
               for s in report["stalls"]]
-    found += [f"leak after wipe {leak['wipe']}: {leak['found']}" for leak in report["leaks"]]
+    found += [f"leak after wipe {leak['wipe']}: {leak['found']} {leak.get('rendered', '')} "
+              f"after {leak.get('trace', '')}" for leak in report["leaks"]]
     found += [f"live after the last wipe: {held}" for held in report["live"]]
     found += [f"log line holds a citizen's data: {line}" for line in report["log_leaks"]]
     found += [f"inconsistent: {rule}" for rule in report["inconsistent"]]

@@ -350,6 +350,17 @@ def main() -> None:
                          "last_box": window_box(last), "scroll_box": window_box(ids.scroll),
                          "scroll_y": ids.scroll.scroll_y}
 
+    def decline_at_consent() -> Iterator[object]:
+        """An English citizen says No at the consent: the screens never shown (the details
+        page among them), a moment after the wipe."""
+        from tests.integration.leak_search import rendered_hidden
+
+        yield from begin("en")
+        tap(nav("cancel"))  # the consent's No
+        yield until(lambda: app.screens.current == "welcome", 5)
+        yield SETTLED_S
+        report["rendered_hidden"] = rendered_hidden(app)
+
     def idle_overlay() -> Iterator[object]:
         """A citizen types the NIK and walks away: the idle warning over it, photographed
         (what the next person in the queue sees while the countdown runs)."""
@@ -444,7 +455,8 @@ def main() -> None:
                  "fingers_fail_on_battery": fingers_fail_on_battery,
                  "demographics_problem_in_view": demographics_problem_in_view,
                  "idle_notice": idle_notice, "list_double_taps": list_double_taps,
-                 "idle_overlay": idle_overlay, "consent_fold": consent_fold}
+                 "idle_overlay": idle_overlay, "consent_fold": consent_fold,
+                 "decline_at_consent": decline_at_consent}
 
     run_on_clock(app, scenarios[scenario](), report, out_path)
     app.run()

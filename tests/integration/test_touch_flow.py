@@ -275,6 +275,17 @@ def test_the_consent_says_there_is_more_until_its_end_is_read(tmp_path: Path,
 
 
 @pytest.mark.gui
+def test_a_screen_never_shown_keeps_no_text_rendered_after_a_wipe(tmp_path: Path,
+                                                                 xdisplay: str) -> None:
+    """A citizen who declines at the consent never sees the details page; the wipe's
+    refresh set its keyboard page's texts, the layout pass after it rendered them again
+    (a label's width follows another's new text), and nothing dropped them: the touch
+    monkey found "demographics: Label '_'" (seed 4)."""
+    report = slip(tmp_path, xdisplay, "decline_at_consent")
+    assert report["rendered_hidden"] == []
+
+
+@pytest.mark.gui
 def test_the_idle_warning_hides_what_the_citizen_typed(tmp_path: Path, xdisplay: str) -> None:
     """The warning comes when the citizen has walked away, and stays for its countdown:
     what the next person in the queue sees is the question, not the NIK (behind a 60 %
