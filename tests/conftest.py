@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -75,6 +76,22 @@ def _isolate_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Te
                     ) -> None:
     monkeypatch.setenv("KIOSK_SYSTEM_CONFIG", str(tmp_path_factory.getbasetemp() / "no-etc.toml"))
     monkeypatch.delenv("KIOSK_CONFIG", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_logging() -> Iterator[None]:
+    """A test that runs ``kiosk.cli.main`` in process leaves the root logger a handler on
+    the stderr pytest captured for it; a later test's log line then went to that closed
+    stream, and logging's "--- Logging error ---" into the later test's stderr (the clean
+    CI run at c5ee2dc: test_uploader's exact stderr line). Each test gets the root
+    logger's handlers and level back as they were."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def write_config(directory: Path, body: str = "") -> Path:

@@ -283,6 +283,11 @@ def main() -> None:
         keypad_text = next(w for w in app._screen("identity").walk()
                            if type(w) is Label and w.text == "")
         keypad_text.text = NIK
+        yield 0.1  # a hidden screen's watched label that renders is dropped again: it was
+        # A label the hidden screen does not watch (added after that), drawn there.
+        stray = Label(text=NIK)
+        app._screen("identity").add_widget(stray)
+        stray.texture_update()
         app._screen("review").ids.portrait.texture = Texture.create(size=(4, 4))
         app.flow.stale = {"name": " ".join(NAME.split())}  # a name left in an object
         # A label that showed a NIK, emptied: its core label still holds the pixels.
