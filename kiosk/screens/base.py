@@ -57,27 +57,29 @@ class KioskScreen(Screen):
     def on_leave(self, *args: object) -> None:
         self.on_deactivate()
         if not self.keep_rendered:
-            self._watch_labels()
-            release_label_textures(self)
+            self._release_watched()
             # What on_deactivate changed is laid out before the next frame, and a label
             # whose size changes renders again (``text_size: self.size``): once more after
             # that frame (a screen shown again meanwhile is left as it is).
             Clock.schedule_once(lambda _dt: self.release_if_hidden(), 0)
 
-    def _watch_labels(self) -> None:
-        """Have every label of this screen report a render: one while the screen is hidden
-        is dropped again before the frame. Labels render after the screen is left for
-        reasons of their own: the button tapped to leave it ends its pressed look 35 ms
-        later (Kivy's ``min_state_time``; 0.2 s later inside a scroll view, which delays
-        the touch), and its text colour follows that state."""
+    def _release_watched(self) -> None:
+        """Drop every label's texture and have each label report a render: one while the
+        screen is hidden is dropped again before the frame (one walk of the screen for
+        both). Labels render after the screen is left for reasons of their own: the button
+        tapped to leave it ends its pressed look 35 ms later (Kivy's ``min_state_time``;
+        0.2 s later inside a scroll view, which delays the touch), and its text colour
+        follows that state."""
         if not hasattr(self, "_watched"):
             self._watched: weakref.WeakSet[Label] = weakref.WeakSet()
             self._release_again = Clock.create_trigger(lambda _dt: self.release_if_hidden(),
                                                        -1)
-        for widget in self.walk(restrict=True):
-            if isinstance(widget, Label) and widget not in self._watched:
-                self._watched.add(widget)
-                widget.fbind("texture", self._rendered)
+        release_label_textures(self, each_label=self._watch)
+
+    def _watch(self, label: Label) -> None:
+        if label not in self._watched:
+            self._watched.add(label)
+            label.fbind("texture", self._rendered)
 
     def _rendered(self, _label: Label, texture: object) -> None:
         manager = self.manager
@@ -93,8 +95,7 @@ class KioskScreen(Screen):
             # consent never saw the details page) renders labels again in the layout pass
             # after a wipe's refresh (a label's width follows another's new text), and
             # had no watch, which only leaving a screen set up (the touch monkey, seed 4).
-            self._watch_labels()
-            release_label_textures(self)
+            self._release_watched()
 
     def on_activate(self) -> None:
         """Called when the screen becomes visible."""

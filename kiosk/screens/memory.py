@@ -104,6 +104,7 @@ import ctypes
 import gc
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -239,16 +240,20 @@ def collect_between_citizens() -> tuple[int, float]:
     return collected, (time.perf_counter() - started) * 1000
 
 
-def release_label_textures(root: Any) -> int:
+def release_label_textures(root: Any, each_label: Callable[[Any], None] | None = None
+                           ) -> int:
     """Drop the texture of every label under ``root`` (the widget's and Kivy's core label's,
     which keeps its own reference); the layout keeps ``texture_size``. The number of labels
-    released. Call on a screen not shown: its labels draw nothing until restored."""
+    released. Call on a screen not shown: its labels draw nothing until restored.
+    ``each_label`` is called with every label on the way (one walk, not two)."""
     from kivy.uix.label import Label
 
     count = 0
     for widget in root.walk(restrict=True):
         if not isinstance(widget, Label):
             continue
+        if each_label is not None:
+            each_label(widget)
         widget._trigger_texture.cancel()  # a text just set renders when shown, not now
         if widget.texture is not None or widget._label.texture is not None:
             widget.texture = None
