@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -73,7 +74,18 @@ BENCHMARKS: dict[str, Callable[[], list[str]]] = {
 }
 
 
-def main(names: list[str]) -> None:
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/run.py",
+        description="Run the benchmarks (all, or those named) and print the Markdown table "
+                    "for README's benchmark section. 'ui' needs a display (xvfb-run).")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="one or more of: " + ", ".join(BENCHMARKS))
+    names = parser.parse_args(argv).names
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"no benchmark named {', '.join(unknown)}; "
+                     f"choose from {', '.join(BENCHMARKS)}")
     print("| benchmark | result | target |")
     print("| --- | --- | --- |")
     for name in names or list(BENCHMARKS):
