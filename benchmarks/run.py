@@ -78,7 +78,8 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="benchmarks/run.py",
         description="Run the benchmarks (all, or those named) and print the Markdown table "
-                    "for README's benchmark section. 'ui' needs a display (xvfb-run).")
+                    "for README's benchmark section. 'ui' starts its own Xvfb "
+                    "(KIOSK_BENCH_DISPLAY=:0 uses the Pi's panel).")
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help="one or more of: " + ", ".join(BENCHMARKS))
     names = parser.parse_args(argv).names
