@@ -90,8 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="the touchscreen kiosk")
     demo = sub.add_parser("demo", parents=[common],
                           help="simulated citizens through the enrollment session, headless")
-    demo.add_argument("--citizens", type=_whole_number, required=True, metavar="N")
-    demo.add_argument("--seed", type=_seed, default=0, metavar="S")
+    demo.add_argument("--citizens", type=_whole_number, required=True, metavar="N",
+                      help="how many simulated citizens to enroll (each a sealed record in "
+                           "the journal)")
+    demo.add_argument("--seed", type=_seed, default=0, metavar="S",
+                      help="the simulated citizens' seed: the same seed, the same citizens "
+                           "(default %(default)s)")
 
     upload = sub.add_parser("upload", parents=[common],
                             help="send sealed records to the intake (docs/upload.md)")
@@ -99,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="drain the outbox and exit: 0 all acknowledged, 1 some pending")
 
     status = sub.add_parser("status", parents=[common], help="what the kiosk is doing")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="one JSON object")
     doctor = sub.add_parser("doctor", parents=[common],
                             help="check everything; each line ok or the reason and its fix; "
                                  "exit 1 on any failure")
@@ -109,12 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     queue = sub.add_parser("queue", parents=[common], help="records waiting to be sent")
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
     qlist = queue_sub.add_parser("list", parents=[common], help="one line per record")
-    qlist.add_argument("--json", action="store_true")
+    qlist.add_argument("--json", action="store_true", help="a JSON list, one object a record")
     qshow = queue_sub.add_parser(
         "show", parents=[common],
         help="one record's history (its state changes and errors; never its contents)")
     qshow.add_argument("id", metavar="ID", help="a record id (kiosk queue list)")
-    qshow.add_argument("--json", action="store_true")
+    qshow.add_argument("--json", action="store_true", help="one JSON object")
     qretry = queue_sub.add_parser(
         "retry", parents=[common],
         help="put rejected records back in the outbox (after the cause is fixed)")
@@ -139,7 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     export = journal_sub.add_parser(
         "export", parents=[common],
         help="copy the metadata (states, steps, audit; no personal data) to a new SQLite file")
-    export.add_argument("--out", type=Path, required=True, metavar="FILE.db")
+    export.add_argument("--out", type=Path, required=True, metavar="FILE.db",
+                        help="the new file (an existing one is not overwritten)")
 
     config = sub.add_parser("config", parents=[common], help="check or show the configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -166,13 +171,15 @@ def _parser() -> argparse.ArgumentParser:
     fp = hw_sub.add_parser("fingerprint", parents=[common], help="the fingerprint sensor")
     fp_sub = fp.add_subparsers(dest="fp_command", required=True, metavar="ACTION")
     capture = fp_sub.add_parser("capture", parents=[common], help="capture one image to a PNG")
-    capture.add_argument("--out", required=True, metavar="FILE.png")
+    capture.add_argument("--out", required=True, metavar="FILE.png",
+                         help="where to write the image")
     capture.add_argument("--timeout", type=_seconds, default=CAPTURE_TIMEOUT_S, metavar="S",
                          help="seconds to wait for a finger (default %(default)g)")
     camera = hw_sub.add_parser("camera", parents=[common], help="the camera")
     camera_sub = camera.add_subparsers(dest="camera_command", required=True, metavar="ACTION")
     snapshot = camera_sub.add_parser("snapshot", parents=[common], help="one portrait JPEG")
-    snapshot.add_argument("--out", required=True, metavar="FILE.jpg")
+    snapshot.add_argument("--out", required=True, metavar="FILE.jpg",
+                          help="where to write the JPEG")
     card = hw_sub.add_parser("card", parents=[common], help="the smart-card reader")
     card_sub = card.add_subparsers(dest="card_command", required=True, metavar="ACTION")
     watch_cards = card_sub.add_parser("watch", parents=[common],

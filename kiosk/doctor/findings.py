@@ -140,9 +140,9 @@ def render(findings: list[Finding], out: TextIO | None = None) -> None:
 
     console = Console(file=out or sys.stdout, highlight=False)
     styles = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
-    table = Table(box=box.SIMPLE, show_header=True, pad_edge=False)
+    table = Table(box=box.SIMPLE, show_header=True, show_edge=False, pad_edge=False)
     table.add_column("check", no_wrap=True)
-    table.add_column("", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     table.add_column("detail / fix", overflow="fold")
     for finding in findings:
         text = Text(finding.detail)

@@ -116,6 +116,12 @@ def test_the_table_reads_without_colour_and_shows_each_fix() -> None:
     for words in ("disk", "ok", "WARN", "FAIL", "fix: sudo timedatectl set-ntp true",
                   "1 failed, 1 warning(s) of 3 checks: exit 1"):
         assert words in text, text
+    lines = text.splitlines()
+    # Over SSH the first line names the columns and the last is the verdict: no blank
+    # edge rows around the table, no margin before the check names.
+    assert lines[0].split() == ["check", "status", "detail", "/", "fix"], lines[0]
+    assert lines[2].startswith("disk "), lines[2]
+    assert lines[-2].strip() and lines[-1].startswith("1 failed"), lines[-3:]
 
 
 def test_a_finding_has_one_of_four_statuses() -> None:
