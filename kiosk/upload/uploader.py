@@ -219,6 +219,12 @@ class Uploader(ReceiptCheck, TusTransfer):
         0 when the outbox is empty at the end, else 1 with one summary line on stderr.
         """
         passes = 1 + max(0, self.settings.retries)
+        waiting = len(self.journal.outbox())
+        if waiting:  # said first: a silent intake leaves the next line timeout_s away
+            log.info("%d %s to send to %s (up to %d %s; each request waits up to %g s "
+                     "for an answer)", waiting, "record" if waiting == 1 else "records",
+                     self._base, passes, "pass" if passes == 1 else "passes",
+                     self.settings.timeout_s)
         rejected: list[str] = []
         for n in range(passes):
             result = self.drain()

@@ -130,6 +130,23 @@ def test_an_intake_that_does_not_answer_times_out_as_link_down(
     assert [records[r].attempts for r in ids] == [1, 0, 0]
 
 
+def test_once_says_what_it_is_about_to_send_before_the_first_wait(
+        site: Site, ids: list[str], caplog: pytest.LogCaptureFixture) -> None:
+    """A maintainer running ``kiosk upload --once`` against a silent intake learns at once
+    what it is doing, not after the first request's timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        with caplog.at_level("INFO", logger="kiosk.upload.uploader"), uploading(
+                site, url, timeout_s=0.5) as run:
+            assert run.uploader.run_once() == 1
+    first = caplog.records[0].getMessage()
+    assert first == (f"3 records to send to {url} (up to 1 pass; each request waits up to "
+                     "0.5 s for an answer)"), first
+    assert "no answer from the intake within 0.5 s" in caplog.records[1].getMessage()
+
+
 @contextlib.contextmanager
 def captive_portal() -> Iterator[str]:
     """What village Wi-Fi often puts between a kiosk and the internet: every request, of
