@@ -349,6 +349,17 @@ def main() -> None:
         report["end"] = {"more": ids.more.opacity > 0 and ids.more.height > 0,
                          "last_box": window_box(last), "scroll_box": window_box(ids.scroll),
                          "scroll_y": ids.scroll.scroll_y}
+        # Where a flick may stop: only the text's bottom margin out of sight (all read),
+        # then half a line of the last paragraph out of sight (not all read).
+        margin = ids.content.padding[3]
+        for name, hidden in (("margin_hidden", margin - 1),
+                             ("line_hidden", margin + app.ui.font_body * 0.6)):
+            for _ in range(2):  # the hint's own band changes the distance: twice
+                ids.scroll.scroll_y = hidden / (ids.content.height - ids.scroll.height)
+                yield 0.2
+            report[name] = {"more": ids.more.opacity > 0 and ids.more.height > 0,
+                            "last_box": window_box(last),
+                            "scroll_box": window_box(ids.scroll)}
 
     def decline_at_consent() -> Iterator[object]:
         """An English citizen says No at the consent: the screens never shown (the details

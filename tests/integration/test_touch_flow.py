@@ -272,6 +272,13 @@ def test_the_consent_says_there_is_more_until_its_end_is_read(tmp_path: Path,
     _x0, y0, _x1, y1 = end["last_box"]
     _sx0, sy0, _sx1, sy1 = end["scroll_box"]
     assert sy0 - 1 <= y0 and y1 <= sy1 + 1, end
+    # Stopped with only the bottom margin hidden, the text is all in view: no hint (a
+    # flick on a busy kiosk stopped there, and the hint stayed). Half a line hidden: hint.
+    margin, line = report["margin_hidden"], report["line_hidden"]
+    assert margin["last_box"][1] >= margin["scroll_box"][1] - 1, margin
+    assert not margin["more"], margin
+    assert line["last_box"][1] < line["scroll_box"][1] - 1, line
+    assert line["more"], line
 
 
 @pytest.mark.gui
