@@ -264,7 +264,8 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self.language = flow.language
             self.idle_left = flow.idle_left_s
             self.banner.active = flow.on_battery
-            self.screens.get_screen("closed").reason = flow.closed_reason
+            closed = self.screens.get_screen("closed")
+            closed.reason, closed.category = flow.closed_reason, flow.closed_category
 
         def _refresh(self, _dt: float = 0) -> None:
             flow = self.flow
@@ -334,8 +335,7 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             def opened(runtime: Any, error: BaseException | None) -> None:
                 if error is not None:
                     log.error("kiosk not ready: %s", error)
-                    reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
-                    self.flow.set_runtime(None, reason)
+                    self.flow.runtime_failed(error)
                     Clock.schedule_once(self._open_runtime, RUNTIME_RETRY_S)
                     return
                 self.runtime = runtime
@@ -377,11 +377,10 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self._checking = False
             if error is not None:
                 log.error("acceptance check failed: %s", error)
-                self.flow.set_acceptance(False, f"internal check failed: {type(error).__name__}",
-                                         False)
+                self.flow.acceptance_check_failed(error)
                 return
             self.flow.set_acceptance(acceptance.accepting, acceptance.reason or "",
-                                     acceptance.on_battery)
+                                     acceptance.on_battery, acceptance.category)
 
         def on_stop(self) -> None:
             self.notifier.stopping()

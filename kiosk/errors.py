@@ -12,6 +12,7 @@ policy is mechanical: ``if exc.temporary: retry()``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 
 
@@ -202,9 +203,27 @@ class SessionExpired(KioskError):
     """The session timed out; its in-memory data has been wiped."""
 
 
-class NotAccepting(KioskError):
-    """The kiosk is not accepting enrollments (power, disk, journal); ``reason`` says why."""
+class RefusalCategory(StrEnum):
+    """Why the kiosk takes no new enrollment, as a kind: decided where the refusal is (the
+    acceptance check, the runtime's start-up, the touchscreen's own check failing), carried
+    beside the English ``reason`` (never read back out of it). The closed screen says it
+    to the officer in the screen's language (``kiosk.screens.messages.closed_summary``)."""
 
-    def __init__(self, reason: str) -> None:
+    JOURNAL = "journal"  # a corrupt journal kept aside: a maintainer must inspect it
+    STORAGE_FULL = "storage_full"  # no free space, or the disk reserve reached
+    STORAGE_UNUSABLE = "storage_unusable"  # read-only, not writable, not a directory
+    BATTERY_LOW = "battery_low"  # on battery, below the limits for a new enrollment
+    POWER_SHUTDOWN = "power_shutdown"  # the power watcher is shutting the kiosk down
+    DEVICE = "device"  # a device did not open at start-up
+    STARTUP = "startup"  # any other start-up failure (sealing keys, ...)
+    INTERNAL = "internal"  # the acceptance check itself failed
+
+
+class NotAccepting(KioskError):
+    """The kiosk is not accepting enrollments (power, disk, journal); ``reason`` says why,
+    ``category`` what kind of refusal it is ("" when not known)."""
+
+    def __init__(self, reason: str, category: RefusalCategory | str = "") -> None:
         self.reason = reason
+        self.category = category
         super().__init__(reason)

@@ -24,6 +24,7 @@ from kiosk.errors import (
     JournalError,
     KioskError,
     NotAccepting,
+    RefusalCategory,
     SealingError,
 )
 from kiosk.fsutil import make_dirs
@@ -174,30 +175,43 @@ def write_probe(config: Config) -> str | None:
 def disk_refusal(config: Config) -> str | None:
     """Why the data directory's disk refuses new enrollments (:func:`data_dir_refusal`, no
     free space, or below ``kiosk.disk_reserve_bytes``), or None when it has room."""
+    refusal = _disk_refusal(config)
+    return None if refusal is None else refusal[1]
+
+
+def _disk_refusal(config: Config) -> tuple[RefusalCategory, str] | None:
+    """:func:`disk_refusal` with its kind: the storage cannot be written, or it is full."""
     unusable = data_dir_refusal(config)
     if unusable is not None:
-        return unusable
+        return RefusalCategory.STORAGE_UNUSABLE, unusable
     try:
         free = shutil.disk_usage(config.data_dir if config.data_dir.exists()
                                  else config.data_dir.parent).free
     except OSError as exc:
-        return f"data directory {config.data_dir} unusable: {exc.strerror}"
+        return (RefusalCategory.STORAGE_UNUSABLE,
+                f"data directory {config.data_dir} unusable: {exc.strerror}")
     reserve = config["kiosk"]["disk_reserve_bytes"]
     if free == 0:  # refused even with no reserve configured
-        return f"disk full: no free space in {config.data_dir}; free some, then start again"
+        return (RefusalCategory.STORAGE_FULL,
+                f"disk full: no free space in {config.data_dir}; free some, then start again")
     if free < reserve:
-        return (f"disk reserve reached: {_size(free)} free, {_size(reserve)} kept in reserve "
+        return (RefusalCategory.STORAGE_FULL,
+                f"disk reserve reached: {_size(free)} free, {_size(reserve)} kept in reserve "
                 "(kiosk.disk_reserve_bytes); send the queue (kiosk upload) or free space")
     return None
 
 
 @dataclass(frozen=True)
 class Acceptance:
-    """May a new enrollment start? ``on_battery`` drives the screen's power-cut banner."""
+    """May a new enrollment start? ``on_battery`` drives the screen's power-cut banner.
+    ``category``: the kind of refusal (a :class:`RefusalCategory`, "" when accepting), for
+    the closed screen to say in the citizen's language; ``reason`` stays the English text
+    the commands print."""
 
     accepting: bool
     reason: str | None
     on_battery: bool = False
+    category: RefusalCategory | str = ""
 
 
 def check_acceptance(config: Config, power: PowerStatus | None = None, *,
@@ -225,24 +239,28 @@ def check_acceptance(config: Config, power: PowerStatus | None = None, *,
         on_battery = bool(published.get("on_battery"))
         power_refusal = "" if published.get("accepting", True) else str(
             published.get("reason") or "power watcher: not accepting")
+        power_category = (RefusalCategory.POWER_SHUTDOWN if published.get("shutting_down")
+                          else RefusalCategory.BATTERY_LOW)
     else:
         on_battery = power is not None and power.source == "battery"
         power_refusal = refusal_reason(power, Thresholds.from_config(section)) if (
             on_battery and power is not None) else ""
+        power_category = RefusalCategory.BATTERY_LOW
 
-    def refuse(reason: str) -> Acceptance:
-        return Acceptance(False, reason, on_battery)
+    def refuse(category: RefusalCategory, reason: str) -> Acceptance:
+        return Acceptance(False, reason, on_battery, category)
 
     quarantined = quarantined_files(config.journal_path)
     if quarantined:
-        return refuse(f"journal was found corrupt and kept as {quarantined[0]}; a maintainer "
+        return refuse(RefusalCategory.JOURNAL,
+                      f"journal was found corrupt and kept as {quarantined[0]}; a maintainer "
                       f"must inspect it and move it out of {config.data_dir} before "
                       "enrollment resumes")
-    disk = disk_refusal(config)
+    disk = _disk_refusal(config)
     if disk is not None:
-        return refuse(disk)
+        return refuse(*disk)
     if power_refusal:
-        return refuse(power_refusal)
+        return refuse(power_category, power_refusal)
     return Acceptance(True, None, on_battery)
 
 
@@ -274,16 +292,17 @@ class Runtime:
         if require_accepting:
             acceptance = check_acceptance(config)
             if not acceptance.accepting:
-                raise NotAccepting(acceptance.reason or "not accepting")
+                raise NotAccepting(acceptance.reason or "not accepting", acceptance.category)
         with ExitStack() as stack:
             try:
                 sealer = make_sealer(config)
             except SealingError as exc:
-                raise NotAccepting(f"sealing keys unusable: {exc}") from exc
+                raise NotAccepting(f"sealing keys unusable: {exc}",
+                                   RefusalCategory.STARTUP) from exc
             try:
                 journal = open_journal(config)
             except JournalCorrupt as exc:
-                raise NotAccepting(str(exc)) from exc
+                raise NotAccepting(str(exc), RefusalCategory.JOURNAL) from exc
             stack.callback(journal.close)
             recover_unfinished(journal, resume_assisted=config["kiosk"]["resume_assisted"])
             devices: dict[str, Any] = {}
@@ -292,7 +311,8 @@ class Runtime:
                 try:
                     device.open()
                 except DeviceError as exc:
-                    raise NotAccepting(f"{kind} device not ready: {exc}") from exc
+                    raise NotAccepting(f"{kind} device not ready: {exc}",
+                                       RefusalCategory.DEVICE) from exc
                 stack.callback(device.close)
                 devices[kind] = device
             store = JournalRecordStore(journal, sealer, kiosk_id=config.kiosk_id)

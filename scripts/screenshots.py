@@ -22,6 +22,10 @@ sys.path.insert(0, str(REPO))
 
 NIK = "7202015208850001"
 KK = "7202011203150007"
+#: kiosk.runtime.check_acceptance's words for a quarantined journal, on a real kiosk's paths.
+CLOSED_REASON = ("journal was found corrupt and kept as /var/lib/kiosk/journal.db.corrupt-"
+                 "20250314T031522Z; a maintainer must inspect it and move it out of "
+                 "/var/lib/kiosk before enrollment resumes")
 UNTIL_S = 30.0  # the longest a step may take to reach its screen (a finger scan: 10 s)
 
 
@@ -179,8 +183,10 @@ def main() -> int:
         until("done")
         capture("done")
         step(lambda: fl().finish())
+        # The longest reason the acceptance check gives (a quarantined journal's, two
+        # paths), on battery (the banner over it): the most the closed screen must hold.
         step(lambda language=language: (
-            fl().set_acceptance(False, "disk reserve reached: 1000 bytes free", True),
+            fl().set_acceptance(False, CLOSED_REASON, True, "journal"),
             fl().set_language(language)), 0.6)
         capture("closed")
         # The idle wipe's notice on the welcome, in the citizen's language.

@@ -8,8 +8,13 @@ from kiosk.screens.base import KioskScreen
 
 
 class ClosedScreen(KioskScreen):
-    """A plain apology for the citizen and the technical reason for the officer."""
+    """A plain apology for the citizen; for the officer, why (by kind, in the screen's
+    language) and, set apart and smaller, the check's English reason as the technical
+    detail to read to a maintainer."""
 
     keep_rendered = True  # shown between citizens
 
+    #: The acceptance check's English reason (the technical detail).
     reason = StringProperty("")
+    #: Its kind, a ``kiosk.errors.RefusalCategory`` ("" when none was given).
+    category = StringProperty("")

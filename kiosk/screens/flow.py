@@ -47,7 +47,7 @@ from kiosk.enrollment.nik import Nik
 from kiosk.enrollment.ports import ReviewSummary
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.steps import Step
-from kiosk.errors import DeviceBusy, SessionExpired
+from kiosk.errors import DeviceBusy, RefusalCategory, SessionExpired
 from kiosk.i18n import DEFAULT_LANGUAGE, catalog_ids
 from kiosk.screens import messages as m
 from kiosk.screens.flow_capture import CaptureSteps
@@ -90,8 +90,12 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.today = today
         self.runtime: Any = None  # kiosk.runtime.Runtime, once opened
         self.runtime_error = ""
+        self.runtime_error_category = ""
         self.accepting = False
+        # Why the closed screen shows: the check's English reason (the technical detail
+        # for the maintainer) and its RefusalCategory (said in the screen's language).
         self.closed_reason = ""
+        self.closed_category = ""
         self.on_battery = False
         self.help_active = False
         self.screen = "welcome"
@@ -191,16 +195,35 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         return Msg.of(msgid).text(self.language)
 
     # -- start-up, acceptance, closed ----------------------------------------------------
-    def set_runtime(self, runtime: Any, error: str = "") -> None:
+    def set_runtime(self, runtime: Any, error: str = "", category: str = "") -> None:
+        """The runtime opened, or why not (``error``, and its RefusalCategory)."""
         self.runtime, self.runtime_error = runtime, error
+        self.runtime_error_category = category if error else ""
         self._set_led()
 
-    def set_acceptance(self, accepting: bool, reason: str, on_battery: bool) -> None:
-        """From the app's periodic check. A running session may finish; a new one may not
-        start, and the closed screen shows only between citizens."""
+    def runtime_failed(self, error: BaseException) -> None:
+        """The runtime did not open (the app tries again): closed, with the error's reason
+        and kind (a NotAccepting says both: a device, the journal, the sealing keys); any
+        other error is a start-up failure."""
+        reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
+        category = getattr(error, "category", "") or RefusalCategory.STARTUP
+        self.set_runtime(None, reason, category)
+
+    def acceptance_check_failed(self, error: BaseException) -> None:
+        """The acceptance check itself raised: closed, an internal failure."""
+        self.set_acceptance(False, f"internal check failed: {type(error).__name__}", False,
+                            RefusalCategory.INTERNAL)
+
+    def set_acceptance(self, accepting: bool, reason: str, on_battery: bool,
+                       category: str = "") -> None:
+        """From the app's periodic check (``category``: the refusal's RefusalCategory). A
+        running session may finish; a new one may not start, and the closed screen shows
+        only between citizens."""
         if self.runtime is None and self.runtime_error:
             accepting, reason = False, self.runtime_error
+            category = self.runtime_error_category
         self.accepting, self.closed_reason, self.on_battery = accepting, reason, on_battery
+        self.closed_category = "" if accepting else category
         if self.screen == "welcome" and not accepting:
             self.show("closed")
         elif self.screen == "closed" and accepting:

@@ -18,12 +18,13 @@ from kiosk.errors import (
     DeviceError,
     DeviceTimeout,
     InvalidInput,
+    RefusalCategory,
     SessionExpired,
     StorageFull,
 )
 from kiosk.i18n import N_, translate
 
-__all__ = ["NONE", "N_", "Msg", "for_error"]
+__all__ = ["NONE", "N_", "Msg", "closed_summary", "for_error"]
 
 
 
@@ -125,3 +126,32 @@ def for_error(error: BaseException, device: str = "") -> Msg:
             isinstance(error, OSError) and error.errno == errno.ENOSPC):
         return Msg.of(DISK_FULL)
     return Msg.of(SAVE_FAILED)
+
+
+#: The closed screen's line for the officer: why the kiosk takes no recording, by kind
+#: (:class:`~kiosk.errors.RefusalCategory`), in the screen's language. The check's English
+#: reason is shown apart, as the technical detail the officer reads to a maintainer.
+CLOSED_SUMMARY = {
+    RefusalCategory.STORAGE_FULL: N_("The kiosk's storage is full."),
+    RefusalCategory.STORAGE_UNUSABLE: N_("The kiosk cannot write to its storage."),
+    RefusalCategory.BATTERY_LOW: N_("Power cut, and the battery is low."),
+    RefusalCategory.POWER_SHUTDOWN: N_("The kiosk is shutting down: the battery is "
+                                       "running out."),
+    RefusalCategory.JOURNAL: N_("The recordings file is damaged. A maintainer must check "
+                                "it."),
+    RefusalCategory.DEVICE: N_("A device of the kiosk is not working."),
+    RefusalCategory.STARTUP: N_("The kiosk could not start."),
+    RefusalCategory.INTERNAL: N_("The kiosk's own check failed."),
+}
+#: A refusal of no known kind (a caller that gave none): the technical detail says why.
+CLOSED_UNKNOWN = N_("See the technical detail below.")
+#: The label of that detail (the English reason, for the maintainer on the phone).
+TECHNICAL_DETAIL = N_("Technical detail for the maintainer:")
+
+
+def closed_summary(category: str) -> str:
+    """The catalog msgid saying why the kiosk is closed, for a refusal of ``category``."""
+    try:
+        return CLOSED_SUMMARY[RefusalCategory(category)]
+    except ValueError:
+        return CLOSED_UNKNOWN

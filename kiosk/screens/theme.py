@@ -30,6 +30,9 @@ Colour = tuple[float, float, float, float]
 ROBOTO_CAP_HEIGHT = 1456 / 2048
 #: ADA 707.7.2: characters at least 3/16 inch (4.8 mm), measured on the uppercase "I".
 MIN_CAP_MM = 4.8
+#: The one text not for the citizen (:attr:`Theme.font_detail`): smaller, still read at
+#: arm's length by the officer who reads it out to a maintainer.
+DETAIL_CAP_MM = 3.0
 #: Common touch guidance for people with large fingers and no stylus.
 MIN_TARGET_MM = 10.0
 #: WCAG 1.4.6 (AAA) contrast for body text.
@@ -130,6 +133,13 @@ class Theme:
     def font_body(self) -> float:
         """Body text: capitals 4.8 mm, the minimum for anything a citizen must read."""
         return self.font_for_cap(MIN_CAP_MM)
+
+    @property
+    def font_detail(self) -> float:
+        """The closed screen's technical detail for the maintainer (the check's English
+        reason), the only text below :attr:`font_body`: not for the citizen, and set apart
+        from what is (capitals 3 mm)."""
+        return self.font_for_cap(DETAIL_CAP_MM)
 
     @property
     def font_title(self) -> float:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from kiosk.i18n import catalog_ids, translate
 from tests.conftest import REPO, kiosk_env, write_config
 
 SNAPSHOT = REPO / "tests" / "integration" / "app_snapshot.py"
@@ -117,6 +118,73 @@ def test_closed_screen_tells_citizen_and_officer(tmp_path: Path, xdisplay: str) 
     assert "Kios ini sedang tidak melayani perekaman" in joined
     assert "disk reserve reached" in joined
     _assert_readable_and_on_screen(info)
+
+
+def _assert_no_text_overlaps(info: dict) -> None:
+    """No two labels' rendered text share a pixel (1 px of rounding allowed)."""
+    labels = info["labels"]
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a["box"], b["box"]
+            overlap = min(ax1, bx1) - max(ax0, bx0) > 1 and min(ay1, by1) - max(ay0, by0) > 1
+            assert not overlap, f"{a['text']!r} {a['box']} overlaps {b['text']!r} {b['box']}"
+
+
+#: The closed screen's line for the officer and the label of the technical detail.
+OFFICER = {"id": ("Keterangan untuk petugas: Penyimpanan kios penuh.",
+                  "Rincian teknis untuk teknisi:"),
+           "en": ("Reason for the officer: The kiosk's storage is full.",
+                  "Technical detail for the maintainer:")}
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_closed_screen_tells_the_officer_why_in_the_screens_language(
+        tmp_path: Path, xdisplay: str, language: str) -> None:
+    """The Indonesian screen's summary is Indonesian, the English one's English; the check's
+    English reason is there only as the labelled technical detail, set apart."""
+    _png, info = _snapshot(tmp_path, xdisplay, language, body=DISK_RESERVE_REACHED)
+    summary, detail = OFFICER[language]
+    texts = [label["text"] for label in info["labels"]]
+    reason = info["acceptance"]["reason"]
+    assert summary in texts
+    assert f"{detail} {reason}" in texts
+    other = "en" if language == "id" else "id"
+    for words in OFFICER[other]:
+        assert not any(words in text for text in texts), words
+    if language == "id":  # nothing else on the screen is a sentence left in English
+        english = {msgid for msgid in catalog_ids("id")
+                   if translate(msgid, "id") != msgid and len(msgid) > 10}
+        for text in texts:
+            rest = text.replace(reason, "")
+            assert not [msgid for msgid in english if msgid in rest], text
+    small = next(label for label in info["labels"] if reason in label["text"])
+    body = next(label for label in info["labels"] if label["text"] == summary)
+    assert small["font_px"] < body["font_px"]  # smaller: the detail, not the message
+    _assert_readable_and_on_screen(info)
+    _assert_no_text_overlaps(info)
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_closed_screen_fits_the_7_inch_panel_with_the_longest_reason_and_the_banner(
+        tmp_path: Path, xdisplay: str, language: str) -> None:
+    """The longest reason the check gives (a quarantined journal: two paths) with the
+    power-cut banner on top, on 800x480: nothing cut off, nothing over anything else."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "journal.db.corrupt-20250314T031522Z").write_bytes(b"kept for a maintainer")
+    png, info = _snapshot(tmp_path, xdisplay, language, size=(800, 480), body=BATTERY_LOW)
+    assert info["acceptance"]["reason"].startswith("journal was found corrupt")
+    assert info["acceptance"]["on_battery"]
+    texts = [label["text"] for label in info["labels"]]
+    assert any(text.startswith(("Listrik padam", "Power cut:")) for text in texts)  # banner
+    assert (f"{OFFICER[language][0].split(':')[0]}: "
+            + ("File data rekaman rusak. Teknisi harus memeriksanya." if language == "id"
+               else "The recordings file is damaged. A maintainer must check it.")) in texts
+    _assert_looks_like_a_screen(png, (800, 480))
+    _assert_readable_and_on_screen(info)
+    _assert_no_text_overlaps(info)
 
 
 @pytest.mark.gui
