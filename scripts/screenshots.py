@@ -101,8 +101,12 @@ def main() -> int:
         capture("identity-empty")
         step(lambda: [fl().identity_digit(d) for d in "9902015208850001"])
         capture("identity-error")
-        step(lambda: (fl().identity_focus("nik"),
-                      [fl().identity_backspace() for _ in range(16)],
+        # On battery, both fields' longest messages at once (the KK's regency/city 00).
+        step(lambda: (fl().set_acceptance(True, "", True),
+                      [fl().identity_digit(d) for d in "7200011203150007"]))
+        capture("identity-battery")
+        step(lambda: (fl().set_acceptance(True, "", False), fl().identity_focus("kk"),
+                      [fl().identity_backspace() for _ in range(32)],
                       [fl().identity_digit(d) for d in NIK + KK]))
         capture("identity")
         step(lambda: fl().submit_identity())

@@ -119,14 +119,16 @@ _NIK_MESSAGES: dict[str, str] = {
     "serial": N_("The NIK's serial number (digits 13-16) cannot be 0000."),
 }
 
+# The parts the keypad can reach are said under the KK field (the identity screen): each in
+# two lines of its column on the 7-inch panel, so "family card's", not "family-card number's".
 _KK_MESSAGES: dict[str, str] = {
     "format": N_(
         'The family-card number may contain only digits 0-9 (spaces, dots or hyphens allowed).'),
     "length": N_('The family-card number must be {digits} digits.'),
-    "province": N_("The family-card number's province code (digits 1-2) is not known."),
-    "regency": N_("The family-card number's regency/city code (digits 3-4) cannot be 00."),
-    "district": N_("The family-card number's district code (digits 5-6) cannot be 00."),
-    "issue_date": N_("The family-card number's issue date (digits 7-12) is not a valid past date."),
+    "province": N_("The family card's province code (digits 1-2) is not known."),
+    "regency": N_("The family card's regency/city code (digits 3-4) cannot be 00."),
+    "district": N_("The family card's district code (digits 5-6) cannot be 00."),
+    "issue_date": N_("The family card's issue date (digits 7-12) is not a valid past date."),
 }
 
 

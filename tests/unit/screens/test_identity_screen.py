@@ -65,8 +65,7 @@ def test_a_wrong_kk_is_framed_and_named_under_it_and_the_nik_says_it_looks_right
     screen = shown(kit)
     assert (screen.nik_note, screen.nik_kind, screen.nik_wrong) == ("Looks right", "ok", False)
     assert screen.kk_wrong and screen.kk_kind == "error"
-    assert screen.kk_note == ("The family-card number's regency/city code (digits 3-4) "
-                              "cannot be 00.")
+    assert screen.kk_note == "The family card's regency/city code (digits 3-4) cannot be 00."
 
 
 def test_a_field_is_framed_only_once_all_its_digits_are_refused(kit: Kit) -> None:
