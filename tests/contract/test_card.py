@@ -65,6 +65,10 @@ class Rig:
     def pull_on_ins(self, ins: int | None) -> None:
         raise NotImplementedError
 
+    def reopen(self) -> None:
+        """Close the reader and open a new one on the same slot (the card stays in)."""
+        raise NotImplementedError
+
     def slow(self, seconds: float) -> None:
         raise NotImplementedError
 
@@ -90,6 +94,13 @@ class SimRig(Rig):
 
     def pull_on_ins(self, ins: int | None) -> None:
         self.reader.remove_on_ins = ins
+
+    def reopen(self) -> None:
+        card = self.reader.card
+        self.reader.close()
+        self.reader = SimCardReader(pin=PIN, staff_id=STAFF)
+        self.reader.card = card
+        self.reader.open()
 
     def slow(self, seconds: float) -> None:
         pytest.skip("the simulated card answers at once")
@@ -123,6 +134,14 @@ class VcardRig(Rig):
 
     def pull_on_ins(self, ins: int | None) -> None:
         self.vcard.remove_on_ins = ins
+
+    def reopen(self) -> None:
+        from kiosk.hardware.card.pcsc import PcscCardReader
+
+        name = self.reader.reader_name
+        self.reader.close()
+        self.reader = PcscCardReader(reader=name, timeout=1.0)
+        self.reader.open()
 
     def slow(self, seconds: float) -> None:
         self.vcard.delay = seconds
@@ -158,6 +177,13 @@ class RealRig(Rig):
 
     def pull_on_ins(self, ins: int | None) -> None:
         pytest.skip("needs hands to pull the card mid-command")
+
+    def reopen(self) -> None:
+        from kiosk.hardware.card.pcsc import PcscCardReader
+
+        self.reader.close()
+        self.reader = PcscCardReader(reader=REAL_READER, timeout=5.0)
+        self.reader.open()
 
     def slow(self, seconds: float) -> None:
         pytest.skip("a real card cannot be slowed down")
@@ -370,6 +396,17 @@ def test_card_presence_callbacks_fire_on_remove_and_insert(rig):
     rig.insert()
     assert fired["card_inserted"].wait(EVENT_WAIT), "no when_card_inserted"
     assert got["card_inserted"].atr == rig.reader.card_info().atr
+
+
+def test_card_already_in_the_reader_is_the_first_event(rig):
+    """A card in the slot when the reader is opened is reported, as PC/SC's monitor does
+    (its first status change from "unaware"): ``kiosk hw card watch`` starts by saying the
+    card is there rather than nothing."""
+    rig.reopen()
+    first = next(iter(rig.reader.events(timeout=EVENT_WAIT)), None)
+    assert first is not None, "no event for the card already in the reader"
+    assert first.kind == "card_inserted", first
+    assert first.atr == rig.reader.card_info().atr
 
 
 def test_card_events_queue_reports_remove_and_insert(rig):

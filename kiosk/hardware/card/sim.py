@@ -36,6 +36,9 @@ class SimCardReader(CardReader):
             reader.transmit(piv.verify_apdu("000000"))         # (b"", 0x63, 0xC2)
     """
 
+    #: The slot's name, as PC/SC names a reader (``kiosk hw card watch`` says it).
+    reader_name: ClassVar[str] = SIM_READER_NAME
+
     OPTIONS: ClassVar[Options] = {
         "pin": CARD_OPTIONS["pin"],
         "staff_id": CARD_OPTIONS["staff_id"],
@@ -58,6 +61,12 @@ class SimCardReader(CardReader):
         self._present = present
         #: Fault mode: the card is pulled out when an APDU with this INS arrives.
         self.remove_on_ins: int | None = None
+
+    def _open(self) -> None:
+        # As PC/SC's monitor does (its first status change from "unaware"): a card already
+        # in the slot is the reader's first event.
+        if self._present:
+            self._emit(CardEvent("card_inserted", SIM_READER_NAME, self.card.atr))
 
     # -- the card in the slot -------------------------------------------------------------
     def insert_card(self) -> None:
