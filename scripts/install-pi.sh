@@ -22,14 +22,16 @@ readonly SHUTDOWN_HOOKS=/usr/lib/systemd/system-shutdown
 readonly MULTI_USER=/lib/systemd/system/multi-user.target   # bookworm's unit directory
 
 # Debian packages the kiosk needs at run time on a Pi (installed on a live run only):
-# Python 3.11 and venv; the Pi camera's picamera2 and the GPIO library lgpio (from the
+# Python 3.11 and venv; the Pi camera's picamera2 (and libcamera's tuning modules, which
+# apt's --no-install-recommends would leave out: without them "no cameras available") and
+# the GPIO library lgpio (from the
 # Raspberry Pi archive; the venv sees them through its system site packages, so pip builds
 # neither); pcscd and its CCID driver for the staff-card reader; NUT's upsd and client for
 # the UPS; espeak-ng for the spoken prompts; Mesa's GL/EGL/GBM and libmtdev for Kivy on
 # KMS/DRM; systemd-timesyncd (the Pi has no real-time clock); polkitd for the power-off
 # rule; CA certificates for the intake's TLS; raspi-utils for pinctrl (the shutdown hook
 # drives a GPIO UPS HAT's power-off pin with it, docs/power.md).
-readonly RUNTIME_PACKAGES=(python3 python3-venv python3-picamera2 python3-lgpio pcscd libccid
+readonly RUNTIME_PACKAGES=(python3 python3-venv python3-picamera2 libcamera-ipa python3-lgpio pcscd libccid
     nut-server nut-client espeak-ng libgl1 libegl1 libgles2 libgbm1 libgl1-mesa-dri libmtdev1
     systemd-timesyncd polkitd ca-certificates raspi-utils)
 # Only to build the release's venv: systemd-python and (without a wheel) pyscard compile.

@@ -141,8 +141,8 @@ class RealRig(Rig):
 
 @pytest.fixture(params=["sim", "zfm-emulator", real_param(
     "zfm-real", named=bool(REAL_PORT),
-    reason="no real sensor: set KIOSK_HIL_FP_PORT=/dev/ttyAMA0 (and KIOSK_HIL_FP_BAUD) to run "
-           "against one")])
+    reason="no real sensor: set KIOSK_HIL_FP_PORT=/dev/kiosk-fingerprint (and "
+           "KIOSK_HIL_FP_BAUD) to run against one")])
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     yield from rig_for(request.param, {
         "sim": SimRig,

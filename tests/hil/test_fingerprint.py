@@ -45,8 +45,8 @@ class Target:
 
 @pytest.fixture(params=["emulator", real_param(
     "real", named=bool(REAL_PORT),
-    reason="no real sensor: set KIOSK_HIL_FP_PORT=/dev/ttyAMA0 (and KIOSK_HIL_FP_BAUD) to run "
-           "against one")])
+    reason="no real sensor: set KIOSK_HIL_FP_PORT=/dev/kiosk-fingerprint (and "
+           "KIOSK_HIL_FP_BAUD) to run against one")])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "real":
         yield Target(REAL_PORT, REAL_BAUD, REAL_TIMEOUT, None)

@@ -132,3 +132,36 @@ def test_the_touchscreen_starts_without_a_desktop() -> None:
     unit = REPO / "systemd" / "kiosk-ui.service"
     assert value(unit, "WantedBy") == "multi-user.target"
     assert "graphical.target" not in " ".join(settings(unit))
+
+
+@pytest.mark.parametrize("name", ["kiosk-ui.service", "kiosk-power.service"])
+def test_a_gpio_unit_gives_lgpio_a_writable_working_directory(name: str) -> None:
+    """lgpio makes its notification pipe (.lgd-nfy*) in the working directory when it is
+    imported, or in $LG_WD: under ProtectSystem=strict "/" (systemd's default) is read-only,
+    and gpiozero would fall back to no GPIO at all (gpiozero issue 1106)."""
+    unit = REPO / "systemd" / name
+    runtime = value(unit, "RuntimeDirectory")
+    assert value(unit, "WorkingDirectory") == f"%t/{runtime}"
+    assert f"LG_WD=%t/{runtime}" in [s.split("=", 1)[1] for s in settings(unit)
+                                    if s.startswith("Environment=")]
+
+
+def test_the_units_groups_are_the_kiosk_users_groups() -> None:
+    """What a unit lists in SupplementaryGroups the kiosk user is a member of (sysusers):
+    the two lists agree, so a maintainer's `sudo kiosk hw selftest` (the wrapper runs it as
+    the kiosk user) reaches what the service reaches."""
+    sysusers = REPO / "scripts" / "pi" / "etc" / "sysusers.d" / "kiosk.conf"
+    members = {line.split()[2] for line in sysusers.read_text().splitlines()
+               if line.startswith("m kiosk ")}
+    for unit in SERVICES:
+        wanted = {group for s in settings(unit) if s.startswith("SupplementaryGroups=")
+                  for group in s.split("=", 1)[1].split()}
+        assert wanted <= members, (unit.name, wanted - members)
+
+
+def test_the_touchscreen_may_speak() -> None:
+    """Spoken prompts (espeak-ng through ALSA): /dev/snd/* is root:audio, and
+    DevicePolicy=closed allows only what DeviceAllow lists."""
+    unit = REPO / "systemd" / "kiosk-ui.service"
+    assert "audio" in value(unit, "SupplementaryGroups").split()
+    assert "DeviceAllow=char-alsa rw" in settings(unit)
