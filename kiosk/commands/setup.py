@@ -12,6 +12,20 @@ from kiosk.core.exits import EXIT_FAIL, EXIT_OK
 from kiosk.options import toml_value
 
 
+def placeholder_warnings(config: Config) -> list[str]:
+    """What is valid but cannot be meant: the template's placeholders left in (a host
+    under .invalid, which never resolves, RFC 2606). Not errors: a kiosk on a tour
+    enrolls for days without its intake."""
+    from urllib.parse import urlsplit
+
+    url = config["upload"]["url"]
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    if host == "invalid" or host.endswith(".invalid"):
+        return [f"upload.url = {url!r} is a placeholder (a .invalid host never resolves): "
+                "set the central intake's address (until then no record is sent)"]
+    return []
+
+
 def cmd_config(config: Config, args: argparse.Namespace) -> int:
     if args.config_command == "check":
         from kiosk.config import check_all
@@ -19,6 +33,8 @@ def cmd_config(config: Config, args: argparse.Namespace) -> int:
         check_all(config)
         sources = ", ".join(map(str, config.sources)) or "packaged defaults only"
         print(f"configuration ok ({sources})")
+        for warning in placeholder_warnings(config):
+            print(f"kiosk config check: warning: {warning}", file=sys.stderr)
         return EXIT_OK
     print(_to_toml(config.as_dict(mask_secrets=True)), end="")
     return EXIT_OK

@@ -197,6 +197,22 @@ def test_config_check_ok_and_show_masks(tmp_path: Path) -> None:
     assert 'id = "test-01"' in shown.stdout
 
 
+@pytest.mark.parametrize(("url", "warned"), [
+    ("https://intake.example.invalid/", True),  # the Pi template's placeholder
+    ("https://invalid./", True),
+    ("https://intake.dukcapil-poso.example.id/", False),
+    ("http://127.0.0.1:8700/", False),
+])
+def test_config_check_warns_of_a_placeholder_intake_but_passes(tmp_path: Path, url: str,
+                                                               warned: bool) -> None:
+    """The template's "CHANGE" left in is valid (a kiosk on a tour enrolls without its
+    intake for days) but cannot be meant: said, not refused."""
+    result = _kiosk(write_config(tmp_path, f'[upload]\nurl = "{url}"\n'), "config", "check")
+    assert result.returncode == 0
+    assert result.stdout.startswith("configuration ok")
+    assert ("warning: upload.url" in result.stderr) is warned, result.stderr
+
+
 @pytest.mark.parametrize(("body", "key"), [
     ('[power]\ntype = "gpio"\ngauge = "ina219x"\n', "power.gauge"),
     ('[hardware.camera]\ntype = "v4l2"\nstill_width = 481\n', "hardware.camera.still_width"),
