@@ -267,14 +267,30 @@ def _run(args: argparse.Namespace) -> int:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_FAIL
     except PermissionError as exc:
-        print(f"kiosk: permission denied: {exc.filename} (run as the kiosk user, or set "
-              "kiosk.data_dir to a writable directory)", file=sys.stderr)
+        print(f"kiosk: {_permission_line(exc, config.data_dir, args.command)}",
+              file=sys.stderr)
         return EXIT_FAIL
     except BrokenPipeError:
         raise  # main's: the reader went away
     except OSError as exc:
         print(f"kiosk: {_os_error_line(exc, config.data_dir)}", file=sys.stderr)
         return EXIT_FAIL
+
+
+def _permission_line(exc: PermissionError, data_dir: Path, command: str) -> str:
+    """A file this user may not use, as one line with what to do: within the data directory,
+    run as its user (or move kiosk.data_dir); elsewhere, for `kiosk update` (the releases
+    root, root's on a kiosk), run it as root."""
+    if not exc.filename:
+        return f"permission denied: {exc.strerror or exc}"
+    name = Path(os.fsdecode(exc.filename))
+    if name == data_dir or name.is_relative_to(data_dir):
+        return (f"permission denied: {name} (run as the kiosk user, or set kiosk.data_dir to "
+                "a writable directory)")
+    if command == "update":
+        return (f"permission denied: {name}: kiosk update installs releases, moves "
+                "`current` and restarts the services, so it needs root: sudo kiosk update ...")
+    return f"permission denied: {name} (this user may not use it)"
 
 
 def _os_error_line(exc: OSError, data_dir: Path) -> str:

@@ -37,7 +37,7 @@ from kiosk.devices import (
     section_of,
 )
 from kiosk.enrollment.session_options import KEEP_ALIVE_EVERY_S
-from kiosk.errors import ConfigError, UnknownKey, UnknownSection
+from kiosk.errors import ConfigError, ConfigUnreadable, UnknownKey, UnknownSection
 from kiosk.netutil import is_loopback_url
 from kiosk.options import MASK, Option, check
 
@@ -155,6 +155,8 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError("--config", str(path), "an existing TOML file",
                           message=f"--config: {path} does not exist; expected an existing "
                                   "TOML file") from None
+    except PermissionError:  # /etc/kiosk is 0750 root:kiosk: not for a plain user
+        raise ConfigUnreadable(str(path)) from None
     except OSError as exc:  # a directory, a path through a file, not readable by this user
         raise ConfigError.of_file(str(path), f"cannot be read as a TOML file "
                                              f"({exc.strerror or exc})") from None
@@ -370,6 +372,15 @@ def config_path_from_env(explicit: str | Path | None) -> Path | None:
     return Path(env) if env else None
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, but a directory on the way this user may not enter (``/etc/kiosk``
+    is 0750 root:kiosk) is :class:`ConfigUnreadable`, not a PermissionError's traceback."""
+    try:
+        return path.exists()
+    except PermissionError:
+        raise ConfigUnreadable(str(path)) from None
+
+
 def load_config(path: str | Path | None = None, *, system_path: Path | None = None) -> Config:
     """Merge the layers and validate. ``system_path`` defaults to ``$KIOSK_SYSTEM_CONFIG``
     or ``/etc/kiosk/kiosk.toml`` (tests point it elsewhere)."""
@@ -381,7 +392,7 @@ def load_config(path: str | Path | None = None, *, system_path: Path | None = No
     user, named_by = _user_config(path)
     layers = [p for p in (system_path, user) if p is not None]
     for layer_path in layers:
-        if layer_path is system_path and not layer_path.exists():
+        if layer_path is system_path and not _exists(layer_path):
             continue
         try:
             layer = read_toml(layer_path)

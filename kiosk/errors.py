@@ -64,6 +64,16 @@ class UnknownSection(ConfigError):
                          message=f"[{section}]: no such section{hint}; known sections: {names}")
 
 
+class ConfigUnreadable(ConfigError):
+    """A config file this user may not read (``/etc/kiosk`` is 0750 root:kiosk): the
+    command is to be run with sudo."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, "(file)", "a file this user may read",
+                         message=f"cannot read the configuration {path}: permission denied; "
+                                 "run with sudo")
+
+
 class UnknownKey(ConfigError):
     """A key its section does not have (``key`` is ``section.key``); ``known`` lists the keys
     it has."""

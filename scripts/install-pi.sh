@@ -398,7 +398,8 @@ release() {
 RELEASE_SWITCHED=0
 release
 # `kiosk status`, `kiosk hw selftest` ... for maintainers over SSH: the active release's
-# kiosk, run as user kiosk even under sudo (scripts/pi/usr/local/bin/kiosk says why).
+# kiosk, run as user kiosk even under sudo, but for `kiosk update`, which needs root
+# (scripts/pi/usr/local/bin/kiosk says why).
 install_file "$FILES/usr/local/bin/kiosk" /usr/local/bin/kiosk 0755 root:root || true
 
 # --- 5. systemd units, drop-ins, shutdown hooks -------------------------------------------------

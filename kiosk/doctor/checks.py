@@ -21,6 +21,7 @@ from kiosk.core.intake_api import HEALTH_ENDPOINT
 from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
 from kiosk.errors import (
     ConfigError,
+    ConfigUnreadable,
     KeyFileExposed,
     KeyFileMissing,
     KioskError,
@@ -88,13 +89,19 @@ def _bind(function: Callable[[Config, str], Finding], config: Config, kind: str
 
 def _config_files(config_path: str | None) -> str:
     system = Path(os.environ.get("KIOSK_SYSTEM_CONFIG", SYSTEM_CONFIG))
-    files = [p for p in (system if system.exists() else None,
+    try:
+        present = system.exists()
+    except PermissionError:  # /etc/kiosk, 0750 root:kiosk: its file is the one named
+        present = True
+    files = [p for p in (system if present else None,
                          config_path_from_env(config_path)) if p is not None]
     return " / ".join(map(str, files)) or "the config file"
 
 
 def _config_failure(exc: ConfigError, config_path: str | None) -> Finding:
     where = str(exc.source) if exc.source is not None else _config_files(config_path)
+    if isinstance(exc, ConfigUnreadable):  # the message says: run with sudo
+        return fail("config", str(exc), "sudo kiosk doctor")
     if isinstance(exc, UnknownKey):
         fix = f"remove or rename {exc.key} in {where} (known keys: {', '.join(exc.known)})"
     elif isinstance(exc, UnknownSection):

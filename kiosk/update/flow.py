@@ -19,14 +19,20 @@ with the old one too, and if it fails there as well (an intake out of reach for
 ``kiosk doctor``, a device held by the running touchscreen) it is reported and not held
 against the new release.
 
-The data directory (journal, keys) is never opened here: releases are code only.
+The data directory (journal, keys) is never opened here: releases are code only. Run as
+root (``sudo kiosk update``, which the Pi's ``/usr/local/bin/kiosk`` leaves root: it writes
+the releases root and restarts the services), the health checks, which do open it, run as
+the data directory's owner in it (``runuser``, :meth:`Updater.check_user`), so that they
+leave no root-owned file there; ``restart_command`` and ``status_command`` stay root's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+import pwd
 import shlex
 import sys
 import time
@@ -54,6 +60,8 @@ class Settings:
     settle_s: float
     pip_options: list[str] = field(default_factory=list)
     config_file: Path | None = None  # handed to the release's checks as KIOSK_CONFIG
+    # kiosk.data_dir: run as root, the health checks run as its owner, in it (check_user)
+    data_dir: Path | None = None
 
     @classmethod
     def from_config(cls, config: Config, *, root: str | None = None,
@@ -71,7 +79,8 @@ class Settings:
                    health_checks=[list(c) for c in section["health_checks"]],
                    check_timeout_s=float(section["check_timeout_s"]),
                    settle_s=float(section["settle_s"]), pip_options=pip,
-                   config_file=config_file.resolve() if config_file else None)
+                   config_file=config_file.resolve() if config_file else None,
+                   data_dir=config.data_dir.resolve())
 
 
 class Updater:
@@ -82,6 +91,8 @@ class Updater:
         self.releases = Releases(settings.root)
         self.out = out
         self.runner: Runner | None = None
+        # How a health check is run: the argv before the release's kiosk, and where.
+        self.check_as: tuple[list[str], Path | None] = ([], None)
         # Health checks failing with the old release too: index -> how it failed then.
         self.tolerated: dict[int, Outcome] = {}
 
@@ -128,6 +139,7 @@ class Updater:
     def _session(self) -> Iterator[None]:
         """Hold the lock, report (and clear) an update that was cut short, log to
         ``last-update.log``."""
+        self.check_as = self.check_user()  # before anything is changed
         # Releases are read by the services' own user (kiosk): not root's umask, if tighter.
         umask = os.umask(0o022)
         with contextlib.ExitStack() as stack:
@@ -157,6 +169,45 @@ class Updater:
             raise RuntimeError("Updater._runner used outside _session()")
         return self.runner
 
+    def check_user(self) -> tuple[list[str], Path | None]:
+        """How to run a health check: (the argv before the release's kiosk, the working
+        directory; None: the runner's).
+
+        Run as root (``sudo kiosk update``), a check runs as the data directory's owner,
+        the services' user, in that directory (``runuser -u kiosk --``): `kiosk doctor`
+        opens the journal and `kiosk hw selftest` the devices, and as root they would
+        leave root's files there (the journal's -wal and -shm, a key) that lock the
+        services out; lgpio makes its named pipe in the working directory. Not root (the
+        tests, a developer's own releases root): as this user, as before."""
+        data_dir = self.settings.data_dir
+        if os.geteuid() != 0 or data_dir is None:
+            return [], None
+        try:
+            owner = data_dir.stat().st_uid
+        except FileNotFoundError:  # no kiosk data yet (a machine of the tests'): as before
+            self.say(f"note: the data directory {data_dir} does not exist; the health "
+                     "checks run as root")
+            return [], None
+        if owner == 0:  # the services run as root: so do their checks
+            return [], data_dir
+        try:
+            user = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            raise UpdateFailed(
+                f"the data directory {data_dir} belongs to uid {owner}, which has no user "
+                "name; kiosk update runs its health checks as the data directory's owner. "
+                f"`chown` it to the services' user; nothing was changed") from None
+        return ["runuser", "-u", user, "--"], data_dir
+
+    def _run_check(self, release: Release, check: Sequence[str]) -> Outcome:
+        """One health check from ``release``, as :meth:`check_user` says; its outcome names
+        the check (``argv``: the release's kiosk and the check), not the runuser before it."""
+        prefix, cwd = self.check_as
+        argv = (str(release.kiosk), *check)
+        done = self._runner.run([*prefix, *argv], timeout=self.settings.check_timeout_s,
+                                cwd=cwd)
+        return dataclasses.replace(done, argv=argv)
+
     def _check_env(self) -> dict[str, str]:
         if self.settings.config_file is None:
             return {}
@@ -171,8 +222,7 @@ class Updater:
         the kiosk (an intake out of reach, a device held), not about the new release, and
         is not held against it, now or after the restart (``self.tolerated``)."""
         for index, check in enumerate(self.settings.health_checks):
-            done = self._runner.run([release.kiosk, *check],
-                                    timeout=self.settings.check_timeout_s)
+            done = self._run_check(release, check)
             label = "kiosk " + shlex.join(check)
             line = (f"  check {when}: {label} ... "
                     f"{'ok' if done.ok else 'FAILED (' + done.status + ')'} "
@@ -184,8 +234,7 @@ class Updater:
                 self.say(f"{line}; failed before the update too: not held against it")
                 continue
             if baseline is not None and index not in self.tolerated:
-                before = self._runner.run([baseline.kiosk, *check],
-                                          timeout=self.settings.check_timeout_s)
+                before = self._run_check(baseline, check)
                 if not before.ok and _nothing_new(done, before):
                     self.tolerated[index] = before
                     self.say(f"{line}; fails with {baseline.name} too ({before.status}): not "

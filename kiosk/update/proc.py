@@ -19,6 +19,9 @@ from typing import TextIO
 # checkout's, a maintainer's) would make the new release import someone else's code, and
 # the check would test the wrong thing.
 _KEEP_PYTHON_VARS = {"PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYTHONDONTWRITEBYTECODE"}
+#: Seconds a command that ran out of time has between SIGTERM and SIGKILL (runuser waits
+#: 2 s for its command after passing SIGTERM on).
+STOP_GRACE_S = 5.0
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -92,6 +95,21 @@ class Outcome:
         return frozenset(names) if names else None
 
 
+def _stop(proc: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> bytes:
+    """End a command that ran out of time; what it printed. SIGTERM first, SIGKILL after
+    ``grace_s``: a health check run through ``runuser`` runs in a session of its own, which
+    runuser ends on SIGTERM (SIGKILL would kill runuser alone and leave the check running,
+    holding the camera or the journal)."""
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=grace_s)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.wait()
+        out = exc.output or b""
+    return out or b""
+
+
 # `kiosk doctor`: " clock   FAIL   ..."; `kiosk hw selftest`: "FAIL camera  ...".
 _FAIL_LINE = re.compile(r"^\s*(?:(\S+)\s+FAIL\s|FAIL\s+(\S+))")
 
@@ -117,17 +135,22 @@ class Runner:
             cwd: Path | None = None) -> Outcome:
         args = tuple(str(a) for a in argv)
         start = time.monotonic()
+        code: int | None
         try:
-            done = subprocess.run(args, env=self.env, cwd=cwd or self.cwd, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  timeout=timeout, check=False,
-                                  preexec_fn=_die_with_parent)
-            code: int | None = done.returncode
-            output = done.stdout.decode("utf-8", "replace")
-        except subprocess.TimeoutExpired as exc:
-            code = None
-            output = (exc.output or b"").decode("utf-8", "replace") + \
-                f"\n(no answer after {timeout:g} s; stopped)"
+            with subprocess.Popen(args, env=self.env, cwd=cwd or self.cwd,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT,
+                                  preexec_fn=_die_with_parent) as proc:
+                try:
+                    out, _ = proc.communicate(timeout=timeout)
+                    code = proc.returncode
+                except subprocess.TimeoutExpired:
+                    out, code = _stop(proc), None
+                    out += f"\n(no answer after {timeout:g} s; stopped)".encode()
+                except BaseException:
+                    proc.terminate()  # Ctrl-C: runuser takes its check with it
+                    raise
+            output = out.decode("utf-8", "replace")
         except OSError as exc:  # no such program, not executable
             code, output = 127, f"cannot run {args[0]}: {exc.strerror or exc}"
         outcome = Outcome(args, code, output, time.monotonic() - start)

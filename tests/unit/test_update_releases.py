@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -227,3 +228,128 @@ def test_update_leaves_numpy_free_when_the_release_has_its_own_or_none(
     installer = Installer(Releases(tmp_path / "opt"), Runner(None), [], said.append)
     assert installer._system_pins(release / "bin" / "python", release) == []
     assert not (release / "kiosk-pins.txt").exists() and said == []
+
+
+class _RecordingRunner:
+    """Runner's stand-in: every command succeeds; records (argv, cwd)."""
+
+    calls: ClassVar[list[tuple[tuple[str, ...], Path | None]]] = []
+
+    def __init__(self, log_path: Path | None, env: object = None,
+                 cwd: Path | None = None) -> None:
+        self.cwd = cwd
+
+    def run(self, argv, *, timeout: float = 1800, cwd: Path | None = None) -> Outcome:
+        args = tuple(str(a) for a in argv)
+        _RecordingRunner.calls.append((args, cwd))
+        return Outcome(args, 0, "all ok\n", 0.0)
+
+    def close(self) -> None:
+        pass
+
+
+def _rollback_recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, root: bool,
+                        data_dir: Path) -> list[tuple[tuple[str, ...], Path | None]]:
+    """`kiosk update --rollback` from 0.2.0 to 0.1.0 with every command recorded."""
+    from kiosk.update import flow
+
+    opt = tmp_path / "opt"
+    releases = Releases(opt)
+    for name in ("0.1.0-aaaa", "0.2.0-bbbb"):
+        _release(opt, name)
+    releases.point("previous", releases.get("0.1.0-aaaa"))
+    releases.point("current", releases.get("0.2.0-bbbb"))
+    _RecordingRunner.calls = []
+    monkeypatch.setattr(flow, "Runner", _RecordingRunner)
+    monkeypatch.setattr(flow.os, "geteuid", lambda: 0 if root else 1000)
+    settings = flow.Settings(root=opt, restart_command=["systemctl", "restart", "kiosk-ui"],
+                             status_command=["systemctl", "is-active", "kiosk-ui"],
+                             health_checks=[["doctor"], ["hw", "selftest"]],
+                             check_timeout_s=5, settle_s=0, data_dir=data_dir)
+    said: list[str] = []
+    updater = flow.Updater(settings, out=_Lines(said))
+    assert updater.rollback() == 0
+    assert "check before the switch: kiosk doctor ... ok" in "\n".join(said)
+    return _RecordingRunner.calls
+
+
+class _Lines:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def write(self, text: str) -> None:
+        self.lines.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _kiosk_owned_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data directory owned by someone else than root, who is named "kiosk"."""
+    import pwd
+
+    from kiosk.update import flow
+
+    data = tmp_path / "var-lib-kiosk"
+    data.mkdir()
+    if os.geteuid() == 0:  # CI: make it not root's
+        os.chown(data, 12345, 12345)
+    owner = data.stat().st_uid
+    real = pwd.getpwuid
+    monkeypatch.setattr(flow.pwd, "getpwuid",
+                        lambda uid: pwd.struct_passwd(("kiosk", "x", uid, uid, "", str(data),
+                                                       "/usr/sbin/nologin"))
+                        if uid == owner else real(uid))
+    return data
+
+
+def test_update_as_root_runs_each_health_check_as_the_data_directorys_owner_in_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _kiosk_owned_data_dir(tmp_path, monkeypatch)
+    calls = _rollback_recording(tmp_path, monkeypatch, root=True, data_dir=data)
+    old = str(tmp_path / "opt" / "releases" / "0.1.0-aaaa" / "bin" / "kiosk")
+    checks = [(argv, cwd) for argv, cwd in calls if argv[0] != "systemctl"]
+    assert checks == [(("runuser", "-u", "kiosk", "--", old, *check), data)
+                      for check in (("doctor",), ("hw", "selftest"))] * 2  # before, after
+    # The restart and the services' status stay root's, where the runner runs them.
+    assert [(argv, cwd) for argv, cwd in calls if argv[0] == "systemctl"] == [
+        (("systemctl", "restart", "kiosk-ui"), None),
+        (("systemctl", "is-active", "kiosk-ui"), None)]
+
+
+def test_update_not_as_root_runs_the_health_checks_as_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _kiosk_owned_data_dir(tmp_path, monkeypatch)
+    calls = _rollback_recording(tmp_path, monkeypatch, root=False, data_dir=data)
+    old = str(tmp_path / "opt" / "releases" / "0.1.0-aaaa" / "bin" / "kiosk")
+    assert [(argv, cwd) for argv, cwd in calls if argv[0] != "systemctl"] == [
+        ((old, "doctor"), None), ((old, "hw", "selftest"), None)] * 2
+
+
+def test_update_as_root_without_the_data_directory_runs_the_checks_as_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiosk.update import flow
+
+    monkeypatch.setattr(flow.os, "geteuid", lambda: 0)
+    settings = flow.Settings(root=tmp_path / "opt", restart_command=["true"],
+                             status_command=[], health_checks=[["doctor"]],
+                             check_timeout_s=5, settle_s=0, data_dir=tmp_path / "gone")
+    said: list[str] = []
+    updater = flow.Updater(settings, out=_Lines(said))
+    assert updater.check_user() == ([], None)
+    assert said[0].startswith(f"note: the data directory {tmp_path / 'gone'} does not exist")
+    # A data directory of root's (services run as root): checks as root, in it.
+    updater.settings.data_dir = Path("/")
+    assert updater.check_user() == ([], Path("/"))
+
+
+def test_a_command_out_of_time_gets_sigterm_first(tmp_path: Path) -> None:
+    """runuser ends its command on SIGTERM; SIGKILL would kill runuser alone and leave the
+    health check running."""
+    runner = Runner(None)
+    script = ('trap \'echo got TERM; kill $!; exit 3\' TERM; echo started; '
+              'sleep 30 >/dev/null & wait')
+    done = runner.run(["sh", "-c", script], timeout=1)
+    assert done.returncode is None and done.seconds < 4
+    assert done.output.splitlines()[:2] == ["started", "got TERM"]
+    assert "(no answer after 1 s; stopped)" in done.output
