@@ -439,3 +439,49 @@ def test_the_touchscreen_unit_with_its_kms_drop_in_verifies(
                             text=True, timeout=60)
     assert result.returncode == 0 and result.stdout + result.stderr == "", (
         result.stdout + result.stderr)
+
+
+def _nut_monitor_condition() -> str:
+    dropin = REPO / "scripts/pi/etc/systemd/system/nut-monitor.service.d/kiosk.conf"
+    lines = [line for line in dropin.read_text().splitlines()
+             if line.startswith("ExecCondition=")]
+    assert len(lines) == 1, lines
+    return lines[0].split("=", 1)[1]
+
+
+@pytest.mark.parametrize(("upsmon_conf", "runs"), [
+    (None, False),  # no upsmon.conf at all
+    ("# MINSUPPLIES 1\nSHUTDOWNCMD \"/sbin/shutdown -h +0\"\n", False),  # Debian's: none
+    ("#MONITOR myups@localhost 1 upsmon pass primary\n", False),  # commented out
+    ("MONITOR ups@localhost 1 upsmon secret primary\n", True),
+    ("  MONITOR ups@127.0.0.1 1 monuser pw secondary\n", True),
+])
+def test_nut_monitor_runs_only_where_upsmon_is_set_up(tmp_path: Path, upsmon_conf: str | None,
+                                                      runs: bool) -> None:
+    """NUT's upsmon without a MONITOR line (the kiosk's power watcher does its job) exits
+    "insufficient power configured!" under MODE=standalone, and the boot ends degraded: the
+    drop-in's ExecCondition skips it then, and lets a site's configured upsmon run."""
+    conf = tmp_path / "upsmon.conf"
+    if upsmon_conf is not None:
+        conf.write_text(upsmon_conf)
+    command = _nut_monitor_condition().replace("/etc/nut/upsmon.conf", str(conf))
+    assert command.startswith("/bin/sh -c '") and command.endswith("'")
+    result = subprocess.run(["/bin/sh", "-c", command[len("/bin/sh -c '"):-1]],
+                            capture_output=True, text=True, timeout=10)
+    assert (result.returncode == 0) is runs, result
+    assert 1 <= result.returncode <= 254 or runs  # skipped, not failed (systemd.service(5))
+
+
+def test_the_nut_monitor_drop_in_verifies_against_nuts_unit(tmp_path: Path) -> None:
+    shipped = Path("/lib/systemd/system/nut-monitor.service")
+    if not shipped.exists():
+        pytest.fail("nut-monitor.service is missing; `make test` installs nut-client")
+    shutil.copy(shipped, tmp_path / shipped.name)
+    shutil.copytree(REPO / "scripts/pi/etc/systemd/system/nut-monitor.service.d",
+                    tmp_path / "nut-monitor.service.d")
+    result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / shipped.name)],
+                            capture_output=True, text=True, timeout=60)
+    problems = [line for line in (result.stdout + result.stderr).splitlines()
+                if "kiosk.conf" in line or "ExecCondition" in line]
+    assert result.returncode == 0 or not problems, result.stdout + result.stderr
+    assert not problems, problems
