@@ -5,6 +5,7 @@ any widget afterwards."""
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import subprocess
@@ -23,6 +24,7 @@ from kiosk.sealing import DeviceKey, Opener, build_packet
 from kiosk.sealing_keys import load_central_private_key
 from tests.conftest import REPO, kiosk_env, write_config
 from tests.integration.drivers import run_driver
+from tests.plaintext import find_plaintext, needles_for, open_sealed_records, read_tree
 
 DRIVE = REPO / "tests" / "integration" / "app_drive.py"
 MAX_TAPS = 25
@@ -37,13 +39,22 @@ def only_in(language: str) -> set[str]:
     return {msgid for msgid, text in pairs.items() if text != msgid}
 
 
+def _kivy_icons() -> set[bytes]:
+    """The PNG icons Kivy ships (``kivy/data/logo``), which it copies to its home."""
+    spec = importlib.util.find_spec("kivy")
+    assert spec is not None and spec.origin is not None
+    return {p.read_bytes() for p in (Path(spec.origin).parent / "data" / "logo").glob("*.png")}
+
+
 def drive(tmp_path: Path, display: str, language: str, *extra: str) -> tuple[dict, Path]:
     config = write_config(tmp_path, "[ui]\nwidth = 800\nheight = 480\nspeech = false\n")
     out = tmp_path / "report.json"
-    env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1"}
+    env = kiosk_env(config) | {"DISPLAY": display, "KIVY_NO_CONSOLELOG": "1",
+                               "KIOSK_LOG_LEVEL": "DEBUG"}
     result = subprocess.run([sys.executable, str(DRIVE), str(config), str(out), language,
                              *extra], env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
+    (tmp_path / "drive.log").write_text(result.stderr)  # the kiosk's log, for the tests
     return json.loads(out.read_text()), config
 
 
@@ -88,6 +99,16 @@ def test_a_citizen_enrolls_by_touch_and_the_central_office_opens_it(
     assert json.loads(opened.steps["consent"]["consent.json"])["language"] == language
     assert sum(name.endswith(".png") for name in opened.steps["fingerprints"]) == 10
     assert opened.steps["signature"]["signature.png"].startswith(b"\x89PNG")
+
+    # Nothing the citizen typed or gave is in the clear in the data directory (the journal,
+    # its WAL, Kivy's home) or in the kiosk's log at DEBUG, as `kiosk run` logs.
+    log = (tmp_path / "drive.log").read_bytes()
+    assert b"DEBUG kiosk.app: touchscreen built" in log  # the log was captured, at DEBUG
+    needles = needles_for(open_sealed_records(config_path))
+    tree = {name: data for name, data in read_tree(config.data_dir).items()
+            if data not in _kivy_icons()}  # copied to Kivy's home on its first start
+    findings = find_plaintext(tree | {"log": log}, needles)
+    assert not findings, "\n".join(map(str, findings[:20]))
 
     # Every screen spoke the chosen language only, readable and on the panel.
     other = only_in("en" if language == "id" else "id")
