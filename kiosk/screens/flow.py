@@ -96,6 +96,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         # for the maintainer) and its RefusalCategory (said in the screen's language).
         self.closed_reason = ""
         self.closed_category = ""
+        self._logged_acceptance: tuple[bool, str] | None = None  # _log_acceptance's last
         self.on_battery = False
         self.help_active = False
         self.screen = "welcome"
@@ -222,6 +223,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         if self.runtime is None and self.runtime_error:
             accepting, reason = False, self.runtime_error
             category = self.runtime_error_category
+        self._log_acceptance(accepting, reason, category)
         self.accepting, self.closed_reason, self.on_battery = accepting, reason, on_battery
         self.closed_category = "" if accepting else category
         if self.screen == "welcome" and not accepting:
@@ -231,6 +233,20 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         else:
             self.view.update()
         self._set_led()
+
+    def _log_acceptance(self, accepting: bool, reason: str, category: str) -> None:
+        """One log line when the kiosk stops or starts taking enrollments, or stops for
+        another kind of reason (the closed screen's reason is cut to a few lines; the
+        journal keeps it whole). Not on every check: a battery's percentage changes."""
+        state = (accepting, "" if accepting else (category or reason))
+        if state == self._logged_acceptance:
+            return
+        first = self._logged_acceptance is None
+        self._logged_acceptance = state
+        if not accepting:
+            log.warning("not taking enrollments: %s", reason or "(no reason given)")
+        elif not first:
+            log.info("taking enrollments again")
 
     # -- navigation ---------------------------------------------------------------------
     def show(self, screen: str) -> None:

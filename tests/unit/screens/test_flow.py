@@ -315,6 +315,26 @@ def test_on_battery_a_session_finishes_but_welcome_refuses_the_next(kit: Kit) ->
     assert kit.flow.screen == "welcome"
 
 
+def test_the_log_says_when_enrollments_stop_and_start_once_each(
+        kit: Kit, caplog: pytest.LogCaptureFixture) -> None:
+    """journalctl tells the maintainer why the kiosk closed (the screen cuts a long reason)
+    and when it opened again; a battery that drains by the percent is not a new line."""
+    with caplog.at_level("INFO", logger="kiosk.screens.flow"):
+        kit.flow.set_acceptance(True, "", False)  # start-up: accepting, nothing to say
+        for percent in (19, 18, 17):
+            kit.flow.set_acceptance(False, f"on battery at {percent}%, below "
+                                    "power.min_battery_percent=20", True, "battery_low")
+        kit.flow.set_acceptance(False, "disk full: no free space in /d", True,
+                                "storage_full")
+        kit.flow.set_acceptance(True, "", False)
+        kit.flow.set_acceptance(True, "", False)
+    lines = [r.getMessage() for r in caplog.records if r.name == "kiosk.screens.flow"]
+    assert lines == [
+        "not taking enrollments: on battery at 19%, below power.min_battery_percent=20",
+        "not taking enrollments: disk full: no free space in /d",
+        "taking enrollments again"], lines
+
+
 def test_refused_at_welcome_when_not_accepting(kit: Kit) -> None:
     kit.flow.set_acceptance(False, "disk reserve reached", False)
     assert kit.flow.screen == "closed" and kit.flow.closed_reason == "disk reserve reached"
