@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     # SUPPRESS: a subcommand without --config keeps the one given before the verb (an
     # argparse default there would overwrite it with None).
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
-                        help="config file (default: $KIOSK_CONFIG, then /etc/kiosk/kiosk.toml)")
+                        help="config file, laid over /etc/kiosk/kiosk.toml (default: "
+                             "$KIOSK_CONFIG, if set)")
     parser = argparse.ArgumentParser(prog="kiosk", parents=[common],
                                      description="e-KTP enrollment kiosk")
     parser.add_argument("--version", action="version", version=f"kiosk {__version__}")

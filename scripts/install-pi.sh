@@ -538,7 +538,8 @@ else
     fi
 fi
 if [ "$LIVE" = 1 ] && { [ ! -e /etc/kiosk/central.pub ] || [ ! -e /etc/kiosk/intake.pub ]; }; then
-    echo "# next: copy the intake's central.pub and intake.pub to /etc/kiosk/, set [kiosk] id" \
-        "and [upload] url in $CONFIG, sudo kiosk config check, register the device key" \
+    echo "# next: copy the intake's central.pub and intake.pub to /etc/kiosk/, set [kiosk] id," \
+        "[upload] url and tls_fingerprint (or ca_file) in $CONFIG, sudo kiosk config check," \
+        "register the device key" \
         "(sudo kiosk keys show), reboot (docs/install.md)"
 fi
