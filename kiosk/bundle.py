@@ -1,0 +1,373 @@
+"""USB bundles and receipts files: sealed records carried by hand when there is no link.
+
+A field team may have no link for days. ``kiosk queue export --to DIR`` copies the sealed
+records to a USB stick as a **bundle**; at the central office ``kiosk-intake import`` takes
+each packet in as if it had been uploaded (the same checks, the same receipts) and writes a
+**receipts file** beside the bundle; back at the kiosk ``kiosk queue import DIR`` verifies
+each receipt exactly as an upload's (:func:`kiosk.receipts.verify_receipt`) and
+acknowledges the record. Both ends take the format from here (``docs/usb.md``).
+
+Bundle format 1: ``<kiosk>-<first seq>-<last seq>.ektp``, an uncompressed POSIX tar
+(readable with ``tar tvf``) of regular files only::
+
+    <record-id>.pkt     one record's sealed packet (docs/packet.md), oldest first
+    ...
+    index.json          {"format": 1, "kind": "ektp-bundle", "kiosk_id", "created_at",
+                         "records": [{"record_id", "sha256", "length"}, ...]}
+
+The index comes last: it is written once every packet is in, and it lists each packet's
+SHA-256, so a stick pulled out mid-copy, a truncated file or a flipped bit is found before
+anything is imported. The index is not signed and needs no signature: every packet is
+signed by its kiosk and encrypted to the central key, and the intake trusts nothing else.
+A bundle therefore holds nothing readable without the central office's key.
+
+Receipts format 1: ``<same stem>.receipts``, JSON::
+
+    {"format": 1, "kind": "ektp-receipts", "kiosk_id", "bundle", "created_at",
+     "receipts": {record_id: base64 receipt},
+     "refused": {record_id: {"code", "reason", "permanent"}}}
+
+Only the receipts are trusted by the kiosk (each is signed by the intake key); ``refused``
+is shown to the maintainer and changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import tarfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from kiosk.core.canonical import SHA256_HEX
+from kiosk.core.ids import is_kiosk_id, is_record_id
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_SUFFIX",
+    "INDEX_NAME",
+    "MAX_BUNDLE_BYTES",
+    "MAX_BUNDLE_RECORDS",
+    "MAX_PACKET_BYTES",
+    "RECEIPTS_SUFFIX",
+    "BundleError",
+    "BundleIndex",
+    "BundleReader",
+    "BundleWriter",
+    "IndexEntry",
+    "Receipts",
+    "bundle_name",
+    "find_files",
+    "load_receipts",
+    "receipts_name",
+]
+
+BUNDLE_FORMAT = 1
+BUNDLE_KIND = "ektp-bundle"
+RECEIPTS_KIND = "ektp-receipts"
+BUNDLE_SUFFIX = ".ektp"
+RECEIPTS_SUFFIX = ".receipts"
+INDEX_NAME = "index.json"
+PACKET_SUFFIX = ".pkt"
+#: A bundle is closed at about this size, far below FAT32's 4 GiB file limit (sticks come
+#: formatted FAT32) and small enough to copy again when one is lost.
+MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
+#: ... or at this many records, whichever comes first.
+MAX_BUNDLE_RECORDS = 5000
+#: The intake's own bound on one packet (``kiosk-intake serve --max-packet-mib`` default).
+MAX_PACKET_BYTES = 16 * 1024 * 1024
+MAX_INDEX_BYTES = 4 * 1024 * 1024  # 5000 entries of about 150 bytes, with room
+MAX_RECEIPTS_BYTES = 16 * 1024 * 1024  # 5000 receipts of about 450 bytes in base64, and reasons
+MAX_REASON_CHARS = 300
+
+
+class BundleError(ValueError):
+    """A bundle or receipts file is malformed, truncated or not what it claims to be; the
+    message names the file and what is wrong, never a packet's content."""
+
+
+def bundle_name(kiosk_id: str, first_seq: int, last_seq: int) -> str:
+    """``poso-01-0000042-0000097.ektp``: the kiosk and the span of records it holds."""
+    return f"{kiosk_id}-{first_seq:07d}-{last_seq:07d}{BUNDLE_SUFFIX}"
+
+
+def receipts_name(bundle: str) -> str:
+    """The receipts file's name for the bundle named ``bundle``."""
+    stem = bundle[: -len(BUNDLE_SUFFIX)] if bundle.endswith(BUNDLE_SUFFIX) else bundle
+    return stem + RECEIPTS_SUFFIX
+
+
+def find_files(paths: list[Path], suffix: str) -> list[Path]:
+    """The files named in ``paths``, and those ending in ``suffix`` directly inside the
+    directories named there (not hidden ones: half-written files are hidden), sorted by
+    name per directory. A missing path raises FileNotFoundError."""
+    found: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.name.endswith(suffix)
+                            and not p.name.startswith(".") and p.is_file())
+        elif path.exists():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {path}")
+    return found
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One packet of a bundle, as its index lists it."""
+
+    record_id: str
+    sha256: str
+    length: int
+
+
+@dataclass(frozen=True)
+class BundleIndex:
+    kiosk_id: str
+    created_at: str
+    records: tuple[IndexEntry, ...]
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o600
+    info.mtime = 0  # the index carries the time; a member's mtime says nothing
+    info.type = tarfile.REGTYPE
+    return info
+
+
+class BundleWriter:
+    """Writes one bundle to an open binary file (the caller makes it durable and names it).
+
+    Example::
+
+        with open(tmp, "wb") as out:
+            writer = BundleWriter(out, "poso-01", "2026-12-01T04:00:00Z")
+            writer.add(record_id, packet, digest)
+            writer.close()
+    """
+
+    def __init__(self, out: IO[bytes], kiosk_id: str, created_at: str) -> None:
+        if not is_kiosk_id(kiosk_id):
+            raise BundleError(f"kiosk id {kiosk_id!r} is not valid")
+        self.kiosk_id = kiosk_id
+        self.created_at = created_at
+        self.entries: list[IndexEntry] = []
+        self._tar = tarfile.open(fileobj=out, mode="w",  # noqa: SIM115 -- closed by close()
+                                 format=tarfile.USTAR_FORMAT)
+
+    def add(self, record_id: str, packet: bytes, sha256: str) -> None:
+        if not is_record_id(record_id, self.kiosk_id):
+            raise BundleError(f"record id {record_id!r} is not one of kiosk {self.kiosk_id}")
+        if any(e.record_id == record_id for e in self.entries):
+            raise BundleError(f"record {record_id} is in the bundle already")
+        self._tar.addfile(_tarinfo(record_id + PACKET_SUFFIX, len(packet)), io.BytesIO(packet))
+        self.entries.append(IndexEntry(record_id, sha256, len(packet)))
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far (the tar's offset)."""
+        return int(self._tar.offset)
+
+    def close(self) -> None:
+        """Add the index and end the archive."""
+        index = json.dumps({
+            "format": BUNDLE_FORMAT, "kind": BUNDLE_KIND, "kiosk_id": self.kiosk_id,
+            "created_at": self.created_at,
+            "records": [{"record_id": e.record_id, "sha256": e.sha256, "length": e.length}
+                        for e in self.entries]}, indent=1, sort_keys=True).encode()
+        self._tar.addfile(_tarinfo(INDEX_NAME, len(index)), io.BytesIO(index))
+        self._tar.close()
+
+
+def _check_index(raw: bytes, where: str) -> BundleIndex:
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BundleError(f"{where}: {INDEX_NAME} is not JSON") from exc
+    if not isinstance(data, dict) or data.get("kind") != BUNDLE_KIND:
+        raise BundleError(f"{where}: {INDEX_NAME} is not an e-KTP bundle index")
+    if data.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{where}: bundle format {data.get('format')!r} is not supported "
+                          f"(this software reads format {BUNDLE_FORMAT})")
+    kiosk_id, created_at, records = (data.get("kiosk_id"), data.get("created_at"),
+                                     data.get("records"))
+    if not is_kiosk_id(kiosk_id) or not isinstance(created_at, str) or not isinstance(
+            records, list) or len(records) > MAX_BUNDLE_RECORDS:
+        raise BundleError(f"{where}: {INDEX_NAME} lacks a valid kiosk_id, created_at or "
+                          "records list")
+    entries = []
+    for item in records:
+        if not isinstance(item, dict) or not is_record_id(item.get("record_id"), kiosk_id) or (
+                not isinstance(item.get("sha256"), str)
+                or not SHA256_HEX.fullmatch(item["sha256"])) or not isinstance(
+                item.get("length"), int) or not 0 < item["length"] <= MAX_PACKET_BYTES:
+            raise BundleError(f"{where}: {INDEX_NAME} has a malformed entry")
+        entries.append(IndexEntry(item["record_id"], item["sha256"], item["length"]))
+    if len({e.record_id for e in entries}) != len(entries):
+        raise BundleError(f"{where}: {INDEX_NAME} lists a record twice")
+    return BundleIndex(kiosk_id, created_at[:40], tuple(entries))
+
+
+class BundleReader:
+    """A bundle opened for import: every member checked against the index before any
+    packet is read (names, types, sizes, nothing missing or extra).
+
+    Example::
+
+        with BundleReader(path) as bundle:
+            for entry in bundle.index.records:
+                with bundle.packet(entry) as stream:
+                    ...   # the packet's bytes; compare their SHA-256 with entry.sha256
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        where = self.path.name
+        try:
+            self._tar = tarfile.open(self.path, mode="r:")  # noqa: SIM115 -- closed by close()
+        except (tarfile.TarError, EOFError) as exc:
+            raise BundleError(f"{where} is not a bundle (not a tar file: it may be cut short "
+                              "or damaged; export it again)") from exc
+        try:
+            self.index, self._members = self._check(where)
+        except BaseException:
+            self._tar.close()
+            raise
+
+    def _check(self, where: str) -> tuple[BundleIndex, dict[str, tarfile.TarInfo]]:
+        try:
+            members = self._tar.getmembers()
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise BundleError(f"{where} is damaged or cut short ({exc}); export it "
+                              "again") from exc
+        by_name: dict[str, tarfile.TarInfo] = {}
+        for member in members:
+            if not member.isreg():
+                raise BundleError(f"{where}: member {member.name[:80]!r} is not a regular "
+                                  "file; a bundle holds only packets and its index")
+            if member.name in by_name:
+                raise BundleError(f"{where}: member {member.name[:80]!r} appears twice")
+            by_name[member.name] = member
+        info = by_name.pop(INDEX_NAME, None)
+        if info is None:
+            raise BundleError(f"{where} has no {INDEX_NAME}: the copy did not finish "
+                              "(export it again)")
+        if info.size > MAX_INDEX_BYTES:
+            raise BundleError(f"{where}: {INDEX_NAME} is {info.size} bytes, too large")
+        stream = self._tar.extractfile(info)
+        assert stream is not None  # noqa: S101 -- a regular file
+        raw = stream.read()
+        if len(raw) != info.size:
+            raise BundleError(f"{where} is cut short in its {INDEX_NAME}; export it again")
+        index = _check_index(raw, where)
+        packets: dict[str, tarfile.TarInfo] = {}
+        for entry in index.records:
+            member = by_name.pop(entry.record_id + PACKET_SUFFIX, None)
+            if member is None:
+                raise BundleError(f"{where}: record {entry.record_id} is in the index but "
+                                  "not in the bundle")
+            if member.size != entry.length:
+                raise BundleError(f"{where}: record {entry.record_id} is {member.size} bytes, "
+                                  f"the index says {entry.length}")
+            packets[entry.record_id] = member
+        if by_name:
+            extra = sorted(by_name)[0][:80]
+            raise BundleError(f"{where}: {extra!r} is not in the index")
+        return index, packets
+
+    def packet(self, entry: IndexEntry) -> IO[bytes]:
+        """A read-only stream of the packet ``entry`` names (its bytes are not checked
+        here: hash them against ``entry.sha256`` as you read)."""
+        stream = self._tar.extractfile(self._members[entry.record_id])
+        assert stream is not None  # noqa: S101 -- checked regular in _check
+        return stream
+
+    def __iter__(self) -> Iterator[IndexEntry]:
+        return iter(self.index.records)
+
+    def close(self) -> None:
+        self._tar.close()
+
+    def __enter__(self) -> BundleReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- receipts files --------------------------------------------------------------------------
+@dataclass
+class Receipts:
+    """A receipts file: the intake's signed receipts for a bundle's records, and the
+    records it refused (unsigned: for the maintainer to read)."""
+
+    kiosk_id: str
+    bundle: str
+    created_at: str
+    receipts: dict[str, bytes] = field(default_factory=dict)
+    refused: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def dumps(self) -> bytes:
+        return (json.dumps({
+            "format": BUNDLE_FORMAT, "kind": RECEIPTS_KIND, "kiosk_id": self.kiosk_id,
+            "bundle": self.bundle, "created_at": self.created_at,
+            "receipts": {rid: base64.b64encode(body).decode("ascii")
+                         for rid, body in sorted(self.receipts.items())},
+            "refused": {rid: self.refused[rid] for rid in sorted(self.refused)},
+        }, indent=1, sort_keys=True) + "\n").encode()
+
+
+def _refusal(value: object) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping):
+        return None
+    code, reason, permanent = value.get("code"), value.get("reason"), value.get("permanent")
+    if not isinstance(code, str) or not isinstance(reason, str) or not isinstance(
+            permanent, bool):
+        return None
+    printable = "".join(c if c.isprintable() else " " for c in reason[:MAX_REASON_CHARS])
+    return {"code": code[:40], "reason": printable, "permanent": permanent}
+
+
+def load_receipts(path: Path) -> Receipts:
+    """Read and check a receipts file (its shape only: the caller verifies each receipt)."""
+    where = Path(path).name
+    with open(path, "rb") as stream:
+        raw = stream.read(MAX_RECEIPTS_BYTES + 1)
+    if len(raw) > MAX_RECEIPTS_BYTES:
+        raise BundleError(f"{where} is larger than any receipts file")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BundleError(f"{where} is not a receipts file (not JSON: cut short?)") from exc
+    if not isinstance(data, dict) or data.get("kind") != RECEIPTS_KIND:
+        raise BundleError(f"{where} is not a receipts file")
+    if data.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{where}: receipts format {data.get('format')!r} is not supported")
+    kiosk_id = data.get("kiosk_id")
+    receipts, refused = data.get("receipts"), data.get("refused")
+    if not is_kiosk_id(kiosk_id) or not isinstance(receipts, dict) or not isinstance(
+            refused, dict):
+        raise BundleError(f"{where}: receipts file lacks kiosk_id, receipts or refused")
+    result = Receipts(kiosk_id, str(data.get("bundle", ""))[:200],
+                      str(data.get("created_at", ""))[:40])
+    for record_id, text in receipts.items():
+        if not is_record_id(record_id, kiosk_id) or not isinstance(text, str):
+            raise BundleError(f"{where}: a receipt entry is malformed")
+        try:
+            result.receipts[record_id] = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BundleError(f"{where}: the receipt for {record_id} is not base64") from exc
+    for record_id, value in refused.items():
+        refusal = _refusal(value)
+        if not is_record_id(record_id, kiosk_id) or refusal is None:
+            raise BundleError(f"{where}: a refusal entry is malformed")
+        result.refused[record_id] = refusal
+    return result
