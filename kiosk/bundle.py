@@ -7,7 +7,7 @@ each packet in as if it had been uploaded (the same checks, the same receipts) a
 each receipt exactly as an upload's (:func:`kiosk.receipts.verify_receipt`) and
 acknowledges the record. Both ends take the format from here (``docs/usb.md``).
 
-Bundle format 1: ``<kiosk>-<first seq>-<last seq>.ektp``, an uncompressed POSIX tar
+Bundle format 1: ``<kiosk>-<first seq>-to-<last seq>.ektp``, an uncompressed POSIX tar
 (readable with ``tar tvf``) of regular files only::
 
     <record-id>.pkt     one record's sealed packet (docs/packet.md), oldest first
@@ -91,8 +91,9 @@ class BundleError(ValueError):
 
 
 def bundle_name(kiosk_id: str, first_seq: int, last_seq: int) -> str:
-    """``poso-01-0000042-0000097.ektp``: the kiosk and the span of records it holds."""
-    return f"{kiosk_id}-{first_seq:07d}-{last_seq:07d}{BUNDLE_SUFFIX}"
+    """``poso-01-0000042-to-0000097.ektp``: the kiosk and the span of records it holds
+    (not two bare numbers side by side: a log would take them for a NIK and mask them)."""
+    return f"{kiosk_id}-{first_seq:07d}-to-{last_seq:07d}{BUNDLE_SUFFIX}"
 
 
 def receipts_name(bundle: str) -> str:

@@ -125,6 +125,21 @@ def _parser() -> argparse.ArgumentParser:
         help="put rejected records back in the outbox (after the cause is fixed)")
     qretry.add_argument("ids", nargs="*", metavar="ID", help="record ids (kiosk queue list)")
     qretry.add_argument("--all", action="store_true", help="every rejected record")
+    qexport = queue_sub.add_parser(
+        "export", parents=[common],
+        help="copy the sealed records to a USB stick for the central office, when there is "
+             "no link (docs/usb.md)")
+    qexport.add_argument("--to", type=Path, required=True, metavar="DIR",
+                         help="the mounted stick (or a directory on it)")
+    qexport.add_argument("--again", action="store_true",
+                         help="also the records exported before and not yet acknowledged "
+                              "(a stick was lost)")
+    qimport = queue_sub.add_parser(
+        "import", parents=[common],
+        help="acknowledge records with the .receipts files the central office wrote on "
+             "the stick")
+    qimport.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                         help="a .receipts file, or a directory holding them (the stick)")
 
     metrics = sub.add_parser(
         "metrics", parents=[common],

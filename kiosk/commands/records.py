@@ -1,6 +1,6 @@
-"""``kiosk status``, ``kiosk queue list/show/retry``, ``kiosk journal check/export`` and
-``kiosk metrics``: what the kiosk holds and does, for a maintainer (read-only, but for
-``queue retry``)."""
+"""``kiosk status``, ``kiosk queue list/show/retry/export/import``, ``kiosk journal
+check/export`` and ``kiosk metrics``: what the kiosk holds and does, for a maintainer
+(read-only, but for ``queue retry``, ``export`` and ``import``)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def cmd_queue(config: Config, args: argparse.Namespace) -> int:
         return _queue_retry(config, args)
     if args.queue_command == "show":
         return _queue_show(config, args)
+    if args.queue_command in ("export", "import"):
+        return _queue_usb(config, args)
     from kiosk.errors import JournalError
 
     try:
@@ -89,6 +91,34 @@ def _queue_retry(config: Config, args: argparse.Namespace) -> int:
                 continue
             print(f"requeued {record_id}")
     return EXIT_FAIL if problems else EXIT_OK
+
+
+def _queue_usb(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk queue export --to DIR [--again]`` and ``kiosk queue import PATH...``: sealed
+    records to a USB stick, receipts back (:mod:`kiosk.upload.usb`, docs/usb.md)."""
+    from kiosk.errors import SealingError
+    from kiosk.runtime import open_journal
+    from kiosk.upload import usb
+
+    if args.queue_command == "export":
+        with open_journal(config, owner=False) as journal:
+            return usb.export_command(journal, config.kiosk_id, args.to, again=args.again,
+                                      out=sys.stdout)
+    from kiosk.receipts import load_intake_public_key
+
+    verb = "kiosk queue import"
+    if config.intake_key_path is None:
+        print(f"{verb}: upload.intake_key is not set: name the intake's public key file "
+              "(DIR/keys/intake.pub); without it no receipt can be verified", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        intake_key = load_intake_public_key(config.intake_key_path)
+    except (SealingError, OSError) as exc:
+        print(f"{verb}: upload.intake_key: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    with open_journal(config, owner=False) as journal:
+        return usb.import_receipts(journal, config.kiosk_id, intake_key, args.paths,
+                                   out=sys.stdout)
 
 
 def cmd_metrics(config: Config, args: argparse.Namespace) -> int:

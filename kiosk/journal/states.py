@@ -29,8 +29,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     # -> acknowledged: the intake's receipt turned up before this kiosk journaled the upload;
     # -> rejected: the intake refused the upload's creation for good (an unknown kiosk)
     "sealed": frozenset({"uploading", "exported", "acknowledged", "rejected"}),
-    # -> sealed: upload given up for now; -> rejected: the intake refused it for good
-    "uploading": frozenset({"acknowledged", "sealed", "rejected"}),
+    # -> sealed: upload given up for now; -> rejected: the intake refused it for good;
+    # -> exported: the link stayed down, the record went by USB stick (docs/usb.md)
+    "uploading": frozenset({"acknowledged", "sealed", "rejected", "exported"}),
     "exported": frozenset({"acknowledged", "uploading"}),
     "acknowledged": frozenset({"purged"}),
     "purged": frozenset(),
@@ -42,6 +43,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 DELETABLE_STATES = frozenset({"in_progress", "purged"})
 # Records waiting for the uploader, oldest first.
 OUTBOX_STATES: tuple[str, ...] = ("sealed", "uploading")
+# Records a USB bundle takes (``kiosk queue export``; ``exported`` only with ``--again``).
+EXPORTABLE_STATES: tuple[str, ...] = ("sealed", "uploading", "exported")
 MAX_ERROR_CHARS = 1000
 
 Params = Mapping[str, object]
@@ -196,6 +199,35 @@ class RecordStates(JournalConnection):
 
         self._write(lambda conn: self._change_state(
             conn, record_id, "sealed", rule=only_rejected, also=", attempts = 0", reason=why))
+
+    def mark_exported(self, record_ids: list[str], bundle: str) -> None:
+        """``sealed``/``uploading`` -> ``exported``: the records' packets are in the USB
+        bundle named ``bundle``, written and read back (``kiosk queue export``). One commit
+        for all; the audit events name the bundle. A record exported before (``--again``)
+        stays ``exported`` and gets a ``record_exported`` event. A journaled upload is
+        dropped: the record is acknowledged by the receipts file that comes back. Refused
+        for all (nothing changed) when one is in no :data:`EXPORTABLE_STATES`."""
+        database.check_details({"bundle": bundle})
+        reason = f"exported to {bundle}"
+
+        def exportable(record_id: str) -> Rule:
+            def rule(old: str) -> str | None:
+                if old in EXPORTABLE_STATES:
+                    return None
+                return f"record {record_id} is {old}; only sealed or uploading records are exported"
+            return rule
+
+        def body(conn: sqlite3.Connection) -> None:
+            for record_id in record_ids:
+                old = self._change_state(conn, record_id, "exported", rule=exportable(record_id),
+                                         may_stay=True, also=", upload_url = NULL",
+                                         reason=reason)
+                if old == "exported":
+                    database.insert_audit(conn, "record_exported",
+                                          {"record": record_id, "bundle": bundle},
+                                          self.boot_id, self._trusted())
+
+        self._write(body)
 
     def acknowledge(self, record_id: str, receipt: bytes) -> None:
         """-> ``acknowledged`` with the intake's receipt, in one commit (so no record is ever

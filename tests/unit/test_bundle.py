@@ -42,7 +42,7 @@ def write(path: Path, packets: dict[str, bytes]) -> Path:
 def test_round_trip_keeps_order_bytes_and_digests(tmp_path: Path) -> None:
     packets = {rid(i): bytes([i]) * (700 + i) for i in (3, 1, 2)}
     path = write(tmp_path / bundle_name(KIOSK, 1, 3), packets)
-    assert path.name == "poso-01-0000001-0000003.ektp"
+    assert path.name == "poso-01-0000001-to-0000003.ektp"
     with BundleReader(path) as bundle:
         assert bundle.index.kiosk_id == KIOSK
         assert [e.record_id for e in bundle] == list(packets)

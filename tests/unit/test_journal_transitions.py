@@ -39,7 +39,8 @@ MOVES: dict[str, dict[str, str]] = {
     "set_state(in_progress)": {},
     "set_state(sealed)": {"uploading": "sealed"},
     "set_state(uploading)": {"sealed": "uploading", "exported": "uploading"},
-    "set_state(exported)": {"sealed": "exported"},
+    "set_state(exported)": {"sealed": "exported", "uploading": "exported"},
+    "mark_exported": {"sealed": "exported", "uploading": "exported", "exported": "exported"},
     "set_state(acknowledged)": {},  # acknowledge() stores the receipt
     "set_state(purged)": {"acknowledged": "purged"},
     "set_state(rejected)": {},  # reject() stores the reason
@@ -63,6 +64,7 @@ CALLS: dict[str, Call] = {
     "reject": lambda j, r: j.reject(r, "intake refused the record [test]"),
     "requeue": lambda j, r: j.requeue(r, "kiosk queue retry"),
     "acknowledge": lambda j, r: j.acknowledge(r, b"signed receipt"),
+    "mark_exported": lambda j, r: j.mark_exported([r], "test-01-0000001-to-0000001.ektp"),
     **{f"set_state({s})": _set_state(s) for s in STATES},
 }
 

@@ -1,0 +1,375 @@
+"""``kiosk queue export`` and ``kiosk queue import``: sealed records to a USB stick when
+there is no link, and the central office's receipts back (``docs/usb.md``; the file formats
+are :mod:`kiosk.bundle`'s).
+
+Export, and why it is safe to pull the stick or cut the power at any instant:
+
+* the records go into a hidden temporary file on the stick, oldest first, one packet in
+  memory at a time (the packet the uploader would send, built from the journal);
+* the file is fsync'd, dropped from the page cache and **read back from the stick**, every
+  packet's SHA-256 checked against the index (cheap sticks lie about writes);
+* only then does it get its name (``<kiosk>-<first seq>-to-<last seq>.ektp``, never replacing
+  a file), and only then are its records marked ``exported``, in one journal commit.
+
+A stick pulled out before that leaves a hidden partial file and the records ``sealed``; a
+kill after the rename but before the commit leaves a whole bundle whose records are still
+``sealed``: the next export writes them again and the intake counts the second copy as a
+duplicate. Nothing is deleted from the kiosk by an export: a record's payload goes only
+``retention_days`` after a verified receipt, whichever way the receipt came.
+
+A bundle stops at :data:`~kiosk.bundle.MAX_BUNDLE_BYTES` or
+:data:`~kiosk.bundle.MAX_BUNDLE_RECORDS` and the next one begins; when the stick fills, the
+oldest records that fit are exported and the rest named, to go on another stick.
+
+Import reads the ``.receipts`` files ``kiosk-intake import`` wrote beside the bundles, and
+acknowledges each record whose receipt verifies against the configured intake key and the
+packet rebuilt from this kiosk's journal, exactly as an upload's receipt is
+(:func:`kiosk.receipts.verify_receipt`). The intake's refusals in the same file are not
+signed: they are shown, and change nothing.
+
+The uploader does not send ``exported`` records: the stick carries them. If a stick is
+lost, ``kiosk queue export --again`` writes them once more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from kiosk.bundle import (
+    MAX_BUNDLE_BYTES,
+    MAX_BUNDLE_RECORDS,
+    RECEIPTS_SUFFIX,
+    BundleError,
+    BundleReader,
+    BundleWriter,
+    bundle_name,
+    find_files,
+    load_receipts,
+)
+from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
+from kiosk.errors import IllegalStateChange, JournalError, SealingError, UnknownRecord
+from kiosk.fsutil import commit_file
+from kiosk.journal import Journal, RecordInfo
+from kiosk.journal.states import EXPORTABLE_STATES
+from kiosk.receipts import verify_receipt
+from kiosk.sealing import build_packet
+
+__all__ = ["ExportReport", "export_records", "import_receipts"]
+
+#: Left free on the stick: the file system's own needs, and room for the receipts files.
+STICK_MARGIN_BYTES = 1024 * 1024
+_TAR_BLOCK = 512
+_TAR_END = 20 * _TAR_BLOCK  # the end-of-archive blocks and the record's padding, at most
+_INDEX_ENTRY_BYTES = 200  # one line of the index, with room
+MOUNT_HINT = ("mount the stick so user kiosk may write it, e.g. "
+              "`sudo mount -o uid=kiosk,gid=kiosk /dev/sda1 /mnt/usb`")
+
+
+@dataclass
+class ExportReport:
+    """What ``kiosk queue export`` did."""
+
+    bundles: list[Path] = field(default_factory=list)
+    exported: list[str] = field(default_factory=list)
+    bytes_written: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (record id, why)
+    did_not_fit: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB"
+
+
+def _tar_bytes(length: int) -> int:
+    """What a member of ``length`` bytes takes in the tar: its header and padded data."""
+    return _TAR_BLOCK + -(-length // _TAR_BLOCK) * _TAR_BLOCK
+
+
+def packet_of(journal: Journal, info: RecordInfo) -> bytes:
+    """The record's sealed packet, as the uploader sends it (built from the journal)."""
+    if info.manifest is None:
+        raise SealingError("the record has no sealed manifest")
+    return build_packet(info.manifest, journal.step_blobs(info.id))
+
+
+def exportable(journal: Journal, *, again: bool) -> list[RecordInfo]:
+    """The records an export takes, oldest first: sealed and uploading ones, and with
+    ``again`` those exported before."""
+    states = EXPORTABLE_STATES if again else ("sealed", "uploading")
+    found = [r for state in states for r in journal.records(state)]
+    return sorted(found, key=lambda r: r.seq)
+
+
+class _Bundle:
+    """One bundle being written to a hidden file in ``target``."""
+
+    def __init__(self, target: Path, kiosk_id: str) -> None:
+        self.target = target
+        self.kiosk_id = kiosk_id
+        self.path = target / f".{kiosk_id}-export-{os.getpid()}-{secrets.token_hex(4)}.partial"
+        self.stream = open(self.path, "xb")  # noqa: SIM115 -- closed in finish/discard
+        self.writer = BundleWriter(self.stream, kiosk_id, _now())
+        self.records: list[RecordInfo] = []
+
+    def room_for(self, length: int) -> int:
+        """Bytes the bundle needs in all once a packet of ``length`` joins it."""
+        entries = len(self.records) + 1
+        return self.writer.size + _tar_bytes(length) + _tar_bytes(
+            entries * _INDEX_ENTRY_BYTES + 200) + _TAR_END
+
+    def add(self, info: RecordInfo, packet: bytes) -> None:
+        self.writer.add(info.id, packet, hashlib.sha256(packet).hexdigest())
+        self.records.append(info)
+
+    def finish(self) -> Path:
+        """Close, make durable, read back from the stick, then name it; returns the name."""
+        self.writer.close()
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        with contextlib.suppress(OSError, AttributeError):  # read back from the stick itself
+            os.posix_fadvise(self.stream.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        self.stream.close()
+        _verify(self.path, [r.id for r in self.records])
+        first, last = self.records[0].seq, self.records[-1].seq
+        name = bundle_name(self.kiosk_id, first, last)
+        final = self.target / name
+        n = 1
+        while final.exists():  # the same span exported before (--again): never replace it
+            n += 1
+            final = self.target / f"{name[:-len('.ektp')]}-{n}.ektp"
+        commit_file(self.path, final, overwrite=False)
+        return final
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+def _verify(path: Path, record_ids: list[str]) -> None:
+    """Read the bundle back and check every packet against its index (BundleError)."""
+    with BundleReader(path) as bundle:
+        if [e.record_id for e in bundle] != record_ids:
+            raise BundleError(f"{path.name}: read back, it does not list the records written")
+        for entry in bundle:
+            digest = hashlib.sha256()
+            stream = bundle.packet(entry)
+            while chunk := stream.read(1024 * 1024):
+                digest.update(chunk)
+            if digest.hexdigest() != entry.sha256:
+                raise BundleError(f"{path.name}: record {entry.record_id} reads back "
+                                  "different from what was written (a failing stick?)")
+
+
+def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool = False,
+                   out: TextIO | None = None) -> ExportReport:
+    """Write the exportable records to bundles in ``target`` (see the module docstring).
+    Prints ``exported <record-id>`` on ``out`` per record once its bundle is named and the
+    journal says so. Raises nothing for a stick that fails: ``report.error`` says why."""
+    report = ExportReport()
+    records = exportable(journal, again=again)
+    free = shutil.disk_usage(target).free - STICK_MARGIN_BYTES
+    bundle: _Bundle | None = None
+    try:
+        for index, info in enumerate(records):
+            try:
+                packet = packet_of(journal, info)
+            except (JournalError, SealingError) as exc:
+                report.unreadable.append((info.id, str(exc)))
+                continue
+            if bundle is not None and (
+                    len(bundle.records) >= MAX_BUNDLE_RECORDS
+                    or bundle.room_for(len(packet)) > MAX_BUNDLE_BYTES):
+                free -= _close(bundle, journal, report, out)
+                bundle = None
+            if bundle is None:
+                bundle = _Bundle(target, kiosk_id)
+            if bundle.room_for(len(packet)) > free:
+                report.did_not_fit = [r.id for r in records[index:]]
+                break
+            bundle.add(info, packet)
+        if bundle is not None and bundle.records:
+            _close(bundle, journal, report, out)
+        elif bundle is not None:
+            bundle.discard()
+        bundle = None
+    except (OSError, BundleError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        report.error = (f"could not write to {target}: {why}; the records of the bundle being "
+                        "written stay in the outbox")
+    except JournalError as exc:  # the bundle is whole on the stick; the journal did not say so
+        report.error = (f"{report.bundles[-1].name if report.bundles else 'the bundle'} is on "
+                        f"the stick, but the journal could not mark its records exported "
+                        f"({exc}); they stay in the outbox, and a copy the intake gets twice "
+                        "counts once")
+    finally:
+        if bundle is not None:
+            bundle.discard()
+    return report
+
+
+def _close(bundle: _Bundle, journal: Journal, report: ExportReport,
+           out: TextIO | None) -> int:
+    """Finish ``bundle``, mark its records exported; the bytes it took on the stick."""
+    try:
+        path = bundle.finish()
+    except BaseException:
+        bundle.discard()
+        raise
+    size = path.stat().st_size
+    report.bundles.append(path)
+    report.bytes_written += size
+    marked = [r.id for r in bundle.records]
+    try:
+        journal.mark_exported(marked, path.name)
+    except IllegalStateChange:  # the uploader got a receipt meanwhile: that one is done
+        marked = [i for i in marked if _state(journal, i) in EXPORTABLE_STATES]
+        journal.mark_exported(marked, path.name)
+    for record_id in marked:
+        report.exported.append(record_id)
+        if out is not None:
+            print(f"exported {record_id}", file=out, flush=True)
+    return size
+
+
+def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool,
+                   out: TextIO, err: TextIO = sys.stderr) -> int:
+    """``kiosk queue export --to DIR [--again]``: 0 everything exported (or nothing to
+    export), 1 something was not (the stick full or failing, a payload unreadable), 2 no
+    such directory."""
+    verb = "kiosk queue export"
+    if not target.is_dir():
+        print(f"{verb}: no directory {target} (is the stick mounted? {MOUNT_HINT})", file=err)
+        return EXIT_CONFIG
+    if not os.access(target, os.W_OK | os.X_OK):
+        print(f"{verb}: cannot write to {target}: permission denied ({MOUNT_HINT})", file=err)
+        return EXIT_FAIL
+    waiting = exportable(journal, again=again)
+    if not waiting:
+        before = len(journal.records("exported"))
+        hint = (f" ({before} exported before and not yet acknowledged: --again writes them "
+                "once more)") if before and not again else ""
+        print(f"{verb}: nothing to export: no sealed record is waiting{hint}", file=err)
+        return EXIT_OK
+    report = export_records(journal, kiosk_id, target, again=again, out=out)
+    problems = bool(report.error or report.unreadable or report.did_not_fit)
+    if report.bundles:
+        names = ", ".join(p.name for p in report.bundles)
+        print(f"{verb}: wrote {len(report.exported)} records ({_size(report.bytes_written)}) "
+              f"to {target}: {names}. Take the stick to the central office "
+              f"(kiosk-intake import), then bring back its .receipts files: "
+              f"kiosk queue import {target}", file=err)
+    for record_id, why in report.unreadable:
+        print(f"{verb}: record {record_id} was not exported: {why} "
+              "(kiosk journal check says more)", file=err)
+    if report.did_not_fit:
+        free = shutil.disk_usage(target).free
+        print(f"{verb}: the stick is full ({_size(free)} free): {len(report.did_not_fit)} "
+              f"records did not fit (the oldest is {report.did_not_fit[0]}); run the export "
+              "again with another stick", file=err)
+    if report.error:
+        print(f"{verb}: {report.error}", file=err)
+    return EXIT_FAIL if problems else EXIT_OK
+
+
+def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: list[Path],
+                    *, out: TextIO, err: TextIO = sys.stderr) -> int:
+    """``kiosk queue import PATH...``: 0 when every receipt found acknowledged its record
+    (or had already), 1 when a file or receipt was unusable or the intake refused a record,
+    2 when a path does not exist or no receipts file is there."""
+    verb = "kiosk queue import"
+    try:
+        files = find_files(paths, RECEIPTS_SUFFIX)
+    except FileNotFoundError as exc:
+        print(f"{verb}: {exc} (is the stick mounted?)", file=err)
+        return EXIT_CONFIG
+    if not files:
+        where = ", ".join(str(p) for p in paths)
+        print(f"{verb}: no {RECEIPTS_SUFFIX} file in {where}: the central office writes one "
+              "beside each bundle it imports (kiosk-intake import)", file=err)
+        return EXIT_CONFIG
+    problems = acknowledged = already = 0
+    for path in files:
+        try:
+            receipts = load_receipts(path)
+        except (BundleError, OSError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            print(f"{verb}: {path}: {why}", file=err)
+            problems += 1
+            continue
+        if receipts.kiosk_id != kiosk_id:
+            print(f"{verb}: {path.name} is for kiosk {receipts.kiosk_id}, this is {kiosk_id}; "
+                  "left alone", file=err)
+            problems += 1
+            continue
+        for record_id, receipt in receipts.receipts.items():
+            outcome = _acknowledge(journal, kiosk_id, intake_key, record_id, receipt)
+            if outcome == "acknowledged":
+                acknowledged += 1
+                print(f"acknowledged {record_id}", file=out, flush=True)
+            elif outcome == "already":
+                already += 1
+            else:
+                problems += 1
+                print(f"{verb}: {path.name}: record {record_id}: {outcome}", file=err)
+        for record_id, refusal in receipts.refused.items():
+            if _state(journal, record_id) in ("acknowledged", "purged"):
+                continue  # refused once, received since
+            problems += 1
+            print(f"{verb}: {path.name}: the intake refused record {record_id} "
+                  f"[{refusal['code']}]: {refusal['reason']} (the record stays on this kiosk; "
+                  "once the cause is fixed, export it again with --again)", file=err)
+    noun = "file" if len(files) == 1 else "files"
+    print(f"{verb}: {acknowledged} records acknowledged from {len(files)} receipts {noun}"
+          + (f", {already} acknowledged before" if already else "")
+          + ("; each record's payload is deleted upload.retention_days after its receipt"
+             if acknowledged else ""), file=err)
+    return EXIT_FAIL if problems else EXIT_OK
+
+
+def _state(journal: Journal, record_id: str) -> str | None:
+    try:
+        return journal.record(record_id).state
+    except UnknownRecord:
+        return None
+
+
+def _acknowledge(journal: Journal, kiosk_id: str, intake_key: bytes, record_id: str,
+                 receipt: bytes) -> str:
+    """``acknowledged``, ``already``, or why the receipt was not used."""
+    try:
+        info = journal.record(record_id)
+    except UnknownRecord:
+        return "not in this kiosk's journal"
+    if info.state in ("acknowledged", "purged"):
+        return "already"
+    if info.state not in ("sealed", "uploading", "exported"):
+        return f"it is {info.state}, not waiting for a receipt (kiosk queue show {record_id})"
+    try:
+        digest = hashlib.sha256(packet_of(journal, info)).hexdigest()
+        verify_receipt(receipt, intake_key, kiosk_id=kiosk_id, record_id=record_id,
+                       packet_sha256=digest)
+        journal.acknowledge(record_id, receipt)
+    except SealingError as exc:  # ReceiptError included
+        return f"the receipt is not usable: {exc}"
+    except IllegalStateChange:
+        return "already" if _state(journal, record_id) in ("acknowledged", "purged") else (
+            "it moved on meanwhile")
+    except JournalError as exc:
+        return f"the journal could not take it: {exc}"
+    return "acknowledged"

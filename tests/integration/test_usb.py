@@ -1,0 +1,265 @@
+"""Records by USB stick (docs/usb.md): ``kiosk queue export`` writes bundles a stick can
+carry, never marking a record exported before its bundle is whole and read back;
+``kiosk queue import`` acknowledges only with receipts that verify. The kiosk's half, with
+receipts signed here by the site's own intake key exactly as ``kiosk-intake import`` signs
+them; the round trip through the intake is in ``test_usb_roundtrip.py``."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from kiosk.bundle import BundleReader, Receipts
+from kiosk.config import load_config
+from kiosk.journal import Journal
+from kiosk.receipts import IntakeKey, make_receipt, verify_receipt
+from kiosk.runtime import open_journal
+from kiosk.sealing import build_packet
+from kiosk.upload import usb
+from tests.conftest import KIOSK, kiosk_env
+from tests.upload_helpers import KIOSK_ID, Site, closed_port_url, demo_site_fixtures
+
+template, site, ids = demo_site_fixtures(4, seed=29)
+
+
+def kiosk(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KIOSK, "queue", *args], env=kiosk_env(site.config),
+                          capture_output=True, text=True, timeout=120)
+
+
+def states(site: Site) -> dict[str, str]:
+    with Journal.open_readonly(site.journal_path) as journal:
+        return {r.id: r.state for r in journal.records()}
+
+
+def packets(site: Site) -> dict[str, bytes]:
+    with Journal.open_readonly(site.journal_path) as journal:
+        return {r.id: build_packet(r.manifest, journal.step_blobs(r.id))
+                for r in journal.records() if r.manifest is not None}
+
+
+def sign_receipts(site: Site, bundle: Path) -> Path:
+    """What the central office writes beside ``bundle``: a receipt per packet."""
+    key = IntakeKey.load_or_create(site.intake_dir / "keys" / "intake.key")
+    receipts = Receipts(site.kiosk_id, bundle.name, "2026-12-01T05:00:00Z")
+    with BundleReader(bundle) as reader:
+        for entry in reader:
+            receipts.receipts[entry.record_id] = make_receipt(
+                key, site.kiosk_id, entry.record_id, reader.packet(entry).read(),
+                "2026-12-01T05:00:00Z")
+    path = bundle.with_suffix(".receipts")
+    path.write_bytes(receipts.dumps())
+    return path
+
+
+def visible(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_export_writes_a_whole_bundle_and_marks_its_records(site: Site, ids: list[str],
+                                                            tmp_path: Path) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    result = kiosk(site, "export", "--to", str(stick))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"exported {i}" for i in ids]
+    assert "kiosk queue import" in result.stderr  # what to do next
+    (bundle,) = stick.iterdir()
+    assert bundle.name.startswith(f"{KIOSK_ID}-") and bundle.suffix == ".ektp"
+    ours = packets(site)
+    with BundleReader(bundle) as reader:
+        assert [e.record_id for e in reader] == ids
+        for entry in reader:
+            assert reader.packet(entry).read() == ours[entry.record_id]
+    assert set(states(site).values()) == {"exported"}
+    # nothing waits now; the uploader leaves exported records to the stick
+    again = kiosk(site, "export", "--to", str(stick))
+    assert again.returncode == 0 and again.stdout == ""
+    assert "--again" in again.stderr
+    upload = subprocess.run([*KIOSK, "upload", "--once"], env=kiosk_env(site.configure(
+        closed_port_url())), capture_output=True, text=True, timeout=120)
+    assert upload.returncode == 0, upload.stderr
+    # a lost stick: --again writes them once more, beside (never over) the first bundle
+    lost = kiosk(site, "export", "--to", str(stick), "--again")
+    assert lost.returncode == 0, lost.stderr
+    assert lost.stdout.splitlines() == [f"exported {i}" for i in ids]
+    second = [p for p in stick.iterdir() if p != bundle]
+    assert len(second) == 1 and second[0].name.endswith("-2.ektp")
+    with Journal.open_readonly(site.journal_path) as journal:
+        events = [e.event for e in journal.audit_events(event="record_exported")]
+    assert len(events) == len(ids)
+
+
+def test_import_acknowledges_only_with_receipts_that_verify(site: Site, ids: list[str],
+                                                            tmp_path: Path) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "export", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.iterdir()
+    receipts_path = sign_receipts(site, bundle)
+    from kiosk.bundle import load_receipts
+
+    receipts = load_receipts(receipts_path)
+    # one receipt is for other bytes, one record the intake refused
+    other = make_receipt(IntakeKey.load_or_create(site.intake_dir / "keys" / "intake.key"),
+                         KIOSK_ID, ids[1], b"not this packet", "2026-12-01T05:00:00Z")
+    receipts.receipts[ids[1]] = other
+    del receipts.receipts[ids[2]]
+    receipts.refused[ids[2]] = {"code": "bad_signature", "reason": "the signature does not "
+                                "verify", "permanent": True}
+    receipts_path.write_bytes(receipts.dumps())
+    result = kiosk(site, "import", str(stick))
+    assert result.returncode == 1
+    assert sorted(result.stdout.splitlines()) == sorted(
+        f"acknowledged {i}" for i in (ids[0], ids[3]))
+    assert "different packet" in result.stderr and ids[1] in result.stderr
+    assert "refused record" in result.stderr and "[bad_signature]" in result.stderr
+    now = states(site)
+    assert [now[i] for i in ids] == ["acknowledged", "exported", "exported", "acknowledged"]
+    with Journal.open_readonly(site.journal_path) as journal:
+        ours = packets(site)
+        for record_id in (ids[0], ids[3]):
+            receipt = journal.receipt(record_id)
+            assert receipt is not None
+            verify_receipt(receipt, site.intake_key, kiosk_id=KIOSK_ID, record_id=record_id,
+                           packet_sha256=hashlib.sha256(ours[record_id]).hexdigest())
+    # the office fixes it and writes the file again: the rest are acknowledged, the first
+    # two are not counted twice
+    sign_receipts(site, bundle)
+    result = kiosk(site, "import", str(receipts_path))
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.splitlines()) == sorted(
+        f"acknowledged {i}" for i in (ids[1], ids[2]))
+    assert "2 acknowledged before" in result.stderr
+    assert set(states(site).values()) == {"acknowledged"}
+
+
+def test_import_refuses_what_is_not_for_this_kiosk(site: Site, ids: list[str],
+                                                   tmp_path: Path) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "import", str(tmp_path / "nothing")).returncode == 2
+    none = kiosk(site, "import", str(stick))
+    assert none.returncode == 2 and "kiosk-intake import" in none.stderr
+    foreign = Receipts("palu-02", "x.ektp", "now")
+    (stick / "x.receipts").write_bytes(foreign.dumps())
+    (stick / "y.receipts").write_bytes(b'{"format": 1, "kind": "ektp-rece')
+    result = kiosk(site, "import", str(stick))
+    assert result.returncode == 1
+    assert "is for kiosk palu-02" in result.stderr and "not JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert set(states(site).values()) == {"sealed"}
+
+
+def _open(site: Site) -> Journal:
+    return open_journal(load_config(site.config), owner=False)
+
+
+def test_a_full_stick_takes_the_oldest_records_that_fit(site: Site, ids: list[str],
+                                                        tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    sizes = {i: len(p) for i, p in packets(site).items()}
+    room = usb.STICK_MARGIN_BYTES + sum(sizes[i] for i in ids[:2]) + 40_000
+    real = usb.shutil.disk_usage
+    monkeypatch.setattr(usb.shutil, "disk_usage", lambda p: real(p)._replace(free=room))
+    out, err = io.StringIO(), io.StringIO()
+    with _open(site) as journal:
+        code = usb.export_command(journal, KIOSK_ID, stick, again=False, out=out, err=err)
+    assert code == 1
+    assert out.getvalue().splitlines() == [f"exported {i}" for i in ids[:2]]
+    assert "the stick is full" in err.getvalue() and ids[2] in err.getvalue()
+    assert [states(site)[i] for i in ids] == ["exported", "exported", "sealed", "sealed"]
+    assert len(visible(stick)) == 1
+    # nothing fits at all
+    monkeypatch.setattr(usb.shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    with _open(site) as journal:
+        code = usb.export_command(journal, KIOSK_ID, stick, again=False, out=out, err=err)
+    assert code == 1 and len(visible(stick)) == 1
+
+
+def test_a_failing_stick_marks_nothing_and_leaves_no_file(site: Site, ids: list[str],
+                                                         tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    calls = {"n": 0}
+    real_add = usb.BundleWriter.add
+
+    def add(self: usb.BundleWriter, *args: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.EIO, "Input/output error")
+        real_add(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(usb.BundleWriter, "add", add)
+    err = io.StringIO()
+    with _open(site) as journal:
+        code = usb.export_command(journal, KIOSK_ID, stick, again=False, out=io.StringIO(),
+                                  err=err)
+    assert code == 1 and "Input/output error" in err.getvalue()
+    assert set(states(site).values()) == {"sealed"}
+    assert list(stick.iterdir()) == []
+    monkeypatch.undo()
+
+    # a stick that reads back other bytes than were written
+    real_verify = usb._verify
+
+    def flip_then_verify(path: Path, record_ids: list[str]) -> None:
+        data = bytearray(path.read_bytes())
+        data[700] ^= 0x01  # inside the first packet
+        path.write_bytes(bytes(data))
+        real_verify(path, record_ids)
+
+    monkeypatch.setattr(usb, "_verify", flip_then_verify)
+    err = io.StringIO()
+    with _open(site) as journal:
+        code = usb.export_command(journal, KIOSK_ID, stick, again=False, out=io.StringIO(),
+                                  err=err)
+    assert code == 1 and "reads back different" in err.getvalue()
+    assert set(states(site).values()) == {"sealed"}
+    assert list(stick.iterdir()) == []
+
+
+def test_export_refuses_a_missing_directory(site: Site, tmp_path: Path) -> None:
+    result = kiosk(site, "export", "--to", str(tmp_path / "not-mounted"))
+    assert result.returncode == 2 and "is the stick mounted" in result.stderr
+
+
+def test_a_kill_at_any_instant_loses_nothing(site: Site, ids: list[str],
+                                            tmp_path: Path) -> None:
+    """SIGKILL ``kiosk queue export`` at random instants: a record is ``exported`` only
+    when a whole, named bundle on the stick holds exactly its packet; whatever the kills
+    left, the next export completes."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    rng = random.Random(29)
+    ours = packets(site)
+    for _ in range(6):
+        proc = subprocess.Popen([*KIOSK, "queue", "export", "--to", str(stick), "--again"],
+                                env=kiosk_env(site.config), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.2, 1.5))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        held: dict[str, bytes] = {}
+        for bundle in stick.glob("*.ektp"):
+            with BundleReader(bundle) as reader:  # a named bundle is always whole
+                held |= {e.record_id: reader.packet(e).read() for e in reader}
+        for record_id, state in states(site).items():
+            assert state in ("sealed", "exported")
+            if state == "exported":
+                assert held[record_id] == ours[record_id]
+    final = kiosk(site, "export", "--to", str(stick))
+    assert final.returncode == 0, final.stderr
+    assert set(states(site).values()) == {"exported"}
