@@ -40,11 +40,16 @@ class World:
         assert main(["register", "--data", str(self.data), "--kiosk", KIOSK,
                      "--key", self.device.public_bytes.hex()]) == 0
 
-    def packets(self, first: int, count: int) -> dict[str, bytes]:
+    def packets(self, first: int, count: int, portrait_bytes: int = 0) -> dict[str, bytes]:
+        """``count`` sealed records from seq ``first``; ``portrait_bytes``: that large a
+        portrait (a real record is 0.2-1 MB; the test records are a few KB)."""
+        record = dict(RECORD)
+        if portrait_bytes:
+            record["portrait"] = {"portrait.jpg": os.urandom(portrait_bytes)}
         out = {}
         for seq in range(first, first + count):
             record_meta = meta(seq, f"{seq:06x}")
-            out[record_meta.record_id] = seal(self.sealer, record_meta, RECORD)
+            out[record_meta.record_id] = seal(self.sealer, record_meta, record)
         return out
 
     def bundle(self, packets: dict[str, bytes], first: int, last: int,
@@ -214,7 +219,8 @@ def test_a_directory_of_bundles_one_cut_short(world: World,
 def test_two_bundles_in_a_directory_and_receipts_elsewhere(
         world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     world.register()
-    first, second = world.packets(1, 2), world.packets(3, 3)
+    # packets larger than the copy's block (1 MiB): streamed in pieces
+    first, second = world.packets(1, 2), world.packets(3, 3, portrait_bytes=2_500_000)
     one, two = world.bundle(first, 1, 2), world.bundle(second, 3, 5)
     out_dir = tmp_path / "receipts"
     out_dir.mkdir()
@@ -310,4 +316,37 @@ def test_import_with_postgresql(world: World, capsys: pytest.CaptureFixture[str]
     assert out[:3] == [f"received {rid}" for rid in packets]
     check_receipts(world, bundle, packets)
     assert world.stats("--db", pg_url)["received"] == 3
+    no_temporaries(world.data)
+
+
+def test_what_a_killed_import_left_the_next_one_completes(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """A kill after the packet was linked into place, before its receipt and row: the next
+    import stores nothing twice, signs the missing receipt, counts the record once; and a
+    staged copy the killed process left is swept."""
+    import subprocess
+    import sys
+
+    from intake import staging
+
+    world.register()
+    packets = world.packets(1, 2)
+    bundle = world.bundle(packets, 1, 2)
+    first, second = list(packets)
+    kiosk = world.data / "records" / KIOSK
+    kiosk.mkdir(parents=True)
+    (kiosk / f"{first}.pkt").write_bytes(packets[first])  # linked; no receipt, no row
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout)
+    left = staging.staged_name(kiosk / f"{second}.pkt").replace(f"-{os.getpid()}-",
+                                                                 f"-{gone}-")
+    (kiosk / left).write_bytes(packets[second][:100])  # a staged copy, half written
+    status, out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    # the first was on disk without its row: received now (its first row), counted once
+    assert out[:2] == [f"received {first}", f"received {second}"]
+    check_receipts(world, bundle, packets)
+    assert world.stored() == sorted(f"{rid}.{ext}" for rid in packets
+                                    for ext in ("pkt", "receipt"))
+    assert world.stats()["received"] == 2
     no_temporaries(world.data)
