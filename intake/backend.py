@@ -16,6 +16,9 @@ the tus server's per-upload ``locks``.
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,7 +27,36 @@ from resumable_upload.locks.base import LockBackend
 
 from intake.metadata import Metadata, SQLiteMetadata
 from intake.tus_storage import DurableSQLiteStorage
+from kiosk.errors import SealingError
 from kiosk.fsutil import make_dirs
+
+LOCK_NAME = "intake.lock"
+
+
+class DataDirBusy(SealingError):
+    """``DIR/intake.lock`` is held in a way that excludes us (the message says by whom)."""
+
+    def __init__(self, message: str, shared: bool) -> None:
+        super().__init__(message)
+        self.shared = shared
+
+
+def lock_data_dir(data: Path, shared: bool = False) -> int:
+    """Hold ``DIR/intake.lock`` for the process's life (the descriptor; closing it lets
+    go): exclusively (SQLite: one server, or one ``import``, per data directory) or shared
+    (PostgreSQL: any number, but no SQLite-mode one beside). Never waits: a lock held the
+    other way raises :class:`DataDirBusy`."""
+    fd = os.open(Path(data) / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise DataDirBusy(
+                f"a kiosk-intake serve without --db is using {data}" if shared else
+                f"another kiosk-intake serve is using {data}", shared) from exc
+        raise
+    return fd
 
 
 class Backend(Protocol):

@@ -13,12 +13,19 @@ Provisioning, in three commands (see README):
 Then ``kiosk-intake serve --data DIR`` receives uploads (``docs/upload.md``) and
 ``kiosk-intake stats --data DIR`` counts them. With ``--db postgresql://...`` (both
 commands) the metadata live in PostgreSQL and several ``serve`` processes share ``DIR``.
+``kiosk-intake import --data DIR PATH...`` takes in the sealed records a kiosk without a
+link carried here on a USB stick (bundles made by ``kiosk queue export``; a PATH is a bundle
+or a directory of them): each packet is checked and stored exactly as an upload is, and a
+receipts file goes back on the stick beside each bundle (or into ``--out``) for ``kiosk
+queue import`` (:mod:`intake.imports`, ``docs/usb.md``). Without ``--db`` it needs ``DIR`` to
+itself (stop ``serve`` first); with ``--db`` it runs beside the servers.
 ``keys init`` never replaces a key: run again, it only adds what is missing (an intake key
 pair for a directory made before receipts existed), and refuses when everything is already
 there.
 
-Exit status (:mod:`kiosk.core.exits`): 0 done; 1 failed (the reason on stderr); 2 a usage
-mistake (an option that cannot be used).
+Exit status (:mod:`kiosk.core.exits`): 0 done; 1 failed (the reason on stderr; ``import``:
+a record was refused or a bundle could not be read); 2 a usage mistake (an option that
+cannot be used; ``import``: a PATH that is not there, or no bundle in any).
 """
 
 from __future__ import annotations
@@ -225,6 +232,59 @@ def _stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _import(args: argparse.Namespace) -> int:
+    from intake.backend import DataDirBusy
+    from intake.imports import run
+    from intake.refusals import safe_text
+    from kiosk.bundle import BUNDLE_SUFFIX, find_files
+    from kiosk.errors import KeyFileMissing
+    from kiosk.logs import setup_logging
+
+    def fail(text: str) -> None:
+        print(f"kiosk-intake import: {text}", file=sys.stderr)
+
+    db = _db_url(args)
+    if db is False:
+        return EXIT_CONFIG
+    data = Path(args.data)
+    out = Path(args.out) if args.out else None
+    if out is not None and not out.is_dir():
+        fail(f"--out {out} is not a directory")
+        return EXIT_CONFIG
+    try:
+        bundles = find_files([Path(p) for p in args.paths], BUNDLE_SUFFIX)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+        return EXIT_CONFIG
+    if not bundles:
+        fail(f"no bundle (*{BUNDLE_SUFFIX}) in {' '.join(args.paths)}; give the bundles "
+             "`kiosk queue export` wrote, or the directory that holds them")
+        return EXIT_CONFIG
+    if not data.is_dir():
+        fail(f"{data} is not a directory; give --data the directory `kiosk-intake serve` "
+             f"uses (made by `kiosk-intake keys init --data {data}`)")
+        return EXIT_CONFIG
+    setup_logging("ERROR")  # every record's outcome is on stdout; a refusal is not an error
+    try:
+        ok = run(data, bundles, out, db or None, warn=fail)
+    except DataDirBusy as exc:
+        if exc.shared:
+            fail(f"a kiosk-intake serve without --db is running on {data}; stop it for the "
+                 "import (systemctl stop kiosk-intake) and import without --db")
+        else:
+            fail(f"kiosk-intake serve (or another import) is running on {data}; stop it for "
+                 "the import (systemctl stop kiosk-intake), or serve and import with --db "
+                 "so both can share it")
+        return EXIT_FAIL
+    except KeyFileMissing as exc:
+        fail(str(exc))
+        return EXIT_CONFIG
+    except Exception as exc:  # SealingError, OSError, sqlite3's and psycopg's errors
+        fail(f"{safe_text(exc, 500)}; what was stored stays stored: import again to finish")
+        return EXIT_FAIL
+    return EXIT_OK if ok else EXIT_FAIL
+
+
 def _port(text: str) -> int:
     """``--port``: a TCP port number, 0 (any free one) to 65535."""
     try:
@@ -284,6 +344,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     st.add_argument("--data", required=True, metavar="DIR")
     st.add_argument("--db", metavar="URL", help="the PostgreSQL database serve --db uses")
     st.add_argument("--json", action="store_true", help="one JSON object")
+    imp = sub.add_parser(
+        "import", help="take in sealed records carried by USB stick (kiosk queue export)",
+        description="Take in the sealed records of USB bundles (*.ektp, made by `kiosk queue "
+                    "export` on a kiosk without a link) exactly as uploads: the same checks, "
+                    "the same receipts. Each bundle's receipts file (*.receipts) is written "
+                    "beside it, for `kiosk queue import` on the kiosk. Exit status 0 when "
+                    "every record has its receipt, 1 when one was refused or a bundle could "
+                    "not be read, 2 for a usage mistake.")
+    imp.add_argument("--data", required=True, metavar="DIR",
+                     help="the intake's data directory (the one serve uses); without --db "
+                          "no serve may run on it meanwhile")
+    imp.add_argument("--db", metavar="URL",
+                     help="the PostgreSQL database serve --db uses (the import then runs "
+                          "beside the servers)")
+    imp.add_argument("--out", metavar="DIR2",
+                     help="write the receipts files here (default: beside each bundle, on "
+                          "the stick)")
+    imp.add_argument("paths", nargs="+", metavar="PATH",
+                     help="a bundle (.ektp), or a directory whose *.ektp files are imported")
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -298,6 +377,8 @@ def _run(args: argparse.Namespace) -> int:
         return _serve(args)
     if args.command == "stats":
         return _stats(args)
+    if args.command == "import":
+        return _import(args)
     if args.command == "revoke":
         return _revoke(args)
     return _register(args)

@@ -46,7 +46,7 @@ from kiosk.core.intake_api import (
     RefusalCode,
     refusal_body,
 )
-from kiosk.errors import SealingError
+from kiosk.errors import KeyFileMissing
 from kiosk.receipts import IntakeKey
 from kiosk.request_signing import (
     SIGNATURE_HEADER,
@@ -95,6 +95,18 @@ def refusal_json(refusal: Refusal) -> bytes:
     return refusal_body(refusal.reason, refusal.code, refusal.permanent)
 
 
+def load_keys(data: Path) -> tuple[bytes, IntakeKey]:
+    """The central private key (opens packets) and the intake key (signs receipts) of the
+    data directory ``data``; SealingError (:class:`~kiosk.errors.KeyFileMissing` for one
+    that is not there) saying which, and how to make it."""
+    central = load_central_private_key(data / "keys" / "central.key")
+    intake_key_path = data / "keys" / "intake.key"
+    if not intake_key_path.exists():
+        raise KeyFileMissing("intake key", intake_key_path,
+                             f"run `kiosk-intake keys init --data {data}` to add it")
+    return central, IntakeKey.load_or_create(intake_key_path)
+
+
 class Intake:
     """Everything one ``serve`` process owns: the tus server, its storage, the store."""
 
@@ -110,12 +122,7 @@ class Intake:
         # PostgreSQL: creating()): a quota's count and the row it adds go together
         self._creating = threading.Lock()
         self._sweeps = 0  # recover() calls so far
-        central = load_central_private_key(self.data / "keys" / "central.key")
-        intake_key_path = self.data / "keys" / "intake.key"
-        if not intake_key_path.exists():
-            raise SealingError(f"intake key {intake_key_path} is missing; run "
-                               f"`kiosk-intake keys init --data {self.data}` to add it")
-        intake_key = IntakeKey.load_or_create(intake_key_path)
+        central, intake_key = load_keys(self.data)
         self.backend = open_backend(self.data, db)  # SQLite in DIR, or PostgreSQL (--db)
         self.store = IntakeStore(self.data, central, intake_key,
                                  metadata=self.backend.metadata)

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import resource
@@ -57,6 +56,7 @@ import threading
 import time
 from pathlib import Path
 
+from intake.backend import lock_data_dir
 from intake.connections import MAX_CONNECTIONS, BoundedHTTPServer, BoundedHTTPServer6
 from intake.handler import IntakeHandler
 from intake.limits import MAX_UNFINISHED
@@ -71,22 +71,6 @@ log = logging.getLogger(__name__)
 RECOVER_EVERY_S = 5.0  # a sweep for uploads a stopped process completed but did not process
 THREAD_STACK_BYTES = 512 * 1024  # a connection's thread; 1,024 of them reserve 512 MiB of
 # address space, not memory
-
-
-def _lock_data_dir(data: Path, shared: bool = False) -> int:
-    """Hold ``DIR/intake.lock`` for the process's life: exclusively (SQLite: one server per
-    data directory) or shared (PostgreSQL: any number, but no SQLite-mode one beside)."""
-    fd = os.open(data / "intake.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise SealingError(
-                f"a kiosk-intake serve without --db is using {data}" if shared else
-                f"another kiosk-intake serve is using {data}") from exc
-        raise
-    return fd
 
 
 def listen_failure(host: str, port: int, exc: Exception) -> str:
@@ -133,7 +117,7 @@ def serve(data: Path, host: str = "127.0.0.1", port: int = 8700,
         if not data.is_dir():
             raise SealingError(f"{data} is not a directory; run `kiosk-intake keys init "
                                f"--data {data}` first")
-        lock_fd = _lock_data_dir(data, shared=db is not None)
+        lock_fd = lock_data_dir(data, shared=db is not None)
     except (SealingError, OSError) as exc:
         print(f"kiosk-intake: {exc}", file=sys.stderr)
         return EXIT_FAIL
