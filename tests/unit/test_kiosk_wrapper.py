@@ -112,6 +112,22 @@ def test_relative_file_arguments_still_name_the_files_typed(wrapper, tmp_path: P
                          f"[--out=/x.db] cwd={wrapper.data}")
 
 
+def test_usb_paths_still_name_the_stick_typed(wrapper, tmp_path: Path) -> None:
+    here = tmp_path / "media"
+    here.mkdir()
+    lines = wrapper(0, "queue", "export", "--to", "usb", cwd=here)
+    assert lines[-1] == f"kiosk [queue] [export] [--to] [{here}/usb] cwd={wrapper.data}"
+    lines = wrapper(0, "queue", "export", "--to=usb", "--again", cwd=here)
+    assert lines[-1] == f"kiosk [queue] [export] [--to={here}/usb] [--again] cwd={wrapper.data}"
+    lines = wrapper(0, "queue", "import", "usb", "--config", "k.toml", "/mnt/b.receipts",
+                    cwd=here)
+    assert lines[-1] == (f"kiosk [queue] [import] [{here}/usb] [--config] [{here}/k.toml] "
+                         f"[/mnt/b.receipts] cwd={wrapper.data}")
+    # only after `queue import`: other verbs' words are not paths
+    lines = wrapper(0, "queue", "show", "poso-01-0000001-a1b2c3", cwd=here)
+    assert lines[-1] == f"kiosk [queue] [show] [poso-01-0000001-a1b2c3] cwd={wrapper.data}"
+
+
 def test_without_the_data_directory_root_runs_it_in_tmp(wrapper, tmp_path: Path) -> None:
     lines = wrapper(0, "hw", "selftest", data_dir=False)
     assert [line.rsplit(" cwd=", 1)[1] for line in lines] == ["/tmp", "/tmp"]

@@ -1,0 +1,80 @@
+"""The whole USB path as field staff and the central office run it (docs/usb.md): the
+kiosk exports to a stick, the office imports the stick, the kiosk imports the receipts the
+office wrote on it; every record ends acknowledged with a receipt for the packet the intake
+stored, and the intake counts each record once, however often the stick goes round."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from kiosk.journal import Journal
+from tests.conftest import KIOSK, kiosk_env
+from tests.upload_helpers import (
+    INTAKE,
+    Site,
+    check_acknowledged,
+    demo_site_fixtures,
+    intake_env,
+    stats,
+)
+
+template, site, ids = demo_site_fixtures(3, seed=31)
+
+
+def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_stick_there_and_back_acknowledges_every_record(site: Site, ids: list[str],
+                                                          tmp_path: Path) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    env = kiosk_env(site.config)
+    export = run([*KIOSK, "queue", "export", "--to", str(stick)], env)
+    assert export.returncode == 0, export.stderr
+    # at the central office
+    office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
+    assert office.returncode == 0, office.stderr
+    assert [line for line in office.stdout.splitlines() if line.startswith("received")] == [
+        f"received {i}" for i in ids]
+    assert stats(site)["received"] == len(ids)
+    # back at the kiosk
+    back = run([*KIOSK, "queue", "import", str(stick)], env)
+    assert back.returncode == 0, back.stderr
+    assert back.stdout.splitlines() == [f"acknowledged {i}" for i in ids]
+    with Journal.open_readonly(site.journal_path) as journal:
+        assert sorted(check_acknowledged(site, journal)) == sorted(ids)
+    # the same stick imported twice at either end changes nothing and counts nothing twice
+    again = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
+    assert again.returncode == 0, again.stderr
+    assert stats(site)["received"] == len(ids)
+    twice = run([*KIOSK, "queue", "import", str(stick)], env)
+    assert twice.returncode == 0 and twice.stdout == ""
+    assert f"{len(ids)} acknowledged before" in twice.stderr
+
+
+def test_an_unregistered_kiosk_is_refused_then_taken_after_registering(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    env = kiosk_env(site.config)
+    assert run([*KIOSK, "queue", "export", "--to", str(stick)], env).returncode == 0
+    # the office never registered this kiosk: every record refused, the kiosk keeps them
+    devices = site.intake_dir / "devices"
+    registration = (devices / f"{site.kiosk_id}.json").read_bytes()
+    (devices / f"{site.kiosk_id}.json").unlink()
+    office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
+    assert office.returncode == 1
+    back = run([*KIOSK, "queue", "import", str(stick)], env)
+    assert back.returncode == 1 and "[unknown_kiosk]" in back.stderr
+    with Journal.open_readonly(site.journal_path) as journal:
+        assert {r.state for r in journal.records()} == {"exported"}
+    # registered, imported again: the receipts file is rewritten and the kiosk takes it
+    (devices / f"{site.kiosk_id}.json").write_bytes(registration)
+    office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
+    assert office.returncode == 0, office.stderr
+    back = run([*KIOSK, "queue", "import", str(stick)], env)
+    assert back.returncode == 0, back.stderr
+    with Journal.open_readonly(site.journal_path) as journal:
+        assert sorted(check_acknowledged(site, journal)) == sorted(ids)
