@@ -87,7 +87,8 @@ def describe_age(seconds: float) -> str:
 
 
 def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Finding]:
-    """The oldest unsent record's age against ``doctor.max_unsent_age_s``, then the records
+    """The oldest unsent record's age against ``doctor.max_unsent_age_s`` (and the records
+    exported to USB sticks, a warning once their receipts are that late), then the records
     the intake refused (kept until a maintainer requeues them)."""
     from kiosk.runtime import readonly_journal
 
@@ -101,12 +102,22 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
                 return
             outbox = journal.outbox()
             rejected = journal.records("rejected")
+            exported = journal.records("exported")
     except (JournalError, sqlite3.Error, OSError):
         yield skip("backlog", "not read: the journal does not open (see journal)")
         yield skip("rejected", "not read: the journal does not open (see journal)")
         return
-    if not outbox:
-        yield ok("backlog", "nothing waiting to be sent")
+    on_sticks, since = "", None
+    if exported:  # on their way by USB stick (docs/usb.md): not waiting to be sent
+        since = _age(min(r.updated_at for r in exported), now)
+        on_sticks = (f"{len(exported)} exported to USB, waiting for their receipts"
+                     + ("" if since is None else f" (the first for {describe_age(since)})"))
+    if not outbox and exported and since is not None and since > limit:
+        yield warn("backlog", f"nothing waiting to be sent; {on_sticks}",
+                   "bring the office's .receipts files back: `kiosk queue import DIR`; if the "
+                   "stick was lost, `kiosk queue export --to DIR --again`")
+    elif not outbox:
+        yield ok("backlog", "nothing waiting to be sent" + (f"; {on_sticks}" if on_sticks else ""))
     else:
         oldest = outbox[0]
         age = _age(oldest.created_at, now)
@@ -115,6 +126,8 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
             "has an unreadable time" if age is None else f"since {describe_age(age)}{approx}")
         if oldest.last_error:
             detail += f"; last error: {oldest.last_error}"
+        if on_sticks:
+            detail += f"; {on_sticks}"
         if age is not None and age > limit:
             yield fail("backlog", detail + f"; over doctor.max_unsent_age_s "
                        f"({describe_age(limit)})",

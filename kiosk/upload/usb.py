@@ -161,6 +161,28 @@ class _Bundle:
             self.path.unlink()
 
 
+def _sweep_partials(target: Path, kiosk_id: str) -> None:
+    """Remove the hidden files an export of this kiosk left on the stick when it was killed
+    (its process is gone), so a stick does not fill up with them."""
+    for path in target.glob(f".{kiosk_id}-export-*.partial"):
+        pid = path.name[len(kiosk_id) + len(".-export-"):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _verify(path: Path, record_ids: list[str]) -> None:
     """Read the bundle back and check every packet against its index (BundleError)."""
     with BundleReader(path) as bundle:
@@ -183,6 +205,7 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
     journal says so. Raises nothing for a stick that fails: ``report.error`` says why."""
     report = ExportReport()
     records = exportable(journal, again=again)
+    _sweep_partials(target, kiosk_id)
     free = shutil.disk_usage(target).free - STICK_MARGIN_BYTES
     bundle: _Bundle | None = None
     try:

@@ -260,6 +260,29 @@ def test_a_kill_at_any_instant_loses_nothing(site: Site, ids: list[str],
             assert state in ("sealed", "exported")
             if state == "exported":
                 assert held[record_id] == ours[record_id]
-    final = kiosk(site, "export", "--to", str(stick))
+    partial = stick / f".{KIOSK_ID}-export-999999999-0a1b2c3d.partial"
+    partial.write_bytes(b"what a killed export left")
+    final = kiosk(site, "export", "--to", str(stick), "--again")
     assert final.returncode == 0, final.stderr
     assert set(states(site).values()) == {"exported"}
+    assert not [p for p in stick.iterdir() if p.name.endswith(".partial")]
+
+
+def test_the_doctor_counts_records_on_sticks_and_warns_when_receipts_are_late(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from kiosk.doctor.journal import check_outbox
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "export", "--to", str(stick)).returncode == 0
+    config = load_config(site.config)
+    now = datetime.now(UTC)
+    backlog = next(f for f in check_outbox(config, now=now) if f.check == "backlog")
+    assert backlog.status == "ok"
+    assert f"{len(ids)} exported to USB, waiting for their receipts" in backlog.detail
+    late = next(f for f in check_outbox(config, now=now + timedelta(days=3))
+                if f.check == "backlog")
+    assert late.status == "warn" and "3.0 days" in late.detail
+    assert "kiosk queue import" in late.fix and "--again" in late.fix
