@@ -16,11 +16,13 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import Config
-from kiosk.core.exits import EXIT_OK
+from kiosk.config import Config, load_config, screen_config
+from kiosk.core.exits import EXIT_CONFIG, EXIT_OK
+from kiosk.errors import ConfigError
 from kiosk.screens.flow_screens import SCREEN_NAMES
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 SCREENS_DIR = Path(__file__).with_name("screens")
 ACCEPTANCE_POLL_S = 1.0  # the power-cut banner must show within seconds
 RUNTIME_RETRY_S = 10.0  # a device not ready at start: try again this often
+CONFIG_RECHECK_S = 5.0  # a configuration that did not load: read it again this often
 DEVICE_KINDS = ("fingerprint", "camera", "gpio")
 #: Seconds after a wipe before the last citizen's garbage is collected (if none began).
 GC_AFTER_WIPE_S = 1.0
@@ -75,9 +78,18 @@ def _prepare_kivy(config: Config) -> None:
     KivyConfig.set("input", "mouse", "mouse,disable_multitouch,disable_on_activity")
 
 
-def create_app(config: Config, *, open_runtime: bool = True) -> Any:
+def create_app(config: Config, *, open_runtime: bool = True, config_error: str = "",
+               config_fixed: Callable[[], bool] | None = None) -> Any:
     """The Kivy app (typed loosely: Kivy is imported lazily). ``open_runtime=False`` leaves
-    the journal and devices closed (screenshots of a kiosk that is not set up)."""
+    the journal and devices closed (screenshots of a kiosk that is not set up).
+
+    ``config_error``: the kiosk's configuration does not load (``config`` is then the
+    packaged defaults, for the screen's sizes only): the closed screen says so, with the
+    error as its technical detail, and nothing is opened. ``config_fixed`` is asked every
+    :data:`CONFIG_RECHECK_S`; once it says True the app stops (systemd starts it again, now
+    with the corrected configuration)."""
+    if config_error:
+        open_runtime = False
     from kiosk.screens.memory import fix_malloc_threshold, limit_malloc_arenas
 
     fix_malloc_threshold()  # before the window's and the workers' threads start
@@ -144,6 +156,15 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self.speech_on = self.speaker.enabled
             self.flow = Flow(self.bridge, self, settings=FlowSettings.from_config(config),
                              speaker=self.speaker, language=self.language)
+            if config_error:  # closed from the first frame: nothing can be opened
+                from kiosk.errors import NotAccepting, RefusalCategory
+
+                self.flow.runtime_failed(NotAccepting(config_error,
+                                                      RefusalCategory.CONFIGURATION))
+                self.flow.screen = "closed"
+                if config_fixed is not None:
+                    Clock.schedule_interval(lambda _dt: self._recheck_config(config_fixed),
+                                            CONFIG_RECHECK_S)
             self.screens = ScreenManager(transition=NoTransition())
             # Welcome and closed now, the steps one per frame after the first frame: the
             # kiosk shows its welcome sooner, and show() builds any step still missing.
@@ -331,6 +352,11 @@ def create_app(config: Config, *, open_runtime: bool = True) -> Any:
             self._refresh()
 
         # -- start-up and acceptance -----------------------------------------------------
+        def _recheck_config(self, fixed: Callable[[], bool]) -> None:
+            if fixed():
+                log.info("the configuration loads now: stopping, to start again with it")
+                self.stop()
+
         def _open_runtime(self, _dt: float = 0) -> None:
             def opened(runtime: Any, error: BaseException | None) -> None:
                 if error is not None:
@@ -398,3 +424,24 @@ def run_app(config: Config) -> int:
     app = create_app(config)
     app.run()
     return EXIT_OK
+
+
+def run_misconfigured(error: ConfigError, path: str | Path | None) -> int:
+    """``kiosk run`` when the configuration does not load: the closed screen, saying so to
+    the officer (the error as its technical detail), instead of a blank panel while systemd
+    restarts the unit every few seconds. It stops by itself once the file is corrected
+    (exit 0: systemd starts the kiosk again); closed before that, exit 2."""
+    fixed = {"now": False}
+
+    def config_fixed() -> bool:
+        try:
+            load_config(path)
+        except ConfigError:
+            return False
+        fixed["now"] = True
+        return True
+
+    app = create_app(screen_config(path), config_error=f"configuration error: {error}",
+                     config_fixed=config_fixed)
+    app.run()
+    return EXIT_OK if fixed["now"] else EXIT_CONFIG

@@ -111,7 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true",
                         help="a list of {check, ok, detail, fix, status}")
 
-    queue = sub.add_parser("queue", parents=[common], help="records waiting to be sent")
+    queue = sub.add_parser("queue", parents=[common],
+                           help="the records: list, show, retry; export to and import from a "
+                                "USB stick")
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
     qlist = queue_sub.add_parser("list", parents=[common], help="one line per record")
     qlist.add_argument("--json", action="store_true", help="a JSON list, one object a record")
@@ -263,6 +265,11 @@ def _run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"kiosk: configuration error: {exc}", file=sys.stderr)
+        if args.command == "run":  # the panel says so too, not a blank screen
+            setup_logging("INFO")
+            from kiosk.app import run_misconfigured
+
+            return run_misconfigured(exc, args.config)
         return EXIT_CONFIG
     # $KIOSK_LOG_LEVEL lets a maintainer turn on DEBUG for one command without editing files.
     level = os.environ.get("KIOSK_LOG_LEVEL", config["kiosk"]["log_level"]).upper()

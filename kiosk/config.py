@@ -356,6 +356,42 @@ def defaults() -> dict[str, dict[str, Any]]:
             for s, fields in SCHEMA.items()}
 
 
+#: What a kiosk whose configuration does not load still takes from its files, to draw the
+#: closed screen that says so: each value only when it is valid on its own.
+SCREEN_KEYS: tuple[tuple[str, str], ...] = (
+    ("ui", "fullscreen"), ("ui", "width"), ("ui", "height"), ("ui", "panel_mm"),
+    ("kiosk", "default_language"))
+
+
+def screen_config(path: str | Path | None = None, *,
+                  system_path: Path | None = None) -> Config:
+    """The packaged defaults, with the :data:`SCREEN_KEYS` the config files (as
+    :func:`load_config` finds them) set validly: for ``kiosk run`` when the configuration
+    does not load, so that the closed screen fills the panel it is on (the template's
+    ``fullscreen = true`` is in the very file that may be broken)."""
+    if system_path is None:
+        system_path = Path(os.environ.get("KIOSK_SYSTEM_CONFIG", SYSTEM_CONFIG))
+    merged = defaults()
+    user, _named_by = _user_config(path)
+    for layer_path in (system_path, user):
+        if layer_path is None:
+            continue
+        try:
+            layer = read_toml(layer_path)
+        except ConfigError:
+            continue  # missing, unreadable, not TOML: nothing to take from it
+        for section, key in SCREEN_KEYS:
+            if key not in layer.get(section, {}):
+                continue
+            value = layer[section][key]
+            try:
+                check(f"{section}.{key}", SCHEMA[section][key], value)
+            except ConfigError:
+                continue
+            merged[section][key] = value
+    return Config(merged, [])
+
+
 def _user_config(explicit: str | Path | None) -> tuple[Path | None, str]:
     """The user's config file and what named it (``--config`` or ``$KIOSK_CONFIG``)."""
     if explicit:

@@ -226,6 +226,7 @@ class RefusalCategory(StrEnum):
     POWER_SHUTDOWN = "power_shutdown"  # the power watcher is shutting the kiosk down
     DEVICE = "device"  # a device did not open at start-up
     STARTUP = "startup"  # any other start-up failure (sealing keys, ...)
+    CONFIGURATION = "configuration"  # the configuration file does not load
     INTERNAL = "internal"  # the acceptance check itself failed
 
 

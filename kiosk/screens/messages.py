@@ -141,6 +141,8 @@ CLOSED_SUMMARY = {
                                 "it."),
     RefusalCategory.DEVICE: N_("A device of the kiosk is not working."),
     RefusalCategory.STARTUP: N_("The kiosk could not start."),
+    RefusalCategory.CONFIGURATION: N_("The kiosk's settings are wrong. A maintainer must "
+                                      "correct them."),
     RefusalCategory.INTERNAL: N_("The kiosk's own check failed."),
 }
 #: A refusal of no known kind (a caller that gave none): the technical detail says why.

@@ -314,3 +314,21 @@ def test_a_missing_file_named_by_kiosk_config_says_so(
     monkeypatch.setenv("KIOSK_CONFIG", str(tmp_path / "gone.toml"))
     with pytest.raises(ConfigError, match=r"^\$KIOSK_CONFIG: .*gone.toml.* an existing TOML"):
         load_config(None, system_path=tmp_path / "none.toml")
+
+
+def test_screen_config_takes_the_valid_screen_keys_of_a_broken_file(tmp_path: Path) -> None:
+    """`kiosk run` with a config that does not load still fills the panel it is on."""
+    from kiosk.config import screen_config
+
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[kiosk]\ndefault_language = "en"\ncolour = "red"\n'
+                      '[ui]\nfullscreen = true\nwidth = 800\nheight = "480px"\n'
+                      'panel_mm = [155.0, 86.0]\n')
+    with pytest.raises(ConfigError):
+        load_config(broken, system_path=tmp_path / "none.toml")
+    config = screen_config(broken, system_path=tmp_path / "none.toml")
+    assert config["ui"]["fullscreen"] is True and config["ui"]["width"] == 800
+    assert config["ui"]["height"] == 800  # "480px" is not a height: the default stays
+    assert config["kiosk"]["default_language"] == "en"
+    broken.write_text("[ui\nfullscreen = true\n")  # not TOML at all: the defaults
+    assert screen_config(broken, system_path=tmp_path / "none.toml")["ui"]["fullscreen"] is False

@@ -44,6 +44,9 @@ SUMMARIES = {
     RefusalCategory.DEVICE: ("Salah satu perangkat kios tidak berfungsi.",
                              "A device of the kiosk is not working."),
     RefusalCategory.STARTUP: ("Kios gagal dijalankan.", "The kiosk could not start."),
+    RefusalCategory.CONFIGURATION: ("Pengaturan kios salah. Teknisi harus memperbaikinya.",
+                                    "The kiosk's settings are wrong. A maintainer must "
+                                    "correct them."),
     RefusalCategory.INTERNAL: ("Pemeriksaan internal kios gagal.",
                                "The kiosk's own check failed."),
 }
