@@ -5,6 +5,7 @@ check/export`` and ``kiosk metrics``: what the kiosk holds and does, for a maint
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -96,9 +97,16 @@ def _queue_retry(config: Config, args: argparse.Namespace) -> int:
 def _queue_usb(config: Config, args: argparse.Namespace) -> int:
     """``kiosk queue export --to DIR [--again]`` and ``kiosk queue import PATH...``: sealed
     records to a USB stick, receipts back (:mod:`kiosk.upload.usb`, docs/usb.md)."""
+    import logging
+
     from kiosk.errors import SealingError
     from kiosk.runtime import open_journal
     from kiosk.upload import usb
+
+    if os.environ.get("KIOSK_LOG_LEVEL", "").upper() != "DEBUG":
+        # one "exported"/"acknowledged" line per record on stdout says it; the journal's
+        # own line per state change would bury the summary (the audit trail keeps them)
+        logging.getLogger("kiosk.journal.states").setLevel(logging.WARNING)
 
     if args.queue_command == "export":
         with open_journal(config, owner=False) as journal:

@@ -66,7 +66,7 @@ from kiosk.sealing import build_packet
 __all__ = ["ExportReport", "export_records", "import_receipts"]
 
 #: Left free on the stick: the file system's own needs, and room for the receipts files.
-STICK_MARGIN_BYTES = 1024 * 1024
+STICK_MARGIN_BYTES = 256 * 1024
 _TAR_BLOCK = 512
 _TAR_END = 20 * _TAR_BLOCK  # the end-of-archive blocks and the record's padding, at most
 _INDEX_ENTRY_BYTES = 200  # one line of the index, with room
