@@ -136,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     qexport.add_argument("--again", action="store_true",
                          help="also the records exported before and not yet acknowledged "
                               "(a stick was lost)")
+    qexport.add_argument("--local", action="store_true",
+                         help="DIR is on the kiosk's own disk on purpose (without it, that is "
+                              "refused: an empty mount point is not a stick)")
     qimport = queue_sub.add_parser(
         "import", parents=[common],
         help="acknowledge records with the .receipts files the central office wrote on "

@@ -243,6 +243,10 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     if upload["pending"]:
         why = f" (last error: {escape(upload['last_error'])})" if upload["last_error"] else ""
         console.print(f"waiting to upload: {upload['pending']}{why}")
+    exported = status["records"].get("exported", 0)
+    if exported:
+        console.print(f"on USB sticks, waiting for their receipts: {exported} (kiosk queue "
+                      "import DIR reads the office's .receipts files)", markup=False)
     if upload.get("in_flight"):
         console.print(describe_in_flight(upload["in_flight"]))
     power = status["power"]

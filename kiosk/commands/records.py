@@ -111,7 +111,8 @@ def _queue_usb(config: Config, args: argparse.Namespace) -> int:
     if args.queue_command == "export":
         with open_journal(config, owner=False) as journal:
             return usb.export_command(journal, config.kiosk_id, args.to, again=args.again,
-                                      out=sys.stdout)
+                                      out=sys.stdout, data_dir=config.data_dir,
+                                      local=args.local)
     from kiosk.receipts import load_intake_public_key
 
     verb = "kiosk queue import"

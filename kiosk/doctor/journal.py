@@ -107,17 +107,17 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
         yield skip("backlog", "not read: the journal does not open (see journal)")
         yield skip("rejected", "not read: the journal does not open (see journal)")
         return
-    on_sticks, since = "", None
+    on_sticks, late_sticks = "", False
     if exported:  # on their way by USB stick (docs/usb.md): not waiting to be sent
         since = _age(min(r.updated_at for r in exported), now)
         on_sticks = (f"{len(exported)} exported to USB, waiting for their receipts"
                      + ("" if since is None else f" (the first for {describe_age(since)})"))
-    if not outbox and exported and since is not None and since > limit:
-        yield warn("backlog", f"nothing waiting to be sent; {on_sticks}",
-                   "bring the office's .receipts files back: `kiosk queue import DIR`; if the "
-                   "stick was lost, `kiosk queue export --to DIR --again`")
-    elif not outbox:
-        yield ok("backlog", "nothing waiting to be sent" + (f"; {on_sticks}" if on_sticks else ""))
+        late_sticks = since is not None and since > limit
+    sticks_fix = ("bring the office's .receipts files back: `kiosk queue import DIR`; if the "
+                  "stick was lost, `kiosk queue export --to DIR --again`")
+    if not outbox:
+        detail = "nothing waiting to be sent" + (f"; {on_sticks}" if on_sticks else "")
+        yield warn("backlog", detail, sticks_fix) if late_sticks else ok("backlog", detail)
     else:
         oldest = outbox[0]
         age = _age(oldest.created_at, now)
@@ -132,7 +132,10 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
             yield fail("backlog", detail + f"; over doctor.max_unsent_age_s "
                        f"({describe_age(limit)})",
                        "see the intake and registration lines above; is the uploader running "
-                       "(`systemctl status kiosk-upload`)? `kiosk upload --once` sends now")
+                       "(`systemctl status kiosk-upload`)? `kiosk upload --once` sends now"
+                       + (f"; for the records on sticks: {sticks_fix}" if late_sticks else ""))
+        elif late_sticks:
+            yield warn("backlog", detail, sticks_fix)
         else:
             yield ok("backlog", detail)
     if rejected:

@@ -220,6 +220,11 @@ class Uploader(ReceiptCheck, TusTransfer):
         """
         passes = 1 + max(0, self.settings.retries)
         waiting = len(self.journal.outbox())
+        on_sticks = self.journal.counts().get("exported", 0)
+        if on_sticks:  # not sent: a stick carries them (docs/usb.md)
+            log.info("%d exported %s not sent: on USB sticks, waiting for the office's "
+                     "receipts (kiosk queue import)", on_sticks,
+                     "record" if on_sticks == 1 else "records")
         if waiting:  # said first: a silent intake leaves the next line timeout_s away
             log.info("%d %s to send to %s (up to %d %s; each request waits up to %g s "
                      "for an answer)", waiting, "record" if waiting == 1 else "records",

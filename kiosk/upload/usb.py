@@ -270,18 +270,46 @@ def _close(bundle: _Bundle, journal: Journal, report: ExportReport,
     return size
 
 
-def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool,
-                   out: TextIO, err: TextIO = sys.stderr) -> int:
-    """``kiosk queue export --to DIR [--again]``: 0 everything exported (or nothing to
-    export), 1 something was not (the stick full or failing, a payload unreadable), 2 no
-    such directory."""
-    verb = "kiosk queue export"
+def shown(path: Path | str) -> str:
+    """A path from a stick as it may be printed: no control characters (a file named with
+    terminal escapes must not drive the maintainer's terminal)."""
+    return "".join(c if c.isprintable() else "?" for c in str(path))
+
+
+def target_refusal(target: Path, data_dir: Path | None, *, local: bool) -> tuple[int, str]:
+    """(exit status, why) when ``target`` cannot take bundles, else (0, "")."""
     if not target.is_dir():
-        print(f"{verb}: no directory {target} (is the stick mounted? {MOUNT_HINT})", file=err)
-        return EXIT_CONFIG
+        return EXIT_CONFIG, f"no directory {shown(target)} (is the stick mounted? {MOUNT_HINT})"
+    if data_dir is not None and not local:
+        try:
+            same = target.stat().st_dev == data_dir.stat().st_dev
+        except OSError:
+            same = False
+        if same:  # an empty mount point: the "stick" would be the kiosk's own disk
+            return EXIT_CONFIG, (f"{shown(target)} is on the kiosk's own disk, not a stick: is "
+                                 f"the stick mounted there? ({MOUNT_HINT}; --local writes to "
+                                 "the kiosk's disk on purpose)")
+    if os.statvfs(target).f_flag & os.ST_RDONLY:
+        return EXIT_FAIL, (f"{shown(target)} is read-only: the stick's write-protect switch, or "
+                           "the kernel remounted it read-only after errors (check it with "
+                           "fsck.vfat on another machine)")
     if not os.access(target, os.W_OK | os.X_OK):
-        print(f"{verb}: cannot write to {target}: permission denied ({MOUNT_HINT})", file=err)
-        return EXIT_FAIL
+        return EXIT_FAIL, f"cannot write to {shown(target)}: permission denied ({MOUNT_HINT})"
+    return 0, ""
+
+
+def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool,
+                   out: TextIO, err: TextIO = sys.stderr, data_dir: Path | None = None,
+                   local: bool = False) -> int:
+    """``kiosk queue export --to DIR [--again] [--local]``: 0 everything exported (or
+    nothing to export), 1 something was not (the stick full, read-only or failing, a payload
+    unreadable), 2 no such directory, or one on the kiosk's own disk (``data_dir``'s)
+    without ``local``."""
+    verb = "kiosk queue export"
+    status, why = target_refusal(target, data_dir, local=local)
+    if status:
+        print(f"{verb}: {why}", file=err)
+        return status
     waiting = exportable(journal, again=again)
     if not waiting:
         before = len(journal.records("exported"))
@@ -326,20 +354,20 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
         print(f"{verb}: no {RECEIPTS_SUFFIX} file in {where}: the central office writes one "
               "beside each bundle it imports (kiosk-intake import)", file=err)
         return EXIT_CONFIG
-    problems = acknowledged = already = 0
+    problems = acknowledged = already = ours = 0
     for path in files:
         try:
             receipts = load_receipts(path)
         except (BundleError, OSError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            print(f"{verb}: {path}: {why}", file=err)
+            print(f"{verb}: {shown(path)}: {shown(why)}", file=err)
             problems += 1
             continue
-        if receipts.kiosk_id != kiosk_id:
-            print(f"{verb}: {path.name} is for kiosk {receipts.kiosk_id}, this is {kiosk_id}; "
-                  "left alone", file=err)
-            problems += 1
+        if receipts.kiosk_id != kiosk_id:  # a stick several kiosks share
+            print(f"{verb}: {shown(path.name)} is for kiosk {receipts.kiosk_id}; left alone",
+                  file=err)
             continue
+        ours += 1
         for record_id, receipt in receipts.receipts.items():
             outcome = _acknowledge(journal, kiosk_id, intake_key, record_id, receipt)
             if outcome == "acknowledged":
@@ -349,16 +377,28 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
                 already += 1
             else:
                 problems += 1
-                print(f"{verb}: {path.name}: record {record_id}: {outcome}", file=err)
+                print(f"{verb}: {shown(path.name)}: record {record_id}: {outcome}", file=err)
         for record_id, refusal in receipts.refused.items():
-            if _state(journal, record_id) in ("acknowledged", "purged"):
+            state = _state(journal, record_id)
+            if state in ("acknowledged", "purged"):
                 continue  # refused once, received since
             problems += 1
-            print(f"{verb}: {path.name}: the intake refused record {record_id} "
-                  f"[{refusal['code']}]: {refusal['reason']} (the record stays on this kiosk; "
-                  "once the cause is fixed, export it again with --again)", file=err)
-    noun = "file" if len(files) == 1 else "files"
-    print(f"{verb}: {acknowledged} records acknowledged from {len(files)} receipts {noun}"
+            if state is None:
+                hint = "it is not a record of this kiosk's journal"
+            elif refusal["code"] == "unknown_kiosk":
+                hint = ("the record stays on this kiosk; the office registers this kiosk "
+                        "(kiosk-intake register), then imports the same stick again")
+            else:
+                hint = ("the record stays on this kiosk; once the cause is fixed, export it "
+                        "again with --again")
+            print(f"{verb}: {shown(path.name)}: the intake refused record {record_id} "
+                  f"[{shown(refusal['code'])}]: {shown(refusal['reason'])} ({hint})", file=err)
+    if not ours:
+        print(f"{verb}: no receipts file for kiosk {kiosk_id} among {len(files)} found",
+              file=err)
+        return EXIT_FAIL
+    noun = "file" if ours == 1 else "files"
+    print(f"{verb}: {acknowledged} records acknowledged from {ours} receipts {noun}"
           + (f", {already} acknowledged before" if already else "")
           + ("; each record's payload is deleted upload.retention_days after its receipt"
              if acknowledged else ""), file=err)

@@ -69,7 +69,7 @@ def test_export_writes_a_whole_bundle_and_marks_its_records(site: Site, ids: lis
                                                             tmp_path: Path) -> None:
     stick = tmp_path / "stick"
     stick.mkdir()
-    result = kiosk(site, "export", "--to", str(stick))
+    result = kiosk(site, "export", "--local", "--to", str(stick))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"exported {i}" for i in ids]
     assert "kiosk queue import" in result.stderr  # what to do next
@@ -82,14 +82,14 @@ def test_export_writes_a_whole_bundle_and_marks_its_records(site: Site, ids: lis
             assert reader.packet(entry).read() == ours[entry.record_id]
     assert set(states(site).values()) == {"exported"}
     # nothing waits now; the uploader leaves exported records to the stick
-    again = kiosk(site, "export", "--to", str(stick))
+    again = kiosk(site, "export", "--local", "--to", str(stick))
     assert again.returncode == 0 and again.stdout == ""
     assert "--again" in again.stderr
     upload = subprocess.run([*KIOSK, "upload", "--once"], env=kiosk_env(site.configure(
         closed_port_url())), capture_output=True, text=True, timeout=120)
     assert upload.returncode == 0, upload.stderr
     # a lost stick: --again writes them once more, beside (never over) the first bundle
-    lost = kiosk(site, "export", "--to", str(stick), "--again")
+    lost = kiosk(site, "export", "--local", "--to", str(stick), "--again")
     assert lost.returncode == 0, lost.stderr
     assert lost.stdout.splitlines() == [f"exported {i}" for i in ids]
     second = [p for p in stick.iterdir() if p != bundle]
@@ -103,7 +103,7 @@ def test_import_acknowledges_only_with_receipts_that_verify(site: Site, ids: lis
                                                             tmp_path: Path) -> None:
     stick = tmp_path / "stick"
     stick.mkdir()
-    assert kiosk(site, "export", "--to", str(stick)).returncode == 0
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
     (bundle,) = stick.iterdir()
     receipts_path = sign_receipts(site, bundle)
     from kiosk.bundle import load_receipts
@@ -123,6 +123,7 @@ def test_import_acknowledges_only_with_receipts_that_verify(site: Site, ids: lis
         f"acknowledged {i}" for i in (ids[0], ids[3]))
     assert "different packet" in result.stderr and ids[1] in result.stderr
     assert "refused record" in result.stderr and "[bad_signature]" in result.stderr
+    assert "export it again with --again" in result.stderr
     now = states(site)
     assert [now[i] for i in ids] == ["acknowledged", "exported", "exported", "acknowledged"]
     with Journal.open_readonly(site.journal_path) as journal:
@@ -156,8 +157,18 @@ def test_import_refuses_what_is_not_for_this_kiosk(site: Site, ids: list[str],
     result = kiosk(site, "import", str(stick))
     assert result.returncode == 1
     assert "is for kiosk palu-02" in result.stderr and "not JSON" in result.stderr
+    assert "no receipts file for kiosk test-01" in result.stderr
     assert "Traceback" not in result.stderr
     assert set(states(site).values()) == {"sealed"}
+    # a stick several kiosks share: the others' files are left alone, not an error
+    (stick / "y.receipts").unlink()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.glob("*.ektp")
+    sign_receipts(site, bundle)
+    result = kiosk(site, "import", str(stick))
+    assert result.returncode == 0, result.stderr
+    assert "palu-02; left alone" in result.stderr
+    assert set(states(site).values()) == {"acknowledged"}
 
 
 def _open(site: Site) -> Journal:
@@ -231,9 +242,33 @@ def test_a_failing_stick_marks_nothing_and_leaves_no_file(site: Site, ids: list[
     assert list(stick.iterdir()) == []
 
 
-def test_export_refuses_a_missing_directory(site: Site, tmp_path: Path) -> None:
+def test_export_refuses_what_is_not_a_writable_stick(site: Site, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     result = kiosk(site, "export", "--to", str(tmp_path / "not-mounted"))
     assert result.returncode == 2 and "is the stick mounted" in result.stderr
+    # an empty mount point is a directory of the kiosk's own disk: not taken for a stick
+    mount_point = tmp_path / "usb"
+    mount_point.mkdir()
+    result = kiosk(site, "export", "--to", str(mount_point))
+    assert result.returncode == 2, result.stderr
+    assert "on the kiosk's own disk" in result.stderr and "--local" in result.stderr
+    assert list(mount_point.iterdir()) == [] and set(states(site).values()) == {"sealed"}
+    # a stick mounted read-only (its switch, or remounted after errors)
+    real = os.statvfs
+
+    class ReadOnly:
+        def __init__(self, path: object) -> None:
+            self._real = real(path)  # type: ignore[arg-type]
+            self.f_flag = self._real.f_flag | os.ST_RDONLY
+
+    monkeypatch.setattr(usb.os, "statvfs", ReadOnly)
+    err = io.StringIO()
+    with _open(site) as journal:
+        code = usb.export_command(journal, KIOSK_ID, mount_point, again=False,
+                                  out=io.StringIO(), err=err)
+    assert code == 1 and "is read-only" in err.getvalue()
+    # a file name with terminal escapes is printed without them
+    assert usb.shown(tmp_path / "\x1b[2Jx") == f"{tmp_path}/?[2Jx"
 
 
 def test_a_kill_at_any_instant_loses_nothing(site: Site, ids: list[str],
@@ -246,7 +281,8 @@ def test_a_kill_at_any_instant_loses_nothing(site: Site, ids: list[str],
     rng = random.Random(29)
     ours = packets(site)
     for _ in range(6):
-        proc = subprocess.Popen([*KIOSK, "queue", "export", "--to", str(stick), "--again"],
+        proc = subprocess.Popen([*KIOSK, "queue", "export", "--local", "--to", str(stick),
+                                 "--again"],
                                 env=kiosk_env(site.config), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.2, 1.5))
@@ -262,7 +298,7 @@ def test_a_kill_at_any_instant_loses_nothing(site: Site, ids: list[str],
                 assert held[record_id] == ours[record_id]
     partial = stick / f".{KIOSK_ID}-export-999999999-0a1b2c3d.partial"
     partial.write_bytes(b"what a killed export left")
-    final = kiosk(site, "export", "--to", str(stick), "--again")
+    final = kiosk(site, "export", "--local", "--to", str(stick), "--again")
     assert final.returncode == 0, final.stderr
     assert set(states(site).values()) == {"exported"}
     assert not [p for p in stick.iterdir() if p.name.endswith(".partial")]
@@ -276,7 +312,7 @@ def test_the_doctor_counts_records_on_sticks_and_warns_when_receipts_are_late(
 
     stick = tmp_path / "stick"
     stick.mkdir()
-    assert kiosk(site, "export", "--to", str(stick)).returncode == 0
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
     config = load_config(site.config)
     now = datetime.now(UTC)
     backlog = next(f for f in check_outbox(config, now=now) if f.check == "backlog")
@@ -286,3 +322,11 @@ def test_the_doctor_counts_records_on_sticks_and_warns_when_receipts_are_late(
                 if f.check == "backlog")
     assert late.status == "warn" and "3.0 days" in late.detail
     assert "kiosk queue import" in late.fix and "--again" in late.fix
+    # the team enrolls on after the export: a record waits to be sent, the stick is late
+    enrolled = subprocess.run([*KIOSK, "demo", "--citizens", "1"], env=kiosk_env(site.config),
+                              capture_output=True, text=True, timeout=120)
+    assert enrolled.returncode == 0, enrolled.stderr
+    both = next(f for f in check_outbox(config, now=now + timedelta(days=3))
+                if f.check == "backlog")
+    assert both.status in ("warn", "fail") and "exported to USB" in both.detail
+    assert "kiosk queue import" in both.fix

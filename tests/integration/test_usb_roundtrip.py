@@ -31,7 +31,7 @@ def test_a_stick_there_and_back_acknowledges_every_record(site: Site, ids: list[
     stick = tmp_path / "stick"
     stick.mkdir()
     env = kiosk_env(site.config)
-    export = run([*KIOSK, "queue", "export", "--to", str(stick)], env)
+    export = run([*KIOSK, "queue", "export", "--local", "--to", str(stick)], env)
     assert export.returncode == 0, export.stderr
     # at the central office
     office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
@@ -59,7 +59,7 @@ def test_an_unregistered_kiosk_is_refused_then_taken_after_registering(
     stick = tmp_path / "stick"
     stick.mkdir()
     env = kiosk_env(site.config)
-    assert run([*KIOSK, "queue", "export", "--to", str(stick)], env).returncode == 0
+    assert run([*KIOSK, "queue", "export", "--local", "--to", str(stick)], env).returncode == 0
     # the office never registered this kiosk: every record refused, the kiosk keeps them
     devices = site.intake_dir / "devices"
     registration = (devices / f"{site.kiosk_id}.json").read_bytes()
@@ -68,6 +68,7 @@ def test_an_unregistered_kiosk_is_refused_then_taken_after_registering(
     assert office.returncode == 1
     back = run([*KIOSK, "queue", "import", str(stick)], env)
     assert back.returncode == 1 and "[unknown_kiosk]" in back.stderr
+    assert "the office registers this kiosk" in back.stderr  # not "export it again"
     with Journal.open_readonly(site.journal_path) as journal:
         assert {r.state for r in journal.records()} == {"exported"}
     # registered, imported again: the receipts file is rewritten and the kiosk takes it
