@@ -270,16 +270,21 @@ def _import(args: argparse.Namespace) -> int:
     except DataDirBusy as exc:
         if exc.shared:
             fail(f"a kiosk-intake serve without --db is running on {data}; stop it for the "
-                 "import (systemctl stop kiosk-intake) and import without --db")
+                 "import and import without --db")
         else:
             fail(f"kiosk-intake serve (or another import) is running on {data}; stop it for "
-                 "the import (systemctl stop kiosk-intake), or serve and import with --db "
-                 "so both can share it")
+                 "the import, or serve and import with --db so both can share it")
         return EXIT_FAIL
     except KeyFileMissing as exc:
-        fail(str(exc))
+        # never "run keys init" here: in a mistyped --data it would make a new central key
+        fail(f"{data} is not an intake's data directory ({exc.problem}); "
+             "give --data the directory `kiosk-intake serve` uses")
         return EXIT_CONFIG
-    except Exception as exc:  # SealingError, OSError, sqlite3's and psycopg's errors
+    except OSError as exc:  # a full or failing disk under DIR
+        fail(f"{exc.strerror or safe_text(exc, 300)} ({safe_text(exc.filename or data, 200)});"
+             " what was stored stays stored: import again to finish")
+        return EXIT_FAIL
+    except Exception as exc:  # SealingError, sqlite3's and psycopg's errors
         fail(f"{safe_text(exc, 500)}; what was stored stays stored: import again to finish")
         return EXIT_FAIL
     return EXIT_OK if ok else EXIT_FAIL

@@ -91,7 +91,7 @@ def _now() -> str:
 
 
 def _size(count: int) -> str:
-    return f"{count / 2**20:.1f} MiB"
+    return f"{count / 2**20:.2f} MiB" if count < 2**20 else f"{count / 2**20:.1f} MiB"
 
 
 def _tar_bytes(length: int) -> int:
@@ -330,9 +330,10 @@ def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool
               "(kiosk journal check says more)", file=err)
     if report.did_not_fit:
         free = shutil.disk_usage(target).free
-        print(f"{verb}: the stick is full ({_size(free)} free): {len(report.did_not_fit)} "
-              f"records did not fit (the oldest is {report.did_not_fit[0]}); run the export "
-              "again with another stick", file=err)
+        print(f"{verb}: the stick is full ({_size(free)} free, of which "
+              f"{_size(STICK_MARGIN_BYTES)} is kept for the file system and the receipts): "
+              f"{len(report.did_not_fit)} records did not fit (the oldest is "
+              f"{report.did_not_fit[0]}); run the export again with another stick", file=err)
     if report.error:
         print(f"{verb}: {report.error}", file=err)
     return EXIT_FAIL if problems else EXIT_OK

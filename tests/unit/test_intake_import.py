@@ -253,7 +253,10 @@ def test_usage_mistakes_exit_2(world: World, capsys: pytest.CaptureFixture[str],
     status, _out, err = run_import(capsys, "--data", str(tmp_path / "nowhere"), str(bundle))
     assert status == 2 and "is not a directory" in err
     status, _out, err = run_import(capsys, "--data", str(empty), str(bundle))
-    assert status == 2 and "central private key" in err and "keys init" in err
+    # a mistyped --data is named; never "keys init" there (a new central key in the wrong
+    # directory would open nothing)
+    assert status == 2 and "not an intake's data directory" in err and "keys init" not in err
+    assert "central.key is missing" in err
     assert not (empty / "intake.lock").exists()  # not an intake's: nothing made there
     status, _out, err = run_import(capsys, "--data", str(world.data), "--db", "sqlite:///x",
                                    str(bundle))
@@ -272,7 +275,7 @@ def test_a_running_sqlite_server_keeps_the_import_out(
         os.close(fd)
     assert (status, out) == (1, [])
     assert err == (f"kiosk-intake import: kiosk-intake serve (or another import) is running "
-                   f"on {world.data}; stop it for the import (systemctl stop kiosk-intake), "
+                   f"on {world.data}; stop it for the import, "
                    "or serve and import with --db so both can share it\n")
     assert world.stored() == []
     assert not (world.stick / receipts_name(bundle.name)).exists()
