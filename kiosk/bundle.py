@@ -367,8 +367,14 @@ def _refusal(value: object) -> dict[str, Any] | None:
     if not isinstance(code, str) or not isinstance(reason, str) or not isinstance(
             permanent, bool):
         return None
-    printable = "".join(c if c.isprintable() else " " for c in reason[:MAX_REASON_CHARS])
-    return {"code": code[:40], "reason": printable, "permanent": permanent}
+    return {"code": _printable(code, 40), "reason": _printable(reason, MAX_REASON_CHARS),
+            "permanent": permanent}
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the unprintable ones (ESC...) made spaces: the
+    kiosk prints a refusal's code and reason on the maintainer's terminal."""
+    return "".join(c if c.isprintable() else " " for c in text[:limit])
 
 
 def load_receipts(path: Path) -> Receipts:

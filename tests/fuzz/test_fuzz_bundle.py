@@ -515,6 +515,23 @@ def test_load_receipts_on_damaged_files(signed: Signed, data: st.DataObject) -> 
 
 
 @fuzz(100)
+@given(code=st.text(max_size=60), reason=st.text(max_size=400))
+# ESC sequences in the code reached the maintainer's terminal before the fix (the reason's
+# were already blanked): kiosk queue import prints "[code]: reason".
+@example(code="\x1b]0;owned\x07\x1b[2J", reason="ok")
+@example(code="bad_signature", reason="\x1b[31mred\u202e\n")
+def test_a_refusal_reaches_the_terminal_printable(signed: Signed, code: str,
+                                                  reason: str) -> None:
+    body = json.loads(signed.raw)
+    body["refused"][rid(4)] = {"code": code, "reason": reason, "permanent": False}
+    loaded = load(json.dumps(body).encode())
+    assert loaded is not None
+    refusal = loaded.refused[rid(4)]
+    assert refusal["code"].isprintable() and refusal["reason"].isprintable()
+    assert len(refusal["code"]) <= 40 and len(refusal["reason"]) <= 300
+
+
+@fuzz(100)
 @given(garbage=st.one_of(st.binary(max_size=300), damaged(make_receipt(
     IntakeKey.generate(), KIOSK, rid(1), PACKETS[rid(1)], "2026-12-01T05:00:00Z"))),
     value=st.one_of(json_value, st.text(max_size=40)))
