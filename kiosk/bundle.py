@@ -37,6 +37,7 @@ import base64
 import binascii
 import io
 import json
+import os
 import tarfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -188,6 +189,33 @@ class BundleWriter:
         self._tar.close()
 
 
+#: Member types tarfile reads by loading their declared size whole and parsing it: pax and
+#: GNU long-name and sparse headers. BundleWriter writes plain ustar, so none belongs here.
+_EXTENDED_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+                   tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.GNUTYPE_SPARSE)
+
+
+class _PlainMember(tarfile.TarInfo):
+    """A member header, refused before anything after it is read when it is a pax or GNU
+    extended header, or declares a size no packet has: on such headers Python's tarfile
+    raises OverflowError or ValueError (a size past sys.maxsize, a malformed sparse map),
+    allocates the declared size at once, or takes hours in a quadratic regex
+    (CVE-2024-6232, before Python 3.11.10). tarfile documents _proc_member as the method a
+    subclass overrides."""
+
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        where = Path(os.fsdecode(tar.name)).name if tar.name else "the bundle"
+        if self.type in _EXTENDED_TYPES:
+            raise BundleError(f"{where}: a pax or GNU extended header (type "
+                              f"{self.type.decode('latin-1')!r}) at byte {self.offset}: a "
+                              "bundle is a plain ustar archive")
+        if not 0 <= self.size <= MAX_PACKET_BYTES:
+            raise BundleError(f"{where}: member {self.name[:80]!r} at byte {self.offset} "
+                              f"declares {self.size} bytes, more than any packet")
+        member: tarfile.TarInfo = super()._proc_member(tar)  # type: ignore[attr-defined]
+        return member
+
+
 def _check_index(raw: bytes, where: str) -> BundleIndex:
     try:
         data = json.loads(raw)
@@ -233,7 +261,8 @@ class BundleReader:
         self.path = Path(path)
         where = self.path.name
         try:
-            self._tar = tarfile.open(self.path, mode="r:")  # noqa: SIM115 -- closed by close()
+            self._tar = tarfile.open(self.path, mode="r:",  # noqa: SIM115 -- closed by close()
+                                     tarinfo=_PlainMember)
         except (tarfile.TarError, EOFError) as exc:
             raise BundleError(f"{where} is not a bundle (not a tar file: it may be cut short "
                               "or damaged; export it again)") from exc
@@ -244,8 +273,13 @@ class BundleReader:
             raise
 
     def _check(self, where: str) -> tuple[BundleIndex, dict[str, tarfile.TarInfo]]:
+        members: list[tarfile.TarInfo] = []
         try:
-            members = self._tar.getmembers()
+            for member in self._tar:  # not getmembers(): memory bounded by the count
+                members.append(member)
+                if len(members) > MAX_BUNDLE_RECORDS + 1:
+                    raise BundleError(f"{where} has more members than any bundle "
+                                      f"({MAX_BUNDLE_RECORDS} packets and an index)")
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise BundleError(f"{where} is damaged or cut short ({exc}); export it "
                               "again") from exc
@@ -333,8 +367,14 @@ def _refusal(value: object) -> dict[str, Any] | None:
     if not isinstance(code, str) or not isinstance(reason, str) or not isinstance(
             permanent, bool):
         return None
-    printable = "".join(c if c.isprintable() else " " for c in reason[:MAX_REASON_CHARS])
-    return {"code": code[:40], "reason": printable, "permanent": permanent}
+    return {"code": _printable(code, 40), "reason": _printable(reason, MAX_REASON_CHARS),
+            "permanent": permanent}
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the unprintable ones (ESC...) made spaces: the
+    kiosk prints a refusal's code and reason on the maintainer's terminal."""
+    return "".join(c if c.isprintable() else " " for c in text[:limit])
 
 
 def load_receipts(path: Path) -> Receipts:

@@ -1,7 +1,8 @@
 """Property-based fuzzing (Hypothesis) of every parser that reads bytes or text from outside
 the process: sealed packets and their manifests, receipts, key files, tus ``Upload-Metadata``
 and record ids at the intake, ZFM fingerprint frames, card APDUs / BER-TLV / the staff card,
-TOML configuration, NIK / No. KK, and upsd's lines.
+TOML configuration, NIK / No. KK, upsd's lines, and the USB bundles and receipts files
+a stick brings in.
 
 The property is always the same: malformed input raises the parser's own typed error (a
 :class:`~kiosk.errors.KioskError` subclass, or the error type the function documents), never
