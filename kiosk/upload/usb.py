@@ -71,7 +71,7 @@ _TAR_BLOCK = 512
 _TAR_END = 20 * _TAR_BLOCK  # the end-of-archive blocks and the record's padding, at most
 _INDEX_ENTRY_BYTES = 200  # one line of the index, with room
 MOUNT_HINT = ("mount the stick so user kiosk may write it, e.g. "
-              "`sudo mount -o uid=kiosk,gid=kiosk /dev/sda1 /mnt/usb`")
+              "`sudo mount -o uid=kiosk,gid=kiosk,nodev,nosuid,noexec /dev/sda1 /mnt/usb`")
 
 
 @dataclass
