@@ -236,8 +236,8 @@ def _check_index(raw: bytes, where: str) -> BundleIndex:
     for item in records:
         if not isinstance(item, dict) or not is_record_id(item.get("record_id"), kiosk_id) or (
                 not isinstance(item.get("sha256"), str)
-                or not SHA256_HEX.fullmatch(item["sha256"])) or not isinstance(
-                item.get("length"), int) or not 0 < item["length"] <= MAX_PACKET_BYTES:
+                or not SHA256_HEX.fullmatch(item["sha256"])) or type(  # not a bool
+                item.get("length")) is not int or not 0 < item["length"] <= MAX_PACKET_BYTES:
             raise BundleError(f"{where}: {INDEX_NAME} has a malformed entry")
         entries.append(IndexEntry(item["record_id"], item["sha256"], item["length"]))
     if len({e.record_id for e in entries}) != len(entries):

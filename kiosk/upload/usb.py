@@ -39,6 +39,7 @@ import os
 import secrets
 import shutil
 import sys
+import tarfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,7 @@ from typing import TextIO
 from kiosk.bundle import (
     MAX_BUNDLE_BYTES,
     MAX_BUNDLE_RECORDS,
+    MAX_PACKET_BYTES,
     RECEIPTS_SUFFIX,
     BundleError,
     BundleReader,
@@ -215,6 +217,11 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
             except (JournalError, SealingError) as exc:
                 report.unreadable.append((info.id, str(exc)))
                 continue
+            if len(packet) > MAX_PACKET_BYTES:  # the intake would not take it from a stick
+                report.unreadable.append((info.id, f"its packet is {_size(len(packet))}, more "
+                                          f"than a bundle carries ({_size(MAX_PACKET_BYTES)}); "
+                                          "it goes by upload only"))
+                continue
             if bundle is not None and (
                     len(bundle.records) >= MAX_BUNDLE_RECORDS
                     or bundle.room_for(len(packet)) > MAX_BUNDLE_BYTES):
@@ -231,7 +238,7 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
         elif bundle is not None:
             bundle.discard()
         bundle = None
-    except (OSError, BundleError) as exc:
+    except (OSError, BundleError, tarfile.TarError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         report.error = (f"could not write to {target}: {why}; the records of the bundle being "
                         "written stay in the outbox")

@@ -330,3 +330,19 @@ def test_the_doctor_counts_records_on_sticks_and_warns_when_receipts_are_late(
                 if f.check == "backlog")
     assert both.status in ("warn", "fail") and "exported to USB" in both.detail
     assert "kiosk queue import" in both.fix
+
+
+def test_a_packet_too_large_for_a_bundle_stays_for_the_upload(
+        site: Site, ids: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    sizes = {i: len(p) for i, p in packets(site).items()}
+    limit = sorted(sizes.values())[-1] - 1  # the largest record no longer fits
+    monkeypatch.setattr(usb, "MAX_PACKET_BYTES", limit)
+    out, err = io.StringIO(), io.StringIO()
+    with _open(site) as journal:
+        code = usb.export_command(journal, KIOSK_ID, stick, again=False, out=out, err=err)
+    big = max(sizes, key=lambda i: sizes[i])
+    assert code == 1 and big in err.getvalue() and "upload only" in err.getvalue()
+    assert out.getvalue().splitlines() == [f"exported {i}" for i in ids if i != big]
+    assert states(site)[big] == "sealed"

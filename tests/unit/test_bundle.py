@@ -93,6 +93,8 @@ def test_index_and_members_must_agree(tmp_path: Path) -> None:
                         "malformed entry"),
         "format": ({INDEX_NAME: _index([], format=9)}, "format 9"),
         "twice": ({f"{rid(1)}.pkt": pkt, INDEX_NAME: _index([entry, entry])}, "twice"),
+        "bool-length": ({f"{rid(1)}.pkt": b"p", INDEX_NAME: _index([entry | {"length": True}])},
+                        "malformed entry"),
     }
     for name, (members, message) in cases.items():
         with pytest.raises(BundleError, match=message):
