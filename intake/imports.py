@@ -54,6 +54,7 @@ from intake.refusals import REFUSALS, safe_text
 from intake.staging import staged_name
 from intake.store import IntakeStore
 from kiosk.bundle import BundleError, BundleReader, IndexEntry, Receipts, receipts_name
+from kiosk.core.intake_api import RefusalCode
 from kiosk.fsutil import make_dirs, write_atomic
 
 __all__ = ["BundleResult", "import_bundle", "open_store", "upload_id"]
@@ -149,6 +150,9 @@ def _import_packet(store: IntakeStore, bundle: BundleReader, entry: IndexEntry,
                 kiosk_dir.rmdir()
         code = outcome.code
         reason = safe_text(outcome.reason)
+        if code == RefusalCode.SHA256_MISMATCH:  # the store's words are an upload's
+            reason = ("the packet's bytes are not those the bundle's index names (damaged on "
+                      "the stick or in the copy); export it again")
         receipts.refused[record_id] = {"code": code, "reason": reason,
                                        "permanent": REFUSALS[code][0] if code in REFUSALS
                                        else True}

@@ -184,6 +184,7 @@ def test_an_altered_packet_is_refused_and_the_others_received(
     good = {rid: p for rid, p in packets.items() if rid != altered}
     assert [out[0], out[2]] == [f"received {rid}" for rid in good]
     assert out[1].startswith(f"refused {altered} [sha256_mismatch]: ")
+    assert "export it again" in out[1] and "upload" not in out[1]
     assert out[3].startswith(f"{bundle.name}: 2 received, 0 already held, 1 refused")
     check_receipts(world, bundle, good)
     refused = load_receipts(world.stick / receipts_name(bundle.name)).refused
