@@ -33,8 +33,10 @@ from intake.store import IntakeStore, valid_record_id
 from kiosk.core.canonical import SHA256_HEX
 from kiosk.core.ids import is_kiosk_id
 from kiosk.core.intake_api import (
+    CENTRAL_KEY_ID_KEY,
     FILES_ENDPOINT,
     HEALTH_ENDPOINT,
+    INTAKE_KEY_ID_KEY,
     KEY_ID_KEY,
     KIOSK_ID_KEY,
     KIOSKS_ENDPOINT,
@@ -54,6 +56,7 @@ from kiosk.request_signing import (
     RequestView,
     verify_request,
 )
+from kiosk.sealing import Opener
 from kiosk.sealing_keys import load_central_private_key
 
 log = logging.getLogger(__name__)
@@ -123,6 +126,9 @@ class Intake:
         self._creating = threading.Lock()
         self._sweeps = 0  # recover() calls so far
         central, intake_key = load_keys(self.data)
+        # told to a kiosk's doctor (GET kiosks/<id>), which compares its own copies
+        self.central_key_id = Opener(central, {}).central_key_id
+        self.intake_key_id = intake_key.key_id
         self.backend = open_backend(self.data, db)  # SQLite in DIR, or PostgreSQL (--db)
         self.store = IntakeStore(self.data, central, intake_key,
                                  metadata=self.backend.metadata)
@@ -322,8 +328,9 @@ class Intake:
             if device is None:  # pragma: no cover - revoked or removed since _admit
                 return 404, "application/json", b'{"error":"not found"}'
             return 200, "application/json", json.dumps(
-                {KIOSK_ID_KEY: kiosk_id, KEY_ID_KEY: device.key_id, REGISTERED_KEY: True},
-                sort_keys=True).encode()
+                {KIOSK_ID_KEY: kiosk_id, KEY_ID_KEY: device.key_id, REGISTERED_KEY: True,
+                 CENTRAL_KEY_ID_KEY: self.central_key_id,
+                 INTAKE_KEY_ID_KEY: self.intake_key_id}, sort_keys=True).encode()
         if len(parts) == 4 and parts[:2] == ["", RECEIPTS_ENDPOINT] and is_kiosk_id(parts[2]) and (
                 kiosk_id is None or parts[2] == kiosk_id):
             status, body = self.store.receipt(parts[2], parts[3])

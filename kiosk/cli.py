@@ -258,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_reader_gone()
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "doctor":  # a config that does not load is one of its findings
         from kiosk.doctor import doctor_command
@@ -276,7 +279,11 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     # $KIOSK_LOG_LEVEL lets a maintainer turn on DEBUG for one command without editing files.
     level = os.environ.get("KIOSK_LOG_LEVEL", config["kiosk"]["log_level"]).upper()
-    setup_logging(level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO")
+    if level not in LOG_LEVELS:  # only the variable can be wrong here: the config is checked
+        print(f"kiosk: KIOSK_LOG_LEVEL={level.lower()!r} is not a level ("
+              f"{', '.join(LOG_LEVELS)}); logging at INFO", file=sys.stderr)
+        level = "INFO"
+    setup_logging(level)
     handler = _COMMANDS[args.command]
     try:
         return handler(config, args)

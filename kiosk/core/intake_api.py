@@ -26,10 +26,12 @@ import json
 from enum import StrEnum
 
 __all__ = [
+    "CENTRAL_KEY_ID_KEY",
     "CODE_KEY",
     "ERROR_KEY",
     "FILES_ENDPOINT",
     "HEALTH_ENDPOINT",
+    "INTAKE_KEY_ID_KEY",
     "KEY_ID_KEY",
     "KIOSKS_ENDPOINT",
     "KIOSK_ID_KEY",
@@ -135,6 +137,10 @@ CODE_KEY = "code"  # a refusal's code (a RefusalCode)
 PERMANENT_KEY = "permanent"  # whether a refusal is final for that packet
 REGISTERED_KEY = "registered"  # GET kiosks/<id>: true for the kiosk that signed it
 KEY_ID_KEY = "key_id"  # GET kiosks/<id>: the device key id it is registered with
+# GET kiosks/<id>: the key ids of the central key the intake opens packets with and of the
+# intake key it signs receipts with (the kiosk's doctor compares its own copies)
+CENTRAL_KEY_ID_KEY = "central_key_id"
+INTAKE_KEY_ID_KEY = "intake_key_id"
 #: The ``error`` of the 401 an intake with a bearer token gives a request without it (or
 #: with another): checked before the signature, so it carries no refusal code.
 TOKEN_REFUSED = "missing or wrong bearer token"  # noqa: S105 -- a message, not a token

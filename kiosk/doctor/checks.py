@@ -10,6 +10,7 @@ doctor and the kiosk cannot disagree about what is wrong.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -106,6 +107,9 @@ def _config_failure(exc: ConfigError, config_path: str | None) -> Finding:
         fix = f"remove or rename {exc.key} in {where} (known keys: {', '.join(exc.known)})"
     elif isinstance(exc, UnknownSection):
         fix = f"remove or rename the section {exc.key} in {where} ({exc.allowed})"
+    elif exc.value == "(file)":  # the file as a whole: not TOML, not readable (of_file)
+        at = re.search(r"\(at line \d+, column \d+\)", exc.allowed)
+        fix = f"edit {exc.key}" + (f" {at.group(0)[1:-1]}" if at else "")
     else:
         fix = f"edit {where}: {exc.key} must be {exc.allowed}"
     return fail("config", str(exc), f"{fix}; then `kiosk config check`")
@@ -315,6 +319,13 @@ def check_ups(config: Config, timeout_s: float) -> Finding:
     if status.low_battery or status.forced_shutdown:
         return fail("ups", detail, "restore mains power now: the kiosk shuts down soon")
     if status.source == "battery":
+        from kiosk.power.policy import Thresholds, refusal_reason
+
+        refusal = refusal_reason(status, Thresholds.from_config(section))
+        if refusal:  # the closed screen: no new enrollment starts now
+            return fail("ups", f"{detail}: new enrollments are refused ({refusal})",
+                        "restore mains power (the kiosk takes enrollments again above the "
+                        "limits), or let the battery charge")
         return warn("ups", detail + ": on battery", "restore mains power; new enrollments "
                     "stop below power.min_battery_percent / min_runtime_s")
     return ok("ups", detail)

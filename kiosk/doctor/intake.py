@@ -21,9 +21,11 @@ import requests
 
 from kiosk.config import Config
 from kiosk.core.intake_api import (
+    CENTRAL_KEY_ID_KEY,
     CODE_KEY,
     ERROR_KEY,
     HEALTH_ENDPOINT,
+    INTAKE_KEY_ID_KEY,
     KEY_ID_KEY,
     KIOSKS_ENDPOINT,
     REGISTERED_KEY,
@@ -122,6 +124,9 @@ def registration(config: Config, status: int, body: dict[str, object], signed: b
     if not signed:
         return skip("registration", "not asked: the device key is unusable (see key.device)")
     if status == 200 and body.get(REGISTERED_KEY) is True:
+        mismatch = _key_mismatch(config, body)
+        if mismatch:
+            return fail("registration", f"registered as {kiosk}, but {mismatch[0]}", mismatch[1])
         return ok("registration", f"registered as {kiosk} (device key id {body.get(KEY_ID_KEY)})")
     if status == 404:  # admitted (the signature verified), but an intake without /kiosks/
         return warn("registration", f"the intake accepted this kiosk's signature ({kiosk}) "
@@ -143,6 +148,39 @@ def registration(config: Config, status: int, body: dict[str, object], signed: b
         f": {str(body.get(ERROR_KEY))[:200]}" if body.get(ERROR_KEY) else "")
     return fail("registration", f"the intake refused the signed request: {detail}",
                 "see docs/upload.md, \"Kiosk authentication\"; " + register)
+
+
+def _key_mismatch(config: Config, body: dict[str, object]) -> tuple[str, str] | None:
+    """(what differs, the fix) when the intake's central or receipt key is not the one this
+    kiosk holds a copy of; None when they match, or when either side does not say (an
+    older intake, the development key, a key file the key lines already fail)."""
+    from kiosk.receipts import load_intake_public_key
+    from kiosk.sealing import key_id, load_central_public_key
+
+    theirs = body.get(CENTRAL_KEY_ID_KEY)
+    if isinstance(theirs, str) and not config.uses_dev_central_key:
+        try:
+            ours = key_id(load_central_public_key(config.central_key_path))
+        except (SealingError, OSError):
+            ours = theirs
+        if ours != theirs:
+            return (f"this kiosk seals records to central key {ours} and the intake opens "
+                    f"central key {theirs}: every record would be refused (undecryptable)",
+                    f"copy the intake's DIR/keys/central.pub to {config.central_key_path} "
+                    "(sealing.central_key) and restart the kiosk; records sealed before open "
+                    f"only where central key {ours}'s private key is")
+    theirs = body.get(INTAKE_KEY_ID_KEY)
+    if isinstance(theirs, str) and config.intake_key_path is not None:
+        try:
+            ours = key_id(load_intake_public_key(config.intake_key_path))
+        except (SealingError, OSError):
+            ours = theirs
+        if ours != theirs:
+            return (f"this kiosk trusts intake key {ours} and the intake signs receipts with "
+                    f"{theirs}: no receipt would verify, no record be acknowledged",
+                    f"copy the intake's DIR/keys/intake.pub to {config.intake_key_path} "
+                    "(upload.intake_key)")
+    return None
 
 
 def tls_failure(exc: BaseException, config: Config) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from kiosk.config import Config
+from kiosk.core.intake_api import RefusalCode
 from kiosk.doctor.findings import Finding, fail, ok, skip, warn
 from kiosk.errors import JournalError
 
@@ -138,7 +139,16 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
             yield warn("backlog", detail, sticks_fix)
         else:
             yield ok("backlog", detail)
-    if rejected:
+    sealed_wrong = [r for r in rejected
+                    if f"[{RefusalCode.UNDECRYPTABLE}]" in (r.last_error or "")]
+    if sealed_wrong:  # every new record goes the same way: sealed to a key nobody opens
+        yield fail("rejected", f"{len(sealed_wrong)} record(s) refused as undecryptable: "
+                   f"{(sealed_wrong[-1].last_error or '')[:200]}",
+                   "this kiosk seals to another central key than the intake holds: set "
+                   "sealing.central_key to the intake's DIR/keys/central.pub and restart the "
+                   "kiosk; the records sealed before open only where their key's private key "
+                   "is (kiosk queue list names them)")
+    elif rejected:
         ids = ", ".join(r.id for r in rejected[:3]) + (" ..." if len(rejected) > 3 else "")
         yield warn("rejected", f"{len(rejected)} record(s) refused by the intake: {ids}",
                    "`kiosk queue list` shows why; fix the cause, then `kiosk queue retry ID`")

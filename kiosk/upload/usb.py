@@ -58,6 +58,7 @@ from kiosk.bundle import (
     load_receipts,
 )
 from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
+from kiosk.core.intake_api import RefusalCode
 from kiosk.errors import IllegalStateChange, JournalError, SealingError, UnknownRecord
 from kiosk.fsutil import commit_file
 from kiosk.journal import Journal, RecordInfo
@@ -393,7 +394,7 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
             problems += 1
             if state is None:
                 hint = "it is not a record of this kiosk's journal"
-            elif refusal["code"] == "unknown_kiosk":
+            elif refusal["code"] == RefusalCode.UNKNOWN_KIOSK:
                 hint = ("the record stays on this kiosk; the office registers this kiosk "
                         "(kiosk-intake register), then imports the same stick again")
             else:

@@ -107,6 +107,28 @@ def _revoked(site: Site, intake: IntakeServer, tmp: Path) -> None:
     intake_cli("revoke", "--data", str(site.intake_dir), "--kiosk", "test-01")
 
 
+def _other_central_key(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    """The kiosk holds another office's central.pub: valid, but not the intake's."""
+    intake_cli("keys", "init", "--data", str(tmp / "other"))
+    text = site.config.read_text()
+    site.config.write_text(text.replace("intake/keys/central.pub",
+                                        str(tmp / "other" / "keys" / "central.pub")))
+
+
+def _other_intake_key(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    intake_cli("keys", "init", "--data", str(tmp / "other"))
+    site.configure(intake.url, intake_key=str(tmp / "other" / "keys" / "intake.pub"))
+
+
+def _battery_low(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    _append('[power]\ntype = "sim"\nsource = "battery"\nbattery_percent = 20.0\n'
+            'runtime_s = 3000.0\n')(site, intake, tmp)
+
+
+def _bad_toml(site: Site, intake: IntakeServer, tmp: Path) -> None:
+    _append('[kiosk]\nid = "unterminated\n')(site, intake, tmp)
+
+
 def _corrupt_journal(site: Site, intake: IntakeServer, tmp: Path) -> None:
     with open(site.journal_path, "r+b") as db:  # the header, as a bad SD card would
         db.write(b"this is no longer SQLite")
@@ -155,6 +177,13 @@ CASES: list[tuple[str, Breaker, str, str, str]] = [
     ("intake key not set", _intake_key_unset, "key.intake", "upload.intake_key is not set",
      "intake.pub"),
     ("intake down", _intake_down, "intake", "connection refused", "start the intake"),
+    ("another central key", _other_central_key, "registration",
+     "every record would be refused (undecryptable)", "DIR/keys/central.pub"),
+    ("another intake key", _other_intake_key, "registration", "no receipt would verify",
+     "DIR/keys/intake.pub"),
+    ("battery below the limits", _battery_low, "ups", "new enrollments are refused",
+     "restore mains power"),
+    ("config not TOML", _bad_toml, "config", "is not valid TOML", "kiosk.toml at line "),
     ("kiosk not registered", _unregistered, "registration",
      "does not know kiosk test-01", "kiosk-intake register"),
     ("kiosk revoked", _revoked, "registration", "revoked kiosk test-01",
