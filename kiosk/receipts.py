@@ -203,7 +203,8 @@ def verify_receipt(receipt: bytes, intake_public_key: bytes, *, kiosk_id: str, r
         nacl.signing.VerifyKey(bytes(intake_public_key)).verify(body, signature)
     except nacl.exceptions.BadSignatureError as exc:
         claimed = _claimed_key_id(body)
-        hint = (f"; it names intake key {claimed}" if claimed not in ("?", trusted_id) else "")
+        hint = (f"; it names intake key {claimed}: is upload.intake_key the intake's "
+                "DIR/keys/intake.pub?" if claimed not in ("?", trusted_id) else "")
         raise ReceiptError(
             f"receipt signature does not verify with intake key {trusted_id}{hint}"
         ) from exc

@@ -60,8 +60,11 @@ def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding
     if worker.is_alive():
         return warn("journal", f"the tables are sound; reading every payload took more than "
                     f"{budget_s:g} s", "run `kiosk journal check` (it reads every page)")
-    if "error" in result:
-        return fail("journal", str(result["error"]), stop_fix)
+    if "error" in result:  # the tables passed the start-up check: the damage is deeper
+        return fail("journal", str(result["error"]),
+                    "the start-up check passes, so the kiosk goes on with this file: copy "
+                    f"{path}* off the kiosk for recovery; `kiosk journal check` names the "
+                    "records it can")
     problems = list(result["problems"])  # type: ignore[call-overload]
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""

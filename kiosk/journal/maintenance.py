@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 from pathlib import Path
 
 from kiosk.journal import database
@@ -46,7 +47,10 @@ class JournalMaintenance(JournalConnection):
         (record ids and step names only), empty when all is sound. Reads the whole file."""
         problems: list[str] = []
         with self._reading() as conn:
-            whole = database.full_check(conn)
+            try:
+                whole = database.full_check(conn)
+            except sqlite3.DatabaseError as exc:  # damaged pages it cannot even walk
+                whole = str(exc)
             if whole is not None:
                 problems.append(f"integrity_check: {whole}")
             rows = conn.execute(
@@ -58,8 +62,13 @@ class JournalMaintenance(JournalConnection):
                 problems.append(f"record {record_id} step {step}: payload is missing")
                 continue
             with self._reading() as conn:  # one blob at a time: others may write meanwhile
-                row = conn.execute("SELECT blob FROM payloads WHERE rowid = ?",
-                                   (rowid,)).fetchone()
+                try:
+                    row = conn.execute("SELECT blob FROM payloads WHERE rowid = ?",
+                                       (rowid,)).fetchone()
+                except sqlite3.DatabaseError as exc:  # its pages are damaged: name it, go on
+                    problems.append(f"record {record_id} step {step}: payload unreadable "
+                                    f"({exc})")
+                    continue
             data = b"" if row is None else bytes(row[0])
             if (length is not None and len(data) != length) or (
                     digest is not None and hashlib.sha256(data).hexdigest() != digest):

@@ -45,6 +45,31 @@ def test_journal_check_passes_a_sound_journal_and_names_a_damaged_payload(
     assert "Traceback" not in bad.stderr
 
 
+def test_journal_check_names_the_records_behind_damaged_payload_pages(
+        kiosk_config: Path) -> None:
+    """Pages of the payloads table itself damaged (not one blob's bytes): the start-up check
+    skips those pages, so the kiosk goes on; the deep check must still name every record it
+    cannot read, not stop at the first error."""
+    demo = kiosk(kiosk_config, "demo", "--citizens", "2")
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    ids = [line.split()[1] for line in demo.stdout.splitlines()]
+    db = kiosk_config.parent / "data" / "journal.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'payloads'"
+                           ).fetchone()
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    with open(db, "r+b") as file:  # the table's root page, as a bad SD card would leave it
+        file.seek((root - 1) * page_size)
+        file.write(b"\xa5" * page_size)
+    bad = kiosk(kiosk_config, "journal", "check")
+    assert bad.returncode == 1, bad.stderr
+    for record_id in ids:
+        assert f"record {record_id} step portrait: payload unreadable" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_journal_check_without_a_journal_is_a_clear_failure(kiosk_config: Path) -> None:
     result = kiosk(kiosk_config, "journal", "check")
     assert result.returncode == 1
