@@ -6,8 +6,10 @@ self-test, and prints either JSON (stable keys, for scripts and outside checks) 
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -118,6 +120,7 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
         counts = {}
         upload["pending"] = None
     upload["in_flight"] = read_progress(config.data_dir)
+    upload["uploader_running"] = uploader_running(config.data_dir)
     disk_path = config.data_dir if config.data_dir.exists() else config.data_dir.parent
     try:
         free = shutil.disk_usage(disk_path).free
@@ -225,6 +228,25 @@ def render_history(history: dict[str, Any], console: Console | None = None) -> N
     console.print(table)
 
 
+def uploader_running(data_dir: Path) -> bool | None:
+    """Whether a ``kiosk upload`` holds ``<data_dir>/upload.lock`` (None: cannot tell).
+    Read from ``/proc/locks``, never by taking the lock: a status run at the moment the
+    uploader starts must not make it think another one is running."""
+    try:
+        st = os.stat(data_dir / "upload.lock")
+    except FileNotFoundError:
+        return False  # no uploader ever ran here
+    except OSError:
+        return None
+    ours = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks") as locks:
+            return any(line.split()[1:2] == ["FLOCK"] and ours in line.split()
+                       for line in locks)
+    except OSError:
+        return None
+
+
 def render_status(status: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     # What the journal, the intake and the devices said is shown as said, not as markup
@@ -243,6 +265,12 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     if upload["pending"]:
         why = f" (last error: {escape(upload['last_error'])})" if upload["last_error"] else ""
         console.print(f"waiting to upload: {upload['pending']}{why}")
+    running = upload.get("uploader_running")
+    if upload["pending"] or upload.get("last_acknowledged_at"):
+        last = upload.get("last_acknowledged_at") or "never"
+        state = {True: "running", False: "[red]not running[/] (systemctl status kiosk-upload)",
+                 None: "unknown"}[running]
+        console.print(f"uploader: {state}; last record acknowledged: {escape(last)}")
     exported = status["records"].get("exported", 0)
     if exported:
         console.print(f"on USB sticks, waiting for their receipts: {exported} (kiosk queue "

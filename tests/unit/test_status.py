@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -184,3 +185,28 @@ def test_keys_show_reads_and_creates_nothing_keys_init_makes_the_identity(
     assert code == 0 and out == made, err  # the same identity, shown
     code, out, err = _kiosk(capsys, config_path, "keys", "init")
     assert code == 0 and out == made, err  # init again keeps it
+
+
+def test_uploader_running_is_read_from_the_lock_never_taken(tmp_path: Path) -> None:
+    import fcntl
+
+    from kiosk.status import uploader_running
+
+    assert uploader_running(tmp_path) is False  # no uploader ever ran here
+    lock = tmp_path / "upload.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        assert uploader_running(tmp_path) is False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as `kiosk upload` holds it
+        assert uploader_running(tmp_path) is True
+        # asking did not take it: the uploader still holds it alone
+        other = os.open(lock, os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        assert uploader_running(tmp_path) is False
+    finally:
+        os.close(fd)
