@@ -136,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     qexport.add_argument("--again", action="store_true",
                          help="also the records exported before and not yet acknowledged "
                               "(a stick was lost)")
+    qexport.add_argument("--from", dest="from_journal", type=Path, metavar="FILE",
+                         help="salvage: the sealed records that still read in a damaged or "
+                              "quarantined journal (journal.db.corrupt-...), read-only")
     qexport.add_argument("--local", action="store_true",
                          help="DIR is on the kiosk's own disk on purpose (without it, that is "
                               "refused: an empty mount point is not a stick)")

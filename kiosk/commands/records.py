@@ -108,6 +108,9 @@ def _queue_usb(config: Config, args: argparse.Namespace) -> int:
         # own line per state change would bury the summary (the audit trail keeps them)
         logging.getLogger("kiosk.journal.states").setLevel(logging.WARNING)
 
+    if args.queue_command == "export" and args.from_journal is not None:
+        return usb.salvage_command(args.from_journal, config.kiosk_id, args.to,
+                                   out=sys.stdout, data_dir=config.data_dir, local=args.local)
     if args.queue_command == "export":
         with open_journal(config, owner=False) as journal:
             return usb.export_command(journal, config.kiosk_id, args.to, again=args.again,

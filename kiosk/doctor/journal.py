@@ -26,8 +26,9 @@ def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding
     if kept:
         return fail("journal", f"a corrupt journal was kept as {kept[0]}; enrollment is "
                     "refused until it is moved away",
-                    f"copy {kept[0]} off the kiosk for recovery, then move it out of "
-                    f"{config.data_dir}")
+                    f"salvage its sealed records to a stick (`kiosk queue export --from "
+                    f"{kept[0]} --to /mnt/usb`, docs/usb.md), copy it off the kiosk, then "
+                    f"move it out of {config.data_dir}")
     if config.data_dir.exists() and not config.data_dir.is_dir():
         return fail("journal", f"data directory {config.data_dir} is not a directory: no "
                     "journal can be read or written there",
@@ -64,7 +65,7 @@ def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding
         return fail("journal", str(result["error"]),
                     "the start-up check passes, so the kiosk goes on with this file: copy "
                     f"{path}* off the kiosk for recovery; `kiosk journal check` names the "
-                    "records it can")
+                    "records it can; `kiosk queue export --from` salvages sealed ones")
     problems = list(result["problems"])  # type: ignore[call-overload]
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""

@@ -342,7 +342,8 @@ def open_checked(path: Path, boot_id: str, trusted: Callable[[], bool], *,
     raise JournalCorrupt(
         f"journal {path} failed its integrity check ({problem}); it was moved to {moved} "
         "(with its -wal/-shm, if any) and a fresh journal was started. Enrollment is refused "
-        f"until a maintainer has examined the moved file and taken it out of {path.parent}.")
+        f"until a maintainer has examined the moved file and taken it out of {path.parent} "
+        f"(its sealed records: kiosk queue export --from {moved} --to DIR).")
 
 
 def unreadable(path: Path, exc: sqlite3.Error) -> JournalError:

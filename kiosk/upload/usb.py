@@ -58,6 +58,7 @@ from kiosk.bundle import (
     load_receipts,
 )
 from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
+from kiosk.core.ids import is_record_id
 from kiosk.core.intake_api import RefusalCode
 from kiosk.errors import IllegalStateChange, JournalError, SealingError, UnknownRecord
 from kiosk.fsutil import commit_file
@@ -201,13 +202,35 @@ def _verify(path: Path, record_ids: list[str]) -> None:
                                   "different from what was written (a failing stick?)")
 
 
+#: What a salvage takes from a damaged journal: every sealed record not known to be at the
+#: intake (``rejected`` too: its cause may be fixed by now; a duplicate costs nothing).
+SALVAGE_STATES: tuple[str, ...] = ("sealed", "uploading", "exported", "rejected")
+
+
+def salvageable(journal: Journal, kiosk_id: str) -> tuple[list[RecordInfo], str]:
+    """The records of ``kiosk_id`` a salvage takes from a damaged journal, oldest first, and
+    why the list may be incomplete ("" when the records table read whole)."""
+    try:
+        found = [r for state in SALVAGE_STATES for r in journal.records(state)]
+    except JournalError as exc:
+        return [], f"its records table cannot be read ({exc})"
+    return sorted((r for r in found if is_record_id(r.id, kiosk_id)), key=lambda r: r.seq), ""
+
+
 def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool = False,
-                   out: TextIO | None = None) -> ExportReport:
+                   out: TextIO | None = None, salvage: bool = False) -> ExportReport:
     """Write the exportable records to bundles in ``target`` (see the module docstring).
     Prints ``exported <record-id>`` on ``out`` per record once its bundle is named and the
-    journal says so. Raises nothing for a stick that fails: ``report.error`` says why."""
+    journal says so. Raises nothing for a stick that fails: ``report.error`` says why.
+
+    ``salvage``: ``journal`` is a damaged or quarantined file, opened read-only; every
+    sealed record whose payload still reads (each checked against its signed manifest) goes
+    on the stick, and nothing is marked anywhere."""
     report = ExportReport()
-    records = exportable(journal, again=again)
+    if salvage:
+        records, report.error = salvageable(journal, kiosk_id)
+    else:
+        records = exportable(journal, again=again)
     _sweep_partials(target, kiosk_id)
     free = shutil.disk_usage(target).free - STICK_MARGIN_BYTES
     bundle: _Bundle | None = None
@@ -226,7 +249,7 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
             if bundle is not None and (
                     len(bundle.records) >= MAX_BUNDLE_RECORDS
                     or bundle.room_for(len(packet)) > MAX_BUNDLE_BYTES):
-                free -= _close(bundle, journal, report, out)
+                free -= _close(bundle, None if salvage else journal, report, out)
                 bundle = None
             if bundle is None:
                 bundle = _Bundle(target, kiosk_id)
@@ -235,7 +258,7 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
                 break
             bundle.add(info, packet)
         if bundle is not None and bundle.records:
-            _close(bundle, journal, report, out)
+            _close(bundle, None if salvage else journal, report, out)
         elif bundle is not None:
             bundle.discard()
         bundle = None
@@ -254,9 +277,10 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
     return report
 
 
-def _close(bundle: _Bundle, journal: Journal, report: ExportReport,
+def _close(bundle: _Bundle, journal: Journal | None, report: ExportReport,
            out: TextIO | None) -> int:
-    """Finish ``bundle``, mark its records exported; the bytes it took on the stick."""
+    """Finish ``bundle``, mark its records exported (in ``journal``: none for a salvage);
+    the bytes it took on the stick."""
     try:
         path = bundle.finish()
     except BaseException:
@@ -267,8 +291,10 @@ def _close(bundle: _Bundle, journal: Journal, report: ExportReport,
     report.bytes_written += size
     marked = [r.id for r in bundle.records]
     try:
-        journal.mark_exported(marked, path.name)
+        if journal is not None:
+            journal.mark_exported(marked, path.name)
     except IllegalStateChange:  # the uploader got a receipt meanwhile: that one is done
+        assert journal is not None  # noqa: S101 -- raised by it
         marked = [i for i in marked if _state(journal, i) in EXPORTABLE_STATES]
         journal.mark_exported(marked, path.name)
     for record_id in marked:
@@ -344,6 +370,45 @@ def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool
               f"{report.did_not_fit[0]}); run the export again with another stick", file=err)
     if report.error:
         print(f"{verb}: {report.error}", file=err)
+    return EXIT_FAIL if problems else EXIT_OK
+
+
+def salvage_command(source: Path, kiosk_id: str, target: Path, *, out: TextIO,
+                    err: TextIO = sys.stderr, data_dir: Path | None = None,
+                    local: bool = False) -> int:
+    """``kiosk queue export --from FILE --to DIR``: the sealed records that still read in a
+    damaged or quarantined journal ``source`` (opened read-only, never changed) to bundles
+    for the intake. 0 when every one went, 1 when some did not (named), 2 usage."""
+    verb = "kiosk queue export"
+    status, why = target_refusal(target, data_dir, local=local)
+    if status:
+        print(f"{verb}: {why}", file=err)
+        return status
+    try:
+        journal = Journal.open_readonly(source)
+    except JournalError as exc:
+        print(f"{verb}: {source}: {exc}", file=err)
+        return EXIT_FAIL
+    with journal:
+        report = export_records(journal, kiosk_id, target, out=out, salvage=True)
+    if report.bundles:
+        names = ", ".join(p.name for p in report.bundles)
+        print(f"{verb}: salvaged {len(report.exported)} sealed records "
+              f"({_size(report.bytes_written)}) from {source} to {target}: {names}. The "
+              "intake takes them like any bundle (kiosk-intake import); their receipts are "
+              f"of no use on this kiosk: {source} is not its journal", file=err)
+    elif not report.error and not report.unreadable:
+        print(f"{verb}: {source} holds no sealed record of kiosk {kiosk_id} that is not "
+              "at the intake already", file=err)
+    for record_id, why in report.unreadable:
+        print(f"{verb}: record {record_id} could not be salvaged: {why}", file=err)
+    if report.did_not_fit:
+        print(f"{verb}: the stick is full: {len(report.did_not_fit)} records did not fit "
+              f"(the oldest is {report.did_not_fit[0]}); salvage again with another stick",
+              file=err)
+    if report.error:
+        print(f"{verb}: {source}: {report.error}", file=err)
+    problems = report.error or report.unreadable or report.did_not_fit
     return EXIT_FAIL if problems else EXIT_OK
 
 

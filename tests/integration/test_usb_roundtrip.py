@@ -79,3 +79,42 @@ def test_an_unregistered_kiosk_is_refused_then_taken_after_registering(
     assert back.returncode == 0, back.stderr
     with Journal.open_readonly(site.journal_path) as journal:
         assert sorted(check_acknowledged(site, journal)) == sorted(ids)
+
+
+def test_the_sealed_records_of_a_damaged_journal_are_salvaged_for_the_intake(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """A journal kept aside as corrupt (or a copy off a failing SD card) still holds sealed
+    records: `kiosk queue export --from FILE` takes every one whose payload reads and
+    matches its signed manifest, read-only, and the intake takes them as any bundle."""
+    import shutil
+    import sqlite3
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    old = tmp_path / "journal.db.corrupt-20261201T040000Z"
+    conn = sqlite3.connect(site.journal_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    shutil.copy(site.journal_path, old)
+    conn = sqlite3.connect(old)  # bit rot in one record's portrait
+    (blob,) = conn.execute("SELECT blob FROM payloads WHERE record_id = ? AND step = "
+                           "'portrait'", (ids[1],)).fetchone()
+    rotten = bytearray(blob)
+    rotten[len(rotten) // 2] ^= 0x40
+    conn.execute("UPDATE payloads SET blob = ? WHERE record_id = ? AND step = 'portrait'",
+                 (bytes(rotten), ids[1]))
+    conn.commit()
+    conn.close()
+    before = old.read_bytes()
+    env = kiosk_env(site.config)
+    salvage = run([*KIOSK, "queue", "export", "--from", str(old), "--local", "--to",
+                   str(stick)], env)
+    assert salvage.returncode == 1  # one record could not be salvaged: named
+    assert salvage.stdout.splitlines() == [f"exported {i}" for i in ids if i != ids[1]]
+    assert f"record {ids[1]} could not be salvaged" in salvage.stderr
+    assert old.read_bytes() == before  # read-only: the damaged file is evidence
+    with Journal.open_readonly(site.journal_path) as journal:  # the live journal untouched
+        assert {r.state for r in journal.records()} == {"sealed"}
+    office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
+    assert office.returncode == 0, office.stderr
+    assert stats(site)["received"] == len(ids) - 1

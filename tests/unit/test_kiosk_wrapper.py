@@ -117,6 +117,9 @@ def test_usb_paths_still_name_the_stick_typed(wrapper, tmp_path: Path) -> None:
     here.mkdir()
     lines = wrapper(0, "queue", "export", "--to", "usb", cwd=here)
     assert lines[-1] == f"kiosk [queue] [export] [--to] [{here}/usb] cwd={wrapper.data}"
+    lines = wrapper(0, "queue", "export", "--from", "old.db", "--to", "usb", cwd=here)
+    assert lines[-1] == (f"kiosk [queue] [export] [--from] [{here}/old.db] [--to] "
+                         f"[{here}/usb] cwd={wrapper.data}")
     lines = wrapper(0, "queue", "export", "--to=usb", "--again", cwd=here)
     assert lines[-1] == f"kiosk [queue] [export] [--to={here}/usb] [--again] cwd={wrapper.data}"
     lines = wrapper(0, "queue", "import", "usb", "--config", "k.toml", "/mnt/b.receipts",
