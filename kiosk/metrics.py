@@ -21,6 +21,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
 
+from kiosk import __version__
+
 TEXTFILE_NAME = "kiosk.prom"
 
 
@@ -48,7 +50,8 @@ def registry_from_status(status: dict[str, Any], *, now: float | None = None
         metric = Gauge(name, doc, list(labels), registry=registry)
         (metric.labels(**labels) if labels else metric).set(float(value))
 
-    gauge("kiosk_info", "This kiosk (always 1).", 1, kiosk_id=status["kiosk_id"])
+    gauge("kiosk_info", "This kiosk (always 1), and the version it runs.", 1,
+          kiosk_id=status["kiosk_id"], version=__version__)
     accepting = status["accepting"]
     gauge("kiosk_accepting", "1 when the kiosk accepts enrollments (as kiosk status says); "
           "absent when unknown: without --hardware, unless something else already refuses.",

@@ -54,7 +54,10 @@ def test_metrics_parse_and_match_status_json(uploaded: tuple[Site, list[str]],
     assert got[("kiosk_records", (("state", "acknowledged"),))] == 3
     assert got[("kiosk_upload_pending", ())] == status["upload"]["pending"] == 2
     assert got[("kiosk_accepting", ())] == int(status["accepting"])
-    assert got[("kiosk_info", (("kiosk_id", status["kiosk_id"]),))] == 1
+    from kiosk import __version__
+
+    assert got[("kiosk_info", (("kiosk_id", status["kiosk_id"]),
+                               ("version", __version__)))] == 1  # a fleet's versions
     assert got[("kiosk_power_battery_percent", ())] == status["power"]["battery_percent"]
     assert got[("kiosk_disk_reserve_bytes", ())] == status["disk"]["reserve_bytes"]
     assert got[("kiosk_clock_trusted", ())] == int(status["clock"]["trusted"])
