@@ -151,5 +151,7 @@ def render(findings: list[Finding], out: TextIO | None = None) -> None:
             text.append(finding.fix)
         word = finding.status.upper() if finding.status in ("warn", "fail") else finding.status
         table.add_row(finding.check, Text(word, style=styles[finding.status]), text)
-    console.print(table)
+    with console.capture() as captured:  # rich pads the last column to the width:
+        console.print(table)             # a table pasted into a ticket has no trailing blanks
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
     console.print(summary(findings), markup=False)
