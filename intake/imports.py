@@ -48,10 +48,9 @@ from pathlib import Path
 from typing import IO
 
 from intake.backend import lock_data_dir, open_backend
-from intake.packets import HASH_BLOCK
 from intake.receiver import load_keys
 from intake.refusals import REFUSALS, safe_text
-from intake.staging import staged_name
+from intake.staging import stage_stream
 from intake.store import IntakeStore
 from kiosk.bundle import BundleError, BundleReader, IndexEntry, Receipts, receipts_name
 from kiosk.core.intake_api import RefusalCode
@@ -98,33 +97,20 @@ def _stage(records: Path, kiosk_id: str, entry: IndexEntry, source: IO[bytes],
     """The packet ``entry`` copied from ``source`` into a temporary file staged in
     ``records/<kiosk>/`` under a name the sweep knows; at most ``entry.length`` bytes are
     read. Errors reading the bundle are BundleError; errors writing are OSError."""
+    def read(size: int) -> bytes:
+        try:
+            return source.read(size)
+        except (OSError, tarfile.TarError, EOFError) as exc:
+            raise BundleError(f"{where}: cannot read record {entry.record_id} "
+                              f"({safe_text(exc, 120)}); export it again") from exc
+
     pkt = records / kiosk_id / f"{entry.record_id}.pkt"
-    staged = pkt.with_name(staged_name(pkt))
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(staged, flags, 0o600)
     try:
-        left = entry.length
-        while left:
-            try:
-                block = source.read(min(HASH_BLOCK, left))
-            except (OSError, tarfile.TarError, EOFError) as exc:
-                raise BundleError(f"{where}: cannot read record {entry.record_id} "
-                                  f"({safe_text(exc, 120)}); export it again") from exc
-            if not block:
-                raise BundleError(f"{where} is cut short in record {entry.record_id}; export it "
-                           "again")
-            left -= len(block)
-            view = memoryview(block)
-            while view:
-                view = view[os.write(fd, view):]
         # no fsync: the store makes its own durable copy from this one
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            staged.unlink()
-        raise
-    os.close(fd)
-    return staged
+        return stage_stream(read, pkt, length=entry.length, durable=False)
+    except EOFError as exc:
+        raise BundleError(f"{where} is cut short in record {entry.record_id}; export it "
+                          "again") from exc
 
 
 def _import_packet(store: IntakeStore, bundle: BundleReader, entry: IndexEntry,

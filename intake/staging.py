@@ -14,6 +14,7 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from intake.packets import HASH_BLOCK
@@ -68,18 +69,36 @@ def link_new(staged: Path, path: Path) -> bool:
 def stage_copy(packet: Path, pkt: Path) -> Path:
     """A durable copy of the file ``packet`` beside its final name ``pkt`` (streamed: the
     packet is never whole in memory), for :func:`link_new` to give that name."""
+    with open(packet, "rb") as source:
+        return stage_stream(source.read, pkt)
+
+
+def stage_stream(read: Callable[[int], bytes], pkt: Path, *, length: int | None = None,
+                 durable: bool = True) -> Path:
+    """A copy beside ``pkt`` (named for the sweep: :func:`staged_name`) of what ``read``
+    gives, :data:`HASH_BLOCK` at a time: to its end, or exactly ``length`` bytes (EOFError
+    when it ends sooner; never a byte more is asked for). ``durable``: fsync'd. A failure
+    leaves no file."""
     make_dirs(pkt.parent)
     staged = pkt.with_name(staged_name(pkt))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(staged, flags, 0o640)
     try:
         os.fchmod(fd, 0o640)
-        with open(packet, "rb") as source:
-            while block := source.read(HASH_BLOCK):
-                view = memoryview(block)
-                while view:
-                    view = view[os.write(fd, view):]
-        os.fsync(fd)
+        left = length
+        while left is None or left > 0:
+            block = read(HASH_BLOCK if left is None else min(HASH_BLOCK, left))
+            if not block:
+                if left is None:
+                    break
+                raise EOFError(f"{left} bytes short of {length}")
+            if left is not None:
+                left -= len(block)
+            view = memoryview(block)
+            while view:
+                view = view[os.write(fd, view):]
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(FileNotFoundError):

@@ -224,8 +224,8 @@ def _check_index(raw: bytes, where: str) -> BundleIndex:
     if not isinstance(data, dict) or data.get("kind") != BUNDLE_KIND:
         raise BundleError(f"{where}: {INDEX_NAME} is not an e-KTP bundle index")
     if data.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{where}: bundle format {data.get('format')!r} is not supported "
-                          f"(this software reads format {BUNDLE_FORMAT})")
+        raise BundleError(f"{where}: bundle format {repr(data.get('format'))[:40]} is not "
+                          f"supported (this software reads format {BUNDLE_FORMAT})")
     kiosk_id, created_at, records = (data.get("kiosk_id"), data.get("created_at"),
                                      data.get("records"))
     if not is_kiosk_id(kiosk_id) or not isinstance(created_at, str) or not isinstance(
@@ -391,7 +391,8 @@ def load_receipts(path: Path) -> Receipts:
     if not isinstance(data, dict) or data.get("kind") != RECEIPTS_KIND:
         raise BundleError(f"{where} is not a receipts file")
     if data.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{where}: receipts format {data.get('format')!r} is not supported")
+        raise BundleError(f"{where}: receipts format {repr(data.get('format'))[:40]} is not "
+                          "supported")
     kiosk_id = data.get("kiosk_id")
     receipts, refused = data.get("receipts"), data.get("refused")
     if not is_kiosk_id(kiosk_id) or not isinstance(receipts, dict) or not isinstance(

@@ -136,7 +136,8 @@ def _temporary_name(path: Path, pid: int, tag: str) -> str:
     return f"{_temporary_prefix(path)}{pid}-{tag}"
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -163,7 +164,7 @@ def sweep_temporaries(path: Path) -> list[Path]:
         return removed
     for name in names:
         match = pattern.fullmatch(name)
-        if match is None or _process_alive(int(match.group(1))):
+        if match is None or process_alive(int(match.group(1))):
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path.parent / name)

@@ -157,29 +157,30 @@ def _key_mismatch(config: Config, body: dict[str, object]) -> tuple[str, str] | 
     from kiosk.receipts import load_intake_public_key
     from kiosk.sealing import key_id, load_central_public_key
 
-    theirs = body.get(CENTRAL_KEY_ID_KEY)
-    if isinstance(theirs, str) and not config.uses_dev_central_key:
+    central, intake = config.central_key_path, config.intake_key_path
+    pairs = [  # (the intake's key id, our copy, how to read it, what differs, the fix)
+        (CENTRAL_KEY_ID_KEY, None if config.uses_dev_central_key else central,
+         load_central_public_key,
+         "this kiosk seals records to central key {ours} and the intake opens central key "
+         "{theirs}: every record would be refused (undecryptable)",
+         f"copy the intake's DIR/keys/central.pub to {central} (sealing.central_key) and "
+         "restart the kiosk; records sealed before open only where central key {ours}'s "
+         "private key is"),
+        (INTAKE_KEY_ID_KEY, intake, load_intake_public_key,
+         "this kiosk trusts intake key {ours} and the intake signs receipts with {theirs}: "
+         "no receipt would verify, no record be acknowledged",
+         f"copy the intake's DIR/keys/intake.pub to {intake} (upload.intake_key)"),
+    ]
+    for name, path, load, what, fix in pairs:
+        theirs = body.get(name)
+        if not isinstance(theirs, str) or path is None:
+            continue
         try:
-            ours = key_id(load_central_public_key(config.central_key_path))
+            ours = key_id(load(path))
         except (SealingError, OSError):
-            ours = theirs
+            continue  # the key lines above say what is wrong with the file
         if ours != theirs:
-            return (f"this kiosk seals records to central key {ours} and the intake opens "
-                    f"central key {theirs}: every record would be refused (undecryptable)",
-                    f"copy the intake's DIR/keys/central.pub to {config.central_key_path} "
-                    "(sealing.central_key) and restart the kiosk; records sealed before open "
-                    f"only where central key {ours}'s private key is")
-    theirs = body.get(INTAKE_KEY_ID_KEY)
-    if isinstance(theirs, str) and config.intake_key_path is not None:
-        try:
-            ours = key_id(load_intake_public_key(config.intake_key_path))
-        except (SealingError, OSError):
-            ours = theirs
-        if ours != theirs:
-            return (f"this kiosk trusts intake key {ours} and the intake signs receipts with "
-                    f"{theirs}: no receipt would verify, no record be acknowledged",
-                    f"copy the intake's DIR/keys/intake.pub to {config.intake_key_path} "
-                    "(upload.intake_key)")
+            return what.format(ours=ours, theirs=theirs), fix.format(ours=ours)
     return None
 
 

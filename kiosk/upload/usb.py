@@ -61,7 +61,7 @@ from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 from kiosk.core.ids import is_record_id
 from kiosk.core.intake_api import RefusalCode
 from kiosk.errors import IllegalStateChange, JournalError, SealingError, UnknownRecord
-from kiosk.fsutil import commit_file
+from kiosk.fsutil import commit_file, process_alive
 from kiosk.journal import Journal, RecordInfo
 from kiosk.journal.states import EXPORTABLE_STATES
 from kiosk.receipts import verify_receipt
@@ -170,21 +170,9 @@ def _sweep_partials(target: Path, kiosk_id: str) -> None:
     (its process is gone), so a stick does not fill up with them."""
     for path in target.glob(f".{kiosk_id}-export-*.partial"):
         pid = path.name[len(kiosk_id) + len(".-export-"):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             with contextlib.suppress(OSError):
                 path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def _verify(path: Path, record_ids: list[str]) -> None:
