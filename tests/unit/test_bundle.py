@@ -15,13 +15,13 @@ from kiosk.bundle import (
     INDEX_NAME,
     BundleError,
     BundleReader,
-    BundleWriter,
     Receipts,
     bundle_name,
     find_files,
     load_receipts,
     receipts_name,
 )
+from tests.bundles import write_bundle
 
 KIOSK = "poso-01"
 
@@ -31,12 +31,7 @@ def rid(seq: int) -> str:
 
 
 def write(path: Path, packets: dict[str, bytes]) -> Path:
-    with open(path, "wb") as out:
-        writer = BundleWriter(out, KIOSK, "2026-12-01T04:00:00Z")
-        for record_id, packet in packets.items():
-            writer.add(record_id, packet, hashlib.sha256(packet).hexdigest())
-        writer.close()
-    return path
+    return write_bundle(path, KIOSK, packets)
 
 
 def test_round_trip_keeps_order_bytes_and_digests(tmp_path: Path) -> None:

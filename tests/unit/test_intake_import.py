@@ -17,9 +17,10 @@ import pytest
 
 from intake.backend import lock_data_dir
 from intake.cli import main
-from kiosk.bundle import BundleWriter, bundle_name, load_receipts, receipts_name
+from kiosk.bundle import bundle_name, load_receipts, receipts_name
 from kiosk.receipts import ensure_intake_keypair, load_intake_public_key, verify_receipt
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
+from tests.bundles import write_bundle
 from tests.fuzz.sealed import KIOSK, RECORD, meta, seal
 
 
@@ -54,13 +55,8 @@ class World:
 
     def bundle(self, packets: dict[str, bytes], first: int, last: int,
                where: Path | None = None) -> Path:
-        path = (where or self.stick) / bundle_name(KIOSK, first, last)
-        with open(path, "wb") as out:
-            writer = BundleWriter(out, KIOSK, "2026-12-01T04:00:00Z")
-            for record_id, packet in packets.items():
-                writer.add(record_id, packet, hashlib.sha256(packet).hexdigest())
-            writer.close()
-        return path
+        return write_bundle((where or self.stick) / bundle_name(KIOSK, first, last), KIOSK,
+                            packets)
 
     def stats(self, *db: str) -> dict[str, object]:
         buffer = io.StringIO()
