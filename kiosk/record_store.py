@@ -64,6 +64,10 @@ class JournalRecordStore:
         self.journal.seal(record_id, manifest)
         log.info("record %s sealed (%d steps)", record_id, steps)
 
+    def mark_assisted(self, record_id: str, staff_id: str) -> None:
+        """An officer (``staff_id``) took over the begun record; durable and audited."""
+        self.journal.mark_assisted(record_id, staff_id)
+
     def discard(self, record_id: str, reason: str) -> None:
         self.journal.delete_record(record_id, reason)
         log.info("record %s discarded: %s", record_id, reason)

@@ -62,6 +62,30 @@ def recover_unfinished(journal: Journal, *, resume_assisted: bool) -> Recovery:
     return result
 
 
+@dataclass(frozen=True)
+class Resumable:
+    """An unfinished assisted record an officer may continue (or discard): its id, when
+    it was begun (the journal's UTC time, and whether the clock was trusted then) and the
+    names of its journaled steps. Nothing a citizen gave: the steps are encrypted."""
+
+    record_id: str
+    created_at: str
+    clock_trusted: bool
+    steps: frozenset[str]
+
+
+def list_resumable(journal: Journal) -> list[Resumable]:
+    """:func:`resumable_sessions` with when each was begun, oldest first."""
+    out: list[Resumable] = []
+    for record in journal.records("in_progress"):
+        if not record.assisted:
+            continue
+        steps = frozenset(journal.step_digests(record.id).keys())
+        if Step.CONSENT.value in steps:
+            out.append(Resumable(record.id, record.created_at, record.clock_trusted, steps))
+    return out
+
+
 def resumable_sessions(journal: Journal) -> list[tuple[str, set[str]]]:
     """Unfinished assisted records that can be resumed, with their journaled step names.
 
@@ -69,11 +93,4 @@ def resumable_sessions(journal: Journal) -> list[tuple[str, set[str]]]:
     sequence order. Self-service records and records without a consent step are never
     listed. Pass each entry to ``EnrollmentSession.resume(store, record_id, steps, ...)``.
     """
-    out: list[tuple[str, set[str]]] = []
-    for record in journal.records("in_progress"):
-        if not record.assisted:
-            continue
-        steps = set(journal.step_digests(record.id).keys())
-        if Step.CONSENT.value in steps:
-            out.append((record.id, steps))
-    return out
+    return [(r.record_id, set(r.steps)) for r in list_resumable(journal)]

@@ -126,7 +126,7 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
                  today: Callable[[], date] = date.today,
                  capture_timeout_s: float = CAPTURE_TIMEOUT_S,
                  fingerprint_limits: FingerprintThresholds | None = None,
-                 fingerprint_storage: str = "png") -> None:
+                 fingerprint_storage: str = "png", staff_id: str | None = None) -> None:
         if fingerprint_storage not in FINGERPRINT_STORAGE:
             raise ValueError(f"fingerprint_storage must be one of {FINGERPRINT_STORAGE}")
         self._store = store
@@ -134,7 +134,10 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
         self._fingerprint_storage = fingerprint_storage
         self._fingerprint = fingerprint
         self._camera = camera
-        self.assisted = assisted
+        self.assisted = assisted or staff_id is not None
+        #: The officer logged in at the kiosk now (from the staff card), or None: only
+        #: then does the touchscreen offer the officer's actions (a missing finger).
+        self.staff_id = staff_id
         self.timeout_s = float(timeout_s)
         self._clock = clock
         self._today = today
@@ -160,7 +163,10 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
                timeout_s: float = SESSION_TIMEOUT_S.default,
                clock: Callable[[], float] = time.monotonic,
                today: Callable[[], date] = date.today, capture_timeout_s: float = CAPTURE_TIMEOUT_S,
-               language: str = DEFAULT_LANGUAGE) -> EnrollmentSession:
+               language: str = DEFAULT_LANGUAGE,
+               fingerprint_limits: FingerprintThresholds | None = None,
+               fingerprint_storage: str = "png",
+               staff_id: str | None = None) -> EnrollmentSession:
         """Continue the unfinished assisted record ``record_id`` after a power cut.
 
         ``journaled`` names the steps the journal holds for it (e.g.
@@ -181,7 +187,9 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
         names = check_resumable(record_id, journaled, language)
         session = cls(store, fingerprint=fingerprint, camera=camera, assisted=True,
                       timeout_s=timeout_s, clock=clock, today=today,
-                      capture_timeout_s=capture_timeout_s)
+                      capture_timeout_s=capture_timeout_s,
+                      fingerprint_limits=fingerprint_limits,
+                      fingerprint_storage=fingerprint_storage, staff_id=staff_id)
         session._resume_at_identity(record_id, names, language)
         return session
 
@@ -258,12 +266,38 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
                 return
             consent = {"accepted": True, "language": self.language,
                        "assisted": self.assisted, "version": CONSENT_VERSION}
+            if self.staff_id is not None:
+                consent["staff"] = self.staff_id  # the officer who began it
             parts = {"consent.json": compact_json(consent)}
             # The record and its consent step are created in one durable commit; if that
             # fails nothing exists and the person can simply tap again.
             self.record_id = self._store.begin(assisted=self.assisted, step="consent",
                                                parts=parts)
             self._transition(Step.IDENTITY)
+
+    def assist(self, staff_id: str) -> None:
+        """An officer logged in (staff card and PIN) during this session: from now on it is
+        assisted, so the officer may record a missing finger, and its record is kept to
+        resume after a power cut. A record already begun is marked so durably, with who
+        took it over (an audit event), before this returns; a failing store leaves the
+        session as it was."""
+        with self._lock:
+            self._check_live()
+            if self._step in TERMINAL:
+                raise IllegalTransition(f"the session is {self._step.value}")
+            if self.record_id is not None and staff_id != self.staff_id:
+                self._store.mark_assisted(self.record_id, staff_id)
+            self.assisted = True
+            self.staff_id = staff_id
+            log.info("session %s: an officer is assisting", self._tag)
+
+    def end_assistance(self) -> None:
+        """The officer logged out (took the card): the session goes on, still assisted
+        (its record stays resumable), without the officer's actions."""
+        with self._lock:
+            if self.staff_id is not None:
+                log.info("session %s: the officer left", self._tag)
+            self.staff_id = None
 
     def enter_identity(self, nik_text: str, kk_text: str) -> Nik:
         """Parse the NIK and No. KK (raises ``InvalidNik``/``InvalidFamilyCardNumber``)."""

@@ -190,7 +190,8 @@ class SessionCaptures:
         return report
 
     def record_missing_finger(self, code: str, reason: str) -> None:
-        """Record that finger ``code`` cannot be captured (assisted sessions only)."""
+        """Record that finger ``code`` cannot be captured (assisted sessions only), by the
+        officer logged in (``staff_id``, kept with the exception) if any."""
         with self._at(Step.FINGERPRINTS):
             _check_finger(code)
             if not self.assisted:
@@ -207,6 +208,11 @@ class SessionCaptures:
                 if code in held:
                     wipe_buffers(iter([held.pop(code)]))
             self._missing[code] = reason
+            if self.staff_id is not None:
+                self._missing_by[code] = self.staff_id
+            # A scan of this finger still waiting on the sensor keeps nothing when it ends
+            # (capture_finger compares the visits).
+            self._visits += 1
 
     def finish_fingerprints(self) -> None:
         """Journal ``fingerprints`` once every finger is captured or recorded missing."""
@@ -220,7 +226,12 @@ class SessionCaptures:
         ext = self._fingerprint_storage
         parts = {f"{code}.{ext}": bytes(buf) for code, buf in self._finger_files.items()}
         missing = {code: self._missing[code] for code in FINGERS if code in self._missing}
-        parts["exceptions.json"] = compact_json({"missing": missing})
+        exceptions: dict[str, object] = {"missing": missing}
+        recorded_by = {code: self._missing_by[code] for code in missing
+                       if code in self._missing_by}
+        if recorded_by:
+            exceptions["recorded_by"] = recorded_by  # the officer's staff id, per finger
+        parts["exceptions.json"] = compact_json(exceptions)
         self._complete("fingerprints", parts, Step.SIGNATURE)
         self._drop_kept_fingers()
 

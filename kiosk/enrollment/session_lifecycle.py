@@ -95,6 +95,7 @@ class SessionLifecycle:
         self._finger_files: dict[str, bytearray] = {}  # lossless WebP, journaled
         self._templates: dict[str, bytearray] = {}  # the sensor's, to refuse a repeated finger
         self._missing: dict[str, str] = {}
+        self._missing_by: dict[str, str] = {}  # finger -> the officer who recorded it
         self._signature: bytearray | None = None
         # The fingers as they were when a change of them from review began (for Back):
         # images, record files, templates, missing.
@@ -143,6 +144,22 @@ class SessionLifecycle:
             if self._step is Step.SEALED:
                 raise IllegalTransition("the record is sealed; it cannot be aborted")
             self._finish_aborted(reason)
+
+    def suspend(self, reason: str) -> bool:
+        """Stop here and wipe the data held in memory, but keep an assisted record begun
+        (consent journaled) for an officer to resume, as after a power cut: True. Any other
+        session is aborted, its record discarded: False. Safe to call once finished."""
+        with self._lock:
+            if self._step in TERMINAL:
+                return False
+            if not self.assisted or self.record_id is None:
+                self._finish_aborted(reason)
+                return False
+            self._transition(Step.ABORTED, note="kept to resume")
+            self._wipe_data()
+            log.info("session %s: record %s kept to resume (%s)", self._tag, self.record_id,
+                     reason)
+            return True
 
     def _finish_aborted(self, reason: str) -> None:
         self._transition(Step.ABORTED)

@@ -90,6 +90,29 @@ class RecordWrites(JournalConnection):
 
         self._write(lambda conn: self._insert_step(conn, record_id, step, blob, trusted, now))
 
+    def mark_assisted(self, record_id: str, staff_id: str) -> None:
+        """An officer (``staff_id``, from the staff card) took over the ``in_progress``
+        record: it is kept to resume after a power cut like any assisted record
+        (:mod:`kiosk.recovery`); audited with who it was. Durable on return; a record in
+        another state is refused."""
+        database.check_details({"record": record_id, "staff": staff_id})
+
+        def body(conn: sqlite3.Connection) -> None:
+            changed = conn.execute(
+                "UPDATE records SET assisted = 1 WHERE id = ? AND state = 'in_progress'",
+                (record_id,)).rowcount
+            if changed != 1:
+                state = self._state_in(conn, record_id)  # raises for an unknown record
+                raise IllegalStateChange(
+                    f"record {record_id} is {state}; only an in_progress record can be "
+                    "taken over by an officer")
+            database.insert_audit(conn, "record_assisted",
+                                  {"record": record_id, "staff": staff_id},
+                                  self.boot_id, self._trusted())
+
+        self._write(body)
+        log.info("record %s taken over by an officer", record_id)
+
     def delete_record(self, record_id: str, reason: str) -> None:
         """Delete an ``in_progress`` (aborted) or ``purged`` record and its steps; audited.
 

@@ -58,6 +58,10 @@ class FakeStore:
         self._note("seal", "seal")
         self.sealed.add(record_id)
 
+    def mark_assisted(self, record_id: str, staff_id: str) -> None:
+        self._note("mark_assisted", staff_id)
+        self.assisted_by = getattr(self, "assisted_by", {}) | {record_id: staff_id}
+
     def discard(self, record_id: str, reason: str) -> None:
         self._note("discard", "discard")
         self.discarded[record_id] = reason

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -705,3 +706,127 @@ def test_a_sealed_record_holds_every_journal_step_in_order(tmp_path: Path) -> No
         assert journal.record(record_id).state == "sealed"
         assert tuple(journal.step_digests(record_id)) == STEPS
     assert tuple(step.value for step in Step if step.value in JOURNAL_STEPS) == STEPS
+
+
+# -- an officer at the kiosk (staff card and PIN) -------------------------------------------
+def test_an_officer_takes_over_a_self_service_session_and_records_a_missing_finger() -> None:
+    kit = reach(Step.FINGERPRINTS)
+    s = kit.session
+    with pytest.raises(AssistanceRequired):
+        s.record_missing_finger("L3", "amputated")
+    s.assist("STAFF-0042")
+    assert s.assisted and s.staff_id == "STAFF-0042"
+    assert kit.store.assisted_by == {s.record_id: "STAFF-0042"}  # durable before it returns
+    s.record_missing_finger("L3", "amputated")
+    s.end_assistance()  # the officer takes the card and leaves; the citizen goes on
+    assert s.staff_id is None and s.assisted
+    for code in FINGERS:
+        if code != "L3":
+            s.capture_finger(code)
+    s.finish_fingerprints()
+    exceptions = json.loads(kit.store.steps[s.record_id]["fingerprints"]["exceptions.json"])
+    assert exceptions == {"missing": {"L3": "amputated"},
+                          "recorded_by": {"L3": "STAFF-0042"}}
+
+
+def test_a_take_over_the_store_refuses_leaves_the_session_self_service() -> None:
+    kit = reach(Step.FINGERPRINTS)
+    kit.store.fail_on.add("mark_assisted")
+    with pytest.raises(JournalError):
+        kit.session.assist("STAFF-0042")
+    assert not kit.session.assisted and kit.session.staff_id is None
+    with pytest.raises(AssistanceRequired):
+        kit.session.record_missing_finger("L3", "amputated")
+
+
+def test_an_officer_who_begins_the_session_is_named_in_its_consent() -> None:
+    store = FakeStore()
+    s = EnrollmentSession(store, fingerprint=FakeScanner(), camera=FakeCamera(),
+                          staff_id="STAFF-0007", today=lambda: TODAY)
+    assert s.assisted
+    s.choose_language("id")
+    s.give_consent(True)
+    consent = json.loads(store.steps[s.record_id]["consent"]["consent.json"])
+    assert consent["assisted"] is True and consent["staff"] == "STAFF-0007"
+    s.assist("STAFF-0007")  # the same officer again: nothing new to record
+    assert not any(call[0] == "mark_assisted" for call in store.calls)
+
+
+def test_a_finger_recorded_missing_drops_the_scan_still_waiting_for_it() -> None:
+    kit = reach(Step.FINGERPRINTS, assisted=True)
+    s = kit.session
+    kit.scanner.gate = threading.Event()
+    result: list[BaseException | None] = []
+
+    def scan() -> None:
+        try:
+            s.capture_finger("R1")
+            result.append(None)
+        except BaseException as exc:  # the test looks at it
+            result.append(exc)
+
+    worker = threading.Thread(target=scan)
+    worker.start()
+    time.sleep(0.05)
+    s.record_missing_finger("R1", "bandaged")
+    kit.scanner.gate.set()
+    worker.join(5)
+    assert isinstance(result[0], IllegalTransition)
+    assert "R1" not in s.fingers_captured
+    assert s._missing == {"R1": "bandaged"}
+
+
+def test_suspend_keeps_an_assisted_record_and_wipes_the_memory() -> None:
+    kit = reach(Step.FINGERPRINTS, assisted=True)
+    s = kit.session
+    s.capture_finger("R1")
+    rid = s.record_id
+    assert s.suspend("idle") is True
+    assert s.step is Step.ABORTED and rid not in kit.store.discarded
+    assert s._fingers == {} and s._nik is None
+    assert s.suspend("again") is False
+
+
+def test_suspend_of_a_self_service_session_discards_it() -> None:
+    kit = reach(Step.FINGERPRINTS)
+    rid = kit.session.record_id
+    assert kit.session.suspend("idle") is False
+    assert kit.store.discarded[rid] == "idle"
+
+
+def test_a_taken_over_record_is_resumable_after_a_cut_and_audited(tmp_path: Path) -> None:
+    """Through the real journal: the take-over is durable (the record survives start-up
+    recovery, listed for the officer with its steps) and the audit names the officer."""
+    from kiosk.errors import IllegalStateChange
+    from kiosk.recovery import list_resumable, recover_unfinished
+
+    sealer = Sealer(bytes(PrivateKey.generate().public_key), DeviceKey.generate(), "test-01")
+    path = tmp_path / "journal.db"
+    with Journal.open(path, kiosk_id="test-01", boot_id="boot-1",
+                      clock_trusted=lambda: True) as journal:
+        store = JournalRecordStore(journal, sealer, kiosk_id="test-01")
+        kept = EnrollmentSession(store, fingerprint=FakeScanner(), camera=FakeCamera(),
+                                 today=lambda: TODAY)
+        lost = EnrollmentSession(store, fingerprint=FakeScanner(), camera=FakeCamera(),
+                                 today=lambda: TODAY)
+        for session in (kept, lost):
+            for action in STEP_ACTIONS[:3]:  # language, consent, identity
+                action(session)
+        kept.assist("STAFF-0042")
+        sealed = EnrollmentSession(store, fingerprint=FakeScanner(), camera=FakeCamera(),
+                                   clock=FakeClock(), today=lambda: TODAY)
+        for action in STEP_ACTIONS[:-1]:
+            action(sealed)
+        with pytest.raises(IllegalStateChange, match="sealed"):
+            store.mark_assisted(sealed.confirm(), "STAFF-0042")
+    # the power cut: nothing closed the sessions
+    with Journal.open(path, kiosk_id="test-01", boot_id="boot-2",
+                      clock_trusted=lambda: True) as journal:
+        recovery = recover_unfinished(journal, resume_assisted=True)
+        assert recovery.resumable == [kept.record_id]
+        assert recovery.discarded == [lost.record_id]
+        (entry,) = list_resumable(journal)
+        assert entry.record_id == kept.record_id
+        assert entry.steps == {"consent", "identity"} and entry.clock_trusted
+        (event,) = journal.audit_events(event="record_assisted")
+        assert event.details == {"record": kept.record_id, "staff": "STAFF-0042"}
