@@ -43,6 +43,8 @@ GC_AFTER_WIPE_S = 1.0
 #: double-click time; 10 mm is the smallest touch target.
 SECOND_TAP_S = 0.5
 SECOND_TAP_MM = 10.0
+#: Kivy's key code of F2: the simulated staff card in or out (``KioskApp._on_key``).
+F2_KEY = 283
 #: The overlays (``kiosk.screens.chrome`` classes), opened over any screen by the flow.
 OVERLAYS = {"cancel": "CancelOverlay", "idle": "IdleOverlay", "help": "HelpOverlay"}
 
@@ -184,6 +186,7 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
             self._generation = self.flow.generation
             self._collect: Any = None  # the collection after a wipe (see _sync_app)
             Window.bind(on_touch_down=self._on_any_touch)
+            Window.bind(on_key_down=self._on_key)
             # A list (the pickers, opened by a screen, not the flow) opening or closing.
             Window.bind(children=lambda *_args: self._note_view())
             self._last_down: tuple[float, tuple[float, float]] = (-math.inf, (0.0, 0.0))
@@ -347,6 +350,18 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
             return (now - last_at < SECOND_TAP_S and self._view_changed_at > last_at
                     and math.dist(touch.pos, last_pos) < self.ui.mm(SECOND_TAP_MM))
 
+        def _on_key(self, _window: object, key: int, *_args: object) -> bool:
+            """F2 on a development desktop: the simulated staff card goes in or out of its
+            reader (there is no card to hold). Nothing with a real reader."""
+            card = self.runtime.devices.get("card") if self.runtime is not None else None
+            if key != F2_KEY or card is None or not hasattr(card, "insert_card"):
+                return False
+            if card.is_card_present:
+                card.remove_card()
+            else:
+                card.insert_card()
+            return True
+
         def set_language(self, language: str) -> None:
             self.flow.set_language(language)
             self._refresh()
@@ -364,11 +379,21 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
                     self.flow.runtime_failed(error)
                     Clock.schedule_once(self._open_runtime, RUNTIME_RETRY_S)
                     return
+                runtime, card_in = runtime
                 self.runtime = runtime
                 gpio = runtime.devices.get("gpio")
                 if gpio is not None:
                     gpio.when_help_pressed = lambda: self.bridge.post(self.flow.call_help)
                 self.flow.set_runtime(runtime)
+                # The staff card: events on the reader's thread, handed over by the bridge.
+                # A card already in it opens no PIN pad (kiosk.screens.flow_staff).
+                card = runtime.devices.get("card")
+                if card is not None:
+                    self.flow.set_card_present(card_in)
+                    card.when_card_inserted = (
+                        lambda _event: self.bridge.post(self.flow.card_inserted))
+                    card.when_card_removed = (
+                        lambda _event: self.bridge.post(self.flow.card_removed))
                 log.info("kiosk ready")
 
             def work() -> Any:
@@ -376,12 +401,19 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
                 from kiosk.runtime import Runtime  # here: off the first frame's way
 
                 runtime = Runtime.open(config, kinds=DEVICE_KINDS, require_accepting=False)
+                card = runtime.open_optional("card")  # the officer's login; not required
+                card_in = False
+                if card is not None:
+                    try:
+                        card_in = bool(card.is_card_present)
+                    except Exception as exc:
+                        log.warning("card reader: %s", exc)
                 try:
                     # The village lists, before the first citizen; only this regency's.
                     regions.preload(config["kiosk"]["regency"])
                 except Exception as exc:
                     log.error("region names unavailable: %s", exc)
-                return runtime
+                return runtime, card_in
 
             self.bridge.submit(work, opened)
 

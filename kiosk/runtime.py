@@ -319,6 +319,21 @@ class Runtime:
             return cls(config, journal, store, devices, stack.pop_all())
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def open_optional(self, kind: str) -> Any | None:
+        """Open a device the kiosk can take citizens without (the staff card reader), and
+        keep it with the others; None, with a warning logged, when it cannot be opened
+        (no reader, pcscd down): the officer's login is then unavailable, nothing else.
+        ``kiosk hw selftest`` and ``kiosk doctor`` name the fault."""
+        try:
+            device = create_device(kind, self.config.backend_options(kind))
+            device.open()
+        except (DeviceError, OSError, ImportError) as exc:
+            log.warning("%s device not ready, going on without it: %s", kind, exc)
+            return None
+        self._stack.callback(device.close)
+        self.devices[kind] = device
+        return device
+
     def close(self) -> None:
         self._stack.close()
 

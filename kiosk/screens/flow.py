@@ -55,6 +55,7 @@ from kiosk.screens.flow_forms import FormSteps
 from kiosk.screens.flow_privacy import PrivacyTimers
 from kiosk.screens.flow_screens import FINGER_NAMES, PROMPTS, SCREEN_FOR_STEP, SESSION_SCREENS
 from kiosk.screens.flow_settings import Executor, FlowSettings, Speaker, View
+from kiosk.screens.flow_staff import StaffSteps
 from kiosk.screens.forms import DemographicsForm, IdentityForm
 from kiosk.screens.memory import release_free_heap
 from kiosk.screens.messages import NONE, Msg
@@ -74,7 +75,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class Flow(FormSteps, CaptureSteps, PrivacyTimers):
+class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
     """The citizen's way from welcome to receipt; see the module docstring."""
 
     def __init__(self, executor: Executor, view: View, *, settings: FlowSettings | None = None,
@@ -109,6 +110,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.problems_shown = 0
         self._preview_stop: threading.Event | None = None
         self._timers: list[Any] = []
+        self._init_staff()  # the officer's login outlives a citizen's wipe
         self._reset()
 
     # -- state the screens read ----------------------------------------------------------
@@ -140,6 +142,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         # citizen may still cancel (nothing is being saved; a late scan is ignored).
         self.waiting_finger = False
         self.fingers_done: list[str] = []
+        self.fingers_missing: dict[str, str] = {}  # recorded by an officer: code -> reason
         self.summary: ReviewSummary | None = None
         # The details form as the review showed it, while a step is changed from review:
         # Back brings it back (a half-typed change is not kept for the next Change).
@@ -184,6 +187,12 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         return self.screen == "portrait" and self.preview_msg.msgid in m.ASKS_FOR_HELP
 
     @property
+    def home(self) -> str:
+        """Where the kiosk waits between people: the officer's home while one is logged
+        in, else the welcome."""
+        return "staff" if self.staff_id else "welcome"
+
+    @property
     def current_finger(self) -> str:
         return FINGERS[min(self.finger_index, len(FINGERS) - 1)]
 
@@ -226,10 +235,10 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self._log_acceptance(accepting, reason, category)
         self.accepting, self.closed_reason, self.on_battery = accepting, reason, on_battery
         self.closed_category = "" if accepting else category
-        if self.screen == "welcome" and not accepting:
+        if self.screen in ("welcome", "staff") and not accepting:
             self.show("closed")
         elif self.screen == "closed" and accepting:
-            self.show("welcome")
+            self.show(self.home)
         else:
             self.view.update()
         self._set_led()
@@ -264,6 +273,8 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
             self._capture_finger()
         if screen == "done":
             self._receipt_at = self.clock()
+        if screen == "staff":
+            self._enter_staff_home()
         self.view.show(screen)
         self.view.update()
         self._set_led()
@@ -465,6 +476,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers):
         self.finger_tries = 0
         self.finger_png = b""
         self.fingers_done = []
+        self.fingers_missing = {}
         self.waiting_finger = False
 
     def confirm(self) -> None:

@@ -17,6 +17,7 @@ from kiosk.enrollment.session_options import KEEP_ALIVE_EVERY_S
 from kiosk.errors import SessionExpired
 from kiosk.screens import messages as m
 from kiosk.screens.flow_screens import SESSION_SCREENS
+from kiosk.screens.flow_staff import KEPT_FOR_STAFF
 from kiosk.screens.forms import DemographicsForm
 from kiosk.screens.messages import NONE, Msg
 
@@ -77,6 +78,10 @@ class PrivacyTimers:
             if now - self._receipt_at >= self.settings.receipt_s:
                 self.wipe("receipt shown")
             return
+        if self.screen == "staff" and self.staff_id and now - self._last_touch >= (
+                self.settings.idle_timeout_s + self.settings.idle_warning_s):
+            self._logout()  # the officer walked away logged in
+            return
         if self.screen not in SESSION_SCREENS or self.busy:
             return
         idle = now - self._last_touch
@@ -120,9 +125,18 @@ class PrivacyTimers:
                 timer.cancel()
         self._timers.clear()
         session = self.session
+        idle = reason in IDLE_WIPES
+        keep = False
         if session is not None and not session.is_finished:
-            self.executor.submit(lambda: session.abort(reason), lambda _r, _e: None)
+            # Nobody touched the screen: an assisted record is kept for an officer to
+            # continue (as after a power cut), the data on the screen wiped all the same.
+            # Asked to stop (cancel, a declined consent): the record goes.
+            keep = idle and session.assisted and self.settings.resume_assisted
+            end = session.suspend if keep else session.abort
+            self.executor.submit(lambda: end(reason), lambda _r, _e: None)
         log.info("session wiped: %s", reason)
+        if idle and self.staff_id:
+            self._logout()  # nobody there: the officer's login ends too
         language = self.language
         self._clear_personal()
         self._reset()
@@ -130,11 +144,11 @@ class PrivacyTimers:
             # For the citizen who comes back: what happened, in their language (the
             # welcome too, until the notice goes); nothing of theirs.
             self.language = language
-            self.notice = Msg.of(m.IDLE_ENDED, "info")
+            self.notice = Msg.of(KEPT_FOR_STAFF if keep else m.IDLE_ENDED, "info")
             self._notice_at = self.clock()
         # A call for an officer stands until someone closes it (``close_help``): the
         # citizen who called waits, as the help overlay asks, and the LED keeps calling.
-        self.show("welcome" if self.accepting else "closed")
+        self.show(self.home if self.accepting else "closed")
 
     def _clear_personal(self) -> None:
         self.identity.clear()

@@ -25,7 +25,8 @@ SCREEN_FOR_STEP: dict[Step, str] = {step: step.value for step in Step} | {
     Step.ABORTED: "welcome",
 }
 #: The screens, in the order of the flow; each is ``kiosk/screens/<name>.py`` + ``<name>.kv``.
-#: ``closed`` shows no step: the kiosk is not taking recordings.
+#: ``closed`` shows no step: the kiosk is not taking recordings; nor does ``staff``, the
+#: officer's home between people (:mod:`kiosk.screens.flow_staff`).
 SCREEN_NAMES: tuple[str, ...] = (*dict.fromkeys(SCREEN_FOR_STEP.values()), "closed")
 #: Screens during which a citizen's data may be on screen (idle timer, cancel, wipe): those
 #: of an unfinished session once the language is chosen.

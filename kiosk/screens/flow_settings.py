@@ -65,6 +65,7 @@ class FlowSettings:
     regency: str = _default("kiosk", "regency").split(".")[1]
     fingerprint_limits: FingerprintThresholds | None = None  # config [fingerprints]
     fingerprint_storage: str = _default("fingerprints", "storage")
+    resume_assisted: bool = _default("kiosk", "resume_assisted")
 
     @classmethod
     def from_config(cls, config: Any) -> FlowSettings:
@@ -75,4 +76,5 @@ class FlowSettings:
                    preview_fps=ui["preview_fps"], session_timeout_s=kiosk["session_timeout_s"],
                    province=province, regency=regency,
                    fingerprint_limits=FingerprintThresholds.from_config(config["fingerprints"]),
-                   fingerprint_storage=config["fingerprints"]["storage"])
+                   fingerprint_storage=config["fingerprints"]["storage"],
+                   resume_assisted=kiosk["resume_assisted"])

@@ -1,0 +1,385 @@
+"""The officer at the kiosk: staff card and PIN, the officer's home screen, assisted
+enrollment, a finger recorded missing, and the resume of an enrollment left unfinished.
+
+An officer inserts the staff card: the PIN pad opens over whatever shows (a citizen who
+pressed HELP may be at the finger step). The PIN is verified by the card itself
+(:func:`~kiosk.hardware.card.staff.staff_login`, on a worker); the kiosk never stores it, and
+keeps the typed digits only until the answer. Once logged in:
+
+* between citizens the officer's home (``staff``) replaces the welcome: enroll a person (in
+  Bahasa Indonesia or English), continue an enrollment left unfinished (a power cut, or a
+  session left idle while assisted), or delete one that will not be finished;
+* during a session the session becomes assisted (durably: its record is kept to resume
+  after a cut) and the finger step offers "Cannot be scanned" with the reason, recorded
+  with the officer's staff id;
+* taking the card out (or Log out) ends the officer's part; a session goes on for the
+  citizen, without the officer's actions.
+
+A card already in the reader when the kiosk starts does not open the PIN pad (a card left
+in a self-service kiosk must not greet the next citizen with it): the officer takes it out
+and inserts it again. Staff logins, failed PINs and logouts are audit events (staff id and
+tries left only). A mixin of :class:`~kiosk.screens.flow.Flow`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kiosk.core.vocabulary import FINGERS, MISSING_FINGER_REASONS
+from kiosk.enrollment.session import EnrollmentSession
+from kiosk.errors import InvalidInput
+from kiosk.screens import messages as m
+from kiosk.screens.messages import N_, NONE, Msg
+
+__all__ = ["MISSING_REASON_NAMES", "PIN_MAX", "PIN_MIN", "StaffSteps"]
+
+log = logging.getLogger("kiosk.screens.flow")
+
+PIN_MIN, PIN_MAX = 6, 8  # a PIV PIN (kiosk.hardware.card.piv.pad_pin)
+#: How each reason a finger cannot be scanned is named on the officer's list, in
+#: :data:`~kiosk.core.vocabulary.MISSING_FINGER_REASONS` order.
+MISSING_REASON_NAMES: dict[str, str] = dict(zip(MISSING_FINGER_REASONS, (
+    N_("Missing (amputated)"), N_("Bandaged"), N_("Scarred"), N_("Deformed"),
+    N_("Cannot be read"),
+), strict=True))
+STAFF_LOGIN_FAILED = N_("The card could not be read. Take it out and insert it again.")
+NO_READER = N_("The card reader is not working.")
+NOT_A_STAFF_CARD = N_("This is not a staff card.")
+KEPT_FOR_STAFF = N_("The session ended because the screen was not touched for a while. "
+                    "What was entered is kept: the officer can continue it.")
+
+
+class StaffSteps:
+    """The officer's verbs (``app.flow.pin_key("4")`` and so on); see the module doc."""
+
+    def _init_staff(self) -> None:
+        self.card_present = False
+        self.staff_id = ""  # the officer logged in ("" = none)
+        self.pin_entry = False  # the PIN pad is open
+        self._pin: list[str] = []
+        self.pin_message: Msg = NONE
+        self.pin_busy = False
+        self.missing_picker = False  # the reasons for a finger that cannot be scanned
+        self.resumable: list[Any] = []  # kiosk.recovery.Resumable, oldest first
+        self.discard_asked = ""  # the record the officer asked to delete, to confirm
+        self.staff_message: Msg = NONE  # on the officer's home
+
+    @property
+    def pin_length(self) -> int:
+        """How many digits are typed (the pad shows dots, never the digits)."""
+        return len(self._pin)
+
+    @property
+    def can_record_missing(self) -> bool:
+        """The finger step offers "Cannot be scanned": an officer is logged in."""
+        return bool(self.staff_id) and self.screen == "fingerprints" and (
+            self.session is not None)
+
+    # -- the card ---------------------------------------------------------------------------
+    def set_card_present(self, present: bool) -> None:
+        """The reader's state when the kiosk opened it: no PIN pad for a card already in."""
+        self.card_present = present
+
+    def card_inserted(self) -> None:
+        """A card went into the reader (from the reader's thread, through the bridge)."""
+        self.card_present = True
+        if not self.staff_id and self.screen not in ("done", "closed"):
+            self.open_pin()
+
+    def card_removed(self) -> None:
+        self.card_present = False
+        self._close_pin()
+        if self.staff_id:
+            self._logout()
+        else:
+            self.view.update()
+
+    # -- the PIN pad ------------------------------------------------------------------------
+    def open_pin(self) -> None:
+        self.touch()
+        if self.staff_id:
+            return
+        self._close_pin()
+        self.pin_entry = True
+        self.view.update()
+
+    def pin_key(self, digit: str) -> None:
+        self.touch()
+        if self.pin_entry and not self.pin_busy and digit.isdigit() and len(digit) == 1 \
+                and len(self._pin) < PIN_MAX:
+            self._pin.append(digit)
+            self.pin_message = NONE
+            self.view.update()
+
+    def pin_backspace(self) -> None:
+        self.touch()
+        if self.pin_entry and not self.pin_busy and self._pin:
+            self._pin.pop()
+            self.view.update()
+
+    def pin_cancel(self) -> None:
+        self.touch()
+        self._close_pin()
+        self.view.update()
+
+    def _close_pin(self) -> None:
+        self._pin.clear()
+        self.pin_entry = False
+        self.pin_busy = False
+        self.pin_message = NONE
+
+    def pin_submit(self) -> None:
+        """OK on the PIN pad: the card verifies the PIN (on a worker)."""
+        self.touch()
+        if not self.pin_entry or self.pin_busy:
+            return
+        if len(self._pin) < PIN_MIN:
+            self.pin_message = Msg.of(N_("The PIN has 6 to 8 digits."))
+            self.view.update()
+            return
+        reader = self._device("card")
+        if reader is None:
+            self.pin_message = Msg.of(NO_READER)
+            self.view.update()
+            return
+        pin = "".join(self._pin)
+        self._pin.clear()  # typed digits are not kept while the card answers
+        self.pin_busy = True
+        journal = getattr(self.runtime, "journal", None)
+
+        def work() -> str:
+            from kiosk.hardware.card.staff import staff_login
+
+            try:
+                who = staff_login(reader, pin)
+            except Exception as exc:
+                left = getattr(exc, "retries_left", None)
+                if left is not None and journal is not None:
+                    journal.audit("staff_login_failed", tries_left=int(left))
+                raise
+            if journal is not None:
+                journal.audit("staff_login", staff=who.staff_id)
+            return who.staff_id
+
+        def done(staff_id: str | None, error: BaseException | None) -> None:
+            self.pin_busy = False
+            if not self.pin_entry:  # the card came out meanwhile: nothing to show
+                return
+            if error is not None:
+                log.info("staff login refused: %s", type(error).__name__)
+                self.pin_message = _login_message(error)
+                self.view.update()
+                return
+            assert staff_id is not None  # noqa: S101
+            self._close_pin()
+            self._logged_in(staff_id)
+
+        self.view.update()
+        self.executor.submit(work, done)
+
+    def _logged_in(self, staff_id: str) -> None:
+        self.staff_id = staff_id
+        log.info("officer logged in at the %s screen", self.screen)
+        session = self.session
+        if session is not None and not session.is_finished:
+            # A citizen's session: assisted from now (its record kept over a power cut);
+            # durable before the officer's actions are offered.
+            def failed(error: BaseException) -> None:
+                self.staff_id = ""
+                self._fail(error)
+
+            self._run(lambda: session.assist(staff_id), lambda _r: None, on_error=failed)
+            return
+        if self.screen == "welcome":
+            self.show("staff")
+        else:
+            self.view.update()
+
+    def logout(self) -> None:
+        """Log out: the officer's part ends; a session goes on."""
+        self.touch()
+        self._logout()
+
+    def _logout(self) -> None:
+        """The officer's part ends (Log out, the card out, nobody there); a session goes
+        on for the citizen, without the officer's actions."""
+        staff_id, self.staff_id = self.staff_id, ""
+        self.missing_picker = False
+        self.discard_asked = ""
+        self.staff_message = NONE
+        self.resumable = []
+        session = self.session
+        if session is not None:
+            session.end_assistance()
+        if staff_id:
+            log.info("officer logged out")
+            journal = getattr(self.runtime, "journal", None)
+            if journal is not None:
+                self.executor.submit(lambda: journal.audit("staff_logout", staff=staff_id),
+                                     lambda _r, _e: None)
+        if self.screen == "staff":
+            self.show("welcome")
+        else:
+            self.view.update()
+
+    # -- the officer's home -----------------------------------------------------------------
+    def _enter_staff_home(self) -> None:
+        """Shown (``show("staff")``): the list of unfinished enrollments, read afresh."""
+        self.discard_asked = ""
+        runtime = self.runtime
+        if runtime is None:
+            return
+
+        def work() -> list[Any]:
+            from kiosk.recovery import list_resumable
+
+            return list_resumable(runtime.journal)
+
+        def done(found: list[Any] | None, error: BaseException | None) -> None:
+            if error is not None:
+                log.warning("unfinished enrollments not listed: %s", type(error).__name__)
+                self.staff_message = m.for_error(error)
+                found = []
+            current = self.session.record_id if self.session is not None else None
+            self.resumable = [r for r in found or [] if r.record_id != current]
+            self.view.update()
+
+        self.executor.submit(work, done)
+
+    def staff_start(self, language: str) -> None:
+        """Enroll a person with the officer: an assisted session in ``language``."""
+        self.touch()
+        if self.screen != "staff" or self.busy or not self.staff_id:
+            return
+        if not self._may_begin():
+            return
+        runtime = self.runtime
+        self.language = language if language in ("id", "en") else self.default_language
+        self.session = EnrollmentSession(
+            runtime.store, fingerprint=runtime.devices.get("fingerprint"),
+            camera=runtime.devices.get("camera"), staff_id=self.staff_id,
+            timeout_s=self.settings.session_timeout_s,
+            capture_timeout_s=self.settings.capture_timeout_s, today=self.today,
+            fingerprint_limits=self.settings.fingerprint_limits,
+            fingerprint_storage=self.settings.fingerprint_storage)
+        self.session.choose_language(self.language)
+        self._show_step()
+
+    def staff_resume(self, record_id: str, language: str = "") -> None:
+        """Continue an unfinished enrollment: the NIK and No. KK are typed again, then the
+        first step not yet saved (the others are kept, unseen: the kiosk cannot read them)."""
+        self.touch()
+        if self.screen != "staff" or self.busy or not self.staff_id:
+            return
+        entry = next((r for r in self.resumable if r.record_id == record_id), None)
+        if entry is None or not self._may_begin():
+            return
+        runtime = self.runtime
+        language = language if language in ("id", "en") else self.language
+        try:
+            session = EnrollmentSession.resume(
+                runtime.store, record_id, entry.steps,
+                fingerprint=runtime.devices.get("fingerprint"),
+                camera=runtime.devices.get("camera"), staff_id=self.staff_id,
+                timeout_s=self.settings.session_timeout_s,
+                capture_timeout_s=self.settings.capture_timeout_s, today=self.today,
+                language=language, fingerprint_limits=self.settings.fingerprint_limits,
+                fingerprint_storage=self.settings.fingerprint_storage)
+        except Exception as exc:  # a record that cannot be resumed: say so, list again
+            log.warning("record %s not resumed: %s", record_id, type(exc).__name__)
+            self.staff_message = m.for_error(exc)
+            self._enter_staff_home()
+            return
+        log.info("record %s resumed by the officer", record_id)
+        self.language = language
+        self.session = session
+        self.resumable = []
+        self._show_step()
+
+    def ask_discard(self, record_id: str) -> None:
+        self.touch()
+        if self.screen == "staff" and any(r.record_id == record_id for r in self.resumable):
+            self.discard_asked = record_id
+            self.view.update()
+
+    def answer_discard(self, really: bool) -> None:
+        """Delete the unfinished enrollment asked about (``really``), or keep it."""
+        self.touch()
+        record_id, self.discard_asked = self.discard_asked, ""
+        runtime = self.runtime
+        if not really or not record_id or runtime is None or not self.staff_id:
+            self.view.update()
+            return
+        staff_id = self.staff_id
+        self._run(lambda: runtime.store.discard(record_id, f"deleted by officer {staff_id}"),
+                  lambda _r: self._enter_staff_home())
+
+    def _may_begin(self) -> bool:
+        if not self.accepting or self.runtime is None:
+            self.show("closed")
+            return False
+        return True
+
+    # -- a finger that cannot be scanned ----------------------------------------------------
+    def ask_missing(self) -> None:
+        self.touch()
+        if self.can_record_missing:
+            self.missing_picker = True
+            self.view.update()
+
+    def close_missing(self) -> None:
+        self.touch()
+        self.missing_picker = False
+        self.view.update()
+
+    def record_missing(self, reason: str) -> None:
+        """The officer names why the finger shown cannot be scanned: recorded, and on to
+        the next finger (a scan of it still waiting on the sensor is dropped)."""
+        self.touch()
+        session = self.session
+        self.missing_picker = False
+        if not self.can_record_missing or session is None or reason not in MISSING_REASON_NAMES:
+            self.view.update()
+            return
+        if self.busy and not self.waiting_finger:  # a commit runs: not now
+            self.view.update()
+            return
+        code = self.current_finger
+        try:
+            session.record_missing_finger(code, reason)  # in memory, until the step's commit
+        except Exception as exc:
+            self._fail(exc, "fingerprint")
+            self.view.update()
+            return
+        log.info("finger %s recorded missing by the officer", code)
+        self._visit += 1  # the waiting scan's answer, and the finger's pause, are dropped
+        self.busy = False
+        self.waiting_finger = False
+        self.finger_tries = 0
+        self.finger_png = b""
+        self.message = NONE
+        self.fingers_missing[code] = reason
+        if code in self.fingers_done:
+            self.fingers_done.remove(code)
+        self._next_finger()
+
+    @property
+    def fingers_left(self) -> list[str]:
+        """The fingers neither taken nor recorded missing."""
+        return [c for c in FINGERS if c not in self.fingers_done
+                and c not in self.fingers_missing]
+
+
+def _login_message(error: BaseException) -> Msg:
+    """What the PIN pad says for a refused login: wrong PIN with the tries left, blocked
+    (the card's own messages in both languages), not a staff card; anything else (the
+    card pulled out, an answer that makes no sense) is "could not be read"."""
+    from kiosk.hardware.card.errors import NotAStaffCard
+
+    if isinstance(error, NotAStaffCard):  # its English text carries the card's answer
+        return Msg.of(NOT_A_STAFF_CARD)
+    if isinstance(error, InvalidInput):
+        return Msg.pair(error.message_id, error.message_en)
+    return Msg.of(STAFF_LOGIN_FAILED)
+

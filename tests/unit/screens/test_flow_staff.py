@@ -1,0 +1,308 @@
+"""The officer at the touchscreen (Kivy-free flow, real runtime, simulated reader with a
+PIV staff card): the PIN pad, the officer's home, a finger recorded missing, the card taken
+out mid-session, an assisted session left idle and continued, an unfinished one deleted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kiosk.core.vocabulary import FINGERS
+from kiosk.hardware.card.sim import SimCardReader
+from kiosk.i18n import translate
+from kiosk.recovery import list_resumable
+from tests.plaintext import open_sealed_records
+from tests.unit.screens.harness import KK, NIK, Kit
+
+PIN = "246810"
+STAFF = "STAFF-0042"
+
+
+class StaffKit(Kit):
+    """The flow with a staff card reader, wired as the app wires it (events through the
+    executor's posts, handed over by :meth:`drain`)."""
+
+    def __init__(self, tmp_path: Path, *, card_in: bool = False, **settings: object) -> None:
+        super().__init__(tmp_path, **settings)
+        self.reader = SimCardReader(pin=PIN, staff_id=STAFF, present=card_in)
+        self.reader.open()
+        self.runtime.devices["card"] = self.reader
+        self.flow.set_card_present(self.reader.is_card_present)
+        self.reader.when_card_inserted = lambda _e: self.executor.post(self.flow.card_inserted)
+        self.reader.when_card_removed = lambda _e: self.executor.post(self.flow.card_removed)
+
+    def insert(self) -> None:
+        self.reader.insert_card()
+        self.executor.drain()
+
+    def remove(self) -> None:
+        self.reader.remove_card()
+        self.executor.drain()
+
+    def type_pin(self, pin: str = PIN) -> None:
+        for digit in pin:
+            self.flow.pin_key(digit)
+        self.tap("pin_submit")
+
+    def login(self) -> None:
+        self.insert()
+        assert self.flow.pin_entry
+        self.type_pin()
+        assert self.flow.staff_id == STAFF, self.flow.pin_message.text("en")
+
+    def close(self) -> None:
+        self.reader.close()
+        super().close()
+
+
+@pytest.fixture
+def kit(tmp_path: Path):
+    kit = StaffKit(tmp_path)
+    yield kit
+    kit.close()
+
+
+def test_a_card_in_the_reader_at_start_opens_no_pin_pad(tmp_path: Path) -> None:
+    kit = StaffKit(tmp_path, card_in=True)
+    try:
+        assert kit.flow.card_present and not kit.flow.pin_entry
+        assert kit.flow.screen == "welcome"
+        kit.remove()
+        kit.insert()  # taken out and put back: now it is an officer at the kiosk
+        assert kit.flow.pin_entry
+    finally:
+        kit.close()
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_wrong_pin_then_the_right_one_opens_the_officers_home(kit: StaffKit,
+                                                              language: str) -> None:
+    kit.flow.language = language
+    kit.insert()
+    assert kit.flow.pin_entry and kit.flow.screen == "welcome"
+    for digit in "1234":
+        kit.flow.pin_key(digit)
+    kit.flow.pin_submit()  # too short: the card is not asked, no try is used
+    assert kit.flow.pin_message.text("en") == "The PIN has 6 to 8 digits."
+    assert kit.reader.pin_retries_left == 3
+    for _ in range(4):
+        kit.flow.pin_backspace()
+    assert kit.flow.pin_length == 0
+    kit.type_pin("000000")
+    assert kit.flow.pin_entry and not kit.flow.staff_id
+    expected = {"id": "PIN salah. Sisa percobaan: 2.", "en": "Wrong PIN. Tries left: 2."}
+    assert kit.flow.pin_message.text(language) == expected[language]
+    assert kit.flow.pin_length == 0  # the digits are not kept
+    kit.type_pin()
+    assert not kit.flow.pin_entry and kit.flow.staff_id == STAFF
+    assert kit.flow.screen == "staff" and kit.view.shown[-1] == "staff"
+    events = [(e.event, e.details) for e in kit.runtime.journal.audit_events()
+              if e.event.startswith("staff")]
+    assert events == [("staff_login_failed", {"tries_left": 2}),
+                      ("staff_login", {"staff": STAFF})]
+    kit.tap("logout")
+    assert kit.flow.screen == "welcome" and not kit.flow.staff_id
+    assert kit.runtime.journal.audit_events(event="staff_logout")[-1].details == {
+        "staff": STAFF}
+
+
+def test_a_blocked_card_is_said_plainly(kit: StaffKit) -> None:
+    kit.insert()
+    for _ in range(3):
+        kit.type_pin("000000")
+    assert kit.flow.pin_message.text("en") == (
+        "The card's PIN is blocked. Ask an administrator to unblock it.")
+    kit.remove()
+    assert not kit.flow.pin_entry  # the pad goes with the card
+
+
+def test_a_card_pulled_out_as_the_pin_is_checked(kit: StaffKit) -> None:
+    kit.insert()
+    kit.reader.remove_on_ins = 0x20  # pulled out as the PIN is checked
+    kit.type_pin()
+    kit.executor.drain()
+    assert not kit.flow.pin_entry and not kit.flow.staff_id
+    kit.reader.remove_on_ins = None
+    kit.insert()
+    kit.type_pin()
+    assert kit.flow.staff_id == STAFF
+
+
+def test_no_pin_pad_over_the_receipt_or_the_closed_screen(kit: StaffKit) -> None:
+    kit.flow.set_acceptance(False, "battery low", True, "battery_low")
+    assert kit.flow.screen == "closed"
+    kit.insert()
+    assert not kit.flow.pin_entry
+
+
+def _to_fingerprints_with_l3_failing(kit: StaffKit) -> None:
+    """A citizen alone reaches the finger step; the sensor never sees the left middle
+    finger (it times out) until an officer comes."""
+    scanner = kit.runtime.devices["fingerprint"]
+    kit.to("portrait", "id")
+    kit.through_portrait()
+    for _ in range(6):
+        if kit.flow.current_finger == "L3":
+            break
+        kit.executor.advance(1.0)
+    assert kit.flow.current_finger == "L3"
+    scanner.no_finger = True
+    for _ in range(3):
+        kit.flow.retry_finger()
+    assert kit.flow.need_officer and kit.flow.help_wanted
+    scanner.no_finger = False
+
+
+def test_an_officer_called_to_the_finger_step_records_a_missing_finger(
+        tmp_path: Path) -> None:
+    kit = StaffKit(tmp_path, capture_timeout_s=0.05)
+    try:
+        _to_fingerprints_with_l3_failing(kit)
+        session = kit.flow.session
+        assert not session.assisted and not kit.flow.can_record_missing
+        kit.tap("ask_missing")  # no officer: nothing opens
+        assert not kit.flow.missing_picker
+        kit.login()
+        assert kit.flow.screen == "fingerprints"  # the pad closed over the same step
+        assert session.assisted and kit.flow.can_record_missing
+        record = kit.runtime.journal.record(session.record_id)
+        assert record.assisted  # durable: kept to resume after a power cut
+        kit.tap("ask_missing")
+        assert kit.flow.missing_picker
+        kit.tap("record_missing", "amputated")
+        assert not kit.flow.missing_picker
+        assert kit.flow.fingers_missing == {"L3": "amputated"}
+        assert kit.flow.current_finger == "L4" and "L4" in kit.flow.fingers_done
+        kit.remove()  # the officer leaves; the citizen goes on alone
+        assert not kit.flow.staff_id and not kit.flow.can_record_missing
+        assert kit.flow.screen == "fingerprints"
+        for _ in range(3):
+            kit.executor.advance(1.0)
+        assert kit.flow.screen == "signature", kit.flow.message.text("en")
+        kit.sign()
+        kit.tap("confirm")
+        assert kit.flow.screen == "done"
+        rid = kit.flow.receipt_id
+        steps = open_sealed_records(kit.config.sources[-1]).steps[rid]
+        exceptions = json.loads(steps["fingerprints"]["exceptions.json"])
+        assert exceptions == {"missing": {"L3": "amputated"},
+                              "recorded_by": {"L3": STAFF}}
+        assert sorted(steps["fingerprints"]) == sorted(
+            [f"{c}.png" for c in FINGERS if c != "L3"] + ["exceptions.json"])
+    finally:
+        kit.close()
+
+
+def test_an_officer_enrolls_a_person_and_returns_to_the_home(kit: StaffKit) -> None:
+    kit.login()
+    kit.tap("staff_start", "en")
+    assert kit.flow.screen == "consent" and kit.flow.language == "en"
+    assert kit.flow.session.staff_id == STAFF
+    kit.tap("consent", True)
+    rid = kit.flow.session.record_id
+    kit.type_identity()
+    kit.tap("submit_identity")
+    kit.fill_demographics()
+    kit.tap("submit_demographics")
+    kit.through_portrait()
+    kit.through_fingers()
+    kit.sign()
+    kit.tap("confirm")
+    assert kit.flow.screen == "done"
+    kit.tap("finish")
+    assert kit.flow.screen == "staff" and kit.flow.staff_id == STAFF
+    assert kit.runtime.journal.record(rid).state == "sealed"
+
+
+def test_an_assisted_session_left_idle_is_kept_and_continued(kit: StaffKit) -> None:
+    s = kit.flow.settings
+    kit.login()
+    kit.tap("staff_start", "id")
+    kit.tap("consent", True)
+    kit.type_identity()
+    kit.tap("submit_identity")
+    kit.fill_demographics()
+    kit.tap("submit_demographics")
+    rid = kit.flow.session.record_id
+    assert kit.flow.screen == "portrait"
+    kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
+    kit.flow.tick()
+    # Nobody at the kiosk: the screen is wiped, the officer logged out, the record kept.
+    assert kit.flow.screen == "welcome" and not kit.flow.staff_id
+    assert kit.flow.session is None and not kit.flow.identity.nik
+    assert kit.flow.notice.text("en").startswith("The session ended")
+    assert "kept" in kit.flow.notice.text("en")
+    assert translate(kit.flow.notice.msgid, "id") != kit.flow.notice.msgid
+    assert kit.runtime.journal.record(rid).state == "in_progress"
+    assert [r.record_id for r in list_resumable(kit.runtime.journal)] == [rid]
+    kit.remove()
+    kit.login()
+    assert kit.flow.screen == "staff"
+    (entry,) = kit.flow.resumable
+    assert entry.record_id == rid
+    assert entry.steps == {"consent", "identity", "demographics"}
+    kit.tap("staff_resume", rid)
+    assert kit.flow.screen == "identity" and kit.flow.session.record_id == rid
+    kit.type_identity(NIK, KK)
+    kit.tap("submit_identity")
+    assert kit.flow.screen == "portrait"  # the details were kept from before
+    kit.through_portrait()
+    kit.through_fingers()
+    kit.sign()
+    kit.tap("confirm")
+    assert kit.flow.screen == "done" and kit.flow.receipt_id == rid
+    assert kit.runtime.journal.record(rid).state == "sealed"
+
+
+def test_cancel_of_an_assisted_session_deletes_it(kit: StaffKit) -> None:
+    kit.login()
+    kit.tap("staff_start", "id")
+    kit.tap("consent", True)
+    rid = kit.flow.session.record_id
+    kit.tap("ask_cancel")
+    kit.tap("answer_cancel", True)
+    assert kit.flow.screen == "staff"  # the officer stays logged in
+    assert rid not in {r.id for r in kit.runtime.journal.records()}
+
+
+def test_the_officer_deletes_an_unfinished_enrollment_after_asking_once(
+        kit: StaffKit) -> None:
+    s = kit.flow.settings
+    kit.login()
+    kit.tap("staff_start", "id")
+    kit.tap("consent", True)
+    rid = kit.flow.session.record_id
+    kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
+    kit.flow.tick()
+    kit.remove()
+    kit.login()
+    assert [r.record_id for r in kit.flow.resumable] == [rid]
+    kit.tap("ask_discard", rid)
+    assert kit.flow.discard_asked == rid
+    kit.tap("answer_discard", False)
+    assert [r.record_id for r in kit.flow.resumable] == [rid]
+    kit.tap("ask_discard", rid)
+    kit.tap("answer_discard", True)
+    assert kit.flow.resumable == []
+    assert rid not in {r.id for r in kit.runtime.journal.records()}
+    deleted = kit.runtime.journal.audit_events(event="record_deleted")[-1].details
+    assert deleted["record"] == rid and STAFF in deleted["reason"]
+
+
+def test_the_officers_home_logs_out_when_left(kit: StaffKit) -> None:
+    s = kit.flow.settings
+    kit.login()
+    kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
+    kit.flow.tick()
+    assert kit.flow.screen == "welcome" and not kit.flow.staff_id
+
+
+def test_a_new_enrollment_is_refused_at_the_home_when_the_kiosk_stops_taking_them(
+        kit: StaffKit) -> None:
+    kit.login()
+    kit.flow.set_acceptance(False, "battery low", True, "battery_low")
+    assert kit.flow.screen == "closed"
+    kit.flow.set_acceptance(True, "", False)
+    assert kit.flow.screen == "staff"  # still logged in
