@@ -149,10 +149,15 @@ class StaffSteps:
         journal = getattr(self.runtime, "journal", None)
 
         def work() -> str:
+            from kiosk.hardware.card.errors import NotAStaffCard
             from kiosk.hardware.card.staff import staff_login
 
             try:
                 who = staff_login(reader, pin)
+                if not (who.staff_id.isascii() and who.staff_id.isprintable()):
+                    # Shown on the screen and written into records: no control characters
+                    # from a card (docs/security.md, "A malicious smart card").
+                    raise NotAStaffCard("the staff id holds control characters")
             except Exception as exc:
                 left = getattr(exc, "retries_left", None)
                 if left is not None and journal is not None:

@@ -306,3 +306,13 @@ def test_a_new_enrollment_is_refused_at_the_home_when_the_kiosk_stops_taking_the
     assert kit.flow.screen == "closed"
     kit.flow.set_acceptance(True, "", False)
     assert kit.flow.screen == "staff"  # still logged in
+
+
+def test_a_staff_id_with_control_characters_is_not_a_staff_card(kit: StaffKit) -> None:
+    from kiosk.hardware.card import piv
+
+    kit.reader.card._chuid = piv.tlv(0x53, piv.tlv(0x34, b"STAFF\x1b[2J\x00\x00"))
+    kit.insert()
+    kit.type_pin()
+    assert not kit.flow.staff_id
+    assert kit.flow.pin_message.text("en") == "This is not a staff card."
