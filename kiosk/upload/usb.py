@@ -67,7 +67,8 @@ from kiosk.journal.states import EXPORTABLE_STATES
 from kiosk.receipts import verify_receipt
 from kiosk.sealing import build_packet
 
-__all__ = ["ExportReport", "export_records", "import_receipts"]
+__all__ = ["ExportReport", "ImportReport", "StickReport", "export_records", "import_receipts",
+           "read_receipts", "stick_problem", "sync_stick"]
 
 #: Left free on the stick: the file system's own needs, and room for the receipts files.
 STICK_MARGIN_BYTES = 256 * 1024
@@ -88,6 +89,21 @@ class ExportReport:
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (record id, why)
     did_not_fit: list[str] = field(default_factory=list)
     error: str = ""
+
+
+@dataclass
+class ImportReport:
+    """What reading the receipts files on a stick did (:func:`read_receipts`)."""
+
+    files: int = 0  # receipts files found
+    ours: int = 0  # of them, this kiosk's
+    acknowledged: list[str] = field(default_factory=list)
+    already: int = 0
+    #: Lines for the maintainer: a file or receipt that could not be used, a file of
+    #: another kiosk (left alone), a record the intake refused (with what to do).
+    problems: list[str] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # record ids the intake refused
 
 
 def _now() -> str:
@@ -298,26 +314,80 @@ def shown(path: Path | str) -> str:
     return "".join(c if c.isprintable() else "?" for c in str(path))
 
 
-def target_refusal(target: Path, data_dir: Path | None, *, local: bool) -> tuple[int, str]:
-    """(exit status, why) when ``target`` cannot take bundles, else (0, "")."""
+#: Why a directory cannot take bundles, by kind (what the touchscreen says to the officer).
+NO_STICK, READ_ONLY, NOT_WRITABLE = "no_stick", "read_only", "not_writable"
+
+
+def stick_problem(target: Path, data_dir: Path | None, *,
+                  local: bool) -> tuple[str, int, str] | None:
+    """(kind, exit status, why) when ``target`` cannot take bundles, else None. Kinds:
+    :data:`NO_STICK` (no such directory, or one on the kiosk's own disk: nothing mounted),
+    :data:`READ_ONLY`, :data:`NOT_WRITABLE`."""
     if not target.is_dir():
-        return EXIT_CONFIG, f"no directory {shown(target)} (is the stick mounted? {MOUNT_HINT})"
+        return NO_STICK, EXIT_CONFIG, (f"no directory {shown(target)} (is the stick mounted? "
+                                       f"{MOUNT_HINT})")
     if data_dir is not None and not local:
         try:
             same = target.stat().st_dev == data_dir.stat().st_dev
         except OSError:
             same = False
         if same:  # an empty mount point: the "stick" would be the kiosk's own disk
-            return EXIT_CONFIG, (f"{shown(target)} is on the kiosk's own disk, not a stick: is "
-                                 f"the stick mounted there? ({MOUNT_HINT}; --local writes to "
-                                 "the kiosk's disk on purpose)")
+            return NO_STICK, EXIT_CONFIG, (
+                f"{shown(target)} is on the kiosk's own disk, not a stick: is the stick "
+                f"mounted there? ({MOUNT_HINT}; --local writes to the kiosk's disk on purpose)")
     if os.statvfs(target).f_flag & os.ST_RDONLY:
-        return EXIT_FAIL, (f"{shown(target)} is read-only: the stick's write-protect switch, or "
-                           "the kernel remounted it read-only after errors (check it with "
-                           "fsck.vfat on another machine)")
+        return READ_ONLY, EXIT_FAIL, (
+            f"{shown(target)} is read-only: the stick's write-protect switch, or the kernel "
+            "remounted it read-only after errors (check it with fsck.vfat on another machine)")
     if not os.access(target, os.W_OK | os.X_OK):
-        return EXIT_FAIL, f"cannot write to {shown(target)}: permission denied ({MOUNT_HINT})"
-    return 0, ""
+        return NOT_WRITABLE, EXIT_FAIL, (f"cannot write to {shown(target)}: permission denied "
+                                         f"({MOUNT_HINT})")
+    return None
+
+
+def target_refusal(target: Path, data_dir: Path | None, *, local: bool) -> tuple[int, str]:
+    """(exit status, why) when ``target`` cannot take bundles, else (0, "")."""
+    problem = stick_problem(target, data_dir, local=local)
+    return (0, "") if problem is None else problem[1:]
+
+
+@dataclass
+class StickReport:
+    """What :func:`sync_stick` did: ``problem`` (a :func:`stick_problem` kind) and ``why``
+    when the stick could not be used; else the receipts read and the records written."""
+
+    problem: str = ""
+    why: str = ""
+    imported: ImportReport = field(default_factory=ImportReport)
+    exported: ExportReport = field(default_factory=ExportReport)
+    waiting: int = 0  # records that were to go on the stick
+    left: int = 0  # records still waiting for a stick afterwards (not fitted, unreadable)
+
+
+def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target: Path, *,
+               data_dir: Path | None) -> StickReport:
+    """The officer's one button for a stick (the touchscreen, on a worker): first the
+    central office's receipts on it acknowledge their records (when the intake key is
+    configured), then every sealed record not yet exported is written to it, as ``kiosk
+    queue import`` then ``kiosk queue export`` would. Raises nothing for a stick that is
+    missing or fails: the report says so."""
+    report = StickReport()
+    problem = stick_problem(target, data_dir, local=False)
+    if problem is not None:
+        report.problem, _status, report.why = problem
+        return report
+    if intake_key is not None:
+        try:
+            files = find_files([target], RECEIPTS_SUFFIX)
+        except OSError as exc:  # pulled out meanwhile
+            report.problem, report.why = NO_STICK, str(exc)
+            return report
+        report.imported = read_receipts(journal, kiosk_id, intake_key, files)
+    report.waiting = len(exportable(journal, again=False))
+    if report.waiting:
+        report.exported = export_records(journal, kiosk_id, target)
+    report.left = len(exportable(journal, again=False))
+    return report
 
 
 def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool,
@@ -400,6 +470,51 @@ def salvage_command(source: Path, kiosk_id: str, target: Path, *, out: TextIO,
     return EXIT_FAIL if problems else EXIT_OK
 
 
+def read_receipts(journal: Journal, kiosk_id: str, intake_key: bytes,
+                  files: list[Path]) -> ImportReport:
+    """Acknowledge every record whose receipt in ``files`` (``.receipts`` files) verifies;
+    see the module docstring. Raises nothing for a file or receipt that is unusable: the
+    report says so."""
+    report = ImportReport(files=len(files))
+    for path in files:
+        try:
+            receipts = load_receipts(path)
+        except (BundleError, OSError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            report.problems.append(f"{shown(path)}: {shown(why)}")
+            continue
+        if receipts.kiosk_id != kiosk_id:  # a stick several kiosks share
+            report.others.append(f"{shown(path.name)} is for kiosk {receipts.kiosk_id}; "
+                                 "left alone")
+            continue
+        report.ours += 1
+        for record_id, receipt in receipts.receipts.items():
+            outcome = _acknowledge(journal, kiosk_id, intake_key, record_id, receipt)
+            if outcome == "acknowledged":
+                report.acknowledged.append(record_id)
+            elif outcome == "already":
+                report.already += 1
+            else:
+                report.problems.append(f"{shown(path.name)}: record {record_id}: {outcome}")
+        for record_id, refusal in receipts.refused.items():
+            state = _state(journal, record_id)
+            if state in ("acknowledged", "purged"):
+                continue  # refused once, received since
+            report.refused.append(record_id)
+            if state is None:
+                hint = "it is not a record of this kiosk's journal"
+            elif refusal["code"] == RefusalCode.UNKNOWN_KIOSK:
+                hint = ("the record stays on this kiosk; the office registers this kiosk "
+                        "(kiosk-intake register), then imports the same stick again")
+            else:
+                hint = ("the record stays on this kiosk; once the cause is fixed, export it "
+                        "again with --again")
+            report.problems.append(
+                f"{shown(path.name)}: the intake refused record {record_id} "
+                f"[{shown(refusal['code'])}]: {shown(refusal['reason'])} ({hint})")
+    return report
+
+
 def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: list[Path],
                     *, out: TextIO, err: TextIO = sys.stderr) -> int:
     """``kiosk queue import PATH...``: 0 when every receipt found acknowledged its record
@@ -416,55 +531,22 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
         print(f"{verb}: no {RECEIPTS_SUFFIX} file in {where}: the central office writes one "
               "beside each bundle it imports (kiosk-intake import)", file=err)
         return EXIT_CONFIG
-    problems = acknowledged = already = ours = 0
-    for path in files:
-        try:
-            receipts = load_receipts(path)
-        except (BundleError, OSError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            print(f"{verb}: {shown(path)}: {shown(why)}", file=err)
-            problems += 1
-            continue
-        if receipts.kiosk_id != kiosk_id:  # a stick several kiosks share
-            print(f"{verb}: {shown(path.name)} is for kiosk {receipts.kiosk_id}; left alone",
-                  file=err)
-            continue
-        ours += 1
-        for record_id, receipt in receipts.receipts.items():
-            outcome = _acknowledge(journal, kiosk_id, intake_key, record_id, receipt)
-            if outcome == "acknowledged":
-                acknowledged += 1
-                print(f"acknowledged {record_id}", file=out, flush=True)
-            elif outcome == "already":
-                already += 1
-            else:
-                problems += 1
-                print(f"{verb}: {shown(path.name)}: record {record_id}: {outcome}", file=err)
-        for record_id, refusal in receipts.refused.items():
-            state = _state(journal, record_id)
-            if state in ("acknowledged", "purged"):
-                continue  # refused once, received since
-            problems += 1
-            if state is None:
-                hint = "it is not a record of this kiosk's journal"
-            elif refusal["code"] == RefusalCode.UNKNOWN_KIOSK:
-                hint = ("the record stays on this kiosk; the office registers this kiosk "
-                        "(kiosk-intake register), then imports the same stick again")
-            else:
-                hint = ("the record stays on this kiosk; once the cause is fixed, export it "
-                        "again with --again")
-            print(f"{verb}: {shown(path.name)}: the intake refused record {record_id} "
-                  f"[{shown(refusal['code'])}]: {shown(refusal['reason'])} ({hint})", file=err)
-    if not ours:
+    report = read_receipts(journal, kiosk_id, intake_key, files)
+    for record_id in report.acknowledged:
+        print(f"acknowledged {record_id}", file=out, flush=True)
+    for line in report.others + report.problems:
+        print(f"{verb}: {line}", file=err)
+    if not report.ours:
         print(f"{verb}: no receipts file for kiosk {kiosk_id} among {len(files)} found",
               file=err)
         return EXIT_FAIL
-    noun = "file" if ours == 1 else "files"
-    print(f"{verb}: {acknowledged} records acknowledged from {ours} receipts {noun}"
-          + (f", {already} acknowledged before" if already else "")
+    noun = "file" if report.ours == 1 else "files"
+    acknowledged = len(report.acknowledged)
+    print(f"{verb}: {acknowledged} records acknowledged from {report.ours} receipts {noun}"
+          + (f", {report.already} acknowledged before" if report.already else "")
           + ("; each record's payload is deleted upload.retention_days after its receipt"
              if acknowledged else ""), file=err)
-    return EXIT_FAIL if problems else EXIT_OK
+    return EXIT_FAIL if report.problems else EXIT_OK
 
 
 def _state(journal: Journal, record_id: str) -> str | None:

@@ -346,3 +346,41 @@ def test_a_packet_too_large_for_a_bundle_stays_for_the_upload(
     assert code == 1 and big in err.getvalue() and "upload only" in err.getvalue()
     assert out.getvalue().splitlines() == [f"exported {i}" for i in ids if i != big]
     assert states(site)[big] == "sealed"
+
+
+def test_the_officers_stick_button_takes_receipts_then_writes_the_rest(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """``sync_stick``, what the touchscreen's USB button runs: nothing mounted is said as
+    such; a stick with the office's receipts acknowledges those records first, then takes
+    every record still waiting; a second press has nothing left to write."""
+    from kiosk.receipts import load_intake_public_key
+
+    config = load_config(site.config)
+    intake_key = load_intake_public_key(site.intake_dir / "keys" / "intake.pub")
+    empty = tmp_path / "usb"
+    empty.mkdir()
+    with _open(site) as journal:
+        report = usb.sync_stick(journal, KIOSK_ID, intake_key, empty,
+                                data_dir=config.data_dir)
+    assert report.problem == usb.NO_STICK and "own disk" in report.why
+    assert set(states(site).values()) == {"sealed"}
+    # A stick: every waiting record goes on it.
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with _open(site) as journal:
+        report = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+    assert report.problem == "" and report.imported.files == 0
+    assert report.waiting == 4 and report.exported.exported == ids and report.left == 0
+    assert set(states(site).values()) == {"exported"}
+    # Back from the office with its receipts: they acknowledge; nothing is left to write.
+    (bundle,) = report.exported.bundles
+    sign_receipts(site, bundle)
+    with _open(site) as journal:
+        report = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+    assert report.problem == "" and report.imported.acknowledged == ids
+    assert report.imported.problems == [] and report.waiting == 0 and report.left == 0
+    assert set(states(site).values()) == {"acknowledged"}
+    with _open(site) as journal:
+        again = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+    assert again.imported.already == 4 and not again.imported.acknowledged
+    assert again.exported.exported == [] and again.waiting == 0
