@@ -152,6 +152,14 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "retention_days": Number(30, 0, 3650, description=(
             "days after the intake's receipt before a record's payload is deleted")),
     },
+    # The officer's USB button on the touchscreen (kiosk.upload.usb.sync_stick): the stick
+    # is looked for here, where the installer's udev rule mounts it for the kiosk user
+    # (scripts/pi/etc/udev/rules.d/90-kiosk-usb.rules).
+    "usb": {
+        "mount_point": String("/media/kiosk-usb", description=(
+            "where a USB stick is mounted for the officer's stick button on the "
+            "touchscreen")),
+    },
     "sealing": {
         # "dev": a development key pair kept in <data_dir>/dev-central, allowed only with
         # simulated hardware. A real kiosk names the central office's public key file.

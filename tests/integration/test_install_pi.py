@@ -227,6 +227,17 @@ def test_the_installed_config_loads_and_names_the_real_devices(
         root / "etc/tmpfiles.d/kiosk.conf").read_text()
     assert (root / str(config.device_key_path).lstrip("/")).is_file()
     assert config["power"]["shutdown_command"] == ["systemctl", "poweroff"]
+    # The officer's stick button looks where the udev rule mounts a stick, for the kiosk
+    # user only and with nothing on it to run (a stick is untrusted: docs/security.md).
+    usb = (root / "etc/udev/rules.d/90-kiosk-usb.rules").read_text()
+    mounts = [line for line in usb.splitlines() if "systemd-mount" in line
+              and not line.startswith("#")]
+    assert len(mounts) == 2  # vfat and exfat
+    for line in mounts:
+        assert line.endswith(f'$devnode {config["usb"]["mount_point"]}"')
+        options = line.split("--options=")[1].split()[0].split(",")
+        assert {"uid=kiosk", "gid=kiosk", "umask=0077", "nodev", "nosuid", "noexec"} <= set(
+            options)
 
 
 def _polkit_verdicts(rule: str, cases: list[tuple[str, str]]) -> list[str]:
