@@ -78,7 +78,8 @@ class PrivacyTimers:
             if now - self._receipt_at >= self.settings.receipt_s:
                 self.wipe("receipt shown")
             return
-        if self.screen == "staff" and self.staff_id and now - self._last_touch >= (
+        if self.screen == "staff" and self.staff_id and not self.busy and (
+                now - self._last_touch) >= (
                 self.settings.idle_timeout_s + self.settings.idle_warning_s):
             self._logout()  # the officer walked away logged in
             return

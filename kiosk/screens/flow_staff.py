@@ -24,6 +24,7 @@ tries left only). A mixin of :class:`~kiosk.screens.flow.Flow`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from kiosk.core.vocabulary import FINGERS, MISSING_FINGER_REASONS
@@ -64,6 +65,7 @@ class StaffSteps:
         self.resumable: list[Any] = []  # kiosk.recovery.Resumable, oldest first
         self.discard_asked = ""  # the record the officer asked to delete, to confirm
         self.staff_message: Msg = NONE  # on the officer's home
+        self.usb_lines: list[Msg] = []  # what the stick button did, on the officer's home
 
     @property
     def pin_length(self) -> int:
@@ -213,6 +215,7 @@ class StaffSteps:
         self.missing_picker = False
         self.discard_asked = ""
         self.staff_message = NONE
+        self.usb_lines = []
         self.resumable = []
         session = self.session
         if session is not None:
@@ -320,6 +323,42 @@ class StaffSteps:
         self._run(lambda: runtime.store.discard(record_id, f"deleted by officer {staff_id}"),
                   lambda _r: self._enter_staff_home())
 
+    # -- the USB stick ----------------------------------------------------------------------
+    def usb_sync(self) -> None:
+        """The officer's stick button: the office's receipts on the stick acknowledge their
+        records, then every record waiting for a link goes on it (``kiosk queue import``
+        then ``kiosk queue export``, on a worker); the home then says what happened."""
+        self.touch()
+        runtime = self.runtime
+        if self.screen != "staff" or self.busy or not self.staff_id or runtime is None:
+            return
+        config = runtime.config
+        self.usb_lines = [Msg.of(USB_WORKING, "info")]
+
+        def work() -> Any:
+            from kiosk.receipts import load_intake_public_key
+            from kiosk.upload.usb import sync_stick
+
+            intake_key = None
+            if config.intake_key_path is not None:
+                try:
+                    intake_key = load_intake_public_key(config.intake_key_path)
+                except Exception as exc:  # the export still goes; the doctor says why
+                    log.warning("stick: upload.intake_key unusable, receipts not read: %s",
+                                exc)
+            return sync_stick(runtime.journal, config.kiosk_id, intake_key,
+                              Path(config["usb"]["mount_point"]), data_dir=config.data_dir)
+
+        def then(report: Any) -> None:
+            self.usb_lines = usb_summary(report)
+            self._enter_staff_home()  # a record acknowledged may be one listed: read again
+
+        def failed(error: BaseException) -> None:
+            log.error("stick: %s", error)
+            self.usb_lines = [Msg.of(USB_FAILED)]
+
+        self._run(work, then, on_error=failed)
+
     def _may_begin(self) -> bool:
         if not self.accepting or self.runtime is None:
             self.show("closed")
@@ -374,6 +413,60 @@ class StaffSteps:
         """The fingers neither taken nor recorded missing."""
         return [c for c in FINGERS if c not in self.fingers_done
                 and c not in self.fingers_missing]
+
+
+USB_WORKING = N_("Working with the USB stick. Do not remove it.")
+USB_NO_STICK = N_("No USB stick found. Insert the stick, wait a few seconds and try again.")
+USB_READ_ONLY = N_("The stick cannot be written: it is write-protected or damaged. Use "
+                   "another stick.")
+USB_NOT_WRITABLE = N_("The kiosk may not write to this stick. Ask a maintainer.")
+USB_FAILED = N_("The stick failed. Nothing was lost: the records stay on the kiosk. Try "
+                "another stick.")
+USB_ACKNOWLEDGED = N_("Records confirmed by the office: {count}.")
+USB_RECEIPT_PROBLEMS = N_("Problems with the office's files on the stick: {count}. A "
+                          "maintainer can see them with kiosk queue import.")
+USB_COPIED = N_("Records copied to the stick: {count}.")
+USB_NOTHING = N_("No records are waiting for the stick.")
+USB_LEFT = N_("Records still waiting on the kiosk: {count}. Use another stick.")
+USB_UNREADABLE = N_("Records that could not be read: {count}. A maintainer must check "
+                    "the journal.")
+USB_DONE = N_("You may remove the stick. Take it to the office.")
+
+
+def usb_summary(report: Any) -> list[Msg]:
+    """What the officer reads after the stick button (a :class:`~kiosk.upload.usb.
+    StickReport`): counts only, in the screen's language; the details are the log's."""
+    from kiosk.upload import usb
+
+    problem = {usb.NO_STICK: USB_NO_STICK, usb.READ_ONLY: USB_READ_ONLY,
+               usb.NOT_WRITABLE: USB_NOT_WRITABLE}
+    if report.problem:
+        log.info("stick: %s", report.why)
+        return [Msg.of(problem.get(report.problem, USB_FAILED))]
+    lines: list[Msg] = []
+    imported, exported = report.imported, report.exported
+    log.info("stick: %d acknowledged, %d already, %d problems; %d exported of %d waiting, "
+             "%d left", len(imported.acknowledged), imported.already,
+             len(imported.problems), len(exported.exported), report.waiting, report.left)
+    for line in imported.problems + ([exported.error] if exported.error else []):
+        log.warning("stick: %s", line)
+    if imported.acknowledged:
+        lines.append(Msg.of(USB_ACKNOWLEDGED, "ok", count=len(imported.acknowledged)))
+    if imported.problems:
+        lines.append(Msg.of(USB_RECEIPT_PROBLEMS, count=len(imported.problems)))
+    if exported.exported:
+        lines.append(Msg.of(USB_COPIED, "ok", count=len(exported.exported)))
+    elif not report.waiting:
+        lines.append(Msg.of(USB_NOTHING, "info"))
+    if exported.error:
+        lines.append(Msg.of(USB_FAILED))
+    if exported.unreadable:
+        lines.append(Msg.of(USB_UNREADABLE, count=len(exported.unreadable)))
+    if report.left and not exported.error:
+        lines.append(Msg.of(USB_LEFT, count=report.left))
+    if not exported.error:
+        lines.append(Msg.of(USB_DONE, "info"))
+    return lines
 
 
 def _login_message(error: BaseException) -> Msg:

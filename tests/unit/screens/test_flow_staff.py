@@ -316,3 +316,51 @@ def test_a_staff_id_with_control_characters_is_not_a_staff_card(kit: StaffKit) -
     kit.type_pin()
     assert not kit.flow.staff_id
     assert kit.flow.pin_message.text("en") == "This is not a staff card."
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_the_stick_button_says_when_no_stick_is_there(tmp_path: Path, language: str) -> None:
+    kit = StaffKit(tmp_path)
+    try:
+        kit.flow.language = language
+        kit.login()
+        kit.tap("usb_sync")
+        (line,) = kit.flow.usb_lines
+        assert line.msgid.startswith("No USB stick found")
+        assert line.text(language) == translate(line.msgid, language)
+        assert line.text("id") != line.msgid  # translated
+    finally:
+        kit.close()
+
+
+def test_the_stick_button_copies_the_waiting_records(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiosk.upload import usb
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    # The tests' "stick" is a directory of the same disk: taken for one (the kiosk checks
+    # it is another file system; tests/integration/test_usb.py tests that check).
+    real = usb.stick_problem
+    monkeypatch.setattr(usb, "stick_problem",
+                        lambda target, data_dir, local: real(target, data_dir, local=True))
+    kit = StaffKit(tmp_path, body=f'[usb]\nmount_point = "{stick}"\n')
+    try:
+        kit.to("done", "en")
+        rid = kit.flow.receipt_id
+        kit.tap("finish")
+        kit.login()
+        kit.tap("usb_sync")
+        texts = [line.text("en") for line in kit.flow.usb_lines]
+        assert texts == ["Records copied to the stick: 1.",
+                         "You may remove the stick. Take it to the office."]
+        assert kit.runtime.journal.record(rid).state == "exported"
+        assert [p.suffix for p in stick.iterdir()] == [".ektp"]
+        kit.tap("usb_sync")
+        assert [line.text("en") for line in kit.flow.usb_lines] == [
+            "No records are waiting for the stick.",
+            "You may remove the stick. Take it to the office."]
+        kit.tap("logout")
+        assert kit.flow.usb_lines == []  # the next officer does not see it
+    finally:
+        kit.close()
