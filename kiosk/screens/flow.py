@@ -188,9 +188,12 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
 
     @property
     def home(self) -> str:
-        """Where the kiosk waits between people: the officer's home while one is logged
-        in, else the welcome."""
-        return "staff" if self.staff_id else "welcome"
+        """Where the kiosk waits between people: the officer's home while one is logged in
+        (also while no enrollment may begin: the officer may still copy records to a
+        stick), else the welcome, or the closed screen while no enrollment may begin."""
+        if self.staff_id:
+            return "staff"
+        return "welcome" if self.accepting else "closed"
 
     @property
     def current_finger(self) -> str:
@@ -235,7 +238,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         self._log_acceptance(accepting, reason, category)
         self.accepting, self.closed_reason, self.on_battery = accepting, reason, on_battery
         self.closed_category = "" if accepting else category
-        if self.screen in ("welcome", "staff") and not accepting:
+        if self.screen == "welcome" and not accepting:
             self.show("closed")
         elif self.screen == "closed" and accepting:
             self.show(self.home)

@@ -149,7 +149,7 @@ class PrivacyTimers:
             self._notice_at = self.clock()
         # A call for an officer stands until someone closes it (``close_help``): the
         # citizen who called waits, as the help overlay asks, and the LED keeps calling.
-        self.show(self.home if self.accepting else "closed")
+        self.show(self.home)
 
     def _clear_personal(self) -> None:
         self.identity.clear()

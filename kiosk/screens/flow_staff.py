@@ -86,7 +86,7 @@ class StaffSteps:
     def card_inserted(self) -> None:
         """A card went into the reader (from the reader's thread, through the bridge)."""
         self.card_present = True
-        if not self.staff_id and self.screen not in ("done", "closed"):
+        if not self.staff_id and self.screen != "done":
             self.open_pin()
 
     def card_removed(self) -> None:
@@ -198,8 +198,8 @@ class StaffSteps:
 
             self._run(lambda: session.assist(staff_id), lambda _r: None, on_error=failed)
             return
-        if self.screen == "welcome":
-            self.show("staff")
+        if self.screen in ("welcome", "closed"):
+            self.show("staff")  # closed too: records can still go to a stick
         else:
             self.view.update()
 
@@ -227,7 +227,7 @@ class StaffSteps:
                 self.executor.submit(lambda: journal.audit("staff_logout", staff=staff_id),
                                      lambda _r, _e: None)
         if self.screen == "staff":
-            self.show("welcome")
+            self.show(self.home)
         else:
             self.view.update()
 
@@ -360,10 +360,9 @@ class StaffSteps:
         self._run(work, then, on_error=failed)
 
     def _may_begin(self) -> bool:
-        if not self.accepting or self.runtime is None:
-            self.show("closed")
-            return False
-        return True
+        """A new or continued enrollment may begin (the home offers none otherwise, and
+        says why: ``closed_category``)."""
+        return self.accepting and self.runtime is not None
 
     # -- a finger that cannot be scanned ----------------------------------------------------
     def ask_missing(self) -> None:

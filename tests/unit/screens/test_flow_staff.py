@@ -130,11 +130,30 @@ def test_a_card_pulled_out_as_the_pin_is_checked(kit: StaffKit) -> None:
     assert kit.flow.staff_id == STAFF
 
 
-def test_no_pin_pad_over_the_receipt_or_the_closed_screen(kit: StaffKit) -> None:
+def test_no_pin_pad_over_the_receipt(kit: StaffKit) -> None:
+    kit.to("done", "en")
+    kit.insert()
+    assert not kit.flow.pin_entry and kit.flow.screen == "done"
+
+
+def test_the_officer_logs_in_on_the_closed_screen_and_may_only_use_the_stick(
+        kit: StaffKit) -> None:
+    """A battery too low for new enrollments: the officer's home still opens (the records
+    may go to a stick before the power dies), but enrolls and continues nobody."""
     kit.flow.set_acceptance(False, "battery low", True, "battery_low")
     assert kit.flow.screen == "closed"
-    kit.insert()
-    assert not kit.flow.pin_entry
+    kit.login()
+    assert kit.flow.screen == "staff"
+    kit.flow.set_acceptance(False, "battery low", True, "battery_low")  # the next check
+    assert kit.flow.screen == "staff"
+    kit.tap("staff_start", "id")
+    assert kit.flow.screen == "staff" and kit.flow.session is None
+    kit.tap("usb_sync")
+    assert kit.flow.usb_lines  # tried (no stick here)
+    kit.tap("logout")
+    assert kit.flow.screen == "closed"
+    kit.flow.set_acceptance(True, "", False)
+    assert kit.flow.screen == "welcome"
 
 
 def _to_fingerprints_with_l3_failing(kit: StaffKit) -> None:
@@ -303,9 +322,13 @@ def test_a_new_enrollment_is_refused_at_the_home_when_the_kiosk_stops_taking_the
         kit: StaffKit) -> None:
     kit.login()
     kit.flow.set_acceptance(False, "battery low", True, "battery_low")
-    assert kit.flow.screen == "closed"
+    assert kit.flow.screen == "staff" and not kit.flow.accepting
+    assert kit.flow.closed_category == "battery_low"  # the home says why
+    kit.tap("staff_start", "id")
+    assert kit.flow.session is None
     kit.flow.set_acceptance(True, "", False)
-    assert kit.flow.screen == "staff"  # still logged in
+    kit.tap("staff_start", "id")
+    assert kit.flow.screen == "consent"
 
 
 def test_a_staff_id_with_control_characters_is_not_a_staff_card(kit: StaffKit) -> None:
