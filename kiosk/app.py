@@ -385,6 +385,10 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
                 if gpio is not None:
                     gpio.when_help_pressed = lambda: self.bridge.post(self.flow.call_help)
                 self.flow.set_runtime(runtime)
+                from kiosk.upload.usb import sync_configured_stick
+
+                # The officer's stick button (kiosk.screens.flow_staff.usb_sync).
+                self.flow.stick_sync = lambda: sync_configured_stick(config, runtime.journal)
                 # The staff card: events on the reader's thread, handed over by the bridge.
                 # A card already in it opens no PIN pad (kiosk.screens.flow_staff).
                 card = runtime.devices.get("card")

@@ -17,7 +17,7 @@ from tests.upload_helpers import IntakeServer, Site
 
 ALL = ("config", "device.fingerprint", "device.camera", "device.card", "device.gpio", "disk",
        "clock", "key.device", "key.central", "key.intake", "intake", "registration", "ups",
-       "journal", "backlog", "rejected")
+       "journal", "backlog", "rejected", "unfinished")
 
 
 def fake_timedatectl(directory: Path, synced: bool = True, ntp: bool = True) -> Path:

@@ -36,7 +36,7 @@ DEVICE_BUDGET_S = 10.0  # a self-test opens the device and asks it once; a mute 
 LOCAL_BUDGET_S = 5.0  # checks that only read files
 NAMES = ("config", *(f"device.{k}" for k in HARDWARE_KINDS), "disk", "clock", "key.device",
          "key.central", "key.intake", "intake", "registration", "ups", "journal", "backlog",
-         "rejected")
+         "rejected", "unfinished")
 _GPIO_LOCK = threading.Lock()  # the kiosk's pins and a GPIO UPS HAT: one at a time
 GiB, MiB = 2**30, 2**20
 
@@ -77,7 +77,8 @@ def plan(config_path: str | None, *, clock_probe: Callable[[], ClockState] | Non
               else "`kiosk hw selftest`"),
         Check(("journal",), lambda: [check_journal(config)], JOURNAL_BUDGET_S + 3,
               "`kiosk journal check` (is the disk failing? `dmesg`)"),
-        Check(("backlog", "rejected"), lambda: check_outbox(config), LOCAL_BUDGET_S,
+        Check(("backlog", "rejected", "unfinished"), lambda: check_outbox(config),
+              LOCAL_BUDGET_S,
               "`kiosk queue list` (is the journal locked or the disk failing?)"),
     ]
     return checks

@@ -12,6 +12,7 @@ from kiosk.config import Config
 from kiosk.core.intake_api import RefusalCode
 from kiosk.doctor.findings import Finding, fail, ok, skip, warn
 from kiosk.errors import JournalError
+from kiosk.journal import RecordInfo
 
 JOURNAL_BUDGET_S = 20.0  # the deep check reads every page; past this it says so, as a warning
 
@@ -104,13 +105,16 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
             if journal is None:
                 yield ok("backlog", "nothing to send (no journal yet)")
                 yield ok("rejected", "none")
+                yield ok("unfinished", "none")
                 return
             outbox = journal.outbox()
             rejected = journal.records("rejected")
             exported = journal.records("exported")
+            unfinished = [r for r in journal.records("in_progress") if r.assisted]
     except (JournalError, sqlite3.Error, OSError):
         yield skip("backlog", "not read: the journal does not open (see journal)")
         yield skip("rejected", "not read: the journal does not open (see journal)")
+        yield skip("unfinished", "not read: the journal does not open (see journal)")
         return
     on_sticks, late_sticks = "", False
     if exported:  # on their way by USB stick (docs/usb.md): not waiting to be sent
@@ -158,3 +162,21 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
                    "`kiosk queue list` shows why; fix the cause, then `kiosk queue retry ID`")
     else:
         yield ok("rejected", "none")
+    yield _unfinished(unfinished, now, limit)
+
+
+def _unfinished(records: list[RecordInfo], now: datetime, limit: float) -> Finding:
+    """Assisted enrollments kept to continue (a power cut, a session left idle): a warning
+    once the oldest has waited longer than ``doctor.max_unsent_age_s``: its person has
+    likely gone, and it waits for an officer to continue or delete it."""
+    if not records:
+        return ok("unfinished", "none")
+    oldest = min(records, key=lambda r: r.seq)
+    age = _age(oldest.created_at, now)
+    detail = (f"{len(records)} assisted enrollment(s) kept to continue; the oldest, "
+              f"{oldest.id}, begun " + ("at an unreadable time" if age is None
+                                       else f"{describe_age(age)} ago"))
+    if age is not None and age > limit:
+        return warn("unfinished", detail, "an officer continues or deletes them on the "
+                    "touchscreen (log in with the staff card: the officer's home lists them)")
+    return ok("unfinished", detail)

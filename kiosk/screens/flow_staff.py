@@ -24,7 +24,7 @@ tries left only). A mixin of :class:`~kiosk.screens.flow.Flow`.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from kiosk.core.vocabulary import FINGERS, MISSING_FINGER_REASONS
@@ -66,6 +66,9 @@ class StaffSteps:
         self.discard_asked = ""  # the record the officer asked to delete, to confirm
         self.staff_message: Msg = NONE  # on the officer's home
         self.usb_lines: list[Msg] = []  # what the stick button did, on the officer's home
+        #: The stick button's work (the app sets it: kiosk.upload.usb.sync_configured_stick
+        #: on the runtime's journal); None: the button does nothing.
+        self.stick_sync: Callable[[], Any] | None = None
 
     @property
     def pin_length(self) -> int:
@@ -329,25 +332,10 @@ class StaffSteps:
         records, then every record waiting for a link goes on it (``kiosk queue import``
         then ``kiosk queue export``, on a worker); the home then says what happened."""
         self.touch()
-        runtime = self.runtime
-        if self.screen != "staff" or self.busy or not self.staff_id or runtime is None:
+        sync = self.stick_sync
+        if self.screen != "staff" or self.busy or not self.staff_id or sync is None:
             return
-        config = runtime.config
         self.usb_lines = [Msg.of(USB_WORKING, "info")]
-
-        def work() -> Any:
-            from kiosk.receipts import load_intake_public_key
-            from kiosk.upload.usb import sync_stick
-
-            intake_key = None
-            if config.intake_key_path is not None:
-                try:
-                    intake_key = load_intake_public_key(config.intake_key_path)
-                except Exception as exc:  # the export still goes; the doctor says why
-                    log.warning("stick: upload.intake_key unusable, receipts not read: %s",
-                                exc)
-            return sync_stick(runtime.journal, config.kiosk_id, intake_key,
-                              Path(config["usb"]["mount_point"]), data_dir=config.data_dir)
 
         def then(report: Any) -> None:
             self.usb_lines = usb_summary(report)
@@ -357,7 +345,7 @@ class StaffSteps:
             log.error("stick: %s", error)
             self.usb_lines = [Msg.of(USB_FAILED)]
 
-        self._run(work, then, on_error=failed)
+        self._run(sync, then, on_error=failed)
 
     def _may_begin(self) -> bool:
         """A new or continued enrollment may begin (the home offers none otherwise, and
@@ -435,10 +423,9 @@ USB_DONE = N_("You may remove the stick. Take it to the office.")
 def usb_summary(report: Any) -> list[Msg]:
     """What the officer reads after the stick button (a :class:`~kiosk.upload.usb.
     StickReport`): counts only, in the screen's language; the details are the log's."""
-    from kiosk.upload import usb
-
-    problem = {usb.NO_STICK: USB_NO_STICK, usb.READ_ONLY: USB_READ_ONLY,
-               usb.NOT_WRITABLE: USB_NOT_WRITABLE}
+    # kiosk.upload.usb's problem kinds (the screens do not import the uploader's package)
+    problem = {"no_stick": USB_NO_STICK, "read_only": USB_READ_ONLY,
+               "not_writable": USB_NOT_WRITABLE}
     if report.problem:
         log.info("stick: %s", report.why)
         return [Msg.of(problem.get(report.problem, USB_FAILED))]

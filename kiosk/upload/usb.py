@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import shutil
@@ -57,6 +58,7 @@ from kiosk.bundle import (
     find_files,
     load_receipts,
 )
+from kiosk.config import Config
 from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 from kiosk.core.ids import is_record_id
 from kiosk.core.intake_api import RefusalCode
@@ -67,8 +69,10 @@ from kiosk.journal.states import EXPORTABLE_STATES
 from kiosk.receipts import verify_receipt
 from kiosk.sealing import build_packet
 
+log = logging.getLogger(__name__)
+
 __all__ = ["ExportReport", "ImportReport", "StickReport", "export_records", "import_receipts",
-           "read_receipts", "stick_problem", "sync_stick"]
+           "read_receipts", "stick_problem", "sync_configured_stick", "sync_stick"]
 
 #: Left free on the stick: the file system's own needs, and room for the receipts files.
 STICK_MARGIN_BYTES = 256 * 1024
@@ -362,6 +366,22 @@ class StickReport:
     exported: ExportReport = field(default_factory=ExportReport)
     waiting: int = 0  # records that were to go on the stick
     left: int = 0  # records still waiting for a stick afterwards (not fitted, unreadable)
+
+
+def sync_configured_stick(config: Config, journal: Journal) -> StickReport:
+    """:func:`sync_stick` on the stick at ``[usb] mount_point``, with the receipts checked
+    against ``upload.intake_key`` (not read when that is not set or not usable: logged,
+    and the records still go on the stick)."""
+    from kiosk.receipts import load_intake_public_key
+
+    intake_key = None
+    if config.intake_key_path is not None:
+        try:
+            intake_key = load_intake_public_key(config.intake_key_path)
+        except (SealingError, OSError) as exc:
+            log.warning("stick: upload.intake_key unusable, receipts not read: %s", exc)
+    return sync_stick(journal, config.kiosk_id, intake_key, Path(config["usb"]["mount_point"]),
+                      data_dir=config.data_dir)
 
 
 def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target: Path, *,

@@ -57,6 +57,34 @@ def test_all_green_on_the_simulated_kiosk_with_a_local_intake(
     assert human.stderr == ""
 
 
+def test_an_assisted_enrollment_kept_for_days_is_a_warning(site: Site,
+                                                            intake: IntakeServer) -> None:
+    """A record an officer may continue (a power cut, a session left idle) is listed; once
+    it has waited longer than doctor.max_unsent_age_s, its person has likely gone: a
+    warning that says where it is continued or deleted."""
+    from kiosk.journal import Journal
+
+    with Journal.open(site.journal_path, kiosk_id="test-01", boot_id="boot-t",
+                      clock_trusted=lambda: True) as journal:
+        kept = journal.create_record(assisted=True).id
+        journal.create_record(assisted=False)  # a citizen's, mid-session: not counted
+    code, found, done = doctor(site)
+    assert code == 0 and found["unfinished"]["status"] == "ok", done.stdout
+    assert f"1 assisted enrollment(s) kept to continue; the oldest, {kept}" in (
+        found["unfinished"]["detail"])
+    then = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3)
+    conn = sqlite3.connect(site.journal_path)
+    conn.execute("UPDATE records SET created_at = ? WHERE id = ?",
+                 (then.isoformat(timespec="milliseconds").replace("+00:00", "Z"), kept))
+    conn.commit()
+    conn.close()
+    code, found, done = doctor(site)
+    assert code == 0, done.stdout  # a warning, not a failure
+    assert found["unfinished"]["status"] == "warn"
+    assert "3.0 days ago" in found["unfinished"]["detail"]
+    assert "officer's home" in found["unfinished"]["fix"]
+
+
 # -- one thing broken at a time --
 Breaker = Callable[[Site, IntakeServer, Path], None]
 
@@ -196,7 +224,7 @@ CASES: list[tuple[str, Breaker, str, str, str]] = [
 ]
 # what else a failure takes with it: checks that need it are skipped, not failed
 NEEDS = {"key.device": {"registration"}, "intake": {"registration"},
-         "config": set(ALL) - {"config"}, "journal": {"backlog", "rejected"}}
+         "config": set(ALL) - {"config"}, "journal": {"backlog", "rejected", "unfinished"}}
 
 
 @pytest.mark.parametrize(("case", "breaker", "check", "detail", "fix"), CASES,

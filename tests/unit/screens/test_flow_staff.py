@@ -32,6 +32,9 @@ class StaffKit(Kit):
         self.flow.set_card_present(self.reader.is_card_present)
         self.reader.when_card_inserted = lambda _e: self.executor.post(self.flow.card_inserted)
         self.reader.when_card_removed = lambda _e: self.executor.post(self.flow.card_removed)
+        from kiosk.upload.usb import sync_configured_stick  # as the app wires it
+
+        self.flow.stick_sync = lambda: sync_configured_stick(self.config, self.runtime.journal)
 
     def insert(self) -> None:
         self.reader.insert_card()
