@@ -169,6 +169,16 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "device_key": String("{data_dir}/device.key", description=(
             "the kiosk's signing key (made on first use)")),
     },
+    "staff": {
+        # The office's staff-card CA certificate(s), PEM: an officer's card must hold a PIV
+        # Authentication certificate issued by one of them and prove it has the key
+        # (kiosk/hardware/card/staff.py). "": none; then only the simulated card reader's
+        # card logs in (against the development CA), and with a real reader no officer can.
+        "ca": String("", test=lambda v: "\x00" not in v, allowed="a file path", description=(
+            "the staff-card CA certificate(s) (PEM) officers' cards are checked against; "
+            "\"\": none (with `[hardware.card] type = \"sim\"` the development CA; with a "
+            "real reader no officer can log in)")),
+    },
     "doctor": {
         # `kiosk doctor`: seconds for each network question (the intake, upsd); the whole
         # run answers within a few of these, however dead the link.

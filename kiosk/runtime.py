@@ -11,12 +11,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.clock import clock_is_synchronized
 from kiosk.config import Config, check_sealing
-from kiosk.devices import create_device
+from kiosk.devices import HARDWARE_KINDS, create_device, section_of
 from kiosk.errors import (
     ConfigError,
     DeviceError,
@@ -36,6 +37,9 @@ from kiosk.record_store import JournalRecordStore
 from kiosk.recovery import recover_unfinished
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
 from kiosk.sealing_keys import restore_central_public_key
+
+if TYPE_CHECKING:
+    from kiosk.hardware.card.trust import StaffTrust
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,40 @@ def ensure_dev_central_key(config: Config) -> None:
     generate_central_keypair(public_path.parent)
     log.warning("development central key pair created in %s (simulation only)",
                 public_path.parent)
+
+
+def load_staff_trust(config: Config) -> StaffTrust | None:
+    """The staff-card CAs this kiosk trusts, for :func:`~kiosk.hardware.card.staff.staff_login`.
+
+    ``[staff] ca`` names a PEM file with the office's CA certificate(s). Without it, the
+    development CA when ``[hardware.card] type = "sim"`` (a warning is logged, as for the
+    development central key), else None: no officer can log in. A file that cannot be
+    read or holds no CA certificate is logged as an error and gives None too: officer login
+    is refused, citizens are still enrolled. ``kiosk doctor`` (``key.staff``) says which.
+    """
+    from kiosk.hardware.card.trust import StaffTrust
+
+    path = config["staff"]["ca"]
+    if path:
+        try:
+            trust = StaffTrust.from_file(path)
+        except (OSError, ValueError) as exc:
+            log.error("staff.ca %s unusable, officer login refused: %s", path, exc)
+            return None
+        log.info("staff login trusts %s", trust.describe())
+        return trust
+    real = [section_of(k) for k in HARDWARE_KINDS
+            if config[section_of(k)]["type"] not in ("sim", "mock")]
+    if config["hardware.card"]["type"] == "sim" and not real:
+        log.warning("development staff CA trusted (simulation only)")
+        return StaffTrust.development()
+    if real:  # as the development central key: never beside real hardware
+        log.warning("no staff-card CA ([staff] ca is not set; the development CA is for "
+                    "simulated hardware only, and %s is real): officer login refused",
+                    ", ".join(real))
+    else:
+        log.warning("no staff-card CA ([staff] ca is not set): officer login refused")
+    return None
 
 
 def make_sealer(config: Config) -> Sealer:
@@ -318,6 +356,11 @@ class Runtime:
             store = JournalRecordStore(journal, sealer, kiosk_id=config.kiosk_id)
             return cls(config, journal, store, devices, stack.pop_all())
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @cached_property
+    def staff_trust(self) -> StaffTrust | None:
+        """The staff-card CAs this kiosk trusts (:func:`load_staff_trust`), read once."""
+        return load_staff_trust(self.config)
 
     def open_optional(self, kind: str) -> Any | None:
         """Open a device the kiosk can take citizens without (the staff card reader), and

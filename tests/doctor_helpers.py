@@ -16,8 +16,8 @@ from tests.conftest import KIOSK, kiosk_env
 from tests.upload_helpers import IntakeServer, Site
 
 ALL = ("config", "device.fingerprint", "device.camera", "device.card", "device.gpio", "disk",
-       "clock", "key.device", "key.central", "key.intake", "intake", "registration", "ups",
-       "journal", "backlog", "rejected", "unfinished")
+       "clock", "key.device", "key.central", "key.intake", "key.staff", "intake", "registration",
+       "ups", "journal", "backlog", "rejected", "unfinished")
 
 
 def fake_timedatectl(directory: Path, synced: bool = True, ntp: bool = True) -> Path:

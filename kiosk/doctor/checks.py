@@ -14,11 +14,13 @@ import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kiosk.clock import ClockState, clock_state
 from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
 from kiosk.core.intake_api import HEALTH_ENDPOINT
+from kiosk.devices import section_of
 from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
 from kiosk.errors import (
     ConfigError,
@@ -35,8 +37,8 @@ from kiosk.hardware.registry import HARDWARE_KINDS
 DEVICE_BUDGET_S = 10.0  # a self-test opens the device and asks it once; a mute one retries
 LOCAL_BUDGET_S = 5.0  # checks that only read files
 NAMES = ("config", *(f"device.{k}" for k in HARDWARE_KINDS), "disk", "clock", "key.device",
-         "key.central", "key.intake", "intake", "registration", "ups", "journal", "backlog",
-         "rejected", "unfinished")
+         "key.central", "key.intake", "key.staff", "intake", "registration", "ups", "journal",
+         "backlog", "rejected", "unfinished")
 _GPIO_LOCK = threading.Lock()  # the kiosk's pins and a GPIO UPS HAT: one at a time
 GiB, MiB = 2**30, 2**20
 
@@ -67,7 +69,8 @@ def plan(config_path: str | None, *, clock_probe: Callable[[], ClockState] | Non
               f"`df -h {config.data_dir}` (a hung network or USB file system?)"),
         Check(("clock",), lambda: [check_clock(probe())], LOCAL_BUDGET_S,
               "`timedatectl status`; is systemd-timedated answering?"),
-        Check(("key.device", "key.central", "key.intake"), lambda: check_keys(config),
+        Check(("key.device", "key.central", "key.intake", "key.staff"),
+              lambda: check_keys(config),
               LOCAL_BUDGET_S, "`ls -l` the key files (a hung file system?)"),
         Check(("intake", "registration"), lambda: intake_checks(config, timeout),
               2 * timeout + 2, f"the link or DNS hangs: `curl -v {url}{HEALTH_ENDPOINT}`, "
@@ -224,10 +227,12 @@ def check_clock(state: ClockState) -> Finding:
 
 # -- keys ---------------------------------------------------------------------------------
 def check_keys(config: Config) -> Iterator[Finding]:
-    """The device key (present, 0600, a seed), the central public key, the intake key."""
+    """The device key (present, 0600, a seed), the central public key, the intake key, the
+    staff-card CA."""
     yield check_device_key(config)
     yield check_central_key(config)
     yield check_intake_key(config)
+    yield check_staff_ca(config)
 
 
 def check_device_key(config: Config) -> Finding:
@@ -290,6 +295,43 @@ def check_intake_key(config: Config) -> Finding:
     except (SealingError, OSError) as exc:
         return fail("key.intake", f"{path}: {exc}", fix)
     return ok("key.intake", f"{path}: key id {key_id(public)}")
+
+
+def check_staff_ca(config: Config, now: datetime | None = None) -> Finding:
+    """``[staff] ca``: the staff-card CA certificates officers' cards are checked against
+    (the rule of :func:`kiosk.runtime.load_staff_trust`). Not set with a real card reader:
+    a warning (citizens are enrolled, no officer can log in)."""
+    from kiosk.hardware.card.trust import StaffTrust
+
+    path = config["staff"]["ca"]
+    card = config["hardware.card"]["type"]
+    fix = ("copy the office's staff-card CA certificate (PEM) to the kiosk and set "
+           "[staff] ca to its path")
+    if not path:
+        real = [section_of(k) for k in HARDWARE_KINDS
+                if config[section_of(k)]["type"] not in ("sim", "mock")]
+        if card == "sim" and not real:
+            return ok("key.staff", "development staff CA trusted (simulated card reader only)")
+        if card == "sim":
+            return warn("key.staff", "staff.ca is not set, and the development staff CA is "
+                        f"trusted on simulated hardware only ({', '.join(real)} is real): no "
+                        "officer can log in", fix)
+        return warn("key.staff", f"staff.ca is not set: with hardware.card.type = {card!r} "
+                    "no staff card can be checked, so no officer can log in", fix)
+    try:
+        trust = StaffTrust.from_file(path)
+    except OSError as exc:
+        return fail("key.staff", f"cannot read {path}: {exc.strerror or exc}; no officer "
+                    "can log in", fix + " (readable by the kiosk user)")
+    except ValueError as exc:
+        return fail("key.staff", f"{path}: {exc}; no officer can log in", fix)
+    detail = f"{path}: {trust.describe()}"
+    expired = trust.expired(now or datetime.now(UTC))
+    if expired:
+        return warn("key.staff", f"{detail}; {len(expired)} not valid now: cards it issued "
+                    "are refused while the clock is synchronised",
+                    f"install the office's renewed staff-card CA certificate in {path}")
+    return ok("key.staff", detail)
 
 
 # -- UPS ----------------------------------------------------------------------------------

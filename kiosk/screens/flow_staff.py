@@ -151,22 +151,33 @@ class StaffSteps:
         pin = "".join(self._pin)
         self._pin.clear()  # typed digits are not kept while the card answers
         self.pin_busy = True
-        journal = getattr(self.runtime, "journal", None)
+        runtime = self.runtime
+        journal = getattr(runtime, "journal", None)
 
         def work() -> str:
-            from kiosk.hardware.card.errors import NotAStaffCard
+            from datetime import UTC, datetime
+
+            from kiosk.clock import clock_is_synchronized
+            from kiosk.hardware.card.errors import NotAStaffCard, StaffLoginFailed
             from kiosk.hardware.card.staff import staff_login
 
             try:
-                who = staff_login(reader, pin)
+                # The office's staff-card CAs ([staff] ca); validity dates only while the
+                # clock is synchronised (kiosk.hardware.card.staff).
+                who = staff_login(reader, pin, trust=getattr(runtime, "staff_trust", None),
+                                  now=datetime.now(UTC) if clock_is_synchronized() else None)
                 if not (who.staff_id.isascii() and who.staff_id.isprintable()):
                     # Shown on the screen and written into records: no control characters
                     # from a card (docs/security.md, "A malicious smart card").
                     raise NotAStaffCard("the staff id holds control characters")
             except Exception as exc:
                 left = getattr(exc, "retries_left", None)
-                if left is not None and journal is not None:
+                if journal is not None and left is not None:
                     journal.audit("staff_login_failed", tries_left=int(left))
+                elif journal is not None and isinstance(exc, StaffLoginFailed):
+                    # A card refused (not a staff card, not trusted, no CA set up): its
+                    # kind only; what it claimed is in the log.
+                    journal.audit("staff_login_refused", why=type(exc).__name__)
                 raise
             if journal is not None:
                 journal.audit("staff_login", staff=who.staff_id)

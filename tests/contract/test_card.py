@@ -9,10 +9,12 @@ The one suite for the ``CardReader`` API (gpiozero's ``tests/test_real_pins.py``
   vsmartcard-vpcd is missing these FAIL: run ``make test``, which installs them;
 * ``real``: the reader named by ``KIOSK_HIL_PCSC_READER`` (a substring of its name) on the
   system pcscd, with a staff card whose PIN is ``KIOSK_HIL_PCSC_PIN`` (and staff id
-  ``KIOSK_HIL_PCSC_STAFF_ID`` if set). Cases needing hands (pulling the card) or that
-  would block a real card are skipped there. libpcsclite talks to one pcscd per process,
-  so with ``KIOSK_HIL_PCSC_READER`` set the ``vcard`` cases are skipped: run them in a
-  separate pytest run without it. These cases carry the ``hil`` mark.
+  ``KIOSK_HIL_PCSC_STAFF_ID`` if set), whose PIV Authentication certificate was issued by
+  the CA in the PEM file ``KIOSK_HIL_PCSC_CA`` (the logins are skipped without it). Cases
+  needing hands (pulling the card) or that would block a real card are skipped there.
+  libpcsclite talks to one pcscd per process, so with ``KIOSK_HIL_PCSC_READER`` set the
+  ``vcard`` cases are skipped: run them in a separate pytest run without it. These cases
+  carry the ``hil`` mark.
 
 The private pcscd is the session's ``pcscd`` fixture (``tests/conftest.py``), shared with
 the pcsc-only cases and the ``kiosk hw card watch`` tool in ``tests/hil/test_card.py``; the
@@ -25,20 +27,36 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from kiosk.errors import DeviceBusy, DeviceNotFound, DeviceTimeout
 from kiosk.hardware.card import piv
 from kiosk.hardware.card.base import CardEvent, CardReader
-from kiosk.hardware.card.errors import CardRemoved, NotAStaffCard, PinBlocked, WrongPin
-from kiosk.hardware.card.pivcard import PivCard
+from kiosk.hardware.card.errors import (
+    CardNotTrusted,
+    CardRemoved,
+    NotAStaffCard,
+    PinBlocked,
+    StaffLoginNotSetUp,
+    WrongPin,
+)
+from kiosk.hardware.card.pivcard import AUTH_FAULTS, PivCard
 from kiosk.hardware.card.sim import SimCardReader
-from kiosk.hardware.card.staff import pin_retries_left, read_staff_id, read_uid, staff_login
+from kiosk.hardware.card.staff import (
+    StaffIdentity,
+    pin_retries_left,
+    read_staff_id,
+    read_uid,
+    staff_login,
+)
+from kiosk.hardware.card.trust import StaffTrust
 from tests.contract.backends import real_param, rig_for
 from tests.hil.pcscd_harness import PrivatePcscd
 
 REAL_READER = os.environ.get("KIOSK_HIL_PCSC_READER", "")
+REAL_CA = os.environ.get("KIOSK_HIL_PCSC_CA", "")
 PIN = "123456"
 STAFF = "STAFF-0001"
 UID = bytes.fromhex("04A1B2C3D4E5F6")
@@ -210,6 +228,22 @@ def _pin(rig: Rig) -> str:
     return pin
 
 
+def _trust(rig: Rig) -> StaffTrust:
+    """The CAs the rig's cards are checked against: the development CA for the simulated and
+    virtual cards, the file ``KIOSK_HIL_PCSC_CA`` names for a real one."""
+    if rig.hands:
+        return StaffTrust.development()
+    if not REAL_CA:
+        pytest.skip("set KIOSK_HIL_PCSC_CA to the PEM of the CA that issued the real staff "
+                    "card's PIV Authentication certificate")
+    return StaffTrust.from_file(REAL_CA)
+
+
+def login(rig: Rig, pin: str) -> StaffIdentity:
+    """``staff_login`` as the kiosk calls it: the rig's trust, a synchronised clock."""
+    return staff_login(rig.reader, pin, trust=_trust(rig), now=datetime.now(UTC))
+
+
 def _wrong(pin: str) -> str:
     return "0" * len(pin) if pin != "0" * len(pin) else "1" * len(pin)
 
@@ -269,12 +303,65 @@ def test_card_removed_is_not_found_and_back_in_starts_afresh_keeping_retries(rig
 
 
 def test_card_right_pin_logs_the_staff_member_in(rig):
-    who = staff_login(rig.reader, _pin(rig))
+    who = login(rig, _pin(rig))
     if rig.hands:
         assert who.staff_id == STAFF
     elif os.environ.get("KIOSK_HIL_PCSC_STAFF_ID"):
         assert who.staff_id == os.environ["KIOSK_HIL_PCSC_STAFF_ID"]
     assert who.atr[0] in (0x3B, 0x3F)  # TS: direct or inverse convention
+
+
+def test_card_login_reads_the_chained_certificate_and_checks_the_signature(rig):
+    if not rig.hands:
+        pytest.skip("the simulated and virtual cards' 9A certificate is the development one")
+    sent: list[bytes] = []
+    transmit = rig.reader.transmit
+
+    def spy(apdu: bytes) -> tuple[bytes, int, int]:
+        sent.append(bytes(apdu))
+        return transmit(apdu)
+
+    rig.reader.transmit = spy  # type: ignore[method-assign]
+    try:
+        assert login(rig, PIN).staff_id == STAFF
+    finally:
+        del rig.reader.transmit
+    headers = [apdu[:4].hex().upper() for apdu in sent]
+    assert headers[:4] == ["00A40400", "00200080", "00CB3FFF", "00CB3FFF"]
+    # the certificate object (440 bytes) comes in two pieces: the pcsc backend follows the
+    # 61 XX itself, the simulated reader leaves it to staff_login (piv.transmit_chained)
+    pieces = ["00C00000"] if isinstance(rig.reader, SimCardReader) else []
+    assert headers[4:] == [*pieces, "0087119A"]
+
+
+@pytest.mark.parametrize("fault", AUTH_FAULTS)
+def test_card_that_cannot_prove_itself_is_refused_after_the_right_pin(rig, fault):
+    if not rig.hands:
+        pytest.skip("needs a card with a fault")
+    rig.load(PivCard(pin=PIN, staff_id=STAFF, auth_fault=fault))
+    with pytest.raises(CardNotTrusted) as refused:
+        login(rig, PIN)
+    assert refused.value.message("en") == "This card could not be checked. Ask an administrator."
+    assert pin_retries_left(rig.reader) == 3  # the PIN was right: no try used
+
+
+def test_card_expired_certificate_passes_when_the_clock_is_not_trusted(rig):
+    if not rig.hands:
+        pytest.skip("needs a card with an expired certificate")
+    rig.load(PivCard(pin=PIN, staff_id=STAFF, auth_fault="expired"))
+    who = staff_login(rig.reader, PIN, trust=_trust(rig), now=None)
+    assert who.staff_id == STAFF
+
+
+def test_card_login_without_trust_refuses_a_real_reader_before_any_apdu(rig):
+    if isinstance(rig.reader, SimCardReader):  # its own card: the development CA
+        assert staff_login(rig.reader, PIN).staff_id == STAFF
+        return
+    before = pin_retries_left(rig.reader)
+    with pytest.raises(StaffLoginNotSetUp) as refused:
+        staff_login(rig.reader, _wrong(_pin(rig)))
+    assert "not set up" in refused.value.message("en")
+    assert pin_retries_left(rig.reader) == before  # no PIN went to the card
 
 
 def test_card_wrong_pin_shows_retries_left_counting_down(rig):
@@ -284,16 +371,16 @@ def test_card_wrong_pin_shows_retries_left_counting_down(rig):
     if before < 2:
         pytest.skip(f"the real card has only {before} tries left; not risking it")
     with pytest.raises(WrongPin) as first:
-        staff_login(rig.reader, _wrong(pin))
+        login(rig, _wrong(pin))
     assert first.value.retries_left == before - 1
     assert f"Tries left: {before - 1}" in first.value.message("en")
     assert f"Sisa percobaan: {before - 1}" in first.value.message("id")
     assert pin_retries_left(rig.reader) == before - 1
     if rig.hands:
         with pytest.raises(WrongPin) as second:
-            staff_login(rig.reader, _wrong(pin))
+            login(rig, _wrong(pin))
         assert second.value.retries_left == before - 2
-    assert staff_login(rig.reader, pin).staff_id  # the right PIN resets the counter
+    assert login(rig, pin).staff_id  # the right PIN resets the counter
     assert pin_retries_left(rig.reader) == before
 
 
@@ -302,10 +389,10 @@ def test_card_last_wrong_pin_blocks_it_for_good(rig):
         pytest.skip("would block a real staff card")
     rig.load(PivCard(pin=PIN, staff_id=STAFF, pin_retries=3, retries_left=1))
     with pytest.raises(PinBlocked) as blocked:
-        staff_login(rig.reader, _wrong(PIN))
+        login(rig, _wrong(PIN))
     assert blocked.value.retries_left == 0
     with pytest.raises(PinBlocked):
-        staff_login(rig.reader, PIN)  # even the right PIN
+        login(rig, PIN)  # even the right PIN
     assert pin_retries_left(rig.reader) == 0
 
 
@@ -314,7 +401,7 @@ def test_card_blocked_from_the_start_refuses_the_right_pin(rig):
         pytest.skip("needs a blocked card")
     rig.load(PivCard(pin=PIN, staff_id=STAFF, retries_left=0))
     with pytest.raises(PinBlocked) as blocked:
-        staff_login(rig.reader, PIN)
+        login(rig, PIN)
     assert "blocked" in blocked.value.message("en")
 
 
@@ -322,7 +409,7 @@ def test_card_pulled_mid_command_is_a_clear_error_not_a_hang(rig):
     rig.pull_on_ins(0x20)  # the card leaves when VERIFY arrives
     started = time.monotonic()
     with pytest.raises(CardRemoved) as removed:
-        staff_login(rig.reader, PIN)
+        login(rig, PIN)
     assert time.monotonic() - started < 5.0
     assert isinstance(removed.value, DeviceNotFound)
     assert "removed" in str(removed.value) and "00 20" in str(removed.value)
@@ -333,23 +420,23 @@ def test_card_pulled_mid_command_is_a_clear_error_not_a_hang(rig):
 def test_card_back_in_after_a_pull_logs_in_again(rig):
     rig.pull_on_ins(0x20)
     with pytest.raises(CardRemoved):
-        staff_login(rig.reader, PIN)
+        login(rig, PIN)
     rig.pull_on_ins(None)
     rig.insert()
-    assert staff_login(rig.reader, PIN).staff_id == STAFF
+    assert login(rig, PIN).staff_id == STAFF
 
 
 def test_card_too_slow_times_out_then_recovers(rig):
     rig.slow(2.5)  # the vcard rig's reader allows 1 s per APDU
     started = time.monotonic()
     with pytest.raises(DeviceTimeout, match="did not answer"):
-        staff_login(rig.reader, PIN)
+        login(rig, PIN)
     assert time.monotonic() - started < 2.0
     rig.slow(0.0)
     with pytest.raises(DeviceTimeout, match="still has not answered"):
-        staff_login(rig.reader, PIN)  # the stuck answer is not skipped over
+        login(rig, PIN)  # the stuck answer is not skipped over
     time.sleep(max(0.0, started + 2.7 - time.monotonic()))
-    assert staff_login(rig.reader, PIN).staff_id == STAFF
+    assert login(rig, PIN).staff_id == STAFF
 
 
 def test_card_chuid_names_the_staff_member_without_a_pin(rig):
@@ -363,7 +450,7 @@ def test_card_chuid_names_the_staff_member_without_a_pin(rig):
 def test_card_without_piv_is_not_a_staff_card(rig):
     rig.load(PivCard(pin=PIN, staff_id=STAFF, piv_app=False))
     with pytest.raises(NotAStaffCard):
-        staff_login(rig.reader, PIN)
+        login(rig, PIN)
 
 
 def test_card_contactless_uid_comes_from_ff_ca(rig):

@@ -1,33 +1,49 @@
 """Fuzzing the card side: BER-TLV (``piv.parse_tlv``), the CHUID's staff id
-(``piv.staff_id_from_chuid``), status words (``piv.retries_left``), the staff login over a
-card that answers anything (``staff.staff_login``, ``read_staff_id``, ``pin_retries_left``,
-``read_uid``), the PC/SC backend's response handling (``PcscCardReader._exchange`` on a fake
-pyscard), and the simulated/virtual card's own APDU and vpcd parsing (``PivCard.answer``,
-``pivcard.command_data``, ``VirtualCard._handle``, ``vcard._recv_message``).
+(``piv.staff_id_from_chuid``), the PIV Authentication certificate object, the GENERAL
+AUTHENTICATE answer and command (``piv.certificate_from_object``,
+``signature_from_response``, ``challenge_from_command``), chained answers
+(``piv.transmit_chained``), status words (``piv.retries_left``), the trusted CA file
+(``StaffTrust.from_pem``), the staff login over a card that answers anything and over a
+genuine card one of whose answers is damaged (``staff.staff_login``, ``read_staff_id``,
+``pin_retries_left``, ``read_uid``), the PC/SC backend's response handling
+(``PcscCardReader._exchange`` on a fake pyscard), and the simulated/virtual card's own APDU
+and vpcd parsing (``PivCard.answer``, ``pivcard.command_data``, ``VirtualCard._handle``,
+``vcard._recv_message``).
 
 Malformed card data must end as ``ValueError`` where :mod:`~kiosk.hardware.card.piv`
 documents it, and as :class:`~kiosk.errors.DeviceError` / :class:`~kiosk.errors.InvalidInput`
-(``NotAStaffCard``, ``WrongPin``, ``PinBlocked``) above it; the card side never raises.
+(``NotAStaffCard``, ``WrongPin``, ``PinBlocked``, ``CardNotTrusted``) above it; the card side
+never raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kiosk.errors import DeviceError, InvalidInput
-from kiosk.hardware.card import pcsc, piv, staff
+from kiosk.hardware.card import devca, pcsc, piv, staff
 from kiosk.hardware.card.base import CardInfo, CardReader
-from kiosk.hardware.card.errors import NotAStaffCard, PinBlocked, WrongPin
-from kiosk.hardware.card.pivcard import PivCard, command_data
+from kiosk.hardware.card.errors import CardNotTrusted, NotAStaffCard, PinBlocked, WrongPin
+from kiosk.hardware.card.pivcard import AUTH_FAULTS, PivCard, command_data
+from kiosk.hardware.card.trust import StaffTrust
 from kiosk.hardware.card.vcard import VirtualCard, _recv_message
 from tests.fuzz.budget import fuzz
 from tests.fuzz.mutate import damaged
 
 CHUID = piv.build_chuid("STAFF-0042")
+CERT_DER = devca.dev_card_certificate("STAFF-0042").public_bytes(serialization.Encoding.DER)
+CERT_OBJECT = piv.build_cert_object(CERT_DER)
+CA_PEM = devca.dev_ca_certificate().public_bytes(serialization.Encoding.PEM)
+AUTH_ANSWER = piv.build_authenticate_response(bytes.fromhex(
+    "3045022100" + "11" * 32 + "0220" + "22" * 32))
+CHALLENGE = bytes(range(32))
+DEV = StaffTrust.development()
 
 
 # -- BER-TLV -------------------------------------------------------------------------------------
@@ -112,6 +128,87 @@ def test_retries_left_reads_only_63cx_and_6983(sw1: int, sw2: int) -> None:
         assert left is None
 
 
+# -- the PIV Authentication parsers ------------------------------------------------------------
+cert_objects = st.one_of(
+    tlv_data,
+    damaged(CERT_OBJECT, length_fields=[(2, 2), (6, 2)], max_mutations=2),
+    st.binary(max_size=40).map(lambda extra: CERT_OBJECT + extra),
+)
+
+
+@fuzz(150)
+@given(data=cert_objects)
+@example(data=piv.tlv(0x53, piv.tlv(0x70, b"")))                      # an empty certificate
+@example(data=piv.tlv(0x53, piv.tlv(0x70, b"\x30") + piv.tlv(0x71, b"\x01")))  # compressed
+@example(data=piv.tlv(0x53, piv.tlv(0x70, b"\x30") + piv.tlv(0x71, b"")))     # empty CertInfo
+def test_certificate_from_object_gives_der_or_value_error(data: bytes) -> None:
+    try:
+        der = piv.certificate_from_object(data)
+    except ValueError:
+        return
+    assert isinstance(der, bytes) and der
+
+
+@fuzz(150)
+@given(data=st.one_of(tlv_data, damaged(AUTH_ANSWER, length_fields=[(1, 1), (3, 1)],
+                                        max_mutations=2)))
+@example(data=piv.tlv(0x7C, piv.tlv(0x82, b"")))
+@example(data=piv.tlv(0x7C, b""))
+def test_signature_from_response_gives_bytes_or_value_error(data: bytes) -> None:
+    try:
+        signature = piv.signature_from_response(data)
+    except ValueError:
+        return
+    assert isinstance(signature, bytes) and signature
+
+
+@fuzz(150)
+@given(data=st.one_of(tlv_data, damaged(piv.general_authenticate_apdu(CHALLENGE)[5:-1],
+                                        length_fields=[(1, 1), (5, 1)], max_mutations=2)))
+def test_challenge_from_command_gives_32_bytes_or_value_error(data: bytes) -> None:
+    try:
+        challenge = piv.challenge_from_command(data)
+    except ValueError:
+        return
+    assert len(challenge) == piv.CHALLENGE_LENGTH
+
+
+@fuzz(100)
+@given(data=st.one_of(st.binary(max_size=200), damaged(CA_PEM, max_mutations=3),
+                      st.binary(max_size=100).map(lambda b: CA_PEM + b)))
+@example(data=b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+def test_trusted_ca_file_loads_or_says_value_error(data: bytes) -> None:
+    try:
+        trust = StaffTrust.from_pem(data)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    assert trust.cas and trust.describe()
+
+
+@fuzz(150)
+@given(script=st.lists(st.tuples(st.binary(max_size=300), st.sampled_from([0x61, 0x90, 0x6A]),
+                                 st.integers(0, 255)), max_size=25))
+@example(script=[])                                    # 61 00 with 256 bytes for ever
+@example(script=[(b"", 0x61, 0x01)] * 25)              # empty pieces for ever
+def test_transmit_chained_is_bounded(script: list[tuple[bytes, int, int]]) -> None:
+    replies = iter(script)
+    sent: list[bytes] = []
+
+    def transmit(apdu: bytes) -> tuple[bytes, int, int]:
+        sent.append(apdu)
+        return next(replies, (b"\x00" * 256, 0x61, 0x00))
+
+    try:
+        data, sw1, _sw2 = piv.transmit_chained(transmit, piv.get_data_apdu())
+    except piv.AnswerTooLong:
+        pass
+    else:
+        assert len(data) <= piv.MAX_CHAINED_LENGTH and sw1 != 0x61
+    assert len(sent) <= piv.MAX_CHAINED_PIECES
+    assert all(a[:4] == b"\x00\xc0\x00\x00" and len(a) == 5 for a in sent[1:])
+
+
 # -- the staff login over a card that answers anything ------------------------------------------
 Answer = tuple[bytes, int, int]
 
@@ -148,7 +245,7 @@ def staff_flow(reader: ScriptedReader, what: str) -> object:
     """Run one staff-card operation; its result or the typed error it raised (only those)."""
     try:
         if what == "login":
-            return staff.staff_login(reader, "123456")
+            return staff.staff_login(reader, "123456", trust=DEV)
         if what == "retries":
             return staff.pin_retries_left(reader)
         if what == "id":
@@ -160,7 +257,7 @@ def staff_flow(reader: ScriptedReader, what: str) -> object:
 
 
 @fuzz(150)
-@given(script=st.lists(answers, min_size=3, max_size=3),
+@given(script=st.lists(answers, min_size=3, max_size=6),
        what=st.sampled_from(["login", "retries", "id", "uid"]))
 @example(script=[(b"", 0x90, 0x00), (b"", 0x63, 0xC0), (b"", 0x90, 0x00)], what="login")
 @example(script=[(b"", 0x90, 0x00), (b"", 0x63, 0xC2), (b"", 0x90, 0x00)], what="login")
@@ -170,7 +267,7 @@ def staff_flow(reader: ScriptedReader, what: str) -> object:
 def test_staff_login_on_any_answers_gives_a_typed_result(script: list[Answer],
                                                         what: str) -> None:
     replies = iter(script)
-    reader = ScriptedReader(lambda _apdu: next(replies))
+    reader = ScriptedReader(lambda _apdu: next(replies, (b"", 0x6A, 0x82)))
     with reader:
         result = staff_flow(reader, what)
     if isinstance(result, staff.StaffIdentity):
@@ -197,15 +294,71 @@ def test_staff_login_against_the_simulated_card() -> None:
     with ScriptedReader(answer) as reader:
         assert isinstance(staff_flow(reader, "login"), staff.StaffIdentity)
         card.power_cycle()
-        assert staff.staff_login(reader, "123456").staff_id == "STAFF-0042"
+        assert staff.staff_login(reader, "123456", trust=DEV).staff_id == "STAFF-0042"
         for left in (2, 1):
             with pytest.raises(WrongPin) as wrong:
-                staff.staff_login(reader, "654321")
+                staff.staff_login(reader, "654321", trust=DEV)
             assert wrong.value.retries_left == left
         with pytest.raises(PinBlocked):
-            staff.staff_login(reader, "654321")
+            staff.staff_login(reader, "654321", trust=DEV)
         with pytest.raises(NotAStaffCard):
             staff.read_staff_id(ScriptedReader(lambda _a: (b"", 0x6A, 0x82)))
+
+
+@st.composite
+def one_damaged_answer(draw: st.DrawFn) -> tuple[int, Callable[[bytes], bytes]]:
+    """Which answer of a genuine card's login to damage (0 SELECT ... 5 GENERAL
+    AUTHENTICATE), and how (a mutation drawn now, applied to the live answer)."""
+    step = draw(st.integers(0, 5))
+    kind = draw(st.sampled_from(["flip", "truncate", "append", "sw"]))
+    position = draw(st.integers(0, 10_000))
+    value = draw(st.integers(1, 255))
+    extra = draw(st.binary(min_size=1, max_size=16))
+
+    def damage(response: bytes) -> bytes:
+        data, status = response[:-2], response[-2:]
+        if kind == "sw":
+            return data + bytes([status[0] ^ value, status[1]])
+        if not data:
+            return extra + status
+        at = position % len(data)
+        if kind == "flip":
+            data = data[:at] + bytes([data[at] ^ value]) + data[at + 1:]
+        elif kind == "truncate":
+            data = data[:at]
+        else:
+            data = data + extra
+        return data + status
+
+    return step, damage
+
+
+@fuzz(120)
+@given(damage=one_damaged_answer(), fault=st.sampled_from([None, *AUTH_FAULTS]))
+def test_staff_login_over_a_genuine_card_with_one_damaged_answer(
+        damage: tuple[int, Callable[[bytes], bytes]], fault: str | None) -> None:
+    step, mutate = damage
+    card = PivCard(pin="123456", staff_id="STAFF-0042", auth_fault=fault)
+    count = [0]
+
+    def answer(apdu: bytes) -> Answer:
+        response = card.answer(apdu)
+        if count[0] == step:
+            response = mutate(response)
+        count[0] += 1
+        return response[:-2], response[-2], response[-1]
+
+    with ScriptedReader(answer) as reader:
+        try:
+            who = staff.staff_login(reader, "123456", trust=DEV, now=datetime.now(UTC))
+        except (InvalidInput, DeviceError) as exc:
+            assert str(exc)
+            if fault is not None:
+                assert isinstance(exc, CardNotTrusted | NotAStaffCard | DeviceError) or (
+                    step <= 1), exc
+            return
+    assert fault is None, "a card that cannot prove itself logged in"
+    assert who.staff_id == "STAFF-0042"
 
 
 # -- the card side: APDUs in (from pcscd/vpcd) ---------------------------------------------------
@@ -213,6 +366,8 @@ apdus = st.one_of(
     st.binary(max_size=30),
     st.sampled_from([piv.select_apdu(), piv.verify_apdu(), piv.verify_apdu("123456"),
                      piv.verify_apdu("000000"), piv.get_data_apdu(),
+                     piv.get_data_apdu(piv.PIV_AUTH_CERT_TAG), piv.get_response_apdu(0),
+                     piv.get_response_apdu(0x40), piv.general_authenticate_apdu(CHALLENGE),
                      bytes.fromhex("FFCA000000"), bytes.fromhex("0020FF80")]).flatmap(
         lambda a: st.one_of(st.just(a), damaged(a, length_fields=[(4, 1)] if len(a) > 5
                                                 else [], max_mutations=2))),
@@ -220,15 +375,20 @@ apdus = st.one_of(
 
 
 @fuzz(80)
-@given(session=st.lists(apdus, max_size=12), uid=st.sampled_from([None, b"\x04\x11\x22\x33"]))
-@example(session=[b"", b"\x00", b"\x00\xa4\x04\x00\x00"], uid=None)
-@example(session=[b"\x00\xcb\x3f\xff\x02\x5c\x85\x00"], uid=None)
+@given(session=st.lists(apdus, max_size=12), uid=st.sampled_from([None, b"\x04\x11\x22\x33"]),
+       fault=st.sampled_from([None, *AUTH_FAULTS]))
+@example(session=[b"", b"\x00", b"\x00\xa4\x04\x00\x00"], uid=None, fault=None)
+@example(session=[b"\x00\xcb\x3f\xff\x02\x5c\x85\x00"], uid=None, fault=None)
+@example(session=[piv.select_apdu(), piv.verify_apdu("123456"),
+                  piv.general_authenticate_apdu(CHALLENGE), b"\x00\xc0", b"\x00\xc0\x00"],
+         uid=None, fault=None)
 def test_piv_card_answers_every_apdu_with_a_status_word(session: list[bytes],
-                                                        uid: bytes | None) -> None:
-    card = PivCard(pin="123456", pin_retries=3, uid=uid)
+                                                        uid: bytes | None,
+                                                        fault: str | None) -> None:
+    card = PivCard(pin="123456", pin_retries=3, uid=uid, auth_fault=fault)
     for apdu in session:
         response = card.answer(apdu)
-        assert len(response) >= 2
+        assert 2 <= len(response) <= piv.SHORT_LE + 2
         assert 0 <= card.retries_left <= card.max_retries
         data = command_data(apdu)
         assert data is None or (len(apdu) <= 5 and data == b"") or len(data) == apdu[4]

@@ -33,6 +33,7 @@ from kiosk.doctor.checks import (
     check_central_key,
     check_clock,
     check_disk,
+    check_staff_ca,
     check_ups,
     plan,
 )
@@ -323,6 +324,46 @@ def test_a_central_key_of_another_kind_is_named_whole(tmp_path: Path) -> None:
     assert finding.status == "fail"
     assert finding.detail == (f"{private} is not a central public key (expected header "
                               "'ektp-central-public-key v1'; it is ektp-central-private-key v1)")
+
+
+def _ca_pem(path: Path, *, expired: bool = False) -> Path:
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives import serialization
+
+    from kiosk.hardware.card import devca
+
+    dates = {"not_before": datetime(2019, 1, 1, tzinfo=UTC),
+             "not_after": datetime(2020, 1, 1, tzinfo=UTC)} if expired else {}
+    ca = devca.make_ca_certificate(devca.derived_key(b"doctor test CA"), "Office staff CA",
+                                   **dates)
+    path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+@pytest.mark.parametrize(("body", "status", "detail", "fix"), [
+    ("", "ok", "development staff CA trusted (simulated card reader only)", ""),
+    ('[hardware.card]\ntype = "pcsc"\n', "warn",
+     "staff.ca is not set: with hardware.card.type = 'pcsc' no staff card can be checked, so "
+     "no officer can log in", "set [staff] ca to its path"),
+    ('[hardware.card]\ntype = "pcsc"\n[staff]\nca = "ca.pem"\n', "ok",
+     "1 staff-card CA: CN=Office staff CA (until 2049-12-31)", ""),
+    ('[staff]\nca = "old.pem"\n', "warn", "1 not valid now: cards it issued are refused",
+     "install the office's renewed staff-card CA certificate"),
+    ('[staff]\nca = "missing.pem"\n', "fail", "cannot read", "set [staff] ca to its path"),
+    ('[staff]\nca = "kiosk.toml"\n', "fail", "no PEM certificate", "[staff] ca"),
+])
+def test_the_staff_ca_check(tmp_path: Path, body: str, status: str, detail: str,
+                            fix: str) -> None:
+    _ca_pem(tmp_path / "ca.pem")
+    _ca_pem(tmp_path / "old.pem", expired=True)
+    config = load_config(write_config(tmp_path, body))
+    finding = check_staff_ca(config)
+    assert (finding.check, finding.status) == ("key.staff", status), finding
+    assert detail in finding.detail
+    assert fix in finding.fix and bool(finding.fix) == (status != "ok")
+    if "ca = " in body:  # relative to the config file, like the other paths
+        assert str(tmp_path) in finding.detail
 
 
 def test_describe_age() -> None:

@@ -2,7 +2,9 @@
 
 ``base`` (the API), ``pcsc`` (pyscard; imported only when configured), ``sim`` (in memory),
 ``pivcard`` (the card's answers, shared by sim and vcard), ``vcard`` (a card served to a
-real pcscd through vpcd), ``piv`` (APDU bytes), ``staff`` (the login), ``errors``.
+real pcscd through vpcd), ``piv`` (APDU bytes), ``staff`` (the login), ``trust`` (the
+staff-card CAs the login checks cards against), ``devca`` (the development CA and the
+simulated cards' keys), ``errors``.
 ``kiosk hw card watch`` lives beside the drivers, in :mod:`kiosk.maintenance.card`.
 """
 

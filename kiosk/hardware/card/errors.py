@@ -3,14 +3,17 @@
 ``CardRemoved`` is a :class:`~kiosk.errors.DeviceNotFound` (permanent: the card must be
 put back). The login failures are :class:`~kiosk.errors.InvalidInput` (a ``ValueError``)
 with an Indonesian and an English message for the screen; ``WrongPin.retries_left`` says
-how many tries are left before the card blocks.
+how many tries are left before the card blocks. ``CardNotTrusted`` is a card that did not
+prove it is a genuine staff card (its certificate, or its signature of the kiosk's
+challenge); ``StaffLoginNotSetUp`` a kiosk that trusts no staff-card CA.
 """
 
 from __future__ import annotations
 
 from kiosk.errors import DeviceNotFound, InvalidInput
 
-__all__ = ["CardRemoved", "NotAStaffCard", "PinBlocked", "StaffLoginFailed", "WrongPin"]
+__all__ = ["CardNotTrusted", "CardRemoved", "NotAStaffCard", "PinBlocked", "StaffLoginFailed",
+           "StaffLoginNotSetUp", "WrongPin"]
 
 
 class CardRemoved(DeviceNotFound):
@@ -56,3 +59,29 @@ class NotAStaffCard(StaffLoginFailed):
         super().__init__("card",
                          "Ini bukan kartu petugas.",
                          f"This is not a staff card ({detail}).")
+
+
+class CardNotTrusted(StaffLoginFailed):
+    """The card did not prove it is a staff card of this office: no PIV Authentication
+    certificate, one not issued by a trusted staff-card CA (or, with a trusted clock,
+    outside its validity), one for another staff id than the CHUID's, or no valid signature
+    of the kiosk's challenge. ``detail`` says which, for the log (never the PIN or the
+    challenge); the screen only says the card could not be checked."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__("card",
+                         "Kartu ini tidak dapat diperiksa. Hubungi admin.",
+                         "This card could not be checked. Ask an administrator.")
+
+
+class StaffLoginNotSetUp(StaffLoginFailed):
+    """The kiosk trusts no staff-card CA (a real card reader and no ``[staff] ca``): no
+    card can be checked, so no officer can log in. Nothing is sent to the card."""
+
+    def __init__(self) -> None:
+        super().__init__("card",
+                         "Login petugas belum disiapkan di kiosk ini: sertifikat CA kartu "
+                         "petugas belum dipasang. Hubungi admin.",
+                         "Officer login is not set up on this kiosk: the staff-card CA "
+                         "certificate is not installed. Ask an administrator.")

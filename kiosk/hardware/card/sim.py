@@ -22,8 +22,11 @@ class SimCardReader(CardReader):
     """A reader whose staff card answers the PIV subset a staff login uses.
 
     The card is a :class:`~kiosk.hardware.card.pivcard.PivCard`; its module docstring has
-    the APDU table (SELECT A0 00 00 03 08, VERIFY with 63 Cx / 69 83, GET DATA 5F C1 02,
-    and ``FF CA 00 00 00`` for the UID when ``uid`` (hex) makes it a contactless card).
+    the APDU table (SELECT A0 00 00 03 08, VERIFY with 63 Cx / 69 83, GET DATA 5F C1 02
+    and 5F C1 05 (chained: 61 XX, GET RESPONSE), GENERAL AUTHENTICATE with the slot-9A key
+    of the development staff CA, and ``FF CA 00 00 00`` for the UID when ``uid`` (hex)
+    makes it a contactless card). ``staff_login`` given no trust checks this reader's card
+    (and only this reader's) against the development CA.
 
     ``insert_card()`` and ``remove_card()`` move the card and fire ``when_card_inserted`` /
     ``when_card_removed`` on the calling thread; removing it resets the selected

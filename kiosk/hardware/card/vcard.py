@@ -26,7 +26,13 @@ are those of the simulated reader. Fault modes, settable while it runs:
   answering (the card pulled out mid-command);
 * ``delay = 2.0``: answer every APDU that late (``delay_ins`` limits it to one INS);
 * wrong / blocked PIN: the card's own retry counter (``PivCard(retries_left=0)`` is
-  blocked from the start).
+  blocked from the start);
+* a card that cannot prove itself: ``PivCard(auth_fault="other_ca")`` and the others of
+  :data:`~kiosk.hardware.card.pivcard.AUTH_FAULTS` (``--auth-fault``).
+
+Its slot-9A key and certificate are the development ones (:mod:`~kiosk.hardware.card.devca`):
+a kiosk with ``type = "pcsc"`` accepts the card only if ``[staff] ca`` names the development
+CA's certificate.
 
 Standalone, for a maintainer with ``vsmartcard-vpcd`` installed::
 
@@ -51,7 +57,7 @@ import threading
 import time
 
 from kiosk.core.exits import EXIT_FAIL, EXIT_OK
-from kiosk.hardware.card.pivcard import CARD_OPTIONS, PivCard
+from kiosk.hardware.card.pivcard import AUTH_FAULTS, CARD_OPTIONS, PivCard
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("kiosk.wire.card")  # APDU headers and status words, never data
@@ -224,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="start with this many tries left (0: blocked)")
     parser.add_argument("--uid", default="", help="hex UID: a contactless citizen card")
     parser.add_argument("--no-piv", action="store_true", help="no PIV application")
+    parser.add_argument("--auth-fault", choices=AUTH_FAULTS, default=None,
+                        help="a card that cannot prove itself (PIV Authentication)")
     parser.add_argument("--remove-on-ins", default=None,
                         help="hex INS on which the card is pulled out, e.g. 20")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds per answer")
@@ -231,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     card = PivCard(pin=args.pin, staff_id=args.staff_id, pin_retries=args.retries,
                    retries_left=args.retries_left, piv_app=not args.no_piv,
-                   uid=bytes.fromhex(args.uid) if args.uid else None)
+                   uid=bytes.fromhex(args.uid) if args.uid else None,
+                   auth_fault=args.auth_fault)
     vcard = VirtualCard(card, host=args.host, port=args.port, delay=args.delay,
                         remove_on_ins=(int(args.remove_on_ins, 16)
                                        if args.remove_on_ins else None))

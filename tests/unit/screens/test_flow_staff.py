@@ -335,9 +335,18 @@ def test_a_new_enrollment_is_refused_at_the_home_when_the_kiosk_stops_taking_the
 
 
 def test_a_staff_id_with_control_characters_is_not_a_staff_card(kit: StaffKit) -> None:
-    from kiosk.hardware.card import piv
+    from kiosk.hardware.card import devca, piv
+    from kiosk.hardware.card.pivcard import PivCard
 
-    kit.reader.card._chuid = piv.tlv(0x53, piv.tlv(0x34, b"STAFF\x1b[2J\x00\x00"))
+    # A card the office's CA signed (so it passes the card checks), whose staff id holds
+    # a terminal escape: the certificate's CN and the CHUID agree on it.
+    claimed = "STAFF\x1b[2J"
+    key = devca.dev_card_key(claimed)
+    kit.reader.card = PivCard(pin=PIN, staff_id=STAFF, auth_key=key,
+                              auth_cert=devca.issue_card_certificate(
+                                  devca.dev_ca_key(), devca.dev_ca_certificate(),
+                                  key.public_key(), claimed))
+    kit.reader.card._chuid = piv.tlv(0x53, piv.tlv(0x34, claimed.encode().ljust(16, b"\0")))
     kit.insert()
     kit.type_pin()
     assert not kit.flow.staff_id
@@ -390,3 +399,18 @@ def test_the_stick_button_copies_the_waiting_records(
         assert kit.flow.usb_lines == []  # the next officer does not see it
     finally:
         kit.close()
+
+
+def test_a_card_the_office_did_not_issue_is_refused_and_audited(kit: StaffKit) -> None:
+    """The card answers the PIN but its certificate is another CA's: "could not be
+    checked", no login, an audit event of the refusal's kind."""
+    from kiosk.hardware.card.pivcard import PivCard
+
+    kit.reader.card = PivCard(pin=PIN, staff_id=STAFF, auth_fault="other_ca")
+    kit.insert()
+    kit.type_pin()
+    assert not kit.flow.staff_id and kit.flow.pin_entry
+    assert kit.flow.pin_message.text("en") == (
+        "This card could not be checked. Ask an administrator.")
+    events = kit.runtime.journal.audit_events(event="staff_login_refused")
+    assert [e.details for e in events] == [{"why": "CardNotTrusted"}]
