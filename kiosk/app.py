@@ -46,7 +46,8 @@ SECOND_TAP_MM = 10.0
 #: Kivy's key code of F2: the simulated staff card in or out (``KioskApp._on_key``).
 F2_KEY = 283
 #: The overlays (``kiosk.screens.chrome`` classes), opened over any screen by the flow.
-OVERLAYS = {"cancel": "CancelOverlay", "idle": "IdleOverlay", "help": "HelpOverlay"}
+OVERLAYS = {"cancel": "CancelOverlay", "idle": "IdleOverlay", "help": "HelpOverlay",
+            "pin": "PinOverlay", "missing": "MissingOverlay"}
 
 
 def _prepare_kivy(config: Config) -> None:
@@ -300,13 +301,17 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
             current.editing = flow.editing
             current.help_wanted = flow.help_wanted
             current.refresh(flow)
+            # In this order: a later one opens over an earlier one (the PIN pad over "An
+            # officer has been called", when the officer comes).
             for name, wanted in (("cancel", flow.confirm_cancel), ("idle", flow.idle_warning),
-                                 ("help", flow.help_active)):
+                                 ("help", flow.help_active), ("pin", flow.pin_entry),
+                                 ("missing", flow.missing_picker)):
                 overlay = self.overlays[name] if wanted else self.overlays.get(name)
                 if overlay is None:  # not built yet, so not open
                     continue
                 if wanted:
                     overlay.language = flow.language
+                    overlay.refresh(flow)
                 if wanted and overlay.parent is None and not getattr(overlay, "_window", None):
                     overlay.open(animation=False)
                 elif not wanted and (overlay.parent is not None
@@ -316,12 +321,14 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
 
         def _note_view(self) -> None:
             """Remember when the view last changed: the screen, an overlay, a list opened
-            over a screen (or closed), or the demographics' field typed into (the keyboard
-            taking the place of the form, the next field, the form again)."""
+            over a screen (or closed), the demographics' field typed into (the keyboard
+            taking the place of the form, the next field, the form again), or the
+            officer's Delete turned into "Yes, delete" in its row."""
             flow = self.flow
             modals = tuple(id(w) for w in Window.children if isinstance(w, ModalView))
             view = (self.screens.current, flow.confirm_cancel, flow.idle_warning,
-                    flow.help_active, flow.form.focus, modals)
+                    flow.help_active, flow.pin_entry, flow.missing_picker,
+                    flow.discard_asked, flow.form.focus, modals)
             if view != self._view:
                 self._view = view
                 self._view_changed_at = time.monotonic()

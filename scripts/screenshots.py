@@ -22,6 +22,10 @@ sys.path.insert(0, str(REPO))
 
 NIK = "7202015208850001"
 KK = "7202011203150007"
+#: The simulated staff card (``[hardware.card]``): out of the reader until the script
+#: puts it in, as an officer does.
+PIN = "246810"
+STAFF_ID = "STAFF-0042"
 #: kiosk.runtime.check_acceptance's words for a quarantined journal, on a real kiosk's paths.
 CLOSED_REASON = ("journal was found corrupt and kept as /var/lib/kiosk/journal.db.corrupt-"
                  "20250314T031522Z; a maintainer must inspect it and move it out of "
@@ -43,7 +47,8 @@ def main() -> int:
     config_path = data / "kiosk.toml"
     config_path.write_text(
         f'[kiosk]\nid = "shots-01"\ndata_dir = "data"\ndisk_reserve_bytes = 0\n'
-        f"[ui]\nwidth = {width}\nheight = {height}\npanel_mm = {panel}\nspeech = false\n")
+        f"[ui]\nwidth = {width}\nheight = {height}\npanel_mm = {panel}\nspeech = false\n"
+        f'[hardware.card]\npresent = false\npin = "{PIN}"\nstaff_id = "{STAFF_ID}"\n')
     os.environ["KIOSK_CONFIG"] = str(config_path)
 
     from kiosk.app import create_app
@@ -92,6 +97,83 @@ def main() -> int:
         fl().set_language(language)  # the welcome before the choice, in this language
         fl()._end_notice()  # the last language's idle-wipe notice: a plain welcome here
 
+    def officer(language: str) -> None:
+        """The officer: the PIN pad (a wrong PIN first), the officer's home with an
+        enrollment left unfinished (and its Delete asked), then that enrollment continued
+        to the fingers, where one cannot be scanned (the reasons, then the finger crossed
+        out), the review that lists it; the enrollment sealed, Log out."""
+        step(lambda language=language: (fl().touch(), fl().set_language(language)), 0.3)
+        step(lambda: _card().insert_card(), 0.5)
+        step(lambda: _type_pin("000000"), 0.1)
+        plan.append(("until", lambda: bool(fl().pin_message) and not fl().pin_busy))
+        plan.append(("wait", 0.4))
+        capture("pin")
+        step(lambda: _type_pin(PIN), 0.1)
+        until("staff")
+        # An enrollment begun with the officer and left at the photo (nobody there: the
+        # idle wipe keeps it for the officer, and logs the officer out).
+        step(lambda language=language: fl().staff_start(language), 0.3)
+        step(lambda: fl().consent(True), 0.1)
+        until("identity", 0.1)
+        step(lambda: ([fl().identity_digit(d) for d in NIK + KK], fl().submit_identity()),
+             0.1)
+        until("demographics", 0.1)
+        step(lambda: (_fill_form(with_name=True), fl().submit_demographics()), 0.1)
+        until("portrait", 0.3)
+        step(lambda: _idle(), 0.2)
+        step(lambda: _idle(31), 0.5)
+        step(lambda: (_card().remove_card(), fl().touch()), 0.3)
+        step(lambda: _card().insert_card(), 0.5)
+        step(lambda: _type_pin(PIN), 0.1)
+        until("staff")
+        plan.append(("until", lambda: bool(fl().resumable)))
+        step(lambda language=language: fl().set_language(language), 0.6)
+        capture("staff")
+        step(lambda: fl().ask_discard(fl().resumable[0].record_id), 0.6)
+        capture("staff-delete")
+        step(lambda: fl().answer_discard(False), 0.3)
+        # Continued: the numbers typed again, the photo, then the first finger does not
+        # come to the sensor: "Cannot be scanned" (enabled while it waits), the reasons.
+        step(lambda language=language: fl().staff_resume(fl().resumable[0].record_id,
+                                                         language), 0.1)
+        until("identity", 0.1)
+        step(lambda: ([fl().identity_digit(d) for d in NIK + KK], fl().submit_identity()),
+             0.1)
+        until("portrait", 1.4)
+        step(lambda: fl().take_photo(), 0.1)
+        plan.append(("until", lambda: fl().portrait_jpeg and not fl().busy))
+        step(lambda: (_no_finger(True), fl().accept_photo()), 0.1)
+        plan.append(("until", lambda: fl().screen == "fingerprints" and fl().waiting_finger))
+        step(lambda: fl().ask_missing(), 0.7)
+        capture("fingerprints-reasons")
+        step(lambda: fl().record_missing("bandaged"), 0.1)
+        plan.append(("until", lambda: fl().waiting_finger))
+        plan.append(("wait", 0.7))
+        capture("fingerprints-missing")
+        step(lambda: _no_finger(False), 0.1)
+        until("signature")
+        step(lambda: _sign(), 0.3)
+        step(lambda: fl().submit_signature(
+            app.screens.get_screen("signature").ids.pad.strokes), 0.1)
+        until("review")
+        step(lambda: _scroll_review_to_fingers(), 0.5)
+        capture("review-missing")
+        step(lambda: fl().confirm(), 0.1)
+        until("done")
+        step(lambda: fl().finish(), 0.1)
+        until("staff")
+        # The stick button with no stick in (what most presses find first), then the home
+        # while no enrollment may begin (a low battery): only the stick offered.
+        step(lambda language=language: (fl().set_language(language), fl().usb_sync()), 0.1)
+        plan.append(("until", lambda: not fl().busy))
+        plan.append(("wait", 0.5))
+        capture("staff-usb")
+        step(lambda: fl().set_acceptance(False, "battery 18 % < power.min_battery_percent 30",
+                                         True, "battery_low"), 0.6)
+        capture("staff-closed")
+        step(lambda: fl().set_acceptance(True, "", False), 0.3)
+        step(lambda: (fl().logout(), _card().remove_card()), 0.5)
+
     for language in languages:
         step(lambda language=language: begin(language), 1.5)
         capture("welcome")
@@ -116,17 +198,7 @@ def main() -> int:
         capture("demographics-keyboard")
         step(lambda: (fl().form_focus(None), fl().submit_demographics()))
         capture("demographics-errors")
-        step(lambda: (fl().form_focus("place_of_birth"),
-                      [fl().form_type(c) for c in "POSO"], fl().form_next(),
-                      [fl().form_type(c) for c in "JL. PULAU JAWA NO. 12"], fl().form_next(),
-                      fl().form_type("3"), fl().form_next(), fl().form_type("1"),
-                      fl().form_next(),
-                      fl().form_choose("religion", "Islam"),
-                      fl().form_choose("marital_status", "Kawin"),
-                      fl().form_choose("blood_type", "O"),
-                      fl().form_choose("occupation", "Petani/Pekebun"),
-                      fl().form_choose("kelurahan_desa", fl().picker_options(
-                          "kelurahan_desa")[0][0])))
+        step(lambda: _fill_form(with_name=False))
         capture("demographics-filled")
         step(lambda: app.screens.get_screen("demographics").pick("kelurahan_desa"), 0.6)
         capture("picker")
@@ -199,7 +271,47 @@ def main() -> int:
         step(lambda: _idle(), 0.2)
         step(lambda: _idle(31), 0.8)
         capture("wiped")
+        officer(language)
     del f
+
+    def _card():
+        return app.runtime.devices["card"]
+
+    def _type_pin(pin: str) -> None:
+        for digit in pin:
+            fl().pin_key(digit)
+        fl().pin_submit()
+
+    def _no_finger(on: bool) -> None:
+        """The simulated sensor's switch: no finger comes to it (it waits) or one does."""
+        app.runtime.devices["fingerprint"].no_finger = on
+
+    def _fill_form(*, with_name: bool) -> None:
+        flow = fl()
+        if with_name:
+            flow.form_focus("full_name")
+            for c in "SITI NUR'AINI AL-HAMID":
+                flow.form_type(c)
+            flow.form_next()
+        flow.form_focus("place_of_birth")
+        for text in ("POSO", "JL. PULAU JAWA NO. 12", "3", "1"):
+            for c in text:
+                flow.form_type(c)
+            flow.form_next()
+        for field, value in (("religion", "Islam"), ("marital_status", "Kawin"),
+                             ("blood_type", "O"), ("occupation", "Petani/Pekebun")):
+            flow.form_choose(field, value)
+        flow.form_choose("kelurahan_desa", flow.picker_options("kelurahan_desa")[0][0])
+
+    def _scroll_review_to_fingers() -> None:
+        """The review scrolled so that its fingers' heading is at the top."""
+        review = app.screens.get_screen("review")
+        scroll, fingers = review.ids.scroll, review.ids.fingers
+        content = scroll.children[0]
+        heading = fingers.parent.children[fingers.parent.children.index(fingers) + 1]
+        spare = content.height - scroll.height
+        if spare > 0:
+            scroll.scroll_y = max(0.0, 1 - (content.top - heading.top) / spare)
 
     def _hold_acceptance() -> None:
         """The script alone says whether the kiosk accepts and whether it is on battery:

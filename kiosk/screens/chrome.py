@@ -1,13 +1,26 @@
-"""Pieces every step's screen shares: the bottom navigation bar and the three overlays
-(cancel, idle warning, help). Rules in ``common.kv``."""
+"""Pieces every step's screen shares: the bottom navigation bar and the overlays (cancel,
+idle warning, help; the officer's PIN pad and the reasons a finger cannot be scanned).
+Rules in ``common.kv``."""
 
 from __future__ import annotations
 
-from kivy.properties import BooleanProperty, StringProperty
+from typing import Any
+
+from kivy.graphics import Color, Ellipse, InstructionGroup, Line
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.modalview import ModalView
+from kivy.uix.widget import Widget
 
 from kiosk.core.vocabulary import LANGUAGES
+from kiosk.screens.flow_screens import FINGER_NAMES
+from kiosk.screens.flow_staff import MISSING_REASON_NAMES, PIN_MIN
 
 
 class NavBar(BoxLayout):
@@ -53,6 +66,9 @@ class Overlay(ModalView):
 
     language = StringProperty(LANGUAGES[0])
 
+    def refresh(self, flow: Any) -> None:
+        """Copy what the overlay shows from ``flow`` (the app calls it while it is wanted)."""
+
 
 class CancelOverlay(Overlay):
     """"Stop and delete what you entered?": cancel asks once."""
@@ -64,3 +80,67 @@ class IdleOverlay(Overlay):
 
 class HelpOverlay(Overlay):
     """"An officer has been called.", shown while the help LED blinks."""
+
+
+class PinDots(Widget):
+    """The PIN as typed: a filled dot for each digit, never the digit; empty rings up to the
+    shortest PIN (:data:`~kiosk.screens.flow_staff.PIN_MIN`) say how many are needed."""
+
+    #: Digits typed.
+    length = NumericProperty(0)
+    #: The app's :class:`~kiosk.screens.theme.Theme` (``ui: app.ui`` in ``common.kv``).
+    ui = ObjectProperty(None, allownone=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._group = InstructionGroup()
+        super().__init__(**kwargs)
+        self.canvas.add(self._group)
+        for name in ("pos", "size", "length", "ui"):
+            self.fbind(name, self._redraw)
+
+    def _redraw(self, *_args: object) -> None:
+        group = self._group
+        group.clear()
+        ui = self.ui
+        if ui is None:
+            return
+        count = max(int(self.length), PIN_MIN)
+        size = min(self.height, ui.mm(5))
+        step = size * 1.8
+        y = self.center_y - size / 2
+        for i in range(count):
+            x = self.x + i * step
+            group.add(Color(*ui.ink))
+            if i < self.length:
+                group.add(Ellipse(pos=(x, y), size=(size, size)))
+            else:
+                group.add(Line(circle=(x + size / 2, y + size / 2, size / 2 - ui.mm(0.3)),
+                               width=ui.mm(0.3)))
+
+
+class PinOverlay(Overlay):
+    """The officer's PIN pad, opened when a staff card goes in: dots for the digits typed,
+    the card's answer (a wrong PIN with the tries left), the keypad (OK asks the card),
+    Cancel. Its keys are disabled while the card checks the PIN."""
+
+    length = NumericProperty(0)
+    message = StringProperty("")
+    busy = BooleanProperty(False)
+
+    def refresh(self, flow: Any) -> None:
+        self.length = flow.pin_length
+        self.message = flow.pin_message.text(flow.language) if flow.pin_message else ""
+        self.busy = flow.pin_busy
+
+
+class MissingOverlay(Overlay):
+    """Why the finger shown cannot be scanned, chosen by the officer: the finger's name and
+    one button for each reason (:data:`~kiosk.screens.flow_staff.MISSING_REASON_NAMES`),
+    and Cancel."""
+
+    finger = StringProperty("")  # the finger's msgid (FINGER_NAMES)
+    #: (reason code, its name's msgid), in the vocabulary's order.
+    reasons = ListProperty(list(MISSING_REASON_NAMES.items()))
+
+    def refresh(self, flow: Any) -> None:
+        self.finger = FINGER_NAMES[flow.current_finger]

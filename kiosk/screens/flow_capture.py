@@ -159,6 +159,9 @@ class CaptureSteps:
 
         def then(_report: object) -> None:
             self.waiting_finger = False
+            # The finger was scanned after all: the officer's reasons, open for it, close
+            # (a reason chosen now would name the next finger).
+            self.missing_picker = False
             self.finger_tries = 0
             if code not in self.fingers_done:
                 self.fingers_done.append(code)
@@ -191,6 +194,7 @@ class CaptureSteps:
             return
         if self.finger_index + 1 < len(FINGERS):
             self.finger_index += 1
+            self.missing_picker = False  # the reasons were for the finger before
             self.message = NONE
             self.view.update()
             self._capture_finger()

@@ -27,7 +27,7 @@ SCREEN_FOR_STEP: dict[Step, str] = {step: step.value for step in Step} | {
 #: The screens, in the order of the flow; each is ``kiosk/screens/<name>.py`` + ``<name>.kv``.
 #: ``closed`` shows no step: the kiosk is not taking recordings; nor does ``staff``, the
 #: officer's home between people (:mod:`kiosk.screens.flow_staff`).
-SCREEN_NAMES: tuple[str, ...] = (*dict.fromkeys(SCREEN_FOR_STEP.values()), "closed")
+SCREEN_NAMES: tuple[str, ...] = (*dict.fromkeys(SCREEN_FOR_STEP.values()), "closed", "staff")
 #: Screens during which a citizen's data may be on screen (idle timer, cancel, wipe): those
 #: of an unfinished session once the language is chosen.
 SESSION_SCREENS = frozenset(
@@ -45,6 +45,7 @@ PROMPTS: dict[str, str] = {
     "review": N_("Check everything. Tap Confirm when it is right."),
     "done": N_("Your recording is complete. Keep your receipt number."),
     "closed": N_("This kiosk is not taking recordings right now"),
+    "staff": N_("Officer: choose what to do"),
 }
 #: Each finger code as the screens name it (the hand diagram, the prompt), in
 #: :data:`~kiosk.core.vocabulary.FINGERS` order: R1..R5 right thumb..little, then L1..L5.

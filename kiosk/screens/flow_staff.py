@@ -202,6 +202,9 @@ class StaffSteps:
     def _logged_in(self, staff_id: str) -> None:
         self.staff_id = staff_id
         log.info("officer logged in at the %s screen", self.screen)
+        if self.help_active:  # the officer called has come: the light stops blinking
+            self.help_active = False
+            self._set_led()
         session = self.session
         if session is not None and not session.is_finished:
             # A citizen's session: assisted from now (its record kept over a power cut);

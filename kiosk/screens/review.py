@@ -1,5 +1,6 @@
 """Review: everything on one scrolling page (photo and signature as thumbnails, fingers as
-ticks), a Change button for each part, and Confirm, which seals the record."""
+ticks, a finger an officer recorded as impossible to scan with its reason), a Change
+button for each part, and Confirm, which seals the record."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from kivy.properties import ListProperty, ObjectProperty, StringProperty
 from kiosk.core.vocabulary import FINGERS
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.flow_screens import FINGER_NAMES
+from kiosk.screens.flow_staff import MISSING_REASON_NAMES
 from kiosk.screens.forms import (
     CHOICE_FIELDS,
     OCCUPATIONS,
@@ -18,6 +20,9 @@ from kiosk.screens.forms import (
 )
 from kiosk.screens.images import texture_from_bytes
 from kiosk.screens.messages import N_
+
+#: A step of a resumed enrollment journaled before (the kiosk cannot read it back).
+KEPT_FROM_BEFORE = N_("Saved earlier: not shown here.")
 
 
 class ReviewScreen(KioskScreen):
@@ -62,11 +67,23 @@ class ReviewScreen(KioskScreen):
                 (t(N_("Occupation")), t(OCCUPATIONS.get(d.occupation, d.occupation))),
                 (t(N_("Citizenship")), label("citizenship", d.citizenship)),
             ]
+        if d is None:  # a resumed enrollment's details, saved before: sealed, unreadable
+            rows = [(t(KEPT_FROM_BEFORE), "")]
         self.details = rows
         captured = set(summary.fingers_captured or ())
-        self.fingers = "\n".join(
-            ("[OK] " if code in captured else "[--] ") + t(FINGER_NAMES[code])
-            for code in FINGERS)
+        missing = dict(summary.fingers_missing or {})
+
+        def finger_line(code: str) -> str:
+            name = t(FINGER_NAMES[code])
+            if code in captured:
+                return f"[OK] {name}"
+            if code in missing:  # recorded by an officer, with the reason
+                reason = MISSING_REASON_NAMES.get(missing[code], missing[code])
+                return f"[X] {name} \N{EN DASH} {t(reason)}"
+            return f"[--] {name}"
+
+        self.fingers = ("\n".join(finger_line(code) for code in FINGERS)
+                        if summary.fingers_captured is not None else t(KEPT_FROM_BEFORE))
         images = (summary.portrait_jpeg or b"", summary.signature_png or b"")
         if images != self._images:  # decode once, not on every refresh
             self._images = images
@@ -77,7 +94,7 @@ class ReviewScreen(KioskScreen):
         """One line "label: value" per row (rebuilt when the rows change)."""
         box.clear_widgets()
         for label, value in rows:
-            box.add_widget(Factory.Body(text=f"{label}: {value}"))
+            box.add_widget(Factory.Body(text=f"{label}: {value}" if value else label))
 
     def on_deactivate(self) -> None:
         # The receipt or a step to change shows next: the photo and the signature are not

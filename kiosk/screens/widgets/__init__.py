@@ -18,7 +18,7 @@ from pathlib import Path
 from kivy.lang import Builder
 
 from kiosk.screens.widgets.chips import ChoiceChip, ChoiceChips
-from kiosk.screens.widgets.hand import HandDiagram
+from kiosk.screens.widgets.hand import HandDiagram, MissingMark
 from kiosk.screens.widgets.keyboard import KEY_ROWS, TextKeyboard
 from kiosk.screens.widgets.keypad import (
     BackspaceKey,
@@ -41,6 +41,7 @@ __all__ = [
     "ChoiceChips",
     "HandDiagram",
     "KeyButton",
+    "MissingMark",
     "NumericKeypad",
     "PickerOption",
     "PickerPopup",

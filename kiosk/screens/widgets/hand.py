@@ -7,7 +7,10 @@ right hand on the right with its thumb on its left. Reading across the screen:
 
 The finger to place now (``current``) is filled with ``app.ui.highlight``, outlined thick
 and ringed by a pulsing halo; fingers in ``done`` are filled with ``app.ui.done`` and carry
-a tick; the others are plain. Colour is never the only sign (halo, thick outline, tick).
+a tick; fingers an officer recorded as impossible to scan (``missing``) are greyed
+(``app.ui.disabled_bg``) and crossed out in ``app.ui.error_ink``; the others are plain.
+Colour is never the only sign (halo, thick outline, tick, cross). :class:`MissingMark` is
+one crossed-out finger alone, for a legend.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from kivy.graphics import Color, InstructionGroup, Line, RoundedRectangle
 from kivy.properties import ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.widget import Widget
 
-__all__ = ["HandDiagram"]
+__all__ = ["HandDiagram", "MissingMark"]
 
 # The right hand in "hand units" (about a millimetre of a small adult hand), thumb on the
 # left, fingers up; the left hand is its mirror image. Each finger is a capsule from its base
@@ -57,6 +60,8 @@ class HandDiagram(Widget):
     current = StringProperty("")
     #: Codes of the fingers already captured.
     done = ListProperty([])
+    #: Codes of the fingers recorded as impossible to scan (greyed, crossed out).
+    missing = ListProperty([])
     #: The app's :class:`~kiosk.screens.theme.Theme`, bound in ``widgets.kv`` to ``app.ui``.
     ui = ObjectProperty(None, allownone=True)
     #: 0..1, animated while a finger is current: the halo's strength.
@@ -69,7 +74,7 @@ class HandDiagram(Widget):
         self._anim: Animation | None = None
         super().__init__(**kwargs)
         self.canvas.add(self._group)
-        for name in ("pos", "size", "current", "done", "ui"):
+        for name in ("pos", "size", "current", "done", "missing", "ui"):
             self.fbind(name, self._redraw)
         # (Re)start the pulse when shown again: a screen coming back lays its widgets out.
         for name in ("parent", "current", "pos", "size"):
@@ -116,6 +121,7 @@ class HandDiagram(Widget):
         segments = self.finger_segments()
         palms = self._palms()
         done = set(self.done)
+        missing = set(self.missing) - done
         current = self.current if self.current in segments else ""
         thin = ui.mm(0.4)
         thick = ui.mm(0.9)
@@ -140,7 +146,9 @@ class HandDiagram(Widget):
         # 3. fills of the other fingers
         for code in segments:
             if code != current:
-                group.add(Color(*(ui.done if code in done else ui.panel)))
+                fill = (ui.done if code in done
+                        else ui.disabled_bg if code in missing else ui.panel)
+                group.add(Color(*fill))
                 group.add(capsule(code, 0))
         # 4. the current finger on top of its neighbours, outlined thick
         if current:
@@ -157,6 +165,12 @@ class HandDiagram(Widget):
         for code in segments:
             if code in done and code != current:
                 group.add(self._tick(segments[code], thin))
+        # 7. crosses on the fingers that cannot be scanned
+        group.add(Color(*ui.error_ink))
+        for code in segments:
+            if code in missing and code != current:
+                for line in cross(segments[code], thin):
+                    group.add(line)
 
     @staticmethod
     def _tick(segment: tuple[float, float, float, float, float], thin: float) -> Line:
@@ -199,3 +213,48 @@ class HandDiagram(Widget):
             self._anim.cancel(self)
             self._anim = None
             self.pulse = 0.0
+
+
+def cross(segment: tuple[float, float, float, float, float], thin: float) -> list[Line]:
+    """An upright cross (an X) on the finger ``segment``, just below its tip."""
+    bx, by, tx, ty, w = segment
+    length = max(1e-6, ((tx - bx) ** 2 + (ty - by) ** 2) ** 0.5)
+    cx = tx - (tx - bx) / length * w * 0.7
+    cy = ty - (ty - by) / length * w * 0.7
+    arm = w * 0.42
+    width = max(thin, w * 0.11)
+    return [Line(points=[cx - arm, cy - arm, cx + arm, cy + arm], width=width, cap="round"),
+            Line(points=[cx - arm, cy + arm, cx + arm, cy - arm], width=width, cap="round")]
+
+
+class MissingMark(Widget):
+    """One finger drawn as :class:`HandDiagram` draws a finger that cannot be scanned
+    (greyed, outlined, crossed out), upright in the widget's box: the legend's sign."""
+
+    ui = ObjectProperty(None, allownone=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._group = InstructionGroup()
+        super().__init__(**kwargs)
+        self.canvas.add(self._group)
+        for name in ("pos", "size", "ui"):
+            self.fbind(name, self._redraw)
+
+    def _redraw(self, *_args: object) -> None:
+        group = self._group
+        group.clear()
+        ui = self.ui
+        if ui is None or self.width <= 0 or self.height <= 0:
+            return
+        w = min(self.width, self.height * 0.5)
+        thin = ui.mm(0.4)
+        segment = (self.center_x, self.y + w / 2 + thin, self.center_x,
+                   self.top - w / 2 - thin, w - 2 * thin)
+        bx, by, tx, ty, width = segment
+        group.add(Color(*ui.ink))
+        group.add(Line(points=[bx, by, tx, ty], width=width / 2 + thin, cap="round"))
+        group.add(Color(*ui.disabled_bg))
+        group.add(Line(points=[bx, by, tx, ty], width=width / 2, cap="round"))
+        group.add(Color(*ui.error_ink))
+        for line in cross(segment, thin):
+            group.add(line)

@@ -414,3 +414,35 @@ def test_a_card_the_office_did_not_issue_is_refused_and_audited(kit: StaffKit) -
         "This card could not be checked. Ask an administrator.")
     events = kit.runtime.journal.audit_events(event="staff_login_refused")
     assert [e.details for e in events] == [{"why": "CardNotTrusted"}]
+
+
+def test_the_reasons_close_when_the_finger_is_scanned_after_all(tmp_path: Path) -> None:
+    """The officer opened the reasons, then the finger scanned: a reason chosen now would
+    be recorded for the next finger."""
+    kit = StaffKit(tmp_path, capture_timeout_s=0.05)
+    try:
+        _to_fingerprints_with_l3_failing(kit)
+        kit.login()
+        kit.tap("ask_missing")
+        assert kit.flow.missing_picker
+        kit.tap("retry_finger")  # the finger comes to the sensor after all
+        assert "L3" in kit.flow.fingers_done and not kit.flow.missing_picker
+        kit.executor.advance(1.0)
+        assert kit.flow.current_finger != "L3" and not kit.flow.missing_picker
+        assert kit.flow.fingers_missing == {}
+    finally:
+        kit.close()
+
+
+def test_the_officer_called_with_help_logs_in_and_the_light_stops_blinking(
+        tmp_path: Path) -> None:
+    kit = StaffKit(tmp_path, capture_timeout_s=0.05)
+    try:
+        _to_fingerprints_with_l3_failing(kit)
+        kit.tap("call_help")
+        gpio = kit.runtime.devices["gpio"]
+        assert kit.flow.help_active and gpio.status == "fault"
+        kit.login()
+        assert not kit.flow.help_active and gpio.status == "busy"
+    finally:
+        kit.close()
