@@ -47,7 +47,7 @@ staff CA), or the ones given (``auth_key``, ``auth_cert``). Fault modes
 
 * ``"other_ca"``: the certificate is issued by another CA that copies the development
   CA's name (only its signature tells them apart);
-* ``"wrong_key"``: the right certificate, but the card signs with another key;
+* ``"signs_with_another_key"``: the right certificate, but the card signs with another key;
 * ``"cn_mismatch"``: a good certificate and key, of another staff id than the CHUID's;
 * ``"expired"``: the right key, its certificate expired in 2021 (refused only when the
   kiosk's clock is trusted);
@@ -75,7 +75,7 @@ log = logging.getLogger(__name__)
 __all__ = ["AUTH_FAULTS", "CARD_OPTIONS", "PivCard", "command_data"]
 
 #: The card's authentication fault modes (see the module docstring).
-AUTH_FAULTS = ("other_ca", "wrong_key", "cn_mismatch", "expired", "no_cert")
+AUTH_FAULTS = ("other_ca", "signs_with_another_key", "cn_mismatch", "expired", "no_cert")
 #: The staff id of the certificate a ``"cn_mismatch"`` card carries (or the next one).
 OTHER_STAFF_ID = "STAFF-9999"
 
@@ -300,7 +300,7 @@ def _auth_material(staff_id: str, key: ec.EllipticCurvePrivateKey | None,
         rogue = devca.derived_key(b"a rogue CA that copies the development CA's name")
         rogue_ca = devca.make_ca_certificate(rogue, devca.CA_NAME)
         cert = devca.issue_card_certificate(rogue, rogue_ca, key.public_key(), staff_id)
-    elif fault == "wrong_key":
+    elif fault == "signs_with_another_key":
         key = devca.derived_key(b"not the key of this card's certificate" + staff_id.encode())
     elif fault == "cn_mismatch":
         other = OTHER_STAFF_ID if staff_id != OTHER_STAFF_ID else "STAFF-9998"

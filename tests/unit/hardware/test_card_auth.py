@@ -68,7 +68,7 @@ def test_without_trust_the_simulated_readers_card_is_checked_against_the_develop
 
 @pytest.mark.parametrize(("fault", "detail"), [
     ("other_ca", "not issued by a trusted staff-card CA"),
-    ("wrong_key", "signature of the challenge does not verify"),
+    ("signs_with_another_key", "signature of the challenge does not verify"),
     ("cn_mismatch", "the certificate names 'STAFF-9999', the CHUID 'STAFF-0042'"),
     ("expired", "the card's certificate expired on 2021-01-01"),
     ("no_cert", "no PIV Authentication certificate: GET DATA 5F C1 05 answered 6A 82"),
@@ -228,14 +228,14 @@ def test_a_replayed_signature_does_not_verify():
 
 def test_the_log_holds_neither_the_pin_nor_the_challenge(caplog):
     caplog.set_level(logging.DEBUG)
-    for fault in (None, "wrong_key"):
+    for fault in (None, "signs_with_another_key"):
         reader = Scripted()
         reader.card = card(auth_fault=fault)
         with reader:
             try:
                 staff_login(reader, PIN, trust=DEV)
             except CardNotTrusted:
-                assert fault == "wrong_key"
+                assert fault == "signs_with_another_key"
         challenge = next(a[9:41] for a in reader.sent if a[:2] == b"\x00\x87")
         for secret in (PIN, challenge.hex(), challenge.hex(" "), repr(challenge)[2:-1]):
             assert secret.lower() not in caplog.text.lower()
