@@ -90,6 +90,11 @@ class StaffTrust:
         except ValueError as exc:
             raise ValueError(f"a certificate in it does not parse ({exc})") from None
         for cert in certs:
+            try:  # parsed lazily by cryptography: a damaged name fails here, not later
+                cert.subject.rfc4514_string()
+                cert.issuer.rfc4514_string()
+            except ValueError as exc:
+                raise ValueError(f"a certificate's names do not parse ({exc})") from None
             try:
                 constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
                 is_ca = constraints.value.ca
