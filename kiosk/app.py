@@ -43,6 +43,8 @@ GC_AFTER_WIPE_S = 1.0
 #: double-click time; 10 mm is the smallest touch target.
 SECOND_TAP_S = 0.5
 SECOND_TAP_MM = 10.0
+#: The officer's screen and overlays: built on first use, not with the citizen's at start.
+OFFICER_ONLY = ("staff", "pin", "missing")
 #: Kivy's key code of F2: the simulated staff card in or out (``KioskApp._on_key``).
 F2_KEY = 283
 #: The overlays (``kiosk.screens.chrome`` classes), opened over any screen by the flow.
@@ -174,9 +176,11 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
             first = ("welcome", "closed")
             for name in first:
                 self._add_screen(name)
-            # The overlays too, after the steps (or at once when one is wanted first).
-            self._pending = [n for n in SCREEN_NAMES if n not in first]
-            self._pending += list(OVERLAYS)
+            # The overlays too, after the steps (or at once when one is wanted first). Not
+            # the officer's: built when an officer first needs them (a citizen's flow does
+            # not carry their memory: the peak RSS target).
+            self._pending = [n for n in SCREEN_NAMES if n not in first + OFFICER_ONLY]
+            self._pending += [n for n in OVERLAYS if n not in OFFICER_ONLY]
             self.overlays = Overlays()
             self.banner = PowerBanner()
             root = BoxLayout(orientation="vertical")

@@ -62,13 +62,14 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, utils
-
-from kiosk.hardware.card import devca, piv
+from kiosk.hardware.card import piv
 from kiosk.options import Integer, Option, String, parses, type_ok
+
+if TYPE_CHECKING:  # imported when the card first needs its 9A key (see PivCard._material)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,13 @@ class PivCard:
                  auth_fault: str | None = None) -> None:
         self._pin = piv.pad_pin(pin)  # ValueError unless 6-8 digits
         self._chuid = piv.build_chuid(staff_id)  # ValueError on a bad staff id
-        self._auth_key, cert = _auth_material(staff_id, auth_key, auth_cert, auth_fault)
-        self._cert_object = None if cert is None else piv.build_cert_object(
-            cert.public_bytes(serialization.Encoding.DER))
+        if auth_fault is not None and auth_fault not in AUTH_FAULTS:
+            raise ValueError(f"auth_fault must be one of {', '.join(AUTH_FAULTS)}")
+        # The 9A key and certificate are made when first asked for: a kiosk's simulated
+        # reader need not load the X.509 library (about 10 MB) for citizens who never
+        # meet an officer.
+        self._auth_given = (staff_id, auth_key, auth_cert, auth_fault)
+        self._auth: tuple[ec.EllipticCurvePrivateKey, bytes | None] | None = None
         self.auth_fault = auth_fault
         retries = CARD_OPTIONS["pin_retries"]  # the count travels in one nibble of SW2
         if not (type_ok(pin_retries, retries.type) and retries.test
@@ -259,9 +264,21 @@ class PivCard:
             return b"", piv.SW_INCORRECT_DATA
         if tag == piv.CHUID_TAG:
             return self._chuid, piv.SW_OK
-        if tag == piv.PIV_AUTH_CERT_TAG and self._cert_object is not None:
-            return self._cert_object, piv.SW_OK
+        if tag == piv.PIV_AUTH_CERT_TAG:
+            cert_object = self._material()[1]
+            if cert_object is not None:
+                return cert_object, piv.SW_OK
         return b"", piv.SW_NOT_FOUND
+
+    def _material(self) -> tuple[ec.EllipticCurvePrivateKey, bytes | None]:
+        """The 9A key and the certificate object (``53 { 70, 71 }``), made once."""
+        if self._auth is None:
+            from cryptography.hazmat.primitives import serialization
+
+            key, cert = _auth_material(*self._auth_given)
+            self._auth = key, None if cert is None else piv.build_cert_object(
+                cert.public_bytes(serialization.Encoding.DER))
+        return self._auth
 
     def _authenticate(self, p1: int, p2: int, body: bytes) -> tuple[bytes, tuple[int, int]]:
         if not self._selected:
@@ -276,7 +293,11 @@ class PivCard:
             return b"", piv.SW_INCORRECT_DATA
         if not self._verified:  # the 9A key is used only after the PIN, once per session
             return b"", piv.SW_SECURITY_STATUS_NOT_SATISFIED
-        signature = self._auth_key.sign(challenge, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+        signature = self._material()[0].sign(
+            challenge, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
         return piv.build_authenticate_response(signature), piv.SW_OK
 
 
@@ -290,8 +311,8 @@ def _auth_material(staff_id: str, key: ec.EllipticCurvePrivateKey | None,
                    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate | None]:
     """The card's 9A key and certificate: those given, else the development ones for
     ``staff_id``, as the fault mode ``fault`` changes them."""
-    if fault is not None and fault not in AUTH_FAULTS:
-        raise ValueError(f"auth_fault must be one of {', '.join(AUTH_FAULTS)}")
+    from kiosk.hardware.card import devca
+
     if key is None:
         key = devca.dev_card_key(staff_id)
     if cert is None:
