@@ -238,16 +238,21 @@ def _check_power_thresholds(data: dict[str, dict[str, Any]]) -> None:
                 "stop, before the kiosk shuts down"))
 
 
+def real_hardware(config: Config) -> list[str]:
+    """The ``[hardware.*]`` sections configured with a real backend (not ``sim`` or
+    ``mock``): where the development keys (the central pair, the staff CA) stop."""
+    return [section_of(k) for k in HARDWARE_KINDS
+            if config[section_of(k)]["type"] not in ("sim", "mock")]
+
+
 def check_sealing(config: Config) -> None:
     """Refuse the development central key once real hardware is configured.
 
     Not part of loading: maintainer tools (``kiosk hw ...``) work with any key; sealing a
     record (``kiosk run``/``demo``) and ``kiosk config check`` apply it.
     """
-    data = config.as_dict(mask_secrets=False)
-    if data["sealing"]["central_key"] == "dev":
-        real = [section_of(k) for k in HARDWARE_KINDS
-                if data[section_of(k)]["type"] not in ("sim", "mock")]
+    if config["sealing"]["central_key"] == "dev":
+        real = real_hardware(config)
         if real:
             raise ConfigError("sealing.central_key", "dev",
                               "the path of the central office's public key when real hardware "

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiosk.clock import clock_is_synchronized
-from kiosk.config import Config, check_sealing
-from kiosk.devices import HARDWARE_KINDS, create_device, section_of
+from kiosk.config import Config, check_sealing, real_hardware
+from kiosk.devices import create_device
 from kiosk.errors import (
     ConfigError,
     DeviceError,
@@ -97,8 +97,7 @@ def load_staff_trust(config: Config) -> StaffTrust | None:
             return None
         log.info("staff login trusts %s", trust.describe())
         return trust
-    real = [section_of(k) for k in HARDWARE_KINDS
-            if config[section_of(k)]["type"] not in ("sim", "mock")]
+    real = real_hardware(config)
     if config["hardware.card"]["type"] == "sim" and not real:
         log.warning("development staff CA trusted (simulation only)")
         return StaffTrust.development()

@@ -18,9 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kiosk.clock import ClockState, clock_state
-from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config
+from kiosk.config import SYSTEM_CONFIG, Config, config_path_from_env, load_config, real_hardware
 from kiosk.core.intake_api import HEALTH_ENDPOINT
-from kiosk.devices import section_of
 from kiosk.doctor.findings import Check, Finding, fail, ok, skip, warn
 from kiosk.errors import (
     ConfigError,
@@ -308,8 +307,7 @@ def check_staff_ca(config: Config, now: datetime | None = None) -> Finding:
     fix = ("copy the office's staff-card CA certificate (PEM) to the kiosk and set "
            "[staff] ca to its path")
     if not path:
-        real = [section_of(k) for k in HARDWARE_KINDS
-                if config[section_of(k)]["type"] not in ("sim", "mock")]
+        real = real_hardware(config)
         if card == "sim" and not real:
             return ok("key.staff", "development staff CA trusted (simulated card reader only)")
         if card == "sim":

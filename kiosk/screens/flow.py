@@ -387,10 +387,15 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         if not self.accepting or self.runtime is None:
             self.show("closed")
             return
+        self._begin_session()
+
+    def _begin_session(self, staff_id: str | None = None) -> None:
+        """A new session in the chosen language (assisted when an officer begins it), at
+        its consent step."""
         runtime = self.runtime
         self.session = EnrollmentSession(
             runtime.store, fingerprint=runtime.devices.get("fingerprint"),
-            camera=runtime.devices.get("camera"), assisted=False,
+            camera=runtime.devices.get("camera"), staff_id=staff_id,
             timeout_s=self.settings.session_timeout_s,
             capture_timeout_s=self.settings.capture_timeout_s, today=self.today,
             fingerprint_limits=self.settings.fingerprint_limits,

@@ -279,17 +279,8 @@ class StaffSteps:
             return
         if not self._may_begin():
             return
-        runtime = self.runtime
         self.language = language if language in ("id", "en") else self.default_language
-        self.session = EnrollmentSession(
-            runtime.store, fingerprint=runtime.devices.get("fingerprint"),
-            camera=runtime.devices.get("camera"), staff_id=self.staff_id,
-            timeout_s=self.settings.session_timeout_s,
-            capture_timeout_s=self.settings.capture_timeout_s, today=self.today,
-            fingerprint_limits=self.settings.fingerprint_limits,
-            fingerprint_storage=self.settings.fingerprint_storage)
-        self.session.choose_language(self.language)
-        self._show_step()
+        self._begin_session(staff_id=self.staff_id)
 
     def staff_resume(self, record_id: str, language: str = "") -> None:
         """Continue an unfinished enrollment: the NIK and No. KK are typed again, then the
