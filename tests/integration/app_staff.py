@@ -257,6 +257,16 @@ def main() -> None:
         card.remove_card()
         yield 0.2
 
+        # -- F2 on a development desktop: the simulated card in, then out -----------------
+        from kivy.core.window import Window
+
+        Window.dispatch("on_key_down", 283, 0, None, [])
+        yield until(lambda: opened("pin"), 5)
+        f2 = [card.is_card_present]
+        Window.dispatch("on_key_down", 283, 0, None, [])
+        yield until(lambda: not opened("pin"), 5)
+        report["f2"] = [*f2, card.is_card_present]
+
     run_on_clock(app, script(), report, out_path)
     app.run()
 
