@@ -210,6 +210,17 @@ def _parser() -> argparse.ArgumentParser:
                                       help="print reader and card events until Ctrl-C")
     watch_cards.add_argument("--seconds", type=_seconds, default=None, metavar="N",
                              help="stop after N seconds")
+    check_card = card_sub.add_parser(
+        "check", parents=[common],
+        help="log a staff card in as the touchscreen would, step by step (asks the PIN)")
+    check_card.add_argument("--pin-stdin", action="store_true",
+                            help="read the PIN from stdin instead of asking")
+    chuid = card_sub.add_parser(
+        "chuid", parents=[common],
+        help="the CHUID a new staff card carries, for yubico-piv-tool write-object")
+    chuid.add_argument("staff_id", metavar="STAFF_ID", help="1-16 printable ASCII characters")
+    chuid.add_argument("--out", metavar="FILE", default=None,
+                       help="write the bytes here (default: hex on stdout)")
     gpio = hw_sub.add_parser("gpio", parents=[common], help="LED, buzzer, buttons, switches")
     gpio_sub = gpio.add_subparsers(dest="gpio_command", required=True, metavar="ACTION")
     gpio_test = gpio_sub.add_parser("test", parents=[common],

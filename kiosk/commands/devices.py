@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from kiosk.config import Config
 from kiosk.core.exits import EXIT_FAIL, EXIT_OK
@@ -29,9 +30,14 @@ def cmd_hw(config: Config, args: argparse.Namespace) -> int:
 
         return gpio_test_command(config, interactive=args.interactive)
     if args.hw_command == "card":
-        from kiosk.maintenance.card import watch_command
+        from kiosk.maintenance import card
 
-        return watch_command(config, args.seconds)
+        if args.card_command == "chuid":
+            return card.chuid_command(args.staff_id, Path(args.out) if args.out else None)
+        if args.card_command == "check":
+            pin = sys.stdin.readline().strip() if args.pin_stdin else None
+            return card.check_command(config, pin=pin)
+        return card.watch_command(config, args.seconds)
     from kiosk.status import hardware_selftest
 
     results = hardware_selftest(config)

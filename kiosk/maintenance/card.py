@@ -1,9 +1,12 @@
-"""``kiosk hw card watch``: print reader and card events as they happen (maintainer tool)."""
+"""``kiosk hw card watch``, ``check`` and ``chuid``: the card reader's events as they happen,
+an officer's card tried as the touchscreen's login tries it, and the CHUID a new staff card
+carries (maintainer tools; docs/staff-cards.md)."""
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiosk.core.exits import EXIT_FAIL, EXIT_OK
@@ -15,7 +18,7 @@ from kiosk.hardware.registry import create_device
 if TYPE_CHECKING:
     from kiosk.config import Config
 
-__all__ = ["describe_event", "watch_command"]
+__all__ = ["check_command", "chuid_command", "describe_event", "watch_command"]
 
 
 def describe_event(reader: CardReader, event: CardEvent) -> str:
@@ -74,3 +77,92 @@ def watch_command(config: Config, seconds: float | None = None) -> int:
     finally:
         reader.close()
     return EXIT_OK
+
+
+def chuid_command(staff_id: str, out: Path | None) -> int:
+    """``kiosk hw card chuid STAFF_ID [--out FILE]``: the CHUID a kiosk staff card carries
+    (the staff id in its GUID, tag 34), as the contents of the data object 5F C1 02 without
+    its 53 wrapper: what ``yubico-piv-tool -a write-object --id 0x5fc102 --format binary``
+    writes to a card (docs/staff-cards.md). To ``FILE``, or as hex on stdout. Exit 0; 2 for
+    a staff id that is not 1-16 printable ASCII characters."""
+    from kiosk.core.exits import EXIT_CONFIG
+    from kiosk.hardware.card import piv
+
+    try:
+        contents = piv.parse_tlv(piv.build_chuid(staff_id))[0x53]
+    except ValueError as exc:
+        print(f"card chuid: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if out is None:
+        print(contents.hex())
+    else:
+        out.write_bytes(contents)
+        print(f"card chuid: {len(contents)} bytes for staff id {staff_id!r} in {out}",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def check_command(config: Config, *, pin: str | None = None, wait_s: float = 30.0) -> int:
+    """``kiosk hw card check``: the officer's login as the touchscreen does it, step by step,
+    for a card just provisioned (or one an officer says is refused): the card in the reader,
+    its staff id, the PIN (asked, never echoed or printed), the certificate and its CA, the
+    signed challenge. Exit 0 when this kiosk would log the card in; 1 when it refuses it
+    (each line says why); 2 when the kiosk trusts no staff-card CA (``[staff] ca``)."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from kiosk.clock import clock_is_synchronized
+    from kiosk.core.exits import EXIT_CONFIG
+    from kiosk.errors import KioskError
+    from kiosk.hardware.card.errors import StaffLoginFailed
+    from kiosk.hardware.card.staff import staff_login
+    from kiosk.runtime import load_staff_trust
+
+    trust = load_staff_trust(config)
+    if trust is None:
+        print("card check: this kiosk trusts no staff-card CA: set [staff] ca to the "
+              "office's CA certificate (PEM); kiosk doctor says more", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"trusted: {trust.describe()}")
+    try:
+        reader = create_device("card", config.backend_options("card"))
+        reader.open()
+    except (ConfigError, DeviceError) as exc:
+        print(f"card check: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    try:
+        if not isinstance(reader, CardReader):
+            print("card check: hardware.card is not a card reader", file=sys.stderr)
+            return EXIT_FAIL
+        if not reader.is_card_present:
+            print(f"insert the card (waiting {wait_s:g} s) ...", flush=True)
+            if reader.wait_for_card(timeout=wait_s) is None:
+                print("card check: no card was inserted", file=sys.stderr)
+                return EXIT_FAIL
+        try:
+            staff_id = read_staff_id(reader)
+        except InvalidInput as exc:
+            print(f"card check: not a staff card: {getattr(exc, 'detail', exc)}",
+                  file=sys.stderr)
+            return EXIT_FAIL
+        print(f"staff id (CHUID): {staff_id!r}")
+        if pin is None:
+            pin = getpass.getpass("PIN (not shown): ")
+        now = datetime.now(UTC) if clock_is_synchronized() else None
+        if now is None:
+            print("clock not synchronised: certificate dates are not checked (as at login)")
+        try:
+            who = staff_login(reader, pin, trust=trust, now=now)
+        except StaffLoginFailed as exc:
+            detail = getattr(exc, "detail", "")
+            print(f"card check: refused: {exc.message_en}" + (f" ({detail})" if detail
+                                                               else ""), file=sys.stderr)
+            return EXIT_FAIL
+        except KioskError as exc:
+            print(f"card check: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        print(f"PIN verified; certificate issued by a trusted CA and naming {who.staff_id!r}; "
+              "challenge signed: this kiosk logs the card in")
+        return EXIT_OK
+    finally:
+        reader.close()

@@ -129,3 +129,52 @@ def test_gpio_test_interactive_prompts_and_times_out_without_a_person(tmp_path: 
     else:
         assert status == 0
         assert "inputs read only" in out and "status LED busy: should be" in out
+
+
+# -- kiosk hw card check / chuid ----------------------------------------------------------
+CARD = '[hardware.card]\ntype = "sim"\npin = "246810"\nstaff_id = "STAFF-0042"\n'
+
+
+def test_card_check_logs_a_good_card_in_step_by_step(tmp_path: Path, capsys):
+    from kiosk.maintenance.card import check_command
+
+    config = load_config(write_config(tmp_path, CARD))
+    assert check_command(config, pin="246810") == 0
+    out = capsys.readouterr().out
+    assert "staff id (CHUID): 'STAFF-0042'" in out
+    assert "this kiosk logs the card in" in out
+    assert "246810" not in out
+
+
+@pytest.mark.parametrize(("body", "pin", "fault", "code", "said"), [
+    (CARD, "000000", None, 1, "Wrong PIN. Tries left: 2."),
+    (CARD, "246810", "other_ca", 1, "could not be checked. Ask an administrator. (certificate "
+                                    "refused: not issued"),
+    ('[hardware.card]\ntype = "pcsc"\n', "246810", None, 2, "trusts no staff-card CA"),
+])
+def test_card_check_says_why_a_card_is_refused(tmp_path: Path, capsys, monkeypatch, body,
+                                               pin, fault, code, said):
+    import functools
+
+    from kiosk.hardware.card import sim
+    from kiosk.maintenance.card import check_command
+
+    if fault is not None:  # a card another CA issued, in the simulated reader
+        monkeypatch.setattr(sim, "PivCard", functools.partial(sim.PivCard, auth_fault=fault))
+    config = load_config(write_config(tmp_path, body))
+    assert check_command(config, pin=pin) == code
+    assert said in capsys.readouterr().err
+
+
+def test_card_chuid_is_the_object_a_card_tool_writes(tmp_path: Path, capsys):
+    from kiosk.hardware.card import piv
+    from kiosk.maintenance.card import chuid_command
+
+    out = tmp_path / "chuid.bin"
+    assert chuid_command("STAFF-0042", out) == 0
+    contents = out.read_bytes()
+    # What GET DATA returns once a tool has written it (the card adds the 53 wrapper).
+    assert piv.staff_id_from_chuid(piv.tlv(0x53, contents)) == "STAFF-0042"
+    assert len(contents) == 59  # the CHUID layout yubico-piv-tool and YubiKeys use
+    assert chuid_command("STAFF\x1b", None) == 2
+    assert "1-16 printable ASCII" in capsys.readouterr().err
