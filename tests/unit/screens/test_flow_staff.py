@@ -446,3 +446,48 @@ def test_the_officer_called_with_help_logs_in_and_the_light_stops_blinking(
         assert not kit.flow.help_active and gpio.status == "busy"
     finally:
         kit.close()
+
+
+def test_a_power_cut_mid_assisted_session_is_continued_by_the_officer(tmp_path: Path) -> None:
+    """The field case: an officer is enrolling a person when the battery dies (nothing
+    closes: the journal is simply opened again by the next start, as after a cut). The
+    next start keeps the record (start-up recovery), the officer logs in, sees it, and
+    continues it to a sealed record with the details kept from before."""
+    first = StaffKit(tmp_path)
+    first.login()
+    first.tap("staff_start", "id")
+    first.tap("consent", True)
+    first.type_identity()
+    first.tap("submit_identity")
+    first.fill_demographics()
+    first.tap("submit_demographics")
+    first.through_portrait()
+    rid = first.flow.session.record_id
+    assert first.flow.screen == "fingerprints"
+    # The cut: the process is gone; its journal connection was never closed by it (the
+    # devices are released here only because this test's next "boot" is the same process).
+    first.reader.close()
+    for device in first.runtime.devices.values():
+        device.close()
+    first.runtime.journal._conn = None  # what a dead process leaves: no close, no checkpoint
+    second = StaffKit(tmp_path)  # the next boot, on the same data directory
+    try:
+        assert second.runtime.journal.record(rid).state == "in_progress"
+        second.login()
+        (entry,) = second.flow.resumable
+        assert entry.record_id == rid
+        assert entry.steps == {"consent", "identity", "demographics", "portrait"}
+        second.tap("staff_resume", rid)
+        second.type_identity()
+        second.tap("submit_identity")
+        assert second.flow.screen == "fingerprints"  # details and photo kept from before
+        second.through_fingers()
+        second.sign()
+        second.tap("confirm")
+        assert second.flow.screen == "done" and second.flow.receipt_id == rid
+        assert second.runtime.journal.record(rid).state == "sealed"
+        steps = open_sealed_records(second.config.sources[-1]).steps[rid]
+        consent = json.loads(steps["consent"]["consent.json"])
+        assert consent["staff"] == STAFF and consent["assisted"] is True
+    finally:
+        second.close()
