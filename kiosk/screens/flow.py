@@ -400,6 +400,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
             capture_timeout_s=self.settings.capture_timeout_s, today=self.today,
             fingerprint_limits=self.settings.fingerprint_limits,
             fingerprint_storage=self.settings.fingerprint_storage)
+        self._begun_by = staff_id
         # In memory only (the record begins at consent): no worker round trip needed.
         self.session.choose_language(self.language)
         self._show_step()

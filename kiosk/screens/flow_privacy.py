@@ -17,7 +17,7 @@ from kiosk.enrollment.session_options import KEEP_ALIVE_EVERY_S
 from kiosk.errors import SessionExpired
 from kiosk.screens import messages as m
 from kiosk.screens.flow_screens import SESSION_SCREENS
-from kiosk.screens.flow_staff import KEPT_FOR_STAFF
+from kiosk.screens.flow_staff import KEPT_FOR_STAFF, STAFF_LOGIN_S
 from kiosk.screens.forms import DemographicsForm
 from kiosk.screens.messages import NONE, Msg
 
@@ -26,6 +26,8 @@ __all__ = ["IDLE_WIPES", "WIPE_NOTICE_S", "PrivacyTimers"]
 #: Wipes the citizen did not ask for: nobody touched the screen (the idle warning ran out,
 #: or the session's own timeout). The welcome then says so, in the citizen's language.
 IDLE_WIPES = frozenset({"idle", "session expired"})
+#: Wipes that end a session with its receipt (Done, or the receipt's own time).
+RECEIPT_ENDS = frozenset({"finished", "receipt shown"})
 #: How long that notice stays on the welcome unless touched: long enough for a citizen who
 #: stepped away to come back and read it, short enough to greet the next one plainly.
 WIPE_NOTICE_S = 120.0
@@ -78,10 +80,14 @@ class PrivacyTimers:
             if now - self._receipt_at >= self.settings.receipt_s:
                 self.wipe("receipt shown")
             return
+        if self.pin_entry and not self.pin_busy and (
+                now - self._last_touch >= self.settings.idle_timeout_s):
+            self._close_pin()  # a PIN pad nobody types on: closed, its digits dropped
+            self.view.update()
         if self.screen == "staff" and self.staff_id and not self.busy and (
-                now - self._last_touch) >= (
-                self.settings.idle_timeout_s + self.settings.idle_warning_s):
-            self._logout()  # the officer walked away logged in
+                now - self._last_touch >= self.settings.idle_timeout_s
+                + self.settings.idle_warning_s or now - self._login_at >= STAFF_LOGIN_S):
+            self._logout()  # the officer walked away logged in, or the login is old
             return
         if self.screen not in SESSION_SCREENS or self.busy:
             return
@@ -136,8 +142,13 @@ class PrivacyTimers:
             end = session.suspend if keep else session.abort
             self.executor.submit(lambda: end(reason), lambda _r, _e: None)
         log.info("session wiped: %s", reason)
-        if idle and self.staff_id:
-            self._logout()  # nobody there: the officer's login ends too
+        self._close_pin()  # digits typed on the PIN pad go with everything else
+        begun_by, self._begun_by = self._begun_by, None
+        if self.staff_id and (idle or (reason in RECEIPT_ENDS and begun_by != self.staff_id)):
+            # Nobody there; or the citizen an officer helped has finished alone (the
+            # officer's card may still be in the reader): the officer's login ends, and
+            # the next person sees the welcome, not the officer's home.
+            self._logout()
         language = self.language
         self._clear_personal()
         self._reset()

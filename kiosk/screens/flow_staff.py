@@ -38,6 +38,9 @@ __all__ = ["MISSING_REASON_NAMES", "PIN_MAX", "PIN_MIN", "StaffSteps"]
 log = logging.getLogger("kiosk.screens.flow")
 
 PIN_MIN, PIN_MAX = 6, 8  # a PIV PIN (kiosk.hardware.card.piv.pad_pin)
+#: An officer's login lasts at most this long: then the officer's home asks for the PIN
+#: again (a card left in the reader must not keep the officer's powers for a day).
+STAFF_LOGIN_S = 30 * 60
 #: How each reason a finger cannot be scanned is named on the officer's list, in
 #: :data:`~kiosk.core.vocabulary.MISSING_FINGER_REASONS` order.
 MISSING_REASON_NAMES: dict[str, str] = dict(zip(MISSING_FINGER_REASONS, (
@@ -66,6 +69,10 @@ class StaffSteps:
         self.discard_asked = ""  # the record the officer asked to delete, to confirm
         self.staff_message: Msg = NONE  # on the officer's home
         self.usb_lines: list[Msg] = []  # what the stick button did, on the officer's home
+        self._logins = 0  # bumped by every login: a late answer for another is dropped
+        self._login_at = 0.0
+        #: The officer who began the session shown (None: the citizen began it).
+        self._begun_by: str | None = None
         #: The stick button's work (the app sets it: kiosk.upload.usb.sync_configured_stick
         #: on the runtime's journal); None: the button does nothing.
         self.stick_sync: Callable[[], Any] | None = None
@@ -78,8 +85,9 @@ class StaffSteps:
     @property
     def can_record_missing(self) -> bool:
         """The finger step offers "Cannot be scanned": an officer is logged in."""
+        session = self.session
         return bool(self.staff_id) and self.screen == "fingerprints" and (
-            self.session is not None)
+            session is not None and session.staff_id == self.staff_id)
 
     # -- the card ---------------------------------------------------------------------------
     def set_card_present(self, present: bool) -> None:
@@ -158,13 +166,20 @@ class StaffSteps:
             from datetime import UTC, datetime
 
             from kiosk.clock import clock_is_synchronized
-            from kiosk.hardware.card.errors import NotAStaffCard, StaffLoginFailed
+            from kiosk.hardware.card.errors import (
+                NotAStaffCard,
+                StaffLoginFailed,
+                StaffLoginNotSetUp,
+            )
             from kiosk.hardware.card.staff import staff_login
 
             try:
                 # The office's staff-card CAs ([staff] ca); validity dates only while the
                 # clock is synchronised (kiosk.hardware.card.staff).
-                who = staff_login(reader, pin, trust=getattr(runtime, "staff_trust", None),
+                trust = getattr(runtime, "staff_trust", None)
+                if trust is None:  # no CA set up (or unusable): no card is believed
+                    raise StaffLoginNotSetUp()
+                who = staff_login(reader, pin, trust=trust,
                                   now=datetime.now(UTC) if clock_is_synchronized() else None)
                 if not (who.staff_id.isascii() and who.staff_id.isprintable()):
                     # Shown on the screen and written into records: no control characters
@@ -205,15 +220,27 @@ class StaffSteps:
         if self.help_active:  # the officer called has come: the light stops blinking
             self.help_active = False
             self._set_led()
+        self.usb_lines = []  # a stick's answer is for the officer who asked
+        self._logins += 1
+        self._login_at = self.clock()
         session = self.session
         if session is not None and not session.is_finished:
             # A citizen's session: assisted from now (its record kept over a power cut);
-            # durable before the officer's actions are offered.
-            def failed(error: BaseException) -> None:
-                self.staff_id = ""
-                self._fail(error)
+            # durable before the officer's actions are offered (``can_record_missing``
+            # waits for the session to name the officer). Not through ``_run``: the flow is
+            # often busy here (the sensor waits for the finger the officer was called to),
+            # and a take-over must never be skipped.
+            logins = self._logins
 
-            self._run(lambda: session.assist(staff_id), lambda _r: None, on_error=failed)
+            def done(_result: object, error: BaseException | None) -> None:
+                if error is not None and logins == self._logins and self.session is session:
+                    log.warning("officer take-over not saved: %s", type(error).__name__)
+                    self._logout()
+                    self._fail(error)
+                self.view.update()
+
+            self.executor.submit(lambda: session.assist(staff_id), done)
+            self.view.update()
             return
         if self.screen in ("welcome", "closed"):
             self.show("staff")  # closed too: records can still go to a stick
@@ -309,6 +336,7 @@ class StaffSteps:
             return
         log.info("record %s resumed by the officer", record_id)
         self.language = language
+        self._begun_by = self.staff_id
         self.session = session
         self.resumable = []
         self._show_step()
@@ -341,14 +369,18 @@ class StaffSteps:
         if self.screen != "staff" or self.busy or not self.staff_id or sync is None:
             return
         self.usb_lines = [Msg.of(USB_WORKING, "info")]
+        logins = self._logins
 
         def then(report: Any) -> None:
-            self.usb_lines = usb_summary(report)
-            self._enter_staff_home()  # a record acknowledged may be one listed: read again
+            lines = usb_summary(report)  # logged whoever reads it
+            if logins == self._logins and self.staff_id:  # the same officer's login
+                self.usb_lines = lines
+                self._enter_staff_home()  # a record acknowledged may be one listed
 
         def failed(error: BaseException) -> None:
             log.error("stick: %s", error)
-            self.usb_lines = [Msg.of(USB_FAILED)]
+            if logins == self._logins and self.staff_id:
+                self.usb_lines = [Msg.of(USB_FAILED)]
 
         self._run(sync, then, on_error=failed)
 

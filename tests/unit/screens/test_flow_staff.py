@@ -491,3 +491,109 @@ def test_a_power_cut_mid_assisted_session_is_continued_by_the_officer(tmp_path: 
         assert consent["staff"] == STAFF and consent["assisted"] is True
     finally:
         second.close()
+
+
+# -- from the fresh-eye review ------------------------------------------------------------
+def _hold_captures(kit: StaffKit) -> list[tuple[object, object]]:
+    """The finger captures wait (the sensor waits for a finger) until the test runs them."""
+    held: list[tuple[object, object]] = []
+    run_now = kit.executor.submit
+
+    def submit(work, done) -> None:  # type: ignore[no-untyped-def]
+        if kit.flow.screen == "fingerprints" and kit.flow.waiting_finger and not held:
+            held.append((work, done))
+            return
+        run_now(work, done)
+
+    kit.executor.submit = submit  # type: ignore[method-assign]
+    return held
+
+
+def test_an_officer_who_logs_in_while_the_sensor_waits_takes_the_session_over(
+        tmp_path: Path) -> None:
+    kit = StaffKit(tmp_path, capture_timeout_s=0.05)
+    try:
+        kit.to("portrait", "id")
+        held = _hold_captures(kit)
+        kit.through_portrait()
+        assert kit.flow.busy and kit.flow.waiting_finger and held
+        session = kit.flow.session
+        kit.login()
+        assert session.assisted and session.staff_id == STAFF  # not skipped while busy
+        assert kit.runtime.journal.record(session.record_id).assisted
+        assert kit.flow.can_record_missing
+        kit.tap("ask_missing")
+        kit.tap("record_missing", "bandaged")
+        assert kit.flow.fingers_missing == {"R1": "bandaged"}
+    finally:
+        kit.close()
+
+
+def test_a_half_typed_pin_goes_with_the_wipe_and_with_time(kit: StaffKit) -> None:
+    s = kit.flow.settings
+    kit.to("consent", "en")
+    kit.insert()
+    for digit in "246":
+        kit.flow.pin_key(digit)
+    kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
+    kit.flow.tick()
+    assert kit.flow.screen == "welcome"
+    assert not kit.flow.pin_entry and kit.flow.pin_length == 0
+    kit.flow.open_pin()  # at the welcome: left untouched, it closes by itself
+    kit.flow.pin_key("2")
+    kit.clock.now += s.idle_timeout_s
+    kit.flow.tick()
+    assert not kit.flow.pin_entry and kit.flow.pin_length == 0
+
+
+def test_a_kiosk_that_trusts_no_ca_refuses_even_the_simulated_card(kit: StaffKit) -> None:
+    kit.runtime.__dict__["staff_trust"] = None  # [staff] ca unusable, or real hardware
+    kit.insert()
+    kit.type_pin()
+    assert not kit.flow.staff_id
+    assert kit.flow.pin_message.text("en").startswith("Officer login is not set up")
+    assert kit.reader.pin_retries_left == 3  # nothing was sent to the card
+
+
+def test_a_stick_answer_is_not_shown_to_the_next_officer(kit: StaffKit) -> None:
+    held: list[tuple[object, object]] = []
+    kit.flow.stick_sync = lambda: "report"
+    run_now = kit.executor.submit
+    kit.login()
+    kit.executor.submit = lambda work, done: held.append((work, done))  # type: ignore
+    kit.tap("usb_sync")
+    kit.executor.submit = run_now  # type: ignore[method-assign]
+    kit.remove()  # the officer takes the card while the copy runs
+    kit.login()  # another login
+    (work, done), = held
+    done(None, RuntimeError("the stick failed"))
+    assert kit.flow.usb_lines == []
+
+
+def test_the_citizen_an_officer_helped_finishes_and_the_officer_is_logged_out(
+        tmp_path: Path) -> None:
+    kit = StaffKit(tmp_path, capture_timeout_s=0.05)
+    try:
+        _to_fingerprints_with_l3_failing(kit)
+        kit.login()  # the officer helps, and walks away leaving the card in the reader
+        kit.tap("retry_finger")
+        for _ in range(3):
+            kit.executor.advance(1.0)
+        kit.sign()
+        kit.tap("confirm")
+        assert kit.flow.screen == "done" and kit.flow.staff_id == STAFF
+        kit.tap("finish")
+        assert kit.flow.screen == "welcome" and not kit.flow.staff_id
+    finally:
+        kit.close()
+
+
+def test_an_officers_login_lasts_at_most_half_an_hour(kit: StaffKit) -> None:
+    from kiosk.screens.flow_staff import STAFF_LOGIN_S
+
+    kit.login()
+    for _ in range(int(STAFF_LOGIN_S // 50) + 1):  # touched every 50 s, never idle
+        kit.clock.now += 50
+        kit.flow.touch()
+        kit.flow.tick()
+    assert kit.flow.screen == "welcome" and not kit.flow.staff_id
