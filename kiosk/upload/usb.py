@@ -327,6 +327,15 @@ def stick_problem(target: Path, data_dir: Path | None, *,
     """(kind, exit status, why) when ``target`` cannot take bundles, else None. Kinds:
     :data:`NO_STICK` (no such directory, or one on the kiosk's own disk: nothing mounted),
     :data:`READ_ONLY`, :data:`NOT_WRITABLE`."""
+    try:
+        return _stick_problem(target, data_dir, local=local)
+    except OSError as exc:  # pulled out while looked at; an automount with no stick behind
+        return NO_STICK, EXIT_FAIL, (f"{shown(target)} cannot be read: "
+                                     f"{exc.strerror or exc} (is the stick in? {MOUNT_HINT})")
+
+
+def _stick_problem(target: Path, data_dir: Path | None, *,
+                   local: bool) -> tuple[str, int, str] | None:
     if not target.is_dir():
         return NO_STICK, EXIT_CONFIG, (f"no directory {shown(target)} (is the stick mounted? "
                                        f"{MOUNT_HINT})")

@@ -234,6 +234,9 @@ def test_the_installed_config_loads_and_names_the_real_devices(
               and not line.startswith("#")]
     assert len(mounts) == 2  # vfat and exfat
     for line in mounts:
+        # tied to the stick: pulled, the automount goes (else a look at the mount point
+        # blocks until that stick comes back: systemd-mount(1))
+        assert "--automount=yes --bind-device" in line
         assert line.endswith(f'$devnode {config["usb"]["mount_point"]}"')
         options = line.split("--options=")[1].split()[0].split(",")
         assert {"uid=kiosk", "gid=kiosk", "umask=0077", "nodev", "nosuid", "noexec"} <= set(

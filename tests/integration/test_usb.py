@@ -384,3 +384,18 @@ def test_the_officers_stick_button_takes_receipts_then_writes_the_rest(
         again = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
     assert again.imported.already == 4 and not again.imported.acknowledged
     assert again.exported.exported == [] and again.waiting == 0
+
+
+def test_a_mount_point_that_cannot_be_read_is_no_stick(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An automount whose stick was pulled answers a look with an error (or after a device
+    timeout): the officer reads "no stick", not "the stick failed"."""
+    stick = tmp_path / "usb"
+    stick.mkdir()
+
+    def gone(path: object) -> None:
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(usb.os, "statvfs", gone)
+    kind, status, why = usb.stick_problem(stick, None, local=False)
+    assert kind == usb.NO_STICK and status == 1 and "No such device" in why

@@ -565,7 +565,7 @@ def test_a_stick_answer_is_not_shown_to_the_next_officer(kit: StaffKit) -> None:
     kit.executor.submit = run_now  # type: ignore[method-assign]
     kit.remove()  # the officer takes the card while the copy runs
     kit.login()  # another login
-    (work, done), = held
+    (_work, done), = held
     done(None, RuntimeError("the stick failed"))
     assert kit.flow.usb_lines == []
 
