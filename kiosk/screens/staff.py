@@ -13,7 +13,8 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from kivy.properties import BooleanProperty, StringProperty
+from kivy.factory import Factory
+from kivy.properties import BooleanProperty, ListProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.core.vocabulary import LANGUAGES, STEPS
@@ -74,9 +75,8 @@ class StaffScreen(KioskScreen):
     message = StringProperty("")
     #: No unfinished enrollment to list (the empty-list line shows).
     empty = BooleanProperty(True)
-    #: What the stick button did (the flow's ``usb_lines``), one line each; its colour.
-    usb_text = StringProperty("")
-    usb_kind = StringProperty("info")
+    #: What the stick button did (the flow's ``usb_lines``): (text, kind) per line.
+    usb_lines = ListProperty()
     #: No enrollment may begin (the battery, the disk): why, and that the stick still works.
     closed = StringProperty("")
 
@@ -88,9 +88,13 @@ class StaffScreen(KioskScreen):
         language = flow.language
         self.staff_id = flow.staff_id
         self.message = flow.staff_message.text(language) if flow.staff_message else ""
-        self.usb_text = "\n".join(line.text(language) for line in flow.usb_lines)
-        kinds = {line.kind for line in flow.usb_lines}
-        self.usb_kind = "error" if "error" in kinds else "ok" if "ok" in kinds else "info"
+        usb = [(line.text(language), line.kind) for line in flow.usb_lines]
+        if usb != list(self.usb_lines):
+            self.usb_lines = usb
+            box = self.ids.usb
+            box.clear_widgets()
+            for text, kind in usb:
+                box.add_widget(Factory.Note(text=text, kind=kind))
         self.closed = "" if flow.accepting else " ".join((
             translate(closed_summary(flow.closed_category), language),
             translate(NO_NEW_ENROLLMENT, language)))
@@ -113,6 +117,8 @@ class StaffScreen(KioskScreen):
     def wipe(self) -> None:
         self._shown = ()
         self.ids.rows.clear_widgets()
+        self.usb_lines = []
+        self.ids.usb.clear_widgets()
 
     def row_for(self, record_id: str) -> StaffRow | None:
         """The row of ``record_id`` (tests)."""
