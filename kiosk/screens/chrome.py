@@ -4,6 +4,7 @@ Rules in ``common.kv``."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from kivy.graphics import Color, Ellipse, InstructionGroup, Line
@@ -118,6 +119,10 @@ class PinDots(Widget):
                                width=ui.mm(0.3)))
 
 
+#: What a PIN key's ``last_touch`` holds once forgotten: no position, no time.
+NO_TOUCH = SimpleNamespace()
+
+
 class PinOverlay(Overlay):
     """The officer's PIN pad, opened when a staff card goes in: dots for the digits typed,
     the card's answer (a wrong PIN with the tries left), the keypad (OK asks the card),
@@ -131,6 +136,19 @@ class PinOverlay(Overlay):
         self.length = flow.pin_length
         self.message = flow.pin_message.text(flow.language) if flow.pin_message else ""
         self.busy = flow.pin_busy
+        if not self.length:
+            self.forget_touches()
+
+    def on_dismiss(self) -> None:
+        self.forget_touches()
+
+    def forget_touches(self) -> None:
+        """Each key keeps the last touch that pressed it (Kivy's ``last_touch``, with its
+        time): the keys in the order of those times spell the PIN. Dropped as soon as the
+        digits are (OK, Cancel, the pad closed)."""
+        for widget in self.walk(restrict=True):
+            if getattr(widget, "last_touch", None) is not None:
+                widget.last_touch = NO_TOUCH  # the property takes no None once set
 
 
 class MissingOverlay(Overlay):

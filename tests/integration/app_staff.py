@@ -185,6 +185,11 @@ def main() -> None:
         yield SETTLED_S
         note("fingers-officer")
         report["staff_id"] = app.flow.staff_id
+        # Each key keeps the touch that last pressed it, with its time: in time order the
+        # keys would spell the PIN. None may be left once the pad has closed.
+        report["pin_touches_kept"] = [
+            getattr(w, "text", "") for w in app.overlays["pin"].walk(restrict=True)
+            if getattr(getattr(w, "last_touch", None), "time_start", None) is not None]
         report["officer"] = {"missing_shown": visible(button), "disabled": button.disabled,
                              "text": button.text, "help": nav("help").role,
                              "try_again": nav("primary").role}

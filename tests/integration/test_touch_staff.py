@@ -56,6 +56,7 @@ def test_an_officer_records_a_finger_that_cannot_be_scanned_by_touch(
     def t(msgid: str) -> str:
         return translate(msgid, language)
 
+    assert report["pin_touches_kept"] == []  # the keys' last touches would spell the PIN
     assert report["f2"] == [True, False]  # F2: the simulated card in (the PIN pad), out
     assert report["card_in_at_start"] is False
 
