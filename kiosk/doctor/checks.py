@@ -325,6 +325,10 @@ def check_staff_ca(config: Config, now: datetime | None = None) -> Finding:
         return fail("key.staff", f"{path}: {exc}; no officer can log in", fix)
     detail = f"{path}: {trust.describe()}"
     expired = trust.expired(now or datetime.now(UTC))
+    if expired and len(expired) == len(trust.cas):  # no card can be believed any more
+        return fail("key.staff", f"{detail}; none is valid now: every officer's card is "
+                    "refused while the clock is synchronised",
+                    f"install the office's renewed staff-card CA certificate in {path}")
     if expired:
         return warn("key.staff", f"{detail}; {len(expired)} not valid now: cards it issued "
                     "are refused while the clock is synchronised",

@@ -449,6 +449,8 @@ USB_FAILED = N_("The stick failed. Nothing was lost: the records stay on the kio
 USB_ACKNOWLEDGED = N_("Records confirmed by the office: {count}.")
 USB_RECEIPT_PROBLEMS = N_("Problems with the office's files on the stick: {count}. A "
                           "maintainer can see them with kiosk queue import.")
+USB_RECEIPTS_UNREAD = N_("The office's confirmations on the stick were not read: the kiosk "
+                         "lacks the office's key. Ask a maintainer.")
 USB_COPIED = N_("Records copied to the stick: {count}.")
 USB_NOTHING = N_("No records are waiting for the stick.")
 USB_LEFT = N_("Records still waiting on the kiosk: {count}. Use another stick.")
@@ -477,6 +479,8 @@ def usb_summary(report: Any) -> list[Msg]:
         lines.append(Msg.of(USB_ACKNOWLEDGED, "ok", count=len(imported.acknowledged)))
     if imported.problems:
         lines.append(Msg.of(USB_RECEIPT_PROBLEMS, count=len(imported.problems)))
+    if getattr(report, "receipts_unread", 0):
+        lines.append(Msg.of(USB_RECEIPTS_UNREAD))
     if exported.exported:
         lines.append(Msg.of(USB_COPIED, "ok", count=len(exported.exported)))
     elif not report.waiting:

@@ -375,6 +375,8 @@ class StickReport:
     exported: ExportReport = field(default_factory=ExportReport)
     waiting: int = 0  # records that were to go on the stick
     left: int = 0  # records still waiting for a stick afterwards (not fitted, unreadable)
+    #: Receipts files found but not read: no intake key to check them with.
+    receipts_unread: int = 0
 
 
 def sync_configured_stick(config: Config, journal: Journal) -> StickReport:
@@ -405,13 +407,17 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
     if problem is not None:
         report.problem, _status, report.why = problem
         return report
+    try:
+        files = find_files([target], RECEIPTS_SUFFIX)
+    except OSError as exc:  # pulled out meanwhile
+        report.problem, report.why = NO_STICK, str(exc)
+        return report
     if intake_key is not None:
-        try:
-            files = find_files([target], RECEIPTS_SUFFIX)
-        except OSError as exc:  # pulled out meanwhile
-            report.problem, report.why = NO_STICK, str(exc)
-            return report
         report.imported = read_receipts(journal, kiosk_id, intake_key, files)
+    elif files:
+        report.receipts_unread = len(files)
+        log.warning("stick: %d receipts files not read: upload.intake_key is not set",
+                    len(files))
     report.waiting = len(exportable(journal, again=False))
     if report.waiting:
         report.exported = export_records(journal, kiosk_id, target)

@@ -375,6 +375,10 @@ def test_the_officers_stick_button_takes_receipts_then_writes_the_rest(
     # Back from the office with its receipts: they acknowledge; nothing is left to write.
     (bundle,) = report.exported.bundles
     sign_receipts(site, bundle)
+    with _open(site) as journal:  # a kiosk without upload.intake_key: said, not skipped
+        unread = usb.sync_stick(journal, KIOSK_ID, None, stick, data_dir=None)
+    assert unread.receipts_unread == 1 and unread.imported.acknowledged == []
+    assert set(states(site).values()) == {"exported"}
     with _open(site) as journal:
         report = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
     assert report.problem == "" and report.imported.acknowledged == ids

@@ -348,7 +348,9 @@ def _ca_pem(path: Path, *, expired: bool = False) -> Path:
      "no officer can log in", "set [staff] ca to its path"),
     ('[hardware.card]\ntype = "pcsc"\n[staff]\nca = "ca.pem"\n', "ok",
      "1 staff-card CA: CN=Office staff CA (until 2049-12-31)", ""),
-    ('[staff]\nca = "old.pem"\n', "warn", "1 not valid now: cards it issued are refused",
+    ('[staff]\nca = "old.pem"\n', "fail", "none is valid now: every officer's card is refused",
+     "install the office's renewed staff-card CA certificate"),
+    ('[staff]\nca = "both.pem"\n', "warn", "1 not valid now: cards it issued are refused",
      "install the office's renewed staff-card CA certificate"),
     ('[staff]\nca = "missing.pem"\n', "fail", "cannot read", "set [staff] ca to its path"),
     ('[staff]\nca = "kiosk.toml"\n', "fail", "no PEM certificate", "[staff] ca"),
@@ -357,6 +359,9 @@ def test_the_staff_ca_check(tmp_path: Path, body: str, status: str, detail: str,
                             fix: str) -> None:
     _ca_pem(tmp_path / "ca.pem")
     _ca_pem(tmp_path / "old.pem", expired=True)
+    # a new CA beside the old one, while cards are issued again
+    (tmp_path / "both.pem").write_bytes((tmp_path / "ca.pem").read_bytes()
+                                        + (tmp_path / "old.pem").read_bytes())
     config = load_config(write_config(tmp_path, body))
     finding = check_staff_ca(config)
     assert (finding.check, finding.status) == ("key.staff", status), finding

@@ -88,7 +88,9 @@ class StaffTrust:
         try:
             certs = x509.load_pem_x509_certificates(data)
         except ValueError as exc:
-            raise ValueError(f"a certificate in it does not parse ({exc})") from None
+            # (cryptography's own message is a parser's debug dump: not for the doctor)
+            raise ValueError("a certificate in it does not parse "
+                             f"({type(exc).__name__})") from None
         for cert in certs:
             try:  # parsed lazily by cryptography: a damaged name fails here, not later
                 cert.subject.rfc4514_string()
