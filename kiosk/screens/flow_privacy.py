@@ -161,6 +161,7 @@ class PrivacyTimers:
         # A call for an officer stands until someone closes it (``close_help``): the
         # citizen who called waits, as the help overlay asks, and the LED keeps calling.
         self.show(self.home)
+        self._after_receipt()
 
     def _clear_personal(self) -> None:
         self.identity.clear()

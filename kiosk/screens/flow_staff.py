@@ -73,6 +73,8 @@ class StaffSteps:
         self._login_at = 0.0
         #: The officer who began the session shown (None: the citizen began it).
         self._begun_by: str | None = None
+        #: A card went in while the receipt showed: the PIN pad opens once it has gone.
+        self._pin_after_receipt = False
         #: The stick button's work (the app sets it: kiosk.upload.usb.sync_configured_stick
         #: on the runtime's journal); None: the button does nothing.
         self.stick_sync: Callable[[], Any] | None = None
@@ -97,11 +99,16 @@ class StaffSteps:
     def card_inserted(self) -> None:
         """A card went into the reader (from the reader's thread, through the bridge)."""
         self.card_present = True
-        if not self.staff_id and self.screen != "done":
+        if self.staff_id:
+            return
+        if self.screen == "done":  # the citizen's receipt stays whole until it ends
+            self._pin_after_receipt = True
+        else:
             self.open_pin()
 
     def card_removed(self) -> None:
         self.card_present = False
+        self._pin_after_receipt = False
         self._close_pin()
         if self.staff_id:
             self._logout()
@@ -135,6 +142,14 @@ class StaffSteps:
         self.touch()
         self._close_pin()
         self.view.update()
+
+    def _after_receipt(self) -> None:
+        """The receipt has gone (from the wipe): the PIN pad for a card inserted while it
+        showed, still in the reader."""
+        wanted, self._pin_after_receipt = self._pin_after_receipt, False
+        if wanted and self.card_present and not self.staff_id:
+            self.pin_entry = True
+            self.view.update()
 
     def _close_pin(self) -> None:
         self._pin.clear()

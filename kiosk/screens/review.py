@@ -32,6 +32,10 @@ class ReviewScreen(KioskScreen):
     note = StringProperty("")
     portrait = ObjectProperty(None, allownone=True)
     signature = ObjectProperty(None, allownone=True)
+    #: In place of a thumbnail saved before a resume (the kiosk cannot read it back): the
+    #: line that says so ("" when the thumbnail shows).
+    portrait_kept = StringProperty("")
+    signature_kept = StringProperty("")
 
     def __init__(self, **kwargs: Any) -> None:
         self._images: tuple[bytes, bytes] = (b"", b"")
@@ -84,6 +88,8 @@ class ReviewScreen(KioskScreen):
 
         self.fingers = ("\n".join(finger_line(code) for code in FINGERS)
                         if summary.fingers_captured is not None else t(KEPT_FROM_BEFORE))
+        self.portrait_kept = t(KEPT_FROM_BEFORE) if summary.portrait_jpeg is None else ""
+        self.signature_kept = t(KEPT_FROM_BEFORE) if summary.signature_png is None else ""
         images = (summary.portrait_jpeg or b"", summary.signature_png or b"")
         if images != self._images:  # decode once, not on every refresh
             self._images = images
@@ -104,6 +110,7 @@ class ReviewScreen(KioskScreen):
 
     def wipe(self) -> None:
         self.identity, self.details, self.fingers = [], [], ""
+        self.portrait_kept = self.signature_kept = ""
         self._release_images()
 
     def _release_images(self) -> None:

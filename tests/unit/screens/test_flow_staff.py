@@ -133,10 +133,23 @@ def test_a_card_pulled_out_as_the_pin_is_checked(kit: StaffKit) -> None:
     assert kit.flow.staff_id == STAFF
 
 
-def test_no_pin_pad_over_the_receipt(kit: StaffKit) -> None:
+def test_no_pin_pad_over_the_receipt_but_once_it_has_gone(kit: StaffKit) -> None:
     kit.to("done", "en")
     kit.insert()
     assert not kit.flow.pin_entry and kit.flow.screen == "done"
+    kit.tap("finish")  # the citizen is done: the officer's card, still in, is asked for
+    assert kit.flow.screen == "welcome" and kit.flow.pin_entry
+    kit.type_pin()
+    assert kit.flow.staff_id == STAFF and kit.flow.screen == "staff"
+
+
+def test_a_card_in_and_out_during_the_receipt_opens_nothing_after(kit: StaffKit) -> None:
+    kit.to("done", "en")
+    kit.insert()
+    kit.remove()
+    kit.clock.now += kit.flow.settings.receipt_s + 1
+    kit.flow.tick()  # the receipt ends by itself
+    assert kit.flow.screen == "welcome" and not kit.flow.pin_entry
 
 
 def test_the_officer_logs_in_on_the_closed_screen_and_may_only_use_the_stick(

@@ -84,3 +84,36 @@ def test_a_finger_recorded_missing_counts_as_done_and_is_crossed_out(kit: StaffK
     lines = review.fingers.splitlines()
     assert "[X] Jari tengah kiri \N{EN DASH} Bekas luka" in lines
     assert sum(line.startswith("[OK] ") for line in lines) == 9
+
+
+def test_a_continued_enrollment_reviews_what_was_saved_before_as_saved_not_blank(
+        kit: StaffKit) -> None:
+    """Photo and signature saved before the session was left: the review says so where
+    the thumbnail would be (the kiosk cannot read them back), never an empty frame."""
+    s = kit.flow.settings
+    kit.login()
+    kit.tap("staff_start", "en")
+    kit.tap("consent", True)
+    kit.type_identity()
+    kit.tap("submit_identity")
+    kit.fill_demographics()
+    kit.tap("submit_demographics")
+    kit.through_portrait()
+    rid = kit.flow.session.record_id
+    kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
+    kit.flow.tick()  # left: kept for the officer
+    kit.remove()
+    kit.login()
+    kit.tap("staff_resume", rid, "en")
+    kit.type_identity()
+    kit.tap("submit_identity")
+    kit.through_fingers()
+    kit.sign()
+    assert kit.flow.screen == "review"
+    review = ReviewScreen()
+    review.refresh(kit.flow)
+    assert review.portrait is None and review.portrait_kept == "Saved earlier: not shown here."
+    assert review.signature is not None and review.signature_kept == ""  # signed just now
+    assert review.details == [("Saved earlier: not shown here.", "")]
+    review.wipe()
+    assert review.portrait_kept == "" and review.signature is None
