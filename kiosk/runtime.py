@@ -34,7 +34,7 @@ from kiosk.power import PowerStatus
 from kiosk.power.policy import Thresholds, refusal_reason
 from kiosk.power.watcher import STATE_FILE, read_published_state
 from kiosk.record_store import JournalRecordStore
-from kiosk.recovery import recover_unfinished
+from kiosk.recovery import Recovery, recover_unfinished
 from kiosk.sealing import DeviceKey, Sealer, generate_central_keypair, load_central_public_key
 from kiosk.sealing_keys import restore_central_public_key
 
@@ -310,12 +310,15 @@ class Runtime:
     """
 
     def __init__(self, config: Config, journal: Journal, store: JournalRecordStore,
-                 devices: dict[str, Any], stack: ExitStack) -> None:
+                 devices: dict[str, Any], stack: ExitStack,
+                 recovery: Recovery | None = None) -> None:
         self.config = config
         self.journal = journal
         self.store = store
         self.devices = devices
         self._stack = stack
+        #: What start-up recovery did with the sessions a crash or power cut left.
+        self.recovery = recovery if recovery is not None else Recovery()
 
     @classmethod
     def open(cls, config: Config, *, kinds: tuple[str, ...] = ("fingerprint", "camera"),
@@ -341,7 +344,8 @@ class Runtime:
             except JournalCorrupt as exc:
                 raise NotAccepting(str(exc), RefusalCategory.JOURNAL) from exc
             stack.callback(journal.close)
-            recover_unfinished(journal, resume_assisted=config["kiosk"]["resume_assisted"])
+            recovery = recover_unfinished(journal,
+                                          resume_assisted=config["kiosk"]["resume_assisted"])
             devices: dict[str, Any] = {}
             for kind in kinds:
                 device = create_device(kind, config.backend_options(kind))
@@ -353,7 +357,7 @@ class Runtime:
                 stack.callback(device.close)
                 devices[kind] = device
             store = JournalRecordStore(journal, sealer, kiosk_id=config.kiosk_id)
-            return cls(config, journal, store, devices, stack.pop_all())
+            return cls(config, journal, store, devices, stack.pop_all(), recovery)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @cached_property

@@ -156,6 +156,8 @@ def main() -> int:
         step(lambda: fl().submit_signature(
             app.screens.get_screen("signature").ids.pad.strokes), 0.1)
         until("review")
+        plan.append(("wait", 0.5))
+        capture("review-resumed")  # the details typed before the walk-away: saved earlier
         step(lambda: _scroll_review_to_fingers(), 0.5)
         capture("review-missing")
         step(lambda: fl().confirm(), 0.1)

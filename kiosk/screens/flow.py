@@ -212,6 +212,13 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         """The runtime opened, or why not (``error``, and its RefusalCategory)."""
         self.runtime, self.runtime_error = runtime, error
         self.runtime_error_category = category if error else ""
+        recovery = getattr(runtime, "recovery", None)
+        if recovery is not None and recovery.discarded and self.session is None:
+            # A citizen's recording the restart cut short is gone: the welcome says so to
+            # whoever stands there (a citizen waiting for the kiosk to come back).
+            self.notice = Msg.of(m.RESTARTED, "info")
+            self._notice_at = self.clock()
+            self.view.update()
         self._set_led()
 
     def runtime_failed(self, error: BaseException) -> None:

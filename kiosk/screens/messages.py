@@ -81,6 +81,10 @@ EXPIRED = N_("Your session ended because it was idle too long. Please start agai
 #: comes back: nothing personal, and true: the session aborted, its record was deleted.
 IDLE_ENDED = N_("Your session ended because the screen was not touched for a while. "
                 "What you entered has been deleted.")
+#: On the welcome after a start that found a citizen's recording unfinished (a crash, a
+#: power the UPS did not carry): start-up recovery deleted it (kiosk.recovery).
+RESTARTED = N_("The kiosk restarted before a recording was finished. What was entered has "
+               "been deleted. Please start again.")
 BUSY = N_("Please wait, still working.")
 #: The help overlay's two lines (common.kv), also spoken when help is called.
 HELP_CALLED = N_("An officer has been called.")

@@ -27,3 +27,35 @@ def test_the_idle_wipe_does_not_cancel_a_call_for_an_officer(tmp_path: Path) -> 
         assert not kit.flow.help_active and gpio.status == "ready"
     finally:
         kit.close()
+
+
+def _cut(kit: Kit) -> None:
+    """What a crash or a power the UPS did not carry leaves: no close, no checkpoint (the
+    devices are released only because the next "boot" is this same process)."""
+    for device in kit.runtime.devices.values():
+        device.close()
+    kit.runtime.journal._conn = None
+
+
+def test_a_restart_that_deleted_a_citizens_recording_says_so_on_the_welcome(
+        tmp_path: Path) -> None:
+    first = Kit(tmp_path)
+    first.to("portrait", "en")
+    rid = first.flow.session.record_id
+    _cut(first)
+    second = Kit(tmp_path)  # the next start, on the same data directory
+    try:
+        assert rid not in {r.id for r in second.runtime.journal.records()}
+        assert second.runtime.recovery.discarded == [rid]
+        assert second.flow.screen == "welcome"
+        assert second.flow.notice.text("en").startswith("The kiosk restarted before")
+        assert second.flow.notice.text("id").startswith("Kios dimulai ulang")
+        second.tap("touch")  # whoever reads it goes on: the notice goes
+        assert not second.flow.notice
+    finally:
+        second.close()
+    third = Kit(tmp_path)  # a start with nothing cut short says nothing
+    try:
+        assert not third.flow.notice and third.runtime.recovery.discarded == []
+    finally:
+        third.close()
