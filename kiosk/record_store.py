@@ -36,9 +36,10 @@ class JournalRecordStore:
         log.info("record %s begun (assisted=%s)", info.id, assisted)
         return info.id
 
-    def save_step(self, record_id: str, step: str, parts: Mapping[str, bytes]) -> None:
+    def save_step(self, record_id: str, step: str, parts: Mapping[str, bytes], *,
+                  resume_check: bytes | None = None) -> None:
         blob = self.sealer.seal_step(record_id, step, parts)
-        self.journal.save_step(record_id, step, blob)
+        self.journal.save_step(record_id, step, blob, resume_check=resume_check)
         log.debug("record %s step %s journaled (%d bytes sealed)", record_id, step, len(blob))
 
     def seal(self, record_id: str) -> None:
@@ -64,9 +65,14 @@ class JournalRecordStore:
         self.journal.seal(record_id, manifest)
         log.info("record %s sealed (%d steps)", record_id, steps)
 
-    def mark_assisted(self, record_id: str, staff_id: str) -> None:
+    def mark_assisted(self, record_id: str, staff_id: str, *,
+                      resume_check: bytes | None = None) -> None:
         """An officer (``staff_id``) took over the begun record; durable and audited."""
-        self.journal.mark_assisted(record_id, staff_id)
+        self.journal.mark_assisted(record_id, staff_id, resume_check=resume_check)
+
+    def resume_check(self, record_id: str) -> bytes | None:
+        """The check of the numbers the unfinished record was begun with (or None)."""
+        return self.journal.resume_check(record_id)
 
     def discard(self, record_id: str, reason: str) -> None:
         self.journal.delete_record(record_id, reason)

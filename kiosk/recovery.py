@@ -8,7 +8,8 @@ completed step when ``kiosk.resume_assisted`` is true (the default): field staff
 hours into a village queue when the battery runs out. :func:`resumable_sessions` lists them
 with their journaled step names, which is all
 :meth:`kiosk.enrollment.session.EnrollmentSession.resume` needs (the kiosk cannot read the
-encrypted steps back, and stores no digest of the NIK or name to match them against).
+encrypted steps back; the session checks the NIK and No. KK typed again against the
+record's salted check, :mod:`kiosk.enrollment.resume_check`).
 An assisted record without its consent step cannot be resumed and is discarded like a
 self-service one.
 """

@@ -24,11 +24,20 @@ class RecordStore(Protocol):
     def begin(self, *, assisted: bool, step: str, parts: Mapping[str, bytes]) -> str:
         """Create a record with its first step, durably, in one go; return its id."""
         ...
-    def save_step(self, record_id: str, step: str, parts: Mapping[str, bytes]) -> None: ...
+    def save_step(self, record_id: str, step: str, parts: Mapping[str, bytes], *,
+                  resume_check: bytes | None = None) -> None:
+        """Journal a step durably; ``resume_check`` (an assisted record's identity step)
+        replaces the record's check of its numbers in the same commit."""
+        ...
     def seal(self, record_id: str) -> None: ...
     def discard(self, record_id: str, reason: str) -> None: ...
-    def mark_assisted(self, record_id: str, staff_id: str) -> None:
-        """An officer took over the begun record: keep it to resume after a cut."""
+    def mark_assisted(self, record_id: str, staff_id: str, *,
+                      resume_check: bytes | None = None) -> None:
+        """An officer took over the begun record: keep it to resume after a cut (with the
+        check of the numbers typed so far, if any)."""
+        ...
+    def resume_check(self, record_id: str) -> bytes | None:
+        """The check of the NIK and No. KK an unfinished assisted record was begun with."""
         ...
 
 

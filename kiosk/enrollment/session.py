@@ -50,7 +50,7 @@ from kiosk.core.canonical import compact_json
 from kiosk.core.vocabulary import FINGERS, LANGUAGES, MISSING_FINGER_REASONS
 from kiosk.enrollment.demographics import Demographics, validate_demographics
 from kiosk.enrollment.fingerprint_quality import FingerprintThresholds
-from kiosk.enrollment.nik import Nik, parse_kk, parse_nik
+from kiosk.enrollment.nik import FamilyCardNumber, Nik, parse_kk, parse_nik
 from kiosk.enrollment.ports import (
     Camera,
     FingerprintImageLike,
@@ -59,6 +59,7 @@ from kiosk.enrollment.ports import (
     RecordStore,
     ReviewSummary,
 )
+from kiosk.enrollment.resume_check import check_matches, make_check
 from kiosk.enrollment.session_capture import (
     FINGERPRINT_STORAGE,
     AssistanceRequired,
@@ -83,7 +84,7 @@ from kiosk.enrollment.steps import (
     check_transition,
 )
 from kiosk.errors import IllegalTransition, InvalidInput
-from kiosk.i18n import DEFAULT_LANGUAGE, bilingual
+from kiosk.i18n import DEFAULT_LANGUAGE, N_, bilingual
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -110,6 +111,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONSENT_VERSION = "1"
+#: Continuing an enrollment with numbers other than those it was begun with (its photo,
+#: fingers and details are another person's).
+NOT_BEGUN_WITH = N_("Not the NIK and No. KK this enrollment was begun with.")
+#: Back from the details of a continued enrollment after the NIK changed: the details saved
+#: before cannot be read back to check against the new NIK.
+DETAILS_AGAIN = N_("The NIK has changed, and the details saved earlier cannot be checked "
+                   "against it. Please enter the details again.")
 
 
 class EnrollmentSession(SessionCaptures, SessionLifecycle):
@@ -151,7 +159,11 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
         self.language = DEFAULT_LANGUAGE
         self.record_id: str | None = None
         self._kept: frozenset[Step] = frozenset()  # steps a resumed session skips
+        #: A resumed record's check of the numbers it was begun with, until they are typed
+        #: again (kiosk.enrollment.resume_check); None: nothing to check.
+        self._begun_check: bytes | None = None
         self._editing = False  # True between edit() from REVIEW and the return to it
+        self._nik_at_edit: Nik | None = None  # the NIK when a change from REVIEW began
         # Bumped by every edit() and cancel_edit(): a capture begun before it (a finger
         # the sensor still waited for when the person went back) keeps nothing.
         self._visits = 0
@@ -191,6 +203,12 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
                       fingerprint_limits=fingerprint_limits,
                       fingerprint_storage=fingerprint_storage, staff_id=staff_id)
         session._resume_at_identity(record_id, names, language)
+        if Step.IDENTITY.value in names:
+            session._begun_check = store.resume_check(record_id)
+            if session._begun_check is None:
+                log.warning("record %s has no check of the numbers it was begun with (begun "
+                            "before the kiosk kept one): the NIK typed is not checked",
+                            record_id)
         return session
 
     # -- state -----------------------------------------------------------------------------
@@ -228,7 +246,8 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
             yield
             self._deadline = self._clock() + self.timeout_s
 
-    def _complete(self, step_name: str, parts: Mapping[str, bytes], new: Step) -> None:
+    def _complete(self, step_name: str, parts: Mapping[str, bytes], new: Step, *,
+                  resume_check: bytes | None = None) -> None:
         """Journal a finished step, then move on; a failing store leaves the step as is.
 
         While editing from REVIEW, the step journaled again replaces the old one and the
@@ -241,7 +260,10 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
                 new = Step.PORTRAIT  # a new NIK of another background colour: a new photo
         check_transition(self._step, new)  # before the store: a refused move saves nothing
         assert self.record_id is not None  # noqa: S101 - begun at consent, before any step
-        self._store.save_step(self.record_id, step_name, parts)
+        if resume_check is None:
+            self._store.save_step(self.record_id, step_name, parts)
+        else:
+            self._store.save_step(self.record_id, step_name, parts, resume_check=resume_check)
         self._kept = self._kept - {done}
         self._transition(new, note="edited" if self._editing else "")
         if new is Step.REVIEW:
@@ -286,7 +308,12 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
             if self._step in TERMINAL:
                 raise IllegalTransition(f"the session is {self._step.value}")
             if self.record_id is not None and staff_id != self.staff_id:
-                self._store.mark_assisted(self.record_id, staff_id)
+                if not self.assisted and self._nik is not None and self._kk is not None:
+                    # Typed before the officer came: kept to check a continue against.
+                    self._store.mark_assisted(self.record_id, staff_id, resume_check=(
+                        make_check(self._nik.digits, self._kk.digits)))
+                else:
+                    self._store.mark_assisted(self.record_id, staff_id)
             self.assisted = True
             self.staff_id = staff_id
             log.info("session %s: an officer is assisting", self._tag)
@@ -305,10 +332,34 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
             today = self._today()
             nik = parse_nik(nik_text, today=today)
             kk = parse_kk(kk_text, today=today)
+            check = None
+            if self._begun_check is not None:
+                self._check_begun_with(nik, kk)
+            elif self.assisted:  # kept to check the numbers typed to continue it
+                check = make_check(nik.digits, kk.digits)
             identity = {"nik": nik.digits, "kk": kk.digits}
-            self._complete("identity", {"identity.json": compact_json(identity)}, Step.DEMOGRAPHICS)
+            self._complete("identity", {"identity.json": compact_json(identity)},
+                           Step.DEMOGRAPHICS, resume_check=check)
             self._nik, self._kk = nik, kk
+            self._begun_check = None  # checked: a later change is the officer's correction
             return nik
+
+    def _check_begun_with(self, nik: Nik, kk: FamilyCardNumber) -> None:
+        """A resumed record: ``nik`` and ``kk`` must be the numbers it was begun with (its
+        photo, fingers and details saved before are that person's); InvalidInput if not."""
+        assert self._begun_check is not None  # noqa: S101
+        try:
+            same = check_matches(self._begun_check, nik.digits, kk.digits)
+        except ValueError as exc:  # not a check this code made: nothing to compare
+            log.warning("session %s: the record's check is unusable (%s): not compared",
+                        self._tag, exc)
+            return
+        if not same:
+            log.info("session %s: the numbers typed are not the ones record %s was begun "
+                     "with", self._tag, self.record_id)
+            raise InvalidInput("identity", *bilingual(NOT_BEGUN_WITH))
+        if Step.PORTRAIT in self._kept:  # the photo saved before was made for this year
+            self._portrait_year = nik.birth_date.year
 
     def confirm_demographics(self, demographics: Demographics) -> Demographics:
         """Validate against the NIK (raises ``InvalidDemographics``/``NotEligible``)."""
@@ -352,6 +403,7 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
             if step not in EDITABLE:
                 raise IllegalTransition(f"step {step.value} cannot be changed from review")
             self._editing = True
+            self._nik_at_edit = self._nik
             self._visits += 1
             if step is Step.FINGERPRINTS:  # what Back brings back (cancel_edit)
                 self._keep_fingers()
@@ -375,8 +427,18 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
             if not self._editing:
                 raise IllegalTransition("not editing a step")
             self._visits += 1
+            details_kept = self._demographics is None and Step.DEMOGRAPHICS in self._kept
             if self._step is Step.IDENTITY:
                 self._transition(Step.DEMOGRAPHICS, note="edit cancelled")
+            if self._step is Step.DEMOGRAPHICS and details_kept:
+                # Resumed: the details saved before the cut cannot be read back. They stand
+                # with the NIK they were checked against; a new NIK needs them typed again.
+                if (self._nik is None or self._nik_at_edit is None
+                        or self._nik.digits != self._nik_at_edit.digits):
+                    raise InvalidInput("demographics", *bilingual(DETAILS_AGAIN))
+                self._editing = False
+                self._transition(Step.REVIEW, note="edit cancelled")
+                return
             if self._step is Step.DEMOGRAPHICS:
                 if self._demographics is None or self._nik is None:
                     raise IllegalTransition("the demographics must be entered")

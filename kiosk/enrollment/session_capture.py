@@ -132,8 +132,10 @@ class SessionCaptures:
         """False when the kept photo's background is not the colour of the year of birth
         (a NIK of another year's colour entered since): it must be taken again."""
         with self._lock:
-            if self._portrait is None or self._portrait_year is None or self._nik is None:
+            if self._portrait_year is None or self._nik is None:
                 return True
+            if self._portrait is None and Step.PORTRAIT not in self._kept:
+                return True  # no photo (a resumed one saved before has its year: kept)
             return (background_for_year(self._portrait_year)
                     == background_for_year(self._nik.birth_date.year))
 

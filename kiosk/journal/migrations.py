@@ -117,8 +117,15 @@ def _v5_upload_state(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE records ADD COLUMN acknowledged_at TEXT")
 
 
+def _v6_resume_check(conn: sqlite3.Connection) -> None:
+    """An unfinished assisted record's check of the NIK and No. KK it was begun with
+    (:mod:`kiosk.enrollment.resume_check`), so the officer cannot continue it with another
+    person's numbers; NULL once sealed, and for every self-service record."""
+    conn.execute("ALTER TABLE records ADD COLUMN resume_check BLOB")
+
+
 MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_indexes, _v3_step_digests,
-                                   _v4_payloads_apart, _v5_upload_state)
+                                   _v4_payloads_apart, _v5_upload_state, _v6_resume_check)
 
 # Tables the integrity check at open skips: their pages are most of the file, and each row is
 # verified against its SHA-256 (kept in ``steps``) whenever it is read.

@@ -93,6 +93,17 @@ class RecordReads(JournalConnection):
             raise UnknownRecord(f"no record {record_id!r} in the journal")
         return None if row[0] is None else bytes(row[0])
 
+    def resume_check(self, record_id: str) -> bytes | None:
+        """The check of the NIK and No. KK an unfinished assisted record was begun with
+        (:mod:`kiosk.enrollment.resume_check`); None when it has none (self-service, sealed,
+        or begun before the kiosk kept one)."""
+        with self._reading() as conn:
+            row = conn.execute("SELECT resume_check FROM records WHERE id = ?",
+                               (record_id,)).fetchone()
+        if row is None:
+            raise UnknownRecord(f"no record {record_id!r} in the journal")
+        return None if row[0] is None else bytes(row[0])
+
     def record_events(self, record_id: str) -> list[AuditEvent]:
         """One record's history, oldest first: each step journaled (event ``step_saved``:
         the step's name and size) and every audit event about it (state changes, reasons).

@@ -111,7 +111,7 @@ class RecordStates(JournalConnection):
         # The audit event in the same transaction, so `kiosk queue show` tells when.
         self._write(lambda conn: self._change_state(
             conn, record_id, "sealed", rule=_only_in_progress(record_id),
-            also=", manifest = :manifest", params={"manifest": manifest}))
+            also=", manifest = :manifest, resume_check = NULL", params={"manifest": manifest}))
 
     def seal(self, record_id: str, make_manifest: MakeManifest) -> bytes:
         """``in_progress`` -> ``sealed`` with the manifest ``make_manifest(record, digests)``
@@ -133,7 +133,8 @@ class RecordStates(JournalConnection):
                 raise IllegalStateChange(refusal)
             manifest = bytes(make_manifest(info, self._digests_in(conn, record_id)))
             self._change_state(conn, record_id, "sealed", rule=rule, current=info.state,
-                               also=", manifest = :manifest", params={"manifest": manifest})
+                               also=", manifest = :manifest, resume_check = NULL",
+                               params={"manifest": manifest})
             return manifest
 
         return self._write(body)

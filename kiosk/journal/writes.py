@@ -81,26 +81,40 @@ class RecordWrites(JournalConnection):
             " ON CONFLICT (record_id, step) DO UPDATE SET blob = excluded.blob",
             (record_id, step, blob))
 
-    def save_step(self, record_id: str, step: str, blob: bytes) -> None:
-        """Store (or replace) one step's sealed blob; durable on return."""
+    def save_step(self, record_id: str, step: str, blob: bytes, *,
+                  resume_check: bytes | None = None) -> None:
+        """Store (or replace) one step's sealed blob; durable on return. With
+        ``resume_check`` (an assisted record's identity step: :mod:`kiosk.enrollment.
+        resume_check`) the record's check is replaced in the same commit."""
         if step not in STEPS:
             raise ValueError(f"unknown step {step!r}; steps are {', '.join(STEPS)}")
         blob = as_blob(blob)
         trusted, now = self._trusted(), database.utc_now()
 
-        self._write(lambda conn: self._insert_step(conn, record_id, step, blob, trusted, now))
+        def body(conn: sqlite3.Connection) -> None:
+            self._insert_step(conn, record_id, step, blob, trusted, now)
+            if resume_check is not None:  # in_progress: the insert above checked it
+                conn.execute("UPDATE records SET resume_check = ? WHERE id = ?",
+                             (bytes(resume_check), record_id))
 
-    def mark_assisted(self, record_id: str, staff_id: str) -> None:
+        self._write(body)
+
+    def mark_assisted(self, record_id: str, staff_id: str, *,
+                      resume_check: bytes | None = None) -> None:
         """An officer (``staff_id``, from the staff card) took over the ``in_progress``
         record: it is kept to resume after a power cut like any assisted record
-        (:mod:`kiosk.recovery`); audited with who it was. Durable on return; a record in
-        another state is refused."""
+        (:mod:`kiosk.recovery`); audited with who it was. ``resume_check``: the check of
+        the numbers already typed, stored with it. Durable on return; a record in another
+        state is refused."""
         database.check_details({"record": record_id, "staff": staff_id})
+        check = None if resume_check is None else bytes(resume_check)
 
         def body(conn: sqlite3.Connection) -> None:
             changed = conn.execute(
-                "UPDATE records SET assisted = 1 WHERE id = ? AND state = 'in_progress'",
-                (record_id,)).rowcount
+                "UPDATE records SET assisted = 1,"
+                " resume_check = coalesce(?, resume_check)"
+                " WHERE id = ? AND state = 'in_progress'",
+                (check, record_id)).rowcount
             if changed != 1:
                 state = self._state_in(conn, record_id)  # raises for an unknown record
                 raise IllegalStateChange(

@@ -72,7 +72,14 @@ class Overlay(ModalView):
 
 
 class CancelOverlay(Overlay):
-    """"Stop and delete what you entered?": cancel asks once."""
+    """"Stop and delete what you entered?": cancel asks once. With an officer logged in
+    and an assisted record begun, "Stop this enrollment?" with a third answer: keep it to
+    continue later."""
+
+    keep_offered = BooleanProperty(False)
+
+    def refresh(self, flow: Any) -> None:
+        self.keep_offered = bool(flow.can_keep_for_later)
 
 
 class IdleOverlay(Overlay):

@@ -28,6 +28,8 @@ __all__ = ["IDLE_WIPES", "WIPE_NOTICE_S", "PrivacyTimers"]
 IDLE_WIPES = frozenset({"idle", "session expired"})
 #: Wipes that end a session with its receipt (Done, or the receipt's own time).
 RECEIPT_ENDS = frozenset({"finished", "receipt shown"})
+#: The wipe of a session the officer keeps to continue later (the cancel question).
+KEPT_FOR_LATER = "kept for later by the officer"
 #: How long that notice stays on the welcome unless touched: long enough for a citizen who
 #: stepped away to come back and read it, short enough to greet the next one plainly.
 WIPE_NOTICE_S = 120.0
@@ -117,10 +119,29 @@ class PrivacyTimers:
         if not self.confirm_cancel:
             return
         self.confirm_cancel = False
-        if really:
-            self.wipe("cancelled by the citizen")
+        if really:  # the record is deleted: the audit says by whom
+            self.wipe(f"cancelled by officer {self.staff_id}" if self.staff_id
+                      else "cancelled by the citizen")
         else:
             self.view.update()
+
+    @property
+    def can_keep_for_later(self) -> bool:
+        """The cancel question offers "Keep for later": an officer is logged in, and the
+        session's record (begun, assisted) can be kept to continue (``resume_assisted``)."""
+        session = self.session
+        return bool(self.staff_id) and session is not None and session.assisted and (
+            session.record_id is not None and not session.is_finished
+            and self.settings.resume_assisted)
+
+    def keep_for_later(self) -> None:
+        """The officer stops the session but keeps its record, to continue it from the
+        officer's home (as a session left idle is kept); the screen is wiped all the same."""
+        self.touch()
+        if not self.confirm_cancel or not self.can_keep_for_later:
+            return
+        self.confirm_cancel = False
+        self.wipe(KEPT_FOR_LATER)
 
     # -- the wipe ----------------------------------------------------------------------------
     def wipe(self, reason: str) -> None:
@@ -138,7 +159,8 @@ class PrivacyTimers:
             # Nobody touched the screen: an assisted record is kept for an officer to
             # continue (as after a power cut), the data on the screen wiped all the same.
             # Asked to stop (cancel, a declined consent): the record goes.
-            keep = idle and session.assisted and self.settings.resume_assisted
+            keep = (idle or reason == KEPT_FOR_LATER) and session.assisted and (
+                self.settings.resume_assisted)
             end = session.suspend if keep else session.abort
             self.executor.submit(lambda: end(reason), lambda _r, _e: None)
         log.info("session wiped: %s", reason)

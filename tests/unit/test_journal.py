@@ -83,7 +83,7 @@ def record_in(j: Journal, state: str) -> str:
 def test_fresh_journal_gets_latest_schema_version_and_tables(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     with open_journal(path) as j:
-        assert j.settings()["user_version"] == migrations.latest_version() == 5
+        assert j.settings()["user_version"] == migrations.latest_version() == 6
         events = [e.event for e in j.audit_events()]
     assert events == ["journal_created"]
     db = sqlite_utils.Database(path)
@@ -115,12 +115,12 @@ def test_journal_at_version_1_made_by_hand_is_migrated_keeping_its_records(
     conn.close()
 
     with open_journal(path) as j:
-        assert j.settings()["user_version"] == 5
+        assert j.settings()["user_version"] == 6
         old = j.record("poso-01-0000007-abcdef")
         assert (old.state, old.assisted, old.boot_id, old.clock_trusted) == (
             "sealed", True, "old-boot", False)
         migrated = j.audit_events(event="journal_migrated")
-        assert [e.details for e in migrated] == [{"from_version": 1, "to_version": 5}]
+        assert [e.details for e in migrated] == [{"from_version": 1, "to_version": 6}]
         # A step saved before v3 has no stored digest: it is hashed from its blob.
         assert j.step_digests("poso-01-0000007-abcdef") == {
             "portrait": (3, hashlib.sha256(b"\xc0\xff\xee").hexdigest())}
@@ -225,11 +225,13 @@ def test_failing_migration_is_rolled_back_whole(tmp_path: Path,
         conn.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("disk on fire")
 
+    latest = migrations.latest_version()
     monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, broken))
-    with pytest.raises(JournalError, match=r"migration 5 -> 6 failed.*disk on fire"):
+    with pytest.raises(JournalError,
+                       match=rf"migration {latest} -> {latest + 1} failed.*disk on fire"):
         open_journal(path)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == latest
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'"
                         ).fetchone()[0] == 0
     conn.close()
@@ -248,11 +250,12 @@ def test_table_rebuild_by_transform_keeps_the_rows_that_reference_it(
     def steps_length_not_null(conn: sqlite3.Connection) -> None:
         migrations.schema_tools(conn)["steps"].transform(not_null={"length"})
 
+    latest = migrations.latest_version()
     monkeypatch.setattr(migrations, "MIGRATIONS",
                         (*migrations.MIGRATIONS, steps_length_not_null))
     with open_journal(path) as j:
         assert j.step_blobs(rid) == blobs
-        assert j.settings()["user_version"] == 6
+        assert j.settings()["user_version"] == latest + 1
         assert j.settings()["foreign_keys"] == 1
     conn = sqlite3.connect(path)
     columns = {row[1]: row[3] for row in conn.execute("PRAGMA table_info(steps)")}
@@ -269,12 +272,14 @@ def test_migration_that_leaves_a_dangling_foreign_key_is_rolled_back(
     def orphan_payloads(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM steps")  # payloads now point nowhere (cascade is off)
 
+    latest = migrations.latest_version()
     monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, orphan_payloads))
-    with pytest.raises(JournalError, match=r"migration 5 -> 6 failed.*payloads row"):
+    with pytest.raises(JournalError,
+                       match=rf"migration {latest} -> {latest + 1} failed.*payloads row"):
         open_journal(path)
     monkeypatch.undo()
-    with open_journal(path) as j:  # still version 5, steps intact
-        assert j.settings()["user_version"] == 5
+    with open_journal(path) as j:  # still the latest version, steps intact
+        assert j.settings()["user_version"] == latest
         assert set(j.step_blobs(rid)) == {"consent"}
 
 

@@ -37,6 +37,7 @@ class FakeStore:
         self.sealed: set[str] = set()
         self.discarded: dict[str, str] = {}
         self.fail_on: set[str] = set()  # step names, or "begin", "seal", "discard"
+        self.checks: dict[str, bytes] = {}  # record -> its resume check
 
     def _note(self, what: str, detail: str) -> None:
         step = self.session.step if self.session is not None else None
@@ -50,17 +51,26 @@ class FakeStore:
         self.steps[record_id] = {step: dict(parts)}
         return record_id
 
-    def save_step(self, record_id: str, step: str, parts: Mapping[str, bytes]) -> None:
+    def save_step(self, record_id: str, step: str, parts: Mapping[str, bytes], *,
+                  resume_check: bytes | None = None) -> None:
         self._note("save_step", step)
         self.steps[record_id][step] = dict(parts)
+        if resume_check is not None:
+            self.checks[record_id] = resume_check
 
     def seal(self, record_id: str) -> None:
         self._note("seal", "seal")
         self.sealed.add(record_id)
 
-    def mark_assisted(self, record_id: str, staff_id: str) -> None:
+    def mark_assisted(self, record_id: str, staff_id: str, *,
+                      resume_check: bytes | None = None) -> None:
         self._note("mark_assisted", staff_id)
         self.assisted_by = getattr(self, "assisted_by", {}) | {record_id: staff_id}
+        if resume_check is not None:
+            self.checks[record_id] = resume_check
+
+    def resume_check(self, record_id: str) -> bytes | None:
+        return self.checks.get(record_id)
 
     def discard(self, record_id: str, reason: str) -> None:
         self._note("discard", "discard")

@@ -18,6 +18,8 @@ from tests.unit.screens.harness import KK, NIK, Kit
 
 PIN = "246810"
 STAFF = "STAFF-0042"
+#: Another woman of Poso Kota, born 1 Jan 1990, and her family card.
+OTHER_NIK, OTHER_KK = "7202014101900002", "7202010101180003"
 
 
 class StaffKit(Kit):
@@ -610,3 +612,90 @@ def test_an_officers_login_lasts_at_most_half_an_hour(kit: StaffKit) -> None:
         kit.flow.touch()
         kit.flow.tick()
     assert kit.flow.screen == "welcome" and not kit.flow.staff_id
+
+
+# -- from the field officer's review ------------------------------------------------------
+def _leave_two_enrollments(kit: StaffKit) -> tuple[str, str]:
+    """Two people begun with the officer, each left at the photo (idle): the first with
+    NIK / KK, the second another woman's numbers. The officer logs in again."""
+    s = kit.flow.settings
+    rids = []
+    for nik, kk in ((NIK, KK), (OTHER_NIK, OTHER_KK)):
+        kit.login()
+        kit.tap("staff_start", "en")
+        kit.tap("consent", True)
+        kit.type_identity(nik, kk)
+        kit.tap("submit_identity")
+        kit.fill_demographics()
+        kit.tap("submit_demographics")
+        rids.append(kit.flow.session.record_id)
+        kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
+        kit.flow.tick()
+        kit.remove()
+    kit.login()
+    return rids[0], rids[1]
+
+
+def test_the_wrong_row_cannot_be_continued_with_the_other_persons_numbers(
+        kit: StaffKit) -> None:
+    first, second = _leave_two_enrollments(kit)
+    assert [r.record_id for r in kit.flow.resumable] == [first, second]
+    kit.tap("staff_resume", first, "en")
+    kit.type_identity(OTHER_NIK, OTHER_KK)  # the second person, at the first row
+    kit.tap("submit_identity")
+    assert kit.flow.screen == "identity"
+    assert kit.flow.message.text("en") == "Not the NIK and No. KK this enrollment was begun with."
+    # The way back without deleting the first person's record: Cancel, keep it for later.
+    kit.tap("ask_cancel")
+    assert kit.flow.can_keep_for_later
+    kit.tap("keep_for_later")
+    assert kit.flow.screen == "staff" and kit.flow.staff_id == STAFF
+    assert kit.runtime.journal.record(first).state == "in_progress"
+    assert [r.record_id for r in kit.flow.resumable] == [first, second]
+    kit.tap("staff_resume", second, "en")
+    kit.type_identity(OTHER_NIK, OTHER_KK)
+    kit.tap("submit_identity")
+    assert kit.flow.screen == "portrait"  # the right row: its details kept from before
+
+
+def test_the_officers_cancel_deletes_in_the_officers_name(kit: StaffKit) -> None:
+    kit.login()
+    kit.tap("staff_start", "en")
+    kit.tap("consent", True)
+    rid = kit.flow.session.record_id
+    kit.tap("ask_cancel")
+    kit.tap("answer_cancel", True)
+    deleted = kit.runtime.journal.audit_events(event="record_deleted")[-1].details
+    assert deleted["record"] == rid and deleted["reason"] == f"cancelled by officer {STAFF}"
+
+
+def test_keep_for_later_is_not_offered_to_a_citizen_alone(kit: StaffKit) -> None:
+    kit.to("identity", "en")
+    kit.tap("ask_cancel")
+    assert not kit.flow.can_keep_for_later
+    kit.tap("keep_for_later")  # nothing: the citizen's choice is continue or stop
+    assert kit.flow.confirm_cancel and kit.flow.screen == "identity"
+    kit.tap("answer_cancel", True)
+    deleted = kit.runtime.journal.audit_events(event="record_deleted")[-1].details
+    assert deleted["reason"] == "cancelled by the citizen"
+
+
+def test_change_then_back_on_a_continued_enrollment_returns_to_review(kit: StaffKit) -> None:
+    """The officer checks a digit of the NIK from review on a continued enrollment whose
+    details were saved before the break, then goes Back: review again, not a trap."""
+    first, _second = _leave_two_enrollments(kit)
+    kit.tap("staff_resume", first, "en")
+    kit.type_identity(NIK, KK)
+    kit.tap("submit_identity")
+    kit.through_portrait()
+    kit.through_fingers()
+    kit.sign()
+    assert kit.flow.screen == "review"
+    kit.tap("edit", "identity")
+    kit.tap("cancel_edit")
+    assert kit.flow.screen == "review" and not kit.flow.message
+    kit.tap("edit", "demographics")
+    kit.tap("cancel_edit")
+    assert kit.flow.screen == "review" and not kit.flow.message
+    kit.tap("confirm")
+    assert kit.flow.screen == "done" and kit.runtime.journal.record(first).state == "sealed"
