@@ -121,8 +121,9 @@ def load_crls(data: bytes) -> list[x509.CertificateRevocationList]:
             for entry in crl:
                 _ = entry.serial_number, entry.revocation_date_utc, _reason(entry)
             _ = crl.last_update_utc, crl.next_update_utc
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            # (cryptography's own message may be a parser's debug dump: not for the doctor)
+        except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+            # (cryptography's own message may be a parser's debug dump: not for the doctor;
+            # InvalidVersion is no ValueError)
             raise ValueError(f"{which} in it does not parse ({type(exc).__name__})") from None
         crls.append(crl)
     return crls
