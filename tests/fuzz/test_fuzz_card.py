@@ -198,6 +198,19 @@ def test_challenge_from_command_gives_32_bytes_or_value_error(data: bytes) -> No
     b"AiEA2lMvjdYQ8ufU5hhjlhjrio6emDvAkKtpqGCwwbgYNycCIEA+AaOuA9K5eBo+\n"
     b"9yD3TvnAG5eqnvkhzQ1SGXeQvT7f\n"
     b"-----END CERTIFICATE-----\n"))
+# The development CA with its version field 3 (v4, no such thing): InvalidVersion, which is
+# not a ValueError, escaped the loader.
+@example(data=(
+    b"-----BEGIN CERTIFICATE-----\n"
+    b"MIIBwjCCAWegAwIBBQIUCdwPJUNgn+ywTpMaBF8RATdUNZ8wCgYIKoZIzj0EAwIwPTE7MDkGA1UE\n"
+    b"AwwyZS1LVFAga2lvc2sgZGV2ZWxvcG1lbnQgc3RhZmYgQ0EgKHNpbXVsYXRpb24gb25seSkwHhcN\n"
+    b"MjQwMTAxMDAwMDAwWhcNNDkxMjMxMjM1OTU5WjA9MTswOQYDVQQDDDJlLUtUUCBraW9zayBkZXZl\n"
+    b"bG9wbWVudCBzdGFmZiBDQSAoc2ltdWxhdGlvbiBvbmx5KTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
+    b"A0IABMSYCZ5gH5+2VtNxAqeT3YsIsv0zq9R0m5SpJuazCAzwdeq4m9oi8091XSde6oRrpahSX+Pt\n"
+    b"XYzsM0KC+zQGESyjRTBDMBIGA1UdEwEB/wQIMAYBAf8CAQAwDgYDVR0PAQH/BAQDAgEGMB0GA1Ud\n"
+    b"DgQWBBTItmEjbvC5fH+8V6T0aDzph5ReLjAKBggqhkjOPQQDAgNJADBGAiEAkydlYPfOuN9KjZN8\n"
+    b"HJzjbXTdq4yRWKydxQXjqOWx7kACIQD2Jf/zHETfHMePqsuFck27sPwEI9L2YECDvXmSnOMiBA==\n"
+    b"-----END CERTIFICATE-----\n"))
 def test_trusted_ca_file_loads_or_says_value_error(data: bytes) -> None:
     try:
         trust = StaffTrust.from_pem(data)

@@ -185,7 +185,7 @@ class StaffTrust:
             raise ValueError("no PEM certificate (-----BEGIN CERTIFICATE-----) in it")
         try:
             certs = x509.load_pem_x509_certificates(data)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:  # (InvalidVersion: no ValueError)
             # (cryptography's own message is a parser's debug dump: not for the doctor)
             raise ValueError("a certificate in it does not parse "
                              f"({type(exc).__name__})") from None
