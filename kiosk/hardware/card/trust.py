@@ -97,7 +97,7 @@ def common_name(name: x509.Name) -> str:
 
 def load_crls(data: bytes) -> list[x509.CertificateRevocationList]:
     """The CRLs in ``data``: one or more PEM blocks (``-----BEGIN X509 CRL-----``), or one
-    DER CRL (what ``openssl ca -gencrl -outform DER`` writes). Every part is parsed here
+    DER CRL (what ``openssl crl -outform DER`` writes). Every part is parsed here
     (cryptography parses names, extensions and entries when first asked): ValueError, with
     a short reason and never the parser's dump, if any does not parse. Their signatures are
     :meth:`StaffTrust.with_crls`' business."""
