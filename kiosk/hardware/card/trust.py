@@ -147,7 +147,8 @@ class StaffCrl:
     ca: x509.Certificate
 
     def describe(self) -> str:
-        """"CRL of CN=...: 2 revoked, issued 2026-03-01, next update 2026-04-01"."""
+        """One line, for the doctor and the log: "CRL of CN=...: 2 revoked, issued
+        2026-03-01, next update 2026-03-31"."""
         update = self.crl.next_update_utc
         return (f"CRL of {self.crl.issuer.rfc4514_string()}: {len(self.crl)} revoked, issued "
                 f"{self.crl.last_update_utc:%Y-%m-%d}, next update "
