@@ -171,7 +171,8 @@ def read_toml(path: Path) -> dict[str, dict[str, Any]]:
     # from any working directory.
     for section, key in (("kiosk", "data_dir"), ("sealing", "central_key"),
                          ("sealing", "device_key"), ("upload", "intake_key"),
-                         ("upload", "ca_file"), ("staff", "ca"), ("update", "root")):
+                         ("upload", "ca_file"), ("staff", "ca"), ("staff", "crl"),
+                         ("update", "root")):
         value = layer.get(section, {}).get(key)
         if isinstance(value, str) and "\x00" in value:  # "\u0000" in TOML: no OS takes it
             raise ConfigError(f"{section}.{key}", value, "a file path (no NUL character)")

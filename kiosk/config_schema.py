@@ -178,6 +178,13 @@ SCHEMA: dict[str, dict[str, Option]] = {
             "the staff-card CA certificate(s) (PEM) officers' cards are checked against; "
             "\"\": none (with `[hardware.card] type = \"sim\"` the development CA; with a "
             "real reader no officer can log in)")),
+        # The office's CRL(s) of those CAs (PEM, or one DER CRL): a card whose certificate
+        # is on one is refused, however old the CRL. Set but unreadable, or holding a CRL no
+        # trusted CA signed: no officer can log in (the kiosk must not forget revocations).
+        "crl": String("", test=lambda v: "\x00" not in v, allowed="a file path", description=(
+            "the staff-card CA's certificate revocation list(s) (PEM or DER): a revoked "
+            "officer's card is refused; \"\": none (no card is refused as revoked). Set "
+            "but unusable: no officer can log in")),
     },
     "doctor": {
         # `kiosk doctor`: seconds for each network question (the intake, upsd); the whole

@@ -85,10 +85,19 @@ def load_staff_trust(config: Config) -> StaffTrust | None:
     development central key), else None: no officer can log in. A file that cannot be
     read or holds no CA certificate is logged as an error and gives None too: officer login
     is refused, citizens are still enrolled. ``kiosk doctor`` (``key.staff``) says which.
+
+    ``[staff] crl`` names the office's CRL(s) of those CAs: the cards they list are refused.
+    Set but unreadable, or holding a CRL no trusted CA signed, it gives None as well (an
+    error logged): the kiosk fails closed rather than forget a revocation, since a lost card
+    with its PIN is the fraud the CRL is there to stop. An out-of-date CRL is used (its
+    cards stay revoked) with a warning.
     """
+    from datetime import UTC, datetime
+
     from kiosk.hardware.card.trust import StaffTrust
 
     path = config["staff"]["ca"]
+    trust: StaffTrust | None = None
     if path:
         try:
             trust = StaffTrust.from_file(path)
@@ -96,18 +105,32 @@ def load_staff_trust(config: Config) -> StaffTrust | None:
             log.error("staff.ca %s unusable, officer login refused: %s", path, exc)
             return None
         log.info("staff login trusts %s", trust.describe())
-        return trust
-    real = real_hardware(config)
-    if config["hardware.card"]["type"] == "sim" and not real:
-        log.warning("development staff CA trusted (simulation only)")
-        return StaffTrust.development()
-    if real:  # as the development central key: never beside real hardware
-        log.warning("no staff-card CA ([staff] ca is not set; the development CA is for "
-                    "simulated hardware only, and %s is real): officer login refused",
-                    ", ".join(real))
     else:
-        log.warning("no staff-card CA ([staff] ca is not set): officer login refused")
-    return None
+        real = real_hardware(config)
+        if config["hardware.card"]["type"] == "sim" and not real:
+            log.warning("development staff CA trusted (simulation only)")
+            trust = StaffTrust.development()
+        elif real:  # as the development central key: never beside real hardware
+            log.warning("no staff-card CA ([staff] ca is not set; the development CA is for "
+                        "simulated hardware only, and %s is real): officer login refused",
+                        ", ".join(real))
+        else:
+            log.warning("no staff-card CA ([staff] ca is not set): officer login refused")
+    crl = config["staff"]["crl"]
+    if trust is None or not crl:
+        return trust
+    try:
+        trust = trust.with_crl_file(crl)
+    except (OSError, ValueError) as exc:
+        log.error("staff.crl %s unusable, officer login refused (the revoked cards it may "
+                  "list must not log in): %s", crl, exc)
+        return None
+    log.info("staff login refuses the cards revoked by %s", trust.describe_crls())
+    for entry in trust.out_of_date(datetime.now(UTC)):
+        log.warning("staff.crl %s is out of date since %s: the cards it lists stay refused, "
+                    "cards revoked since are not known (install the office's new CRL)", crl,
+                    f"{entry.crl.next_update_utc:%Y-%m-%d}")
+    return trust
 
 
 def make_sealer(config: Config) -> Sealer:

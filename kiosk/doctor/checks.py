@@ -297,42 +297,76 @@ def check_intake_key(config: Config) -> Finding:
 
 
 def check_staff_ca(config: Config, now: datetime | None = None) -> Finding:
-    """``[staff] ca``: the staff-card CA certificates officers' cards are checked against
-    (the rule of :func:`kiosk.runtime.load_staff_trust`). Not set with a real card reader:
-    a warning (citizens are enrolled, no officer can log in)."""
+    """``[staff] ca``: the staff-card CA certificates officers' cards are checked against,
+    and ``[staff] crl``, the office's CRLs of them (the rule of
+    :func:`kiosk.runtime.load_staff_trust`). Not set with a real card reader: a warning
+    (citizens are enrolled, no officer can log in). A CRL file set but unusable fails (the
+    kiosk then refuses every officer); one past its next update is a warning (it still
+    revokes what it lists)."""
     from kiosk.hardware.card.trust import StaffTrust
 
     path = config["staff"]["ca"]
+    crl = config["staff"]["crl"]
     card = config["hardware.card"]["type"]
+    now = now or datetime.now(UTC)
     fix = ("copy the office's staff-card CA certificate (PEM) to the kiosk and set "
            "[staff] ca to its path")
     if not path:
         real = real_hardware(config)
-        if card == "sim" and not real:
-            return ok("key.staff", "development staff CA trusted (simulated card reader only)")
-        if card == "sim":
+        if card == "sim" and real:
             return warn("key.staff", "staff.ca is not set, and the development staff CA is "
                         f"trusted on simulated hardware only ({', '.join(real)} is real): no "
                         "officer can log in", fix)
-        return warn("key.staff", f"staff.ca is not set: with hardware.card.type = {card!r} "
-                    "no staff card can be checked, so no officer can log in", fix)
-    try:
-        trust = StaffTrust.from_file(path)
-    except OSError as exc:
-        return fail("key.staff", f"cannot read {path}: {exc.strerror or exc}; no officer "
-                    "can log in", fix + " (readable by the kiosk user)")
-    except ValueError as exc:
-        return fail("key.staff", f"{path}: {exc}; no officer can log in", fix)
-    detail = f"{path}: {trust.describe()}"
-    expired = trust.expired(now or datetime.now(UTC))
+        if card != "sim":
+            return warn("key.staff", f"staff.ca is not set: with hardware.card.type = "
+                        f"{card!r} no staff card can be checked, so no officer can log in",
+                        fix)
+        trust = StaffTrust.development()
+        detail = "development staff CA trusted (simulated card reader only)"
+    else:
+        try:
+            trust = StaffTrust.from_file(path)
+        except OSError as exc:
+            return fail("key.staff", f"cannot read {path}: {exc.strerror or exc}; no officer "
+                        "can log in", fix + " (readable by the kiosk user)")
+        except ValueError as exc:
+            return fail("key.staff", f"{path}: {exc}; no officer can log in", fix)
+        detail = f"{path}: {trust.describe()}"
+    if crl:
+        crl_fix = ("copy the office's latest CRL (openssl ca -gencrl, docs/staff-cards.md) to "
+                   f"{crl}, or set [staff] crl to where it is")
+        refused = ("; no officer can log in (the kiosk refuses every card rather than "
+                   "forget a revocation)")
+        try:
+            trust = trust.with_crl_file(crl)
+        except OSError as exc:
+            return fail("key.staff", f"{detail}; cannot read the CRL {crl}: "
+                        f"{exc.strerror or exc}{refused}", crl_fix + " (readable by the kiosk "
+                        "user)")
+        except ValueError as exc:
+            return fail("key.staff", f"{detail}; the CRL {crl}: {exc}{refused}", crl_fix)
+        detail += f"; {crl}: {trust.describe_crls()}"
+    elif path:
+        detail += "; no CRL ([staff] crl): no card is refused as revoked"
+    renew = f"install the office's renewed staff-card CA certificate in {path}"
+    expired = trust.expired(now)
     if expired and len(expired) == len(trust.cas):  # no card can be believed any more
         return fail("key.staff", f"{detail}; none is valid now: every officer's card is "
-                    "refused while the clock is synchronised",
-                    f"install the office's renewed staff-card CA certificate in {path}")
+                    "refused while the clock is synchronised", renew)
+    warnings: list[tuple[str, str]] = []
     if expired:
-        return warn("key.staff", f"{detail}; {len(expired)} not valid now: cards it issued "
-                    "are refused while the clock is synchronised",
-                    f"install the office's renewed staff-card CA certificate in {path}")
+        warnings.append((f"{len(expired)} not valid now: cards it issued are refused while "
+                         "the clock is synchronised", renew))
+    stale = trust.out_of_date(now)
+    if stale:
+        since = min(entry.crl.next_update_utc or now for entry in stale)
+        warnings.append((f"the office's CRL is out of date since {since:%Y-%m-%d}; revoked "
+                         "cards stay refused, newly revoked ones are not known",
+                         f"issue a new CRL at the office (openssl ca -gencrl, "
+                         f"docs/staff-cards.md) and install it as {crl}"))
+    if warnings:
+        return warn("key.staff", "; ".join([detail, *(text for text, _ in warnings)]),
+                    "; ".join(fix for _, fix in warnings))
     return ok("key.staff", detail)
 
 

@@ -106,24 +106,35 @@ def check_command(config: Config, *, pin: str | None = None, wait_s: float = 30.
     """``kiosk hw card check``: the officer's login as the touchscreen does it, step by step,
     for a card just provisioned (or one an officer says is refused): the card in the reader,
     its staff id, the PIN (asked, never echoed or printed), the certificate and its CA, the
-    signed challenge. Exit 0 when this kiosk would log the card in; 1 when it refuses it
-    (each line says why); 2 when the kiosk trusts no staff-card CA (``[staff] ca``)."""
+    signed challenge, and whether the office's CRL (``[staff] crl``) revokes it. Exit 0 when
+    this kiosk would log the card in; 1 when it refuses it (each line says why; a revoked
+    card too); 2 when the kiosk trusts no staff-card CA (``[staff] ca`` not set, or it or
+    ``[staff] crl`` unusable: then every card is refused)."""
     import getpass
     from datetime import UTC, datetime
 
     from kiosk.clock import clock_is_synchronized
     from kiosk.core.exits import EXIT_CONFIG
     from kiosk.errors import KioskError
-    from kiosk.hardware.card.errors import StaffLoginFailed
+    from kiosk.hardware.card.errors import CardRevoked, StaffLoginFailed
     from kiosk.hardware.card.staff import staff_login
+    from kiosk.hardware.card.trust import serial_hex
     from kiosk.runtime import load_staff_trust
 
     trust = load_staff_trust(config)
     if trust is None:
-        print("card check: this kiosk trusts no staff-card CA: set [staff] ca to the "
-              "office's CA certificate (PEM); kiosk doctor says more", file=sys.stderr)
+        print("card check: this kiosk trusts no staff-card CA, so it refuses every card: "
+              "set [staff] ca to the office's CA certificate (PEM); if it is set, it or "
+              "[staff] crl is unusable (kiosk doctor, key.staff, says why)", file=sys.stderr)
         return EXIT_CONFIG
     print(f"trusted: {trust.describe()}")
+    if trust.crls:
+        print(f"revocation list: {trust.describe_crls()}")
+        for entry in trust.out_of_date(datetime.now(UTC)):
+            print(f"revocation list out of date since {entry.crl.next_update_utc:%Y-%m-%d}: "
+                  "the cards it lists are refused, cards revoked since are not known")
+    else:
+        print("revocation list: none ([staff] crl is not set): no card is refused as revoked")
     try:
         reader = create_device("card", config.backend_options("card"))
         reader.open()
@@ -153,6 +164,11 @@ def check_command(config: Config, *, pin: str | None = None, wait_s: float = 30.
             print("clock not synchronised: certificate dates are not checked (as at login)")
         try:
             who = staff_login(reader, pin, trust=trust, now=now)
+        except CardRevoked as exc:
+            print(f"revocation: REVOKED, {exc.detail}, on {trust.crl_source}")
+            print(f"card check: refused: {exc.message_en} (the office revoked this card)",
+                  file=sys.stderr)
+            return EXIT_FAIL
         except StaffLoginFailed as exc:
             detail = getattr(exc, "detail", "")
             print(f"card check: refused: {exc.message_en}" + (f" ({detail})" if detail
@@ -161,6 +177,11 @@ def check_command(config: Config, *, pin: str | None = None, wait_s: float = 30.
         except KioskError as exc:
             print(f"card check: {exc}", file=sys.stderr)
             return EXIT_FAIL
+        serial = serial_hex(who.serial) if who.serial is not None else "?"
+        if trust.crls:
+            print(f"revocation: certificate serial {serial} is not on {trust.crl_source}")
+        else:
+            print(f"revocation: not checked (no CRL); certificate serial {serial}")
         print(f"PIN verified; certificate issued by a trusted CA and naming {who.staff_id!r}; "
               "challenge signed: this kiosk logs the card in")
         return EXIT_OK

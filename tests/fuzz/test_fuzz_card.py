@@ -3,9 +3,10 @@
 AUTHENTICATE answer and command (``piv.certificate_from_object``,
 ``signature_from_response``, ``challenge_from_command``), chained answers
 (``piv.transmit_chained``), status words (``piv.retries_left``), the trusted CA file
-(``StaffTrust.from_pem``), the staff login over a card that answers anything and over a
-genuine card one of whose answers is damaged (``staff.staff_login``, ``read_staff_id``,
-``pin_retries_left``, ``read_uid``), the PC/SC backend's response handling
+(``StaffTrust.from_pem``), the CRL file (``StaffTrust.with_crls``), the staff login over a
+card that answers anything and over a genuine card one of whose answers is damaged
+(``staff.staff_login``, ``read_staff_id``, ``pin_retries_left``, ``read_uid``), the PC/SC
+backend's response handling
 (``PcscCardReader._exchange`` on a fake pyscard), and the simulated/virtual card's own APDU
 and vpcd parsing (``PivCard.answer``, ``pivcard.command_data``, ``VirtualCard._handle``,
 ``vcard._recv_message``).
@@ -31,7 +32,7 @@ from kiosk.hardware.card import devca, pcsc, piv, staff
 from kiosk.hardware.card.base import CardInfo, CardReader
 from kiosk.hardware.card.errors import CardNotTrusted, NotAStaffCard, PinBlocked, WrongPin
 from kiosk.hardware.card.pivcard import AUTH_FAULTS, PivCard, command_data
-from kiosk.hardware.card.trust import StaffTrust
+from kiosk.hardware.card.trust import StaffTrust, UntrustedCertificate
 from kiosk.hardware.card.vcard import VirtualCard, _recv_message
 from tests.fuzz.budget import fuzz
 from tests.fuzz.mutate import damaged
@@ -40,6 +41,11 @@ CHUID = piv.build_chuid("STAFF-0042")
 CERT_DER = devca.dev_card_certificate("STAFF-0042").public_bytes(serialization.Encoding.DER)
 CERT_OBJECT = piv.build_cert_object(CERT_DER)
 CA_PEM = devca.dev_ca_certificate().public_bytes(serialization.Encoding.PEM)
+CRL = devca.issue_crl(devca.dev_ca_key(), devca.dev_ca_certificate(),
+                      [devca.dev_card_certificate("STAFF-0042").serial_number, 7],
+                      last_update=datetime(2026, 1, 1, tzinfo=UTC))
+CRL_PEM = CRL.public_bytes(serialization.Encoding.PEM)
+CRL_DER = CRL.public_bytes(serialization.Encoding.DER)
 AUTH_ANSWER = piv.build_authenticate_response(bytes.fromhex(
     "3045022100" + "11" * 32 + "0220" + "22" * 32))
 CHALLENGE = bytes(range(32))
@@ -192,6 +198,19 @@ def test_challenge_from_command_gives_32_bytes_or_value_error(data: bytes) -> No
     b"AiEA2lMvjdYQ8ufU5hhjlhjrio6emDvAkKtpqGCwwbgYNycCIEA+AaOuA9K5eBo+\n"
     b"9yD3TvnAG5eqnvkhzQ1SGXeQvT7f\n"
     b"-----END CERTIFICATE-----\n"))
+# The development CA with its version field 3 (v4, no such thing): InvalidVersion, which is
+# not a ValueError, escaped the loader.
+@example(data=(
+    b"-----BEGIN CERTIFICATE-----\n"
+    b"MIIBwjCCAWegAwIBBQIUCdwPJUNgn+ywTpMaBF8RATdUNZ8wCgYIKoZIzj0EAwIwPTE7MDkGA1UE\n"
+    b"AwwyZS1LVFAga2lvc2sgZGV2ZWxvcG1lbnQgc3RhZmYgQ0EgKHNpbXVsYXRpb24gb25seSkwHhcN\n"
+    b"MjQwMTAxMDAwMDAwWhcNNDkxMjMxMjM1OTU5WjA9MTswOQYDVQQDDDJlLUtUUCBraW9zayBkZXZl\n"
+    b"bG9wbWVudCBzdGFmZiBDQSAoc2ltdWxhdGlvbiBvbmx5KTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
+    b"A0IABMSYCZ5gH5+2VtNxAqeT3YsIsv0zq9R0m5SpJuazCAzwdeq4m9oi8091XSde6oRrpahSX+Pt\n"
+    b"XYzsM0KC+zQGESyjRTBDMBIGA1UdEwEB/wQIMAYBAf8CAQAwDgYDVR0PAQH/BAQDAgEGMB0GA1Ud\n"
+    b"DgQWBBTItmEjbvC5fH+8V6T0aDzph5ReLjAKBggqhkjOPQQDAgNJADBGAiEAkydlYPfOuN9KjZN8\n"
+    b"HJzjbXTdq4yRWKydxQXjqOWx7kACIQD2Jf/zHETfHMePqsuFck27sPwEI9L2YECDvXmSnOMiBA==\n"
+    b"-----END CERTIFICATE-----\n"))
 def test_trusted_ca_file_loads_or_says_value_error(data: bytes) -> None:
     try:
         trust = StaffTrust.from_pem(data)
@@ -199,6 +218,33 @@ def test_trusted_ca_file_loads_or_says_value_error(data: bytes) -> None:
         assert str(exc)
         return
     assert trust.cas and trust.describe()
+
+
+@fuzz(150)
+@given(data=st.one_of(st.binary(max_size=300), damaged(CRL_DER, max_mutations=3),
+                      damaged(CRL_PEM, max_mutations=3),
+                      st.binary(max_size=100).map(lambda b: CRL_PEM + b),
+                      st.binary(max_size=100).map(lambda b: CRL_PEM + b"-----BEGIN X509 CRL-----"
+                                                  + b + b"-----END X509 CRL-----")))
+@example(data=b"-----BEGIN X509 CRL-----\n-----END X509 CRL-----\n")
+@example(data=CRL_DER[:-1])
+@example(data=CRL_DER.replace(b"\x02\x01\x01", b"\x02\x01\x00", 1))  # v1: InvalidVersion
+def test_crl_file_loads_or_says_value_error(data: bytes) -> None:
+    """Random or garbled bytes as ``[staff] crl``: a trust with CRLs the development CA
+    signed, or ValueError saying why (what the doctor shows); never another exception,
+    and a CRL that loads answers every question the kiosk asks of it."""
+    try:
+        trust = DEV.with_crls(data)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    assert trust.crls and trust.describe_crls()
+    assert trust.out_of_date(datetime.now(UTC)) is not None
+    for cert in (devca.dev_card_certificate("STAFF-0042"), devca.dev_card_certificate("X")):
+        try:
+            trust.verify(cert, now=None)
+        except UntrustedCertificate as exc:  # revoked: its date and reason said
+            assert "revoked on" in str(exc)
 
 
 @fuzz(150)

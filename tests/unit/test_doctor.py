@@ -371,6 +371,69 @@ def test_the_staff_ca_check(tmp_path: Path, body: str, status: str, detail: str,
         assert str(tmp_path) in finding.detail
 
 
+def _crl_pem(path: Path, *, signer: bytes = b"doctor test CA", days_old: int = 1) -> Path:
+    """A CRL of the doctor's test CA (``signer``: the label of the key that signs it),
+    revoking two serials, issued ``days_old`` days ago, its next update 30 days later."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import serialization
+
+    from kiosk.hardware.card import devca
+
+    ca = devca.make_ca_certificate(devca.derived_key(b"doctor test CA"), "Office staff CA")
+    issued = datetime(2026, 3, 1, tzinfo=UTC) - timedelta(days=days_old)
+    crl = devca.issue_crl(devca.derived_key(signer), ca, [7, 8], last_update=issued)
+    path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+@pytest.mark.parametrize(("crl", "status", "detail", "fix"), [
+    ("", "ok", "ca.pem: 1 staff-card CA: CN=Office staff CA (until 2049-12-31); no CRL ([staff] "
+     "crl): no card is refused as revoked", ""),
+    ("crl.pem", "ok", "crl.pem: CRL of CN=Office staff CA: 2 revoked, issued 2026-02-28, next "
+     "update 2026-03-30", ""),
+    ("stale.pem", "warn", "the office's CRL is out of date since 2026-02-18; revoked cards stay "
+     "refused, newly revoked ones are not known", "issue a new CRL at the office (openssl ca "
+     "-gencrl"),
+    ("missing.pem", "fail", "cannot read the CRL", "readable by the kiosk user"),
+    ("ca.pem", "fail", "no PEM CRL (-----BEGIN X509 CRL-----) in it; no officer can log in",
+     "copy the office's latest CRL"),
+    ("rogue.pem", "fail", "a CRL in it is signed by no trusted staff-card CA", "[staff] crl"),
+])
+def test_the_staff_ca_check_reports_the_crl(tmp_path: Path, crl: str, status: str, detail: str,
+                                            fix: str) -> None:
+    from datetime import UTC, datetime
+
+    _ca_pem(tmp_path / "ca.pem")
+    _crl_pem(tmp_path / "crl.pem")
+    _crl_pem(tmp_path / "stale.pem", days_old=41)
+    _crl_pem(tmp_path / "rogue.pem", signer=b"not the office's CA key")
+    body = '[hardware.card]\ntype = "pcsc"\n[staff]\nca = "ca.pem"\n'
+    config = load_config(write_config(tmp_path, body + (f'crl = "{crl}"\n' if crl else "")))
+    finding = check_staff_ca(config, now=datetime(2026, 3, 1, tzinfo=UTC))
+    assert (finding.check, finding.status) == ("key.staff", status), finding
+    assert detail in finding.detail
+    assert fix in finding.fix and bool(finding.fix) == (status != "ok")
+
+
+def test_the_staff_ca_check_reads_the_crl_of_the_development_ca(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives import serialization
+
+    from kiosk.hardware.card import devca
+
+    crl = devca.issue_crl(devca.dev_ca_key(), devca.dev_ca_certificate(), [1],
+                          last_update=datetime(2026, 1, 1, tzinfo=UTC))
+    (tmp_path / "crl.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    config = load_config(write_config(tmp_path, '[staff]\ncrl = "crl.pem"\n'))
+    finding = check_staff_ca(config, now=datetime(2026, 1, 2, tzinfo=UTC))
+    assert finding.status == "ok" and finding.detail.startswith("development staff CA")
+    assert "1 revoked" in finding.detail
+    (tmp_path / "crl.pem").write_bytes(b"\x30\x03garbage")  # not a CRL: officer login off
+    assert check_staff_ca(config).status == "fail"
+
+
 def test_describe_age() -> None:
     assert [describe_age(s) for s in (90, 5400, 3 * 86400)] == ["2 min", "1.5 h", "3.0 days"]
 

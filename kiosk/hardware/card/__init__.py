@@ -3,8 +3,8 @@
 ``base`` (the API), ``pcsc`` (pyscard; imported only when configured), ``sim`` (in memory),
 ``pivcard`` (the card's answers, shared by sim and vcard), ``vcard`` (a card served to a
 real pcscd through vpcd), ``piv`` (APDU bytes), ``staff`` (the login), ``trust`` (the
-staff-card CAs the login checks cards against), ``devca`` (the development CA and the
-simulated cards' keys), ``errors``.
+staff-card CAs the login checks cards against, and their CRLs), ``devca`` (the development
+CA, the simulated cards' keys, CRLs for the tests), ``errors``.
 ``kiosk hw card watch`` lives beside the drivers, in :mod:`kiosk.maintenance.card`.
 """
 

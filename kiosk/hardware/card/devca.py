@@ -14,13 +14,16 @@ behind pcscd (:mod:`~kiosk.hardware.card.vcard`) and the kiosk agree without any
 the development CA only with ``[hardware.card] type = "sim"`` and no ``[staff] ca``
 (:func:`kiosk.runtime.load_staff_trust`), where the card is an object in the kiosk's own
 memory. :func:`make_ca_certificate` and :func:`issue_card_certificate` also make the
-other CAs and certificates the tests need (another CA, an expired certificate).
+other CAs and certificates the tests need (another CA, an expired certificate), and
+:func:`issue_crl` the CRLs that revoke them (an office makes its own with ``openssl ca``:
+docs/staff-cards.md).
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from cryptography import x509
@@ -30,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = ["CA_NAME", "NOT_AFTER", "NOT_BEFORE", "derived_key", "dev_ca_certificate",
            "dev_ca_key", "dev_card_certificate", "dev_card_key", "issue_card_certificate",
-           "make_ca_certificate"]
+           "issue_crl", "make_ca_certificate"]
 
 #: The development CA certificate's subject common name.
 CA_NAME = "e-KTP kiosk development staff CA (simulation only)"
@@ -94,6 +97,26 @@ def issue_card_certificate(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Cer
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                 ca_cert.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
+
+
+def issue_crl(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate,
+              serials: Iterable[int], *, last_update: datetime,
+              next_update: datetime | None = None,
+              reason: x509.ReasonFlags | None = x509.ReasonFlags.key_compromise
+              ) -> x509.CertificateRevocationList:
+    """A CRL of ``ca_cert`` (signed with ``ca_key``) revoking ``serials``, each on
+    ``last_update`` for ``reason`` (None: no reason code); its next update 30 days on unless
+    given, as ``openssl ca -gencrl`` with ``default_crl_days = 30``."""
+    builder = (x509.CertificateRevocationListBuilder()
+               .issuer_name(ca_cert.subject).last_update(last_update)
+               .next_update(next_update or last_update + timedelta(days=30)))
+    for serial in serials:
+        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(
+            last_update)
+        if reason is not None:
+            entry = entry.add_extension(x509.CRLReason(reason), critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 @lru_cache(maxsize=1)

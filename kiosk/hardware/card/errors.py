@@ -5,15 +5,16 @@ put back). The login failures are :class:`~kiosk.errors.InvalidInput` (a ``Value
 with an Indonesian and an English message for the screen; ``WrongPin.retries_left`` says
 how many tries are left before the card blocks. ``CardNotTrusted`` is a card that did not
 prove it is a genuine staff card (its certificate, or its signature of the kiosk's
-challenge); ``StaffLoginNotSetUp`` a kiosk that trusts no staff-card CA.
+challenge), ``CardRevoked`` a genuine card whose certificate the office has revoked (on its
+CRL); ``StaffLoginNotSetUp`` a kiosk that trusts no staff-card CA.
 """
 
 from __future__ import annotations
 
 from kiosk.errors import DeviceNotFound, InvalidInput
 
-__all__ = ["CardNotTrusted", "CardRemoved", "NotAStaffCard", "PinBlocked", "StaffLoginFailed",
-           "StaffLoginNotSetUp", "WrongPin"]
+__all__ = ["CardNotTrusted", "CardRemoved", "CardRevoked", "NotAStaffCard", "PinBlocked",
+           "StaffLoginFailed", "StaffLoginNotSetUp", "WrongPin"]
 
 
 class CardRemoved(DeviceNotFound):
@@ -73,6 +74,19 @@ class CardNotTrusted(StaffLoginFailed):
         super().__init__("card",
                          "Kartu ini tidak dapat diperiksa. Hubungi admin.",
                          "This card could not be checked. Ask an administrator.")
+
+
+class CardRevoked(CardNotTrusted):
+    """A card that proved itself (the PIN, a certificate of a trusted CA naming its staff id,
+    the challenge signed with its key) whose certificate is on the office's CRL: a lost or
+    withdrawn card, in the hands of someone who knows its PIN. Its own class so the audit
+    (``staff_login_refused``, ``why=CardRevoked``) tells it from a card that is merely
+    unknown; ``serial`` is the certificate's serial number, for the log. The screen says
+    what it says for any card not trusted."""
+
+    def __init__(self, detail: str, *, serial: int) -> None:
+        self.serial = serial
+        super().__init__(detail)
 
 
 class StaffLoginNotSetUp(StaffLoginFailed):

@@ -32,12 +32,18 @@ from kiosk.hardware.card import piv
 from kiosk.hardware.card.base import CardReader
 from kiosk.hardware.card.errors import (
     CardNotTrusted,
+    CardRevoked,
     NotAStaffCard,
     PinBlocked,
     StaffLoginNotSetUp,
     WrongPin,
 )
-from kiosk.hardware.card.trust import StaffTrust, common_name, default_trust
+from kiosk.hardware.card.trust import (
+    CertificateRevoked,
+    StaffTrust,
+    common_name,
+    default_trust,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +53,12 @@ __all__ = ["StaffIdentity", "authenticate_card", "pin_retries_left", "read_staff
 
 @dataclass(frozen=True)
 class StaffIdentity:
-    """Who logged in: the staff id from the card's CHUID, and the card's ATR."""
+    """Who logged in: the staff id from the card's CHUID, the card's ATR, and the serial
+    number of its PIV Authentication certificate (what the office's CRL would name)."""
 
     staff_id: str
     atr: bytes
+    serial: int | None = None
 
 
 def _select(reader: CardReader) -> None:
@@ -98,8 +106,9 @@ def staff_login(reader: CardReader, pin: str, *, trust: StaffTrust | None = None
 
     Raises :class:`InvalidInput` for a PIN that is not 6-8 digits (no try is used),
     :class:`StaffLoginNotSetUp`, :class:`WrongPin` (``retries_left``), :class:`PinBlocked`,
-    :class:`NotAStaffCard`, :class:`CardNotTrusted` (see :func:`authenticate_card`), and
-    the reader's device errors (``CardRemoved`` when the card is pulled mid-login).
+    :class:`NotAStaffCard`, :class:`CardNotTrusted` and its :class:`CardRevoked` (see
+    :func:`authenticate_card`), and the reader's device errors (``CardRemoved`` when the
+    card is pulled mid-login).
     """
     try:
         piv.pad_pin(pin)
@@ -129,14 +138,21 @@ def staff_login(reader: CardReader, pin: str, *, trust: StaffTrust | None = None
     staff_id = read_staff_id(reader, select=False)
     log.info("staff login: PIN verified")
     try:
-        authenticate_card(reader, staff_id, trust=trust, now=now)
+        cert = authenticate_card(reader, staff_id, trust=trust, now=now)
+    except CardRevoked as exc:
+        # The office withdrew this card, and someone has it and its PIN: said loudly, with
+        # what finds it in the office's CA database (the detail: the serial), never the PIN.
+        log.warning("staff login refused: the card of staff id %r is revoked: %s",
+                    staff_id, exc.detail)
+        raise
     except CardNotTrusted as exc:
         # The card's claims only (its staff id, its issuer), never the PIN or the challenge.
         log.warning("staff login refused: the card claiming staff id %r is not trusted: %s",
                     staff_id, exc.detail)
         raise
-    log.info("staff login: card authenticated (%s CA)", trust.source)
-    return StaffIdentity(staff_id=staff_id, atr=atr)
+    log.info("staff login: card authenticated (%s CA%s)", trust.source,
+             f", not on {trust.crl_source}" if trust.crls else ", no CRL")
+    return StaffIdentity(staff_id=staff_id, atr=atr, serial=cert.serial_number)
 
 
 def authenticate_card(reader: CardReader, staff_id: str, *, trust: StaffTrust,
@@ -149,16 +165,23 @@ def authenticate_card(reader: CardReader, staff_id: str, *, trust: StaffTrust,
 
     :class:`CardNotTrusted` (``detail`` says why) on any failure of the card: a missing or
     malformed certificate, an answer chain that does not end, an untrusted issuer, a CN
-    mismatch, a refused or wrong signature. The reader's device errors pass through.
+    mismatch, a refused or wrong signature. :class:`CardRevoked` (a CardNotTrusted) when
+    the certificate is on a CRL of its CA, and only once the card has signed the challenge
+    with its key: it then names the revoked card itself, not a copy of its certificate.
+    The reader's device errors pass through.
     """
     data, sw1, sw2 = _chained(reader, piv.get_data_apdu(piv.PIV_AUTH_CERT_TAG),
                               "reading the certificate")
     if (sw1, sw2) != piv.SW_OK:
         raise CardNotTrusted(f"no PIV Authentication certificate: GET DATA 5F C1 05 "
                              f"answered {sw1:02X} {sw2:02X}")
+    revoked: CertificateRevoked | None = None
     try:
         cert = x509.load_der_x509_certificate(piv.certificate_from_object(data))
-        trust.verify(cert, now=now)
+        try:
+            trust.verify(cert, now=now)
+        except CertificateRevoked as exc:  # good in every other way: see the signature
+            revoked = exc
         name = common_name(cert.subject)
         public = cert.public_key()
         if not isinstance(public, ec.EllipticCurvePublicKey):  # trust.verify said P-256
@@ -178,6 +201,8 @@ def authenticate_card(reader: CardReader, staff_id: str, *, trust: StaffTrust,
     except Exception:  # InvalidSignature, or an answer that is no signature at all
         raise CardNotTrusted("the card's signature of the challenge does not verify with "
                              "its certificate's key") from None
+    if revoked is not None:
+        raise CardRevoked(str(revoked), serial=revoked.serial)
     return cert
 
 

@@ -1,7 +1,7 @@
 """The staff card proves itself (PKI-AUTH, SP 800-116): ``staff_login`` against the simulated
-reader with good and faulty cards, the trusted CAs (:class:`StaffTrust`), and what the log
-keeps. The same good-card login through pcscd and the virtual card, and the faulty cards
-there: ``tests/contract/test_card.py``."""
+reader with good and faulty cards, the trusted CAs (:class:`StaffTrust`) and their CRLs, and
+what the log keeps. The same good-card login through pcscd and the virtual card, and the
+faulty cards there: ``tests/contract/test_card.py``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from kiosk.hardware.card.base import CardInfo, CardReader
 from kiosk.hardware.card.errors import (
     CardNotTrusted,
     CardRemoved,
+    CardRevoked,
     NotAStaffCard,
     StaffLoginFailed,
     StaffLoginNotSetUp,
@@ -26,7 +27,14 @@ from kiosk.hardware.card.errors import (
 from kiosk.hardware.card.pivcard import PivCard
 from kiosk.hardware.card.sim import SimCardReader
 from kiosk.hardware.card.staff import staff_login
-from kiosk.hardware.card.trust import MAX_CA_FILE, StaffTrust, UntrustedCertificate
+from kiosk.hardware.card.trust import (
+    MAX_CA_FILE,
+    MAX_CRL_FILE,
+    CertificateRevoked,
+    StaffTrust,
+    UntrustedCertificate,
+    serial_hex,
+)
 
 PIN = "246810"
 STAFF = "STAFF-0042"
@@ -289,3 +297,150 @@ def test_the_dev_certificate_object_needs_get_response():
     """The 9A object is longer than one short answer: the chaining is exercised."""
     der = devca.dev_card_certificate(STAFF).public_bytes(serialization.Encoding.DER)
     assert len(piv.build_cert_object(der)) > piv.SHORT_LE
+
+
+# -- revocation: the office's CRL ------------------------------------------------------------
+def crl_pem(*crls: x509.CertificateRevocationList) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in crls)
+
+
+def dev_crl(*staff_ids: str, **kwargs: object) -> x509.CertificateRevocationList:
+    """A CRL of the development CA revoking the development cards of ``staff_ids``."""
+    kwargs.setdefault("last_update", NOW - timedelta(days=1))
+    return devca.issue_crl(devca.dev_ca_key(), devca.dev_ca_certificate(),
+                           [devca.dev_card_certificate(s).serial_number for s in staff_ids],
+                           **kwargs)  # type: ignore[arg-type]
+
+
+def revoking(*staff_ids: str, **kwargs: object) -> StaffTrust:
+    return DEV.with_crls(crl_pem(dev_crl(*staff_ids, **kwargs)), source="staff-crl.pem")
+
+
+@pytest.mark.parametrize("now", [NOW, None], ids=["trusted clock", "untrusted clock"])
+def test_a_revoked_card_is_refused_whatever_the_clock(now):
+    """The emulated card proves itself in every other way (PIN, certificate of the trusted
+    CA, challenge signed): its serial on the CRL refuses it, as its own kind of refusal."""
+    trust = revoking(STAFF, "STAFF-0007")
+    serial = devca.dev_card_certificate(STAFF).serial_number
+    with pytest.raises(CardRevoked) as refused:
+        login(card(), trust=trust, now=now)
+    assert isinstance(refused.value, CardNotTrusted)  # the flow's "could not be checked"
+    assert refused.value.serial == serial
+    assert refused.value.detail == (
+        f"certificate serial {serial_hex(serial)} revoked on "
+        f"{(NOW - timedelta(days=1)):%Y-%m-%d %H:%M:%S} UTC (keyCompromise)")
+    assert refused.value.message("en") == "This card could not be checked. Ask an administrator."
+    # another officer's card of the same CA, not on the CRL, logs in
+    other = PivCard(pin=PIN, staff_id="STAFF-0043")
+    with SimCardReader(pin=PIN, staff_id="STAFF-0043") as reader:
+        reader.card = other
+        assert staff_login(reader, PIN, trust=trust, now=now).staff_id == "STAFF-0043"
+    assert login(card(), trust=DEV, now=now) == STAFF  # the same card, without the CRL
+
+
+def test_a_crl_past_its_next_update_still_revokes():
+    """A kiosk offline for weeks: its CRL is out of date, and what it lists stays refused."""
+    trust = revoking(STAFF, last_update=NOW - timedelta(days=60),
+                     next_update=NOW - timedelta(days=30))
+    assert trust.out_of_date(NOW) == list(trust.crls)
+    with pytest.raises(CardRevoked):
+        login(card(), trust=trust)
+    assert revoking(STAFF).out_of_date(NOW) == []
+
+
+def test_the_reason_and_the_logged_line_name_the_card_never_the_pin(caplog):
+    caplog.set_level(logging.DEBUG)
+    trust = revoking(STAFF, reason=None)
+    with pytest.raises(CardRevoked) as refused:
+        login(card(), trust=trust)
+    assert refused.value.detail.endswith("(no reason given)")
+    serial = serial_hex(devca.dev_card_certificate(STAFF).serial_number)
+    line = next(r.getMessage() for r in caplog.records if "revoked" in r.getMessage())
+    assert "'STAFF-0042' is revoked" in line and serial in line
+    assert PIN not in caplog.text
+
+
+def test_a_revoked_certificate_on_a_card_without_its_key_is_not_trusted_not_revoked():
+    """``CardRevoked`` says the revoked card itself was used (it signed the challenge): a
+    card that only copies the revoked certificate fails as any impostor does."""
+    with pytest.raises(CardNotTrusted) as refused:
+        login(card(auth_fault="signs_with_another_key"), trust=revoking(STAFF))
+    assert type(refused.value) is CardNotTrusted
+    assert "signature of the challenge does not verify" in refused.value.detail
+
+
+def test_verify_says_revoked_only_for_the_ca_whose_crl_lists_it():
+    office_key = devca.derived_key(b"test office CA")
+    office = devca.make_ca_certificate(office_key, "Disdukcapil Poso staff CA")
+    cert = devca.dev_card_certificate(STAFF)
+    office_crl = devca.issue_crl(office_key, office, [cert.serial_number],
+                                 last_update=NOW)  # the same serial, another CA's
+    trust = StaffTrust([devca.dev_ca_certificate(), office]).with_crls(
+        crl_pem(office_crl, dev_crl("STAFF-0001")))
+    assert trust.verify(cert, now=NOW) == devca.dev_ca_certificate()
+    with pytest.raises(CertificateRevoked) as refused:
+        trust.verify(devca.dev_card_certificate("STAFF-0001"), now=None)
+    assert isinstance(refused.value, UntrustedCertificate)
+    assert "revoked on" in str(refused.value) and refused.value.reason == "keyCompromise"
+    assert trust.describe_crls() == (
+        f"CRL of CN=Disdukcapil Poso staff CA: 1 revoked, issued {NOW:%Y-%m-%d}, next update "
+        f"{NOW + timedelta(days=30):%Y-%m-%d}; CRL of CN={devca.CA_NAME}: 1 revoked, issued "
+        f"{NOW - timedelta(days=1):%Y-%m-%d}, next update "
+        f"{NOW + timedelta(days=29):%Y-%m-%d}")
+
+
+def test_a_crl_file_may_be_der():
+    der = dev_crl(STAFF).public_bytes(serialization.Encoding.DER)
+    with pytest.raises(CardRevoked):
+        login(card(), trust=DEV.with_crls(der))
+
+
+def test_a_crl_signed_by_another_ca_makes_the_file_unusable():
+    rogue_key = devca.derived_key(b"a rogue CA that copies the development CA's name")
+    rogue = devca.make_ca_certificate(rogue_key, devca.CA_NAME)  # the same name, another key
+    stranger_key = devca.derived_key(b"a CA this kiosk does not trust")
+    stranger = devca.make_ca_certificate(stranger_key, "Another office")
+    good = dev_crl("STAFF-0001")
+    for signer, ca, problem in [
+        (rogue_key, rogue, "its signature does not verify with that CA's key"),
+        (stranger_key, stranger, "its issuer says 'CN=Another office'"),
+    ]:
+        bad = devca.issue_crl(signer, ca, [1], last_update=NOW)
+        with pytest.raises(ValueError, match="signed by no trusted staff-card CA") as unusable:
+            DEV.with_crls(crl_pem(good, bad))  # one bad CRL spoils the file
+        assert problem in str(unusable.value)
+
+
+def test_a_delta_crl_is_refused():
+    delta = (x509.CertificateRevocationListBuilder()
+             .issuer_name(devca.dev_ca_certificate().subject)
+             .last_update(NOW).next_update(NOW + timedelta(days=1))
+             .add_extension(x509.DeltaCRLIndicator(1), critical=True)
+             .sign(devca.dev_ca_key(), devca.hashes.SHA256()))
+    with pytest.raises(ValueError, match="is a delta CRL"):
+        DEV.with_crls(crl_pem(delta))
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    (b"", "empty"),
+    (b"garbage", "the CRL in it does not parse"),
+    (pem(devca.dev_ca_certificate()), "no PEM CRL"),
+    (b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n", "does not parse"),
+])
+def test_a_crl_file_that_holds_no_crl_is_refused(data, problem):
+    with pytest.raises(ValueError, match=problem):
+        DEV.with_crls(data)
+
+
+def test_crl_from_file(tmp_path):
+    path = tmp_path / "staff-crl.pem"
+    path.write_bytes(crl_pem(dev_crl(STAFF)))
+    trust = DEV.with_crl_file(path)
+    assert trust.crl_source == str(path) and len(trust.crls) == 1
+    assert trust.cas == DEV.cas and trust.development  # the CAs are the same
+    assert DEV.crls == () and DEV.describe_crls() == "no CRL: no card is refused as revoked"
+    with pytest.raises(OSError):
+        DEV.with_crl_file(tmp_path / "missing.pem")
+    path.write_bytes(b"x" * (MAX_CRL_FILE + 1))
+    with pytest.raises(ValueError, match="larger than"):
+        DEV.with_crl_file(path)

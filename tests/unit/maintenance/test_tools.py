@@ -166,6 +166,63 @@ def test_card_check_says_why_a_card_is_refused(tmp_path: Path, capsys, monkeypat
     assert said in capsys.readouterr().err
 
 
+def _dev_crl(path: Path, *staff_ids: str) -> None:
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives import serialization
+
+    from kiosk.hardware.card import devca
+
+    crl = devca.issue_crl(devca.dev_ca_key(), devca.dev_ca_certificate(),
+                          [devca.dev_card_certificate(s).serial_number for s in staff_ids],
+                          last_update=datetime.now(UTC))
+    path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+
+
+def test_card_check_refuses_a_revoked_card_and_says_so(tmp_path: Path, capsys):
+    from kiosk.hardware.card import devca
+    from kiosk.hardware.card.trust import serial_hex
+    from kiosk.maintenance.card import check_command
+
+    _dev_crl(tmp_path / "crl.pem", "STAFF-0042")
+    config = load_config(write_config(tmp_path, CARD + '[staff]\ncrl = "crl.pem"\n'))
+    assert check_command(config, pin="246810") == 1
+    out, err = capsys.readouterr()
+    assert "revocation list: CRL of CN=e-KTP kiosk development staff CA" in out
+    serial = serial_hex(devca.dev_card_certificate("STAFF-0042").serial_number)
+    assert f"revocation: REVOKED, certificate serial {serial} revoked on" in out
+    assert "(keyCompromise)" in out
+    assert "card check: refused: " in err and "the office revoked this card" in err
+    assert "246810" not in out + err
+
+
+def test_card_check_says_a_card_is_not_on_the_crl_or_that_there_is_none(tmp_path: Path,
+                                                                         capsys):
+    from kiosk.hardware.card import devca
+    from kiosk.hardware.card.trust import serial_hex
+    from kiosk.maintenance.card import check_command
+
+    serial = serial_hex(devca.dev_card_certificate("STAFF-0042").serial_number)
+    _dev_crl(tmp_path / "crl.pem", "STAFF-0001")
+    config = load_config(write_config(tmp_path, CARD + '[staff]\ncrl = "crl.pem"\n'))
+    assert check_command(config, pin="246810") == 0
+    out = capsys.readouterr().out
+    assert f"revocation: certificate serial {serial} is not on {tmp_path / 'crl.pem'}" in out
+    assert check_command(load_config(write_config(tmp_path, CARD)), pin="246810") == 0
+    out = capsys.readouterr().out
+    assert "revocation list: none ([staff] crl is not set)" in out
+    assert f"revocation: not checked (no CRL); certificate serial {serial}" in out
+
+
+def test_card_check_with_an_unusable_crl_refuses_every_card(tmp_path: Path, capsys):
+    from kiosk.maintenance.card import check_command
+
+    (tmp_path / "crl.pem").write_bytes(b"not a CRL")
+    config = load_config(write_config(tmp_path, CARD + '[staff]\ncrl = "crl.pem"\n'))
+    assert check_command(config, pin="246810") == 2
+    assert "[staff] crl is unusable" in capsys.readouterr().err
+
+
 def test_card_chuid_is_the_object_a_card_tool_writes(tmp_path: Path, capsys):
     from kiosk.hardware.card import piv
     from kiosk.maintenance.card import chuid_command

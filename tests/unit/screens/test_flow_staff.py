@@ -431,6 +431,31 @@ def test_a_card_the_office_did_not_issue_is_refused_and_audited(kit: StaffKit) -
     assert [e.details for e in events] == [{"why": "CardNotTrusted"}]
 
 
+def test_a_revoked_card_is_refused_and_audited_as_revoked(kit: StaffKit) -> None:
+    """The office revoked the officer's card ([staff] crl): the genuine card with its PIN
+    is refused like any card not trusted, and the audit tells the two apart."""
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives import serialization
+
+    from kiosk.hardware.card import devca
+    from kiosk.hardware.card.trust import StaffTrust
+
+    crl = devca.issue_crl(devca.dev_ca_key(), devca.dev_ca_certificate(),
+                          [devca.dev_card_certificate(STAFF).serial_number],
+                          last_update=datetime.now(UTC))
+    kit.runtime.__dict__["staff_trust"] = StaffTrust.development().with_crls(
+        crl.public_bytes(serialization.Encoding.PEM))
+    kit.insert()
+    kit.type_pin()
+    assert not kit.flow.staff_id and kit.flow.pin_entry
+    assert kit.flow.pin_message.text("en") == (
+        "This card could not be checked. Ask an administrator.")
+    events = kit.runtime.journal.audit_events(event="staff_login_refused")
+    assert [e.details for e in events] == [{"why": "CardRevoked"}]
+    assert kit.reader.pin_retries_left == 3  # the right PIN: no try lost
+
+
 def test_the_reasons_close_when_the_finger_is_scanned_after_all(tmp_path: Path) -> None:
     """The officer opened the reasons, then the finger scanned: a reason chosen now would
     be recorded for the next finger."""
