@@ -86,11 +86,16 @@ class PrivacyTimers:
                 now - self._last_touch >= self.settings.idle_timeout_s):
             self._close_pin()  # a PIN pad nobody types on: closed, its digits dropped
             self.view.update()
-        if self.screen == "staff" and self.staff_id and not self.busy and (
-                now - self._last_touch >= self.settings.idle_timeout_s
-                + self.settings.idle_warning_s or now - self._login_at >= STAFF_LOGIN_S):
-            self._logout()  # the officer walked away logged in, or the login is old
-            return
+        if self.screen == "staff" and self.staff_id and not self.busy:
+            idle = now - self._last_touch >= (self.settings.idle_timeout_s
+                                              + self.settings.idle_warning_s)
+            if idle or now - self._login_at >= STAFF_LOGIN_S:
+                self._logout()  # the officer walked away logged in, or the login is old
+                if not idle and self.card_present:
+                    # The officer is there, the card in: the PIN again, at once (the pad
+                    # closes by itself if nobody types).
+                    self.open_pin()
+                return
         if self.screen not in SESSION_SCREENS or self.busy:
             return
         idle = now - self._last_touch

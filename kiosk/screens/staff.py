@@ -66,6 +66,8 @@ class StaffRow(BoxLayout):
     saved = StringProperty("")
     asked = BooleanProperty(False)
     language = StringProperty(LANGUAGES[0])
+    #: No enrollment may begin now: Continue is off, Delete still works.
+    closed = BooleanProperty(False)
 
 
 class StaffScreen(KioskScreen):
@@ -101,7 +103,7 @@ class StaffScreen(KioskScreen):
         rows = tuple((r.record_id, begun_text(r.created_at, r.clock_trusted, language),
                       saved_text(r.steps, language)) for r in flow.resumable)
         self.empty = not rows
-        shown = (rows, flow.discard_asked, language)
+        shown = (rows, flow.discard_asked, language, bool(self.closed))
         if shown == self._shown:
             return
         self._shown = shown
@@ -112,7 +114,7 @@ class StaffScreen(KioskScreen):
             # were, beside the buttons, the Delete just tapped among them.
             box.add_widget(StaffRow(record_id=record_id, begun=begun, saved=saved,
                                     asked=record_id == flow.discard_asked,
-                                    language=language))
+                                    language=language, closed=bool(self.closed)))
 
     def wipe(self) -> None:
         self._shown = ()

@@ -334,6 +334,7 @@ def test_the_officers_home_logs_out_when_left(kit: StaffKit) -> None:
     kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
     kit.flow.tick()
     assert kit.flow.screen == "welcome" and not kit.flow.staff_id
+    assert not kit.flow.pin_entry  # nobody there: no PIN pad for the next citizen
 
 
 def test_a_new_enrollment_is_refused_at_the_home_when_the_kiosk_stops_taking_them(
@@ -637,6 +638,9 @@ def test_an_officers_login_lasts_at_most_half_an_hour(kit: StaffKit) -> None:
         kit.flow.touch()
         kit.flow.tick()
     assert kit.flow.screen == "welcome" and not kit.flow.staff_id
+    assert kit.flow.pin_entry  # the card still in, the officer there: the PIN again
+    kit.type_pin()
+    assert kit.flow.staff_id == STAFF and kit.flow.screen == "staff"
 
 
 # -- from the field officer's review ------------------------------------------------------

@@ -117,3 +117,25 @@ def test_a_continued_enrollment_reviews_what_was_saved_before_as_saved_not_blank
     assert review.details == [("Saved earlier: not shown here.", "")]
     review.wipe()
     assert review.portrait_kept == "" and review.signature is None
+
+
+def test_on_a_low_battery_an_unfinished_enrollment_can_be_deleted_not_continued(
+        kit: StaffKit) -> None:
+    """(The rows' Continue is off and Delete on while closed: staff.kv.)"""
+    s = kit.flow.settings
+    kit.login()
+    kit.tap("staff_start", "en")
+    kit.tap("consent", True)
+    rid = kit.flow.session.record_id
+    kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
+    kit.flow.tick()
+    kit.remove()
+    kit.login()
+    kit.flow.set_acceptance(False, "battery 18 % < power.min_battery_percent 30", True,
+                            "battery_low")
+    assert [r.record_id for r in kit.flow.resumable] == [rid]
+    kit.tap("staff_resume", rid)
+    assert kit.flow.screen == "staff" and kit.flow.session is None  # none goes on now
+    kit.tap("ask_discard", rid)
+    kit.tap("answer_discard", True)
+    assert rid not in {r.id for r in kit.runtime.journal.records()}
