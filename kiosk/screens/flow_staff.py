@@ -456,8 +456,7 @@ class StaffSteps:
 
 USB_WORKING = N_("Working with the USB stick. Do not remove it.")
 USB_NO_STICK = N_("No USB stick found. Insert the stick, wait a few seconds and try again.")
-USB_READ_ONLY = N_("The stick cannot be written: it is write-protected or damaged. Use "
-                   "another stick.")
+USB_READ_ONLY = N_("The stick cannot be written: it is write-protected or damaged.")
 USB_NOT_WRITABLE = N_("The kiosk may not write to this stick. Ask a maintainer.")
 USB_FAILED = N_("The stick failed. Nothing was lost: the records stay on the kiosk. Try "
                 "another stick.")
@@ -472,6 +471,7 @@ USB_LEFT = N_("Records still waiting on the kiosk: {count}. Use another stick.")
 USB_UNREADABLE = N_("Records that could not be read: {count}. A maintainer must check "
                     "the journal.")
 USB_DONE = N_("You may remove the stick. Take it to the office.")
+USB_REMOVE = N_("You may remove the stick.")
 
 
 def usb_summary(report: Any) -> list[Msg]:
@@ -482,7 +482,8 @@ def usb_summary(report: Any) -> list[Msg]:
                "not_writable": USB_NOT_WRITABLE}
     if report.problem:
         log.info("stick: %s", report.why)
-        return [Msg.of(problem.get(report.problem, USB_FAILED))]
+        if not report.stick_read:  # nothing was done
+            return [Msg.of(problem.get(report.problem, USB_FAILED))]
     lines: list[Msg] = []
     imported, exported = report.imported, report.exported
     log.info("stick: %d acknowledged, %d already, %d problems; %d exported of %d waiting, "
@@ -494,8 +495,16 @@ def usb_summary(report: Any) -> list[Msg]:
         lines.append(Msg.of(USB_ACKNOWLEDGED, "ok", count=len(imported.acknowledged)))
     if imported.problems:
         lines.append(Msg.of(USB_RECEIPT_PROBLEMS, count=len(imported.problems)))
-    if getattr(report, "receipts_unread", 0):
+    if report.receipts_unread:
         lines.append(Msg.of(USB_RECEIPTS_UNREAD))
+    if report.problem:  # read, not written: a read-only stick, one the kiosk may not write
+        lines.append(Msg.of(problem.get(report.problem, USB_FAILED)))
+        if report.problem == "read_only" and report.left:
+            lines.append(Msg.of(USB_LEFT, count=report.left))
+        elif not report.waiting:
+            lines.append(Msg.of(USB_NOTHING, "info"))
+        lines.append(Msg.of(USB_REMOVE, "info"))
+        return lines
     if exported.exported:
         lines.append(Msg.of(USB_COPIED, "ok", count=len(exported.exported)))
     elif not report.waiting:

@@ -366,11 +366,15 @@ def target_refusal(target: Path, data_dir: Path | None, *, local: bool) -> tuple
 
 @dataclass
 class StickReport:
-    """What :func:`sync_stick` did: ``problem`` (a :func:`stick_problem` kind) and ``why``
-    when the stick could not be used; else the receipts read and the records written."""
+    """What :func:`sync_stick` did: the receipts read and the records written. ``problem``
+    (a :func:`stick_problem` kind) and ``why`` when the stick could not be used: with
+    ``stick_read`` false nothing was done (no stick, or one that cannot be listed); with it
+    true the receipts were read but nothing written (a read-only stick, one the kiosk may
+    not write)."""
 
     problem: str = ""
     why: str = ""
+    stick_read: bool = False  # the stick was listed: its receipts read, the records counted
     imported: ImportReport = field(default_factory=ImportReport)
     exported: ExportReport = field(default_factory=ExportReport)
     waiting: int = 0  # records that were to go on the stick
@@ -400,18 +404,21 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
     """The officer's one button for a stick (the touchscreen, on a worker): first the
     central office's receipts on it acknowledge their records (when the intake key is
     configured), then every sealed record not yet exported is written to it, as ``kiosk
-    queue import`` then ``kiosk queue export`` would. Raises nothing for a stick that is
-    missing or fails: the report says so."""
+    queue import`` then ``kiosk queue export`` would. A stick that can be read but not
+    written (its write-protect switch) still gives its receipts; the report then says why
+    nothing was written. Raises nothing for a stick that is missing or fails: the report
+    says so."""
     report = StickReport()
     problem = stick_problem(target, data_dir, local=False)
-    if problem is not None:
+    if problem is not None and problem[0] == NO_STICK:
         report.problem, _status, report.why = problem
         return report
     try:
         files = find_files([target], RECEIPTS_SUFFIX)
-    except OSError as exc:  # pulled out meanwhile
-        report.problem, report.why = NO_STICK, str(exc)
+    except OSError as exc:  # pulled out meanwhile, or not even readable
+        report.problem, report.why = problem[0] if problem else NO_STICK, str(exc)
         return report
+    report.stick_read = True
     if intake_key is not None:
         report.imported = read_receipts(journal, kiosk_id, intake_key, files)
     elif files:
@@ -419,6 +426,10 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
         log.warning("stick: %d receipts files not read: upload.intake_key is not set",
                     len(files))
     report.waiting = len(exportable(journal, again=False))
+    if problem is not None:  # read-only, or not the kiosk's to write: nothing goes on it
+        report.problem, _status, report.why = problem
+        report.left = report.waiting
+        return report
     if report.waiting:
         report.exported = export_records(journal, kiosk_id, target)
     report.left = len(exportable(journal, again=False))

@@ -6,6 +6,7 @@ them; the round trip through the intake is in ``test_usb_roundtrip.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -14,6 +15,7 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,28 @@ def sign_receipts(site: Site, bundle: Path) -> Path:
 
 def visible(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
+
+
+@contextlib.contextmanager
+def tmpfs_stick(where: Path, kib: int) -> Iterator[Path]:
+    """A real stick's stand-in: a ``kib`` KiB tmpfs mounted at ``where`` (its own file
+    system, so it fills up and can be remounted read-only); skips when not root."""
+    where.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs as the stick takes root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k,mode=0755", "tmpfs",
+                              str(where)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def remount(stick: Path, mode: str) -> None:
+    """``ro``: the stick's write-protect switch; ``rw``: switched back."""
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(stick)], check=True)
 
 
 def test_export_writes_a_whole_bundle_and_marks_its_records(site: Site, ids: list[str],
@@ -403,3 +427,35 @@ def test_a_mount_point_that_cannot_be_read_is_no_stick(tmp_path: Path,
     monkeypatch.setattr(usb.os, "statvfs", gone)
     kind, status, why = usb.stick_problem(stick, None, local=False)
     assert kind == usb.NO_STICK and status == 1 and "No such device" in why
+
+
+def test_a_write_protected_stick_still_gives_the_offices_receipts(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """The stick comes back from the office with its receipts and the write-protect switch
+    on: the receipts acknowledge their records (as ``kiosk queue import`` would on it); the
+    report then says the stick could not be written, and the officer reads both."""
+    from kiosk.receipts import load_intake_public_key
+    from kiosk.screens.flow_staff import usb_summary
+
+    config = load_config(site.config)
+    intake_key = load_intake_public_key(site.intake_dir / "keys" / "intake.pub")
+    with tmpfs_stick(tmp_path / "stick", 4096) as stick:
+        with _open(site) as journal:
+            report = usb.sync_stick(journal, KIOSK_ID, intake_key, stick,
+                                    data_dir=config.data_dir)
+        assert report.problem == "" and report.exported.exported == ids
+        (bundle,) = report.exported.bundles
+        sign_receipts(site, bundle)
+        remount(stick, "ro")
+        with _open(site) as journal:
+            report = usb.sync_stick(journal, KIOSK_ID, intake_key, stick,
+                                    data_dir=config.data_dir)
+        assert report.problem == usb.READ_ONLY and "read-only" in report.why
+        assert report.imported.acknowledged == ids and report.stick_read
+        assert set(states(site).values()) == {"acknowledged"}
+        assert [line.text("en") for line in usb_summary(report)] == [
+            "Records confirmed by the office: 4.",
+            "The stick cannot be written: it is write-protected or damaged.",
+            "No records are waiting for the stick.",
+            "You may remove the stick."]
+        assert visible(stick) == sorted([bundle.name, bundle.with_suffix(".receipts").name])
