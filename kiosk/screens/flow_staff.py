@@ -466,6 +466,7 @@ USB_RECEIPT_PROBLEMS = N_("Problems with the office's files on the stick: {count
 USB_RECEIPTS_UNREAD = N_("The office's confirmations on the stick were not read: the kiosk "
                          "lacks the office's key. Ask a maintainer.")
 USB_COPIED = N_("Records copied to the stick: {count}.")
+USB_FULL = N_("The stick is full: no record could be copied.")
 USB_NOTHING = N_("No records are waiting for the stick.")
 USB_LEFT = N_("Records still waiting on the kiosk: {count}. Use another stick.")
 USB_UNREADABLE = N_("Records that could not be read: {count}. A maintainer must check "
@@ -505,18 +506,21 @@ def usb_summary(report: Any) -> list[Msg]:
             lines.append(Msg.of(USB_NOTHING, "info"))
         lines.append(Msg.of(USB_REMOVE, "info"))
         return lines
-    if exported.exported:
-        lines.append(Msg.of(USB_COPIED, "ok", count=len(exported.exported)))
+    copied = len(exported.exported)
+    if copied:
+        lines.append(Msg.of(USB_COPIED, "ok", count=copied))
+    elif exported.did_not_fit and not exported.error:
+        lines.append(Msg.of(USB_FULL))
     elif not report.waiting:
         lines.append(Msg.of(USB_NOTHING, "info"))
     if exported.error:
         lines.append(Msg.of(USB_FAILED))
-    if exported.unreadable:
+    if exported.unreadable:  # another stick would not help them
         lines.append(Msg.of(USB_UNREADABLE, count=len(exported.unreadable)))
     if report.left and not exported.error:
         lines.append(Msg.of(USB_LEFT, count=report.left))
-    if not exported.error:
-        lines.append(Msg.of(USB_DONE, "info"))
+    if not exported.error:  # the office is told only of a stick that carries new records
+        lines.append(Msg.of(USB_DONE if copied else USB_REMOVE, "info"))
     return lines
 
 

@@ -378,7 +378,9 @@ class StickReport:
     imported: ImportReport = field(default_factory=ImportReport)
     exported: ExportReport = field(default_factory=ExportReport)
     waiting: int = 0  # records that were to go on the stick
-    left: int = 0  # records still waiting for a stick afterwards (not fitted, unreadable)
+    #: Records still waiting afterwards that another stick would take (they did not fit,
+    #: or the stick failed); not those that could not be read (``exported.unreadable``).
+    left: int = 0
     #: Receipts files found but not read: no intake key to check them with.
     receipts_unread: int = 0
 
@@ -432,7 +434,8 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
         return report
     if report.waiting:
         report.exported = export_records(journal, kiosk_id, target)
-    report.left = len(exportable(journal, again=False))
+    unreadable = {record_id for record_id, _why in report.exported.unreadable}
+    report.left = sum(1 for r in exportable(journal, again=False) if r.id not in unreadable)
     return report
 
 

@@ -459,3 +459,49 @@ def test_a_write_protected_stick_still_gives_the_offices_receipts(
             "No records are waiting for the stick.",
             "You may remove the stick."]
         assert visible(stick) == sorted([bundle.name, bundle.with_suffix(".receipts").name])
+
+
+def test_a_record_that_cannot_be_read_is_not_sent_to_another_stick(
+        site: Site, ids: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record the journal cannot give (damaged) is counted once, for the maintainer: not
+    among the records "still waiting" that another stick would take."""
+    from kiosk.errors import JournalError
+    from kiosk.screens.flow_staff import usb_summary
+
+    real = usb.packet_of
+
+    def damaged(journal: Journal, info: usb.RecordInfo) -> bytes:
+        if info.id == ids[1]:
+            raise JournalError("a page of the journal does not read")
+        return real(journal, info)
+
+    monkeypatch.setattr(usb, "packet_of", damaged)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with _open(site) as journal:
+        report = usb.sync_stick(journal, KIOSK_ID, None, stick, data_dir=None)
+    assert [i for i, _why in report.exported.unreadable] == [ids[1]]
+    assert report.waiting == 4 and report.left == 0
+    assert [line.text("en") for line in usb_summary(report)] == [
+        "Records copied to the stick: 3.",
+        "Records that could not be read: 1. A maintainer must check the journal.",
+        "You may remove the stick. Take it to the office."]
+
+
+def test_a_stick_too_full_for_any_record_is_not_sent_to_the_office(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """A real file system too small for even one record: nothing is copied, the officer
+    reads that the stick is full and may be removed, not that it goes to the office."""
+    from kiosk.screens.flow_staff import usb_summary
+
+    smallest = min(len(p) for p in packets(site).values())
+    with tmpfs_stick(tmp_path / "stick", (usb.STICK_MARGIN_BYTES + smallest // 2) // 1024) as stick:
+        with _open(site) as journal:
+            report = usb.sync_stick(journal, KIOSK_ID, None, stick, data_dir=None)
+        assert report.exported.did_not_fit == ids and report.left == 4
+        assert visible(stick) == []
+    assert set(states(site).values()) == {"sealed"}
+    assert [line.text("en") for line in usb_summary(report)] == [
+        "The stick is full: no record could be copied.",
+        "Records still waiting on the kiosk: 4. Use another stick.",
+        "You may remove the stick."]
