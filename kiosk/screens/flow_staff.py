@@ -465,6 +465,7 @@ USB_RECEIPT_PROBLEMS = N_("Problems with the office's files on the stick: {count
                           "maintainer can see them with kiosk queue import.")
 USB_RECEIPTS_UNREAD = N_("The office's confirmations on the stick were not read: the kiosk "
                          "lacks the office's key. Ask a maintainer.")
+USB_REMOVED = N_("Old records the office confirmed were removed from the stick: {count}.")
 USB_COPIED = N_("Records copied to the stick: {count}.")
 USB_FULL = N_("The stick is full: no record could be copied.")
 USB_NOTHING = N_("No records are waiting for the stick.")
@@ -487,10 +488,14 @@ def usb_summary(report: Any) -> list[Msg]:
             return [Msg.of(problem.get(report.problem, USB_FAILED))]
     lines: list[Msg] = []
     imported, exported = report.imported, report.exported
-    log.info("stick: %d acknowledged, %d already, %d problems; %d exported of %d waiting, "
-             "%d left", len(imported.acknowledged), imported.already,
-             len(imported.problems), len(exported.exported), report.waiting, report.left)
-    for line in imported.problems + ([exported.error] if exported.error else []):
+    cleanup = report.cleanup
+    log.info("stick: %d acknowledged, %d already, %d problems; %d bundles of confirmed "
+             "records removed (%d bytes); %d exported of %d waiting, %d left",
+             len(imported.acknowledged), imported.already, len(imported.problems),
+             len(cleanup.removed), cleanup.freed, len(exported.exported), report.waiting,
+             report.left)
+    for line in imported.problems + cleanup.problems + (
+            [exported.error] if exported.error else []):
         log.warning("stick: %s", line)
     if imported.acknowledged:
         lines.append(Msg.of(USB_ACKNOWLEDGED, "ok", count=len(imported.acknowledged)))
@@ -498,6 +503,8 @@ def usb_summary(report: Any) -> list[Msg]:
         lines.append(Msg.of(USB_RECEIPT_PROBLEMS, count=len(imported.problems)))
     if report.receipts_unread:
         lines.append(Msg.of(USB_RECEIPTS_UNREAD))
+    if cleanup.removed:  # why a stick that was full has room again
+        lines.append(Msg.of(USB_REMOVED, "info", count=cleanup.records))
     if report.problem:  # read, not written: a read-only stick, one the kiosk may not write
         lines.append(Msg.of(problem.get(report.problem, USB_FAILED)))
         if report.problem == "read_only" and report.left:

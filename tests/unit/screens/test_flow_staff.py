@@ -415,9 +415,11 @@ def test_the_stick_button_copies_the_waiting_records(
 
 
 def _stick(*, confirmed: int = 0, waiting: int = 0, copied: int = 0, full: int = 0,
-           unreadable: int = 0, error: str = "", problem: str = "") -> object:
-    """A StickReport as sync_stick makes it: ``full`` records did not fit."""
-    from kiosk.upload.usb import ExportReport, ImportReport, StickReport
+           unreadable: int = 0, error: str = "", problem: str = "",
+           removed: int = 0) -> object:
+    """A StickReport as sync_stick makes it: ``full`` records did not fit; ``removed``
+    confirmed records' bundle left the stick."""
+    from kiosk.upload.usb import CleanupReport, ExportReport, ImportReport, StickReport
 
     ids = [f"test-01-{n:07d}-abcdef" for n in range(waiting)]
     exported = ExportReport(exported=ids[:copied], error=error,
@@ -427,7 +429,9 @@ def _stick(*, confirmed: int = 0, waiting: int = 0, copied: int = 0, full: int =
         waiting - copied - unreadable if error else full)
     return StickReport(problem=problem, why="why", stick_read=problem != "no_stick",
                        imported=ImportReport(acknowledged=["x"] * confirmed),
-                       exported=exported, waiting=waiting, left=left)
+                       exported=exported, waiting=waiting, left=left,
+                       cleanup=CleanupReport(removed=["b.ektp"] * bool(removed),
+                                             records=removed, freed=removed * 400_000))
 
 
 TAKE = "You may remove the stick. Take it to the office."
@@ -452,6 +456,10 @@ def unreadable(count: int) -> str:
     (_stick(waiting=3, copied=3), ["Records copied to the stick: 3.", TAKE]),
     (_stick(confirmed=4, waiting=3, copied=3),
      [CONFIRMED, "Records copied to the stick: 3.", TAKE]),
+    # the office's confirmed records leave the stick, and make room
+    (_stick(confirmed=4, removed=4, waiting=3, copied=3),
+     [CONFIRMED, "Old records the office confirmed were removed from the stick: 4.",
+      "Records copied to the stick: 3.", TAKE]),
     (_stick(waiting=5, copied=2, full=3),
      ["Records copied to the stick: 2.", left(3), TAKE]),
     # nothing fits: not sent to the office with nothing new
