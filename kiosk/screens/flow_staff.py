@@ -456,8 +456,7 @@ class StaffSteps:
 
 USB_WORKING = N_("Working with the USB stick. Do not remove it.")
 USB_NO_STICK = N_("No USB stick found. Insert the stick, wait a few seconds and try again.")
-USB_READ_ONLY = N_("The stick cannot be written: it is write-protected or damaged. Use "
-                   "another stick.")
+USB_READ_ONLY = N_("The stick cannot be written: it is write-protected or damaged.")
 USB_NOT_WRITABLE = N_("The kiosk may not write to this stick. Ask a maintainer.")
 USB_FAILED = N_("The stick failed. Nothing was lost: the records stay on the kiosk. Try "
                 "another stick.")
@@ -466,12 +465,15 @@ USB_RECEIPT_PROBLEMS = N_("Problems with the office's files on the stick: {count
                           "maintainer can see them with kiosk queue import.")
 USB_RECEIPTS_UNREAD = N_("The office's confirmations on the stick were not read: the kiosk "
                          "lacks the office's key. Ask a maintainer.")
+USB_REMOVED = N_("Old records the office confirmed were removed from the stick: {count}.")
 USB_COPIED = N_("Records copied to the stick: {count}.")
+USB_FULL = N_("The stick is full: no record could be copied.")
 USB_NOTHING = N_("No records are waiting for the stick.")
 USB_LEFT = N_("Records still waiting on the kiosk: {count}. Use another stick.")
 USB_UNREADABLE = N_("Records that could not be read: {count}. A maintainer must check "
                     "the journal.")
 USB_DONE = N_("You may remove the stick. Take it to the office.")
+USB_REMOVE = N_("You may remove the stick.")
 
 
 def usb_summary(report: Any) -> list[Msg]:
@@ -482,32 +484,50 @@ def usb_summary(report: Any) -> list[Msg]:
                "not_writable": USB_NOT_WRITABLE}
     if report.problem:
         log.info("stick: %s", report.why)
-        return [Msg.of(problem.get(report.problem, USB_FAILED))]
+        if not report.stick_read:  # nothing was done
+            return [Msg.of(problem.get(report.problem, USB_FAILED))]
     lines: list[Msg] = []
     imported, exported = report.imported, report.exported
-    log.info("stick: %d acknowledged, %d already, %d problems; %d exported of %d waiting, "
-             "%d left", len(imported.acknowledged), imported.already,
-             len(imported.problems), len(exported.exported), report.waiting, report.left)
-    for line in imported.problems + ([exported.error] if exported.error else []):
+    cleanup = report.cleanup
+    log.info("stick: %d acknowledged, %d already, %d problems; %d bundles of confirmed "
+             "records removed (%d bytes); %d exported of %d waiting, %d left",
+             len(imported.acknowledged), imported.already, len(imported.problems),
+             len(cleanup.removed), cleanup.freed, len(exported.exported), report.waiting,
+             report.left)
+    for line in imported.problems + cleanup.problems + (
+            [exported.error] if exported.error else []):
         log.warning("stick: %s", line)
     if imported.acknowledged:
         lines.append(Msg.of(USB_ACKNOWLEDGED, "ok", count=len(imported.acknowledged)))
     if imported.problems:
         lines.append(Msg.of(USB_RECEIPT_PROBLEMS, count=len(imported.problems)))
-    if getattr(report, "receipts_unread", 0):
+    if report.receipts_unread:
         lines.append(Msg.of(USB_RECEIPTS_UNREAD))
-    if exported.exported:
-        lines.append(Msg.of(USB_COPIED, "ok", count=len(exported.exported)))
+    if cleanup.removed:  # why a stick that was full has room again
+        lines.append(Msg.of(USB_REMOVED, "info", count=cleanup.records))
+    if report.problem:  # read, not written: a read-only stick, one the kiosk may not write
+        lines.append(Msg.of(problem.get(report.problem, USB_FAILED)))
+        if report.problem == "read_only" and report.left:
+            lines.append(Msg.of(USB_LEFT, count=report.left))
+        elif not report.waiting:
+            lines.append(Msg.of(USB_NOTHING, "info"))
+        lines.append(Msg.of(USB_REMOVE, "info"))
+        return lines
+    copied = len(exported.exported)
+    if copied:
+        lines.append(Msg.of(USB_COPIED, "ok", count=copied))
+    elif exported.did_not_fit and not exported.error:
+        lines.append(Msg.of(USB_FULL))
     elif not report.waiting:
         lines.append(Msg.of(USB_NOTHING, "info"))
     if exported.error:
         lines.append(Msg.of(USB_FAILED))
-    if exported.unreadable:
+    if exported.unreadable:  # another stick would not help them
         lines.append(Msg.of(USB_UNREADABLE, count=len(exported.unreadable)))
     if report.left and not exported.error:
         lines.append(Msg.of(USB_LEFT, count=report.left))
-    if not exported.error:
-        lines.append(Msg.of(USB_DONE, "info"))
+    if not exported.error:  # the office is told only of a stick that carries new records
+        lines.append(Msg.of(USB_DONE if copied else USB_REMOVE, "info"))
     return lines
 
 

@@ -27,6 +27,13 @@ packet rebuilt from this kiosk's journal, exactly as an upload's receipt is
 (:func:`kiosk.receipts.verify_receipt`). The intake's refusals in the same file are not
 signed: they are shown, and change nothing.
 
+Once every record of one of this kiosk's bundles on the stick is acknowledged (its
+receipt verified, whichever way it came), the bundle is of no further use: the stick
+button and ``kiosk queue import`` remove it (:func:`remove_confirmed_bundles`), so a small
+stick does not fill up with what the office already holds. Only a file named as this
+kiosk names its bundles, that reads as a bundle of this kiosk listing records of its
+journal under that name's span, is removed; the receipts files stay.
+
 The uploader does not send ``exported`` records: the stick carries them. If a stick is
 lost, ``kiosk queue export --again`` writes them once more.
 """
@@ -34,11 +41,14 @@ lost, ``kiosk queue export --again`` writes them once more.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
+import re
 import secrets
 import shutil
+import stat
 import sys
 import tarfile
 from dataclasses import dataclass, field
@@ -47,6 +57,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kiosk.bundle import (
+    BUNDLE_SUFFIX,
     MAX_BUNDLE_BYTES,
     MAX_BUNDLE_RECORDS,
     MAX_PACKET_BYTES,
@@ -63,7 +74,7 @@ from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 from kiosk.core.ids import is_record_id
 from kiosk.core.intake_api import RefusalCode
 from kiosk.errors import IllegalStateChange, JournalError, SealingError, UnknownRecord
-from kiosk.fsutil import commit_file, process_alive
+from kiosk.fsutil import commit_file, fsync_dir, process_alive
 from kiosk.journal import Journal, RecordInfo
 from kiosk.journal.states import EXPORTABLE_STATES
 from kiosk.receipts import verify_receipt
@@ -71,8 +82,9 @@ from kiosk.sealing import build_packet
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExportReport", "ImportReport", "StickReport", "export_records", "import_receipts",
-           "read_receipts", "stick_problem", "sync_configured_stick", "sync_stick"]
+__all__ = ["CleanupReport", "ExportReport", "ImportReport", "StickReport", "export_records",
+           "import_receipts", "read_receipts", "remove_confirmed_bundles", "stick_problem",
+           "sync_configured_stick", "sync_stick"]
 
 #: Left free on the stick: the file system's own needs, and room for the receipts files.
 STICK_MARGIN_BYTES = 256 * 1024
@@ -108,6 +120,24 @@ class ImportReport:
     problems: list[str] = field(default_factory=list)
     others: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # record ids the intake refused
+
+
+@dataclass
+class CleanupReport:
+    """What :func:`remove_confirmed_bundles` did."""
+
+    removed: list[str] = field(default_factory=list)  # the bundles' names
+    records: int = 0  # the records they held, every one acknowledged
+    freed: int = 0  # their bytes
+    #: For the log: a bundle of this kiosk that does not read, one that could not be removed.
+    problems: list[str] = field(default_factory=list)
+
+
+#: The states of a record the office has confirmed: its receipt verified and stored.
+CONFIRMED_STATES = ("acknowledged", "purged")
+#: How :class:`_Bundle` names a bundle after the kiosk id (kiosk.bundle.bundle_name, and
+#: ``-<n>`` when that span is on the stick already).
+_BUNDLE_NAME = r"-(\d{7,})-to-(\d{7,})(?:-[2-9]|-[1-9]\d+)?" + re.escape(BUNDLE_SUFFIX)
 
 
 def _now() -> str:
@@ -312,6 +342,81 @@ def _close(bundle: _Bundle, journal: Journal | None, report: ExportReport,
     return size
 
 
+def confirmed_bundles(journal: Journal, kiosk_id: str, target: Path,
+                      problems: list[str]) -> list[tuple[Path, int, int]]:
+    """(path, bytes, records) of each bundle in ``target`` that this kiosk wrote and whose
+    records the office has all confirmed (:data:`CONFIRMED_STATES` in ``journal``). A file
+    is taken for one only when it is named as the kiosk names its bundles, is a regular
+    file that reads as a bundle of ``kiosk_id`` (:class:`~kiosk.bundle.BundleReader`), and
+    lists records of ``journal`` whose first and last sequence numbers are the name's;
+    anything else is left alone (a bundle of the kiosk that does not read is named in
+    ``problems``). Raises OSError when ``target`` cannot be listed."""
+    pattern = re.compile(re.escape(kiosk_id) + _BUNDLE_NAME)
+    found: list[tuple[Path, int, int]] = []
+    for path in sorted(target.iterdir()):
+        match = pattern.fullmatch(path.name)
+        if match is None:
+            continue
+        try:
+            status = path.lstat()
+            if not stat.S_ISREG(status.st_mode):
+                continue
+            with BundleReader(path) as bundle:
+                index = bundle.index
+        except (BundleError, OSError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            problems.append(f"{shown(path.name)} is left on the stick: {shown(why)}")
+            continue
+        if index.kiosk_id != kiosk_id or not index.records:
+            continue
+        try:
+            infos = [journal.record(entry.record_id) for entry in index.records]
+        except UnknownRecord:  # not of this journal (a salvage of another): not ours to judge
+            continue
+        except JournalError as exc:
+            problems.append(f"{shown(path.name)} is left on the stick: {exc}")
+            continue
+        if (int(match[1]), int(match[2])) != (infos[0].seq, infos[-1].seq):
+            continue  # not the name this kiosk gave it
+        if all(info.state in CONFIRMED_STATES for info in infos):
+            found.append((path, status.st_size, len(infos)))
+    return found
+
+
+def remove_confirmed_bundles(journal: Journal, kiosk_id: str, target: Path) -> CleanupReport:
+    """Remove from ``target`` this kiosk's bundles whose every record the office has
+    confirmed (:func:`confirmed_bundles`), then fsync the directory, so the removals
+    survive a stick pulled out at once. Receipts files, other kiosks' bundles and anything
+    else stay. Raises nothing: the report names what could not be done."""
+    report = CleanupReport()
+    try:
+        found = confirmed_bundles(journal, kiosk_id, target, report.problems)
+    except OSError as exc:
+        report.problems.append(f"{shown(target)} cannot be listed: {exc.strerror or exc}")
+        return report
+    for path, size, records in found:
+        try:
+            path.unlink()
+        except FileNotFoundError:  # removed meanwhile (the same stick imported twice at once)
+            continue
+        except OSError as exc:
+            report.problems.append(f"{shown(path.name)} could not be removed: "
+                                   f"{exc.strerror or exc}")
+            if exc.errno == errno.EROFS:  # the kernel made the stick read-only
+                break
+            continue
+        report.removed.append(path.name)
+        report.records += records
+        report.freed += size
+    if report.removed:
+        try:
+            fsync_dir(target)
+        except OSError as exc:
+            report.problems.append(f"{shown(target)}: the removals may not be durable: "
+                                   f"{exc.strerror or exc}")
+    return report
+
+
 def shown(path: Path | str) -> str:
     """A path from a stick as it may be printed: no control characters (a file named with
     terminal escapes must not drive the maintainer's terminal)."""
@@ -366,15 +471,24 @@ def target_refusal(target: Path, data_dir: Path | None, *, local: bool) -> tuple
 
 @dataclass
 class StickReport:
-    """What :func:`sync_stick` did: ``problem`` (a :func:`stick_problem` kind) and ``why``
-    when the stick could not be used; else the receipts read and the records written."""
+    """What :func:`sync_stick` did: the receipts read and the records written. ``problem``
+    (a :func:`stick_problem` kind) and ``why`` when the stick could not be used: with
+    ``stick_read`` false nothing was done (no stick, or one that cannot be listed); with it
+    true the receipts were read but nothing written (a read-only stick, one the kiosk may
+    not write)."""
 
     problem: str = ""
     why: str = ""
+    stick_read: bool = False  # the stick was listed: its receipts read, the records counted
     imported: ImportReport = field(default_factory=ImportReport)
+    #: The bundles of this kiosk whose records the office has all confirmed, removed from
+    #: the stick before the export (how many, how many bytes freed).
+    cleanup: CleanupReport = field(default_factory=CleanupReport)
     exported: ExportReport = field(default_factory=ExportReport)
     waiting: int = 0  # records that were to go on the stick
-    left: int = 0  # records still waiting for a stick afterwards (not fitted, unreadable)
+    #: Records still waiting afterwards that another stick would take (they did not fit,
+    #: or the stick failed); not those that could not be read (``exported.unreadable``).
+    left: int = 0
     #: Receipts files found but not read: no intake key to check them with.
     receipts_unread: int = 0
 
@@ -400,18 +514,22 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
     """The officer's one button for a stick (the touchscreen, on a worker): first the
     central office's receipts on it acknowledge their records (when the intake key is
     configured), then every sealed record not yet exported is written to it, as ``kiosk
-    queue import`` then ``kiosk queue export`` would. Raises nothing for a stick that is
-    missing or fails: the report says so."""
+    queue import`` then ``kiosk queue export`` would; between the two, this kiosk's bundles
+    whose records are all confirmed are removed from it. A stick that can be read but not
+    written (its write-protect switch) still gives its receipts; the report then says why
+    nothing was written. Raises nothing for a stick that is missing or fails: the report
+    says so."""
     report = StickReport()
     problem = stick_problem(target, data_dir, local=False)
-    if problem is not None:
+    if problem is not None and problem[0] == NO_STICK:
         report.problem, _status, report.why = problem
         return report
     try:
         files = find_files([target], RECEIPTS_SUFFIX)
-    except OSError as exc:  # pulled out meanwhile
-        report.problem, report.why = NO_STICK, str(exc)
+    except OSError as exc:  # pulled out meanwhile, or not even readable
+        report.problem, report.why = problem[0] if problem else NO_STICK, str(exc)
         return report
+    report.stick_read = True
     if intake_key is not None:
         report.imported = read_receipts(journal, kiosk_id, intake_key, files)
     elif files:
@@ -419,9 +537,20 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
         log.warning("stick: %d receipts files not read: upload.intake_key is not set",
                     len(files))
     report.waiting = len(exportable(journal, again=False))
+    if problem is not None:  # read-only, or not the kiosk's to write: nothing goes on it
+        report.problem, _status, report.why = problem
+        report.left = report.waiting
+        return report
+    report.cleanup = remove_confirmed_bundles(journal, kiosk_id, target)  # room for these
+    if report.cleanup.removed:
+        log.info("stick: removed %s the office confirmed (%d records, %s): %s",
+                 _bundles(len(report.cleanup.removed)), report.cleanup.records,
+                 _size(report.cleanup.freed),
+                 ", ".join(shown(n) for n in report.cleanup.removed))
     if report.waiting:
         report.exported = export_records(journal, kiosk_id, target)
-    report.left = len(exportable(journal, again=False))
+    unreadable = {record_id for record_id, _why in report.exported.unreadable}
+    report.left = sum(1 for r in exportable(journal, again=False) if r.id not in unreadable)
     return report
 
 
@@ -554,7 +683,9 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
                     *, out: TextIO, err: TextIO = sys.stderr) -> int:
     """``kiosk queue import PATH...``: 0 when every receipt found acknowledged its record
     (or had already), 1 when a file or receipt was unusable or the intake refused a record,
-    2 when a path does not exist or no receipts file is there."""
+    2 when a path does not exist or no receipts file is there. Then, in each directory
+    named, this kiosk's bundles whose records are all confirmed are removed (one line says
+    which; what could not be removed is named, and changes no exit status)."""
     verb = "kiosk queue import"
     try:
         files = find_files(paths, RECEIPTS_SUFFIX)
@@ -574,6 +705,7 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
     if not report.ours:
         print(f"{verb}: no receipts file for kiosk {kiosk_id} among {len(files)} found",
               file=err)
+        _clean_up(journal, kiosk_id, paths, err)
         return EXIT_FAIL
     noun = "file" if report.ours == 1 else "files"
     acknowledged = len(report.acknowledged)
@@ -581,7 +713,36 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
           + (f", {report.already} acknowledged before" if report.already else "")
           + ("; each record's payload is deleted upload.retention_days after its receipt"
              if acknowledged else ""), file=err)
+    _clean_up(journal, kiosk_id, paths, err)
     return EXIT_FAIL if report.problems else EXIT_OK
+
+
+def _bundles(count: int) -> str:
+    return f"{count} bundle" if count == 1 else f"{count} bundles"
+
+
+def _clean_up(journal: Journal, kiosk_id: str, paths: list[Path], err: TextIO) -> None:
+    """``kiosk queue import``'s last step: in each directory of ``paths``, the bundles the
+    office has confirmed are removed, and said in one line (on a read-only stick, counted)."""
+    verb = "kiosk queue import"
+    for directory in dict.fromkeys(Path(p) for p in paths if Path(p).is_dir()):
+        if stick_problem(directory, None, local=True) is not None:  # read-only, not ours
+            problems: list[str] = []
+            with contextlib.suppress(OSError):  # it read a moment ago: the receipts did
+                kept = confirmed_bundles(journal, kiosk_id, directory, problems)
+                if kept:
+                    print(f"{verb}: {_bundles(len(kept))} the office confirmed stay on "
+                          f"{shown(directory)}: it cannot be written", file=err)
+        else:
+            report = remove_confirmed_bundles(journal, kiosk_id, directory)
+            problems = report.problems
+            if report.removed:
+                print(f"{verb}: removed {_bundles(len(report.removed))} the office confirmed "
+                      f"({report.records} records, {_size(report.freed)}) from "
+                      f"{shown(directory)}: {', '.join(shown(n) for n in report.removed)}; "
+                      "the receipts files stay", file=err)
+        for line in problems:
+            print(f"{verb}: {line}", file=err)
 
 
 def _state(journal: Journal, record_id: str) -> str | None:

@@ -6,6 +6,7 @@ them; the round trip through the intake is in ``test_usb_roundtrip.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -14,6 +15,7 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,28 @@ def sign_receipts(site: Site, bundle: Path) -> Path:
 
 def visible(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
+
+
+@contextlib.contextmanager
+def tmpfs_stick(where: Path, kib: int) -> Iterator[Path]:
+    """A real stick's stand-in: a ``kib`` KiB tmpfs mounted at ``where`` (its own file
+    system, so it fills up and can be remounted read-only); skips when not root."""
+    where.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs as the stick takes root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k,mode=0755", "tmpfs",
+                              str(where)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def remount(stick: Path, mode: str) -> None:
+    """``ro``: the stick's write-protect switch; ``rw``: switched back."""
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(stick)], check=True)
 
 
 def test_export_writes_a_whole_bundle_and_marks_its_records(site: Site, ids: list[str],
@@ -403,3 +427,196 @@ def test_a_mount_point_that_cannot_be_read_is_no_stick(tmp_path: Path,
     monkeypatch.setattr(usb.os, "statvfs", gone)
     kind, status, why = usb.stick_problem(stick, None, local=False)
     assert kind == usb.NO_STICK and status == 1 and "No such device" in why
+
+
+def test_a_write_protected_stick_still_gives_the_offices_receipts(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """The stick comes back from the office with its receipts and the write-protect switch
+    on: the receipts acknowledge their records (as ``kiosk queue import`` would on it); the
+    report then says the stick could not be written, and the officer reads both."""
+    from kiosk.receipts import load_intake_public_key
+    from kiosk.screens.flow_staff import usb_summary
+
+    config = load_config(site.config)
+    intake_key = load_intake_public_key(site.intake_dir / "keys" / "intake.pub")
+    with tmpfs_stick(tmp_path / "stick", 4096) as stick:
+        with _open(site) as journal:
+            report = usb.sync_stick(journal, KIOSK_ID, intake_key, stick,
+                                    data_dir=config.data_dir)
+        assert report.problem == "" and report.exported.exported == ids
+        (bundle,) = report.exported.bundles
+        sign_receipts(site, bundle)
+        remount(stick, "ro")
+        with _open(site) as journal:
+            report = usb.sync_stick(journal, KIOSK_ID, intake_key, stick,
+                                    data_dir=config.data_dir)
+        assert report.problem == usb.READ_ONLY and "read-only" in report.why
+        assert report.imported.acknowledged == ids and report.stick_read
+        assert set(states(site).values()) == {"acknowledged"}
+        assert [line.text("en") for line in usb_summary(report)] == [
+            "Records confirmed by the office: 4.",
+            "The stick cannot be written: it is write-protected or damaged.",
+            "No records are waiting for the stick.",
+            "You may remove the stick."]
+        assert visible(stick) == sorted([bundle.name, bundle.with_suffix(".receipts").name])
+
+
+def test_a_record_that_cannot_be_read_is_not_sent_to_another_stick(
+        site: Site, ids: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record the journal cannot give (damaged) is counted once, for the maintainer: not
+    among the records "still waiting" that another stick would take."""
+    from kiosk.errors import JournalError
+    from kiosk.screens.flow_staff import usb_summary
+
+    real = usb.packet_of
+
+    def damaged(journal: Journal, info: usb.RecordInfo) -> bytes:
+        if info.id == ids[1]:
+            raise JournalError("a page of the journal does not read")
+        return real(journal, info)
+
+    monkeypatch.setattr(usb, "packet_of", damaged)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with _open(site) as journal:
+        report = usb.sync_stick(journal, KIOSK_ID, None, stick, data_dir=None)
+    assert [i for i, _why in report.exported.unreadable] == [ids[1]]
+    assert report.waiting == 4 and report.left == 0
+    assert [line.text("en") for line in usb_summary(report)] == [
+        "Records copied to the stick: 3.",
+        "Records that could not be read: 1. A maintainer must check the journal.",
+        "You may remove the stick. Take it to the office."]
+
+
+def test_a_stick_too_full_for_any_record_is_not_sent_to_the_office(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """A real file system too small for even one record: nothing is copied, the officer
+    reads that the stick is full and may be removed, not that it goes to the office."""
+    from kiosk.screens.flow_staff import usb_summary
+
+    smallest = min(len(p) for p in packets(site).values())
+    with tmpfs_stick(tmp_path / "stick", (usb.STICK_MARGIN_BYTES + smallest // 2) // 1024) as stick:
+        with _open(site) as journal:
+            report = usb.sync_stick(journal, KIOSK_ID, None, stick, data_dir=None)
+        assert report.exported.did_not_fit == ids and report.left == 4
+        assert visible(stick) == []
+    assert set(states(site).values()) == {"sealed"}
+    assert [line.text("en") for line in usb_summary(report)] == [
+        "The stick is full: no record could be copied.",
+        "Records still waiting on the kiosk: 4. Use another stick.",
+        "You may remove the stick."]
+
+
+def test_the_stick_button_removes_the_bundles_the_office_confirmed(
+        site: Site, ids: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small stick on a tour: day 1 it takes the two oldest records and is full; back
+    from the office with their receipts, day 2 those records are acknowledged, their bundle
+    leaves the stick (the directory fsync'd: the removal is durable) before the export,
+    and the room it freed takes the other two. The office's receipts file stays."""
+    from kiosk.receipts import load_intake_public_key
+    from kiosk.screens.flow_staff import usb_summary
+
+    sizes = [len(packets(site)[i]) for i in ids]
+    room = max(sizes[0] + sizes[1], sizes[2] + sizes[3]) + 40_000
+    assert room < sizes[0] + sizes[1] + sizes[2]  # never three at once
+    config = load_config(site.config)
+    intake_key = load_intake_public_key(site.intake_dir / "keys" / "intake.pub")
+    with tmpfs_stick(tmp_path / "stick", (usb.STICK_MARGIN_BYTES + room) // 1024) as stick:
+        with _open(site) as journal:
+            day1 = usb.sync_stick(journal, KIOSK_ID, intake_key, stick,
+                                  data_dir=config.data_dir)
+        assert day1.exported.exported == ids[:2] and day1.left == 2
+        (bundle,) = day1.exported.bundles
+        size = bundle.stat().st_size
+        receipts = sign_receipts(site, bundle)
+        synced: list[Path] = []
+        real_fsync_dir = usb.fsync_dir
+        monkeypatch.setattr(usb, "fsync_dir",
+                            lambda d: (synced.append(Path(d)), real_fsync_dir(d)))
+        with _open(site) as journal:
+            day2 = usb.sync_stick(journal, KIOSK_ID, intake_key, stick,
+                                  data_dir=config.data_dir)
+        assert day2.imported.acknowledged == ids[:2]
+        assert day2.cleanup.removed == [bundle.name] and day2.cleanup.records == 2
+        assert day2.cleanup.freed == size and synced == [stick]
+        assert day2.exported.exported == ids[2:] and day2.left == 0
+        (new,) = day2.exported.bundles
+        assert visible(stick) == sorted([receipts.name, new.name])
+    assert [states(site)[i] for i in ids] == ["acknowledged"] * 2 + ["exported"] * 2
+    assert [line.text("en") for line in usb_summary(day2)] == [
+        "Records confirmed by the office: 2.",
+        "Old records the office confirmed were removed from the stick: 2.",
+        "Records copied to the stick: 2.",
+        "You may remove the stick. Take it to the office."]
+
+
+def test_only_the_kiosks_own_confirmed_bundles_leave_the_stick(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """``kiosk queue import`` removes a bundle only when this kiosk wrote it (its name, a
+    bundle of this kiosk listing records of its journal under that name's span) and the
+    office confirmed every record in it; it says so in one line. A bundle with a record
+    not yet confirmed, receipts files, another kiosk's files, a file renamed, one that is
+    not a bundle, a directory or a link stay."""
+    from kiosk.bundle import bundle_name, load_receipts
+    from tests.bundles import write_bundle
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (whole,) = stick.glob("*.ektp")  # all four records: the office confirms two
+    receipts_path = sign_receipts(site, whole)
+    receipts = load_receipts(receipts_path)
+    for record_id in ids[2:]:
+        del receipts.receipts[record_id]
+    receipts_path.write_bytes(receipts.dumps())
+    with Journal.open_readonly(site.journal_path) as journal:
+        seq = {r.id: r.seq for r in journal.records()}
+    ours = packets(site)
+    pair = {i: ours[i] for i in ids[:2]}
+    name = bundle_name(KIOSK_ID, seq[ids[0]], seq[ids[1]])
+    removable = [write_bundle(stick / name, KIOSK_ID, pair),  # as an export names them
+                 write_bundle(stick / name.replace(".ektp", "-2.ektp"), KIOSK_ID, pair)]
+    write_bundle(stick / bundle_name(KIOSK_ID, seq[ids[0]], seq[ids[2]]), KIOSK_ID, pair)
+    stranger = f"{KIOSK_ID}-{9_000_000:07d}-{ids[0].rsplit('-', 1)[1]}"  # not in the journal
+    write_bundle(stick / bundle_name(KIOSK_ID, 9_000_000, 9_000_000), KIOSK_ID,
+                 {stranger: ours[ids[0]]})
+    (stick / "palu-02-0000001-to-0000002.ektp").write_bytes(removable[0].read_bytes())
+    (stick / "copy.ektp").write_bytes(removable[0].read_bytes())
+    (stick / bundle_name(KIOSK_ID, 9_999_998, 9_999_999)).write_bytes(b"not a bundle")
+    (stick / bundle_name(KIOSK_ID, 9_999_990, 9_999_991)).mkdir()
+    (stick / name.replace(".ektp", "-3.ektp")).symlink_to(removable[0])
+    (stick / f".{KIOSK_ID}-export-1-0a1b2c3d.partial").write_bytes(b"hidden")
+    before = visible(stick)
+    result = kiosk(site, "import", str(stick))
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.splitlines()) == sorted(f"acknowledged {i}" for i in ids[:2])
+    (removed,) = [line for line in result.stderr.splitlines() if "removed" in line]
+    assert removed.startswith("kiosk queue import: removed 2 bundles the office confirmed "
+                              "(4 records, ")
+    assert removed.endswith(f"from {stick}: {removable[1].name}, {removable[0].name}; the "
+                            "receipts files stay")
+    assert "9999998-to-9999999.ektp is left on the stick" in result.stderr
+    assert visible(stick) == sorted(set(before) - {p.name for p in removable})
+    # imported again: nothing more goes
+    again = kiosk(site, "import", str(stick))
+    assert again.returncode == 0 and "removed" not in again.stderr
+    assert visible(stick) == sorted(set(before) - {p.name for p in removable})
+
+
+def test_queue_import_on_a_write_protected_stick_removes_nothing_and_says_so(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    with tmpfs_stick(tmp_path / "stick", 4096) as stick:
+        assert kiosk(site, "export", "--to", str(stick)).returncode == 0
+        (bundle,) = stick.glob("*.ektp")
+        sign_receipts(site, bundle)
+        remount(stick, "ro")
+        result = kiosk(site, "import", str(stick))
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout.splitlines()) == len(ids)
+        assert f"1 bundle the office confirmed stay on {stick}: it cannot be written" in (
+            result.stderr)
+        assert bundle.exists()
+        remount(stick, "rw")
+        result = kiosk(site, "import", str(stick))
+        assert result.returncode == 0 and "removed 1 bundle" in result.stderr
+        assert not bundle.exists()

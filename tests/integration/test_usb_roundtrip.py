@@ -39,18 +39,24 @@ def test_a_stick_there_and_back_acknowledges_every_record(site: Site, ids: list[
     assert [line for line in office.stdout.splitlines() if line.startswith("received")] == [
         f"received {i}" for i in ids]
     assert stats(site)["received"] == len(ids)
-    # back at the kiosk
+    # the same stick imported twice at the office changes nothing and counts nothing twice
+    again = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
+    assert again.returncode == 0, again.stderr
+    assert stats(site)["received"] == len(ids)
+    (bundle,) = stick.glob("*.ektp")
+    # back at the kiosk: every record acknowledged, so the bundle leaves the stick (the
+    # office's receipts file stays)
     back = run([*KIOSK, "queue", "import", str(stick)], env)
     assert back.returncode == 0, back.stderr
     assert back.stdout.splitlines() == [f"acknowledged {i}" for i in ids]
     with Journal.open_readonly(site.journal_path) as journal:
         assert sorted(check_acknowledged(site, journal)) == sorted(ids)
-    # the same stick imported twice at either end changes nothing and counts nothing twice
-    again = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
-    assert again.returncode == 0, again.stderr
-    assert stats(site)["received"] == len(ids)
+    assert f"removed 1 bundle the office confirmed ({len(ids)} records" in back.stderr
+    assert sorted(p.name for p in stick.iterdir()) == [bundle.with_suffix(".receipts").name]
+    # imported twice at the kiosk: nothing counted twice, nothing more removed
     twice = run([*KIOSK, "queue", "import", str(stick)], env)
     assert twice.returncode == 0 and twice.stdout == ""
+    assert "removed" not in twice.stderr
     assert f"{len(ids)} acknowledged before" in twice.stderr
 
 

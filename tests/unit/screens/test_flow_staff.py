@@ -407,14 +407,98 @@ def test_the_stick_button_copies_the_waiting_records(
                          "You may remove the stick. Take it to the office."]
         assert kit.runtime.journal.record(rid).state == "exported"
         assert [p.suffix for p in stick.iterdir()] == [".ektp"]
-        kit.tap("usb_sync")
+        kit.tap("usb_sync")  # nothing new on the stick: not sent to the office
         assert [line.text("en") for line in kit.flow.usb_lines] == [
             "No records are waiting for the stick.",
-            "You may remove the stick. Take it to the office."]
+            "You may remove the stick."]
         kit.tap("logout")
         assert kit.flow.usb_lines == []  # the next officer does not see it
     finally:
         kit.close()
+
+
+def _stick(*, confirmed: int = 0, waiting: int = 0, copied: int = 0, full: int = 0,
+           unreadable: int = 0, error: str = "", problem: str = "",
+           removed: int = 0) -> object:
+    """A StickReport as sync_stick makes it: ``full`` records did not fit; ``removed``
+    confirmed records' bundle left the stick."""
+    from kiosk.upload.usb import CleanupReport, ExportReport, ImportReport, StickReport
+
+    ids = [f"test-01-{n:07d}-abcdef" for n in range(waiting)]
+    exported = ExportReport(exported=ids[:copied], error=error,
+                            unreadable=[(i, "damaged") for i in ids[copied:copied + unreadable]],
+                            did_not_fit=ids[copied + unreadable:][:full])
+    left = waiting - unreadable if problem else (
+        waiting - copied - unreadable if error else full)
+    return StickReport(problem=problem, why="why", stick_read=problem != "no_stick",
+                       imported=ImportReport(acknowledged=["x"] * confirmed),
+                       exported=exported, waiting=waiting, left=left,
+                       cleanup=CleanupReport(removed=["b.ektp"] * bool(removed),
+                                             records=removed, freed=removed * 400_000))
+
+
+TAKE = "You may remove the stick. Take it to the office."
+REMOVE = "You may remove the stick."
+CONFIRMED = "Records confirmed by the office: 4."
+NOTHING = "No records are waiting for the stick."
+FULL = "The stick is full: no record could be copied."
+READ_ONLY = "The stick cannot be written: it is write-protected or damaged."
+FAILED = ("The stick failed. Nothing was lost: the records stay on the kiosk. Try another "
+          "stick.")
+
+
+def left(count: int) -> str:
+    return f"Records still waiting on the kiosk: {count}. Use another stick."
+
+
+def unreadable(count: int) -> str:
+    return f"Records that could not be read: {count}. A maintainer must check the journal."
+
+
+@pytest.mark.parametrize(("report", "lines"), [
+    (_stick(waiting=3, copied=3), ["Records copied to the stick: 3.", TAKE]),
+    (_stick(confirmed=4, waiting=3, copied=3),
+     [CONFIRMED, "Records copied to the stick: 3.", TAKE]),
+    # the office's confirmed records leave the stick, and make room
+    (_stick(confirmed=4, removed=4, waiting=3, copied=3),
+     [CONFIRMED, "Old records the office confirmed were removed from the stick: 4.",
+      "Records copied to the stick: 3.", TAKE]),
+    (_stick(waiting=5, copied=2, full=3),
+     ["Records copied to the stick: 2.", left(3), TAKE]),
+    # nothing fits: not sent to the office with nothing new
+    (_stick(waiting=3, full=3), [FULL, left(3), REMOVE]),
+    (_stick(confirmed=4, waiting=3, full=3), [CONFIRMED, FULL, left(3), REMOVE]),
+    # nothing was waiting
+    (_stick(), [NOTHING, REMOVE]),
+    (_stick(confirmed=4), [CONFIRMED, NOTHING, REMOVE]),
+    # records the journal cannot give: a maintainer's, not another stick's
+    (_stick(waiting=2, unreadable=2), [unreadable(2), REMOVE]),
+    (_stick(waiting=4, copied=3, unreadable=1),
+     ["Records copied to the stick: 3.", unreadable(1), TAKE]),
+    (_stick(waiting=6, copied=2, unreadable=1, full=3),
+     ["Records copied to the stick: 2.", unreadable(1), left(3), TAKE]),
+    (_stick(waiting=4, unreadable=1, full=3), [FULL, unreadable(1), left(3), REMOVE]),
+    # the stick failed while written
+    (_stick(waiting=3, error="EIO"), [FAILED]),
+    (_stick(waiting=5, copied=2, error="EIO"), ["Records copied to the stick: 2.", FAILED]),
+    # read, not written
+    (_stick(confirmed=4, problem="read_only"), [CONFIRMED, READ_ONLY, NOTHING, REMOVE]),
+    (_stick(confirmed=4, waiting=2, problem="read_only"),
+     [CONFIRMED, READ_ONLY, left(2), REMOVE]),
+    (_stick(waiting=2, problem="not_writable"),
+     ["The kiosk may not write to this stick. Ask a maintainer.", REMOVE]),
+    (_stick(problem="no_stick"),
+     ["No USB stick found. Insert the stick, wait a few seconds and try again."]),
+])
+def test_the_stick_lines_say_what_is_true(report: object, lines: list[str]) -> None:
+    """Each combination of receipts, records copied (all, some, none, none waiting),
+    unreadable ones, a read-only stick and a failing one: the officer reads what is so, and
+    is sent to the office only with a stick that carries new records."""
+    from kiosk.screens.flow_staff import usb_summary
+
+    summary = usb_summary(report)
+    assert [line.text("en") for line in summary] == lines
+    assert all(line.text("id") != line.text("en") for line in summary)
 
 
 def test_a_card_the_office_did_not_issue_is_refused_and_audited(kit: StaffKit) -> None:
