@@ -115,6 +115,10 @@ def main() -> int:
         step(lambda language=language: fl().staff_start(language), 0.3)
         step(lambda: fl().consent(True), 0.1)
         until("identity", 0.1)
+        # The officer's Cancel: delete, or keep the record to continue later.
+        step(lambda: fl().ask_cancel(), 0.6)
+        capture("cancel-officer")
+        step(lambda: fl().answer_cancel(False), 0.3)
         step(lambda: ([fl().identity_digit(d) for d in NIK + KK], fl().submit_identity()),
              0.1)
         until("demographics", 0.1)
@@ -156,7 +160,8 @@ def main() -> int:
         step(lambda: fl().submit_signature(
             app.screens.get_screen("signature").ids.pad.strokes), 0.1)
         until("review")
-        plan.append(("wait", 0.5))
+        step(lambda: setattr(app.screens.get_screen("review").ids.scroll, "scroll_y", 1),
+             0.5)
         capture("review-resumed")  # the details typed before the walk-away: saved earlier
         step(lambda: _scroll_review_to_fingers(), 0.5)
         capture("review-missing")
