@@ -35,7 +35,8 @@ kiosk names its bundles, that reads as a bundle of this kiosk listing records of
 journal under that name's span, is removed; the receipts files stay.
 
 The uploader does not send ``exported`` records: the stick carries them. If a stick is
-lost, ``kiosk queue export --again`` writes them once more.
+lost, the stick button puts them on the next stick (:func:`stick_waiting`), and ``kiosk
+queue export --again`` writes them once more.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ from kiosk.sealing import build_packet
 log = logging.getLogger(__name__)
 
 __all__ = ["CleanupReport", "ExportReport", "ImportReport", "StickReport", "export_records",
-           "import_receipts", "read_receipts", "remove_confirmed_bundles", "stick_problem",
-           "sync_configured_stick", "sync_stick"]
+           "import_receipts", "read_receipts", "records_on_stick", "remove_confirmed_bundles",
+           "stick_problem", "stick_waiting", "sync_configured_stick", "sync_stick"]
 
 #: Left free on the stick: the file system's own needs, and room for the receipts files.
 STICK_MARGIN_BYTES = 256 * 1024
@@ -256,18 +257,20 @@ def salvageable(journal: Journal, kiosk_id: str) -> tuple[list[RecordInfo], str]
 
 
 def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool = False,
-                   out: TextIO | None = None, salvage: bool = False) -> ExportReport:
+                   out: TextIO | None = None, salvage: bool = False,
+                   records: list[RecordInfo] | None = None) -> ExportReport:
     """Write the exportable records to bundles in ``target`` (see the module docstring).
     Prints ``exported <record-id>`` on ``out`` per record once its bundle is named and the
     journal says so. Raises nothing for a stick that fails: ``report.error`` says why.
 
     ``salvage``: ``journal`` is a damaged or quarantined file, opened read-only; every
     sealed record whose payload still reads (each checked against its signed manifest) goes
-    on the stick, and nothing is marked anywhere."""
+    on the stick, and nothing is marked anywhere. ``records``: these (exportable) records
+    instead of those ``again`` names (the stick button's: :func:`stick_waiting`)."""
     report = ExportReport()
     if salvage:
         records, report.error = salvageable(journal, kiosk_id)
-    else:
+    elif records is None:
         records = exportable(journal, again=again)
     _sweep_partials(target, kiosk_id)
     free = shutil.disk_usage(target).free - STICK_MARGIN_BYTES
@@ -381,6 +384,38 @@ def confirmed_bundles(journal: Journal, kiosk_id: str, target: Path,
         if all(info.state in CONFIRMED_STATES for info in infos):
             found.append((path, status.st_size, len(infos)))
     return found
+
+
+def records_on_stick(kiosk_id: str, target: Path) -> set[str]:
+    """The ids of the records in this kiosk's bundles on ``target`` (each file named as the
+    kiosk names its bundles, a regular file whose index reads and names ``kiosk_id``); a
+    bundle that does not read counts for nothing. Raises OSError when ``target`` cannot be
+    listed."""
+    pattern = re.compile(re.escape(kiosk_id) + _BUNDLE_NAME)
+    found: set[str] = set()
+    for path in target.iterdir():
+        if pattern.fullmatch(path.name) is None:
+            continue
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode):
+                continue
+            with BundleReader(path) as bundle:
+                index = bundle.index
+        except (BundleError, OSError):
+            continue
+        if index.kiosk_id == kiosk_id:
+            found.update(entry.record_id for entry in index.records)
+    return found
+
+
+def stick_waiting(journal: Journal, kiosk_id: str, target: Path) -> list[RecordInfo]:
+    """What the stick button puts on ``target``: every record the office has not confirmed
+    (sealed, uploading, and exported to another stick) that is not on this stick already,
+    oldest first. A record exported to a stick that was lost, or broke, or is still in the
+    officer's bag, goes on the next stick too: the intake takes a record it holds as a
+    duplicate, and its receipt comes back all the same."""
+    on_stick = records_on_stick(kiosk_id, target)
+    return [r for r in exportable(journal, again=True) if r.id not in on_stick]
 
 
 def remove_confirmed_bundles(journal: Journal, kiosk_id: str, target: Path) -> CleanupReport:
@@ -513,8 +548,9 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
                data_dir: Path | None) -> StickReport:
     """The officer's one button for a stick (the touchscreen, on a worker): first the
     central office's receipts on it acknowledge their records (when the intake key is
-    configured), then every sealed record not yet exported is written to it, as ``kiosk
-    queue import`` then ``kiosk queue export`` would; between the two, this kiosk's bundles
+    configured), then every record the office has not confirmed and this stick does not
+    carry yet (:func:`stick_waiting`) is written to it, as ``kiosk queue import`` then
+    ``kiosk queue export [--again]`` would; between the two, this kiosk's bundles
     whose records are all confirmed are removed from it. A stick that can be read but not
     written (its write-protect switch) still gives its receipts; the report then says why
     nothing was written. Raises nothing for a stick that is missing or fails: the report
@@ -536,7 +572,12 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
         report.receipts_unread = len(files)
         log.warning("stick: %d receipts files not read: upload.intake_key is not set",
                     len(files))
-    report.waiting = len(exportable(journal, again=False))
+    try:
+        waiting = stick_waiting(journal, kiosk_id, target)
+    except OSError as exc:  # pulled out meanwhile
+        report.problem, report.why = NO_STICK, str(exc)
+        return report
+    report.waiting = len(waiting)
     if problem is not None:  # read-only, or not the kiosk's to write: nothing goes on it
         report.problem, _status, report.why = problem
         report.left = report.waiting
@@ -547,10 +588,14 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
                  _bundles(len(report.cleanup.removed)), report.cleanup.records,
                  _size(report.cleanup.freed),
                  ", ".join(shown(n) for n in report.cleanup.removed))
-    if report.waiting:
-        report.exported = export_records(journal, kiosk_id, target)
+    if waiting:
+        report.exported = export_records(journal, kiosk_id, target, records=waiting)
     unreadable = {record_id for record_id, _why in report.exported.unreadable}
-    report.left = sum(1 for r in exportable(journal, again=False) if r.id not in unreadable)
+    try:
+        report.left = sum(1 for r in stick_waiting(journal, kiosk_id, target)
+                          if r.id not in unreadable)
+    except OSError:  # pulled out at the end: what did not go is still waiting
+        report.left = len(waiting) - len(report.exported.exported) - len(unreadable)
     return report
 
 

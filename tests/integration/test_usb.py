@@ -414,6 +414,38 @@ def test_the_officers_stick_button_takes_receipts_then_writes_the_rest(
     assert again.exported.exported == [] and again.waiting == 0
 
 
+def test_a_lost_stick_s_records_go_on_the_next_one(site: Site, ids: list[str],
+                                                  tmp_path: Path) -> None:
+    """A stick goes missing on the tour: the next one pressed takes every record the office
+    has not confirmed, those already exported too (never twice on the same stick); the
+    office takes the second copy of any record it holds as a duplicate."""
+    from kiosk.receipts import load_intake_public_key
+
+    intake_key = load_intake_public_key(site.intake_dir / "keys" / "intake.pub")
+    lost, spare = tmp_path / "lost", tmp_path / "spare"
+    lost.mkdir()
+    spare.mkdir()
+    with _open(site) as journal:
+        first = usb.sync_stick(journal, KIOSK_ID, intake_key, lost, data_dir=None)
+    assert first.exported.exported == ids and set(states(site).values()) == {"exported"}
+    with _open(site) as journal:  # the same stick again: it carries them all
+        again = usb.sync_stick(journal, KIOSK_ID, intake_key, lost, data_dir=None)
+    assert again.waiting == 0 and again.exported.exported == []
+    with _open(site) as journal:  # the lost stick's records, on the spare
+        second = usb.sync_stick(journal, KIOSK_ID, intake_key, spare, data_dir=None)
+    assert second.waiting == 4 and second.exported.exported == ids and second.left == 0
+    (bundle,) = second.exported.bundles
+    with BundleReader(bundle) as reader:
+        assert [e.record_id for e in reader.index.records] == ids
+    # Back from the office: the spare's receipts confirm them; nothing goes anywhere again.
+    sign_receipts(site, bundle)
+    with _open(site) as journal:
+        back = usb.sync_stick(journal, KIOSK_ID, intake_key, spare, data_dir=None)
+        assert usb.stick_waiting(journal, KIOSK_ID, lost) == []
+    assert back.imported.acknowledged == ids and back.waiting == 0
+    assert set(states(site).values()) == {"acknowledged"}
+
+
 def test_a_mount_point_that_cannot_be_read_is_no_stick(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """An automount whose stick was pulled answers a look with an error (or after a device
