@@ -472,6 +472,8 @@ USB_NOTHING = N_("No records are waiting for the stick.")
 USB_LEFT = N_("Records still waiting on the kiosk: {count}. Use another stick.")
 USB_UNREADABLE = N_("Records that could not be read: {count}. A maintainer must check "
                     "the journal.")
+USB_TOO_LARGE = N_("Records too large for a stick: {count}. They go when the kiosk has a "
+                   "link.")
 USB_DONE = N_("You may remove the stick. Take it to the office.")
 USB_REMOVE = N_("You may remove the stick.")
 
@@ -522,8 +524,11 @@ def usb_summary(report: Any) -> list[Msg]:
         lines.append(Msg.of(USB_NOTHING, "info"))
     if exported.error:
         lines.append(Msg.of(USB_FAILED))
-    if exported.unreadable:  # another stick would not help them
-        lines.append(Msg.of(USB_UNREADABLE, count=len(exported.unreadable)))
+    too_large = len(getattr(exported, "too_large", ()))
+    if len(exported.unreadable) > too_large:  # another stick would not help them
+        lines.append(Msg.of(USB_UNREADABLE, count=len(exported.unreadable) - too_large))
+    if too_large:  # they read: the upload takes them
+        lines.append(Msg.of(USB_TOO_LARGE, "info", count=too_large))
     if report.left and not exported.error:
         lines.append(Msg.of(USB_LEFT, count=report.left))
     if not exported.error:  # the office is told only of a stick that carries new records

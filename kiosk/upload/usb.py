@@ -104,6 +104,9 @@ class ExportReport:
     exported: list[str] = field(default_factory=list)
     bytes_written: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (record id, why)
+    #: Of ``unreadable``: the records whose packet is larger than a bundle carries (they
+    #: read, and go by upload only).
+    too_large: list[str] = field(default_factory=list)
     did_not_fit: list[str] = field(default_factory=list)
     error: str = ""
 
@@ -283,6 +286,7 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
                 report.unreadable.append((info.id, str(exc)))
                 continue
             if len(packet) > MAX_PACKET_BYTES:  # the intake would not take it from a stick
+                report.too_large.append(info.id)
                 report.unreadable.append((info.id, f"its packet is {_size(len(packet))}, more "
                                           f"than a bundle carries ({_size(MAX_PACKET_BYTES)}); "
                                           "it goes by upload only"))

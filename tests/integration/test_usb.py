@@ -370,6 +370,10 @@ def test_a_packet_too_large_for_a_bundle_stays_for_the_upload(
     assert code == 1 and big in err.getvalue() and "upload only" in err.getvalue()
     assert out.getvalue().splitlines() == [f"exported {i}" for i in ids if i != big]
     assert states(site)[big] == "sealed"
+    with _open(site) as journal:  # the stick button: not "cannot be read", it reads
+        report = usb.sync_stick(journal, KIOSK_ID, None, stick, data_dir=None)
+    assert report.exported.too_large == [big] and [i for i, _ in report.exported.unreadable
+                                                   ] == [big]
 
 
 def test_the_officers_stick_button_takes_receipts_then_writes_the_rest(

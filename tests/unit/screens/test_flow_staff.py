@@ -419,7 +419,7 @@ def test_the_stick_button_copies_the_waiting_records(
 
 def _stick(*, confirmed: int = 0, waiting: int = 0, copied: int = 0, full: int = 0,
            unreadable: int = 0, error: str = "", problem: str = "",
-           removed: int = 0) -> object:
+           removed: int = 0, too_large: int = 0) -> object:
     """A StickReport as sync_stick makes it: ``full`` records did not fit; ``removed``
     confirmed records' bundle left the stick."""
     from kiosk.upload.usb import CleanupReport, ExportReport, ImportReport, StickReport
@@ -427,7 +427,8 @@ def _stick(*, confirmed: int = 0, waiting: int = 0, copied: int = 0, full: int =
     ids = [f"test-01-{n:07d}-abcdef" for n in range(waiting)]
     exported = ExportReport(exported=ids[:copied], error=error,
                             unreadable=[(i, "damaged") for i in ids[copied:copied + unreadable]],
-                            did_not_fit=ids[copied + unreadable:][:full])
+                            did_not_fit=ids[copied + unreadable:][:full],
+                            too_large=ids[copied:copied + unreadable][:too_large])
     left = waiting - unreadable if problem else (
         waiting - copied - unreadable if error else full)
     return StickReport(problem=problem, why="why", stick_read=problem != "no_stick",
@@ -478,6 +479,10 @@ def unreadable(count: int) -> str:
     (_stick(waiting=6, copied=2, unreadable=1, full=3),
      ["Records copied to the stick: 2.", unreadable(1), left(3), TAKE]),
     (_stick(waiting=4, unreadable=1, full=3), [FULL, unreadable(1), left(3), REMOVE]),
+    # a packet larger than a bundle carries reads, and goes by upload only
+    (_stick(waiting=3, copied=2, unreadable=1, too_large=1),
+     ["Records copied to the stick: 2.",
+      "Records too large for a stick: 1. They go when the kiosk has a link.", TAKE]),
     # the stick failed while written
     (_stick(waiting=3, error="EIO"), [FAILED]),
     (_stick(waiting=5, copied=2, error="EIO"), ["Records copied to the stick: 2.", FAILED]),
