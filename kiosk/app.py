@@ -2,10 +2,12 @@
 
 Kivy is imported only from here and ``kiosk/screens``; the rest of the kiosk (demo, status,
 uploader) runs without it. The app opens the runtime (keys, journal, devices) on a worker
-thread, then hands every touch to the :class:`~kiosk.screens.flow.Flow`, which drives the
-same :class:`~kiosk.enrollment.session.EnrollmentSession` as ``kiosk demo``. Screens are one
-class and one ``.kv`` file per step; the app is the flow's view: it switches screens, copies
-the flow's state into the current screen, opens the overlays, and shows preview frames.
+thread and keeps it open (:class:`RuntimeKeeper`, Kivy-free: a device that does not open is
+tried again alone, while an officer may still log in), then hands every touch to the
+:class:`~kiosk.screens.flow.Flow`, which drives the same
+:class:`~kiosk.enrollment.session.EnrollmentSession` as ``kiosk demo``. Screens are one class
+and one ``.kv`` file per step; the app is the flow's view: it switches screens, copies the
+flow's state into the current screen, opens the overlays, and shows preview frames.
 Whether a new enrollment may start (power, disk, journal) is checked every second on a
 worker thread; the closed screen shows, with the reason, only between citizens.
 """
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 SCREENS_DIR = Path(__file__).with_name("screens")
 ACCEPTANCE_POLL_S = 1.0  # the power-cut banner must show within seconds
 RUNTIME_RETRY_S = 10.0  # a device not ready at start: try again this often
+#: No staff card reader at start (none plugged in, pcscd down): looked for this often, while
+#: none is open, so that one plugged in later works without restarting the kiosk.
+CARD_RETRY_S = 30.0
 CONFIG_RECHECK_S = 5.0  # a configuration that did not load: read it again this often
 DEVICE_KINDS = ("fingerprint", "camera", "gpio")
 #: Seconds after a wipe before the last citizen's garbage is collected (if none began).
@@ -50,6 +55,168 @@ F2_KEY = 283
 #: The overlays (``kiosk.screens.chrome`` classes), opened over any screen by the flow.
 OVERLAYS = {"cancel": "CancelOverlay", "idle": "IdleOverlay", "help": "HelpOverlay",
             "pin": "PinOverlay", "missing": "MissingOverlay"}
+
+
+class RuntimeKeeper:
+    """The touchscreen's runtime (:class:`~kiosk.runtime.Runtime`), opened for the flow and
+    kept open. No Kivy: the app drives it with its UiBridge, tests with a synchronous
+    executor (``submit``, ``post`` and ``call_later``, as the flow's).
+
+    * **The sealing keys and the journal** first: without them nothing opens (there is
+      nothing an officer could put on a stick); the closed screen says why and the whole
+      runtime is tried again every :data:`RUNTIME_RETRY_S`.
+    * **The devices** (:data:`DEVICE_KINDS`): one that does not open (a camera's cable
+      loose) leaves the rest open. The closed screen tells citizens a device is not
+      working, while an officer can log in (the card reader is opened as ever), see the
+      unfinished enrollments and copy the sealed records to a stick; the devices that did
+      not open, and only they, are tried again every :data:`RUNTIME_RETRY_S`, and once
+      they open the kiosk takes citizens again.
+    * **The staff card reader** is optional: one not there is looked for every
+      :data:`CARD_RETRY_S` while none is open (a reader plugged in later), its absence
+      logged once.
+    """
+
+    def __init__(self, config: Config, flow: Any, executor: Any) -> None:
+        self.config = config
+        self.flow = flow
+        self.executor = executor
+        self.runtime: Any = None
+        self._timers: dict[str, Any] = {}  # what is scheduled: name -> its timer
+        self._closed = False
+
+    def start(self) -> None:
+        """Open the runtime on a worker; what follows is scheduled from its answer."""
+        if not self._closed:
+            self.executor.submit(self._open, self._opened)
+
+    def close(self) -> None:
+        """Nothing more is tried; the runtime (and the devices opened late) close."""
+        self._closed = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        if self.runtime is not None:
+            self.runtime.close()
+
+    # -- on a worker ----------------------------------------------------------------------
+    def _open(self) -> tuple[Any, Any, bool]:
+        from kiosk.enrollment import regions
+        from kiosk.runtime import Runtime  # here: off the first frame's way
+
+        runtime = Runtime.open(self.config, kinds=DEVICE_KINDS, require_accepting=False,
+                               devices_required=False)
+        card, card_in = self._open_card(runtime)
+        try:
+            # The village lists, before the first citizen; only this regency's.
+            regions.preload(self.config["kiosk"]["regency"])
+        except Exception as exc:
+            log.error("region names unavailable: %s", exc)
+        return runtime, card, card_in
+
+    @staticmethod
+    def _open_card(runtime: Any) -> tuple[Any, bool]:
+        """The officer's card reader (not required: Runtime.open_optional) and whether a
+        card is in it already (that card opens no PIN pad: kiosk.screens.flow_staff)."""
+        card = runtime.open_optional("card")
+        card_in = False
+        if card is not None:
+            try:
+                card_in = bool(card.is_card_present)
+            except Exception as exc:
+                log.warning("card reader: %s", exc)
+        return card, card_in
+
+    # -- back on the UI thread ------------------------------------------------------------
+    def _opened(self, result: Any, error: BaseException | None) -> None:
+        if self._closed:  # the app stopped meanwhile
+            if result is not None:
+                result[0].close()
+            return
+        if error is not None:
+            log.error("kiosk not ready: %s", error)
+            self.flow.runtime_failed(error)
+            self._later("runtime", RUNTIME_RETRY_S, self.start)
+            return
+        runtime, card, card_in = result
+        self.runtime = runtime
+        self._wire_gpio()
+        from kiosk.upload.usb import sync_configured_stick
+
+        # The officer's stick button (kiosk.screens.flow_staff.usb_sync).
+        self.flow.stick_sync = lambda: sync_configured_stick(self.config, runtime.journal)
+        self._devices_changed()
+        self._card_opened(card, card_in)
+        if runtime.device_faults:
+            log.warning("kiosk open without %s: no enrollment until it opens; an officer "
+                        "can log in and use the stick", ", ".join(runtime.device_faults))
+        else:
+            log.info("kiosk ready")
+
+    def _devices_changed(self) -> None:
+        """The flow told which devices are missing (the closed screen's reason), and the
+        next try scheduled while one is."""
+        from kiosk.errors import RefusalCategory
+
+        runtime = self.runtime
+        refusal = runtime.device_refusal
+        self.flow.set_runtime(runtime, refusal or "", RefusalCategory.DEVICE if refusal else "")
+        if runtime.device_faults:
+            self._later("devices", RUNTIME_RETRY_S, self._retry_devices)
+
+    def _retry_devices(self) -> None:
+        runtime = self.runtime
+
+        def done(opened: list[str] | None, error: BaseException | None) -> None:
+            if self._closed:
+                return
+            if error is not None:
+                log.error("devices not opened: %s: %s", type(error).__name__, error)
+            if "gpio" in (opened or ()):
+                self._wire_gpio()
+            self._devices_changed()
+            if opened and not runtime.device_faults:
+                log.info("kiosk ready: every device is open")
+
+        self.executor.submit(runtime.retry_devices, done)
+
+    def _wire_gpio(self) -> None:
+        gpio = self.runtime.devices.get("gpio")
+        if gpio is not None:
+            gpio.when_help_pressed = lambda: self.executor.post(self.flow.call_help)
+
+    def _card_opened(self, card: Any, card_in: bool) -> None:
+        """The staff card's events, on the reader's thread, handed over by the executor; no
+        reader: look for one again later."""
+        if card is None:
+            self._later("card", CARD_RETRY_S, self._retry_card)
+            return
+        flow = self.flow
+        flow.set_card_present(card_in)
+        card.when_card_inserted = lambda _event: self.executor.post(flow.card_inserted)
+        card.when_card_removed = lambda _event: self.executor.post(flow.card_removed)
+
+    def _retry_card(self) -> None:
+        runtime = self.runtime
+        if "card" in runtime.devices:
+            return
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if self._closed:
+                return
+            if error is not None:
+                log.warning("card reader: %s: %s", type(error).__name__, error)
+                result = (None, False)
+            self._card_opened(*result)
+
+        self.executor.submit(lambda: self._open_card(runtime), done)
+
+    def _later(self, name: str, delay: float, fn: Callable[[], None]) -> None:
+        if self._closed:
+            return
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        self._timers[name] = self.executor.call_later(delay, fn)
 
 
 def _prepare_kivy(config: Config) -> None:
@@ -201,7 +368,7 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
             self._drawn = False  # the first frame: checks wait for it (see below)
             self._poll = Clock.schedule_interval(self._check_acceptance, ACCEPTANCE_POLL_S)
             self._tick = Clock.schedule_interval(lambda _dt: self.flow.tick(), 1.0)
-            self.runtime: Any = None
+            self.keeper = RuntimeKeeper(config, self.flow, self.bridge)
             # systemd's watchdog (kiosk/service.py), pinged by the clock on this UI thread:
             # a hung UI loop stops the pings and gets the touchscreen restarted.
             self.notifier = Notifier()
@@ -384,53 +551,12 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
                 self.stop()
 
         def _open_runtime(self, _dt: float = 0) -> None:
-            def opened(runtime: Any, error: BaseException | None) -> None:
-                if error is not None:
-                    log.error("kiosk not ready: %s", error)
-                    self.flow.runtime_failed(error)
-                    Clock.schedule_once(self._open_runtime, RUNTIME_RETRY_S)
-                    return
-                runtime, card_in = runtime
-                self.runtime = runtime
-                gpio = runtime.devices.get("gpio")
-                if gpio is not None:
-                    gpio.when_help_pressed = lambda: self.bridge.post(self.flow.call_help)
-                self.flow.set_runtime(runtime)
-                from kiosk.upload.usb import sync_configured_stick
+            self.keeper.start()  # and what follows: RuntimeKeeper
 
-                # The officer's stick button (kiosk.screens.flow_staff.usb_sync).
-                self.flow.stick_sync = lambda: sync_configured_stick(config, runtime.journal)
-                # The staff card: events on the reader's thread, handed over by the bridge.
-                # A card already in it opens no PIN pad (kiosk.screens.flow_staff).
-                card = runtime.devices.get("card")
-                if card is not None:
-                    self.flow.set_card_present(card_in)
-                    card.when_card_inserted = (
-                        lambda _event: self.bridge.post(self.flow.card_inserted))
-                    card.when_card_removed = (
-                        lambda _event: self.bridge.post(self.flow.card_removed))
-                log.info("kiosk ready")
-
-            def work() -> Any:
-                from kiosk.enrollment import regions
-                from kiosk.runtime import Runtime  # here: off the first frame's way
-
-                runtime = Runtime.open(config, kinds=DEVICE_KINDS, require_accepting=False)
-                card = runtime.open_optional("card")  # the officer's login; not required
-                card_in = False
-                if card is not None:
-                    try:
-                        card_in = bool(card.is_card_present)
-                    except Exception as exc:
-                        log.warning("card reader: %s", exc)
-                try:
-                    # The village lists, before the first citizen; only this regency's.
-                    regions.preload(config["kiosk"]["regency"])
-                except Exception as exc:
-                    log.error("region names unavailable: %s", exc)
-                return runtime, card_in
-
-            self.bridge.submit(work, opened)
+        @property
+        def runtime(self) -> Any:
+            """The runtime once opened (the keeper's), else None."""
+            return self.keeper.runtime
 
         def _check_acceptance(self, _dt: float) -> None:
             # A slow UPS answer: never pile checks up. Before the first frame (a slow start
@@ -460,8 +586,7 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
             self.flow.close()
             self.speaker.close()
             self.bridge.shutdown()
-            if self.runtime is not None:
-                self.runtime.close()
+            self.keeper.close()
 
     del Factory
     return KioskApp()

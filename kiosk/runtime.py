@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -334,7 +335,8 @@ class Runtime:
 
     def __init__(self, config: Config, journal: Journal, store: JournalRecordStore,
                  devices: dict[str, Any], stack: ExitStack,
-                 recovery: Recovery | None = None) -> None:
+                 recovery: Recovery | None = None,
+                 faults: dict[str, str] | None = None) -> None:
         self.config = config
         self.journal = journal
         self.store = store
@@ -342,15 +344,26 @@ class Runtime:
         self._stack = stack
         #: What start-up recovery did with the sessions a crash or power cut left.
         self.recovery = recovery if recovery is not None else Recovery()
+        #: The devices of ``kinds`` that did not open (``devices_required=False``), in
+        #: ``kinds`` order: kind -> "camera device not ready: ..."; see :meth:`retry_devices`.
+        self.device_faults: dict[str, str] = dict(faults or {})
+        self._lock = threading.Lock()  # a device opened late vs. close()
+        self._closed = False
+        self._warned: set[str] = set()  # open_optional's kinds already logged as missing
 
     @classmethod
     def open(cls, config: Config, *, kinds: tuple[str, ...] = ("fingerprint", "camera"),
-             require_accepting: bool = True) -> Runtime:
+             require_accepting: bool = True, devices_required: bool = True) -> Runtime:
         """Open keys, journal and devices; raise NotAccepting when enrollment must not start.
 
         The touchscreen passes ``require_accepting=False``: it opens once and stays up,
         asking :func:`check_acceptance` before each citizen (a kiosk on battery still runs,
-        it just takes no new recordings).
+        it just takes no new recordings). It also passes ``devices_required=False``: a
+        device of ``kinds`` that does not open is kept in :attr:`device_faults` (and
+        :attr:`device_refusal` says why no enrollment may begin) instead of taking the
+        journal and the keys down with it, so an officer can still copy the sealed records
+        to a stick; :meth:`retry_devices` tries again. Without the keys or the journal
+        nothing opens (NotAccepting, as for ``kiosk demo``).
         """
         if require_accepting:
             acceptance = check_acceptance(config)
@@ -370,18 +383,66 @@ class Runtime:
             recovery = recover_unfinished(journal,
                                           resume_assisted=config["kiosk"]["resume_assisted"])
             devices: dict[str, Any] = {}
+            faults: dict[str, str] = {}
             for kind in kinds:
-                device = create_device(kind, config.backend_options(kind))
+                device = None
                 try:
+                    device = create_device(kind, config.backend_options(kind))
                     device.open()
                 except DeviceError as exc:
-                    raise NotAccepting(f"{kind} device not ready: {exc}",
-                                       RefusalCategory.DEVICE) from exc
+                    if devices_required and device is None:
+                        raise  # a driver's library missing: the command says so as is
+                    reason = f"{kind} device not ready: {exc}"
+                    if devices_required:
+                        raise NotAccepting(reason, RefusalCategory.DEVICE) from exc
+                    faults[kind] = reason
+                    log.error("%s; the kiosk opens without it and tries again", reason)
+                    continue
                 stack.callback(device.close)
                 devices[kind] = device
             store = JournalRecordStore(journal, sealer, kiosk_id=config.kiosk_id)
-            return cls(config, journal, store, devices, stack.pop_all(), recovery)
+            return cls(config, journal, store, devices, stack.pop_all(), recovery, faults)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def device_refusal(self) -> str | None:
+        """Why no enrollment may begin for the devices (each that did not open), or None
+        when they are all open. A :attr:`~kiosk.errors.RefusalCategory.DEVICE` refusal."""
+        faults = list(self.device_faults.values())
+        return "; ".join(faults) if faults else None
+
+    def retry_devices(self) -> list[str]:
+        """Try again to open each device of :attr:`device_faults` (a worker's call: a
+        sensor may take seconds to answer); the kinds that opened now, in order. One still
+        not ready keeps its fault, with the new reason (logged only when it changes)."""
+        opened: list[str] = []
+        for kind, before in list(self.device_faults.items()):
+            try:
+                device = create_device(kind, self.config.backend_options(kind))
+                device.open()
+            except DeviceError as exc:
+                reason = f"{kind} device not ready: {exc}"
+                if reason != before:
+                    log.error("%s", reason)
+                self.device_faults[kind] = reason
+                continue
+            if not self._keep(kind, device):
+                break
+            del self.device_faults[kind]
+            log.info("%s device opened", kind)
+            opened.append(kind)
+        return opened
+
+    def _keep(self, kind: str, device: Any) -> bool:
+        """Keep a device opened after start-up with the others; False (and the device
+        closed) when the runtime was closed meanwhile."""
+        with self._lock:
+            if self._closed:
+                device.close()
+                return False
+            self._stack.callback(device.close)
+            self.devices[kind] = device
+            return True
 
     @cached_property
     def staff_trust(self) -> StaffTrust | None:
@@ -392,18 +453,29 @@ class Runtime:
         """Open a device the kiosk can take citizens without (the staff card reader), and
         keep it with the others; None, with a warning logged, when it cannot be opened
         (no reader, pcscd down): the officer's login is then unavailable, nothing else.
-        ``kiosk hw selftest`` and ``kiosk doctor`` name the fault."""
+        ``kiosk hw selftest`` and ``kiosk doctor`` name the fault. Asked again (a reader
+        plugged in later), it logs the warning once, and that the device opened."""
+        if kind in self.devices:
+            return self.devices[kind]
         try:
             device = create_device(kind, self.config.backend_options(kind))
             device.open()
         except (DeviceError, OSError, ImportError) as exc:
-            log.warning("%s device not ready, going on without it: %s", kind, exc)
+            if kind not in self._warned:
+                self._warned.add(kind)
+                log.warning("%s device not ready, going on without it: %s", kind, exc)
+            else:
+                log.debug("%s device still not ready: %s", kind, exc)
             return None
-        self._stack.callback(device.close)
-        self.devices[kind] = device
+        if not self._keep(kind, device):
+            return None
+        if kind in self._warned:
+            log.info("%s device opened", kind)
         return device
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
         self._stack.close()
 
     def __enter__(self) -> Runtime:

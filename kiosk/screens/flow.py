@@ -98,6 +98,9 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         self.closed_reason = ""
         self.closed_category = ""
         self._logged_acceptance: tuple[bool, str] | None = None  # _log_acceptance's last
+        # The last check's answer as it came (set_acceptance's arguments), before a
+        # runtime that did not open (or opened without a device) overrides it.
+        self._checked: tuple[bool, str, bool, str] | None = None
         self.on_battery = False
         self.help_active = False
         self.screen = "welcome"
@@ -209,17 +212,25 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
 
     # -- start-up, acceptance, closed ----------------------------------------------------
     def set_runtime(self, runtime: Any, error: str = "", category: str = "") -> None:
-        """The runtime opened, or why not (``error``, and its RefusalCategory)."""
+        """The runtime opened, or why not (``error``, and its RefusalCategory). Opened
+        with an ``error``: open without a device (a camera unplugged): no enrollment may
+        begin, but an officer can log in and use the stick; called again, with no
+        ``error``, once the device opens. Takes effect at once (with the last check's
+        answer): a citizen never begins on a kiosk without its camera."""
+        first = runtime is not None and runtime is not self.runtime
         self.runtime, self.runtime_error = runtime, error
         self.runtime_error_category = category if error else ""
         recovery = getattr(runtime, "recovery", None)
-        if recovery is not None and recovery.discarded and self.session is None:
+        if first and recovery is not None and recovery.discarded and self.session is None:
             # A citizen's recording the restart cut short is gone: the welcome says so to
             # whoever stands there (a citizen waiting for the kiosk to come back).
             self.notice = Msg.of(m.RESTARTED, "info")
             self._notice_at = self.clock()
             self.view.update()
-        self._set_led()
+        if self._checked is not None:
+            self.set_acceptance(*self._checked)
+        else:
+            self._set_led()
 
     def runtime_failed(self, error: BaseException) -> None:
         """The runtime did not open (the app tries again): closed, with the error's reason
@@ -238,8 +249,10 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
                        category: str = "") -> None:
         """From the app's periodic check (``category``: the refusal's RefusalCategory). A
         running session may finish; a new one may not start, and the closed screen shows
-        only between citizens."""
-        if self.runtime is None and self.runtime_error:
+        only between citizens. A runtime that did not open, or opened without a device,
+        overrides it (``runtime_error``)."""
+        self._checked = (accepting, reason, on_battery, category)
+        if self.runtime_error:
             accepting, reason = False, self.runtime_error
             category = self.runtime_error_category
         self._log_acceptance(accepting, reason, category)
