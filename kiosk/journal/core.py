@@ -91,7 +91,8 @@ class Journal(RecordWrites, RecordStates, RecordReads, JournalMaintenance):
         except sqlite3.Error as exc:
             conn.close()
             raise database.unreadable(path, exc) from exc
-        if version != migrations.latest_version():
+        if version != migrations.latest_version() and not (
+                version > migrations.latest_version() and migrations.usable(conn)):
             conn.close()
             if version == 0:
                 raise JournalError(f"no journal at {path} yet")

@@ -291,7 +291,7 @@ def check(path: Path) -> str | None:
     try:
         version = migrations.user_version(conn)
         latest = migrations.latest_version()
-        if version > latest:
+        if version > latest and not migrations.usable(conn):
             raise JournalError(
                 f"journal {path} has schema version {version}, newer than this software "
                 f"knows ({latest}); it was left untouched: install the newer kiosk software "

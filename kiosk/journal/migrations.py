@@ -120,8 +120,14 @@ def _v5_upload_state(conn: sqlite3.Connection) -> None:
 def _v6_resume_check(conn: sqlite3.Connection) -> None:
     """An unfinished assisted record's check of the NIK and No. KK it was begun with
     (:mod:`kiosk.enrollment.resume_check`), so the officer cannot continue it with another
-    person's numbers; NULL once sealed, and for every self-service record."""
+    person's numbers; NULL once sealed, and for every self-service record. Additive: code
+    of version 5 can use the file (it never names the column; the records it begins have
+    no check, which this code accepts). From here on the journal says so itself
+    (:func:`usable`), so a later additive migration does not stop a rollback."""
     conn.execute("ALTER TABLE records ADD COLUMN resume_check BLOB")
+    conn.execute("CREATE TABLE journal_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+                 " STRICT")
+    set_oldest_reader(conn, 5)
 
 
 MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_indexes, _v3_step_digests,
@@ -130,6 +136,36 @@ MIGRATIONS: Sequence[Migration] = (_v1_initial, _v2_indexes, _v3_step_digests,
 # Tables the integrity check at open skips: their pages are most of the file, and each row is
 # verified against its SHA-256 (kept in ``steps``) whenever it is read.
 BULK_TABLES: frozenset[str] = frozenset({"payloads"})
+
+
+def set_oldest_reader(conn: sqlite3.Connection, version: int) -> None:
+    """Every migration from version 6 on says which schema version's code may still use the
+    file it leaves: the version before it when it only adds (a nullable column, a table,
+    an index the older code never names), its own when the older code would misread it."""
+    conn.execute("INSERT INTO journal_meta (key, value) VALUES ('oldest_reader', ?)"
+                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (version,))
+
+
+def oldest_reader(conn: sqlite3.Connection) -> int | None:
+    """The oldest schema version whose code may use this file, as its last migration said;
+    None before version 6 (the file says nothing)."""
+    try:
+        row = conn.execute(
+            "SELECT value FROM journal_meta WHERE key = 'oldest_reader'").fetchone()
+    except sqlite3.OperationalError:  # no such table: a file from before version 6
+        return None
+    return None if row is None else int(row[0])
+
+
+def usable(conn: sqlite3.Connection, migrations: Sequence[Migration] | None = None) -> bool:
+    """This code may use the file: its schema is this code's or older (to migrate), or
+    newer but declared usable by this code's version (a rollback over additive
+    migrations, ``kiosk update --rollback``)."""
+    version, latest = user_version(conn), latest_version(migrations)
+    if version <= latest:
+        return True
+    floor = oldest_reader(conn)
+    return floor is not None and floor <= latest
 
 
 def schema_tools(conn: sqlite3.Connection) -> sqlite_utils.Database:
@@ -157,11 +193,16 @@ def migrate(conn: sqlite3.Connection,
     """Bring ``conn`` to the latest version; return ``(version before, version after)``.
 
     ``conn`` must be in autocommit mode (``isolation_level=None``). Raises
-    :class:`JournalError` without touching anything when the database is newer than the code.
+    :class:`JournalError` without touching anything when the database is newer than the code
+    and does not say this code may use it (:func:`usable`); when it does, nothing is done.
     """
     steps = MIGRATIONS if migrations is None else migrations
     start = user_version(conn)
     latest = latest_version(steps)
+    if start > latest and usable(conn, steps):
+        log.warning("journal schema version %d is newer than this software knows (%d), and "
+                    "says this software may use it: used as it is (a rollback)", start, latest)
+        return start, start
     if start > latest:
         raise JournalError(
             f"journal schema version {start} is newer than this software knows ({latest}); "

@@ -216,6 +216,51 @@ def test_journal_from_newer_software_is_refused_and_left_byte_for_byte(
     assert database.quarantined_files(path) == []
 
 
+def _future_release(conn: sqlite3.Connection, *, oldest_reader: int) -> None:
+    """What a later release's migration might do: add a column (the older code never names
+    it) and say which code may still use the file."""
+    conn.execute("ALTER TABLE audit ADD COLUMN signed_by TEXT")
+    migrations.set_oldest_reader(conn, oldest_reader)
+
+
+def test_a_rollback_over_an_additive_migration_keeps_the_kiosk_working(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kiosk update --rollback`` after a newer release migrated the journal: the newer
+    release said this code may use it, so this code opens it as it is, reads, writes and
+    seals; the newer release finds its own schema when it comes back."""
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        kept = sealed_record(j)
+    latest = migrations.latest_version()
+    with monkeypatch.context() as newer:
+        newer.setattr(migrations, "MIGRATIONS", (
+            *migrations.MIGRATIONS, lambda c: _future_release(c, oldest_reader=latest)))
+        open_journal(path).close()
+    with open_journal(path, boot_id="boot-2") as j:  # this release again: the rollback
+        assert j.settings()["user_version"] == latest + 1  # untouched: not "migrated back"
+        assert j.record(kept).state == "sealed"
+        rid = sealed_record(j)
+        assert [e.event for e in j.audit_events()][-1] != "journal_migrated"
+    assert database.check(path) is None
+    with Journal.open_readonly(path) as ro:
+        assert {r.id for r in ro.records()} == {kept, rid}
+
+
+def test_a_newer_release_that_says_this_code_may_not_use_the_journal_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "journal.db"
+    open_journal(path).close()
+    latest = migrations.latest_version()
+    with monkeypatch.context() as newer:
+        newer.setattr(migrations, "MIGRATIONS", (
+            *migrations.MIGRATIONS, lambda c: _future_release(c, oldest_reader=latest + 1)))
+        open_journal(path).close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(JournalError, match=rf"schema version {latest + 1}, newer"):
+        open_journal(path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
 def test_failing_migration_is_rolled_back_whole(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "journal.db"

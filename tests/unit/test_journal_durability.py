@@ -202,6 +202,9 @@ def test_readonly_open_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     open_journal(path).close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 42")
+    # ...and one this code may not use (kiosk.journal.migrations.usable)
+    conn.execute("UPDATE journal_meta SET value = 42 WHERE key = 'oldest_reader'")
+    conn.commit()
     conn.close()
     with pytest.raises(JournalError, match="schema version 42"):
         Journal.open_readonly(path)
