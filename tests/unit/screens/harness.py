@@ -129,9 +129,16 @@ class Kit:
     """A flow on the real runtime with simulated hardware."""
 
     def __init__(self, tmp_path: Path, body: str = "", **settings: Any) -> None:
-        self.config = load_config(write_config(tmp_path, body))
+        self.build(tmp_path, body, **settings)
         self.runtime = Runtime.open(self.config,
                                        kinds=("fingerprint", "camera", "gpio"))
+        self.flow.set_runtime(self.runtime)
+        self.flow.set_acceptance(True, "", False)
+
+    def build(self, tmp_path: Path, body: str = "", **settings: Any) -> None:
+        """The config, the fake clock, executor, view and speaker, and the flow on them
+        (Poso's regency): everything but the runtime."""
+        self.config = load_config(write_config(tmp_path, body))
         self.clock = FakeClock()
         self.executor = SyncExecutor(self.clock)
         self.view = RecordingView()
@@ -139,8 +146,6 @@ class Kit:
         defaults = {"province": "72", "regency": "02"}
         self.flow = Flow(self.executor, self.view, speaker=self.speaker,
                          settings=FlowSettings(**(defaults | settings)), clock=self.clock)
-        self.flow.set_runtime(self.runtime)
-        self.flow.set_acceptance(True, "", False)
         self.taps = 0
 
     def tap(self, verb: str, *args: Any) -> None:

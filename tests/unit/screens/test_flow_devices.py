@@ -14,15 +14,12 @@ from typing import Any
 import pytest
 
 from kiosk.app import CARD_RETRY_S, RUNTIME_RETRY_S, RuntimeKeeper
-from kiosk.config import load_config
 from kiosk.errors import DeviceNotFound, RefusalCategory
 from kiosk.recovery import list_resumable
-from kiosk.screens.flow import Flow, FlowSettings
-from tests.conftest import write_config
+from kiosk.screens.flow import Flow
 from tests.unit.screens.harness import (
     FakeClock,
     Kit,
-    RecordingSpeaker,
     RecordingView,
     SyncExecutor,
 )
@@ -80,15 +77,7 @@ class KeeperKit(Kit):
 
     def __init__(self, tmp_path: Path, body: str = "", *, card_in: bool = False,
                  **settings: Any) -> None:
-        self.config = load_config(write_config(tmp_path, _card(card_in) + body))
-        self.clock = FakeClock()
-        self.executor = SyncExecutor(self.clock)
-        self.view = RecordingView()
-        self.speaker = RecordingSpeaker()
-        defaults = {"province": "72", "regency": "02"}
-        self.flow = Flow(self.executor, self.view, speaker=self.speaker,
-                         settings=FlowSettings(**(defaults | settings)), clock=self.clock)
-        self.taps = 0
+        self.build(tmp_path, _card(card_in) + body, **settings)
         self.keeper = RuntimeKeeper(self.config, self.flow, self.executor)
         self.flow.set_acceptance(True, "", False)
         self.keeper.start()

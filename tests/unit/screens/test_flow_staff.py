@@ -57,6 +57,24 @@ class StaffKit(Kit):
         self.type_pin()
         assert self.flow.staff_id == STAFF, self.flow.pin_message.text("en")
 
+    def walk_away(self) -> None:
+        """Nobody touches the screen until the idle warning has run out."""
+        s = self.flow.settings
+        self.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
+        self.flow.tick()
+
+    def leave_one(self, language: str = "en") -> str:
+        """An enrollment begun with the officer, past its consent, left (kept for the
+        officer); the officer back, logged in again. Its record id."""
+        self.login()
+        self.tap("staff_start", language)
+        self.tap("consent", True)
+        record_id = self.flow.session.record_id
+        self.walk_away()
+        self.remove()
+        self.login()
+        return record_id
+
     def close(self) -> None:
         self.reader.close()
         super().close()
@@ -306,15 +324,7 @@ def test_cancel_of_an_assisted_session_deletes_it(kit: StaffKit) -> None:
 
 def test_the_officer_deletes_an_unfinished_enrollment_after_asking_once(
         kit: StaffKit) -> None:
-    s = kit.flow.settings
-    kit.login()
-    kit.tap("staff_start", "id")
-    kit.tap("consent", True)
-    rid = kit.flow.session.record_id
-    kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
-    kit.flow.tick()
-    kit.remove()
-    kit.login()
+    rid = kit.leave_one("id")
     assert [r.record_id for r in kit.flow.resumable] == [rid]
     kit.tap("ask_discard", rid)
     assert kit.flow.discard_asked == rid
@@ -736,7 +746,6 @@ def test_an_officers_login_lasts_at_most_half_an_hour(kit: StaffKit) -> None:
 def _leave_two_enrollments(kit: StaffKit) -> tuple[str, str]:
     """Two people begun with the officer, each left at the photo (idle): the first with
     NIK / KK, the second another woman's numbers. The officer logs in again."""
-    s = kit.flow.settings
     rids = []
     for nik, kk in ((NIK, KK), (OTHER_NIK, OTHER_KK)):
         kit.login()
@@ -747,8 +756,7 @@ def _leave_two_enrollments(kit: StaffKit) -> tuple[str, str]:
         kit.fill_demographics()
         kit.tap("submit_demographics")
         rids.append(kit.flow.session.record_id)
-        kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
-        kit.flow.tick()
+        kit.walk_away()
         kit.remove()
     kit.login()
     return rids[0], rids[1]

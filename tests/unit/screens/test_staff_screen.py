@@ -90,7 +90,6 @@ def test_a_continued_enrollment_reviews_what_was_saved_before_as_saved_not_blank
         kit: StaffKit) -> None:
     """Photo and signature saved before the session was left: the review says so where
     the thumbnail would be (the kiosk cannot read them back), never an empty frame."""
-    s = kit.flow.settings
     kit.login()
     kit.tap("staff_start", "en")
     kit.tap("consent", True)
@@ -100,8 +99,7 @@ def test_a_continued_enrollment_reviews_what_was_saved_before_as_saved_not_blank
     kit.tap("submit_demographics")
     kit.through_portrait()
     rid = kit.flow.session.record_id
-    kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
-    kit.flow.tick()  # left: kept for the officer
+    kit.walk_away()  # left: kept for the officer
     kit.remove()
     kit.login()
     kit.tap("staff_resume", rid, "en")
@@ -122,15 +120,7 @@ def test_a_continued_enrollment_reviews_what_was_saved_before_as_saved_not_blank
 def test_on_a_low_battery_an_unfinished_enrollment_can_be_deleted_not_continued(
         kit: StaffKit) -> None:
     """(The rows' Continue is off and Delete on while closed: staff.kv.)"""
-    s = kit.flow.settings
-    kit.login()
-    kit.tap("staff_start", "en")
-    kit.tap("consent", True)
-    rid = kit.flow.session.record_id
-    kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
-    kit.flow.tick()
-    kit.remove()
-    kit.login()
+    rid = kit.leave_one()
     kit.flow.set_acceptance(False, "battery 18 % < power.min_battery_percent 30", True,
                             "battery_low")
     assert [r.record_id for r in kit.flow.resumable] == [rid]
