@@ -278,11 +278,22 @@ def main() -> int:
         step(lambda: _idle(), 0.2)
         step(lambda: _idle(31), 0.8)
         capture("wiped")
+        # The welcome after a start that deleted a citizen's unfinished recording.
+        step(lambda: _restarted_notice(), 0.6)
+        capture("restarted")
         officer(language)
     del f
 
     def _card():
         return app.runtime.devices["card"]
+
+    def _restarted_notice() -> None:
+        from kiosk.screens import messages as m
+        from kiosk.screens.messages import Msg
+
+        fl().notice = Msg.of(m.RESTARTED, "info")
+        fl()._notice_at = fl().clock()
+        fl().view.update()
 
     def _type_pin(pin: str) -> None:
         for digit in pin:
