@@ -524,7 +524,7 @@ def usb_summary(report: Any) -> list[Msg]:
         lines.append(Msg.of(USB_NOTHING, "info"))
     if exported.error:
         lines.append(Msg.of(USB_FAILED))
-    too_large = len(getattr(exported, "too_large", ()))
+    too_large = len(exported.too_large)
     if len(exported.unreadable) > too_large:  # another stick would not help them
         lines.append(Msg.of(USB_UNREADABLE, count=len(exported.unreadable) - too_large))
     if too_large:  # they read: the upload takes them
