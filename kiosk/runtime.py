@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +78,11 @@ def ensure_dev_central_key(config: Config) -> None:
 
 
 def load_staff_trust(config: Config) -> StaffTrust | None:
+    """The staff-card CAs this kiosk trusts (:func:`read_staff_trust`), or None."""
+    return read_staff_trust(config)[0]
+
+
+def read_staff_trust(config: Config) -> tuple[StaffTrust | None, bool]:
     """The staff-card CAs this kiosk trusts, for :func:`~kiosk.hardware.card.staff.staff_login`.
 
     ``[staff] ca`` names a PEM file with the office's CA certificate(s). Without it, the
@@ -92,6 +96,9 @@ def load_staff_trust(config: Config) -> StaffTrust | None:
     error logged): the kiosk fails closed rather than forget a revocation, since a lost card
     with its PIN is the fraud the CRL is there to stop. An out-of-date CRL is used (its
     cards stay revoked) with a warning.
+
+    The second value is True when a CA is set up and the CRL is what stops the login (the
+    PIN pad says so, :class:`~kiosk.hardware.card.errors.StaffLoginNotSetUp`).
     """
     from datetime import UTC, datetime
 
@@ -104,7 +111,7 @@ def load_staff_trust(config: Config) -> StaffTrust | None:
             trust = StaffTrust.from_file(path)
         except (OSError, ValueError) as exc:
             log.error("staff.ca %s unusable, officer login refused: %s", path, exc)
-            return None
+            return None, False
         log.info("staff login trusts %s", trust.describe())
     else:
         real = real_hardware(config)
@@ -119,19 +126,55 @@ def load_staff_trust(config: Config) -> StaffTrust | None:
             log.warning("no staff-card CA ([staff] ca is not set): officer login refused")
     crl = config["staff"]["crl"]
     if trust is None or not crl:
-        return trust
+        return trust, False
     try:
         trust = trust.with_crl_file(crl)
     except (OSError, ValueError) as exc:
         log.error("staff.crl %s unusable, officer login refused (the revoked cards it may "
                   "list must not log in): %s", crl, exc)
-        return None
+        return None, True
     log.info("staff login refuses the cards revoked by %s", trust.describe_crls())
     for entry in trust.out_of_date(datetime.now(UTC)):
         log.warning("staff.crl %s is out of date since %s: the cards it lists stay refused, "
                     "cards revoked since are not known (install the office's new CRL)", crl,
                     f"{entry.crl.next_update_utc:%Y-%m-%d}")
-    return trust
+    return trust, False
+
+
+class StaffTrustFiles:
+    """:func:`read_staff_trust`, read again whenever ``[staff] ca`` or ``[staff] crl``
+    changes on disk (another inode, size or modification time; a file appearing or going),
+    so a CRL the office installs for a lost card takes effect at the next login, without a
+    restart of the touchscreen. Safe to call from any thread."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._seen: tuple[tuple[int, int, int] | None, ...] | None = None
+        self._value: tuple[StaffTrust | None, bool] = (None, False)
+
+    def _signature(self) -> tuple[tuple[int, int, int] | None, ...]:
+        marks: list[tuple[int, int, int] | None] = []
+        for path in (self.config["staff"]["ca"], self.config["staff"]["crl"]):
+            try:
+                st = os.stat(path) if path else None
+            except OSError:
+                st = None
+            marks.append(None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(marks)
+
+    def current(self) -> tuple[StaffTrust | None, bool]:
+        """(the trust, whether the CRL stops the login), as the files are now."""
+        with self._lock:
+            seen = self._signature()
+            if seen != self._seen:
+                if self._seen is not None:
+                    log.info("staff.ca or staff.crl changed on disk: read again")
+                self._value = read_staff_trust(self.config)
+                self._seen = seen
+            return self._value
+
+
 
 
 def make_sealer(config: Config) -> Sealer:
@@ -350,6 +393,7 @@ class Runtime:
         self._lock = threading.Lock()  # a device opened late vs. close()
         self._closed = False
         self._warned: set[str] = set()  # open_optional's kinds already logged as missing
+        self._staff_trust_files = StaffTrustFiles(config)
 
     @classmethod
     def open(cls, config: Config, *, kinds: tuple[str, ...] = ("fingerprint", "camera"),
@@ -444,10 +488,16 @@ class Runtime:
             self.devices[kind] = device
             return True
 
-    @cached_property
+    @property
     def staff_trust(self) -> StaffTrust | None:
-        """The staff-card CAs this kiosk trusts (:func:`load_staff_trust`), read once."""
-        return load_staff_trust(self.config)
+        """The staff-card CAs this kiosk trusts (:func:`load_staff_trust`), read again when
+        their files change (:class:`StaffTrustFiles`)."""
+        return self._staff_trust_files.current()[0]
+
+    @property
+    def staff_crl_unusable(self) -> bool:
+        """Whether ``[staff] crl`` is what keeps officers out (a CA is set up)."""
+        return self._staff_trust_files.current()[1]
 
     def open_optional(self, kind: str) -> Any | None:
         """Open a device the kiosk can take citizens without (the staff card reader), and

@@ -193,7 +193,8 @@ class StaffSteps:
                 # clock is synchronised (kiosk.hardware.card.staff).
                 trust = getattr(runtime, "staff_trust", None)
                 if trust is None:  # no CA set up (or unusable): no card is believed
-                    raise StaffLoginNotSetUp()
+                    raise StaffLoginNotSetUp(
+                        crl=bool(getattr(runtime, "staff_crl_unusable", False)))
                 who = staff_login(reader, pin, trust=trust,
                                   now=datetime.now(UTC) if clock_is_synchronized() else None)
                 if not (who.staff_id.isascii() and who.staff_id.isprintable()):

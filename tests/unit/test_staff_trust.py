@@ -132,3 +132,32 @@ def test_a_crl_is_no_trust_without_a_ca(tmp_path) -> None:
     config = load_config(write_config(
         tmp_path, '[hardware.card]\ntype = "pcsc"\n[staff]\ncrl = "crl.pem"\n'))
     assert load_staff_trust(config) is None
+
+
+def test_the_runtime_reads_the_files_again_only_when_they_change(tmp_path, caplog) -> None:
+    """``StaffTrustFiles``: the same answer while the files stay as they are (a login does
+    not parse the CRL again), a new one when the CRL is replaced, removed or put back."""
+    from kiosk.runtime import StaffTrustFiles
+
+    caplog.set_level(logging.INFO)
+    crl = tmp_path / "crl.pem"
+    crl.write_bytes(_dev_crl_pem())
+    files = StaffTrustFiles(load_config(write_config(tmp_path, '[staff]\ncrl = "crl.pem"\n')))
+    first, stopped = files.current()
+    assert first is not None and not stopped and first.revocation(
+        devca.dev_card_certificate("STAFF-0001")) is None
+    assert files.current()[0] is first
+    assert "changed on disk" not in caplog.text
+
+    replacement = tmp_path / "crl.new"
+    replacement.write_bytes(_dev_crl_pem("STAFF-0001"))
+    replacement.replace(crl)
+    second = files.current()[0]
+    assert second is not None and second is not first
+    assert second.revocation(devca.dev_card_certificate("STAFF-0001")) is not None
+    assert "staff.ca or staff.crl changed on disk: read again" in caplog.text
+
+    crl.unlink()
+    assert files.current() == (None, True)  # fails closed, and says it is the CRL
+    crl.write_bytes(_dev_crl_pem())
+    assert files.current()[0] is not None

@@ -91,9 +91,21 @@ class CardRevoked(CardNotTrusted):
 
 class StaffLoginNotSetUp(StaffLoginFailed):
     """The kiosk trusts no staff-card CA (a real card reader and no ``[staff] ca``): no
-    card can be checked, so no officer can log in. Nothing is sent to the card."""
+    card can be checked, so no officer can log in. Nothing is sent to the card.
 
-    def __init__(self) -> None:
+    ``crl``: a CA is set up but ``[staff] crl`` names a file the kiosk cannot use (missing,
+    damaged, signed by another CA): login is stopped rather than a revoked card let in, and
+    the screen says that, not that nothing is installed."""
+
+    def __init__(self, *, crl: bool = False) -> None:
+        self.crl = crl
+        if crl:
+            super().__init__("card",
+                             "Login petugas dihentikan di kiosk ini: daftar kartu petugas "
+                             "yang dicabut tidak dapat dibaca. Hubungi admin.",
+                             "Officer login is stopped on this kiosk: its list of revoked "
+                             "staff cards cannot be read. Ask an administrator.")
+            return
         super().__init__("card",
                          "Login petugas belum disiapkan di kiosk ini: sertifikat CA kartu "
                          "petugas belum dipasang. Hubungi admin.",

@@ -531,29 +531,65 @@ def test_a_card_the_office_did_not_issue_is_refused_and_audited(kit: StaffKit) -
     assert [e.details for e in events] == [{"why": "CardNotTrusted"}]
 
 
-def test_a_revoked_card_is_refused_and_audited_as_revoked(kit: StaffKit) -> None:
-    """The office revoked the officer's card ([staff] crl): the genuine card with its PIN
-    is refused like any card not trusted, and the audit tells the two apart."""
+def _crl_pem(*staff_ids: str) -> bytes:
+    """The development CA's CRL revoking these staff ids' cards."""
     from datetime import UTC, datetime
 
     from cryptography.hazmat.primitives import serialization
 
     from kiosk.hardware.card import devca
-    from kiosk.hardware.card.trust import StaffTrust
 
     crl = devca.issue_crl(devca.dev_ca_key(), devca.dev_ca_certificate(),
-                          [devca.dev_card_certificate(STAFF).serial_number],
+                          [devca.dev_card_certificate(s).serial_number for s in staff_ids],
                           last_update=datetime.now(UTC))
-    kit.runtime.__dict__["staff_trust"] = StaffTrust.development().with_crls(
-        crl.public_bytes(serialization.Encoding.PEM))
-    kit.insert()
-    kit.type_pin()
-    assert not kit.flow.staff_id and kit.flow.pin_entry
-    assert kit.flow.pin_message.text("en") == (
-        "This card could not be checked. Ask an administrator.")
-    events = kit.runtime.journal.audit_events(event="staff_login_refused")
-    assert [e.details for e in events] == [{"why": "CardRevoked"}]
-    assert kit.reader.pin_retries_left == 3  # the right PIN: no try lost
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_card_revoked_while_the_kiosk_runs_is_refused_at_its_next_login(
+        tmp_path: Path) -> None:
+    """The office revokes the officer's card ([staff] crl) and installs the new CRL while
+    the touchscreen runs: the next login with the genuine card and its PIN is refused like
+    any card not trusted, without a restart, and the audit tells the two apart."""
+    crl = tmp_path / "staff-crl.pem"
+    crl.write_bytes(_crl_pem())  # the office's CRL: nobody revoked yet
+    kit = StaffKit(tmp_path, body='[staff]\ncrl = "staff-crl.pem"\n')
+    try:
+        kit.login()
+        kit.remove()
+        new = tmp_path / "staff-crl.pem.new"  # installed as a maintainer would: renamed
+        new.write_bytes(_crl_pem(STAFF))
+        new.replace(crl)
+        kit.insert()
+        kit.type_pin()
+        assert not kit.flow.staff_id and kit.flow.pin_entry
+        assert kit.flow.pin_message.text("en") == (
+            "This card could not be checked. Ask an administrator.")
+        events = kit.runtime.journal.audit_events(event="staff_login_refused")
+        assert [e.details for e in events] == [{"why": "CardRevoked"}]
+        assert kit.reader.pin_retries_left == 3  # the right PIN: no try lost
+    finally:
+        kit.close()
+
+
+def test_a_crl_that_cannot_be_read_stops_login_and_says_so(tmp_path: Path) -> None:
+    """[staff] crl set, its file gone: no card is believed (a revoked one must not get in),
+    and the PIN pad says what stops the login, in both languages; the file back, the
+    officer logs in."""
+    kit = StaffKit(tmp_path, body='[staff]\ncrl = "staff-crl.pem"\n')
+    try:
+        kit.insert()
+        kit.type_pin()
+        assert not kit.flow.staff_id
+        assert kit.flow.pin_message.text("en") == (
+            "Officer login is stopped on this kiosk: its list of revoked staff cards cannot "
+            "be read. Ask an administrator.")
+        assert kit.flow.pin_message.text("id").startswith("Login petugas dihentikan")
+        assert kit.reader.pin_retries_left == 3  # nothing was sent to the card
+        (tmp_path / "staff-crl.pem").write_bytes(_crl_pem("STAFF-0001"))
+        kit.type_pin()
+        assert kit.flow.staff_id == STAFF
+    finally:
+        kit.close()
 
 
 def test_the_reasons_close_when_the_finger_is_scanned_after_all(tmp_path: Path) -> None:
@@ -686,13 +722,16 @@ def test_a_half_typed_pin_goes_with_the_wipe_and_with_time(kit: StaffKit) -> Non
     assert not kit.flow.pin_entry and kit.flow.pin_length == 0
 
 
-def test_a_kiosk_that_trusts_no_ca_refuses_even_the_simulated_card(kit: StaffKit) -> None:
-    kit.runtime.__dict__["staff_trust"] = None  # [staff] ca unusable, or real hardware
-    kit.insert()
-    kit.type_pin()
-    assert not kit.flow.staff_id
-    assert kit.flow.pin_message.text("en").startswith("Officer login is not set up")
-    assert kit.reader.pin_retries_left == 3  # nothing was sent to the card
+def test_a_kiosk_that_trusts_no_ca_refuses_even_the_simulated_card(tmp_path: Path) -> None:
+    kit = StaffKit(tmp_path, body='[staff]\nca = "no-such-ca.pem"\n')  # [staff] ca unusable
+    try:
+        kit.insert()
+        kit.type_pin()
+        assert not kit.flow.staff_id
+        assert kit.flow.pin_message.text("en").startswith("Officer login is not set up")
+        assert kit.reader.pin_retries_left == 3  # nothing was sent to the card
+    finally:
+        kit.close()
 
 
 def test_a_stick_answer_is_not_shown_to_the_next_officer(kit: StaffKit) -> None:
