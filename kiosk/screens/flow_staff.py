@@ -461,6 +461,9 @@ USB_READ_ONLY = N_("The stick cannot be written: it is write-protected or damage
 USB_NOT_WRITABLE = N_("The kiosk may not write to this stick. Ask a maintainer.")
 USB_FAILED = N_("The stick failed. Nothing was lost: the records stay on the kiosk. Try "
                 "another stick.")
+USB_KIOSK_FAILED = N_("The records are on the stick, but the kiosk could not note it: a "
+                      "maintainer must check the kiosk. Nothing was lost: the records stay on "
+                      "the kiosk too.")
 USB_ACKNOWLEDGED = N_("Records confirmed by the office: {count}.")
 USB_RECEIPT_PROBLEMS = N_("Problems with the office's files on the stick: {count}. A "
                           "maintainer can see them with kiosk queue import.")
@@ -523,7 +526,9 @@ def usb_summary(report: Any) -> list[Msg]:
         lines.append(Msg.of(USB_FULL))
     elif not report.waiting:
         lines.append(Msg.of(USB_NOTHING, "info"))
-    if exported.error:
+    if exported.journal_failed:  # the stick is fine: another one would not help
+        lines.append(Msg.of(USB_KIOSK_FAILED))
+    elif exported.error:
         lines.append(Msg.of(USB_FAILED))
     too_large = len(exported.too_large)
     if len(exported.unreadable) > too_large:  # another stick would not help them
@@ -532,7 +537,9 @@ def usb_summary(report: Any) -> list[Msg]:
         lines.append(Msg.of(USB_TOO_LARGE, "info", count=too_large))
     if report.left and not exported.error:
         lines.append(Msg.of(USB_LEFT, count=report.left))
-    if not exported.error:  # the office is told only of a stick that carries new records
+    if exported.journal_failed:  # its last bundle is whole: the office can take it
+        lines.append(Msg.of(USB_DONE, "info"))
+    elif not exported.error:  # the office is told only of a stick that carries new records
         lines.append(Msg.of(USB_DONE if copied else USB_REMOVE, "info"))
     return lines
 

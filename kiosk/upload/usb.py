@@ -109,6 +109,9 @@ class ExportReport:
     too_large: list[str] = field(default_factory=list)
     did_not_fit: list[str] = field(default_factory=list)
     error: str = ""
+    #: ``error`` is the kiosk's journal's, not the stick's: the last bundle is whole on the
+    #: stick, its records not marked exported (they stay in the outbox).
+    journal_failed: bool = False
 
 
 @dataclass
@@ -312,6 +315,7 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
         report.error = (f"could not write to {target}: {why}; the records of the bundle being "
                         "written stay in the outbox")
     except JournalError as exc:  # the bundle is whole on the stick; the journal did not say so
+        report.journal_failed = True
         report.error = (f"{report.bundles[-1].name if report.bundles else 'the bundle'} is on "
                         f"the stick, but the journal could not mark its records exported "
                         f"({exc}); they stay in the outbox, and a copy the intake gets twice "

@@ -524,6 +524,33 @@ def test_a_record_that_cannot_be_read_is_not_sent_to_another_stick(
         "You may remove the stick. Take it to the office."]
 
 
+def test_a_journal_that_cannot_note_the_export_is_not_blamed_on_the_stick(
+        site: Site, ids: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle is whole on the stick, the kiosk's journal cannot mark its records (its
+    disk full, a page that does not write): the officer reads that the records are on the
+    stick and the kiosk needs a maintainer, not "try another stick"; the records stay in
+    the outbox, and the stick may go to the office."""
+    from kiosk.errors import JournalError
+    from kiosk.screens.flow_staff import usb_summary
+
+    def fails(self: Journal, record_ids: list[str], bundle: str) -> None:
+        raise JournalError("database or disk is full")
+
+    monkeypatch.setattr(Journal, "mark_exported", fails)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with _open(site) as journal:
+        report = usb.sync_stick(journal, KIOSK_ID, None, stick, data_dir=None)
+    assert report.exported.journal_failed and report.exported.exported == []
+    assert len(report.exported.bundles) == 1 and report.exported.bundles[0].exists()
+    assert set(states(site).values()) == {"sealed"}  # still waiting: nothing lost
+    assert [line.text("en") for line in usb_summary(report)] == [
+        "The records are on the stick, but the kiosk could not note it: a maintainer must "
+        "check the kiosk. Nothing was lost: the records stay on the kiosk too.",
+        "You may remove the stick. Take it to the office."]
+    assert all(line.text("id") != line.text("en") for line in usb_summary(report))
+
+
 def test_a_stick_too_full_for_any_record_is_not_sent_to_the_office(
         site: Site, ids: list[str], tmp_path: Path) -> None:
     """A real file system too small for even one record: nothing is copied, the officer
