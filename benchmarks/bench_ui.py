@@ -29,6 +29,11 @@ throw-away data directory. The same file is the child: ``python bench_ui.py chil
   at the end ``VmHWM`` of ``/proc/self/status``: the peak RSS of the UI process (the
   journal, the devices and the worker threads live in it too), and how its RSS then
   divides into anonymous memory and file pages (libraries' code: Mesa's LLVM, OpenCV).
+  How many file pages a library brings in depends on the disk's read-ahead (with large
+  page-cache folios a fault maps all of what was read ahead), so the report names the
+  ``read_ahead_kb`` of the disk the libraries live on: on 2026-12-02 the same code measured
+  232 MB at 128 KiB and 281 MB at 4,096 KiB (the kernel's default, which an SD card keeps,
+  is 128).
   With the sim camera, and with the ``v4l2`` backend reading a generated 30 fps MJPG clip
   (skipped without OpenCV). With the sim camera, three more citizens follow the same way:
   ``VmHWM`` again (a leak between citizens would raise it) and every garbage collection
@@ -51,6 +56,7 @@ import os  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import sysconfig  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -239,7 +245,8 @@ def run(rounds: int = 5, cycles: int = 10, preview_s: float = 5.0) -> dict[str, 
         base = Path(tmp)
         return {"start": measure_start(display, base, rounds),
                 "taps": measure_taps(display, base, cycles),
-                "flow": measure_flow(display, base, preview_s)}
+                "flow": measure_flow(display, base, preview_s),
+                "read_ahead_kb": read_ahead_kb(sysconfig.get_paths()["purelib"])}
 
 
 def rows(r: dict[str, Any]) -> list[str]:
@@ -271,12 +278,15 @@ def rows(r: dict[str, Any]) -> list[str]:
         f"{bt['median_ms']:.0f} / {bt['p95_ms']:.0f} ms = **{t['settled_ratio']:.1f}x** / "
         f"{t['settled_p95_ratio']:.1f}x (by tap: {final} ms) | |")
     sim = f["sim"]
+    ahead = (f"the libraries' disk reads ahead {r['read_ahead_kb']:,} KiB"
+             if r.get("read_ahead_kb") is not None else "the disk's read-ahead unknown")
     out.append(
         f"| peak RSS (`VmHWM`) of the touchscreen process over a full flow, welcome to receipt"
         f" (sim hardware) | **{sim['vmhwm_kb'] / 1000:.0f} MB** ({k['vmhwm_mb']:.0f} MB after"
         f" start; the bare Kivy app {b['vmhwm_mb']:.0f} MB; at the end "
         f"{sim.get('rssanon_kb', 0) / 1000:.0f} MB anonymous + "
-        f"{sim.get('rssfile_kb', 0) / 1000:.0f} MB file pages) | <= {TARGET_RSS_MB:g} MB |")
+        f"{sim.get('rssfile_kb', 0) / 1000:.0f} MB file pages; {ahead}) | "
+        f"<= {TARGET_RSS_MB:g} MB |")
     pauses = sim.get("gc_pauses", [])
     during = [ms for _generation, ms, in_session in pauses if in_session]
     between = [ms for _generation, ms, in_session in pauses if not in_session]
@@ -439,6 +449,19 @@ class Script:
     def _finish(self) -> None:
         Path(self.out).write_text(json.dumps(self.report))
         self.clock.schedule_once(lambda _dt: self.app.stop(), 0.1)
+
+
+def read_ahead_kb(path: str | Path) -> int | None:
+    """The read-ahead (``queue/read_ahead_kb``) of the block device holding ``path``, or
+    None where the kernel does not say (a container's overlay, a tmpfs)."""
+    dev = os.stat(path).st_dev
+    node = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+    for queue in (node / "queue", node / ".." / "queue"):  # a disk, or a partition's disk
+        try:
+            return int((queue / "read_ahead_kb").read_text())
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _memory_kb() -> dict[str, int]:
