@@ -66,6 +66,9 @@ def main() -> int:
     def shot(name: str) -> None:
         language = current["language"]
         target = args.out / f"{width}x{height}-{language}-{name}.png"
+        # Draw the frame now and read that: between frames the back buffer holds whatever
+        # the last swap left there (a stale frame, now and then a torn one under Xvfb).
+        Window.dispatch("on_draw")
         saved = Window.screenshot(name=str(target))
         os.replace(saved, target)
         _shrink(target)
@@ -94,8 +97,10 @@ def main() -> int:
         current["language"] = language
         _hold_acceptance()
         fl().set_acceptance(True, "", False)
-        fl().set_language(language)  # the welcome before the choice, in this language
-        fl()._end_notice()  # the last language's idle-wipe notice: a plain welcome here
+        # The last language's idle-wipe notice goes first (its end puts the welcome back in
+        # the kiosk's own language), then the welcome before the choice, in this language.
+        fl()._end_notice()
+        fl().set_language(language)
 
     def officer(language: str) -> None:
         """The officer: the PIN pad (a wrong PIN first), the officer's home with an

@@ -45,6 +45,7 @@ def main() -> None:
 
     def shot(name: str) -> None:
         if shots is not None:
+            Window.dispatch("on_draw")  # read a frame drawn now, not what the last swap left
             Window.screenshot(name=str(shots / f"{Window.width}x{Window.height}-{language}-"
                                        f"details-{name}.png"))
 

@@ -76,6 +76,7 @@ def main() -> None:
         Clock.schedule_once(shoot, 1.0)
 
     def shoot(_dt: float) -> None:
+        Window.dispatch("on_draw")  # read a frame drawn now, not what the last swap left
         saved = Window.screenshot(name=prefix + ".png")  # Kivy adds a counter to the name
         os.replace(saved, prefix + ".png")
         with open(prefix + ".json", "w") as fh:
