@@ -17,7 +17,7 @@ from kiosk.enrollment.session_options import KEEP_ALIVE_EVERY_S
 from kiosk.errors import SessionExpired
 from kiosk.screens import messages as m
 from kiosk.screens.flow_screens import SESSION_SCREENS
-from kiosk.screens.flow_staff import KEPT_FOR_STAFF, STAFF_LOGIN_S
+from kiosk.screens.flow_staff import KEPT_FOR_STAFF, QUEUE_REFRESH_S, STAFF_LOGIN_S
 from kiosk.screens.forms import DemographicsForm
 from kiosk.screens.messages import NONE, Msg
 
@@ -96,6 +96,8 @@ class PrivacyTimers:
                     # closes by itself if nobody types).
                     self.open_pin()
                 return
+            if now - self._counts_at >= QUEUE_REFRESH_S:
+                self._read_counts()  # the uploader sends records while the home shows
         if self.screen not in SESSION_SCREENS or self.busy:
             return
         idle = now - self._last_touch

@@ -9,6 +9,10 @@ keeps the typed digits only until the answer. Once logged in:
 * between citizens the officer's home (``staff``) replaces the welcome: enroll a person (in
   Bahasa Indonesia or English), continue an enrollment left unfinished (a power cut, or a
   session left idle while assisted), or delete one that will not be finished;
+* the home also says where this kiosk's records stand (:func:`queue_summary`): how many
+  wait to be sent, how many went on a stick and wait for the office's confirmation, how
+  many Dukcapil refused; read afresh when it shows and every
+  :data:`QUEUE_REFRESH_S` while it does (the uploader, its own process, moves them);
 * during a session the session becomes assisted (durably: its record is kept to resume
   after a cut) and the finger step offers "Cannot be scanned" with the reason, recorded
   with the officer's staff id;
@@ -41,6 +45,8 @@ PIN_MIN, PIN_MAX = 6, 8  # a PIV PIN (kiosk.hardware.card.piv.pad_pin)
 #: An officer's login lasts at most this long: then the officer's home asks for the PIN
 #: again (a card left in the reader must not keep the officer's powers for a day).
 STAFF_LOGIN_S = 30 * 60
+#: The officer's home reads the records' counts again this often while it shows.
+QUEUE_REFRESH_S = 30.0
 #: How each reason a finger cannot be scanned is named on the officer's list, in
 #: :data:`~kiosk.core.vocabulary.MISSING_FINGER_REASONS` order.
 MISSING_REASON_NAMES: dict[str, str] = dict(zip(MISSING_FINGER_REASONS, (
@@ -69,6 +75,10 @@ class StaffSteps:
         self.discard_asked = ""  # the record the officer asked to delete, to confirm
         self.staff_message: Msg = NONE  # on the officer's home
         self.usb_lines: list[Msg] = []  # what the stick button did, on the officer's home
+        #: The journal's records by state (``Journal.counts``), as the home last read them:
+        #: {} until read (the home then says nothing of them).
+        self.record_counts: dict[str, int] = {}
+        self._counts_at = 0.0
         self._logins = 0  # bumped by every login: a late answer for another is dropped
         self._login_at = 0.0
         #: The officer who began the session shown (None: the citizen began it).
@@ -277,6 +287,7 @@ class StaffSteps:
         self.staff_message = NONE
         self.usb_lines = []
         self.resumable = []
+        self.record_counts = {}
         session = self.session
         if session is not None:
             session.end_assistance()
@@ -314,6 +325,35 @@ class StaffSteps:
             self.view.update()
 
         self.executor.submit(work, done)
+        self._read_counts()
+
+    def _read_counts(self) -> None:
+        """Read the records' counts for the officer's home (on a worker; ``tick`` calls
+        this again every :data:`QUEUE_REFRESH_S`). A journal that cannot answer leaves the
+        line out: the home's other parts say what is wrong."""
+        runtime = self.runtime
+        journal = getattr(runtime, "journal", None)
+        if journal is None:
+            return
+        self._counts_at = self.clock()
+        logins = self._logins
+
+        def done(counts: dict[str, int] | None, error: BaseException | None) -> None:
+            if error is not None:
+                log.warning("records not counted: %s", type(error).__name__)
+                counts = {}
+            if logins != self._logins or not self.staff_id:
+                return  # read for an officer who has gone
+            if counts != self.record_counts:
+                self.record_counts = counts or {}
+                self.view.update()
+
+        self.executor.submit(journal.counts, done)
+
+    @property
+    def queue_lines(self) -> list[Msg]:
+        """Where this kiosk's records stand, for the officer's home."""
+        return queue_summary(self.record_counts)
 
     def staff_start(self, language: str) -> None:
         """Enroll a person with the officer: an assisted session in ``language``."""
@@ -480,6 +520,30 @@ USB_TOO_LARGE = N_("Records too large for a stick: {count}. They go when the kio
                    "link.")
 USB_DONE = N_("You may remove the stick. Take it to the office.")
 USB_REMOVE = N_("You may remove the stick.")
+
+
+QUEUE_WAITING = N_("Records on this kiosk not yet sent: {count}.")
+QUEUE_ON_STICK = N_("Records on a USB stick, waiting for the office's confirmation: {count}.")
+QUEUE_REFUSED = N_("Records refused by Dukcapil: {count}. A maintainer must check them.")
+QUEUE_NONE = N_("Every record made on this kiosk has reached Dukcapil.")
+
+
+def queue_summary(counts: dict[str, int]) -> list[Msg]:
+    """Where the records stand (``Journal.counts``): waiting to be sent (sealed or
+    uploading), on a stick without the office's confirmation yet (exported), refused
+    (rejected); or that none is left to send. Nothing while the counts are unknown ({})."""
+    if not counts:
+        return []
+    waiting = counts.get("sealed", 0) + counts.get("uploading", 0)
+    on_stick, refused = counts.get("exported", 0), counts.get("rejected", 0)
+    lines: list[Msg] = []
+    if waiting:
+        lines.append(Msg.of(QUEUE_WAITING, "info", count=waiting))
+    if on_stick:
+        lines.append(Msg.of(QUEUE_ON_STICK, "info", count=on_stick))
+    if refused:
+        lines.append(Msg.of(QUEUE_REFUSED, count=refused))
+    return lines or [Msg.of(QUEUE_NONE, "ok")]
 
 
 def usb_summary(report: Any) -> list[Msg]:

@@ -79,6 +79,8 @@ class StaffScreen(KioskScreen):
     empty = BooleanProperty(True)
     #: What the stick button did (the flow's ``usb_lines``): (text, kind) per line.
     usb_lines = ListProperty()
+    #: Where the records stand (the flow's ``queue_lines``): (text, kind) per line.
+    queue_lines = ListProperty()
     #: No enrollment may begin (the battery, the disk): why, and that the stick still works.
     closed = StringProperty("")
 
@@ -90,13 +92,9 @@ class StaffScreen(KioskScreen):
         language = flow.language
         self.staff_id = flow.staff_id
         self.message = flow.staff_message.text(language) if flow.staff_message else ""
-        usb = [(line.text(language), line.kind) for line in flow.usb_lines]
-        if usb != list(self.usb_lines):
-            self.usb_lines = usb
-            box = self.ids.usb
-            box.clear_widgets()
-            for text, kind in usb:
-                box.add_widget(Factory.Note(text=text, kind=kind))
+        self.usb_lines = self._lines(self.ids.usb, self.usb_lines, flow.usb_lines, language)
+        self.queue_lines = self._lines(self.ids.queue, self.queue_lines, flow.queue_lines,
+                                       language)
         self.closed = "" if flow.accepting else " ".join((
             translate(closed_summary(flow.closed_category), language),
             translate(NO_NEW_ENROLLMENT, language)))
@@ -116,11 +114,24 @@ class StaffScreen(KioskScreen):
                                     asked=record_id == flow.discard_asked,
                                     language=language, closed=bool(self.closed)))
 
+    @staticmethod
+    def _lines(box: Any, shown: list[Any], lines: list[Any], language: str) -> list[Any]:
+        """Fill ``box`` with one note per message of ``lines`` (each in its own colour),
+        unless it already shows them; return what it shows."""
+        wanted = [(line.text(language), line.kind) for line in lines]
+        if wanted != list(shown):
+            box.clear_widgets()
+            for text, kind in wanted:
+                box.add_widget(Factory.Note(text=text, kind=kind))
+        return wanted
+
     def wipe(self) -> None:
         self._shown = ()
         self.ids.rows.clear_widgets()
         self.usb_lines = []
         self.ids.usb.clear_widgets()
+        self.queue_lines = []
+        self.ids.queue.clear_widgets()
 
     def row_for(self, record_id: str) -> StaffRow | None:
         """The row of ``record_id`` (tests)."""

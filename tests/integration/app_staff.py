@@ -249,6 +249,8 @@ def main() -> None:
         yield from type_pin(PIN)
         tap(app.overlays["pin"].ids.keypad.key_for("action"))
         yield until(lambda: app.screens.current == "staff" and not opened("pin"), 10)
+        # where the records stand: read on a worker as the home opens
+        yield until(lambda: bool(screen().ids.queue.children), 5)
         yield SETTLED_S
         note("staff")
         home = screen()

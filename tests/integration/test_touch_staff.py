@@ -103,6 +103,8 @@ def test_an_officer_records_a_finger_that_cannot_be_scanned_by_touch(
     home = [label["text"] for label in report["views"]["staff"]["labels"]]
     assert STAFF in home and t("Log out") in home and t("No unfinished enrollments.") in home
     assert {"Bahasa Indonesia", "English"} <= set(home)
+    # the citizen's record, sealed, not yet sent (nothing uploads here)
+    assert t("Records on this kiosk not yet sent: {count}.").format(count=1) in home
     assert report["after_logout"] == {"screen": "welcome", "staff_id": ""}
 
     # Every view: on the panel, in its language only, and no PIN in any label.

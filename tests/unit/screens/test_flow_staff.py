@@ -5,6 +5,7 @@ out mid-session, an assisted session left idle and continued, an unfinished one 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -411,10 +412,14 @@ def test_the_stick_button_copies_the_waiting_records(
         rid = kit.flow.receipt_id
         kit.tap("finish")
         kit.login()
+        assert [line.text("en") for line in kit.flow.queue_lines] == [
+            "Records on this kiosk not yet sent: 1."]
         kit.tap("usb_sync")
         texts = [line.text("en") for line in kit.flow.usb_lines]
         assert texts == ["Records copied to the stick: 1.",
                          "You may remove the stick. Take it to the office."]
+        assert [line.text("id") for line in kit.flow.queue_lines] == [
+            "Data perekaman di flashdisk yang menunggu konfirmasi kantor: 1."]
         assert kit.runtime.journal.record(rid).state == "exported"
         assert [p.suffix for p in stick.iterdir()] == [".ektp"]
         kit.tap("usb_sync")  # nothing new on the stick: not sent to the office
@@ -423,6 +428,7 @@ def test_the_stick_button_copies_the_waiting_records(
             "You may remove the stick."]
         kit.tap("logout")
         assert kit.flow.usb_lines == []  # the next officer does not see it
+        assert kit.flow.queue_lines == []
     finally:
         kit.close()
 
@@ -864,3 +870,66 @@ def test_change_then_back_on_a_continued_enrollment_returns_to_review(kit: Staff
     assert kit.flow.screen == "review" and not kit.flow.message
     kit.tap("confirm")
     assert kit.flow.screen == "done" and kit.runtime.journal.record(first).state == "sealed"
+
+
+@pytest.mark.parametrize(("counts", "en", "id_"), [
+    ({}, [], []),
+    ({"in_progress": 2, "acknowledged": 40, "purged": 300},
+     ["Every record made on this kiosk has reached Dukcapil."],
+     ["Semua data perekaman dari kios ini sudah sampai di Dukcapil."]),
+    ({"sealed": 3, "uploading": 1, "exported": 12, "rejected": 2, "acknowledged": 5},
+     ["Records on this kiosk not yet sent: 4.",
+      "Records on a USB stick, waiting for the office's confirmation: 12.",
+      "Records refused by Dukcapil: 2. A maintainer must check them."],
+     ["Data perekaman di kios ini yang belum terkirim: 4.",
+      "Data perekaman di flashdisk yang menunggu konfirmasi kantor: 12.",
+      "Data perekaman yang ditolak Dukcapil: 2. Teknisi harus memeriksanya."]),
+    ({"sealed": 0, "exported": 1}, ["Records on a USB stick, waiting for the office's "
+                                    "confirmation: 1."],
+     ["Data perekaman di flashdisk yang menunggu konfirmasi kantor: 1."]),
+])
+def test_the_home_says_where_the_records_stand(counts: dict[str, int], en: list[str],
+                                               id_: list[str]) -> None:
+    from kiosk.screens.flow_staff import queue_summary
+
+    lines = queue_summary(counts)
+    assert [line.text("en") for line in lines] == en
+    assert [line.text("id") for line in lines] == id_
+    # refused records are the officer's to report (red); the rest is information
+    assert [line.kind for line in lines] == [
+        "error" if "refused" in text else "ok" if "reached" in text else "info" for text in en]
+
+
+def test_the_homes_record_counts_follow_the_uploader_while_it_shows(kit: StaffKit) -> None:
+    from kiosk.screens.flow_staff import QUEUE_REFRESH_S
+
+    kit.to("done", "en")
+    rid = kit.flow.receipt_id
+    kit.tap("finish")
+    kit.login()
+    assert [line.text("en") for line in kit.flow.queue_lines] == [
+        "Records on this kiosk not yet sent: 1."]
+    # The uploader (another process) has the intake's receipt: the home says so within
+    # QUEUE_REFRESH_S, the officer touching nothing.
+    kit.runtime.journal.acknowledge(rid, b"receipt")
+    kit.clock.now += QUEUE_REFRESH_S / 2
+    kit.flow.tick()
+    kit.executor.drain()
+    assert kit.flow.queue_lines[0].text("en") == "Records on this kiosk not yet sent: 1."
+    kit.clock.now += QUEUE_REFRESH_S / 2
+    kit.flow.tick()
+    kit.executor.drain()
+    assert [line.text("en") for line in kit.flow.queue_lines] == [
+        "Every record made on this kiosk has reached Dukcapil."]
+
+
+def test_a_journal_that_cannot_count_leaves_the_line_out(
+        kit: StaffKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> dict[str, int]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(kit.runtime.journal, "counts", broken)
+    kit.login()
+    assert kit.flow.screen == "staff" and kit.flow.queue_lines == []
+    kit.tap("staff_start", "en")  # the home still works
+    assert kit.flow.screen == "consent"
