@@ -528,13 +528,19 @@ def test_a_card_the_office_did_not_issue_is_refused_and_audited(kit: StaffKit) -
     from kiosk.hardware.card.pivcard import PivCard
 
     kit.reader.card = PivCard(pin=PIN, staff_id=STAFF, auth_fault="other_ca")
+    _refused_as_unchecked(kit, "CardNotTrusted")
+
+
+def _refused_as_unchecked(kit: StaffKit, why: str) -> None:
+    """The card in, the right PIN: no login, "could not be checked" on the PIN pad, and
+    the refusal audited as ``why``."""
     kit.insert()
     kit.type_pin()
     assert not kit.flow.staff_id and kit.flow.pin_entry
     assert kit.flow.pin_message.text("en") == (
         "This card could not be checked. Ask an administrator.")
     events = kit.runtime.journal.audit_events(event="staff_login_refused")
-    assert [e.details for e in events] == [{"why": "CardNotTrusted"}]
+    assert [e.details for e in events] == [{"why": why}]
 
 
 def _crl_pem(*staff_ids: str) -> bytes:
@@ -565,13 +571,7 @@ def test_a_card_revoked_while_the_kiosk_runs_is_refused_at_its_next_login(
         new = tmp_path / "staff-crl.pem.new"  # installed as a maintainer would: renamed
         new.write_bytes(_crl_pem(STAFF))
         new.replace(crl)
-        kit.insert()
-        kit.type_pin()
-        assert not kit.flow.staff_id and kit.flow.pin_entry
-        assert kit.flow.pin_message.text("en") == (
-            "This card could not be checked. Ask an administrator.")
-        events = kit.runtime.journal.audit_events(event="staff_login_refused")
-        assert [e.details for e in events] == [{"why": "CardRevoked"}]
+        _refused_as_unchecked(kit, "CardRevoked")
         assert kit.reader.pin_retries_left == 3  # the right PIN: no try lost
     finally:
         kit.close()
