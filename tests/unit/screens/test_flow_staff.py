@@ -312,7 +312,7 @@ def test_an_assisted_session_left_idle_is_kept_and_continued(kit: StaffKit) -> N
     assert kit.runtime.journal.record(rid).state == "sealed"
 
 
-def test_cancel_of_an_assisted_session_deletes_it(kit: StaffKit) -> None:
+def test_cancel_of_an_assisted_session_deletes_it_in_the_officers_name(kit: StaffKit) -> None:
     kit.login()
     kit.tap("staff_start", "id")
     kit.tap("consent", True)
@@ -321,6 +321,9 @@ def test_cancel_of_an_assisted_session_deletes_it(kit: StaffKit) -> None:
     kit.tap("answer_cancel", True)
     assert kit.flow.screen == "staff"  # the officer stays logged in
     assert rid not in {r.id for r in kit.runtime.journal.records()}
+    # deleted in the officer's name
+    deleted = kit.runtime.journal.audit_events(event="record_deleted")[-1].details
+    assert deleted["record"] == rid and deleted["reason"] == f"cancelled by officer {STAFF}"
 
 
 def test_the_officer_deletes_an_unfinished_enrollment_after_asking_once(
@@ -827,17 +830,6 @@ def test_the_wrong_row_cannot_be_continued_with_the_other_persons_numbers(
     kit.type_identity(OTHER_NIK, OTHER_KK)
     kit.tap("submit_identity")
     assert kit.flow.screen == "portrait"  # the right row: its details kept from before
-
-
-def test_the_officers_cancel_deletes_in_the_officers_name(kit: StaffKit) -> None:
-    kit.login()
-    kit.tap("staff_start", "en")
-    kit.tap("consent", True)
-    rid = kit.flow.session.record_id
-    kit.tap("ask_cancel")
-    kit.tap("answer_cancel", True)
-    deleted = kit.runtime.journal.audit_events(event="record_deleted")[-1].details
-    assert deleted["record"] == rid and deleted["reason"] == f"cancelled by officer {STAFF}"
 
 
 def test_keep_for_later_is_not_offered_to_a_citizen_alone(kit: StaffKit) -> None:
