@@ -76,6 +76,15 @@ class StaffKit(Kit):
         self.login()
         return record_id
 
+    def seal_one_and_log_in(self, language: str = "en") -> str:
+        """A citizen enrolls alone to the receipt and finishes; the officer logs in at the
+        welcome. The sealed record's id."""
+        self.to("done", language)
+        record_id = self.flow.receipt_id
+        self.tap("finish")
+        self.login()
+        return record_id
+
     def close(self) -> None:
         self.reader.close()
         super().close()
@@ -411,10 +420,7 @@ def test_the_stick_button_copies_the_waiting_records(
                         lambda target, data_dir, local: real(target, data_dir, local=True))
     kit = StaffKit(tmp_path, body=f'[usb]\nmount_point = "{stick}"\n')
     try:
-        kit.to("done", "en")
-        rid = kit.flow.receipt_id
-        kit.tap("finish")
-        kit.login()
+        rid = kit.seal_one_and_log_in()
         assert [line.text("en") for line in kit.flow.queue_lines] == [
             "Records on this kiosk not yet sent: 1."]
         kit.tap("usb_sync")
@@ -895,10 +901,7 @@ def test_the_home_says_where_the_records_stand(counts: dict[str, int], en: list[
 def test_the_homes_record_counts_follow_the_uploader_while_it_shows(kit: StaffKit) -> None:
     from kiosk.screens.flow_staff import QUEUE_REFRESH_S
 
-    kit.to("done", "en")
-    rid = kit.flow.receipt_id
-    kit.tap("finish")
-    kit.login()
+    rid = kit.seal_one_and_log_in()
     assert [line.text("en") for line in kit.flow.queue_lines] == [
         "Records on this kiosk not yet sent: 1."]
     # The uploader (another process) has the intake's receipt: the home says so within
