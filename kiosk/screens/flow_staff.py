@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kiosk.core.vocabulary import FINGERS, MISSING_FINGER_REASONS
+from kiosk.core.vocabulary import FINGERS, LANGUAGES, MISSING_FINGER_REASONS
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.errors import InvalidInput
 from kiosk.screens import messages as m
@@ -79,6 +79,9 @@ class StaffSteps:
         #: {} until read (the home then says nothing of them).
         self.record_counts: dict[str, int] = {}
         self._counts_at = 0.0
+        #: The language the officer chose for the home ("": the kiosk's own); it comes
+        #: back after each enrollment, whatever the person's language was.
+        self.staff_language = ""
         self._logins = 0  # bumped by every login: a late answer for another is dropped
         self._login_at = 0.0
         #: The officer who began the session shown (None: the citizen began it).
@@ -288,7 +291,10 @@ class StaffSteps:
         self.usb_lines = []
         self.resumable = []
         self.record_counts = {}
+        self.staff_language = ""
         session = self.session
+        if session is None and self.screen == "staff":
+            self.language = self.default_language  # the welcome next: the kiosk's own
         if session is not None:
             session.end_assistance()
         if staff_id:
@@ -306,6 +312,8 @@ class StaffSteps:
     def _enter_staff_home(self) -> None:
         """Shown (``show("staff")``): the list of unfinished enrollments, read afresh."""
         self.discard_asked = ""
+        if self.staff_language:
+            self.language = self.staff_language
         runtime = self.runtime
         if runtime is None:
             return
@@ -354,6 +362,13 @@ class StaffSteps:
     def queue_lines(self) -> list[Msg]:
         """Where this kiosk's records stand, for the officer's home."""
         return queue_summary(self.record_counts)
+
+    def set_staff_language(self, language: str) -> None:
+        """The officer's home in ``language`` (its language button), until Log out."""
+        self.touch()
+        if self.screen == "staff" and self.staff_id and language in LANGUAGES:
+            self.staff_language = self.language = language
+            self.view.update()
 
     def staff_start(self, language: str) -> None:
         """Enroll a person with the officer: an assisted session in ``language``."""

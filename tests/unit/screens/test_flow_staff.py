@@ -928,3 +928,33 @@ def test_a_journal_that_cannot_count_leaves_the_line_out(
     assert kit.flow.screen == "staff" and kit.flow.queue_lines == []
     kit.tap("staff_start", "en")  # the home still works
     assert kit.flow.screen == "consent"
+
+
+def test_the_officer_reads_the_home_in_the_language_chosen_until_log_out(
+        kit: StaffKit) -> None:
+    kit.login()
+    assert kit.flow.language == "id"  # the kiosk's own
+    kit.tap("set_staff_language", "en")
+    assert kit.flow.screen == "staff" and kit.flow.language == "en"
+    # A person enrolled in Indonesian: the home comes back in the officer's English.
+    kit.tap("staff_start", "id")
+    assert kit.flow.language == "id" and kit.flow.session.language == "id"
+    kit.tap("ask_cancel")
+    kit.tap("answer_cancel", True)
+    assert kit.flow.screen == "staff" and kit.flow.language == "en"
+    kit.tap("set_staff_language", "xx")  # not a language: nothing changes
+    assert kit.flow.language == "en"
+    # Log out: the next citizen's welcome is in the kiosk's own language, and the next
+    # officer's home too.
+    kit.tap("logout")
+    assert kit.flow.screen == "welcome" and kit.flow.language == "id"
+    kit.remove()
+    kit.login()
+    assert kit.flow.screen == "staff" and kit.flow.language == "id"
+
+
+def test_the_homes_language_is_not_changed_from_another_screen(kit: StaffKit) -> None:
+    kit.login()
+    kit.tap("staff_start", "id")
+    kit.tap("set_staff_language", "en")  # a stale tap: the home is not shown
+    assert kit.flow.screen == "consent" and kit.flow.language == "id"
