@@ -50,7 +50,7 @@ from kiosk.enrollment.steps import Step
 from kiosk.errors import DeviceBusy, RefusalCategory, SessionExpired
 from kiosk.i18n import DEFAULT_LANGUAGE, catalog_ids
 from kiosk.screens import messages as m
-from kiosk.screens.flow_capture import CaptureSteps
+from kiosk.screens.flow_capture import PREVIEW_JOIN_S, CaptureSteps
 from kiosk.screens.flow_forms import FormSteps
 from kiosk.screens.flow_privacy import PrivacyTimers
 from kiosk.screens.flow_screens import FINGER_NAMES, PROMPTS, SCREEN_FOR_STEP, SESSION_SCREENS
@@ -112,6 +112,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         # first problem into view (never reset: the screen compares it with the last seen).
         self.problems_shown = 0
         self._preview_stop: threading.Event | None = None
+        self._preview_thread: threading.Thread | None = None
         self._timers: list[Any] = []
         self._init_staff()  # the officer's login outlives a citizen's wipe
         self._reset()
@@ -574,7 +575,16 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
             log.warning("status LED failed: %s", type(exc).__name__)
 
     def close(self) -> None:
+        """The app stops: the preview thread ends before the process does. It is a daemon
+        thread that may be inside OpenCV's face check: left running while the interpreter
+        exits, OpenCV's own threads are torn down under it ("terminate called without an
+        active exception": the process aborts)."""
+        thread = self._preview_thread
         self._stop_preview()
+        if thread is not None:
+            thread.join(PREVIEW_JOIN_S)
+            if thread.is_alive():  # a camera stuck in a read: the device's close frees it
+                log.warning("the preview thread did not stop within %.0f s", PREVIEW_JOIN_S)
 
 
 def _spoken_msgid(said: Msg | str) -> str:

@@ -20,6 +20,9 @@ from kiosk.screens.messages import N_, NONE, Msg
 COUNTDOWN_S = 3
 FINGER_TAKEN = N_("Good. Lift your finger.")
 FINGER_PAUSE_S = 0.8  # the captured finger stays on screen this long before the next
+#: How long the app's stop waits for the preview thread (a frame and a face check take
+#: well under a second; a camera that does not answer, up to its own timeout).
+PREVIEW_JOIN_S = 2.0
 
 
 class CaptureSteps:
@@ -33,8 +36,10 @@ class CaptureSteps:
         stop = threading.Event()
         self._preview_stop = stop
         interval = 1.0 / self.settings.preview_fps
-        threading.Thread(target=self._preview_loop, args=(camera, stop, interval),
-                         name="kiosk-preview", daemon=True).start()
+        thread = threading.Thread(target=self._preview_loop, args=(camera, stop, interval),
+                                  name="kiosk-preview", daemon=True)
+        self._preview_thread = thread
+        thread.start()
 
     def _stop_preview(self) -> None:
         if self._preview_stop is not None:

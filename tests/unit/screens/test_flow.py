@@ -370,3 +370,29 @@ def test_review_can_change_any_step_and_come_back(kit: Kit, step: str) -> None:
 
 def test_every_session_screen_has_a_prompt() -> None:
     assert set(PROMPTS) >= SESSION_SCREENS
+
+
+def test_the_apps_stop_waits_for_the_preview_thread(kit: Kit) -> None:
+    """The preview is a daemon thread that runs OpenCV's face check: left running as the
+    process exits, OpenCV is torn down under it and the process aborts ("terminate called
+    without an active exception", seen once in CI). ``close`` (the app's on_stop) ends it
+    first, even with a frame in flight."""
+    import threading
+    import time
+
+    camera = kit.runtime.devices["camera"]
+    real = camera.preview_frame
+    reading = threading.Event()
+
+    def slow_frame():  # a frame that takes a while, as a face check on a Pi does
+        reading.set()
+        time.sleep(0.4)
+        return real()
+
+    camera.preview_frame = slow_frame
+    kit.to("portrait", "en")
+    assert reading.wait(2.0)
+    thread = kit.flow._preview_thread
+    assert thread is not None and thread.is_alive()
+    kit.flow.close()
+    assert not thread.is_alive()
