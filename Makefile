@@ -17,10 +17,12 @@ DEV := .dev
 # systemd for systemd-analyze (the tests verify the units); PostgreSQL (the tests and
 # benchmarks start their own server for `kiosk-intake serve --db`); shellcheck (the tests
 # lint scripts/install-pi.sh) and libduktape207, polkitd's JavaScript engine (the tests
-# evaluate the installer's polkit rule in it).
+# evaluate the installer's polkit rule in it); dosfstools, fusefat, exfatprogs and exfat-fuse
+# (the tests make FAT32 and exFAT stick images and mount them through FUSE).
 APT_PACKAGES := python3-venv python3-dev build-essential swig libpcsclite-dev pcscd \
                 vsmartcard-vpcd nut-server nut-client fuse3 libgl1 libegl1 libmtdev1 xvfb xauth \
-                espeak-ng libsystemd-dev pkg-config systemd postgresql shellcheck libduktape207
+                espeak-ng libsystemd-dev pkg-config systemd postgresql shellcheck libduktape207 \
+                dosfstools fusefat exfatprogs exfat-fuse
 
 .PHONY: help setup apt venv run test test-long bench screenshots lint clean
 

@@ -183,7 +183,9 @@ def import_bundle(store: IntakeStore, path: Path, out: Path | None,
     target = (out if out is not None else Path(path).parent) / receipts_name(Path(path).name)
     receipts.created_at = _now()
     try:
-        write_atomic(target, receipts.dumps(), 0o644, overwrite=True)
+        # mode None: beside the bundle is a stick's FAT, which keeps no modes and refuses
+        # a chmod; the receipts are signed and public
+        write_atomic(target, receipts.dumps(), None, overwrite=True)
     except OSError as exc:
         result.error = (f"cannot write the receipts file {target}: "
                         f"{exc.strerror or exc}; the records are stored: import the bundle "

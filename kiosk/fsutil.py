@@ -90,13 +90,17 @@ def commit_file(temporary: Path, path: Path, *, overwrite: bool, durable: bool =
         fsync_dir(path.parent)
 
 
-def write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool,
+def write_atomic(path: Path, data: bytes, mode: int | None, *, overwrite: bool,
                  temporary: str | None = None, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically: temp file (``mode`` from birth), then
     :func:`commit_file` (fsync, rename, fsync the directory). Without ``overwrite`` an
     existing ``path`` raises FileExistsError. ``temporary`` names the temp file beside
     ``path`` (default: hidden, with this process's id and a random part), for a caller
     that sweeps up what a killed process left (the intake); it must not exist.
+
+    ``mode=None``: the file system decides (0o666 less the umask where it keeps modes), for
+    a file written on a USB stick: FAT and exFAT keep no modes, take them from the mount's
+    options and refuse a chmod that differs (the kernel's vfat: EPERM; fusefat: ENOSYS).
 
     ``durable=False`` is for a status file rewritten every second or every poll (upload
     progress, the power watcher's verdict), where an fsync each time would wear the SD card
@@ -110,10 +114,11 @@ def write_atomic(path: Path, data: bytes, mode: int, *, overwrite: bool,
     path = Path(path)
     tmp = path.with_name(temporary or _temporary_name(path, os.getpid(), secrets.token_hex(4)))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(tmp, flags, mode)
+    fd = os.open(tmp, flags, 0o666 if mode is None else mode)
     try:
         try:
-            os.fchmod(fd, mode)  # the umask may have removed bits we want (never added any)
+            if mode is not None:  # the umask may have removed bits we want (never added any)
+                os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]

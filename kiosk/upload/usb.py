@@ -160,6 +160,17 @@ def _tar_bytes(length: int) -> int:
     return _TAR_BLOCK + -(-length // _TAR_BLOCK) * _TAR_BLOCK
 
 
+def room_on(target: Path) -> int:
+    """Bytes an export may write in ``target``: its free space less
+    :data:`STICK_MARGIN_BYTES`; no limit when the file system does not say its size (0
+    blocks from ``statvfs``, as fusefat and some other FUSE file systems answer), where a
+    full stick shows as a write that fails instead."""
+    usage = shutil.disk_usage(target)
+    if usage.total == 0:
+        return sys.maxsize
+    return usage.free - STICK_MARGIN_BYTES
+
+
 def packet_of(journal: Journal, info: RecordInfo) -> bytes:
     """The record's sealed packet, as the uploader sends it (built from the journal)."""
     if info.manifest is None:
@@ -279,7 +290,7 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
     elif records is None:
         records = exportable(journal, again=again)
     _sweep_partials(target, kiosk_id)
-    free = shutil.disk_usage(target).free - STICK_MARGIN_BYTES
+    free = room_on(target)
     bundle: _Bundle | None = None
     try:
         for index, info in enumerate(records):

@@ -43,6 +43,26 @@ def test_write_atomic_writes_the_mode_asked_for_and_fsyncs_the_directory(
     assert [p.name for p in tmp_path.iterdir()] == ["key"]  # no temporary file left
 
 
+def test_write_atomic_without_a_mode_never_chmods(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mode=None`` (a file on a USB stick): the umask's modes, and no chmod, which FAT
+    refuses (fusefat: ENOSYS; the kernel's vfat: EPERM for a mode its mount does not give)."""
+    def refused(fd: int, mode: int) -> None:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(os, "fchmod", refused)
+    with pytest.raises(OSError):
+        fsutil.write_atomic(tmp_path / "strict", b"x", 0o644, overwrite=True)
+    old = os.umask(0o027)
+    try:
+        fsutil.write_atomic(tmp_path / "on-a-stick.receipts", b"{}", None, overwrite=True)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "on-a-stick.receipts").read_bytes() == b"{}"
+    assert (tmp_path / "on-a-stick.receipts").stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["on-a-stick.receipts"]
+
+
 def test_write_atomic_without_overwrite_keeps_an_existing_file(tmp_path: Path) -> None:
     target = tmp_path / "receipt"
     target.write_bytes(b"first")
