@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import shutil
@@ -208,8 +210,45 @@ def _size(count: int) -> str:
     return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
+#: Held (``flock``) by the one process that enrolls on a kiosk, ``kiosk run`` or ``kiosk
+#: demo`` (:func:`hold_enrolment`), for as long as its runtime is open.
+ENROLL_LOCK = "enroll.lock"
 #: What the journal writes in the data directory besides new files (journal.py's lock).
-_JOURNAL_FILES = ("journal.db", "journal.db.lock", "journal.db-wal", "journal.db-shm")
+_JOURNAL_FILES = ("journal.db", "journal.db.lock", "journal.db-wal", "journal.db-shm",
+                  ENROLL_LOCK)
+
+
+def hold_enrolment(data_dir: Path) -> int:
+    """Take ``<data_dir>/enroll.lock`` for this process (the descriptor; closing it lets
+    go), and write the process id in it for the message below. Raises NotAccepting when
+    another process holds it: only one process may enroll on a kiosk, because each start
+    discards (or keeps for resuming) the unfinished sessions it finds, and a second
+    ``kiosk demo`` run over SSH beside the touchscreen would take the citizen at the screen
+    for one a crash left."""
+    path = Path(data_dir) / ENROLL_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise
+        try:
+            holder = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            holder = ""
+        who = f" (process {holder})" if holder.isdigit() else ""
+        raise NotAccepting(
+            f"another process is enrolling on this kiosk{who}: the touchscreen (kiosk run) "
+            "or kiosk demo; only one may, as each start discards the unfinished sessions it "
+            "finds. Stop it first (the touchscreen: sudo systemctl stop kiosk-ui)",
+            RefusalCategory.STARTUP) from exc
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError:
+        pass  # only the message's process id
+    return fd
 
 
 def data_dir_refusal(config: Config) -> str | None:
@@ -394,6 +433,9 @@ class Runtime:
         self._closed = False
         self._warned: set[str] = set()  # open_optional's kinds already logged as missing
         self._staff_trust_files = StaffTrustFiles(config)
+        #: The descriptor holding ``<data_dir>/enroll.lock`` (:func:`hold_enrolment`),
+        #: closed with the runtime; None for a runtime not made by :meth:`open`.
+        self.enroll_lock: int | None = None
 
     @classmethod
     def open(cls, config: Config, *, kinds: tuple[str, ...] = ("fingerprint", "camera"),
@@ -424,6 +466,8 @@ class Runtime:
             except JournalCorrupt as exc:
                 raise NotAccepting(str(exc), RefusalCategory.JOURNAL) from exc
             stack.callback(journal.close)
+            enroll_lock = hold_enrolment(config.data_dir)  # before the recovery
+            stack.callback(os.close, enroll_lock)
             recovery = recover_unfinished(journal,
                                           resume_assisted=config["kiosk"]["resume_assisted"])
             devices: dict[str, Any] = {}
@@ -445,7 +489,9 @@ class Runtime:
                 stack.callback(device.close)
                 devices[kind] = device
             store = JournalRecordStore(journal, sealer, kiosk_id=config.kiosk_id)
-            return cls(config, journal, store, devices, stack.pop_all(), recovery, faults)
+            runtime = cls(config, journal, store, devices, stack.pop_all(), recovery, faults)
+            runtime.enroll_lock = enroll_lock
+            return runtime
         raise AssertionError("unreachable")  # pragma: no cover
 
     @property

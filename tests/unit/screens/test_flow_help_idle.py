@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.unit.screens.harness import Kit
+from tests.unit.screens.harness import Kit, power_cut
 
 
 def test_the_idle_wipe_does_not_cancel_a_call_for_an_officer(tmp_path: Path) -> None:
@@ -30,11 +30,8 @@ def test_the_idle_wipe_does_not_cancel_a_call_for_an_officer(tmp_path: Path) -> 
 
 
 def _cut(kit: Kit) -> None:
-    """What a crash or a power the UPS did not carry leaves: no close, no checkpoint (the
-    devices are released only because the next "boot" is this same process)."""
-    for device in kit.runtime.devices.values():
-        device.close()
-    kit.runtime.journal._conn = None
+    """What a crash or a power cut the UPS did not carry leaves (harness.power_cut)."""
+    power_cut(kit.runtime)
 
 
 def test_a_restart_that_deleted_a_citizens_recording_says_so_on_the_welcome(

@@ -15,7 +15,7 @@ from kiosk.hardware.card.sim import SimCardReader
 from kiosk.i18n import translate
 from kiosk.recovery import list_resumable
 from tests.plaintext import open_sealed_records
-from tests.unit.screens.harness import KK, NIK, Kit
+from tests.unit.screens.harness import KK, NIK, Kit, power_cut
 
 PIN = "246810"
 STAFF = "STAFF-0042"
@@ -658,9 +658,7 @@ def test_a_power_cut_mid_assisted_session_is_continued_by_the_officer(tmp_path: 
     # The cut: the process is gone; its journal connection was never closed by it (the
     # devices are released here only because this test's next "boot" is the same process).
     first.reader.close()
-    for device in first.runtime.devices.values():
-        device.close()
-    first.runtime.journal._conn = None  # what a dead process leaves: no close, no checkpoint
+    power_cut(first.runtime)  # what a dead process leaves: no close, no checkpoint
     second = StaffKit(tmp_path)  # the next boot, on the same data directory
     try:
         assert second.runtime.journal.record(rid).state == "in_progress"
