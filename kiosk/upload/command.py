@@ -64,6 +64,21 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(signum, old)
 
 
+def _not_set_up(config: Config) -> str | None:
+    """Why this data directory is not a kiosk's the uploader may send from, or None. The
+    uploader makes nothing of its own: a device key or a journal made by it (for a
+    mistyped ``kiosk.data_dir``, say) would sign for a kiosk the intake does not know and
+    hide where the real records are."""
+    key = config.device_key_path
+    if key.exists():
+        return None
+    where = (f"the data directory {config.data_dir} does not exist"
+             if not config.data_dir.exists() else f"{key} is missing")
+    return (f"{where}: no device key to sign the uploads with. Check kiosk.data_dir in the "
+            "configuration (kiosk config show); a new kiosk gets its key from the installer "
+            "or `kiosk keys init`, then registers it at the intake")
+
+
 def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
     """``kiosk upload [--once]``: 0 done, 1 records pending, 2 configuration."""
     # not recover_unfinished: the UI may be mid-session
@@ -89,6 +104,10 @@ def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
         print(f"kiosk upload: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     settings = UploadSettings.from_config(config, intake_key)
+    refusal = _not_set_up(config)
+    if refusal:
+        print(f"kiosk upload: {refusal}", file=sys.stderr)
+        return EXIT_CONFIG
     make_dirs(config.data_dir)
     stop = threading.Event()
     with _only_uploader(config.data_dir / LOCK_FILE) as alone:

@@ -119,7 +119,9 @@ class Uploader(ReceiptCheck, TusTransfer):
         self._base = base
         self._files_url = urljoin(base, f"{FILES_ENDPOINT}/")
         self._headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-        self._device_key = (DeviceKey.load_or_create(Path(settings.device_key))
+        # load, never create: a key made here (a mistyped data_dir) would sign for a kiosk
+        # the intake does not know, and hide where the real records are
+        self._device_key = (DeviceKey.load(Path(settings.device_key))
                             if settings.device_key else None)
         self.session = self._new_session()
         # creations ahead (see the module docstring) go on a connection of their own, so

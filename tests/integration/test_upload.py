@@ -97,6 +97,24 @@ def test_upload_refuses_to_start_without_the_intake_key(site: Site) -> None:
     assert "upload.intake_key: intake public key" in missing.stderr
 
 
+def test_upload_makes_no_device_key_for_a_mistyped_data_directory(site: Site) -> None:
+    """A typo in ``kiosk.data_dir`` is said, exit 2, and nothing is made there: a device
+    key made by the uploader would sign for a kiosk the intake does not know (and the
+    doctor would then suggest registering it), while the real records wait elsewhere."""
+    text = site.config.read_text()
+    site.config.write_text(text.replace('data_dir = "data"', 'data_dir = "dta"'))
+    result = upload(site, "--once")
+    assert result.returncode == 2, result.stderr
+    assert f"the data directory {site.root / 'dta'} does not exist" in result.stderr
+    assert "kiosk.data_dir" in result.stderr and "Traceback" not in result.stderr
+    assert not (site.root / "dta").exists()
+    site.config.write_text(text)
+    (site.root / "data" / "device.key").rename(site.root / "device.key.aside")
+    gone = upload(site, "--once")
+    assert gone.returncode == 2 and "device.key is missing" in gone.stderr
+    assert not (site.root / "data" / "device.key").exists()
+
+
 def test_upload_config_values_are_checked(site: Site) -> None:
     site.configure(retries=-1)
     result = subprocess.run([*KIOSK, "config", "check"], env=kiosk_env(site.config),
