@@ -59,16 +59,19 @@ def readiness_refusal(config: Config, devices: dict[str, dict[str, Any]]) -> str
     the words ``kiosk demo`` refuses with; None when nothing else stands in the way.
 
     The sealing keys (``sealing keys unusable``: the central key missing, or ``dev`` with
-    real hardware; a missing device key is made on first use), and the enrollment devices
-    in ``devices`` (self-test results; one held by the running touchscreen is working).
+    real hardware; a device key that does not load: open to others, or not a key; a
+    missing one is made on first use), and the enrollment devices in ``devices`` (self-test
+    results; one held by the running touchscreen is working).
     """
     from kiosk.config import check_sealing
-    from kiosk.sealing import load_central_public_key
+    from kiosk.sealing import DeviceKey, load_central_public_key
 
     try:
         check_sealing(config)
         if not config.uses_dev_central_key:
             load_central_public_key(config.central_key_path)
+        if config.device_key_path.exists():
+            DeviceKey.load(config.device_key_path)
     except (KioskError, OSError) as exc:
         return f"sealing keys unusable: {exc}"
     for kind in ENROLLMENT_DEVICES:

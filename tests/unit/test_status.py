@@ -166,6 +166,38 @@ def test_metrics_never_call_a_kiosk_accepting_whose_devices_they_did_not_check(
     assert checked["kiosk_accepting"] == 0 and checked["kiosk_accepting_before_devices"] == 1
 
 
+def test_a_device_key_open_to_others_or_damaged_is_not_accepting(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``kiosk demo`` refuses a device key readable by others or not a key (exit 3,
+    "sealing keys unusable"); status and the metrics timer said accepting all the same."""
+    _private, public = generate_central_keypair(tmp_path / "keys")
+    config_path = write_config(tmp_path, f'[sealing]\ncentral_key = "{public}"\n')
+    config = load_config(config_path)
+    config.data_dir.mkdir()
+    config.device_key_path.write_bytes(os.urandom(32))
+    config.device_key_path.chmod(0o600)
+
+    def accepting() -> tuple[bool, str | None, float]:
+        code, out, err = _kiosk(capsys, config_path, "status", "--json")
+        assert code == 0, err
+        status = json.loads(out)
+        code, out, err = _kiosk(capsys, config_path, "metrics")
+        assert code == 0, err
+        before = {s.name: s.value for family in text_string_to_metric_families(out)
+                  for s in family.samples if not s.labels}["kiosk_accepting_before_devices"]
+        return status["accepting_before_devices"], status["reason"], before
+
+    assert accepting() == (True, None, 1)
+    config.device_key_path.chmod(0o640)
+    opened, reason, before = accepting()
+    assert (opened, before) == (False, 0) and reason is not None
+    assert reason.startswith("sealing keys unusable: ") and "chmod 600" in reason
+    config.device_key_path.chmod(0o600)
+    config.device_key_path.write_bytes(b"garbage!!!")
+    opened, reason, before = accepting()
+    assert (opened, before) == (False, 0) and reason is not None and "10 bytes" in reason
+
+
 def test_keys_show_reads_and_creates_nothing_keys_init_makes_the_identity(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`kiosk keys show` with a mistyped data_dir made a directory, a device key and a
