@@ -158,7 +158,16 @@ def check_command(config: Config, *, pin: str | None = None, wait_s: float = 30.
             return EXIT_FAIL
         print(f"staff id (CHUID): {staff_id!r}")
         if pin is None:
-            pin = getpass.getpass("PIN (not shown): ")
+            if not sys.stdin.isatty():  # getpass would warn, then read the PIN in the clear
+                print("card check: the PIN is asked on a terminal, and there is none: run it "
+                      "in an SSH session with one (ssh -t), or give the PIN on standard "
+                      "input with --pin-stdin", file=sys.stderr)
+                return EXIT_FAIL
+            try:
+                pin = getpass.getpass("PIN (not shown): ")
+            except EOFError:  # Ctrl-D at the prompt
+                print("\ncard check: no PIN given", file=sys.stderr)
+                return EXIT_FAIL
         now = datetime.now(UTC) if clock_is_synchronized() else None
         if now is None:
             print("clock not synchronised: certificate dates are not checked (as at login)")

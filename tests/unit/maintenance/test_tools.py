@@ -235,3 +235,31 @@ def test_card_chuid_is_the_object_a_card_tool_writes(tmp_path: Path, capsys):
     assert len(contents) == 59  # the CHUID layout yubico-piv-tool and YubiKeys use
     assert chuid_command("STAFF\x1b", None) == 2
     assert "1-16 printable ASCII" in capsys.readouterr().err
+
+
+def test_card_check_without_a_terminal_or_a_pin_says_how_not_a_traceback(
+        tmp_path: Path, capsys, monkeypatch):
+    """``kiosk hw card check </dev/null`` (or over ``ssh`` without ``-t``) ended in
+    getpass's warning and an EOFError traceback; Ctrl-D at the prompt likewise."""
+    import io
+    import sys
+
+    from kiosk.maintenance.card import check_command
+
+    config = load_config(write_config(tmp_path, CARD))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # not a terminal
+    assert check_command(config) == 1
+    err = capsys.readouterr().err
+    assert "the PIN is asked on a terminal" in err and "--pin-stdin" in err
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def ctrl_d(prompt: str = "") -> str:
+        raise EOFError
+
+    monkeypatch.setattr(sys, "stdin", Terminal(""))
+    monkeypatch.setattr("getpass.getpass", ctrl_d)
+    assert check_command(config) == 1
+    assert "card check: no PIN given" in capsys.readouterr().err
