@@ -1,7 +1,8 @@
 """``kiosk upload [--once]``: the command around the :class:`~kiosk.upload.uploader.Uploader`:
 the intake key and the ``[upload]`` section checked, one uploader per kiosk
-(``<data_dir>/upload.lock``), SIGTERM/SIGINT finishing the request under way, exit codes
-0 done, 1 records pending, 2 configuration.
+(``<data_dir>/upload.lock``), SIGTERM/SIGINT finishing the request under way (a second
+one stops at once), exit codes 0 done, 1 records pending, 2 configuration; ``--once``
+stopped by a signal: 130 (SIGINT) or 143 (SIGTERM), as every command but the daemons.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from pathlib import Path
 from typing import TextIO
 
 from kiosk.config import Config
-from kiosk.core.exits import EXIT_CONFIG, EXIT_PENDING
+from kiosk.core.exits import (
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    EXIT_PENDING,
+    EXIT_TERMINATED,
+    Terminated,
+)
 from kiosk.errors import SealingError, StorageFull
 from kiosk.fsutil import make_dirs
 from kiosk.receipts import load_intake_public_key
@@ -50,15 +57,24 @@ def _only_uploader(path: Path) -> Iterator[bool]:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM/SIGINT set ``stop``: the request under way finishes, then the work ends."""
+def _stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
+    """SIGTERM/SIGINT set ``stop``: the request under way finishes, then the work ends. A
+    second one stops at once (KeyboardInterrupt, or Terminated for SIGTERM: the command
+    line's 130 or 143): a request to a silent intake waits up to ``timeout_s``. Yields the
+    signals received, in order."""
+    received: list[int] = []
+
     def handler(signum: int, _frame: object) -> None:
-        log.info("%s: stopping after the current request", signal.Signals(signum).name)
+        received.append(signum)
+        if len(received) > 1:
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        log.info("%s: stopping after the current request (again: at once)",
+                 signal.Signals(signum).name)
         stop.set()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield received
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
@@ -115,12 +131,19 @@ def upload_command(config: Config, *, once: bool, out: TextIO) -> int:
             print(f"kiosk upload: another `kiosk upload` is running for {config.data_dir}",
                   file=sys.stderr)
             return EXIT_PENDING
-        with _stop_on_signals(stop), open_journal(config, owner=False) as journal, Uploader(
+        with _stop_on_signals(stop) as signals, open_journal(
+                config, owner=False) as journal, Uploader(
                 journal, settings, out=out, stop=stop,
                 progress=ProgressFile(config.data_dir),
                 clock_trusted=clock_is_synchronized, notifier=Notifier()) as uploader:
             try:
-                return uploader.run_once() if once else uploader.run_forever()
+                if not once:
+                    return uploader.run_forever()  # a daemon: stopped is a clean end, 0
+                code = uploader.run_once()
+                if signals:  # its summary line said what is still pending
+                    return (EXIT_TERMINATED if signals[0] == signal.SIGTERM
+                            else EXIT_INTERRUPTED)
+                return code
             except StorageFull as exc:
                 print(f"kiosk upload: disk full, cannot journal the uploads: {exc}",
                       file=sys.stderr)

@@ -115,6 +115,59 @@ def test_upload_makes_no_device_key_for_a_mistyped_data_directory(site: Site) ->
     assert not (site.root / "data" / "device.key").exists()
 
 
+def _silent_intake() -> tuple[object, str]:
+    """A port that takes connections and never answers (the listening socket's backlog
+    completes them): a request to it waits ``timeout_s``."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}/"
+
+
+def _upload_waiting(site: Site) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([*KIOSK, "upload", "--once"], env=kiosk_env(site.config),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the pass has begun: its first request waits on the intake
+        if "to send to" in line:
+            break
+    time.sleep(0.5)
+    return proc
+
+
+@pytest.mark.parametrize(("signals", "code"), [
+    ((signal.SIGTERM,), 143), ((signal.SIGINT,), 130), ((signal.SIGINT, signal.SIGINT), 130),
+    ((signal.SIGTERM, signal.SIGTERM), 143)])
+def test_upload_once_stopped_by_a_signal_says_so_in_its_exit_status(
+        site: Site, signals: tuple[int, ...], code: int) -> None:
+    """``--once`` is a command, not the daemon: stopped by Ctrl-C or SIGTERM it exits 130
+    or 143 (it said 1, like a link that failed). The first signal lets the request under
+    way finish (here it waits for a silent intake: ``timeout_s``); a second stops at once."""
+    demo(site, 1, seed=8)
+    listener, url = _silent_intake()
+    timeout_s = 4.0 if len(signals) == 1 else 60.0
+    site.configure(url, timeout_s=timeout_s, retries=0)
+    try:
+        proc = _upload_waiting(site)
+        began = time.monotonic()
+        for signum in signals:
+            proc.send_signal(signum)
+            time.sleep(0.3)
+        _out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - began
+    finally:
+        listener.close()  # type: ignore[attr-defined]
+    assert proc.returncode == code, err[-2000:]
+    assert "Traceback" not in err
+    if len(signals) == 2:
+        assert took < 10, f"a second signal took {took:.1f} s to stop it"
+    else:
+        assert "still pending" in err
+    assert queue(site)  # the record is still there to send
+
+
 def test_upload_config_values_are_checked(site: Site) -> None:
     site.configure(retries=-1)
     result = subprocess.run([*KIOSK, "config", "check"], env=kiosk_env(site.config),
