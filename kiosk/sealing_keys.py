@@ -41,9 +41,12 @@ SEED_BYTES = 32  # Ed25519 seed and X25519 private key are both 32 bytes
 CENTRAL_PRIVATE = "ektp-central-private-key v1"
 CENTRAL_PUBLIC = "ektp-central-public-key v1"
 DEVICE_PUBLIC = "ektp-device-public-key v1"
+# Not "make a key pair": a missing central.pub is most often a path mistyped in the
+# config, and a kiosk sealing to a new pair seals what the intake cannot open.
 _PROVISION_HINT = (
-    "create the key pair at the central office with `kiosk-intake keys init --data DIR`, "
-    "then copy DIR/central.pub"
+    "check sealing.central_key in the configuration (kiosk config show); the file comes "
+    "from the central office, its intake's DIR/keys/central.pub (made once there by "
+    "`kiosk-intake keys init --data DIR`): copy that file"
 )
 
 

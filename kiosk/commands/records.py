@@ -76,7 +76,8 @@ def _queue_retry(config: Config, args: argparse.Namespace) -> int:
     from kiosk.runtime import open_journal
 
     if bool(args.ids) == bool(args.all):
-        print("kiosk queue retry: name the record ids, or --all", file=sys.stderr)
+        print("kiosk queue retry: name the record ids, or --all" + (", not both" if args.all
+                                                                     else ""), file=sys.stderr)
         return EXIT_CONFIG
     problems = 0
     with open_journal(config, owner=False) as journal:

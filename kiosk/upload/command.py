@@ -86,8 +86,8 @@ def _not_set_up(config: Config) -> str | None:
     mistyped ``kiosk.data_dir``, say) would sign for a kiosk the intake does not know and
     hide where the real records are."""
     key = config.device_key_path
-    if key.exists():
-        return None
+    if key.exists() or (config.data_dir.exists() and not config.data_dir.is_dir()):
+        return None  # (a file in the directory's place: the journal's open names it)
     where = (f"the data directory {config.data_dir} does not exist"
              if not config.data_dir.exists() else f"{key} is missing")
     return (f"{where}: no device key to sign the uploads with. Check kiosk.data_dir in the "

@@ -203,3 +203,11 @@ def test_a_config_in_a_directory_of_mode_0_is_one_line_not_a_traceback(tmp_path:
         closed.chmod(0o755)
     assert result.stderr == f"kiosk: configuration error: {UNREADABLE.format(system)}\n"
     assert result.returncode == 2
+
+
+def test_queue_retry_with_ids_and_all_says_not_both(kiosk_config: Path) -> None:
+    result = subprocess.run([*KIOSK, "queue", "retry", "--all", "test-01-0000002-abcdef"],
+                            env=kiosk_env(kiosk_config), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "name the record ids, or --all, not both" in result.stderr

@@ -171,3 +171,6 @@ def test_status_is_not_accepting_when_the_demo_would_refuse(
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
     assert doc["accepting"] is False and doc["reason"].startswith(reason), doc["reason"]
+    if "missing-central" in body:  # a mistyped path, most likely: never "a new pair"
+        assert "check sealing.central_key" in demo.stderr
+        assert "keys/central.pub" in demo.stderr and "key pair" not in demo.stderr
