@@ -110,6 +110,12 @@ def _config_failure(exc: ConfigError, config_path: str | None) -> Finding:
         fix = f"remove or rename {exc.key} in {where} (known keys: {', '.join(exc.known)})"
     elif isinstance(exc, UnknownSection):
         fix = f"remove or rename the section {exc.key} in {where} ({exc.allowed})"
+    elif exc.key in ("--config", "$KIOSK_CONFIG"):  # names no file there is: not "edit"
+        fix = (f"point {exc.key} at the kiosk's config file (a kiosk needs neither: it reads "
+               "/etc/kiosk/kiosk.toml)")
+    elif exc.value == "(file)" and Path(exc.key).is_dir():
+        fix = (f"{exc.key} is a directory: point $KIOSK_CONFIG or --config at the config "
+               "file itself")
     elif exc.value == "(file)":  # the file as a whole: not TOML, not readable (of_file)
         at = re.search(r"\(at line \d+, column \d+\)", exc.allowed)
         fix = f"edit {exc.key}" + (f" {at.group(0)[1:-1]}" if at else "")

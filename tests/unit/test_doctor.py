@@ -495,6 +495,17 @@ def test_a_config_that_does_not_load_is_named_and_the_rest_skipped(
     assert exit_code(findings) == 1
 
 
+@pytest.mark.parametrize("where", ["nope.toml", "a-directory"])
+def test_a_config_path_that_is_no_file_says_where_to_point_not_edit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """``$KIOSK_CONFIG`` naming no file, or a directory: the fix said "edit" that path."""
+    (tmp_path / "a-directory").mkdir()
+    monkeypatch.setenv("KIOSK_CONFIG", str(tmp_path / where))
+    config, *_rest = run_checks(plan(None))
+    assert config.status == "fail"
+    assert "edit" not in config.fix and "point $KIOSK_CONFIG" in config.fix, config.fix
+
+
 @pytest.mark.parametrize(("error", "body", "fix"), [
     (UnknownKey, "[kiosk]\ncolour = \"red\"\n", "remove or rename kiosk.colour in "),
     (UnknownSection, "[colour]\nred = 1\n", "remove or rename the section [colour] in "),
