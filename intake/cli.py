@@ -91,6 +91,14 @@ def _register(args: argparse.Namespace) -> int:
         print("kiosk-intake: --key must be the 64 hex digits `kiosk keys show` prints",
               file=sys.stderr)
         return EXIT_CONFIG
+    keys = Path(args.data) / "keys"
+    if not (keys / "central.key").is_file():
+        # a mistyped --data: a registration there reaches no intake, and `serve --data` on
+        # it would then suggest making a new central key
+        print(f"kiosk-intake: {args.data} is not an intake's data directory ({keys / 'central.key'}"
+              " is missing); give --data the directory `kiosk-intake serve` uses",
+              file=sys.stderr)
+        return EXIT_CONFIG
     devices = Path(args.data) / "devices"
     make_dirs(devices)
     # Durable before we say so: a registration lost to a power cut would refuse every

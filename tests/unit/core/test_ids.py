@@ -109,9 +109,18 @@ def journal_accepts(tmp_path: Path, kiosk_id: str) -> bool:
     return True
 
 
+def _intake_data(tmp_path: Path) -> Path:
+    """An intake's data directory as `register` knows one: its central key there (the
+    bytes are not read by `register`)."""
+    data = tmp_path / "intake"
+    (data / "keys").mkdir(parents=True)
+    (data / "keys" / "central.key").write_text("stand-in\n")
+    return data
+
+
 def intake_registers(tmp_path: Path, kiosk_id: str,
                      capsys: pytest.CaptureFixture[str]) -> bool:
-    data = tmp_path / "intake"
+    data = _intake_data(tmp_path)
     status = intake_main(["register", "--data", str(data), f"--kiosk={kiosk_id}",
                           "--key", DEVICE_KEY_HEX])
     capsys.readouterr()
@@ -212,7 +221,7 @@ def test_intake_register_and_its_device_files_agree_on_a_public_key(
         tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> None:
     from kiosk.core.ids import PUBLIC_KEY_HEX
 
-    data = tmp_path / "intake"
+    data = _intake_data(tmp_path)
     (data / "devices").mkdir(parents=True)
     (data / "devices" / "poso-02.json").write_text(
         json.dumps({"kiosk_id": "poso-02", "public_key": text}))
@@ -236,3 +245,16 @@ def test_every_key_the_kiosk_and_the_intake_make_has_a_key_id_of_the_one_shape(
         assert KEY_ID.fullmatch(made), made
         assert not KEY_ID.fullmatch(made.upper()) and not KEY_ID.fullmatch(made + "0")
     assert device.key_id != intake.key_id
+
+
+def test_register_in_a_directory_that_is_no_intakes_is_refused_and_makes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped ``--data``: ``registered kiosk ...`` and exit 0, a new directory made, and
+    the real intake knew nothing of the kiosk."""
+    typo = tmp_path / "intkae"
+    status = intake_main(["register", "--data", str(typo), "--kiosk=poso-01", "--key",
+                          DEVICE_KEY_HEX])
+    err = capsys.readouterr().err
+    assert status == 2 and "is not an intake's data directory" in err
+    assert "kiosk-intake serve" in err and "keys init" not in err
+    assert not typo.exists()
