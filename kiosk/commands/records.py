@@ -28,7 +28,7 @@ def _journal_failed(status: dict[str, Any], verb: str) -> bool:
     """Say on stderr why the journal could not be read, if it could not."""
     error = status["journal"]["error"]
     if error:
-        print(f"{verb}: {error} (kiosk journal check says more)", file=sys.stderr)
+        print(f"{verb}: {error} (kiosk doctor says what to do)", file=sys.stderr)
     return bool(error)
 
 
@@ -46,7 +46,7 @@ def cmd_queue(config: Config, args: argparse.Namespace) -> int:
     try:
         entries = queue_entries(config)
     except JournalError as exc:  # never "queue empty" for a journal that cannot be read
-        print(f"kiosk queue list: {exc} (kiosk journal check says more)", file=sys.stderr)
+        print(f"kiosk queue list: {exc} (kiosk doctor says what to do)", file=sys.stderr)
         return EXIT_FAIL
     return show(entries, args.json, render_queue)
 
@@ -60,7 +60,7 @@ def _queue_show(config: Config, args: argparse.Namespace) -> int:
     try:
         history = record_history(config, args.id)
     except JournalError as exc:
-        print(f"kiosk queue show: {exc} (kiosk journal check says more)", file=sys.stderr)
+        print(f"kiosk queue show: {exc} (kiosk doctor says what to do)", file=sys.stderr)
         return EXIT_FAIL
     if history is None:
         print(f"kiosk queue show: no record {args.id!r} in the journal (kiosk queue list "

@@ -83,7 +83,7 @@ class Journal(RecordWrites, RecordStates, RecordReads, JournalMaintenance):
         if not path.is_file():
             raise JournalError(f"no journal at {path} yet")
         try:
-            conn = database.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            conn = database.connect_readonly(path)
         except sqlite3.Error as exc:
             raise database.unreadable(path, exc) from exc
         try:

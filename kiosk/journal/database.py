@@ -142,6 +142,34 @@ def connect(target: str | Path, *, uri: bool = False) -> sqlite3.Connection:
                            check_same_thread=False, uri=uri)
 
 
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the journal ``path`` (URI ``mode=ro``), opened: its first
+    query has run. A journal closed cleanly on a file system mounted read-only since (an SD
+    card the kernel remounted after errors, a card in a reader) has no ``-wal`` and no
+    ``-shm``, and the ``-shm`` a WAL reader needs cannot be made there ("unable to open
+    database file"); nothing can write on that file system, and with no ``-wal`` every
+    commit is in the file, so it is read as immutable."""
+    uri = Path(path).resolve().as_uri()
+    conn = connect(f"{uri}?mode=ro", uri=True)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if not _sealed_on_read_only_media(Path(path)):
+            raise
+    return connect(f"{uri}?mode=ro&immutable=1", uri=True)
+
+
+def _sealed_on_read_only_media(path: Path) -> bool:
+    """Whether ``path`` is on a file system mounted read-only with no ``-wal`` beside it."""
+    try:
+        read_only = bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+    return read_only and not Path(f"{path}-wal").exists()
+
+
 def configure(conn: sqlite3.Connection) -> None:
     """Per-connection settings; page_size only takes effect on a brand-new file."""
     conn.execute(f"PRAGMA page_size = {PAGE_SIZE:d}")
@@ -287,7 +315,12 @@ def check(path: Path) -> str | None:
     if head and head != _MAGIC:
         # Decided before SQLite sees it: SQLite would rewrite a -shm beside it.
         return "file is not a database (no SQLite header)"
-    conn = connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn = connect_readonly(path)
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+        return str(exc)
     try:
         version = migrations.user_version(conn)
         latest = migrations.latest_version()

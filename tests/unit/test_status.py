@@ -105,8 +105,10 @@ def test_a_data_directory_that_is_a_file_is_named_not_read_as_an_empty_journal(
         code, out, err = _kiosk(capsys, config_path, *args)
         assert code == 1 and out == "" and words in err, (args, out, err)
         assert err.startswith(f"kiosk {' '.join(args[:2])}: "), err
+        # the doctor gives the fix (below); journal check would only say the same
+        assert "(kiosk doctor says what to do)" in err, err
     code, out, err = _kiosk(capsys, config_path, "journal", "check")
-    assert code == 1 and words in err, err  # what status's "kiosk journal check says more"
+    assert code == 1 and words in err, err  # the same words
     finding = check_journal(load_config(config_path))
     assert finding.status == "fail" and words in finding.detail, finding
     assert "kiosk.data_dir" in finding.fix
