@@ -22,7 +22,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from kiosk.config import Config
@@ -74,12 +75,42 @@ def _retry(action: Callable[[], object], what: str) -> None:
                 raise
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait for the end of the block (a few milliseconds: the seal's
+    commit and one line), so that a record sealed is a record printed, and the demo's last
+    words ("any citizen in progress was discarded") stay true. Python's handlers are
+    swapped for ones that only note the signal, which is raised again once the block ends
+    (a signal mask would not do: the kernel gives a process's signal to any thread that
+    does not block it). Outside the main thread the block is not held."""
+    noted: list[int] = []
+
+    def note(signum: int, _frame: object) -> None:
+        noted.append(signum)
+
+    try:
+        previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: no handlers to swap
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if noted:
+            signal.raise_signal(noted[0])  # its own handler now: KeyboardInterrupt, ...
+
+
 def enroll_one(kiosk: Runtime, citizen: SyntheticCitizen, *, timeout_s: float,
-               assisted: bool | None = None) -> str:
+               assisted: bool | None = None,
+               announce: Callable[[str], None] | None = None) -> str:
     """Run one citizen through a full session; return the sealed record id.
 
     ``assisted`` (default: the citizen's own) makes it a staff-assisted session: a finger
     that fails every try is then recorded as missing, ``unreadable``, as the officer would.
+    ``announce`` is given the record id as it is sealed, with Ctrl-C and SIGTERM held
+    until it returns (:func:`_signals_held`).
     """
     assisted = citizen.assisted if assisted is None else assisted
     camera = kiosk.devices["camera"]
@@ -119,16 +150,21 @@ def enroll_one(kiosk: Runtime, citizen: SyntheticCitizen, *, timeout_s: float,
         session.finish_fingerprints()
         session.submit_signature(signature_png(citizen.index))
         session.review()
-        return session.confirm()
+        with _signals_held():  # a signal now lands after the seal is announced
+            record_id = session.confirm()
+            if announce is not None:
+                announce(record_id)
+        return record_id
     except BaseException:
-        # Ctrl-C or SIGTERM may land between the seal and confirm()'s return: that record
-        # stays sealed (and unprinted); abort() refuses it, and must not hide the interrupt.
+        # A signal held over the seal lands at the end of that block: abort() refuses the
+        # sealed session (IllegalTransition), and must not hide the interrupt.
         with contextlib.suppress(IllegalTransition):
             session.abort("demo: step failed")
         raise
 
 
-def enroll_citizen(kiosk: Runtime, citizen: SyntheticCitizen, *, timeout_s: float) -> str:
+def enroll_citizen(kiosk: Runtime, citizen: SyntheticCitizen, *, timeout_s: float,
+                   announce: Callable[[str], None] | None = None) -> str:
     """Enroll ``citizen`` as the kiosk would: self-service, and when a capture fails every
     try (a worn finger the sensor never reads: about one citizen in 350 of the simulated
     ones), the screen calls an officer, who enrolls them again in an assisted session and
@@ -136,13 +172,13 @@ def enroll_citizen(kiosk: Runtime, citizen: SyntheticCitizen, *, timeout_s: floa
     A device that does not answer (DeviceTimeout) is no citizen's problem: it stops the
     demo."""
     try:
-        return enroll_one(kiosk, citizen, timeout_s=timeout_s)
+        return enroll_one(kiosk, citizen, timeout_s=timeout_s, announce=announce)
     except CaptureRejected as exc:
         if citizen.assisted:
             raise
         log.warning("citizen #%d: %d tries failed (%s); an officer enrolls them (assisted)",
                     citizen.index, CAPTURE_TRIES, exc)
-    return enroll_one(kiosk, citizen, timeout_s=timeout_s, assisted=True)
+    return enroll_one(kiosk, citizen, timeout_s=timeout_s, assisted=True, announce=announce)
 
 
 def run_demo(config: Config, count: int, seed: int, out: TextIO) -> int:
@@ -172,8 +208,11 @@ def _enroll_all(config: Config, count: int, seed: int, out: TextIO) -> int:
                 acceptance = check_acceptance(config)
                 if not acceptance.accepting:
                     raise NotAccepting(acceptance.reason or "not accepting")
-            record_id = enroll_citizen(kiosk, next(people),
-                                       timeout_s=config["kiosk"]["session_timeout_s"])
-            out.write(f"enrolled {record_id}\n")
-            out.flush()
+            enroll_citizen(kiosk, next(people), timeout_s=config["kiosk"]["session_timeout_s"],
+                           announce=lambda record_id: _print_enrolled(out, record_id))
     return EXIT_OK
+
+
+def _print_enrolled(out: TextIO, record_id: str) -> None:
+    out.write(f"enrolled {record_id}\n")
+    out.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.journal import Journal
 from tests.conftest import ENROLLED, KIOSK, kiosk_env, write_config
 
 CITIZENS = 4  # a few: one line per record, in sequence order, whatever their number
@@ -174,3 +176,38 @@ def test_status_is_not_accepting_when_the_demo_would_refuse(
     if "missing-central" in body:  # a mistyped path, most likely: never "a new pair"
         assert "check sealing.central_key" in demo.stderr
         assert "keys/central.pub" in demo.stderr and "key pair" not in demo.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_right_after_a_seal_lets_its_line_out_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture, signum: int) -> None:
+    """SIGTERM (or Ctrl-C) arriving just as a record was sealed left it sealed but not
+    printed, logged an ERROR (the discard of a sealed record refused) and ended with "any
+    citizen in progress was discarded". The signal now waits for the line (a few ms)."""
+    from kiosk.cli import main
+    from kiosk.enrollment.session import EnrollmentSession
+
+    real = EnrollmentSession.confirm
+    sealed: list[str] = []
+
+    def confirm(self: EnrollmentSession) -> str:
+        record_id = real(self)
+        sealed.append(record_id)
+        if len(sealed) == 2:  # the worst moment: sealed, not yet printed
+            os.kill(os.getpid(), signum)
+        return record_id
+
+    monkeypatch.setattr(EnrollmentSession, "confirm", confirm)
+    path = write_config(tmp_path)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        code = main(["demo", "--citizens", "4", "--seed", "2", "--config", str(path)])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    out, err = capsys.readouterr()
+    assert code == (143 if signum == signal.SIGTERM else 130), err
+    assert out.splitlines() == [f"enrolled {rid}" for rid in sealed]  # both, and no more
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    with Journal.open_readonly(tmp_path / "data" / "journal.db") as journal:
+        assert {r.id: r.state for r in journal.records()} == dict.fromkeys(sealed, "sealed")
