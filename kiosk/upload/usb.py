@@ -677,12 +677,17 @@ def salvage_command(source: Path, kiosk_id: str, target: Path, *, out: TextIO,
         return EXIT_FAIL
     with journal:
         report = export_records(journal, kiosk_id, target, out=out, salvage=True)
+    own = data_dir is not None and _same_file(source, data_dir / "journal.db")
     if report.bundles:
         names = ", ".join(p.name for p in report.bundles)
+        after = (f"nothing was marked in {source} (opened read-only): the office's receipts "
+                 "acknowledge its records with kiosk queue import once it can be written; "
+                 "a journal that can be written is exported with kiosk queue export --to, "
+                 "which marks them") if own else (
+                 f"their receipts are of no use on this kiosk: {source} is not its journal")
         print(f"{verb}: salvaged {len(report.exported)} sealed records "
               f"({_size(report.bytes_written)}) from {source} to {target}: {names}. The "
-              "intake takes them like any bundle (kiosk-intake import); their receipts are "
-              f"of no use on this kiosk: {source} is not its journal", file=err)
+              f"intake takes them like any bundle (kiosk-intake import); {after}", file=err)
     elif not report.error and not report.unreadable:
         print(f"{verb}: {source} holds no sealed record of kiosk {kiosk_id} that is not "
               "at the intake already", file=err)
@@ -696,6 +701,13 @@ def salvage_command(source: Path, kiosk_id: str, target: Path, *, out: TextIO,
         print(f"{verb}: {source}: {report.error}", file=err)
     problems = report.error or report.unreadable or report.did_not_fit
     return EXIT_FAIL if problems else EXIT_OK
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def read_receipts(journal: Journal, kiosk_id: str, intake_key: bytes,

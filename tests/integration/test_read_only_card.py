@@ -62,6 +62,9 @@ def test_a_card_mounted_read_only_still_shows_and_gives_up_its_records(tmp_path:
                          "--local", "--to", str(stick))
         assert salvage.returncode == 0, salvage.stderr
         assert salvage.stdout.splitlines() == [f"exported {i}" for i in ids]
+        # its own journal: not "of no use on this kiosk", the receipts acknowledge later
+        assert "is not its journal" not in salvage.stderr
+        assert "nothing was marked" in salvage.stderr and "kiosk queue import" in salvage.stderr
         demo_refused = _kiosk(site, "demo", "--citizens", "1")
         assert demo_refused.returncode == 3 and "read-only" in demo_refused.stderr
     assert sorted(os.listdir(data)) == sorted(["device.key", "enroll.lock", "journal.db",
