@@ -56,9 +56,14 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
         try:
             device = DeviceKey.load(config.device_key_path)
         except KeyFileMissing:
-            print(f"kiosk keys show: no device key at {config.device_key_path}; on a new "
-                  "kiosk `kiosk keys init` makes it, else check kiosk.data_dir",
-                  file=sys.stderr)
+            data_dir = config.data_dir
+            if data_dir.exists() and not data_dir.is_dir():  # keys init cannot make it there
+                print(f"kiosk keys show: no device key: kiosk.data_dir {data_dir} is not a "
+                      "directory; check kiosk.data_dir in the configuration", file=sys.stderr)
+            else:
+                print(f"kiosk keys show: no device key at {config.device_key_path}; on a "
+                      "new kiosk `kiosk keys init` makes it, else check kiosk.data_dir",
+                      file=sys.stderr)
             return EXIT_FAIL
     if config.uses_dev_central_key and not config.central_key_path.exists():
         central_line = "none yet (development key: `kiosk keys init` or the first start)"

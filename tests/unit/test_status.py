@@ -221,6 +221,15 @@ def test_keys_show_reads_and_creates_nothing_keys_init_makes_the_identity(
     assert code == 0 and out == made, err  # init again keeps it
 
 
+def test_keys_show_with_a_file_as_the_data_directory_does_not_suggest_keys_init(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config_path = write_config(tmp_path)
+    (tmp_path / "data").write_text("not a directory\n")
+    code, out, err = _kiosk(capsys, config_path, "keys", "show")
+    assert code == 1 and out == ""
+    assert "is not a directory" in err and "keys init" not in err, err
+
+
 def test_uploader_running_is_read_from_the_lock_never_taken(tmp_path: Path) -> None:
     import fcntl
 
