@@ -277,7 +277,8 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     exported = status["records"].get("exported", 0)
     if exported:
         console.print(f"on USB sticks, waiting for their receipts: {exported} (kiosk queue "
-                      "import DIR reads the office's .receipts files)", markup=False)
+                      "import DIR reads the office's .receipts files; the uploader asks the "
+                      "intake for them whenever the link is up)", markup=False)
     if upload.get("in_flight"):
         console.print(describe_in_flight(upload["in_flight"]))
     power = status["power"]

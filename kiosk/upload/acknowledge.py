@@ -75,9 +75,11 @@ class ReceiptCheck:
         if self.out is not None:
             print(f"acknowledged {record_id}", file=self.out, flush=True)
 
-    def _fetch_receipt(self, info: RecordInfo, digest: str, *, after_upload: bool) -> bool:
+    def _fetch_receipt(self, info: RecordInfo, digest: str, *, after_upload: bool,
+                       on_stick: bool = False) -> bool:
         """True once the record is acknowledged with a verified receipt; False when the
-        intake has none (before uploading); Failure otherwise."""
+        intake has none (before uploading); Failure otherwise. ``on_stick``: a record
+        exported to a USB stick, asked about and never sent from here."""
         url = urljoin(self._base, f"{RECEIPTS_ENDPOINT}/{quote(self.settings.kiosk_id)}/"
                                   f"{quote(info.id)}")
         try:
@@ -108,8 +110,9 @@ class ReceiptCheck:
         if status == 404:
             raise Failure("the intake has no receipt for the completed upload")
         if status == 422 and not after_upload:
-            log.info("record %s: the intake refused an earlier packet (%s); sending it again",
-                     info.id, error_detail(body))
+            log.info("record %s: the intake refused an earlier packet (%s)%s", info.id,
+                     error_detail(body), " from a USB stick; the office's receipts file "
+                     "says why (kiosk queue import)" if on_stick else "; sending it again")
             return False
         if status == 422:
             refusal = parse_refusal(body)

@@ -8,8 +8,9 @@ built the way it is:
   per-write ``flock`` (the journal's single-writer rule) makes two writer processes safe,
   and it never runs the start-up recovery that discards unfinished sessions: the UI may be
   in the middle of one. It only ever touches records in the outbox (``sealed`` or
-  ``uploading``). One uploader per kiosk (``<data_dir>/upload.lock``), so two never race
-  for the same record.
+  ``uploading``), and those on a USB stick (``exported``) only to acknowledge them with a
+  receipt the intake holds already. One uploader per kiosk (``<data_dir>/upload.lock``),
+  so two never race for the same record.
 * **Two jobs of their own, each with its design notes:** one record's bytes over tus, its
   upload URL journaled before the first byte and the next record created ahead while they
   flow (:mod:`kiosk.upload.transfer`); and its proof, a receipt acknowledged only once
@@ -66,6 +67,9 @@ log = logging.getLogger(__name__)
 
 ONCE_BACKOFF_S = 0.25  # --once: pause before retry pass n is ONCE_BACKOFF_S * 2**n ...
 ONCE_BACKOFF_CAP_S = 5.0  # ... but never more than this
+#: How often the daemon asks the intake again for the receipt of a record on a USB stick
+#: (``exported``): a few hundred bytes a record, after the outbox is sent.
+STICK_ASK_S = 3600.0
 
 
 @dataclass
@@ -112,6 +116,7 @@ class Uploader(ReceiptCheck, TusTransfer):
         self.progressed = False
         self.per_record_backoff = False  # run_forever turns it on
         self._not_before: dict[str, float] = {}  # record id -> monotonic time of its next try
+        self._stick_asked: dict[str, float] = {}  # exported record id -> when last asked
         self._failures: dict[str, int] = {}  # record id -> failures in a row
         self._random = random.Random()  # noqa: S311 -- jitter, not a secret
         self.last_error: str | None = None
@@ -201,6 +206,39 @@ class Uploader(ReceiptCheck, TusTransfer):
                 result.acknowledged += 1
                 self._not_before.pop(info.id, None)
                 self._failures.pop(info.id, None)
+        if not (result.stopped or result.link_down):
+            self._ask_about_sticks(result)
+
+    def _ask_about_sticks(self, result: PassResult) -> None:
+        """The outbox sent, ask the intake for the receipt of each record on a USB stick
+        (``exported``; each at most every :data:`STICK_ASK_S`): once the office has imported
+        the stick, its receipt comes back over the link and acknowledges the record, as
+        ``kiosk queue import`` of the receipts file would, without the stick's round trip.
+        Nothing is sent: a record the intake does not hold yet waits for its stick."""
+        now = time.monotonic()
+        for info in self.journal.records("exported"):
+            if self.stop.is_set():
+                result.stopped = True
+                return
+            asked = self._stick_asked.get(info.id)
+            if asked is not None and now - asked < STICK_ASK_S:
+                continue
+            self.notifier.alive()
+            self._stick_asked[info.id] = now
+            try:
+                packet = self._packet(info)
+                if self._fetch_receipt(info, hashlib.sha256(packet).hexdigest(),
+                                       after_upload=False, on_stick=True):
+                    result.acknowledged += 1
+                    self._stick_asked.pop(info.id, None)
+            except Failure as failure:
+                if failure.link_down:
+                    result.link_down = failure.reason
+                    result.retry_after = failure.retry_after
+                    return
+                log.warning("record %s (on a USB stick): %s", info.id, failure.reason)
+            except IllegalStateChange as exc:  # acknowledged meanwhile (a stick's receipts)
+                log.info("record %s moved on meanwhile: %s", info.id, exc)
 
     def _defer(self, record_id: str, retry_after: float | None) -> None:
         """The daemon's per-record backoff after a failure that was about this record (not

@@ -12,6 +12,7 @@ from kiosk.journal import Journal
 from tests.conftest import KIOSK, kiosk_env
 from tests.upload_helpers import (
     INTAKE,
+    IntakeServer,
     Site,
     check_acknowledged,
     demo_site_fixtures,
@@ -124,3 +125,48 @@ def test_the_sealed_records_of_a_damaged_journal_are_salvaged_for_the_intake(
     office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
     assert office.returncode == 0, office.stderr
     assert stats(site)["received"] == len(ids) - 1
+
+
+def test_records_on_a_stick_the_office_imported_are_acknowledged_over_the_link(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """The stick went to the office; the kiosk then finds a link before the stick comes
+    back. The uploader asks the intake for those records' receipts and is acknowledged
+    with them, sending nothing; a record the office has not received waits for its
+    stick (never sent: the stick carries it)."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    env = kiosk_env(site.config)
+    first = run([*KIOSK, "queue", "export", "--local", "--to", str(stick)], env)
+    assert first.returncode == 0, first.stderr
+    (bundle,) = stick.glob("*.ektp")
+    at_office = tmp_path / "at-office"  # the office received a stick with the first two
+    at_office.mkdir()
+    from kiosk.bundle import BundleReader, BundleWriter
+
+    with BundleReader(bundle) as reader, open(at_office / bundle.name, "wb") as out:
+        writer = BundleWriter(out, site.kiosk_id, "2026-12-02T08:00:00Z")
+        for entry in reader:
+            if entry.record_id in ids[:2]:
+                writer.add(entry.record_id, reader.packet(entry).read(), entry.sha256)
+        writer.close()
+    office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(at_office)],
+                 intake_env())
+    assert office.returncode == 0, office.stderr
+    assert stats(site)["received"] == 2
+    with IntakeServer(site.intake_dir) as intake:
+        site.configure(intake.url)
+        upload = run([*KIOSK, "upload", "--once"], env)
+    assert upload.returncode == 0, upload.stderr
+    assert upload.stdout.splitlines() == [f"acknowledged {i}" for i in ids[:2]]
+    with Journal.open_readonly(site.journal_path) as journal:
+        assert sorted(check_acknowledged(site, journal)) == sorted(ids[:2])
+        assert [journal.record(i).state for i in ids[2:]] == ["exported"] * (len(ids) - 2)
+    counts = stats(site)
+    assert (counts["received"], counts["duplicates"]) == (2, 0)  # nothing was sent
+    # back at the kiosk with the stick: the rest come by the office's receipts file
+    office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)],
+                 intake_env())
+    assert office.returncode == 0, office.stderr
+    back = run([*KIOSK, "queue", "import", str(stick)], env)
+    assert back.returncode == 0, back.stderr
+    assert back.stdout.splitlines() == [f"acknowledged {i}" for i in ids[2:]]
