@@ -151,6 +151,12 @@ SCHEMA: dict[str, dict[str, Option]] = {
         # and manifest stay); counted only while the clock is synchronised. 0: at once.
         "retention_days": Number(30, 0, 3650, description=(
             "days after the intake's receipt before a record's payload is deleted")),
+        # A record on a USB stick whose receipt has not come back (by the stick, or over the
+        # link once the office imported it) after this many days: the stick may be lost, so
+        # the uploader sends the record over the link too (the intake counts it once).
+        "stick_resend_days": Number(7, 0, 3650, description=(
+            "days a record on a USB stick waits for its receipt before the uploader sends "
+            "it over the link too (0: never)")),
     },
     # The officer's USB button on the touchscreen (kiosk.upload.usb.sync_stick): the stick
     # is looked for here, where the installer's udev rule mounts it for the kiosk user

@@ -26,6 +26,7 @@ class UploadSettings:
     timeout_s: float
     chunk_size: int  # 0: the rest of the record in one PATCH
     retention_days: float
+    stick_resend_days: float  # 0: a record on a USB stick is never sent over the link
     ca_file: str
     tls_fingerprint: str
     device_key: str  # the kiosk's device key file: every request is signed with it
@@ -39,5 +40,6 @@ class UploadSettings:
                    max_backoff_s=float(section["max_backoff_s"]),
                    timeout_s=float(section["timeout_s"]), chunk_size=int(section["chunk_size"]),
                    retention_days=float(section["retention_days"]),
+                   stick_resend_days=float(section["stick_resend_days"]),
                    ca_file=section["ca_file"], tls_fingerprint=section["tls_fingerprint"],
                    device_key=str(config.device_key_path))

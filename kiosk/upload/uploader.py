@@ -41,6 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urljoin
@@ -214,7 +215,9 @@ class Uploader(ReceiptCheck, TusTransfer):
         (``exported``; each at most every :data:`STICK_ASK_S`): once the office has imported
         the stick, its receipt comes back over the link and acknowledges the record, as
         ``kiosk queue import`` of the receipts file would, without the stick's round trip.
-        Nothing is sent: a record the intake does not hold yet waits for its stick."""
+        A record the intake does not hold waits for its stick, unless it has waited
+        ``stick_resend_days`` since its export: the stick may be lost, so the record goes
+        back to the outbox (``uploading``) and is sent with the next pass."""
         now = time.monotonic()
         for info in self.journal.records("exported"):
             if self.stop.is_set():
@@ -230,6 +233,14 @@ class Uploader(ReceiptCheck, TusTransfer):
                 if self._fetch_receipt(info, hashlib.sha256(packet).hexdigest(),
                                        after_upload=False, on_stick=True):
                     result.acknowledged += 1
+                    self._stick_asked.pop(info.id, None)
+                elif self._stick_overdue(info):
+                    days = self.settings.stick_resend_days
+                    self.journal.set_state(info.id, "uploading", error=(
+                        f"no receipt for its USB stick within {days:g} days: sent over the "
+                        "link too (the intake counts it once)"))
+                    log.warning("record %s: on a USB stick for more than %g days without "
+                                "a receipt; sending it over the link", info.id, days)
                     self._stick_asked.pop(info.id, None)
             except Failure as failure:
                 if failure.link_down:
@@ -252,6 +263,22 @@ class Uploader(ReceiptCheck, TusTransfer):
         delay = max(self._random.uniform(0, ceiling), retry_after or 0.0)
         self._not_before[record_id] = time.monotonic() + delay
         log.info("record %s: next try in %.0f s", record_id, delay)
+
+    def _stick_overdue(self, info: RecordInfo) -> bool:
+        """Whether ``info`` (``exported``) has waited ``stick_resend_days`` since its export
+        (its last state change, by the wall clock: a clock set wrong sends it early, which
+        costs the link a duplicate the intake counts once, or late, which the doctor's
+        backlog line reports)."""
+        days = self.settings.stick_resend_days
+        if days <= 0:
+            return False
+        try:
+            since = datetime.fromisoformat(info.updated_at.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return datetime.now(UTC) - since >= timedelta(days=days)
 
     def run_once(self) -> int:
         """``--once``: a pass, plus up to ``retries`` more while records are pending.

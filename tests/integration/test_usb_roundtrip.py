@@ -170,3 +170,34 @@ def test_records_on_a_stick_the_office_imported_are_acknowledged_over_the_link(
     back = run([*KIOSK, "queue", "import", str(stick)], env)
     assert back.returncode == 0, back.stderr
     assert back.stdout.splitlines() == [f"acknowledged {i}" for i in ids[2:]]
+
+
+def test_a_stick_whose_receipts_never_come_back_is_sent_over_the_link_in_the_end(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """A stick lost on the way: after ``upload.stick_resend_days`` without a receipt its
+    records go back to the outbox and are sent over the link; a stick found later counts
+    its copies once. Before that, nothing of them is sent."""
+    import time
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    env = kiosk_env(site.config)
+    assert run([*KIOSK, "queue", "export", "--local", "--to", str(stick)], env).returncode == 0
+    with IntakeServer(site.intake_dir) as intake:
+        site.configure(intake.url, stick_resend_days=7)
+        early = run([*KIOSK, "upload", "--once"], env)
+        assert early.returncode == 0 and early.stdout == "", early.stderr
+        assert stats(site)["received"] == 0
+        time.sleep(1.0)
+        site.configure(intake.url, stick_resend_days=1 / 86400 / 2)  # half a second
+        late = run([*KIOSK, "upload", "--once"], env)
+    assert late.returncode == 0, late.stderr
+    assert sorted(late.stdout.splitlines()) == sorted(f"acknowledged {i}" for i in ids)
+    assert "sending it over the link" in late.stderr
+    with Journal.open_readonly(site.journal_path) as journal:
+        assert sorted(check_acknowledged(site, journal)) == sorted(ids)
+    assert stats(site)["received"] == len(ids)
+    office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
+    assert office.returncode == 0, office.stderr
+    counts = stats(site)
+    assert (counts["received"], counts["duplicates"]) == (len(ids), len(ids))
