@@ -122,8 +122,12 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
         on_sticks = (f"{len(exported)} exported to USB, waiting for their receipts"
                      + ("" if since is None else f" (the first for {describe_age(since)})"))
         late_sticks = since is not None and since > limit
-    sticks_fix = ("bring the office's .receipts files back: `kiosk queue import DIR`; if the "
-                  "stick was lost, `kiosk queue export --to DIR --again`")
+    resend = float(config["upload"]["stick_resend_days"])
+    sticks_fix = ("bring the office's .receipts files back: `kiosk queue import DIR` (with a "
+                  "link, the uploader fetches the receipts of a stick the office has imported)"
+                  "; if the stick was lost, `kiosk queue export --to DIR --again`" + (
+                      f", or the uploader sends its records over the link {resend:g} days "
+                      "after their export (upload.stick_resend_days)" if resend > 0 else ""))
     if not outbox:
         detail = "nothing waiting to be sent" + (f"; {on_sticks}" if on_sticks else "")
         yield warn("backlog", detail, sticks_fix) if late_sticks else ok("backlog", detail)

@@ -346,6 +346,7 @@ def test_the_doctor_counts_records_on_sticks_and_warns_when_receipts_are_late(
                 if f.check == "backlog")
     assert late.status == "warn" and "3.0 days" in late.detail
     assert "kiosk queue import" in late.fix and "--again" in late.fix
+    assert "sends its records over the link 7 days after their export" in late.fix
     # the team enrolls on after the export: a record waits to be sent, the stick is late
     enrolled = subprocess.run([*KIOSK, "demo", "--citizens", "1"], env=kiosk_env(site.config),
                               capture_output=True, text=True, timeout=120)
