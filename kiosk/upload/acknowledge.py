@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from typing import TextIO
 from urllib.parse import quote, urljoin
 
@@ -75,11 +76,12 @@ class ReceiptCheck:
         if self.out is not None:
             print(f"acknowledged {record_id}", file=self.out, flush=True)
 
-    def _fetch_receipt(self, info: RecordInfo, digest: str, *, after_upload: bool,
-                       on_stick: bool = False) -> bool:
+    def _fetch_receipt(self, info: RecordInfo, digest: str | Callable[[], str], *,
+                       after_upload: bool, on_stick: bool = False) -> bool:
         """True once the record is acknowledged with a verified receipt; False when the
-        intake has none (before uploading); Failure otherwise. ``on_stick``: a record
-        exported to a USB stick, asked about and never sent from here."""
+        intake has none (before uploading); Failure otherwise. ``digest``: the SHA-256 of
+        the packet, or what computes it, called only for a receipt to verify. ``on_stick``:
+        a record exported to a USB stick, asked about and never sent from here."""
         url = urljoin(self._base, f"{RECEIPTS_ENDPOINT}/{quote(self.settings.kiosk_id)}/"
                                   f"{quote(info.id)}")
         try:
@@ -95,7 +97,8 @@ class ReceiptCheck:
                 raise not_the_intake(kind or "no Content-Type", "fetching the receipt")
             try:
                 verify_receipt(body, self.settings.intake_key, kiosk_id=self.settings.kiosk_id,
-                               record_id=info.id, packet_sha256=digest)
+                               record_id=info.id,
+                               packet_sha256=digest() if callable(digest) else digest)
             except ReceiptForAnotherPacket as exc:
                 # signed by the intake, for this record, for other bytes: the intake holds
                 # a different packet for this record id and never takes ours

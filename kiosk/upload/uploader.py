@@ -229,9 +229,10 @@ class Uploader(ReceiptCheck, TusTransfer):
             self.notifier.alive()
             self._stick_asked[info.id] = now
             try:
-                packet = self._packet(info)
-                if self._fetch_receipt(info, hashlib.sha256(packet).hexdigest(),
-                                       after_upload=False, on_stick=True):
+                # the packet is rebuilt (its blobs read) only for a receipt to verify
+                if self._fetch_receipt(
+                        info, lambda info=info: hashlib.sha256(self._packet(info)).hexdigest(),
+                        after_upload=False, on_stick=True):
                     result.acknowledged += 1
                     self._stick_asked.pop(info.id, None)
                 elif self._stick_overdue(info):
