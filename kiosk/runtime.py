@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
@@ -227,6 +228,11 @@ def hold_enrolment(data_dir: Path) -> int:
     for one a crash left."""
     path = Path(data_dir) / ENROLL_LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    if os.geteuid() == 0:  # root's file would lock the kiosk user's touchscreen out
+        with contextlib.suppress(OSError):
+            owner = os.stat(data_dir)
+            if owner.st_uid != 0:
+                os.fchown(fd, owner.st_uid, owner.st_gid)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -456,6 +462,12 @@ class Runtime:
             if not acceptance.accepting:
                 raise NotAccepting(acceptance.reason or "not accepting", acceptance.category)
         with ExitStack() as stack:
+            # First of all: what follows may quarantine a damaged journal, migrate it, or
+            # discard the sessions it finds, none of which is for a second process to do
+            # under the one enrolling.
+            make_dirs(config.data_dir)
+            enroll_lock = hold_enrolment(config.data_dir)
+            stack.callback(os.close, enroll_lock)
             try:
                 sealer = make_sealer(config)
             except SealingError as exc:
@@ -466,8 +478,6 @@ class Runtime:
             except JournalCorrupt as exc:
                 raise NotAccepting(str(exc), RefusalCategory.JOURNAL) from exc
             stack.callback(journal.close)
-            enroll_lock = hold_enrolment(config.data_dir)  # before the recovery
-            stack.callback(os.close, enroll_lock)
             recovery = recover_unfinished(journal,
                                           resume_assisted=config["kiosk"]["resume_assisted"])
             devices: dict[str, Any] = {}

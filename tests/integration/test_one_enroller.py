@@ -52,3 +52,29 @@ def test_the_lock_names_the_process_that_holds_it(tmp_path: Path) -> None:
         assert f"(process {os.getpid()})" in second.stderr
     with Runtime.open(config, kinds=()):  # let go on close: the same process opens again
         pass
+
+
+def test_a_refused_second_process_leaves_a_damaged_journal_where_it_is(tmp_path: Path) -> None:
+    """The lock comes before the journal is opened: the start-up check of a second process
+    found a damaged page and moved the journal in use aside (the touchscreen went on
+    writing into the moved file; the new one held nothing for the uploader)."""
+    import fcntl
+    import os
+
+    path = write_config(tmp_path)
+    config = load_config(path)
+    assert _demo(path).returncode == 0
+    db = config.data_dir / "journal.db"
+    damaged = bytearray(db.read_bytes())
+    damaged[100:200] = b"\x00" * 100  # the header page: the check fails
+    db.write_bytes(bytes(damaged))
+    holder = os.open(config.data_dir / "enroll.lock", os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the touchscreen, running
+        second = _demo(path)
+    finally:
+        os.close(holder)
+    assert second.returncode == EXIT_NOT_ACCEPTING
+    assert "another process is enrolling on this kiosk" in second.stderr, second.stderr
+    assert db.read_bytes() == bytes(damaged)
+    assert not list(config.data_dir.glob("journal.db.corrupt-*"))
