@@ -162,10 +162,17 @@ class Uploader(ReceiptCheck, TusTransfer):
         result = PassResult()
         self.progressed = False
         self.rejected_ids: list[str] = []
+        interrupted = False
         try:
             self._drain(result)
+        except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM (kiosk upload --once)
+            interrupted = True
+            raise
         finally:
-            self._settle_ahead()
+            if interrupted:  # stop at once: a creation ahead is not waited for (a daemon
+                self._ahead, self._next = None, None  # thread; what it journals resumes)
+            else:
+                self._settle_ahead()
             result.progressed = self.progressed or result.acknowledged > 0
             if self.progress is not None:
                 self.progress.done()

@@ -168,6 +168,64 @@ def test_upload_once_stopped_by_a_signal_says_so_in_its_exit_status(
     assert queue(site)  # the record is still there to send
 
 
+def test_a_second_signal_does_not_wait_for_the_upload_created_ahead(site: Site) -> None:
+    """Two records: while the first one's bytes go, the next one's upload is created ahead
+    on a thread. The link dies: both requests hang. A second Ctrl-C waited for that
+    thread's request (up to timeout_s) before it stopped."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posts: list[float] = []
+    release = threading.Event()
+
+    class DyingLink(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            posts.append(time.monotonic())
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if len(posts) == 1:
+                self.send_response(201)
+                self.send_header("Location", "/files/u1")
+                self.send_header("Tus-Resumable", "1.0.0")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            release.wait(120)  # the link died: no answer
+
+        def do_PATCH(self) -> None:
+            release.wait(120)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DyingLink)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        demo(site, 2, seed=9)
+        site.configure(f"http://127.0.0.1:{server.server_address[1]}/", timeout_s=60,
+                       retries=0)
+        proc = subprocess.Popen([*KIOSK, "upload", "--once"], env=kiosk_env(site.config),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while len(posts) < 2 and time.monotonic() < deadline:  # the second: created ahead
+            time.sleep(0.05)
+        assert len(posts) == 2, "the next upload was not created ahead"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=90)
+        took = time.monotonic() - began
+    finally:
+        release.set()
+        server.shutdown()
+    assert proc.returncode == 130, err[-2000:]
+    assert took < 10, f"the second Ctrl-C took {took:.1f} s to stop it"
+
+
 def test_upload_config_values_are_checked(site: Site) -> None:
     site.configure(retries=-1)
     result = subprocess.run([*KIOSK, "config", "check"], env=kiosk_env(site.config),
