@@ -68,9 +68,11 @@ log = logging.getLogger(__name__)
 
 ONCE_BACKOFF_S = 0.25  # --once: pause before retry pass n is ONCE_BACKOFF_S * 2**n ...
 ONCE_BACKOFF_CAP_S = 5.0  # ... but never more than this
-#: How often the daemon asks the intake again for the receipt of a record on a USB stick
-#: (``exported``): a few hundred bytes a record, after the outbox is sent.
+#: Records on a USB stick (``exported``) whose receipt the uploader asks for, after the
+#: outbox, in one pass; each again after STICK_ASK_S, the wait doubling up to STICK_ASK_MAX_S.
+STICK_ASKS_PER_PASS = 20
 STICK_ASK_S = 3600.0
+STICK_ASK_MAX_S = 86400.0
 
 
 @dataclass
@@ -117,7 +119,10 @@ class Uploader(ReceiptCheck, TusTransfer):
         self.progressed = False
         self.per_record_backoff = False  # run_forever turns it on
         self._not_before: dict[str, float] = {}  # record id -> monotonic time of its next try
-        self._stick_asked: dict[str, float] = {}  # exported record id -> when last asked
+        # exported record id -> (monotonic time of its next ask, the wait before that)
+        self._stick_next: dict[str, tuple[float, float]] = {}
+        # exported record id -> when first seen with a synchronised clock (_stick_overdue)
+        self._stick_seen_trusted: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}  # record id -> failures in a row
         self._random = random.Random()  # noqa: S311 -- jitter, not a secret
         self.last_error: str | None = None
@@ -179,7 +184,14 @@ class Uploader(ReceiptCheck, TusTransfer):
         return result
 
     def _drain(self, result: PassResult) -> None:
-        outbox = self.journal.outbox()
+        self._send_records(self.journal.outbox(), result)
+        if not (result.stopped or result.link_down):
+            requeued = self._ask_about_sticks(result)
+            if requeued and not (result.stopped or result.link_down):  # in this pass:
+                self._send_records([r for r in self.journal.outbox() if r.id in requeued],
+                                   result)
+
+    def _send_records(self, outbox: list[RecordInfo], result: PassResult) -> None:
         for index, info in enumerate(outbox):
             self.notifier.alive()
             if self.stop.is_set():
@@ -214,50 +226,93 @@ class Uploader(ReceiptCheck, TusTransfer):
                 result.acknowledged += 1
                 self._not_before.pop(info.id, None)
                 self._failures.pop(info.id, None)
-        if not (result.stopped or result.link_down):
-            self._ask_about_sticks(result)
 
-    def _ask_about_sticks(self, result: PassResult) -> None:
-        """The outbox sent, ask the intake for the receipt of each record on a USB stick
-        (``exported``; each at most every :data:`STICK_ASK_S`): once the office has imported
-        the stick, its receipt comes back over the link and acknowledges the record, as
-        ``kiosk queue import`` of the receipts file would, without the stick's round trip.
-        A record the intake does not hold waits for its stick, unless it has waited
-        ``stick_resend_days`` since its export: the stick may be lost, so the record goes
-        back to the outbox (``uploading``) and is sent with the next pass."""
+    def _ask_about_sticks(self, result: PassResult) -> set[str]:
+        """The outbox sent, ask the intake for the receipt of records on a USB stick
+        (``exported``): once the office has imported the stick, its receipt comes back over
+        the link and acknowledges the record, as ``kiosk queue import`` of the receipts file
+        would, without the stick's round trip. At most :data:`STICK_ASKS_PER_PASS` a pass,
+        oldest first, each record again after :data:`STICK_ASK_S`, doubling up to
+        :data:`STICK_ASK_MAX_S` (a tour's thousand records are a few requests a pass, not a
+        thousand an hour). A record the intake does not hold waits for its stick, unless it
+        has waited ``stick_resend_days`` (:meth:`_stick_overdue`): the stick may be lost,
+        so the record goes back to the outbox (``uploading``). Returns those ids."""
+        requeued: set[str] = set()
+        asked = 0
         now = time.monotonic()
         for info in self.journal.records("exported"):
+            if asked >= STICK_ASKS_PER_PASS:
+                break
             if self.stop.is_set():
                 result.stopped = True
-                return
-            asked = self._stick_asked.get(info.id)
-            if asked is not None and now - asked < STICK_ASK_S:
+                break
+            due, waited = self._stick_next.get(info.id, (0.0, 0.0))
+            if due > now:
                 continue
             self.notifier.alive()
-            self._stick_asked[info.id] = now
+            asked += 1
             try:
                 # the packet is rebuilt (its blobs read) only for a receipt to verify
                 if self._fetch_receipt(
                         info, lambda info=info: hashlib.sha256(self._packet(info)).hexdigest(),
                         after_upload=False, on_stick=True):
                     result.acknowledged += 1
-                    self._stick_asked.pop(info.id, None)
-                elif self._stick_overdue(info):
+                    self._stick_next.pop(info.id, None)
+                    continue
+                if self._stick_overdue(info):
                     days = self.settings.stick_resend_days
                     self.journal.set_state(info.id, "uploading", error=(
-                        f"no receipt for its USB stick within {days:g} days: sent over the "
-                        "link too (the intake counts it once)"))
+                        f"no receipt for its USB stick within {days:g} days: queued to be sent "
+                        "over the link too (the intake counts it once)"))
                     log.warning("record %s: on a USB stick for more than %g days without "
                                 "a receipt; sending it over the link", info.id, days)
-                    self._stick_asked.pop(info.id, None)
+                    self._stick_next.pop(info.id, None)
+                    requeued.add(info.id)
+                    continue
             except Failure as failure:
-                if failure.link_down:
+                if failure.link_down:  # not an answer about this record: asked again soon
                     result.link_down = failure.reason
                     result.retry_after = failure.retry_after
-                    return
+                    break
                 log.warning("record %s (on a USB stick): %s", info.id, failure.reason)
             except IllegalStateChange as exc:  # acknowledged meanwhile (a stick's receipts)
                 log.info("record %s moved on meanwhile: %s", info.id, exc)
+                continue
+            wait = min(max(waited * 2, STICK_ASK_S), STICK_ASK_MAX_S)
+            self._stick_next[info.id] = (time.monotonic() + wait, wait)
+        return requeued
+
+    def _stick_overdue(self, info: RecordInfo) -> bool:
+        """Whether ``info`` (``exported``) has waited ``stick_resend_days`` since its export.
+        Only by a clock known right: nothing is overdue while this kiosk's clock is not
+        synchronised, and an export stamped by a clock that was not (a tour without a link
+        is just where sticks are used) counts from when this uploader first saw the record
+        with a synchronised clock (again after a restart: it waits the longer, for its
+        stick; the doctor's backlog line says the stick is late)."""
+        days = self.settings.stick_resend_days
+        if days <= 0 or not self.clock_trusted():
+            return False
+        now = datetime.now(UTC)
+        since = self._export_time(info)
+        if since is None or since > now:
+            since = self._stick_seen_trusted.setdefault(info.id, now)
+        return now - since >= timedelta(days=days)
+
+    def _export_time(self, info: RecordInfo) -> datetime | None:
+        """When ``info`` was last exported, by a synchronised clock; None if not known so."""
+        for event in reversed(self.journal.record_events(info.id)):
+            exported = event.event == "record_exported" or (
+                event.event == "record_state" and event.details.get("to_state") == "exported")
+            if not exported:
+                continue
+            if not event.clock_trusted:
+                return None
+            try:
+                when = datetime.fromisoformat(event.created_at.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return None
 
     def _defer(self, record_id: str, retry_after: float | None) -> None:
         """The daemon's per-record backoff after a failure that was about this record (not
@@ -271,22 +326,6 @@ class Uploader(ReceiptCheck, TusTransfer):
         delay = max(self._random.uniform(0, ceiling), retry_after or 0.0)
         self._not_before[record_id] = time.monotonic() + delay
         log.info("record %s: next try in %.0f s", record_id, delay)
-
-    def _stick_overdue(self, info: RecordInfo) -> bool:
-        """Whether ``info`` (``exported``) has waited ``stick_resend_days`` since its export
-        (its last state change, by the wall clock: a clock set wrong sends it early, which
-        costs the link a duplicate the intake counts once, or late, which the doctor's
-        backlog line reports)."""
-        days = self.settings.stick_resend_days
-        if days <= 0:
-            return False
-        try:
-            since = datetime.fromisoformat(info.updated_at.replace("Z", "+00:00"))
-        except ValueError:
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return datetime.now(UTC) - since >= timedelta(days=days)
 
     def run_once(self) -> int:
         """``--once``: a pass, plus up to ``retries`` more while records are pending.

@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from kiosk.journal import Journal
 from tests.conftest import KIOSK, kiosk_env
 from tests.upload_helpers import (
@@ -173,29 +175,49 @@ def test_records_on_a_stick_the_office_imported_are_acknowledged_over_the_link(
 
 
 def test_a_stick_whose_receipts_never_come_back_is_sent_over_the_link_in_the_end(
-        site: Site, ids: list[str], tmp_path: Path) -> None:
+        site: Site, ids: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stick lost on the way: after ``upload.stick_resend_days`` without a receipt its
-    records go back to the outbox and are sent over the link; a stick found later counts
-    its copies once. Before that, nothing of them is sent."""
+    records go back to the outbox and are sent over the link in the same pass; a stick
+    found later counts its copies once. Only by a synchronised clock: with none, nothing
+    is resent however old the export looks, and an export stamped while the clock was not
+    (this machine's: a tour without a link) counts from when the uploader first saw it
+    with one."""
+    import io
     import time
+
+    from kiosk.config import load_config
+    from kiosk.runtime import open_journal
+    from kiosk.upload import uploader
+    from kiosk.upload.uploader import Uploader, UploadSettings
 
     stick = tmp_path / "stick"
     stick.mkdir()
     env = kiosk_env(site.config)
     assert run([*KIOSK, "queue", "export", "--local", "--to", str(stick)], env).returncode == 0
+    monkeypatch.setattr(uploader, "STICK_ASK_S", 0.0)  # ask at every pass
     with IntakeServer(site.intake_dir) as intake:
-        site.configure(intake.url, stick_resend_days=7)
-        early = run([*KIOSK, "upload", "--once"], env)
-        assert early.returncode == 0 and early.stdout == "", early.stderr
-        assert stats(site)["received"] == 0
-        time.sleep(1.0)
         site.configure(intake.url, stick_resend_days=1 / 86400 / 2)  # half a second
-        late = run([*KIOSK, "upload", "--once"], env)
-    assert late.returncode == 0, late.stderr
-    assert sorted(late.stdout.splitlines()) == sorted(f"acknowledged {i}" for i in ids)
-    assert "sending it over the link" in late.stderr
+        config = load_config(site.config)
+        settings = UploadSettings.from_config(config, site.intake_key)
+        with open_journal(config, owner=False) as journal:
+            with Uploader(journal, settings, clock_trusted=lambda: False) as unsure:
+                unsure.drain()
+                time.sleep(0.6)
+                unsure.drain()
+            assert {r.state for r in journal.records()} == {"exported"}
+            assert stats(site)["received"] == 0
+            out = io.StringIO()
+            with Uploader(journal, settings, out=out, clock_trusted=lambda: True) as sure:
+                sure.drain()  # first seen with a synchronised clock: waits from now
+                assert stats(site)["received"] == 0
+                time.sleep(0.6)
+                sure.drain()  # overdue: back in the outbox and sent in this pass
+    assert sorted(out.getvalue().splitlines()) == sorted(f"acknowledged {i}" for i in ids)
     with Journal.open_readonly(site.journal_path) as journal:
         assert sorted(check_acknowledged(site, journal)) == sorted(ids)
+        moves = [(e.details.get("from_state"), e.details.get("to_state"))
+                 for e in journal.record_events(ids[0]) if e.event == "record_state"]
+        assert moves[-2:] == [("exported", "uploading"), ("uploading", "acknowledged")]
     assert stats(site)["received"] == len(ids)
     office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick)], intake_env())
     assert office.returncode == 0, office.stderr
