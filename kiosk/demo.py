@@ -24,7 +24,7 @@ import errno
 import logging
 import signal
 from collections.abc import Callable, Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 from kiosk.config import Config
 from kiosk.core.exits import EXIT_NOT_ACCEPTING, EXIT_OK
@@ -80,25 +80,41 @@ def _signals_held() -> Iterator[None]:
     """Ctrl-C and SIGTERM wait for the end of the block (a few milliseconds: the seal's
     commit and one line), so that a record sealed is a record printed, and the demo's last
     words ("any citizen in progress was discarded") stay true. Python's handlers are
-    swapped for ones that only note the signal, which is raised again once the block ends
-    (a signal mask would not do: the kernel gives a process's signal to any thread that
-    does not block it). Outside the main thread the block is not held."""
+    swapped for ones that note the signal, raised again once the block ends (a signal mask
+    would not do: the kernel gives a process's signal to any thread that does not block
+    it). A second signal inside the block acts at once (stdout may block: ``| less``,
+    a terminal paused with Ctrl-S). Outside the main thread the block is not held."""
+    kinds = (signal.SIGTERM, signal.SIGINT)
     noted: list[int] = []
+    previous: dict[int, Any] = {}
 
-    def note(signum: int, _frame: object) -> None:
+    def restore() -> None:
+        for signum in list(previous):
+            signal.signal(signum, previous.pop(signum))
+
+    def note(signum: int, frame: Any) -> None:
         noted.append(signum)
+        if len(noted) > 1:  # asked again: now, as without the block
+            handler = previous.get(signum)
+            restore()
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
     try:
-        previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+        for signum in kinds:
+            previous[signum] = signal.signal(signum, note)
     except ValueError:  # not the main thread: no handlers to swap
+        restore()
         yield
         return
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if noted:
+        held = len(noted) == 1
+        restore()
+        if held:
             signal.raise_signal(noted[0])  # its own handler now: KeyboardInterrupt, ...
 
 

@@ -211,3 +211,41 @@ def test_a_signal_right_after_a_seal_lets_its_line_out_first(
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
     with Journal.open_readonly(tmp_path / "data" / "journal.db") as journal:
         assert {r.id: r.state for r in journal.records()} == dict.fromkeys(sealed, "sealed")
+
+
+def test_a_second_signal_stops_the_demo_even_while_its_line_cannot_be_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The line after a seal is written with the signals held; stdout may block there
+    (``kiosk demo | less``, a terminal paused with Ctrl-S). A second Ctrl-C acts at once."""
+    import threading
+
+    import kiosk.demo
+    from kiosk.cli import main
+
+    printed: list[str] = []
+
+    def stuck(out: object, record_id: str) -> None:
+        printed.append(record_id)
+        if len(printed) == 2:  # the reader stopped reading
+            def press_twice() -> None:
+                time.sleep(0.3)
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.3)
+                os.kill(os.getpid(), signal.SIGINT)
+
+            threading.Thread(target=press_twice, daemon=True).start()
+            threading.Event().wait(30)
+
+    monkeypatch.setattr(kiosk.demo, "_print_enrolled", stuck)
+    path = write_config(tmp_path)
+    before = signal.getsignal(signal.SIGTERM)
+    began = time.monotonic()
+    try:
+        code = main(["demo", "--citizens", "4", "--seed", "2", "--config", str(path)])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    took = time.monotonic() - began
+    assert code == 130, capsys.readouterr().err
+    assert took < 15, f"the second Ctrl-C took {took:.1f} s"
+    assert len(printed) == 2
