@@ -149,25 +149,33 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
     ``-shm``, and the ``-shm`` a WAL reader needs cannot be made there ("unable to open
     database file"); nothing can write on that file system, and with no ``-wal`` every
     commit is in the file, so it is read as immutable."""
-    uri = Path(path).resolve().as_uri()
+    real = Path(path).resolve()  # where SQLite looks for the -wal: beside the file itself
+    uri = real.as_uri()
     conn = connect(f"{uri}?mode=ro", uri=True)
     try:
         conn.execute("PRAGMA user_version").fetchone()
         return conn
     except sqlite3.OperationalError:
         conn.close()
-        if not _sealed_on_read_only_media(Path(path)):
+        if not _sealed_on_read_only_media(real):
             raise
     return connect(f"{uri}?mode=ro&immutable=1", uri=True)
 
 
 def _sealed_on_read_only_media(path: Path) -> bool:
-    """Whether ``path`` is on a file system mounted read-only with no ``-wal`` beside it."""
+    """Whether ``path`` (resolved) is on a file system mounted read-only with no commit
+    in a ``-wal`` beside it (none, or an empty one)."""
     try:
-        read_only = bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+        if not os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return False
     except OSError:
         return False
-    return read_only and not Path(f"{path}-wal").exists()
+    try:
+        return os.stat(f"{path}-wal").st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def configure(conn: sqlite3.Connection) -> None:

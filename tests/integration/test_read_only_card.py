@@ -69,3 +69,45 @@ def test_a_card_mounted_read_only_still_shows_and_gives_up_its_records(tmp_path:
         assert demo_refused.returncode == 3 and "read-only" in demo_refused.stderr
     assert sorted(os.listdir(data)) == sorted(["device.key", "enroll.lock", "journal.db",
                                                "journal.db.lock"])  # nothing written there
+
+
+def test_a_journal_with_commits_in_its_wal_is_never_read_as_immutable(tmp_path: Path) -> None:
+    """Read as immutable, SQLite ignores the -wal: only a journal with none (or an empty
+    one) may be, and the -wal looked for is the one beside the file itself, also when the
+    journal is named through a symbolic link (the salvage's --from, say)."""
+    from kiosk.errors import JournalError
+    from kiosk.journal import Journal
+
+    site = make_site(tmp_path / "site")
+    demo(site, 1, seed=6)
+    data = site.journal_path.parent
+    crash = tmp_path / "crash"  # a power cut's leftovers: commits only in the -wal
+    crash.mkdir()
+    conn = sqlite3.connect(site.journal_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    (crash / "journal.db").write_bytes((data / "journal.db").read_bytes())
+    writer = sqlite3.connect(crash / "journal.db")
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    before = writer.execute("SELECT count(*) FROM audit").fetchone()[0]
+    writer.execute("INSERT INTO audit (event, details, boot_id, clock_trusted, created_at) "
+                   "SELECT event, details, boot_id, clock_trusted, created_at FROM audit "
+                   "LIMIT 1")
+    writer.commit()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("journal.db", "journal.db-wal"):  # as a crash leaves them: no -shm
+        (copy / name).write_bytes((crash / name).read_bytes())
+    writer.close()
+    link_dir = tmp_path / "elsewhere"
+    link_dir.mkdir()
+    (link_dir / "journal.db").symlink_to(copy / "journal.db")
+    with read_only(copy), read_only(link_dir):  # the link on a read-only mount too
+        for named in (copy / "journal.db", link_dir / "journal.db"):
+            try:
+                with Journal.open_readonly(named) as journal:
+                    counted = len(journal.audit_events(limit=10_000))
+            except JournalError:
+                continue  # refused: it cannot be read whole here, which is the truth
+            assert counted == before + 1, f"{named}: the -wal's commit was ignored"
