@@ -92,7 +92,13 @@ def _register(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_CONFIG
     keys = Path(args.data) / "keys"
-    if not (keys / "central.key").is_file():
+    try:
+        initialised = (keys / "central.key").is_file()
+    except PermissionError:  # keys/ is the intake user's (0700): run as that user
+        print(f"kiosk-intake: cannot read {keys}: run `kiosk-intake register` as the user "
+              "`kiosk-intake serve` runs as (or with sudo)", file=sys.stderr)
+        return EXIT_FAIL
+    if not initialised:
         # a mistyped --data: a registration there reaches no intake, and `serve --data` on
         # it would then suggest making a new central key
         print(f"kiosk-intake: {args.data} is not an intake's data directory ({keys / 'central.key'}"

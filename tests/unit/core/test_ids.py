@@ -258,3 +258,23 @@ def test_register_in_a_directory_that_is_no_intakes_is_refused_and_makes_nothing
     assert status == 2 and "is not an intake's data directory" in err
     assert "kiosk-intake serve" in err and "keys init" not in err
     assert not typo.exists()
+
+
+def test_register_where_the_keys_cannot_be_read_says_whose_they_are(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """keys/ is the intake user's (0700): a maintainer's own account got a traceback."""
+    data = _intake_data(tmp_path)
+    real = Path.is_file
+
+    def unreadable(self: Path) -> bool:
+        if self.name == "central.key":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", unreadable)
+    status = intake_main(["register", "--data", str(data), "--kiosk=poso-01", "--key",
+                          DEVICE_KEY_HEX])
+    err = capsys.readouterr().err
+    assert status == 1 and "cannot read" in err and "as the user" in err, err
+    assert not (data / "devices").exists()
