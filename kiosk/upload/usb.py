@@ -74,7 +74,13 @@ from kiosk.config import Config
 from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 from kiosk.core.ids import is_record_id
 from kiosk.core.intake_api import RefusalCode
-from kiosk.errors import IllegalStateChange, JournalError, SealingError, UnknownRecord
+from kiosk.errors import (
+    IllegalStateChange,
+    JournalCorrupt,
+    JournalError,
+    SealingError,
+    UnknownRecord,
+)
 from kiosk.fsutil import commit_file, fsync_dir, process_alive
 from kiosk.journal import Journal, RecordInfo
 from kiosk.journal.states import EXPORTABLE_STATES
@@ -672,6 +678,12 @@ def salvage_command(source: Path, kiosk_id: str, target: Path, *, out: TextIO,
         return status
     try:
         journal = Journal.open_readonly(source)
+    except JournalCorrupt as exc:  # not the reader's words: nothing here moves it aside
+        why = exc.__cause__ or exc
+        print(f"{verb}: {source} is too damaged to be opened ({why}): nothing could be "
+              "salvaged from it; keep the file for recovery (sqlite3's .recover may read "
+              "more of it)", file=err)
+        return EXIT_FAIL
     except JournalError as exc:
         print(f"{verb}: {source}: {exc}", file=err)
         return EXIT_FAIL

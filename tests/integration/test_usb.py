@@ -684,3 +684,18 @@ def test_queue_import_on_a_write_protected_stick_removes_nothing_and_says_so(
         result = kiosk(site, "import", str(stick))
         assert result.returncode == 0 and "removed 1 bundle" in result.stderr
         assert not bundle.exists()
+
+
+def test_salvage_from_a_file_too_damaged_to_open_says_so_in_its_own_words(
+        site: Site, tmp_path: Path) -> None:
+    """The reader's words ("the process that enrolls moves it aside when it starts") do not
+    apply to a file named with --from: nothing moves it, and nothing came out of it."""
+    garbage = tmp_path / "journal.db.corrupt-20261201T040000Z"
+    garbage.write_bytes(random.Random(5).randbytes(8192))
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    result = kiosk(site, "export", "--from", str(garbage), "--local", "--to", str(stick))
+    assert result.returncode == 1 and result.stdout == ""
+    assert "too damaged to be opened" in result.stderr and "keep the file" in result.stderr
+    assert "moves it aside" not in result.stderr and "Traceback" not in result.stderr
+    assert visible(stick) == []
