@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from kivy.properties import StringProperty
+from typing import Any
+
+from kivy.properties import BooleanProperty, StringProperty
 
 from kiosk.screens.base import KioskScreen
 
@@ -18,3 +20,10 @@ class ClosedScreen(KioskScreen):
     reason = StringProperty("")
     #: Its kind, a ``kiosk.errors.RefusalCategory`` ("" when none was given).
     category = StringProperty("")
+    #: A staff card is in the reader, nobody logged in (``flow.card_waiting``): the
+    #: officer's card along the bottom offers "Officer login" (the stick button is on the
+    #: officer's home).
+    card_waiting = BooleanProperty(False)
+
+    def refresh(self, flow: Any) -> None:
+        self.card_waiting = bool(getattr(flow, "card_waiting", False))

@@ -20,8 +20,10 @@ keeps the typed digits only until the answer. Once logged in:
   citizen, without the officer's actions.
 
 A card already in the reader when the kiosk starts does not open the PIN pad (a card left
-in a self-service kiosk must not greet the next citizen with it): the officer takes it out
-and inserts it again. Staff logins, failed PINs and logouts are audit events (staff id and
+in a self-service kiosk must not greet the next citizen with it), nor does one left in after
+a Cancel on the pad or a logout by time: the welcome and the closed screen then offer an
+"Officer login" button (:attr:`StaffSteps.card_waiting`) that opens it, as taking the card out
+and inserting it again does. Staff logins, failed PINs and logouts are audit events (staff id and
 tries left only). A mixin of :class:`~kiosk.screens.flow.Flow`.
 """
 
@@ -83,6 +85,9 @@ class StaffSteps:
         #: back after each enrollment, whatever the person's language was.
         self.staff_language = ""
         self._logins = 0  # bumped by every login: a late answer for another is dropped
+        #: Bumped by every card in and out: a PIN check's answer for an earlier insertion
+        #: (the card pulled out and one put back while the card answered) is dropped.
+        self._insertions = 0
         self._login_at = 0.0
         #: The officer who began the session shown (None: the citizen began it).
         self._begun_by: str | None = None
@@ -104,6 +109,13 @@ class StaffSteps:
         return bool(self.staff_id) and self.screen == "fingerprints" and (
             session is not None and session.staff_id == self.staff_id)
 
+    @property
+    def card_waiting(self) -> bool:
+        """A card is in the reader with nobody logged in and no PIN pad open (one in at
+        start, or left in after a Cancel or a logout): the welcome and the closed screen
+        offer "Officer login"."""
+        return self.card_present and not self.staff_id and not self.pin_entry
+
     # -- the card ---------------------------------------------------------------------------
     def set_card_present(self, present: bool) -> None:
         """The reader's state when the kiosk opened it: no PIN pad for a card already in."""
@@ -112,6 +124,7 @@ class StaffSteps:
     def card_inserted(self) -> None:
         """A card went into the reader (from the reader's thread, through the bridge)."""
         self.card_present = True
+        self._insertions += 1
         if self.staff_id:
             return
         if self.screen == "done":  # the citizen's receipt stays whole until it ends
@@ -121,6 +134,7 @@ class StaffSteps:
 
     def card_removed(self) -> None:
         self.card_present = False
+        self._insertions += 1
         self._pin_after_receipt = False
         self._close_pin()
         if self.staff_id:
@@ -130,8 +144,9 @@ class StaffSteps:
 
     # -- the PIN pad ------------------------------------------------------------------------
     def open_pin(self) -> None:
+        """The PIN pad, for the card in the reader (a card inserted, or "Officer login")."""
         self.touch()
-        if self.staff_id:
+        if self.staff_id or not self.card_present:
             return
         self._close_pin()
         self.pin_entry = True
@@ -187,6 +202,7 @@ class StaffSteps:
         pin = "".join(self._pin)
         self._pin.clear()  # typed digits are not kept while the card answers
         self.pin_busy = True
+        insertion = self._insertions
         runtime = self.runtime
         journal = getattr(runtime, "journal", None)
 
@@ -228,8 +244,12 @@ class StaffSteps:
             return who.staff_id
 
         def done(staff_id: str | None, error: BaseException | None) -> None:
+            if insertion != self._insertions:
+                # The card came out meanwhile (and perhaps one went in, its pad fresh):
+                # the answer was for a card no longer there; nothing to show.
+                return
             self.pin_busy = False
-            if not self.pin_entry:  # the card came out meanwhile: nothing to show
+            if not self.pin_entry:
                 return
             if error is not None:
                 log.info("staff login refused: %s", type(error).__name__)

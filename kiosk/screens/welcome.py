@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.clock import Clock
-from kivy.properties import NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.messages import N_
@@ -26,6 +26,9 @@ class WelcomeScreen(KioskScreen):
     #: Why the last session ended, when the kiosk ended it (the flow's ``notice``): shown
     #: in place of the attract loop until a touch or a while.
     notice = StringProperty("")
+    #: A staff card is in the reader, nobody logged in (``flow.card_waiting``): the
+    #: "Officer login" button shows beside Help.
+    card_waiting = BooleanProperty(False)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -45,6 +48,7 @@ class WelcomeScreen(KioskScreen):
 
     def refresh(self, flow: Any) -> None:
         self.notice = flow.notice.text(flow.language) if flow.notice else ""
+        self.card_waiting = bool(getattr(flow, "card_waiting", False))
 
     @property
     def attract_lines(self) -> tuple[str, ...]:

@@ -243,7 +243,17 @@ def main() -> None:
         yield SETTLED_S
 
         # -- the officer's home: logged in at the welcome, Log out -----------------------
+        report["welcome_login_no_card"] = visible(screen().ids.officer_login)
         card.insert_card()
+        yield until(lambda: opened("pin"), 5)
+        yield SETTLED_S
+        # Cancel by mistake, the card still in: the welcome offers the pad again
+        tap(app.overlays["pin"].ids.cancel)
+        yield until(lambda: not opened("pin"), 5)
+        yield SETTLED_S
+        note("welcome-card-waiting")
+        report["welcome_login_card_in"] = visible(screen().ids.officer_login)
+        tap(screen().ids.officer_login)
         yield until(lambda: opened("pin"), 5)
         yield SETTLED_S
         note("pin-welcome")
@@ -261,9 +271,25 @@ def main() -> None:
         yield until(lambda: app.screens.current == "welcome", 5)
         yield SETTLED_S
         report["after_logout"] = {"screen": app.screens.current,
-                                  "staff_id": app.flow.staff_id}
+                                  "staff_id": app.flow.staff_id,
+                                  "officer_login": visible(screen().ids.officer_login)}
+        # The battery runs low, the card still in: the closed screen's title bar offers it
+        app.flow.set_acceptance(False, "battery 18 % < power.min_battery_percent 30", True,
+                                "battery_low")
+        yield until(lambda: app.screens.current == "closed", 5)
+        yield SETTLED_S
+        note("closed-card-waiting")
+        report["closed_login"] = visible(screen().ids.officer_login)
+        tap(screen().ids.officer_login)
+        yield until(lambda: opened("pin"), 5)
+        report["closed_login_opens_pad"] = True
+        tap(app.overlays["pin"].ids.cancel)
+        yield until(lambda: not opened("pin"), 5)
+        app.flow.set_acceptance(True, "", True)
+        yield until(lambda: app.screens.current == "welcome", 5)
         card.remove_card()
         yield 0.2
+        report["welcome_login_card_out"] = visible(screen().ids.officer_login)
 
         # -- F2 on a development desktop: the simulated card in, then out -----------------
         from kivy.core.window import Window

@@ -105,7 +105,14 @@ def test_an_officer_records_a_finger_that_cannot_be_scanned_by_touch(
     assert {"Bahasa Indonesia", "English"} <= set(home)
     # the citizen's record, sealed, not yet sent (nothing uploads here)
     assert t("Records on this kiosk not yet sent: {count}.").format(count=1) in home
-    assert report["after_logout"] == {"screen": "welcome", "staff_id": ""}
+    assert report["after_logout"] == {"screen": "welcome", "staff_id": "",
+                                      "officer_login": True}  # the card still in
+    # "Officer login" on the welcome only while a card waits in the reader: none before it
+    # went in, shown after a Cancel on the pad (tapped: the pad again), gone once it is out
+    assert report["welcome_login_no_card"] is False
+    assert report["welcome_login_card_in"] is True
+    assert report["welcome_login_card_out"] is False
+    assert report["closed_login"] is True and report["closed_login_opens_pad"] is True
 
     # Every view: on the panel, in its language only, and no PIN in any label.
     other = only_in("en" if language == "id" else "id")

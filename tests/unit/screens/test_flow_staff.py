@@ -109,6 +109,63 @@ def test_a_card_in_the_reader_at_start_opens_no_pin_pad(tmp_path: Path) -> None:
         kit.close()
 
 
+def test_a_card_left_in_the_reader_is_offered_officer_login(tmp_path: Path) -> None:
+    """A card in at start (a power cut mid assisted session, the card never out), after a
+    Cancel on the pad, after the home logged out by itself: "Officer login" (the welcome's
+    and the closed screen's) opens the pad; with no card there is nothing to log in."""
+    kit = StaffKit(tmp_path, card_in=True)
+    try:
+        flow = kit.flow
+        assert flow.card_waiting and not flow.pin_entry
+        flow.open_pin()  # Officer login
+        assert flow.pin_entry and not flow.card_waiting
+        kit.tap("pin_cancel")  # by mistake
+        assert flow.card_waiting
+        flow.open_pin()
+        kit.type_pin()
+        assert flow.staff_id == STAFF and flow.screen == "staff" and not flow.card_waiting
+        s = flow.settings
+        kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
+        flow.tick()  # the officer stepped away: logged out, the card still in
+        assert flow.screen == "welcome" and not flow.staff_id and flow.card_waiting
+        kit.remove()
+        assert not flow.card_waiting
+        flow.open_pin()  # a stale tap once the card is out: no pad for no card
+        assert not flow.pin_entry
+    finally:
+        kit.close()
+
+
+def test_a_pin_answer_for_a_card_taken_out_is_not_applied_to_the_next(kit: StaffKit) -> None:
+    """The card is pulled out while it checks the PIN and a card is put back before the
+    answer comes: the new pad stays as it is (no login without a PIN typed on it)."""
+    held: list[tuple[object, object]] = []
+    submit = kit.executor.submit
+
+    def hold_pin_check(work: object, done: object) -> None:
+        if kit.flow.pin_busy and not held:
+            held.append((work, done))
+            return
+        submit(work, done)
+
+    kit.executor.submit = hold_pin_check  # type: ignore[method-assign]
+    kit.insert()
+    for digit in PIN:
+        kit.flow.pin_key(digit)
+    kit.tap("pin_submit")
+    assert held and kit.flow.pin_busy
+    work, done = held.pop()
+    staff_id = work()  # type: ignore[operator]  # the card said yes...
+    kit.remove()  # ...as it came out
+    kit.insert()  # and a card went in again: a fresh pad
+    assert kit.flow.pin_entry and kit.flow.pin_length == 0
+    done(staff_id, None)  # type: ignore[operator]  # the first insertion's answer
+    assert not kit.flow.staff_id and kit.flow.pin_entry and not kit.flow.pin_message
+    kit.executor.submit = submit  # type: ignore[method-assign]
+    kit.type_pin()  # the PIN typed for this insertion logs in
+    assert kit.flow.staff_id == STAFF
+
+
 @pytest.mark.parametrize("language", ["id", "en"])
 def test_wrong_pin_then_the_right_one_opens_the_officers_home(kit: StaffKit,
                                                               language: str) -> None:
