@@ -83,7 +83,13 @@ class CancelOverlay(Overlay):
 
 
 class IdleOverlay(Overlay):
-    """"Are you still there?" with the seconds left; one tap continues."""
+    """"Are you still there?" with the seconds left; one tap continues. What happens then:
+    the data deleted, or (an assisted session, ``flow.idle_keeps``) kept for the officer."""
+
+    kept = BooleanProperty(False)
+
+    def refresh(self, flow: Any) -> None:
+        self.kept = bool(flow.idle_keeps)
 
 
 class HelpOverlay(Overlay):

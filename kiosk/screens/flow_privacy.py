@@ -141,6 +141,15 @@ class PrivacyTimers:
             session.record_id is not None and not session.is_finished
             and self.settings.resume_assisted)
 
+    @property
+    def idle_keeps(self) -> bool:
+        """A session left idle now would be kept for an officer to continue (assisted,
+        ``resume_assisted``), not deleted: the idle warning says so (as :meth:`wipe`
+        decides)."""
+        session = self.session
+        return session is not None and not session.is_finished and session.assisted and (
+            self.settings.resume_assisted)
+
     def keep_for_later(self) -> None:
         """The officer stops the session but keeps its record, to continue it from the
         officer's home (as a session left idle is kept); the screen is wiped all the same."""
@@ -166,8 +175,7 @@ class PrivacyTimers:
             # Nobody touched the screen: an assisted record is kept for an officer to
             # continue (as after a power cut), the data on the screen wiped all the same.
             # Asked to stop (cancel, a declined consent): the record goes.
-            keep = (idle or reason == KEPT_FOR_LATER) and session.assisted and (
-                self.settings.resume_assisted)
+            keep = (idle or reason == KEPT_FOR_LATER) and self.idle_keeps
             end = session.suspend if keep else session.abort
             self.executor.submit(lambda: end(reason), lambda _r, _e: None)
         log.info("session wiped: %s", reason)

@@ -241,6 +241,7 @@ def test_idle_warning_gives_time_to_continue_then_wipes(kit: Kit) -> None:
     kit.clock.now += 2
     kit.flow.tick()
     assert kit.flow.idle_warning and kit.flow.idle_left_s >= 20
+    assert not kit.flow.idle_keeps  # a citizen alone: the warning says deleted
     kit.flow.continue_session()  # one tap
     assert not kit.flow.idle_warning
     kit.clock.now += 61

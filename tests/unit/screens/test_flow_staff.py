@@ -349,7 +349,11 @@ def test_an_assisted_session_left_idle_is_kept_and_continued(kit: StaffKit) -> N
     kit.tap("submit_demographics")
     rid = kit.flow.session.record_id
     assert kit.flow.screen == "portrait"
-    kit.clock.now += s.idle_timeout_s + s.idle_warning_s + 1
+    kit.clock.now += s.idle_timeout_s + 1
+    kit.flow.tick()
+    # The warning says the record is kept for the officer (not "deleted", as a citizen's)
+    assert kit.flow.idle_warning and kit.flow.idle_keeps
+    kit.clock.now += s.idle_warning_s
     kit.flow.tick()
     # Nobody at the kiosk: the screen is wiped, the officer logged out, the record kept.
     assert kit.flow.screen == "welcome" and not kit.flow.staff_id
