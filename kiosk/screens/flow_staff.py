@@ -29,13 +29,14 @@ tries left only). A mixin of :class:`~kiosk.screens.flow.Flow`.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from kiosk.core.vocabulary import FINGERS, LANGUAGES, MISSING_FINGER_REASONS
 from kiosk.enrollment.session import EnrollmentSession
-from kiosk.errors import InvalidInput
+from kiosk.errors import InvalidInput, StorageFull
 from kiosk.screens import messages as m
 from kiosk.screens.messages import N_, NONE, Msg
 
@@ -58,6 +59,14 @@ MISSING_REASON_NAMES: dict[str, str] = dict(zip(MISSING_FINGER_REASONS, (
 STAFF_LOGIN_FAILED = N_("The card could not be read. Take it out and insert it again.")
 NO_READER = N_("The card reader is not working.")
 NOT_A_STAFF_CARD = N_("This is not a staff card.")
+#: What the officer's home says when one of its actions fails (the officer's words, not
+#: the citizen's "press HELP": the officer is the help).
+LIST_FAILED = N_("The unfinished enrollments could not be read. Call the maintainer.")
+RESUME_FAILED = N_("This enrollment could not be continued. Call the maintainer.")
+DELETE_FAILED = N_("The enrollment was not deleted: the kiosk could not write to its "
+                   "storage. Call the maintainer.")
+DELETE_FULL = N_("The enrollment was not deleted: the kiosk's storage is full. Call the "
+                 "maintainer.")
 KEPT_FOR_STAFF = N_("The session ended because the screen was not touched for a while. "
                     "What was entered is kept: the officer can continue it.")
 
@@ -346,7 +355,7 @@ class StaffSteps:
         def done(found: list[Any] | None, error: BaseException | None) -> None:
             if error is not None:
                 log.warning("unfinished enrollments not listed: %s", type(error).__name__)
-                self.staff_message = m.for_error(error)
+                self.staff_message = Msg.of(LIST_FAILED)
                 found = []
             current = self.session.record_id if self.session is not None else None
             self.resumable = [r for r in found or [] if r.record_id != current]
@@ -397,6 +406,7 @@ class StaffSteps:
             return
         if not self._may_begin():
             return
+        self.staff_message = NONE  # what the home said of an earlier action
         self.language = language if language in ("id", "en") else self.default_language
         self._begin_session(staff_id=self.staff_id)
 
@@ -409,6 +419,7 @@ class StaffSteps:
         entry = next((r for r in self.resumable if r.record_id == record_id), None)
         if entry is None or not self._may_begin():
             return
+        self.staff_message = NONE
         runtime = self.runtime
         language = language if language in ("id", "en") else self.language
         try:
@@ -422,7 +433,8 @@ class StaffSteps:
                 fingerprint_storage=self.settings.fingerprint_storage)
         except Exception as exc:  # a record that cannot be resumed: say so, list again
             log.warning("record %s not resumed: %s", record_id, type(exc).__name__)
-            self.staff_message = m.for_error(exc)
+            self.staff_message = (m.for_error(exc) if isinstance(exc, InvalidInput)
+                                  else Msg.of(RESUME_FAILED))
             self._enter_staff_home()
             return
         log.info("record %s resumed by the officer", record_id)
@@ -436,6 +448,7 @@ class StaffSteps:
         self.touch()
         if self.screen == "staff" and any(r.record_id == record_id for r in self.resumable):
             self.discard_asked = record_id
+            self.staff_message = NONE
             self.view.update()
 
     def answer_discard(self, really: bool) -> None:
@@ -447,8 +460,16 @@ class StaffSteps:
             self.view.update()
             return
         staff_id = self.staff_id
+
+        def failed(error: BaseException) -> None:
+            log.error("record %s not deleted: %s", record_id, type(error).__name__)
+            full = isinstance(error, StorageFull) or (
+                isinstance(error, OSError) and error.errno == errno.ENOSPC)
+            self.staff_message = Msg.of(DELETE_FULL if full else DELETE_FAILED)
+            self._enter_staff_home()  # the row stays listed: read afresh
+
         self._run(lambda: runtime.store.discard(record_id, f"deleted by officer {staff_id}"),
-                  lambda _r: self._enter_staff_home())
+                  lambda _r: self._enter_staff_home(), on_error=failed)
 
     # -- the USB stick ----------------------------------------------------------------------
     def usb_sync(self) -> None:
@@ -460,6 +481,7 @@ class StaffSteps:
         if self.screen != "staff" or self.busy or not self.staff_id or sync is None:
             return
         self.usb_lines = [Msg.of(USB_WORKING, "info")]
+        self.staff_message = NONE
         logins = self._logins
 
         def then(report: Any) -> None:

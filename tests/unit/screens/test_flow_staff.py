@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.core.vocabulary import FINGERS
+from kiosk.enrollment.session import EnrollmentSession
+from kiosk.errors import IllegalTransition, StorageFull
 from kiosk.hardware.card.sim import SimCardReader
 from kiosk.i18n import translate
 from kiosk.recovery import list_resumable
@@ -1017,3 +1019,48 @@ def test_the_homes_language_is_not_changed_from_another_screen(kit: StaffKit) ->
     kit.tap("staff_start", "id")
     kit.tap("set_staff_language", "en")  # a stale tap: the home is not shown
     assert kit.flow.screen == "consent" and kit.flow.language == "id"
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (StorageFull("disk full"), "the kiosk's storage is full"),
+    (sqlite3.OperationalError("disk I/O error"), "could not write to its storage"),
+])
+def test_a_delete_the_journal_refuses_is_said_on_the_home_in_the_officers_words(
+        kit: StaffKit, error: Exception, said: str) -> None:
+    rid = kit.leave_one()
+
+    def refuse(record_id: str, reason: str) -> None:
+        raise error
+
+    kit.runtime.store.discard = refuse  # type: ignore[method-assign]
+    kit.tap("ask_discard", rid)
+    kit.tap("answer_discard", True)
+    flow = kit.flow
+    assert flow.screen == "staff" and [r.record_id for r in flow.resumable] == [rid]
+    text = flow.staff_message.text("en")
+    assert text.startswith("The enrollment was not deleted") and said in text, text
+    assert "HELP" not in text and not flow.message  # not the citizen's "press HELP"
+    assert translate(flow.staff_message.msgid, "id") != flow.staff_message.msgid
+    kit.tap("ask_discard", rid)  # the officer's next action: the old message goes
+    assert not flow.staff_message
+
+
+def test_a_failed_continue_is_said_until_the_officers_next_action(
+        kit: StaffKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    rid = kit.leave_one()
+    real = EnrollmentSession.resume
+    calls: list[int] = []
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise IllegalTransition("a hiccup")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(EnrollmentSession, "resume", staticmethod(flaky))
+    kit.tap("staff_resume", rid)
+    text = kit.flow.staff_message.text("en")
+    assert kit.flow.screen == "staff" and text.startswith("This enrollment could not be continued")
+    assert "HELP" not in text
+    kit.tap("staff_resume", rid)  # again: it goes on, and the home's message has gone
+    assert kit.flow.screen == "identity" and not kit.flow.staff_message
