@@ -24,6 +24,11 @@ class ClosedScreen(KioskScreen):
     #: officer's card along the bottom offers "Officer login" (the stick button is on the
     #: officer's home).
     card_waiting = BooleanProperty(False)
+    #: Said in place of "Please ask an officer": the stick's work running with its officer
+    #: gone (do not remove it), or that it is done (``flow.stick_notice``; one line).
+    notice = StringProperty("")
 
     def refresh(self, flow: Any) -> None:
         self.card_waiting = bool(getattr(flow, "card_waiting", False))
+        notice = getattr(flow, "stick_notice", None)
+        self.notice = notice.text(flow.language) if notice else ""

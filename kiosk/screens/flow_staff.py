@@ -86,6 +86,12 @@ class StaffSteps:
         self.discard_asked = ""  # the record the officer asked to delete, to confirm
         self.staff_message: Msg = NONE  # on the officer's home
         self.usb_lines: list[Msg] = []  # what the stick button did, on the officer's home
+        #: The stick button's work is running (it goes on if the officer logs out or takes
+        #: the card: the welcome and the closed screen then say not to remove the stick).
+        self.stick_writing = False
+        #: What the stick did, for the officer who asked, when that officer had gone by the
+        #: time it ended: (staff id, lines), shown at that officer's next login.
+        self._stick_kept: tuple[str, list[Msg]] | None = None
         #: The journal's records by state (``Journal.counts``), as the home last read them:
         #: {} until read (the home then says nothing of them).
         self.record_counts: dict[str, int] = {}
@@ -279,6 +285,9 @@ class StaffSteps:
             self.help_active = False
             self._set_led()
         self.usb_lines = []  # a stick's answer is for the officer who asked
+        kept, self._stick_kept = self._stick_kept, None
+        if kept is not None and kept[0] == staff_id:  # the stick ended after a logout
+            self.usb_lines = kept[1]
         self._logins += 1
         self._login_at = self.clock()
         session = self.session
@@ -482,20 +491,46 @@ class StaffSteps:
             return
         self.usb_lines = [Msg.of(USB_WORKING, "info")]
         self.staff_message = NONE
-        logins = self._logins
+        logins, staff_id = self._logins, self.staff_id
 
-        def then(report: Any) -> None:
-            lines = usb_summary(report)  # logged whoever reads it
+        def ended(lines: list[Msg], ok: bool) -> None:
+            self.stick_writing = False
             if logins == self._logins and self.staff_id:  # the same officer's login
                 self.usb_lines = lines
                 self._enter_staff_home()  # a record acknowledged may be one listed
+                return
+            # The officer logged out (or took the card) while the stick was written: the
+            # screen shown says the stick may come out; the officer's next login shows
+            # what it did.
+            self._stick_kept = (staff_id, lines)
+            self.notice = Msg.of(STICK_DONE if ok else STICK_FAILED, "info")
+            self._notice_at = self.clock()
+
+        def then(report: Any) -> None:
+            ended(usb_summary(report), True)  # logged whoever reads it
 
         def failed(error: BaseException) -> None:
             log.error("stick: %s", error)
-            if logins == self._logins and self.staff_id:
-                self.usb_lines = [Msg.of(USB_FAILED)]
+            ended([Msg.of(USB_FAILED)], False)
 
-        self._run(sync, then, on_error=failed)
+        if self._run(sync, then, on_error=failed):
+            self.stick_writing = True
+
+    @property
+    def stick_line(self) -> Msg:
+        """What the welcome and the closed screen say while the stick button's work runs
+        with the officer gone (logged out, the card out): not to remove the stick."""
+        if self.stick_writing and not (self.staff_id and self.screen == "staff"):
+            return Msg.of(USB_WORKING, "info")
+        return NONE
+
+    @property
+    def stick_notice(self) -> Msg:
+        """The closed screen's line of the stick: :attr:`stick_line`, or that it is done
+        (the welcome shows every notice; the closed screen only these)."""
+        if self.stick_line:
+            return self.stick_line
+        return self.notice if self.notice and self.notice.msgid in STICK_NOTICES else NONE
 
     def _may_begin(self) -> bool:
         """A new or continued enrollment may begin (the home offers none otherwise, and
@@ -553,6 +588,12 @@ class StaffSteps:
 
 
 USB_WORKING = N_("Working with the USB stick. Do not remove it.")
+#: Said on the welcome (or the closed screen) when the stick's work ends with its officer
+#: gone; that officer's next login shows what it did. One line each on the 7-inch panel
+#: (the closed screen has no height to spare under the longest reason).
+STICK_DONE = N_("The USB stick is done: it can be removed.")
+STICK_FAILED = N_("The USB stick failed; nothing was lost.")
+STICK_NOTICES = frozenset({STICK_DONE, STICK_FAILED})
 USB_NO_STICK = N_("No USB stick found. Insert the stick, wait a few seconds and try again.")
 USB_READ_ONLY = N_("The stick cannot be written: it is write-protected or damaged.")
 USB_NOT_WRITABLE = N_("The kiosk may not write to this stick. Ask a maintainer.")

@@ -47,7 +47,9 @@ class WelcomeScreen(KioskScreen):
         self.attract_index = (self.attract_index + 1) % len(ATTRACT)
 
     def refresh(self, flow: Any) -> None:
-        self.notice = flow.notice.text(flow.language) if flow.notice else ""
+        # The stick's work running with its officer gone comes first: do not remove it.
+        notice = getattr(flow, "stick_line", None) or flow.notice
+        self.notice = notice.text(flow.language) if notice else ""
         self.card_waiting = bool(getattr(flow, "card_waiting", False))
 
     @property

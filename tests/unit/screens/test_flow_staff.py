@@ -811,6 +811,8 @@ def test_a_kiosk_that_trusts_no_ca_refuses_even_the_simulated_card(tmp_path: Pat
 
 
 def test_a_stick_answer_is_not_shown_to_the_next_officer(kit: StaffKit) -> None:
+    from kiosk.hardware.card.pivcard import PivCard
+
     held: list[tuple[object, object]] = []
     kit.flow.stick_sync = lambda: "report"
     run_now = kit.executor.submit
@@ -819,10 +821,51 @@ def test_a_stick_answer_is_not_shown_to_the_next_officer(kit: StaffKit) -> None:
     kit.tap("usb_sync")
     kit.executor.submit = run_now  # type: ignore[method-assign]
     kit.remove()  # the officer takes the card while the copy runs
-    kit.login()  # another login
+    kit.reader.card = PivCard(pin=PIN, staff_id="STAFF-0077")  # another officer's card
+    kit.insert()
+    kit.type_pin()
+    assert kit.flow.staff_id == "STAFF-0077"
     (_work, done), = held
     done(None, RuntimeError("the stick failed"))
     assert kit.flow.usb_lines == []
+    kit.remove()
+    kit.reader.card = PivCard(pin=PIN, staff_id=STAFF)
+    kit.login()  # the officer who asked: what the stick did
+    assert [line.text("en") for line in kit.flow.usb_lines] == [
+        "The stick failed. Nothing was lost: the records stay on the kiosk. Try another "
+        "stick."]
+
+
+def test_the_card_out_while_the_stick_is_written_says_not_to_remove_it(
+        kit: StaffKit) -> None:
+    """The officer takes the card (or the home logs out) while the stick is written: the
+    welcome says not to remove the stick until it is done, then that it may come out; the
+    same officer's next login shows what was copied. Log out waits for the stick."""
+    from kiosk.upload.usb import StickReport
+
+    held: list[tuple[object, object]] = []
+    kit.flow.stick_sync = lambda: "report"
+    run_now = kit.executor.submit
+    kit.login()
+    kit.executor.submit = lambda work, done: held.append((work, done))  # type: ignore
+    kit.tap("usb_sync")
+    kit.executor.submit = run_now  # type: ignore[method-assign]
+    flow = kit.flow
+    assert flow.stick_writing and not flow.stick_line  # the home says it itself
+    kit.remove()
+    assert flow.screen == "welcome"
+    assert flow.stick_line.text("en") == "Working with the USB stick. Do not remove it."
+    kit.tap("start", "id")  # a tap on the welcome: the line stays while the stick is written
+    assert flow.stick_line
+    (_work, done), = held
+    done(StickReport(problem="no_stick", why="no stick"), None)
+    assert not flow.stick_writing and not flow.stick_line
+    assert flow.notice.text("en") == "The USB stick is done: it can be removed."
+    assert flow.stick_notice == flow.notice  # the closed screen says it too
+    assert translate(flow.notice.msgid, "id") != flow.notice.msgid
+    kit.login()  # the same officer: what the stick did
+    assert [line.text("en") for line in flow.usb_lines] == [
+        "No USB stick found. Insert the stick, wait a few seconds and try again."]
 
 
 def test_the_citizen_an_officer_helped_finishes_and_the_officer_is_logged_out(
