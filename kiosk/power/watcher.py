@@ -32,6 +32,11 @@ from kiosk.service import Notifier
 log = logging.getLogger(__name__)
 
 STATE_FILE = "power.json"
+#: How far ahead of the reader's clock a published ``updated`` may lie and still count.
+#: The watcher and its readers share one clock, so a stamp ahead means the clock was
+#: stepped back since (no RTC on the Pi: fake-hwclock or a wrong clock ahead, then NTP): by
+#: more than this, the state is of unknown age, and taken as stale.
+FUTURE_TOLERANCE_S = 2.0
 
 
 # -- published state ------------------------------------------------------------------------
@@ -49,12 +54,25 @@ def publish_state(path: Path, policy: PowerPolicy, status: PowerStatus | None) -
 
 
 def read_published_state(path: Path, *, max_age_s: float = 10.0) -> dict[str, Any] | None:
-    """The watcher's last verdict, or None when there is none or it is stale."""
+    """The watcher's last verdict, or None when there is none or it is stale: older than
+    ``max_age_s``, stamped in the future (more than :data:`FUTURE_TOLERANCE_S`: a clock
+    stepped back), or without a usable ``updated`` time (missing, null, not a number,
+    NaN or infinite). The one reader of :data:`STATE_FILE`; its callers then read the UPS
+    themselves, as for a missing file."""
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(doc, dict) or time.time() - float(doc.get("updated", 0)) > max_age_s:
+    if not isinstance(doc, dict):
+        return None
+    updated = doc.get("updated")
+    if isinstance(updated, bool) or not isinstance(updated, (int, float)):
+        return None
+    try:
+        age = time.time() - float(updated)
+    except OverflowError:  # an integer too large for a float
+        return None
+    if not -FUTURE_TOLERANCE_S <= age <= max_age_s:  # NaN: False both ways, so stale too
         return None
     return doc
 
