@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
+import signal
 import subprocess
 import threading
 import time
@@ -20,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kiosk.core.exits import EXIT_OK
+from kiosk.core.exits import EXIT_FAIL, EXIT_OK
 from kiosk.errors import KioskError
 from kiosk.fsutil import sweep_temporaries, write_atomic
 from kiosk.power import PowerStatus
@@ -32,6 +34,11 @@ from kiosk.service import Notifier
 log = logging.getLogger(__name__)
 
 STATE_FILE = "power.json"
+#: How far ahead of the reader's clock a published ``updated`` may lie and still count.
+#: The watcher and its readers share one clock, so a stamp ahead means the clock was
+#: stepped back since (no RTC on the Pi: fake-hwclock or a wrong clock ahead, then NTP): by
+#: more than this, the state is of unknown age, and taken as stale.
+FUTURE_TOLERANCE_S = 2.0
 
 
 # -- published state ------------------------------------------------------------------------
@@ -49,12 +56,25 @@ def publish_state(path: Path, policy: PowerPolicy, status: PowerStatus | None) -
 
 
 def read_published_state(path: Path, *, max_age_s: float = 10.0) -> dict[str, Any] | None:
-    """The watcher's last verdict, or None when there is none or it is stale."""
+    """The watcher's last verdict, or None when there is none or it is stale: older than
+    ``max_age_s``, stamped in the future (more than :data:`FUTURE_TOLERANCE_S`: a clock
+    stepped back), or without a usable ``updated`` time (missing, null, not a number,
+    NaN or infinite). The one reader of :data:`STATE_FILE`; its callers then read the UPS
+    themselves, as for a missing file."""
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(doc, dict) or time.time() - float(doc.get("updated", 0)) > max_age_s:
+    if not isinstance(doc, dict):
+        return None
+    updated = doc.get("updated")
+    if isinstance(updated, bool) or not isinstance(updated, (int, float)):
+        return None
+    try:
+        age = time.time() - float(updated)
+    except OverflowError:  # an integer too large for a float
+        return None
+    if not -FUTURE_TOLERANCE_S <= age <= max_age_s:  # NaN: False both ways, so stale too
         return None
     return doc
 
@@ -64,8 +84,35 @@ Reader = Callable[[], PowerStatus]
 Runner = Callable[[Sequence[str]], Any]
 
 
+#: How long ``shutdown_command`` may run: ``systemctl poweroff`` only queues the job and
+#: returns; one still running after this is stuck, and is killed (a failure).
+SHUTDOWN_TIMEOUT_S = 60.0
+
+
 def _run_shutdown(command: Sequence[str]) -> int:
-    return subprocess.run(list(command), check=False, timeout=60).returncode
+    """Run ``command``: its exit status. OSError when it cannot be started,
+    ``subprocess.TimeoutExpired`` (after killing it) when it outlives the timeout."""
+    return subprocess.run(list(command), check=False, timeout=SHUTDOWN_TIMEOUT_S).returncode
+
+
+def _shutdown_failure(run: Callable[[Sequence[str]], int | None],
+                      command: Sequence[str]) -> str | None:
+    """Run the shutdown command through ``run``: None when it succeeded (status 0, or None
+    from a runner that has no status), else what went wrong, for the log."""
+    try:
+        code = run(command)
+    except subprocess.TimeoutExpired as exc:
+        return f"was still running after {round(exc.timeout, 1):g} s and was killed"
+    except OSError as exc:
+        return f"could not be started: {exc.strerror or exc}"
+    if not code:
+        return None
+    if code < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
@@ -87,6 +134,11 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
     decided while on battery it is written, with ``poweroff`` (what the shutdown hook must
     do; None: nothing), durably before ``shutdown_command`` runs, and removed again if the
     command fails (a non-zero status or an exception).
+
+    Returns :data:`EXIT_OK` when stopped or when the shutdown command succeeded, and
+    :data:`EXIT_FAIL` after an error line naming the command when it failed: a non-zero
+    status, killed by a signal, not startable (OSError), or still running after
+    :data:`SHUTDOWN_TIMEOUT_S`.
     """
     if poweroff_flag is not None and clear_flag(poweroff_flag):
         log.info("removed the UPS poweroff flag %s of an earlier shutdown", poweroff_flag)
@@ -136,22 +188,53 @@ def watch(read: Reader, *, thresholds: Thresholds, state_path: Path,
                 log.warning("running shutdown command: %s", " ".join(shutdown_command))
                 notifier.stopping()
                 try:
-                    code = run_shutdown(shutdown_command)
-                except BaseException:
+                    failure = _shutdown_failure(run_shutdown, shutdown_command)
+                except BaseException:  # anything else: never leave the flag to a later boot
                     if flagged:
                         clear_flag(flagged)
                     raise
-                if flagged and code:
-                    log.error("shutdown command failed (status %s): UPS poweroff flag removed",
-                              code)
-                    clear_flag(flagged)
-                return EXIT_OK
+                if failure is None:
+                    return EXIT_OK
+                # still up: no UPS cut, no retry here; exit 1 (why: _shutdown_failed)
+                return _shutdown_failed(shutdown_command, failure, flagged)
             notifier.wait(stop, poll_interval_s)
         notifier.stopping()
         return EXIT_OK
     finally:
         if journal is not None:
             journal.close()
+
+
+def _shutdown_failed(command: Sequence[str], failure: str, flagged: Path | None) -> int:
+    """The shutdown command failed and the kiosk is still up: say so, and exit 1.
+
+    What protects the SD card: the journal is already closed (checkpointed); what can
+    still corrupt the card is power lost while its filesystems are mounted and written to.
+    So the watcher never has the UPS cut its output now (``upsdrvctl shutdown`` or the
+    HAT's pin, not even as a last resort): that is this very power loss, only sooner than
+    the battery would bring it. The UPS may cut only after systemd-shutdown has unmounted
+    everything, which is what the flag asks of the shutdown hook; the flag goes too, so
+    that a later ordinary reboot or poweroff does not cut the power.
+
+    Nor does it retry in this process, on a reading up to a minute old (a hung command):
+    it exits 1, a failure systemd shows (not "Deactivated successfully"), and
+    ``kiosk-power.service`` (``Restart=always``, ``RestartSec=2``) starts a fresh watcher
+    that reads the UPS again, so the clean shutdown is tried again while the battery is
+    still low (a transient refusal, systemd busy with another job, then passes), and not
+    at all if the mains has come back.
+    """
+    removed = ""
+    if flagged is not None:
+        try:
+            clear_flag(flagged)
+            removed = "; UPS poweroff flag removed"
+        except OSError as exc:
+            removed = f"; the UPS poweroff flag {flagged} could not be removed ({exc})"
+    log.error("shutdown command `%s` failed: it %s%s. The kiosk is still running (its "
+              "journal checkpointed): shut it down by hand or fix power.shutdown_command; a "
+              "restarted watcher reads the UPS and tries again",
+              shlex.join(command), failure, removed)
+    return EXIT_FAIL
 
 
 def _flag_poweroff(path: Path | None, fields: Mapping[str, str] | None,

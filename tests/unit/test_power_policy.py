@@ -174,6 +174,73 @@ def test_stale_published_state_is_ignored(tmp_path: Path) -> None:
     assert read_published_state(path) is None
 
 
+#: ``updated`` stamps that do not say the state is fresh: as if there were no file.
+BAD_STAMPS = {
+    "an hour ahead": lambda now: json.dumps(now + 3600),  # written before the clock stepped back
+    "a minute ahead": lambda now: json.dumps(now + 60),
+    "null": lambda now: "null",
+    "a string": lambda now: json.dumps(str(now)),
+    "a bool": lambda now: "true",
+    "a list": lambda now: json.dumps([now]),
+    "NaN": lambda now: "NaN",
+    "Infinity": lambda now: "Infinity",
+    "-Infinity": lambda now: "-Infinity",
+    "too large for a float": lambda now: "1" + "0" * 400,
+}
+
+
+@pytest.mark.parametrize("stamp", list(BAD_STAMPS))
+def test_published_state_from_the_future_or_without_a_time_is_ignored(tmp_path: Path,
+                                                                      stamp: str) -> None:
+    """A clock stepped back (no RTC: fake-hwclock ahead, then NTP) leaves the last state
+    in the future; a watcher stopped then must not keep the kiosk closed for that long."""
+    import time
+
+    path = tmp_path / "power.json"
+    path.write_text('{"accepting": false, "reason": "shutting down", "on_battery": true, '
+                    f'"shutting_down": true, "updated": {BAD_STAMPS[stamp](time.time())}}}')
+    assert read_published_state(path) is None
+
+
+def test_published_state_a_moment_ahead_still_counts(tmp_path: Path) -> None:
+    """The writer and the readers share one clock; a small step back is tolerated."""
+    import time
+
+    path = tmp_path / "power.json"
+    path.write_text(json.dumps({"accepting": False, "updated": time.time() + 0.5}))
+    assert read_published_state(path) is not None
+
+
+@pytest.mark.parametrize("stamp", ["an hour ahead", "null", "a string"])
+def test_kiosk_status_and_acceptance_read_the_ups_past_a_bad_published_state(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], stamp: str) -> None:
+    """Every reader of power.json (the acceptance check behind ``kiosk status``, ``kiosk
+    demo`` and the touchscreen) treats it as missing: the UPS (sim: mains) is read."""
+    import time
+
+    from kiosk.cli import main
+    from kiosk.config import load_config
+    from kiosk.runtime import check_acceptance
+    from tests.conftest import write_config
+
+    config_path = write_config(tmp_path)
+    config = load_config(config_path)
+    config.data_dir.mkdir()
+    (config.data_dir / "power.json").write_text(
+        '{"accepting": false, "reason": "shutting down: on battery at 5%", '
+        '"on_battery": true, "shutting_down": true, "status": {"source": "battery", '
+        '"battery_percent": 5.0, "runtime_s": 60.0, "low_battery": false}, '
+        f'"updated": {BAD_STAMPS[stamp](time.time())}}}')
+    acceptance = check_acceptance(config)
+    assert acceptance.accepting and not acceptance.on_battery, acceptance
+    code = main(["status", "--json", "--config", str(config_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["power"]["source"] == "mains" and "Traceback" not in err
+    assert doc["reason"] is None or "shutting down" not in doc["reason"], doc
+
+
 FULL_DISK_WATCH = """
 import logging
 from pathlib import Path

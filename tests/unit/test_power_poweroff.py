@@ -7,20 +7,24 @@ tests/integration/test_ups_poweroff.py.
 
 from __future__ import annotations
 
+import logging
+import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from kiosk.config import load_config
+from kiosk.core.exits import EXIT_FAIL
 from kiosk.devices import create_device
 from kiosk.errors import ConfigError
 from kiosk.power import PowerStatus
 from kiosk.power.policy import Thresholds
 from kiosk.power.poweroff import FLAG_NAME, clear_flag, current_boot_id, plan, write_flag
 from kiosk.power.watcher import watch
-from tests.conftest import write_config
+from tests.conftest import REPO, write_config
 from tests.durability import record_fsyncs
 
 MAINS = PowerStatus("mains", 100.0, 3600.0, False)
@@ -107,13 +111,125 @@ def test_a_shutdown_command_that_raises_removes_the_flag(tmp_path: Path) -> None
 
     def shutdown(command: Sequence[str]) -> None:
         assert flag.exists()
-        raise FileNotFoundError(command[0])
+        raise FileNotFoundError(2, "No such file or directory", command[0])
 
-    with pytest.raises(FileNotFoundError):
-        watch(lambda: BATTERY_LB, thresholds=Thresholds(), state_path=tmp_path / "p.json",
-              journal_factory=None, shutdown_command=["nonexistent"], poll_interval_s=0.0,
-              run_shutdown=shutdown, poweroff_flag=flag, poweroff=NUT)
+    code = watch(lambda: BATTERY_LB, thresholds=Thresholds(), state_path=tmp_path / "p.json",
+                 journal_factory=None, shutdown_command=["nonexistent"], poll_interval_s=0.0,
+                 run_shutdown=shutdown, poweroff_flag=flag, poweroff=NUT)
+    assert code == EXIT_FAIL
     assert not flag.exists()
+
+
+def test_a_shutdown_command_interrupted_removes_the_flag_and_stops(tmp_path: Path) -> None:
+    flag = tmp_path / FLAG_NAME
+
+    def shutdown(command: Sequence[str]) -> None:
+        assert flag.exists()
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        watch(lambda: BATTERY_LB, thresholds=Thresholds(), state_path=tmp_path / "p.json",
+              journal_factory=None, shutdown_command=["systemctl", "poweroff"],
+              poll_interval_s=0.0, run_shutdown=shutdown, poweroff_flag=flag, poweroff=NUT)
+    assert not flag.exists()
+
+
+# -- a shutdown command that fails: an error naming it, exit 1 (README: Power) -------------
+FAILURES = {
+    "status 1": (1, "exited with status 1"),
+    "status 127": (127, "exited with status 127"),
+    "killed": (-9, "killed by signal SIGKILL"),
+    "hangs": (subprocess.TimeoutExpired(["systemctl", "poweroff"], 60),
+              "still running after 60 s"),
+    "missing": (FileNotFoundError(2, "No such file or directory", "systemctl"),
+                "could not be started: No such file or directory"),
+    "not executable": (PermissionError(13, "Permission denied", "systemctl"),
+                       "could not be started: Permission denied"),
+}
+
+
+@pytest.mark.parametrize("poweroff", [NUT, None], ids=["ups-poweroff", "no-ups-poweroff"])
+@pytest.mark.parametrize("failure", list(FAILURES))
+def test_a_failed_shutdown_command_is_an_error_and_the_watcher_exits_1(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, failure: str,
+        poweroff: dict[str, str] | None) -> None:
+    """Not a silent exit 0 (systemd: "Deactivated successfully" while the battery runs
+    down), nor a traceback: one error line naming the command and what went wrong. It runs
+    once: no retry in this process, and never a cut of the UPS's output (the flag goes)."""
+    outcome, said = FAILURES[failure]
+    flag = tmp_path / FLAG_NAME
+    calls: list[list[str]] = []
+
+    def shutdown(command: Sequence[str]) -> int:
+        calls.append(list(command))
+        assert flag.exists() == (poweroff is not None)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return int(outcome)
+
+    with caplog.at_level(logging.INFO, logger="kiosk.power.watcher"):
+        code = watch(lambda: BATTERY_LB, thresholds=Thresholds(),
+                     state_path=tmp_path / "power.json", journal_factory=None,
+                     shutdown_command=["systemctl", "poweroff"], poll_interval_s=0.0,
+                     run_shutdown=shutdown, poweroff_flag=flag, poweroff=poweroff)
+    assert code == EXIT_FAIL
+    assert calls == [["systemctl", "poweroff"]]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert "shutdown command `systemctl poweroff` failed" in errors[0], errors
+    assert said in errors[0], errors
+    assert not flag.exists()
+
+
+@pytest.mark.parametrize(("command", "said"), [
+    (["sh", "-c", "echo 'Failed to power off system: Access denied' >&2; exit 1"],
+     "exited with status 1"),
+    (["/nonexistent/kiosk-poweroff"], "could not be started: No such file or directory"),
+    (["sleep", "30"], "still running after 0.5 s"),
+], ids=["fails", "missing", "hangs"])
+def test_the_real_shutdown_runner_reports_a_status_a_missing_command_and_a_timeout(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        command: list[str], said: str) -> None:
+    import kiosk.power.watcher as watcher
+
+    monkeypatch.setattr(watcher, "SHUTDOWN_TIMEOUT_S", 0.5)
+    flag = tmp_path / FLAG_NAME
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="kiosk.power.watcher"):
+        code = watch(lambda: BATTERY_LB, thresholds=Thresholds(),
+                     state_path=tmp_path / "power.json", journal_factory=None,
+                     shutdown_command=command, poll_interval_s=0.0, poweroff_flag=flag,
+                     poweroff=NUT)
+    assert code == EXIT_FAIL
+    assert time.monotonic() - started < 10  # the hung command was killed at the timeout
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and said in errors[0], errors
+    assert not flag.exists()
+
+
+def test_kiosk_power_watch_exits_1_naming_a_failed_shutdown_command(tmp_path: Path) -> None:
+    """The command line, as systemd runs it: exit 1 and the error on stderr."""
+    import os
+    import sys
+
+    config = write_config(tmp_path, """
+[power]
+type = "sim"
+source = "battery"
+battery_percent = 5
+runtime_s = 60
+ups_poweroff = false
+shutdown_command = ["sh", "-c", "echo 'Failed to power off system: Access denied' >&2; exit 1"]
+""")
+    env = {**os.environ, "KIOSK_CONFIG": str(config)}
+    done = subprocess.run([sys.executable, "-m", "kiosk.cli", "power", "watch", "--config",
+                           str(config)], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == EXIT_FAIL, done.stderr
+    assert "Failed to power off system: Access denied" in done.stderr
+    error = [line for line in done.stderr.splitlines() if " ERROR " in line]
+    assert len(error) == 1 and "exited with status 1" in error[0], done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_flag_is_cleared_at_start(tmp_path: Path) -> None:
