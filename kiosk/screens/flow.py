@@ -164,8 +164,12 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         """Three failed tries (``capture_tries``) at this capture: ask for an officer.
         Not while a fourth photo goes well (the countdown or the capture runs, or the live
         check says "Good. Hold still." with no failed try on the screen): "Or press HELP"
-        in red under "Good" read as an alarm, and invited a tap on Help mid-photo."""
+        in red under "Good" read as an alarm, and invited a tap on Help mid-photo. Nor
+        once the officer called has logged in: the officer is the help."""
         tries = self.settings.capture_tries
+        session = self.session
+        if self.staff_id and session is not None and session.staff_id == self.staff_id:
+            return False  # the officer is here (logged in, the session taken over)
         if self.screen == "portrait":
             going_well = self.countdown > 0 or self.busy or (
                 not self.message and self.preview_msg.kind == "ok")

@@ -1107,3 +1107,30 @@ def test_a_failed_continue_is_said_until_the_officers_next_action(
     assert "HELP" not in text
     kit.tap("staff_resume", rid)  # again: it goes on, and the home's message has gone
     assert kit.flow.screen == "identity" and not kit.flow.staff_message
+
+
+def test_the_officer_at_the_portrait_after_three_failed_photos_is_not_sent_to_help(
+        kit: StaffKit) -> None:
+    """Three failed photos send the citizen to HELP; once the officer called has logged in,
+    the screen no longer says to press HELP, nor draws Help as the way forward (as at the
+    finger step): taking the photo again, with the officer's help, is."""
+    kit.to("portrait", "id")
+    kit.runtime.devices["camera"].fail_every = 1  # every still fails
+    for _ in range(kit.flow.settings.capture_tries):
+        kit.tap("take_photo")
+        kit.executor.advance(3.5)
+    flow = kit.flow
+    assert flow.need_officer and flow.help_wanted
+    kit.login()
+    assert flow.session.assisted and flow.screen == "portrait"
+    assert not flow.need_officer and not flow.help_wanted
+    from kiosk.screens.messages import CALL_OFFICER
+    from kiosk.screens.portrait import PortraitScreen
+
+    screen = PortraitScreen()
+    screen.refresh(flow)
+    assert screen.note and translate(CALL_OFFICER, "id") not in screen.note
+    kit.runtime.devices["camera"].fail_every = 0
+    kit.tap("take_photo")
+    kit.executor.advance(3.5)
+    assert flow.portrait_jpeg
