@@ -17,8 +17,10 @@ from typing import Any
 from kivy.core.text import Label as CoreLabel
 from kivy.properties import BooleanProperty, StringProperty
 
+from kiosk.enrollment.session import NOT_BEGUN_WITH
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.forms import group_digits
+from kiosk.screens.messages import NONE
 from kiosk.screens.theme import Theme
 
 #: Lines of body text the fields' messages may take: the longest NIK message two lines and
@@ -90,6 +92,12 @@ class IdentityScreen(KioskScreen):
         notes = {name: form.message(name) for name in ("nik", "kk")}
         if flow.message:  # the step refused as a whole (after OK): said where the keys go
             notes[form.focus] = flow.message
+            if flow.message.en_text == NOT_BEGUN_WITH:
+                # The two numbers together are not the continued enrollment's: neither
+                # field "looks right" beside that (an officer corrected the wrong one).
+                other = "kk" if form.focus == "nik" else "nik"
+                if notes[other].kind == "ok":
+                    notes[other] = NONE
         language = flow.language
         self.nik_note, self.nik_kind = notes["nik"].text(language), notes["nik"].kind
         self.kk_note, self.kk_kind = notes["kk"].text(language), notes["kk"].kind

@@ -929,6 +929,12 @@ def test_the_wrong_row_cannot_be_continued_with_the_other_persons_numbers(
     kit.tap("submit_identity")
     assert kit.flow.screen == "identity"
     assert kit.flow.message.text("en") == "Not the NIK and No. KK this enrollment was begun with."
+    from kiosk.screens.identity import IdentityScreen
+
+    screen = IdentityScreen()  # neither field "looks right" beside it (both are in question)
+    screen.refresh(kit.flow)
+    notes = {screen.nik_kind: screen.nik_note, screen.kk_kind: screen.kk_note}
+    assert "ok" not in notes and notes["error"].startswith("Not the NIK and No. KK"), notes
     # The way back without deleting the first person's record: Cancel, keep it for later.
     kit.tap("ask_cancel")
     assert kit.flow.can_keep_for_later
