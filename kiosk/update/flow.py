@@ -163,14 +163,21 @@ class Updater:
         return self._verdict(self._rollback)
 
     def _rollback(self) -> int:
-        with self._session():
-            current, previous = self.releases.current(), self.releases.previous()
-            if previous is None or current is None or previous.name == current.name:
-                raise UpdateFailed("no previous release to go back to (kiosk update --list "
-                                   "shows what is installed)")
+        with self._session(before_log=self._can_roll_back):
+            current, previous = self._can_roll_back()
             self.say(f"kiosk update --rollback: from {current.name} back to {previous.name}")
             self._activate(previous, current, verb="rollback")
             return EXIT_OK
+
+    def _can_roll_back(self) -> tuple[Release, Release]:
+        """(current, previous); UpdateFailed when there is nothing to roll back to (asked
+        before the log is opened: a refused rollback leaves the last update's log as it
+        was, which the failed update's message sent the maintainer to)."""
+        current, previous = self.releases.current(), self.releases.previous()
+        if previous is None or current is None or previous.name == current.name:
+            raise UpdateFailed("no previous release to go back to (kiosk update --list "
+                               "shows what is installed); nothing was changed")
+        return current, previous
 
     def _verdict(self, action: Callable[[], int]) -> int:
         """Run ``update`` or ``rollback``; then act on a signal held until its verdict:
@@ -195,8 +202,9 @@ class Updater:
 
     # -- the steps ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _session(self) -> Iterator[None]:
-        """Hold the lock, report (and clear) an update that was cut short, log to
+    def _session(self, before_log: Callable[[], object] | None = None) -> Iterator[None]:
+        """Hold the lock, report (and clear) an update that was cut short, run
+        ``before_log`` (a refusal that must not wipe the last update's log), log to
         ``last-update.log``."""
         self.check_as = self.check_user()  # before anything is changed
         # Releases are read by the services' own user (kiosk): not root's umask, if tighter.
@@ -215,6 +223,8 @@ class Updater:
                          f"short; current is {current.name if current else 'unset'} (it "
                          "had passed its checks before the switch)")
                 self.releases.write_state(None)
+            if before_log is not None:
+                before_log()
             self.runner = Runner(self.settings.root / LOG_FILE, self._check_env(),
                                  cwd=self.settings.root)
             try:

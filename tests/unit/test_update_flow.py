@@ -1,6 +1,7 @@
 """The order of ``kiosk update`` (kiosk/update/flow.py) with its commands stood in for:
-what holds between the switch and the verdict (signals, a dead stdout). (The whole update,
-with real releases and services: tests/integration/test_update.py.)"""
+what holds between the switch and the verdict (signals, a dead stdout), a refused
+rollback. (The whole update, with real releases and services:
+tests/integration/test_update.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from kiosk.update import flow
 from kiosk.update.proc import Outcome
-from kiosk.update.releases import RELEASE_FILE, STATE_FILE, Releases
+from kiosk.update.releases import LOG_FILE, RELEASE_FILE, STATE_FILE, Releases, UpdateFailed
 
 OLD, NEW = "0.1.0-aaaa", "0.2.0-bbbb"
 
@@ -201,3 +202,21 @@ def test_a_stdout_gone_before_the_switch_stops_the_update_as_before(
     with pytest.raises(BrokenPipeError):
         updater.rollback()
     assert _current(releases) == NEW
+
+
+def test_a_refused_rollback_leaves_the_last_updates_log(tmp_path: Path) -> None:
+    """The failed update's message sends the maintainer to last-update.log; a --rollback
+    with nothing to go back to must not empty it."""
+    opt = tmp_path / "opt"
+    path = opt / "releases" / OLD
+    (path / "bin").mkdir(parents=True)
+    (path / RELEASE_FILE).write_text(json.dumps({"version": "0.1.0"}))
+    releases = Releases(opt)
+    releases.point("current", releases.get(OLD))
+    (opt / LOG_FILE).write_text("$ pip install ...\nwhat the failed update ran\n")
+    settings = flow.Settings(root=opt, restart_command=["true"], status_command=[],
+                             health_checks=[], check_timeout_s=5, settle_s=0)
+    updater = flow.Updater(settings, out=_Out())  # type: ignore[arg-type]
+    with pytest.raises(UpdateFailed, match=r"^no previous release to go back to "):
+        updater.rollback()
+    assert (opt / LOG_FILE).read_text() == "$ pip install ...\nwhat the failed update ran\n"
