@@ -19,6 +19,7 @@ requirements, ``setuptools>=77`` and ``wheel``).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.update.proc import Runner
+from kiosk.update.proc import Outcome, Runner
 from kiosk.update.releases import Release, Releases, UpdateFailed
 
 DIST = "ektp_kiosk"  # the kiosk's distribution name, as wheel file names spell it
@@ -162,6 +163,15 @@ def _system_site(seed: Path) -> bool:
     return False
 
 
+def _raise_if_out_of_space(done: Outcome) -> None:
+    """A command that failed for want of disk space (pip, venv, git: "No space left on
+    device", errno 28) as the OSError it stands for, which the update reports as the
+    releases disk full (flow.py), not as a failure of the command."""
+    if "No space left on device" in done.output or "[Errno 28]" in done.output:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({' '.join(done.argv[:4])}"
+                      " ...)")
+
+
 class Installer:
     """Makes release directories. ``say`` prints a progress line for the maintainer."""
 
@@ -197,6 +207,7 @@ class Installer:
                      ["git", "-C", src, "checkout", "--quiet", "--detach", source.git_ref]):
             done = self.runner.run(argv, timeout=600)
             if not done.ok:
+                _raise_if_out_of_space(done)
                 raise UpdateFailed(f"cannot fetch {source.text}: `{' '.join(done.argv[:3])}`"
                                    f" {done.status}:\n{done.tail()}")
         commit = self.runner.run(["git", "-C", src, "rev-parse", "HEAD"]).output.strip()
@@ -207,6 +218,7 @@ class Installer:
                                 "-w", tmp / "dist", *self.pip_options, src], timeout=1800)
         wheels = sorted((tmp / "dist").glob("*.whl")) if done.ok else []
         if len(wheels) != 1:
+            _raise_if_out_of_space(done)
             hint = (" (offline, the wheelhouse must hold the build requirements: "
                     "setuptools>=77 and wheel)") if "--no-index" in self.pip_options else ""
             raise UpdateFailed(f"building {source.text} failed{hint}; pip wheel {done.status}:"
@@ -295,5 +307,6 @@ class Installer:
 
     def _check(self, done: Any, what: str) -> None:
         if not done.ok:
+            _raise_if_out_of_space(done)
             raise UpdateFailed(f"installing failed at {what} ({done.status}); nothing was "
                                f"switched. Output:\n{done.tail()}")

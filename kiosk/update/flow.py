@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import pwd
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -146,6 +148,11 @@ class Updater:
             start = time.monotonic()
             try:
                 new = installer.install(source, seed)
+            except OSError as exc:
+                self.releases.prune(set())  # a failed install's directory goes at once
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise UpdateFailed(self._disk_full(current)) from None
             except BaseException:
                 self.releases.prune(set())  # a failed install's directory goes at once
                 raise
@@ -279,6 +286,17 @@ class Updater:
             for signum in self.held:
                 self._runner.note(f"{signal.Signals(signum).name} received after the switch: "
                                   "held until the verdict")
+
+    def _disk_full(self, current: Release | None) -> str:
+        """The message for a releases disk that filled up while a release was built."""
+        try:
+            free = f" ({shutil.disk_usage(self.releases.dir).free / 1e6:.0f} MB free now)"
+        except OSError:
+            free = ""
+        return (f"the new release ran out of space on the releases disk, in "
+                f"{self.releases.dir}{free}; the half-built release is removed. Nothing was "
+                f"switched: still on {current.name if current else 'no release'}. Free space "
+                "on that disk and run the update again")
 
     @property
     def _runner(self) -> Runner:

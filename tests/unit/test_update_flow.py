@@ -1,7 +1,7 @@
 """The order of ``kiosk update`` (kiosk/update/flow.py) with its commands stood in for:
 what holds between the switch and the verdict (signals, a dead stdout), a refused
-rollback. (The whole update, with real releases and services:
-tests/integration/test_update.py.)"""
+rollback, a releases disk that fills up. (The whole update, with real releases and
+services: tests/integration/test_update.py.)"""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import errno
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
-from kiosk.update import flow
+from kiosk.update import build, flow
 from kiosk.update.proc import Outcome
 from kiosk.update.releases import LOG_FILE, RELEASE_FILE, STATE_FILE, Releases, UpdateFailed
 
@@ -220,3 +222,62 @@ def test_a_refused_rollback_leaves_the_last_updates_log(tmp_path: Path) -> None:
     with pytest.raises(UpdateFailed, match=r"^no previous release to go back to "):
         updater.rollback()
     assert (opt / LOG_FILE).read_text() == "$ pip install ...\nwhat the failed update ran\n"
+
+
+# -- a releases disk that fills up --------------------------------------------------------
+def _venv_release(opt: Path, name: str) -> Path:
+    path = opt / "releases" / name
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    site = build.site_packages(path)
+    (site / "somedep").mkdir()
+    (site / "somedep" / "__init__.py").write_text("x = 1\n")
+    (site / "somedep.pth").write_text("")
+    (path / "bin" / "kiosk").write_text("#!/bin/sh\n")
+    (path / RELEASE_FILE).write_text(json.dumps({"version": "0.1.0"}))
+    return path
+
+
+def test_a_releases_disk_that_fills_up_while_building_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seed's files are copied (another file system) onto a releases disk that fills
+    up: the message names the releases directory and the release the kiosk stays on,
+    not a file of the running environment; the half release is removed."""
+    opt = tmp_path / "opt"
+    _venv_release(opt, OLD)
+    releases = Releases(opt)
+    releases.point("current", releases.get(OLD))
+    wheel = tmp_path / "ektp_kiosk-0.2.0-py3-none-any.whl"
+    wheel.write_bytes(b"not opened before the copy fails")
+    seed_file = str(opt / "releases" / OLD / "some-file")
+
+    def cross_device(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), str(src), str(dst))
+
+    def full(src: object, dst: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), seed_file)
+
+    monkeypatch.setattr(build.os, "link", cross_device)
+    monkeypatch.setattr(build.shutil, "copy2", full)
+    settings = flow.Settings(root=opt, restart_command=["true"], status_command=[],
+                             health_checks=[], check_timeout_s=5, settle_s=0)
+    updater = flow.Updater(settings, out=_Out())  # type: ignore[arg-type]
+    with pytest.raises(UpdateFailed) as failed:
+        updater.update(str(wheel))
+    message = str(failed.value)
+    assert message.startswith(f"the new release ran out of space on the releases disk, in "
+                              f"{opt / 'releases'} (")
+    assert message.endswith(f"Nothing was switched: still on {OLD}. Free space on that disk "
+                            "and run the update again")
+    assert "\n" not in message and seed_file not in message
+    assert sorted(p.name for p in (opt / "releases").iterdir()) == [OLD]
+    assert _current(releases) == OLD
+
+
+def test_a_command_that_ran_out_of_space_is_the_disk_full() -> None:
+    done = Outcome(("pip", "install", "x.whl"), 1,
+                   "ERROR: Could not install packages due to an OSError: [Errno 28] No space "
+                   "left on device\n", 1.0)
+    with pytest.raises(OSError) as raised:
+        build._raise_if_out_of_space(done)
+    assert raised.value.errno == errno.ENOSPC
+    build._raise_if_out_of_space(Outcome(("pip",), 1, "ERROR: no matching distribution\n", 1))
