@@ -203,14 +203,18 @@ class Installer:
             raise UpdateFailed(f"{source.text} is not a git source")
         self.say(f"  fetching {source.git_url} at {source.git_ref}")
         src = tmp / "src"
-        for argv in (["git", "clone", "--quiet", "--no-checkout", source.git_url, src],
-                     ["git", "-C", src, "checkout", "--quiet", "--detach", source.git_ref]):
-            done = self.runner.run(argv, timeout=600)
-            if not done.ok:
-                _raise_if_out_of_space(done)
-                raise UpdateFailed(f"cannot fetch {source.text}: `{' '.join(done.argv[:3])}`"
-                                   f" {done.status}:\n{done.tail()}")
-        commit = self.runner.run(["git", "-C", src, "rev-parse", "HEAD"]).output.strip()
+        done = self.runner.run(["git", "clone", "--quiet", "--no-checkout", source.git_url,
+                                src], timeout=600)
+        if not done.ok:
+            _raise_if_out_of_space(done)
+            raise UpdateFailed(f"cannot fetch {source.text}: `git clone` {done.status}:\n"
+                               f"{done.tail()}")
+        commit = self._resolve(source, src)
+        done = self.runner.run(["git", "-C", src, "checkout", "--quiet", "--detach", commit],
+                               timeout=600)
+        if not done.ok:
+            raise UpdateFailed(f"cannot check out {source.git_ref} of {source.git_url}: "
+                               f"`git checkout` {done.status}:\n{done.tail()}")
         self.say(f"  building a wheel of commit {commit[:10]} (pip wheel"
                  f"{self._pip_note()})")
         done = self.runner.run([sys.executable, "-I", "-m", "pip", "wheel", "--no-deps",
@@ -224,6 +228,20 @@ class Installer:
             raise UpdateFailed(f"building {source.text} failed{hint}; pip wheel {done.status}:"
                                f"\n{done.tail()}")
         return wheels[0], commit
+
+    def _resolve(self, source: Source, src: Path) -> str:
+        """The commit ``source.git_ref`` names in the clone at ``src``: a tag, a commit, or a
+        branch (the clone's own, or one of ``origin``'s); UpdateFailed when it names none
+        (``git checkout`` would take it for a path and say so, confusingly)."""
+        ref = source.git_ref
+        for name in (ref, f"origin/{ref}"):
+            done = self.runner.run(["git", "-C", src, "rev-parse", "--verify", "--quiet",
+                                    "--end-of-options", f"{name}^{{commit}}"], timeout=60)
+            if done.ok and done.output.strip():
+                return done.output.strip().splitlines()[-1]
+        raise UpdateFailed(f"no tag, branch or commit {ref!r} in {source.git_url}: check the "
+                           f"spelling (git ls-remote --tags --heads {source.git_url} lists "
+                           "them); nothing was installed or switched")
 
     def _pip_note(self) -> str:
         notes = ["offline" if "--no-index" in self.pip_options else ""]

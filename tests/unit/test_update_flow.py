@@ -1,13 +1,14 @@
 """The order of ``kiosk update`` (kiosk/update/flow.py) with its commands stood in for:
-what holds between the switch and the verdict (signals, a dead stdout), a refused
-rollback, a releases disk that fills up. (The whole update, with real releases and
-services: tests/integration/test_update.py.)"""
+what holds between the switch and the verdict (signals, a dead stdout), a refused rollback,
+a releases disk that fills up, a git ref that does not exist. (The whole update, with real
+releases and services: tests/integration/test_update.py.)"""
 
 from __future__ import annotations
 
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from typing import ClassVar
 import pytest
 
 from kiosk.update import build, flow
-from kiosk.update.proc import Outcome
+from kiosk.update.build import Installer, Source
+from kiosk.update.proc import Outcome, Runner
 from kiosk.update.releases import LOG_FILE, RELEASE_FILE, STATE_FILE, Releases, UpdateFailed
 
 OLD, NEW = "0.1.0-aaaa", "0.2.0-bbbb"
@@ -281,3 +283,48 @@ def test_a_command_that_ran_out_of_space_is_the_disk_full() -> None:
         build._raise_if_out_of_space(done)
     assert raised.value.errno == errno.ENOSPC
     build._raise_if_out_of_space(Outcome(("pip",), 1, "ERROR: no matching distribution\n", 1))
+
+
+# -- a git ref that does not exist --------------------------------------------------------
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "kiosk.git"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(repo)]
+    repo.mkdir()
+    for argv in (["init", "--quiet"], ["commit", "--quiet", "--allow-empty", "-m", "one"],
+                 ["tag", "v0.2.0"], ["checkout", "--quiet", "-b", "next"],
+                 ["commit", "--quiet", "--allow-empty", "-m", "two"],
+                 ["checkout", "--quiet", "-"]):
+        subprocess.run([*git, *argv], check=True, capture_output=True)
+    return repo
+
+
+def test_a_git_ref_that_does_not_exist_is_named(tmp_path: Path, git_repo: Path) -> None:
+    """A mistyped tag: not git's "--detach does not take a path argument", nor the build's
+    temporary directory, which is gone by the time the message is read."""
+    installer = Installer(Releases(tmp_path / "opt"), Runner(None), [], lambda text: None)
+    build_dir = tmp_path / ".build-x"
+    build_dir.mkdir()
+    with pytest.raises(UpdateFailed) as failed:
+        installer._build_git(Source.parse(f"git+file://{git_repo}@v0.2.1"), build_dir)
+    assert str(failed.value) == (
+        f"no tag, branch or commit 'v0.2.1' in file://{git_repo}: check the spelling (git "
+        f"ls-remote --tags --heads file://{git_repo} lists them); nothing was installed or "
+        "switched")
+
+
+def test_a_git_ref_names_a_tag_or_any_branch_of_the_source(tmp_path: Path, git_repo: Path
+                                                           ) -> None:
+    installer = Installer(Releases(tmp_path / "opt"), Runner(None), [], lambda text: None)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--no-checkout", f"file://{git_repo}",
+                    str(clone)], check=True)
+
+    def commit(ref: str) -> str:
+        return subprocess.run(["git", "-C", str(git_repo), "rev-parse", ref], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    for ref in ("v0.2.0", "next", "HEAD", commit("next")[:10]):
+        source = Source.parse(f"git+file://{git_repo}@{ref}")
+        assert installer._resolve(source, clone) == commit(ref)
+    shutil.rmtree(clone)
