@@ -19,6 +19,7 @@ requirements, ``setuptools>=77`` and ``wheel``).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.update.proc import Runner
+from kiosk.update.proc import Outcome, Runner
 from kiosk.update.releases import Release, Releases, UpdateFailed
 
 DIST = "ektp_kiosk"  # the kiosk's distribution name, as wheel file names spell it
@@ -162,6 +163,15 @@ def _system_site(seed: Path) -> bool:
     return False
 
 
+def _raise_if_out_of_space(done: Outcome) -> None:
+    """A command that failed for want of disk space (pip, venv, git: "No space left on
+    device", errno 28) as the OSError it stands for, which the update reports as the
+    releases disk full (flow.py), not as a failure of the command."""
+    if "No space left on device" in done.output or "[Errno 28]" in done.output:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({' '.join(done.argv[:4])}"
+                      " ...)")
+
+
 class Installer:
     """Makes release directories. ``say`` prints a progress line for the maintainer."""
 
@@ -193,13 +203,18 @@ class Installer:
             raise UpdateFailed(f"{source.text} is not a git source")
         self.say(f"  fetching {source.git_url} at {source.git_ref}")
         src = tmp / "src"
-        for argv in (["git", "clone", "--quiet", "--no-checkout", source.git_url, src],
-                     ["git", "-C", src, "checkout", "--quiet", "--detach", source.git_ref]):
-            done = self.runner.run(argv, timeout=600)
-            if not done.ok:
-                raise UpdateFailed(f"cannot fetch {source.text}: `{' '.join(done.argv[:3])}`"
-                                   f" {done.status}:\n{done.tail()}")
-        commit = self.runner.run(["git", "-C", src, "rev-parse", "HEAD"]).output.strip()
+        done = self.runner.run(["git", "clone", "--quiet", "--no-checkout", source.git_url,
+                                src], timeout=600)
+        if not done.ok:
+            _raise_if_out_of_space(done)
+            raise UpdateFailed(f"cannot fetch {source.text}: `git clone` {done.status}:\n"
+                               f"{done.tail()}")
+        commit = self._resolve(source, src)
+        done = self.runner.run(["git", "-C", src, "checkout", "--quiet", "--detach", commit],
+                               timeout=600)
+        if not done.ok:
+            raise UpdateFailed(f"cannot check out {source.git_ref} of {source.git_url}: "
+                               f"`git checkout` {done.status}:\n{done.tail()}")
         self.say(f"  building a wheel of commit {commit[:10]} (pip wheel"
                  f"{self._pip_note()})")
         done = self.runner.run([sys.executable, "-I", "-m", "pip", "wheel", "--no-deps",
@@ -207,11 +222,26 @@ class Installer:
                                 "-w", tmp / "dist", *self.pip_options, src], timeout=1800)
         wheels = sorted((tmp / "dist").glob("*.whl")) if done.ok else []
         if len(wheels) != 1:
+            _raise_if_out_of_space(done)
             hint = (" (offline, the wheelhouse must hold the build requirements: "
                     "setuptools>=77 and wheel)") if "--no-index" in self.pip_options else ""
             raise UpdateFailed(f"building {source.text} failed{hint}; pip wheel {done.status}:"
                                f"\n{done.tail()}")
         return wheels[0], commit
+
+    def _resolve(self, source: Source, src: Path) -> str:
+        """The commit ``source.git_ref`` names in the clone at ``src``: a tag, a commit, or a
+        branch (the clone's own, or one of ``origin``'s); UpdateFailed when it names none
+        (``git checkout`` would take it for a path and say so, confusingly)."""
+        ref = source.git_ref
+        for name in (ref, f"origin/{ref}"):
+            done = self.runner.run(["git", "-C", src, "rev-parse", "--verify", "--quiet",
+                                    "--end-of-options", f"{name}^{{commit}}"], timeout=60)
+            if done.ok and done.output.strip():
+                return done.output.strip().splitlines()[-1]
+        raise UpdateFailed(f"no tag, branch or commit {ref!r} in {source.git_url}: check the "
+                           f"spelling (git ls-remote --tags --heads {source.git_url} lists "
+                           "them); nothing was installed or switched")
 
     def _pip_note(self) -> str:
         notes = ["offline" if "--no-index" in self.pip_options else ""]
@@ -295,5 +325,6 @@ class Installer:
 
     def _check(self, done: Any, what: str) -> None:
         if not done.ok:
+            _raise_if_out_of_space(done)
             raise UpdateFailed(f"installing failed at {what} ({done.status}); nothing was "
                                f"switched. Output:\n{done.tail()}")

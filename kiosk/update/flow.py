@@ -30,19 +30,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import pwd
 import shlex
+import shutil
+import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from kiosk.config import Config
-from kiosk.core.exits import EXIT_OK
+from kiosk.core.exits import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from kiosk.update.build import Installer, Source
 from kiosk.update.proc import Outcome, Runner
 from kiosk.update.releases import LOG_FILE, Release, Releases, UpdateFailed
@@ -86,22 +89,55 @@ class Settings:
 class Updater:
     """One run of ``kiosk update`` (install or rollback), printing as it goes."""
 
-    def __init__(self, settings: Settings, out: TextIO = sys.stdout) -> None:
+    def __init__(self, settings: Settings, out: TextIO = sys.stdout,
+                 err: TextIO = sys.stderr) -> None:
         self.settings = settings
         self.releases = Releases(settings.root)
         self.out = out
+        self.err = err
         self.runner: Runner | None = None
+        # Between the switch and the verdict (:meth:`_until_verdict`): the signals held, in
+        # order; whether a dead stdout is dropped (True) or aborts as anywhere else.
+        self.held: list[int] = []
+        self.shielded = False
+        self.terminal_gone = False
         # How a health check is run: the argv before the release's kiosk, and where.
         self.check_as: tuple[list[str], Path | None] = ([], None)
         # Health checks failing with the old release too: index -> how it failed then.
         self.tolerated: dict[int, Outcome] = {}
 
     def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        """A progress line: to stdout and to the log. Between the switch and the verdict a
+        stdout that cannot be written (``| head``: its reader gone; a terminal hung up) is
+        dropped, not the update (:meth:`_until_verdict`)."""
+        if self.runner is not None:
+            self.runner.note(text)
+        if self.terminal_gone:
+            return
+        try:
+            print(text, file=self.out, flush=True)
+        except OSError:
+            if not self.shielded:
+                raise
+            self.terminal_gone = True
+            _to_devnull(self.out)  # the interpreter's flush at exit must not fail again
+
+    def _tell(self, text: str) -> None:
+        """A line for stderr that must never stop the update: dropped if stderr is gone."""
+        if self.runner is not None:
+            self.runner.note(text)
+        try:
+            print(text, file=self.err, flush=True)
+        except OSError:
+            _to_devnull(self.err)
 
     # -- the two commands -----------------------------------------------------------------
     def update(self, source_text: str) -> int:
-        source = Source.parse(source_text)
+        """Install ``source_text`` and switch to it: 0 on it; UpdateFailed (exit 1) if not;
+        the status of a signal held until the verdict (:meth:`_until_verdict`)."""
+        return self._verdict(lambda: self._update(Source.parse(source_text)))
+
+    def _update(self, source: Source) -> int:
         with self._session():
             current = self.releases.current()
             seed = current.path if current is not None else Path(sys.prefix)
@@ -112,6 +148,11 @@ class Updater:
             start = time.monotonic()
             try:
                 new = installer.install(source, seed)
+            except OSError as exc:
+                self.releases.prune(set())  # a failed install's directory goes at once
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise UpdateFailed(self._disk_full(current)) from None
             except BaseException:
                 self.releases.prune(set())  # a failed install's directory goes at once
                 raise
@@ -125,19 +166,52 @@ class Updater:
             return EXIT_OK
 
     def rollback(self) -> int:
-        with self._session():
-            current, previous = self.releases.current(), self.releases.previous()
-            if previous is None or current is None or previous.name == current.name:
-                raise UpdateFailed("no previous release to go back to (kiosk update --list "
-                                   "shows what is installed)")
+        """Switch back to ``previous``, checked like an update: as :meth:`update`."""
+        return self._verdict(self._rollback)
+
+    def _rollback(self) -> int:
+        with self._session(before_log=self._can_roll_back):
+            current, previous = self._can_roll_back()
             self.say(f"kiosk update --rollback: from {current.name} back to {previous.name}")
             self._activate(previous, current, verb="rollback")
             return EXIT_OK
 
+    def _can_roll_back(self) -> tuple[Release, Release]:
+        """(current, previous); UpdateFailed when there is nothing to roll back to (asked
+        before the log is opened: a refused rollback leaves the last update's log as it
+        was, which the failed update's message sent the maintainer to)."""
+        current, previous = self.releases.current(), self.releases.previous()
+        if previous is None or current is None or previous.name == current.name:
+            raise UpdateFailed("no previous release to go back to (kiosk update --list "
+                               "shows what is installed); nothing was changed")
+        return current, previous
+
+    def _verdict(self, action: Callable[[], int]) -> int:
+        """Run ``update`` or ``rollback``; then act on a signal held until its verdict:
+        the verdict said (kept, or switched back), one line saying which release the
+        kiosk is on, and the signal's status (Ctrl-C 130, SIGTERM 143, SIGHUP 129)."""
+        try:
+            code = action()
+        except UpdateFailed as exc:
+            if not self.held:
+                raise  # the command line's: `kiosk: ...`, exit 1
+            self._tell(f"kiosk: {exc}")
+            code = EXIT_FAIL
+        if not self.held:
+            return code
+        signum = self.held[0]
+        current = self.releases.current()
+        self._tell(f"kiosk update: {_signal_text(signum)} came after the switch and was held "
+                   f"until the verdict; the kiosk is on "
+                   f"{current.name if current else 'no release'}")
+        return {signal.SIGINT: EXIT_INTERRUPTED,
+                signal.SIGTERM: EXIT_TERMINATED}.get(signum, 128 + signum)
+
     # -- the steps ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _session(self) -> Iterator[None]:
-        """Hold the lock, report (and clear) an update that was cut short, log to
+    def _session(self, before_log: Callable[[], object] | None = None) -> Iterator[None]:
+        """Hold the lock, report (and clear) an update that was cut short, run
+        ``before_log`` (a refusal that must not wipe the last update's log), log to
         ``last-update.log``."""
         self.check_as = self.check_user()  # before anything is changed
         # Releases are read by the services' own user (kiosk): not root's umask, if tighter.
@@ -156,12 +230,73 @@ class Updater:
                          f"short; current is {current.name if current else 'unset'} (it "
                          "had passed its checks before the switch)")
                 self.releases.write_state(None)
+            if before_log is not None:
+                before_log()
             self.runner = Runner(self.settings.root / LOG_FILE, self._check_env(),
                                  cwd=self.settings.root)
             try:
                 yield
+            except UpdateFailed as exc:
+                self.runner.note(f"kiosk: {exc}")  # the verdict, in the log too
+                raise
             finally:
                 self.runner.close()
+                self.runner = None
+
+    @contextlib.contextmanager
+    def _until_verdict(self, target: Release, back_to: Release | None) -> Iterator[None]:
+        """From just before ``current`` is switched until the verdict (kept, or switched
+        back), the update finishes on its own: SIGHUP (an SSH link dropped), SIGINT
+        (Ctrl-C) and SIGTERM are noted in ``self.held``, not acted on (:meth:`_verdict`
+        acts on them); a second one says once on stderr why nothing stops; a stdout that
+        cannot be written is dropped (:meth:`say`); the commands run in a session of their
+        own, out of reach of the terminal's Ctrl-C and hang-up. Not in the main thread
+        (no handlers to swap), signals act as anywhere else."""
+        kinds = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+        previous: dict[int, Any] = {}
+        back = (f"it switches back to {back_to.name} by itself" if back_to else
+                "it removes `current` (there was no release before)")
+        notice = (f"\nkiosk update: finishing the checks of {target.name} after the switch; "
+                  f"if they fail {back}. Wait for its verdict (Ctrl-C cannot stop it "
+                  "now)\n").encode()
+        err = self.err
+
+        def note(signum: int, _frame: object) -> None:
+            # Only a list and a raw write here: this may run inside a write to the log.
+            self.held.append(signum)
+            if len(self.held) == 2:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    os.write(err.fileno(), notice)
+
+        def restore() -> None:
+            for signum in list(previous):
+                signal.signal(signum, previous.pop(signum))
+
+        try:
+            for signum in kinds:
+                previous[signum] = signal.signal(signum, note)
+        except ValueError:  # not the main thread
+            restore()
+        self.shielded, self._runner.own_session = True, True
+        try:
+            yield
+        finally:
+            self.shielded, self._runner.own_session = False, False
+            restore()
+            for signum in self.held:
+                self._runner.note(f"{signal.Signals(signum).name} received after the switch: "
+                                  "held until the verdict")
+
+    def _disk_full(self, current: Release | None) -> str:
+        """The message for a releases disk that filled up while a release was built."""
+        try:
+            free = f" ({shutil.disk_usage(self.releases.dir).free / 1e6:.0f} MB free now)"
+        except OSError:
+            free = ""
+        return (f"the new release ran out of space on the releases disk, in "
+                f"{self.releases.dir}{free}; the half-built release is removed. Nothing was "
+                f"switched: still on {current.name if current else 'no release'}. Free space "
+                "on that disk and run the update again")
 
     @property
     def _runner(self) -> Runner:
@@ -287,6 +422,12 @@ class Updater:
                 f"({failed.status}). Nothing was switched: still on {where}, services not "
                 f"restarted.{gone}\nWhat `{what}` said:\n{failed.tail()}\n"
                 f"(everything it ran: {self.settings.root / LOG_FILE})")
+        with self._until_verdict(target, back_to):
+            self._switch(target, back_to, verb=verb)
+
+    def _switch(self, target: Release, back_to: Release | None, *, verb: str) -> None:
+        """Switch to ``target``, restart, check; switch back to ``back_to`` on a failure."""
+        releases = self.releases
         old_previous = releases.previous()
         releases.write_state({"from": back_to.name if back_to else None, "to": target.name,
                               "verb": verb, "started": time.time()})
@@ -383,12 +524,29 @@ class Updater:
         if doc["interrupted"]:
             state = doc["interrupted"]
             self.say(f"an update ({state.get('from')} -> {state.get('to')}) was cut short "
-                     "after passing its checks; the next kiosk update or --rollback "
-                     "clears this note")
+                     "between the switch and its verdict (killed, or a power cut): current "
+                     "passed the checks before the switch, not those after the restart; "
+                     "the next kiosk update or --rollback clears this note")
         if doc["incomplete"]:
             self.say("left over from an install cut short (the next update removes them): "
                      + ", ".join(doc["incomplete"]))
         return EXIT_OK
+
+
+def _signal_text(signum: int) -> str:
+    return {signal.SIGINT: "Ctrl-C", signal.SIGHUP: "SIGHUP (the terminal hung up)"}.get(
+        signum, signal.Signals(signum).name)
+
+
+def _to_devnull(stream: TextIO) -> None:
+    """Point a stream whose reader is gone at /dev/null: what it still holds, and the
+    interpreter's flush at exit, go nowhere instead of failing again (exit 120)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
 
 
 def _nothing_new(now: Outcome, before: Outcome) -> bool:

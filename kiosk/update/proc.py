@@ -122,6 +122,9 @@ class Runner:
         self.log_path = log_path
         self.cwd = cwd  # not the maintainer's: a kiosk/ there would shadow a release's
         self.env = clean_env(env)
+        # Each command in a session of its own (kiosk update between switch and verdict):
+        # out of reach of the terminal's Ctrl-C and hang-up, which the update holds.
+        self.own_session = False
         self._log: TextIO | None = None
         if log_path is not None:
             self._log = log_path.open("w", encoding="utf-8")
@@ -140,6 +143,7 @@ class Runner:
             with subprocess.Popen(args, env=self.env, cwd=cwd or self.cwd,
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT,
+                                  start_new_session=self.own_session,
                                   preexec_fn=_die_with_parent) as proc:
                 try:
                     out, _ = proc.communicate(timeout=timeout)

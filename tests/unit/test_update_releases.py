@@ -244,6 +244,9 @@ class _RecordingRunner:
         _RecordingRunner.calls.append((args, cwd))
         return Outcome(args, 0, "all ok\n", 0.0)
 
+    def note(self, text: str) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
