@@ -248,7 +248,7 @@ class Updater:
         """From just before ``current`` is switched until the verdict (kept, or switched
         back), the update finishes on its own: SIGHUP (an SSH link dropped), SIGINT
         (Ctrl-C) and SIGTERM are noted in ``self.held``, not acted on (:meth:`_verdict`
-        acts on them); a second one says once on stderr why nothing stops; a stdout that
+        acts on them); the first says once on stderr why nothing stops; a stdout that
         cannot be written is dropped (:meth:`say`); the commands run in a session of their
         own, out of reach of the terminal's Ctrl-C and hang-up. Not in the main thread
         (no handlers to swap), signals act as anywhere else."""
@@ -264,7 +264,7 @@ class Updater:
         def note(signum: int, _frame: object) -> None:
             # Only a list and a raw write here: this may run inside a write to the log.
             self.held.append(signum)
-            if len(self.held) == 2:
+            if len(self.held) == 1:  # at the first: a Ctrl-C that seems ignored is pressed again
                 with contextlib.suppress(OSError, ValueError, AttributeError):
                     os.write(err.fileno(), notice)
 
