@@ -9,6 +9,10 @@ Provisioning, in three commands (see README):
 2. on the kiosk, ``kiosk keys show`` prints its device public key;
 3. ``kiosk-intake register --data DIR --kiosk ID --key HEX``: trust that kiosk's signatures
    (for that kiosk id only; ``kiosk-intake revoke --data DIR --kiosk ID`` withdraws it).
+   Another key for a kiosk registered already is refused without ``--replace`` (a mistyped
+   ``--kiosk`` would cut a working kiosk off), and a revoked kiosk is trusted again only with
+   ``--unrevoke`` (its key) or ``--replace`` (a new key); the registration replaced stays in
+   the file's ``history``.
 
 Then ``kiosk-intake serve --data DIR`` receives uploads (``docs/upload.md``) and
 ``kiosk-intake stats --data DIR`` counts them. With ``--db postgresql://...`` (both
@@ -105,20 +109,83 @@ def _register(args: argparse.Namespace) -> int:
               " is missing); give --data the directory `kiosk-intake serve` uses",
               file=sys.stderr)
         return EXIT_CONFIG
-    devices = Path(args.data) / "devices"
-    make_dirs(devices)
+    return _write_registration(args, key)
+
+
+HISTORY_KEPT = 10  # earlier registrations kept in a registration file (it stays < 4 KiB)
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_registration(args: argparse.Namespace, key: str) -> int:
+    """Register ``key`` for ``args.kiosk``: new, the same again (nothing to do), or, only
+    when asked, a revoked kiosk trusted again (``--unrevoke``) or another key in place of the
+    registered one (``--replace``). The registration replaced goes into the file's
+    ``history`` (the record of who was trusted when)."""
+    from intake.devices import registration
+    from kiosk.sealing import key_id
+
+    kiosk = args.kiosk
+    path = Path(args.data) / "devices" / f"{kiosk}.json"
+    new_id = key_id(bytes.fromhex(key))
+    device = registration(Path(args.data), kiosk)
+    entry: dict[str, object] = {"kiosk_id": kiosk, "public_key": key, "registered_at": _now()}
+    if device is None and path.exists():  # there, but not loadable: refused by serve
+        if not args.replace:
+            print(f"kiosk-intake: the registration of kiosk {kiosk} ({path}) does not load; "
+                  "it stays as it is: give --replace to write a new one", file=sys.stderr)
+            return EXIT_FAIL
+        done = f"registered kiosk {kiosk} (its registration file was replaced)"
+    elif device is None:
+        done = f"registered kiosk {kiosk}"
+    else:
+        old = _registration_entry(path)
+        same = device.public_key.hex() == key
+        if device.revoked and same and not args.unrevoke:
+            print(f"kiosk-intake: kiosk {kiosk} was revoked ({device.revoked_at}) and stays "
+                  "revoked: give --unrevoke to trust this key again (a stolen kiosk holds "
+                  "it), or --replace with the new key of a re-installed kiosk",
+                  file=sys.stderr)
+            return EXIT_FAIL
+        if not same and not args.replace:
+            said = (f"was revoked ({device.revoked_at}) under key {device.key_id}"
+                    if device.revoked else f"is already registered with another key "
+                    f"({device.key_id})")
+            print(f"kiosk-intake: kiosk {kiosk} {said}; this is key {new_id}: nothing "
+                  "changed: check --kiosk, or give --replace if the kiosk was re-installed "
+                  "with a new device key", file=sys.stderr)
+            return EXIT_FAIL
+        if same and not device.revoked:
+            print(f"kiosk {kiosk} is already registered with this key ({new_id})")
+            return EXIT_OK
+        if same:
+            done = f"trusted kiosk {kiosk} again (revoked {device.revoked_at}; key {new_id})"
+        else:
+            done = (f"replaced the key of kiosk {kiosk}: {device.key_id}"
+                    f"{' (revoked)' if device.revoked else ''} -> {new_id}")
+        earlier = old.pop("history", [])
+        history = [*(earlier if isinstance(earlier, list) else []),
+                   {**{k: v for k, v in old.items() if k != "kiosk_id"}, "until": _now()}]
+        entry["history"] = history[-HISTORY_KEPT:]
     # Durable before we say so: a registration lost to a power cut would refuse every
     # packet of that kiosk until someone noticed.
-    write_atomic(devices / f"{args.kiosk}.json",
-                  (json.dumps({"kiosk_id": args.kiosk, "public_key": key}) + "\n").encode(),
-                  0o644, overwrite=True)
-    print(f"registered kiosk {args.kiosk}")
+    make_dirs(path.parent)
+    write_atomic(path, (json.dumps(entry) + "\n").encode(), 0o644, overwrite=True)
+    print(done)
     return EXIT_OK
 
 
-def _revoke(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+def _registration_entry(path: Path) -> dict[str, object]:
+    """A registration file's JSON object (one :func:`intake.devices.registration` loaded)."""
+    entry = json.loads(path.read_bytes())
+    return entry if isinstance(entry, dict) else {}
 
+
+def _revoke(args: argparse.Namespace) -> int:
     from intake.devices import registration
 
     path = Path(args.data) / "devices" / f"{args.kiosk}.json"
@@ -130,11 +197,10 @@ def _revoke(args: argparse.Namespace) -> int:
     if device.revoked:
         print(f"kiosk {args.kiosk} was already revoked ({device.revoked_at})")
         return EXIT_OK
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    write_atomic(path, (json.dumps({"kiosk_id": args.kiosk,
-                                     "public_key": device.public_key.hex(),
-                                     "revoked": True, "revoked_at": now}) + "\n").encode(),
-                  0o644, overwrite=True)
+    # what the registration recorded (when, the earlier ones) stays
+    entry = {**_registration_entry(path), "kiosk_id": args.kiosk,
+             "public_key": device.public_key.hex(), "revoked": True, "revoked_at": _now()}
+    write_atomic(path, (json.dumps(entry) + "\n").encode(), 0o644, overwrite=True)
     print(f"revoked kiosk {args.kiosk}: its uploads are refused from the next request")
     return EXIT_OK
 
@@ -326,10 +392,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     init.add_argument("--tls-name", action="append", metavar="NAME",
                       help="a DNS name or IP address kiosks use for the intake (repeat); "
                            "default this machine's name, localhost and loopback")
-    reg = sub.add_parser("register", help="trust a kiosk's device key")
+    reg = sub.add_parser(
+        "register", help="trust a kiosk's device key",
+        description="Trust a kiosk's device key (`kiosk keys show` on the kiosk) for that "
+                    "kiosk id. The same key again: nothing to do. Another key for a kiosk "
+                    "registered already, or a revoked kiosk, is refused (exit 1) unless "
+                    "--replace or --unrevoke says so.")
     reg.add_argument("--data", required=True, metavar="DIR")
     reg.add_argument("--kiosk", required=True, metavar="ID")
     reg.add_argument("--key", required=True, metavar="HEX")
+    reg.add_argument("--replace", action="store_true",
+                     help="the kiosk was re-installed: put this new key in place of the "
+                          "registered one (a revoked kiosk is trusted again with it)")
+    reg.add_argument("--unrevoke", action="store_true",
+                     help="trust a revoked kiosk's key again (only if it is in safe hands: "
+                          "a stolen kiosk holds that key)")
     rev = sub.add_parser("revoke", help="stop trusting a kiosk (a stolen or retired one)")
     rev.add_argument("--data", required=True, metavar="DIR")
     rev.add_argument("--kiosk", required=True, metavar="ID")
