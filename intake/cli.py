@@ -46,6 +46,10 @@ from kiosk.errors import SealingError
 from kiosk.fsutil import make_dirs, write_atomic
 from kiosk.receipts import ensure_intake_keypair
 from kiosk.sealing import generate_central_keypair
+from kiosk.sealing_keys import restore_central_public_key
+
+_KEYS_INCOMPLETE = ("the intake's keys are NOT all made (none was replaced): free space or "
+                    "remount read-write, then run keys init again to add what is missing")
 
 
 def _keys_init(args: argparse.Namespace) -> int:
@@ -53,9 +57,10 @@ def _keys_init(args: argparse.Namespace) -> int:
 
     keys = Path(args.data) / "keys"
     central_existed = (keys / "central.key").exists()
+    central_complete = central_existed and (keys / "central.pub").exists()
     intake_existed = (keys / "intake.key").exists()
     tls_existed = (keys / CERT_FILE).exists() and (keys / KEY_FILE).exists()
-    if central_existed and intake_existed and tls_existed:
+    if central_complete and intake_existed and tls_existed:
         print(f"kiosk-intake: refusing to overwrite the keys in {keys}: records sealed to "
               "central.key, receipts signed by intake.key and kiosks pinning tls.crt "
               "depend on them; move them away first if you really mean it", file=sys.stderr)
@@ -65,11 +70,20 @@ def _keys_init(args: argparse.Namespace) -> int:
             private, public = generate_central_keypair(keys)
             print(f"central private key: {private} (keep it here, mode 0600)")
             print(f"central public key:  {public} (copy to each kiosk, sealing.central_key)")
+        elif not (keys / "central.pub").exists():  # a keys init cut short (a full disk)
+            public = restore_central_public_key(keys / "central.key")
+            print(f"central key pair:    {keys / 'central.key'} (kept as it is; its public "
+                  f"key {public} made again)")
         else:
             print(f"central key pair:    {keys / 'central.key'} (kept as it is)")
         intake_key, _created = ensure_intake_keypair(keys)
-    except SealingError as exc:
-        print(f"kiosk-intake: {exc}", file=sys.stderr)
+    except SealingError as exc:  # an intake key it could not write says so, with its path
+        then = f"; {_KEYS_INCOMPLETE}" if isinstance(exc.__cause__, OSError) else ""
+        print(f"kiosk-intake: {exc}{then}", file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as exc:  # a full or read-only disk
+        print(f"kiosk-intake: cannot write {_where(exc, keys)}; {_KEYS_INCOMPLETE}",
+              file=sys.stderr)
         return EXIT_FAIL
     print(f"intake private key:  {keys / 'intake.key'} (signs receipts; keep it here, "
           "mode 0600)")
@@ -77,7 +91,11 @@ def _keys_init(args: argparse.Namespace) -> int:
           f"upload.intake_key; key id {intake_key.key_id})")
     try:
         cert, _made = ensure_tls_pair(keys, args.tls_name or None)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:  # a full or read-only disk
+        print(f"kiosk-intake: cannot make the TLS certificate: cannot write "
+              f"{_where(exc, keys)}; {_KEYS_INCOMPLETE}", file=sys.stderr)
+        return EXIT_FAIL
+    except ValueError as exc:
         print(f"kiosk-intake: cannot make the TLS certificate: {exc}", file=sys.stderr)
         return EXIT_FAIL
     print(f"TLS certificate:     {cert} (serve --cert {cert} --key {keys / KEY_FILE}); "
@@ -139,9 +157,10 @@ def _write_registration(args: argparse.Namespace, key: str) -> int:
             print(f"kiosk-intake: the registration of kiosk {kiosk} ({path}) does not load; "
                   "it stays as it is: give --replace to write a new one", file=sys.stderr)
             return EXIT_FAIL
-        done = f"registered kiosk {kiosk} (its registration file was replaced)"
+        done, failed = (f"registered kiosk {kiosk} (its registration file was replaced)",
+                        f"kiosk {kiosk} is NOT registered")
     elif device is None:
-        done = f"registered kiosk {kiosk}"
+        done, failed = f"registered kiosk {kiosk}", f"kiosk {kiosk} is NOT registered"
     else:
         old = _registration_entry(path)
         same = device.public_key.hex() == key
@@ -164,19 +183,32 @@ def _write_registration(args: argparse.Namespace, key: str) -> int:
             return EXIT_OK
         if same:
             done = f"trusted kiosk {kiosk} again (revoked {device.revoked_at}; key {new_id})"
+            failed = f"kiosk {kiosk} stays revoked"
         else:
             done = (f"replaced the key of kiosk {kiosk}: {device.key_id}"
                     f"{' (revoked)' if device.revoked else ''} -> {new_id}")
+            failed = f"kiosk {kiosk} keeps its key {device.key_id}" + (
+                " and stays revoked" if device.revoked else "")
         earlier = old.pop("history", [])
         history = [*(earlier if isinstance(earlier, list) else []),
                    {**{k: v for k, v in old.items() if k != "kiosk_id"}, "until": _now()}]
         entry["history"] = history[-HISTORY_KEPT:]
     # Durable before we say so: a registration lost to a power cut would refuse every
     # packet of that kiosk until someone noticed.
-    make_dirs(path.parent)
-    write_atomic(path, (json.dumps(entry) + "\n").encode(), 0o644, overwrite=True)
+    try:
+        make_dirs(path.parent)
+        write_atomic(path, (json.dumps(entry) + "\n").encode(), 0o644, overwrite=True)
+    except OSError as exc:  # a full or read-only disk
+        print(f"kiosk-intake: cannot write {_where(exc, path)}; {failed}", file=sys.stderr)
+        return EXIT_FAIL
     print(done)
     return EXIT_OK
+
+
+def _where(exc: OSError, path: Path) -> str:
+    """``PATH: why`` for an OSError met writing ``path`` (ENOSPC from a write names no
+    file; EROFS names the directory or the temporary file it could not make)."""
+    return f"{exc.filename or path}: {exc.strerror or exc}"
 
 
 def _registration_entry(path: Path) -> dict[str, object]:
@@ -200,7 +232,12 @@ def _revoke(args: argparse.Namespace) -> int:
     # what the registration recorded (when, the earlier ones) stays
     entry = {**_registration_entry(path), "kiosk_id": args.kiosk,
              "public_key": device.public_key.hex(), "revoked": True, "revoked_at": _now()}
-    write_atomic(path, (json.dumps(entry) + "\n").encode(), 0o644, overwrite=True)
+    try:
+        write_atomic(path, (json.dumps(entry) + "\n").encode(), 0o644, overwrite=True)
+    except OSError as exc:  # a full or read-only disk
+        print(f"kiosk-intake: cannot write {_where(exc, path)}; kiosk {args.kiosk} is NOT "
+              "revoked: it is still trusted", file=sys.stderr)
+        return EXIT_FAIL
     print(f"revoked kiosk {args.kiosk}: its uploads are refused from the next request")
     return EXIT_OK
 

@@ -4,11 +4,15 @@ is not an intake's)."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from intake import cli
 from intake.cli import main
 from intake.devices import registration, trusted_keys
 
@@ -147,3 +151,82 @@ def test_register_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> 
         main(["register", "--help"])
     out = capsys.readouterr().out
     assert "--replace" in out and "--unrevoke" in out
+
+
+# -- a full or read-only disk: one line, what it means, exit 1 -------------------------------
+def _fails(code: int, filename: str | None = None) -> Callable[..., None]:
+    """A write that fails as a full (ENOSPC: a write names no file) or read-only (EROFS:
+    the file or directory it could not make) disk fails."""
+    def write(*_args: object, **_kwargs: object) -> None:
+        raise OSError(code, os.strerror(code), *([filename] if filename else []))
+    return write
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_register_on_a_disk_that_takes_nothing_says_the_kiosk_is_not_registered(
+        data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        code: int) -> None:
+    monkeypatch.setattr(cli, "make_dirs", _fails(code, str(data / "devices")))
+    status, out, err = register(capsys, data, "poso-01", KEY_A)
+    assert (status, out) == (1, ""), out
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert str(data / "devices") in err and os.strerror(code) in err, err
+    assert "kiosk poso-01 is NOT registered" in err, err
+
+
+def test_a_replacement_that_cannot_be_written_keeps_the_old_key(
+        data: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    register(capsys, data, "poso-01", KEY_A)
+    before = entry(data, "poso-01")
+    monkeypatch.setattr(cli, "write_atomic", _fails(errno.ENOSPC))
+    status, _out, err = register(capsys, data, "poso-01", KEY_B, "--replace")
+    assert status == 1 and err.count("\n") == 1, err
+    assert str(data / "devices" / "poso-01.json") in err and "No space left" in err, err
+    assert "keeps its key" in err, err
+    assert entry(data, "poso-01") == before
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_revoke_on_a_disk_that_takes_nothing_says_the_kiosk_is_still_trusted(
+        data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        code: int) -> None:
+    register(capsys, data, "poso-01", KEY_A)
+    monkeypatch.setattr(cli, "write_atomic", _fails(code))
+    status, out, err = run(capsys, "revoke", "--data", str(data), "--kiosk", "poso-01")
+    assert (status, out) == (1, ""), out
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert str(data / "devices" / "poso-01.json") in err and os.strerror(code) in err, err
+    assert "kiosk poso-01 is NOT revoked: it is still trusted" in err, err
+    assert list(trusted_keys(data).values()) == [bytes.fromhex(KEY_A)]
+
+
+@pytest.mark.parametrize(("target", "code"), [
+    ("kiosk.sealing_keys.make_dirs", errno.EROFS),     # a read-only disk: no keys/ made
+    ("kiosk.sealing_keys.write_atomic", errno.ENOSPC),  # full: central.key not written
+    ("kiosk.receipts.write_atomic", errno.ENOSPC),      # full: intake.pub not written
+    ("intake.tls.write_atomic", errno.ENOSPC),          # full: the TLS pair not written
+])
+def test_keys_init_on_a_disk_that_takes_nothing_says_so_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        target: str, code: int) -> None:
+    monkeypatch.setattr(target, _fails(code, str(tmp_path / "new" / "keys")
+                                       if code == errno.EROFS else None))
+    status, _out, err = run(capsys, "keys", "init", "--data", str(tmp_path / "new"))
+    assert status == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert str(tmp_path / "new" / "keys") in err and os.strerror(code) in err, err
+    assert "NOT all made" in err and "keys init again" in err, err
+
+
+def test_keys_init_again_completes_a_pair_a_full_disk_cut_short(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """central.key written, central.pub not (the disk filled between them): the second
+    keys init made the public key again instead of "kept as it is" without one."""
+    data = tmp_path / "intake"
+    assert run(capsys, "keys", "init", "--data", str(data))[0] == 0
+    public = (data / "keys" / "central.pub").read_bytes()
+    (data / "keys" / "central.pub").unlink()
+    status, out, err = run(capsys, "keys", "init", "--data", str(data))
+    assert status == 0 and "made again" in out, err
+    assert (data / "keys" / "central.pub").read_bytes() == public
