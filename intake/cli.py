@@ -29,18 +29,26 @@ there.
 
 Exit status (:mod:`kiosk.core.exits`): 0 done; 1 failed (the reason on stderr; ``import``:
 a record was refused or a bundle could not be read); 2 a usage mistake (an option that
-cannot be used; ``import``: a PATH that is not there, or no bundle in any).
+cannot be used; ``import``: a PATH that is not there, or no bundle in any); 130 interrupted
+(Ctrl-C; ``import``: what was stored stays stored, import again to finish).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, exit_reader_gone
+from kiosk.core.exits import (
+    EXIT_CONFIG,
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    exit_reader_gone,
+)
 from kiosk.core.ids import KIOSK_ID_RULE, PUBLIC_KEY_HEX, is_kiosk_id
 from kiosk.errors import SealingError
 from kiosk.fsutil import make_dirs, write_atomic
@@ -499,8 +507,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args)
+    except KeyboardInterrupt:  # any command, as `kiosk`'s: one line, no traceback
+        print(f"kiosk-intake {args.command}: interrupted (Ctrl-C){_STOPPED[args.command]}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `... | head -1`: no traceback
         return exit_reader_gone()
+
+
+# What an interrupted command leaves (each file it writes is whole or absent, never half).
+_STOPPED: collections.defaultdict[str, str] = collections.defaultdict(str, {
+    "import": "; what was stored stays stored: import again to finish",
+    "keys": "; run keys init again to add what is missing",
+})
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import pytest
 from intake import cli
 from intake.cli import main
 from intake.devices import registration, trusted_keys
+from kiosk.core.exits import EXIT_INTERRUPTED
 
 KEY_A = "aa" * 32  # the key the kiosk registered with (later stolen with it)
 KEY_B = "bb" * 32  # another key: a re-installed kiosk's, or another kiosk's typed by mistake
@@ -30,7 +31,10 @@ def data(tmp_path: Path) -> Path:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
+    try:
+        status = main(list(argv))
+    except KeyboardInterrupt:  # a traceback for the maintainer (and the end of pytest's run)
+        pytest.fail("KeyboardInterrupt escaped kiosk-intake")
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -230,3 +234,48 @@ def test_keys_init_again_completes_a_pair_a_full_disk_cut_short(
     status, out, err = run(capsys, "keys", "init", "--data", str(data))
     assert status == 0 and "made again" in out, err
     assert (data / "keys" / "central.pub").read_bytes() == public
+
+
+# -- Ctrl-C: one line and 130, as `kiosk`'s commands -----------------------------------------
+def _interrupt(*_args: object, **_kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_an_import_says_what_stays_and_exits_130(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / "poso-01-000001-to-000002.ektp").write_bytes(b"")
+    monkeypatch.setattr("intake.imports.run", _interrupt)
+    status, _out, err = run(capsys, "import", "--data", str(data), str(stick))
+    assert status == EXIT_INTERRUPTED == 130
+    assert err == ("kiosk-intake import: interrupted (Ctrl-C); what was stored stays stored: "
+                   "import again to finish\n"), err
+
+
+@pytest.mark.parametrize(("target", "argv"), [
+    ("intake.cli.write_atomic", ["register", "--kiosk", "poso-02", "--key", KEY_B]),
+    ("intake.cli.write_atomic", ["revoke", "--kiosk", "poso-01"]),
+    ("intake.metadata.read_stats", ["stats"]),
+    ("intake.server.serve", ["serve", "--port", "0"]),
+])
+def test_ctrl_c_in_any_command_is_one_line_and_130(
+        data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        target: str, argv: list[str]) -> None:
+    register(capsys, data, "poso-01", KEY_A)
+    monkeypatch.setattr(target, _interrupt)
+    status, _out, err = run(capsys, argv[0], "--data", str(data), *argv[1:])
+    assert status == 130, err
+    assert err.startswith(f"kiosk-intake {argv[0]}: interrupted (Ctrl-C)"), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_ctrl_c_during_keys_init_says_to_run_it_again(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("intake.cli.generate_central_keypair", _interrupt)
+    status, _out, err = run(capsys, "keys", "init", "--data", str(tmp_path / "new"))
+    assert status == 130
+    assert err == ("kiosk-intake keys: interrupted (Ctrl-C); run keys init again to add what "
+                   "is missing\n"), err
