@@ -121,21 +121,35 @@ def _register(args: argparse.Namespace) -> int:
         print("kiosk-intake: --key must be the 64 hex digits `kiosk keys show` prints",
               file=sys.stderr)
         return EXIT_CONFIG
-    keys = Path(args.data) / "keys"
+    refused = _not_an_intake(args.data, "register")
+    if refused is not None:
+        return refused
+    return _write_registration(args, key)
+
+
+def _not_an_intake(data: str, command: str) -> int | None:
+    """The exit status after saying why ``data`` (``--data``) is not an intake's data
+    directory (no ``keys/central.key``), or None when it is one.
+
+    A mistyped --data: a registration there reaches no intake, a revocation finds nothing
+    to revoke, stats count zeros that read as "nothing received", and ``serve`` would
+    suggest making a new central key there. ``stats`` reads no key: a ``keys/`` it may not
+    read (the intake user's, 0700) is an intake's; the others write and need that user."""
+    keys = Path(data) / "keys"
     try:
         initialised = (keys / "central.key").is_file()
     except PermissionError:  # keys/ is the intake user's (0700): run as that user
-        print(f"kiosk-intake: cannot read {keys}: run `kiosk-intake register` as the user "
+        if command == "stats":
+            return None
+        print(f"kiosk-intake: cannot read {keys}: run `kiosk-intake {command}` as the user "
               "`kiosk-intake serve` runs as (or with sudo)", file=sys.stderr)
         return EXIT_FAIL
     if not initialised:
-        # a mistyped --data: a registration there reaches no intake, and `serve --data` on
-        # it would then suggest making a new central key
-        print(f"kiosk-intake: {args.data} is not an intake's data directory ({keys / 'central.key'}"
+        print(f"kiosk-intake: {data} is not an intake's data directory ({keys / 'central.key'}"
               " is missing); give --data the directory `kiosk-intake serve` uses",
               file=sys.stderr)
         return EXIT_CONFIG
-    return _write_registration(args, key)
+    return None
 
 
 HISTORY_KEPT = 10  # earlier registrations kept in a registration file (it stays < 4 KiB)
@@ -228,6 +242,9 @@ def _registration_entry(path: Path) -> dict[str, object]:
 def _revoke(args: argparse.Namespace) -> int:
     from intake.devices import registration
 
+    refused = _not_an_intake(args.data, "revoke")
+    if refused is not None:
+        return refused
     path = Path(args.data) / "devices" / f"{args.kiosk}.json"
     device = registration(Path(args.data), args.kiosk) if is_kiosk_id(args.kiosk) else None
     if device is None:
@@ -294,6 +311,9 @@ def _serve(args: argparse.Namespace) -> int:
     db = _db_url(args)
     if db is False:
         return EXIT_CONFIG
+    refused = _not_an_intake(args.data, "serve")  # before its lock file is made there
+    if refused is not None:
+        return refused
     setup_logging(args.log_level)
     return serve(Path(args.data), args.host, args.port, token,
                  int(args.max_packet_mib * 1024 * 1024), tls, args.max_unfinished,
@@ -337,6 +357,9 @@ def _stats(args: argparse.Namespace) -> int:
             print(f"kiosk-intake stats: {args.data} is not a directory: give --data the "
                   "directory `kiosk-intake serve` uses", file=sys.stderr)
             return EXIT_CONFIG
+        refused = _not_an_intake(args.data, "stats")  # a parent directory, a typo: no zeros
+        if refused is not None:
+            return refused
         try:
             stats = read_stats(Path(args.data))
         except sqlite3.Error as exc:

@@ -279,3 +279,44 @@ def test_ctrl_c_during_keys_init_says_to_run_it_again(
     assert status == 130
     assert err == ("kiosk-intake keys: interrupted (Ctrl-C); run keys init again to add what "
                    "is missing\n"), err
+
+
+# -- a --data that is not an intake's: refused as register refuses it ------------------------
+def _no_intake_line(directory: Path) -> str:
+    return (f"kiosk-intake: {directory} is not an intake's data directory "
+            f"({directory / 'keys' / 'central.key'} is missing); give --data the directory "
+            "`kiosk-intake serve` uses\n")
+
+
+@pytest.mark.parametrize("argv", [
+    ["stats"], ["stats", "--json"], ["revoke", "--kiosk", "poso-01"],
+    ["serve", "--port", "0"], ["register", "--kiosk", "poso-01", "--key", KEY_A],
+])
+def test_a_directory_that_is_no_intakes_is_refused_by_every_command_that_reads_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """`stats --data /srv` (the parent directory, a typo) counted zeros, exit 0: read as
+    "nothing received"; `revoke` said "no registration"; `serve` suggested keys init."""
+    elsewhere = tmp_path / "srv"
+    (elsewhere / "devices").mkdir(parents=True)  # even one that looks half like an intake
+    status, out, err = run(capsys, argv[0], "--data", str(elsewhere), *argv[1:])
+    assert (status, out, err) == (2, "", _no_intake_line(elsewhere))
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["devices"]  # nothing made there
+
+
+def test_stats_of_an_intake_whose_keys_it_may_not_read_still_counts(
+        data: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """keys/ is the intake user's (0700); stats read no key, so a monitoring account still
+    gets its counts."""
+    real = Path.is_file
+
+    def unreadable(self: Path) -> bool:
+        if self.name == "central.key":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", unreadable)
+    status, out, err = run(capsys, "stats", "--data", str(data), "--json")
+    assert status == 0 and json.loads(out)["received"] == 0, err
+    status, _out, err = run(capsys, "revoke", "--data", str(data), "--kiosk", "poso-01")
+    assert status == 1 and "as the user" in err and "kiosk-intake revoke" in err, err
