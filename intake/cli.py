@@ -166,18 +166,25 @@ def _write_registration(args: argparse.Namespace, key: str) -> int:
     when asked, a revoked kiosk trusted again (``--unrevoke``) or another key in place of the
     registered one (``--replace``). The registration replaced goes into the file's
     ``history`` (the record of who was trusted when)."""
-    from intake.devices import registration
+    from intake.devices import Device, load_registration
     from kiosk.sealing import key_id
 
     kiosk = args.kiosk
     path = Path(args.data) / "devices" / f"{kiosk}.json"
     new_id = key_id(bytes.fromhex(key))
-    device = registration(Path(args.data), kiosk)
+    device: Device | None = None
+    broken = None
+    if path.exists():
+        try:
+            device = load_registration(path)
+        except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+            broken = str(exc)[:200]
     entry: dict[str, object] = {"kiosk_id": kiosk, "public_key": key, "registered_at": _now()}
-    if device is None and path.exists():  # there, but not loadable: refused by serve
+    if broken is not None:  # there, but not loadable: refused by serve
         if not args.replace:
-            print(f"kiosk-intake: the registration of kiosk {kiosk} ({path}) does not load; "
-                  "it stays as it is: give --replace to write a new one", file=sys.stderr)
+            print(f"kiosk-intake: the registration of kiosk {kiosk} ({path}) does not load "
+                  f"({broken}); it stays as it is: give --replace to write a new one",
+                  file=sys.stderr)
             return EXIT_FAIL
         done, failed = (f"registered kiosk {kiosk} (its registration file was replaced)",
                         f"kiosk {kiosk} is NOT registered")

@@ -146,6 +146,7 @@ def test_a_registration_file_that_does_not_load_is_replaced_only_when_asked(
     (data / "devices" / "poso-01.json").write_text("{not json\n")
     status, _out, err = register(capsys, data, "poso-01", KEY_A)
     assert status == 1 and "--replace" in err and err.count("\n") == 1, err
+    assert "does not load (Expecting property name" in err, err
     assert register(capsys, data, "poso-01", KEY_A, "--replace")[0] == 0
     assert registration(data, "poso-01") is not None
 
