@@ -9,6 +9,10 @@ Provisioning, in three commands (see README):
 2. on the kiosk, ``kiosk keys show`` prints its device public key;
 3. ``kiosk-intake register --data DIR --kiosk ID --key HEX``: trust that kiosk's signatures
    (for that kiosk id only; ``kiosk-intake revoke --data DIR --kiosk ID`` withdraws it).
+   Another key for a kiosk registered already is refused without ``--replace`` (a mistyped
+   ``--kiosk`` would cut a working kiosk off), and a revoked kiosk is trusted again only with
+   ``--unrevoke`` (its key) or ``--replace`` (a new key); the registration replaced stays in
+   the file's ``history``.
 
 Then ``kiosk-intake serve --data DIR`` receives uploads (``docs/upload.md``) and
 ``kiosk-intake stats --data DIR`` counts them. With ``--db postgresql://...`` (both
@@ -25,23 +29,35 @@ there.
 
 Exit status (:mod:`kiosk.core.exits`): 0 done; 1 failed (the reason on stderr; ``import``:
 a record was refused or a bundle could not be read); 2 a usage mistake (an option that
-cannot be used; ``import``: a PATH that is not there, or no bundle in any).
+cannot be used; ``import``: a PATH that is not there, or no bundle in any); 130 interrupted
+(Ctrl-C; ``import``: what was stored stays stored, import again to finish).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, exit_reader_gone
+from kiosk.core.exits import (
+    EXIT_CONFIG,
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    exit_reader_gone,
+)
 from kiosk.core.ids import KIOSK_ID_RULE, PUBLIC_KEY_HEX, is_kiosk_id
 from kiosk.errors import SealingError
 from kiosk.fsutil import make_dirs, write_atomic
 from kiosk.receipts import ensure_intake_keypair
 from kiosk.sealing import generate_central_keypair
+from kiosk.sealing_keys import restore_central_public_key
+
+_KEYS_INCOMPLETE = ("the intake's keys are NOT all made (none was replaced): free space or "
+                    "remount read-write, then run keys init again to add what is missing")
 
 
 def _keys_init(args: argparse.Namespace) -> int:
@@ -49,9 +65,10 @@ def _keys_init(args: argparse.Namespace) -> int:
 
     keys = Path(args.data) / "keys"
     central_existed = (keys / "central.key").exists()
+    central_complete = central_existed and (keys / "central.pub").exists()
     intake_existed = (keys / "intake.key").exists()
     tls_existed = (keys / CERT_FILE).exists() and (keys / KEY_FILE).exists()
-    if central_existed and intake_existed and tls_existed:
+    if central_complete and intake_existed and tls_existed:
         print(f"kiosk-intake: refusing to overwrite the keys in {keys}: records sealed to "
               "central.key, receipts signed by intake.key and kiosks pinning tls.crt "
               "depend on them; move them away first if you really mean it", file=sys.stderr)
@@ -61,11 +78,20 @@ def _keys_init(args: argparse.Namespace) -> int:
             private, public = generate_central_keypair(keys)
             print(f"central private key: {private} (keep it here, mode 0600)")
             print(f"central public key:  {public} (copy to each kiosk, sealing.central_key)")
+        elif not (keys / "central.pub").exists():  # a keys init cut short (a full disk)
+            public = restore_central_public_key(keys / "central.key")
+            print(f"central key pair:    {keys / 'central.key'} (kept as it is; its public "
+                  f"key {public} made again)")
         else:
             print(f"central key pair:    {keys / 'central.key'} (kept as it is)")
         intake_key, _created = ensure_intake_keypair(keys)
-    except SealingError as exc:
-        print(f"kiosk-intake: {exc}", file=sys.stderr)
+    except SealingError as exc:  # an intake key it could not write says so, with its path
+        then = f"; {_KEYS_INCOMPLETE}" if isinstance(exc.__cause__, OSError) else ""
+        print(f"kiosk-intake: {exc}{then}", file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as exc:  # a full or read-only disk
+        print(f"kiosk-intake: cannot write {_where(exc, keys)}; {_KEYS_INCOMPLETE}",
+              file=sys.stderr)
         return EXIT_FAIL
     print(f"intake private key:  {keys / 'intake.key'} (signs receipts; keep it here, "
           "mode 0600)")
@@ -73,7 +99,11 @@ def _keys_init(args: argparse.Namespace) -> int:
           f"upload.intake_key; key id {intake_key.key_id})")
     try:
         cert, _made = ensure_tls_pair(keys, args.tls_name or None)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:  # a full or read-only disk
+        print(f"kiosk-intake: cannot make the TLS certificate: cannot write "
+              f"{_where(exc, keys)}; {_KEYS_INCOMPLETE}", file=sys.stderr)
+        return EXIT_FAIL
+    except ValueError as exc:
         print(f"kiosk-intake: cannot make the TLS certificate: {exc}", file=sys.stderr)
         return EXIT_FAIL
     print(f"TLS certificate:     {cert} (serve --cert {cert} --key {keys / KEY_FILE}); "
@@ -91,36 +121,137 @@ def _register(args: argparse.Namespace) -> int:
         print("kiosk-intake: --key must be the 64 hex digits `kiosk keys show` prints",
               file=sys.stderr)
         return EXIT_CONFIG
-    keys = Path(args.data) / "keys"
+    refused = _not_an_intake(args.data, "register")
+    if refused is not None:
+        return refused
+    return _write_registration(args, key)
+
+
+def _not_an_intake(data: str, command: str) -> int | None:
+    """The exit status after saying why ``data`` (``--data``) is not an intake's data
+    directory (no ``keys/central.key``), or None when it is one.
+
+    A mistyped --data: a registration there reaches no intake, a revocation finds nothing
+    to revoke, stats count zeros that read as "nothing received", and ``serve`` would
+    suggest making a new central key there. ``stats`` reads no key: a ``keys/`` it may not
+    read (the intake user's, 0700) is an intake's; the others write and need that user."""
+    keys = Path(data) / "keys"
     try:
         initialised = (keys / "central.key").is_file()
     except PermissionError:  # keys/ is the intake user's (0700): run as that user
-        print(f"kiosk-intake: cannot read {keys}: run `kiosk-intake register` as the user "
+        if command == "stats":
+            return None
+        print(f"kiosk-intake: cannot read {keys}: run `kiosk-intake {command}` as the user "
               "`kiosk-intake serve` runs as (or with sudo)", file=sys.stderr)
         return EXIT_FAIL
     if not initialised:
-        # a mistyped --data: a registration there reaches no intake, and `serve --data` on
-        # it would then suggest making a new central key
-        print(f"kiosk-intake: {args.data} is not an intake's data directory ({keys / 'central.key'}"
+        print(f"kiosk-intake: {data} is not an intake's data directory ({keys / 'central.key'}"
               " is missing); give --data the directory `kiosk-intake serve` uses",
               file=sys.stderr)
         return EXIT_CONFIG
-    devices = Path(args.data) / "devices"
-    make_dirs(devices)
+    return None
+
+
+HISTORY_KEPT = 10  # earlier registrations kept in a registration file (it stays < 4 KiB)
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_registration(args: argparse.Namespace, key: str) -> int:
+    """Register ``key`` for ``args.kiosk``: new, the same again (nothing to do), or, only
+    when asked, a revoked kiosk trusted again (``--unrevoke``) or another key in place of the
+    registered one (``--replace``). The registration replaced goes into the file's
+    ``history`` (the record of who was trusted when)."""
+    from intake.devices import Device, load_registration
+    from kiosk.sealing import key_id
+
+    kiosk = args.kiosk
+    path = Path(args.data) / "devices" / f"{kiosk}.json"
+    new_id = key_id(bytes.fromhex(key))
+    device: Device | None = None
+    broken = None
+    if path.exists():
+        try:
+            device = load_registration(path)
+        except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+            broken = str(exc)[:200]
+    entry: dict[str, object] = {"kiosk_id": kiosk, "public_key": key, "registered_at": _now()}
+    if broken is not None:  # there, but not loadable: refused by serve
+        if not args.replace:
+            print(f"kiosk-intake: the registration of kiosk {kiosk} ({path}) does not load "
+                  f"({broken}); it stays as it is: give --replace to write a new one",
+                  file=sys.stderr)
+            return EXIT_FAIL
+        done, failed = (f"registered kiosk {kiosk} (its registration file was replaced)",
+                        f"kiosk {kiosk} is NOT registered")
+    elif device is None:
+        done, failed = f"registered kiosk {kiosk}", f"kiosk {kiosk} is NOT registered"
+    else:
+        old = _registration_entry(path)
+        same = device.public_key.hex() == key
+        if device.revoked and same and not args.unrevoke:
+            print(f"kiosk-intake: kiosk {kiosk} was revoked ({device.revoked_at}) and stays "
+                  "revoked: give --unrevoke to trust this key again (a stolen kiosk holds "
+                  "it), or --replace with the new key of a re-installed kiosk",
+                  file=sys.stderr)
+            return EXIT_FAIL
+        if not same and not args.replace:
+            said = (f"was revoked ({device.revoked_at}) under key {device.key_id}"
+                    if device.revoked else f"is already registered with another key "
+                    f"({device.key_id})")
+            print(f"kiosk-intake: kiosk {kiosk} {said}; this is key {new_id}: nothing "
+                  "changed: check --kiosk, or give --replace if the kiosk was re-installed "
+                  "with a new device key", file=sys.stderr)
+            return EXIT_FAIL
+        if same and not device.revoked:
+            print(f"kiosk {kiosk} is already registered with this key ({new_id})")
+            return EXIT_OK
+        if same:
+            done = f"trusted kiosk {kiosk} again (revoked {device.revoked_at}; key {new_id})"
+            failed = f"kiosk {kiosk} stays revoked"
+        else:
+            done = (f"replaced the key of kiosk {kiosk}: {device.key_id}"
+                    f"{' (revoked)' if device.revoked else ''} -> {new_id}")
+            failed = f"kiosk {kiosk} keeps its key {device.key_id}" + (
+                " and stays revoked" if device.revoked else "")
+        earlier = old.pop("history", [])
+        history = [*(earlier if isinstance(earlier, list) else []),
+                   {**{k: v for k, v in old.items() if k != "kiosk_id"}, "until": _now()}]
+        entry["history"] = history[-HISTORY_KEPT:]
     # Durable before we say so: a registration lost to a power cut would refuse every
     # packet of that kiosk until someone noticed.
-    write_atomic(devices / f"{args.kiosk}.json",
-                  (json.dumps({"kiosk_id": args.kiosk, "public_key": key}) + "\n").encode(),
-                  0o644, overwrite=True)
-    print(f"registered kiosk {args.kiosk}")
+    try:
+        make_dirs(path.parent)
+        write_atomic(path, (json.dumps(entry) + "\n").encode(), 0o644, overwrite=True)
+    except OSError as exc:  # a full or read-only disk
+        print(f"kiosk-intake: cannot write {_where(exc, path)}; {failed}", file=sys.stderr)
+        return EXIT_FAIL
+    print(done)
     return EXIT_OK
 
 
-def _revoke(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+def _where(exc: OSError, path: Path) -> str:
+    """``PATH: why`` for an OSError met writing ``path`` (ENOSPC from a write names no
+    file; EROFS names the directory or the temporary file it could not make)."""
+    return f"{exc.filename or path}: {exc.strerror or exc}"
 
+
+def _registration_entry(path: Path) -> dict[str, object]:
+    """A registration file's JSON object (one :func:`intake.devices.registration` loaded)."""
+    entry = json.loads(path.read_bytes())
+    return entry if isinstance(entry, dict) else {}
+
+
+def _revoke(args: argparse.Namespace) -> int:
     from intake.devices import registration
 
+    refused = _not_an_intake(args.data, "revoke")
+    if refused is not None:
+        return refused
     path = Path(args.data) / "devices" / f"{args.kiosk}.json"
     device = registration(Path(args.data), args.kiosk) if is_kiosk_id(args.kiosk) else None
     if device is None:
@@ -130,11 +261,15 @@ def _revoke(args: argparse.Namespace) -> int:
     if device.revoked:
         print(f"kiosk {args.kiosk} was already revoked ({device.revoked_at})")
         return EXIT_OK
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    write_atomic(path, (json.dumps({"kiosk_id": args.kiosk,
-                                     "public_key": device.public_key.hex(),
-                                     "revoked": True, "revoked_at": now}) + "\n").encode(),
-                  0o644, overwrite=True)
+    # what the registration recorded (when, the earlier ones) stays
+    entry = {**_registration_entry(path), "kiosk_id": args.kiosk,
+             "public_key": device.public_key.hex(), "revoked": True, "revoked_at": _now()}
+    try:
+        write_atomic(path, (json.dumps(entry) + "\n").encode(), 0o644, overwrite=True)
+    except OSError as exc:  # a full or read-only disk
+        print(f"kiosk-intake: cannot write {_where(exc, path)}; kiosk {args.kiosk} is NOT "
+              "revoked: it is still trusted", file=sys.stderr)
+        return EXIT_FAIL
     print(f"revoked kiosk {args.kiosk}: its uploads are refused from the next request")
     return EXIT_OK
 
@@ -183,6 +318,9 @@ def _serve(args: argparse.Namespace) -> int:
     db = _db_url(args)
     if db is False:
         return EXIT_CONFIG
+    refused = _not_an_intake(args.data, "serve")  # before its lock file is made there
+    if refused is not None:
+        return refused
     setup_logging(args.log_level)
     return serve(Path(args.data), args.host, args.port, token,
                  int(args.max_packet_mib * 1024 * 1024), tls, args.max_unfinished,
@@ -226,6 +364,9 @@ def _stats(args: argparse.Namespace) -> int:
             print(f"kiosk-intake stats: {args.data} is not a directory: give --data the "
                   "directory `kiosk-intake serve` uses", file=sys.stderr)
             return EXIT_CONFIG
+        refused = _not_an_intake(args.data, "stats")  # a parent directory, a typo: no zeros
+        if refused is not None:
+            return refused
         try:
             stats = read_stats(Path(args.data))
         except sqlite3.Error as exc:
@@ -326,10 +467,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     init.add_argument("--tls-name", action="append", metavar="NAME",
                       help="a DNS name or IP address kiosks use for the intake (repeat); "
                            "default this machine's name, localhost and loopback")
-    reg = sub.add_parser("register", help="trust a kiosk's device key")
+    reg = sub.add_parser(
+        "register", help="trust a kiosk's device key",
+        description="Trust a kiosk's device key (`kiosk keys show` on the kiosk) for that "
+                    "kiosk id. The same key again: nothing to do. Another key for a kiosk "
+                    "registered already, or a revoked kiosk, is refused (exit 1) unless "
+                    "--replace or --unrevoke says so.")
     reg.add_argument("--data", required=True, metavar="DIR")
     reg.add_argument("--kiosk", required=True, metavar="ID")
     reg.add_argument("--key", required=True, metavar="HEX")
+    reg.add_argument("--replace", action="store_true",
+                     help="the kiosk was re-installed: put this new key in place of the "
+                          "registered one (a revoked kiosk is trusted again with it)")
+    reg.add_argument("--unrevoke", action="store_true",
+                     help="trust a revoked kiosk's key again (only if it is in safe hands: "
+                          "a stolen kiosk holds that key)")
     rev = sub.add_parser("revoke", help="stop trusting a kiosk (a stolen or retired one)")
     rev.add_argument("--data", required=True, metavar="DIR")
     rev.add_argument("--kiosk", required=True, metavar="ID")
@@ -385,8 +537,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args)
+    except KeyboardInterrupt:  # any command, as `kiosk`'s: one line, no traceback
+        print(f"kiosk-intake {args.command}: interrupted (Ctrl-C){_STOPPED[args.command]}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `... | head -1`: no traceback
         return exit_reader_gone()
+
+
+# What an interrupted command leaves (each file it writes is whole or absent, never half).
+_STOPPED: collections.defaultdict[str, str] = collections.defaultdict(str, {
+    "import": "; what was stored stays stored: import again to finish",
+    "keys": "; run keys init again to add what is missing",
+})
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -61,6 +61,12 @@ def _load(path: Path) -> Device:
                   revoked_at if isinstance(revoked_at, str) else None)
 
 
+def load_registration(path: Path) -> Device:
+    """One registration file (``kiosk-intake register``); OSError, or ValueError naming
+    what is wrong."""
+    return _load(path)
+
+
 def load_devices(data: Path) -> dict[str, Device]:
     """kiosk id -> registration, for every registration file that is sound."""
     out: dict[str, Device] = {}

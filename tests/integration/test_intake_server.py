@@ -788,7 +788,7 @@ def test_stats_of_a_directory_that_is_not_there_says_so_and_survives_a_closed_pi
         assert line.startswith(f"kiosk-intake stats: {missing} is not a directory"), line
         assert "Traceback" not in done.stderr and "--data" in line
     made = tmp_path / "new-intake"  # keys init made it; nothing served yet: zeros, exit 0
-    made.mkdir()
+    assert intake_main(["keys", "init", "--data", str(made)]) == 0
     done = subprocess.run([*INTAKE, "stats", "--data", str(made), "--json"], env=_env(),
                           cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
@@ -797,13 +797,13 @@ def test_stats_of_a_directory_that_is_not_there_says_so_and_survives_a_closed_pi
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        done = subprocess.run([*INTAKE, "stats", "--data", str(tmp_path), "--json"],
+        done = subprocess.run([*INTAKE, "stats", "--data", str(made), "--json"],
                               env=_env(), cwd=REPO, stdout=write_end, stderr=subprocess.PIPE,
                               text=True, timeout=30)
     finally:
         os.close(write_end)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
-    assert "is not a directory" not in done.stderr  # tmp_path is one
+    assert "is not a directory" not in done.stderr  # made is one
 
 
 @pytest.mark.parametrize(("host", "port", "status", "says"), [

@@ -75,7 +75,7 @@ def test_a_registration_for_another_key_is_the_forgery_refused(
         site: Site, ids: list[str]) -> None:
     other = DeviceKey.generate()
     intake_cli("register", "--data", str(site.intake_dir), "--kiosk", KIOSK_ID,
-               "--key", other.public_bytes.hex())
+               "--key", other.public_bytes.hex(), "--replace")
     with IntakeServer(site.intake_dir) as intake, uploader(site, intake.url) as (journal, run):
         assert run.run_once() == 1
         (reason, _) = assert_rejected(journal, ids, "wrong_key")
