@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -810,22 +811,29 @@ def test_a_kiosk_that_trusts_no_ca_refuses_even_the_simulated_card(tmp_path: Pat
         kit.close()
 
 
-def test_a_stick_answer_is_not_shown_to_the_next_officer(kit: StaffKit) -> None:
-    from kiosk.hardware.card.pivcard import PivCard
-
-    held: list[tuple[object, object]] = []
+def _stick_started_and_held(kit: StaffKit) -> Any:
+    """The officer logs in and taps the stick button; its work is held (a slow stick):
+    returns the flow's ``done(result, error)`` for the test to answer with."""
+    held: list[tuple[object, Any]] = []
     kit.flow.stick_sync = lambda: "report"
     run_now = kit.executor.submit
     kit.login()
     kit.executor.submit = lambda work, done: held.append((work, done))  # type: ignore
     kit.tap("usb_sync")
     kit.executor.submit = run_now  # type: ignore[method-assign]
+    (_work, done), = held
+    return done
+
+
+def test_a_stick_answer_is_not_shown_to_the_next_officer(kit: StaffKit) -> None:
+    from kiosk.hardware.card.pivcard import PivCard
+
+    done = _stick_started_and_held(kit)
     kit.remove()  # the officer takes the card while the copy runs
     kit.reader.card = PivCard(pin=PIN, staff_id="STAFF-0077")  # another officer's card
     kit.insert()
     kit.type_pin()
     assert kit.flow.staff_id == "STAFF-0077"
-    (_work, done), = held
     done(None, RuntimeError("the stick failed"))
     assert kit.flow.usb_lines == []
     kit.remove()
@@ -843,13 +851,7 @@ def test_the_card_out_while_the_stick_is_written_says_not_to_remove_it(
     same officer's next login shows what was copied. Log out waits for the stick."""
     from kiosk.upload.usb import StickReport
 
-    held: list[tuple[object, object]] = []
-    kit.flow.stick_sync = lambda: "report"
-    run_now = kit.executor.submit
-    kit.login()
-    kit.executor.submit = lambda work, done: held.append((work, done))  # type: ignore
-    kit.tap("usb_sync")
-    kit.executor.submit = run_now  # type: ignore[method-assign]
+    done = _stick_started_and_held(kit)
     flow = kit.flow
     assert flow.stick_writing and not flow.stick_line  # the home says it itself
     kit.remove()
@@ -857,7 +859,6 @@ def test_the_card_out_while_the_stick_is_written_says_not_to_remove_it(
     assert flow.stick_line.text("en") == "Working with the USB stick. Do not remove it."
     kit.tap("start", "id")  # a tap on the welcome: the line stays while the stick is written
     assert flow.stick_line
-    (_work, done), = held
     done(StickReport(problem="no_stick", why="no stick"), None)
     assert not flow.stick_writing and not flow.stick_line
     assert flow.notice.text("en") == "The USB stick is done: it can be removed."
