@@ -10,6 +10,14 @@ receipts are signed, and ``kiosk-intake stats`` counts imported records as recei
 receipts, and the refusals, go into a receipts file written beside the bundle (or in
 ``--out``), which the kiosk verifies receipt by receipt (``kiosk queue import``).
 
+One exception, before a packet is read: a record the store holds already as exactly the
+packet the index names (:meth:`intake.store.IntakeStore.accept_held`: the same kiosk, record
+id and SHA-256) is a ``duplicate`` and gets the receipt of the packet held, whatever the
+bundle's copy of it is. A stick imported twice, its copy damaged in between, so never turns
+a record the intake holds into a refusal (nor counts it as rejected). That is safe: the
+receipt names the SHA-256 of the packet held, which passed every check when it was stored,
+and the kiosk acknowledges with it only the packet its journal rebuilds with that SHA-256.
+
 How one packet goes in: it is streamed out of the tar (never whole in memory, and never more
 than the index says) into a temporary file staged in ``DIR/records/<kiosk>/``, on the file
 system the store links into, under the name :func:`intake.staging.staged_name` gives (hidden,
@@ -51,7 +59,7 @@ from intake.backend import lock_data_dir, open_backend
 from intake.receiver import load_keys
 from intake.refusals import REFUSALS, safe_text
 from intake.staging import stage_stream
-from intake.store import IntakeStore
+from intake.store import IntakeStore, Outcome
 from kiosk.bundle import BundleError, BundleReader, IndexEntry, Receipts, receipts_name
 from kiosk.core.intake_api import RefusalCode
 from kiosk.fsutil import make_dirs, write_atomic
@@ -113,23 +121,32 @@ def _stage(records: Path, kiosk_id: str, entry: IndexEntry, source: IO[bytes],
                           "again") from exc
 
 
+def _accept_copy(store: IntakeStore, bundle: BundleReader, entry: IndexEntry) -> Outcome:
+    """The bundle's copy of the packet ``entry`` staged and handed to the store."""
+    kiosk_id, record_id = bundle.index.kiosk_id, entry.record_id
+    make_dirs(store.records / kiosk_id)
+    staged = None
+    try:
+        with bundle.packet(entry) as source:
+            staged = _stage(store.records, kiosk_id, entry, source, bundle.path.name)
+        return store.accept(upload_id(record_id), {
+            "kiosk_id": kiosk_id, "record_id": record_id, "sha256": entry.sha256}, staged)
+    finally:
+        if staged is not None:
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
+
+
 def _import_packet(store: IntakeStore, bundle: BundleReader, entry: IndexEntry,
                    result: BundleResult, receipts: Receipts) -> str:
     """One packet through the store; returns the line to print for it."""
     kiosk_id, record_id = bundle.index.kiosk_id, entry.record_id
     kiosk_dir = store.records / kiosk_id
     made_dir = not kiosk_dir.exists()
-    make_dirs(kiosk_dir)
-    staged = None
-    try:
-        with bundle.packet(entry) as source:
-            staged = _stage(store.records, kiosk_id, entry, source, bundle.path.name)
-        outcome = store.accept(upload_id(record_id), {
-            "kiosk_id": kiosk_id, "record_id": record_id, "sha256": entry.sha256}, staged)
-    finally:
-        if staged is not None:
-            with contextlib.suppress(FileNotFoundError):
-                staged.unlink()
+    # held already, as the very packet the index names: its receipt, whatever this copy is
+    outcome = store.accept_held(upload_id(record_id), kiosk_id, record_id, entry.sha256)
+    if outcome is None:
+        outcome = _accept_copy(store, bundle, entry)
     if outcome.status == "rejected":
         if made_dir:  # nothing of this kiosk was here: leave no trace of it (empty only)
             with contextlib.suppress(OSError):

@@ -191,6 +191,75 @@ def test_an_altered_packet_is_refused_and_the_others_received(
     no_temporaries(world.data)
 
 
+def test_a_damaged_copy_of_a_record_held_already_gets_its_receipt(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The stick imported once, then one of its packets damaged and the stick imported
+    again: the intake holds that record (the very packet the index names), so the record
+    is a duplicate with its stored receipt, not a refusal; nothing counted as rejected."""
+    world.register()
+    packets = world.packets(1, 3)
+    bundle = world.bundle(packets, 1, 3)
+    status, _out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    stored = {rid: (world.data / "records" / KIOSK / f"{rid}.receipt").read_bytes()
+              for rid in packets}
+    damaged = list(packets)[1]
+    _flip_one_packet(bundle, damaged)
+    status, out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    assert out[:3] == [f"duplicate {rid}" for rid in packets]
+    assert out[3].startswith(f"{bundle.name}: 0 received, 3 already held, 0 refused")
+    check_receipts(world, bundle, packets)
+    receipts = load_receipts(world.stick / receipts_name(bundle.name))
+    assert receipts.refused == {} and receipts.receipts == stored  # the receipts it holds
+    stats = world.stats()
+    assert (stats["received"], stats["duplicates"], stats["rejected"]) == (3, 3, 0)
+    # the packet held is the good one, unchanged
+    assert (world.data / "records" / KIOSK / f"{damaged}.pkt").read_bytes() == packets[damaged]
+    no_temporaries(world.data)
+
+
+def test_a_packet_held_without_its_receipt_is_completed_from_a_damaged_copy(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """A kill left the packet linked, without receipt or row; the next copy of it is
+    damaged: the packet held is the one the index names, so its receipt is signed now."""
+    world.register()
+    packets = world.packets(1, 2)
+    bundle = world.bundle(packets, 1, 2)
+    first = next(iter(packets))
+    kiosk = world.data / "records" / KIOSK
+    kiosk.mkdir(parents=True)
+    (kiosk / f"{first}.pkt").write_bytes(packets[first])  # linked; no receipt, no row
+    _flip_one_packet(bundle, first)
+    status, out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    assert out[:2] == [f"received {rid}" for rid in packets]
+    check_receipts(world, bundle, packets)
+    stats = world.stats()
+    assert (stats["received"], stats["rejected"]) == (2, 0)
+
+
+def test_a_damaged_copy_of_a_record_held_as_another_packet_is_refused(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The intake holds another packet for the record: a damaged copy of this one is
+    refused as damaged (never given the receipt of the packet held)."""
+    world.register()
+    held = world.packets(1, 1)
+    status, _out, err = run_import(capsys, "--data", str(world.data),
+                                   str(world.bundle(held, 1, 1)))
+    assert status == 0, err
+    record_id = next(iter(held))
+    other = {record_id: seal(world.sealer, meta(1, f"{1:06x}"), dict(RECORD))}
+    assert other[record_id] != held[record_id]  # sealed again: another packet
+    (world.stick / receipts_name(bundle_name(KIOSK, 1, 1))).unlink()
+    bundle = world.bundle(other, 1, 1)
+    _flip_one_packet(bundle, record_id)
+    status, out, _err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 1
+    assert out[0].startswith(f"refused {record_id} [sha256_mismatch]: ")
+    assert load_receipts(world.stick / receipts_name(bundle.name)).receipts == {}
+
+
 def test_a_directory_of_bundles_one_cut_short(world: World,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     world.register()
