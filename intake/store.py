@@ -122,6 +122,11 @@ class IntakeStore:
         with self._lock:
             self._meta.close()
 
+    @property
+    def intake_public_key(self) -> bytes:
+        """The public half of the key this store signs receipts with (32 bytes)."""
+        return self._intake_key.public_bytes
+
     def _paths(self, kiosk_id: str, record_id: str) -> tuple[Path, Path]:
         base = self.records / kiosk_id / record_id
         return base.with_suffix(".pkt"), base.with_suffix(".receipt")

@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -258,6 +259,123 @@ def test_a_damaged_copy_of_a_record_held_as_another_packet_is_refused(
     assert status == 1
     assert out[0].startswith(f"refused {record_id} [sha256_mismatch]: ")
     assert load_receipts(world.stick / receipts_name(bundle.name)).receipts == {}
+
+
+def _another_intake(root: Path, same_keys_as: Path, *, receipt_key: bool = False) -> Path:
+    """An intake data directory with no kiosk registered and ``same_keys_as``'s keys (a
+    standby intake), or with its central key but a receipt key of its own (another
+    intake that opens the packets and signs its receipts with another key)."""
+    data = root / "intake2"
+    shutil.copytree(same_keys_as / "keys", data / "keys")
+    if receipt_key:
+        for name in ("intake.key", "intake.pub"):
+            (data / "keys" / name).unlink()
+        ensure_intake_keypair(data / "keys")
+    return data
+
+
+def test_a_refusal_never_replaces_a_receipt_in_the_receipts_file(
+        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The stick imported at the office's intake, then at an intake with the same receipt
+    key that does not know the kiosk: the receipts file keeps every receipt (a receipt
+    beats a refusal, record by record), and says so."""
+    world.register()
+    packets = world.packets(1, 3)
+    bundle = world.bundle(packets, 1, 3)
+    status, _out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    path = world.stick / receipts_name(bundle.name)
+    first = load_receipts(path)
+    standby = _another_intake(tmp_path, same_keys_as=world.data)
+    status, out, err = run_import(capsys, "--data", str(standby), str(bundle))
+    assert status == 1, err  # refused there: the standby does not know the kiosk
+    assert [line.split(" ", 3)[:3] for line in out[:3]] == [
+        ["refused", rid, "[unknown_kiosk]:"] for rid in packets]
+    assert out[3] == (f"{bundle.name}: 0 received, 0 already held, 3 refused; receipts in "
+                      f"{path} (it keeps the receipts this intake gave before for 3 of the "
+                      "records refused now)")
+    after = load_receipts(path)
+    assert after.receipts == first.receipts and after.refused == {}
+    check_receipts(world, bundle, packets)
+
+
+def test_a_refusal_stays_until_a_receipt_comes(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two bundles' worth of merging: a record refused (damaged copy) keeps its refusal
+    when the next import does not decide it, and a receipt replaces it when it comes."""
+    world.register()
+    packets = world.packets(1, 2)
+    bundle = world.bundle(packets, 1, 2)
+    damaged, good = list(packets)
+    _flip_one_packet(bundle, damaged)
+    status, _out, _err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 1
+    path = world.stick / receipts_name(bundle.name)
+    assert list(load_receipts(path).refused) == [damaged]
+    # the kiosk exports the damaged record again: a bundle of its own, elsewhere
+    again = world.bundle({damaged: packets[damaged]}, 1, 2, where=world.stick.parent)
+    status, _out, err = run_import(capsys, "--data", str(world.data), "--out",
+                                   str(world.stick), str(again))
+    assert status == 0, err
+    merged = load_receipts(path)
+    assert merged.refused == {} and sorted(merged.receipts) == sorted([damaged, good])
+    check_receipts(world, bundle, packets)
+
+
+def test_another_intakes_receipts_file_is_kept(
+        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The stick imported at the office's intake, then by mistake at another intake: the
+    receipts file the kiosk needs is kept byte for byte, the import says why and names
+    --out; with --out the other intake's results go there."""
+    world.register()
+    packets = world.packets(1, 3)
+    bundle = world.bundle(packets, 1, 3)
+    status, _out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    path = world.stick / receipts_name(bundle.name)
+    good = path.read_bytes()
+    other = _another_intake(tmp_path, world.data, receipt_key=True)
+    for registered in (False, True):  # refusals, or receipts signed by the other key
+        if registered:
+            assert main(["register", "--data", str(other), "--kiosk", KIOSK,
+                         "--key", world.device.public_bytes.hex()]) == 0
+        status, out, err = run_import(capsys, "--data", str(other), str(bundle))
+        assert status == 1
+        # each record's line, and no summary: the receipts file was not written
+        assert [line.split(" ", 3)[:2] for line in out] == [
+            ["received" if registered else "refused", rid] for rid in packets]
+        assert err.startswith(f"kiosk-intake import: {path.name} is there already with "
+                              "receipts another intake signed (intake key ")
+        assert "--out DIR" in err
+        assert ("the records this import took are stored" in err) == registered
+        assert err.count("\n") == 1
+        assert path.read_bytes() == good
+        assert {p.name for p in world.stick.iterdir()} == {bundle.name, path.name}
+    check_receipts(world, bundle, packets)
+    elsewhere = tmp_path / "out"
+    elsewhere.mkdir()
+    status, out, err = run_import(capsys, "--data", str(other), "--out", str(elsewhere),
+                                  str(bundle))
+    assert status == 0, (out, err)
+    assert out[:3] == [f"duplicate {rid}" for rid in packets]
+    assert sorted(load_receipts(elsewhere / path.name).receipts) == sorted(packets)
+    assert path.read_bytes() == good
+    # and the office's intake still merges into the file it wrote itself
+    status, out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    check_receipts(world, bundle, packets)
+
+
+def test_a_damaged_receipts_file_is_replaced(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.register()
+    packets = world.packets(1, 2)
+    bundle = world.bundle(packets, 1, 2)
+    path = world.stick / receipts_name(bundle.name)
+    path.write_bytes(b'{"format": 1, "kind": "ektp-rece')  # cut short: nothing in it reads
+    status, _out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    check_receipts(world, bundle, packets)
 
 
 def test_a_directory_of_bundles_one_cut_short(world: World,
