@@ -79,6 +79,7 @@ from kiosk.bundle import (
     Receipts,
     load_receipts,
     receipts_name,
+    refusal_action,
 )
 from kiosk.core.ids import KEY_ID
 from kiosk.core.intake_api import RefusalCode
@@ -182,12 +183,13 @@ def _import_packet(store: IntakeStore, bundle: BundleReader, entry: IndexEntry,
         reason = safe_text(outcome.reason)
         if code == RefusalCode.SHA256_MISMATCH:  # the store's words are an upload's
             reason = ("the packet's bytes are not those the bundle's index names (damaged on "
-                      "the stick or in the copy); export it again")
+                      "the stick or in the copy)")
+        # the reason only: the kiosk says what to do from the code (refusal_action)
         receipts.refused[record_id] = {"code": code, "reason": reason,
                                        "permanent": REFUSALS[code][0] if code in REFUSALS
                                        else True}
         result.refused[record_id] = receipts.refused[record_id]
-        return f"refused {record_id} [{code}]: {reason}"
+        return f"refused {record_id} [{code}]: {reason} ({refusal_action(code, record_id)})"
     status, body = store.receipt(kiosk_id, record_id)
     if status != 200 or not isinstance(body, bytes):  # stored, so its receipt is on disk
         raise OSError(f"record {record_id} is stored but its receipt cannot be read")

@@ -137,6 +137,10 @@ def test_an_unknown_kiosk_is_refused_then_taken_once_registered(
     assert status == 1
     assert [line.split(" ", 3)[:3] for line in out[:2]] == [
         ["refused", rid, "[unknown_kiosk]:"] for rid in packets]
+    # what to do: register, then this stick again (its records need no export)
+    assert all(line.endswith("(the office registers this kiosk (kiosk-intake register), "
+                             "then imports the same stick again; nothing needs exporting "
+                             "again)") for line in out[:2])
     assert out[2].startswith(f"{bundle.name}: 0 received, 0 already held, 2 refused")
     receipts = load_receipts(world.stick / receipts_name(bundle.name))
     assert receipts.receipts == {}
@@ -151,6 +155,30 @@ def test_an_unknown_kiosk_is_refused_then_taken_once_registered(
     check_receipts(world, bundle, packets)
     assert load_receipts(world.stick / receipts_name(bundle.name)).refused == {}
     assert world.stats()["received"] == 2
+
+
+def test_a_revoked_kiosk_is_refused_and_told_to_import_the_same_stick_again(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.register()
+    packets = world.packets(1, 1)
+    bundle = world.bundle(packets, 1, 1)
+    assert main(["revoke", "--data", str(world.data), "--kiosk", KIOSK]) == 0
+    status, out, _err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 1
+    record_id = next(iter(packets))
+    assert out[0].startswith(f"refused {record_id} [revoked_kiosk]: kiosk {KIOSK} is revoked")
+    assert out[0].endswith("(once the kiosk is back in safe hands the office trusts it again "
+                           "(kiosk-intake register --unrevoke), then imports the same stick "
+                           "again; nothing needs exporting again)")
+    assert "--again" not in out[0]
+    refused = load_receipts(world.stick / receipts_name(bundle.name)).refused[record_id]
+    assert "again" not in refused["reason"]  # the kiosk says what to do from the code
+    assert main(["register", "--data", str(world.data), "--kiosk", KIOSK, "--unrevoke",
+                 "--key", world.device.public_bytes.hex()]) == 0
+    status, out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    assert out[0] == f"received {record_id}"
+    check_receipts(world, bundle, packets)
 
 
 def _flip_one_packet(bundle: Path, record_id: str) -> None:
@@ -181,7 +209,7 @@ def test_an_altered_packet_is_refused_and_the_others_received(
     good = {rid: p for rid, p in packets.items() if rid != altered}
     assert [out[0], out[2]] == [f"received {rid}" for rid in good]
     assert out[1].startswith(f"refused {altered} [sha256_mismatch]: ")
-    assert "export it again" in out[1] and "upload" not in out[1]
+    assert "export it again to another stick" in out[1] and "upload" not in out[1]
     assert out[3].startswith(f"{bundle.name}: 2 received, 0 already held, 1 refused")
     check_receipts(world, bundle, good)
     refused = load_receipts(world.stick / receipts_name(bundle.name)).refused
