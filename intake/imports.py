@@ -10,6 +10,14 @@ receipts are signed, and ``kiosk-intake stats`` counts imported records as recei
 receipts, and the refusals, go into a receipts file written beside the bundle (or in
 ``--out``), which the kiosk verifies receipt by receipt (``kiosk queue import``).
 
+One exception, before a packet is read: a record the store holds already as exactly the
+packet the index names (:meth:`intake.store.IntakeStore.accept_held`: the same kiosk, record
+id and SHA-256) is a ``duplicate`` and gets the receipt of the packet held, whatever the
+bundle's copy of it is. A stick imported twice, its copy damaged in between, so never turns
+a record the intake holds into a refusal (nor counts it as rejected). That is safe: the
+receipt names the SHA-256 of the packet held, which passed every check when it was stored,
+and the kiosk acknowledges with it only the packet its journal rebuilds with that SHA-256.
+
 How one packet goes in: it is streamed out of the tar (never whole in memory, and never more
 than the index says) into a temporary file staged in ``DIR/records/<kiosk>/``, on the file
 system the store links into, under the name :func:`intake.staging.staged_name` gives (hidden,
@@ -29,7 +37,19 @@ a record, or its packet stored with or without its receipt and row: the store's 
 rules (:mod:`intake.store`). Importing the bundle again completes them (a stored packet is a
 ``duplicate``, its receipt signed if it was missing). The receipts file is written last,
 atomically and durably (:func:`kiosk.fsutil.write_atomic`; it works on a FAT stick): the
-kiosk finds the previous one whole, or the new one whole, never half of one. Nothing
+kiosk finds the previous one whole, or the new one whole, never half of one.
+
+A receipts file already there (the stick imported before) is merged into, never simply
+replaced: per record, a receipt this intake signed beats a refusal (the earlier file's
+receipt stays when this import refuses the record: the summary counts them), a refusal
+stays until a receipt or another refusal for that record comes, and this import's results
+beat the earlier ones otherwise. One that holds a receipt another intake signed (its key
+id named in it; the stick went to the office's intake, and now to another), or that is for
+another kiosk, or cannot be read, is kept as it is: the bundle's receipts file is not
+written, the error names it and ``--out DIR`` (exit 1; what was stored stays stored). So
+the file the kiosk finds (``kiosk queue import`` reads every ``*.receipts`` on the stick and
+verifies each receipt with its ``upload.intake_key``) is never a worse one. A file that
+does not read as a receipts file (cut short, damaged) holds nothing of use: replaced. Nothing
 personal is printed or logged: packets are encrypted, and a refusal's reason is the store's
 own words (record ids, key ids, steps and sizes).
 """
@@ -51,10 +71,21 @@ from intake.backend import lock_data_dir, open_backend
 from intake.receiver import load_keys
 from intake.refusals import REFUSALS, safe_text
 from intake.staging import stage_stream
-from intake.store import IntakeStore
-from kiosk.bundle import BundleError, BundleReader, IndexEntry, Receipts, receipts_name
+from intake.store import IntakeStore, Outcome
+from kiosk.bundle import (
+    BundleError,
+    BundleReader,
+    IndexEntry,
+    Receipts,
+    load_receipts,
+    receipts_name,
+    refusal_action,
+)
+from kiosk.core.ids import KEY_ID
 from kiosk.core.intake_api import RefusalCode
 from kiosk.fsutil import make_dirs, write_atomic
+from kiosk.receipts import ReceiptError, receipt_fields, verify_receipt
+from kiosk.sealing_keys import key_id
 
 __all__ = ["BundleResult", "import_bundle", "open_store", "upload_id"]
 
@@ -80,6 +111,8 @@ class BundleResult:
     received: list[str] = field(default_factory=list)
     duplicate: list[str] = field(default_factory=list)
     refused: dict[str, dict[str, object]] = field(default_factory=dict)
+    #: refused now, but the receipts file keeps the receipt this intake gave them before
+    kept: list[str] = field(default_factory=list)
     error: str = ""  # the bundle could not be read (or its receipts file written)
 
     @property
@@ -88,8 +121,11 @@ class BundleResult:
         return not self.error and not self.refused
 
     def summary(self) -> str:
+        kept = (f" (it keeps the receipts this intake gave before for {len(self.kept)} of "
+                "the records refused now)" if self.kept else "")
         return (f"{self.bundle.name}: {len(self.received)} received, {len(self.duplicate)} "
-                f"already held, {len(self.refused)} refused; receipts in {self.receipts_path}")
+                f"already held, {len(self.refused)} refused; receipts in "
+                f"{self.receipts_path}{kept}")
 
 
 def _stage(records: Path, kiosk_id: str, entry: IndexEntry, source: IO[bytes],
@@ -113,23 +149,32 @@ def _stage(records: Path, kiosk_id: str, entry: IndexEntry, source: IO[bytes],
                           "again") from exc
 
 
+def _accept_copy(store: IntakeStore, bundle: BundleReader, entry: IndexEntry) -> Outcome:
+    """The bundle's copy of the packet ``entry`` staged and handed to the store."""
+    kiosk_id, record_id = bundle.index.kiosk_id, entry.record_id
+    make_dirs(store.records / kiosk_id)
+    staged = None
+    try:
+        with bundle.packet(entry) as source:
+            staged = _stage(store.records, kiosk_id, entry, source, bundle.path.name)
+        return store.accept(upload_id(record_id), {
+            "kiosk_id": kiosk_id, "record_id": record_id, "sha256": entry.sha256}, staged)
+    finally:
+        if staged is not None:
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
+
+
 def _import_packet(store: IntakeStore, bundle: BundleReader, entry: IndexEntry,
                    result: BundleResult, receipts: Receipts) -> str:
     """One packet through the store; returns the line to print for it."""
     kiosk_id, record_id = bundle.index.kiosk_id, entry.record_id
     kiosk_dir = store.records / kiosk_id
     made_dir = not kiosk_dir.exists()
-    make_dirs(kiosk_dir)
-    staged = None
-    try:
-        with bundle.packet(entry) as source:
-            staged = _stage(store.records, kiosk_id, entry, source, bundle.path.name)
-        outcome = store.accept(upload_id(record_id), {
-            "kiosk_id": kiosk_id, "record_id": record_id, "sha256": entry.sha256}, staged)
-    finally:
-        if staged is not None:
-            with contextlib.suppress(FileNotFoundError):
-                staged.unlink()
+    # held already, as the very packet the index names: its receipt, whatever this copy is
+    outcome = store.accept_held(upload_id(record_id), kiosk_id, record_id, entry.sha256)
+    if outcome is None:
+        outcome = _accept_copy(store, bundle, entry)
     if outcome.status == "rejected":
         if made_dir:  # nothing of this kiosk was here: leave no trace of it (empty only)
             with contextlib.suppress(OSError):
@@ -138,12 +183,13 @@ def _import_packet(store: IntakeStore, bundle: BundleReader, entry: IndexEntry,
         reason = safe_text(outcome.reason)
         if code == RefusalCode.SHA256_MISMATCH:  # the store's words are an upload's
             reason = ("the packet's bytes are not those the bundle's index names (damaged on "
-                      "the stick or in the copy); export it again")
+                      "the stick or in the copy)")
+        # the reason only: the kiosk says what to do from the code (refusal_action)
         receipts.refused[record_id] = {"code": code, "reason": reason,
                                        "permanent": REFUSALS[code][0] if code in REFUSALS
                                        else True}
         result.refused[record_id] = receipts.refused[record_id]
-        return f"refused {record_id} [{code}]: {reason}"
+        return f"refused {record_id} [{code}]: {reason} ({refusal_action(code, record_id)})"
     status, body = store.receipt(kiosk_id, record_id)
     if status != 200 or not isinstance(body, bytes):  # stored, so its receipt is on disk
         raise OSError(f"record {record_id} is stored but its receipt cannot be read")
@@ -153,6 +199,88 @@ def _import_packet(store: IntakeStore, bundle: BundleReader, entry: IndexEntry,
         return f"received {record_id}"
     result.duplicate.append(record_id)  # duplicate, or replayed (processed already)
     return f"duplicate {record_id}"
+
+
+class _KeepIt(Exception):
+    """The receipts file already where this import writes its own is not to be replaced
+    (the message says why, and what to do)."""
+
+
+def _signed_here(receipt: bytes, public_key: bytes, kiosk_id: str, record_id: str) -> bool:
+    """``receipt`` is one this intake signed, for this kiosk's record ``record_id``."""
+    try:
+        fields = receipt_fields(receipt)
+        verify_receipt(receipt, public_key, kiosk_id=kiosk_id, record_id=record_id,
+                       packet_sha256=fields["packet_sha256"])
+    except ReceiptError:
+        return False
+    return True
+
+
+def _foreign_key(receipt: bytes, ours: str) -> str | None:
+    """The intake key id another intake's ``receipt`` names (None: it names this intake's
+    key, or none that reads: a damaged receipt, worth nothing to anyone)."""
+    try:
+        claimed = receipt_fields(receipt)["intake_key_id"]
+    except ReceiptError:
+        return None
+    return claimed if claimed != ours and KEY_ID.fullmatch(claimed) else None
+
+
+def _earlier_receipts(target: Path, kiosk_id: str, public_key: bytes) -> Receipts | None:
+    """The receipts file already at ``target``, to merge this import's results into: None
+    when there is none, or none that reads (damaged: nothing in it is of use). Raises
+    :class:`_KeepIt` when it is not this intake's to replace: it holds receipts another
+    intake signed (the stick was imported at the office's intake, and now at another), or
+    it is for another kiosk, or it cannot be read."""
+    where = target.name
+    try:
+        earlier = load_receipts(target)
+    except (FileNotFoundError, IsADirectoryError):  # a directory: writing it names it
+        return None
+    except BundleError:
+        return None
+    except OSError as exc:
+        raise _KeepIt(f"cannot read the receipts file {target} already there "
+                      f"({exc.strerror or exc}): it is not replaced; import again with "
+                      "--out DIR to write this import's receipts elsewhere") from exc
+    if earlier.kiosk_id != kiosk_id:
+        raise _KeepIt(f"{where} is there already, for kiosk {earlier.kiosk_id}, not this "
+                      f"bundle's kiosk {kiosk_id}: it is kept; import again with --out DIR "
+                      "to write this import's receipts elsewhere")
+    ours = key_id(public_key)
+    for body in earlier.receipts.values():
+        other = _foreign_key(body, ours)
+        if other is not None:
+            raise _KeepIt(
+                f"{where} is there already with receipts another intake signed (intake key "
+                f"{other}; this intake's is {ours}): it is kept, the kiosk may need them. "
+                "Is this the office's intake (--data)? To write this import's receipts "
+                "anyway, import again with --out DIR, and give the kiosk only the receipts "
+                "file that verifies with its upload.intake_key")
+    return earlier
+
+
+def _merge(earlier: Receipts, receipts: Receipts, public_key: bytes) -> list[str]:
+    """``receipts`` (this import's) completed with the receipts file there before it, per
+    record: a receipt this intake signed beats a refusal, a refusal stays until a receipt
+    or another refusal comes; this import's receipts and refusals beat the earlier ones
+    otherwise. Returns the records this import refused that keep their earlier receipt."""
+    kept = []
+    refused_now = set(receipts.refused)
+    decided = refused_now | set(receipts.receipts)
+    for record_id, refusal in earlier.refused.items():
+        if record_id not in decided:
+            receipts.refused[record_id] = refusal
+    for record_id, body in earlier.receipts.items():
+        if record_id in receipts.receipts or not _signed_here(
+                body, public_key, receipts.kiosk_id, record_id):
+            continue
+        if record_id in refused_now:
+            kept.append(record_id)
+        receipts.refused.pop(record_id, None)
+        receipts.receipts[record_id] = body
+    return sorted(kept)
 
 
 def import_bundle(store: IntakeStore, path: Path, out: Path | None,
@@ -181,6 +309,14 @@ def import_bundle(store: IntakeStore, path: Path, out: Path | None,
                 return result
             say(line)
     target = (out if out is not None else Path(path).parent) / receipts_name(Path(path).name)
+    try:
+        earlier = _earlier_receipts(target, receipts.kiosk_id, store.intake_public_key)
+    except _KeepIt as exc:
+        result.error = str(exc) + ("; the records this import took are stored"
+                                   if result.received or result.duplicate else "")
+        return result
+    if earlier is not None:
+        result.kept = _merge(earlier, receipts, store.intake_public_key)
     receipts.created_at = _now()
     try:
         # mode None: beside the bundle is a stick's FAT, which keeps no modes and refuses

@@ -122,6 +122,11 @@ class IntakeStore:
         with self._lock:
             self._meta.close()
 
+    @property
+    def intake_public_key(self) -> bytes:
+        """The public half of the key this store signs receipts with (32 bytes)."""
+        return self._intake_key.public_bytes
+
     def _paths(self, kiosk_id: str, record_id: str) -> tuple[Path, Path]:
         base = self.records / kiosk_id / record_id
         return base.with_suffix(".pkt"), base.with_suffix(".receipt")
@@ -162,6 +167,35 @@ class IntakeStore:
             if staged is not None:
                 with contextlib.suppress(FileNotFoundError):
                     staged.unlink()
+
+    def accept_held(self, upload_id: str, kiosk_id: str, record_id: str,
+                    sha256: str) -> Outcome | None:
+        """A record this store holds already, as exactly the packet whose SHA-256 is
+        ``sha256``: completed and counted as :meth:`accept` completes and counts the same
+        packet again (a ``duplicate``; ``received`` when a crash left it without its row; its
+        receipt signed if missing), without reading the bytes of this copy of it. None when
+        the store does not hold that packet (no packet, or another one): then :meth:`accept`
+        the copy.
+
+        For ``kiosk-intake import``: a bundle's index names each packet's SHA-256, and a
+        copy damaged on the stick of a record held already is no reason to refuse it. The
+        receipt is the one of the packet held, a packet that passed every check when it was
+        linked into place (a packet file exists only then, and is never replaced), and it
+        names that packet's SHA-256: it acknowledges nothing but that packet at the kiosk
+        (:func:`kiosk.receipts.verify_receipt`)."""
+        if not valid_record_id(kiosk_id, record_id):
+            return None
+        pkt, _receipt = self._paths(kiosk_id, record_id)
+        try:
+            digest, length = file_sha256(pkt)
+        except FileNotFoundError:
+            return None
+        if digest != sha256.lower():
+            return None
+        with self._lock:
+            if self._meta.processed(upload_id):
+                return Outcome("replayed", kiosk_id, record_id)
+            return self._finish(upload_id, kiosk_id, record_id, digest, length)
 
     def _processed(self, upload_id: str) -> bool:
         with self._lock:
@@ -250,13 +284,20 @@ class IntakeStore:
                digest: str, length: int) -> Outcome:
         """Step 3 (or the 'same packet' half of 4): packet, then receipt, then the row.
         Under the lock: a link of the staged copy and a small receipt, no packet bytes."""
-        pkt, receipt = self._paths(kiosk_id, record_id)
+        pkt, _receipt = self._paths(kiosk_id, record_id)
         assert staged is not None  # noqa: S101 -- accept staged the checked packet
         # Stored already: the same bytes (check compared them), unless another upload of
         # this record was stored since, here or by another intake process sharing DIR.
         if not link_new(staged, pkt) and file_sha256(pkt)[0] != digest:
             return self._reject(upload_id, kiosk_id, record_id,
                                 Refusal(RefusalCode.DIFFERENT_PACKET, DIFFERENT_PACKET))
+        return self._finish(upload_id, kiosk_id, record_id, digest, length)
+
+    def _finish(self, upload_id: str, kiosk_id: str, record_id: str, digest: str,
+                length: int) -> Outcome:
+        """The packet ``digest`` is in place: its receipt (signed if missing), then its row.
+        Under the lock."""
+        _pkt, receipt = self._paths(kiosk_id, record_id)
         if not receipt.exists():
             body = sign_receipt(self._intake_key, kiosk_id, record_id, digest, length, _now())
             with contextlib.suppress(FileExistsError):  # another process's, for these bytes

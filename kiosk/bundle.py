@@ -46,6 +46,7 @@ from typing import IO, Any
 
 from kiosk.core.canonical import SHA256_HEX
 from kiosk.core.ids import is_kiosk_id, is_record_id
+from kiosk.core.intake_api import RefusalCode
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -65,6 +66,7 @@ __all__ = [
     "find_files",
     "load_receipts",
     "receipts_name",
+    "refusal_action",
 ]
 
 BUNDLE_FORMAT = 1
@@ -358,6 +360,58 @@ class Receipts:
                          for rid, body in sorted(self.receipts.items())},
             "refused": {rid: self.refused[rid] for rid in sorted(self.refused)},
         }, indent=1, sort_keys=True) + "\n").encode()
+
+
+#: Exporting a refused record again gives the very same packet (sealed and signed once, in
+#: the journal): said where only a maintainer can help.
+_SAME_PACKET = "exporting it again gives the same packet"
+_MAINTAINER = ("a maintainer checks the record on the kiosk (kiosk queue show {record_id}); "
+               + _SAME_PACKET)
+#: What to do about a record of a bundle the intake refused, per refusal code.
+_ACTIONS: dict[str, str] = {
+    RefusalCode.UNKNOWN_KIOSK: (
+        "the office registers this kiosk (kiosk-intake register), then imports the same "
+        "stick again; nothing needs exporting again"),
+    RefusalCode.REVOKED_KIOSK: (
+        "once the kiosk is back in safe hands the office trusts it again (kiosk-intake "
+        "register --unrevoke), then imports the same stick again; nothing needs exporting "
+        "again"),
+    RefusalCode.SHA256_MISMATCH: (
+        "the stick's copy is damaged: export it again to another stick (the stick button, "
+        "or kiosk queue export --again), and the office imports that stick"),
+    RefusalCode.UNDECRYPTABLE: (
+        "the kiosk seals to another central key than this intake's: import the stick at the "
+        "intake whose central.pub is the kiosk's sealing.central_key, or a maintainer checks "
+        "that key (kiosk doctor); " + _SAME_PACKET),
+    RefusalCode.WRONG_KEY: (
+        "the intake knows this kiosk by another device key: a maintainer compares the "
+        "kiosk's key (kiosk keys show) with its registration (kiosk-intake register); "
+        + _SAME_PACKET),
+    RefusalCode.DIFFERENT_PACKET: (
+        "the intake holds another packet for this record: a maintainer compares them "
+        "(kiosk queue show {record_id}); " + _SAME_PACKET),
+    RefusalCode.BAD_SIGNATURE: _MAINTAINER,
+    RefusalCode.MALFORMED_PACKET: _MAINTAINER,
+    RefusalCode.LAYOUT_MISMATCH: _MAINTAINER,
+    RefusalCode.IDS_MISMATCH: _MAINTAINER,
+    RefusalCode.MALFORMED_METADATA: _MAINTAINER,
+    RefusalCode.TOO_LARGE: (
+        "a step is larger than the intake takes: a maintainer checks the intake's limit "
+        "and the record (kiosk queue show {record_id}); " + _SAME_PACKET),
+}
+#: Refusals of a request, never of a bundle's record (a future code: the same).
+_OTHER_ACTION = "the office imports the same stick again later; if it is refused again, " + (
+    _MAINTAINER)
+
+
+def refusal_action(code: str, record_id: str) -> str:
+    """What to do about the record ``record_id`` of a bundle the intake refused with
+    ``code`` (a :class:`~kiosk.core.intake_api.RefusalCode`), in words for the office
+    (``kiosk-intake import``) and the kiosk's maintainer (``kiosk queue import``): who
+    acts, and whether the same stick is imported again (the kiosk unknown or revoked)
+    or the record exported again (the stick's copy damaged). Exporting again gives the
+    same packet, so it is said only where it helps."""
+    return _ACTIONS.get(code, _OTHER_ACTION).format(record_id=record_id)
 
 
 def _refusal(value: object) -> dict[str, Any] | None:

@@ -20,7 +20,9 @@ from kiosk.bundle import (
     find_files,
     load_receipts,
     receipts_name,
+    refusal_action,
 )
+from kiosk.core.intake_api import REFUSALS, RefusalCode
 from tests.bundles import write_bundle
 
 KIOSK = "poso-01"
@@ -144,3 +146,31 @@ def test_find_files_skips_hidden_and_other_files(tmp_path: Path) -> None:
     assert [p.name for p in find_files([tmp_path], ".ektp")] == ["a.ektp", "b.ektp"]
     with pytest.raises(FileNotFoundError):
         find_files([tmp_path / "gone"], ".ektp")
+
+
+def test_each_refusal_says_what_to_do_about_its_record() -> None:
+    """A bundle's record refused because of the kiosk's registration needs the same stick
+    imported again, never an export; a damaged copy needs an export to another stick; a
+    packet at fault needs a maintainer, exporting it again giving the same packet."""
+    record = rid(7)
+    actions = {code: refusal_action(code, record) for code in REFUSALS}
+    for code in (RefusalCode.UNKNOWN_KIOSK, RefusalCode.REVOKED_KIOSK):
+        assert "imports the same stick again" in actions[code]
+        assert "nothing needs exporting again" in actions[code]
+        assert "--again" not in actions[code]
+    assert "kiosk-intake register)" in actions[RefusalCode.UNKNOWN_KIOSK]
+    assert "kiosk-intake register --unrevoke" in actions[RefusalCode.REVOKED_KIOSK]
+    damaged = actions[RefusalCode.SHA256_MISMATCH]
+    assert "export it again to another stick" in damaged and "--again" in damaged
+    for code in (RefusalCode.BAD_SIGNATURE, RefusalCode.MALFORMED_PACKET,
+                 RefusalCode.LAYOUT_MISMATCH, RefusalCode.IDS_MISMATCH,
+                 RefusalCode.MALFORMED_METADATA, RefusalCode.DIFFERENT_PACKET,
+                 RefusalCode.TOO_LARGE):
+        assert f"kiosk queue show {record}" in actions[code]
+    for code in set(REFUSALS) - {RefusalCode.SHA256_MISMATCH}:
+        assert "--again" not in actions[code], code
+        assert "export it again" not in actions[code], code
+    for code in (RefusalCode.UNDECRYPTABLE, RefusalCode.WRONG_KEY, RefusalCode.BAD_SIGNATURE,
+                 RefusalCode.DIFFERENT_PACKET, RefusalCode.TOO_LARGE):
+        assert "exporting it again gives the same packet" in actions[code]
+    assert "kiosk queue show" in refusal_action("not-a-code-yet", record)

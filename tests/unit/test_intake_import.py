@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -136,6 +137,10 @@ def test_an_unknown_kiosk_is_refused_then_taken_once_registered(
     assert status == 1
     assert [line.split(" ", 3)[:3] for line in out[:2]] == [
         ["refused", rid, "[unknown_kiosk]:"] for rid in packets]
+    # what to do: register, then this stick again (its records need no export)
+    assert all(line.endswith("(the office registers this kiosk (kiosk-intake register), "
+                             "then imports the same stick again; nothing needs exporting "
+                             "again)") for line in out[:2])
     assert out[2].startswith(f"{bundle.name}: 0 received, 0 already held, 2 refused")
     receipts = load_receipts(world.stick / receipts_name(bundle.name))
     assert receipts.receipts == {}
@@ -150,6 +155,30 @@ def test_an_unknown_kiosk_is_refused_then_taken_once_registered(
     check_receipts(world, bundle, packets)
     assert load_receipts(world.stick / receipts_name(bundle.name)).refused == {}
     assert world.stats()["received"] == 2
+
+
+def test_a_revoked_kiosk_is_refused_and_told_to_import_the_same_stick_again(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.register()
+    packets = world.packets(1, 1)
+    bundle = world.bundle(packets, 1, 1)
+    assert main(["revoke", "--data", str(world.data), "--kiosk", KIOSK]) == 0
+    status, out, _err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 1
+    record_id = next(iter(packets))
+    assert out[0].startswith(f"refused {record_id} [revoked_kiosk]: kiosk {KIOSK} is revoked")
+    assert out[0].endswith("(once the kiosk is back in safe hands the office trusts it again "
+                           "(kiosk-intake register --unrevoke), then imports the same stick "
+                           "again; nothing needs exporting again)")
+    assert "--again" not in out[0]
+    refused = load_receipts(world.stick / receipts_name(bundle.name)).refused[record_id]
+    assert "again" not in refused["reason"]  # the kiosk says what to do from the code
+    assert main(["register", "--data", str(world.data), "--kiosk", KIOSK, "--unrevoke",
+                 "--key", world.device.public_bytes.hex()]) == 0
+    status, out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    assert out[0] == f"received {record_id}"
+    check_receipts(world, bundle, packets)
 
 
 def _flip_one_packet(bundle: Path, record_id: str) -> None:
@@ -180,7 +209,7 @@ def test_an_altered_packet_is_refused_and_the_others_received(
     good = {rid: p for rid, p in packets.items() if rid != altered}
     assert [out[0], out[2]] == [f"received {rid}" for rid in good]
     assert out[1].startswith(f"refused {altered} [sha256_mismatch]: ")
-    assert "export it again" in out[1] and "upload" not in out[1]
+    assert "export it again to another stick" in out[1] and "upload" not in out[1]
     assert out[3].startswith(f"{bundle.name}: 2 received, 0 already held, 1 refused")
     check_receipts(world, bundle, good)
     refused = load_receipts(world.stick / receipts_name(bundle.name)).refused
@@ -189,6 +218,192 @@ def test_an_altered_packet_is_refused_and_the_others_received(
     stats = world.stats()
     assert (stats["received"], stats["rejected"]) == (2, 1)
     no_temporaries(world.data)
+
+
+def test_a_damaged_copy_of_a_record_held_already_gets_its_receipt(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The stick imported once, then one of its packets damaged and the stick imported
+    again: the intake holds that record (the very packet the index names), so the record
+    is a duplicate with its stored receipt, not a refusal; nothing counted as rejected."""
+    world.register()
+    packets = world.packets(1, 3)
+    bundle = world.bundle(packets, 1, 3)
+    status, _out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    stored = {rid: (world.data / "records" / KIOSK / f"{rid}.receipt").read_bytes()
+              for rid in packets}
+    damaged = list(packets)[1]
+    _flip_one_packet(bundle, damaged)
+    status, out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    assert out[:3] == [f"duplicate {rid}" for rid in packets]
+    assert out[3].startswith(f"{bundle.name}: 0 received, 3 already held, 0 refused")
+    check_receipts(world, bundle, packets)
+    receipts = load_receipts(world.stick / receipts_name(bundle.name))
+    assert receipts.refused == {} and receipts.receipts == stored  # the receipts it holds
+    stats = world.stats()
+    assert (stats["received"], stats["duplicates"], stats["rejected"]) == (3, 3, 0)
+    # the packet held is the good one, unchanged
+    assert (world.data / "records" / KIOSK / f"{damaged}.pkt").read_bytes() == packets[damaged]
+    no_temporaries(world.data)
+
+
+def test_a_packet_held_without_its_receipt_is_completed_from_a_damaged_copy(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """A kill left the packet linked, without receipt or row; the next copy of it is
+    damaged: the packet held is the one the index names, so its receipt is signed now."""
+    world.register()
+    packets = world.packets(1, 2)
+    bundle = world.bundle(packets, 1, 2)
+    first = next(iter(packets))
+    kiosk = world.data / "records" / KIOSK
+    kiosk.mkdir(parents=True)
+    (kiosk / f"{first}.pkt").write_bytes(packets[first])  # linked; no receipt, no row
+    _flip_one_packet(bundle, first)
+    status, out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    assert out[:2] == [f"received {rid}" for rid in packets]
+    check_receipts(world, bundle, packets)
+    stats = world.stats()
+    assert (stats["received"], stats["rejected"]) == (2, 0)
+
+
+def test_a_damaged_copy_of_a_record_held_as_another_packet_is_refused(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The intake holds another packet for the record: a damaged copy of this one is
+    refused as damaged (never given the receipt of the packet held)."""
+    world.register()
+    held = world.packets(1, 1)
+    status, _out, err = run_import(capsys, "--data", str(world.data),
+                                   str(world.bundle(held, 1, 1)))
+    assert status == 0, err
+    record_id = next(iter(held))
+    other = {record_id: seal(world.sealer, meta(1, f"{1:06x}"), dict(RECORD))}
+    assert other[record_id] != held[record_id]  # sealed again: another packet
+    (world.stick / receipts_name(bundle_name(KIOSK, 1, 1))).unlink()
+    bundle = world.bundle(other, 1, 1)
+    _flip_one_packet(bundle, record_id)
+    status, out, _err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 1
+    assert out[0].startswith(f"refused {record_id} [sha256_mismatch]: ")
+    assert load_receipts(world.stick / receipts_name(bundle.name)).receipts == {}
+
+
+def _another_intake(root: Path, same_keys_as: Path, *, receipt_key: bool = False) -> Path:
+    """An intake data directory with no kiosk registered and ``same_keys_as``'s keys (a
+    standby intake), or with its central key but a receipt key of its own (another
+    intake that opens the packets and signs its receipts with another key)."""
+    data = root / "intake2"
+    shutil.copytree(same_keys_as / "keys", data / "keys")
+    if receipt_key:
+        for name in ("intake.key", "intake.pub"):
+            (data / "keys" / name).unlink()
+        ensure_intake_keypair(data / "keys")
+    return data
+
+
+def test_a_refusal_never_replaces_a_receipt_in_the_receipts_file(
+        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The stick imported at the office's intake, then at an intake with the same receipt
+    key that does not know the kiosk: the receipts file keeps every receipt (a receipt
+    beats a refusal, record by record), and says so."""
+    world.register()
+    packets = world.packets(1, 3)
+    bundle = world.bundle(packets, 1, 3)
+    status, _out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    path = world.stick / receipts_name(bundle.name)
+    first = load_receipts(path)
+    standby = _another_intake(tmp_path, same_keys_as=world.data)
+    status, out, err = run_import(capsys, "--data", str(standby), str(bundle))
+    assert status == 1, err  # refused there: the standby does not know the kiosk
+    assert [line.split(" ", 3)[:3] for line in out[:3]] == [
+        ["refused", rid, "[unknown_kiosk]:"] for rid in packets]
+    assert out[3] == (f"{bundle.name}: 0 received, 0 already held, 3 refused; receipts in "
+                      f"{path} (it keeps the receipts this intake gave before for 3 of the "
+                      "records refused now)")
+    after = load_receipts(path)
+    assert after.receipts == first.receipts and after.refused == {}
+    check_receipts(world, bundle, packets)
+
+
+def test_a_refusal_stays_until_a_receipt_comes(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two bundles' worth of merging: a record refused (damaged copy) keeps its refusal
+    when the next import does not decide it, and a receipt replaces it when it comes."""
+    world.register()
+    packets = world.packets(1, 2)
+    bundle = world.bundle(packets, 1, 2)
+    damaged, good = list(packets)
+    _flip_one_packet(bundle, damaged)
+    status, _out, _err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 1
+    path = world.stick / receipts_name(bundle.name)
+    assert list(load_receipts(path).refused) == [damaged]
+    # the kiosk exports the damaged record again: a bundle of its own, elsewhere
+    again = world.bundle({damaged: packets[damaged]}, 1, 2, where=world.stick.parent)
+    status, _out, err = run_import(capsys, "--data", str(world.data), "--out",
+                                   str(world.stick), str(again))
+    assert status == 0, err
+    merged = load_receipts(path)
+    assert merged.refused == {} and sorted(merged.receipts) == sorted([damaged, good])
+    check_receipts(world, bundle, packets)
+
+
+def test_another_intakes_receipts_file_is_kept(
+        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The stick imported at the office's intake, then by mistake at another intake: the
+    receipts file the kiosk needs is kept byte for byte, the import says why and names
+    --out; with --out the other intake's results go there."""
+    world.register()
+    packets = world.packets(1, 3)
+    bundle = world.bundle(packets, 1, 3)
+    status, _out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    path = world.stick / receipts_name(bundle.name)
+    good = path.read_bytes()
+    other = _another_intake(tmp_path, world.data, receipt_key=True)
+    for registered in (False, True):  # refusals, or receipts signed by the other key
+        if registered:
+            assert main(["register", "--data", str(other), "--kiosk", KIOSK,
+                         "--key", world.device.public_bytes.hex()]) == 0
+        status, out, err = run_import(capsys, "--data", str(other), str(bundle))
+        assert status == 1
+        # each record's line, and no summary: the receipts file was not written
+        assert [line.split(" ", 3)[:2] for line in out] == [
+            ["received" if registered else "refused", rid] for rid in packets]
+        assert err.startswith(f"kiosk-intake import: {path.name} is there already with "
+                              "receipts another intake signed (intake key ")
+        assert "--out DIR" in err
+        assert ("the records this import took are stored" in err) == registered
+        assert err.count("\n") == 1
+        assert path.read_bytes() == good
+        assert {p.name for p in world.stick.iterdir()} == {bundle.name, path.name}
+    check_receipts(world, bundle, packets)
+    elsewhere = tmp_path / "out"
+    elsewhere.mkdir()
+    status, out, err = run_import(capsys, "--data", str(other), "--out", str(elsewhere),
+                                  str(bundle))
+    assert status == 0, (out, err)
+    assert out[:3] == [f"duplicate {rid}" for rid in packets]
+    assert sorted(load_receipts(elsewhere / path.name).receipts) == sorted(packets)
+    assert path.read_bytes() == good
+    # and the office's intake still merges into the file it wrote itself
+    status, out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    check_receipts(world, bundle, packets)
+
+
+def test_a_damaged_receipts_file_is_replaced(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.register()
+    packets = world.packets(1, 2)
+    bundle = world.bundle(packets, 1, 2)
+    path = world.stick / receipts_name(bundle.name)
+    path.write_bytes(b'{"format": 1, "kind": "ektp-rece')  # cut short: nothing in it reads
+    status, _out, err = run_import(capsys, "--data", str(world.data), str(bundle))
+    assert status == 0, err
+    check_receipts(world, bundle, packets)
 
 
 def test_a_directory_of_bundles_one_cut_short(world: World,
