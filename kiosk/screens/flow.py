@@ -47,7 +47,7 @@ from kiosk.enrollment.nik import Nik
 from kiosk.enrollment.ports import ReviewSummary
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.steps import Step
-from kiosk.errors import DeviceBusy, RefusalCategory, SessionExpired
+from kiosk.errors import DeviceBusy, DeviceError, RefusalCategory, SessionExpired
 from kiosk.i18n import DEFAULT_LANGUAGE, catalog_ids
 from kiosk.screens import messages as m
 from kiosk.screens.flow_capture import PREVIEW_JOIN_S, CaptureSteps
@@ -92,6 +92,9 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         self.runtime: Any = None  # kiosk.runtime.Runtime, once opened
         self.runtime_error = ""
         self.runtime_error_category = ""
+        #: Told (kind, reason) when a capture finds its device gone, not merely slow (the
+        #: app's RuntimeKeeper.device_lost): no new session begins until it answers again.
+        self.on_device_lost: Callable[[str, str], None] | None = None
         self.accepting = False
         # Why the closed screen shows: the check's English reason (the technical detail
         # for the maintainer) and its RefusalCategory (said in the screen's language).
@@ -399,8 +402,17 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
     def _fail(self, error: BaseException, device: str = "") -> None:
         if not isinstance(error, DeviceBusy):
             log.warning("%s step failed: %s", self.screen, type(error).__name__)
+        self._check_lost(error, device)
         self.message = m.for_error(error, device)
         self._say(*self._message_said())  # a citizen who listens hears what went wrong
+
+    def _check_lost(self, error: BaseException, device: str) -> None:
+        """A device error that is not temporary (the sensor's line gone and not back, the
+        camera's frames stopped): the device is lost. The citizen here may still try
+        again or call an officer; the next one is not let in until it answers again."""
+        if (device and self.on_device_lost is not None and isinstance(error, DeviceError)
+                and not getattr(error, "temporary", False)):
+            self.on_device_lost(device, f"{type(error).__name__}: {error}")
 
     # -- welcome, consent ----------------------------------------------------------------
     def start(self, language: str) -> None:
