@@ -177,6 +177,19 @@ FORM_ROWS: dict[str, tuple[str, ...]] = {
     "blood_type": ("blood_type",), "citizenship": ("citizenship",),
 }
 ROW_OF_PART = {part: row for row, parts in FORM_ROWS.items() for part in parts}
+#: What a field chosen on a chip or from a list says when it is not right: nothing chosen
+#: yet (or a value the list does not hold). Never the domain's own message, which lists
+#: the record's values ("must be one of: Belum Kawin, Kawin, ...") and not the chips'.
+CHOOSE = {
+    "religion": N_("Choose your religion."),
+    "marital_status": N_("Choose your marital status."),
+    "blood_type": N_("Choose your blood type."),
+    "citizenship": N_("Choose your citizenship."),
+    "kecamatan": N_("Choose your kecamatan."),
+    "kelurahan_desa": N_("Choose your village."),
+    "occupation": N_("Choose your occupation."),
+}
+assert set(CHOOSE) == set(CHOICE_FIELDS) | set(PICKER_FIELDS)  # noqa: S101
 
 
 @dataclass
@@ -242,8 +255,9 @@ class DemographicsForm:
         demographics, problems = demographics_problems(self.build(nik), nik, today)
         self.errors = {}
         for problem in problems:
-            self.errors.setdefault(problem.part, Msg.pair(problem.message_id,
-                                                          problem.message_en))
+            choose = CHOOSE.get(problem.part)
+            self.errors.setdefault(problem.part, Msg.of(choose) if choose else Msg.pair(
+                problem.message_id, problem.message_en))
         return None if problems else demographics
 
     def first_problem(self) -> str | None:
