@@ -137,6 +137,11 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         self._last_keep_alive = 0.0
         self.identity = IdentityForm(today=self.today)
         self.nik: Nik | None = None
+        # The No. KK's (province, regency, kecamatan) codes, and its regency's villages by
+        # kecamatan when that is not the kiosk's (read on the worker with the identity):
+        # the family-card address is of the KK's region (flow_forms.kk_regency).
+        self.kk_region: tuple[str, str, str] | None = None
+        self._kk_villages: dict[str, list[tuple[str, str]]] | None = None
         self.form = DemographicsForm.blank()
         self.countdown = 0
         self.portrait_tries = 0
