@@ -131,7 +131,11 @@ MARITAL_LABELS = {
     "Cerai Hidup": N_("Divorced"), "Cerai Mati": N_("Widowed"),
 }
 CITIZENSHIP_LABELS = {"WNI": N_("Indonesian (WNI)"), "WNA": N_("Foreign (WNA)")}
-#: The common occupations of the family card (Dukcapil's list is longer; "Other" is free).
+#: The common occupations of the family card, from Dukcapil's SIAK list (89 "jenis
+#: pekerjaan"; three here without its bracketed abbreviation: "Pegawai Negeri Sipil (PNS)"),
+#: and its last, "Lainnya" (Other), for every occupation not here: the field is required,
+#: and a citizen whose work is not listed must be able to go on. The record keeps the value
+#: (Indonesian text, at most 60 characters; docs/packet.md).
 OCCUPATIONS = {
     "Belum/Tidak Bekerja": N_("Not working"),
     "Mengurus Rumah Tangga": N_("Homemaker"),
@@ -155,6 +159,7 @@ OCCUPATIONS = {
     "Tukang Kayu": N_("Carpenter"),
     "Pendeta": N_("Pastor"),
     "Ustadz/Mubaligh": N_("Islamic teacher"),
+    "Lainnya": N_("Other"),  # SIAK's own last entry: kept last, after the named ones
 }
 CHOICE_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
     "religion": (N_("Religion"), {v: RELIGION_LABELS[v] for v in RELIGIONS}),

@@ -90,3 +90,21 @@ def test_a_value_the_chips_do_not_hold_is_not_listed_against_them(kit: Kit) -> N
     for text in shown_errors(kit, "id"):
         assert not [v for v in RECORD_VALUES if v in text], text
     assert errors["citizenship"].text("en") == translate("Choose your citizenship.", "en")
+
+
+@pytest.mark.parametrize(("language", "label"), [("en", "Other"), ("id", "Lainnya")])
+def test_an_occupation_not_listed_is_recorded_as_lainnya(kit: Kit, language: str,
+                                                         label: str) -> None:
+    """The occupation is required: a citizen whose work is not on the list chooses the
+    last entry, SIAK's own "Lainnya" (22 entries and no way on, before), and the record
+    keeps the value as for any other (Indonesian text)."""
+    kit.to("demographics", language)
+    f = kit.flow
+    options = f.picker_options("occupation")
+    assert options[-1] == ("Lainnya", label)
+    assert len({value for value, _label in options}) == len(options)
+    kit.fill_demographics()
+    kit.tap("form_choose", "occupation", "Lainnya")
+    kit.tap("submit_demographics")
+    assert f.screen == "portrait", f.message.text("en")
+    assert f.session._demographics.occupation == "Lainnya"
