@@ -164,7 +164,9 @@ OCCUPATIONS = {
 CHOICE_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
     "religion": (N_("Religion"), {v: RELIGION_LABELS[v] for v in RELIGIONS}),
     "marital_status": (N_("Marital status"), {v: MARITAL_LABELS[v] for v in MARITAL_STATUSES}),
-    "blood_type": (N_("Blood type"), {v: v for v in ("A", "B", "AB", "O", "-")}),
+    # "-" is the family card's "not known": said so on its chip, not a bare dash.
+    "blood_type": (N_("Blood type"), {"A": "A", "B": "B", "AB": "AB", "O": "O",
+                                      "-": N_("Don't know")}),
     "citizenship": (N_("Citizenship"), {v: CITIZENSHIP_LABELS[v] for v in CITIZENSHIPS}),
 }
 PICKER_FIELDS = {"kecamatan": N_("Kecamatan"),

@@ -108,3 +108,19 @@ def test_an_occupation_not_listed_is_recorded_as_lainnya(kit: Kit, language: str
     kit.tap("submit_demographics")
     assert f.screen == "portrait", f.message.text("en")
     assert f.session._demographics.occupation == "Lainnya"
+
+
+@pytest.mark.parametrize(("language", "label"), [("en", "Don't know"), ("id", "Tidak tahu")])
+def test_the_unknown_blood_type_is_said_on_its_chip(kit: Kit, language: str,
+                                                    label: str) -> None:
+    """The family card's "-" (blood type not known) reads as such on its chip, not as a
+    bare dash; the record keeps "-"."""
+    kit.to("demographics", language)
+    f = kit.flow
+    assert f.choice_options("blood_type") == [("A", "A"), ("B", "B"), ("AB", "AB"),
+                                              ("O", "O"), ("-", label)]
+    kit.fill_demographics()
+    kit.tap("form_choose", "blood_type", "-")
+    kit.tap("submit_demographics")
+    assert f.screen == "portrait", f.message.text("en")
+    assert f.session._demographics.blood_type == "-"
