@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 
 SCREENS_DIR = Path(__file__).with_name("screens")
 ACCEPTANCE_POLL_S = 1.0  # the power-cut banner must show within seconds
-RUNTIME_RETRY_S = 10.0  # a device not ready at start: try again this often
+RUNTIME_RETRY_S = 10.0  # a device not ready at start, or lost since: try again this often
+#: A device lost during a session: whether the session ended is looked at this often (the
+#: device is tried again then, not RUNTIME_RETRY_S later).
+LOST_RETRY_S = 1.0
 #: No staff card reader at start (none plugged in, pcscd down): looked for this often, while
 #: none is open, so that one plugged in later works without restarting the kiosk.
 CARD_RETRY_S = 30.0
@@ -70,7 +73,10 @@ class RuntimeKeeper:
       working, while an officer can log in (the card reader is opened as ever), see the
       unfinished enrollments and copy the sealed records to a stick; the devices that did
       not open, and only they, are tried again every :data:`RUNTIME_RETRY_S`, and once
-      they open the kiosk takes citizens again.
+      they open the kiosk takes citizens again. A device lost later (a capture finds the
+      sensor's line gone: :meth:`device_lost`) is the same: the citizen at the kiosk may
+      try again or call an officer, the next one meets the closed screen until the device,
+      closed and opened again once the session ends, answers.
     * **The staff card reader** is optional: one not there is looked for every
       :data:`CARD_RETRY_S` while none is open (a reader plugged in later), its absence
       logged once.
@@ -144,6 +150,7 @@ class RuntimeKeeper:
 
         # The officer's stick button (kiosk.screens.flow_staff.usb_sync).
         self.flow.stick_sync = lambda: sync_configured_stick(self.config, runtime.journal)
+        self.flow.on_device_lost = self.device_lost
         self._devices_changed()
         self._card_opened(card, card_in)
         if runtime.device_faults:
@@ -163,8 +170,21 @@ class RuntimeKeeper:
         if runtime.device_faults:
             self._later("devices", RUNTIME_RETRY_S, self._retry_devices)
 
+    def device_lost(self, kind: str, reason: str) -> None:
+        """A capture found ``kind`` gone (the flow's call, on the UI thread): citizens are
+        turned away from the next welcome on, with the reason, until it answers again."""
+        if self._closed or self.runtime is None:
+            return
+        self.runtime.device_lost(kind, reason)
+        self._devices_changed()
+
     def _retry_devices(self) -> None:
         runtime = self.runtime
+        if self.flow.session is not None:
+            # A device lost during a session is not closed and opened again under the
+            # citizen, who may still try again or call an officer: tried once it ends.
+            self._later("devices", LOST_RETRY_S, self._retry_devices)
+            return
 
         def done(opened: list[str] | None, error: BaseException | None) -> None:
             if self._closed:

@@ -75,8 +75,11 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "regency": String("72.02", test=lambda v: bool(_REGENCY.fullmatch(v)),
                           allowed="a Kemendagri regency code like \"72.02\"",
                           description="the kiosk's regency as a Kemendagri code (72.02 = "
-                                      "Kabupaten Poso): the touchscreen offers its kecamatan "
-                                      "and kelurahan/desa in the pickers"),
+                                      "Kabupaten Poso): its villages are kept in memory; the "
+                                      "touchscreen's kecamatan and kelurahan/desa pickers "
+                                      "offer the family card's regency (the No. KK's code), "
+                                      "this one until the KK is typed or when the region "
+                                      "data does not know the KK's"),
         "session_timeout_s": SESSION_TIMEOUT_S,
         "resume_assisted": Boolean(True, description=(
             "after a power cut: keep unfinished staff-assisted sessions to resume (true) or "

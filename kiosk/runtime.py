@@ -506,17 +506,57 @@ class Runtime:
 
     @property
     def device_refusal(self) -> str | None:
-        """Why no enrollment may begin for the devices (each that did not open), or None
-        when they are all open. A :attr:`~kiosk.errors.RefusalCategory.DEVICE` refusal."""
+        """Why no enrollment may begin for the devices (each that did not open, or was
+        lost since: :meth:`device_lost`), or None when they all work. A
+        :attr:`~kiosk.errors.RefusalCategory.DEVICE` refusal."""
         faults = list(self.device_faults.values())
         return "; ".join(faults) if faults else None
+
+    def device_lost(self, kind: str, reason: str) -> None:
+        """An open device stopped working (a capture found the sensor's line gone, the
+        camera's frames stopped): a fault like one that did not open, so no new enrollment
+        begins, until :meth:`retry_devices` finds it answering. The device stays in
+        :attr:`devices`, the same object (a session in progress keeps using it)."""
+        if kind not in self.devices:
+            return
+        fault = f"{kind} device lost: {reason}"
+        if self.device_faults.get(kind) != fault:
+            log.error("%s", fault)
+        self.device_faults[kind] = fault
+
+    @staticmethod
+    def _reopen(device: Any) -> None:
+        """A lost device closed and opened again, the same object: DeviceError while it
+        does not answer (a lost ZFM sensor's selftest alone waits for its reconnect; a
+        camera whose frames stopped starts again only from open)."""
+        device.close()
+        device.open()
+        ok, detail = device.selftest()
+        if not ok:
+            raise DeviceError(detail)
 
     def retry_devices(self) -> list[str]:
         """Try again to open each device of :attr:`device_faults` (a worker's call: a
         sensor may take seconds to answer); the kinds that opened now, in order. One still
-        not ready keeps its fault, with the new reason (logged only when it changes)."""
+        not ready keeps its fault, with the new reason (logged only when it changes). A
+        device lost since it opened (:meth:`device_lost`) is closed and opened again, the
+        same object: not while a session uses it (the caller's care)."""
         opened: list[str] = []
         for kind, before in list(self.device_faults.items()):
+            lost = self.devices.get(kind)
+            if lost is not None:
+                try:
+                    self._reopen(lost)
+                except DeviceError as exc:
+                    reason = f"{kind} device lost: {exc}"
+                    if reason != before:
+                        log.error("%s", reason)
+                    self.device_faults[kind] = reason
+                    continue
+                del self.device_faults[kind]
+                log.info("%s device answers again", kind)
+                opened.append(kind)
+                continue
             try:
                 device = create_device(kind, self.config.backend_options(kind))
                 device.open()

@@ -48,6 +48,7 @@ __all__ = [
     "preload",
     "province_name",
     "regency_name",
+    "regency_villages",
     "villages",
 ]
 
@@ -266,6 +267,37 @@ def villages(province: str, regency: str, district: str) -> list[tuple[str, str]
             raise _unexpected(_VILLAGE_FILE, village, name)
         found.append((village[len(prefix):], name.strip()))
     found.sort(key=_by_name)
+    return found
+
+
+def regency_villages(province: str, regency: str) -> dict[str, list[tuple[str, str]]]:
+    """Every village of a regency at once: 2-digit kecamatan code -> [(4-digit code,
+    name)], each list sorted by name; {} when the regency is unknown.
+
+    For a regency other than the one :func:`preload` kept, the villages' file is read
+    again and only that regency's stretch of it decoded: one call (off the UI thread) for
+    a citizen whose family card is of another regency, then no file is read while they
+    choose.
+    """
+    code = _code(province, regency)
+    if code is None or not districts(province, regency):
+        return {}
+    prefix = code + "."
+    table = _villages()
+    if not prefix.startswith(table.scope):
+        table = _read_villages(prefix)
+    found: dict[str, list[tuple[str, str]]] = {}
+    for i in range(bisect.bisect_left(table.codes, prefix), len(table.codes)):
+        village = table.codes[i]
+        if not village.startswith(prefix):
+            break
+        name = table.names[village]
+        if not (_VILLAGE_CODE.fullmatch(village) and isinstance(name, str) and name.strip()):
+            raise _unexpected(_VILLAGE_FILE, village, name)
+        _p, _r, district, last = village.split(".")
+        found.setdefault(district, []).append((last, name.strip()))
+    for entries in found.values():
+        entries.sort(key=_by_name)
     return found
 
 

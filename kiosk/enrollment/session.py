@@ -218,6 +218,13 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
         return self._step
 
     @property
+    def family_card_region(self) -> tuple[str, str, str] | None:
+        """The No. KK's region code (province, regency, kecamatan: where the family card
+        was issued, its address), once the identity is entered; None before."""
+        kk = self._kk
+        return None if kk is None else (kk.province, kk.regency, kk.district)
+
+    @property
     def is_finished(self) -> bool:
         """True once sealed or aborted."""
         return self._step in TERMINAL

@@ -1,6 +1,6 @@
 """Demographics: what the NIK says (shown, not typed), the family-card fields typed on the
-on-screen keyboard, and pickers for the fixed lists and the kiosk's own kecamatan and
-kelurahan/desa (names from the Kemendagri dataset)."""
+on-screen keyboard, and pickers for the fixed lists and the kecamatan and kelurahan/desa
+of the family card's regency (the No. KK's code; names from the Kemendagri dataset)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def scroll_stop(texts: Iterable[Span], target: Span, top: float, page: float,
 
 class DemographicsScreen(KioskScreen):
     facts = ListProperty()  # [(label, value)] from the NIK
+    kk_facts = ListProperty()  # [(label, value)]: the family card's regency
     values = DictProperty()
     errors = DictProperty()  # field -> message in the citizen's language
     focus = StringProperty("")
@@ -94,6 +95,7 @@ class DemographicsScreen(KioskScreen):
         # DictProperty, nor a dynamic class's list default.
         lang = flow.language
         self.facts = [(flow.t(label), value) for label, value in flow.nik_facts()]
+        self.kk_facts = [(flow.t(label), value) for label, value in flow.kk_facts()]
         self.values = dict(flow.form.values)
         self.errors = {k: v.text(lang) for k, v in flow.form.errors.items()}
         self.focus = flow.form.focus or ""

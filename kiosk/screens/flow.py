@@ -47,7 +47,7 @@ from kiosk.enrollment.nik import Nik
 from kiosk.enrollment.ports import ReviewSummary
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.enrollment.steps import Step
-from kiosk.errors import DeviceBusy, RefusalCategory, SessionExpired
+from kiosk.errors import DeviceBusy, DeviceError, RefusalCategory, SessionExpired
 from kiosk.i18n import DEFAULT_LANGUAGE, catalog_ids
 from kiosk.screens import messages as m
 from kiosk.screens.flow_capture import PREVIEW_JOIN_S, CaptureSteps
@@ -92,6 +92,9 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         self.runtime: Any = None  # kiosk.runtime.Runtime, once opened
         self.runtime_error = ""
         self.runtime_error_category = ""
+        #: Told (kind, reason) when a capture finds its device gone, not merely slow (the
+        #: app's RuntimeKeeper.device_lost): no new session begins until it answers again.
+        self.on_device_lost: Callable[[str, str], None] | None = None
         self.accepting = False
         # Why the closed screen shows: the check's English reason (the technical detail
         # for the maintainer) and its RefusalCategory (said in the screen's language).
@@ -134,6 +137,11 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         self._last_keep_alive = 0.0
         self.identity = IdentityForm(today=self.today)
         self.nik: Nik | None = None
+        # The No. KK's (province, regency, kecamatan) codes, and its regency's villages by
+        # kecamatan when that is not the kiosk's (read on the worker with the identity):
+        # the family-card address is of the KK's region (flow_forms.kk_regency).
+        self.kk_region: tuple[str, str, str] | None = None
+        self._kk_villages: dict[str, list[tuple[str, str]]] | None = None
         self.form = DemographicsForm.blank()
         self.countdown = 0
         self.portrait_tries = 0
@@ -399,8 +407,17 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
     def _fail(self, error: BaseException, device: str = "") -> None:
         if not isinstance(error, DeviceBusy):
             log.warning("%s step failed: %s", self.screen, type(error).__name__)
+        self._check_lost(error, device)
         self.message = m.for_error(error, device)
         self._say(*self._message_said())  # a citizen who listens hears what went wrong
+
+    def _check_lost(self, error: BaseException, device: str) -> None:
+        """A device error that is not temporary (the sensor's line gone and not back, the
+        camera's frames stopped): the device is lost. The citizen here may still try
+        again or call an officer; the next one is not let in until it answers again."""
+        if (device and self.on_device_lost is not None and isinstance(error, DeviceError)
+                and not getattr(error, "temporary", False)):
+            self.on_device_lost(device, f"{type(error).__name__}: {error}")
 
     # -- welcome, consent ----------------------------------------------------------------
     def start(self, language: str) -> None:

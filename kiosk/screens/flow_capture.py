@@ -87,6 +87,7 @@ class CaptureSteps:
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
     def _preview_failed(self, error: BaseException) -> None:
+        self._check_lost(error, "camera")
         self.preview_msg = m.for_error(error, "camera")
         self.view.update()
 

@@ -44,11 +44,23 @@ class FormSteps:
         nik_text, kk_text = self.identity.nik, self.identity.kk
 
         before = self.nik
+        home = (self.settings.province, self.settings.regency)
 
-        def then(nik: Nik) -> None:
+        def work() -> tuple[Nik, tuple[str, str, str] | None, Any]:
+            nik = session.enter_identity(nik_text, kk_text)
+            region = session.family_card_region
+            villages = None
+            if region is not None and region[:2] != home:
+                # Another regency's villages, read here, off the UI thread, not when the
+                # list is opened.
+                villages = self._region(lambda: regions.regency_villages(*region[:2]))
+            return nik, region, villages
+
+        def then(result: tuple[Nik, tuple[str, str, str] | None, Any]) -> None:
+            nik, region, villages = result
             self.nik = nik
             self.identity.clear()  # the digits live on only inside the session
-            self._prefill_form(nik)
+            self._set_family_card_region(region, villages)
             self._show_step()
             if before is not None and (before.birth_date, before.sex) != (nik.birth_date,
                                                                           nik.sex):
@@ -58,18 +70,57 @@ class FormSteps:
                 self.problems_shown += 1
                 self.view.update()
 
-        self._run(lambda: session.enter_identity(nik_text, kk_text), then)
+        self._run(work, then)
 
     # -- demographics ----------------------------------------------------------------------
-    def _prefill_form(self, nik: Nik) -> None:
-        s = self.settings
-        if not self.form.values["kecamatan"] and (nik.province, nik.regency) == (
-                s.province, s.regency):
-            name = self._region(lambda: regions.district_name(nik.province, nik.regency,
-                                                              nik.district))
-            if name:
-                self.form.choose("kecamatan", name)
-                self.form.kecamatan_code = nik.district
+    def _set_family_card_region(self, region: tuple[str, str, str] | None,
+                                villages: dict[str, list[tuple[str, str]]] | None) -> None:
+        """The address "as on your family card" is of the No. KK's region, not the NIK's
+        (a citizen born in Poso whose family card is of Banyumas): its kecamatan filled in
+        from the KK's code, the lists of its regency offered. A KK changed from review to
+        another region empties the kecamatan and village chosen for the one before."""
+        changed = region != self.kk_region
+        self.kk_region = region
+        self._kk_villages = villages or None
+        if not changed:
+            return
+        if self.form.values["kecamatan"] or self.form.values["kelurahan_desa"]:
+            self.form.choose("kecamatan", "")
+            self.form.choose("kelurahan_desa", "")
+            self.form.kecamatan_code = ""
+        if region is None:
+            return
+        (province, regency), district = self.kk_regency, region[2]
+        if (province, regency) != region[:2]:
+            return  # a regency the region data does not know: nothing to fill in
+        name = self._region(lambda: regions.district_name(province, regency, district))
+        if name:
+            self.form.choose("kecamatan", name)
+            self.form.kecamatan_code = district
+
+    @property
+    def kk_regency(self) -> tuple[str, str]:
+        """(province, regency) whose kecamatan and villages the pickers offer: the No.
+        KK's, or the kiosk's own (``[kiosk] regency``) before the KK is known or when the
+        region data does not know the KK's regency (a code newer than the data)."""
+        region, home = self.kk_region, (self.settings.province, self.settings.regency)
+        if region is None or region[:2] == home:
+            return home
+        if self._kk_villages is None and not self._region(
+                lambda: regions.districts(*region[:2])):
+            return home
+        return region[0], region[1]
+
+    def kk_facts(self) -> list[tuple[str, str]]:
+        """The family card's region, above its address (label msgid, value): the regency
+        (and province) whose kecamatan and villages the lists offer."""
+        if self.nik is None:
+            return []
+        province, regency = self.kk_regency
+        regency_name = self._region(lambda: regions.regency_name(province, regency))
+        province_name = self._region(lambda: regions.province_name(province))
+        value = ", ".join(n for n in (regency_name, province_name) if n)
+        return [(N_("Regency"), value or f"{province}.{regency}")]
 
     @staticmethod
     def _region(lookup: Callable[[], Any]) -> Any:
@@ -135,19 +186,25 @@ class FormSteps:
         return [(value, self.t(label)) for value, label in CHOICE_FIELDS[name][1].items()]
 
     def district_options(self) -> list[tuple[str, str]]:
-        s = self.settings
-        return self._region(lambda: regions.districts(s.province, s.regency)) or []
+        """The kecamatan of the family card's regency (:attr:`kk_regency`)."""
+        province, regency = self.kk_regency
+        return self._region(lambda: regions.districts(province, regency)) or []
 
     def picker_options(self, name: str) -> list[tuple[str, str]]:
-        """(value, label) for a long list: kecamatan, kelurahan/desa, occupation."""
-        s = self.settings
+        """(value, label) for a long list: kecamatan, kelurahan/desa (of the family card's
+        regency), occupation."""
         if name == "kecamatan":
             return [(n, n) for _code, n in self.district_options()]
         if name == "kelurahan_desa":
             code = self.form.kecamatan_code
             if not code:
                 return []
-            found = self._region(lambda: regions.villages(s.province, s.regency, code)) or []
+            province, regency = self.kk_regency
+            if self._kk_villages is not None and (province, regency) != (
+                    self.settings.province, self.settings.regency):
+                found = self._kk_villages.get(code, [])
+            else:
+                found = self._region(lambda: regions.villages(province, regency, code)) or []
             return [(n, n) for _c, n in found]
         if name == "occupation":
             return [(value, self.t(label)) for value, label in OCCUPATIONS.items()]

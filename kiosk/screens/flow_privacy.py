@@ -203,6 +203,7 @@ class PrivacyTimers:
     def _clear_personal(self) -> None:
         self.identity.clear()
         self.nik = None
+        self.kk_region, self._kk_villages = None, None
         self.form = DemographicsForm.blank()
         self.portrait_jpeg = b""
         self.finger_png = b""

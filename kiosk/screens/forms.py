@@ -131,7 +131,11 @@ MARITAL_LABELS = {
     "Cerai Hidup": N_("Divorced"), "Cerai Mati": N_("Widowed"),
 }
 CITIZENSHIP_LABELS = {"WNI": N_("Indonesian (WNI)"), "WNA": N_("Foreign (WNA)")}
-#: The common occupations of the family card (Dukcapil's list is longer; "Other" is free).
+#: The common occupations of the family card, from Dukcapil's SIAK list (89 "jenis
+#: pekerjaan"; three here without its bracketed abbreviation: "Pegawai Negeri Sipil (PNS)"),
+#: and its last, "Lainnya" (Other), for every occupation not here: the field is required,
+#: and a citizen whose work is not listed must be able to go on. The record keeps the value
+#: (Indonesian text, at most 60 characters; docs/packet.md).
 OCCUPATIONS = {
     "Belum/Tidak Bekerja": N_("Not working"),
     "Mengurus Rumah Tangga": N_("Homemaker"),
@@ -155,11 +159,14 @@ OCCUPATIONS = {
     "Tukang Kayu": N_("Carpenter"),
     "Pendeta": N_("Pastor"),
     "Ustadz/Mubaligh": N_("Islamic teacher"),
+    "Lainnya": N_("Other"),  # SIAK's own last entry: kept last, after the named ones
 }
 CHOICE_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
     "religion": (N_("Religion"), {v: RELIGION_LABELS[v] for v in RELIGIONS}),
     "marital_status": (N_("Marital status"), {v: MARITAL_LABELS[v] for v in MARITAL_STATUSES}),
-    "blood_type": (N_("Blood type"), {v: v for v in ("A", "B", "AB", "O", "-")}),
+    # "-" is the family card's "not known": said so on its chip, not a bare dash.
+    "blood_type": (N_("Blood type"), {"A": "A", "B": "B", "AB": "AB", "O": "O",
+                                      "-": N_("Don't know")}),
     "citizenship": (N_("Citizenship"), {v: CITIZENSHIP_LABELS[v] for v in CITIZENSHIPS}),
 }
 PICKER_FIELDS = {"kecamatan": N_("Kecamatan"),
@@ -177,6 +184,19 @@ FORM_ROWS: dict[str, tuple[str, ...]] = {
     "blood_type": ("blood_type",), "citizenship": ("citizenship",),
 }
 ROW_OF_PART = {part: row for row, parts in FORM_ROWS.items() for part in parts}
+#: What a field chosen on a chip or from a list says when it is not right: nothing chosen
+#: yet (or a value the list does not hold). Never the domain's own message, which lists
+#: the record's values ("must be one of: Belum Kawin, Kawin, ...") and not the chips'.
+CHOOSE = {
+    "religion": N_("Choose your religion."),
+    "marital_status": N_("Choose your marital status."),
+    "blood_type": N_("Choose your blood type."),
+    "citizenship": N_("Choose your citizenship."),
+    "kecamatan": N_("Choose your kecamatan."),
+    "kelurahan_desa": N_("Choose your village."),
+    "occupation": N_("Choose your occupation."),
+}
+assert set(CHOOSE) == set(CHOICE_FIELDS) | set(PICKER_FIELDS)  # noqa: S101
 
 
 @dataclass
@@ -242,8 +262,9 @@ class DemographicsForm:
         demographics, problems = demographics_problems(self.build(nik), nik, today)
         self.errors = {}
         for problem in problems:
-            self.errors.setdefault(problem.part, Msg.pair(problem.message_id,
-                                                          problem.message_en))
+            choose = CHOOSE.get(problem.part)
+            self.errors.setdefault(problem.part, Msg.of(choose) if choose else Msg.pair(
+                problem.message_id, problem.message_en))
         return None if problems else demographics
 
     def first_problem(self) -> str | None:

@@ -67,7 +67,7 @@ class ReviewScreen(KioskScreen):
                 (t(N_("Kecamatan")), d.kecamatan),
                 (t(N_("Religion")), label("religion", d.religion)),
                 (t(N_("Marital status")), label("marital_status", d.marital_status)),
-                (t(N_("Blood type")), d.blood_type),
+                (t(N_("Blood type")), label("blood_type", d.blood_type)),
                 (t(N_("Occupation")), t(OCCUPATIONS.get(d.occupation, d.occupation))),
                 (t(N_("Citizenship")), label("citizenship", d.citizenship)),
             ]

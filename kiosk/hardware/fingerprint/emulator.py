@@ -130,6 +130,14 @@ class FingerprintEmulator(ZfmSensor):
             self._unplug = -1.0 if for_s is None else float(for_s)
         self._wake()
 
+    def plug_in(self) -> None:
+        """Put back a cable pulled for good (a ``disconnect``, ``unplug(None)``): the
+        sensor powers up on a new pty at once. Nothing while the line is up."""
+        with self._lock:
+            if self._master is None:
+                self._reopen_at = time.monotonic()
+        self._wake()
+
     # -- the pty ---------------------------------------------------------------------------------
     def _make_pty(self, *, power_on: bool) -> None:
         master, slave = os.openpty()

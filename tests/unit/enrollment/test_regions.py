@@ -166,3 +166,24 @@ def test_preload_of_one_regency_keeps_its_villages_and_still_answers_for_others(
             regions.preload("72")
     finally:
         regions.preload()  # back to everything for the other tests
+
+
+def test_a_regencys_villages_at_once_are_each_kecamatans_with_poso_kept_or_not() -> None:
+    """regency_villages (the family card of another regency than the kiosk's): the same
+    lists as villages() for each kecamatan, whether the preloaded regency is that one or
+    another; {} for a regency the data does not know."""
+    from kiosk.enrollment import regions
+
+    for scope in ("72.02", ""):
+        regions.preload(scope)
+        try:
+            for province, regency in (("33", "02"), ("72", "02")):
+                found = regions.regency_villages(province, regency)
+                kecamatan = regions.districts(province, regency)
+                assert sorted(found) == sorted(code for code, _name in kecamatan)
+                for code, _name in kecamatan:
+                    assert found[code] == regions.villages(province, regency, code)
+            assert regions.regency_villages("72", "99") == {}
+            assert regions.regency_villages("7", "02") == {}
+        finally:
+            regions.preload()

@@ -277,3 +277,62 @@ def test_the_restart_notice_is_not_shown_again_at_each_try_of_a_device() -> None
     assert not flow.notice and flow.closed_reason == "camera device not ready: still gone"
     flow.set_runtime(runtime)
     assert not flow.notice and flow.screen == "welcome" and flow.accepting
+
+
+def test_a_sensor_lost_during_a_session_closes_to_the_next_citizen_until_it_answers(
+        tmp_path: Path) -> None:
+    """The real ZFM driver on the emulator: the line drops for good while a citizen's first
+    finger is scanned. That citizen is told and may try again (or call an officer); once
+    they stop, the closed screen says a device does not work, no one else begins (before,
+    the next citizen was let in and met the same dead sensor at step 5 of 7), and the
+    kiosk takes citizens again once the sensor, tried in the background, answers."""
+    import time
+
+    from kiosk.app import LOST_RETRY_S
+    from kiosk.hardware.fingerprint.emulator import FingerprintEmulator
+    from kiosk.sealing import generate_central_keypair
+    from tests.polling import wait_until
+
+    generate_central_keypair(tmp_path / "central")
+    with FingerprintEmulator(link=tmp_path / "fp0", seed=5) as emu:
+        kit = KeeperKit(tmp_path, f'[sealing]\ncentral_key = "{tmp_path / "central"}'
+                        f'/central.pub"\n[hardware.fingerprint]\ntype = "zfm"\n'
+                        f'port = "{emu.port}"\ntimeout_s = 0.3\nreconnect_timeout_s = 0.3\n')
+        try:
+            flow = kit.flow
+            assert flow.screen == "welcome" and flow.accepting
+            kit.to("portrait", "en")
+            emu.inject(disconnect=True)
+            kit.through_portrait()  # the first finger's scan loses the line
+            assert flow.screen == "fingerprints"
+            assert flow.message.text("en").startswith("The fingerprint sensor is not working")
+            kit.check()  # the app's check, a second later: the citizen stays where they are
+            assert flow.screen == "fingerprints" and not flow.accepting
+            assert flow.closed_category == RefusalCategory.DEVICE
+            assert flow.closed_reason.startswith("fingerprint device lost: DeviceNotFound")
+            kit.executor.advance(RUNTIME_RETRY_S)  # not tried again under the citizen
+            assert flow.screen == "fingerprints" and flow.session is not None
+            kit.tap("retry_finger")  # may still try (as before)
+            assert flow.screen == "fingerprints" and flow.finger_tries == 2
+
+            kit.tap("ask_cancel")
+            kit.tap("answer_cancel", True)
+            assert flow.screen == "closed" and flow.session is None
+            flow.start("id")  # the next citizen: refused at once
+            assert flow.screen == "closed" and flow.session is None
+            kit.check()
+            kit.executor.advance(LOST_RETRY_S)  # tried now: still no sensor
+            assert flow.screen == "closed" and not flow.accepting
+            assert flow.closed_reason.startswith("fingerprint device lost:")
+
+            emu.plug_in()
+            assert wait_until(lambda: emu.link is not None and emu.link.exists(), timeout=5)
+            time.sleep(0.1)  # its power-up byte
+            kit.executor.advance(RUNTIME_RETRY_S)
+            assert not kit.runtime.device_faults
+            assert flow.screen == "welcome" and flow.accepting and flow.closed_category == ""
+            kit.check()
+            kit.to("fingerprints", "en")  # the next citizen, on the sensor that came back
+            assert flow.fingers_done == ["R1"], flow.message.text("en")
+        finally:
+            kit.close()
