@@ -115,7 +115,10 @@ def _parser() -> argparse.ArgumentParser:
                            help="the records: list, show, retry; export to and import from a "
                                 "USB stick")
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
-    qlist = queue_sub.add_parser("list", parents=[common], help="one line per record")
+    qlist = queue_sub.add_parser(
+        "list", parents=[common],
+        help="one line per record: id, state, attempts, last error (cut on a terminal, "
+             "whole when piped)")
     qlist.add_argument("--json", action="store_true", help="a JSON list, one object a record")
     qshow = queue_sub.add_parser(
         "show", parents=[common],
@@ -277,9 +280,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "doctor":  # a config that does not load is one of its findings
+        from kiosk.commands.output import holdable
         from kiosk.doctor import doctor_command
 
-        return doctor_command(args.config, as_json=args.json)
+        return doctor_command(args.config, as_json=args.json, out=holdable())
     # The subcommand's --config (after the verb) wins over the one before it.
     try:
         config = load_config(args.config)

@@ -224,7 +224,10 @@ def render_history(history: dict[str, Any], console: Console | None = None) -> N
     if history["state"] == "rejected":
         console.print("refused by the intake: fix the cause, then "
                       f"kiosk queue retry {history['id']}", markup=False)
-    table = Table("#", "when", "what")
+    table = Table()  # a narrow terminal folds a long word, never cuts it
+    table.add_column("#", no_wrap=True)
+    table.add_column("when", overflow="fold")
+    table.add_column("what", overflow="fold")
     for event in history["events"]:
         when = event["at"] + ("" if event["clock_trusted"] else " ?")
         table.add_row(str(event["seq"]), when, Text(_describe_event(event)))
@@ -294,7 +297,10 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
                                "their times are marked untrusted)"))
     free = status["disk"]["free_bytes"]
     console.print("disk free: " + ("unknown" if free is None else f"{free / 2**20:.0f} MiB"))
-    table = Table("device", "ok", "detail")
+    table = Table()
+    table.add_column("device", no_wrap=True)
+    table.add_column("ok", no_wrap=True)
+    table.add_column("detail", overflow="fold")
     for name, result in status["hardware"].items():
         table.add_row(name, "[green]ok[/]" if result["ok"] else "[red]FAIL[/]",
                       Text(result["detail"]))
@@ -302,13 +308,40 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
 
 
 def render_queue(entries: list[dict[str, Any]], console: Console | None = None) -> None:
+    """One line per record. On a terminal a table whose id column is never cut (the
+    maintainer needs it whole for ``kiosk queue retry ID``; the last error is cut instead:
+    ``kiosk queue show ID`` has it whole); in a pipe or a file, or on a terminal too narrow
+    for the ids, plain lines ``ID STATE ATTEMPTS LAST-ERROR`` without a header, for grep
+    and awk ("queue empty" only on a terminal)."""
     console = console or Console()
-    if not entries:
+    rows = [(e["id"], e["state"], str(e["attempts"]),
+             " ".join((e["last_error"] or "").split()))  # one line, whatever it said
+            for e in entries]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]
+    # the table: id, state, attempts, and what is left for the error (10 at least), in a
+    # box of 3 characters a column and 1
+    header = ("id", "state", "attempts", "last error")
+    fixed = sum(max(w, len(h)) for w, h in zip(widths, header[:3], strict=True))
+    error_width = console.width - fixed - 13
+    if not console.is_terminal or error_width < len(header[3]):
+        for row in rows:
+            line = (f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  "
+                    f"{row[3]}")
+            console.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
+        if not rows and console.is_terminal:
+            console.print("queue empty")
+        return
+    if not rows:
         console.print("queue empty")
         return
-    table = Table("id", "state", "attempts", "last error")
-    for e in entries:
-        table.add_row(e["id"], e["state"], str(e["attempts"]), Text(e["last_error"] or ""))
+    table = Table()
+    table.add_column("id", no_wrap=True)  # its full width: the error's is set to what is left
+    table.add_column("state", no_wrap=True)
+    table.add_column("attempts", no_wrap=True, justify="right")
+    table.add_column("last error", no_wrap=True, overflow="ellipsis",
+                     width=min(error_width, max(len(header[3]), *(len(r[3]) for r in rows))))
+    for row in rows:
+        table.add_row(row[0], row[1], row[2], Text(row[3]))
     console.print(table)
 
 

@@ -253,3 +253,67 @@ def test_uploader_running_is_read_from_the_lock_never_taken(tmp_path: Path) -> N
         assert uploader_running(tmp_path) is False
     finally:
         os.close(fd)
+
+
+# -- kiosk queue list / show: the whole id, and only what the output can hold --------------
+LONG_ID = "poso-pamona-selatan-01-0000002-fc8c63"
+ENTRIES = [{"id": LONG_ID, "state": "rejected", "attempts": 12,
+            "last_error": "intake refused the record [wrong_key]\n(HTTP 403 creating the upload)"},
+           {"id": "poso-pamona-selatan-01-0000010-1b6a37", "state": "sealed", "attempts": 0,
+            "last_error": None}]
+
+
+def test_queue_list_in_a_pipe_is_one_plain_line_per_record_with_the_whole_id() -> None:
+    """Piped, rich's table squeezed to 80 columns cut the ids (`poso-pamona-selatan-01-0…`):
+    `kiosk queue retry ID` needs them whole. Plain lines, no header, awk's fields."""
+    out = io.StringIO()
+    render_queue(ENTRIES, Console(file=out, width=60))
+    lines = out.getvalue().splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        [LONG_ID, "rejected", "12"], ["poso-pamona-selatan-01-0000010-1b6a37", "sealed", "0"]]
+    assert lines[0].endswith("[wrong_key] (HTTP 403 creating the upload)"), lines
+    out = io.StringIO()
+    render_queue([], Console(file=out))
+    assert out.getvalue() == ""  # nothing for grep or awk to take for an id
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_queue_list_on_a_terminal_never_cuts_an_id(width: int) -> None:
+    out = io.StringIO()
+    render_queue(ENTRIES, Console(file=out, width=width, force_terminal=True,
+                                  color_system=None))
+    text = out.getvalue()
+    assert LONG_ID in text and "poso-pamona-selatan-01-0000010-1b6a37" in text, text
+    assert sum(LONG_ID in line for line in text.splitlines()) == 1
+    assert "intake refused" in text or width < 120
+
+
+def _latin1_stdout(monkeypatch: pytest.MonkeyPatch) -> io.BytesIO:
+    raw = io.BytesIO()
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(raw, encoding="latin-1"))
+    monkeypatch.setenv("COLUMNS", "40")
+    return raw
+
+
+def test_queue_show_on_a_latin1_output_prints_no_character_it_cannot_hold(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`COLUMNS=40 PYTHONIOENCODING=latin-1 kiosk queue show ID`: a UnicodeEncodeError
+    traceback on rich's ellipsis '\u2026'. ASCII in its place, the record shown."""
+    from kiosk.commands.output import show
+
+    raw = _latin1_stdout(monkeypatch)
+    history = {"id": LONG_ID, "state": "rejected", "assisted": False,
+               "created_at": "2026-11-30T14:21:56.101Z", "clock_trusted": False,
+               "attempts": 1, "last_error": "refused \u2192 kept \u2026 \u4e2d",
+               "events": [{"seq": 9, "at": "2026-11-30T14:22:00.000Z",
+                           "event": "record_state", "clock_trusted": True,
+                           "details": {"from_state": "sealed", "to_state": "rejected",
+                                       "reason": "a_very_long_word_" * 6}}]}
+    assert show(history, False, render_history) == 0
+    sys_stdout = __import__("sys").stdout
+    sys_stdout.flush()
+    text = raw.getvalue().decode("latin-1")
+    assert "refused -> kept ... ?" in " ".join(text.split()) and LONG_ID in text, text
+    assert show(ENTRIES, False, render_queue) == 0  # queue list, the same way
+    sys_stdout.flush()
+    assert LONG_ID in raw.getvalue().decode("latin-1")
