@@ -20,7 +20,7 @@ from rich.text import Text
 from kiosk.config import Config
 from kiosk.devices import KINDS, create_device
 from kiosk.errors import JournalError, KioskError, UnknownRecord
-from kiosk.journal import STATES, quarantined_files
+from kiosk.journal import STATES, held_writer_lock, quarantined_files
 from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
 from kiosk.upload.progress import read_progress
 
@@ -122,6 +122,8 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
         journal_error = str(exc)
         counts = {}
         upload["pending"] = None
+    # Readers never wait for the writer lock; one held this long stops the writers.
+    lock_held = held_writer_lock(Path(f"{config.journal_path}.lock"))
     upload["in_flight"] = read_progress(config.data_dir)
     upload["uploader_running"] = uploader_running(config.data_dir)
     disk_path = config.data_dir if config.data_dir.exists() else config.data_dir.parent
@@ -134,6 +136,8 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
     reason = acceptance.reason
     if accepting and journal_error is not None:  # the next start moves it aside, refuses
         accepting, reason = False, journal_error
+    if accepting and lock_held is not None:  # the first step saved would wait, then fail
+        accepting, reason = False, lock_held
     if accepting:  # what else stops `kiosk run` and `kiosk demo` (Runtime.open)
         reason = readiness_refusal(config, devices)
         accepting = reason is None
@@ -160,7 +164,7 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
                  "data_dir": str(config.data_dir)},
         "journal": {"path": str(config.journal_path),
                     "quarantined": [str(p) for p in quarantined_files(config.journal_path)],
-                    "error": journal_error},
+                    "error": journal_error, "writer_lock_held": lock_held},
     }
 
 
@@ -263,6 +267,9 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     if status.get("journal", {}).get("error"):
         records = "unknown: the journal cannot be read"
     console.print(f"records: {records}")
+    held = status.get("journal", {}).get("writer_lock_held")
+    if held and held != status.get("reason"):  # said on the accepting line otherwise
+        console.print(f"[red]journal:[/] {escape(held)} (kiosk doctor: journal)")
     upload = status["upload"]
     rejected = status["records"].get("rejected", 0)
     if rejected:

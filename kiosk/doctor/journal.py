@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from kiosk.config import Config
 from kiosk.core.intake_api import RefusalCode
@@ -20,7 +21,7 @@ JOURNAL_BUDGET_S = 20.0  # the deep check reads every page; past this it says so
 def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding:
     """The start-up check (every table but the payloads), then ``kiosk journal check``'s
     deep one (every page and payload) for as long as ``budget_s`` allows."""
-    from kiosk.journal import Journal, database, quarantined_files
+    from kiosk.journal import Journal, database, held_writer_lock, quarantined_files
 
     path = config.journal_path
     kept = quarantined_files(path)
@@ -37,6 +38,12 @@ def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding
                     f"{config.data_dir} aside")
     if not path.exists():
         return ok("journal", f"no journal at {path} yet (made by the first enrollment)")
+    held = held_writer_lock(Path(f"{path}.lock"))
+    if held is not None:
+        return fail("journal", held,
+                    "if that process is not one of the kiosk's at work, stop it (`kill PID`); "
+                    "a kiosk service stuck on it: `sudo systemctl restart kiosk-ui "
+                    "kiosk-upload kiosk-power`")
     stop_fix = (f"stop the kiosk (`sudo systemctl stop kiosk-ui kiosk-upload`), copy "
                 f"{path}* off the kiosk for recovery, then start it again: it moves the "
                 "damaged file aside and starts a new journal")

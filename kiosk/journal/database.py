@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from kiosk.core.canonical import canonical_json
 from kiosk.errors import JournalCorrupt, JournalError
-from kiosk.fsutil import fsync_dir, make_dirs
+from kiosk.fsutil import describe_process, flock_holders, fsync_dir, make_dirs
 from kiosk.journal import migrations
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ AUTOCHECKPOINT_BYTES = 4 * 1024 * 1024
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
 BUSY_TIMEOUT_S = 10.0
 LOCK_TIMEOUT_S = 30.0
+# How long a reader (status, doctor) waits for the writer lock to come free before it says
+# who holds it: a commit or a checkpoint holds it for milliseconds. Readers never need it.
+LOCK_PATIENCE_S = 2.0
 MAX_DETAIL_CHARS = 200
 NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MAGIC = b"SQLite format 3\x00"
@@ -120,8 +123,8 @@ class WriterLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise JournalError(
-                        f"journal lock {self.path} held by another process for more than "
-                        f"{LOCK_TIMEOUT_S:g} s") from None
+                        f"journal lock {self.path} held by {lock_holder_name(self.path)} "
+                        f"for more than {LOCK_TIMEOUT_S:g} s") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
 
@@ -134,6 +137,41 @@ class WriterLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def lock_holder_name(lock_path: Path) -> str:
+    """Who holds the ``flock`` on ``lock_path``: ``process N (its command line)`` when
+    ``/proc/locks`` names it, else ``another process``."""
+    holders = [pid for pid in flock_holders(lock_path) or [] if pid != os.getpid()]
+    return describe_process(holders[0]) if holders else "another process"
+
+
+def held_writer_lock(lock_path: Path, patience_s: float = LOCK_PATIENCE_S) -> str | None:
+    """Why the journal's writer lock ``lock_path`` is not free after ``patience_s``, naming
+    its holder; None when it is free (or there is no lock file: no writer ever ran). Asked
+    with a shared lock, let go at once: a writer waits for it a moment at most."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        deadline = time.monotonic() + patience_s
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return None
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+    finally:
+        os.close(fd)  # lets go of the shared lock
+    return (f"the journal's writer lock {lock_path} has been held for more than "
+            f"{patience_s:g} s by {lock_holder_name(lock_path)}: the kiosk's writes (an "
+            f"enrollment's steps, the uploader's receipts) wait for it, and fail after "
+            f"{LOCK_TIMEOUT_S:g} s")
 
 
 def connect(target: str | Path, *, uri: bool = False) -> sqlite3.Connection:

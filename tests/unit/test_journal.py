@@ -751,6 +751,58 @@ def test_read_only_journal_reads_and_refuses_writes(tmp_path: Path) -> None:
                 write()
 
 
+def test_a_reader_never_waits_for_the_writer_lock(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`flock -x journal.db.lock sleep 100`: kiosk status, queue list, metrics and the doctor
+    waited 30 s (LOCK_TIMEOUT_S) to close their read-only journal, then called it
+    unreadable. A reader opens, reads and closes at once while a writer holds the lock."""
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        sealed_record(j)
+    monkeypatch.setattr(database, "LOCK_TIMEOUT_S", 2.0)
+    fd = _hold_flock(path)
+    try:
+        started = time.monotonic()
+        with Journal.open_readonly(path) as ro:
+            assert ro.counts()["sealed"] == 1
+        assert time.monotonic() - started < 1.0
+        # ... and says who holds it, after a short wait
+        started = time.monotonic()
+        held = database.held_writer_lock(Path(f"{path}.lock"), patience_s=0.3)
+        assert held is not None and f"process {os.getpid()}" not in held
+        assert "held for more than 0.3 s by another process" in held, held
+        assert time.monotonic() - started < 1.0
+    finally:
+        os.close(fd)
+    assert database.held_writer_lock(Path(f"{path}.lock"), patience_s=0.3) is None
+
+
+def test_a_readers_close_neither_checkpoints_nor_removes_the_wal(tmp_path: Path) -> None:
+    """Why a reader needs no writer lock to close (the single-writer rule): the last
+    connection to close checkpoints and deletes the -wal, but not a read-only one. A writer
+    killed with commits still in its -wal: a reader's open and close leave the database
+    file and the -wal as they were."""
+    path = tmp_path / "journal.db"
+    child = (
+        "import os, sys\n"
+        "from kiosk.journal import Journal\n"
+        f"j = Journal.open({str(path)!r}, kiosk_id={KIOSK!r}, boot_id='b', "
+        "clock_trusted=lambda: True)\n"
+        "j._conn.execute('PRAGMA wal_autocheckpoint = 0')\n"
+        "for _ in range(5): j.create_record(assisted=False)\n"
+        "os._exit(0)\n")
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, "-c", child], check=True, timeout=60)
+    wal = Path(f"{path}-wal")
+    before = (hashlib.sha256(path.read_bytes()).digest(), wal.stat().st_size)
+    assert before[1] > 0
+    with Journal.open_readonly(path) as ro:
+        assert ro.counts()["in_progress"] == 5
+    assert (hashlib.sha256(path.read_bytes()).digest(), wal.stat().st_size) == before
+    assert Path(f"{path}-shm").exists()
+
+
 @pytest.mark.parametrize("content", [None, b""])
 def test_read_only_open_without_a_journal_says_so(tmp_path: Path,
                                                   content: bytes | None) -> None:

@@ -317,3 +317,49 @@ def test_queue_show_on_a_latin1_output_prints_no_character_it_cannot_hold(
     assert show(ENTRIES, False, render_queue) == 0  # queue list, the same way
     sys_stdout.flush()
     assert LONG_ID in raw.getvalue().decode("latin-1")
+
+
+def test_a_writer_lock_held_long_is_named_by_status_and_doctor_without_waiting(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`flock -x DATA/journal.db.lock sleep 100`: status, queue list, metrics and the doctor
+    waited 30 s, then called the journal unreadable (the doctor blamed the payloads and the
+    backlog). They answer in seconds: status not accepting, naming the process that holds
+    the lock; the doctor's journal line fails with it, the backlog is read."""
+    import subprocess
+    import sys
+    import time
+
+    from kiosk.doctor.journal import check_outbox
+    from kiosk.journal import Journal
+
+    _private, public = generate_central_keypair(tmp_path / "keys")
+    config_path = write_config(tmp_path, f'[sealing]\ncentral_key = "{public}"\n')
+    config = load_config(config_path)
+    with Journal.open(config.journal_path, kiosk_id="test-01", boot_id="b",
+                      clock_trusted=lambda: True) as journal:
+        journal.create_record(assisted=False)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time\n"
+         f"f = open({str(config.journal_path) + '.lock'!r})\n"
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        code, out, err = _kiosk(capsys, config_path, "status", "--json")
+        status = json.loads(out)
+        assert code == 0, err
+        assert status["records"]["in_progress"] == 1 and status["journal"]["error"] is None
+        assert status["accepting"] is False
+        assert f"held for more than 2 s by process {holder.pid} (" in status["reason"]
+        assert status["journal"]["writer_lock_held"] == status["reason"]
+        code, out, err = _kiosk(capsys, config_path, "queue", "list")
+        assert code == 0 and "in_progress" in out, err
+        finding = check_journal(config)
+        assert finding.status == "fail" and f"process {holder.pid}" in finding.detail
+        assert "kill" in finding.fix
+        assert [f.status for f in check_outbox(config)] == ["ok", "ok", "ok"]
+        assert time.monotonic() - started < 15  # the writer lock's 30 s never waited
+    finally:
+        holder.kill()
+        holder.wait()
