@@ -191,10 +191,18 @@ def make_sealer(config: Config) -> Sealer:
     return Sealer(central, device_key, config.kiosk_id)
 
 
-def open_journal(config: Config, *, owner: bool = True) -> Journal:
+def open_journal(config: Config, *, owner: bool = True, create: bool = True) -> Journal:
     """The journal for writing. ``owner``: this process enrolls (``kiosk run``, ``kiosk
     demo``) and may quarantine a corrupt journal; the uploader and the power watcher open
-    with ``owner=False``, report a corrupt file and stop (JournalCorrupt)."""
+    with ``owner=False``, report a corrupt file and stop (JournalCorrupt). ``create=False``
+    (a maintainer's command: ``kiosk queue retry``): :class:`JournalError` where there is
+    no data directory or no journal, never a new one (a mistyped ``kiosk.data_dir`` is
+    not a new kiosk)."""
+    if not create:
+        require_data_directory(config)
+        if not config.journal_path.exists():
+            raise JournalError(f"no journal at {config.journal_path}: no record was ever "
+                               "made here (is kiosk.data_dir the kiosk's data directory?)")
     make_dirs(config.data_dir)
     return Journal.open(config.journal_path, kiosk_id=config.kiosk_id, boot_id=boot_id(),
                         clock_trusted=clock_is_synchronized, owner=owner)
@@ -592,12 +600,19 @@ class Runtime:
 
 
 def require_data_directory(config: Config) -> None:
-    """:class:`JournalError` when a file stands in the data directory's place (a mistyped
-    ``kiosk.data_dir``): no journal can be read there, which is not "no journal yet"."""
+    """:class:`JournalError` when a file stands in the data directory's place, or there is
+    no data directory (a mistyped ``kiosk.data_dir``; the installer makes it, and so does
+    a new kiosk's first ``kiosk run``): no journal can be read there, which is not "no
+    journal yet"."""
     if config.data_dir.exists() and not config.data_dir.is_dir():
         raise JournalError(f"data directory {config.data_dir} is not a directory: there is "
                            "no journal to read; set kiosk.data_dir to the kiosk's data "
                            "directory, or move the file aside")
+    if not config.data_dir.exists():
+        raise JournalError(f"data directory {config.data_dir} does not exist: there is no "
+                           "journal to read; set kiosk.data_dir to the kiosk's data "
+                           "directory (a new kiosk's is made by the installer, or by its "
+                           "first `kiosk run`)")
 
 
 @contextmanager

@@ -36,6 +36,11 @@ def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding
                     "journal can be read or written there",
                     f"set kiosk.data_dir to the kiosk's data directory, or move the file "
                     f"{config.data_dir} aside")
+    if not config.data_dir.exists():  # the installer makes it: a mistyped kiosk.data_dir
+        return fail("journal", f"data directory {config.data_dir} does not exist: no "
+                    "journal to read", "set kiosk.data_dir to the kiosk's data directory "
+                    "(`kiosk config show`); on a new kiosk not installed by the installer, "
+                    "its first start makes it (`kiosk run`)")
     if not path.exists():
         return ok("journal", f"no journal at {path} yet (made by the first enrollment)")
     held = held_writer_lock(Path(f"{path}.lock"))

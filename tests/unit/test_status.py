@@ -126,6 +126,7 @@ def test_an_unreadable_ups_leaves_low_battery_unknown_and_metrics_say_so(
     a made-up "the battery is fine". Unknown is null, the metric absent, and
     kiosk_power_readable 0 shows the UPS could not be read."""
     config_path = write_config(tmp_path, f'[power]\ntype = "nut"\nport = {_closed_port()}\n')
+    (tmp_path / "data").mkdir()  # as the installer makes it
     code, out, _err = _kiosk(capsys, config_path, "status", "--json")
     power = json.loads(out)["power"]
     assert code == 0 and power["source"] == "unknown" and power["low_battery"] is None
@@ -149,6 +150,7 @@ def test_metrics_never_call_a_kiosk_accepting_whose_devices_they_did_not_check(
     config_path = write_config(tmp_path, (
         '[hardware.fingerprint]\ntype = "zfm"\nport = "/dev/ttyNOPE0"\n'
         f'[sealing]\ncentral_key = "{public}"\n'))
+    (tmp_path / "data").mkdir()  # as the installer makes it
     code, out, _err = _kiosk(capsys, config_path, "status", "--json")
     status = json.loads(out)
     assert code == 0 and status["accepting"] is False
@@ -363,3 +365,38 @@ def test_a_writer_lock_held_long_is_named_by_status_and_doctor_without_waiting(
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_missing_data_directory_is_named_and_never_made_by_a_maintainers_command(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kiosk queue retry --all` with a mistyped data_dir made a new journal there ("journal
+    schema migrated 0 -> 6"), after which journal check and the doctor said all was well.
+    A maintainer's command makes no data directory and no journal; status and queue list
+    name the missing directory (README: a mistyped kiosk.data_dir is not a new kiosk)."""
+    config_path = write_config(tmp_path)
+    data = tmp_path / "data"
+    words = f"data directory {data} does not exist"
+    for args in (("queue", "retry", "--all"), ("queue", "retry", "test-01-0000002-aaaaaa")):
+        code, out, err = _kiosk(capsys, config_path, *args)
+        assert code == 1 and out == "", (args, out)
+        assert err.startswith("kiosk queue retry: ") and words in err, err
+        assert len(err.strip().splitlines()) == 1, err
+        assert not data.exists()
+    code, out, err = _kiosk(capsys, config_path, "status", "--json")
+    status = json.loads(out)
+    assert code == 1 and status["accepting"] is False and status["records"] == {}
+    assert words in status["journal"]["error"] and words in status["reason"]
+    assert err.startswith("kiosk status: ") and words in err, err
+    for args in (("queue", "list"), ("queue", "list", "--json"), ("journal", "check")):
+        code, out, err = _kiosk(capsys, config_path, *args)
+        assert code == 1 and out == "" and words in err, (args, out, err)
+    finding = check_journal(load_config(config_path))
+    assert finding.status == "fail" and words in finding.detail and "kiosk.data_dir" in finding.fix
+    assert not data.exists()
+    # a data directory without a journal: no journal made either
+    data.mkdir()
+    code, out, err = _kiosk(capsys, config_path, "queue", "retry", "--all")
+    assert code == 1 and f"no journal at {data / 'journal.db'}" in err, err
+    assert list(data.iterdir()) == []
+    code, out, err = _kiosk(capsys, config_path, "queue", "list", "--json")
+    assert code == 0 and json.loads(out) == [], err  # a new kiosk's: empty, not an error
