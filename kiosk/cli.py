@@ -185,9 +185,14 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", parents=[common], help="this kiosk's keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    keys_sub.add_parser("init", parents=[common],
-                        help="make this kiosk's device key if missing (a new kiosk), then "
-                             "show it as `keys show` does")
+    keys_init = keys_sub.add_parser(
+        "init", parents=[common],
+        help="make this kiosk's device key if missing (a new kiosk), then show it as `keys "
+             "show` does")
+    keys_init.add_argument(
+        "--replace", action="store_true",
+        help="make a new device key although the journal holds records sealed with the "
+             "lost one (register it with kiosk-intake register --replace)")
     keys_sub.add_parser("show", parents=[common],
                         help="the device public key to register with the intake (creates "
                              "nothing)")

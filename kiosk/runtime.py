@@ -180,6 +180,32 @@ class StaffTrustFiles:
 
 
 
+def lost_device_key(config: Config, records: int | None = None) -> str | None:
+    """Why the missing device key must not be replaced by a new one, or None (there is a
+    key, or no record was ever sealed here: a new kiosk's first start makes it). The
+    journal's ``records`` (counted here when not given; a journal that does not read is
+    reported where it is read) were sealed and signed with the lost key; the intake knows
+    that key only, and would refuse every upload signed with a new one."""
+    path = config.device_key_path
+    if path.exists() or path.is_symlink():  # one that does not load: DeviceKey.load says
+        return None
+    if records is None:
+        records = 0
+        if config.journal_path.is_file():
+            try:
+                with Journal.open_readonly(config.journal_path) as journal:
+                    records = sum(journal.counts().values())
+            except (JournalError, OSError):
+                return None
+    if not records:
+        return None
+    return (f"the device key {path} is missing, but the journal holds {records} record(s) "
+            "sealed and signed with it: a new key would be one the intake does not know "
+            "(every upload refused). Restore device.key from the kiosk's backup (mode 600, "
+            "owned by the kiosk user); if it is lost for good, `kiosk keys init --replace` "
+            "makes a new one, then register it: `kiosk-intake register --replace`")
+
+
 def make_sealer(config: Config) -> Sealer:
     try:
         check_sealing(config)
@@ -476,6 +502,9 @@ class Runtime:
             make_dirs(config.data_dir)
             enroll_lock = hold_enrolment(config.data_dir)
             stack.callback(os.close, enroll_lock)
+            lost = lost_device_key(config)  # never a new identity for an old journal
+            if lost is not None:
+                raise NotAccepting(f"sealing keys unusable: {lost}", RefusalCategory.STARTUP)
             try:
                 sealer = make_sealer(config)
             except SealingError as exc:

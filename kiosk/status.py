@@ -54,18 +54,24 @@ def hardware_selftest(config: Config) -> dict[str, dict[str, Any]]:
 ENROLLMENT_DEVICES = ("fingerprint", "camera")
 
 
-def readiness_refusal(config: Config, devices: dict[str, dict[str, Any]]) -> str | None:
+def readiness_refusal(config: Config, devices: dict[str, dict[str, Any]],
+                      records: int | None = None) -> str | None:
     """Why an enrollment could not start although power, disk and journal allow it, in
     the words ``kiosk demo`` refuses with; None when nothing else stands in the way.
 
     The sealing keys (``sealing keys unusable``: the central key missing, or ``dev`` with
     real hardware; a device key that does not load: open to others, or not a key; a
-    missing one is made on first use), and the enrollment devices in ``devices`` (self-test
-    results; one held by the running touchscreen is working).
+    missing one is made on first use, unless the journal's ``records`` were sealed with
+    it: :func:`~kiosk.runtime.lost_device_key`), and the enrollment devices in ``devices``
+    (self-test results; one held by the running touchscreen is working).
     """
     from kiosk.config import check_sealing
+    from kiosk.runtime import lost_device_key
     from kiosk.sealing import DeviceKey, load_central_public_key
 
+    lost = lost_device_key(config, records)
+    if lost is not None:
+        return f"sealing keys unusable: {lost}"
     try:
         check_sealing(config)
         if not config.uses_dev_central_key:
@@ -139,7 +145,7 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
     if accepting and lock_held is not None:  # the first step saved would wait, then fail
         accepting, reason = False, lock_held
     if accepting:  # what else stops `kiosk run` and `kiosk demo` (Runtime.open)
-        reason = readiness_refusal(config, devices)
+        reason = readiness_refusal(config, devices, sum(counts.values()))
         accepting = reason is None
     # Power, disk, journal and keys allow it; the devices may still stop it.
     before_devices = bool(accepting) or (reason or "").startswith(

@@ -400,3 +400,41 @@ def test_a_missing_data_directory_is_named_and_never_made_by_a_maintainers_comma
     assert list(data.iterdir()) == []
     code, out, err = _kiosk(capsys, config_path, "queue", "list", "--json")
     assert code == 0 and json.loads(out) == [], err  # a new kiosk's: empty, not an error
+
+
+def test_a_lost_device_key_is_named_and_never_replaced_behind_the_maintainers_back(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rm DATA/device.key` on a kiosk with sealed records: status said accepting (exit 0)
+    and the next enrollment made a new key (an INFO line), after which the intake refused
+    every upload. Status is not accepting, saying why and what to do; demo refuses (3);
+    keys init makes a new one only with --replace; the doctor's key.device says it."""
+    from kiosk.doctor.checks import check_device_key
+    from kiosk.journal import Journal
+
+    _private, public = generate_central_keypair(tmp_path / "keys")
+    config_path = write_config(tmp_path, f'[sealing]\ncentral_key = "{public}"\n')
+    config = load_config(config_path)
+    key = config.device_key_path
+    code, _out, err = _kiosk(capsys, config_path, "keys", "init")
+    assert code == 0 and key.exists(), err
+    with Journal.open(config.journal_path, kiosk_id="test-01", boot_id="b",
+                      clock_trusted=lambda: True) as journal:
+        journal.create_record(assisted=False)
+    key.unlink()
+    code, out, err = _kiosk(capsys, config_path, "status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["accepting"] is False, err
+    assert status["reason"].startswith(f"sealing keys unusable: the device key {key} is "
+                                       "missing, but the journal holds 1 record(s)")
+    assert "backup" in status["reason"] and "kiosk keys init --replace" in status["reason"]
+    code, out, err = _kiosk(capsys, config_path, "demo", "--citizens", "1")
+    assert code == 3 and out == "" and "device key" in err and not key.exists(), err
+    finding = check_device_key(config)
+    assert finding.status == "fail" and "is missing, but the journal holds" in finding.detail
+    assert "--replace" in finding.fix
+    code, out, err = _kiosk(capsys, config_path, "keys", "init")
+    assert code == 1 and out == "" and "--replace" in err and not key.exists(), err
+    code, out, err = _kiosk(capsys, config_path, "keys", "init", "--replace")
+    assert code == 0 and "register with" in out and key.exists(), err
+    code, out, err = _kiosk(capsys, config_path, "status", "--json")
+    assert json.loads(out)["accepting"] is True, out
