@@ -27,6 +27,28 @@ from kiosk.upload.progress import read_progress
 # What a device's driver says when another process holds it: pyserial's exclusive lock on
 # the sensor's port, EBUSY from a camera or a GPIO chip.
 HELD_WORDS = ("Could not exclusively lock port", "Device or resource busy", "[Errno 16]")
+#: How a maintainer frees a device the running touchscreen holds (doctor, selftest, capture).
+STOP_THE_KIOSK = "`sudo systemctl stop kiosk-ui`"
+START_THE_KIOSK = "`sudo systemctl start kiosk-ui`"
+
+
+def is_held(detail: str) -> bool:
+    """Whether a driver's error says another process holds the device (not a fault)."""
+    return any(words in detail for words in HELD_WORDS)
+
+
+def held_by(options: dict[str, Any]) -> str:
+    """Who holds a device: ``another program, process N (kiosk run)`` when the serial
+    port's lock (pyserial's ``flock``) names it in ``/proc/locks``, else ``another program
+    (the running kiosk?)``."""
+    from kiosk.fsutil import describe_process, flock_holders
+
+    port = options.get("port")
+    if isinstance(port, str) and port:
+        holders = [pid for pid in flock_holders(Path(port)) or [] if pid != os.getpid()]
+        if holders:
+            return f"another program, {describe_process(holders[0])}"
+    return "another program (the running kiosk?)"
 
 
 def device_selftest(config: Config, kind: str, **overrides: Any) -> dict[str, Any]:
@@ -34,13 +56,19 @@ def device_selftest(config: Config, kind: str, **overrides: Any) -> dict[str, An
     (``overrides``: backend options to use instead of the configured ones, e.g. a shorter
     timeout). ``held``: not ok because another process (the running touchscreen) holds the
     device, so it was not tested: the normal state of a working kiosk, not a fault."""
+    options = config.backend_options(kind) | overrides
     try:
-        device = create_device(kind, config.backend_options(kind) | overrides)
+        device = create_device(kind, options)
         with device:
             ok, detail = device.selftest()
     except (KioskError, OSError) as exc:
         ok, detail = False, str(exc)
-    held = not ok and any(words in detail for words in HELD_WORDS)
+    held = not ok and is_held(detail)
+    if held:  # not "check the port and the serial console": it works, for someone else
+        port = options.get("port")
+        detail = (f"{port} is in use" if isinstance(port, str) and port
+                  else f"in use ({detail})")
+        detail += f": held by {held_by(options)}"
     return {"ok": bool(ok), "detail": detail, "held": held}
 
 

@@ -168,9 +168,10 @@ def check_device(config: Config, kind: str) -> Finding:
     if result["held"]:
         # The normal state of a running kiosk: its touchscreen holds the devices. Not a
         # fault, and not tested either: say so, and how to test it.
-        return warn(name, f"{detail}: held by another program (the running kiosk?), so not "
-                    "tested", "to test it: `sudo systemctl stop kiosk-ui`, `kiosk doctor`, "
-                    "then `sudo systemctl start kiosk-ui`")
+        from kiosk.status import START_THE_KIOSK, STOP_THE_KIOSK
+
+        return warn(name, f"{detail}, so not tested", f"to test it: {STOP_THE_KIOSK}, "
+                    f"`kiosk doctor`, then {START_THE_KIOSK}")
     return fail(name, detail, _DEVICE_FIX[kind].format(**{"port": "", "baudrate": ""} | section))
 
 
