@@ -49,6 +49,10 @@ def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding
                     "if that process is not one of the kiosk's at work, stop it (`kill PID`); "
                     "a kiosk service stuck on it: `sudo systemctl restart kiosk-ui "
                     "kiosk-upload kiosk-power`")
+    if database.is_empty(path):  # one verdict, status's: not "no journal yet"
+        verdict, _, fix = database.empty_verdict(path).partition(": if this kiosk")
+        return fail("journal", f"{verdict}: possibly truncated, a lost journal",
+                    "if this kiosk" + fix)
     stop_fix = (f"stop the kiosk (`sudo systemctl stop kiosk-ui kiosk-upload`), copy "
                 f"{path}* off the kiosk for recovery, then start it again: it moves the "
                 "damaged file aside and starts a new journal")

@@ -58,12 +58,13 @@ class Journal(RecordWrites, RecordStates, RecordReads, JournalMaintenance):
         path = Path(path)
         if not is_kiosk_id(kiosk_id):
             raise ValueError(f"kiosk id {kiosk_id!r} must be {KIOSK_ID_RULE}")
-        database.create_file(path)
+        made = database.create_file(path)
         lock = database.WriterLock(Path(f"{path}.lock"), create=True)
         try:
             with lock:
+                # an empty file found here (not made) is no new journal: a lost one
                 conn = database.open_checked(path, boot_id, clock_trusted,
-                                             quarantine_corrupt=owner)
+                                             quarantine_corrupt=owner, new=made)
         except BaseException:
             lock.close()
             raise
@@ -82,6 +83,8 @@ class Journal(RecordWrites, RecordStates, RecordReads, JournalMaintenance):
                                "place); move it out of kiosk.data_dir")
         if not path.is_file():
             raise JournalError(f"no journal at {path} yet")
+        if database.is_empty(path):  # not "no journal yet": it was there, and is not now
+            raise JournalError(database.empty_verdict(path))
         try:
             conn = database.connect_readonly(path)
         except sqlite3.Error as exc:

@@ -349,13 +349,44 @@ def initialise(conn: sqlite3.Connection, boot_id: str, trusted: Callable[[], boo
             ask_clock(trusted)))
 
 
-def check(path: Path) -> str | None:
+#: What :func:`check` finds in a journal file of 0 bytes that the writer did not just make.
+EMPTY_PROBLEM = "file is empty (0 bytes: truncated, or a first start cut short)"
+
+
+def is_empty(path: Path) -> bool:
+    """Whether the journal ``path`` is a file of 0 bytes with no commit in a ``-wal``
+    beside it: no record can be read from it (SQLite would take it for a new database)."""
+    try:
+        if not path.is_file() or path.stat().st_size:
+            return False
+        return os.stat(f"{path}-wal").st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def empty_verdict(path: Path) -> str:
+    """What every reader says of an empty journal file (:func:`is_empty`), with what to do:
+    status, queue, journal check and the doctor alike."""
+    return (f"journal {path} is empty (0 bytes): if this kiosk has made records, the journal "
+            "was lost (truncated) and them with it: stop the kiosk (`sudo systemctl stop "
+            f"kiosk-ui kiosk-upload`) and restore {path.name} from a backup; if it never "
+            f"made one (a first start cut short), move it aside (`mv {path} "
+            f"{path}.empty`) and the next start makes a new journal")
+
+
+def check(path: Path, *, new: bool = False) -> str | None:
     """Refuse a newer schema; return why the file is corrupt, or None when it is sound.
+    An empty file is corrupt (:data:`EMPTY_PROBLEM`) unless it is ``new`` (the writer just
+    made it): taken for a new database, it would restart the record sequence silently.
 
     Uses a read-only connection: closing a read-write one on a damaged file may checkpoint
     into it or delete its -wal, and quarantine must keep the file and -wal as found (the
     -shm is an index SQLite rebuilds from the -wal; a read-only open may rewrite it).
     """
+    if not new and is_empty(path):
+        return EMPTY_PROBLEM
     with open(path, "rb") as f:
         head = f.read(len(_MAGIC))
     if head and head != _MAGIC:
@@ -387,11 +418,12 @@ def check(path: Path) -> str | None:
 
 
 def open_checked(path: Path, boot_id: str, trusted: Callable[[], bool], *,
-                 quarantine_corrupt: bool = True) -> sqlite3.Connection:
+                 quarantine_corrupt: bool = True, new: bool = False) -> sqlite3.Connection:
     """With the writer lock held: check, connect, configure, migrate; quarantine if corrupt
     (only the journal's owner, ``quarantine_corrupt``: another process reports and stops,
-    so it never moves the file from under the process that enrolls)."""
-    problem = check(path)
+    so it never moves the file from under the process that enrolls). ``new``: the caller
+    has just made the (empty) file."""
+    problem = check(path, new=new)
     if problem is not None and not quarantine_corrupt:
         raise JournalCorrupt(
             f"journal {path} failed its integrity check ({problem}); left as found: the "

@@ -803,14 +803,41 @@ def test_a_readers_close_neither_checkpoints_nor_removes_the_wal(tmp_path: Path)
     assert Path(f"{path}-shm").exists()
 
 
-@pytest.mark.parametrize("content", [None, b""])
-def test_read_only_open_without_a_journal_says_so(tmp_path: Path,
-                                                  content: bytes | None) -> None:
+def test_read_only_open_without_a_journal_says_so(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
-    if content is not None:
-        path.write_bytes(content)
     with pytest.raises(JournalError, match=f"no journal at {re.escape(str(path))} yet"):
         Journal.open_readonly(path)
+
+
+def test_an_empty_journal_file_is_a_lost_journal_not_a_new_one(tmp_path: Path) -> None:
+    """`: > journal.db; rm journal.db-*`: status said "no journal yet", the doctor the same
+    with a contradictory fix, and `kiosk demo` enrolled into it, the sequence restarted.
+    Readers name it (empty: possibly truncated, what to do); a writer other than the
+    enrolling one leaves it as found; the enrolling one moves it aside (refused until a
+    maintainer has looked), as a corrupt journal."""
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        sealed_record(j)
+    path.write_bytes(b"")
+    for name in ("journal.db-wal", "journal.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    with pytest.raises(JournalError, match=r"journal\.db is empty \(0 bytes\): if this kiosk "
+                       r"has made records, the journal was lost") as exc:
+        Journal.open_readonly(path)
+    assert "restore journal.db from a backup" in str(exc.value)
+    assert database.check(path) == database.EMPTY_PROBLEM
+    with pytest.raises(JournalCorrupt, match="left as found"):
+        Journal.open(path, kiosk_id=KIOSK, boot_id="b", clock_trusted=lambda: True,
+                     owner=False)
+    assert path.stat().st_size == 0
+    with pytest.raises(JournalCorrupt, match=r"file is empty"):
+        open_journal(path)
+    assert [p.stat().st_size for p in database.quarantined_files(path)] == [0]
+    # a journal the writer makes starts empty: that one is new, not lost
+    fresh = tmp_path / "new" / "journal.db"
+    fresh.parent.mkdir()
+    with open_journal(fresh) as j:
+        assert sealed_record(j)
 
 
 def test_read_only_open_of_a_directory_in_the_journals_place_says_so(tmp_path: Path) -> None:

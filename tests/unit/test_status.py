@@ -438,3 +438,27 @@ def test_a_lost_device_key_is_named_and_never_replaced_behind_the_maintainers_ba
     assert code == 0 and "register with" in out and key.exists(), err
     code, out, err = _kiosk(capsys, config_path, "status", "--json")
     assert json.loads(out)["accepting"] is True, out
+
+
+def test_an_empty_journal_file_has_one_verdict_in_status_queue_and_doctor(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kiosk.journal import Journal
+
+    config_path = write_config(tmp_path)
+    config = load_config(config_path)
+    with Journal.open(config.journal_path, kiosk_id="test-01", boot_id="b",
+                      clock_trusted=lambda: True) as journal:
+        journal.create_record(assisted=False)
+    config.journal_path.write_bytes(b"")
+    for leftover in config.data_dir.glob("journal.db-*"):
+        leftover.unlink()
+    words = f"journal {config.journal_path} is empty (0 bytes)"
+    code, out, err = _kiosk(capsys, config_path, "status", "--json")
+    status = json.loads(out)
+    assert code == 1 and status["accepting"] is False and status["records"] == {}
+    assert words in status["journal"]["error"] and "no journal" not in err, err
+    code, out, err = _kiosk(capsys, config_path, "queue", "list")
+    assert code == 1 and words in err, err
+    finding = check_journal(config)
+    assert finding.status == "fail" and words in finding.detail, finding
+    assert "restore journal.db from a backup" in finding.fix and "mv " in finding.fix
