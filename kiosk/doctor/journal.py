@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kiosk.clock import FUTURE_TOLERANCE_S
 from kiosk.config import Config
 from kiosk.core.intake_api import RefusalCode
 from kiosk.doctor.findings import Finding, fail, ok, skip, warn
@@ -93,11 +94,30 @@ def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding
 
 
 def _age(created_at: str, now: datetime) -> float | None:
+    """Seconds since ``created_at``; None when it does not read. Negative when stamped in
+    the future: within :data:`~kiosk.clock.FUTURE_TOLERANCE_S` read as 0 (NTP stepping the
+    clock back), beyond it an unknown age (:func:`_ahead`)."""
     try:
         then = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
     except ValueError:
         return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
     return (now - then).total_seconds()
+
+
+def _ahead(age: float | None) -> bool:
+    """Whether ``age`` (:func:`_age`) says the row is stamped in the future."""
+    return age is not None and age < -FUTURE_TOLERANCE_S
+
+
+def _in_the_future(age: float) -> str:
+    return (f"is stamped {describe_age(-age)} in the future (its age is unknown: the clock "
+            "was ahead when it was made, or is behind now)")
+
+
+CLOCK_FIX = ("check the clock: `timedatectl` (synchronised? the time right?); records keep "
+             "their order by sequence, not by time")
 
 
 def describe_age(seconds: float) -> str:
@@ -135,8 +155,9 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
     on_sticks, late_sticks = "", False
     if exported:  # on their way by USB stick (docs/usb.md): not waiting to be sent
         since = _age(min(r.updated_at for r in exported), now)
-        on_sticks = (f"{len(exported)} exported to USB, waiting for their receipts"
-                     + ("" if since is None else f" (the first for {describe_age(since)})"))
+        on_sticks = (f"{len(exported)} exported to USB, waiting for their receipts" + (
+            "" if since is None else " (the first exported at a time in the future)"
+            if _ahead(since) else f" (the first for {describe_age(max(since, 0.0))})"))
         late_sticks = since is not None and since > limit
     resend = float(config["upload"]["stick_resend_days"])
     sticks_fix = ("bring the office's .receipts files back: `kiosk queue import DIR` (with a "
@@ -152,12 +173,15 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
         age = _age(oldest.created_at, now)
         approx = "" if oldest.clock_trusted else " (its clock was not synchronised: approximate)"
         detail = f"{len(outbox)} waiting; the oldest, {oldest.id}, " + (
-            "has an unreadable time" if age is None else f"since {describe_age(age)}{approx}")
+            "has an unreadable time" if age is None else _in_the_future(age) if _ahead(age)
+            else f"since {describe_age(max(age, 0.0))}{approx}")
         if oldest.last_error:
             detail += f"; last error: {oldest.last_error}"
         if on_sticks:
             detail += f"; {on_sticks}"
-        if age is not None and age > limit:
+        if _ahead(age):
+            yield warn("backlog", detail, CLOCK_FIX + "; `kiosk upload --once` sends now")
+        elif age is not None and age > limit:
             yield fail("backlog", detail + f"; over doctor.max_unsent_age_s "
                        f"({describe_age(limit)})",
                        "see the intake and registration lines above; is the uploader running "
@@ -194,8 +218,11 @@ def _unfinished(records: list[RecordInfo], now: datetime, limit: float) -> Findi
     oldest = min(records, key=lambda r: r.seq)
     age = _age(oldest.created_at, now)
     detail = (f"{len(records)} assisted enrollment(s) kept to continue; the oldest, "
-              f"{oldest.id}, begun " + ("at an unreadable time" if age is None
-                                       else f"{describe_age(age)} ago"))
+              f"{oldest.id}, " + ("begun at an unreadable time" if age is None
+                                  else _in_the_future(age) if _ahead(age)
+                                  else f"begun {describe_age(max(age, 0.0))} ago"))
+    if _ahead(age):
+        return warn("unfinished", detail, CLOCK_FIX)
     if age is not None and age > limit:
         return warn("unfinished", detail, "an officer continues or deletes them on the "
                     "touchscreen (log in with the staff card: the officer's home lists them)")
