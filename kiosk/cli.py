@@ -115,7 +115,10 @@ def _parser() -> argparse.ArgumentParser:
                            help="the records: list, show, retry; export to and import from a "
                                 "USB stick")
     queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
-    qlist = queue_sub.add_parser("list", parents=[common], help="one line per record")
+    qlist = queue_sub.add_parser(
+        "list", parents=[common],
+        help="one line per record: id, state, attempts, last error (cut on a terminal, "
+             "whole when piped)")
     qlist.add_argument("--json", action="store_true", help="a JSON list, one object a record")
     qshow = queue_sub.add_parser(
         "show", parents=[common],
@@ -182,9 +185,14 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", parents=[common], help="this kiosk's keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    keys_sub.add_parser("init", parents=[common],
-                        help="make this kiosk's device key if missing (a new kiosk), then "
-                             "show it as `keys show` does")
+    keys_init = keys_sub.add_parser(
+        "init", parents=[common],
+        help="make this kiosk's device key if missing (a new kiosk), then show it as `keys "
+             "show` does")
+    keys_init.add_argument(
+        "--replace", action="store_true",
+        help="make a new device key although the journal holds records sealed with the "
+             "lost one (register it with kiosk-intake register --replace)")
     keys_sub.add_parser("show", parents=[common],
                         help="the device public key to register with the intake (creates "
                              "nothing)")
@@ -277,9 +285,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "doctor":  # a config that does not load is one of its findings
+        from kiosk.commands.output import holdable
         from kiosk.doctor import doctor_command
 
-        return doctor_command(args.config, as_json=args.json)
+        return doctor_command(args.config, as_json=args.json, out=holdable())
     # The subcommand's --config (after the verb) wins over the one before it.
     try:
         config = load_config(args.config)

@@ -19,6 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 _TIME_ERROR = 5  # adjtimex(2): "clock not synchronized"
+#: A row stamped further ahead of the clock now than this has no age to tell: the clock was
+#: ahead when it was written (a Pi without RTC before its first sync), or is behind now. A
+#: smaller step back (NTP correcting a few seconds) counts as age 0.
+FUTURE_TOLERANCE_S = 300.0
 TIMEDATECTL = ("timedatectl", "show", "--property=NTPSynchronized", "--property=NTP")
 
 

@@ -175,3 +175,42 @@ def sweep_temporaries(path: Path) -> list[Path]:
             os.unlink(path.parent / name)
             removed.append(path.parent / name)
     return removed
+
+
+def flock_holders(path: Path) -> list[int] | None:
+    """The process ids holding an ``flock`` on ``path`` (``/proc/locks``; the pid is the
+    process that took the lock, a child that inherited the descriptor not named), [] when
+    none does, None when it cannot be told (no such file, no ``/proc``). Reads only: the
+    lock is never taken."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    ours = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    holders: list[int] = []
+    try:
+        with open("/proc/locks") as locks:
+            for line in locks:
+                # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" ("->" for a waiter)
+                fields = line.split()
+                if "->" in fields or fields[1:2] != ["FLOCK"] or ours not in fields:
+                    continue
+                pid = fields[4]
+                if pid.isdigit() and int(pid) not in holders:
+                    holders.append(int(pid))
+    except (OSError, IndexError):
+        return None
+    return holders
+
+
+def describe_process(pid: int) -> str:
+    """``process 1234 (flock -x journal.db.lock sleep 100)``: its command line as far as it
+    can be read, for a maintainer deciding whether to stop it."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return f"process {pid}"
+    command = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    if len(command) > 120:
+        command = command[:117] + "..."
+    return f"process {pid} ({command})" if command else f"process {pid}"

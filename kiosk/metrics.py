@@ -22,6 +22,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
 
 from kiosk import __version__
+from kiosk.clock import FUTURE_TOLERANCE_S
 
 TEXTFILE_NAME = "kiosk.prom"
 
@@ -67,9 +68,18 @@ def registry_from_status(status: dict[str, Any], *, now: float | None = None
     gauge("kiosk_upload_pending", "Records waiting for the intake (sealed or uploading).",
           upload["pending"])
     oldest = _timestamp(upload.get("oldest_pending_created_at"))
+    ahead = None if oldest is None else oldest - now
+    future = ahead is not None and ahead > FUTURE_TOLERANCE_S
+    # Stamped in the future: its age is unknown (absent, never a 0 that silences the
+    # alert); how far ahead is its own gauge, to alert on.
     gauge("kiosk_upload_oldest_pending_age_seconds",
-          "Age of the oldest record not yet acknowledged (by the kiosk's clock).",
-          None if oldest is None else max(0.0, now - oldest))
+          "Age of the oldest record not yet acknowledged (by the kiosk's clock); absent "
+          "when it is stamped in the future (kiosk_upload_oldest_pending_ahead_seconds).",
+          None if oldest is None or future else max(0.0, now - oldest))
+    gauge("kiosk_upload_oldest_pending_ahead_seconds",
+          "How far ahead of the kiosk's clock the oldest record not yet acknowledged is "
+          "stamped (its age unknown: the clock was ahead then, or is behind now); absent "
+          "when it is not.", ahead if future else None)
     gauge("kiosk_upload_last_acknowledged_timestamp_seconds",
           "When the intake last acknowledged a record (Unix time).",
           _timestamp(upload.get("last_acknowledged_at")))

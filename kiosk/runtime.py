@@ -180,6 +180,32 @@ class StaffTrustFiles:
 
 
 
+def lost_device_key(config: Config, records: int | None = None) -> str | None:
+    """Why the missing device key must not be replaced by a new one, or None (there is a
+    key, or no record was ever sealed here: a new kiosk's first start makes it). The
+    journal's ``records`` (counted here when not given; a journal that does not read is
+    reported where it is read) were sealed and signed with the lost key; the intake knows
+    that key only, and would refuse every upload signed with a new one."""
+    path = config.device_key_path
+    if path.exists() or path.is_symlink():  # one that does not load: DeviceKey.load says
+        return None
+    if records is None:
+        records = 0
+        if config.journal_path.is_file():
+            try:
+                with Journal.open_readonly(config.journal_path) as journal:
+                    records = sum(journal.counts().values())
+            except (JournalError, OSError):
+                return None
+    if not records:
+        return None
+    return (f"the device key {path} is missing, but the journal holds {records} record(s) "
+            "sealed and signed with it: a new key would be one the intake does not know "
+            "(every upload refused). Restore device.key from the kiosk's backup (mode 600, "
+            "owned by the kiosk user); if it is lost for good, `kiosk keys init --replace` "
+            "makes a new one, then register it: `kiosk-intake register --replace`")
+
+
 def make_sealer(config: Config) -> Sealer:
     try:
         check_sealing(config)
@@ -191,10 +217,18 @@ def make_sealer(config: Config) -> Sealer:
     return Sealer(central, device_key, config.kiosk_id)
 
 
-def open_journal(config: Config, *, owner: bool = True) -> Journal:
+def open_journal(config: Config, *, owner: bool = True, create: bool = True) -> Journal:
     """The journal for writing. ``owner``: this process enrolls (``kiosk run``, ``kiosk
     demo``) and may quarantine a corrupt journal; the uploader and the power watcher open
-    with ``owner=False``, report a corrupt file and stop (JournalCorrupt)."""
+    with ``owner=False``, report a corrupt file and stop (JournalCorrupt). ``create=False``
+    (a maintainer's command: ``kiosk queue retry``): :class:`JournalError` where there is
+    no data directory or no journal, never a new one (a mistyped ``kiosk.data_dir`` is
+    not a new kiosk)."""
+    if not create:
+        require_data_directory(config)
+        if not config.journal_path.exists():
+            raise JournalError(f"no journal at {config.journal_path}: no record was ever "
+                               "made here (is kiosk.data_dir the kiosk's data directory?)")
     make_dirs(config.data_dir)
     return Journal.open(config.journal_path, kiosk_id=config.kiosk_id, boot_id=boot_id(),
                         clock_trusted=clock_is_synchronized, owner=owner)
@@ -468,6 +502,9 @@ class Runtime:
             make_dirs(config.data_dir)
             enroll_lock = hold_enrolment(config.data_dir)
             stack.callback(os.close, enroll_lock)
+            lost = lost_device_key(config)  # never a new identity for an old journal
+            if lost is not None:
+                raise NotAccepting(f"sealing keys unusable: {lost}", RefusalCategory.STARTUP)
             try:
                 sealer = make_sealer(config)
             except SealingError as exc:
@@ -632,12 +669,19 @@ class Runtime:
 
 
 def require_data_directory(config: Config) -> None:
-    """:class:`JournalError` when a file stands in the data directory's place (a mistyped
-    ``kiosk.data_dir``): no journal can be read there, which is not "no journal yet"."""
+    """:class:`JournalError` when a file stands in the data directory's place, or there is
+    no data directory (a mistyped ``kiosk.data_dir``; the installer makes it, and so does
+    a new kiosk's first ``kiosk run``): no journal can be read there, which is not "no
+    journal yet"."""
     if config.data_dir.exists() and not config.data_dir.is_dir():
         raise JournalError(f"data directory {config.data_dir} is not a directory: there is "
                            "no journal to read; set kiosk.data_dir to the kiosk's data "
                            "directory, or move the file aside")
+    if not config.data_dir.exists():
+        raise JournalError(f"data directory {config.data_dir} does not exist: there is no "
+                           "journal to read; set kiosk.data_dir to the kiosk's data "
+                           "directory (a new kiosk's is made by the installer, or by its "
+                           "first `kiosk run`)")
 
 
 @contextmanager

@@ -20,13 +20,35 @@ from rich.text import Text
 from kiosk.config import Config
 from kiosk.devices import KINDS, create_device
 from kiosk.errors import JournalError, KioskError, UnknownRecord
-from kiosk.journal import STATES, quarantined_files
+from kiosk.journal import STATES, held_writer_lock, quarantined_files
 from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
 from kiosk.upload.progress import read_progress
 
 # What a device's driver says when another process holds it: pyserial's exclusive lock on
 # the sensor's port, EBUSY from a camera or a GPIO chip.
 HELD_WORDS = ("Could not exclusively lock port", "Device or resource busy", "[Errno 16]")
+#: How a maintainer frees a device the running touchscreen holds (doctor, selftest, capture).
+STOP_THE_KIOSK = "`sudo systemctl stop kiosk-ui`"
+START_THE_KIOSK = "`sudo systemctl start kiosk-ui`"
+
+
+def is_held(detail: str) -> bool:
+    """Whether a driver's error says another process holds the device (not a fault)."""
+    return any(words in detail for words in HELD_WORDS)
+
+
+def held_by(options: dict[str, Any]) -> str:
+    """Who holds a device: ``another program, process N (kiosk run)`` when the serial
+    port's lock (pyserial's ``flock``) names it in ``/proc/locks``, else ``another program
+    (the running kiosk?)``."""
+    from kiosk.fsutil import describe_process, flock_holders
+
+    port = options.get("port")
+    if isinstance(port, str) and port:
+        holders = [pid for pid in flock_holders(Path(port)) or [] if pid != os.getpid()]
+        if holders:
+            return f"another program, {describe_process(holders[0])}"
+    return "another program (the running kiosk?)"
 
 
 def device_selftest(config: Config, kind: str, **overrides: Any) -> dict[str, Any]:
@@ -34,13 +56,19 @@ def device_selftest(config: Config, kind: str, **overrides: Any) -> dict[str, An
     (``overrides``: backend options to use instead of the configured ones, e.g. a shorter
     timeout). ``held``: not ok because another process (the running touchscreen) holds the
     device, so it was not tested: the normal state of a working kiosk, not a fault."""
+    options = config.backend_options(kind) | overrides
     try:
-        device = create_device(kind, config.backend_options(kind) | overrides)
+        device = create_device(kind, options)
         with device:
             ok, detail = device.selftest()
     except (KioskError, OSError) as exc:
         ok, detail = False, str(exc)
-    held = not ok and any(words in detail for words in HELD_WORDS)
+    held = not ok and is_held(detail)
+    if held:  # not "check the port and the serial console": it works, for someone else
+        port = options.get("port")
+        detail = (f"{port} is in use" if isinstance(port, str) and port
+                  else f"in use ({detail})")
+        detail += f": held by {held_by(options)}"
     return {"ok": bool(ok), "detail": detail, "held": held}
 
 
@@ -54,18 +82,24 @@ def hardware_selftest(config: Config) -> dict[str, dict[str, Any]]:
 ENROLLMENT_DEVICES = ("fingerprint", "camera")
 
 
-def readiness_refusal(config: Config, devices: dict[str, dict[str, Any]]) -> str | None:
+def readiness_refusal(config: Config, devices: dict[str, dict[str, Any]],
+                      records: int | None = None) -> str | None:
     """Why an enrollment could not start although power, disk and journal allow it, in
     the words ``kiosk demo`` refuses with; None when nothing else stands in the way.
 
     The sealing keys (``sealing keys unusable``: the central key missing, or ``dev`` with
     real hardware; a device key that does not load: open to others, or not a key; a
-    missing one is made on first use), and the enrollment devices in ``devices`` (self-test
-    results; one held by the running touchscreen is working).
+    missing one is made on first use, unless the journal's ``records`` were sealed with
+    it: :func:`~kiosk.runtime.lost_device_key`), and the enrollment devices in ``devices``
+    (self-test results; one held by the running touchscreen is working).
     """
     from kiosk.config import check_sealing
+    from kiosk.runtime import lost_device_key
     from kiosk.sealing import DeviceKey, load_central_public_key
 
+    lost = lost_device_key(config, records)
+    if lost is not None:
+        return f"sealing keys unusable: {lost}"
     try:
         check_sealing(config)
         if not config.uses_dev_central_key:
@@ -122,6 +156,8 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
         journal_error = str(exc)
         counts = {}
         upload["pending"] = None
+    # Readers never wait for the writer lock; one held this long stops the writers.
+    lock_held = held_writer_lock(Path(f"{config.journal_path}.lock"))
     upload["in_flight"] = read_progress(config.data_dir)
     upload["uploader_running"] = uploader_running(config.data_dir)
     disk_path = config.data_dir if config.data_dir.exists() else config.data_dir.parent
@@ -134,8 +170,10 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
     reason = acceptance.reason
     if accepting and journal_error is not None:  # the next start moves it aside, refuses
         accepting, reason = False, journal_error
+    if accepting and lock_held is not None:  # the first step saved would wait, then fail
+        accepting, reason = False, lock_held
     if accepting:  # what else stops `kiosk run` and `kiosk demo` (Runtime.open)
-        reason = readiness_refusal(config, devices)
+        reason = readiness_refusal(config, devices, sum(counts.values()))
         accepting = reason is None
     # Power, disk, journal and keys allow it; the devices may still stop it.
     before_devices = bool(accepting) or (reason or "").startswith(
@@ -160,7 +198,7 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
                  "data_dir": str(config.data_dir)},
         "journal": {"path": str(config.journal_path),
                     "quarantined": [str(p) for p in quarantined_files(config.journal_path)],
-                    "error": journal_error},
+                    "error": journal_error, "writer_lock_held": lock_held},
     }
 
 
@@ -224,7 +262,10 @@ def render_history(history: dict[str, Any], console: Console | None = None) -> N
     if history["state"] == "rejected":
         console.print("refused by the intake: fix the cause, then "
                       f"kiosk queue retry {history['id']}", markup=False)
-    table = Table("#", "when", "what")
+    table = Table()  # a narrow terminal folds a long word, never cuts it
+    table.add_column("#", no_wrap=True)
+    table.add_column("when", overflow="fold")
+    table.add_column("what", overflow="fold")
     for event in history["events"]:
         when = event["at"] + ("" if event["clock_trusted"] else " ?")
         table.add_row(str(event["seq"]), when, Text(_describe_event(event)))
@@ -260,6 +301,9 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     if status.get("journal", {}).get("error"):
         records = "unknown: the journal cannot be read"
     console.print(f"records: {records}")
+    held = status.get("journal", {}).get("writer_lock_held")
+    if held and held != status.get("reason"):  # said on the accepting line otherwise
+        console.print(f"[red]journal:[/] {escape(held)} (kiosk doctor: journal)")
     upload = status["upload"]
     rejected = status["records"].get("rejected", 0)
     if rejected:
@@ -294,7 +338,10 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
                                "their times are marked untrusted)"))
     free = status["disk"]["free_bytes"]
     console.print("disk free: " + ("unknown" if free is None else f"{free / 2**20:.0f} MiB"))
-    table = Table("device", "ok", "detail")
+    table = Table()
+    table.add_column("device", no_wrap=True)
+    table.add_column("ok", no_wrap=True)
+    table.add_column("detail", overflow="fold")
     for name, result in status["hardware"].items():
         table.add_row(name, "[green]ok[/]" if result["ok"] else "[red]FAIL[/]",
                       Text(result["detail"]))
@@ -302,13 +349,40 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
 
 
 def render_queue(entries: list[dict[str, Any]], console: Console | None = None) -> None:
+    """One line per record. On a terminal a table whose id column is never cut (the
+    maintainer needs it whole for ``kiosk queue retry ID``; the last error is cut instead:
+    ``kiosk queue show ID`` has it whole); in a pipe or a file, or on a terminal too narrow
+    for the ids, plain lines ``ID STATE ATTEMPTS LAST-ERROR`` without a header, for grep
+    and awk ("queue empty" only on a terminal)."""
     console = console or Console()
-    if not entries:
+    rows = [(e["id"], e["state"], str(e["attempts"]),
+             " ".join((e["last_error"] or "").split()))  # one line, whatever it said
+            for e in entries]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(3)]
+    # the table: id, state, attempts, and what is left for the error (10 at least), in a
+    # box of 3 characters a column and 1
+    header = ("id", "state", "attempts", "last error")
+    fixed = sum(max(w, len(h)) for w, h in zip(widths, header[:3], strict=True))
+    error_width = console.width - fixed - 13
+    if not console.is_terminal or error_width < len(header[3]):
+        for row in rows:
+            line = (f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  "
+                    f"{row[3]}")
+            console.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
+        if not rows and console.is_terminal:
+            console.print("queue empty")
+        return
+    if not rows:
         console.print("queue empty")
         return
-    table = Table("id", "state", "attempts", "last error")
-    for e in entries:
-        table.add_row(e["id"], e["state"], str(e["attempts"]), Text(e["last_error"] or ""))
+    table = Table()
+    table.add_column("id", no_wrap=True)  # its full width: the error's is set to what is left
+    table.add_column("state", no_wrap=True)
+    table.add_column("attempts", no_wrap=True, justify="right")
+    table.add_column("last error", no_wrap=True, overflow="ellipsis",
+                     width=min(error_width, max(len(header[3]), *(len(r[3]) for r in rows))))
+    for row in rows:
+        table.add_row(row[0], row[1], row[2], Text(row[3]))
     console.print(table)
 
 

@@ -38,7 +38,7 @@ def cmd_hw(config: Config, args: argparse.Namespace) -> int:
             pin = sys.stdin.readline().strip() if args.pin_stdin else None
             return card.check_command(config, pin=pin)
         return card.watch_command(config, args.seconds)
-    from kiosk.status import hardware_selftest
+    from kiosk.status import START_THE_KIOSK, STOP_THE_KIOSK, hardware_selftest
 
     results = hardware_selftest(config)
     width = max(map(len, results))
@@ -49,8 +49,7 @@ def cmd_hw(config: Config, args: argparse.Namespace) -> int:
     if held:
         # The running touchscreen holds its devices: that is not a fault, and not a test.
         print(f"not tested, held by another program (the running kiosk?): {', '.join(held)}."
-              " To test them: `sudo systemctl stop kiosk-ui`, `kiosk hw selftest`, then "
-              "`sudo systemctl start kiosk-ui`")
+              f" To test them: {STOP_THE_KIOSK}, `kiosk hw selftest`, then {START_THE_KIOSK}")
     return EXIT_OK if all(r["ok"] or r.get("held") for r in results.values()) else EXIT_FAIL
 
 

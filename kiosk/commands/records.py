@@ -80,7 +80,12 @@ def _queue_retry(config: Config, args: argparse.Namespace) -> int:
                                                                      else ""), file=sys.stderr)
         return EXIT_CONFIG
     problems = 0
-    with open_journal(config, owner=False) as journal:
+    try:  # a maintainer's command never makes a data directory or a journal
+        journal = open_journal(config, owner=False, create=False)
+    except JournalError as exc:
+        print(f"kiosk queue retry: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    with journal:
         ids = [r.id for r in journal.records("rejected")] if args.all else args.ids
         if not ids:
             print("no rejected records")

@@ -44,12 +44,19 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
     """``kiosk keys init``: make this kiosk's device key (and, with ``sealing.central_key =
     "dev"``, the development central pair) if missing, then show them; ``kiosk keys show``:
     show them, creating nothing (a mistyped ``kiosk.data_dir`` must not make a new identity
-    to register). 0, or 1 when ``show`` finds no device key."""
+    to register). 0, or 1 when ``show`` finds no device key, or ``init`` a lost one (the
+    journal holds records sealed with it) without ``--replace``."""
     from kiosk.errors import KeyFileMissing
     from kiosk.runtime import ensure_dev_central_key
     from kiosk.sealing import DeviceKey, key_id, load_central_public_key
 
     if args.keys_command == "init":
+        from kiosk.runtime import lost_device_key
+
+        lost = lost_device_key(config)
+        if lost is not None and not args.replace:
+            print(f"kiosk keys init: {lost}", file=sys.stderr)
+            return EXIT_FAIL
         device = DeviceKey.load_or_create(config.device_key_path)
         ensure_dev_central_key(config)
     else:

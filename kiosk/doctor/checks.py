@@ -168,9 +168,10 @@ def check_device(config: Config, kind: str) -> Finding:
     if result["held"]:
         # The normal state of a running kiosk: its touchscreen holds the devices. Not a
         # fault, and not tested either: say so, and how to test it.
-        return warn(name, f"{detail}: held by another program (the running kiosk?), so not "
-                    "tested", "to test it: `sudo systemctl stop kiosk-ui`, `kiosk doctor`, "
-                    "then `sudo systemctl start kiosk-ui`")
+        from kiosk.status import START_THE_KIOSK, STOP_THE_KIOSK
+
+        return warn(name, f"{detail}, so not tested", f"to test it: {STOP_THE_KIOSK}, "
+                    f"`kiosk doctor`, then {START_THE_KIOSK}")
     return fail(name, detail, _DEVICE_FIX[kind].format(**{"port": "", "baudrate": ""} | section))
 
 
@@ -250,6 +251,15 @@ def check_device_key(config: Config) -> Finding:
         return fail("key.device", exc.problem,
                     f"`chmod 600 {path}` (and `chown` it to the kiosk user)")
     except KeyFileMissing as exc:
+        from kiosk.runtime import lost_device_key
+
+        lost = lost_device_key(config)
+        if lost is not None:  # records sealed with it: lost, not a new kiosk's
+            what, _, _ = lost.partition(". Restore")
+            return fail("key.device", what + "; enrollments are refused",
+                        f"restore {path} from the kiosk's backup (mode 600, owned by the "
+                        "kiosk user); if it is lost for good, `kiosk keys init --replace` "
+                        "makes a new one: register it with `kiosk-intake register --replace`")
         return fail("key.device", str(exc),
                     "restore it from the kiosk's backup; on a new kiosk `kiosk keys init` "
                     "makes one and prints the `kiosk-intake register` line for the intake")

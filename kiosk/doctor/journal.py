@@ -7,7 +7,9 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+from kiosk.clock import FUTURE_TOLERANCE_S
 from kiosk.config import Config
 from kiosk.core.intake_api import RefusalCode
 from kiosk.doctor.findings import Finding, fail, ok, skip, warn
@@ -20,7 +22,7 @@ JOURNAL_BUDGET_S = 20.0  # the deep check reads every page; past this it says so
 def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding:
     """The start-up check (every table but the payloads), then ``kiosk journal check``'s
     deep one (every page and payload) for as long as ``budget_s`` allows."""
-    from kiosk.journal import Journal, database, quarantined_files
+    from kiosk.journal import Journal, database, held_writer_lock, quarantined_files
 
     path = config.journal_path
     kept = quarantined_files(path)
@@ -35,8 +37,23 @@ def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding
                     "journal can be read or written there",
                     f"set kiosk.data_dir to the kiosk's data directory, or move the file "
                     f"{config.data_dir} aside")
+    if not config.data_dir.exists():  # the installer makes it: a mistyped kiosk.data_dir
+        return fail("journal", f"data directory {config.data_dir} does not exist: no "
+                    "journal to read", "set kiosk.data_dir to the kiosk's data directory "
+                    "(`kiosk config show`); on a new kiosk not installed by the installer, "
+                    "its first start makes it (`kiosk run`)")
     if not path.exists():
         return ok("journal", f"no journal at {path} yet (made by the first enrollment)")
+    held = held_writer_lock(Path(f"{path}.lock"))
+    if held is not None:
+        return fail("journal", held,
+                    "if that process is not one of the kiosk's at work, stop it (`kill PID`); "
+                    "a kiosk service stuck on it: `sudo systemctl restart kiosk-ui "
+                    "kiosk-upload kiosk-power`")
+    if database.is_empty(path):  # one verdict, status's: not "no journal yet"
+        verdict, _, fix = database.empty_verdict(path).partition(": if this kiosk")
+        return fail("journal", f"{verdict}: possibly truncated, a lost journal",
+                    "if this kiosk" + fix)
     stop_fix = (f"stop the kiosk (`sudo systemctl stop kiosk-ui kiosk-upload`), copy "
                 f"{path}* off the kiosk for recovery, then start it again: it moves the "
                 "damaged file aside and starts a new journal")
@@ -77,11 +94,30 @@ def check_journal(config: Config, budget_s: float = JOURNAL_BUDGET_S) -> Finding
 
 
 def _age(created_at: str, now: datetime) -> float | None:
+    """Seconds since ``created_at``; None when it does not read. Negative when stamped in
+    the future: within :data:`~kiosk.clock.FUTURE_TOLERANCE_S` read as 0 (NTP stepping the
+    clock back), beyond it an unknown age (:func:`_ahead`)."""
     try:
         then = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
     except ValueError:
         return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
     return (now - then).total_seconds()
+
+
+def _ahead(age: float | None) -> bool:
+    """Whether ``age`` (:func:`_age`) says the row is stamped in the future."""
+    return age is not None and age < -FUTURE_TOLERANCE_S
+
+
+def _in_the_future(age: float) -> str:
+    return (f"is stamped {describe_age(-age)} in the future (its age is unknown: the clock "
+            "was ahead when it was made, or is behind now)")
+
+
+CLOCK_FIX = ("check the clock: `timedatectl` (synchronised? the time right?); records keep "
+             "their order by sequence, not by time")
 
 
 def describe_age(seconds: float) -> str:
@@ -119,8 +155,9 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
     on_sticks, late_sticks = "", False
     if exported:  # on their way by USB stick (docs/usb.md): not waiting to be sent
         since = _age(min(r.updated_at for r in exported), now)
-        on_sticks = (f"{len(exported)} exported to USB, waiting for their receipts"
-                     + ("" if since is None else f" (the first for {describe_age(since)})"))
+        on_sticks = (f"{len(exported)} exported to USB, waiting for their receipts" + (
+            "" if since is None else " (the first exported at a time in the future)"
+            if _ahead(since) else f" (the first for {describe_age(max(since, 0.0))})"))
         late_sticks = since is not None and since > limit
     resend = float(config["upload"]["stick_resend_days"])
     sticks_fix = ("bring the office's .receipts files back: `kiosk queue import DIR` (with a "
@@ -136,12 +173,15 @@ def check_outbox(config: Config, now: datetime | None = None) -> Iterator[Findin
         age = _age(oldest.created_at, now)
         approx = "" if oldest.clock_trusted else " (its clock was not synchronised: approximate)"
         detail = f"{len(outbox)} waiting; the oldest, {oldest.id}, " + (
-            "has an unreadable time" if age is None else f"since {describe_age(age)}{approx}")
+            "has an unreadable time" if age is None else _in_the_future(age) if _ahead(age)
+            else f"since {describe_age(max(age, 0.0))}{approx}")
         if oldest.last_error:
             detail += f"; last error: {oldest.last_error}"
         if on_sticks:
             detail += f"; {on_sticks}"
-        if age is not None and age > limit:
+        if _ahead(age):
+            yield warn("backlog", detail, CLOCK_FIX + "; `kiosk upload --once` sends now")
+        elif age is not None and age > limit:
             yield fail("backlog", detail + f"; over doctor.max_unsent_age_s "
                        f"({describe_age(limit)})",
                        "see the intake and registration lines above; is the uploader running "
@@ -178,8 +218,11 @@ def _unfinished(records: list[RecordInfo], now: datetime, limit: float) -> Findi
     oldest = min(records, key=lambda r: r.seq)
     age = _age(oldest.created_at, now)
     detail = (f"{len(records)} assisted enrollment(s) kept to continue; the oldest, "
-              f"{oldest.id}, begun " + ("at an unreadable time" if age is None
-                                       else f"{describe_age(age)} ago"))
+              f"{oldest.id}, " + ("begun at an unreadable time" if age is None
+                                  else _in_the_future(age) if _ahead(age)
+                                  else f"begun {describe_age(max(age, 0.0))} ago"))
+    if _ahead(age):
+        return warn("unfinished", detail, CLOCK_FIX)
     if age is not None and age > limit:
         return warn("unfinished", detail, "an officer continues or deletes them on the "
                     "touchscreen (log in with the staff card: the officer's home lists them)")

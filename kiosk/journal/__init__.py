@@ -19,7 +19,10 @@ SQLite is loaded, this package serialises everything that can write the database
   per-process threading lock and an exclusive ``fcntl.flock`` on the sidecar ``<db>.lock``;
 * automatic checkpoints run inside ``COMMIT`` (``wal_autocheckpoint``), hence under that lock;
 * read-only journals (:meth:`Journal.open_readonly`, URI ``mode=ro``) never write or
-  checkpoint; they take the lock only to close.
+  checkpoint, not even when the last one closes (SQLite does not checkpoint from a
+  read-only connection, and without that checkpoint keeps the -wal and -shm): they never
+  take the lock, so ``kiosk status`` answers at once while a writer hangs on it
+  (:func:`database.held_writer_lock` then names who holds it).
 
 Never write to the journal with a tool that does not take ``<db>.lock`` (the ``sqlite3``
 shell does not) while the kiosk runs.
@@ -58,7 +61,7 @@ from kiosk.journal.core import (
     Journal,
     RecordInfo,
 )
-from kiosk.journal.database import quarantined_files
+from kiosk.journal.database import held_writer_lock, quarantined_files
 
 __all__ = [
     "DELETABLE_STATES",
@@ -68,5 +71,6 @@ __all__ = [
     "AuditEvent",
     "Journal",
     "RecordInfo",
+    "held_writer_lock",
     "quarantined_files",
 ]

@@ -58,12 +58,13 @@ class Journal(RecordWrites, RecordStates, RecordReads, JournalMaintenance):
         path = Path(path)
         if not is_kiosk_id(kiosk_id):
             raise ValueError(f"kiosk id {kiosk_id!r} must be {KIOSK_ID_RULE}")
-        database.create_file(path)
+        made = database.create_file(path)
         lock = database.WriterLock(Path(f"{path}.lock"), create=True)
         try:
             with lock:
+                # an empty file found here (not made) is no new journal: a lost one
                 conn = database.open_checked(path, boot_id, clock_trusted,
-                                             quarantine_corrupt=owner)
+                                             quarantine_corrupt=owner, new=made)
         except BaseException:
             lock.close()
             raise
@@ -82,6 +83,8 @@ class Journal(RecordWrites, RecordStates, RecordReads, JournalMaintenance):
                                "place); move it out of kiosk.data_dir")
         if not path.is_file():
             raise JournalError(f"no journal at {path} yet")
+        if database.is_empty(path):  # not "no journal yet": it was there, and is not now
+            raise JournalError(database.empty_verdict(path))
         try:
             conn = database.connect_readonly(path)
         except sqlite3.Error as exc:
@@ -98,16 +101,16 @@ class Journal(RecordWrites, RecordStates, RecordReads, JournalMaintenance):
                 raise JournalError(f"no journal at {path} yet")
             raise JournalError(f"journal {path} has schema version {version}; this software "
                                f"reads version {migrations.latest_version()}")
-        lock: database.WriterLock | None
-        try:  # only to close under the lock; a reader that may not open it cannot write either
-            lock = database.WriterLock(Path(f"{path}.lock"), create=False)
-        except OSError:
-            lock = None
-        return cls(conn, path, lock, kiosk_id="", boot_id="", clock_trusted=lambda: False,
+        # No writer lock, not even to close: a read-only connection never checkpoints
+        # (SQLite refuses to, read-only) nor deletes the -wal or -shm when it is the last
+        # one to close (only a checkpoint that succeeded does); so a reader never waits for
+        # a writer, nor makes one wait (kiosk status while a writer hangs: README).
+        return cls(conn, path, None, kiosk_id="", boot_id="", clock_trusted=lambda: False,
                    readonly=True)
 
     def close(self) -> None:
-        """Close the connection (under the writer lock: closing may checkpoint). Idempotent."""
+        """Close the connection (a writer's under the writer lock: closing may checkpoint;
+        a reader's without it, see :meth:`open_readonly`). Idempotent."""
         with self._lock:
             conn, self._conn = self._conn, None
             if conn is None:

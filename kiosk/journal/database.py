@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from kiosk.core.canonical import canonical_json
 from kiosk.errors import JournalCorrupt, JournalError
-from kiosk.fsutil import fsync_dir, make_dirs
+from kiosk.fsutil import describe_process, flock_holders, fsync_dir, make_dirs
 from kiosk.journal import migrations
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ AUTOCHECKPOINT_BYTES = 4 * 1024 * 1024
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
 BUSY_TIMEOUT_S = 10.0
 LOCK_TIMEOUT_S = 30.0
+# How long a reader (status, doctor) waits for the writer lock to come free before it says
+# who holds it: a commit or a checkpoint holds it for milliseconds. Readers never need it.
+LOCK_PATIENCE_S = 2.0
 MAX_DETAIL_CHARS = 200
 NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MAGIC = b"SQLite format 3\x00"
@@ -120,8 +123,8 @@ class WriterLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise JournalError(
-                        f"journal lock {self.path} held by another process for more than "
-                        f"{LOCK_TIMEOUT_S:g} s") from None
+                        f"journal lock {self.path} held by {lock_holder_name(self.path)} "
+                        f"for more than {LOCK_TIMEOUT_S:g} s") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
 
@@ -134,6 +137,41 @@ class WriterLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def lock_holder_name(lock_path: Path) -> str:
+    """Who holds the ``flock`` on ``lock_path``: ``process N (its command line)`` when
+    ``/proc/locks`` names it, else ``another process``."""
+    holders = [pid for pid in flock_holders(lock_path) or [] if pid != os.getpid()]
+    return describe_process(holders[0]) if holders else "another process"
+
+
+def held_writer_lock(lock_path: Path, patience_s: float = LOCK_PATIENCE_S) -> str | None:
+    """Why the journal's writer lock ``lock_path`` is not free after ``patience_s``, naming
+    its holder; None when it is free (or there is no lock file: no writer ever ran). Asked
+    with a shared lock, let go at once: a writer waits for it a moment at most."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        deadline = time.monotonic() + patience_s
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return None
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+    finally:
+        os.close(fd)  # lets go of the shared lock
+    return (f"the journal's writer lock {lock_path} has been held for more than "
+            f"{patience_s:g} s by {lock_holder_name(lock_path)}: the kiosk's writes (an "
+            f"enrollment's steps, the uploader's receipts) wait for it, and fail after "
+            f"{LOCK_TIMEOUT_S:g} s")
 
 
 def connect(target: str | Path, *, uri: bool = False) -> sqlite3.Connection:
@@ -311,13 +349,44 @@ def initialise(conn: sqlite3.Connection, boot_id: str, trusted: Callable[[], boo
             ask_clock(trusted)))
 
 
-def check(path: Path) -> str | None:
+#: What :func:`check` finds in a journal file of 0 bytes that the writer did not just make.
+EMPTY_PROBLEM = "file is empty (0 bytes: truncated, or a first start cut short)"
+
+
+def is_empty(path: Path) -> bool:
+    """Whether the journal ``path`` is a file of 0 bytes with no commit in a ``-wal``
+    beside it: no record can be read from it (SQLite would take it for a new database)."""
+    try:
+        if not path.is_file() or path.stat().st_size:
+            return False
+        return os.stat(f"{path}-wal").st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def empty_verdict(path: Path) -> str:
+    """What every reader says of an empty journal file (:func:`is_empty`), with what to do:
+    status, queue, journal check and the doctor alike."""
+    return (f"journal {path} is empty (0 bytes): if this kiosk has made records, the journal "
+            "was lost (truncated) and them with it: stop the kiosk (`sudo systemctl stop "
+            f"kiosk-ui kiosk-upload`) and restore {path.name} from a backup; if it never "
+            f"made one (a first start cut short), move it aside (`mv {path} "
+            f"{path}.empty`) and the next start makes a new journal")
+
+
+def check(path: Path, *, new: bool = False) -> str | None:
     """Refuse a newer schema; return why the file is corrupt, or None when it is sound.
+    An empty file is corrupt (:data:`EMPTY_PROBLEM`) unless it is ``new`` (the writer just
+    made it): taken for a new database, it would restart the record sequence silently.
 
     Uses a read-only connection: closing a read-write one on a damaged file may checkpoint
     into it or delete its -wal, and quarantine must keep the file and -wal as found (the
     -shm is an index SQLite rebuilds from the -wal; a read-only open may rewrite it).
     """
+    if not new and is_empty(path):
+        return EMPTY_PROBLEM
     with open(path, "rb") as f:
         head = f.read(len(_MAGIC))
     if head and head != _MAGIC:
@@ -349,11 +418,12 @@ def check(path: Path) -> str | None:
 
 
 def open_checked(path: Path, boot_id: str, trusted: Callable[[], bool], *,
-                 quarantine_corrupt: bool = True) -> sqlite3.Connection:
+                 quarantine_corrupt: bool = True, new: bool = False) -> sqlite3.Connection:
     """With the writer lock held: check, connect, configure, migrate; quarantine if corrupt
     (only the journal's owner, ``quarantine_corrupt``: another process reports and stops,
-    so it never moves the file from under the process that enrolls)."""
-    problem = check(path)
+    so it never moves the file from under the process that enrolls). ``new``: the caller
+    has just made the (empty) file."""
+    problem = check(path, new=new)
     if problem is not None and not quarantine_corrupt:
         raise JournalCorrupt(
             f"journal {path} failed its integrity check ({problem}); left as found: the "

@@ -52,6 +52,14 @@ def capture_command(config: Config, out: Path, timeout: float = CAPTURE_TIMEOUT_
         print(f"fingerprint capture failed: timeout: {exc}", file=stderr)
         return EXIT_FAIL
     except DeviceError as exc:
+        from kiosk.status import START_THE_KIOSK, STOP_THE_KIOSK, held_by, is_held
+
+        if is_held(str(exc)):  # the port works: the running kiosk has it
+            print(f"fingerprint capture failed: the sensor on {where} is in use, held by "
+                  f"{held_by(options).removeprefix('another program, ')}: stop it first "
+                  f"(the touchscreen: {STOP_THE_KIOSK}), capture, then start it again "
+                  f"({START_THE_KIOSK})", file=stderr)
+            return EXIT_FAIL
         print(f"fingerprint capture failed: {type(exc).__name__}: {exc}", file=stderr)
         return EXIT_FAIL
     png = image.to_png()

@@ -73,6 +73,7 @@ def test_demo_refuses_with_exit_3_below_disk_reserve(tmp_path: Path) -> None:
 
 
 def test_status_and_queue_before_anything_was_recorded(kiosk_config: Path) -> None:
+    (kiosk_config.parent / "data").mkdir()  # as the installer makes it (else: see below)
     status = kiosk(kiosk_config, "status", "--json")
     assert status.returncode == 0, status.stderr
     assert set(json.loads(status.stdout)) >= {"accepting", "records", "power", "clock",

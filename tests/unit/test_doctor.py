@@ -576,3 +576,49 @@ def test_a_data_directory_of_mode_0500_is_not_writable(tmp_path: Path) -> None:
         assert "is not writable" in (check_acceptance(config).reason or "")
     finally:
         config.data_dir.chmod(0o700)
+
+
+def test_records_stamped_in_the_future_have_no_age_and_say_so(tmp_path: Path) -> None:
+    """`UPDATE records SET created_at = '2031-05-01T10:00:00.000Z'`: the doctor said "backlog
+    ok ... since -2319502 min" and the metrics clamped the age to 0, so no alert fired.
+    The doctor warns (the clock), the metrics leave the age out and say how far ahead."""
+    from datetime import UTC, datetime, timedelta
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from kiosk.doctor.journal import check_outbox
+    from kiosk.metrics import render
+
+    config = load_config(write_config(tmp_path))
+    config.data_dir.mkdir()
+    with Journal.open(config.journal_path, kiosk_id="test-01", boot_id="boot",
+                      clock_trusted=lambda: True) as journal:
+        record = journal.create_record(assisted=False)
+        journal.save_step(record.id, "consent", b"c" * 10)
+        journal.mark_sealed(record.id, b"manifest")
+        journal.create_record(assisted=True)  # kept for an officer to continue
+    past = datetime(2020, 1, 1, tzinfo=UTC)  # the records' times are years ahead of it
+    found = {f.check: f for f in check_outbox(config, now=past)}
+    backlog, unfinished = found["backlog"], found["unfinished"]
+    assert backlog.status == "warn" and "in the future" in backlog.detail, backlog
+    assert "-" not in backlog.detail.split("in the future")[0].split(record.id)[1], backlog
+    assert "timedatectl" in backlog.fix
+    assert unfinished.status == "warn" and "in the future" in unfinished.detail, unfinished
+    # a few seconds ahead (NTP stepping back) is age 0, no warning
+    created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
+    found = {f.check: f for f in check_outbox(config, now=created - timedelta(seconds=5))}
+    assert found["backlog"].status == "ok" and "since 0 min" in found["backlog"].detail
+    from kiosk.status import collect_status
+
+    status = collect_status(config, hardware=False)
+    got = {s.name: s.value
+           for family in text_string_to_metric_families(render(status, now=past.timestamp())
+                                                        .decode())
+           for s in family.samples}
+    assert "kiosk_upload_oldest_pending_age_seconds" not in got, got
+    assert got["kiosk_upload_oldest_pending_ahead_seconds"] > 86400
+    got = {s.name: s.value
+           for family in text_string_to_metric_families(render(status).decode())
+           for s in family.samples}
+    assert "kiosk_upload_oldest_pending_ahead_seconds" not in got
+    assert 0 <= got["kiosk_upload_oldest_pending_age_seconds"] < 600

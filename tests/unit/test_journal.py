@@ -751,14 +751,93 @@ def test_read_only_journal_reads_and_refuses_writes(tmp_path: Path) -> None:
                 write()
 
 
-@pytest.mark.parametrize("content", [None, b""])
-def test_read_only_open_without_a_journal_says_so(tmp_path: Path,
-                                                  content: bytes | None) -> None:
+def test_a_reader_never_waits_for_the_writer_lock(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`flock -x journal.db.lock sleep 100`: kiosk status, queue list, metrics and the doctor
+    waited 30 s (LOCK_TIMEOUT_S) to close their read-only journal, then called it
+    unreadable. A reader opens, reads and closes at once while a writer holds the lock."""
     path = tmp_path / "journal.db"
-    if content is not None:
-        path.write_bytes(content)
+    with open_journal(path) as j:
+        sealed_record(j)
+    monkeypatch.setattr(database, "LOCK_TIMEOUT_S", 2.0)
+    fd = _hold_flock(path)
+    try:
+        started = time.monotonic()
+        with Journal.open_readonly(path) as ro:
+            assert ro.counts()["sealed"] == 1
+        assert time.monotonic() - started < 1.0
+        # ... and says who holds it, after a short wait
+        started = time.monotonic()
+        held = database.held_writer_lock(Path(f"{path}.lock"), patience_s=0.3)
+        assert held is not None and f"process {os.getpid()}" not in held
+        assert "held for more than 0.3 s by another process" in held, held
+        assert time.monotonic() - started < 1.0
+    finally:
+        os.close(fd)
+    assert database.held_writer_lock(Path(f"{path}.lock"), patience_s=0.3) is None
+
+
+def test_a_readers_close_neither_checkpoints_nor_removes_the_wal(tmp_path: Path) -> None:
+    """Why a reader needs no writer lock to close (the single-writer rule): the last
+    connection to close checkpoints and deletes the -wal, but not a read-only one. A writer
+    killed with commits still in its -wal: a reader's open and close leave the database
+    file and the -wal as they were."""
+    path = tmp_path / "journal.db"
+    child = (
+        "import os, sys\n"
+        "from kiosk.journal import Journal\n"
+        f"j = Journal.open({str(path)!r}, kiosk_id={KIOSK!r}, boot_id='b', "
+        "clock_trusted=lambda: True)\n"
+        "j._conn.execute('PRAGMA wal_autocheckpoint = 0')\n"
+        "for _ in range(5): j.create_record(assisted=False)\n"
+        "os._exit(0)\n")
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, "-c", child], check=True, timeout=60)
+    wal = Path(f"{path}-wal")
+    before = (hashlib.sha256(path.read_bytes()).digest(), wal.stat().st_size)
+    assert before[1] > 0
+    with Journal.open_readonly(path) as ro:
+        assert ro.counts()["in_progress"] == 5
+    assert (hashlib.sha256(path.read_bytes()).digest(), wal.stat().st_size) == before
+    assert Path(f"{path}-shm").exists()
+
+
+def test_read_only_open_without_a_journal_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
     with pytest.raises(JournalError, match=f"no journal at {re.escape(str(path))} yet"):
         Journal.open_readonly(path)
+
+
+def test_an_empty_journal_file_is_a_lost_journal_not_a_new_one(tmp_path: Path) -> None:
+    """`: > journal.db; rm journal.db-*`: status said "no journal yet", the doctor the same
+    with a contradictory fix, and `kiosk demo` enrolled into it, the sequence restarted.
+    Readers name it (empty: possibly truncated, what to do); a writer other than the
+    enrolling one leaves it as found; the enrolling one moves it aside (refused until a
+    maintainer has looked), as a corrupt journal."""
+    path = tmp_path / "journal.db"
+    with open_journal(path) as j:
+        sealed_record(j)
+    path.write_bytes(b"")
+    for name in ("journal.db-wal", "journal.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    with pytest.raises(JournalError, match=r"journal\.db is empty \(0 bytes\): if this kiosk "
+                       r"has made records, the journal was lost") as exc:
+        Journal.open_readonly(path)
+    assert "restore journal.db from a backup" in str(exc.value)
+    assert database.check(path) == database.EMPTY_PROBLEM
+    with pytest.raises(JournalCorrupt, match="left as found"):
+        Journal.open(path, kiosk_id=KIOSK, boot_id="b", clock_trusted=lambda: True,
+                     owner=False)
+    assert path.stat().st_size == 0
+    with pytest.raises(JournalCorrupt, match=r"file is empty"):
+        open_journal(path)
+    assert [p.stat().st_size for p in database.quarantined_files(path)] == [0]
+    # a journal the writer makes starts empty: that one is new, not lost
+    fresh = tmp_path / "new" / "journal.db"
+    fresh.parent.mkdir()
+    with open_journal(fresh) as j:
+        assert sealed_record(j)
 
 
 def test_read_only_open_of_a_directory_in_the_journals_place_says_so(tmp_path: Path) -> None:

@@ -263,3 +263,46 @@ def test_card_check_without_a_terminal_or_a_pin_says_how_not_a_traceback(
     monkeypatch.setattr("getpass.getpass", ctrl_d)
     assert check_command(config) == 1
     assert "card check: no PIN given" in capsys.readouterr().err
+
+
+def test_capture_and_selftest_on_a_port_the_running_kiosk_holds_say_so_and_how_to_free_it(
+        tmp_path: Path):
+    """`kiosk hw fingerprint capture` while the kiosk holds the sensor's port said
+    "DeviceNotFound: Could not exclusively lock port ...; check hardware.fingerprint.port and
+    that the serial console is off", and the self-test the same: the port works, for another
+    process. Both name it (from /proc/locks) and say how to stop the touchscreen."""
+    import os
+    import subprocess
+    import sys
+
+    from kiosk.maintenance.fingerprint import capture_command
+    from kiosk.status import device_selftest
+
+    controller, peer = os.openpty()
+    link = tmp_path / "fp0"
+    link.symlink_to(os.ttyname(peer))
+    holder = subprocess.Popen(  # as the touchscreen holds it: pyserial's exclusive open
+        [sys.executable, "-c", "import serial, sys, time\n"
+         f"s = serial.Serial({str(link)!r}, exclusive=True)\n"
+         "print('held', flush=True); time.sleep(120)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        config = load_config(write_config(
+            tmp_path, f'[hardware.fingerprint]\ntype = "zfm"\nport = "{link}"\n'))
+        out, err = io.StringIO(), io.StringIO()
+        assert capture_command(config, tmp_path / "f.png", 1.0, stdout=out, stderr=err) == 1
+        line = err.getvalue().strip()
+        assert line.startswith(f"fingerprint capture failed: the sensor on {link} is in use, "
+                               f"held by process {holder.pid} ("), line
+        assert "sudo systemctl stop kiosk-ui" in line and "serial console" not in line, line
+        result = device_selftest(config, "fingerprint")
+        assert result["held"] and not result["ok"]
+        assert result["detail"].startswith(f"{link} is in use: held by another program, "
+                                           f"process {holder.pid} ("), result
+        assert "serial console" not in result["detail"]
+    finally:
+        holder.kill()
+        holder.wait()
+        os.close(controller)
+        os.close(peer)
