@@ -609,6 +609,8 @@ USB_RECEIPTS_UNREAD = N_("The office's confirmations on the stick were not read:
                          "lacks the office's key. Ask a maintainer.")
 USB_REMOVED = N_("Old records the office confirmed were removed from the stick: {count}.")
 USB_COPIED = N_("Records copied to the stick: {count}.")
+USB_REWRITTEN = N_("Records the office found damaged on the stick, copied again: {count}. "
+                   "If this happens again, use another stick.")
 USB_FULL = N_("The stick is full: no record could be copied.")
 USB_NOTHING = N_("No records are waiting for the stick.")
 USB_LEFT = N_("Records still waiting on the kiosk: {count}. Use another stick.")
@@ -688,6 +690,8 @@ def usb_summary(report: Any) -> list[Msg]:
         lines.append(Msg.of(USB_FULL))
     elif not report.waiting:
         lines.append(Msg.of(USB_NOTHING, "info"))
+    if report.rewritten:  # the office refused their copy here: said, with what to do
+        lines.append(Msg.of(USB_REWRITTEN, count=len(report.rewritten)))
     if exported.journal_failed:  # the stick is fine: another one would not help
         lines.append(Msg.of(USB_KIOSK_FAILED))
     elif exported.error:

@@ -25,7 +25,10 @@ Import reads the ``.receipts`` files ``kiosk-intake import`` wrote beside the bu
 acknowledges each record whose receipt verifies against the configured intake key and the
 packet rebuilt from this kiosk's journal, exactly as an upload's receipt is
 (:func:`kiosk.receipts.verify_receipt`). The intake's refusals in the same file are not
-signed: they are shown, and change nothing.
+signed: they are shown; one of a copy damaged on the stick (:data:`DAMAGED_ON_STICK`) puts
+the record back in the outbox and makes the copy no longer count as on the stick, so it is
+written again (:func:`damaged_copies`); a bundle is removed only when nothing in it is the
+only copy on the stick of a record the office has not confirmed.
 
 Once every record of one of this kiosk's bundles on the stick is acknowledged (its
 receipt verified, whichever way it came), the bundle is of no further use: the stick
@@ -55,7 +58,7 @@ import tarfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from kiosk.bundle import (
     BUNDLE_SUFFIX,
@@ -64,11 +67,13 @@ from kiosk.bundle import (
     MAX_PACKET_BYTES,
     RECEIPTS_SUFFIX,
     BundleError,
+    BundleIndex,
     BundleReader,
     BundleWriter,
     bundle_name,
     find_files,
     load_receipts,
+    receipts_name,
 )
 from kiosk.config import Config
 from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
@@ -133,6 +138,11 @@ class ImportReport:
     problems: list[str] = field(default_factory=list)
     others: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # record ids the intake refused
+    #: Of ``refused``: the records whose copy on the stick the office found damaged
+    #: (:data:`DAMAGED_ON_STICK`); they are written again, so they are not ``problems``.
+    damaged: list[str] = field(default_factory=list)
+    #: A line each for ``damaged``, for the maintainer.
+    damaged_lines: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -140,7 +150,10 @@ class CleanupReport:
     """What :func:`remove_confirmed_bundles` did."""
 
     removed: list[str] = field(default_factory=list)  # the bundles' names
-    records: int = 0  # the records they held, every one acknowledged
+    records: int = 0  # the records they held that the office confirmed
+    #: The copies they held that the office refused as damaged, each written again in
+    #: another bundle on the same stick.
+    damaged: int = 0
     freed: int = 0  # their bytes
     #: For the log: a bundle of this kiosk that does not read, one that could not be removed.
     problems: list[str] = field(default_factory=list)
@@ -148,6 +161,10 @@ class CleanupReport:
 
 #: The states of a record the office has confirmed: its receipt verified and stored.
 CONFIRMED_STATES = ("acknowledged", "purged")
+#: The office's refusals that another copy cures: the packet's bytes on the stick are not
+#: those its bundle's index names (damaged on the stick, or in the copy). The record's
+#: copy in that bundle no longer counts as on the stick; it is written again.
+DAMAGED_ON_STICK = frozenset({RefusalCode.SHA256_MISMATCH})
 #: How :class:`_Bundle` names a bundle after the kiosk id (kiosk.bundle.bundle_name, and
 #: ``-<n>`` when that span is on the stick already).
 _BUNDLE_NAME = r"-(\d{7,})-to-(\d{7,})(?:-[2-9]|-[1-9]\d+)?" + re.escape(BUNDLE_SUFFIX)
@@ -226,7 +243,9 @@ class _Bundle:
         name = bundle_name(self.kiosk_id, first, last)
         final = self.target / name
         n = 1
-        while final.exists():  # the same span exported before (--again): never replace it
+        # the same span exported before (--again): never replace it; nor take the name of
+        # a bundle removed since, whose receipts file stays (its refusals are not this one's)
+        while final.exists() or (self.target / receipts_name(final.name)).exists():
             n += 1
             final = self.target / f"{name[:-len('.ektp')]}-{n}.ektp"
         commit_file(self.path, final, overwrite=False)
@@ -370,17 +389,14 @@ def _close(bundle: _Bundle, journal: Journal | None, report: ExportReport,
     return size
 
 
-def confirmed_bundles(journal: Journal, kiosk_id: str, target: Path,
-                      problems: list[str]) -> list[tuple[Path, int, int]]:
-    """(path, bytes, records) of each bundle in ``target`` that this kiosk wrote and whose
-    records the office has all confirmed (:data:`CONFIRMED_STATES` in ``journal``). A file
-    is taken for one only when it is named as the kiosk names its bundles, is a regular
-    file that reads as a bundle of ``kiosk_id`` (:class:`~kiosk.bundle.BundleReader`), and
-    lists records of ``journal`` whose first and last sequence numbers are the name's;
-    anything else is left alone (a bundle of the kiosk that does not read is named in
-    ``problems``). Raises OSError when ``target`` cannot be listed."""
+def _our_bundles(kiosk_id: str, target: Path, problems: list[str] | None = None,
+                 ) -> list[tuple[Path, re.Match[str], int, BundleIndex]]:
+    """(path, name match, bytes, index) of each bundle of this kiosk in ``target``, by name:
+    a regular file named as the kiosk names its bundles whose index reads and names
+    ``kiosk_id``. A file so named that does not read is named in ``problems``. Raises
+    OSError when ``target`` cannot be listed."""
     pattern = re.compile(re.escape(kiosk_id) + _BUNDLE_NAME)
-    found: list[tuple[Path, int, int]] = []
+    found: list[tuple[Path, re.Match[str], int, BundleIndex]] = []
     for path in sorted(target.iterdir()):
         match = pattern.fullmatch(path.name)
         if match is None:
@@ -392,10 +408,70 @@ def confirmed_bundles(journal: Journal, kiosk_id: str, target: Path,
             with BundleReader(path) as bundle:
                 index = bundle.index
         except (BundleError, OSError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(f"{shown(path.name)} is left on the stick: {shown(why)}")
+            if problems is not None:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                problems.append(f"{shown(path.name)} is left on the stick: {shown(why)}")
             continue
-        if index.kiosk_id != kiosk_id or not index.records:
+        if index.kiosk_id == kiosk_id:
+            found.append((path, match, status.st_size, index))
+    return found
+
+
+def damaged_copies(kiosk_id: str, target: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Bundle name -> {record id: the refusal} of the records whose copy in it the office
+    refused as damaged
+    (:data:`DAMAGED_ON_STICK`), as this kiosk's receipts files in ``target`` say: a
+    receipts file speaks for the bundle of its own name, which the office writes it beside.
+    The refusals are not signed: they only make the kiosk write a record once more, never
+    remove a copy that is the only one on the stick. Raises OSError when ``target`` cannot
+    be listed."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in find_files([target], RECEIPTS_SUFFIX):
+        try:
+            receipts = load_receipts(path)
+        except (BundleError, OSError):
+            continue  # named by the import that reads the receipts
+        bundle = path.name[:-len(RECEIPTS_SUFFIX)] + BUNDLE_SUFFIX
+        if receipts.kiosk_id != kiosk_id or receipts.bundle not in ("", bundle):
+            continue
+        damaged = {record_id: refusal for record_id, refusal in receipts.refused.items()
+                   if refusal["code"] in DAMAGED_ON_STICK}
+        if damaged:
+            found[bundle] = damaged
+    return found
+
+
+def _good_copies(bundles: list[tuple[Path, re.Match[str], int, BundleIndex]],
+                 damaged: dict[str, dict[str, dict[str, Any]]]) -> dict[str, set[str]]:
+    """Record id -> the names of the bundles holding a copy of it the office has not
+    refused as damaged."""
+    good: dict[str, set[str]] = {}
+    for path, _match, _size, index in bundles:
+        refused = damaged.get(path.name, {})
+        for entry in index.records:
+            if entry.record_id not in refused:
+                good.setdefault(entry.record_id, set()).add(path.name)
+    return good
+
+
+def confirmed_bundles(journal: Journal, kiosk_id: str, target: Path,
+                      problems: list[str]) -> list[tuple[Path, int, int, int]]:
+    """(path, bytes, records confirmed, copies replaced) of each bundle in ``target`` that
+    this kiosk wrote and that holds nothing the office still needs: each record it lists
+    is confirmed (:data:`CONFIRMED_STATES` in ``journal``), or its copy here was refused as
+    damaged (:func:`damaged_copies`) and another bundle on the same stick, not removed
+    with these, holds a copy not refused (written again). A file is taken for one only
+    when it is named as the kiosk names its bundles, is a regular file that reads as a
+    bundle of ``kiosk_id`` (:class:`~kiosk.bundle.BundleReader`), and lists records of
+    ``journal`` whose first and last sequence numbers are the name's; anything else is left
+    alone (a bundle of the kiosk that does not read is named in ``problems``). Raises
+    OSError when ``target`` cannot be listed."""
+    bundles = _our_bundles(kiosk_id, target, problems)
+    damaged = damaged_copies(kiosk_id, target)
+    good = _good_copies(bundles, damaged)
+    found: list[tuple[Path, int, int, int]] = []
+    for path, match, size, index in bundles:
+        if not index.records:
             continue
         try:
             infos = [journal.record(entry.record_id) for entry in index.records]
@@ -406,31 +482,24 @@ def confirmed_bundles(journal: Journal, kiosk_id: str, target: Path,
             continue
         if (int(match[1]), int(match[2])) != (infos[0].seq, infos[-1].seq):
             continue  # not the name this kiosk gave it
-        if all(info.state in CONFIRMED_STATES for info in infos):
-            found.append((path, status.st_size, len(infos)))
+        refused = damaged.get(path.name, {})
+        confirmed = sum(1 for info in infos if info.state in CONFIRMED_STATES)
+        replaced = sum(1 for info in infos if info.state not in CONFIRMED_STATES
+                       and info.id in refused and good.get(info.id, set()) - {path.name})
+        if confirmed + replaced == len(infos):
+            found.append((path, size, confirmed, replaced))
+            for names in good.values():  # gone with it: no longer a copy for another
+                names.discard(path.name)
     return found
 
 
 def records_on_stick(kiosk_id: str, target: Path) -> set[str]:
     """The ids of the records in this kiosk's bundles on ``target`` (each file named as the
-    kiosk names its bundles, a regular file whose index reads and names ``kiosk_id``); a
-    bundle that does not read counts for nothing. Raises OSError when ``target`` cannot be
-    listed."""
-    pattern = re.compile(re.escape(kiosk_id) + _BUNDLE_NAME)
-    found: set[str] = set()
-    for path in target.iterdir():
-        if pattern.fullmatch(path.name) is None:
-            continue
-        try:
-            if not stat.S_ISREG(path.lstat().st_mode):
-                continue
-            with BundleReader(path) as bundle:
-                index = bundle.index
-        except (BundleError, OSError):
-            continue
-        if index.kiosk_id == kiosk_id:
-            found.update(entry.record_id for entry in index.records)
-    return found
+    kiosk names its bundles, a regular file whose index reads and names ``kiosk_id``), but
+    for a copy the office refused as damaged (:func:`damaged_copies`): that record is
+    written again. A bundle that does not read counts for nothing. Raises OSError when
+    ``target`` cannot be listed."""
+    return set(_good_copies(_our_bundles(kiosk_id, target), damaged_copies(kiosk_id, target)))
 
 
 def stick_waiting(journal: Journal, kiosk_id: str, target: Path) -> list[RecordInfo]:
@@ -454,7 +523,7 @@ def remove_confirmed_bundles(journal: Journal, kiosk_id: str, target: Path) -> C
     except OSError as exc:
         report.problems.append(f"{shown(target)} cannot be listed: {exc.strerror or exc}")
         return report
-    for path, size, records in found:
+    for path, size, records, damaged in found:
         try:
             path.unlink()
         except FileNotFoundError:  # removed meanwhile (the same stick imported twice at once)
@@ -467,6 +536,7 @@ def remove_confirmed_bundles(journal: Journal, kiosk_id: str, target: Path) -> C
             continue
         report.removed.append(path.name)
         report.records += records
+        report.damaged += damaged
         report.freed += size
     if report.removed:
         try:
@@ -551,6 +621,9 @@ class StickReport:
     left: int = 0
     #: Receipts files found but not read: no intake key to check them with.
     receipts_unread: int = 0
+    #: Of ``exported.exported``: the records whose copy on this stick the office refused
+    #: as damaged, written again (:func:`damaged_copies`).
+    rewritten: list[str] = field(default_factory=list)
 
 
 def sync_configured_stick(config: Config, journal: Journal) -> StickReport:
@@ -598,6 +671,7 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
         log.warning("stick: %d receipts files not read: upload.intake_key is not set",
                     len(files))
     try:
+        damaged = take_damage_refusals(journal, kiosk_id, target)
         waiting = stick_waiting(journal, kiosk_id, target)
     except OSError as exc:  # pulled out meanwhile
         report.problem, report.why = NO_STICK, str(exc)
@@ -608,13 +682,18 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
         report.left = report.waiting
         return report
     report.cleanup = remove_confirmed_bundles(journal, kiosk_id, target)  # room for these
-    if report.cleanup.removed:
-        log.info("stick: removed %s the office confirmed (%d records, %s): %s",
-                 _bundles(len(report.cleanup.removed)), report.cleanup.records,
-                 _size(report.cleanup.freed),
-                 ", ".join(shown(n) for n in report.cleanup.removed))
     if waiting:
         report.exported = export_records(journal, kiosk_id, target, records=waiting)
+        report.rewritten = [i for i in report.exported.exported if i in damaged]
+        if report.rewritten:
+            log.warning("stick: %d records the office refused as damaged on this stick were "
+                        "written again: %s", len(report.rewritten), ", ".join(report.rewritten))
+            _merge(report.cleanup, remove_confirmed_bundles(journal, kiosk_id, target))
+    if report.cleanup.removed:
+        log.info("stick: removed %s the office confirmed (%d records, %d damaged copies "
+                 "written again, %s): %s", _bundles(len(report.cleanup.removed)),
+                 report.cleanup.records, report.cleanup.damaged, _size(report.cleanup.freed),
+                 ", ".join(shown(n) for n in report.cleanup.removed))
     unreadable = {record_id for record_id, _why in report.exported.unreadable}
     try:
         report.left = sum(1 for r in stick_waiting(journal, kiosk_id, target)
@@ -636,6 +715,11 @@ def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool
     if status:
         print(f"{verb}: {why}", file=err)
         return status
+    try:
+        damaged = take_damage_refusals(journal, kiosk_id, target)
+    except OSError as exc:
+        print(f"{verb}: {shown(target)} cannot be read: {exc.strerror or exc}", file=err)
+        return EXIT_FAIL
     waiting = exportable(journal, again=again)
     if not waiting:
         before = len(journal.records("exported"))
@@ -651,6 +735,12 @@ def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool
               f"to {target}: {names}. Take the stick to the central office "
               f"(kiosk-intake import), then bring back its .receipts files: "
               f"kiosk queue import {target}", file=err)
+    rewritten = [i for i in report.exported if i in damaged]
+    if rewritten:
+        print(f"{verb}: {len(rewritten)} records were damaged on this stick (the office's "
+              f".receipts file refused their copy) and were written again: "
+              f"{', '.join(rewritten)}; if this happens again, use another stick", file=err)
+        _clean_up(journal, kiosk_id, [target], err, verb=verb)
     for record_id, why in report.unreadable:
         print(f"{verb}: record {record_id} was not exported: {why} "
               "(kiosk journal check says more)", file=err)
@@ -748,11 +838,21 @@ def read_receipts(journal: Journal, kiosk_id: str, intake_key: bytes,
                 report.already += 1
             else:
                 report.problems.append(f"{shown(path.name)}: record {record_id}: {outcome}")
+        bundle = path.name[:-len(RECEIPTS_SUFFIX)] + BUNDLE_SUFFIX
         for record_id, refusal in receipts.refused.items():
             state = _state(journal, record_id)
             if state in ("acknowledged", "purged"):
                 continue  # refused once, received since
             report.refused.append(record_id)
+            if state is not None and refusal["code"] in DAMAGED_ON_STICK:
+                report.damaged.append(record_id)
+                _requeue_damaged(journal, record_id, bundle, refusal)
+                report.damaged_lines.append(
+                    f"{shown(path.name)}: the office refused record {record_id} "
+                    f"[{shown(refusal['code'])}]: its copy on the stick was damaged; it is "
+                    "written again at the next export (kiosk queue export, or the stick "
+                    "button); if this happens again, use another stick")
+                continue
             if state is None:
                 hint = "it is not a record of this kiosk's journal"
             elif refusal["code"] == RefusalCode.UNKNOWN_KIOSK:
@@ -788,7 +888,7 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
     report = read_receipts(journal, kiosk_id, intake_key, files)
     for record_id in report.acknowledged:
         print(f"acknowledged {record_id}", file=out, flush=True)
-    for line in report.others + report.problems:
+    for line in report.others + report.problems + report.damaged_lines:
         print(f"{verb}: {line}", file=err)
     if not report.ours:
         print(f"{verb}: no receipts file for kiosk {kiosk_id} among {len(files)} found",
@@ -802,17 +902,25 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
           + ("; each record's payload is deleted upload.retention_days after its receipt"
              if acknowledged else ""), file=err)
     _clean_up(journal, kiosk_id, paths, err)
-    return EXIT_FAIL if report.problems else EXIT_OK
+    return EXIT_FAIL if report.problems or report.damaged else EXIT_OK
+
+
+def _merge(into: CleanupReport, more: CleanupReport) -> None:
+    into.removed += more.removed
+    into.records += more.records
+    into.damaged += more.damaged
+    into.freed += more.freed
+    into.problems += [p for p in more.problems if p not in into.problems]
 
 
 def _bundles(count: int) -> str:
     return f"{count} bundle" if count == 1 else f"{count} bundles"
 
 
-def _clean_up(journal: Journal, kiosk_id: str, paths: list[Path], err: TextIO) -> None:
+def _clean_up(journal: Journal, kiosk_id: str, paths: list[Path], err: TextIO, *,
+              verb: str = "kiosk queue import") -> None:
     """``kiosk queue import``'s last step: in each directory of ``paths``, the bundles the
     office has confirmed are removed, and said in one line (on a read-only stick, counted)."""
-    verb = "kiosk queue import"
     for directory in dict.fromkeys(Path(p) for p in paths if Path(p).is_dir()):
         if stick_problem(directory, None, local=True) is not None:  # read-only, not ours
             problems: list[str] = []
@@ -825,8 +933,10 @@ def _clean_up(journal: Journal, kiosk_id: str, paths: list[Path], err: TextIO) -
             report = remove_confirmed_bundles(journal, kiosk_id, directory)
             problems = report.problems
             if report.removed:
+                damaged = (f", {report.damaged} damaged copies written again on it"
+                           if report.damaged else "")
                 print(f"{verb}: removed {_bundles(len(report.removed))} the office confirmed "
-                      f"({report.records} records, {_size(report.freed)}) from "
+                      f"({report.records} records{damaged}, {_size(report.freed)}) from "
                       f"{shown(directory)}: {', '.join(shown(n) for n in report.removed)}; "
                       "the receipts files stay", file=err)
         for line in problems:
@@ -838,6 +948,55 @@ def _state(journal: Journal, record_id: str) -> str | None:
         return journal.record(record_id).state
     except UnknownRecord:
         return None
+
+
+def _last_export(journal: Journal, record_id: str) -> str | None:
+    """The name of the bundle the record was last exported to (its audit events), if any."""
+    for event in reversed(journal.record_events(record_id)):
+        if event.event == "record_exported":
+            return str(event.details.get("bundle", ""))
+        if event.event == "record_state" and event.details.get("to_state") == "exported":
+            reason = str(event.details.get("reason", ""))
+            return reason.removeprefix("exported to ") if reason.startswith(
+                "exported to ") else None
+    return None
+
+
+def _requeue_damaged(journal: Journal, record_id: str, bundle: str,
+                     refusal: dict[str, Any]) -> bool:
+    """The office refused the record's copy in ``bundle`` as damaged: when that is the
+    copy the journal last exported (an older copy's refusal says nothing of the newer
+    one), the record goes back to the outbox (``exported`` -> ``uploading``, the refusal
+    its last error), so the next export writes it again and the uploader may send it.
+    Whether it moved; raises nothing."""
+    try:
+        if _state(journal, record_id) != "exported" or _last_export(
+                journal, record_id) != bundle:
+            return False
+        journal.set_state(record_id, "uploading", error=(
+            f"the office refused its copy in {bundle} as damaged on the stick "
+            f"[{refusal['code']}]: {refusal['reason']}; it is written again at the next "
+            "export (if this happens again, use another stick)"))
+    except (IllegalStateChange, JournalError) as exc:
+        log.warning("record %s: not put back in the outbox: %s", record_id, exc)
+        return False
+    return True
+
+
+def take_damage_refusals(journal: Journal, kiosk_id: str, target: Path) -> set[str]:
+    """Apply the refusals of damaged copies in this kiosk's receipts files on ``target``
+    (:func:`damaged_copies`, :func:`_requeue_damaged`); the ids of every record whose copy
+    on ``target`` was refused as damaged and that the office has not confirmed since.
+    Raises OSError when ``target`` cannot be listed."""
+    found: set[str] = set()
+    for bundle, refused in damaged_copies(kiosk_id, target).items():
+        for record_id, refusal in sorted(refused.items()):
+            state = _state(journal, record_id)
+            if state is None or state in CONFIRMED_STATES:
+                continue
+            found.add(record_id)
+            _requeue_damaged(journal, record_id, bundle, refusal)
+    return found
 
 
 def _acknowledge(journal: Journal, kiosk_id: str, intake_key: bytes, record_id: str,

@@ -699,3 +699,107 @@ def test_salvage_from_a_file_too_damaged_to_open_says_so_in_its_own_words(
     assert "too damaged to be opened" in result.stderr and "keep the file" in result.stderr
     assert "moves it aside" not in result.stderr and "Traceback" not in result.stderr
     assert visible(stick) == []
+
+
+def office_finds_damaged(site: Site, bundle: Path, damaged: list[str]) -> Path:
+    """The receipts file ``kiosk-intake import`` writes for ``bundle`` when the packets of
+    ``damaged`` do not match the index: refused ``sha256_mismatch``, the others receipted."""
+    from kiosk.bundle import load_receipts
+
+    path = sign_receipts(site, bundle)
+    receipts = load_receipts(path)
+    for record_id in damaged:
+        del receipts.receipts[record_id]
+        receipts.refused[record_id] = {
+            "code": "sha256_mismatch", "permanent": False,
+            "reason": "the packet's bytes are not those the bundle's index names (damaged on "
+                      "the stick or in the copy); export it again"}
+    path.write_bytes(receipts.dumps())
+    return path
+
+
+def test_a_record_damaged_on_the_stick_is_written_again_and_its_old_bundle_goes(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """The office refuses one packet of a bundle as damaged on the stick: the next press
+    acknowledges the others, writes that record again in a new bundle, says so, and the old
+    bundle (nothing in it the office still needs) leaves the stick; a press after that has
+    nothing to write (the older refusal says nothing of the new copy); the new copy's
+    receipt confirms the record and its bundle goes too."""
+    from kiosk.receipts import load_intake_public_key
+    from kiosk.screens.flow_staff import queue_summary, usb_summary
+
+    intake_key = load_intake_public_key(site.intake_dir / "keys" / "intake.pub")
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with _open(site) as journal:
+        first = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+    (bundle,) = first.exported.bundles
+    receipts = office_finds_damaged(site, bundle, [ids[1]])
+    with _open(site) as journal:
+        second = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+        home = [m.text("en") for m in queue_summary(journal.counts())]
+    assert sorted(second.imported.acknowledged) == sorted([ids[0], *ids[2:]])
+    assert second.imported.damaged == [ids[1]] and second.imported.problems == []
+    assert second.exported.exported == [ids[1]] and second.rewritten == [ids[1]]
+    assert second.cleanup.removed == [bundle.name] and second.cleanup.damaged == 1
+    (again,) = second.exported.bundles
+    assert again.name != bundle.name
+    assert visible(stick) == sorted([receipts.name, again.name])
+    assert [m.text("en") for m in usb_summary(second)] == [
+        "Records confirmed by the office: 3.",
+        "Old records the office confirmed were removed from the stick: 3.",
+        "Records copied to the stick: 1.",
+        "Records the office found damaged on the stick, copied again: 1. If this happens "
+        "again, use another stick.",
+        "You may remove the stick. Take it to the office."]
+    assert home == ["Records on a USB stick, waiting for the office's confirmation: 1."]
+    with _open(site) as journal:
+        third = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+    assert third.waiting == 0 and third.exported.exported == [] and third.rewritten == []
+    assert states(site)[ids[1]] == "exported"
+    sign_receipts(site, again)
+    with _open(site) as journal:
+        last = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+    assert last.imported.acknowledged == [ids[1]] and last.cleanup.removed == [again.name]
+    assert set(states(site).values()) == {"acknowledged"}
+
+
+def test_the_cli_writes_a_damaged_record_again_and_frees_the_old_bundle(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """``kiosk queue import`` names the damaged record and puts it back in the outbox;
+    ``kiosk queue export`` (no --again) writes it again, says so, and removes the old
+    bundle."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.glob("*.ektp")
+    office_finds_damaged(site, bundle, [ids[2]])
+    result = kiosk(site, "import", str(stick))
+    assert result.returncode == 1
+    assert "its copy on the stick was damaged" in result.stderr
+    assert "use another stick" in result.stderr and bundle.exists()
+    assert states(site)[ids[2]] == "uploading"
+    result = kiosk(site, "export", "--local", "--to", str(stick))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"exported {ids[2]}"]
+    assert "1 records were damaged on this stick" in result.stderr
+    assert not bundle.exists() and len(list(stick.glob("*.ektp"))) == 1
+
+
+def test_a_damaged_copy_stays_while_no_other_copy_is_on_the_stick(
+        site: Site, ids: list[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing that is the only copy on the stick of a record the office has not confirmed
+    goes: a stick too full to take the damaged record again keeps its old bundle."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.glob("*.ektp")
+    office_finds_damaged(site, bundle, [ids[1]])
+    real = usb.shutil.disk_usage
+    monkeypatch.setattr(usb.shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    with _open(site) as journal:
+        full = usb.sync_stick(journal, KIOSK_ID, site.intake_key, stick, data_dir=None)
+    assert full.exported.did_not_fit == [ids[1]] and full.cleanup.removed == []
+    assert bundle.exists() and full.left == 1
+    assert states(site)[ids[1]] == "uploading"  # back in the outbox meanwhile
