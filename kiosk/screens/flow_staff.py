@@ -597,6 +597,8 @@ STICK_NOTICES = frozenset({STICK_DONE, STICK_FAILED})
 USB_NO_STICK = N_("No USB stick found. Insert the stick, wait a few seconds and try again.")
 USB_READ_ONLY = N_("The stick cannot be written: it is write-protected or damaged.")
 USB_NOT_WRITABLE = N_("The kiosk may not write to this stick. Ask a maintainer.")
+USB_BUSY = N_("The kiosk is already writing records to a USB stick. Do not remove the "
+              "stick; try again in a minute.")
 USB_FAILED = N_("The stick failed. Nothing was lost: the records stay on the kiosk. Try "
                 "another stick.")
 USB_KIOSK_FAILED = N_("The records are on the stick, but the kiosk could not note it: a "
@@ -657,6 +659,10 @@ def usb_summary(report: Any) -> list[Msg]:
         if not report.stick_read:  # nothing was done
             return [Msg.of(problem.get(report.problem, USB_FAILED))]
     lines: list[Msg] = []
+    if report.problem == "busy":  # another export writes: never "you may remove the stick"
+        if report.imported.acknowledged:
+            lines.append(Msg.of(USB_ACKNOWLEDGED, "ok", count=len(report.imported.acknowledged)))
+        return [*lines, Msg.of(USB_BUSY)]
     imported, exported = report.imported, report.exported
     cleanup = report.cleanup
     log.info("stick: %d acknowledged, %d already, %d problems; %d bundles of confirmed "

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import logging
 import os
@@ -55,6 +56,8 @@ import shutil
 import stat
 import sys
 import tarfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +106,15 @@ STICK_MARGIN_BYTES = 256 * 1024
 _TAR_BLOCK = 512
 _TAR_END = 20 * _TAR_BLOCK  # the end-of-archive blocks and the record's padding, at most
 _INDEX_ENTRY_BYTES = 200  # one line of the index, with room
+#: Held (``flock``) in the kiosk's data directory while records are written to a stick
+#: (``kiosk queue export``, the stick button): two exports at once would each write every
+#: waiting record. Not on the stick: FAT and FUSE file systems keep no reliable lock.
+EXPORT_LOCK = "usb-export.lock"
+#: How long an export waits for another one to finish before it refuses.
+EXPORT_WAIT_S = 10.0
+EXPORT_BUSY = ("another export to a USB stick is running on this kiosk (the officer's stick "
+               "button, or another kiosk queue export): nothing was written; run this again "
+               "once it has finished")
 MOUNT_HINT = ("mount the stick so user kiosk may write it, e.g. "
               "`sudo mount -o uid=kiosk,gid=kiosk,nodev,nosuid,noexec /dev/sda1 /mnt/usb`")
 
@@ -256,6 +268,41 @@ class _Bundle:
             self.stream.close()
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+@contextlib.contextmanager
+def export_lock(data_dir: Path | None, wait_s: float | None = None) -> Iterator[bool]:
+    """Hold ``<data_dir>/usb-export.lock`` (:data:`EXPORT_LOCK`) for the export in the
+    block: yields True once held, False when another process still holds it after
+    ``wait_s`` seconds (:data:`EXPORT_WAIT_S`; then write nothing). The kernel drops a
+    flock when its holder dies, so a killed export never blocks the next. No ``data_dir``
+    (a test's): no lock."""
+    if data_dir is None:
+        yield True
+        return
+    path = Path(data_dir) / EXPORT_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        if os.geteuid() == 0:  # root's file would lock the kiosk user's touchscreen out
+            with contextlib.suppress(OSError):
+                owner = os.stat(data_dir)
+                if owner.st_uid != 0:
+                    os.fchown(fd, owner.st_uid, owner.st_gid)
+        deadline = time.monotonic() + (EXPORT_WAIT_S if wait_s is None else wait_s)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+            if time.monotonic() >= deadline:
+                yield False
+                return
+            time.sleep(0.1)
+        yield True
+    finally:
+        os.close(fd)
 
 
 def _sweep_partials(target: Path, kiosk_id: str) -> None:
@@ -555,6 +602,8 @@ def shown(path: Path | str) -> str:
 
 #: Why a directory cannot take bundles, by kind (what the touchscreen says to the officer).
 NO_STICK, READ_ONLY, NOT_WRITABLE = "no_stick", "read_only", "not_writable"
+#: The stick button's, when another export holds the lock (:func:`export_lock`).
+BUSY = "busy"
 
 
 def stick_problem(target: Path, data_dir: Path | None, *,
@@ -670,6 +719,17 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
         report.receipts_unread = len(files)
         log.warning("stick: %d receipts files not read: upload.intake_key is not set",
                     len(files))
+    with export_lock(data_dir) as held:
+        if not held:
+            report.problem, report.why = BUSY, EXPORT_BUSY
+            return report
+        return _sync_write(journal, kiosk_id, target, problem, report)
+
+
+def _sync_write(journal: Journal, kiosk_id: str, target: Path,
+                problem: tuple[str, int, str] | None, report: StickReport) -> StickReport:
+    """:func:`sync_stick` once it holds the export lock: the records waiting for the stick,
+    its confirmed bundles removed, the records written."""
     try:
         damaged = take_damage_refusals(journal, kiosk_id, target)
         waiting = stick_waiting(journal, kiosk_id, target)
@@ -715,6 +775,17 @@ def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool
     if status:
         print(f"{verb}: {why}", file=err)
         return status
+    with export_lock(data_dir) as held:
+        if not held:
+            print(f"{verb}: {EXPORT_BUSY}", file=err)
+            return EXIT_FAIL
+        return _export(journal, kiosk_id, target, again=again, out=out, err=err)
+
+
+def _export(journal: Journal, kiosk_id: str, target: Path, *, again: bool, out: TextIO,
+            err: TextIO) -> int:
+    """:func:`export_command` once it holds the export lock."""
+    verb = "kiosk queue export"
     try:
         damaged = take_damage_refusals(journal, kiosk_id, target)
     except OSError as exc:
@@ -777,7 +848,10 @@ def salvage_command(source: Path, kiosk_id: str, target: Path, *, out: TextIO,
     except JournalError as exc:
         print(f"{verb}: {source}: {exc}", file=err)
         return EXIT_FAIL
-    with journal:
+    with journal, export_lock(data_dir) as held:
+        if not held:
+            print(f"{verb}: {EXPORT_BUSY}", file=err)
+            return EXIT_FAIL
         report = export_records(journal, kiosk_id, target, out=out, salvage=True)
     own = data_dir is not None and _same_file(source, data_dir / "journal.db")
     if report.bundles:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import io
 import os
@@ -803,3 +804,40 @@ def test_a_damaged_copy_stays_while_no_other_copy_is_on_the_stick(
     assert full.exported.did_not_fit == [ids[1]] and full.cleanup.removed == []
     assert bundle.exists() and full.left == 1
     assert states(site)[ids[1]] == "uploading"  # back in the outbox meanwhile
+
+
+def test_two_exports_at_once_put_each_record_on_the_stick_once(
+        site: Site, ids: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export holds a lock in the kiosk's data directory: another one (the officer's
+    button, a second ``kiosk queue export``) waits for it, and refuses after a while
+    (one line, exit 1; the officer is told not to pull the stick), writing nothing; two
+    started together put each record on the stick once."""
+    from kiosk.screens.flow_staff import usb_summary
+
+    config = load_config(site.config)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with open(config.data_dir / "usb-export.lock", "a") as lock:  # an export runs
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        busy = kiosk(site, "export", "--local", "--to", str(stick))
+        assert busy.returncode == 1 and busy.stdout == ""
+        (line,) = busy.stderr.splitlines()
+        assert line.startswith("kiosk queue export: another export to a USB stick is "
+                               "running on this kiosk") and "run this again" in line
+        monkeypatch.setattr(usb, "EXPORT_WAIT_S", 0.3)
+        with tmpfs_stick(tmp_path / "usb", 4096) as mounted, _open(site) as journal:
+            report = usb.sync_stick(journal, KIOSK_ID, site.intake_key, mounted,
+                                    data_dir=config.data_dir)
+            assert report.problem == "busy" and visible(mounted) == []
+    assert [m.text("en") for m in usb_summary(report)] == [
+        "The kiosk is already writing records to a USB stick. Do not remove the stick; try "
+        "again in a minute."]
+    assert visible(stick) == [] and set(states(site).values()) == {"sealed"}
+    both = [subprocess.Popen([*KIOSK, "queue", "export", "--local", "--to", str(stick)],
+                             env=kiosk_env(site.config), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in both]
+    assert [p.returncode for p in both] == [0, 0], outs
+    assert sorted(line for out, _err in outs for line in out.splitlines()) == sorted(
+        f"exported {i}" for i in ids)
+    assert len(visible(stick)) == 1
