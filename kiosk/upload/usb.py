@@ -56,6 +56,7 @@ import shutil
 import stat
 import sys
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -221,6 +222,13 @@ def exportable(journal: Journal, *, again: bool) -> list[RecordInfo]:
     return sorted(found, key=lambda r: r.seq)
 
 
+#: The hidden files this process is writing now (their names: random, so unique): the
+#: sweep of a stick leaves them, and takes any other of this process's (a stick pulled out
+#: during a press in the long-lived ``kiosk run`` leaves one its discard could not remove).
+_WRITING: set[str] = set()
+_WRITING_LOCK = threading.Lock()
+
+
 class _Bundle:
     """One bundle being written to a hidden file in ``target``."""
 
@@ -228,7 +236,13 @@ class _Bundle:
         self.target = target
         self.kiosk_id = kiosk_id
         self.path = target / f".{kiosk_id}-export-{os.getpid()}-{secrets.token_hex(4)}.partial"
-        self.stream = open(self.path, "xb")  # noqa: SIM115 -- closed in finish/discard
+        with _WRITING_LOCK:
+            _WRITING.add(self.path.name)
+        try:
+            self.stream = open(self.path, "xb")  # noqa: SIM115 -- closed in finish/discard
+        except BaseException:
+            self._written()
+            raise
         self.writer = BundleWriter(self.stream, kiosk_id, _now())
         self.records: list[RecordInfo] = []
 
@@ -261,13 +275,19 @@ class _Bundle:
             n += 1
             final = self.target / f"{name[:-len('.ektp')]}-{n}.ektp"
         commit_file(self.path, final, overwrite=False)
+        self._written()
         return final
+
+    def _written(self) -> None:
+        with _WRITING_LOCK:
+            _WRITING.discard(self.path.name)
 
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             self.stream.close()
         with contextlib.suppress(OSError):
             self.path.unlink()
+        self._written()  # one left (the stick pulled out) goes at the next sweep
 
 
 @contextlib.contextmanager
@@ -307,12 +327,21 @@ def export_lock(data_dir: Path | None, wait_s: float | None = None) -> Iterator[
 
 def _sweep_partials(target: Path, kiosk_id: str) -> None:
     """Remove the hidden files an export of this kiosk left on the stick when it was killed
-    (its process is gone), so a stick does not fill up with them."""
+    (its process is gone), or that this process left (the stick pulled out while written,
+    so the file could not be removed then) and is not writing now, so a stick does not
+    fill up with them."""
     for path in target.glob(f".{kiosk_id}-export-*.partial"):
         pid = path.name[len(kiosk_id) + len(".-export-"):].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        if not pid.isdigit():
+            continue
+        if int(pid) == os.getpid():
+            with _WRITING_LOCK:
+                if path.name in _WRITING:
+                    continue
+        elif process_alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _verify(path: Path, record_ids: list[str]) -> None:

@@ -841,3 +841,25 @@ def test_two_exports_at_once_put_each_record_on_the_stick_once(
     assert sorted(line for out, _err in outs for line in out.splitlines()) == sorted(
         f"exported {i}" for i in ids)
     assert len(visible(stick)) == 1
+
+
+def test_a_partial_file_the_running_kiosk_left_is_swept_at_the_next_press(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """A stick pulled out during a press in ``kiosk run`` (one long-lived process) leaves a
+    hidden file its discard could not remove; the next press in the same process removes
+    it, but never a file this process is writing at that moment."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    left = stick / f".{KIOSK_ID}-export-{os.getpid()}-0a1b2c3d.partial"
+    left.write_bytes(b"half a bundle")
+    writing = usb._Bundle(stick, KIOSK_ID)
+    try:
+        usb._sweep_partials(stick, KIOSK_ID)
+        assert writing.path.exists() and not left.exists()
+    finally:
+        writing.discard()
+    left.write_bytes(b"half a bundle")
+    with _open(site) as journal:
+        report = usb.sync_stick(journal, KIOSK_ID, site.intake_key, stick, data_dir=None)
+    assert report.exported.exported == ids
+    assert [p.name for p in stick.iterdir() if p.name.startswith(".")] == []
