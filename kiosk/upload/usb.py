@@ -102,8 +102,13 @@ __all__ = ["CleanupReport", "ExportReport", "ImportReport", "StickReport", "expo
            "import_receipts", "read_receipts", "records_on_stick", "remove_confirmed_bundles",
            "stick_problem", "stick_waiting", "sync_configured_stick", "sync_stick"]
 
-#: Left free on the stick: the file system's own needs, and room for the receipts files.
+#: Left free on the stick whatever it holds: the file system's own needs, the temporary
+#: file of a receipts file written again. Room for the receipts files comes on top
+#: (:func:`receipts_room`).
 STICK_MARGIN_BYTES = 256 * 1024
+#: What the office's receipts file takes per record (a receipt, in base64, and its key:
+#: about 455-600 bytes).
+RECEIPT_BYTES_PER_RECORD = 600
 _TAR_BLOCK = 512
 _TAR_END = 20 * _TAR_BLOCK  # the end-of-archive blocks and the record's padding, at most
 _INDEX_ENTRY_BYTES = 200  # one line of the index, with room
@@ -196,15 +201,42 @@ def _tar_bytes(length: int) -> int:
     return _TAR_BLOCK + -(-length // _TAR_BLOCK) * _TAR_BLOCK
 
 
-def room_on(target: Path) -> int:
+def cluster_of(target: Path) -> int:
+    """The file system's allocation unit in ``target`` (a FAT or exFAT cluster, up to 128
+    KiB or more on a large stick): each file takes a whole number of them."""
+    info = os.statvfs(target)
+    return max(info.f_frsize, info.f_bsize, _TAR_BLOCK)
+
+
+def _clusters(length: int, cluster: int) -> int:
+    """What ``length`` bytes take on a file system of ``cluster``-byte clusters."""
+    return -(-length // cluster) * cluster
+
+
+def receipts_room(records: int, bundles: int, cluster: int) -> int:
+    """Room for the office's receipts files of ``bundles`` bundles holding ``records``
+    records: :data:`RECEIPT_BYTES_PER_RECORD` each, and a cluster per file."""
+    return RECEIPT_BYTES_PER_RECORD * records + cluster * bundles
+
+
+def room_on(target: Path, kiosk_id: str | None = None) -> int:
     """Bytes an export may write in ``target``: its free space less
-    :data:`STICK_MARGIN_BYTES`; no limit when the file system does not say its size (0
-    blocks from ``statvfs``, as fusefat and some other FUSE file systems answer), where a
-    full stick shows as a write that fails instead."""
+    :data:`STICK_MARGIN_BYTES`, and less the room the receipts files of this kiosk's
+    bundles there will take (:func:`receipts_room`; those whose receipts file is there
+    already, none); no limit when the file system does not say its size (0 blocks from
+    ``statvfs``, as fusefat and some other FUSE file systems answer), where a full stick
+    shows as a write that fails instead."""
     usage = shutil.disk_usage(target)
     if usage.total == 0:
         return sys.maxsize
-    return usage.free - STICK_MARGIN_BYTES
+    records = bundles = 0
+    if kiosk_id is not None:
+        for path, _match, _size, index in _our_bundles(kiosk_id, target):
+            if not (target / receipts_name(path.name)).exists():
+                records += len(index.records)
+                bundles += 1
+    return usage.free - STICK_MARGIN_BYTES - receipts_room(records, bundles,
+                                                           cluster_of(target))
 
 
 def packet_of(journal: Journal, info: RecordInfo) -> bytes:
@@ -391,7 +423,8 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
     elif records is None:
         records = exportable(journal, again=again)
     _sweep_partials(target, kiosk_id)
-    free = room_on(target)
+    free = room_on(target, kiosk_id)
+    cluster = cluster_of(target)
     bundle: _Bundle | None = None
     try:
         for index, info in enumerate(records):
@@ -409,11 +442,14 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
             if bundle is not None and (
                     len(bundle.records) >= MAX_BUNDLE_RECORDS
                     or bundle.room_for(len(packet)) > MAX_BUNDLE_BYTES):
-                free -= _close(bundle, None if salvage else journal, report, out)
+                free -= _clusters(_close(bundle, None if salvage else journal, report, out),
+                                  cluster) + receipts_room(len(bundle.records), 1, cluster)
                 bundle = None
             if bundle is None:
                 bundle = _Bundle(target, kiosk_id)
-            if bundle.room_for(len(packet)) > free:
+            # the bundle in whole clusters, and its receipts file to come
+            if _clusters(bundle.room_for(len(packet)), cluster) + receipts_room(
+                    len(bundle.records) + 1, 1, cluster) > free:
                 report.did_not_fit = [r.id for r in records[index:]]
                 break
             bundle.add(info, packet)
@@ -846,8 +882,10 @@ def _export(journal: Journal, kiosk_id: str, target: Path, *, again: bool, out: 
               "(kiosk journal check says more)", file=err)
     if report.did_not_fit:
         free = shutil.disk_usage(target).free
+        kept = max(0, min(free, free - room_on(target, kiosk_id)))
         print(f"{verb}: the stick is full ({_size(free)} free, of which "
-              f"{_size(STICK_MARGIN_BYTES)} is kept for the file system and the receipts): "
+              f"{_size(kept)} is kept for the file system and the office's receipts "
+              f"files): "
               f"{len(report.did_not_fit)} records did not fit (the oldest is "
               f"{report.did_not_fit[0]}); run the export again with another stick", file=err)
     if report.error:
