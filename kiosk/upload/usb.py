@@ -856,6 +856,7 @@ def _export(journal: Journal, kiosk_id: str, target: Path, *, again: bool, out: 
     except OSError as exc:
         print(f"{verb}: {shown(target)} cannot be read: {exc.strerror or exc}", file=err)
         return EXIT_FAIL
+    _clean_up(journal, kiosk_id, [target], err, verb=verb)  # room for what waits
     waiting = exportable(journal, again=again)
     if not waiting:
         before = len(journal.records("exported"))
@@ -1022,6 +1023,10 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
         print(f"{verb}: {exc} (is the stick mounted?)", file=err)
         return EXIT_CONFIG
     if not files:
+        # the office's receipts may have come another way (the uploader asks the intake):
+        # the bundles whose records are all confirmed leave the stick all the same
+        if _clean_up(journal, kiosk_id, paths, err):
+            return EXIT_OK
         where = ", ".join(str(p) for p in paths)
         print(f"{verb}: no {RECEIPTS_SUFFIX} file in {where}: the central office writes one "
               "beside each bundle it imports (kiosk-intake import)", file=err)
@@ -1059,9 +1064,12 @@ def _bundles(count: int) -> str:
 
 
 def _clean_up(journal: Journal, kiosk_id: str, paths: list[Path], err: TextIO, *,
-              verb: str = "kiosk queue import") -> None:
-    """``kiosk queue import``'s last step: in each directory of ``paths``, the bundles the
-    office has confirmed are removed, and said in one line (on a read-only stick, counted)."""
+              verb: str = "kiosk queue import") -> int:
+    """``kiosk queue import``'s last step (and ``kiosk queue export``'s first): in each
+    directory of ``paths``, the bundles the office has confirmed are removed, whichever
+    way their receipts came, and said in one line (on a read-only stick, counted). Returns
+    how many were removed."""
+    count = 0
     for directory in dict.fromkeys(Path(p) for p in paths if Path(p).is_dir()):
         if stick_problem(directory, None, local=True) is not None:  # read-only, not ours
             problems: list[str] = []
@@ -1073,6 +1081,7 @@ def _clean_up(journal: Journal, kiosk_id: str, paths: list[Path], err: TextIO, *
         else:
             report = remove_confirmed_bundles(journal, kiosk_id, directory)
             problems = report.problems
+            count += len(report.removed)
             if report.removed:
                 damaged = (f", {report.damaged} damaged copies written again on it"
                            if report.damaged else "")
@@ -1082,6 +1091,7 @@ def _clean_up(journal: Journal, kiosk_id: str, paths: list[Path], err: TextIO, *
                       "the receipts files stay", file=err)
         for line in problems:
             print(f"{verb}: {line}", file=err)
+    return count
 
 
 def _state(journal: Journal, record_id: str) -> str | None:

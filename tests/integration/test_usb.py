@@ -863,3 +863,32 @@ def test_a_partial_file_the_running_kiosk_left_is_swept_at_the_next_press(
         report = usb.sync_stick(journal, KIOSK_ID, site.intake_key, stick, data_dir=None)
     assert report.exported.exported == ids
     assert [p.name for p in stick.iterdir() if p.name.startswith(".")] == []
+
+
+def test_bundles_confirmed_another_way_leave_the_stick_without_its_receipts_file(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """The office's receipts came by another way (the uploader, a receipts file on another
+    stick): ``kiosk queue import STICK`` with no receipts file there, and ``kiosk queue
+    export`` before it writes, remove the bundles whose records the journal knows as all
+    acknowledged, and say so."""
+    stick, elsewhere = tmp_path / "stick", tmp_path / "elsewhere"
+    stick.mkdir()
+    elsewhere.mkdir()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.glob("*.ektp")
+    receipts = sign_receipts(site, bundle)
+    moved = receipts.rename(elsewhere / receipts.name)
+    assert kiosk(site, "import", str(moved)).returncode == 0  # the records are confirmed
+    assert set(states(site).values()) == {"acknowledged"} and bundle.exists()
+    copy = bundle.read_bytes()
+    export = kiosk(site, "export", "--local", "--to", str(stick))  # nothing waits
+    assert export.returncode == 0, export.stderr
+    assert ("kiosk queue export: removed 1 bundle the office confirmed (4 records"
+            in export.stderr)
+    assert visible(stick) == []
+    bundle.write_bytes(copy)
+    result = kiosk(site, "import", str(stick))
+    assert result.returncode == 0, result.stderr
+    assert "kiosk queue import: removed 1 bundle the office confirmed (4 records" in (
+        result.stderr)
+    assert visible(stick) == []
