@@ -51,6 +51,7 @@ Example::
 
 from kiosk.journal.core import (
     DELETABLE_STATES,
+    REFUSED_BY_OFFICE,
     STATES,
     STEPS,
     TRANSITIONS,
@@ -62,6 +63,7 @@ from kiosk.journal.database import quarantined_files
 
 __all__ = [
     "DELETABLE_STATES",
+    "REFUSED_BY_OFFICE",
     "STATES",
     "STEPS",
     "TRANSITIONS",

@@ -37,6 +37,7 @@ from typing import Any
 from kiosk.core.vocabulary import FINGERS, LANGUAGES, MISSING_FINGER_REASONS
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.errors import InvalidInput, StorageFull
+from kiosk.journal import REFUSED_BY_OFFICE
 from kiosk.screens import messages as m
 from kiosk.screens.messages import N_, NONE, Msg
 
@@ -394,7 +395,7 @@ class StaffSteps:
                 self.record_counts = counts or {}
                 self.view.update()
 
-        self.executor.submit(journal.counts, done)
+        self.executor.submit(lambda: record_counts(journal), done)
 
     @property
     def queue_lines(self) -> list[Msg]:
@@ -627,6 +628,23 @@ USB_REMOVE = N_("You may remove the stick.")
 QUEUE_WAITING = N_("Records on this kiosk not yet sent: {count}.")
 QUEUE_ON_STICK = N_("Records on a USB stick, waiting for the office's confirmation: {count}.")
 QUEUE_REFUSED = N_("Records refused by Dukcapil: {count}. A maintainer must check them.")
+QUEUE_STICK_REFUSED = N_("Records on a USB stick that the office refused: {count}. A "
+                         "maintainer must check them.")
+#: The key :func:`record_counts` adds to the counts by state: of ``exported``, those the
+#: office refused in a stick's receipts file (their last error says why).
+STICK_REFUSED = "exported_refused"
+
+
+def record_counts(journal: Any) -> dict[str, int]:
+    """The journal's counts by state, for :func:`queue_summary`, with
+    :data:`STICK_REFUSED` when some records on a stick were refused by the office."""
+    counts = dict(journal.counts())
+    if counts.get("exported"):
+        refused = sum(1 for r in journal.records("exported")
+                      if (r.last_error or "").startswith(REFUSED_BY_OFFICE))
+        if refused:
+            counts[STICK_REFUSED] = refused
+    return counts
 QUEUE_NONE = N_("Every record made on this kiosk has reached Dukcapil.")
 
 
@@ -637,12 +655,16 @@ def queue_summary(counts: dict[str, int]) -> list[Msg]:
     if not counts:
         return []
     waiting = counts.get("sealed", 0) + counts.get("uploading", 0)
-    on_stick, refused = counts.get("exported", 0), counts.get("rejected", 0)
+    stick_refused = counts.get(STICK_REFUSED, 0)
+    on_stick = counts.get("exported", 0) - stick_refused
+    refused = counts.get("rejected", 0)
     lines: list[Msg] = []
     if waiting:
         lines.append(Msg.of(QUEUE_WAITING, "info", count=waiting))
     if on_stick:
         lines.append(Msg.of(QUEUE_ON_STICK, "info", count=on_stick))
+    if stick_refused:
+        lines.append(Msg.of(QUEUE_STICK_REFUSED, count=stick_refused))
     if refused:
         lines.append(Msg.of(QUEUE_REFUSED, count=refused))
     return lines or [Msg.of(QUEUE_NONE, "ok")]

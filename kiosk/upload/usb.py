@@ -1006,6 +1006,12 @@ def read_receipts(journal: Journal, kiosk_id: str, intake_key: bytes,
             report.problems.append(
                 f"{shown(path.name)}: the intake refused record {record_id} "
                 f"[{shown(refusal['code'])}]: {shown(refusal['reason'])} ({hint})")
+            if state == "exported":  # kept: kiosk queue list/show, status, the home say it
+                try:
+                    journal.note_refused(record_id, refusal["code"], refusal["reason"])
+                except (IllegalStateChange, JournalError) as exc:
+                    log.warning("record %s: the office's refusal not noted: %s", record_id,
+                                exc)
     return report
 
 

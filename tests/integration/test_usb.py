@@ -892,3 +892,43 @@ def test_bundles_confirmed_another_way_leave_the_stick_without_its_receipts_file
     assert "kiosk queue import: removed 1 bundle the office confirmed (4 records" in (
         result.stderr)
     assert visible(stick) == []
+
+
+def test_the_offices_refusal_stays_the_records_last_error(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """A refusal in the stick's receipts file (not signed: the record stays ``exported``)
+    is kept as the record's last error: ``kiosk queue list`` and ``queue show`` say it,
+    ``kiosk status`` and the officer's home count it apart from the records still waiting
+    for their receipts; read again, it is not noted twice."""
+    import json
+
+    from kiosk.bundle import load_receipts
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.glob("*.ektp")
+    path = sign_receipts(site, bundle)
+    receipts = load_receipts(path)
+    del receipts.receipts[ids[2]]
+    receipts.refused[ids[2]] = {"code": "revoked_kiosk", "permanent": True,
+                                "reason": "the kiosk's registration was revoked"}
+    path.write_bytes(receipts.dumps())
+    for _ in range(2):
+        assert kiosk(site, "import", str(stick)).returncode == 1
+    listed = {e["id"]: e for e in json.loads(kiosk(site, "list", "--json").stdout)}
+    assert listed[ids[2]]["state"] == "exported"
+    assert listed[ids[2]]["last_error"] == ("refused by the office [revoked_kiosk]: the "
+                                            "kiosk's registration was revoked")
+    shown_ = kiosk(site, "show", ids[2])
+    assert shown_.returncode == 0 and shown_.stdout.count("record_refused") == 1
+    status = subprocess.run([*KIOSK, "status"], env=kiosk_env(site.config),
+                            capture_output=True, text=True, timeout=120)
+    assert "on USB sticks, refused by the office: 1" in status.stdout
+    assert "waiting for their receipts" not in status.stdout
+    from kiosk.screens.flow_staff import queue_summary, record_counts
+
+    with _open(site) as journal:
+        home = [m.text("en") for m in queue_summary(record_counts(journal))]
+    assert home == ["Records on a USB stick that the office refused: 1. A maintainer must "
+                    "check them."]
