@@ -932,3 +932,52 @@ def test_the_offices_refusal_stays_the_records_last_error(
         home = [m.text("en") for m in queue_summary(record_counts(journal))]
     assert home == ["Records on a USB stick that the office refused: 1. A maintainer must "
                     "check them."]
+
+
+#: Loaded into ``kiosk queue export`` (sitecustomize): the fsync of a bundle's hidden file
+#: waits, so a signal comes while the bundle is being written.
+SLOW_FSYNC = """
+import os, time
+_fsync = os.fsync
+def _slow(fd):
+    try:
+        slow = os.readlink(f"/proc/self/fd/{fd}").endswith(".partial")
+    except OSError:
+        slow = False
+    if slow:
+        time.sleep(60)
+    return _fsync(fd)
+os.fsync = _slow
+"""
+
+
+def test_sigterm_during_an_export_removes_its_partial_file_and_says_so(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """``kill -TERM`` while a bundle is being written: the hidden file goes, the records
+    stay sealed, one line on stderr says what was done and to run the export again, exit
+    143; the next export writes them all."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_FSYNC)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    env = kiosk_env(site.config)
+    env["PYTHONPATH"] = f"{hook}{os.pathsep}{env['PYTHONPATH']}"
+    proc = subprocess.Popen([*KIOSK, "queue", "export", "--local", "--to", str(stick)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while not list(stick.glob(".*.partial")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)  # in the fsync's wait
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("kiosk queue export: stopped by SIGTERM: ")
+    assert "nothing was lost" in line and "run the export again" in line
+    assert visible(stick) == [] and set(states(site).values()) == {"sealed"}
+    again = kiosk(site, "export", "--local", "--to", str(stick))
+    assert again.returncode == 0 and len(again.stdout.splitlines()) == len(ids)
