@@ -28,7 +28,8 @@ Receipts format 1: ``<same stem>.receipts``, JSON::
      "refused": {record_id: {"code", "reason", "permanent"}}}
 
 Only the receipts are trusted by the kiosk (each is signed by the intake key); ``refused``
-is shown to the maintainer and changes nothing.
+is shown to the maintainer, kept as the record's last error, and makes the kiosk write a
+copy refused as damaged once more; it never moves a record to ``rejected``.
 """
 
 from __future__ import annotations

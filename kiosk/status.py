@@ -20,7 +20,7 @@ from rich.text import Text
 from kiosk.config import Config
 from kiosk.devices import KINDS, create_device
 from kiosk.errors import JournalError, KioskError, UnknownRecord
-from kiosk.journal import STATES, held_writer_lock, quarantined_files
+from kiosk.journal import REFUSED_BY_OFFICE, STATES, held_writer_lock, quarantined_files
 from kiosk.runtime import check_acceptance, clock_is_synchronized, read_power, readonly_journal
 from kiosk.upload.progress import read_progress
 
@@ -136,13 +136,19 @@ def collect_status(config: Config, *, hardware: bool = True) -> dict[str, Any]:
     counts = {state: 0 for state in STATES}
     upload: dict[str, Any] = {"url": config["upload"]["url"], "pending": 0,
                               "oldest_pending_seq": None, "oldest_pending_created_at": None,
-                              "last_error": None, "last_acknowledged_at": None}
+                              "last_error": None, "last_acknowledged_at": None,
+                              # on USB sticks, refused by the office (its receipts file)
+                              "stick_refused": 0, "stick_refused_error": None}
     journal_error = None
     try:
         with readonly_journal(config) as journal:
             if journal is not None:
                 counts.update(journal.counts())
                 upload["last_acknowledged_at"] = journal.last_acknowledged_at()
+                refused = [r for r in journal.records("exported")
+                           if (r.last_error or "").startswith(REFUSED_BY_OFFICE)]
+                upload["stick_refused"] = len(refused)
+                upload["stick_refused_error"] = refused[-1].last_error if refused else None
                 outbox = journal.outbox()
                 upload["pending"] = len(outbox)
                 if outbox:
@@ -319,10 +325,16 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
                  None: "unknown"}[running]
         console.print(f"uploader: {state}; last record acknowledged: {escape(last)}")
     exported = status["records"].get("exported", 0)
-    if exported:
-        console.print(f"on USB sticks, waiting for their receipts: {exported} (kiosk queue "
-                      "import DIR reads the office's .receipts files; the uploader asks the "
-                      "intake for them whenever the link is up)", markup=False)
+    refused_on_sticks = upload.get("stick_refused") or 0
+    if exported > refused_on_sticks:
+        console.print(f"on USB sticks, waiting for their receipts: "
+                      f"{exported - refused_on_sticks} (kiosk queue import DIR reads the "
+                      "office's .receipts files; the uploader asks the intake for them "
+                      "whenever the link is up)", markup=False)
+    if refused_on_sticks:
+        console.print(f"on USB sticks, refused by the office: {refused_on_sticks} (last: "
+                      f"{upload.get('stick_refused_error')}; kiosk queue list shows each: "
+                      "fix the cause, then kiosk queue export --again)", markup=False)
     if upload.get("in_flight"):
         console.print(describe_in_flight(upload["in_flight"]))
     power = status["power"]

@@ -114,14 +114,8 @@ def _queue_usb(config: Config, args: argparse.Namespace) -> int:
         # own line per state change would bury the summary (the audit trail keeps them)
         logging.getLogger("kiosk.journal.states").setLevel(logging.WARNING)
 
-    if args.queue_command == "export" and args.from_journal is not None:
-        return usb.salvage_command(args.from_journal, config.kiosk_id, args.to,
-                                   out=sys.stdout, data_dir=config.data_dir, local=args.local)
     if args.queue_command == "export":
-        with open_journal(config, owner=False) as journal:
-            return usb.export_command(journal, config.kiosk_id, args.to, again=args.again,
-                                      out=sys.stdout, data_dir=config.data_dir,
-                                      local=args.local)
+        return _queue_export(config, args)
     from kiosk.receipts import load_intake_public_key
 
     verb = "kiosk queue import"
@@ -137,6 +131,36 @@ def _queue_usb(config: Config, args: argparse.Namespace) -> int:
     with open_journal(config, owner=False) as journal:
         return usb.import_receipts(journal, config.kiosk_id, intake_key, args.paths,
                                    out=sys.stdout)
+
+
+def _queue_export(config: Config, args: argparse.Namespace) -> int:
+    """``kiosk queue export`` (and ``--from``, the salvage): SIGTERM stops it as Ctrl-C
+    does (``stop_on_sigterm``, as ``kiosk demo``), so the hidden file being written is
+    removed on the way out (:func:`kiosk.upload.usb.export_records`), and one line says
+    what was done: 143 (SIGTERM) or 130 (Ctrl-C)."""
+    from kiosk.core.exits import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, stop_on_sigterm
+    from kiosk.runtime import open_journal
+    from kiosk.upload import usb
+
+    stop_on_sigterm()
+    try:
+        if args.from_journal is not None:
+            return usb.salvage_command(args.from_journal, config.kiosk_id, args.to,
+                                       out=sys.stdout, data_dir=config.data_dir,
+                                       local=args.local)
+        with open_journal(config, owner=False) as journal:
+            return usb.export_command(journal, config.kiosk_id, args.to, again=args.again,
+                                      out=sys.stdout, data_dir=config.data_dir,
+                                      local=args.local)
+    except KeyboardInterrupt as exc:  # Terminated too
+        terminated = isinstance(exc, Terminated)
+        done = ("each bundle named on the stick is whole" if args.from_journal is not None
+                else "each record printed as exported is in a whole bundle on the stick")
+        print(f"kiosk queue export: {'stopped by SIGTERM' if terminated else 'interrupted'}"
+              f"{'' if terminated else ' (Ctrl-C)'}: {done}; the bundle being written was "
+              "removed and its records stay on the kiosk, nothing was lost; run the export "
+              "again", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 def cmd_metrics(config: Config, args: argparse.Namespace) -> int:

@@ -12,8 +12,9 @@ these names, never a bare number; ``tests/unit/core/test_exits.py`` holds each t
 * 3 :data:`EXIT_NOT_ACCEPTING`: the kiosk is not accepting enrollments (power, disk,
   journal, keys);
 * 130 :data:`EXIT_INTERRUPTED`: stopped by Ctrl-C, the shell's 128 + SIGINT (2);
-* 143 :data:`EXIT_TERMINATED`: ``kiosk demo`` stopped by SIGTERM (``kill``, ``systemctl
-  stop``), 128 + SIGTERM (15), after it finished cleanly (:func:`stop_on_sigterm`).
+* 143 :data:`EXIT_TERMINATED`: ``kiosk demo`` or ``kiosk queue export`` stopped by
+  SIGTERM (``kill``, ``systemctl stop``), 128 + SIGTERM (15), after it finished cleanly
+  (:func:`stop_on_sigterm`).
 
 ``EXIT_FAIL`` and ``EXIT_PENDING`` are the same number with two meanings: a command that
 failed, and an uploader that did its work but left records in the outbox.

@@ -54,6 +54,7 @@ Example::
 
 from kiosk.journal.core import (
     DELETABLE_STATES,
+    REFUSED_BY_OFFICE,
     STATES,
     STEPS,
     TRANSITIONS,
@@ -65,6 +66,7 @@ from kiosk.journal.database import held_writer_lock, quarantined_files
 
 __all__ = [
     "DELETABLE_STATES",
+    "REFUSED_BY_OFFICE",
     "STATES",
     "STEPS",
     "TRANSITIONS",

@@ -26,14 +26,15 @@ from kiosk.journal.states import (
     DELETABLE_STATES,
     MAX_ERROR_CHARS,
     OUTBOX_STATES,
+    REFUSED_BY_OFFICE,
     STATES,
     TRANSITIONS,
     RecordStates,
 )
 from kiosk.journal.writes import RecordWrites
 
-__all__ = ["DELETABLE_STATES", "MAX_ERROR_CHARS", "OUTBOX_STATES", "STATES", "STEPS",
-           "TRANSITIONS", "AuditEvent", "Journal", "RecordInfo"]
+__all__ = ["DELETABLE_STATES", "MAX_ERROR_CHARS", "OUTBOX_STATES", "REFUSED_BY_OFFICE",
+           "STATES", "STEPS", "TRANSITIONS", "AuditEvent", "Journal", "RecordInfo"]
 
 
 

@@ -46,6 +46,9 @@ OUTBOX_STATES: tuple[str, ...] = ("sealed", "uploading")
 # Records a USB bundle takes (``kiosk queue export``; ``exported`` only with ``--again``).
 EXPORTABLE_STATES: tuple[str, ...] = ("sealed", "uploading", "exported")
 MAX_ERROR_CHARS = 1000
+#: How ``last_error`` begins for an ``exported`` record the central office refused in a
+#: USB stick's receipts file (:meth:`RecordStates.note_refused`).
+REFUSED_BY_OFFICE = "refused by the office"
 
 Params = Mapping[str, object]
 #: A method's own rule on top of the table: the refusal for a current state, or None.
@@ -229,6 +232,35 @@ class RecordStates(JournalConnection):
                                           self.boot_id, self._trusted())
 
         self._write(body)
+
+    def note_refused(self, record_id: str, code: str, reason: str) -> bool:
+        """The central office refused an ``exported`` record's packet from a stick (its
+        receipts file; not signed, so the record does not move): ``last_error`` becomes
+        ``refused by the office [code]: reason`` (:data:`REFUSED_BY_OFFICE`) and a
+        ``record_refused`` audit event says it, until the record is acknowledged or moves
+        on. Whether anything changed: the same refusal read again changes nothing. Refused
+        (:class:`IllegalStateChange`) for a record in another state."""
+        error = f"{REFUSED_BY_OFFICE} [{code}]: {reason}"[:MAX_ERROR_CHARS]
+
+        def only_exported(old: str) -> str | None:
+            if old == "exported":
+                return None
+            return f"record {record_id} is {old}, not on a USB stick"
+
+        def body(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT last_error FROM records WHERE id = ?",
+                               (record_id,)).fetchone()
+            if row is not None and row[0] == error:
+                return False
+            self._change_state(conn, record_id, "exported", rule=only_exported,
+                               may_stay=True, also=", last_error = :error",
+                               params={"error": error})
+            database.insert_audit(conn, "record_refused", {
+                "record": record_id, "reason": error[:database.MAX_DETAIL_CHARS]},
+                self.boot_id, self._trusted())
+            return True
+
+        return self._write(body)
 
     def acknowledge(self, record_id: str, receipt: bytes) -> None:
         """-> ``acknowledged`` with the intake's receipt, in one commit (so no record is ever

@@ -37,6 +37,7 @@ from typing import Any
 from kiosk.core.vocabulary import FINGERS, LANGUAGES, MISSING_FINGER_REASONS
 from kiosk.enrollment.session import EnrollmentSession
 from kiosk.errors import InvalidInput, StorageFull
+from kiosk.journal import REFUSED_BY_OFFICE
 from kiosk.screens import messages as m
 from kiosk.screens.messages import N_, NONE, Msg
 
@@ -394,7 +395,7 @@ class StaffSteps:
                 self.record_counts = counts or {}
                 self.view.update()
 
-        self.executor.submit(journal.counts, done)
+        self.executor.submit(lambda: record_counts(journal), done)
 
     @property
     def queue_lines(self) -> list[Msg]:
@@ -597,6 +598,8 @@ STICK_NOTICES = frozenset({STICK_DONE, STICK_FAILED})
 USB_NO_STICK = N_("No USB stick found. Insert the stick, wait a few seconds and try again.")
 USB_READ_ONLY = N_("The stick cannot be written: it is write-protected or damaged.")
 USB_NOT_WRITABLE = N_("The kiosk may not write to this stick. Ask a maintainer.")
+USB_BUSY = N_("The kiosk is already writing records to a USB stick. Do not remove the "
+              "stick; try again in a minute.")
 USB_FAILED = N_("The stick failed. Nothing was lost: the records stay on the kiosk. Try "
                 "another stick.")
 USB_KIOSK_FAILED = N_("The records are on the stick, but the kiosk could not note it: a "
@@ -609,6 +612,8 @@ USB_RECEIPTS_UNREAD = N_("The office's confirmations on the stick were not read:
                          "lacks the office's key. Ask a maintainer.")
 USB_REMOVED = N_("Old records the office confirmed were removed from the stick: {count}.")
 USB_COPIED = N_("Records copied to the stick: {count}.")
+USB_REWRITTEN = N_("Records the office found damaged on the stick, copied again: {count}. "
+                   "If this happens again, use another stick.")
 USB_FULL = N_("The stick is full: no record could be copied.")
 USB_NOTHING = N_("No records are waiting for the stick.")
 USB_LEFT = N_("Records still waiting on the kiosk: {count}. Use another stick.")
@@ -623,6 +628,23 @@ USB_REMOVE = N_("You may remove the stick.")
 QUEUE_WAITING = N_("Records on this kiosk not yet sent: {count}.")
 QUEUE_ON_STICK = N_("Records on a USB stick, waiting for the office's confirmation: {count}.")
 QUEUE_REFUSED = N_("Records refused by Dukcapil: {count}. A maintainer must check them.")
+QUEUE_STICK_REFUSED = N_("Records on a USB stick that the office refused: {count}. A "
+                         "maintainer must check them.")
+#: The key :func:`record_counts` adds to the counts by state: of ``exported``, those the
+#: office refused in a stick's receipts file (their last error says why).
+STICK_REFUSED = "exported_refused"
+
+
+def record_counts(journal: Any) -> dict[str, int]:
+    """The journal's counts by state, for :func:`queue_summary`, with
+    :data:`STICK_REFUSED` when some records on a stick were refused by the office."""
+    counts = dict(journal.counts())
+    if counts.get("exported"):
+        refused = sum(1 for r in journal.records("exported")
+                      if (r.last_error or "").startswith(REFUSED_BY_OFFICE))
+        if refused:
+            counts[STICK_REFUSED] = refused
+    return counts
 QUEUE_NONE = N_("Every record made on this kiosk has reached Dukcapil.")
 
 
@@ -633,12 +655,16 @@ def queue_summary(counts: dict[str, int]) -> list[Msg]:
     if not counts:
         return []
     waiting = counts.get("sealed", 0) + counts.get("uploading", 0)
-    on_stick, refused = counts.get("exported", 0), counts.get("rejected", 0)
+    stick_refused = counts.get(STICK_REFUSED, 0)
+    on_stick = counts.get("exported", 0) - stick_refused
+    refused = counts.get("rejected", 0)
     lines: list[Msg] = []
     if waiting:
         lines.append(Msg.of(QUEUE_WAITING, "info", count=waiting))
     if on_stick:
         lines.append(Msg.of(QUEUE_ON_STICK, "info", count=on_stick))
+    if stick_refused:
+        lines.append(Msg.of(QUEUE_STICK_REFUSED, count=stick_refused))
     if refused:
         lines.append(Msg.of(QUEUE_REFUSED, count=refused))
     return lines or [Msg.of(QUEUE_NONE, "ok")]
@@ -655,6 +681,10 @@ def usb_summary(report: Any) -> list[Msg]:
         if not report.stick_read:  # nothing was done
             return [Msg.of(problem.get(report.problem, USB_FAILED))]
     lines: list[Msg] = []
+    if report.problem == "busy":  # another export writes: never "you may remove the stick"
+        if report.imported.acknowledged:
+            lines.append(Msg.of(USB_ACKNOWLEDGED, "ok", count=len(report.imported.acknowledged)))
+        return [*lines, Msg.of(USB_BUSY)]
     imported, exported = report.imported, report.exported
     cleanup = report.cleanup
     log.info("stick: %d acknowledged, %d already, %d problems; %d bundles of confirmed "
@@ -688,6 +718,8 @@ def usb_summary(report: Any) -> list[Msg]:
         lines.append(Msg.of(USB_FULL))
     elif not report.waiting:
         lines.append(Msg.of(USB_NOTHING, "info"))
+    if report.rewritten:  # the office refused their copy here: said, with what to do
+        lines.append(Msg.of(USB_REWRITTEN, count=len(report.rewritten)))
     if exported.journal_failed:  # the stick is fine: another one would not help
         lines.append(Msg.of(USB_KIOSK_FAILED))
     elif exported.error:

@@ -25,7 +25,10 @@ Import reads the ``.receipts`` files ``kiosk-intake import`` wrote beside the bu
 acknowledges each record whose receipt verifies against the configured intake key and the
 packet rebuilt from this kiosk's journal, exactly as an upload's receipt is
 (:func:`kiosk.receipts.verify_receipt`). The intake's refusals in the same file are not
-signed: they are shown, and change nothing.
+signed: they are shown; one of a copy damaged on the stick (:data:`DAMAGED_ON_STICK`) puts
+the record back in the outbox and makes the copy no longer count as on the stick, so it is
+written again (:func:`damaged_copies`); a bundle is removed only when nothing in it is the
+only copy on the stick of a record the office has not confirmed.
 
 Once every record of one of this kiosk's bundles on the stick is acknowledged (its
 receipt verified, whichever way it came), the bundle is of no further use: the stick
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import logging
 import os
@@ -52,10 +56,13 @@ import shutil
 import stat
 import sys
 import tarfile
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from kiosk.bundle import (
     BUNDLE_SUFFIX,
@@ -64,11 +71,13 @@ from kiosk.bundle import (
     MAX_PACKET_BYTES,
     RECEIPTS_SUFFIX,
     BundleError,
+    BundleIndex,
     BundleReader,
     BundleWriter,
     bundle_name,
     find_files,
     load_receipts,
+    receipts_name,
 )
 from kiosk.config import Config
 from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
@@ -93,11 +102,25 @@ __all__ = ["CleanupReport", "ExportReport", "ImportReport", "StickReport", "expo
            "import_receipts", "read_receipts", "records_on_stick", "remove_confirmed_bundles",
            "stick_problem", "stick_waiting", "sync_configured_stick", "sync_stick"]
 
-#: Left free on the stick: the file system's own needs, and room for the receipts files.
+#: Left free on the stick whatever it holds: the file system's own needs, the temporary
+#: file of a receipts file written again. Room for the receipts files comes on top
+#: (:func:`receipts_room`).
 STICK_MARGIN_BYTES = 256 * 1024
+#: What the office's receipts file takes per record (a receipt, in base64, and its key:
+#: about 455-600 bytes).
+RECEIPT_BYTES_PER_RECORD = 600
 _TAR_BLOCK = 512
 _TAR_END = 20 * _TAR_BLOCK  # the end-of-archive blocks and the record's padding, at most
 _INDEX_ENTRY_BYTES = 200  # one line of the index, with room
+#: Held (``flock``) in the kiosk's data directory while records are written to a stick
+#: (``kiosk queue export``, the stick button): two exports at once would each write every
+#: waiting record. Not on the stick: FAT and FUSE file systems keep no reliable lock.
+EXPORT_LOCK = "usb-export.lock"
+#: How long an export waits for another one to finish before it refuses.
+EXPORT_WAIT_S = 10.0
+EXPORT_BUSY = ("another export to a USB stick is running on this kiosk (the officer's stick "
+               "button, or another kiosk queue export): nothing was written; run this again "
+               "once it has finished")
 MOUNT_HINT = ("mount the stick so user kiosk may write it, e.g. "
               "`sudo mount -o uid=kiosk,gid=kiosk,nodev,nosuid,noexec /dev/sda1 /mnt/usb`")
 
@@ -133,6 +156,11 @@ class ImportReport:
     problems: list[str] = field(default_factory=list)
     others: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # record ids the intake refused
+    #: Of ``refused``: the records whose copy on the stick the office found damaged
+    #: (:data:`DAMAGED_ON_STICK`); they are written again, so they are not ``problems``.
+    damaged: list[str] = field(default_factory=list)
+    #: A line each for ``damaged``, for the maintainer.
+    damaged_lines: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -140,7 +168,10 @@ class CleanupReport:
     """What :func:`remove_confirmed_bundles` did."""
 
     removed: list[str] = field(default_factory=list)  # the bundles' names
-    records: int = 0  # the records they held, every one acknowledged
+    records: int = 0  # the records they held that the office confirmed
+    #: The copies they held that the office refused as damaged, each written again in
+    #: another bundle on the same stick.
+    damaged: int = 0
     freed: int = 0  # their bytes
     #: For the log: a bundle of this kiosk that does not read, one that could not be removed.
     problems: list[str] = field(default_factory=list)
@@ -148,6 +179,10 @@ class CleanupReport:
 
 #: The states of a record the office has confirmed: its receipt verified and stored.
 CONFIRMED_STATES = ("acknowledged", "purged")
+#: The office's refusals that another copy cures: the packet's bytes on the stick are not
+#: those its bundle's index names (damaged on the stick, or in the copy). The record's
+#: copy in that bundle no longer counts as on the stick; it is written again.
+DAMAGED_ON_STICK = frozenset({RefusalCode.SHA256_MISMATCH})
 #: How :class:`_Bundle` names a bundle after the kiosk id (kiosk.bundle.bundle_name, and
 #: ``-<n>`` when that span is on the stick already).
 _BUNDLE_NAME = r"-(\d{7,})-to-(\d{7,})(?:-[2-9]|-[1-9]\d+)?" + re.escape(BUNDLE_SUFFIX)
@@ -166,15 +201,42 @@ def _tar_bytes(length: int) -> int:
     return _TAR_BLOCK + -(-length // _TAR_BLOCK) * _TAR_BLOCK
 
 
-def room_on(target: Path) -> int:
+def cluster_of(target: Path) -> int:
+    """The file system's allocation unit in ``target`` (a FAT or exFAT cluster, up to 128
+    KiB or more on a large stick): each file takes a whole number of them."""
+    info = os.statvfs(target)
+    return max(info.f_frsize, info.f_bsize, _TAR_BLOCK)
+
+
+def _clusters(length: int, cluster: int) -> int:
+    """What ``length`` bytes take on a file system of ``cluster``-byte clusters."""
+    return -(-length // cluster) * cluster
+
+
+def receipts_room(records: int, bundles: int, cluster: int) -> int:
+    """Room for the office's receipts files of ``bundles`` bundles holding ``records``
+    records: :data:`RECEIPT_BYTES_PER_RECORD` each, and a cluster per file."""
+    return RECEIPT_BYTES_PER_RECORD * records + cluster * bundles
+
+
+def room_on(target: Path, kiosk_id: str | None = None) -> int:
     """Bytes an export may write in ``target``: its free space less
-    :data:`STICK_MARGIN_BYTES`; no limit when the file system does not say its size (0
-    blocks from ``statvfs``, as fusefat and some other FUSE file systems answer), where a
-    full stick shows as a write that fails instead."""
+    :data:`STICK_MARGIN_BYTES`, and less the room the receipts files of this kiosk's
+    bundles there will take (:func:`receipts_room`; those whose receipts file is there
+    already, none); no limit when the file system does not say its size (0 blocks from
+    ``statvfs``, as fusefat and some other FUSE file systems answer), where a full stick
+    shows as a write that fails instead."""
     usage = shutil.disk_usage(target)
     if usage.total == 0:
         return sys.maxsize
-    return usage.free - STICK_MARGIN_BYTES
+    records = bundles = 0
+    if kiosk_id is not None:
+        for path, _match, _size, index in _our_bundles(kiosk_id, target):
+            if not (target / receipts_name(path.name)).exists():
+                records += len(index.records)
+                bundles += 1
+    return usage.free - STICK_MARGIN_BYTES - receipts_room(records, bundles,
+                                                           cluster_of(target))
 
 
 def packet_of(journal: Journal, info: RecordInfo) -> bytes:
@@ -192,6 +254,13 @@ def exportable(journal: Journal, *, again: bool) -> list[RecordInfo]:
     return sorted(found, key=lambda r: r.seq)
 
 
+#: The hidden files this process is writing now (their names: random, so unique): the
+#: sweep of a stick leaves them, and takes any other of this process's (a stick pulled out
+#: during a press in the long-lived ``kiosk run`` leaves one its discard could not remove).
+_WRITING: set[str] = set()
+_WRITING_LOCK = threading.Lock()
+
+
 class _Bundle:
     """One bundle being written to a hidden file in ``target``."""
 
@@ -199,7 +268,13 @@ class _Bundle:
         self.target = target
         self.kiosk_id = kiosk_id
         self.path = target / f".{kiosk_id}-export-{os.getpid()}-{secrets.token_hex(4)}.partial"
-        self.stream = open(self.path, "xb")  # noqa: SIM115 -- closed in finish/discard
+        with _WRITING_LOCK:
+            _WRITING.add(self.path.name)
+        try:
+            self.stream = open(self.path, "xb")  # noqa: SIM115 -- closed in finish/discard
+        except BaseException:
+            self._written()
+            raise
         self.writer = BundleWriter(self.stream, kiosk_id, _now())
         self.records: list[RecordInfo] = []
 
@@ -226,27 +301,79 @@ class _Bundle:
         name = bundle_name(self.kiosk_id, first, last)
         final = self.target / name
         n = 1
-        while final.exists():  # the same span exported before (--again): never replace it
+        # the same span exported before (--again): never replace it; nor take the name of
+        # a bundle removed since, whose receipts file stays (its refusals are not this one's)
+        while final.exists() or (self.target / receipts_name(final.name)).exists():
             n += 1
             final = self.target / f"{name[:-len('.ektp')]}-{n}.ektp"
         commit_file(self.path, final, overwrite=False)
+        self._written()
         return final
+
+    def _written(self) -> None:
+        with _WRITING_LOCK:
+            _WRITING.discard(self.path.name)
 
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             self.stream.close()
         with contextlib.suppress(OSError):
             self.path.unlink()
+        self._written()  # one left (the stick pulled out) goes at the next sweep
+
+
+@contextlib.contextmanager
+def export_lock(data_dir: Path | None, wait_s: float | None = None) -> Iterator[bool]:
+    """Hold ``<data_dir>/usb-export.lock`` (:data:`EXPORT_LOCK`) for the export in the
+    block: yields True once held, False when another process still holds it after
+    ``wait_s`` seconds (:data:`EXPORT_WAIT_S`; then write nothing). The kernel drops a
+    flock when its holder dies, so a killed export never blocks the next. No ``data_dir``
+    (a test's): no lock."""
+    if data_dir is None:
+        yield True
+        return
+    path = Path(data_dir) / EXPORT_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        if os.geteuid() == 0:  # root's file would lock the kiosk user's touchscreen out
+            with contextlib.suppress(OSError):
+                owner = os.stat(data_dir)
+                if owner.st_uid != 0:
+                    os.fchown(fd, owner.st_uid, owner.st_gid)
+        deadline = time.monotonic() + (EXPORT_WAIT_S if wait_s is None else wait_s)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+            if time.monotonic() >= deadline:
+                yield False
+                return
+            time.sleep(0.1)
+        yield True
+    finally:
+        os.close(fd)
 
 
 def _sweep_partials(target: Path, kiosk_id: str) -> None:
     """Remove the hidden files an export of this kiosk left on the stick when it was killed
-    (its process is gone), so a stick does not fill up with them."""
+    (its process is gone), or that this process left (the stick pulled out while written,
+    so the file could not be removed then) and is not writing now, so a stick does not
+    fill up with them."""
     for path in target.glob(f".{kiosk_id}-export-*.partial"):
         pid = path.name[len(kiosk_id) + len(".-export-"):].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        if not pid.isdigit():
+            continue
+        if int(pid) == os.getpid():
+            with _WRITING_LOCK:
+                if path.name in _WRITING:
+                    continue
+        elif process_alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _verify(path: Path, record_ids: list[str]) -> None:
@@ -296,7 +423,8 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
     elif records is None:
         records = exportable(journal, again=again)
     _sweep_partials(target, kiosk_id)
-    free = room_on(target)
+    free = room_on(target, kiosk_id)
+    cluster = cluster_of(target)
     bundle: _Bundle | None = None
     try:
         for index, info in enumerate(records):
@@ -314,11 +442,14 @@ def export_records(journal: Journal, kiosk_id: str, target: Path, *, again: bool
             if bundle is not None and (
                     len(bundle.records) >= MAX_BUNDLE_RECORDS
                     or bundle.room_for(len(packet)) > MAX_BUNDLE_BYTES):
-                free -= _close(bundle, None if salvage else journal, report, out)
+                free -= _clusters(_close(bundle, None if salvage else journal, report, out),
+                                  cluster) + receipts_room(len(bundle.records), 1, cluster)
                 bundle = None
             if bundle is None:
                 bundle = _Bundle(target, kiosk_id)
-            if bundle.room_for(len(packet)) > free:
+            # the bundle in whole clusters, and its receipts file to come
+            if _clusters(bundle.room_for(len(packet)), cluster) + receipts_room(
+                    len(bundle.records) + 1, 1, cluster) > free:
                 report.did_not_fit = [r.id for r in records[index:]]
                 break
             bundle.add(info, packet)
@@ -370,17 +501,14 @@ def _close(bundle: _Bundle, journal: Journal | None, report: ExportReport,
     return size
 
 
-def confirmed_bundles(journal: Journal, kiosk_id: str, target: Path,
-                      problems: list[str]) -> list[tuple[Path, int, int]]:
-    """(path, bytes, records) of each bundle in ``target`` that this kiosk wrote and whose
-    records the office has all confirmed (:data:`CONFIRMED_STATES` in ``journal``). A file
-    is taken for one only when it is named as the kiosk names its bundles, is a regular
-    file that reads as a bundle of ``kiosk_id`` (:class:`~kiosk.bundle.BundleReader`), and
-    lists records of ``journal`` whose first and last sequence numbers are the name's;
-    anything else is left alone (a bundle of the kiosk that does not read is named in
-    ``problems``). Raises OSError when ``target`` cannot be listed."""
+def _our_bundles(kiosk_id: str, target: Path, problems: list[str] | None = None,
+                 ) -> list[tuple[Path, re.Match[str], int, BundleIndex]]:
+    """(path, name match, bytes, index) of each bundle of this kiosk in ``target``, by name:
+    a regular file named as the kiosk names its bundles whose index reads and names
+    ``kiosk_id``. A file so named that does not read is named in ``problems``. Raises
+    OSError when ``target`` cannot be listed."""
     pattern = re.compile(re.escape(kiosk_id) + _BUNDLE_NAME)
-    found: list[tuple[Path, int, int]] = []
+    found: list[tuple[Path, re.Match[str], int, BundleIndex]] = []
     for path in sorted(target.iterdir()):
         match = pattern.fullmatch(path.name)
         if match is None:
@@ -392,10 +520,70 @@ def confirmed_bundles(journal: Journal, kiosk_id: str, target: Path,
             with BundleReader(path) as bundle:
                 index = bundle.index
         except (BundleError, OSError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(f"{shown(path.name)} is left on the stick: {shown(why)}")
+            if problems is not None:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                problems.append(f"{shown(path.name)} is left on the stick: {shown(why)}")
             continue
-        if index.kiosk_id != kiosk_id or not index.records:
+        if index.kiosk_id == kiosk_id:
+            found.append((path, match, status.st_size, index))
+    return found
+
+
+def damaged_copies(kiosk_id: str, target: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Bundle name -> {record id: the refusal} of the records whose copy in it the office
+    refused as damaged
+    (:data:`DAMAGED_ON_STICK`), as this kiosk's receipts files in ``target`` say: a
+    receipts file speaks for the bundle of its own name, which the office writes it beside.
+    The refusals are not signed: they only make the kiosk write a record once more, never
+    remove a copy that is the only one on the stick. Raises OSError when ``target`` cannot
+    be listed."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in find_files([target], RECEIPTS_SUFFIX):
+        try:
+            receipts = load_receipts(path)
+        except (BundleError, OSError):
+            continue  # named by the import that reads the receipts
+        bundle = path.name[:-len(RECEIPTS_SUFFIX)] + BUNDLE_SUFFIX
+        if receipts.kiosk_id != kiosk_id or receipts.bundle not in ("", bundle):
+            continue
+        damaged = {record_id: refusal for record_id, refusal in receipts.refused.items()
+                   if refusal["code"] in DAMAGED_ON_STICK}
+        if damaged:
+            found[bundle] = damaged
+    return found
+
+
+def _good_copies(bundles: list[tuple[Path, re.Match[str], int, BundleIndex]],
+                 damaged: dict[str, dict[str, dict[str, Any]]]) -> dict[str, set[str]]:
+    """Record id -> the names of the bundles holding a copy of it the office has not
+    refused as damaged."""
+    good: dict[str, set[str]] = {}
+    for path, _match, _size, index in bundles:
+        refused = damaged.get(path.name, {})
+        for entry in index.records:
+            if entry.record_id not in refused:
+                good.setdefault(entry.record_id, set()).add(path.name)
+    return good
+
+
+def confirmed_bundles(journal: Journal, kiosk_id: str, target: Path,
+                      problems: list[str]) -> list[tuple[Path, int, int, int]]:
+    """(path, bytes, records confirmed, copies replaced) of each bundle in ``target`` that
+    this kiosk wrote and that holds nothing the office still needs: each record it lists
+    is confirmed (:data:`CONFIRMED_STATES` in ``journal``), or its copy here was refused as
+    damaged (:func:`damaged_copies`) and another bundle on the same stick, not removed
+    with these, holds a copy not refused (written again). A file is taken for one only
+    when it is named as the kiosk names its bundles, is a regular file that reads as a
+    bundle of ``kiosk_id`` (:class:`~kiosk.bundle.BundleReader`), and lists records of
+    ``journal`` whose first and last sequence numbers are the name's; anything else is left
+    alone (a bundle of the kiosk that does not read is named in ``problems``). Raises
+    OSError when ``target`` cannot be listed."""
+    bundles = _our_bundles(kiosk_id, target, problems)
+    damaged = damaged_copies(kiosk_id, target)
+    good = _good_copies(bundles, damaged)
+    found: list[tuple[Path, int, int, int]] = []
+    for path, match, size, index in bundles:
+        if not index.records:
             continue
         try:
             infos = [journal.record(entry.record_id) for entry in index.records]
@@ -406,31 +594,24 @@ def confirmed_bundles(journal: Journal, kiosk_id: str, target: Path,
             continue
         if (int(match[1]), int(match[2])) != (infos[0].seq, infos[-1].seq):
             continue  # not the name this kiosk gave it
-        if all(info.state in CONFIRMED_STATES for info in infos):
-            found.append((path, status.st_size, len(infos)))
+        refused = damaged.get(path.name, {})
+        confirmed = sum(1 for info in infos if info.state in CONFIRMED_STATES)
+        replaced = sum(1 for info in infos if info.state not in CONFIRMED_STATES
+                       and info.id in refused and good.get(info.id, set()) - {path.name})
+        if confirmed + replaced == len(infos):
+            found.append((path, size, confirmed, replaced))
+            for names in good.values():  # gone with it: no longer a copy for another
+                names.discard(path.name)
     return found
 
 
 def records_on_stick(kiosk_id: str, target: Path) -> set[str]:
     """The ids of the records in this kiosk's bundles on ``target`` (each file named as the
-    kiosk names its bundles, a regular file whose index reads and names ``kiosk_id``); a
-    bundle that does not read counts for nothing. Raises OSError when ``target`` cannot be
-    listed."""
-    pattern = re.compile(re.escape(kiosk_id) + _BUNDLE_NAME)
-    found: set[str] = set()
-    for path in target.iterdir():
-        if pattern.fullmatch(path.name) is None:
-            continue
-        try:
-            if not stat.S_ISREG(path.lstat().st_mode):
-                continue
-            with BundleReader(path) as bundle:
-                index = bundle.index
-        except (BundleError, OSError):
-            continue
-        if index.kiosk_id == kiosk_id:
-            found.update(entry.record_id for entry in index.records)
-    return found
+    kiosk names its bundles, a regular file whose index reads and names ``kiosk_id``), but
+    for a copy the office refused as damaged (:func:`damaged_copies`): that record is
+    written again. A bundle that does not read counts for nothing. Raises OSError when
+    ``target`` cannot be listed."""
+    return set(_good_copies(_our_bundles(kiosk_id, target), damaged_copies(kiosk_id, target)))
 
 
 def stick_waiting(journal: Journal, kiosk_id: str, target: Path) -> list[RecordInfo]:
@@ -454,7 +635,7 @@ def remove_confirmed_bundles(journal: Journal, kiosk_id: str, target: Path) -> C
     except OSError as exc:
         report.problems.append(f"{shown(target)} cannot be listed: {exc.strerror or exc}")
         return report
-    for path, size, records in found:
+    for path, size, records, damaged in found:
         try:
             path.unlink()
         except FileNotFoundError:  # removed meanwhile (the same stick imported twice at once)
@@ -467,6 +648,7 @@ def remove_confirmed_bundles(journal: Journal, kiosk_id: str, target: Path) -> C
             continue
         report.removed.append(path.name)
         report.records += records
+        report.damaged += damaged
         report.freed += size
     if report.removed:
         try:
@@ -485,6 +667,8 @@ def shown(path: Path | str) -> str:
 
 #: Why a directory cannot take bundles, by kind (what the touchscreen says to the officer).
 NO_STICK, READ_ONLY, NOT_WRITABLE = "no_stick", "read_only", "not_writable"
+#: The stick button's, when another export holds the lock (:func:`export_lock`).
+BUSY = "busy"
 
 
 def stick_problem(target: Path, data_dir: Path | None, *,
@@ -551,6 +735,9 @@ class StickReport:
     left: int = 0
     #: Receipts files found but not read: no intake key to check them with.
     receipts_unread: int = 0
+    #: Of ``exported.exported``: the records whose copy on this stick the office refused
+    #: as damaged, written again (:func:`damaged_copies`).
+    rewritten: list[str] = field(default_factory=list)
 
 
 def sync_configured_stick(config: Config, journal: Journal) -> StickReport:
@@ -597,7 +784,19 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
         report.receipts_unread = len(files)
         log.warning("stick: %d receipts files not read: upload.intake_key is not set",
                     len(files))
+    with export_lock(data_dir) as held:
+        if not held:
+            report.problem, report.why = BUSY, EXPORT_BUSY
+            return report
+        return _sync_write(journal, kiosk_id, target, problem, report)
+
+
+def _sync_write(journal: Journal, kiosk_id: str, target: Path,
+                problem: tuple[str, int, str] | None, report: StickReport) -> StickReport:
+    """:func:`sync_stick` once it holds the export lock: the records waiting for the stick,
+    its confirmed bundles removed, the records written."""
     try:
+        damaged = take_damage_refusals(journal, kiosk_id, target)
         waiting = stick_waiting(journal, kiosk_id, target)
     except OSError as exc:  # pulled out meanwhile
         report.problem, report.why = NO_STICK, str(exc)
@@ -608,13 +807,18 @@ def sync_stick(journal: Journal, kiosk_id: str, intake_key: bytes | None, target
         report.left = report.waiting
         return report
     report.cleanup = remove_confirmed_bundles(journal, kiosk_id, target)  # room for these
-    if report.cleanup.removed:
-        log.info("stick: removed %s the office confirmed (%d records, %s): %s",
-                 _bundles(len(report.cleanup.removed)), report.cleanup.records,
-                 _size(report.cleanup.freed),
-                 ", ".join(shown(n) for n in report.cleanup.removed))
     if waiting:
         report.exported = export_records(journal, kiosk_id, target, records=waiting)
+        report.rewritten = [i for i in report.exported.exported if i in damaged]
+        if report.rewritten:
+            log.warning("stick: %d records the office refused as damaged on this stick were "
+                        "written again: %s", len(report.rewritten), ", ".join(report.rewritten))
+            _merge(report.cleanup, remove_confirmed_bundles(journal, kiosk_id, target))
+    if report.cleanup.removed:
+        log.info("stick: removed %s the office confirmed (%d records, %d damaged copies "
+                 "written again, %s): %s", _bundles(len(report.cleanup.removed)),
+                 report.cleanup.records, report.cleanup.damaged, _size(report.cleanup.freed),
+                 ", ".join(shown(n) for n in report.cleanup.removed))
     unreadable = {record_id for record_id, _why in report.exported.unreadable}
     try:
         report.left = sum(1 for r in stick_waiting(journal, kiosk_id, target)
@@ -636,6 +840,23 @@ def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool
     if status:
         print(f"{verb}: {why}", file=err)
         return status
+    with export_lock(data_dir) as held:
+        if not held:
+            print(f"{verb}: {EXPORT_BUSY}", file=err)
+            return EXIT_FAIL
+        return _export(journal, kiosk_id, target, again=again, out=out, err=err)
+
+
+def _export(journal: Journal, kiosk_id: str, target: Path, *, again: bool, out: TextIO,
+            err: TextIO) -> int:
+    """:func:`export_command` once it holds the export lock."""
+    verb = "kiosk queue export"
+    try:
+        damaged = take_damage_refusals(journal, kiosk_id, target)
+    except OSError as exc:
+        print(f"{verb}: {shown(target)} cannot be read: {exc.strerror or exc}", file=err)
+        return EXIT_FAIL
+    _clean_up(journal, kiosk_id, [target], err, verb=verb)  # room for what waits
     waiting = exportable(journal, again=again)
     if not waiting:
         before = len(journal.records("exported"))
@@ -651,13 +872,21 @@ def export_command(journal: Journal, kiosk_id: str, target: Path, *, again: bool
               f"to {target}: {names}. Take the stick to the central office "
               f"(kiosk-intake import), then bring back its .receipts files: "
               f"kiosk queue import {target}", file=err)
+    rewritten = [i for i in report.exported if i in damaged]
+    if rewritten:
+        print(f"{verb}: {len(rewritten)} records were damaged on this stick (the office's "
+              f".receipts file refused their copy) and were written again: "
+              f"{', '.join(rewritten)}; if this happens again, use another stick", file=err)
+        _clean_up(journal, kiosk_id, [target], err, verb=verb)
     for record_id, why in report.unreadable:
         print(f"{verb}: record {record_id} was not exported: {why} "
               "(kiosk journal check says more)", file=err)
     if report.did_not_fit:
         free = shutil.disk_usage(target).free
+        kept = max(0, min(free, free - room_on(target, kiosk_id)))
         print(f"{verb}: the stick is full ({_size(free)} free, of which "
-              f"{_size(STICK_MARGIN_BYTES)} is kept for the file system and the receipts): "
+              f"{_size(kept)} is kept for the file system and the office's receipts "
+              f"files): "
               f"{len(report.did_not_fit)} records did not fit (the oldest is "
               f"{report.did_not_fit[0]}); run the export again with another stick", file=err)
     if report.error:
@@ -687,7 +916,10 @@ def salvage_command(source: Path, kiosk_id: str, target: Path, *, out: TextIO,
     except JournalError as exc:
         print(f"{verb}: {source}: {exc}", file=err)
         return EXIT_FAIL
-    with journal:
+    with journal, export_lock(data_dir) as held:
+        if not held:
+            print(f"{verb}: {EXPORT_BUSY}", file=err)
+            return EXIT_FAIL
         report = export_records(journal, kiosk_id, target, out=out, salvage=True)
     own = data_dir is not None and _same_file(source, data_dir / "journal.db")
     if report.bundles:
@@ -748,11 +980,21 @@ def read_receipts(journal: Journal, kiosk_id: str, intake_key: bytes,
                 report.already += 1
             else:
                 report.problems.append(f"{shown(path.name)}: record {record_id}: {outcome}")
+        bundle = path.name[:-len(RECEIPTS_SUFFIX)] + BUNDLE_SUFFIX
         for record_id, refusal in receipts.refused.items():
             state = _state(journal, record_id)
             if state in ("acknowledged", "purged"):
                 continue  # refused once, received since
             report.refused.append(record_id)
+            if state is not None and refusal["code"] in DAMAGED_ON_STICK:
+                report.damaged.append(record_id)
+                _requeue_damaged(journal, record_id, bundle, refusal)
+                report.damaged_lines.append(
+                    f"{shown(path.name)}: the office refused record {record_id} "
+                    f"[{shown(refusal['code'])}]: its copy on the stick was damaged; it is "
+                    "written again at the next export (kiosk queue export, or the stick "
+                    "button); if this happens again, use another stick")
+                continue
             if state is None:
                 hint = "it is not a record of this kiosk's journal"
             elif refusal["code"] == RefusalCode.UNKNOWN_KIOSK:
@@ -764,6 +1006,12 @@ def read_receipts(journal: Journal, kiosk_id: str, intake_key: bytes,
             report.problems.append(
                 f"{shown(path.name)}: the intake refused record {record_id} "
                 f"[{shown(refusal['code'])}]: {shown(refusal['reason'])} ({hint})")
+            if state == "exported":  # kept: kiosk queue list/show, status, the home say it
+                try:
+                    journal.note_refused(record_id, refusal["code"], refusal["reason"])
+                except (IllegalStateChange, JournalError) as exc:
+                    log.warning("record %s: the office's refusal not noted: %s", record_id,
+                                exc)
     return report
 
 
@@ -781,6 +1029,10 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
         print(f"{verb}: {exc} (is the stick mounted?)", file=err)
         return EXIT_CONFIG
     if not files:
+        # the office's receipts may have come another way (the uploader asks the intake):
+        # the bundles whose records are all confirmed leave the stick all the same
+        if _clean_up(journal, kiosk_id, paths, err):
+            return EXIT_OK
         where = ", ".join(str(p) for p in paths)
         print(f"{verb}: no {RECEIPTS_SUFFIX} file in {where}: the central office writes one "
               "beside each bundle it imports (kiosk-intake import)", file=err)
@@ -788,7 +1040,7 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
     report = read_receipts(journal, kiosk_id, intake_key, files)
     for record_id in report.acknowledged:
         print(f"acknowledged {record_id}", file=out, flush=True)
-    for line in report.others + report.problems:
+    for line in report.others + report.problems + report.damaged_lines:
         print(f"{verb}: {line}", file=err)
     if not report.ours:
         print(f"{verb}: no receipts file for kiosk {kiosk_id} among {len(files)} found",
@@ -802,17 +1054,28 @@ def import_receipts(journal: Journal, kiosk_id: str, intake_key: bytes, paths: l
           + ("; each record's payload is deleted upload.retention_days after its receipt"
              if acknowledged else ""), file=err)
     _clean_up(journal, kiosk_id, paths, err)
-    return EXIT_FAIL if report.problems else EXIT_OK
+    return EXIT_FAIL if report.problems or report.damaged else EXIT_OK
+
+
+def _merge(into: CleanupReport, more: CleanupReport) -> None:
+    into.removed += more.removed
+    into.records += more.records
+    into.damaged += more.damaged
+    into.freed += more.freed
+    into.problems += [p for p in more.problems if p not in into.problems]
 
 
 def _bundles(count: int) -> str:
     return f"{count} bundle" if count == 1 else f"{count} bundles"
 
 
-def _clean_up(journal: Journal, kiosk_id: str, paths: list[Path], err: TextIO) -> None:
-    """``kiosk queue import``'s last step: in each directory of ``paths``, the bundles the
-    office has confirmed are removed, and said in one line (on a read-only stick, counted)."""
-    verb = "kiosk queue import"
+def _clean_up(journal: Journal, kiosk_id: str, paths: list[Path], err: TextIO, *,
+              verb: str = "kiosk queue import") -> int:
+    """``kiosk queue import``'s last step (and ``kiosk queue export``'s first): in each
+    directory of ``paths``, the bundles the office has confirmed are removed, whichever
+    way their receipts came, and said in one line (on a read-only stick, counted). Returns
+    how many were removed."""
+    count = 0
     for directory in dict.fromkeys(Path(p) for p in paths if Path(p).is_dir()):
         if stick_problem(directory, None, local=True) is not None:  # read-only, not ours
             problems: list[str] = []
@@ -824,13 +1087,17 @@ def _clean_up(journal: Journal, kiosk_id: str, paths: list[Path], err: TextIO) -
         else:
             report = remove_confirmed_bundles(journal, kiosk_id, directory)
             problems = report.problems
+            count += len(report.removed)
             if report.removed:
+                damaged = (f", {report.damaged} damaged copies written again on it"
+                           if report.damaged else "")
                 print(f"{verb}: removed {_bundles(len(report.removed))} the office confirmed "
-                      f"({report.records} records, {_size(report.freed)}) from "
+                      f"({report.records} records{damaged}, {_size(report.freed)}) from "
                       f"{shown(directory)}: {', '.join(shown(n) for n in report.removed)}; "
                       "the receipts files stay", file=err)
         for line in problems:
             print(f"{verb}: {line}", file=err)
+    return count
 
 
 def _state(journal: Journal, record_id: str) -> str | None:
@@ -838,6 +1105,55 @@ def _state(journal: Journal, record_id: str) -> str | None:
         return journal.record(record_id).state
     except UnknownRecord:
         return None
+
+
+def _last_export(journal: Journal, record_id: str) -> str | None:
+    """The name of the bundle the record was last exported to (its audit events), if any."""
+    for event in reversed(journal.record_events(record_id)):
+        if event.event == "record_exported":
+            return str(event.details.get("bundle", ""))
+        if event.event == "record_state" and event.details.get("to_state") == "exported":
+            reason = str(event.details.get("reason", ""))
+            return reason.removeprefix("exported to ") if reason.startswith(
+                "exported to ") else None
+    return None
+
+
+def _requeue_damaged(journal: Journal, record_id: str, bundle: str,
+                     refusal: dict[str, Any]) -> bool:
+    """The office refused the record's copy in ``bundle`` as damaged: when that is the
+    copy the journal last exported (an older copy's refusal says nothing of the newer
+    one), the record goes back to the outbox (``exported`` -> ``uploading``, the refusal
+    its last error), so the next export writes it again and the uploader may send it.
+    Whether it moved; raises nothing."""
+    try:
+        if _state(journal, record_id) != "exported" or _last_export(
+                journal, record_id) != bundle:
+            return False
+        journal.set_state(record_id, "uploading", error=(
+            f"the office refused its copy in {bundle} as damaged on the stick "
+            f"[{refusal['code']}]: {refusal['reason']}; it is written again at the next "
+            "export (if this happens again, use another stick)"))
+    except (IllegalStateChange, JournalError) as exc:
+        log.warning("record %s: not put back in the outbox: %s", record_id, exc)
+        return False
+    return True
+
+
+def take_damage_refusals(journal: Journal, kiosk_id: str, target: Path) -> set[str]:
+    """Apply the refusals of damaged copies in this kiosk's receipts files on ``target``
+    (:func:`damaged_copies`, :func:`_requeue_damaged`); the ids of every record whose copy
+    on ``target`` was refused as damaged and that the office has not confirmed since.
+    Raises OSError when ``target`` cannot be listed."""
+    found: set[str] = set()
+    for bundle, refused in damaged_copies(kiosk_id, target).items():
+        for record_id, refusal in sorted(refused.items()):
+            state = _state(journal, record_id)
+            if state is None or state in CONFIRMED_STATES:
+                continue
+            found.add(record_id)
+            _requeue_damaged(journal, record_id, bundle, refusal)
+    return found
 
 
 def _acknowledge(journal: Journal, kiosk_id: str, intake_key: bytes, record_id: str,

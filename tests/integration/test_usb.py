@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import io
 import os
@@ -699,3 +700,284 @@ def test_salvage_from_a_file_too_damaged_to_open_says_so_in_its_own_words(
     assert "too damaged to be opened" in result.stderr and "keep the file" in result.stderr
     assert "moves it aside" not in result.stderr and "Traceback" not in result.stderr
     assert visible(stick) == []
+
+
+def office_finds_damaged(site: Site, bundle: Path, damaged: list[str]) -> Path:
+    """The receipts file ``kiosk-intake import`` writes for ``bundle`` when the packets of
+    ``damaged`` do not match the index: refused ``sha256_mismatch``, the others receipted."""
+    from kiosk.bundle import load_receipts
+
+    path = sign_receipts(site, bundle)
+    receipts = load_receipts(path)
+    for record_id in damaged:
+        del receipts.receipts[record_id]
+        receipts.refused[record_id] = {
+            "code": "sha256_mismatch", "permanent": False,
+            "reason": "the packet's bytes are not those the bundle's index names (damaged on "
+                      "the stick or in the copy); export it again"}
+    path.write_bytes(receipts.dumps())
+    return path
+
+
+def test_a_record_damaged_on_the_stick_is_written_again_and_its_old_bundle_goes(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """The office refuses one packet of a bundle as damaged on the stick: the next press
+    acknowledges the others, writes that record again in a new bundle, says so, and the old
+    bundle (nothing in it the office still needs) leaves the stick; a press after that has
+    nothing to write (the older refusal says nothing of the new copy); the new copy's
+    receipt confirms the record and its bundle goes too."""
+    from kiosk.receipts import load_intake_public_key
+    from kiosk.screens.flow_staff import queue_summary, usb_summary
+
+    intake_key = load_intake_public_key(site.intake_dir / "keys" / "intake.pub")
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with _open(site) as journal:
+        first = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+    (bundle,) = first.exported.bundles
+    receipts = office_finds_damaged(site, bundle, [ids[1]])
+    with _open(site) as journal:
+        second = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+        home = [m.text("en") for m in queue_summary(journal.counts())]
+    assert sorted(second.imported.acknowledged) == sorted([ids[0], *ids[2:]])
+    assert second.imported.damaged == [ids[1]] and second.imported.problems == []
+    assert second.exported.exported == [ids[1]] and second.rewritten == [ids[1]]
+    assert second.cleanup.removed == [bundle.name] and second.cleanup.damaged == 1
+    (again,) = second.exported.bundles
+    assert again.name != bundle.name
+    assert visible(stick) == sorted([receipts.name, again.name])
+    assert [m.text("en") for m in usb_summary(second)] == [
+        "Records confirmed by the office: 3.",
+        "Old records the office confirmed were removed from the stick: 3.",
+        "Records copied to the stick: 1.",
+        "Records the office found damaged on the stick, copied again: 1. If this happens "
+        "again, use another stick.",
+        "You may remove the stick. Take it to the office."]
+    assert home == ["Records on a USB stick, waiting for the office's confirmation: 1."]
+    with _open(site) as journal:
+        third = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+    assert third.waiting == 0 and third.exported.exported == [] and third.rewritten == []
+    assert states(site)[ids[1]] == "exported"
+    sign_receipts(site, again)
+    with _open(site) as journal:
+        last = usb.sync_stick(journal, KIOSK_ID, intake_key, stick, data_dir=None)
+    assert last.imported.acknowledged == [ids[1]] and last.cleanup.removed == [again.name]
+    assert set(states(site).values()) == {"acknowledged"}
+
+
+def test_the_cli_writes_a_damaged_record_again_and_frees_the_old_bundle(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """``kiosk queue import`` names the damaged record and puts it back in the outbox;
+    ``kiosk queue export`` (no --again) writes it again, says so, and removes the old
+    bundle."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.glob("*.ektp")
+    office_finds_damaged(site, bundle, [ids[2]])
+    result = kiosk(site, "import", str(stick))
+    assert result.returncode == 1
+    assert "its copy on the stick was damaged" in result.stderr
+    assert "use another stick" in result.stderr and bundle.exists()
+    assert states(site)[ids[2]] == "uploading"
+    result = kiosk(site, "export", "--local", "--to", str(stick))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"exported {ids[2]}"]
+    assert "1 records were damaged on this stick" in result.stderr
+    assert not bundle.exists() and len(list(stick.glob("*.ektp"))) == 1
+
+
+def test_a_damaged_copy_stays_while_no_other_copy_is_on_the_stick(
+        site: Site, ids: list[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing that is the only copy on the stick of a record the office has not confirmed
+    goes: a stick too full to take the damaged record again keeps its old bundle."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.glob("*.ektp")
+    office_finds_damaged(site, bundle, [ids[1]])
+    real = usb.shutil.disk_usage
+    monkeypatch.setattr(usb.shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    with _open(site) as journal:
+        full = usb.sync_stick(journal, KIOSK_ID, site.intake_key, stick, data_dir=None)
+    assert full.exported.did_not_fit == [ids[1]] and full.cleanup.removed == []
+    assert bundle.exists() and full.left == 1
+    assert states(site)[ids[1]] == "uploading"  # back in the outbox meanwhile
+
+
+def test_two_exports_at_once_put_each_record_on_the_stick_once(
+        site: Site, ids: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export holds a lock in the kiosk's data directory: another one (the officer's
+    button, a second ``kiosk queue export``) waits for it, and refuses after a while
+    (one line, exit 1; the officer is told not to pull the stick), writing nothing; two
+    started together put each record on the stick once."""
+    from kiosk.screens.flow_staff import usb_summary
+
+    config = load_config(site.config)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with open(config.data_dir / "usb-export.lock", "a") as lock:  # an export runs
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        busy = kiosk(site, "export", "--local", "--to", str(stick))
+        assert busy.returncode == 1 and busy.stdout == ""
+        (line,) = busy.stderr.splitlines()
+        assert line.startswith("kiosk queue export: another export to a USB stick is "
+                               "running on this kiosk") and "run this again" in line
+        monkeypatch.setattr(usb, "EXPORT_WAIT_S", 0.3)
+        with tmpfs_stick(tmp_path / "usb", 4096) as mounted, _open(site) as journal:
+            report = usb.sync_stick(journal, KIOSK_ID, site.intake_key, mounted,
+                                    data_dir=config.data_dir)
+            assert report.problem == "busy" and visible(mounted) == []
+    assert [m.text("en") for m in usb_summary(report)] == [
+        "The kiosk is already writing records to a USB stick. Do not remove the stick; try "
+        "again in a minute."]
+    assert visible(stick) == [] and set(states(site).values()) == {"sealed"}
+    both = [subprocess.Popen([*KIOSK, "queue", "export", "--local", "--to", str(stick)],
+                             env=kiosk_env(site.config), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in both]
+    assert [p.returncode for p in both] == [0, 0], outs
+    assert sorted(line for out, _err in outs for line in out.splitlines()) == sorted(
+        f"exported {i}" for i in ids)
+    assert len(visible(stick)) == 1
+
+
+def test_a_partial_file_the_running_kiosk_left_is_swept_at_the_next_press(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """A stick pulled out during a press in ``kiosk run`` (one long-lived process) leaves a
+    hidden file its discard could not remove; the next press in the same process removes
+    it, but never a file this process is writing at that moment."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    left = stick / f".{KIOSK_ID}-export-{os.getpid()}-0a1b2c3d.partial"
+    left.write_bytes(b"half a bundle")
+    writing = usb._Bundle(stick, KIOSK_ID)
+    try:
+        usb._sweep_partials(stick, KIOSK_ID)
+        assert writing.path.exists() and not left.exists()
+    finally:
+        writing.discard()
+    left.write_bytes(b"half a bundle")
+    with _open(site) as journal:
+        report = usb.sync_stick(journal, KIOSK_ID, site.intake_key, stick, data_dir=None)
+    assert report.exported.exported == ids
+    assert [p.name for p in stick.iterdir() if p.name.startswith(".")] == []
+
+
+def test_bundles_confirmed_another_way_leave_the_stick_without_its_receipts_file(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """The office's receipts came by another way (the uploader, a receipts file on another
+    stick): ``kiosk queue import STICK`` with no receipts file there, and ``kiosk queue
+    export`` before it writes, remove the bundles whose records the journal knows as all
+    acknowledged, and say so."""
+    stick, elsewhere = tmp_path / "stick", tmp_path / "elsewhere"
+    stick.mkdir()
+    elsewhere.mkdir()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.glob("*.ektp")
+    receipts = sign_receipts(site, bundle)
+    moved = receipts.rename(elsewhere / receipts.name)
+    assert kiosk(site, "import", str(moved)).returncode == 0  # the records are confirmed
+    assert set(states(site).values()) == {"acknowledged"} and bundle.exists()
+    copy = bundle.read_bytes()
+    export = kiosk(site, "export", "--local", "--to", str(stick))  # nothing waits
+    assert export.returncode == 0, export.stderr
+    assert ("kiosk queue export: removed 1 bundle the office confirmed (4 records"
+            in export.stderr)
+    assert visible(stick) == []
+    bundle.write_bytes(copy)
+    result = kiosk(site, "import", str(stick))
+    assert result.returncode == 0, result.stderr
+    assert "kiosk queue import: removed 1 bundle the office confirmed (4 records" in (
+        result.stderr)
+    assert visible(stick) == []
+
+
+def test_the_offices_refusal_stays_the_records_last_error(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """A refusal in the stick's receipts file (not signed: the record stays ``exported``)
+    is kept as the record's last error: ``kiosk queue list`` and ``queue show`` say it,
+    ``kiosk status`` and the officer's home count it apart from the records still waiting
+    for their receipts; read again, it is not noted twice."""
+    import json
+
+    from kiosk.bundle import load_receipts
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.glob("*.ektp")
+    path = sign_receipts(site, bundle)
+    receipts = load_receipts(path)
+    del receipts.receipts[ids[2]]
+    receipts.refused[ids[2]] = {"code": "revoked_kiosk", "permanent": True,
+                                "reason": "the kiosk's registration was revoked"}
+    path.write_bytes(receipts.dumps())
+    for _ in range(2):
+        assert kiosk(site, "import", str(stick)).returncode == 1
+    listed = {e["id"]: e for e in json.loads(kiosk(site, "list", "--json").stdout)}
+    assert listed[ids[2]]["state"] == "exported"
+    assert listed[ids[2]]["last_error"] == ("refused by the office [revoked_kiosk]: the "
+                                            "kiosk's registration was revoked")
+    shown_ = kiosk(site, "show", ids[2])
+    assert shown_.returncode == 0 and shown_.stdout.count("record_refused") == 1
+    status = subprocess.run([*KIOSK, "status"], env=kiosk_env(site.config),
+                            capture_output=True, text=True, timeout=120)
+    assert "on USB sticks, refused by the office: 1" in status.stdout
+    assert "waiting for their receipts" not in status.stdout
+    from kiosk.screens.flow_staff import queue_summary, record_counts
+
+    with _open(site) as journal:
+        home = [m.text("en") for m in queue_summary(record_counts(journal))]
+    assert home == ["Records on a USB stick that the office refused: 1. A maintainer must "
+                    "check them."]
+
+
+#: Loaded into ``kiosk queue export`` (sitecustomize): the fsync of a bundle's hidden file
+#: waits, so a signal comes while the bundle is being written.
+SLOW_FSYNC = """
+import os, time
+_fsync = os.fsync
+def _slow(fd):
+    try:
+        slow = os.readlink(f"/proc/self/fd/{fd}").endswith(".partial")
+    except OSError:
+        slow = False
+    if slow:
+        time.sleep(60)
+    return _fsync(fd)
+os.fsync = _slow
+"""
+
+
+def test_sigterm_during_an_export_removes_its_partial_file_and_says_so(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """``kill -TERM`` while a bundle is being written: the hidden file goes, the records
+    stay sealed, one line on stderr says what was done and to run the export again, exit
+    143; the next export writes them all."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_FSYNC)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    env = kiosk_env(site.config)
+    env["PYTHONPATH"] = f"{hook}{os.pathsep}{env['PYTHONPATH']}"
+    proc = subprocess.Popen([*KIOSK, "queue", "export", "--local", "--to", str(stick)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while not list(stick.glob(".*.partial")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)  # in the fsync's wait
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("kiosk queue export: stopped by SIGTERM: ")
+    assert "nothing was lost" in line and "run the export again" in line
+    assert visible(stick) == [] and set(states(site).values()) == {"sealed"}
+    again = kiosk(site, "export", "--local", "--to", str(stick))
+    assert again.returncode == 0 and len(again.stdout.splitlines()) == len(ids)

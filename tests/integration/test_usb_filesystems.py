@@ -107,14 +107,16 @@ class Stick:
 
 
 @contextlib.contextmanager
-def stick_image(tmp_path: Path, kind: str, mib: int) -> Iterator[Stick]:
+def stick_image(tmp_path: Path, kind: str, mib: int,
+                cluster_kib: int | None = None) -> Iterator[Stick]:
     if kind == "fat32":
         _need("mkfs.fat", "fusefat", "fsck.fat", "fusermount")
         # no volume label: fusefat lists a FAT label as a file
         make = ["mkfs.fat", *(["-F", "32"] if mib >= 33 else [])]
     else:
         _need("mkfs.exfat", "mount.exfat-fuse", "fsck.exfat", "losetup", "fusermount")
-        make = ["mkfs.exfat", "-L", "KIOSKUSB"]
+        make = ["mkfs.exfat", "-L", "KIOSKUSB",
+                *(["-c", f"{cluster_kib}K"] if cluster_kib else [])]
     image = tmp_path / f"{kind}.img"
     with open(image, "wb") as out:
         out.truncate(mib * 2**20)
@@ -323,4 +325,33 @@ def test_the_support_export_goes_on_an_exfat_stick(site: Site, ids: list[str],
         finally:
             db.close()
         assert stick.files() == ["support.db"]
+        stick.pull()
+
+
+def test_a_stick_the_kiosk_filled_has_room_for_the_offices_receipts(
+        site: Site, ids: list[str], tmp_path: Path) -> None:
+    """exFAT with 128 KiB clusters, as large sticks come: four presses put a bundle each on
+    a nearly full stick; the kiosk keeps room for each bundle's receipts file (a cluster at
+    least, and about 600 bytes a record), so the office's import writes every one of them
+    (a fixed margin left room for two)."""
+    sizes = _packet_sizes(site, ids)
+    with stick_image(tmp_path, "exfat", 16, cluster_kib=128) as stick:
+        assert os.statvfs(stick.where).f_bsize == 128 * 1024
+        cluster = 128 * 1024  # each bundle in whole clusters (its tar headers: < 16 KiB)
+        bundles_take = sum(-(-(size + 16 * 1024) // cluster) * cluster for size in sizes)
+        _ballast(stick, usb.STICK_MARGIN_BYTES + bundles_take + 64 * 1024)
+        with Journal.open_readonly(site.journal_path) as journal:
+            infos = {r.id: r for r in journal.records()}
+        with open_journal(load_config(site.config), owner=False) as journal:
+            for record_id in ids:  # a press a day, a record each
+                usb.export_records(journal, KIOSK_ID, stick.where, records=[infos[record_id]])
+        bundles = [n for n in stick.files() if n.endswith(".ektp")]
+        assert bundles  # the oldest went; what did not fit waits for another stick
+        stick.pull()
+        stick.plug()
+        office = run([*INTAKE, "import", "--data", str(site.intake_dir), str(stick.where)],
+                     intake_env())
+        assert office.returncode == 0, office.stderr
+        assert sorted(n for n in stick.files() if n.endswith(".receipts")) == sorted(
+            n.removesuffix(".ektp") + ".receipts" for n in bundles)
         stick.pull()
