@@ -128,7 +128,8 @@ def _queue_usb(config: Config, args: argparse.Namespace) -> int:
     except (SealingError, OSError) as exc:
         print(f"{verb}: upload.intake_key: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    with open_journal(config, owner=False) as journal:
+    # a maintainer's command never makes a data directory or a journal
+    with open_journal(config, owner=False, create=False) as journal:
         return usb.import_receipts(journal, config.kiosk_id, intake_key, args.paths,
                                    out=sys.stdout)
 
@@ -148,7 +149,7 @@ def _queue_export(config: Config, args: argparse.Namespace) -> int:
             return usb.salvage_command(args.from_journal, config.kiosk_id, args.to,
                                        out=sys.stdout, data_dir=config.data_dir,
                                        local=args.local)
-        with open_journal(config, owner=False) as journal:
+        with open_journal(config, owner=False, create=False) as journal:
             return usb.export_command(journal, config.kiosk_id, args.to, again=args.again,
                                       out=sys.stdout, data_dir=config.data_dir,
                                       local=args.local)

@@ -78,6 +78,7 @@ from kiosk.bundle import (
     find_files,
     load_receipts,
     receipts_name,
+    refusal_action,
 )
 from kiosk.config import Config
 from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
@@ -997,12 +998,9 @@ def read_receipts(journal: Journal, kiosk_id: str, intake_key: bytes,
                 continue
             if state is None:
                 hint = "it is not a record of this kiosk's journal"
-            elif refusal["code"] == RefusalCode.UNKNOWN_KIOSK:
-                hint = ("the record stays on this kiosk; the office registers this kiosk "
-                        "(kiosk-intake register), then imports the same stick again")
             else:
-                hint = ("the record stays on this kiosk; once the cause is fixed, export it "
-                        "again with --again")
+                hint = ("the record stays on this kiosk; "
+                        + refusal_action(refusal["code"], record_id))
             report.problems.append(
                 f"{shown(path.name)}: the intake refused record {record_id} "
                 f"[{shown(refusal['code'])}]: {shown(refusal['reason'])} ({hint})")

@@ -124,6 +124,33 @@ def test_export_writes_a_whole_bundle_and_marks_its_records(site: Site, ids: lis
     assert len(events) == len(ids)
 
 
+def test_a_revoked_kiosks_records_wait_for_the_same_stick(site: Site, ids: list[str],
+                                                         tmp_path: Path) -> None:
+    """The office refused a record because this kiosk is revoked: the kiosk says the office
+    trusts it again and imports the same stick again; nothing is to be exported again."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert kiosk(site, "export", "--local", "--to", str(stick)).returncode == 0
+    (bundle,) = stick.iterdir()
+    receipts_path = sign_receipts(site, bundle)
+    from kiosk.bundle import load_receipts
+    from kiosk.core.intake_api import RefusalCode
+
+    receipts = load_receipts(receipts_path)
+    del receipts.receipts[ids[0]]
+    receipts.refused[ids[0]] = {"code": RefusalCode.REVOKED_KIOSK.value,
+                                "reason": f"kiosk {KIOSK_ID} is revoked", "permanent": True}
+    receipts_path.write_bytes(receipts.dumps())
+    result = kiosk(site, "import", str(stick))
+    assert result.returncode == 1
+    (line,) = [x for x in result.stderr.splitlines() if "refused record" in x]
+    assert f"refused record {ids[0]} [{RefusalCode.REVOKED_KIOSK.value}]" in line
+    assert "kiosk-intake register --unrevoke" in line
+    assert "imports the same stick again; nothing needs exporting again" in line
+    assert "--again" not in line
+    assert states(site)[ids[0]] == "exported"
+
+
 def test_import_acknowledges_only_with_receipts_that_verify(site: Site, ids: list[str],
                                                             tmp_path: Path) -> None:
     stick = tmp_path / "stick"
@@ -148,7 +175,9 @@ def test_import_acknowledges_only_with_receipts_that_verify(site: Site, ids: lis
         f"acknowledged {i}" for i in (ids[0], ids[3]))
     assert "different packet" in result.stderr and ids[1] in result.stderr
     assert "refused record" in result.stderr and "[bad_signature]" in result.stderr
-    assert "export it again with --again" in result.stderr
+    # a packet at fault: a maintainer's, never "export it again" (the same packet)
+    assert "exporting it again gives the same packet" in result.stderr
+    assert "--again" not in result.stderr
     now = states(site)
     assert [now[i] for i in ids] == ["acknowledged", "exported", "exported", "acknowledged"]
     with Journal.open_readonly(site.journal_path) as journal:

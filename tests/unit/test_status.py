@@ -382,6 +382,11 @@ def test_a_missing_data_directory_is_named_and_never_made_by_a_maintainers_comma
         assert err.startswith("kiosk queue retry: ") and words in err, err
         assert len(err.strip().splitlines()) == 1, err
         assert not data.exists()
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    code, out, err = _kiosk(capsys, config_path, "queue", "export", "--to", str(stick))
+    assert code == 1 and words in err and len(err.strip().splitlines()) == 1, (out, err)
+    assert not data.exists() and list(stick.iterdir()) == []
     code, out, err = _kiosk(capsys, config_path, "status", "--json")
     status = json.loads(out)
     assert code == 1 and status["accepting"] is False and status["records"] == {}
