@@ -71,7 +71,10 @@ def _queue_show(config: Config, args: argparse.Namespace) -> int:
 
 def _queue_retry(config: Config, args: argparse.Namespace) -> int:
     """``kiosk queue retry ID... | --all``: rejected -> sealed; 0, or 1 naming what was not
-    requeued (unknown id, not rejected), or 2 for a usage mistake."""
+    requeued (unknown id, not rejected), or 2 for a usage mistake. ``--all`` lists the
+    rejected records, then requeues them one by one: one that is no longer rejected when
+    it is reached (another maintainer's ``retry`` requeued it meanwhile; only a requeue
+    moves a record out of ``rejected``) is said as already requeued, not a failure."""
     from kiosk.errors import IllegalStateChange, JournalError
     from kiosk.runtime import open_journal
 
@@ -92,7 +95,14 @@ def _queue_retry(config: Config, args: argparse.Namespace) -> int:
         for record_id in ids:
             try:
                 journal.requeue(record_id, "kiosk queue retry")
-            except (IllegalStateChange, JournalError) as exc:
+            except IllegalStateChange as exc:
+                if args.all:
+                    print(f"already requeued {record_id}")
+                    continue
+                print(f"kiosk queue retry: {exc}", file=sys.stderr)
+                problems += 1
+                continue
+            except JournalError as exc:
                 print(f"kiosk queue retry: {exc}", file=sys.stderr)
                 problems += 1
                 continue
