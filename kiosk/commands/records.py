@@ -74,15 +74,16 @@ def _queue_retry(config: Config, args: argparse.Namespace) -> int:
     requeued (unknown id, not rejected), or 2 for a usage mistake. ``--all`` lists the
     rejected records, then requeues them one by one: one that is no longer rejected when
     it is reached (another maintainer's ``retry`` requeued it meanwhile; only a requeue
-    moves a record out of ``rejected``) is said as already requeued, not a failure."""
-    from kiosk.errors import IllegalStateChange, JournalError
+    moves a record out of ``rejected``) is said as already requeued, not a failure. A write
+    that fails (a full or read-only disk) is said once and stops it: 1."""
+    from kiosk.errors import IllegalStateChange, JournalError, UnknownRecord
     from kiosk.runtime import open_journal
 
     if bool(args.ids) == bool(args.all):
         print("kiosk queue retry: name the record ids, or --all" + (", not both" if args.all
                                                                      else ""), file=sys.stderr)
         return EXIT_CONFIG
-    problems = 0
+    problems = requeued = 0
     try:  # a maintainer's command never makes a data directory or a journal
         journal = open_journal(config, owner=False, create=False)
     except JournalError as exc:
@@ -102,10 +103,16 @@ def _queue_retry(config: Config, args: argparse.Namespace) -> int:
                 print(f"kiosk queue retry: {exc}", file=sys.stderr)
                 problems += 1
                 continue
-            except JournalError as exc:
+            except UnknownRecord as exc:
                 print(f"kiosk queue retry: {exc}", file=sys.stderr)
                 problems += 1
                 continue
+            except JournalError as exc:  # a write that failed (a full or read-only disk):
+                # each next record's would fail the same way; one line, and stop
+                print(f"kiosk queue retry: {exc} (stopped: {requeued} requeued, the rest "
+                      "left as they were)", file=sys.stderr)
+                return EXIT_FAIL
+            requeued += 1
             print(f"requeued {record_id}")
     return EXIT_FAIL if problems else EXIT_OK
 

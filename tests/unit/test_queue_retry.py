@@ -6,6 +6,7 @@ read-only disk) fails the same way for every record after it."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from kiosk.cli import main
 from kiosk.config import load_config
-from kiosk.journal import Journal
+from kiosk.journal import Journal, database
 from kiosk.journal.model import RecordInfo
 from tests.conftest import write_config
 from tests.unit.test_journal import record_in
@@ -74,3 +75,31 @@ def test_retry_of_a_named_record_that_is_not_rejected_still_says_so(
     code, out, err = _kiosk(capsys, config_path, "queue", "retry", ids[0])
     assert code == 1 and out == ""
     assert f"record {ids[0]} is sealed; only rejected records are requeued" in err, err
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ("database or disk is full", sqlite3.SQLITE_FULL),
+    ("attempt to write a readonly database", sqlite3.SQLITE_READONLY),
+])
+@pytest.mark.parametrize("how", ["--all", "ids"])
+def test_a_write_that_fails_is_said_once_and_stops_the_retry(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        message: str, code: int, how: str) -> None:
+    """On a full or read-only disk `retry --all` printed the same write error once per
+    record (and tried every one). One line, naming the error and that it stopped; exit 1."""
+    config_path, ids = _rejected(tmp_path, 3)
+
+    def cannot_write(conn: sqlite3.Connection, body: Callable[..., object]) -> object:
+        exc = sqlite3.OperationalError(message)
+        exc.sqlite_errorcode = code
+        raise exc
+
+    monkeypatch.setattr(database, "write_in", cannot_write)
+    args = ("--all",) if how == "--all" else tuple(ids)
+    status, out, err = _kiosk(capsys, config_path, "queue", "retry", *args)
+    assert status == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("kiosk queue retry: ") and message in err, err
+    assert "stopped" in err and "0 requeued" in err, err
+    monkeypatch.undo()
+    assert {_state(config_path, r) for r in ids} == {"rejected"}
