@@ -46,6 +46,8 @@ def cmd_queue(config: Config, args: argparse.Namespace) -> int:
     try:
         entries = queue_entries(config)
     except JournalError as exc:  # never "queue empty" for a journal that cannot be read
+        if args.json:  # still JSON for the script's parser, and a list (DESIGN's contract):
+            print("[]")  # no entry read; the exit status tells it from an empty queue
         print(f"kiosk queue list: {exc} (kiosk doctor says what to do)", file=sys.stderr)
         return EXIT_FAIL
     return show(entries, args.json, render_queue)
