@@ -44,7 +44,8 @@ usage: $PROG [--root DIR] [--dry-run] [--no-venv]
 
 Install the e-KTP kiosk on this Raspberry Pi (Raspberry Pi OS bookworm, as root):
 Debian packages, the 'kiosk' system user and its groups, /var/lib/kiosk (0700),
-/etc/kiosk/kiosk.toml from a template (only if absent), the device key (only if absent),
+/etc/kiosk/kiosk.toml from a template (only if absent), the device key (only if absent,
+and not beside a journal: its records were signed with the lost key; exit 1 then),
 a release venv under $OPT/releases/ built from this checkout and $OPT/current
 pointing at it, the systemd units (enabled), udev names /dev/kiosk-fingerprint and
 /dev/kiosk-card-reader, a polkit rule letting 'kiosk' power off, the hardware watchdog,
@@ -302,10 +303,13 @@ fi
 
 # The device key: the raw 32-byte Ed25519 seed kiosk/sealing_keys.py reads (DeviceKey). The
 # kiosk would make it on first start too; made here, it is the kiosk user's from the start
-# (the kiosk run as root before its first start would make it root's).
+# (the kiosk run as root before its first start would make it root's). Never where the key
+# is missing but a journal is there: its records were sealed and signed with the lost key,
+# and the intake knows that one only (README, Keys; `kiosk keys init` refuses the same).
+KEY_REFUSED=""
 device_key() {
-    local path ids
-    path=$ROOT$DEVICE_KEY ids=$(ids kiosk:kiosk)
+    local path ids journal
+    path=$ROOT$DEVICE_KEY ids=$(ids kiosk:kiosk) journal=$DATA_DIR/journal.db
     if [ -f "$path" ] && [ ! -L "$path" ]; then
         if [ "$(stat -c '%a %u:%g' "$path")" = "600 $ids" ]; then
             unchanged "$DEVICE_KEY (kept: a key is never replaced)"
@@ -316,6 +320,11 @@ device_key() {
         return
     fi
     if [ -e "$path" ] || [ -L "$path" ]; then die "$DEVICE_KEY exists and is not a regular file"; fi
+    if [ -s "$ROOT$journal" ]; then   # 0 bytes: no record in it (a lost journal, no key's)
+        skipped "$DEVICE_KEY: missing, but $journal is there (records sealed and signed with the lost key)"
+        KEY_REFUSED="no new device key made: $DEVICE_KEY is missing, but $journal is there, and its records were sealed and signed with the lost key (a new key would be one the intake does not know: every upload refused). Restore device.key from the kiosk's backup (mode 0600, owner kiosk) and run this again; if it is lost for good, sudo kiosk keys init --replace makes a new one (sudo kiosk keys init, if the journal holds no record), then register it: kiosk-intake register --replace"
+        return 0
+    fi
     change generate "$DEVICE_KEY (Ed25519 seed, mode 0600, owner kiosk)" || return 0
     local tmp
     tmp=$(mktemp "$(dirname "$path")/.device.key.XXXXXX")     # mode 0600 from birth
@@ -537,6 +546,7 @@ else
             "sudo systemctl restart kiosk-ui kiosk-upload kiosk-power"
     fi
 fi
+[ -z "$KEY_REFUSED" ] || die "$KEY_REFUSED"
 if [ "$LIVE" = 1 ] && { [ ! -e /etc/kiosk/central.pub ] || [ ! -e /etc/kiosk/intake.pub ]; }; then
     echo "# next: copy the intake's central.pub and intake.pub to /etc/kiosk/, set [kiosk] id," \
         "[upload] url and tls_fingerprint (or ca_file) in $CONFIG, sudo kiosk config check," \

@@ -46,6 +46,8 @@ def cmd_queue(config: Config, args: argparse.Namespace) -> int:
     try:
         entries = queue_entries(config)
     except JournalError as exc:  # never "queue empty" for a journal that cannot be read
+        if args.json:  # still JSON for the script's parser, and a list (DESIGN's contract):
+            print("[]")  # no entry read; the exit status tells it from an empty queue
         print(f"kiosk queue list: {exc} (kiosk doctor says what to do)", file=sys.stderr)
         return EXIT_FAIL
     return show(entries, args.json, render_queue)
@@ -71,15 +73,19 @@ def _queue_show(config: Config, args: argparse.Namespace) -> int:
 
 def _queue_retry(config: Config, args: argparse.Namespace) -> int:
     """``kiosk queue retry ID... | --all``: rejected -> sealed; 0, or 1 naming what was not
-    requeued (unknown id, not rejected), or 2 for a usage mistake."""
-    from kiosk.errors import IllegalStateChange, JournalError
+    requeued (unknown id, not rejected), or 2 for a usage mistake. ``--all`` lists the
+    rejected records, then requeues them one by one: one that is no longer rejected when
+    it is reached (another maintainer's ``retry`` requeued it meanwhile; only a requeue
+    moves a record out of ``rejected``) is said as already requeued, not a failure. A write
+    that fails (a full or read-only disk) is said once and stops it: 1."""
+    from kiosk.errors import IllegalStateChange, JournalError, UnknownRecord
     from kiosk.runtime import open_journal
 
     if bool(args.ids) == bool(args.all):
         print("kiosk queue retry: name the record ids, or --all" + (", not both" if args.all
                                                                      else ""), file=sys.stderr)
         return EXIT_CONFIG
-    problems = 0
+    problems = requeued = 0
     try:  # a maintainer's command never makes a data directory or a journal
         journal = open_journal(config, owner=False, create=False)
     except JournalError as exc:
@@ -92,10 +98,23 @@ def _queue_retry(config: Config, args: argparse.Namespace) -> int:
         for record_id in ids:
             try:
                 journal.requeue(record_id, "kiosk queue retry")
-            except (IllegalStateChange, JournalError) as exc:
+            except IllegalStateChange as exc:
+                if args.all:
+                    print(f"already requeued {record_id}")
+                    continue
                 print(f"kiosk queue retry: {exc}", file=sys.stderr)
                 problems += 1
                 continue
+            except UnknownRecord as exc:
+                print(f"kiosk queue retry: {exc}", file=sys.stderr)
+                problems += 1
+                continue
+            except JournalError as exc:  # a write that failed (a full or read-only disk):
+                # each next record's would fail the same way; one line, and stop
+                print(f"kiosk queue retry: {exc} (stopped: {requeued} requeued, the rest "
+                      "left as they were)", file=sys.stderr)
+                return EXIT_FAIL
+            requeued += 1
             print(f"requeued {record_id}")
     return EXIT_FAIL if problems else EXIT_OK
 

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from kiosk.config import Config
-from kiosk.core.exits import EXIT_FAIL, EXIT_OK
+from kiosk.core.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 from kiosk.options import toml_value
 
 
@@ -45,8 +45,10 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
     "dev"``, the development central pair) if missing, then show them; ``kiosk keys show``:
     show them, creating nothing (a mistyped ``kiosk.data_dir`` must not make a new identity
     to register). 0, or 1 when ``show`` finds no device key, or ``init`` a lost one (the
-    journal holds records sealed with it) without ``--replace``."""
-    from kiosk.errors import KeyFileMissing
+    journal holds records sealed with it) without ``--replace``; 2 when the central key
+    (``sealing.central_key``) is missing or unusable, as ``kiosk config check`` says, after
+    showing the device key all the same."""
+    from kiosk.errors import KeyFileMissing, SealingError
     from kiosk.runtime import ensure_dev_central_key
     from kiosk.sealing import DeviceKey, key_id, load_central_public_key
 
@@ -72,18 +74,30 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
                       "new kiosk `kiosk keys init` makes it, else check kiosk.data_dir",
                       file=sys.stderr)
             return EXIT_FAIL
+    central_problem = ""
     if config.uses_dev_central_key and not config.central_key_path.exists():
         central_line = "none yet (development key: `kiosk keys init` or the first start)"
     else:
-        central = load_central_public_key(config.central_key_path)
-        central_line = key_id(central) + (
-            "  (development key)" if config.uses_dev_central_key else "")
+        try:
+            central = load_central_public_key(config.central_key_path)
+        except KeyFileMissing as exc:  # a new kiosk's central.pub not copied yet
+            central_problem, central_line = str(exc), f"none: {exc.problem}"
+        except (OSError, SealingError) as exc:
+            central_problem, central_line = str(exc), f"none: {exc}"
+        else:
+            central_line = key_id(central) + (
+                "  (development key)" if config.uses_dev_central_key else "")
     print(f"kiosk id:        {config.kiosk_id}")
     print(f"device key:      {device.public_bytes.hex()}")
     print(f"device key id:   {device.key_id}")
     print(f"central key id:  {central_line}")
     print("register with:   kiosk-intake register --data DIR "
           f"--kiosk {config.kiosk_id} --key {device.public_bytes.hex()}")
+    if central_problem:  # the device key is shown (it registers without it); the fault is
+        # the configuration's, as `kiosk config check` says (2)
+        print(f"kiosk keys {args.keys_command}: configuration error: sealing.central_key: "
+              f"{central_problem}", file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK
 
 

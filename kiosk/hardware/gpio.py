@@ -9,6 +9,7 @@ gpiozero device gets its factory passed explicitly.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -342,8 +343,44 @@ class NativeKioskGpio(KioskGpio):
 
     def _make_factory(self) -> Any:
         from gpiozero import Device as GpioDevice
+        from gpiozero.exc import BadPinFactory, PinWarning
 
         # The same process-wide factory gpiozero would pick itself (GPIOZERO_PIN_FACTORY,
         # else lgpio, ...), made now so ``pin_factory`` can be read back for tools and tests.
-        GpioDevice.ensure_pin_factory()
+        # Its "Falling back from lgpio: ..." warnings (one per factory tried, raw on stderr
+        # before the kiosk's own line) are caught: the first one's reason goes into the
+        # error where none loads, and into the log where a fallback did.
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as recorded:
+                warnings.simplefilter("always", PinWarning)
+                try:
+                    GpioDevice.ensure_pin_factory()
+                finally:
+                    caught = list(recorded)
+        except BadPinFactory as exc:
+            tried = _pin_warnings(caught)
+            if tried:
+                raise BadPinFactory(f"{exc}; {tried[0].removeprefix('Falling back from ')}"
+                                    ) from exc
+            raise
+        finally:
+            _pass_on_others(caught, PinWarning)
+        for fallback in _pin_warnings(caught):  # a Pi on another factory than lgpio
+            log.warning("GPIO: %s", fallback)
         return GpioDevice.pin_factory
+
+
+def _pin_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    from gpiozero.exc import PinWarning
+
+    return [str(w.message) for w in caught if issubclass(w.category, PinWarning)]
+
+
+def _pass_on_others(caught: list[warnings.WarningMessage], kind: type[Warning]) -> None:
+    """Warn again, as they were, the warnings ``catch_warnings(record=True)`` caught that
+    are not of ``kind``."""
+    for warning in caught:
+        if not issubclass(warning.category, kind):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno, source=warning.source)

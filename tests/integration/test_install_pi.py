@@ -208,6 +208,43 @@ def test_the_operators_config_and_the_key_are_never_replaced(
     assert "unchanged /etc/kiosk/kiosk.toml (the operator's file: never overwritten)" in out
 
 
+def test_a_lost_device_key_is_not_replaced_when_the_journal_holds_records(
+        installed: tuple[Path, str], tmp_path: Path) -> None:
+    """The installer made a device key whenever there was none: run again on a kiosk whose
+    key was lost, it replaced it silently, and the intake refused every upload signed with
+    the new one (README, Keys: `kiosk keys init` refuses it without --replace)."""
+    from kiosk.journal import Journal
+
+    subprocess.run(["cp", "-a", f"{installed[0]}/.", str(tmp_path)], check=True)
+    data = tmp_path / "var/lib/kiosk"
+    with Journal.open(data / "journal.db", kiosk_id="poso-07", boot_id="b",
+                      clock_trusted=lambda: True) as journal:
+        journal.create_record(assisted=False)
+    (data / "device.key").unlink()
+    unit = tmp_path / "etc/systemd/system/kiosk-ui.service"
+    unit.write_text(unit.read_text() + "# edited\n")
+    result = run("--root", str(tmp_path), "--no-venv", check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert not (data / "device.key").exists()
+    assert [f for f in data.iterdir() if f.name.startswith(".device.key")] == []
+    assert ("skipped /var/lib/kiosk/device.key: missing, but /var/lib/kiosk/journal.db is "
+            "there") in result.stdout, result.stdout
+    assert "generate /var/lib/kiosk/device.key" not in result.stdout
+    # the rest is installed all the same; one line on stderr says why it failed
+    assert unit.read_bytes() == (REPO / "systemd/kiosk-ui.service").read_bytes()
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("install-pi.sh: "), result.stderr
+    assert "backup" in err[0] and "kiosk keys init --replace" in err[0], err[0]
+    assert "kiosk-intake register --replace" in err[0], err[0]
+    # a journal of 0 bytes holds no record (README: a lost journal, but no key to keep)
+    (data / "journal.db").write_bytes(b"")
+    for leftover in data.glob("journal.db-*"):
+        leftover.unlink()
+    result = run("--root", str(tmp_path), "--no-venv")
+    assert "generate /var/lib/kiosk/device.key" in result.stdout
+    assert (data / "device.key").stat().st_size == 32
+
+
 def test_the_installed_config_loads_and_names_the_real_devices(
         installed: tuple[Path, str]) -> None:
     root, _ = installed
