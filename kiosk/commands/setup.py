@@ -45,9 +45,10 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
     "dev"``, the development central pair) if missing, then show them; ``kiosk keys show``:
     show them, creating nothing (a mistyped ``kiosk.data_dir`` must not make a new identity
     to register). 0, or 1 when ``show`` finds no device key, or ``init`` a lost one (the
-    journal holds records sealed with it) without ``--replace``; 2 when the central key
-    (``sealing.central_key``) is missing or unusable, as ``kiosk config check`` says, after
-    showing the device key all the same."""
+    journal holds records sealed with it) without ``--replace``; ``show``: 2 when the central
+    key (``sealing.central_key``) is missing or unusable, as ``kiosk config check`` says,
+    after showing the device key all the same (``init``: 0, the device key made, and one
+    line saying the central key comes next, as README's order has it)."""
     from kiosk.errors import KeyFileMissing, SealingError
     from kiosk.runtime import ensure_dev_central_key
     from kiosk.sealing import DeviceKey, key_id, load_central_public_key
@@ -93,9 +94,13 @@ def cmd_keys(config: Config, args: argparse.Namespace) -> int:
     print(f"central key id:  {central_line}")
     print("register with:   kiosk-intake register --data DIR "
           f"--kiosk {config.kiosk_id} --key {device.public_bytes.hex()}")
-    if central_problem:  # the device key is shown (it registers without it); the fault is
-        # the configuration's, as `kiosk config check` says (2)
-        print(f"kiosk keys {args.keys_command}: configuration error: sealing.central_key: "
+    if central_problem:  # the device key is shown (it registers without it)
+        if args.keys_command == "init":  # its work is done; the central key comes next
+            print(f"kiosk keys init: next: sealing.central_key: {central_problem}",
+                  file=sys.stderr)
+            return EXIT_OK
+        # show: the fault is the configuration's, as `kiosk config check` says (2)
+        print(f"kiosk keys show: configuration error: sealing.central_key: "
               f"{central_problem}", file=sys.stderr)
         return EXIT_CONFIG
     return EXIT_OK
