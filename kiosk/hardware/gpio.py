@@ -342,33 +342,37 @@ class NativeKioskGpio(KioskGpio):
     """
 
     def _make_factory(self) -> Any:
-        from gpiozero import Device as GpioDevice
-        from gpiozero.exc import BadPinFactory, PinWarning
+        return native_pin_factory()
 
-        # The same process-wide factory gpiozero would pick itself (GPIOZERO_PIN_FACTORY,
-        # else lgpio, ...), made now so ``pin_factory`` can be read back for tools and tests.
-        # Its "Falling back from lgpio: ..." warnings (one per factory tried, raw on stderr
-        # before the kiosk's own line) are caught: the first one's reason goes into the
-        # error where none loads, and into the log where a fallback did.
-        caught: list[warnings.WarningMessage] = []
-        try:
-            with warnings.catch_warnings(record=True) as recorded:
-                warnings.simplefilter("always", PinWarning)
-                try:
-                    GpioDevice.ensure_pin_factory()
-                finally:
-                    caught = list(recorded)
-        except BadPinFactory as exc:
-            tried = _pin_warnings(caught)
-            if tried:
-                raise BadPinFactory(f"{exc}; {tried[0].removeprefix('Falling back from ')}"
-                                    ) from exc
-            raise
-        finally:
-            _pass_on_others(caught, PinWarning)
-        for fallback in _pin_warnings(caught):  # a Pi on another factory than lgpio
-            log.warning("GPIO: %s", fallback)
-        return GpioDevice.pin_factory
+
+def native_pin_factory() -> Any:
+    """gpiozero's default pin factory, the same process-wide one gpiozero would pick itself
+    (GPIOZERO_PIN_FACTORY, else lgpio, ...), made now so ``pin_factory`` can be read back
+    for tools and tests. Its "Falling back from lgpio: ..." warnings (one per factory tried,
+    raw on stderr before the kiosk's own line) are caught: the first one's reason goes into
+    the error where none loads (BadPinFactory), and into the log where a fallback did."""
+    from gpiozero import Device as GpioDevice
+    from gpiozero.exc import BadPinFactory, PinWarning
+
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always", PinWarning)
+            try:
+                GpioDevice.ensure_pin_factory()
+            finally:
+                caught = list(recorded)
+    except BadPinFactory as exc:
+        tried = _pin_warnings(caught)
+        if tried:
+            raise BadPinFactory(f"{exc}; {tried[0].removeprefix('Falling back from ')}"
+                                ) from exc
+        raise
+    finally:
+        _pass_on_others(caught, PinWarning)
+    for fallback in _pin_warnings(caught):  # a Pi on another factory than lgpio
+        log.warning("GPIO: %s", fallback)
+    return GpioDevice.pin_factory
 
 
 def _pin_warnings(caught: list[warnings.WarningMessage]) -> list[str]:

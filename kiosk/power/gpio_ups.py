@@ -176,10 +176,16 @@ class GpioUps(PowerSource):
                 from gpiozero.pins.mock import MockFactory
 
                 self._factory = MockFactory()
+                factory = self._factory
+            else:  # gpiozero's process-wide default, its fallback warnings held (as
+                # hardware.gpio's); never closed here (not self._factory): it is shared
+                from kiosk.hardware.gpio import native_pin_factory
+
+                factory = native_pin_factory()
             # The UPS drives the line: no pull; polarity from config.
             self._line = DigitalInputDevice(self.power_fail_pin, pull_up=None,
                                             active_state=self.power_fail_active_high,
-                                            pin_factory=self._factory)
+                                            pin_factory=factory)
         except Exception as exc:
             self._close()
             raise DeviceNotFound(f"UPS power-fail line GPIO{self.power_fail_pin} not usable "

@@ -61,3 +61,17 @@ def test_hw_selftest_with_native_gpio_off_a_pi_prints_its_line_and_no_warnings(
     assert [str(w.message) for w in seen if issubclass(w.category, PinWarning)] == []
     assert "FAIL gpio         GPIO not usable (BadPinFactory" in out, out
     assert "PinFactoryFallback" not in out + err
+
+
+def test_the_ups_power_fail_line_on_native_gpio_off_a_pi_says_so_without_warnings(
+        no_pin_factory: None) -> None:
+    """`[power] type = "gpio"` on gpiozero's default factory printed the same raw fallback
+    warnings through its own DigitalInputDevice."""
+    from kiosk.power.gpio_ups import GpioUps
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(DeviceNotFound) as refused:
+            GpioUps(pin_factory="native", gauge="none").open()
+    assert [str(w.message) for w in seen if issubclass(w.category, PinWarning)] == []
+    assert "; lgpio: " in str(refused.value), refused.value
