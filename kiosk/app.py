@@ -474,6 +474,7 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
                     self._collect.cancel()
                 self._collect = Clock.schedule_once(self._collect_garbage, GC_AFTER_WIPE_S)
                 for screen in self.screens.screens:
+                    screen.reset_view()  # the next citizen's screens open at their top
                     screen.wipe()
                     screen.refresh(flow)
                     screen.release_if_hidden()  # rendered again when next shown

@@ -5,10 +5,12 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from kivy.animation import Animation
 from kivy.clock import Clock
 from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
+from kivy.uix.scrollview import ScrollView
 
 from kiosk.core.vocabulary import LANGUAGES
 from kiosk.screens.memory import release_label_textures, restore_label_textures
@@ -108,3 +110,12 @@ class KioskScreen(Screen):
 
     def wipe(self) -> None:
         """Forget anything a widget holds by itself (called at every wipe)."""
+
+    def reset_view(self) -> None:
+        """Every scroll view of the screen back to its top (called at every wipe, before
+        :meth:`wipe`): the next citizen's consent opened where the last one had scrolled
+        it, at its end, the "what we record" paragraph and the "scroll down" hint gone."""
+        for widget in self.walk(restrict=True):
+            if isinstance(widget, ScrollView):
+                Animation.stop_all(widget)
+                widget.scroll_x, widget.scroll_y = 0.0, 1.0

@@ -10,12 +10,26 @@ from typing import Any
 from kivy.animation import Animation
 from kivy.app import App
 from kivy.clock import Clock
-from kivy.properties import DictProperty, ListProperty, StringProperty
+from kivy.properties import (
+    BooleanProperty,
+    DictProperty,
+    ListProperty,
+    NumericProperty,
+    StringProperty,
+)
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
+from kivy.utils import escape_markup, get_hex_from_color
 
 from kiosk.screens.base import KioskScreen
-from kiosk.screens.forms import CHOICE_FIELDS, PICKER_FIELDS, ROW_OF_PART, TEXT_FIELDS
+from kiosk.screens.forms import (
+    CHOICE_FIELDS,
+    LAYOUT_CHARS,
+    PICKER_FIELDS,
+    ROW_OF_PART,
+    TEXT_FIELDS,
+)
+from kiosk.screens.theme import MIN_TARGET_MM, Theme
 from kiosk.screens.widgets import PickerPopup
 
 #: A stretch of the page, (top, bottom) in px down from the page's top.
@@ -23,6 +37,60 @@ Span = tuple[float, float]
 
 #: How far into a text (px) an edge may run and the text still count as whole: rounding.
 EDGE_SLACK = 1.0
+
+
+#: Keyboard rows (:class:`~kiosk.screens.widgets.TextKeyboard`) and the room (mm) a taller
+#: panel keeps for the field before its keys grow past 10.5 mm (up to 16 mm).
+KEY_ROWS_SHOWN = 4
+FIELD_RESERVE_MM = 45.0
+KEY_MAX_MM = 16.0
+
+
+def typing_key(ui: Theme, room: float, need: float) -> float:
+    """The height (px) of a keyboard key on the keyboard's page: ``app.ui.key`` (10.5 mm),
+    more on a taller panel while :data:`FIELD_RESERVE_MM` stay for the field, and less,
+    down to the 10 mm touch target, while the field needs ``need`` px of the ``room`` the
+    field and the keys share (a long value, the power-cut banner up).
+
+    >>> ui = Theme(px_per_mm=5.0)
+    >>> typing_key(ui, 400, 100), typing_key(ui, 400, 180), typing_key(ui, 400, 300)
+    (52.5, 51.25, 50.0)
+    >>> typing_key(ui, 700, 100)
+    80.0
+    """
+    gaps = (KEY_ROWS_SHOWN - 1) * ui.mm(1)
+    comfortable = max(ui.key, min(ui.mm(KEY_MAX_MM),
+                                  (room - gaps - ui.mm(FIELD_RESERVE_MM)) / KEY_ROWS_SHOWN))
+    fitting = (room - gaps - need) / KEY_ROWS_SHOWN
+    return max(ui.mm(MIN_TARGET_MM), min(comfortable, fitting))
+
+
+def typing_markup(label: str, value: str, soft: tuple[float, ...], full: str = "") -> str:
+    """The keyboard page's field in one label: its name in ``soft`` ink, then the value in
+    bold with the caret, wrapping under the name (the value has the whole width). A field
+    at its limit says ``full`` after the value instead of the caret (no line of its own:
+    a 100-character name takes four of the 7-inch panel's four lines).
+
+    >>> typing_markup("Full name", "A[B]", (0, 0, 0, 1))
+    '[color=000000ff]Full name[/color]  [b]A&bl;B&br;_[/b]'
+    >>> typing_markup("RT", "123", (0, 0, 0, 1), "(full)")
+    '[color=000000ff]RT[/color]  [b]123[/b]  [color=000000ff](full)[/color]'
+    """
+    colour = get_hex_from_color(soft)[1:]
+    shown = f"[color={colour}]{escape_markup(label)}[/color]  [b]{escape_markup(value)}"
+    if full:
+        return f"{shown}[/b]  [color={colour}]{escape_markup(full)}[/color]"
+    return f"{shown}_[/b]"
+
+
+def whole_lines(room: float, line: float) -> float:
+    """The height (px) of as many whole ``line`` px lines as ``room`` holds (at least one):
+    a field too tall for its room shows whole lines, none cut through.
+
+    >>> whole_lines(175, 40), whole_lines(20, 40)
+    (160, 40)
+    """
+    return max(1, int(room // line)) * line
 
 
 def summary_note(message: str, errors: Mapping[str, str]) -> str:
@@ -79,7 +147,17 @@ class DemographicsScreen(KioskScreen):
     note_kind = StringProperty("info")  # the Note's colour: the message's kind
     chips = DictProperty()  # field -> [(value, label)]
     typing_value = StringProperty("")
+    #: The keyboard page's field: label and value (:func:`typing_markup`).
+    typing_text = StringProperty("")
+    #: Under the field: its problem, or that it holds all it takes (info).
     typing_error = StringProperty("")
+    typing_error_kind = StringProperty("error")
+    #: RT and RW: the numeric keypad instead of the keyboard.
+    typing_digits = BooleanProperty(False)
+    #: The characters the field takes (the keyboard's other keys are off); "" all.
+    typing_allowed = StringProperty("")
+    #: The keyboard's key height (px), from :func:`typing_key` in the ``.kv``.
+    typing_key = NumericProperty(0)
 
     #: Seconds the form takes to scroll to a problem: quick, but seen to move (the citizen
     #: sees where the page went, not a page that jumped).
@@ -103,7 +181,17 @@ class DemographicsScreen(KioskScreen):
                                  self.errors)
         self.note_kind = flow.message.kind if flow.message else "info"
         self.typing_value = self.values.get(self.focus, "")
-        self.typing_error = self.errors.get(self.focus, "")
+        note = flow.form.typing_note()
+        self.typing_error, self.typing_error_kind = note.text(lang), note.kind
+        if self.focus in TEXT_FIELDS:
+            label, layout, _limit = TEXT_FIELDS[self.focus]
+            soft = App.get_running_app().ui.ink_soft
+            full = flow.form.limit_note().text(lang)
+            self.typing_text = typing_markup(flow.t(label), self.typing_value, soft, full)
+            self.typing_digits = layout == "digits"
+            self.typing_allowed = LAYOUT_CHARS[layout]
+        else:
+            self.typing_text = ""
         self.ids.typing_scroll.scroll_y = 0  # a value longer than its box: its end, typed
         values, errors, ids = self.values, self.errors, self.ids
         for name in ("full_name", "place_of_birth", "address"):
@@ -171,6 +259,12 @@ class DemographicsScreen(KioskScreen):
             if shown:
                 found.append(self._span(widget, min(widget.texture_size[1], widget.height)))
         return found
+
+    def key_for(self, name: str) -> Widget:
+        """The key typing ``name`` (a character, ``" "``, ``"backspace"``, ``"action"``) on
+        what the keyboard page shows: the numeric keypad for RT and RW, else the keyboard
+        (the touch tests type through it)."""
+        return (self.ids.keypad if self.typing_digits else self.ids.keyboard).key_for(name)
 
     @staticmethod
     def label(name: str) -> str:

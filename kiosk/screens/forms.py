@@ -114,12 +114,23 @@ class IdentityForm:
 # -- demographics -----------------------------------------------------------------------------
 #: Text fields in the order "Next" walks them: field -> (label msgid, keyboard layout, max).
 TEXT_FIELDS: dict[str, tuple[str, str, int]] = {
-    "full_name": (N_("Full name"), "letters", 100),
-    "place_of_birth": (N_("Place of birth"), "letters", 60),
+    "full_name": (N_("Full name"), "name", 100),
+    "place_of_birth": (N_("Place of birth"), "place", 60),
     "address": (N_("Address"), "letters", 120),
     "rt": (N_("RT"), "digits", 3),
     "rw": (N_("RW"), "digits", 3),
 }
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: The characters each layout types (``" "``: Space); empty: every key of the keyboard.
+#: As the domain takes them: a name letters, spaces, apostrophes, hyphens and dots; a
+#: place those, digits and ``( ) / ,``. "digits" is the numeric keypad (RT, RW).
+LAYOUT_CHARS: dict[str, str] = {
+    "name": _LETTERS + " '-.",
+    "place": _LETTERS + "0123456789 '-.,/()",
+    "letters": "",
+    "digits": "0123456789",
+}
+
 #: Fields chosen from a list: field -> (label msgid, [(value, label msgid or name)]).
 RELIGION_LABELS = {
     "Islam": N_("Islam"), "Kristen": N_("Protestant"), "Katolik": N_("Catholic"),
@@ -219,7 +230,8 @@ class DemographicsForm:
         if self.focus is None or len(char) != 1:
             return
         _label, layout, limit = TEXT_FIELDS[self.focus]
-        if layout == "digits" and char not in "0123456789":
+        allowed = LAYOUT_CHARS[layout]
+        if allowed and char not in allowed:
             return
         value = self.values[self.focus]
         if len(value) < limit and not (char == " " and (not value or value.endswith(" "))):
@@ -274,6 +286,19 @@ class DemographicsForm:
         return min(self.errors, default=None,
                    key=lambda part: (rows.index(ROW_OF_PART[part]) + 1
                                      if part in ROW_OF_PART else 0))
+
+    def typing_note(self) -> Msg:
+        """What the keyboard page says under the focused field: its problem."""
+        name = self.focus
+        return self.errors.get(name, NONE) if name is not None else NONE
+
+    def limit_note(self) -> Msg:
+        """That the focused field holds as many characters as it takes (a key more types
+        nothing): said after its value, in place of the caret; NONE below the limit."""
+        name = self.focus
+        if name is None or len(self.values[name]) < TEXT_FIELDS[name][2]:
+            return NONE
+        return Msg.of(N_("(full: {limit} characters)"), "info", limit=TEXT_FIELDS[name][2])
 
     def first_error(self) -> Msg:
         """The message of :meth:`first_problem` (shown at the top of the form)."""

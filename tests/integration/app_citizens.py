@@ -128,7 +128,7 @@ def main() -> None:
         tap(pad.key_for("action"))
         yield on("demographics")
         yield 0.2
-        keyboard = screen().ids.keyboard
+        keyboard = screen()  # its key_for: the keyboard or, for RT/RW, the keypad
         for text in TYPED:  # each field in turn; after the last the keyboard closes
             for char in text:
                 tap(keyboard.key_for(char))

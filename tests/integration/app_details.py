@@ -12,6 +12,7 @@ and errors. With SHOTS_DIR, each moment is saved there as a PNG.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,9 @@ NIK = "7202014107900003"  # Poso Kota, a woman born 1 July 1990
 KK = "7202010504180002"
 #: A name longer than the 7-inch panel's field row (it was cut from the left there).
 LONG_NAME = "SITI NUR'AINI BINTI MUHAMMAD AL-HAMID"
+#: 100 characters, the most a name takes: a 101st is not typed, and the field says so.
+NAME_100 = LONG_NAME + " NINGRAT MANGKUNEGARAN JAYAKUSUMA WIRYAWAN HADININGRAT SUDIRMAN"
+assert len(NAME_100) == 100
 SETTLED_S = 0.6  # a citizen reads the new screen before the next tap (app_slips.py)
 
 
@@ -54,6 +58,14 @@ def main() -> None:
         lines = getattr(label._label, "_cached_lines", None) or []
         return "\n".join("".join(word.text for word in line.words) for line in lines)
 
+    def plain(label: Any) -> str:
+        """The label's text without its markup (the keyboard page's field is one label:
+        the field's name, then the value)."""
+        if not label.markup:
+            return label.text
+        text = re.sub(r"\[/?[a-z]+(=[^\]]*)?\]", "", label.text)
+        return text.replace("&bl;", "[").replace("&br;", "]").replace("&amp;", "&")
+
     def shown_texts(root: Any) -> list[dict[str, Any]]:
         """Each shown label or button under ``root`` that is on the window: its text, what
         it rendered, its box and its rendered text's box (window px, y upwards)."""
@@ -66,7 +78,7 @@ def main() -> None:
                 continue  # moved off the window (the page's other mode)
             width, height = w.texture_size
             x, y = w.to_window(w.center_x - width / 2, w.center_y - height / 2)
-            found.append({"text": w.text, "rendered": rendered(w), "box": box,
+            found.append({"text": plain(w), "rendered": rendered(w), "box": box,
                           "texture": [x, y, x + width, y + height],
                           "button": isinstance(w, Button), "kind": getattr(w, "kind", None)})
         return found
@@ -76,6 +88,14 @@ def main() -> None:
         return {"texts": shown_texts(screen()), "mm": app.ui.mm(1),
                 "focus": app.flow.form.focus, "screen": app.screens.current,
                 "window": [Window.width, Window.height]}
+
+    def field_boxes() -> dict[str, Any]:
+        """The keyboard page's field: its box, and its label's rendered text's box."""
+        ids = screen().ids
+        label = ids.typing_value
+        width, height = label.texture_size
+        x, y = label.to_window(label.x, label.top - height)
+        return {"field": window_box(ids.typing_field), "field_text": [x, y, x + width, y + height]}
 
     def button(text: str) -> Any:
         """The shown button saying ``text`` on the window (the page's mode shown)."""
@@ -138,7 +158,7 @@ def main() -> None:
         else:
             yield from ask_cancel(cancel)
         for _ in range(5):  # Next from the name past the place of birth, address, RT, RW
-            tap(keyboard.key_for("action"))
+            tap(screen().key_for("action"))  # RT and RW: the numeric keypad's
             yield SETTLED_S  # a tap right after the field changed is not taken
         yield until(lambda: not app.flow.form.focus)
         yield SETTLED_S
@@ -156,6 +176,32 @@ def main() -> None:
         yield until(lambda: app.flow.form.focus == "place_of_birth")
         yield SETTLED_S
         report["typing_error"] = moment("typing-error")
+        # The longest name and a key more; then a short one under the power-cut banner;
+        # then RT (digits only).
+        app.flow.form_focus("full_name")
+        yield SETTLED_S
+        keyboard = screen().ids.keyboard
+        for char in NAME_100[len(LONG_NAME):] + "Q":
+            tap(keyboard.key_for(char))
+        yield SETTLED_S
+        report["longest"] = moment("longest")
+        report["longest"]["name"] = app.flow.form.values["full_name"]
+        report["longest"] |= field_boxes()
+        app._poll.cancel()
+        app._show_acceptance = lambda *_args: None
+        app.flow.set_acceptance(True, "", True)  # on battery: the banner up
+        for _ in range(len(NAME_100) - 4):
+            tap(keyboard.key_for("backspace"))
+        yield SETTLED_S
+        report["battery"] = moment("battery")
+        report["battery"] |= field_boxes() | {"banner": app.banner.active}
+        app.flow.form_focus("rt")
+        yield SETTLED_S
+        tap(screen().ids.keypad.key_for("7"))
+        yield SETTLED_S
+        report["rt"] = moment("rt") | {"rt": app.flow.form.values["rt"],
+                                       "keypad": visible(screen().ids.keypad),
+                                       "keyboard": visible(screen().ids.keyboard)}
 
     run_on_clock(app, script(), report, out_path)
     app.run()

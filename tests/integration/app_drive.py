@@ -141,7 +141,7 @@ def main() -> None:
         tap(pad.key_for("action"))
         yield on("demographics")
         yield 0.3
-        keyboard = screen().ids.keyboard
+        keyboard = screen()  # its key_for: the keyboard or, for RT/RW, the keypad
         for text in (NAME, PLACE, ADDRESS, "3", "1"):
             for char in text:
                 tap(keyboard.key_for(char), char=True)

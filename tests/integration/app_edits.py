@@ -132,7 +132,7 @@ def main() -> None:
         tap(screen().ids.keypad.key_for("action"))
         yield on("demographics")
         yield SETTLED_S
-        yield from type_fields(screen().ids.keyboard, TYPED)
+        yield from type_fields(screen(), TYPED)
         yield until(lambda: not app.flow.form.focus)
         yield SETTLED_S
         for field, value in (("religion", "Islam"), ("marital_status", "Kawin")):

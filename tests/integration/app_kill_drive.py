@@ -190,7 +190,7 @@ def main() -> None:
         yield on("demographics")
         event("phase", "demographics")
         yield SETTLED_S
-        keyboard = screen().ids.keyboard
+        keyboard = screen()  # its key_for: the keyboard or, for RT/RW, the keypad
         for text in typed:
             for char in text:
                 tap(keyboard.key_for(char))

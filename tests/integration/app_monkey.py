@@ -715,7 +715,7 @@ class Monkey:
         values = self.citizen().demographics
         form = flow.form
         if form.focus:  # the keyboard is up: type this field afresh, then Next
-            keyboard = screen.ids.keyboard
+            keyboard = screen  # its key_for: the keyboard or, for RT/RW, the keypad
             for _ in range(len(form.values[form.focus])):
                 self.tap(keyboard.key_for("backspace"))
             for char in str(getattr(values, form.focus)).upper():

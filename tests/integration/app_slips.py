@@ -113,7 +113,7 @@ def main() -> None:
         yield SETTLED_S
 
     def fill_demographics() -> Iterator[object]:
-        yield from type_fields(screen().ids.keyboard, TYPED, tap)
+        yield from type_fields(screen(), TYPED, tap)
         yield until(lambda: not app.flow.form.focus)
         flow = app.flow  # the chips and pickers are the touch test's; here only the values
         for field, value in (("religion", "Islam"), ("marital_status", "Kawin"),
@@ -278,7 +278,7 @@ def main() -> None:
         empty while at the top. Where each missing row and its message are then."""
         yield from begin()
         yield from to_demographics()
-        keyboard = screen().ids.keyboard
+        keyboard = screen()  # its key_for: the keyboard or, for RT/RW, the keypad
         tap(keyboard.key_for("action"))  # no name typed
         yield 0.6
         for text in TYPED[1:]:

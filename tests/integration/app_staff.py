@@ -132,7 +132,7 @@ def main() -> None:
         tap(pad.key_for("action"))
         yield on("demographics")
         yield SETTLED_S
-        yield from type_fields(screen().ids.keyboard, TYPED, tap)
+        yield from type_fields(screen(), TYPED, tap)
         yield until(lambda: not app.flow.form.focus)
         flow = app.flow  # the chips and lists are other tests'; here only their values
         for field, value in (("religion", "Islam"), ("marital_status", "Kawin"),

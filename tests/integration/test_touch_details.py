@@ -12,7 +12,7 @@ import pytest
 
 from kiosk.i18n import translate
 from kiosk.screens.theme import MIN_TARGET_MM
-from tests.integration.app_details import LONG_NAME
+from tests.integration.app_details import LONG_NAME, NAME_100
 from tests.integration.drivers import PANELS_MM, run_driver
 
 PANELS = [("id", (800, 480), PANELS_MM[(800, 480)]), ("en", (1280, 800), PANELS_MM[(1280, 800)])]
@@ -45,16 +45,16 @@ def apart(a: list[float], b: list[float]) -> bool:
 
 
 def check_typing(shown: dict, language: str, value: str, label: str) -> list[dict]:
-    """The keyboard's page: the field's label, its whole value (and caret) in one label,
+    """The keyboard's page: the field's label and its whole value (and caret) in one label,
     the title and step, Cancel and Help (at least 10 mm), every text whole, on the window
     and clear of the others. The texts, for more checks."""
     texts = shown["texts"]
     window = shown["window"]
     words = {t["text"] for t in texts}
-    for wanted in (label, translate("Your details", language), "3/7",
+    for wanted in (translate("Your details", language), "3/7",
                    translate("Cancel", language), translate("Help", language)):
         assert wanted in words, (wanted, sorted(words))
-    typed = [t for t in texts if value + "_" == t["text"]]
+    typed = [t for t in texts if f"{label}  {value}_" == t["text"]]
     assert len(typed) == 1, (value, sorted(words))
     assert fits(typed[0]), typed[0]
     for text in texts:
@@ -66,7 +66,7 @@ def check_typing(shown: dict, language: str, value: str, label: str) -> list[dic
         x0, y0, x1, y1 = found["box"]
         assert found["button"] and min(x1 - x0, y1 - y0) / mm >= MIN_TARGET_MM, found
     keys = [t for t in texts if t["button"] and len(t["text"]) == 1]
-    assert len(keys) >= 40 and all((t["box"][3] - t["box"][1]) / mm >= MIN_TARGET_MM
+    assert len(keys) >= 36 and all((t["box"][3] - t["box"][1]) / mm >= MIN_TARGET_MM
                                    for t in keys)
     non_keys = [t["texture"] for t in texts if t not in keys]
     for a, b in itertools.combinations(non_keys, 2):
@@ -123,3 +123,51 @@ def test_after_next_refused_no_text_is_half_under_the_bars(
         assert view_bottom - 1 <= y0 and y1 <= view_top + 1, (text, refused["scroll"])
         assert fits(text), text  # the long name wrapped in its row, not shortened
     assert sum(t["text"] == message for t in shown) == 1, "the message shown twice"
+
+
+def field_whole(shown: dict) -> None:
+    """The keyboard page's field label (name and value) drew all its lines inside the
+    field's frame: no line cut at the top or the bottom."""
+    _x0, y0, _x1, y1 = shown["field"]
+    _tx0, ty0, _tx1, ty1 = shown["field_text"]
+    assert ty1 - ty0 <= y1 - y0 and y0 - 1 <= ty0 and ty1 <= y1 + 1, shown
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize(("language", "size", "panel"), PANELS)
+def test_the_longest_name_and_the_banner_leave_the_field_whole(
+        tmp_path: Path, xdisplay: str, language: str, size: tuple[int, int],
+        panel: tuple[float, float]) -> None:
+    """A 100-character name showed only its last two lines behind a thin scroll bar on the
+    7-inch panel, and a 101st character was dropped without a word. Now the whole name
+    shows (the field's name, then the value flowing under it, the keyboard a row shorter)
+    with "(full: 100 characters)" after it, and the 101st key types nothing."""
+    report = details(tmp_path, xdisplay, language, size, panel)
+    longest = report["longest"]
+    assert longest["name"] == NAME_100
+    full = translate("(full: {limit} characters)", language).format(limit=100)
+    label = translate("Full name", language)
+    shown = [t for t in longest["texts"] if t["text"] == f"{label}  {NAME_100}  {full}"]
+    assert len(shown) == 1, [t["text"] for t in longest["texts"]]
+    assert fits(shown[0]), shown[0]
+    field_whole(longest)
+    # With the power-cut banner up on the 7-inch panel the field was squeezed to 19 px:
+    # the lower half of the value, the label "Full name" cut. Now the field shows its name
+    # and value whole there too.
+    battery = report["battery"]
+    assert battery["banner"] is True
+    check_typing(battery, language, NAME_100[:4], label)
+    field_whole(battery)
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize(("language", "size", "panel"), PANELS[:1])
+def test_rt_is_typed_on_the_numeric_keypad(
+        tmp_path: Path, xdisplay: str, language: str, size: tuple[int, int],
+        panel: tuple[float, float]) -> None:
+    """RT and RW take digits only: they showed the whole letter keyboard and ignored its
+    letters. Now the numeric keypad shows instead."""
+    report = details(tmp_path, xdisplay, language, size, panel)
+    rt = report["rt"]
+    assert rt["keypad"] is True and rt["keyboard"] is False
+    assert rt["rt"] == "7"
