@@ -1,7 +1,7 @@
 """Drive the real touchscreen app to the receipt (the done screen) and report what it
 shows.
 
-    python app_receipt.py CONFIG OUT.json LANGUAGE [battery]
+    python app_receipt.py CONFIG OUT.json LANGUAGE [battery] [timer]
 
 Runs ``kiosk run``'s app (simulated hardware) under the current DISPLAY, like
 ``app_identity.py``. The receipt is shown with a receipt number of the kiosk's own length
@@ -9,6 +9,12 @@ Runs ``kiosk run``'s app (simulated hardware) under the current DISPLAY, like
 the power-cut banner is up over it. The report (``shown``) holds every visible label's
 text, the window box its rendered text covers, its own box and what it rendered, and the
 QR code's box; and errors.
+
+With ``timer`` the flow's clock is the script's (no real waiting: the script moves it on and
+calls the flow's once-a-second tick), and the report adds, at each moment, what the title
+bar says of the time left and whether More time is enabled (``moments``): as shown, 30 s
+later, after a touch on the text, 40 s later, after More time, at the receipt's longest;
+and the screen after it (``after``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 
 from kiosk.app import create_app
 from kiosk.config import load_config
-from tests.integration.clock_script import run_on_clock, visible, waits, window_box
+from tests.integration.clock_script import run_on_clock, tap, visible, waits, window_box
 
 #: A receipt number as the kiosk makes them: 21 characters.
 RECEIPT = "rev-01-0000002-8c3b23"
@@ -29,6 +35,7 @@ SETTLED_S = 0.6
 def main() -> None:
     config_path, out_path, language = sys.argv[1:4]
     battery = "battery" in sys.argv[4:]
+    timer = "timer" in sys.argv[4:]
     app = create_app(load_config(config_path))
 
     from kivy.core.window import Window
@@ -76,6 +83,54 @@ def main() -> None:
         yield on("done")
         yield SETTLED_S
         record("shown")
+        if timer:
+            yield from timed()
+
+    def moment(name: str) -> None:
+        title = screen().children[0].children[-1]  # the TitleBar, then the body, the nav
+        more = screen().ids.nav.ids.cancel
+        report["moments"].append({"name": name, "left": title.children[0].text,
+                                  "more": more.text, "more_enabled": not more.disabled,
+                                  "more_shown": visible(more), "screen": app.screens.current})
+
+    def timed() -> Iterator[object]:
+        from kiosk.screens.flow_privacy import RECEIPT_MAX_S
+
+        flow = app.flow
+        now = [flow.clock()]
+        flow.clock = lambda: now[0]
+        flow._start_receipt()  # counted on the script's clock from here
+        report["moments"] = []
+
+        def seconds(n: int) -> Iterator[object]:
+            for _ in range(n):
+                now[0] += 1
+                flow.tick()
+            yield 0.2  # drawn
+
+        yield from seconds(0)
+        moment("shown")
+        yield from seconds(30)
+        moment("30 s")
+        tap(screen().ids.instruction)  # a touch on the text, not a button
+        yield 0.2
+        moment("touched")
+        yield from seconds(40)
+        moment("70 s")
+        tap(screen().ids.nav.ids.cancel)  # More time
+        yield 0.2
+        moment("more time")
+        yield from seconds(30)
+        tap(screen().ids.instruction)  # 100 s: until 145 s
+        yield 0.2
+        yield from seconds(int(RECEIPT_MAX_S) - 100 - 45)
+        tap(screen().ids.instruction)
+        yield 0.2
+        moment("longest")  # touched 45 s before its longest: no more to give after it
+        yield from seconds(44)
+        moment("last second")
+        yield from seconds(1)
+        report["after"] = app.screens.current
 
     run_on_clock(app, script(), report, out_path)
     app.run()

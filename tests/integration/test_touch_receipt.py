@@ -51,3 +51,34 @@ def test_on_battery_the_receipt_shows_every_text_whole_and_over_no_other(
     # The QR code stays big enough to photograph: at least 25 mm.
     qr = shown["qr"]
     assert min(qr[2] - qr[0], qr[3] - qr[1]) >= 25 * shown["mm"], qr
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize(("size", "language"), [((800, 480), "id"), ((1280, 800), "en")])
+def test_the_receipt_shows_the_time_left_and_a_touch_gives_it_back_up_to_its_longest(
+        tmp_path: Path, xdisplay: str, size: tuple[int, int], language: str) -> None:
+    """A citizen copying the number by hand touches the screen: the seconds left, on the
+    title bar, go back to receipt_s; More time does the same; at the receipt's longest
+    (RECEIPT_MAX_S after it was shown) More time is off and the receipt goes. The review
+    found it gone after 45 s while being touched, with no countdown (on the script's clock:
+    no real waiting)."""
+    report = drive(tmp_path, xdisplay, size, language, "battery", "timer")
+    left = {m["name"]: m["left"] for m in report["moments"]}
+
+    def says(seconds: int) -> str:
+        return translate("Closes in {seconds} seconds", language).format(seconds=seconds)
+
+    assert left == {"shown": says(45), "30 s": says(15), "touched": says(45),
+                    "70 s": says(5), "more time": says(45), "longest": says(45),
+                    "last second": says(1)}, left
+    more = {m["name"]: m["more_enabled"] for m in report["moments"]}
+    assert all(m["more_shown"] and m["more"] == translate("More time", language)
+               for m in report["moments"])
+    assert more == {"shown": True, "30 s": True, "touched": True, "70 s": True,
+                    "more time": True, "longest": False, "last second": False}, more
+    assert all(m["screen"] == "done" for m in report["moments"])
+    assert report["after"] == "welcome"
+    # The countdown and More time fit with the rest, whole and over nothing.
+    shown = report["shown"]
+    words = {t["text"] for t in shown["texts"]}
+    assert {says(45), translate("More time", language)} <= words, words
