@@ -223,9 +223,11 @@ SCHEMA: dict[str, dict[str, Option]] = {
             "seconds without a touch before the idle warning")),
         "idle_warning_s": Number(30, 20, 600, description=(
             "the warning's countdown (>= 20 s, WCAG 2.2.1); then the session is wiped")),
-        # The receipt screen goes back to welcome by itself after this long.
+        # The receipt screen goes back to welcome by itself after this long without a touch
+        # (each touch gives it back, up to flow_privacy.RECEIPT_MAX_S in all).
         "receipt_s": Number(45, 10, 600, description=(
-            "the receipt screen goes back to welcome after this long")),
+            "the receipt screen goes back to welcome after this long without a touch "
+            "(each touch gives it back, up to 3 minutes in all)")),
         # Spoken prompts (espeak-ng): "auto" speaks when the machine has a sound card.
         "speech": Option((bool, str), "auto", "spoken prompts (espeak-ng); \"auto\": when "
                          "the machine has a sound card", "true, false or \"auto\"",

@@ -196,7 +196,7 @@ def main() -> int:
         step(lambda: [fl().identity_digit(d) for d in "9902015208850001"])
         capture("identity-error")
         # On battery, both fields' longest messages at once (the KK's regency/city 00).
-        step(lambda: (fl().set_acceptance(True, "", True),
+        step(lambda: (fl().set_acceptance(True, "", True), fl().identity_focus("kk"),
                       [fl().identity_digit(d) for d in "7200011203150007"]))
         capture("identity-battery")
         step(lambda: (fl().set_acceptance(True, "", False), fl().identity_focus("kk"),

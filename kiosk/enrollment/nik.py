@@ -42,6 +42,7 @@ __all__ = [
     "InvalidFamilyCardNumber",
     "InvalidNik",
     "Nik",
+    "check_prefix",
     "parse_kk",
     "parse_nik",
 ]
@@ -92,6 +93,11 @@ PROVINCES: dict[str, str] = {
 NIK_PARTS = ("format", "length", "province", "regency", "district", "birth_date", "serial")
 #: Every value ``InvalidFamilyCardNumber.part`` can take.
 KK_PARTS = ("format", "length", "province", "regency", "district", "issue_date")
+
+#: Where each part the digits can get wrong lies in a NIK or No. KK: (start, end) digits.
+PART_SPANS: dict[str, tuple[int, int]] = {
+    "province": (0, 2), "regency": (2, 4), "district": (4, 6), "birth_date": (6, 12),
+    "issue_date": (6, 12), "serial": (12, 16)}
 
 _FEMALE_DAY_OFFSET = 40  # Dukcapil adds 40 to a woman's birth day
 # Digit groups joined by one separator: a dot or hyphen (spaces around it tolerated) or spaces.
@@ -278,3 +284,32 @@ def parse_kk(text: str, *, today: date | None = None) -> FamilyCardNumber:
     if issue_date is None:
         raise _kk_error("issue_date")
     return FamilyCardNumber(province, regency, district, issue_date, digits[12:16])
+
+
+def check_prefix(typed: str, parse: Callable[..., object], *,
+                 today: date | None = None) -> None:
+    """Check the digits of a NIK or No. KK typed so far with its own parser (``parse``:
+    :func:`parse_nik` or :func:`parse_kk`, so no rule is written twice): raise its error when
+    a part typed in full is already wrong, whatever digits follow (the province after two
+    digits, the birth date after twelve); nothing while every part typed in full is right.
+    All 16 digits: as ``parse``.
+
+    The parts are checked in the order they lie in the number, so the rest is filled in
+    with any digits and an error is kept only when its part has been typed in full.
+
+    >>> try:
+    ...     check_prefix("99", parse_nik)
+    ... except InvalidNik as exc:
+    ...     exc.part
+    'province'
+    >>> check_prefix("720", parse_nik)  # the regency begun: nothing wrong yet
+    """
+    if len(typed) >= NIK_LENGTH:
+        parse(typed, today=today)
+        return
+    try:
+        parse(typed + "1" * (NIK_LENGTH - len(typed)), today=today)
+    except InvalidInput as exc:
+        _start, end = PART_SPANS.get(exc.part, (0, NIK_LENGTH))
+        if end <= len(typed):
+            raise

@@ -34,6 +34,7 @@ class NavBar(BoxLayout):
     #: (Help, after three failed tries) is the way forward.
     primary_role = StringProperty("primary")
     left_text = StringProperty("")  # "" = Cancel (Back while editing)
+    left_enabled = BooleanProperty(True)  # a screen's own left button may be off
     language = StringProperty(LANGUAGES[0])  # its screen's (``language: root.language``)
     busy = BooleanProperty(False)  # its screen's (``busy: root.busy``)
     editing = BooleanProperty(False)  # its screen's (``editing: root.editing``)

@@ -160,7 +160,12 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         # Back brings it back (a half-typed change is not kept for the next Change).
         self._form_kept: DemographicsForm | None = None
         self.receipt_id = ""
+        # The receipt's timer (flow_privacy): when it was shown, when it goes, the whole
+        # seconds left that its screen shows, and whether the short warning was spoken.
         self._receipt_at = 0.0
+        self._receipt_until = 0.0
+        self.receipt_left_s = 0
+        self._receipt_warned = False
 
     @property
     def generation(self) -> int:
@@ -308,7 +313,7 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         if screen == "fingerprints" and leaving != "fingerprints":
             self._capture_finger()
         if screen == "done":
-            self._receipt_at = self.clock()
+            self._start_receipt()
         if screen == "staff":
             self._enter_staff_home()
         self.view.show(screen)

@@ -3,15 +3,18 @@
 This module owns what keeps one citizen's data from the next: after ``idle_timeout_s``
 without a touch a warning counts down ``idle_warning_s`` (WCAG 2.2.1: at least 20 s to
 continue with one tap), then :meth:`PrivacyTimers.wipe` aborts the session and clears every
-value the screens showed; the receipt goes back to welcome after ``receipt_s``; cancel asks
-once, then wipes. A mixin of :class:`~kiosk.screens.flow.Flow`; it uses the flow's state,
-settings, executor and view, and :meth:`tick` is called once a second by the app.
+value the screens showed; the receipt counts down ``receipt_s`` on its screen, each touch
+gives the full ``receipt_s`` back (up to :data:`RECEIPT_MAX_S` in all), then it goes back to
+welcome; cancel asks once, then wipes. A mixin of :class:`~kiosk.screens.flow.Flow`; it
+uses the flow's state, settings, executor and view, and :meth:`tick` is called once a
+second by the app.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 
 from kiosk.enrollment.session_options import KEEP_ALIVE_EVERY_S
 from kiosk.errors import SessionExpired
@@ -21,7 +24,7 @@ from kiosk.screens.flow_staff import KEPT_FOR_STAFF, QUEUE_REFRESH_S, STAFF_LOGI
 from kiosk.screens.forms import DemographicsForm
 from kiosk.screens.messages import NONE, Msg
 
-__all__ = ["IDLE_WIPES", "WIPE_NOTICE_S", "PrivacyTimers"]
+__all__ = ["IDLE_WIPES", "RECEIPT_MAX_S", "RECEIPT_WARN_S", "WIPE_NOTICE_S", "PrivacyTimers"]
 
 #: Wipes the citizen did not ask for: nobody touched the screen (the idle warning ran out,
 #: or the session's own timeout). The welcome then says so, in the citizen's language.
@@ -33,6 +36,13 @@ KEPT_FOR_LATER = "kept for later by the officer"
 #: How long that notice stays on the welcome unless touched: long enough for a citizen who
 #: stepped away to come back and read it, short enough to greet the next one plainly.
 WIPE_NOTICE_S = 120.0
+#: The most the receipt stays up in all, however often it is touched (a longer
+#: ``receipt_s`` wins): time to copy the 21-character number by hand, and a bound, so a
+#: receipt left behind is not there for the next person to read for long.
+RECEIPT_MAX_S = 180.0
+#: Seconds before the receipt goes when a spoken warning says so and how to keep it
+#: (WCAG 2.2.1 gives at least 20 s to extend; EN 301 549: through more than one sense).
+RECEIPT_WARN_S = 20
 
 # The flow's one logger: its lines keep one name, whichever of its modules writes them.
 log = logging.getLogger("kiosk.screens.flow")
@@ -51,6 +61,8 @@ class PrivacyTimers:
             self.view.update()
         if shown:
             self._end_notice()
+        if self.screen == "done":
+            self._extend_receipt()
 
     def _end_notice(self) -> None:
         """The welcome's notice of an idle wipe goes, and with it the wiped citizen's
@@ -79,8 +91,7 @@ class PrivacyTimers:
         if self.notice and now - self._notice_at >= WIPE_NOTICE_S:
             self._end_notice()
         if self.screen == "done":
-            if now - self._receipt_at >= self.settings.receipt_s:
-                self.wipe("receipt shown")
+            self._tick_receipt(now)
             return
         if self.pin_entry and not self.pin_busy and (
                 now - self._last_touch >= self.settings.idle_timeout_s):
@@ -112,6 +123,47 @@ class PrivacyTimers:
             self.view.update()
 
     def continue_session(self) -> None:
+        self.touch()
+
+    # -- the receipt's time ------------------------------------------------------------------
+    def _start_receipt(self) -> None:
+        now = self.clock()
+        self._receipt_at = now
+        self._receipt_until = now + self.settings.receipt_s
+        self._receipt_warned = False
+        self.receipt_left_s = math.ceil(self.settings.receipt_s)
+
+    def _receipt_cap(self) -> float:
+        return self._receipt_at + max(RECEIPT_MAX_S, self.settings.receipt_s)
+
+    @property
+    def receipt_extendable(self) -> bool:
+        """A touch would give the receipt at least a second more (not at its cap)."""
+        return self._receipt_cap() - self._receipt_until >= 1
+
+    def _extend_receipt(self) -> None:
+        """A touch on the receipt: the full ``receipt_s`` again, never past the cap."""
+        now = self.clock()
+        until = min(now + self.settings.receipt_s, self._receipt_cap())
+        if until > self._receipt_until:
+            self._receipt_until = until
+            self._receipt_warned = False
+            self.receipt_left_s = max(0, math.ceil(until - now))
+            self.view.update()
+
+    def _tick_receipt(self, now: float) -> None:
+        left = self._receipt_until - now
+        if left <= 0:
+            self.wipe("receipt shown")
+            return
+        if left <= RECEIPT_WARN_S and not self._receipt_warned:
+            self._receipt_warned = True
+            self._say(m.RECEIPT_ENDING if self.receipt_extendable else m.RECEIPT_LAST)
+        self.receipt_left_s = math.ceil(left)
+        self.view.update()
+
+    def more_time(self) -> None:
+        """The receipt's *More time*: as any touch, the full ``receipt_s`` again."""
         self.touch()
 
     # -- cancel ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from kiosk.enrollment.nik import (
     InvalidFamilyCardNumber,
     InvalidNik,
     Nik,
+    check_prefix,
     parse_kk,
     parse_nik,
 )
@@ -63,8 +64,9 @@ class IdentityForm:
         if len(value) >= NIK_LENGTH:
             return
         setattr(self, self.focus, value + digit)
-        if self.focus == "nik" and len(self.nik) == NIK_LENGTH and len(self.kk) < NIK_LENGTH:
-            self.focus = "kk"  # one tap saved: the KK follows the NIK
+        if (self.focus == "nik" and len(self.nik) == NIK_LENGTH and len(self.kk) < NIK_LENGTH
+                and not self.refused("nik")):
+            self.focus = "kk"  # one tap saved: the KK follows a NIK the domain takes
 
     def backspace(self) -> None:
         value = getattr(self, self.focus)
@@ -83,19 +85,22 @@ class IdentityForm:
         value = getattr(self, name)
         if not value:
             return NONE
+        # The domain's verdict as soon as the digits typed show a fault (a province code
+        # that does not exist, after two digits), and while it is corrected: a backspace
+        # past the last digit does not hide the reason behind "15 of 16 digits".
+        try:
+            check_prefix(value, parse_nik if name == "nik" else parse_kk, today=self.today())
+        except (InvalidNik, InvalidFamilyCardNumber) as exc:
+            return Msg.pair(exc.message_id, exc.message_en)
         if len(value) < NIK_LENGTH:
             return Msg.of(N_("{typed} of {total} digits"), "info", typed=len(value),
                           total=NIK_LENGTH)
-        try:
-            (parse_nik if name == "nik" else parse_kk)(value, today=self.today())
-        except (InvalidNik, InvalidFamilyCardNumber) as exc:
-            return Msg.pair(exc.message_id, exc.message_en)
         return Msg.of(N_("Looks right"), "ok")
 
     def refused(self, name: str) -> bool:
-        """Field ``name`` has all its digits and the domain refuses them (its message is
-        the domain's reason): the screen frames it as an error."""
-        return len(getattr(self, name)) == NIK_LENGTH and self.message(name).kind == "error"
+        """The domain refuses the digits of field ``name`` typed so far, whatever follows
+        (its message is the domain's reason): the screen frames it as an error."""
+        return bool(getattr(self, name)) and self.message(name).kind == "error"
 
     @property
     def is_valid(self) -> bool:

@@ -79,7 +79,7 @@ class IdentityScreen(KioskScreen):
     nik_kind = StringProperty("info")
     kk_note = StringProperty("")
     kk_kind = StringProperty("info")
-    #: All 16 digits typed and refused by the domain: the field is framed as an error.
+    #: The digits typed refused by the domain (whatever follows): framed as an error.
     nik_wrong = BooleanProperty(False)
     kk_wrong = BooleanProperty(False)
     valid = BooleanProperty(False)

@@ -106,6 +106,11 @@ BACKGROUND_FOR_YEAR = {
     "even": N_("Blue background: the e-KTP colour for an even year of birth."),
 }
 IDLE_ASK = N_("Are you still there? Tap Continue to keep going.")
+#: Spoken some seconds before the receipt goes (flow_privacy.RECEIPT_WARN_S); the screen
+#: shows the seconds left and More time.
+RECEIPT_ENDING = N_("This screen closes soon. Touch it if you need more time.")
+#: The same at the receipt's longest (RECEIPT_MAX_S): no more time can be given.
+RECEIPT_LAST = N_("This screen closes soon.")
 #: The messages that send the citizen to the HELP button (the Help button is then drawn
 #: as the way forward, so the word on the screen points at the button that stands out).
 ASKS_FOR_HELP = frozenset({CALL_OFFICER, *DEVICE_FAULT.values(), DISK_FULL, SAVE_FAILED})

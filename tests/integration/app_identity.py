@@ -118,7 +118,9 @@ def main() -> None:
             yield from on_battery()
             return
         record("empty")
-        type_digits(WRONG_NIK + KK)
+        type_digits(WRONG_NIK)
+        tap(screen().ids.kk)  # a wrong NIK keeps the keys: the citizen taps the KK
+        type_digits(KK)
         yield SETTLED_S
         record("wrong_nik")
         pad = screen().ids.keypad
@@ -142,7 +144,9 @@ def main() -> None:
         yield SETTLED_S
         for part, kk in WRONG_KKS.items():
             clear()
-            type_digits(WRONG_NIK + kk)
+            type_digits(WRONG_NIK)
+            tap(screen().ids.kk)
+            type_digits(kk)
             yield SETTLED_S
             record(f"kk_{part}")
         # Both valid, OK tapped, the step refused as a whole: the disk is full. Said under

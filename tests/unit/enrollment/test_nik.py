@@ -311,3 +311,31 @@ def test_parse_kk_raises_only_invalid_kk_with_a_known_part(text: str) -> None:
         parse_kk(text, today=TODAY)
     except InvalidFamilyCardNumber as error:
         assert error.part in KK_PARTS
+
+
+@pytest.mark.parametrize(("typed", "part"), [
+    ("99", "province"), ("9902015", "province"), ("7200", "regency"),
+    ("720200", "district"), ("720201991299", "birth_date"),
+    ("720201520885000", None), ("7", None), ("720", None), ("72020152", None),
+    ("7202015208850000", "serial"), ("7202015208850001", None)])
+def test_check_prefix_names_a_fault_once_its_part_is_typed_in_full(
+        typed: str, part: str | None) -> None:
+    """The identity screen names a wrong part as soon as it is typed (the province after two
+    digits), with the parser's own rules (kiosk.enrollment.nik.check_prefix)."""
+    from kiosk.enrollment.nik import check_prefix
+
+    if part is None:
+        check_prefix(typed, parse_nik, today=date(2025, 1, 1))
+        return
+    with pytest.raises(InvalidNik) as caught:
+        check_prefix(typed, parse_nik, today=date(2025, 1, 1))
+    assert caught.value.part == part
+
+
+def test_check_prefix_takes_the_family_card_s_rules_from_its_parser() -> None:
+    from kiosk.enrollment.nik import check_prefix
+
+    with pytest.raises(InvalidFamilyCardNumber) as caught:
+        check_prefix("720201321315", parse_kk, today=date(2025, 1, 1))
+    assert caught.value.part == "issue_date"
+    check_prefix("7202015", parse_kk, today=date(2025, 1, 1))  # a day 52 begun: not yet

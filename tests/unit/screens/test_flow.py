@@ -50,7 +50,8 @@ def test_a_wrong_nik_shows_the_domain_message_and_next_stays_disabled(kit: Kit) 
         kit.flow.identity_digit(digit)
     msg = kit.flow.identity.message("nik")
     assert "province" in msg.text("en") and "provinsi" in msg.text("id")
-    assert kit.flow.identity.focus == "kk"
+    assert kit.flow.identity.focus == "nik"  # a wrong NIK keeps the keys (review)
+    kit.flow.identity_focus("kk")
     for digit in "7202011203150007":
         kit.flow.identity_digit(digit)
     assert not kit.flow.identity.is_valid
@@ -297,6 +298,65 @@ def test_the_receipt_returns_to_welcome_by_itself(kit: Kit) -> None:
     assert kit.flow.screen == "done"
     kit.clock.now += 2
     kit.flow.tick()
+    assert kit.flow.screen == "welcome" and not kit.flow.receipt_id
+
+
+def _seconds(kit: Kit, n: int, *, touch_every: int = 0) -> None:
+    """``n`` seconds of the app's once-a-second tick; a touch every ``touch_every``."""
+    for i in range(1, n + 1):
+        kit.clock.now += 1
+        kit.flow.tick()
+        if touch_every and i % touch_every == 0 and kit.flow.screen == "done":
+            kit.flow.touch()
+
+
+def test_the_receipt_counts_down_and_a_touch_gives_the_time_back_up_to_its_longest(
+        kit: Kit) -> None:
+    """A citizen copying the number by hand, touching the screen as they go: the receipt
+    stays while they touch it (each touch gives receipt_s again), up to RECEIPT_MAX_S in
+    all; the screen says the seconds left. The usability review found it gone after 45 s
+    however often it was touched, with no countdown."""
+    from kiosk.screens.flow_privacy import RECEIPT_MAX_S
+
+    receipt_s = kit.flow.settings.receipt_s
+    assert receipt_s == 45
+    kit.to("done")
+    assert kit.flow.receipt_left_s == 45 and kit.flow.receipt_extendable
+    _seconds(kit, 30)
+    assert kit.flow.screen == "done" and kit.flow.receipt_left_s == 15
+    kit.flow.touch()
+    assert kit.flow.receipt_left_s == 45  # the full receipt_s again
+    _seconds(kit, 40)
+    assert kit.flow.screen == "done" and kit.flow.receipt_left_s == 5
+    kit.tap("more_time")  # More time: as any touch
+    assert kit.flow.receipt_left_s == 45
+    # Touched every 30 s from here: it stays until RECEIPT_MAX_S after it was shown, the
+    # last touches giving less than receipt_s, then none; then it goes.
+    _seconds(kit, int(RECEIPT_MAX_S) - 70 - 1, touch_every=30)
+    assert kit.flow.screen == "done" and kit.flow.receipt_left_s == 1
+    assert not kit.flow.receipt_extendable
+    kit.flow.touch()
+    assert kit.flow.receipt_left_s == 1  # nothing more at its longest
+    _seconds(kit, 1)
+    assert kit.flow.screen == "welcome" and not kit.flow.receipt_id
+
+
+def test_a_receipt_nobody_touches_goes_after_receipt_s_and_finish_ends_it_at_once(
+        kit: Kit) -> None:
+    from kiosk.screens import messages as m
+
+    kit.to("done")
+    _seconds(kit, 24)
+    assert kit.speaker.said[-1][1] != m.RECEIPT_ENDING
+    _seconds(kit, 1)  # 20 s left: said, with how to keep it
+    assert kit.speaker.said[-1][1] == m.RECEIPT_ENDING
+    _seconds(kit, 19)
+    assert kit.flow.screen == "done" and kit.flow.receipt_left_s == 1
+    _seconds(kit, 1)
+    assert kit.flow.screen == "welcome"
+    kit.to("done")
+    kit.flow.touch()  # the tap on Finish is a touch too
+    kit.tap("finish")
     assert kit.flow.screen == "welcome" and not kit.flow.receipt_id
 
 

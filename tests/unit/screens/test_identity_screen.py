@@ -42,6 +42,8 @@ def test_a_wrong_nik_stays_named_and_framed_under_it_while_a_valid_kk_is_typed(
         kit: Kit, language: str) -> None:
     kit.to("identity", language)
     type_digits(kit, WRONG_NIK)
+    assert kit.flow.identity.focus == "nik"  # a wrong NIK keeps the keys
+    kit.flow.identity_focus("kk")  # the citizen taps the KK's field
     type_digits(kit, KK[:5])
     screen = shown(kit)
     assert (screen.nik_note, screen.nik_kind, screen.nik_wrong) == (
@@ -68,17 +70,40 @@ def test_a_wrong_kk_is_framed_and_named_under_it_and_the_nik_says_it_looks_right
     assert screen.kk_note == "The family card's regency/city code (digits 3-4) cannot be 00."
 
 
-def test_a_field_is_framed_only_once_all_its_digits_are_refused(kit: Kit) -> None:
-    kit.to("identity")
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_a_fault_is_named_as_soon_as_its_digits_are_typed_and_while_it_is_corrected(
+        kit: Kit, language: str) -> None:
+    """The province code 99 is unknown after two digits: named and framed from there, and
+    still after a backspace (the review found "15 of 16 digits" in its place, so the
+    citizen correcting digit 1 no longer saw why); the keys stay on the NIK while it is
+    wrong (the review found them moved to the KK). A field with nothing wrong yet shows
+    its progress."""
+    kit.to("identity", language)
     assert not shown(kit).nik_wrong and shown(kit).nik_note == ""
-    type_digits(kit, WRONG_NIK[:15])
-    assert not shown(kit).nik_wrong  # typing: progress, not yet a refusal
-    type_digits(kit, WRONG_NIK[15])
-    assert shown(kit).nik_wrong
-    kit.flow.identity_focus("nik")
+    type_digits(kit, "7")
+    progress = translate("{typed} of {total} digits", language).format(typed=1, total=16)
+    assert (shown(kit).nik_note, shown(kit).nik_wrong) == (progress, False)
+    kit.flow.identity_backspace()
+    type_digits(kit, WRONG_NIK[:2])
+    screen = shown(kit)
+    assert (screen.nik_note, screen.nik_kind, screen.nik_wrong) == (
+        translate(PROVINCE, language), "error", True)
+    type_digits(kit, WRONG_NIK[2:])
+    assert shown(kit).nik_wrong and kit.flow.identity.focus == "nik"
     kit.flow.identity_backspace()
     screen = shown(kit)
-    assert not screen.nik_wrong and screen.nik_kind == "info"
+    assert (screen.nik_note, screen.nik_kind, screen.nik_wrong) == (
+        translate(PROVINCE, language), "error", True)
+    for _ in range(13):  # back to the wrong digits ("99"): still named
+        kit.flow.identity_backspace()
+    assert kit.flow.identity.nik == "99"
+    assert shown(kit).nik_note == translate(PROVINCE, language)
+    kit.flow.identity_backspace()  # "9": nothing wrong yet, progress again
+    assert (shown(kit).nik_note, shown(kit).nik_wrong) == (progress, False)
+    kit.flow.identity_backspace()
+    type_digits(kit, "7202015208850001")  # corrected: the keys go on to the KK
+    assert shown(kit).nik_note == translate("Looks right", language)
+    assert kit.flow.identity.focus == "kk"
 
 
 def test_the_flow_s_refusal_is_said_under_the_field_the_keys_go_to(kit: Kit) -> None:
