@@ -1141,3 +1141,59 @@ def test_the_officer_at_the_portrait_after_three_failed_photos_is_not_sent_to_he
     kit.tap("take_photo")
     kit.executor.advance(3.5)
     assert flow.portrait_jpeg
+
+
+# -- a delete and the home's list racing (the reviewer's ghost rows) -----------------------
+def _two_kept_and_one_cancelled(kit: StaffKit) -> tuple[list[str], str]:
+    """Two enrollments kept for later, then a third begun with the officer, at its
+    identity step, and the cancel question asked: the kept ids and the third's."""
+    kept = list(_leave_two_enrollments(kit))
+    kit.tap("staff_start", "id")
+    kit.tap("consent", True)
+    cancelled = kit.flow.session.record_id
+    kit.tap("ask_cancel")
+    return kept, cancelled
+
+
+def test_the_home_lists_only_once_the_cancelled_enrollment_is_deleted(
+        kit: StaffKit) -> None:
+    """The wipe hands the delete to one worker and the home's list to another: the list,
+    done first, showed the deleted record as a ghost row (its Continue then failed). The
+    list waits for the delete; a list answer older than the latest is dropped."""
+    kept, cancelled = _two_kept_and_one_cancelled(kit)
+    held: list[tuple[Any, Any]] = []
+    kit.executor.submit = lambda work, done: held.append((work, done))  # type: ignore
+    kit.tap("answer_cancel", True)
+    assert kit.flow.screen == "staff"
+    while held:  # the worst order: the work submitted last ends first
+        work, done = held.pop()
+        try:
+            result, error = work(), None
+        except Exception as exc:
+            result, error = None, exc
+        done(result, error)
+    assert cancelled not in {r.id for r in kit.runtime.journal.records()}
+    assert [r.record_id for r in kit.flow.resumable] == kept
+    assert not kit.flow.staff_message
+
+
+def test_a_record_deleted_between_the_lists_reads_is_left_out(kit: StaffKit) -> None:
+    """The delete lands between the list's two reads (the records, then each one's steps):
+    the record is left out, the others listed, not "the list cannot be read"."""
+    kept = list(_leave_two_enrollments(kit))
+    journal = kit.runtime.journal
+    real = journal.records
+
+    def then_one_goes(state: str | None = None) -> list[Any]:
+        found = real(state)
+        if state == "in_progress" and any(r.id == kept[0] for r in found):
+            journal.delete_record(kept[0], "deleted by officer meanwhile")
+        return found
+
+    journal.records = then_one_goes  # type: ignore[method-assign]
+    assert [r.record_id for r in list_resumable(journal)] == [kept[1]]
+    journal.records = real  # type: ignore[method-assign]
+    kit.remove()
+    kit.login()
+    assert [r.record_id for r in kit.flow.resumable] == [kept[1]]
+    assert not kit.flow.staff_message
