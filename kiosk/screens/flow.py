@@ -86,6 +86,10 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         self.view = view
         self.settings = settings or FlowSettings()
         self.speaker = speaker
+        if speaker is not None and hasattr(speaker, "on_disabled"):
+            # espeak-ng failed on the speaker's thread: the view redraws on the UI thread,
+            # without Repeat (:attr:`speech_on`).
+            speaker.on_disabled = lambda: executor.post(self.view.update)
         self.default_language = language
         self.clock = clock
         self.today = today
@@ -183,6 +187,13 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
                 not self.message and self.preview_msg.kind == "ok")
             return self.portrait_tries >= tries and not going_well
         return self.screen == "fingerprints" and self.finger_tries >= tries
+
+    @property
+    def speech_on(self) -> bool:
+        """Prompts are spoken, so the screens offer Repeat: a speaker, not gone quiet (off
+        in the config, or espeak-ng missing or failed: no sound device)."""
+        speaker = self.speaker
+        return speaker is not None and bool(getattr(speaker, "enabled", True))
 
     @property
     def background_note(self) -> Msg:
