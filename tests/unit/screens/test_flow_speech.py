@@ -115,3 +115,36 @@ def test_repeat_goes_when_espeak_ng_fails_at_run_time(tmp_path: Path) -> None:
     finally:
         speaker.close()
         kit.close()
+
+
+def test_each_state_of_the_portrait_says_its_own_instruction_and_repeat_repeats_it(
+        kit: Kit) -> None:
+    """The photo taken: "Is this photo good?" (and why the background is red) is said as it
+    appears, and Repeat says that, not "Tap Take photo", a button no longer there. Retake:
+    the live preview's instruction again."""
+    from kiosk.screens.flow_screens import PHOTO_PROMPT
+
+    kit.to("portrait", "id")
+    assert kit.speaker.utterances[-1] == ("id", (PROMPTS["portrait"],))
+    kit.tap("take_photo")
+    kit.executor.advance(3.0)
+    assert kit.flow.portrait_jpeg
+    photo = ("id", (PHOTO_PROMPT, m.BACKGROUND_FOR_YEAR["odd"]))  # born 1985
+    assert kit.speaker.utterances[-1] == photo
+    kit.tap("repeat_prompt")
+    assert kit.speaker.utterances[-1] == photo
+    kit.tap("retake_photo")
+    assert kit.speaker.utterances[-1] == ("id", (PROMPTS["portrait"],))
+    kit.tap("repeat_prompt")
+    assert kit.speaker.utterances[-1] == ("id", (PROMPTS["portrait"],))
+
+
+def test_repeat_while_a_taken_finger_shows_says_lift_it_and_the_next(kit: Kit) -> None:
+    kit.to("fingerprints", "en")
+    taken = ("en", (FINGER_TAKEN, FINGER_NAMES["R2"]))
+    assert kit.speaker.utterances[-1] == taken  # R1 taken, still on the screen
+    kit.tap("repeat_prompt")
+    assert kit.speaker.utterances[-1] == taken  # not "place the right thumb" again
+    kit.executor.advance(1.0)  # the pause over: the (simulated) right index finger taken
+    kit.tap("repeat_prompt")
+    assert kit.speaker.utterances[-1] == ("en", (FINGER_TAKEN, FINGER_NAMES["R3"]))
