@@ -206,13 +206,17 @@ class CaptureSteps:
         following = FINGERS[self.finger_index + 1:self.finger_index + 2]
         return [FINGER_TAKEN, *(FINGER_NAMES[code] for code in following)]
 
-    def _next_finger(self) -> None:
+    def _next_finger(self, *, say: bool = False) -> None:
+        """On to the next finger (``say``: its instruction and name, when nothing said it
+        yet: the finger before was recorded missing, not taken)."""
         if self.session is None or self.screen != "fingerprints" or self.busy:
             return
         if self.finger_index + 1 < len(FINGERS):
             self.finger_index += 1
             self.missing_picker = False  # the reasons were for the finger before
             self.message = NONE
+            if say:
+                self._speak("fingerprints")  # before its capture: the outcome is said after
             self.view.update()
             self._capture_finger()
             return

@@ -608,7 +608,7 @@ class StaffSteps:
         self.fingers_missing[code] = reason
         if code in self.fingers_done:
             self.fingers_done.remove(code)
-        self._next_finger()
+        self._next_finger(say=True)  # the next finger by name, not the one excluded
 
     @property
     def fingers_left(self) -> list[str]:

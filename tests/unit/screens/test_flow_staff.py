@@ -1197,3 +1197,31 @@ def test_a_record_deleted_between_the_lists_reads_is_left_out(kit: StaffKit) -> 
     kit.login()
     assert [r.record_id for r in kit.flow.resumable] == [kept[1]]
     assert not kit.flow.staff_message
+
+
+def test_a_finger_recorded_missing_is_followed_by_the_next_fingers_name(
+        tmp_path: Path) -> None:
+    """After "Cannot be scanned" the screen shows the next finger: its instruction and name
+    are said (the last thing said was the excluded finger's)."""
+    from kiosk.screens.flow_screens import FINGER_NAMES, PROMPTS
+
+    kit = StaffKit(tmp_path, capture_timeout_s=0.05)
+    try:
+        kit.to("portrait", "id")
+        kit.login()
+        held = _hold_captures(kit)
+        kit.through_portrait()
+        assert kit.flow.waiting_finger and kit.flow.current_finger == "R1"
+        assert kit.speaker.utterances[-1] == (
+            "id", (PROMPTS["fingerprints"], FINGER_NAMES["R1"]))
+        held.clear()  # the sensor still waits for the right index finger
+        kit.tap("ask_missing")
+        kit.tap("record_missing", "bandaged")
+        assert kit.flow.current_finger == "R2" and kit.flow.waiting_finger
+        assert kit.speaker.utterances[-1] == (
+            "id", (PROMPTS["fingerprints"], FINGER_NAMES["R2"]))
+        kit.tap("repeat_prompt")
+        assert kit.speaker.utterances[-1][1][:2] == (
+            PROMPTS["fingerprints"], FINGER_NAMES["R2"])
+    finally:
+        kit.close()
