@@ -1225,3 +1225,33 @@ def test_a_finger_recorded_missing_is_followed_by_the_next_fingers_name(
             PROMPTS["fingerprints"], FINGER_NAMES["R2"])
     finally:
         kit.close()
+
+
+def test_the_refusal_of_the_wrong_numbers_goes_at_the_next_key(kit: StaffKit) -> None:
+    """"Not the NIK and No. KK this enrollment was begun with" stayed under the fields
+    while the officer typed the right numbers: it goes at the next key, the field's own
+    message follows what is typed."""
+    from kiosk.screens.identity import IdentityScreen
+
+    first, _second = _leave_two_enrollments(kit)
+    kit.tap("staff_resume", first, "en")
+    kit.type_identity(OTHER_NIK, OTHER_KK)
+    kit.tap("submit_identity")
+    assert kit.flow.message.text("en").startswith("Not the NIK and No. KK")
+    kit.flow.identity_backspace()
+    assert not kit.flow.message
+    screen = IdentityScreen()
+    screen.refresh(kit.flow)
+    assert "Not the NIK" not in screen.nik_note + screen.kk_note
+    kit.type_identity(NIK, KK)
+    kit.tap("submit_identity")
+    assert kit.flow.screen == "portrait"
+
+
+def test_a_fault_that_asks_for_help_stays_while_the_numbers_are_typed(kit: StaffKit) -> None:
+    from kiosk.screens import messages as m
+
+    kit.to("identity", "en")
+    kit.flow.message = m.Msg.of(m.DISK_FULL)
+    kit.flow.identity_digit("7")
+    assert kit.flow.message.msgid == m.DISK_FULL
