@@ -3,7 +3,8 @@ language (the signature's *Clear* and the speech's *Repeat* were both "Ulangi": 
 who wanted to hear the instruction again erased the signature).
 
 Read from the ``.kv`` files: every button label a screen may show (its own buttons, its
-nav bar's primary and left labels, and the nav bar's own Cancel / Back, Help and Repeat),
+nav bar's primary and left labels, and the shared widgets' it places: the nav bar's Cancel /
+Back, Help and Repeat, the keypad's and the keyboard's Delete),
 with the overlays that open over it (the cancel question over every step, the officer's
 reasons over the fingers). Labels never shown together (Cancel and Back) count too: the
 words must differ all the same; and among a screen's own buttons one must not begin with
@@ -49,7 +50,7 @@ def _is_button(name: str) -> bool:
     seen = set()
     while name and name not in seen:
         seen.add(name)
-        if name.endswith(("Button", "Chip", "Option")):
+        if name.endswith(("Button", "Key", "Chip", "Option")):
             return True
         name = BASES.get(name, "")
     return False
@@ -59,29 +60,34 @@ def _msgids(value: str) -> list[str]:
     return [ast.literal_eval(f"{quote}{text}{quote}") for quote, text in _TR.findall(value)]
 
 
-def _labels(rule: ParserRule, *, nav: bool = False) -> set[str]:
-    """The msgids of the button labels in ``rule`` and its children."""
-    found: set[str] = set()
-    name = rule.name.strip("<>").split("@")[0]
-    if _is_button(name) or (nav and name == "NavBar"):
-        for key in LABELS:
-            prop = rule.properties.get(key)
-            if prop is not None:
-                found.update(_msgids(prop.value))
-    for child in rule.children:
-        found |= _labels(child, nav=True)
-    return found
-
-
-def _uses_nav(rule: ParserRule) -> bool:
-    return rule.name == "NavBar" or any(_uses_nav(child) for child in rule.children)
-
-
 def _rules(path: Path) -> dict[str, ParserRule]:
     return {rule.name.strip("<>").split("@")[0]: rule for _selector, rule in _parse(path).rules}
 
 
 COMMON = _rules(SCREENS / "common.kv")
+#: The shared widgets a screen places by name (the nav bar, the keypad and the keyboard
+#: with their Delete key): their buttons are the screen's.
+WIDGETS = {name: rule for name, rule in (_rules(SCREENS / "widgets" / "widgets.kv")
+                                         | COMMON).items() if not name.endswith("Overlay")}
+
+
+def _labels(rule: ParserRule, seen: frozenset[str] = frozenset()) -> set[str]:
+    """The msgids of the button labels in ``rule``, its children and the shared widgets
+    it places."""
+    found: set[str] = set()
+    name = rule.name.strip("<>").split("@")[0]
+    if _is_button(name) or name == "NavBar":
+        for key in LABELS:
+            prop = rule.properties.get(key)
+            if prop is not None:
+                found.update(_msgids(prop.value))
+    for child in rule.children:
+        found |= _labels(child, seen)
+        if child.name in WIDGETS and child.name not in seen:
+            found |= _labels(WIDGETS[child.name], seen | {child.name})
+    return found
+
+
 NAV_BAR = _labels(COMMON["NavBar"])
 OVERLAYS = {name: _labels(rule) for name, rule in COMMON.items() if name.endswith("Overlay")}
 
@@ -97,8 +103,6 @@ def _screen_labels(*, overlays: bool = True) -> dict[str, set[str]]:
         labels: set[str] = set()
         for rule in rules.values():
             labels |= _labels(rule)
-            if _uses_nav(rule):
-                labels |= NAV_BAR
         if overlays and path.stem in SESSION_SCREENS:
             labels |= OVERLAYS["CancelOverlay"]
         if overlays and path.stem == "fingerprints":
@@ -119,6 +123,7 @@ def test_the_labels_are_read_from_the_kv_files() -> None:
     assert {"Clear", "Next", "Repeat"} <= SCREEN_LABELS["signature"]
     assert {"Take photo", "Retake", "Use this photo", "Repeat"} <= SCREEN_LABELS["portrait"]
     assert {"Continue", "Delete"} <= SCREEN_LABELS["staff"]
+    assert {"Delete", "Next", "Space"} <= SCREEN_LABELS["demographics"]  # the keyboard
     assert {"Delete it", "Yes, stop", "No, continue"} <= SCREEN_LABELS["review"]
 
 
