@@ -345,7 +345,6 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
             Builder.load_file(str(SCREENS_DIR / "banner.kv"))
             self.bridge = UiBridge()
             self.speaker = create_speaker(config["ui"]["speech"])
-            self.speech_on = self.speaker.enabled
             self.flow = Flow(self.bridge, self, settings=FlowSettings.from_config(config),
                              speaker=self.speaker, language=self.language)
             if config_error:  # closed from the first frame: nothing can be opened
@@ -479,6 +478,7 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
                     screen.refresh(flow)
                     screen.release_if_hidden()  # rendered again when next shown
             self.language = flow.language
+            self.speech_on = flow.speech_on  # Repeat goes once espeak-ng has failed
             self.idle_left = flow.idle_left_s
             self.banner.active = flow.on_battery
             closed = self.screens.get_screen("closed")

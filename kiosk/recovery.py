@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass, field
 
 from kiosk.enrollment.steps import Step
+from kiosk.errors import UnknownRecord
 from kiosk.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -76,12 +77,19 @@ class Resumable:
 
 
 def list_resumable(journal: Journal) -> list[Resumable]:
-    """:func:`resumable_sessions` with when each was begun, oldest first."""
+    """:func:`resumable_sessions` with when each was begun, oldest first.
+
+    A record deleted between the two reads (the officer's delete on another worker) is
+    left out, not an error: the others are still listed."""
     out: list[Resumable] = []
     for record in journal.records("in_progress"):
         if not record.assisted:
             continue
-        steps = frozenset(journal.step_digests(record.id).keys())
+        try:
+            steps = frozenset(journal.step_digests(record.id).keys())
+        except UnknownRecord:
+            log.debug("record %s went while the unfinished ones were listed", record.id)
+            continue
         if Step.CONSENT.value in steps:
             out.append(Resumable(record.id, record.created_at, record.clock_trusted, steps))
     return out

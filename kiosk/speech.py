@@ -14,8 +14,8 @@ through :func:`kiosk.i18n.translate`. Logs never contain the text being spoken.
 
 ``[ui] speech`` in the config is ``true``, ``false`` or ``"auto"``; see
 :func:`speech_enabled` for what "auto" checks. When espeak-ng is missing or fails, one
-warning is logged and the speaker goes quiet (disabled) for the rest of its life; it never
-raises into the UI.
+warning is logged and the speaker goes quiet (disabled) for the rest of its life, and tells
+:attr:`Speaker.on_disabled` (the screens then hide Repeat); it never raises into the UI.
 
 Example::
 
@@ -199,6 +199,10 @@ class Speaker:
         self._spoken: list[tuple[str, str]] = []
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
+        #: Called (from the speaking thread, once) when espeak-ng goes missing or fails and
+        #: the speaker goes quiet: the screens hide their Repeat button (the app hands
+        #: this to its UI thread).
+        self.on_disabled: Callable[[], None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -335,11 +339,18 @@ class Speaker:
 
     def _disable(self, reason: str) -> None:
         with self._lock:
+            was = self._enabled
             self._enabled = False
             warn = not self._warned
             self._warned = True
         if warn:
             log.warning("spoken prompts off: %s", reason)
+        listener = self.on_disabled
+        if was and listener is not None:
+            try:
+                listener()
+            except Exception:  # the speaker never raises into its caller
+                log.exception("speech: on_disabled failed")
 
 
 def create_speaker(setting: bool | str, *, runner: Runner | None = None) -> Speaker:

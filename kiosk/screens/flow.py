@@ -53,7 +53,13 @@ from kiosk.screens import messages as m
 from kiosk.screens.flow_capture import PREVIEW_JOIN_S, CaptureSteps
 from kiosk.screens.flow_forms import FormSteps
 from kiosk.screens.flow_privacy import PrivacyTimers
-from kiosk.screens.flow_screens import FINGER_NAMES, PROMPTS, SCREEN_FOR_STEP, SESSION_SCREENS
+from kiosk.screens.flow_screens import (
+    FINGER_NAMES,
+    PHOTO_PROMPT,
+    PROMPTS,
+    SCREEN_FOR_STEP,
+    SESSION_SCREENS,
+)
 from kiosk.screens.flow_settings import Executor, FlowSettings, Speaker, View
 from kiosk.screens.flow_staff import StaffSteps
 from kiosk.screens.forms import DemographicsForm, IdentityForm
@@ -86,6 +92,10 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         self.view = view
         self.settings = settings or FlowSettings()
         self.speaker = speaker
+        if speaker is not None and hasattr(speaker, "on_disabled"):
+            # espeak-ng failed on the speaker's thread: the view redraws on the UI thread,
+            # without Repeat (:attr:`speech_on`).
+            speaker.on_disabled = lambda: executor.post(self.view.update)
         self.default_language = language
         self.clock = clock
         self.today = today
@@ -188,6 +198,13 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
                 not self.message and self.preview_msg.kind == "ok")
             return self.portrait_tries >= tries and not going_well
         return self.screen == "fingerprints" and self.finger_tries >= tries
+
+    @property
+    def speech_on(self) -> bool:
+        """Prompts are spoken, so the screens offer Repeat: a speaker, not gone quiet (off
+        in the config, or espeak-ng missing or failed: no sound device)."""
+        speaker = self.speaker
+        return speaker is not None and bool(getattr(speaker, "enabled", True))
 
     @property
     def background_note(self) -> Msg:
@@ -341,14 +358,25 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         self.view.update()
 
     def _speak(self, screen: str, *, with_message: bool = False) -> None:
-        """The screen's instruction (on the finger step, with the finger's name), and with
-        ``with_message`` the message on the screen: what Repeat says."""
-        said: list[Msg | str] = [PROMPTS.get(screen, "")]
-        if screen == "fingerprints":
-            said.append(FINGER_NAMES[self.current_finger])
-        if with_message:
+        """The instruction of the screen in its present state (:meth:`prompt_said`), and
+        with ``with_message`` the message on the screen: what Repeat says."""
+        said = self.prompt_said(screen)
+        if with_message and not (screen == "fingerprints" and self._finger_taken):
             said.extend(self._message_said())
         self._say(*said)
+
+    def prompt_said(self, screen: str) -> list[Msg | str]:
+        """What ``screen`` asks for as it is now: said when the screen, or its state,
+        comes, and by Repeat. The photo taken: whether it is good (and its background
+        colour), not "Tap Take photo", a button no longer there; the finger step: the
+        finger shown by name, or once one is taken, to lift it and the next one's name."""
+        if screen == "portrait" and self.portrait_jpeg:
+            return [PHOTO_PROMPT, self.background_note]
+        if screen == "fingerprints":
+            if self._finger_taken:
+                return self._taken_said()
+            return [PROMPTS[screen], FINGER_NAMES[self.current_finger]]
+        return [PROMPTS.get(screen, "")]
 
     def _message_said(self) -> list[Msg | str]:
         """The message on the screen as spoken: after three tries, with the call for an

@@ -126,6 +126,7 @@ class CaptureSteps:
             self.portrait_jpeg = jpeg
             self.portrait_tries = 0  # a photo taken: no officer needed for it any more
             self._activity()
+            self._speak("portrait")  # the photo's question, as it appears
 
         def failed(error: BaseException) -> None:
             self.portrait_tries += 1
@@ -135,8 +136,9 @@ class CaptureSteps:
 
     def retake_photo(self) -> None:
         self.touch()
-        if self.screen == "portrait" and not self.busy:
+        if self.screen == "portrait" and not self.busy and self.portrait_jpeg:
             self.portrait_jpeg = b""
+            self._speak("portrait")  # the live preview's instruction again
             self.view.update()
 
     def accept_photo(self) -> None:
@@ -175,8 +177,7 @@ class CaptureSteps:
             # Said while the captured finger stays on screen: a finger left on the prism
             # would be the next finger's scan (and refused as one already scanned).
             self.message = Msg.of(FINGER_TAKEN, "ok")
-            following = FINGERS[self.finger_index + 1:self.finger_index + 2]
-            self._say(FINGER_TAKEN, *(FINGER_NAMES[code] for code in following))
+            self._say(*self._taken_said())
             self._activity()
             visit = self._visit
             self._later(FINGER_PAUSE_S,
@@ -195,13 +196,27 @@ class CaptureSteps:
                          on_error=failed):
             self.waiting_finger = False
 
-    def _next_finger(self) -> None:
+    @property
+    def _finger_taken(self) -> bool:
+        """The finger shown was just taken: it stays on screen a moment before the next."""
+        return self.message.msgid == FINGER_TAKEN
+
+    def _taken_said(self) -> list[Msg | str]:
+        """A finger taken: lift it, and the next finger's name (none after the last)."""
+        following = FINGERS[self.finger_index + 1:self.finger_index + 2]
+        return [FINGER_TAKEN, *(FINGER_NAMES[code] for code in following)]
+
+    def _next_finger(self, *, say: bool = False) -> None:
+        """On to the next finger (``say``: its instruction and name, when nothing said it
+        yet: the finger before was recorded missing, not taken)."""
         if self.session is None or self.screen != "fingerprints" or self.busy:
             return
         if self.finger_index + 1 < len(FINGERS):
             self.finger_index += 1
             self.missing_picker = False  # the reasons were for the finger before
             self.message = NONE
+            if say:
+                self._speak("fingerprints")  # before its capture: the outcome is said after
             self.view.update()
             self._capture_finger()
             return

@@ -12,7 +12,7 @@ from kiosk.enrollment import regions
 from kiosk.enrollment.nik import Nik
 from kiosk.screens import messages as m
 from kiosk.screens.forms import CHOICE_FIELDS, OCCUPATIONS
-from kiosk.screens.messages import N_, Msg
+from kiosk.screens.messages import N_, NONE, Msg
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,21 @@ class FormSteps:
     def identity_digit(self, digit: str) -> None:
         self.touch()
         self.identity.type_digit(digit)
+        self._numbers_changed()
         self.view.update()
 
     def identity_backspace(self) -> None:
         self.touch()
         self.identity.backspace()
+        self._numbers_changed()
         self.view.update()
+
+    def _numbers_changed(self) -> None:
+        """A key on the numbers: the step's refusal of the numbers as they were ("Not the
+        NIK and No. KK this enrollment was begun with") goes, the field's own message
+        follows what is typed now. A fault that asks for HELP (the disk full) stays."""
+        if self.message and self.message.msgid not in m.ASKS_FOR_HELP:
+            self.message = NONE
 
     def identity_focus(self, name: str) -> None:
         self.touch()

@@ -229,7 +229,10 @@ class PrivacyTimers:
             # Asked to stop (cancel, a declined consent): the record goes.
             keep = (idle or reason == KEPT_FOR_LATER) and self.idle_keeps
             end = session.suspend if keep else session.abort
-            self.executor.submit(lambda: end(reason), lambda _r, _e: None)
+            # The officer's home (shown below) lists the unfinished records only once
+            # this is done: never the deleted one, nor a list failed by it.
+            self._sessions_ending += 1
+            self.executor.submit(lambda: end(reason), lambda _r, _e: self._session_ended())
         log.info("session wiped: %s", reason)
         self._close_pin()  # digits typed on the PIN pad go with everything else
         begun_by, self._begun_by = self._begun_by, None

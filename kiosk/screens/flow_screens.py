@@ -14,7 +14,8 @@ from kiosk.core.vocabulary import FINGERS
 from kiosk.enrollment.steps import TERMINAL, Step
 from kiosk.screens.messages import N_
 
-__all__ = ["FINGER_NAMES", "PROMPTS", "SCREEN_FOR_STEP", "SCREEN_NAMES", "SESSION_SCREENS"]
+__all__ = ["FINGER_NAMES", "PHOTO_PROMPT", "PROMPTS", "SCREEN_FOR_STEP", "SCREEN_NAMES",
+           "SESSION_SCREENS"]
 
 #: The screen that shows each step of the session: a journaled step and the review have a
 #: screen of their own name; the language is chosen on the welcome screen, which an
@@ -33,7 +34,9 @@ SCREEN_NAMES: tuple[str, ...] = (*dict.fromkeys(SCREEN_FOR_STEP.values()), "clos
 SESSION_SCREENS = frozenset(
     SCREEN_FOR_STEP[step] for step in Step if step not in TERMINAL) - {
     SCREEN_FOR_STEP[Step.LANGUAGE]}
-#: The one instruction spoken (and shown) on each screen; never a personal value.
+#: The instruction spoken (and shown) on each screen; never a personal value. A screen with
+#: more than one state says the instruction of the state it is in (``Flow.prompt_said``):
+#: the photo taken (:data:`PHOTO_PROMPT`), each finger by name.
 PROMPTS: dict[str, str] = {
     "welcome": N_("Choose your language to begin"),
     "consent": N_("Read how your data is used, then choose I agree or No."),
@@ -47,6 +50,9 @@ PROMPTS: dict[str, str] = {
     "closed": N_("This kiosk is not taking recordings right now"),
     "staff": N_("Officer: choose what to do"),
 }
+#: What the portrait screen says once the photo is taken, to keep or retake it (its
+#: instruction then; :data:`PROMPTS` has the live preview's).
+PHOTO_PROMPT = N_("Is this photo good?")
 #: Each finger code as the screens name it (the hand diagram, the prompt), in
 #: :data:`~kiosk.core.vocabulary.FINGERS` order: R1..R5 right thumb..little, then L1..L5.
 FINGER_NAMES: dict[str, str] = dict(zip(FINGERS, (

@@ -84,6 +84,11 @@ class StaffSteps:
         self.pin_busy = False
         self.missing_picker = False  # the reasons for a finger that cannot be scanned
         self.resumable: list[Any] = []  # kiosk.recovery.Resumable, oldest first
+        self._lists = 0  # bumped by every list of them: only the latest answer is shown
+        #: Wiped sessions whose record a worker still deletes (or keeps): the home's list
+        #: waits for them (:meth:`_session_ended`), then reads.
+        self._sessions_ending = 0
+        self._list_after_end = False
         self.discard_asked = ""  # the record the officer asked to delete, to confirm
         self.staff_message: Msg = NONE  # on the officer's home
         self.usb_lines: list[Msg] = []  # what the stick button did, on the officer's home
@@ -356,6 +361,29 @@ class StaffSteps:
         runtime = self.runtime
         if runtime is None:
             return
+        self._lists += 1  # an answer of a list begun before is dropped
+        if self._sessions_ending:
+            # The session just wiped is still being deleted (or kept) on a worker: listed
+            # now, its record would show as a ghost row, or go between the list's reads.
+            self._list_after_end = True
+        else:
+            self._list_resumable()
+        self._read_counts()
+
+    def _session_ended(self) -> None:
+        """A wiped session's record is deleted (or kept): the officer's home lists now."""
+        self._sessions_ending -= 1
+        if self._sessions_ending or not self._list_after_end:
+            return
+        self._list_after_end = False
+        if self.screen == "staff" and self.staff_id:
+            self._lists += 1
+            self._list_resumable()
+
+    def _list_resumable(self) -> None:
+        """Read the unfinished enrollments for the officer's home (on a worker)."""
+        runtime = self.runtime
+        lists = self._lists
 
         def work() -> list[Any]:
             from kiosk.recovery import list_resumable
@@ -363,6 +391,8 @@ class StaffSteps:
             return list_resumable(runtime.journal)
 
         def done(found: list[Any] | None, error: BaseException | None) -> None:
+            if lists != self._lists or not self.staff_id:
+                return  # a later list is on its way, or the officer has gone
             if error is not None:
                 log.warning("unfinished enrollments not listed: %s", type(error).__name__)
                 self.staff_message = Msg.of(LIST_FAILED)
@@ -372,7 +402,6 @@ class StaffSteps:
             self.view.update()
 
         self.executor.submit(work, done)
-        self._read_counts()
 
     def _read_counts(self) -> None:
         """Read the records' counts for the officer's home (on a worker; ``tick`` calls
@@ -579,7 +608,7 @@ class StaffSteps:
         self.fingers_missing[code] = reason
         if code in self.fingers_done:
             self.fingers_done.remove(code)
-        self._next_finger()
+        self._next_finger(say=True)  # the next finger by name, not the one excluded
 
     @property
     def fingers_left(self) -> list[str]:

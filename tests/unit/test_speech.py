@@ -270,6 +270,28 @@ def test_a_failing_process_warns_once_and_disables(caplog: pytest.LogCaptureFixt
         made.close()
 
 
+def test_a_failing_process_tells_on_disabled_once_from_the_speaking_thread() -> None:
+    """espeak-ng failing at run time (no sound device): whoever shows Repeat is told, once,
+    so it can hide it; the listener's own error does not reach the speaker's caller."""
+    made = Speaker(enabled=True, runner=FakeRunner(exit_code=1))
+    told: list[str] = []
+
+    def listener() -> None:
+        told.append(threading.current_thread().name)
+        raise RuntimeError("a broken listener")
+
+    made.on_disabled = listener
+    try:
+        made.say("Selamat datang", "id")
+        assert wait_until(lambda: told, WAIT_S)
+        made.say("Selamat datang", "id")
+        time.sleep(0.05)
+        assert told == ["kiosk-speech"]
+    finally:
+        made.close()
+    assert told == ["kiosk-speech"]  # closing is not "went quiet"
+
+
 def test_a_missing_binary_disables_with_a_warning(caplog: pytest.LogCaptureFixture,
                                                    tmp_path: Path) -> None:
     missing = str(tmp_path / "no-espeak-ng")

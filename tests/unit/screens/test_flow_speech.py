@@ -86,3 +86,65 @@ def test_a_message_with_a_value_filled_in_is_not_said(kit: Kit) -> None:
     kit.flow._say(Msg.of("{done} of {total} fingers done", done=3, total=10))
     kit.flow._say(Msg.pair("Nama SITI tidak valid.", "The name SITI is not valid."))
     assert len(kit.speaker.utterances) == before
+
+
+def test_repeat_goes_when_espeak_ng_fails_at_run_time(tmp_path: Path) -> None:
+    """``speech = true`` but espeak-ng exits 1 (no sound device): the speaker goes quiet on
+    its own thread; the flow redraws on the UI thread (the executor's post) without Repeat
+    (``speech_on``), not a Repeat button that does nothing."""
+    from kiosk.speech import Speaker
+    from tests.polling import wait_until
+    from tests.unit.test_speech import WAIT_S, FakeRunner
+
+    kit = Kit(tmp_path)
+    speaker = Speaker(enabled=True, runner=FakeRunner(exit_code=1))
+    try:
+        from kiosk.screens.flow import Flow
+
+        flow = kit.flow = Flow(kit.executor, kit.view, speaker=speaker,
+                               settings=kit.flow.settings, clock=kit.clock)
+        flow.set_runtime(kit.runtime)
+        flow.set_acceptance(True, "", False)
+        assert flow.speech_on
+        flow.start("id")  # the consent's instruction is spoken: espeak-ng fails
+        assert wait_until(lambda: kit.executor.posted, WAIT_S)
+        assert flow.speech_on is False
+        updates = kit.view.updates
+        kit.executor.drain()  # on the UI thread: the screen is drawn again, without Repeat
+        assert kit.view.updates == updates + 1
+    finally:
+        speaker.close()
+        kit.close()
+
+
+def test_each_state_of_the_portrait_says_its_own_instruction_and_repeat_repeats_it(
+        kit: Kit) -> None:
+    """The photo taken: "Is this photo good?" (and why the background is red) is said as it
+    appears, and Repeat says that, not "Tap Take photo", a button no longer there. Retake:
+    the live preview's instruction again."""
+    from kiosk.screens.flow_screens import PHOTO_PROMPT
+
+    kit.to("portrait", "id")
+    assert kit.speaker.utterances[-1] == ("id", (PROMPTS["portrait"],))
+    kit.tap("take_photo")
+    kit.executor.advance(3.0)
+    assert kit.flow.portrait_jpeg
+    photo = ("id", (PHOTO_PROMPT, m.BACKGROUND_FOR_YEAR["odd"]))  # born 1985
+    assert kit.speaker.utterances[-1] == photo
+    kit.tap("repeat_prompt")
+    assert kit.speaker.utterances[-1] == photo
+    kit.tap("retake_photo")
+    assert kit.speaker.utterances[-1] == ("id", (PROMPTS["portrait"],))
+    kit.tap("repeat_prompt")
+    assert kit.speaker.utterances[-1] == ("id", (PROMPTS["portrait"],))
+
+
+def test_repeat_while_a_taken_finger_shows_says_lift_it_and_the_next(kit: Kit) -> None:
+    kit.to("fingerprints", "en")
+    taken = ("en", (FINGER_TAKEN, FINGER_NAMES["R2"]))
+    assert kit.speaker.utterances[-1] == taken  # R1 taken, still on the screen
+    kit.tap("repeat_prompt")
+    assert kit.speaker.utterances[-1] == taken  # not "place the right thumb" again
+    kit.executor.advance(1.0)  # the pause over: the (simulated) right index finger taken
+    kit.tap("repeat_prompt")
+    assert kit.speaker.utterances[-1] == ("en", (FINGER_TAKEN, FINGER_NAMES["R3"]))

@@ -1141,3 +1141,117 @@ def test_the_officer_at_the_portrait_after_three_failed_photos_is_not_sent_to_he
     kit.tap("take_photo")
     kit.executor.advance(3.5)
     assert flow.portrait_jpeg
+
+
+# -- a delete and the home's list racing (the reviewer's ghost rows) -----------------------
+def _two_kept_and_one_cancelled(kit: StaffKit) -> tuple[list[str], str]:
+    """Two enrollments kept for later, then a third begun with the officer, at its
+    identity step, and the cancel question asked: the kept ids and the third's."""
+    kept = list(_leave_two_enrollments(kit))
+    kit.tap("staff_start", "id")
+    kit.tap("consent", True)
+    cancelled = kit.flow.session.record_id
+    kit.tap("ask_cancel")
+    return kept, cancelled
+
+
+def test_the_home_lists_only_once_the_cancelled_enrollment_is_deleted(
+        kit: StaffKit) -> None:
+    """The wipe hands the delete to one worker and the home's list to another: the list,
+    done first, showed the deleted record as a ghost row (its Continue then failed). The
+    list waits for the delete; a list answer older than the latest is dropped."""
+    kept, cancelled = _two_kept_and_one_cancelled(kit)
+    held: list[tuple[Any, Any]] = []
+    kit.executor.submit = lambda work, done: held.append((work, done))  # type: ignore
+    kit.tap("answer_cancel", True)
+    assert kit.flow.screen == "staff"
+    while held:  # the worst order: the work submitted last ends first
+        work, done = held.pop()
+        try:
+            result, error = work(), None
+        except Exception as exc:
+            result, error = None, exc
+        done(result, error)
+    assert cancelled not in {r.id for r in kit.runtime.journal.records()}
+    assert [r.record_id for r in kit.flow.resumable] == kept
+    assert not kit.flow.staff_message
+
+
+def test_a_record_deleted_between_the_lists_reads_is_left_out(kit: StaffKit) -> None:
+    """The delete lands between the list's two reads (the records, then each one's steps):
+    the record is left out, the others listed, not "the list cannot be read"."""
+    kept = list(_leave_two_enrollments(kit))
+    journal = kit.runtime.journal
+    real = journal.records
+
+    def then_one_goes(state: str | None = None) -> list[Any]:
+        found = real(state)
+        if state == "in_progress" and any(r.id == kept[0] for r in found):
+            journal.delete_record(kept[0], "deleted by officer meanwhile")
+        return found
+
+    journal.records = then_one_goes  # type: ignore[method-assign]
+    assert [r.record_id for r in list_resumable(journal)] == [kept[1]]
+    journal.records = real  # type: ignore[method-assign]
+    kit.remove()
+    kit.login()
+    assert [r.record_id for r in kit.flow.resumable] == [kept[1]]
+    assert not kit.flow.staff_message
+
+
+def test_a_finger_recorded_missing_is_followed_by_the_next_fingers_name(
+        tmp_path: Path) -> None:
+    """After "Cannot be scanned" the screen shows the next finger: its instruction and name
+    are said (the last thing said was the excluded finger's)."""
+    from kiosk.screens.flow_screens import FINGER_NAMES, PROMPTS
+
+    kit = StaffKit(tmp_path, capture_timeout_s=0.05)
+    try:
+        kit.to("portrait", "id")
+        kit.login()
+        held = _hold_captures(kit)
+        kit.through_portrait()
+        assert kit.flow.waiting_finger and kit.flow.current_finger == "R1"
+        assert kit.speaker.utterances[-1] == (
+            "id", (PROMPTS["fingerprints"], FINGER_NAMES["R1"]))
+        held.clear()  # the sensor still waits for the right index finger
+        kit.tap("ask_missing")
+        kit.tap("record_missing", "bandaged")
+        assert kit.flow.current_finger == "R2" and kit.flow.waiting_finger
+        assert kit.speaker.utterances[-1] == (
+            "id", (PROMPTS["fingerprints"], FINGER_NAMES["R2"]))
+        kit.tap("repeat_prompt")
+        assert kit.speaker.utterances[-1][1][:2] == (
+            PROMPTS["fingerprints"], FINGER_NAMES["R2"])
+    finally:
+        kit.close()
+
+
+def test_the_refusal_of_the_wrong_numbers_goes_at_the_next_key(kit: StaffKit) -> None:
+    """"Not the NIK and No. KK this enrollment was begun with" stayed under the fields
+    while the officer typed the right numbers: it goes at the next key, the field's own
+    message follows what is typed."""
+    from kiosk.screens.identity import IdentityScreen
+
+    first, _second = _leave_two_enrollments(kit)
+    kit.tap("staff_resume", first, "en")
+    kit.type_identity(OTHER_NIK, OTHER_KK)
+    kit.tap("submit_identity")
+    assert kit.flow.message.text("en").startswith("Not the NIK and No. KK")
+    kit.flow.identity_backspace()
+    assert not kit.flow.message
+    screen = IdentityScreen()
+    screen.refresh(kit.flow)
+    assert "Not the NIK" not in screen.nik_note + screen.kk_note
+    kit.type_identity(NIK, KK)
+    kit.tap("submit_identity")
+    assert kit.flow.screen == "portrait"
+
+
+def test_a_fault_that_asks_for_help_stays_while_the_numbers_are_typed(kit: StaffKit) -> None:
+    from kiosk.screens import messages as m
+
+    kit.to("identity", "en")
+    kit.flow.message = m.Msg.of(m.DISK_FULL)
+    kit.flow.identity_digit("7")
+    assert kit.flow.message.msgid == m.DISK_FULL
