@@ -514,13 +514,14 @@ def create_app(config: Config, *, open_runtime: bool = True, config_error: str =
         def _note_view(self) -> None:
             """Remember when the view last changed: the screen, an overlay, a list opened
             over a screen (or closed), the demographics' field typed into (the keyboard
-            taking the place of the form, the next field, the form again), or the
-            officer's Delete turned into "Yes, delete" in its row."""
+            taking the place of the form, the next field, the form again), the
+            officer's Delete turned into "Yes, delete" in its row, or the language (the
+            language button then names the other one)."""
             flow = self.flow
             modals = tuple(id(w) for w in Window.children if isinstance(w, ModalView))
             view = (self.screens.current, flow.confirm_cancel, flow.idle_warning,
                     flow.help_active, flow.pin_entry, flow.missing_picker,
-                    flow.discard_asked, flow.form.focus, modals)
+                    flow.discard_asked, flow.form.focus, modals, flow.language)
             if view != self._view:
                 self._view = view
                 self._view_changed_at = time.monotonic()

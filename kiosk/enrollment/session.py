@@ -287,6 +287,16 @@ class EnrollmentSession(SessionCaptures, SessionLifecycle):
             self.language = language
             self._transition(Step.CONSENT)
 
+    def switch_language(self, language: str) -> None:
+        """The citizen switched the screens' language on the consent screen: the consent is
+        recorded in the language it is given in (``consent.json``'s ``language``). Only
+        before consent: once given, the record keeps that language, whatever the screens
+        are switched to later."""
+        with self._at(Step.CONSENT):
+            if language not in LANGUAGES:
+                raise InvalidInput("language", *bilingual('Unknown language.'))
+            self.language = language
+
     def give_consent(self, accepted: bool) -> None:
         """Consent to recording; refusal aborts, acceptance begins the record."""
         with self._at(Step.CONSENT):

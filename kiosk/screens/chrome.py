@@ -94,7 +94,13 @@ class IdleOverlay(Overlay):
 
 
 class HelpOverlay(Overlay):
-    """"An officer has been called.", shown while the help LED blinks."""
+    """"An officer has been called.", shown while the help LED blinks; over a session's
+    screen, with its language button (the title bar's is under the overlay)."""
+
+    switchable = BooleanProperty(False)
+
+    def refresh(self, flow: Any) -> None:
+        self.switchable = bool(flow.can_switch_language)
 
 
 class PinDots(Widget):

@@ -80,6 +80,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The screens whose title bar has the language button (:meth:`Flow.switch_language`): a
+#: session's, and its receipt. Not the welcome (where the language is chosen), the closed
+#: screen, nor the officer's home (its own button: ``set_staff_language``).
+LANGUAGE_SWITCH_SCREENS = SESSION_SCREENS | {"done"}
+
 
 class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
     """The citizen's way from welcome to receipt; see the module docstring."""
@@ -236,6 +241,11 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
     @property
     def current_finger(self) -> str:
         return FINGERS[min(self.finger_index, len(FINGERS) - 1)]
+
+    @property
+    def can_switch_language(self) -> bool:
+        """The screen shown has the language button (:meth:`switch_language`)."""
+        return self.screen in LANGUAGE_SWITCH_SCREENS
 
     @property
     def editing(self) -> bool:
@@ -406,6 +416,27 @@ class Flow(FormSteps, CaptureSteps, PrivacyTimers, StaffSteps):
         if language in LANGUAGES:
             self.language = language
             self.view.update()
+
+    def switch_language(self) -> None:
+        """The language button of a session's title bar (and of the help notice): the
+        screen in the other language at once, everything typed and captured kept, the
+        messages shown (the domain's, bilingual) in it too, and what Repeat would say said
+        again in it. The record's language is the one consent is given in: switched on the
+        consent screen, the session's too; after that, the screens' only."""
+        self.touch()
+        if not self.can_switch_language:
+            return
+        language = next(other for other in LANGUAGES if other != self.language)
+        self.language = language
+        session = self.session
+        if session is not None and session.step is Step.CONSENT:
+            session.switch_language(language)
+        log.info("language switched on the %s screen", self.screen)
+        if self.help_active:
+            self._say(m.HELP_CALLED, m.HELP_WAIT)
+        else:
+            self._speak(self.screen, with_message=True)
+        self.view.update()
 
     # -- running work --------------------------------------------------------------------
     def _run(self, work: Callable[[], Any], then: Callable[[Any], None], *,
