@@ -29,6 +29,7 @@ from kiosk.screens.forms import (
     ROW_OF_PART,
     TEXT_FIELDS,
 )
+from kiosk.screens.memory import release_label_textures
 from kiosk.screens.theme import MIN_TARGET_MM, Theme
 from kiosk.screens.widgets import PickerPopup
 
@@ -190,8 +191,11 @@ class DemographicsScreen(KioskScreen):
             self.typing_text = typing_markup(flow.t(label), self.typing_value, soft, full)
             self.typing_digits = layout == "digits"
             self.typing_allowed = LAYOUT_CHARS[layout]
-        else:
+        elif self.typing_text:
             self.typing_text = ""
+            # An emptied label keeps the last value's pixels (Kivy's core label reuses a
+            # texture of the same size, refilled only when next drawn): dropped now.
+            release_label_textures(self.ids.typing_value)
         self.ids.typing_scroll.scroll_y = 0  # a value longer than its box: its end, typed
         values, errors, ids = self.values, self.errors, self.ids
         for name in ("full_name", "place_of_birth", "address"):

@@ -89,7 +89,7 @@ def main() -> None:
     def moment(name: str) -> None:
         title = screen().children[0].children[-1]  # the TitleBar, then the body, the nav
         more = screen().ids.nav.ids.cancel
-        report["moments"].append({"name": name, "left": title.children[0].text,
+        report["moments"].append({"name": name, "left": title.ids.step_label.text,
                                   "more": more.text, "more_enabled": not more.disabled,
                                   "more_shown": visible(more), "screen": app.screens.current})
 

@@ -58,12 +58,21 @@ def widget_leaks(app: Any, secrets: Collection[str]) -> list[str]:
                     None, getattr(w._label, "texture_1px", None)):
                 # Kivy's core label keeps the pixels of the last text it rendered
                 # when the text is emptied: a wiped name would still be drawn there.
-                found.append("Label pixels")
+                found.append(f"Label pixels: {where(w)}")
     # A step's screen, once left, keeps no rendered text (the welcome and closed
     # screens, shown between citizens, do).
     found += [f"{name} screen rendered" for name in dict.fromkeys(
         entry.split(":")[0] for entry in rendered_hidden(app))]
     return found
+
+
+def where(widget: Any) -> str:
+    """Which label: its id and its parents' classes, up to the screen or overlay."""
+    chain, w = [], widget
+    while w is not None and w is not w.parent and len(chain) < 6:
+        chain.append(type(w).__name__)
+        w = w.parent
+    return f"{image_id(widget) or '-'} in {'/'.join(chain)}"
 
 
 def image_id(image: Any) -> str:
