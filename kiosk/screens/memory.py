@@ -262,6 +262,18 @@ def release_label_textures(root: Any, each_label: Callable[[Any], None] | None =
     return count
 
 
+def forget_if_emptied(label: Any) -> None:
+    """A label whose text was just emptied: drop its textures now (``on_text``). Kivy's core
+    label renders "" into the texture it has when the size is the same, refilled only when
+    next drawn: a closed overlay's message kept the pixels of the last one shown."""
+    if label.text:
+        return
+    label._trigger_texture.cancel()
+    label.texture = None
+    label._label.texture = None
+    label.texture_size = [0, 0]
+
+
 def restore_label_textures(root: Any) -> int:
     """Render again, before the next frame, every label under ``root`` with no texture
     that has text, or a size left from a text emptied while released (one trigger per

@@ -37,6 +37,7 @@ def run_on_clock(app: Any, steps: Iterator[object], report: dict[str, Any], out:
             ok = cond()
         except Exception as exc:
             report["errors"].append(f"{type(exc).__name__}: {exc}")
+            report.setdefault("error_at", waiting_at(steps))
             finish()
             return
         if ok:
@@ -125,3 +126,14 @@ def type_fields(keyboard: Any, texts: Iterator[str] | tuple[str, ...],
             key(keyboard.key_for(char))
         key(keyboard.key_for("action"))
         yield 0.1
+
+
+def waiting_at(steps: object) -> list[str]:
+    """Where a script waits: its generator's line, then each one it delegates to (``yield
+    from``), for the report when a wait timed out."""
+    where = []
+    while steps is not None and getattr(steps, "gi_frame", None) is not None:
+        frame = steps.gi_frame
+        where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        steps = getattr(steps, "gi_yieldfrom", None)
+    return where
