@@ -334,7 +334,17 @@ def export_lock(data_dir: Path | None, wait_s: float | None = None) -> Iterator[
         yield True
         return
     path = Path(data_dir) / EXPORT_LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        try:  # a card mounted read-only (kiosk queue export --from): its lock as it is
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # none there: nothing on that card can change under the export
+            log.info("export: no lock file in %s (read-only: %s)", data_dir, exc.strerror)
+            yield True
+            return
     try:
         if os.geteuid() == 0:  # root's file would lock the kiosk user's touchscreen out
             with contextlib.suppress(OSError):
