@@ -34,6 +34,7 @@ import importlib.util
 import json
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,19 +254,8 @@ def villages(province: str, regency: str, district: str) -> list[tuple[str, str]
     code = _code(province, regency, district)
     if code is None:
         return []
-    table = _villages()
     prefix = code + "."
-    if not prefix.startswith(table.scope):  # outside the kept regency: read it all, once
-        table = _read_villages()
-    found: list[tuple[str, str]] = []
-    for i in range(bisect.bisect_left(table.codes, prefix), len(table.codes)):
-        village = table.codes[i]
-        if not village.startswith(prefix):
-            break
-        name = table.names[village]
-        if not (_VILLAGE_CODE.fullmatch(village) and isinstance(name, str) and name.strip()):
-            raise _unexpected(_VILLAGE_FILE, village, name)
-        found.append((village[len(prefix):], name.strip()))
+    found = [(village[len(prefix):], name) for village, name in _villages_under(prefix)]
     found.sort(key=_by_name)
     return found
 
@@ -282,11 +272,22 @@ def regency_villages(province: str, regency: str) -> dict[str, list[tuple[str, s
     code = _code(province, regency)
     if code is None or not districts(province, regency):
         return {}
-    prefix = code + "."
+    found: dict[str, list[tuple[str, str]]] = {}
+    for village, name in _villages_under(code + "."):
+        _p, _r, district, last = village.split(".")
+        found.setdefault(district, []).append((last, name))
+    for entries in found.values():
+        entries.sort(key=_by_name)
+    return found
+
+
+def _villages_under(prefix: str) -> Iterator[tuple[str, str]]:
+    """(full code, name) of every village whose code starts with ``prefix`` ("72.02." or
+    "72.02.01."), in code order, each checked. Outside the regency :func:`preload` kept,
+    that regency's stretch of the file is read again for this call."""
     table = _villages()
     if not prefix.startswith(table.scope):
-        table = _read_villages(prefix)
-    found: dict[str, list[tuple[str, str]]] = {}
+        table = _read_villages(prefix[:6])  # "72.02.": the regency's stretch
     for i in range(bisect.bisect_left(table.codes, prefix), len(table.codes)):
         village = table.codes[i]
         if not village.startswith(prefix):
@@ -294,11 +295,7 @@ def regency_villages(province: str, regency: str) -> dict[str, list[tuple[str, s
         name = table.names[village]
         if not (_VILLAGE_CODE.fullmatch(village) and isinstance(name, str) and name.strip()):
             raise _unexpected(_VILLAGE_FILE, village, name)
-        _p, _r, district, last = village.split(".")
-        found.setdefault(district, []).append((last, name.strip()))
-    for entries in found.values():
-        entries.sort(key=_by_name)
-    return found
+        yield village, name.strip()
 
 
 def preload(regency: str = "") -> None:
